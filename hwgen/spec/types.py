@@ -1,0 +1,176 @@
+"""The frozen data model a network YAML is loaded into.
+
+Everything downstream (golden model, planner, units, export) reads these
+classes and nothing else from the YAML, so they carry the *resolved* network:
+defaults applied, producers named, every tensor's shape and value range
+inferred, and parameters loaded (from the npz or generated from ``seed``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import numpy as np
+
+__all__ = ["Location", "TensorType", "LayerSpec", "TargetSpec", "NetworkSpec",
+           "frozen_array", "frozen_mapping"]
+
+
+def frozen_array(value) -> np.ndarray:
+    """Return ``value`` as a read-only int64 array (parameters never change after load)."""
+    array = np.array(value, dtype=np.int64)
+    array.flags.writeable = False
+    return array
+
+
+def frozen_mapping(mapping: Mapping) -> Mapping:
+    return MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a value came from: ``file:line`` and its YAML path (``layers[2].pe``)."""
+    file: str
+    line: int | None
+    path: str
+
+    def __str__(self):
+        line = f":{self.line}" if self.line is not None else ""
+        return f"{self.file}{line}: {self.path}" if self.path else f"{self.file}{line}"
+
+
+@dataclass(frozen=True)
+class TensorType:
+    """Shape and exact value range of one sample's tensor (no batch axis).
+
+    ``shape`` is in PyTorch order: ``(F,)``, ``(T, C)`` or ``(C, H, W)``; ``()``
+    for a scalar such as an argmax index.
+
+    ``bits == 1`` means a *binary* tensor: its values are -1/+1 in the golden
+    model and in .npy files, and bit 1 means +1 in hardware (``signed`` is
+    False, ``lo == -1``, ``hi == 1``). Otherwise values are integers in
+    ``[lo, hi]``, which fits in ``bits`` bits two's complement (``signed``) or
+    unsigned. ``lo``/``hi`` may be tighter than the container when they were
+    inferred from actual weights.
+    """
+    shape: tuple[int, ...]
+    bits: int
+    signed: bool
+    lo: int
+    hi: int
+
+    @classmethod
+    def of_bits(cls, shape, bits, signed=False) -> "TensorType":
+        shape = tuple(int(d) for d in shape)
+        if bits == 1:
+            return cls(shape, 1, False, -1, 1)
+        if signed:
+            return cls(shape, bits, True, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+        return cls(shape, bits, False, 0, (1 << bits) - 1)
+
+    @classmethod
+    def of_range(cls, shape, lo, hi) -> "TensorType":
+        """Smallest non-binary container holding every integer in ``[lo, hi]``."""
+        lo, hi = int(lo), int(hi)
+        if lo > hi:
+            raise ValueError(f"empty range [{lo}, {hi}]")
+        shape = tuple(int(d) for d in shape)
+        # Never 1 bit: that width means "binary" (-1/+1) throughout hwgen.
+        if lo >= 0:
+            return cls(shape, max(hi.bit_length(), 2), False, lo, hi)
+        bits = max((-lo - 1).bit_length(), hi.bit_length()) + 1
+        return cls(shape, max(bits, 2), True, lo, hi)
+
+    @property
+    def binary(self) -> bool:
+        return self.bits == 1
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
+
+    @property
+    def channels(self) -> int:
+        """The channel count per-channel parameters index: C of (C, H, W), else the last axis."""
+        if not self.shape:
+            return 1
+        return self.shape[0] if len(self.shape) == 3 else self.shape[-1]
+
+    @property
+    def channel_axis(self) -> int:
+        """Axis of ``channels`` in a batched ``[N, *shape]`` tensor."""
+        return 1 if len(self.shape) == 3 else -1
+
+    def describe(self) -> str:
+        kind = "binary" if self.binary else f"{'int' if self.signed else 'uint'}{self.bits}"
+        return f"{kind}{list(self.shape)}"
+
+
+@dataclass(frozen=True, eq=False)
+class LayerSpec:
+    """One resolved layer.
+
+    Attributes
+    ----------
+    name : str
+    op : str                one of ``hwgen.spec.OPS``
+    inputs : tuple of str   producer layer names; ``"input"`` is the network input
+    attrs : mapping         op attributes with defaults applied (see ``hwgen.spec.schema``),
+                            e.g. ``out_features``, ``kernel_size``, ``stride``, ``padding``,
+                            ``weight_bits``, ``weight_type``, ``bias``, ``bits``, ``signed``,
+                            ``per_channel``, ``x0``, ``out_bits``, ``sqrt``, ``transpose_b``,
+                            ``heads``
+    params : mapping        read-only int64 arrays keyed without the layer prefix:
+                            ``weight``, ``bias``, ``thresholds``, ``multiplier``, ``shift``,
+                            ``zero_point``
+    in_types : tuple of TensorType   one per input
+    op_type : TensorType    the op's own output (before the inline activation)
+    out_type : TensorType   the layer's output (after the inline activation, if any)
+    activation : LayerSpec or None   inline ``threshold``/``requant``, named ``<name>.act``,
+                            whose single input is this layer's op output
+    pe, simd : int          folding (1 = fully folded)
+    location : Location     where the layer was written
+    """
+    name: str
+    op: str
+    inputs: tuple[str, ...]
+    attrs: Mapping[str, Any]
+    params: Mapping[str, np.ndarray]
+    in_types: tuple[TensorType, ...]
+    op_type: TensorType
+    out_type: TensorType
+    activation: "LayerSpec | None" = None
+    pe: int = 1
+    simd: int = 1
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    clock_mhz: float = 100.0
+    device: str = "ecp5-25k"
+    io_bits: int = 64
+
+
+@dataclass(frozen=True, eq=False)
+class NetworkSpec:
+    """A whole network: input type, layers in execution order, target."""
+    name: str
+    input: TensorType
+    layers: tuple[LayerSpec, ...]
+    target: TargetSpec = field(default_factory=TargetSpec)
+    source: str = "<string>"          # path of the YAML file
+    weights_file: str | None = None   # resolved npz path, or None when generated from seed
+    seed: int | None = None
+
+    @property
+    def output(self) -> TensorType:
+        return self.layers[-1].out_type
+
+    def layer(self, name: str) -> LayerSpec:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        raise KeyError(name)

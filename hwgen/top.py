@@ -1,0 +1,71 @@
+"""AXI4-Stream top level around a streaming core (DESIGN.md section 5)."""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .units._checks import check_int
+
+__all__ = ["AxiStreamTop"]
+
+
+class AxiStreamTop(wiring.Component):
+    """Expose a core's ``i``/``o`` streams as AXI4-Stream slave/master ports.
+
+    ``tdata`` is the core's payload bit for bit (element 0 in the least
+    significant bits). ``m_axis_tlast`` marks the last beat of each sample:
+    every ``out_beats``-th output beat. ``s_axis_tlast`` is accepted and not
+    needed, because the core knows a sample's beat count from the network;
+    width conversion to ``io_bits`` is the network top's job, not this one's.
+
+    Parameters
+    ----------
+    core : wiring.Component with members ``i`` (In stream) and ``o`` (Out stream)
+    out_beats : int     output beats per sample
+
+    Members
+    -------
+    s_axis_tdata, s_axis_tvalid, s_axis_tlast : In;  s_axis_tready : Out
+    m_axis_tdata, m_axis_tvalid, m_axis_tlast : Out; m_axis_tready : In
+
+    No latency of its own: ports are wires to the core.
+    """
+
+    def __init__(self, core, *, out_beats):
+        if not isinstance(core, wiring.Component) or not {"i", "o"} <= set(core.signature.members):
+            raise TypeError(f"core must be a wiring.Component with i and o streams, not {core!r}")
+        self._core = core
+        self._out_beats = check_int("out_beats", out_beats, minimum=1)
+        in_width = len(core.i.payload.as_value())
+        out_width = len(core.o.payload.as_value())
+        super().__init__({
+            "s_axis_tdata": In(in_width),
+            "s_axis_tvalid": In(1),
+            "s_axis_tready": Out(1),
+            "s_axis_tlast": In(1),
+            "m_axis_tdata": Out(out_width),
+            "m_axis_tvalid": Out(1),
+            "m_axis_tready": In(1),
+            "m_axis_tlast": Out(1),
+        })
+
+    core = property(lambda self: self._core)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.core = core = self._core
+
+        m.d.comb += [
+            core.i.payload.as_value().eq(self.s_axis_tdata),
+            core.i.valid.eq(self.s_axis_tvalid),
+            self.s_axis_tready.eq(core.i.ready),
+            self.m_axis_tdata.eq(core.o.payload.as_value()),
+            self.m_axis_tvalid.eq(core.o.valid),
+            core.o.ready.eq(self.m_axis_tready),
+        ]
+
+        beat = Signal(range(self._out_beats))
+        m.d.comb += self.m_axis_tlast.eq(beat == self._out_beats - 1)
+        with m.If(self.m_axis_tvalid & self.m_axis_tready):
+            m.d.sync += beat.eq(Mux(self.m_axis_tlast, 0, beat + 1))
+        return m

@@ -1,0 +1,1 @@
+"""Amaranth units, one wiring.Component per operator."""

@@ -1,0 +1,52 @@
+"""Stream put/get for Amaranth's Python simulator, with random stalls.
+
+Every Amaranth-level unit test drives its ``lib.stream`` ports through these
+two coroutines, so handshake handling lives in one place::
+
+    async def tb(ctx):
+        await stream_put(ctx, dut.i, words, rng=rng, stall=0.3)
+
+``words`` are raw payload integers (see :mod:`sim.packing`).
+"""
+
+__all__ = ["stream_put", "stream_get"]
+
+
+async def stream_put(ctx, stream, words, *, rng, stall=0.0):
+    """Send every word on ``stream``, idling a random cycle with probability ``stall``."""
+    payload = stream.payload.as_value() if hasattr(stream.payload, "as_value") else stream.payload
+    for word in words:
+        while rng.random() < stall:
+            ctx.set(stream.valid, 0)
+            await ctx.tick()
+        ctx.set(stream.valid, 1)
+        ctx.set(payload, word)
+        await ctx.tick().until(stream.ready)
+    ctx.set(stream.valid, 0)
+
+
+async def stream_get(ctx, stream, count, *, rng, stall=0.0, stable_check=True):
+    """Receive ``count`` words, dropping ``ready`` a random cycle with probability ``stall``.
+
+    With ``stable_check`` it also asserts the stream rule that a beat shown
+    with ``valid`` and not taken stays the same until it is taken.
+    """
+    payload = stream.payload.as_value() if hasattr(stream.payload, "as_value") else stream.payload
+    words = []
+    while len(words) < count:
+        if rng.random() < stall:
+            ctx.set(stream.ready, 0)
+            *_, valid, shown = await ctx.tick().sample(stream.valid, payload)
+            if stable_check and valid:
+                ctx.set(stream.ready, 1)
+                *_, still_valid, taken = await ctx.tick().sample(stream.valid, payload)
+                assert still_valid, "valid dropped without a handshake"
+                assert taken == shown, f"payload changed while stalled: {shown:#x} -> {taken:#x}"
+                words.append(taken)
+                ctx.set(stream.ready, 0)
+            continue
+        ctx.set(stream.ready, 1)
+        word, = await ctx.tick().sample(payload).until(stream.valid)
+        words.append(word)
+        ctx.set(stream.ready, 0)
+    return words
