@@ -6,6 +6,7 @@ cocotb 2 (>= 5.036; Debian's 5.006 is not).
 """
 
 import hashlib
+import importlib.resources
 import os
 import re
 import shutil
@@ -116,8 +117,14 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, log=print) -
     return build_dir
 
 
-def lint(verilog_path, toplevel: str, waivers=None) -> subprocess.CompletedProcess:
-    """``verilator --lint-only -Wall`` on a file (plus an optional waiver .vlt file)."""
+WAIVERS = Path(str(importlib.resources.files("hwgen") / "data" / "verilator_lint.vlt"))
+
+
+def lint(verilog_path, toplevel: str, waivers=WAIVERS) -> subprocess.CompletedProcess:
+    """``verilator --lint-only -Wall`` on a file, with hwgen's reviewed waiver file.
+
+    Pass ``waivers=None`` to see every warning.
+    """
     verilator_env()
     cmd = ["verilator", "--lint-only", "-Wall", "--top-module", toplevel]
     if waivers is not None:

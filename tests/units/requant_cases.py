@@ -1,0 +1,90 @@
+"""Requant configurations and input vectors shared by the Amaranth and Verilator tests.
+
+Each case exercises a corner of the rescale: shift 0 (no rounding term) and
+63, m = 2**31 - 1 and m = 1, zero points at both ends of the output range,
+per-tensor and per-channel, signed and unsigned on both sides. The vectors
+add all-max, all-min, zero and, for every channel, inputs that land exactly on
+a rounding half-way point (``x*m mod 2**s == 2**(s-1)``), of both signs.
+"""
+
+import numpy as np
+import torch
+from amaranth.hdl import signed, unsigned
+
+from sw_reference.ops import requant as golden_requant
+
+CASES = {
+    # per-channel, every edge parameter somewhere
+    "per_channel_s16_to_s8": dict(
+        in_shape=signed(16), out_shape=signed(8), channels=8, pe=2,
+        multiplier=[3 << 29, 2**31 - 1, 5, 7, 1, 11, 1, 2**30],
+        shift=[0, 63, 3, 4, 1, 6, 1, 31],
+        zero_point=[0, 1, -2, 3, 0, -128, 127, 0]),
+    # per-tensor on an int32 accumulator: the widest product (62 bits + sign)
+    "per_tensor_s32_to_u8": dict(
+        in_shape=signed(32), out_shape=unsigned(8), channels=4, pe=4,
+        multiplier=[2**31 - 1], shift=[40], zero_point=[128]),
+    # unsigned input, signed 4-bit output, fully folded, one channel without rounding
+    "folded_u8_to_s4": dict(
+        in_shape=unsigned(8), out_shape=signed(4), channels=6, pe=1,
+        multiplier=[1, 3, 2**31 - 1, 12345, 2**20, 77],
+        shift=[0, 2, 35, 12, 22, 8],
+        zero_point=[-8, 7, 0, 1, -1, 0]),
+}
+
+
+def _range(shape):
+    if shape.signed:
+        return -(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1
+    return 0, (1 << shape.width) - 1
+
+
+def _broadcast(values, channels):
+    return list(values) * channels if len(values) == 1 else list(values)
+
+
+def halfway_inputs(m: int, s: int, lo: int, hi: int) -> list:
+    """Inputs x in [lo, hi] with ``x*m`` exactly half-way between two multiples of 2**s."""
+    if s == 0:
+        return []
+    k = (m & -m).bit_length() - 1          # m = odd * 2**k
+    if k > s - 1:
+        return []                           # x*m is a multiple of 2**s: never half-way
+    odd, period = m >> k, 1 << (s - k)
+    base = ((1 << (s - 1 - k)) * pow(odd, -1, period)) % period
+    found = [x for x in (base, base - period, base + period, base - 2 * period) if lo <= x <= hi]
+    return found
+
+
+def case_vectors(case: dict, count: int, seed: int) -> np.ndarray:
+    """``count`` random vectors [count, C] followed by the edge-case vectors."""
+    channels = case["channels"]
+    lo, hi = _range(case["in_shape"])
+    rng = np.random.default_rng(seed)
+    random = rng.integers(lo, hi, size=(count, channels), endpoint=True, dtype=np.int64)
+    edges = [np.full(channels, hi), np.full(channels, lo), np.zeros(channels, np.int64),
+             np.resize([lo, hi], channels), np.resize([1, -1] if lo < 0 else [1, 0], channels)]
+    ms = _broadcast(case["multiplier"], channels)
+    ss = _broadcast(case["shift"], channels)
+    per_channel = [halfway_inputs(ms[c], ss[c], lo, hi) for c in range(channels)]
+    for variant in range(4):
+        vector = rng.integers(lo, hi, size=channels, endpoint=True, dtype=np.int64)
+        for c, options in enumerate(per_channel):
+            if options:
+                vector[c] = options[variant % len(options)]
+        edges.append(vector)
+    return np.concatenate([random, np.array(edges, dtype=np.int64)])
+
+
+def case_expected(case: dict, x: np.ndarray) -> np.ndarray:
+    """Golden outputs for ``x`` [N, C] from ``sw_reference``."""
+    lo, hi = _range(case["out_shape"])
+    param = lambda key: torch.tensor(case[key], dtype=torch.int64)
+    return golden_requant(torch.from_numpy(x), param("multiplier"), param("shift"),
+                          param("zero_point"), lo, hi, channel_axis=-1).numpy()
+
+
+def to_beats(x: np.ndarray, pe: int, bits: int) -> list:
+    """[N, C] -> per-sample lists of packed beats (``pe`` channels each)."""
+    from sim.packing import pack
+    return [[pack(row[f:f + pe], bits) for f in range(0, len(row), pe)] for row in x]
