@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from .units._checks import check_int
 
-__all__ = ["AxiStreamTop"]
+__all__ = ["AxiStreamTop", "Pipeline"]
 
 
 class AxiStreamTop(wiring.Component):
@@ -68,4 +68,41 @@ class AxiStreamTop(wiring.Component):
         m.d.comb += self.m_axis_tlast.eq(beat == self._out_beats - 1)
         with m.If(self.m_axis_tvalid & self.m_axis_tready):
             m.d.sync += beat.eq(Mux(self.m_axis_tlast, 0, beat + 1))
+        return m
+
+
+class Pipeline(wiring.Component):
+    """Units chained output to input; ``i`` is the first unit's, ``o`` the last one's.
+
+    Members
+    -------
+    i : In(first unit's input signature)
+    o : Out(last unit's output signature)
+
+    Latency is the sum of the units' latencies.
+    """
+
+    def __init__(self, units):
+        units = list(units)
+        if not units:
+            raise ValueError("a pipeline needs at least one unit")
+        for before, after in zip(units, units[1:]):
+            if before.o.payload.shape() != after.i.payload.shape():
+                raise ValueError(f"cannot chain {type(before).__name__} -> {type(after).__name__}: "
+                                 f"payloads {before.o.payload.shape()} and "
+                                 f"{after.i.payload.shape()} differ")
+        self._units = units
+        super().__init__({
+            "i": units[0].signature.members["i"],
+            "o": units[-1].signature.members["o"],
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        for index, unit in enumerate(self._units):
+            m.submodules[f"u{index}"] = unit
+        wiring.connect(m, wiring.flipped(self.i), self._units[0].i)
+        for before, after in zip(self._units, self._units[1:]):
+            wiring.connect(m, before.o, after.i)
+        wiring.connect(m, self._units[-1].o, wiring.flipped(self.o))
         return m

