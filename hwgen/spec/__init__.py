@@ -1,5 +1,40 @@
-"""Network YAML -> validated, fully inferred :class:`NetworkSpec` (see DESIGN.md section 4)."""
+"""Network YAML -> validated, fully inferred :class:`NetworkSpec` (see DESIGN.md section 4).
 
-from .types import Location, TensorType, LayerSpec, TargetSpec, NetworkSpec
+``load(path)`` / ``loads(text, source=..., base_dir=...)`` return a
+:class:`NetworkSpec`; every rejection is a :class:`SpecError` naming file,
+line, YAML path, what was expected and how to fix it. The schema (keys,
+types, defaults per op) lives in :mod:`hwgen.spec.schema`; ``OPS`` lists the ops.
 
-__all__ = ["Location", "TensorType", "LayerSpec", "TargetSpec", "NetworkSpec"]
+Decisions where DESIGN.md is silent
+-----------------------------------
+- Parameter-free layers aside, a network gives exactly one of ``weights``
+  (npz, relative to the YAML's folder) and ``seed`` (random valid parameters,
+  :mod:`hwgen.spec.randomweights`).
+- ``requant``/``add`` always get a ``zero_point`` param (zeros when the npz has
+  none), so consumers never special-case it.
+- ``pe`` divides: out_features/out_channels (MVUs), the channels (threshold,
+  requant, maxpool2d, add), the last axis (shiftmax, shiftgelu, layernorm,
+  argmax), the output columns per head (matmul). ``simd`` divides the fan-in:
+  in_features (dense), input channels (conv; FINN's SWG constraint), the
+  contraction length per head (matmul); other ops have no fan-in and ``simd``
+  must stay 1. ``flatten`` folds nothing. An inline activation uses its layer's ``pe``.
+- ``maxpool2d`` requires ``kernel_size`` to divide H and W (FINN's constraint;
+  nothing is silently dropped).
+- ``shiftmax`` takes ``heads`` (default 1): softmax over each of ``heads``
+  equal groups of the last axis, matching the ``[M, H*R]`` output of a
+  multi-head ``matmul``.
+- Every layer output except the last must feed a later layer.
+- Inferred ranges are exact for MVUs without padding; with padding the pad
+  value (0, or -1 for binary convs) is included, which may widen the range.
+  ``shiftmax`` is ``uint{out_bits}`` with ``hi = 2**(out_bits-1) - 1``;
+  ``shiftgelu`` is ``[min(127*lo, 0), max(127*hi, 0)]``.
+"""
+
+from .errors import SpecError, SpecWarning
+from .loader import load, loads
+from .schema import OPS
+from .types import (Location, TensorType, LayerSpec, TargetSpec, NetworkSpec, frozen_array,
+                    frozen_mapping)
+
+__all__ = ["Location", "TensorType", "LayerSpec", "TargetSpec", "NetworkSpec",
+           "load", "loads", "SpecError", "SpecWarning", "OPS", "frozen_array", "frozen_mapping"]
