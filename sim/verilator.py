@@ -78,6 +78,11 @@ def cache_root() -> Path:
     return Path(os.environ.get("HWGEN_CACHE", Path.home() / ".cache" / "hwgen"))
 
 
+def fst_supported() -> bool:
+    """Verilator's FST writer compiles against lz4; without its header, fall back to VCD."""
+    return any(Path(d, "lz4.h").exists() for d in ("/usr/include", "/usr/local/include"))
+
+
 def build(verilog_text: str, toplevel: str, *, waves: bool = False, log=print) -> Path:
     """Compile ``verilog_text`` with Verilator for cocotb; return the build folder.
 
@@ -89,11 +94,14 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, log=print) -
     from cocotb_tools.runner import get_runner
 
     key = hashlib.sha256("\0".join([
-        verilog_text, toplevel, str(waves), ".".join(map(str, verilator_version())),
+        verilog_text, toplevel, str(waves), str(waves and fst_supported()), ".".join(map(str, verilator_version())),
         cocotb.__version__, sys.version,
     ]).encode()).hexdigest()[:16]
     build_dir = cache_root() / "verilator" / f"{toplevel}-{key}"
     stamp = build_dir / "hwgen.built"
+    if waves and not fst_supported():
+        log("waves: lz4.h not found (Debian: apt-get install liblz4-dev), so the trace is VCD, "
+            "not FST")
     if stamp.exists():
         log(f"reusing Verilator build {build_dir}")
         return build_dir
@@ -108,7 +116,7 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, log=print) -
         hdl_toplevel=toplevel,
         build_dir=build_dir,
         build_args=["-Wno-fatal", "-O3", "--x-assign", "fast", "--x-initial", "fast"]
-                   + (["--trace-fst", "--trace-structs"] if waves else []),
+                   + (["--trace-fst"] if waves and fst_supported() else []),
         waves=waves,
         always=True,
         log_file=build_dir / "build.log",
