@@ -24,10 +24,17 @@ Decisions where DESIGN.md is silent
   equal groups of the last axis, matching the ``[M, H*R]`` output of a
   multi-head ``matmul``.
 - Every layer output except the last must feed a later layer.
-- Inferred ranges are exact for MVUs without padding; with padding the pad
-  value (0, or -1 for binary convs) is included, which may widen the range.
-  ``shiftmax`` is ``uint{out_bits}`` with ``hi = 2**(out_bits-1) - 1``;
-  ``shiftgelu`` is ``[min(127*lo, 0), max(127*hi, 0)]``.
+- Inferred ranges are exact per output channel for MVUs (from the actual
+  weights); with padding the pad value (0, or -1 for binary convs) is
+  included, which may widen the range. ``shiftmax`` is ``uint{out_bits}``
+  with ``hi = 2**(out_bits-1) - 1`` (needs ``x0 > -2**16``); ``shiftgelu`` is
+  ``p * sig`` with ``0 <= sig <= max(127, |x0| >> 1)`` (``sig`` passes 127 only
+  when ``e + em`` saturates); ``layernorm`` is ``[-2**30 + min(bias),
+  2**30 - 1 + max(bias)]`` for both square roots (Newton's ``k`` never drops
+  below ``isqrt(var)``, which bounds ``|y|``).
+- A network is rejected when the golden model's int64 arithmetic could wrap:
+  a tensor range beyond int64, ``|x| * multiplier`` of a requant/add beyond
+  ``2**63 - 2``, a layernorm with ``C * (hi - lo)**2 >= 2**62``.
 """
 
 from .errors import SpecError, SpecWarning

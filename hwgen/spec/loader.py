@@ -38,6 +38,15 @@ __all__ = ["load", "loads"]
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 INT64_MAX = (1 << 63) - 1
+Q31 = (1 << 31) - 1
+#: most negative x0 per op: shiftmax needs one exponential (< |x0| << 15) below 2**31 so that
+#: its output stays in [0, 2**(out_bits-1) - 1]; the golden model takes any x0 > -2**31
+X0_LIMIT = {"shiftmax": -((1 << 16) - 1), "shiftgelu": -Q31}
+X0_WHY = {
+    "shiftmax": "exponentials are up to |x0| << 15 and must stay below 2**31 so the row sum "
+                "normalises them; use input_scale >= 2**-16 (I-ViT's x0 is a few tens)",
+    "shiftgelu": "x0 must be above -2**31; use a larger input_scale",
+}
 #: refuse parameter tensors larger than this (an FPGA network never has them; a typo does)
 MAX_PARAM_ELEMENTS = 1 << 26
 
@@ -369,6 +378,14 @@ class _Loader:
             if "input_scale" in given:
                 scale = attrs["input_scale"] * (1.702 if op == "shiftgelu" else 1.0)
                 attrs["x0"] = math.floor(-1.0 / scale)
+            x0 = attrs["x0"]
+            limit = X0_LIMIT[op]
+            if x0 < limit:
+                key = given[0]
+                raise self.error(m.key_lines[key], f"{path}.{key}",
+                                 f"{what}: x0 = {x0} is below {limit}" + (
+                                     f" (from input_scale {attrs['input_scale']!r})" if key == "input_scale" else ""),
+                                 X0_WHY[op])
             del attrs["input_scale"]     # x0 is the one constant the hardware and golden model use
         if attrs.get("weight_type") == "ternary":
             attrs["weight_bits"] = 2     # ternary weights are 2-bit; an explicit weight_bits is ignored
@@ -771,7 +788,6 @@ class _Loader:
             raise self.shape_error(raw, f"heads ({heads}) must divide the last axis of the input "
                                    f"({self.producer(raw)} is {t.describe()})",
                                    "valid heads: " + _list_divisors(t.shape[-1]), key="heads")
-        self.check_exp_sum(raw, t.shape[-1] // heads, 15)
         ob = raw.attrs["out_bits"]
         # (e * ((2**31-1) // S)) >> (32 - out_bits) <= (2**31-1) >> (32 - out_bits) = 2**(out_bits-1) - 1
         out = TensorType(t.shape, ob, False, 0, (1 << (ob - 1)) - 1)
@@ -783,9 +799,10 @@ class _Loader:
         t, = in_types
         self.need_rank(raw, t, (1, 2), "a 1-D input [F] or rows [T, C]",
                        "insert {op: flatten} before it" if len(t.shape) == 3 else None)
-        self.check_exp_sum(raw, 2, 23)
-        # output = p * sig with sig in 0..127
-        out = TensorType.of_range(t.shape, min(127 * t.lo, 0), max(127 * t.hi, 0))
+        # output = p * sig. sig = (e * (Q31 // S)) >> 24 <= 127 while S = min(e + em, Q31) >= e;
+        # once S saturates (all-negative rows) the factor is 1 and sig = e >> 24 <= |x0| >> 1.
+        sig = max(127, -raw.attrs["x0"] >> 1)
+        out = TensorType.of_range(t.shape, min(sig * t.lo, 0), max(sig * t.hi, 0))
         mo = in_moments[0].overall()
         return out, {}, rw.Moments(127 * (mo.mean / 2 + 0.4 * mo.std), 127 * 0.6 * mo.std)
 
@@ -794,7 +811,7 @@ class _Loader:
         self.need_rank(raw, t, (1, 2), "an input [C] or rows [T, C] (normalised over the last axis)",
                        "insert {op: flatten} before it" if len(t.shape) == 3 else None)
         c = t.shape[-1]
-        if c * (t.hi - t.lo) ** 2 > INT64_MAX:
+        if c * (t.hi - t.lo) ** 2 >= 1 << 62:
             raise self.shape_error(raw, f"{self.who(raw)}: the variance sum over {c} channels of "
                                    f"{self.its_input(raw)} ({t.describe()}) overflows int64",
                                    "requantize the input to 16 bits first (I-ViT uses int16)")
@@ -806,25 +823,14 @@ class _Loader:
             else:
                 params["bias"] = src.get(raw, "bias", (c,), "[C]")
             self.check_int32(raw, "bias", params["bias"])
-        bmax = int(np.max(np.abs(params["bias"]))) if "bias" in params else 0
-        if raw.attrs["sqrt"] == "exact":
-            # |y| <= isqrt(var) = k, so |y * ((2**31-1) // k)| < 2**31, >> 1 -> [-2**30, 2**30)
-            span = 1 << 30
-        else:
-            # Newton from 2**16 may stop above or below sqrt(var): bound |y| by the input span, k >= 1
-            span = ((t.hi - t.lo) * INT32_MAX) >> 1
-        out = TensorType.of_range(t.shape, -span - bmax, span + bmax)
+        # |y_i| <= isqrt(var) since y_i**2 <= var = sum(y**2). "exact": k = max(isqrt(var), 1).
+        # "ivit": every floor-Newton step k' = (k + var // k) >> 1 = floor((k + var/k) / 2) is
+        # >= floor(sqrt(var)) (AM-GM), so after the 10 steps k >= isqrt(var) too (and k >= 64).
+        # Either way |y| <= k, |y * (Q31 // k)| <= Q31, and >> 1 gives [-2**30, 2**30 - 1].
+        bias = params.get("bias", np.zeros(1, dtype=np.int64))
+        out = TensorType.of_range(t.shape, -(1 << 30) + int(bias.min()), (1 << 30) - 1 + int(bias.max()))
         bias_mean = float(np.mean(params["bias"])) if "bias" in params else 0.0
         return out, params, rw.Moments(bias_mean, float(1 << 30) / math.sqrt(c))
-
-    def check_exp_sum(self, raw, count, n):
-        """exp_shift values are < -x0 * 2**n; ``count`` of them are summed in int64."""
-        x0 = raw.attrs["x0"]
-        if count * -x0 << n > INT64_MAX:
-            line, path = raw.loc("x0" if "x0" in raw.map else "input_scale")
-            raise self.error(line, path, f"x0 = {x0} is so large in magnitude that summing {count} "
-                             f"exponentials (each up to {-x0} << {n}) overflows int64",
-                             "use a larger input scale (x0 = floor(-1/scale))")
 
     # -- folding -----------------------------------------------------------------------------------
 
@@ -944,13 +950,13 @@ class _Loader:
             raise self.param_error(raw, f"{raw.pname}.zero_point[{i}] = {int(zp[i])} is outside "
                                    f"the output range [{out.lo}, {out.hi}] ({out.describe()})"
                                    f"{self.params.note()}")
-        # x * m + (1 << (s - 1)) must not overflow the golden model's int64
+        # the golden model computes p = x * m in int64 (and rounds without adding to p)
         xmax = max(max(abs(t.lo), abs(t.hi)) for t in in_types)
-        worst = xmax * int(m.max()) + (1 << max(int(s.max()) - 1, 0))
-        if worst > INT64_MAX:
-            raise self.param_error(raw, f"{self.who(raw)}: |x| * multiplier + rounding can reach "
-                                   f"{worst}, overflowing int64 (input range up to {xmax})",
-                                   "use a smaller multiplier/shift or narrow the input first")
+        worst = xmax * int(m.max())
+        if worst > INT64_MAX - 1:
+            raise self.param_error(raw, f"{self.who(raw)}: |x| * multiplier can reach {worst} "
+                                   f"(inputs up to {xmax}), overflowing int64",
+                                   "use a smaller multiplier or narrow the input first")
 
 
 def _needs_params(raw) -> bool:

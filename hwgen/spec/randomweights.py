@@ -9,8 +9,10 @@ The values are chosen to make useful test vectors, not just legal ones:
 
 - weights are uniform over the allowed values (+-1; the signed ``weight_bits``
   range; {-1, 0, +1} for ternary);
-- a bias is small: uniform within +-min(2**(acc_bits-2), sigma) of the
-  accumulator, so it shifts channels without saturating them;
+- a bias roughly centres its channel (minus the channel's estimated mean,
+  plus up to half a standard deviation of noise), clipped to +-2**(acc_bits-2)
+  of the bias-free accumulator and to int32, so channels compete in a
+  following argmax instead of one always winning;
 - thresholds and requant scales follow a rough estimate of the *typical*
   distribution of their input (:class:`Moments`, mean and standard deviation
   assuming uniformly random network inputs), not its worst-case range, so

@@ -128,7 +128,7 @@ _WEIGHTS = (
     Field("bias", "bool", default=False, doc="add an int32 bias per output channel"),
 )
 _X0 = (
-    Field("x0", "int", hi=-1, doc="exponent quantum: x0 = floor(-1/scale) < 0"),
+    Field("x0", "int", lo=-(1 << 31) + 1, hi=-1, doc="exponent quantum: x0 = floor(-1/scale) < 0"),
     Field("input_scale", "number", lo=0, lo_open=True, doc="input scale; sets x0"),
 )
 

@@ -114,7 +114,17 @@ CASES = [
     ("shiftmax-both", SEQ + "  - name: a\n    op: shiftmax\n    x0: -3\n    input_scale: 0.1\n", 8,
      "layers[0].input_scale", "(both given)"),
     ("shiftmax-positive-x0", SEQ + "  - {name: a, op: shiftmax, x0: 3}\n", 5, "layers[0].x0",
-     "expected an integer <= -1, got 3"),
+     "expected an integer in -2147483647..-1, got 3"),
+    ("shiftmax-x0-too-large", SEQ + "  - {name: a, op: shiftmax, x0: -70000}\n", 5, "layers[0].x0",
+     "x0 = -70000 is below -65535"),
+    ("shiftmax-scale-too-small", SEQ + "  - {name: a, op: shiftmax, input_scale: 1.0e-6}\n", 5,
+     "layers[0].input_scale", "x0 = -1000000 is below -65535 (from input_scale 1e-06)"),
+    ("layernorm-too-wide", "name: net\ninput: {shape: [16, 64], bits: 32, signed: true}\nlayers:\n"
+     "  - {name: a, op: layernorm}\n", 4, "layers[0]", "the variance sum over 64 channels"),
+    ("range-beyond-int64", "name: net\ninput: {shape: [64, 64], bits: 32, signed: true}\nlayers:\n"
+     "  - {name: a, op: matmul, inputs: [input, input], transpose_b: true}\n"
+     "  - {name: b, op: matmul, inputs: [a, a], transpose_b: true}\n", 4, "layers[0].inputs",
+     "beyond the int64 the golden model computes in"),
     ("scale-not-positive", SEQ + "  - {name: a, op: shiftgelu, input_scale: 0}\n", 5,
      "layers[0].input_scale", "expected a number > 0, got 0"),
     # --- names and inputs

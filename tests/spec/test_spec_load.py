@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from hwgen.spec import OPS, NetworkSpec, SpecError, SpecWarning, TensorType, load, loads
+from hwgen.spec import OPS, NetworkSpec, SpecError, TensorType, load, loads
 
 from spec_numpy_ref import forward, random_input
 
@@ -128,8 +128,8 @@ def test_attention_block():
     net = loads(ATTENTION)
     ln, q, k, v, scores, attn, ctx, res = net.layers
     assert ln.op_type.shape == (10, 32) and ln.op_type.signed
-    bmax = int(np.abs(ln.params["bias"]).max())
-    assert (ln.op_type.lo, ln.op_type.hi) == (-(2 ** 30) - bmax, 2 ** 30 + bmax)
+    bias = ln.params["bias"]
+    assert (ln.op_type.lo, ln.op_type.hi) == (-(2 ** 30) + bias.min(), 2 ** 30 - 1 + bias.max())
     assert ln.activation.params["multiplier"].shape == (32,)
     for layer in (q, k, v):
         assert layer.inputs == ("ln",) and layer.in_types[0] == ln.out_type
@@ -160,14 +160,34 @@ def test_shiftgelu_and_layernorm_ivit():
                 "  - {name: g, op: shiftgelu, x0: -7}\n")
     ln, g = net.layers
     assert not ln.params and ln.attrs["sqrt"] == "ivit"
-    span = ((127 + 128) * (2 ** 31 - 1)) >> 1
-    assert (ln.op_type.lo, ln.op_type.hi) == (-span, span)
-    assert (g.op_type.lo, g.op_type.hi) == (-span * 127, span * 127)
+    # Newton's k >= isqrt(var) >= |y|, as for the exact root
+    assert (ln.op_type.lo, ln.op_type.hi) == (-(2 ** 30), 2 ** 30 - 1)
+    assert (g.op_type.lo, g.op_type.hi) == (-(2 ** 30) * 127, (2 ** 30 - 1) * 127)
     assert g.attrs["x0"] == -7
     net = loads("name: g\ninput: {shape: [16], bits: 8, signed: true}\nlayers:\n"
                 "  - {name: g, op: shiftgelu, input_scale: 0.1}\n")
     assert net.layers[0].attrs["x0"] == -6           # floor(-1 / (0.1 * 1.702))
     assert (net.layers[0].op_type.lo, net.layers[0].op_type.hi) == (-128 * 127, 127 * 127)
+    # with |x0| > 255 a saturated sum lets sig reach |x0| >> 1 > 127
+    net = loads("name: g\ninput: {shape: [16], bits: 8, signed: true}\nlayers:\n"
+                "  - {name: g, op: shiftgelu, x0: -1000}\n")
+    assert (net.layers[0].op_type.lo, net.layers[0].op_type.hi) == (-128 * 500, 127 * 500)
+
+
+@pytest.mark.parametrize("sqrt", ["exact", "ivit"])
+def test_layernorm_range_holds_at_the_corners(sqrt):
+    from spec_numpy_ref import layernorm
+    net = loads(f"name: l\ninput: {{shape: [64], bits: 16, signed: true}}\nlayers:\n"
+                f"  - {{name: ln, op: layernorm, sqrt: {sqrt}}}\n")
+    t = net.layers[0].op_type
+    rng = np.random.default_rng(0)
+    rows = [np.zeros(64), np.full(64, -32768), np.r_[32767, np.full(63, -32768)],
+            np.r_[-32768, np.full(63, 32767)], np.r_[1, np.zeros(63)], np.r_[-1, np.zeros(63)],
+            np.r_[0, 1, np.zeros(62)], *rng.integers(-32768, 32768, (50, 64)),
+            *rng.integers(-3, 4, (50, 64))]
+    y = layernorm(np.array(rows, dtype=np.int64), 0, sqrt)
+    assert t.lo <= y.min() and y.max() <= t.hi
+    assert y.max() == t.hi or sqrt == "ivit"
 
 
 def test_dense_on_rows_and_binary_ops_on_integers():
@@ -189,9 +209,7 @@ def test_no_params_needs_no_seed():
 
 
 def test_anchors_and_merge_keys():
-    net = loads("name: m\ninput: {shape: [64], bits: 1}\nseed: 0\n"
-                "fold: &fold {pe: 2, simd: 8}\n" if False else
-                "name: m\ninput: {shape: [64], bits: 1}\nseed: 0\nlayers:\n"
+    net = loads("name: m\ninput: {shape: [64], bits: 1}\nseed: 0\nlayers:\n"
                 "  - {<<: &fold {pe: 2, simd: 8}, name: a, op: binary_dense, out_features: 16}\n"
                 "  - {<<: *fold, name: b, op: binary_dense, out_features: 4, pe: 4}\n")
     a, b = net.layers

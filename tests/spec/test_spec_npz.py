@@ -191,7 +191,7 @@ def test_add_and_layernorm_params(tmp_path):
               "res.multiplier": np.array([1 << 30, 1 << 30]), "res.shift": np.array([31, 31])}
     net = load(write(tmp_path, arrays, text))
     ln, res = net.layers
-    assert (ln.op_type.lo, ln.op_type.hi) == (-(2 ** 30) - 7000, 2 ** 30 + 7000)
+    assert (ln.op_type.lo, ln.op_type.hi) == (-(2 ** 30) + 0, 2 ** 30 - 1 + 7000)   # bias 0..7000
     assert res.params["zero_point"].tolist() == [0]
     np.savez(tmp_path / "w.npz", **{**arrays, "res.shift": np.array([31, 31, 31])})
     with pytest.raises(SpecError, match=r"res.shift in .* has shape \[3\], expected \[2\]"):
