@@ -1,0 +1,57 @@
+"""A stream FIFO: amaranth.lib.fifo.SyncFIFOBuffered behind lib.stream ports."""
+
+from amaranth.hdl import Module, Shape
+from amaranth.lib import stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
+from amaranth.lib.wiring import In, Out
+
+from ._checks import check_int
+
+__all__ = ["StreamFIFO"]
+
+
+class StreamFIFO(wiring.Component):
+    """First-in first-out buffer of ``depth`` beats between two units.
+
+    The composition inserts one where a consumer takes its input in bursts
+    (an MVAU reads a whole vector, then computes its other output folds
+    without reading) so the producer keeps running meanwhile.
+
+    Parameters
+    ----------
+    payload_shape : ShapeLike   e.g. ``ArrayLayout(unsigned(1), 32)``
+    depth : int                 beats; storage is a ``Memory`` (BRAM/LUTRAM) plus
+                                one output register
+
+    Members
+    -------
+    i : In(stream.Signature(payload_shape))
+    o : Out(stream.Signature(payload_shape))
+
+    Latency 1 cycle (input to output when empty); one beat per cycle.
+    """
+
+    def __init__(self, payload_shape, *, depth):
+        self._payload_shape = payload_shape
+        self._depth = check_int("depth", depth, minimum=1)
+        super().__init__({
+            "i": In(stream.Signature(payload_shape)),
+            "o": Out(stream.Signature(payload_shape)),
+        })
+
+    depth = property(lambda self: self._depth)
+    latency = 1
+
+    def elaborate(self, platform):
+        m = Module()
+        width = Shape.cast(self._payload_shape).width
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=width, depth=self._depth)
+        m.d.comb += [
+            fifo.w_data.eq(self.i.payload.as_value()),
+            fifo.w_en.eq(self.i.valid),
+            self.i.ready.eq(fifo.w_rdy),
+            self.o.payload.as_value().eq(fifo.r_data),
+            self.o.valid.eq(fifo.r_rdy),
+            fifo.r_en.eq(self.o.ready),
+        ]
+        return m
