@@ -1,0 +1,339 @@
+"""Matrix-vector-activation unit (FINN: MVAU / StreamingMatrixVector), binary XNOR-popcount."""
+
+import reprlib
+
+import numpy as np
+from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ._checks import check_int, check_shape
+
+__all__ = ["MVAU"]
+
+
+class MVAU(wiring.Component):
+    """Streaming matrix-vector unit with binary weights and inputs (FINN: MVAU, XnorMul).
+
+    For every input vector ``x`` of ``MW`` elements and the weight matrix
+    ``W`` [MH, MW], both in {-1, +1} (bit 1 = +1, bit 0 = -1), computes::
+
+        y[c] = sum_k x[k] * W[c, k] = 2 * popcount(xnor(x, W[c])) - MW    for c < MH
+
+    as signed integers of ``ceil(log2(MW + 1)) + 1`` bits (``acc_shape``),
+    exactly ``sw_reference.ops.binary_dense``.
+
+    Folding follows FINN: ``PE`` output channels are computed in parallel,
+    ``SIMD`` inputs are consumed per cycle; ``NF = MH / PE`` output folds,
+    ``SF = MW / SIMD`` synapse folds, ``NF * SF`` cycles per vector. The loop
+    is FINN's: for ``nf`` in 0..NF-1, for ``sf`` in 0..SF-1 one SIMD-wide
+    slice is XNORed with each PE's weight word and popcounted; the counts are
+    accumulated over ``sf`` and after the last slice the PE results leave as
+    one output beat. The input slices are taken from the stream while
+    ``nf == 0`` and stored in an input buffer (a ``Memory`` of depth SF,
+    width SIMD) that replays them for ``nf = 1..NF-1``, so each vector is read
+    once and the first beat of the next vector is accepted in the cycle after
+    the last slice of the last fold: no bubbles between vectors.
+
+    Datapath per PE and slice (``_slice_sum``): XNOR, then a binary adder tree
+    over the SIMD bits with ``pipeline`` register stages spread over its
+    levels (stages beyond the tree depth sit at its output). A slice adds
+    ``2 * popcount`` to an accumulator that starts each output fold at
+    ``-MW``, so the accumulator already holds ``2 * popcount - MW`` after the
+    last slice and doubles as the output register; every partial sum lies in
+    ``[-MW, MW]``, so the accumulator is exactly ``acc_shape`` wide. A slice's
+    popcount needs ``ceil(log2(SIMD + 1))`` bits.
+
+    Parameters
+    ----------
+    weights : array-like [MH, MW] of -1/+1
+        Integer (or exactly-integral float) values; ``weights[c, k]`` weighs
+        input ``k`` for output channel ``c``.
+    pe : int            output channels per beat (FINN ``PE``); must divide MH
+    simd : int          input elements per beat (FINN ``SIMD``); must divide MW
+    pipeline : int      register stages inside the popcount adder tree; 0 = combinational
+    in_shape : Shape    input element shape; only ``unsigned(1)`` (binary) for now
+
+    Members
+    -------
+    i : In(stream.Signature(ArrayLayout(unsigned(1), simd)))
+        SF beats per vector; input ``k`` arrives in beat ``k // simd``, lane
+        ``k % simd`` (lane 0 in the least-significant bit).
+    o : Out(stream.Signature(ArrayLayout(acc_shape, pe)))
+        NF beats per vector; beat ``nf`` lane ``p`` is channel ``nf * pe + p``.
+
+    Latency ``2 + pipeline`` cycles from the last input beat of a vector to
+    its first output beat (input register and synchronous ROM read, then
+    XNOR + tree + accumulate into the output register); one slice per cycle,
+    ``NF * SF`` cycles per vector in steady state. Fully unrolled
+    (``pe = MH``, ``simd = MW``) that is one input and one output beat per
+    cycle. All stages advance together when ``o.ready | ~o.valid``;
+    ``i.ready`` is high only then and while the unit is in output fold 0.
+
+    Weight storage: each PE has its own ROM of NF*SF words of SIMD bits
+    (NF*SF*SIMD bits per PE, MH*MW bits in all), word ``nf*SF + sf`` holding
+    ``W[nf*PE + p, sf*SIMD : (sf+1)*SIMD]``. Reads are synchronous, so a
+    vendor tool infers block RAM for deep ROMs and LUTRAM (distributed ROM)
+    or plain LUTs for shallow/narrow ones (Vivado: ``ram_style``/``rom_style``
+    attributes; Yosys: ``memory_libmap`` by size). With NF*SF = 1 the "ROM"
+    is a constant and each XNOR folds into a wire or an inverter.
+    """
+
+    def __init__(self, *, weights, pe=1, simd=1, pipeline=0, in_shape=unsigned(1)):
+        self._weights = _check_weights(weights)
+        self._mh, self._mw = self._weights.shape
+        self._pe = check_int("pe", pe, minimum=1)
+        self._simd = check_int("simd", simd, minimum=1)
+        self._pipeline = check_int("pipeline", pipeline, minimum=0)
+        if self._mh % self._pe:
+            raise ValueError(f"pe must divide MH ({self._mh}, the rows of weights), not {pe!r}")
+        if self._mw % self._simd:
+            raise ValueError(f"simd must divide MW ({self._mw}, the columns of weights), "
+                             f"not {simd!r}")
+        self._in_shape = check_shape("in_shape", in_shape)
+        if self._in_shape != unsigned(1):
+            raise NotImplementedError(f"in_shape {in_shape!r}: integer inputs to binary weights "
+                                      f"land with issue #5; binary inputs are unsigned(1)")
+
+        lo, hi = self._acc_bounds()
+        self._acc_shape = signed(max(_signed_bits(lo), _signed_bits(hi)))
+
+        super().__init__({
+            "i": In(stream.Signature(data.ArrayLayout(self._in_shape, self._simd))),
+            "o": Out(stream.Signature(data.ArrayLayout(self._acc_shape, self._pe))),
+        })
+
+    mh = property(lambda self: self._mh)
+    mw = property(lambda self: self._mw)
+    pe = property(lambda self: self._pe)
+    simd = property(lambda self: self._simd)
+    nf = property(lambda self: self._mh // self._pe)
+    sf = property(lambda self: self._mw // self._simd)
+    pipeline = property(lambda self: self._pipeline)
+    acc_shape = property(lambda self: self._acc_shape)
+    in_shape = property(lambda self: self._in_shape)
+    cycles_per_vector = property(lambda self: self.nf * self.sf)
+    latency = property(lambda self: 2 + self._pipeline)
+
+    @property
+    def weights(self):
+        """A copy of the weight matrix, int8 [MH, MW] of -1/+1."""
+        return self._weights.copy()
+
+    # --- the parts a weight/input type changes ------------------------------------------
+
+    def _acc_base(self):
+        """Constant the accumulator starts every output fold with: ``y = base + sum(slices)``."""
+        return -self._mw
+
+    def _slice_bounds(self):
+        """(lo, hi) of one ``_slice_sum``: ``2 * popcount`` of SIMD bits."""
+        return 0, 2 * self._simd
+
+    def _acc_bounds(self):
+        lo, hi = self._slice_bounds()
+        base, sf = self._acc_base(), self.sf
+        return min(base, base + sf * lo), max(base, base + sf * hi)
+
+    def _rom_words(self, p):
+        """PE ``p``'s weight words, address ``nf * SF + sf``; bit j = weight of lane j (1 = +1)."""
+        words = []
+        for nf in range(self.nf):
+            row = self._weights[nf * self._pe + p]
+            for sf in range(self.sf):
+                bits = row[sf * self._simd:(sf + 1) * self._simd] > 0
+                words.append(sum(1 << j for j, bit in enumerate(bits) if bit))
+        return words
+
+    def _slice_sum(self, m, p, x_slice, w_slice):
+        """PE ``p``'s contribution of one slice: ``2 * popcount(xnor(x, w))``.
+
+        ``x_slice`` and ``w_slice`` are SIMD-bit values of the same stage;
+        the result comes ``pipeline`` stages later (through ``_adder_tree``),
+        within ``_slice_bounds()``.
+        """
+        agree = Signal(self._simd, name=f"agree_{p}")
+        m.d.comb += agree.eq(~(x_slice ^ w_slice))
+        count = self._adder_tree(m, [(agree[j], 0, 1) for j in range(self._simd)], f"pc{p}")
+        return count << 1
+
+    # --- structure shared with later variants ----------------------------------------------
+
+    def _register(self, m, value, shape, name):
+        """``value`` one stage later; stages move only when the pipeline advances."""
+        reg = Signal(shape, name=name)
+        with m.If(self._advance):
+            m.d.sync += reg.eq(value)
+        return reg
+
+    def _tree_stage_levels(self, terms):
+        """Tree levels (0 = inputs, depth = output) followed by a register, one per stage.
+
+        The accumulator adder counts as one more level, so the stages split
+        ``depth + 1`` adders into ``pipeline + 1`` nearly equal segments.
+        """
+        depth = (terms - 1).bit_length()
+        return [j * (depth + 1) // (self._pipeline + 1) for j in range(1, self._pipeline + 1)]
+
+    def _adder_tree(self, m, terms, name):
+        """Sum of ``terms`` (value, lo, hi) by a balanced binary tree with ``pipeline`` stages.
+
+        Node widths come from the bounds. Returns the root, ``pipeline``
+        stages after the terms.
+        """
+        stages = self._tree_stage_levels(len(terms))
+        nodes = list(terms)
+        level = 0
+        while True:
+            for index in range(stages.count(level)):
+                nodes = [(self._register(m, v, _bounds_shape(lo, hi),
+                                         f"{name}_l{level}s{index}_{k}"), lo, hi)
+                         for k, (v, lo, hi) in enumerate(nodes)]
+            if len(nodes) == 1:
+                return nodes[0][0]
+            level += 1
+            pairs = []
+            for k in range(0, len(nodes) - 1, 2):
+                (a, alo, ahi), (b, blo, bhi) = nodes[k], nodes[k + 1]
+                lo, hi = alo + blo, ahi + bhi
+                node = Signal(_bounds_shape(lo, hi), name=f"{name}_l{level}_{k // 2}")
+                m.d.comb += node.eq(a + b)
+                pairs.append((node, lo, hi))
+            if len(nodes) % 2:
+                pairs.append(nodes[-1])
+            nodes = pairs
+
+    def _counter(self, m, count, enable, name):
+        """(value, at_last) of a counter over ``range(count)`` stepping on ``enable``.
+
+        A counter over one value is the constant 0 (no zero-width signal in the Verilog).
+        """
+        if count == 1:
+            return Const(0, 1), Const(1, 1)
+        value = Signal(range(count), name=name)
+        at_last = Signal(name=f"{name}_last")
+        m.d.comb += at_last.eq(value == count - 1)
+        with m.If(enable):
+            m.d.sync += value.eq(Mux(at_last, 0, value + 1))
+        return value, at_last
+
+    def _delay(self, m, value, name):
+        """``value`` delayed by the ``pipeline`` stages of the tree (control flags)."""
+        for stage in range(self._pipeline):
+            value = self._register(m, value, Shape.cast(value.shape()), f"{name}_s{stage}")
+        return value
+
+    def elaborate(self, platform):
+        m = Module()
+        nf_count, sf_count, folds = self.nf, self.sf, self.nf * self.sf
+
+        # Everything advances together when the output register is empty or being taken.
+        self._advance = advance = Signal()
+        m.d.comb += advance.eq(self.o.ready | ~self.o.valid)
+
+        # Stage 0: fold counters. Fold nf == 0 takes slices from the stream, the others replay.
+        issue = Signal()
+        sf, sf_last = self._counter(m, sf_count, issue, "sf")
+        nf, _ = self._counter(m, nf_count, issue & sf_last, "nf")
+        addr, _ = self._counter(m, folds, issue, "waddr")  # == nf * SF + sf, without a multiplier
+        first_fold = Signal(name="first_fold")
+        accept = Signal(name="accept")
+        m.d.comb += [
+            first_fold.eq(nf == 0),
+            self.i.ready.eq(advance & first_fold),
+            accept.eq(self.i.valid & self.i.ready),
+            issue.eq(advance & (self.i.valid | ~first_fold)),
+        ]
+
+        # Stage 1: the slice (input register or buffer read) and each PE's weight word.
+        # x_in changes only on accept, so with SF == 1 it is the whole buffer.
+        x_in = Signal(self._simd, name="x_in")
+        with m.If(accept):
+            m.d.sync += x_in.eq(self.i.payload.as_value())
+        if nf_count > 1 and sf_count > 1:
+            m.submodules.input_buffer = buffer = Memory(shape=unsigned(self._simd),
+                                                        depth=sf_count, init=[])
+            write = buffer.write_port()
+            m.d.comb += [write.addr.eq(sf), write.data.eq(self.i.payload.as_value()),
+                         write.en.eq(accept)]
+            replay = buffer.read_port(domain="sync")
+            m.d.comb += [replay.addr.eq(sf), replay.en.eq(advance)]
+            from_buffer = self._register(m, ~first_fold, unsigned(1), "from_buffer")
+            x_slice = Signal(self._simd, name="x_slice")
+            m.d.comb += x_slice.eq(Mux(from_buffer, replay.data, x_in))
+        else:
+            x_slice = x_in
+        valid = self._register(m, issue, unsigned(1), "valid_1")
+        first = self._register(m, sf == 0, unsigned(1), "first_1")
+        last = self._register(m, sf_last, unsigned(1), "last_1")
+
+        w_slices = []
+        for p in range(self._pe):
+            words = self._rom_words(p)
+            if folds == 1:
+                w_slices.append(Const(words[0], unsigned(self._simd)))
+                continue
+            rom = Memory(shape=unsigned(self._simd), depth=folds, init=words)
+            m.submodules[f"weights_{p}"] = rom
+            port = rom.read_port(domain="sync")
+            m.d.comb += [port.addr.eq(addr), port.en.eq(advance)]
+            w_slices.append(port.data)
+
+        # Stages 2 .. 1+pipeline: XNOR + adder tree; then accumulate into the output register.
+        sums = [self._slice_sum(m, p, x_slice, w_slices[p]) for p in range(self._pe)]
+        valid, first, last = (self._delay(m, s, n) for s, n in
+                              ((valid, "valid"), (first, "first"), (last, "last")))
+        base = Const(self._acc_base(), self._acc_shape)
+        out_valid = Signal(name="out_valid")
+        with m.If(advance):
+            m.d.sync += out_valid.eq(valid & last)
+        m.d.comb += self.o.valid.eq(out_valid)
+        for p, term in enumerate(sums):
+            acc = Signal(self._acc_shape, name=f"acc_{p}")
+            with m.If(advance & valid):
+                m.d.sync += acc.eq(Mux(first, base, acc) + term)
+            m.d.comb += self.o.payload[p].eq(acc)
+        return m
+
+
+def _check_weights(weights):
+    """``weights`` as an int8 numpy array [MH, MW] of -1/+1, or a TypeError/ValueError saying why not."""
+    given = reprlib.repr(weights)
+    if isinstance(weights, (str, bytes)):
+        raise TypeError(f"weights must be an array-like [MH, MW] of -1/+1, not {given}")
+    if hasattr(weights, "detach"):                 # a torch tensor, maybe a trained Parameter
+        weights = weights.detach().cpu()
+    try:
+        array = np.asarray(weights)
+    except (TypeError, ValueError):
+        raise ValueError(f"weights must be a 2-D array-like [MH, MW] of -1/+1; "
+                         f"{given} is not rectangular") from None
+    if array.dtype.kind == "b":
+        raise TypeError(f"weights must be -1/+1 integers, not booleans: {given}")
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"weights must be an array-like [MH, MW] of -1/+1, not {given}")
+    if array.ndim != 2:
+        raise ValueError(f"weights must be 2-D [MH, MW], not of shape {array.shape}")
+    if 0 in array.shape:
+        raise ValueError(f"weights must have at least one row and one column, "
+                         f"not shape {array.shape}")
+    bad = np.argwhere((array != 1) & (array != -1))
+    if len(bad):
+        row, col = (int(v) for v in bad[0])
+        more = f" ({len(bad) - 1} more entries are not +-1 either)" if len(bad) > 1 else ""
+        raise ValueError(f"weights[{row}, {col}] must be -1 or +1, not {array[row, col].item()!r}"
+                         f"{more}")
+    return array.astype(np.int8)
+
+
+def _signed_bits(value):
+    """Two's-complement width that holds ``value``."""
+    return (value if value >= 0 else ~value).bit_length() + 1
+
+
+def _bounds_shape(lo, hi):
+    """Narrowest shape that holds every integer in ``[lo, hi]``."""
+    if lo >= 0:
+        return unsigned(max(hi.bit_length(), 1))
+    return signed(max(_signed_bits(lo), _signed_bits(hi)))
