@@ -37,7 +37,8 @@ def to_beats(x: np.ndarray, shape, per_beat: int, bits: int) -> list:
 
 
 def from_beats(frames, shape, per_beat: int, bits: int, signed: bool) -> np.ndarray:
-    """Per-sample word lists -> [N, *shape] int64."""
-    flat = np.array([[v for word in frame for v in unpack(word, per_beat, bits, signed)]
+    """Per-sample word lists -> [N, *shape] int64 (lanes past the sample's end dropped)."""
+    size = int(np.prod(shape, dtype=np.int64))
+    flat = np.array([[v for word in frame for v in unpack(word, per_beat, bits, signed)][:size]
                      for frame in frames], dtype=np.int64)
-    return from_stream_order(flat.reshape(len(frames), -1), shape)
+    return from_stream_order(flat.reshape(len(frames), size), shape)
