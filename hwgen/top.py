@@ -13,15 +13,19 @@ class AxiStreamTop(wiring.Component):
     """Expose a core's ``i``/``o`` streams as AXI4-Stream slave/master ports.
 
     ``tdata`` is the core's payload bit for bit (element 0 in the least
-    significant bits). ``m_axis_tlast`` marks the last beat of each sample:
-    every ``out_beats``-th output beat. ``s_axis_tlast`` is accepted and not
-    needed, because the core knows a sample's beat count from the network;
-    width conversion to ``io_bits`` is the network top's job, not this one's.
+    significant bits), zero-extended to ``io_bits`` when given. ``m_axis_tlast``
+    marks the last beat of each sample: every ``out_beats``-th output beat.
+    ``s_axis_tlast`` is accepted and not needed, because the core knows a
+    sample's beat count from the network; regrouping elements into words is
+    the network's job (see :mod:`hwgen.network`), not this one's.
 
     Parameters
     ----------
     core : wiring.Component with members ``i`` (In stream) and ``o`` (Out stream)
     out_beats : int     output beats per sample
+    io_bits : int or None
+        ``tdata`` width; at least the wider payload. None: each side as wide
+        as its payload.
 
     Members
     -------
@@ -31,13 +35,16 @@ class AxiStreamTop(wiring.Component):
     No latency of its own: ports are wires to the core.
     """
 
-    def __init__(self, core, *, out_beats):
+    def __init__(self, core, *, out_beats, io_bits=None):
         if not isinstance(core, wiring.Component) or not {"i", "o"} <= set(core.signature.members):
             raise TypeError(f"core must be a wiring.Component with i and o streams, not {core!r}")
         self._core = core
         self._out_beats = check_int("out_beats", out_beats, minimum=1)
         in_width = len(core.i.payload.as_value())
         out_width = len(core.o.payload.as_value())
+        if io_bits is not None:
+            check_int("io_bits", io_bits, minimum=max(in_width, out_width))
+            in_width = out_width = io_bits
         super().__init__({
             "s_axis_tdata": In(in_width),
             "s_axis_tvalid": In(1),
@@ -56,7 +63,7 @@ class AxiStreamTop(wiring.Component):
         m.submodules.core = core = self._core
 
         m.d.comb += [
-            core.i.payload.as_value().eq(self.s_axis_tdata),
+            core.i.payload.as_value().eq(self.s_axis_tdata[:len(core.i.payload.as_value())]),
             core.i.valid.eq(self.s_axis_tvalid),
             self.s_axis_tready.eq(core.i.ready),
             self.m_axis_tdata.eq(core.o.payload.as_value()),
@@ -64,6 +71,9 @@ class AxiStreamTop(wiring.Component):
             core.o.ready.eq(self.m_axis_tready),
         ]
 
+        if self._out_beats == 1:
+            m.d.comb += self.m_axis_tlast.eq(1)     # no zero-width beat counter
+            return m
         beat = Signal(range(self._out_beats))
         m.d.comb += self.m_axis_tlast.eq(beat == self._out_beats - 1)
         with m.If(self.m_axis_tvalid & self.m_axis_tready):
