@@ -101,10 +101,26 @@ def _build_design(spec):
         return build_network(spec)
     except NotImplementedError as error:
         raise Failed(f"{spec.source}: {error}") from None
+    except ValueError as error:
+        raise BadInput(str(error)) from None
 
 
 def _out_dir(args, spec):
     return Path(args.output_dir) if getattr(args, "output_dir", None) else Path("rtl_out") / spec.name
+
+
+def _unit_entry(unit):
+    """What the manifest records of one unit: its kind, stream lanes and widths, sizes."""
+    from hwgen.network import stream_format
+    (in_shape, in_lanes), (out_shape, out_lanes) = stream_format(unit.i), stream_format(unit.o)
+    entry = {"unit": type(unit).__name__,
+             "in": {"lanes": in_lanes, "bits": in_shape.width, "signed": in_shape.signed},
+             "out": {"lanes": out_lanes, "bits": out_shape.width, "signed": out_shape.signed}}
+    for key in ("latency", "nf", "sf", "folds", "depth", "rom_bits", "pipeline"):
+        value = getattr(unit, key, None)
+        if isinstance(value, int):
+            entry[key] = value
+    return entry
 
 
 def _manifest(spec, design, verilog_name):
@@ -114,9 +130,9 @@ def _manifest(spec, design, verilog_name):
         "source": str(spec.source),
         "ports": {
             "clk": 1, "rst": 1,
-            "s_axis_tdata": design.in_per_beat * design.in_bits, "s_axis_tvalid": 1,
+            "s_axis_tdata": design.io_bits, "s_axis_tvalid": 1,
             "s_axis_tready": 1, "s_axis_tlast": 1,
-            "m_axis_tdata": design.out_per_beat * design.out_bits, "m_axis_tvalid": 1,
+            "m_axis_tdata": design.io_bits, "m_axis_tvalid": 1,
             "m_axis_tready": 1, "m_axis_tlast": 1,
         },
         "stream": {
@@ -125,13 +141,15 @@ def _manifest(spec, design, verilog_name):
             "output": {"elements_per_beat": design.out_per_beat, "bits": design.out_bits,
                        "signed": design.out_signed, "beats_per_sample": design.out_beats},
         },
+        "ideal_cycles_per_sample": design.ideal_cycles,
         "layers": [{
-            "name": layer.name, "op": layer.op, "pe": layer.pe, "simd": layer.simd,
-            "in": [t.describe() for t in layer.in_types], "out": layer.out_type.describe(),
-            "out_range": [layer.out_type.lo, layer.out_type.hi],
-            "latency_cycles": getattr(unit, "latency", None),
-            "cycles_per_sample": layer.in_types[0].size // layer.pe,
-        } for layer, unit in design.layers],
+            "name": hw.layer.name, "op": hw.layer.op, "pe": hw.layer.pe, "simd": hw.layer.simd,
+            "in": [t.describe() for t in hw.layer.in_types], "out": hw.layer.out_type.describe(),
+            "out_range": [hw.layer.out_type.lo, hw.layer.out_type.hi],
+            "cycles_per_sample": hw.cycles_per_sample,
+            "units": [_unit_entry(unit) for unit in hw.units],
+        } for hw in design.layers],
+        "glue": [_unit_entry(unit) for unit in design.glue],
     }
 
 
@@ -219,11 +237,13 @@ def _sim_report(spec, x, got, want, result, design, seconds, work, args):
     for index in np.flatnonzero(differs)[:3]:
         print(f"  sample {index}: hardware {got[index].ravel().tolist()[:16]} "
               f"golden {want[index].ravel().tolist()[:16]}")
-    cycles = result.cycles_per_sample(len(x))
+    steady = result.steady_cycles_per_sample(design.out_beats)
+    ideal = design.ideal_cycles
     print(f"{spec.name}: {len(x)} samples, {mismatches} mismatches")
-    print(f"  cycles/sample {cycles:.2f} (ideal {design.in_beats}, backpressure "
-          f"{args.backpressure}), latency {result.latency(design.out_beats, design.in_beats)} "
-          f"cycles, {len(x) / seconds:.0f} samples/s simulated")
+    print(f"  cycles/sample {steady:.2f} steady state, ideal {ideal} "
+          f"(throughput {ideal / steady:.3f} of ideal, backpressure {args.backpressure}); "
+          f"latency {result.latency(design.out_beats, design.in_beats)} cycles; "
+          f"{len(x) / seconds:.0f} samples/s simulated")
     print(f"  logs in {work}" + (f", hardware outputs in {args.output}" if args.output else ""))
     if args.waves:
         traces = sorted(work.glob("*.fst")) + sorted(work.glob("*.vcd"))

@@ -1,11 +1,39 @@
-"""A NetworkSpec -> one AXI4-Stream accelerator, plus what a testbench needs to drive it."""
+"""A NetworkSpec -> one AXI4-Stream accelerator, plus what a testbench needs to drive it.
 
-from dataclasses import dataclass
+The composition is a chain: AXI4-Stream words of ``io_bits`` carry
+``io_bits // bits`` elements each (the last word of a sample may be partial,
+its unused lanes zero), a width converter regroups them into the first
+unit's lanes, every layer contributes its unit(s), and between two units
+whose lanes differ a converter is inserted; a FIFO holding one whole input
+vector sits in front of every unit that reads its input in bursts (an MVAU
+with more than one output fold), so its producer never waits. At the end a
+converter packs the last unit's lanes into ``io_bits`` words, and the top
+marks the last word of every sample with ``tlast``.
+"""
+
+from dataclasses import dataclass, field
+
+from amaranth.hdl import Shape
 
 from .top import AxiStreamTop, Pipeline
-from .units.registry import unit_for
+from .units.dwc import StreamingDataWidthConverter
+from .units.fifo import StreamFIFO
+from .units.registry import units_for
 
-__all__ = ["NetworkDesign", "build_network"]
+__all__ = ["NetworkDesign", "build_network", "stream_format"]
+
+
+def stream_format(port):
+    """(element shape, elements per beat) of a unit's ``i`` or ``o`` stream."""
+    layout = port.payload.shape()
+    return Shape.cast(layout.elem_shape), layout.length
+
+
+@dataclass
+class LayerHardware:
+    layer: object                 # LayerSpec
+    units: list                   # the layer's own units, in stream order
+    cycles_per_sample: int        # steady-state initiation interval of the slowest unit
 
 
 @dataclass
@@ -13,9 +41,11 @@ class NetworkDesign:
     """The top component and its stream format.
 
     ``in_per_beat``/``out_per_beat`` elements of ``in_bits``/``out_bits`` per
-    AXI4-Stream beat; ``in_beats``/``out_beats`` beats per sample.
+    AXI4-Stream word (``io_bits`` wide); ``in_beats``/``out_beats`` words per
+    sample; ``ideal_cycles`` is the slowest layer's cycles per sample.
     """
     top: AxiStreamTop
+    io_bits: int
     in_per_beat: int
     in_bits: int
     out_per_beat: int
@@ -23,15 +53,18 @@ class NetworkDesign:
     out_signed: bool
     in_beats: int
     out_beats: int
-    layers: list
+    layers: list = field(default_factory=list)
+    glue: list = field(default_factory=list)   # converters and FIFOs the composition added
 
-    def ports(self):
-        return {"s_axis_tdata": self.in_per_beat * self.in_bits,
-                "m_axis_tdata": self.out_per_beat * self.out_bits}
+    @property
+    def ideal_cycles(self) -> int:
+        return max([self.in_beats, self.out_beats]
+                   + [hw.cycles_per_sample for hw in self.layers])
 
 
 def build_network(spec) -> NetworkDesign:
-    """Compose one unit per layer; NotImplementedError names what has not landed yet."""
+    """Compose the units; NotImplementedError names what has not landed yet,
+    ValueError a target that cannot carry the data (e.g. io_bits too narrow)."""
     previous = "input"
     for layer in spec.layers:
         if layer.inputs != (previous,):
@@ -39,18 +72,67 @@ def build_network(spec) -> NetworkDesign:
                 f"layer {layer.name!r} reads {list(layer.inputs)}: branching networks "
                 f"(residuals, matmul) land with issue #6")
         previous = layer.name
-    units = [unit_for(layer) for layer in spec.layers]
-    for layer, before, after in zip(spec.layers[1:], units, units[1:]):
-        if before.pe != after.pe:
-            raise NotImplementedError(
-                f"layer {layer.name!r}: pe {after.pe} after pe {before.pe} needs a width "
-                f"converter, which lands with issue #4")
-    first, last = spec.layers[0], spec.layers[-1]
-    in_bits = first.in_types[0].bits
-    out_bits = last.out_type.bits
-    in_per_beat, out_per_beat = units[0].pe, units[-1].pe
-    out_beats = last.out_type.size // out_per_beat
-    top = AxiStreamTop(Pipeline(units), out_beats=out_beats)
-    return NetworkDesign(top, in_per_beat, in_bits, out_per_beat, out_bits,
-                         last.out_type.signed, spec.input.size // in_per_beat, out_beats,
-                         layers=[(layer, unit) for layer, unit in zip(spec.layers, units)])
+
+    hardware = [LayerHardware(layer, *units_for(layer)) for layer in spec.layers]
+    io_bits = spec.target.io_bits
+    chain, glue = [], []
+
+    def join(unit, elements, *, needs_fifo=False):
+        """Append ``unit``, converting lanes from the chain's current output if needed."""
+        if chain:
+            (shape, lanes), (want_shape, want_lanes) = stream_format(chain[-1].o), \
+                stream_format(unit.i)
+            if shape != want_shape:
+                raise AssertionError(f"{type(unit).__name__} expects {want_shape} elements "
+                                     f"after {shape}")
+            if lanes != want_lanes:
+                _append_glue(chain, glue, StreamingDataWidthConverter(
+                    shape=shape, in_per_beat=lanes, out_per_beat=want_lanes,
+                    elements=elements))
+            if needs_fifo:
+                depth = max(2, -(-elements // want_lanes))
+                _append_glue(chain, glue, StreamFIFO(unit.i.payload.shape(), depth=depth))
+        chain.append(unit)
+
+    in_shape, first_lanes = stream_format(hardware[0].units[0].i)
+    in_per_beat = _per_word(io_bits, in_shape.width, spec, "input")
+    chain.append(_glued(glue, StreamingDataWidthConverter(
+        shape=in_shape, in_per_beat=in_per_beat, out_per_beat=first_lanes,
+        elements=spec.input.size)))
+    elements = spec.input.size
+    for hw in hardware:
+        for unit in hw.units:
+            join(unit, elements, needs_fifo=getattr(unit, "nf", 1) > 1)
+            elements = hw.layer.op_type.size     # an inline activation keeps the count
+
+    out_shape, last_lanes = stream_format(chain[-1].o)
+    out_per_beat = _per_word(io_bits, out_shape.width, spec, "output")
+    chain.append(_glued(glue, StreamingDataWidthConverter(
+        shape=out_shape, in_per_beat=last_lanes, out_per_beat=out_per_beat,
+        elements=elements)))
+    if elements != spec.output.size:
+        raise AssertionError(f"hardware emits {elements} elements per sample, the network "
+                             f"{spec.output.size}")
+
+    out_beats = -(-elements // out_per_beat)
+    top = AxiStreamTop(Pipeline(chain), out_beats=out_beats, io_bits=io_bits)
+    return NetworkDesign(top, io_bits, in_per_beat, in_shape.width, out_per_beat,
+                         out_shape.width, out_shape.signed, -(-spec.input.size // in_per_beat),
+                         out_beats, layers=hardware, glue=glue)
+
+
+def _glued(glue, unit):
+    glue.append(unit)
+    return unit
+
+
+def _append_glue(chain, glue, unit):
+    chain.append(_glued(glue, unit))
+
+
+def _per_word(io_bits, bits, spec, side):
+    if bits > io_bits:
+        raise ValueError(f"{spec.source}: target.io_bits ({io_bits}) is narrower than one "
+                         f"{side} element ({bits} bits); raise io_bits to at least "
+                         f"{-(-bits // 8) * 8}")
+    return io_bits // bits

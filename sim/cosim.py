@@ -27,6 +27,17 @@ class StreamResult:
             return float("nan")
         return (self.out_stamps[-1] - self.in_stamps[0] + 1) / samples
 
+    def steady_cycles_per_sample(self, out_beats: int) -> float:
+        """Cycles between the last output beats of consecutive samples, averaged.
+
+        Pipeline fill and drain drop out, so this is the initiation interval
+        to compare with a design's ideal cycles per sample.
+        """
+        ends = self.out_stamps[out_beats - 1::out_beats]
+        if len(ends) < 2:
+            return float("nan")
+        return (ends[-1] - ends[0]) / (len(ends) - 1)
+
     def latency(self, out_beats: int, in_beats: int) -> int:
         """Cycles from the first input beat to the last output beat of sample 0."""
         return self.out_stamps[out_beats - 1] - self.in_stamps[0]

@@ -127,6 +127,8 @@ _WEIGHTS = (
           doc="'ternary': weights in {-1, 0, +1} (BitNet b1.58), no multipliers"),
     Field("bias", "bool", default=False, doc="add an int32 bias per output channel"),
 )
+_PIPELINE = Field("pipeline", "int", default=1, lo=0, hi=8,
+                  doc="register stages inside the popcount adder tree (0: combinational)")
 _X0 = (
     Field("x0", "int", lo=-(1 << 31) + 1, hi=-1, doc="exponent quantum: x0 = floor(-1/scale) < 0"),
     Field("input_scale", "number", lo=0, lo_open=True, doc="input scale; sets x0"),
@@ -134,8 +136,8 @@ _X0 = (
 
 #: op -> its own keys (besides the common layer keys), in documentation order
 OP_FIELDS: dict[str, tuple[Field, ...]] = {
-    "binary_dense": (_size("out_features", "output features"),),
-    "binary_conv2d": (_size("out_channels", "output channels"),) + _KERNEL,
+    "binary_dense": (_size("out_features", "output features"), _PIPELINE),
+    "binary_conv2d": (_size("out_channels", "output channels"),) + _KERNEL + (_PIPELINE,),
     "dense": (_size("out_features", "output features"),) + _WEIGHTS,
     "conv2d": (_size("out_channels", "output channels"),) + _KERNEL + _WEIGHTS,
     "threshold": (

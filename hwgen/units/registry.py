@@ -2,15 +2,10 @@
 
 from amaranth.hdl import signed, unsigned
 
-from .requant import Requant
-
-__all__ = ["unit_for", "MISSING"]
+__all__ = ["units_for", "element_shape", "MISSING"]
 
 # Operators whose hardware has not landed yet, and the work item that adds it.
 MISSING = {
-    "binary_dense": "issue #4 (binary MVAU)",
-    "threshold": "issue #4 (Thresholding)",
-    "argmax": "issue #4 (LabelSelect)",
     "dense": "issue #5 (integer/ternary MVAU)",
     "binary_conv2d": "issue #5 (ConvolutionInputGenerator + MVAU)",
     "conv2d": "issue #5 (ConvolutionInputGenerator + MVAU)",
@@ -31,27 +26,61 @@ def element_shape(tensor):
     return signed(tensor.bits) if tensor.signed else unsigned(tensor.bits)
 
 
-def _requant(layer):
-    source = layer.in_types[0]
-    return Requant(in_shape=element_shape(source), out_shape=element_shape(layer.out_type),
+def _requant(layer, source, in_shape):
+    from .requant import Requant
+    unit = Requant(in_shape=in_shape, out_shape=element_shape(layer.out_type),
                    channels=source.channels, pe=layer.pe,
                    multiplier=layer.params["multiplier"].tolist(),
                    shift=layer.params["shift"].tolist(),
                    zero_point=layer.params["zero_point"].tolist())
+    return unit, source.size // layer.pe
 
 
-_FACTORIES = {"requant": _requant}
+def _threshold(layer, source, in_shape):
+    from .thresholding import Thresholding
+    unit = Thresholding(in_shape=in_shape, channels=source.channels, pe=layer.pe,
+                        thresholds=layer.params["thresholds"], out_bits=layer.attrs["bits"])
+    return unit, source.size // layer.pe
 
 
-def unit_for(layer):
-    """The unit for ``layer`` (op and inline activation), or NotImplementedError naming the issue."""
+def _argmax(layer, source, in_shape):
+    from .label_select import LabelSelect
+    unit = LabelSelect(in_shape=in_shape, channels=source.shape[-1], pe=layer.pe)
+    return unit, source.size // layer.pe
+
+
+def _binary_dense(layer, source, in_shape):
+    from .mvau import MVAU
+    if not source.binary:
+        raise NotImplementedError(
+            f"layer {layer.name!r}: binary weights on integer inputs land with issue #5")
+    unit = MVAU(weights=layer.params["weight"], pe=layer.pe, simd=layer.simd,
+                pipeline=layer.attrs["pipeline"])
+    vectors = source.size // unit.mw
+    return unit, vectors * unit.nf * unit.sf
+
+
+_FACTORIES = {"requant": _requant, "threshold": _threshold, "argmax": _argmax,
+              "binary_dense": _binary_dense}
+
+
+def units_for(layer):
+    """``([units], cycles per sample)`` for ``layer``: its op, then its inline activation.
+
+    Raises NotImplementedError naming the issue that brings a missing unit.
+    """
     if layer.op not in _FACTORIES:
         waits = MISSING.get(layer.op, "a future issue")
         raise NotImplementedError(
             f"layer {layer.name!r}: op {layer.op!r} has no hardware unit yet; it lands with "
             f"{waits}. `hwgen reference` runs it in the golden model today.")
+    source = layer.in_types[0]
+    unit, cycles = _FACTORIES[layer.op](layer, source, element_shape(source))
+    units = [unit]
     if layer.activation is not None:
-        raise NotImplementedError(
-            f"layer {layer.name!r}: inline activations in hardware land with the MVAU "
-            f"(issues #4 and #5)")
-    return _FACTORIES[layer.op](layer)
+        act = layer.activation
+        shape = unit.o.payload.shape().elem_shape
+        act_unit, act_cycles = _FACTORIES[act.op](act, act.in_types[0], shape)
+        units.append(act_unit)
+        cycles = max(cycles, act_cycles)
+    return units, cycles
