@@ -1,0 +1,189 @@
+"""Multi-threshold activation: ``y[c] = sum_j [x[c] >= T[c, j]]`` (FINN: Thresholding)."""
+
+import numbers
+
+import numpy as np
+from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ._checks import check_int, check_shape
+from ._rom import lane_rom
+
+__all__ = ["Thresholding"]
+
+
+class Thresholding(wiring.Component):
+    """Per-channel multi-threshold activation (FINN: Thresholding), ``pe`` channels per beat.
+
+    For every element of channel ``c``::
+
+        y = sum_j [x >= T[c, j]]        j = 0 .. 2**out_bits - 2
+
+    so ``y`` is ``unsigned(out_bits)``. With ``out_bits == 1`` the one bit is
+    a binary value (1 = +1, taken when ``x >= T[c, 0]``; 0 = -1), which a
+    following binary layer consumes directly (DESIGN.md section 2).
+
+    Channels arrive in order, ``pe`` per beat, ``channels // pe`` beats (folds)
+    per vector; a fold counter selects each lane's thresholds, so the stream
+    must start at channel 0 (true after reset, and it stays aligned because a
+    vector is always whole).
+
+    Thresholds may be any integers. At generation time each one is clamped
+    into ``[in_lo, in_hi + 1]`` (the input's range plus one): a threshold
+    ``<= in_lo`` is met by every input, as ``in_lo`` is; one ``> in_hi`` is
+    met by none, as ``in_hi + 1`` is. So clamping changes no output, keeps
+    each row sorted, and makes every comparator at most one bit wider than
+    the input. A constant threshold at either limit becomes a constant bit
+    (no comparator, and no always-true/false compare for lint to flag).
+
+    Because each row is sorted, the comparison bits ``t_j = [x >= T[c, j]]``
+    form a thermometer code (``t_j`` implies ``t_{j-1}``; equal thresholds give
+    equal bits). Its count is the ``j + 1`` of the one position where
+    ``t_j & ~t_{j+1}``, so ``y`` is OR-encoded from that one-hot edge instead
+    of summed by an adder tree.
+
+    Parameters
+    ----------
+    in_shape : Shape            element type of ``x`` (``unsigned(1)`` for binary, 1 = +1)
+    channels : int              channel count ``C`` (FINN ``NumChannels``)
+    pe : int                    channels per beat; must divide ``channels``
+    thresholds : array of int [C, 2**out_bits - 1] or [1, 2**out_bits - 1]
+        sorted ascending per row (equal values allowed); one row means
+        per-tensor. A lane whose thresholds are the same in every fold uses
+        constants; the others read them from a ROM per lane (``channels //
+        pe`` deep, one word per fold holding all ``2**out_bits - 1``
+        thresholds of that channel), read synchronously so it maps to
+        LUTRAM/BRAM.
+    out_bits : int              1 .. 4
+
+    Members
+    -------
+    i : In(stream.Signature(ArrayLayout(in_shape, pe)))
+    o : Out(stream.Signature(ArrayLayout(unsigned(out_bits), pe)))
+
+    Latency 2 cycles (threshold read, compare + encode); one beat per cycle.
+    The pipeline advances when ``o.ready | ~o.valid``.
+    """
+
+    def __init__(self, *, in_shape, channels, pe=1, thresholds, out_bits):
+        self._in_shape = check_shape("in_shape", in_shape)
+        self._channels = check_int("channels", channels, minimum=1)
+        self._pe = check_int("pe", pe, minimum=1)
+        if channels % pe:
+            raise ValueError(f"pe must divide channels ({channels}), not {pe!r}")
+        self._out_bits = check_int("out_bits", out_bits, minimum=1, maximum=4)
+
+        rows = _threshold_rows(thresholds, channels, (1 << self._out_bits) - 1)
+        lo, hi = _shape_range(self._in_shape)
+        self._thresholds = [[min(max(t, lo), hi + 1) for t in row] for row in rows]
+        self._t_shape = _fit_shape(self._thresholds, self._in_shape.signed)
+
+        super().__init__({
+            "i": In(stream.Signature(data.ArrayLayout(self._in_shape, pe))),
+            "o": Out(stream.Signature(data.ArrayLayout(unsigned(self._out_bits), pe))),
+        })
+
+    in_shape = property(lambda self: self._in_shape)
+    channels = property(lambda self: self._channels)
+    pe = property(lambda self: self._pe)
+    folds = property(lambda self: self._channels // self._pe)
+    out_bits = property(lambda self: self._out_bits)
+    latency = 2
+
+    @property
+    def thresholds(self):
+        """The thresholds as built, ``[channels][2**out_bits - 1]``, clamped to the input range."""
+        return [list(row) for row in self._thresholds]
+
+    def elaborate(self, platform):
+        m = Module()
+
+        advance = Signal()
+        m.d.comb += [advance.eq(self.o.ready | ~self.o.valid), self.i.ready.eq(advance)]
+        accept = self.i.valid & self.i.ready
+
+        fold = Const(0)                 # one fold: every lane's thresholds are constants
+        if self.folds > 1:
+            fold = Signal(range(self.folds))
+            with m.If(accept):
+                m.d.sync += fold.eq(Mux(fold == self.folds - 1, 0, fold + 1))
+
+        # Stage 1: register x; each lane's thresholds come out of its ROM in step.
+        x1 = Signal.like(self.i.payload)
+        v1, v2 = Signal(), Signal()
+        with m.If(advance):
+            m.d.sync += [x1.eq(self.i.payload), v1.eq(self.i.valid), v2.eq(v1)]
+        m.d.comb += self.o.valid.eq(v2)
+
+        count = (1 << self._out_bits) - 1
+        lo, hi = _shape_range(self._in_shape)
+        word = data.ArrayLayout(self._t_shape, count)
+        for lane in range(self._pe):
+            rows = self._thresholds[lane::self._pe]
+            t = lane_rom(m, f"threshold_rom_{lane}", word, rows, addr=fold, en=advance)
+            # Stage 2: compare against every threshold, encode the thermometer code.
+            above = Signal(count, name=f"above_{lane}")         # bit j: x >= T[j]
+            m.d.comb += [above[j].eq(_at_least(x1[lane], t[j], lo, hi)) for j in range(count)]
+            edge = Signal(count, name=f"edge_{lane}")           # one-hot at the last set bit
+            m.d.comb += edge.eq(above & ~(above >> 1))
+            y = Signal(unsigned(self._out_bits), name=f"y_{lane}")
+            with m.If(advance):
+                m.d.sync += [y[k].eq(_or_bits(edge, k, count)) for k in range(self._out_bits)]
+            m.d.comb += self.o.payload[lane].eq(y)
+        return m
+
+
+def _at_least(x, threshold, lo, hi):
+    """``x >= threshold``; a constant threshold at the clamp limits needs no comparator."""
+    if isinstance(threshold, int):          # an element of a constant row (data.Const)
+        if threshold <= lo:
+            return Const(1)
+        if threshold > hi:
+            return Const(0)
+    return x >= threshold
+
+
+def _or_bits(edge, k, count):
+    """Bit ``k`` of the count whose one-hot edge is ``edge`` (edge[j] set <=> count j + 1)."""
+    terms = [edge[j] for j in range(count) if (j + 1) >> k & 1]
+    result = terms[0]
+    for term in terms[1:]:
+        result = result | term
+    return result
+
+
+def _threshold_rows(thresholds, channels, count):
+    """``thresholds`` as ``channels`` lists of ``count`` Python ints, each sorted ascending."""
+    try:
+        array = np.asarray(thresholds)
+    except (TypeError, ValueError):
+        raise TypeError(f"thresholds must be a 2-D array of integers, not {thresholds!r}")
+    if array.dtype.kind == "O":
+        if not all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+                   for v in array.reshape(-1)):
+            raise TypeError(f"thresholds must hold integers, not {thresholds!r}")
+    elif array.dtype.kind not in "iu":
+        raise TypeError(f"thresholds must hold integers, not {array.dtype}")
+    if array.ndim != 2 or array.shape[1] != count or array.shape[0] not in (1, channels):
+        raise ValueError(f"thresholds must have shape [{channels}, {count}] or [1, {count}] "
+                         f"(2**out_bits - 1 = {count} per channel), not {list(array.shape)}")
+    rows = [[int(v) for v in row] for row in array.tolist()]
+    for index, row in enumerate(rows):
+        if any(a > b for a, b in zip(row, row[1:])):
+            raise ValueError(f"thresholds row {index} must be sorted ascending, not {row}")
+    return rows * channels if len(rows) == 1 else rows
+
+
+def _fit_shape(rows, signed_input):
+    """Narrowest shape holding every value, signed like the input."""
+    values = [v for row in rows for v in row]
+    if signed_input:
+        return signed(max((v if v >= 0 else ~v).bit_length() + 1 for v in values))
+    return unsigned(max(max(v.bit_length() for v in values), 1))
+
+
+def _shape_range(shape: Shape):
+    if shape.signed:
+        return -(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1
+    return 0, (1 << shape.width) - 1

@@ -1,0 +1,212 @@
+"""LabelSelect: construction checks, Amaranth simulation, Verilator cosim and lint.
+
+Cases cover pe = 1, pe = channels and in between; signed, unsigned and
+binary (unsigned(1), bit 1 = +1) inputs; a single channel. Beside random
+vectors (some drawn from a few values, so ties are common), every case gets
+all-equal vectors (answer 0), all-min, the maximum only in the last lane of
+the last beat, the maximum repeated in different beats and lanes, and the
+maximum in the first lane of every beat. Expected indices come only from
+``sw_reference.ops.argmax``.
+"""
+
+import random
+
+import numpy as np
+import pytest
+import torch
+from amaranth.hdl import signed, unsigned
+from amaranth.sim import Simulator
+
+from hwgen.export import to_verilog
+from hwgen.top import AxiStreamTop
+from hwgen.units.label_select import LabelSelect
+from sim.amaranth_streams import stream_get, stream_put
+from sw_reference.ops import argmax as golden_argmax
+
+from .requant_cases import to_beats
+
+CASES = {
+    "s8_c10_pe2": dict(in_shape=signed(8), channels=10, pe=2),
+    "binary_c16_pe4": dict(in_shape=unsigned(1), channels=16, pe=4),
+    "u4_c7_pe7": dict(in_shape=unsigned(4), channels=7, pe=7),
+    "s16_c5_pe1": dict(in_shape=signed(16), channels=5, pe=1),
+    "u3_c1_pe1": dict(in_shape=unsigned(3), channels=1, pe=1),
+}
+
+
+def _values(shape):
+    """Golden-model values of an element: -1/+1 for binary, else the shape's integers."""
+    if shape.width == 1 and not shape.signed:
+        return -1, 1
+    if shape.signed:
+        return -(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1
+    return 0, (1 << shape.width) - 1
+
+
+def case_vectors(case, count, seed):
+    """``count`` random vectors [count, C] (half of them from few values), then edge vectors."""
+    channels, pe = case["channels"], case["pe"]
+    lo, hi = _values(case["in_shape"])
+    rng = np.random.default_rng(seed)
+    binary = (lo, hi) == (-1, 1)
+    if binary:
+        x = rng.choice([-1, 1], size=(count, channels))
+    else:
+        few = rng.choice([lo, lo + 1, (lo + hi) // 2, hi - 1, hi], size=(count // 2, channels))
+        x = np.concatenate([rng.integers(lo, hi, size=(count - count // 2, channels),
+                                         endpoint=True), few])
+    levels = (lo, hi) if binary else (lo, hi, (lo + hi) // 2)
+    edges = [np.full(channels, v) for v in levels]                      # all equal -> 0
+    last = np.full(channels, lo)
+    last[-1] = hi                                                        # last lane, last beat
+    repeated = np.full(channels, lo)
+    repeated[[1 % channels, (pe + 1) % channels, (2 * pe) % channels, channels - 1]] = hi
+    firsts = np.full(channels, lo)
+    firsts[::pe] = hi                                                    # lane 0 of every beat
+    ramp = np.resize([lo, hi], channels)
+    edges += [last, repeated, firsts, ramp, ramp[::-1]]
+    return np.concatenate([x, np.array(edges)]).astype(np.int64)
+
+
+def case_expected(x):
+    return golden_argmax(torch.from_numpy(x)).numpy()
+
+
+def beats_of(case, x):
+    return to_beats(x, case["pe"], case["in_shape"].width)
+
+
+BASE = dict(in_shape=signed(8), channels=10, pe=2)
+
+
+@pytest.mark.parametrize("change, error, message", [
+    (dict(pe=3), ValueError, "pe must divide channels (10), not 3"),
+    (dict(pe=0), ValueError, "pe must be at least 1, not 0"),
+    (dict(pe=True), TypeError, "pe must be an integer, not True"),
+    (dict(channels=0), ValueError, "channels must be at least 1, not 0"),
+    (dict(channels=10.0), TypeError, "channels must be an integer, not 10.0"),
+    (dict(in_shape="int8"), TypeError, "in_shape must be a shape such as signed(8)"),
+    (dict(in_shape=0), ValueError, "in_shape must be at least 1 bit wide, not 0"),
+])
+def test_construction_errors(change, error, message):
+    with pytest.raises(error) as info:
+        LabelSelect(**{**BASE, **change})
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("channels, bits", [(1, 1), (2, 1), (3, 2), (4, 2), (5, 3), (16, 4),
+                                            (17, 5)])
+def test_index_width(channels, bits):
+    unit = LabelSelect(in_shape=signed(8), channels=channels, pe=1)
+    assert unit.index_bits == bits
+    assert unit.o.payload.shape().elem_shape == unsigned(bits)
+    assert unit.o.payload.shape().length == 1
+    assert (unit.channels, unit.pe, unit.folds, unit.latency) == (channels, 1, channels, 2)
+
+
+def simulate(case, x, *, stall, seed):
+    """Run ``x`` [N, C] through the unit in Amaranth's simulator; return [N] indices."""
+    dut = LabelSelect(**case)
+    beats = [w for sample in beats_of(case, x) for w in sample]
+    received = []
+
+    async def producer(ctx):
+        await stream_put(ctx, dut.i, beats, rng=random.Random(seed), stall=stall)
+
+    async def consumer(ctx):
+        received.extend(await stream_get(ctx, dut.o, len(x), rng=random.Random(seed + 1),
+                                         stall=stall))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(producer)
+    sim.add_testbench(consumer)
+    sim.run()
+    return np.array(received, dtype=np.int64)   # one element: the word is the index
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_amaranth_sim_matches_golden(name):
+    case = CASES[name]
+    x = case_vectors(case, count=200, seed=11)
+    np.testing.assert_array_equal(simulate(case, x, stall=0.3, seed=5), case_expected(x))
+
+
+def test_next_vector_streams_in_while_result_waits():
+    """With the output blocked, all of the next vector is taken without a gap, then it stalls."""
+    case = CASES["s8_c10_pe2"]
+    dut = LabelSelect(**case)
+    folds = dut.folds
+    x = case_vectors(case, count=3, seed=3)[:3]
+    beats = [w for sample in beats_of(case, x) for w in sample]
+    taken_at, results = [], []
+
+    async def tb(ctx):
+        payload = dut.i.payload.as_value()
+        ctx.set(dut.o.ready, 0)
+        ctx.set(dut.i.valid, 1)
+        for cycle in range(4 * folds):
+            ctx.set(payload, beats[len(taken_at)])
+            *_, ready = await ctx.tick().sample(dut.i.ready)
+            if ready:
+                taken_at.append(cycle)
+        ctx.set(dut.i.valid, 0)
+        for _ in range(2):
+            results.extend(await stream_get(ctx, dut.o, 1, rng=random.Random(0)))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run_until(1e-8 * 8 * folds)        # bounded: a stuck unit fails instead of hanging
+    assert taken_at == list(range(2 * folds))
+    np.testing.assert_array_equal(results, case_expected(x[:2]))
+
+
+COSIM = ["s8_c10_pe2", "binary_c16_pe4"]
+
+
+def cosim(name, verilator_build, *, count, backpressure):
+    from sim.cosim import run_stream
+    case = CASES[name]
+    unit = LabelSelect(**case)
+    x = case_vectors(case, count=count, seed=23)
+    top = AxiStreamTop(unit, out_beats=1)
+    build_dir = verilator_build(to_verilog(top, "label_select_top"), "label_select_top")
+    result = run_stream(build_dir, "label_select_top", beats_of(case, x),
+                        backpressure=backpressure, seed=7)
+    got = np.array([words for words in result.received], dtype=np.int64).reshape(-1)
+    want = case_expected(x)
+    bad = got != want
+    assert not bad.any(), f"{bad.sum()} of {len(x)} vectors differ; first rows:\n" \
+                          f"x={x[bad][:3]}\ngot={got[bad][:3]}\nwant={want[bad][:3]}"
+    assert result.passed
+    return unit, x, result
+
+
+@pytest.mark.parametrize("name", COSIM)
+def test_verilator_cosim_matches_golden(name, verilator_build):
+    """>= 500 vectors under 30% random pauses on both AXI4-Stream sides."""
+    _, x, _ = cosim(name, verilator_build, count=500, backpressure=0.3)
+    assert len(x) >= 500
+
+
+def test_verilator_no_bubbles(verilator_build):
+    """Without backpressure a vector takes ``folds`` cycles; a result ``latency`` after its last beat."""
+    unit, x, result = cosim(COSIM[0], verilator_build, count=500, backpressure=0.0)
+    per_vector = result.cycles_per_sample(len(x))
+    assert abs(per_vector - unit.folds) <= 0.02 * unit.folds, per_vector
+    assert result.out_stamps[0] - result.in_stamps[unit.folds - 1] == unit.latency
+
+
+@pytest.mark.parametrize("name", ["s8_c10_pe2", "u3_c1_pe1"])
+def test_verilog_is_deterministic_and_lint_clean(tmp_path, name):
+    from sim.verilator import lint
+    make = lambda: to_verilog(AxiStreamTop(LabelSelect(**CASES[name]), out_beats=1),
+                              "label_select_top")
+    text = make()
+    assert text == make()
+    path = tmp_path / "label_select_top.v"
+    path.write_text(text)
+    result = lint(path, "label_select_top")
+    assert result.returncode == 0, result.stderr
+    assert "%Warning" not in result.stderr
