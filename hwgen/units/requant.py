@@ -1,11 +1,11 @@
 """Dyadic requantizer: ``y = clamp(((x * m + 2**(s-1)) >> s) + zp, lo, hi)``."""
 
-from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ._checks import check_int, check_shape, channel_params
+from ._rom import lane_rom
 
 __all__ = ["Requant"]
 
@@ -79,9 +79,10 @@ class Requant(wiring.Component):
         m.d.comb += [advance.eq(self.o.ready | ~self.o.valid), self.i.ready.eq(advance)]
         accept = self.i.valid & self.i.ready
 
-        fold = Signal(range(self.folds))
-        with m.If(accept):
-            m.d.sync += fold.eq(Mux(fold == self.folds - 1, 0, fold + 1))
+        fold = Signal(range(max(self.folds, 2)))    # never zero-width
+        if self.folds > 1:
+            with m.If(accept):
+                m.d.sync += fold.eq(Mux(fold == self.folds - 1, 0, fold + 1))
 
         # Stage 1: register x; each lane's parameters come out of its ROM in step.
         x1 = Signal.like(self.i.payload)
@@ -140,18 +141,8 @@ class Requant(wiring.Component):
             "shift": unsigned(max(max(self._s).bit_length(), 1)),
             "zero_point": signed(max(_bits_signed(v) for v in self._zp)),
         }
-        result = []
-        for key in ("multiplier", "shift", "zero_point"):
-            column = values[key]
-            if len(set(column)) == 1:
-                result.append(Const(column[0], shapes[key]))
-                continue
-            rom = Memory(shape=shapes[key], depth=len(column), init=column)
-            m.submodules[f"{key}_rom_{lane}"] = rom
-            port = rom.read_port(domain="sync")
-            m.d.comb += [port.addr.eq(fold), port.en.eq(advance)]
-            result.append(port.data)
-        return result
+        return [lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key], addr=fold, en=advance)
+                for key in ("multiplier", "shift", "zero_point")]
 
 
 def _shape_range(shape: Shape):
