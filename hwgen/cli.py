@@ -191,9 +191,8 @@ def cmd_reference(args):
 
 
 def cmd_sim(args):
-    from hwgen.layout import from_beats, to_beats
-    from sim.cosim import run_stream
-    from sim.verilator import ToolchainError, build
+    from sim.network import cosimulate
+    from sim.verilator import ToolchainError
 
     if not 0 <= args.backpressure < 1:
         raise BadInput(f"--backpressure must be in [0, 1), not {args.backpressure}")
@@ -206,49 +205,37 @@ def cmd_sim(args):
             x = x[:args.count]
     else:
         x = _random_samples(spec, args.count or 100, args.seed)
-    _progress(f"[1/4] golden model on {len(x)} sample(s)")
-    want = _golden(spec, x)
-    _progress(f"[2/4] composing and writing Verilog")
+    _progress(f"[1/3] composing {len(spec.layers)} layer(s) of {spec.name} and writing Verilog")
     design = _build_design(spec)
     out_dir = _out_dir(args, spec)
-    verilog = _write_bundle(spec, design, out_dir)
-    _progress(f"[3/4] Verilator build")
+    _write_bundle(spec, design, out_dir)
+    _progress(f"[2/3] Verilator build, then [3/3] cosimulating {len(x)} sample(s) against "
+              f"the golden model, backpressure {args.backpressure}")
     try:
-        build_dir = build(verilog, spec.name, waves=args.waves, log=_progress)
+        run = cosimulate(spec, x, design=design, backpressure=args.backpressure,
+                         seed=args.seed, waves=args.waves, work_dir=out_dir / "sim",
+                         log=_progress)
     except ToolchainError as error:
         raise Failed(str(error)) from None
-    _progress(f"[4/4] cosimulating {len(x)} sample(s), backpressure {args.backpressure}")
-    work = out_dir / "sim"
-    started = time.perf_counter()
-    frames = to_beats(x, spec.input.shape, design.in_per_beat, design.in_bits)
-    result = run_stream(build_dir, spec.name, frames, backpressure=args.backpressure,
-                        seed=args.seed, waves=args.waves, work_dir=work)
-    seconds = time.perf_counter() - started
-    got = from_beats(result.received, spec.output.shape, design.out_per_beat,
-                     design.out_bits, design.out_signed)
     if args.output:
-        _save_npy(args.output, got)
-    return _sim_report(spec, x, got, want, result, design, seconds, work, args)
+        _save_npy(args.output, run.got)
+    return _sim_report(spec, run, args)
 
 
-def _sim_report(spec, x, got, want, result, design, seconds, work, args):
-    differs = (got != want).reshape(len(x), -1).any(axis=1)
-    mismatches = int(differs.sum())
-    for index in np.flatnonzero(differs)[:3]:
-        print(f"  sample {index}: hardware {got[index].ravel().tolist()[:16]} "
-              f"golden {want[index].ravel().tolist()[:16]}")
-    steady = result.steady_cycles_per_sample(design.out_beats)
-    ideal = design.ideal_cycles
-    print(f"{spec.name}: {len(x)} samples, {mismatches} mismatches")
-    print(f"  cycles/sample {steady:.2f} steady state, ideal {ideal} "
-          f"(throughput {ideal / steady:.3f} of ideal, backpressure {args.backpressure}); "
-          f"latency {result.latency(design.out_beats, design.in_beats)} cycles; "
-          f"{len(x) / seconds:.0f} samples/s simulated")
-    print(f"  logs in {work}" + (f", hardware outputs in {args.output}" if args.output else ""))
+def _sim_report(spec, run, args):
+    for index in run.mismatched_samples[:3]:
+        print(f"  sample {index}: hardware {run.got[index].ravel().tolist()[:16]} "
+              f"golden {run.want[index].ravel().tolist()[:16]}")
+    print(f"{spec.name}: {len(run.got)} samples, {run.mismatches} mismatches")
+    print(f"  cycles/sample {run.steady_cycles:.2f} steady state, ideal {run.ideal_cycles} "
+          f"(throughput {run.throughput:.3f} of ideal, backpressure {args.backpressure}); "
+          f"latency {run.latency} cycles; {run.samples_per_second:.0f} samples/s simulated")
+    print(f"  bundle in {run.work_dir.parent}, logs in {run.work_dir}"
+          + (f", hardware outputs in {args.output}" if args.output else ""))
     if args.waves:
-        traces = sorted(work.glob("*.fst")) + sorted(work.glob("*.vcd"))
+        traces = sorted(run.work_dir.glob("*.fst")) + sorted(run.work_dir.glob("*.vcd"))
         print(f"  waves: {', '.join(map(str, traces)) or 'none written (see sim.log)'}")
-    return 0 if mismatches == 0 else 1
+    return 0 if run.mismatches == 0 else 1
 
 
 def cmd_synth(args):

@@ -20,8 +20,8 @@ class StreamFIFO(wiring.Component):
     Parameters
     ----------
     payload_shape : ShapeLike   e.g. ``ArrayLayout(unsigned(1), 32)``
-    depth : int                 beats; storage is a ``Memory`` (BRAM/LUTRAM) plus
-                                one output register
+    depth : int                 beats (at least 3 are built); storage is a ``Memory``
+                                (BRAM/LUTRAM) plus one output register
 
     Members
     -------
@@ -45,7 +45,9 @@ class StreamFIFO(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         width = Shape.cast(self._payload_shape).width
-        m.submodules.fifo = fifo = SyncFIFOBuffered(width=width, depth=self._depth)
+        # Below 3, SyncFIFOBuffered's inner FIFO has a zero-width address,
+        # which Verilator's lint rejects (ASCRANGE); one spare beat costs little.
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=width, depth=max(self._depth, 3))
         m.d.comb += [
             fifo.w_data.eq(self.i.payload.as_value()),
             fifo.w_en.eq(self.i.valid),
