@@ -14,7 +14,6 @@ the ratio is taken in one run). Writes one JSON record and prints a table.
 import argparse
 import json
 import platform
-import random
 import time
 from pathlib import Path
 
@@ -38,24 +37,13 @@ def random_samples(spec, count, seed):
 
 def amaranth_samples_per_second(design, spec, x):
     """Samples/s of Amaranth's Python simulator on the same core, no stalls."""
-    from amaranth.sim import Simulator
-    from sim.amaranth_streams import stream_get, stream_put
+    from sim.amaranth_streams import simulate_stream
     core = design.top.core
     words = [w for frame in to_beats(x, spec.input.shape, design.in_per_beat, design.in_bits)
              for w in frame]
 
-    async def producer(ctx):
-        await stream_put(ctx, core.i, words, rng=random.Random(0))
-
-    async def consumer(ctx):
-        await stream_get(ctx, core.o, design.out_beats * len(x), rng=random.Random(1))
-
-    sim = Simulator(core)
-    sim.add_clock(1e-8)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
     started = time.perf_counter()
-    sim.run()
+    simulate_stream(core, words, design.out_beats * len(x))
     return len(x) / (time.perf_counter() - started)
 
 

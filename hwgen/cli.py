@@ -11,7 +11,6 @@ import json
 import os
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -174,7 +173,7 @@ def cmd_generate(args):
     _progress(f"[1/2] composing {len(spec.layers)} layer(s) of {spec.name}")
     design = _build_design(spec)
     out_dir = _out_dir(args, spec)
-    _progress(f"[2/2] writing Verilog")
+    _progress("[2/2] writing Verilog")
     _write_bundle(spec, design, out_dir)
     print(f"wrote {out_dir}/{spec.name}.v, manifest.json, verilator_lint.vlt")
     return 0

@@ -9,7 +9,7 @@ two coroutines, so handshake handling lives in one place::
 ``words`` are raw payload integers (see :mod:`sim.packing`).
 """
 
-__all__ = ["stream_put", "stream_get"]
+__all__ = ["stream_put", "stream_get", "simulate_stream"]
 
 
 async def stream_put(ctx, stream, words, *, rng, stall=0.0):
@@ -50,3 +50,43 @@ async def stream_get(ctx, stream, count, *, rng, stall=0.0, stable_check=True):
         words.append(word)
         ctx.set(stream.ready, 0)
     return words
+
+
+def simulate_stream(dut, words, count, *, stall=0.0, seed=0, stamps=None):
+    """Run ``dut`` (members ``i``/``o``) in Amaranth's simulator; return the ``count`` words out.
+
+    ``words`` go in through :func:`stream_put`, results come out through
+    :func:`stream_get`, both stalling at random with probability ``stall``.
+    With ``stamps=(in_stamps, out_stamps)`` the cycle of every accepted input
+    and output beat is appended to those lists.
+    """
+    import random
+    from amaranth.sim import Simulator
+
+    received = []
+
+    async def producer(ctx):
+        await stream_put(ctx, dut.i, words, rng=random.Random(seed), stall=stall)
+
+    async def consumer(ctx):
+        received.extend(await stream_get(ctx, dut.o, count, rng=random.Random(seed + 1),
+                                         stall=stall))
+
+    async def monitor(ctx):
+        cycle = 0
+        async for _, _, i_valid, i_ready, o_valid, o_ready in ctx.tick().sample(
+                dut.i.valid, dut.i.ready, dut.o.valid, dut.o.ready):
+            if i_valid and i_ready:
+                stamps[0].append(cycle)
+            if o_valid and o_ready:
+                stamps[1].append(cycle)
+            cycle += 1
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(producer)
+    sim.add_testbench(consumer)
+    if stamps is not None:
+        sim.add_testbench(monitor, background=True)
+    sim.run()
+    return received

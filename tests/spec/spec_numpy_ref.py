@@ -95,7 +95,7 @@ def layernorm(x, bias, sqrt):
 
 
 def matmul(a, b, heads, transpose_b):
-    m, r = a.shape[-2], b.shape[-2]
+    m = a.shape[-2]
     ah = a.reshape(*a.shape[:-1], heads, -1).swapaxes(-2, -3)      # [N, H, M, Ka]
     bh = b.reshape(*b.shape[:-1], heads, -1).swapaxes(-2, -3)      # [N, H, R, Kb]
     out = ah @ (bh.swapaxes(-1, -2) if transpose_b else bh)         # [N, H, M, *]

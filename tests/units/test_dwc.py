@@ -12,7 +12,7 @@ from hwgen.export import to_verilog
 from hwgen.top import AxiStreamTop
 from hwgen.units.dwc import StreamingDataWidthConverter
 from hwgen.units.fifo import StreamFIFO
-from sim.amaranth_streams import stream_get, stream_put
+from sim.amaranth_streams import simulate_stream, stream_put
 from sim.packing import pack, unpack
 
 
@@ -27,21 +27,7 @@ def regroup(samples, per_beat, bits):
 
 
 def run_unit(dut, in_beats, out_count, *, stall, seed):
-    received = []
-
-    async def producer(ctx):
-        await stream_put(ctx, dut.i, in_beats, rng=random.Random(seed), stall=stall)
-
-    async def consumer(ctx):
-        received.extend(await stream_get(ctx, dut.o, out_count, rng=random.Random(seed + 1),
-                                         stall=stall))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.run()
-    return received
+    return simulate_stream(dut, in_beats, out_count, stall=stall, seed=seed)
 
 
 def samples_for(elements, bits, count, seed, signed_=False):

@@ -20,7 +20,7 @@ from amaranth.sim import Simulator
 from hwgen.export import to_verilog
 from hwgen.top import AxiStreamTop
 from hwgen.units.label_select import LabelSelect
-from sim.amaranth_streams import stream_get, stream_put
+from sim.amaranth_streams import simulate_stream, stream_get
 from sw_reference.ops import argmax as golden_argmax
 
 from .requant_cases import to_beats
@@ -108,20 +108,7 @@ def simulate(case, x, *, stall, seed):
     """Run ``x`` [N, C] through the unit in Amaranth's simulator; return [N] indices."""
     dut = LabelSelect(**case)
     beats = [w for sample in beats_of(case, x) for w in sample]
-    received = []
-
-    async def producer(ctx):
-        await stream_put(ctx, dut.i, beats, rng=random.Random(seed), stall=stall)
-
-    async def consumer(ctx):
-        received.extend(await stream_get(ctx, dut.o, len(x), rng=random.Random(seed + 1),
-                                         stall=stall))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.run()
+    received = simulate_stream(dut, beats, len(x), stall=stall, seed=seed)
     return np.array(received, dtype=np.int64)   # one element: the word is the index
 
 

@@ -1,19 +1,17 @@
 """Binary MVAU: construction checks, Amaranth simulation, Verilator cosim, throughput and lint."""
 
 import math
-import random
 
 import numpy as np
 import pytest
 import torch
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
-from amaranth.sim import Simulator
 
 from hwgen.export import to_verilog
 from hwgen.top import AxiStreamTop
 from hwgen.units.mvau import MVAU
-from sim.amaranth_streams import stream_get, stream_put
+from sim.amaranth_streams import simulate_stream
 
 from .mvau_cases import FOLDINGS, expected, from_beats, make_vectors, make_weights, to_beats
 
@@ -102,31 +100,9 @@ def simulate(unit, x, *, stall, seed):
     """
     beats = [word for frame in to_beats(x, unit.simd) for word in frame]
     count = len(x) * unit.nf
-    received, in_stamps, out_stamps = [], [], []
-
-    async def producer(ctx):
-        await stream_put(ctx, unit.i, beats, rng=random.Random(seed), stall=stall)
-
-    async def consumer(ctx):
-        received.extend(await stream_get(ctx, unit.o, count, rng=random.Random(seed + 1),
-                                         stall=stall))
-
-    async def monitor(ctx):
-        cycle = 0
-        async for _, _, i_valid, i_ready, o_valid, o_ready in ctx.tick().sample(
-                unit.i.valid, unit.i.ready, unit.o.valid, unit.o.ready):
-            if i_valid and i_ready:
-                in_stamps.append(cycle)
-            if o_valid and o_ready:
-                out_stamps.append(cycle)
-            cycle += 1
-
-    sim = Simulator(unit)
-    sim.add_clock(1e-8)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.add_testbench(monitor, background=True)
-    sim.run()
+    in_stamps, out_stamps = [], []
+    received = simulate_stream(unit, beats, count, stall=stall, seed=seed,
+                               stamps=(in_stamps, out_stamps))
     frames = [received[n:n + unit.nf] for n in range(0, count, unit.nf)]
     return from_beats(frames, unit.pe, unit.acc_shape.width), in_stamps, out_stamps
 

@@ -1,16 +1,14 @@
 """Requant: construction checks, Amaranth simulation, Verilator cosim and lint."""
 
-import random
 
 import numpy as np
 import pytest
-from amaranth.hdl import signed, unsigned
-from amaranth.sim import Simulator
+from amaranth.hdl import signed
 
 from hwgen.export import to_verilog
 from hwgen.top import AxiStreamTop
 from hwgen.units.requant import Requant
-from sim.amaranth_streams import stream_get, stream_put
+from sim.amaranth_streams import simulate_stream
 from sim.packing import unpack
 
 from .requant_cases import CASES, case_expected, case_vectors, to_beats
@@ -50,20 +48,7 @@ def simulate(case, x, *, stall, seed):
     dut = Requant(**case)
     pe, out = case["pe"], case["out_shape"]
     beats = [word for sample in to_beats(x, pe, case["in_shape"].width) for word in sample]
-    received = []
-
-    async def producer(ctx):
-        await stream_put(ctx, dut.i, beats, rng=random.Random(seed), stall=stall)
-
-    async def consumer(ctx):
-        received.extend(await stream_get(ctx, dut.o, len(beats),
-                                         rng=random.Random(seed + 1), stall=stall))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.run()
+    received = simulate_stream(dut, beats, len(beats), stall=stall, seed=seed)
     lanes = [unpack(word, pe, out.width, out.signed) for word in received]
     return np.array(lanes, dtype=np.int64).reshape(x.shape)
 

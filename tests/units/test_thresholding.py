@@ -9,18 +9,16 @@ and one with ``x[c] == T[c, j] - 1``. Expected outputs come only from
 ``sw_reference.ops.threshold``.
 """
 
-import random
 
 import numpy as np
 import pytest
 import torch
 from amaranth.hdl import signed, unsigned
-from amaranth.sim import Simulator
 
 from hwgen.export import to_verilog
 from hwgen.top import AxiStreamTop
 from hwgen.units.thresholding import Thresholding
-from sim.amaranth_streams import stream_get, stream_put
+from sim.amaranth_streams import simulate_stream
 from sim.packing import unpack
 from sw_reference.ops import threshold as golden_threshold
 
@@ -145,20 +143,7 @@ def simulate(case, x, *, stall, seed):
     """Run ``x`` [N, C] through the unit in Amaranth's simulator; return [N, C] outputs."""
     dut = Thresholding(**case)
     beats = [w for sample in to_beats(x, case["pe"], case["in_shape"].width) for w in sample]
-    received = []
-
-    async def producer(ctx):
-        await stream_put(ctx, dut.i, beats, rng=random.Random(seed), stall=stall)
-
-    async def consumer(ctx):
-        received.extend(await stream_get(ctx, dut.o, len(beats),
-                                         rng=random.Random(seed + 1), stall=stall))
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
-    sim.run()
+    received = simulate_stream(dut, beats, len(beats), stall=stall, seed=seed)
     return np.array(from_words(case, received), dtype=np.int64).reshape(x.shape)
 
 
