@@ -69,8 +69,8 @@ def test_tiny_bnn_streams_without_bubbles(tmp_path):
 
 
 def test_same_network_gives_same_verilog():
-    first = build_network(load(EXAMPLES / "sfc_mixed.yaml"))
-    second = build_network(load(EXAMPLES / "sfc_mixed.yaml"))
+    first = build_network(load(EXAMPLES / "tiny_bnn.yaml"))
+    second = build_network(load(EXAMPLES / "tiny_bnn.yaml"))
     assert to_verilog(first.top, "n") == to_verilog(second.top, "n")
 
 
