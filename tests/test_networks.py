@@ -82,3 +82,15 @@ def test_io_bits_narrower_than_an_element_is_bad_input(tmp_path, capsys):
     assert main(["generate", str(net), "-o", str(tmp_path / "out")]) == 2
     assert "target.io_bits (8) is narrower than one input element (16 bits)" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["requant", pytest.param("sfc_fast", marks=pytest.mark.slow),
+                                  pytest.param("sfc_unrolled_tail", marks=pytest.mark.slow)])
+def test_example_lint_clean(name, tmp_path):
+    """Examples not cosimulated above (the slow ones are linted by their cosim under -m slow too)."""
+    from sim.verilator import lint
+    spec = load(EXAMPLES / f"{name}.yaml")
+    path = tmp_path / f"{spec.name}.v"
+    path.write_text(to_verilog(build_network(spec).top, spec.name))
+    result = lint(path, spec.name)
+    assert result.returncode == 0 and "%Warning" not in result.stderr, result.stderr[:3000]

@@ -115,6 +115,8 @@ class MVAU(wiring.Component):
     in_shape = property(lambda self: self._in_shape)
     cycles_per_vector = property(lambda self: self.nf * self.sf)
     latency = property(lambda self: 2 + self._pipeline)
+    #: weight bits held in the per-PE ROMs (0 when one fold makes them constants)
+    rom_bits = property(lambda self: self._mh * self._mw if self.nf * self.sf > 1 else 0)
 
     @property
     def weights(self):

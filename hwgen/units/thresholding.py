@@ -92,6 +92,17 @@ class Thresholding(wiring.Component):
     latency = 2
 
     @property
+    def rom_bits(self):
+        """Threshold bits held in ROMs (lanes whose thresholds never change are constants)."""
+        count = (1 << self._out_bits) - 1
+        bits = 0
+        for lane in range(self._pe):
+            rows = [tuple(self._thresholds[c]) for c in range(lane, self._channels, self._pe)]
+            if len(set(rows)) > 1:
+                bits += len(rows) * count * self._t_shape.width
+        return bits
+
+    @property
     def thresholds(self):
         """The thresholds as built, ``[channels][2**out_bits - 1]``, clamped to the input range."""
         return [list(row) for row in self._thresholds]
