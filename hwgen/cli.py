@@ -47,8 +47,10 @@ def _load_samples(path, spec):
         raise BadInput(f"{path}: no such input file")
     try:
         x = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as error:
-        raise BadInput(f"{path}: not a .npy array ({error})") from None
+    except (ValueError, OSError, EOFError) as error:
+        raise BadInput(f"{path}: not a .npy array ({error or 'empty file'})") from None
+    if not isinstance(x, np.ndarray):
+        raise BadInput(f"{path}: holds several arrays (.npz); give one .npy array")
     expected = tuple(spec.input.shape)
     if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected:
         raise BadInput(f"{path}: shape {list(x.shape)} does not match the network input; "
@@ -56,6 +58,11 @@ def _load_samples(path, spec):
     if not np.issubdtype(x.dtype, np.integer):
         raise BadInput(f"{path}: dtype {x.dtype} is not an integer type; hwgen inputs are "
                        f"exact integers (binary inputs are -1/+1)")
+    if len(x) == 0:
+        raise BadInput(f"{path}: holds no samples (shape {list(x.shape)})")
+    if x.dtype == np.uint64 and x.size and x.max() > np.iinfo(np.int64).max:
+        raise BadInput(f"{path}: value {x.max()} does not fit int64 and is outside the input "
+                       f"type {spec.input.describe()}")
     x = x.astype(np.int64)
     t = spec.input
     bad = ~np.isin(x, (-1, 1)) if t.binary else (x < t.lo) | (x > t.hi)
@@ -75,9 +82,19 @@ def _random_samples(spec, count, seed):
     return rng.integers(t.lo, t.hi, size=(count, *t.shape), endpoint=True, dtype=np.int64)
 
 
+def _check_output_file(path):
+    path = Path(path)
+    if path.is_dir():
+        raise BadInput(f"{path}: is a folder; --output names a .npy file")
+    parent = path.resolve().parent
+    if parent.exists() and not parent.is_dir():
+        raise BadInput(f"{path}: {parent} is not a folder")
+    return path
+
+
 def _save_npy(path, array):
     """np.save to a temporary name beside ``path``, then rename over it."""
-    path = Path(path)
+    path = _check_output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
     try:
@@ -100,12 +117,18 @@ def _build_design(spec):
         return build_network(spec)
     except NotImplementedError as error:
         raise Failed(f"{spec.source}: {error}") from None
-    except ValueError as error:
+    except ValueError as error:          # the target cannot carry the data (io_bits)
         raise BadInput(str(error)) from None
 
 
 def _out_dir(args, spec):
-    return Path(args.output_dir) if getattr(args, "output_dir", None) else Path("rtl_out") / spec.name
+    from hwgen.export import check_output_dir
+    out = Path(args.output_dir) if getattr(args, "output_dir", None) else Path("rtl_out") / spec.name
+    try:
+        check_output_dir(out)
+    except ValueError as error:
+        raise BadInput(f"-o {out}: {error}") from None
+    return out
 
 
 def _unit_entry(unit):
@@ -170,9 +193,9 @@ def _write_bundle(spec, design, out_dir):
 
 def cmd_generate(args):
     spec = _load_spec(args.net)
+    out_dir = _out_dir(args, spec)
     _progress(f"[1/2] composing {len(spec.layers)} layer(s) of {spec.name}")
     design = _build_design(spec)
-    out_dir = _out_dir(args, spec)
     _progress("[2/2] writing Verilog")
     _write_bundle(spec, design, out_dir)
     print(f"wrote {out_dir}/{spec.name}.v, manifest.json, verilator_lint.vlt")
@@ -182,6 +205,7 @@ def cmd_generate(args):
 def cmd_reference(args):
     spec = _load_spec(args.net)
     x = _load_samples(args.input, spec)
+    _check_output_file(args.output)
     y = _golden(spec, x)
     _save_npy(args.output, y)
     print(f"golden {spec.name}: {len(x)} sample(s) -> {args.output} "
@@ -205,16 +229,18 @@ def cmd_sim(args):
     else:
         x = _random_samples(spec, args.count or 100, args.seed)
     _progress(f"[1/3] composing {len(spec.layers)} layer(s) of {spec.name} and writing Verilog")
-    design = _build_design(spec)
+    if args.output:
+        _check_output_file(args.output)
     out_dir = _out_dir(args, spec)
-    _write_bundle(spec, design, out_dir)
+    design = _build_design(spec)
+    verilog = _write_bundle(spec, design, out_dir)
     _progress(f"[2/3] Verilator build, then [3/3] cosimulating {len(x)} sample(s) against "
               f"the golden model, backpressure {args.backpressure}")
     try:
-        run = cosimulate(spec, x, design=design, backpressure=args.backpressure,
+        run = cosimulate(spec, x, design=design, verilog=verilog, backpressure=args.backpressure,
                          seed=args.seed, waves=args.waves, work_dir=out_dir / "sim",
                          log=_progress)
-    except ToolchainError as error:
+    except (ToolchainError, RuntimeError) as error:   # toolchain, or a hung/crashed sim
         raise Failed(str(error)) from None
     if args.output:
         _save_npy(args.output, run.got)

@@ -90,7 +90,8 @@ def build_network(spec) -> NetworkDesign:
                     shape=shape, in_per_beat=lanes, out_per_beat=want_lanes,
                     elements=elements))
             if needs_fifo:
-                depth = max(2, -(-elements // want_lanes))
+                # One input vector (SF beats) of an MVAU; a [T, K] input holds T of them.
+                depth = max(2, getattr(unit, "sf", -(-elements // want_lanes)))
                 _append_glue(chain, glue, StreamFIFO(unit.i.payload.shape(), depth=depth))
         chain.append(unit)
 

@@ -39,16 +39,21 @@ class StreamResult:
         return (ends[-1] - ends[0]) / (len(ends) - 1)
 
     def latency(self, out_beats: int, in_beats: int) -> int:
-        """Cycles from the first input beat to the last output beat of sample 0."""
+        """Cycles from the first input beat to the last output beat of sample 0 (-1: no data)."""
+        if len(self.out_stamps) < out_beats or not self.in_stamps:
+            return -1
         return self.out_stamps[out_beats - 1] - self.in_stamps[0]
 
 
 def run_stream(build_dir, toplevel, frames, *, expected=None, backpressure=0.0, seed=0,
-               waves=False, work_dir=None) -> StreamResult:
+               waves=False, work_dir=None, cycles_per_sample=0, latency_bound=0) -> StreamResult:
     """Stream ``frames`` (a list of per-sample word lists) through the design.
 
     ``expected`` (same structure) makes the cocotb test fail on any
     difference; the caller compares ``received`` itself for a detailed report.
+    ``cycles_per_sample`` and ``latency_bound`` (the design's ideal interval
+    and a bound on one sample's latency) size the testbench's timeout, so a
+    slow design is not mistaken for a hung one.
     """
     from cocotb_tools.runner import get_results, get_runner
     from .verilator import verilator_env
@@ -59,10 +64,12 @@ def run_stream(build_dir, toplevel, frames, *, expected=None, backpressure=0.0, 
     work = (Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="hwgen-sim-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
     job_path, result_path = work / "job.json", work / "result.json"
+    result_path.unlink(missing_ok=True)
     job_path.write_text(json.dumps({
         "frames": [[int(w) for w in f] for f in frames],
         "expected": None if expected is None else [[int(w) for w in f] for f in expected],
         "backpressure": float(backpressure), "seed": int(seed),
+        "cycles_per_sample": int(cycles_per_sample), "latency_bound": int(latency_bound),
         "result_path": str(result_path),
     }))
     runner = get_runner("verilator")

@@ -81,8 +81,11 @@ def cosimulate(spec, x, *, design=None, verilog=None, backpressure=0.0, seed=0, 
     build_seconds = time.perf_counter() - started
     frames = to_beats(x, spec.input.shape, design.in_per_beat, design.in_bits)
     started = time.perf_counter()
+    latency_bound = sum(hw.cycles_per_sample + 8 * len(hw.units) for hw in design.layers) \
+        + 4 * (design.in_beats + design.out_beats) + 64
     result = run_stream(build_dir, spec.name, frames, backpressure=backpressure, seed=seed,
-                        waves=waves, work_dir=work_dir)
+                        waves=waves, work_dir=work_dir, cycles_per_sample=design.ideal_cycles,
+                        latency_bound=latency_bound)
     seconds = time.perf_counter() - started
     got = from_beats(result.received, spec.output.shape, design.out_per_beat,
                      design.out_bits, design.out_signed)

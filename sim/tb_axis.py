@@ -70,9 +70,13 @@ async def stream_job(dut):
 
     for frame in frames:
         await source.send(AxiStreamFrame(frame))
-    # Generous bound: every beat may wait on both sides' pauses, plus pipeline latency.
-    beats = sum(len(f) for f in frames) + sum(len(f) for f in (expected or frames))
-    timeout_ns = 10 * (1000 + int(beats * 4 / max(1e-3, 1 - backpressure) ** 2))
+    # Per sample: the latency (first one) or the design's interval, plus every
+    # beat waiting on both sides' pauses; doubled, with a floor, so only a hung
+    # design times out.
+    beats = max(len(f) for f in frames) + max(len(f) for f in (expected or frames))
+    cycles = (job.get("latency_bound", 0) + 2 * job.get("cycles_per_sample", 0) + 4 * beats
+              ) / max(1e-3, 1 - backpressure) ** 2
+    timeout_ns = 10 * (2000 + 2 * int(cycles))
     received = []
     for _ in frames:
         frame = await with_timeout(sink.recv(), timeout_ns, "ns")

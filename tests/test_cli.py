@@ -156,3 +156,32 @@ def test_sim_matches_golden_under_backpressure(tmp_path, capsys):
 def test_sim_rejects_bad_backpressure(capsys):
     assert main(["sim", str(EXAMPLES / "requant.yaml"), "--backpressure", "1.5"]) == 2
     assert "--backpressure must be in [0, 1)" in capsys.readouterr().err
+
+
+def test_output_folder_that_is_not_a_bundle_is_never_replaced(tmp_path, capsys):
+    precious = tmp_path / "precious"
+    (precious / "sub").mkdir(parents=True)
+    (precious / "notes.txt").write_text("keep")
+    assert main(["generate", str(EXAMPLES / "requant.yaml"), "-o", str(precious)]) == 2
+    assert "does not hold an hwgen bundle" in capsys.readouterr().err
+    assert (precious / "notes.txt").read_text() == "keep" and (precious / "sub").is_dir()
+    bundle = tmp_path / "bundle"
+    assert main(["generate", str(EXAMPLES / "requant.yaml"), "-o", str(bundle)]) == 0
+    assert main(["generate", str(EXAMPLES / "requant.yaml"), "-o", str(bundle)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "precious"]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "not a .npy array"),
+    (None, "holds several arrays (.npz)"),
+])
+def test_unreadable_input_arrays_exit_2(tmp_path, capsys, content, message):
+    path = tmp_path / "x.npy"
+    if content is None:
+        np.savez(tmp_path / "x.npz", a=np.ones(3))
+        (tmp_path / "x.npz").rename(path)
+    else:
+        path.write_bytes(content)
+    assert main(["reference", str(EXAMPLES / "tiny_bnn.yaml"), "--input", str(path),
+                 "--output", str(tmp_path / "y.npy")]) == 2
+    assert message in capsys.readouterr().err

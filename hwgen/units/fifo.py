@@ -1,6 +1,6 @@
 """A stream FIFO: amaranth.lib.fifo.SyncFIFOBuffered behind lib.stream ports."""
 
-from amaranth.hdl import Module, Shape
+from amaranth.hdl import Module, Shape, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.wiring import In, Out
@@ -28,7 +28,7 @@ class StreamFIFO(wiring.Component):
     i : In(stream.Signature(payload_shape))
     o : Out(stream.Signature(payload_shape))
 
-    Latency 1 cycle (input to output when empty); one beat per cycle.
+    Latency 2 cycles (input to output when empty); one beat per cycle.
     """
 
     def __init__(self, payload_shape, *, depth):
@@ -39,20 +39,21 @@ class StreamFIFO(wiring.Component):
             "o": Out(stream.Signature(payload_shape)),
         })
 
-    depth = property(lambda self: self._depth)
-    latency = 1
+    #: beats it holds as built (Amaranth's buffered FIFO is built at least 3 deep)
+    depth = property(lambda self: max(self._depth, 3))
+    latency = 2
 
     def elaborate(self, platform):
         m = Module()
         width = Shape.cast(self._payload_shape).width
         # Below 3, SyncFIFOBuffered's inner FIFO has a zero-width address,
         # which Verilator's lint rejects (ASCRANGE); one spare beat costs little.
-        m.submodules.fifo = fifo = SyncFIFOBuffered(width=width, depth=max(self._depth, 3))
+        m.submodules.fifo = fifo = SyncFIFOBuffered(width=width, depth=self.depth)
         m.d.comb += [
-            fifo.w_data.eq(self.i.payload.as_value()),
+            fifo.w_data.eq(Value.cast(self.i.payload)),
             fifo.w_en.eq(self.i.valid),
             self.i.ready.eq(fifo.w_rdy),
-            self.o.payload.as_value().eq(fifo.r_data),
+            Value.cast(self.o.payload).eq(fifo.r_data),
             self.o.valid.eq(fifo.r_rdy),
             fifo.r_en.eq(self.o.ready),
         ]
