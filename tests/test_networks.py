@@ -94,3 +94,20 @@ def test_example_lint_clean(name, tmp_path):
     path.write_text(to_verilog(build_network(spec).top, spec.name))
     result = lint(path, spec.name)
     assert result.returncode == 0 and "%Warning" not in result.stderr, result.stderr[:3000]
+
+
+def test_verilog_does_not_depend_on_the_hash_seed(tmp_path):
+    """Byte-identical Verilog from separate processes with different PYTHONHASHSEEDs."""
+    import os
+    import subprocess
+    import sys
+    script = ("import sys, hashlib; from hwgen.spec import load; from hwgen.network import "
+              "build_network; from hwgen.export import to_verilog; s = load(sys.argv[1]); "
+              "print(hashlib.sha256(to_verilog(build_network(s).top, s.name).encode()).hexdigest())")
+    digests = set()
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        out = subprocess.run([sys.executable, "-c", script, str(EXAMPLES / "sfc_mixed.yaml")],
+                             env=env, capture_output=True, text=True, check=True).stdout
+        digests.add(out.strip())
+    assert len(digests) == 1 and all(len(digest) == 64 for digest in digests), digests
