@@ -672,7 +672,8 @@ class _Loader:
         if src.generated:
             rng = rw.rng_for(src.seed, raw.name)
             mom = in_moments[0] if raw.attrs["per_channel"] else in_moments[0].overall()
-            m, s, zp = rw.requant(rng, rows, mom, out.lo, out.hi, out.signed)
+            m, s, zp = rw.requant(rng, rows, mom, out.lo, out.hi, out.signed,
+                                  xmax=max(abs(t.lo), abs(t.hi)))
         else:
             desc = "[channels] (per_channel: true)" if raw.attrs["per_channel"] else "[1] (per_channel: false)"
             m = src.get(raw, "multiplier", (rows,), desc)
@@ -726,7 +727,8 @@ class _Loader:
         src = self.params
         if src.generated:
             rng = rw.rng_for(src.seed, raw.name)
-            m, s, zp = rw.add(rng, in_moments[0], in_moments[1], out.lo, out.hi, out.signed)
+            m, s, zp = rw.add(rng, in_moments[0], in_moments[1], out.lo, out.hi, out.signed,
+                              xmax=max(max(abs(t.lo), abs(t.hi)) for t in in_types))
         else:
             m = src.get(raw, "multiplier", (2,), "[2] (one per input)")
             s = src.get(raw, "shift", (2,), "[2] (one per input)")

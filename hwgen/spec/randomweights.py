@@ -123,17 +123,28 @@ def thresholds(rng, rows, count, lo, hi, moments: Moments) -> np.ndarray:
     return np.sort(values, axis=1)
 
 
-def dyadic(rng, ratio: float) -> tuple[int, int]:
-    """A multiplier ``m`` in ``[2**30, 2**31)`` and shift ``s`` with ``m / 2**s ~ ratio``."""
+def dyadic(rng, ratio: float, xmax: int = 1) -> tuple[int, int]:
+    """A multiplier ``m`` in ``[2**30, 2**31)`` and shift ``s`` with ``m / 2**s ~ ratio``.
+
+    ``m`` is then lowered (with ``s``, keeping the ratio) until ``xmax * m``
+    fits the golden model's int64 product, so wide inputs stay valid.
+    """
     m = int(rng.integers(1 << 30, 1 << 31))
     if ratio <= 0 or not math.isfinite(ratio):
         ratio = 1.0
     s = round(math.log2(m / ratio))
     if s < 0:
-        return int(min(max(round(ratio), 1), (1 << 31) - 1)), 0
-    if s > 63:
-        return int(max(round(ratio * 2.0 ** 63), 1)), 63
-    return m, s
+        m, s = int(min(max(round(ratio), 1), (1 << 31) - 1)), 0
+    elif s > 63:
+        m, s = int(max(round(ratio * 2.0 ** 63), 1)), 63
+    limit = max((INT64_PRODUCT_MAX) // max(int(xmax), 1), 1)
+    while m > limit and s > 0:
+        m, s = max(m >> 1, 1), s - 1
+    return min(m, limit), s
+
+
+#: the largest |x * m| the loader accepts (the golden model's int64 product)
+INT64_PRODUCT_MAX = (1 << 63) - 2
 
 
 def _target(out_lo, out_hi, signed):
@@ -142,14 +153,16 @@ def _target(out_lo, out_hi, signed):
     return centre, (out_hi - out_lo) / 6
 
 
-def requant(rng, channels: int, moments: Moments, out_lo: int, out_hi: int, signed: bool):
-    """Per-channel (``channels`` rows; 1 for per tensor) multiplier, shift, zero_point."""
+def requant(rng, channels: int, moments: Moments, out_lo: int, out_hi: int, signed: bool,
+            xmax: int = 1):
+    """Per-channel (``channels`` rows; 1 for per tensor) multiplier, shift, zero_point;
+    ``xmax`` bounds ``|x|`` so that ``x * m`` fits int64."""
     mean = np.broadcast_to(np.asarray(moments.mean, dtype=np.float64), (channels,))
     std = np.broadcast_to(np.asarray(moments.std, dtype=np.float64), (channels,))
     centre, spread = _target(out_lo, out_hi, signed)
     mult, shift, zp = [], [], []
     for c in range(channels):
-        m, s = dyadic(rng, spread / max(float(std[c]), 0.5))
+        m, s = dyadic(rng, spread / max(float(std[c]), 0.5), xmax)
         ratio = m / 2.0 ** s
         mult.append(m)
         shift.append(s)
@@ -158,12 +171,12 @@ def requant(rng, channels: int, moments: Moments, out_lo: int, out_hi: int, sign
             np.array(zp, dtype=np.int64))
 
 
-def add(rng, a: Moments, b: Moments, out_lo: int, out_hi: int, signed: bool):
+def add(rng, a: Moments, b: Moments, out_lo: int, out_hi: int, signed: bool, xmax: int = 1):
     """multiplier [2], shift [2], zero_point [1] for a residual add of ``a`` and ``b``."""
     centre, spread = _target(out_lo, out_hi, signed)
     mult, shift, offset = [], [], 0.0
     for moments in (a.overall(), b.overall()):
-        m, s = dyadic(rng, spread / math.sqrt(2) / max(float(moments.std), 0.5))
+        m, s = dyadic(rng, spread / math.sqrt(2) / max(float(moments.std), 0.5), xmax)
         mult.append(m)
         shift.append(s)
         offset += float(moments.mean) * m / 2.0 ** s

@@ -341,7 +341,7 @@ def test_ranges_hold_inline_networks(text):
         assert layer.out_type.lo <= out.min() and out.max() <= layer.out_type.hi, layer.name
 
 
-from hypothesis import given, settings, strategies as st  # noqa: E402
+from hypothesis import example, given, settings, strategies as st  # noqa: E402
 
 
 @st.composite
@@ -385,6 +385,23 @@ def random_networks(draw):
             f"seed: {draw(st.integers(0, 2**32))}\nlayers:\n" + "\n".join(lines) + "\n")
 
 
+# Found by the property test below in CI: a seeded requant after three dense
+# layers drew a multiplier with |x| * m past int64, and the loader rejected
+# its own random parameters.
+WIDE_REQUANT = (
+    "name: rnd\ninput: {shape: [1, 4, 4], bits: 1, signed: false}\nseed: 1\nlayers:\n"
+    "  - {name: c, op: conv2d, out_channels: 2, kernel_size: 1, padding: 0, stride: 1, "
+    "weight_bits: 2, bias: false, activation: {op: requant, bits: 8, signed: false, "
+    "per_channel: true}}\n"
+    "  - {name: f, op: flatten}\n"
+    "  - {name: d0, op: dense, out_features: 3, weight_bits: 5, weight_type: int, bias: false}\n"
+    "  - {name: d1, op: dense, out_features: 8, weight_bits: 8, weight_type: int, bias: false}\n"
+    "  - {name: d2, op: dense, out_features: 1, weight_bits: 8, weight_type: int, bias: false, "
+    "activation: {op: requant, bits: 2, signed: false, per_channel: false}}\n"
+    "  - {name: top, op: argmax}\n")
+
+
+@example(WIDE_REQUANT)
 @settings(max_examples=40, deadline=None)
 @given(random_networks())
 def test_inferred_ranges_are_sound(text):
