@@ -5,7 +5,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["StreamResult", "run_stream"]
+__all__ = ["StreamResult", "run_stream", "cosimulate_unit"]
 
 
 @dataclass
@@ -87,3 +87,18 @@ def run_stream(build_dir, toplevel, frames, *, expected=None, backpressure=0.0, 
     result = json.loads(result_path.read_text())
     return StreamResult(result["received"], result["in_stamps"], result["out_stamps"],
                         passed=failed == 0, log_path=log_path)
+
+
+def cosimulate_unit(unit, name, frames, *, out_beats, backpressure=0.0, seed=0):
+    """Wrap one unit in an :class:`~hwgen.top.AxiStreamTop`, build it (cached) and stream ``frames``.
+
+    The unit tests' path to Verilator: ``name`` is the Verilog top module,
+    ``out_beats`` the unit's output beats per sample (for ``tlast``).
+    """
+    from hwgen.export import to_verilog
+    from hwgen.top import AxiStreamTop
+    from .verilator import build
+
+    verilog = to_verilog(AxiStreamTop(unit, out_beats=out_beats), name)
+    build_dir = build(verilog, name, log=lambda *args: None)
+    return run_stream(build_dir, name, frames, backpressure=backpressure, seed=seed)

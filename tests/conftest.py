@@ -1,16 +1,3 @@
-import pytest
-
-
-@pytest.fixture
-def verilator_build(tmp_path_factory):
-    """Build Verilog under Verilator (cached per design hash) and return the build folder."""
-    from sim.verilator import build
-
-    def _build(verilog_text, toplevel, **kwargs):
-        return build(verilog_text, toplevel, log=lambda *a: None, **kwargs)
-    return _build
-
-
 # Property tests explore new examples on every local run; in CI (CI=true) they
 # replay a fixed sequence, so a submission is judged on the same cases each
 # time. Every failure found locally becomes an @example regression.

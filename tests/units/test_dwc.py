@@ -8,8 +8,6 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 from amaranth.sim import Simulator
 
-from hwgen.export import to_verilog
-from hwgen.top import AxiStreamTop
 from hwgen.units.dwc import StreamingDataWidthConverter
 from hwgen.units.fifo import StreamFIFO
 from sim.amaranth_streams import simulate_stream, stream_put
@@ -105,14 +103,13 @@ def test_fifo_keeps_order_under_stalls():
     assert run_unit(dut, words, len(words), stall=0.4, seed=9) == words
 
 
-def test_dwc_cosim_partial_beats(verilator_build):
+def test_dwc_cosim_partial_beats():
     """The AXI4-Stream side case: 30 elements, 8 per word in, 3 per beat out, 30 % pauses."""
-    from sim.cosim import run_stream
+    from sim.cosim import cosimulate_unit
     dut = StreamingDataWidthConverter(shape=signed(6), in_per_beat=8, out_per_beat=3, elements=30)
-    top = AxiStreamTop(dut, out_beats=dut.out_beats)
     samples = samples_for(30, 6, count=300, seed=5, signed_=True)
     frames = [regroup([s], 8, 6) for s in samples]
-    build_dir = verilator_build(to_verilog(top, "dwc_top"), "dwc_top")
-    result = run_stream(build_dir, "dwc_top", frames, backpressure=0.3, seed=2)
+    result = cosimulate_unit(dut, "dwc_top", frames, out_beats=dut.out_beats,
+                             backpressure=0.3, seed=2)
     got = [[v for w in f for v in unpack(w, 3, 6, True)][:30] for f in result.received]
     assert got == samples.tolist()

@@ -152,15 +152,13 @@ def test_next_vector_streams_in_while_result_waits():
 COSIM = ["s8_c10_pe2", "binary_c16_pe4"]
 
 
-def cosim(name, verilator_build, *, count, backpressure):
-    from sim.cosim import run_stream
+def cosim(name, *, count, backpressure):
+    from sim.cosim import cosimulate_unit
     case = CASES[name]
     unit = LabelSelect(**case)
     x = case_vectors(case, count=count, seed=23)
-    top = AxiStreamTop(unit, out_beats=1)
-    build_dir = verilator_build(to_verilog(top, "label_select_top"), "label_select_top")
-    result = run_stream(build_dir, "label_select_top", beats_of(case, x),
-                        backpressure=backpressure, seed=7)
+    result = cosimulate_unit(unit, "label_select_top", beats_of(case, x), out_beats=1,
+                             backpressure=backpressure, seed=7)
     got = np.array([words for words in result.received], dtype=np.int64).reshape(-1)
     want = case_expected(x)
     bad = got != want
@@ -171,15 +169,15 @@ def cosim(name, verilator_build, *, count, backpressure):
 
 
 @pytest.mark.parametrize("name", COSIM)
-def test_verilator_cosim_matches_golden(name, verilator_build):
+def test_verilator_cosim_matches_golden(name):
     """>= 500 vectors under 30% random pauses on both AXI4-Stream sides."""
-    _, x, _ = cosim(name, verilator_build, count=500, backpressure=0.3)
+    _, x, _ = cosim(name, count=500, backpressure=0.3)
     assert len(x) >= 500
 
 
-def test_verilator_no_bubbles(verilator_build):
+def test_verilator_no_bubbles():
     """Without backpressure a vector takes ``folds`` cycles; a result ``latency`` after its last beat."""
-    unit, x, result = cosim(COSIM[0], verilator_build, count=500, backpressure=0.0)
+    unit, x, result = cosim(COSIM[0], count=500, backpressure=0.0)
     per_vector = result.cycles_per_sample(len(x))
     assert abs(per_vector - unit.folds) <= 0.02 * unit.folds, per_vector
     assert result.out_stamps[0] - result.in_stamps[unit.folds - 1] == unit.latency

@@ -145,23 +145,21 @@ COSIM = {
 }
 
 
-def cosim(name, verilator_build, *, count, backpressure, seed):
-    from sim.cosim import run_stream
+def cosim(name, *, count, backpressure, seed):
+    from sim.cosim import cosimulate_unit
     mh, mw, pe, simd, pipeline = COSIM[name]
     weights = make_weights(mh, mw, seed=17)
     unit = MVAU(weights=weights, pe=pe, simd=simd, pipeline=pipeline)
-    build_dir = verilator_build(to_verilog(AxiStreamTop(unit, out_beats=unit.nf), "mvau_top"),
-                                "mvau_top")
     x = make_vectors(weights, count=count, seed=seed)
-    result = run_stream(build_dir, "mvau_top", to_beats(x, simd), backpressure=backpressure,
-                        seed=seed)
+    result = cosimulate_unit(unit, "mvau_top", to_beats(x, simd), out_beats=unit.nf,
+                             backpressure=backpressure, seed=seed)
     return unit, x, expected(x, weights), result
 
 
 @pytest.mark.parametrize("name", sorted(COSIM))
-def test_verilator_cosim_matches_golden(name, verilator_build):
+def test_verilator_cosim_matches_golden(name):
     """>= 300 vectors under 30% random pauses on both AXI4-Stream sides."""
-    unit, x, want, result = cosim(name, verilator_build, count=300, backpressure=0.3, seed=5)
+    unit, x, want, result = cosim(name, count=300, backpressure=0.3, seed=5)
     got = from_beats(result.received, unit.pe, unit.acc_shape.width)
     assert got.shape == want.shape, f"{len(result.received)} of {len(x)} vectors came out"
     bad = (got != want).any(axis=1)
@@ -170,13 +168,13 @@ def test_verilator_cosim_matches_golden(name, verilator_build):
     assert result.passed
 
 
-def test_verilator_throughput_is_nf_times_sf(verilator_build):
+def test_verilator_throughput_is_nf_times_sf():
     """No backpressure: steady state is NF*SF cycles per vector (no bubbles between vectors).
 
     The middle folding (NF = SF = 4) has the hand-over from the last replayed
     fold of one vector to the first streamed slice of the next in every vector.
     """
-    unit, x, want, result = cosim("middle", verilator_build, count=300, backpressure=0.0, seed=9)
+    unit, x, want, result = cosim("middle", count=300, backpressure=0.0, seed=9)
     np.testing.assert_array_equal(from_beats(result.received, unit.pe, unit.acc_shape.width),
                                   want)
     measured = result.cycles_per_sample(len(x))

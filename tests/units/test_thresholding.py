@@ -157,16 +157,14 @@ def test_amaranth_sim_matches_golden(name):
 COSIM = ["s8_per_channel_out2_pe2", "s12_per_channel_out1_pe1"]
 
 
-def cosim(name, verilator_build, *, count, backpressure):
-    from sim.cosim import run_stream
+def cosim(name, *, count, backpressure):
+    from sim.cosim import cosimulate_unit
     case = CASES[name]
     unit = Thresholding(**case)
     x = case_vectors(case, count=count, seed=23)
-    top = AxiStreamTop(unit, out_beats=unit.folds)
-    build_dir = verilator_build(to_verilog(top, "thresholding_top"), "thresholding_top")
-    result = run_stream(build_dir, "thresholding_top",
-                        to_beats(x, case["pe"], case["in_shape"].width),
-                        backpressure=backpressure, seed=7)
+    result = cosimulate_unit(unit, "thresholding_top",
+                             to_beats(x, case["pe"], case["in_shape"].width),
+                             out_beats=unit.folds, backpressure=backpressure, seed=7)
     got = np.array([from_words(case, words) for words in result.received], dtype=np.int64)
     want = case_expected(case, x)
     bad = (got != want).any(axis=1)
@@ -177,15 +175,15 @@ def cosim(name, verilator_build, *, count, backpressure):
 
 
 @pytest.mark.parametrize("name", COSIM)
-def test_verilator_cosim_matches_golden(name, verilator_build):
+def test_verilator_cosim_matches_golden(name):
     """>= 500 vectors under 30% random pauses on both AXI4-Stream sides."""
-    _, x, _ = cosim(name, verilator_build, count=500, backpressure=0.3)
+    _, x, _ = cosim(name, count=500, backpressure=0.3)
     assert len(x) >= 500
 
 
-def test_verilator_no_bubbles(verilator_build):
+def test_verilator_no_bubbles():
     """Without backpressure a vector takes ``folds`` cycles; the first result after ``latency``."""
-    unit, x, result = cosim(COSIM[0], verilator_build, count=500, backpressure=0.0)
+    unit, x, result = cosim(COSIM[0], count=500, backpressure=0.0)
     per_vector = result.cycles_per_sample(len(x))
     assert abs(per_vector - unit.folds) <= 0.02 * unit.folds, per_vector
     assert result.out_stamps[0] - result.in_stamps[0] == unit.latency
