@@ -17,22 +17,16 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
 
 from hwgen.export import to_verilog
 from hwgen.layout import to_beats
 from hwgen.network import build_network
 from hwgen.spec import load
-from sim.network import cosimulate
+from sim.network import cosimulate, random_samples
 
 ROOT = Path(__file__).resolve().parent.parent
 NETWORKS = ["tiny_bnn", "sfc_balanced", "sfc_fast", "sfc_mixed", "sfc_comb",
             "sfc_unrolled_tail", "lfc"]
-
-
-def random_samples(spec, count, seed):
-    rng = np.random.default_rng(seed)
-    return rng.choice(np.array([-1, 1], np.int64), size=(count, *spec.input.shape))
 
 
 def amaranth_samples_per_second(design, spec, x):

@@ -74,14 +74,6 @@ def _load_samples(path, spec):
     return x
 
 
-def _random_samples(spec, count, seed):
-    t = spec.input
-    rng = np.random.default_rng(seed)
-    if t.binary:
-        return rng.choice(np.array([-1, 1], dtype=np.int64), size=(count, *t.shape))
-    return rng.integers(t.lo, t.hi, size=(count, *t.shape), endpoint=True, dtype=np.int64)
-
-
 def _check_output_file(path):
     path = Path(path)
     if path.is_dir():
@@ -214,7 +206,7 @@ def cmd_reference(args):
 
 
 def cmd_sim(args):
-    from sim.network import cosimulate
+    from sim.network import cosimulate, random_samples
     from sim.verilator import ToolchainError
 
     if not 0 <= args.backpressure < 1:
@@ -227,7 +219,7 @@ def cmd_sim(args):
         if args.count is not None:
             x = x[:args.count]
     else:
-        x = _random_samples(spec, args.count or 100, args.seed)
+        x = random_samples(spec, args.count or 100, args.seed)
     _progress(f"[1/3] composing {len(spec.layers)} layer(s) of {spec.name} and writing Verilog")
     if args.output:
         _check_output_file(args.output)

@@ -75,7 +75,7 @@ def build_network(spec) -> NetworkDesign:
 
     hardware = [LayerHardware(layer, *units_for(layer)) for layer in spec.layers]
     io_bits = spec.target.io_bits
-    chain, glue = [], []
+    chain = []
 
     def join(unit, elements, *, needs_fifo=False):
         """Append ``unit``, converting lanes from the chain's current output if needed."""
@@ -86,20 +86,20 @@ def build_network(spec) -> NetworkDesign:
                 raise AssertionError(f"{type(unit).__name__} expects {want_shape} elements "
                                      f"after {shape}")
             if lanes != want_lanes:
-                _append_glue(chain, glue, StreamingDataWidthConverter(
+                chain.append(StreamingDataWidthConverter(
                     shape=shape, in_per_beat=lanes, out_per_beat=want_lanes,
                     elements=elements))
             if needs_fifo:
                 # One input vector (SF beats) of an MVAU; a [T, K] input holds T of them.
                 depth = max(2, getattr(unit, "sf", -(-elements // want_lanes)))
-                _append_glue(chain, glue, StreamFIFO(unit.i.payload.shape(), depth=depth))
+                chain.append(StreamFIFO(unit.i.payload.shape(), depth=depth))
         chain.append(unit)
 
     in_shape, first_lanes = stream_format(hardware[0].units[0].i)
     in_per_beat = _per_word(io_bits, in_shape.width, spec, "input")
-    chain.append(_glued(glue, StreamingDataWidthConverter(
+    chain.append(StreamingDataWidthConverter(
         shape=in_shape, in_per_beat=in_per_beat, out_per_beat=first_lanes,
-        elements=spec.input.size)))
+        elements=spec.input.size))
     elements = spec.input.size
     for hw in hardware:
         for unit in hw.units:
@@ -108,9 +108,9 @@ def build_network(spec) -> NetworkDesign:
 
     out_shape, last_lanes = stream_format(chain[-1].o)
     out_per_beat = _per_word(io_bits, out_shape.width, spec, "output")
-    chain.append(_glued(glue, StreamingDataWidthConverter(
+    chain.append(StreamingDataWidthConverter(
         shape=out_shape, in_per_beat=last_lanes, out_per_beat=out_per_beat,
-        elements=elements)))
+        elements=elements))
     if elements != spec.output.size:
         raise AssertionError(f"hardware emits {elements} elements per sample, the network "
                              f"{spec.output.size}")
@@ -119,16 +119,9 @@ def build_network(spec) -> NetworkDesign:
     top = AxiStreamTop(Pipeline(chain), out_beats=out_beats, io_bits=io_bits)
     return NetworkDesign(top, io_bits, in_per_beat, in_shape.width, out_per_beat,
                          out_shape.width, out_shape.signed, -(-spec.input.size // in_per_beat),
-                         out_beats, layers=hardware, glue=glue)
-
-
-def _glued(glue, unit):
-    glue.append(unit)
-    return unit
-
-
-def _append_glue(chain, glue, unit):
-    chain.append(_glued(glue, unit))
+                         out_beats, layers=hardware,
+                         glue=[unit for unit in chain
+                               if not any(unit in hw.units for hw in hardware)])
 
 
 def _per_word(io_bits, bits, spec, side):

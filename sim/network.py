@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["NetworkCosim", "cosimulate", "edge_samples"]
+__all__ = ["NetworkCosim", "cosimulate", "edge_samples", "random_samples"]
 
 
 @dataclass
@@ -48,6 +48,15 @@ class NetworkCosim:
     @property
     def samples_per_second(self) -> float:
         return len(self.got) / self.seconds
+
+
+def random_samples(spec, count, seed=0) -> np.ndarray:
+    """``count`` uniform random inputs ``[count, *input.shape]`` (binary: -1/+1), int64."""
+    t = spec.input
+    rng = np.random.default_rng(seed)
+    if t.binary:
+        return rng.choice(np.array([-1, 1], dtype=np.int64), size=(count, *t.shape))
+    return rng.integers(t.lo, t.hi, size=(count, *t.shape), endpoint=True, dtype=np.int64)
 
 
 def edge_samples(spec) -> np.ndarray:

@@ -46,11 +46,8 @@ def write_net(tmp_path, op):
 
 
 def random_input(spec, count=5, seed=0):
-    rng = np.random.default_rng(seed)
-    t = spec.input
-    if t.binary:
-        return rng.choice([-1, 1], size=(count, *t.shape)).astype(np.int64)
-    return rng.integers(t.lo, t.hi, size=(count, *t.shape), endpoint=True)
+    from sim.network import random_samples
+    return random_samples(spec, count, seed)
 
 
 @pytest.mark.parametrize("op", sorted(PER_OP))

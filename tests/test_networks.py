@@ -15,7 +15,7 @@ import pytest
 from hwgen.export import to_verilog
 from hwgen.network import build_network
 from hwgen.spec import load
-from sim.network import cosimulate, edge_samples
+from sim.network import cosimulate, edge_samples, random_samples
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 SFC = ["sfc_balanced", "sfc_mixed", "sfc_comb", "sfc_narrow", "sfc_deep",
@@ -25,13 +25,7 @@ SFC = ["sfc_balanced", "sfc_mixed", "sfc_comb", "sfc_narrow", "sfc_deep",
 
 def samples(spec, count, seed):
     """Edge-case samples first, then random ones."""
-    rng = np.random.default_rng(seed)
-    t = spec.input
-    if t.binary:
-        random = rng.choice(np.array([-1, 1], np.int64), size=(count, *t.shape))
-    else:
-        random = rng.integers(t.lo, t.hi, size=(count, *t.shape), endpoint=True)
-    return np.concatenate([edge_samples(spec), random])[:count]
+    return np.concatenate([edge_samples(spec), random_samples(spec, count, seed)])[:count]
 
 
 def lint_and_cosimulate(name, count, tmp_path, **kwargs):
