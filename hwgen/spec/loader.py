@@ -389,6 +389,11 @@ class _Loader:
             del attrs["input_scale"]     # x0 is the one constant the hardware and golden model use
         if attrs.get("weight_type") == "ternary":
             attrs["weight_bits"] = 2     # ternary weights are 2-bit; an explicit weight_bits is ignored
+            if attrs.get("resource") == "dsp":
+                raise self.error(m.key_lines["resource"], f"{path}.resource",
+                                 f"{what}: resource 'dsp' needs integer weights; ternary weights "
+                                 f"are added, subtracted or skipped, never multiplied",
+                                 "remove 'resource: dsp' (ternary layers always use LUT logic)")
         return attrs
 
     def inputs(self, m, path, raw, seen, raws):

@@ -126,6 +126,11 @@ _WEIGHTS = (
     Field("weight_type", "choice", default="int", choices=("int", "ternary"),
           doc="'ternary': weights in {-1, 0, +1} (BitNet b1.58), no multipliers"),
     Field("bias", "bool", default=False, doc="add an int32 bias per output channel"),
+    Field("resource", "choice", default="lut", choices=("lut", "dsp"),
+          doc="integer products as 'lut' shift-add logic or 'dsp' registered multipliers "
+              "(PE*SIMD DSP blocks); ternary weights never use multipliers, so only 'lut'"),
+    Field("pipeline", "int", default=1, lo=0, hi=8,
+          doc="register stages inside the product adder tree (0: combinational)"),
 )
 _PIPELINE = Field("pipeline", "int", default=1, lo=0, hi=8,
                   doc="register stages inside the popcount adder tree (0: combinational)")

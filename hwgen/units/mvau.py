@@ -9,6 +9,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ._checks import check_int, check_shape
+from ._rom import lane_rom
 
 __all__ = ["MVAU"]
 
@@ -81,7 +82,7 @@ class MVAU(wiring.Component):
     """
 
     def __init__(self, *, weights, pe=1, simd=1, pipeline=0, in_shape=unsigned(1)):
-        self._weights = _check_weights(weights)
+        self._weights = self._check_weights(weights)
         self._mh, self._mw = self._weights.shape
         self._pe = check_int("pe", pe, minimum=1)
         self._simd = check_int("simd", simd, minimum=1)
@@ -92,16 +93,15 @@ class MVAU(wiring.Component):
             raise ValueError(f"simd must divide MW ({self._mw}, the columns of weights), "
                              f"not {simd!r}")
         self._in_shape = check_shape("in_shape", in_shape)
-        if self._in_shape != unsigned(1):
-            raise NotImplementedError(f"in_shape {in_shape!r}: integer inputs to binary weights "
-                                      f"land with issue #5; binary inputs are unsigned(1)")
+        self._check_kind(in_shape)
 
-        lo, hi = self._acc_bounds()
-        self._acc_shape = signed(max(_signed_bits(lo), _signed_bits(hi)))
+        (lo, hi), (out_lo, out_hi) = self._acc_bounds()
+        self._acc_shape = range_shape(lo, hi)
+        self._out_shape = range_shape(out_lo, out_hi)
 
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(self._in_shape, self._simd))),
-            "o": Out(stream.Signature(data.ArrayLayout(self._acc_shape, self._pe))),
+            "o": Out(stream.Signature(data.ArrayLayout(self._out_shape, self._pe))),
         })
 
     mh = property(lambda self: self._mh)
@@ -112,11 +112,16 @@ class MVAU(wiring.Component):
     sf = property(lambda self: self._mw // self._simd)
     pipeline = property(lambda self: self._pipeline)
     acc_shape = property(lambda self: self._acc_shape)
+    #: width of the accumulator register (the manifest records it)
+    acc_bits = property(lambda self: self._acc_shape.width)
+    #: shape of an output element: exactly the range of the final sums (== ``acc_shape`` here)
+    out_shape = property(lambda self: self._out_shape)
     in_shape = property(lambda self: self._in_shape)
     cycles_per_vector = property(lambda self: self.nf * self.sf)
-    latency = property(lambda self: 2 + self._pipeline)
+    latency = property(lambda self: 2 + self._stages)
     #: weight bits held in the per-PE ROMs (0 when one fold makes them constants)
-    rom_bits = property(lambda self: self._mh * self._mw if self.nf * self.sf > 1 else 0)
+    rom_bits = property(lambda self: self._mh * self._mw * self._lane_bits
+                        if self.nf * self.sf > 1 else 0)
 
     @property
     def weights(self):
@@ -125,35 +130,73 @@ class MVAU(wiring.Component):
 
     # --- the parts a weight/input type changes ------------------------------------------
 
+    #: bits of one weight in a ROM word (lane j of a word holds bits [j*b, (j+1)*b))
+    _lane_bits = 1
+    #: register stages between a slice and the accumulator (the adder tree's)
+    _stages = property(lambda self: self._pipeline)
+
+    def _check_weights(self, weights):
+        """``weights`` as a numpy array [MH, MW] the kind accepts, or TypeError/ValueError."""
+        return _check_weights(weights)
+
+    def _check_kind(self, given):
+        """Checks of ``in_shape`` (as ``given``) and any parameter the kind adds, after folding."""
+        if self._in_shape != unsigned(1):
+            raise ValueError(f"in_shape must be unsigned(1) (binary -1/+1 inputs) for the "
+                             f"XNOR-popcount MVAU, not {given!r}; integer inputs take "
+                             f"hwgen.units.mvau_int.IntegerMVAU(weight_kind='binary')")
+
     def _acc_base(self):
-        """Constant the accumulator starts every output fold with: ``y = base + sum(slices)``."""
+        """What the accumulator starts every output fold with, per channel (int or [MH] ints).
+
+        ``y[c] = base[c] + sum over slices``: ``-MW`` here, the bias in integer MVAUs.
+        """
         return -self._mw
 
     def _slice_bounds(self):
-        """(lo, hi) of one ``_slice_sum``: ``2 * popcount`` of SIMD bits."""
+        """(lo, hi) of channel c's ``_slice_sum`` for slice sf: scalars or [MH, SF] arrays.
+
+        Here ``2 * popcount`` of SIMD bits, the same for every channel and slice.
+        """
         return 0, 2 * self._simd
 
     def _acc_bounds(self):
-        lo, hi = self._slice_bounds()
-        base, sf = self._acc_base(), self.sf
-        return min(base, base + sf * lo), max(base, base + sf * hi)
+        """((lo, hi) of every partial sum, (lo, hi) of the final sums), exact, over all channels.
+
+        Partial sums are ``base[c]`` plus the first ``j`` slices (``j = 0..SF``);
+        the accumulator holds each of them, the output only the last one.
+        """
+        shape = (self._mh, self.sf)
+        base = np.broadcast_to(np.asarray(self._acc_base(), dtype=object), (self._mh,))
+        lo, hi = (np.broadcast_to(np.asarray(v, dtype=object), shape)
+                  for v in self._slice_bounds())
+        low = base[:, None] + np.cumsum(lo, axis=1)
+        high = base[:, None] + np.cumsum(hi, axis=1)
+        return ((int(min(base.min(), low.min())), int(max(base.max(), high.max()))),
+                (int(low[:, -1].min()), int(high[:, -1].max())))
+
+    def _weight_lanes(self, row):
+        """The ROM codes of ``row`` (SIMD weights): bit 1 = +1."""
+        return (row > 0).astype(np.int64)
 
     def _rom_words(self, p):
-        """PE ``p``'s weight words, address ``nf * SF + sf``; bit j = weight of lane j (1 = +1)."""
+        """PE ``p``'s weight words, address ``nf * SF + sf``; lane j = ``_weight_lanes`` code j."""
         words = []
         for nf in range(self.nf):
             row = self._weights[nf * self._pe + p]
             for sf in range(self.sf):
-                bits = row[sf * self._simd:(sf + 1) * self._simd] > 0
-                words.append(sum(1 << j for j, bit in enumerate(bits) if bit))
+                codes = self._weight_lanes(row[sf * self._simd:(sf + 1) * self._simd])
+                words.append(sum(int(code) << (j * self._lane_bits)
+                                 for j, code in enumerate(codes)))
         return words
 
     def _slice_sum(self, m, p, x_slice, w_slice):
         """PE ``p``'s contribution of one slice: ``2 * popcount(xnor(x, w))``.
 
-        ``x_slice`` and ``w_slice`` are SIMD-bit values of the same stage;
-        the result comes ``pipeline`` stages later (through ``_adder_tree``),
-        within ``_slice_bounds()``.
+        ``x_slice`` (SIMD input elements) and ``w_slice`` (SIMD ROM codes of
+        ``_lane_bits``) are raw bit vectors of the same stage; the result
+        comes ``_stages`` stages later (through ``_adder_tree``), within
+        ``_slice_bounds()``.
         """
         agree = Signal(self._simd, name=f"agree_{p}")
         m.d.comb += agree.eq(~(x_slice ^ w_slice))
@@ -221,8 +264,8 @@ class MVAU(wiring.Component):
         return value, at_last
 
     def _delay(self, m, value, name):
-        """``value`` delayed by the ``pipeline`` stages of the tree (control flags)."""
-        for stage in range(self._pipeline):
+        """``value`` delayed by the ``_stages`` stages of the tree (control flags)."""
+        for stage in range(self._stages):
             value = self._register(m, value, Shape.cast(value.shape()), f"{name}_s{stage}")
         return value
 
@@ -250,11 +293,12 @@ class MVAU(wiring.Component):
 
         # Stage 1: the slice (input register or buffer read) and each PE's weight word.
         # x_in changes only on accept, so with SF == 1 it is the whole buffer.
-        x_in = Signal(self._simd, name="x_in")
+        slice_bits = self._simd * self._in_shape.width
+        x_in = Signal(slice_bits, name="x_in")
         with m.If(accept):
             m.d.sync += x_in.eq(self.i.payload.as_value())
         if nf_count > 1 and sf_count > 1:
-            m.submodules.input_buffer = buffer = Memory(shape=unsigned(self._simd),
+            m.submodules.input_buffer = buffer = Memory(shape=unsigned(slice_bits),
                                                         depth=sf_count, init=[])
             write = buffer.write_port()
             m.d.comb += [write.addr.eq(sf), write.data.eq(self.i.payload.as_value()),
@@ -262,7 +306,7 @@ class MVAU(wiring.Component):
             replay = buffer.read_port(domain="sync")
             m.d.comb += [replay.addr.eq(sf), replay.en.eq(advance)]
             from_buffer = self._register(m, ~first_fold, unsigned(1), "from_buffer")
-            x_slice = Signal(self._simd, name="x_slice")
+            x_slice = Signal(slice_bits, name="x_slice")
             m.d.comb += x_slice.eq(Mux(from_buffer, replay.data, x_in))
         else:
             x_slice = x_in
@@ -271,22 +315,30 @@ class MVAU(wiring.Component):
         last = self._register(m, sf_last, unsigned(1), "last_1")
 
         w_slices = []
+        word_shape = unsigned(self._simd * self._lane_bits)
         for p in range(self._pe):
             words = self._rom_words(p)
             if folds == 1:
-                w_slices.append(Const(words[0], unsigned(self._simd)))
+                w_slices.append(Const(words[0], word_shape))
                 continue
-            rom = Memory(shape=unsigned(self._simd), depth=folds, init=words)
+            rom = Memory(shape=word_shape, depth=folds, init=words)
             m.submodules[f"weights_{p}"] = rom
             port = rom.read_port(domain="sync")
             m.d.comb += [port.addr.eq(addr), port.en.eq(advance)]
             w_slices.append(port.data)
 
-        # Stages 2 .. 1+pipeline: XNOR + adder tree; then accumulate into the output register.
+        # Each PE's start value per output fold: a constant, or a ROM read like the weights.
+        bases = np.broadcast_to(np.asarray(self._acc_base(), dtype=object), (self._mh,))
+        starts = [lane_rom(m, f"acc_base_{p}", self._acc_shape,
+                           [int(bases[n * self._pe + p]) for n in range(nf_count)],
+                           addr=nf, en=advance) for p in range(self._pe)]
+
+        # Stages 2 .. 1+stages: datapath + adder tree; then accumulate into the output register.
         sums = [self._slice_sum(m, p, x_slice, w_slices[p]) for p in range(self._pe)]
         valid, first, last = (self._delay(m, s, n) for s, n in
                               ((valid, "valid"), (first, "first"), (last, "last")))
-        base = Const(self._acc_base(), self._acc_shape)
+        starts = [s if isinstance(s, Const) else self._delay(m, s, f"acc_base_{p}")
+                  for p, s in enumerate(starts)]
         out_valid = Signal(name="out_valid")
         with m.If(advance):
             m.d.sync += out_valid.eq(valid & last)
@@ -294,7 +346,7 @@ class MVAU(wiring.Component):
         for p, term in enumerate(sums):
             acc = Signal(self._acc_shape, name=f"acc_{p}")
             with m.If(advance & valid):
-                m.d.sync += acc.eq(Mux(first, base, acc) + term)
+                m.d.sync += acc.eq(Mux(first, starts[p], acc) + term)
             m.d.comb += self.o.payload[p].eq(acc)
         return m
 
@@ -327,6 +379,16 @@ def _check_weights(weights):
         raise ValueError(f"weights[{row}, {col}] must be -1 or +1, not {array[row, col].item()!r}"
                          f"{more}")
     return array.astype(np.int8)
+
+
+def range_shape(lo, hi):
+    """Shape of a value in ``[lo, hi]``, by the rule of ``TensorType.of_range`` (never 1 bit).
+
+    Units size their outputs with it, so they match the spec's tensor types.
+    """
+    if lo >= 0:
+        return unsigned(max(hi.bit_length(), 2))
+    return signed(max(_signed_bits(lo), _signed_bits(hi), 2))
 
 
 def _signed_bits(value):

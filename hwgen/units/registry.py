@@ -2,11 +2,10 @@
 
 from amaranth.hdl import signed, unsigned
 
-__all__ = ["units_for", "element_shape", "MISSING"]
+__all__ = ["units_for", "element_shape", "mvau_for", "MISSING"]
 
 # Operators whose hardware has not landed yet, and the work item that adds it.
 MISSING = {
-    "dense": "issue #5 (integer/ternary MVAU)",
     "binary_conv2d": "issue #5 (ConvolutionInputGenerator + MVAU)",
     "conv2d": "issue #5 (ConvolutionInputGenerator + MVAU)",
     "maxpool2d": "issue #5 (StreamingMaxPool)",
@@ -49,19 +48,40 @@ def _argmax(layer, source, in_shape):
     return unit, source.size // layer.pe
 
 
-def _binary_dense(layer, source, in_shape):
+def mvau_for(layer, weights, source, *, in_range=None):
+    """The MVAU computing ``layer`` from a weight matrix [MH, MW] on ``source``'s elements.
+
+    Shared by the dense and convolution factories (a convolution passes its
+    kernels as [OC, k*k*C] in window order and an ``in_range`` that includes
+    its padding value). Binary weights on binary inputs make the
+    XNOR-popcount :class:`~.mvau.MVAU`; every other combination an
+    :class:`~.mvau_int.IntegerMVAU` whose output element shape equals
+    ``element_shape(layer.op_type)`` (both come from the same exact bounds).
+    """
     from .mvau import MVAU
-    if not source.binary:
-        raise NotImplementedError(
-            f"layer {layer.name!r}: binary weights on integer inputs land with issue #5")
-    unit = MVAU(weights=layer.params["weight"], pe=layer.pe, simd=layer.simd,
-                pipeline=layer.attrs["pipeline"])
+    from .mvau_int import IntegerMVAU
+    attrs = layer.attrs
+    kind = "binary" if layer.op.startswith("binary_") else attrs["weight_type"]
+    if kind == "binary" and source.binary:
+        return MVAU(weights=weights, pe=layer.pe, simd=layer.simd, pipeline=attrs["pipeline"])
+    if in_range is None and not source.binary:
+        in_range = (source.lo, source.hi)
+    return IntegerMVAU(weights=weights, in_shape=element_shape(source), weight_kind=kind,
+                       weight_bits=attrs.get("weight_bits", 8), bias=layer.params.get("bias"),
+                       in_range=in_range, binary_input=source.binary, pe=layer.pe,
+                       simd=layer.simd, pipeline=attrs["pipeline"],
+                       resource=attrs.get("resource", "lut"))
+
+
+def _dense(layer, source, in_shape):
+    """``dense`` / ``binary_dense`` on [K] or [T, K] inputs: T vectors of K per sample."""
+    unit = mvau_for(layer, layer.params["weight"], source)
     vectors = source.size // unit.mw
     return unit, vectors * unit.nf * unit.sf
 
 
 _FACTORIES = {"requant": _requant, "threshold": _threshold, "argmax": _argmax,
-              "binary_dense": _binary_dense}
+              "binary_dense": _dense, "dense": _dense}
 
 
 def units_for(layer):

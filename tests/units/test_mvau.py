@@ -51,10 +51,10 @@ def _with(weights, index, value):
     (dict(weights="+-+-"), TypeError, "weights must be an array-like [MH, MW] of -1/+1, not '+-+-'"),
     (dict(weights=None), TypeError, "weights must be an array-like [MH, MW] of -1/+1, not None"),
     (dict(in_shape="int8"), TypeError, "in_shape must be a shape such as signed(8)"),
-    (dict(in_shape=signed(8)), NotImplementedError,
-     "integer inputs to binary weights land with issue #5"),
-    (dict(in_shape=unsigned(2)), NotImplementedError,
-     "integer inputs to binary weights land with issue #5"),
+    (dict(in_shape=signed(8)), ValueError,
+     "in_shape must be unsigned(1) (binary -1/+1 inputs) for the XNOR-popcount MVAU, not "
+     "signed(8); integer inputs take hwgen.units.mvau_int.IntegerMVAU(weight_kind='binary')"),
+    (dict(in_shape=unsigned(2)), ValueError, "in_shape must be unsigned(1)"),
 ])
 def test_construction_errors(change, error, message):
     with pytest.raises(error) as info:

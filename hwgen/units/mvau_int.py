@@ -1,0 +1,283 @@
+"""Matrix-vector-activation unit with integer inputs: integer, ternary or binary weights (FINN: MVAU)."""
+
+import numbers
+import reprlib
+
+import numpy as np
+from amaranth.hdl import Const, Mux, Signal, signed, unsigned
+
+from ._checks import check_int
+from .mvau import MVAU
+
+__all__ = ["IntegerMVAU", "WEIGHT_KINDS", "RESOURCES"]
+
+#: weight kinds and the values their weights may take
+WEIGHT_KINDS = ("int", "ternary", "binary")
+#: how integer products are built: ``lut`` shift-add logic, ``dsp`` a registered ``*``
+RESOURCES = ("lut", "dsp")
+
+_INT32 = (-(1 << 31), (1 << 31) - 1)
+
+
+class IntegerMVAU(MVAU):
+    """Streaming matrix-vector unit on integer inputs (FINN: MVAU with an integer SIMD type).
+
+    For every input vector ``x`` of ``MW`` elements and the weight matrix
+    ``W`` [MH, MW] computes, exactly as ``sw_reference.ops.dense`` (and
+    ``binary_dense`` for ``weight_kind="binary"``)::
+
+        y[c] = bias[c] + sum_k x[k] * W[c, k]      for c < MH
+
+    The folding, the input buffer, the per-PE weight ROMs, the fold cadence
+    (``NF * SF`` cycles per vector, no bubbles) and the handshake are
+    :class:`~hwgen.units.mvau.MVAU`'s; this class changes what one slice
+    computes, how weights are coded in the ROM and how wide the sums are.
+
+    The datapath per PE and slice depends on the weight kind; every
+    product term of the SIMD lanes goes into one balanced adder tree with
+    ``pipeline`` register stages:
+
+    * ``"binary"`` (-1/+1, 1 ROM bit: 1 = +1): ``+x`` or ``-x`` by the
+      weight's sign, no multiplier (FINN CNV's first layer on 8-bit pixels).
+    * ``"ternary"`` ({-1, 0, +1}, BitNet b1.58; 2 ROM bits, two's complement
+      ``01`` = +1, ``11`` = -1, ``00`` = 0): add, subtract or skip, no
+      multiplier, whatever ``resource`` says.
+    * ``"int"`` (signed ``weight_bits`` = 2..8, two's complement in the ROM):
+      ``resource="lut"`` builds each product as shift-add partial products,
+      ``Mux(w[i], x, 0) << i`` for the low bits and ``-(Mux(w[b-1], x, 0) << (b-1))``
+      for the sign bit, all fed into the lane adder tree (no ``*`` operator:
+      a LUT/carry-chain array). ``resource="dsp"`` writes ``x * w`` with
+      registered operands (the input register or buffer read and the
+      synchronous ROM read) and a registered product (one extra stage at
+      the multiplier output, before the tree), the pattern Vivado maps
+      into a DSP48 with AREG/BREG and MREG, and Yosys' ``synth_ecp5`` /
+      ``synth_xilinx`` map via ``mul2dsp`` to ``MULT18X18D`` / ``DSP48E1``
+      (their ``-nodsp`` keeps LUTs). One DSP per PE and lane: ``PE * SIMD``.
+
+    Widths come from exact bounds, never a fixed 32 bits: the adder tree's
+    nodes from each lane's worst case over the weight kind's value set and
+    ``in_range``; the accumulator from the extreme partial sums ``bias[c] +
+    (first j slices)`` over the actual weights of every channel; the output
+    from the final sums (the rule of ``TensorType.of_range``, so a network's
+    next unit sees the spec's type). The bias is the accumulator's start
+    value of each output fold: a per-PE ROM of NF words (a constant when
+    all equal), read alongside the weights.
+
+    Parameters
+    ----------
+    weights : array-like [MH, MW] of integers
+        ``weights[c, k]`` weighs input ``k`` for output channel ``c``; a
+        convolution passes its kernels as ``[OC, k*k*C]`` in the order its
+        sliding-window generator streams a window's elements.
+    in_shape : Shape
+        Input element shape: ``signed(n)`` / ``unsigned(n)`` integers
+        (1 bit unsigned = 0/1), or ``unsigned(1)`` with ``binary_input`` (-1/+1).
+    weight_kind : str   one of :data:`WEIGHT_KINDS` (default ``"int"``)
+    weight_bits : int   signed weight width 2..8 for ``"int"`` (default 8); ignored otherwise
+    bias : array-like [MH] of int32, optional
+    in_range : (int, int), optional
+        The values input elements can take, inside ``in_shape``'s range
+        (default all of it). Tighter ranges give narrower sums; a
+        convolution with zero padding must include 0.
+    binary_input : bool
+        Inputs are -1/+1 (bit 1 = +1, the output of a 1-bit threshold).
+    pe, simd, pipeline : int   as for :class:`~hwgen.units.mvau.MVAU`
+    resource : str      one of :data:`RESOURCES` (default ``"lut"``); matters for ``"int"``
+
+    Members
+    -------
+    i : In(stream.Signature(ArrayLayout(in_shape, simd)))
+        SF beats per vector; input ``k`` in beat ``k // simd``, lane ``k % simd``.
+    o : Out(stream.Signature(ArrayLayout(out_shape, pe)))
+        NF beats per vector; beat ``nf`` lane ``p`` is channel ``nf * pe + p``.
+
+    Latency ``2 + pipeline`` cycles (``3 + pipeline`` with ``resource="dsp"``:
+    the product register) from the last input beat of a vector to its first
+    output beat; ``NF * SF`` cycles per vector in steady state.
+    """
+
+    def __init__(self, *, weights, in_shape, weight_kind="int", weight_bits=8, bias=None,
+                 in_range=None, binary_input=False, pe=1, simd=1, pipeline=1, resource="lut"):
+        if weight_kind not in WEIGHT_KINDS:
+            raise TypeError(f"weight_kind must be one of {', '.join(map(repr, WEIGHT_KINDS))}, "
+                            f"not {weight_kind!r}")
+        if resource not in RESOURCES:
+            raise TypeError(f"resource must be one of {', '.join(map(repr, RESOURCES))}, "
+                            f"not {resource!r}")
+        if not isinstance(binary_input, bool):
+            raise TypeError(f"binary_input must be True or False, not {binary_input!r}")
+        self._weight_kind = weight_kind
+        self._resource = resource
+        self._binary_input = binary_input
+        if weight_kind == "int":
+            self._weight_bits = check_int("weight_bits", weight_bits, minimum=2, maximum=8)
+        else:
+            self._weight_bits = 2 if weight_kind == "ternary" else 1
+        self._lane_bits = self._weight_bits
+        self._bias_arg, self._in_range_arg = bias, in_range
+        super().__init__(weights=weights, pe=pe, simd=simd, pipeline=pipeline, in_shape=in_shape)
+
+    weight_kind = property(lambda self: self._weight_kind)
+    weight_bits = property(lambda self: self._weight_bits)
+    resource = property(lambda self: self._resource)
+    binary_input = property(lambda self: self._binary_input)
+    in_range = property(lambda self: self._in_range)
+    #: an extra register stage at the multiplier output with ``resource="dsp"``
+    _stages = property(lambda self: self._pipeline + self._uses_dsp)
+    _uses_dsp = property(lambda self: self._weight_kind == "int" and self._resource == "dsp")
+
+    @property
+    def bias(self):
+        """A copy of the bias, int64 [MH] (zeros without one)."""
+        return self._bias.copy()
+
+    @property
+    def rom_bits(self):
+        """Weight bits in the per-PE ROMs plus bias bits in the start-value ROMs."""
+        bits = super().rom_bits
+        if self.nf > 1 and len(set(self._bias.tolist())) > 1:
+            bits += self._mh * self._acc_shape.width
+        return bits
+
+    # --- construction checks (called by MVAU.__init__) -------------------------------------
+
+    def _check_weights(self, weights):
+        allowed = {"int": f"signed {self._weight_bits}-bit integers",
+                   "ternary": "-1, 0 or +1", "binary": "-1 or +1"}[self._weight_kind]
+        array = _int_matrix("weights", weights, 2, f"[MH, MW] of {allowed}")
+        if self._weight_kind == "int":
+            lo, hi = -(1 << (self._weight_bits - 1)), (1 << (self._weight_bits - 1)) - 1
+            bad = np.argwhere((array < lo) | (array > hi))
+        else:
+            values = (-1, 0, 1) if self._weight_kind == "ternary" else (-1, 1)
+            bad = np.argwhere(~np.isin(array, values))
+        if len(bad):
+            index = tuple(int(v) for v in bad[0])
+            more = f" ({len(bad) - 1} more entries are outside too)" if len(bad) > 1 else ""
+            raise ValueError(f"weights[{index[0]}, {index[1]}] must be {allowed} "
+                             f"(weight_kind={self._weight_kind!r}), not {array[index].item()!r}"
+                             f"{more}")
+        return array.astype(np.int64)
+
+    def _check_kind(self, given):
+        shape = self._in_shape
+        if self._binary_input and shape != unsigned(1):
+            raise ValueError(f"in_shape must be unsigned(1) with binary_input=True, not {given!r}")
+        full = ((-1, 1) if self._binary_input else
+                (-(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1) if shape.signed else
+                (0, (1 << shape.width) - 1))
+        given_range = self._in_range_arg
+        if given_range is None:
+            self._in_range = full
+        else:
+            try:
+                lo, hi = given_range
+            except (TypeError, ValueError):
+                raise TypeError(f"in_range must be a pair (lo, hi) of integers, "
+                                f"not {given_range!r}") from None
+            if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
+                       for v in (lo, hi)):
+                raise TypeError(f"in_range must be a pair (lo, hi) of integers, "
+                                f"not {given_range!r}")
+            if not full[0] <= lo <= hi <= full[1]:
+                raise ValueError(f"in_range must be an ordered pair inside {list(full)} (the "
+                                 f"values of in_shape {given!r}), not {given_range!r}")
+            self._in_range = (int(lo), int(hi))
+        self._bias = self._check_bias(self._bias_arg)
+
+    def _check_bias(self, bias):
+        if bias is None:
+            return np.zeros(self._mh, dtype=np.int64)
+        array = _int_matrix("bias", bias, 1, "[MH] of int32")
+        if array.shape != (self._mh,):
+            raise ValueError(f"bias must have shape ({self._mh},) (one per row of weights), "
+                             f"not {array.shape}")
+        bad = np.argwhere((array < _INT32[0]) | (array > _INT32[1]))
+        if len(bad):
+            index = int(bad[0][0])
+            raise ValueError(f"bias[{index}] must be an int32 in [{_INT32[0]}, {_INT32[1]}], "
+                             f"not {array[index].item()!r}")
+        return array.astype(np.int64)
+
+    # --- the MVAU hooks --------------------------------------------------------------------
+
+    def _acc_base(self):
+        return self._bias.astype(object)
+
+    def _slice_bounds(self):
+        """Exact per channel and slice from the actual weights and ``in_range``: [MH, SF] each."""
+        xlo, xhi = self._in_range
+        w = self._weights.astype(object).reshape(self._mh, self.sf, self._simd)
+        a, b = w * xlo, w * xhi
+        return np.minimum(a, b).sum(axis=2), np.maximum(a, b).sum(axis=2)
+
+    def _weight_lanes(self, row):
+        """ROM codes: the weights' two's complement in ``weight_bits`` (binary: 1 = +1)."""
+        if self._weight_kind == "binary":
+            return (row > 0).astype(np.int64)
+        return row & ((1 << self._weight_bits) - 1)
+
+    def _tree_stage_levels(self, terms):
+        """With ``resource="dsp"`` the products (tree level 0) are registered first."""
+        levels = super()._tree_stage_levels(terms)
+        return [0] + levels if self._uses_dsp else levels
+
+    def _slice_sum(self, m, p, x_slice, w_slice):
+        """PE ``p``'s ``sum_j x[j] * w[j]`` over the slice: every lane's terms into one tree."""
+        n, b = self._in_shape.width, self._lane_bits
+        terms = []
+        for j in range(self._simd):
+            x = x_slice[j * n:(j + 1) * n]
+            if self._binary_input:
+                x = Mux(x, Const(1, signed(2)), Const(-1, signed(2)))
+            elif self._in_shape.signed:
+                x = x.as_signed()
+            terms += self._lane_terms(x, w_slice[j * b:(j + 1) * b])
+        return self._adder_tree(m, terms, f"mac{p}")
+
+    def _lane_terms(self, x, w):
+        """One lane's product as adder-tree terms ``(value, lo, hi)`` (bounds over all weights)."""
+        xlo, xhi = self._in_range
+        kind = self._weight_kind
+        if kind == "binary":
+            return [(Mux(w, x, -x), min(xlo, -xhi), max(xhi, -xlo))]
+        if kind == "ternary":   # w[0]: non-zero, w[1]: negative
+            return [(Mux(w[0], Mux(w[1], -x, x), 0), min(xlo, -xhi, 0), max(xhi, -xlo, 0))]
+        b = self._weight_bits
+        if self._uses_dsp:
+            corners = [xlo * -(1 << (b - 1)), xhi * -(1 << (b - 1)),
+                       xlo * ((1 << (b - 1)) - 1), xhi * ((1 << (b - 1)) - 1)]
+            return [(x * w.as_signed(), min(corners), max(corners))]
+        terms = [(Mux(w[i], x, 0) << i, min(0, xlo << i), max(0, xhi << i))
+                 for i in range(b - 1)]
+        top = b - 1
+        terms.append((-(Mux(w[top], x, 0) << top), min(0, -(xhi << top)), max(0, -(xlo << top))))
+        return terms
+
+
+def _int_matrix(name, value, ndim, what):
+    """``value`` as an int64 numpy array of ``ndim`` dimensions, or a TypeError/ValueError."""
+    given = reprlib.repr(value)
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name} must be an array-like {what}, not {given}")
+    if hasattr(value, "detach"):                 # a torch tensor, maybe a trained Parameter
+        value = value.detach().cpu()
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a rectangular array-like {what}; {given} is not") \
+            from None
+    if array.dtype.kind == "b" or array.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be an array-like {what}, not {given}")
+    if array.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D {what}, not of shape {array.shape}")
+    if 0 in array.shape:
+        raise ValueError(f"{name} must not be empty, not of shape {array.shape}")
+    if array.dtype.kind == "f":
+        bad = np.argwhere(array != np.round(array))
+        if len(bad):
+            index = tuple(int(v) for v in bad[0])
+            raise ValueError(f"{name}{list(index)} must be an integer, not {array[index].item()!r}")
+        if np.abs(array).max() >= 2.0 ** 53:
+            raise ValueError(f"{name} must hold exactly representable integers (< 2**53 as floats)")
+    return array.astype(np.int64)
