@@ -1,4 +1,4 @@
-"""Whole binary networks under Verilator: bit-exact against the golden model, no bubbles, lint clean.
+"""Whole networks under Verilator: bit-exact against the golden model, no bubbles, lint clean.
 
 Each network is elaborated once; its Verilog is linted, then cosimulated
 with 30 % random pauses on both AXI4-Stream sides. The two foldings with the
@@ -54,6 +54,12 @@ def test_sfc_folding_bit_exact_under_backpressure(name, tmp_path):
 
 def test_lfc_bit_exact_under_backpressure(tmp_path):
     lint_and_cosimulate("lfc", 20, tmp_path, backpressure=0.3, seed=6)
+
+
+@pytest.mark.parametrize("name", ["int8_mlp", "ternary_mlp"])
+def test_integer_mlp_bit_exact_under_backpressure(name, tmp_path):
+    """Integer (8-bit weights, int32 bias, per-channel requant) and ternary MVAUs end to end."""
+    lint_and_cosimulate(name, 200, tmp_path, backpressure=0.3, seed=7)
 
 
 def test_tiny_bnn_streams_without_bubbles(tmp_path):

@@ -1,0 +1,282 @@
+"""IntegerMVAU (integer / ternary / binary weights on integer inputs): construction checks,
+Amaranth simulation under random stalls and Verilator cosim, all against ``sw_reference``.
+
+Every case's weights include a row of the largest and a row of the smallest
+weight, and its vectors end with all-max, all-min and alternating inputs, so
+the sums reach the exact accumulator bounds the unit sized itself for: an
+overflow would show as a mismatch. Expected values come only from
+``sw_reference.ops.dense`` / ``binary_dense``.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+from amaranth.hdl import signed, unsigned
+from amaranth.lib import data
+
+from hwgen.export import to_verilog
+from hwgen.units.mvau_int import IntegerMVAU
+from sim.amaranth_streams import simulate_stream
+from sim.packing import unpack
+from sw_reference.ops import binary_dense, dense
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
+
+INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
+
+
+@dataclass(frozen=True)
+class Case:
+    """One configuration: weights [mh, mw] of ``kind`` on ``in_shape`` inputs."""
+    kind: str
+    in_shape: object
+    mh: int
+    mw: int
+    pe: int
+    simd: int
+    pipeline: int = 1
+    resource: str = "lut"
+    weight_bits: int = 8
+    bias: str = "none"            # "none", "random" or "extreme" (int32 min/max)
+    binary_input: bool = False
+    seed: int = 0
+
+    def weights(self):
+        rng = np.random.default_rng(self.seed)
+        lo, hi = {"int": (-(1 << (self.weight_bits - 1)), (1 << (self.weight_bits - 1)) - 1),
+                  "ternary": (-1, 1), "binary": (-1, 1)}[self.kind]
+        if self.kind == "binary":
+            w = rng.choice(np.array([-1, 1]), size=(self.mh, self.mw))
+        else:
+            w = rng.integers(lo, hi + 1, size=(self.mh, self.mw))
+        w[0], w[-1] = hi, lo                 # all-max and all-min rows reach the bounds
+        return w
+
+    def bias_values(self):
+        if self.bias == "none":
+            return None
+        if self.bias == "extreme":
+            return np.array([INT32_MAX if c % 2 else INT32_MIN for c in range(self.mh)])
+        return np.random.default_rng(self.seed + 1).integers(-5000, 5000, size=self.mh)
+
+    def unit(self, **change):
+        args = dict(weights=self.weights(), in_shape=self.in_shape, weight_kind=self.kind,
+                    weight_bits=self.weight_bits, bias=self.bias_values(), pe=self.pe,
+                    simd=self.simd, pipeline=self.pipeline, resource=self.resource,
+                    binary_input=self.binary_input)
+        return IntegerMVAU(**{**args, **change})
+
+    def in_range(self):
+        if self.binary_input:
+            return -1, 1
+        n = self.in_shape.width
+        return (-(1 << (n - 1)), (1 << (n - 1)) - 1) if self.in_shape.signed else (0, (1 << n) - 1)
+
+    def vectors(self, count, seed):
+        """``count`` random vectors, then all-max, all-min and the two alternating ones."""
+        lo, hi = self.in_range()
+        rng = np.random.default_rng(seed)
+        if self.binary_input:
+            random = rng.choice(np.array([-1, 1]), size=(count, self.mw))
+        else:
+            random = rng.integers(lo, hi + 1, size=(count, self.mw))
+        alternating = np.where(np.arange(self.mw) % 2, hi, lo)
+        edges = np.array([[hi] * self.mw, [lo] * self.mw, alternating, lo + hi - alternating])
+        return np.concatenate([random, edges]).astype(np.int64)
+
+    def expected(self, x):
+        w, b = torch.from_numpy(self.weights()), self.bias_values()
+        if self.kind == "binary":
+            return binary_dense(torch.from_numpy(x), w).numpy()
+        return dense(torch.from_numpy(x), w, None if b is None else torch.from_numpy(b)).numpy()
+
+    def beats(self, x):
+        """[N, MW] -> per-vector lists of SF input words (binary inputs: bit 1 = +1)."""
+        n = self.in_shape.width
+        codes = (x > 0).astype(np.int64) if self.binary_input else x & ((1 << n) - 1)
+        return [[sum(int(v) << (j * n) for j, v in enumerate(row[s:s + self.simd]))
+                 for s in range(0, self.mw, self.simd)] for row in codes]
+
+
+def from_beats(unit, frames):
+    shape = unit.out_shape
+    return np.array([[v for word in frame for v in unpack(word, unit.pe, shape.width, shape.signed)]
+                     for frame in frames], dtype=np.int64)
+
+
+BASE = Case("int", signed(8), mh=8, mw=12, pe=2, simd=4)
+W8 = BASE.weights()
+
+
+def _with(array, index, value):
+    array = array.astype(np.float64 if isinstance(value, float) else np.int64)
+    array[index] = value
+    return array
+
+
+@pytest.mark.parametrize("change, error, message", [
+    (dict(weight_kind="float"), TypeError,
+     "weight_kind must be one of 'int', 'ternary', 'binary', not 'float'"),
+    (dict(resource="bram"), TypeError, "resource must be one of 'lut', 'dsp', not 'bram'"),
+    (dict(binary_input=1), TypeError, "binary_input must be True or False, not 1"),
+    (dict(weight_bits=1), ValueError, "weight_bits must be at least 2, not 1"),
+    (dict(weight_bits=9), ValueError, "weight_bits must be at most 8, not 9"),
+    (dict(weight_bits=4), ValueError,
+     "must be signed 4-bit integers (weight_kind='int'), not"),
+    (dict(weights=_with(W8, (2, 3), 128)), ValueError,
+     "weights[2, 3] must be signed 8-bit integers (weight_kind='int'), not 128"),
+    (dict(weights=_with(W8, (1, 1), 0.5)), ValueError, "weights[1, 1] must be an integer, not 0.5"),
+    (dict(weights=W8 > 0), TypeError, "weights must be an array-like [MH, MW]"),
+    (dict(weights=None), TypeError, "weights must be an array-like [MH, MW]"),
+    (dict(weights=W8[0]), ValueError, "weights must be 2-D [MH, MW]"),
+    (dict(weights=np.ones((0, 4), np.int64)), ValueError, "weights must not be empty"),
+    (dict(weight_kind="ternary"), ValueError,
+     "weights[0, 0] must be -1, 0 or +1 (weight_kind='ternary'), not 127"),
+    (dict(weight_kind="binary", weights=np.zeros((2, 4), np.int64)), ValueError,
+     "weights[0, 0] must be -1 or +1 (weight_kind='binary'), not 0 (7 more entries"),
+    (dict(pe=3), ValueError, "pe must divide MH (8, the rows of weights), not 3"),
+    (dict(simd=5), ValueError, "simd must divide MW (12, the columns of weights), not 5"),
+    (dict(in_shape="int8"), TypeError, "in_shape must be a shape such as signed(8)"),
+    (dict(in_shape=signed(8), binary_input=True), ValueError,
+     "in_shape must be unsigned(1) with binary_input=True, not signed(8)"),
+    (dict(in_range=(0, 128)), ValueError,
+     "in_range must be an ordered pair inside [-128, 127] (the values of in_shape signed(8)), "
+     "not (0, 128)"),
+    (dict(in_range=(5, 4)), ValueError, "in_range must be an ordered pair inside"),
+    (dict(in_range=7), TypeError, "in_range must be a pair (lo, hi) of integers, not 7"),
+    (dict(in_range=(0.0, 4)), TypeError, "in_range must be a pair (lo, hi) of integers"),
+    (dict(bias=np.zeros(7, np.int64)), ValueError,
+     "bias must have shape (8,) (one per row of weights), not (7,)"),
+    (dict(bias=_with(np.zeros(8), 3, INT32_MAX + 1)), ValueError,
+     "bias[3] must be an int32 in [-2147483648, 2147483647], not 2147483648"),
+    (dict(bias="0"), TypeError, "bias must be an array-like [MH] of int32"),
+])
+def test_construction_errors(change, error, message):
+    with pytest.raises(error) as info:
+        BASE.unit(**change)
+    assert message in str(info.value)
+
+
+def test_properties_ports_and_exact_widths():
+    unit = Case("int", unsigned(8), mh=4, mw=6, pe=2, simd=3, weight_bits=4).unit(
+        weights=np.array([[7] * 6, [-8] * 6, [1, -1] * 3, [0] * 6]), bias=[10, -10, 0, 0])
+    assert (unit.nf, unit.sf, unit.cycles_per_vector, unit.latency) == (2, 2, 4, 3)
+    assert (unit.weight_kind, unit.weight_bits, unit.resource, unit.in_range) == \
+        ("int", 4, "lut", (0, 255))
+    # channel 0 reaches 10 + 6*7*255 = 10720, channel 1 -10 - 6*8*255 = -12250: 15 bits signed
+    assert unit.out_shape == signed(15) and unit.acc_shape == signed(15) and unit.acc_bits == 15
+    assert unit.i.payload.shape() == data.ArrayLayout(unsigned(8), 3)
+    assert unit.o.payload.shape() == data.ArrayLayout(signed(15), 2)
+    assert unit.bias.tolist() == [10, -10, 0, 0] and unit.bias is not unit.bias
+    assert unit.rom_bits == 4 * 6 * 4 + 4 * 15       # weights plus the per-channel bias ROM
+    dsp = Case("int", unsigned(8), mh=4, mw=6, pe=2, simd=3, resource="dsp").unit()
+    assert dsp.latency == 4                         # the product register
+
+
+def test_partial_sums_size_the_accumulator_and_final_sums_the_output():
+    """A bias far from the sums' range: partial sums start at it, the output is unsigned."""
+    unit = IntegerMVAU(weights=[[1, 1], [1, 1]], in_shape=unsigned(4), bias=[-100, -100],
+                       simd=1, weight_bits=2)
+    # partial sums -100 .. -70 need signed(8); final sums -100 .. -70 too
+    assert unit.acc_shape == signed(8) and unit.out_shape == signed(8)
+    positive = IntegerMVAU(weights=[[1, 1]], in_shape=unsigned(4), simd=1, weight_bits=2)
+    assert positive.out_shape == unsigned(5)
+    narrow = IntegerMVAU(weights=[[1, 1]], in_shape=unsigned(4), in_range=(0, 3), weight_bits=2)
+    assert narrow.out_shape == unsigned(3)
+
+
+def test_ternary_and_binary_weights_build_no_multiplier():
+    for kind, bits in (("ternary", 2), ("binary", 1)):
+        unit = Case(kind, signed(8), mh=4, mw=8, pe=2, simd=4).unit()
+        assert unit.weight_bits == bits and unit.rom_bits == 4 * 8 * bits
+        assert " * " not in to_verilog(unit, "mvau")
+    assert " * " not in to_verilog(Case("int", signed(8), 4, 8, 2, 4).unit(), "mvau")
+    assert " * " in to_verilog(Case("int", signed(8), 4, 8, 2, 4, resource="dsp").unit(), "mvau")
+
+
+CASES = {
+    "int8 signed lut, random bias": Case("int", signed(8), 8, 12, 2, 4, bias="random"),
+    "int8 unsigned dsp, extreme bias": Case("int", unsigned(8), 8, 12, 4, 3, resource="dsp",
+                                            bias="extreme"),
+    "int4 unsigned, unrolled (pe=MH, simd=MW)": Case("int", unsigned(4), 6, 10, 6, 10,
+                                                     pipeline=0, weight_bits=4),
+    "int2 signed, folded (pe=simd=1), 2 stages": Case("int", signed(3), 4, 6, 1, 1,
+                                                      pipeline=2, weight_bits=2, bias="random"),
+    "int5 on 1-bit unsigned 0/1": Case("int", unsigned(1), 6, 8, 3, 8, weight_bits=5),
+    "int3 dsp on binary -1/+1": Case("int", unsigned(1), 4, 12, 4, 3, resource="dsp",
+                                     weight_bits=3, binary_input=True),
+    "ternary signed, pe=MH": Case("ternary", signed(8), 8, 16, 8, 4, bias="random"),
+    "ternary unsigned, simd=MW, extreme bias": Case("ternary", unsigned(6), 12, 18, 3, 18,
+                                                    pipeline=2, bias="extreme"),
+    "ternary on 1-bit unsigned 0/1": Case("ternary", unsigned(1), 4, 8, 2, 2, pipeline=0),
+    "binary on uint8 pixels (CNV first layer)": Case("binary", unsigned(8), 8, 27, 4, 9),
+    "binary on signed, 2 stages": Case("binary", signed(5), 6, 12, 2, 6, pipeline=2),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_amaranth_sim_matches_golden(name):
+    """Random and edge vectors back to back, 30% random stalls on both streams."""
+    case = CASES[name]
+    unit = case.unit()
+    x = case.vectors(12, seed=case.mw)
+    received = simulate_stream(unit, [w for f in case.beats(x) for w in f], len(x) * unit.nf,
+                               stall=0.3, seed=len(name))
+    got = from_beats(unit, [received[n:n + unit.nf] for n in range(0, len(received), unit.nf)])
+    np.testing.assert_array_equal(got, case.expected(x))
+
+
+def test_amaranth_sim_cadence_and_latency():
+    """No stalls: one vector every NF*SF cycles, first output ``latency`` after the last input."""
+    for resource in ("lut", "dsp"):
+        case = Case("int", signed(8), 8, 12, 2, 4, resource=resource, bias="random")
+        unit = case.unit()
+        x = case.vectors(2, seed=1)
+        stamps = ([], [])
+        received = simulate_stream(unit, [w for f in case.beats(x) for w in f],
+                                   len(x) * unit.nf, stamps=stamps)
+        got = from_beats(unit, [received[n:n + unit.nf] for n in range(0, len(received), unit.nf)])
+        np.testing.assert_array_equal(got, case.expected(x))
+        ins, outs = stamps
+        assert np.diff(ins[::unit.sf]).tolist() == [unit.cycles_per_vector] * (len(x) - 1)
+        assert np.diff(outs[::unit.nf]).tolist() == [unit.cycles_per_vector] * (len(x) - 1)
+        assert outs[0] - ins[unit.sf - 1] == unit.latency
+
+
+COSIM = {
+    "int8 lut": CASES["int8 signed lut, random bias"],
+    "ternary": CASES["ternary unsigned, simd=MW, extreme bias"],
+    "int8 dsp": CASES["int8 unsigned dsp, extreme bias"],
+    "binary on uint8": CASES["binary on uint8 pixels (CNV first layer)"],
+}
+
+
+@pytest.mark.parametrize("name", ["int8 lut", "ternary",
+                                  pytest.param("int8 dsp", marks=pytest.mark.slow),
+                                  pytest.param("binary on uint8", marks=pytest.mark.slow)])
+def test_verilator_cosim_matches_golden(name):
+    """>= 300 vectors (with the edge ones) under 30% random pauses on both AXI4-Stream sides."""
+    from sim.cosim import cosimulate_unit
+    case = COSIM[name]
+    unit = case.unit()
+    x = case.vectors(300, seed=7)
+    result = cosimulate_unit(unit, "mvau_int_top", case.beats(x), out_beats=unit.nf,
+                             backpressure=0.3, seed=7)
+    got, want = from_beats(unit, result.received), case.expected(x)
+    assert got.shape == want.shape, f"{len(result.received)} of {len(x)} vectors came out"
+    bad = (got != want).any(axis=1)
+    assert not bad.any(), f"{int(bad.sum())} of {len(x)} vectors differ; first:\n" \
+                          f"x={x[bad][:2]}\ngot={got[bad][:2]}\nwant={want[bad][:2]}"
+    assert result.passed
+
+
+@pytest.mark.parametrize("name", ["int8 lut", "int8 dsp", "ternary"])
+def test_verilog_lint_clean(name, tmp_path):
+    from sim.verilator import lint
+    path = tmp_path / "mvau_int.v"
+    path.write_text(to_verilog(COSIM[name].unit(), "mvau_int"))
+    result = lint(path, "mvau_int")
+    assert result.returncode == 0, result.stderr
+    assert "%Warning" not in result.stderr
