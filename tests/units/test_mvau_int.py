@@ -216,7 +216,14 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+# CI runs these; the others (same datapaths, other foldings/widths) run with -m slow.
+FAST = {"int8 signed lut, random bias", "int8 unsigned dsp, extreme bias",
+        "int2 signed, folded (pe=simd=1), 2 stages", "int5 on 1-bit unsigned 0/1",
+        "ternary unsigned, simd=MW, extreme bias", "binary on uint8 pixels (CNV first layer)"}
+
+
+@pytest.mark.parametrize("name", [name if name in FAST else pytest.param(name, marks=pytest.mark.slow)
+                                  for name in sorted(CASES)])
 def test_amaranth_sim_matches_golden(name):
     """Random and edge vectors back to back, 30% random stalls on both streams."""
     case = CASES[name]
@@ -253,11 +260,15 @@ COSIM = {
 }
 
 
-@pytest.mark.parametrize("name", ["int8 lut", "ternary",
-                                  pytest.param("int8 dsp", marks=pytest.mark.slow),
-                                  pytest.param("binary on uint8", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("name", ["ternary"] + [pytest.param(name, marks=pytest.mark.slow)
+                                               for name in ("int8 lut", "int8 dsp",
+                                                            "binary on uint8")])
 def test_verilator_cosim_matches_golden(name):
-    """>= 300 vectors (with the edge ones) under 30% random pauses on both AXI4-Stream sides."""
+    """>= 300 vectors (with the edge ones) under 30% random pauses on both AXI4-Stream sides.
+
+    CI runs the ternary unit here and the integer one (LUT products, bias)
+    inside int8_mlp in tests/test_networks.py; the rest runs with -m slow.
+    """
     from sim.cosim import cosimulate_unit
     case = COSIM[name]
     unit = case.unit()
