@@ -100,20 +100,39 @@ def main(argv=None):
     record = {"benchmark": "mvau_resources", "shape": SHAPE, "in_shape": "signed(8)",
               "pipeline": 1, "yosys": _yosys_version(), "machine": platform.machine(),
               "rows": rows}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(record, indent=1) + "\n")
+    out = Path(args.out)
+    targets = _keep_other_targets(out, record, args.targets)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1) + "\n")
 
     print(f"\nMVAU MH={SHAPE['mh']} MW={SHAPE['mw']} PE={SHAPE['pe']} SIMD={SHAPE['simd']}, "
           f"signed 8-bit inputs, pipeline 1")
     header = "| variant | acc bits |" + "".join(
-        f" {t} LUT | {t} carry | {t} FF | {t} mult | {t} RAM |" for t in args.targets)
+        f" {t} LUT | {t} carry | {t} FF | {t} mult | {t} RAM |" for t in targets)
     print(header)
-    print("|---|---|" + "---|" * 5 * len(args.targets))
+    print("|---|---|" + "---|" * 5 * len(targets))
     for row in rows:
         print(f"| {row['variant']} | {row['acc_bits']} |" + "".join(
             f" {row[t]['lut']} | {row[t]['carry']} | {row[t]['ff']} | {row[t]['mult']} | "
-            f"{row[t]['ram']} |" for t in args.targets))
+            f"{row[t]['ram']} |" for t in targets))
     print(f"wrote {args.out}")
+
+
+def _keep_other_targets(out, record, measured):
+    """Copy targets not measured now from an earlier record of the same units (synthesis is slow,
+    so ``--targets xilinx`` adds to an ECP5 run); returns every target in ``record``."""
+    try:
+        old = json.loads(out.read_text())
+    except (OSError, ValueError):
+        return list(measured)
+    same = [r["variant"] for r in old.get("rows", [])] == [r["variant"] for r in record["rows"]]
+    if not same or old.get("shape") != record["shape"]:
+        return list(measured)
+    others = [t for t in CELLS if t not in measured and all(t in r for r in old["rows"])]
+    for row, old_row in zip(record["rows"], old["rows"]):
+        for target in others:
+            row[target] = old_row[target]
+    return sorted(set(measured) | set(others))
 
 
 def _yosys_version():

@@ -1,10 +1,29 @@
 """Constructor argument checks shared by the units (messages say what was given and what is allowed)."""
 
 import numbers
+import reprlib
 
+import numpy as np
 from amaranth.hdl import Shape
 
-__all__ = ["check_int", "check_shape", "channel_params"]
+__all__ = ["as_array", "channel_params", "check_int", "check_shape"]
+
+
+def as_array(name, value, what):
+    """``(numpy array, repr of value)`` of an array-like (lists, numpy, torch tensors/Parameters).
+
+    ``what`` describes the expected value in the messages, e.g. ``"[MH, MW] of -1/+1"``.
+    """
+    given = reprlib.repr(value)
+    if isinstance(value, (str, bytes)) or value is None:
+        raise TypeError(f"{name} must be an array-like {what}, not {given}")
+    if hasattr(value, "detach"):                 # a torch tensor, maybe a trained Parameter
+        value = value.detach().cpu()
+    try:
+        return np.asarray(value), given
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a rectangular array-like {what}; "
+                         f"{given} is not rectangular") from None
 
 
 def check_int(name, value, *, minimum=None, maximum=None):

@@ -1,14 +1,12 @@
 """Matrix-vector-activation unit (FINN: MVAU / StreamingMatrixVector), binary XNOR-popcount."""
 
-import reprlib
-
 import numpy as np
 from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ._checks import check_int, check_shape
+from ._checks import as_array, check_int, check_shape
 from ._rom import lane_rom
 
 __all__ = ["MVAU"]
@@ -353,16 +351,7 @@ class MVAU(wiring.Component):
 
 def _check_weights(weights):
     """``weights`` as an int8 numpy array [MH, MW] of -1/+1, or a TypeError/ValueError saying why not."""
-    given = reprlib.repr(weights)
-    if isinstance(weights, (str, bytes)):
-        raise TypeError(f"weights must be an array-like [MH, MW] of -1/+1, not {given}")
-    if hasattr(weights, "detach"):                 # a torch tensor, maybe a trained Parameter
-        weights = weights.detach().cpu()
-    try:
-        array = np.asarray(weights)
-    except (TypeError, ValueError):
-        raise ValueError(f"weights must be a 2-D array-like [MH, MW] of -1/+1; "
-                         f"{given} is not rectangular") from None
+    array, given = as_array("weights", weights, "[MH, MW] of -1/+1")
     if array.dtype.kind == "b":
         raise TypeError(f"weights must be -1/+1 integers, not booleans: {given}")
     if array.dtype.kind not in "iuf":

@@ -1,15 +1,14 @@
 """Matrix-vector-activation unit with integer inputs: integer, ternary or binary weights (FINN: MVAU)."""
 
 import numbers
-import reprlib
 
 import numpy as np
-from amaranth.hdl import Const, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Mux, signed, unsigned
 
-from ._checks import check_int
+from ._checks import as_array, check_int
 from .mvau import MVAU
 
-__all__ = ["IntegerMVAU", "WEIGHT_KINDS", "RESOURCES"]
+__all__ = ["RESOURCES", "WEIGHT_KINDS", "IntegerMVAU"]
 
 #: weight kinds and the values their weights may take
 WEIGHT_KINDS = ("int", "ternary", "binary")
@@ -257,16 +256,7 @@ class IntegerMVAU(MVAU):
 
 def _int_matrix(name, value, ndim, what):
     """``value`` as an int64 numpy array of ``ndim`` dimensions, or a TypeError/ValueError."""
-    given = reprlib.repr(value)
-    if isinstance(value, (str, bytes)) or value is None:
-        raise TypeError(f"{name} must be an array-like {what}, not {given}")
-    if hasattr(value, "detach"):                 # a torch tensor, maybe a trained Parameter
-        value = value.detach().cpu()
-    try:
-        array = np.asarray(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a rectangular array-like {what}; {given} is not") \
-            from None
+    array, given = as_array(name, value, what)
     if array.dtype.kind == "b" or array.dtype.kind not in "iuf":
         raise TypeError(f"{name} must be an array-like {what}, not {given}")
     if array.ndim != ndim:
