@@ -85,7 +85,8 @@ def test_conv_net():
     net = loads(CNN)
     conv1, pool1, conv2, flat, fc, top = net.layers
     assert dict(conv1.attrs) == {"out_channels": 8, "kernel_size": 3, "stride": 1, "padding": 1,
-                                 "weight_bits": 4, "weight_type": "int", "bias": True}
+                                 "weight_bits": 4, "weight_type": "int", "bias": True,
+                                 "resource": "lut", "pipeline": 1}
     assert conv1.op_type.shape == (8, 12, 12)
     assert conv1.params["weight"].shape == (8, 3, 3, 3) and conv1.params["bias"].shape == (8,)
     assert np.abs(conv1.params["weight"]).max() <= 8
