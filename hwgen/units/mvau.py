@@ -52,7 +52,9 @@ class MVAU(wiring.Component):
     pe : int            output channels per beat (FINN ``PE``); must divide MH
     simd : int          input elements per beat (FINN ``SIMD``); must divide MW
     pipeline : int      register stages inside the popcount adder tree; 0 = combinational
-    in_shape : Shape    input element shape; only ``unsigned(1)`` (binary) for now
+    in_shape : Shape    input element shape: ``unsigned(1)`` (binary); integer inputs and
+                        integer/ternary weights take :class:`~.mvau_int.IntegerMVAU`,
+                        which reuses this structure through the hooks below
 
     Members
     -------
