@@ -133,10 +133,9 @@ class IntegerMVAU(MVAU):
     @property
     def rom_bits(self):
         """Weight bits in the per-PE ROMs plus bias bits in the start-value ROMs."""
-        bits = super().rom_bits
-        if self.nf > 1 and len(set(self._bias.tolist())) > 1:
-            bits += self._mh * self._acc_shape.width
-        return bits
+        per_pe = self._bias.reshape(self.nf, self._pe)     # [nf, p]: channel nf * PE + p
+        roms = int((per_pe != per_pe[0]).any(axis=0).sum())  # PEs whose start values differ
+        return super().rom_bits + roms * self.nf * self._acc_shape.width
 
     # --- construction checks (called by MVAU.__init__) -------------------------------------
 
