@@ -137,7 +137,7 @@ class ConvolutionInputGenerator(wiring.Component):
         row0 = Signal(range(-p, h + 1), init=-p, name="row0")       # oy*stride - padding
         need, freed = Signal.like(ahead, name="need"), Signal.like(ahead, name="freed")
         m.d.comb += [need.eq(Mux(row0 + k > h, h, row0 + k)),
-                     freed.eq(Mux(row0 < 0, 0, row0))]
+                     freed.eq(Mux(row0 < 0, 0, row0) if p else row0)]
 
         # Writer: stream order into a wrapping address; a row is complete at its last beat.
         accept = Signal()
@@ -171,7 +171,8 @@ class ConvolutionInputGenerator(wiring.Component):
         iy, ix = Signal.like(row0, name="iy"), Signal.like(col0, name="ix")
         m.d.comb += [iy.eq(row0 + ky), ix.eq(col0 + kx)]
         pad = Signal()
-        m.d.comb += pad.eq((iy < 0) | (iy >= h) | (ix < 0) | (ix >= w))
+        if p:   # without padding every window lies inside the input (no constant compares)
+            m.d.comb += pad.eq((iy < 0) | (iy >= h) | (ix < 0) | (ix >= w))
         slot = Signal(range(rows), name="slot")
         m.d.comb += [slot.eq(rbase + iy),
                      read.addr.eq(Mux(pad, 0, slot * row_beats + ix * cf + c)),
