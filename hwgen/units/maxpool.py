@@ -5,13 +5,14 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ._checks import check_int, check_shape
+from ._checks import check_feature_map
 from ._counter import loop_nest
+from ._feature_map import FeatureMapGeometry
 
 __all__ = ["StreamingMaxPool"]
 
 
-class StreamingMaxPool(wiring.Component):
+class StreamingMaxPool(FeatureMapGeometry, wiring.Component):
     """Per-channel maximum over k x k windows with stride k (FINN: StreamingMaxPool).
 
     For a feature map ``x`` [C, H, W] streamed in HWC order, ``pe`` channels
@@ -52,25 +53,15 @@ class StreamingMaxPool(wiring.Component):
     """
 
     def __init__(self, *, in_shape, channels, height, width, kernel, pe=1):
-        self._in_shape = check_shape("in_shape", in_shape)
-        self._channels = check_int("channels", channels, minimum=1)
-        self._height = check_int("height", height, minimum=1)
-        self._width = check_int("width", width, minimum=1)
-        self._kernel = check_int("kernel", kernel, minimum=1)
-        self._pe = check_int("pe", pe, minimum=1)
-        if self._channels % self._pe:
-            raise ValueError(f"pe must divide channels ({channels}), not {pe!r}")
+        (self._in_shape, self._channels, self._height, self._width, self._kernel,
+         self._pe) = check_feature_map(in_shape=in_shape, channels=channels, height=height,
+                                       width=width, kernel=kernel, lanes_name="pe", lanes=pe)
         if self._height % self._kernel or self._width % self._kernel:
             raise ValueError(f"kernel must divide height and width ({height}x{width}), "
                              f"not {kernel!r}")
         layout = data.ArrayLayout(self._in_shape, self._pe)
         super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
 
-    in_shape = property(lambda self: self._in_shape)
-    channels = property(lambda self: self._channels)
-    height = property(lambda self: self._height)
-    width = property(lambda self: self._width)
-    kernel = property(lambda self: self._kernel)
     pe = property(lambda self: self._pe)
     #: beats per pixel (channel folds)
     folds = property(lambda self: self._channels // self._pe)

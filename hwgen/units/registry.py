@@ -2,7 +2,7 @@
 
 from amaranth.hdl import signed, unsigned
 
-__all__ = ["units_for", "element_shape", "flatten_columns", "MISSING"]
+__all__ = ["MISSING", "element_shape", "flatten_columns", "units_for"]
 
 # Operators whose hardware has not landed yet, and the work item that adds it.
 MISSING = {

@@ -6,13 +6,14 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ._checks import check_int, check_shape
+from ._checks import check_feature_map, check_int, shape_range
 from ._counter import counter, loop_nest
+from ._feature_map import FeatureMapGeometry
 
 __all__ = ["ConvolutionInputGenerator", "window_weights"]
 
 
-class ConvolutionInputGenerator(wiring.Component):
+class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
     """Sliding-window generator (FINN: ConvolutionInputGenerator / SWG).
 
     Takes one feature map ``x`` [C, H, W] per sample as an HWC stream
@@ -77,22 +78,17 @@ class ConvolutionInputGenerator(wiring.Component):
 
     def __init__(self, *, in_shape, channels, height, width, kernel, stride=1, padding=0,
                  pad_value=0, simd=1):
-        self._in_shape = check_shape("in_shape", in_shape)
-        self._channels = check_int("channels", channels, minimum=1)
-        self._height = check_int("height", height, minimum=1)
-        self._width = check_int("width", width, minimum=1)
-        self._kernel = check_int("kernel", kernel, minimum=1)
+        (self._in_shape, self._channels, self._height, self._width, self._kernel,
+         self._simd) = check_feature_map(in_shape=in_shape, channels=channels, height=height,
+                                         width=width, kernel=kernel, lanes_name="simd", lanes=simd)
         self._stride = check_int("stride", stride, minimum=1)
         self._padding = check_int("padding", padding, minimum=0)
-        self._simd = check_int("simd", simd, minimum=1)
-        if self._channels % self._simd:
-            raise ValueError(f"simd must divide channels ({channels}), not {simd!r}")
         for name, size in (("height", self._height), ("width", self._width)):
             if self._kernel > size + 2 * self._padding:
                 raise ValueError(f"kernel must be at most the padded {name} "
                                  f"({size} + 2*{self._padding}), not {kernel!r}")
         self._pad_value = check_int("pad_value", pad_value)
-        lo, hi = _shape_range(self._in_shape)
+        lo, hi = shape_range(self._in_shape)
         if not lo <= self._pad_value <= hi:
             raise ValueError(f"pad_value must be in [{lo}, {hi}] (an element of {self._in_shape}), "
                              f"not {pad_value!r}")
@@ -101,11 +97,6 @@ class ConvolutionInputGenerator(wiring.Component):
         layout = data.ArrayLayout(self._in_shape, self._simd)
         super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
 
-    in_shape = property(lambda self: self._in_shape)
-    channels = property(lambda self: self._channels)
-    height = property(lambda self: self._height)
-    width = property(lambda self: self._width)
-    kernel = property(lambda self: self._kernel)
     stride = property(lambda self: self._stride)
     padding = property(lambda self: self._padding)
     pad_value = property(lambda self: self._pad_value)
@@ -184,12 +175,6 @@ class ConvolutionInputGenerator(wiring.Component):
         m.d.comb += [self.o.valid.eq(out_valid),
                      self.o.payload.as_value().eq(Mux(out_pad, pad_word, read.data))]
         return m
-
-
-def _shape_range(shape):
-    if shape.signed:
-        return -(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1
-    return 0, (1 << shape.width) - 1
 
 
 def window_weights(weight):

@@ -6,7 +6,6 @@ all-min, maps drawn from few values (ties) and a map whose maximum sits in the
 last element of every window.
 """
 
-import numpy as np
 import pytest
 import torch
 from amaranth.hdl import signed, unsigned
@@ -15,8 +14,9 @@ from hwgen.export import to_verilog
 from hwgen.top import AxiStreamTop
 from hwgen.units.maxpool import StreamingMaxPool
 from sim.amaranth_streams import simulate_stream
-from sim.packing import pack
 from sw_reference.ops import maxpool2d
+
+from .feature_map_cases import element_range, feature_maps, hwc_beats
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
 
@@ -28,39 +28,23 @@ CASES = {
 }
 
 
-def _range(shape):
-    if shape == unsigned(1):
-        return -1, 1
-    if shape.signed:
-        return -(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1
-    return 0, (1 << shape.width) - 1
-
-
-def feature_maps(case, count, seed):
-    shape = (case["channels"], case["height"], case["width"])
-    lo, hi = _range(case["in_shape"])
-    rng = np.random.default_rng(seed)
-    values = [lo, hi] if (lo, hi) == (-1, 1) else [lo, lo + 1, -1 if lo < 0 else 1, hi - 1, hi]
-    if (lo, hi) == (-1, 1):
-        x = rng.choice(values, size=(count, *shape))
-    else:
-        x = rng.integers(lo, hi, size=(count, *shape), endpoint=True)
-        x[count // 2:] = rng.choice(values, size=(count - count // 2, *shape))
+def maps(case, count, seed):
+    """Shared feature maps; sample 2 has the maximum in each window's last element."""
+    x = feature_maps(case, count, seed)
+    lo, hi = element_range(case["in_shape"])
     k = case["kernel"]
-    x[0], x[1], x[2] = hi, lo, lo
-    x[2, :, k - 1::k, k - 1::k] = hi                       # maximum in each window's last element
-    return x.astype(np.int64)
+    x[2] = lo
+    x[2, :, k - 1::k, k - 1::k] = hi
+    return x
 
 
-def hwc_beats(case, x, lanes):
-    bits = case["in_shape"].width
-    flat = x.transpose(0, 2, 3, 1).reshape(len(x), -1)
-    return [[pack(row[i:i + lanes], bits) for i in range(0, len(row), lanes)] for row in flat]
+def beats(case, x, lanes):
+    return hwc_beats(x, lanes, case["in_shape"].width)
 
 
 def expected(case, x):
     y = maxpool2d(torch.from_numpy(x), case["kernel"]).numpy()
-    return hwc_beats(case, y, case["pe"])
+    return beats(case, y, case["pe"])
 
 
 BASE = dict(in_shape=signed(4), channels=6, height=4, width=4, kernel=2, pe=3)
@@ -85,9 +69,9 @@ def test_construction_errors(change, error, message):
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_amaranth_sim_matches_golden(name):
     case = CASES[name]
-    x = feature_maps(case, 12, seed=2)
+    x = maps(case, 12, seed=2)
     dut = StreamingMaxPool(**case)
-    words = [w for frame in hwc_beats(case, x, case["pe"]) for w in frame]
+    words = [w for frame in beats(case, x, case["pe"]) for w in frame]
     want = [w for frame in expected(case, x) for w in frame]
     assert dut.out_beats * len(x) == len(want)
     assert simulate_stream(dut, words, len(want), stall=0.3, seed=4) == want
@@ -96,8 +80,8 @@ def test_amaranth_sim_matches_golden(name):
 def test_one_beat_per_cycle():
     case = CASES["bin_c8_k2_pe4"]
     dut = StreamingMaxPool(**case)
-    x = feature_maps(case, 6, seed=1)
-    words = [w for frame in hwc_beats(case, x, case["pe"]) for w in frame]
+    x = maps(case, 6, seed=1)
+    words = [w for frame in beats(case, x, case["pe"]) for w in frame]
     stamps = ([], [])
     simulate_stream(dut, words, dut.out_beats * len(x), stamps=stamps)
     assert stamps[0] == list(range(stamps[0][0], stamps[0][0] + len(words)))
@@ -115,8 +99,8 @@ def test_verilator_cosim_matches_golden(name, tmp_path):
                                "maxpool_top"))
     linted = lint(path, "maxpool_top")
     assert linted.returncode == 0 and "%Warning" not in linted.stderr, linted.stderr[:3000]
-    x = feature_maps(case, 100, seed=6)
-    result = cosimulate_unit(unit, "maxpool_top", hwc_beats(case, x, case["pe"]),
+    x = maps(case, 100, seed=6)
+    result = cosimulate_unit(unit, "maxpool_top", beats(case, x, case["pe"]),
                              out_beats=unit.out_beats, backpressure=0.3, seed=2)
     want = expected(case, x)
     bad = [n for n in range(len(x)) if result.received[n] != want[n]]

@@ -21,6 +21,8 @@ from sim.amaranth_streams import simulate_stream
 from sim.packing import pack, unpack
 from sw_reference.ops import binary_conv2d
 
+from .feature_map_cases import feature_maps, hwc_beats
+
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
 
 CASES = {
@@ -34,27 +36,6 @@ CASES = {
     "bin_c8_k3_cnv": dict(in_shape=unsigned(1), channels=8, height=8, width=8, kernel=3,
                           simd=4),
 }
-
-
-def _range(shape):
-    if shape == unsigned(1):
-        return -1, 1
-    if shape.signed:
-        return -(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1
-    return 0, (1 << shape.width) - 1
-
-
-def feature_maps(case, count, seed):
-    """[count, C, H, W]: all-max, all-min, then random values of the element type."""
-    shape = (case["channels"], case["height"], case["width"])
-    lo, hi = _range(case["in_shape"])
-    rng = np.random.default_rng(seed)
-    if (lo, hi) == (-1, 1):
-        x = rng.choice([-1, 1], size=(count, *shape))
-    else:
-        x = rng.integers(lo, hi, size=(count, *shape), endpoint=True)
-    x[0], x[1] = hi, lo
-    return x.astype(np.int64)
 
 
 def golden_pad(case):
@@ -76,11 +57,8 @@ def im2col(case, x):
     return windows.transpose(0, 2, 3, 4, 5, 1).reshape(len(x), -1)
 
 
-def hwc_beats(case, x):
-    """[N, C, H, W] -> per-sample lists of input words, ``simd`` channels each."""
-    bits, simd = case["in_shape"].width, case["simd"]
-    flat = x.transpose(0, 2, 3, 1).reshape(len(x), -1)
-    return [[pack(row[i:i + simd], bits) for i in range(0, len(row), simd)] for row in flat]
+def hwc_beats_of(case, x):
+    return hwc_beats(x, case["simd"], case["in_shape"].width)
 
 
 def expected_words(case, x):
@@ -134,7 +112,7 @@ def test_amaranth_sim_matches_im2col(name):
     case = CASES[name]
     x = feature_maps(case, 5, seed=3)
     dut = ConvolutionInputGenerator(**case)
-    words = [w for frame in hwc_beats(case, x) for w in frame]
+    words = [w for frame in hwc_beats_of(case, x) for w in frame]
     want = [w for frame in expected_words(case, x) for w in frame]
     got = simulate_stream(dut, words, len(want), stall=0.3, seed=7)
     assert got == want
@@ -145,7 +123,7 @@ def test_full_rate_without_stalls():
     case = CASES["bin_c8_k3_cnv"]
     dut = ConvolutionInputGenerator(**case)
     x = feature_maps(case, 4, seed=1)
-    words = [w for frame in hwc_beats(case, x) for w in frame]
+    words = [w for frame in hwc_beats_of(case, x) for w in frame]
     stamps = ([], [])
     simulate_stream(dut, words, dut.out_beats * len(x), stamps=stamps)
     ends = stamps[1][dut.out_beats - 1::dut.out_beats]
@@ -192,7 +170,7 @@ def test_swg_mvau_conv_matches_binary_conv2d(name):
     weight = conv_weight(conv, seed=2)
     x = feature_maps(conv["swg"], 4, seed=4)
     dut, swg, mvau = conv_pipeline(conv, weight)
-    words = [w for frame in hwc_beats(conv["swg"], x) for w in frame]
+    words = [w for frame in hwc_beats_of(conv["swg"], x) for w in frame]
     count = swg.out_height * swg.out_width * mvau.nf * len(x)
     got = decode(simulate_stream(dut, words, count, stall=0.3, seed=9), mvau, len(x))
     np.testing.assert_array_equal(got, conv_expected(conv, weight, x))
@@ -208,7 +186,7 @@ def test_verilator_cosim_matches_im2col(name):
     case = CASES[name]
     unit = ConvolutionInputGenerator(**case)
     x = feature_maps(case, 30, seed=5)
-    result = cosimulate_unit(unit, "swg_top", hwc_beats(case, x), out_beats=unit.out_beats,
+    result = cosimulate_unit(unit, "swg_top", hwc_beats_of(case, x), out_beats=unit.out_beats,
                              backpressure=0.3, seed=3)
     want = expected_words(case, x)
     bad = [n for n in range(len(x)) if result.received[n] != want[n]]
@@ -230,7 +208,7 @@ def test_verilator_conv_with_mvau_and_lint(tmp_path):
     assert linted.returncode == 0 and "%Warning" not in linted.stderr, linted.stderr[:3000]
     x = feature_maps(conv["swg"], 20, seed=8)
     out_beats = swg.out_height * swg.out_width * mvau.nf
-    result = cosimulate_unit(dut, "swg_conv_top2", hwc_beats(conv["swg"], x),
+    result = cosimulate_unit(dut, "swg_conv_top2", hwc_beats_of(conv["swg"], x),
                              out_beats=out_beats, backpressure=0.3, seed=4)
     got = decode([w for frame in result.received for w in frame], mvau, len(x))
     np.testing.assert_array_equal(got, conv_expected(conv, weight, x))
