@@ -4,7 +4,7 @@ The expected window stream is an im2col written here with numpy slicing of
 the padded input (independent of ``sw_reference``'s own im2col); the conv
 through SWG + MVAU is checked against ``sw_reference.ops.binary_conv2d``.
 Cases cover padding borders (pad -1 for binary, 0 and a nonzero value for
-integers), stride 2 with a dropped bottom row, k = 1, simd < C, signed and
+integers), stride 2 with a dropped bottom row, stride 3 with k = 1 (skipped rows, windows of padding only), simd < C, signed and
 unsigned data; the inputs include all-max and all-min feature maps.
 """
 
@@ -33,6 +33,9 @@ CASES = {
     "u8_c2_k1": dict(in_shape=unsigned(8), channels=2, height=4, width=3, kernel=1, simd=2),
     "s8_c2_k3_s2_p2": dict(in_shape=signed(8), channels=2, height=5, width=4, kernel=3,
                            stride=2, padding=2, pad_value=-3, simd=1),
+    # stride > k skips rows and columns; padding >= k makes whole windows of padding
+    "u4_c1_k1_s3_p1": dict(in_shape=unsigned(4), channels=1, height=7, width=5, kernel=1,
+                           stride=3, padding=1, pad_value=9, simd=1),
     "bin_c8_k3_cnv": dict(in_shape=unsigned(1), channels=8, height=8, width=8, kernel=3,
                           simd=4),
 }
