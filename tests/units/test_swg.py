@@ -4,8 +4,9 @@ The expected window stream is an im2col written here with numpy slicing of
 the padded input (independent of ``sw_reference``'s own im2col); the conv
 through SWG + MVAU is checked against ``sw_reference.ops.binary_conv2d``.
 Cases cover padding borders (pad -1 for binary, 0 and a nonzero value for
-integers), stride 2 with a dropped bottom row, stride 3 with k = 1 (skipped rows, windows of padding only), simd < C, signed and
-unsigned data; the inputs include all-max and all-min feature maps.
+integers), stride 2 with a dropped bottom row, stride 3 with k = 1 (skipped
+rows, windows of padding only), simd < C, signed and unsigned data; the
+inputs include all-max and all-min feature maps.
 """
 
 import numpy as np
