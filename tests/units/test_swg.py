@@ -198,8 +198,12 @@ def test_verilator_cosim_matches_im2col(name):
     assert result.passed
 
 
+@pytest.mark.slow
 def test_verilator_conv_with_mvau_and_lint(tmp_path):
-    """SWG + MVAU (NF = 2) exported, linted and cosimulated against binary_conv2d."""
+    """SWG + MVAU (NF = 2) exported, linted and cosimulated against binary_conv2d.
+
+    Slow: CI covers the same path (padded SWG into an NF > 1 MVAU, lint) in
+    ``tests/test_networks.py``'s ``cnv_ci``."""
     from sim.cosim import cosimulate_unit
     from sim.verilator import lint
     conv = CONV["k3_p1_nf2"]
