@@ -78,7 +78,11 @@ def main():
         print(f"... {name}", flush=True)
         count = min(args.count, 20) if name == "lfc" else args.count
         records.append(measure(name, count, amaranth_count=10 if name == "sfc_balanced" else 0))
-    out = Path(args.out)
+    return report(records, Path(args.out))
+
+
+def report(records, out):
+    """Write ``records`` to ``out`` (JSON) and print the table; exit code 0 if all bit-exact."""
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"machine": platform.platform(), "cpus": __import__("os").cpu_count(),
                                "records": records}, indent=2) + "\n")

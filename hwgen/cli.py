@@ -130,8 +130,8 @@ def _unit_entry(unit):
     entry = {"unit": type(unit).__name__,
              "in": {"lanes": in_lanes, "bits": in_shape.width, "signed": in_shape.signed},
              "out": {"lanes": out_lanes, "bits": out_shape.width, "signed": out_shape.signed}}
-    for key in ("latency", "nf", "sf", "folds", "depth", "rom_bits", "pipeline", "acc_bits",
-                "weight_bits"):
+    for key in ("latency", "nf", "sf", "folds", "cf", "buffer_rows", "depth", "rom_bits",
+                "pipeline", "acc_bits", "weight_bits"):
         value = getattr(unit, key, None)
         if isinstance(value, int):
             entry[key] = value

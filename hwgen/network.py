@@ -73,7 +73,7 @@ def build_network(spec) -> NetworkDesign:
                 f"(residuals, matmul) land with issue #6")
         previous = layer.name
 
-    hardware = [LayerHardware(layer, *units_for(layer)) for layer in spec.layers]
+    hardware = _layer_hardware(spec)
     io_bits = spec.target.io_bits
     chain = []
 
@@ -95,7 +95,8 @@ def build_network(spec) -> NetworkDesign:
                 chain.append(StreamFIFO(unit.i.payload.shape(), depth=depth))
         chain.append(unit)
 
-    in_shape, first_lanes = stream_format(hardware[0].units[0].i)
+    first = next(unit for hw in hardware for unit in hw.units)
+    in_shape, first_lanes = stream_format(first.i)
     in_per_beat = _per_word(io_bits, in_shape.width, spec, "input")
     chain.append(StreamingDataWidthConverter(
         shape=in_shape, in_per_beat=in_per_beat, out_per_beat=first_lanes,
@@ -104,7 +105,9 @@ def build_network(spec) -> NetworkDesign:
     for hw in hardware:
         for unit in hw.units:
             join(unit, elements, needs_fifo=getattr(unit, "nf", 1) > 1)
-            elements = hw.layer.op_type.size     # an inline activation keeps the count
+            # A sliding-window generator emits k*k*C elements per output pixel; the layer's
+            # other units emit its op's output (an inline activation keeps the count).
+            elements = getattr(unit, "out_elements", hw.layer.op_type.size)
 
     out_shape, last_lanes = stream_format(chain[-1].o)
     out_per_beat = _per_word(io_bits, out_shape.width, spec, "output")
@@ -122,6 +125,30 @@ def build_network(spec) -> NetworkDesign:
                          out_beats, layers=hardware,
                          glue=[unit for unit in chain
                                if not any(unit in hw.units for hw in hardware)])
+
+
+def _layer_hardware(spec):
+    """LayerHardware per layer; a flatten of a [C, H, W] map hands that shape to its reader.
+
+    The stream keeps HWC order through ``flatten`` (it has no unit), so the
+    dense layer after it permutes its weight columns instead (DESIGN.md section 2).
+    """
+    hardware, flattened_from = [], None
+    for layer in spec.layers:
+        hardware.append(LayerHardware(layer, *units_for(layer, flattened_from)))
+        source = layer.in_types[0]
+        if layer.op == "flatten" and len(source.shape) == 3:
+            flattened_from = source.shape
+        elif layer.op != "flatten":
+            flattened_from = None
+    if flattened_from is not None:
+        raise NotImplementedError(
+            f"{spec.source}: the network ends in a flatten of a feature map "
+            f"{list(flattened_from)}; hardware streams it in HWC order, not torch's "
+            f"flatten order (issue #5): end with a dense layer or drop the flatten")
+    if not any(hw.units for hw in hardware):
+        raise NotImplementedError(f"{spec.source}: the network has no layer with hardware")
+    return hardware
 
 
 def _per_word(io_bits, bits, spec, side):

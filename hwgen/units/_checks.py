@@ -6,7 +6,7 @@ import reprlib
 import numpy as np
 from amaranth.hdl import Shape
 
-__all__ = ["as_array", "channel_params", "check_int", "check_shape"]
+__all__ = ["as_array", "channel_params", "check_feature_map", "check_int", "check_shape", "shape_range"]
 
 
 def as_array(name, value, what):
@@ -60,3 +60,21 @@ def channel_params(name, values, channels, lo, hi):
         if not lo <= value <= hi:
             raise ValueError(f"{name}[{index}] must be in [{lo}, {hi}], not {value}")
     return values * channels if len(values) == 1 else values
+
+
+def check_feature_map(*, in_shape, channels, height, width, kernel, lanes_name, lanes):
+    """Checked ``(in_shape, channels, height, width, kernel, lanes)`` of a unit reading an HWC
+    stream of [C, H, W] feature maps with ``lanes`` channels per beat (its ``pe``/``simd``)."""
+    checked = (check_shape("in_shape", in_shape), check_int("channels", channels, minimum=1),
+               check_int("height", height, minimum=1), check_int("width", width, minimum=1),
+               check_int("kernel", kernel, minimum=1), check_int(lanes_name, lanes, minimum=1))
+    if checked[1] % checked[5]:
+        raise ValueError(f"{lanes_name} must divide channels ({channels}), not {lanes!r}")
+    return checked
+
+
+def shape_range(shape):
+    """``(lo, hi)`` of the integers an element of ``shape`` holds (raw bits for binary)."""
+    if shape.signed:
+        return -(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1
+    return 0, (1 << shape.width) - 1

@@ -2,14 +2,10 @@
 
 from amaranth.hdl import signed, unsigned
 
-__all__ = ["units_for", "element_shape", "mvau_for", "MISSING"]
+__all__ = ["MISSING", "element_shape", "flatten_columns", "mvau_for", "units_for"]
 
 # Operators whose hardware has not landed yet, and the work item that adds it.
 MISSING = {
-    "binary_conv2d": "issue #5 (ConvolutionInputGenerator + MVAU)",
-    "conv2d": "issue #5 (ConvolutionInputGenerator + MVAU)",
-    "maxpool2d": "issue #5 (StreamingMaxPool)",
-    "flatten": "issue #5 (flatten with column permutation)",
     "add": "issue #6 (residual Add)",
     "matmul": "issue #6 (MatMul)",
     "shiftmax": "issue #6 (Shiftmax)",
@@ -73,33 +69,116 @@ def mvau_for(layer, weights, source, *, in_range=None):
                        resource=attrs.get("resource", "lut"))
 
 
-def _dense(layer, source, in_shape):
+def _dense(layer, source, in_shape, flattened_from=None):
     """``dense`` / ``binary_dense`` on [K] or [T, K] inputs: T vectors of K per sample."""
-    unit = mvau_for(layer, layer.params["weight"], source)
+    weights = layer.params["weight"]
+    if flattened_from is not None:
+        weights = flatten_columns(weights, flattened_from)
+    unit = mvau_for(layer, weights, source)
     vectors = source.size // unit.mw
     return unit, vectors * unit.nf * unit.sf
 
 
+def flatten_columns(weight, shape):
+    """Dense weight [M, C*H*W] reading torch's ``flatten`` of [C, H, W] -> columns in HWC order.
+
+    The stream carries element ``(h*W + w)*C + c`` where torch's flatten has
+    ``c*H*W + h*W + w`` (DESIGN.md section 2), so column ``(h*W + w)*C + c``
+    of the result is column ``c*H*W + h*W + w`` of ``weight``.
+    """
+    c, h, w = shape
+    return weight.reshape(weight.shape[0], c, h, w).transpose(0, 2, 3, 1).reshape(
+        weight.shape[0], -1)
+
+
+def _swg(layer, source, in_shape, pad_value):
+    """The sliding-window generator feeding a conv layer's MVAU (``simd`` channels per beat)."""
+    from .swg import ConvolutionInputGenerator
+    c, h, w = source.shape
+    return ConvolutionInputGenerator(
+        in_shape=in_shape, channels=c, height=h, width=w, kernel=layer.attrs["kernel_size"],
+        stride=layer.attrs["stride"], padding=layer.attrs["padding"], pad_value=pad_value,
+        simd=layer.simd)
+
+
+def _conv_units(swg, mvau):
+    """[SWG, MVAU] and cycles per sample: OH*OW*NF*SF, or the input beats if more."""
+    cycles = swg.out_height * swg.out_width * mvau.nf * mvau.sf
+    return [swg, mvau], max(cycles, swg.in_beats)
+
+
+def _conv2d(layer, source, in_shape):
+    """``conv2d`` / ``binary_conv2d``: SWG + MVAU on the kernels in window order."""
+    from .swg import window_weights
+    binary = layer.op == "binary_conv2d"
+    padded = layer.attrs["padding"] > 0
+    in_range = None
+    if binary and source.binary:
+        pad_value = 0                                   # bit 0 = -1, the binary pad
+    elif binary:
+        # binary_conv2d pads with -1 (sw_reference.ops.binary_conv2d); an unsigned pixel
+        # stream cannot carry it.
+        if padded and not in_shape.signed:
+            raise NotImplementedError(
+                f"layer {layer.name!r}: binary_conv2d pads with -1, which unsigned "
+                f"{in_shape.width}-bit inputs cannot carry; use padding: 0 (as FINN's CNV "
+                f"does) or signed inputs")
+        pad_value = -1
+        in_range = (min(source.lo, -1), source.hi) if padded else None
+    else:
+        pad_value = 0
+        in_range = (min(source.lo, 0), max(source.hi, 0)) if padded else None
+    swg = _swg(layer, source, in_shape, pad_value=pad_value)
+    mvau = mvau_for(layer, window_weights(layer.params["weight"]), source, in_range=in_range)
+    return _conv_units(swg, mvau)
+
+
+def _maxpool2d(layer, source, in_shape):
+    from .maxpool import StreamingMaxPool
+    c, h, w = source.shape
+    unit = StreamingMaxPool(in_shape=in_shape, channels=c, height=h, width=w,
+                            kernel=layer.attrs["kernel_size"], pe=layer.pe)
+    return unit, unit.in_beats
+
+
 _FACTORIES = {"requant": _requant, "threshold": _threshold, "argmax": _argmax,
-              "binary_dense": _dense, "dense": _dense}
+              "binary_dense": _dense, "dense": _dense, "binary_conv2d": _conv2d,
+              "conv2d": _conv2d, "maxpool2d": _maxpool2d}
+# Ops whose factory takes the [C, H, W] shape a flattened input had (to permute columns).
+_READS_FLATTENED = ("binary_dense", "dense")
 
 
-def units_for(layer):
+def units_for(layer, flattened_from=None):
     """``([units], cycles per sample)`` for ``layer``: its op, then its inline activation.
+
+    ``flattened_from`` is the [C, H, W] shape of the feature map that a
+    ``flatten`` turned into this layer's input (the stream still carries it
+    in HWC order), or None. ``flatten`` itself has no unit: ``([], 0)``.
 
     Raises NotImplementedError naming the issue that brings a missing unit.
     """
+    if layer.op == "flatten":
+        return [], 0
     if layer.op not in _FACTORIES:
         waits = MISSING.get(layer.op, "a future issue")
         raise NotImplementedError(
             f"layer {layer.name!r}: op {layer.op!r} has no hardware unit yet; it lands with "
             f"{waits}. `hwgen reference` runs it in the golden model today.")
     source = layer.in_types[0]
-    unit, cycles = _FACTORIES[layer.op](layer, source, element_shape(source))
-    units = [unit]
+    if flattened_from is not None:
+        if layer.op not in _READS_FLATTENED:
+            raise NotImplementedError(
+                f"layer {layer.name!r}: op {layer.op!r} after a flatten of a feature map "
+                f"{list(flattened_from)} would see HWC order; only a dense layer (its columns "
+                f"permuted) may follow flatten in hardware so far (issue #5)")
+        unit, cycles = _FACTORIES[layer.op](layer, source, element_shape(source),
+                                            flattened_from=flattened_from)
+    else:
+        unit, cycles = _FACTORIES[layer.op](layer, source, element_shape(source))
+    units = unit if isinstance(unit, list) else [unit]
     if layer.activation is not None:
         act = layer.activation
-        shape = unit.o.payload.shape().elem_shape
+        shape = units[-1].o.payload.shape().elem_shape
         act_unit, act_cycles = _FACTORIES[act.op](act, act.in_types[0], shape)
         units.append(act_unit)
         cycles = max(cycles, act_cycles)

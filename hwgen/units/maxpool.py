@@ -1,0 +1,102 @@
+"""k x k max pooling, stride k, on an HWC stream (FINN: StreamingMaxPool)."""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ._checks import check_feature_map
+from ._counter import loop_nest
+from ._feature_map import FeatureMapGeometry
+
+__all__ = ["StreamingMaxPool"]
+
+
+class StreamingMaxPool(FeatureMapGeometry, wiring.Component):
+    """Per-channel maximum over k x k windows with stride k (FINN: StreamingMaxPool).
+
+    For a feature map ``x`` [C, H, W] streamed in HWC order, ``pe`` channels
+    per beat, computes::
+
+        y[c, oy, ox] = max(x[c, oy*k + ky, ox*k + kx] for ky, kx < k)
+
+    exactly ``sw_reference.ops.maxpool2d``; ``k`` must divide ``H`` and ``W``.
+    The output is the HWC stream of ``y`` [C, H/k, W/k], ``pe`` channels per beat.
+    Elements compare as signed or unsigned integers by ``in_shape``; on
+    ``unsigned(1)`` binary data (bit 1 = +1) the maximum is the OR.
+
+    A row of partial maxima, one word of ``pe`` elements per (output column,
+    channel fold), lives in an ``amaranth.lib.memory.Memory`` of
+    ``(W/k) * (C/pe)`` words with an asynchronous read port (LUTRAM): each
+    input beat reads its window's partial maximum, and writes back the
+    maximum with itself (or itself alone when it is the window's first beat).
+    The window's last beat (``ky == kx == k-1``) goes to the output register instead.
+
+    Parameters
+    ----------
+    in_shape : Shape        element shape (signed, unsigned, or ``unsigned(1)`` binary)
+    channels : int          ``C`` (FINN ``NumChannels``)
+    height, width : int     ``H``, ``W``; ``kernel`` must divide both
+    kernel : int            ``k`` (FINN ``PoolDim``), also the stride
+    pe : int                channels per beat; must divide ``channels``
+
+    Members
+    -------
+    i : In(stream.Signature(ArrayLayout(in_shape, pe)))
+        ``H*W*C/pe`` beats per sample.
+    o : Out(stream.Signature(ArrayLayout(in_shape, pe)))
+        ``(H/k)*(W/k)*C/pe`` beats per sample.
+
+    Latency 1 cycle from a window's last input beat to its output beat; one
+    input beat per cycle. Input and output advance together when
+    ``o.ready | ~o.valid``.
+    """
+
+    def __init__(self, *, in_shape, channels, height, width, kernel, pe=1):
+        (self._in_shape, self._channels, self._height, self._width, self._kernel,
+         self._pe) = check_feature_map(in_shape=in_shape, channels=channels, height=height,
+                                       width=width, kernel=kernel, lanes_name="pe", lanes=pe)
+        if self._height % self._kernel or self._width % self._kernel:
+            raise ValueError(f"kernel must divide height and width ({height}x{width}), "
+                             f"not {kernel!r}")
+        layout = data.ArrayLayout(self._in_shape, self._pe)
+        super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
+
+    pe = property(lambda self: self._pe)
+    #: beats per pixel (channel folds)
+    folds = property(lambda self: self._channels // self._pe)
+    in_beats = property(lambda self: self._height * self._width * self.folds)
+    out_beats = property(lambda self: self.in_beats // self._kernel ** 2)
+    latency = 1
+
+    def elaborate(self, platform):
+        m = Module()
+        k, folds, out_width = self._kernel, self.folds, self._width // self._kernel
+        layout = data.ArrayLayout(self._in_shape, self._pe)
+
+        advance, accept = Signal(), Signal()
+        m.d.comb += [advance.eq(self.o.ready | ~self.o.valid),
+                     self.i.ready.eq(advance),
+                     accept.eq(self.i.valid & advance)]
+        loops, _ = loop_nest(m, [("cf", folds), ("kx", k), ("ox", out_width), ("ky", k),
+                                 ("oy", self._height // k)], accept)
+        (cf, _), (kx, kx_last), (ox, _), (ky, ky_last), _ = loops.values()
+
+        m.submodules.partial = partial = Memory(shape=layout, depth=out_width * folds, init=[])
+        write, read = partial.write_port(), partial.read_port(domain="comb")
+        addr = Signal(range(out_width * folds), name="addr")
+        m.d.comb += [addr.eq(ox * folds + cf), read.addr.eq(addr), write.addr.eq(addr)]
+
+        first = Signal()
+        m.d.comb += first.eq((kx == 0) & (ky == 0))
+        merged = Signal(layout)
+        for lane in range(self._pe):
+            x, best = self.i.payload[lane], read.data[lane]
+            m.d.comb += merged[lane].eq(Mux(first | (x > best), x, best))
+        m.d.comb += [write.data.eq(merged), write.en.eq(accept & ~(kx_last & ky_last))]
+
+        with m.If(advance):
+            m.d.sync += self.o.valid.eq(accept & kx_last & ky_last)
+        with m.If(accept & kx_last & ky_last):
+            m.d.sync += self.o.payload.eq(merged)
+        return m

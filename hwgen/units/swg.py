@@ -1,0 +1,188 @@
+"""Sliding-window generator (FINN: ConvolutionInputGenerator): im2col of an HWC stream."""
+
+import numpy as np
+from amaranth.hdl import Const, Module, Mux, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from ._checks import check_feature_map, check_int, shape_range
+from ._counter import counter, loop_nest
+from ._feature_map import FeatureMapGeometry
+
+__all__ = ["ConvolutionInputGenerator", "window_weights"]
+
+
+class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
+    """Sliding-window generator (FINN: ConvolutionInputGenerator / SWG).
+
+    Takes one feature map ``x`` [C, H, W] per sample as an HWC stream
+    (pixel by pixel, channels innermost, ``simd`` channels per beat) and
+    emits, for every output pixel ``(oy, ox)`` in row-major order, the
+    ``k x k x C`` window of the padded input, the order an MVAU consumes::
+
+        for oy < OH, ox < OW, ky < k, kx < k, cf < C / simd:
+            beat = xp[cf*simd : (cf+1)*simd, oy*stride + ky, ox*stride + kx]
+
+    where ``xp`` is ``x`` with ``padding`` rows/columns of ``pad_value`` on
+    every side and ``OH = (H + 2*padding - k) // stride + 1`` (``OW`` alike).
+    So window element ``(ky, kx, c)`` is column ``(ky*k + kx)*C + c`` of the
+    MVAU (MW = k*k*C): the MVAU weight matrix is the torch weight
+    [OC, C, k, k] permuted to [OC, k, k, C] and reshaped to [OC, k*k*C].
+    Rows/columns of the padded input that no window reaches (when ``stride``
+    does not divide ``H + 2*padding - k``) are read and dropped, as PyTorch does.
+
+    Line buffer: ``R`` input rows (``R`` the power of two at or above
+    ``2*k + stride``) in one ``amaranth.lib.memory.Memory`` of ``R*W*C/simd``
+    words of ``simd`` elements, written in stream order (so the write address
+    is one wrapping counter). Input row ``r`` of image ``n`` lives in slot
+    ``(n*H + r) % R``. Two row counts keep writer and reader apart:
+    ``ahead`` is the number of complete rows counted from the reader's
+    image's row 0 (negative while the writer still owes rows of that image,
+    above ``H`` once it writes the next image); the reader issues a beat of
+    output row ``oy`` only when ``ahead >= min(oy*stride - padding + k, H)``
+    and the writer accepts a beat only while ``ahead < max(0, oy*stride -
+    padding) + R``, i.e. into a slot no window of the current or a later
+    output row needs. Padding never enters the buffer: a window element
+    outside the input is replaced by ``pad_value`` at the output. With
+    ``R >= 2*k + stride`` the writer fills the next output row's rows (and at
+    the end of an image the next image's first ``k`` rows) while the reader
+    works, so the output does not wait for input that is already offered.
+
+    Parameters
+    ----------
+    in_shape : Shape        element shape (``unsigned(1)`` for binary, bit 1 = +1)
+    channels : int          ``C`` (FINN ``IFMChannels``)
+    height, width : int     ``H``, ``W`` (FINN ``IFMDim``)
+    kernel : int            ``k`` (FINN ``ConvKernelDim``), square
+    stride : int            FINN ``Stride``
+    padding : int           rows/columns of ``pad_value`` on every side
+    pad_value : int         an element value of ``in_shape`` (its raw bits for
+                            binary: 0 means -1, as ``sw_reference.ops.binary_conv2d`` pads)
+    simd : int              channels per beat (FINN ``SIMD``); must divide ``channels``
+
+    Members
+    -------
+    i : In(stream.Signature(ArrayLayout(in_shape, simd)))
+        ``H*W*C/simd`` beats per sample.
+    o : Out(stream.Signature(ArrayLayout(in_shape, simd)))
+        ``OH*OW*k*k*C/simd`` beats per sample (``out_beats``).
+
+    Latency: the first beat of a sample leaves 2 cycles after input row
+    ``k - padding - 1`` is complete (or at once when that row is above the
+    input); one output beat per cycle while the consumer takes them. The
+    output register is the buffer's synchronous read port, enabled only when
+    ``o.ready | ~o.valid``, so a stalled beat stays stable. ``i.ready``
+    depends on registers only.
+    """
+
+    def __init__(self, *, in_shape, channels, height, width, kernel, stride=1, padding=0,
+                 pad_value=0, simd=1):
+        (self._in_shape, self._channels, self._height, self._width, self._kernel,
+         self._simd) = check_feature_map(in_shape=in_shape, channels=channels, height=height,
+                                         width=width, kernel=kernel, lanes_name="simd", lanes=simd)
+        self._stride = check_int("stride", stride, minimum=1)
+        self._padding = check_int("padding", padding, minimum=0)
+        for name, size in (("height", self._height), ("width", self._width)):
+            if self._kernel > size + 2 * self._padding:
+                raise ValueError(f"kernel must be at most the padded {name} "
+                                 f"({size} + 2*{self._padding}), not {kernel!r}")
+        self._pad_value = check_int("pad_value", pad_value)
+        lo, hi = shape_range(self._in_shape)
+        if not lo <= self._pad_value <= hi:
+            raise ValueError(f"pad_value must be in [{lo}, {hi}] (an element of {self._in_shape}), "
+                             f"not {pad_value!r}")
+        self._rows = 1 << (2 * self._kernel + self._stride - 1).bit_length()
+
+        layout = data.ArrayLayout(self._in_shape, self._simd)
+        super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
+
+    stride = property(lambda self: self._stride)
+    padding = property(lambda self: self._padding)
+    pad_value = property(lambda self: self._pad_value)
+    simd = property(lambda self: self._simd)
+    #: beats per pixel (FINN's channel fold)
+    cf = property(lambda self: self._channels // self._simd)
+    out_height = property(lambda self: (self._height + 2 * self._padding - self._kernel)
+                          // self._stride + 1)
+    out_width = property(lambda self: (self._width + 2 * self._padding - self._kernel)
+                         // self._stride + 1)
+    #: input rows the line buffer holds
+    buffer_rows = property(lambda self: self._rows)
+    in_beats = property(lambda self: self._height * self._width * self.cf)
+    out_beats = property(lambda self: self.out_height * self.out_width * self._kernel ** 2 * self.cf)
+    #: elements per sample on the output stream (k*k*C per output pixel)
+    out_elements = property(lambda self: self.out_beats * self._simd)
+
+    def elaborate(self, platform):
+        m = Module()
+        k, s, p, h, w, cf = (self._kernel, self._stride, self._padding, self._height,
+                             self._width, self.cf)
+        rows, row_beats = self._rows, self._width * self.cf
+        word = unsigned(self._simd * self._in_shape.width)
+        m.submodules.buffer = buffer = Memory(shape=word, depth=rows * row_beats, init=[])
+        write, read = buffer.write_port(), buffer.read_port(domain="sync")
+
+        # Row bookkeeping shared by both sides (see the class docstring).
+        ahead = Signal(range(-h - 1, h + rows + 2), name="ahead")
+        row0 = Signal(range(-p, h + 1), init=-p, name="row0")       # oy*stride - padding
+        need, freed = Signal.like(ahead, name="need"), Signal.like(ahead, name="freed")
+        m.d.comb += [need.eq(Mux(row0 + k > h, h, row0 + k)),
+                     freed.eq(Mux(row0 < 0, 0, row0) if p else row0)]
+
+        # Writer: stream order into a wrapping address; a row is complete at its last beat.
+        accept = Signal()
+        m.d.comb += [self.i.ready.eq(ahead < freed + rows),
+                     accept.eq(self.i.valid & self.i.ready)]
+        waddr, _ = counter(m, rows * row_beats, accept, "waddr")
+        _, row_done = counter(m, row_beats, accept, "wbeat")
+        m.d.comb += [write.addr.eq(waddr), write.data.eq(self.i.payload.as_value()),
+                     write.en.eq(accept)]
+
+        # Reader: the loop nest of the output order; the output register is the read port.
+        advance, issue = Signal(), Signal()
+        m.d.comb += [advance.eq(self.o.ready | ~self.o.valid),
+                     issue.eq(advance & (ahead >= need))]
+        loops, image_done = loop_nest(m, [("cf", cf), ("kx", k), ("ky", k),
+                                          ("ox", self.out_width), ("oy", self.out_height)], issue)
+        (c, _), (kx, kx_last), (ky, ky_last), (_, ox_last), _ = loops.values()
+        col0 = Signal(range(-p, w + 1), init=-p, name="col0")       # ox*stride - padding
+        window_done = Signal()
+        m.d.comb += window_done.eq(loops["cf"][1] & kx_last & ky_last)
+        with m.If(issue & window_done):
+            m.d.sync += col0.eq(Mux(ox_last, -p, col0 + s))
+            with m.If(ox_last):
+                m.d.sync += row0.eq(Mux(image_done, -p, row0 + s))
+
+        rbase = Signal(range(rows), name="rbase")                   # slot of the image's row 0
+        with m.If(issue & image_done):
+            m.d.sync += rbase.eq(rbase + h)                         # wraps: rows is a power of 2
+        m.d.sync += ahead.eq(ahead + (accept & row_done) - Mux(issue & image_done, h, 0))
+
+        iy, ix = Signal.like(row0, name="iy"), Signal.like(col0, name="ix")
+        m.d.comb += [iy.eq(row0 + ky), ix.eq(col0 + kx)]
+        pad = Signal()
+        if p:   # without padding every window lies inside the input (no constant compares)
+            m.d.comb += pad.eq((iy < 0) | (iy >= h) | (ix < 0) | (ix >= w))
+        slot = Signal(range(rows), name="slot")
+        m.d.comb += [slot.eq(rbase + iy),
+                     read.addr.eq(Mux(pad, 0, slot * row_beats + ix * cf + c)),
+                     read.en.eq(advance)]
+        out_valid, out_pad = Signal(), Signal()
+        with m.If(advance):
+            m.d.sync += [out_valid.eq(issue), out_pad.eq(pad)]
+        pad_word = Const(self._pad_value, self._in_shape).replicate(self._simd)
+        m.d.comb += [self.o.valid.eq(out_valid),
+                     self.o.payload.as_value().eq(Mux(out_pad, pad_word, read.data))]
+        return m
+
+
+def window_weights(weight):
+    """Torch conv weight [OC, C, k, k] -> MVAU matrix [OC, k*k*C] in the SWG's window order.
+
+    Column ``(ky*k + kx)*C + c`` holds ``weight[:, c, ky, kx]``.
+    """
+    weight = np.asarray(weight)
+    if weight.ndim != 4:
+        raise ValueError(f"weight must be 4-D [OC, C, k, k], not of shape {weight.shape}")
+    return weight.transpose(0, 2, 3, 1).reshape(weight.shape[0], -1)

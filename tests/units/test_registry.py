@@ -1,0 +1,68 @@
+"""Registry: which units an op gets, the dense-after-flatten column permutation, what still raises."""
+
+import numpy as np
+import pytest
+
+from hwgen.network import build_network
+from hwgen.spec import loads
+from hwgen.units.maxpool import StreamingMaxPool
+from hwgen.units.mvau import MVAU
+from hwgen.units.registry import flatten_columns, units_for
+from hwgen.units.swg import ConvolutionInputGenerator
+
+
+def spec_of(layers, input_="{shape: [4, 6, 6], bits: 1}"):
+    text = f"name: t\ninput: {input_}\nseed: 1\nlayers:\n" + "".join(
+        f"  - {layer}\n" for layer in layers)
+    return loads(text, source="t.yaml")
+
+
+def test_flatten_columns_match_torch_flatten_of_chw():
+    rng = np.random.default_rng(0)
+    c, h, w = 3, 2, 4
+    weight = rng.integers(-5, 5, size=(7, c * h * w))
+    x = rng.integers(-9, 9, size=(c, h, w))
+    hwc = x.transpose(1, 2, 0).reshape(-1)                 # the stream order
+    np.testing.assert_array_equal(flatten_columns(weight, (c, h, w)) @ hwc,
+                                  weight @ x.reshape(-1))
+
+
+def test_binary_conv2d_is_swg_then_mvau():
+    spec = spec_of(["{name: c, op: binary_conv2d, out_channels: 8, kernel_size: 3, padding: 1, "
+                    "stride: 2, pe: 4, simd: 2}"])
+    (swg, mvau), cycles = units_for(spec.layers[0])
+    assert isinstance(swg, ConvolutionInputGenerator) and isinstance(mvau, MVAU)
+    assert (swg.padding, swg.stride, swg.pad_value, swg.simd) == (1, 2, 0, 2)
+    assert (mvau.mh, mvau.mw, mvau.nf, mvau.sf) == (8, 36, 2, 18)
+    assert cycles == 3 * 3 * 2 * 18
+
+
+def test_maxpool_and_flatten():
+    spec = spec_of(["{name: p, op: maxpool2d, kernel_size: 2, pe: 2}", "{name: f, op: flatten}",
+                    "{name: d, op: binary_dense, out_features: 4}"])
+    (pool,), cycles = units_for(spec.layers[0])
+    assert isinstance(pool, StreamingMaxPool) and cycles == 36 * 2
+    assert units_for(spec.layers[1]) == ([], 0)
+    design = build_network(spec)
+    np.testing.assert_array_equal(design.layers[2].units[0].weights,
+                                  flatten_columns(spec.layers[2].params["weight"], (4, 3, 3)))
+
+
+@pytest.mark.parametrize("layers, input_, message", [
+    (["{name: c, op: conv2d, out_channels: 4, kernel_size: 3, weight_bits: 4}"],
+     "{shape: [2, 5, 5], bits: 4}", "op 'conv2d' has no hardware unit yet; it lands with issue #5"),
+    (["{name: c, op: binary_conv2d, out_channels: 4, kernel_size: 3}"],
+     "{shape: [3, 5, 5], bits: 8}", "binary weights on integer inputs (e.g. 8-bit pixels"),
+    (["{name: f, op: flatten}", "{name: d, op: threshold, bits: 1}"],
+     "{shape: [2, 2, 2], bits: 4}", "op 'threshold' after a flatten of a feature map [2, 2, 2]"),
+])
+def test_what_still_raises(layers, input_, message):
+    with pytest.raises(NotImplementedError) as info:
+        build_network(spec_of(layers, input_))
+    assert message in str(info.value) and "issue #5" in str(info.value)
+
+
+def test_ending_in_a_flatten_of_a_feature_map_raises():
+    with pytest.raises(NotImplementedError, match="ends in a flatten of a feature map"):
+        build_network(spec_of(["{name: p, op: maxpool2d, kernel_size: 3}",
+                               "{name: f, op: flatten}"]))
