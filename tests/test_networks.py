@@ -67,6 +67,11 @@ def test_integer_mlp_bit_exact_under_backpressure(name, tmp_path):
     lint_and_cosimulate(name, 200, tmp_path, backpressure=0.3, seed=7)
 
 
+def test_int4_cnn_bit_exact_under_backpressure(tmp_path):
+    """conv2d on 4-bit pixels with padding, max pool, flatten into an integer dense layer."""
+    lint_and_cosimulate("int4_cnn", 20, tmp_path, backpressure=0.3, seed=8)
+
+
 TOKENS = """name: tokens
 input: {shape: [3, 12], bits: 8, signed: true}
 seed: 4
@@ -160,5 +165,5 @@ def test_cnv_ci_bit_exact_and_keeps_up(tmp_path):
 
 @pytest.mark.slow
 def test_cnv_bit_exact_under_backpressure(tmp_path):
-    """FINN's CNV shape and cnvW1A1 folding (binary input until the integer MVAU lands)."""
+    """FINN's CNV shape and cnvW1A1 folding, 8-bit pixels into conv0."""
     lint_and_cosimulate("cnv", 10, tmp_path, backpressure=0.3, seed=9)

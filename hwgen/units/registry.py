@@ -123,7 +123,7 @@ def _conv2d(layer, source, in_shape):
                 f"layer {layer.name!r}: binary_conv2d pads with -1, which unsigned "
                 f"{in_shape.width}-bit inputs cannot carry; use padding: 0 (as FINN's CNV "
                 f"does) or signed inputs")
-        pad_value = -1
+        pad_value = -1 if padded else 0
         in_range = (min(source.lo, -1), source.hi) if padded else None
     else:
         pad_value = 0
