@@ -33,6 +33,7 @@ def _progress(message):
 def _load_spec(path):
     """The validated spec; SpecWarnings (e.g. unused npz keys) are printed one line each."""
     import warnings
+
     from hwgen.spec import SpecError, SpecWarning, load
     if not Path(path).is_file():
         raise BadInput(f"{path}: no such network file")
