@@ -89,3 +89,27 @@ def test_network_amaranth_matches_golden_many(case, stall, seed):
 @given(case=networks(), backpressure=st.sampled_from([0.0, 0.3]))
 def test_network_verilator_matches_golden_many(case, backpressure):
     verilator_check(case, backpressure, seed=2)
+
+
+# --- regressions found by fuzzing ---------------------------------------------------------------
+
+@pytest.mark.parametrize("classes", [1, 2])
+def test_regression_argmax_over_one_or_two_classes(classes):
+    """benchmarks/fuzz_campaign.py (seed 1) found: argmax over 2 classes came out as -1 for 0.
+
+    LabelSelect emitted a 1-bit index, which the AXI output decoding (rightly)
+    read as a binary -1/+1 element; the index is now at least 2 bits, like
+    the spec's type for it. Shrunk from fc0 11->8 (simd 11) -> fc1 8->2 -> argmax.
+    """
+    from .network_specs import NetworkCase
+    rng = np.random.default_rng(5)
+    params = {"fc0.weight": rng.choice(np.array([-1, 1], np.int8), (8, 11)),
+              "fc0.act.thresholds": np.zeros((8, 1), np.int64),
+              "fc1.weight": rng.choice(np.array([-1, 1], np.int8), (classes, 8))}
+    yaml = ("name: fuzz_net\ninput: {shape: [11], bits: 1}\nweights: fuzz_net.npz\n"
+            "target: {io_bits: 8}\nlayers:\n"
+            "  - {name: fc0, op: binary_dense, out_features: 8, pe: 1, simd: 11, pipeline: 0,"
+            " activation: {op: threshold, bits: 1}}\n"
+            f"  - {{name: fc1, op: binary_dense, out_features: {classes}, pe: 1, simd: 1}}\n"
+            f"  - {{name: top1, op: argmax, pe: {classes}}}\n")
+    amaranth_check(NetworkCase(yaml, params, sample_seed=61104), stall=0.3, seed=1)

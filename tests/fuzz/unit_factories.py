@@ -67,14 +67,19 @@ def from_words(words, count, size, lanes, bits, is_signed, binary):
     return np.array(rows, dtype=np.int64).reshape(count, size)
 
 
-def run_amaranth(case, *, stall, seed):
-    """Stream ``case.x`` through ``case.unit`` in Amaranth's simulator; return [N, M] outputs."""
+def run_amaranth(case, *, stall, seed, stats=None, in_stall=None):
+    """Stream ``case.x`` through ``case.unit`` in Amaranth's simulator; return [N, M] outputs.
+
+    ``stats`` (a dict) receives ``simulate_stream``'s count of stall checks;
+    ``in_stall`` stalls the producer apart from the consumer.
+    """
     from sim.amaranth_streams import simulate_stream
     (in_shape, in_lanes), (out_shape, out_lanes) = stream_format(case.unit.i), stream_format(case.unit.o)
     words = to_words(case.x, in_lanes, in_shape.width)
     n, m = case.want.shape
     count = n * -(-m // out_lanes)
-    got = simulate_stream(case.unit, words, count, stall=stall, seed=seed)
+    got = simulate_stream(case.unit, words, count, stall=stall, seed=seed, stats=stats,
+                          in_stall=in_stall)
     return from_words(got, n, m, out_lanes, out_shape.width, out_shape.signed, case.binary_out)
 
 
