@@ -22,12 +22,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from tests.fuzz import test_fuzz_networks as networks_test  # noqa: E402
-from tests.fuzz.network_specs import networks  # noqa: E402
-from tests.fuzz.unit_factories import FACTORIES, run_amaranth  # noqa: E402
+from tests.fuzz import test_fuzz_networks as networks_test
+from tests.fuzz.network_specs import networks
+from tests.fuzz.unit_factories import FACTORIES, run_amaranth
 
 
 def campaign(name, strategy, check, count, seed):
@@ -41,7 +41,7 @@ def campaign(name, strategy, check, count, seed):
         tried[0] += 1
         try:
             check(drawn)
-        except Exception as error:            # record and continue: a campaign counts them
+        except Exception as error:  # noqa: BLE001 - a campaign records every failure and goes on
             failures.append({"case": repr(drawn)[:4000], "error": repr(error)[:2000],
                              "trace": traceback.format_exc()[-2000:]})
 

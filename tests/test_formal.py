@@ -50,7 +50,13 @@ def _units():
 UNITS = _units()
 
 
-@pytest.mark.parametrize("name", sorted(UNITS))
+# The network top below contains MVAU, Thresholding, converters and a FIFO, so CI proves
+# those through it and the other units here; -m slow proves every unit on its own.
+IN_TOP = {"MVAU", "MVAU-unrolled", "Thresholding", "StreamingDataWidthConverter", "StreamFIFO"}
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in IN_TOP else n
+                                  for n in sorted(UNITS)])
 def test_unit_obeys_stream_rules(name):
     unit = UNITS[name]()
     result = prove_stream_rules(unit, StreamPorts.of_unit(unit), depth=DEPTH, induction=True)

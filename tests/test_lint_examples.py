@@ -2,9 +2,8 @@
 
 Examples whose ops have no hardware yet are skipped with the NotImplementedError
 that names their issue, so each one is linted here automatically once its
-unit lands. The SFC/LFC-shaped examples take tens of seconds each to
-elaborate; they run under ``-m slow`` (CI lints them through their cosim in
-tests/test_networks.py).
+unit lands. Examples tests/test_networks.py already lints in CI (through
+their cosim) run here only under ``-m slow``.
 """
 
 from pathlib import Path
@@ -19,9 +18,13 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NAMES = sorted(p.stem for p in EXAMPLES.glob("*.yaml"))
 
 
+LINTED_ELSEWHERE = ("sfc", "lfc", "tiny_bnn", "requant")
+
+
 def _param(name):
-    large = name.startswith(("sfc", "lfc"))
-    return pytest.param(name, marks=pytest.mark.slow) if large else name
+    if name.startswith(LINTED_ELSEWHERE):
+        return pytest.param(name, marks=pytest.mark.slow)
+    return name
 
 
 @pytest.mark.filterwarnings("ignore:.*created but never used")

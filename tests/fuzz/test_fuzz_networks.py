@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from .network_specs import networks, write_network
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
-SETTINGS = dict(deadline=None, suppress_health_check=list(HealthCheck))
+SETTINGS = {"deadline": None, "suppress_health_check": list(HealthCheck)}
 
 
 def samples(spec, case, count):

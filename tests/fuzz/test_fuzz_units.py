@@ -18,7 +18,7 @@ from .unit_factories import FACTORIES, run_amaranth
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
 
-EXAMPLES = 20          # per unit in CI; `pytest -m slow` runs 300 more per unit
+EXAMPLES = 25          # per unit in CI (150 cases); `pytest -m slow` runs 300 more per unit
 
 
 def check(name, data):

@@ -213,6 +213,7 @@ def dwc_case(draw):
 
 def fifo_case(draw):
     from amaranth.lib import data
+
     from hwgen.units.fifo import StreamFIFO
     shape = _element_shape(draw, 1, 8)
     lo, hi = shape_range(shape)
