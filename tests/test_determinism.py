@@ -19,10 +19,10 @@ def test_bundle_does_not_depend_on_the_hash_seed(tmp_path):
         out = tmp_path / f"seed{seed}"
         env = dict(os.environ, PYTHONHASHSEED=seed)
         result = subprocess.run([sys.executable, "-m", "hwgen.cli", "generate",
-                                 str(EXAMPLES / "tiny_bnn.yaml"), "-o", str(out)],
+                                 str(EXAMPLES / "requant.yaml"), "-o", str(out)],
                                 env=env, capture_output=True, text=True, check=False)
         assert result.returncode == 0, result.stderr
         bundles.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
-    assert sorted(bundles[0]) == ["bnn_digits.v", "manifest.json", "verilator_lint.vlt"]
+    assert sorted(bundles[0]) == ["manifest.json", "requant_int16_to_int8.v", "verilator_lint.vlt"]
     for name in bundles[0]:
         assert bundles[0][name] == bundles[1][name], f"{name} differs between hash seeds"
