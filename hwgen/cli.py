@@ -31,13 +31,25 @@ def _progress(message):
 
 
 def _load_spec(path):
-    from hwgen.spec import SpecError, load
+    """The validated spec; SpecWarnings (e.g. unused npz keys) are printed one line each."""
+    import warnings
+
+    from hwgen.spec import SpecError, SpecWarning, load
     if not Path(path).is_file():
         raise BadInput(f"{path}: no such network file")
-    try:
-        return load(path)
-    except SpecError as error:
-        raise BadInput(str(error)) from None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", SpecWarning)
+        try:
+            return load(path)
+        except SpecError as error:
+            raise BadInput(str(error)) from None
+        finally:
+            for warning in caught:
+                if issubclass(warning.category, SpecWarning):
+                    print(f"warning: {warning.message}", file=sys.stderr)
+                else:
+                    warnings.warn_explicit(warning.message, warning.category,
+                                           warning.filename, warning.lineno)
 
 
 def _load_samples(path, spec):
@@ -45,12 +57,17 @@ def _load_samples(path, spec):
     path = Path(path)
     if not path.is_file():
         raise BadInput(f"{path}: no such input file")
+    with open(path, "rb") as file:
+        magic = file.read(6)
+    if magic[:4] == b"PK\x03\x04":
+        raise BadInput(f"{path}: holds several arrays (.npz); give one .npy array")
+    if magic != b"\x93NUMPY":
+        raise BadInput(f"{path}: not a .npy array (the file does not start with the .npy "
+                       f"magic \\x93NUMPY); write it with numpy.save")
     try:
         x = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
         raise BadInput(f"{path}: not a .npy array ({error or 'empty file'})") from None
-    if not isinstance(x, np.ndarray):
-        raise BadInput(f"{path}: holds several arrays (.npz); give one .npy array")
     expected = tuple(spec.input.shape)
     if x.ndim != len(expected) + 1 or tuple(x.shape[1:]) != expected:
         raise BadInput(f"{path}: shape {list(x.shape)} does not match the network input; "

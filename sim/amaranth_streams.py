@@ -25,11 +25,12 @@ async def stream_put(ctx, stream, words, *, rng, stall=0.0):
     ctx.set(stream.valid, 0)
 
 
-async def stream_get(ctx, stream, count, *, rng, stall=0.0, stable_check=True):
+async def stream_get(ctx, stream, count, *, rng, stall=0.0, stable_check=True, stats=None):
     """Receive ``count`` words, dropping ``ready`` a random cycle with probability ``stall``.
 
     With ``stable_check`` it also asserts the stream rule that a beat shown
-    with ``valid`` and not taken stays the same until it is taken.
+    with ``valid`` and not taken stays the same until it is taken; ``stats``
+    (a dict) counts those checks under ``"stalled_beats"``.
     """
     payload = stream.payload.as_value() if hasattr(stream.payload, "as_value") else stream.payload
     words = []
@@ -38,6 +39,8 @@ async def stream_get(ctx, stream, count, *, rng, stall=0.0, stable_check=True):
             ctx.set(stream.ready, 0)
             *_, valid, shown = await ctx.tick().sample(stream.valid, payload)
             if stable_check and valid:
+                if stats is not None:
+                    stats["stalled_beats"] = stats.get("stalled_beats", 0) + 1
                 ctx.set(stream.ready, 1)
                 *_, still_valid, taken = await ctx.tick().sample(stream.valid, payload)
                 assert still_valid, "valid dropped without a handshake"
@@ -52,13 +55,17 @@ async def stream_get(ctx, stream, count, *, rng, stall=0.0, stable_check=True):
     return words
 
 
-def simulate_stream(dut, words, count, *, stall=0.0, seed=0, stamps=None):
+def simulate_stream(dut, words, count, *, stall=0.0, seed=0, stamps=None, stats=None,
+                    in_stall=None):
     """Run ``dut`` (members ``i``/``o``) in Amaranth's simulator; return the ``count`` words out.
 
     ``words`` go in through :func:`stream_put`, results come out through
     :func:`stream_get`, both stalling at random with probability ``stall``.
     With ``stamps=(in_stamps, out_stamps)`` the cycle of every accepted input
-    and output beat is appended to those lists.
+    and output beat is appended to those lists; ``stats`` (a dict) counts the
+    output beats checked stable while stalled (see :func:`stream_get`).
+    ``in_stall`` sets the producer's stall probability apart from the
+    consumer's (default: ``stall`` for both).
     """
     import random
     from amaranth.sim import Simulator
@@ -66,11 +73,12 @@ def simulate_stream(dut, words, count, *, stall=0.0, seed=0, stamps=None):
     received = []
 
     async def producer(ctx):
-        await stream_put(ctx, dut.i, words, rng=random.Random(seed), stall=stall)
+        await stream_put(ctx, dut.i, words, rng=random.Random(seed),
+                         stall=stall if in_stall is None else in_stall)
 
     async def consumer(ctx):
         received.extend(await stream_get(ctx, dut.o, count, rng=random.Random(seed + 1),
-                                         stall=stall))
+                                         stall=stall, stats=stats))
 
     async def monitor(ctx):
         cycle = 0

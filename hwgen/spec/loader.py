@@ -49,6 +49,9 @@ X0_WHY = {
 }
 #: refuse parameter tensors larger than this (an FPGA network never has them; a typo does)
 MAX_PARAM_ELEMENTS = 1 << 26
+#: refuse activations (input or any layer output) with more elements per sample than this:
+#: 64 Mi elements, e.g. [64, 1024, 1024], is beyond any streaming accelerator's buffers
+MAX_TENSOR_ELEMENTS = 1 << 26
 
 
 def load(path) -> NetworkSpec:
@@ -59,7 +62,12 @@ def load(path) -> NetworkSpec:
             text = f.read()
     except FileNotFoundError:
         raise SpecError(f"no such file: {os.path.abspath(source)}", file=source) from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        line = exc.object.count(b"\n", 0, exc.start) + 1
+        raise SpecError(f"the network file is not UTF-8 text: byte {exc.object[exc.start]:#04x} "
+                        f"cannot be decoded", file=source, line=line,
+                        hint="save the file as UTF-8") from None
+    except OSError as exc:
         raise SpecError(f"cannot read the network file: {exc}", file=source) from None
     return loads(text, source=source, base_dir=os.path.dirname(source) or ".")
 
@@ -265,6 +273,10 @@ class _Loader:
             if isinstance(d, bool) or not isinstance(d, int) or d < 1:
                 raise self.error(line_of(value, i), f"{path}[{i}]",
                                  f"shape entries must be positive integers, got {describe_value(d)}")
+        if math.prod(value) > MAX_TENSOR_ELEMENTS:
+            raise self.field_error(m, key, path, f"shape {_shape(value)} has {math.prod(value)} "
+                                   f"elements per sample; hwgen supports at most "
+                                   f"{MAX_TENSOR_ELEMENTS}")
         return tuple(value)
 
     def target(self, top):
@@ -509,6 +521,10 @@ class _Loader:
     def layer_spec(self, raw, in_types, in_moments):
         infer = getattr(self, f"infer_{raw.op}")
         out_type, params, out_moments = infer(raw, in_types, in_moments)
+        if out_type.size > MAX_TENSOR_ELEMENTS:
+            raise self.shape_error(raw, f"the output of {self.who(raw)} {_shape(out_type.shape)} "
+                                   f"has {out_type.size} elements per sample; hwgen supports at "
+                                   f"most {MAX_TENSOR_ELEMENTS}")
         if max(-out_type.lo, out_type.hi) > INT64_MAX:
             raise self.shape_error(raw, f"the output of {self.who(raw)} can reach "
                                    f"[{out_type.lo}, {out_type.hi}] ({out_type.bits} bits), beyond "
@@ -995,6 +1011,10 @@ class _NpzParams:
     def __init__(self, loader, path, line):
         self.loader = loader
         self.path = path
+        if not zipfile.is_zipfile(path):
+            raise loader.error(line, "weights", f"cannot read weights file {path}: it is not an "
+                               ".npz archive (a zip of .npy arrays)",
+                               "write it with numpy.savez(path, **{'fc1.weight': w, ...})")
         try:
             with np.load(path, allow_pickle=False) as npz:
                 self.arrays = {k: npz[k] for k in npz.files}

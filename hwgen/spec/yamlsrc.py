@@ -10,6 +10,13 @@ exact line of any value it rejects.
 Duplicate keys are an error (PyYAML silently keeps the last one); anchors,
 aliases and ``<<`` merge keys work as usual. YAML syntax errors become
 :class:`~hwgen.spec.errors.SpecError` with the line PyYAML reported.
+
+Two limits keep hostile files cheap to reject: nesting deeper than
+:data:`MAX_DEPTH` (PyYAML composes recursively, so a file of 20,000 ``[``
+would end in a RecursionError) and more than :data:`MAX_VALUES` values once
+aliases are expanded (a "billion laughs" file of nine aliases of nine aliases
+would otherwise expand to 9**9 values). A network needs a few hundred values
+at most.
 """
 
 from __future__ import annotations
@@ -23,6 +30,10 @@ from .errors import SpecError
 __all__ = ["Map", "Seq", "parse", "line_of"]
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+#: deepest nesting of lists/mappings accepted (a network needs about 4)
+MAX_DEPTH = 64
+#: most values (scalars, lists, mappings) accepted after expanding aliases
+MAX_VALUES = 100_000
 
 
 class Map(dict):
@@ -69,6 +80,18 @@ class _Converter:
         self.file = file
         self.constructor = SafeConstructor()
         self.active: set = set()
+        self.values = 0
+
+    def count(self, node, path):
+        """Count one more value; refuse alias expansions beyond MAX_VALUES and MAX_DEPTH."""
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise self.error(node, path, f"more than {MAX_VALUES} values once aliases are "
+                             "expanded (a 'billion laughs' alias bomb?)",
+                             "write the network without nested aliases")
+        if len(self.active) > MAX_DEPTH:
+            raise self.error(node, path, f"values nested more than {MAX_DEPTH} deep "
+                             "(through aliases)", "a network is a few levels deep")
 
     def error(self, node, path, message, hint=None):
         return SpecError(message, file=self.file, line=_line(node), path=path, hint=hint)
@@ -81,6 +104,7 @@ class _Converter:
                              "hwgen networks use plain YAML scalars, lists and mappings only") from None
 
     def convert(self, node, path: str):
+        self.count(node, path)
         if isinstance(node, ScalarNode):
             return self.scalar(node, path)
         if id(node) in self.active:
@@ -143,7 +167,13 @@ class _Converter:
 def parse(text: str, file: str = "<string>"):
     """Parse one YAML document into Map/Seq/scalars with line numbers; None if empty."""
     try:
+        _check_depth(text, file)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1 if isinstance(text, str) else None
+        raise SpecError(f"invalid YAML: character {chr(exc.character)!r} is not allowed "
+                        f"in a YAML file ({exc.reason})", file=file, line=line,
+                        hint="the file must be text; remove control characters") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         problem = exc.problem or "invalid YAML"
@@ -162,3 +192,22 @@ def parse(text: str, file: str = "<string>"):
     if node is None:
         return None
     return _Converter(file).convert(node, "")
+
+
+def _check_depth(text, file):
+    """SpecError at the first list/mapping nested deeper than MAX_DEPTH.
+
+    Runs on PyYAML's event stream, which is produced without recursion, so
+    it fails cleanly where composing would exhaust Python's stack.
+    """
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise SpecError(f"lists/mappings nested more than {MAX_DEPTH} deep",
+                                file=file, line=event.start_mark.line + 1,
+                                hint="a network is a few levels deep; is the file generated "
+                                     "by mistake?")
+        elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+            depth -= 1

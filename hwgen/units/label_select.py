@@ -36,8 +36,10 @@ class LabelSelect(wiring.Component):
     -------
     i : In(stream.Signature(ArrayLayout(in_shape, pe)))
     o : Out(stream.Signature(ArrayLayout(unsigned(index_bits), 1)))
-        ``index_bits = max(1, ceil(log2(channels)))``; an array of one element
-        so that every unit's payload is an ``ArrayLayout``.
+        ``index_bits = max(2, ceil(log2(channels)))``; an array of one element
+        so that every unit's payload is an ``ArrayLayout``. Never 1 bit: a
+        1-bit element means binary (-1/+1) throughout hwgen, and the spec
+        gives argmax over 1 or 2 classes a 2-bit type too.
 
     Latency 2 cycles from a vector's last input beat to its result (beat
     winner register, then running best into the result register); one input
@@ -53,7 +55,7 @@ class LabelSelect(wiring.Component):
         self._pe = check_int("pe", pe, minimum=1)
         if channels % pe:
             raise ValueError(f"pe must divide channels ({channels}), not {pe!r}")
-        self._index_bits = max(1, (self._channels - 1).bit_length())
+        self._index_bits = max(2, (self._channels - 1).bit_length())
 
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(self._in_shape, pe))),

@@ -53,3 +53,16 @@ values = st.recursive(scalars, lambda inner: st.one_of(
 def test_same_values_as_pyyaml(value, flow):
     text = yaml.safe_dump({"root": value}, default_flow_style=flow)
     assert parse(text) == yaml.safe_load(text)
+
+
+def test_alias_chains_deeper_than_the_limit_are_refused():
+    """Each anchor holds the previous one: shallow text, deep values once expanded."""
+    from hwgen.spec import SpecError
+    from hwgen.spec.yamlsrc import MAX_DEPTH, parse
+    lines = ["a0: &a0 [1]"] + [f"a{i}: &a{i} [*a{i - 1}]" for i in range(1, MAX_DEPTH + 2)]
+    try:
+        parse("\n".join(lines) + "\n", "deep.yaml")
+    except SpecError as error:
+        assert error.file == "deep.yaml" and "nested more than" in error.message
+    else:
+        raise AssertionError("an alias chain deeper than MAX_DEPTH was accepted")

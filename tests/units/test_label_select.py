@@ -94,7 +94,7 @@ def test_construction_errors(change, error, message):
     assert message in str(info.value)
 
 
-@pytest.mark.parametrize("channels, bits", [(1, 1), (2, 1), (3, 2), (4, 2), (5, 3), (16, 4),
+@pytest.mark.parametrize("channels, bits", [(1, 2), (2, 2), (3, 2), (4, 2), (5, 3), (16, 4),
                                             (17, 5)])
 def test_index_width(channels, bits):
     unit = LabelSelect(in_shape=signed(8), channels=channels, pe=1)
