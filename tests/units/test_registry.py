@@ -48,18 +48,30 @@ def test_maxpool_and_flatten():
                                   flatten_columns(spec.layers[2].params["weight"], (4, 3, 3)))
 
 
+@pytest.mark.parametrize("layer, input_", [
+    ("{name: c, op: conv2d, out_channels: 4, kernel_size: 3, weight_bits: 4, padding: 1}",
+     "{shape: [2, 5, 5], bits: 4}"),
+    ("{name: c, op: binary_conv2d, out_channels: 4, kernel_size: 3}",
+     "{shape: [3, 5, 5], bits: 8}"),
+])
+def test_integer_pixels_take_the_integer_mvau(layer, input_):
+    from hwgen.units.mvau_int import IntegerMVAU
+    spec = spec_of([layer], input_)
+    (swg, mvau), _ = units_for(spec.layers[0])
+    assert isinstance(swg, ConvolutionInputGenerator) and isinstance(mvau, IntegerMVAU)
+
+
 @pytest.mark.parametrize("layers, input_, message", [
-    (["{name: c, op: conv2d, out_channels: 4, kernel_size: 3, weight_bits: 4}"],
-     "{shape: [2, 5, 5], bits: 4}", "op 'conv2d' has no hardware unit yet; it lands with issue #5"),
-    (["{name: c, op: binary_conv2d, out_channels: 4, kernel_size: 3}"],
-     "{shape: [3, 5, 5], bits: 8}", "binary weights on integer inputs (e.g. 8-bit pixels"),
+    (["{name: c, op: binary_conv2d, out_channels: 4, kernel_size: 3, padding: 1}"],
+     "{shape: [3, 5, 5], bits: 8}", "binary_conv2d pads with -1, which unsigned 8-bit inputs"),
     (["{name: f, op: flatten}", "{name: d, op: threshold, bits: 1}"],
-     "{shape: [2, 2, 2], bits: 4}", "op 'threshold' after a flatten of a feature map [2, 2, 2]"),
+     "{shape: [2, 2, 2], bits: 4}",
+     "op 'threshold' after a flatten of a feature map [2, 2, 2]"),
 ])
 def test_what_still_raises(layers, input_, message):
     with pytest.raises(NotImplementedError) as info:
         build_network(spec_of(layers, input_))
-    assert message in str(info.value) and "issue #5" in str(info.value)
+    assert message in str(info.value)
 
 
 def test_ending_in_a_flatten_of_a_feature_map_raises():
