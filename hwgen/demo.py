@@ -237,9 +237,9 @@ def run_model(spec, *, pretrained, out_dir, count=None, backpressure=0.0, log=pr
         model, history = train(spec, x_train, y_train, x_test, y_test, log=log)
         out_dir.mkdir(parents=True, exist_ok=True)
         save_checkpoint(out_dir / f"{spec.name}.float.npz", model, history)
+        seconds["train"] = time.perf_counter() - started
         yaml_path = export_model(spec, model, out_dir).yaml_path
-        log(f"  exported {yaml_path} + .npz")
-    seconds["train"] = time.perf_counter() - started
+        log(f"  trained in {seconds['train']:.1f} s; exported {yaml_path} + .npz")
     xf, x_int = spec.encode(x_test)
     net = load(yaml_path)
     check = check_export(model, net, xf, x_int)
@@ -280,7 +280,8 @@ def _cosimulate(result, net, x_int, y_test, out_dir, backpressure, log):
     result.images_per_second = net.target.clock_mhz * 1e6 / run.steady_cycles
     result.layer_cycles = {hw.layer.name: hw.cycles_per_sample for hw in design.layers}
     log(f"  hardware {result.hardware_acc:.2%}, {run.mismatches} of {len(run.got)} predictions "
-        f"differ from golden; {run.steady_cycles:.1f} cycles/image")
+        f"differ from golden; {run.steady_cycles:.1f} cycles/image, latency {run.latency} cycles; "
+        f"cosimulated in {run.seconds:.1f} s")
 
 
 def format_table(results):
