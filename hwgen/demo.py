@@ -288,9 +288,9 @@ def format_table(results):
     """The demo's final table (Markdown): accuracies on the test split, hardware on what it ran."""
     def pct(v):
         return "-" if v is None else f"{v:.2%}"
-    lines = ["| model | float acc | golden acc | float = golden | hardware acc | "
-             "hardware = golden | cycles/image | images/s |",
-             "|---|---|---|---|---|---|---|---|"]
+    header = ("model", "float acc", "golden acc", "float = golden", "hardware acc",
+              "hardware = golden", "cycles/image", "images/s")
+    lines = ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
     for r in results:
         if r.hardware_pred is None:
             hw = ["no hardware yet", "-", "-", "-"]

@@ -11,24 +11,29 @@ everywhere.
 
 Forward and backward rules
 --------------------------
-=====================  ===============================================  ==============================================
-module                 forward                                          backward (d out / d in)
-=====================  ===============================================  ==============================================
-:func:`binarize`       ``+1 if x >= 0 else -1``                         ``1 if |x| <= 1 else 0`` (clipped identity,
-                                                                        BinaryConnect / XNOR-Net "hard tanh" STE)
-:class:`BinaryLinear`  ``x @ binarize(W).T`` (no bias, no scale)        STE of :func:`binarize` on the latent ``W``
-:class:`BinaryAct`     :func:`binarize` of its input                    clipped identity
-:class:`TernaryLinear` ``x @ (g * clamp(round(W/g), -1, 1)).T + b``,    identity to ``W`` (plain STE); ``g`` is
-                       ``g = mean|W| + eps`` (BitNet b1.58 absmean)     treated as a constant
-:class:`IntLinear`     ``x @ (s * clamp(round(W/s), -Q, Q)).T + b``,    identity to ``W`` (plain STE); ``s`` constant
-                       ``s[c] = max|W[c]| / Q``, ``Q = 2**(k-1) - 1``
-                       (per output channel, or one ``s`` per tensor)
-:class:`ActQuant`      ``r * clamp(floor(x/r + 1/2), lo, hi)``,         identity inside ``[lo*r, hi*r]``, 0 outside
-                       ``r = alpha / hi`` (unsigned: ``lo = 0``,        (clipped STE); with ``range="learned"`` the
-                       ``hi = 2**k - 1``; signed ``-2**(k-1)..``)       clip ``alpha`` learns as in PACT (gradient of
-                                                                        ``clamp(x, lo*r, alpha)`` w.r.t. ``alpha``)
-:class:`Scale`         ``x * exp(log_scale)`` (a positive scalar)       ordinary autograd
-=====================  ===============================================  ==============================================
+:func:`binarize`, :class:`BinaryAct`
+    forward ``+1 if x >= 0 else -1``; backward ``1 if |x| <= 1 else 0``
+    (clipped identity: the "hard tanh" STE of BinaryConnect / BNN / XNOR-Net).
+:class:`BinaryLinear`
+    forward ``x @ binarize(W).T`` (no bias, no scale); backward: the
+    :func:`binarize` STE on the latent ``W``.
+:class:`TernaryLinear`
+    forward ``x @ (g * clamp(round(W / g), -1, 1)).T + b`` with
+    ``g = mean|W| + eps`` (BitNet b1.58 absmean); backward: identity to
+    ``W`` (plain STE), ``g`` held constant.
+:class:`IntLinear`
+    forward ``x @ (s * clamp(round(W / s), -Q, Q)).T + b`` with
+    ``Q = 2**(k-1) - 1`` and ``s[c] = max|W[c]| / Q`` per output channel
+    (or one ``s`` per tensor); backward: identity to ``W``, ``s`` constant.
+:class:`ActQuant`
+    forward ``r * clamp(floor(x / r + 1/2), lo, hi)``, ``r = alpha / hi``
+    (unsigned: ``lo = 0``, ``hi = 2**k - 1``, a quantized ReLU; signed:
+    ``-2**(k-1) .. 2**(k-1) - 1``); backward: identity inside
+    ``[lo * r, alpha]``, 0 outside; with ``range="learned"`` the gradient
+    of ``x > alpha`` goes to ``alpha`` (PACT); with ``range="ema"``
+    ``alpha`` follows an EMA of the batch's ``max |x|`` in training mode.
+:class:`Scale`
+    forward ``x * exp(log_scale)`` (a positive scalar); ordinary autograd.
 
 Rounding is ``floor(x + 1/2)`` (round half up), the rounding of hwgen's
 dyadic requant (DESIGN.md section 2), not ``torch.round`` (half to even).
