@@ -33,6 +33,7 @@ def test_pretrained_accuracy_and_exact_export(tmp_path, key, least):
 def test_demo_command_cosimulates_binary(tmp_path, capsys):
     out = tmp_path / "digits"
     assert main(["demo", "digits", "--pretrained", "--models", "binary", "--count", "40",
+                 "--backpressure", "0.3",
                  "-o", str(out)]) == 0
     text = capsys.readouterr().out
     row = next(line for line in text.splitlines() if line.startswith("| binary |"))
