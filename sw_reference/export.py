@@ -1,0 +1,362 @@
+"""Export a QAT-trained MLP (:mod:`sw_reference.qat`) to an hwgen network YAML + npz.
+
+Python API::
+
+    from sw_reference.export import export_mlp, check_export
+    result = export_mlp(model, "out/net.yaml", name="bnn_digits",
+                        input={"shape": [64], "bits": 1}, folding={"fc1": (16, 32)})
+    report = check_export(model, result.yaml_path, x_float, x_int)   # golden vs float predictions
+    print(report.agreement)                                         # 1.0 = every prediction equal
+
+``model`` is an ``nn.Sequential`` read left to right as layers: a linear
+module (:class:`~sw_reference.qat.BinaryLinear`,
+:class:`~sw_reference.qat.TernaryLinear`, :class:`~sw_reference.qat.IntLinear`),
+then optionally ``nn.BatchNorm1d``, then optionally an activation
+(:class:`~sw_reference.qat.BinaryAct`, or :class:`~sw_reference.qat.ActQuant`
+with an optional ``nn.ReLU`` before an unsigned one). The last linear layer
+has no activation (an optional :class:`~sw_reference.qat.Scale` may follow);
+the exporter appends ``argmax``. Layers are named ``fc1``, ``fc2``, ...
+
+How float parameters become integers
+------------------------------------
+* **Binary layer + BatchNorm + sign** -> ``binary_dense`` with an inline
+  1-bit ``threshold``. The integer pre-activation ``s`` lies in ``[-K, K]``,
+  so the exporter evaluates the model's own BatchNorm (eval mode, float32,
+  the very arithmetic of the trained model) on every integer of ``[-K, K]``
+  and reads off where its sign flips: exact by construction, whatever the
+  rounding. A channel that is +1 for ``s >= T`` gets threshold ``T``; one
+  that is +1 for ``s <= T`` (negative gamma) gets its weight row negated and
+  threshold ``-T``; a constant channel (gamma == 0) gets ``-K`` (always +1)
+  or ``K + 1`` (always -1).
+* **Integer/ternary layer (+ BatchNorm) + ActQuant** -> ``dense`` with an
+  inline per-channel ``requant``. The float output is the affine map
+  ``y = A[c] * acc + B[c]`` of the integer accumulator
+  (``A = in_scale * w_scale[c] * g[c]``, ``g = gamma / sqrt(var + eps)``,
+  ``B = (bias - mean) * g + beta``), and the quantizer computes
+  ``clamp(floor(y / r + 1/2), lo, hi)``. Hence integer bias
+  ``round(B / A)`` and dyadic ``(m, s)`` of ``|A| / r`` (HAWQ-V3
+  ``batch_frexp``, :func:`sw_reference.ivit.dyadic_from_float`); ``A < 0``
+  negates the channel's weights, ``A == 0`` zeroes them and makes the bias
+  the constant output code (``m = 2**30, s = 30`` is the identity).
+* **Last integer layer** -> ``dense`` with bias ``round(bias / A)``; its
+  weight scale must be per tensor (one ``A``) so that argmax sees the float
+  model's order.
+
+The binary path is exact (:func:`check_export` reports 100 % agreement).
+The integer path differs from the float model only where a value lands
+within float rounding of a half-way point: the bias is rounded to the
+accumulator's step and the rescale ratio to 31 bits.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+
+from .ivit import dyadic_from_float
+from .qat import ActQuant, BinaryAct, BinaryLinear, IntLinear, Scale, TernaryLinear
+
+__all__ = ["ExportResult", "ExportCheck", "export_mlp", "check_export", "fold_sign_thresholds",
+           "fold_requant"]
+
+_LINEAR = (BinaryLinear, TernaryLinear, IntLinear)
+_IDENTITY_DYADIC = (1 << 30, 30)
+
+
+@dataclass
+class ExportResult:
+    """Where the export went and what it contains (``layers``: the YAML layer entries)."""
+    yaml_path: Path
+    npz_path: Path
+    layers: list
+    arrays: dict = field(repr=False)
+
+
+@dataclass
+class ExportCheck:
+    """Float-model vs integer-golden predictions on the same samples."""
+    float_pred: np.ndarray
+    golden_pred: np.ndarray
+
+    @property
+    def agreement(self) -> float:
+        return float(np.mean(self.float_pred == self.golden_pred))
+
+    @property
+    def disagreements(self) -> np.ndarray:
+        return np.flatnonzero(self.float_pred != self.golden_pred)
+
+
+def _round_half_up(x):
+    return np.floor(np.asarray(x, dtype=np.float64) + 0.5).astype(np.int64)
+
+
+def fold_sign_thresholds(weight, batchnorm, fan_in):
+    """Fold ``sign(BN(s))`` into thresholds on the integer sum ``s`` in ``[-fan_in, fan_in]``.
+
+    Returns ``(weight, thresholds [C, 1])`` with rows of ``weight`` negated
+    where the output is +1 for small ``s`` (negative gamma). ``batchnorm``
+    may be None (plain sign: threshold 0). See the module docstring.
+    """
+    weight = np.array(weight, dtype=np.int64)
+    channels = weight.shape[0]
+    s = torch.arange(-fan_in, fan_in + 1, dtype=torch.float32)
+    if batchnorm is None:
+        return weight, np.zeros((channels, 1), dtype=np.int64)
+    was_training = batchnorm.training
+    batchnorm.eval()
+    with torch.no_grad():
+        plus = (batchnorm(s[:, None].expand(-1, channels).contiguous()) >= 0).numpy()   # [2K+1, C]
+    batchnorm.train(was_training)
+    values = s.numpy().astype(np.int64)
+    thresholds = np.empty((channels, 1), dtype=np.int64)
+    for c in range(channels):
+        column = plus[:, c]
+        if column.all():
+            thresholds[c] = -fan_in
+        elif not column.any():
+            thresholds[c] = fan_in + 1
+        elif not np.diff(column.astype(np.int8)).min() < 0:     # off ... off on ... on
+            thresholds[c] = values[np.argmax(column)]
+        elif not np.diff(column.astype(np.int8)).max() > 0:     # on ... on off ... off
+            last_on = values[len(column) - 1 - np.argmax(column[::-1])]
+            weight[c] = -weight[c]                               # s <= t  <=>  -s >= -t
+            thresholds[c] = -last_on
+        else:
+            raise ValueError(f"channel {c}: sign(BatchNorm(s)) is not monotonic in s; "
+                             f"cannot fold it into one threshold")
+    return weight, thresholds
+
+
+def fold_requant(weight, acc_scale, bias, batchnorm, out_scale):
+    """Fold (bias, BatchNorm, quantizer step) into integer bias + per-channel dyadic rescale.
+
+    ``weight`` int64 ``[C, K]``; ``acc_scale`` ``[C]`` real value of one
+    accumulator step; ``bias`` float ``[C]`` or None; ``out_scale`` the
+    quantizer's step ``r``. Returns ``(weight, bias_int, multiplier, shift)``.
+    """
+    weight = np.array(weight, dtype=np.int64)
+    a = np.broadcast_to(np.asarray(acc_scale, dtype=np.float64), (weight.shape[0],)).copy()
+    b = np.zeros_like(a) if bias is None else np.asarray(bias, dtype=np.float64).copy()
+    if batchnorm is not None:
+        g = (batchnorm.weight.detach().double() /
+             torch.sqrt(batchnorm.running_var.double() + batchnorm.eps)).numpy()
+        b = (b - batchnorm.running_mean.double().numpy()) * g + batchnorm.bias.detach().double().numpy()
+        a = a * g
+    bias_int = np.zeros(len(a), dtype=np.int64)
+    multiplier = np.zeros(len(a), dtype=np.int64)
+    shift = np.zeros(len(a), dtype=np.int64)
+    for c in range(len(a)):
+        if a[c] == 0 or abs(a[c]) / out_scale < 2.0 ** -33:      # constant channel (gamma == 0)
+            weight[c] = 0
+            bias_int[c] = _round_half_up(b[c] / out_scale)
+            multiplier[c], shift[c] = _IDENTITY_DYADIC
+            continue
+        if a[c] < 0:
+            weight[c] = -weight[c]
+        bias_int[c] = _round_half_up(b[c] / abs(a[c]))
+        try:
+            multiplier[c], shift[c] = dyadic_from_float(abs(a[c]) / out_scale)
+        except ValueError as error:
+            raise ValueError(f"channel {c}: rescale ratio {abs(a[c]) / out_scale!r} does not fit "
+                             f"a dyadic multiplier ({error})") from None
+    return weight, bias_int, multiplier, shift
+
+
+def _check_int32(name, values):
+    values = np.asarray(values)
+    if values.size and (values.min() < -(1 << 31) or values.max() >= 1 << 31):
+        raise ValueError(f"{name} does not fit int32 (range [{values.min()}, {values.max()}]); "
+                         f"the weights or activation range are too small for the bias")
+
+
+def _split_layers(model):
+    """``nn.Sequential`` -> [(linear, batchnorm | None, activation | None)]."""
+    modules = [m for m in model if not isinstance(m, (nn.Identity, nn.Flatten, nn.Dropout))]
+    layers, i = [], 0
+    while i < len(modules):
+        linear = modules[i]
+        if not isinstance(linear, _LINEAR):
+            raise TypeError(f"module {i} must be BinaryLinear, TernaryLinear or IntLinear, "
+                            f"not {type(linear).__name__}")
+        i += 1
+        bn = act = None
+        if i < len(modules) and isinstance(modules[i], nn.BatchNorm1d):
+            bn, i = modules[i], i + 1
+        if i < len(modules) and isinstance(modules[i], nn.ReLU):
+            if not (i + 1 < len(modules) and isinstance(modules[i + 1], ActQuant)
+                    and not modules[i + 1].signed):
+                raise TypeError(f"module {i}: nn.ReLU must be followed by an unsigned ActQuant")
+            i += 1
+        if i < len(modules) and isinstance(modules[i], (BinaryAct, ActQuant)):
+            act, i = modules[i], i + 1
+        elif i < len(modules) and isinstance(modules[i], Scale):
+            if i + 1 != len(modules):
+                raise TypeError(f"module {i}: Scale may only follow the last linear layer")
+            i += 1
+        layers.append((linear, bn, act))
+    if not layers:
+        raise ValueError("model has no layers")
+    if layers[-1][2] is not None:
+        raise TypeError("the last linear layer must have no activation (its scores feed argmax)")
+    if layers[-1][1] is not None:
+        raise TypeError("the last linear layer must have no BatchNorm (a per-class affine map "
+                        "would change argmax)")
+    return layers
+
+
+def _default_fold(n, limit):
+    return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)
+
+
+def _layer_entries(model, input, input_scale, folding):
+    """Integer parameters and YAML entries for every layer of ``model``."""
+    binary_in = input.get("bits") == 1
+    scale = 1.0 if binary_in else float(input_scale)
+    arrays, entries = {}, []
+    layers = _split_layers(model)
+    for index, (linear, bn, act) in enumerate(layers, 1):
+        name = f"fc{index}"
+        fan_in, out = linear.in_features, linear.out_features
+        pe, simd = folding.get(name, (_default_fold(out, 16), _default_fold(fan_in, 32)))
+        entry = {"name": name, "op": None, "out_features": out, "pe": pe, "simd": simd}
+        weight = linear.quantized_weight().numpy()
+        if isinstance(linear, BinaryLinear):
+            if not binary_in:
+                raise NotImplementedError(f"{name}: a binary layer needs -1/+1 inputs (a BinaryAct "
+                                          f"before it, or a 1-bit network input)")
+            entry["op"] = "binary_dense"
+            if act is None and bn is not None:
+                raise TypeError(f"{name}: BatchNorm after a binary layer must feed a BinaryAct")
+            if isinstance(act, ActQuant):
+                raise NotImplementedError(f"{name}: a binary layer followed by ActQuant is not "
+                                          f"exported; use BinaryAct or an IntLinear")
+            if isinstance(act, BinaryAct):
+                weight, thresholds = fold_sign_thresholds(weight, bn, fan_in)
+                arrays[f"{name}.act.thresholds"] = thresholds
+                entry["activation"] = {"op": "threshold", "bits": 1}
+            arrays[f"{name}.weight"] = weight.astype(np.int8)
+        else:
+            entry["op"] = "dense"
+            if isinstance(linear, TernaryLinear):
+                entry["weight_type"] = "ternary"
+            else:
+                entry["weight_bits"] = linear.bits
+            acc_scale = scale * linear.weight_scale().double().numpy()
+            bias = None if linear.bias is None else linear.bias.detach().double().numpy()
+            if act is None:
+                if np.ptp(np.broadcast_to(acc_scale, (out,))) != 0:
+                    raise TypeError(f"{name}: the last layer needs one weight scale "
+                                    f"(IntLinear(per_channel=False) or TernaryLinear)")
+                if bias is not None:
+                    bias_int = _round_half_up(bias / float(np.ravel(acc_scale)[0]))
+                    _check_int32(f"{name}.bias", bias_int)
+                    arrays[f"{name}.bias"] = bias_int
+                    entry["bias"] = True
+            elif isinstance(act, ActQuant):
+                weight, bias_int, m, s = fold_requant(weight, acc_scale, bias, bn, act.scale)
+                _check_int32(f"{name}.bias", bias_int)
+                arrays[f"{name}.bias"] = bias_int
+                arrays[f"{name}.act.multiplier"] = m
+                arrays[f"{name}.act.shift"] = s
+                entry["bias"] = True
+                entry["activation"] = {"op": "requant", "bits": act.bits, "signed": act.signed,
+                                       "per_channel": True}
+                scale = act.scale
+            else:
+                raise NotImplementedError(f"{name}: an integer layer followed by {type(act).__name__} "
+                                          f"is not exported (use ActQuant)")
+            arrays[f"{name}.weight"] = weight.astype(np.int8)
+        binary_in = isinstance(act, BinaryAct)
+        entries.append(entry)
+    entries.append({"name": "top1", "op": "argmax"})
+    return entries, arrays
+
+
+def _dump_yaml(name, input, target, weights_name, entries, comment):
+    def flow(value):
+        return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=200).strip()
+    lines = [f"# {line}".rstrip() for line in comment.splitlines()] if comment else []
+    lines += [f"name: {name}", f"input: {flow(input)}", f"weights: {weights_name}"]
+    if target:
+        lines.append(f"target: {flow(target)}")
+    lines.append("layers:")
+    lines += [f"  - {flow(entry)}" for entry in entries]
+    return "\n".join(lines) + "\n"
+
+
+def _atomic_write(path, write):
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(temp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)      # mkstemp creates 0600; a plain file is 0666 - umask
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def export_mlp(model, yaml_path, *, name, input, input_scale=None, folding=None, target=None,
+               comment="") -> ExportResult:
+    """Write ``model`` as ``yaml_path`` + ``<stem>.npz`` beside it (see the module docstring).
+
+    Parameters
+    ----------
+    model : nn.Sequential of sw_reference.qat modules (+ BatchNorm1d, ReLU, Scale)
+    yaml_path : path of the network YAML to write; the npz goes next to it
+    name : Verilog top module name
+    input : the YAML ``input`` mapping, e.g. ``{"shape": [64], "bits": 1}``
+    input_scale : real value of one input integer step (integer inputs only)
+    folding : ``{"fc1": (pe, simd), ...}``; default: largest divisors <= 16 / 32
+    target : the YAML ``target`` mapping, or None
+    comment : header comment lines
+
+    Both files are written under temporary names and renamed.
+    """
+    yaml_path = Path(yaml_path)
+    if input.get("bits") != 1 and input_scale is None:
+        raise ValueError("input_scale must be given for an integer network input")
+    was_training = model.training
+    model.eval()
+    try:
+        entries, arrays = _layer_entries(model, input, input_scale, folding or {})
+    finally:
+        model.train(was_training)
+    yaml_path.parent.mkdir(parents=True, exist_ok=True)
+    npz_path = yaml_path.with_suffix(".npz")
+    text = _dump_yaml(name, input, target, npz_path.name, entries, comment)
+
+    def save(temp):
+        with open(temp, "wb") as file:
+            np.savez_compressed(file, **arrays)
+    _atomic_write(npz_path, save)
+    _atomic_write(yaml_path, lambda temp: Path(temp).write_text(text))
+    return ExportResult(yaml_path, npz_path, entries, arrays)
+
+
+def check_export(model, spec, x_float, x_int) -> ExportCheck:
+    """Predictions of ``model`` on ``x_float`` vs the golden model of ``spec`` on ``x_int``.
+
+    ``spec`` is a loaded :class:`hwgen.spec.NetworkSpec` or a YAML path.
+    """
+    from .network import run
+    if isinstance(spec, (str, Path)):
+        from hwgen.spec import load
+        spec = load(spec)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        float_pred = model(torch.as_tensor(x_float, dtype=torch.float32)).argmax(dim=1).numpy()
+    model.train(was_training)
+    golden = run(spec, np.asarray(x_int, dtype=np.int64))
+    return ExportCheck(float_pred.astype(np.int64), golden.reshape(len(golden)))

@@ -1,0 +1,148 @@
+"""Forward and backward rules of the QAT modules (sw_reference.qat)."""
+
+import pytest
+import torch
+from torch import nn
+
+from sw_reference.qat import (ActQuant, BinaryAct, BinaryLinear, IntLinear, Scale, TernaryLinear,
+                              binarize, clip_latent_weights, round_half_up)
+
+
+def _grad(fn, x):
+    x = x.clone().requires_grad_(True)
+    fn(x).sum().backward()
+    return x.grad
+
+
+# -- constructor errors -------------------------------------------------------------------------
+
+def test_constructor_errors():
+    with pytest.raises(TypeError, match="bits must be an integer, not 2.5"):
+        IntLinear(4, 2, bits=2.5)
+    with pytest.raises(ValueError, match="bits must be at least 2, not 1"):
+        IntLinear(4, 2, bits=1)
+    with pytest.raises(ValueError, match="bits must be at most 8"):
+        IntLinear(4, 2, bits=9)
+    with pytest.raises(TypeError, match="range must be 'ema' or 'learned', not 'max'"):
+        ActQuant(4, range="max")
+    with pytest.raises(ValueError, match="init must be positive, not 0"):
+        ActQuant(4, init=0)
+    with pytest.raises(ValueError, match="init must be positive"):
+        Scale(-1.0)
+
+
+# -- binary -------------------------------------------------------------------------------------
+
+def test_binarize_forward_sign_with_zero_positive():
+    x = torch.tensor([-2.0, -1.0, -1e-7, 0.0, 1e-7, 0.5, 3.0])
+    assert binarize(x).tolist() == [-1, -1, -1, 1, 1, 1, 1]
+
+
+def test_binarize_backward_is_clipped_identity():
+    x = torch.tensor([-1.5, -1.0, -0.3, 0.0, 0.7, 1.0, 1.01, 5.0])
+    assert _grad(binarize, x).tolist() == [0, 1, 1, 1, 1, 1, 0, 0]
+    g = torch.tensor([2.0, -3.0])
+    x = torch.tensor([0.5, 0.5], requires_grad=True)
+    binarize(x).backward(g)
+    assert x.grad.tolist() == [2.0, -3.0]            # upstream gradient passes unchanged
+
+
+def test_binary_linear_is_xnor_popcount_and_ste_on_latent_weights():
+    torch.manual_seed(0)
+    layer = BinaryLinear(12, 5)
+    x = torch.where(torch.rand(7, 12) < 0.5, -1.0, 1.0)
+    w = layer.quantized_weight()
+    assert set(w.unique().tolist()) <= {-1, 1}
+    y = layer(x)
+    assert torch.equal(y, x @ w.t().float())
+    xnor = (x[:, None, :] == w[None].float()).sum(-1)
+    assert torch.equal(y, (2 * xnor - 12).float())   # 2*popcount(xnor) - K
+    with torch.no_grad():
+        layer.weight[0, 0] = 1.5                     # outside [-1, 1]: no gradient
+    layer(x).sum().backward()
+    assert layer.weight.grad[0, 0] == 0
+    assert torch.equal(layer.weight.grad[1:], x.sum(0).expand(4, 12))
+    clip_latent_weights(nn.Sequential(layer))
+    assert layer.weight.abs().max() <= 1
+
+
+def test_binary_act_module():
+    x = torch.tensor([-0.2, 0.0, 2.0])
+    assert BinaryAct()(x).tolist() == [-1, 1, 1]
+    assert _grad(BinaryAct(), x).tolist() == [1, 1, 0]
+
+
+# -- ternary and integer weights ------------------------------------------------------------------
+
+def test_ternary_absmean_forward_and_ste():
+    layer = TernaryLinear(4, 2, bias=False)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[0.9, -0.1, 0.25, -2.0], [0.3, 0.3, -0.3, 0.0]]))
+    g = layer.weight.abs().mean()                    # 0.50625
+    assert layer.weight_scale().item() == pytest.approx(g.item())
+    assert layer.quantized_weight().tolist() == [[1, 0, 0, -1], [1, 1, -1, 0]]   # 0.25/g = 0.48
+    x = torch.eye(4)
+    assert torch.allclose(layer(x), g * layer.quantized_weight().t().float())
+    layer(x).sum().backward()
+    assert torch.equal(layer.weight.grad, torch.ones(2, 4))     # identity STE
+
+
+def test_int_weights_per_channel_and_per_tensor():
+    layer = IntLinear(3, 2, bias=False, bits=4)
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor([[0.7, -0.35, 0.05], [0.1, 0.2, -0.01]]))
+    assert layer.qmax == 7
+    assert layer.weight_scale().tolist() == pytest.approx([0.1, 0.2 / 7])
+    assert layer.quantized_weight().tolist() == [[7, -3, 1], [4, 7, 0]]   # -3.5 -> -3: half up
+    tensor = IntLinear(3, 2, bias=False, bits=4, per_channel=False)
+    tensor.load_state_dict(layer.state_dict())
+    assert tensor.weight_scale().tolist() == pytest.approx([0.1])
+    assert tensor.quantized_weight().tolist() == [[7, -3, 1], [1, 2, 0]]
+    x = torch.tensor([[1.0, 2.0, 3.0]])
+    expected = x @ (layer.weight_scale()[:, None] * layer.quantized_weight()).t()
+    assert torch.allclose(layer(x), expected)
+    layer(x).sum().backward()
+    assert torch.equal(layer.weight.grad, x.expand(2, 3))
+
+
+# -- activation quantizer -----------------------------------------------------------------------
+
+def test_round_half_up():
+    x = torch.tensor([-2.5, -1.5, -0.5, 0.5, 1.5, 2.5, 2.49])
+    assert round_half_up(x).tolist() == [-2, -1, 0, 1, 2, 3, 2]
+    assert _grad(round_half_up, x).tolist() == [1.0] * 7
+
+
+def test_act_quant_unsigned_forward_backward():
+    q = ActQuant(2, range="learned", init=3.0)      # step 1, codes 0..3
+    x = torch.tensor([-1.0, 0.49, 0.5, 1.5, 2.9, 3.0, 7.0], requires_grad=True)
+    y = q(x)
+    assert y.tolist() == [0, 0, 1, 2, 3, 3, 3]
+    assert q.quantize(x).tolist() == [0, 0, 1, 2, 3, 3, 3]
+    y.sum().backward()
+    assert x.grad.tolist() == [0, 1, 1, 1, 1, 1, 0]  # clipped STE, closed range [0, alpha]
+    assert q.alpha.grad.item() == 1.0                 # PACT: one per x > alpha
+
+
+def test_act_quant_signed_and_ema_range():
+    q = ActQuant(4, signed=True)                     # EMA, codes -8..7
+    assert (q.lo, q.hi) == (-8, 7)
+    q.train()
+    q(torch.tensor([-3.5, 1.0]))                     # first batch sets alpha = max|x|
+    assert q.alpha.item() == 3.5
+    q(torch.tensor([7.5]))
+    assert q.alpha.item() == pytest.approx(3.5 + 0.1 * 4.0)
+    q.eval()
+    q(torch.tensor([100.0]))                         # eval: frozen
+    assert q.alpha.item() == pytest.approx(3.9)
+    r = q.scale
+    x = torch.tensor([-100.0, -2 * r, 0.5 * r, 6.49 * r, 100.0])
+    assert (q(x) / r).round().tolist() == [-8, -2, 1, 6, 7]
+    assert not any(p.requires_grad for p in q.parameters())
+
+
+def test_scale_is_positive_and_keeps_argmax():
+    s = Scale(0.25)
+    x = torch.tensor([[3.0, -1.0, 7.0, 7.0]])
+    assert s(x).tolist() == [[0.75, -0.25, 1.75, 1.75]]
+    assert s(x).argmax().item() == x.argmax().item() == 2
