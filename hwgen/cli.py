@@ -324,8 +324,9 @@ def cmd_report(args):
     plan = plan_network(spec, design)
     measured_path = out_dir / "synth" / "report.json"
     measured = json.loads(measured_path.read_text()) if measured_path.is_file() else None
-    _progress("[2/2] writing report.md" + (f" with the measurements of {measured_path}"
-                                           if measured else " (no synth/report.json: estimates only)"))
+    _progress("[2/2] writing report.md" + (
+        f" with the measurements of {measured_path}" if measured
+        else " (no synth/report.json: estimates only)"))
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".report.", dir=out_dir))
     try:

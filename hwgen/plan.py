@@ -158,8 +158,8 @@ def render_report(plan, measured=None, plot_dir=None):
     by_name = {r["name"]: r for r in (measured or {}).get("layers", [])}
     lines += ["", f"## Resources ({family}; estimate vs measured by Yosys)", ""]
     if not plan["calibrated"]:
-        lines.append("No calibration data (run `python benchmarks/synth_binary.py`); "
-                     "estimates are unavailable.")
+        lines += ["No calibration data (run `python benchmarks/synth_binary.py`); "
+                  "estimates are unavailable.", ""]
     lines += ["| layer | LUT est. | LUT meas. | error | FF est. | FF meas. | error | BRAM est. | "
               "BRAM meas. |", "|---|---|---|---|---|---|---|---|---|"]
     for row in plan["layers"]:

@@ -95,6 +95,7 @@ class Device:
 _DEFAULT_DEVICE = {"ecp5": "ecp5-25k", "ice40": "ice40-hx8k", "xilinx": "xc7z020clg400-1"}
 _ECP5 = re.compile(r"ecp5-(12|25|45|85)k(?:-([678]))?(?:-([a-z0-9]+))?$", re.I)
 _ICE40 = re.compile(r"ice40-(up5k|hx8k|hx4k|hx1k|lp8k|lp4k|lp1k|u4k)(?:-([a-z0-9]+))?$", re.I)
+_XILINX = re.compile(r"xc\w+", re.I)
 _ICE40_PACKAGE = {"up5k": "sg48", "u4k": "sg48", "hx8k": "ct256", "hx4k": "tq144",
                   "hx1k": "tq144", "lp8k": "cm81", "lp4k": "cm81", "lp1k": "cm81"}
 
@@ -110,29 +111,28 @@ def parse_device(family, device):
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
     device = str(device)
-    note = ""
     if family == "ecp5":
-        match = _ECP5.match(device)
-        if not match:
-            note = f"target.device {device!r} is not an ECP5; using {_DEFAULT_DEVICE[family]}"
-            device = _DEFAULT_DEVICE[family]
-            match = _ECP5.match(device)
+        match, device, note = _match(_ECP5, family, device, "an ECP5")
         size, speed, package = match.groups()
         args = (f"--{size}k", "--package", (package or "CABGA381").upper(), "--speed", speed or "6")
         return Device(family, device, args, note)
     if family == "ice40":
-        match = _ICE40.match(device)
-        if not match:
-            note = f"target.device {device!r} is not an iCE40; using {_DEFAULT_DEVICE[family]}"
-            device = _DEFAULT_DEVICE[family]
-            match = _ICE40.match(device)
+        match, device, note = _match(_ICE40, family, device, "an iCE40")
         kind, package = match.groups()
         return Device(family, device, (f"--{kind.lower()}", "--package",
                                        package or _ICE40_PACKAGE[kind.lower()]), note)
-    if not device.lower().startswith("xc"):
-        note = f"target.device {device!r} is not a Xilinx part; using {_DEFAULT_DEVICE[family]}"
-        device = _DEFAULT_DEVICE[family]
+    match, device, note = _match(_XILINX, family, device, "a Xilinx part")
     return Device(family, device, (), note)
+
+
+def _match(pattern, family, device, kind):
+    """(match, device, note): ``device`` if ``pattern`` matches it, else the family's default."""
+    match = pattern.match(device)
+    if match:
+        return match, device, ""
+    default = _DEFAULT_DEVICE[family]
+    return (pattern.match(default), default,
+            f"target.device {device!r} is not {kind}; using {default}")
 
 
 def yosys_script(family, top, verilog, *, prefix=""):

