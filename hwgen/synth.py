@@ -255,7 +255,7 @@ def _read_stat(path, family, top, owners):
                 cells[cell] = cells.get(cell, 0) + number
     order = list(dict.fromkeys(owners)) + ["(top)"]
     per_layer = [{"name": name, **_classify(layers[name], family), "cells": layers[name]}
-                 for name in order if name in layers]
+                 for name in order if layers.get(name)]
     return ({**_classify(total_cells, family),
              "cells": {k: v for k, v in total_cells.items() if k in CELLS[family]}}, per_layer)
 
