@@ -9,7 +9,7 @@ coefficients fitted by least squares to our own Yosys results
 (``hwgen/data/calibration/binary_mvau.json``, written by
 ``benchmarks/synth_binary.py``): for a binary MVAU
 
-    LUT = a * PE*SIMD + b * PE*acc_bits + c        FF = d * PE*acc_bits + e * SIMD + f
+    LUT = a * PE*SIMD + b * PE*acc_bits + c        FF = d * PE*SIMD + e * PE*acc_bits + f
 
 per family (ECP5 LUT4, Xilinx LUT6, LUTRAM counted as LUTs). The sweep
 uses NF = SF = 2, where the 4-word weight ROM merges into the XNOR LUTs; a
@@ -49,12 +49,16 @@ def _coefficients(path=_CALIBRATION):
         have = [r for r in rows if family in r]
         if len(have) < 3:
             continue
-        lut_x = np.array([[r["pe"] * r["simd"], r["pe"] * r["acc_bits"], 1] for r in have], float)
-        ff_x = np.array([[r["pe"] * r["acc_bits"], r["simd"], 1] for r in have], float)
-        lut = np.linalg.lstsq(lut_x, [r[family]["lut_total"] for r in have], rcond=None)[0]
-        ff = np.linalg.lstsq(ff_x, [r[family]["ff"] for r in have], rcond=None)[0]
+        x = np.array([_features(r["pe"], r["simd"], r["acc_bits"]) for r in have], float)
+        lut = np.linalg.lstsq(x, [r[family]["lut_total"] for r in have], rcond=None)[0]
+        ff = np.linalg.lstsq(x, [r[family]["ff"] for r in have], rcond=None)[0]
         fitted[family] = (tuple(lut), tuple(ff))
     return fitted
+
+
+def _features(pe, simd, acc_bits):
+    """Terms of the MVAU model: synapse lanes, accumulator bits, a constant."""
+    return [pe * simd, pe * acc_bits, 1]
 
 
 def estimate_unit(unit, family):
@@ -63,10 +67,9 @@ def estimate_unit(unit, family):
     fitted = _coefficients().get(family)
     if type(unit) is not MVAU or fitted is None:
         return None
-    (a, b, c), (d, e, f) = fitted
-    pe, simd, acc = unit.pe, unit.simd, unit.acc_shape.width
-    lut = a * pe * simd + b * pe * acc + c
-    ff = d * pe * acc + e * simd + f
+    terms = _features(unit.pe, unit.simd, unit.acc_shape.width)
+    lut, ff = (float(np.dot(coefficients, terms)) for coefficients in fitted)
+    pe, simd = unit.pe, unit.simd
     depth = unit.nf * unit.sf
     bram = 0.0
     if depth > 64:
