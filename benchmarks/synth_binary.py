@@ -89,7 +89,7 @@ def sweep(pairs, work, log):
     return rows
 
 
-def network(name, work, log):
+def network(name, work, log, reuse=False):
     record = {"network": name}
     net = ROOT / "examples" / f"{name}.yaml"
     for family in ("xilinx", "ecp5"):          # place and route (ECP5) takes longest: last
@@ -97,11 +97,15 @@ def network(name, work, log):
         argv = ["synth", str(net), "--target", family, "-o", str(out)]
         if family == "ecp5":
             argv += ["--pnr", "--device", FMAX_DEVICE]
-        log(f"... hwgen {' '.join(argv[:1] + argv[2:])}")
         started = time.monotonic()
-        if hwgen_main(argv) != 0:
-            raise SystemExit(f"hwgen synth failed for {name} ({family})")
-        report = json.loads((out / "synth" / "report.json").read_text())
+        done = out / "synth" / "report.json"
+        if reuse and done.exists():
+            log(f"... reusing {done} (the same hwgen synth command ran before)")
+        else:
+            log(f"... hwgen {' '.join(argv[:1] + argv[2:])}")
+            if hwgen_main(argv) != 0:
+                raise SystemExit(f"hwgen synth failed for {name} ({family})")
+        report = json.loads(done.read_text())
         manifest = json.loads((out / "manifest.json").read_text())
         record["cycles_per_sample"] = manifest["ideal_cycles_per_sample"]
         record["clock_mhz"] = report["clock_mhz"]
@@ -146,6 +150,8 @@ def main():
     parser.add_argument("--only", choices=["sweep", "networks"],
                         help="one part (two processes can run the parts side by side)")
     parser.add_argument("--networks", nargs="*", help=f"default {' '.join(NETWORKS)}")
+    parser.add_argument("--reuse", action="store_true",
+                        help="take a network's synth/report.json from --work if it exists")
     parser.add_argument("--max-synapses", type=int, default=4096,
                         help="largest PE*SIMD of the MVAU sweep (default 4096)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "synth_binary.json"))
@@ -175,7 +181,7 @@ def main():
     if args.only != "sweep":
         names = args.networks or (QUICK_NETWORKS if args.quick else NETWORKS)
         for name in names:
-            record = network(name, work, log)
+            record = network(name, work, log, reuse=args.reuse)
             if record["network"] != "tiny_bnn":
                 record["finn"] = compare(record)
             data = _save(out, "networks", [record])
