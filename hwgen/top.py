@@ -107,6 +107,9 @@ class Pipeline(wiring.Component):
             "o": units[-1].signature.members["o"],
         })
 
+    #: the units in stream order; unit ``k`` is the Verilog module ``<top>.core.u<k>``
+    units = property(lambda self: tuple(self._units))
+
     def elaborate(self, platform):
         m = Module()
         for index, unit in enumerate(self._units):

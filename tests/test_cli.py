@@ -129,12 +129,6 @@ def test_generate_waiting_for_a_unit_exits_1_and_writes_nothing(tmp_path, capsys
     assert not out.exists() and not list(tmp_path.iterdir())
 
 
-@pytest.mark.parametrize("command", ["synth", "report"])
-def test_synth_and_report_say_which_issue_brings_them(command, capsys):
-    assert main([command, str(EXAMPLES / "requant.yaml")]) == 1
-    assert "issue #7" in capsys.readouterr().err
-
-
 def test_sim_matches_golden_under_backpressure(tmp_path, capsys):
     net = EXAMPLES / "requant.yaml"
     spec = load(net)

