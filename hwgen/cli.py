@@ -130,10 +130,13 @@ def _unit_entry(unit):
     entry = {"unit": type(unit).__name__,
              "in": {"lanes": in_lanes, "bits": in_shape.width, "signed": in_shape.signed},
              "out": {"lanes": out_lanes, "bits": out_shape.width, "signed": out_shape.signed}}
-    for key in ("latency", "nf", "sf", "folds", "depth", "rom_bits", "pipeline"):
+    for key in ("latency", "nf", "sf", "folds", "depth", "rom_bits", "pipeline", "share_depth",
+                "share_levels", "synapse_ops", "synapse_ops_unshared"):
         value = getattr(unit, key, None)
         if isinstance(value, int):
             entry[key] = value
+    if isinstance(getattr(unit, "share", None), str):
+        entry["share"] = unit.share
     return entry
 
 

@@ -51,11 +51,16 @@ def _argmax(layer, source, in_shape):
 
 def _binary_dense(layer, source, in_shape):
     from .mvau import MVAU
+    from .unrolled_mvau import UnrolledMVAU
     if not source.binary:
         raise NotImplementedError(
             f"layer {layer.name!r}: binary weights on integer inputs land with issue #5")
-    unit = MVAU(weights=layer.params["weight"], pe=layer.pe, simd=layer.simd,
-                pipeline=layer.attrs["pipeline"])
+    if layer.attrs["unroll"] == "full":
+        unit = UnrolledMVAU(weights=layer.params["weight"], pipeline=layer.attrs["pipeline"],
+                            share=layer.attrs["share"], share_depth=layer.attrs["share_depth"])
+    else:
+        unit = MVAU(weights=layer.params["weight"], pe=layer.pe, simd=layer.simd,
+                    pipeline=layer.attrs["pipeline"])
     vectors = source.size // unit.mw
     return unit, vectors * unit.nf * unit.sf
 
@@ -69,6 +74,11 @@ def units_for(layer):
 
     Raises NotImplementedError naming the issue that brings a missing unit.
     """
+    if layer.attrs.get("unroll", "none") != "none" and layer.op != "binary_dense":
+        raise NotImplementedError(
+            f"layer {layer.name!r}: unroll: full on {layer.op} (one output pixel per cycle, "
+            f"weights in logic) lands with issue #10 once the conv path (issue #5) exists; "
+            f"today only binary_dense unrolls")
     if layer.op not in _FACTORIES:
         waits = MISSING.get(layer.op, "a future issue")
         raise NotImplementedError(
