@@ -81,26 +81,41 @@ def hamming(weights) -> np.ndarray:
 
 
 def mst_plan(weights, max_depth) -> SharePlan:
-    """Depth-limited minimum spanning tree of the channels plus the virtual root (see module doc).
+    """Depth-limited spanning tree of the channels plus the virtual root (see module doc).
 
-    Deterministic: among equally cheap choices the root (direct popcount)
-    wins, then the lowest channel index.
+    Prim's algorithm from the root, which takes the channel ``c`` that is
+    cheapest to attach next. Without a depth limit its parent is the
+    nearest tree vertex (an exact MST). With the limit, a channel attached
+    at the deepest level cannot be reused, so ``c`` may instead go under a
+    shallower vertex (or the root) when the channels still outside the tree
+    would save more by reusing ``c`` than that costs: among the allowed
+    parents it takes the one minimising ``cost - lookahead``, where the
+    lookahead, credited only if ``c`` may have children, is
+    ``sum(max(0, best[v] - d(c, v)))`` over channels ``v`` not yet in the tree.
+    Deterministic: ties go to the cheaper edge, then the root, then the
+    lowest channel index.
     """
     mh, mw = weights.shape
     dist = hamming(weights)
     best = np.full(mh, mw, dtype=np.int64)       # cheapest known way to compute each channel
-    via = np.full(mh, -1, dtype=np.int64)        # ... and from whom (-1: directly)
     done = np.zeros(mh, dtype=bool)
-    level = np.zeros(mh, dtype=np.int64)
+    level = np.full(mh, -1, dtype=np.int64)
+    parent = np.full(mh, -1, dtype=np.int64)
+    cost = np.zeros(mh, dtype=np.int64)
     order = []
     for _ in range(mh):
         c = int(np.argmin(np.where(done, np.iinfo(np.int64).max, best)))
         done[c] = True
         order.append(c)
-        level[c] = 0 if via[c] < 0 else level[via[c]] + 1
+        lookahead = int(np.maximum(best - dist[c], 0)[~done].sum())
+        # candidate parents: the root (-1), then tree channels that may still take children
+        hosts = np.concatenate([[-1], np.flatnonzero(done & (level >= 0) & (level < max_depth))])
+        edge = np.where(hosts < 0, mw, dist[c][hosts])
+        depth = np.where(hosts < 0, 0, level[hosts] + 1)
+        score = edge - np.where(depth < max_depth, lookahead, 0)
+        pick = int(np.lexsort((hosts, edge, score))[0])
+        parent[c], level[c], cost[c] = hosts[pick], depth[pick], edge[pick]
         if level[c] < max_depth:
-            closer = ~done & (dist[c] < best)
-            best[closer] = dist[c][closer]
-            via[closer] = c
-    return SharePlan(parent=tuple(int(p) for p in via), level=tuple(int(v) for v in level),
-                     cost=tuple(int(v) for v in best), order=tuple(order), fan_in=mw)
+            best = np.minimum(best, dist[c])
+    return SharePlan(parent=tuple(int(p) for p in parent), level=tuple(int(v) for v in level),
+                     cost=tuple(int(v) for v in cost), order=tuple(order), fan_in=mw)

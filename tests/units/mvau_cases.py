@@ -23,6 +23,22 @@ def make_weights(mh: int, mw: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).choice(np.array([-1, 1], np.int8), size=(mh, mw))
 
 
+def make_correlated_weights(mh: int, mw: int, seed: int, prototypes: int = 3,
+                            flip: float = 0.1) -> np.ndarray:
+    """-1/+1 weights [MH, MW] whose rows are noisy copies of a few prototype rows.
+
+    Like trained binary layers, and unlike uniform random ones, they hold
+    groups of similar channels, so MST sharing has close neighbours to use;
+    two channels are made identical (Hamming distance 0).
+    """
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(np.array([-1, 1], np.int8), size=(prototypes, mw))
+    weights = rows[rng.integers(0, prototypes, size=mh)]
+    weights[rng.random((mh, mw)) < flip] *= -1
+    weights[-1] = weights[0]
+    return weights
+
+
 def edge_vectors(weights: np.ndarray) -> np.ndarray:
     """All +1, all -1, and per chosen channel: equal, opposite and half-agreeing vectors."""
     mh, mw = weights.shape
