@@ -176,6 +176,8 @@ def test_amaranth_sim_one_vector_per_cycle_and_latency(share, pipeline):
 
 
 # Verilator: plain, MST on correlated weights (pipelined links), MST chained combinationally.
+# CI builds the MST one (tests/test_unrolled_networks.py cosimulates a network with pipelined
+# and combinational MST layers too); the others take minutes to compile on a busy machine.
 COSIM = {
     "plain": ("random", 16, 32, "none", 1, 2),
     "mst": ("correlated", 16, 32, "mst", 2, 2),
@@ -195,7 +197,8 @@ def cosim(name, *, count, backpressure, seed):
     return unit, x, got, expected(x, weights), result
 
 
-@pytest.mark.parametrize("name", sorted(COSIM))
+@pytest.mark.parametrize("name", ["mst", pytest.param("plain", marks=pytest.mark.slow),
+                                  pytest.param("mst_comb", marks=pytest.mark.slow)])
 def test_verilator_cosim_matches_golden(name):
     """>= 300 vectors under 30% random pauses on both AXI4-Stream sides."""
     unit, x, got, want, result = cosim(name, count=300, backpressure=0.3, seed=5)
@@ -212,8 +215,9 @@ def test_verilator_one_vector_per_cycle():
     assert result.cycles_per_sample(len(x)) == pytest.approx(1.0, rel=0.05)
 
 
-@pytest.mark.parametrize("wrap", [True, False])
+@pytest.mark.parametrize("wrap", [pytest.param(True, marks=pytest.mark.slow), False])
 def test_verilog_is_deterministic_and_lint_clean(wrap, tmp_path):
+    """The bare unit (and, under -m slow, its AXI top; the network test lints one in CI)."""
     from sim.verilator import lint
 
     def design():
