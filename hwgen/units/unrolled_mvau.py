@@ -9,6 +9,7 @@ from .mvau import MVAU, _check_weights
 __all__ = ["UnrolledMVAU"]
 
 SHARES = ("none", "mst")
+BINARY = unsigned(1)
 
 
 class UnrolledMVAU(MVAU):
@@ -50,7 +51,7 @@ class UnrolledMVAU(MVAU):
     """
 
     def __init__(self, *, weights, pipeline=0, share="none", share_depth=2,
-                 in_shape=unsigned(1)):
+                 in_shape=BINARY):
         if share not in SHARES:
             raise TypeError(f"share must be one of {', '.join(map(repr, SHARES))}, not {share!r}")
         self._share = share

@@ -31,11 +31,11 @@ def test_defaults_leave_folding_alone():
      "unroll: full computes all of out_features (16) at once, so pe must be 16, got 4",
      "remove 'pe' (unroll: full sets it)"),
     ("{name: fc, op: binary_dense, out_features: 16, unroll: full, simd: 32}", 5,
-     "layers[0].simd", "unroll: full computes all of in_features (64) at once, so simd must "
-     "be 64, got 32", "or remove 'unroll: full' to fold the layer"),
+     "layers[0].simd", ("unroll: full computes all of in_features (64) at once, so simd must "
+                        "be 64, got 32"), "or remove 'unroll: full' to fold the layer"),
     ("{name: fc, op: binary_dense, out_features: 16, share: mst}", 5, "layers[0].share",
-     "share: mst reuses results across output channels computed in the same cycle, so it "
-     "needs unroll: full", "add 'unroll: full'"),
+     ("share: mst reuses results across output channels computed in the same cycle, so it "
+      "needs unroll: full"), "add 'unroll: full'"),
     ("{name: fc, op: binary_dense, out_features: 16, unroll: full, share_depth: 3}", 5,
      "layers[0].share_depth", "share_depth only applies with share: mst", "add 'share: mst'"),
     ("{name: fc, op: binary_dense, out_features: 16, unroll: partial}", 5, "layers[0].unroll",

@@ -13,8 +13,14 @@ from hwgen.units._mst import direct_plan, hamming, mst_plan
 from hwgen.units.unrolled_mvau import UnrolledMVAU
 from sim.amaranth_streams import simulate_stream
 
-from .mvau_cases import (expected, from_beats, make_correlated_weights, make_vectors,
-                         make_weights, to_beats)
+from .mvau_cases import (
+    expected,
+    from_beats,
+    make_correlated_weights,
+    make_vectors,
+    make_weights,
+    to_beats,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
 
@@ -22,14 +28,14 @@ W = make_weights(8, 16, seed=0)
 
 
 @pytest.mark.parametrize("change, error, message", [
-    (dict(share="tree"), TypeError, "share must be one of 'none', 'mst', not 'tree'"),
-    (dict(share=None), TypeError, "share must be one of 'none', 'mst', not None"),
-    (dict(share_depth=0), ValueError, "share_depth must be at least 1, not 0"),
-    (dict(share_depth=True), TypeError, "share_depth must be an integer, not True"),
-    (dict(pipeline=-1), ValueError, "pipeline must be at least 0, not -1"),
-    (dict(weights=W[0]), ValueError, "weights must be 2-D [MH, MW], not of shape (16,)"),
-    (dict(weights=np.where(W > 0, 1, 0)), ValueError, "must be -1 or +1, not 0"),
-    (dict(in_shape=signed(8)), NotImplementedError, "integer inputs to binary weights"),
+    ({"share": "tree"}, TypeError, "share must be one of 'none', 'mst', not 'tree'"),
+    ({"share": None}, TypeError, "share must be one of 'none', 'mst', not None"),
+    ({"share_depth": 0}, ValueError, "share_depth must be at least 1, not 0"),
+    ({"share_depth": True}, TypeError, "share_depth must be an integer, not True"),
+    ({"pipeline": -1}, ValueError, "pipeline must be at least 0, not -1"),
+    ({"weights": W[0]}, ValueError, "weights must be 2-D [MH, MW], not of shape (16,)"),
+    ({"weights": np.where(W > 0, 1, 0)}, ValueError, "must be -1 or +1, not 0"),
+    ({"in_shape": signed(8)}, NotImplementedError, "integer inputs to binary weights"),
 ])
 def test_construction_errors(change, error, message):
     with pytest.raises(error) as info:
@@ -201,7 +207,7 @@ def cosim(name, *, count, backpressure, seed):
                                   pytest.param("mst_comb", marks=pytest.mark.slow)])
 def test_verilator_cosim_matches_golden(name):
     """>= 300 vectors under 30% random pauses on both AXI4-Stream sides."""
-    unit, x, got, want, result = cosim(name, count=300, backpressure=0.3, seed=5)
+    _unit, x, got, want, result = cosim(name, count=300, backpressure=0.3, seed=5)
     assert got.shape == want.shape, f"{len(result.received)} of {len(x)} vectors came out"
     bad = (got != want).any(axis=1)
     assert not bad.any(), f"{int(bad.sum())} of {len(x)} vectors differ; first:\n" \
@@ -210,7 +216,7 @@ def test_verilator_cosim_matches_golden(name):
 
 
 def test_verilator_one_vector_per_cycle():
-    unit, x, got, want, result = cosim("mst", count=300, backpressure=0.0, seed=9)
+    _unit, x, got, want, result = cosim("mst", count=300, backpressure=0.0, seed=9)
     np.testing.assert_array_equal(got, want)
     assert result.cycles_per_sample(len(x)) == pytest.approx(1.0, rel=0.05)
 
