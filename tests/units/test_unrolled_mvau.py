@@ -14,6 +14,8 @@ from hwgen.units.unrolled_mvau import UnrolledMVAU
 from sim.amaranth_streams import simulate_stream
 
 from .mvau_cases import (
+    check_cosim,
+    check_lint,
     expected,
     from_beats,
     make_correlated_weights,
@@ -208,11 +210,7 @@ def cosim(name, *, count, backpressure, seed):
 def test_verilator_cosim_matches_golden(name):
     """>= 300 vectors under 30% random pauses on both AXI4-Stream sides."""
     _unit, x, got, want, result = cosim(name, count=300, backpressure=0.3, seed=5)
-    assert got.shape == want.shape, f"{len(result.received)} of {len(x)} vectors came out"
-    bad = (got != want).any(axis=1)
-    assert not bad.any(), f"{int(bad.sum())} of {len(x)} vectors differ; first:\n" \
-                          f"x={x[bad][:2]}\ngot={got[bad][:2]}\nwant={want[bad][:2]}"
-    assert result.passed
+    check_cosim(x, got, want, result)
 
 
 def test_verilator_one_vector_per_cycle():
@@ -224,7 +222,6 @@ def test_verilator_one_vector_per_cycle():
 @pytest.mark.parametrize("wrap", [pytest.param(True, marks=pytest.mark.slow), False])
 def test_verilog_is_deterministic_and_lint_clean(wrap, tmp_path):
     """The bare unit (and, under -m slow, its AXI top; the network test lints one in CI)."""
-    from sim.verilator import lint
 
     def design():
         unit = UnrolledMVAU(weights=make_correlated_weights(10, 24, seed=2), pipeline=1,
@@ -233,8 +230,4 @@ def test_verilog_is_deterministic_and_lint_clean(wrap, tmp_path):
 
     text = to_verilog(design(), "unrolled_top")
     assert text == to_verilog(design(), "unrolled_top")
-    path = tmp_path / "unrolled_top.v"
-    path.write_text(text)
-    result = lint(path, "unrolled_top")
-    assert result.returncode == 0, result.stderr
-    assert "%Warning" not in result.stderr
+    check_lint(text, "unrolled_top", tmp_path)
