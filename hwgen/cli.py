@@ -106,11 +106,18 @@ def _golden(spec, x):
 def _build_design(spec):
     from hwgen.network import build_network
     try:
-        return build_network(spec)
+        design = build_network(spec)
     except NotImplementedError as error:
         raise Failed(f"{spec.source}: {error}") from None
     except ValueError as error:          # the target cannot carry the data (io_bits)
         raise BadInput(str(error)) from None
+    for hw in design.layers:             # unrolled layers: what MST sharing saved
+        for unit in hw.units:
+            if getattr(unit, "share", None) == "mst":
+                _progress(f"      {hw.layer.name}: share: mst, synapse ops "
+                          f"{unit.synapse_ops_unshared} -> {unit.synapse_ops} "
+                          f"({unit.share_levels} level(s) of reuse, latency {unit.latency})")
+    return design
 
 
 def _out_dir(args, spec):
