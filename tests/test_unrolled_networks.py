@@ -1,9 +1,11 @@
 """Networks with fully unrolled (``unroll: full``) and MST-shared (``share: mst``) binary layers.
 
-CI cosimulates a small network mixing unrolled, MST-shared and folded layers;
-the JSC-M-shaped examples (random and correlated weights, 500 samples each,
-as ``hwgen sim examples/jsc_m_mst.yaml --count 500 --backpressure 0.3``)
-take minutes to compile under Verilator and are marked ``slow``.
+CI generates a small network mixing unrolled, MST-shared and folded layers and
+checks its manifest; its cosimulation and the JSC-M-shaped examples' (random
+and correlated weights, 500 samples each, as ``hwgen sim
+examples/jsc_m_mst.yaml --count 500 --backpressure 0.3``) take minutes to
+compile under Verilator on a busy machine and are marked ``slow`` (the unit's
+own Verilator cosim runs in CI, tests/units/test_unrolled_mvau.py).
 """
 
 import json
@@ -37,6 +39,7 @@ def mixed(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_mixed_network_bit_exact_under_backpressure(mixed, tmp_path, monkeypatch):
     import tests.test_networks as networks
     monkeypatch.setattr(networks, "EXAMPLES", mixed.parent)
