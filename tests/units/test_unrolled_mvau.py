@@ -214,7 +214,7 @@ def test_verilator_cosim_matches_golden(name):
 
 
 def test_verilator_one_vector_per_cycle():
-    _unit, x, got, want, result = cosim("mst", count=100, backpressure=0.0, seed=9)
+    _unit, _x, got, want, result = cosim("mst", count=100, backpressure=0.0, seed=9)
     np.testing.assert_array_equal(got, want)
     assert result.steady_cycles_per_sample(1) == pytest.approx(1.0, rel=0.02)
 
