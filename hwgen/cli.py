@@ -124,11 +124,18 @@ def _golden(spec, x):
 def _build_design(spec):
     from hwgen.network import build_network
     try:
-        return build_network(spec)
+        design = build_network(spec)
     except NotImplementedError as error:
         raise Failed(f"{spec.source}: {error}") from None
     except ValueError as error:          # the target cannot carry the data (io_bits)
         raise BadInput(str(error)) from None
+    for hw in design.layers:             # unrolled layers: what MST sharing saved
+        for unit in hw.units:
+            if getattr(unit, "share", None) == "mst":
+                _progress(f"      {hw.layer.name}: share: mst, synapse ops "
+                          f"{unit.synapse_ops_unshared} -> {unit.synapse_ops} "
+                          f"({unit.share_levels} level(s) of reuse, latency {unit.latency})")
+    return design
 
 
 def _out_dir(args, spec):
@@ -149,10 +156,13 @@ def _unit_entry(unit):
              "in": {"lanes": in_lanes, "bits": in_shape.width, "signed": in_shape.signed},
              "out": {"lanes": out_lanes, "bits": out_shape.width, "signed": out_shape.signed}}
     for key in ("latency", "nf", "sf", "folds", "cf", "buffer_rows", "depth", "rom_bits",
-                "pipeline", "acc_bits", "weight_bits"):
+                "pipeline", "acc_bits", "weight_bits", "share_depth", "share_levels",
+                "synapse_ops", "synapse_ops_unshared"):
         value = getattr(unit, key, None)
         if isinstance(value, int):
             entry[key] = value
+    if isinstance(getattr(unit, "share", None), str):
+        entry["share"] = unit.share
     return entry
 
 

@@ -363,9 +363,38 @@ class _Loader:
         raw.inputs, raw.inputs_given = self.inputs(m, path, raw, seen, raws)
         for key in ("pe", "simd"):
             setattr(raw, key, self.value(m, Field(key, "int", default=1, lo=1), path, "layer"))
+        if "unroll" in raw.attrs:
+            self.check_unroll(raw)
         if "activation" in m:
             raw.activation = self.activation(raw)
         return raw
+
+    def check_unroll(self, raw):
+        """``unroll: full`` fixes pe to the outputs (simd follows in check_folding); ``share``
+        needs it, ``share_depth`` needs ``share: mst``."""
+        attrs, m = raw.attrs, raw.map
+        if attrs["share"] != "none" and attrs["unroll"] != "full":
+            line, path = raw.loc("share")
+            raise self.error(line, path, f"share: {attrs['share']} reuses results across output "
+                             "channels computed in the same cycle, so it needs unroll: full",
+                             "add 'unroll: full' to the layer")
+        if "share_depth" in m and attrs["share"] != "mst":
+            line, path = raw.loc("share_depth")
+            raise self.error(line, path, "share_depth only applies with share: mst",
+                             "add 'share: mst' or remove 'share_depth'")
+        if attrs["unroll"] == "full":
+            key = "out_features" if "out_features" in attrs else "out_channels"
+            raw.pe = self.unrolled_fold(raw, "pe", key, attrs[key])
+
+    def unrolled_fold(self, raw, key, what, size):
+        """``size``, or an error if the layer wrote a different ``key`` next to ``unroll: full``."""
+        if key in raw.map and getattr(raw, key) != size:
+            line, path = raw.loc(key)
+            raise self.error(line, path, f"unroll: full computes all of {what} ({size}) at once, "
+                             f"so {key} must be {size}, got {getattr(raw, key)}",
+                             f"remove '{key}' (unroll: full sets it), or remove 'unroll: full' "
+                             f"to fold the layer")
+        return size
 
     def wrong_op_hint(self, key, op):
         owners = [o for o, fields in OP_FIELDS.items() if key in [f.name for f in fields]]
@@ -875,6 +904,8 @@ class _Loader:
 
     def check_folding(self, raw, in_types, out_type):
         pe_dim, simd_dim = self.fold_dims(raw, in_types, out_type)
+        if raw.attrs.get("unroll") == "full":
+            raw.simd = self.unrolled_fold(raw, "simd", *simd_dim)
         for key, dim in (("pe", pe_dim), ("simd", simd_dim)):
             value = getattr(raw, key)
             line, path = raw.loc(key)

@@ -20,7 +20,10 @@ Every layer
 or ``requant``, only after an op in :data:`ACCUMULATOR_OPS`).
 
 Per op: see :data:`OP_FIELDS`. ``shiftmax`` and ``shiftgelu`` take exactly one of
-``x0`` and ``input_scale`` (:data:`ONE_OF`).
+``x0`` and ``input_scale`` (:data:`ONE_OF`). On the binary ops ``unroll: full``
+sets ``pe`` to the outputs and ``simd`` to the fan-in (a different value written
+there is an error), ``share: mst`` needs ``unroll: full``, and ``share_depth``
+needs ``share: mst``.
 """
 
 from __future__ import annotations
@@ -134,6 +137,17 @@ _WEIGHTS = (
 )
 _PIPELINE = Field("pipeline", "int", default=1, lo=0, hi=8,
                   doc="register stages inside the popcount adder tree (0: combinational)")
+#: fully unrolled binary layers (issue #10): weights folded into logic, MST-shared popcounts
+_UNROLL = (
+    Field("unroll", "choice", default="none", choices=("none", "full"),
+          doc="'full': weights become constants in logic, one vector per cycle; "
+              "sets pe to the outputs and simd to the fan-in"),
+    Field("share", "choice", default="none", choices=("none", "mst"),
+          doc="'mst' (needs unroll: full): a channel reuses the result of a channel with "
+              "similar weights (minimum spanning tree over Hamming distances)"),
+    Field("share_depth", "int", default=2, lo=1, hi=8,
+          doc="share: mst only; longest chain of reuse (each link adds one adder stage)"),
+)
 _X0 = (
     Field("x0", "int", lo=-(1 << 31) + 1, hi=-1, doc="exponent quantum: x0 = floor(-1/scale) < 0"),
     Field("input_scale", "number", lo=0, lo_open=True, doc="input scale; sets x0"),
@@ -141,8 +155,9 @@ _X0 = (
 
 #: op -> its own keys (besides the common layer keys), in documentation order
 OP_FIELDS: dict[str, tuple[Field, ...]] = {
-    "binary_dense": (_size("out_features", "output features"), _PIPELINE),
-    "binary_conv2d": (_size("out_channels", "output channels"),) + _KERNEL + (_PIPELINE,),
+    "binary_dense": (_size("out_features", "output features"), _PIPELINE) + _UNROLL,
+    "binary_conv2d": (_size("out_channels", "output channels"),) + _KERNEL + (_PIPELINE,)
+    + _UNROLL,
     "dense": (_size("out_features", "output features"),) + _WEIGHTS,
     "conv2d": (_size("out_channels", "output channels"),) + _KERNEL + _WEIGHTS,
     "threshold": (

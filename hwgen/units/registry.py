@@ -58,8 +58,17 @@ def mvau_for(layer, weights, source, *, in_range=None):
     from .mvau_int import IntegerMVAU
     attrs = layer.attrs
     kind = "binary" if layer.op.startswith("binary_") else attrs["weight_type"]
+    unrolled = attrs.get("unroll", "none") == "full"
+    if kind == "binary" and source.binary and unrolled:
+        from .unrolled_mvau import UnrolledMVAU
+        return UnrolledMVAU(weights=weights, pipeline=attrs["pipeline"], share=attrs["share"],
+                            share_depth=attrs["share_depth"])
     if kind == "binary" and source.binary:
         return MVAU(weights=weights, pe=layer.pe, simd=layer.simd, pipeline=attrs["pipeline"])
+    if unrolled:
+        raise NotImplementedError(
+            f"layer {layer.name!r}: unroll: full with weights in logic covers binary inputs "
+            f"only (issue #10); this layer reads {source.describe()}")
     if in_range is None and not source.binary:
         in_range = (source.lo, source.hi)
     return IntegerMVAU(weights=weights, in_shape=element_shape(source), weight_kind=kind,
@@ -157,6 +166,10 @@ def units_for(layer, flattened_from=None):
 
     Raises NotImplementedError naming the issue that brings a missing unit.
     """
+    if layer.attrs.get("unroll", "none") != "none" and layer.op != "binary_dense":
+        raise NotImplementedError(
+            f"layer {layer.name!r}: unroll: full on {layer.op} (one output pixel per cycle, "
+            f"weights in logic) is not built yet (issue #10); today only binary_dense unrolls")
     if layer.op == "flatten":
         return [], 0
     if layer.op not in _FACTORIES:

@@ -23,6 +23,22 @@ def make_weights(mh: int, mw: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).choice(np.array([-1, 1], np.int8), size=(mh, mw))
 
 
+def make_correlated_weights(mh: int, mw: int, seed: int, prototypes: int = 3,
+                            flip: float = 0.1) -> np.ndarray:
+    """-1/+1 weights [MH, MW] whose rows are noisy copies of a few prototype rows.
+
+    Like trained binary layers, and unlike uniform random ones, they hold
+    groups of similar channels, so MST sharing has close neighbours to use;
+    two channels are made identical (Hamming distance 0).
+    """
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(np.array([-1, 1], np.int8), size=(prototypes, mw))
+    weights = rows[rng.integers(0, prototypes, size=mh)]
+    weights[rng.random((mh, mw)) < flip] *= -1
+    weights[-1] = weights[0]
+    return weights
+
+
 def edge_vectors(weights: np.ndarray) -> np.ndarray:
     """All +1, all -1, and per chosen channel: equal, opposite and half-agreeing vectors."""
     mh, mw = weights.shape
@@ -57,3 +73,22 @@ def from_beats(frames: list, pe: int, bits: int) -> np.ndarray:
     """Per-vector lists of NF output words -> [N, MH] signed int64."""
     return np.array([[v for word in frame for v in unpack(word, pe, bits, True)]
                      for frame in frames], dtype=np.int64)
+
+
+def check_cosim(x: np.ndarray, got: np.ndarray, want: np.ndarray, result) -> None:
+    """Every vector came out and equals the golden one; else show the first that differ."""
+    assert got.shape == want.shape, f"{len(result.received)} of {len(x)} vectors came out"
+    bad = (got != want).any(axis=1)
+    assert not bad.any(), f"{int(bad.sum())} of {len(x)} vectors differ; first:\n" \
+                          f"x={x[bad][:2]}\ngot={got[bad][:2]}\nwant={want[bad][:2]}"
+    assert result.passed
+
+
+def check_lint(text: str, top: str, tmp_path) -> None:
+    """``text`` (Verilog with top module ``top``) passes verilator --lint-only -Wall + waivers."""
+    from sim.verilator import lint
+    path = tmp_path / f"{top}.v"
+    path.write_text(text)
+    result = lint(path, top)
+    assert result.returncode == 0, result.stderr
+    assert "%Warning" not in result.stderr

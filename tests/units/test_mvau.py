@@ -13,7 +13,8 @@ from hwgen.top import AxiStreamTop
 from hwgen.units.mvau import MVAU
 from sim.amaranth_streams import simulate_stream
 
-from .mvau_cases import FOLDINGS, expected, from_beats, make_vectors, make_weights, to_beats
+from .mvau_cases import (FOLDINGS, check_cosim, check_lint, expected, from_beats, make_vectors,
+                         make_weights, to_beats)
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
 
@@ -161,11 +162,7 @@ def test_verilator_cosim_matches_golden(name):
     """>= 300 vectors under 30% random pauses on both AXI4-Stream sides."""
     unit, x, want, result = cosim(name, count=300, backpressure=0.3, seed=5)
     got = from_beats(result.received, unit.pe, unit.acc_shape.width)
-    assert got.shape == want.shape, f"{len(result.received)} of {len(x)} vectors came out"
-    bad = (got != want).any(axis=1)
-    assert not bad.any(), f"{int(bad.sum())} of {len(x)} vectors differ; first:\n" \
-                          f"x={x[bad][:2]}\ngot={got[bad][:2]}\nwant={want[bad][:2]}"
-    assert result.passed
+    check_cosim(x, got, want, result)
 
 
 def test_verilator_throughput_is_nf_times_sf():
@@ -186,7 +183,6 @@ def test_verilator_throughput_is_nf_times_sf():
                                            (False, (8, 16, 1, 1, 1))])
 def test_verilog_is_deterministic_and_lint_clean(wrap, folding, tmp_path):
     """The AXI top (NF > 1) and the bare unit at both extremes pass -Wall with the waivers."""
-    from sim.verilator import lint
     mh, mw, pe, simd, pipeline = folding
 
     def design():
@@ -196,8 +192,4 @@ def test_verilog_is_deterministic_and_lint_clean(wrap, folding, tmp_path):
     text = to_verilog(design(), "mvau_top")
     if wrap:
         assert text == to_verilog(design(), "mvau_top")
-    path = tmp_path / "mvau_top.v"
-    path.write_text(text)
-    result = lint(path, "mvau_top")
-    assert result.returncode == 0, result.stderr
-    assert "%Warning" not in result.stderr
+    check_lint(text, "mvau_top", tmp_path)
