@@ -13,9 +13,7 @@ MISSING = {
     "flatten": "issue #5 (flatten with column permutation)",
     "add": "issue #6 (residual Add)",
     "matmul": "issue #6 (MatMul)",
-    "shiftmax": "issue #6 (Shiftmax)",
     "shiftgelu": "issue #6 (ShiftGELU)",
-    "layernorm": "issue #6 (LayerNorm)",
 }
 
 
@@ -60,8 +58,34 @@ def _binary_dense(layer, source, in_shape):
     return unit, vectors * unit.nf * unit.sf
 
 
+def _rows(layer, source, length):
+    """Row-wise ops on ``[T, C]``: T rows of ``length`` per sample; ``pe`` lanes must divide a row."""
+    if length % layer.pe:
+        raise ValueError(f"layer {layer.name!r}: pe ({layer.pe}) must divide the row length "
+                         f"({length}) of {layer.op}")
+    return source.size // length
+
+
+def _shiftmax(layer, source, in_shape):
+    from .shiftmax import Shiftmax
+    length = source.shape[-1] // layer.attrs["heads"]      # each head's group is its own row
+    rows = _rows(layer, source, length)
+    unit = Shiftmax(in_shape=in_shape, length=length, simd=layer.pe, x0=layer.attrs["x0"],
+                    out_bits=layer.attrs["out_bits"])
+    return unit, rows * unit.cycles_per_row
+
+
+def _layernorm(layer, source, in_shape):
+    from .layernorm import LayerNorm
+    rows = _rows(layer, source, source.shape[-1])
+    bias = layer.params["bias"].tolist() if "bias" in layer.params else None
+    unit = LayerNorm(in_shape=in_shape, channels=source.shape[-1], simd=layer.pe,
+                     sqrt=layer.attrs["sqrt"], bias=bias, out_shape=element_shape(layer.op_type))
+    return unit, rows * unit.cycles_per_row
+
+
 _FACTORIES = {"requant": _requant, "threshold": _threshold, "argmax": _argmax,
-              "binary_dense": _binary_dense}
+              "binary_dense": _binary_dense, "shiftmax": _shiftmax, "layernorm": _layernorm}
 
 
 def units_for(layer):
