@@ -4,7 +4,7 @@ from amaranth.hdl import Cat, Module, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._checks import check_int
+from ._checks import check_int, check_shape
 
 __all__ = ["Divider"]
 
@@ -32,6 +32,10 @@ class Divider(wiring.Component):
         False (iterative): one step per cycle on one set of registers, one
         division in flight. True: ``dividend_bits`` register stages, one step
         each, a new division accepted every cycle.
+    tag_shape : Shape or None
+        Side data (AXI ``TUSER`` style) that travels with each division,
+        unchanged, so a caller's per-element values stay in step with the
+        quotient through the pipeline.
 
     Members
     -------
@@ -39,6 +43,7 @@ class Divider(wiring.Component):
                                            "divisor": unsigned(divisor_bits)})))
     o : Out(stream.Signature(StructLayout({"quotient": unsigned(dividend_bits),
                                             "remainder": unsigned(divisor_bits)})))
+        both with a ``"tag"`` field as well when ``tag_shape`` is given.
 
     Latency and throughput: iterative, the result is valid ``dividend_bits + 1``
     cycles after the operands are taken (load, ``dividend_bits`` steps), and
@@ -48,17 +53,19 @@ class Divider(wiring.Component):
     pipeline advances when ``o.ready | ~o.valid``.
     """
 
-    def __init__(self, *, dividend_bits, divisor_bits, pipelined=False):
+    def __init__(self, *, dividend_bits, divisor_bits, pipelined=False, tag_shape=None):
         self._dividend_bits = check_int("dividend_bits", dividend_bits, minimum=1, maximum=64)
         self._divisor_bits = check_int("divisor_bits", divisor_bits, minimum=1, maximum=64)
         if not isinstance(pipelined, bool):
             raise TypeError(f"pipelined must be True or False, not {pipelined!r}")
         self._pipelined = pipelined
+        tag = {} if tag_shape is None else {"tag": check_shape("tag_shape", tag_shape)}
+        self._tagged = bool(tag)
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({
-                "dividend": unsigned(dividend_bits), "divisor": unsigned(divisor_bits)}))),
+                "dividend": unsigned(dividend_bits), "divisor": unsigned(divisor_bits), **tag}))),
             "o": Out(stream.Signature(data.StructLayout({
-                "quotient": unsigned(dividend_bits), "remainder": unsigned(divisor_bits)}))),
+                "quotient": unsigned(dividend_bits), "remainder": unsigned(divisor_bits), **tag}))),
         })
 
     dividend_bits = property(lambda self: self._dividend_bits)
@@ -106,6 +113,8 @@ class Divider(wiring.Component):
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += [rem.eq(0), bits.eq(self.i.payload.dividend),
                          divisor.eq(self.i.payload.divisor), steps.eq(n), busy.eq(1)]
+            if self._tagged:
+                m.d.sync += self.o.payload.tag.eq(self.i.payload.tag)
         with m.Elif(busy):
             new_rem, _, new_bits = self._step(rem, bits, divisor)
             m.d.sync += [rem.eq(new_rem), bits.eq(new_bits), steps.eq(steps - 1)]
@@ -117,6 +126,7 @@ class Divider(wiring.Component):
         m.d.comb += [advance.eq(self.o.ready | ~self.o.valid), self.i.ready.eq(advance)]
         valid, rem = self.i.valid, Signal(self._divisor_bits)   # stage 0: remainder 0
         bits, divisor = self.i.payload.dividend, self.i.payload.divisor
+        tag = self.i.payload.tag if self._tagged else None
         for stage in range(self._dividend_bits):
             new_rem, _, new_bits = self._step(rem, bits, divisor)
             valid_s = Signal(name=f"valid_{stage}")
@@ -127,5 +137,12 @@ class Divider(wiring.Component):
                 m.d.sync += [valid_s.eq(valid), rem_s.eq(new_rem), bits_s.eq(new_bits),
                              divisor_s.eq(divisor)]
             valid, rem, bits, divisor = valid_s, rem_s, bits_s, divisor_s
+            if self._tagged:
+                tag_s = Signal.like(self.i.payload.tag, name=f"tag_{stage}")
+                with m.If(advance):
+                    m.d.sync += tag_s.eq(tag)
+                tag = tag_s
         m.d.comb += [self.o.valid.eq(valid), self.o.payload.quotient.eq(bits),
                      self.o.payload.remainder.eq(rem)]
+        if self._tagged:
+            m.d.comb += self.o.payload.tag.eq(tag)

@@ -4,11 +4,11 @@ from math import isqrt
 
 from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ._checks import channel_params, check_int, check_shape
 from ._rom import lane_rom
+from ._rowbuffer import RowBuffer, request_division
 from .divider import Divider
 
 __all__ = ["LayerNorm"]
@@ -126,54 +126,16 @@ class LayerNorm(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        folds, simd = self.folds, self._simd
-        buf = Memory(shape=data.ArrayLayout(self._in_shape, simd), depth=2 * folds, init=[])
-        m.submodules.buffer = buf
+        simd, c = self._simd, self._channels
         dividend_bits, divisor_bits = self.divider_bits
         m.submodules.divider = divider = Divider(dividend_bits=dividend_bits,
                                                  divisor_bits=divisor_bits)
-        wr, rd = buf.write_port(), buf.read_port(domain="sync")
-        full = Signal(2)
-        sums = [Signal(signed(len(self.i.payload[0]) + self._channels.bit_length() + 1),
-                       name=f"sum_{b}") for b in range(2)]
-        self._front_end(m, wr, full, sums)
-        self._back_end(m, rd, divider, full, sums)
-        return m
-
-    def _front_end(self, m, wr, full, sums):
-        """Write rows into the free buffer, summing each row."""
-        folds = self.folds
-        bank = Signal()
-        addr = Signal(range(folds))
-        running = Signal.like(sums[0])
-        accept = self.i.valid & self.i.ready
-        m.d.comb += self.i.ready.eq(~full.bit_select(bank, 1))
-        beat_sum = sum(self.i.payload[lane] for lane in range(self._simd))
-        new_sum = Mux(addr == 0, 0, running) + beat_sum
-        m.d.comb += [wr.addr.eq(bank * folds + addr), wr.data.eq(self.i.payload), wr.en.eq(accept)]
-        with m.If(accept):
-            m.d.sync += running.eq(new_sum)
-            with m.If(addr == folds - 1):
-                m.d.sync += [addr.eq(0), bank.eq(~bank), full.bit_select(bank, 1).eq(1)]
-                for b, total in enumerate(sums):
-                    with m.If(bank == b):
-                        m.d.sync += total.eq(new_sum)
-            with m.Else():
-                m.d.sync += addr.eq(addr + 1)
-
-    def _back_end(self, m, rd, divider, full, sums):
-        folds, simd, c = self.folds, self._simd, self._channels
-        bank = Signal()
-        addr = Signal(range(folds))
-        issuing = Signal()
         advance = Signal()
         m.d.comb += advance.eq(self.o.ready | ~self.o.valid)
-        issue = issuing & advance
-        m.d.comb += [rd.addr.eq(bank * folds + addr), rd.en.eq(advance)]
-        with m.If(issue):
-            m.d.sync += addr.eq(Mux(addr == folds - 1, 0, addr + 1))
-            with m.If(addr == folds - 1):
-                m.d.sync += issuing.eq(0)
+        rows = RowBuffer(shape=self._in_shape, simd=simd, folds=self.folds)
+        sum_shape = signed(len(self.i.payload[0]) + c.bit_length() + 1)
+        rows.add(m, self.i, value_shape=sum_shape, reduce=_running_sum, advance=advance)
+        rd, issue, total = rows.rd, rows.issue, rows.row_value
 
         # Stage 1: the beat read from the buffer (and its biases) -> y; stage 2: registered.
         mean = Signal(self._in_shape)
@@ -181,7 +143,7 @@ class LayerNorm(wiring.Component):
         v1, v2 = Signal(), Signal()
         y2 = Signal(data.ArrayLayout(signed(ywidth), simd))
         biases = [lane_rom(m, f"bias_rom_{lane}", signed(32), self._bias[lane::simd],
-                           addr=addr, en=issue) for lane in range(simd)]
+                           addr=rows.read_addr, en=issue) for lane in range(simd)]
         bias2 = [Signal(signed(32), name=f"bias2_{lane}") for lane in range(simd)]
         with m.If(advance):
             m.d.sync += [v1.eq(issue), v2.eq(v1)]
@@ -193,30 +155,22 @@ class LayerNorm(wiring.Component):
         # trip verilator -Wall CASEINCOMPLETE).
         phase = Signal(range(6))
         step = [phase == k for k in range(6)]
-        drained = ~issuing & ~v1 & ~v2
+        drained = ~rows.issuing & ~v1 & ~v2
         var = Signal(self.var_bits)
         root = Signal(self.root_bits)
         factor = Signal(31)
         sent = Signal()
-        total = Mux(bank, sums[1], sums[0])
         offset = self._offset
 
         def divide(dividend, divisor):
-            """Present one division; True (a Value) in the cycle its result is valid."""
-            m.d.comb += [divider.i.valid.eq(~sent), divider.i.payload.dividend.eq(dividend),
-                         divider.i.payload.divisor.eq(divisor), divider.o.ready.eq(1)]
-            with m.If(divider.i.ready):
-                m.d.sync += sent.eq(1)
-            with m.If(divider.o.valid):
-                m.d.sync += sent.eq(0)
-            return divider.o.valid
+            return request_division(m, divider, sent, dividend, divisor)
 
-        with m.If(step[0] & full.bit_select(bank, 1)):
+        with m.If(step[0] & rows.ready):
             m.d.sync += phase.eq(1)
         with m.If(step[1]):
             with m.If(divide(total + (c // 2 + c * offset), c)):
                 m.d.sync += [mean.eq(divider.o.payload.quotient - offset), var.eq(0),
-                             issuing.eq(1), phase.eq(2)]
+                             rows.start_pass(), phase.eq(2)]
         with m.If(step[2]):
             with m.If(advance & v2):
                 m.d.sync += var.eq(var + sum(y2[lane] * y2[lane] for lane in range(simd)))
@@ -227,15 +181,16 @@ class LayerNorm(wiring.Component):
             m.d.sync += phase.eq(4)
         with m.If(step[4]):
             with m.If(divide(_Q31, root)):
-                m.d.sync += [factor.eq(divider.o.payload.quotient), issuing.eq(1), phase.eq(5)]
+                m.d.sync += [factor.eq(divider.o.payload.quotient), rows.start_pass(), phase.eq(5)]
         with m.If(step[5] & drained):
-            m.d.sync += [full.bit_select(bank, 1).eq(0), bank.eq(~bank), phase.eq(0)]
+            m.d.sync += [*rows.release(), phase.eq(0)]
 
         # Stage 3 (output pass only): the output register.
         with m.If(advance):
             m.d.sync += self.o.valid.eq(v2 & step[5])
             for lane in range(simd):
                 m.d.sync += self.o.payload[lane].eq(((y2[lane] * factor) >> 1) + bias2[lane])
+        return m
 
     def _square_root(self, m, active, var, root, divide, divider):
         """Compute ``root`` from ``var`` while ``active``; returns the Value that ends the phase."""
@@ -271,6 +226,10 @@ class LayerNorm(wiring.Component):
             m.d.sync += [bit.eq(bit >> 2), count.eq(count - 1)]
         m.d.comb += [done.eq(started & (count == 0)), root.eq(Mux(res == 0, 1, res))]
         return done
+
+
+def _running_sum(running, beat, first):
+    return Mux(first, 0, running) + sum(beat[lane] for lane in range(beat.shape().length))
 
 
 def _range(shape):

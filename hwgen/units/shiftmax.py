@@ -2,11 +2,11 @@
 
 from amaranth.hdl import Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ._checks import check_int, check_shape
 from ._expshift import exp_shift, exp_shift_bits
+from ._rowbuffer import RowBuffer, request_division
 from .divider import Divider
 
 __all__ = ["Shiftmax"]
@@ -95,57 +95,15 @@ class Shiftmax(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        folds = self.folds
-        buf = Memory(shape=data.ArrayLayout(self._in_shape, self._simd), depth=2 * folds, init=[])
-        m.submodules.buffer = buf
+        simd = self._simd
         m.submodules.divider = divider = Divider(dividend_bits=31, divisor_bits=31)
-        wr, rd = buf.write_port(), buf.read_port(domain="sync")
-
-        full = Signal(2)                          # a row waits in buffer 0 / 1
-        maxes = [Signal(self._in_shape, name=f"max_{b}") for b in range(2)]
-        self._front_end(m, wr, full, maxes)
-        self._back_end(m, rd, divider, full, maxes)
-        return m
-
-    def _front_end(self, m, wr, full, maxes):
-        """Write rows into the free buffer, tracking each row's maximum."""
-        folds = self.folds
-        bank = Signal()
-        addr = Signal(range(folds))
-        running = Signal(self._in_shape)
-        accept = self.i.valid & self.i.ready
-        m.d.comb += self.i.ready.eq(~full.bit_select(bank, 1))
-
-        beat_max = _max_tree([self.i.payload[lane] for lane in range(self._simd)])
-        new_max = Mux((addr == 0) | (beat_max > running), beat_max, running)
-        m.d.comb += [wr.addr.eq(bank * folds + addr), wr.data.eq(self.i.payload), wr.en.eq(accept)]
-        with m.If(accept):
-            m.d.sync += running.eq(new_max)
-            with m.If(addr == folds - 1):
-                m.d.sync += [addr.eq(0), bank.eq(~bank), full.bit_select(bank, 1).eq(1)]
-                for b, top in enumerate(maxes):
-                    with m.If(bank == b):
-                        m.d.sync += top.eq(new_max)
-            with m.Else():
-                m.d.sync += addr.eq(addr + 1)
-
-    def _back_end(self, m, rd, divider, full, maxes):
-        """Sum pass, division, output pass over the full buffer; one shared read pipeline."""
-        folds, simd = self.folds, self._simd
-        bank = Signal()
-        addr = Signal(range(folds))
-        issuing = Signal()
         advance = Signal()
         m.d.comb += advance.eq(self.o.ready | ~self.o.valid)
-        issue = issuing & advance
-        m.d.comb += [rd.addr.eq(bank * folds + addr), rd.en.eq(advance)]
-        with m.If(issue):
-            m.d.sync += addr.eq(Mux(addr == folds - 1, 0, addr + 1))
-            with m.If(addr == folds - 1):
-                m.d.sync += issuing.eq(0)
+        rows = RowBuffer(shape=self._in_shape, simd=simd, folds=self.folds)
+        rows.add(m, self.i, value_shape=self._in_shape, reduce=_running_max, advance=advance)
+        rd, issue, top = rows.rd, rows.issue, rows.row_value
 
         # Stage 1: the beat read from the buffer -> exponentials; stage 2: registered.
-        top = Mux(bank, maxes[1], maxes[0])
         v1, v2 = Signal(), Signal()
         width = exp_shift_bits(self._x0, self._n)
         e2 = Signal(data.ArrayLayout(unsigned(width), simd))
@@ -158,39 +116,41 @@ class Shiftmax(wiring.Component):
         total = Signal(range(_Q31 + 1))
         factor = Signal(self.factor_bits)
         beat_sum = sum(e2[lane] for lane in range(simd))
-        drained = ~issuing & ~v1 & ~v2
+        drained = ~rows.issuing & ~v1 & ~v2
         phase = Signal(2)                         # idle, sum pass, division, output pass
         sent = Signal()                           # the divider has taken this row's sum
         # The back end's pass. Not m.FSM: Yosys writes an FSM as one partial case
         # statement per signal, which verilator -Wall flags (CASEINCOMPLETE).
         idle, summing, dividing, output = (phase == k for k in range(4))
-        with m.If(idle & full.bit_select(bank, 1)):
-            m.d.sync += [total.eq(0), issuing.eq(1), phase.eq(1)]
+        with m.If(idle & rows.ready):
+            m.d.sync += [total.eq(0), rows.start_pass(), phase.eq(1)]
         with m.If(summing):
             with m.If(advance & v2):
                 m.d.sync += total.eq(_saturate(total + beat_sum, _Q31))
             with m.If(drained):
                 m.d.sync += phase.eq(2)
         with m.If(dividing):
-            m.d.comb += [divider.i.valid.eq(~sent), divider.i.payload.dividend.eq(_Q31),
-                         divider.i.payload.divisor.eq(total), divider.o.ready.eq(1)]
-            with m.If(divider.i.ready):
-                m.d.sync += sent.eq(1)
-            with m.If(divider.o.valid):
-                m.d.sync += [factor.eq(divider.o.payload.quotient), issuing.eq(1), sent.eq(0),
+            with m.If(request_division(m, divider, sent, _Q31, total)):
+                m.d.sync += [factor.eq(divider.o.payload.quotient), rows.start_pass(),
                              phase.eq(3)]
         with m.If(output & drained):
-            m.d.sync += [full.bit_select(bank, 1).eq(0), bank.eq(~bank), phase.eq(0)]
+            m.d.sync += [*rows.release(), phase.eq(0)]
 
         # Stage 3 (output pass only): the output register.
         with m.If(advance):
             m.d.sync += self.o.valid.eq(v2 & output)
             for lane in range(simd):
                 m.d.sync += self.o.payload[lane].eq((e2[lane] * factor) >> (32 - self._out_bits))
+        return m
 
 
 def _saturate(value, limit):
     return Mux(value > limit, Const(limit), value)
+
+
+def _running_max(running, beat, first):
+    beat_max = _max_tree([beat[lane] for lane in range(beat.shape().length)])
+    return Mux(first | (beat_max > running), beat_max, running)
 
 
 def _max_tree(values):

@@ -110,3 +110,16 @@ def test_verilator_cosim(pipelined):
                              backpressure=0.3, seed=7)
     check([words[0] for words in result.received], pairs, 32, 31)
     assert result.passed
+
+
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_tag_travels_with_its_division(pipelined):
+    from amaranth.hdl import signed
+    pairs = pairs_random(10, 5, 40, seed=9)
+    tags = [(-1) ** k * k for k in range(len(pairs))]
+    dut = Divider(dividend_bits=10, divisor_bits=5, pipelined=pipelined, tag_shape=signed(7))
+    words = [w | ((t & 127) << 15) for w, t in zip(words_of(pairs, 10), tags)]
+    received = simulate_stream(dut, words, len(pairs), stall=0.3, seed=4)
+    check([w & ((1 << 15) - 1) for w in received], pairs, 10, 5)
+    got_tags = [(w >> 15) & 127 for w in received]
+    assert [t - 128 if t >= 64 else t for t in got_tags] == tags
