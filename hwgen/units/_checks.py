@@ -4,7 +4,7 @@ import numbers
 
 from amaranth.hdl import Shape
 
-__all__ = ["check_int", "check_shape", "channel_params"]
+__all__ = ["check_int", "check_shape", "channel_params", "shape_range"]
 
 
 def check_int(name, value, *, minimum=None, maximum=None):
@@ -41,3 +41,10 @@ def channel_params(name, values, channels, lo, hi):
         if not lo <= value <= hi:
             raise ValueError(f"{name}[{index}] must be in [{lo}, {hi}], not {value}")
     return values * channels if len(values) == 1 else values
+
+
+def shape_range(shape):
+    """``(lo, hi)`` of the integers a Shape holds."""
+    if shape.signed:
+        return -(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1
+    return 0, (1 << shape.width) - 1

@@ -43,6 +43,8 @@ def exp_shift(m, x, top, *, x0, n, name, cap=None):
     tc = Signal(signed(max(width + 2, len(floor))), name=f"{name}_tc")
     count = Signal(range(n - kmin + 2), name=f"{name}_count")     # q - (kmin - 1)
     table = [-x0 * (kmin - 1 + c) for c in range(n - kmin + 2)]
+    # Pad to a power of two so the Verilog case statement is complete (verilator -Wall).
+    table += table[-1:] * ((1 << len(count)) - len(table))
     r = Signal(signed(max(len(tc), max(abs(v) for v in table).bit_length()) + 2), name=f"{name}_r")
     v = Signal(unsigned((-x0).bit_length()), name=f"{name}_v")
     shift = Signal(range(n - kmin + 2), name=f"{name}_shift")

@@ -9,7 +9,7 @@ from amaranth.hdl import Mux, Signal
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
-__all__ = ["RowBuffer", "request_division"]
+__all__ = ["RowBuffer", "request_division", "running_max"]
 
 
 class RowBuffer:
@@ -93,3 +93,17 @@ def request_division(m, divider, sent, dividend, divisor):
     with m.If(divider.o.valid):
         m.d.sync += sent.eq(0)
     return divider.o.valid
+
+
+def running_max(running, beat, first):
+    """A ``reduce`` for :meth:`RowBuffer.add`: the row's maximum so far."""
+    beat_max = _max_tree([beat[lane] for lane in range(beat.shape().length)])
+    return Mux(first | (beat_max > running), beat_max, running)
+
+
+def _max_tree(values):
+    if len(values) == 1:
+        return values[0]
+    half = len(values) // 2
+    low, high = _max_tree(values[:half]), _max_tree(values[half:])
+    return Mux(high > low, high, low)

@@ -59,7 +59,9 @@ class Divider(wiring.Component):
         if not isinstance(pipelined, bool):
             raise TypeError(f"pipelined must be True or False, not {pipelined!r}")
         self._pipelined = pipelined
-        tag = {} if tag_shape is None else {"tag": check_shape("tag_shape", tag_shape)}
+        if tag_shape is not None:
+            check_shape("tag_shape", tag_shape)          # a layout stays a layout
+        tag = {} if tag_shape is None else {"tag": tag_shape}
         self._tagged = bool(tag)
         super().__init__({
             "i": In(stream.Signature(data.StructLayout({

@@ -6,7 +6,7 @@ from amaranth.hdl import Module, Mux, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._checks import channel_params, check_int, check_shape
+from ._checks import channel_params, check_int, check_shape, shape_range
 from ._rom import lane_rom
 from ._rowbuffer import RowBuffer, request_division
 from .divider import Divider
@@ -74,7 +74,7 @@ class LayerNorm(wiring.Component):
         self._out_shape = check_shape("out_shape", signed(32) if out_shape is None else out_shape)
         bias = (0,) if bias is None else bias
         self._bias = channel_params("bias", bias, channels, -(1 << 31), (1 << 31) - 1)
-        lo, hi = _range(self._out_shape)
+        lo, hi = shape_range(self._out_shape)
         if -(1 << 30) + min(self._bias) < lo or (1 << 30) - 1 + max(self._bias) > hi:
             raise ValueError(f"out_shape must hold [-2**30 + min(bias), 2**30 - 1 + max(bias)], "
                              f"not {out_shape!r}")
@@ -93,11 +93,11 @@ class LayerNorm(wiring.Component):
     @property
     def _offset(self):
         """``K``: ``sum + C//2 + C*K >= 0`` for every row, so the mean's division is unsigned."""
-        return -_range(self._in_shape)[0]
+        return -shape_range(self._in_shape)[0]
 
     @property
     def var_bits(self):
-        lo, hi = _range(self._in_shape)
+        lo, hi = shape_range(self._in_shape)
         return (self._channels * (hi - lo) ** 2).bit_length()
 
     @property
@@ -112,7 +112,7 @@ class LayerNorm(wiring.Component):
     @property
     def divider_bits(self):
         """(dividend, divisor) widths of the shared divider."""
-        hi = _range(self._in_shape)[1]
+        hi = shape_range(self._in_shape)[1]
         c = self._channels
         mean_dividend = c * hi + c // 2 + c * self._offset
         return (max(mean_dividend.bit_length(), self.var_bits, 31),
@@ -231,8 +231,3 @@ class LayerNorm(wiring.Component):
 def _running_sum(running, beat, first):
     return Mux(first, 0, running) + sum(beat[lane] for lane in range(beat.shape().length))
 
-
-def _range(shape):
-    if shape.signed:
-        return -(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1
-    return 0, (1 << shape.width) - 1

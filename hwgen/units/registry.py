@@ -13,7 +13,6 @@ MISSING = {
     "flatten": "issue #5 (flatten with column permutation)",
     "add": "issue #6 (residual Add)",
     "matmul": "issue #6 (MatMul)",
-    "shiftgelu": "issue #6 (ShiftGELU)",
 }
 
 
@@ -84,8 +83,18 @@ def _layernorm(layer, source, in_shape):
     return unit, rows * unit.cycles_per_row
 
 
+def _shiftgelu(layer, source, in_shape):
+    from .shiftgelu import ShiftGELU
+    length = source.shape[-1]
+    rows = _rows(layer, source, length)
+    unit = ShiftGELU(in_shape=in_shape, length=length, simd=layer.pe, x0=layer.attrs["x0"],
+                     out_shape=element_shape(layer.op_type))
+    return unit, rows * unit.cycles_per_row
+
+
 _FACTORIES = {"requant": _requant, "threshold": _threshold, "argmax": _argmax,
-              "binary_dense": _binary_dense, "shiftmax": _shiftmax, "layernorm": _layernorm}
+              "binary_dense": _binary_dense, "shiftmax": _shiftmax, "layernorm": _layernorm,
+              "shiftgelu": _shiftgelu}
 
 
 def units_for(layer):

@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from ._checks import check_int, check_shape
 from ._expshift import exp_shift, exp_shift_bits
-from ._rowbuffer import RowBuffer, request_division
+from ._rowbuffer import RowBuffer, request_division, running_max
 from .divider import Divider
 
 __all__ = ["Shiftmax"]
@@ -100,7 +100,7 @@ class Shiftmax(wiring.Component):
         advance = Signal()
         m.d.comb += advance.eq(self.o.ready | ~self.o.valid)
         rows = RowBuffer(shape=self._in_shape, simd=simd, folds=self.folds)
-        rows.add(m, self.i, value_shape=self._in_shape, reduce=_running_max, advance=advance)
+        rows.add(m, self.i, value_shape=self._in_shape, reduce=running_max, advance=advance)
         rd, issue, top = rows.rd, rows.issue, rows.row_value
 
         # Stage 1: the beat read from the buffer -> exponentials; stage 2: registered.
@@ -146,16 +146,3 @@ class Shiftmax(wiring.Component):
 
 def _saturate(value, limit):
     return Mux(value > limit, Const(limit), value)
-
-
-def _running_max(running, beat, first):
-    beat_max = _max_tree([beat[lane] for lane in range(beat.shape().length)])
-    return Mux(first | (beat_max > running), beat_max, running)
-
-
-def _max_tree(values):
-    if len(values) == 1:
-        return values[0]
-    half = len(values) // 2
-    low, high = _max_tree(values[:half]), _max_tree(values[half:])
-    return Mux(high > low, high, low)
