@@ -8,6 +8,7 @@ per-channel requant -> shiftmax over 2 heads; random and edge samples under
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from hwgen.network import build_network
 from hwgen.spec import load
@@ -27,6 +28,7 @@ def test_units_and_cycle_model():
     assert attn.cycles_per_sample == 8 * attn.units[0].cycles_per_row
 
 
+@pytest.mark.slow
 def test_ivit_mini_bit_exact_under_backpressure(tmp_path):
     spec = load(EXAMPLE)
     x = np.concatenate([random_samples(spec, 24, seed=3), edge_samples(spec)])

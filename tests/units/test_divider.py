@@ -99,7 +99,7 @@ def test_back_to_back_interval(pipelined):
     assert np.all(np.diff(outs) == dut.interval), np.diff(outs)
 
 
-@pytest.mark.parametrize("pipelined", [False, True])
+@pytest.mark.parametrize("pipelined", [pytest.param(False, marks=pytest.mark.slow), True])
 def test_verilator_cosim(pipelined):
     """32-bit dividends, 31-bit divisors under 30% random pauses on both AXI4-Stream sides."""
     from sim.cosim import cosimulate_unit

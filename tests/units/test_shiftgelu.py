@@ -26,6 +26,11 @@ CASES = {
 BASE = dict(in_shape=signed(8), length=16, simd=4, x0=-19)
 
 
+def fast_first(names, slow):
+    """Parameters with the ``slow`` ones marked (CI runs the rest)."""
+    return [pytest.param(n, marks=pytest.mark.slow) if n in slow else n for n in names]
+
+
 @pytest.mark.parametrize("change, error, message", [
     (dict(simd=3), ValueError, "simd must divide length (16), not 3"),
     (dict(x0=0), ValueError, "x0 must be at most -1, not 0"),
@@ -91,7 +96,7 @@ def assert_rows_equal(got, want, x):
                          f"got={got[bad[0]]}\nwant={want[bad[0]]}"
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", fast_first(sorted(CASES), {"s8_l16_simd4", "s8_l6_simd1_x0_1"}))
 def test_amaranth_sim_matches_golden(name):
     case = CASES[name]
     x = case_rows(case, count=24, seed=11)
@@ -106,6 +111,7 @@ def test_corners_are_covered():
     assert (sig > 127).any()
 
 
+@pytest.mark.slow
 def test_full_throughput():
     """No backpressure: a row leaves every ``cycles_per_row`` cycles or faster."""
     case = CASES["s8_l16_simd4"]
@@ -118,7 +124,7 @@ def test_full_throughput():
     assert max(np.diff(last_beats)) <= unit.cycles_per_row, np.diff(last_beats)
 
 
-@pytest.mark.parametrize("name", ["s8_l16_simd4", "s8_l8_simd2_x0_300"])
+@pytest.mark.parametrize("name", fast_first(["s8_l16_simd4", "s8_l8_simd2_x0_300"], {"s8_l16_simd4"}))
 def test_verilator_cosim_matches_golden(name):
     """>= 200 rows under 30% random pauses on both AXI4-Stream sides."""
     from sim.cosim import cosimulate_unit

@@ -31,6 +31,11 @@ CASES = {
 BASE = dict(in_shape=signed(8), length=16, simd=4, x0=-16)
 
 
+def fast_first(names, slow):
+    """Parameters with the ``slow`` ones marked (CI runs the rest)."""
+    return [pytest.param(n, marks=pytest.mark.slow) if n in slow else n for n in names]
+
+
 @pytest.mark.parametrize("change, error, message", [
     (dict(simd=3), ValueError, "simd must divide length (16), not 3"),
     (dict(length=0), ValueError, "length must be at least 1, not 0"),
@@ -102,7 +107,8 @@ def assert_rows_equal(got, want, x):
                          f"got={got[bad[0]]}\nwant={want[bad[0]]}"
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("name", fast_first(sorted(CASES), {"s8_l12_simd1_x0_3", "u6_l6_simd6",
+                                                             "s32_l4_simd1_out32"}))
 def test_amaranth_sim_matches_golden(name):
     case = CASES[name]
     x = case_rows(case, count=40, seed=11)
@@ -142,7 +148,7 @@ def test_next_row_fills_while_previous_drains():
 COSIM = ["s8_l16_simd4", "s16_l8_simd2_saturating"]
 
 
-@pytest.mark.parametrize("name", COSIM)
+@pytest.mark.parametrize("name", fast_first(COSIM, {"s16_l8_simd2_saturating"}))
 def test_verilator_cosim_matches_golden(name):
     """>= 200 rows under 30% random pauses on both AXI4-Stream sides."""
     from sim.cosim import cosimulate_unit
