@@ -13,9 +13,15 @@ import torch
 from amaranth.hdl import signed, unsigned
 
 from hwgen.units.layernorm import LayerNorm
-from sim.amaranth_streams import simulate_stream
-from sim.packing import pack, unpack
 from sw_reference import ivit
+
+from .row_cases import (
+    assert_lint_clean,
+    assert_rows_equal,
+    cosim_rows,
+    fast_first,
+    simulate_rows,
+)
 
 CASES = {
     "s16_c8_simd2_exact": dict(in_shape=signed(16), channels=8, simd=2, sqrt="exact",
@@ -27,11 +33,6 @@ CASES = {
 }
 
 BASE = dict(in_shape=signed(16), channels=8, simd=2)
-
-
-def fast_first(names, slow):
-    """Parameters with the ``slow`` ones marked (CI runs the rest)."""
-    return [pytest.param(n, marks=pytest.mark.slow) if n in slow else n for n in names]
 
 
 @pytest.mark.parametrize("change, error, message", [
@@ -97,35 +98,13 @@ def case_expected(case, x):
     return ivit.layernorm(torch.from_numpy(x), bias, sqrt=case["sqrt"]).numpy()
 
 
-def to_words(case, x):
-    simd, width = case["simd"], case["in_shape"].width
-    return [pack(row[f:f + simd], width) for row in x for f in range(0, len(row), simd)]
-
-
-def from_words(case, words, rows):
-    lanes = [unpack(w, case["simd"], 32, True) for w in words]
-    return np.array(lanes, dtype=np.int64).reshape(rows, case["channels"])
-
-
-def simulate(case, x, *, stall, seed, stamps=None):
-    dut = LayerNorm(**case)
-    words = to_words(case, x)
-    received = simulate_stream(dut, words, len(words), stall=stall, seed=seed, stamps=stamps)
-    return from_words(case, received, len(x))
-
-
-def assert_rows_equal(got, want, x):
-    bad = np.flatnonzero((got != want).any(axis=1))
-    assert not len(bad), f"{len(bad)} of {len(x)} rows differ; first:\nx={x[bad[0]]}\n" \
-                         f"got={got[bad[0]]}\nwant={want[bad[0]]}"
-
 
 @pytest.mark.parametrize("name", fast_first(sorted(CASES), {"s8_c6_simd1_exact_nobias",
                                                              "u8_c5_simd5_ivit"}))
 def test_amaranth_sim_matches_golden(name):
     case = CASES[name]
     x = case_rows(case, count=25 if case["sqrt"] == "exact" else 8, seed=11)   # ivit: 10 divisions
-    assert_rows_equal(simulate(case, x, stall=0.3, seed=5), case_expected(case, x), x)
+    assert_rows_equal(simulate_rows(LayerNorm(**case), x, stall=0.3, seed=5), case_expected(case, x), x)
 
 
 def test_edge_rows_hit_the_corners():
@@ -143,7 +122,7 @@ def test_cycles_per_row_bound():
     case = CASES["s16_c8_simd2_exact"]
     x = case_rows(case, count=6, seed=4)
     stamps = ([], [])
-    got = simulate(case, x, stall=0.0, seed=0, stamps=stamps)
+    got = simulate_rows(LayerNorm(**case), x, stall=0.0, seed=0, stamps=stamps)
     assert_rows_equal(got, case_expected(case, x), x)
     unit = LayerNorm(**case)
     last_beats = stamps[1][unit.folds - 1::unit.folds]
@@ -156,25 +135,11 @@ COSIM = ["s16_c8_simd2_exact", "s16_c8_simd4_ivit"]
 @pytest.mark.parametrize("name", fast_first(COSIM, {"s16_c8_simd4_ivit"}))
 def test_verilator_cosim_matches_golden(name):
     """>= 200 rows under 30% random pauses on both AXI4-Stream sides."""
-    from sim.cosim import cosimulate_unit
     case = CASES[name]
-    unit = LayerNorm(**case)
     x = case_rows(case, count=200, seed=23)
-    frames = [to_words(case, row[None]) for row in x]
-    result = cosimulate_unit(unit, f"layernorm_{name}", frames, out_beats=unit.folds,
-                             backpressure=0.3, seed=7)
-    got = from_words(case, [w for words in result.received for w in words], len(x))
+    got = cosim_rows(LayerNorm(**case), f"layernorm_{name}", x)
     assert_rows_equal(got, case_expected(case, x), x)
-    assert result.passed
 
 
 def test_verilog_is_lint_clean(tmp_path):
-    from hwgen.export import to_verilog
-    from hwgen.top import AxiStreamTop
-    from sim.verilator import lint
-    unit = LayerNorm(**CASES["s16_c8_simd4_ivit"])
-    path = tmp_path / "layernorm_top.v"
-    path.write_text(to_verilog(AxiStreamTop(unit, out_beats=unit.folds), "layernorm_top"))
-    result = lint(path, "layernorm_top")
-    assert result.returncode == 0, result.stderr
-    assert "%Warning" not in result.stderr
+    assert_lint_clean(lambda: LayerNorm(**CASES["s16_c8_simd4_ivit"]), "layernorm_top", tmp_path)

@@ -13,9 +13,15 @@ import torch
 from amaranth.hdl import signed, unsigned
 
 from hwgen.units.shiftgelu import ShiftGELU
-from sim.amaranth_streams import simulate_stream
-from sim.packing import pack, unpack
 from sw_reference import ivit
+
+from .row_cases import (
+    assert_lint_clean,
+    assert_rows_equal,
+    cosim_rows,
+    fast_first,
+    simulate_rows,
+)
 
 CASES = {
     "s8_l16_simd4": dict(in_shape=signed(8), length=16, simd=4, x0=ivit.x0_from_scale(1.702 / 32)),
@@ -24,11 +30,6 @@ CASES = {
     "u4_l4_simd4": dict(in_shape=unsigned(4), length=4, simd=4, x0=-7),
 }
 BASE = dict(in_shape=signed(8), length=16, simd=4, x0=-19)
-
-
-def fast_first(names, slow):
-    """Parameters with the ``slow`` ones marked (CI runs the rest)."""
-    return [pytest.param(n, marks=pytest.mark.slow) if n in slow else n for n in names]
 
 
 @pytest.mark.parametrize("change, error, message", [
@@ -72,35 +73,12 @@ def case_expected(case, x):
     return ivit.shiftgelu(torch.from_numpy(x), case["x0"]).numpy()
 
 
-def to_words(case, x):
-    simd, width = case["simd"], case["in_shape"].width
-    return [pack(row[f:f + simd], width) for row in x for f in range(0, len(row), simd)]
-
-
-def from_words(unit, words, rows):
-    shape = unit.out_shape
-    lanes = [unpack(w, unit.simd, shape.width, shape.signed) for w in words]
-    return np.array(lanes, dtype=np.int64).reshape(rows, unit.length)
-
-
-def simulate(case, x, *, stall, seed, stamps=None):
-    dut = ShiftGELU(**case)
-    words = to_words(case, x)
-    received = simulate_stream(dut, words, len(words), stall=stall, seed=seed, stamps=stamps)
-    return from_words(dut, received, len(x))
-
-
-def assert_rows_equal(got, want, x):
-    bad = np.flatnonzero((got != want).any(axis=1))
-    assert not len(bad), f"{len(bad)} of {len(x)} rows differ; first:\nx={x[bad[0]]}\n" \
-                         f"got={got[bad[0]]}\nwant={want[bad[0]]}"
-
 
 @pytest.mark.parametrize("name", fast_first(sorted(CASES), {"s8_l16_simd4", "s8_l6_simd1_x0_1"}))
 def test_amaranth_sim_matches_golden(name):
     case = CASES[name]
     x = case_rows(case, count=24, seed=11)
-    assert_rows_equal(simulate(case, x, stall=0.3, seed=5), case_expected(case, x), x)
+    assert_rows_equal(simulate_rows(ShiftGELU(**case), x, stall=0.3, seed=5), case_expected(case, x), x)
 
 
 def test_corners_are_covered():
@@ -117,7 +95,7 @@ def test_full_throughput():
     case = CASES["s8_l16_simd4"]
     x = case_rows(case, count=10, seed=4)
     stamps = ([], [])
-    got = simulate(case, x, stall=0.0, seed=0, stamps=stamps)
+    got = simulate_rows(ShiftGELU(**case), x, stall=0.0, seed=0, stamps=stamps)
     assert_rows_equal(got, case_expected(case, x), x)
     unit = ShiftGELU(**case)
     last_beats = stamps[1][unit.folds - 1::unit.folds]
@@ -127,25 +105,11 @@ def test_full_throughput():
 @pytest.mark.parametrize("name", fast_first(["s8_l16_simd4", "s8_l8_simd2_x0_300"], {"s8_l16_simd4"}))
 def test_verilator_cosim_matches_golden(name):
     """>= 200 rows under 30% random pauses on both AXI4-Stream sides."""
-    from sim.cosim import cosimulate_unit
     case = CASES[name]
-    unit = ShiftGELU(**case)
     x = case_rows(case, count=200, seed=23)
-    frames = [to_words(case, row[None]) for row in x]
-    result = cosimulate_unit(unit, f"shiftgelu_{name}", frames, out_beats=unit.folds,
-                             backpressure=0.3, seed=7)
-    got = from_words(unit, [w for words in result.received for w in words], len(x))
+    got = cosim_rows(ShiftGELU(**case), f"shiftgelu_{name}", x)
     assert_rows_equal(got, case_expected(case, x), x)
-    assert result.passed
 
 
 def test_verilog_is_lint_clean(tmp_path):
-    from hwgen.export import to_verilog
-    from hwgen.top import AxiStreamTop
-    from sim.verilator import lint
-    unit = ShiftGELU(**CASES["s8_l16_simd4"])
-    path = tmp_path / "shiftgelu_top.v"
-    path.write_text(to_verilog(AxiStreamTop(unit, out_beats=unit.folds), "shiftgelu_top"))
-    result = lint(path, "shiftgelu_top")
-    assert result.returncode == 0, result.stderr
-    assert "%Warning" not in result.stderr
+    assert_lint_clean(lambda: ShiftGELU(**CASES["s8_l16_simd4"]), "shiftgelu_top", tmp_path)

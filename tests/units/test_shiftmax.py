@@ -13,10 +13,16 @@ import torch
 from amaranth.hdl import signed, unsigned
 
 from hwgen.units.shiftmax import Shiftmax
-from sim.amaranth_streams import simulate_stream
-from sim.packing import pack, unpack
 from sw_reference import ivit
 from sw_reference.modules import Shiftmax as GoldenShiftmax
+
+from .row_cases import (
+    assert_lint_clean,
+    assert_rows_equal,
+    cosim_rows,
+    fast_first,
+    simulate_rows,
+)
 
 CASES = {
     "s8_l16_simd4": dict(in_shape=signed(8), length=16, simd=4, x0=-16, out_bits=8),
@@ -29,11 +35,6 @@ CASES = {
 }
 
 BASE = dict(in_shape=signed(8), length=16, simd=4, x0=-16)
-
-
-def fast_first(names, slow):
-    """Parameters with the ``slow`` ones marked (CI runs the rest)."""
-    return [pytest.param(n, marks=pytest.mark.slow) if n in slow else n for n in names]
 
 
 @pytest.mark.parametrize("change, error, message", [
@@ -84,35 +85,13 @@ def case_expected(case, x):
     return ivit.shiftmax(torch.from_numpy(x), case["x0"], case["out_bits"]).numpy()
 
 
-def to_words(case, x):
-    simd, width = case["simd"], case["in_shape"].width
-    return [pack(row[f:f + simd], width) for row in x for f in range(0, len(row), simd)]
-
-
-def from_words(case, words, rows):
-    lanes = [unpack(w, case["simd"], case["out_bits"], False) for w in words]
-    return np.array(lanes, dtype=np.int64).reshape(rows, case["length"])
-
-
-def simulate(case, x, *, stall, seed, stamps=None):
-    dut = Shiftmax(**case)
-    words = to_words(case, x)
-    received = simulate_stream(dut, words, len(words), stall=stall, seed=seed, stamps=stamps)
-    return from_words(case, received, len(x))
-
-
-def assert_rows_equal(got, want, x):
-    bad = np.flatnonzero((got != want).any(axis=1))
-    assert not len(bad), f"{len(bad)} of {len(x)} rows differ; first:\nx={x[bad[0]]}\n" \
-                         f"got={got[bad[0]]}\nwant={want[bad[0]]}"
-
 
 @pytest.mark.parametrize("name", fast_first(sorted(CASES), {"s8_l12_simd1_x0_3", "u6_l6_simd6",
                                                              "s32_l4_simd1_out32"}))
 def test_amaranth_sim_matches_golden(name):
     case = CASES[name]
     x = case_rows(case, count=40, seed=11)
-    assert_rows_equal(simulate(case, x, stall=0.3, seed=5), case_expected(case, x), x)
+    assert_rows_equal(simulate_rows(Shiftmax(**case), x, stall=0.3, seed=5), case_expected(case, x), x)
 
 
 def test_saturating_rows_are_covered():
@@ -129,7 +108,7 @@ def test_heads_split_the_row():
     x = torch.randint(-128, 128, (3, t, 2 * t), generator=torch.Generator().manual_seed(2))
     want = GoldenShiftmax(x0=case["x0"], out_bits=8, heads=2)(x).numpy()
     rows = x.numpy().reshape(-1, t)                 # [N*T*heads, T]: head groups in stream order
-    got = simulate(case, rows, stall=0.2, seed=1).reshape(want.shape)
+    got = simulate_rows(Shiftmax(**case), rows, stall=0.2, seed=1).reshape(want.shape)
     np.testing.assert_array_equal(got, want)
 
 
@@ -138,7 +117,7 @@ def test_next_row_fills_while_previous_drains():
     case = CASES["s8_l16_simd4"]
     x = case_rows(case, count=10, seed=4)
     stamps = ([], [])
-    got = simulate(case, x, stall=0.0, seed=0, stamps=stamps)
+    got = simulate_rows(Shiftmax(**case), x, stall=0.0, seed=0, stamps=stamps)
     assert_rows_equal(got, case_expected(case, x), x)
     unit = Shiftmax(**case)
     last_beats = stamps[1][unit.folds - 1::unit.folds]
@@ -151,28 +130,11 @@ COSIM = ["s8_l16_simd4", "s16_l8_simd2_saturating"]
 @pytest.mark.parametrize("name", fast_first(COSIM, {"s16_l8_simd2_saturating"}))
 def test_verilator_cosim_matches_golden(name):
     """>= 200 rows under 30% random pauses on both AXI4-Stream sides."""
-    from sim.cosim import cosimulate_unit
     case = CASES[name]
-    unit = Shiftmax(**case)
     x = case_rows(case, count=200, seed=23)
-    frames = [to_words(case, row[None]) for row in x]
-    result = cosimulate_unit(unit, f"shiftmax_{name}", frames, out_beats=unit.folds,
-                             backpressure=0.3, seed=7)
-    got = from_words(case, [w for words in result.received for w in words], len(x))
+    got = cosim_rows(Shiftmax(**case), f"shiftmax_{name}", x)
     assert_rows_equal(got, case_expected(case, x), x)
-    assert result.passed
 
 
 def test_verilog_is_deterministic_and_lint_clean(tmp_path):
-    from hwgen.export import to_verilog
-    from hwgen.top import AxiStreamTop
-    from sim.verilator import lint
-    make = lambda: to_verilog(AxiStreamTop(Shiftmax(**CASES["s8_l16_simd4"]),
-                                           out_beats=4), "shiftmax_top")
-    text = make()
-    assert text == make()
-    path = tmp_path / "shiftmax_top.v"
-    path.write_text(text)
-    result = lint(path, "shiftmax_top")
-    assert result.returncode == 0, result.stderr
-    assert "%Warning" not in result.stderr
+    assert_lint_clean(lambda: Shiftmax(**CASES["s8_l16_simd4"]), "shiftmax_top", tmp_path, twice=True)
