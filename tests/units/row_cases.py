@@ -56,7 +56,9 @@ def assert_lint_clean(make, name, tmp_path, *, twice=False):
     from hwgen.export import to_verilog
     from hwgen.top import AxiStreamTop
     from sim.verilator import lint
-    verilog = lambda: to_verilog(AxiStreamTop(make(), out_beats=make().folds), name)
+    def verilog():
+        unit = make()
+        return to_verilog(AxiStreamTop(unit, out_beats=unit.folds), name)
     text = verilog()
     if twice:
         assert text == verilog()
