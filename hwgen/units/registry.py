@@ -8,9 +8,6 @@ __all__ = ["MISSING", "element_shape", "flatten_columns", "mvau_for", "units_for
 MISSING = {
     "add": "issue #6 (residual Add)",
     "matmul": "issue #6 (MatMul)",
-    "shiftmax": "issue #6 (Shiftmax)",
-    "shiftgelu": "issue #6 (ShiftGELU)",
-    "layernorm": "issue #6 (LayerNorm)",
 }
 
 
@@ -150,9 +147,45 @@ def _maxpool2d(layer, source, in_shape):
     return unit, unit.in_beats
 
 
+def _rows(layer, source, length):
+    """Row-wise ops on ``[T, C]``: T rows of ``length`` per sample; ``pe`` lanes must divide a row."""
+    if length % layer.pe:
+        raise ValueError(f"layer {layer.name!r}: pe ({layer.pe}) must divide the row length "
+                         f"({length}) of {layer.op}")
+    return source.size // length
+
+
+def _shiftmax(layer, source, in_shape):
+    from .shiftmax import Shiftmax
+    length = source.shape[-1] // layer.attrs["heads"]      # each head's group is its own row
+    rows = _rows(layer, source, length)
+    unit = Shiftmax(in_shape=in_shape, length=length, simd=layer.pe, x0=layer.attrs["x0"],
+                    out_bits=layer.attrs["out_bits"])
+    return unit, rows * unit.cycles_per_row
+
+
+def _layernorm(layer, source, in_shape):
+    from .layernorm import LayerNorm
+    rows = _rows(layer, source, source.shape[-1])
+    bias = layer.params["bias"].tolist() if "bias" in layer.params else None
+    unit = LayerNorm(in_shape=in_shape, channels=source.shape[-1], simd=layer.pe,
+                     sqrt=layer.attrs["sqrt"], bias=bias, out_shape=element_shape(layer.op_type))
+    return unit, rows * unit.cycles_per_row
+
+
+def _shiftgelu(layer, source, in_shape):
+    from .shiftgelu import ShiftGELU
+    length = source.shape[-1]
+    rows = _rows(layer, source, length)
+    unit = ShiftGELU(in_shape=in_shape, length=length, simd=layer.pe, x0=layer.attrs["x0"],
+                     out_shape=element_shape(layer.op_type))
+    return unit, rows * unit.cycles_per_row
+
+
 _FACTORIES = {"requant": _requant, "threshold": _threshold, "argmax": _argmax,
               "binary_dense": _dense, "dense": _dense, "binary_conv2d": _conv2d,
-              "conv2d": _conv2d, "maxpool2d": _maxpool2d}
+              "conv2d": _conv2d, "maxpool2d": _maxpool2d, "shiftmax": _shiftmax,
+              "layernorm": _layernorm, "shiftgelu": _shiftgelu}
 # Ops whose factory takes the [C, H, W] shape a flattened input had (to permute columns).
 _READS_FLATTENED = ("binary_dense", "dense")
 
