@@ -1,4 +1,4 @@
-"""Export a QAT-trained MLP (:mod:`sw_reference.qat`) to an hwgen network YAML + npz.
+"""Export a QAT-trained MLP or binary CNN (:mod:`sw_reference.qat`) to an hwgen network YAML + npz.
 
 Python API::
 
@@ -17,9 +17,19 @@ with an optional ``nn.ReLU`` before an unsigned one). The last linear layer
 has no activation (an optional :class:`~sw_reference.qat.Scale` may follow);
 the exporter appends ``argmax``. Layers are named ``fc1``, ``fc2``, ...
 
+A binary CNN (``input`` shape ``[C, H, W]``, ``bits: 1``) may also hold
+:class:`~sw_reference.qat.BinaryConv2d` (+ ``nn.BatchNorm2d`` + ``BinaryAct``)
+-> ``binary_conv2d`` ``conv1``, ``conv2``, ... (folded exactly as a binary
+dense layer, per output channel, over the sums ``[-C*k*k, C*k*k]``);
+``nn.MaxPool2d(k)`` -> ``maxpool2d`` ``pool1``, ...; ``nn.Flatten`` ->
+``flatten`` ``flat1``. Weights keep torch's layout (``[OC, C, k, k]``; the
+dense layer after a flatten keeps torch's NCHW column order, which the
+hardware permutes itself). ``folding`` takes ``(pe, simd)`` per conv/dense
+layer and ``pe`` per pool.
+
 How float parameters become integers
 ------------------------------------
-* **Binary layer + BatchNorm + sign** -> ``binary_dense`` with an inline
+* **Binary layer + BatchNorm + sign** -> ``binary_dense`` / ``binary_conv2d`` with an inline
   1-bit ``threshold``. The integer pre-activation ``s`` lies in ``[-K, K]``,
   so the exporter evaluates the model's own BatchNorm (eval mode, float32,
   the very arithmetic of the trained model) on every integer of ``[-K, K]``
@@ -61,7 +71,7 @@ import yaml
 from torch import nn
 
 from .ivit import dyadic_from_float
-from .qat import ActQuant, BinaryAct, BinaryLinear, IntLinear, Scale, TernaryLinear
+from .qat import ActQuant, BinaryAct, BinaryConv2d, BinaryLinear, IntLinear, Scale, TernaryLinear
 
 __all__ = ["ExportResult", "ExportCheck", "export_mlp", "check_export", "fold_sign_thresholds",
            "fold_requant"]
@@ -101,9 +111,11 @@ def _round_half_up(x):
 def fold_sign_thresholds(weight, batchnorm, fan_in):
     """Fold ``sign(BN(s))`` into thresholds on the integer sum ``s`` in ``[-fan_in, fan_in]``.
 
-    Returns ``(weight, thresholds [C, 1])`` with rows of ``weight`` negated
-    where the output is +1 for small ``s`` (negative gamma). ``batchnorm``
-    may be None (plain sign: threshold 0). See the module docstring.
+    Returns ``(weight, thresholds [C, 1])`` with rows of ``weight`` (``[C, K]``
+    or conv kernels ``[C, C_in, k, k]``) negated where the output is +1 for
+    small ``s`` (negative gamma). ``batchnorm`` is an ``nn.BatchNorm1d``, an
+    ``nn.BatchNorm2d`` (evaluated on a feature map, as in a CNN) or None
+    (plain sign: threshold 0). See the module docstring.
     """
     weight = np.array(weight, dtype=np.int64)
     channels = weight.shape[0]
@@ -113,8 +125,12 @@ def fold_sign_thresholds(weight, batchnorm, fan_in):
     was_training = batchnorm.training
     batchnorm.eval()
     with torch.no_grad():
-        plus = (batchnorm(s[:, None].expand(-1, channels).contiguous()) >= 0).numpy()   # [2K+1, C]
-    batchnorm.train(was_training)
+        if isinstance(batchnorm, nn.BatchNorm2d):   # one [C, 2K+1, 1] feature map
+            fmap = s[None, None, :, None].expand(1, channels, -1, 1).contiguous()
+            plus = (batchnorm(fmap) >= 0)[0, :, :, 0].T.numpy()
+        else:
+            plus = (batchnorm(s[:, None].expand(-1, channels).contiguous()) >= 0).numpy()
+    batchnorm.train(was_training)                    # plus: [2K+1, C]
     values = s.numpy().astype(np.int64)
     thresholds = np.empty((channels, 1), dtype=np.int64)
     for c in range(channels):
@@ -177,18 +193,33 @@ def _check_int32(name, values):
                          f"the weights or activation range are too small for the bias")
 
 
+_POOL_FLATTEN = (nn.MaxPool2d, nn.Flatten)
+
+
 def _split_layers(model):
-    """``nn.Sequential`` -> [(linear, batchnorm | None, activation | None)]."""
-    modules = [m for m in model if not isinstance(m, (nn.Identity, nn.Flatten, nn.Dropout))]
+    """``nn.Sequential`` -> [(module, batchnorm | None, activation | None)].
+
+    ``module`` is a linear layer, a :class:`BinaryConv2d`, an ``nn.MaxPool2d``
+    or an ``nn.Flatten`` (the last two never take a BatchNorm or activation).
+    """
+    modules = [m for m in model if not isinstance(m, (nn.Identity, nn.Dropout))]
     layers, i = [], 0
     while i < len(modules):
-        linear = modules[i]
-        if not isinstance(linear, _LINEAR):
-            raise TypeError(f"module {i} must be BinaryLinear, TernaryLinear or IntLinear, "
-                            f"not {type(linear).__name__}")
+        layer = modules[i]
+        if isinstance(layer, _POOL_FLATTEN):
+            layers.append((layer, None, None))
+            i += 1
+            continue
+        if not isinstance(layer, (*_LINEAR, BinaryConv2d)):
+            raise TypeError(f"module {i} must be BinaryLinear, TernaryLinear, IntLinear, "
+                            f"BinaryConv2d, MaxPool2d or Flatten, not {type(layer).__name__}")
         i += 1
         bn = act = None
-        if i < len(modules) and isinstance(modules[i], nn.BatchNorm1d):
+        norm = nn.BatchNorm2d if isinstance(layer, BinaryConv2d) else nn.BatchNorm1d
+        if i < len(modules) and isinstance(modules[i], (nn.BatchNorm1d, nn.BatchNorm2d)):
+            if not isinstance(modules[i], norm):
+                raise TypeError(f"module {i}: {type(layer).__name__} takes {norm.__name__}, "
+                                f"not {type(modules[i]).__name__}")
             bn, i = modules[i], i + 1
         if i < len(modules) and isinstance(modules[i], nn.ReLU):
             if not (i + 1 < len(modules) and isinstance(modules[i + 1], ActQuant)
@@ -201,9 +232,12 @@ def _split_layers(model):
             if i + 1 != len(modules):
                 raise TypeError(f"module {i}: Scale may only follow the last linear layer")
             i += 1
-        layers.append((linear, bn, act))
+        layers.append((layer, bn, act))
     if not layers:
         raise ValueError("model has no layers")
+    if not isinstance(layers[-1][0], _LINEAR):
+        raise TypeError("the last layer must be a linear layer (its scores feed argmax), "
+                        f"not {type(layers[-1][0]).__name__}")
     if layers[-1][2] is not None:
         raise TypeError("the last linear layer must have no activation (its scores feed argmax)")
     if layers[-1][1] is not None:
@@ -216,33 +250,102 @@ def _default_fold(n, limit):
     return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)
 
 
+def _binary_entry(entry, weight, bn, act, fan_in, binary_in, arrays):
+    """Binary layer (dense or conv) + optional BatchNorm + sign -> ``entry`` / ``arrays``."""
+    name = entry["name"]
+    if not binary_in:
+        raise NotImplementedError(f"{name}: a binary layer needs -1/+1 inputs (a BinaryAct "
+                                  f"before it, or a 1-bit network input)")
+    if act is None and bn is not None:
+        raise TypeError(f"{name}: BatchNorm after a binary layer must feed a BinaryAct")
+    if isinstance(act, ActQuant):
+        raise NotImplementedError(f"{name}: a binary layer followed by ActQuant is not "
+                                  f"exported; use BinaryAct or an IntLinear")
+    if isinstance(act, BinaryAct):
+        weight, thresholds = fold_sign_thresholds(weight, bn, fan_in)
+        arrays[f"{name}.act.thresholds"] = thresholds
+        entry["activation"] = {"op": "threshold", "bits": 1}
+    arrays[f"{name}.weight"] = weight.astype(np.int8)
+
+
+def _conv_entry(name, conv, shape, folding):
+    """YAML entry and output shape ``[C, H, W]`` of a :class:`BinaryConv2d` on ``shape``."""
+    if len(shape) != 3 or shape[0] != conv.in_channels:
+        raise ValueError(f"{name}: BinaryConv2d({conv.in_channels}, ...) needs a "
+                         f"[{conv.in_channels}, H, W] input, not {list(shape)}")
+    k, stride, padding = conv.kernel_size[0], conv.stride[0], conv.padding[0]
+    c, h, w = shape
+    out = [conv.out_channels, (h + 2 * padding - k) // stride + 1,
+           (w + 2 * padding - k) // stride + 1]
+    pe, simd = folding.get(name, (_default_fold(out[0], 16), _default_fold(c, 32)))
+    entry = {"name": name, "op": "binary_conv2d", "out_channels": out[0], "kernel_size": k}
+    entry.update({"stride": stride} if stride != 1 else {})
+    entry.update({"padding": padding} if padding else {})
+    entry.update({"pe": pe, "simd": simd})
+    return entry, out
+
+
+def _pool_entry(name, pool, shape, folding):
+    """YAML entry and output shape of an ``nn.MaxPool2d`` (k x k, stride k, floor mode)."""
+    def pair(value):
+        return tuple(value) if isinstance(value, (tuple, list)) else (value, value)
+    k = pair(pool.kernel_size)[0]
+    if (len(shape) != 3 or pair(pool.kernel_size) != (k, k) or pair(pool.stride) != (k, k)
+            or pair(pool.padding) != (0, 0) or pair(pool.dilation) != (1, 1) or pool.ceil_mode
+            or pool.return_indices):
+        raise NotImplementedError(f"{name}: only MaxPool2d(k) (square, stride k, no padding, "
+                                  f"floor mode) on a [C, H, W] feature map is exported, "
+                                  f"not {pool} on {list(shape)}")
+    if shape[1] % k or shape[2] % k:
+        raise NotImplementedError(f"{name}: kernel_size {k} must divide the feature map "
+                                  f"{shape[1]}x{shape[2]} (hwgen's maxpool2d drops nothing)")
+    pe = folding.get(name, _default_fold(shape[0], 16))
+    return ({"name": name, "op": "maxpool2d", "kernel_size": k, "pe": pe},
+            [shape[0], shape[1] // k, shape[2] // k])
+
+
 def _layer_entries(model, input, input_scale, folding):
     """Integer parameters and YAML entries for every layer of ``model``."""
     binary_in = input.get("bits") == 1
     scale = 1.0 if binary_in else float(input_scale)
-    arrays, entries = {}, []
-    layers = _split_layers(model)
-    for index, (linear, bn, act) in enumerate(layers, 1):
-        name = f"fc{index}"
+    shape = list(input["shape"])
+    arrays, entries, count = {}, [], {}
+
+    def next_name(prefix):
+        count[prefix] = count.get(prefix, 0) + 1
+        return f"{prefix}{count[prefix]}"
+
+    for layer, bn, act in _split_layers(model):
+        if isinstance(layer, nn.Flatten):
+            if len(shape) > 1:
+                entries.append({"name": next_name("flat"), "op": "flatten"})
+                shape = [int(np.prod(shape))]
+            continue
+        if isinstance(layer, nn.MaxPool2d):
+            entry, shape = _pool_entry(next_name("pool"), layer, shape, folding)
+            entries.append(entry)
+            continue
+        if isinstance(layer, BinaryConv2d):
+            entry, shape = _conv_entry(next_name("conv"), layer, shape, folding)
+            fan_in = layer.in_channels * layer.kernel_size[0] ** 2
+            _binary_entry(entry, layer.quantized_weight().numpy(), bn, act, fan_in, binary_in,
+                          arrays)
+            binary_in = isinstance(act, BinaryAct)
+            entries.append(entry)
+            continue
+        linear = layer
+        name = next_name("fc")
         fan_in, out = linear.in_features, linear.out_features
+        if shape != [fan_in]:
+            raise ValueError(f"{name}: {type(linear).__name__}({fan_in}, ...) needs a [{fan_in}] "
+                             f"input, not {shape} (flatten a feature map with nn.Flatten)")
+        shape = [out]
         pe, simd = folding.get(name, (_default_fold(out, 16), _default_fold(fan_in, 32)))
         entry = {"name": name, "op": None, "out_features": out, "pe": pe, "simd": simd}
         weight = linear.quantized_weight().numpy()
         if isinstance(linear, BinaryLinear):
-            if not binary_in:
-                raise NotImplementedError(f"{name}: a binary layer needs -1/+1 inputs (a BinaryAct "
-                                          f"before it, or a 1-bit network input)")
             entry["op"] = "binary_dense"
-            if act is None and bn is not None:
-                raise TypeError(f"{name}: BatchNorm after a binary layer must feed a BinaryAct")
-            if isinstance(act, ActQuant):
-                raise NotImplementedError(f"{name}: a binary layer followed by ActQuant is not "
-                                          f"exported; use BinaryAct or an IntLinear")
-            if isinstance(act, BinaryAct):
-                weight, thresholds = fold_sign_thresholds(weight, bn, fan_in)
-                arrays[f"{name}.act.thresholds"] = thresholds
-                entry["activation"] = {"op": "threshold", "bits": 1}
-            arrays[f"{name}.weight"] = weight.astype(np.int8)
+            _binary_entry(entry, weight, bn, act, fan_in, binary_in, arrays)
         else:
             entry["op"] = "dense"
             if isinstance(linear, TernaryLinear):
@@ -312,12 +415,14 @@ def export_mlp(model, yaml_path, *, name, input, input_scale=None, folding=None,
 
     Parameters
     ----------
-    model : nn.Sequential of sw_reference.qat modules (+ BatchNorm1d, ReLU, Scale)
+    model : nn.Sequential of sw_reference.qat modules (+ BatchNorm1d/2d, ReLU, MaxPool2d,
+        Flatten, Scale)
     yaml_path : path of the network YAML to write; the npz goes next to it
     name : Verilog top module name
     input : the YAML ``input`` mapping, e.g. ``{"shape": [64], "bits": 1}``
     input_scale : real value of one input integer step (integer inputs only)
-    folding : ``{"fc1": (pe, simd), ...}``; default: largest divisors <= 16 / 32
+    folding : ``{"fc1": (pe, simd), "pool1": pe, ...}``; default: largest divisors <= 16 of
+        the output channels / <= 32 of the input elements (conv: input channels)
     target : the YAML ``target`` mapping, or None
     comment : header comment lines
 

@@ -17,6 +17,10 @@ Forward and backward rules
 :class:`BinaryLinear`
     forward ``x @ binarize(W).T`` (no bias, no scale); backward: the
     :func:`binarize` STE on the latent ``W``.
+:class:`BinaryConv2d`
+    forward ``conv2d(pad(x, -1), binarize(W))`` (no bias, no scale; padding
+    adds -1, the binary pad of ``binary_conv2d``); backward: the
+    :func:`binarize` STE on the latent ``W``, exactly as :class:`BinaryLinear`.
 :class:`TernaryLinear`
     forward ``x @ (g * clamp(round(W / g), -1, 1)).T + b`` with
     ``g = mean|W| + eps`` (BitNet b1.58 absmean); backward: identity to
@@ -39,14 +43,14 @@ Rounding is ``floor(x + 1/2)`` (round half up), the rounding of hwgen's
 dyadic requant (DESIGN.md section 2), not ``torch.round`` (half to even).
 
 BatchNorm: put an ordinary ``nn.BatchNorm1d`` between a linear layer and its
-activation. The exporter folds it: before :class:`BinaryAct` into one
+activation (``nn.BatchNorm2d`` after a :class:`BinaryConv2d`). The exporter folds it: before :class:`BinaryAct` into one
 integer threshold per channel (negative gamma negates that channel's
 weights; gamma == 0 gives a constant output), before :class:`ActQuant` into
 the integer bias and the per-channel dyadic multiplier.
 
 Latent binary weights should stay in ``[-1, 1]`` (BinaryConnect clips them
 after every optimizer step): call :func:`clip_latent_weights` after
-``optimizer.step()``.
+``optimizer.step()`` (it clips :class:`BinaryConv2d` weights too).
 
 References: Courbariaux et al., *BinaryConnect* (2015) and *Binarized Neural
 Networks* (2016); Rastegari et al., *XNOR-Net* (2016); Ma et al., *The Era of
@@ -61,8 +65,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["binarize", "round_half_up", "BinaryLinear", "BinaryAct", "TernaryLinear",
-           "IntLinear", "ActQuant", "Scale", "clip_latent_weights"]
+__all__ = ["binarize", "round_half_up", "BinaryLinear", "BinaryConv2d", "BinaryAct",
+           "TernaryLinear", "IntLinear", "ActQuant", "Scale", "clip_latent_weights"]
 
 
 class _SignSTE(torch.autograd.Function):
@@ -116,6 +120,41 @@ class BinaryLinear(nn.Linear):
 
     def forward(self, x):
         return F.linear(x, binarize(self.weight))
+
+
+class BinaryConv2d(nn.Conv2d):
+    """Binary (-1/+1) kernels, no bias, padding with -1 (exports to ``binary_conv2d``).
+
+    ``y = conv2d(pad(x, -1), binarize(W), stride)``: on -1/+1 inputs every
+    output is the XNOR-popcount sum ``2*popcount(xnor) - C*k*k`` over a window,
+    exactly as :func:`sw_reference.ops.binary_conv2d` (which pads with -1 too,
+    so a padded window still holds only -1/+1 values). Square kernels, no
+    dilation or groups; as :class:`BinaryLinear`, no per-channel scale (a
+    following ``nn.BatchNorm2d`` absorbs it) and latent weights start uniform
+    in ``[-1, 1]``. Backward: the :func:`binarize` STE on the latent ``W``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *,
+                 stride: int = 1, padding: int = 0):
+        _int("in_channels", in_channels, 1)
+        _int("out_channels", out_channels, 1)
+        _int("kernel_size", kernel_size, 1)
+        _int("stride", stride, 1)
+        _int("padding", padding, 0)
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+                         bias=False)
+        with torch.no_grad():
+            self.weight.uniform_(-1, 1)
+
+    def quantized_weight(self) -> torch.Tensor:
+        """The -1/+1 kernels as int64 ``[out, in, k, k]``."""
+        return torch.where(self.weight >= 0, 1, -1).to(torch.int64)
+
+    def forward(self, x):
+        p = self.padding[0]
+        if p:
+            x = F.pad(x, (p, p, p, p), value=-1.0)
+        return F.conv2d(x, binarize(self.weight), None, self.stride)
 
 
 class BinaryAct(nn.Module):
@@ -272,8 +311,8 @@ class Scale(nn.Module):
 
 
 def clip_latent_weights(model: nn.Module) -> None:
-    """Clamp the latent weights of every :class:`BinaryLinear` to ``[-1, 1]`` (BinaryConnect)."""
+    """Clamp the latent weights of every :class:`BinaryLinear` / :class:`BinaryConv2d` to ``[-1, 1]``."""
     with torch.no_grad():
         for module in model.modules():
-            if isinstance(module, BinaryLinear):
+            if isinstance(module, (BinaryLinear, BinaryConv2d)):
                 module.weight.clamp_(-1, 1)

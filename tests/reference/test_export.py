@@ -9,13 +9,14 @@ from hwgen.spec import load
 from sw_reference import ops
 from sw_reference.export import check_export, export_mlp, fold_requant, fold_sign_thresholds
 from sw_reference.network import build
-from sw_reference.qat import ActQuant, BinaryAct, BinaryLinear, IntLinear, Scale, TernaryLinear
+from sw_reference.qat import (ActQuant, BinaryAct, BinaryConv2d, BinaryLinear, IntLinear, Scale,
+                              TernaryLinear)
 
 
-def _batchnorm(channels, gamma, seed=0, spread=6.0):
-    """An eval-mode BatchNorm1d with the given gamma and random stats/bias."""
+def _batchnorm(channels, gamma, seed=0, spread=6.0, norm=nn.BatchNorm1d):
+    """An eval-mode BatchNorm1d (or ``norm``) with the given gamma and random stats/bias."""
     g = torch.Generator().manual_seed(seed)
-    bn = nn.BatchNorm1d(channels)
+    bn = norm(channels)
     with torch.no_grad():
         bn.weight.copy_(torch.as_tensor(gamma, dtype=torch.float32))
         bn.bias.copy_(torch.randn(channels, generator=g))
@@ -111,6 +112,42 @@ def test_binary_export_is_exact(tmp_path):
         assert torch.equal(golden["fc3"], model[:7](torch.from_numpy(x).float()).long())
 
 
+def _binary_cnn(seed):
+    """[2, 8, 8] -> conv 3x3 (pad 1) -> pool 2 -> conv 2x2 -> [6, 3, 3] -> flatten -> dense 10."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(
+        BinaryConv2d(2, 8, 3, padding=1), _batchnorm(8, torch.randn(8), seed, 4.0, nn.BatchNorm2d),
+        BinaryAct(), nn.MaxPool2d(2),
+        BinaryConv2d(8, 6, 2), _batchnorm(6, torch.randn(6), seed + 1, 8.0, nn.BatchNorm2d),
+        BinaryAct(), nn.Flatten(), BinaryLinear(54, 10), Scale(0.1))
+    with torch.no_grad():
+        model[1].weight[2] = 0.0                          # constant channels
+        model[5].weight[4] = 0.0
+    return model.eval()
+
+
+def test_binary_cnn_export_is_exact(tmp_path):
+    model = _binary_cnn(7)
+    result = export_mlp(model, tmp_path / "cnn.yaml", name="cnn_test",
+                        input={"shape": [2, 8, 8], "bits": 1}, folding={"conv1": (4, 2), "pool1": 2})
+    spec = load(result.yaml_path)
+    assert [(layer.name, layer.op, layer.pe, layer.simd) for layer in spec.layers] == [
+        ("conv1", "binary_conv2d", 4, 2), ("pool1", "maxpool2d", 2, 1),
+        ("conv2", "binary_conv2d", 6, 8), ("flat1", "flatten", 1, 1),
+        ("fc1", "binary_dense", 10, 27), ("top1", "argmax", 1, 1)]
+    assert spec.layers[0].attrs["padding"] == 1 and spec.layers[2].attrs["padding"] == 0
+    assert result.arrays["fc1.weight"].shape == (10, 54)          # torch's NCHW flatten order
+    x = _pm1((1500, 2, 8, 8), 8)
+    check = check_export(model, spec, x.astype(np.float32), x)
+    assert check.agreement == 1.0
+    golden = build(spec).forward_all(torch.from_numpy(x))         # hidden maps equal too
+    with torch.no_grad():
+        xf = torch.from_numpy(x).float()
+        for name, depth in (("conv1", 3), ("pool1", 4), ("conv2", 7), ("fc1", 9)):
+            assert torch.equal(golden[name], model[:depth](xf).long()), name
+    assert {golden["conv1"][:, 2].unique().numel(), golden["conv2"][:, 4].unique().numel()} == {1}
+
+
 @pytest.mark.parametrize("linear", [IntLinear, TernaryLinear])
 def test_integer_export_agrees(tmp_path, linear):
     torch.manual_seed(5)
@@ -151,6 +188,21 @@ def test_export_errors(tmp_path):
     with pytest.raises(NotImplementedError, match="binary layer needs -1/\\+1 inputs"):
         export_mlp(nn.Sequential(BinaryLinear(8, 4)), out, name="b", input={"shape": [8], "bits": 4},
                    input_scale=0.1)
-    with pytest.raises(TypeError, match="must be BinaryLinear, TernaryLinear or IntLinear, not Linear"):
+    with pytest.raises(TypeError, match="IntLinear, BinaryConv2d, MaxPool2d or Flatten, not Linear"):
         export_mlp(nn.Sequential(nn.Linear(8, 4)), out, name="b", input=binary_in)
+    cnn_in = {"shape": [1, 6, 6], "bits": 1}
+    with pytest.raises(TypeError, match="BinaryConv2d takes BatchNorm2d, not BatchNorm1d"):
+        export_mlp(nn.Sequential(BinaryConv2d(1, 2, 3), nn.BatchNorm1d(2), BinaryAct(), nn.Flatten(),
+                                 BinaryLinear(32, 2)), out, name="b", input=cnn_in)
+    with pytest.raises(NotImplementedError, match="only MaxPool2d\\(k\\)"):
+        export_mlp(nn.Sequential(BinaryConv2d(1, 2, 3), BinaryAct(), nn.MaxPool2d(2, stride=1),
+                                 nn.Flatten(), BinaryLinear(18, 2)), out, name="b", input=cnn_in)
+    with pytest.raises(NotImplementedError, match="kernel_size 3 must divide the feature map"):
+        export_mlp(nn.Sequential(BinaryConv2d(1, 2, 3), BinaryAct(), nn.MaxPool2d(3),
+                                 nn.Flatten(), BinaryLinear(18, 2)), out, name="b", input=cnn_in)
+    with pytest.raises(ValueError, match="needs a \\[32\\] input, not \\[2, 4, 4\\]"):
+        export_mlp(nn.Sequential(BinaryConv2d(1, 2, 3), BinaryAct(), BinaryLinear(32, 2)), out,
+                   name="b", input=cnn_in)
+    with pytest.raises(TypeError, match="last layer must be a linear layer"):
+        export_mlp(nn.Sequential(BinaryConv2d(1, 2, 3)), out, name="b", input=cnn_in)
     assert list(tmp_path.iterdir()) == []                # nothing half-written

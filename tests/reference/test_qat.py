@@ -3,9 +3,11 @@
 import pytest
 import torch
 from torch import nn
+from torch.nn import functional as F
 
-from sw_reference.qat import (ActQuant, BinaryAct, BinaryLinear, IntLinear, Scale, TernaryLinear,
-                              binarize, clip_latent_weights, round_half_up)
+from sw_reference import ops
+from sw_reference.qat import (ActQuant, BinaryAct, BinaryConv2d, BinaryLinear, IntLinear, Scale,
+                              TernaryLinear, binarize, clip_latent_weights, round_half_up)
 
 
 def _grad(fn, x):
@@ -29,6 +31,10 @@ def test_constructor_errors():
         ActQuant(4, init=0)
     with pytest.raises(ValueError, match="init must be positive"):
         Scale(-1.0)
+    with pytest.raises(TypeError, match="kernel_size must be an integer, not \\(3, 3\\)"):
+        BinaryConv2d(2, 4, (3, 3))
+    with pytest.raises(ValueError, match="padding must be at least 0, not -1"):
+        BinaryConv2d(2, 4, 3, padding=-1)
 
 
 # -- binary -------------------------------------------------------------------------------------
@@ -64,6 +70,30 @@ def test_binary_linear_is_xnor_popcount_and_ste_on_latent_weights():
     assert torch.equal(layer.weight.grad[1:], x.sum(0).expand(4, 12))
     clip_latent_weights(nn.Sequential(layer))
     assert layer.weight.abs().max() <= 1
+
+
+@pytest.mark.parametrize("stride, padding", [(1, 0), (1, 1), (2, 1)])
+def test_binary_conv2d_is_the_golden_conv_and_ste_on_latent_weights(stride, padding):
+    """Forward = ops.binary_conv2d (-1 padding) on -1/+1 data; backward = BinaryLinear's STE."""
+    torch.manual_seed(1)
+    conv = BinaryConv2d(3, 5, 3, stride=stride, padding=padding)
+    x = torch.where(torch.rand(4, 3, 7, 6) < 0.5, -1.0, 1.0)
+    w = conv.quantized_weight()
+    assert w.shape == (5, 3, 3, 3) and set(w.unique().tolist()) <= {-1, 1}
+    y = conv(x)
+    assert torch.equal(y, ops.binary_conv2d(x.long(), w, stride=stride, padding=padding).float())
+    assert y.abs().max() <= 27 and ((y + 27) % 2 == 0).all()     # 2*popcount(xnor) - C*k*k
+    with torch.no_grad():
+        conv.weight[0, 0, 0, 0] = 1.5                # outside [-1, 1]: no gradient
+    conv(x).sum().backward()
+    assert conv.weight.grad[0, 0, 0, 0] == 0
+    wq = w.float().requires_grad_(True)              # d/dW of the conv at W = sign(W) ...
+    F.conv2d(F.pad(x, (padding,) * 4, value=-1.0), wq, stride=stride).sum().backward()
+    expected = wq.grad.clone()
+    expected[0, 0, 0, 0] = 0                         # ... passed where |W| <= 1 (clipped STE)
+    assert torch.equal(conv.weight.grad, expected)
+    clip_latent_weights(nn.Sequential(conv))
+    assert conv.weight.abs().max() <= 1
 
 
 def test_binary_act_module():
