@@ -431,8 +431,8 @@ def _parser():
 
     p = sub.add_parser("demo", help="train, export, generate and cosimulate the digits models")
     p.add_argument("dataset", choices=["digits"])
-    p.add_argument("--models", default="binary,int8,ternary",
-                   help="comma-separated subset of binary,int8,ternary (default: all)")
+    p.add_argument("--models", default="binary,int8,ternary,cnn",
+                   help="comma-separated subset of binary,int8,ternary,cnn (default: all)")
     p.add_argument("--pretrained", action="store_true",
                    help="use the checkpoints in examples/digits/ instead of training")
     p.add_argument("--count", type=int, help="cosimulate only the first N test images")

@@ -1,13 +1,13 @@
 """``hwgen demo digits``: from a trained PyTorch model to proven hardware, on sklearn's digits.
 
-Steps per model (binary MLP, int8 MLP, ternary MLP):
+Steps per model (binary MLP, int8 MLP, ternary MLP, binary CNN):
 
 1. load scikit-learn's bundled 8x8 digits (1797 images, 4-bit pixels 0..16),
    split them once (``test_size=0.3``, ``random_state=0``, stratified:
    1257 train / 540 test);
 2. train a QAT model (:mod:`sw_reference.qat`) with a fixed seed, or with
    ``--pretrained`` load the float checkpoint shipped in ``examples/digits/``;
-3. export it (:func:`sw_reference.export.export_mlp`) to YAML + npz and check
+3. export it (:func:`sw_reference.export.export_mlp`, MLPs and CNNs) to YAML + npz and check
    that the integer golden model (:func:`sw_reference.network.run`) predicts
    what the float model predicts on the test split;
 4. generate the accelerator, cosimulate the whole test split under Verilator
@@ -54,8 +54,11 @@ class DigitsModel:
         return self.input["bits"] == 1
 
     def encode(self, pixels):
-        """4-bit pixels ``[N, 64]`` (0..16) -> (float model input, integer hardware input)."""
-        pixels = np.asarray(pixels, dtype=np.int64)
+        """4-bit pixels ``[N, 64]`` (0..16) -> (float model input, integer hardware input).
+
+        Both are shaped ``[N, *input["shape"]]`` (``[N, 1, 8, 8]`` for the CNN).
+        """
+        pixels = np.asarray(pixels, dtype=np.int64).reshape(-1, *self.input["shape"])
         if self.binary_input:                       # a pixel at least half on is +1
             x_int = np.where(pixels >= 8, 1, -1).astype(np.int64)
             return x_int.astype(np.float32), x_int
@@ -74,6 +77,10 @@ MODELS = {
         "ternary", "ternary_digits", "ternary MLP 64-128-10 (BitNet b1.58 weights, uint8 activations)",
         {"shape": [64], "bits": 5, "signed": False}, 1 / 16, {"fc1": (16, 16), "fc2": (2, 16)},
         40, 0.01),
+    "cnn": DigitsModel(
+        "cnn", "cnn_digits", "binary CNN 1x8x8 -conv3x3-> 32x6x6 -pool-> 32x3x3 -conv3x3 pad 1-> "
+        "64x3x3 -> 10", {"shape": [1, 8, 8], "bits": 1}, None,
+        {"conv1": (32, 1), "pool1": 32, "conv2": (16, 32), "fc1": (10, 32)}, 40, 0.02),
 }
 
 
@@ -100,6 +107,11 @@ def build_model(key):
     if key == "ternary":
         return nn.Sequential(qat.TernaryLinear(64, 128), nn.BatchNorm1d(128), nn.ReLU(),
                              qat.ActQuant(8), qat.TernaryLinear(128, 10))
+    if key == "cnn":
+        return nn.Sequential(
+            qat.BinaryConv2d(1, 32, 3), nn.BatchNorm2d(32), qat.BinaryAct(), nn.MaxPool2d(2),
+            qat.BinaryConv2d(32, 64, 3, padding=1), nn.BatchNorm2d(64), qat.BinaryAct(),
+            nn.Flatten(), qat.BinaryLinear(576, 10), qat.Scale(0.05))
     raise ValueError(f"model must be one of {', '.join(MODELS)}, not {key!r}")
 
 
@@ -304,7 +316,7 @@ def format_table(results):
     return "\n".join(lines)
 
 
-def run_demo(models=("binary", "int8", "ternary"), *, pretrained=False, out_dir="rtl_out/digits",
+def run_demo(models=tuple(MODELS), *, pretrained=False, out_dir="rtl_out/digits",
              count=None, backpressure=0.0, log=print):
     """Run every model in ``models``; returns the list of :class:`DemoResult`."""
     results = []

@@ -22,7 +22,8 @@ def test_shipped_export_is_the_shipped_float_model(tmp_path, key):
     assert len(history["test_acc"]) == spec.epochs
 
 
-@pytest.mark.parametrize("key, least", [("binary", 0.90), ("int8", 0.96), ("ternary", 0.94)])
+@pytest.mark.parametrize("key, least", [("binary", 0.90), ("int8", 0.96), ("ternary", 0.94),
+                                        ("cnn", 0.92)])
 def test_pretrained_accuracy_and_exact_export(tmp_path, key, least):
     result = demo.run_model(demo.MODELS[key], pretrained=True, out_dir=tmp_path, hardware=False,
                             log=lambda message: None)
@@ -45,7 +46,7 @@ def test_demo_command_cosimulates_binary(tmp_path, capsys):
 
 def test_demo_command_bad_input(capsys):
     assert main(["demo", "digits", "--models", "binary,int9"]) == 2
-    assert "--models must be a comma-separated list of binary, int8, ternary" in capsys.readouterr().err
+    assert "--models must be a comma-separated list of binary, int8, ternary, cnn" in capsys.readouterr().err
     assert main(["demo", "digits", "--count", "0"]) == 2
     assert main(["demo", "digits", "--backpressure", "1.5"]) == 2
 
@@ -61,12 +62,37 @@ def test_missing_hardware_is_reported_not_faked(tmp_path):
         assert "no hardware yet" in demo.format_table([result])
 
 
+def test_cnn_layers_and_folding():
+    """The shipped CNN: conv -> pool -> conv (padded with -1) -> flatten -> dense, input [1, 8, 8]."""
+    net = load(demo.EXAMPLES / "cnn_digits.yaml")
+    assert [(layer.op, layer.pe, layer.simd) for layer in net.layers] == [
+        ("binary_conv2d", 32, 1), ("maxpool2d", 32, 1), ("binary_conv2d", 16, 32), ("flatten", 1, 1),
+        ("binary_dense", 10, 32), ("argmax", 1, 1)]
+    assert net.layers[2].attrs["padding"] == 1
+    x_float, x_int = demo.MODELS["cnn"].encode(np.array([[0, 7, 8, 16] * 16]))
+    assert x_int.shape == (1, 1, 8, 8) and x_int[0, 0, 0].tolist() == [-1, -1, 1, 1] * 2
+    assert np.array_equal(x_float, x_int)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("key, least", [("binary", 0.90), ("int8", 0.96), ("ternary", 0.94)])
+def test_demo_command_cosimulates_cnn(tmp_path, capsys):
+    """Slow: its Verilator build takes about a minute of CPU (then cached)."""
+    assert main(["demo", "digits", "--pretrained", "--models", "cnn", "--count", "40",
+                 "--backpressure", "0.3", "-o", str(tmp_path)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| cnn |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[5] == "40/40"
+    # conv1: 6*6 pixels * (32/32) * (9/1) = 324 cycles; random stalls may add a little.
+    assert 324 <= float(cells[6]) < 330
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("key, least", [("binary", 0.90), ("int8", 0.96), ("ternary", 0.94),
+                                        ("cnn", 0.92)])
 def test_training_from_scratch(tmp_path, key, least):
     spec = demo.MODELS[key]
     result = demo.run_model(spec, pretrained=False, out_dir=tmp_path, hardware=False,
                             log=lambda message: None)
     assert result.golden_acc >= least
-    assert result.agreement == (1.0 if key == "binary" else pytest.approx(1.0, abs=0.01))
+    assert result.agreement == (1.0 if key in ("binary", "cnn") else pytest.approx(1.0, abs=0.01))
     load(result.yaml_path)
