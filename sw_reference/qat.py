@@ -43,10 +43,11 @@ Rounding is ``floor(x + 1/2)`` (round half up), the rounding of hwgen's
 dyadic requant (DESIGN.md section 2), not ``torch.round`` (half to even).
 
 BatchNorm: put an ordinary ``nn.BatchNorm1d`` between a linear layer and its
-activation (``nn.BatchNorm2d`` after a :class:`BinaryConv2d`). The exporter folds it: before :class:`BinaryAct` into one
-integer threshold per channel (negative gamma negates that channel's
-weights; gamma == 0 gives a constant output), before :class:`ActQuant` into
-the integer bias and the per-channel dyadic multiplier.
+activation (``nn.BatchNorm2d`` after a :class:`BinaryConv2d`). The exporter
+folds it: before :class:`BinaryAct` into one integer threshold per channel
+(negative gamma negates that channel's weights; gamma == 0 gives a constant
+output), before :class:`ActQuant` into the integer bias and the per-channel
+dyadic multiplier.
 
 Latent binary weights should stay in ``[-1, 1]`` (BinaryConnect clips them
 after every optimizer step): call :func:`clip_latent_weights` after
@@ -311,7 +312,10 @@ class Scale(nn.Module):
 
 
 def clip_latent_weights(model: nn.Module) -> None:
-    """Clamp the latent weights of every :class:`BinaryLinear` / :class:`BinaryConv2d` to ``[-1, 1]``."""
+    """Clamp the latent weights of every :class:`BinaryLinear` and :class:`BinaryConv2d` to [-1, 1].
+
+    (BinaryConnect; call it after each ``optimizer.step()``.)
+    """
     with torch.no_grad():
         for module in model.modules():
             if isinstance(module, (BinaryLinear, BinaryConv2d)):
