@@ -21,7 +21,9 @@ class StreamingDataWidthConverter(wiring.Component):
     Internally a buffer of ``in_per_beat + out_per_beat`` elements keeps, as
     an invariant, every slot at or above ``count`` zero: a beat is taken from
     the bottom (shifting the rest down) and the next beat is written right
-    above what is kept, in the same cycle.
+    above what is kept, in the same cycle. ``count`` and the per-sample
+    counters are kept in bits and step by constants, so the shifters take
+    them directly (no lane-index x width product, no multiplier).
 
     Parameters
     ----------
@@ -61,15 +63,18 @@ class StreamingDataWidthConverter(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         a, b, width = self._a, self._b, self._shape.width
-        capacity = a + b
+        capacity = (a + b) * width
+        sample = self._elements * width
 
-        buffer = Signal(capacity * width)
+        # Every count is in bits (elements x width) and steps by constants, so the
+        # shift amounts below need no multiplier.
+        buffer = Signal(capacity)
         count = Signal(range(capacity + 1))
-        # Elements of the current sample still to arrive / still to leave.
-        to_arrive = Signal(range(self._elements + 1), init=self._elements)
-        to_leave = Signal(range(self._elements + 1), init=self._elements)
-        arriving = Mux(to_arrive < a, to_arrive, a)
-        leaving = Mux(to_leave < b, to_leave, b)
+        # Bits of the current sample still to arrive / still to leave.
+        to_arrive = Signal(range(sample + 1), init=sample)
+        to_leave = Signal(range(sample + 1), init=sample)
+        arriving = Mux(to_arrive < a * width, to_arrive, a * width)
+        leaving = Mux(to_leave < b * width, to_leave, b * width)
 
         # A partial last beat shows zeros above `leaving`.
         lane_mask = Signal(b * width)
@@ -86,22 +91,20 @@ class StreamingDataWidthConverter(wiring.Component):
 
         incoming = Signal(a * width)
         m.d.comb += incoming.eq(self.i.payload.as_value() & _lanes_below(arriving, a, width))
-        shifted = Signal(capacity * width)
-        m.d.comb += shifted.eq(Mux(take, buffer >> (leaving * width), buffer))
+        shifted = Signal(capacity)
+        m.d.comb += shifted.eq(Mux(take, buffer >> leaving, buffer))
         with m.If(take | give):
             m.d.sync += [
-                buffer.eq(shifted | Mux(give, incoming << (kept * width), 0)),
+                buffer.eq(shifted | Mux(give, incoming << kept, 0)),
                 count.eq(kept + Mux(give, arriving, 0)),
             ]
         with m.If(give):
-            m.d.sync += to_arrive.eq(Mux(to_arrive == arriving, self._elements,
-                                         to_arrive - arriving))
+            m.d.sync += to_arrive.eq(Mux(to_arrive == arriving, sample, to_arrive - arriving))
         with m.If(take):
-            m.d.sync += to_leave.eq(Mux(to_leave == leaving, self._elements,
-                                        to_leave - leaving))
+            m.d.sync += to_leave.eq(Mux(to_leave == leaving, sample, to_leave - leaving))
         return m
 
 
 def _lanes_below(limit, lanes, width):
-    """A mask with the ``width`` bits of every lane below ``limit`` set."""
-    return Cat(*((lane < limit).replicate(width) for lane in range(lanes)))
+    """A mask with the ``width`` bits of every lane that starts below bit ``limit`` set."""
+    return Cat(*((lane * width < limit).replicate(width) for lane in range(lanes)))
