@@ -1,6 +1,6 @@
 """Element-wise stream width conversion (FINN: StreamingDataWidthConverter)."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -21,9 +21,9 @@ class StreamingDataWidthConverter(wiring.Component):
     Internally a buffer of ``in_per_beat + out_per_beat`` elements keeps, as
     an invariant, every slot at or above ``count`` zero: a beat is taken from
     the bottom (shifting the rest down) and the next beat is written right
-    above what is kept, in the same cycle. ``count`` and the per-sample
-    counters are kept in bits and step by constants, so the shifters take
-    them directly (no lane-index x width product, no multiplier).
+    above what is kept, in the same cycle. The shifts by a number of elements
+    are barrel shifters whose stages move by constant multiples of the element
+    width, so no element-index x width product (no multiplier) is built.
 
     Parameters
     ----------
@@ -63,18 +63,15 @@ class StreamingDataWidthConverter(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         a, b, width = self._a, self._b, self._shape.width
-        capacity = (a + b) * width
-        sample = self._elements * width
+        capacity = a + b
 
-        # Every count is in bits (elements x width) and steps by constants, so the
-        # shift amounts below need no multiplier.
-        buffer = Signal(capacity)
+        buffer = Signal(capacity * width)
         count = Signal(range(capacity + 1))
-        # Bits of the current sample still to arrive / still to leave.
-        to_arrive = Signal(range(sample + 1), init=sample)
-        to_leave = Signal(range(sample + 1), init=sample)
-        arriving = Mux(to_arrive < a * width, to_arrive, a * width)
-        leaving = Mux(to_leave < b * width, to_leave, b * width)
+        # Elements of the current sample still to arrive / still to leave.
+        to_arrive = Signal(range(self._elements + 1), init=self._elements)
+        to_leave = Signal(range(self._elements + 1), init=self._elements)
+        arriving = Mux(to_arrive < a, to_arrive, a)
+        leaving = Mux(to_leave < b, to_leave, b)
 
         # A partial last beat shows zeros above `leaving`.
         lane_mask = Signal(b * width)
@@ -91,20 +88,34 @@ class StreamingDataWidthConverter(wiring.Component):
 
         incoming = Signal(a * width)
         m.d.comb += incoming.eq(self.i.payload.as_value() & _lanes_below(arriving, a, width))
-        shifted = Signal(capacity)
-        m.d.comb += shifted.eq(Mux(take, buffer >> leaving, buffer))
+        shifted = Signal(capacity * width)
+        m.d.comb += shifted.eq(Mux(take, _shift(buffer, leaving, width, left=False,
+                                                length=capacity * width), buffer))
         with m.If(take | give):
             m.d.sync += [
-                buffer.eq(shifted | Mux(give, incoming << kept, 0)),
+                buffer.eq(shifted | Mux(give, _shift(incoming, kept, width, left=True,
+                                                     length=capacity * width), 0)),
                 count.eq(kept + Mux(give, arriving, 0)),
             ]
         with m.If(give):
-            m.d.sync += to_arrive.eq(Mux(to_arrive == arriving, sample, to_arrive - arriving))
+            m.d.sync += to_arrive.eq(Mux(to_arrive == arriving, self._elements,
+                                         to_arrive - arriving))
         with m.If(take):
-            m.d.sync += to_leave.eq(Mux(to_leave == leaving, sample, to_leave - leaving))
+            m.d.sync += to_leave.eq(Mux(to_leave == leaving, self._elements,
+                                        to_leave - leaving))
         return m
 
 
+def _shift(value, lanes, width, *, left, length):
+    """``value`` (unsigned) shifted by ``lanes`` lanes of ``width`` bits, zero-filled, as
+    ``length`` bits: one stage per bit of ``lanes``, each a constant shift (a barrel shifter)."""
+    value = Cat(value, Const(0, length - len(value)))
+    for stage, bit in enumerate(lanes):
+        moved = (value << (width << stage))[:length] if left else value >> (width << stage)
+        value = Mux(bit, moved, value)
+    return value
+
+
 def _lanes_below(limit, lanes, width):
-    """A mask with the ``width`` bits of every lane that starts below bit ``limit`` set."""
-    return Cat(*((lane * width < limit).replicate(width) for lane in range(lanes)))
+    """A mask with the ``width`` bits of every lane below ``limit`` set."""
+    return Cat(*((lane < limit).replicate(width) for lane in range(lanes)))
