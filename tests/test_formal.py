@@ -30,6 +30,7 @@ def _units():
     from hwgen.units.label_select import LabelSelect
     from hwgen.units.mvau import MVAU
     from hwgen.units.requant import Requant
+    from hwgen.units.skid import SkidBuffer
     from hwgen.units.thresholding import Thresholding
     w = np.random.default_rng(0).choice([-1, 1], (4, 8))
     return {
@@ -44,6 +45,7 @@ def _units():
         "StreamingDataWidthConverter": lambda: StreamingDataWidthConverter(
             shape=unsigned(2), in_per_beat=3, out_per_beat=2, elements=5),
         "StreamFIFO": lambda: StreamFIFO(data.ArrayLayout(unsigned(3), 2), depth=4),
+        "SkidBuffer": lambda: SkidBuffer(data.ArrayLayout(unsigned(3), 2)),
     }
 
 

@@ -1,6 +1,6 @@
 """Element-wise stream width conversion (FINN: StreamingDataWidthConverter)."""
 
-from amaranth.hdl import Cat, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -21,7 +21,9 @@ class StreamingDataWidthConverter(wiring.Component):
     Internally a buffer of ``in_per_beat + out_per_beat`` elements keeps, as
     an invariant, every slot at or above ``count`` zero: a beat is taken from
     the bottom (shifting the rest down) and the next beat is written right
-    above what is kept, in the same cycle.
+    above what is kept, in the same cycle. The shifts by a number of elements
+    are barrel shifters whose stages move by constant multiples of the element
+    width, so no element-index x width product (no multiplier) is built.
 
     Parameters
     ----------
@@ -87,10 +89,12 @@ class StreamingDataWidthConverter(wiring.Component):
         incoming = Signal(a * width)
         m.d.comb += incoming.eq(self.i.payload.as_value() & _lanes_below(arriving, a, width))
         shifted = Signal(capacity * width)
-        m.d.comb += shifted.eq(Mux(take, buffer >> (leaving * width), buffer))
+        m.d.comb += shifted.eq(Mux(take, _shift(buffer, leaving, width, left=False,
+                                                length=capacity * width), buffer))
         with m.If(take | give):
             m.d.sync += [
-                buffer.eq(shifted | Mux(give, incoming << (kept * width), 0)),
+                buffer.eq(shifted | Mux(give, _shift(incoming, kept, width, left=True,
+                                                     length=capacity * width), 0)),
                 count.eq(kept + Mux(give, arriving, 0)),
             ]
         with m.If(give):
@@ -100,6 +104,16 @@ class StreamingDataWidthConverter(wiring.Component):
             m.d.sync += to_leave.eq(Mux(to_leave == leaving, self._elements,
                                         to_leave - leaving))
         return m
+
+
+def _shift(value, lanes, width, *, left, length):
+    """``value`` (unsigned) shifted by ``lanes`` lanes of ``width`` bits, zero-filled, as
+    ``length`` bits: one stage per bit of ``lanes``, each a constant shift (a barrel shifter)."""
+    value = Cat(value, Const(0, length - len(value)))
+    for stage, bit in enumerate(lanes):
+        moved = (value << (width << stage))[:length] if left else value >> (width << stage)
+        value = Mux(bit, moved, value)
+    return value
 
 
 def _lanes_below(limit, lanes, width):

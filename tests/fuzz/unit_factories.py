@@ -211,16 +211,26 @@ def dwc_case(draw):
     return UnitCase(unit, x, x.copy(), binary_out=True)
 
 
-def fifo_case(draw):
+def _pass_through_case(draw, make):
+    """A unit that passes its beats unchanged: ``make(payload_layout)`` builds it."""
     from amaranth.lib import data
-
-    from hwgen.units.fifo import StreamFIFO
     shape = _element_shape(draw, 1, 8)
     lo, hi = shape_range(shape)
     lanes = draw(st.integers(1, 4))
-    unit = StreamFIFO(data.ArrayLayout(shape, lanes), depth=draw(st.integers(1, 6)))
+    unit = make(data.ArrayLayout(shape, lanes))
     x = _vectors(draw, draw(st.integers(1, 12)), lanes, lo, hi, binary=shape == unsigned(1))
     return UnitCase(unit, x, x.copy(), binary_out=True)
+
+
+def fifo_case(draw):
+    from hwgen.units.fifo import StreamFIFO
+    depth = draw(st.integers(1, 6))
+    return _pass_through_case(draw, lambda layout: StreamFIFO(layout, depth=depth))
+
+
+def skid_case(draw):
+    from hwgen.units.skid import SkidBuffer
+    return _pass_through_case(draw, SkidBuffer)
 
 
 #: unit name -> factory; a new unit is one line here (and its factory above)
@@ -231,4 +241,5 @@ FACTORIES = {
     "LabelSelect": label_select_case,
     "StreamingDataWidthConverter": dwc_case,
     "StreamFIFO": fifo_case,
+    "SkidBuffer": skid_case,
 }
