@@ -202,7 +202,8 @@ def units_for(layer, flattened_from=None):
     if layer.attrs.get("unroll", "none") != "none" and layer.op != "binary_dense":
         raise NotImplementedError(
             f"layer {layer.name!r}: unroll: full on {layer.op} (one output pixel per cycle, "
-            f"weights in logic) is not built yet (issue #10); today only binary_dense unrolls")
+            f"weights in logic) is not built yet: it lands with issue #10; today only binary_dense "
+            f"unrolls")
     if layer.op == "flatten":
         return [], 0
     if layer.op not in _FACTORIES:

@@ -37,7 +37,7 @@ W = make_weights(8, 16, seed=0)
     ({"pipeline": -1}, ValueError, "pipeline must be at least 0, not -1"),
     ({"weights": W[0]}, ValueError, "weights must be 2-D [MH, MW], not of shape (16,)"),
     ({"weights": np.where(W > 0, 1, 0)}, ValueError, "must be -1 or +1, not 0"),
-    ({"in_shape": signed(8)}, NotImplementedError, "integer inputs to binary weights"),
+    ({"in_shape": signed(8)}, ValueError, "integer inputs take hwgen.units.mvau_int.IntegerMVAU"),
 ])
 def test_construction_errors(change, error, message):
     with pytest.raises(error) as info:
