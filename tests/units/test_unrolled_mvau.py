@@ -233,6 +233,7 @@ def test_verilog_is_deterministic_and_lint_clean(wrap, tmp_path):
     check_lint(text, "unrolled_top", tmp_path)
 
 
+@pytest.mark.slow    # elaborating the 256x64 unrolled layer takes ~25 s
 def test_amaranth_sim_trained_digits_mst_layers_match_golden():
     """The digits demo's trained binary MLP (``examples/digits/bnn_digits_mst.yaml``, weights
     ``bnn_digits.npz``): fc1 and fc2 MST-shared as there, on 60 images of the test split (fc2
