@@ -7,6 +7,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ._checks import as_array, check_int, check_shape
+from ._counter import counter
 from ._rom import lane_rom
 
 __all__ = ["MVAU"]
@@ -250,18 +251,8 @@ class MVAU(wiring.Component):
             nodes = pairs
 
     def _counter(self, m, count, enable, name):
-        """(value, at_last) of a counter over ``range(count)`` stepping on ``enable``.
-
-        A counter over one value is the constant 0 (no zero-width signal in the Verilog).
-        """
-        if count == 1:
-            return Const(0, 1), Const(1, 1)
-        value = Signal(range(count), name=name)
-        at_last = Signal(name=f"{name}_last")
-        m.d.comb += at_last.eq(value == count - 1)
-        with m.If(enable):
-            m.d.sync += value.eq(Mux(at_last, 0, value + 1))
-        return value, at_last
+        """(value, at_last) of a counter over ``range(count)`` stepping on ``enable``."""
+        return counter(m, count, enable, name)
 
     def _delay(self, m, value, name):
         """``value`` delayed by the ``_stages`` stages of the tree (control flags)."""
