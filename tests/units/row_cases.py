@@ -44,6 +44,15 @@ def cosim_rows(unit, name, x):
     return rows_of(unit, [w for words in result.received for w in words], len(x))
 
 
+def assert_rows_at_rate(unit, x, want):
+    """Without stalls: outputs equal ``want`` and rows finish at most ``cycles_per_row`` apart."""
+    stamps = ([], [])
+    got = simulate_rows(unit, x, stall=0.0, seed=0, stamps=stamps)
+    assert_rows_equal(got, want, x)
+    last_beats = stamps[1][unit.folds - 1::unit.folds]
+    assert max(np.diff(last_beats)) <= unit.cycles_per_row, (np.diff(last_beats), unit.cycles_per_row)
+
+
 def assert_rows_equal(got, want, x):
     bad = np.flatnonzero((got != want).any(axis=1))
     assert not len(bad), f"{len(bad)} of {len(x)} rows differ; first:\nx={x[bad[0]]}\n" \
