@@ -57,24 +57,31 @@ async def stream_get(ctx, stream, count, *, rng, stall=0.0, stable_check=True, s
 
 def simulate_stream(dut, words, count, *, stall=0.0, seed=0, stamps=None, stats=None,
                     in_stall=None):
-    """Run ``dut`` (members ``i``/``o``) in Amaranth's simulator; return the ``count`` words out.
+    """Run ``dut`` in Amaranth's simulator; return the ``count`` words it sends on ``o``.
 
-    ``words`` go in through :func:`stream_put`, results come out through
-    :func:`stream_get`, both stalling at random with probability ``stall``.
-    With ``stamps=(in_stamps, out_stamps)`` the cycle of every accepted input
-    and output beat is appended to those lists; ``stats`` (a dict) counts the
-    output beats checked stable while stalled (see :func:`stream_get`).
-    ``in_stall`` sets the producer's stall probability apart from the
-    consumer's (default: ``stall`` for both).
+    ``words`` go in through :func:`stream_put` on ``dut.i``; for a unit with
+    several input streams (``a``, ``b``: Add, MatMul) pass a dict
+    ``{"a": words_a, "b": words_b}`` and each port gets its own producer with
+    its own random stalls. Results come out through :func:`stream_get`, both
+    sides stalling at random with probability ``stall``. With
+    ``stamps=(in_stamps, out_stamps)`` the cycle of every accepted input beat
+    (of the first input port) and output beat is appended to those lists;
+    ``stats`` (a dict) counts the output beats checked stable while stalled
+    (see :func:`stream_get`). ``in_stall`` sets the producers' stall
+    probability apart from the consumer's (default: ``stall`` for both).
     """
     import random
     from amaranth.sim import Simulator
 
+    inputs = words if isinstance(words, dict) else {"i": words}
+    first = getattr(dut, next(iter(inputs)))
     received = []
 
-    async def producer(ctx):
-        await stream_put(ctx, dut.i, words, rng=random.Random(seed),
-                         stall=stall if in_stall is None else in_stall)
+    def producer(port, port_words, port_seed):
+        async def put(ctx):
+            await stream_put(ctx, getattr(dut, port), port_words, rng=random.Random(port_seed),
+                             stall=stall if in_stall is None else in_stall)
+        return put
 
     async def consumer(ctx):
         received.extend(await stream_get(ctx, dut.o, count, rng=random.Random(seed + 1),
@@ -83,7 +90,7 @@ def simulate_stream(dut, words, count, *, stall=0.0, seed=0, stamps=None, stats=
     async def monitor(ctx):
         cycle = 0
         async for _, _, i_valid, i_ready, o_valid, o_ready in ctx.tick().sample(
-                dut.i.valid, dut.i.ready, dut.o.valid, dut.o.ready):
+                first.valid, first.ready, dut.o.valid, dut.o.ready):
             if i_valid and i_ready:
                 stamps[0].append(cycle)
             if o_valid and o_ready:
@@ -92,7 +99,9 @@ def simulate_stream(dut, words, count, *, stall=0.0, seed=0, stamps=None, stats=
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
-    sim.add_testbench(producer)
+    for index, (port, port_words) in enumerate(inputs.items()):
+        # Port i keeps seed 0's stream (existing tests' stall patterns); others get their own.
+        sim.add_testbench(producer(port, port_words, seed + 2 * index))
     sim.add_testbench(consumer)
     if stamps is not None:
         sim.add_testbench(monitor, background=True)
