@@ -26,9 +26,10 @@ from dataclasses import dataclass, field
 
 from amaranth.hdl import Shape
 
-from .top import AxiStreamTop, Pipeline
+from .top import AxiStreamTop, StreamGraph
 from .units.dwc import StreamingDataWidthConverter
 from .units.fifo import StreamFIFO
+from .units.fork import DuplicateStreams
 from .units.registry import units_for
 from .units.skid import SkidBuffer
 
@@ -77,72 +78,123 @@ class NetworkDesign:
 def build_network(spec) -> NetworkDesign:
     """Compose the units; NotImplementedError names what has not landed yet,
     ValueError a target that cannot carry the data (e.g. io_bits too narrow)."""
-    previous = "input"
-    for layer in spec.layers:
-        if layer.inputs != (previous,):
-            raise NotImplementedError(
-                f"layer {layer.name!r} reads {list(layer.inputs)}: branching networks "
-                f"(residuals, matmul) land with issue #6")
-        previous = layer.name
-
     hardware = _layer_hardware(spec)
     io_bits = spec.target.io_bits
-    chain = []
+    graph = _Graph()
+    consumers = _consumers(spec, hardware)
+    taps = {}                        # tensor name -> [(unit, port)] still free to read it
 
-    def join(unit, elements, *, needs_fifo=False, cut=False):
-        """Append ``unit``, converting lanes from the chain's current output if needed;
-        ``cut`` puts a SkidBuffer first unless a FIFO (whose ``ready`` is a register)
-        will stand in front of ``unit`` anyway."""
-        if cut and not needs_fifo:
-            chain.append(SkidBuffer(chain[-1].o.payload.shape()))
-        if chain:
-            (shape, lanes), (want_shape, want_lanes) = stream_format(chain[-1].o), \
-                stream_format(unit.i)
-            if shape != want_shape:
-                raise AssertionError(f"{type(unit).__name__} expects {want_shape} elements "
-                                     f"after {shape}")
-            if lanes != want_lanes:
-                chain.append(StreamingDataWidthConverter(
-                    shape=shape, in_per_beat=lanes, out_per_beat=want_lanes,
-                    elements=elements))
-            if needs_fifo:
-                # One input vector (SF beats) of an MVAU; a [T, K] input holds T of them.
-                depth = max(2, getattr(unit, "sf", -(-elements // want_lanes)))
-                chain.append(StreamFIFO(unit.i.payload.shape(), depth=depth))
-        chain.append(unit)
+    def produce(name, tap, *, cut):
+        """Make ``tap`` the source of tensor ``name``: forked when several layers read it."""
+        readers = len(consumers[name])
+        if readers > 1:
+            if cut:
+                tap = graph.chain(tap, SkidBuffer(_port(tap).payload.shape()))
+            fork = graph.add(DuplicateStreams(_port(tap).payload.shape(), outputs=readers))
+            graph.connect(tap, fork)
+            taps[name] = [(fork, f"o{k}") for k in range(readers)]
+        else:
+            taps[name] = [tap]
 
-    first = next(unit for hw in hardware for unit in hw.units)
-    in_shape, first_lanes = stream_format(first.i)
+    first_unit, first_port = next((hw.units[0], _input_ports(hw.units[0])[0])
+                                  for hw in hardware if hw.units)
+    in_shape, first_lanes = stream_format(getattr(first_unit, first_port))
     in_per_beat = _per_word(io_bits, in_shape.width, spec, "input")
-    chain.append(StreamingDataWidthConverter(
-        shape=in_shape, in_per_beat=in_per_beat, out_per_beat=first_lanes,
-        elements=spec.input.size))
-    elements = spec.input.size
-    for layer_index, hw in enumerate(hw for hw in hardware if hw.units):
+    reader = StreamingDataWidthConverter(shape=in_shape, in_per_beat=in_per_beat,
+                                         out_per_beat=first_lanes, elements=spec.input.size)
+    graph.add(reader)
+    produce("input", (reader, "o"), cut=False)
+
+    sizes = {"input": spec.input.size}
+    for hw in hardware:
+        layer = hw.layer
+        if not hw.units:
+            continue
+        tap = None
         for unit_index, unit in enumerate(hw.units):
-            join(unit, elements, needs_fifo=getattr(unit, "nf", 1) > 1,
-                 cut=layer_index > 0 and unit_index == 0)
+            if unit_index == 0:
+                names = [_resolve(spec, name) for name in layer.inputs]
+                ports = _input_ports(unit)
+                join = len(ports) > 1
+                for name, port in zip(names, ports):
+                    # A one-input layer's first unit cuts the ready path of the layer before
+                    # (unless the tensor is forked, and the fork's own skid did it). A
+                    # two-input unit gets one whole sample of FIFO on each input, so the
+                    # branch that arrives first never blocks the fork that feeds both.
+                    forked = len(consumers[name]) > 1
+                    graph.join(taps[name].pop(0), unit, port, sizes[name],
+                               fifo_depth=_fifo_depth(unit, port, sizes[name], join),
+                               cut=name != "input" and not forked and not join)
+            else:
+                graph.join(tap, unit, "i", elements, fifo_depth=_fifo_depth(unit, "i", elements))
+            tap = (unit, "o")
             # A sliding-window generator emits k*k*C elements per output pixel; the layer's
             # other units emit its op's output (an inline activation keeps the count).
-            elements = getattr(unit, "out_elements", hw.layer.op_type.size)
+            elements = getattr(unit, "out_elements", layer.op_type.size)
+        sizes[layer.name] = elements
+        if consumers[layer.name]:
+            produce(layer.name, tap, cut=True)
 
-    chain.append(SkidBuffer(chain[-1].o.payload.shape()))
-    out_shape, last_lanes = stream_format(chain[-1].o)
+    last = _resolve(spec, spec.layers[-1].name)
+    elements = sizes[last]
+    tap = taps[last].pop()
+    tap = graph.chain(tap, SkidBuffer(_port(tap).payload.shape()))
+    out_shape, last_lanes = stream_format(_port(tap))
     out_per_beat = _per_word(io_bits, out_shape.width, spec, "output")
-    chain.append(StreamingDataWidthConverter(
-        shape=out_shape, in_per_beat=last_lanes, out_per_beat=out_per_beat,
-        elements=elements))
+    writer = graph.chain(tap, StreamingDataWidthConverter(
+        shape=out_shape, in_per_beat=last_lanes, out_per_beat=out_per_beat, elements=elements))
     if elements != spec.output.size:
         raise AssertionError(f"hardware emits {elements} elements per sample, the network "
                              f"{spec.output.size}")
 
     out_beats = -(-elements // out_per_beat)
-    top = AxiStreamTop(Pipeline(chain), out_beats=out_beats, io_bits=io_bits)
+    core = StreamGraph(graph.units, graph.connections, i=(reader, "i"), o=writer)
+    top = AxiStreamTop(core, out_beats=out_beats, io_bits=io_bits)
     return NetworkDesign(top, io_bits, in_per_beat, in_shape.width, out_per_beat,
                          out_shape.width, out_shape.signed, -(-spec.input.size // in_per_beat),
                          out_beats, layers=hardware,
-                         glue=[unit for unit in chain
+                         glue=[unit for unit in graph.units
                                if not any(unit in hw.units for hw in hardware)])
+
+
+class _Graph:
+    """Units and stream connections in the order they were added (unit k = ``core.u<k>``)."""
+
+    def __init__(self):
+        self.units, self.connections = [], []
+
+    def add(self, unit):
+        self.units.append(unit)
+        return unit
+
+    def connect(self, tap, unit, port="i"):
+        self.connections.append((tap, (unit, port)))
+
+    def chain(self, tap, unit):
+        """Append a one-input ``unit`` reading ``tap``; its output is the new tap."""
+        self.connect(tap, self.add(unit))
+        return unit, "o"
+
+    def join(self, tap, unit, port, elements, *, fifo_depth=0, cut=False):
+        """Feed ``unit.port`` from ``tap``: a SkidBuffer first if ``cut`` (unless a FIFO,
+        whose ``ready`` is a register, will stand there anyway), a width converter where
+        the lanes differ, then a FIFO of ``fifo_depth`` beats if not 0."""
+        if cut and not fifo_depth:
+            tap = self.chain(tap, SkidBuffer(_port(tap).payload.shape()))
+        (shape, lanes), (want_shape, want_lanes) = (stream_format(_port(tap)),
+                                                    stream_format(getattr(unit, port)))
+        if shape != want_shape:
+            raise AssertionError(f"{type(unit).__name__}.{port} expects {want_shape} elements "
+                                 f"after {shape}")
+        if lanes != want_lanes:
+            tap = self.chain(tap, StreamingDataWidthConverter(
+                shape=shape, in_per_beat=lanes, out_per_beat=want_lanes, elements=elements))
+        if fifo_depth:
+            tap = self.chain(tap, StreamFIFO(getattr(unit, port).payload.shape(),
+                                             depth=fifo_depth))
+        if not any(unit is known for known in self.units):      # a two-input unit joins twice
+            self.add(unit)
+        self.connect(tap, unit, port)
 
 
 def _layer_hardware(spec):
@@ -151,22 +203,84 @@ def _layer_hardware(spec):
     The stream keeps HWC order through ``flatten`` (it has no unit), so the
     dense layer after it permutes its weight columns instead (DESIGN.md section 2).
     """
-    hardware, flattened_from = [], None
+    hardware, flattened = [], {}     # flatten layer name -> the [C, H, W] it flattened
     for layer in spec.layers:
-        hardware.append(LayerHardware(layer, *units_for(layer, flattened_from)))
-        source = layer.in_types[0]
-        if layer.op == "flatten" and len(source.shape) == 3:
-            flattened_from = source.shape
-        elif layer.op != "flatten":
-            flattened_from = None
-    if flattened_from is not None:
+        if layer.op == "flatten":
+            source = layer.in_types[0]
+            shape = source.shape if len(source.shape) == 3 else flattened.get(layer.inputs[0])
+            if shape is not None:
+                flattened[layer.name] = shape
+            hardware.append(LayerHardware(layer, [], 0))
+            continue
+        for name in layer.inputs[1:]:
+            if name in flattened:
+                raise NotImplementedError(
+                    f"layer {layer.name!r}: op {layer.op!r} reads a flatten of a feature map "
+                    f"{list(flattened[name])} as its second input, which hardware streams in "
+                    f"HWC order, not torch's flatten order")
+        hardware.append(LayerHardware(layer, *units_for(layer, flattened.get(layer.inputs[0]))))
+    if spec.layers[-1].name in flattened:
         raise NotImplementedError(
             f"{spec.source}: the network ends in a flatten of a feature map "
-            f"{list(flattened_from)}; hardware streams it in HWC order, not torch's "
-            f"flatten order (issue #5): end with a dense layer or drop the flatten")
+            f"{list(flattened[spec.layers[-1].name])}; hardware streams it in HWC order, not "
+            f"torch's flatten order (issue #5): end with a dense layer or drop the flatten")
     if not any(hw.units for hw in hardware):
         raise NotImplementedError(f"{spec.source}: the network has no layer with hardware")
     return hardware
+
+
+def _input_ports(unit):
+    """A unit's input streams in ``inputs`` order: ``i``, or ``a`` and ``b`` (Add, MatMul)."""
+    return ["i"] if "i" in unit.signature.members else ["a", "b"]
+
+
+def _port(tap):
+    unit, port = tap
+    return getattr(unit, port)
+
+
+def _fifo_depth(unit, port, elements, join=False):
+    """Beats of FIFO in front of ``unit.port`` (0: none).
+
+    A two-input unit gets one whole sample of each input. An MVAU with more
+    than one output fold reads a vector in bursts: one input vector (SF
+    beats; a [T, K] input holds T of them) lets its producer keep running.
+    """
+    lanes = stream_format(getattr(unit, port))[1]
+    if join:
+        return -(-elements // lanes)
+    if getattr(unit, "nf", 1) > 1:
+        return max(2, getattr(unit, "sf", -(-elements // lanes)))
+    return 0
+
+
+def _resolve(spec, name):
+    """The tensor a layer name stands for in hardware: a flatten has no unit, so its input."""
+    layers = {layer.name: layer for layer in spec.layers}
+    while name in layers and layers[name].op == "flatten":
+        name = layers[name].inputs[0]
+    return name
+
+
+def _consumers(spec, hardware):
+    """{tensor name: names of the layers (and "output") that read its stream}.
+
+    Every stream must be read, or its producer would stall forever: a layer
+    whose output nobody reads is rejected.
+    """
+    readers = {"input": []}
+    for hw in hardware:
+        if hw.units:
+            readers[hw.layer.name] = []
+            for name in hw.layer.inputs:
+                readers[_resolve(spec, name)].append(hw.layer.name)
+    readers[_resolve(spec, spec.layers[-1].name)].append("output")
+    for name, who in readers.items():
+        if not who:
+            raise NotImplementedError(
+                f"{spec.source}: the output of {name!r} is not read by any later layer; "
+                f"hardware cannot discard a stream (remove the layer or read it)")
+    return readers
 
 
 def _per_word(io_bits, bits, spec, side):

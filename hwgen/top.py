@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from .units._checks import check_int
 
-__all__ = ["AxiStreamTop", "Pipeline"]
+__all__ = ["AxiStreamTop", "Pipeline", "StreamGraph"]
 
 
 class AxiStreamTop(wiring.Component):
@@ -81,7 +81,75 @@ class AxiStreamTop(wiring.Component):
         return m
 
 
-class Pipeline(wiring.Component):
+class StreamGraph(wiring.Component):
+    """Units whose streams are connected port to port: a dataflow graph with one input and output.
+
+    ``connections`` lists ``((producer, "o"), (consumer, "i"))`` pairs of a
+    unit and the name of one of its stream members; every stream member of
+    every unit appears exactly once, in a connection or as ``i``/``o``.
+    Forks (:class:`~hwgen.units.fork.DuplicateStreams`) and two-input units
+    (ports ``a``, ``b``) make it a graph rather than a chain.
+
+    Parameters
+    ----------
+    units : list of wiring.Component   unit ``k`` is the Verilog module ``<top>.core.u<k>``
+    connections : list of ((unit, port), (unit, port))
+    i, o : (unit, port)   the stream the graph's ``i`` drives and the one ``o`` is
+
+    Members
+    -------
+    i : In(the ``i`` port's signature)
+    o : Out(the ``o`` port's signature)
+
+    No latency of its own: ports are wires between units.
+    """
+
+    def __init__(self, units, connections, *, i, o):
+        units = list(units)
+        if not units:
+            raise ValueError("a stream graph needs at least one unit")
+        known = {id(unit) for unit in units}
+        used = set()
+        for unit, port in [i, o] + [end for pair in connections for end in pair]:
+            if id(unit) not in known:
+                raise ValueError(f"{type(unit).__name__} is connected but not in units")
+            if port not in unit.signature.members:
+                raise ValueError(f"{type(unit).__name__} has no stream {port!r}")
+            if (id(unit), port) in used:
+                raise ValueError(f"{type(unit).__name__}.{port} is connected twice")
+            used.add((id(unit), port))
+        for (producer, out), (consumer, into) in connections:
+            have = getattr(producer, out).payload.shape()
+            want = getattr(consumer, into).payload.shape()
+            if have != want:
+                raise ValueError(f"cannot connect {type(producer).__name__}.{out} -> "
+                                 f"{type(consumer).__name__}.{into}: payloads {have} and "
+                                 f"{want} differ")
+        for unit in units:
+            for port in unit.signature.members:
+                if (id(unit), port) not in used:
+                    raise ValueError(f"{type(unit).__name__}.{port} is not connected")
+        self._units, self._connections, self._i, self._o = units, list(connections), i, o
+        super().__init__({
+            "i": i[0].signature.members[i[1]],
+            "o": o[0].signature.members[o[1]],
+        })
+
+    #: the units; unit ``k`` is the Verilog module ``<top>.core.u<k>``
+    units = property(lambda self: tuple(self._units))
+
+    def elaborate(self, platform):
+        m = Module()
+        for index, unit in enumerate(self._units):
+            m.submodules[f"u{index}"] = unit
+        wiring.connect(m, wiring.flipped(self.i), getattr(*self._i))
+        for producer, consumer in self._connections:
+            wiring.connect(m, getattr(*producer), getattr(*consumer))
+        wiring.connect(m, getattr(*self._o), wiring.flipped(self.o))
+        return m
+
+
+class Pipeline(StreamGraph):
     """Units chained output to input; ``i`` is the first unit's, ``o`` the last one's.
 
     Members
@@ -101,21 +169,6 @@ class Pipeline(wiring.Component):
                 raise ValueError(f"cannot chain {type(before).__name__} -> {type(after).__name__}: "
                                  f"payloads {before.o.payload.shape()} and "
                                  f"{after.i.payload.shape()} differ")
-        self._units = units
-        super().__init__({
-            "i": units[0].signature.members["i"],
-            "o": units[-1].signature.members["o"],
-        })
-
-    #: the units in stream order; unit ``k`` is the Verilog module ``<top>.core.u<k>``
-    units = property(lambda self: tuple(self._units))
-
-    def elaborate(self, platform):
-        m = Module()
-        for index, unit in enumerate(self._units):
-            m.submodules[f"u{index}"] = unit
-        wiring.connect(m, wiring.flipped(self.i), self._units[0].i)
-        for before, after in zip(self._units, self._units[1:]):
-            wiring.connect(m, before.o, after.i)
-        wiring.connect(m, self._units[-1].o, wiring.flipped(self.o))
-        return m
+        super().__init__(units, [((before, "o"), (after, "i"))
+                                 for before, after in zip(units, units[1:])],
+                         i=(units[0], "i"), o=(units[-1], "o"))
