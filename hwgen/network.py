@@ -1,14 +1,31 @@
 """A NetworkSpec -> one AXI4-Stream accelerator, plus what a testbench needs to drive it.
 
-The composition is a chain: AXI4-Stream words of ``io_bits`` carry
-``io_bits // bits`` elements each (the last word of a sample may be partial,
-its unused lanes zero), a width converter regroups them into the first
-unit's lanes, every layer contributes its unit(s), and between two units
-whose lanes differ a converter is inserted; a FIFO holding one whole input
-vector sits in front of every unit that reads its input in bursts (an MVAU
-with more than one output fold), so its producer never waits. At the end a
+AXI4-Stream words of ``io_bits`` carry ``io_bits // bits`` elements each
+(the last word of a sample may be partial, its unused lanes zero); a width
+converter regroups them into the lanes of the first unit that reads the
+input. Every layer contributes its unit(s) and, where two connected ports'
+lanes differ, a converter is inserted; a FIFO holding one whole input vector
+sits in front of every unit that reads its input in bursts (an MVAU with
+more than one output fold), so its producer never waits. At the end a
 converter packs the last unit's lanes into ``io_bits`` words, and the top
 marks the last word of every sample with ``tlast``.
+
+Most networks are chains. A layer may also read earlier tensors by name
+(``inputs: [a, b]``: residual ``add``, attention ``matmul``), which makes the
+network a graph (:class:`~hwgen.top.StreamGraph`):
+
+* a tensor read by several layers leaves its producer through an eager fork
+  (:class:`~hwgen.units.fork.DuplicateStreams`), each reader taking each beat
+  when it is ready;
+* a two-input unit (ports ``a``, ``b``) gets a FIFO holding one whole sample
+  of each input. That is what makes the graph deadlock-free whatever the
+  branches' latencies: a join waits for one input only while the other's
+  FIFO is not yet full, and a full FIFO means the fork upstream has already
+  passed that whole sample to every branch, so the missing input can be
+  computed. (The skip path of a residual block, the Q rows waiting while K
+  is loaded into a MatMul: each needs up to a sample.) It costs
+  ``sample elements x bits`` of RAM per input; a smaller bound per branch
+  (its latency in beats) is possible and not done.
 
 Timing: a unit passes a beat when ``o.ready | ~o.valid``, so ``ready`` is
 combinational through every unit and converter. A SkidBuffer (registered
@@ -265,8 +282,8 @@ def _resolve(spec, name):
 def _consumers(spec, hardware):
     """{tensor name: names of the layers (and "output") that read its stream}.
 
-    Every stream must be read, or its producer would stall forever: a layer
-    whose output nobody reads is rejected.
+    Every stream must be read, or its producer would stall forever (the spec
+    loader already rejects a layer whose output nobody reads).
     """
     readers = {"input": []}
     for hw in hardware:
@@ -277,9 +294,7 @@ def _consumers(spec, hardware):
     readers[_resolve(spec, spec.layers[-1].name)].append("output")
     for name, who in readers.items():
         if not who:
-            raise NotImplementedError(
-                f"{spec.source}: the output of {name!r} is not read by any later layer; "
-                f"hardware cannot discard a stream (remove the layer or read it)")
+            raise AssertionError(f"{spec.source}: nothing reads the output of {name!r}")
     return readers
 
 

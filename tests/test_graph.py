@@ -1,0 +1,58 @@
+"""Branching networks: how the composer forks, buffers and joins streams (no simulation).
+
+The bit-exact runs of the same examples are in tests/test_networks.py.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from hwgen.network import build_network
+from hwgen.spec import load
+from hwgen.top import StreamGraph
+from hwgen.units.fifo import StreamFIFO
+from hwgen.units.fork import DuplicateStreams
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+def feeding(core, unit, port):
+    """The (unit, port) whose stream drives ``unit.port`` in the composed graph."""
+    return next(src for src, (dst, dst_port) in core._connections
+                if dst is unit and dst_port == port)
+
+
+def test_residual_forks_the_input_and_buffers_one_sample_per_add_input():
+    design = build_network(load(EXAMPLES / "residual_mlp.yaml"))
+    core = design.top.core
+    assert isinstance(core, StreamGraph)
+    forks = [u for u in core.units if isinstance(u, DuplicateStreams)]
+    assert [f.outputs for f in forks] == [2]                    # `input` read by fc1 and res
+    add = design.layers[2].units[0]
+    for port in ("a", "b"):
+        fifo, _ = feeding(core, add, port)
+        assert isinstance(fifo, StreamFIFO)
+        assert fifo.depth == 32 // 4                          # 32 elements, 4 lanes: a sample
+    # Every glue unit is connected and every unit appears once.
+    assert len({id(u) for u in core.units}) == len(core.units)
+
+
+def test_attention_forks_the_input_four_ways():
+    design = build_network(load(EXAMPLES / "attention_mini.yaml"))
+    forks = [u for u in design.top.core.units if isinstance(u, DuplicateStreams)]
+    assert sorted(f.outputs for f in forks) == [4]              # q, k, v and the residual add
+
+
+def test_chain_keeps_its_order_and_has_no_fork():
+    design = build_network(load(EXAMPLES / "tiny_bnn.yaml"))
+    core = design.top.core
+    assert not any(isinstance(u, DuplicateStreams) for u in core.units)
+    assert [(src, dst) for (src, _), (dst, _) in core._connections] == \
+        list(zip(core.units, core.units[1:]))
+
+
+def test_graph_rejects_a_port_left_open():
+    design = build_network(load(EXAMPLES / "residual_mlp.yaml"))
+    core = design.top.core
+    with pytest.raises(ValueError, match="is not connected"):
+        StreamGraph(core.units, core._connections[:-1], i=core._i, o=core._o)
