@@ -1,0 +1,45 @@
+"""The dyadic rescale datapath (DESIGN.md section 2), shared by Requant and AddStreams.
+
+Round-half-up ``(p + 2**(s-1)) >> s`` is built as ``((p >> (s-1)) + 1) >> 1``
+(``sw_reference.ops.dyadic`` proves the two equal), so nothing is wider than
+the product ``p`` and no ``2**(s-1)`` constant is added.
+"""
+
+from amaranth.hdl import Mux, Signal
+
+from ._checks import shape_range
+
+__all__ = ["clamp", "dyadic_bounds", "round_half_up"]
+
+
+def round_half_up(m, product, shamt, exact, *, suffix):
+    """Combinational ``product`` rescaled by ``2**-s``, rounding half up; a Signal like ``product``.
+
+    ``shamt`` is ``s - 1`` (0 when ``s == 0``) and ``exact`` is ``s == 0`` (no
+    rounding term): registered signals when the shift varies per channel, or
+    ``Const``\\ s, which Amaranth folds away. The result is never wider than
+    ``product``: it lies between 0 and ``product``.
+    """
+    rounded = Signal.like(product, name=f"rounded_{suffix}")
+    half = Signal.like(product, name=f"half_{suffix}")
+    m.d.comb += half.eq(product >> shamt)
+    m.d.comb += rounded.eq(Mux(exact, product, (half + 1) >> 1))
+    return rounded
+
+
+def dyadic_bounds(lo, hi, multiplier, shift):
+    """Exact ``(min, max)`` of the rescale of every integer in ``[lo, hi]`` (for register widths).
+
+    The rescale is monotonic in ``x`` (``multiplier > 0``), so the extremes
+    come from the ends of the range.
+    """
+    def rescale(x):
+        p = x * multiplier
+        return p if shift == 0 else ((p >> (shift - 1)) + 1) >> 1
+    return rescale(lo), rescale(hi)
+
+
+def clamp(value, shape):
+    """``value`` saturated to the range of ``shape`` (the output type's ``lo``, ``hi``)."""
+    lo, hi = shape_range(shape)
+    return Mux(value < lo, lo, Mux(value > hi, hi, value))
