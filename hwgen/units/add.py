@@ -1,5 +1,7 @@
 """Residual add of two streams, each rescaled to a common scale (FINN: AddStreams)."""
 
+from typing import NamedTuple
+
 from amaranth.hdl import Const, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -23,9 +25,18 @@ class AddStreams(wiring.Component):
     elements per beat, each lane alike::
 
         stage 1   a, b registered (the multiplier operands)
-        stage 2   pa = a * m[0], pb = b * m[1]                       (registered products)
-        stage 3   ra = round(pa, s[0]), rb = round(pb, s[1]) + zp    (``_dyadic.round_half_up``)
-        stage 4   y = clamp(ra + rb, lo, hi)
+        stage 2   a * m[0][j], b * m[1][j]     partial products, m split in 17-bit chunks j
+        stage 3   pa = a * m[0], pb = b * m[1]                       (partials summed)
+        stage 4   ra = round(pa, s[0]), rb = round(pb, s[1]) + zp    (``_dyadic.round_half_up``)
+        stage 5   t = ra + rb
+        stage 6   y = clamp(t, lo, hi)
+
+    Every stage holds at most one carry chain: each partial product fits one
+    18 x 18 DSP multiplier (ECP5 ``MULT18X18D``) with a register at its
+    output, the adder joining a wide product has a stage of its own, ``zp``
+    rides in the rounding adder's constant, and the clamp's comparisons follow
+    the sum's register (with the product and the clamp in one stage each,
+    nextpnr-ecp5 gave 110 MHz; the team's target is 150).
 
     Every register is as wide as the exact bounds of its value over the input
     ranges (products of the range ends and ``m``, then their rescales), never
@@ -51,11 +62,11 @@ class AddStreams(wiring.Component):
     b : In(stream.Signature(ArrayLayout(b_shape, pe)))
     o : Out(stream.Signature(ArrayLayout(out_shape, pe)))
 
-    Latency 4 cycles; one beat per cycle (full rate). The pipeline advances
+    Latency 6 cycles; one beat per cycle (full rate). The pipeline advances
     when ``o.ready | ~o.valid``, so a stalled output holds still.
     """
 
-    latency = 4
+    latency = 6
 
     def __init__(self, *, a_shape, b_shape, out_shape, pe=1, multiplier, shift, zero_point=0):
         self._a_shape = check_shape("a_shape", a_shape)
@@ -95,31 +106,51 @@ class AddStreams(wiring.Component):
         for lane in range(self._pe):
             ra = self._rescaled(m, self.a.payload[lane], 0, advance, f"a_{lane}")
             rb = self._rescaled(m, self.b.payload[lane], 1, advance, f"b_{lane}")
-            total = ra + rb
+            total = Signal(_bounds_shape(*(sum(pair) for pair in zip(ra.bounds, rb.bounds))),
+                           name=f"total_{lane}")
             y = Signal(self._out_shape, name=f"y_{lane}")
             with m.If(advance):
-                m.d.sync += y.eq(clamp(total, self._out_shape))
+                m.d.sync += [total.eq(ra.value + rb.value), y.eq(clamp(total, self._out_shape))]
             m.d.comb += self.o.payload[lane].eq(y)
         return m
 
     def _rescaled(self, m, x, k, advance, suffix):
-        """Input ``k``'s element ``x`` through stages 1-3: registered, multiplied, rounded (+ zp for b).
+        """Input ``k``'s element ``x`` through stages 1-4: registered, multiplied, rounded (+ zp for b).
 
-        Returns the stage-3 register, ``dyadic(x, m[k], s[k])`` (plus ``zp`` when ``k == 1``).
+        Returns ``(register, (lo, hi))``: the stage-4 register holding
+        ``dyadic(x, m[k], s[k])`` (plus ``zp`` when ``k == 1``) and its exact bounds.
         """
         mult, shift = self._m[k], self._s[k]
         x_lo, x_hi = shape_range(x.shape())
         operand = Signal(x.shape(), name=f"x_{suffix}")
+        partials = []
+        for at in range(0, mult.bit_length(), _CHUNK_BITS):
+            chunk = (mult >> at) & ((1 << _CHUNK_BITS) - 1)
+            if chunk:
+                partial = Signal(_bounds_shape(x_lo * chunk, x_hi * chunk),
+                                 name=f"partial_{suffix}_{at}")
+                with m.If(advance):
+                    m.d.sync += partial.eq(operand * chunk)
+                partials.append(partial << at)
         product = Signal(_bounds_shape(x_lo * mult, x_hi * mult), name=f"product_{suffix}")
-        offset = self._zp if k == 1 else 0
+        zp = self._zp if k == 1 else 0
         lo, hi = dyadic_bounds(x_lo, x_hi, mult, shift)
-        rescaled = Signal(_bounds_shape(lo + offset, hi + offset), name=f"rescaled_{suffix}")
+        rescaled = Signal(_bounds_shape(lo + zp, hi + zp), name=f"rescaled_{suffix}")
         rounded = round_half_up(m, product, Const(max(shift - 1, 0), range(64)),
-                                Const(shift == 0), suffix=suffix)
+                                Const(shift == 0), suffix=suffix, offset=zp)
         with m.If(advance):
-            m.d.sync += [operand.eq(x), product.eq(operand * mult),
-                         rescaled.eq(rounded + offset)]
-        return rescaled
+            m.d.sync += [operand.eq(x), product.eq(sum(partials[1:], partials[0])),
+                         rescaled.eq(rounded)]
+        return _Rescaled(rescaled, (lo + zp, hi + zp))
+
+
+class _Rescaled(NamedTuple):
+    value: Signal
+    bounds: tuple
+
+
+#: multiplier bits per partial product: unsigned 17 bits are a positive 18-bit DSP operand
+_CHUNK_BITS = 17
 
 
 def _pair(name, values, lo, hi):
