@@ -38,9 +38,21 @@ class StreamPorts:
 
     @classmethod
     def of_unit(cls, unit):
-        """A unit with ``lib.stream`` members ``i`` and ``o``."""
-        return cls(unit.i.valid, unit.i.ready, unit.o.valid, unit.o.ready,
-                   (unit.o.payload.as_value(),), unit.i.payload.as_value())
+        """A unit with ``lib.stream`` members ``i`` and ``o``, or several inputs (``a``, ``b``).
+
+        With several inputs, ``in_valid``, ``in_ready`` and ``in_payload`` are
+        tuples (one entry per input stream) and an input beat is a handshake
+        on any of them.
+        """
+        from hwgen.top import input_ports
+        ports = input_ports(unit)
+        if ports == ("i",):
+            return cls(unit.i.valid, unit.i.ready, unit.o.valid, unit.o.ready,
+                       (unit.o.payload.as_value(),), unit.i.payload.as_value())
+        streams = [getattr(unit, port) for port in ports]
+        return cls(tuple(s.valid for s in streams), tuple(s.ready for s in streams),
+                   unit.o.valid, unit.o.ready, (unit.o.payload.as_value(),),
+                   tuple(s.payload.as_value() for s in streams))
 
     @classmethod
     def of_axis(cls, top):
@@ -64,7 +76,7 @@ class StreamRules(Elaboratable):
         past_payload = Signal(len(payload))
         m.d.sync += [past_valid.eq(p.out_valid), past_ready.eq(p.out_ready),
                      past_payload.eq(payload), armed.eq(1)]
-        with m.If(p.in_valid & p.in_ready):
+        with m.If(Cat(*(v & r for v, r in zip(_tuple(p.in_valid), _tuple(p.in_ready)))).any()):
             m.d.sync += seen.eq(1)
         with m.If(armed & past_valid & ~past_ready):
             m.d.comb += [Assert(p.out_valid, "valid dropped without a handshake"),
@@ -75,7 +87,13 @@ class StreamRules(Elaboratable):
 
     def port_list(self):
         p = self.ports
-        return [p.in_valid, p.in_ready, p.in_payload, p.out_valid, p.out_ready, *p.out_payload]
+        return [*_tuple(p.in_valid), *_tuple(p.in_ready), *_tuple(p.in_payload), p.out_valid,
+                p.out_ready, *p.out_payload]
+
+
+def _tuple(value):
+    """``value`` if it is a tuple (a multi-input unit's signals), else ``(value,)``."""
+    return value if isinstance(value, tuple) else (value,)
 
 
 @dataclass

@@ -25,6 +25,7 @@ DEPTH = 24
 
 
 def _units():
+    from hwgen.units.add import AddStreams
     from hwgen.units.dwc import StreamingDataWidthConverter
     from hwgen.units.fifo import StreamFIFO
     from hwgen.units.label_select import LabelSelect
@@ -41,6 +42,9 @@ def _units():
         "Requant": lambda: Requant(in_shape=signed(6), out_shape=signed(3), channels=4, pe=2,
                                    multiplier=[3, 5, 7, 1], shift=[1, 2, 0, 3],
                                    zero_point=[0, 1, -1, 0]),
+        "AddStreams": lambda: AddStreams(a_shape=signed(4), b_shape=unsigned(3),
+                                         out_shape=signed(3), pe=2, multiplier=[3, 5],
+                                         shift=[1, 0], zero_point=-1),
         "LabelSelect": lambda: LabelSelect(in_shape=signed(3), channels=6, pe=2),
         "StreamingDataWidthConverter": lambda: StreamingDataWidthConverter(
             shape=unsigned(2), in_per_beat=3, out_per_beat=2, elements=5),

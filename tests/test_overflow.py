@@ -80,6 +80,28 @@ def requant_bound_cases():
         yield f"Requant-{in_shape}-to-{out_shape}", UnitCase(unit, x, want)
 
 
+def add_bound_cases():
+    """Both inputs at their limits, alike and crossed, through the widest products (m = 2**31 - 1)
+    with s = 0 and 63, and once into an output wide enough to carry the exact sum unclamped."""
+    from hwgen.units.add import AddStreams
+    for a_shape, b_shape, out_shape, m, s in [
+            (signed(32), signed(32), signed(8), [2**31 - 1] * 2, [0, 0]),
+            (unsigned(31), signed(2), unsigned(4), [2**31 - 1, 1], [0, 63]),
+            (signed(32), unsigned(16), signed(16), [2**31 - 1, 2**31 - 1], [63, 31]),
+            (signed(8), unsigned(8), signed(32), [2**31 - 1, 2**31 - 1], [16, 16])]:
+        (alo, ahi), (blo, bhi) = shape_range(a_shape), shape_range(b_shape)
+        olo, ohi = shape_range(out_shape)
+        zp = ohi if a_shape.width == 31 else 0
+        b_rows = edge_rows(blo, bhi, 4)
+        x = np.concatenate([np.tile(edge_rows(alo, ahi, 4), (2, 1)),
+                            np.concatenate([b_rows, b_rows[::-1]])], axis=1)
+        unit = AddStreams(a_shape=a_shape, b_shape=b_shape, out_shape=out_shape, pe=2,
+                          multiplier=m, shift=s, zero_point=zp)
+        want = ops.add([torch.from_numpy(x[:, :4]), torch.from_numpy(x[:, 4:])],
+                       torch.tensor(m), torch.tensor(s), zp, olo, ohi).numpy()
+        yield f"AddStreams-{a_shape}-{b_shape}-to-{out_shape}", UnitCase(unit, x, want)
+
+
 def label_select_bound_cases():
     """Every element at the maximum (all tie: index 0), the maximum last, the minimum everywhere."""
     from hwgen.units.label_select import LabelSelect
@@ -96,7 +118,8 @@ def label_select_bound_cases():
 
 
 BOUND_CASES = dict(case for make in (mvau_bound_cases, thresholding_bound_cases,
-                                      requant_bound_cases, label_select_bound_cases)
+                                      requant_bound_cases, add_bound_cases,
+                                      label_select_bound_cases)
                    for case in make())
 
 

@@ -6,7 +6,6 @@ __all__ = ["MISSING", "element_shape", "flatten_columns", "mvau_for", "units_for
 
 # Operators whose hardware has not landed yet, and the work item that adds it.
 MISSING = {
-    "add": "issue #6 (residual Add)",
     "matmul": "issue #6 (MatMul)",
 }
 
@@ -26,6 +25,26 @@ def _requant(layer, source, in_shape):
                    shift=layer.params["shift"].tolist(),
                    zero_point=layer.params["zero_point"].tolist())
     return unit, source.size // layer.pe
+
+
+def _add(layer, source, in_shape):
+    """``add``: an :class:`~.add.AddStreams` joining ``a`` (``inputs[0]``) and ``b`` (``inputs[1]``)."""
+    from .add import AddStreams
+    a, b = layer.in_types
+    if a.binary or b.binary:
+        raise NotImplementedError(
+            f"layer {layer.name!r}: add of binary (-1/+1) inputs ({a.describe()}, {b.describe()}) "
+            f"has no hardware yet (issue #6 covers integer inputs); add a requant or threshold "
+            f"with bits >= 2 before it")
+    if a.size % layer.pe:
+        raise ValueError(f"layer {layer.name!r}: pe ({layer.pe}) must divide the {a.size} "
+                         f"elements of each add input")
+    params = layer.params
+    unit = AddStreams(a_shape=element_shape(a), b_shape=element_shape(b),
+                      out_shape=element_shape(layer.op_type), pe=layer.pe,
+                      multiplier=params["multiplier"].tolist(), shift=params["shift"].tolist(),
+                      zero_point=int(params["zero_point"].reshape(-1)[0]))
+    return unit, a.size // layer.pe
 
 
 def _threshold(layer, source, in_shape):
@@ -182,7 +201,7 @@ def _shiftgelu(layer, source, in_shape):
     return unit, rows * unit.cycles_per_row
 
 
-_FACTORIES = {"requant": _requant, "threshold": _threshold, "argmax": _argmax,
+_FACTORIES = {"requant": _requant, "threshold": _threshold, "argmax": _argmax, "add": _add,
               "binary_dense": _dense, "dense": _dense, "binary_conv2d": _conv2d,
               "conv2d": _conv2d, "maxpool2d": _maxpool2d, "shiftmax": _shiftmax,
               "layernorm": _layernorm, "shiftgelu": _shiftgelu}

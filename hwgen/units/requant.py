@@ -1,10 +1,11 @@
 """Dyadic requantizer: ``y = clamp(((x * m + 2**(s-1)) >> s) + zp, lo, hi)``."""
 
-from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._checks import check_int, check_shape, channel_params
+from ._checks import channel_params, check_int, check_shape, shape_range
+from ._dyadic import clamp, round_half_up
 from ._rom import lane_rom
 
 __all__ = ["Requant"]
@@ -57,7 +58,7 @@ class Requant(wiring.Component):
         if channels % pe:
             raise ValueError(f"pe must divide channels ({channels}), not {pe!r}")
 
-        lo, hi = _shape_range(self._out_shape)
+        lo, hi = shape_range(self._out_shape)
         self._m = channel_params("multiplier", multiplier, channels, 1, (1 << 31) - 1)
         self._s = channel_params("shift", shift, channels, 0, 63)
         self._zp = channel_params("zero_point", zero_point, channels, lo, hi)
@@ -91,7 +92,6 @@ class Requant(wiring.Component):
             m.d.sync += [x1.eq(self.i.payload), v1.eq(self.i.valid)]
         lane_params = [self._lane_params(m, lane, fold, advance) for lane in range(self._pe)]
 
-        lo, hi = _shape_range(self._out_shape)
         v2, v3 = Signal(), Signal()
         with m.If(advance):
             m.d.sync += [v2.eq(v1), v3.eq(v2)]
@@ -100,13 +100,12 @@ class Requant(wiring.Component):
         for lane, (mult, shift, zp) in enumerate(lane_params):
             # Stage 2: product, carrying the parameters along.
             product = Signal(signed(len(x1[lane]) + len(mult) + 1), name=f"product_{lane}")
-            # Why s - 1: ((p >> (s-1)) + 1) >> 1 rounds half up without a 2**(s-1) adder.
+            # Why s - 1: ((p >> (s-1)) + 1) >> 1 rounds half up without a 2**(s-1) adder (_dyadic).
             shamt = Signal(unsigned(len(shift)), name=f"shamt_{lane}")
             exact = Signal(name=f"exact_{lane}")    # s == 0: no rounding term
             zp2 = Signal.like(zp, name=f"zp2_{lane}")
             # Stage 3: rounded shift, offset and clamp.
-            rounded = Signal.like(product, name=f"rounded_{lane}")
-            half = Signal.like(product, name=f"half_{lane}")
+            rounded = round_half_up(m, product, shamt, exact, suffix=lane)
             offset = Signal(signed(len(product) + len(zp) + 1), name=f"offset_{lane}")
             with m.If(advance):
                 m.d.sync += [
@@ -115,12 +114,10 @@ class Requant(wiring.Component):
                     exact.eq(shift == 0),
                     zp2.eq(zp),
                 ]
-            m.d.comb += half.eq(product >> shamt)
-            m.d.comb += rounded.eq(Mux(exact, product, (half + 1) >> 1))
             m.d.comb += offset.eq(rounded + zp2)
             y = Signal(self._out_shape, name=f"y_{lane}")
             with m.If(advance):
-                m.d.sync += y.eq(Mux(offset < lo, lo, Mux(offset > hi, hi, offset)))
+                m.d.sync += y.eq(clamp(offset, self._out_shape))
             m.d.comb += self.o.payload[lane].eq(y)
         return m
 
@@ -143,12 +140,6 @@ class Requant(wiring.Component):
         }
         return [lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key], addr=fold, en=advance)
                 for key in ("multiplier", "shift", "zero_point")]
-
-
-def _shape_range(shape: Shape):
-    if shape.signed:
-        return -(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1
-    return 0, (1 << shape.width) - 1
 
 
 def _bits_signed(value: int) -> int:

@@ -1,7 +1,8 @@
 """Hypothesis factories of random valid units with inputs and their golden outputs.
 
 A factory takes hypothesis's ``draw`` and returns a :class:`UnitCase`: a
-unit with ``i``/``o`` streams, ``x`` [N, K] input vectors and ``want``
+unit with ``i``/``o`` streams (or input streams ``a``, ``b``: then ``x`` holds
+each input's elements side by side, [N, 2K]), ``x`` [N, K] input vectors and ``want``
 [N, M] outputs from ``sw_reference`` (both in stream order, elements as the
 golden model writes them: binary -1/+1). The harness
 (:func:`run_amaranth`) packs ``x`` into the unit's input lanes, streams it
@@ -31,7 +32,7 @@ __all__ = ["UnitCase", "FACTORIES", "run_amaranth", "shape_range"]
 @dataclass
 class UnitCase:
     unit: object
-    x: np.ndarray            # [N, K] int64, stream order
+    x: np.ndarray            # [N, K] int64, stream order; [N, 2K] (a's, then b's) for a, b
     want: np.ndarray         # [N, M] int64, from sw_reference
     binary_out: bool = False  # a 1-bit output element is -1/+1 (else 0/1)
 
@@ -73,9 +74,14 @@ def run_amaranth(case, *, stall, seed, stats=None, in_stall=None):
     ``stats`` (a dict) receives ``simulate_stream``'s count of stall checks;
     ``in_stall`` stalls the producer apart from the consumer.
     """
+    from hwgen.top import input_ports
     from sim.amaranth_streams import simulate_stream
-    (in_shape, in_lanes), (out_shape, out_lanes) = stream_format(case.unit.i), stream_format(case.unit.o)
-    words = to_words(case.x, in_lanes, in_shape.width)
+    ports = input_ports(case.unit)
+    words = {}
+    for port, x in zip(ports, np.split(case.x, len(ports), axis=1)):
+        in_shape, in_lanes = stream_format(getattr(case.unit, port))
+        words[port] = to_words(x, in_lanes, in_shape.width)
+    out_shape, out_lanes = stream_format(case.unit.o)
     n, m = case.want.shape
     count = n * -(-m // out_lanes)
     got = simulate_stream(case.unit, words, count, stall=stall, seed=seed, stats=stats,
@@ -228,6 +234,32 @@ def fifo_case(draw):
     return _pass_through_case(draw, lambda layout: StreamFIFO(layout, depth=depth))
 
 
+def add_case(draw):
+    """Two inputs of their own types and scales; shifts and multipliers at their extremes too.
+
+    ``a`` stays within 31 bits: a uint32 times 2**31 - 1 plus ``b`` would leave the int64
+    golden model's range (``sw_reference.ops.dyadic`` only guards each product).
+    """
+    from hwgen.units.add import AddStreams
+    shapes = [_element_shape(draw, 2, 31), _element_shape(draw, 2, 16)]
+    out_shape = _element_shape(draw, 2, 16)
+    olo, ohi = shape_range(out_shape)
+    size = draw(st.integers(1, 8))
+    pe = _divisor(draw, size)
+    m = draw(st.lists(st.integers(1, 2**31 - 1) | st.sampled_from([1, 2**31 - 1, 2**30]),
+                      min_size=2, max_size=2))
+    s = draw(st.lists(st.integers(0, 63) | st.sampled_from([0, 1, 31, 63]), min_size=2,
+                      max_size=2))
+    zp = draw(st.integers(olo, ohi))
+    count = draw(st.integers(1, 6))
+    xs = [_vectors(draw, count, size, *shape_range(shape)) for shape in shapes]
+    unit = AddStreams(a_shape=shapes[0], b_shape=shapes[1], out_shape=out_shape, pe=pe,
+                      multiplier=m, shift=s, zero_point=zp)
+    want = ops.add([torch.from_numpy(x) for x in xs], torch.tensor(m), torch.tensor(s), zp,
+                   olo, ohi).numpy()
+    return UnitCase(unit, np.concatenate(xs, axis=1), want)
+
+
 def skid_case(draw):
     from hwgen.units.skid import SkidBuffer
     return _pass_through_case(draw, SkidBuffer)
@@ -238,6 +270,7 @@ FACTORIES = {
     "MVAU": mvau_case,
     "Thresholding": thresholding_case,
     "Requant": requant_case,
+    "AddStreams": add_case,
     "LabelSelect": label_select_case,
     "StreamingDataWidthConverter": dwc_case,
     "StreamFIFO": fifo_case,

@@ -78,3 +78,31 @@ def test_ending_in_a_flatten_of_a_feature_map_raises():
     with pytest.raises(NotImplementedError, match="ends in a flatten of a feature map"):
         build_network(spec_of(["{name: p, op: maxpool2d, kernel_size: 3}",
                                "{name: f, op: flatten}"]))
+
+
+def test_add_joins_both_inputs_in_an_add_streams():
+    from dataclasses import replace
+
+    from amaranth.hdl import signed, unsigned
+
+    from hwgen.units.add import AddStreams
+    spec = spec_of(["{name: r, op: requant, bits: 6, pe: 2}",
+                    "{name: s, op: add, inputs: [input, r], bits: 8, signed: false, pe: 4}"],
+                   "{shape: [2, 8], bits: 8, signed: true}")
+    layer = spec.layers[1]
+    (unit,), cycles = units_for(layer)
+    assert isinstance(unit, AddStreams) and cycles == 16 // 4
+    assert unit.a.payload.shape().elem_shape == signed(8)
+    assert unit.b.payload.shape().elem_shape == signed(6)
+    assert unit.o.payload.shape().elem_shape == unsigned(8) and unit.pe == 4
+    assert unit.multiplier == tuple(layer.params["multiplier"].tolist())
+    assert unit.shift == tuple(layer.params["shift"].tolist())
+    assert unit.zero_point == int(layer.params["zero_point"][0])
+    with pytest.raises(ValueError, match=r"layer 's': pe \(3\) must divide the 16 elements"):
+        units_for(replace(layer, pe=3))
+
+
+def test_add_of_binary_inputs_raises():
+    spec = spec_of(["{name: s, op: add, inputs: [input, input], bits: 4}"], "{shape: [8], bits: 1}")
+    with pytest.raises(NotImplementedError, match=r"layer 's': add of binary \(-1/\+1\) inputs"):
+        units_for(spec.layers[0])

@@ -1,0 +1,52 @@
+"""The dyadic rescale datapath (DESIGN.md section 2), shared by Requant and AddStreams.
+
+Round-half-up ``(p + 2**(s-1)) >> s`` is built as ``((p >> (s-1)) + 1) >> 1``
+(``sw_reference.ops.dyadic`` proves the two equal), so nothing is wider than
+the product ``p`` and no ``2**(s-1)`` constant is added.
+"""
+
+from amaranth.hdl import Const, Mux, Signal, signed
+
+from ._checks import shape_range
+
+__all__ = ["clamp", "dyadic_bounds", "round_half_up"]
+
+
+def round_half_up(m, product, shamt, exact, *, suffix, offset=0):
+    """Combinational ``product`` rescaled by ``2**-s``, rounding half up, plus the integer ``offset``.
+
+    ``shamt`` is ``s - 1`` (0 when ``s == 0``) and ``exact`` is ``s == 0`` (no
+    rounding term): registered signals when the shift varies per channel, or
+    ``Const``\\ s, which Amaranth folds away. Without ``offset`` the result is
+    a Signal like ``product`` (it lies between 0 and ``product``). An
+    ``offset`` (a constant, e.g. a zero point) costs no adder of its own:
+    ``((p >> (s-1)) + 1) >> 1) + z == ((p >> (s-1)) + 1 + 2*z) >> 1``, since
+    ``2*z`` is even; the result is then wide enough for the sum.
+    """
+    term = Const(1 + 2 * offset)
+    if offset:
+        rounded = Signal(signed(max(len(product), len(term)) + 2), name=f"rounded_{suffix}")
+    else:
+        rounded = Signal.like(product, name=f"rounded_{suffix}")
+    half = Signal.like(product, name=f"half_{suffix}")
+    m.d.comb += half.eq(product >> shamt)
+    m.d.comb += rounded.eq(Mux(exact, product + offset if offset else product, (half + term) >> 1))
+    return rounded
+
+
+def dyadic_bounds(lo, hi, multiplier, shift):
+    """Exact ``(min, max)`` of the rescale of every integer in ``[lo, hi]`` (for register widths).
+
+    The rescale is monotonic in ``x`` (``multiplier > 0``), so the extremes
+    come from the ends of the range.
+    """
+    def rescale(x):
+        p = x * multiplier
+        return p if shift == 0 else ((p >> (shift - 1)) + 1) >> 1
+    return rescale(lo), rescale(hi)
+
+
+def clamp(value, shape):
+    """``value`` saturated to the range of ``shape`` (the output type's ``lo``, ``hi``)."""
+    lo, hi = shape_range(shape)
+    return Mux(value < lo, lo, Mux(value > hi, hi, value))

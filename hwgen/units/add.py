@@ -1,0 +1,166 @@
+"""Residual add of two streams, each rescaled to a common scale (FINN: AddStreams)."""
+
+from typing import NamedTuple
+
+from amaranth.hdl import Const, Module, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ._checks import check_int, check_shape, shape_range
+from ._dyadic import clamp, dyadic_bounds, round_half_up
+from .mvau import _bounds_shape
+
+__all__ = ["AddStreams"]
+
+
+class AddStreams(wiring.Component):
+    """Residual add (FINN: AddStreams) with HAWQ-V3 dyadic rescale of each input.
+
+    For every element pair ``(a, b)``, exactly as ``sw_reference.ops.add``::
+
+        y = clamp(dyadic(a, m[0], s[0]) + dyadic(b, m[1], s[1]) + zp, lo, hi)
+        dyadic(x, m, s) = (x*m + 2**(s-1)) >> s      (x*m when s == 0)
+
+    with ``lo``, ``hi`` the range of ``out_shape``. The pipeline, ``pe``
+    elements per beat, each lane alike::
+
+        stage 1   a, b registered (the multiplier operands)
+        stage 2   a * m[0][j], b * m[1][j]     partial products, m split in 17-bit chunks j
+        stage 3   pa = a * m[0], pb = b * m[1]                       (partials summed)
+        stage 4   ra = round(pa, s[0]), rb = round(pb, s[1]) + zp    (``_dyadic.round_half_up``)
+        stage 5   t = ra + rb
+        stage 6   y = clamp(t, lo, hi)
+
+    Every stage holds at most one carry chain: each partial product fits one
+    18 x 18 DSP multiplier (ECP5 ``MULT18X18D``) with a register at its
+    output, the adder joining a wide product has a stage of its own, ``zp``
+    rides in the rounding adder's constant, and the clamp's comparisons follow
+    the sum's register (with the product and the clamp in one stage each,
+    nextpnr-ecp5 gave 110 MHz; the team's target is 150).
+
+    Every register is as wide as the exact bounds of its value over the input
+    ranges (products of the range ends and ``m``, then their rescales), never
+    a fixed 32 or 64 bits.
+
+    It joins its inputs: a beat is taken from ``a`` and ``b`` in the same
+    cycle, when both are valid and the pipeline advances, so ``a.ready``
+    depends on ``b.valid`` and vice versa (an add needs both operands; the
+    network puts a FIFO in front of each input).
+
+    Parameters
+    ----------
+    a_shape, b_shape : Shape    element types of the two inputs (may differ)
+    out_shape : Shape           element type of ``y``; sets ``lo``/``hi``
+    pe : int                    elements per beat on every port
+    multiplier : sequence of 2 int   ``m[0]`` for ``a``, ``m[1]`` for ``b``; ``1 <= m < 2**31``
+    shift : sequence of 2 int        ``s[0]``, ``s[1]``; ``0 <= s < 64``
+    zero_point : int            ``zp``, within ``out_shape``
+
+    Members
+    -------
+    a : In(stream.Signature(ArrayLayout(a_shape, pe)))
+    b : In(stream.Signature(ArrayLayout(b_shape, pe)))
+    o : Out(stream.Signature(ArrayLayout(out_shape, pe)))
+
+    Latency 6 cycles; one beat per cycle (full rate). The pipeline advances
+    when ``o.ready | ~o.valid``, so a stalled output holds still.
+    """
+
+    latency = 6
+
+    def __init__(self, *, a_shape, b_shape, out_shape, pe=1, multiplier, shift, zero_point=0):
+        self._a_shape = check_shape("a_shape", a_shape)
+        self._b_shape = check_shape("b_shape", b_shape)
+        self._out_shape = check_shape("out_shape", out_shape)
+        self._pe = check_int("pe", pe, minimum=1)
+        self._m = _pair("multiplier", multiplier, 1, (1 << 31) - 1)
+        self._s = _pair("shift", shift, 0, 63)
+        lo, hi = shape_range(self._out_shape)
+        self._zp = check_int("zero_point", zero_point, minimum=lo, maximum=hi)
+        super().__init__({
+            "a": In(stream.Signature(data.ArrayLayout(self._a_shape, self._pe))),
+            "b": In(stream.Signature(data.ArrayLayout(self._b_shape, self._pe))),
+            "o": Out(stream.Signature(data.ArrayLayout(self._out_shape, self._pe))),
+        })
+
+    pe = property(lambda self: self._pe)
+    multiplier = property(lambda self: self._m)
+    shift = property(lambda self: self._s)
+    zero_point = property(lambda self: self._zp)
+
+    def elaborate(self, platform):
+        m = Module()
+
+        advance = Signal()
+        m.d.comb += [
+            advance.eq(self.o.ready | ~self.o.valid),
+            self.a.ready.eq(advance & self.b.valid),
+            self.b.ready.eq(advance & self.a.valid),
+        ]
+        valid = [Signal(name=f"v{stage}") for stage in range(1, self.latency + 1)]
+        with m.If(advance):
+            m.d.sync += [valid[0].eq(self.a.valid & self.b.valid),
+                         *(after.eq(before) for before, after in zip(valid, valid[1:]))]
+        m.d.comb += self.o.valid.eq(valid[-1])
+
+        for lane in range(self._pe):
+            ra = self._rescaled(m, self.a.payload[lane], 0, advance, f"a_{lane}")
+            rb = self._rescaled(m, self.b.payload[lane], 1, advance, f"b_{lane}")
+            total = Signal(_bounds_shape(*(sum(pair) for pair in zip(ra.bounds, rb.bounds))),
+                           name=f"total_{lane}")
+            y = Signal(self._out_shape, name=f"y_{lane}")
+            with m.If(advance):
+                m.d.sync += [total.eq(ra.value + rb.value), y.eq(clamp(total, self._out_shape))]
+            m.d.comb += self.o.payload[lane].eq(y)
+        return m
+
+    def _rescaled(self, m, x, k, advance, suffix):
+        """Input ``k``'s element ``x`` through stages 1-4: registered, multiplied, rounded (+ zp for b).
+
+        Returns ``(register, (lo, hi))``: the stage-4 register holding
+        ``dyadic(x, m[k], s[k])`` (plus ``zp`` when ``k == 1``) and its exact bounds.
+        """
+        mult, shift = self._m[k], self._s[k]
+        x_lo, x_hi = shape_range(x.shape())
+        operand = Signal(x.shape(), name=f"x_{suffix}")
+        partials = []
+        for at in range(0, mult.bit_length(), _CHUNK_BITS):
+            chunk = (mult >> at) & ((1 << _CHUNK_BITS) - 1)
+            if chunk:
+                partial = Signal(_bounds_shape(x_lo * chunk, x_hi * chunk),
+                                 name=f"partial_{suffix}_{at}")
+                with m.If(advance):
+                    m.d.sync += partial.eq(operand * chunk)
+                partials.append(partial << at)
+        product = Signal(_bounds_shape(x_lo * mult, x_hi * mult), name=f"product_{suffix}")
+        zp = self._zp if k == 1 else 0
+        lo, hi = dyadic_bounds(x_lo, x_hi, mult, shift)
+        rescaled = Signal(_bounds_shape(lo + zp, hi + zp), name=f"rescaled_{suffix}")
+        rounded = round_half_up(m, product, Const(max(shift - 1, 0), range(64)),
+                                Const(shift == 0), suffix=suffix, offset=zp)
+        with m.If(advance):
+            m.d.sync += [operand.eq(x), product.eq(sum(partials[1:], partials[0])),
+                         rescaled.eq(rounded)]
+        return _Rescaled(rescaled, (lo + zp, hi + zp))
+
+
+class _Rescaled(NamedTuple):
+    value: Signal
+    bounds: tuple
+
+
+#: multiplier bits per partial product: unsigned 17 bits are a positive 18-bit DSP operand
+_CHUNK_BITS = 17
+
+
+def _pair(name, values, lo, hi):
+    """``values`` as a tuple of two ints in ``[lo, hi]`` (one per input)."""
+    try:
+        values = tuple(values)
+    except TypeError:
+        raise TypeError(f"{name} must be a sequence of 2 integers (one per input), "
+                        f"not {values!r}") from None
+    if len(values) != 2:
+        raise ValueError(f"{name} must have 2 entries (one per input), not {len(values)}")
+    return tuple(check_int(f"{name}[{index}]", value, minimum=lo, maximum=hi)
+                 for index, value in enumerate(values))
