@@ -1,16 +1,16 @@
 """AXI4-Stream top level around a streaming core (DESIGN.md section 5)."""
 
-from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.hdl import Module, Mux, Signal, Value
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .units._checks import check_int
 
-__all__ = ["AxiStreamTop", "Pipeline"]
+__all__ = ["AxiStreamTop", "Pipeline", "input_ports", "slave_prefix"]
 
 
 class AxiStreamTop(wiring.Component):
-    """Expose a core's ``i``/``o`` streams as AXI4-Stream slave/master ports.
+    """Expose a core's input streams and ``o`` stream as AXI4-Stream slave/master ports.
 
     ``tdata`` is the core's payload bit for bit (element 0 in the least
     significant bits), zero-extended to ``io_bits`` when given. ``m_axis_tlast``
@@ -19,37 +19,47 @@ class AxiStreamTop(wiring.Component):
     sample's beat count from the network; regrouping elements into words is
     the network's job (see :mod:`hwgen.network`), not this one's.
 
+    A one-input core's ``i`` becomes ``s_axis_*``; a core with several input
+    streams (``a``, ``b``: Add, MatMul) gets one slave per stream, named
+    ``s_axis_a_*``, ``s_axis_b_*`` (see :func:`slave_prefix`).
+
     Parameters
     ----------
-    core : wiring.Component with members ``i`` (In stream) and ``o`` (Out stream)
+    core : wiring.Component with member ``o`` (Out stream) and ``i`` or ``a``, ``b`` (In streams)
     out_beats : int     output beats per sample
     io_bits : int or None
-        ``tdata`` width; at least the wider payload. None: each side as wide
+        ``tdata`` width; at least the widest payload. None: each side as wide
         as its payload.
 
     Members
     -------
     s_axis_tdata, s_axis_tvalid, s_axis_tlast : In;  s_axis_tready : Out
+        (``s_axis_<port>_*`` for each input port of a multi-input core)
     m_axis_tdata, m_axis_tvalid, m_axis_tlast : Out; m_axis_tready : In
 
     No latency of its own: ports are wires to the core.
     """
 
     def __init__(self, core, *, out_beats, io_bits=None):
-        if not isinstance(core, wiring.Component) or not {"i", "o"} <= set(core.signature.members):
-            raise TypeError(f"core must be a wiring.Component with i and o streams, not {core!r}")
+        self._inputs = input_ports(core)
         self._core = core
         self._out_beats = check_int("out_beats", out_beats, minimum=1)
-        in_width = len(core.i.payload.as_value())
-        out_width = len(core.o.payload.as_value())
+        in_widths = [len(Value.cast(getattr(core, port).payload)) for port in self._inputs]
+        out_width = len(Value.cast(core.o.payload))
         if io_bits is not None:
-            check_int("io_bits", io_bits, minimum=max(in_width, out_width))
-            in_width = out_width = io_bits
+            check_int("io_bits", io_bits, minimum=max(*in_widths, out_width))
+            in_widths, out_width = [io_bits] * len(in_widths), io_bits
+        members = {}
+        for port, in_width in zip(self._inputs, in_widths):
+            prefix = slave_prefix(port)
+            members.update({
+                f"{prefix}_tdata": In(in_width),
+                f"{prefix}_tvalid": In(1),
+                f"{prefix}_tready": Out(1),
+                f"{prefix}_tlast": In(1),
+            })
         super().__init__({
-            "s_axis_tdata": In(in_width),
-            "s_axis_tvalid": In(1),
-            "s_axis_tready": Out(1),
-            "s_axis_tlast": In(1),
+            **members,
             "m_axis_tdata": Out(out_width),
             "m_axis_tvalid": Out(1),
             "m_axis_tready": In(1),
@@ -57,16 +67,23 @@ class AxiStreamTop(wiring.Component):
         })
 
     core = property(lambda self: self._core)
+    #: the core's input stream names, in port order: ``("i",)`` or e.g. ``("a", "b")``
+    inputs = property(lambda self: self._inputs)
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.core = core = self._core
 
+        for port in self._inputs:
+            stream, prefix = getattr(core, port), slave_prefix(port)
+            payload = Value.cast(stream.payload)
+            m.d.comb += [
+                payload.eq(getattr(self, f"{prefix}_tdata")[:len(payload)]),
+                stream.valid.eq(getattr(self, f"{prefix}_tvalid")),
+                getattr(self, f"{prefix}_tready").eq(stream.ready),
+            ]
         m.d.comb += [
-            core.i.payload.as_value().eq(self.s_axis_tdata[:len(core.i.payload.as_value())]),
-            core.i.valid.eq(self.s_axis_tvalid),
-            self.s_axis_tready.eq(core.i.ready),
-            self.m_axis_tdata.eq(core.o.payload.as_value()),
+            self.m_axis_tdata.eq(Value.cast(core.o.payload)),
             self.m_axis_tvalid.eq(core.o.valid),
             core.o.ready.eq(self.m_axis_tready),
         ]
@@ -79,6 +96,28 @@ class AxiStreamTop(wiring.Component):
         with m.If(self.m_axis_tvalid & self.m_axis_tready):
             m.d.sync += beat.eq(Mux(self.m_axis_tlast, 0, beat + 1))
         return m
+
+
+def input_ports(core):
+    """The names of ``core``'s input streams in port order: ``("i",)`` or e.g. ``("a", "b")``.
+
+    Raises TypeError unless ``core`` is a Component with an ``o`` stream and
+    either an ``i`` stream or only other input streams (the multi-input
+    contract: ``a``, ``b``, ...).
+    """
+    members = core.signature.members if isinstance(core, wiring.Component) else {}
+    inputs = tuple(name for name, member in members.items()
+                   if member.is_signature and member.flow == wiring.In
+                   and isinstance(member.signature, stream.Signature))
+    if "o" not in members or not inputs or ("i" in inputs and len(inputs) > 1):
+        raise TypeError(f"core must be a wiring.Component with an o stream and an i stream "
+                        f"(or input streams a, b, ...), not {core!r}")
+    return inputs
+
+
+def slave_prefix(port):
+    """AXI4-Stream name prefix of input stream ``port``: ``s_axis`` for ``i``, else ``s_axis_<port>``."""
+    return "s_axis" if port == "i" else f"s_axis_{port}"
 
 
 class Pipeline(wiring.Component):

@@ -49,6 +49,11 @@ def run_stream(build_dir, toplevel, frames, *, expected=None, backpressure=0.0, 
                waves=False, work_dir=None, cycles_per_sample=0, latency_bound=0) -> StreamResult:
     """Stream ``frames`` (a list of per-sample word lists) through the design.
 
+    A design with several AXI4-Stream slaves (a two-input unit's ``s_axis_a``,
+    ``s_axis_b``) takes a dict ``{port: frames}`` keyed by the unit's input
+    stream names (``{"a": [...], "b": [...]}``), the same number of samples
+    on each; every port gets its own source with its own random pauses.
+
     ``expected`` (same structure) makes the cocotb test fail on any
     difference; the caller compares ``received`` itself for a detailed report.
     ``cycles_per_sample`` and ``latency_bound`` (the design's ideal interval
@@ -56,17 +61,23 @@ def run_stream(build_dir, toplevel, frames, *, expected=None, backpressure=0.0, 
     slow design is not mistaken for a hung one.
     """
     from cocotb_tools.runner import get_results, get_runner
+    from hwgen.top import slave_prefix
     from .verilator import verilator_env
 
     if not 0 <= backpressure < 1:
         raise ValueError(f"backpressure must be in [0, 1), not {backpressure!r}")
+    inputs = frames if isinstance(frames, dict) else {"i": frames}
+    samples = {port: len(port_frames) for port, port_frames in inputs.items()}
+    if len(set(samples.values())) != 1:
+        raise ValueError(f"every input port needs the same number of samples, not {samples}")
     verilator_env()
     work = (Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="hwgen-sim-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
     job_path, result_path = work / "job.json", work / "result.json"
     result_path.unlink(missing_ok=True)
     job_path.write_text(json.dumps({
-        "frames": [[int(w) for w in f] for f in frames],
+        "frames": {slave_prefix(port): [[int(w) for w in f] for f in port_frames]
+                   for port, port_frames in inputs.items()},
         "expected": None if expected is None else [[int(w) for w in f] for f in expected],
         "backpressure": float(backpressure), "seed": int(seed),
         "cycles_per_sample": int(cycles_per_sample), "latency_bound": int(latency_bound),
@@ -93,7 +104,9 @@ def cosimulate_unit(unit, name, frames, *, out_beats, backpressure=0.0, seed=0):
     """Wrap one unit in an :class:`~hwgen.top.AxiStreamTop`, build it (cached) and stream ``frames``.
 
     The unit tests' path to Verilator: ``name`` is the Verilog top module,
-    ``out_beats`` the unit's output beats per sample (for ``tlast``).
+    ``out_beats`` the unit's output beats per sample (for ``tlast``). A unit
+    with input streams ``a``, ``b`` takes ``frames`` as a dict
+    ``{"a": [...], "b": [...]}`` (see :func:`run_stream`).
     """
     from hwgen.export import to_verilog
     from hwgen.top import AxiStreamTop
