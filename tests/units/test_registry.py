@@ -78,3 +78,32 @@ def test_ending_in_a_flatten_of_a_feature_map_raises():
     with pytest.raises(NotImplementedError, match="ends in a flatten of a feature map"):
         build_network(spec_of(["{name: p, op: maxpool2d, kernel_size: 3}",
                                "{name: f, op: flatten}"]))
+
+
+def test_matmul_layers_of_the_ivit_block_take_matmul_units():
+    """scores = q @ k^T and ctx = attn @ v: operand ranges from the spec, output type equal
+    to the spec's exact bound, so the inline requant chains on it."""
+    from pathlib import Path
+    from hwgen.spec import load
+    from hwgen.units.matmul import MatMul
+    from hwgen.units.registry import element_shape
+    from hwgen.units.requant import Requant
+    spec = load(Path(__file__).resolve().parents[2] / "examples" / "ivit_block.yaml")
+    layers = {layer.name: layer for layer in spec.layers}
+    for name, transpose_b in (("scores", True), ("ctx", False)):
+        layer = layers[name]
+        (unit, requant), cycles = units_for(layer)
+        assert isinstance(unit, MatMul) and isinstance(requant, Requant)
+        assert unit.transpose_b == transpose_b and (unit.heads, unit.pe, unit.simd) == (4, 4, 4)
+        assert unit.out_shape == element_shape(layer.op_type)
+        a, b = layer.in_types
+        assert (unit.a_range, unit.b_range) == ((a.lo, a.hi), (b.lo, b.hi))
+        # load 16 rows of 4 heads x 16 (b_lanes 4), then 16 rows x 4 heads x NF 4 x SF 4
+        assert cycles == unit.cycles_per_sample == 16 * 64 // 4 + 16 * 4 * 4 * 4
+
+
+def test_matmul_on_binary_operands_raises():
+    spec = spec_of(["{name: m, op: matmul, inputs: [input, input], transpose_b: true}"],
+                   "{shape: [4, 8], bits: 1}")
+    with pytest.raises(NotImplementedError, match="matmul on binary"):
+        units_for(spec.layers[0])
