@@ -275,7 +275,6 @@ class MVAU(wiring.Component):
 
     def _input_open(self, m):
         """A Value that is high while vectors may be taken, or None for always (MVAU)."""
-        return None
 
     #: words per weight store: NF * SF (MatMul: one NF * SF block per head)
     _weight_depth = property(lambda self: self.nf * self.sf)

@@ -144,7 +144,7 @@ def test_properties_ports_and_exact_widths():
                   rows_b=16, heads=4, ka=16, kb=16, transpose_b=False, pe=4, simd=4,
                   out_shape=signed(20)).out_shape == signed(20)
     with pytest.raises(AttributeError, match="b stream"):
-        qk.weights
+        _ = qk.weights
 
 
 def test_lut_products_build_no_multiplier():

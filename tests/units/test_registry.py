@@ -84,6 +84,7 @@ def test_matmul_layers_of_the_ivit_block_take_matmul_units():
     """scores = q @ k^T and ctx = attn @ v: operand ranges from the spec, output type equal
     to the spec's exact bound, so the inline requant chains on it."""
     from pathlib import Path
+
     from hwgen.spec import load
     from hwgen.units.matmul import MatMul
     from hwgen.units.registry import element_shape
