@@ -34,7 +34,8 @@ class MatMul(MVAU):
 
     Storage: one RAM per PE of ``H * NF * SF`` words of SIMD ``b`` elements,
     word ``h*NF*SF + nf*SF + sf`` holding ``W_h[nf*PE + p, sf*SIMD : (sf+1)*SIMD]``
-    (``R * H * Kb`` elements in all), read synchronously like the MVAU's ROMs.
+    (``R * H * Kb`` elements in all), read synchronously like the MVAU's ROMs
+    and registered once more before the products.
     ``b`` is written one beat per cycle: with ``transpose_b`` a beat is SIMD
     elements of one row and head (``b_lanes = simd``), one whole word of one
     PE's RAM; otherwise a beat is PE elements (``b_lanes = pe``), one lane of
@@ -75,8 +76,10 @@ class MatMul(MVAU):
         ``M * H * NF`` beats per sample: row m, head h, then outputs ``nf*pe .. nf*pe+pe-1``.
 
     Cycles per sample ``R*H*Kb/b_lanes + M*H*NF*SF`` (``cycles_per_sample``)
-    when both streams keep up; latency ``2 + pipeline`` (``3 + pipeline`` with
-    DSPs) cycles from a vector's last ``a`` beat to its first output beat, as the MVAU.
+    when both streams keep up; latency ``3 + pipeline`` (``4 + pipeline`` with
+    DSPs) cycles from a vector's last ``a`` beat to its first output beat: the
+    MVAU's plus a register on the RAM (and input buffer) outputs, so a block
+    RAM's slow clock-to-output is not in series with the products.
     """
 
     def __init__(self, *, a_shape, b_shape, rows_a, rows_b, heads, ka, kb, transpose_b,
@@ -147,6 +150,7 @@ class MatMul(MVAU):
     #: bits of ``b`` held in the per-PE RAMs
     ram_bits = property(lambda self: self._rows_b * self._heads * self._kb * self._lane_bits)
     rom_bits = 0
+    _read_register = True
     _uses_dsp = property(lambda self: self._resource == "dsp")
     _vectors = property(lambda self: self.a)
     _weight_depth = property(lambda self: self._heads * self.nf * self.sf)

@@ -139,8 +139,11 @@ class MVAU(wiring.Component):
     _lane_bits = 1
     #: products are ``*`` operators with a registered output (DSP blocks), not logic
     _uses_dsp = False
-    #: register stages between a slice and the accumulator: the adder tree's (+ the product's)
-    _stages = property(lambda self: self._pipeline + self._uses_dsp)
+    #: the slice and weight words pass a register after the reads (MatMul's RAM outputs)
+    _read_register = False
+    #: register stages between a slice and the accumulator: the adder tree's (+ the product's,
+    #: + the read register)
+    _stages = property(lambda self: self._pipeline + self._uses_dsp + self._read_register)
 
     def _check_weights(self, weights):
         """``weights`` as a numpy array [MH, MW] the kind accepts, or TypeError/ValueError."""
@@ -351,6 +354,10 @@ class MVAU(wiring.Component):
         first = self._register(m, sf == 0, unsigned(1), "first_1")
         last = self._register(m, sf_last, unsigned(1), "last_1")
         w_slices = self._weight_words(m, issue, addr, addr_last)
+        if self._read_register:
+            x_slice = self._register(m, x_slice, unsigned(slice_bits), "x_read")
+            w_slices = [self._register(m, w, Shape.cast(w.shape()), f"w_read_{p}")
+                        for p, w in enumerate(w_slices)]
 
         # Each PE's start value per output fold: a constant, or a ROM read like the weights.
         bases = np.broadcast_to(np.asarray(self._acc_base(), dtype=object), (self._mh,))

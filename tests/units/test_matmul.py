@@ -130,7 +130,7 @@ def test_properties_ports_and_exact_widths():
     assert qk.o.payload.shape() == data.ArrayLayout(signed(18), 2)
     # load R*H*Kb/simd = 24 beats, compute M*H*NF*SF = 4*2*3*2 = 48 cycles
     assert (qk.b_beats, qk.a_beats, qk.out_beats, qk.cycles_per_sample) == (24, 16, 24, 72)
-    assert qk.latency == 3 and qk.ram_bits == 6 * 2 * 4 * 8
+    assert qk.latency == 4 and qk.ram_bits == 6 * 2 * 4 * 8
     av = AV.unit()
     # uint8 x int8 over 6 terms: [6*255*-128, 6*255*127] = [-195840, 194310]
     assert (av.mh, av.mw, av.nf, av.sf, av.b_lanes) == (4, 6, 2, 2, 2)
@@ -148,8 +148,9 @@ def test_properties_ports_and_exact_widths():
 
 
 def test_lut_products_build_no_multiplier():
-    assert " * " not in to_verilog(QK.unit(), "matmul")
-    assert " * " in to_verilog(QK.unit(resource="dsp"), "matmul")
+    small = dict(rows_a=1, rows_b=2, heads=1, ka=2, kb=2, pe=1, simd=2)
+    assert " * " not in to_verilog(QK.unit(**small), "matmul")
+    assert " * " in to_verilog(QK.unit(resource="dsp", **small), "matmul")
 
 
 # --- Amaranth simulation -----------------------------------------------------------------------
