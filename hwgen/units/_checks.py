@@ -6,7 +6,7 @@ import reprlib
 import numpy as np
 from amaranth.hdl import Shape
 
-__all__ = ["as_array", "channel_params", "check_feature_map", "check_int", "check_shape", "shape_range"]
+__all__ = ["as_array", "channel_params", "check_feature_map", "check_int", "check_range", "check_shape", "shape_range"]
 
 
 def as_array(name, value, what):
@@ -35,6 +35,23 @@ def check_int(name, value, *, minimum=None, maximum=None):
     if maximum is not None and value > maximum:
         raise ValueError(f"{name} must be at most {maximum}, not {value!r}")
     return value
+
+
+def check_range(name, value, full, what):
+    """``value`` as an ordered pair ``(lo, hi)`` of ints inside ``full`` (None: all of ``full``);
+    ``what`` names where ``full`` comes from in the message, e.g. ``"in_shape signed(8)"``."""
+    if value is None:
+        return tuple(full)
+    try:
+        lo, hi = value
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a pair (lo, hi) of integers, not {value!r}") from None
+    if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in (lo, hi)):
+        raise TypeError(f"{name} must be a pair (lo, hi) of integers, not {value!r}")
+    if not full[0] <= lo <= hi <= full[1]:
+        raise ValueError(f"{name} must be an ordered pair inside {list(full)} (the values of "
+                         f"{what}), not {value!r}")
+    return int(lo), int(hi)
 
 
 def check_shape(name, value):

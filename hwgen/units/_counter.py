@@ -5,23 +5,26 @@ from amaranth.hdl import Const, Mux, Signal
 __all__ = ["counter", "loop_nest"]
 
 
-def counter(m, count, enable, name):
-    """``(value, at_last)`` of a counter over ``range(count)`` that steps when ``enable``.
+def counter(m, count, enable, name, step=1):
+    """``(value, at_last)`` of a counter over ``range(0, count * step, step)`` that steps when
+    ``enable`` (``step`` > 1: an index times a constant stride, with no multiplier).
 
     A counter over one value is the constant 0 (no zero-width signal in the Verilog).
     """
     if count == 1:
         return Const(0, 1), Const(1, 1)
-    value = Signal(range(count), name=name)
+    top = (count - 1) * step
+    value = Signal(range(top + 1), name=name)
     at_last = Signal(name=f"{name}_last")
-    m.d.comb += at_last.eq(value == count - 1)
+    m.d.comb += at_last.eq(value == top)
     with m.If(enable):
-        m.d.sync += value.eq(Mux(at_last, 0, value + 1))
+        m.d.sync += value.eq(Mux(at_last, 0, value + step))
     return value, at_last
 
 
 def loop_nest(m, loops, enable):
-    """Counters of a loop nest, innermost first: ``loops`` is ``[(name, count), ...]``.
+    """Counters of a loop nest, innermost first: ``loops`` is ``[(name, count), ...]``
+    (or ``(name, count, step)``: the counter holds index * step, see :func:`counter`).
 
     Each counter steps when ``enable`` is high and every inner counter is at
     its last value. Returns ``{name: (value, at_last)}`` and the flag "every
@@ -29,8 +32,8 @@ def loop_nest(m, loops, enable):
     """
     counters = {}
     all_last = Const(1, 1)
-    for name, count in loops:
-        value, at_last = counter(m, count, enable & all_last, name)
+    for name, count, *step in loops:
+        value, at_last = counter(m, count, enable & all_last, name, *step)
         counters[name] = value, at_last
         all_last = all_last & at_last
     return counters, all_last

@@ -84,26 +84,30 @@ class MVAU(wiring.Component):
 
     def __init__(self, *, weights, pe=1, simd=1, pipeline=0, in_shape=unsigned(1)):
         self._weights = self._check_weights(weights)
-        self._mh, self._mw = self._weights.shape
+        self._fold(*self._weights.shape, pe=pe, simd=simd, pipeline=pipeline, in_shape=in_shape,
+                   rows="the rows of weights", cols="the columns of weights")
+        super().__init__({
+            "i": In(stream.Signature(data.ArrayLayout(self._in_shape, self._simd))),
+            "o": Out(stream.Signature(data.ArrayLayout(self._out_shape, self._pe))),
+        })
+
+    def _fold(self, mh, mw, *, pe, simd, pipeline, in_shape, rows, cols):
+        """Check and store the folding of an MH x MW matrix and size the sums (``rows``/``cols``
+        say what MH/MW are in the messages); shared with :class:`~.matmul.MatMul`."""
+        self._mh, self._mw = mh, mw
         self._pe = check_int("pe", pe, minimum=1)
         self._simd = check_int("simd", simd, minimum=1)
         self._pipeline = check_int("pipeline", pipeline, minimum=0)
         if self._mh % self._pe:
-            raise ValueError(f"pe must divide MH ({self._mh}, the rows of weights), not {pe!r}")
+            raise ValueError(f"pe must divide MH ({self._mh}, {rows}), not {pe!r}")
         if self._mw % self._simd:
-            raise ValueError(f"simd must divide MW ({self._mw}, the columns of weights), "
-                             f"not {simd!r}")
+            raise ValueError(f"simd must divide MW ({self._mw}, {cols}), not {simd!r}")
         self._in_shape = check_shape("in_shape", in_shape)
         self._check_kind(in_shape)
 
         (lo, hi), (out_lo, out_hi) = self._acc_bounds()
         self._acc_shape = range_shape(lo, hi)
         self._out_shape = range_shape(out_lo, out_hi)
-
-        super().__init__({
-            "i": In(stream.Signature(data.ArrayLayout(self._in_shape, self._simd))),
-            "o": Out(stream.Signature(data.ArrayLayout(self._out_shape, self._pe))),
-        })
 
     mh = property(lambda self: self._mh)
     mw = property(lambda self: self._mw)
@@ -133,8 +137,13 @@ class MVAU(wiring.Component):
 
     #: bits of one weight in a ROM word (lane j of a word holds bits [j*b, (j+1)*b))
     _lane_bits = 1
-    #: register stages between a slice and the accumulator (the adder tree's)
-    _stages = property(lambda self: self._pipeline)
+    #: products are ``*`` operators with a registered output (DSP blocks), not logic
+    _uses_dsp = False
+    #: the slice and weight words pass a register after the reads (MatMul's RAM outputs)
+    _read_register = False
+    #: register stages between a slice and the accumulator: the adder tree's (+ the product's,
+    #: + the read register)
+    _stages = property(lambda self: self._pipeline + self._uses_dsp + self._read_register)
 
     def _check_weights(self, weights):
         """``weights`` as a numpy array [MH, MW] the kind accepts, or TypeError/ValueError."""
@@ -217,10 +226,12 @@ class MVAU(wiring.Component):
         """Tree levels (0 = inputs, depth = output) followed by a register, one per stage.
 
         The accumulator adder counts as one more level, so the stages split
-        ``depth + 1`` adders into ``pipeline + 1`` nearly equal segments.
+        ``depth + 1`` adders into ``pipeline + 1`` nearly equal segments. DSP
+        products (tree level 0) are registered first.
         """
         depth = (terms - 1).bit_length()
-        return [j * (depth + 1) // (self._pipeline + 1) for j in range(1, self._pipeline + 1)]
+        levels = [j * (depth + 1) // (self._pipeline + 1) for j in range(1, self._pipeline + 1)]
+        return [0] + levels if self._uses_dsp else levels
 
     def _adder_tree(self, m, terms, name):
         """Sum of ``terms`` (value, lo, hi) by a balanced binary tree with ``pipeline`` stages.
@@ -260,26 +271,64 @@ class MVAU(wiring.Component):
             value = self._register(m, value, Shape.cast(value.shape()), f"{name}_s{stage}")
         return value
 
+    # --- where vectors and weights come from (MatMul: stream a, and a RAM written from b) --
+
+    #: the input stream of vectors
+    _vectors = property(lambda self: self.i)
+
+    def _input_open(self, m):
+        """A Value that is high while vectors may be taken, or None for always (MVAU)."""
+
+    #: words per weight store: NF * SF (MatMul: one NF * SF block per head)
+    _weight_depth = property(lambda self: self.nf * self.sf)
+
+    def _weight_words(self, m, issue, addr, addr_last):
+        """Each PE's SIMD weight codes at ``addr`` (``issue``: a slice is issued), one stage later.
+
+        ``addr`` counts the issued slices over ``_weight_depth`` (``addr_last``:
+        at its last value). Here per-PE ROMs of NF*SF words, address ``nf * SF + sf``
+        (a constant when NF*SF = 1).
+        """
+        folds = self._weight_depth
+        word_shape = unsigned(self._simd * self._lane_bits)
+        words = []
+        for p in range(self._pe):
+            init = self._rom_words(p)
+            if folds == 1:
+                words.append(Const(init[0], word_shape))
+                continue
+            rom = Memory(shape=word_shape, depth=folds, init=init)
+            m.submodules[f"weights_{p}"] = rom
+            port = rom.read_port(domain="sync")
+            m.d.comb += [port.addr.eq(addr), port.en.eq(self._advance)]
+            words.append(port.data)
+        return words
+
     def elaborate(self, platform):
         m = Module()
-        nf_count, sf_count, folds = self.nf, self.sf, self.nf * self.sf
+        nf_count, sf_count = self.nf, self.sf
+        vectors = self._vectors
 
         # Everything advances together when the output register is empty or being taken.
         self._advance = advance = Signal()
         m.d.comb += advance.eq(self.o.ready | ~self.o.valid)
+        is_open = self._input_open(m)
 
         # Stage 0: fold counters. Fold nf == 0 takes slices from the stream, the others replay.
         issue = Signal()
         sf, sf_last = self._counter(m, sf_count, issue, "sf")
         nf, _ = self._counter(m, nf_count, issue & sf_last, "nf")
-        addr, _ = self._counter(m, folds, issue, "waddr")  # == nf * SF + sf, without a multiplier
+        # == nf * SF + sf (+ the head's block in MatMul), without a multiplier
+        addr, addr_last = self._counter(m, self._weight_depth, issue, "waddr")
         first_fold = Signal(name="first_fold")
         accept = Signal(name="accept")
+        taking = vectors.valid if is_open is None else vectors.valid & is_open
         m.d.comb += [
             first_fold.eq(nf == 0),
-            self.i.ready.eq(advance & first_fold),
-            accept.eq(self.i.valid & self.i.ready),
-            issue.eq(advance & (self.i.valid | ~first_fold)),
+            vectors.ready.eq(advance & first_fold if is_open is None
+                             else advance & first_fold & is_open),
+            accept.eq(vectors.valid & vectors.ready),
+            issue.eq(advance & (taking | ~first_fold)),
         ]
 
         # Stage 1: the slice (input register or buffer read) and each PE's weight word.
@@ -287,12 +336,12 @@ class MVAU(wiring.Component):
         slice_bits = self._simd * self._in_shape.width
         x_in = Signal(slice_bits, name="x_in")
         with m.If(accept):
-            m.d.sync += x_in.eq(self.i.payload.as_value())
+            m.d.sync += x_in.eq(vectors.payload.as_value())
         if nf_count > 1 and sf_count > 1:
             m.submodules.input_buffer = buffer = Memory(shape=unsigned(slice_bits),
                                                         depth=sf_count, init=[])
             write = buffer.write_port()
-            m.d.comb += [write.addr.eq(sf), write.data.eq(self.i.payload.as_value()),
+            m.d.comb += [write.addr.eq(sf), write.data.eq(vectors.payload.as_value()),
                          write.en.eq(accept)]
             replay = buffer.read_port(domain="sync")
             m.d.comb += [replay.addr.eq(sf), replay.en.eq(advance)]
@@ -304,19 +353,11 @@ class MVAU(wiring.Component):
         valid = self._register(m, issue, unsigned(1), "valid_1")
         first = self._register(m, sf == 0, unsigned(1), "first_1")
         last = self._register(m, sf_last, unsigned(1), "last_1")
-
-        w_slices = []
-        word_shape = unsigned(self._simd * self._lane_bits)
-        for p in range(self._pe):
-            words = self._rom_words(p)
-            if folds == 1:
-                w_slices.append(Const(words[0], word_shape))
-                continue
-            rom = Memory(shape=word_shape, depth=folds, init=words)
-            m.submodules[f"weights_{p}"] = rom
-            port = rom.read_port(domain="sync")
-            m.d.comb += [port.addr.eq(addr), port.en.eq(advance)]
-            w_slices.append(port.data)
+        w_slices = self._weight_words(m, issue, addr, addr_last)
+        if self._read_register:
+            x_slice = self._register(m, x_slice, unsigned(slice_bits), "x_read")
+            w_slices = [self._register(m, w, Shape.cast(w.shape()), f"w_read_{p}")
+                        for p, w in enumerate(w_slices)]
 
         # Each PE's start value per output fold: a constant, or a ROM read like the weights.
         bases = np.broadcast_to(np.asarray(self._acc_base(), dtype=object), (self._mh,))

@@ -1,14 +1,12 @@
 """Matrix-vector-activation unit with integer inputs: integer, ternary or binary weights (FINN: MVAU)."""
 
-import numbers
-
 import numpy as np
 from amaranth.hdl import Const, Mux, signed, unsigned
 
-from ._checks import as_array, check_int
+from ._checks import as_array, check_int, check_range, shape_range
 from .mvau import MVAU
 
-__all__ = ["RESOURCES", "WEIGHT_KINDS", "IntegerMVAU"]
+__all__ = ["RESOURCES", "WEIGHT_KINDS", "IntegerMVAU", "lanes", "product_terms"]
 
 #: weight kinds and the values their weights may take
 WEIGHT_KINDS = ("int", "ternary", "binary")
@@ -122,7 +120,6 @@ class IntegerMVAU(MVAU):
     binary_input = property(lambda self: self._binary_input)
     in_range = property(lambda self: self._in_range)
     #: an extra register stage at the multiplier output with ``resource="dsp"``
-    _stages = property(lambda self: self._pipeline + self._uses_dsp)
     _uses_dsp = property(lambda self: self._weight_kind == "int" and self._resource == "dsp")
 
     @property
@@ -158,29 +155,10 @@ class IntegerMVAU(MVAU):
         return array.astype(np.int64)
 
     def _check_kind(self, given):
-        shape = self._in_shape
-        if self._binary_input and shape != unsigned(1):
+        if self._binary_input and self._in_shape != unsigned(1):
             raise ValueError(f"in_shape must be unsigned(1) with binary_input=True, not {given!r}")
-        full = ((-1, 1) if self._binary_input else
-                (-(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1) if shape.signed else
-                (0, (1 << shape.width) - 1))
-        given_range = self._in_range_arg
-        if given_range is None:
-            self._in_range = full
-        else:
-            try:
-                lo, hi = given_range
-            except (TypeError, ValueError):
-                raise TypeError(f"in_range must be a pair (lo, hi) of integers, "
-                                f"not {given_range!r}") from None
-            if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool)
-                       for v in (lo, hi)):
-                raise TypeError(f"in_range must be a pair (lo, hi) of integers, "
-                                f"not {given_range!r}")
-            if not full[0] <= lo <= hi <= full[1]:
-                raise ValueError(f"in_range must be an ordered pair inside {list(full)} (the "
-                                 f"values of in_shape {given!r}), not {given_range!r}")
-            self._in_range = (int(lo), int(hi))
+        full = (-1, 1) if self._binary_input else shape_range(self._in_shape)
+        self._in_range = check_range("in_range", self._in_range_arg, full, f"in_shape {given!r}")
         self._bias = self._check_bias(self._bias_arg)
 
     def _check_bias(self, bias):
@@ -215,21 +193,11 @@ class IntegerMVAU(MVAU):
             return (row > 0).astype(np.int64)
         return row & ((1 << self._weight_bits) - 1)
 
-    def _tree_stage_levels(self, terms):
-        """With ``resource="dsp"`` the products (tree level 0) are registered first."""
-        levels = super()._tree_stage_levels(terms)
-        return [0] + levels if self._uses_dsp else levels
-
     def _slice_sum(self, m, p, x_slice, w_slice):
         """PE ``p``'s ``sum_j x[j] * w[j]`` over the slice: every lane's terms into one tree."""
-        n, b = self._in_shape.width, self._lane_bits
+        b = self._lane_bits
         terms = []
-        for j in range(self._simd):
-            x = x_slice[j * n:(j + 1) * n]
-            if self._binary_input:
-                x = Mux(x, Const(1, signed(2)), Const(-1, signed(2)))
-            elif self._in_shape.signed:
-                x = x.as_signed()
+        for j, x in enumerate(lanes(x_slice, self._in_shape, self._simd, self._binary_input)):
             terms += self._lane_terms(x, w_slice[j * b:(j + 1) * b])
         return self._adder_tree(m, terms, f"mac{p}")
 
@@ -241,16 +209,44 @@ class IntegerMVAU(MVAU):
             return [(Mux(w, x, -x), min(xlo, -xhi), max(xhi, -xlo))]
         if kind == "ternary":   # w[0]: non-zero, w[1]: negative
             return [(Mux(w[0], Mux(w[1], -x, x), 0), min(xlo, -xhi, 0), max(xhi, -xlo, 0))]
-        b = self._weight_bits
-        if self._uses_dsp:
-            corners = [xlo * -(1 << (b - 1)), xhi * -(1 << (b - 1)),
-                       xlo * ((1 << (b - 1)) - 1), xhi * ((1 << (b - 1)) - 1)]
-            return [(x * w.as_signed(), min(corners), max(corners))]
-        terms = [(Mux(w[i], x, 0) << i, min(0, xlo << i), max(0, xhi << i))
-                 for i in range(b - 1)]
-        top = b - 1
+        return product_terms(x, self._in_range, w, signed(self._weight_bits),
+                             shape_range(signed(self._weight_bits)), dsp=self._uses_dsp)
+
+
+def lanes(x_slice, shape, simd, binary=False):
+    """The ``simd`` elements of a raw slice as integer Values: signed when ``shape`` is, and
+    -1/+1 for ``binary`` (bit 1 = +1)."""
+    n = shape.width
+    values = []
+    for j in range(simd):
+        x = x_slice[j * n:(j + 1) * n]
+        if binary:
+            x = Mux(x, Const(1, signed(2)), Const(-1, signed(2)))
+        elif shape.signed:
+            x = x.as_signed()
+        values.append(x)
+    return values
+
+
+def product_terms(x, x_range, w, w_shape, w_range, *, dsp):
+    """``x * w`` as adder-tree terms ``(value, lo, hi)``; ``w`` is raw bits of ``w_shape``.
+
+    ``dsp``: one ``*`` term (registered by the tree's level-0 stage), bounded by
+    the corners of ``x_range`` x ``w_range``. Otherwise shift-add partial
+    products, no ``*``: ``Mux(w[i], x, 0) << i`` per bit, the top bit of a
+    signed ``w`` subtracted (two's complement); bounds over every ``w`` of its shape.
+    """
+    xlo, xhi = x_range
+    if dsp:
+        corners = [a * b for a in x_range for b in w_range]
+        value = w.as_signed() if w_shape.signed else w
+        return [(x * value, min(corners), max(corners))]
+    b = w_shape.width
+    top = b - 1 if w_shape.signed else b
+    terms = [(Mux(w[i], x, 0) << i, min(0, xlo << i), max(0, xhi << i)) for i in range(top)]
+    if w_shape.signed:
         terms.append((-(Mux(w[top], x, 0) << top), min(0, -(xhi << top)), max(0, -(xlo << top))))
-        return terms
+    return terms
 
 
 def _int_matrix(name, value, ndim, what):

@@ -6,7 +6,6 @@ __all__ = ["MISSING", "element_shape", "flatten_columns", "mvau_for", "units_for
 
 # Operators whose hardware has not landed yet, and the work item that adds it.
 MISSING = {
-    "matmul": "issue #6 (MatMul)",
 }
 
 
@@ -201,10 +200,35 @@ def _shiftgelu(layer, source, in_shape):
     return unit, rows * unit.cycles_per_row
 
 
+def _matmul(layer, source, in_shape):
+    """``matmul`` of ``inputs: [a, b]``: :class:`~.matmul.MatMul`, ``a`` <- input 0, ``b`` <- input 1."""
+    from .matmul import MatMul
+    a, b = layer.in_types
+    if a.binary or b.binary:
+        raise NotImplementedError(
+            f"layer {layer.name!r}: matmul on binary (-1/+1) operands has no hardware yet "
+            f"(issue #6 covers integer attention); threshold them to 2+ bits first")
+    heads, transpose_b = layer.attrs["heads"], layer.attrs["transpose_b"]
+    mh = b.shape[0] if transpose_b else b.shape[1] // heads
+    mw = a.shape[1] // heads
+    for key, value, dim, what in (("pe", layer.pe, mh, "the output columns per head"),
+                                  ("simd", layer.simd, mw, "the contraction length per head")):
+        if dim % value:
+            raise ValueError(f"layer {layer.name!r}: {key} ({value}) must divide {what} "
+                             f"({dim}) of matmul")
+    unit = MatMul(a_shape=in_shape, b_shape=element_shape(b), a_range=(a.lo, a.hi),
+                  b_range=(b.lo, b.hi), rows_a=a.shape[0], rows_b=b.shape[0], heads=heads,
+                  ka=mw, kb=b.shape[1] // heads, transpose_b=transpose_b, pe=layer.pe,
+                  simd=layer.simd, pipeline=layer.attrs.get("pipeline", 1),
+                  resource=layer.attrs.get("resource", "lut"),
+                  out_shape=element_shape(layer.op_type))
+    return unit, unit.cycles_per_sample
+
+
 _FACTORIES = {"requant": _requant, "threshold": _threshold, "argmax": _argmax, "add": _add,
               "binary_dense": _dense, "dense": _dense, "binary_conv2d": _conv2d,
               "conv2d": _conv2d, "maxpool2d": _maxpool2d, "shiftmax": _shiftmax,
-              "layernorm": _layernorm, "shiftgelu": _shiftgelu}
+              "layernorm": _layernorm, "shiftgelu": _shiftgelu, "matmul": _matmul}
 # Ops whose factory takes the [C, H, W] shape a flattened input had (to permute columns).
 _READS_FLATTENED = ("binary_dense", "dense")
 

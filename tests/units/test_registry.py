@@ -105,4 +105,33 @@ def test_add_joins_both_inputs_in_an_add_streams():
 def test_add_of_binary_inputs_raises():
     spec = spec_of(["{name: s, op: add, inputs: [input, input], bits: 4}"], "{shape: [8], bits: 1}")
     with pytest.raises(NotImplementedError, match=r"layer 's': add of binary \(-1/\+1\) inputs"):
+
+
+def test_matmul_layers_of_the_ivit_block_take_matmul_units():
+    """scores = q @ k^T and ctx = attn @ v: operand ranges from the spec, output type equal
+    to the spec's exact bound, so the inline requant chains on it."""
+    from pathlib import Path
+
+    from hwgen.spec import load
+    from hwgen.units.matmul import MatMul
+    from hwgen.units.registry import element_shape
+    from hwgen.units.requant import Requant
+    spec = load(Path(__file__).resolve().parents[2] / "examples" / "ivit_block.yaml")
+    layers = {layer.name: layer for layer in spec.layers}
+    for name, transpose_b in (("scores", True), ("ctx", False)):
+        layer = layers[name]
+        (unit, requant), cycles = units_for(layer)
+        assert isinstance(unit, MatMul) and isinstance(requant, Requant)
+        assert unit.transpose_b == transpose_b and (unit.heads, unit.pe, unit.simd) == (4, 4, 4)
+        assert unit.out_shape == element_shape(layer.op_type)
+        a, b = layer.in_types
+        assert (unit.a_range, unit.b_range) == ((a.lo, a.hi), (b.lo, b.hi))
+        # load 16 rows of 4 heads x 16 (b_lanes 4), then 16 rows x 4 heads x NF 4 x SF 4
+        assert cycles == unit.cycles_per_sample == 16 * 64 // 4 + 16 * 4 * 4 * 4
+
+
+def test_matmul_on_binary_operands_raises():
+    spec = spec_of(["{name: m, op: matmul, inputs: [input, input], transpose_b: true}"],
+                   "{shape: [4, 8], bits: 1}")
+    with pytest.raises(NotImplementedError, match="matmul on binary"):
         units_for(spec.layers[0])
