@@ -150,11 +150,22 @@ def _out_dir(args, spec):
 
 def _unit_entry(unit):
     """What the manifest records of one unit: its kind, stream lanes and widths, sizes."""
+    from amaranth.lib import wiring
     from hwgen.network import stream_format
-    (in_shape, in_lanes), (out_shape, out_lanes) = stream_format(unit.i), stream_format(unit.o)
-    entry = {"unit": type(unit).__name__,
-             "in": {"lanes": in_lanes, "bits": in_shape.width, "signed": in_shape.signed},
-             "out": {"lanes": out_lanes, "bits": out_shape.width, "signed": out_shape.signed}}
+
+    def port(name):
+        shape, lanes = stream_format(getattr(unit, name))
+        return {"lanes": lanes, "bits": shape.width, "signed": shape.signed}
+
+    members = unit.signature.members
+    inputs = [name for name in members if members[name].flow == wiring.In]
+    outputs = [name for name in members if members[name].flow == wiring.Out]
+    # "in"/"out": the first stream each way; a join (a, b) or fork (o0, o1, ...) lists all.
+    entry = {"unit": type(unit).__name__, "in": port(inputs[0]), "out": port(outputs[0])}
+    if len(inputs) > 1:
+        entry["inputs"] = {name: port(name) for name in inputs}
+    if len(outputs) > 1:
+        entry["outputs"] = len(outputs)
     for key in ("latency", "nf", "sf", "folds", "cf", "buffer_rows", "depth", "rom_bits",
                 "pipeline", "acc_bits", "weight_bits", "share_depth", "share_levels",
                 "synapse_ops", "synapse_ops_unshared"):
