@@ -122,11 +122,14 @@ def test_generate_is_deterministic(tmp_path):
 
 
 def test_generate_waiting_for_a_unit_exits_1_and_writes_nothing(tmp_path, capsys):
+    net = tmp_path / "binary_add.yaml"
+    net.write_text("name: binary_add\ninput: {shape: [8], bits: 1}\nseed: 0\nlayers:\n"
+                   "  - {name: s, op: add, inputs: [input, input], bits: 4}\n")
     out = tmp_path / "bundle"
-    assert main(["generate", str(EXAMPLES / "ivit_block.yaml"), "-o", str(out)]) == 1
+    assert main(["generate", str(net), "-o", str(out)]) == 1
     err = capsys.readouterr().err
-    assert "issue #6" in err
-    assert not out.exists() and not list(tmp_path.iterdir())
+    assert "add of binary (-1/+1) inputs" in err and "issue #6" in err
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["binary_add.yaml"]
 
 
 def test_sim_matches_golden_under_backpressure(tmp_path, capsys):
