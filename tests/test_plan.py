@@ -93,16 +93,20 @@ def test_fold_options_are_checked(tmp_path, capsys):
     assert "| fc1 | binary_dense | 1 | 1 | 16384 |" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("name", sorted(BUDGETS))
+@pytest.mark.parametrize("name", ["tiny_bnn", pytest.param("int8_mlp", marks=pytest.mark.slow)])
 def test_auto_folded_networks_simulate_bit_exact(name, tmp_path, capsys):
-    """Both budgets: the chosen folding is printed, and the Verilator cosim has 0 mismatches."""
+    """Both budgets: the chosen folding is printed, and the Verilator cosim has 0 mismatches.
+
+    Four Verilator builds take about 140 s on the shared 2-core machine, so int8_mlp runs
+    under ``-m slow``; its foldings are checked without simulation above.
+    """
     net = str(EXAMPLES / f"{name}.yaml")
     foldings = []
     for budget in BUDGETS[name]:
-        code = main(["sim", net, "--fold", "auto", "--max-lut", str(budget), "--count", "12",
+        code = main(["sim", net, "--fold", "auto", "--max-lut", str(budget), "--count", "10",
                      "--backpressure", "0.3", "-o", str(tmp_path / str(budget))])
         out = capsys.readouterr().out
         assert code == 0, out
-        assert "12 samples, 0 mismatches" in out
+        assert "10 samples, 0 mismatches" in out
         foldings.append([line for line in out.splitlines() if line.startswith("| fc")])
     assert foldings[0] != foldings[1]
