@@ -17,7 +17,8 @@ when the module is first used:
     IntegerMVAU ternary  PE*SIMD*ibits, PE*acc_bits, 1 (binary weights on integer inputs too:
                          the same add/sub datapath)
     Thresholding         PE*(2**obits - 1)*ibits, 1
-    Requant              PE*ibits, PE, 1
+    Requant              PE*ibits, PE, 1; DSP = PE*ceil(ibits/18)*ceil(mbits/18) (ECP5
+                         MULT18X18D; mbits/25 for DSP48E1), exact on every calibration point
     LabelSelect          PE*ibits, 1
     width converter      B*bitlength(in+out lanes), B, 1 with B = (in+out lanes)*bits
     StreamFIFO           width, width*ceil(depth/16) (LUTRAM; 0 above 64 beats), 1
@@ -63,7 +64,7 @@ MODELS = {
     "int_mvau_dsp": ("PE*SIMD, PE*acc_bits, 1", "IntegerMVAU, int on DSPs (DSP = PE*SIMD)"),
     "ternary_mvau": ("PE*SIMD*ibits, PE*acc_bits, 1", "IntegerMVAU, ternary/binary weights"),
     "thresholding": ("PE*(2^obits-1)*ibits, 1", "Thresholding"),
-    "requant": ("PE*ibits, PE, 1", "Requant (per-channel parameters)"),
+    "requant": ("PE*ibits, PE, 1", "Requant (per-channel parameters; DSP from the widths)"),
     "label_select": ("PE*ibits, 1", "LabelSelect (argmax)"),
     "dwc": ("B*log2(in+out lanes), B = (in+out lanes)*bits, 1", "StreamingDataWidthConverter"),
     "fifo": ("width, width*ceil(depth/16), 1", "StreamFIFO (LUTRAM below 64 beats)"),
@@ -201,6 +202,10 @@ def estimate_unit(unit, family):
         lut += rom_lut
     if model == "int_mvau_dsp":
         dsp = unit.pe * unit.simd
+    if model == "requant":      # x * m split into 18x18 (ECP5) or 25x18 (DSP48E1) tiles
+        bits, pe = terms[0] // terms[1], terms[1]
+        dsp = pe * math.ceil(bits / 18) * math.ceil(unit.multiplier_bits /
+                                                    (25 if family == "xilinx" else 18))
     if model == "fifo" and unit.depth > 64:
         width = terms[0]
         bram = math.ceil(width / 36) * math.ceil(unit.depth / 512) * _BRAM_UNIT[family]
