@@ -20,16 +20,18 @@ when the module is first used:
     Requant              PE*ibits, PE, 1; DSP = PE*ceil(ibits/18)*ceil(mbits/18) (ECP5
                          MULT18X18D; mbits/25 for DSP48E1), exact on every calibration point
     LabelSelect          PE*ibits, 1
-    width converter      B*bitlength(in+out lanes), B, 1 with B = (in+out lanes)*bits
+    width converter      B*bitlength(in+out lanes), B, B if in == out lanes, 1 with
+                         B = (in+out lanes)*bits
     StreamFIFO           width, width*ceil(depth/16) (LUTRAM; 0 above 64 beats), 1
     SkidBuffer           width, 1
 
 The MVAU sweeps use NF = SF = 2, where the 4-word weight ROM merges into the
 datapath LUTs; a deeper ROM is modelled as block RAM (per PE ``ceil(word /
 36)`` x ``ceil(depth / 512)`` 18-kbit blocks, i.e. DP16KD or RAMB18 = 0.5
-RAMB36, ``word = SIMD * weight bits``) once it holds more than 64 words,
-and as LUTRAM (``word * ceil(depth / 16)`` LUT4, a quarter as many LUT6)
-below; a FIFO deeper than 64 beats likewise as block RAM. Units without a
+RAMB36, ``word = SIMD * weight bits``) once it holds more than 64 words and
+4 kbit (where ``synth_ecp5`` chose block RAM), and as logic/LUTRAM (``word *
+ceil(depth / 16)`` LUT4, a quarter as many LUT6) below; a FIFO deeper than
+64 beats as block RAM. Units without a
 model (sliding-window generator, max-pool, the I-ViT units, the AXI4-Stream
 wrapper) get no estimate rather than a guess, and a row holding one is
 marked incomplete. ``auto_fold`` uses the model to choose PE/SIMD under a
@@ -66,7 +68,8 @@ MODELS = {
     "thresholding": ("PE*(2^obits-1)*ibits, 1", "Thresholding"),
     "requant": ("PE*ibits, PE, 1", "Requant (per-channel parameters; DSP from the widths)"),
     "label_select": ("PE*ibits, 1", "LabelSelect (argmax)"),
-    "dwc": ("B*log2(in+out lanes), B = (in+out lanes)*bits, 1", "StreamingDataWidthConverter"),
+    "dwc": ("B*bitlength(in+out lanes), B = (in+out lanes)*bits, B if in == out lanes, 1",
+            "StreamingDataWidthConverter"),
     "fifo": ("width, width*ceil(depth/16), 1", "StreamFIFO (LUTRAM below 64 beats)"),
     "skid": ("width, 1", "SkidBuffer"),
 }
@@ -111,7 +114,9 @@ def unit_features(unit):
     if kind is StreamingDataWidthConverter:
         bits, _ = width(unit.i)
         buffer = (unit.in_per_beat + unit.out_per_beat) * bits
-        return "dwc", [buffer * (unit.in_per_beat + unit.out_per_beat).bit_length(), buffer, 1]
+        same = buffer if unit.in_per_beat == unit.out_per_beat else 0
+        return "dwc", [buffer * (unit.in_per_beat + unit.out_per_beat).bit_length(), buffer,
+                       same, 1]
     if kind is StreamFIFO:
         bits = Shape.cast(unit.i.payload.shape()).width
         return "fifo", [bits, bits * math.ceil(unit.depth / 16) if unit.depth <= 64 else 0, 1]
@@ -176,10 +181,17 @@ def fit_errors(family="ecp5"):
 
 
 def _rom(unit, family):
-    """(LUTs, BRAM) of an MVAU's weight ROMs beyond the sweep's 4-word ROM."""
+    """(LUTs, BRAM) of an MVAU's weight ROMs beyond the sweep's 4-word ROM.
+
+    Measured with ``synth_ecp5`` on auto-folded networks: a per-PE ROM of more
+    than 64 words and more than 4 kbit became block RAM (int8_mlp: 256 x 32
+    bits), smaller ones logic or LUTRAM of about ``word * depth / 16`` LUT4
+    (tiny_bnn fc1, 8 PEs of 256 x 16 bits: +2,048 LUT4 on top of the datapath
+    estimate, measured 2,647 in all vs 2,618 estimated).
+    """
     lane_bits = getattr(unit, "weight_bits", 1) if type(unit).__name__ != "MVAU" else 1
     width, depth = unit.simd * lane_bits, unit.nf * unit.sf
-    if depth > 64:
+    if depth > 64 and width * depth > 4096:
         return 0.0, unit.pe * math.ceil(width / 36) * math.ceil(depth / 512) * _BRAM_UNIT[family]
     if depth > 4:
         return width * math.ceil(depth / 16) * unit.pe * _LUTRAM_SCALE[family], 0.0
