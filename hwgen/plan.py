@@ -183,11 +183,11 @@ def fit_errors(family="ecp5"):
 def _rom(unit, family):
     """(LUTs, BRAM) of an MVAU's weight ROMs beyond the sweep's 4-word ROM.
 
-    Measured with ``synth_ecp5`` on auto-folded networks: a per-PE ROM of more
-    than 64 words and more than 4 kbit became block RAM (int8_mlp: 256 x 32
-    bits), smaller ones logic or LUTRAM of about ``word * depth / 16`` LUT4
-    (tiny_bnn fc1, 8 PEs of 256 x 16 bits: +2,048 LUT4 on top of the datapath
-    estimate, measured 2,647 in all vs 2,618 estimated).
+    Measured with ``synth_ecp5`` on auto-folded networks: per-PE ROMs of 256 x 32
+    and 128 x 64 bits became block RAM, 256 x 16, 320 x 8 and 80 x 16 logic
+    (about ``word * depth / 16`` LUT4: tiny_bnn fc1 with 8 PEs of 256 x 16 bits
+    measured 2,647 LUT4 in all, 2,618 estimated), but 160 x 16 block RAM too:
+    Yosys's choice is no plain size threshold, and this rule misses that one.
     """
     lane_bits = getattr(unit, "weight_bits", 1) if type(unit).__name__ != "MVAU" else 1
     width, depth = unit.simd * lane_bits, unit.nf * unit.sf
