@@ -53,6 +53,43 @@ def _load_spec(path):
                                            warning.filename, warning.lineno)
 
 
+def _network(args, family=None):
+    """The validated spec of ``args.net``; with ``--fold auto`` its PE/SIMD replaced by
+    ``hwgen.plan.auto_fold`` under ``--max-lut`` (the chosen folding is printed)."""
+    spec = _load_spec(args.net)
+    fold, max_lut = getattr(args, "fold", "yaml"), getattr(args, "max_lut", None)
+    if fold == "yaml":
+        if max_lut is not None:
+            raise BadInput("--max-lut is the budget of --fold auto; add '--fold auto' (or drop "
+                           "--max-lut to keep the YAML's pe/simd)")
+        return spec
+    if max_lut is None or max_lut < 1:
+        raise BadInput("--fold auto needs a LUT budget: add --max-lut N (N >= 1)"
+                       if max_lut is None else f"--max-lut must be at least 1, not {max_lut}")
+    from hwgen.plan import auto_fold, estimate_units, family_of
+    family = {"ice40": "ecp5"}.get(family, family) or family_of(spec.target.device)
+    _progress(f"[fold] --fold auto: unfolding the bottleneck while the {family} LUT estimate "
+              f"stays <= {max_lut}")
+    try:
+        spec, design, summary = auto_fold(args.net, max_lut, family)
+    except NotImplementedError as error:
+        raise Failed(f"{spec.source}: {error}") from None
+    except ValueError as error:
+        raise BadInput(f"{args.net}: {error}") from None
+    print("| layer | op | PE | SIMD | cycles | LUT est. |")
+    print("|---|---|---|---|---|---|")
+    for hw in design.layers:
+        est = estimate_units(hw.units, family)
+        print(f"| {hw.layer.name} | {hw.layer.op} | {hw.layer.pe} | {hw.layer.simd} | "
+              f"{hw.cycles_per_sample} | {'-' if est is None else est['lut']} |")
+    glue = estimate_units(design.glue, family)
+    print(f"| (glue) | | | | | {'-' if glue is None else glue['lut']} |")
+    print(f"[fold] {summary['steps']} step(s): {summary['cycles']} cycles per sample, "
+          f"{summary['lut']} {family} LUTs estimated (budget {max_lut}); stopped: "
+          f"{summary['stop']}")
+    return spec
+
+
 def _load_samples(path, spec):
     """X.npy -> int64 [N, *input.shape], or BadInput saying what is wrong."""
     path = Path(path)
@@ -227,7 +264,7 @@ def _write_bundle(spec, design, out_dir):
 
 
 def cmd_generate(args):
-    spec = _load_spec(args.net)
+    spec = _network(args)
     out_dir = _out_dir(args, spec)
     _progress(f"[1/2] composing {len(spec.layers)} layer(s) of {spec.name}")
     design = _build_design(spec)
@@ -257,7 +294,7 @@ def cmd_sim(args):
         raise BadInput(f"--backpressure must be in [0, 1), not {args.backpressure}")
     if args.count is not None and args.count < 1:
         raise BadInput(f"--count must be at least 1, not {args.count}")
-    spec = _load_spec(args.net)
+    spec = _network(args)
     if args.input:
         x = _load_samples(args.input, spec)
         if args.count is not None:
@@ -309,7 +346,7 @@ def cmd_synth(args):
     import shutil
     from hwgen.synth import SynthError, ToolMissing, check_tools, format_table, synthesize
 
-    spec = _load_spec(args.net)
+    spec = _network(args, family=args.target)
     if args.pnr and args.target == "xilinx":
         raise BadInput("--pnr places ECP5 and iCE40 designs with nextpnr; for Xilinx run "
                        "`vivado -mode batch -source vivado.tcl` in the bundle")
@@ -356,7 +393,7 @@ def cmd_synth(args):
 def cmd_report(args):
     from hwgen.plan import plan_network, render_report
 
-    spec = _load_spec(args.net)
+    spec = _network(args)
     out_dir = _out_dir(args, spec)
     _progress(f"[1/2] composing {len(spec.layers)} layer(s) of {spec.name}")
     design = _build_design(spec)
@@ -413,6 +450,15 @@ def cmd_demo(args):
     return 0
 
 
+def _fold_options(p):
+    p.add_argument("--fold", choices=["yaml", "auto"], default="yaml",
+                   help="yaml: the YAML's pe/simd (default); auto: choose PE/SIMD per layer "
+                        "for the fastest pipeline within --max-lut (overrides the YAML's)")
+    p.add_argument("--max-lut", type=int, metavar="N",
+                   help="LUT budget of --fold auto (estimated by hwgen.plan: LUT4 for ecp5 "
+                        "and ice40, LUT6 for xilinx)")
+
+
 def _parser():
     parser = argparse.ArgumentParser(prog="hwgen", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -420,6 +466,7 @@ def _parser():
     p = sub.add_parser("generate", help="NET.yaml -> Verilog + manifest in rtl_out/<name>/")
     p.add_argument("net")
     p.add_argument("-o", "--output-dir", help="output folder (default rtl_out/<name>/)")
+    _fold_options(p)
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("reference", help="run the golden model on X.npy")
@@ -438,6 +485,7 @@ def _parser():
                    help="probability of a random stall per cycle on each side")
     p.add_argument("--waves", action="store_true", help="write an FST trace")
     p.add_argument("-o", "--output-dir", help="bundle + sim logs (default rtl_out/<name>/)")
+    _fold_options(p)
     p.set_defaults(func=cmd_sim)
 
     p = sub.add_parser("demo", help="train, export, generate and cosimulate the digits models")
@@ -460,12 +508,14 @@ def _parser():
     p.add_argument("--device", help="override target.device, e.g. ecp5-85k-8 (size, speed "
                    "grade), ice40-up5k, xc7z020clg400-1")
     p.add_argument("-o", "--output-dir", help="bundle folder (default rtl_out/<name>/)")
+    _fold_options(p)
     p.set_defaults(func=cmd_synth)
 
     p = sub.add_parser("report", help="estimates + measurements -> report.md + plots")
     p.add_argument("net")
     p.add_argument("-o", "--output-dir",
                    help="bundle folder with synth/report.json (default rtl_out/<name>/)")
+    _fold_options(p)
     p.set_defaults(func=cmd_report)
     return parser
 

@@ -1,24 +1,41 @@
-"""Cycle and resource model: per-layer cycles, LUT/FF/BRAM estimates, ACE; ``report.md``.
+"""Cycle and resource model: per-unit LUT/FF/BRAM/DSP estimates, cycles, ACE, auto folding.
 
 Cycles come from the composed design (each layer's steady-state cycles per
 sample, FINN's ``NF * SF`` per vector for an MVAU); the slowest layer sets
 the throughput and is the bottleneck.
 
-Resources are estimated per unit, like FINN's ``lut_estimation``, but with
-coefficients fitted by least squares to our own Yosys results
-(``hwgen/data/calibration/binary_mvau.json``, written by
-``benchmarks/synth_binary.py``): for a binary MVAU
+Resources are estimated per unit, like FINN's ``lut_estimation`` /
+``bram_estimation``, but with coefficients fitted by least squares to our
+own Yosys results (the flow of ``hwgen synth``). Every model is linear in a
+few features of the unit (``MODELS``, ``unit_features``); LUT, FF and DSP
+are each fitted per family (ECP5 LUT4, Xilinx LUT6; LUTRAM counted as LUTs)
+when the module is first used:
 
-    LUT = a * PE*SIMD + b * PE*acc_bits + c        FF = d * PE*SIMD + e * PE*acc_bits + f
+    binary MVAU          PE*SIMD, PE*acc_bits, 1     (binary_mvau.json, benchmarks/synth_binary.py)
+    IntegerMVAU int/lut  PE*SIMD*wbits*ibits, PE*acc_bits, 1   (units.json, benchmarks/calibrate.py)
+    IntegerMVAU int/dsp  PE*SIMD, PE*acc_bits, 1; DSP = PE*SIMD
+    IntegerMVAU ternary  PE*SIMD*ibits, PE*acc_bits, 1 (binary weights on integer inputs too:
+                         the same add/sub datapath)
+    Thresholding         PE*(2**obits - 1)*ibits, 1
+    Requant              PE*ibits, PE, 1; DSP = PE*ceil(ibits/18)*ceil(mbits/18) (ECP5
+                         MULT18X18D; mbits/25 for DSP48E1), exact on every calibration point
+    LabelSelect          PE*ibits, 1
+    width converter      B*bitlength(in+out lanes), B, B if in == out lanes, 1 with
+                         B = (in+out lanes)*bits
+    StreamFIFO           width, width*ceil(depth/16) (LUTRAM; 0 above 64 beats), 1
+    SkidBuffer           width, 1
 
-per family (ECP5 LUT4, Xilinx LUT6, LUTRAM counted as LUTs). The sweep
-uses NF = SF = 2, where the 4-word weight ROM merges into the XNOR LUTs; a
-deeper ROM is modelled as block RAM (per PE ``ceil(SIMD / 36)`` x
-``ceil(depth / 512)`` 18-kbit blocks, i.e. DP16KD or RAMB18 = 0.5 RAMB36)
-once it holds more than 64 words, and as LUTs (``SIMD * ceil(depth / 16)``
-LUT4, a quarter as many LUT6) below. Units without a model (converters,
-FIFOs, thresholds, units of other ops) are listed with no estimate rather
-than a guess.
+The MVAU sweeps use NF = SF = 2, where the 4-word weight ROM merges into the
+datapath LUTs; a deeper ROM is modelled as block RAM (per PE ``ceil(word /
+36)`` x ``ceil(depth / 512)`` 18-kbit blocks, i.e. DP16KD or RAMB18 = 0.5
+RAMB36, ``word = SIMD * weight bits``) once it holds more than 64 words and
+4 kbit (where ``synth_ecp5`` chose block RAM), and as logic/LUTRAM (``word *
+ceil(depth / 16)`` LUT4, a quarter as many LUT6) below; a FIFO deeper than
+64 beats as block RAM. Units without a
+model (sliding-window generator, max-pool, the I-ViT units, the AXI4-Stream
+wrapper) get no estimate rather than a guess, and a row holding one is
+marked incomplete. ``auto_fold`` uses the model to choose PE/SIMD under a
+LUT budget (``hwgen ... --fold auto --max-lut N``).
 
 ACE is PokeBNN's arithmetic computation effort: the sum over layers of
 MACs * weight bits * activation bits.
@@ -31,53 +48,180 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["ace", "estimate_unit", "plan_network", "render_report"]
+__all__ = ["MODELS", "ace", "auto_fold", "calibration_rows", "estimate_unit", "estimate_units",
+           "family_of", "fit_errors", "plan_network", "render_report", "unit_features"]
 
-_CALIBRATION = Path(__file__).resolve().parent / "data" / "calibration" / "binary_mvau.json"
+_CALIBRATION_DIR = Path(__file__).resolve().parent / "data" / "calibration"
+_CALIBRATION = _CALIBRATION_DIR / "binary_mvau.json"
 _BRAM_UNIT = {"ecp5": 1.0, "xilinx": 0.5, "ice40": 4.5}   # 18-kbit blocks -> family's BRAM unit
+#: how many LUTs one 16-word x 4-bit distributed-RAM slice costs, per LUT bit: ECP5
+#: TRELLIS_DPR16X4 = 4 LUT4 per 64 bits; a Xilinx RAM64M holds 4x as many bits per LUT
+_LUTRAM_SCALE = {"ecp5": 1.0, "xilinx": 0.25, "ice40": 1.0}
+
+#: model -> (feature names, what they are); every model is linear in its features,
+#: fitted per family by least squares to ``hwgen/data/calibration/<model>.json``
+MODELS = {
+    "binary_mvau": ("PE*SIMD, PE*acc_bits, 1", "XNOR-popcount MVAU"),
+    "int_mvau_lut": ("PE*SIMD*wbits*ibits, PE*acc_bits, 1", "IntegerMVAU, int LUT shift-add"),
+    "int_mvau_dsp": ("PE*SIMD, PE*acc_bits, 1", "IntegerMVAU, int on DSPs (DSP = PE*SIMD)"),
+    "ternary_mvau": ("PE*SIMD*ibits, PE*acc_bits, 1", "IntegerMVAU, ternary/binary weights"),
+    "thresholding": ("PE*(2^obits-1)*ibits, 1", "Thresholding"),
+    "requant": ("PE*ibits, PE, 1", "Requant (per-channel parameters; DSP from the widths)"),
+    "label_select": ("PE*ibits, 1", "LabelSelect (argmax)"),
+    "dwc": ("B*bitlength(in+out lanes), B = (in+out lanes)*bits, B if in == out lanes, 1",
+            "StreamingDataWidthConverter"),
+    "fifo": ("width, width*ceil(depth/16), 1", "StreamFIFO (LUTRAM below 64 beats)"),
+    "skid": ("width, 1", "SkidBuffer"),
+}
+
+
+def unit_features(unit):
+    """(model name, feature vector) of a unit, or None when no model covers it."""
+    from amaranth.hdl import Shape
+
+    from .units.dwc import StreamingDataWidthConverter
+    from .units.fifo import StreamFIFO
+    from .units.label_select import LabelSelect
+    from .units.mvau import MVAU
+    from .units.mvau_int import IntegerMVAU
+    from .units.requant import Requant
+    from .units.skid import SkidBuffer
+    from .units.thresholding import Thresholding
+
+    def width(port):
+        layout = port.payload.shape()
+        return Shape.cast(layout.elem_shape).width, layout.length
+
+    kind = type(unit)
+    if kind is MVAU:
+        return "binary_mvau", [unit.pe * unit.simd, unit.pe * unit.acc_bits, 1]
+    if kind is IntegerMVAU:
+        lanes, ibits = unit.pe * unit.simd, unit.in_shape.width
+        acc = unit.pe * unit.acc_bits
+        if unit.weight_kind == "int" and unit.resource == "dsp":
+            return "int_mvau_dsp", [lanes, acc, 1]
+        if unit.weight_kind == "int":
+            return "int_mvau_lut", [lanes * unit.weight_bits * ibits, acc, 1]
+        return "ternary_mvau", [lanes * ibits, acc, 1]
+    if kind is Thresholding:
+        count = (1 << unit.out_bits) - 1
+        return "thresholding", [unit.pe * count * unit.in_shape.width, 1]
+    if kind is Requant:
+        bits, pe = width(unit.i)
+        return "requant", [pe * bits, pe, 1]
+    if kind is LabelSelect:
+        return "label_select", [unit.pe * unit.in_shape.width, 1]
+    if kind is StreamingDataWidthConverter:
+        bits, _ = width(unit.i)
+        buffer = (unit.in_per_beat + unit.out_per_beat) * bits
+        same = buffer if unit.in_per_beat == unit.out_per_beat else 0
+        return "dwc", [buffer * (unit.in_per_beat + unit.out_per_beat).bit_length(), buffer,
+                       same, 1]
+    if kind is StreamFIFO:
+        bits = Shape.cast(unit.i.payload.shape()).width
+        return "fifo", [bits, bits * math.ceil(unit.depth / 16) if unit.depth <= 64 else 0, 1]
+    if kind is SkidBuffer:
+        return "skid", [Shape.cast(unit.i.payload.shape()).width, 1]
+    return None
+
+
+def _binary_rows():
+    """The binary MVAU sweep of ``benchmarks/synth_binary.py`` as calibration rows."""
+    if not _CALIBRATION.exists():
+        return []
+    return [{**r, "model": "binary_mvau", "features": [r["pe"] * r["simd"],
+                                                       r["pe"] * r["acc_bits"], 1]}
+            for r in json.loads(_CALIBRATION.read_text())["rows"]]
+
+
+def calibration_rows():
+    """Every calibration row: {model, features, <family>: {lut_total, ff, dsp, ...}}."""
+    rows = _binary_rows()
+    path = _CALIBRATION_DIR / "units.json"
+    if path.exists():
+        rows += json.loads(path.read_text())["rows"]
+    return rows
+
+
+def _fit(rows, family):
+    """{lut, ff, dsp: coefficients} of one model and family; None with too few points."""
+    have = [r for r in rows if family in r]
+    if not have or len(have) < len(have[0]["features"]):
+        return None
+    x = np.array([r["features"] for r in have], float)
+    return {key: tuple(np.linalg.lstsq(x, [r[family][source] for r in have], rcond=None)[0])
+            for key, source in (("lut", "lut_total"), ("ff", "ff"), ("dsp", "dsp"))}
 
 
 @lru_cache(maxsize=None)
-def _coefficients(path=_CALIBRATION):
-    """{family: (lut coefficients, ff coefficients)} fitted to the calibration sweep."""
-    path = Path(path)
-    if not path.exists():
-        return {}
-    rows = json.loads(path.read_text())["rows"]
+def _coefficients():
+    """{model: {family: {lut, ff, dsp: coefficients}}} fitted to the calibration rows."""
     fitted = {}
-    for family in ("ecp5", "xilinx"):
-        have = [r for r in rows if family in r]
-        if len(have) < 3:
-            continue
-        x = np.array([_features(r["pe"], r["simd"], r["acc_bits"]) for r in have], float)
-        lut = np.linalg.lstsq(x, [r[family]["lut_total"] for r in have], rcond=None)[0]
-        ff = np.linalg.lstsq(x, [r[family]["ff"] for r in have], rcond=None)[0]
-        fitted[family] = (tuple(lut), tuple(ff))
+    rows = calibration_rows()
+    for model in MODELS:
+        mine = [r for r in rows if r["model"] == model]
+        for family in ("ecp5", "xilinx"):
+            coefficients = _fit(mine, family) if mine else None
+            if coefficients:
+                fitted.setdefault(model, {})[family] = coefficients
     return fitted
 
 
-def _features(pe, simd, acc_bits):
-    """Terms of the MVAU model: synapse lanes, accumulator bits, a constant."""
-    return [pe * simd, pe * acc_bits, 1]
+def fit_errors(family="ecp5"):
+    """{model: (points, mean |error| %, max |error| %)} of the LUT fit on its own points."""
+    out = {}
+    for model, per_family in _coefficients().items():
+        if family not in per_family:
+            continue
+        rows = [r for r in calibration_rows() if r["model"] == model and family in r]
+        errors = [abs(np.dot(per_family[family]["lut"], r["features"]) - r[family]["lut_total"])
+                  / max(r[family]["lut_total"], 1) * 100 for r in rows]
+        out[model] = (len(rows), float(np.mean(errors)), float(np.max(errors)))
+    return out
+
+
+def _rom(unit, family):
+    """(LUTs, BRAM) of an MVAU's weight ROMs beyond the sweep's 4-word ROM.
+
+    Measured with ``synth_ecp5`` on auto-folded networks: per-PE ROMs of 256 x 32
+    and 128 x 64 bits became block RAM, 256 x 16, 320 x 8 and 80 x 16 logic
+    (about ``word * depth / 16`` LUT4: tiny_bnn fc1 with 8 PEs of 256 x 16 bits
+    measured 2,647 LUT4 in all, 2,618 estimated), but 160 x 16 block RAM too:
+    Yosys's choice is no plain size threshold, and this rule misses that one.
+    """
+    lane_bits = getattr(unit, "weight_bits", 1) if type(unit).__name__ != "MVAU" else 1
+    width, depth = unit.simd * lane_bits, unit.nf * unit.sf
+    if depth > 64 and width * depth > 4096:
+        return 0.0, unit.pe * math.ceil(width / 36) * math.ceil(depth / 512) * _BRAM_UNIT[family]
+    if depth > 4:
+        return width * math.ceil(depth / 16) * unit.pe * _LUTRAM_SCALE[family], 0.0
+    return 0.0, 0.0
 
 
 def estimate_unit(unit, family):
-    """{lut, ff, bram} estimate of one unit for ``family``, or None without a model."""
-    from .units.mvau import MVAU
-    fitted = _coefficients().get(family)
-    if type(unit) is not MVAU or fitted is None:
+    """{lut, ff, bram, dsp, model} estimate of one unit for ``family``, or None without a model."""
+    features = unit_features(unit)
+    if features is None:
         return None
-    terms = _features(unit.pe, unit.simd, unit.acc_shape.width)
-    lut, ff = (float(np.dot(coefficients, terms)) for coefficients in fitted)
-    pe, simd = unit.pe, unit.simd
-    depth = unit.nf * unit.sf
+    model, terms = features
+    fitted = _coefficients().get(model, {}).get(family)
+    if fitted is None:
+        return None
+    lut, ff, dsp = (max(0.0, float(np.dot(fitted[key], terms))) for key in ("lut", "ff", "dsp"))
     bram = 0.0
-    if depth > 64:
-        bram = pe * math.ceil(simd / 36) * math.ceil(depth / 512) * _BRAM_UNIT.get(family, 1)
-    elif depth > 4:
-        rom = simd * math.ceil(depth / 16) * pe
-        lut += rom if family != "xilinx" else rom / 4
-    return {"lut": round(lut), "ff": round(ff), "bram": bram}
+    if "mvau" in model:
+        rom_lut, bram = _rom(unit, family)
+        lut += rom_lut
+    if model == "int_mvau_dsp":
+        dsp = unit.pe * unit.simd
+    if model == "requant":      # x * m split into 18x18 (ECP5) or 25x18 (DSP48E1) tiles
+        bits, pe = terms[0] // terms[1], terms[1]
+        dsp = pe * math.ceil(bits / 18) * math.ceil(unit.multiplier_bits /
+                                                    (25 if family == "xilinx" else 18))
+    if model == "fifo" and unit.depth > 64:
+        width = terms[0]
+        bram = math.ceil(width / 36) * math.ceil(unit.depth / 512) * _BRAM_UNIT[family]
+    return {"lut": round(lut), "ff": round(ff), "bram": bram, "dsp": round(dsp), "model": model}
 
 
 def _bits(tensor):
@@ -105,30 +249,148 @@ def ace(spec):
     return sum(v["ace"] for v in per_layer.values()), per_layer
 
 
+def estimate_units(units, family):
+    """Summed {lut, ff, bram, dsp} estimate of ``units``, with ``complete`` (every unit has a
+    model) and ``missing`` (names of those without); None when no unit has a model."""
+    parts = [estimate_unit(u, family) for u in units]
+    known = [p for p in parts if p is not None]
+    if not known:
+        return None
+    total = {key: sum(p[key] for p in known) for key in ("lut", "ff", "bram", "dsp")}
+    return {**total, "complete": len(known) == len(parts),
+            "missing": sorted({type(u).__name__ for u, p in zip(units, parts) if p is None})}
+
+
 def plan_network(spec, design, families=("ecp5", "xilinx")):
-    """Per-layer cycles (bottleneck marked) and resource estimates of a composed design."""
+    """Per-layer cycles (bottleneck marked) and resource estimates of a composed design;
+    the converters, FIFOs and skid buffers the composer added form the row ``(glue)``."""
     bottleneck = max(hw.cycles_per_sample for hw in design.layers)
     layers = []
     for hw in design.layers:
-        row = {"name": hw.layer.name, "op": hw.layer.op, "pe": hw.layer.pe,
-               "simd": hw.layer.simd, "cycles": hw.cycles_per_sample,
-               "bottleneck": hw.cycles_per_sample == bottleneck,
-               "units": [type(u).__name__ for u in hw.units], "estimate": {}}
-        for family in families:
-            parts = [estimate_unit(u, family) for u in hw.units]
-            known = [p for p in parts if p is not None]
-            row["estimate"][family] = None if not known else {
-                "lut": sum(p["lut"] for p in known), "ff": sum(p["ff"] for p in known),
-                "bram": sum(p["bram"] for p in known),
-                "complete": len(known) == len(parts),
-                "missing": [type(u).__name__ for u, p in zip(hw.units, parts) if p is None]}
-        layers.append(row)
+        layers.append({"name": hw.layer.name, "op": hw.layer.op, "pe": hw.layer.pe,
+                       "simd": hw.layer.simd, "cycles": hw.cycles_per_sample,
+                       "bottleneck": hw.cycles_per_sample == bottleneck,
+                       "units": [type(u).__name__ for u in hw.units],
+                       "estimate": {f: estimate_units(hw.units, f) for f in families}})
+    glue = {"name": "(glue)", "units": [type(u).__name__ for u in design.glue],
+            "estimate": {f: estimate_units(design.glue, f) for f in families}}
+    every = [u for hw in design.layers for u in hw.units] + list(design.glue)
     total_ace, ace_layers = ace(spec)
     for row in layers:
         row["ace"] = ace_layers.get(row["name"], {}).get("ace", 0)
     return {"network": spec.name, "clock_mhz": spec.target.clock_mhz,
-            "cycles_per_sample": design.ideal_cycles, "layers": layers, "ace": total_ace,
+            "cycles_per_sample": design.ideal_cycles, "layers": layers, "glue": glue,
+            "total": {f: estimate_units(every, f) for f in families}, "ace": total_ace,
             "calibrated": sorted(_coefficients())}
+
+
+def family_of(device):
+    """The LUT family whose calibration estimates ``device``: xilinx for ``xc...``, else
+    ecp5 (iCE40 LUT4s are estimated with the ECP5 model)."""
+    return "xilinx" if str(device).lower().startswith("xc") else "ecp5"
+
+
+def _divisors(n):
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def auto_fold(path, max_lut, family="ecp5", log=None):
+    """PE/SIMD per layer for the fastest pipeline whose estimated LUTs stay <= ``max_lut``.
+
+    Like FINN's SetFolding, but against a LUT budget instead of a cycle
+    target: start fully folded (pe = simd = 1 on every layer that folds;
+    ``unroll: full`` layers keep theirs), then repeatedly take the bottleneck
+    layer (most cycles per sample) and unfold it one step, to its next legal
+    SIMD or PE (the next divisor of the fan-in or of the outputs: every
+    candidate is the YAML reloaded with ``hwgen.spec.load(path, folds=...)``,
+    so the spec's own checks decide what is legal), choosing of the two the
+    one with fewer cycles for that layer, then fewer LUTs, as long as the
+    estimated total (every unit with a model, layers and glue) stays within
+    the budget. Stops when the bottleneck cannot be unfolded within budget,
+    is fully unfolded, or is the AXI4-Stream input/output itself.
+
+    Returns ``(spec, design, summary)``; ``summary`` has ``steps``, ``lut`` (the
+    estimate), ``cycles`` and ``stop`` (why the search ended). Raises
+    ValueError when even the fully folded design exceeds ``max_lut`` (the
+    message names the minimum).
+    """
+    from .network import build_network
+    from .spec import SpecError, load
+    from .spec.loader import fold_dims
+
+    base = load(path)
+    choices = {}
+    for layer in base.layers:
+        if layer.attrs.get("unroll", "none") != "none":
+            continue
+        pe_dim, simd_dim = fold_dims(layer)
+        if pe_dim is not None or simd_dim is not None:
+            choices[layer.name] = (_divisors(pe_dim[1]) if pe_dim else [1],
+                                   _divisors(simd_dim[1]) if simd_dim else [1])
+    cache = {}
+
+    def evaluate(folds):
+        key = tuple(sorted(folds.items()))
+        if key not in cache:
+            try:
+                spec = load(path, folds=folds)
+                design = build_network(spec)
+            except (SpecError, ValueError):      # a folding the spec or a unit rejects
+                cache[key] = None
+            else:
+                units = list(design.top.core.units)
+                for elaboratable in [design.top, design.top.core, *units]:
+                    elaboratable._MustUse__silence = True   # a model, never elaborated
+                cache[key] = (spec, design, estimate_units(units, family)["lut"])
+        return cache[key]
+
+    folds = {name: (1, 1) for name in choices}
+    current = evaluate(folds)
+    if current is None:
+        raise ValueError(f"{path}: the fully folded network (pe = simd = 1) is not valid")
+    if current[2] > max_lut:
+        raise ValueError(f"--max-lut {max_lut} is below the fully folded design's estimate "
+                         f"of {current[2]} {family} LUTs; the minimum budget is {current[2]}")
+    steps, stop = 0, ""
+    while True:
+        spec, design, lut = current
+        slowest = max(design.layers, key=lambda hw: hw.cycles_per_sample)
+        name = slowest.layer.name
+        if max(design.in_beats, design.out_beats) >= slowest.cycles_per_sample:
+            stop = "the AXI4-Stream input or output is the bottleneck"
+            break
+        if name not in choices:
+            stop = f"the bottleneck {name} does not fold"
+            break
+        pe, simd = folds[name]
+        pes, simds = choices[name]
+        options = []
+        for fold in ((pe, _next(simds, simd)), (_next(pes, pe), simd)):
+            if None in fold:
+                continue
+            result = evaluate({**folds, name: fold})
+            if result is not None and result[2] <= max_lut:
+                hw = next(h for h in result[1].layers if h.layer.name == name)
+                options.append((hw.cycles_per_sample, result[2], fold, result))
+        if not options:
+            full = _next(pes, pe) is None and _next(simds, simd) is None
+            stop = (f"the bottleneck {name} is fully unfolded" if full else
+                    f"unfolding the bottleneck {name} further exceeds {max_lut} LUTs")
+            break
+        cycles, _, fold, current = min(options, key=lambda o: o[:2])
+        folds[name] = fold
+        steps += 1
+        if log:
+            log(f"      step {steps}: {name} pe={fold[0]} simd={fold[1]} -> {cycles} cycles, "
+                f"{current[2]} LUTs")
+    spec, design, lut = current
+    return spec, design, {"steps": steps, "lut": lut, "cycles": design.ideal_cycles,
+                          "stop": stop, "family": family, "max_lut": max_lut}
+
+
+def _next(values, value):
+    """The next larger value of the sorted ``values`` after ``value``, or None."""
+    return next((v for v in values if v > value), None)
 
 
 def _error(estimate, measured):
@@ -158,36 +420,40 @@ def render_report(plan, measured=None, plot_dir=None):
         lines.append(f"| {row['name']} | {row['op']} | {row['pe']} | {row['simd']} | "
                      f"{row['cycles']} | {'**bottleneck**' if row['bottleneck'] else ''} |")
     family = measured["family"] if measured else "ecp5"
+    family = {"ice40": "ecp5"}.get(family, family)     # iCE40: estimated with the LUT4 model
     by_name = {r["name"]: r for r in (measured or {}).get("layers", [])}
     lines += ["", f"## Resources ({family}; estimate vs measured by Yosys)", ""]
     if not plan["calibrated"]:
-        lines += ["No calibration data (run `python benchmarks/synth_binary.py`); "
-                  "estimates are unavailable.", ""]
-    lines += ["| layer | LUT est. | LUT meas. | error | FF est. | FF meas. | error | BRAM est. | "
-              "BRAM meas. |", "|---|---|---|---|---|---|---|---|---|"]
-    for row in plan["layers"]:
-        est = row["estimate"].get(family)
-        got = by_name.get(row["name"])
+        lines += [("No calibration data (run `python benchmarks/synth_binary.py` and "
+                   "`python benchmarks/calibrate.py`); estimates are unavailable."), ""]
+    keys = (("lut", "lut_total"), ("ff", "ff"), ("bram", "bram"), ("dsp", "dsp"))
+    lines += [("| part | LUT est. | LUT meas. | error | FF est. | FF meas. | error | BRAM est. | "
+               "BRAM meas. | DSP est. | DSP meas. |"), "|---|" + "---|" * 10]
+    rows = [(r["name"], r["estimate"].get(family)) for r in plan["layers"]]
+    rows += [("(glue)", plan["glue"]["estimate"].get(family)), ("(top)", None)]
+    if measured:
+        rows.append(("total", plan["total"].get(family)))
+        by_name["total"] = measured["total"]
+    incomplete = set()
+    for name, est in rows:
+        got = by_name.get(name)
+        if name == "(top)" and got is None:
+            continue
         cells = []
-        for key, measured_key in (("lut", "lut_total"), ("ff", "ff"), ("bram", "bram")):
+        for key, measured_key in keys:
             e = "-" if est is None else (f"{est[key]:g}" + ("" if est["complete"] else "*"))
             m = "-" if got is None else f"{got[measured_key]:g}"
-            cells += [e, m] + ([] if key == "bram" else
-                               [_error(est[key], got[measured_key]) if est and got and
-                                est["complete"] else "-"])
-        lines.append(f"| {row['name']} | " + " | ".join(cells) + " |")
-    if measured:
-        for name in ("(glue)", "(top)"):
-            if name in by_name:
-                got = by_name[name]
-                lines.append(f"| {name} | - | {got['lut_total']:g} | - | - | {got['ff']:g} | - "
-                             f"| - | {got['bram']:g} |")
-        t = measured["total"]
-        lines.append(f"| total | | {t['lut_total']:g} | | | {t['ff']:g} | | | {t['bram']:g} |")
-    else:
+            cells += [e, m] + ([_error(est[key], got[measured_key]) if est and got and
+                                est["complete"] else "-"] if key in ("lut", "ff") else [])
+        if est is not None and not est["complete"]:
+            incomplete.update(est["missing"])
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if not measured:
         lines.append("\nNo measurement: run `hwgen synth` first (writes synth/report.json).")
-    lines.append("\n`*` = the layer has units without a model (converters, thresholds, ...): "
-                 "the estimate covers its MVAU only.")
+    lines.append("\n(top) is the AXI4-Stream wrapper (no model)."
+                 + (f" `*` = the row has units without a model ({', '.join(sorted(incomplete))})"
+                    ": the estimate covers the others only, and no error is given."
+                    if incomplete else ""))
     plots = _plots(plan, measured, family, plot_dir) if plot_dir else []
     lines += [f"\n![{p.stem}]({p.name})" for p in plots]
     return "\n".join(lines) + "\n", plots

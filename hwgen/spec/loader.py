@@ -34,7 +34,7 @@ from .types import (LayerSpec, Location, NetworkSpec, TargetSpec, TensorType, fr
                     frozen_mapping)
 from .yamlsrc import Map, Seq, line_of, parse
 
-__all__ = ["load", "loads"]
+__all__ = ["fold_dims", "load", "loads"]
 
 INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
 INT64_MAX = (1 << 63) - 1
@@ -54,8 +54,11 @@ MAX_PARAM_ELEMENTS = 1 << 26
 MAX_TENSOR_ELEMENTS = 1 << 26
 
 
-def load(path) -> NetworkSpec:
-    """Load and validate the network YAML at ``path`` (weights resolve next to it)."""
+def load(path, *, folds=None) -> NetworkSpec:
+    """Load and validate the network YAML at ``path`` (weights resolve next to it).
+
+    ``folds`` ({layer name: (pe, simd)}) replaces those layers' ``pe``/``simd``
+    before validation, exactly as if the YAML said so (``hwgen --fold auto``)."""
     source = os.fspath(path)
     try:
         with open(source, encoding="utf-8") as f:
@@ -69,13 +72,31 @@ def load(path) -> NetworkSpec:
                         hint="save the file as UTF-8") from None
     except OSError as exc:
         raise SpecError(f"cannot read the network file: {exc}", file=source) from None
-    return loads(text, source=source, base_dir=os.path.dirname(source) or ".")
+    return loads(text, source=source, base_dir=os.path.dirname(source) or ".", folds=folds)
 
 
-def loads(text: str, *, source: str = "<string>", base_dir=".") -> NetworkSpec:
+def loads(text: str, *, source: str = "<string>", base_dir=".", folds=None) -> NetworkSpec:
     """Load and validate network YAML ``text``; ``source`` names it in errors,
-    ``weights`` resolve relative to ``base_dir``."""
-    return _Loader(text, source, os.fspath(base_dir)).run()
+    ``weights`` resolve relative to ``base_dir``; ``folds`` as for :func:`load`."""
+    return _Loader(text, source, os.fspath(base_dir), folds).run()
+
+
+def fold_dims(layer):
+    """((what pe divides, size) or None, (what simd divides, size) or None) of a LayerSpec
+    (or of its inline activation): the sizes the loader checks ``pe``/``simd`` against."""
+    return _fold_dims(layer.op, layer.attrs, layer.in_types[0])
+
+
+def _fold_dims(op, attrs, t):
+    if op in ("binary_dense", "dense"):
+        return ("out_features", attrs["out_features"]), ("in_features", t.shape[-1])
+    if op in ("binary_conv2d", "conv2d"):
+        return ("out_channels", attrs["out_channels"]), ("the input channels", t.shape[0])
+    if op in ("threshold", "requant", "maxpool2d", "add"):
+        return ("the channels", t.channels), None
+    if op in ("shiftmax", "shiftgelu", "layernorm", "argmax"):
+        return ("the last axis", t.shape[-1]), None
+    return None, None   # flatten: a rewiring, nothing to fold; matmul: _Loader.fold_dims
 
 
 def _divisors(n: int) -> list[int]:
@@ -145,7 +166,8 @@ class _Raw:
 
 
 class _Loader:
-    def __init__(self, text, source, base_dir):
+    def __init__(self, text, source, base_dir, folds=None):
+        self.folds = dict(folds or {})
         self.text = text
         self.file = source
         self.base_dir = base_dir
@@ -363,6 +385,8 @@ class _Loader:
         raw.inputs, raw.inputs_given = self.inputs(m, path, raw, seen, raws)
         for key in ("pe", "simd"):
             setattr(raw, key, self.value(m, Field(key, "int", default=1, lo=1), path, "layer"))
+        if name in self.folds:
+            raw.pe, raw.simd = self.folds[name]
         if "unroll" in raw.attrs:
             self.check_unroll(raw)
         if "activation" in m:
@@ -888,19 +912,10 @@ class _Loader:
 
     def fold_dims(self, raw, in_types, out_type):
         """(what pe divides, its size), (what simd divides, its size) or None."""
-        op, t = raw.op, in_types[0]
-        if op in ("binary_dense", "dense"):
-            return ("out_features", raw.attrs["out_features"]), ("in_features", t.shape[-1])
-        if op in ("binary_conv2d", "conv2d"):
-            return ("out_channels", raw.attrs["out_channels"]), ("the input channels", t.shape[0])
-        if op == "matmul":
+        if raw.op == "matmul":
             cols, length = raw.fold_dims
             return ("the output columns per head", cols), ("the contraction length per head", length)
-        if op in ("threshold", "requant", "maxpool2d", "add"):
-            return ("the channels", t.channels), None
-        if op in ("shiftmax", "shiftgelu", "layernorm", "argmax"):
-            return ("the last axis", t.shape[-1]), None
-        return None, None   # flatten: a rewiring, nothing to fold
+        return _fold_dims(raw.op, raw.attrs, in_types[0])
 
     def check_folding(self, raw, in_types, out_type):
         pe_dim, simd_dim = self.fold_dims(raw, in_types, out_type)

@@ -71,6 +71,8 @@ class Requant(wiring.Component):
     channels = property(lambda self: self._channels)
     pe = property(lambda self: self._pe)
     folds = property(lambda self: self._channels // self._pe)
+    #: width of the multiplier operand ``m`` (the widest of the channels' multipliers)
+    multiplier_bits = property(lambda self: max(self._m).bit_length())
     latency = 3
 
     def elaborate(self, platform):
