@@ -18,10 +18,10 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NAMES = sorted(p.stem for p in EXAMPLES.glob("*.yaml"))
 
 
-# Linted by their cosim in tests/test_networks.py, or (cnv, jsc_m_*: minutes to
+# Linted by their cosim in tests/test_networks.py, or (cnv, jsc_m_*, ivit_block: minutes to
 # elaborate and lint) too big for CI: their units are linted in tests/units.
 LINTED_ELSEWHERE = ("sfc", "lfc", "tiny_bnn", "requant", "int8_mlp", "int4_cnn", "cnv",
-                    "jsc_m")
+                    "jsc_m", "residual_mlp", "attention_mini", "ivit_block")
 
 
 def _param(name):

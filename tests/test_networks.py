@@ -182,6 +182,10 @@ def test_attention_bit_exact_under_backpressure(tmp_path):
     lint_and_cosimulate("attention_mini", 20, tmp_path, backpressure=0.3, seed=11)
 
 
+@pytest.mark.slow
 def test_ivit_block_bit_exact_under_backpressure(tmp_path):
-    """The whole integer encoder block of examples/ivit_block.yaml (issue #6): 20 samples."""
+    """The whole integer encoder block of examples/ivit_block.yaml (issue #6): 20 samples.
+
+    Slow: Amaranth takes minutes to turn it into Verilog; attention_mini covers the
+    same units and joins in CI."""
     lint_and_cosimulate("ivit_block", 20, tmp_path, backpressure=0.3, seed=12)
