@@ -202,20 +202,63 @@ def cells(report):
     return {name: int(found.get(name, 0)) for name in CELLS}
 
 
-def synth_nngen(record, work, timeout, spec):
-    with time_limit(timeout, "yosys on NNgen's design"):
-        report = synthesize(record["verilog"], record["top"], "ecp5", work / "synth",
-                            device=spec.target.device, clock_mhz=spec.target.clock_mhz,
-                            progress=lambda text: print(f"nngen: {text.strip()}", flush=True))
+def reused(synth_dir, verilog, resynth):
+    """The report in ``synth_dir`` if it was made from the same Verilog (and not ``resynth``)."""
+    report, copy = synth_dir / "report.json", synth_dir / Path(verilog).name
+    if resynth or not report.exists() or not copy.exists():
+        return None
+    if copy.read_bytes() != Path(verilog).read_bytes():
+        return None
+    print(f"  reusing {report} (same Verilog; --resynth runs yosys again)", flush=True)
+    return json.loads(report.read_text())
+
+
+def synth_nngen(record, work, timeout, spec, resynth):
+    report = reused(work / "synth", record["verilog"], resynth)
+    if report is None:
+        with time_limit(timeout, "yosys on NNgen's design"):
+            report = synthesize(record["verilog"], record["top"], "ecp5", work / "synth",
+                                device=spec.target.device, clock_mhz=spec.target.clock_mhz,
+                                progress=lambda text: print(f"nngen: {text.strip()}",
+                                                            flush=True))
     return report
 
 
-def synth_hwgen(yaml_path, work, timeout):
-    with time_limit(timeout, f"hwgen synth {yaml_path}"):
-        code = hwgen_main(["synth", str(yaml_path), "--target", "ecp5", "-o", str(work)])
-    if code != 0:
-        raise RuntimeError(f"hwgen synth {yaml_path} exited {code}")
-    return json.loads((work / "synth" / "report.json").read_text())
+def synth_hwgen(yaml_path, work, timeout, resynth):
+    name = load(yaml_path).name
+    generated = work.with_name(work.name + "_generated")   # `hwgen synth -o` replaces work
+    if hwgen_main(["generate", str(yaml_path), "-o", str(generated)]) != 0:
+        raise RuntimeError(f"hwgen generate {yaml_path} failed")
+    report = reused(work / "synth", generated / f"{name}.v", resynth)
+    if report is None:
+        with time_limit(timeout, f"hwgen synth {yaml_path}"):
+            code = hwgen_main(["synth", str(yaml_path), "--target", "ecp5", "-o", str(work)])
+        if code != 0:
+            raise RuntimeError(f"hwgen synth {yaml_path} exited {code}")
+        report = json.loads((work / "synth" / "report.json").read_text())
+    return report
+
+
+def memory_cells(synth_dir, prefix="ram_"):
+    """ECP5 cells of the modules named ``prefix*`` (NNgen's on-chip RAMs) from Yosys's stat.
+
+    Every such module of NNgen's Verilog is instantiated once (checked), so
+    the per-module counts add up to their share of the design.
+    """
+    stat = json.loads((synth_dir / "stat_ecp5.json").read_text())
+    modules = {name.lstrip("\\"): entry.get("num_cells_by_type", {})
+               for name, entry in stat["modules"].items()}
+    total = {name: 0 for name in CELLS}
+    count = 0
+    for name, found in modules.items():
+        if name.startswith(prefix):
+            count += 1
+            for cell in CELLS:
+                total[cell] += int(found.get(cell, 0))
+    summed = {cell: sum(int(f.get(cell, 0)) for f in modules.values()) for cell in CELLS}
+    design = stat.get("design", {}).get("num_cells_by_type", {})
+    once = all(summed[cell] == int(design.get(cell, 0)) for cell in CELLS)
+    return {"modules": count, "cells": total, "each_instantiated_once": once}
 
 
 def dsp_variant(yaml_path, work):
@@ -308,6 +351,8 @@ def main(argv=None):
     parser.add_argument("--no-dsp-variant", action="store_true",
                         help="skip hwgen with resource: dsp")
     parser.add_argument("--no-sim", action="store_true", help="skip NNgen's RTL simulation")
+    parser.add_argument("--resynth", action="store_true",
+                        help="run yosys even where a report of the same Verilog exists")
     parser.add_argument("--work", default=str(ROOT / "rtl_out" / "nngen_compare"))
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" /
                                              "nngen_compare.json"))
@@ -344,8 +389,9 @@ def main(argv=None):
     print("[3/4] yosys synth_ecp5 of each design", flush=True)
     for name, path in variants:
         measured[name]["synth"] = synth_hwgen(path, work / name.replace(" ", "_").replace(
-            ":", ""), args.timeout)
-    nngen_report = synth_nngen(record, work / "nngen", args.timeout, spec)
+            ":", ""), args.timeout, args.resynth)
+    nngen_report = synth_nngen(record, work / "nngen", args.timeout, spec, args.resynth)
+    rams = memory_cells(work / "nngen" / "synth")
     print("[4/4] table", flush=True)
     rows = [row(f"{name} (PE/SIMD of the YAML)", cells(m["synth"]), m["cycles"]["cycles"],
                 m["cycles"]["latency"], total_macs, m["cycles"]["source"])
@@ -357,15 +403,18 @@ def main(argv=None):
                         f"AXI memory model ({record['sim'][memory]['memory_model']})"
                         if sim["cycles"] else "not simulated"))
     nngen_rows = [r for r in rows if r["design"].startswith("NNgen")]
+    rows.append(row(f"of which NNgen's {rams['modules']} on-chip RAM modules", rams["cells"],
+                    None, None, total_macs, "Yosys maps NNgen's true dual-port RAMs (two "
+                    "write ports) to FFs and LUT muxes, not DP16KD"))
     result = {"machine": platform.platform(), "network": spec.name, "net": args.net,
               "macs_per_inference": total_macs, "differences": DIFFERENCES,
               "nngen": {k: v for k, v in record.items() if k != "eval"},
-              "nngen_synth": nngen_report, "agreement_with_hwgen_golden":
+              "nngen_synth": nngen_report, "nngen_ram_modules": rams, "agreement_with_hwgen_golden":
                   agreement(spec, record, inputs),
               "hwgen": measured, "rows": rows,
               "nngen_sim_checks": sims,
               "ratio_nngen_over": {r["design"]: ratios(nngen_rows[0], r)
-                                   for r in rows if r not in nngen_rows}}
+                                   for r in rows if r["design"].startswith("hwgen")}}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2, default=str) + "\n")
