@@ -24,6 +24,11 @@ class StreamingDataWidthConverter(wiring.Component):
     above what is kept, in the same cycle. The shifts by a number of elements
     are barrel shifters whose stages move by constant multiples of the element
     width, so no element-index x width product (no multiplier) is built.
+    For timing, a beat's lane count is a constant or a choice between two
+    constants by a registered last-beat flag (every beat of a sample is full
+    but its last); the next ``count``, ``i.ready`` and the incoming beat's
+    placement are computed for "a beat leaves" and "none leaves" from
+    registers and chosen by ``o.valid & o.ready`` last.
 
     Parameters
     ----------
@@ -67,43 +72,69 @@ class StreamingDataWidthConverter(wiring.Component):
 
         buffer = Signal(capacity * width)
         count = Signal(range(capacity + 1))
-        # Elements of the current sample still to arrive / still to leave.
-        to_arrive = Signal(range(self._elements + 1), init=self._elements)
-        to_leave = Signal(range(self._elements + 1), init=self._elements)
-        arriving = Mux(to_arrive < a, to_arrive, a)
-        leaving = Mux(to_leave < b, to_leave, b)
-
-        # A partial last beat shows zeros above `leaving`.
-        lane_mask = Signal(b * width)
-        m.d.comb += lane_mask.eq(_lanes_below(leaving, b, width))
-        m.d.comb += [
-            self.o.valid.eq(count >= leaving),
-            self.o.payload.as_value().eq(buffer[:b * width] & lane_mask),
-        ]
+        # Lanes of this input / output beat: full, or the sample's remainder
+        # on its last beat, chosen by a registered last-beat flag, so no lane
+        # count is computed from a remaining-elements counter in the cycle
+        # that uses it.
+        in_last, in_rest = _last_beat(m, "in", self.i.valid & self.i.ready, a, self._elements)
+        out_last, out_rest = _last_beat(m, "out", self.o.valid & self.o.ready, b,
+                                        self._elements)
+        arriving = Mux(in_last, in_rest, a)
+        leaving = Mux(out_last, out_rest, b)
+        in_mask = Mux(in_last, _ones(in_rest * width, a * width), _ones(a * width))
+        out_mask = Mux(out_last, _ones(out_rest * width, b * width), _ones(b * width))
         take = self.o.valid & self.o.ready
-        kept = Signal(range(capacity + 1))
-        m.d.comb += kept.eq(count - Mux(take, leaving, 0))
-        m.d.comb += self.i.ready.eq(kept + arriving <= capacity)
         give = self.i.valid & self.i.ready
 
+        # Everything below take/give is computed from registers first and
+        # selected by take/give last.
+        after_take = Signal(range(capacity + 1))
+        m.d.comb += [
+            after_take.eq(count - leaving),
+            self.o.valid.eq(count >= leaving),
+            self.o.payload.as_value().eq(buffer[:b * width] & out_mask),
+            self.i.ready.eq(Mux(take, after_take + arriving <= capacity,
+                                count + arriving <= capacity)),
+        ]
         incoming = Signal(a * width)
-        m.d.comb += incoming.eq(self.i.payload.as_value() & _lanes_below(arriving, a, width))
-        shifted = Signal(capacity * width)
-        m.d.comb += shifted.eq(Mux(take, _shift(buffer, leaving, width, left=False,
-                                                length=capacity * width), buffer))
+        m.d.comb += incoming.eq(self.i.payload.as_value() & in_mask)
+        length = capacity * width
+        placed = Mux(take, _shift(incoming, after_take, width, left=True, length=length),
+                     _shift(incoming, count, width, left=True, length=length))
+        shifted = Mux(take, Mux(out_last, buffer >> (out_rest * width), buffer >> (b * width)),
+                      buffer)
         with m.If(take | give):
             m.d.sync += [
-                buffer.eq(shifted | Mux(give, _shift(incoming, kept, width, left=True,
-                                                     length=capacity * width), 0)),
-                count.eq(kept + Mux(give, arriving, 0)),
+                buffer.eq(shifted | Mux(give, placed, 0)),
+                count.eq(Mux(give, Mux(take, after_take + arriving, count + arriving),
+                             Mux(take, after_take, count))),
             ]
-        with m.If(give):
-            m.d.sync += to_arrive.eq(Mux(to_arrive == arriving, self._elements,
-                                         to_arrive - arriving))
-        with m.If(take):
-            m.d.sync += to_leave.eq(Mux(to_leave == leaving, self._elements,
-                                        to_leave - leaving))
         return m
+
+
+def _last_beat(m, name, advance, per_beat, elements):
+    """(last-beat flag, lanes of a sample's last beat) of a ``per_beat``-lane stream.
+
+    Every beat of a sample is full but the last, which holds the remainder. The
+    flag is a register that follows ``advance`` (a beat passed) with a beat
+    counter, or ``Const(0)`` when every beat is full (the sample fills them)."""
+    beats = -(-elements // per_beat)
+    rest = elements - (beats - 1) * per_beat
+    if rest == per_beat or beats == 1:
+        return Const(int(rest != per_beat)), rest
+    last = Signal(name=f"{name}_last")
+    beat = Signal(range(beats), name=f"{name}_beat")
+    with m.If(advance):
+        m.d.sync += [
+            beat.eq(Mux(last, 0, beat + 1)),
+            last.eq(~last & (beat == beats - 2)),
+        ]
+    return last, rest
+
+
+def _ones(bits, length=None):
+    """``bits`` low bits set, as a ``length``-bit constant."""
+    return Const((1 << bits) - 1, length or bits)
 
 
 def _shift(value, lanes, width, *, left, length):
@@ -115,7 +146,3 @@ def _shift(value, lanes, width, *, left, length):
         value = Mux(bit, moved, value)
     return value
 
-
-def _lanes_below(limit, lanes, width):
-    """A mask with the ``width`` bits of every lane below ``limit`` set."""
-    return Cat(*((lane < limit).replicate(width) for lane in range(lanes)))
