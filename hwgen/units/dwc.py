@@ -72,29 +72,29 @@ class StreamingDataWidthConverter(wiring.Component):
 
         buffer = Signal(capacity * width)
         count = Signal(range(capacity + 1))
+        take = Signal()
+        give = Signal()
         # Lanes of this input / output beat: full, or the sample's remainder
         # on its last beat, chosen by a registered last-beat flag, so no lane
         # count is computed from a remaining-elements counter in the cycle
         # that uses it.
-        in_last, in_rest = _last_beat(m, "in", self.i.valid & self.i.ready, a, self._elements)
-        out_last, out_rest = _last_beat(m, "out", self.o.valid & self.o.ready, b,
-                                        self._elements)
+        in_last, in_rest, in_last_next = _last_beat(m, "in", give, a, self._elements)
+        out_last, out_rest, out_last_next = _last_beat(m, "out", take, b, self._elements)
         arriving = Mux(in_last, in_rest, a)
-        leaving = Mux(out_last, out_rest, b)
         in_mask = Mux(in_last, _ones(in_rest * width, a * width), _ones(a * width))
         out_mask = Mux(out_last, _ones(out_rest * width, b * width), _ones(b * width))
-        take = self.o.valid & self.o.ready
-        give = self.i.valid & self.i.ready
 
-        # Everything below take/give is computed from registers first and
-        # selected by take/give last.
+        # `count - leaving`, `o.valid` and whether a beat fits if one leaves /
+        # if none leaves are registers, computed from the next count; only
+        # take/give select among values computed from registers.
         after_take = Signal(range(capacity + 1))
+        fits_take = Signal()
+        fits_hold = Signal(init=1)
         m.d.comb += [
-            after_take.eq(count - leaving),
-            self.o.valid.eq(count >= leaving),
+            take.eq(self.o.valid & self.o.ready),
+            give.eq(self.i.valid & self.i.ready),
             self.o.payload.as_value().eq(buffer[:b * width] & out_mask),
-            self.i.ready.eq(Mux(take, after_take + arriving <= capacity,
-                                count + arriving <= capacity)),
+            self.i.ready.eq(Mux(take, fits_take, fits_hold)),
         ]
         incoming = Signal(a * width)
         m.d.comb += incoming.eq(self.i.payload.as_value() & in_mask)
@@ -104,32 +104,60 @@ class StreamingDataWidthConverter(wiring.Component):
         shifted = Mux(take, Mux(out_last, buffer >> (out_rest * width), buffer >> (b * width)),
                       buffer)
         with m.If(take | give):
-            m.d.sync += [
-                buffer.eq(shifted | Mux(give, placed, 0)),
-                count.eq(Mux(give, Mux(take, after_take + arriving, count + arriving),
-                             Mux(take, after_take, count))),
-            ]
+            m.d.sync += buffer.eq(shifted | Mux(give, placed, 0))
+
+        count_next = Signal.like(count)
+        m.d.comb += count_next.eq(Mux(give, Mux(take, after_take + arriving, count + arriving),
+                                      Mux(take, after_take, count)))
+
+        def by_last(in_last, out_last, compare):
+            # compare(arriving, leaving) for the lane counts the flags select
+            ins = [(0, a), (1, in_rest)] if in_rest != a else [(0, a)]
+            outs = [(0, b), (1, out_rest)] if out_rest != b else [(0, b)]
+            result = Const(0)
+            for il, arr in ins:
+                for ol, lea in outs:
+                    hit = Const(1)
+                    if len(ins) > 1:
+                        hit = hit & (in_last == il)
+                    if len(outs) > 1:
+                        hit = hit & (out_last == ol)
+                    result = result | (hit & compare(arr, lea))
+            return result
+
+        m.d.sync += [
+            count.eq(count_next),
+            after_take.eq(count_next - Mux(out_last_next, out_rest, b)),
+            self.o.valid.eq(by_last(in_last_next, out_last_next,
+                                    lambda arr, lea: count_next >= lea)),
+            fits_take.eq(by_last(in_last_next, out_last_next,
+                                 lambda arr, lea: count_next <= capacity - arr + lea)),
+            fits_hold.eq(by_last(in_last_next, out_last_next,
+                                 lambda arr, lea: count_next <= capacity - arr)),
+        ]
         return m
 
 
 def _last_beat(m, name, advance, per_beat, elements):
-    """(last-beat flag, lanes of a sample's last beat) of a ``per_beat``-lane stream.
+    """(last-beat flag, lanes of a sample's last beat, the flag's next value) of a
+    ``per_beat``-lane stream.
 
     Every beat of a sample is full but the last, which holds the remainder. The
     flag is a register that follows ``advance`` (a beat passed) with a beat
-    counter, or ``Const(0)`` when every beat is full (the sample fills them)."""
+    counter, or a constant when every beat is full or a sample is one beat."""
     beats = -(-elements // per_beat)
     rest = elements - (beats - 1) * per_beat
     if rest == per_beat or beats == 1:
-        return Const(int(rest != per_beat)), rest
+        flag = Const(int(rest != per_beat))
+        return flag, rest, flag
     last = Signal(name=f"{name}_last")
+    last_next = Signal(name=f"{name}_last_next")
     beat = Signal(range(beats), name=f"{name}_beat")
+    m.d.comb += last_next.eq(Mux(advance, ~last & (beat == beats - 2), last))
+    m.d.sync += last.eq(last_next)
     with m.If(advance):
-        m.d.sync += [
-            beat.eq(Mux(last, 0, beat + 1)),
-            last.eq(~last & (beat == beats - 2)),
-        ]
-    return last, rest
+        m.d.sync += beat.eq(Mux(last, 0, beat + 1))
+    return last, rest, last_next
 
 
 def _ones(bits, length=None):
