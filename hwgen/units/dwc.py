@@ -99,8 +99,8 @@ class StreamingDataWidthConverter(wiring.Component):
         incoming = Signal(a * width)
         m.d.comb += incoming.eq(self.i.payload.as_value() & in_mask)
         length = capacity * width
-        placed = Mux(take, _shift(incoming, after_take, width, left=True, length=length),
-                     _shift(incoming, count, width, left=True, length=length))
+        placed = Mux(take, _shift_up(incoming, after_take, width, length),
+                     _shift_up(incoming, count, width, length))
         shifted = Mux(take, Mux(out_last, buffer >> (out_rest * width), buffer >> (b * width)),
                       buffer)
         with m.If(take | give):
@@ -165,12 +165,10 @@ def _ones(bits, length=None):
     return Const((1 << bits) - 1, length or bits)
 
 
-def _shift(value, lanes, width, *, left, length):
-    """``value`` (unsigned) shifted by ``lanes`` lanes of ``width`` bits, zero-filled, as
+def _shift_up(value, lanes, width, length):
+    """``value`` (unsigned) shifted up by ``lanes`` lanes of ``width`` bits, zero-filled, as
     ``length`` bits: one stage per bit of ``lanes``, each a constant shift (a barrel shifter)."""
     value = Cat(value, Const(0, length - len(value)))
     for stage, bit in enumerate(lanes):
-        moved = (value << (width << stage))[:length] if left else value >> (width << stage)
-        value = Mux(bit, moved, value)
+        value = Mux(bit, (value << (width << stage))[:length], value)
     return value
-
