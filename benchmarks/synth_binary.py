@@ -15,6 +15,13 @@ families, places and routes the ECP5 netlist on an LFE5U-85F, speed grade 8
 same clock with FINN's published figures. Yosys and Vivado count LUTs
 differently (mapping, LUT combining, retiming), so the ratio is indicative.
 
+``--fmax NET [NET ...]`` only places and routes ``examples/NET.yaml`` on the
+LFE5U-85F-8 (``hwgen synth --target ecp5 --pnr --device ecp5-85k-8``, in a
+child process under ``--timeout`` seconds, ``nice``d), records LUT4, FF,
+Fmax and the critical path under ``--label`` (the design step measured) in
+``benchmarks/results/synth_fmax.json`` and prints the Fmax table of every
+recorded step; a run that times out is recorded as not finished.
+
 ``--quick`` runs two small MVAUs and tiny_bnn only. Big designs take minutes
 each on a shared machine; run the full benchmark with ``nice``.
 """
@@ -22,6 +29,7 @@ each on a shared machine; run the full benchmark with ``nice``.
 import argparse
 import json
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -114,6 +122,49 @@ def network(name, work, log, reuse=False):
     return record
 
 
+def fmax(name, label, work, log, *, timeout, reuse=False):
+    """Place and route ``examples/<name>.yaml`` on FMAX_DEVICE; one row of the Fmax table."""
+    out = work / f"{name}_fmax"
+    done = out / "synth" / "report.json"
+    row = {"network": name, "step": label, "device": FMAX_DEVICE, "finished": True}
+    started = time.monotonic()
+    if reuse and done.exists():
+        log(f"... reusing {done}")
+    else:
+        argv = ["nice", "-n", "10", sys.executable, "-c",
+                "from hwgen.cli import main; raise SystemExit(main())", "synth", str(ROOT / "examples" / f"{name}.yaml"),
+                "--target", "ecp5", "--pnr", "--device", FMAX_DEVICE, "-o", str(out)]
+        log(f"... hwgen synth examples/{name}.yaml --target ecp5 --pnr --device {FMAX_DEVICE} "
+            f"(timeout {timeout} s)")
+        done.unlink(missing_ok=True)
+        try:
+            subprocess.run(argv, check=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            row.update(finished=False, seconds=round(time.monotonic() - started, 1))
+            return row
+    report = json.loads(done.read_text())
+    total, pnr = report["total"], report["pnr"] or {}
+    row.update({k: total[k] for k in ("lut", "lutram", "ff", "carry")})
+    row.update(fmax_mhz=pnr.get("fmax_mhz"), critical_path=pnr.get("critical_path"),
+               seconds=report.get("seconds"))
+    return row
+
+
+def print_fmax(rows):
+    print(f"\nFmax (nextpnr-ecp5, {FMAX_DEVICE})")
+    print("| network | step | LUT4 | LUTRAM | FF | Fmax MHz | critical path | levels | delay ns |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        if not r["finished"]:
+            print(f"| {r['network']} | {r['step']} | not finished in {r['seconds']} s "
+                  "| | | | | | |")
+            continue
+        path = r["critical_path"] or {}
+        print(f"| {r['network']} | {r['step']} | {r['lut']} | {r['lutram']} | {r['ff']} | "
+              f"{r['fmax_mhz']} | {path.get('from')} -> {path.get('to')} | "
+              f"{path.get('logic_levels')} | {path.get('delay_ns')} |")
+
+
 def compare(record):
     """Images/s per kLUT at the same clock, ours (Yosys LUT6) vs FINN's (Vivado LUT)."""
     key = "lfc" if record["network"].startswith("lfc") else "sfc"
@@ -159,8 +210,17 @@ def main():
     parser.add_argument("--calibration", default=str(ROOT / "hwgen" / "data" / "calibration"
                                                      / "binary_mvau.json"),
                         help="where the MVAU measurements for hwgen.plan go ('' = nowhere)")
+    parser.add_argument("--fmax", nargs="+", metavar="NET",
+                        help="only place and route examples/NET.yaml on ecp5-85k-8 "
+                             "-> benchmarks/results/synth_fmax.json")
+    parser.add_argument("--label", default="current",
+                        help="--fmax: the design step this run measures (a table row)")
+    parser.add_argument("--timeout", type=float, default=2400,
+                        help="--fmax: seconds per place and route (default 2400)")
     args = parser.parse_args()
     work, out = Path(args.work), Path(args.out)
+    if args.fmax:
+        return run_fmax(args, work)
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
 
@@ -215,6 +275,26 @@ def main():
                   f"images/s per kLUT (ratio {c['ratio']}; ours {c['ours_lut6']} LUT6 (Yosys), "
                   f"{c['ours_cycles_per_sample']} cycles; FINN {c['finn_lut']} LUT (Vivado), "
                   f"{c['finn_cycles_per_sample']} cycles)")
+    print(f"wrote {out}")
+    return 0
+
+
+def run_fmax(args, work):
+    out = Path(args.out).with_name("synth_fmax.json")
+    started = time.monotonic()
+
+    def log(message):
+        print(f"[{time.monotonic() - started:6.0f} s] {message}", flush=True)
+
+    data = json.loads(out.read_text()) if out.exists() else {"rows": []}
+    for name in args.fmax:
+        row = fmax(name, args.label, work, log, timeout=args.timeout, reuse=args.reuse)
+        data["rows"] = [r for r in data["rows"]
+                        if (r["network"], r["step"]) != (name, args.label)] + [row]
+        data["machine"] = platform.platform()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(data, indent=2) + "\n")
+    print_fmax(data["rows"])
     print(f"wrote {out}")
     return 0
 

@@ -24,6 +24,11 @@ class StreamingDataWidthConverter(wiring.Component):
     above what is kept, in the same cycle. The shifts by a number of elements
     are barrel shifters whose stages move by constant multiples of the element
     width, so no element-index x width product (no multiplier) is built.
+    For timing, a beat's lane count is a constant or a choice between two
+    constants by a registered last-beat flag (every beat of a sample is full
+    but its last); the next ``count``, ``i.ready`` and the incoming beat's
+    placement are computed for "a beat leaves" and "none leaves" from
+    registers and chosen by ``o.valid & o.ready`` last.
 
     Parameters
     ----------
@@ -67,55 +72,103 @@ class StreamingDataWidthConverter(wiring.Component):
 
         buffer = Signal(capacity * width)
         count = Signal(range(capacity + 1))
-        # Elements of the current sample still to arrive / still to leave.
-        to_arrive = Signal(range(self._elements + 1), init=self._elements)
-        to_leave = Signal(range(self._elements + 1), init=self._elements)
-        arriving = Mux(to_arrive < a, to_arrive, a)
-        leaving = Mux(to_leave < b, to_leave, b)
+        take = Signal()
+        give = Signal()
+        # Lanes of this input / output beat: full, or the sample's remainder
+        # on its last beat, chosen by a registered last-beat flag, so no lane
+        # count is computed from a remaining-elements counter in the cycle
+        # that uses it.
+        in_last, in_rest, in_last_next = _last_beat(m, "in", give, a, self._elements)
+        out_last, out_rest, out_last_next = _last_beat(m, "out", take, b, self._elements)
+        arriving = Mux(in_last, in_rest, a)
+        in_mask = Mux(in_last, _ones(in_rest * width, a * width), _ones(a * width))
+        out_mask = Mux(out_last, _ones(out_rest * width, b * width), _ones(b * width))
 
-        # A partial last beat shows zeros above `leaving`.
-        lane_mask = Signal(b * width)
-        m.d.comb += lane_mask.eq(_lanes_below(leaving, b, width))
+        # `count - leaving`, `o.valid` and whether a beat fits if one leaves /
+        # if none leaves are registers, computed from the next count; only
+        # take/give select among values computed from registers.
+        after_take = Signal(range(capacity + 1))
+        fits_take = Signal()
+        fits_hold = Signal(init=1)
         m.d.comb += [
-            self.o.valid.eq(count >= leaving),
-            self.o.payload.as_value().eq(buffer[:b * width] & lane_mask),
+            take.eq(self.o.valid & self.o.ready),
+            give.eq(self.i.valid & self.i.ready),
+            self.o.payload.as_value().eq(buffer[:b * width] & out_mask),
+            self.i.ready.eq(Mux(take, fits_take, fits_hold)),
         ]
-        take = self.o.valid & self.o.ready
-        kept = Signal(range(capacity + 1))
-        m.d.comb += kept.eq(count - Mux(take, leaving, 0))
-        m.d.comb += self.i.ready.eq(kept + arriving <= capacity)
-        give = self.i.valid & self.i.ready
-
         incoming = Signal(a * width)
-        m.d.comb += incoming.eq(self.i.payload.as_value() & _lanes_below(arriving, a, width))
-        shifted = Signal(capacity * width)
-        m.d.comb += shifted.eq(Mux(take, _shift(buffer, leaving, width, left=False,
-                                                length=capacity * width), buffer))
+        m.d.comb += incoming.eq(self.i.payload.as_value() & in_mask)
+        length = capacity * width
+        placed = Mux(take, _shift_up(incoming, after_take, width, length),
+                     _shift_up(incoming, count, width, length))
+        shifted = Mux(take, Mux(out_last, buffer >> (out_rest * width), buffer >> (b * width)),
+                      buffer)
         with m.If(take | give):
-            m.d.sync += [
-                buffer.eq(shifted | Mux(give, _shift(incoming, kept, width, left=True,
-                                                     length=capacity * width), 0)),
-                count.eq(kept + Mux(give, arriving, 0)),
-            ]
-        with m.If(give):
-            m.d.sync += to_arrive.eq(Mux(to_arrive == arriving, self._elements,
-                                         to_arrive - arriving))
-        with m.If(take):
-            m.d.sync += to_leave.eq(Mux(to_leave == leaving, self._elements,
-                                        to_leave - leaving))
+            m.d.sync += buffer.eq(shifted | Mux(give, placed, 0))
+
+        count_next = Signal.like(count)
+        m.d.comb += count_next.eq(Mux(give, Mux(take, after_take + arriving, count + arriving),
+                                      Mux(take, after_take, count)))
+
+        def by_last(in_last, out_last, compare):
+            # compare(arriving, leaving) for the lane counts the flags select
+            ins = [(0, a), (1, in_rest)] if in_rest != a else [(0, a)]
+            outs = [(0, b), (1, out_rest)] if out_rest != b else [(0, b)]
+            result = Const(0)
+            for il, arr in ins:
+                for ol, lea in outs:
+                    hit = Const(1)
+                    if len(ins) > 1:
+                        hit = hit & (in_last == il)
+                    if len(outs) > 1:
+                        hit = hit & (out_last == ol)
+                    result = result | (hit & compare(arr, lea))
+            return result
+
+        m.d.sync += [
+            count.eq(count_next),
+            after_take.eq(count_next - Mux(out_last_next, out_rest, b)),
+            self.o.valid.eq(by_last(in_last_next, out_last_next,
+                                    lambda arr, lea: count_next >= lea)),
+            fits_take.eq(by_last(in_last_next, out_last_next,
+                                 lambda arr, lea: count_next <= capacity - arr + lea)),
+            fits_hold.eq(by_last(in_last_next, out_last_next,
+                                 lambda arr, lea: count_next <= capacity - arr)),
+        ]
         return m
 
 
-def _shift(value, lanes, width, *, left, length):
-    """``value`` (unsigned) shifted by ``lanes`` lanes of ``width`` bits, zero-filled, as
+def _last_beat(m, name, advance, per_beat, elements):
+    """(last-beat flag, lanes of a sample's last beat, the flag's next value) of a
+    ``per_beat``-lane stream.
+
+    Every beat of a sample is full but the last, which holds the remainder. The
+    flag is a register that follows ``advance`` (a beat passed) with a beat
+    counter, or a constant when every beat is full or a sample is one beat."""
+    beats = -(-elements // per_beat)
+    rest = elements - (beats - 1) * per_beat
+    if rest == per_beat or beats == 1:
+        flag = Const(int(rest != per_beat))
+        return flag, rest, flag
+    last = Signal(name=f"{name}_last")
+    last_next = Signal(name=f"{name}_last_next")
+    beat = Signal(range(beats), name=f"{name}_beat")
+    m.d.comb += last_next.eq(Mux(advance, ~last & (beat == beats - 2), last))
+    m.d.sync += last.eq(last_next)
+    with m.If(advance):
+        m.d.sync += beat.eq(Mux(last, 0, beat + 1))
+    return last, rest, last_next
+
+
+def _ones(bits, length=None):
+    """``bits`` low bits set, as a ``length``-bit constant."""
+    return Const((1 << bits) - 1, length or bits)
+
+
+def _shift_up(value, lanes, width, length):
+    """``value`` (unsigned) shifted up by ``lanes`` lanes of ``width`` bits, zero-filled, as
     ``length`` bits: one stage per bit of ``lanes``, each a constant shift (a barrel shifter)."""
     value = Cat(value, Const(0, length - len(value)))
     for stage, bit in enumerate(lanes):
-        moved = (value << (width << stage))[:length] if left else value >> (width << stage)
-        value = Mux(bit, moved, value)
+        value = Mux(bit, (value << (width << stage))[:length], value)
     return value
-
-
-def _lanes_below(limit, lanes, width):
-    """A mask with the ``width`` bits of every lane below ``limit`` set."""
-    return Cat(*((lane < limit).replicate(width) for lane in range(lanes)))
