@@ -64,6 +64,16 @@ def check_shape(name, value):
     return shape
 
 
+def check_payload_shape(value, example="ArrayLayout(unsigned(1), 16)"):
+    """A stream payload shape or layout (a glue unit's only parameter), returned as given."""
+    try:
+        Shape.cast(value)
+    except TypeError:
+        raise TypeError(f"payload_shape must be a shape or layout such as {example}, "
+                        f"not {value!r}") from None
+    return value
+
+
 def channel_params(name, values, channels, lo, hi):
     """Return ``values`` as a list of ``channels`` ints in ``[lo, hi]`` (a length-1 list is broadcast)."""
     try:

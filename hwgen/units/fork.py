@@ -1,10 +1,10 @@
 """Copy one stream to several consumers (FINN: DuplicateStreams)."""
 
-from amaranth.hdl import Cat, Module, Shape, Signal
+from amaranth.hdl import Cat, Module, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from ._checks import check_int
+from ._checks import check_int, check_payload_shape
 
 __all__ = ["DuplicateStreams"]
 
@@ -35,12 +35,7 @@ class DuplicateStreams(wiring.Component):
     """
 
     def __init__(self, payload_shape, *, outputs):
-        try:
-            Shape.cast(payload_shape)
-        except TypeError:
-            raise TypeError(f"payload_shape must be a shape or layout such as "
-                            f"ArrayLayout(signed(8), 4), not {payload_shape!r}") from None
-        self._payload_shape = payload_shape
+        self._payload_shape = check_payload_shape(payload_shape, "ArrayLayout(signed(8), 4)")
         self._outputs = check_int("outputs", outputs, minimum=2)
         members = {"i": In(stream.Signature(payload_shape))}
         members.update({f"o{k}": Out(stream.Signature(payload_shape)) for k in range(outputs)})

@@ -4,6 +4,8 @@ from amaranth.hdl import Module, Shape, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ._checks import check_payload_shape
+
 __all__ = ["SkidBuffer"]
 
 
@@ -34,12 +36,7 @@ class SkidBuffer(wiring.Component):
     """
 
     def __init__(self, payload_shape):
-        try:
-            Shape.cast(payload_shape)
-        except TypeError:
-            raise TypeError(f"payload_shape must be a shape or layout such as "
-                            f"ArrayLayout(unsigned(1), 16), not {payload_shape!r}") from None
-        self._payload_shape = payload_shape
+        self._payload_shape = check_payload_shape(payload_shape)
         super().__init__({
             "i": In(stream.Signature(payload_shape)),
             "o": Out(stream.Signature(payload_shape)),
