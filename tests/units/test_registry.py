@@ -105,6 +105,7 @@ def test_add_joins_both_inputs_in_an_add_streams():
 def test_add_of_binary_inputs_raises():
     spec = spec_of(["{name: s, op: add, inputs: [input, input], bits: 4}"], "{shape: [8], bits: 1}")
     with pytest.raises(NotImplementedError, match=r"layer 's': add of binary \(-1/\+1\) inputs"):
+        units_for(spec.layers[0])
 
 
 def test_matmul_layers_of_the_ivit_block_take_matmul_units():
