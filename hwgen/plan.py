@@ -68,7 +68,7 @@ MODELS = {
     "thresholding": ("PE*(2^obits-1)*ibits, 1", "Thresholding"),
     "requant": ("PE*ibits, PE, 1", "Requant (per-channel parameters; DSP from the widths)"),
     "label_select": ("PE*ibits, 1", "LabelSelect (argmax)"),
-    "dwc": ("B*bitlength(in+out lanes), B = (in+out lanes)*bits, B if in == out lanes, 1",
+    "dwc": ("in lanes*bits*bitlength(in lanes), in lanes*bits, out lanes*bits, 1",
             "StreamingDataWidthConverter"),
     "fifo": ("width, width*ceil(depth/16), 1", "StreamFIFO (LUTRAM below 64 beats)"),
     "skid": ("width, 1", "SkidBuffer"),
@@ -112,11 +112,10 @@ def unit_features(unit):
     if kind is LabelSelect:
         return "label_select", [unit.pe * unit.in_shape.width, 1]
     if kind is StreamingDataWidthConverter:
+        # The incoming beat is placed by barrel shifters over the input lanes' bits.
         bits, _ = width(unit.i)
-        buffer = (unit.in_per_beat + unit.out_per_beat) * bits
-        same = buffer if unit.in_per_beat == unit.out_per_beat else 0
-        return "dwc", [buffer * (unit.in_per_beat + unit.out_per_beat).bit_length(), buffer,
-                       same, 1]
+        lanes_in, lanes_out = unit.in_per_beat * bits, unit.out_per_beat * bits
+        return "dwc", [lanes_in * unit.in_per_beat.bit_length(), lanes_in, lanes_out, 1]
     if kind is StreamFIFO:
         bits = Shape.cast(unit.i.payload.shape()).width
         return "fifo", [bits, bits * math.ceil(unit.depth / 16) if unit.depth <= 64 else 0, 1]

@@ -2,6 +2,7 @@
 estimate, and `--fold auto --max-lut N` picks a valid folding under the budget that
 cosimulates bit-exact."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -90,7 +91,11 @@ def test_fold_options_are_checked(tmp_path, capsys):
     assert not out.exists()
     assert main(["report", net, "--fold", "auto", "--max-lut", str(minimum), "-o",
                  str(out)]) == 0
-    assert "| fc1 | binary_dense | 1 | 1 | 16384 |" in capsys.readouterr().out
+    # The fully folded design fits its own estimate; unfolding fc1 may even fit (a wider
+    # MVAU input can shrink the width converter in front of it), never beyond the budget.
+    estimate = re.search(r"cycles per sample, (\d+) ecp5 LUTs estimated \(budget (\d+)\)",
+                         capsys.readouterr().out)
+    assert estimate and int(estimate.group(1)) <= int(estimate.group(2)) == minimum
 
 
 @pytest.mark.parametrize("name, budget", [
