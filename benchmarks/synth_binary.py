@@ -286,9 +286,10 @@ def run_fmax(args, work):
     def log(message):
         print(f"[{time.monotonic() - started:6.0f} s] {message}", flush=True)
 
-    data = json.loads(out.read_text()) if out.exists() else {"rows": []}
     for name in args.fmax:
         row = fmax(name, args.label, work, log, timeout=args.timeout, reuse=args.reuse)
+        # read again: a run of another network side by side may have added its row meanwhile
+        data = json.loads(out.read_text()) if out.exists() else {"rows": []}
         data["rows"] = [r for r in data["rows"]
                         if (r["network"], r["step"]) != (name, args.label)] + [row]
         data["machine"] = platform.platform()

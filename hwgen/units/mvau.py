@@ -124,6 +124,10 @@ class MVAU(wiring.Component):
     in_shape = property(lambda self: self._in_shape)
     cycles_per_vector = property(lambda self: self.nf * self.sf)
     latency = property(lambda self: 2 + self._stages)
+    #: ask the composition for a register slice on ``o`` (a SkidBuffer): ``advance``
+    #: enables every pipeline register and accumulator, a net of hundreds of loads, and
+    #: without the slice it is driven by the next unit's ``ready`` (README "Synthesis")
+    slice_after = True
     #: weight bits held in the per-PE ROMs (0 when one fold makes them constants)
     rom_bits = property(lambda self: self._mh * self._mw * self._lane_bits
                         if self.nf * self.sf > 1 else 0)

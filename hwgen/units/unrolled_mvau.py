@@ -76,6 +76,9 @@ class UnrolledMVAU(MVAU):
         """Register stages the reuse links add (one per link, only when pipelined)."""
         return self._plan.levels if self._pipeline else 0
 
+    #: latency mode: no register slice after it (it would add a cycle of latency)
+    slice_after = False
+
     @property
     def latency(self):
         return 2 + self._pipeline + self._link_stages
