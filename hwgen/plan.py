@@ -211,6 +211,9 @@ def estimate_unit(unit, family):
     if "mvau" in model:
         rom_lut, bram = _rom(unit, family)
         lut += rom_lut
+        if unit._read_register:     # deep ROMs: slice and words registered after the read
+            lane_bits = getattr(unit, "weight_bits", 1) if type(unit).__name__ != "MVAU" else 1
+            ff += unit.simd * (unit.pe * lane_bits + unit.in_shape.width)
     if model == "int_mvau_dsp":
         dsp = unit.pe * unit.simd
     if model == "requant":      # x * m split into 18x18 (ECP5) or 25x18 (DSP48E1) tiles

@@ -143,8 +143,12 @@ class MVAU(wiring.Component):
     _lane_bits = 1
     #: products are ``*`` operators with a registered output (DSP blocks), not logic
     _uses_dsp = False
-    #: the slice and weight words pass a register after the reads (MatMul's RAM outputs)
-    _read_register = False
+    @property
+    def _read_register(self):
+        """The slice and weight words pass a register after the reads when the ROMs are deep
+        enough for block RAM (more than 64 words; MatMul: its RAMs, always): a block RAM's
+        clock-to-output delay took most of sfc_balanced's 9.8 ns critical path."""
+        return self.nf * self.sf > 64
     #: register stages between a slice and the accumulator: the adder tree's (+ the product's,
     #: + the read register)
     _stages = property(lambda self: self._pipeline + self._uses_dsp + self._read_register)
