@@ -20,8 +20,8 @@ when the module is first used:
     Requant              PE*ibits, PE, 1; DSP = PE*ceil(ibits/18)*ceil(mbits/18) (ECP5
                          MULT18X18D; mbits/25 for DSP48E1), exact on every calibration point
     LabelSelect          PE*ibits, 1
-    width converter      B*bitlength(in+out lanes), B, B if in == out lanes, 1 with
-                         B = (in+out lanes)*bits
+    width converter      in lanes*bits*shift stages, in lanes*bits, out lanes*bits, 1
+                         (shift stages: bits of the fill count, in groups of gcd elements)
     StreamFIFO           width, width*ceil(depth/16) (LUTRAM; 0 above 64 beats), 1
     SkidBuffer           width, 1
 
@@ -68,7 +68,7 @@ MODELS = {
     "thresholding": ("PE*(2^obits-1)*ibits, 1", "Thresholding"),
     "requant": ("PE*ibits, PE, 1", "Requant (per-channel parameters; DSP from the widths)"),
     "label_select": ("PE*ibits, 1", "LabelSelect (argmax)"),
-    "dwc": ("in lanes*bits*bitlength(in lanes), in lanes*bits, out lanes*bits, 1",
+    "dwc": ("in lanes*bits*shift stages, in lanes*bits, out lanes*bits, 1",
             "StreamingDataWidthConverter"),
     "fifo": ("width, width*ceil(depth/16), 1", "StreamFIFO (LUTRAM below 64 beats)"),
     "skid": ("width, 1", "SkidBuffer"),
@@ -115,7 +115,7 @@ def unit_features(unit):
         # The incoming beat is placed by barrel shifters over the input lanes' bits.
         bits, _ = width(unit.i)
         lanes_in, lanes_out = unit.in_per_beat * bits, unit.out_per_beat * bits
-        return "dwc", [lanes_in * unit.in_per_beat.bit_length(), lanes_in, lanes_out, 1]
+        return "dwc", [lanes_in * unit.shift_stages, lanes_in, lanes_out, 1]
     if kind is StreamFIFO:
         bits = Shape.cast(unit.i.payload.shape()).width
         return "fifo", [bits, bits * math.ceil(unit.depth / 16) if unit.depth <= 64 else 0, 1]

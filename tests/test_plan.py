@@ -17,7 +17,7 @@ from hwgen.units.mvau_int import IntegerMVAU
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # (network, two LUT budgets): both above the fully folded design's estimate
-BUDGETS = {"tiny_bnn": (2500, 4000), "int8_mlp": (4000, 8000)}
+BUDGETS = {"tiny_bnn": (2000, 6000), "int8_mlp": (4000, 8000)}
 
 
 @pytest.mark.parametrize("name", ["tiny_bnn", "int8_mlp", "ternary_mlp", "lfc"])

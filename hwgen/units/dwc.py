@@ -67,6 +67,15 @@ class StreamingDataWidthConverter(wiring.Component):
     elements = property(lambda self: self._elements)
     in_beats = property(lambda self: -(-self._elements // self._a))
     out_beats = property(lambda self: -(-self._elements // self._b))
+
+    @property
+    def group(self):
+        """Elements every lane count is a multiple of: the barrel shifters move whole groups."""
+        return math.gcd(self._a, self._b, _rest(self._a, self._elements),
+                        _rest(self._b, self._elements))
+
+    #: stages of each barrel shifter (bits of the buffer's fill count, in groups)
+    shift_stages = property(lambda self: ((self._a + self._b) // self.group).bit_length())
     latency = 1
 
     def elaborate(self, platform):
@@ -86,7 +95,7 @@ class StreamingDataWidthConverter(wiring.Component):
         # Every lane count is a multiple of `group` elements, so positions are
         # counted in groups and the barrel shifters move whole groups: fewer
         # stages (64 -> 32 lanes: 2 instead of 7). From here on, counts are in groups.
-        group = math.gcd(a, b, in_rest, out_rest)
+        group = self.group
         a, b, in_rest, out_rest = a // group, b // group, in_rest // group, out_rest // group
         capacity = a + b
         buffer = Signal(capacity * group * width)
@@ -154,8 +163,7 @@ def _last_beat(m, name, advance, per_beat, elements):
     Every beat of a sample is full but the last, which holds the remainder. The
     flag is a register that follows ``advance`` (a beat passed) with a beat
     counter, or a constant when every beat is full or a sample is one beat."""
-    beats = -(-elements // per_beat)
-    rest = elements - (beats - 1) * per_beat
+    beats, rest = -(-elements // per_beat), _rest(per_beat, elements)
     if rest == per_beat or beats == 1:
         flag = Const(int(rest != per_beat))
         return flag, rest, flag
@@ -167,6 +175,11 @@ def _last_beat(m, name, advance, per_beat, elements):
     with m.If(advance):
         m.d.sync += beat.eq(Mux(last, 0, beat + 1))
     return last, rest, last_next
+
+
+def _rest(per_beat, elements):
+    """Elements in a sample's last beat (``per_beat`` when it is full)."""
+    return elements - (-(-elements // per_beat) - 1) * per_beat
 
 
 def _ones(bits, length=None):
