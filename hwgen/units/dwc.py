@@ -74,8 +74,9 @@ class StreamingDataWidthConverter(wiring.Component):
         return math.gcd(self._a, self._b, _rest(self._a, self._elements),
                         _rest(self._b, self._elements))
 
-    #: stages of each barrel shifter (bits of the buffer's fill count, in groups)
-    shift_stages = property(lambda self: ((self._a + self._b) // self.group).bit_length())
+    #: stages of each barrel shifter: a beat lands at most ``out_per_beat`` elements up,
+    #: so the bits of that many groups
+    shift_stages = property(lambda self: (self._b // self.group).bit_length())
     latency = 1
 
     def elaborate(self, platform):
@@ -87,8 +88,8 @@ class StreamingDataWidthConverter(wiring.Component):
         # on its last beat, chosen by a registered last-beat flag, so no lane
         # count is computed from a remaining-elements counter in the cycle
         # that uses it.
-        in_last, in_rest, in_last_next = _last_beat(m, "in", give, a, self._elements)
-        out_last, out_rest, out_last_next = _last_beat(m, "out", take, b, self._elements)
+        in_last, in_rest, _ = _last_beat(m, "in", give, a, self._elements)
+        out_last, out_rest, out_moved = _last_beat(m, "out", take, b, self._elements)
         in_mask = Mux(in_last, _ones(in_rest * width, a * width), _ones(a * width))
         out_mask = Mux(out_last, _ones(out_rest * width, b * width), _ones(b * width))
 
@@ -103,8 +104,9 @@ class StreamingDataWidthConverter(wiring.Component):
         arriving = Mux(in_last, in_rest, a)
 
         # `count - leaving`, `o.valid` and whether a beat fits if one leaves /
-        # if none leaves are registers, computed from the next count; only
-        # take/give select among values computed from registers.
+        # if none leaves are registers. A beat fits only if a full one would, so
+        # it is placed at most `b` groups up: the shifters need only the bits of
+        # `b`, not of the capacity.
         after_take = Signal(range(capacity + 1))
         fits_take = Signal()
         fits_hold = Signal(init=1)
@@ -116,48 +118,41 @@ class StreamingDataWidthConverter(wiring.Component):
         ]
         incoming = Signal(a * group * width)
         m.d.comb += incoming.eq(self.i.payload.as_value() & in_mask)
-        length, step = len(buffer), group * width
-        placed = Mux(take, _shift_up(incoming, after_take, step, length),
-                     _shift_up(incoming, count, step, length))
+        length, step, places = len(buffer), group * width, b.bit_length()
+        placed = Mux(take, _shift_up(incoming, after_take[:places], step, length),
+                     _shift_up(incoming, count[:places], step, length))
         shifted = Mux(take, Mux(out_last, buffer >> (out_rest * step), buffer >> (b * step)),
                       buffer)
         with m.If(take | give):
             m.d.sync += buffer.eq(shifted | Mux(give, placed, 0))
 
-        count_next = Signal.like(count)
-        m.d.comb += count_next.eq(Mux(give, Mux(take, after_take + arriving, count + arriving),
-                                      Mux(take, after_take, count)))
+        # The next registers for each (take, give) case come from registers
+        # only; take and give just pick one of the four, so neither `o.ready`
+        # nor `i.valid` reaches an adder or a comparator.
+        def select(values):
+            return Mux(take, Mux(give, values[1, 1], values[1, 0]),
+                       Mux(give, values[0, 1], values[0, 0]))
 
-        def by_last(in_last, out_last, compare):
-            # compare(arriving, leaving) for the lane counts the flags select
-            ins = [(0, a), (1, in_rest)] if in_rest != a else [(0, a)]
-            outs = [(0, b), (1, out_rest)] if out_rest != b else [(0, b)]
-            result = Const(0)
-            for il, arr in ins:
-                for ol, lea in outs:
-                    hit = Const(1)
-                    if len(ins) > 1:
-                        hit = hit & (in_last == il)
-                    if len(outs) > 1:
-                        hit = hit & (out_last == ol)
-                    result = result | (hit & compare(arr, lea))
-            return result
-
-        m.d.sync += [
-            count.eq(count_next),
-            after_take.eq(count_next - Mux(out_last_next, out_rest, b)),
-            self.o.valid.eq(by_last(in_last_next, out_last_next,
-                                    lambda arr, lea: count_next >= lea)),
-            fits_take.eq(by_last(in_last_next, out_last_next,
-                                 lambda arr, lea: count_next <= capacity - arr + lea)),
-            fits_hold.eq(by_last(in_last_next, out_last_next,
-                                 lambda arr, lea: count_next <= capacity - arr)),
-        ]
+        nexts = {key: {} for key in ("count", "after_take", "valid", "fits_take", "fits_hold")}
+        for t in (0, 1):
+            for g in (0, 1):
+                n = (after_take if t else count) + (Mux(in_last, in_rest, a) if g else 0)
+                leaving = Mux(out_moved if t else out_last, out_rest, b)
+                nexts["count"][t, g] = n
+                nexts["after_take"][t, g] = n - leaving
+                nexts["valid"][t, g] = n >= leaving
+                nexts["fits_take"][t, g] = n <= b + leaving
+                nexts["fits_hold"][t, g] = n <= b
+        m.d.sync += [count.eq(select(nexts["count"])),
+                     after_take.eq(select(nexts["after_take"])),
+                     self.o.valid.eq(select(nexts["valid"])),
+                     fits_take.eq(select(nexts["fits_take"])),
+                     fits_hold.eq(select(nexts["fits_hold"]))]
         return m
 
 
 def _last_beat(m, name, advance, per_beat, elements):
-    """(last-beat flag, lanes of a sample's last beat, the flag's next value) of a
+    """(last-beat flag, lanes of a sample's last beat, the flag after a beat passes) of a
     ``per_beat``-lane stream.
 
     Every beat of a sample is full but the last, which holds the remainder. The
@@ -168,13 +163,12 @@ def _last_beat(m, name, advance, per_beat, elements):
         flag = Const(int(rest != per_beat))
         return flag, rest, flag
     last = Signal(name=f"{name}_last")
-    last_next = Signal(name=f"{name}_last_next")
+    moved = Signal(name=f"{name}_last_moved")
     beat = Signal(range(beats), name=f"{name}_beat")
-    m.d.comb += last_next.eq(Mux(advance, ~last & (beat == beats - 2), last))
-    m.d.sync += last.eq(last_next)
+    m.d.comb += moved.eq(~last & (beat == beats - 2))
     with m.If(advance):
-        m.d.sync += beat.eq(Mux(last, 0, beat + 1))
-    return last, rest, last_next
+        m.d.sync += [last.eq(moved), beat.eq(Mux(last, 0, beat + 1))]
+    return last, rest, moved
 
 
 def _rest(per_beat, elements):
