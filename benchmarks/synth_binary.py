@@ -97,10 +97,10 @@ def sweep(pairs, work, log):
     return rows
 
 
-def network(name, work, log, reuse=False):
+def network(name, work, log, reuse=False, families=("xilinx", "ecp5")):
     record = {"network": name}
     net = ROOT / "examples" / f"{name}.yaml"
-    for family in ("xilinx", "ecp5"):          # place and route (ECP5) takes longest: last
+    for family in families:                    # place and route (ECP5) takes longest: last
         out = work / f"{name}_{family}"
         argv = ["synth", str(net), "--target", family, "-o", str(out)]
         if family == "ecp5":
@@ -187,9 +187,11 @@ def _save(out, key, value):
     """Merge ``key`` into the JSON at ``out`` (partial results survive a stopped run;
     network records of another process running side by side are kept)."""
     data = json.loads(out.read_text()) if out.exists() else {}
-    if key == "networks":
+    if key == "networks":    # a family not run this time keeps its earlier measurement
+        old = {r["network"]: r for r in data.get("networks", [])}
         mine = {r["network"] for r in value}
-        value = [r for r in data.get("networks", []) if r["network"] not in mine] + value
+        value = ([r for r in data.get("networks", []) if r["network"] not in mine]
+                 + [{**old.get(r["network"], {}), **r} for r in value])
     data.update({"machine": platform.platform(), key: value})
     out.write_text(json.dumps(data, indent=2) + "\n")
     return data
@@ -201,6 +203,11 @@ def main():
     parser.add_argument("--only", choices=["sweep", "networks"],
                         help="one part (two processes can run the parts side by side)")
     parser.add_argument("--networks", nargs="*", help=f"default {' '.join(NETWORKS)}")
+    parser.add_argument("--families", nargs="+", default=["xilinx", "ecp5"],
+                        choices=["xilinx", "ecp5"],
+                        help="networks: synth_xilinx (LUT6, the FINN ratio) and/or synth_ecp5 + "
+                             "nextpnr-ecp5 (Fmax); a network's record keeps the family not run "
+                             "from the existing JSON")
     parser.add_argument("--reuse", action="store_true",
                         help="take a network's synth/report.json from --work if it exists")
     parser.add_argument("--max-synapses", type=int, default=4096,
@@ -241,8 +248,8 @@ def main():
     if args.only != "sweep":
         names = args.networks or (QUICK_NETWORKS if args.quick else NETWORKS)
         for name in names:
-            record = network(name, work, log, reuse=args.reuse)
-            if record["network"] != "tiny_bnn":
+            record = network(name, work, log, reuse=args.reuse, families=args.families)
+            if record["network"] != "tiny_bnn" and "xilinx" in record:
                 record["finn"] = compare(record)
             data = _save(out, "networks", [record])
     rows, records = data.get("mvau_sweep", []), data.get("networks", [])
@@ -260,11 +267,12 @@ def main():
           "| critical path |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in records:
-        pnr = r["ecp5"]["pnr"] or {}
+        ecp5, xilinx = (r.get(f, {"total": {}, "pnr": None}) for f in ("ecp5", "xilinx"))
+        pnr = ecp5["pnr"] or {}
         path = pnr.get("critical_path") or {}
-        print(f"| {r['network']} | {r['cycles_per_sample']} | {r['ecp5']['total']['lut_total']} | "
-              f"{r['xilinx']['total']['lut_total']} | {r['xilinx']['total']['ff']} | "
-              f"{r['xilinx']['total']['bram']} | {r['ecp5']['total']['bram']} | "
+        print(f"| {r['network']} | {r['cycles_per_sample']} | {ecp5['total'].get('lut_total')} | "
+              f"{xilinx['total'].get('lut_total')} | {xilinx['total'].get('ff')} | "
+              f"{xilinx['total'].get('bram')} | {ecp5['total'].get('bram')} | "
               f"{pnr.get('fmax_mhz')} | {path.get('from_layer')} -> {path.get('to_layer')}, "
               f"{path.get('logic_levels')} levels |")
     for r in records:
