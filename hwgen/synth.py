@@ -39,7 +39,7 @@ from pathlib import Path
 from string import Template
 
 __all__ = ["FAMILIES", "CELLS", "ToolMissing", "SynthError", "Device", "parse_device",
-           "yosys_script", "synthesize", "format_table"]
+           "check_fits", "yosys_script", "synthesize", "format_table"]
 
 FAMILIES = ("ecp5", "ice40", "xilinx")
 
@@ -160,6 +160,25 @@ def yosys_script(family, top, verilog, *, prefix=""):
     return load_template("scripts", "yosys.ys.tmpl").substitute(
         top=top, family=family, verilog=verilog, synth=synth,
         stat=f"{prefix}stat_{family}.json", netlist=f"{prefix}{top}_{family}.json")
+
+
+#: DP16KD block RAMs of each ECP5 size (LFE5U-12F .. -85F)
+_ECP5_BLOCK_RAMS = {"12": 32, "25": 56, "45": 108, "85": 208}
+
+
+def check_fits(total, device, top):
+    """SynthError naming the shortfall when the design needs more block RAM than ``device``
+    has, so place and route is not started only to fail (nextpnr: "no BELs remaining")."""
+    if device.family != "ecp5":
+        return
+    size = device.nextpnr_args[0].strip("-k")
+    have, need = _ECP5_BLOCK_RAMS[size], int(total.get("bram", 0))
+    if need > have:
+        larger = ", ".join(f"ecp5-{k}k: {v}" for k, v in _ECP5_BLOCK_RAMS.items() if v >= need)
+        raise SynthError(f"{top} needs {need} DP16KD block RAMs and the {device.name} has "
+                         f"{have}: choose a larger part with --device or target.device "
+                         f"({larger or 'none is large enough'}), or fold the layers so that "
+                         f"fewer weight ROMs are deep enough for block RAM")
 
 
 def check_tools(family, pnr):
@@ -348,6 +367,7 @@ def synthesize(verilog, top, family, work_dir, *, device, clock_mhz, pnr=False, 
     if device.note:
         report["note"] = device.note
     if pnr:
+        check_fits(total, device, top)
         module = f"yowasp_nextpnr_{family}"
         args = ["--json", f"{top}_{family}.json", *device.nextpnr_args,
                 "--freq", f"{clock_mhz:g}", "--timing-allow-fail", "--seed", "1",

@@ -66,6 +66,15 @@ def test_parse_device():
         synth.parse_device("gowin", "x")
 
 
+def test_block_ram_beyond_the_device_is_refused_before_placing():
+    """sfc_balanced's 64 DP16KD do not fit an ECP5-25k (56): say so and name larger parts."""
+    with pytest.raises(synth.SynthError, match=r"needs 64 DP16KD .* ecp5-25k has 56: .*"
+                                               r"ecp5-45k: 108, ecp5-85k: 208"):
+        synth.check_fits({"bram": 64}, synth.parse_device("ecp5", "ecp5-25k"), "sfc_balanced")
+    synth.check_fits({"bram": 56}, synth.parse_device("ecp5", "ecp5-25k-8"), "fits")
+    synth.check_fits({"bram": 999}, synth.parse_device("xilinx", "xc7z020clg400-1"), "no pnr")
+
+
 def test_bundle_has_constraints_and_scripts_with_the_clock(nano, tmp_path):
     out = tmp_path / "bundle"
     assert main(["generate", str(nano), "-o", str(out)]) == 0
