@@ -369,7 +369,8 @@ def cmd_synth(args):
         report = synthesize(out_dir / f"{spec.name}.v", spec.name, args.target, staging,
                             device=args.device or spec.target.device,
                         clock_mhz=spec.target.clock_mhz,
-                            pnr=args.pnr, owners=_layer_owners(design), progress=_progress)
+                            pnr=args.pnr, owners=_layer_owners(design), progress=_progress,
+                            router=args.router)
         report["verilog"] = str(out_dir / f"{spec.name}.v")
         report["seconds"]["wall"] = round(time.monotonic() - started, 1)
         (staging / "report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -507,6 +508,9 @@ def _parser():
                    help="place and route with nextpnr (ecp5, ice40): Fmax and critical path")
     p.add_argument("--device", help="override target.device, e.g. ecp5-85k-8 (size, speed "
                    "grade), ice40-up5k, xc7z020clg400-1")
+    p.add_argument("--router", choices=["router1", "router2"], default="router1",
+                   help="nextpnr's router (default router1, the timing-driven one; router2 "
+                        "finishes congested designs where router1 can stall for tens of minutes)")
     p.add_argument("-o", "--output-dir", help="bundle folder (default rtl_out/<name>/)")
     _fold_options(p)
     p.set_defaults(func=cmd_synth)

@@ -330,7 +330,7 @@ def _read_pnr(path, top, owners):
 
 
 def synthesize(verilog, top, family, work_dir, *, device, clock_mhz, pnr=False, owners=(),
-               progress=print):
+               progress=print, router="router1"):
     """Synthesise ``verilog`` (a path; top module ``top``) for ``family`` in ``work_dir``.
 
     ``owners[i]`` names the layer of the ``i``-th unit of the core's chain
@@ -371,6 +371,7 @@ def synthesize(verilog, top, family, work_dir, *, device, clock_mhz, pnr=False, 
         module = f"yowasp_nextpnr_{family}"
         args = ["--json", f"{top}_{family}.json", *device.nextpnr_args,
                 "--freq", f"{clock_mhz:g}", "--timing-allow-fail", "--seed", "1",
+                "--router", router,
                 "--report", f"nextpnr_{family}.json", "--detailed-timing-report",
                 "-l", f"nextpnr_{family}.log"]
         if family == "ecp5":

