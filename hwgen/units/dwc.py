@@ -136,7 +136,7 @@ class StreamingDataWidthConverter(wiring.Component):
         nexts = {key: {} for key in ("count", "after_take", "valid", "fits_take", "fits_hold")}
         for t in (0, 1):
             for g in (0, 1):
-                n = (after_take if t else count) + (Mux(in_last, in_rest, a) if g else 0)
+                n = (after_take if t else count) + (arriving if g else 0)
                 leaving = Mux(out_moved if t else out_last, out_rest, b)
                 nexts["count"][t, g] = n
                 nexts["after_take"][t, g] = n - leaving
