@@ -21,7 +21,7 @@ when the module is first used:
                          MULT18X18D; mbits/25 for DSP48E1), exact on every calibration point
     LabelSelect          PE*ibits, 1
     width converter      in lanes*bits*shift stages, in lanes*bits, out lanes*bits, 1
-                         (shift stages: bits of the fill count, in groups of gcd elements)
+                         (shift stages: bits of the out lanes, in groups of gcd elements)
     StreamFIFO           width, width*ceil(depth/16) (LUTRAM; 0 above 64 beats), 1
     SkidBuffer           width, 1
 
@@ -188,13 +188,17 @@ def _rom(unit, family):
     measured 2,647 LUT4 in all, 2,618 estimated), but 160 x 16 block RAM too:
     Yosys's choice is no plain size threshold, and this rule misses that one.
     """
-    lane_bits = getattr(unit, "weight_bits", 1) if type(unit).__name__ != "MVAU" else 1
-    width, depth = unit.simd * lane_bits, unit.nf * unit.sf
+    width, depth = unit.simd * _lane_bits(unit), unit.nf * unit.sf
     if depth > 64 and width * depth > 4096:
         return 0.0, unit.pe * math.ceil(width / 36) * math.ceil(depth / 512) * _BRAM_UNIT[family]
     if depth > 4:
         return width * math.ceil(depth / 16) * unit.pe * _LUTRAM_SCALE[family], 0.0
     return 0.0, 0.0
+
+
+def _lane_bits(unit):
+    """Bits of one weight in an MVAU's ROM word (binary MVAU: 1)."""
+    return getattr(unit, "weight_bits", 1) if type(unit).__name__ != "MVAU" else 1
 
 
 def estimate_unit(unit, family):
@@ -212,8 +216,7 @@ def estimate_unit(unit, family):
         rom_lut, bram = _rom(unit, family)
         lut += rom_lut
         if unit._read_register:     # deep ROMs: slice and words registered after the read
-            lane_bits = getattr(unit, "weight_bits", 1) if type(unit).__name__ != "MVAU" else 1
-            ff += unit.simd * (unit.pe * lane_bits + unit.in_shape.width)
+            ff += unit.simd * (unit.pe * _lane_bits(unit) + unit.in_shape.width)
     if model == "int_mvau_dsp":
         dsp = unit.pe * unit.simd
     if model == "requant":      # x * m split into 18x18 (ECP5) or 25x18 (DSP48E1) tiles

@@ -46,8 +46,9 @@ class LabelSelect(wiring.Component):
     ``tree_levels = ceil(log2(pe))``, then the running best into the result
     register); one input beat per cycle. One comparison per register keeps
     the cycle short: with all ten comparisons of ``pe = 10`` in one cycle the
-    unit limited sfc_balanced to 47.3 MHz on an ECP5-85k. The result register and the running-best register are
-    separate, so the next vector streams in while a result waits to be taken;
+    unit limited sfc_balanced to 47.3 MHz on an ECP5-85k. The result
+    register and the running-best register are separate, so the next vector
+    streams in while a result waits to be taken;
     the input stalls only when a vector's last beat is ready to finish while
     the previous result is still untaken.
     """
