@@ -153,6 +153,10 @@ _X0 = (
     Field("input_scale", "number", lo=0, lo_open=True, doc="input scale; sets x0"),
 )
 
+_ROUNDING = Field("rounding", "choice", default="half_up", choices=("half_up", "half_even", "floor"),
+                  doc="how the dyadic rescale rounds (DESIGN section 2): 'half_up' (HAWQ-V3), "
+                      "'half_even' (ONNX/QONNX ROUND, torch.round) or 'floor' (QONNX FLOOR)")
+
 #: op -> its own keys (besides the common layer keys), in documentation order
 OP_FIELDS: dict[str, tuple[Field, ...]] = {
     "binary_dense": (_size("out_features", "output features"), _PIPELINE) + _UNROLL,
@@ -168,6 +172,7 @@ OP_FIELDS: dict[str, tuple[Field, ...]] = {
         Field("bits", "int", required=True, lo=2, hi=32, doc="output bits"),
         Field("signed", "bool", default=True, doc="signed output"),
         Field("per_channel", "bool", default=False, doc="one multiplier/shift per channel"),
+        _ROUNDING,
     ),
     "maxpool2d": (_size("kernel_size", "pool window k x k, stride k"),),
     "flatten": (),
@@ -175,6 +180,7 @@ OP_FIELDS: dict[str, tuple[Field, ...]] = {
     "add": (
         Field("bits", "int", required=True, lo=2, hi=32, doc="output bits"),
         Field("signed", "bool", default=True, doc="signed output"),
+        _ROUNDING,
     ),
     "matmul": (
         Field("transpose_b", "bool", default=False, doc="a @ b.T per head (attention QK^T)"),

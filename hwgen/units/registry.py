@@ -22,7 +22,8 @@ def _requant(layer, source, in_shape):
                    channels=source.channels, pe=layer.pe,
                    multiplier=layer.params["multiplier"].tolist(),
                    shift=layer.params["shift"].tolist(),
-                   zero_point=layer.params["zero_point"].tolist())
+                   zero_point=layer.params["zero_point"].tolist(),
+                   rounding=layer.attrs.get("rounding", "half_up"))
     return unit, source.size // layer.pe
 
 
@@ -42,7 +43,8 @@ def _add(layer, source, in_shape):
     unit = AddStreams(a_shape=element_shape(a), b_shape=element_shape(b),
                       out_shape=element_shape(layer.op_type), pe=layer.pe,
                       multiplier=params["multiplier"].tolist(), shift=params["shift"].tolist(),
-                      zero_point=int(params["zero_point"].reshape(-1)[0]))
+                      zero_point=int(params["zero_point"].reshape(-1)[0]),
+                      rounding=layer.attrs.get("rounding", "half_up"))
     return unit, a.size // layer.pe
 
 
