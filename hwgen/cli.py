@@ -451,6 +451,36 @@ def cmd_demo(args):
     return 0
 
 
+def cmd_import(args):
+    from hwgen.importer import ModelError, format_table, import_model, load_check, write_outputs
+    from hwgen.spec import SpecError
+    model = Path(args.model)
+    if not model.is_file():
+        raise BadInput(f"{model}: no such model file")
+    out_dir = Path(args.output_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BadInput(f"{out_dir} is a file, not an output folder")
+    _progress(f"[import] {model}: qonnx cleanup, then every quantizer evaluated on every "
+              f"reachable integer")
+    try:
+        imported = import_model(model, input_bits=args.input_bits, input_scale=args.input_scale,
+                                input_signed=args.input_signed, argmax=args.argmax,
+                                name=args.name)
+    except ModelError as error:
+        raise BadInput(str(error)) from None
+    except ValueError as error:
+        raise BadInput(f"{model}: {error}") from None
+    try:
+        load_check(imported)
+    except SpecError as error:
+        raise Failed(f"{model}: the imported network does not load ({error}); "
+                     f"this is an hwgen import bug") from None
+    print(format_table(imported))
+    written = write_outputs(imported, out_dir)
+    print(f"wrote {', '.join(str(path) for path in written)}")
+    return 0
+
+
 def _fold_options(p):
     p.add_argument("--fold", choices=["yaml", "auto"], default="yaml",
                    help="yaml: the YAML's pe/simd (default); auto: choose PE/SIMD per layer "
@@ -514,6 +544,20 @@ def _parser():
     p.add_argument("-o", "--output-dir", help="bundle folder (default rtl_out/<name>/)")
     _fold_options(p)
     p.set_defaults(func=cmd_synth)
+
+    p = sub.add_parser("import", help="QONNX/Brevitas model -> DIR/<name>.yaml + .npz (+ .json)")
+    p.add_argument("model", help="MODEL.onnx, as Brevitas export_qonnx writes it")
+    p.add_argument("-o", "--output-dir", required=True, help="folder for <name>.yaml/.npz/.json")
+    p.add_argument("--input-bits", type=int, default=8,
+                   help="bits of the hardware input integer q (default 8)")
+    p.add_argument("--input-scale", type=float, default=1.0,
+                   help="the model's float input is float32(q * S) (default 1.0)")
+    p.add_argument("--input-signed", action="store_true", help="q is signed (default unsigned)")
+    p.add_argument("--argmax", action="store_true",
+                   help="end with the top-1 class (the float tail turned into an exact integer "
+                        "rescale)")
+    p.add_argument("--name", help="network name (default: the model file's name)")
+    p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("report", help="estimates + measurements -> report.md + plots")
     p.add_argument("net")

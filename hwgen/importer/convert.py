@@ -1,0 +1,1026 @@
+"""QONNX graph -> hwgen layers, exact by construction (``hwgen import``).
+
+The walk follows the one activation path from the model input to its output:
+
+1. the float preprocessing (Mul/Add/Sub/Div by constants) and the first
+   quantizer, tabulated on every hardware input integer ``q`` (float value
+   ``float32(q * S)``), become a ``threshold`` or ``requant`` layer (or nothing,
+   when the quantizer maps ``q`` to ``q`` plus a constant);
+2. each MatMul/Gemm/Conv becomes a (binary_)dense/conv2d layer with the
+   integers found by evaluating its weight quantizer, and the float nodes up to
+   the next quantizer (bias, BatchNorm, scales, Relu, the quantizer with its
+   rounding) are evaluated on every reachable integer accumulator: up to 16
+   levels give multi-thresholds, more a dense bias plus a requant whose
+   parameters reproduce every step (:mod:`.fit`);
+3. MaxPool (kernel = stride) and Reshape/Flatten map onto maxpool2d/flatten;
+4. float nodes after the last quantizer are the *float tail*, kept as a
+   per-channel ``scale``/``offset`` for the host, or with ``argmax`` checked and
+   turned into an exact integer rescale before an argmax layer.
+
+The hardware value ``h`` of every tensor relates to the model's integer
+``v`` by ``v = h + offset`` (binary tensors: ``v = h``, -1/+1), and the model's
+float value is ``v * scale``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import fit
+from .qonnx_graph import ELEMENTWISE, QUANTIZERS, Graph, ModelError, node_label
+
+__all__ = ["Imported", "import_model"]
+
+#: rows x channels evaluated per call of the model's nodes
+_CHUNK = 1 << 21
+#: most levels a multi-threshold layer takes (hwgen threshold bits <= 4)
+_MAX_THRESHOLD_LEVELS = 16
+_ROUNDING = {"ROUND": "half_even", "HALF_EVEN": "half_even", "FLOOR": "floor"}
+_SUPPORTED = ("Quant, BipolarQuant, MatMul, Gemm, Conv, BatchNormalization, Relu, MaxPool, "
+              "Reshape, Flatten, and Mul/Add/Sub/Div by constants")
+
+
+@dataclass
+class Imported:
+    """What ``hwgen import`` writes: the YAML mapping, the npz arrays, the mapping table, metadata."""
+    name: str
+    network: dict
+    arrays: dict
+    table: list
+    meta: dict
+
+
+@dataclass
+class _Tensor:
+    """The hardware tensor at the current point of the walk (see the module docstring)."""
+    shape: tuple            # torch order, no batch axis
+    lo: int                 # reachable hardware values
+    hi: int
+    binary: bool = False
+    offset: int = 0
+    scale: np.ndarray = field(default_factory=lambda: np.ones(()))   # () or [C]
+    layer: str = "input"    # hwgen layer producing it
+
+    @property
+    def channels(self):
+        return self.shape[0] if len(self.shape) == 3 else self.shape[-1]
+
+
+@dataclass
+class _Source:
+    """How a chain's input tensor follows from hardware integers ``x`` (per channel ``c``):
+    model float = float32((sign[c] * x + shift[c]) * scale[c])."""
+    tensor: str
+    rank: int               # 2 ([N, C]) or 4 ([N, C, H, W]) in the model
+    channels: int
+    sign: np.ndarray
+    shift: np.ndarray
+    scale: np.ndarray
+
+    def values(self, x):
+        """Model float32 values for hardware integers ``x`` [R, C]."""
+        a = self.sign * np.asarray(x, dtype=np.float64) + self.shift
+        out = (a * self.scale).astype(np.float32)
+        return out.reshape(out.shape + (1, 1)) if self.rank == 4 else out
+
+
+class _Quantizer:
+    """An activation quantizer: its levels, scale and rounding (zero point 0 checked)."""
+
+    def __init__(self, graph: Graph, node, channels, rank):
+        self.node = node
+        if node.op_type == "BipolarQuant":
+            self.bipolar, self.rounding = True, None
+            self.levels = (-1, 1)
+        else:
+            zp = graph.const(node.input[2], node)
+            if np.any(zp != 0):
+                raise ModelError(f"{node_label(node)} has zero point {zp.reshape(-1)[:4].tolist()}; "
+                                 f"hwgen imports quantizers with zero point 0 only")
+            bits = graph.const(node.input[3], node)
+            if bits.size != 1 or float(bits) != int(float(bits)) or not 1 <= float(bits) <= 32:
+                raise ModelError(f"{node_label(node)} has bit width {bits.reshape(-1).tolist()}; "
+                                 f"hwgen needs one integer bit width in 1..32")
+            bits = int(float(bits))
+            attrs = _attrs(node)
+            signed, narrow = bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 0))
+            mode = attrs.get("rounding_mode", "ROUND")
+            mode = mode.decode() if isinstance(mode, bytes) else mode
+            if mode.upper() not in _ROUNDING:
+                raise ModelError(f"{node_label(node)} rounds with {mode!r}; hwgen imports "
+                                 f"ROUND (half to even) and FLOOR")
+            self.rounding = _ROUNDING[mode.upper()]
+            self.bipolar = bits == 1 and signed      # qonnx maps a signed 1-bit Quant to -1/+1
+            if self.bipolar:
+                self.levels = (-1, 1)
+            else:
+                from qonnx.custom_op.general.quant import max_int, min_int
+                self.levels = (int(min_int(signed, narrow, bits)), int(max_int(signed, narrow, bits)))
+            self.bits, self.signed = bits, signed
+        scale = graph.const(node.input[1], node).astype(np.float64)
+        self.scale = _per_channel(scale, channels, rank, node, "scale")
+        if np.any(self.scale <= 0):
+            raise ModelError(f"{node_label(node)} has a scale <= 0")
+
+    @property
+    def count(self):
+        return 2 if self.bipolar else self.levels[1] - self.levels[0] + 1
+
+
+def _attrs(node):
+    from onnx import helper
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _per_channel(value, channels, rank, node, what):
+    """``value`` broadcast on a [1, C, ...] tensor as a per-channel [C] vector (or a scalar ())."""
+    value = np.asarray(value, dtype=np.float64)
+    full = (1, channels) + (1,) * (rank - 2)
+    try:
+        b = np.broadcast_to(value, np.broadcast_shapes(value.shape, full))
+    except ValueError:
+        raise ModelError(f"{node_label(node)}: {what} of shape {list(value.shape)} does not "
+                         f"broadcast on the tensor's channels ({channels})") from None
+    if b.ndim != rank or b.shape[0] != 1 or any(d != 1 for d in b.shape[2:]):
+        raise ModelError(f"{node_label(node)}: {what} of shape {list(value.shape)} varies along an "
+                         f"axis other than the channels; hwgen takes scalar or per-channel constants")
+    vector = b.reshape(-1)
+    return vector if len(np.unique(vector)) > 1 else np.asarray(vector[0])
+
+
+def _divisor(n, limit):
+    return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)
+
+
+def _signed_bits(lo, hi):
+    return max((-lo - 1).bit_length() if lo < 0 else 0, hi.bit_length() if hi > 0 else 0) + 1
+
+
+class _Importer:
+    def __init__(self, graph: Graph, *, input_bits, input_scale, input_signed, argmax, name):
+        self.g = graph
+        self.input_bits, self.input_scale = input_bits, float(input_scale)
+        self.input_signed, self.argmax, self.name = input_signed, argmax, name
+        self.layers, self.arrays, self.table, self.checks = [], {}, [], []
+        self.counts = {}
+        self.output_meta = None
+        self.tie_notes = {}
+        self.ties = 0           # steps left to the exact value (float32 noise at a half-way point)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def fresh(self, stem):
+        self.counts[stem] = self.counts.get(stem, -1) + 1
+        return f"{stem}{self.counts[stem]}"
+
+    def next_node(self, tensor):
+        consumers = self.g.consumers(tensor)
+        if len(consumers) != 1:
+            raise ModelError(f"tensor {tensor!r} feeds {len(consumers)} nodes "
+                             f"({', '.join(node_label(n) for n in consumers)}); hwgen imports "
+                             f"a single chain (no branches or residual adds)")
+        return consumers[0]
+
+    def variable_input(self, node, tensor):
+        """Index of the activation input of an elementwise ``node``; the others must be constant."""
+        index = list(node.input).index(tensor)
+        for j, name in enumerate(node.input):
+            if j != index and name:
+                self.g.const(name, node)
+        if node.op_type == "Div" and index != 0:
+            raise ModelError(f"{node_label(node)} divides a constant by the activation; "
+                             f"hwgen takes x / c only")
+        return index
+
+    def collect_chain(self, tensor, allow_relu=True):
+        """Float nodes after ``tensor`` up to a quantizer (returned) or the graph output (None)."""
+        nodes = []
+        while tensor != self.g.output:
+            node = self.next_node(tensor)
+            if node.op_type in QUANTIZERS:
+                return nodes, node
+            if node.op_type in ELEMENTWISE:
+                self.variable_input(node, tensor)
+            elif node.op_type == "BatchNormalization":
+                for name in node.input[1:]:
+                    self.g.const(name, node)
+            elif node.op_type == "Relu" and allow_relu:
+                pass
+            else:
+                raise self.unsupported(node, "between a MAC node and its quantizer")
+            nodes.append(node)
+            tensor = node.output[0]
+        return nodes, None
+
+    def unsupported(self, node, where=""):
+        where = f" {where}" if where else ""
+        return ModelError(f"{node_label(node)} is not supported{where}; hwgen imports "
+                          f"{_SUPPORTED} (Conv with group 1, MaxPool with kernel = stride)")
+
+    def chain_constants(self, nodes, rank, channels):
+        """Constants of elementwise/quantizer inputs laid out for a [R, C(, 1, 1)] evaluation."""
+        out = {}
+        for node in nodes:
+            if node.op_type in ELEMENTWISE:
+                names = [n for n in node.input if self.g.is_const(n)]
+            elif node.op_type == "Quant":
+                names = list(node.input[1:3])
+            elif node.op_type == "BipolarQuant":
+                names = [node.input[1]]
+            else:
+                continue
+            for name in names:
+                value = _per_channel(self.g.const(name, node), channels, rank, node, "a constant")
+                shape = (1, channels) + (1,) * (rank - 2) if value.ndim else ()
+                out[name] = value.reshape(shape).astype(self.g.const(name, node).dtype)
+        return out
+
+    def evaluate(self, source: _Source, nodes, output, x):
+        """The model's nodes ``nodes`` on hardware integers ``x`` [R, C] -> float64 [R, C] of ``output``."""
+        x = np.asarray(x)
+        consts = self.chain_constants(nodes, source.rank, source.channels)
+        rows = max(1, _CHUNK // max(source.channels, 1))
+        parts = []
+        for start in range(0, len(x), rows):
+            chunk = source.values(x[start:start + rows])
+            result = self.g.run(nodes, {source.tensor: chunk}, [output], consts)[output]
+            parts.append(np.asarray(result, dtype=np.float64).reshape(len(chunk), source.channels))
+        return np.concatenate(parts) if parts else np.zeros((0, source.channels))
+
+    def levels_of(self, source, nodes, quant: _Quantizer, x):
+        """Integer output levels of ``quant`` for hardware integers ``x`` [R, C]."""
+        y = self.evaluate(source, nodes + [quant.node], quant.node.output[0], x) / quant.scale
+        levels = np.round(y)
+        if np.any(np.abs(y - levels) > 1e-3):
+            raise ModelError(f"{node_label(quant.node)}: outputs are not integer multiples of its "
+                             f"scale")
+        return levels.astype(np.int64)
+
+    # -- the walk ----------------------------------------------------------------------------------
+
+    def run(self):
+        shape = self.g.shape(self.g.input)
+        if len(shape) not in (2, 4) or shape[0] != 1:
+            raise ModelError(f"{self.g.path}: the model input has shape {list(shape)}; hwgen "
+                             f"imports [1, F] or [1, C, H, W] inputs (batch 1)")
+        bits = self.input_bits
+        lo, hi = ((-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if self.input_signed
+                  else (0, (1 << bits) - 1))
+        t = _Tensor(shape[1:], lo, hi, scale=np.asarray(self.input_scale))
+        tensor = start = self.g.input
+        nodes = []
+        while True:         # the float preprocessing up to the first quantizer
+            if tensor == self.g.output:
+                raise ModelError(f"{self.g.path}: the model has no quantizer on its input path")
+            node = self.next_node(tensor)
+            if node.op_type in QUANTIZERS:
+                break
+            if node.op_type in ("Reshape", "Flatten") and not nodes:
+                self.reshape(node, t, tensor, emit=False)
+                t, start = self.reshaped, node.output[0]
+            elif node.op_type in ELEMENTWISE:
+                self.variable_input(node, tensor)
+                nodes.append(node)
+            else:
+                raise self.unsupported(node, "before the first quantizer")
+            tensor = node.output[0]
+        t, tensor = self.table_layer(t, start, nodes, node, first=True)
+        while tensor != self.g.output:
+            node = self.next_node(tensor)
+            op = node.op_type
+            if op in ("MatMul", "Gemm", "Conv"):
+                t, tensor = self.mac(node, t, tensor)
+            elif op == "MaxPool":
+                t, tensor = self.maxpool(node, t)
+            elif op in ("Reshape", "Flatten"):
+                self.reshape(node, t, tensor, emit=True)
+                t, tensor = self.reshaped, node.output[0]
+            elif op in QUANTIZERS or op in ELEMENTWISE or op in ("BatchNormalization", "Relu"):
+                chain, quant = self.collect_chain(tensor)
+                if quant is None:
+                    self.tail(self.int_source(t, tensor), chain, t, mac=None)
+                    tensor = self.g.output
+                else:
+                    t, tensor = self.table_layer(t, tensor, chain, quant, first=False)
+            else:
+                raise self.unsupported(node)
+        if self.output_meta is None:        # the model ends on a quantizer: no float tail
+            self.tail(self.int_source(t, tensor), [], t, mac=None)
+        return t
+
+    def int_source(self, t: _Tensor, tensor):
+        c = t.channels
+        rank = 4 if len(t.shape) == 3 else 2
+        scale = np.broadcast_to(t.scale, (c,)).astype(np.float64)
+        return _Source(tensor, rank, c, np.ones(c), np.full(c, float(t.offset)), scale)
+
+    # -- layers ------------------------------------------------------------------------------------
+
+    def reshape(self, node, t: _Tensor, tensor, emit):
+        """Reshape/Flatten: nothing when it keeps the shape, a ``flatten`` layer for [C,H,W] -> [CHW]."""
+        if node.op_type == "Reshape":
+            self.g.const(node.input[1], node)
+        out = self.g.shape(node.output[0])
+        if out[0] != 1:
+            raise ModelError(f"{node_label(node)} reshapes to {list(out)}; the batch axis must stay 1")
+        out = tuple(out[1:])
+        if out == tuple(t.shape):
+            self.reshaped = t
+            self.table.append(([node.name], [node.op_type], "-", "keeps the shape"))
+            return True
+        if len(t.shape) == 3 and out == (int(np.prod(t.shape)),):
+            if not emit:
+                raise ModelError(f"{node_label(node)} flattens the input before its quantizer; "
+                                 f"hwgen tabulates the first quantizer per channel of the input")
+            name = self.fresh("flatten")
+            self.layers.append({"name": name, "op": "flatten"})
+            self.table.append(([node.name], [node.op_type], name, f"flatten {list(t.shape)} -> {list(out)}"))
+            if np.ndim(t.scale):
+                raise ModelError(f"{node_label(node)} flattens a tensor with per-channel scales")
+            self.reshaped = _Tensor(out, t.lo, t.hi, t.binary, t.offset, t.scale, name)
+            return True
+        raise ModelError(f"{node_label(node)} reshapes {list(t.shape)} to {list(out)}; hwgen "
+                         f"imports reshapes that keep the shape or flatten [C, H, W]")
+
+    def maxpool(self, node, t: _Tensor):
+        attrs = _attrs(node)
+        kernel = list(attrs.get("kernel_shape", []))
+        strides = list(attrs.get("strides", kernel))
+        pads = list(attrs.get("pads", [0] * 4))
+        if (len(kernel) != 2 or kernel[0] != kernel[1] or strides != kernel or any(pads)
+                or attrs.get("ceil_mode", 0) or list(attrs.get("dilations", [1, 1])) != [1, 1]):
+            raise ModelError(f"{node_label(node)}: hwgen pools k x k windows with stride k and no "
+                             f"padding (kernel {kernel}, strides {strides}, pads {pads})")
+        if len(t.shape) != 3:
+            raise ModelError(f"{node_label(node)} pools a tensor of shape {list(t.shape)}")
+        k = kernel[0]
+        c, h, w = t.shape
+        if h % k or w % k:
+            raise ModelError(f"{node_label(node)}: kernel {k} must divide {h}x{w}")
+        name = self.fresh("pool")
+        self.layers.append({"name": name, "op": "maxpool2d", "kernel_size": k, "pe": _divisor(c, 8)})
+        self.table.append(([node.name], [node.op_type], name, f"maxpool2d {k}x{k}"))
+        out = _Tensor((c, h // k, w // k), t.lo, t.hi, t.binary, t.offset, t.scale, name)
+        self.checks.append(self.check_entry(name, node.output[0], out))
+        return out, node.output[0]
+
+    def check_entry(self, layer, tensor, t: _Tensor):
+        """How the golden output of ``layer`` relates to the model tensor (for tests and users)."""
+        return {"layer": layer, "tensor": tensor, "kind": "activation",
+                "scale": np.broadcast_to(t.scale, (t.channels,)).tolist(), "offset": t.offset}
+
+    def table_layer(self, t: _Tensor, tensor, nodes, quant_node, first):
+        """Float nodes + a quantizer on an integer tensor: tabulate every hardware value."""
+        rank = 4 if len(t.shape) == 3 else 2
+        c = t.channels
+        quant = _Quantizer(self.g, quant_node, c, rank)
+        source = self.int_source(t, tensor)
+        if t.binary:
+            domain = np.array([-1, 1])
+        else:
+            domain = np.arange(t.lo, t.hi + 1)
+        x = np.repeat(domain[:, None], c, axis=1)
+        table = self.levels_of(source, nodes, quant, x)           # [values, C]
+        names = [n.name for n in nodes + [quant_node]]
+        ops = [n.op_type for n in nodes + [quant_node]]
+        increasing = np.all(np.diff(table, axis=0) >= 0, axis=0)
+        if not np.all(increasing):
+            bad = int(np.argmin(increasing))
+            raise ModelError(f"{node_label(quant_node)}: its output decreases with the input on "
+                             f"channel {bad}; hwgen needs an increasing map from the integer input "
+                             f"(a negative scale on a tensor that is not a MAC output)")
+        out_t = _Tensor(t.shape, int(table.min()), int(table.max()), scale=quant.scale)
+        what = "input integers" if first else "integer values"
+        if t.binary:
+            raise ModelError(f"{node_label(quant_node)} requantizes a binary tensor; hwgen imports "
+                             f"binary activations only straight into MAC nodes, MaxPool or Reshape")
+        shift = table - domain[:, None]
+        if not quant.bipolar and np.all(shift == shift[0, 0]):
+            # v = h + const: no layer, the next layer takes the offset
+            out_t = _Tensor(t.shape, t.lo, t.hi, offset=int(shift[0, 0]), scale=quant.scale,
+                            layer=t.layer)
+            self.table.append((names, ops, "-", f"identity on the {len(domain)} {what} "
+                               f"(offset {int(shift[0, 0])} folded into the next layer)"))
+            return out_t, quant_node.output[0]
+        name = "quant_in" if first else self.fresh("act")
+        layer, out_t, note = self.activation_from_table(name, table, domain, quant, t, source,
+                                                        nodes, standalone=True)
+        self.layers.append(layer)
+        self.table.append((names, ops, name, f"{note}, tabulated on the {len(domain)} {what}"))
+        self.checks.append(self.check_entry(name, quant_node.output[0], out_t))
+        return out_t, quant_node.output[0]
+
+    def activation_from_table(self, name, table, domain, quant, t, source, nodes, standalone):
+        """A threshold or requant layer equal to ``table`` [values, C] on ``domain``."""
+        c = table.shape[1]
+        prefix = name if standalone else f"{name}.act"
+        if quant.count <= _MAX_THRESHOLD_LEVELS:
+            bits = 1 if quant.bipolar else max(2, math.ceil(math.log2(quant.count)))
+            base = -1 if quant.bipolar else quant.levels[0]
+            rows = []
+            for ch in range(c):
+                if quant.bipolar:       # +1 from the first x with level +1
+                    rows.append(fit.thresholds((table[:, ch] + 1) // 2, int(domain[0]), 0, 1))
+                else:
+                    rows.append(fit.thresholds(table[:, ch], int(domain[0]), base, (1 << bits) - 1))
+            thresholds = np.array(rows, dtype=np.int64)
+            per_channel = bool(np.any(thresholds != thresholds[:1]))
+            self.arrays[f"{prefix}.thresholds"] = thresholds if per_channel else thresholds[:1]
+            layer = {"op": "threshold", "bits": bits, "per_channel": per_channel}
+            if quant.bipolar:
+                out_t = _Tensor(t.shape, -1, 1, binary=True, scale=quant.scale, layer=name)
+                note = "threshold, 1 bit (-1/+1)"
+            else:
+                out_t = _Tensor(t.shape, 0, quant.count - 1, offset=quant.levels[0],
+                                scale=quant.scale, layer=name)
+                note = (f"threshold, {bits} bits for levels {quant.levels[0]}..{quant.levels[1]}"
+                        + (f" (offset {quant.levels[0]} folded into the next layer)"
+                           if quant.levels[0] else ""))
+        else:
+            steps = [fit.steps_of_table(table[:, ch], int(domain[0])) for ch in range(c)]
+            params = self.fit_requant(steps, quant, source, nodes, allow_bias=not standalone)
+            if params is None and standalone:
+                return self.offset_requant(name, steps, quant, t, source, nodes, table)
+            if params is None:
+                raise ModelError(
+                    f"{node_label(quant.node)}: no dyadic requant (m < 2**31, s < 64, "
+                    f"{quant.rounding}) reproduces its {quant.count}-level output on every "
+                    f"reachable integer")
+            layer, out_t, note = self.requant_layer(name, prefix, params, quant, t, table)
+        if standalone:
+            layer = {"name": name, **layer, "pe": _divisor(c, 4)}
+        return layer, out_t, note
+
+    def offset_requant(self, name, steps, quant, t, source, nodes, table):
+        """A requant whose rounding needs an offset first (e.g. FINN's ``2x - 1`` before a
+        ROUND quantizer puts ties on both sides of 0): an identity 1x1 conv2d (or dense) carries
+        the offset as its integer bias, the requant follows inline."""
+        params = (self.fit_requant(steps, quant, source, nodes, allow_bias=True)
+                  or self.fit_requant(steps, quant, source, nodes, allow_bias=True, relax=True))
+        if params is None:
+            raise ModelError(
+                f"{node_label(quant.node)}: no integer offset + dyadic requant (m < 2**31, s < 64, "
+                f"{quant.rounding}) reproduces its {quant.count}-level output on every input")
+        c = t.channels
+        conv = len(t.shape) == 3
+        eye = np.eye(c, dtype=np.int64)
+        layer = {"name": name, "op": "conv2d" if conv else "dense"}
+        if conv:
+            layer.update({"out_channels": c, "kernel_size": 1})
+            eye = eye.reshape(c, c, 1, 1)
+        else:
+            layer["out_features"] = c
+        layer.update({"weight_type": "ternary", "weight_bits": 2, "bias": True,
+                      "pe": _divisor(c, 4), "simd": _divisor(c, 8)})
+        self.arrays[f"{name}.weight"] = eye
+        self.arrays[f"{name}.bias"] = np.array([p[0] for p in params], dtype=np.int64)
+        act, out_t, note = self.requant_layer(name, f"{name}.act", params, quant, t, table)
+        if self.ties:
+            note += (f" ({self.ties} reachable accumulator(s) within float32 rounding of a "
+                     f"half-way point follow the exact value)")
+            self.tie_notes[name], self.ties = self.ties, 0
+        layer["activation"] = act
+        return layer, out_t, (f"identity {'1x1 conv2d' if conv else 'dense'} adding the integer "
+                              f"offset before rounding + {note}")
+
+    def requant_layer(self, name, prefix, params, quant, t, table):
+        m, s, zp = (np.array([p[i] for p in params], dtype=np.int64) for i in (1, 2, 3))
+        per_channel = bool(np.any(m != m[0]) or np.any(s != s[0]) or np.any(zp != zp[0]))
+        for key, value in (("multiplier", m), ("shift", s), ("zero_point", zp)):
+            self.arrays[f"{prefix}.{key}"] = value if per_channel else value[:1]
+        layer = {"op": "requant", "bits": quant.bits, "signed": quant.signed,
+                 "per_channel": per_channel, "rounding": quant.rounding}
+        out_t = _Tensor(t.shape, int(table.min()), int(table.max()), scale=quant.scale, layer=name)
+        note = (f"requant to {'' if quant.signed else 'u'}int{quant.bits}, {quant.rounding}"
+                f"{', per channel' if per_channel else ''}")
+        return layer, out_t, note
+
+    def fit_requant(self, steps, quant, source, nodes, allow_bias, relax=False):
+        """Per channel ``(bias, m, s, zp)`` reproducing ``steps``, or None.
+
+        With ``relax``, a channel that no parameters fit exactly may leave free
+        the steps that the model puts within float32 rounding of a half-way
+        point (counted in ``self.ties``): only the executor's own float32
+        rounding decides those, so no integer circuit can follow it everywhere.
+        """
+        lo, hi = ((-(1 << (quant.bits - 1)), (1 << (quant.bits - 1)) - 1) if quant.signed
+                  else (0, (1 << quant.bits) - 1))
+        self.ties = 0
+        slope, offset = self.affine_estimate(source, nodes, quant, steps)
+        params = []
+        for ch, st in enumerate(steps):
+            r, o = slope[ch], offset[ch]
+            candidates = [(0, 0)]
+            if math.isfinite(o) and abs(o) < 1 << 30:
+                if allow_bias:
+                    candidates = [(int(round(o)), 0), (math.floor(o), 0), (math.ceil(o), 0)] + candidates
+                zp = r * o if math.isfinite(r * o) else 0
+                candidates += [(0, int(round(zp))), (0, math.floor(zp)), (0, math.ceil(zp))]
+            found = fit.fit_dyadic(st, quant.rounding, lo, hi, candidates=candidates,
+                                   ratio=r if r > 0 else None)
+            if found is None and relax and r > 0 and math.isfinite(o):
+                loose = fit.float_ties(st, r, o, quant.rounding)
+                if loose:
+                    found = fit.fit_dyadic(st, quant.rounding, lo, hi, candidates=candidates,
+                                           ratio=r, loose=loose)
+                if found is not None:       # count the accumulators that left the float32 table
+                    bias, m, s, zp = found
+                    g = lambda x: int(fit.dyadic_apply(np.array([x]), bias, m, s, zp, lo, hi,
+                                                       quant.rounding)[0])
+                    self.ties += sum(abs(g(st.at[k]) - st(st.at[k])) + abs(g(st.at[k] - 1)
+                                                                           - st(st.at[k] - 1))
+                                     for k in loose)
+            if found is None:
+                return None
+            params.append(found)
+        return params
+
+    def affine_estimate(self, source, nodes, quant, steps):
+        """The real map ``x -> r * (x + o)`` before rounding, from the model's nodes at two points
+        (Relu skipped: it only clips what the quantizer clips too)."""
+        linear = [n for n in nodes if n.op_type != "Relu"]
+        c = source.channels
+        lo = np.array([st.lo for st in steps])
+        hi = np.array([st.hi if st.hi > st.lo else st.lo + 1 for st in steps])
+        x = np.stack([lo, hi])
+        if linear:
+            v = self.evaluate(source, linear, linear[-1].output[0], x)
+        else:
+            v = source.values(x).astype(np.float64).reshape(2, c)
+        v = v / quant.scale
+        r = (v[1] - v[0]) / (hi - lo)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            o = np.where(r != 0, v[0] / r - lo, np.inf)
+        return r, o
+
+    # -- MAC nodes ---------------------------------------------------------------------------------
+
+    def weights(self, node):
+        """Integer weights in hwgen layout ([C, K] or [C, Cin, k, k]), per-channel scale, binary?"""
+        tensor = node.input[1]
+        quant = self.g.producer(tensor)
+        if quant is None or quant.op_type not in QUANTIZERS:
+            if self.g.model.get_initializer(tensor) is not None:
+                raise ModelError(f"{node_label(node)}: its weights {tensor!r} are float, not "
+                                 f"quantized; hwgen needs a Quant or BipolarQuant on the weights")
+            raise ModelError(f"{node_label(node)}: its weights {tensor!r} come from "
+                             f"{node_label(quant) if quant else 'nowhere'}; hwgen needs an "
+                             f"initializer through a Quant or BipolarQuant")
+        for name in quant.input:
+            if name and self.g.model.get_initializer(name) is None and not self.g.is_const(name):
+                raise ModelError(f"{node_label(quant)}: input {name!r} has no initializer")
+        values = self.g.const(tensor, node).astype(np.float64)
+        scale = self.g.const(quant.input[1], quant).astype(np.float64)
+        if quant.op_type == "Quant":
+            zp = self.g.const(quant.input[2], quant)
+            if np.any(zp != 0):
+                raise ModelError(f"{node_label(quant)} has zero point "
+                                 f"{np.unique(zp)[:4].tolist()}; hwgen imports weights with "
+                                 f"zero point 0 only")
+            bits = float(self.g.const(quant.input[3], quant))
+            binary = bits == 1 and bool(_attrs(quant).get("signed", 1))
+        else:
+            binary = True
+        full = np.broadcast_to(scale, values.shape)
+        ints = np.round(values / full)
+        if np.any(np.abs(values / full - ints) > 1e-3):
+            raise ModelError(f"{node_label(quant)}: outputs are not integer multiples of its scale")
+        attrs = _attrs(node)
+        if node.op_type == "MatMul":
+            ints, full = ints.T, full.T
+        elif node.op_type == "Gemm":
+            if attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0:
+                raise ModelError(f"{node_label(node)}: hwgen imports Gemm with transA = 0 and "
+                                 f"alpha = beta = 1")
+            if not attrs.get("transB", 0):
+                ints, full = ints.T, full.T
+        axes = tuple(range(1, full.ndim))
+        if np.any(full != full.reshape(full.shape[0], -1)[:, :1].reshape((-1,) + (1,) * len(axes))):
+            raise ModelError(f"{node_label(quant)}: the weight scale varies within an output "
+                             f"channel; hwgen takes per-tensor or per-output-channel scales")
+        return ints.astype(np.int64), full.reshape(full.shape[0], -1)[:, 0], binary
+
+    def mac(self, node, t: _Tensor, tensor):
+        if node.input[0] != tensor:
+            raise ModelError(f"{node_label(node)} takes the activation as its second input")
+        ints, w_scale, binary = self.weights(node)
+        if np.ndim(t.scale):
+            raise ModelError(f"{node_label(node)} reads a tensor with per-channel scales "
+                             f"({t.layer}); hwgen needs one scale per MAC input")
+        attrs = _attrs(node)
+        conv = node.op_type == "Conv"
+        cout = ints.shape[0]
+        if conv:
+            if len(t.shape) != 3:
+                raise ModelError(f"{node_label(node)} convolves a tensor of shape {list(t.shape)}")
+            k = ints.shape[2]
+            strides = list(attrs.get("strides", [1, 1]))
+            pads = list(attrs.get("pads", [0, 0, 0, 0]))
+            if (attrs.get("group", 1) != 1 or ints.shape[2] != ints.shape[3]
+                    or strides[0] != strides[1] or len(set(pads)) > 1
+                    or list(attrs.get("dilations", [1, 1])) != [1, 1]
+                    or attrs.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET")):
+                raise ModelError(f"{node_label(node)}: hwgen imports Conv with group 1, square "
+                                 f"kernels, equal strides, equal padding and no dilation")
+            padding = pads[0]
+            if padding and (t.binary or t.offset or binary):
+                raise ModelError(f"{node_label(node)} pads with 0.0, which its input stream "
+                                 f"({'binary' if t.binary else f'offset {t.offset}'}) or hwgen's "
+                                 f"binary_conv2d (padding -1) cannot carry; use padding 0")
+            c_in, h, w = t.shape
+            oh = (h + 2 * padding - k) // strides[0] + 1
+            ow = (w + 2 * padding - k) // strides[0] + 1
+            out_shape = (cout, oh, ow)
+        else:
+            if len(t.shape) != 1:
+                raise ModelError(f"{node_label(node)} reads a tensor of shape {list(t.shape)}; "
+                                 f"flatten it first")
+            out_shape = (cout,)
+        fan_in = int(np.prod(ints.shape[1:]))
+        rowsum = ints.reshape(cout, -1).sum(axis=1)
+        in_scale = float(t.scale)
+        rank = 4 if conv else 2
+        source = _Source(node.output[0], rank, cout, np.ones(cout),
+                         (t.offset * rowsum).astype(np.float64), in_scale * w_scale)
+        name = self.fresh("conv" if conv else "fc")
+        layer = {"name": name}
+        if binary:
+            layer["op"] = "binary_conv2d" if conv else "binary_dense"
+        else:
+            layer["op"] = "conv2d" if conv else "dense"
+        if conv:
+            layer.update({"out_channels": cout, "kernel_size": k, "stride": strides[0],
+                          "padding": padding})
+        else:
+            layer["out_features"] = cout
+
+        # the node's own bias (Gemm C, Conv B) joins the float chain as an Add
+        chain_tensor, bias_nodes = node.output[0], []
+        extra = {}
+        if len(node.input) > 2 and node.input[2]:
+            from onnx import helper
+            bias = self.g.const(node.input[2], node).astype(np.float32).reshape(-1)
+            bias_name = f"{node.output[0]}__bias"
+            acc_name = f"{node.output[0]}__acc"
+            extra[bias_name] = bias.reshape((1, cout) + (1,) * (rank - 2))
+            bias_nodes = [helper.make_node("Add", [acc_name, bias_name], [node.output[0]],
+                                           name=f"{node.name}__bias")]
+            source.tensor = acc_name
+            self.g._const[bias_name] = extra[bias_name]
+        chain, quant_node = self.collect_chain(chain_tensor)
+        chain = bias_nodes + chain
+        names = [node.name] + [n.name for n in chain if not n.name.endswith("__bias")]
+        ops = [node.op_type] + [n.op_type for n in chain if not n.name.endswith("__bias")]
+
+        x_lo, x_hi = (-1, 1) if t.binary else (t.lo, t.hi)
+        if conv and padding:
+            x_lo, x_hi = min(x_lo, 0), max(x_hi, 0)
+        if quant_node is None:
+            self.table.append((names, ops, name, self.mac_note(layer, ints, binary, t)
+                               + "; float tail " + self.tail_note()))
+            out_t = self.finish_mac(layer, ints, source, chain, t, x_lo, x_hi, binary, out_shape)
+            return out_t, self.g.output
+        quant = _Quantizer(self.g, quant_node, cout, rank)
+        names.append(quant_node.name)
+        ops.append(quant_node.op_type)
+        sign, x_range, table_steps, table = self.orient(ints, source, chain, quant, x_lo, x_hi)
+        ints = ints * sign.reshape((-1,) + (1,) * (ints.ndim - 1))
+        source.sign = sign.astype(np.float64)
+        flipped = int(np.sum(sign < 0))
+        lo_c, hi_c = x_range
+        act_name = name
+        if table is not None:
+            start = int(lo_c.min())
+            layer_act, out_t, note = self.activation_from_table(
+                act_name, table, np.arange(start, start + len(table)), quant, _Tensor(
+                    out_shape, 0, 0), source, chain, standalone=False)
+            constant = int(np.sum(np.all(table == table[:1], axis=0)))
+        else:
+            params = (self.fit_requant(table_steps, quant, source, chain, allow_bias=True)
+                      or self.fit_requant(table_steps, quant, source, chain, allow_bias=True,
+                                          relax=True))
+            if params is None:
+                raise ModelError(
+                    f"{node_label(quant_node)}: no dense bias + dyadic requant (m < 2**31, s < 64, "
+                    f"{quant.rounding}) reproduces its {quant.count}-level output on every reachable "
+                    f"accumulator of {node_label(node)}")
+            bias = np.array([p[0] for p in params], dtype=np.int64)
+            levels = np.array([[st.first, st.last] for st in table_steps])
+            layer_act, out_t, note = self.requant_layer(act_name, f"{name}.act", params, quant,
+                                                        _Tensor(out_shape, 0, 0), levels)
+            if self.ties:
+                note += (f" ({self.ties} reachable accumulator(s) within float32 rounding of a "
+                         f"half-way point follow the exact value)")
+                self.tie_notes[name] = self.ties
+                self.ties = 0
+            if np.any(bias):
+                if binary:
+                    raise ModelError(f"{node_label(node)}: its requant needs an integer bias, "
+                                     f"which hwgen's binary layers lack")
+                layer["bias"] = True
+                self.arrays[f"{name}.bias"] = bias
+            constant = int(sum(st.first == st.last for st in table_steps))
+        out_t.shape, out_t.layer = out_shape, name
+        self.set_weights(layer, name, ints, binary, t)
+        layer["activation"] = layer_act
+        self.layers.append(layer)
+        extras = [f"{flipped} channel(s) flipped"] if flipped else []
+        if constant:
+            extras.append(f"{constant} constant channel(s)")
+        self.table.append((names, ops, name, self.mac_note(layer, ints, binary, t) + " + " + note
+                           + "".join(f"; {e}" for e in extras)))
+        self.checks.append(self.check_entry(name, quant_node.output[0], out_t))
+        return out_t, quant_node.output[0]
+
+    def orient(self, ints, source, chain, quant, x_lo, x_hi):
+        """Flip decreasing channels; return (sign, (lo, hi) per channel, steps, full table or None)."""
+        w = ints.reshape(ints.shape[0], -1)
+        lo = np.minimum(w * x_lo, w * x_hi).sum(axis=1)
+        hi = np.maximum(w * x_lo, w * x_hi).sum(axis=1)
+        c = len(lo)
+        ends = self.levels_of(source, chain, quant, np.stack([lo, hi]))
+        sign = np.where(ends[0] > ends[1], -1, 1)
+        source.sign = sign.astype(np.float64)
+        # with the weights of flipped channels negated, x runs over [-hi, -lo] there
+        lo, hi = np.where(sign > 0, lo, -hi), np.where(sign > 0, hi, -lo)
+        if quant.count <= _MAX_THRESHOLD_LEVELS:
+            start, stop = int(lo.min()), int(hi.max())
+            x = np.repeat(np.arange(start, stop + 1)[:, None], c, axis=1)
+            table = self.levels_of(source, chain, quant, x)
+            for ch in range(c):
+                column = table[lo[ch] - start:hi[ch] - start + 1, ch]
+                if np.any(np.diff(column) < 0):
+                    raise ModelError(f"{node_label(quant.node)}: its output is not monotonic in "
+                                     f"the accumulator of channel {ch}")
+                # outside this channel's reachable range the value is never used: extend flat
+                table[:lo[ch] - start, ch] = column[0]
+                table[hi[ch] - start + 1:, ch] = column[-1]
+            return sign, (lo, hi), None, table
+        return sign, (lo, hi), self.bisect_steps(source, chain, quant, lo, hi), None
+
+    def bisect_steps(self, source, chain, quant, lo, hi):
+        """Every step of the (monotonic) quantizer output over each channel's range, by bisection."""
+        c = len(lo)
+        ends = self.levels_of(source, chain, quant, np.stack([lo, hi]))
+        first, last = ends[0], ends[1]
+        count = int((last - first).max())
+        steps = [fit.Steps(int(lo[ch]), int(hi[ch]), int(first[ch]), int(last[ch]), {})
+                 for ch in range(c)]
+        if count <= 0:
+            return steps
+        ks = first[None, :] + np.arange(1, count + 1)[:, None]           # [count, C]
+        active = ks <= last[None, :]
+        a = np.broadcast_to(lo, ks.shape).copy()        # f(a) < k
+        b = np.broadcast_to(hi, ks.shape).copy()        # f(b) >= k
+        while True:
+            open_ = active & (b - a > 1)
+            if not open_.any():
+                break
+            mid = np.where(open_, (a + b) // 2, a)
+            values = self.levels_of(source, chain, quant, mid)
+            go_up = values >= ks
+            b = np.where(open_ & go_up, mid, b)
+            a = np.where(open_ & ~go_up, mid, a)
+        for ch in range(c):
+            for j in range(count):
+                if active[j, ch]:
+                    steps[ch].at[int(ks[j, ch])] = int(b[j, ch])
+        return steps
+
+    def set_weights(self, layer, name, ints, binary, t):
+        cout = ints.shape[0]
+        if binary:
+            self.arrays[f"{name}.weight"] = ints
+        else:
+            values = set(np.unique(ints).tolist())
+            if values <= {-1, 0, 1}:
+                layer["weight_type"] = "ternary"
+                layer["weight_bits"] = 2
+            else:
+                bits = _signed_bits(int(ints.min()), int(ints.max()))
+                if bits > 8:
+                    raise ModelError(f"layer {name}: weights need {bits} bits (hwgen: at most 8)")
+                layer["weight_bits"] = max(bits, 2)
+            self.arrays[f"{name}.weight"] = ints
+        fan_in = int(np.prod(ints.shape[1:]))
+        if layer["op"] in ("conv2d", "binary_conv2d"):
+            simd = _divisor(ints.shape[1], 32 if binary else 8)
+        else:
+            simd = _divisor(fan_in, 32 if binary else 8)
+        layer["pe"] = _divisor(cout, 8 if binary else 4)
+        layer["simd"] = simd
+
+    def mac_note(self, layer, ints, binary, t):
+        if layer["op"].endswith("conv2d"):
+            shape = f"{ints.shape[1]}->{ints.shape[0]} {layer['kernel_size']}x{layer['kernel_size']}"
+        else:
+            shape = f"{ints.shape[1]}->{ints.shape[0]}"
+        if binary:
+            kind = "binary"
+        elif set(np.unique(ints).tolist()) <= {-1, 0, 1}:
+            kind = "ternary"
+        else:
+            kind = f"int{_signed_bits(int(ints.min()), int(ints.max()))}"
+        note = f"{layer['op']} {shape}, {kind} weights"
+        if t.offset:
+            note += f" (input offset {t.offset} folded in)"
+        return note
+
+    # -- the float tail ----------------------------------------------------------------------------
+
+    def finish_mac(self, layer, ints, source, chain, t, x_lo, x_hi, binary, out_shape):
+        """The last MAC layer (no quantizer after it): a float tail, or an exact argmax."""
+        name = layer["name"]
+        w = ints.reshape(ints.shape[0], -1)
+        lo = np.minimum(w * x_lo, w * x_hi).sum(axis=1)
+        hi = np.maximum(w * x_lo, w * x_hi).sum(axis=1)
+        out_t = _Tensor(out_shape, int(lo.min()), int(hi.max()), layer=name)
+        sign = np.ones(len(lo), dtype=np.int64)
+        if self.argmax:
+            sign = self.tail_direction(source, chain, lo, hi)
+            ints = ints * sign.reshape((-1,) + (1,) * (ints.ndim - 1))
+            source.sign = sign.astype(np.float64)
+            lo, hi = np.where(sign > 0, lo, -hi), np.where(sign > 0, hi, -lo)
+        shift = np.round(source.shift).astype(np.int64)
+        if np.any(shift) and not binary:
+            # the input offset's share of the sum becomes the dense bias: sign * x_hw = a
+            bias = sign * shift
+            layer["bias"] = True
+            self.arrays[f"{name}.bias"] = bias
+            lo, hi = lo + bias, hi + bias
+            source.shift = np.zeros(len(lo))
+            out_t.lo, out_t.hi = int(lo.min()), int(hi.max())
+        self.set_weights(layer, name, ints, binary, t)
+        self.layers.append(layer)
+        self.checks.append({"layer": name, "tensor": source.tensor.replace("__acc", ""),
+                            "kind": "accumulator", "scale": source.scale.tolist(),
+                            "sign": sign.tolist(), "shift": source.shift.tolist(),
+                            "bias": self.bias_of(source, chain)})
+        self.tail(source, chain, out_t, mac=(lo, hi))
+        return out_t
+
+    def bias_of(self, source, chain):
+        for node in chain:
+            if node.name.endswith("__bias"):
+                return np.asarray(self.g._const[node.input[1]], dtype=np.float64).reshape(-1).tolist()
+        return [0.0] * source.channels
+
+    def tail_direction(self, source, chain, lo, hi):
+        if not chain:
+            return np.ones(len(lo), dtype=np.int64)
+        out = chain[-1].output[0]
+        ends = self.evaluate(source, chain, out, np.stack([lo, hi]))
+        return np.where(ends[0] > ends[1], -1, 1).astype(np.int64)
+
+    def tail(self, source, chain, t: _Tensor, mac):
+        """Record the float tail as per-channel ``scale``/``offset``; with argmax, add the argmax."""
+        c = source.channels
+        if t.binary:
+            lo, hi = np.full(c, -1), np.full(c, 1)
+        elif mac is None:
+            lo, hi = np.full(c, t.lo), np.full(c, t.hi)
+        else:
+            lo, hi = mac
+        out = chain[-1].output[0] if chain else None
+        # probe the tail as a function of the model's integer a = sign * out + shift
+        plain = _Source(source.tensor, source.rank, c, np.ones(c), np.zeros(c), source.scale)
+        shift = np.round(source.shift).astype(np.int64)
+        top = max(int(np.abs(lo).max()), int(np.abs(hi).max()), 1) + int(np.abs(shift).max())
+        probe = np.stack([np.zeros(c), np.full(c, float(top))])
+        if chain:
+            v = self.evaluate(plain, chain, out, probe)
+        else:
+            v = plain.values(probe).astype(np.float64).reshape(2, c)
+        scale = (v[1] - v[0]) / probe[1]
+        offset = v[0]
+        if np.all(v == v[:, :1]):
+            # every channel computes the same float32 function: one scale keeps ties ties
+            scale, offset = np.full(c, scale[0]), np.full(c, offset[0])
+        self.output_meta = {"scale": scale.tolist(), "offset": offset.tolist(),
+                            "sign": source.sign.astype(np.int64).tolist(),
+                            "shift": shift.tolist(),
+                            "meaning": "model integer a = sign * out + shift; "
+                                       "float output ~= a * scale + offset",
+                            "nodes": [n.name for n in chain if not n.name.endswith("__bias")],
+                            "argmax": self.argmax}
+        if chain and mac is None:
+            self.table.append(([n.name for n in chain], [n.op_type for n in chain], "-",
+                               "float tail " + self.tail_note()))
+        if not self.argmax:
+            return
+        self.exact_argmax(source, chain, out, lo, hi, t)
+
+    def tail_note(self):
+        return ("(host: a = sign * out + shift, float = a * scale + offset, in the .json)"
+                if not self.argmax
+                else "(checked exact for argmax)")
+
+    def exact_argmax(self, source, chain, out, lo, hi, t):
+        """Append ``argmax``, after an integer rescale when the channels' scales differ; check that
+        the integers order every reachable pair (channel, value) as the model's float tail does."""
+        c = source.channels
+        if len(t.shape) != 1:
+            raise ModelError("--argmax: the model output must be a vector [1, classes], not "
+                             f"{[1, *t.shape]}")
+        start, stop = int(lo.min()), int(hi.max())
+        x = np.arange(start, stop + 1)
+        grid = np.repeat(x[:, None], c, axis=1)
+        floats = (self.evaluate(source, chain, out, grid) if chain
+                  else source.values(grid).astype(np.float64).reshape(len(x), c))
+        reachable = (grid >= lo) & (grid <= hi)
+        scale = np.abs(np.asarray(self.output_meta["scale"]))
+        # the model's accumulator is sign * (x + k): a binary layer cannot add k = sign * shift
+        k = (source.sign * np.round(source.shift)).astype(np.int64)
+        rescale = None
+        if np.any(k) or not _same_order(floats[reachable], grid[reachable]):
+            m = np.round(scale / scale.min()).astype(np.int64)
+            if np.all(m * scale.min() == scale) and np.all(m < 1 << 31):
+                rescale = m
+                ints = (grid + k) * m
+            if rescale is None or not _same_order(floats[reachable], ints[reachable]):
+                raise ModelError(
+                    "--argmax: the float tail after the last layer (per-channel scales "
+                    f"{np.unique(scale)[:4].tolist()}..., offsets "
+                    f"{np.unique(self.output_meta['offset'])[:4].tolist()}...) cannot be replaced "
+                    "by an exact integer rescale (hwgen needs channel scales in integer ratios "
+                    "and equal offsets); leave --argmax out and take the argmax of "
+                    "out * scale + offset on the host (the .json beside the YAML)")
+        if rescale is not None:
+            zp = k * rescale
+            top = max(abs(int(ints[reachable].min())), abs(int(ints[reachable].max())),
+                      int(np.abs(zp).max()))
+            bits = max(top.bit_length() + 1, 2)
+            if bits > 32:
+                raise ModelError(f"--argmax: the integer rescale needs {bits} bits (at most 32)")
+            name = self.fresh("rescale")
+            self.layers.append({"name": name, "op": "requant", "bits": bits, "signed": True,
+                                "per_channel": True, "rounding": "floor", "pe": 1})
+            self.arrays[f"{name}.multiplier"] = rescale
+            self.arrays[f"{name}.shift"] = np.zeros(c, dtype=np.int64)
+            self.arrays[f"{name}.zero_point"] = zp
+            self.table.append(([], [], name, f"exact integer rescale m * x + zp "
+                               f"(m = {np.unique(rescale).tolist()[:4]}, "
+                               f"zp = {np.unique(zp).tolist()[:4]}...)"))
+        self.layers.append({"name": "top1", "op": "argmax"})
+        self.table.append(([], [], "top1", "argmax (ties: lowest index, as numpy)"))
+
+
+def _same_order(floats, ints) -> bool:
+    """True when sorting by ``floats`` sorts ``ints`` too, with equal floats <-> equal ints."""
+    floats = np.asarray(floats, dtype=np.float64).reshape(-1)
+    ints = np.asarray(ints, dtype=np.int64).reshape(-1)
+    order = np.lexsort((ints, floats))
+    f, i = floats[order], ints[order]
+    df, di = np.diff(f), np.diff(i)
+    return bool(np.all((df > 0) == (di > 0)) and np.all((df == 0) == (di == 0)))
+
+
+_NAME_RE = re.compile(r"[^a-z0-9_]")
+
+
+def network_name(path, name=None):
+    """``name`` or the model file's stem as a valid network name ``[a-z_][a-z0-9_]*``."""
+    from hwgen.spec.schema import NETWORK_NAME_RE, VERILOG_KEYWORDS
+    raw = name if name is not None else re.sub(r"\.onnx$", "", str(path).replace("\\", "/").split("/")[-1])
+    if name is not None:
+        if not NETWORK_NAME_RE.match(name) or name in VERILOG_KEYWORDS:
+            raise ValueError(f"--name must match [a-z_][a-z0-9_]* and not be a Verilog keyword, "
+                             f"not {name!r}")
+        return name
+    clean = _NAME_RE.sub("_", raw.lower()) or "net"
+    if not NETWORK_NAME_RE.match(clean) or clean in VERILOG_KEYWORDS:
+        clean = "net_" + clean
+    return clean
+
+
+def import_model(path, *, input_bits=8, input_scale=1.0, input_signed=False, argmax=False,
+                 name=None) -> Imported:
+    """Convert the QONNX model at ``path``; raise :class:`ModelError` naming the node if it cannot
+    be imported exactly. Nothing is written (see ``hwgen.cli``)."""
+    if not 1 <= int(input_bits) <= 32:
+        raise ValueError(f"--input-bits must be in 1..32, not {input_bits}")
+    if input_bits == 1 and input_signed:
+        raise ValueError("a 1-bit input is binary (-1/+1); drop --input-signed")
+    if not (math.isfinite(float(input_scale)) and float(input_scale) > 0):
+        raise ValueError(f"--input-scale must be a positive finite number, not {input_scale}")
+    net_name = network_name(path, name)
+    graph = Graph(path)
+    importer = _Importer(graph, input_bits=int(input_bits), input_scale=input_scale,
+                         input_signed=bool(input_signed), argmax=bool(argmax), name=net_name)
+    importer.run()
+    shape = list(graph.shape(graph.input)[1:])
+    network = {"name": net_name,
+               "input": {"shape": shape, "bits": int(input_bits), "signed": bool(input_signed)},
+               "weights": f"{net_name}.npz", "layers": importer.layers}
+    meta = {"source": str(path), "input": {"bits": int(input_bits), "signed": bool(input_signed),
+                                           "scale": float(input_scale),
+                                           "float": "float32(q * scale)"},
+            "output": importer.output_meta, "checks": importer.checks,
+            "float_ties": importer.tie_notes,
+            "table": [{"onnx": n, "op_types": o, "layer": l, "note": note}
+                      for n, o, l, note in importer.table]}
+    return Imported(net_name, network, importer.arrays, importer.table, meta)
