@@ -211,7 +211,8 @@ class _Importer:
             elif node.op_type == "Relu" and allow_relu:
                 pass
             else:
-                raise self.unsupported(node, "between a MAC node and its quantizer")
+                raise self.unsupported(node, "after a MAC node (where hwgen expects float ops "
+                                             "by constants, then a quantizer or the output)")
             nodes.append(node)
             tensor = node.output[0]
         return nodes, None
@@ -380,9 +381,9 @@ class _Importer:
         quant = _Quantizer(self.g, quant_node, c, rank)
         source = self.int_source(t, tensor)
         if t.binary:
-            domain = np.array([-1, 1])
-        else:
-            domain = np.arange(t.lo, t.hi + 1)
+            raise ModelError(f"{node_label(quant_node)} requantizes a binary tensor; hwgen imports "
+                             f"binary activations only straight into MAC nodes, MaxPool or Reshape")
+        domain = np.arange(t.lo, t.hi + 1)
         x = np.repeat(domain[:, None], c, axis=1)
         table = self.levels_of(source, nodes, quant, x)           # [values, C]
         names = [n.name for n in nodes + [quant_node]]
@@ -395,9 +396,6 @@ class _Importer:
                              f"(a negative scale on a tensor that is not a MAC output)")
         out_t = _Tensor(t.shape, int(table.min()), int(table.max()), scale=quant.scale)
         what = "input integers" if first else "integer values"
-        if t.binary:
-            raise ModelError(f"{node_label(quant_node)} requantizes a binary tensor; hwgen imports "
-                             f"binary activations only straight into MAC nodes, MaxPool or Reshape")
         shift = table - domain[:, None]
         if not quant.bipolar and np.all(shift == shift[0, 0]):
             # v = h + const: no layer, the next layer takes the offset
@@ -640,7 +638,6 @@ class _Importer:
                 raise ModelError(f"{node_label(node)} reads a tensor of shape {list(t.shape)}; "
                                  f"flatten it first")
             out_shape = (cout,)
-        fan_in = int(np.prod(ints.shape[1:]))
         rowsum = ints.reshape(cout, -1).sum(axis=1)
         in_scale = float(t.scale)
         rank = 4 if conv else 2

@@ -58,14 +58,18 @@ class Graph:
 
     @staticmethod
     def _check_inputs_known(model):
-        """Every node input is an initializer, a graph input or another node's output."""
-        known = {t.name for t in model.graph.initializer} | {t.name for t in model.graph.input}
-        known |= {o for n in model.graph.node for o in n.output}
+        """Every node input is an initializer, the one data input or another node's output."""
+        inits = {t.name for t in model.graph.initializer}
+        data = [t.name for t in model.graph.input if t.name not in inits]
+        known = inits | {o for n in model.graph.node for o in n.output}
+        known |= set(data[:1])
         for node in model.graph.node:
             for name in node.input:
                 if name and name not in known:
-                    raise ModelError(f"{node_label(node)} reads {name!r}, which is no initializer, "
-                                     f"graph input or node output (a missing initializer?)")
+                    what = ("a graph input without an initializer" if name in data
+                            else "no initializer, graph input or node output")
+                    raise ModelError(f"{node_label(node)} reads {name!r}, {what} (a missing "
+                                     f"initializer? hwgen imports models with one data input)")
 
     # -- look-ups --------------------------------------------------------------------------------
 

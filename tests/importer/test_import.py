@@ -1,0 +1,192 @@
+"""``hwgen import`` on Brevitas models: golden model == qonnx's executor, layer by layer.
+
+Each model of :mod:`tests.importer.zoo` is trained briefly on the digits
+(once per session), exported with ``export_qonnx`` in both forms (dynamo:
+Gemm; TorchScript: MatMul), imported, and run on the test images through the
+golden model and through ``qonnx.core.onnx_exec.execute_onnx``: every hwgen
+layer equals the ONNX tensor it stands for on every image, and so does the
+top-1 class. Bad models exit 2 naming the node and write nothing.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("brevitas")
+pytest.importorskip("qonnx")
+
+from hwgen.cli import main  # noqa: E402
+from hwgen.importer import ModelError, import_model, write_outputs  # noqa: E402
+
+from . import zoo  # noqa: E402
+from .check import compare  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+#: CNV's 59 M MACs per image make the golden model slow: CI checks a slice, the benchmark all
+COUNTS = {"cnv": 32}
+IMPORT = dict(input_bits=zoo.INPUT_BITS, input_scale=zoo.INPUT_SCALE)
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """``exported(key, form)``: the QONNX file of a trained zoo model, written once per session."""
+    root = tmp_path_factory.mktemp("brevitas")
+    cache = {}
+
+    def get(key, form="dyn"):
+        if (key, form) not in cache:
+            cache[key, form] = zoo.export(key, root / f"{key}_{form}.onnx", dynamo=form == "dyn")
+        return cache[key, form]
+    return get
+
+
+def _check(path, out_dir, key, argmax):
+    imported = import_model(path, argmax=argmax, **IMPORT)
+    write_outputs(imported, out_dir)
+    q = zoo.shaped(key, zoo.digits()[1])[:COUNTS.get(key)]
+    counts = compare(path, out_dir, imported.name, q, zoo.float_input(q))
+    return imported, counts, len(q)
+
+
+@pytest.mark.parametrize("form", ["dyn", "ts"])
+@pytest.mark.parametrize("key", zoo.MODELS)
+def test_golden_equals_qonnx_executor_on_every_test_image(exported, tmp_path, key, form):
+    """Every integer intermediate and the top-1 class, on every test image (540; CNV 32)."""
+    argmax = key != "int8_mlp"          # per-channel float output scales: the tail stays on the host
+    imported, counts, n = _check(exported(key, form), tmp_path, key, argmax)
+    print(f"{key} ({form}): {counts} of {n}")
+    assert counts == {name: n for name in counts}, counts
+    layers = {layer["name"]: layer for layer in imported.network["layers"]}
+    assert (layers[list(layers)[-1]]["op"] == "argmax") == argmax
+
+
+def test_what_each_model_maps_onto(exported):
+    """The mapping rules show in the layers: offsets, flips, requant rounding, identity input."""
+    fc = import_model(exported("fc_w2a2"), argmax=True, **IMPORT)
+    ops = [(layer["name"], layer["op"]) for layer in fc.network["layers"]]
+    assert ops == [("quant_in", "dense"), ("fc0", "dense"), ("fc1", "dense"), ("fc2", "dense"),
+                   ("top1", "argmax")]
+    # FINN's 2x - 1 before a ROUND quantizer: the offset goes in before rounding (identity dense)
+    assert fc.network["layers"][0]["activation"]["rounding"] == "half_even"
+    assert fc.network["layers"][1]["activation"] == {"op": "threshold", "bits": 2,
+                                                     "per_channel": True}
+    assert fc.network["layers"][1]["weight_type"] == "ternary"
+    assert "offset -1 folded" in fc.table[2][3]
+    int8 = import_model(exported("int8_mlp"), **IMPORT)
+    acts = [layer.get("activation", {}) for layer in int8.network["layers"]]
+    assert [a.get("op") for a in acts[1:3]] == ["requant", "requant"]
+    assert {a["rounding"] for a in acts[1:3]} == {"half_even"}
+    assert int8.network["layers"][1]["bias"] is True
+    meta = int8.meta["output"]
+    assert len(set(meta["scale"])) > 1 and not meta["argmax"]   # per-channel float tail
+
+
+def test_cli_writes_yaml_npz_json_and_the_table(exported, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["import", str(exported("bnn_cnn")), "-o", str(out), "--input-bits", "5",
+                 "--input-scale", "0.0625", "--argmax", "--name", "digits_cnn"])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir()) == ["digits_cnn.json", "digits_cnn.npz",
+                                                    "digits_cnn.yaml"]
+    assert "| ONNX nodes | op types | hwgen layer | how |" in printed
+    assert "| MaxPool_0 | MaxPool | pool0 | maxpool2d 2x2 |" in printed
+    meta = json.loads((out / "digits_cnn.json").read_text())
+    assert meta["input"] == {"bits": 5, "signed": False, "scale": 0.0625,
+                             "float": "float32(q * scale)"}
+    from hwgen.spec import load
+    spec = load(out / "digits_cnn.yaml")
+    assert [layer.op for layer in spec.layers] == ["conv2d", "binary_conv2d", "maxpool2d",
+                                                   "binary_conv2d", "flatten", "binary_dense",
+                                                   "argmax"]
+
+
+def _mutated(exported, tmp_path, change):
+    import onnx
+    model = onnx.load(str(exported("po2_mlp")))
+    change(model)
+    path = tmp_path / "bad.onnx"
+    onnx.save(model, str(path))
+    return path
+
+
+def _weight_quant(model):
+    inits = {t.name for t in model.graph.initializer}
+    return next(n for n in model.graph.node if n.op_type == "Quant" and n.input[0] in inits)
+
+
+def _add_softmax(model):
+    import onnx
+    output = model.graph.output[0]
+    node = onnx.helper.make_node("Softmax", [output.name], ["probabilities"], name="softmax")
+    model.graph.node.append(node)
+    model.graph.output.remove(output)
+    model.graph.output.append(onnx.helper.make_tensor_value_info(
+        "probabilities", onnx.TensorProto.FLOAT, None))
+
+
+def _nonzero_zero_point(model):
+    import onnx
+    quant = _weight_quant(model)
+    zp = next(t for t in model.graph.initializer if t.name == quant.input[2])
+    zp.CopyFrom(onnx.numpy_helper.from_array(np.array(1.0, dtype=np.float32), zp.name))
+
+
+def _missing_initializer(model):
+    quant = _weight_quant(model)
+    weight = next(t for t in model.graph.initializer if t.name == quant.input[0])
+    model.graph.initializer.remove(weight)
+
+
+@pytest.mark.parametrize("change, message", [
+    (_add_softmax, "node 'Softmax_0' (Softmax) is not supported after a MAC node"),
+    (_nonzero_zero_point, "(Quant) has zero point [1.0]; hwgen imports"),
+    (_missing_initializer, "(Quant) reads '"),
+])
+def test_bad_models_exit_2_naming_the_node_and_write_nothing(exported, tmp_path, capsys,
+                                                              change, message):
+    path = _mutated(exported, tmp_path, change)
+    out = tmp_path / "out"
+    assert main(["import", str(path), "-o", str(out), "--input-bits", "5",
+                 "--input-scale", "0.0625"]) == 2
+    error = capsys.readouterr().err
+    assert message in error, error
+    assert not out.exists()
+
+
+def test_missing_initializer_is_named(exported, tmp_path):
+    path = _mutated(exported, tmp_path, _missing_initializer)
+    with pytest.raises(ModelError, match=r"\(Quant\) reads '.*', a graph input without an "
+                                         r"initializer \(a missing initializer\?"):
+        import_model(path, **IMPORT)
+
+
+def test_argmax_refuses_per_channel_float_scales(exported, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["import", str(exported("int8_mlp")), "-o", str(out), "--input-bits", "5",
+                 "--input-scale", "0.0625", "--argmax"]) == 2
+    assert "--argmax: the float tail after the last layer" in capsys.readouterr().err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--input-bits", "0"], "--input-bits must be in 1..32, not 0"),
+    (["--input-scale", "-1"], "--input-scale must be a positive finite number"),
+    (["--name", "Bad-Name"], "--name must match [a-z_][a-z0-9_]*"),
+])
+def test_bad_options_exit_2(exported, tmp_path, capsys, args, message):
+    assert main(["import", str(exported("po2_mlp")), "-o", str(tmp_path / "o"), *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_verilator_cosim_of_an_imported_w1a2_mlp(exported, tmp_path):
+    """The imported FC W1A2 through Verilator under 30 % backpressure: hardware == golden."""
+    out = tmp_path / "net"
+    assert main(["import", str(exported("fc_w1a2")), "-o", str(out), "--input-bits", "5",
+                 "--input-scale", "0.0625", "--argmax", "--name", "fc_w1a2"]) == 0
+    x = tmp_path / "x.npy"
+    np.save(x, zoo.shaped("fc_w1a2", zoo.digits()[1][:40]).astype(np.int64))
+    assert main(["sim", str(out / "fc_w1a2.yaml"), "--input", str(x), "--backpressure", "0.3",
+                 "-o", str(tmp_path / "rtl")]) == 0
