@@ -184,9 +184,10 @@ def test_verilator_cosim_matches_golden(name):
     assert len(got) >= 3000 and result.passed
 
 
-def test_verilog_is_deterministic_and_lint_clean(tmp_path):
+@pytest.mark.parametrize("name", ["s32_s16_wide", "halves_even"])
+def test_verilog_is_deterministic_and_lint_clean(tmp_path, name):
     from .mvau_cases import check_lint
-    case = CASES["s32_s16_wide"]
+    case = CASES[name]
     text = to_verilog(AxiStreamTop(AddStreams(**case), out_beats=2), "add_top")
     assert text == to_verilog(AxiStreamTop(AddStreams(**case), out_beats=2), "add_top")
     check_lint(text, "add_top", tmp_path)

@@ -96,11 +96,13 @@ def test_verilator_cosim_matches_golden(name):
     assert result.passed
 
 
-def test_verilog_is_deterministic_and_lint_clean(tmp_path):
+@pytest.mark.parametrize("name", ["per_channel_s16_to_s8", "half_even_per_channel"])
+def test_verilog_is_deterministic_and_lint_clean(tmp_path, name):
     from sim.verilator import lint
-    case = CASES["per_channel_s16_to_s8"]
-    text = to_verilog(AxiStreamTop(Requant(**case), out_beats=4), "requant_top")
-    assert text == to_verilog(AxiStreamTop(Requant(**case), out_beats=4), "requant_top")
+    case = CASES[name]
+    beats = case["channels"] // case["pe"]
+    text = to_verilog(AxiStreamTop(Requant(**case), out_beats=beats), "requant_top")
+    assert text == to_verilog(AxiStreamTop(Requant(**case), out_beats=beats), "requant_top")
     path = tmp_path / "requant_top.v"
     path.write_text(text)
     result = lint(path, "requant_top")
