@@ -472,8 +472,9 @@ class _Importer:
             eye = eye.reshape(c, c, 1, 1)
         else:
             layer["out_features"] = c
+        # one element per cycle or better, so the offset never becomes the bottleneck
         layer.update({"weight_type": "ternary", "weight_bits": 2, "bias": True,
-                      "pe": _divisor(c, 4), "simd": _divisor(c, 8)})
+                      "pe": _divisor(c, 16), "simd": _divisor(c, 16)})
         self.arrays[f"{name}.weight"] = eye
         self.arrays[f"{name}.bias"] = np.array([p[0] for p in params], dtype=np.int64)
         act, out_t, note = self.requant_layer(name, f"{name}.act", params, quant, t, table)
