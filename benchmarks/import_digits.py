@@ -8,7 +8,10 @@ statistics only), exports with Brevitas ``export_qonnx`` in both forms
 (540) the samples whose golden top-1 and every hwgen layer's output equal
 ``qonnx.core.onnx_exec.execute_onnx`` on the original model. With
 ``--sim KEY,...`` it also cosimulates those imports under Verilator
-(``hwgen sim``, 30 % backpressure) on all test images.
+(``hwgen sim``, 30 % backpressure) on all test images. *float32 ties*
+counts the reachable accumulators whose requant step follows the exact value
+where the model's float32 arithmetic lands within rounding of a half-way
+point (``float_ties`` in the import's .json).
 
 Writes ``results/import_digits.json`` and prints a table.
 """
@@ -93,8 +96,9 @@ def main():
                 records.append(record)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(records, indent=1) + "\n")
-    print("| model | export | layers | images | top-1 = executor | every layer = executor | float acc | hwgen sim (bp 0.3) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| model | export | layers | images | top-1 = executor | every layer = executor "
+          "| float32 ties | float acc | hwgen sim (bp 0.3) |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in records:
         layers = min(r["layers_equal"].values())
         sim = r.get("sim")
@@ -103,7 +107,8 @@ def main():
                     if sim else "-")
         print(f"| {r['model']} | {'Gemm (dynamo)' if r['form'] == 'dyn' else 'MatMul (TorchScript)'} "
               f"| {r['layers']} | {r['images']} | {r['top1_equal']}/{r['images']} "
-              f"| {layers}/{r['images']} | {100 * r['float_accuracy']:.1f} % | {sim_text} |")
+              f"| {layers}/{r['images']} | {sum(r['float_ties'].values())} "
+              f"| {100 * r['float_accuracy']:.1f} % | {sim_text} |")
     print(f"wrote {args.out}")
     ok = all(r["top1_equal"] == r["images"] and min(r["layers_equal"].values()) == r["images"]
              and (r.get("sim") is None or r["sim"]["exit"] == 0) for r in records)

@@ -271,7 +271,9 @@ class _Importer:
         bits = self.input_bits
         lo, hi = ((-(1 << (bits - 1)), (1 << (bits - 1)) - 1) if self.input_signed
                   else (0, (1 << bits) - 1))
-        t = _Tensor(shape[1:], lo, hi, scale=np.asarray(self.input_scale))
+        if bits == 1:       # hwgen's 1-bit input is binary: q in {-1, +1}
+            lo, hi = -1, 1
+        t = _Tensor(shape[1:], lo, hi, binary=bits == 1, scale=np.asarray(self.input_scale))
         tensor = start = self.g.input
         nodes = []
         while True:         # the float preprocessing up to the first quantizer
@@ -380,10 +382,7 @@ class _Importer:
         c = t.channels
         quant = _Quantizer(self.g, quant_node, c, rank)
         source = self.int_source(t, tensor)
-        if t.binary:
-            raise ModelError(f"{node_label(quant_node)} requantizes a binary tensor; hwgen imports "
-                             f"binary activations only straight into MAC nodes, MaxPool or Reshape")
-        domain = np.arange(t.lo, t.hi + 1)
+        domain = np.array([-1, 1]) if t.binary else np.arange(t.lo, t.hi + 1)
         x = np.repeat(domain[:, None], c, axis=1)
         table = self.levels_of(source, nodes, quant, x)           # [values, C]
         names = [n.name for n in nodes + [quant_node]]
@@ -396,6 +395,14 @@ class _Importer:
                              f"(a negative scale on a tensor that is not a MAC output)")
         out_t = _Tensor(t.shape, int(table.min()), int(table.max()), scale=quant.scale)
         what = "input integers" if first else "integer values"
+        if t.binary:            # -1/+1 stays -1/+1 (e.g. a BipolarQuant on a binary input)
+            if quant.bipolar and np.all(table == domain[:, None]):
+                self.table.append((names, ops, "-", f"identity on the binary {what}"))
+                return _Tensor(t.shape, -1, 1, binary=True, scale=quant.scale,
+                               layer=t.layer), quant_node.output[0]
+            raise ModelError(f"{node_label(quant_node)} maps binary (-1/+1) values to "
+                             f"{sorted(set(table.reshape(-1).tolist()))}; hwgen passes binary "
+                             f"tensors only unchanged into MAC nodes, MaxPool or Reshape")
         shift = table - domain[:, None]
         if not quant.bipolar and np.all(shift == shift[0, 0]):
             # v = h + const: no layer, the next layer takes the offset

@@ -190,3 +190,30 @@ def test_verilator_cosim_of_an_imported_w1a2_mlp(exported, tmp_path):
     np.save(x, zoo.shaped("fc_w1a2", zoo.digits()[1][:40]).astype(np.int64))
     assert main(["sim", str(out / "fc_w1a2.yaml"), "--input", str(x), "--backpressure", "0.3",
                  "-o", str(tmp_path / "rtl")]) == 0
+
+
+def test_binary_input_passes_straight_into_xnor_layers(tmp_path):
+    """--input-bits 1: q in {-1, +1}; a BipolarQuant on it is the identity, the MACs are XNORs."""
+    import torch
+    from brevitas.export import export_qonnx
+    from brevitas.nn import QuantIdentity, QuantLinear
+    from brevitas_examples.bnn_pynq.models.common import CommonActQuant, CommonWeightQuant
+    torch.manual_seed(1)
+    model = torch.nn.Sequential(
+        QuantIdentity(act_quant=CommonActQuant, bit_width=1),
+        QuantLinear(64, 32, bias=False, weight_quant=CommonWeightQuant, weight_bit_width=1),
+        torch.nn.BatchNorm1d(32),
+        QuantIdentity(act_quant=CommonActQuant, bit_width=1),
+        QuantLinear(32, 10, bias=False, weight_quant=CommonWeightQuant, weight_bit_width=1))
+    q = np.where(zoo.digits()[1] >= 8, 1, -1)
+    model.train()
+    with torch.no_grad():                       # BatchNorm statistics from the data
+        model(torch.from_numpy(q[:256].astype(np.float32)))
+    path = tmp_path / "bnn.onnx"
+    export_qonnx(model.eval(), torch.from_numpy(q[:1].astype(np.float32)), str(path))
+    imported = import_model(path, input_bits=1, input_scale=1.0, argmax=True, name="bnn")
+    assert [layer["op"] for layer in imported.network["layers"]] == ["binary_dense",
+                                                                     "binary_dense", "argmax"]
+    write_outputs(imported, tmp_path / "out")
+    counts = compare(path, tmp_path / "out", "bnn", q, q.astype(np.float32))
+    assert counts == {"fc0": len(q), "fc1": len(q), "top1": len(q)}, counts
