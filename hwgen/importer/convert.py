@@ -17,21 +17,23 @@ The walk follows the one activation path from the model input to its output:
    per-channel ``scale``/``offset`` for the host, or with ``argmax`` checked and
    turned into an exact integer rescale before an argmax layer.
 
-The hardware value ``h`` of every tensor relates to the model's integer
-``v`` by ``v = h + offset`` (binary tensors: ``v = h``, -1/+1), and the model's
-float value is ``v * scale``.
+The hardware value of every tensor relates to the model's as
+:class:`.values.HwTensor` says; the tail is :mod:`.tail`.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import fit
 from .qonnx_graph import ELEMENTWISE, QUANTIZERS, Graph, ModelError, node_label
+from .tail import TailMixin
+from .values import (ActQuantizer, ChainSource, HwTensor, divisor, node_attrs, per_channel,
+                     signed_bits)
 
 __all__ = ["Imported", "import_model"]
 
@@ -39,7 +41,6 @@ __all__ = ["Imported", "import_model"]
 _CHUNK = 1 << 21
 #: most levels a multi-threshold layer takes (hwgen threshold bits <= 4)
 _MAX_THRESHOLD_LEVELS = 16
-_ROUNDING = {"ROUND": "half_even", "HALF_EVEN": "half_even", "FLOOR": "floor"}
 _SUPPORTED = ("Quant, BipolarQuant, MatMul, Gemm, Conv, BatchNormalization, Relu, MaxPool, "
               "Reshape, Flatten, and Mul/Add/Sub/Div by constants")
 
@@ -54,113 +55,9 @@ class Imported:
     meta: dict
 
 
-@dataclass
-class _Tensor:
-    """The hardware tensor at the current point of the walk (see the module docstring)."""
-    shape: tuple            # torch order, no batch axis
-    lo: int                 # reachable hardware values
-    hi: int
-    binary: bool = False
-    offset: int = 0
-    scale: np.ndarray = field(default_factory=lambda: np.ones(()))   # () or [C]
-    layer: str = "input"    # hwgen layer producing it
+class Importer(TailMixin):
+    """One walk over a :class:`Graph` (see the module docstring)."""
 
-    @property
-    def channels(self):
-        return self.shape[0] if len(self.shape) == 3 else self.shape[-1]
-
-
-@dataclass
-class _Source:
-    """How a chain's input tensor follows from hardware integers ``x`` (per channel ``c``):
-    model float = float32((sign[c] * x + shift[c]) * scale[c])."""
-    tensor: str
-    rank: int               # 2 ([N, C]) or 4 ([N, C, H, W]) in the model
-    channels: int
-    sign: np.ndarray
-    shift: np.ndarray
-    scale: np.ndarray
-
-    def values(self, x):
-        """Model float32 values for hardware integers ``x`` [R, C]."""
-        a = self.sign * np.asarray(x, dtype=np.float64) + self.shift
-        out = (a * self.scale).astype(np.float32)
-        return out.reshape(out.shape + (1, 1)) if self.rank == 4 else out
-
-
-class _Quantizer:
-    """An activation quantizer: its levels, scale and rounding (zero point 0 checked)."""
-
-    def __init__(self, graph: Graph, node, channels, rank):
-        self.node = node
-        if node.op_type == "BipolarQuant":
-            self.bipolar, self.rounding = True, None
-            self.levels = (-1, 1)
-        else:
-            zp = graph.const(node.input[2], node)
-            if np.any(zp != 0):
-                raise ModelError(f"{node_label(node)} has zero point {zp.reshape(-1)[:4].tolist()}; "
-                                 f"hwgen imports quantizers with zero point 0 only")
-            bits = graph.const(node.input[3], node)
-            if bits.size != 1 or float(bits) != int(float(bits)) or not 1 <= float(bits) <= 32:
-                raise ModelError(f"{node_label(node)} has bit width {bits.reshape(-1).tolist()}; "
-                                 f"hwgen needs one integer bit width in 1..32")
-            bits = int(float(bits))
-            attrs = _attrs(node)
-            signed, narrow = bool(attrs.get("signed", 1)), bool(attrs.get("narrow", 0))
-            mode = attrs.get("rounding_mode", "ROUND")
-            mode = mode.decode() if isinstance(mode, bytes) else mode
-            if mode.upper() not in _ROUNDING:
-                raise ModelError(f"{node_label(node)} rounds with {mode!r}; hwgen imports "
-                                 f"ROUND (half to even) and FLOOR")
-            self.rounding = _ROUNDING[mode.upper()]
-            self.bipolar = bits == 1 and signed      # qonnx maps a signed 1-bit Quant to -1/+1
-            if self.bipolar:
-                self.levels = (-1, 1)
-            else:
-                from qonnx.custom_op.general.quant import max_int, min_int
-                self.levels = (int(min_int(signed, narrow, bits)), int(max_int(signed, narrow, bits)))
-            self.bits, self.signed = bits, signed
-        scale = graph.const(node.input[1], node).astype(np.float64)
-        self.scale = _per_channel(scale, channels, rank, node, "scale")
-        if np.any(self.scale <= 0):
-            raise ModelError(f"{node_label(node)} has a scale <= 0")
-
-    @property
-    def count(self):
-        return 2 if self.bipolar else self.levels[1] - self.levels[0] + 1
-
-
-def _attrs(node):
-    from onnx import helper
-    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
-
-
-def _per_channel(value, channels, rank, node, what):
-    """``value`` broadcast on a [1, C, ...] tensor as a per-channel [C] vector (or a scalar ())."""
-    value = np.asarray(value, dtype=np.float64)
-    full = (1, channels) + (1,) * (rank - 2)
-    try:
-        b = np.broadcast_to(value, np.broadcast_shapes(value.shape, full))
-    except ValueError:
-        raise ModelError(f"{node_label(node)}: {what} of shape {list(value.shape)} does not "
-                         f"broadcast on the tensor's channels ({channels})") from None
-    if b.ndim != rank or b.shape[0] != 1 or any(d != 1 for d in b.shape[2:]):
-        raise ModelError(f"{node_label(node)}: {what} of shape {list(value.shape)} varies along an "
-                         f"axis other than the channels; hwgen takes scalar or per-channel constants")
-    vector = b.reshape(-1)
-    return vector if len(np.unique(vector)) > 1 else np.asarray(vector[0])
-
-
-def _divisor(n, limit):
-    return max(d for d in range(1, min(n, limit) + 1) if n % d == 0)
-
-
-def _signed_bits(lo, hi):
-    return max((-lo - 1).bit_length() if lo < 0 else 0, hi.bit_length() if hi > 0 else 0) + 1
-
-
-class _Importer:
     def __init__(self, graph: Graph, *, input_bits, input_scale, input_signed, argmax, name):
         self.g = graph
         self.input_bits, self.input_scale = input_bits, float(input_scale)
@@ -235,12 +132,12 @@ class _Importer:
             else:
                 continue
             for name in names:
-                value = _per_channel(self.g.const(name, node), channels, rank, node, "a constant")
+                value = per_channel(self.g.const(name, node), channels, rank, node, "a constant")
                 shape = (1, channels) + (1,) * (rank - 2) if value.ndim else ()
                 out[name] = value.reshape(shape).astype(self.g.const(name, node).dtype)
         return out
 
-    def evaluate(self, source: _Source, nodes, output, x):
+    def evaluate(self, source: ChainSource, nodes, output, x):
         """The model's nodes ``nodes`` on hardware integers ``x`` [R, C] -> float64 [R, C] of ``output``."""
         x = np.asarray(x)
         consts = self.chain_constants(nodes, source.rank, source.channels)
@@ -252,7 +149,7 @@ class _Importer:
             parts.append(np.asarray(result, dtype=np.float64).reshape(len(chunk), source.channels))
         return np.concatenate(parts) if parts else np.zeros((0, source.channels))
 
-    def levels_of(self, source, nodes, quant: _Quantizer, x):
+    def levels_of(self, source, nodes, quant: ActQuantizer, x):
         """Integer output levels of ``quant`` for hardware integers ``x`` [R, C]."""
         y = self.evaluate(source, nodes + [quant.node], quant.node.output[0], x) / quant.scale
         levels = np.round(y)
@@ -273,7 +170,7 @@ class _Importer:
                   else (0, (1 << bits) - 1))
         if bits == 1:       # hwgen's 1-bit input is binary: q in {-1, +1}
             lo, hi = -1, 1
-        t = _Tensor(shape[1:], lo, hi, binary=bits == 1, scale=np.asarray(self.input_scale))
+        t = HwTensor(shape[1:], lo, hi, binary=bits == 1, scale=np.asarray(self.input_scale))
         tensor = start = self.g.input
         nodes = []
         while True:         # the float preprocessing up to the first quantizer
@@ -315,15 +212,15 @@ class _Importer:
             self.tail(self.int_source(t, tensor), [], t, mac=None)
         return t
 
-    def int_source(self, t: _Tensor, tensor):
+    def int_source(self, t: HwTensor, tensor):
         c = t.channels
         rank = 4 if len(t.shape) == 3 else 2
         scale = np.broadcast_to(t.scale, (c,)).astype(np.float64)
-        return _Source(tensor, rank, c, np.ones(c), np.full(c, float(t.offset)), scale)
+        return ChainSource(tensor, rank, c, np.ones(c), np.full(c, float(t.offset)), scale)
 
     # -- layers ------------------------------------------------------------------------------------
 
-    def reshape(self, node, t: _Tensor, tensor, emit):
+    def reshape(self, node, t: HwTensor, tensor, emit):
         """Reshape/Flatten: nothing when it keeps the shape, a ``flatten`` layer for [C,H,W] -> [CHW]."""
         if node.op_type == "Reshape":
             self.g.const(node.input[1], node)
@@ -344,13 +241,13 @@ class _Importer:
             self.table.append(([node.name], [node.op_type], name, f"flatten {list(t.shape)} -> {list(out)}"))
             if np.ndim(t.scale):
                 raise ModelError(f"{node_label(node)} flattens a tensor with per-channel scales")
-            self.reshaped = _Tensor(out, t.lo, t.hi, t.binary, t.offset, t.scale, name)
+            self.reshaped = HwTensor(out, t.lo, t.hi, t.binary, t.offset, t.scale, name)
             return True
         raise ModelError(f"{node_label(node)} reshapes {list(t.shape)} to {list(out)}; hwgen "
                          f"imports reshapes that keep the shape or flatten [C, H, W]")
 
-    def maxpool(self, node, t: _Tensor):
-        attrs = _attrs(node)
+    def maxpool(self, node, t: HwTensor):
+        attrs = node_attrs(node)
         kernel = list(attrs.get("kernel_shape", []))
         strides = list(attrs.get("strides", kernel))
         pads = list(attrs.get("pads", [0] * 4))
@@ -365,22 +262,22 @@ class _Importer:
         if h % k or w % k:
             raise ModelError(f"{node_label(node)}: kernel {k} must divide {h}x{w}")
         name = self.fresh("pool")
-        self.layers.append({"name": name, "op": "maxpool2d", "kernel_size": k, "pe": _divisor(c, 8)})
+        self.layers.append({"name": name, "op": "maxpool2d", "kernel_size": k, "pe": divisor(c, 8)})
         self.table.append(([node.name], [node.op_type], name, f"maxpool2d {k}x{k}"))
-        out = _Tensor((c, h // k, w // k), t.lo, t.hi, t.binary, t.offset, t.scale, name)
+        out = HwTensor((c, h // k, w // k), t.lo, t.hi, t.binary, t.offset, t.scale, name)
         self.checks.append(self.check_entry(name, node.output[0], out))
         return out, node.output[0]
 
-    def check_entry(self, layer, tensor, t: _Tensor):
+    def check_entry(self, layer, tensor, t: HwTensor):
         """How the golden output of ``layer`` relates to the model tensor (for tests and users)."""
         return {"layer": layer, "tensor": tensor, "kind": "activation",
                 "scale": np.broadcast_to(t.scale, (t.channels,)).tolist(), "offset": t.offset}
 
-    def table_layer(self, t: _Tensor, tensor, nodes, quant_node, first):
+    def table_layer(self, t: HwTensor, tensor, nodes, quant_node, first):
         """Float nodes + a quantizer on an integer tensor: tabulate every hardware value."""
         rank = 4 if len(t.shape) == 3 else 2
         c = t.channels
-        quant = _Quantizer(self.g, quant_node, c, rank)
+        quant = ActQuantizer(self.g, quant_node, c, rank)
         source = self.int_source(t, tensor)
         domain = np.array([-1, 1]) if t.binary else np.arange(t.lo, t.hi + 1)
         x = np.repeat(domain[:, None], c, axis=1)
@@ -393,12 +290,12 @@ class _Importer:
             raise ModelError(f"{node_label(quant_node)}: its output decreases with the input on "
                              f"channel {bad}; hwgen needs an increasing map from the integer input "
                              f"(a negative scale on a tensor that is not a MAC output)")
-        out_t = _Tensor(t.shape, int(table.min()), int(table.max()), scale=quant.scale)
+        out_t = HwTensor(t.shape, int(table.min()), int(table.max()), scale=quant.scale)
         what = "input integers" if first else "integer values"
         if t.binary:            # -1/+1 stays -1/+1 (e.g. a BipolarQuant on a binary input)
             if quant.bipolar and np.all(table == domain[:, None]):
                 self.table.append((names, ops, "-", f"identity on the binary {what}"))
-                return _Tensor(t.shape, -1, 1, binary=True, scale=quant.scale,
+                return HwTensor(t.shape, -1, 1, binary=True, scale=quant.scale,
                                layer=t.layer), quant_node.output[0]
             raise ModelError(f"{node_label(quant_node)} maps binary (-1/+1) values to "
                              f"{sorted(set(table.reshape(-1).tolist()))}; hwgen passes binary "
@@ -406,7 +303,7 @@ class _Importer:
         shift = table - domain[:, None]
         if not quant.bipolar and np.all(shift == shift[0, 0]):
             # v = h + const: no layer, the next layer takes the offset
-            out_t = _Tensor(t.shape, t.lo, t.hi, offset=int(shift[0, 0]), scale=quant.scale,
+            out_t = HwTensor(t.shape, t.lo, t.hi, offset=int(shift[0, 0]), scale=quant.scale,
                             layer=t.layer)
             self.table.append((names, ops, "-", f"identity on the {len(domain)} {what} "
                                f"(offset {int(shift[0, 0])} folded into the next layer)"))
@@ -437,10 +334,10 @@ class _Importer:
             self.arrays[f"{prefix}.thresholds"] = thresholds if per_channel else thresholds[:1]
             layer = {"op": "threshold", "bits": bits, "per_channel": per_channel}
             if quant.bipolar:
-                out_t = _Tensor(t.shape, -1, 1, binary=True, scale=quant.scale, layer=name)
+                out_t = HwTensor(t.shape, -1, 1, binary=True, scale=quant.scale, layer=name)
                 note = "threshold, 1 bit (-1/+1)"
             else:
-                out_t = _Tensor(t.shape, 0, quant.count - 1, offset=quant.levels[0],
+                out_t = HwTensor(t.shape, 0, quant.count - 1, offset=quant.levels[0],
                                 scale=quant.scale, layer=name)
                 note = (f"threshold, {bits} bits for levels {quant.levels[0]}..{quant.levels[1]}"
                         + (f" (offset {quant.levels[0]} folded into the next layer)"
@@ -457,7 +354,7 @@ class _Importer:
                     f"reachable integer")
             layer, out_t, note = self.requant_layer(name, prefix, params, quant, t, table)
         if standalone:
-            layer = {"name": name, **layer, "pe": _divisor(c, 4)}
+            layer = {"name": name, **layer, "pe": divisor(c, 4)}
         return layer, out_t, note
 
     def offset_requant(self, name, steps, quant, t, source, nodes, table):
@@ -481,7 +378,7 @@ class _Importer:
             layer["out_features"] = c
         # one element per cycle or better, so the offset never becomes the bottleneck
         layer.update({"weight_type": "ternary", "weight_bits": 2, "bias": True,
-                      "pe": _divisor(c, 16), "simd": _divisor(c, 16)})
+                      "pe": divisor(c, 16), "simd": divisor(c, 16)})
         self.arrays[f"{name}.weight"] = eye
         self.arrays[f"{name}.bias"] = np.array([p[0] for p in params], dtype=np.int64)
         act, out_t, note = self.requant_layer(name, f"{name}.act", params, quant, t, table)
@@ -500,7 +397,7 @@ class _Importer:
             self.arrays[f"{prefix}.{key}"] = value if per_channel else value[:1]
         layer = {"op": "requant", "bits": quant.bits, "signed": quant.signed,
                  "per_channel": per_channel, "rounding": quant.rounding}
-        out_t = _Tensor(t.shape, int(table.min()), int(table.max()), scale=quant.scale, layer=name)
+        out_t = HwTensor(t.shape, int(table.min()), int(table.max()), scale=quant.scale, layer=name)
         note = (f"requant to {'' if quant.signed else 'u'}int{quant.bits}, {quant.rounding}"
                 f"{', per channel' if per_channel else ''}")
         return layer, out_t, note
@@ -588,14 +485,14 @@ class _Importer:
                                  f"{np.unique(zp)[:4].tolist()}; hwgen imports weights with "
                                  f"zero point 0 only")
             bits = float(self.g.const(quant.input[3], quant))
-            binary = bits == 1 and bool(_attrs(quant).get("signed", 1))
+            binary = bits == 1 and bool(node_attrs(quant).get("signed", 1))
         else:
             binary = True
         full = np.broadcast_to(scale, values.shape)
         ints = np.round(values / full)
         if np.any(np.abs(values / full - ints) > 1e-3):
             raise ModelError(f"{node_label(quant)}: outputs are not integer multiples of its scale")
-        attrs = _attrs(node)
+        attrs = node_attrs(node)
         if node.op_type == "MatMul":
             ints, full = ints.T, full.T
         elif node.op_type == "Gemm":
@@ -610,14 +507,14 @@ class _Importer:
                              f"channel; hwgen takes per-tensor or per-output-channel scales")
         return ints.astype(np.int64), full.reshape(full.shape[0], -1)[:, 0], binary
 
-    def mac(self, node, t: _Tensor, tensor):
+    def mac(self, node, t: HwTensor, tensor):
         if node.input[0] != tensor:
             raise ModelError(f"{node_label(node)} takes the activation as its second input")
         ints, w_scale, binary = self.weights(node)
         if np.ndim(t.scale):
             raise ModelError(f"{node_label(node)} reads a tensor with per-channel scales "
                              f"({t.layer}); hwgen needs one scale per MAC input")
-        attrs = _attrs(node)
+        attrs = node_attrs(node)
         conv = node.op_type == "Conv"
         cout = ints.shape[0]
         if conv:
@@ -649,7 +546,7 @@ class _Importer:
         rowsum = ints.reshape(cout, -1).sum(axis=1)
         in_scale = float(t.scale)
         rank = 4 if conv else 2
-        source = _Source(node.output[0], rank, cout, np.ones(cout),
+        source = ChainSource(node.output[0], rank, cout, np.ones(cout),
                          (t.offset * rowsum).astype(np.float64), in_scale * w_scale)
         name = self.fresh("conv" if conv else "fc")
         layer = {"name": name}
@@ -689,7 +586,7 @@ class _Importer:
                                + "; float tail " + self.tail_note()))
             out_t = self.finish_mac(layer, ints, source, chain, t, x_lo, x_hi, binary, out_shape)
             return out_t, self.g.output
-        quant = _Quantizer(self.g, quant_node, cout, rank)
+        quant = ActQuantizer(self.g, quant_node, cout, rank)
         names.append(quant_node.name)
         ops.append(quant_node.op_type)
         sign, x_range, table_steps, table = self.orient(ints, source, chain, quant, x_lo, x_hi)
@@ -701,7 +598,7 @@ class _Importer:
         if table is not None:
             start = int(lo_c.min())
             layer_act, out_t, note = self.activation_from_table(
-                act_name, table, np.arange(start, start + len(table)), quant, _Tensor(
+                act_name, table, np.arange(start, start + len(table)), quant, HwTensor(
                     out_shape, 0, 0), source, chain, standalone=False)
             constant = int(np.sum(np.all(table == table[:1], axis=0)))
         else:
@@ -716,7 +613,7 @@ class _Importer:
             bias = np.array([p[0] for p in params], dtype=np.int64)
             levels = np.array([[st.first, st.last] for st in table_steps])
             layer_act, out_t, note = self.requant_layer(act_name, f"{name}.act", params, quant,
-                                                        _Tensor(out_shape, 0, 0), levels)
+                                                        HwTensor(out_shape, 0, 0), levels)
             if self.ties:
                 note += (f" ({self.ties} reachable accumulator(s) within float32 rounding of a "
                          f"half-way point follow the exact value)")
@@ -806,17 +703,17 @@ class _Importer:
                 layer["weight_type"] = "ternary"
                 layer["weight_bits"] = 2
             else:
-                bits = _signed_bits(int(ints.min()), int(ints.max()))
+                bits = signed_bits(int(ints.min()), int(ints.max()))
                 if bits > 8:
                     raise ModelError(f"layer {name}: weights need {bits} bits (hwgen: at most 8)")
                 layer["weight_bits"] = max(bits, 2)
             self.arrays[f"{name}.weight"] = ints
         fan_in = int(np.prod(ints.shape[1:]))
         if layer["op"] in ("conv2d", "binary_conv2d"):
-            simd = _divisor(ints.shape[1], 32 if binary else 8)
+            simd = divisor(ints.shape[1], 32 if binary else 8)
         else:
-            simd = _divisor(fan_in, 32 if binary else 8)
-        layer["pe"] = _divisor(cout, 8 if binary else 4)
+            simd = divisor(fan_in, 32 if binary else 8)
+        layer["pe"] = divisor(cout, 8 if binary else 4)
         layer["simd"] = simd
 
     def mac_note(self, layer, ints, binary, t):
@@ -829,159 +726,11 @@ class _Importer:
         elif set(np.unique(ints).tolist()) <= {-1, 0, 1}:
             kind = "ternary"
         else:
-            kind = f"int{_signed_bits(int(ints.min()), int(ints.max()))}"
+            kind = f"int{signed_bits(int(ints.min()), int(ints.max()))}"
         note = f"{layer['op']} {shape}, {kind} weights"
         if t.offset:
             note += f" (input offset {t.offset} folded in)"
         return note
-
-    # -- the float tail ----------------------------------------------------------------------------
-
-    def finish_mac(self, layer, ints, source, chain, t, x_lo, x_hi, binary, out_shape):
-        """The last MAC layer (no quantizer after it): a float tail, or an exact argmax."""
-        name = layer["name"]
-        w = ints.reshape(ints.shape[0], -1)
-        lo = np.minimum(w * x_lo, w * x_hi).sum(axis=1)
-        hi = np.maximum(w * x_lo, w * x_hi).sum(axis=1)
-        out_t = _Tensor(out_shape, int(lo.min()), int(hi.max()), layer=name)
-        sign = np.ones(len(lo), dtype=np.int64)
-        if self.argmax:
-            sign = self.tail_direction(source, chain, lo, hi)
-            ints = ints * sign.reshape((-1,) + (1,) * (ints.ndim - 1))
-            source.sign = sign.astype(np.float64)
-            lo, hi = np.where(sign > 0, lo, -hi), np.where(sign > 0, hi, -lo)
-        shift = np.round(source.shift).astype(np.int64)
-        if np.any(shift) and not binary:
-            # the input offset's share of the sum becomes the dense bias: sign * x_hw = a
-            bias = sign * shift
-            layer["bias"] = True
-            self.arrays[f"{name}.bias"] = bias
-            lo, hi = lo + bias, hi + bias
-            source.shift = np.zeros(len(lo))
-            out_t.lo, out_t.hi = int(lo.min()), int(hi.max())
-        self.set_weights(layer, name, ints, binary, t)
-        self.layers.append(layer)
-        self.checks.append({"layer": name, "tensor": source.tensor.replace("__acc", ""),
-                            "kind": "accumulator", "scale": source.scale.tolist(),
-                            "sign": sign.tolist(), "shift": source.shift.tolist(),
-                            "bias": self.bias_of(source, chain)})
-        self.tail(source, chain, out_t, mac=(lo, hi))
-        return out_t
-
-    def bias_of(self, source, chain):
-        for node in chain:
-            if node.name.endswith("__bias"):
-                return np.asarray(self.g._const[node.input[1]], dtype=np.float64).reshape(-1).tolist()
-        return [0.0] * source.channels
-
-    def tail_direction(self, source, chain, lo, hi):
-        if not chain:
-            return np.ones(len(lo), dtype=np.int64)
-        out = chain[-1].output[0]
-        ends = self.evaluate(source, chain, out, np.stack([lo, hi]))
-        return np.where(ends[0] > ends[1], -1, 1).astype(np.int64)
-
-    def tail(self, source, chain, t: _Tensor, mac):
-        """Record the float tail as per-channel ``scale``/``offset``; with argmax, add the argmax."""
-        c = source.channels
-        if t.binary:
-            lo, hi = np.full(c, -1), np.full(c, 1)
-        elif mac is None:
-            lo, hi = np.full(c, t.lo), np.full(c, t.hi)
-        else:
-            lo, hi = mac
-        out = chain[-1].output[0] if chain else None
-        # probe the tail as a function of the model's integer a = sign * out + shift
-        plain = _Source(source.tensor, source.rank, c, np.ones(c), np.zeros(c), source.scale)
-        shift = np.round(source.shift).astype(np.int64)
-        top = max(int(np.abs(lo).max()), int(np.abs(hi).max()), 1) + int(np.abs(shift).max())
-        probe = np.stack([np.zeros(c), np.full(c, float(top))])
-        if chain:
-            v = self.evaluate(plain, chain, out, probe)
-        else:
-            v = plain.values(probe).astype(np.float64).reshape(2, c)
-        scale = (v[1] - v[0]) / probe[1]
-        offset = v[0]
-        if np.all(v == v[:, :1]):
-            # every channel computes the same float32 function: one scale keeps ties ties
-            scale, offset = np.full(c, scale[0]), np.full(c, offset[0])
-        self.output_meta = {"scale": scale.tolist(), "offset": offset.tolist(),
-                            "sign": source.sign.astype(np.int64).tolist(),
-                            "shift": shift.tolist(),
-                            "meaning": "model integer a = sign * out + shift; "
-                                       "float output ~= a * scale + offset",
-                            "nodes": [n.name for n in chain if not n.name.endswith("__bias")],
-                            "argmax": self.argmax}
-        if chain and mac is None:
-            self.table.append(([n.name for n in chain], [n.op_type for n in chain], "-",
-                               "float tail " + self.tail_note()))
-        if not self.argmax:
-            return
-        self.exact_argmax(source, chain, out, lo, hi, t)
-
-    def tail_note(self):
-        return ("(host: a = sign * out + shift, float = a * scale + offset, in the .json)"
-                if not self.argmax
-                else "(checked exact for argmax)")
-
-    def exact_argmax(self, source, chain, out, lo, hi, t):
-        """Append ``argmax``, after an integer rescale when the channels' scales differ; check that
-        the integers order every reachable pair (channel, value) as the model's float tail does."""
-        c = source.channels
-        if len(t.shape) != 1:
-            raise ModelError("--argmax: the model output must be a vector [1, classes], not "
-                             f"{[1, *t.shape]}")
-        start, stop = int(lo.min()), int(hi.max())
-        x = np.arange(start, stop + 1)
-        grid = np.repeat(x[:, None], c, axis=1)
-        floats = (self.evaluate(source, chain, out, grid) if chain
-                  else source.values(grid).astype(np.float64).reshape(len(x), c))
-        reachable = (grid >= lo) & (grid <= hi)
-        scale = np.abs(np.asarray(self.output_meta["scale"]))
-        # the model's accumulator is sign * (x + k): a binary layer cannot add k = sign * shift
-        k = (source.sign * np.round(source.shift)).astype(np.int64)
-        rescale = None
-        if np.any(k) or not _same_order(floats[reachable], grid[reachable]):
-            m = np.round(scale / scale.min()).astype(np.int64)
-            if np.all(m * scale.min() == scale) and np.all(m < 1 << 31):
-                rescale = m
-                ints = (grid + k) * m
-            if rescale is None or not _same_order(floats[reachable], ints[reachable]):
-                raise ModelError(
-                    "--argmax: the float tail after the last layer (per-channel scales "
-                    f"{np.unique(scale)[:4].tolist()}..., offsets "
-                    f"{np.unique(self.output_meta['offset'])[:4].tolist()}...) cannot be replaced "
-                    "by an exact integer rescale (hwgen needs channel scales in integer ratios "
-                    "and equal offsets); leave --argmax out and take the argmax of "
-                    "out * scale + offset on the host (the .json beside the YAML)")
-        if rescale is not None:
-            zp = k * rescale
-            top = max(abs(int(ints[reachable].min())), abs(int(ints[reachable].max())),
-                      int(np.abs(zp).max()))
-            bits = max(top.bit_length() + 1, 2)
-            if bits > 32:
-                raise ModelError(f"--argmax: the integer rescale needs {bits} bits (at most 32)")
-            name = self.fresh("rescale")
-            self.layers.append({"name": name, "op": "requant", "bits": bits, "signed": True,
-                                "per_channel": True, "rounding": "floor", "pe": 1})
-            self.arrays[f"{name}.multiplier"] = rescale
-            self.arrays[f"{name}.shift"] = np.zeros(c, dtype=np.int64)
-            self.arrays[f"{name}.zero_point"] = zp
-            self.table.append(([], [], name, f"exact integer rescale m * x + zp "
-                               f"(m = {np.unique(rescale).tolist()[:4]}, "
-                               f"zp = {np.unique(zp).tolist()[:4]}...)"))
-        self.layers.append({"name": "top1", "op": "argmax"})
-        self.table.append(([], [], "top1", "argmax (ties: lowest index, as numpy)"))
-
-
-def _same_order(floats, ints) -> bool:
-    """True when sorting by ``floats`` sorts ``ints`` too, with equal floats <-> equal ints."""
-    floats = np.asarray(floats, dtype=np.float64).reshape(-1)
-    ints = np.asarray(ints, dtype=np.int64).reshape(-1)
-    order = np.lexsort((ints, floats))
-    f, i = floats[order], ints[order]
-    df, di = np.diff(f), np.diff(i)
-    return bool(np.all((df > 0) == (di > 0)) and np.all((df == 0) == (di == 0)))
 
 
 _NAME_RE = re.compile(r"[^a-z0-9_]")
@@ -1014,7 +763,7 @@ def import_model(path, *, input_bits=8, input_scale=1.0, input_signed=False, arg
         raise ValueError(f"--input-scale must be a positive finite number, not {input_scale}")
     net_name = network_name(path, name)
     graph = Graph(path)
-    importer = _Importer(graph, input_bits=int(input_bits), input_scale=input_scale,
+    importer = Importer(graph, input_bits=int(input_bits), input_scale=input_scale,
                          input_signed=bool(input_signed), argmax=bool(argmax), name=net_name)
     importer.run()
     shape = list(graph.shape(graph.input)[1:])
