@@ -5,7 +5,9 @@ The walk follows the one activation path from the model input to its output:
 1. the float preprocessing (Mul/Add/Sub/Div by constants) and the first
    quantizer, tabulated on every hardware input integer ``q`` (float value
    ``float32(q * S)``), become a ``threshold`` or ``requant`` layer (or nothing,
-   when the quantizer maps ``q`` to ``q`` plus a constant);
+   when the quantizer maps ``q`` to ``q`` plus a constant; or an identity
+   dense / 1x1 conv2d whose integer bias adds an offset the requant must see
+   before it rounds);
 2. each MatMul/Gemm/Conv becomes a (binary_)dense/conv2d layer with the
    integers found by evaluating its weight quantizer, and the float nodes up to
    the next quantizer (bias, BatchNorm, scales, Relu, the quantizer with its
