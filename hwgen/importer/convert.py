@@ -378,9 +378,9 @@ class Importer(TailMixin):
             eye = eye.reshape(c, c, 1, 1)
         else:
             layer["out_features"] = c
-        # one element per cycle or better, so the offset never becomes the bottleneck
+        # one element per cycle: faster than the integer layer after it
         layer.update({"weight_type": "ternary", "weight_bits": 2, "bias": True,
-                      "pe": divisor(c, 16), "simd": divisor(c, 16)})
+                      "pe": divisor(c, 8), "simd": divisor(c, 8)})
         self.arrays[f"{name}.weight"] = eye
         self.arrays[f"{name}.bias"] = np.array([p[0] for p in params], dtype=np.int64)
         act, out_t, note = self.requant_layer(name, f"{name}.act", params, quant, t, table)
@@ -710,13 +710,12 @@ class Importer(TailMixin):
                     raise ModelError(f"layer {name}: weights need {bits} bits (hwgen: at most 8)")
                 layer["weight_bits"] = max(bits, 2)
             self.arrays[f"{name}.weight"] = ints
+        # default folding: XNOR-popcount lanes are cheap, integer ones (any integer operand) not
+        xnor = binary and t.binary
         fan_in = int(np.prod(ints.shape[1:]))
-        if layer["op"] in ("conv2d", "binary_conv2d"):
-            simd = divisor(ints.shape[1], 32 if binary else 8)
-        else:
-            simd = divisor(fan_in, 32 if binary else 8)
-        layer["pe"] = divisor(cout, 8 if binary else 4)
-        layer["simd"] = simd
+        width = ints.shape[1] if layer["op"] in ("conv2d", "binary_conv2d") else fan_in
+        layer["pe"] = divisor(cout, 8 if xnor else 4)
+        layer["simd"] = divisor(width, 32 if xnor else 8)
 
     def mac_note(self, layer, ints, binary, t):
         if layer["op"].endswith("conv2d"):
