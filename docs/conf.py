@@ -11,7 +11,7 @@ import hwgen  # noqa: E402
 project = "hwgen"
 author = "the hwgen authors"
 release = version = hwgen.__version__
-extensions = ["myst_parser", "sphinxarg.ext", "hwgen_docs"]
+extensions = ["myst_parser", "hwgen_docs"]
 source_suffix = {".md": "markdown"}
 exclude_patterns = ["_build"]
 myst_heading_anchors = 3

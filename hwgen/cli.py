@@ -392,7 +392,8 @@ def cmd_synth(args):
 
 
 def cmd_report(args):
-    from hwgen.plan import plan_network, render_report
+    from hwgen.plan import plan_network
+    from hwgen.report import render_report
 
     spec = _network(args)
     out_dir = _out_dir(args, spec)
@@ -401,22 +402,25 @@ def cmd_report(args):
     plan = plan_network(spec, design)
     measured_path = out_dir / "synth" / "report.json"
     measured = json.loads(measured_path.read_text()) if measured_path.is_file() else None
-    _progress("[2/2] writing report.md" + (
+    _progress("[2/2] writing report.md, report.html and plots" + (
         f" with the measurements of {measured_path}" if measured
         else " (no synth/report.json: estimates only)"))
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".report.", dir=out_dir))
     try:
-        text, plots = render_report(plan, measured, plot_dir=staging)
-        (staging / "report.md").write_text(text)
+        report = render_report(plan, measured, plot_dir=staging)
+        (staging / "report.md").write_text(report.markdown)
+        (staging / "report.html").write_text(report.html)
         (staging / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
-        written = ["report.md", "plan.json"] + [p.name for p in plots]
+        written = ["report.md", "report.html", "plan.json"] + [p.name for p in report.plots]
         for name in written:
             os.replace(staging / name, out_dir / name)
     finally:
         import shutil
         shutil.rmtree(staging, ignore_errors=True)
-    print(text)
+    print(report.markdown)
+    for note in report.notes:
+        print(f"warning: {note}", file=sys.stderr)
     print(f"wrote {', '.join(str(out_dir / name) for name in written)}")
     return 0
 

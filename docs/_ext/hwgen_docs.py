@@ -6,6 +6,9 @@
     every command of ``hwgen.cli._parser()``: description, usage, each argument with its
     help, default and choices, and the examples, as plain text (the help is written for a
     terminal, so none of it is parsed as markup);
+``auto-fold NET BUDGET...``
+    the folds ``--fold auto`` chooses for NET at each budget, computed by ``hwgen.plan``
+    during the build (``docs/gen_plan.py``), with the minimum budget first;
 ``results NAME``
     one benchmark table from ``benchmarks/results/*.json`` with the command that measured
     it and the machine (``docs/gen_results.py``; NAME is a key of its ``RESULTS``).
@@ -20,6 +23,7 @@ from sphinx.util.docutils import SphinxDirective
 
 import argparse
 
+import gen_plan
 import gen_results
 import gen_yaml_reference
 
@@ -54,6 +58,17 @@ class Results(_Generated):
         stem = gen_results.RESULTS[name].stem
         self.env.note_dependency(str(gen_results.RESULTS_DIR / f"{stem}.json"))
         return gen_results.render(name)
+
+
+class AutoFold(_Generated):
+    required_arguments = 2
+    optional_arguments = 8
+
+    def generated(self):
+        net, *budgets = self.arguments
+        return gen_plan.auto_fold_table(net, [int(b) for b in budgets]) + \
+            f"\nComputed while these docs were built: `hwgen report {net} --fold auto " \
+            f"--max-lut N` for each budget N.\n"
 
 
 def _parser():
@@ -129,4 +144,5 @@ def setup(app):
     app.add_directive("yaml-reference", YamlReference)
     app.add_directive("results", Results)
     app.add_directive("cli-reference", CliReference)
+    app.add_directive("auto-fold", AutoFold)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
