@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Report", "render_report"]
+__all__ = ["Report", "lut_series", "render_report"]
 
 _LUT_NAME = {"ecp5": "LUT4", "xilinx": "LUT6"}
 
@@ -111,9 +111,9 @@ def _blocks(plan, measured, family):
     blocks.append(("table", (header, rows)))
     notes = ["(glue) is what the composition adds between layers: width converters, FIFOs "
              "and register slices."]
-    if measured:
+    if any(row[0] == "(top)" for row in rows):
         notes.append("(top) is the AXI4-Stream wrapper, which has no model.")
-    else:
+    if not measured:
         notes.append("No measurement yet: run `hwgen synth` with the same network and `-o` "
                      "(it writes synth/report.json), then `hwgen report` again.")
     if missing:
@@ -124,6 +124,20 @@ def _blocks(plan, measured, family):
 
 
 # --- plots ----------------------------------------------------------------------------------
+
+def lut_series(plan, measured, family):
+    """(part labels, {series label: LUTs per part}) of the LUT plot: every layer, the glue,
+    (top) when measured; the measured series only when there is a measurement."""
+    parts = _parts(plan, family)
+    by_name = {r["name"]: r for r in (measured or {}).get("layers", [])}
+    if measured and "(top)" in by_name:
+        parts.append(("(top)", None))
+    labels = [name for name, _ in parts]
+    series = {"estimate (hwgen.plan)": [None if e is None else e["lut"] for _, e in parts]}
+    if measured:
+        series["measured (Yosys)"] = [by_name.get(n, {}).get("lut_total") for n in labels]
+    return labels, series
+
 
 def _plots(plan, measured, family, plot_dir):
     """cycles.png and luts.png in ``plot_dir``; ([files], [notes])."""
@@ -153,31 +167,26 @@ def _plots(plan, measured, family, plot_dir):
     plt.close(fig)
 
     lut = _LUT_NAME.get(family, "LUT")
-    parts = _parts(plan, family)
-    by_name = {r["name"]: r for r in (measured or {}).get("layers", [])}
-    if measured and "(top)" in by_name:
-        parts.append(("(top)", None))
-    labels = [name for name, _ in parts]
-    est = [(e or {}).get("lut", np.nan) for _, e in parts]
+    labels, series = lut_series(plan, measured, family)
     x = np.arange(len(labels))
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    if measured:
-        got = [by_name.get(name, {}).get("lut_total", np.nan) for name in labels]
-        bars_est = ax.bar(x - 0.2, est, 0.4, label="estimate (hwgen.plan)", color="tab:blue")
-        bars_got = ax.bar(x + 0.2, got, 0.4, label="measured (Yosys)", color="tab:orange")
-        ax.bar_label(bars_got, fmt="{:,.0f}", fontsize=8)
-        ax.legend()
-        what = "estimated and measured"
-    else:
-        bars_est = ax.bar(x, est, 0.6, label="estimate (hwgen.plan)", color="tab:blue")
-        what = "estimated (no synthesis yet)"
-    ax.bar_label(bars_est, fmt="{:,.0f}", fontsize=8)
+    width = 0.8 / len(series)
+    for i, (label, values) in enumerate(series.items()):
+        offset = (i - (len(series) - 1) / 2) * width
+        bars = ax.bar(x + offset, [np.nan if v is None else v for v in values], width,
+                      label=label, color=("tab:blue", "tab:orange")[i])
+        ax.bar_label(bars, labels=["" if v is None else f"{v:,.0f}" for v in values],
+                     fontsize=8)
+    ax.legend()
+    what = "estimated and measured" if measured else "estimated (no synthesis yet)"
     ax.set_xticks(x, labels)
     ax.set_xlabel("part of the design")
     ax.set_ylabel(f"LUTs ({lut}, {family})")
     total = plan["total"].get(family)
+    totals = ([f"est. {total['lut']:,.0f}"] if total else []) + (
+        [f"meas. {measured['total']['lut_total']:,.0f}"] if measured else [])
     ax.set_title(f"{plan['network']}: LUTs by part, {what}"
-                 + (f"; total est. {total['lut']:,.0f}" if total else ""))
+                 + (f"\ntotal {' / '.join(totals)}" if totals else ""))
     ax.margins(y=0.15)
     fig.tight_layout()
     files.append(plot_dir / "luts.png")
@@ -215,11 +224,13 @@ def _inline(text):
     return re.sub(r"\*\*([^*]+)\*\*", r"<strong>\1</strong>", out)
 
 
+_NUMBER = re.compile(r"[+-]?[\d,.]+\*?( %)?|-")
+
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: right; }
-th:first-child, td:first-child { text-align: left; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.total td { font-weight: bold; border-top: 2px solid #444; }
 tr.bottleneck td { background: #fde8e8; }
 figure { display: inline-block; margin: 0.5em 1em 0.5em 0; }
@@ -243,7 +254,9 @@ def _html(blocks, plots, notes, title):
                 cls = ("total" if row[0] == "total" else
                        "bottleneck" if "**bottleneck**" in row else "")
                 body.append(f"<tr class=\"{cls}\">" if cls else "<tr>")
-                body.append("".join(f"<td>{_inline(str(c))}</td>" for c in row) + "</tr>")
+                body.append("".join(f"<td class=\"num\">{_inline(str(c))}</td>"
+                                    if _NUMBER.fullmatch(str(c)) else f"<td>{_inline(str(c))}</td>"
+                                    for c in row) + "</tr>")
             body.append("</tbody></table>")
     body += [f"<p class=\"note\">{_inline(note)}</p>" for note in notes]
     for plot in plots:
