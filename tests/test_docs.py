@@ -133,3 +133,14 @@ def test_nothing_points_outside_the_repository():
                 path.relative_to(ROOT).parts):
             continue
         assert "shared" + "/" not in path.read_text(errors="replace"), path
+
+
+def test_the_tutorial_network_loads_and_is_the_one_the_readme_shows():
+    from hwgen.spec import load
+    path = DOCS / "tutorial" / "my_bnn.yaml"
+    spec = load(path)
+    assert [layer.name for layer in spec.layers] == ["fc1", "fc2", "top1"]
+    readme = (ROOT / "README.md").read_text()
+    shown = re.search(r"```yaml\n(.*?)```", readme, re.S).group(1)
+    assert shown == path.read_text()
+    assert len(shown.splitlines()) <= 10
