@@ -114,8 +114,8 @@ def _blocks(plan, measured, family):
     if any(row[0] == "(top)" for row in rows):
         notes.append("(top) is the AXI4-Stream wrapper, which has no model.")
     if not measured:
-        notes.append("No measurement yet: run `hwgen synth` with the same network and `-o` "
-                     "(it writes synth/report.json), then `hwgen report` again.")
+        notes.append("No measurement yet: `hwgen synth` this network into the same folder "
+                     "(it writes synth/report.json), then run `hwgen report` again.")
     if missing:
         notes.append(f"`*` = the row has units without a model ({', '.join(missing)}): the "
                      "estimate covers the others only, and no error is given.")
