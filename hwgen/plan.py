@@ -188,17 +188,12 @@ def _rom(unit, family):
     measured 2,647 LUT4 in all, 2,618 estimated), but 160 x 16 block RAM too:
     Yosys's choice is no plain size threshold, and this rule misses that one.
     """
-    width, depth = unit.simd * _lane_bits(unit), unit.nf * unit.sf
+    width, depth = unit.simd * unit.lane_bits, unit.nf * unit.sf
     if depth > 64 and width * depth > 4096:
         return 0.0, unit.pe * math.ceil(width / 36) * math.ceil(depth / 512) * _BRAM_UNIT[family]
     if depth > 4:
         return width * math.ceil(depth / 16) * unit.pe * _LUTRAM_SCALE[family], 0.0
     return 0.0, 0.0
-
-
-def _lane_bits(unit):
-    """Bits of one weight in an MVAU's ROM word (binary MVAU: 1)."""
-    return getattr(unit, "weight_bits", 1) if type(unit).__name__ != "MVAU" else 1
 
 
 def estimate_unit(unit, family):
@@ -215,8 +210,8 @@ def estimate_unit(unit, family):
     if "mvau" in model:
         rom_lut, bram = _rom(unit, family)
         lut += rom_lut
-        if unit._read_register:     # deep ROMs: slice and words registered after the read
-            ff += unit.simd * (unit.pe * _lane_bits(unit) + unit.in_shape.width)
+        if unit.read_register:      # deep ROMs: slice and words registered after the read
+            ff += unit.simd * (unit.pe * unit.lane_bits + unit.in_shape.width)
     if model == "int_mvau_dsp":
         dsp = unit.pe * unit.simd
     if model == "requant":      # x * m split into 18x18 (ECP5) or 25x18 (DSP48E1) tiles

@@ -1,4 +1,4 @@
-"""Integer value ranges and the Amaranth shapes that hold them, both ways.
+"""The one rule that maps an integer value range to the Amaranth shape holding it.
 
 The spec's tensor types (``TensorType.of_range``), the units' output and
 accumulator shapes and every adder-tree node are sized by
@@ -8,7 +8,7 @@ inferred. This module imports nothing from hwgen: every layer may use it.
 
 from amaranth.hdl import Shape, signed, unsigned
 
-__all__ = ["range_shape", "shape_range"]
+__all__ = ["range_shape"]
 
 
 def range_shape(lo, hi, *, min_width=1) -> Shape:
@@ -25,14 +25,6 @@ def range_shape(lo, hi, *, min_width=1) -> Shape:
     if lo >= 0:
         return unsigned(max(hi.bit_length(), min_width))
     return signed(max(_signed_width(lo), _signed_width(hi), min_width))
-
-
-def shape_range(shape) -> tuple[int, int]:
-    """``(lo, hi)`` of the integers an element of ``shape`` holds (raw bits for binary)."""
-    shape = Shape.cast(shape)
-    if shape.signed:
-        return -(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1
-    return 0, (1 << shape.width) - 1
 
 
 def _signed_width(value):

@@ -6,8 +6,6 @@ import reprlib
 import numpy as np
 from amaranth.hdl import Shape
 
-from ..ranges import shape_range
-
 __all__ = ["as_array", "channel_params", "check_feature_map", "check_int", "check_range", "check_shape", "shape_range"]
 
 
@@ -100,3 +98,10 @@ def check_feature_map(*, in_shape, channels, height, width, kernel, lanes_name, 
     if checked[1] % checked[5]:
         raise ValueError(f"{lanes_name} must divide channels ({channels}), not {lanes!r}")
     return checked
+
+
+def shape_range(shape):
+    """``(lo, hi)`` of the integers an element of ``shape`` holds (raw bits for binary)."""
+    if shape.signed:
+        return -(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1
+    return 0, (1 << shape.width) - 1

@@ -197,9 +197,9 @@ class FoldedUnit(wiring.Component):
 
     A unit checks its parameters, builds its engine and calls this
     ``__init__`` with its ports; ``elaborate`` runs the engine from ``i``
-    to ``o`` (MatMul's runs it from ``a``, with ``b`` to its store). The read-only properties below are the
-    folding, widths and storage that the composer, the planner and the
-    manifest read.
+    to ``o`` (MatMul's runs it from ``a``, with ``b`` to its store). The
+    read-only properties below are the folding, widths and storage that the
+    composer, the planner and the manifest read.
 
     Parameters
     ----------
@@ -243,8 +243,6 @@ class FoldedUnit(wiring.Component):
     #: words (block RAM's clock-to-output delay took most of sfc_balanced's 9.8 ns critical
     #: path) and MatMul's RAMs
     read_register = property(lambda self: self._engine.store.read_register)
-    #: the same, under the name ``hwgen.plan`` read before it was public
-    _read_register = read_register
     #: weight bits in the ROMs plus start-value (bias) bits in their per-PE ROMs
     rom_bits = property(lambda self: self._engine.store.rom_bits + self._engine.start_rom_bits)
     #: the parts the engine is composed of (a lane datapath and a weight store)

@@ -8,8 +8,7 @@ from amaranth.lib.wiring import In, Out
 from ..ranges import range_shape
 from ._checks import as_array, check_int, check_range, check_shape, shape_range
 from ._engine import FoldedEngine, FoldedUnit, check_fold
-from ._lanes import (BinaryAddSub, DspMultiply, ShiftAdd, TernaryAddSub, lanes,
-                     product_terms)
+from ._lanes import BinaryAddSub, DspMultiply, ShiftAdd, TernaryAddSub, lanes, product_terms
 from ._weight_store import WeightRom
 
 __all__ = ["RESOURCES", "WEIGHT_KINDS", "IntegerMVAU", "lanes", "product_terms"]
