@@ -18,6 +18,7 @@ Writes ``results/import_digits.json`` and prints a table.
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -95,7 +96,8 @@ def main():
                 record["float_accuracy"] = round(accuracy, 4)
                 records.append(record)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(records, indent=1) + "\n")
+    Path(args.out).write_text(json.dumps({"cpus": os.cpu_count(), "records": records},
+                                         indent=1) + "\n")
     print("| model | export | layers | images | top-1 = executor | every layer = executor "
           "| float32 ties | float acc | hwgen sim (bp 0.3) |")
     print("|---|---|---|---|---|---|---|---|---|")
