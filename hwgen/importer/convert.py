@@ -608,10 +608,20 @@ class Importer(TailMixin):
                       or self.fit_requant(table_steps, quant, source, chain, allow_bias=True,
                                           relax=True))
             if params is None:
+                _, offset = self.affine_estimate(source, chain, quant, table_steps)
+                fraction = np.abs(offset - np.round(offset))
+                why = ""
+                if np.nanmax(fraction) > 1e-3:
+                    ch = int(np.nanargmax(fraction))
+                    why = (f"; the float nodes before it add {offset[ch]:.4f} accumulator steps "
+                           f"on channel {ch} (a float bias or BatchNorm shift), and hwgen's integer "
+                           f"dense bias cannot add a fraction before the requant rounds: use an "
+                           f"integer bias (Brevitas Int32Bias) instead of BatchNorm here, or at "
+                           f"most {_MAX_THRESHOLD_LEVELS} levels (multi-thresholds take any shift)")
                 raise ModelError(
                     f"{node_label(quant_node)}: no dense bias + dyadic requant (m < 2**31, s < 64, "
                     f"{quant.rounding}) reproduces its {quant.count}-level output on every reachable "
-                    f"accumulator of {node_label(node)}")
+                    f"accumulator of {node_label(node)}{why}")
             bias = np.array([p[0] for p in params], dtype=np.int64)
             levels = np.array([[st.first, st.last] for st in table_steps])
             layer_act, out_t, note = self.requant_layer(act_name, f"{name}.act", params, quant,

@@ -217,3 +217,82 @@ def test_binary_input_passes_straight_into_xnor_layers(tmp_path):
     write_outputs(imported, tmp_path / "out")
     counts = compare(path, tmp_path / "out", "bnn", q, q.astype(np.float32))
     assert counts == {"fc0": len(q), "fc1": len(q), "top1": len(q)}, counts
+
+
+def _calibrated(model, x):
+    """BatchNorm statistics from ``x`` (train-mode forward, no gradient steps), then eval mode."""
+    import torch
+    model.train()
+    with torch.no_grad():
+        model(torch.from_numpy(x))
+    return model.eval()
+
+
+@pytest.mark.parametrize("kind", ["threshold", "requant"])
+def test_negative_and_zero_gamma_channels(tmp_path, kind):
+    """BatchNorm with negative gamma (the output falls with the accumulator: the channel's
+    weights are negated) and zero gamma (a constant channel), on both activation paths."""
+    import torch
+    from brevitas.export import export_qonnx
+    from brevitas.nn import QuantIdentity, QuantLinear, QuantReLU
+    from brevitas.quant import (Int8ActPerTensorFixedPoint, Int8WeightPerChannelFloat,
+                                Uint8ActPerTensorFloat)
+    from brevitas_examples.bnn_pynq.models.common import CommonActQuant, CommonWeightQuant
+    torch.manual_seed(3)
+    if kind == "threshold":
+        first = QuantLinear(64, 32, bias=False, weight_quant=CommonWeightQuant, weight_bit_width=1)
+        act = QuantIdentity(act_quant=CommonActQuant, bit_width=2)
+        head = QuantIdentity(act_quant=CommonActQuant, bit_width=8)
+    else:
+        first = QuantLinear(64, 32, bias=False, weight_quant=Int8WeightPerChannelFloat)
+        act = QuantReLU(act_quant=Uint8ActPerTensorFloat)
+        head = QuantIdentity(act_quant=Int8ActPerTensorFixedPoint)
+    norm = torch.nn.BatchNorm1d(32)
+    model = torch.nn.Sequential(head, first, norm, act,
+                                QuantLinear(32, 10, bias=False, weight_quant=CommonWeightQuant,
+                                            weight_bit_width=1))
+    q = zoo.digits()[1]
+    model = _calibrated(model, zoo.float_input(q))
+    with torch.no_grad():
+        norm.weight[::3] *= -1          # 11 channels falling with their accumulator
+        norm.weight[1] = 0.0            # one constant channel
+        if kind == "requant":           # a requant adds integer offsets only (see below)
+            norm.bias.zero_()
+            norm.running_mean.zero_()
+    path = tmp_path / "gamma.onnx"
+    export_qonnx(model, torch.from_numpy(zoo.float_input(q[:1])), str(path))
+    imported = import_model(path, name="gamma", **IMPORT)
+    note = imported.table[[row[2] for row in imported.table].index("fc0")][3]
+    assert "11 channel(s) flipped" in note and "1 constant channel(s)" in note, note
+    assert f"{kind}" in note
+    write_outputs(imported, tmp_path / "out")
+    counts = compare(path, tmp_path / "out", "gamma", q, zoo.float_input(q))
+    # every layer; not the top-1: this untrained head often gives two classes the same integer
+    # score, and the executor's float32 sums (activation scale not a power of two) split such
+    # ties either way
+    counts.pop("top1")
+    assert counts == {name: len(q) for name in counts}, counts
+
+
+def test_fractional_shift_before_a_requant_exits_2_saying_why(tmp_path, capsys):
+    """BatchNorm before an 8-bit ReLU shifts the accumulator by a fraction of a step, which an
+    integer dense bias cannot add before the requant rounds: refused, with the way out."""
+    import torch
+    from brevitas.export import export_qonnx
+    from brevitas.nn import QuantIdentity, QuantLinear, QuantReLU
+    from brevitas.quant import (Int8ActPerTensorFixedPoint, Int8WeightPerChannelFloat,
+                                Uint8ActPerTensorFloat)
+    torch.manual_seed(4)
+    model = torch.nn.Sequential(QuantIdentity(act_quant=Int8ActPerTensorFixedPoint),
+                                QuantLinear(64, 16, bias=False, weight_quant=Int8WeightPerChannelFloat),
+                                torch.nn.BatchNorm1d(16), QuantReLU(act_quant=Uint8ActPerTensorFloat))
+    q = zoo.digits()[1]
+    model = _calibrated(model, zoo.float_input(q))
+    path = tmp_path / "bn_relu8.onnx"
+    export_qonnx(model, torch.from_numpy(zoo.float_input(q[:1])), str(path))
+    out = tmp_path / "out"
+    assert main(["import", str(path), "-o", str(out), "--input-bits", "5",
+                 "--input-scale", "0.0625"]) == 2
+    error = capsys.readouterr().err
+    assert "hwgen's integer dense bias cannot add a fraction before the requant rounds" in error
+    assert not out.exists()
