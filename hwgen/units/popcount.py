@@ -7,31 +7,37 @@ family because Yosys maps them differently (``benchmarks/synth_binary.py
 --only tree`` measures both):
 
 ``"compressor"`` (Xilinx, LUT6 + CARRY4)
-    Level 1 fuses the XNOR with counting: one 6-input function of three
-    activation and three weight bits gives each bit of the 2-bit count of
-    three XNORs. Then stages of generalized parallel counters (GPCs) on the
-    columns of the dot diagram: a ``(6;3)`` counter (six bits of one weight
-    -> their 3-bit count) or a ``(5,1;3)`` GPC (five bits of weight 2**i and
-    one of 2**(i+1)) costs one LUT per output bit and removes one bit per
-    LUT; smaller ones are used only where a column must shrink. Once every
-    column holds at most two bits, one carry-chain adder (Amaranth ``+``,
-    which Yosys maps to CARRY4 above two bits) gives the count. Each counter
-    output is written as a truth table indexed by its inputs (a constant's
-    ``bit_select``), so Yosys sees a <= 6-input function, not an adder that
-    it would put on the carry chain.
+    Level 1 fuses the XNOR with counting: each bit of the 2-bit count of
+    three XNORs (their parity, their majority) is a 6-input function of
+    three activation and three weight bits, one LUT6. Then stages of
+    generalized parallel counters (GPCs) on the columns of the dot diagram:
+    a ``(6;3)`` counter (six bits of one weight -> their 3-bit count) or a
+    ``(5,1;3)`` GPC (five bits of weight 2**i and one of 2**(i+1)) costs
+    one LUT per output bit and removes one bit per LUT; smaller ones are
+    used only where nothing else shrinks a column. Once every column holds
+    at most two bits, one carry-chain adder (Amaranth ``+``, which Yosys
+    maps to CARRY4 above two bits) gives the count. A GPC output is written
+    as a truth table indexed by its inputs (a constant's ``bit_select``):
+    as a sum, Yosys would put a three-bit counter on the carry chain.
 ``"adder"`` (ECP5 LUT4 + CCU2C, iCE40)
-    The XNORs, then a balanced tree of two-input adders; Yosys merges the
-    tree between two register stages into one multi-operand sum and ABC maps
-    its full adders with the XNORs into LUT4s. On ECP5 this measured fewer
-    LUT4 than the LUT4 counters (two synapses -> a 2-bit count, then full
-    adders): a LUT4 cannot fuse three XNORs, and Yosys puts only adders wider
-    than four bits on CCU2C cells, so small counters stay in LUTs.
+    The XNORs, then a balanced tree of two-input adders (the structure of
+    the MVAU's original tree); Yosys merges the adders between two register
+    stages into one multi-operand sum and ABC maps its full adders together
+    with the XNORs into LUT4s. On ECP5 this measured fewer LUT4 than the
+    compressor tree or LUT4 counters (two synapses -> a 2-bit count, then
+    full adders): a LUT4 cannot fuse three XNORs, Yosys puts only adders
+    wider than four bits on CCU2C cells, and it cannot put logic into a
+    CCU2C's LUT4s, so every counter stays in LUTs.
 
-Levels and pipelining: level 0 is the inputs, each counting stage (the fused
-XNOR level, each GPC stage, the final adder; for ``"adder"`` each adder
-level) ends a level, and ``depth`` levels give the count. ``registers`` lists
-the levels followed by a register stage (a level may repeat; levels beyond
-``depth`` are registers after the count), all enabled by ``enable``.
+Levels and pipelining: level 0 is the inputs (``"adder"``: the XNOR bits),
+each counting stage (the fused XNOR level, each GPC stage, the final adder;
+``"adder"``: each adder level) ends a level, and ``depth`` levels give the
+count. ``registers`` lists the levels followed by a register stage (a level
+may repeat; levels beyond ``depth`` are registers after the count), all
+enabled by ``enable``. Inside a folded MVAU a register at level 0 (right
+after the slice and weight reads) measured far fewer LUTs than one in the
+middle of the tree, where ABC restructured the counters together with the
+logic in front of them (``benchmarks/synth_binary.py`` module doc).
 """
 
 from dataclasses import dataclass
@@ -280,6 +286,11 @@ class _Builder:
                 self.m.d.sync += reg.eq(value)
         return reg
 
+    def _bit(self, value, tag):
+        bit = self._signal(1, tag)
+        self.m.d.comb += bit.eq(value)
+        return bit
+
     def _lut(self, inputs, function, tag):
         """One bit: ``function(bits)`` of the 1-bit ``inputs`` as a truth table (one LUT)."""
         table = 0
@@ -329,12 +340,12 @@ class _Builder:
         # Level 1: the count of each group of three XNORs, one LUT per bit.
         columns = [[], []]
         for start in range(0, n, 3):
-            size = min(3, n - start)
-            pins = [x[start + k] for k in range(size)] + [w[start + k] for k in range(size)]
-            for bit in range(size.bit_length()):
-                columns[bit].append(self._lut(
-                    pins, lambda v, size=size, bit=bit:
-                    (sum(1 - (v[k] ^ v[k + size]) for k in range(size)) >> bit) & 1, f"x{bit}_"))
+            a = [~(x[k] ^ w[k]) for k in range(start, min(start + 3, n))]
+            columns[0].append(self._bit(a[0] if len(a) == 1 else
+                                        a[0] ^ a[1] if len(a) == 2 else a[0] ^ a[1] ^ a[2], "x0_"))
+            if len(a) > 1:
+                columns[1].append(self._bit(a[0] & a[1] if len(a) == 2 else
+                                            (a[0] & a[1]) | (a[0] & a[2]) | (a[1] & a[2]), "x1_"))
         columns = self._next_level([c for c in columns if c])
         # GPC stages until every column holds at most two bits.
         while max(map(len, columns)) > 2:
