@@ -32,6 +32,15 @@ places and routes each tree at 32 and 64 bits with its inputs registered
 (register -> XNOR + tree -> register) on the LFE5U-85F-8, nextpnr seeds 1-3,
 ``nice``d, one at a time; results go to ``benchmarks/results/synth_tree.json``.
 
+``--only lane`` previews issue #18's integration before the MVAU takes the
+new tree: the sweep's MVAUs at 16x16, 32x32 and 64x64 (NF = SF = 2,
+pipeline 1, same weights) synthesised as they are and with
+``xnor_popcount`` as the lane datapath (``LanePreviewMVAU`` overrides
+``MVAU._slice_sum``; the pipeline stage after level 0, i.e. right after the
+weight read, see ``hwgen/units/popcount.py``), both families, written to
+``synth_tree.json`` under ``lane_preview``. This is a measurement aid to be
+removed once the MVAU uses the tree itself.
+
 ``--quick`` runs two small MVAUs and tiny_bnn only. Big designs take minutes
 each on a shared machine; run the full benchmark with ``nice``.
 """
@@ -53,7 +62,7 @@ from hwgen.cli import main as hwgen_main  # noqa: E402
 from hwgen.export import to_verilog  # noqa: E402
 from hwgen.synth import synthesize  # noqa: E402
 from hwgen.units.mvau import MVAU  # noqa: E402
-from hwgen.units.popcount import FAMILY_STRUCTURE, XnorPopcount  # noqa: E402
+from hwgen.units.popcount import FAMILY_STRUCTURE, PopcountTree  # noqa: E402
 
 SWEEP = [(4, 4), (8, 8), (16, 16), (32, 32), (64, 64)]
 QUICK_SWEEP = [(4, 4), (16, 16)]
@@ -114,9 +123,9 @@ TREE_FMAX_WIDTHS = [32, 64]
 TREES = ("today", "compressor", "adder")
 
 
-class TodayTree(XnorPopcount):
+class TodayTree(PopcountTree):
     """Today's MVAU lane datapath alone: ``MVAU._adder_tree`` over the XNORs, with the
-    same ports, output register and (optional) input register as :class:`XnorPopcount`."""
+    same ports, output register and (optional) input register as :class:`PopcountTree`."""
 
     def __init__(self, *, n, registers=()):
         super().__init__(n=n, structure="adder", registers=registers)
@@ -155,7 +164,7 @@ def _tree_unit(kind, n, registered):
     registers = (0,) if registered else ()
     if kind == "today":
         return TodayTree(n=n, registers=registers)
-    return XnorPopcount(n=n, structure=kind, registers=registers)
+    return PopcountTree(n=n, structure=kind, registers=registers)
 
 
 def trees(widths, work, log):
@@ -257,6 +266,15 @@ def print_trees(record):
                   f"{r['logic_levels']} | {r['delay_ns']} ({r['routing_ns']}) |")
 
 
+def _merge(out, **parts):
+    """Write ``parts`` into the JSON at ``out``, keeping what other modes recorded there."""
+    record = json.loads(out.read_text()) if out.exists() else {}
+    record.update(machine=platform.platform(), **parts)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
 def run_trees(args, work):
     out = Path(args.out).with_name("synth_tree.json")
     started = time.monotonic()
@@ -264,15 +282,90 @@ def run_trees(args, work):
     def log(message):
         print(f"[{time.monotonic() - started:6.0f} s] {message}", flush=True)
 
-    record = json.loads(out.read_text()) if out.exists() else {}
     widths = QUICK_TREE_WIDTHS if args.quick else TREE_WIDTHS
-    record.update(machine=platform.platform(), rows=trees(widths, work, log))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
+    record = _merge(out, rows=trees(widths, work, log))
     if args.tree_fmax:
-        record["fmax"] = tree_fmax(TREE_FMAX_WIDTHS, work, log, timeout=args.timeout)
-        out.write_text(json.dumps(record, indent=2) + "\n")
+        record = _merge(out, fmax=tree_fmax(TREE_FMAX_WIDTHS, work, log, timeout=args.timeout))
     print_trees(record)
+    print(f"wrote {out}")
+    return 0
+
+
+LANE_SWEEP = [(16, 16), (32, 32), (64, 64)]
+QUICK_LANE_SWEEP = [(16, 16)]
+
+
+class LanePreviewMVAU(MVAU):
+    """The binary MVAU with :func:`xnor_popcount` (the family's structure) as its lane
+    datapath; its ``pipeline`` register stages all follow level 0 (the slice and weight
+    reads). A preview of the integration, for measurement only."""
+
+    def __init__(self, *, structure, **kwargs):
+        self._structure = structure
+        super().__init__(**kwargs)
+
+    def _slice_sum(self, m, p, x_slice, w_slice):
+        from hwgen.units.popcount import xnor_popcount
+        count = xnor_popcount(m, x_slice, w_slice, structure=self._structure,
+                              registers=(0,) * self._pipeline, enable=self._advance,
+                              name=f"pc{p}")
+        return count << 1
+
+
+def lane_preview(pairs, work, log):
+    rows = []
+    for pe, simd in pairs:
+        rng = np.random.default_rng(pe * 1000 + simd)          # the sweep's weights
+        weights = rng.choice(np.array([-1, 1], np.int8), size=(FOLDS * pe, FOLDS * simd))
+        row = {"pe": pe, "simd": simd, "synapses": pe * simd, "pipeline": 1}
+        for family in ("xilinx", "ecp5"):
+            for kind in ("today", "lane"):
+                unit = (MVAU(weights=weights, pe=pe, simd=simd, pipeline=1) if kind == "today"
+                        else LanePreviewMVAU(weights=weights, pe=pe, simd=simd, pipeline=1,
+                                             structure=FAMILY_STRUCTURE[family]))
+                top = f"mvau_{kind}_{FAMILY_STRUCTURE[family] if kind == 'lane' else 'adder'}" \
+                      f"_{pe}x{simd}"
+                folder = work / "lane" / top
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / f"{top}.v").write_text(to_verilog(unit, top))
+                log(f"... MVAU {kind} PE={pe} SIMD={simd} {family}")
+                report = synthesize(folder / f"{top}.v", top, family, folder / family,
+                                    device="", clock_mhz=100, progress=lambda *a: None)
+                total = report["total"]
+                row[f"{family}_{kind}"] = {k: total[k] for k in ("lut", "lutram", "lut_total",
+                                                                 "ff", "carry")}
+                row[f"{family}_{kind}_per_synapse"] = round(total["lut_total"] / (pe * simd), 3)
+            row[f"{family}_ratio"] = round(row[f"{family}_lane"]["lut_total"]
+                                           / row[f"{family}_today"]["lut_total"], 3)
+        rows.append(row)
+    return rows
+
+
+def print_lane(rows):
+    print("\nWhole MVAU, NF = SF = 2, pipeline 1: today's lane vs xnor_popcount "
+          "(LUT6 / LUT4 + 2 x CCU2C, LUTRAM included, per PE*SIMD)")
+    print("| PE x SIMD | LUT6 today | LUT6 lane | per synapse today -> lane | LUT4 today "
+          "| LUT4 lane | per synapse today -> lane |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['pe']} x {r['simd']} | {r['xilinx_today']['lut_total']} | "
+              f"{r['xilinx_lane']['lut_total']} | {r['xilinx_today_per_synapse']} -> "
+              f"{r['xilinx_lane_per_synapse']} ({r['xilinx_ratio']}x) | "
+              f"{r['ecp5_today']['lut_total']} | {r['ecp5_lane']['lut_total']} | "
+              f"{r['ecp5_today_per_synapse']} -> {r['ecp5_lane_per_synapse']} "
+              f"({r['ecp5_ratio']}x) |")
+
+
+def run_lane(args, work):
+    out = Path(args.out).with_name("synth_tree.json")
+    started = time.monotonic()
+
+    def log(message):
+        print(f"[{time.monotonic() - started:6.0f} s] {message}", flush=True)
+
+    rows = lane_preview(QUICK_LANE_SWEEP if args.quick else LANE_SWEEP, work, log)
+    _merge(out, lane_preview=rows)
+    print_lane(rows)
     print(f"wrote {out}")
     return 0
 
@@ -380,9 +473,10 @@ def _save(out, key, value):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="two small MVAUs and tiny_bnn only")
-    parser.add_argument("--only", choices=["sweep", "networks", "tree"],
+    parser.add_argument("--only", choices=["sweep", "networks", "tree", "lane"],
                         help="one part (two processes can run the parts side by side); "
-                             "tree: the popcount trees alone -> synth_tree.json")
+                             "tree: the popcount trees alone, lane: whole MVAUs with the new "
+                             "tree as a preview -> synth_tree.json")
     parser.add_argument("--tree-fmax", action="store_true",
                         help="--only tree: also place and route registered 32- and 64-bit "
                              "trees (nextpnr-ecp5, seeds 1-3)")
@@ -414,6 +508,8 @@ def main():
         return run_fmax(args, work)
     if args.only == "tree":
         return run_trees(args, work)
+    if args.only == "lane":
+        return run_lane(args, work)
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
 

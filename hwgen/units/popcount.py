@@ -49,7 +49,7 @@ from amaranth.lib.wiring import In, Out
 from ._checks import check_int
 
 __all__ = ["STRUCTURES", "FAMILY_STRUCTURE", "PopcountPlan", "popcount_plan", "xnor_popcount",
-           "XnorPopcount"]
+           "PopcountTree"]
 
 #: tree structures and the LUT size of their counters
 STRUCTURES = {"compressor": 6, "adder": None}
@@ -93,7 +93,8 @@ def popcount_plan(n, structure="compressor"):
     return PopcountPlan(n, structure, 1 + len(sizes) + final, width, tuple(sizes))
 
 
-def xnor_popcount(m, x, w, *, structure="compressor", registers=(), enable=None, name="popcount"):
+def xnor_popcount(m, x, w, *, structure="compressor", registers=(), enable=None, stages=None,
+                  name="popcount"):
     """Build ``sum_k ~(x[k] ^ w[k])`` into ``m``; return the count (unsigned, ``n.bit_length()``).
 
     Parameters
@@ -106,6 +107,10 @@ def xnor_popcount(m, x, w, *, structure="compressor", registers=(), enable=None,
         comes ``len(registers)`` cycles after ``x`` and ``w``
     enable : Value or None
         register enable (a pipeline's advance); None: always
+    stages : object or None
+        builds the registers instead of ``enable``: anything with
+        ``register(value, shape, name)`` returning ``value`` one stage later
+        (the folded engine's ``Stages``), so the caller decides how a stage moves
     name : str          prefix of the signal names
     """
     n = len(x)
@@ -113,7 +118,7 @@ def xnor_popcount(m, x, w, *, structure="compressor", registers=(), enable=None,
         raise ValueError(f"x and w must have the same width, not {n} and {len(w)}")
     plan = popcount_plan(n, structure)
     levels = sorted(check_int("registers entry", level, minimum=0) for level in registers)
-    builder = _Builder(m, levels, enable, name)
+    builder = _Builder(m, levels, enable, stages, name)
     if structure == "adder":
         count = builder.adder_tree(x, w)
     else:
@@ -121,7 +126,7 @@ def xnor_popcount(m, x, w, *, structure="compressor", registers=(), enable=None,
     return count
 
 
-class XnorPopcount(wiring.Component):
+class PopcountTree(wiring.Component):
     """One XNOR-popcount tree as a stream unit: :func:`xnor_popcount` alone, to test and measure it.
 
     Computes ``count = sum_k ~(x[k] ^ w[k])`` over ``n`` bits per beat.
@@ -262,8 +267,8 @@ def _pick(left, i, strict):
 class _Builder:
     """Emits the tree into ``m``, inserting the register stages at their levels."""
 
-    def __init__(self, m, levels, enable, name):
-        self.m, self.levels, self.enable, self.name = m, levels, enable, name
+    def __init__(self, m, levels, enable, stages, name):
+        self.m, self.levels, self.enable, self.stages, self.name = m, levels, enable, stages, name
         self.level = 0
         self.serial = 0
 
@@ -278,6 +283,9 @@ class _Builder:
         return values
 
     def _register(self, value, tag):
+        if self.stages is not None:
+            self.serial += 1
+            return self.stages.register(value, value.shape(), f"{self.name}_{tag}{self.serial}")
         reg = self._signal(value.shape(), tag)
         if self.enable is None:
             self.m.d.sync += reg.eq(value)

@@ -11,7 +11,7 @@ from amaranth.hdl import Elaboratable, Module, Signal, unsigned
 from amaranth.sim import Simulator
 
 from hwgen.export import to_verilog
-from hwgen.units.popcount import (FAMILY_STRUCTURE, STRUCTURES, XnorPopcount, popcount_plan,
+from hwgen.units.popcount import (FAMILY_STRUCTURE, STRUCTURES, PopcountTree, popcount_plan,
                                   xnor_popcount)
 from sim.amaranth_streams import simulate_stream
 from sw_reference.ops import binary_dense
@@ -62,7 +62,7 @@ def vectors(n, count, seed):
 ])
 def test_construction_errors(kwargs, error, message):
     with pytest.raises(error) as info:
-        XnorPopcount(**kwargs)
+        PopcountTree(**kwargs)
     assert message in str(info.value)
 
 
@@ -72,7 +72,7 @@ def test_x_and_w_of_different_widths():
 
 
 def test_plan_and_ports():
-    unit = XnorPopcount(n=32, registers=(3, 1))
+    unit = PopcountTree(n=32, registers=(3, 1))
     assert (unit.n, unit.structure, unit.registers, unit.latency) == (32, "compressor", (1, 3), 3)
     assert unit.o.payload.shape() == unsigned(6)
     assert set(FAMILY_STRUCTURE.values()) <= set(STRUCTURES)
@@ -126,11 +126,53 @@ def test_exhaustive_small_widths(n, structure):
 ])
 def test_random_vectors_with_stalls(n, registers, structure):
     """Random and edge vectors through the stream unit, 30% random stalls on both sides."""
-    unit = XnorPopcount(n=n, structure=structure, registers=registers)
+    unit = PopcountTree(n=n, structure=structure, registers=registers)
     xs, ws = vectors(n, 60, seed=n)
     words = [x | (w << n) for x, w in zip(xs, ws)]
     got = simulate_stream(unit, words, len(words), stall=0.3, seed=n)
     assert got == list(golden_counts(bits_of(xs, n), bits_of(ws, n)))
+
+
+class _Stages:
+    """A caller's register builder (like the folded engine's ``Stages``): counts its registers."""
+
+    def __init__(self, m):
+        self.m, self.built = m, 0
+
+    def register(self, value, shape, name):
+        self.built += 1
+        reg = Signal(shape, name=name)
+        self.m.d.sync += reg.eq(value)
+        return reg
+
+
+@pytest.mark.parametrize("structure", sorted(STRUCTURES))
+def test_registers_from_the_callers_stages(structure):
+    """With ``stages`` the tree asks the caller for every register; 2 stages = 2 cycles."""
+    n = 40
+    m = Module()
+    x, w = Signal(n, name="x"), Signal(n, name="w")
+    stages = _Stages(m)
+    count = xnor_popcount(m, x, w, structure=structure, registers=(1, 3), stages=stages)
+    assert stages.built > 2
+    xs, ws = vectors(n, 30, seed=1)
+    want = list(golden_counts(bits_of(xs, n), bits_of(ws, n)))
+    got = []
+
+    async def tb(ctx):
+        for k in range(len(xs) + 2):
+            if k < len(xs):
+                ctx.set(x, xs[k])
+                ctx.set(w, ws[k])
+            await ctx.tick()
+            if k >= 1:
+                got.append(ctx.get(count))
+
+    sim = Simulator(m)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    assert got[:len(want)] == want
 
 
 def _gold_verilog(n):
@@ -191,7 +233,7 @@ def test_verilator_cosim(tmp_path):
     pytest.importorskip("cocotb")
     from sim.cosim import cosimulate_unit
     n = 32
-    unit = XnorPopcount(n=n, registers=(1, 3))
+    unit = PopcountTree(n=n, registers=(1, 3))
     xs, ws = vectors(n, 200, seed=5)
     frames = [[x | (w << n)] for x, w in zip(xs, ws)]
     result = cosimulate_unit(unit, "popcount_top", frames, out_beats=1, backpressure=0.3,
@@ -204,5 +246,5 @@ def test_verilator_cosim(tmp_path):
 @pytest.mark.parametrize("structure", sorted(STRUCTURES))
 def test_verilog_lints_clean(structure, tmp_path):
     pytest.importorskip("verilator")
-    check_lint(to_verilog(XnorPopcount(n=20, structure=structure, registers=(2,)), "popcount"),
+    check_lint(to_verilog(PopcountTree(n=20, structure=structure, registers=(2,)), "popcount"),
                "popcount", tmp_path)
