@@ -36,8 +36,8 @@ places and routes each tree at 32 and 64 bits with its inputs registered
 new tree: the sweep's MVAUs at 16x16, 32x32 and 64x64 (NF = SF = 2,
 pipeline 1, same weights) synthesised as they are and with
 ``xnor_popcount`` as the lane datapath (``LanePreviewMVAU`` overrides
-``MVAU._slice_sum``; the pipeline stage after level 0, i.e. right after the
-weight read, see ``hwgen/units/popcount.py``), both families, written to
+``MVAU._slice_sum``; the pipeline stage right after the weight read, see
+``hwgen.units.popcount.stage_levels``), both families, written to
 ``synth_tree.json`` under ``lane_preview``. This is a measurement aid to be
 removed once the MVAU uses the tree itself.
 
@@ -297,18 +297,20 @@ QUICK_LANE_SWEEP = [(16, 16)]
 
 class LanePreviewMVAU(MVAU):
     """The binary MVAU with :func:`xnor_popcount` (the family's structure) as its lane
-    datapath; its ``pipeline`` register stages all follow level 0 (the slice and weight
-    reads). A preview of the integration, for measurement only."""
+    datapath, its ``pipeline`` register stages placed by :func:`stage_levels` (the first
+    right after the slice and weight reads). A preview of the integration, for
+    measurement only."""
 
     def __init__(self, *, structure, **kwargs):
         self._structure = structure
         super().__init__(**kwargs)
 
     def _slice_sum(self, m, p, x_slice, w_slice):
-        from hwgen.units.popcount import xnor_popcount
+        from hwgen.units.popcount import popcount_plan, stage_levels, xnor_popcount
+        depth = popcount_plan(self._simd, self._structure).depth
         count = xnor_popcount(m, x_slice, w_slice, structure=self._structure,
-                              registers=(0,) * self._pipeline, enable=self._advance,
-                              name=f"pc{p}")
+                              registers=stage_levels(depth, self._pipeline),
+                              enable=self._advance, name=f"pc{p}")
         return count << 1
 
 

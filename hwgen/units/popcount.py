@@ -48,8 +48,8 @@ from amaranth.lib.wiring import In, Out
 
 from ._checks import check_int
 
-__all__ = ["STRUCTURES", "FAMILY_STRUCTURE", "PopcountPlan", "popcount_plan", "xnor_popcount",
-           "PopcountTree"]
+__all__ = ["STRUCTURES", "FAMILY_STRUCTURE", "PopcountPlan", "popcount_plan", "stage_levels",
+           "xnor_popcount", "PopcountTree"]
 
 #: tree structures and the LUT size of their counters
 STRUCTURES = {"compressor": 6, "adder": None}
@@ -91,6 +91,22 @@ def popcount_plan(n, structure="compressor"):
         sizes.append(sum(_outputs(column, shape, width) for column, shape, _ in gpcs))
     final = 1 if max(map(len, columns)) > 1 else 0
     return PopcountPlan(n, structure, 1 + len(sizes) + final, width, tuple(sizes))
+
+
+def stage_levels(depth, pipeline):
+    """Where ``pipeline`` register stages go in a tree of ``depth`` levels that feeds an
+    accumulator: the first after level 0, the others splitting the ``depth`` tree levels
+    and the accumulator adder into nearly equal segments.
+
+    The first stage cuts the tree off the logic in front of it (the input buffer's
+    replay mux, the weight reads), which in a folded MVAU measured far fewer LUTs than
+    a stage in the middle of the tree (see the module doc).
+    """
+    depth = check_int("depth", depth, minimum=0)
+    pipeline = check_int("pipeline", pipeline, minimum=0)
+    if not pipeline:
+        return ()
+    return (0,) + tuple(j * (depth + 1) // pipeline for j in range(1, pipeline))
 
 
 def xnor_popcount(m, x, w, *, structure="compressor", registers=(), enable=None, stages=None,

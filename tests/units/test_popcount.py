@@ -12,7 +12,7 @@ from amaranth.sim import Simulator
 
 from hwgen.export import to_verilog
 from hwgen.units.popcount import (FAMILY_STRUCTURE, STRUCTURES, PopcountTree, popcount_plan,
-                                  xnor_popcount)
+                                  stage_levels, xnor_popcount)
 from sim.amaranth_streams import simulate_stream
 from sw_reference.ops import binary_dense
 
@@ -84,6 +84,15 @@ def test_plan_and_ports():
         assert compressor.depth - 1 - len(compressor.stage_sizes) in (0, 1)
     assert popcount_plan(3).depth == 1                 # three XNORs: one LUT per count bit
     assert popcount_plan(64).stage_sizes[0] > popcount_plan(64).stage_sizes[-1]
+
+
+def test_stage_levels():
+    assert stage_levels(5, 0) == ()
+    assert stage_levels(5, 1) == (0,)
+    assert stage_levels(5, 2) == (0, 3)
+    assert stage_levels(6, 3) == (0, 2, 4)
+    with pytest.raises(ValueError, match="pipeline must be at least 0, not -1"):
+        stage_levels(5, -1)
 
 
 class _Comb(Elaboratable):
