@@ -29,15 +29,16 @@ family because Yosys maps them differently (``benchmarks/synth_binary.py
     wider than four bits on CCU2C cells, and it cannot put logic into a
     CCU2C's LUT4s, so every counter stays in LUTs.
 
-Levels and pipelining: level 0 is the inputs (``"adder"``: the XNOR bits),
-each counting stage (the fused XNOR level, each GPC stage, the final adder;
-``"adder"``: each adder level) ends a level, and ``depth`` levels give the
-count. ``registers`` lists the levels followed by a register stage (a level
-may repeat; levels beyond ``depth`` are registers after the count), all
-enabled by ``enable``. Inside a folded MVAU a register at level 0 (right
-after the slice and weight reads) measured far fewer LUTs than one in the
-middle of the tree, where ABC restructured the counters together with the
-logic in front of them (``benchmarks/synth_binary.py`` module doc).
+Levels and pipelining: level 0 is the inputs ``x`` and ``w``; each counting
+stage (the fused XNOR level, each GPC stage, the final adder; ``"adder"``:
+each adder level) ends a level, and ``depth`` levels give the count.
+``registers`` lists the levels followed by a register stage (a level may
+repeat; levels beyond ``depth`` are registers after the count), built with
+``enable`` or by the caller's ``stages``. Inside a folded MVAU a stage at
+level 0 (right after the slice and weight reads) measured far fewer LUTs
+than one in the middle of the tree, where ABC restructured the counters
+together with the logic in front of them (``stage_levels`` places stages
+so; ``benchmarks/synth_binary.py --only lane``).
 """
 
 from dataclasses import dataclass
@@ -329,9 +330,9 @@ class _Builder:
 
     def adder_tree(self, x, w):
         n = len(x)
+        x, w = self._registers([x, w])
         agree = self._signal(n, "agree")
         self.m.d.comb += agree.eq(~(x ^ w))
-        agree, = self._registers([agree])
         nodes = [(agree[k], 1) for k in range(n)]
         while len(nodes) > 1:
             self.level += 1
