@@ -31,6 +31,8 @@ LUT4 + 2 x CCU2C + LUTRAM; Xilinx: LUT6 + LUTRAM). ``--tree-fmax`` also
 places and routes each tree at 32 and 64 bits with its inputs registered
 (register -> XNOR + tree -> register) on the LFE5U-85F-8, nextpnr seeds 1-3,
 ``nice``d, one at a time; results go to ``benchmarks/results/synth_tree.json``.
+The same mode also sums a few sets of integer terms with
+``hwgen.units.popcount.compressor_sum`` and with Yosys's own adders.
 
 ``--only lane`` previews issue #18's integration before the MVAU takes the
 new tree: the sweep's MVAUs at 16x16, 32x32 and 64x64 (NF = SF = 2,
@@ -54,6 +56,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.lib import wiring
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -62,7 +66,7 @@ from hwgen.cli import main as hwgen_main  # noqa: E402
 from hwgen.export import to_verilog  # noqa: E402
 from hwgen.synth import synthesize  # noqa: E402
 from hwgen.units.mvau import MVAU  # noqa: E402
-from hwgen.units.popcount import FAMILY_STRUCTURE, PopcountTree  # noqa: E402
+from hwgen.units.popcount import FAMILY_STRUCTURE, PopcountTree, compressor_sum  # noqa: E402
 
 SWEEP = [(4, 4), (8, 8), (16, 16), (32, 32), (64, 64)]
 QUICK_SWEEP = [(4, 4), (16, 16)]
@@ -131,7 +135,6 @@ class TodayTree(PopcountTree):
         super().__init__(n=n, structure="adder", registers=registers)
 
     def elaborate(self, platform):
-        from amaranth.hdl import C, Module, Signal
         m = Module()
         advance = Signal()
         m.d.comb += [advance.eq(self.o.ready | ~self.o.valid), self.i.ready.eq(advance)]
@@ -196,6 +199,56 @@ def trees(widths, work, log):
     return rows
 
 
+#: integer adder trees (terms, bits, signed) as in the integer MVAUs' lanes
+SUMS = [(16, 4, False), (8, 8, True), (32, 3, True)]
+
+
+class SumTree(wiring.Component):
+    """``terms`` registered integer inputs summed by ``compressor_sum`` or by Amaranth ``+``
+    (Yosys's own adders), the sum registered; only for synthesis."""
+
+    def __init__(self, *, terms, bits, signed_terms, kind):
+        self._terms, self._kind = terms, kind
+        self._shape = signed(bits) if signed_terms else unsigned(bits)
+        top = (1 << bits - 1) if signed_terms else (1 << bits)
+        self._bounds = (-top, top - 1) if signed_terms else (0, top - 1)
+        super().__init__({"t": wiring.In(terms * bits),
+                          "y": wiring.Out(terms.bit_length() + bits + 1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        bits = self._shape.width
+        values = []
+        for k in range(self._terms):
+            value = Signal(self._shape, name=f"t{k}")
+            m.d.sync += value.eq(self.t[k * bits:(k + 1) * bits])
+            values.append(value)
+        total = (compressor_sum(m, [(v, *self._bounds) for v in values])
+                 if self._kind == "compressor" else sum(values))
+        m.d.sync += self.y.eq(total)
+        return m
+
+
+def sums(work, log):
+    """LUTs of integer adder trees: ``compressor_sum`` vs Yosys's adders, both families."""
+    rows = []
+    for terms, bits, signed_terms in SUMS:
+        row = {"terms": terms, "bits": bits, "signed": signed_terms}
+        for kind in ("adder", "compressor"):
+            top = f"sum_{kind}_{terms}x{'s' if signed_terms else 'u'}{bits}"
+            folder = work / "trees" / top
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{top}.v").write_text(to_verilog(
+                SumTree(terms=terms, bits=bits, signed_terms=signed_terms, kind=kind), top))
+            for family in ("xilinx", "ecp5"):
+                log(f"... sum {kind} {terms} x {bits} bits {family}")
+                report = synthesize(folder / f"{top}.v", top, family, folder / family,
+                                    device="", clock_mhz=100, progress=lambda *a: None)
+                row[f"{family}_{kind}"] = report["total"]["lut_total"]
+        rows.append(row)
+    return rows
+
+
 def tree_fmax(widths, work, log, *, timeout):
     """Registered trees (register -> tree -> register) placed on FMAX_DEVICE, seeds 1-3."""
     rows = []
@@ -255,6 +308,14 @@ def print_trees(record):
               f"{t['ecp5']['lut_total']} | {a['ecp5']['lut_total']} | "
               f"{c['ecp5']['lut_total']} | {t['ecp5_lut_per_bit']} -> "
               f"{new_e['ecp5_lut_per_bit']} ({r['ecp5_ratio']}x) |")
+    if record.get("sums"):
+        print("\nInteger adder trees (inputs and sum registered): LUT6 / LUT4 + 2 x CCU2C")
+        print("| terms | LUT6 adders | LUT6 compressor | LUT4 adders | LUT4 compressor |")
+        print("|---|---|---|---|---|")
+        for r in record["sums"]:
+            print(f"| {r['terms']} x {'int' if r['signed'] else 'uint'}{r['bits']} | "
+                  f"{r['xilinx_adder']} | {r['xilinx_compressor']} | {r['ecp5_adder']} | "
+                  f"{r['ecp5_compressor']} |")
     if record.get("fmax"):
         print(f"\nRegistered tree on {FMAX_DEVICE} (nextpnr-ecp5 seeds 1-3)")
         print("| SIMD bits | tree | levels (plan) | LUT4 | FF | Fmax MHz median (seeds) "
@@ -283,7 +344,7 @@ def run_trees(args, work):
         print(f"[{time.monotonic() - started:6.0f} s] {message}", flush=True)
 
     widths = QUICK_TREE_WIDTHS if args.quick else TREE_WIDTHS
-    record = _merge(out, rows=trees(widths, work, log))
+    record = _merge(out, rows=trees(widths, work, log), sums=sums(work, log))
     if args.tree_fmax:
         record = _merge(out, fmax=tree_fmax(TREE_FMAX_WIDTHS, work, log, timeout=args.timeout))
     print_trees(record)

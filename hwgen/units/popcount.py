@@ -43,14 +43,14 @@ so; ``benchmarks/synth_binary.py --only lane``).
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Cat, Const, Module, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import check_int
 
 __all__ = ["STRUCTURES", "FAMILY_STRUCTURE", "PopcountPlan", "popcount_plan", "stage_levels",
-           "xnor_popcount", "PopcountTree"]
+           "xnor_popcount", "compressor_sum", "sum_depth", "PopcountTree"]
 
 #: tree structures and the LUT size of their counters
 STRUCTURES = {"compressor": 6, "adder": None}
@@ -202,6 +202,96 @@ class PopcountTree(wiring.Component):
         return m
 
 
+def compressor_sum(m, terms, *, registers=(), enable=None, stages=None, name="sum"):
+    """Build the sum of integer ``terms`` by GPC stages and one carry-chain adder.
+
+    The compressor tree of :func:`xnor_popcount` without its XNOR level, for
+    the integer adder trees of the MVAUs (and a popcount of plain bits: terms
+    ``(bit, 0, 1)``). An unsigned term puts its bits into the columns; a
+    signed one of ``b`` bits puts its low bits and its inverted sign bit there
+    and ``-2**(b-1)`` into a constant, whose bits join the columns (a GPC
+    with a constant input is a smaller LUT). Everything is computed modulo
+    ``2**W`` for the ``W`` bits of the result, which is exact since the sum
+    lies in ``[sum lo, sum hi]``.
+
+    Parameters
+    ----------
+    m : Module
+    terms : list of (Value, int, int)
+        each term and the bounds ``lo <= value <= hi`` of the values it takes
+    registers, enable, stages, name
+        as for :func:`xnor_popcount`; level 0 is the terms, each GPC stage and
+        the final adder end a level (:func:`sum_depth` levels)
+
+    Returns a Value of the narrowest shape holding every sum (unsigned when
+    ``sum lo >= 0``).
+    """
+    terms = _check_terms(terms)
+    levels = sorted(check_int("registers entry", level, minimum=0) for level in registers)
+    builder = _Builder(m, levels, enable, stages, name)
+    return builder.term_sum(terms)
+
+
+def sum_depth(bounds):
+    """Levels of :func:`compressor_sum` over terms with these ``(lo, hi)`` bounds."""
+    lo, hi = (sum(b[k] for b in bounds) for k in (0, 1))
+    width = _bounds_shape(lo, hi).width
+    columns = _term_columns([(None, a, b) for a, b in bounds], width)
+    return _reduction_depth(columns, width)
+
+
+def _check_terms(terms):
+    terms = list(terms)
+    if not terms:
+        raise ValueError("terms must hold at least one (value, lo, hi), not none")
+    for term in terms:
+        try:
+            value, lo, hi = term
+        except (TypeError, ValueError):
+            raise TypeError(f"terms must be (value, lo, hi) triples, not {term!r}") from None
+        if not (isinstance(lo, int) and isinstance(hi, int)) or lo > hi:
+            raise ValueError(f"term bounds must be integers lo <= hi, not ({lo!r}, {hi!r})")
+    return terms
+
+
+def _bounds_shape(lo, hi):
+    """Narrowest shape that holds every integer in ``[lo, hi]``."""
+    if lo >= 0:
+        return unsigned(max(hi.bit_length(), 1))
+    bits = max((v if v >= 0 else ~v).bit_length() + 1 for v in (lo, hi))
+    return signed(bits)
+
+
+def _term_columns(terms, width):
+    """The dot diagram of ``terms`` modulo ``2**width``: per column, items ``("bit", value, j)``
+    (bit ``j`` of a term), ``("inverted", value, j)`` (a signed term's sign bit, inverted)
+    and ``("one",)`` (a set bit of the constant the signed terms add)."""
+    columns = [[] for _ in range(width)]
+    constant = 0
+    for value, lo, hi in terms:
+        shape = _bounds_shape(lo, hi)
+        for j in range(min(shape.width, width)):
+            if shape.signed and j == shape.width - 1:
+                columns[j].append(("inverted", value, j))
+                constant -= 1 << j
+            else:
+                columns[j].append(("bit", value, j))
+    constant %= 1 << width
+    for j in range(width):
+        if constant >> j & 1:
+            columns[j].append(("one",))
+    return columns
+
+
+def _reduction_depth(columns, width):
+    """GPC stages + final adder levels that take ``columns`` to one row."""
+    depth = 0
+    while columns and max(map(len, columns)) > 2:
+        _, columns = _next_stage(columns, width)
+        depth += 1
+    return depth + (1 if columns and max(map(len, columns)) > 1 else 0)
+
+
 def _check_structure(structure):
     if structure not in STRUCTURES:
         raise TypeError(f"structure must be one of {', '.join(map(repr, STRUCTURES))}, "
@@ -279,6 +369,17 @@ def _pick(left, i, strict):
         if all(i + j < len(left) and len(left[i + j]) >= count for j, count in enumerate(shape)):
             return shape
     return None
+
+
+def _item_value(item):
+    """The 1-bit Value of a :func:`_term_columns` item."""
+    kind = item[0]
+    if kind == "one":
+        return Const(1, 1)
+    value, j = item[1], item[2]
+    width = len(value)
+    bit = value[j] if j < width else (value[width - 1] if value.shape().signed else Const(0, 1))
+    return ~bit if kind == "inverted" else bit
 
 
 class _Builder:
@@ -372,21 +473,40 @@ class _Builder:
                 columns[1].append(self._bit(a[0] & a[1] if len(a) == 2 else
                                             (a[0] & a[1]) | (a[0] & a[2]) | (a[1] & a[2]), "x1_"))
         columns = self._next_level([c for c in columns if c])
-        # GPC stages until every column holds at most two bits.
+        return self._finish(self._reduce(columns, width), n)
+
+    def term_sum(self, terms):
+        lo, hi = sum(t[1] for t in terms), sum(t[2] for t in terms)
+        shape = _bounds_shape(lo, hi)
+        values = self._registers([value for value, _, _ in terms])
+        terms = [(v, a, b) for v, (_, a, b) in zip(values, terms)]
+        items = _term_columns(terms, shape.width)
+        columns = [[_item_value(item) for item in column] for column in items]
+        while columns and not columns[-1]:
+            columns.pop()
+        total = self._reduce(columns, shape.width) if columns else Const(0, shape.width)
+        result = self._signal(shape, "total")
+        self.m.d.comb += result.eq(total.as_signed() if shape.signed else total)
+        for _ in [level for level in self.levels if level > self.level]:
+            result = self._register(result, "out")
+        return result
+
+    def _reduce(self, columns, width):
+        """GPC stages until every column holds at most two bits, then one carry-chain adder of
+        the two rows: the ``width``-bit sum of ``columns`` (modulo ``2**width``)."""
         while max(map(len, columns)) > 2:
             gpcs, after = _next_stage(columns, width)
             bits = [self._gpc(column, shape, inputs, width) for column, shape, inputs in gpcs]
             columns = self._next_level([[bits[item.index][item.bit] if isinstance(item, _Out)
                                          else item for item in column] for column in after])
-        # One carry-chain adder of the (at most) two rows.
         rows = [Cat(*[c[r] if r < len(c) else Const(0, 1) for c in columns])
                 for r in range(max(map(len, columns)))]
         if len(rows) == 1:
-            return self._finish(rows[0], n)
+            return rows[0]
         total = self._signal(width, "cpa")
         self.m.d.comb += total.eq(rows[0] + rows[1])
         total, = self._next_level([[total]])[0]
-        return self._finish(total, n)
+        return total
 
     def _next_level(self, columns):
         """End a level: ``columns`` (lists of values) through the registers placed after it."""
