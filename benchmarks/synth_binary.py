@@ -26,8 +26,8 @@ recorded step; a run that times out is recorded as not finished.
 accumulator; inputs from ports, count registered) over SIMD = 4 .. 64 bits:
 today's tree (``MVAU._adder_tree``: XNORs, then a balanced tree of
 two-input adders) against ``hwgen.units.popcount.xnor_popcount`` in both
-of its structures, on both families, and reports LUTs per input bit (ECP5:
-LUT4 + 2 x CCU2C + LUTRAM; Xilinx: LUT6 + LUTRAM). ``--tree-fmax`` also
+of its structures, on both families (and iCE40), and reports LUTs per input
+bit (ECP5: LUT4 + 2 x CCU2C + LUTRAM; Xilinx: LUT6 + LUTRAM; iCE40: LUT4). ``--tree-fmax`` also
 places and routes each tree at 32 and 64 bits with its inputs registered
 (register -> XNOR + tree -> register) on the LFE5U-85F-8, nextpnr seeds 1-3,
 ``nice``d, one at a time; results go to ``benchmarks/results/synth_tree.json``.
@@ -182,7 +182,7 @@ def trees(widths, work, log):
             folder.mkdir(parents=True, exist_ok=True)
             (folder / f"{top}.v").write_text(to_verilog(unit, top))
             entry = {"depth": None if kind == "today" else unit.plan.depth}
-            for family in ("xilinx", "ecp5"):
+            for family in ("xilinx", "ecp5", "ice40"):
                 log(f"... tree {kind} n={n} {family}")
                 report = synthesize(folder / f"{top}.v", top, family, folder / family,
                                     device="", clock_mhz=100, progress=lambda *a: None)
@@ -192,7 +192,7 @@ def trees(widths, work, log):
                 entry[family]["cells"] = total["cells"]
                 entry[f"{family}_lut_per_bit"] = round(total["lut_total"] / n, 3)
             row[kind] = entry
-        for family in ("xilinx", "ecp5"):
+        for family in ("xilinx", "ecp5", "ice40"):
             best = row[FAMILY_STRUCTURE[family]][family]["lut_total"]
             row[f"{family}_ratio"] = round(best / row["today"][family]["lut_total"], 3)
         rows.append(row)
@@ -308,6 +308,13 @@ def print_trees(record):
               f"{t['ecp5']['lut_total']} | {a['ecp5']['lut_total']} | "
               f"{c['ecp5']['lut_total']} | {t['ecp5_lut_per_bit']} -> "
               f"{new_e['ecp5_lut_per_bit']} ({r['ecp5_ratio']}x) |")
+    print("\niCE40 (synth_ice40, SB_LUT4; SB_CARRY not counted): LUT4 per input bit")
+    print("| SIMD bits | today | adder | compressor |")
+    print("|---|---|---|---|")
+    for r in record.get("rows", []):
+        if "ice40" in r["today"]:
+            print(f"| {r['n']} | {r['today']['ice40_lut_per_bit']} | "
+                  f"{r['adder']['ice40_lut_per_bit']} | {r['compressor']['ice40_lut_per_bit']} |")
     if record.get("sums"):
         print("\nInteger adder trees (inputs and sum registered): LUT6 / LUT4 + 2 x CCU2C")
         print("| terms | LUT6 adders | LUT6 compressor | LUT4 adders | LUT4 compressor |")
