@@ -39,7 +39,8 @@ new tree: the sweep's MVAUs at 16x16, 32x32 and 64x64 (NF = SF = 2,
 pipeline 1, same weights) synthesised as they are and with
 ``xnor_popcount`` as the lane datapath (``LanePreviewMVAU`` overrides
 ``MVAU._slice_sum``; the pipeline stage right after the weight read, see
-``hwgen.units.popcount.stage_levels``), both families, written to
+``hwgen.units.popcount.stage_levels``; at 32x32 also with the stage in the
+middle of the tree, today's rule), both families, written to
 ``synth_tree.json`` under ``lane_preview``. This is a measurement aid to be
 removed once the MVAU uses the tree itself.
 
@@ -361,6 +362,8 @@ def run_trees(args, work):
 
 LANE_SWEEP = [(16, 16), (32, 32), (64, 64)]
 QUICK_LANE_SWEEP = [(16, 16)]
+#: where the stage placements are compared (the stage after the reads vs in the tree)
+PLACEMENT_PAIR = (32, 32)
 
 
 class LanePreviewMVAU(MVAU):
@@ -369,44 +372,64 @@ class LanePreviewMVAU(MVAU):
     right after the slice and weight reads). A preview of the integration, for
     measurement only."""
 
-    def __init__(self, *, structure, **kwargs):
-        self._structure = structure
+    def __init__(self, *, structure, placement="reads", **kwargs):
+        self._structure, self._placement = structure, placement
         super().__init__(**kwargs)
 
     def _slice_sum(self, m, p, x_slice, w_slice):
         from hwgen.units.popcount import popcount_plan, stage_levels, xnor_popcount
         depth = popcount_plan(self._simd, self._structure).depth
+        if self._placement == "reads":
+            levels = stage_levels(depth, self._pipeline)
+        else:          # "tree": today's rule, the stages split the tree and the accumulator
+            levels = [j * (depth + 1) // (self._pipeline + 1)
+                      for j in range(1, self._pipeline + 1)]
         count = xnor_popcount(m, x_slice, w_slice, structure=self._structure,
-                              registers=stage_levels(depth, self._pipeline),
-                              enable=self._advance, name=f"pc{p}")
+                              registers=levels, enable=self._advance, name=f"pc{p}")
         return count << 1
 
 
-def lane_preview(pairs, work, log):
+def lane_preview(pairs, work, log, placements=("reads",)):
+    """Whole MVAUs as they are ("today") and with the tree as lane datapath ("lane": the stage
+    after the reads; "lane_tree": the stage placed in the tree as today, ``placements``)."""
     rows = []
     for pe, simd in pairs:
         rng = np.random.default_rng(pe * 1000 + simd)          # the sweep's weights
         weights = rng.choice(np.array([-1, 1], np.int8), size=(FOLDS * pe, FOLDS * simd))
         row = {"pe": pe, "simd": simd, "synapses": pe * simd, "pipeline": 1}
+        kinds = ["today", "lane"] + (["lane_tree"] if "tree" in placements else [])
         for family in ("xilinx", "ecp5"):
-            for kind in ("today", "lane"):
+            for kind in kinds:
+                structure = FAMILY_STRUCTURE[family]
                 unit = (MVAU(weights=weights, pe=pe, simd=simd, pipeline=1) if kind == "today"
                         else LanePreviewMVAU(weights=weights, pe=pe, simd=simd, pipeline=1,
-                                             structure=FAMILY_STRUCTURE[family]))
-                top = f"mvau_{kind}_{FAMILY_STRUCTURE[family] if kind == 'lane' else 'adder'}" \
-                      f"_{pe}x{simd}"
+                                             structure=structure,
+                                             placement="tree" if kind == "lane_tree"
+                                             else "reads"))
+                top = (f"mvau_today_adder_{pe}x{simd}" if kind == "today" else
+                       f"mvau_{kind}_{structure}_{pe}x{simd}")
                 folder = work / "lane" / top
                 folder.mkdir(parents=True, exist_ok=True)
-                (folder / f"{top}.v").write_text(to_verilog(unit, top))
-                log(f"... MVAU {kind} PE={pe} SIMD={simd} {family}")
-                report = synthesize(folder / f"{top}.v", top, family, folder / family,
-                                    device="", clock_mhz=100, progress=lambda *a: None)
+                verilog = to_verilog(unit, top)
+                (folder / f"{top}.v").write_text(verilog)
+                done = folder / family / "report.json"
+                if done.exists() and (folder / family / f"{top}.v").read_text() == verilog:
+                    log(f"... MVAU {kind} PE={pe} SIMD={simd} {family}: same Verilog, reused")
+                    report = json.loads(done.read_text())
+                else:
+                    log(f"... MVAU {kind} PE={pe} SIMD={simd} {family}")
+                    report = synthesize(folder / f"{top}.v", top, family, folder / family,
+                                        device="", clock_mhz=100, progress=lambda *a: None)
                 total = report["total"]
                 row[f"{family}_{kind}"] = {k: total[k] for k in ("lut", "lutram", "lut_total",
                                                                  "ff", "carry")}
                 row[f"{family}_{kind}_per_synapse"] = round(total["lut_total"] / (pe * simd), 3)
             row[f"{family}_ratio"] = round(row[f"{family}_lane"]["lut_total"]
                                            / row[f"{family}_today"]["lut_total"], 3)
+            if "lane_tree" in kinds:
+                row[f"{family}_tree_placement_ratio"] = round(
+                    row[f"{family}_lane_tree"]["lut_total"]
+                    / row[f"{family}_today"]["lut_total"], 3)
         rows.append(row)
     return rows
 
@@ -424,6 +447,13 @@ def print_lane(rows):
               f"{r['ecp5_today']['lut_total']} | {r['ecp5_lane']['lut_total']} | "
               f"{r['ecp5_today_per_synapse']} -> {r['ecp5_lane_per_synapse']} "
               f"({r['ecp5_ratio']}x) |")
+    for r in rows:
+        if "xilinx_lane_tree" in r:
+            print(f"{r['pe']} x {r['simd']} with the stage in the middle of the tree (today's "
+                  f"rule): {r['xilinx_lane_tree']['lut_total']} LUT6 "
+                  f"({r['xilinx_tree_placement_ratio']}x today), "
+                  f"{r['ecp5_lane_tree']['lut_total']} LUT4 "
+                  f"({r['ecp5_tree_placement_ratio']}x today)")
 
 
 def run_lane(args, work):
@@ -433,7 +463,11 @@ def run_lane(args, work):
     def log(message):
         print(f"[{time.monotonic() - started:6.0f} s] {message}", flush=True)
 
-    rows = lane_preview(QUICK_LANE_SWEEP if args.quick else LANE_SWEEP, work, log)
+    rows = []
+    for pair in QUICK_LANE_SWEEP if args.quick else LANE_SWEEP:
+        both = pair == PLACEMENT_PAIR or args.quick
+        rows += lane_preview([pair], work, log,
+                             placements=("reads", "tree") if both else ("reads",))
     _merge(out, lane_preview=rows)
     print_lane(rows)
     print(f"wrote {out}")
