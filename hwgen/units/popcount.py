@@ -52,8 +52,8 @@ from ._checks import check_int
 __all__ = ["STRUCTURES", "FAMILY_STRUCTURE", "PopcountPlan", "popcount_plan", "stage_levels",
            "xnor_popcount", "compressor_sum", "sum_depth", "PopcountTree"]
 
-#: tree structures and the LUT size of their counters
-STRUCTURES = {"compressor": 6, "adder": None}
+#: the tree structures (see the module doc)
+STRUCTURES = ("compressor", "adder")
 #: the structure each family's Yosys flow maps best (measured, see the module doc)
 FAMILY_STRUCTURE = {"xilinx": "compressor", "ecp5": "adder", "ice40": "adder"}
 
