@@ -148,11 +148,20 @@ class TodayTree(PopcountTree):
             x, w, valid = regs
         agree = Signal(self.n)
         m.d.comb += agree.eq(~(x ^ w))
-        shim = _TreeOwner(advance)
-        count = MVAU._adder_tree(shim, m, [(agree[j], 0, 1) for j in range(self.n)], "pc")
+        count = _today_adder_tree(m, advance, [(agree[j], 0, 1) for j in range(self.n)])
         with m.If(advance):
             m.d.sync += [self.o.valid.eq(valid), self.o.payload.eq(count)]
         return m
+
+
+def _today_adder_tree(m, advance, terms):
+    """The MVAU's own adder tree over ``terms``, without pipeline stages (the folded engine's
+    ``adder_tree`` once the MVAU is built on it, ``MVAU._adder_tree`` before)."""
+    try:
+        from hwgen.units._pipeline import Stages, adder_tree
+    except ImportError:
+        return MVAU._adder_tree(_TreeOwner(advance), m, terms, "pc")
+    return adder_tree(m, Stages(m, advance), terms, "pc", pipeline=0)
 
 
 class _TreeOwner:
