@@ -24,7 +24,7 @@ recorded step; a run that times out is recorded as not finished.
 
 ``--only tree`` synthesises one XNOR-popcount tree alone (no ROM, no
 accumulator; inputs from ports, count registered) over SIMD = 4 .. 64 bits:
-today's tree (``MVAU._adder_tree``: XNORs, then a balanced tree of
+today's tree (the MVAU's ``adder_tree``: XNORs, then a balanced tree of
 two-input adders) against ``hwgen.units.popcount.xnor_popcount`` in both
 of its structures, on both families (and iCE40), and reports LUTs per input
 bit (ECP5: LUT4 + 2 x CCU2C + LUTRAM; Xilinx: LUT6 + LUTRAM; iCE40: LUT4). ``--tree-fmax`` also
@@ -34,15 +34,14 @@ places and routes each tree at 32 and 64 bits with its inputs registered
 The same mode also sums a few sets of integer terms with
 ``hwgen.units.popcount.compressor_sum`` and with Yosys's own adders.
 
-``--only lane`` previews issue #18's integration before the MVAU takes the
-new tree: the sweep's MVAUs at 16x16, 32x32 and 64x64 (NF = SF = 2,
-pipeline 1, same weights) synthesised as they are and with
-``xnor_popcount`` as the lane datapath (``LanePreviewMVAU`` overrides
-``MVAU._slice_sum``; the pipeline stage right after the weight read, see
-``hwgen.units.popcount.stage_levels``; at 32x32 also with the stage in the
-middle of the tree, today's rule), both families, written to
-``synth_tree.json`` under ``lane_preview``. This is a measurement aid to be
-removed once the MVAU uses the tree itself.
+``--only lane`` synthesises the sweep's MVAUs (4x4 .. 64x64, NF = SF = 2,
+pipeline 1, the same weights) as they are (``popcount="adder"``, stages
+spread over the tree) and with each family's tree (``FAMILY_STRUCTURE``:
+the compressor tree for Xilinx, the adder tree for ECP5) and the stage
+right after the weight reads (``stage_placement="reads"``); at 32x32 also
+that tree with today's stage placement. Both families, one run, written to
+``synth_tree.json`` under ``lane_preview``; a synthesis of the same Verilog
+in ``--work`` is reused.
 
 ``--quick`` runs two small MVAUs and tiny_bnn only. Big designs take minutes
 each on a shared machine; run the full benchmark with ``nice``.
@@ -129,7 +128,7 @@ TREES = ("today", "compressor", "adder")
 
 
 class TodayTree(PopcountTree):
-    """Today's MVAU lane datapath alone: ``MVAU._adder_tree`` over the XNORs, with the
+    """Today's MVAU lane datapath alone: the engine's ``adder_tree`` over the XNORs, with the
     same ports, output register and (optional) input register as :class:`PopcountTree`."""
 
     def __init__(self, *, n, registers=()):
@@ -155,22 +154,9 @@ class TodayTree(PopcountTree):
 
 
 def _today_adder_tree(m, advance, terms):
-    """The MVAU's own adder tree over ``terms``, without pipeline stages (the folded engine's
-    ``adder_tree`` once the MVAU is built on it, ``MVAU._adder_tree`` before)."""
-    try:
-        from hwgen.units._pipeline import Stages, adder_tree
-    except ImportError:
-        return MVAU._adder_tree(_TreeOwner(advance), m, terms, "pc")
+    """The MVAU's own adder tree (the folded engine's) over ``terms``, no pipeline stage."""
+    from hwgen.units._pipeline import Stages, adder_tree
     return adder_tree(m, Stages(m, advance), terms, "pc", pipeline=0)
-
-
-class _TreeOwner:
-    """What ``MVAU._adder_tree`` reads of its MVAU: no pipeline stage, no DSP."""
-    _pipeline, _uses_dsp = 0, False
-    _register, _tree_stage_levels = MVAU._register, MVAU._tree_stage_levels
-
-    def __init__(self, advance):
-        self._advance = advance
 
 
 def _tree_unit(kind, n, registered):
@@ -369,33 +355,10 @@ def run_trees(args, work):
     return 0
 
 
-LANE_SWEEP = [(16, 16), (32, 32), (64, 64)]
+LANE_SWEEP = SWEEP
 QUICK_LANE_SWEEP = [(16, 16)]
 #: where the stage placements are compared (the stage after the reads vs in the tree)
 PLACEMENT_PAIR = (32, 32)
-
-
-class LanePreviewMVAU(MVAU):
-    """The binary MVAU with :func:`xnor_popcount` (the family's structure) as its lane
-    datapath, its ``pipeline`` register stages placed by :func:`stage_levels` (the first
-    right after the slice and weight reads). A preview of the integration, for
-    measurement only."""
-
-    def __init__(self, *, structure, placement="reads", **kwargs):
-        self._structure, self._placement = structure, placement
-        super().__init__(**kwargs)
-
-    def _slice_sum(self, m, p, x_slice, w_slice):
-        from hwgen.units.popcount import popcount_plan, stage_levels, xnor_popcount
-        depth = popcount_plan(self._simd, self._structure).depth
-        if self._placement == "reads":
-            levels = stage_levels(depth, self._pipeline)
-        else:          # "tree": today's rule, the stages split the tree and the accumulator
-            levels = [j * (depth + 1) // (self._pipeline + 1)
-                      for j in range(1, self._pipeline + 1)]
-        count = xnor_popcount(m, x_slice, w_slice, structure=self._structure,
-                              registers=levels, enable=self._advance, name=f"pc{p}")
-        return count << 1
 
 
 def lane_preview(pairs, work, log, placements=("reads",)):
@@ -411,10 +374,9 @@ def lane_preview(pairs, work, log, placements=("reads",)):
             for kind in kinds:
                 structure = FAMILY_STRUCTURE[family]
                 unit = (MVAU(weights=weights, pe=pe, simd=simd, pipeline=1) if kind == "today"
-                        else LanePreviewMVAU(weights=weights, pe=pe, simd=simd, pipeline=1,
-                                             structure=structure,
-                                             placement="tree" if kind == "lane_tree"
-                                             else "reads"))
+                        else MVAU(weights=weights, pe=pe, simd=simd, pipeline=1,
+                                  popcount=structure,
+                                  stage_placement="tree" if kind == "lane_tree" else "reads"))
                 top = (f"mvau_today_adder_{pe}x{simd}" if kind == "today" else
                        f"mvau_{kind}_{structure}_{pe}x{simd}")
                 folder = work / "lane" / top
