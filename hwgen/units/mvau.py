@@ -117,7 +117,7 @@ class MVAU(FoldedUnit):
         if stage_placement not in PLACEMENTS:
             raise TypeError(f"stage_placement must be one of "
                             f"{', '.join(map(repr, PLACEMENTS))}, not {stage_placement!r}")
-        self._popcount, self._stage_placement = popcount, stage_placement
+        self._tree, self._stage_placement = popcount, stage_placement
         datapath = XnorPopcount(simd=simd, pipeline=pipeline, tree=popcount,
                                 stages=stage_placement)
         store = WeightRom(self._weights, pe=pe, simd=simd, codes=datapath.codes,
@@ -136,7 +136,7 @@ class MVAU(FoldedUnit):
         return self._weights.copy()
 
     #: the popcount tree (``"adder"`` or ``"compressor"``) and where its stages sit
-    popcount = property(lambda self: self._popcount)
+    popcount = property(lambda self: self._tree)
     stage_placement = property(lambda self: self._stage_placement)
 
 
