@@ -369,13 +369,13 @@ def lane_preview(pairs, work, log, placements=("reads",)):
         rng = np.random.default_rng(pe * 1000 + simd)          # the sweep's weights
         weights = rng.choice(np.array([-1, 1], np.int8), size=(FOLDS * pe, FOLDS * simd))
         row = {"pe": pe, "simd": simd, "synapses": pe * simd, "pipeline": 1}
-        kinds = ["today", "lane"] + (["lane_tree"] if "tree" in placements else [])
+        kinds = ["today", "lane"] + (["lane_tree", "lane_p2"] if "tree" in placements else [])
         for family in ("xilinx", "ecp5"):
             for kind in kinds:
                 structure = FAMILY_STRUCTURE[family]
                 unit = (MVAU(weights=weights, pe=pe, simd=simd, pipeline=1) if kind == "today"
-                        else MVAU(weights=weights, pe=pe, simd=simd, pipeline=1,
-                                  popcount=structure,
+                        else MVAU(weights=weights, pe=pe, simd=simd,
+                                  pipeline=2 if kind == "lane_p2" else 1, popcount=structure,
                                   stage_placement="tree" if kind == "lane_tree" else "reads"))
                 top = (f"mvau_today_adder_{pe}x{simd}" if kind == "today" else
                        f"mvau_{kind}_{structure}_{pe}x{simd}")
@@ -401,7 +401,44 @@ def lane_preview(pairs, work, log, placements=("reads",)):
                 row[f"{family}_tree_placement_ratio"] = round(
                     row[f"{family}_lane_tree"]["lut_total"]
                     / row[f"{family}_today"]["lut_total"], 3)
+                row[f"{family}_pipeline2_ratio"] = round(
+                    row[f"{family}_lane_p2"]["lut_total"]
+                    / row[f"{family}_today"]["lut_total"], 3)
         rows.append(row)
+    return rows
+
+
+def lane_fmax(pair, work, log, *, timeout):
+    """The ECP5 MVAU at ``pair`` as it is and with the stage after the reads, placed on
+    FMAX_DEVICE with nextpnr seeds 1-3 (does the register placement cost Fmax?)."""
+    pe, simd = pair
+    rng = np.random.default_rng(pe * 1000 + simd)
+    weights = rng.choice(np.array([-1, 1], np.int8), size=(FOLDS * pe, FOLDS * simd))
+    rows = []
+    for placement, pipeline in (("tree", 1), ("reads", 1), ("reads", 2)):
+        unit = MVAU(weights=weights, pe=pe, simd=simd, pipeline=pipeline,
+                    stage_placement=placement)
+        top = f"mvau_adder_{placement}{'' if pipeline == 1 else pipeline}_{pe}x{simd}_pnr"
+        folder = work / "lane" / top
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{top}.v").write_text(to_verilog(unit, top))
+        log(f"... MVAU PE={pe} SIMD={simd} pipeline {pipeline} stages '{placement}': "
+            f"synth_ecp5 + nextpnr seed 1")
+        report = synthesize(folder / f"{top}.v", top, "ecp5", folder / "ecp5",
+                            device=FMAX_DEVICE, clock_mhz=100, pnr=True,
+                            progress=lambda *a: None)
+        fmax = [report["pnr"]["fmax_mhz"]]
+        for seed in (2, 3):
+            log(f"... MVAU PE={pe} SIMD={simd} pipeline {pipeline} stages '{placement}': "
+                f"nextpnr seed {seed}")
+            fmax.append(_nextpnr_seed(folder / "ecp5", report["pnr"]["args"], seed, timeout))
+        path = report["pnr"]["critical_path"] or {}
+        rows.append({"pe": pe, "simd": simd, "stage_placement": placement, "pipeline": pipeline,
+                     "lut_total": report["total"]["lut_total"], "ff": report["total"]["ff"],
+                     "fmax_mhz_seeds": fmax, "fmax_mhz_median": sorted(fmax)[1],
+                     "logic_levels": path.get("logic_levels"), "delay_ns": path.get("delay_ns"),
+                     "routing_ns": path.get("routing_ns"),
+                     "critical_path": [path.get("from"), path.get("to")]})
     return rows
 
 
@@ -424,7 +461,10 @@ def print_lane(rows):
                   f"rule): {r['xilinx_lane_tree']['lut_total']} LUT6 "
                   f"({r['xilinx_tree_placement_ratio']}x today), "
                   f"{r['ecp5_lane_tree']['lut_total']} LUT4 "
-                  f"({r['ecp5_tree_placement_ratio']}x today)")
+                  f"({r['ecp5_tree_placement_ratio']}x today); pipeline 2, stages after the "
+                  f"reads and in the tree: {r['xilinx_lane_p2']['lut_total']} LUT6 "
+                  f"({r['xilinx_pipeline2_ratio']}x today's pipeline 1), "
+                  f"{r['ecp5_lane_p2']['lut_total']} LUT4 ({r['ecp5_pipeline2_ratio']}x)")
 
 
 def run_lane(args, work):
@@ -439,8 +479,17 @@ def run_lane(args, work):
         both = pair == PLACEMENT_PAIR or args.quick
         rows += lane_preview([pair], work, log,
                              placements=("reads", "tree") if both else ("reads",))
-    _merge(out, lane_preview=rows)
+    record = _merge(out, lane_preview=rows)
+    if args.tree_fmax:
+        record = _merge(out, lane_fmax=lane_fmax(PLACEMENT_PAIR, work, log, timeout=args.timeout))
     print_lane(rows)
+    for r in record.get("lane_fmax", []):
+        print(f"ECP5 MVAU {r['pe']} x {r['simd']}, pipeline {r.get('pipeline', 1)}, stages "
+              f"'{r['stage_placement']}': "
+              f"{r['lut_total']} LUT4, Fmax {r['fmax_mhz_median']} MHz median of "
+              f"{r['fmax_mhz_seeds']}, {r['logic_levels']} logic levels, {r['delay_ns']} ns "
+              f"({r['routing_ns']} routing), {r['critical_path'][0]} -> "
+              f"{r['critical_path'][1]}")
     print(f"wrote {out}")
     return 0
 
@@ -554,7 +603,8 @@ def main():
                              "tree as a preview -> synth_tree.json")
     parser.add_argument("--tree-fmax", action="store_true",
                         help="--only tree: also place and route registered 32- and 64-bit "
-                             "trees (nextpnr-ecp5, seeds 1-3)")
+                             "trees; --only lane: the 32x32 ECP5 MVAU with either stage "
+                             "placement (nextpnr-ecp5, seeds 1-3)")
     parser.add_argument("--networks", nargs="*", help=f"default {' '.join(NETWORKS)}")
     parser.add_argument("--families", nargs="+", default=["xilinx", "ecp5"],
                         choices=["xilinx", "ecp5"],

@@ -345,6 +345,23 @@ def _popcount_lane(data):
                      f"tree ({r['xilinx_tree_placement_ratio']:.2f}x today), "
                      f"{r['ecp5_lane_tree']['lut_total']:,} LUT4 with the adder tree "
                      f"({r['ecp5_tree_placement_ratio']:.2f}x today).\n")
+            if "xilinx_lane_p2" in r:
+                text += (f"\nAt {r['pe']} x {r['simd']} with `pipeline: 2` (one stage after "
+                         f"the reads, one in the tree): {r['xilinx_lane_p2']['lut_total']:,} "
+                         f"LUT6 ({r['xilinx_pipeline2_ratio']:.2f}x today's pipeline 1), "
+                         f"{r['ecp5_lane_p2']['lut_total']:,} LUT4 "
+                         f"({r['ecp5_pipeline2_ratio']:.2f}x).\n")
+    if data.get("lane_fmax"):
+        text += "\n" + table(
+            ("ECP5 MVAU (adder tree)", "stage", "LUT4", "FF", "Fmax MHz, median (seeds 1-3)",
+             "logic levels, delay (routing)"),
+            [(f"{r['pe']} x {r['simd']}, pipeline {r.get('pipeline', 1)}",
+              "after the reads" + (" + in the tree" if r.get("pipeline", 1) > 1 else "")
+              if r["stage_placement"] == "reads" else "in the tree (today)",
+              _fmt(r["lut_total"]), _fmt(r["ff"]),
+              f"{r['fmax_mhz_median']:.1f} ({', '.join(f'{v:.1f}' for v in r['fmax_mhz_seeds'])})",
+              f"{r['logic_levels']}, {r['delay_ns']:.1f} ns ({r['routing_ns']:.1f})")
+             for r in data["lane_fmax"]])
     return text
 
 
@@ -376,8 +393,8 @@ RESULTS = {
                             "--tree-fmax", _popcount_sums),
     "popcount_fmax": Result("synth_tree", "python benchmarks/synth_binary.py --only tree "
                             "--tree-fmax", _popcount_fmax),
-    "popcount_lane": Result("synth_tree", "python benchmarks/synth_binary.py --only lane",
-                            _popcount_lane),
+    "popcount_lane": Result("synth_tree", "python benchmarks/synth_binary.py --only lane "
+                            "--tree-fmax", _popcount_lane),
     "unrolled_layers": Result("unrolled", "python benchmarks/unrolled.py", _unrolled_layers),
     "unrolled_networks": Result("unrolled", "python benchmarks/unrolled.py", _unrolled_networks),
     "unrolled_digits": Result("unrolled_digits", "python benchmarks/unrolled.py --digits --no-pnr",

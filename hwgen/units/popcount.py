@@ -310,10 +310,11 @@ def _fused_columns(n):
 
 
 def _outputs(column, shape, width):
-    """Output bits of a GPC of ``shape`` placed at ``column`` that can be nonzero.
+    """Output bits of a GPC of ``shape`` placed at ``column`` that are built.
 
-    A bit at column ``width`` or above would make the sum at least
-    ``2 ** width > n``, so it is always 0 and not built.
+    A bit at column ``width`` or above weighs a multiple of ``2 ** width``:
+    sums are taken modulo ``2 ** width`` (a popcount of ``n`` bits never
+    reaches it), so such a bit is not built.
     """
     top = sum(count << j for j, count in enumerate(shape))
     return min(top.bit_length(), width - column)
