@@ -43,10 +43,11 @@ so; ``benchmarks/synth_binary.py --only lane``).
 
 from dataclasses import dataclass
 
-from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..ranges import range_shape
 from ._checks import check_int
 
 __all__ = ["STRUCTURES", "FAMILY_STRUCTURE", "PopcountPlan", "popcount_plan", "stage_levels",
@@ -235,7 +236,7 @@ def compressor_sum(m, terms, *, registers=(), enable=None, stages=None, name="su
 def sum_depth(bounds):
     """Levels of :func:`compressor_sum` over terms with these ``(lo, hi)`` bounds."""
     lo, hi = (sum(b[k] for b in bounds) for k in (0, 1))
-    width = _bounds_shape(lo, hi).width
+    width = range_shape(lo, hi).width
     columns = _term_columns([(None, a, b) for a, b in bounds], width)
     return _reduction_depth(columns, width)
 
@@ -254,14 +255,6 @@ def _check_terms(terms):
     return terms
 
 
-def _bounds_shape(lo, hi):
-    """Narrowest shape that holds every integer in ``[lo, hi]``."""
-    if lo >= 0:
-        return unsigned(max(hi.bit_length(), 1))
-    bits = max((v if v >= 0 else ~v).bit_length() + 1 for v in (lo, hi))
-    return signed(bits)
-
-
 def _term_columns(terms, width):
     """The dot diagram of ``terms`` modulo ``2**width``: per column, items ``("bit", value, j)``
     (bit ``j`` of a term), ``("inverted", value, j)`` (a signed term's sign bit, inverted)
@@ -269,7 +262,7 @@ def _term_columns(terms, width):
     columns = [[] for _ in range(width)]
     constant = 0
     for value, lo, hi in terms:
-        shape = _bounds_shape(lo, hi)
+        shape = range_shape(lo, hi)
         for j in range(min(shape.width, width)):
             if shape.signed and j == shape.width - 1:
                 columns[j].append(("inverted", value, j))
@@ -478,7 +471,7 @@ class _Builder:
 
     def term_sum(self, terms):
         lo, hi = sum(t[1] for t in terms), sum(t[2] for t in terms)
-        shape = _bounds_shape(lo, hi)
+        shape = range_shape(lo, hi)
         values = self._registers([value for value, _, _ in terms])
         terms = [(v, a, b) for v, (_, a, b) in zip(values, terms)]
         items = _term_columns(terms, shape.width)
