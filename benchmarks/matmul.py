@@ -195,7 +195,8 @@ def print_table(result):
             print(f"| {r['layer']} | {label} | {r['steady_cycles']:g} ({r['ideal_cycles']}) | "
                   f"{r['ratio']:.3f} | {r['mismatches_bp03']}/{r['samples']} | {r['lut']} | "
                   f"{r['lutram']} | {r['ff']} | {r['bram']} | {r['ram_words_per_pe']} x "
-                  f"{r['ram_word_bits']} | {r['fmax_mhz'] or '-'} ({seeds}) | {r['critical_path'] or '-'} |")
+                  f"{r['ram_word_bits']} | {r['fmax_mhz'] or '-'} ({seeds}) | "
+                  f"{r['critical_path'] or '-'} |")
 
 
 def main():
