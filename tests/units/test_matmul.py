@@ -231,10 +231,13 @@ def test_amaranth_sim_cadence(case):
     ins, outs = stamps                      # a's accepted beats, o's beats
     per_sample = unit.a_beats
     starts = ins[::per_sample]
-    period = max(unit.b_beats, case.rows_a * case.heads * unit.nf * unit.sf)
-    assert unit.cycles_per_sample == period
+    mh, mw = (case.rows_b, case.ka) if case.transpose_b else (case.kb, case.rows_b)
+    compute = case.rows_a * case.heads * (mh // case.pe) * (mw // case.simd)
+    load = case.rows_b * case.heads * case.kb // (case.simd if case.transpose_b else case.pe)
+    period = max(load, compute)
+    assert (unit.b_beats, unit.cycles_per_sample) == (load, period)
     assert np.diff(starts).tolist() == [period] * (len(starts) - 1)
-    assert starts[0] == unit.b_beats        # a waits for the first sample's whole b (cycles 0..)
+    assert starts[0] == load                # a waits for the first sample's whole b (cycles 0..)
     first_row = ins[:per_sample]
     assert np.diff(first_row[::unit.sf]).tolist() == [unit.cycles_per_vector] * \
         (unit.rows_a * unit.heads - 1)
