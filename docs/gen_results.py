@@ -244,7 +244,7 @@ def _ivit_units(data):
 
 
 def _matmul(data):
-    versions = [("this branch", data["rows"])]
+    versions = [(f"after ({data['commit'][:7]})", data["rows"])]
     if data.get("baseline"):
         base = data["baseline"]
         versions.insert(0, (f"before ({base['ref']}, {base['commit'][:7]})", base["rows"]))
@@ -260,7 +260,26 @@ def _matmul(data):
                   "RAM per PE (words x bits)",
                   "Fmax, median (seeds)", "critical path (median seed)"), rows) + \
         f"\nDevice {data['device']}, target {data['clock_mhz']:g} MHz, nextpnr seeds " \
-        f"{', '.join(map(str, data['seeds']))}; cycles from Verilator without backpressure.\n"
+        f"{', '.join(map(str, data['seeds']))}; cycles from Verilator without backpressure.\n" \
+        + _matmul_networks(data)
+
+
+def _matmul_networks(data):
+    nets = [(f"after ({data['commit'][:7]})", data.get("networks", []))]
+    if data.get("baseline"):
+        nets.insert(0, (f"before ({data['baseline']['commit'][:7]})",
+                         data["baseline"].get("networks", [])))
+    rows = [(n["network"], label, _fmt(n["steady_cycles"]), _fmt(n["matmul_ideal_cycles"]),
+             f"{n['ratio_to_matmul_ideal']:.3f}", _fmt(n["network_ideal_cycles"]),
+             _fmt(round(n["steady_cycles_bp03"], 1)),
+             f"{n['mismatches']}, {n['mismatches_bp03']} / {n['samples']}")
+            for label, version in nets for n in version]
+    if not rows:
+        return ""
+    return "\n" + table(("network", "code", "cycles/sample", "MatMul ideal", "of MatMul ideal",
+                         "network ideal", "cycles/sample at bp 0.3",
+                         "mismatches (bp 0, bp 0.3)"), rows) + \
+        "\nWhole networks in Verilator (as `hwgen sim`), steady cycles per sample.\n"
 
 
 def _nngen(data):
