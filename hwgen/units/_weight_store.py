@@ -4,7 +4,7 @@ A store holds ``depth`` words of ``SIMD`` weight codes per PE, read at the
 address the engine counts (``nf * SF + sf``, plus a head's block in a
 MatMul). Its members:
 
-``depth``, ``word_bits``   words per PE and bits per word
+``depth``, ``word_bits``   words per PE (per bank, when double-buffered) and bits per word
 ``read_register``          the words (and the input slice) pass one more register after
                            the read (deep memories: a block RAM's clock-to-output is slow)
 ``weights``                the ``[MH, MW]`` matrix when fixed at generation (exact sums), or None
