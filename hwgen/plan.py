@@ -48,6 +48,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .ops import OPS
+
 __all__ = ["MODELS", "ace", "auto_fold", "calibration_rows", "estimate_unit", "estimate_units",
            "family_of", "fit_errors", "plan_network", "render_report", "unit_features"]
 
@@ -238,16 +240,11 @@ def ace(spec):
     per_layer = {}
     for layer in spec.layers:
         weight = layer.params.get("weight")
-        if weight is None:
+        if weight is None or OPS[layer.op].weight_bits is None:
             continue
         outputs = layer.op_type.size // weight.shape[0]       # positions per output channel
         macs = int(weight.size) * outputs
-        if layer.op.startswith("binary_"):
-            wbits = 1
-        elif layer.attrs.get("weight_type") == "ternary":
-            wbits = 2
-        else:
-            wbits = int(layer.attrs.get("weight_bits", 8))
+        wbits = OPS[layer.op].weight_bits(layer.attrs)
         per_layer[layer.name] = {"macs": macs, "weight_bits": wbits,
                                  "act_bits": _bits(layer.in_types[0]),
                                  "ace": macs * wbits * _bits(layer.in_types[0])}
@@ -321,17 +318,17 @@ def auto_fold(path, max_lut, family="ecp5", log=None):
     """
     from .network import build_network
     from .spec import SpecError, load
-    from .spec.loader import fold_dims
 
     base = load(path)
     choices = {}
     for layer in base.layers:
-        if layer.attrs.get("unroll", "none") != "none":
+        op = OPS[layer.op]
+        if op.unrolls and layer.attrs.unroll != "none":
             continue
-        pe_dim, simd_dim = fold_dims(layer)
-        if pe_dim is not None or simd_dim is not None:
-            choices[layer.name] = (_divisors(pe_dim[1]) if pe_dim else [1],
-                                   _divisors(simd_dim[1]) if simd_dim else [1])
+        dims = op.fold(layer.attrs, layer.in_types)
+        if dims.pe is not None or dims.simd is not None:
+            choices[layer.name] = (_divisors(dims.pe[1]) if dims.pe else [1],
+                                   _divisors(dims.simd[1]) if dims.simd else [1])
     cache = {}
 
     def evaluate(folds):

@@ -70,7 +70,7 @@ def test_auto_fold_stays_within_the_budget_and_a_larger_one_runs_faster(name):
         assert summary["cycles"] == design.ideal_cycles
         for layer in spec.layers:
             if layer.op.endswith("dense"):
-                assert layer.attrs["out_features"] % layer.pe == 0
+                assert layer.attrs.out_features % layer.pe == 0
                 assert layer.in_types[0].shape[-1] % layer.simd == 0
     small, large = ([(layer.pe, layer.simd) for layer in spec.layers] for spec, _, _ in runs)
     assert small != large

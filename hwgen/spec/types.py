@@ -115,13 +115,14 @@ class LayerSpec:
     Attributes
     ----------
     name : str
-    op : str                one of ``hwgen.spec.OPS``
+    op : str                a name of the op table, ``hwgen.ops.OPS``
     inputs : tuple of str   producer layer names; ``"input"`` is the network input
-    attrs : mapping         op attributes with defaults applied (see ``hwgen.spec.schema``),
-                            e.g. ``out_features``, ``kernel_size``, ``stride``, ``padding``,
-                            ``weight_bits``, ``weight_type``, ``bias``, ``bits``, ``signed``,
-                            ``per_channel``, ``x0``, ``out_bits``, ``sqrt``, ``transpose_b``,
-                            ``heads``
+    attrs : frozen dataclass   the op's attributes, defaults applied, read as
+                            ``layer.attrs.weight_bits`` (``hwgen.ops.OPS[op].attrs``, made
+                            from the op's fields), e.g. ``out_features``, ``kernel_size``,
+                            ``stride``, ``padding``, ``weight_bits``, ``weight_type``,
+                            ``bias``, ``bits``, ``signed``, ``per_channel``, ``x0``,
+                            ``out_bits``, ``sqrt``, ``transpose_b``, ``heads``
     params : mapping        read-only int64 arrays keyed without the layer prefix:
                             ``weight``, ``bias``, ``thresholds``, ``multiplier``, ``shift``,
                             ``zero_point``
@@ -136,7 +137,7 @@ class LayerSpec:
     name: str
     op: str
     inputs: tuple[str, ...]
-    attrs: Mapping[str, Any]
+    attrs: Any
     params: Mapping[str, np.ndarray]
     in_types: tuple[TensorType, ...]
     op_type: TensorType
