@@ -267,7 +267,7 @@ def run_model(spec, *, pretrained, out_dir, count=None, backpressure=0.0, log=pr
 
 
 def _cosimulate(result, net, x_int, y_test, out_dir, backpressure, log):
-    from hwgen.cli import _write_bundle
+    from hwgen.export import write_bundle
     from hwgen.network import build_network
     from sim.network import cosimulate
     started = time.perf_counter()
@@ -278,7 +278,7 @@ def _cosimulate(result, net, x_int, y_test, out_dir, backpressure, log):
         log(f"  hardware: not built yet - {error}")
         return
     bundle = out_dir / net.name
-    verilog = _write_bundle(net, design, bundle)
+    verilog = write_bundle(net, design, bundle)
     log(f"  generated {bundle}/{net.name}.v; cosimulating {len(x_int)} images under Verilator")
     run = cosimulate(net, x_int, design=design, verilog=verilog, backpressure=backpressure,
                      work_dir=bundle / "sim", log=lambda message: log(f"    {message}"))

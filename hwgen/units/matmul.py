@@ -82,6 +82,9 @@ class MatMul(MVAU):
     RAM's slow clock-to-output is not in series with the products.
     """
 
+    #: no resource model covers it yet (the MVAU's does not apply)
+    resource_features = None
+
     def __init__(self, *, a_shape, b_shape, rows_a, rows_b, heads, ka, kb, transpose_b,
                  pe=1, simd=1, pipeline=2, resource="lut", a_range=None, b_range=None,
                  out_shape=None):

@@ -82,6 +82,14 @@ class MVAU(wiring.Component):
     is a constant and each XNOR folds into a wire or an inverter.
     """
 
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("latency", "nf", "sf", "rom_bits", "pipeline", "acc_bits")
+
+    @property
+    def resource_features(self):
+        """(resource model of :mod:`hwgen.plan`, features): PE*SIMD, PE*acc_bits, 1."""
+        return "binary_mvau", [self._pe * self._simd, self._pe * self.acc_bits, 1]
+
     def __init__(self, *, weights, pe=1, simd=1, pipeline=0, in_shape=unsigned(1)):
         self._weights = self._check_weights(weights)
         self._fold(*self._weights.shape, pe=pe, simd=simd, pipeline=pipeline, in_shape=in_shape,
@@ -131,6 +139,12 @@ class MVAU(wiring.Component):
     #: weight bits held in the per-PE ROMs (0 when one fold makes them constants)
     rom_bits = property(lambda self: self._mh * self._mw * self._lane_bits
                         if self.nf * self.sf > 1 else 0)
+
+    #: bits of one weight in a ROM word (1 here; the resource model sizes the ROMs with it)
+    lane_bits = property(lambda self: self._lane_bits)
+    #: the ROM reads pass a register (ROMs deep enough for block RAM; the resource model
+    #: counts its flip-flops)
+    read_register = property(lambda self: self._read_register)
 
     @property
     def weights(self):

@@ -76,6 +76,12 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
     depends on registers only.
     """
 
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("cf", "buffer_rows")
+
+    #: (resource model of :mod:`hwgen.plan`, features) or None: no model covers it yet
+    resource_features = None
+
     def __init__(self, *, in_shape, channels, height, width, kernel, stride=1, padding=0,
                  pad_value=0, simd=1):
         (self._in_shape, self._channels, self._height, self._width, self._kernel,
