@@ -72,8 +72,8 @@ def _network(args, family=None):
               f"stays <= {max_lut}")
     try:
         spec, design, summary = auto_fold(args.net, max_lut, family)
-    except NotImplementedError as error:
-        raise Failed(f"{spec.source}: {error}") from None
+    except NotImplementedError as error:     # it names file:line: layers[i]
+        raise Failed(str(error)) from None
     except ValueError as error:
         raise BadInput(f"{args.net}: {error}") from None
     print("| layer | op | PE | SIMD | cycles | LUT est. |")
@@ -162,8 +162,8 @@ def _build_design(spec):
     from hwgen.network import build_network
     try:
         design = build_network(spec)
-    except NotImplementedError as error:
-        raise Failed(f"{spec.source}: {error}") from None
+    except NotImplementedError as error:     # it names file:line: layers[i] (or the file)
+        raise Failed(str(error)) from None
     except ValueError as error:          # the target cannot carry the data (io_bits)
         raise BadInput(str(error)) from None
     for hw in design.layers:             # unrolled layers: what MST sharing saved

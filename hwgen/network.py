@@ -237,9 +237,9 @@ def _layer_hardware(spec):
         for name in layer.inputs[1:]:
             if name in flattened:
                 raise NotImplementedError(
-                    f"layer {layer.name!r}: op {layer.op!r} reads a flatten of a feature map "
-                    f"{list(flattened[name])} as its second input, which hardware streams in "
-                    f"HWC order, not torch's flatten order")
+                    f"{layer.location}: layer {layer.name!r}: op {layer.op!r} reads a flatten "
+                    f"of a feature map {list(flattened[name])} as its second input, which "
+                    f"hardware streams in HWC order, not torch's flatten order")
         hardware.append(LayerHardware(layer, *units_for(layer, flattened.get(layer.inputs[0]))))
     if spec.layers[-1].name in flattened:
         raise NotImplementedError(

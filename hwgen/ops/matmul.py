@@ -33,6 +33,7 @@ def infer(ctx, raw, in_types, in_moments):
         if len(t.shape) != 2:
             raise ctx.shape_error(raw, f"matmul needs 2-D inputs [rows, H*cols], but input "
                                   f"{j} ({ctx.producer(raw, j)}) is {t.describe()}")
+    for j, t in enumerate((a, b)):           # both 2-D: the hint names their common divisors
         if t.shape[1] % heads:
             raise ctx.shape_error(raw, f"heads ({heads}) must divide the last axis of input {j} "
                                   f"({ctx.producer(raw, j)} is {t.describe()})",

@@ -22,9 +22,17 @@ def infer(ctx, raw, in_types, in_moments):
     # output = p * sig. sig = (e * (Q31 // S)) >> 24 <= 127 while S = min(e + em, Q31) >= e;
     # once S saturates (all-negative rows) the factor is 1 and sig = e >> 24 <= |x0| >> 1.
     sig = max(127, -raw.attrs.x0 >> 1)
-    out = TensorType.of_range(t.shape, min(sig * t.lo, 0), max(sig * t.hi, 0))
+    # Over the input's whole container, not its tighter range: the unit sizes its product
+    # from its element shape, and the two must agree on the output type.
+    lo, hi = _container(t)
+    out = TensorType.of_range(t.shape, min(sig * lo, 0), max(sig * hi, 0))
     mo = in_moments[0].overall()
     return out, {}, rw.Moments(127 * (mo.mean / 2 + 0.4 * mo.std), 127 * 0.6 * mo.std)
+
+
+def _container(t):
+    full = TensorType.of_bits(t.shape, t.bits, t.signed)
+    return full.lo, full.hi
 
 
 def hardware(layer, source, in_shape, units, flattened_from=None):

@@ -41,8 +41,7 @@ def fold(attrs, in_types):
     length = in_types[0].shape[-1]
     if attrs.heads == 1:
         return FoldDims(("the last axis", length))
-    return FoldDims((f"each head's part of the last axis ({length} / {attrs.heads} heads)",
-                     length // attrs.heads))
+    return FoldDims(("each head's part of the last axis", length // attrs.heads))
 
 
 def hardware(layer, source, in_shape, units, flattened_from=None):

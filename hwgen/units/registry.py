@@ -19,8 +19,19 @@ def units_for(layer, flattened_from=None):
     the stream (``flatten``) has no unit: ``([], 0)``.
 
     Raises NotImplementedError naming what is missing when an op (or this
-    combination of its attributes and inputs) has no hardware yet.
+    combination of its attributes and inputs) has no hardware yet, and
+    ValueError when a unit rejects the layer; either message starts with
+    the layer's ``file:line: layers[i]`` like the spec loader's errors.
     """
+    try:
+        return _units_for(layer, flattened_from)
+    except (NotImplementedError, ValueError) as error:
+        if layer.location is None or str(error).startswith(str(layer.location)):
+            raise
+        raise type(error)(f"{layer.location}: {error}") from error
+
+
+def _units_for(layer, flattened_from):
     op = OPS[layer.op]
     if op.rewires:
         return [], 0
