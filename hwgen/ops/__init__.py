@@ -15,9 +15,11 @@ CONTRIBUTING.md, "Adding an operator").
 
 from . import (add, argmax, binary_conv2d, binary_dense, conv2d, dense, flatten, layernorm,
                matmul, maxpool2d, requant, shiftgelu, shiftmax, threshold)
+from ._field import Field
 from ._op import FoldDims, Op
+from ._tensor import TensorType
 
-__all__ = ["OPS", "Op", "FoldDims", "get", "fold_dims", "make_attrs"]
+__all__ = ["OPS", "Op", "FoldDims", "Field", "TensorType", "get", "fold_dims", "make_attrs"]
 
 # Documentation order (the order error messages list the ops in).
 _MODULES = (binary_dense, binary_conv2d, dense, conv2d, threshold, requant, maxpool2d, flatten,

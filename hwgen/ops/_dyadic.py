@@ -1,6 +1,6 @@
 """The checks ``requant`` and ``add`` share: dyadic multipliers, shifts and zero points."""
 
-from hwgen.spec.schema import INT64_MAX
+from ._field import INT64_MAX
 
 __all__ = ["check_dyadic"]
 

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from hwgen.spec import randomweights as rw
-from hwgen.spec.schema import MAX_PARAM_ELEMENTS, Field, shape_text
-from hwgen.spec.types import TensorType
-
+from . import _random as rw
+from ._field import MAX_PARAM_ELEMENTS, Field, shape_text
 from ._op import FoldDims
+from ._tensor import TensorType
 
 __all__ = ["KERNEL", "WEIGHTS", "PIPELINE", "UNROLL", "size", "weight_kind", "integer_weight_bits",
            "resolve_weights", "dense_like", "conv_like", "acc_bounds", "check_weights",

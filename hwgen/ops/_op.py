@@ -27,9 +27,14 @@ passes itself as ``ctx``. An op reads its layer from ``raw``
   ``ctx.pdesc(raw, key)``; ``ctx.check_int32(raw, key, array)``.
 
 It returns ``(out_type, params, moments)``: the exact output
-:class:`~hwgen.spec.TensorType`, the layer's parameters ``{key: int64 array}``
-and the estimated output :class:`~hwgen.spec.randomweights.Moments` (which
+:class:`~hwgen.ops._tensor.TensorType`, the layer's parameters ``{key: int64
+array}`` and the estimated output :class:`~hwgen.ops._random.Moments` (which
 ``seed:`` parameters of later layers are drawn from).
+
+The vocabulary ops are written in lives in this package too, below the spec
+loader that reads the table: :class:`~hwgen.ops._field.Field` (a YAML key),
+:class:`~hwgen.ops._tensor.TensorType` and the random parameter draws of
+``seed:`` networks (:mod:`hwgen.ops._random`); ``hwgen.spec`` re-exports them.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, make_dataclass
 from typing import Any, Callable
 
-from hwgen.spec.schema import Field
+from ._field import Field
 
 __all__ = ["Op", "FoldDims", "attrs_class"]
 

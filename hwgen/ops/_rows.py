@@ -8,8 +8,7 @@ it from ``input_scale``.
 
 import math
 
-from hwgen.spec.schema import Field
-
+from ._field import Field
 from ._op import FoldDims
 
 __all__ = ["X0", "need_rows", "row_fold", "x0_resolver"]

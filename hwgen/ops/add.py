@@ -9,12 +9,11 @@ import math
 
 import numpy as np
 
-from hwgen.spec import randomweights as rw
-from hwgen.spec.schema import Field
-from hwgen.spec.types import TensorType
-
+from . import _random as rw
 from ._dyadic import check_dyadic
+from ._field import Field
 from ._op import FoldDims, Op
+from ._tensor import TensorType
 
 __all__ = ["OP"]
 

@@ -1,9 +1,8 @@
 """``argmax``: top-1 index over the last axis, lowest index on ties (FINN: LabelSelect)."""
 
-from hwgen.spec import randomweights as rw
-from hwgen.spec.types import TensorType
-
+from . import _random as rw
 from ._op import FoldDims, Op
+from ._tensor import TensorType
 
 __all__ = ["OP"]
 

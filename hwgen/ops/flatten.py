@@ -5,9 +5,8 @@ the dense layer reading it permutes its weight columns instead
 (``reads_flattened``), so the op has no hardware and folds nothing.
 """
 
-from hwgen.spec.types import TensorType
-
 from ._op import Op
+from ._tensor import TensorType
 
 __all__ = ["OP"]
 

@@ -10,12 +10,11 @@ import math
 
 import numpy as np
 
-from hwgen.spec import randomweights as rw
-from hwgen.spec.schema import Field
-from hwgen.spec.types import TensorType
-
+from . import _random as rw
+from ._field import Field
 from ._op import Op
 from ._rows import need_rows, row_fold
+from ._tensor import TensorType
 
 __all__ = ["OP"]
 

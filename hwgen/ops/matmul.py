@@ -7,11 +7,10 @@ output columns per head, ``simd`` the contraction length per head.
 
 import math
 
-from hwgen.spec import randomweights as rw
-from hwgen.spec.schema import Field, list_divisors
-from hwgen.spec.types import TensorType
-
+from . import _random as rw
+from ._field import Field, list_divisors
 from ._op import FoldDims, Op
+from ._tensor import TensorType
 
 __all__ = ["OP"]
 

@@ -6,13 +6,11 @@ is silently dropped).
 
 import math
 
-from hwgen.spec import randomweights as rw
-from hwgen.spec.types import TensorType
-
-from hwgen.spec.schema import divisors
-
+from . import _random as rw
+from ._field import divisors
 from ._mvu import size
 from ._op import FoldDims, Op
+from ._tensor import TensorType
 
 __all__ = ["OP"]
 

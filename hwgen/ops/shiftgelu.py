@@ -5,11 +5,10 @@ from ``input_scale * 1.702``. Its output is the wide product ``p * sig``: a
 requant (inline ``activation`` or the next layer) narrows it.
 """
 
-from hwgen.spec import randomweights as rw
-from hwgen.spec.types import TensorType
-
+from . import _random as rw
 from ._op import Op
 from ._rows import X0, need_rows, row_fold, x0_resolver
+from ._tensor import TensorType
 
 __all__ = ["OP"]
 

@@ -6,12 +6,11 @@ scores of a multi-head ``matmul``); each group is a row for the hardware, so
 ``pe`` divides the group.
 """
 
-from hwgen.spec import randomweights as rw
-from hwgen.spec.schema import Field, list_divisors
-from hwgen.spec.types import TensorType
-
+from . import _random as rw
+from ._field import Field, list_divisors
 from ._op import FoldDims, Op
 from ._rows import X0, need_rows, x0_resolver
+from ._tensor import TensorType
 
 __all__ = ["OP"]
 

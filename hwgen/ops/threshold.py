@@ -8,11 +8,10 @@ written inline as a layer's ``activation``.
 
 import numpy as np
 
-from hwgen.spec import randomweights as rw
-from hwgen.spec.schema import Field
-from hwgen.spec.types import TensorType
-
+from . import _random as rw
+from ._field import Field
 from ._op import FoldDims, Op
+from ._tensor import TensorType
 
 __all__ = ["OP"]
 

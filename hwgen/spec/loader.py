@@ -25,11 +25,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-# The op table imports this package's schema and types, so it is bound here as a module and
-# read when a network is loaded (whichever of the two packages is imported first).
 from hwgen import ops as _ops
+from hwgen.ops import _random as rw
 
-from . import randomweights as rw
 from .errors import SpecError, SpecWarning, did_you_mean
 from .schema import (INPUT_FIELDS, INT32_MAX, INT32_MIN, INT64_MAX, LAYER_KEYS, LAYER_NAME_RE,
                      MAX_TENSOR_ELEMENTS, NETWORK_NAME_RE, TARGET_FIELDS, TOP_KEYS,

@@ -33,21 +33,16 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
-from typing import Any
+
+# The vocabulary the op table writes its keys in lives with the op table (below this package).
+from hwgen.ops._field import (INT32_MAX, INT32_MIN, INT64_MAX, MAX_PARAM_ELEMENTS,
+                              MAX_TENSOR_ELEMENTS, Field, _num, divisors, list_divisors,
+                              shape_text)
 
 __all__ = ["Field", "LAYER_KEYS", "TOP_KEYS", "INPUT_FIELDS", "TARGET_FIELDS",
            "NETWORK_NAME_RE", "LAYER_NAME_RE", "VERILOG_KEYWORDS", "BadValue", "check_value",
            "describe_value", "divisors", "list_divisors", "shape_text", "INT32_MIN", "INT32_MAX",
            "INT64_MAX", "MAX_PARAM_ELEMENTS", "MAX_TENSOR_ELEMENTS"]
-
-INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
-INT64_MAX = (1 << 63) - 1
-#: refuse parameter tensors larger than this (an FPGA network never has them; a typo does)
-MAX_PARAM_ELEMENTS = 1 << 26
-#: refuse activations (input or any layer output) with more elements per sample than this:
-#: 64 Mi elements, e.g. [64, 1024, 1024], is beyond any streaming accelerator's buffers
-MAX_TENSOR_ELEMENTS = 1 << 26
 
 NETWORK_NAME_RE = re.compile(r"[a-z_][a-z0-9_]*\Z")
 LAYER_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -70,65 +65,6 @@ always_comb always_ff always_latch assert bit break byte class const continue do
 export extends final import int interface logic longint modport package program property
 return shortint static string struct super this type typedef union unique var void
 """.split())
-
-
-@dataclass(frozen=True)
-class Field:
-    """One key of a mapping.
-
-    kind: ``"int"`` (a YAML integer, never a boolean), ``"bool"``, ``"str"``,
-    ``"number"`` (int or float, finite), ``"choice"`` (one of ``choices``).
-    ``lo``/``hi`` bound numbers inclusively; ``lo_open`` makes ``lo`` exclusive.
-    ``multiple_of`` requires ints to be a multiple of it.
-    """
-    name: str
-    kind: str
-    required: bool = False
-    default: Any = None
-    lo: float | None = None
-    hi: float | None = None
-    lo_open: bool = False
-    choices: tuple = ()
-    multiple_of: int | None = None
-    doc: str = ""
-
-    def expected(self) -> str:
-        if self.kind == "choice":
-            return "one of " + ", ".join(repr(c) for c in self.choices)
-        what = {"int": "an integer", "bool": "true or false", "str": "a string",
-                "number": "a number"}[self.kind]
-        if self.lo is not None and self.hi is not None and not self.lo_open:
-            what += f" in {_num(self.lo)}..{_num(self.hi)}"
-        elif self.lo is not None:
-            what += f" {'>' if self.lo_open else '>='} {_num(self.lo)}"
-        elif self.hi is not None:
-            what += f" <= {_num(self.hi)}"
-        if self.multiple_of:
-            what += f", a multiple of {self.multiple_of}"
-        return what
-
-
-def divisors(n: int) -> list[int]:
-    """The divisors of ``n`` in ascending order."""
-    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
-    return sorted(set(small + [n // d for d in small]))
-
-
-def list_divisors(n: int) -> str:
-    """The divisors of ``n`` as text for a hint, shortened when there are many."""
-    divs = divisors(n)
-    if len(divs) > 24:
-        divs = divs[:12] + ["..."] + divs[-4:]
-    return ", ".join(str(d) for d in divs)
-
-
-def shape_text(shape) -> str:
-    """``[2, 3]``: a shape as written in YAML."""
-    return "[" + ", ".join(str(d) for d in shape) + "]"
-
-
-def _num(x):
-    return int(x) if float(x).is_integer() else x
 
 
 #: keys every layer may have
