@@ -66,8 +66,9 @@ def _network(args, family=None):
     if max_lut is None or max_lut < 1:
         raise BadInput("--fold auto needs a LUT budget: add --max-lut N (N >= 1)"
                        if max_lut is None else f"--max-lut must be at least 1, not {max_lut}")
-    from hwgen.plan import auto_fold, estimate_units, family_of
-    family = {"ice40": "ecp5"}.get(family, family) or family_of(spec.target.device)
+    from hwgen.plan import auto_fold, estimate_units
+    from hwgen.toolchain import family_of, model_family
+    family = model_family(family) if family else family_of(spec.target.device)
     _progress(f"[fold] --fold auto: unfolding the bottleneck while the {family} LUT estimate "
               f"stays <= {max_lut}")
     try:

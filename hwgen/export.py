@@ -8,9 +8,10 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from string import Template
 
 from amaranth.back import verilog
+
+from .toolchain import FAMILIES, load_template, parse_device, yosys_script
 
 __all__ = ["to_verilog", "atomic_directory", "check_output_dir", "bundle_files",
            "IO_DELAY_FRACTION", "load_template", "manifest", "unit_entry", "write_bundle"]
@@ -74,12 +75,6 @@ def atomic_directory(target):
         shutil.rmtree(backup, ignore_errors=True)
 
 
-def load_template(*parts):
-    """A template shipped with hwgen: ``data/constraints/`` (the repository's
-    ``constraints/`` folder, linked into the package) or ``data/scripts/``."""
-    return Template((importlib.resources.files("hwgen").joinpath("data", *parts)).read_text())
-
-
 def bundle_files(spec, design):
     """{file name: text} of the constraints, build scripts and README of a bundle.
 
@@ -89,7 +84,6 @@ def bundle_files(spec, design):
     template (iCE40), one Yosys script per family, a Vivado non-project Tcl
     script and a README on using the module as AXI4-Stream IP.
     """
-    from .synth import FAMILIES, parse_device, yosys_script
 
     top, mhz = spec.name, spec.target.clock_mhz
     period = 1000.0 / mhz

@@ -49,6 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from .ops import OPS
+from .toolchain import family_of, model_family
 
 __all__ = ["MODELS", "ace", "auto_fold", "calibration_rows", "estimate_unit", "estimate_units",
            "family_of", "fit_errors", "plan_network", "render_report", "unit_features"]
@@ -238,12 +239,6 @@ def plan_network(spec, design, families=("ecp5", "xilinx")):
             "calibrated": sorted(_coefficients())}
 
 
-def family_of(device):
-    """The LUT family whose calibration estimates ``device``: xilinx for ``xc...``, else
-    ecp5 (iCE40 LUT4s are estimated with the ECP5 model)."""
-    return "xilinx" if str(device).lower().startswith("xc") else "ecp5"
-
-
 def _divisors(n):
     return [d for d in range(1, n + 1) if n % d == 0]
 
@@ -374,7 +369,7 @@ def render_report(plan, measured=None, plot_dir=None):
         lines.append(f"| {row['name']} | {row['op']} | {row['pe']} | {row['simd']} | "
                      f"{row['cycles']} | {'**bottleneck**' if row['bottleneck'] else ''} |")
     family = measured["family"] if measured else "ecp5"
-    family = {"ice40": "ecp5"}.get(family, family)     # iCE40: estimated with the LUT4 model
+    family = model_family(family)
     by_name = {r["name"]: r for r in (measured or {}).get("layers", [])}
     lines += ["", f"## Resources ({family}; estimate vs measured by Yosys)", ""]
     if not plan["calibrated"]:
