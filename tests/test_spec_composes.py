@@ -15,28 +15,10 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from hwgen.network import build_network
-from hwgen.spec import SpecError, loads
 
-from .fuzz.op_specs import fold_choices, specs
+from .fuzz.op_specs import SOURCE, load_folded, specs
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
-
-SOURCE = "fuzz.yaml"
-
-
-def load_folded(data, text):
-    """The spec of ``text`` with a drawn folding, or None when the loader rejects it."""
-    try:
-        spec = loads(text, source=SOURCE)
-    except SpecError:
-        return None
-    folds = {name: (data.draw(st.sampled_from(pes), label=f"{name} pe"),
-                    data.draw(st.sampled_from(simds), label=f"{name} simd"))
-             for name, (pes, simds) in fold_choices(spec).items()}
-    try:
-        return loads(text, source=SOURCE, folds=folds)
-    except SpecError:                # an inline activation folds by its own rule
-        return None
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))

@@ -44,7 +44,7 @@ from typing import Any, Callable
 
 from ._field import Field
 
-__all__ = ["Op", "FoldDims", "attrs_class"]
+__all__ = ["Op", "FoldDims", "attrs_class", "integer_input"]
 
 _PYTHON_TYPES = {"int": int, "bool": bool, "str": str, "number": float, "choice": str}
 
@@ -69,6 +69,18 @@ def attrs_class(name: str, fields: tuple[Field, ...]):
     cls.__doc__ = (f"Attributes of a ``{name}`` layer, defaults applied: "
                    + (", ".join(f"``{f.name}``" for f in fields) or "none") + ".")
     return cls
+
+
+def integer_input(layer, source):
+    """NotImplementedError for a unit that reads its elements as integers when ``source`` is
+    binary: a -1/+1 element is one bit (1 = +1) in hardware, which such a unit would read as
+    0/1 and compute wrong results from."""
+    if source.binary:
+        raise NotImplementedError(
+            f"layer {layer.name!r}: {layer.op} of binary (-1/+1) elements ({source.describe()}) "
+            f"has no hardware yet (its unit reads integers, where -1 is bit 0); `hwgen "
+            f"reference` runs it in the golden model. Put a layer with integer outputs "
+            f"before it, e.g. a dense layer or a threshold with bits >= 2")
 
 
 def _no_params(attrs) -> bool:

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _random as rw
 from ._field import Field
-from ._op import Op
+from ._op import Op, integer_input
 from ._rows import need_rows, row_fold
 from ._tensor import TensorType
 
@@ -46,6 +46,7 @@ def infer(ctx, raw, in_types, in_moments):
 
 
 def hardware(layer, source, in_shape, units, flattened_from=None):
+    integer_input(layer, source)
     bias = layer.params["bias"].tolist() if layer.attrs.bias else None
     return units.LayerNorm(in_shape=in_shape, channels=source.shape[-1], simd=layer.pe,
                            sqrt=layer.attrs.sqrt, bias=bias,

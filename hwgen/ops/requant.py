@@ -11,7 +11,7 @@ import numpy as np
 from . import _random as rw
 from ._dyadic import check_dyadic
 from ._field import Field
-from ._op import FoldDims, Op
+from ._op import FoldDims, Op, integer_input
 from ._tensor import TensorType
 
 __all__ = ["OP"]
@@ -45,6 +45,7 @@ def infer(ctx, raw, in_types, in_moments):
 
 
 def hardware(layer, source, in_shape, units, flattened_from=None):
+    integer_input(layer, source)
     return units.Requant(in_shape=in_shape, out_shape=units.element_shape(layer.out_type),
                          channels=source.channels, pe=layer.pe,
                          multiplier=layer.params["multiplier"].tolist(),

@@ -6,7 +6,7 @@ requant (inline ``activation`` or the next layer) narrows it.
 """
 
 from . import _random as rw
-from ._op import Op
+from ._op import Op, integer_input
 from ._rows import X0, need_rows, row_fold, x0_resolver
 from ._tensor import TensorType
 
@@ -35,6 +35,7 @@ def _container(t):
 
 
 def hardware(layer, source, in_shape, units, flattened_from=None):
+    integer_input(layer, source)
     return units.ShiftGELU(in_shape=in_shape, length=source.shape[-1], simd=layer.pe,
                            x0=layer.attrs.x0, out_shape=units.element_shape(layer.op_type))
 

@@ -8,7 +8,7 @@ scores of a multi-head ``matmul``); each group is a row for the hardware, so
 
 from . import _random as rw
 from ._field import Field, list_divisors
-from ._op import FoldDims, Op
+from ._op import FoldDims, Op, integer_input
 from ._rows import X0, need_rows, x0_resolver
 from ._tensor import TensorType
 
@@ -44,6 +44,7 @@ def fold(attrs, in_types):
 
 
 def hardware(layer, source, in_shape, units, flattened_from=None):
+    integer_input(layer, source)
     return units.Shiftmax(in_shape=in_shape, length=source.shape[-1] // layer.attrs.heads,
                           simd=layer.pe, x0=layer.attrs.x0, out_bits=layer.attrs.out_bits)
 

@@ -52,8 +52,13 @@ def _check_sorted(ctx, raw, t):
 
 
 def hardware(layer, source, in_shape, units, flattened_from=None):
+    thresholds = layer.params["thresholds"]
+    if source.binary:
+        # A -1/+1 element x is the bit b = (x + 1) / 2, and x >= T exactly when
+        # b >= (T + 1) / 2, i.e. b >= ceil((T + 1) / 2) = (T + 2) // 2 for an integer T.
+        thresholds = (thresholds + 2) // 2
     return units.Thresholding(in_shape=in_shape, channels=source.channels, pe=layer.pe,
-                              thresholds=layer.params["thresholds"], out_bits=layer.attrs.bits)
+                              thresholds=thresholds, out_bits=layer.attrs.bits)
 
 
 OP = Op(

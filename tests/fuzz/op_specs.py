@@ -17,8 +17,12 @@ do not fit the op); the caller ``assume``s the loader accepts them.
 from hypothesis import strategies as st
 
 from hwgen.ops import OPS
+from hwgen.spec import SpecError, loads
 
-__all__ = ["draw_value", "spec_text", "specs", "fold_choices"]
+__all__ = ["draw_value", "spec_text", "specs", "fold_choices", "load_folded", "SOURCE"]
+
+#: the file name drawn specs are loaded as (errors must name it)
+SOURCE = "fuzz.yaml"
 
 #: sizes drawn for input dimensions and unbounded sizes (out_features, kernel_size, heads, ...)
 SIZES = (1, 2, 3, 4, 6, 8)
@@ -108,3 +112,18 @@ def fold_choices(spec):
         dims = op.fold(layer.attrs, layer.in_types)
         choices[layer.name] = (divisors(dims.pe), divisors(dims.simd))
     return choices
+
+
+def load_folded(data, text):
+    """The spec of ``text`` with a drawn folding, or None when the loader rejects it."""
+    try:
+        spec = loads(text, source=SOURCE)
+    except SpecError:
+        return None
+    folds = {name: (data.draw(st.sampled_from(pes), label=f"{name} pe"),
+                    data.draw(st.sampled_from(simds), label=f"{name} simd"))
+             for name, (pes, simds) in fold_choices(spec).items()}
+    try:
+        return loads(text, source=SOURCE, folds=folds)
+    except SpecError:                # an inline activation folds by its own rule
+        return None

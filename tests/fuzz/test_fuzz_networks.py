@@ -1,6 +1,9 @@
-"""Property tests: random valid binary networks, composed hardware vs the golden model.
+"""Property tests: random valid networks, composed hardware vs the golden model.
 
-Each drawn network (:mod:`tests.fuzz.network_specs`) is loaded from its
+Two generators: random networks over the whole op table
+(:mod:`tests.fuzz.op_specs`: every op, keys drawn from its fields, foldings
+from its fold rule), and deeper binary MLPs with real weights and edge-case
+thresholds (:mod:`tests.fuzz.network_specs`). Each drawn network is loaded from its
 YAML + npz like a user's, composed by ``build_network`` (width converters,
 FIFOs, AXI words) and fed edge-case then random samples. Under Amaranth's
 simulator the composed core runs with random stalls on both sides; under
@@ -24,6 +27,22 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
 SETTINGS = {"deadline": None, "suppress_health_check": list(HealthCheck)}
 
 
+def simulate_spec(spec, x, stall, seed):
+    """Hardware output of the composed core of ``spec`` on ``x`` (Amaranth simulator)."""
+    from hwgen.layout import from_beats, to_beats
+    from hwgen.network import build_network
+    from sim.amaranth_streams import simulate_stream
+
+    design = build_network(spec)
+    words = [w for frame in to_beats(x, spec.input.shape, design.in_per_beat, design.in_bits)
+             for w in frame]
+    got = simulate_stream(design.top.core, words, design.out_beats * len(x), stall=stall,
+                          seed=seed)
+    frames = [got[n:n + design.out_beats] for n in range(0, len(got), design.out_beats)]
+    return from_beats(frames, spec.output.shape, design.out_per_beat, design.out_bits,
+                      design.out_signed)
+
+
 def samples(spec, case, count):
     from sim.network import edge_samples, random_samples
     return np.concatenate([edge_samples(spec), random_samples(spec, count, case.sample_seed)])
@@ -31,23 +50,13 @@ def samples(spec, case, count):
 
 def amaranth_check(case, stall, seed):
     """Run the composed core of ``case`` in Amaranth's simulator; assert it equals the golden."""
-    from hwgen.layout import from_beats, to_beats
-    from hwgen.network import build_network
     from hwgen.spec import load
-    from sim.amaranth_streams import simulate_stream
     from sw_reference.network import run
 
     with tempfile.TemporaryDirectory() as folder:
         spec = load(write_network(case, folder))
-    design = build_network(spec)
     x = samples(spec, case, 4)
-    words = [w for frame in to_beats(x, spec.input.shape, design.in_per_beat, design.in_bits)
-             for w in frame]
-    got = simulate_stream(design.top.core, words, design.out_beats * len(x), stall=stall,
-                          seed=seed)
-    frames = [got[n:n + design.out_beats] for n in range(0, len(got), design.out_beats)]
-    hw = from_beats(frames, spec.output.shape, design.out_per_beat, design.out_bits,
-                    design.out_signed)
+    hw = simulate_spec(spec, x, stall, seed)
     want = run(spec, x)
     assert hw.tolist() == want.tolist(), f"{case!r}\nhardware {hw.tolist()}\ngolden {want.tolist()}"
 
@@ -89,6 +98,47 @@ def test_network_amaranth_matches_golden_many(case, stall, seed):
 @given(case=networks(), backpressure=st.sampled_from([0.0, 0.3]))
 def test_network_verilator_matches_golden_many(case, backpressure):
     verilator_check(case, backpressure, seed=2)
+
+
+# --- every op of the table ---------------------------------------------------------------------
+
+def op_table_check(data, text):
+    """A random spec over the op table (tests/fuzz/op_specs.py), if it loads and has hardware:
+    its composed core under random stalls against the golden model."""
+    from hypothesis import assume
+
+    from hwgen.network import build_network
+    from sim.network import edge_samples, random_samples
+    from sw_reference.network import run
+
+    from .op_specs import load_folded
+    spec = load_folded(data, text)
+    assume(spec is not None)
+    try:
+        build_network(spec)
+    except NotImplementedError:
+        assume(False)
+    x = np.concatenate([edge_samples(spec), random_samples(spec, 3, data.draw(
+        st.integers(0, 2**16), label="sample seed"))])
+    stall = data.draw(st.sampled_from([0.0, 0.4]), label="stall")
+    hw = simulate_spec(spec, x, stall, data.draw(st.integers(0, 99), label="stall seed"))
+    want = run(spec, x)
+    assert hw.tolist() == want.tolist(), f"{text}\nhardware {hw.tolist()}\ngolden {want.tolist()}"
+
+
+@settings(max_examples=8, **SETTINGS)
+@given(data=st.data())
+def test_op_table_network_amaranth_matches_golden(data):
+    from .op_specs import specs
+    op_table_check(data, data.draw(specs(max_layers=2)))
+
+
+@pytest.mark.slow
+@settings(max_examples=200, **SETTINGS)
+@given(data=st.data())
+def test_op_table_network_amaranth_matches_golden_many(data):
+    from .op_specs import specs
+    op_table_check(data, data.draw(specs()))
 
 
 # --- regressions found by fuzzing ---------------------------------------------------------------
