@@ -163,3 +163,32 @@ def test_regression_argmax_over_one_or_two_classes(classes):
             f"  - {{name: fc1, op: binary_dense, out_features: {classes}, pe: 1, simd: 1}}\n"
             f"  - {{name: top1, op: argmax, pe: {classes}}}\n")
     amaranth_check(NetworkCase(yaml, params, sample_seed=61104), stall=0.3, seed=1)
+
+
+def test_regression_threshold_of_binary_inputs():
+    """The op-table fuzzing found: a threshold reading -1/+1 elements compared the raw bit
+    (0 for -1) with thresholds meant for -1/+1; the op now hands its unit (T + 2) // 2."""
+    from hwgen.spec import loads
+    from sim.network import edge_samples, random_samples
+    from sw_reference.network import run
+    for bits in (1, 2):
+        spec = loads("name: t\ninput: {shape: [6], bits: 1}\nseed: 0\nlayers:\n"
+                     f"  - {{name: l0, op: threshold, bits: {bits}, pe: 2}}\n")
+        x = np.concatenate([edge_samples(spec), random_samples(spec, 8, 1)])
+        assert simulate_spec(spec, x, 0.3, 1).tolist() == run(spec, x).tolist()
+
+
+@pytest.mark.parametrize("layer", ["{name: l0, op: requant, bits: 7}",
+                                   "{name: l0, op: shiftmax, x0: -1}",
+                                   "{name: l0, op: shiftgelu, x0: -5}",
+                                   "{name: l0, op: layernorm}"])
+def test_regression_integer_units_refuse_binary_inputs(layer):
+    """The same fuzzing found these units reading -1 as 0; they now have no hardware for
+    binary inputs (the golden model still runs them), and say where."""
+    from hwgen.network import build_network
+    from hwgen.spec import loads
+    spec = loads(f"name: t\ninput: {{shape: [6], bits: 1}}\nseed: 0\nlayers:\n  - {layer}\n",
+                 source="t.yaml")
+    with pytest.raises(NotImplementedError, match=r"t.yaml:5: layers\[0\]: .* of binary "
+                                                  r"\(-1/\+1\) elements"):
+        build_network(spec)
