@@ -75,7 +75,8 @@ OP = Op(
     golden_args=lambda layer: {"multiplier": layer.params["multiplier"],
                                "shift": layer.params["shift"],
                                "zero_point": layer.params["zero_point"],
-                               "lo": layer.out_type.lo, "hi": layer.out_type.hi},
+                               # its own output's range: out_type is after an inline activation
+                               "lo": layer.op_type.lo, "hi": layer.op_type.hi},
     hardware=hardware,
     cycles=lambda layer, units: layer.in_types[0].size // layer.pe,
     has_params=lambda attrs: True,
