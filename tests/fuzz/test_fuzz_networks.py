@@ -178,6 +178,19 @@ def test_regression_threshold_of_binary_inputs():
         assert simulate_spec(spec, x, 0.3, 1).tolist() == run(spec, x).tolist()
 
 
+def test_regression_add_with_an_inline_activation():
+    """The op-table fuzzing found the golden add clamping to its inline activation's range
+    (uint3 of a 3-bit threshold) instead of its own (int8)."""
+    from hwgen.spec import loads
+    from sim.network import edge_samples, random_samples
+    from sw_reference.network import run
+    spec = loads("name: t\ninput: {shape: [1, 3], bits: 2}\nseed: 0\nlayers:\n"
+                 "  - {name: l0, op: add, bits: 8, inputs: [input, input],"
+                 " activation: {op: threshold, bits: 3}}\n")
+    x = np.concatenate([edge_samples(spec), random_samples(spec, 6, 1)])
+    assert simulate_spec(spec, x, 0.3, 1).tolist() == run(spec, x).tolist()
+
+
 def test_regression_padding_beyond_the_kernel_has_no_hardware_yet():
     """The op-table fuzzing found a conv of a 2x2 map with kernel 3, padding 4 wrong from the
     second sample on (an SWG alone is exact there): such layers now have no hardware."""
