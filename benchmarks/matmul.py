@@ -65,9 +65,9 @@ def main():
 
 
 def _with_pipeline(layer, pipeline):
+    """``layer`` with its matmul ``pipeline`` key (typed attributes) set to ``pipeline``."""
     from dataclasses import replace
-    from types import MappingProxyType
-    return replace(layer, attrs=MappingProxyType({**layer.attrs, "pipeline": pipeline}))
+    return replace(layer, attrs=replace(layer.attrs, pipeline=pipeline))
 
 
 if __name__ == "__main__":
