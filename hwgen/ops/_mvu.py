@@ -288,14 +288,6 @@ def conv_hardware(layer, source, in_shape, units, flattened_from=None):
             f"layer {layer.name!r}: unroll: full on {layer.op} (one output pixel per cycle, "
             f"weights in logic) is not built yet: it lands with issue #10; today only binary_dense "
             f"unrolls")
-    if layer.attrs.padding > layer.attrs.kernel_size:
-        # Found by the op-table network fuzzing: e.g. a 2x2 input, kernel 3, padding 4 gives
-        # wrong windows from the second sample on (the SWG alone is exact; the composition
-        # is not). Until that is found, no hardware rather than wrong hardware.
-        raise NotImplementedError(
-            f"layer {layer.name!r}: padding ({layer.attrs.padding}) larger than kernel_size "
-            f"({layer.attrs.kernel_size}) has no correct hardware yet (whole rows of windows "
-            f"of padding only); `hwgen reference` runs it in the golden model")
     padded = layer.attrs.padding > 0
     in_range = None
     if binary and source.binary:

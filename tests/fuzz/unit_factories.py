@@ -426,7 +426,7 @@ def unrolled_mvau_case(draw):
     return UnitCase(unit, x, want)
 
 
-def _feature_map_geometry(draw, kernel_max=3):
+def _feature_map_geometry(draw):
     channels = draw(st.integers(1, 4))
     height, width = draw(st.integers(1, 5)), draw(st.integers(1, 5))
     return channels, height, width
@@ -442,7 +442,7 @@ def swg_case(draw):
     channel j copies window element j), so it pads exactly as the golden convolutions do."""
     from hwgen.units.swg import ConvolutionInputGenerator
     c, h, w = _feature_map_geometry(draw)
-    padding = draw(st.integers(0, 1))
+    padding = draw(st.integers(0, 4))           # beyond the kernel too: windows of padding only
     kernel = draw(st.integers(1, min(3, h + 2 * padding, w + 2 * padding)))
     stride = draw(st.integers(1, 2))
     in_shape = _element_shape(draw, 1, 6)
