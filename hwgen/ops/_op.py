@@ -126,6 +126,11 @@ class Op:
     unrolls : bool      takes ``unroll``/``share``/``share_depth`` (binary MVU ops)
     reads_flattened : bool   its hardware may read a ``flatten`` of a feature map
     rewires : bool      no unit: its output is its input's stream, regrouped (``flatten``)
+
+    Attributes
+    ----------
+    attrs : type        the frozen dataclass of a layer's attributes, made from ``fields``
+                        (``LayerSpec.attrs`` is one; :meth:`make_attrs` builds one)
     """
     name: str
     doc: str
