@@ -49,10 +49,10 @@ from pathlib import Path
 import numpy as np
 
 from .ops import OPS
-from .toolchain import family_of, model_family
+from .toolchain import family_of
 
 __all__ = ["MODELS", "ace", "auto_fold", "calibration_rows", "estimate_unit", "estimate_units",
-           "family_of", "fit_errors", "plan_network", "render_report", "unit_features"]
+           "family_of", "fit_errors", "plan_network", "unit_features"]
 
 _CALIBRATION_DIR = Path(__file__).resolve().parent / "data" / "calibration"
 _CALIBRATION = _CALIBRATION_DIR / "binary_mvau.json"
@@ -340,103 +340,3 @@ def auto_fold(path, max_lut, family="ecp5", log=None):
 def _next(values, value):
     """The next larger value of the sorted ``values`` after ``value``, or None."""
     return next((v for v in values if v > value), None)
-
-
-def _error(estimate, measured):
-    if not measured:
-        return "-"
-    return f"{100 * (estimate - measured) / measured:+.0f} %"
-
-
-def render_report(plan, measured=None, plot_dir=None):
-    """``report.md`` text; ``measured`` is ``synth/report.json`` (or None); PNG plots go to
-    ``plot_dir`` when matplotlib is installed. Returns (markdown, [plot files])."""
-    clock = plan["clock_mhz"]
-    lines = [f"# {plan['network']}: estimates and measurements", "",
-             f"Ideal {plan['cycles_per_sample']} cycles per sample "
-             f"({clock * 1e6 / plan['cycles_per_sample']:,.0f} samples/s at the target "
-             f"{clock:g} MHz); ACE (MACs x weight bits x activation bits) "
-             f"{plan['ace']:,}."]
-    pnr = (measured or {}).get("pnr")
-    if pnr and pnr.get("fmax_mhz"):
-        path = pnr.get("critical_path") or {}
-        lines.append(f"Measured Fmax {pnr['fmax_mhz']} MHz ({measured['device']}): "
-                     f"{pnr['fmax_mhz'] * 1e6 / plan['cycles_per_sample']:,.0f} samples/s; "
-                     f"critical path {path.get('from_layer')} -> {path.get('to_layer')}.")
-    lines += ["", "## Cycles per sample", "", "| layer | op | PE | SIMD | cycles | |",
-              "|---|---|---|---|---|---|"]
-    for row in plan["layers"]:
-        lines.append(f"| {row['name']} | {row['op']} | {row['pe']} | {row['simd']} | "
-                     f"{row['cycles']} | {'**bottleneck**' if row['bottleneck'] else ''} |")
-    family = measured["family"] if measured else "ecp5"
-    family = model_family(family)
-    by_name = {r["name"]: r for r in (measured or {}).get("layers", [])}
-    lines += ["", f"## Resources ({family}; estimate vs measured by Yosys)", ""]
-    if not plan["calibrated"]:
-        lines += [("No calibration data (run `python benchmarks/synth_binary.py` and "
-                   "`python benchmarks/calibrate.py`); estimates are unavailable."), ""]
-    keys = (("lut", "lut_total"), ("ff", "ff"), ("bram", "bram"), ("dsp", "dsp"))
-    lines += [("| part | LUT est. | LUT meas. | error | FF est. | FF meas. | error | BRAM est. | "
-               "BRAM meas. | DSP est. | DSP meas. |"), "|---|" + "---|" * 10]
-    rows = [(r["name"], r["estimate"].get(family)) for r in plan["layers"]]
-    rows += [("(glue)", plan["glue"]["estimate"].get(family)), ("(top)", None)]
-    if measured:
-        rows.append(("total", plan["total"].get(family)))
-        by_name["total"] = measured["total"]
-    incomplete = set()
-    for name, est in rows:
-        got = by_name.get(name)
-        if name == "(top)" and got is None:
-            continue
-        cells = []
-        for key, measured_key in keys:
-            e = "-" if est is None else (f"{est[key]:g}" + ("" if est["complete"] else "*"))
-            m = "-" if got is None else f"{got[measured_key]:g}"
-            cells += [e, m] + ([_error(est[key], got[measured_key]) if est and got and
-                                est["complete"] else "-"] if key in ("lut", "ff") else [])
-        if est is not None and not est["complete"]:
-            incomplete.update(est["missing"])
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    if not measured:
-        lines.append("\nNo measurement: run `hwgen synth` first (writes synth/report.json).")
-    lines.append("\n(top) is the AXI4-Stream wrapper (no model)."
-                 + (f" `*` = the row has units without a model ({', '.join(sorted(incomplete))})"
-                    ": the estimate covers the others only, and no error is given."
-                    if incomplete else ""))
-    plots = _plots(plan, measured, family, plot_dir) if plot_dir else []
-    lines += [f"\n![{p.stem}]({p.name})" for p in plots]
-    return "\n".join(lines) + "\n", plots
-
-
-def _plots(plan, measured, family, plot_dir):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return []
-    names = [r["name"] for r in plan["layers"]]
-    fig, ax = plt.subplots(figsize=(6, 3))
-    ax.bar(names, [r["cycles"] for r in plan["layers"]],
-           color=["tab:red" if r["bottleneck"] else "tab:blue" for r in plan["layers"]])
-    ax.set_ylabel("cycles per sample")
-    ax.set_title(f"{plan['network']}: cycles per layer (red = bottleneck)")
-    fig.tight_layout()
-    files = [Path(plot_dir) / "cycles.png"]
-    fig.savefig(files[0], dpi=100)
-    plt.close(fig)
-    by_name = {r["name"]: r for r in (measured or {}).get("layers", [])}
-    est = [(r["estimate"].get(family) or {}).get("lut", 0) for r in plan["layers"]]
-    got = [by_name.get(n, {}).get("lut_total", 0) for n in names]
-    fig, ax = plt.subplots(figsize=(6, 3))
-    x = np.arange(len(names))
-    ax.bar(x - 0.2, est, 0.4, label="estimate")
-    ax.bar(x + 0.2, got, 0.4, label="measured (Yosys)")
-    ax.set_xticks(x, names)
-    ax.set_ylabel(f"LUT ({family})")
-    ax.legend()
-    fig.tight_layout()
-    files.append(Path(plot_dir) / "luts.png")
-    fig.savefig(files[1], dpi=100)
-    plt.close(fig)
-    return files

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwgen.ranges import range_shape
+
 __all__ = ["TensorType"]
 
 
@@ -40,16 +42,11 @@ class TensorType:
 
     @classmethod
     def of_range(cls, shape, lo, hi) -> "TensorType":
-        """Smallest non-binary container holding every integer in ``[lo, hi]``."""
+        """Smallest non-binary container holding every integer in ``[lo, hi]``: the units'
+        rule, :func:`hwgen.ranges.range_shape`, never 1 bit (that width means binary)."""
         lo, hi = int(lo), int(hi)
-        if lo > hi:
-            raise ValueError(f"empty range [{lo}, {hi}]")
-        shape = tuple(int(d) for d in shape)
-        # Never 1 bit: that width means "binary" (-1/+1) throughout hwgen.
-        if lo >= 0:
-            return cls(shape, max(hi.bit_length(), 2), False, lo, hi)
-        bits = max((-lo - 1).bit_length(), hi.bit_length()) + 1
-        return cls(shape, max(bits, 2), True, lo, hi)
+        element = range_shape(lo, hi, min_width=2)
+        return cls(tuple(int(d) for d in shape), element.width, element.signed, lo, hi)
 
     @property
     def binary(self) -> bool:

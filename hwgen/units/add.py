@@ -6,9 +6,9 @@ from amaranth.hdl import Const, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..ranges import range_shape
 from ._checks import check_int, check_shape, shape_range
 from ._dyadic import clamp, dyadic_bounds, round_half_up
-from .mvau import _bounds_shape
 
 __all__ = ["AddStreams"]
 
@@ -115,7 +115,7 @@ class AddStreams(wiring.Component):
         for lane in range(self._pe):
             ra = self._rescaled(m, self.a.payload[lane], 0, advance, f"a_{lane}")
             rb = self._rescaled(m, self.b.payload[lane], 1, advance, f"b_{lane}")
-            total = Signal(_bounds_shape(*(sum(pair) for pair in zip(ra.bounds, rb.bounds))),
+            total = Signal(range_shape(*(sum(pair) for pair in zip(ra.bounds, rb.bounds))),
                            name=f"total_{lane}")
             y = Signal(self._out_shape, name=f"y_{lane}")
             with m.If(advance):
@@ -136,15 +136,15 @@ class AddStreams(wiring.Component):
         for at in range(0, mult.bit_length(), _CHUNK_BITS):
             chunk = (mult >> at) & ((1 << _CHUNK_BITS) - 1)
             if chunk:
-                partial = Signal(_bounds_shape(x_lo * chunk, x_hi * chunk),
+                partial = Signal(range_shape(x_lo * chunk, x_hi * chunk),
                                  name=f"partial_{suffix}_{at}")
                 with m.If(advance):
                     m.d.sync += partial.eq(operand * chunk)
                 partials.append(partial << at)
-        product = Signal(_bounds_shape(x_lo * mult, x_hi * mult), name=f"product_{suffix}")
+        product = Signal(range_shape(x_lo * mult, x_hi * mult), name=f"product_{suffix}")
         zp = self._zp if k == 1 else 0
         lo, hi = dyadic_bounds(x_lo, x_hi, mult, shift)
-        rescaled = Signal(_bounds_shape(lo + zp, hi + zp), name=f"rescaled_{suffix}")
+        rescaled = Signal(range_shape(lo + zp, hi + zp), name=f"rescaled_{suffix}")
         rounded = round_half_up(m, product, Const(max(shift - 1, 0), range(64)),
                                 Const(shift == 0), suffix=suffix, offset=zp)
         with m.If(advance):

@@ -16,6 +16,8 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
 from hwgen.export import to_verilog
+from hwgen.units._lanes import DspMultiply, ShiftAdd
+from hwgen.units._weight_store import StreamedWeights
 from hwgen.units.matmul import MatMul
 from sim.amaranth_streams import simulate_stream
 from sim.cosim import cosimulate_unit
@@ -145,6 +147,16 @@ def test_properties_ports_and_exact_widths():
                   out_shape=signed(20)).out_shape == signed(20)
     with pytest.raises(AttributeError, match="b stream"):
         _ = qk.weights
+
+
+def test_engine_parts_weights_from_b():
+    """The MVAU engine with integer products and RAMs written from ``b`` (registered reads)."""
+    qk = QK.unit()
+    assert type(qk.datapath) is ShiftAdd and type(QK.unit(resource="dsp").datapath) is DspMultiply
+    assert isinstance(qk.weight_store, StreamedWeights) and qk.read_register
+    # one block of NF*SF = 3*2 words per head, SIMD = 2 int8 elements per word
+    assert (qk.weight_depth, qk.lane_bits, qk.weight_word_bits) == (12, 8, 16)
+    assert qk.rom_bits == 0 and qk.ram_bits == qk.pe * 12 * 16
 
 
 def test_lut_products_build_no_multiplier():
