@@ -309,8 +309,8 @@ RESULTS = {
     "matmul": Result("matmul", "python benchmarks/matmul.py", _matmul),
     "nngen": Result("nngen_compare", "python benchmarks/nngen_compare.py", _nngen),
     "soak": Result("soak", "python benchmarks/soak.py", _soak),
-    "fuzz": Result("fuzz_campaign", "python benchmarks/fuzz_campaign.py --units 100 "
-                   "--networks 20 --verilator 3 --seed 1", _fuzz),
+    "fuzz": Result("fuzz_campaign", "python benchmarks/fuzz_campaign.py --units 50 "
+                   "--networks 10 --op-networks 60 --verilator 1 --seed 1", _fuzz),
     "fuzz_after_fix": Result("fuzz_campaign_verilator_after_fix",
                              "python benchmarks/fuzz_campaign.py --units 0 --networks 0 "
                              "--verilator 3 --seed 1", _fuzz),
