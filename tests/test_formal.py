@@ -73,8 +73,8 @@ UNITS = _units()
 # those through it and the other units here; -m slow proves every unit on its own.
 IN_TOP = {"MVAU", "MVAU-unrolled", "Thresholding", "StreamingDataWidthConverter", "StreamFIFO"}
 # The I-ViT row units hold 32-bit dividers and multipliers: no k-induction within DEPTH steps
-# (their rows take 40+ cycles), and a bounded proof takes minutes (ShiftGELU: about ten), so
-# they are proven bounded, under -m slow only.
+# (their rows take 40+ cycles), and a bounded proof takes about one (Shiftmax, LayerNorm) to
+# three (ShiftGELU) minutes on a loaded machine, so they are proven bounded, under -m slow only.
 BOUNDED = {"Shiftmax": 24, "ShiftGELU": 24, "LayerNorm": 24}
 # Units that pass a beat through combinationally: the input is assumed to obey the rules.
 PASS_THROUGH = {"DuplicateStreams"}
