@@ -278,6 +278,93 @@ def _fuzz(data):
         f"\nSeed {data['seed']}.\n"
 
 
+def _import_digits(data):
+    def sim(r):
+        s = r.get("sim")
+        return "-" if s is None else f"{s['mismatches']} / {s['samples']} (exit {s['exit']})"
+    rows = [(r["model"], "Gemm (dynamo)" if r["form"] == "dyn" else "MatMul (TorchScript)",
+             r["layers"], f"{r['top1_equal']} / {r['images']}",
+             f"{min(r['layers_equal'].values())} / {r['images']}",
+             sum(r["float_ties"].values()), f"{100 * r['float_accuracy']:.1f} %", sim(r))
+            for r in data["records"]]
+    return table(("model", "export", "hwgen layers", "top-1 = executor",
+                  "every layer = executor", "float32 ties", "float acc",
+                  "hwgen sim mismatches (30 % backpressure)"), rows)
+
+
+def _popcount_trees(data):
+    rows = []
+    for r in data["rows"]:
+        t, c, a = r["today"], r["compressor"], r["adder"]
+        rows.append((r["n"], _fmt(t["xilinx"]["lut_total"]), _fmt(c["xilinx"]["lut_total"]),
+                     f"{t['xilinx_lut_per_bit']:.2f} -> {c['xilinx_lut_per_bit']:.2f} "
+                     f"({c['xilinx']['lut_total'] / t['xilinx']['lut_total']:.2f}x)",
+                     _fmt(t["ecp5"]["lut_total"]), _fmt(a["ecp5"]["lut_total"]),
+                     _fmt(c["ecp5"]["lut_total"]), f"{a['ecp5_lut_per_bit']:.2f}",
+                     f"{t['ice40']['lut_total']} / {c['ice40']['lut_total']}"
+                     if "ice40" in t else "-"))
+    return table(("SIMD bits", "LUT6 today", "LUT6 compressor", "LUT6 / bit",
+                  "LUT4 today", "LUT4 adder", "LUT4 compressor", "LUT4 / bit (adder)",
+                  "iCE40 LUT4 today / compressor"), rows)
+
+
+def _popcount_sums(data):
+    rows = [(f"{r['terms']} x {'int' if r['signed'] else 'uint'}{r['bits']}",
+             _fmt(r["xilinx_adder"]), _fmt(r["xilinx_compressor"]), _fmt(r["ecp5_adder"]),
+             _fmt(r["ecp5_compressor"])) for r in data["sums"]]
+    return table(("terms", "LUT6 adders", "LUT6 `compressor_sum`", "LUT4 adders",
+                  "LUT4 `compressor_sum`"), rows)
+
+
+def _popcount_fmax(data):
+    rows = [(r["n"], r["kind"], _fmt(r["depth"]), _fmt(r["lut_total"]),
+             f"{r['fmax_mhz_median']:.1f} ({', '.join(f'{v:.1f}' for v in r['fmax_mhz_seeds'])})",
+             f"{r['logic_levels']}, {r['delay_ns']:.1f} ns ({r['routing_ns']:.1f})")
+            for r in data["fmax"]]
+    return table(("SIMD bits", "tree", "counting levels", "LUT4", "Fmax MHz, median (seeds 1-3)",
+                  "logic levels, delay (routing)"), rows)
+
+
+def _popcount_lane(data):
+    rows = []
+    for r in data["lane_preview"]:
+        rows.append((f"{r['pe']} x {r['simd']}", _fmt(r["xilinx_today"]["lut_total"]),
+                     _fmt(r["xilinx_lane"]["lut_total"]),
+                     f"{r['xilinx_today_per_synapse']:.2f} -> {r['xilinx_lane_per_synapse']:.2f} "
+                     f"({r['xilinx_ratio']:.2f}x)", _fmt(r["ecp5_today"]["lut_total"]),
+                     _fmt(r["ecp5_lane"]["lut_total"]),
+                     f"{r['ecp5_today_per_synapse']:.2f} -> {r['ecp5_lane_per_synapse']:.2f} "
+                     f"({r['ecp5_ratio']:.2f}x)"))
+    text = table(("PE x SIMD", "LUT6 today", "LUT6 compressor, stage after reads",
+                  "LUT6 / synapse", "LUT4 today", "LUT4 adder, stage after reads",
+                  "LUT4 / synapse"), rows)
+    for r in data["lane_preview"]:
+        if "xilinx_lane_tree" in r:
+            text += (f"\nAt {r['pe']} x {r['simd']} with the stage placed in the tree as "
+                     f"today: {r['xilinx_lane_tree']['lut_total']:,} LUT6 with the compressor "
+                     f"tree ({r['xilinx_tree_placement_ratio']:.2f}x today), "
+                     f"{r['ecp5_lane_tree']['lut_total']:,} LUT4 with the adder tree "
+                     f"({r['ecp5_tree_placement_ratio']:.2f}x today).\n")
+            if "xilinx_lane_p2" in r:
+                text += (f"\nAt {r['pe']} x {r['simd']} with `pipeline: 2` (one stage after "
+                         f"the reads, one in the tree): {r['xilinx_lane_p2']['lut_total']:,} "
+                         f"LUT6 ({r['xilinx_pipeline2_ratio']:.2f}x today's pipeline 1), "
+                         f"{r['ecp5_lane_p2']['lut_total']:,} LUT4 "
+                         f"({r['ecp5_pipeline2_ratio']:.2f}x).\n")
+    if data.get("lane_fmax"):
+        text += "\n" + table(
+            ("ECP5 MVAU (adder tree)", "stage", "LUT4", "FF", "Fmax MHz, median (seeds 1-3)",
+             "logic levels, delay (routing)"),
+            [(f"{r['pe']} x {r['simd']}, pipeline {r.get('pipeline', 1)}",
+              "after the reads" + (" + in the tree" if r.get("pipeline", 1) > 1 else "")
+              if r["stage_placement"] == "reads" else "in the tree (today)",
+              _fmt(r["lut_total"]), _fmt(r["ff"]),
+              f"{r['fmax_mhz_median']:.1f} ({', '.join(f'{v:.1f}' for v in r['fmax_mhz_seeds'])})",
+              f"{r['logic_levels']}, {r['delay_ns']:.1f} ns ({r['routing_ns']:.1f})")
+             for r in data["lane_fmax"]])
+    return text
+
+
 @dataclass(frozen=True)
 class Result:
     """One table: the JSON it comes from, the command that wrote that JSON, a renderer."""
@@ -300,6 +387,14 @@ RESULTS = {
                    "--networks lfc sfc_fast", _finn),
     "synth_fmax": Result("synth_fmax", "python benchmarks/synth_binary.py --fmax NET --label STEP",
                          _synth_fmax),
+    "popcount_trees": Result("synth_tree", "python benchmarks/synth_binary.py --only tree "
+                             "--tree-fmax", _popcount_trees),
+    "popcount_sums": Result("synth_tree", "python benchmarks/synth_binary.py --only tree "
+                            "--tree-fmax", _popcount_sums),
+    "popcount_fmax": Result("synth_tree", "python benchmarks/synth_binary.py --only tree "
+                            "--tree-fmax", _popcount_fmax),
+    "popcount_lane": Result("synth_tree", "python benchmarks/synth_binary.py --only lane "
+                            "--tree-fmax", _popcount_lane),
     "unrolled_layers": Result("unrolled", "python benchmarks/unrolled.py", _unrolled_layers),
     "unrolled_networks": Result("unrolled", "python benchmarks/unrolled.py", _unrolled_networks),
     "unrolled_digits": Result("unrolled_digits", "python benchmarks/unrolled.py --digits --no-pnr",
@@ -309,6 +404,8 @@ RESULTS = {
     "matmul": Result("matmul", "python benchmarks/matmul.py", _matmul),
     "nngen": Result("nngen_compare", "python benchmarks/nngen_compare.py", _nngen),
     "soak": Result("soak", "python benchmarks/soak.py", _soak),
+    "import_digits": Result("import_digits", "python benchmarks/import_digits.py "
+                            "--sim fc_w1a2,bnn_cnn", _import_digits),
     "fuzz": Result("fuzz_campaign", "python benchmarks/fuzz_campaign.py --units 50 "
                    "--networks 10 --op-networks 60 --verilator 1 --seed 1", _fuzz),
     "fuzz_after_fix": Result("fuzz_campaign_verilator_after_fix",

@@ -384,6 +384,36 @@ def cmd_demo(args):
     return 0
 
 
+def cmd_import(args):
+    from hwgen.importer import ModelError, format_table, import_model, load_check, write_outputs
+    from hwgen.spec import SpecError
+    model = Path(args.model)
+    if not model.is_file():
+        raise BadInput(f"{model}: no such model file")
+    out_dir = Path(args.output_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BadInput(f"{out_dir} is a file, not an output folder")
+    _progress(f"[import] {model}: qonnx cleanup, then every quantizer evaluated on every "
+              f"reachable integer")
+    try:
+        imported = import_model(model, input_bits=args.input_bits, input_scale=args.input_scale,
+                                input_signed=args.input_signed, argmax=args.argmax,
+                                name=args.name)
+    except ModelError as error:
+        raise BadInput(str(error)) from None
+    except ValueError as error:
+        raise BadInput(f"{model}: {error}") from None
+    try:
+        load_check(imported)
+    except SpecError as error:
+        raise Failed(f"{model}: the imported network does not load ({error}); "
+                     f"this is an hwgen import bug") from None
+    print(format_table(imported))
+    written = write_outputs(imported, out_dir)
+    print(f"wrote {', '.join(str(path) for path in written)}")
+    return 0
+
+
 def _fold_options(p):
     p.add_argument("--fold", choices=["yaml", "auto"], default="yaml",
                    help="yaml: keep the YAML's pe/simd (default); auto: choose PE/SIMD per layer "
@@ -459,6 +489,16 @@ _COMMANDS = {
         "report.html (plots embedded), plan.json and PNG plots to DIR.",
         ["hwgen report examples/tiny_bnn.yaml",
          "hwgen report examples/tiny_bnn.yaml --fold auto --max-lut 4000 -o out/tiny_4k"]),
+    "import": (
+        "QONNX/Brevitas model -> <name>.yaml + .npz (+ .json), exact to qonnx's executor",
+        "Read a QONNX model (Brevitas export_qonnx), clean it with qonnx and map each\n"
+        "node onto hwgen layers: weights from evaluating their quantizers, thresholds or\n"
+        "requant parameters from evaluating the model's own float32 nodes on every\n"
+        "reachable integer. Prints how each ONNX node mapped and writes DIR/<name>.yaml,\n"
+        ".npz and .json (the float tail and which ONNX tensor each layer reproduces),\n"
+        "all three or none. A node it cannot import exactly exits 2, naming it.",
+        ["hwgen import mlp.onnx -o out --input-bits 5 --input-scale 0.0625 --argmax",
+         "hwgen import cnv.onnx -o out/cnv --input-bits 8 --input-scale 0.00392156862745098"]),
     "demo": (
         "train, export, generate and cosimulate the digits models",
         "Train binary, int8 and ternary MLPs and a binary CNN on scikit-learn's bundled\n"
@@ -552,6 +592,23 @@ def _parser():
                    help="bundle folder (default rtl_out/<name>/)")
     _fold_options(p)
     p.set_defaults(func=cmd_synth)
+
+    p = _sub(sub, "import")
+    p.add_argument("model", metavar="MODEL.onnx",
+                   help="a QONNX model, as Brevitas' export_qonnx writes it (Gemm or MatMul form)")
+    p.add_argument("-o", "--output-dir", metavar="DIR", required=True,
+                   help="folder for <name>.yaml, <name>.npz and <name>.json (created if missing)")
+    p.add_argument("--input-bits", type=int, default=8, metavar="B",
+                   help="bits of the hardware input integer q (default 8; 1 = binary -1/+1)")
+    p.add_argument("--input-scale", type=float, default=1.0, metavar="S",
+                   help="the model's float input is float32(q * S) (default 1.0)")
+    p.add_argument("--input-signed", action="store_true", help="q is signed (default unsigned)")
+    p.add_argument("--argmax", action="store_true",
+                   help="end with the top-1 class: the float tail after the last layer is "
+                        "checked and turned into an exact integer rescale + argmax")
+    p.add_argument("--name", metavar="N",
+                   help="network name, [a-z_][a-z0-9_]* (default: the model file's name)")
+    p.set_defaults(func=cmd_import)
 
     p = _sub(sub, "report")
     p.add_argument("net", metavar="NET.yaml", help=_NET_HELP)

@@ -350,4 +350,5 @@ def dyadic_from_float(ratio: float) -> tuple[int, int]:
 
 
 # The public functions, named once (as the functions themselves).
-__all__ = [f.__name__ for f in (exp_shift, shiftmax, shiftgelu, isqrt, newton10, layernorm, x0_from_scale, dyadic_from_float)]
+__all__ = [f.__name__ for f in (exp_shift, shiftmax, shiftgelu, isqrt, newton10,
+                                layernorm, x0_from_scale, dyadic_from_float)]

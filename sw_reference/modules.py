@@ -144,40 +144,51 @@ class Threshold(_IntModule):
 
 
 class Requant(_IntModule):
-    """Dyadic requantisation ``clamp(dyadic(x, m, s) + zp, lo, hi)`` (:func:`ops.requant`)."""
+    """Dyadic requantisation ``clamp(dyadic(x, m, s, rounding) + zp, lo, hi)`` (:func:`ops.requant`)."""
 
     def __init__(self, multiplier, shift, zero_point, *, lo: int, hi: int,
-                 channel_axis: int = -1):
+                 channel_axis: int = -1, rounding: str = "half_up"):
         super().__init__()
         self._int_buffer("multiplier", multiplier)
         self._int_buffer("shift", shift)
         self._int_buffer("zero_point", zero_point)
         self.lo, self.hi, self.channel_axis = int(lo), int(hi), int(channel_axis)
+        self.rounding = _rounding(rounding)
 
     def forward(self, x):
         return ops.requant(x, self.multiplier, self.shift, self.zero_point, self.lo, self.hi,
-                           channel_axis=self.channel_axis)
+                           channel_axis=self.channel_axis, rounding=self.rounding)
 
     def extra_repr(self):
         return (f"channels={self.multiplier.numel()}, range=[{self.lo}, {self.hi}], "
-                f"channel_axis={self.channel_axis}")
+                f"channel_axis={self.channel_axis}, rounding={self.rounding}")
 
 
 class Add(_IntModule):
     """Residual add of n inputs rescaled to a common scale (:func:`ops.add`)."""
 
-    def __init__(self, multiplier, shift, zero_point, *, lo: int, hi: int):
+    def __init__(self, multiplier, shift, zero_point, *, lo: int, hi: int,
+                 rounding: str = "half_up"):
         super().__init__()
         self._int_buffer("multiplier", multiplier)
         self._int_buffer("shift", shift)
         self._int_buffer("zero_point", zero_point)
         self.lo, self.hi = int(lo), int(hi)
+        self.rounding = _rounding(rounding)
 
     def forward(self, *xs):
-        return ops.add(xs, self.multiplier, self.shift, self.zero_point, self.lo, self.hi)
+        return ops.add(xs, self.multiplier, self.shift, self.zero_point, self.lo, self.hi,
+                       rounding=self.rounding)
 
     def extra_repr(self):
-        return f"inputs={self.multiplier.numel()}, range=[{self.lo}, {self.hi}]"
+        return (f"inputs={self.multiplier.numel()}, range=[{self.lo}, {self.hi}], "
+                f"rounding={self.rounding}")
+
+
+def _rounding(mode):
+    if mode not in ops.ROUNDING_MODES:
+        raise ValueError(f"rounding must be one of {', '.join(ops.ROUNDING_MODES)}, not {mode!r}")
+    return mode
 
 
 class MaxPool2d(nn.Module):

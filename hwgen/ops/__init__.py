@@ -13,13 +13,16 @@ Adding an op is a new module here and one line in ``_MODULES`` (see
 CONTRIBUTING.md, "Adding an operator").
 """
 
+from types import SimpleNamespace
+
 from . import (add, argmax, binary_conv2d, binary_dense, conv2d, dense, flatten, layernorm,
                matmul, maxpool2d, requant, shiftgelu, shiftmax, threshold)
 from ._field import Field
 from ._op import FoldDims, Op
 from ._tensor import TensorType
 
-__all__ = ["OPS", "Op", "FoldDims", "Field", "TensorType", "get", "fold_dims", "make_attrs"]
+__all__ = ["OPS", "Op", "FoldDims", "Field", "TensorType", "names", "get", "fold_dims",
+           "make_attrs"]
 
 # Documentation order (the order error messages list the ops in).
 _MODULES = (binary_dense, binary_conv2d, dense, conv2d, threshold, requant, maxpool2d, flatten,
@@ -27,6 +30,10 @@ _MODULES = (binary_dense, binary_conv2d, dense, conv2d, threshold, requant, maxp
 
 #: op name -> :class:`Op`, in documentation order
 OPS: dict[str, Op] = {module.OP.name: module.OP for module in _MODULES}
+
+#: the op names as attributes (``names.binary_dense``), for code that writes YAML: a renamed
+#: or removed op fails where it is used instead of writing a name the loader rejects
+names = SimpleNamespace(**{name: name for name in OPS})
 
 
 def get(name: str) -> Op:

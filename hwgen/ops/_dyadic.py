@@ -1,8 +1,15 @@
-"""The checks ``requant`` and ``add`` share: dyadic multipliers, shifts and zero points."""
+"""What ``requant`` and ``add`` share: the ``rounding`` key, and the checks of dyadic
+multipliers, shifts and zero points."""
 
-from ._field import INT64_MAX
+from ._field import INT64_MAX, Field
 
-__all__ = ["check_dyadic"]
+__all__ = ["ROUNDING", "check_dyadic"]
+
+#: how the dyadic rescale rounds (DESIGN.md section 2); the modes of
+#: ``sw_reference.ops.ROUNDING_MODES`` (``tests/test_op_table.py`` checks they agree)
+ROUNDING = Field("rounding", "choice", default="half_up", choices=("half_up", "half_even", "floor"),
+                 doc="how the dyadic rescale rounds (DESIGN section 2): 'half_up' (HAWQ-V3), "
+                     "'half_even' (ONNX/QONNX ROUND, torch.round) or 'floor' (QONNX FLOOR)")
 
 
 def check_dyadic(ctx, raw, m, s, zp, out, in_types):

@@ -10,7 +10,7 @@ import math
 import numpy as np
 
 from . import _random as rw
-from ._dyadic import check_dyadic
+from ._dyadic import ROUNDING, check_dyadic
 from ._field import Field
 from ._op import FoldDims, Op
 from ._tensor import TensorType
@@ -58,7 +58,8 @@ def hardware(layer, source, in_shape, units, flattened_from=None):
                             out_shape=units.element_shape(layer.op_type), pe=layer.pe,
                             multiplier=params["multiplier"].tolist(),
                             shift=params["shift"].tolist(),
-                            zero_point=int(params["zero_point"].reshape(-1)[0]))
+                            zero_point=int(params["zero_point"].reshape(-1)[0]),
+                            rounding=layer.attrs.rounding)
 
 
 OP = Op(
@@ -67,6 +68,7 @@ OP = Op(
     fields=(
         Field("bits", "int", required=True, lo=2, hi=32, doc="output bits"),
         Field("signed", "bool", default=True, doc="signed output"),
+        ROUNDING,
     ),
     inputs=2,
     infer=infer,
@@ -76,7 +78,8 @@ OP = Op(
                                "shift": layer.params["shift"],
                                "zero_point": layer.params["zero_point"],
                                # its own output's range: out_type is after an inline activation
-                               "lo": layer.op_type.lo, "hi": layer.op_type.hi},
+                               "lo": layer.op_type.lo, "hi": layer.op_type.hi,
+                               "rounding": layer.attrs.rounding},
     hardware=hardware,
     cycles=lambda layer, units: layer.in_types[0].size // layer.pe,
     has_params=lambda attrs: True,

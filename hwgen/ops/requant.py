@@ -3,13 +3,13 @@
 Per tensor or, with ``per_channel: true``, per channel: ``<layer>.multiplier``
 (1 <= m < 2**31), ``<layer>.shift`` (0 <= s < 64) and optional
 ``<layer>.zero_point``, each [channels] or [1]; ``lo``/``hi`` are the range
-of ``bits`` (``signed``). May be written inline as a layer's ``activation``.
+of ``bits`` (``signed``); ``rounding`` says how the division by ``2**s`` rounds. May be written inline as a layer's ``activation``.
 """
 
 import numpy as np
 
 from . import _random as rw
-from ._dyadic import check_dyadic
+from ._dyadic import ROUNDING, check_dyadic
 from ._field import Field
 from ._op import FoldDims, Op, integer_input
 from ._tensor import TensorType
@@ -50,7 +50,8 @@ def hardware(layer, source, in_shape, units, flattened_from=None):
                          channels=source.channels, pe=layer.pe,
                          multiplier=layer.params["multiplier"].tolist(),
                          shift=layer.params["shift"].tolist(),
-                         zero_point=layer.params["zero_point"].tolist())
+                         zero_point=layer.params["zero_point"].tolist(),
+                         rounding=layer.attrs.rounding)
 
 
 OP = Op(
@@ -60,6 +61,7 @@ OP = Op(
         Field("bits", "int", required=True, lo=2, hi=32, doc="output bits"),
         Field("signed", "bool", default=True, doc="signed output"),
         Field("per_channel", "bool", default=False, doc="one multiplier/shift per channel"),
+        ROUNDING,
     ),
     infer=infer,
     fold=lambda attrs, in_types: FoldDims(("the channels", in_types[0].channels)),
@@ -68,7 +70,8 @@ OP = Op(
                                "shift": layer.params["shift"],
                                "zero_point": layer.params["zero_point"],
                                "lo": layer.out_type.lo, "hi": layer.out_type.hi,
-                               "channel_axis": layer.in_types[0].channel_axis},
+                               "channel_axis": layer.in_types[0].channel_axis,
+                               "rounding": layer.attrs.rounding},
     hardware=hardware,
     cycles=lambda layer, units: layer.in_types[0].size // layer.pe,
     has_params=lambda attrs: True,

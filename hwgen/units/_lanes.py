@@ -24,6 +24,7 @@ import numpy as np
 from amaranth.hdl import Const, Mux, Signal, signed
 
 from ._pipeline import adder_tree
+from .popcount import popcount_plan, stage_levels, xnor_popcount
 
 __all__ = ["BinaryAddSub", "DspMultiply", "ShiftAdd", "TernaryAddSub", "XnorPopcount",
            "lanes", "product_terms"]
@@ -32,16 +33,24 @@ __all__ = ["BinaryAddSub", "DspMultiply", "ShiftAdd", "TernaryAddSub", "XnorPopc
 class XnorPopcount:
     """Binary weights on binary inputs (bit 1 = +1): a slice adds ``2 * popcount(xnor(x, w))``.
 
-    Per PE: the XNOR of the slice with the weight word (``agree_{p}``), then
-    a binary adder tree over the SIMD bits (``pc{p}_...``) with ``pipeline``
-    register stages spread over its levels; the doubling is a wire. The sum
-    lies in ``[0, 2 * SIMD]`` whatever the weights.
+    Per PE, ``tree="adder"``: the XNOR of the slice with the weight word
+    (``agree_{p}``), then a binary adder tree over the SIMD bits
+    (``pc{p}_...``); ``tree="compressor"``: the compressor tree of
+    :func:`~hwgen.units.popcount.xnor_popcount` (XNORs fused into 3-synapse
+    counters, GPC stages, one carry-chain adder), fewer LUT6 on Xilinx. The
+    ``pipeline`` register stages sit where ``stages`` says: ``"tree"``
+    spreads them over the tree's levels and the accumulator (stages beyond
+    the tree depth at its output), ``"reads"`` puts the first right after
+    the slice and weight reads (:func:`~hwgen.units.popcount.stage_levels`),
+    so the tree is mapped apart from the logic in front of it. The doubling
+    is a wire. The sum lies in ``[0, 2 * SIMD]`` whatever the weights.
     """
 
     lane_bits = 1
 
-    def __init__(self, *, simd, pipeline):
+    def __init__(self, *, simd, pipeline, tree="adder", stages="tree"):
         self._simd, self._pipeline = simd, pipeline
+        self._tree, self._placement = tree, stages
 
     pipeline = property(lambda self: self._pipeline)
     stages = property(lambda self: self._pipeline)
@@ -54,10 +63,20 @@ class XnorPopcount:
         return 0, 2 * self._simd
 
     def slice_sum(self, m, stages, p, x_slice, w_slice):
-        agree = Signal(self._simd, name=f"agree_{p}")
-        m.d.comb += agree.eq(~(x_slice ^ w_slice))
-        count = adder_tree(m, stages, [(agree[j], 0, 1) for j in range(self._simd)], f"pc{p}",
-                           pipeline=self._pipeline)
+        if self._tree == "adder" and self._placement == "tree":
+            agree = Signal(self._simd, name=f"agree_{p}")
+            m.d.comb += agree.eq(~(x_slice ^ w_slice))
+            count = adder_tree(m, stages, [(agree[j], 0, 1) for j in range(self._simd)],
+                               f"pc{p}", pipeline=self._pipeline)
+            return count << 1
+        depth = popcount_plan(self._simd, self._tree).depth
+        if self._placement == "reads":
+            levels = stage_levels(depth, self._pipeline)
+        else:
+            levels = [j * (depth + 1) // (self._pipeline + 1)
+                      for j in range(1, self._pipeline + 1)]
+        count = xnor_popcount(m, x_slice, w_slice, structure=self._tree, registers=levels,
+                              stages=stages, name=f"pc{p}")
         return count << 1
 
 

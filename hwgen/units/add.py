@@ -8,7 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..ranges import range_shape
 from ._checks import check_int, check_shape, shape_range
-from ._dyadic import clamp, dyadic_bounds, round_half_up
+from ._dyadic import check_rounding, clamp, dyadic_bounds, round_shift
 
 __all__ = ["AddStreams"]
 
@@ -21,13 +21,15 @@ class AddStreams(wiring.Component):
         y = clamp(dyadic(a, m[0], s[0]) + dyadic(b, m[1], s[1]) + zp, lo, hi)
         dyadic(x, m, s) = (x*m + 2**(s-1)) >> s      (x*m when s == 0)
 
-    with ``lo``, ``hi`` the range of ``out_shape``. The pipeline, ``pe``
+    with ``lo``, ``hi`` the range of ``out_shape`` (``rounding`` replaces the
+    half-up rounding by ``half_even`` or ``floor``, the same mode for both
+    inputs, as ``sw_reference.ops.dyadic``). The pipeline, ``pe``
     elements per beat, each lane alike::
 
         stage 1   a, b registered (the multiplier operands)
         stage 2   a * m[0][j], b * m[1][j]     partial products, m split in 17-bit chunks j
         stage 3   pa = a * m[0], pb = b * m[1]                       (partials summed)
-        stage 4   ra = round(pa, s[0]), rb = round(pb, s[1]) + zp    (``_dyadic.round_half_up``)
+        stage 4   ra = round(pa, s[0]), rb = round(pb, s[1]) + zp    (``_dyadic.round_shift``)
         stage 5   t = ra + rb
         stage 6   y = clamp(t, lo, hi)
 
@@ -58,6 +60,7 @@ class AddStreams(wiring.Component):
     multiplier : sequence of 2 int   ``m[0]`` for ``a``, ``m[1]`` for ``b``; ``1 <= m < 2**31``
     shift : sequence of 2 int        ``s[0]``, ``s[1]``; ``0 <= s < 64``
     zero_point : int            ``zp``, within ``out_shape``
+    rounding : str              ``"half_up"`` (default), ``"half_even"`` or ``"floor"``
 
     Members
     -------
@@ -77,7 +80,8 @@ class AddStreams(wiring.Component):
     #: (resource model of :mod:`hwgen.plan`, features) or None: no model covers it yet
     resource_features = None
 
-    def __init__(self, *, a_shape, b_shape, out_shape, pe=1, multiplier, shift, zero_point=0):
+    def __init__(self, *, a_shape, b_shape, out_shape, pe=1, multiplier, shift, zero_point=0,
+                 rounding="half_up"):
         self._a_shape = check_shape("a_shape", a_shape)
         self._b_shape = check_shape("b_shape", b_shape)
         self._out_shape = check_shape("out_shape", out_shape)
@@ -86,6 +90,7 @@ class AddStreams(wiring.Component):
         self._s = _pair("shift", shift, 0, 63)
         lo, hi = shape_range(self._out_shape)
         self._zp = check_int("zero_point", zero_point, minimum=lo, maximum=hi)
+        self._rounding = check_rounding(rounding)
         super().__init__({
             "a": In(stream.Signature(data.ArrayLayout(self._a_shape, self._pe))),
             "b": In(stream.Signature(data.ArrayLayout(self._b_shape, self._pe))),
@@ -96,6 +101,7 @@ class AddStreams(wiring.Component):
     multiplier = property(lambda self: self._m)
     shift = property(lambda self: self._s)
     zero_point = property(lambda self: self._zp)
+    rounding = property(lambda self: self._rounding)
 
     def elaborate(self, platform):
         m = Module()
@@ -143,10 +149,10 @@ class AddStreams(wiring.Component):
                 partials.append(partial << at)
         product = Signal(range_shape(x_lo * mult, x_hi * mult), name=f"product_{suffix}")
         zp = self._zp if k == 1 else 0
-        lo, hi = dyadic_bounds(x_lo, x_hi, mult, shift)
+        lo, hi = dyadic_bounds(x_lo, x_hi, mult, shift, self._rounding)
         rescaled = Signal(range_shape(lo + zp, hi + zp), name=f"rescaled_{suffix}")
-        rounded = round_half_up(m, product, Const(max(shift - 1, 0), range(64)),
-                                Const(shift == 0), suffix=suffix, offset=zp)
+        rounded = round_shift(m, product, Const(max(shift - 1, 0), range(64)),
+                              Const(shift == 0), rounding=self._rounding, suffix=suffix, offset=zp)
         with m.If(advance):
             m.d.sync += [operand.eq(x), product.eq(sum(partials[1:], partials[0])),
                          rescaled.eq(rounded)]

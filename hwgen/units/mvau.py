@@ -9,9 +9,13 @@ from ..ranges import range_shape
 from ._checks import as_array, check_shape
 from ._engine import FoldedEngine, FoldedUnit, check_fold
 from ._lanes import XnorPopcount
+from .popcount import STRUCTURES
 from ._weight_store import WeightRom
 
 __all__ = ["MVAU"]
+
+#: where a popcount tree's pipeline stages sit (see :class:`~._lanes.XnorPopcount`)
+PLACEMENTS = ("tree", "reads")
 
 
 class MVAU(FoldedUnit):
@@ -61,6 +65,14 @@ class MVAU(FoldedUnit):
     in_shape : Shape    input element shape: ``unsigned(1)`` (binary); integer inputs and
                         integer/ternary weights take :class:`~.mvau_int.IntegerMVAU`,
                         the same engine with another lane datapath
+    popcount : str      ``"adder"`` (XNORs + a tree of two-input adders; fewest LUT4 on
+                        ECP5) or ``"compressor"`` (XNORs fused into 3-synapse counters, GPC
+                        stages, one carry-chain adder: fewest LUT6 on Xilinx), see
+                        :mod:`hwgen.units.popcount`
+    stage_placement : str
+                        ``"tree"`` (the ``pipeline`` stages spread over the tree and the
+                        accumulator) or ``"reads"`` (the first right after the slice and
+                        weight reads, which Yosys maps with fewer LUTs)
 
     Members
     -------
@@ -96,7 +108,8 @@ class MVAU(FoldedUnit):
         """(resource model of :mod:`hwgen.plan`, features): PE*SIMD, PE*acc_bits, 1."""
         return "binary_mvau", [self.pe * self.simd, self.pe * self.acc_bits, 1]
 
-    def __init__(self, *, weights, pe=1, simd=1, pipeline=0, in_shape=unsigned(1)):
+    def __init__(self, *, weights, pe=1, simd=1, pipeline=0, in_shape=unsigned(1),
+                 popcount="adder", stage_placement="tree"):
         self._weights = _check_weights(weights)
         mh, mw = self._weights.shape
         pe, simd, pipeline = check_fold(mh, mw, pe=pe, simd=simd, pipeline=pipeline,
@@ -106,7 +119,15 @@ class MVAU(FoldedUnit):
             raise ValueError(f"in_shape must be unsigned(1) (binary -1/+1 inputs) for the "
                              f"XNOR-popcount MVAU, not {in_shape!r}; integer inputs take "
                              f"hwgen.units.mvau_int.IntegerMVAU(weight_kind='binary')")
-        datapath = XnorPopcount(simd=simd, pipeline=pipeline)
+        if popcount not in STRUCTURES:
+            raise TypeError(f"popcount must be one of {', '.join(map(repr, STRUCTURES))}, "
+                            f"not {popcount!r}")
+        if stage_placement not in PLACEMENTS:
+            raise TypeError(f"stage_placement must be one of "
+                            f"{', '.join(map(repr, PLACEMENTS))}, not {stage_placement!r}")
+        self._tree, self._stage_placement = popcount, stage_placement
+        datapath = XnorPopcount(simd=simd, pipeline=pipeline, tree=popcount,
+                                stages=stage_placement)
         store = WeightRom(self._weights, pe=pe, simd=simd, codes=datapath.codes,
                           lane_bits=datapath.lane_bits)
         engine = FoldedEngine(mh=mh, mw=mw, pe=pe, simd=simd, in_shape=shape,
@@ -121,6 +142,10 @@ class MVAU(FoldedUnit):
     def weights(self):
         """A copy of the weight matrix, int8 [MH, MW] of -1/+1."""
         return self._weights.copy()
+
+    #: the popcount tree (``"adder"`` or ``"compressor"``) and where its stages sit
+    popcount = property(lambda self: self._tree)
+    stage_placement = property(lambda self: self._stage_placement)
 
 
 def _check_weights(weights):

@@ -318,7 +318,8 @@ def test_requant_example():
     (rq,) = net.layers
     assert net.input == TensorType.of_bits((64,), 16, True)
     assert rq.op == "requant" and rq.pe == 4
-    assert asdict(rq.attrs) == {"bits": 8, "signed": True, "per_channel": True}
+    assert asdict(rq.attrs) == {"bits": 8, "signed": True, "per_channel": True,
+                                "rounding": "half_up"}
     assert rq.params["multiplier"].shape == (64,) and rq.out_type == TensorType.of_bits((64,), 8, True)
 
 

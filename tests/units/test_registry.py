@@ -137,3 +137,18 @@ def test_matmul_on_binary_operands_raises():
                    "{shape: [4, 8], bits: 1}")
     with pytest.raises(NotImplementedError, match="matmul on binary"):
         units_for(spec.layers[0])
+
+
+def test_rounding_reaches_requant_add_and_their_golden_modules():
+    from sw_reference.modules import module_for
+    spec = spec_of(["{name: fc, op: dense, out_features: 8, "
+                    "activation: {op: requant, bits: 8, rounding: floor}}",
+                    "{name: rq, op: requant, bits: 6, rounding: half_even}",
+                    "{name: res, op: add, inputs: [fc, rq], bits: 8, rounding: half_even}"],
+                   "{shape: [8], bits: 8, signed: true}")
+    fc, rq, res = spec.layers
+    assert fc.activation.attrs["rounding"] == "floor"
+    units = [units_for(layer)[0][-1] for layer in spec.layers]
+    assert [unit.rounding for unit in units] == ["floor", "half_even", "half_even"]
+    assert module_for(fc).act.rounding == "floor"
+    assert [module_for(layer).rounding for layer in (rq, res)] == ["half_even", "half_even"]
