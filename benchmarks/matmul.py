@@ -43,7 +43,6 @@ import tempfile
 from dataclasses import replace
 from io import BytesIO
 from pathlib import Path
-from types import MappingProxyType
 
 import numpy as np
 import torch
@@ -55,9 +54,9 @@ EXAMPLE = "ivit_block"
 def ideal_cycles(layer):
     """``M * H * NF * SF`` of a matmul layer, from its operand shapes and folding in the spec."""
     (m, h_ka), (r, h_kb) = (tuple(t.shape) for t in layer.in_types)
-    heads = layer.attrs["heads"]
+    heads = layer.attrs.heads
     ka, kb = h_ka // heads, h_kb // heads
-    mh, mw = (r, ka) if layer.attrs["transpose_b"] else (kb, r)
+    mh, mw = (r, ka) if layer.attrs.transpose_b else (kb, r)
     return m * heads * (mh // layer.pe) * (mw // layer.simd)
 
 
@@ -81,7 +80,7 @@ def cosim(unit, layer, samples, backpressure):
 
     a, b = operands(layer, samples)
     expected = matmul(torch.from_numpy(a), torch.from_numpy(b),
-                      transpose_b=layer.attrs["transpose_b"], heads=layer.attrs["heads"]).numpy()
+                      transpose_b=layer.attrs.transpose_b, heads=layer.attrs.heads).numpy()
 
     def frames(x, lanes, width):
         return [[pack([int(v) for v in flat[k:k + lanes]], width)
@@ -176,8 +175,7 @@ def measure(args):
         for layer in spec.layers:
             if layer.op != "matmul":
                 continue
-            layer = replace(layer, attrs=MappingProxyType({**layer.attrs,
-                                                           "pipeline": args.pipeline}))
+            layer = _with_pipeline(layer, args.pipeline)
             (unit, *_), _ = units_for(layer)
             cycles, _ = cosim(unit, layer, args.samples, backpressure=0.0)
             _, mismatches = cosim(unit, layer, args.samples, backpressure=0.3)
@@ -227,8 +225,8 @@ def print_table(result):
     if result.get("baseline"):
         base = result["baseline"]
         versions.insert(0, ("baseline", base["rows"], base["networks"]))
-    print(f"| layer | code | cycles/sample (ideal) | ratio | mismatches (bp 0.3) | LUT4 | LUTRAM | "
-          f"FF | DP16KD | RAM per PE | Fmax MHz, median (seeds) | critical path |")
+    print("| layer | code | cycles/sample (ideal) | ratio | mismatches (bp 0.3) | LUT4 | LUTRAM | "
+          "FF | DP16KD | RAM per PE | Fmax MHz, median (seeds) | critical path |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for label, rows, _ in versions:
         for r in rows:
@@ -283,6 +281,11 @@ def main():
     out.write_text(json.dumps(result, indent=2) + "\n")
     print_table(result)
     print(f"wrote {out}")
+
+
+def _with_pipeline(layer, pipeline):
+    """``layer`` with its matmul ``pipeline`` key (typed attributes) set to ``pipeline``."""
+    return replace(layer, attrs=replace(layer.attrs, pipeline=pipeline))
 
 
 if __name__ == "__main__":

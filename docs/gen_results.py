@@ -436,8 +436,8 @@ RESULTS = {
     "soak": Result("soak", "python benchmarks/soak.py", _soak),
     "import_digits": Result("import_digits", "python benchmarks/import_digits.py "
                             "--sim fc_w1a2,bnn_cnn", _import_digits),
-    "fuzz": Result("fuzz_campaign", "python benchmarks/fuzz_campaign.py --units 100 "
-                   "--networks 20 --verilator 3 --seed 1", _fuzz),
+    "fuzz": Result("fuzz_campaign", "python benchmarks/fuzz_campaign.py --units 50 "
+                   "--networks 10 --op-networks 60 --verilator 1 --seed 1", _fuzz),
     "fuzz_after_fix": Result("fuzz_campaign_verilator_after_fix",
                              "python benchmarks/fuzz_campaign.py --units 0 --networks 0 "
                              "--verilator 3 --seed 1", _fuzz),

@@ -95,6 +95,11 @@ class MatMul(FoldedUnit):
     RAM's slow clock-to-output is not in series with the products.
     """
 
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("latency", "nf", "sf", "rom_bits", "pipeline", "acc_bits")
+    #: no resource model covers it yet (the MVAU's does not apply)
+    resource_features = None
+
     def __init__(self, *, a_shape, b_shape, rows_a, rows_b, heads, ka, kb, transpose_b,
                  pe=1, simd=1, pipeline=2, resource="lut", a_range=None, b_range=None,
                  out_shape=None):

@@ -51,6 +51,12 @@ class UnrolledMVAU(MVAU):
     together when ``o.ready | ~o.valid``.
     """
 
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("latency", "nf", "sf", "rom_bits", "pipeline", "acc_bits", "share_depth",
+               "share_levels", "synapse_ops", "synapse_ops_unshared", "share")
+    #: no resource model covers it yet (the MVAU's does not apply)
+    resource_features = None
+
     def __init__(self, *, weights, pipeline=0, share="none", share_depth=2,
                  in_shape=BINARY):
         if share not in SHARES:
