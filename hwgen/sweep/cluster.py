@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 
@@ -12,12 +13,14 @@ __all__ = ["local_cluster", "run_sweep"]
 
 
 def local_cluster(workers):
-    """A ``LocalCluster`` of ``workers`` single-threaded worker processes (no dashboard)."""
+    """A ``LocalCluster`` of ``workers`` single-threaded worker processes (a tool run takes
+    one core), listening on the loopback interface only; its HTTP server on a free port."""
     import logging
 
     from distributed import LocalCluster
     return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                        dashboard_address=None, silence_logs=logging.ERROR)
+                        host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                        silence_logs=logging.ERROR)
 
 
 def run_sweep(sweep, out_dir, client, *, work_dir="auto", ship_weights=False,
@@ -45,8 +48,13 @@ def run_sweep(sweep, out_dir, client, *, work_dir="auto", ship_weights=False,
         + (f"; running {len(todo)}" if todo else "; nothing to run"))
     if not todo:
         return store
+    if not store.path.exists():
+        store.write()                 # the folder is a sweep's from now on: a rerun resumes it
     if work_dir == "auto":
         work_dir = out_dir / "points"
+    for point in todo if work_dir is not None else ():
+        for stale in Path(work_dir).glob(f".{point.slug}.*"):
+            shutil.rmtree(stale, ignore_errors=True)  # being written when a run was stopped
     shipped = {path: client.scatter(Path(path).read_bytes(), broadcast=True)
                for path in sweep.header["weights_sha256"]} if ship_weights else {}
     run = f"{int(time.time() * 1000):x}"      # keys unique per run: no result of an earlier one

@@ -49,6 +49,7 @@ def run_point(task):
     if keep:
         Path(keep).parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{Path(keep).name}.", dir=Path(keep).parent))
+        os.chmod(staging, 0o755)            # mkdtemp makes it private; the results are not
     else:
         staging = Path(tempfile.mkdtemp(prefix="hwgen-sweep-"))
     record["seconds"] = {}
