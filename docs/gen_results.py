@@ -321,23 +321,25 @@ def _sweep_points(data):
     latency = "measured" if head["sim"] else "estimated as the sum of the layers' cycles"
     return table(("point", "LUT", "FF", "BRAM", "Fmax MHz", "cycles/sample", "images/s",
                   "images/s per kLUT", "latency µs", "Pareto front", "task s"), rows) + (
-        f"\n`{head['network']}` on {head['device']} ({head['family']}), place and route "
+        f"\n`{head['network']}` on {head['device'] or 'its target.device'} ({head['family']}), "
+        f"place and route "
         f"{'with nextpnr ' + head['router'] if head['pnr'] else 'not run'}; images/s at "
         f"{'Fmax' if head['pnr'] else 'the target clock'}; cycles per sample "
         f"{'measured' if head['sim'] else 'ideal'}, latency "
         f"{latency}. "
         f"\"Pareto front\" names the fronts a point is on (LUTs against images/s, LUTs "
-        f"against latency).\n") + _pnr_estimate(records)
+        f"against latency).\n") + _estimate(records, head["pnr"])
 
 
-def _pnr_estimate(records):
+def _estimate(records, pnr):
     """A 100-point grid of such points on 1 and 32 workers, from the measured task seconds."""
     seconds = [r["seconds"]["total"] for r in records if r["status"] == "ok"]
     if not seconds:
         return ""
     mean = sum(seconds) / len(seconds)
+    what = "synthesis plus place and route" if pnr else "synthesis"
     return (f"\nA task took {min(seconds):,.0f}-{max(seconds):,.0f} s (mean {mean:,.0f} s: "
-            f"synthesis plus place and route, two tasks at a time on the shared 2 cores). "
+            f"{what}, on the shared 2 cores, next to other jobs). "
             f"A 100-point grid of such points would take about {100 * mean / 3600:,.1f} h on "
             f"1 worker and {-(-100 // 32) * mean / 60:,.0f} min on 32 (ceil(100 / 32) = 4 "
             f"rounds), each worker on its own core; on an unloaded core a task is shorter.\n")
