@@ -29,6 +29,7 @@ from ..spec import SpecError, SpecWarning, loads
 from ..spec.errors import did_you_mean
 from ..spec.schema import TOP_KEYS, BadValue, Field, check_value
 from ..spec.yamlsrc import Map, Seq, line_of, parse
+from ..synth import FAMILIES, parse_device
 
 __all__ = ["SweepError", "Point", "Sweep", "parse_grid", "plan_sweep", "FOLD_KEY"]
 
@@ -196,7 +197,7 @@ class Point:
 
     @property
     def label(self) -> str:
-        return ", ".join(f"{k}={v}" for k, v in self.params.items())
+        return _label(self.params)
 
     @property
     def slug(self) -> str:
@@ -241,8 +242,6 @@ def plan_sweep(path, grid, *, family="ecp5", device=None, pnr=False, router="rou
     task starts. Raises SpecError (file, line of the key, YAML path, closest
     name; the message names the grid point) or SweepError.
     """
-    from ..synth import FAMILIES, parse_device
-
     if family not in FAMILIES:
         raise SweepError(f"--target must be one of {', '.join(FAMILIES)}, not {family!r}")
     if sim < 0:
@@ -260,7 +259,7 @@ def plan_sweep(path, grid, *, family="ecp5", device=None, pnr=False, router="rou
                 try:
                     check_value(_MAX_LUT, value)
                 except BadValue as bad:
-                    raise SpecError(f"{bad.message}", file=file, path=f"--grid {key}",
+                    raise SpecError(bad.message, file=file, path=f"--grid {key}",
                                     hint=bad.hint) from None
     fold = any(t.key == FOLD_KEY for t in targets)
     folded = [t.key for t in targets if t.tokens[-1:] in (("pe",), ("simd",))]
@@ -268,7 +267,10 @@ def plan_sweep(path, grid, *, family="ecp5", device=None, pnr=False, router="rou
         raise SweepError(f"--grid {FOLD_KEY} lets --fold auto choose every layer's pe and "
                          f"simd; drop --grid {', '.join(folded)}")
     if device is not None:
-        _check_device(parse_device, family, device, "--device", file, None)
+        if "target.device" in dict(grid):
+            raise SweepError("--device sets the device of every point; drop it or drop "
+                             "--grid target.device")
+        _check_device(family, device, "--device", file, None)
     points = []
     for values in itertools.product(*(values for _, values in grid)):
         params = {key: value for (key, _), value in zip(grid, values)}
@@ -284,12 +286,12 @@ def plan_sweep(path, grid, *, family="ecp5", device=None, pnr=False, router="rou
                 tree["weights"])))
         if device is not None:
             tree.setdefault("target", {})["device"] = device
-        label = ", ".join(f"{k}={v}" for k, v in params.items())
+        label = _label(params)
         point_text = (f"# hwgen sweep point of {file}: {label}\n"
                       + yaml.safe_dump(tree, sort_keys=False, default_flow_style=None, width=100))
         spec = _load_point(point_text, file, base_dir, top, label)
         if device is None and "target.device" in params:
-            _check_device(parse_device, family, spec.target.device, "--grid target.device",
+            _check_device(family, spec.target.device, "--grid target.device",
                           file, _line_of_path(top, "target.device", None))
         points.append(Point(params, point_text, max_lut, spec.target.device, spec.weights_file))
     weights = sorted({p.weights for p in points} - {None})
@@ -301,7 +303,11 @@ def plan_sweep(path, grid, *, family="ecp5", device=None, pnr=False, router="rou
     return Sweep(file, spec.name, points, family, pnr, router, sim, header)
 
 
-def _check_device(parse_device, family, device, what, file, line):
+def _label(params):
+    return ", ".join(f"{k}={v}" for k, v in params.items())
+
+
+def _check_device(family, device, what, file, line):
     try:
         parsed = parse_device(family, device)
     except ValueError as error:
