@@ -266,3 +266,27 @@ def test_a_failed_point_is_recorded_and_the_sweep_goes_on(nano, tmp_path, cache,
     assert good["cycles_per_sample"] >= good["ideal_cycles"]
     assert "| fold.max_lut=5 | failed: ValueError: --max-lut 5 is below" in \
         (out / "pareto.md").read_text()
+
+
+def test_workers_elsewhere_get_the_weights_with_the_task(nano, tmp_path, cache):
+    """As for --scheduler ADDRESS: the npz travels with the tasks (workers write it into their
+    cache) and each point's folder is a temporary one."""
+    import hashlib
+
+    import numpy as np
+    rng = np.random.default_rng(3)
+    weights = tmp_path / "nano.npz"
+    np.savez(weights, **{"fc1.weight": rng.choice([-1, 1], (8, 16)).astype(np.int8),
+                         "fc1.act.thresholds": rng.integers(-4, 5, (8, 1)),
+                         "fc2.weight": rng.choice([-1, 1], (4, 8)).astype(np.int8)})
+    nano.write_text(NANO.replace("seed: 5", "weights: nano.npz"))
+    sweep = plan_sweep(nano, parse_grid(["fc2.pe=2,4"]))
+    assert {p.weights for p in sweep.points} == {str(weights)}
+    with local_cluster(1) as cluster, distributed.Client(cluster) as client:
+        store = run_sweep(sweep, tmp_path / "out", client, work_dir=None, ship_weights=True,
+                          progress=False, log=lambda m: None)
+    assert [r["status"] for r in store.records.values()] == ["ok", "ok"]
+    assert all(r["dir"] is None for r in store.records.values())
+    assert not (tmp_path / "out" / "points").exists()
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert (cache / "sweep-weights" / f"{digest}.npz").read_bytes() == weights.read_bytes()
