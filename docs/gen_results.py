@@ -244,12 +244,42 @@ def _ivit_units(data):
 
 
 def _matmul(data):
-    rows = [(r["layer"], f"{r['a']} x {r['b']} -> {r['out']}", _fmt(r["cycles_per_sample"]),
-             _fmt(r["lut"]), _fmt(r["lutram"]), _fmt(r["ff"]), _fmt(r["bram"]), _fmt(r["dsp"]),
-             f"{r['fmax_mhz']:.1f} MHz", r["critical_path"]) for r in data["rows"]]
-    return table(("layer", "a x b -> out", "cycles/sample", "LUT4", "LUTRAM", "FF", "DP16KD",
-                  "DSP", "Fmax", "critical path"), rows) + \
-        f"\nDevice {data['device']}, target {data['clock_mhz']:g} MHz.\n"
+    versions = [(f"after ({data['commit'][:7]})", data["rows"])]
+    if data.get("baseline"):
+        base = data["baseline"]
+        versions.insert(0, (f"before ({base['ref']}, {base['commit'][:7]})", base["rows"]))
+    rows = [(r["layer"], label, f"{r['a']} x {r['b']} -> {r['out']}",
+             f"{_fmt(r['steady_cycles'])} ({_fmt(r['ideal_cycles'])})", f"{r['ratio']:.3f}",
+             f"{r['mismatches_bp03']} / {r['samples']}", _fmt(r["lut"]), _fmt(r["lutram"]),
+             _fmt(r["ff"]), _fmt(r["bram"]), f"{r['ram_words_per_pe']} x {r['ram_word_bits']}",
+             f"{r['fmax_mhz']:.1f} MHz ({', '.join(f'{f:.1f}' for f in r['fmax_mhz_seeds'])})"
+             if r["fmax_mhz"] else "-", r["critical_path"] or "-")
+            for label, version in versions for r in version]
+    return table(("layer", "code", "a x b -> out", "cycles/sample (ideal)", "of ideal",
+                  "mismatches (bp 0.3)", "LUT4", "LUTRAM", "FF", "DP16KD",
+                  "RAM per PE (words x bits)",
+                  "Fmax, median (seeds)", "critical path (median seed)"), rows) + \
+        f"\nDevice {data['device']}, target {data['clock_mhz']:g} MHz, nextpnr seeds " \
+        f"{', '.join(map(str, data['seeds']))}; cycles from Verilator without backpressure.\n" \
+        + _matmul_networks(data)
+
+
+def _matmul_networks(data):
+    nets = [(f"after ({data['commit'][:7]})", data.get("networks", []))]
+    if data.get("baseline"):
+        nets.insert(0, (f"before ({data['baseline']['commit'][:7]})",
+                         data["baseline"].get("networks", [])))
+    rows = [(n["network"], label, _fmt(n["steady_cycles"]), _fmt(n["matmul_ideal_cycles"]),
+             f"{n['ratio_to_matmul_ideal']:.3f}", _fmt(n["network_ideal_cycles"]),
+             _fmt(round(n["steady_cycles_bp03"], 1)),
+             f"{n['mismatches']}, {n['mismatches_bp03']} / {n['samples']}")
+            for label, version in nets for n in version]
+    if not rows:
+        return ""
+    return "\n" + table(("network", "code", "cycles/sample", "MatMul ideal", "of MatMul ideal",
+                         "network ideal", "cycles/sample at bp 0.3",
+                         "mismatches (bp 0, bp 0.3)"), rows) + \
+        "\nWhole networks in Verilator (as `hwgen sim`), steady cycles per sample.\n"
 
 
 def _nngen(data):
@@ -345,6 +375,93 @@ def _estimate(records, pnr):
             f"rounds), each worker on its own core; on an unloaded core a task is shorter.\n")
 
 
+def _import_digits(data):
+    def sim(r):
+        s = r.get("sim")
+        return "-" if s is None else f"{s['mismatches']} / {s['samples']} (exit {s['exit']})"
+    rows = [(r["model"], "Gemm (dynamo)" if r["form"] == "dyn" else "MatMul (TorchScript)",
+             r["layers"], f"{r['top1_equal']} / {r['images']}",
+             f"{min(r['layers_equal'].values())} / {r['images']}",
+             sum(r["float_ties"].values()), f"{100 * r['float_accuracy']:.1f} %", sim(r))
+            for r in data["records"]]
+    return table(("model", "export", "hwgen layers", "top-1 = executor",
+                  "every layer = executor", "float32 ties", "float acc",
+                  "hwgen sim mismatches (30 % backpressure)"), rows)
+
+
+def _popcount_trees(data):
+    rows = []
+    for r in data["rows"]:
+        t, c, a = r["today"], r["compressor"], r["adder"]
+        rows.append((r["n"], _fmt(t["xilinx"]["lut_total"]), _fmt(c["xilinx"]["lut_total"]),
+                     f"{t['xilinx_lut_per_bit']:.2f} -> {c['xilinx_lut_per_bit']:.2f} "
+                     f"({c['xilinx']['lut_total'] / t['xilinx']['lut_total']:.2f}x)",
+                     _fmt(t["ecp5"]["lut_total"]), _fmt(a["ecp5"]["lut_total"]),
+                     _fmt(c["ecp5"]["lut_total"]), f"{a['ecp5_lut_per_bit']:.2f}",
+                     f"{t['ice40']['lut_total']} / {c['ice40']['lut_total']}"
+                     if "ice40" in t else "-"))
+    return table(("SIMD bits", "LUT6 today", "LUT6 compressor", "LUT6 / bit",
+                  "LUT4 today", "LUT4 adder", "LUT4 compressor", "LUT4 / bit (adder)",
+                  "iCE40 LUT4 today / compressor"), rows)
+
+
+def _popcount_sums(data):
+    rows = [(f"{r['terms']} x {'int' if r['signed'] else 'uint'}{r['bits']}",
+             _fmt(r["xilinx_adder"]), _fmt(r["xilinx_compressor"]), _fmt(r["ecp5_adder"]),
+             _fmt(r["ecp5_compressor"])) for r in data["sums"]]
+    return table(("terms", "LUT6 adders", "LUT6 `compressor_sum`", "LUT4 adders",
+                  "LUT4 `compressor_sum`"), rows)
+
+
+def _popcount_fmax(data):
+    rows = [(r["n"], r["kind"], _fmt(r["depth"]), _fmt(r["lut_total"]),
+             f"{r['fmax_mhz_median']:.1f} ({', '.join(f'{v:.1f}' for v in r['fmax_mhz_seeds'])})",
+             f"{r['logic_levels']}, {r['delay_ns']:.1f} ns ({r['routing_ns']:.1f})")
+            for r in data["fmax"]]
+    return table(("SIMD bits", "tree", "counting levels", "LUT4", "Fmax MHz, median (seeds 1-3)",
+                  "logic levels, delay (routing)"), rows)
+
+
+def _popcount_lane(data):
+    rows = []
+    for r in data["lane_preview"]:
+        rows.append((f"{r['pe']} x {r['simd']}", _fmt(r["xilinx_today"]["lut_total"]),
+                     _fmt(r["xilinx_lane"]["lut_total"]),
+                     f"{r['xilinx_today_per_synapse']:.2f} -> {r['xilinx_lane_per_synapse']:.2f} "
+                     f"({r['xilinx_ratio']:.2f}x)", _fmt(r["ecp5_today"]["lut_total"]),
+                     _fmt(r["ecp5_lane"]["lut_total"]),
+                     f"{r['ecp5_today_per_synapse']:.2f} -> {r['ecp5_lane_per_synapse']:.2f} "
+                     f"({r['ecp5_ratio']:.2f}x)"))
+    text = table(("PE x SIMD", "LUT6 today", "LUT6 compressor, stage after reads",
+                  "LUT6 / synapse", "LUT4 today", "LUT4 adder, stage after reads",
+                  "LUT4 / synapse"), rows)
+    for r in data["lane_preview"]:
+        if "xilinx_lane_tree" in r:
+            text += (f"\nAt {r['pe']} x {r['simd']} with the stage placed in the tree as "
+                     f"today: {r['xilinx_lane_tree']['lut_total']:,} LUT6 with the compressor "
+                     f"tree ({r['xilinx_tree_placement_ratio']:.2f}x today), "
+                     f"{r['ecp5_lane_tree']['lut_total']:,} LUT4 with the adder tree "
+                     f"({r['ecp5_tree_placement_ratio']:.2f}x today).\n")
+            if "xilinx_lane_p2" in r:
+                text += (f"\nAt {r['pe']} x {r['simd']} with `pipeline: 2` (one stage after "
+                         f"the reads, one in the tree): {r['xilinx_lane_p2']['lut_total']:,} "
+                         f"LUT6 ({r['xilinx_pipeline2_ratio']:.2f}x today's pipeline 1), "
+                         f"{r['ecp5_lane_p2']['lut_total']:,} LUT4 "
+                         f"({r['ecp5_pipeline2_ratio']:.2f}x).\n")
+    if data.get("lane_fmax"):
+        text += "\n" + table(
+            ("ECP5 MVAU (adder tree)", "stage", "LUT4", "FF", "Fmax MHz, median (seeds 1-3)",
+             "logic levels, delay (routing)"),
+            [(f"{r['pe']} x {r['simd']}, pipeline {r.get('pipeline', 1)}",
+              "after the reads" + (" + in the tree" if r.get("pipeline", 1) > 1 else "")
+              if r["stage_placement"] == "reads" else "in the tree (today)",
+              _fmt(r["lut_total"]), _fmt(r["ff"]),
+              f"{r['fmax_mhz_median']:.1f} ({', '.join(f'{v:.1f}' for v in r['fmax_mhz_seeds'])})",
+              f"{r['logic_levels']}, {r['delay_ns']:.1f} ns ({r['routing_ns']:.1f})")
+             for r in data["lane_fmax"]])
+    return text
+
+
 @dataclass(frozen=True)
 class Result:
     """One table: the JSON it comes from, the command that wrote that JSON, a renderer."""
@@ -367,13 +484,21 @@ RESULTS = {
                    "--networks lfc sfc_fast", _finn),
     "synth_fmax": Result("synth_fmax", "python benchmarks/synth_binary.py --fmax NET --label STEP",
                          _synth_fmax),
+    "popcount_trees": Result("synth_tree", "python benchmarks/synth_binary.py --only tree "
+                             "--tree-fmax", _popcount_trees),
+    "popcount_sums": Result("synth_tree", "python benchmarks/synth_binary.py --only tree "
+                            "--tree-fmax", _popcount_sums),
+    "popcount_fmax": Result("synth_tree", "python benchmarks/synth_binary.py --only tree "
+                            "--tree-fmax", _popcount_fmax),
+    "popcount_lane": Result("synth_tree", "python benchmarks/synth_binary.py --only lane "
+                            "--tree-fmax", _popcount_lane),
     "unrolled_layers": Result("unrolled", "python benchmarks/unrolled.py", _unrolled_layers),
     "unrolled_networks": Result("unrolled", "python benchmarks/unrolled.py", _unrolled_networks),
     "unrolled_digits": Result("unrolled_digits", "python benchmarks/unrolled.py --digits --no-pnr",
                               _unrolled_layers),
     "ivit_accuracy": Result("ivit_units", "python benchmarks/ivit_units.py", _ivit_accuracy),
     "ivit_units": Result("ivit_units", "python benchmarks/ivit_units.py", _ivit_units),
-    "matmul": Result("matmul", "python benchmarks/matmul.py", _matmul),
+    "matmul": Result("matmul", "nice -n 10 python benchmarks/matmul.py --baseline main", _matmul),
     "nngen": Result("nngen_compare", "python benchmarks/nngen_compare.py", _nngen),
     "soak": Result("soak", "python benchmarks/soak.py", _soak),
     "sweep": Result("sweep", "python benchmarks/sweep.py", _sweep),
@@ -383,6 +508,10 @@ RESULTS = {
         "--workers 2 -o DIR (then DIR/sweep.json copied here)", _sweep_points),
     "fuzz": Result("fuzz_campaign", "python benchmarks/fuzz_campaign.py --units 100 "
                    "--networks 20 --verilator 3 --seed 1", _fuzz),
+    "import_digits": Result("import_digits", "python benchmarks/import_digits.py "
+                            "--sim fc_w1a2,bnn_cnn", _import_digits),
+    "fuzz": Result("fuzz_campaign", "python benchmarks/fuzz_campaign.py --units 50 "
+                   "--networks 10 --op-networks 60 --verilator 1 --seed 1", _fuzz),
     "fuzz_after_fix": Result("fuzz_campaign_verilator_after_fix",
                              "python benchmarks/fuzz_campaign.py --units 0 --networks 0 "
                              "--verilator 3 --seed 1", _fuzz),
