@@ -481,6 +481,7 @@ def cmd_sweep(args):
     if bad:
         raise Failed(f"{len(bad)} point(s) failed or mismatched; their errors are in "
                      f"{out / 'pareto.md'} and {out / 'sweep.json'}")
+    return 0
 
 
 def cmd_import(args):
