@@ -17,7 +17,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -506,8 +506,6 @@ RESULTS = {
         "sweep_sfc_balanced", "hwgen sweep examples/sfc_balanced.yaml --grid fc0.pe=8,16 "
         "--grid fc1.pe=8,16 --grid fc2.pe=8,16 --pnr --device ecp5-85k-8 --router router2 "
         "--workers 2 -o DIR (then DIR/sweep.json copied here)", _sweep_points),
-    "fuzz": Result("fuzz_campaign", "python benchmarks/fuzz_campaign.py --units 100 "
-                   "--networks 20 --verilator 3 --seed 1", _fuzz),
     "import_digits": Result("import_digits", "python benchmarks/import_digits.py "
                             "--sim fc_w1a2,bnn_cnn", _import_digits),
     "fuzz": Result("fuzz_campaign", "python benchmarks/fuzz_campaign.py --units 50 "
