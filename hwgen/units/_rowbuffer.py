@@ -1,109 +1,218 @@
-"""Two-row buffer shared by the row-wise I-ViT units (Shiftmax, ShiftGELU, LayerNorm).
+"""Row pipelines of the row-wise I-ViT units (Shiftmax, ShiftGELU, LayerNorm).
 
-The front end writes a row into the free half while folding each beat into a
-per-row value (max or sum); the back end reads the other half, as often as it
-likes, and frees it. ``full[b]`` says half ``b`` holds a row not yet freed.
+A row unit needs a value of the whole row (its maximum, sum or variance)
+before it can finish any element, so it passes over a row more than once.
+Here each pass is its own stream stage and the stages run on different rows
+at once, each taking a beat per cycle:
+
+* :class:`RowReduce` passes the beats on and, at a row's last beat, emits the
+  row's reduced value on a second stream;
+* a :class:`~hwgen.units.fifo.StreamFIFO` (the row buffer) holds the beats
+  while the value is reduced and turned into what the next pass needs (a
+  division, a square root: per-row scalar units, :class:`RoundRobin` copies
+  of them when one copy is slower than a row);
+* :class:`RowApply` joins each beat with its row's value and computes the
+  next pass in a register pipeline.
+
+A row buffer as deep as a row plus the latency of the per-row path between
+its two ends keeps the producer running while the consumer waits for the
+row's value (:func:`row_buffer_depth`).
 """
 
-from amaranth.hdl import Mux, Signal
-from amaranth.lib import data
-from amaranth.lib.memory import Memory
+from amaranth.hdl import Array, Module, Mux, Signal, Value
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
 
-__all__ = ["RowBuffer", "request_division", "running_max"]
+from .fifo import StreamFIFO
+
+__all__ = ["RoundRobin", "RowApply", "RowReduce", "VALUE_FIFO_DEPTH", "fold_max", "lane_max",
+           "lane_sum", "per_row",
+           "row_buffer_depth", "value_fifo"]
+
+#: per-row values waiting between stages (a few rows' worth absorbs the per-row jitter)
+VALUE_FIFO_DEPTH = 4
+#: cycles of slack a row buffer adds to the per-row latency it must cover
+_SLACK = 8
 
 
-class RowBuffer:
-    """Plain elaboration helper (not a component): build with :meth:`add` inside ``elaborate``.
+def row_buffer_depth(folds, latency):
+    """Beats a row buffer holds: one row plus ``latency`` cycles of the next, plus slack."""
+    return folds + latency + _SLACK
 
-    Attributes after :meth:`add`: ``full`` (2 bits), ``row_value`` (the
-    reduced value of the row in the read half), ``read_bank``, ``rd`` (the
-    read port: ``rd.data`` is the beat issued on the last ``advance``),
-    ``issuing`` (a pass is under way), ``issue`` (a beat is read this cycle).
+
+def value_fifo(shape):
+    return StreamFIFO(shape, depth=VALUE_FIFO_DEPTH)
+
+
+class RowReduce(wiring.Component):
+    """Passes beats through and emits one reduced value per row of ``folds`` beats.
+
+    ``part(m, beat)`` reduces a beat's lanes (combinational, registered
+    here); ``fold(running, part, first)`` adds a beat's part to the row's
+    value so far (registered; ``first``: the beat starts a row, ``running``
+    is stale). Beats and values leave from registers two cycles after
+    the beat is taken; the unit stalls while either output is held.
+
+    Members: ``i`` (beats in), ``o`` (the same beats out), ``value`` (one per row).
     """
 
-    def __init__(self, *, shape, simd, folds):
-        self._shape, self._simd, self._folds = shape, simd, folds
+    def __init__(self, *, beat_shape, value_shape, folds, part, fold):
+        self._folds, self._part, self._fold = folds, part, fold
+        self._value_shape = value_shape
+        super().__init__({
+            "i": In(stream.Signature(beat_shape)),
+            "o": Out(stream.Signature(beat_shape)),
+            "value": Out(stream.Signature(value_shape)),
+        })
 
-    def add(self, m, i, *, value_shape, reduce, advance):
-        """Add memory, front end (``i`` is the unit's input stream) and read address logic.
+    latency = 2
 
-        ``reduce(running, beat, first)`` returns the row value after ``beat``
-        (``first``: the beat starts a row). ``advance`` enables the read port.
-        """
-        folds = self._folds
-        buf = Memory(shape=data.ArrayLayout(self._shape, self._simd), depth=2 * folds, init=[])
-        m.submodules.buffer = buf
-        wr, self.rd = buf.write_port(), buf.read_port(domain="sync")
-        self.full = Signal(2)
-        values = [Signal(value_shape, name=f"row_value_{b}") for b in range(2)]
+    def elaborate(self, platform):
+        m = Module()
+        enable = Signal()
+        m.d.comb += enable.eq((~self.o.valid | self.o.ready) & (~self.value.valid | self.value.ready))
+        m.d.comb += self.i.ready.eq(enable)
+        fire = self.i.valid & enable
+        position = Signal(range(self._folds))
+        first, last = position == 0, position == self._folds - 1
+        with m.If(fire):
+            m.d.sync += position.eq(Mux(last, 0, position + 1))
 
-        # Front end: fill the free half.
-        bank, addr, running = Signal(), Signal(range(folds)), Signal(value_shape)
-        accept = i.valid & i.ready
-        m.d.comb += i.ready.eq(~self.full.bit_select(bank, 1))
-        new = reduce(running, i.payload, addr == 0)
-        m.d.comb += [wr.addr.eq(bank * folds + addr), wr.data.eq(i.payload), wr.en.eq(accept)]
-        with m.If(accept):
-            m.d.sync += running.eq(new)
-            with m.If(addr == folds - 1):
-                m.d.sync += [addr.eq(0), bank.eq(~bank), self.full.bit_select(bank, 1).eq(1)]
-                for b, value in enumerate(values):
-                    with m.If(bank == b):
-                        m.d.sync += value.eq(new)
-            with m.Else():
-                m.d.sync += addr.eq(addr + 1)
+        # Stage 1: the beat, its lanes reduced, where it sits in the row.
+        valid1, first1, last1 = Signal(), Signal(), Signal()
+        beat1 = Signal.like(self.i.payload)
+        part = self._part(m, self.i.payload)
+        part1 = Signal(part.shape())
+        with m.If(enable):
+            m.d.sync += [valid1.eq(fire), first1.eq(first), last1.eq(last),
+                         beat1.eq(self.i.payload), part1.eq(part)]
 
-        # Back end: read passes over the other half.
-        self.read_bank, raddr, self.issuing = Signal(), Signal(range(folds)), Signal()
-        self.row_value = Mux(self.read_bank, values[1], values[0])
-        self.issue = self.issuing & advance
-        self.read_addr = raddr
-        m.d.comb += [self.rd.addr.eq(self.read_bank * folds + raddr), self.rd.en.eq(advance)]
-        with m.If(self.issue):
-            m.d.sync += raddr.eq(Mux(raddr == folds - 1, 0, raddr + 1))
-            with m.If(raddr == folds - 1):
-                m.d.sync += self.issuing.eq(0)
+        # Stage 2: outputs, and the running value of the row.
+        running = Signal(self._value_shape)
+        new = self._fold(running, part1, first1)
+        with m.If(enable):
+            m.d.sync += [self.o.valid.eq(valid1), self.o.payload.eq(beat1),
+                         self.value.valid.eq(valid1 & last1), self.value.payload.eq(new)]
+            with m.If(valid1):
+                m.d.sync += running.eq(new)
+        return m
+
+
+class RowApply(wiring.Component):
+    """Joins each beat with its row's value: ``o = f(beat, value, position)``, pipelined.
+
+    ``build(m, beat, value, position, enable)`` builds ``f`` from the beat and
+    value presented at the input (and the beat's index in its row,
+    ``position``, e.g. a ROM address) in registers that load when ``enable``
+    is high, and returns ``(result, latency)``: ``result`` is valid
+    ``latency`` enabled cycles after its inputs. A beat is taken only with
+    its row's value; the value is consumed with the row's last beat. The
+    whole pipeline advances when ``o.ready | ~o.valid``.
+
+    Members: ``i`` (beats), ``value`` (one per row), ``o`` (results).
+    Latency ``latency + 1`` cycles; one beat per cycle.
+    """
+
+    def __init__(self, *, beat_shape, value_shape, out_shape, folds, build):
+        self._folds, self._build = folds, build
+        super().__init__({
+            "i": In(stream.Signature(beat_shape)),
+            "value": In(stream.Signature(value_shape)),
+            "o": Out(stream.Signature(out_shape)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        enable = Signal()
+        m.d.comb += enable.eq(~self.o.valid | self.o.ready)
+        position = Signal(range(self._folds))
+        last = position == self._folds - 1
+        fire = self.i.valid & self.value.valid & enable
+        m.d.comb += [self.i.ready.eq(self.value.valid & enable),
+                     self.value.ready.eq(fire & last)]
+        with m.If(fire):
+            m.d.sync += position.eq(Mux(last, 0, position + 1))
+        result, latency = self._build(m, self.i.payload, self.value.payload, position, enable)
+        valid = fire
+        for stage in range(latency):
+            valid_s = Signal(name=f"valid_{stage}")
+            with m.If(enable):
+                m.d.sync += valid_s.eq(valid)
+            valid = valid_s
+        with m.If(enable):
+            m.d.sync += [self.o.valid.eq(valid), self.o.payload.eq(result)]
+        return m
+
+
+class RoundRobin(wiring.Component):
+    """``count`` copies of a one-at-a-time stream unit taking items in turn, results in order.
+
+    A per-row unit that needs ``T`` cycles per item (an iterative divider, a
+    square root) keeps up with rows of ``F`` beats when ``count >= T / F``.
+
+    Members: ``i``, ``o`` as the copies' own.
+    """
+
+    def __init__(self, units):
+        self._units = list(units)
+        sig = self._units[0].signature
+        super().__init__({"i": In(sig.members["i"].signature),
+                          "o": Out(sig.members["o"].signature)})
 
     @property
-    def ready(self):
-        """The read half holds a row."""
-        return self.full.bit_select(self.read_bank, 1)
+    def latency(self):
+        """One copy's latency (an item waits for no other copy)."""
+        return self._units[0].latency
 
-    def start_pass(self):
-        """Statements that start a pass over the read half."""
-        return self.issuing.eq(1)
+    def elaborate(self, platform):
+        m = Module()
+        count = len(self._units)
+        take, give = Signal(range(count)), Signal(range(count))
+        for k, unit in enumerate(self._units):
+            m.submodules[f"copy_{k}"] = unit
+            m.d.comb += [Value.cast(unit.i.payload).eq(Value.cast(self.i.payload)),
+                         unit.i.valid.eq(self.i.valid & (take == k)),
+                         unit.o.ready.eq(self.o.ready & (give == k))]
+        m.d.comb += [
+            self.i.ready.eq(Array(u.i.ready for u in self._units)[take]),
+            self.o.valid.eq(Array(u.o.valid for u in self._units)[give]),
+            Value.cast(self.o.payload).eq(
+                Array(Value.cast(u.o.payload) for u in self._units)[give]),
+        ]
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += take.eq(Mux(take == count - 1, 0, take + 1))
+        with m.If(self.o.valid & self.o.ready):
+            m.d.sync += give.eq(Mux(give == count - 1, 0, give + 1))
+        return m
 
-    def release(self):
-        """Statements that free the read half and move to the other one."""
-        return [self.full.bit_select(self.read_bank, 1).eq(0), self.read_bank.eq(~self.read_bank)]
 
+def per_row(make, interval, folds):
+    """``make()``, or enough :class:`RoundRobin` copies of it to take an item every ``folds`` cycles.
 
-def request_division(m, divider, sent, dividend, divisor):
-    """Present one division to an iterative ``divider``; returns the result's ``valid``.
-
-    ``sent`` (a 1-bit register of the caller) remembers that the divider took
-    the operands, so they are offered once; call it under the caller's
-    ``m.If`` of the phase that divides, and take ``divider.o.payload`` in the
-    cycle the returned Value is high.
+    ``interval`` is one copy's cycles per item.
     """
-    m.d.comb += [divider.i.valid.eq(~sent), divider.i.payload.dividend.eq(dividend),
-                 divider.i.payload.divisor.eq(divisor), divider.o.ready.eq(1)]
-    with m.If(divider.i.ready):
-        m.d.sync += sent.eq(1)
-    with m.If(divider.o.valid):
-        m.d.sync += sent.eq(0)
-    return divider.o.valid
+    count = -(-interval // folds)
+    return make() if count == 1 else RoundRobin([make() for _ in range(count)])
 
 
-def running_max(running, beat, first):
-    """A ``reduce`` for :meth:`RowBuffer.add`: the row's maximum so far."""
-    beat_max = _max_tree([beat[lane] for lane in range(beat.shape().length)])
-    return Mux(first | (beat_max > running), beat_max, running)
+def fold_max(running, part, first):
+    """A ``fold`` for :class:`RowReduce`: the row's maximum."""
+    return Mux(first | (part > running), part, running)
 
 
-def _max_tree(values):
+def lane_max(m, beat):
+    """A ``part`` for :class:`RowReduce`: the largest lane of a beat."""
+    return _tree([beat[lane] for lane in range(beat.shape().length)],
+                 lambda a, b: Mux(b > a, b, a))
+
+
+def lane_sum(m, beat):
+    """A ``part`` for :class:`RowReduce`: the sum of a beat's lanes."""
+    return _tree([beat[lane] for lane in range(beat.shape().length)], lambda a, b: a + b)
+
+
+def _tree(values, combine):
     if len(values) == 1:
         return values[0]
     half = len(values) // 2
-    low, high = _max_tree(values[:half]), _max_tree(values[half:])
-    return Mux(high > low, high, low)
+    return combine(_tree(values[:half], combine), _tree(values[half:], combine))

@@ -5,9 +5,19 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import check_int, check_shape
-from ._expshift import exp_shift, exp_shift_bits
-from ._rowbuffer import RowBuffer, request_division, running_max
+from ._expshift import EXP_SHIFT_LATENCY, exp_shift, exp_shift_bits
+from ._rowbuffer import (
+    RowApply,
+    RowReduce,
+    fold_max,
+    lane_max,
+    lane_sum,
+    per_row,
+    row_buffer_depth,
+    value_fifo,
+)
 from .divider import Divider
+from .fifo import StreamFIFO
 
 __all__ = ["Shiftmax"]
 
@@ -27,17 +37,23 @@ class Shiftmax(wiring.Component):
     its last axis on its own (``sw_reference.modules.Shiftmax``): that is this
     unit with ``length`` = the group length, every group a row.
 
-    How: a row is written into one of two row buffers (a memory of
-    ``2 * length / simd`` beats) while its maximum is tracked. The back end
-    then reads the other buffer twice: once to sum the exponentials (lane
-    adder tree, accumulator saturating at ``2**31 - 1``; all terms are
-    non-negative, so saturating each step equals saturating the total), and,
-    after one iterative division ``(2**31 - 1) // S``
-    (:class:`~hwgen.units.divider.Divider`), once to recompute each exponential
-    and multiply it by the factor. The exponential is recomputed rather than
-    stored, which costs logic but no second buffer. Widths come from bounds:
-    ``e <= |x0| << n`` and ``S >= |x0| << n`` (the row's maximum contributes
-    exactly that), so the factor has ``bits((2**31 - 1) // (|x0| << n))`` bits.
+    How, as a row pipeline (:mod:`~hwgen.units._rowbuffer`) whose passes
+    work on different rows at once::
+
+        i -> max of the row ---------------------------> (row value FIFO)
+          -> row buffer of x -> e = exp_shift(x - max) -> sum of the row (saturating)
+             -> row buffer of e      S -> (2**31 - 1) // S -> (row value FIFO)
+             -> y = (e * factor) >> (32 - out_bits) -> o
+
+    The exponentials are stored (a second row buffer) rather than computed
+    again in the output pass. The sum saturates at ``2**31 - 1`` at every
+    step, which equals saturating the total since all terms are
+    non-negative. The division is one per row: a restoring
+    :class:`~hwgen.units.divider.Divider` with the constant dividend and only
+    :attr:`factor_bits` steps, since ``S >= |x0| << n`` (the row's maximum
+    contributes exactly that) bounds the quotient; iterative, with
+    :class:`~hwgen.units._rowbuffer.RoundRobin` copies when a row is shorter
+    than one division.
 
     Parameters
     ----------
@@ -53,14 +69,10 @@ class Shiftmax(wiring.Component):
     i : In(stream.Signature(ArrayLayout(in_shape, simd)))
     o : Out(stream.Signature(ArrayLayout(unsigned(out_bits), simd)))
 
-    Latency and throughput: a row of ``F = length / simd`` beats is taken in
-    ``F`` cycles while the back end works on the previous one. The back end
-    needs ``F + 3`` cycles for the sum pass, ``34`` for the division (a
-    31-bit iterative divide plus hand-over) and ``F + 3`` for the output
-    pass, so without backpressure a row leaves every ``2 * F + 40`` cycles
-    or so (:attr:`cycles_per_row`), against an ideal of ``F``; the first
-    output beat comes about ``2 * F + 38`` cycles after the last input beat
-    of its row.
+    Latency and throughput: ``simd`` elements per cycle in steady state,
+    a row every ``F = length / simd`` cycles (:attr:`cycles_per_row`); the
+    first output beat of a row leaves about ``F + factor_bits + 20`` cycles
+    after the row's last input beat (:attr:`latency`, without backpressure).
     """
 
     def __init__(self, *, in_shape, length, simd=1, x0, out_bits=8, n=15):
@@ -86,63 +98,94 @@ class Shiftmax(wiring.Component):
     x0 = property(lambda self: self._x0)
     out_bits = property(lambda self: self._out_bits)
     n = property(lambda self: self._n)
-    cycles_per_row = property(lambda self: 2 * self.folds + 40)
+    cycles_per_row = property(lambda self: self.folds)
 
     @property
     def factor_bits(self):
         """Width of ``(2**31 - 1) // S``, from ``S >= |x0| << n``."""
         return (_Q31 // ((-self._x0) << self._n)).bit_length()
 
+    def _divider(self):
+        return Divider(dividend_bits=31, divisor_bits=31, quotient_bits=self.factor_bits,
+                       dividend=_Q31)
+
+    @property
+    def latency(self):
+        """Cycles from a row's last input beat to its first output beat, without stalls."""
+        fifo = StreamFIFO.latency
+        return (RowReduce.latency + fifo + EXP_SHIFT_LATENCY + 1 + RowReduce.latency
+                + self._divider().latency + fifo + _SCALE_LATENCY + 1)
+
     def elaborate(self, platform):
         m = Module()
-        simd = self._simd
-        m.submodules.divider = divider = Divider(dividend_bits=31, divisor_bits=31)
-        advance = Signal()
-        m.d.comb += advance.eq(self.o.ready | ~self.o.valid)
-        rows = RowBuffer(shape=self._in_shape, simd=simd, folds=self.folds)
-        rows.add(m, self.i, value_shape=self._in_shape, reduce=running_max, advance=advance)
-        rd, issue, top = rows.rd, rows.issue, rows.row_value
+        simd, folds = self._simd, self.folds
+        beats = data.ArrayLayout(self._in_shape, simd)
+        e_beats = data.ArrayLayout(unsigned(exp_shift_bits(self._x0, self._n)), simd)
+        factor = unsigned(self.factor_bits)
 
-        # Stage 1: the beat read from the buffer -> exponentials; stage 2: registered.
-        v1, v2 = Signal(), Signal()
-        width = exp_shift_bits(self._x0, self._n)
-        e2 = Signal(data.ArrayLayout(unsigned(width), simd))
-        with m.If(advance):
-            m.d.sync += [v1.eq(issue), v2.eq(v1)]
-            for lane in range(simd):
-                e = exp_shift(m, rd.data[lane], top, x0=self._x0, n=self._n, name=f"exp_{lane}")
-                m.d.sync += e2[lane].eq(e)
+        m.submodules.row_max = row_max = RowReduce(
+            beat_shape=beats, value_shape=self._in_shape, folds=folds, part=lane_max,
+            fold=fold_max)
+        m.submodules.x_buffer = x_buffer = StreamFIFO(beats, depth=row_buffer_depth(
+            folds, RowReduce.latency + StreamFIFO.latency))
+        m.submodules.max_fifo = max_fifo = value_fifo(self._in_shape)
+        m.submodules.exp = exp = RowApply(beat_shape=beats, value_shape=self._in_shape,
+                                          out_shape=e_beats, folds=folds, build=self._exp)
+        m.submodules.row_sum = row_sum = RowReduce(
+            beat_shape=e_beats, value_shape=unsigned(31), folds=folds, part=lane_sum,
+            fold=_saturating_sum)
+        divider = per_row(self._divider, self._divider().interval, folds)
+        m.submodules.divider = divider
+        m.submodules.e_buffer = e_buffer = StreamFIFO(e_beats, depth=row_buffer_depth(
+            folds, RowReduce.latency + divider.latency + StreamFIFO.latency))
+        m.submodules.factor_fifo = factor_fifo = value_fifo(factor)
+        m.submodules.scale = scale = RowApply(beat_shape=e_beats, value_shape=factor,
+                                              out_shape=self.o.payload.shape(), folds=folds,
+                                              build=self._scale)
 
-        total = Signal(range(_Q31 + 1))
-        factor = Signal(self.factor_bits)
-        beat_sum = sum(e2[lane] for lane in range(simd))
-        drained = ~rows.issuing & ~v1 & ~v2
-        phase = Signal(2)                         # idle, sum pass, division, output pass
-        sent = Signal()                           # the divider has taken this row's sum
-        # The back end's pass. Not m.FSM: Yosys writes an FSM as one partial case
-        # statement per signal, which verilator -Wall flags (CASEINCOMPLETE).
-        idle, summing, dividing, output = (phase == k for k in range(4))
-        with m.If(idle & rows.ready):
-            m.d.sync += [total.eq(0), rows.start_pass(), phase.eq(1)]
-        with m.If(summing):
-            with m.If(advance & v2):
-                m.d.sync += total.eq(_saturate(total + beat_sum, _Q31))
-            with m.If(drained):
-                m.d.sync += phase.eq(2)
-        with m.If(dividing):
-            with m.If(request_division(m, divider, sent, _Q31, total)):
-                m.d.sync += [factor.eq(divider.o.payload.quotient), rows.start_pass(),
-                             phase.eq(3)]
-        with m.If(output & drained):
-            m.d.sync += [*rows.release(), phase.eq(0)]
-
-        # Stage 3 (output pass only): the output register.
-        with m.If(advance):
-            m.d.sync += self.o.valid.eq(v2 & output)
-            for lane in range(simd):
-                m.d.sync += self.o.payload[lane].eq((e2[lane] * factor) >> (32 - self._out_bits))
+        wiring.connect(m, wiring.flipped(self.i), row_max.i)
+        wiring.connect(m, row_max.o, x_buffer.i)
+        wiring.connect(m, row_max.value, max_fifo.i)
+        wiring.connect(m, x_buffer.o, exp.i)
+        wiring.connect(m, max_fifo.o, exp.value)
+        wiring.connect(m, exp.o, row_sum.i)
+        wiring.connect(m, row_sum.o, e_buffer.i)
+        m.d.comb += [divider.i.valid.eq(row_sum.value.valid),
+                     divider.i.payload.divisor.eq(row_sum.value.payload),
+                     row_sum.value.ready.eq(divider.i.ready),
+                     factor_fifo.i.valid.eq(divider.o.valid),
+                     factor_fifo.i.payload.eq(divider.o.payload.quotient),
+                     divider.o.ready.eq(factor_fifo.i.ready)]
+        wiring.connect(m, e_buffer.o, scale.i)
+        wiring.connect(m, factor_fifo.o, scale.value)
+        wiring.connect(m, scale.o, wiring.flipped(self.o))
         return m
 
+    def _exp(self, m, beat, top, position, enable):
+        e = Signal(data.ArrayLayout(unsigned(exp_shift_bits(self._x0, self._n)), self._simd))
+        for lane in range(self._simd):
+            m.d.comb += e[lane].eq(exp_shift(m, beat[lane], top, x0=self._x0, n=self._n,
+                                             name=f"exp_{lane}", enable=enable))
+        return e, EXP_SHIFT_LATENCY
 
-def _saturate(value, limit):
-    return Mux(value > limit, Const(limit), value)
+    def _scale(self, m, e, factor, position, enable):
+        """``(e * factor) >> (32 - out_bits)``: registered operands, registered product."""
+        factor1 = Signal.like(factor, name="factor1")
+        e1 = Signal.like(e, name="e1")
+        with m.If(enable):
+            m.d.sync += [factor1.eq(factor), e1.eq(e)]
+        y = Signal(self.o.payload.shape())
+        for lane in range(self._simd):
+            product = Signal(len(e1[lane]) + len(factor1), name=f"product_{lane}")
+            with m.If(enable):
+                m.d.sync += product.eq(e1[lane] * factor1)
+            m.d.comb += y[lane].eq(product >> (32 - self._out_bits))
+        return y, _SCALE_LATENCY
+
+
+_SCALE_LATENCY = 2
+
+
+def _saturating_sum(running, part, first):
+    total = Mux(first, 0, running) + part
+    return Mux(total > _Q31, Const(_Q31), total)
