@@ -155,9 +155,9 @@ class RoundRobin(wiring.Component):
 
     def __init__(self, units):
         self._units = list(units)
-        sig = self._units[0].signature
-        super().__init__({"i": In(sig.members["i"].signature),
-                          "o": Out(sig.members["o"].signature)})
+        first = self._units[0]
+        super().__init__({"i": In(stream.Signature(first.i.payload.shape())),
+                          "o": Out(stream.Signature(first.o.payload.shape()))})
 
     @property
     def latency(self):
@@ -174,16 +174,22 @@ class RoundRobin(wiring.Component):
                          unit.i.valid.eq(self.i.valid & (take == k)),
                          unit.o.ready.eq(self.o.ready & (give == k))]
         m.d.comb += [
-            self.i.ready.eq(Array(u.i.ready for u in self._units)[take]),
-            self.o.valid.eq(Array(u.o.valid for u in self._units)[give]),
+            self.i.ready.eq(_select([u.i.ready for u in self._units], take)),
+            self.o.valid.eq(_select([u.o.valid for u in self._units], give)),
             Value.cast(self.o.payload).eq(
-                Array(Value.cast(u.o.payload) for u in self._units)[give]),
+                _select([Value.cast(u.o.payload) for u in self._units], give)),
         ]
         with m.If(self.i.valid & self.i.ready):
             m.d.sync += take.eq(Mux(take == count - 1, 0, take + 1))
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += give.eq(Mux(give == count - 1, 0, give + 1))
         return m
+
+
+def _select(values, index):
+    """``values[index]``; padded to a power of two so the Verilog case is complete (lint)."""
+    values = values + values[-1:] * ((1 << len(index)) - len(values))
+    return Array(values)[index]
 
 
 def per_row(make, interval, folds):
