@@ -30,7 +30,7 @@ def _register(m, value, enable, name, shape=None):
     return reg
 
 
-def exp_shift(m, x, top, *, x0, n, name, enable, cap=None):
+def exp_shift(m, x, top, *, x0, n, name, enable, cap=None, parts=False):
     """``sw_reference.ivit.exp_shift(x - top, x0, n, cap=cap)`` (DESIGN.md section 3), pipelined.
 
     Lines of the contract and the stage that computes each (every stage ends
@@ -56,7 +56,9 @@ def exp_shift(m, x, top, *, x0, n, name, enable, cap=None):
     ``m`` is the Module the statements go into, ``x``/``top`` Values presented
     with the beat that ``enable`` takes; ``name`` prefixes the signals.
     Returns an ``unsigned(exp_shift_bits(x0, n, cap))`` Signal valid
-    :data:`EXP_SHIFT_LATENCY` (+1 with ``cap``) enabled cycles later.
+    :data:`EXP_SHIFT_LATENCY` (+1 with ``cap``) enabled cycles later; with
+    ``parts`` (no ``cap``), ``(e, v, shift)`` where ``e = v << shift``, all
+    three valid at that time (``v = (r >> 1) - x0`` has only ``bits(|x0|)`` bits).
     """
     kmin = 1 if cap is None else n - cap.bit_length() + 1
     positions = n - kmin + 2                         # count = 0 .. n - kmin + 1
@@ -89,7 +91,11 @@ def exp_shift(m, x, top, *, x0, n, name, enable, cap=None):
     v = _register(m, (r >> 1) - x0, enable, f"{name}_v", unsigned((-x0).bit_length()))
     shift2 = _register(m, shift, enable, f"{name}_shift2")
     if cap is None:
-        return _register(m, v << shift2, enable, f"{name}_e", unsigned(exp_shift_bits(x0, n)))
+        e = _register(m, v << shift2, enable, f"{name}_e", unsigned(exp_shift_bits(x0, n)))
+        if parts:
+            return (e, _register(m, v, enable, f"{name}_v3"),
+                    _register(m, shift2, enable, f"{name}_shift3"))
+        return e
     low2 = _register(m, low, enable, f"{name}_low2")
     wide = _register(m, v << shift2, enable, f"{name}_wide",
                      unsigned(len(v) + max(shifts)))

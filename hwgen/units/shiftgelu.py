@@ -5,9 +5,10 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import check_int, check_shape, shape_range
-from ._expshift import exp_shift, exp_shift_bits
-from ._rowbuffer import RowBuffer, running_max
+from ._expshift import EXP_SHIFT_LATENCY, delay, exp_shift
+from ._rowbuffer import RowApply, RowReduce, fold_max, lane_max, row_buffer_depth, value_fifo
 from .divider import Divider
+from .fifo import StreamFIFO
 
 __all__ = ["ShiftGELU"]
 
@@ -24,22 +25,31 @@ class ShiftGELU(wiring.Component):
         sig = (e * ((2**31 - 1) // min(e + em, 2**31 - 1))) >> 24
         y = p * sig
 
-    How: a row is written into one of two row buffers while its maximum is
-    tracked. The back end computes ``em`` once per row (``-m`` may be
-    positive: the capped exponential, :func:`~hwgen.units._expshift.exp_shift`
-    with ``cap``), then streams the buffer once: each element's ``e`` and
-    ``S = min(e + em, 2**31 - 1)`` go into its lane's pipelined
-    :class:`~hwgen.units.divider.Divider` (31 stages), with ``e`` and ``p``
-    riding along as the divider's tag, and ``p * sig`` leaves at the end.
+    How, as a row pipeline (:mod:`~hwgen.units._rowbuffer`) whose passes
+    work on different rows at once::
 
-    Throughput choice: one division per element is the contract, so every
-    lane has its own pipelined divider (31 stages of ~190 flip-flops) and the
-    unit keeps up with its input, ``length / simd + 4`` cycles per row
-    (:attr:`cycles_per_row`). An iterative divider per lane would save most
-    of those flip-flops at 32 cycles per element.
-    ``sig`` is ``e * factor >> 24`` when ``e < 2**31`` (then ``e <= S`` and it is
-    at most 127); otherwise ``S`` saturated, the factor is 1 and ``sig = e >> 24``,
-    so the multiplier is 31 x 31 bits, not as wide as ``e``.
+        i -> max of the row ---------------------------------> (row value FIFO)
+          -> row buffer of p -> e = exp_shift(p - m), em = exp_shift(-m), S = min(e + em, 2**31 - 1)
+          -> per lane: f = (2**31 - 1) // S -> sig = (e * f) >> 24 -> y = p * sig -> o
+
+    ``em`` depends on the row only: one (capped) exponential for all lanes.
+    The per-element division runs at full rate on one pipelined
+    :class:`~hwgen.units.divider.Divider` per lane, made small by what is
+    known about it: the dividend is the constant ``2**31 - 1``, so before the
+    step for quotient bit ``b`` the partial remainder is at most
+    ``(2**31 - 1) >> (b + 1)`` and that step subtracts on ``31 - b`` bits
+    only (a triangle of stages instead of a 31 x 31 square); and ``S >= 2 *
+    vmin`` (each exponential is ``v << k`` with ``v = (r >> 1) - x0 >= vmin
+    = ((x0 + 1) >> 1) - x0``) bounds the quotient to :attr:`quotient_bits`,
+    which drops the top stages. Both keep exact restoring division (the
+    divider's tests check every divisor of 6-bit constants, and
+    ``(2**31 - 1) // b`` for every power of two +-1 and random ``b``); no
+    rounding is involved, so ``f`` is exactly ``floor((2**31 - 1) / S)``.
+    Riding along with each division (the divider's tag) are ``p`` and
+    ``e`` as ``(v, k)``, ``bits(|x0|)`` + 5 bits rather than all of ``e``,
+    and ``e * f = (v * f) << k``, a narrow product. When the sum saturates
+    (``S = 2**31 - 1``) the quotient is 1 and ``sig = e >> 24``, the golden
+    model's value, with no special case.
 
     Parameters
     ----------
@@ -57,9 +67,10 @@ class ShiftGELU(wiring.Component):
     i : In(stream.Signature(ArrayLayout(in_shape, simd)))
     o : Out(stream.Signature(ArrayLayout(out_shape, simd)))
 
-    Latency: the first result of a row leaves about ``36 + length / simd``
-    cycles after its last input beat (buffer, ``em``, read, 31 divider
-    stages, output register).
+    Latency and throughput: ``simd`` elements per cycle in steady state, a
+    row every ``F = length / simd`` cycles (:attr:`cycles_per_row`); a row's
+    first result leaves about ``quotient_bits + 16`` cycles after its last
+    input beat (:attr:`latency`, without backpressure).
     """
 
     def __init__(self, *, in_shape, length, simd=1, x0, n=23, out_shape=None):
@@ -91,58 +102,109 @@ class ShiftGELU(wiring.Component):
     folds = property(lambda self: self._length // self._simd)
     x0 = property(lambda self: self._x0)
     n = property(lambda self: self._n)
-    cycles_per_row = property(lambda self: self.folds + 4)
+    cycles_per_row = property(lambda self: self.folds)
+
+    @property
+    def quotient_bits(self):
+        """Width of ``(2**31 - 1) // S``, from ``S >= min(2 * vmin, 2**31 - 1)``."""
+        vmin = ((self._x0 + 1) >> 1) - self._x0
+        return (_Q31 // min(2 * vmin, _Q31)).bit_length()
+
+    @property
+    def _tag(self):
+        return data.StructLayout({"p": self._in_shape, "v": unsigned((-self._x0).bit_length()),
+                                  "k": unsigned(max(self._n, 1).bit_length())})
+
+    def _divider(self):
+        return Divider(dividend_bits=31, divisor_bits=31, quotient_bits=self.quotient_bits,
+                       dividend=_Q31, pipelined=True, tag_shape=self._tag)
+
+    @property
+    def latency(self):
+        """Cycles from a row's last input beat to its first output beat, without stalls."""
+        return (RowReduce.latency + StreamFIFO.latency + _FRONT_LATENCY + 1
+                + self.quotient_bits + _BACK_LATENCY)
 
     def elaborate(self, platform):
         m = Module()
-        simd, x0, n = self._simd, self._x0, self._n
-        ebits = exp_shift_bits(x0, n)
-        tag = data.StructLayout({"e": unsigned(ebits), "p": self._in_shape})
-        dividers = [Divider(dividend_bits=31, divisor_bits=31, pipelined=True, tag_shape=tag)
-                    for _ in range(simd)]
+        simd, folds = self._simd, self.folds
+        beats = data.ArrayLayout(self._in_shape, simd)
+        front_shape = data.StructLayout({"s": data.ArrayLayout(unsigned(31), simd),
+                                         "tag": data.ArrayLayout(self._tag, simd)})
+        m.submodules.row_max = row_max = RowReduce(
+            beat_shape=beats, value_shape=self._in_shape, folds=folds, part=lane_max,
+            fold=fold_max)
+        m.submodules.x_buffer = x_buffer = StreamFIFO(beats, depth=row_buffer_depth(
+            folds, RowReduce.latency + StreamFIFO.latency))
+        m.submodules.max_fifo = max_fifo = value_fifo(self._in_shape)
+        m.submodules.front = front = RowApply(beat_shape=beats, value_shape=self._in_shape,
+                                              out_shape=front_shape, folds=folds,
+                                              build=self._front)
+        dividers = [self._divider() for _ in range(simd)]
         for lane, divider in enumerate(dividers):
             m.submodules[f"divider_{lane}"] = divider
+        wiring.connect(m, wiring.flipped(self.i), row_max.i)
+        wiring.connect(m, row_max.o, x_buffer.i)
+        wiring.connect(m, row_max.value, max_fifo.i)
+        wiring.connect(m, x_buffer.o, front.i)
+        wiring.connect(m, max_fifo.o, front.value)
 
-        # Stage 1 (the beat read from the buffer) moves on when the dividers take it.
-        v1 = Signal()
-        advance = Signal()
-        m.d.comb += advance.eq(~v1 | dividers[0].i.ready)     # identical lanes, same ready
-        rows = RowBuffer(shape=self._in_shape, simd=simd, folds=self.folds)
-        rows.add(m, self.i, value_shape=self._in_shape, reduce=running_max, advance=advance)
-        top = rows.row_value
-
-        # Per row: em from the maximum, then one pass over the buffer.
-        em = Signal(31)
-        phase = Signal(2)                       # 0 idle, 1 em, 2 pass
-        em_now = exp_shift(m, Const(0), top, x0=x0, n=n, name="em", cap=_Q31)
-        with m.If((phase == 0) & rows.ready):
-            m.d.sync += phase.eq(1)
-        with m.If(phase == 1):
-            m.d.sync += [em.eq(em_now), rows.start_pass(), phase.eq(2)]
-        with m.If((phase == 2) & ~rows.issuing & ~v1):
-            m.d.sync += [*rows.release(), phase.eq(0)]
-
-        with m.If(advance):
-            m.d.sync += v1.eq(rows.issue)
-        out_advance = self.o.ready | ~self.o.valid
+        # The lanes' dividers run in lockstep: same valid, same ready (identical pipelines).
+        enable = Signal()
+        m.d.comb += [enable.eq(~self.o.valid | self.o.ready),
+                     front.o.ready.eq(dividers[0].i.ready)]
         for lane, divider in enumerate(dividers):
-            p = rows.rd.data[lane]
-            e = exp_shift(m, p, top, x0=x0, n=n, name=f"exp_{lane}")
-            m.d.comb += [
-                divider.i.valid.eq(v1),
-                divider.i.payload.dividend.eq(_Q31),
-                divider.i.payload.divisor.eq(Mux(e + em > _Q31, _Q31, e + em)),
-                divider.i.payload.tag.e.eq(e),
-                divider.i.payload.tag.p.eq(p),
-                divider.o.ready.eq(out_advance),
-            ]
-            # Output register: p * sig.
-            result = divider.o.payload
-            small = result.tag.e < (1 << 31)
-            sig = Mux(small, (result.tag.e[:31] * result.quotient) >> 24, result.tag.e >> 24)
-            with m.If(out_advance):
-                m.d.sync += self.o.payload[lane].eq(result.tag.p * sig)
-        with m.If(out_advance):
-            m.d.sync += self.o.valid.eq(dividers[0].o.valid)
+            m.d.comb += [divider.i.valid.eq(front.o.valid),
+                         divider.i.payload.divisor.eq(front.o.payload.s[lane]),
+                         divider.i.payload.tag.eq(front.o.payload.tag[lane]),
+                         divider.o.ready.eq(enable)]
+        self._back(m, dividers, enable)
         return m
 
+    def _front(self, m, beat, top, position, enable):
+        """Per lane ``S = min(e + em, 2**31 - 1)`` and the tag ``(p, v, k)``; ``em`` once."""
+        x0, n = self._x0, self._n
+        em = exp_shift(m, Const(0), top, x0=x0, n=n, name="em", enable=enable, cap=_Q31)
+        out = Signal(data.StructLayout({"s": data.ArrayLayout(unsigned(31), self._simd),
+                                        "tag": data.ArrayLayout(self._tag, self._simd)}))
+        for lane in range(self._simd):
+            p = beat[lane]
+            e, v, k = exp_shift(m, p, top, x0=x0, n=n, name=f"exp_{lane}", enable=enable,
+                                parts=True)
+            # em takes one stage more (its cap): the lane's values wait one cycle.
+            e, v, k = (delay(m, value, 1, enable, f"{name}_{lane}")
+                       for value, name in ((e, "e"), (v, "v"), (k, "k")))
+            total = e + em
+            with m.If(enable):
+                m.d.sync += [out.s[lane].eq(Mux(total > _Q31, _Q31, total)),
+                             out.tag[lane].p.eq(delay(m, p, EXP_SHIFT_LATENCY + 1, enable,
+                                                      f"p_{lane}")),
+                             out.tag[lane].v.eq(v), out.tag[lane].k.eq(k)]
+        return out, _FRONT_LATENCY
+
+    def _back(self, m, dividers, enable):
+        """``sig = ((v * f) << k) >> 24`` (``= (e * f) >> 24``), then ``y = p * sig``."""
+        sig_bits = max(127, -self._x0 >> 1).bit_length()
+        valid = dividers[0].o.valid
+        for lane, divider in enumerate(dividers):
+            result = divider.o.payload
+            product = Signal(len(result.tag.v) + len(result.quotient), name=f"product_{lane}")
+            k1 = Signal.like(result.tag.k, name=f"k1_{lane}")
+            p1 = Signal(self._in_shape, name=f"p1_{lane}")
+            sig = Signal(sig_bits, name=f"sig_{lane}")
+            p2 = Signal(self._in_shape, name=f"p2_{lane}")
+            with m.If(enable):
+                m.d.sync += [product.eq(result.tag.v * result.quotient), k1.eq(result.tag.k),
+                             p1.eq(result.tag.p),
+                             sig.eq((product << k1) >> 24), p2.eq(p1),
+                             self.o.payload[lane].eq(p2 * sig)]
+        for stage in range(_BACK_LATENCY):
+            valid_s = Signal(name=f"out_valid_{stage}")
+            with m.If(enable):
+                m.d.sync += valid_s.eq(valid)
+            valid = valid_s
+        m.d.comb += self.o.valid.eq(valid)
+
+
+_FRONT_LATENCY = EXP_SHIFT_LATENCY + 2
+_BACK_LATENCY = 3
