@@ -192,13 +192,14 @@ def _select(values, index):
     return Array(values)[index]
 
 
-def per_row(make, interval, folds):
-    """``make()``, or enough :class:`RoundRobin` copies of it to take an item every ``folds`` cycles.
+def per_row(make, folds):
+    """``make()``, or enough :class:`RoundRobin` copies of it to take an item every ``folds`` cycles
 
-    ``interval`` is one copy's cycles per item.
+    (from one copy's ``interval``, its cycles per item).
     """
-    count = -(-interval // folds)
-    return make() if count == 1 else RoundRobin([make() for _ in range(count)])
+    first = make()
+    count = -(-first.interval // folds)
+    return first if count == 1 else RoundRobin([first] + [make() for _ in range(count - 1)])
 
 
 def fold_max(running, part, first):

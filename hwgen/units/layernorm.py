@@ -69,8 +69,8 @@ class LayerNorm(wiring.Component):
     Latency and throughput: ``simd`` elements per cycle in steady state, a
     row every ``F = channels / simd`` cycles (:attr:`cycles_per_row`), for
     both roots (the I-ViT root only needs more copies of its unit); a row's
-    first output beat leaves :attr:`latency` cycles after its last input beat
-    (without backpressure): about ``F`` plus the per-row steps.
+    first output beat leaves about ``F`` plus the per-row steps' cycles after its last input
+    beat (without backpressure).
     """
 
     def __init__(self, *, in_shape, channels, simd=1, sqrt="exact", bias=None,
@@ -143,14 +143,6 @@ class LayerNorm(wiring.Component):
     def _factor_divider(self):
         return Divider(dividend_bits=31, divisor_bits=self.root_bits, dividend=_Q31)
 
-    @property
-    def latency(self):
-        """Cycles from a row's last input beat to its first output beat, without stalls."""
-        fifo = StreamFIFO.latency
-        return (RowReduce.latency + self._mean_divider().latency + fifo + _VAR_LATENCY + 1
-                + self.folds + RowReduce.latency + self._root().latency + fifo
-                + self._factor_divider().latency + fifo + _OUT_LATENCY + 1)
-
     def elaborate(self, platform):
         m = Module()
         simd, c, folds = self._simd, self._channels, self.folds
@@ -164,7 +156,7 @@ class LayerNorm(wiring.Component):
 
         m.submodules.row_sum = row_sum = RowReduce(
             beat_shape=beats, value_shape=sum_shape, folds=folds, part=lane_sum, fold=_sum)
-        mean_divider = per_row(self._mean_divider, self._mean_divider().interval, folds)
+        mean_divider = per_row(self._mean_divider, folds)
         m.submodules.mean_divider = mean_divider
         m.submodules.x_buffer = x_buffer = StreamFIFO(beats, depth=row_buffer_depth(
             folds, RowReduce.latency + mean_divider.latency + 2 * fifo))
@@ -175,10 +167,10 @@ class LayerNorm(wiring.Component):
         m.submodules.row_var = row_var = RowReduce(
             beat_shape=squares, value_shape=var, folds=folds, part=lambda m, beat: beat.sq,
             fold=_sum)
-        root = per_row(self._root, self._root().interval, folds)
+        root = per_row(self._root, folds)
         m.submodules.root = root
         m.submodules.root_fifo = root_fifo = value_fifo(unsigned(self.root_bits))
-        factor_divider = per_row(self._factor_divider, self._factor_divider().interval, folds)
+        factor_divider = per_row(self._factor_divider, folds)
         m.submodules.factor_divider = factor_divider
         m.submodules.y_buffer = y_buffer = StreamFIFO(y_beats, depth=row_buffer_depth(
             folds, RowReduce.latency + root.latency + factor_divider.latency + 3 * fifo))

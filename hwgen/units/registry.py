@@ -173,13 +173,19 @@ def _rows(layer, source, length):
     return source.size // length
 
 
+def _element_rate(layer, length):
+    """Ideal cycles per row of a row-wise op: its elements at ``pe`` per cycle, whatever the
+    unit's own schedule (the unit's ``cycles_per_row`` says what it achieves)."""
+    return length // layer.pe
+
+
 def _shiftmax(layer, source, in_shape):
     from .shiftmax import Shiftmax
     length = source.shape[-1] // layer.attrs["heads"]      # each head's group is its own row
     rows = _rows(layer, source, length)
     unit = Shiftmax(in_shape=in_shape, length=length, simd=layer.pe, x0=layer.attrs["x0"],
                     out_bits=layer.attrs["out_bits"])
-    return unit, rows * unit.cycles_per_row
+    return unit, rows * _element_rate(layer, length)
 
 
 def _layernorm(layer, source, in_shape):
@@ -188,7 +194,7 @@ def _layernorm(layer, source, in_shape):
     bias = layer.params["bias"].tolist() if "bias" in layer.params else None
     unit = LayerNorm(in_shape=in_shape, channels=source.shape[-1], simd=layer.pe,
                      sqrt=layer.attrs["sqrt"], bias=bias, out_shape=element_shape(layer.op_type))
-    return unit, rows * unit.cycles_per_row
+    return unit, rows * _element_rate(layer, source.shape[-1])
 
 
 def _shiftgelu(layer, source, in_shape):
@@ -197,7 +203,7 @@ def _shiftgelu(layer, source, in_shape):
     rows = _rows(layer, source, length)
     unit = ShiftGELU(in_shape=in_shape, length=length, simd=layer.pe, x0=layer.attrs["x0"],
                      out_shape=element_shape(layer.op_type))
-    return unit, rows * unit.cycles_per_row
+    return unit, rows * _element_rate(layer, length)
 
 
 def _matmul(layer, source, in_shape):

@@ -70,7 +70,7 @@ class ShiftGELU(wiring.Component):
     Latency and throughput: ``simd`` elements per cycle in steady state, a
     row every ``F = length / simd`` cycles (:attr:`cycles_per_row`); a row's
     first result leaves about ``quotient_bits + 16`` cycles after its last
-    input beat (:attr:`latency`, without backpressure).
+    input beat (without backpressure).
     """
 
     def __init__(self, *, in_shape, length, simd=1, x0, n=23, out_shape=None):
@@ -118,12 +118,6 @@ class ShiftGELU(wiring.Component):
     def _divider(self):
         return Divider(dividend_bits=31, divisor_bits=31, quotient_bits=self.quotient_bits,
                        dividend=_Q31, pipelined=True, tag_shape=self._tag)
-
-    @property
-    def latency(self):
-        """Cycles from a row's last input beat to its first output beat, without stalls."""
-        return (RowReduce.latency + StreamFIFO.latency + _FRONT_LATENCY + 1
-                + self.quotient_bits + _BACK_LATENCY)
 
     def elaborate(self, platform):
         m = Module()

@@ -72,7 +72,7 @@ class Shiftmax(wiring.Component):
     Latency and throughput: ``simd`` elements per cycle in steady state,
     a row every ``F = length / simd`` cycles (:attr:`cycles_per_row`); the
     first output beat of a row leaves about ``F + factor_bits + 20`` cycles
-    after the row's last input beat (:attr:`latency`, without backpressure).
+    after the row's last input beat (without backpressure).
     """
 
     def __init__(self, *, in_shape, length, simd=1, x0, out_bits=8, n=15):
@@ -109,13 +109,6 @@ class Shiftmax(wiring.Component):
         return Divider(dividend_bits=31, divisor_bits=31, quotient_bits=self.factor_bits,
                        dividend=_Q31)
 
-    @property
-    def latency(self):
-        """Cycles from a row's last input beat to its first output beat, without stalls."""
-        fifo = StreamFIFO.latency
-        return (RowReduce.latency + fifo + EXP_SHIFT_LATENCY + 1 + RowReduce.latency
-                + self._divider().latency + fifo + _SCALE_LATENCY + 1)
-
     def elaborate(self, platform):
         m = Module()
         simd, folds = self._simd, self.folds
@@ -134,7 +127,7 @@ class Shiftmax(wiring.Component):
         m.submodules.row_sum = row_sum = RowReduce(
             beat_shape=e_beats, value_shape=unsigned(31), folds=folds, part=lane_sum,
             fold=_saturating_sum)
-        divider = per_row(self._divider, self._divider().interval, folds)
+        divider = per_row(self._divider, folds)
         m.submodules.divider = divider
         m.submodules.e_buffer = e_buffer = StreamFIFO(e_beats, depth=row_buffer_depth(
             folds, RowReduce.latency + divider.latency + StreamFIFO.latency))
