@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from ._checks import channel_params, check_int, check_shape, shape_range
 from ._expshift import delay
+from ._multiply import product_latency, shift_add_product
 from ._rom import lane_rom
 from ._rowbuffer import RowApply, RowReduce, lane_sum, per_row, row_buffer_depth, value_fifo
 from ._sqrt import IntegerSqrt, NewtonSqrt
@@ -211,20 +212,19 @@ class LayerNorm(wiring.Component):
         ys = [Signal(y_shape, name=f"y_{lane}") for lane in range(simd)]
         with m.If(enable):
             m.d.sync += [y.eq(x[lane] + self._offset - mean) for lane, y in enumerate(ys)]
-        squares = [Signal(unsigned(2 * y_shape.width - 1), name=f"square_{lane}")
-                   for lane in range(simd)]
-        with m.If(enable):
-            m.d.sync += [sq.eq(y * y) for sq, y in zip(squares, ys)]
+        squares = [shift_add_product(m, y, y, enable=enable, name=f"square_{lane}")
+                   for lane, y in enumerate(ys)]
+        latency = product_latency(y_shape, y_shape)
         out = Signal(data.StructLayout({"y": data.ArrayLayout(y_shape, simd),
                                         "sq": unsigned(self.var_bits)}))
         with m.If(enable):
             m.d.sync += out.sq.eq(sum(squares))
         for lane, y in enumerate(ys):
-            m.d.comb += out.y[lane].eq(delay(m, y, 2, enable, f"y_{lane}"))
-        return out, _VAR_LATENCY
+            m.d.comb += out.y[lane].eq(delay(m, y, latency + 1, enable, f"y_{lane}"))
+        return out, latency + 2
 
     def _scale(self, m, y, factor, position, enable):
-        """``((y * factor) >> 1) + bias[c]``: registered operands, registered product."""
+        """``((y * factor) >> 1) + bias[c]``: registered operands, a shift-add product."""
         simd = self._simd
         biases = [lane_rom(m, f"bias_rom_{lane}", signed(32), self._bias[lane::simd],
                            addr=position, en=enable) for lane in range(simd)]
@@ -232,18 +232,14 @@ class LayerNorm(wiring.Component):
         factor1 = Signal.like(factor, name="factor1")
         with m.If(enable):
             m.d.sync += [y1.eq(y), factor1.eq(factor)]
+        latency = product_latency(y1[0].shape(), factor1.shape())
         out = Signal(self.o.payload.shape())
         for lane in range(simd):
-            product = Signal(signed(len(y1[lane]) + 32), name=f"product_{lane}")
-            bias = Signal(signed(32), name=f"bias_{lane}")
-            with m.If(enable):
-                m.d.sync += [product.eq(y1[lane] * factor1), bias.eq(biases[lane])]
+            product = shift_add_product(m, y1[lane], factor1, enable=enable,
+                                        name=f"product_{lane}")
+            bias = delay(m, biases[lane], latency, enable, f"bias_{lane}")
             m.d.comb += out[lane].eq((product >> 1) + bias)
-        return out, _OUT_LATENCY
-
-
-_VAR_LATENCY = 3
-_OUT_LATENCY = 2
+        return out, 1 + latency
 
 
 def _sum(running, part, first):

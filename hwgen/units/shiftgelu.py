@@ -6,6 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from ._checks import check_int, check_shape, shape_range
 from ._expshift import EXP_SHIFT_LATENCY, delay, exp_shift
+from ._multiply import product_latency, shift_add_product
 from ._rowbuffer import RowApply, RowReduce, fold_max, lane_max, row_buffer_depth, value_fifo
 from .divider import Divider
 from .fifo import StreamFIFO
@@ -178,27 +179,23 @@ class ShiftGELU(wiring.Component):
 
     def _back(self, m, dividers, enable):
         """``sig = ((v * f) << k) >> 24`` (``= (e * f) >> 24``), then ``y = p * sig``."""
-        sig_bits = max(127, -self._x0 >> 1).bit_length()
-        valid = dividers[0].o.valid
+        sig_shape = unsigned(max(127, -self._x0 >> 1).bit_length())
+        tag = dividers[0].o.payload.tag
+        first = product_latency(tag.v.shape(), unsigned(self.quotient_bits))
+        second = product_latency(self._in_shape, sig_shape)
         for lane, divider in enumerate(dividers):
             result = divider.o.payload
-            product = Signal(len(result.tag.v) + len(result.quotient), name=f"product_{lane}")
-            k1 = Signal.like(result.tag.k, name=f"k1_{lane}")
-            p1 = Signal(self._in_shape, name=f"p1_{lane}")
-            sig = Signal(sig_bits, name=f"sig_{lane}")
-            p2 = Signal(self._in_shape, name=f"p2_{lane}")
+            product = shift_add_product(m, result.tag.v, result.quotient, enable=enable,
+                                        name=f"vf_{lane}")
+            k = delay(m, result.tag.k, first, enable, f"k_{lane}")
+            p = delay(m, result.tag.p, first + 1, enable, f"p_{lane}")
+            sig = Signal(sig_shape, name=f"sig_{lane}")
             with m.If(enable):
-                m.d.sync += [product.eq(result.tag.v * result.quotient), k1.eq(result.tag.k),
-                             p1.eq(result.tag.p),
-                             sig.eq((product << k1) >> 24), p2.eq(p1),
-                             self.o.payload[lane].eq(p2 * sig)]
-        for stage in range(_BACK_LATENCY):
-            valid_s = Signal(name=f"out_valid_{stage}")
-            with m.If(enable):
-                m.d.sync += valid_s.eq(valid)
-            valid = valid_s
+                m.d.sync += sig.eq((product << k) >> 24)
+            y = shift_add_product(m, p, sig, enable=enable, name=f"y_{lane}")
+            m.d.comb += self.o.payload[lane].eq(y)
+        valid = delay(m, dividers[0].o.valid, first + 1 + second, enable, "out_valid")
         m.d.comb += self.o.valid.eq(valid)
 
 
 _FRONT_LATENCY = EXP_SHIFT_LATENCY + 2
-_BACK_LATENCY = 3

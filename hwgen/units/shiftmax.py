@@ -5,7 +5,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import check_int, check_shape
-from ._expshift import EXP_SHIFT_LATENCY, exp_shift, exp_shift_bits
+from ._expshift import EXP_SHIFT_LATENCY, delay, exp_shift, exp_shift_bits
+from ._multiply import product_latency, shift_add_product
 from ._rowbuffer import (
     RowApply,
     RowReduce,
@@ -109,11 +110,20 @@ class Shiftmax(wiring.Component):
         return Divider(dividend_bits=31, divisor_bits=31, quotient_bits=self.factor_bits,
                        dividend=_Q31)
 
+    def _mantissas(self):
+        """Layout of a beat of stored exponentials ``e = v << k`` as ``(v, k)``."""
+        return data.StructLayout({
+            "v": data.ArrayLayout(unsigned((-self._x0).bit_length()), self._simd),
+            "k": data.ArrayLayout(unsigned(max(self._n, 1).bit_length()), self._simd)})
+
     def elaborate(self, platform):
         m = Module()
         simd, folds = self._simd, self.folds
         beats = data.ArrayLayout(self._in_shape, simd)
-        e_beats = data.ArrayLayout(unsigned(exp_shift_bits(self._x0, self._n)), simd)
+        mantissas = self._mantissas()
+        exps = data.StructLayout({
+            "e": data.ArrayLayout(unsigned(exp_shift_bits(self._x0, self._n)), simd),
+            **mantissas.members})
         factor = unsigned(self.factor_bits)
 
         m.submodules.row_max = row_max = RowReduce(
@@ -123,16 +133,16 @@ class Shiftmax(wiring.Component):
             folds, RowReduce.latency + StreamFIFO.latency))
         m.submodules.max_fifo = max_fifo = value_fifo(self._in_shape)
         m.submodules.exp = exp = RowApply(beat_shape=beats, value_shape=self._in_shape,
-                                          out_shape=e_beats, folds=folds, build=self._exp)
+                                          out_shape=exps, folds=folds, build=self._exp)
         m.submodules.row_sum = row_sum = RowReduce(
-            beat_shape=e_beats, value_shape=unsigned(31), folds=folds, part=lane_sum,
-            fold=_saturating_sum)
+            beat_shape=exps, value_shape=unsigned(31), folds=folds,
+            part=lambda m, beat: lane_sum(m, beat.e), fold=_saturating_sum)
         divider = per_row(self._divider, folds)
         m.submodules.divider = divider
-        m.submodules.e_buffer = e_buffer = StreamFIFO(e_beats, depth=row_buffer_depth(
+        m.submodules.e_buffer = e_buffer = StreamFIFO(mantissas, depth=row_buffer_depth(
             folds, RowReduce.latency + divider.latency + StreamFIFO.latency))
         m.submodules.factor_fifo = factor_fifo = value_fifo(factor)
-        m.submodules.scale = scale = RowApply(beat_shape=e_beats, value_shape=factor,
+        m.submodules.scale = scale = RowApply(beat_shape=mantissas, value_shape=factor,
                                               out_shape=self.o.payload.shape(), folds=folds,
                                               build=self._scale)
 
@@ -142,7 +152,10 @@ class Shiftmax(wiring.Component):
         wiring.connect(m, x_buffer.o, exp.i)
         wiring.connect(m, max_fifo.o, exp.value)
         wiring.connect(m, exp.o, row_sum.i)
-        wiring.connect(m, row_sum.o, e_buffer.i)
+        m.d.comb += [e_buffer.i.valid.eq(row_sum.o.valid),
+                     e_buffer.i.payload.v.eq(row_sum.o.payload.v),
+                     e_buffer.i.payload.k.eq(row_sum.o.payload.k),
+                     row_sum.o.ready.eq(e_buffer.i.ready)]
         m.d.comb += [divider.i.valid.eq(row_sum.value.valid),
                      divider.i.payload.divisor.eq(row_sum.value.payload),
                      row_sum.value.ready.eq(divider.i.ready),
@@ -155,30 +168,27 @@ class Shiftmax(wiring.Component):
         return m
 
     def _exp(self, m, beat, top, position, enable):
-        e = Signal(data.ArrayLayout(unsigned(exp_shift_bits(self._x0, self._n)), self._simd))
+        out = Signal(data.StructLayout({
+            "e": data.ArrayLayout(unsigned(exp_shift_bits(self._x0, self._n)), self._simd),
+            **self._mantissas().members}))
         for lane in range(self._simd):
-            m.d.comb += e[lane].eq(exp_shift(m, beat[lane], top, x0=self._x0, n=self._n,
-                                             name=f"exp_{lane}", enable=enable))
-        return e, EXP_SHIFT_LATENCY
+            e, v, k = exp_shift(m, beat[lane], top, x0=self._x0, n=self._n,
+                                name=f"exp_{lane}", enable=enable, parts=True)
+            m.d.comb += [out.e[lane].eq(e), out.v[lane].eq(v), out.k[lane].eq(k)]
+        return out, EXP_SHIFT_LATENCY
 
-    def _scale(self, m, e, factor, position, enable):
-        """``(e * factor) >> (32 - out_bits)``: registered operands, registered product."""
-        factor1 = Signal.like(factor, name="factor1")
-        e1 = Signal.like(e, name="e1")
-        with m.If(enable):
-            m.d.sync += [factor1.eq(factor), e1.eq(e)]
+    def _scale(self, m, mantissas, factor, position, enable):
+        """``(e * factor) >> (32 - out_bits)`` as ``((v * factor) << k) >> (32 - out_bits)``."""
         y = Signal(self.o.payload.shape())
         for lane in range(self._simd):
-            product = Signal(len(e1[lane]) + len(factor1), name=f"product_{lane}")
-            with m.If(enable):
-                m.d.sync += product.eq(e1[lane] * factor1)
-            m.d.comb += y[lane].eq(product >> (32 - self._out_bits))
-        return y, _SCALE_LATENCY
-
-
-_SCALE_LATENCY = 2
+            v, k = mantissas.v[lane], mantissas.k[lane]
+            product = shift_add_product(m, v, factor, enable=enable, name=f"product_{lane}")
+            latency = product_latency(v.shape(), factor.shape())
+            k = delay(m, k, latency, enable, f"k_{lane}")
+            m.d.comb += y[lane].eq((product << k) >> (32 - self._out_bits))
+        return y, product_latency(unsigned(len(mantissas.v[0])), unsigned(self.factor_bits))
 
 
 def _saturating_sum(running, part, first):
     total = Mux(first, 0, running) + part
-    return Mux(total > _Q31, Const(_Q31), total)
+    return Mux(total[31:].any(), Const(_Q31), total)          # above 2**31 - 1: bit 31 or up
