@@ -19,7 +19,7 @@ its two ends keeps the producer running while the consumer waits for the
 row's value (:func:`row_buffer_depth`).
 """
 
-from amaranth.hdl import Array, Module, Mux, Signal, Value
+from amaranth.hdl import Array, Const, Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -105,16 +105,23 @@ class RowApply(wiring.Component):
     value presented at the input (and the beat's index in its row,
     ``position``, e.g. a ROM address) in registers that load when ``enable``
     is high, and returns ``(result, latency)``: ``result`` is valid
-    ``latency`` enabled cycles after its inputs. A beat is taken only with
-    its row's value; the value is consumed with the row's last beat. The
-    whole pipeline advances when ``o.ready | ~o.valid``.
+    ``latency`` cycles after its inputs. A beat is taken only with its row's
+    value; the value is consumed with the row's last beat.
+
+    The pipeline never stalls (``enable`` is constant 1, so its registers
+    need no enable net): results land in an output FIFO, and a beat enters
+    only while a credit says the FIFO will have room for it when it leaves
+    the pipeline (credits = FIFO depth, taken on entry, returned when a
+    result leaves the FIFO). ``o.ready`` therefore reaches only the FIFO, and
+    ``i.ready`` depends on the credit count and ``value.valid``.
 
     Members: ``i`` (beats), ``value`` (one per row), ``o`` (results).
-    Latency ``latency + 1`` cycles; one beat per cycle.
+    Latency ``latency + 3`` cycles; one beat per cycle.
     """
 
     def __init__(self, *, beat_shape, value_shape, out_shape, folds, build):
         self._folds, self._build = folds, build
+        self._out_shape = out_shape
         super().__init__({
             "i": In(stream.Signature(beat_shape)),
             "value": In(stream.Signature(value_shape)),
@@ -123,24 +130,28 @@ class RowApply(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        enable = Signal()
-        m.d.comb += enable.eq(~self.o.valid | self.o.ready)
         position = Signal(range(self._folds))
         last = position == self._folds - 1
-        fire = self.i.valid & self.value.valid & enable
-        m.d.comb += [self.i.ready.eq(self.value.valid & enable),
+        result, latency = self._build(m, self.i.payload, self.value.payload, position, Const(1))
+        # Round trip of a credit: the pipeline, the FIFO's write-to-read latency, its return.
+        depth = latency + StreamFIFO.latency + 2
+        m.submodules.results = results = StreamFIFO(self._out_shape, depth=depth)
+        credits = Signal(range(depth + 1), init=depth)
+        has_credit = credits != 0
+        fire = self.i.valid & self.value.valid & has_credit
+        m.d.comb += [self.i.ready.eq(self.value.valid & has_credit),
                      self.value.ready.eq(fire & last)]
         with m.If(fire):
             m.d.sync += position.eq(Mux(last, 0, position + 1))
-        result, latency = self._build(m, self.i.payload, self.value.payload, position, enable)
+        returned = results.o.valid & results.o.ready
+        m.d.sync += credits.eq(credits - fire + returned)
         valid = fire
         for stage in range(latency):
             valid_s = Signal(name=f"valid_{stage}")
-            with m.If(enable):
-                m.d.sync += valid_s.eq(valid)
+            m.d.sync += valid_s.eq(valid)
             valid = valid_s
-        with m.If(enable):
-            m.d.sync += [self.o.valid.eq(valid), self.o.payload.eq(result)]
+        m.d.comb += [results.i.valid.eq(valid), results.i.payload.eq(result)]
+        wiring.connect(m, results.o, wiring.flipped(self.o))
         return m
 
 

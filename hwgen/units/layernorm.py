@@ -157,10 +157,11 @@ class LayerNorm(wiring.Component):
 
         m.submodules.row_sum = row_sum = RowReduce(
             beat_shape=beats, value_shape=sum_shape, folds=folds, part=lane_sum, fold=_sum)
+        m.submodules.sum_fifo = sum_fifo = value_fifo(sum_shape)
         mean_divider = per_row(self._mean_divider, folds)
         m.submodules.mean_divider = mean_divider
         m.submodules.x_buffer = x_buffer = StreamFIFO(beats, depth=row_buffer_depth(
-            folds, RowReduce.latency + mean_divider.latency + 2 * fifo))
+            folds, RowReduce.latency + mean_divider.latency + 3 * fifo))
         m.submodules.mean_fifo = mean_fifo = value_fifo(mean)
         m.submodules.centre = centre = RowApply(beat_shape=beats, value_shape=mean,
                                                 out_shape=squares, folds=folds,
@@ -168,13 +169,14 @@ class LayerNorm(wiring.Component):
         m.submodules.row_var = row_var = RowReduce(
             beat_shape=squares, value_shape=var, folds=folds, part=lambda m, beat: beat.sq,
             fold=_sum)
+        m.submodules.var_fifo = var_fifo = value_fifo(var)
         root = per_row(self._root, folds)
         m.submodules.root = root
         m.submodules.root_fifo = root_fifo = value_fifo(unsigned(self.root_bits))
         factor_divider = per_row(self._factor_divider, folds)
         m.submodules.factor_divider = factor_divider
         m.submodules.y_buffer = y_buffer = StreamFIFO(y_beats, depth=row_buffer_depth(
-            folds, RowReduce.latency + root.latency + factor_divider.latency + 3 * fifo))
+            folds, RowReduce.latency + root.latency + factor_divider.latency + 4 * fifo))
         m.submodules.factor_fifo = factor_fifo = value_fifo(unsigned(31))
         m.submodules.scale = scale = RowApply(beat_shape=y_beats, value_shape=unsigned(31),
                                               out_shape=self.o.payload.shape(), folds=folds,
@@ -182,11 +184,12 @@ class LayerNorm(wiring.Component):
 
         wiring.connect(m, wiring.flipped(self.i), row_sum.i)
         wiring.connect(m, row_sum.o, x_buffer.i)
-        m.d.comb += [mean_divider.i.valid.eq(row_sum.value.valid),
+        wiring.connect(m, row_sum.value, sum_fifo.i)
+        m.d.comb += [mean_divider.i.valid.eq(sum_fifo.o.valid),
                      mean_divider.i.payload.dividend.eq(
-                         row_sum.value.payload + (c // 2 + c * self._offset)),
+                         sum_fifo.o.payload + (c // 2 + c * self._offset)),
                      mean_divider.i.payload.divisor.eq(c),
-                     row_sum.value.ready.eq(mean_divider.i.ready)]
+                     sum_fifo.o.ready.eq(mean_divider.i.ready)]
         _connect_quotient(m, mean_divider, mean_fifo)
         wiring.connect(m, x_buffer.o, centre.i)
         wiring.connect(m, mean_fifo.o, centre.value)
@@ -194,7 +197,8 @@ class LayerNorm(wiring.Component):
         m.d.comb += [y_buffer.i.valid.eq(row_var.o.valid),
                      y_buffer.i.payload.eq(row_var.o.payload.y),
                      row_var.o.ready.eq(y_buffer.i.ready)]
-        wiring.connect(m, row_var.value, root.i)
+        wiring.connect(m, row_var.value, var_fifo.i)
+        wiring.connect(m, var_fifo.o, root.i)
         wiring.connect(m, root.o, root_fifo.i)
         m.d.comb += [factor_divider.i.valid.eq(root_fifo.o.valid),
                      factor_divider.i.payload.divisor.eq(root_fifo.o.payload),

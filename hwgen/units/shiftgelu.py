@@ -124,44 +124,35 @@ class ShiftGELU(wiring.Component):
         m = Module()
         simd, folds = self._simd, self.folds
         beats = data.ArrayLayout(self._in_shape, simd)
-        front_shape = data.StructLayout({"s": data.ArrayLayout(unsigned(31), simd),
-                                         "tag": data.ArrayLayout(self._tag, simd)})
         m.submodules.row_max = row_max = RowReduce(
             beat_shape=beats, value_shape=self._in_shape, folds=folds, part=lane_max,
             fold=fold_max)
         m.submodules.x_buffer = x_buffer = StreamFIFO(beats, depth=row_buffer_depth(
             folds, RowReduce.latency + StreamFIFO.latency))
         m.submodules.max_fifo = max_fifo = value_fifo(self._in_shape)
-        m.submodules.front = front = RowApply(beat_shape=beats, value_shape=self._in_shape,
-                                              out_shape=front_shape, folds=folds,
-                                              build=self._front)
-        dividers = [self._divider() for _ in range(simd)]
-        for lane, divider in enumerate(dividers):
-            m.submodules[f"divider_{lane}"] = divider
+        m.submodules.gelu = gelu = RowApply(beat_shape=beats, value_shape=self._in_shape,
+                                            out_shape=self.o.payload.shape(), folds=folds,
+                                            build=self._gelu)
         wiring.connect(m, wiring.flipped(self.i), row_max.i)
         wiring.connect(m, row_max.o, x_buffer.i)
         wiring.connect(m, row_max.value, max_fifo.i)
-        wiring.connect(m, x_buffer.o, front.i)
-        wiring.connect(m, max_fifo.o, front.value)
-
-        # The lanes' dividers run in lockstep: same valid, same ready (identical pipelines).
-        enable = Signal()
-        m.d.comb += [enable.eq(~self.o.valid | self.o.ready),
-                     front.o.ready.eq(dividers[0].i.ready)]
-        for lane, divider in enumerate(dividers):
-            m.d.comb += [divider.i.valid.eq(front.o.valid),
-                         divider.i.payload.divisor.eq(front.o.payload.s[lane]),
-                         divider.i.payload.tag.eq(front.o.payload.tag[lane]),
-                         divider.o.ready.eq(enable)]
-        self._back(m, dividers, enable)
+        wiring.connect(m, x_buffer.o, gelu.i)
+        wiring.connect(m, max_fifo.o, gelu.value)
+        wiring.connect(m, gelu.o, wiring.flipped(self.o))
         return m
 
-    def _front(self, m, beat, top, position, enable):
-        """Per lane ``S = min(e + em, 2**31 - 1)`` and the tag ``(p, v, k)``; ``em`` once."""
+    def _gelu(self, m, beat, top, position, enable):
+        """Front (``S`` and the tag per lane), the lanes' dividers, back (``p * sig``).
+
+        The dividers run inside the row pipeline, which never stalls: they
+        take an operand every cycle (valid or not) and always pass results on.
+        """
         x0, n = self._x0, self._n
         em = exp_shift(m, Const(0), top, x0=x0, n=n, name="em", enable=enable, cap=_Q31)
-        out = Signal(data.StructLayout({"s": data.ArrayLayout(unsigned(31), self._simd),
-                                        "tag": data.ArrayLayout(self._tag, self._simd)}))
+        sig_shape = unsigned(max(127, -x0 >> 1).bit_length())
+        first = product_latency(self._tag.members["v"], unsigned(self.quotient_bits))
+        second = product_latency(self._in_shape, sig_shape)
+        y = Signal(self.o.payload.shape())
         for lane in range(self._simd):
             p = beat[lane]
             e, v, k = exp_shift(m, p, top, x0=x0, n=n, name=f"exp_{lane}", enable=enable,
@@ -170,32 +161,23 @@ class ShiftGELU(wiring.Component):
             e, v, k = (delay(m, value, 1, enable, f"{name}_{lane}")
                        for value, name in ((e, "e"), (v, "v"), (k, "k")))
             total = e + em
+            m.submodules[f"divider_{lane}"] = divider = self._divider()
+            m.d.comb += [divider.i.valid.eq(1), divider.o.ready.eq(1)]
             with m.If(enable):
-                m.d.sync += [out.s[lane].eq(Mux(total > _Q31, _Q31, total)),
-                             out.tag[lane].p.eq(delay(m, p, EXP_SHIFT_LATENCY + 1, enable,
-                                                      f"p_{lane}")),
-                             out.tag[lane].v.eq(v), out.tag[lane].k.eq(k)]
-        return out, _FRONT_LATENCY
-
-    def _back(self, m, dividers, enable):
-        """``sig = ((v * f) << k) >> 24`` (``= (e * f) >> 24``), then ``y = p * sig``."""
-        sig_shape = unsigned(max(127, -self._x0 >> 1).bit_length())
-        tag = dividers[0].o.payload.tag
-        first = product_latency(tag.v.shape(), unsigned(self.quotient_bits))
-        second = product_latency(self._in_shape, sig_shape)
-        for lane, divider in enumerate(dividers):
+                m.d.sync += [divider.i.payload.divisor.eq(Mux(total[31:].any(), _Q31, total)),
+                             divider.i.payload.tag.p.eq(
+                                 delay(m, p, EXP_SHIFT_LATENCY + 1, enable, f"p_{lane}")),
+                             divider.i.payload.tag.v.eq(v), divider.i.payload.tag.k.eq(k)]
+            # Back: sig = ((v * f) << k) >> 24 (= (e * f) >> 24), then y = p * sig.
             result = divider.o.payload
             product = shift_add_product(m, result.tag.v, result.quotient, enable=enable,
                                         name=f"vf_{lane}")
             k = delay(m, result.tag.k, first, enable, f"k_{lane}")
-            p = delay(m, result.tag.p, first + 1, enable, f"p_{lane}")
+            p = delay(m, result.tag.p, first + 1, enable, f"p_back_{lane}")
             sig = Signal(sig_shape, name=f"sig_{lane}")
             with m.If(enable):
                 m.d.sync += sig.eq((product << k) >> 24)
-            y = shift_add_product(m, p, sig, enable=enable, name=f"y_{lane}")
-            m.d.comb += self.o.payload[lane].eq(y)
-        valid = delay(m, dividers[0].o.valid, first + 1 + second, enable, "out_valid")
-        m.d.comb += self.o.valid.eq(valid)
-
-
-_FRONT_LATENCY = EXP_SHIFT_LATENCY + 2
+            m.d.comb += y[lane].eq(shift_add_product(m, p, sig, enable=enable,
+                                                     name=f"y_{lane}"))
+        latency = EXP_SHIFT_LATENCY + 2 + self.quotient_bits + first + 1 + second
+        return y, latency

@@ -47,7 +47,11 @@ class Shiftmax(wiring.Component):
              -> y = (e * factor) >> (32 - out_bits) -> o
 
     The exponentials are stored (a second row buffer) rather than computed
-    again in the output pass. The sum saturates at ``2**31 - 1`` at every
+    again in the output pass, and stored small: ``e = v << k`` with
+    ``v = (r >> 1) - x0`` of ``bits(|x0|)`` bits and a shift ``k <= n``, so
+    the buffer holds ``(v, k)`` (9 bits for ``x0 = -16`` instead of 20) and
+    the output pass computes ``((v * factor) << k) >> (32 - out_bits)``, a
+    narrow shift-add product. The sum saturates at ``2**31 - 1`` at every
     step, which equals saturating the total since all terms are
     non-negative. The division is one per row: a restoring
     :class:`~hwgen.units.divider.Divider` with the constant dividend and only
@@ -72,7 +76,7 @@ class Shiftmax(wiring.Component):
 
     Latency and throughput: ``simd`` elements per cycle in steady state,
     a row every ``F = length / simd`` cycles (:attr:`cycles_per_row`); the
-    first output beat of a row leaves about ``F + factor_bits + 20`` cycles
+    first output beat of a row leaves about ``F + factor_bits + 25`` cycles
     after the row's last input beat (without backpressure).
     """
 
@@ -137,10 +141,11 @@ class Shiftmax(wiring.Component):
         m.submodules.row_sum = row_sum = RowReduce(
             beat_shape=exps, value_shape=unsigned(31), folds=folds,
             part=lambda m, beat: lane_sum(m, beat.e), fold=_saturating_sum)
+        m.submodules.sum_fifo = sum_fifo = value_fifo(unsigned(31))
         divider = per_row(self._divider, folds)
         m.submodules.divider = divider
         m.submodules.e_buffer = e_buffer = StreamFIFO(mantissas, depth=row_buffer_depth(
-            folds, RowReduce.latency + divider.latency + StreamFIFO.latency))
+            folds, RowReduce.latency + divider.latency + 2 * StreamFIFO.latency))
         m.submodules.factor_fifo = factor_fifo = value_fifo(factor)
         m.submodules.scale = scale = RowApply(beat_shape=mantissas, value_shape=factor,
                                               out_shape=self.o.payload.shape(), folds=folds,
@@ -156,9 +161,10 @@ class Shiftmax(wiring.Component):
                      e_buffer.i.payload.v.eq(row_sum.o.payload.v),
                      e_buffer.i.payload.k.eq(row_sum.o.payload.k),
                      row_sum.o.ready.eq(e_buffer.i.ready)]
-        m.d.comb += [divider.i.valid.eq(row_sum.value.valid),
-                     divider.i.payload.divisor.eq(row_sum.value.payload),
-                     row_sum.value.ready.eq(divider.i.ready),
+        wiring.connect(m, row_sum.value, sum_fifo.i)
+        m.d.comb += [divider.i.valid.eq(sum_fifo.o.valid),
+                     divider.i.payload.divisor.eq(sum_fifo.o.payload),
+                     sum_fifo.o.ready.eq(divider.i.ready),
                      factor_fifo.i.valid.eq(divider.o.valid),
                      factor_fifo.i.payload.eq(divider.o.payload.quotient),
                      divider.o.ready.eq(factor_fifo.i.ready)]
