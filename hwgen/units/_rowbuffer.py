@@ -19,15 +19,14 @@ its two ends keeps the producer running while the consumer waits for the
 row's value (:func:`row_buffer_depth`).
 """
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, Value
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .fifo import StreamFIFO
 
-__all__ = ["RoundRobin", "RowApply", "RowReduce", "VALUE_FIFO_DEPTH", "fold_max", "lane_max",
-           "lane_sum", "per_row",
-           "row_buffer_depth", "value_fifo"]
+__all__ = ["RoundRobin", "RowApply", "RowReduce", "VALUE_FIFO_DEPTH", "add", "fold_max", "lanes_of",
+           "larger", "per_row", "row_buffer_depth", "value_fifo"]
 
 #: per-row values waiting between stages (a few rows' worth absorbs the per-row jitter)
 VALUE_FIFO_DEPTH = 4
@@ -47,25 +46,30 @@ def value_fifo(shape):
 class RowReduce(wiring.Component):
     """Passes beats through and emits one reduced value per row of ``folds`` beats.
 
-    ``part(m, beat)`` reduces a beat's lanes (combinational, registered
-    here); ``fold(running, part, first)`` adds a beat's part to the row's
-    value so far (registered; ``first``: the beat starts a row, ``running``
-    is stale). Beats and values leave from registers two cycles after
-    the beat is taken; the unit stalls while either output is held.
+    ``lanes(beat)`` lists the values of a beat to reduce; ``combine(a, b)``
+    reduces them in a tree with a register after each level; ``fold(running,
+    part, first)`` adds a beat's reduced part to the row's value so far
+    (registered; ``first``: the beat starts a row, ``running`` is stale).
+    Beats and values leave from registers :attr:`latency` cycles after the
+    beat is taken; the unit stalls while either output is held.
 
     Members: ``i`` (beats in), ``o`` (the same beats out), ``value`` (one per row).
     """
 
-    def __init__(self, *, beat_shape, value_shape, folds, part, fold):
-        self._folds, self._part, self._fold = folds, part, fold
+    def __init__(self, *, beat_shape, value_shape, folds, lanes, combine, fold):
+        self._folds, self._lanes, self._combine, self._fold = folds, lanes, combine, fold
         self._value_shape = value_shape
+        self._count = len(lanes(Signal(beat_shape)))
         super().__init__({
             "i": In(stream.Signature(beat_shape)),
             "o": Out(stream.Signature(beat_shape)),
             "value": Out(stream.Signature(value_shape)),
         })
 
-    latency = 2
+    @property
+    def latency(self):
+        """Registers: the beat's lanes, each tree level, the fold."""
+        return 2 + (self._count - 1).bit_length()
 
     def elaborate(self, platform):
         m = Module()
@@ -78,22 +82,30 @@ class RowReduce(wiring.Component):
         with m.If(fire):
             m.d.sync += position.eq(Mux(last, 0, position + 1))
 
-        # Stage 1: the beat, its lanes reduced, where it sits in the row.
-        valid1, first1, last1 = Signal(), Signal(), Signal()
-        beat1 = Signal.like(self.i.payload)
-        part = self._part(m, self.i.payload)
-        part1 = Signal(part.shape())
-        with m.If(enable):
-            m.d.sync += [valid1.eq(fire), first1.eq(first), last1.eq(last),
-                         beat1.eq(self.i.payload), part1.eq(part)]
+        # The beat's lanes, then a tree with a register after each level.
+        valid, beat, flags = fire, self.i.payload, Cat(first, last)
+        parts = self._lanes(self.i.payload)
+        level = 0
+        while True:
+            regs = [Signal(part.shape(), name=f"part_{level}_{k}") for k, part in enumerate(parts)]
+            valid_r, beat_r = Signal(name=f"valid_{level}"), Signal.like(beat, name=f"beat_{level}")
+            flags_r = Signal(2, name=f"flags_{level}")
+            with m.If(enable):
+                m.d.sync += [valid_r.eq(valid), beat_r.eq(beat), flags_r.eq(flags),
+                             *(r.eq(part) for r, part in zip(regs, parts))]
+            valid, beat, flags, parts, level = valid_r, beat_r, flags_r, regs, level + 1
+            if len(parts) == 1:
+                break
+            parts = [self._combine(*parts[k:k + 2]) if k + 1 < len(parts) else parts[k]
+                     for k in range(0, len(parts), 2)]
 
-        # Stage 2: outputs, and the running value of the row.
+        # The fold: outputs, and the running value of the row.
         running = Signal(self._value_shape)
-        new = self._fold(running, part1, first1)
+        new = self._fold(running, parts[0], flags[0])
         with m.If(enable):
-            m.d.sync += [self.o.valid.eq(valid1), self.o.payload.eq(beat1),
-                         self.value.valid.eq(valid1 & last1), self.value.payload.eq(new)]
-            with m.If(valid1):
+            m.d.sync += [self.o.valid.eq(valid), self.o.payload.eq(beat),
+                         self.value.valid.eq(valid & flags[1]), self.value.payload.eq(new)]
+            with m.If(valid):
                 m.d.sync += running.eq(new)
         return m
 
@@ -213,24 +225,30 @@ def per_row(make, folds):
     return first if count == 1 else RoundRobin([first] + [make() for _ in range(count - 1)])
 
 
+def lanes_of(beat):
+    """A ``lanes`` for :class:`RowReduce`: every lane of an ``ArrayLayout`` beat."""
+    return [beat[lane] for lane in range(beat.shape().length)]
+
+
+def add(a, b):
+    """A ``combine`` for :class:`RowReduce`: the sum."""
+    return a + b
+
+
+def larger(a, b):
+    """A ``combine`` for :class:`RowReduce`: ``max(a, b)`` of two values of one shape."""
+    return Mux(_greater(b, a), b, a)
+
+
 def fold_max(running, part, first):
     """A ``fold`` for :class:`RowReduce`: the row's maximum."""
-    return Mux(first | (part > running), part, running)
+    return Mux(first | _greater(part, running), part, running)
 
 
-def lane_max(m, beat):
-    """A ``part`` for :class:`RowReduce`: the largest lane of a beat."""
-    return _tree([beat[lane] for lane in range(beat.shape().length)],
-                 lambda a, b: Mux(b > a, b, a))
-
-
-def lane_sum(m, beat):
-    """A ``part`` for :class:`RowReduce`: the sum of a beat's lanes."""
-    return _tree([beat[lane] for lane in range(beat.shape().length)], lambda a, b: a + b)
-
-
-def _tree(values, combine):
-    if len(values) == 1:
-        return values[0]
-    half = len(values) // 2
-    return combine(_tree(values[:half], combine), _tree(values[half:], combine))
+def _greater(a, b):
+    """``a > b``; signed values compared as offset binary (top bit flipped), so the
+    comparison is the carry out of one subtraction with no sign fix-up after it."""
+    if a.shape().signed:
+        top = 1 << (len(a) - 1)
+        return (a.as_unsigned() ^ top) > (b.as_unsigned() ^ top)
+    return a > b

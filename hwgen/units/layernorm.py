@@ -10,7 +10,15 @@ from ._checks import channel_params, check_int, check_shape, shape_range
 from ._expshift import delay
 from ._multiply import product_latency, shift_add_product
 from ._rom import lane_rom
-from ._rowbuffer import RowApply, RowReduce, lane_sum, per_row, row_buffer_depth, value_fifo
+from ._rowbuffer import (
+    RowApply,
+    RowReduce,
+    add,
+    lanes_of,
+    per_row,
+    row_buffer_depth,
+    value_fifo,
+)
 from ._sqrt import IntegerSqrt, NewtonSqrt
 from .divider import Divider
 from .fifo import StreamFIFO
@@ -156,19 +164,20 @@ class LayerNorm(wiring.Component):
         fifo = StreamFIFO.latency
 
         m.submodules.row_sum = row_sum = RowReduce(
-            beat_shape=beats, value_shape=sum_shape, folds=folds, part=lane_sum, fold=_sum)
+            beat_shape=beats, value_shape=sum_shape, folds=folds, lanes=lanes_of, combine=add,
+            fold=_sum)
         m.submodules.sum_fifo = sum_fifo = value_fifo(sum_shape)
         mean_divider = per_row(self._mean_divider, folds)
         m.submodules.mean_divider = mean_divider
         m.submodules.x_buffer = x_buffer = StreamFIFO(beats, depth=row_buffer_depth(
-            folds, RowReduce.latency + mean_divider.latency + 3 * fifo))
+            folds, row_sum.latency + mean_divider.latency + 3 * fifo))
         m.submodules.mean_fifo = mean_fifo = value_fifo(mean)
         m.submodules.centre = centre = RowApply(beat_shape=beats, value_shape=mean,
                                                 out_shape=squares, folds=folds,
                                                 build=self._centre)
         m.submodules.row_var = row_var = RowReduce(
-            beat_shape=squares, value_shape=var, folds=folds, part=lambda m, beat: beat.sq,
-            fold=_sum)
+            beat_shape=squares, value_shape=var, folds=folds, lanes=lambda beat: [beat.sq],
+            combine=add, fold=_sum)
         m.submodules.var_fifo = var_fifo = value_fifo(var)
         root = per_row(self._root, folds)
         m.submodules.root = root
@@ -176,7 +185,7 @@ class LayerNorm(wiring.Component):
         factor_divider = per_row(self._factor_divider, folds)
         m.submodules.factor_divider = factor_divider
         m.submodules.y_buffer = y_buffer = StreamFIFO(y_beats, depth=row_buffer_depth(
-            folds, RowReduce.latency + root.latency + factor_divider.latency + 4 * fifo))
+            folds, row_var.latency + root.latency + factor_divider.latency + 4 * fifo))
         m.submodules.factor_fifo = factor_fifo = value_fifo(unsigned(31))
         m.submodules.scale = scale = RowApply(beat_shape=y_beats, value_shape=unsigned(31),
                                               out_shape=self.o.payload.shape(), folds=folds,

@@ -7,7 +7,15 @@ from amaranth.lib.wiring import In, Out
 from ._checks import check_int, check_shape, shape_range
 from ._expshift import EXP_SHIFT_LATENCY, delay, exp_shift
 from ._multiply import product_latency, shift_add_product
-from ._rowbuffer import RowApply, RowReduce, fold_max, lane_max, row_buffer_depth, value_fifo
+from ._rowbuffer import (
+    RowApply,
+    RowReduce,
+    fold_max,
+    lanes_of,
+    larger,
+    row_buffer_depth,
+    value_fifo,
+)
 from .divider import Divider
 from .fifo import StreamFIFO
 
@@ -125,10 +133,10 @@ class ShiftGELU(wiring.Component):
         simd, folds = self._simd, self.folds
         beats = data.ArrayLayout(self._in_shape, simd)
         m.submodules.row_max = row_max = RowReduce(
-            beat_shape=beats, value_shape=self._in_shape, folds=folds, part=lane_max,
-            fold=fold_max)
+            beat_shape=beats, value_shape=self._in_shape, folds=folds, lanes=lanes_of,
+            combine=larger, fold=fold_max)
         m.submodules.x_buffer = x_buffer = StreamFIFO(beats, depth=row_buffer_depth(
-            folds, RowReduce.latency + StreamFIFO.latency))
+            folds, row_max.latency + StreamFIFO.latency))
         m.submodules.max_fifo = max_fifo = value_fifo(self._in_shape)
         m.submodules.gelu = gelu = RowApply(beat_shape=beats, value_shape=self._in_shape,
                                             out_shape=self.o.payload.shape(), folds=folds,

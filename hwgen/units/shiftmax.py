@@ -10,9 +10,10 @@ from ._multiply import product_latency, shift_add_product
 from ._rowbuffer import (
     RowApply,
     RowReduce,
+    add,
     fold_max,
-    lane_max,
-    lane_sum,
+    lanes_of,
+    larger,
     per_row,
     row_buffer_depth,
     value_fifo,
@@ -131,21 +132,21 @@ class Shiftmax(wiring.Component):
         factor = unsigned(self.factor_bits)
 
         m.submodules.row_max = row_max = RowReduce(
-            beat_shape=beats, value_shape=self._in_shape, folds=folds, part=lane_max,
-            fold=fold_max)
+            beat_shape=beats, value_shape=self._in_shape, folds=folds, lanes=lanes_of,
+            combine=larger, fold=fold_max)
         m.submodules.x_buffer = x_buffer = StreamFIFO(beats, depth=row_buffer_depth(
-            folds, RowReduce.latency + StreamFIFO.latency))
+            folds, row_max.latency + StreamFIFO.latency))
         m.submodules.max_fifo = max_fifo = value_fifo(self._in_shape)
         m.submodules.exp = exp = RowApply(beat_shape=beats, value_shape=self._in_shape,
                                           out_shape=exps, folds=folds, build=self._exp)
         m.submodules.row_sum = row_sum = RowReduce(
             beat_shape=exps, value_shape=unsigned(31), folds=folds,
-            part=lambda m, beat: lane_sum(m, beat.e), fold=_saturating_sum)
+            lanes=lambda beat: lanes_of(beat.e), combine=add, fold=_saturating_sum)
         m.submodules.sum_fifo = sum_fifo = value_fifo(unsigned(31))
         divider = per_row(self._divider, folds)
         m.submodules.divider = divider
         m.submodules.e_buffer = e_buffer = StreamFIFO(mantissas, depth=row_buffer_depth(
-            folds, RowReduce.latency + divider.latency + 2 * StreamFIFO.latency))
+            folds, row_sum.latency + divider.latency + 2 * StreamFIFO.latency))
         m.submodules.factor_fifo = factor_fifo = value_fifo(factor)
         m.submodules.scale = scale = RowApply(beat_shape=mantissas, value_shape=factor,
                                               out_shape=self.o.payload.shape(), folds=folds,
