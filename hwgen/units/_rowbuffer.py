@@ -40,74 +40,102 @@ def row_buffer_depth(folds, latency):
 
 
 def value_fifo(shape):
+    """A FIFO of per-row values between two per-row units."""
     return StreamFIFO(shape, depth=VALUE_FIFO_DEPTH)
 
 
 class RowReduce(wiring.Component):
-    """Passes beats through and emits one reduced value per row of ``folds`` beats.
+    """Buffers the beats of rows of ``folds`` beats and reduces each row to one value.
 
     ``lanes(beat)`` lists the values of a beat to reduce; ``combine(a, b)``
     reduces them in a tree with a register after each level; ``fold(running,
     part, first)`` adds a beat's reduced part to the row's value so far
-    (registered; ``first``: the beat starts a row, ``running`` is stale).
-    Beats and values leave from registers :attr:`latency` cycles after the
-    beat is taken; the unit stalls while either output is held.
+    (``first``: the beat starts a row, ``running`` is stale). ``keep(beat)``
+    (default: all of it) is what the row buffer stores of each beat.
 
-    Members: ``i`` (beats in), ``o`` (the same beats out), ``value`` (one per row).
+    The row buffer (``depth`` beats, plus the pipeline's) and the value FIFO
+    (:data:`VALUE_FIFO_DEPTH` rows) are inside, so the pipeline never stalls:
+    a beat enters only with a credit for its place in the buffer (and, for a
+    row's last beat, one for the row's value); credits come back as ``o`` and
+    ``value`` are read. ``i.ready`` therefore depends on the unit's own
+    registers only, and ``o.ready``/``value.ready`` reach only the FIFOs.
+
+    Members: ``i`` (beats in), ``o`` (the kept beats, buffered), ``value``
+    (one per row, buffered). A row's value is readable :attr:`latency` + 2
+    cycles after its last beat is taken.
     """
 
-    def __init__(self, *, beat_shape, value_shape, folds, lanes, combine, fold):
+    def __init__(self, *, beat_shape, value_shape, folds, lanes, combine, fold, depth,
+                 keep=None, kept_shape=None):
         self._folds, self._lanes, self._combine, self._fold = folds, lanes, combine, fold
-        self._value_shape = value_shape
+        self._value_shape, self._depth = value_shape, depth
+        self._keep = keep if keep is not None else (lambda beat: beat)
+        self._kept_shape = kept_shape if kept_shape is not None else beat_shape
         self._count = len(lanes(Signal(beat_shape)))
         super().__init__({
             "i": In(stream.Signature(beat_shape)),
-            "o": Out(stream.Signature(beat_shape)),
+            "o": Out(stream.Signature(self._kept_shape)),
             "value": Out(stream.Signature(value_shape)),
         })
 
     @property
     def latency(self):
-        """Registers: the beat's lanes, each tree level, the fold."""
-        return 2 + (self._count - 1).bit_length()
+        """Register stages before the buffers: the beat's lanes, then each tree level."""
+        return 1 + (self._count - 1).bit_length()
 
     def elaborate(self, platform):
         m = Module()
-        enable = Signal()
-        m.d.comb += enable.eq((~self.o.valid | self.o.ready) & (~self.value.valid | self.value.ready))
-        m.d.comb += self.i.ready.eq(enable)
-        fire = self.i.valid & enable
+        # Credits cover the pipeline, the buffer's write-to-read latency and their return.
+        slack = self.latency + StreamFIFO.latency + 2
+        m.submodules.buffer = buffer = StreamFIFO(self._kept_shape, depth=self._depth + slack)
+        m.submodules.values = values = StreamFIFO(self._value_shape,
+                                                  depth=VALUE_FIFO_DEPTH + slack)
         position = Signal(range(self._folds))
         first, last = position == 0, position == self._folds - 1
+        beat_ok = _credits(m, "beat", buffer.depth, take=self.i.valid & self.i.ready,
+                           give=buffer.o.valid & buffer.o.ready)
+        value_ok = _credits(m, "value", values.depth, take=self.i.valid & self.i.ready & last,
+                            give=values.o.valid & values.o.ready)
+        m.d.comb += self.i.ready.eq(beat_ok & (value_ok | ~last))
+        fire = self.i.valid & self.i.ready
         with m.If(fire):
             m.d.sync += position.eq(Mux(last, 0, position + 1))
 
         # The beat's lanes, then a tree with a register after each level.
-        valid, beat, flags = fire, self.i.payload, Cat(first, last)
+        valid, beat, flags = fire, self._keep(self.i.payload), Cat(first, last)
         parts = self._lanes(self.i.payload)
         level = 0
         while True:
             regs = [Signal(part.shape(), name=f"part_{level}_{k}") for k, part in enumerate(parts)]
             valid_r, beat_r = Signal(name=f"valid_{level}"), Signal.like(beat, name=f"beat_{level}")
             flags_r = Signal(2, name=f"flags_{level}")
-            with m.If(enable):
-                m.d.sync += [valid_r.eq(valid), beat_r.eq(beat), flags_r.eq(flags),
-                             *(r.eq(part) for r, part in zip(regs, parts))]
+            m.d.sync += [valid_r.eq(valid), beat_r.eq(beat), flags_r.eq(flags),
+                         *(r.eq(part) for r, part in zip(regs, parts))]
             valid, beat, flags, parts, level = valid_r, beat_r, flags_r, regs, level + 1
             if len(parts) == 1:
                 break
             parts = [self._combine(*parts[k:k + 2]) if k + 1 < len(parts) else parts[k]
                      for k in range(0, len(parts), 2)]
 
-        # The fold: outputs, and the running value of the row.
+        # The fold: the running value of the row, written with the beat.
         running = Signal(self._value_shape)
         new = self._fold(running, parts[0], flags[0])
-        with m.If(enable):
-            m.d.sync += [self.o.valid.eq(valid), self.o.payload.eq(beat),
-                         self.value.valid.eq(valid & flags[1]), self.value.payload.eq(new)]
-            with m.If(valid):
-                m.d.sync += running.eq(new)
+        with m.If(valid):
+            m.d.sync += running.eq(new)
+        m.d.comb += [buffer.i.valid.eq(valid), buffer.i.payload.eq(beat),
+                     values.i.valid.eq(valid & flags[1]), values.i.payload.eq(new)]
+        wiring.connect(m, buffer.o, wiring.flipped(self.o))
+        wiring.connect(m, values.o, wiring.flipped(self.value))
         return m
+
+
+def _credits(m, name, total, *, take, give):
+    """A credit counter starting at ``total``; returns a register: some credit is left."""
+    count = Signal(range(total + 1), init=total, name=f"{name}_credits")
+    left = Signal(init=1, name=f"{name}_credit_left")
+    following = count - take + give
+    m.d.sync += [count.eq(following), left.eq(following != 0)]
+    return left
 
 
 class RowApply(wiring.Component):
@@ -148,15 +176,14 @@ class RowApply(wiring.Component):
         # Round trip of a credit: the pipeline, the FIFO's write-to-read latency, its return.
         depth = latency + StreamFIFO.latency + 2
         m.submodules.results = results = StreamFIFO(self._out_shape, depth=depth)
-        credits = Signal(range(depth + 1), init=depth)
-        has_credit = credits != 0
-        fire = self.i.valid & self.value.valid & has_credit
-        m.d.comb += [self.i.ready.eq(self.value.valid & has_credit),
+        fire = Signal()
+        has_credit = _credits(m, "result", results.depth, take=fire,
+                              give=results.o.valid & results.o.ready)
+        m.d.comb += [fire.eq(self.i.valid & self.value.valid & has_credit),
+                     self.i.ready.eq(self.value.valid & has_credit),
                      self.value.ready.eq(fire & last)]
         with m.If(fire):
             m.d.sync += position.eq(Mux(last, 0, position + 1))
-        returned = results.o.valid & results.o.ready
-        m.d.sync += credits.eq(credits - fire + returned)
         valid = fire
         for stage in range(latency):
             valid_s = Signal(name=f"valid_{stage}")

@@ -17,7 +17,7 @@ class IntegerSqrt(wiring.Component):
     """``max(isqrt(v), 1)`` digit by digit (``sw_reference.ivit.isqrt``), one result bit per cycle.
 
     Members: ``i`` (``unsigned(value_bits)``), ``o`` (``unsigned(root_bits)``).
-    Latency and interval ``ceil(value_bits / 2) + 1`` cycles; one value at a time.
+    Latency ``ceil(value_bits / 2) + 1`` cycles, interval one more; one value at a time.
     """
 
     def __init__(self, *, value_bits):
@@ -31,7 +31,8 @@ class IntegerSqrt(wiring.Component):
         return max(isqrt((1 << self._value_bits) - 1), 1).bit_length()
 
     latency = property(lambda self: self._digits + 1)
-    interval = latency
+    #: the next value is taken the cycle after the result leaves
+    interval = property(lambda self: self._digits + 2)
 
     def elaborate(self, platform):
         m = Module()
@@ -41,7 +42,7 @@ class IntegerSqrt(wiring.Component):
         bit = Signal(2 * digits)
         count = Signal(range(digits + 1))
         busy = Signal()
-        m.d.comb += [self.i.ready.eq(~busy & (~self.o.valid | self.o.ready)),
+        m.d.comb += [self.i.ready.eq(~busy & ~self.o.valid),
                      self.o.payload.eq(Mux(res == 0, 1, res))]
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
@@ -72,7 +73,7 @@ class NewtonSqrt(wiring.Component):
     quotient steps.
 
     Members: ``i`` (``unsigned(value_bits)``), ``o`` (``unsigned(root_bits)``).
-    One value at a time; :attr:`latency` = :attr:`interval` cycles.
+    One value at a time: :attr:`latency` cycles, :attr:`interval` one more.
     """
 
     def __init__(self, *, value_bits, root_bits):
@@ -90,7 +91,9 @@ class NewtonSqrt(wiring.Component):
         # load, then per division: hand over, the divider's latency, take the result
         return 1 + (NEWTON_STEPS - 1) * (self._divider().latency + 1) + 1
 
-    interval = latency
+    @property
+    def interval(self):
+        return self.latency + 1
 
     def elaborate(self, platform):
         m = Module()
@@ -99,7 +102,7 @@ class NewtonSqrt(wiring.Component):
         root = Signal(self._root_bits)
         steps = Signal(range(NEWTON_STEPS))
         busy, sent = Signal(), Signal()
-        m.d.comb += [self.i.ready.eq(~busy & (~self.o.valid | self.o.ready)),
+        m.d.comb += [self.i.ready.eq(~busy & ~self.o.valid),
                      self.o.payload.eq(root),
                      divider.i.payload.dividend.eq(value), divider.i.payload.divisor.eq(root),
                      divider.i.valid.eq(busy & ~sent), divider.o.ready.eq(1)]

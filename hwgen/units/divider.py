@@ -65,9 +65,9 @@ class Divider(wiring.Component):
 
     Latency and throughput: iterative, the result is valid ``quotient_bits + 1``
     cycles after the operands are taken (load, ``quotient_bits`` steps), and
-    the next operands are taken in the cycle the result leaves, so
-    back-to-back divisions take ``quotient_bits + 1`` cycles each
-    (:attr:`interval`). Pipelined, latency ``quotient_bits`` cycles and one
+    the next operands are taken in the cycle after the result leaves (so
+    ``o.ready`` does not reach ``i.ready``), so back-to-back divisions take
+    ``quotient_bits + 2`` cycles each (:attr:`interval`). Pipelined, latency ``quotient_bits`` cycles and one
     division per cycle; the whole pipeline advances when ``o.ready | ~o.valid``.
     """
 
@@ -111,7 +111,7 @@ class Divider(wiring.Component):
     @property
     def interval(self):
         """Cycles between back-to-back divisions without backpressure."""
-        return 1 if self._pipelined else self._quotient_bits + 1
+        return 1 if self._pipelined else self._quotient_bits + 2
 
     def elaborate(self, platform):
         m = Module()
@@ -150,7 +150,7 @@ class Divider(wiring.Component):
         busy = Signal()
 
         m.d.comb += [self.o.payload.quotient.eq(bits), self.o.payload.remainder.eq(rem),
-                     self.i.ready.eq(~busy & (~self.o.valid | self.o.ready))]
+                     self.i.ready.eq(~busy & ~self.o.valid)]
         with m.If(self.o.valid & self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         with m.If(self.i.valid & self.i.ready):

@@ -163,57 +163,46 @@ class LayerNorm(wiring.Component):
         squares = data.StructLayout({"y": y_beats, "sq": var})
         fifo = StreamFIFO.latency
 
+        mean_divider = per_row(self._mean_divider, folds)
+        root = per_row(self._root, folds)
+        factor_divider = per_row(self._factor_divider, folds)
         m.submodules.row_sum = row_sum = RowReduce(
             beat_shape=beats, value_shape=sum_shape, folds=folds, lanes=lanes_of, combine=add,
-            fold=_sum)
-        m.submodules.sum_fifo = sum_fifo = value_fifo(sum_shape)
-        mean_divider = per_row(self._mean_divider, folds)
+            fold=_sum, depth=row_buffer_depth(folds, mean_divider.latency + fifo))
         m.submodules.mean_divider = mean_divider
-        m.submodules.x_buffer = x_buffer = StreamFIFO(beats, depth=row_buffer_depth(
-            folds, row_sum.latency + mean_divider.latency + 3 * fifo))
         m.submodules.mean_fifo = mean_fifo = value_fifo(mean)
         m.submodules.centre = centre = RowApply(beat_shape=beats, value_shape=mean,
                                                 out_shape=squares, folds=folds,
                                                 build=self._centre)
         m.submodules.row_var = row_var = RowReduce(
             beat_shape=squares, value_shape=var, folds=folds, lanes=lambda beat: [beat.sq],
-            combine=add, fold=_sum)
-        m.submodules.var_fifo = var_fifo = value_fifo(var)
-        root = per_row(self._root, folds)
+            combine=add, fold=_sum, keep=lambda beat: beat.y, kept_shape=y_beats,
+            depth=row_buffer_depth(folds, root.latency + factor_divider.latency + 2 * fifo))
         m.submodules.root = root
         m.submodules.root_fifo = root_fifo = value_fifo(unsigned(self.root_bits))
-        factor_divider = per_row(self._factor_divider, folds)
         m.submodules.factor_divider = factor_divider
-        m.submodules.y_buffer = y_buffer = StreamFIFO(y_beats, depth=row_buffer_depth(
-            folds, row_var.latency + root.latency + factor_divider.latency + 4 * fifo))
         m.submodules.factor_fifo = factor_fifo = value_fifo(unsigned(31))
         m.submodules.scale = scale = RowApply(beat_shape=y_beats, value_shape=unsigned(31),
                                               out_shape=self.o.payload.shape(), folds=folds,
                                               build=self._scale)
 
         wiring.connect(m, wiring.flipped(self.i), row_sum.i)
-        wiring.connect(m, row_sum.o, x_buffer.i)
-        wiring.connect(m, row_sum.value, sum_fifo.i)
-        m.d.comb += [mean_divider.i.valid.eq(sum_fifo.o.valid),
+        m.d.comb += [mean_divider.i.valid.eq(row_sum.value.valid),
                      mean_divider.i.payload.dividend.eq(
-                         sum_fifo.o.payload + (c // 2 + c * self._offset)),
+                         row_sum.value.payload + (c // 2 + c * self._offset)),
                      mean_divider.i.payload.divisor.eq(c),
-                     sum_fifo.o.ready.eq(mean_divider.i.ready)]
+                     row_sum.value.ready.eq(mean_divider.i.ready)]
         _connect_quotient(m, mean_divider, mean_fifo)
-        wiring.connect(m, x_buffer.o, centre.i)
+        wiring.connect(m, row_sum.o, centre.i)
         wiring.connect(m, mean_fifo.o, centre.value)
         wiring.connect(m, centre.o, row_var.i)
-        m.d.comb += [y_buffer.i.valid.eq(row_var.o.valid),
-                     y_buffer.i.payload.eq(row_var.o.payload.y),
-                     row_var.o.ready.eq(y_buffer.i.ready)]
-        wiring.connect(m, row_var.value, var_fifo.i)
-        wiring.connect(m, var_fifo.o, root.i)
+        wiring.connect(m, row_var.value, root.i)
         wiring.connect(m, root.o, root_fifo.i)
         m.d.comb += [factor_divider.i.valid.eq(root_fifo.o.valid),
                      factor_divider.i.payload.divisor.eq(root_fifo.o.payload),
                      root_fifo.o.ready.eq(factor_divider.i.ready)]
         _connect_quotient(m, factor_divider, factor_fifo)
-        wiring.connect(m, y_buffer.o, scale.i)
+        wiring.connect(m, row_var.o, scale.i)
         wiring.connect(m, factor_fifo.o, scale.value)
         wiring.connect(m, scale.o, wiring.flipped(self.o))
         return m

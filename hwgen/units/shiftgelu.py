@@ -134,18 +134,13 @@ class ShiftGELU(wiring.Component):
         beats = data.ArrayLayout(self._in_shape, simd)
         m.submodules.row_max = row_max = RowReduce(
             beat_shape=beats, value_shape=self._in_shape, folds=folds, lanes=lanes_of,
-            combine=larger, fold=fold_max)
-        m.submodules.x_buffer = x_buffer = StreamFIFO(beats, depth=row_buffer_depth(
-            folds, row_max.latency + StreamFIFO.latency))
-        m.submodules.max_fifo = max_fifo = value_fifo(self._in_shape)
+            combine=larger, fold=fold_max, depth=row_buffer_depth(folds, 0))
         m.submodules.gelu = gelu = RowApply(beat_shape=beats, value_shape=self._in_shape,
                                             out_shape=self.o.payload.shape(), folds=folds,
                                             build=self._gelu)
         wiring.connect(m, wiring.flipped(self.i), row_max.i)
-        wiring.connect(m, row_max.o, x_buffer.i)
-        wiring.connect(m, row_max.value, max_fifo.i)
-        wiring.connect(m, x_buffer.o, gelu.i)
-        wiring.connect(m, max_fifo.o, gelu.value)
+        wiring.connect(m, row_max.o, gelu.i)
+        wiring.connect(m, row_max.value, gelu.value)
         wiring.connect(m, gelu.o, wiring.flipped(self.o))
         return m
 

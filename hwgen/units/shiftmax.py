@@ -1,6 +1,6 @@
 """I-ViT Shiftmax: integer softmax over a row, shifts and one integer division per row."""
 
-from amaranth.hdl import Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -131,45 +131,34 @@ class Shiftmax(wiring.Component):
             **mantissas.members})
         factor = unsigned(self.factor_bits)
 
+        divider = per_row(self._divider, folds)
         m.submodules.row_max = row_max = RowReduce(
             beat_shape=beats, value_shape=self._in_shape, folds=folds, lanes=lanes_of,
-            combine=larger, fold=fold_max)
-        m.submodules.x_buffer = x_buffer = StreamFIFO(beats, depth=row_buffer_depth(
-            folds, row_max.latency + StreamFIFO.latency))
-        m.submodules.max_fifo = max_fifo = value_fifo(self._in_shape)
+            combine=larger, fold=fold_max, depth=row_buffer_depth(folds, 0))
         m.submodules.exp = exp = RowApply(beat_shape=beats, value_shape=self._in_shape,
                                           out_shape=exps, folds=folds, build=self._exp)
         m.submodules.row_sum = row_sum = RowReduce(
             beat_shape=exps, value_shape=unsigned(31), folds=folds,
-            lanes=lambda beat: lanes_of(beat.e), combine=add, fold=_saturating_sum)
-        m.submodules.sum_fifo = sum_fifo = value_fifo(unsigned(31))
-        divider = per_row(self._divider, folds)
+            lanes=lambda beat: lanes_of(beat.e), combine=add, fold=_saturating_sum,
+            depth=row_buffer_depth(folds, divider.latency + StreamFIFO.latency),
+            keep=lambda beat: Cat(beat.v, beat.k), kept_shape=mantissas)
         m.submodules.divider = divider
-        m.submodules.e_buffer = e_buffer = StreamFIFO(mantissas, depth=row_buffer_depth(
-            folds, row_sum.latency + divider.latency + 2 * StreamFIFO.latency))
         m.submodules.factor_fifo = factor_fifo = value_fifo(factor)
         m.submodules.scale = scale = RowApply(beat_shape=mantissas, value_shape=factor,
                                               out_shape=self.o.payload.shape(), folds=folds,
                                               build=self._scale)
 
         wiring.connect(m, wiring.flipped(self.i), row_max.i)
-        wiring.connect(m, row_max.o, x_buffer.i)
-        wiring.connect(m, row_max.value, max_fifo.i)
-        wiring.connect(m, x_buffer.o, exp.i)
-        wiring.connect(m, max_fifo.o, exp.value)
+        wiring.connect(m, row_max.o, exp.i)
+        wiring.connect(m, row_max.value, exp.value)
         wiring.connect(m, exp.o, row_sum.i)
-        m.d.comb += [e_buffer.i.valid.eq(row_sum.o.valid),
-                     e_buffer.i.payload.v.eq(row_sum.o.payload.v),
-                     e_buffer.i.payload.k.eq(row_sum.o.payload.k),
-                     row_sum.o.ready.eq(e_buffer.i.ready)]
-        wiring.connect(m, row_sum.value, sum_fifo.i)
-        m.d.comb += [divider.i.valid.eq(sum_fifo.o.valid),
-                     divider.i.payload.divisor.eq(sum_fifo.o.payload),
-                     sum_fifo.o.ready.eq(divider.i.ready),
+        m.d.comb += [divider.i.valid.eq(row_sum.value.valid),
+                     divider.i.payload.divisor.eq(row_sum.value.payload),
+                     row_sum.value.ready.eq(divider.i.ready),
                      factor_fifo.i.valid.eq(divider.o.valid),
                      factor_fifo.i.payload.eq(divider.o.payload.quotient),
                      divider.o.ready.eq(factor_fifo.i.ready)]
-        wiring.connect(m, e_buffer.o, scale.i)
+        wiring.connect(m, row_sum.o, scale.i)
         wiring.connect(m, factor_fifo.o, scale.value)
         wiring.connect(m, scale.o, wiring.flipped(self.o))
         return m

@@ -33,7 +33,7 @@ def test_construction_errors(change, error, message):
     assert message in str(info.value)
 
 
-@pytest.mark.parametrize("pipelined, latency, interval", [(False, 9, 9), (True, 8, 1)])
+@pytest.mark.parametrize("pipelined, latency, interval", [(False, 9, 10), (True, 8, 1)])
 def test_properties(pipelined, latency, interval):
     unit = Divider(**BASE, pipelined=pipelined)
     assert (unit.latency, unit.interval, unit.pipelined) == (latency, interval, pipelined)
