@@ -90,16 +90,14 @@ class RowReduce(wiring.Component):
         m.submodules.buffer = buffer = StreamFIFO(self._kept_shape, depth=self._depth + slack)
         m.submodules.values = values = StreamFIFO(self._value_shape,
                                                   depth=VALUE_FIFO_DEPTH + slack)
-        position = Signal(range(self._folds))
-        first, last = position == 0, position == self._folds - 1
-        beat_ok = _credits(m, "beat", buffer.depth, take=self.i.valid & self.i.ready,
+        fire = Signal()
+        position, first, last = _row_position(m, self._folds, fire)
+        beat_ok = _credits(m, "beat", buffer.depth, take=fire,
                            give=buffer.o.valid & buffer.o.ready)
-        value_ok = _credits(m, "value", values.depth, take=self.i.valid & self.i.ready & last,
+        value_ok = _credits(m, "value", values.depth, take=fire & last,
                             give=values.o.valid & values.o.ready)
-        m.d.comb += self.i.ready.eq(beat_ok & (value_ok | ~last))
-        fire = self.i.valid & self.i.ready
-        with m.If(fire):
-            m.d.sync += position.eq(Mux(last, 0, position + 1))
+        m.d.comb += [self.i.ready.eq(beat_ok & (value_ok | ~last)),
+                     fire.eq(self.i.valid & self.i.ready)]
 
         # The beat's lanes, then a tree with a register after each level.
         valid, beat, flags = fire, self._keep(self.i.payload), Cat(first, last)
@@ -130,12 +128,32 @@ class RowReduce(wiring.Component):
 
 
 def _credits(m, name, total, *, take, give):
-    """A credit counter starting at ``total``; returns a register: some credit is left."""
+    """A credit counter starting at ``total``; returns a register: some credit is left.
+
+    ``take`` arrives late in the cycle (it is a handshake), so the flags for
+    the next cycle are picked by ``take``/``give`` among values computed from
+    the counter alone: no carry chain or compare after ``take``.
+    """
     count = Signal(range(total + 1), init=total, name=f"{name}_credits")
-    left = Signal(init=1, name=f"{name}_credit_left")
-    following = count - take + give
-    m.d.sync += [count.eq(following), left.eq(following != 0)]
-    return left
+    zero = Signal(init=total == 0, name=f"{name}_credits_zero")
+    one = Signal(init=total == 1, name=f"{name}_credits_one")
+    down, up = take & ~give, give & ~take
+    with m.If(down):
+        m.d.sync += [count.eq(count - 1), zero.eq(one), one.eq(count == 2)]
+    with m.Elif(up):
+        m.d.sync += [count.eq(count + 1), zero.eq(0), one.eq(zero)]
+    return ~zero
+
+
+def _row_position(m, folds, fire):
+    """``(position, first, last)`` of the next beat of a row, as registers; moves on ``fire``."""
+    position = Signal(range(folds))
+    first = Signal(init=1)
+    last = Signal(init=folds == 1)
+    with m.If(fire):
+        m.d.sync += [position.eq(Mux(last, 0, position + 1)), first.eq(last),
+                     last.eq(Mux(last, folds == 1, position == folds - 2))]
+    return position, first, last
 
 
 class RowApply(wiring.Component):
@@ -170,20 +188,17 @@ class RowApply(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        position = Signal(range(self._folds))
-        last = position == self._folds - 1
+        fire = Signal()
+        position, _, last = _row_position(m, self._folds, fire)
         result, latency = self._build(m, self.i.payload, self.value.payload, position, Const(1))
         # Round trip of a credit: the pipeline, the FIFO's write-to-read latency, its return.
         depth = latency + StreamFIFO.latency + 2
         m.submodules.results = results = StreamFIFO(self._out_shape, depth=depth)
-        fire = Signal()
         has_credit = _credits(m, "result", results.depth, take=fire,
                               give=results.o.valid & results.o.ready)
         m.d.comb += [fire.eq(self.i.valid & self.value.valid & has_credit),
                      self.i.ready.eq(self.value.valid & has_credit),
                      self.value.ready.eq(fire & last)]
-        with m.If(fire):
-            m.d.sync += position.eq(Mux(last, 0, position + 1))
         valid = fire
         for stage in range(latency):
             valid_s = Signal(name=f"valid_{stage}")
