@@ -61,7 +61,7 @@ class RowReduce(wiring.Component):
     registers only, and ``o.ready``/``value.ready`` reach only the FIFOs.
 
     Members: ``i`` (beats in), ``o`` (the kept beats, buffered), ``value``
-    (one per row, buffered). A row's value is readable :attr:`latency` + 2
+    (one per row, buffered). A row's value is readable :attr:`latency` + 3
     cycles after its last beat is taken.
     """
 
@@ -86,7 +86,7 @@ class RowReduce(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         # Credits cover the pipeline, the buffer's write-to-read latency and their return.
-        slack = self.latency + StreamFIFO.latency + 2
+        slack = self.latency + StreamFIFO.latency + 3
         m.submodules.buffer = buffer = StreamFIFO(self._kept_shape, depth=self._depth + slack)
         m.submodules.values = values = StreamFIFO(self._value_shape,
                                                   depth=VALUE_FIFO_DEPTH + slack)
@@ -115,13 +115,15 @@ class RowReduce(wiring.Component):
             parts = [self._combine(*parts[k:k + 2]) if k + 1 < len(parts) else parts[k]
                      for k in range(0, len(parts), 2)]
 
-        # The fold: the running value of the row, written with the beat.
+        # The fold: the running value of the row; after a row's last beat it is the row's
+        # value, written to the value FIFO from the register a cycle later.
         running = Signal(self._value_shape)
-        new = self._fold(running, parts[0], flags[0])
         with m.If(valid):
-            m.d.sync += running.eq(new)
+            m.d.sync += running.eq(self._fold(running, parts[0], flags[0]))
+        row_done = Signal()
+        m.d.sync += row_done.eq(valid & flags[1])
         m.d.comb += [buffer.i.valid.eq(valid), buffer.i.payload.eq(beat),
-                     values.i.valid.eq(valid & flags[1]), values.i.payload.eq(new)]
+                     values.i.valid.eq(row_done), values.i.payload.eq(running)]
         wiring.connect(m, buffer.o, wiring.flipped(self.o))
         wiring.connect(m, values.o, wiring.flipped(self.value))
         return m

@@ -245,7 +245,7 @@ class LayerNorm(wiring.Component):
 
 
 def _sum(running, part, first):
-    return Mux(first, 0, running) + part
+    return Mux(first, part, running + part)       # the mux after the carry chain, not before
 
 
 def _connect_quotient(m, divider, fifo):

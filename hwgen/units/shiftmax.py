@@ -186,5 +186,6 @@ class Shiftmax(wiring.Component):
 
 
 def _saturating_sum(running, part, first):
-    total = Mux(first, 0, running) + part
-    return Mux(total[31:].any(), Const(_Q31), total)          # above 2**31 - 1: bit 31 or up
+    total = running + part              # the first beat's mux after the carry chain, not before
+    return Mux(first, Mux(part[31:].any(), Const(_Q31), part),
+               Mux(total[31:].any(), Const(_Q31), total))     # above 2**31 - 1: bit 31 or up
