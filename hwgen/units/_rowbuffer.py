@@ -7,7 +7,7 @@ at once, each taking a beat per cycle:
 
 * :class:`RowReduce` passes the beats on and, at a row's last beat, emits the
   row's reduced value on a second stream;
-* a :class:`~hwgen.units.fifo.StreamFIFO` (the row buffer) holds the beats
+* a :class:`RowQueue` (the row buffer) holds the beats
   while the value is reduced and turned into what the next pass needs (a
   division, a square root: per-row scalar units, :class:`RoundRobin` copies
   of them when one copy is slower than a row);
@@ -19,14 +19,14 @@ its two ends keeps the producer running while the consumer waits for the
 row's value (:func:`row_buffer_depth`).
 """
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal, Value
 from amaranth.lib import stream, wiring
+from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from .fifo import StreamFIFO
 
-__all__ = ["RoundRobin", "RowApply", "RowReduce", "VALUE_FIFO_DEPTH", "add", "fold_max", "lanes_of",
-           "larger", "per_row", "row_buffer_depth", "value_fifo"]
+__all__ = ["RoundRobin", "RowApply", "RowQueue", "RowReduce", "VALUE_FIFO_DEPTH", "add", "fold_max",
+           "lanes_of", "larger", "per_row", "row_buffer_depth", "value_fifo"]
 
 #: per-row values waiting between stages (a few rows' worth absorbs the per-row jitter)
 VALUE_FIFO_DEPTH = 4
@@ -41,7 +41,59 @@ def row_buffer_depth(folds, latency):
 
 def value_fifo(shape):
     """A FIFO of per-row values between two per-row units."""
-    return StreamFIFO(shape, depth=VALUE_FIFO_DEPTH)
+    return RowQueue(shape, depth=VALUE_FIFO_DEPTH)
+
+
+class RowQueue(wiring.Component):
+    """A FIFO of ``depth`` beats whose handshake flags are flip-flops (the row buffers).
+
+    Storage is a ``Memory`` of ``depth - 1`` words (synchronous read) and the
+    output register its read port fills. ``i.ready`` (not full) and the
+    memory's emptiness are registered next-state tests, so ``i.valid`` and
+    ``o.ready`` each pass one LUT before the pointers, the level and the
+    flags: the row pipelines hand their late handshakes to these. (Amaranth's
+    ``SyncFIFOBuffered``, under :class:`~hwgen.units.fifo.StreamFIFO`, compares
+    its level after the handshakes: 4 LUT levels after ``o.ready``, which
+    limited Shiftmax to 193 MHz.)
+
+    Members: ``i``, ``o`` streams of ``payload_shape``. Latency 2 cycles.
+    """
+
+    latency = 2
+
+    def __init__(self, payload_shape, *, depth):
+        self._payload_shape, self._depth = payload_shape, max(depth, 3)
+        super().__init__({"i": In(stream.Signature(payload_shape)),
+                          "o": Out(stream.Signature(payload_shape))})
+
+    depth = property(lambda self: self._depth)
+
+    def elaborate(self, platform):
+        m = Module()
+        words = self._depth - 1
+        m.submodules.storage = storage = Memory(shape=Shape.cast(self._payload_shape).width,
+                                                depth=words, init=[])
+        w_port, r_port = storage.write_port(), storage.read_port(domain="sync")
+        produce, consume = Signal(range(words)), Signal(range(words))
+        level = Signal(range(words + 1))
+        not_full, not_empty, out_valid = Signal(init=1), Signal(), Signal()
+        write = self.i.valid & not_full
+        read = not_empty & (~out_valid | self.o.ready)
+        m.d.comb += [self.i.ready.eq(not_full), self.o.valid.eq(out_valid),
+                     w_port.addr.eq(produce), w_port.data.eq(Value.cast(self.i.payload)),
+                     w_port.en.eq(write), r_port.addr.eq(consume), r_port.en.eq(read),
+                     Value.cast(self.o.payload).eq(r_port.data)]
+        with m.If(write):
+            m.d.sync += produce.eq(Mux(produce == words - 1, 0, produce + 1))
+        with m.If(read):
+            m.d.sync += [consume.eq(Mux(consume == words - 1, 0, consume + 1)), out_valid.eq(1)]
+        with m.Elif(self.o.ready):
+            m.d.sync += out_valid.eq(0)
+        with m.If(write & ~read):
+            m.d.sync += [level.eq(level + 1), not_empty.eq(1), not_full.eq(level != words - 1)]
+        with m.Elif(read & ~write):
+            m.d.sync += [level.eq(level - 1), not_full.eq(1), not_empty.eq(level != 1)]
+        return m
 
 
 class RowReduce(wiring.Component):
@@ -86,9 +138,9 @@ class RowReduce(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         # Credits cover the pipeline, the buffer's write-to-read latency and their return.
-        slack = self.latency + StreamFIFO.latency + 3
-        m.submodules.buffer = buffer = StreamFIFO(self._kept_shape, depth=self._depth + slack)
-        m.submodules.values = values = StreamFIFO(self._value_shape,
+        slack = self.latency + RowQueue.latency + 3
+        m.submodules.buffer = buffer = RowQueue(self._kept_shape, depth=self._depth + slack)
+        m.submodules.values = values = RowQueue(self._value_shape,
                                                   depth=VALUE_FIFO_DEPTH + slack)
         fire = Signal()
         position, first, last = _row_position(m, self._folds, fire)
@@ -194,8 +246,8 @@ class RowApply(wiring.Component):
         position, _, last = _row_position(m, self._folds, fire)
         result, latency = self._build(m, self.i.payload, self.value.payload, position, Const(1))
         # Round trip of a credit: the pipeline, the FIFO's write-to-read latency, its return.
-        depth = latency + StreamFIFO.latency + 2
-        m.submodules.results = results = StreamFIFO(self._out_shape, depth=depth)
+        depth = latency + RowQueue.latency + 2
+        m.submodules.results = results = RowQueue(self._out_shape, depth=depth)
         has_credit = _credits(m, "result", results.depth, take=fire,
                               give=results.o.valid & results.o.ready)
         m.d.comb += [fire.eq(self.i.valid & self.value.valid & has_credit),

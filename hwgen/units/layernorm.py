@@ -12,6 +12,7 @@ from ._multiply import product_latency, shift_add_product
 from ._rom import lane_rom
 from ._rowbuffer import (
     RowApply,
+    RowQueue,
     RowReduce,
     add,
     lanes_of,
@@ -21,7 +22,6 @@ from ._rowbuffer import (
 )
 from ._sqrt import IntegerSqrt, NewtonSqrt
 from .divider import Divider
-from .fifo import StreamFIFO
 
 __all__ = ["LayerNorm"]
 
@@ -161,7 +161,7 @@ class LayerNorm(wiring.Component):
         mean = unsigned(self.mean_bits[1])          # mean + K
         var = unsigned(self.var_bits)
         squares = data.StructLayout({"y": y_beats, "sq": var})
-        fifo = StreamFIFO.latency
+        fifo = RowQueue.latency
 
         mean_divider = per_row(self._mean_divider, folds)
         root = per_row(self._root, folds)

@@ -9,6 +9,7 @@ from ._expshift import EXP_SHIFT_LATENCY, delay, exp_shift
 from ._multiply import product_latency, shift_add_product
 from ._rowbuffer import (
     RowApply,
+    RowQueue,
     RowReduce,
     fold_max,
     lanes_of,
@@ -17,7 +18,6 @@ from ._rowbuffer import (
     value_fifo,
 )
 from .divider import Divider
-from .fifo import StreamFIFO
 
 __all__ = ["ShiftGELU"]
 

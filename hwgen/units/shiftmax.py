@@ -9,6 +9,7 @@ from ._expshift import EXP_SHIFT_LATENCY, delay, exp_shift, exp_shift_bits
 from ._multiply import product_latency, shift_add_product
 from ._rowbuffer import (
     RowApply,
+    RowQueue,
     RowReduce,
     add,
     fold_max,
@@ -19,7 +20,6 @@ from ._rowbuffer import (
     value_fifo,
 )
 from .divider import Divider
-from .fifo import StreamFIFO
 
 __all__ = ["Shiftmax"]
 
@@ -140,7 +140,7 @@ class Shiftmax(wiring.Component):
         m.submodules.row_sum = row_sum = RowReduce(
             beat_shape=exps, value_shape=unsigned(31), folds=folds,
             lanes=lambda beat: lanes_of(beat.e), combine=add, fold=_saturating_sum,
-            depth=row_buffer_depth(folds, divider.latency + StreamFIFO.latency),
+            depth=row_buffer_depth(folds, divider.latency + RowQueue.latency),
             keep=lambda beat: Cat(beat.v, beat.k), kept_shape=mantissas)
         m.submodules.divider = divider
         m.submodules.factor_fifo = factor_fifo = value_fifo(factor)
