@@ -5,7 +5,7 @@ from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
 __all__ = ["EXP_SHIFT_LATENCY", "delay", "exp_shift", "exp_shift_bits"]
 
 #: register stages of :func:`exp_shift` (one more with ``cap``)
-EXP_SHIFT_LATENCY = 6
+EXP_SHIFT_LATENCY = 7
 
 
 def exp_shift_bits(x0, n, cap=None):
@@ -38,10 +38,10 @@ def exp_shift(m, x, top, *, x0, n, name, enable, cap=None, parts=False):
 
         d = x - top                        # 1: one subtraction (<= 0 unless cap is given)
         t = d + (d >> 1) - (d >> 4)        # 2: two arithmetic shifts, two adders
-        t = max(t, n * x0)                 # 3: compare with a constant ...
+        t = max(t, n * x0)                 # 3: t < n * x0 means q = n, r = 0 ...
         q = t // x0                        # 3: ... and the thermometer [t <= k * x0], k = kmin..n
-        r = t - x0 * q                     # 4: one-hot select of a constant, one adder
-        return ((r >> 1) - x0) << (n - q)  # 5: one adder; 6: a barrel shift by 0..n - kmin + 1
+        r = t - x0 * q                     # 4: one-hot select of x0 * q; 5: one adder
+        return ((r >> 1) - x0) << (n - q)  # 6: one adder; 7: a barrel shift by 0..n - kmin + 1
 
     ``q = kmin - 1 + (number of k with t <= k * x0)``: the comparisons form a
     thermometer code since ``k * x0`` falls as ``k`` grows, and ``t <= k * x0``
@@ -69,40 +69,48 @@ def exp_shift(m, x, top, *, x0, n, name, enable, cap=None, parts=False):
     d = _register(m, xs - ts, enable, f"{name}_d", signed(width))
     t = _register(m, d + (d >> 1) - (d >> 4), enable, f"{name}_t", signed(width + 2))
     floor = n * x0
-    tc = _register(m, Mux(t < floor, floor, t), enable, f"{name}_tc",
-                   signed(max(width + 2, Const(floor).shape().width)))
+    # Stage 3: the thermometer, and whether t is clamped (then q = n and r = 0 exactly).
     therm = Signal(max(positions - 1, 1), name=f"{name}_therm")
     if positions > 1:
         with m.If(enable):
             m.d.sync += therm.eq(sum((t <= k * x0).as_unsigned() << (k - kmin)
                                      for k in range(kmin, n + 1)))
-    # One-hot position of count: therm is 1 below count, 0 from count on.
+    below = _register(m, t < floor, enable, f"{name}_below")
+    t3 = _register(m, t, enable, f"{name}_t3")
+    # Stage 4: the one-hot position of count (therm is 1 below count, 0 from count on)
+    # selects the constants x0 * q and the shift.
     onehot = [(therm[c - 1] if c else Const(1)) & (~therm[c] if c < positions - 1 else Const(1))
               for c in range(positions)]
     table = [-x0 * (kmin - 1 + c) for c in range(positions)]
-    r_width = max(len(tc), max(abs(v) for v in table).bit_length()) + 2
-    selected = _one_hot_select(onehot, table, r_width)
+    r_width = max(len(t3), max(abs(v) for v in table).bit_length()) + 2
     shifts = [n - (kmin - 1) - c for c in range(positions)]
     shift_width = max(max(shifts), 1).bit_length()
-    r = _register(m, tc + selected.as_signed(), enable, f"{name}_r", signed(r_width))
+    selected = _register(m, _one_hot_select(onehot, table, r_width), enable, f"{name}_sel")
     shift = _register(m, _one_hot_select(onehot, shifts, shift_width), enable,
                       f"{name}_shift", unsigned(shift_width))
     low = _register(m, onehot[0], enable, f"{name}_low")          # count == 0
+    t4 = _register(m, t3, enable, f"{name}_t4")
+    below4 = _register(m, below, enable, f"{name}_below4")
+    # Stage 5: r = t - x0 * q; stage 6: v = (r >> 1) - x0.
+    r = _register(m, Mux(below4, 0, t4 + selected.as_signed()), enable, f"{name}_r",
+                  signed(r_width))
+    shift5 = _register(m, shift, enable, f"{name}_shift5")
+    low5 = _register(m, low, enable, f"{name}_low5")
     v = _register(m, (r >> 1) - x0, enable, f"{name}_v", unsigned((-x0).bit_length()))
-    shift2 = _register(m, shift, enable, f"{name}_shift2")
+    shift2 = _register(m, shift5, enable, f"{name}_shift2")
+    low = _register(m, low5, enable, f"{name}_low6")
     if cap is None:
         e = _register(m, v << shift2, enable, f"{name}_e", unsigned(exp_shift_bits(x0, n)))
         if parts:
             return (e, _register(m, v, enable, f"{name}_v3"),
                     _register(m, shift2, enable, f"{name}_shift3"))
         return e
-    low2 = _register(m, low, enable, f"{name}_low2")
     wide = _register(m, v << shift2, enable, f"{name}_wide",
                      unsigned(len(v) + max(shifts)))
-    low3 = _register(m, low2, enable, f"{name}_low3")
+    low7 = _register(m, low, enable, f"{name}_low7")
     e = Signal(unsigned(exp_shift_bits(x0, n, cap)), name=f"{name}_e")
     with m.If(enable):
-        m.d.sync += e.eq(_min_const(wide, low3, cap))
+        m.d.sync += e.eq(_min_const(wide, low7, cap))
     return e
 
 
