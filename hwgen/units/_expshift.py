@@ -73,9 +73,9 @@ def exp_shift(m, x, top, *, x0, n, name, enable, cap=None, parts=False):
     therm = Signal(max(positions - 1, 1), name=f"{name}_therm")
     if positions > 1:
         with m.If(enable):
-            m.d.sync += therm.eq(sum((t <= k * x0).as_unsigned() << (k - kmin)
+            m.d.sync += therm.eq(sum(_at_most(t, k * x0).as_unsigned() << (k - kmin)
                                      for k in range(kmin, n + 1)))
-    below = _register(m, t < floor, enable, f"{name}_below")
+    below = _register(m, _at_most(t, floor - 1), enable, f"{name}_below")
     t3 = _register(m, t, enable, f"{name}_t3")
     # Stage 4: the one-hot position of count (therm is 1 below count, 0 from count on)
     # selects the constants x0 * q and the shift.
@@ -112,6 +112,19 @@ def exp_shift(m, x, top, *, x0, n, name, enable, cap=None, parts=False):
     with m.If(enable):
         m.d.sync += e.eq(_min_const(wide, low7, cap))
     return e
+
+
+def _at_most(value, constant):
+    """``value <= constant`` for a signed ``value``, compared as offset binary (top bit
+    flipped): one carry chain, no sign fix-up after it."""
+    width = len(value)
+    low, high = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    if constant < low:
+        return Const(0, 1)
+    if constant >= high:
+        return Const(1, 1)
+    top = 1 << (width - 1)
+    return (value.as_unsigned() ^ top) <= ((constant & ((1 << width) - 1)) ^ top)
 
 
 def _min_const(value, force, cap):
