@@ -47,8 +47,8 @@ def value_fifo(shape):
 class RowQueue(wiring.Component):
     """A FIFO of ``depth`` beats whose handshake flags are flip-flops (the row buffers).
 
-    Storage is a ``Memory`` of ``depth - 1`` words (synchronous read) and the
-    output register its read port fills. ``i.ready`` (not full) and the
+    Storage is a ``Memory`` of ``depth - 1`` words (synchronous read, LUT RAM)
+    and the output register its read port fills. ``i.ready`` (not full) and the
     memory's emptiness are registered next-state tests, so ``i.valid`` and
     ``o.ready`` each pass one LUT before the pointers, the level and the
     flags: the row pipelines hand their late handshakes to these. (Amaranth's
@@ -71,8 +71,11 @@ class RowQueue(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         words = self._depth - 1
+        # LUT RAM even when deep: Yosys maps block RAM without its output register, whose
+        # 4.3 ns clock-to-output alone leaves no room for 200 MHz.
         m.submodules.storage = storage = Memory(shape=Shape.cast(self._payload_shape).width,
-                                                depth=words, init=[])
+                                                depth=words, init=[],
+                                                attrs={"ram_style": "distributed"})
         w_port, r_port = storage.write_port(), storage.read_port(domain="sync")
         produce, consume = Signal(range(words)), Signal(range(words))
         level = Signal(range(words + 1))

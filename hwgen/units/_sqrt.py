@@ -82,14 +82,10 @@ class NewtonSqrt(wiring.Component):
         super().__init__({"i": In(stream.Signature(unsigned(value_bits))),
                           "o": Out(stream.Signature(unsigned(root_bits)))})
 
-    def _divider(self):
-        return Divider(dividend_bits=self._value_bits, divisor_bits=self._root_bits,
-                       quotient_bits=min(self._quotient_bits, self._value_bits))
-
     @property
     def latency(self):
-        # load, then per division: hand over, the divider's latency, take the result
-        return 1 + (NEWTON_STEPS - 1) * (self._divider().latency + 1) + 1
+        # load, then per division: hand over, the iterative divider's q + 1 cycles, take it
+        return 1 + (NEWTON_STEPS - 1) * (min(self._quotient_bits, self._value_bits) + 2) + 1
 
     @property
     def interval(self):
@@ -97,7 +93,9 @@ class NewtonSqrt(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.divider = divider = self._divider()
+        m.submodules.divider = divider = Divider(
+            dividend_bits=self._value_bits, divisor_bits=self._root_bits,
+            quotient_bits=min(self._quotient_bits, self._value_bits))
         value = Signal(self._value_bits)
         root = Signal(self._root_bits)
         steps = Signal(range(NEWTON_STEPS))
