@@ -131,11 +131,17 @@ class Divider(wiring.Component):
         top = (1 << self._dividend_bits) - 1 if self._dividend is None else self._dividend
         return max(1, min(self._divisor_bits + 1, (top >> bit).bit_length()))
 
-    def _step(self, rem, next_bit, divisor, width):
-        """One restoring step on a ``width``-bit trial: (new remainder, quotient bit)."""
+    def _small(self, divisor, width):
+        """The divisor fits a ``width``-bit trial (else the quotient bit is 0, no subtraction)."""
+        return divisor[width:] == 0 if width < len(divisor) else Const(1)
+
+    def _step(self, rem, next_bit, divisor, width, small=None):
+        """One restoring step on a ``width``-bit trial: (new remainder, quotient bit).
+
+        ``small`` is :meth:`_small` if the caller has it (registered), else it is built here.
+        """
         trial = Cat(next_bit, rem)[:width]               # (rem << 1) | next dividend bit
-        # A divisor wider than the trial makes the bit 0 without a subtraction.
-        small = divisor[width:] == 0 if width < len(divisor) else Const(1)
+        small = self._small(divisor, width) if small is None else small
         diff = trial - divisor[:width]                   # one carry chain; the top bit borrows
         take = small & ~diff[width]
         new_rem = Mux(take, diff[:width], trial)
@@ -175,19 +181,24 @@ class Divider(wiring.Component):
         low = a[:q]                                      # dividend bits still to bring down
         quotient = Const(0, 0)                           # quotient bits found so far
         tag = self.i.payload.tag if self._tagged else None
+        small = self._small(divisor, self._trial_bits(q - 1))
         for stage in range(q):
             bit = q - 1 - stage
             new_rem, take = self._step(rem, low[bit] if self._dividend is None
                                        else Const((self._dividend >> bit) & 1, 1),
-                                       divisor, self._trial_bits(bit))
+                                       divisor, self._trial_bits(bit), small)
             valid_s = Signal(name=f"valid_{stage}")
             rem_s = Signal(len(new_rem), name=f"rem_{stage}")
             quotient_s = Signal(stage + 1, name=f"quotient_{stage}")
             divisor_s = Signal(self._divisor_bits, name=f"divisor_{stage}")
+            # The next stage's divisor test, one stage early: a flip-flop, off its carry path.
+            small_s = Signal(name=f"small_{stage}")
             with m.If(advance):
                 m.d.sync += [valid_s.eq(valid), rem_s.eq(new_rem),
                              quotient_s.eq(Cat(take, quotient)), divisor_s.eq(divisor)]
-            valid, rem, quotient, divisor = valid_s, rem_s, quotient_s, divisor_s
+                if bit:
+                    m.d.sync += small_s.eq(self._small(divisor, self._trial_bits(bit - 1)))
+            valid, rem, quotient, divisor, small = valid_s, rem_s, quotient_s, divisor_s, small_s
             if self._dividend is None and bit:
                 low_s = Signal(bit, name=f"low_{stage}")
                 with m.If(advance):
