@@ -22,8 +22,12 @@ def product_latency(a_shape, b_shape):
     return (1 if signed_ else 0) + max(1, (rows - 1).bit_length()) + (1 if signed_ else 0)
 
 
-def shift_add_product(m, a, b, *, enable, name):
+def shift_add_product(m, a, b, *, enable, name, bound=None):
     """``a * b`` (either may be signed), :func:`product_latency` enabled cycles later.
+
+    ``bound`` (optional) is a known bound on ``|a * b|``, from the caller's
+    algebra; since every partial product is non-negative, each partial sum
+    is below it too, which narrows the adder tree.
 
     Signed operands are split into magnitude and sign first (one stage); the
     narrower magnitude's bits select shifted copies of the wider one, which
@@ -44,19 +48,29 @@ def shift_add_product(m, a, b, *, enable, name):
                          negative.eq(_xor(a_neg, b_neg))]
         a, b = a_mag, b_mag
     narrow, wide = (a, b) if len(a) <= len(b) else (b, a)
-    terms = [Mux(narrow[i], wide, 0) << i for i in range(len(narrow))]
+    # A term is (value, low, largest): the sum of partial products i.. of which the low
+    # ``low`` bits are zero, kept shifted down and as wide as its largest value needs.
+    top = (1 << len(wide)) - 1
+    terms = [(Mux(narrow[i], wide, 0), i, top) for i in range(len(narrow))]
     level = 0
     while len(terms) > 1 or level == 0:
         summed = []
         for index in range(0, len(terms), 2):
             pair = terms[index:index + 2]
-            value = pair[0] + pair[1] if len(pair) == 2 else pair[0]
-            reg = Signal(unsigned(len(a) + len(b)), name=f"{name}_l{level}_{index // 2}")
+            if len(pair) == 2:
+                (va, la, ma), (vb, lb, mb) = pair
+                value, low, largest = va + (vb << (lb - la)), la, ma + (mb << (lb - la))
+                if bound is not None:
+                    largest = min(largest, bound >> low)
+            else:
+                value, low, largest = pair[0]
+            reg = Signal(unsigned(largest.bit_length()), name=f"{name}_l{level}_{index // 2}")
             with m.If(enable):
                 m.d.sync += reg.eq(value)
-            summed.append(reg)
+            summed.append((reg, low, largest))
         terms, level = summed, level + 1
-    magnitude = terms[0]
+    value, low, _ = terms[0]
+    magnitude = value << low
     if not signed_:
         return magnitude
     product = Signal(signed(len(a) + len(b) + 1), name=name)

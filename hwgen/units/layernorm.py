@@ -237,8 +237,9 @@ class LayerNorm(wiring.Component):
         latency = product_latency(y1[0].shape(), factor1.shape())
         out = Signal(self.o.payload.shape())
         for lane in range(simd):
+            # |y| <= k (k >= isqrt(var) >= |y| for both roots) and factor = Q31 // k.
             product = shift_add_product(m, y1[lane], factor1, enable=enable,
-                                        name=f"product_{lane}")
+                                        name=f"product_{lane}", bound=_Q31)
             bias = delay(m, biases[lane], latency, enable, f"bias_{lane}")
             m.d.comb += out[lane].eq((product >> 1) + bias)
         return out, 1 + latency
