@@ -271,40 +271,60 @@ class RoundRobin(wiring.Component):
 
     A per-row unit that needs ``T`` cycles per item (an iterative divider, a
     square root) keeps up with rows of ``F`` beats when ``count >= T / F``.
+    The copies must take a new item exactly from the cycle after their
+    result has left (the iterative units here do): the round robin keeps a
+    ``free`` flag per copy, so ``i.ready`` is a flip-flop and not a
+    multiplexer over the copies' states, and results leave through an output
+    register, so ``o.valid`` is a flip-flop too.
 
-    Members: ``i``, ``o`` as the copies' own.
+    Members: ``i``, ``o`` as the copies' own. Latency one more than a copy's.
     """
 
     def __init__(self, units):
         self._units = list(units)
+        if len(self._units) < 2:
+            raise ValueError(f"a round robin needs at least 2 copies, not {len(self._units)}")
         first = self._units[0]
         super().__init__({"i": In(stream.Signature(first.i.payload.shape())),
                           "o": Out(stream.Signature(first.o.payload.shape()))})
 
     @property
     def latency(self):
-        """One copy's latency (an item waits for no other copy)."""
-        return self._units[0].latency
+        """One copy's latency and the output register (an item waits for no other copy)."""
+        return self._units[0].latency + 1
 
     def elaborate(self, platform):
         m = Module()
         count = len(self._units)
         take, give = Signal(range(count)), Signal(range(count))
+        free = Signal(count, init=(1 << count) - 1)
+        ready = Signal(init=1)                            # free[take], registered
+        nxt = Mux(take == count - 1, 0, take + 1)
+        dispatch = self.i.valid & ready
+        # A result moves into the output register when the register is (being) emptied.
+        out_free = ~self.o.valid | self.o.ready
+        result_valid = _select([u.o.valid for u in self._units], give)
+        release = result_valid & out_free
         for k, unit in enumerate(self._units):
             m.submodules[f"copy_{k}"] = unit
             m.d.comb += [Value.cast(unit.i.payload).eq(Value.cast(self.i.payload)),
-                         unit.i.valid.eq(self.i.valid & (take == k)),
-                         unit.o.ready.eq(self.o.ready & (give == k))]
-        m.d.comb += [
-            self.i.ready.eq(_select([u.i.ready for u in self._units], take)),
-            self.o.valid.eq(_select([u.o.valid for u in self._units], give)),
-            Value.cast(self.o.payload).eq(
-                _select([Value.cast(u.o.payload) for u in self._units], give)),
-        ]
-        with m.If(self.i.valid & self.i.ready):
-            m.d.sync += take.eq(Mux(take == count - 1, 0, take + 1))
-        with m.If(self.o.valid & self.o.ready):
-            m.d.sync += give.eq(Mux(give == count - 1, 0, give + 1))
+                         unit.i.valid.eq(dispatch & (take == k)),
+                         unit.o.ready.eq(out_free & (give == k))]
+        m.d.comb += self.i.ready.eq(ready)
+        with m.If(release):
+            m.d.sync += [self.o.valid.eq(1), give.eq(Mux(give == count - 1, 0, give + 1)),
+                         Value.cast(self.o.payload).eq(
+                             _select([Value.cast(u.o.payload) for u in self._units], give))]
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        # free: cleared by a dispatch, set when the copy's result leaves it.
+        m.d.sync += free.eq((free & ~Mux(dispatch, 1 << take, 0)) | Mux(release, 1 << give, 0))
+        with m.If(dispatch):
+            m.d.sync += take.eq(nxt)
+        # ready for the next cycle: the next copy's flag if this cycle dispatched, else this
+        # one's; the late handshakes only pick among values computed from registers.
+        m.d.sync += ready.eq(Mux(dispatch, free.bit_select(nxt, 1) | (release & (give == nxt)),
+                                 free.bit_select(take, 1) | (release & (give == take))))
         return m
 
 
