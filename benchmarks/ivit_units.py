@@ -95,6 +95,16 @@ def units(pe):
     return {f"{name}_pe{pe}": entry for name, entry in made.items()}
 
 
+def reciprocal_divider():
+    """ShiftGELU's per-lane divider alone: (2**31 - 1) // S, pipelined, for x0 = -19."""
+    from hwgen.units.divider import Divider
+    from hwgen.units.shiftgelu import ShiftGELU
+    from amaranth.hdl import signed
+    bits = ShiftGELU(in_shape=signed(8), length=L, x0=GELU_X0).quotient_bits
+    return Divider(dividend_bits=31, divisor_bits=31, quotient_bits=bits, dividend=(1 << 31) - 1,
+                   pipelined=True)
+
+
 def test_rows(count=24, seed=0):
     """Random int8 rows, then the edge rows."""
     rng = np.random.default_rng(seed)
@@ -196,7 +206,18 @@ def print_table(record):
               f"{_fmt(e.get('ccu2c'))} | {_fmt(e.get('trellis_dpr16x4'))} | "
               f"{_fmt(e.get('trellis_ff'))} | {_fmt(e.get('mult18x18d'))} | "
               f"{_fmt(e.get('dp16kd'))} | {fmax} | {was} |")
-    for name, e in record["units"].items():
+    div, old_div = record.get("divider"), before.get("divider32_pipelined")
+    if div:
+        fmax = (f"{div['fmax_mhz_min']:g} / {div['fmax_mhz_median']:g}"
+                if "fmax_mhz_min" in div else "-")
+        was = (f"{old_div['lut4']:,} + {old_div['trellis_ff']:,} (32-bit, {old_div['fmax_mhz']} MHz)"
+               if old_div else "-")
+        print(f"| ShiftGELU's divider, (2**31 - 1) // S, {div['quotient_bits']} quotient bits, "
+              f"pipelined | - | 1 per division | - | {_fmt(div.get('lut4'))} | "
+              f"{_fmt(div.get('ccu2c'))} | {_fmt(div.get('trellis_dpr16x4'))} | "
+              f"{_fmt(div.get('trellis_ff'))} | {_fmt(div.get('mult18x18d'))} | "
+              f"{_fmt(div.get('dp16kd'))} | {fmax} | {was} |")
+    for name, e in [*record["units"].items(), *([("divider", div)] if div else [])]:
         path = e.get("critical_path")
         if path:
             print(f"  {name}: critical path (seed {e['critical_path_seed']}) "
@@ -226,6 +247,7 @@ def main():
                                    if "simd" in k or "divider" in k}
     kept = {k: v for k, v in old.get("units", {}).items() if "_pe" in k}
     record = {"rows": args.rows, "accuracy": accuracy(args.rows), "units": kept,
+              "divider": old.get("divider"),
               "before": before, "device": FMAX_DEVICE, "seeds": args.seeds,
               "flow": "hwgen.synth.synthesize: synth_ecp5 -noflatten, classic abc -lut 4; "
                       "nextpnr-ecp5 --freq 200 per seed"}
@@ -236,6 +258,13 @@ def main():
     def log(message):
         print(f"    {message}", flush=True)
 
+    name = "divider_q31_pipelined"
+    if not args.no_synth and (not args.only or name in args.only):
+        print(f"... {name}", flush=True)
+        record["divider"] = {"name": name, "quotient_bits": reciprocal_divider().quotient_bits,
+                             **synth(name, reciprocal_divider(), Path(args.work),
+                                     not args.no_pnr, args.seeds, log)}
+        out.write_text(json.dumps(record, indent=2) + "\n")
     for pe in args.pe:
         for name, (make, golden) in units(pe).items():
             if args.only and name not in args.only:
