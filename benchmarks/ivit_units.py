@@ -265,23 +265,25 @@ def main():
                              **synth(name, reciprocal_divider(), Path(args.work),
                                      not args.no_pnr, args.seeds, log)}
         out.write_text(json.dumps(record, indent=2) + "\n")
-    for pe in args.pe:
-        for name, (make, golden) in units(pe).items():
-            if args.only and name not in args.only:
-                continue
-            print(f"... {name}", flush=True)
-            unit = make()
-            cycles, mismatches, rows = verilator_rows(name, unit, golden)
-            entry = {"pe": pe, "cycles_measured": cycles, "cycles_ideal": L // pe,
-                     "cycles_unit_schedule": unit.cycles_per_row,
-                     "rows": rows, "rows_matching": rows - mismatches}
-            if not args.no_synth:
-                entry.update(synth(name, make(), Path(args.work), not args.no_pnr,
-                                   args.seeds, log))
-            record["units"][name] = entry
-            record["units"] = dict(sorted(record["units"].items(),
-                                          key=lambda kv: (kv[1]["pe"], kv[0])))
-            out.write_text(json.dumps(record, indent=2) + "\n")   # partial results survive
+    chosen = [(name, entry) for pe in args.pe for name, entry in units(pe).items()
+              if not args.only or name in args.only]
+    if args.only:                                    # in the order given (slowest last)
+        chosen.sort(key=lambda item: args.only.index(item[0]))
+    for name, (make, golden) in chosen:
+        pe = int(name.rsplit("_pe", 1)[1])
+        print(f"... {name}", flush=True)
+        unit = make()
+        cycles, mismatches, rows = verilator_rows(name, unit, golden)
+        entry = {"pe": pe, "cycles_measured": cycles, "cycles_ideal": L // pe,
+                 "cycles_unit_schedule": unit.cycles_per_row,
+                 "rows": rows, "rows_matching": rows - mismatches}
+        if not args.no_synth:
+            entry.update(synth(name, make(), Path(args.work), not args.no_pnr,
+                               args.seeds, log))
+        record["units"][name] = entry
+        record["units"] = dict(sorted(record["units"].items(),
+                                      key=lambda kv: (kv[1]["pe"], kv[0])))
+        out.write_text(json.dumps(record, indent=2) + "\n")   # partial results survive
     print_table(record)
     print(f"wrote {out}")
 
