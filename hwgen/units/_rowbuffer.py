@@ -60,6 +60,9 @@ class RowQueue(wiring.Component):
     """
 
     latency = 2
+    #: words of one LUT RAM segment: its read multiplexer over 8 banks of 16 words stays
+    #: within 200 MHz; 16 banks (LayerNorm ivit's 243-beat buffer) held it to 187 MHz
+    SEGMENT_WORDS = 128
 
     def __init__(self, payload_shape, *, depth):
         self._payload_shape, self._depth = payload_shape, max(depth, 3)
@@ -71,6 +74,20 @@ class RowQueue(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         words = self._depth - 1
+        if words > self.SEGMENT_WORDS:
+            # Deeper: a chain of segments (each with its own output register), same depth.
+            # The chain's write-to-read latency grows by 2 cycles per extra segment, which
+            # the row buffers' depths leave room for (row_buffer_depth's slack).
+            count = -(-words // self.SEGMENT_WORDS)
+            sizes = [self._depth // count + (k < self._depth % count) for k in range(count)]
+            segments = [RowQueue(self._payload_shape, depth=size) for size in sizes]
+            for k, segment in enumerate(segments):
+                m.submodules[f"segment_{k}"] = segment
+            wiring.connect(m, wiring.flipped(self.i), segments[0].i)
+            for a, b in zip(segments, segments[1:]):
+                wiring.connect(m, a.o, b.i)
+            wiring.connect(m, segments[-1].o, wiring.flipped(self.o))
+            return m
         # LUT RAM even when deep: Yosys maps block RAM without its output register, whose
         # 4.3 ns clock-to-output alone leaves no room for 200 MHz.
         m.submodules.storage = storage = Memory(shape=Shape.cast(self._payload_shape).width,
