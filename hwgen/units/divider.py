@@ -67,9 +67,16 @@ class Divider(wiring.Component):
     cycles after the operands are taken (load, ``quotient_bits`` steps), and
     the next operands are taken in the cycle after the result leaves (so
     ``o.ready`` does not reach ``i.ready``), so back-to-back divisions take
-    ``quotient_bits + 2`` cycles each (:attr:`interval`). Pipelined, latency ``quotient_bits`` cycles and one
-    division per cycle; the whole pipeline advances when ``o.ready | ~o.valid``.
+    ``quotient_bits + 2`` cycles each (:attr:`interval`). Pipelined, latency
+    ``quotient_bits`` cycles and one division per cycle; the whole pipeline
+    advances when ``o.ready | ~o.valid``.
     """
+
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("latency",)
+
+    #: (resource model of :mod:`hwgen.plan`, features) or None: no model covers it yet
+    resource_features = None
 
     def __init__(self, *, dividend_bits, divisor_bits, quotient_bits=None, dividend=None,
                  pipelined=False, tag_shape=None):

@@ -83,6 +83,12 @@ class LayerNorm(wiring.Component):
     149 cycles with the exact root, 265 with I-ViT's, measured).
     """
 
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("folds",)
+
+    #: (resource model of :mod:`hwgen.plan`, features) or None: no model covers it yet
+    resource_features = None
+
     def __init__(self, *, in_shape, channels, simd=1, sqrt="exact", bias=None,
                  out_shape=None):
         self._in_shape = check_shape("in_shape", in_shape)
