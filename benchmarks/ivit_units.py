@@ -2,6 +2,7 @@
 
     python benchmarks/ivit_units.py [--pe 1 4] [--only NAME ...] [--seeds 1 2 3]
                                     [--no-synth] [--no-pnr] [--rows 10000]
+                                    [--networks ivit_block ...] [--net-count 20]
 
 * Accuracy (golden model only): mean / max absolute error of
   ``sw_reference.ivit`` against float softmax, GELU (erf) and LayerNorm over
@@ -20,6 +21,12 @@
   and Fmax from nextpnr-ecp5 on an LFE5U-85F, speed grade 8, for each of
   ``--seeds`` (min / median / max; the unit's ports are unconstrained I/O,
   so register-to-register paths set Fmax).
+
+* Networks (``--networks``, instead of the units): each example cosimulated
+  whole under Verilator as ``hwgen sim --count N`` does (``--net-count``
+  random samples, seed 0), without pauses and with backpressure 0.3; steady
+  cycles per sample against the slowest layer's ideal, mismatches, latency,
+  and the FIFO depth in front of each two-input unit (``add``, ``matmul``).
 
 Writes benchmarks/results/ivit_units.json (the figures before the row
 pipelines stay there under ``"before"``) and prints the table.
@@ -177,6 +184,39 @@ def synth(name, unit, work, pnr, seeds, log):
     return entry
 
 
+def join_fifos(design):
+    """[(layer, port, depth in beats, bits per beat)] of the FIFOs in front of two-input units."""
+    from amaranth.hdl import Shape
+    from hwgen.units.fifo import StreamFIFO
+    owner = {id(unit): hw.layer.name for hw in design.layers for unit in hw.units}
+    return [(owner[id(unit)], port, fifo.depth, Shape.cast(fifo.o.payload.shape()).width)
+            for (fifo, _), (unit, port) in design.top.core.connections
+            if isinstance(fifo, StreamFIFO) and port in ("a", "b")]
+
+
+def network_entry(name, count, log):
+    """``examples/<name>.yaml`` cosimulated whole, as ``hwgen sim --count count``."""
+    from hwgen.export import to_verilog
+    from hwgen.network import build_network
+    from hwgen.spec import load
+    from sim.network import cosimulate, random_samples
+    spec = load(ROOT / "examples" / f"{name}.yaml")
+    design = build_network(spec)
+    verilog = to_verilog(design.top, spec.name)
+    x = random_samples(spec, count, 0)
+    entry = {"samples": count, "ideal_cycles": design.ideal_cycles,
+             "join_fifos": [{"layer": layer, "port": port, "depth": depth, "bits": bits}
+                            for layer, port, depth, bits in join_fifos(design)]}
+    for backpressure in (0.0, 0.3):
+        run = cosimulate(spec, x, design=design, verilog=verilog, backpressure=backpressure,
+                         seed=0, log=log)
+        entry[f"bp{backpressure:g}"] = {
+            "backpressure": backpressure, "mismatches": run.mismatches,
+            "steady_cycles": round(run.steady_cycles, 2),
+            "of_ideal": round(run.throughput, 4), "latency": run.latency}
+    return entry
+
+
 def _short(cell):
     """A nextpnr cell name without the unit's module prefix and Amaranth's escapes."""
     return str(cell).replace("\\", "").split(".")[-1] if cell else "-"
@@ -219,6 +259,14 @@ def print_table(record):
               f"{_fmt(div.get('ccu2c'))} | {_fmt(div.get('trellis_dpr16x4'))} | "
               f"{_fmt(div.get('trellis_ff'))} | {_fmt(div.get('mult18x18d'))} | "
               f"{_fmt(div.get('dp16kd'))} | {fmax} | {was} |")
+    for name, e in record.get("networks", {}).items():
+        depths = ", ".join(f"{f['layer']}.{f['port']} {f['depth']}" for f in e["join_fifos"])
+        for run in (e["bp0"], e["bp0.3"]):
+            print(f"{name}: {e['samples']} samples, backpressure {run['backpressure']}: "
+                  f"{run['mismatches']} mismatches, {run['steady_cycles']:g} cycles/sample "
+                  f"(ideal {e['ideal_cycles']}, {run['of_ideal']:.3f} of ideal), latency "
+                  f"{run['latency']}")
+        print(f"  join FIFOs (beats): {depths}")
     for name, e in [*record["units"].items(), *([("divider", div)] if div else [])]:
         path = e.get("critical_path")
         if path:
@@ -235,6 +283,9 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--no-synth", action="store_true")
     ap.add_argument("--no-pnr", action="store_true", help="yosys only, no nextpnr Fmax")
+    ap.add_argument("--networks", nargs="+", metavar="EXAMPLE",
+                    help="cosimulate these examples whole (e.g. ivit_block) instead of the units")
+    ap.add_argument("--net-count", type=int, default=20, help="random samples per network")
     ap.add_argument("--table", action="store_true", help="print the stored table and exit")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ivit_units.json"))
     ap.add_argument("--work", default=str(ROOT / "rtl_out" / "ivit_units"))
@@ -248,8 +299,18 @@ def main():
     before = old.get("before") or {k: v for k, v in old.get("units", {}).items()
                                    if "simd" in k or "divider" in k}
     kept = {k: v for k, v in old.get("units", {}).items() if "_pe" in k}
+    if args.networks:
+        record = {**old, "networks": old.get("networks", {})}
+        for name in args.networks:
+            print(f"... {name}", flush=True)
+            record["networks"][name] = network_entry(name, args.net_count,
+                                                     lambda message: print(f"    {message}"))
+            out.write_text(json.dumps(record, indent=2) + "\n")
+        print_table(record)
+        print(f"wrote {out}")
+        return
     record = {"rows": args.rows, "accuracy": accuracy(args.rows), "units": kept,
-              "divider": old.get("divider"),
+              "networks": old.get("networks", {}), "divider": old.get("divider"),
               "before": before, "device": FMAX_DEVICE, "seeds": args.seeds,
               "flow": "hwgen.synth.synthesize: synth_ecp5 -noflatten, classic abc -lut 4; "
                       "nextpnr-ecp5 --freq 200 per seed"}
