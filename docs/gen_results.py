@@ -270,7 +270,10 @@ def _ivit_units(data):
     missing = [f"{base}_pe{pe}" for pe in sorted({e["pe"] for e in data["units"].values()})
                for base in sorted({n.rsplit("_pe", 1)[0] for n in data["units"]})
                if f"{base}_pe{pe}" not in data["units"]]
-    note = (f"Not measured yet: {', '.join(missing)}.\n" if missing else "")
+    unplaced = [name for name, e in data["units"].items() if not e.get("fmax_mhz_by_seed")]
+    note = "".join([f"Not measured yet: {', '.join(missing)}.\n" if missing else "",
+                    f"Fmax not measured (nextpnr not run, `--no-pnr`): {', '.join(unplaced)}.\n"
+                    if unplaced else ""])
     return table(("unit", "pe", "cycles per row (ideal)", "rows bit-exact", "LUT4", "CCU2C",
                   "FF", "LUTRAM", "DP16KD", "MULT18X18D", "Fmax MHz, min / median (seeds)",
                   "critical path (worst seed)"), rows) + \
