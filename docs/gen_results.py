@@ -230,17 +230,92 @@ def _ivit_accuracy(data):
         f"\n{data['rows']:,} random rows of 64 per op, golden model only.\n"
 
 
+def _ivit_fmax(e):
+    """Fmax as 'min / median (seeds)', or '-' where nextpnr did not run."""
+    seeds = e.get("fmax_mhz_by_seed")
+    if not seeds:
+        return "-"
+    return (f"{e['fmax_mhz_min']:.1f} / {e['fmax_mhz_median']:.1f} "
+            f"({', '.join(f'{f:.1f}' for f in seeds.values())})")
+
+
+def _ivit_path(e):
+    """'from -> to' register names (nextpnr's cell suffixes dropped), levels, delay, seed."""
+    path = e.get("critical_path") or {}
+    if not path:
+        return "-"
+    def cell(name):
+        return re.sub(r"_TRELLIS_FF_Q(_\d+)?$", "", str(name).replace("\\", ""))
+    return (f"`{cell(path['from'])}` -> `{cell(path['to'])}`, {path['logic_levels']} levels, "
+            f"{path['delay_ns']} ns (seed {e.get('critical_path_seed', '-')})")
+
+
 def _ivit_units(data):
+    """The row pipelines (pe 1 and 4) and ShiftGELU's per-lane divider, as measured."""
     rows = []
-    for name, u in data["units"].items():
-        path = u.get("critical_path") or {}
-        rows.append((name, f"{_fmt(u['cycles_measured'])} ({u['cycles_ideal']})", _fmt(u["lut4"]),
-                     _fmt(u["ccu2c"]), _fmt(u["trellis_ff"]), _fmt(u["trellis_dpr16x4"]),
-                     _fmt(u["dp16kd"]), _fmt(u["mult18x18d"]), _fmt(u.get("fmax_mhz")),
-                     f"{path.get('logic_levels', '-')} levels, {path.get('delay_ns', '-')} ns"))
-    return table(("unit", "cycles per row or division (ideal)", "LUT4", "CCU2C", "FF", "LUTRAM",
-                  "DP16KD", "MULT18X18D", "Fmax MHz", "critical path"), rows) + \
-        f"\nDevice {data['device']}; flow: {data['flow']}.\n"
+    for name, e in data["units"].items():
+        rows.append((name.rsplit("_pe", 1)[0], e["pe"],
+                     f"{_fmt(e['cycles_measured'])} ({_fmt(e['cycles_ideal'])})",
+                     f"{e['rows_matching']} / {e['rows']}", _fmt(e.get("lut4")),
+                     _fmt(e.get("ccu2c")), _fmt(e.get("trellis_ff")),
+                     _fmt(e.get("trellis_dpr16x4")), _fmt(e.get("dp16kd")),
+                     _fmt(e.get("mult18x18d")), _ivit_fmax(e), _ivit_path(e)))
+    div = data.get("divider")
+    if div:
+        rows.append((f"ShiftGELU's divider, `(2**31 - 1) // S`, {div['quotient_bits']} "
+                     f"quotient bits, pipelined", "-", "1 per division (1)", "-",
+                     _fmt(div.get("lut4")), _fmt(div.get("ccu2c")), _fmt(div.get("trellis_ff")),
+                     _fmt(div.get("trellis_dpr16x4")), _fmt(div.get("dp16kd")),
+                     _fmt(div.get("mult18x18d")), _ivit_fmax(div), _ivit_path(div)))
+    missing = [f"{base}_pe{pe}" for pe in sorted({e["pe"] for e in data["units"].values()})
+               for base in sorted({n.rsplit("_pe", 1)[0] for n in data["units"]})
+               if f"{base}_pe{pe}" not in data["units"]]
+    unplaced = [name for name, e in data["units"].items() if not e.get("fmax_mhz_by_seed")]
+    note = "".join([f"Not measured yet: {', '.join(missing)}.\n" if missing else "",
+                    f"Fmax not measured (nextpnr not run, `--no-pnr`): {', '.join(unplaced)}.\n"
+                    if unplaced else ""])
+    return table(("unit", "pe", "cycles per row (ideal)", "rows bit-exact", "LUT4", "CCU2C",
+                  "FF", "LUTRAM", "DP16KD", "MULT18X18D", "Fmax MHz, min / median (seeds)",
+                  "critical path (worst seed)"), rows) + \
+        f"\nDevice {data['device']}; flow: {data['flow']}; seeds " \
+        f"{', '.join(map(str, data['seeds']))}.\n" + ("\n" + note if note else "")
+
+
+def _ivit_units_before(data):
+    """The units before the row pipelines (kept in the JSON under "before"), pe 1, and what
+    the same unit costs now at pe 1 (LUT4 and FF, and their ratio to before)."""
+    def now(name):
+        e = data["units"].get(name.replace("_simd1", "_pe1"))
+        if not e or "lut4" not in e:
+            return "-"
+        return (f"{e['lut4']:,} ({e['lut4'] / data['before'][name]['lut4']:.1f}x), "
+                f"{e['trellis_ff']:,} ({e['trellis_ff'] / data['before'][name]['trellis_ff']:.1f}x)")
+    rows = [(name.rsplit("_simd", 1)[0], f"{_fmt(e['cycles_measured'])} ({_fmt(e['cycles_ideal'])})",
+             _fmt(e["lut4"]), _fmt(e["ccu2c"]), _fmt(e["trellis_ff"]), _fmt(e["trellis_dpr16x4"]),
+             _fmt(e["dp16kd"]), _fmt(e["mult18x18d"]), _fmt(e.get("fmax_mhz")),
+             f"{(e.get('critical_path') or {}).get('logic_levels', '-')} levels, "
+             f"{(e.get('critical_path') or {}).get('delay_ns', '-')} ns", now(name))
+            for name, e in data["before"].items()]
+    return table(("unit (before)", "cycles per row or division (ideal)", "LUT4", "CCU2C", "FF",
+                  "LUTRAM", "DP16KD", "MULT18X18D", "Fmax MHz (seed 1)", "critical path",
+                  "now at pe 1: LUT4, FF (x before)"), rows)
+
+
+def _ivit_networks(data):
+    """Whole examples in Verilator (as ``hwgen sim --count N``), without and with backpressure."""
+    rows = []
+    for name, e in data.get("networks", {}).items():
+        fifos = e["join_fifos"]
+        depths = ", ".join(f"{f['layer']}.{f['port']} {f['depth']}" for f in fifos)
+        bits = sum(f["depth"] * f["bits"] for f in fifos)
+        for run in (e["bp0"], e["bp0.3"]):
+            rows.append((name, e["samples"], run["backpressure"], run["mismatches"],
+                         f"{run['steady_cycles']:,.2f} ({e['ideal_cycles']:,})",
+                         f"{run['of_ideal']:.3f}", _fmt(run["latency"]),
+                         f"{depths} ({bits / 1024:,.1f} kbit)"))
+    return table(("network", "samples", "backpressure", "mismatches",
+                  "cycles per sample, steady (ideal)", "of ideal", "latency (cycles)",
+                  "FIFO beats in front of each two-input unit (total)"), rows)
 
 
 def _matmul(data):
@@ -498,6 +573,10 @@ RESULTS = {
                               _unrolled_layers),
     "ivit_accuracy": Result("ivit_units", "python benchmarks/ivit_units.py", _ivit_accuracy),
     "ivit_units": Result("ivit_units", "python benchmarks/ivit_units.py", _ivit_units),
+    "ivit_networks": Result("ivit_units", "python benchmarks/ivit_units.py --networks "
+                            "ivit_block attention_mini", _ivit_networks),
+    "ivit_units_before": Result("ivit_units", "python benchmarks/ivit_units.py",
+                                _ivit_units_before),
     "matmul": Result("matmul", "nice -n 10 python benchmarks/matmul.py --baseline main", _matmul),
     "nngen": Result("nngen_compare", "python benchmarks/nngen_compare.py", _nngen),
     "soak": Result("soak", "python benchmarks/soak.py", _soak),

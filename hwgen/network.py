@@ -17,15 +17,16 @@ network a graph (:class:`~hwgen.top.StreamGraph`):
 * a tensor read by several layers leaves its producer through an eager fork
   (:class:`~hwgen.units.fork.DuplicateStreams`), each reader taking each beat
   when it is ready;
-* a two-input unit (ports ``a``, ``b``) gets a FIFO holding one whole sample
-  of each input. That is what makes the graph deadlock-free whatever the
-  branches' latencies: a join waits for one input only while the other's
-  FIFO is not yet full, and a full FIFO means the fork upstream has already
-  passed that whole sample to every branch, so the missing input can be
-  computed. (The skip path of a residual block, the Q rows waiting while K
-  is loaded into a MatMul: each needs up to a sample.) It costs
-  ``sample elements x bits`` of RAM per input; a smaller bound per branch
-  (its latency in beats) is possible and not done.
+* a two-input unit (ports ``a``, ``b``) gets a FIFO holding two whole
+  samples of each input. One sample is what makes the graph deadlock-free
+  whatever the branches' latencies: a join waits for one input only while
+  the other's FIFO is not yet full, and a full FIFO means the fork upstream
+  has already passed that whole sample to every branch, so the missing input
+  can be computed. (The skip path of a residual block, the Q rows waiting
+  while K is loaded into a MatMul: each needs up to a sample.) The second
+  sample is for full rate (see ``_fifo_depth``). It costs
+  ``2 x sample elements x bits`` of RAM per input; a smaller bound per
+  branch (its latency in beats) is possible and not done.
 
 Timing: a unit passes a beat when ``o.ready | ~o.valid``, so ``ready`` is
 combinational through every unit and converter. A SkidBuffer (registered
@@ -139,7 +140,7 @@ def build_network(spec) -> NetworkDesign:
                 for name, port in zip(names, ports):
                     # A one-input layer's first unit cuts the ready path of the layer before
                     # (unless the tensor is forked, and the fork's own skid did it). A
-                    # two-input unit gets one whole sample of FIFO on each input, so the
+                    # two-input unit gets two whole samples of FIFO on each input, so the
                     # branch that arrives first never blocks the fork that feeds both.
                     forked = len(consumers[name]) > 1
                     graph.join(taps[name].pop(0), unit, port, sizes[name],
@@ -265,13 +266,24 @@ def _port(tap):
 def _fifo_depth(unit, port, elements, join=False):
     """Beats of FIFO in front of ``unit.port`` (0: none).
 
-    A two-input unit gets one whole sample of each input. An MVAU with more
-    than one output fold reads a vector in bursts: one input vector (SF
-    beats; a [T, K] input holds T of them) lets its producer keep running.
+    A two-input unit gets two whole samples of each input. One sample rules
+    out deadlock (module docstring); full rate needs the FIFO on the short
+    side of a fork to hold everything the fork passes that side while the
+    other side's first beat of the same sample is still in its pipeline:
+    ``latency / sample period`` samples of the long branch. With one sample
+    the fork stalls whenever a branch's latency exceeds a sample period, as
+    a residual's attention branch may (``attention_mini`` with its MatMuls
+    at pe = simd = 1: 1,104 cycles per sample at backpressure 0.3 where its
+    slowest layer needs 1,024; 1,024.0 with two samples); two samples cover
+    branches of up to two sample periods.
+
+    An MVAU with more than one output fold reads a vector in bursts: one
+    input vector (SF beats; a [T, K] input holds T of them) lets its
+    producer keep running.
     """
     lanes = stream_format(getattr(unit, port))[1]
     if join:
-        return -(-elements // lanes)
+        return 2 * -(-elements // lanes)
     if getattr(unit, "nf", 1) > 1:
         return max(2, getattr(unit, "sf", -(-elements // lanes)))
     return 0
