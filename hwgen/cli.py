@@ -346,6 +346,7 @@ def cmd_synth(args):
     import shutil
     from hwgen.synth import SynthError, ToolMissing, check_tools, format_table, synthesize
 
+    seeds = _seeds(args)
     spec = _network(args, family=args.target)
     if args.pnr and args.target == "xilinx":
         raise BadInput("--pnr places ECP5 and iCE40 designs with nextpnr; for Xilinx run "
@@ -370,7 +371,7 @@ def cmd_synth(args):
                             device=args.device or spec.target.device,
                         clock_mhz=spec.target.clock_mhz,
                             pnr=args.pnr, owners=_layer_owners(design), progress=_progress,
-                            router=args.router)
+                            router=args.router, seeds=seeds, pnr_timeout=args.pnr_timeout)
         report["verilog"] = str(out_dir / f"{spec.name}.v")
         report["seconds"]["wall"] = round(time.monotonic() - started, 1)
         (staging / "report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -389,6 +390,28 @@ def cmd_synth(args):
         print(f"note: {report['note']}")
     print(f"wrote {final}/report.json ({report['seconds']['wall']:.0f} s)")
     return 0
+
+
+def _seeds(args):
+    """nextpnr seeds of ``hwgen synth``: ``--seeds 1,2,3``, ``--seed N`` or 1; BadInput if wrong."""
+    from hwgen.synth import check_seeds
+    if args.seeds is not None and args.seed is not None:
+        raise BadInput("give --seed N or --seeds N,M,..., not both")
+    if (args.seeds is not None or args.seed is not None) and not args.pnr:
+        raise BadInput("--seed/--seeds choose nextpnr seeds; add --pnr")
+    if args.pnr_timeout is not None and (not args.pnr or args.pnr_timeout <= 0):
+        raise BadInput("--pnr-timeout is seconds per nextpnr run, a positive number with --pnr"
+                       f", not {args.pnr_timeout:g}" + ("" if args.pnr else " without --pnr"))
+    if args.seed is not None:
+        text = str(args.seed)
+    else:
+        text = args.seeds if args.seeds is not None else "1"
+    try:
+        return check_seeds(int(part) for part in text.split(","))
+    except ValueError as error:
+        raise BadInput(f"--seeds {text}: {error}" if "seed" in str(error)
+                       else f"--seeds must be comma-separated integers such as 1,2,3, "
+                            f"not {text!r}") from None
 
 
 def cmd_report(args):
@@ -511,6 +534,11 @@ def _parser():
     p.add_argument("--router", choices=["router1", "router2"], default="router1",
                    help="nextpnr's router (default router1, the timing-driven one; router2 "
                         "finishes congested designs where router1 can stall for tens of minutes)")
+    p.add_argument("--seed", type=int, help="nextpnr seed (default 1)")
+    p.add_argument("--seeds", help="several nextpnr seeds, e.g. 1,2,3: one place and route "
+                   "each on the same netlist; prints and records min / median / max Fmax")
+    p.add_argument("--pnr-timeout", type=float, metavar="SECONDS",
+                   help="stop a nextpnr run after this long and report it as congested")
     p.add_argument("-o", "--output-dir", help="bundle folder (default rtl_out/<name>/)")
     _fold_options(p)
     p.set_defaults(func=cmd_synth)
