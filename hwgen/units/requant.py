@@ -1,10 +1,11 @@
 """Dyadic requantizer: ``y = clamp(((x * m + 2**(s-1)) >> s) + zp, lo, hi)``."""
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import channel_params, check_int, check_shape, shape_range
+from ._credit import CreditQueue
 from ._dyadic import clamp, round_half_up
 from ._rom import lane_rom
 
@@ -46,7 +47,11 @@ class Requant(wiring.Component):
     o : Out(stream.Signature(ArrayLayout(out_shape, pe)))
 
     Latency 3 cycles (parameter read + multiply, round-shift, offset + clamp);
-    one beat per cycle. The pipeline advances when ``o.ready | ~o.valid``.
+    one beat per cycle. The pipeline never stalls (no register has an
+    enable): a beat is taken only when the output queue
+    (:class:`~hwgen.units._credit.CreditQueue`) has room for it and every
+    beat in flight, so ``o.ready`` reaches only the queue's pointer and
+    count, and ``i.ready`` depends on the unit's own flip-flops only.
     """
 
     def __init__(self, *, in_shape, out_shape, channels, pe=1,
@@ -74,13 +79,18 @@ class Requant(wiring.Component):
     #: width of the multiplier operand ``m`` (the widest of the channels' multipliers)
     multiplier_bits = property(lambda self: max(self._m).bit_length())
     latency = 3
+    #: ``i.ready`` comes from the unit's own flip-flops; ``o.ready`` reaches a few (hwgen.network)
+    registered_ready = True
+    ready_fanout = 4
 
     def elaborate(self, platform):
         m = Module()
-
-        advance = Signal()
-        m.d.comb += [advance.eq(self.o.ready | ~self.o.valid), self.i.ready.eq(advance)]
-        accept = self.i.valid & self.i.ready
+        # The pipeline never stalls: its registers move every cycle, and a beat is taken only
+        # when the output queue has room for it and everything in flight (credit).
+        m.submodules.queue = queue = CreditQueue(self.o.payload.shape(), stages=self.latency)
+        wiring.connect(m, wiring.flipped(self.o), queue.o)
+        accept = self.i.valid & queue.room
+        m.d.comb += [self.i.ready.eq(queue.room), queue.accept.eq(accept)]
 
         fold = Signal(range(max(self.folds, 2)))    # never zero-width
         if self.folds > 1:
@@ -89,15 +99,8 @@ class Requant(wiring.Component):
 
         # Stage 1: register x; each lane's parameters come out of its ROM in step.
         x1 = Signal.like(self.i.payload)
-        v1 = Signal()
-        with m.If(advance):
-            m.d.sync += [x1.eq(self.i.payload), v1.eq(self.i.valid)]
-        lane_params = [self._lane_params(m, lane, fold, advance) for lane in range(self._pe)]
-
-        v2, v3 = Signal(), Signal()
-        with m.If(advance):
-            m.d.sync += [v2.eq(v1), v3.eq(v2)]
-        m.d.comb += self.o.valid.eq(v3)
+        m.d.sync += x1.eq(self.i.payload)
+        lane_params = [self._lane_params(m, lane, fold) for lane in range(self._pe)]
 
         for lane, (mult, shift, zp) in enumerate(lane_params):
             # Stage 2: product, carrying the parameters along.
@@ -106,24 +109,20 @@ class Requant(wiring.Component):
             shamt = Signal(unsigned(len(shift)), name=f"shamt_{lane}")
             exact = Signal(name=f"exact_{lane}")    # s == 0: no rounding term
             zp2 = Signal.like(zp, name=f"zp2_{lane}")
-            # Stage 3: rounded shift, offset and clamp.
+            m.d.sync += [
+                product.eq(x1[lane] * mult),
+                shamt.eq(Mux(shift == 0, 0, shift - 1)),
+                exact.eq(shift == 0),
+                zp2.eq(zp),
+            ]
+            # Stage 3 (the queue's register): rounded shift, offset and clamp.
             rounded = round_half_up(m, product, shamt, exact, suffix=lane)
             offset = Signal(signed(len(product) + len(zp) + 1), name=f"offset_{lane}")
-            with m.If(advance):
-                m.d.sync += [
-                    product.eq(x1[lane] * mult),
-                    shamt.eq(Mux(shift == 0, 0, shift - 1)),
-                    exact.eq(shift == 0),
-                    zp2.eq(zp),
-                ]
-            m.d.comb += offset.eq(rounded + zp2)
-            y = Signal(self._out_shape, name=f"y_{lane}")
-            with m.If(advance):
-                m.d.sync += y.eq(clamp(offset, self._out_shape))
-            m.d.comb += self.o.payload[lane].eq(y)
+            m.d.comb += [offset.eq(rounded + zp2),
+                         queue.w_data[lane].eq(clamp(offset, self._out_shape))]
         return m
 
-    def _lane_params(self, m, lane, fold, advance):
+    def _lane_params(self, m, lane, fold):
         """(multiplier, shift, zero_point) for ``lane``, valid in stage 1.
 
         A parameter equal for every channel is a constant; otherwise it comes
@@ -140,7 +139,7 @@ class Requant(wiring.Component):
             "shift": unsigned(max(max(self._s).bit_length(), 1)),
             "zero_point": signed(max(_bits_signed(v) for v in self._zp)),
         }
-        return [lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key], addr=fold, en=advance)
+        return [lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key], addr=fold, en=Const(1))
                 for key in ("multiplier", "shift", "zero_point")]
 
 

@@ -8,6 +8,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import check_int, check_shape
+from ._credit import CreditQueue
 from ._rom import lane_rom
 
 __all__ = ["Thresholding"]
@@ -63,7 +64,11 @@ class Thresholding(wiring.Component):
     o : Out(stream.Signature(ArrayLayout(unsigned(out_bits), pe)))
 
     Latency 2 cycles (threshold read, compare + encode); one beat per cycle.
-    The pipeline advances when ``o.ready | ~o.valid``.
+    The pipeline never stalls (no register has an enable): a beat is taken
+    only when the output queue (:class:`~hwgen.units._credit.CreditQueue`,
+    three results) has room for it and every beat in flight, so ``o.ready``
+    reaches only the queue's pointer and count, and ``i.ready`` depends on
+    the unit's own flip-flops only.
     """
 
     def __init__(self, *, in_shape, channels, pe=1, thresholds, out_bits):
@@ -90,6 +95,10 @@ class Thresholding(wiring.Component):
     folds = property(lambda self: self._channels // self._pe)
     out_bits = property(lambda self: self._out_bits)
     latency = 2
+    #: ``i.ready`` comes from the unit's own flip-flops; ``o.ready`` reaches this many
+    #: flip-flops (the output queue's pointer and count; see hwgen.network)
+    registered_ready = True
+    ready_fanout = 4
 
     @property
     def rom_bits(self):
@@ -109,10 +118,13 @@ class Thresholding(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-
-        advance = Signal()
-        m.d.comb += [advance.eq(self.o.ready | ~self.o.valid), self.i.ready.eq(advance)]
-        accept = self.i.valid & self.i.ready
+        count = (1 << self._out_bits) - 1
+        # The pipeline never stalls: its registers move every cycle, and a beat is taken only
+        # when the output queue has room for it and everything in flight (credit).
+        m.submodules.queue = queue = CreditQueue(self.o.payload.shape(), stages=self.latency)
+        wiring.connect(m, wiring.flipped(self.o), queue.o)
+        accept = self.i.valid & queue.room
+        m.d.comb += [self.i.ready.eq(queue.room), queue.accept.eq(accept)]
 
         fold = Const(0)                 # one fold: every lane's thresholds are constants
         if self.folds > 1:
@@ -122,26 +134,21 @@ class Thresholding(wiring.Component):
 
         # Stage 1: register x; each lane's thresholds come out of its ROM in step.
         x1 = Signal.like(self.i.payload)
-        v1, v2 = Signal(), Signal()
-        with m.If(advance):
-            m.d.sync += [x1.eq(self.i.payload), v1.eq(self.i.valid), v2.eq(v1)]
-        m.d.comb += self.o.valid.eq(v2)
+        m.d.sync += x1.eq(self.i.payload)
 
-        count = (1 << self._out_bits) - 1
         lo, hi = _shape_range(self._in_shape)
         word = data.ArrayLayout(self._t_shape, count)
         for lane in range(self._pe):
             rows = self._thresholds[lane::self._pe]
-            t = lane_rom(m, f"threshold_rom_{lane}", word, rows, addr=fold, en=advance)
-            # Stage 2: compare against every threshold, encode the thermometer code.
+            t = lane_rom(m, f"threshold_rom_{lane}", word, rows, addr=fold, en=Const(1))
+            # Stage 2 (the queue's register): compare against every threshold, encode the
+            # thermometer code.
             above = Signal(count, name=f"above_{lane}")         # bit j: x >= T[j]
             m.d.comb += [above[j].eq(_at_least(x1[lane], t[j], lo, hi)) for j in range(count)]
             edge = Signal(count, name=f"edge_{lane}")           # one-hot at the last set bit
             m.d.comb += edge.eq(above & ~(above >> 1))
-            y = Signal(unsigned(self._out_bits), name=f"y_{lane}")
-            with m.If(advance):
-                m.d.sync += [y[k].eq(_or_bits(edge, k, count)) for k in range(self._out_bits)]
-            m.d.comb += self.o.payload[lane].eq(y)
+            m.d.comb += [queue.w_data[lane][k].eq(_or_bits(edge, k, count))
+                         for k in range(self._out_bits)]
         return m
 
 
