@@ -5,6 +5,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import check_int, check_shape
+from .skid import SkidBuffer
 
 __all__ = ["LabelSelect"]
 
@@ -46,11 +47,13 @@ class LabelSelect(wiring.Component):
     ``tree_levels = ceil(log2(pe))``, then the running best into the result
     register); one input beat per cycle. One comparison per register keeps
     the cycle short: with all ten comparisons of ``pe = 10`` in one cycle the
-    unit limited sfc_balanced to 47.3 MHz on an ECP5-85k. The result
-    register and the running-best register are separate, so the next vector
-    streams in while a result waits to be taken;
-    the input stalls only when a vector's last beat is ready to finish while
-    the previous result is still untaken.
+    unit limited sfc_balanced to 47.3 MHz on an ECP5-85k. Results wait in a
+    two-slot ring (:class:`~hwgen.units.skid.SkidBuffer`) apart from the
+    running-best register, so the next vector streams in while a result
+    waits to be taken; the input stalls only when a vector's last beat is
+    ready to finish while two results are still untaken. ``o.ready``
+    reaches the ring's pointer and flags only; ``i.ready`` (whether the
+    tree moves) is computed from the unit's own flip-flops.
     """
 
     def __init__(self, *, in_shape, channels, pe=1):
@@ -73,6 +76,9 @@ class LabelSelect(wiring.Component):
     index_bits = property(lambda self: self._index_bits)
     tree_levels = property(lambda self: (self._pe - 1).bit_length())
     latency = property(lambda self: 2 + self.tree_levels)
+    #: ``i.ready`` comes from the unit's own flip-flops; ``o.ready`` reaches a few (hwgen.network)
+    registered_ready = True
+    ready_fanout = 4
 
     def elaborate(self, platform):
         m = Module()
@@ -85,13 +91,14 @@ class LabelSelect(wiring.Component):
         idx1 = Signal(unsigned(self._index_bits))
         run_val = Signal(self._in_shape)
         run_idx = Signal(unsigned(self._index_bits))
-        result = Signal(unsigned(self._index_bits))
-        result_valid = Signal()
-        m.d.comb += [self.o.valid.eq(result_valid), self.o.payload[0].eq(result)]
+        # Results wait in a two-slot ring, so o.ready moves its pointer and flags only, and
+        # whether a result can be written is a flip-flop ("not full").
+        m.submodules.results = results = SkidBuffer(self.o.payload.shape())
+        wiring.connect(m, wiring.flipped(self.o), results.o)
 
         # The running best takes the tree's beat unless that beat ends a vector and the
-        # result register is still full; the tree stages all move whenever it is emptied.
-        out_free = ~result_valid | self.o.ready
+        # result ring is full; the tree stages all move whenever it is emptied.
+        out_free = results.i.ready
         take1, move = Signal(), Signal()
         m.d.comb += [take1.eq(v1 & (~last1 | out_free)), move.eq(~v1 | take1),
                      self.i.ready.eq(move)]
@@ -123,12 +130,9 @@ class LabelSelect(wiring.Component):
         better = first1 | (val1 > run_val)
         new_val = Mux(better, val1, run_val)
         new_idx = Mux(better, idx1, run_idx)
-        with m.If(self.o.ready):
-            m.d.sync += result_valid.eq(0)
+        m.d.comb += [results.i.valid.eq(take1 & last1), results.i.payload[0].eq(new_idx)]
         with m.If(take1):
             m.d.sync += [run_val.eq(new_val), run_idx.eq(new_idx)]
-            with m.If(last1):
-                m.d.sync += [result.eq(new_idx), result_valid.eq(1)]
         return m
 
 

@@ -120,12 +120,12 @@ def test_amaranth_sim_matches_golden(name):
 
 
 def test_next_vector_streams_in_while_result_waits():
-    """With the output blocked, all of the next vector is taken without a gap, then it stalls
-    (after one more beat per tree stage, which hold beats too)."""
+    """With the output blocked, all of the next two vectors are taken without a gap (two results
+    wait in the ring), then it stalls (after one more beat per tree stage, which hold beats too)."""
     case = CASES["s8_c10_pe2"]
     dut = LabelSelect(**case)
     folds = dut.folds
-    x = case_vectors(case, count=3, seed=3)[:3]
+    x = case_vectors(case, count=4, seed=3)[:4]
     beats = [w for sample in beats_of(case, x) for w in sample]
     taken_at, results = [], []
 
@@ -146,7 +146,7 @@ def test_next_vector_streams_in_while_result_waits():
     sim.add_clock(1e-8)
     sim.add_testbench(tb)
     sim.run_until(1e-8 * 8 * folds)        # bounded: a stuck unit fails instead of hanging
-    assert taken_at == list(range(2 * folds + dut.tree_levels))
+    assert taken_at == list(range(3 * folds + dut.tree_levels))
     np.testing.assert_array_equal(results, case_expected(x[:2]))
 
 
