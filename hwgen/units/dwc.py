@@ -78,6 +78,13 @@ class StreamingDataWidthConverter(wiring.Component):
     #: so the bits of that many groups
     shift_stages = property(lambda self: (self._b // self.group).bit_length())
     latency = 1
+    #: ``i.ready`` follows ``o.ready`` combinationally (hwgen.network)
+    registered_ready = False
+
+    @property
+    def ready_fanout(self):
+        """Flip-flops ``o.ready`` reaches: the buffer and the count registers."""
+        return (self._a + self._b) * self._shape.width + 4 * (self._a + self._b).bit_length()
 
     def elaborate(self, platform):
         m = Module()
