@@ -95,7 +95,7 @@ def network_yaml(name, folder):
     return path
 
 
-def measure(name, label, tree, work, seeds, timeout, log):
+def measure(name, label, tree, work, seeds, timeout, log, pnr=True):
     """One row: generate with ``tree``'s hwgen, synthesise, place and route once per seed."""
     folder = work / label / name
     net = network_yaml(name, folder)
@@ -116,7 +116,7 @@ def measure(name, label, tree, work, seeds, timeout, log):
     top = generated["name"]
     try:
         report = synthesize(bundle / f"{top}.v", top, "ecp5", folder / "synth", device=DEVICE,
-                            clock_mhz=CLOCK_MHZ, pnr=True, owners=generated["owners"],
+                            clock_mhz=CLOCK_MHZ, pnr=pnr, owners=generated["owners"],
                             progress=log, seeds=seeds, pnr_timeout=timeout)
     except SynthError as error:
         row.update(error=str(error), seconds=round(time.monotonic() - started, 1))
@@ -127,6 +127,10 @@ def measure(name, label, tree, work, seeds, timeout, log):
         return row
     pnr = report["pnr"]
     row.update(_resources(report["total"]))
+    if not pnr:
+        row.update(seeds=[], seconds=report["seconds"],
+                   layers={r["name"]: {"lut": r["lut"], "ff": r["ff"]} for r in report["layers"]})
+        return row
     row.update(routed=True, fmax_mhz_min=pnr["fmax_mhz_min"],
                fmax_mhz_median=pnr["fmax_mhz_median"], fmax_mhz_max=pnr["fmax_mhz_max"],
                per_seed={s["seed"]: s["fmax_mhz"] for s in pnr["seeds"]},
@@ -183,6 +187,8 @@ def _lut_ff(row):
 def _fmax(row, spread=True):
     if not row:
         return "-"
+    if not row.get("seeds") and "lut4" in row:
+        return "not placed (--no-pnr)"
     if not row.get("routed"):
         return "not routed" if "lut4" in row else "failed"
     if spread:
@@ -198,7 +204,7 @@ def _ratio(old, new, key):
 
 def _path(row):
     if not row.get("routed"):
-        return (row.get("error") or "")[:160].replace("|", "/").replace("\n", " ")
+        return (row.get("error") or "")[:200].replace("|", "/").replace("\n", " ")
     path = row.get("critical_path") or {}
     return (f"{path.get('from_layer')} `{_short(path.get('from'))}` -> {path.get('to_layer')} "
             f"`{_short(path.get('to'))}`, {path.get('delay_ns')} ns "
@@ -219,6 +225,8 @@ def main():
     parser.add_argument("--tree", default=str(ROOT), help="checkout whose hwgen generates")
     parser.add_argument("--timeout", type=float, default=2400,
                         help="seconds per nextpnr run before it counts as congested")
+    parser.add_argument("--no-pnr", action="store_true",
+                        help="synthesis only: LUT4, FF, DP16KD, MULT18X18D (no Fmax)")
     parser.add_argument("--work", default="/tmp/hwgen_fmax", help="scratch folder")
     parser.add_argument("--out", default=str(OUT))
     parser.add_argument("--table", action="store_true", help="print the table only")
@@ -236,7 +244,8 @@ def main():
 
     data = None
     for name in args.networks:
-        row = measure(name, args.label, tree, work, seeds, args.timeout, log)
+        row = measure(name, args.label, tree, work, seeds, args.timeout, log,
+                      pnr=not args.no_pnr)
         data = save([row], out)
         log(f"    {name}: {_lut_ff(row)} LUT4/FF, Fmax {_fmax(row)}; {_path(row)}")
     print(table(data))

@@ -41,7 +41,8 @@ through, from that unit up to the nearest registered one: if it would cross
 more than ``MAX_READY_UNITS`` units, or more than one whose ``o.ready``
 reaches over ``LIGHT_FANOUT`` flip-flops, a SkidBuffer (registered
 ``ready``, full rate, 1 cycle) goes in front of the unit. So no ``ready``
-path joins two high-fanout enables, whatever the layers. Measured on
+path joins two high-fanout enables, whatever the layers. Both AXI4-Stream
+ports are registered by a SkidBuffer too. Measured on
 tiny_bnn (ECP5-85k, README "Synthesis"): one cut per layer took Fmax from
 35.5 to 64.5 MHz, registering the converters' cycle to 125.2 MHz, a cut
 after each MVAU to 147.2 MHz; this rule replaces those hand-placed cuts.
@@ -50,6 +51,7 @@ after each MVAU to 147.2 MHz; this rule replaces those hand-placed cuts.
 from dataclasses import dataclass, field
 
 from amaranth.hdl import Shape
+from amaranth.lib import data
 
 from .top import AxiStreamTop, StreamGraph
 from .units.dwc import StreamingDataWidthConverter
@@ -130,10 +132,13 @@ def build_network(spec) -> NetworkDesign:
                                   for hw in hardware if hw.units)
     in_shape, first_lanes = stream_format(getattr(first_unit, first_port))
     in_per_beat = _per_word(io_bits, in_shape.width, spec, "input")
-    reader = StreamingDataWidthConverter(shape=in_shape, in_per_beat=in_per_beat,
-                                         out_per_beat=first_lanes, elements=spec.input.size)
-    graph.add(reader)
-    produce("input", (reader, "o"))
+    # Both AXI4-Stream ports are registered (a SkidBuffer each): the pins' ready and valid
+    # then reach a few flip-flops, not a converter's buffer enable spread toward the pins.
+    entry = graph.add(SkidBuffer(data.ArrayLayout(in_shape, in_per_beat)))
+    reader = graph.chain((entry, "o"), StreamingDataWidthConverter(
+        shape=in_shape, in_per_beat=in_per_beat, out_per_beat=first_lanes,
+        elements=spec.input.size))
+    produce("input", reader)
 
     sizes = {"input": spec.input.size}
     for hw in hardware:
@@ -168,12 +173,13 @@ def build_network(spec) -> NetworkDesign:
     out_per_beat = _per_word(io_bits, out_shape.width, spec, "output")
     writer = graph.chain(tap, StreamingDataWidthConverter(
         shape=out_shape, in_per_beat=last_lanes, out_per_beat=out_per_beat, elements=elements))
+    writer = graph.chain(writer, SkidBuffer(_port(writer).payload.shape()))
     if elements != spec.output.size:
         raise AssertionError(f"hardware emits {elements} elements per sample, the network "
                              f"{spec.output.size}")
 
     out_beats = -(-elements // out_per_beat)
-    core = StreamGraph(graph.units, graph.connections, i=(reader, "i"), o=writer)
+    core = StreamGraph(graph.units, graph.connections, i=(entry, "i"), o=writer)
     top = AxiStreamTop(core, out_beats=out_beats, io_bits=io_bits)
     return NetworkDesign(top, io_bits, in_per_beat, in_shape.width, out_per_beat,
                          out_shape.width, out_shape.signed, -(-spec.input.size // in_per_beat),

@@ -32,6 +32,9 @@ class LabelSelect(wiring.Component):
     in_shape : Shape            element type of ``x``
     channels : int              elements per vector ``C`` (FINN ``Labels``)
     pe : int                    elements per beat; must divide ``channels``
+    levels_per_stage : int      comparison levels of the tree between two registers
+                                (default 1; the composer picks it from the delay model
+                                and ``target.clock_mhz``, see :meth:`retimed`)
 
     Members
     -------
@@ -42,10 +45,11 @@ class LabelSelect(wiring.Component):
         1-bit element means binary (-1/+1) throughout hwgen, and the spec
         gives argmax over 1 or 2 classes a 2-bit type too.
 
-    Latency ``2 + tree_levels`` cycles from a vector's last input beat to
-    its result (a register after every comparison level of the tree, whose
-    ``tree_levels = ceil(log2(pe))``, then the running best into the result
-    register); one input beat per cycle. One comparison per register keeps
+    Latency ``2 + tree_stages`` cycles from a vector's last input beat to
+    its result (a register after every ``levels_per_stage`` comparison
+    levels of the tree, whose ``tree_levels = ceil(log2(pe))``, then the
+    running best into the result register); one input beat per cycle. One
+    comparison per register keeps
     the cycle short: with all ten comparisons of ``pe = 10`` in one cycle the
     unit limited sfc_balanced to 47.3 MHz on an ECP5-85k. Results wait in a
     two-slot ring (:class:`~hwgen.units.skid.SkidBuffer`) apart from the
@@ -56,12 +60,13 @@ class LabelSelect(wiring.Component):
     tree moves) is computed from the unit's own flip-flops.
     """
 
-    def __init__(self, *, in_shape, channels, pe=1):
+    def __init__(self, *, in_shape, channels, pe=1, levels_per_stage=1):
         self._in_shape = check_shape("in_shape", in_shape)
         self._channels = check_int("channels", channels, minimum=1)
         self._pe = check_int("pe", pe, minimum=1)
         if channels % pe:
             raise ValueError(f"pe must divide channels ({channels}), not {pe!r}")
+        self._levels_per_stage = check_int("levels_per_stage", levels_per_stage, minimum=1)
         self._index_bits = max(2, (self._channels - 1).bit_length())
 
         super().__init__({
@@ -75,10 +80,44 @@ class LabelSelect(wiring.Component):
     folds = property(lambda self: self._channels // self._pe)
     index_bits = property(lambda self: self._index_bits)
     tree_levels = property(lambda self: (self._pe - 1).bit_length())
-    latency = property(lambda self: 2 + self.tree_levels)
+    levels_per_stage = property(lambda self: self._levels_per_stage)
+    #: register stages of the tree: one after every ``levels_per_stage`` comparison levels
+    tree_stages = property(lambda self: -(-self.tree_levels // self._levels_per_stage))
+    latency = property(lambda self: 2 + self.tree_stages)
     #: ``i.ready`` comes from the unit's own flip-flops; ``o.ready`` reaches a few (hwgen.network)
     registered_ready = True
     ready_fanout = 4
+
+    def stage_delay(self, model):
+        """(ns, what, fix) of the slowest register stage by the delay model (hwgen.timing)."""
+        tree = self._levels_per_stage * self._level_ns(model)
+        enable = model.luts(2, fanout=self._tree_bits())          # take1 -> move -> the tree
+        best = model.carry(self._in_shape.width) + model.luts(1)  # running best: compare, pick
+        ns, what = max((model.stage(tree), f"{self._levels_per_stage} comparison level(s) of "
+                        f"{self._in_shape.width}-bit values per stage"),
+                       (model.stage(enable), f"the tree's enable to {self._tree_bits()} "
+                        "flip-flops"),
+                       (model.stage(best), "the running best's compare and select"))
+        fix = ("" if self._levels_per_stage == 1 else "one comparison level per stage "
+               "(levels_per_stage=1)")
+        return ns, what, fix
+
+    def retimed(self, model, clock_mhz):
+        """This unit with as many comparison levels per stage as fit at ``clock_mhz``."""
+        from ..timing import stages_for
+        levels = stages_for(model, clock_mhz, self._level_ns(model),
+                            most=max(self.tree_levels, 1))
+        if levels == self._levels_per_stage:
+            return self
+        return LabelSelect(in_shape=self._in_shape, channels=self._channels, pe=self._pe,
+                           levels_per_stage=levels)
+
+    def _level_ns(self, model):
+        """One comparison level: compare two values, pick one (value and index)."""
+        return model.carry(self._in_shape.width) + model.luts(1, fanout=2)
+
+    def _tree_bits(self):
+        return max(self._pe // 2, 1) * (self._in_shape.width + self._index_bits) + 4
 
     def elaborate(self, platform):
         m = Module()
@@ -117,8 +156,10 @@ class LabelSelect(wiring.Component):
                  for lane in range(pe)]
         valid, tags = self.i.valid, (base, first, last)
         for depth in range(self.tree_levels):
-            level = [_register(m, move, pair, f"l{depth}_{k}")
-                     for k, pair in enumerate(_halve(level))]
+            level = _halve(level)
+            if (depth + 1) % self._levels_per_stage and depth + 1 < self.tree_levels:
+                continue                    # the next level shares this register stage
+            level = [_register(m, move, pair, f"l{depth}_{k}") for k, pair in enumerate(level)]
             valid = _register(m, move, (valid,), f"l{depth}_valid")[0]
             tags = _register(m, move, tags, f"l{depth}_tag")
         (best_val, best_lane), = level

@@ -40,13 +40,17 @@ class Requant(wiring.Component):
         Length 1 means per-tensor. Parameters that are the same for every
         channel become constants; the others live in a ROM per lane
         (``channels // pe`` deep), read synchronously so it maps to LUTRAM/BRAM.
+    offset_stage : bool         clamp in a stage of its own (latency 4; default False,
+                                the composer sets it from the delay model and
+                                ``target.clock_mhz``, see :meth:`retimed`)
 
     Members
     -------
     i : In(stream.Signature(ArrayLayout(in_shape, pe)))
     o : Out(stream.Signature(ArrayLayout(out_shape, pe)))
 
-    Latency 3 cycles (parameter read + multiply, round-shift, offset + clamp);
+    Latency 3 cycles (parameter read + multiply, round-shift, offset + clamp),
+    4 with ``offset_stage``;
     one beat per cycle. The pipeline never stalls (no register has an
     enable): a beat is taken only when the output queue
     (:class:`~hwgen.units._credit.CreditQueue`) has room for it and every
@@ -55,7 +59,7 @@ class Requant(wiring.Component):
     """
 
     def __init__(self, *, in_shape, out_shape, channels, pe=1,
-                 multiplier, shift, zero_point=(0,)):
+                 multiplier, shift, zero_point=(0,), offset_stage=False):
         self._in_shape = check_shape("in_shape", in_shape)
         self._out_shape = check_shape("out_shape", out_shape)
         self._channels = check_int("channels", channels, minimum=1)
@@ -67,6 +71,9 @@ class Requant(wiring.Component):
         self._m = channel_params("multiplier", multiplier, channels, 1, (1 << 31) - 1)
         self._s = channel_params("shift", shift, channels, 0, 63)
         self._zp = channel_params("zero_point", zero_point, channels, lo, hi)
+        if not isinstance(offset_stage, bool):
+            raise TypeError(f"offset_stage must be True or False, not {offset_stage!r}")
+        self._offset_stage = offset_stage
 
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(self._in_shape, pe))),
@@ -78,7 +85,8 @@ class Requant(wiring.Component):
     folds = property(lambda self: self._channels // self._pe)
     #: width of the multiplier operand ``m`` (the widest of the channels' multipliers)
     multiplier_bits = property(lambda self: max(self._m).bit_length())
-    latency = 3
+    offset_stage = property(lambda self: self._offset_stage)
+    latency = property(lambda self: 3 + self._offset_stage)
     #: ``i.ready`` comes from the unit's own flip-flops; ``o.ready`` reaches a few (hwgen.network)
     registered_ready = True
     ready_fanout = 4
@@ -115,12 +123,49 @@ class Requant(wiring.Component):
                 exact.eq(shift == 0),
                 zp2.eq(zp),
             ]
-            # Stage 3 (the queue's register): rounded shift, offset and clamp.
+            # Stage 3 (the queue's register): rounded shift, offset and clamp; with
+            # offset_stage the clamp is a stage of its own.
             rounded = round_half_up(m, product, shamt, exact, suffix=lane)
             offset = Signal(signed(len(product) + len(zp) + 1), name=f"offset_{lane}")
-            m.d.comb += [offset.eq(rounded + zp2),
-                         queue.w_data[lane].eq(clamp(offset, self._out_shape))]
+            if self._offset_stage:
+                m.d.sync += offset.eq(rounded + zp2)
+            else:
+                m.d.comb += offset.eq(rounded + zp2)
+            m.d.comb += queue.w_data[lane].eq(clamp(offset, self._out_shape))
         return m
+
+    def stage_delay(self, model):
+        """(ns, what, fix) of the slowest register stage by the delay model (hwgen.timing)."""
+        multiply, round_offset, clamp_ns = self._delays(model)
+        stages = [(model.stage(multiply), "the multiplier"),
+                  (model.stage(round_offset + (0 if self._offset_stage else clamp_ns)),
+                   "rounding shift and offset" + ("" if self._offset_stage else " and clamp")),
+                  (model.stage(clamp_ns), "clamp")]
+        ns, what = max(stages)
+        fix = ("clamp in a stage of its own (offset_stage)" if not self._offset_stage else
+               "the per-channel rounding shift in a stage of its own (not built yet)"
+               if what.startswith("rounding") and len(set(self._s)) > 1 else
+               "a faster speed grade or a lower clock")
+        return ns, what, fix
+
+    def retimed(self, model, clock_mhz):
+        """This unit with the clamp in a stage of its own when stage 3 does not fit."""
+        _, round_offset, clamp_ns = self._delays(model)
+        offset_stage = round_offset + clamp_ns > model.budget(clock_mhz)
+        if offset_stage == self._offset_stage:
+            return self
+        return Requant(in_shape=self._in_shape, out_shape=self._out_shape,
+                       channels=self._channels, pe=self._pe, multiplier=self._m, shift=self._s,
+                       zero_point=self._zp, offset_stage=offset_stage)
+
+    def _delays(self, model):
+        """ns of (the product, the rounding shift + offset adds, the clamp)."""
+        width = self._in_shape.width + self.multiplier_bits + 1          # the product
+        shift_levels = 0 if len(set(self._s)) == 1 else max(self._s).bit_length()
+        multiply = model.dsp if width > 10 else model.carry(width) + model.luts(2)
+        round_offset = model.luts(shift_levels) + 2 * model.carry(width)
+        clamp_ns = model.carry(width) + model.luts(2, fanout=4)   # both compares side by side
+        return multiply, round_offset, clamp_ns
 
     def _lane_params(self, m, lane, fold):
         """(multiplier, shift, zero_point) for ``lane``, valid in stage 1.

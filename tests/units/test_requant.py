@@ -90,3 +90,15 @@ def test_verilog_is_deterministic_and_lint_clean(tmp_path):
     result = lint(path, "requant_top")
     assert result.returncode == 0, result.stderr
     assert "%Warning" not in result.stderr
+
+
+def test_retimed_puts_the_clamp_in_a_stage_of_its_own_when_needed():
+    from hwgen.timing import delay_model
+    model = delay_model("ecp5", "8")
+    unit = Requant(**{k: v for k, v in CASES["per_tensor_s32_to_u8"].items()})
+    assert unit.retimed(model, 50) is unit and unit.latency == 3
+    fast = unit.retimed(model, 250)
+    assert fast.offset_stage and fast.latency == 4
+    assert "offset_stage" in unit.stage_delay(model)[2]
+    with pytest.raises(TypeError, match="offset_stage must be True or False, not 'yes'"):
+        Requant(**{**CASES["per_tensor_s32_to_u8"], "offset_stage": "yes"})
