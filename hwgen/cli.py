@@ -414,6 +414,15 @@ def _seeds(args):
                             f"not {text!r}") from None
 
 
+def _timing_section(spec, design):
+    """``hwgen report``'s timing part: the layers whose estimated stages cannot meet
+    ``target.clock_mhz`` on ``target.device``, each with the reason (``hwgen.timing``)."""
+    from hwgen.timing import check_design, format_timing, model_for_device
+    model = model_for_device(spec.target.device)
+    stages = check_design(design, spec.target.clock_mhz, model)
+    return format_timing(stages, spec.target.clock_mhz, model, spec.target.device)
+
+
 def cmd_report(args):
     from hwgen.plan import plan_network, render_report
 
@@ -431,6 +440,7 @@ def cmd_report(args):
     staging = Path(tempfile.mkdtemp(prefix=".report.", dir=out_dir))
     try:
         text, plots = render_report(plan, measured, plot_dir=staging)
+        text += "\n\n" + _timing_section(spec, design) + "\n"
         (staging / "report.md").write_text(text)
         (staging / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
         written = ["report.md", "plan.json"] + [p.name for p in plots]

@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from amaranth.hdl import Shape
 from amaranth.lib import data
 
+from .timing import model_for_device, retime
 from .top import AxiStreamTop, StreamGraph
 from .units.dwc import StreamingDataWidthConverter
 from .units.fifo import StreamFIFO
@@ -113,6 +114,10 @@ def build_network(spec) -> NetworkDesign:
     """Compose the units; NotImplementedError names what has not landed yet,
     ValueError a target that cannot carry the data (e.g. io_bits too narrow)."""
     hardware = _layer_hardware(spec)
+    # Pipeline depths from the delay model of target.device at target.clock_mhz.
+    model = model_for_device(spec.target.device)
+    for hw in hardware:
+        hw.units = [retime(unit, model, spec.target.clock_mhz) for unit in hw.units]
     io_bits = spec.target.io_bits
     graph = _Graph()
     consumers = _consumers(spec, hardware)

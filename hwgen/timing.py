@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields
 from importlib.resources import files
 
 __all__ = ["DelayModel", "StageDelay", "delay_model", "model_for_device", "check_design",
-           "stages_for", "format_timing"]
+           "mvau_stage_delay", "retime", "stages_for", "format_timing"]
 
 
 @dataclass(frozen=True)
@@ -122,19 +122,61 @@ def stages_for(model, clock_mhz, level_ns, *, fixed_ns=0.0, most=None):
     return min(count, most) if most else count
 
 
+def mvau_stage_delay(unit, model):
+    """(ns, what, fix) of an MVAU's slowest stage, read from its parameters: its popcount /
+    adder tree split into ``pipeline + 1`` stages, the accumulator, a weight ROM read.
+
+    Kept here, outside the MVAU, until the matrix-vector engine states its own estimate;
+    it is the rule the engine's tree stages and ROM read registers can take over.
+    """
+    simd, bits = unit.simd, unit.acc_bits
+    levels = max((simd - 1).bit_length(), 1)                 # adder levels of the tree
+    tree = -(-levels // (unit.pipeline + 1)) * (model.carry(bits) + model.lut)
+    accumulate = model.carry(bits) + model.luts(1)
+    depth = unit.nf * unit.sf
+    deep = depth > 64 and unit.rom_bits
+    read = (model.bram_clk_to_q - model.clk_to_q if deep else
+            model.luts(max((depth - 1).bit_length() // 2, 1)) if unit.rom_bits else 0.0)
+    read_registered = bool(getattr(unit, "_read_register", False))
+    stages = [(model.stage(tree + (0 if read_registered else read)),
+               f"{-(-levels // (unit.pipeline + 1))} of {levels} adder-tree levels per stage"
+               + ("" if read_registered or not read else " after the weight ROM read"),
+               f"pipeline: {min(levels, unit.pipeline + 1)} or more"),
+              (model.stage(accumulate + model.route(4 * unit.pe * bits)),
+               f"the {bits}-bit accumulator and its enable", "the MVAU's credit-based "
+               "datapath (no enable; issue 17, MVAU part)")]
+    if read and read_registered:
+        stages.append((model.stage(read), "the weight ROM read", ""))
+    return max(stages, key=lambda stage: stage[0])
+
+
+#: units whose estimate lives here rather than on the unit (by class name)
+_ESTIMATES = {"MVAU": mvau_stage_delay, "IntegerMVAU": mvau_stage_delay}
+
+
 def check_design(design, clock_mhz, model):
-    """A :class:`StageDelay` per unit that reports one (``unit.stage_delay(model)``), in
-    stream order, with the layer that owns it (``(glue)`` for the composition's units)."""
+    """A :class:`StageDelay` per unit that has an estimate (``unit.stage_delay(model)``, or
+    one kept here for units that do not state it), in stream order, with the layer that owns
+    it (``(glue)`` for the composition's units)."""
     owners = {id(unit): hw.layer.name for hw in design.layers for unit in hw.units}
     found = []
     for unit in design.top.core.units:
         estimate = getattr(unit, "stage_delay", None)
+        if estimate is None and type(unit).__name__ in _ESTIMATES:
+            estimate = lambda model, unit=unit: _ESTIMATES[type(unit).__name__](unit, model)
         if estimate is None:
             continue
         ns, what, fix = estimate(model)
         found.append(StageDelay(owners.get(id(unit), "(glue)"), type(unit).__name__,
                                 round(ns, 2), what, fix))
     return found
+
+
+def retime(unit, model, clock_mhz):
+    """``unit`` with the pipeline depths the delay model gives at ``clock_mhz`` (a unit with
+    a ``retimed`` method chooses; others are returned as they are)."""
+    retimed = getattr(unit, "retimed", None)
+    return unit if retimed is None else retimed(model, clock_mhz)
 
 
 def format_timing(stages, clock_mhz, model, device):

@@ -86,6 +86,17 @@ class StreamingDataWidthConverter(wiring.Component):
         """Flip-flops ``o.ready`` reaches: the buffer and the count registers."""
         return (self._a + self._b) * self._shape.width + 4 * (self._a + self._b).bit_length()
 
+    def stage_delay(self, model):
+        """(ns, what, fix) of the converter's one cycle by the delay model (hwgen.timing):
+        ``take`` to the buffer, or the count through the barrel shifter to the buffer."""
+        take = model.luts(1, fanout=self.ready_fanout) + model.luts(2)
+        shift = model.luts(self.shift_stages + 2)
+        if take >= shift:
+            return (model.stage(take), f"the beat-taken enable to {self.ready_fanout} "
+                    "flip-flops", "fewer lanes on the wider side (smaller pe/simd or io_bits)")
+        return (model.stage(shift), f"{self.shift_stages} barrel-shifter stages",
+                "lane counts with a larger common divisor (fewer shifter stages)")
+
     def elaborate(self, platform):
         m = Module()
         a, b, width = self._a, self._b, self._shape.width
@@ -115,13 +126,16 @@ class StreamingDataWidthConverter(wiring.Component):
         # it is placed at most `b` groups up: the shifters need only the bits of
         # `b`, not of the capacity.
         after_take = Signal(range(capacity + 1))
-        fits_take = Signal()
         fits_hold = Signal(init=1)
+        # A beat that fits when none leaves also fits when one does, so i.ready is
+        # "fits_hold, or fits_take and a beat leaves"; with "fits_take and o.valid" a register
+        # of its own, i.ready and give are one LUT each from flip-flops and o.ready.
+        fits_take_valid = Signal()
         m.d.comb += [
             take.eq(self.o.valid & self.o.ready),
             give.eq(self.i.valid & self.i.ready),
             self.o.payload.as_value().eq(buffer[:b * group * width] & out_mask),
-            self.i.ready.eq(Mux(take, fits_take, fits_hold)),
+            self.i.ready.eq(fits_hold | (fits_take_valid & self.o.ready)),
         ]
         incoming = Signal(a * group * width)
         m.d.comb += incoming.eq(self.i.payload.as_value() & in_mask)
@@ -130,7 +144,9 @@ class StreamingDataWidthConverter(wiring.Component):
                      _shift_up(incoming, count[:places], step, length))
         shifted = Mux(take, Mux(out_last, buffer >> (out_rest * step), buffer >> (b * step)),
                       buffer)
-        with m.If(take | give):
+        # Enabled by take or i.valid, not give: with i.valid but no room, the buffer keeps
+        # its value (nothing is placed), and the enable stays one LUT from flip-flops.
+        with m.If(take | self.i.valid):
             m.d.sync += buffer.eq(shifted | Mux(give, placed, 0))
 
         # The next registers for each (take, give) case come from registers
@@ -153,8 +169,9 @@ class StreamingDataWidthConverter(wiring.Component):
         m.d.sync += [count.eq(select(nexts["count"])),
                      after_take.eq(select(nexts["after_take"])),
                      self.o.valid.eq(select(nexts["valid"])),
-                     fits_take.eq(select(nexts["fits_take"])),
-                     fits_hold.eq(select(nexts["fits_hold"]))]
+                     fits_hold.eq(select(nexts["fits_hold"])),
+                     fits_take_valid.eq(select({key: nexts["fits_take"][key] & nexts["valid"][key]
+                                                for key in nexts["valid"]}))]
         return m
 
 

@@ -58,6 +58,15 @@ class StreamFIFO(wiring.Component):
     def ready_fanout(self):
         return Shape.cast(self._payload_shape).width + 4
 
+    def stage_delay(self, model):
+        """(ns, what, fix) by the delay model (hwgen.timing): the read enable of the output
+        register, or a block RAM's output into the next unit."""
+        width = Shape.cast(self._payload_shape).width
+        ns = model.stage(model.luts(2, fanout=width))
+        if self.depth - 1 > 64:                       # deep enough for block RAM
+            ns = max(ns, model.bram_clk_to_q + model.route() + model.setup)
+        return ns, f"the read enable of a {width}-bit output register", ""
+
     def elaborate(self, platform):
         m = Module()
         width = Shape.cast(self._payload_shape).width

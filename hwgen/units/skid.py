@@ -50,6 +50,12 @@ class SkidBuffer(wiring.Component):
     registered_ready = True
     ready_fanout = 4
 
+    def stage_delay(self, model):
+        """(ns, what, fix) by the delay model (hwgen.timing): a slot's write enable."""
+        width = Shape.cast(self._payload_shape).width
+        return (model.stage(model.luts(1, fanout=width)),
+                f"the write enable of a {width}-bit slot", "")
+
     def elaborate(self, platform):
         m = Module()
         width = Shape.cast(self._payload_shape).width
