@@ -40,7 +40,8 @@ from pathlib import Path
 from string import Template
 
 __all__ = ["FAMILIES", "CELLS", "ToolMissing", "SynthError", "Congested", "Device",
-           "parse_device", "check_fits", "check_seeds", "congestion", "yosys_script",
+           "parse_device", "check_fits", "check_seeds", "congestion", "congestion_risk",
+           "yosys_script",
            "synthesize", "summarize_seeds", "format_table"]
 
 FAMILIES = ("ecp5", "ice40", "xilinx")
@@ -181,6 +182,28 @@ def check_fits(total, device, top):
                          f"{have}: choose a larger part with --device or target.device "
                          f"({larger or 'none is large enough'}), or fold the layers so that "
                          f"fewer weight ROMs are deep enough for block RAM")
+
+
+#: LUT4 of each ECP5 size (TRELLIS_COMB cells)
+_ECP5_LUTS = {"12": 12096, "25": 24288, "45": 43848, "85": 83640}
+#: share of an ECP5's LUTs above which nextpnr is likely to congest on hwgen designs
+#: (sfc_fast filled 65 % of the LFE5U-85F and did not route; LFC, 46 %, did)
+CONGESTION_SHARE = 0.6
+
+
+def congestion_risk(total, device):
+    """A warning when the design fills more than ``CONGESTION_SHARE`` of the part's LUTs, or "".
+    """
+    if device.family != "ecp5":
+        return ""
+    have = _ECP5_LUTS[device.nextpnr_args[0].strip("-k")]
+    share = (total.get("lut", 0) + total.get("lutram", 0)) / have
+    if share <= CONGESTION_SHARE:
+        return ""
+    return (f"the design fills {share:.0%} of the {device.name}'s {have:,} LUT4; above "
+            f"{CONGESTION_SHARE:.0%} nextpnr often fails to route hwgen designs (sfc_fast at "
+            f"65 % did not): weight ROMs to block RAM, smaller pe/simd or a larger device "
+            f"help; --pnr-timeout bounds the attempt")
 
 
 def check_tools(family, pnr):
@@ -383,6 +406,10 @@ def synthesize(verilog, top, family, work_dir, *, device, clock_mhz, pnr=False, 
               "method": "yosys per-module stat, synthesised without flattening"}
     if device.note:
         report["note"] = device.note
+    risk = congestion_risk(total, device)
+    if risk:
+        report["congestion"] = risk
+        progress(f"  warning: {risk}")
     if pnr:
         check_fits(total, device, top)
         runs = []

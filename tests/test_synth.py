@@ -167,6 +167,13 @@ def test_summarize_seeds_reports_the_median_run():
     assert synth.summarize_seeds(runs[:1])["fmax_mhz_min"] == 150.0
 
 
+def test_congestion_risk_above_sixty_percent_of_the_luts():
+    device = synth.parse_device("ecp5", "ecp5-85k-8")
+    assert synth.congestion_risk({"lut": 40000, "lutram": 0}, device) == ""
+    warning = synth.congestion_risk({"lut": 54000, "lutram": 1000}, device)
+    assert warning.startswith("the design fills 66% of the ecp5-85k-8's 83,640 LUT4")
+
+
 def test_congestion_reads_the_routers_last_progress(tmp_path):
     log = tmp_path / "nextpnr.log"
     log.write_text("Info: Routing..\nInfo:     10000 |    200   90000 |  200  90000 |  180000\n"

@@ -184,7 +184,8 @@ class Requant(wiring.Component):
             "shift": unsigned(max(max(self._s).bit_length(), 1)),
             "zero_point": signed(max(_bits_signed(v) for v in self._zp)),
         }
-        return [lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key], addr=fold, en=Const(1))
+        return [lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key], addr=fold, en=Const(1),
+                         placed=True)
                 for key in ("multiplier", "shift", "zero_point")]
 
 

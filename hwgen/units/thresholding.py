@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 
 from ._checks import check_int, check_shape
 from ._credit import CreditQueue
-from ._rom import lane_rom
+from ._rom import lane_rom, rom_plan
 
 __all__ = ["Thresholding"]
 
@@ -156,7 +156,8 @@ class Thresholding(wiring.Component):
         word = data.ArrayLayout(self._t_shape, count)
         for lane in range(self._pe):
             rows = self._thresholds[lane::self._pe]
-            t = lane_rom(m, f"threshold_rom_{lane}", word, rows, addr=fold, en=Const(1))
+            t = lane_rom(m, f"threshold_rom_{lane}", word, rows, addr=fold, en=Const(1),
+                         placed=True)
             if self._read_register and not isinstance(t, data.Const):
                 t = _delayed(m, t, f"threshold_{lane}")
             # Next stage: compare against every threshold, encode the thermometer code
@@ -203,7 +204,8 @@ class Thresholding(wiring.Component):
     def _delays(self, model):
         """ns of (a block-RAM threshold read, or 0; the widest compare; the encode)."""
         count = (1 << self._out_bits) - 1
-        bram = self.folds > _LUT_ROM_DEPTH and self.rom_bits
+        width = ((1 << self._out_bits) - 1) * self._t_shape.width
+        bram = self.rom_bits and any(style == "block" for _, style in rom_plan(self.folds, width))
         read = model.bram_clk_to_q - model.clk_to_q if bram else 0.0
         compare = model.carry(self._t_shape.width + 1) + model.route(count)
         # edge = above & ~above >> 1, then an OR of up to 2**(out_bits - 1) edge bits per
@@ -212,10 +214,6 @@ class Thresholding(wiring.Component):
             return read, compare + model.route(4), 0.0
         levels = 1 + max(1, math.ceil((self._out_bits - 1) / 2))
         return read, compare, model.luts(levels, fanout=4)
-
-
-#: deepest threshold ROM Yosys keeps in LUTs on ECP5 (deeper ones become block RAM)
-_LUT_ROM_DEPTH = 64
 
 
 def _delayed(m, value, name):
