@@ -514,6 +514,8 @@ def format_table(report):
     for row in report["layers"] + [{"name": "total", **report["total"]}]:
         lines.append(f"| {row['name']} | {row['lut']:g} | {row['lutram']:g} | {row['ff']:g} | "
                      f"{row['bram']:g} | {row['dsp']:g} |")
+    if report.get("congestion"):
+        lines.append(f"\nwarning: {report['congestion']}")
     pnr = report.get("pnr")
     if pnr:
         path = pnr.get("critical_path") or {}
