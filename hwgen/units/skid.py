@@ -61,27 +61,27 @@ class SkidBuffer(wiring.Component):
         width = Shape.cast(self._payload_shape).width
         slots = [Signal(width, name=f"slot_{k}") for k in range(2)]
         read_at = Signal()
-        empty, full = Signal(init=1), Signal()
+        # Occupancy 0, 1 or 2 as two flags stored the way the ports show them, so o.valid
+        # and i.ready are flip-flop outputs with no inverter after them.
+        nonempty, not_full = Signal(), Signal(init=1)
         # The write pointer is not a register of its own: it is the read pointer, moved on
         # by one while exactly one beat is held. So no state has the two disagree with the
         # occupancy (which a proof by induction would otherwise have to rule out).
-        write_at = read_at ^ (~empty & ~full)
+        write_at = read_at ^ (nonempty & not_full)
         m.d.comb += [
-            self.o.valid.eq(~empty),
+            self.o.valid.eq(nonempty),
             Value.cast(self.o.payload).eq(Mux(read_at, slots[1], slots[0])),
-            self.i.ready.eq(~full),
+            self.i.ready.eq(not_full),
         ]
-        push = self.i.valid & ~full
-        pop = self.o.ready & ~empty
+        push = self.i.valid & not_full
+        pop = self.o.ready & nonempty
         for k, slot in enumerate(slots):
             with m.If(push & (write_at == k)):
                 m.d.sync += slot.eq(Value.cast(self.i.payload))
         with m.If(pop):
             m.d.sync += read_at.eq(~read_at)
-        # Occupancy 0, 1 or 2 as two flags, each the next state's test, so that both
-        # o.valid and i.ready come straight from a flip-flop.
         with m.If(push & ~pop):
-            m.d.sync += [empty.eq(0), full.eq(~empty)]
+            m.d.sync += [nonempty.eq(1), not_full.eq(~nonempty)]
         with m.Elif(pop & ~push):
-            m.d.sync += [full.eq(0), empty.eq(~full)]
+            m.d.sync += [not_full.eq(1), nonempty.eq(~not_full)]
         return m
