@@ -417,10 +417,12 @@ def _seeds(args):
 def _timing_section(spec, design):
     """``hwgen report``'s timing part: the layers whose estimated stages cannot meet
     ``target.clock_mhz`` on ``target.device``, each with the reason (``hwgen.timing``)."""
-    from hwgen.timing import check_design, format_timing, model_for_device
+    from hwgen.timing import check_design, format_timing, format_weight_stores, model_for_device
     model = model_for_device(spec.target.device)
     stages = check_design(design, spec.target.clock_mhz, model)
-    return format_timing(stages, spec.target.clock_mhz, model, spec.target.device)
+    stores = format_weight_stores(design)
+    return (format_timing(stages, spec.target.clock_mhz, model, spec.target.device)
+            + ("\n\n" + stores if stores else ""))
 
 
 def cmd_report(args):

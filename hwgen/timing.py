@@ -25,7 +25,8 @@ from dataclasses import dataclass, fields
 from importlib.resources import files
 
 __all__ = ["DelayModel", "StageDelay", "delay_model", "model_for_device", "check_design",
-           "mvau_stage_delay", "retime", "stages_for", "format_timing"]
+           "mvau_stage_delay", "retime", "stages_for", "format_timing", "weight_stores",
+           "format_weight_stores"]
 
 
 @dataclass(frozen=True)
@@ -199,4 +200,48 @@ def format_timing(stages, clock_mhz, model, device):
         lines += ["", f"Every estimated stage fits in {period:.2f} ns."]
     lines.append(f"\nSlowest estimated stage: {slowest.layer} ({slowest.unit}), "
                  f"{slowest.delay_ns:.2f} ns: {slowest.what}.")
+    return "\n".join(lines)
+
+
+def weight_stores(design):
+    """Per MVAU with weight ROMs: ``(layer, roms, depth, width, plan, dp16kd, logic LUT4,
+    Yosys's own dp16kd, Yosys's own logic LUT4)`` under the storage rule of
+    ``hwgen.units._rom.rom_plan`` (Yosys by itself keeps ROMs of 64 words and fewer in
+    logic). The MVAU's ROMs do not follow the rule yet (issue 17: the engine's part); this
+    is what they would take."""
+    from .units._rom import block_rams, logic_luts, rom_plan
+    owners = {id(unit): hw.layer.name for hw in design.layers for unit in hw.units}
+    rows = []
+    for unit in design.top.core.units:
+        if type(unit).__name__ not in _ESTIMATES or not getattr(unit, "rom_bits", 0):
+            continue
+        depth = unit.nf * unit.sf
+        width = unit.rom_bits // (unit.pe * depth)
+        plan = rom_plan(depth, width)
+        bram = unit.pe * sum(block_rams(depth, bits) for bits, style in plan if style == "block")
+        luts = unit.pe * sum(logic_luts(depth, bits) for bits, style in plan if style == "logic")
+        own_bram = unit.pe * block_rams(depth, width) if depth > 64 else 0
+        own_luts = 0 if depth > 64 else unit.pe * logic_luts(depth, width)
+        rows.append((owners.get(id(unit), "(glue)"), unit.pe, depth, width, plan, bram, luts,
+                     own_bram, own_luts))
+    return rows
+
+
+def format_weight_stores(design):
+    """Markdown table of :func:`weight_stores` and its totals."""
+    rows = weight_stores(design)
+    if not rows:
+        return ""
+    lines = ["## Weight ROMs: block RAM or logic", "",
+             "Rule (`hwgen/units/_rom.py`): block RAM where it saves 64 LUT4 per DP16KD, the "
+             "rest of a ROM's bits in logic; Yosys alone keeps ROMs of 64 words and fewer in "
+             "logic. The MVAU's ROMs do not follow the rule yet.", "",
+             "| layer | ROMs | words x bits | rule | DP16KD | LUT4 | Yosys alone: DP16KD | "
+             "LUT4 |", "|---|---|---|---|---|---|---|---|"]
+    for layer, roms, depth, width, plan, bram, luts, own_bram, own_luts in rows:
+        split = " + ".join(f"{bits} {style}" for bits, style in plan)
+        lines.append(f"| {layer} | {roms} | {depth} x {width} | {split} | {bram} | {luts:,} | "
+                     f"{own_bram} | {own_luts:,} |")
+    total = [sum(row[k] for row in rows) for k in (5, 6, 7, 8)]
+    lines.append(f"| total | | | | {total[0]} | {total[1]:,} | {total[2]} | {total[3]:,} |")
     return "\n".join(lines)

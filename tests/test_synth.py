@@ -187,6 +187,23 @@ def test_congestion_reads_the_routers_last_progress(tmp_path):
         synth.check_seeds(["1"])
 
 
+def test_report_names_layers_that_cannot_meet_the_clock(nano, tmp_path, capsys):
+    """At 1 GHz every unit is too slow: each row names its layer, the reason and a fix."""
+    fast = tmp_path / "fast.yaml"
+    fast.write_text(NANO.replace("clock_mhz: 125", "clock_mhz: 1000"))
+    assert main(["report", str(fast), "-o", str(tmp_path / "r")]) == 0
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert "## Timing at 1000 MHz (1.00 ns) on ecp5-25k-8" in text
+    assert re.search(r"\| fc1 \| MVAU \| \d+\.\d+ ns \| .+ \| .+ \|", text), text
+    assert "| top1 | LabelSelect |" in text
+    assert "## Weight ROMs: block RAM or logic" in text
+    assert re.search(r"\| fc1 \| 4 \| 2 x 16 \| 16 logic \| 0 \| 64 \| 0 \| 64 \|", text), text
+    slow = tmp_path / "slow.yaml"
+    slow.write_text(NANO.replace("clock_mhz: 125", "clock_mhz: 10"))
+    assert main(["report", str(slow), "-o", str(tmp_path / "s")]) == 0
+    assert "Every estimated stage fits in 100.00 ns." in (tmp_path / "s" / "report.md").read_text()
+
+
 @pytest.fixture(scope="module")
 def synthesized(nano, tmp_path_factory):
     out = tmp_path_factory.mktemp("synth") / "bundle"
