@@ -119,7 +119,6 @@ class StreamingDataWidthConverter(wiring.Component):
         capacity = a + b
         buffer = Signal(capacity * group * width)
         count = Signal(range(capacity + 1))
-        arriving = Mux(in_last, in_rest, a)
 
         # `count - leaving`, `o.valid` and whether a beat fits if one leaves /
         # if none leaves are registers. A beat fits only if a full one would, so
@@ -151,21 +150,31 @@ class StreamingDataWidthConverter(wiring.Component):
 
         # The next registers for each (take, give) case come from registers
         # only; take and give just pick one of the four, so neither `o.ready`
-        # nor `i.valid` reaches an adder or a comparator.
+        # nor `i.valid` reaches an adder or a comparator. Within a case, the
+        # groups arriving (A) and leaving (L) are constants picked by the
+        # last-beat flags, so each test compares a register with a constant
+        # (n = base + A >= L is base >= L - A) and no comparator waits for an adder.
         def select(values):
             return Mux(take, Mux(give, values[1, 1], values[1, 0]),
                        Mux(give, values[0, 1], values[0, 0]))
 
         nexts = {key: {} for key in ("count", "after_take", "valid", "fits_take", "fits_hold")}
         for t in (0, 1):
+            base = after_take if t else count
+            leaving_last = out_moved if t else out_last
             for g in (0, 1):
-                n = (after_take if t else count) + (arriving if g else 0)
-                leaving = Mux(out_moved if t else out_last, out_rest, b)
-                nexts["count"][t, g] = n
-                nexts["after_take"][t, g] = n - leaving
-                nexts["valid"][t, g] = n >= leaving
-                nexts["fits_take"][t, g] = n <= b + leaving
-                nexts["fits_hold"][t, g] = n <= b
+                def case(test):
+                    """``test(A, L)`` for this case's constants, picked by the flags."""
+                    def over_leaving(arrive):
+                        return Mux(leaving_last, test(arrive, out_rest), test(arrive, b))
+                    if not g:
+                        return over_leaving(0)
+                    return Mux(in_last, over_leaving(in_rest), over_leaving(a))
+                nexts["count"][t, g] = case(lambda A, L: base + A)
+                nexts["after_take"][t, g] = case(lambda A, L: base + (A - L))
+                nexts["valid"][t, g] = case(lambda A, L: _at_least(base, L - A, capacity))
+                nexts["fits_take"][t, g] = case(lambda A, L: _at_most(base, b + L - A, capacity))
+                nexts["fits_hold"][t, g] = case(lambda A, L: _at_most(base, b - A, capacity))
         m.d.sync += [count.eq(select(nexts["count"])),
                      after_take.eq(select(nexts["after_take"])),
                      self.o.valid.eq(select(nexts["valid"])),
@@ -193,6 +202,20 @@ def _last_beat(m, name, advance, per_beat, elements):
     with m.If(advance):
         m.d.sync += [last.eq(moved), beat.eq(Mux(last, 0, beat + 1))]
     return last, rest, moved
+
+
+def _at_least(value, bound, most):
+    """``value >= bound`` for a register holding 0 .. ``most``; a constant when it is one."""
+    if bound <= 0:
+        return Const(1)
+    return Const(0) if bound > most else value >= bound
+
+
+def _at_most(value, bound, most):
+    """``value <= bound`` for a register holding 0 .. ``most``; a constant when it is one."""
+    if bound < 0:
+        return Const(0)
+    return Const(1) if bound >= most else value <= bound
 
 
 def _rest(per_beat, elements):
