@@ -12,7 +12,7 @@ from ._checks import shape_range
 __all__ = ["clamp", "dyadic_bounds", "round_half_up"]
 
 
-def round_half_up(m, product, shamt, exact, *, suffix, offset=0):
+def round_half_up(m, product, shamt, exact, *, suffix, offset=0, shift_stage=False):
     """Combinational ``product`` rescaled by ``2**-s``, rounding half up, plus the integer ``offset``.
 
     ``shamt`` is ``s - 1`` (0 when ``s == 0``) and ``exact`` is ``s == 0`` (no
@@ -22,6 +22,11 @@ def round_half_up(m, product, shamt, exact, *, suffix, offset=0):
     ``offset`` (a constant, e.g. a zero point) costs no adder of its own:
     ``((p >> (s-1)) + 1) >> 1) + z == ((p >> (s-1)) + 1 + 2*z) >> 1``, since
     ``2*z`` is even; the result is then wide enough for the sum.
+
+    With ``shift_stage`` the variable shift ``product >> shamt`` is registered
+    (with ``product`` and ``exact`` beside it, so they stay in step): the
+    result then comes one cycle later, and a per-channel shift's barrel
+    shifter and the rounding adder are in separate stages.
     """
     term = Const(1 + 2 * offset)
     if offset:
@@ -29,9 +34,20 @@ def round_half_up(m, product, shamt, exact, *, suffix, offset=0):
     else:
         rounded = Signal.like(product, name=f"rounded_{suffix}")
     half = Signal.like(product, name=f"half_{suffix}")
-    m.d.comb += half.eq(product >> shamt)
+    if shift_stage:
+        m.d.sync += half.eq(product >> shamt)
+        product, exact = _delayed(m, product, f"product_{suffix}_d"), _delayed(m, exact,
+                                                                             f"exact_{suffix}_d")
+    else:
+        m.d.comb += half.eq(product >> shamt)
     m.d.comb += rounded.eq(Mux(exact, product + offset if offset else product, (half + term) >> 1))
     return rounded
+
+
+def _delayed(m, value, name):
+    register = Signal(value.shape(), name=name)
+    m.d.sync += register.eq(value)
+    return register
 
 
 def dyadic_bounds(lo, hi, multiplier, shift):

@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from ._checks import channel_params, check_int, check_shape, shape_range
 from ._credit import CreditQueue
-from ._dyadic import clamp, round_half_up
+from ._dyadic import _delayed, clamp, round_half_up
 from ._rom import lane_rom
 
 __all__ = ["Requant"]
@@ -40,9 +40,10 @@ class Requant(wiring.Component):
         Length 1 means per-tensor. Parameters that are the same for every
         channel become constants; the others live in a ROM per lane
         (``channels // pe`` deep), read synchronously so it maps to LUTRAM/BRAM.
-    offset_stage : bool         clamp in a stage of its own (latency 4; default False,
-                                the composer sets it from the delay model and
-                                ``target.clock_mhz``, see :meth:`retimed`)
+    shift_stage : bool          the per-channel rounding shift in a stage of its own
+    offset_stage : bool         the clamp in a stage of its own
+        (each adds a cycle of latency; both default False, the composer sets them
+        from the delay model and ``target.clock_mhz``, see :meth:`retimed`)
 
     Members
     -------
@@ -50,7 +51,7 @@ class Requant(wiring.Component):
     o : Out(stream.Signature(ArrayLayout(out_shape, pe)))
 
     Latency 3 cycles (parameter read + multiply, round-shift, offset + clamp),
-    4 with ``offset_stage``;
+    plus one for each of ``shift_stage`` and ``offset_stage``;
     one beat per cycle. The pipeline never stalls (no register has an
     enable): a beat is taken only when the output queue
     (:class:`~hwgen.units._credit.CreditQueue`) has room for it and every
@@ -59,7 +60,7 @@ class Requant(wiring.Component):
     """
 
     def __init__(self, *, in_shape, out_shape, channels, pe=1,
-                 multiplier, shift, zero_point=(0,), offset_stage=False):
+                 multiplier, shift, zero_point=(0,), shift_stage=False, offset_stage=False):
         self._in_shape = check_shape("in_shape", in_shape)
         self._out_shape = check_shape("out_shape", out_shape)
         self._channels = check_int("channels", channels, minimum=1)
@@ -71,9 +72,10 @@ class Requant(wiring.Component):
         self._m = channel_params("multiplier", multiplier, channels, 1, (1 << 31) - 1)
         self._s = channel_params("shift", shift, channels, 0, 63)
         self._zp = channel_params("zero_point", zero_point, channels, lo, hi)
-        if not isinstance(offset_stage, bool):
-            raise TypeError(f"offset_stage must be True or False, not {offset_stage!r}")
-        self._offset_stage = offset_stage
+        for name, value in (("shift_stage", shift_stage), ("offset_stage", offset_stage)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{name} must be True or False, not {value!r}")
+        self._shift_stage, self._offset_stage = shift_stage, offset_stage
 
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(self._in_shape, pe))),
@@ -85,8 +87,9 @@ class Requant(wiring.Component):
     folds = property(lambda self: self._channels // self._pe)
     #: width of the multiplier operand ``m`` (the widest of the channels' multipliers)
     multiplier_bits = property(lambda self: max(self._m).bit_length())
+    shift_stage = property(lambda self: self._shift_stage)
     offset_stage = property(lambda self: self._offset_stage)
-    latency = property(lambda self: 3 + self._offset_stage)
+    latency = property(lambda self: 3 + self._shift_stage + self._offset_stage)
     #: ``i.ready`` comes from the unit's own flip-flops; ``o.ready`` reaches a few (hwgen.network)
     registered_ready = True
     ready_fanout = 4
@@ -124,8 +127,12 @@ class Requant(wiring.Component):
                 zp2.eq(zp),
             ]
             # Stage 3 (the queue's register): rounded shift, offset and clamp; with
-            # offset_stage the clamp is a stage of its own.
-            rounded = round_half_up(m, product, shamt, exact, suffix=lane)
+            # shift_stage the variable shift and with offset_stage the clamp are stages of
+            # their own.
+            rounded = round_half_up(m, product, shamt, exact, suffix=lane,
+                                    shift_stage=self._shift_stage)
+            if self._shift_stage:
+                zp2 = _delayed(m, zp2, f"zp3_{lane}")
             offset = Signal(signed(len(product) + len(zp) + 1), name=f"offset_{lane}")
             if self._offset_stage:
                 m.d.sync += offset.eq(rounded + zp2)
@@ -136,36 +143,51 @@ class Requant(wiring.Component):
 
     def stage_delay(self, model):
         """(ns, what, fix) of the slowest register stage by the delay model (hwgen.timing)."""
-        multiply, round_offset, clamp_ns = self._delays(model)
-        stages = [(model.stage(multiply), "the multiplier"),
-                  (model.stage(round_offset + (0 if self._offset_stage else clamp_ns)),
-                   "rounding shift and offset" + ("" if self._offset_stage else " and clamp")),
-                  (model.stage(clamp_ns), "clamp")]
+        stages = self._stage_delays(model, self._shift_stage, self._offset_stage)
         ns, what = max(stages)
-        fix = ("clamp in a stage of its own (offset_stage)" if not self._offset_stage else
-               "the per-channel rounding shift in a stage of its own (not built yet)"
-               if what.startswith("rounding") and len(set(self._s)) > 1 else
+        fix = ("a faster speed grade or a lower clock" if what == "the multiplier" else
+               "clamp in a stage of its own (offset_stage)" if not self._offset_stage else
+               "the variable shift in a stage of its own (shift_stage)"
+               if not self._shift_stage and self._shift_levels() else
                "a faster speed grade or a lower clock")
         return ns, what, fix
 
     def retimed(self, model, clock_mhz):
-        """This unit with the clamp in a stage of its own when stage 3 does not fit."""
-        _, round_offset, clamp_ns = self._delays(model)
-        offset_stage = round_offset + clamp_ns > model.budget(clock_mhz)
-        if offset_stage == self._offset_stage:
+        """This unit with the fewest extra stages (shift, clamp) whose stages all fit at
+        ``clock_mhz`` by the delay model (both when none does)."""
+        period = model.margin * 1e3 / clock_mhz
+        options = [(False, False), (False, True), (True, False), (True, True)]
+        if not self._shift_levels():
+            options = [option for option in options if not option[0]]
+        fits = [option for option in options
+                if max(self._stage_delays(model, *option))[0] <= period]
+        shift_stage, offset_stage = fits[0] if fits else options[-1]
+        if (shift_stage, offset_stage) == (self._shift_stage, self._offset_stage):
             return self
         return Requant(in_shape=self._in_shape, out_shape=self._out_shape,
                        channels=self._channels, pe=self._pe, multiplier=self._m, shift=self._s,
-                       zero_point=self._zp, offset_stage=offset_stage)
+                       zero_point=self._zp, shift_stage=shift_stage, offset_stage=offset_stage)
 
-    def _delays(self, model):
-        """ns of (the product, the rounding shift + offset adds, the clamp)."""
+    def _shift_levels(self):
+        """Barrel-shifter levels of the rounding shift (0 when it is the same constant)."""
+        return 0 if len(set(self._s)) == 1 else max(self._s).bit_length()
+
+    def _stage_delays(self, model, shift_stage, offset_stage):
+        """[(ns, what)] of the multiplier stage and the stages after it."""
         width = self._in_shape.width + self.multiplier_bits + 1          # the product
-        shift_levels = 0 if len(set(self._s)) == 1 else max(self._s).bit_length()
         multiply = model.dsp if width > 10 else model.carry(width) + model.luts(2)
-        round_offset = model.luts(shift_levels) + 2 * model.carry(width)
+        shift = model.luts(self._shift_levels())
+        add = 2 * model.carry(width)                           # rounding adder, zero point
         clamp_ns = model.carry(width) + model.luts(2, fanout=4)   # both compares side by side
-        return multiply, round_offset, clamp_ns
+        parts = [("rounding shift", shift), ("rounding add and offset", add), ("clamp", clamp_ns)]
+        cut_after = {0: shift_stage, 1: offset_stage}
+        stages, ns, names = [(model.stage(multiply), "the multiplier")], 0.0, []
+        for index, (name, delay) in enumerate(parts):
+            ns, names = ns + delay, names + [name]
+            if cut_after.get(index, True):
+                stages.append((model.stage(ns), " + ".join(names)))
+                ns, names = 0.0, []
+        return stages
 
     def _lane_params(self, m, lane, fold):
         """(multiplier, shift, zero_point) for ``lane``, valid in stage 1.

@@ -30,12 +30,12 @@ CASES = {
         multiplier=[1, 3, 2**31 - 1, 12345, 2**20, 77],
         shift=[0, 2, 35, 12, 22, 8],
         zero_point=[-8, 7, 0, 1, -1, 0]),
-    # the same with the clamp in a stage of its own (latency 4)
-    "folded_u8_to_s4_offset_stage": dict(
+    # the same with the variable shift and the clamp in stages of their own (latency 5)
+    "folded_u8_to_s4_staged": dict(
         in_shape=unsigned(8), out_shape=signed(4), channels=6, pe=1,
         multiplier=[1, 3, 2**31 - 1, 12345, 2**20, 77],
         shift=[0, 2, 35, 12, 22, 8],
-        zero_point=[-8, 7, 0, 1, -1, 0], offset_stage=True),
+        zero_point=[-8, 7, 0, 1, -1, 0], shift_stage=True, offset_stage=True),
 }
 
 
