@@ -135,19 +135,21 @@ def mvau_stage_delay(unit, model):
     tree = -(-levels // (unit.pipeline + 1)) * (model.carry(bits) + model.lut)
     accumulate = model.carry(bits) + model.luts(1)
     depth = unit.nf * unit.sf
-    deep = depth > 64 and unit.rom_bits
-    read = (model.bram_clk_to_q - model.clk_to_q if deep else
-            model.luts(max((depth - 1).bit_length() // 2, 1)) if unit.rom_bits else 0.0)
-    read_registered = bool(getattr(unit, "_read_register", False))
-    stages = [(model.stage(tree + (0 if read_registered else read)),
+    # A ROM in logic is read between the address and the read port's register (a stage of
+    # its own); a block RAM's slow output feeds the tree unless the MVAU registers it.
+    bram = depth > 64 and unit.rom_bits and not getattr(unit, "_read_register", False)
+    after_read = model.bram_clk_to_q - model.clk_to_q if bram else 0.0
+    stages = [(model.stage(tree + after_read),
                f"{-(-levels // (unit.pipeline + 1))} of {levels} adder-tree levels per stage"
-               + ("" if read_registered or not read else " after the weight ROM read"),
-               f"pipeline: {min(levels, unit.pipeline + 1)} or more"),
+               + (" after a block-RAM weight read" if bram else ""),
+               f"pipeline: {min(levels, unit.pipeline + 1)} or more"
+               + (" and a register after the weight read" if bram else "")),
               (model.stage(accumulate + model.route(4 * unit.pe * bits)),
                f"the {bits}-bit accumulator and its enable", "the MVAU's credit-based "
                "datapath (no enable; issue 17, MVAU part)")]
-    if read and read_registered:
-        stages.append((model.stage(read), "the weight ROM read", ""))
+    if unit.rom_bits and depth <= 64:
+        stages.append((model.stage(model.luts(max((depth - 1).bit_length() // 2, 1) + 1)),
+                       "the weight ROM read in logic", "the ROM in block RAM (hwgen/units/_rom.py)"))
     return max(stages, key=lambda stage: stage[0])
 
 
