@@ -461,8 +461,9 @@ def _place_and_route(family, top, device, clock_mhz, seed, router, work_dir, own
         seconds = _run(f"yowasp_nextpnr_{family}", f"run_nextpnr_{family}", args, work_dir,
                        log, label, progress, timeout=timeout)
     except _TimedOut as error:
-        raise Congested(f"{label} did not finish in {error.args[0]:.0f} s: "
-                        f"{congestion(log) or 'no router progress logged yet'}; "
+        raise Congested(f"{label} did not finish in {error.args[0]:.0f} s ("
+                        f"{congestion(log) or 'no router progress logged yet'}): the design "
+                        f"may congest, or the machine is slower than the timeout allows; "
                         f"{_CONGESTION_ADVICE}") from None
     except SynthError as error:
         status = congestion(log)
@@ -488,9 +489,16 @@ def congestion(log_path):
         text = Path(log_path).read_text(errors="replace")
     except OSError:
         return ""
-    lines = [line.strip() for line in text.splitlines()
-             if re.search(r"overused|arcs|Failed to route|unrouted", line)]
-    return lines[-1].removeprefix("Info: ") if lines else ""
+    last = ""
+    for line in text.splitlines():
+        # router1's table: "iterations | w/ripup wo/ripup | w/r wo/r | arcs left | times|"
+        row = re.match(r"Info:\s+(\d+)\s*\|\s*\d+\s+\d+\s*\|\s*\d+\s+\d+\s*\|\s*(\d+)\s*\|",
+                       line)
+        if row:
+            last = f"router1: {int(row.group(2)):,} arcs left after {int(row.group(1)):,} iterations"
+        elif re.search(r"overused|Failed to route|unrouted", line):
+            last = line.strip().removeprefix("Info: ")
+    return last
 
 
 def summarize_seeds(runs):

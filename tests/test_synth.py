@@ -180,6 +180,10 @@ def test_congestion_reads_the_routers_last_progress(tmp_path):
                    "Info: iter=1 wires=1000 overused=72697 overuse=80000 archfail=NA\n"
                    "Info: iter=2 wires=1200 overused=50123 overuse=60000 archfail=NA\n")
     assert synth.congestion(log) == "iter=2 wires=1200 overused=50123 overuse=60000 archfail=NA"
+    log.write_text("Info:    IterCnt /  w/ripup   wo/ripup /  w/r  wo/r /      arcs/ batch(sec)\n"
+                   "Info:     136000 |    26044     106868 |  176   751 |      2372|"
+                   "       16.43     338.67|\n")
+    assert synth.congestion(log) == "router1: 2,372 arcs left after 136,000 iterations"
     assert synth.congestion(tmp_path / "missing.log") == ""
     with pytest.raises(ValueError, match=r"seeds must name at least one nextpnr seed"):
         synth.check_seeds(())

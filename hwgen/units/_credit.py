@@ -67,9 +67,13 @@ class CreditQueue(wiring.Component):
         })
 
     stages = property(lambda self: self._stages)
-    #: results held: one on show and ``stages`` in flight at full rate, rounded up to a power
-    #: of two so that the pointers wrap by themselves and every pointer value is a slot
-    slots = property(lambda self: 1 << self._stages.bit_length())
+    @property
+    def slots(self):
+        """Results held: one on show and ``stages`` in flight at full rate; up to 4 rounded
+        up to a power of two (the pointers then wrap by themselves), above that exact (a
+        wrap-around compare costs less than the payload registers of the spare slots)."""
+        needed = self._stages + 1
+        return 1 << self._stages.bit_length() if needed <= 4 else needed
 
     def elaborate(self, platform):
         m = Module()
@@ -82,12 +86,24 @@ class CreditQueue(wiring.Component):
         m.d.sync += [bit.eq(prev) for prev, bit in zip([self.accept] + in_flight, in_flight)]
         arriving = in_flight[-1] if in_flight else self.accept
 
-        read_at = Signal(range(slots))
+        pointer = Signal(range(slots), name="read_at")
         stored = Signal(range(slots + 1))
         m.d.comb += self.room.eq(stored + sum(in_flight) < slots)
+        if slots & (slots - 1):
+            # Not a power of two: every use reads the pointer through the same wrap, so a
+            # pointer value past the last slot (never reached) still names one slot only.
+            read_at = Mux(pointer >= slots, 0, pointer)
+
+            def wrap(value):
+                return Mux(value >= slots, value - slots, value)
+        else:
+            read_at = pointer
+
+            def wrap(value):                 # the pointers wrap by truncation
+                return value
 
         # The write position is the read pointer plus the count, not a register of its own.
-        write_at = (read_at + stored)[:len(read_at)]
+        write_at = wrap(read_at + stored)[:len(pointer)]
         for k, slot in enumerate(ring):
             with m.If(arriving & (write_at == k)):
                 m.d.sync += slot.eq(Value.cast(self.w_data))
@@ -96,7 +112,7 @@ class CreditQueue(wiring.Component):
         m.d.comb += self.o.valid.eq(stored != 0)
         leaving = self.o.valid & self.o.ready
         with m.If(leaving):
-            m.d.sync += read_at.eq(read_at + 1)
+            m.d.sync += pointer.eq(wrap(read_at + 1))
         m.d.sync += stored.eq(stored + arriving - leaving)
         return m
 

@@ -24,23 +24,34 @@ def round_half_up(m, product, shamt, exact, *, suffix, offset=0, shift_stage=Fal
     ``2*z`` is even; the result is then wide enough for the sum.
 
     With ``shift_stage`` the variable shift ``product >> shamt`` is registered
-    (with ``product`` and ``exact`` beside it, so they stay in step): the
-    result then comes one cycle later, and a per-channel shift's barrel
-    shifter and the rounding adder are in separate stages.
+    (``2 * product`` when ``exact``, so that the rounding adder gives
+    ``product``): the result then comes one cycle later, and a per-channel
+    shift's barrel shifter and the rounding adder are in separate stages.
     """
     term = Const(1 + 2 * offset)
     if offset:
         rounded = Signal(signed(max(len(product), len(term)) + 2), name=f"rounded_{suffix}")
     else:
         rounded = Signal.like(product, name=f"rounded_{suffix}")
-    half = Signal.like(product, name=f"half_{suffix}")
     if shift_stage:
-        m.d.sync += half.eq(product >> shamt)
-        product, exact = _delayed(m, product, f"product_{suffix}_d"), _delayed(m, exact,
-                                                                             f"exact_{suffix}_d")
-    else:
-        m.d.comb += half.eq(product >> shamt)
+        # One register instead of three: with s == 0 it holds 2p, and (2p + 1) >> 1 == p,
+        # so the exact case needs neither the product nor the flag a cycle later.
+        half = Signal(signed(len(product) + 1), name=f"half_{suffix}")
+        m.d.sync += half.eq(Mux(exact, product << 1, product >> shamt))
+        if offset:
+            return _plus_offset(m, half, term, suffix)
+        rounded = Signal.like(product, name=f"rounded_{suffix}")
+        m.d.comb += rounded.eq((half + term) >> 1)
+        return rounded
+    half = Signal.like(product, name=f"half_{suffix}")
+    m.d.comb += half.eq(product >> shamt)
     m.d.comb += rounded.eq(Mux(exact, product + offset if offset else product, (half + term) >> 1))
+    return rounded
+
+
+def _plus_offset(m, half, term, suffix):
+    rounded = Signal(signed(max(len(half), len(term)) + 2), name=f"rounded_{suffix}")
+    m.d.comb += rounded.eq((half + term) >> 1)
     return rounded
 
 
