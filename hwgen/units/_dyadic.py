@@ -12,7 +12,8 @@ from ._checks import shape_range
 __all__ = ["clamp", "dyadic_bounds", "round_half_up"]
 
 
-def round_half_up(m, product, shamt, exact, *, suffix, offset=0, shift_stage=False):
+def round_half_up(m, product, shamt, exact, *, suffix, offset=0, shift_stage=False,
+                  half_shape=None):
     """Combinational ``product`` rescaled by ``2**-s``, rounding half up, plus the integer ``offset``.
 
     ``shamt`` is ``s - 1`` (0 when ``s == 0``) and ``exact`` is ``s == 0`` (no
@@ -26,7 +27,9 @@ def round_half_up(m, product, shamt, exact, *, suffix, offset=0, shift_stage=Fal
     With ``shift_stage`` the variable shift ``product >> shamt`` is registered
     (``2 * product`` when ``exact``, so that the rounding adder gives
     ``product``): the result then comes one cycle later, and a per-channel
-    shift's barrel shifter and the rounding adder are in separate stages.
+    shift's barrel shifter and the rounding adder are in separate stages;
+    ``half_shape`` (signed) holds every registered value (from the bounds of
+    the inputs), so the register is no wider than its values.
     """
     term = Const(1 + 2 * offset)
     if offset:
@@ -36,11 +39,11 @@ def round_half_up(m, product, shamt, exact, *, suffix, offset=0, shift_stage=Fal
     if shift_stage:
         # One register instead of three: with s == 0 it holds 2p, and (2p + 1) >> 1 == p,
         # so the exact case needs neither the product nor the flag a cycle later.
-        half = Signal(signed(len(product) + 1), name=f"half_{suffix}")
+        half = Signal(half_shape or signed(len(product) + 1), name=f"half_{suffix}")
         m.d.sync += half.eq(Mux(exact, product << 1, product >> shamt))
         if offset:
             return _plus_offset(m, half, term, suffix)
-        rounded = Signal.like(product, name=f"rounded_{suffix}")
+        rounded = Signal.like(half, name=f"rounded_{suffix}")
         m.d.comb += rounded.eq((half + term) >> 1)
         return rounded
     half = Signal.like(product, name=f"half_{suffix}")

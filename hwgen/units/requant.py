@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from ._checks import channel_params, check_int, check_shape, shape_range
 from ._credit import CreditQueue
-from ._dyadic import _delayed, clamp, round_half_up
+from ._dyadic import _delayed, clamp, dyadic_bounds, round_half_up
 from ._rom import lane_rom
 
 __all__ = ["Requant"]
@@ -129,11 +129,14 @@ class Requant(wiring.Component):
             # Stage 3 (the queue's register): rounded shift, offset and clamp; with
             # shift_stage the variable shift and with offset_stage the clamp are stages of
             # their own.
+            half_bounds, offset_bounds = self._lane_bounds(lane)
             rounded = round_half_up(m, product, shamt, exact, suffix=lane,
-                                    shift_stage=self._shift_stage)
+                                    shift_stage=self._shift_stage,
+                                    half_shape=_signed_shape(*half_bounds))
             if self._shift_stage:
                 zp2 = _delayed(m, zp2, f"zp3_{lane}")
-            offset = Signal(signed(len(product) + len(zp) + 1), name=f"offset_{lane}")
+            # As wide as the lane's rescaled values plus zero points, not the product.
+            offset = Signal(_signed_shape(*offset_bounds), name=f"offset_{lane}")
             if self._offset_stage:
                 m.d.sync += offset.eq(rounded + zp2)
             else:
@@ -167,6 +170,17 @@ class Requant(wiring.Component):
         return Requant(in_shape=self._in_shape, out_shape=self._out_shape,
                        channels=self._channels, pe=self._pe, multiplier=self._m, shift=self._s,
                        zero_point=self._zp, shift_stage=shift_stage, offset_stage=offset_stage)
+
+    def _lane_bounds(self, lane):
+        """((lo, hi) of the shift stage's register, (lo, hi) of ``rounded + zp``) over the
+        lane's channels and the whole input range (exact: the rescale is monotonic)."""
+        x_lo, x_hi = shape_range(self._in_shape)
+        half, offset = [], []
+        for c in range(lane, self._channels, self._pe):
+            m, s, zp = self._m[c], self._s[c], self._zp[c]
+            half += [2 * x * m if s == 0 else (x * m) >> (s - 1) for x in (x_lo, x_hi)]
+            offset += [v + zp for v in dyadic_bounds(x_lo, x_hi, m, s)]
+        return (min(half), max(half)), (min(offset), max(offset))
 
     def _shift_levels(self):
         """Barrel-shifter levels of the rounding shift (0 when it is the same constant)."""
@@ -209,6 +223,11 @@ class Requant(wiring.Component):
         return [lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key], addr=fold, en=Const(1),
                          placed=True)
                 for key in ("multiplier", "shift", "zero_point")]
+
+
+def _signed_shape(lo, hi):
+    """A signed shape holding every integer in ``[lo, hi]`` (signed, as the datapath is)."""
+    return signed(max(_bits_signed(lo), _bits_signed(hi)))
 
 
 def _bits_signed(value: int) -> int:
