@@ -137,7 +137,7 @@ def mvau_stage_delay(unit, model):
     depth = unit.nf * unit.sf
     # A ROM in logic is read between the address and the read port's register (a stage of
     # its own); a block RAM's slow output feeds the tree unless the MVAU registers it.
-    bram = depth > 64 and unit.rom_bits and not getattr(unit, "_read_register", False)
+    bram = depth > 64 and unit.rom_bits and not unit.read_register
     after_read = model.bram_clk_to_q - model.clk_to_q if bram else 0.0
     stages = [(model.stage(tree + after_read),
                f"{-(-levels // (unit.pipeline + 1))} of {levels} adder-tree levels per stage"

@@ -1,78 +1,124 @@
 """The dyadic rescale datapath (DESIGN.md section 2), shared by Requant and AddStreams.
 
-Round-half-up ``(p + 2**(s-1)) >> s`` is built as ``((p >> (s-1)) + 1) >> 1``
-(``sw_reference.ops.dyadic`` proves the two equal), so nothing is wider than
-the product ``p`` and no ``2**(s-1)`` constant is added.
+Every rounding mode is built from ``a = p >> (s-1)``: half-up
+``(p + 2**(s-1)) >> s`` is ``(a + 1) >> 1``, floor ``p >> s`` is ``a >> 1``, and
+half-even is ``(a + 1 - t) >> 1`` with ``t`` set on the ties that must go down
+(``sw_reference.ops.dyadic`` proves all three), so nothing is wider than the
+product ``p`` and no ``2**(s-1)`` constant is added.
 """
 
 from amaranth.hdl import Const, Mux, Signal, signed
 
 from ._checks import shape_range
 
-__all__ = ["clamp", "dyadic_bounds", "round_half_up"]
+__all__ = ["ROUNDING_MODES", "check_rounding", "clamp", "delayed", "dyadic_bounds", "round_shift"]
+
+#: the ``rounding`` modes of requant and add (DESIGN.md section 2)
+ROUNDING_MODES = ("half_up", "half_even", "floor")
 
 
-def round_half_up(m, product, shamt, exact, *, suffix, offset=0, shift_stage=False,
-                  half_shape=None):
-    """Combinational ``product`` rescaled by ``2**-s``, rounding half up, plus the integer ``offset``.
+def check_rounding(rounding):
+    """``rounding`` if it is one of :data:`ROUNDING_MODES`, else TypeError (a constructor check)."""
+    if not isinstance(rounding, str) or rounding not in ROUNDING_MODES:
+        raise TypeError(f"rounding must be one of {', '.join(map(repr, ROUNDING_MODES))}, "
+                        f"not {rounding!r}")
+    return rounding
+
+
+def round_shift(m, product, shamt, exact, *, rounding="half_up", suffix, offset=0,
+                shift_stage=False, half_shape=None):
+    """``product`` rescaled by ``2**-s`` with ``rounding``, plus the integer ``offset``.
 
     ``shamt`` is ``s - 1`` (0 when ``s == 0``) and ``exact`` is ``s == 0`` (no
     rounding term): registered signals when the shift varies per channel, or
     ``Const``\\ s, which Amaranth folds away. Without ``offset`` the result is
     a Signal like ``product`` (it lies between 0 and ``product``). An
     ``offset`` (a constant, e.g. a zero point) costs no adder of its own:
-    ``((p >> (s-1)) + 1) >> 1) + z == ((p >> (s-1)) + 1 + 2*z) >> 1``, since
-    ``2*z`` is even; the result is then wide enough for the sum.
+    ``((a + c) >> 1) + z == (a + c + 2*z) >> 1``, since ``2*z`` is even; the
+    result is then wide enough for the sum.
 
-    With ``shift_stage`` the variable shift ``product >> shamt`` is registered
-    (``2 * product`` when ``exact``, so that the rounding adder gives
-    ``product``): the result then comes one cycle later, and a per-channel
-    shift's barrel shifter and the rounding adder are in separate stages;
-    ``half_shape`` (signed) holds every registered value (from the bounds of
-    the inputs), so the register is no wider than its values.
+    Half-even adds one comparison: a tie is ``a`` odd with the ``s - 1`` bits
+    shifted out all zero, and it goes down instead of up when ``a >> 1`` is
+    even, i.e. when ``a & 3 == 1`` and those bits are zero.
+
+    Without ``shift_stage`` the result is combinational. With it the variable
+    shift ``product >> shamt`` is registered (``2 * product`` when ``exact``,
+    so that the rounding adder gives ``product`` in every mode) together with
+    half-even's "bits shifted out are zero" flag: the result then comes one
+    cycle later, and a per-channel shift's barrel shifter and the rounding
+    adder are in separate stages; ``half_shape`` (signed) holds every
+    registered value (from the bounds of the inputs), so the register is no
+    wider than its values.
     """
-    term = Const(1 + 2 * offset)
+    check_rounding(rounding)
+    up = 0 if rounding == "floor" else 1
+    term = Const(up + 2 * offset)
+    if shift_stage:
+        return _staged(m, product, shamt, exact, rounding, term, suffix, offset, half_shape)
     if offset:
         rounded = Signal(signed(max(len(product), len(term)) + 2), name=f"rounded_{suffix}")
     else:
         rounded = Signal.like(product, name=f"rounded_{suffix}")
-    if shift_stage:
-        # One register instead of three: with s == 0 it holds 2p, and (2p + 1) >> 1 == p,
-        # so the exact case needs neither the product nor the flag a cycle later.
-        half = Signal(half_shape or signed(len(product) + 1), name=f"half_{suffix}")
-        m.d.sync += half.eq(Mux(exact, product << 1, product >> shamt))
-        if offset:
-            return _plus_offset(m, half, term, suffix)
-        rounded = Signal.like(half, name=f"rounded_{suffix}")
-        m.d.comb += rounded.eq((half + term) >> 1)
-        return rounded
     half = Signal.like(product, name=f"half_{suffix}")
     m.d.comb += half.eq(product >> shamt)
-    m.d.comb += rounded.eq(Mux(exact, product + offset if offset else product, (half + term) >> 1))
+    shifted = half + term
+    if rounding == "half_even":
+        down = Signal(name=f"tie_down_{suffix}")
+        m.d.comb += down.eq(_low_bits_zero(m, product, shamt, suffix) & (half[:2] == 1))
+        shifted = shifted - down
+    m.d.comb += rounded.eq(Mux(exact, product + offset if offset else product, shifted >> 1))
     return rounded
 
 
-def _plus_offset(m, half, term, suffix):
-    rounded = Signal(signed(max(len(half), len(term)) + 2), name=f"rounded_{suffix}")
-    m.d.comb += rounded.eq((half + term) >> 1)
+def _staged(m, product, shamt, exact, rounding, term, suffix, offset, half_shape):
+    # One register instead of three: with s == 0 it holds 2p, and (2p + up) >> 1 == p for
+    # up in {0, 1}, so the exact case needs neither the product nor the flag a cycle later
+    # (2p is even, so half-even never sees a tie to take down there).
+    half = Signal(half_shape or signed(len(product) + 1), name=f"half_{suffix}")
+    m.d.sync += half.eq(Mux(exact, product << 1, product >> shamt))
+    shifted = half + term
+    if rounding == "half_even":
+        low_zero = Signal(name=f"low_zero_{suffix}")
+        m.d.sync += low_zero.eq(_low_bits_zero(m, product, shamt, suffix))
+        shifted = shifted - (low_zero & (half[:2] == 1))
+    if offset:
+        rounded = Signal(signed(max(len(half), len(term)) + 2), name=f"rounded_{suffix}")
+    else:
+        rounded = Signal.like(half, name=f"rounded_{suffix}")
+    m.d.comb += rounded.eq(shifted >> 1)
     return rounded
 
 
-def _delayed(m, value, name):
+def _low_bits_zero(m, product, shamt, suffix):
+    """1 when the ``shamt`` bits below the kept ones, ``product[0:shamt]``, are all zero
+    (selected by a mask, as ``shamt`` may vary per channel)."""
+    mask = Signal(len(product), name=f"low_mask_{suffix}")
+    m.d.comb += mask.eq(~(Const(-1, signed(len(product))) << shamt))
+    return (product.as_unsigned() & mask) == 0
+
+
+def delayed(m, value, name):
+    """``value`` one cycle later, in a register named ``name``."""
     register = Signal(value.shape(), name=name)
     m.d.sync += register.eq(value)
     return register
 
 
-def dyadic_bounds(lo, hi, multiplier, shift):
+def dyadic_bounds(lo, hi, multiplier, shift, rounding="half_up"):
     """Exact ``(min, max)`` of the rescale of every integer in ``[lo, hi]`` (for register widths).
 
-    The rescale is monotonic in ``x`` (``multiplier > 0``), so the extremes
-    come from the ends of the range.
+    The rescale is monotonic in ``x`` (``multiplier > 0``) for every rounding
+    mode, so the extremes come from the ends of the range.
     """
     def rescale(x):
         p = x * multiplier
-        return p if shift == 0 else ((p >> (shift - 1)) + 1) >> 1
+        if shift == 0:
+            return p
+        a = p >> (shift - 1)
+        if rounding == "floor":
+            return a >> 1
+        tie_down = rounding == "half_even" and p & ((1 << (shift - 1)) - 1) == 0 and a & 3 == 1
+        return (a + 1 - tie_down) >> 1
     return rescale(lo), rescale(hi)
 
 

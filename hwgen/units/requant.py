@@ -1,12 +1,12 @@
-"""Dyadic requantizer: ``y = clamp(((x * m + 2**(s-1)) >> s) + zp, lo, hi)``."""
+"""Dyadic requantizer: ``y = clamp(round_s(x * m) + zp, lo, hi)``, ``round_s`` one of three modes."""
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import channel_params, check_int, check_shape, shape_range
 from ._credit import CreditQueue
-from ._dyadic import _delayed, clamp, dyadic_bounds, round_half_up
+from ._dyadic import check_rounding, clamp, delayed, dyadic_bounds, round_shift
 from ._rom import lane_rom
 
 __all__ = ["Requant"]
@@ -24,6 +24,9 @@ class Requant(wiring.Component):
 
     which is DESIGN.md's round-half-up rescale; the rewritten rounding never
     needs the ``2**(s-1)`` constant, so nothing is wider than the product.
+    ``rounding="floor"`` drops the ``+ 1`` (``p >> s``); ``"half_even"``
+    (ONNX ``ROUND``) also subtracts 1 on the ties whose lower neighbour is
+    even (``_dyadic.round_shift``).
     Channels arrive in order, ``pe`` per beat, ``channels // pe`` beats per
     vector; a fold counter selects each lane's parameters, so the stream must
     start at channel 0 (true after reset, and it stays aligned because a
@@ -40,6 +43,7 @@ class Requant(wiring.Component):
         Length 1 means per-tensor. Parameters that are the same for every
         channel become constants; the others live in a ROM per lane
         (``channels // pe`` deep), read synchronously so it maps to LUTRAM/BRAM.
+    rounding : str              ``"half_up"`` (default), ``"half_even"`` or ``"floor"``
     shift_stage : bool          the per-channel rounding shift in a stage of its own
     offset_stage : bool         the clamp in a stage of its own
         (each adds a cycle of latency; both default False, the composer sets them
@@ -59,8 +63,19 @@ class Requant(wiring.Component):
     count, and ``i.ready`` depends on the unit's own flip-flops only.
     """
 
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("latency", "folds")
+
+    @property
+    def resource_features(self):
+        """(resource model of :mod:`hwgen.plan`, features): PE * input bits, PE, 1."""
+        layout = self.i.payload.shape()
+        bits = Shape.cast(layout.elem_shape).width
+        return "requant", [layout.length * bits, layout.length, 1]
+
     def __init__(self, *, in_shape, out_shape, channels, pe=1,
-                 multiplier, shift, zero_point=(0,), shift_stage=False, offset_stage=False):
+                 multiplier, shift, zero_point=(0,), rounding="half_up",
+                 shift_stage=False, offset_stage=False):
         self._in_shape = check_shape("in_shape", in_shape)
         self._out_shape = check_shape("out_shape", out_shape)
         self._channels = check_int("channels", channels, minimum=1)
@@ -72,6 +87,7 @@ class Requant(wiring.Component):
         self._m = channel_params("multiplier", multiplier, channels, 1, (1 << 31) - 1)
         self._s = channel_params("shift", shift, channels, 0, 63)
         self._zp = channel_params("zero_point", zero_point, channels, lo, hi)
+        self._rounding = check_rounding(rounding)
         for name, value in (("shift_stage", shift_stage), ("offset_stage", offset_stage)):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be True or False, not {value!r}")
@@ -84,6 +100,7 @@ class Requant(wiring.Component):
 
     channels = property(lambda self: self._channels)
     pe = property(lambda self: self._pe)
+    rounding = property(lambda self: self._rounding)
     folds = property(lambda self: self._channels // self._pe)
     #: width of the multiplier operand ``m`` (the widest of the channels' multipliers)
     multiplier_bits = property(lambda self: max(self._m).bit_length())
@@ -130,11 +147,11 @@ class Requant(wiring.Component):
             # shift_stage the variable shift and with offset_stage the clamp are stages of
             # their own.
             half_bounds, offset_bounds = self._lane_bounds(lane)
-            rounded = round_half_up(m, product, shamt, exact, suffix=lane,
-                                    shift_stage=self._shift_stage,
-                                    half_shape=_signed_shape(*half_bounds))
+            rounded = round_shift(m, product, shamt, exact, rounding=self._rounding,
+                                  suffix=lane, shift_stage=self._shift_stage,
+                                  half_shape=_signed_shape(*half_bounds))
             if self._shift_stage:
-                zp2 = _delayed(m, zp2, f"zp3_{lane}")
+                zp2 = delayed(m, zp2, f"zp3_{lane}")
             # As wide as the lane's rescaled values plus zero points, not the product.
             offset = Signal(_signed_shape(*offset_bounds), name=f"offset_{lane}")
             if self._offset_stage:
@@ -169,7 +186,8 @@ class Requant(wiring.Component):
             return self
         return Requant(in_shape=self._in_shape, out_shape=self._out_shape,
                        channels=self._channels, pe=self._pe, multiplier=self._m, shift=self._s,
-                       zero_point=self._zp, shift_stage=shift_stage, offset_stage=offset_stage)
+                       zero_point=self._zp, rounding=self._rounding,
+                       shift_stage=shift_stage, offset_stage=offset_stage)
 
     def _lane_bounds(self, lane):
         """((lo, hi) of the shift stage's register, (lo, hi) of ``rounded + zp``) over the
@@ -179,7 +197,7 @@ class Requant(wiring.Component):
         for c in range(lane, self._channels, self._pe):
             m, s, zp = self._m[c], self._s[c], self._zp[c]
             half += [2 * x * m if s == 0 else (x * m) >> (s - 1) for x in (x_lo, x_hi)]
-            offset += [v + zp for v in dyadic_bounds(x_lo, x_hi, m, s)]
+            offset += [v + zp for v in dyadic_bounds(x_lo, x_hi, m, s, self._rounding)]
         return (min(half), max(half)), (min(offset), max(offset))
 
     def _shift_levels(self):
