@@ -14,7 +14,8 @@ per seed with ``hwgen.synth.synthesize`` (the flow of ``hwgen synth --pnr
 ``benchmarks/results/fmax.json``: LUT4 (logic; LUTRAM apart), FF, DP16KD,
 MULT18X18D, Fmax min / median / max over the seeds, the median run's
 critical path (start and end cell, layers, delay, logic levels), cycles per
-sample. A run that does not finish within ``--timeout`` seconds per seed, or
+sample, and the commit of ``--tree`` (with ``dirty`` when its ``hwgen/``
+had uncommitted edits). A run that does not finish within ``--timeout`` seconds per seed, or
 fails to route, is recorded as congested with the router's last progress.
 
 The table (``--table`` prints it without running anything) puts the rows
@@ -71,12 +72,16 @@ layers:
 # The child: compose with the tree's hwgen, write the bundle, print the layer of every unit.
 _GENERATE = """\
 import json, sys
-from hwgen.cli import _layer_owners, _write_bundle
+from hwgen.cli import _layer_owners
+try:                                   # the bundle writer left the CLI for hwgen.export
+    from hwgen.export import write_bundle
+except ImportError:
+    from hwgen.cli import _write_bundle as write_bundle
 from hwgen.network import build_network
 from hwgen.spec import load
 spec = load(sys.argv[1])
 design = build_network(spec)
-_write_bundle(spec, design, sys.argv[2])
+write_bundle(spec, design, sys.argv[2])
 print(json.dumps({"name": spec.name, "owners": _layer_owners(design)}))
 """
 
@@ -99,13 +104,26 @@ def network_yaml(name, folder):
     return path
 
 
+def tree_version(tree):
+    """``{"commit": ..., "dirty": bool}`` of ``tree`` when it is a git checkout (a row then
+    says which code generated it), else ``{}`` (a ``git archive`` copy)."""
+    def git(*args):
+        return subprocess.run(["git", "-C", str(tree), *args], capture_output=True, text=True,
+                              check=False)
+    head = git("rev-parse", "HEAD")
+    if head.returncode or git("rev-parse", "--show-toplevel").stdout.strip() != str(tree):
+        return {}
+    dirty = git("status", "--porcelain", "--", "hwgen").stdout.strip()
+    return {"commit": head.stdout.strip(), "dirty": bool(dirty)}
+
+
 def measure(name, label, tree, work, seeds, timeout, log, pnr=True):
     """One row: generate with ``tree``'s hwgen, synthesise, place and route once per seed."""
     folder = work / label / name
     net = network_yaml(name, folder)
     bundle = folder / "bundle"
     row = {"network": name, "label": label, "device": DEVICE, "clock_mhz": CLOCK_MHZ,
-           "seeds": list(seeds), "tree": str(tree), "routed": False}
+           "seeds": list(seeds), "tree": str(tree), **tree_version(tree), "routed": False}
     started = time.monotonic()
     env = {**os.environ, "PYTHONPATH": str(tree)}
     log(f"... {name} ({label}): generating with {tree}")
