@@ -43,7 +43,7 @@ reaches over ``LIGHT_FANOUT`` flip-flops, a SkidBuffer (registered
 ``ready``, full rate, 1 cycle) goes in front of the unit. So no ``ready``
 path joins two high-fanout enables, whatever the layers. Both AXI4-Stream
 ports are registered by a SkidBuffer too. Measured on
-tiny_bnn (ECP5-85k, README "Synthesis"): one cut per layer took Fmax from
+tiny_bnn (ECP5-85k, docs/results/binary.md): one cut per layer took Fmax from
 35.5 to 64.5 MHz, registering the converters' cycle to 125.2 MHz, a cut
 after each MVAU to 147.2 MHz; this rule replaces those hand-placed cuts.
 """

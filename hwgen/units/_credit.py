@@ -27,8 +27,8 @@ class CreditQueue(wiring.Component):
     ``w_data`` with the beat's result in the cycle it leaves the pipeline's
     last register stage, ``stages - 1`` cycles later (the queue tracks which
     cycles those are, so invalid cycles of the free-running pipeline are
-    ignored). The queue holds ``stages + 1`` results (rounded up to a power
-    of two) in a ring of registers: at full rate one result is on show while
+    ignored). The queue holds ``stages + 1`` results (up to 4 rounded up to a
+    power of two, see :attr:`slots`) in a ring of registers: at full rate one result is on show while
     ``stages`` more are in flight.
 
     ``room`` is ``stored + in_flight < slots``, a function of the
