@@ -96,7 +96,8 @@ def test_verilator_cosim_matches_golden(name):
     assert result.passed
 
 
-@pytest.mark.parametrize("name", ["per_channel_s16_to_s8", "half_even_per_channel"])
+@pytest.mark.parametrize("name", ["per_channel_s16_to_s8", "half_even_per_channel",
+                                  "half_even_per_channel_staged"])
 def test_verilog_is_deterministic_and_lint_clean(tmp_path, name):
     from sim.verilator import lint
     case = CASES[name]
