@@ -1,6 +1,6 @@
 """Delay model per FPGA family: what fits in one clock period, calibrated on nextpnr runs.
 
-The generator asks it how deep to pipeline (``stages_for``): how many
+The generator asks it how deep to pipeline (``DelayModel.stages_for``): how many
 comparison levels of LabelSelect's tree share a register stage, whether
 Thresholding encodes in a stage of its own, and (next, for the MVAU)
 how many popcount/adder tree levels and whether a ROM read needs a
@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields
 from importlib.resources import files
 
 __all__ = ["DelayModel", "StageDelay", "delay_model", "model_for_device", "check_design",
-           "mvau_stage_delay", "retime", "stages_for", "format_timing", "weight_stores",
+           "mvau_stage_delay", "retime", "format_timing", "weight_stores",
            "format_weight_stores"]
 
 
@@ -68,6 +68,15 @@ class DelayModel:
         """ns of logic and routing the generator puts between two registers at ``clock_mhz``
         (``margin`` of the period, less the registers' own delays)."""
         return self.margin * 1e3 / clock_mhz - self.clk_to_q - self.setup
+
+    def stages_for(self, clock_mhz, level_ns, *, fixed_ns=0.0, most=None):
+        """How many levels of ``level_ns`` each fit in one stage after ``fixed_ns``: at least
+        1 (one level that does not fit is still one level per stage), at most ``most``.
+        A method, so that a unit choosing its depth needs only the model it is handed (the
+        units never import this module, which reads them)."""
+        room = self.budget(clock_mhz) - fixed_ns
+        count = max(1, int(room // level_ns)) if level_ns > 0 else (most or 1)
+        return min(count, most) if most else count
 
 
 #: speed grade -> delay factor relative to the calibrated grade 8 (nextpnr's ECP5 timing
@@ -113,14 +122,6 @@ class StageDelay:
 
     def meets(self, clock_mhz):
         return self.delay_ns <= 1e3 / clock_mhz
-
-
-def stages_for(model, clock_mhz, level_ns, *, fixed_ns=0.0, most=None):
-    """How many levels of ``level_ns`` each fit in one stage after ``fixed_ns``: at least 1
-    (one level that does not fit is still one level per stage), at most ``most``."""
-    room = model.budget(clock_mhz) - fixed_ns
-    count = max(1, int(room // level_ns)) if level_ns > 0 else (most or 1)
-    return min(count, most) if most else count
 
 
 def mvau_stage_delay(unit, model):

@@ -112,9 +112,8 @@ class LabelSelect(wiring.Component):
 
     def retimed(self, model, clock_mhz):
         """This unit with as many comparison levels per stage as fit at ``clock_mhz``."""
-        from ..timing import stages_for
-        levels = stages_for(model, clock_mhz, self._level_ns(model),
-                            most=max(self.tree_levels, 1))
+        levels = model.stages_for(clock_mhz, self._level_ns(model),
+                                  most=max(self.tree_levels, 1))
         if levels == self._levels_per_stage:
             return self
         return LabelSelect(in_shape=self._in_shape, channels=self._channels, pe=self._pe,
