@@ -318,6 +318,70 @@ def _ivit_networks(data):
                   "FIFO beats in front of each two-input unit (total)"), rows)
 
 
+#: benchmarks/fmax.py's order: the examples of issue 17's list, then its own odd_mlp
+_FMAX_ORDER = ("tiny_bnn", "odd_mlp", "int8_mlp", "sfc_balanced", "ternary_mlp", "int4_cnn",
+               "residual_mlp", "jsc_m_unrolled", "sfc_mixed", "lfc", "sfc_fast", "cnv_ci")
+
+
+def _fmax_mhz(row, spread=True):
+    """A row's Fmax cell: median (min-max) over its seeds, or why there is none."""
+    if row is None:
+        return "-"
+    if row.get("routed"):
+        seeds = ", ".join(str(s) for s in row["seeds"])
+        return (f"**{row['fmax_mhz_median']:.1f}** ({row['fmax_mhz_min']:.1f}-"
+                f"{row['fmax_mhz_max']:.1f}; seeds {seeds})" if spread
+                else f"{row['fmax_mhz_median']:.1f} (seeds {seeds})")
+    if row.get("error"):
+        return "not routed (stopped)" if "did not finish" in str(row["error"]) else "failed"
+    return "not placed"
+
+
+def _fmax_path(row):
+    path = (row or {}).get("critical_path")
+    if not path:
+        return "-"
+    cell = lambda name: (name or "").replace("_TRELLIS_FF_Q", "").replace("$", "")[:40]
+    return (f"{path['from_layer']} `{cell(path['from'])}` -> {path['to_layer']} "
+            f"`{cell(path['to'])}`, {path['delay_ns']:.1f} ns ({path['routing_ns']:.1f} "
+            f"routing), {path['logic_levels']} levels")
+
+
+def _fmax(data):
+    rows = {(r["network"], r["label"]): r for r in data["rows"]}
+    names = [n for n in _FMAX_ORDER if (n, "now") in rows] + sorted(
+        {n for n, label in rows if label == "now" and n not in _FMAX_ORDER})
+    ratio = lambda old, new, key: (f"{new[key] / old[key]:.3f}" if old and old.get(key)
+                                   and new.get(key) else "-")
+    out = []
+    for name in names:
+        old, new = rows.get((name, "today")), rows[(name, "now")]
+        out.append((name, _fmt(new.get("cycles_per_sample")),
+                    f"{_fmt(old['lut4'])} / {_fmt(old['ff'])}" if old and "lut4" in old else "-",
+                    _fmax_mhz(old, spread=False),
+                    f"{_fmt(new['lut4'])} / {_fmt(new['ff'])}" if "lut4" in new else "-",
+                    _fmt(new.get("lutram")), _fmt(new.get("dp16kd")), _fmt(new.get("mult18x18d")),
+                    _fmax_mhz(new), ratio(old, new, "lut4"), ratio(old, new, "ff"),
+                    _fmax_path(new)))
+    text = table(("network", "cycles/sample", "before: LUT4 / FF", "before: Fmax MHz",
+                  "after: LUT4 / FF", "LUTRAM", "DP16KD", "MULT18X18D",
+                  "after: Fmax MHz median (min-max)", "LUT4 ratio", "FF ratio",
+                  "critical path (median seed)"), out)
+    stopped = [r for r in data["rows"] if r["label"] == "now" and r.get("error")]
+    for r in stopped:
+        text += f"\n- {r['network']} (after): {r['error'].split(':')[0]}."
+    pairs = [(rows[n, "today"], rows[n, "now"]) for n in names if (n, "today") in rows]
+    same = ("the same" if all(old.get("cycles_per_sample") == new.get("cycles_per_sample")
+                              for old, new in pairs) else "NOT the same")
+    missing = [n for n in _FMAX_ORDER if (n, "now") not in rows]
+    if missing:
+        text += f"\n\nNot measured after the change: {', '.join(missing)}."
+    return text + (f"\n\nEvery row: `clock_mhz: {data['clock_mhz']}`, placed on "
+                   f"{data['device']}; \"before\" is the code this work started from, "
+                   f"\"after\" this branch's. LUT4 is logic, LUTRAM apart; cycles/sample "
+                   f"are the ideal ones (the manifest's), {same} before and after.\n")
+
+
 def _matmul(data):
     versions = [(f"after ({data['commit'][:7]})", data["rows"])]
     if data.get("baseline"):
@@ -577,6 +641,8 @@ RESULTS = {
                             "ivit_block attention_mini", _ivit_networks),
     "ivit_units_before": Result("ivit_units", "python benchmarks/ivit_units.py",
                                 _ivit_units_before),
+    "fmax": Result("fmax", "nice -n 10 python benchmarks/fmax.py --label now|today "
+                   "[--tree DIR] [--networks NET...] [--seeds 1,2,3 | --no-pnr]", _fmax),
     "matmul": Result("matmul", "nice -n 10 python benchmarks/matmul.py --baseline main", _matmul),
     "nngen": Result("nngen_compare", "python benchmarks/nngen_compare.py", _nngen),
     "soak": Result("soak", "python benchmarks/soak.py", _soak),

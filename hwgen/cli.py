@@ -275,6 +275,7 @@ def cmd_synth(args):
     from hwgen.export import write_bundle
     from hwgen.synth import SynthError, ToolMissing, check_tools, format_table, synthesize
 
+    seeds = _seeds(args)
     spec = _network(args, family=args.target)
     if args.pnr and args.target == "xilinx":
         raise BadInput("--pnr places ECP5 and iCE40 designs with nextpnr; for Xilinx run "
@@ -297,9 +298,9 @@ def cmd_synth(args):
     try:
         report = synthesize(out_dir / f"{spec.name}.v", spec.name, args.target, staging,
                             device=args.device or spec.target.device,
-                        clock_mhz=spec.target.clock_mhz,
+                            clock_mhz=spec.target.clock_mhz,
                             pnr=args.pnr, owners=_layer_owners(design), progress=_progress,
-                            router=args.router)
+                            router=args.router, seeds=seeds, pnr_timeout=args.pnr_timeout)
         report["verilog"] = str(out_dir / f"{spec.name}.v")
         report["seconds"]["wall"] = round(time.monotonic() - started, 1)
         (staging / "report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -320,7 +321,42 @@ def cmd_synth(args):
     return 0
 
 
+def _seeds(args):
+    """nextpnr seeds of ``hwgen synth``: ``--seeds 1,2,3``, ``--seed N`` or 1; BadInput if wrong."""
+    from hwgen.synth import check_seeds
+    if args.seeds is not None and args.seed is not None:
+        raise BadInput("give --seed N or --seeds N,M,..., not both")
+    if (args.seeds is not None or args.seed is not None) and not args.pnr:
+        raise BadInput("--seed/--seeds choose nextpnr seeds; add --pnr")
+    if args.pnr_timeout is not None and (not args.pnr or args.pnr_timeout <= 0):
+        raise BadInput("--pnr-timeout is seconds per nextpnr run, a positive number with --pnr"
+                       f", not {args.pnr_timeout:g}" + ("" if args.pnr else " without --pnr"))
+    if args.seed is not None:
+        text = str(args.seed)
+    else:
+        text = args.seeds if args.seeds is not None else "1"
+    try:
+        return check_seeds(int(part) for part in text.split(","))
+    except ValueError as error:
+        raise BadInput(f"--seeds {text}: {error}" if "seed" in str(error)
+                       else f"--seeds must be comma-separated integers such as 1,2,3, "
+                            f"not {text!r}") from None
+
+
+def _timing_section(spec, design):
+    """``hwgen report``'s timing part: the layers whose estimated stages cannot meet
+    ``target.clock_mhz`` on ``target.device``, each with the reason (``hwgen.timing``)."""
+    from hwgen.timing import check_design, format_timing, format_weight_stores, model_for_device
+    model = model_for_device(spec.target.device)
+    stages = check_design(design, spec.target.clock_mhz, model)
+    stores = format_weight_stores(design)
+    return (format_timing(stages, spec.target.clock_mhz, model, spec.target.device)
+            + ("\n\n" + stores if stores else ""))
+
+
 def cmd_report(args):
+    import html
+
     from hwgen.plan import plan_network
     from hwgen.report import render_report
 
@@ -338,8 +374,12 @@ def cmd_report(args):
     staging = Path(tempfile.mkdtemp(prefix=".report.", dir=out_dir))
     try:
         report = render_report(plan, measured, plot_dir=staging)
-        (staging / "report.md").write_text(report.markdown)
-        (staging / "report.html").write_text(report.html)
+        timing = _timing_section(spec, design)
+        markdown = report.markdown + "\n" + timing + "\n"
+        (staging / "report.md").write_text(markdown)
+        # the timing section as preformatted Markdown: its tables read well as text
+        (staging / "report.html").write_text(report.html.replace(
+            "</body>", f"<pre class=\"timing\">{html.escape(timing)}</pre>\n</body>"))
         (staging / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
         written = ["report.md", "report.html", "plan.json"] + [p.name for p in report.plots]
         for name in written:
@@ -347,7 +387,7 @@ def cmd_report(args):
     finally:
         import shutil
         shutil.rmtree(staging, ignore_errors=True)
-    print(report.markdown)
+    print(markdown)
     for note in report.notes:
         print(f"warning: {note}", file=sys.stderr)
     print(f"wrote {', '.join(str(out_dir / name) for name in written)}")
@@ -703,6 +743,12 @@ def _parser():
     p.add_argument("--router", choices=["router1", "router2"], default="router1",
                    help="nextpnr's router (default router1, the timing-driven one; router2 "
                         "finishes congested designs where router1 can stall for tens of minutes)")
+    p.add_argument("--seed", type=int, metavar="N", help="nextpnr seed (default 1)")
+    p.add_argument("--seeds", metavar="N,M,...",
+                   help="several nextpnr seeds, e.g. 1,2,3: one place and route "
+                   "each on the same netlist; prints and records min / median / max Fmax")
+    p.add_argument("--pnr-timeout", type=float, metavar="SECONDS",
+                   help="stop a nextpnr run after this long and report it as congested")
     p.add_argument("-o", "--output-dir", metavar="DIR",
                    help="bundle folder (default rtl_out/<name>/)")
     _fold_options(p)
