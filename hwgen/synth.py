@@ -373,7 +373,7 @@ def _place_and_route(family, top, device, clock_mhz, seed, router, work_dir, own
                         f"{congestion(log) or 'no router progress logged yet'}): the design "
                         f"may congest, or the machine is slower than the timeout allows; "
                         f"{_CONGESTION_ADVICE}") from None
-    except SynthError as error:
+    except SynthError:
         status = congestion(log)
         if status:
             raise Congested(f"{label} failed to route: {status}; {_CONGESTION_ADVICE}") from None

@@ -174,18 +174,18 @@ class StreamingDataWidthConverter(wiring.Component):
             base = after_take if t else count
             leaving_last = out_moved if t else out_last
             for g in (0, 1):
-                def case(test):
+                def case(test, g=g, leaving_last=leaving_last):
                     """``test(A, L)`` for this case's constants, picked by the flags."""
                     def over_leaving(arrive):
                         return Mux(leaving_last, test(arrive, out_rest), test(arrive, b))
                     if not g:
                         return over_leaving(0)
                     return Mux(in_last, over_leaving(in_rest), over_leaving(a))
-                nexts["count"][t, g] = case(lambda A, L: base + A)
-                nexts["after_take"][t, g] = case(lambda A, L: base + (A - L))
-                nexts["valid"][t, g] = case(lambda A, L: _at_least(base, L - A, capacity))
-                nexts["fits_take"][t, g] = case(lambda A, L: _at_most(base, b + L - A, capacity))
-                nexts["fits_hold"][t, g] = case(lambda A, L: _at_most(base, b - A, capacity))
+                nexts["count"][t, g] = case(lambda A, L, base=base: base + A)
+                nexts["after_take"][t, g] = case(lambda A, L, base=base: base + (A - L))
+                nexts["valid"][t, g] = case(lambda A, L, base=base: _at_least(base, L - A, capacity))
+                nexts["fits_take"][t, g] = case(lambda A, L, base=base: _at_most(base, b + L - A, capacity))
+                nexts["fits_hold"][t, g] = case(lambda A, L, base=base: _at_most(base, b - A, capacity))
         m.d.sync += [count.eq(select(nexts["count"])),
                      after_take.eq(select(nexts["after_take"])),
                      self.o.valid.eq(select(nexts["valid"])),
