@@ -76,11 +76,12 @@ class CreditQueue(wiring.Component):
     @property
     def slots(self):
         """Results held: one on show and those in flight at full rate (``stages //
-        interval``), at least 2; up to 4 rounded up to a power of two (the pointers then
-        wrap by themselves), above that exact (a wrap-around compare costs less than the
-        payload registers of the spare slots)."""
+        interval``), at least 2. With a result per cycle (``interval`` 1), up to 4 rounded
+        up to a power of two (the pointers then wrap by themselves); else exact (a
+        wrap-around compare costs less than the payload registers of the spare slots,
+        and an MVAU's results are whole accumulator words)."""
         needed = max(self._stages // self._interval + 1, 2)
-        return 1 << (needed - 1).bit_length() if needed <= 4 else needed
+        return 1 << (needed - 1).bit_length() if needed <= 4 and self._interval == 1 else needed
 
     def elaborate(self, platform):
         m = Module()
