@@ -1,4 +1,4 @@
-"""``hwgen`` command line (DESIGN.md section 6).
+"""``hwgen`` command line (docs/reference/cli.md).
 
 Exit codes: 0 ok; 1 mismatch, failed check, or a feature that has not landed
 yet (the message names the issue that brings it); 2 bad input (the message

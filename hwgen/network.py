@@ -281,7 +281,7 @@ def _layer_hardware(spec):
 
     The stream keeps HWC order through ``flatten`` (an op that ``rewires``: it
     has no unit), so the dense layer after it permutes its weight columns
-    instead (DESIGN.md section 2).
+    instead (docs/design/numbers.md).
     """
     hardware, flattened = [], {}     # flatten layer name -> the [C, H, W] it flattened
     for layer in spec.layers:

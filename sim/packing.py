@@ -1,5 +1,5 @@
 """Element <-> word packing shared by every testbench: :func:`hwgen.layout.pack` and
-:func:`~hwgen.layout.unpack` (DESIGN.md section 2), re-exported here; hwgen owns them because
+:func:`~hwgen.layout.unpack` (docs/design/numbers.md), re-exported here; hwgen owns them because
 its own layout code packs words, and hwgen never imports sim."""
 
 from hwgen.layout import pack, unpack

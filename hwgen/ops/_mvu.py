@@ -256,7 +256,7 @@ def flatten_columns(weight, shape):
     """Dense weight [M, C*H*W] reading torch's ``flatten`` of [C, H, W] -> columns in HWC order.
 
     The stream carries element ``(h*W + w)*C + c`` where torch's flatten has
-    ``c*H*W + h*W + w`` (DESIGN.md section 2), so column ``(h*W + w)*C + c``
+    ``c*H*W + h*W + w`` (docs/design/numbers.md), so column ``(h*W + w)*C + c``
     of the result is column ``c*H*W + h*W + w`` of ``weight``.
     """
     c, h, w = shape
