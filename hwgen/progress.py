@@ -23,11 +23,12 @@ def bars_shown() -> bool:
     return sys.stderr.isatty()
 
 
-def bar(total=None, *, desc, unit="it", **options):
+def bar(total=None, *, desc, unit="it", enabled=True, **options):
     """A tqdm bar on stderr that disappears when done (the step line stays).
 
     ``total=None`` is a counter without an end (elapsed time and rate only).
-    A disabled bar accepts every call and draws nothing.
+    ``enabled=False`` (a caller asked for no progress) or no terminal gives a
+    disabled bar, which accepts every call and draws nothing.
     """
     return tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False,
-                dynamic_ncols=True, disable=not bars_shown(), **options)
+                dynamic_ncols=True, disable=not (enabled and bars_shown()), **options)
