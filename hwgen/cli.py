@@ -355,10 +355,9 @@ def _timing_section(spec, design):
 
 
 def cmd_report(args):
-    import html
 
     from hwgen.plan import plan_network
-    from hwgen.report import render_report
+    from hwgen.report import html_of_markdown, render_report
 
     spec = _network(args)
     out_dir = _out_dir(args, spec)
@@ -377,9 +376,8 @@ def cmd_report(args):
         timing = _timing_section(spec, design)
         markdown = report.markdown + "\n" + timing + "\n"
         (staging / "report.md").write_text(markdown)
-        # the timing section as preformatted Markdown: its tables read well as text
         (staging / "report.html").write_text(report.html.replace(
-            "</body>", f"<pre class=\"timing\">{html.escape(timing)}</pre>\n</body>"))
+            "</body>", f"{html_of_markdown(timing)}\n</body>"))
         (staging / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
         written = ["report.md", "report.html", "plan.json"] + [p.name for p in report.plots]
         for name in written:
