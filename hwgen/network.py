@@ -49,7 +49,7 @@ from .top import AxiStreamTop, StreamGraph
 from .units.dwc import StreamingDataWidthConverter
 from .units.fifo import StreamFIFO
 from .units.fork import DuplicateStreams
-from .units.registry import units_for
+from .units.registry import unrolled_runs, unrolled_units, units_for
 from .units.skid import SkidBuffer
 
 __all__ = ["NetworkDesign", "build_network", "stream_format"]
@@ -143,7 +143,8 @@ def build_network(spec) -> NetworkDesign:
                     forked = len(consumers[name]) > 1
                     graph.join(taps[name].pop(0), unit, port, sizes[name],
                                fifo_depth=_fifo_depth(unit, port, sizes[name], join),
-                               cut=name != "input" and not forked and not join)
+                               cut=name != "input" and not forked and not join
+                               and not getattr(unit, "ready_registered", False))
             else:
                 graph.join(tap, unit, "i", elements, fifo_depth=_fifo_depth(unit, "i", elements),
                            cut=getattr(hw.units[unit_index - 1], "slice_after", False))
@@ -158,7 +159,8 @@ def build_network(spec) -> NetworkDesign:
     last = _resolve(spec, spec.layers[-1].name)
     elements = sizes[last]
     tap = taps[last].pop()
-    tap = graph.chain(tap, SkidBuffer(_port(tap).payload.shape()))
+    if not getattr(tap[0], "ready_registered", False):
+        tap = graph.chain(tap, SkidBuffer(_port(tap).payload.shape()))
     out_shape, last_lanes = stream_format(_port(tap))
     out_per_beat = _per_word(io_bits, out_shape.width, spec, "output")
     writer = graph.chain(tap, StreamingDataWidthConverter(
@@ -224,7 +226,19 @@ def _layer_hardware(spec):
     dense layer after it permutes its weight columns instead (DESIGN.md section 2).
     """
     hardware, flattened = [], {}     # flatten layer name -> the [C, H, W] it flattened
+    # Latency mode: a run of unrolled layers is one unit, owned by its last layer.
+    runs = {run[-1].name: run for run in unrolled_runs(spec.layers)}
+    fused = {layer.name for run in runs.values() for layer in run[:-1]}
     for layer in spec.layers:
+        if layer.name in fused:
+            hardware.append(LayerHardware(layer, [], 0))
+            continue
+        if layer.name in runs:
+            run = runs[layer.name]
+            hardware.append(LayerHardware(layer, *unrolled_units(
+                run, clock_mhz=spec.target.clock_mhz,
+                flattened_from=flattened.get(run[0].inputs[0]))))
+            continue
         if layer.op == "flatten":
             source = layer.in_types[0]
             shape = source.shape if len(source.shape) == 3 else flattened.get(layer.inputs[0])
@@ -275,9 +289,11 @@ def _fifo_depth(unit, port, elements, join=False):
 
 
 def _resolve(spec, name):
-    """The tensor a layer name stands for in hardware: a flatten has no unit, so its input."""
+    """The tensor a layer name stands for in hardware: a flatten has no unit, so its input;
+    an unrolled layer fused into the next one's unit (latency mode) stands for that run's input."""
     layers = {layer.name: layer for layer in spec.layers}
-    while name in layers and layers[name].op == "flatten":
+    fused = {layer.name for run in unrolled_runs(spec.layers) for layer in run[:-1]}
+    while name in layers and (layers[name].op == "flatten" or name in fused):
         name = layers[name].inputs[0]
     return name
 

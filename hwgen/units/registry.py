@@ -2,7 +2,8 @@
 
 from amaranth.hdl import signed, unsigned
 
-__all__ = ["MISSING", "element_shape", "flatten_columns", "mvau_for", "units_for"]
+__all__ = ["MISSING", "element_shape", "flatten_columns", "mvau_for", "units_for",
+           "unrolled_runs", "unrolled_units"]
 
 # Operators whose hardware has not landed yet, and the work item that adds it.
 MISSING = {
@@ -77,9 +78,7 @@ def mvau_for(layer, weights, source, *, in_range=None):
     kind = "binary" if layer.op.startswith("binary_") else attrs["weight_type"]
     unrolled = attrs.get("unroll", "none") == "full"
     if kind == "binary" and source.binary and unrolled:
-        from .unrolled_mvau import UnrolledMVAU
-        return UnrolledMVAU(weights=weights, pipeline=attrs["pipeline"], share=attrs["share"],
-                            share_depth=attrs["share_depth"])
+        raise AssertionError(f"layer {layer.name!r}: unrolled layers are built by unrolled_units")
     if kind == "binary" and source.binary:
         return MVAU(weights=weights, pe=layer.pe, simd=layer.simd, pipeline=attrs["pipeline"])
     if unrolled:
@@ -117,14 +116,15 @@ def flatten_columns(weight, shape):
         weight.shape[0], -1)
 
 
-def _swg(layer, source, in_shape, pad_value):
-    """The sliding-window generator feeding a conv layer's MVAU (``simd`` channels per beat)."""
+def _swg(layer, source, in_shape, pad_value, simd=None):
+    """The sliding-window generator feeding a conv layer's MVAU (``simd`` channels per beat,
+    default the layer's)."""
     from .swg import ConvolutionInputGenerator
     c, h, w = source.shape
     return ConvolutionInputGenerator(
         in_shape=in_shape, channels=c, height=h, width=w, kernel=layer.attrs["kernel_size"],
         stride=layer.attrs["stride"], padding=layer.attrs["padding"], pad_value=pad_value,
-        simd=layer.simd)
+        simd=layer.simd if simd is None else simd)
 
 
 def _conv_units(swg, mvau):
@@ -246,11 +246,8 @@ def units_for(layer, flattened_from=None):
 
     Raises NotImplementedError naming the issue that brings a missing unit.
     """
-    if layer.attrs.get("unroll", "none") != "none" and layer.op != "binary_dense":
-        raise NotImplementedError(
-            f"layer {layer.name!r}: unroll: full on {layer.op} (one output pixel per cycle, "
-            f"weights in logic) is not built yet: it lands with issue #10; today only binary_dense "
-            f"unrolls")
+    if layer.attrs.get("unroll", "none") != "none":
+        return unrolled_units([layer], flattened_from=flattened_from)
     if layer.op == "flatten":
         return [], 0
     if layer.op not in _FACTORIES:
@@ -272,6 +269,92 @@ def units_for(layer, flattened_from=None):
     units = unit if isinstance(unit, list) else [unit]
     if layer.activation is not None:
         act = layer.activation
+        shape = units[-1].o.payload.shape().elem_shape
+        act_unit, act_cycles = _FACTORIES[act.op](act, act.in_types[0], shape)
+        units.append(act_unit)
+        cycles = max(cycles, act_cycles)
+    return units, cycles
+
+
+# --- latency mode: unrolled binary layers (issue #24) ---------------------------------------
+
+def _unrolled_fusable(layer):
+    """An unrolled binary_dense on binary inputs whose 1-bit threshold can feed the next one."""
+    act = layer.activation
+    return (layer.op == "binary_dense" and layer.attrs.get("unroll", "none") == "full"
+            and layer.in_types[0].binary and act is not None and act.op == "threshold"
+            and act.attrs["bits"] == 1)
+
+
+def unrolled_runs(layers):
+    """Consecutive unrolled ``binary_dense`` layers built as one pipeline: a list of runs
+    (lists of layers, in order). A layer joins the run before it when it reads only that
+    run's last layer, which nothing else reads, and which ends in a 1-bit threshold."""
+    readers = {}
+    for layer in layers:
+        for name in layer.inputs:
+            readers[name] = readers.get(name, 0) + 1
+    runs = []
+    for layer in layers:
+        if layer.attrs.get("unroll", "none") != "full" or layer.op != "binary_dense":
+            continue
+        last = runs[-1][-1] if runs else None
+        if (last is not None and layer.inputs == (last.name,) and readers[last.name] == 1
+                and _unrolled_fusable(last) and layer.in_types[0].binary):
+            runs[-1].append(layer)
+        else:
+            runs.append([layer])
+    return runs
+
+
+def unrolled_units(layers, *, clock_mhz=100.0, flattened_from=None):
+    """``([units], cycles per sample)`` for ``layers`` with ``unroll: full`` (one run of
+    :func:`unrolled_runs`, or one ``binary_conv2d``): an
+    :class:`~.unrolled_chain.UnrolledChain` (:class:`~.unrolled_mvau.UnrolledMVAU` for one
+    layer) whose registers sit every :func:`~._unrolled.levels_for_clock` levels, inline
+    thresholds fused into it; a convolution puts a sliding-window generator in front.
+    """
+    from ._unrolled import levels_for_clock, unrolled_layer
+    from .unrolled_chain import UnrolledChain
+    from .unrolled_mvau import UnrolledMVAU
+    levels = levels_for_clock(clock_mhz)
+    built = []
+    for index, layer in enumerate(layers):
+        source = layer.in_types[0]
+        if not layer.op.startswith("binary_") or not source.binary:
+            raise NotImplementedError(
+                f"layer {layer.name!r}: unroll: full with weights in logic covers binary layers "
+                f"on binary inputs only; this {layer.op} reads {source.describe()}")
+        weights = layer.params["weight"]
+        if layer.op == "binary_conv2d":
+            from .swg import window_weights
+            weights = window_weights(weights)
+        elif index == 0 and flattened_from is not None:
+            weights = flatten_columns(weights, flattened_from)
+        act = layer.activation
+        fused = act is not None and act.op == "threshold"
+        built.append(unrolled_layer(weights, act.params["thresholds"] if fused else None,
+                                    share=layer.attrs["share"],
+                                    share_depth=layer.attrs["share_depth"]))
+    first, last = layers[0], layers[-1]
+    if len(built) == 1:
+        unit = UnrolledMVAU(weights=built[0].weights, thresholds=built[0].thresholds,
+                            share=first.attrs["share"], share_depth=first.attrs["share_depth"],
+                            levels_per_stage=levels)
+    else:
+        unit = UnrolledChain(layers=built, levels_per_stage=levels)
+    units = [unit]
+    if first.op == "binary_conv2d":
+        if len(layers) > 1:
+            raise AssertionError("a convolution is a run of its own")
+        c = first.in_types[0].shape[0]
+        swg = _swg(first, first.in_types[0], unsigned(1), pad_value=0, simd=c)
+        units = [swg, unit]          # C channels per beat: k*k beats per window
+        cycles = max(swg.out_beats, swg.in_beats)
+    else:
+        cycles = first.in_types[0].size // unit.mw
+    act = last.activation
+    if act is not None and act.op != "threshold":
         shape = units[-1].o.payload.shape().elem_shape
         act_unit, act_cycles = _FACTORIES[act.op](act, act.in_types[0], shape)
         units.append(act_unit)
