@@ -79,6 +79,7 @@ class UnrolledChain(wiring.Component):
         outputs = self._datapath(planner, [Timed(None, 0, 1) for _ in range(layers[0].mw)])
         self._stages = max([t.stage for t in outputs if not t.constant], default=0)
         self._pipeline_bits = planner.registers
+        self._built_synapses = planner.synapses
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(shape, layers[0].mw))),
             "o": Out(stream.Signature(data.ArrayLayout(layers[-1].out_shape, layers[-1].mh))),
@@ -92,6 +93,9 @@ class UnrolledChain(wiring.Component):
     queue_depth = property(lambda self: self._stages + 2)
     #: register bits of the datapath (stage and delay registers, not the queue)
     pipeline_bits = property(lambda self: self._pipeline_bits)
+    #: XNOR bits the datapath feeds to popcount trees (the plans' synapse ops, less the
+    #: counts no output needs: a channel whose thresholds make it constant)
+    built_synapses = property(lambda self: self._built_synapses)
     mw = property(lambda self: self._layers[0].mw)
     mh = property(lambda self: self._layers[-1].mh)
     pe = property(lambda self: self.mh)
