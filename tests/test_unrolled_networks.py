@@ -46,6 +46,46 @@ def test_mixed_network_bit_exact_under_backpressure(mixed, tmp_path, monkeypatch
     lint_and_cosimulate("mixed_unrolled", 200, tmp_path, backpressure=0.3, seed=7)
 
 
+CHAIN = """\
+name: chain_unrolled
+input: {shape: [32], bits: 1}
+seed: 5
+target: {clock_mhz: 250, io_bits: 32}
+layers:
+  - {name: fc0, op: binary_dense, out_features: 24, unroll: full, share: mst,
+     activation: {op: threshold, bits: 1}}
+  - {name: fc1, op: binary_dense, out_features: 16, unroll: full,
+     activation: {op: threshold, bits: 1}}
+  - {name: fc2, op: binary_dense, out_features: 6, unroll: full, share: mst}
+  - {name: top1, op: argmax, pe: 6}
+"""
+
+
+def test_consecutive_unrolled_layers_are_one_pipeline(tmp_path):
+    """fc0..fc2 become one UnrolledChain owned by fc2: no skid, converter or Thresholding
+    between them, and the input converter feeds it directly."""
+    from hwgen.network import build_network
+    from hwgen.units.unrolled_chain import UnrolledChain
+    path = tmp_path / "chain_unrolled.yaml"
+    path.write_text(CHAIN)
+    design = build_network(load(path))
+    units = [hw.units for hw in design.layers]
+    assert units[0] == [] and units[1] == [] and len(units[2]) == 1
+    chain = units[2][0]
+    assert isinstance(chain, UnrolledChain) and [l.mh for l in chain.layers] == [24, 16, 6]
+    assert chain.levels_per_stage == 2                        # levels_for_clock(250)
+    core = [type(u).__name__ for u in design.top.core.units]
+    assert core[:2] == ["StreamingDataWidthConverter", "UnrolledChain"]
+
+
+@pytest.mark.slow
+def test_chain_network_bit_exact_under_backpressure(tmp_path, monkeypatch):
+    import tests.test_networks as networks
+    (tmp_path / "chain_unrolled.yaml").write_text(CHAIN)
+    monkeypatch.setattr(networks, "EXAMPLES", tmp_path)
+    lint_and_cosimulate("chain_unrolled", 300, tmp_path / "out", backpressure=0.3, seed=3)
+
+
 def test_manifest_reports_synapse_ops_before_and_after_sharing(mixed, tmp_path):
     from hwgen.cli import main
     assert main(["generate", str(mixed), "-o", str(tmp_path / "out")]) == 0
@@ -53,8 +93,10 @@ def test_manifest_reports_synapse_ops_before_and_after_sharing(mixed, tmp_path):
     fc0, fc1, fc2 = (layer["units"][0] for layer in layers[:3])
     assert fc0["unit"] == "UnrolledMVAU" and fc0["share"] == "mst"
     assert fc0["synapse_ops_unshared"] == 16 * 32 > fc0["synapse_ops"] > 0
-    assert fc0["latency"] == 3 + fc0["share_levels"] and layers[0]["cycles_per_sample"] == 1
-    assert fc2["share_levels"] <= fc2["share_depth"] == 1 and fc2["latency"] == 2
+    assert layers[0]["cycles_per_sample"] == 1
+    assert [u["unit"] for u in layers[0]["units"]] == ["UnrolledMVAU"]   # threshold fused
+    assert fc0["out"] == {"lanes": 16, "bits": 1, "signed": False}
+    assert fc2["share_levels"] <= fc2["share_depth"] == 1
     assert fc1["unit"] == "MVAU" and "synapse_ops" not in fc1
 
 
