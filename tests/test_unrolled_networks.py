@@ -106,3 +106,21 @@ def test_jsc_m_examples_500_samples_under_backpressure(name, tmp_path):
     spec = load(EXAMPLES / f"{name}.yaml")
     assert all(layer.attrs["share"] == "mst" for layer in spec.layers)
     lint_and_cosimulate(name, 500, tmp_path, backpressure=0.3, seed=5)
+
+
+def test_sim_latency_in_ns_at_measured_fmax_or_target_clock(tmp_path):
+    """``hwgen sim`` prints the cycle latency in ns: at the Fmax of ``<bundle>/synth/report.json``
+    when ``hwgen synth --pnr`` wrote one, else at the target clock, saying which."""
+    from types import SimpleNamespace
+
+    from hwgen.cli import _latency_ns
+    spec = load(EXAMPLES / "jsc_m_unrolled.yaml")
+    run = SimpleNamespace(latency=7, work_dir=tmp_path / "sim")
+    assert _latency_ns(spec, run) == "latency 35.0 ns (7 cycles at the target clock 200 MHz)"
+    (tmp_path / "synth").mkdir()
+    report = tmp_path / "synth" / "report.json"
+    report.write_text(json.dumps({"device": "LFE5U-85F-8", "pnr": None}))
+    assert "at the target clock 200 MHz" in _latency_ns(spec, run)       # synthesis only
+    report.write_text(json.dumps({"device": "LFE5U-85F-8", "pnr": {"fmax_mhz": 250.0}}))
+    assert _latency_ns(spec, run).startswith(
+        "latency 28.0 ns (7 cycles at the Fmax 250 MHz nextpnr measured on LFE5U-85F-8")
