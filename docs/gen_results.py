@@ -239,12 +239,42 @@ def _ivit_units(data):
 
 
 def _matmul(data):
-    rows = [(r["layer"], f"{r['a']} x {r['b']} -> {r['out']}", _fmt(r["cycles_per_sample"]),
-             _fmt(r["lut"]), _fmt(r["lutram"]), _fmt(r["ff"]), _fmt(r["bram"]), _fmt(r["dsp"]),
-             f"{r['fmax_mhz']:.1f} MHz", r["critical_path"]) for r in data["rows"]]
-    return table(("layer", "a x b -> out", "cycles/sample", "LUT4", "LUTRAM", "FF", "DP16KD",
-                  "DSP", "Fmax", "critical path"), rows) + \
-        f"\nDevice {data['device']}, target {data['clock_mhz']:g} MHz.\n"
+    versions = [(f"after ({data['commit'][:7]})", data["rows"])]
+    if data.get("baseline"):
+        base = data["baseline"]
+        versions.insert(0, (f"before ({base['ref']}, {base['commit'][:7]})", base["rows"]))
+    rows = [(r["layer"], label, f"{r['a']} x {r['b']} -> {r['out']}",
+             f"{_fmt(r['steady_cycles'])} ({_fmt(r['ideal_cycles'])})", f"{r['ratio']:.3f}",
+             f"{r['mismatches_bp03']} / {r['samples']}", _fmt(r["lut"]), _fmt(r["lutram"]),
+             _fmt(r["ff"]), _fmt(r["bram"]), f"{r['ram_words_per_pe']} x {r['ram_word_bits']}",
+             f"{r['fmax_mhz']:.1f} MHz ({', '.join(f'{f:.1f}' for f in r['fmax_mhz_seeds'])})"
+             if r["fmax_mhz"] else "-", r["critical_path"] or "-")
+            for label, version in versions for r in version]
+    return table(("layer", "code", "a x b -> out", "cycles/sample (ideal)", "of ideal",
+                  "mismatches (bp 0.3)", "LUT4", "LUTRAM", "FF", "DP16KD",
+                  "RAM per PE (words x bits)",
+                  "Fmax, median (seeds)", "critical path (median seed)"), rows) + \
+        f"\nDevice {data['device']}, target {data['clock_mhz']:g} MHz, nextpnr seeds " \
+        f"{', '.join(map(str, data['seeds']))}; cycles from Verilator without backpressure.\n" \
+        + _matmul_networks(data)
+
+
+def _matmul_networks(data):
+    nets = [(f"after ({data['commit'][:7]})", data.get("networks", []))]
+    if data.get("baseline"):
+        nets.insert(0, (f"before ({data['baseline']['commit'][:7]})",
+                         data["baseline"].get("networks", [])))
+    rows = [(n["network"], label, _fmt(n["steady_cycles"]), _fmt(n["matmul_ideal_cycles"]),
+             f"{n['ratio_to_matmul_ideal']:.3f}", _fmt(n["network_ideal_cycles"]),
+             _fmt(round(n["steady_cycles_bp03"], 1)),
+             f"{n['mismatches']}, {n['mismatches_bp03']} / {n['samples']}")
+            for label, version in nets for n in version]
+    if not rows:
+        return ""
+    return "\n" + table(("network", "code", "cycles/sample", "MatMul ideal", "of MatMul ideal",
+                         "network ideal", "cycles/sample at bp 0.3",
+                         "mismatches (bp 0, bp 0.3)"), rows) + \
+        "\nWhole networks in Verilator (as `hwgen sim`), steady cycles per sample.\n"
 
 
 def _nngen(data):
@@ -398,13 +428,13 @@ RESULTS = {
                                    _unrolled_calibration),
     "ivit_accuracy": Result("ivit_units", "python benchmarks/ivit_units.py", _ivit_accuracy),
     "ivit_units": Result("ivit_units", "python benchmarks/ivit_units.py", _ivit_units),
-    "matmul": Result("matmul", "python benchmarks/matmul.py", _matmul),
+    "matmul": Result("matmul", "nice -n 10 python benchmarks/matmul.py --baseline main", _matmul),
     "nngen": Result("nngen_compare", "python benchmarks/nngen_compare.py", _nngen),
     "soak": Result("soak", "python benchmarks/soak.py", _soak),
     "import_digits": Result("import_digits", "python benchmarks/import_digits.py "
                             "--sim fc_w1a2,bnn_cnn", _import_digits),
-    "fuzz": Result("fuzz_campaign", "python benchmarks/fuzz_campaign.py --units 100 "
-                   "--networks 20 --verilator 3 --seed 1", _fuzz),
+    "fuzz": Result("fuzz_campaign", "python benchmarks/fuzz_campaign.py --units 50 "
+                   "--networks 10 --op-networks 60 --verilator 1 --seed 1", _fuzz),
     "fuzz_after_fix": Result("fuzz_campaign_verilator_after_fix",
                              "python benchmarks/fuzz_campaign.py --units 0 --networks 0 "
                              "--verilator 3 --seed 1", _fuzz),

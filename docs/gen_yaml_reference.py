@@ -1,8 +1,8 @@
 """The YAML reference page, generated from the schema that the loader checks against.
 
-``schema_tables()`` is the one place that knows where the schema lives (today
-``hwgen.spec.schema``); everything else here only formats what it returns, so
-when the operator table moves, only that function changes. What the schema
+``schema_tables()`` is the one place that knows where the schema lives (each
+op's keys in its module of the op table ``hwgen.ops``, the top-level keys in
+``hwgen.spec.schema``); everything else here only formats what it returns. What the schema
 does not say (a one-line meaning per op, its npz keys, the meaning of the
 top-level and common layer keys) is written in ``OP_NOTES``, ``TOP_NOTES`` and
 ``LAYER_NOTES`` below; ``tests/test_docs.py`` fails when one of them misses a
@@ -41,14 +41,20 @@ class SchemaTables:
 
 def schema_tables() -> SchemaTables:
     """Every op and its fields, plus the top-level, ``input``, ``target`` and common layer
-    keys, read from the schema the loader uses. Re-point this function when the schema
-    moves; nothing else in the docs reads the schema."""
+    keys, read from the op table (``hwgen.ops.OPS``: each op's fields, inputs and flags) and
+    the spec's top-level schema. Nothing else in the docs reads them."""
+    from hwgen.ops import OPS
     from hwgen.spec import schema as s
-    ops = tuple(OpEntry(op, tuple(s.OP_FIELDS[op]), s.N_INPUTS.get(op, 1), op in s.PARAM_OPS,
-                        op in s.ACCUMULATOR_OPS, tuple(s.ONE_OF.get(op, ())))
-                for op in s.OPS)
+
+    def takes_params(op):
+        # with every boolean key true: layernorm reads its bias only with bias: true
+        return bool(op.has_params(op.make_attrs(**{f.name: True for f in op.fields
+                                                   if f.kind == "bool"})))
+    ops = tuple(OpEntry(op.name, op.fields, op.inputs, takes_params(op), op.accumulator,
+                        op.one_of) for op in OPS.values())
+    activations = tuple(op.name for op in OPS.values() if op.activation)
     return SchemaTables(tuple(s.TOP_KEYS), tuple(s.INPUT_FIELDS), tuple(s.TARGET_FIELDS),
-                        tuple(s.LAYER_KEYS), tuple(s.ACTIVATION_OPS), ops)
+                        tuple(s.LAYER_KEYS), activations, ops)
 
 
 #: what the schema's key tuples do not carry: the meaning of each top-level key

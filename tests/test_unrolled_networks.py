@@ -104,7 +104,7 @@ def test_manifest_reports_synapse_ops_before_and_after_sharing(mixed, tmp_path):
 @pytest.mark.parametrize("name", ["jsc_m_mst", "jsc_m_correlated"])
 def test_jsc_m_examples_500_samples_under_backpressure(name, tmp_path):
     spec = load(EXAMPLES / f"{name}.yaml")
-    assert all(layer.attrs["share"] == "mst" for layer in spec.layers)
+    assert all(layer.attrs.share == "mst" for layer in spec.layers)
     lint_and_cosimulate(name, 500, tmp_path, backpressure=0.3, seed=5)
 
 

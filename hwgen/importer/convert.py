@@ -31,6 +31,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hwgen.ops import names as op_names
+
 from . import fit
 from .qonnx_graph import ELEMENTWISE, QUANTIZERS, Graph, ModelError, node_label
 from .tail import TailMixin
@@ -239,7 +241,7 @@ class Importer(TailMixin):
                 raise ModelError(f"{node_label(node)} flattens the input before its quantizer; "
                                  f"hwgen tabulates the first quantizer per channel of the input")
             name = self.fresh("flatten")
-            self.layers.append({"name": name, "op": "flatten"})
+            self.layers.append({"name": name, "op": op_names.flatten})
             self.table.append(([node.name], [node.op_type], name, f"flatten {list(t.shape)} -> {list(out)}"))
             if np.ndim(t.scale):
                 raise ModelError(f"{node_label(node)} flattens a tensor with per-channel scales")
@@ -264,7 +266,8 @@ class Importer(TailMixin):
         if h % k or w % k:
             raise ModelError(f"{node_label(node)}: kernel {k} must divide {h}x{w}")
         name = self.fresh("pool")
-        self.layers.append({"name": name, "op": "maxpool2d", "kernel_size": k, "pe": divisor(c, 8)})
+        self.layers.append({"name": name, "op": op_names.maxpool2d, "kernel_size": k,
+                            "pe": divisor(c, 8)})
         self.table.append(([node.name], [node.op_type], name, f"maxpool2d {k}x{k}"))
         out = HwTensor((c, h // k, w // k), t.lo, t.hi, t.binary, t.offset, t.scale, name)
         self.checks.append(self.check_entry(name, node.output[0], out))
@@ -334,7 +337,7 @@ class Importer(TailMixin):
             thresholds = np.array(rows, dtype=np.int64)
             per_channel = bool(np.any(thresholds != thresholds[:1]))
             self.arrays[f"{prefix}.thresholds"] = thresholds if per_channel else thresholds[:1]
-            layer = {"op": "threshold", "bits": bits, "per_channel": per_channel}
+            layer = {"op": op_names.threshold, "bits": bits, "per_channel": per_channel}
             if quant.bipolar:
                 out_t = HwTensor(t.shape, -1, 1, binary=True, scale=quant.scale, layer=name)
                 note = "threshold, 1 bit (-1/+1)"
@@ -372,7 +375,7 @@ class Importer(TailMixin):
         c = t.channels
         conv = len(t.shape) == 3
         eye = np.eye(c, dtype=np.int64)
-        layer = {"name": name, "op": "conv2d" if conv else "dense"}
+        layer = {"name": name, "op": op_names.conv2d if conv else op_names.dense}
         if conv:
             layer.update({"out_channels": c, "kernel_size": 1})
             eye = eye.reshape(c, c, 1, 1)
@@ -397,7 +400,7 @@ class Importer(TailMixin):
         per_channel = bool(np.any(m != m[0]) or np.any(s != s[0]) or np.any(zp != zp[0]))
         for key, value in (("multiplier", m), ("shift", s), ("zero_point", zp)):
             self.arrays[f"{prefix}.{key}"] = value if per_channel else value[:1]
-        layer = {"op": "requant", "bits": quant.bits, "signed": quant.signed,
+        layer = {"op": op_names.requant, "bits": quant.bits, "signed": quant.signed,
                  "per_channel": per_channel, "rounding": quant.rounding}
         out_t = HwTensor(t.shape, int(table.min()), int(table.max()), scale=quant.scale, layer=name)
         note = (f"requant to {'' if quant.signed else 'u'}int{quant.bits}, {quant.rounding}"
@@ -553,9 +556,9 @@ class Importer(TailMixin):
         name = self.fresh("conv" if conv else "fc")
         layer = {"name": name}
         if binary:
-            layer["op"] = "binary_conv2d" if conv else "binary_dense"
+            layer["op"] = op_names.binary_conv2d if conv else op_names.binary_dense
         else:
-            layer["op"] = "conv2d" if conv else "dense"
+            layer["op"] = op_names.conv2d if conv else op_names.dense
         if conv:
             layer.update({"out_channels": cout, "kernel_size": k, "stride": strides[0],
                           "padding": padding})
@@ -723,7 +726,8 @@ class Importer(TailMixin):
         # default folding: XNOR-popcount lanes are cheap, integer ones (any integer operand) not
         xnor = binary and t.binary
         fan_in = int(np.prod(ints.shape[1:]))
-        width = ints.shape[1] if layer["op"] in ("conv2d", "binary_conv2d") else fan_in
+        conv = layer["op"] in (op_names.conv2d, op_names.binary_conv2d)
+        width = ints.shape[1] if conv else fan_in
         layer["pe"] = divisor(cout, 8 if xnor else 4)
         layer["simd"] = divisor(width, 32 if xnor else 8)
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from hwgen.ops import names as op_names
+
 from .qonnx_graph import ModelError
 from .values import ChainSource, HwTensor
 
@@ -143,7 +145,7 @@ class TailMixin:
             if bits > 32:
                 raise ModelError(f"--argmax: the integer rescale needs {bits} bits (at most 32)")
             name = self.fresh("rescale")
-            self.layers.append({"name": name, "op": "requant", "bits": bits, "signed": True,
+            self.layers.append({"name": name, "op": op_names.requant, "bits": bits, "signed": True,
                                 "per_channel": True, "rounding": "floor", "pe": 1})
             self.arrays[f"{name}.multiplier"] = rescale
             self.arrays[f"{name}.shift"] = np.zeros(c, dtype=np.int64)
@@ -151,7 +153,7 @@ class TailMixin:
             self.table.append(([], [], name, f"exact integer rescale m * x + zp "
                                f"(m = {np.unique(rescale).tolist()[:4]}, "
                                f"zp = {np.unique(zp).tolist()[:4]}...)"))
-        self.layers.append({"name": "top1", "op": "argmax"})
+        self.layers.append({"name": "top1", "op": op_names.argmax})
         self.table.append(([], [], "top1", "argmax (ties: lowest index, as numpy)"))
 
 

@@ -235,7 +235,8 @@ class FoldedUnit(wiring.Component):
     slice_after = True
     #: bits of one weight in a weight word (lane ``j`` of a word holds bits [j*b, (j+1)*b))
     lane_bits = property(lambda self: self._engine.datapath.lane_bits)
-    #: words per PE in the weight store (NF * SF; MatMul: one such block per head)
+    #: words per PE in the weight store (NF * SF; MatMul: one such block per head, in each
+    #: of its two banks)
     weight_depth = property(lambda self: self._engine.store.depth)
     #: bits of one weight word: ``simd * lane_bits``
     weight_word_bits = property(lambda self: self._engine.store.word_bits)

@@ -4,7 +4,7 @@ A store holds ``depth`` words of ``SIMD`` weight codes per PE, read at the
 address the engine counts (``nf * SF + sf``, plus a head's block in a
 MatMul). Its members:
 
-``depth``, ``word_bits``   words per PE and bits per word
+``depth``, ``word_bits``   words per PE (per bank, when double-buffered) and bits per word
 ``read_register``          the words (and the input slice) pass one more register after
                            the read (deep memories: a block RAM's clock-to-output is slow)
 ``weights``                the ``[MH, MW]`` matrix when fixed at generation (exact sums), or None
@@ -15,8 +15,9 @@ MatMul). Its members:
                            one stage later (``issue``: a slice is issued, ``addr_last``: at the
                            last address). Reads are enabled by ``advance``.
 
-A store that picks logic, LUTRAM or block RAM by depth, or a double-buffered
-RAM, is another class with these members; the engine does not change.
+A store that picks logic, LUTRAM or block RAM by depth is another class
+with these members; the engine does not change (the double-buffered
+``StreamedWeights`` is one).
 """
 
 from amaranth.hdl import Cat, Const, Signal, unsigned
@@ -99,18 +100,28 @@ class WeightRom:
 
 
 class StreamedWeights:
-    """Per-PE RAMs written at run time from a stream ``b`` (MatMul's second operand).
+    """Per-PE RAMs written at run time from a stream ``b`` (MatMul's second operand), two banks.
 
-    One RAM per PE (``b_ram_{p}``) of ``heads * NF * SF`` words, word
-    ``h * NF * SF + nf * SF + sf`` holding ``W_h[nf * PE + p, sf * SIMD :
-    (sf + 1) * SIMD]``. With ``transpose_b`` a ``b`` beat is SIMD elements of
-    one row and head (``lanes = simd``): one whole word of one PE's RAM;
-    otherwise a beat is PE elements (``lanes = pe``): one lane of the same
-    word in every PE's RAM (lane write enables). ``b.ready`` is high until
-    the whole matrix is stored (``loaded``); then vectors are taken, and the
-    last slice of the last of ``rows`` vectors per head frees the RAMs for
-    the next sample's ``b`` (its reads are done by then). One buffer: loading
-    and computing do not overlap. Reads are registered once more.
+    Each PE's RAM (``b_ram_{p}``) holds two banks of ``depth = heads * NF *
+    SF`` words; word ``h * NF * SF + nf * SF + sf`` of a bank holds
+    ``W_h[nf * PE + p, sf * SIMD : (sf + 1) * SIMD]``. The bank is the top
+    address bit (bank 1 starts at the power of two at or above ``depth``, so
+    no adder sits in front of an address). With ``transpose_b`` a ``b`` beat
+    is SIMD elements of one row and head (``lanes = simd``): one whole word
+    of one PE's RAM; otherwise a beat is PE elements (``lanes = pe``): one
+    lane of the same word in every PE's RAM (lane write enables).
+
+    Double buffering: ``b`` is written into one bank while vectors are
+    computed from the other. A bank is *filled* when its last beat is
+    written; vectors are taken while the bank being read is filled
+    (``open``), and the last slice of the last of ``rows`` vectors per head
+    empties it and moves the reads to the other bank (its reads are done by
+    then: a RAM read is issued with its slice). ``b.ready`` is low only while
+    both banks are filled. So a sample's ``b`` loads while the previous
+    sample computes, and a sample takes ``max(beats, rows * depth)`` cycles
+    when both streams keep up. The flags ``open`` and ``b.ready`` come
+    straight from flip-flops (``empty``, ``full``). Reads are registered once
+    more.
 
     Parameters
     ----------
@@ -123,40 +134,61 @@ class StreamedWeights:
     read_register = True
     weights = None
     rom_bits = 0
+    #: banks per RAM: one is written while the other is read
+    banks = 2
 
     def __init__(self, *, pe, simd, nf, sf, heads, rows, lane_bits, transpose_b):
         self._pe, self._simd, self._nf, self._sf = pe, simd, nf, sf
         self._heads, self._rows, self._lane_bits = heads, rows, lane_bits
         self._transpose_b = transpose_b
 
+    #: words per PE in one bank (the addresses the engine counts)
     depth = property(lambda self: self._heads * self._nf * self._sf)
     word_bits = property(lambda self: self._simd * self._lane_bits)
     #: ``b`` elements per beat: ``simd`` with transpose_b, else ``pe``
     lanes = property(lambda self: self._simd if self._transpose_b else self._pe)
     #: ``b`` beats per sample
     beats = property(lambda self: self.depth * self._pe * self._simd // self.lanes)
-    ram_bits = property(lambda self: self.depth * self._pe * self.word_bits)
+    #: bits of the RAMs, both banks
+    ram_bits = property(lambda self: self.banks * self.depth * self._pe * self.word_bits)
+    #: address bits inside a bank; bank 1 starts at ``2 ** bank_shift``
+    bank_shift = property(lambda self: (self.depth - 1).bit_length())
 
     def build(self, m, advance, stream):
-        """The ``b`` writer and the RAMs; ``open`` is ``loaded``."""
+        """The ``b`` writer, the bank flags and the RAMs; ``open`` is "the read bank is filled"."""
         nf, sf, heads, simd, pe = self._nf, self._sf, self._heads, self._simd, self._pe
-        loaded = Signal(name="loaded")
+        # Banks filled: none (empty), one, or both (full); both flags are registers.
+        empty = Signal(init=1, name="banks_empty")
+        full = Signal(name="banks_full")
+        write_bank = Signal(name="write_bank")
+        read_bank = Signal(name="read_bank")
+        filled, emptied = Signal(name="bank_filled"), Signal(name="bank_emptied")
+        with m.If(filled & ~emptied):
+            m.d.sync += [empty.eq(0), full.eq(~empty)]
+        with m.Elif(emptied & ~filled):
+            m.d.sync += [full.eq(0), empty.eq(~full)]
+        with m.If(filled):
+            m.d.sync += write_bank.eq(~write_bank)
+        with m.If(emptied):
+            m.d.sync += read_bank.eq(~read_bank)
+
         take = Signal(name="take_b")
-        m.d.comb += [stream.ready.eq(~loaded), take.eq(stream.valid & ~loaded)]
+        m.d.comb += [stream.ready.eq(~full), take.eq(stream.valid & ~full)]
         block = nf * sf
         if self._transpose_b:   # row r = bnf * PE + bpe; a beat is one word of PE bpe
             loops = [("bsf", sf, 1), ("bh", heads, block), ("bpe", pe), ("bnf", nf, sf)]
         else:                   # output d = bnf * PE + p, input r = bsf * SIMD + blane
             loops = [("bnf", nf, sf), ("bh", heads, block), ("blane", simd), ("bsf", sf, 1)]
         count, done = loop_nest(m, loops, take)
-        with m.If(take & done):
-            m.d.sync += loaded.eq(1)
-        addr = count["bsf"][0] + count["bh"][0] + count["bnf"][0]
+        m.d.comb += filled.eq(take & done)
+        write_addr = self._address(m, count["bsf"][0] + count["bh"][0] + count["bnf"][0],
+                                   write_bank, "b_write_addr")
 
         b = self._lane_bits
         rams = []
         for p in range(pe):
-            ram = Memory(shape=unsigned(simd * b), depth=self.depth, init=[])
+            ram = Memory(shape=unsigned(simd * b), depth=(1 << self.bank_shift) + self.depth,
+                         init=[])
             m.submodules[f"b_ram_{p}"] = ram
             write = ram.write_port(granularity=b) if simd > 1 else ram.write_port()
             if self._transpose_b:
@@ -166,19 +198,27 @@ class StreamedWeights:
             else:
                 data_ = Cat(*[stream.payload.as_value()[p * b:(p + 1) * b]] * simd)
                 en = Cat(*[take & (count["blane"][0] == j) for j in range(simd)])
-            m.d.comb += [write.addr.eq(addr), write.data.eq(data_), write.en.eq(en)]
+            m.d.comb += [write.addr.eq(write_addr), write.data.eq(data_), write.en.eq(en)]
             rams.append(ram)
 
         def read(issue, addr, addr_last):
             row_end = issue & addr_last
             _, row_last = counter(m, self._rows, row_end, "row")
-            with m.If(row_end & row_last):
-                m.d.sync += loaded.eq(0)
+            m.d.comb += emptied.eq(row_end & row_last)
+            read_addr = self._address(m, addr, read_bank, "b_read_addr")
             words = []
             for p, ram in enumerate(rams):
                 port = ram.read_port(domain="sync")
-                m.d.comb += [port.addr.eq(addr), port.en.eq(advance)]
+                m.d.comb += [port.addr.eq(read_addr), port.en.eq(advance)]
                 words.append(port.data)
             return words
 
-        return loaded, read
+        return ~empty, read
+
+    def _address(self, m, addr, bank, name):
+        """``addr`` in ``bank``: the bank bit above the ``bank_shift`` address bits."""
+        if self.bank_shift == 0:
+            return bank
+        low = Signal(self.bank_shift, name=name)
+        m.d.comb += low.eq(addr)
+        return Cat(low, bank)

@@ -74,6 +74,12 @@ class AddStreams(wiring.Component):
 
     latency = 6
 
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("latency",)
+
+    #: (resource model of :mod:`hwgen.plan`, features) or None: no model covers it yet
+    resource_features = None
+
     def __init__(self, *, a_shape, b_shape, out_shape, pe=1, multiplier, shift, zero_point=0,
                  rounding="half_up"):
         self._a_shape = check_shape("a_shape", a_shape)

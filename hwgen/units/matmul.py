@@ -36,21 +36,29 @@ class MatMul(FoldedUnit):
     the weight store is a :class:`~._weight_store.StreamedWeights`: RAMs
     written from ``b`` instead of ROMs.
 
-    Storage: one RAM per PE of ``H * NF * SF`` words of SIMD ``b`` elements,
-    word ``h*NF*SF + nf*SF + sf`` holding ``W_h[nf*PE + p, sf*SIMD : (sf+1)*SIMD]``
-    (``R * H * Kb`` elements in all), read synchronously like the MVAU's ROMs
-    and registered once more before the products.
-    ``b`` is written one beat per cycle: with ``transpose_b`` a beat is SIMD
-    elements of one row and head (``b_lanes = simd``), one whole word of one
-    PE's RAM; otherwise a beat is PE elements (``b_lanes = pe``), one lane of
-    the same word in every PE's RAM (lane write enables).
+    Storage: one RAM per PE with two banks of ``H * NF * SF`` words of SIMD
+    ``b`` elements, word ``h*NF*SF + nf*SF + sf`` of a bank holding
+    ``W_h[nf*PE + p, sf*SIMD : (sf+1)*SIMD]`` (``2 * R * H * Kb`` elements in
+    all), read synchronously like the MVAU's ROMs and registered once more
+    before the products. ``b`` is written one beat per cycle: with
+    ``transpose_b`` a beat is SIMD elements of one row and head (``b_lanes =
+    simd``), one whole word of one PE's RAM; otherwise a beat is PE elements
+    (``b_lanes = pe``), one lane of the same word in every PE's RAM (lane
+    write enables).
 
-    Sequence per sample: ``b.ready`` is high (and ``a.ready`` low) until
-    all ``R * H * Kb / b_lanes`` beats of ``b`` are stored; then ``a``'s
-    rows are taken and computed, and ``b`` of the next sample is taken from
-    the cycle after the last slice of the last row was issued (the reads are
-    done by then; results may still be in the pipeline). There is one ``b``
-    buffer, so loading and computing do not overlap.
+    Sequence: ``b`` is double-buffered. A sample's ``b`` (``R * H * Kb /
+    b_lanes`` beats) is written into one bank while the previous sample's
+    rows of ``a`` are computed from the other; ``a``'s rows are taken once
+    their sample's bank is complete, and the bank is free again from the
+    cycle after the last slice of the last row was issued (its reads are done
+    by then; results may still be in the pipeline). ``b.ready`` is low only
+    while both banks hold a sample that is not yet computed. In steady state
+    a sample takes ``max(R*H*Kb/b_lanes, M*H*NF*SF)`` cycles: the product's
+    ``M*H*NF*SF`` whenever the load is not longer, which holds when ``PE <=
+    M`` (transpose_b) or ``SIMD <= M`` (otherwise), the load's when it is.
+    A two-input unit in a network gets a FIFO of one whole sample per input;
+    this unit never waits for a later sample's ``b`` before finishing the
+    current one, so the extra bank only adds slack to that argument.
 
     Parameters
     ----------
@@ -79,12 +87,18 @@ class MatMul(FoldedUnit):
     o : Out(stream.Signature(ArrayLayout(out_shape, pe)))
         ``M * H * NF`` beats per sample: row m, head h, then outputs ``nf*pe .. nf*pe+pe-1``.
 
-    Cycles per sample ``R*H*Kb/b_lanes + M*H*NF*SF`` (``cycles_per_sample``)
-    when both streams keep up; latency ``3 + pipeline`` (``4 + pipeline`` with
+    Cycles per sample ``max(R*H*Kb/b_lanes, M*H*NF*SF)`` (``cycles_per_sample``)
+    in steady state when both streams keep up (the first sample also waits
+    for its whole ``b``); latency ``3 + pipeline`` (``4 + pipeline`` with
     DSPs) cycles from a vector's last ``a`` beat to its first output beat: the
     MVAU's plus a register on the RAM (and input buffer) outputs, so a block
     RAM's slow clock-to-output is not in series with the products.
     """
+
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("latency", "nf", "sf", "rom_bits", "pipeline", "acc_bits")
+    #: no resource model covers it yet (the MVAU's does not apply)
+    resource_features = None
 
     def __init__(self, *, a_shape, b_shape, rows_a, rows_b, heads, ka, kb, transpose_b,
                  pe=1, simd=1, pipeline=2, resource="lut", a_range=None, b_range=None,
@@ -159,9 +173,11 @@ class MatMul(FoldedUnit):
     b_beats = property(lambda self: self.weight_store.beats)
     a_beats = property(lambda self: self._rows_a * self._heads * self.sf)
     out_beats = property(lambda self: self._rows_a * self._heads * self.nf)
-    cycles_per_sample = property(lambda self: self.b_beats + self._rows_a * self._heads
-                                 * self.cycles_per_vector)
-    #: bits of ``b`` held in the per-PE RAMs
+    #: cycles of the product per sample, ``M * H * NF * SF``
+    compute_cycles = property(lambda self: self._rows_a * self._heads * self.cycles_per_vector)
+    #: steady-state cycles per sample: loading ``b`` overlaps the previous sample's product
+    cycles_per_sample = property(lambda self: max(self.b_beats, self.compute_cycles))
+    #: bits of the per-PE RAMs (two banks of ``R * H * Kb`` elements)
     ram_bits = property(lambda self: self.weight_store.ram_bits)
 
     @property

@@ -100,6 +100,14 @@ class MVAU(FoldedUnit):
     is a constant and each XNOR folds into a wire or an inverter.
     """
 
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("latency", "nf", "sf", "rom_bits", "pipeline", "acc_bits")
+
+    @property
+    def resource_features(self):
+        """(resource model of :mod:`hwgen.plan`, features): PE*SIMD, PE*acc_bits, 1."""
+        return "binary_mvau", [self.pe * self.simd, self.pe * self.acc_bits, 1]
+
     def __init__(self, *, weights, pe=1, simd=1, pipeline=0, in_shape=unsigned(1),
                  popcount="adder", stage_placement="tree"):
         self._weights = _check_weights(weights)

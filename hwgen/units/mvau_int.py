@@ -104,6 +104,20 @@ class IntegerMVAU(FoldedUnit):
     beat; ``NF * SF`` cycles per vector in steady state.
     """
 
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("latency", "nf", "sf", "rom_bits", "pipeline", "acc_bits", "weight_bits")
+
+    @property
+    def resource_features(self):
+        """(resource model of :mod:`hwgen.plan`, features): by weight kind and resource."""
+        lanes, ibits = self.pe * self.simd, self.in_shape.width
+        acc = self.pe * self.acc_bits
+        if self._weight_kind == "int" and self._resource == "dsp":
+            return "int_mvau_dsp", [lanes, acc, 1]
+        if self._weight_kind == "int":
+            return "int_mvau_lut", [lanes * self._weight_bits * ibits, acc, 1]
+        return "ternary_mvau", [lanes * ibits, acc, 1]
+
     def __init__(self, *, weights, in_shape, weight_kind="int", weight_bits=8, bias=None,
                  in_range=None, binary_input=False, pe=1, simd=1, pipeline=1, resource="lut"):
         if weight_kind not in WEIGHT_KINDS:

@@ -1,6 +1,6 @@
 """Dyadic requantizer: ``y = clamp(round_s(x * m) + zp, lo, hi)``, ``round_s`` one of three modes."""
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -52,6 +52,16 @@ class Requant(wiring.Component):
     Latency 3 cycles (parameter read + multiply, round-shift, offset + clamp);
     one beat per cycle. The pipeline advances when ``o.ready | ~o.valid``.
     """
+
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("latency", "folds")
+
+    @property
+    def resource_features(self):
+        """(resource model of :mod:`hwgen.plan`, features): PE * input bits, PE, 1."""
+        layout = self.i.payload.shape()
+        bits = Shape.cast(layout.elem_shape).width
+        return "requant", [layout.length * bits, layout.length, 1]
 
     def __init__(self, *, in_shape, out_shape, channels, pe=1,
                  multiplier, shift, zero_point=(0,), rounding="half_up"):

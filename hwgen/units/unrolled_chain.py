@@ -85,6 +85,12 @@ class UnrolledChain(wiring.Component):
             "o": Out(stream.Signature(data.ArrayLayout(layers[-1].out_shape, layers[-1].mh))),
         })
 
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("latency", "nf", "sf", "rom_bits", "levels_per_stage", "share", "share_depth",
+               "share_levels", "synapse_ops", "synapse_ops_unshared")
+    #: no resource model covers it yet (the MVAU's does not apply)
+    resource_features = None
+
     layers = property(lambda self: self._layers)
     levels_per_stage = property(lambda self: self._levels_per_stage)
     #: cycles from taking a vector to showing its result: register stages + the queue write

@@ -421,7 +421,7 @@ def test_amaranth_sim_trained_digits_mst_layers_match_golden():
     for layer, inputs in zip(spec.layers, (x, hidden)):
         weights = layer.params["weight"]
         unit = UnrolledMVAU(weights=weights, levels_per_stage=3, share="mst",
-                            share_depth=layer.attrs["share_depth"])
+                            share_depth=layer.attrs.share_depth)
         assert unit.synapse_ops < unit.synapse_ops_unshared
         got, _, _ = simulate(unit, inputs, stall=0.3, seed=11)
         np.testing.assert_array_equal(got, expected(inputs, weights), err_msg=layer.name)
