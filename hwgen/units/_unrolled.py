@@ -197,9 +197,10 @@ def weighted_sum(timeline, parts, offset, tag):
     """``sum(scale * t) + offset`` over ``parts`` ``(Timed, scale)``: one adder level (the
     constant rides in the adder: a threshold or an output offset costs no level of its own).
     Constant-only or a lone unscaled part needs no adder."""
+    offset += sum(k * t.lo for t, k in parts if t.constant)     # e.g. an MST parent's count
+    parts = [(t, k) for t, k in parts if k and not t.constant]   # on constant inputs only
     lo = offset + sum(min(k * t.lo, k * t.hi) for t, k in parts)
     hi = offset + sum(max(k * t.lo, k * t.hi) for t, k in parts)
-    parts = [(t, k) for t, k in parts if k]
     if not parts:
         return constant(offset)
     if len(parts) == 1 and parts[0][1] == 1 and not offset:
@@ -340,8 +341,13 @@ def build_layer(timeline, x, layer, tag):
             outputs.append(weighted_sum(timeline, [(t, 2 * s) for t, s in terms],
                                         2 * offset - layer.mw - 2 * k, f"{tag}y{c}"))
         else:
-            outputs.append(_thresholded(timeline, count, count_parts, c, k, layer.mw,
-                                        layer.thresholds[c], f"{tag}t{c}"))
+            # v's exact bounds: inputs that are constant (a previous layer's constant
+            # channel) agree or not for sure
+            row = [polarity[j][0] if weights[c, j] > 0 else polarity[j][1]
+                   for j in range(layer.mw)]
+            bounds = (k + sum(b.lo for b in row), k + sum(b.hi for b in row))
+            outputs.append(_thresholded(timeline, count, count_parts, c, k, bounds,
+                                        layer.mw, layer.thresholds[c], f"{tag}t{c}"))
     return outputs
 
 
@@ -354,8 +360,9 @@ def chain_offsets(plan, weights):
     return offsets
 
 
-def _thresholded(timeline, count, count_parts, c, k, mw, row, tag):
-    """``sum_j [y >= T_j]`` for channel ``c`` (count ``v`` in ``[k, k + MW]``).
+def _thresholded(timeline, count, count_parts, c, k, bounds, mw, row, tag):
+    """``sum_j [y >= T_j]`` for channel ``c`` (count ``v`` in ``bounds``, within
+    ``[k, k + MW]``).
 
     ``y >= T`` is ``v >= t`` with ``t = ceil((T + MW + 2K) / 2)``. One threshold: the sign
     test, ``v - t + 2**P`` computed by the count's own root adder (the constant rides in
@@ -363,14 +370,16 @@ def _thresholded(timeline, count, count_parts, c, k, mw, row, tag):
     A compare that always holds or never does is a constant bit; the count is then not built.
     """
     levels = [-((-(t + mw + 2 * k)) // 2) for t in row]       # ceil
+    lo, hi = bounds
     bits = []
     for j, t in enumerate(levels):
-        if t <= k:
+        if t <= lo:
             bits.append(constant(1))
-        elif t > k + mw:
+        elif t > hi:
             bits.append(constant(0))
         elif len(row) == 1:
-            p = max((t - k - 1).bit_length(), (k + mw - t).bit_length())
+            # v - t + 2**p in [0, 2**(p + 1)) for every v in [lo, hi]
+            p = max((t - lo - 1).bit_length(), (hi - t).bit_length())
             terms, offset = count_parts(c)
             biased = weighted_sum(timeline, terms, offset + (1 << p) - t, f"{tag}_s")
             bits.append(timeline.op([biased], lambda v, p=p: v[0][p], 0, 1, f"{tag}", levels=0))
