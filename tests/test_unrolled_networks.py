@@ -83,6 +83,7 @@ def test_chain_network_bit_exact_under_backpressure(tmp_path, monkeypatch):
     import tests.test_networks as networks
     (tmp_path / "chain_unrolled.yaml").write_text(CHAIN)
     monkeypatch.setattr(networks, "EXAMPLES", tmp_path)
+    (tmp_path / "out").mkdir()
     lint_and_cosimulate("chain_unrolled", 300, tmp_path / "out", backpressure=0.3, seed=3)
 
 
@@ -106,6 +107,57 @@ def test_jsc_m_examples_500_samples_under_backpressure(name, tmp_path):
     spec = load(EXAMPLES / f"{name}.yaml")
     assert all(layer.attrs.share == "mst" for layer in spec.layers)
     lint_and_cosimulate(name, 500, tmp_path, backpressure=0.3, seed=5)
+
+
+CNN = """\
+name: cnn_unrolled
+input: {shape: [2, 6, 6], bits: 1}
+seed: 7
+target: {clock_mhz: 200, io_bits: 16}
+layers:
+  - {name: conv0, op: binary_conv2d, out_channels: 8, kernel_size: 3, padding: 1, unroll: full,
+     share: mst, activation: {op: threshold, bits: 1}}
+  - {name: pool, op: maxpool2d, kernel_size: 2}
+  - {name: conv1, op: binary_conv2d, out_channels: 6, kernel_size: 3, unroll: full,
+     activation: {op: threshold, bits: 1}}
+  - {name: flat, op: flatten}
+  - {name: fc, op: binary_dense, out_features: 4, unroll: full}
+"""
+
+
+def test_unrolled_cnn_in_amaranth_sim():
+    """unroll: full on binary_conv2d: the window generator (C channels a beat) feeds an
+    UnrolledMVAU over k*k*C, thresholds fused; edge and random samples, 30% stalls."""
+    import numpy as np
+
+    from hwgen.layout import from_beats, to_beats
+    from hwgen.network import build_network
+    from hwgen.spec import loads
+    from sim.amaranth_streams import simulate_stream
+    from sw_reference.network import run
+
+    from .test_networks import samples
+    spec = loads(CNN)
+    design = build_network(spec)
+    units = {hw.layer.name: [type(u).__name__ for u in hw.units] for hw in design.layers}
+    assert units["conv0"] == units["conv1"] == ["ConvolutionInputGenerator", "UnrolledMVAU"]
+    assert design.layers[0].cycles_per_sample == 6 * 6 * 9      # k*k beats per window
+    x = samples(spec, 12, seed=3)
+    words = [w for f in to_beats(x, spec.input.shape, design.in_per_beat, design.in_bits)
+             for w in f]
+    got = simulate_stream(design.top.core, words, design.out_beats * len(x), stall=0.3, seed=1)
+    frames = [got[n:n + design.out_beats] for n in range(0, len(got), design.out_beats)]
+    np.testing.assert_array_equal(
+        from_beats(frames, spec.output.shape, design.out_per_beat, design.out_bits,
+                   design.out_signed), run(spec, x))
+
+
+def test_unrolled_cnn_cosim_bit_exact_under_backpressure(tmp_path, monkeypatch):
+    import tests.test_networks as networks
+    (tmp_path / "cnn_unrolled.yaml").write_text(CNN)
+    monkeypatch.setattr(networks, "EXAMPLES", tmp_path)
+    (tmp_path / "out").mkdir()
+    lint_and_cosimulate("cnn_unrolled", 100, tmp_path / "out", backpressure=0.3, seed=5)
 
 
 def test_sim_latency_in_ns_at_measured_fmax_or_target_clock(tmp_path):
