@@ -17,7 +17,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -303,6 +303,73 @@ def _fuzz(data):
         f"\nSeed {data['seed']}.\n"
 
 
+def _sweep(data):
+    rows = [(r["workers"], _fmt(r["wall_s"]), _fmt(r["cluster_start_s"]), _fmt(r["mean_point_s"]),
+             f"{r['load_before']:g} -> {r['load_after']:g}") for r in data["runs"]]
+    text = table(("workers", "wall s", "of which cluster start s", "mean s per point",
+                  "load average (1 min) before -> after"), rows)
+    text += (f"\n{data['points']} points of `{data['network']}` ({', '.join(data['grid'])}), "
+             f"synthesis only, each run with an empty synthesis cache: speed-up of 2 workers "
+             f"over 1 **{data['speedup_2_vs_1']:g}** (from this one run; a load average above "
+             f"the {data['cpus']} cores means other jobs shared them).\n")
+    e = data["estimate_synth_100"]
+    text += (f"\nEstimate for a 100-point grid of such points (synthesis only): "
+             f"{e['per_point_s']:g} s per point (the 1-worker run's mean) -> "
+             f"{_fmt(e['seconds']['1'])} s on 1 worker, {_fmt(e['seconds']['32'])} s on 32 "
+             f"(ceil(100 / workers) rounds of equal tasks, one core per worker, plus the "
+             f"measured cluster start).\n")
+    return text
+
+
+def _sweep_points(data):
+    """A ``hwgen sweep`` sweep.json: every point, the two Pareto fronts marked."""
+    from hwgen.sweep import pareto_front
+    records = data["points"]
+    fronts = {"images_per_s": pareto_front(records, "lut_total", "images_per_s"),
+              "latency_us": pareto_front(records, "lut_total", "latency_us", maximize=False)}
+    on = {k: {r["key"] for r in front} for k, front in fronts.items()}
+    rows = []
+    for r in sorted(records, key=lambda r: (r["status"] != "ok", r.get("lut_total") or 0)):
+        params = ", ".join(f"{k}={v}" for k, v in r["params"].items())
+        if r["status"] != "ok":
+            rows.append((params, r["status"] + ": " + " ".join(str(r["error"]).split())[:120],
+                         *["-"] * 9))
+            continue
+        marks = " / ".join(m for k, m in (("images_per_s", "images/s"), ("latency_us", "latency"))
+                           if r["key"] in on[k])
+        rows.append((params, _fmt(r["lut_total"]), _fmt(r["ff"]), _fmt(r["bram"]),
+                     _fmt(r["fmax_mhz"], 1), _fmt(r["cycles_per_sample"]),
+                     _fmt(r["images_per_s"], 0), _fmt(r["images_per_s_per_klut"], 0),
+                     _fmt(r["latency_us"], 2), marks or "-",
+                     _fmt(r["seconds"].get("total"), 0)))
+    head = data["sweep"]
+    latency = "measured" if head["sim"] else "estimated as the sum of the layers' cycles"
+    return table(("point", "LUT", "FF", "BRAM", "Fmax MHz", "cycles/sample", "images/s",
+                  "images/s per kLUT", "latency µs", "Pareto front", "task s"), rows) + (
+        f"\n`{head['network']}` on {head['device'] or 'its target.device'} ({head['family']}), "
+        f"place and route "
+        f"{'with nextpnr ' + head['router'] if head['pnr'] else 'not run'}; images/s at "
+        f"{'Fmax' if head['pnr'] else 'the target clock'}; cycles per sample "
+        f"{'measured' if head['sim'] else 'ideal'}, latency "
+        f"{latency}. "
+        f"\"Pareto front\" names the fronts a point is on (LUTs against images/s, LUTs "
+        f"against latency).\n") + _estimate(records, head["pnr"])
+
+
+def _estimate(records, pnr):
+    """A 100-point grid of such points on 1 and 32 workers, from the measured task seconds."""
+    seconds = [r["seconds"]["total"] for r in records if r["status"] == "ok"]
+    if not seconds:
+        return ""
+    mean = sum(seconds) / len(seconds)
+    what = "synthesis plus place and route" if pnr else "synthesis"
+    return (f"\nA task took {min(seconds):,.0f}-{max(seconds):,.0f} s (mean {mean:,.0f} s: "
+            f"{what}, on the shared 2 cores, next to other jobs). "
+            f"A 100-point grid of such points would take about {100 * mean / 3600:,.1f} h on "
+            f"1 worker and {-(-100 // 32) * mean / 60:,.0f} min on 32 (ceil(100 / 32) = 4 "
+            f"rounds), each worker on its own core; on an unloaded core a task is shorter.\n")
+
+
 def _import_digits(data):
     def sim(r):
         s = r.get("sim")
@@ -431,6 +498,11 @@ RESULTS = {
     "matmul": Result("matmul", "nice -n 10 python benchmarks/matmul.py --baseline main", _matmul),
     "nngen": Result("nngen_compare", "python benchmarks/nngen_compare.py", _nngen),
     "soak": Result("soak", "python benchmarks/soak.py", _soak),
+    "sweep": Result("sweep", "python benchmarks/sweep.py", _sweep),
+    "sweep_sfc_balanced": Result(
+        "sweep_sfc_balanced", "hwgen sweep examples/sfc_balanced.yaml --grid fc0.pe=8,16 "
+        "--grid fc1.pe=8,16 --grid fc2.pe=8,16 --pnr --device ecp5-85k-8 --router router2 "
+        "--workers 2 -o DIR (then DIR/sweep.json copied here)", _sweep_points),
     "import_digits": Result("import_digits", "python benchmarks/import_digits.py "
                             "--sim fc_w1a2,bnn_cnn", _import_digits),
     "fuzz": Result("fuzz_campaign", "python benchmarks/fuzz_campaign.py --units 50 "

@@ -147,7 +147,8 @@ def build_network(spec) -> NetworkDesign:
                                cut=name != "input" and not forked and not join
                                and not getattr(unit, "ready_registered", False))
             else:
-                graph.join(tap, unit, "i", elements, fifo_depth=_fifo_depth(unit, "i", elements),
+                graph.join(tap, unit, "i", elements,  # noqa: F821 (set by the unit before)
+                           fifo_depth=_fifo_depth(unit, "i", elements),  # noqa: F821
                            cut=getattr(hw.units[unit_index - 1], "slice_after", False))
             tap = (unit, "o")
             # A sliding-window generator emits k*k*C elements per output pixel; the layer's

@@ -177,7 +177,7 @@ def _threshold_rows(thresholds, channels, count):
     try:
         array = np.asarray(thresholds)
     except (TypeError, ValueError):
-        raise TypeError(f"thresholds must be a 2-D array of integers, not {thresholds!r}")
+        raise TypeError(f"thresholds must be a 2-D array of integers, not {thresholds!r}") from None
     if array.dtype.kind == "O":
         if not all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
                    for v in array.reshape(-1)):

@@ -75,7 +75,7 @@ def case_rows(case, count, seed):
     lo, hi = _range(case["in_shape"])
     rng = np.random.default_rng(seed)
     rows = []
-    for k in range(count):
+    for _ in range(count):
         spread = int(2 ** rng.uniform(0, np.log2(hi - lo)))        # log-uniform spread
         centre = int(rng.integers(lo, hi, endpoint=True))
         row = np.clip(centre + rng.integers(-spread, spread, size=c, endpoint=True), lo, hi)
