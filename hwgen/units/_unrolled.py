@@ -38,8 +38,8 @@ __all__ = ["Timed", "Timeline", "UnrolledLayer", "unrolled_layer", "build_layer"
 SHARES = ("none", "mst")
 
 # levels_for_clock: delay of one level and the fixed part of a stage (clock-to-out, setup,
-# the first hop), ns; fitted to nextpnr-ecp5 on LFE5U-85F speed 8 (benchmarks/unrolled.py
-# --calibrate, results in benchmarks/results/unrolled_calibration.json).
+# the first hop), ns, estimated for nextpnr-ecp5 on the LFE5U-85F speed 8;
+# `benchmarks/unrolled.py --calibrate` fits them to placed and routed runs.
 LEVEL_NS = 1.0
 STAGE_NS = 1.2
 
@@ -48,10 +48,10 @@ def levels_for_clock(clock_mhz, level_ns=LEVEL_NS, stage_ns=STAGE_NS):
     """Levels of logic per register stage that meet ``clock_mhz``: ``floor((period -
     stage_ns) / level_ns)``, at least 1.
 
-    The constants are a linear fit of the critical path of unrolled layers placed and
-    routed by nextpnr-ecp5 on the LFE5U-85F speed 8 (``stage_ns`` clock-to-out, setup
-    and the first route; ``level_ns`` an adder level with its routing). A per-family
-    delay model replaces them by passing its own figures.
+    The constants estimate the critical path of unrolled layers placed and routed by
+    nextpnr-ecp5 on the LFE5U-85F speed 8 (``stage_ns`` clock-to-out, setup and the
+    first route; ``level_ns`` an adder level with its routing). A per-family delay
+    model replaces them by passing its own figures.
     """
     if isinstance(clock_mhz, bool) or not isinstance(clock_mhz, (int, float)) or clock_mhz <= 0:
         raise ValueError(f"clock_mhz must be a positive number, not {clock_mhz!r}")
@@ -103,8 +103,7 @@ class Timeline:
         self._serial += 1
         # keep: Yosys would merge the adders between two registers into one multi-operand
         # sum, mapped as a carry-save tree of LUT full adders, deeper than the tree of
-        # carry-chain adders written here (64-bit popcount + compare, register to register
-        # on the LFE5U-85F-8: 100 MHz merged, 117 MHz kept).
+        # carry-chain adders written here.
         return Signal(shape, name=f"{tag}_{self._serial}", reset_less=True,
                       attrs={"keep": 1} if keep else {})
 
