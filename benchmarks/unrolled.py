@@ -26,7 +26,9 @@ AXI4-Stream top) and in ns at the median Fmax.
 levels per register stage (overriding :func:`hwgen.units._unrolled.levels_for_clock`),
 places it with seed 1 and fits ``period = STAGE_NS + LEVEL_NS * levels`` to the
 achieved periods (``benchmarks/results/unrolled_calibration.json``); those two
-constants are the rule that picks the levels from ``clock_mhz``.
+constants are the rule that picks the levels from ``clock_mhz``. No calibration
+or ``--digits`` result is committed yet: committing one needs a renderer in
+``docs/gen_results.py`` and a results block on a docs page (``tests/test_docs.py``).
 
 LogicNets JSC-M (Umuroglu et al., FPL 2020: 5 cycles at 597 MHz = 8.4 ns,
 14,576 LUTs, on an UltraScale+ xcu280 with 6-input LUTs) is printed as a
