@@ -179,44 +179,38 @@ def _synth_fmax(data):
     return text + "\n"
 
 
-def _unrolled_layers(data):
-    by = {(r["weights"], r["layer"], r["variant"]): r for r in data["layers"]}
-    rows = []
-    for weights, layer, variant in by:
-        if variant != "unrolled":
-            continue
-        plain, mst = by[weights, layer, "unrolled"], by[weights, layer, "mst"]
-        folded = by.get((weights, layer, "folded"))
-        deep = by.get((weights, layer, "mst_depth2"))
-        shape = "x".join(map(str, plain["shape"]))
-        ops = f"{plain['synapse_ops']:,} -> {mst['synapse_ops']:,}"
-        if deep:
-            ops += f" / {deep['synapse_ops']:,} (depth 2)"
-        row = [weights, layer, shape, ops, f"{plain['luts']:,} ({plain['latency']})",
-               f"{mst['luts']:,} ({_pct(mst['luts'], plain['luts'])}, {mst['latency']}; "
-               f"depth {mst['share_levels']})"]
-        row.append(f"{deep['luts']:,} ({_pct(deep['luts'], plain['luts'])}, {deep['latency']})"
-                   if deep else "-")
-        row.append(f"{folded['luts']:,} ({folded['cycles_per_vector']})" if folded else "-")
-        fmax = [by[weights, layer, v].get("fmax_mhz") for v in ("unrolled", "mst", "folded")
-                if (weights, layer, v) in by]
-        row.append(" / ".join(_fmt(f) for f in fmax) if any(fmax) else "-")
-        rows.append(row)
-    return table(("weights", "layer", "MHxMW", "synapse ops plain -> MST",
-                  "LUTs unrolled (latency)", "LUTs MST (saved, latency; depth)",
-                  "LUTs MST depth 2 (saved, latency)", "LUTs folded (cycles/vector)",
-                  "Fmax MHz unrolled / MST / folded"), rows)
-
-
 def _unrolled_networks(data):
-    rows = [(n["network"], f"{n['synapse_ops']:,} of {n['synapse_ops_unshared']:,}",
-             _fmt(n["luts"]), _fmt(n["TRELLIS_FF"]), n["latency_cycles"], _fmt(n["fmax_mhz"]),
-             _fmt(n["latency_ns"])) for n in data["networks"]]
+    rows = []
+    for n in data["networks"]:
+        seeds = n.get("fmax_mhz_seeds") or {}
+        path = n.get("critical_path") or {}
+        rows.append((n["network"], _fmt(n["levels_per_stage"]),
+                     f"{n['synapse_ops']:,} of {n['synapse_ops_unshared']:,}",
+                     f"{n['luts']:,} ({n['unrolled_luts']:,})", f"{n['ff']:,}",
+                     n["latency_cycles"],
+                     f"{_fmt(n.get('fmax_mhz'))} ("
+                     + ", ".join(f"seed {k}: {_fmt(v)}" for k, v in seeds.items()) + ")"
+                     if seeds else "-",
+                     _fmt(n.get("latency_ns")),
+                     f"{path.get('logic_levels', '-')} levels, {path.get('delay_ns', '-')} ns"
+                     if path else "-"))
     ln = data["logicnets_jsc_m"]
-    rows.append((f"LogicNets JSC-M, published ({ln['device']})", "-", _fmt(ln["luts"]), "-",
-                 ln["cycles"], _fmt(ln["fmax_mhz"]), _fmt(ln["latency_ns"])))
-    return table(("network", "synapse ops", "LUTs", "FFs", "latency cycles", "Fmax MHz",
-                  "latency ns"), rows)
+    if any(n["network"].startswith("jsc_m") for n in data["networks"]):
+        rows.append((f"LogicNets JSC-M, published ({ln['device']})", "-", "-",
+                     _fmt(ln["luts"]), "-", ln["cycles"], _fmt(ln["fmax_mhz"]),
+                     _fmt(ln["latency_ns"]), "-"))
+    text = table(("network", "levels/stage", "synapse ops", "LUTs (unrolled unit)", "FFs",
+                  "latency cycles", "Fmax MHz: median (per nextpnr seed)", "latency ns",
+                  "critical path"), rows)
+    by = {n["network"]: n for n in data["networks"]}
+    plain = by.get("jsc_m_unrolled")
+    if plain:
+        ratios = [f"{name} {by[name]['luts'] / plain['luts']:.2f}x"
+                  for name in ("jsc_m_mst", "jsc_m_correlated") if name in by]
+        if ratios:
+            text += ("\nLUTs of the MST-shared networks over jsc_m_unrolled's: "
+                     + ", ".join(ratios) + ".\n")
+    return text
 
 
 def _ivit_accuracy(data):
@@ -631,10 +625,8 @@ RESULTS = {
                             "--tree-fmax", _popcount_fmax),
     "popcount_lane": Result("synth_tree", "python benchmarks/synth_binary.py --only lane "
                             "--tree-fmax", _popcount_lane),
-    "unrolled_layers": Result("unrolled", "python benchmarks/unrolled.py", _unrolled_layers),
-    "unrolled_networks": Result("unrolled", "python benchmarks/unrolled.py", _unrolled_networks),
-    "unrolled_digits": Result("unrolled_digits", "python benchmarks/unrolled.py --digits --no-pnr",
-                              _unrolled_layers),
+    "unrolled_networks": Result("unrolled", "python benchmarks/unrolled.py --seeds 1",
+                                _unrolled_networks),
     "ivit_accuracy": Result("ivit_units", "python benchmarks/ivit_units.py", _ivit_accuracy),
     "ivit_units": Result("ivit_units", "python benchmarks/ivit_units.py", _ivit_units),
     "ivit_networks": Result("ivit_units", "python benchmarks/ivit_units.py --networks "
@@ -694,13 +686,13 @@ def headline() -> str:
                  f"{ours['LUT4']:,} vs {theirs['LUT4']:,}",
                  f"**{theirs['cycles'] / ours['cycles']:.0f}x** fewer cycles, "
                  f"**{theirs['LUT4'] / ours['LUT4']:.1f}x** fewer LUT4"))
-    mst = next(n for n in unrolled["networks"] if n["network"] == "jsc_m_correlated")
+    plain = next(n for n in unrolled["networks"] if n["network"] == "jsc_m_unrolled")
     ln = unrolled["logicnets_jsc_m"]
-    rows.append(("jsc_m_correlated (binary, MST-shared)", f"LogicNets JSC-M, {ln['device']}",
-                 "LUTs; latency", f"{mst['luts']:,} vs {ln['luts']:,}; {mst['latency_ns']:,.0f} "
-                 f"ns vs {ln['latency_ns']} ns",
-                 f"{mst['luts'] / ln['luts']:.2f}x the LUTs (LUT4 vs LUT6), "
-                 f"**{mst['latency_ns'] / ln['latency_ns']:.0f}x the latency**"))
+    rows.append(("jsc_m_unrolled (binary, latency mode)", f"LogicNets JSC-M, {ln['device']}",
+                 "LUTs; latency", f"{plain['luts']:,} vs {ln['luts']:,}; "
+                 f"{plain['latency_ns']:,.1f} ns vs {ln['latency_ns']} ns",
+                 f"{plain['luts'] / ln['luts']:.2f}x the LUTs (LUT4 vs LUT6), "
+                 f"**{plain['latency_ns'] / ln['latency_ns']:.1f}x the latency**"))
     return table(("hwgen design", "against (published or re-run)", "metric", "hwgen vs them",
                   "hwgen"), rows)
 

@@ -255,12 +255,30 @@ def _sim_report(spec, run, args):
     print(f"  cycles/sample {run.steady_cycles:.2f} steady state, ideal {run.ideal_cycles} "
           f"(throughput {run.throughput:.3f} of ideal, backpressure {args.backpressure}); "
           f"latency {run.latency} cycles; {run.samples_per_second:.0f} samples/s simulated")
+    print(f"  {_latency_ns(spec, run)}")
     print(f"  bundle in {run.work_dir.parent}, logs in {run.work_dir}"
           + (f", hardware outputs in {args.output}" if args.output else ""))
     if args.waves:
         traces = sorted(run.work_dir.glob("*.fst")) + sorted(run.work_dir.glob("*.vcd"))
         print(f"  waves: {', '.join(map(str, traces)) or 'none written (see sim.log)'}")
     return 0 if run.mismatches == 0 else 1
+
+
+def _latency_ns(spec, run):
+    """Sample 0's latency (first input beat to last output beat) in ns: at the Fmax that
+    ``hwgen synth --pnr`` measured into ``<bundle>/synth/report.json`` when there is one,
+    else at the target clock (the cycle count, not the clock, is what sim measured)."""
+    report = run.work_dir.parent / "synth" / "report.json"
+    fmax, source = None, f"the target clock {spec.target.clock_mhz:g} MHz"
+    try:
+        data = json.loads(report.read_text())
+        fmax = (data.get("pnr") or {}).get("fmax_mhz")
+        if fmax:
+            source = f"the Fmax {fmax:g} MHz nextpnr measured on {data['device']} ({report})"
+    except (OSError, ValueError, KeyError):
+        pass
+    mhz = fmax or spec.target.clock_mhz
+    return f"latency {run.latency * 1e3 / mhz:.1f} ns ({run.latency} cycles at {source})"
 
 
 def _layer_owners(design):
