@@ -5,7 +5,10 @@ A beat carries ``n`` elements of ``b`` bits; element ``i`` sits in bits
 (``b == 1``) are -1/+1 outside hardware and bit 1 means +1.
 """
 
-__all__ = ["pack", "unpack"]
+import numpy as np
+
+__all__ = ["pack", "unpack", "beats_to_bits", "bits_to_beats", "bits_to_hex", "hex_to_nibbles",
+           "nibbles_to_bits", "nibbles_to_uint64"]
 
 
 def pack(elements, bits: int) -> int:
@@ -34,3 +37,88 @@ def unpack(word: int, count: int, bits: int, signed: bool) -> list:
             value -= 1 << bits
         elements.append(value)
     return elements
+
+
+# --- the same packing on whole arrays, for the memory-backed fast testbench ------------------
+
+def beats_to_bits(flat, per_beat: int, bits: int):
+    """[N, E] elements in stream order -> [N * beats, per_beat * bits] uint8 bits, LSB first.
+
+    Vectorised :func:`pack` of every beat of every sample: ``beats =
+    ceil(E / per_beat)``; lanes past a sample's last element are 0 bits, as
+    :func:`pack` leaves them.
+    """
+    flat = np.asarray(flat, dtype=np.int64)
+    samples, size = flat.shape
+    beats = -(-size // per_beat)
+    if bits == 1:
+        if flat.size and not np.isin(flat, (-1, 1)).all():
+            raise ValueError("binary elements must be -1 or +1")
+        values = (flat > 0).astype(np.int64)
+    else:
+        values = flat & ((1 << bits) - 1)
+    lanes = np.zeros((samples, beats * per_beat), dtype=np.int64)
+    lanes[:, :size] = values
+    bit_planes = (lanes[..., None] >> np.arange(bits, dtype=np.int64)) & 1
+    return bit_planes.astype(np.uint8).reshape(samples * beats, per_beat * bits)
+
+
+def bits_to_beats(word_bits, per_beat: int, bits: int, signed: bool, size: int):
+    """Inverse of :func:`beats_to_bits`: [N * beats, >= per_beat * bits] -> [N, size] int64."""
+    word_bits = np.asarray(word_bits, dtype=np.int64)[:, :per_beat * bits]
+    beats = -(-size // per_beat)
+    lanes = word_bits.reshape(-1, beats * per_beat, bits)
+    values = (lanes << np.arange(bits, dtype=np.int64)).sum(axis=-1)
+    if bits == 1:
+        values = 2 * values - 1
+    elif signed:
+        values = np.where(values >> (bits - 1) != 0, values - (1 << bits), values)
+    return values[:, :size]
+
+
+def bits_to_hex(word_bits, digits: int) -> bytes:
+    """[M, W] bits (LSB first) -> M lines of ``digits`` lowercase hex digits, for ``$readmemh``."""
+    word_bits = np.asarray(word_bits, dtype=np.uint8)
+    padded = np.zeros((len(word_bits), 4 * digits), dtype=np.uint8)
+    padded[:, :word_bits.shape[1]] = word_bits
+    nibbles = padded.reshape(len(word_bits), digits, 4) @ np.array([1, 2, 4, 8], np.uint8)
+    text = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)[nibbles[:, ::-1]]
+    lines = np.empty((len(word_bits), digits + 1), dtype=np.uint8)
+    lines[:, :digits], lines[:, digits] = text, ord("\n")
+    return lines.tobytes()
+
+
+def hex_to_nibbles(text: bytes, digits: int):
+    """Lines of ``digits`` hex digits (as ``$writememh`` writes them) -> [M, digits] uint8, MSB first.
+
+    Raises ValueError on a line of another length or a character that is not
+    a hex digit (an ``x`` or ``z`` bit included).
+    """
+    lines = [line.strip() for line in text.splitlines()]
+    lines = [line for line in lines if line and not line.startswith(b"//")]
+    bad = [line for line in lines if len(line) != digits]
+    if bad:
+        raise ValueError(f"expected lines of {digits} hex digits, not {bad[0][:80]!r}")
+    chars = np.frombuffer(b"".join(lines), dtype=np.uint8).reshape(len(lines), digits)
+    lut = np.full(256, 255, dtype=np.uint8)
+    for value, char in enumerate(b"0123456789abcdef"):
+        lut[char] = value
+        lut[ord(chr(char).upper())] = value
+    nibbles = lut[chars]
+    if (nibbles == 255).any():
+        row = int(np.argwhere(nibbles == 255)[0][0])
+        raise ValueError(f"not a hex word: {lines[row]!r}")
+    return nibbles
+
+
+def nibbles_to_bits(nibbles):
+    """[M, D] nibbles, MSB first -> [M, 4 * D] uint8 bits, LSB first."""
+    reversed_ = np.asarray(nibbles, dtype=np.uint8)[:, ::-1]
+    return ((reversed_[..., None] >> np.arange(4, dtype=np.uint8)) & 1).reshape(len(reversed_), -1)
+
+
+def nibbles_to_uint64(nibbles):
+    """[M, D <= 16] nibbles, MSB first -> [M] uint64 values."""
+    nibbles = np.asarray(nibbles, dtype=np.uint64)
+    weights = np.uint64(16) ** np.arange(nibbles.shape[1] - 1, -1, -1, dtype=np.uint64)
+    return (nibbles * weights).sum(axis=1, dtype=np.uint64)

