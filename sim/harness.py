@@ -1,19 +1,21 @@
 """A Verilog harness that streams beats from memory through an AXI4-Stream top, at Verilator speed.
 
 The harness replaces cocotb's per-cycle drivers, monitors and pause
-generators (:mod:`sim.tb_axis`) with Verilog, so the simulator runs clock
-edge after clock edge without entering Python; the cocotb test
-(:mod:`sim.tb_fast`) only loads and dumps whole memory halves.
+generators (:mod:`sim.tb_axis`) with Verilog, and its clock is toggled by a
+C++ main loop (``sim/harness_main.cpp``) a burst of cycles at a time, so the
+simulator runs without entering Python; the cocotb test (:mod:`sim.tb_fast`)
+only loads and dumps whole memory halves between bursts.
 
 - **Source**: input beats are loaded with ``$readmemh`` into a memory of two
   halves of ``2**half_bits`` beats; while the design reads one half the test
-  refills the other (``need_in``, ``in_load``), so any number of samples
-  streams through a fixed memory. ``s_axis_tlast`` marks every ``in_beats``-th
-  beat.
+  refills the other (``need_in``; a toggle of ``in_req``, acknowledged by
+  ``in_ack``), so any number of samples streams through a fixed memory.
+  ``s_axis_tlast`` marks every ``in_beats``-th beat.
 - **Sink**: every accepted output beat is written, with its cycle number and
   ``tlast``, into a memory of two halves that the test dumps with
-  ``$writememh`` as each one fills (``out_half``, ``out_dump``). Ready drops if
-  both halves are full and undumped, so no beat is ever overwritten.
+  ``$writememh`` as each one fills (``out_half``; ``out_req``/``out_ack``).
+  Ready drops if both halves are full and undumped, so no beat is ever
+  overwritten (the test dumps a half long before that happens).
 - **Pauses**: each side draws a pause every cycle, independently, from its own
   xorshift64 generator (a 64-bit linear-feedback generator, Marsaglia 2003)
   seeded by the test: the side pauses when the top 32 bits are below
@@ -28,10 +30,9 @@ edge after clock edge without entering Python; the cocotb test
   output beat came for ``idle_limit`` cycles. ``attention`` is the OR of the
   four conditions the test acts on, the one signal it waits for.
 
-Memory words are written and read as fixed-width hex lines (see
-:func:`sim.packing.words_to_hex` and :func:`sim.packing.hex_to_words`): an
-output line is 16 hex digits of cycle stamp, one digit holding ``tlast``,
-then the data.
+Memory words are fixed-width hex lines (:func:`sim.packing.bits_to_hex`,
+:func:`sim.packing.hex_to_nibbles`): an output line is 16 hex digits of
+cycle stamp, one digit holding ``tlast``, then the data.
 """
 
 __all__ = ["HARNESS_TOP", "IN_FILE", "OUT_FILE", "harness_verilog", "hex_digits"]
@@ -76,6 +77,7 @@ _TEMPLATE = """\
 // AXI4-Stream source and sink with seeded random pauses around {top}.
 /* verilator lint_off UNUSEDSIGNAL */
 module {harness} (
+  input  wire        clk /*verilator public_flat_rd*/,    // toggled by sim/harness_main.cpp
   input  wire        rst /*verilator public_flat_rw*/,
   input  wire [63:0] in_seed /*verilator public_flat_rw*/,          // pause generators' seeds (nonzero)
   input  wire [63:0] out_seed /*verilator public_flat_rw*/,
@@ -84,8 +86,10 @@ module {harness} (
   input  wire [63:0] in_total /*verilator public_flat_rw*/,         // input beats of the whole run
   input  wire [63:0] out_total /*verilator public_flat_rw*/,        // output beats expected
   input  wire [63:0] idle_limit /*verilator public_flat_rw*/,       // cycles without an output beat before `hung`
-  input  wire        in_load /*verilator public_flat_rw*/,          // load {in_file} into the free input half
-  input  wire        out_dump /*verilator public_flat_rw*/,         // dump the oldest full output half to {out_file}
+  input  wire        in_req /*verilator public_flat_rw*/,           // toggle: load {in_file} into the free input half
+  input  wire        out_req /*verilator public_flat_rw*/,          // toggle: dump the oldest full output half to {out_file}
+  output reg         in_ack /*verilator public_flat_rd*/ = 1'b0,    // follows in_req once loaded
+  output reg         out_ack /*verilator public_flat_rd*/ = 1'b0,   // follows out_req once dumped
   output wire        need_in /*verilator public_flat_rd*/,
   output wire        out_half /*verilator public_flat_rd*/,
   output wire        done /*verilator public_flat_rd*/,
@@ -101,9 +105,6 @@ module {harness} (
   output reg  [63:0] in_pauses /*verilator public_flat_rd*/,
   output reg  [63:0] out_pauses /*verilator public_flat_rd*/
 );
-  reg clk /*verilator public_flat_rd*/ = 1'b0;
-  always #5 clk = ~clk;                 // 100 MHz in 1 ns units; the test never drives it
-
   localparam [63:0] HALF = 64'd1 << {aw};
   localparam [{aw}:0] HALF_M1 = {{1'b0, {{{aw}{{1'b1}}}}}};
 
@@ -173,6 +174,8 @@ module {harness} (
   assign done = out_got == out_total_r;
   assign hung = !done & (idle >= idle_limit_r);
   assign attention = need_in | out_half | done | hung;
+  wire load_now = in_req != in_ack;
+  wire dump_now = out_req != out_ack;
 
   always @(posedge clk) begin
     if (reset) begin
@@ -185,12 +188,14 @@ module {harness} (
       in_base <= 0;       // registers, not in_loaded[{aw}:0]: Verilator 5.048 dropped that
       out_base <= 0;      // truncation in $readmemh's address argument
     end
-    if (in_load) begin
+    if (load_now) begin
+      in_ack <= in_req;
       $readmemh("{in_file}", in_mem, in_base, in_base + HALF_M1);
       in_base <= in_base + HALF_M1 + 1;
       in_loaded <= (in_loaded + HALF < in_total_r) ? in_loaded + HALF : in_total_r;
     end
-    if (out_dump) begin
+    if (dump_now) begin
+      out_ack <= out_req;
       $writememh("{out_file}", out_mem, out_base, out_base + HALF_M1);
       out_base <= out_base + HALF_M1 + 1;
       out_dumped <= out_dumped + HALF;
@@ -233,7 +238,7 @@ module {harness} (
         idle <= idle + 1;
       end
       out_got <= got_next;
-      m_ready <= !out_pause & (got_next < out_dumped + (out_dump ? 3 : 2) * HALF);
+      m_ready <= !out_pause & (got_next < out_dumped + (dump_now ? 3 : 2) * HALF);
     end
   end
 endmodule

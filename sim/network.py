@@ -39,6 +39,13 @@ class NetworkCosim:
     build_seconds: float
     driver: str = "fast"
     report: dict = None          # the fast path's own figures (timings, pause counts)
+    cpu_seconds: float = float("nan")   # CPU time of the simulator process
+
+    @property
+    def cycles_per_cpu_second(self) -> float:
+        """Simulated cycles per second of the simulator process's CPU time (on a loaded
+        machine the wall clock measures the other processes as much as this one)."""
+        return self.cycles / self.cpu_seconds
 
     @property
     def mismatched_samples(self) -> np.ndarray:
@@ -174,11 +181,12 @@ def cosimulate(spec, x, *, design=None, verilog=None, backpressure=0.0, seed=0, 
         build_dir = build(harness_for(design, verilog, spec.name), HARNESS_TOP, harness=True,
                           log=log)
         build_seconds = time.perf_counter() - started
+        cpu = _children_cpu()
         result = run_fast(spec, design, build_dir, x, backpressure=backpressure, seed=seed,
                           work_dir=work_dir, latency_bound=latency_bound)
         return NetworkCosim(result.got, result.want, np.asarray(result.ends) - result.in_first,
                             design.ideal_cycles, result.seconds, result.log_path.parent,
-                            build_seconds, "fast", result.report)
+                            build_seconds, "fast", result.report, _children_cpu() - cpu)
     build_dir = build(verilog, spec.name, waves=waves, log=log)
     build_seconds = time.perf_counter() - started
     return _cosimulate_cocotbext(spec, design, build_dir, x, backpressure, seed, waves, work_dir,
@@ -195,14 +203,21 @@ def _cosimulate_cocotbext(spec, design, build_dir, x, backpressure, seed, waves,
         x = x.materialize(spec)
     want = run(spec, x)
     frames = to_beats(x, spec.input.shape, design.in_per_beat, design.in_bits)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _children_cpu()
     result = run_stream(build_dir, spec.name, frames, backpressure=backpressure, seed=seed,
                         waves=waves, work_dir=work_dir, cycles_per_sample=design.ideal_cycles,
                         latency_bound=latency_bound)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, _children_cpu() - cpu
     got = from_beats(result.received, spec.output.shape, design.out_per_beat,
                      design.out_bits, design.out_signed)
     first = result.in_stamps[0] if result.in_stamps else 0
     ends = np.array(result.out_stamps[design.out_beats - 1::design.out_beats], np.int64) - first
     return NetworkCosim(got, want, ends, design.ideal_cycles, seconds, result.log_path.parent,
-                        build_seconds, "cocotbext")
+                        build_seconds, "cocotbext", cpu_seconds=cpu)
+
+
+def _children_cpu() -> float:
+    """CPU seconds used by this process's finished children (the simulator runs as one)."""
+    import resource
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime

@@ -48,19 +48,18 @@ def beats_to_bits(flat, per_beat: int, bits: int):
     ceil(E / per_beat)``; lanes past a sample's last element are 0 bits, as
     :func:`pack` leaves them.
     """
-    flat = np.asarray(flat, dtype=np.int64)
+    flat = np.asarray(flat)
     samples, size = flat.shape
     beats = -(-size // per_beat)
+    lanes = np.zeros((samples, beats * per_beat), dtype=np.uint8 if bits == 1 else np.int64)
     if bits == 1:
-        if flat.size and not np.isin(flat, (-1, 1)).all():
+        if flat.size and not ((flat == 1) | (flat == -1)).all():
             raise ValueError("binary elements must be -1 or +1")
-        values = (flat > 0).astype(np.int64)
-    else:
-        values = flat & ((1 << bits) - 1)
-    lanes = np.zeros((samples, beats * per_beat), dtype=np.int64)
-    lanes[:, :size] = values
-    bit_planes = (lanes[..., None] >> np.arange(bits, dtype=np.int64)) & 1
-    return bit_planes.astype(np.uint8).reshape(samples * beats, per_beat * bits)
+        lanes[:, :size] = flat > 0
+        return lanes.reshape(samples * beats, per_beat)
+    lanes[:, :size] = flat.astype(np.int64) & ((1 << bits) - 1)
+    bit_planes = ((lanes[..., None] >> np.arange(bits, dtype=np.int64)) & 1).astype(np.uint8)
+    return bit_planes.reshape(samples * beats, per_beat * bits)
 
 
 def bits_to_beats(word_bits, per_beat: int, bits: int, signed: bool, size: int):
@@ -76,16 +75,25 @@ def bits_to_beats(word_bits, per_beat: int, bits: int, signed: bool, size: int):
     return values[:, :size]
 
 
+_HEX_PAIRS = np.array([list(f"{byte:02x}".encode()) for byte in range(256)], dtype=np.uint8)
+
+
 def bits_to_hex(word_bits, digits: int) -> bytes:
     """[M, W] bits (LSB first) -> M lines of ``digits`` lowercase hex digits, for ``$readmemh``."""
     word_bits = np.asarray(word_bits, dtype=np.uint8)
-    padded = np.zeros((len(word_bits), 4 * digits), dtype=np.uint8)
+    count, nbytes = len(word_bits), -(-digits // 2)
+    padded = np.zeros((count, 8 * nbytes), dtype=np.uint8)
     padded[:, :word_bits.shape[1]] = word_bits
-    nibbles = padded.reshape(len(word_bits), digits, 4) @ np.array([1, 2, 4, 8], np.uint8)
-    text = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)[nibbles[:, ::-1]]
-    lines = np.empty((len(word_bits), digits + 1), dtype=np.uint8)
+    octets = np.packbits(padded, axis=1, bitorder="little")[:, ::-1]    # most significant first
+    text = _HEX_PAIRS[octets].reshape(count, 2 * nbytes)[:, 2 * nbytes - digits:]
+    lines = np.empty((count, digits + 1), dtype=np.uint8)
     lines[:, :digits], lines[:, digits] = text, ord("\n")
     return lines.tobytes()
+
+
+_NIBBLE = np.full(256, 255, dtype=np.uint8)
+for _value, _char in enumerate(b"0123456789abcdef"):
+    _NIBBLE[_char] = _NIBBLE[ord(chr(_char).upper())] = _value
 
 
 def hex_to_nibbles(text: bytes, digits: int):
@@ -94,20 +102,20 @@ def hex_to_nibbles(text: bytes, digits: int):
     Raises ValueError on a line of another length or a character that is not
     a hex digit (an ``x`` or ``z`` bit included).
     """
-    lines = [line.strip() for line in text.splitlines()]
-    lines = [line for line in lines if line and not line.startswith(b"//")]
-    bad = [line for line in lines if len(line) != digits]
-    if bad:
-        raise ValueError(f"expected lines of {digits} hex digits, not {bad[0][:80]!r}")
-    chars = np.frombuffer(b"".join(lines), dtype=np.uint8).reshape(len(lines), digits)
-    lut = np.full(256, 255, dtype=np.uint8)
-    for value, char in enumerate(b"0123456789abcdef"):
-        lut[char] = value
-        lut[ord(chr(char).upper())] = value
-    nibbles = lut[chars]
+    raw = np.frombuffer(text, dtype=np.uint8)
+    if len(raw) % (digits + 1) == 0 and (raw[digits::digits + 1] == ord("\n")).all():
+        chars = raw.reshape(-1, digits + 1)[:, :digits]            # the usual layout, fast
+    else:
+        lines = [line.strip() for line in text.splitlines()]
+        lines = [line for line in lines if line and not line.startswith(b"//")]
+        bad = [line for line in lines if len(line) != digits]
+        if bad:
+            raise ValueError(f"expected lines of {digits} hex digits, not {bad[0][:80]!r}")
+        chars = np.frombuffer(b"".join(lines), dtype=np.uint8).reshape(len(lines), digits)
+    nibbles = _NIBBLE[chars]
     if (nibbles == 255).any():
         row = int(np.argwhere(nibbles == 255)[0][0])
-        raise ValueError(f"not a hex word: {lines[row]!r}")
+        raise ValueError(f"not a hex word: {bytes(chars[row])!r}")
     return nibbles
 
 

@@ -1,13 +1,15 @@
 """cocotb test of the fast path: drive :mod:`sim.harness` by memory halves, compare with golden.
 
 Started by :func:`sim.fast.run_fast` (never by hand) with the job file named
-by ``HWGEN_FAST_JOB``. The clock toggles in the simulator (cocotb's GPI
-clock), the harness makes every per-cycle decision, and this test wakes only
-when the harness raises ``attention``: to load the next input half, dump a
-full output half, or finish. It acts at falling edges, so every load or dump
-it requests happens at the rising edge in between, whatever the order of
-cocotb's writes. Writes ``result.json``, ``got.npy``, ``want.npy`` and
-``ends.npy`` into the work folder.
+by ``HWGEN_FAST_JOB``. The harness's clock runs in the simulator's main loop
+(``sim/harness_main.cpp``) a burst of cycles at a time and the harness makes
+every per-cycle decision; this test wakes only when the harness raises
+``attention`` (checked after each burst): to load the next input half, dump
+a full output half, or finish. A load or dump is requested by toggling
+``in_req``/``out_req`` and done at the next clock edge, which toggles
+``in_ack``/``out_ack``. Writes ``result.json``, ``got.npy``, ``ends.npy``
+(and ``want.npy`` when the golden outputs are computed here) into the work
+folder.
 """
 
 import json
@@ -15,12 +17,26 @@ import os
 import time
 
 import cocotb
-from cocotb.clock import Clock
-from cocotb.triggers import FallingEdge, RisingEdge
+from cocotb.triggers import RisingEdge, Timer
 
 from sim.fast import Collector, Feeder, Job
 from sim.harness import IN_FILE, OUT_FILE
 from sim.packing import hex_to_nibbles
+
+CYCLE_NS = 10       # the clock period of sim/harness_main.cpp
+
+
+async def cycles(count):
+    await Timer(CYCLE_NS * count, unit="ns")
+
+
+async def acknowledged(ack, request):
+    """Wait until the harness's ``ack`` equals ``request`` (it follows at the next edge)."""
+    for _ in range(100):
+        if int(ack.value) == request:
+            return
+        await cycles(1)
+    raise RuntimeError("the harness did not acknowledge a request within 100 cycles")
 
 
 @cocotb.test()
@@ -33,21 +49,18 @@ async def memory_stream_job(dut):
     in_file, out_file = job.folder / IN_FILE, job.folder / OUT_FILE
 
     dut.rst.value = 1
-    dut.in_load.value = 0
-    dut.out_dump.value = 0
+    dut.in_req.value = dut.out_req.value = in_req = out_req = 0
     dut.in_seed.value, dut.out_seed.value = job.in_seed, job.out_seed
     dut.in_threshold.value, dut.out_threshold.value = job.in_threshold, job.out_threshold
     dut.in_total.value = job.count * layout["in_beats"]
     dut.out_total.value = job.count * layout["out_beats"]
     dut.idle_limit.value = job.idle_limit
-    falling = FallingEdge(dut.clk)
-    for _ in range(3):
-        await falling               # reset clears the harness's counters
+    await cycles(3)                 # reset clears the harness's counters
     while dut.need_in.value:        # fill both input halves, still in reset
         in_file.write_bytes(feeder.next_half())
-        dut.in_load.value = 1
-        await falling               # the harness loads at the rising edge before it
-    dut.in_load.value = 0
+        in_req ^= 1
+        dut.in_req.value = in_req
+        await acknowledged(dut.in_ack, in_req)
     dut.rst.value = 0
     setup_seconds = time.perf_counter() - started
     run_started, run_cpu_started = time.perf_counter(), time.process_time()
@@ -56,7 +69,6 @@ async def memory_stream_job(dut):
     while True:
         if not dut.attention.value:
             await RisingEdge(dut.attention)
-            await falling
         if dut.hung.value:
             break
         load, done = bool(dut.need_in.value), bool(dut.done.value)
@@ -64,13 +76,15 @@ async def memory_stream_job(dut):
         dump = bool(dut.out_half.value) or (done and out_got > dumped)
         if load:
             in_file.write_bytes(feeder.next_half())
-            dut.in_load.value = 1
+            in_req ^= 1
+            dut.in_req.value = in_req
         if dump:
-            dut.out_dump.value = 1
-        await falling               # a load / dump happens at the rising edge before it
-        dut.in_load.value = 0
-        dut.out_dump.value = 0
+            out_req ^= 1
+            dut.out_req.value = out_req
+        if load:
+            await acknowledged(dut.in_ack, in_req)
         if dump:
+            await acknowledged(dut.out_ack, out_req)
             count = min(half, out_got - dumped)
             nibbles = hex_to_nibbles(out_file.read_bytes(), 17 + layout["out_digits"])
             collector.add(nibbles[:count])
@@ -78,9 +92,8 @@ async def memory_stream_job(dut):
         if done and dumped == out_got:
             break
 
-    # A few more cycles: a design that emits more beats than it should is caught here.
-    for _ in range(16):
-        await falling
+    # More cycles: a design that emits more beats than it should is caught here.
+    await cycles(256)
     run_seconds = time.perf_counter() - run_started
     run_cpu_seconds = time.process_time() - run_cpu_started
     report = {

