@@ -1,6 +1,6 @@
 """Fuzz campaign: many random units and networks against the golden model; counts cases and failures.
 
-    python benchmarks/fuzz_campaign.py [--units 200] [--networks 20] [--verilator 3] [--seed 0]
+    python benchmarks/fuzz_campaign.py [--units 200] [--networks 20] [--verilator 20] [--seed 0]
                                        [--out benchmarks/results/fuzz_campaign.json]
 
 Draws from the same strategies as ``tests/fuzz`` (every unit factory under
@@ -64,7 +64,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--units", type=int, default=200, help="cases per unit factory")
     parser.add_argument("--networks", type=int, default=20, help="networks in Amaranth's sim")
-    parser.add_argument("--verilator", type=int, default=3, help="networks under Verilator")
+    parser.add_argument("--verilator", type=int, default=20,
+                        help="networks under Verilator (2000 samples each, fast path)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "fuzz_campaign.json"))
     args = parser.parse_args()

@@ -1,19 +1,24 @@
 """The fast cosimulation path: a network under Verilator with the memory-backed harness.
 
-:func:`run_fast` builds the design wrapped in :mod:`sim.harness`, writes a
-job file and runs the cocotb test :mod:`sim.tb_fast`, which streams the
-samples through in memory halves and compares every sample with the golden
-model as it comes out. What happens in the simulator process:
+:func:`run_fast` runs the Verilator build of :func:`harness_for` (the design
+wrapped in :mod:`sim.harness`): it writes a job file and runs the cocotb test
+:mod:`sim.tb_fast`, which streams the samples through in memory halves and
+compares every sample with the golden model as it comes out.
 
-- :class:`Feeder` draws the next samples (from an ``.npy`` file or the seeded
-  random source, :class:`sim.network.RandomSamples`), runs ``sw_reference`` on
-  them, packs them into beats and hands out one memory half of hex lines at a
-  time;
+Golden outputs come from ``sw_reference``: computed here, before the
+simulation, for up to ``HOST_GOLDEN`` input elements (an array, or random
+samples drawn here), else in the simulator process chunk by chunk, in a
+thread beside the simulator. In the simulator process:
+
+- :class:`Feeder` takes the next samples (from ``x.npy`` or the seeded
+  random source, :class:`sim.network.RandomSamples`; in the second case it
+  runs ``sw_reference`` on them), packs them into beats and hands out one
+  memory half of hex lines at a time;
 - :class:`Collector` unpacks each dumped half of output beats into samples,
   checks ``tlast``, records each sample's last-beat cycle and compares with the
   golden outputs.
 
-Inputs, golden outputs and hardware outputs never sit in memory whole: only
+Drawn samples, golden outputs and hex lines never sit in memory whole: only
 one chunk of samples does, so a run of ten million samples needs no more
 memory than one of ten thousand. The hardware and golden outputs are written
 to ``got.npy``/``want.npy`` (memory-mapped) in the work folder.
@@ -110,7 +115,7 @@ def _save_golden(spec, x, work, chunk=65536):
 
 
 def harness_for(design, verilog, name):
-    """The design's Verilog followed by the harness around its top ``name``."""
+    """The design's Verilog followed by the harness around its top ``name`` (1 ns units)."""
     top = design.top
     return "`timescale 1ns/1ps\n" + verilog + "\n" + harness_verilog(
         name, in_width=len(top.s_axis_tdata), out_width=len(top.m_axis_tdata),
