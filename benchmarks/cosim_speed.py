@@ -1,7 +1,7 @@
 """Cosimulation speed: the fast harness path vs the cocotbext-axi path, per example, in one run.
 
     python benchmarks/cosim_speed.py [--networks tiny_bnn,sfc_balanced] [--backpressure 0.3]
-                                     [--fast-cycles 20000000] [--cocotbext-cycles 20000]
+                                     [--fast-cycles 10000000] [--cocotbext-cycles 20000]
                                      [--reuse-cache] [--out benchmarks/results/cosim_speed.json]
 
 Per network: the seconds Amaranth takes to compose it and write its Verilog,
@@ -9,9 +9,9 @@ the Verilator build seconds of each path (in an empty build cache unless
 ``--reuse-cache``), and for each path the simulated clock cycles per second
 of wall clock (the simulator process, after the build) and per CPU second of
 that process, over enough samples for about ``--*-cycles`` cycles (random
-samples, edge cases first; the fast path draws them and runs the golden model
-chunk by chunk in the simulator). Both runs must end with 0 mismatches. Writes
-one JSON record and prints a table.
+samples, edge cases first, and their golden outputs made before the run, up to
+2**25 input elements). Both runs must end with 0 mismatches. Writes one JSON
+record and prints a table.
 """
 
 import argparse
@@ -66,7 +66,7 @@ def main():
     parser.add_argument("--networks", default="tiny_bnn,sfc_balanced",
                         help="comma-separated example names or YAML paths")
     parser.add_argument("--backpressure", type=float, default=0.3)
-    parser.add_argument("--fast-cycles", type=int, default=20_000_000)
+    parser.add_argument("--fast-cycles", type=int, default=10_000_000)
     parser.add_argument("--cocotbext-cycles", type=int, default=20_000)
     parser.add_argument("--reuse-cache", action="store_true",
                         help="keep cached Verilator builds (build seconds are then ~0)")

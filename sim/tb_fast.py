@@ -64,6 +64,7 @@ async def memory_stream_job(dut):
     dut.rst.value = 0
     setup_seconds = time.perf_counter() - started
     run_started, run_cpu_started = time.perf_counter(), time.process_time()
+    run_thread_started = time.thread_time()     # this thread runs the simulator too
 
     dumped = 0                      # output beats read back so far
     while True:
@@ -96,6 +97,7 @@ async def memory_stream_job(dut):
     await cycles(256)
     run_seconds = time.perf_counter() - run_started
     run_cpu_seconds = time.process_time() - run_cpu_started
+    run_thread_seconds = time.thread_time() - run_thread_started
     report = {
         "hung": bool(dut.hung.value), "samples_out": collector.samples,
         "mismatches": collector.mismatches, "first_mismatches": collector.first_mismatches,
@@ -106,6 +108,7 @@ async def memory_stream_job(dut):
         "pack_seconds": round(feeder.pack_seconds + collector.unpack_seconds, 3),
         "setup_seconds": round(setup_seconds, 3),
         "run_seconds": round(run_seconds, 3), "run_cpu_seconds": round(run_cpu_seconds, 3),
+        "run_thread_cpu_seconds": round(run_thread_seconds, 3),
         "seconds": round(time.perf_counter() - started, 3),
         "cpu_seconds": round(time.process_time() - cpu_started, 3),
     }

