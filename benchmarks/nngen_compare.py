@@ -137,10 +137,10 @@ def nngen_network(spec, inputs, axi_bits):
         bias = (bias + 1) >> 1                                  # half scale, rounded
         act = layer.activation
         entry = {"name": layer.name, "out_features": len(weight), "par_ich": layer.simd,
-                 "par_och": layer.pe, "weight_bits": layer.attrs["weight_bits"],
+                 "par_och": layer.pe, "weight_bits": layer.attrs.weight_bits,
                  "bias_bits": 32, "requant": act is not None}
         if act is not None:
-            if act.op != "requant" or act.attrs["signed"] or act.attrs["bits"] != 8:
+            if act.op != "requant" or act.attrs.signed or act.attrs.bits != 8:
                 raise NotImplementedError(f"{layer.name}: only an unsigned 8-bit requant maps "
                                           f"to NNgen's scale + shift + ReLU here")
             m = np.broadcast_to(np.asarray(act.params["multiplier"], np.int64), bias.shape)

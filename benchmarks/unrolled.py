@@ -118,8 +118,8 @@ def layer_units(layer, folded=None):
     to use; default PE = gcd(MH, 8), SIMD = gcd(MW, 8)); with ``folded`` also MST at depth 2."""
     weights = layer.params["weight"]
     mh, mw = weights.shape
-    pipeline = layer.attrs["pipeline"]
-    depth = layer.attrs["share_depth"]
+    pipeline = layer.attrs.pipeline
+    depth = layer.attrs.share_depth
     pe, simd = (folded.pe, folded.simd) if folded else (math.gcd(mh, 8), math.gcd(mw, 8))
     units = {
         "unrolled": UnrolledMVAU(weights=weights, pipeline=pipeline),

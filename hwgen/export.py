@@ -1,17 +1,20 @@
-"""Verilog export: deterministic text, written atomically; constraints and build scripts."""
+"""Verilog export: the bundle (Verilog, manifest, lint waivers, constraints, build scripts, README),
+deterministic, written atomically."""
 
 import importlib.resources
+import json
 import os
 import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from string import Template
 
 from amaranth.back import verilog
 
+from .toolchain import FAMILIES, load_template, parse_device, yosys_script
+
 __all__ = ["to_verilog", "atomic_directory", "check_output_dir", "bundle_files",
-           "IO_DELAY_FRACTION", "load_template"]
+           "IO_DELAY_FRACTION", "load_template", "manifest", "unit_entry", "write_bundle"]
 
 #: share of the clock period the AXI4-Stream neighbours get in the XDC/SDC I/O delays
 IO_DELAY_FRACTION = 0.2
@@ -72,12 +75,6 @@ def atomic_directory(target):
         shutil.rmtree(backup, ignore_errors=True)
 
 
-def load_template(*parts):
-    """A template shipped with hwgen: ``data/constraints/`` (the repository's
-    ``constraints/`` folder, linked into the package) or ``data/scripts/``."""
-    return Template((importlib.resources.files("hwgen").joinpath("data", *parts)).read_text())
-
-
 def bundle_files(spec, design):
     """{file name: text} of the constraints, build scripts and README of a bundle.
 
@@ -87,7 +84,6 @@ def bundle_files(spec, design):
     template (iCE40), one Yosys script per family, a Vivado non-project Tcl
     script and a README on using the module as AXI4-Stream IP.
     """
-    from .synth import FAMILIES, parse_device, yosys_script
 
     top, mhz = spec.name, spec.target.clock_mhz
     period = 1000.0 / mhz
@@ -116,3 +112,74 @@ def bundle_files(spec, design):
     files["vivado.tcl"] = load_template("scripts", "vivado.tcl.tmpl").substitute(values)
     files["README.md"] = load_template("scripts", "README.md.tmpl").substitute(values)
     return files
+
+
+def unit_entry(unit):
+    """What the manifest records of one unit: its kind, stream lanes and widths, and the
+    figures it names itself (``unit.figures``: latency, folds, widths, ROM bits, ...)."""
+    from amaranth.lib import wiring
+
+    from .network import stream_format
+
+    def port(name):
+        shape, lanes = stream_format(getattr(unit, name))
+        return {"lanes": lanes, "bits": shape.width, "signed": shape.signed}
+
+    members = unit.signature.members
+    inputs = [name for name in members if members[name].flow == wiring.In]
+    outputs = [name for name in members if members[name].flow == wiring.Out]
+    # "in"/"out": the first stream each way; a join (a, b) or fork (o0, o1, ...) lists all.
+    entry = {"unit": type(unit).__name__, "in": port(inputs[0]), "out": port(outputs[0])}
+    if len(inputs) > 1:
+        entry["inputs"] = {name: port(name) for name in inputs}
+    if len(outputs) > 1:
+        entry["outputs"] = len(outputs)
+    entry.update({name: getattr(unit, name) for name in unit.figures})
+    return entry
+
+
+def manifest(spec, design, verilog_name):
+    """``manifest.json`` of a bundle: ports, stream format, per layer its types, cycles and
+    units (:func:`unit_entry`), and the glue units the composition added."""
+    return {
+        "name": spec.name,
+        "verilog": verilog_name,
+        "source": str(spec.source),
+        "ports": {
+            "clk": 1, "rst": 1,
+            "s_axis_tdata": design.io_bits, "s_axis_tvalid": 1,
+            "s_axis_tready": 1, "s_axis_tlast": 1,
+            "m_axis_tdata": design.io_bits, "m_axis_tvalid": 1,
+            "m_axis_tready": 1, "m_axis_tlast": 1,
+        },
+        "stream": {
+            "input": {"elements_per_beat": design.in_per_beat, "bits": design.in_bits,
+                      "beats_per_sample": design.in_beats, "order": "HWC, element 0 in LSBs"},
+            "output": {"elements_per_beat": design.out_per_beat, "bits": design.out_bits,
+                       "signed": design.out_signed, "beats_per_sample": design.out_beats},
+        },
+        "ideal_cycles_per_sample": design.ideal_cycles,
+        "layers": [{
+            "name": hw.layer.name, "op": hw.layer.op, "pe": hw.layer.pe, "simd": hw.layer.simd,
+            "in": [t.describe() for t in hw.layer.in_types], "out": hw.layer.out_type.describe(),
+            "out_range": [hw.layer.out_type.lo, hw.layer.out_type.hi],
+            "cycles_per_sample": hw.cycles_per_sample,
+            "units": [unit_entry(unit) for unit in hw.units],
+        } for hw in design.layers],
+        "glue": [unit_entry(unit) for unit in design.glue],
+    }
+
+
+def write_bundle(spec, design, out_dir):
+    """Verilog, manifest, lint waivers, constraints, build scripts and README -> ``out_dir``
+    (replaced atomically); returns the Verilog text."""
+    verilog_text = to_verilog(design.top, spec.name)
+    with atomic_directory(out_dir) as staging:
+        (staging / f"{spec.name}.v").write_text(verilog_text)
+        (staging / "manifest.json").write_text(
+            json.dumps(manifest(spec, design, f"{spec.name}.v"), indent=2) + "\n")
+        waivers = importlib.resources.files("hwgen") / "data" / "verilator_lint.vlt"
+        shutil.copyfile(str(waivers), staging / "verilator_lint.vlt")
+        for name, text in bundle_files(spec, design).items():
+            (staging / name).write_text(text)
+    return verilog_text

@@ -1,15 +1,45 @@
-"""Tensor <-> stream order (DESIGN.md section 2).
+"""Tensor <-> stream order, and element <-> word packing (DESIGN.md section 2).
 
 Hardware streams feature maps pixel by pixel with channels innermost (HWC);
 ``.npy`` files and the golden model use PyTorch order (CHW). 1-D and
 ``[T, C]`` tensors are already in stream order.
+
+A beat carries ``n`` elements of ``b`` bits; element ``i`` sits in bits
+``[i*b, (i+1)*b)``. Signed elements are two's complement. Binary elements
+(``b == 1``) are -1/+1 outside hardware and bit 1 means +1.
 """
 
 import numpy as np
 
-from sim.packing import pack, unpack
+__all__ = ["to_stream_order", "from_stream_order", "to_beats", "from_beats", "pack", "unpack"]
 
-__all__ = ["to_stream_order", "from_stream_order", "to_beats", "from_beats"]
+
+def pack(elements, bits: int) -> int:
+    """Pack integers (or -1/+1 when ``bits == 1``) into one word."""
+    mask = (1 << bits) - 1
+    word = 0
+    for index, value in enumerate(elements):
+        value = int(value)
+        if bits == 1:
+            if value not in (-1, 1):
+                raise ValueError(f"binary element {index} must be -1 or +1, not {value}")
+            value = (value + 1) >> 1
+        word |= (value & mask) << (index * bits)
+    return word
+
+
+def unpack(word: int, count: int, bits: int, signed: bool) -> list:
+    """Inverse of :func:`pack`: ``count`` elements of ``bits`` bits from ``word``."""
+    mask = (1 << bits) - 1
+    elements = []
+    for index in range(count):
+        value = (int(word) >> (index * bits)) & mask
+        if bits == 1:
+            value = 1 if value else -1
+        elif signed and value >> (bits - 1):
+            value -= 1 << bits
+        elements.append(value)
+    return elements
 
 
 def to_stream_order(x: np.ndarray, shape) -> np.ndarray:

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 
 from amaranth.hdl import Shape
 
+from .ops import OPS
 from .top import AxiStreamTop, StreamGraph
 from .units.dwc import StreamingDataWidthConverter
 from .units.fifo import StreamFIFO
@@ -220,12 +221,13 @@ class _Graph:
 def _layer_hardware(spec):
     """LayerHardware per layer; a flatten of a [C, H, W] map hands that shape to its reader.
 
-    The stream keeps HWC order through ``flatten`` (it has no unit), so the
-    dense layer after it permutes its weight columns instead (DESIGN.md section 2).
+    The stream keeps HWC order through ``flatten`` (an op that ``rewires``: it
+    has no unit), so the dense layer after it permutes its weight columns
+    instead (DESIGN.md section 2).
     """
     hardware, flattened = [], {}     # flatten layer name -> the [C, H, W] it flattened
     for layer in spec.layers:
-        if layer.op == "flatten":
+        if OPS[layer.op].rewires:
             source = layer.in_types[0]
             shape = source.shape if len(source.shape) == 3 else flattened.get(layer.inputs[0])
             if shape is not None:
@@ -235,9 +237,9 @@ def _layer_hardware(spec):
         for name in layer.inputs[1:]:
             if name in flattened:
                 raise NotImplementedError(
-                    f"layer {layer.name!r}: op {layer.op!r} reads a flatten of a feature map "
-                    f"{list(flattened[name])} as its second input, which hardware streams in "
-                    f"HWC order, not torch's flatten order")
+                    f"{layer.location}: layer {layer.name!r}: op {layer.op!r} reads a flatten "
+                    f"of a feature map {list(flattened[name])} as its second input, which "
+                    f"hardware streams in HWC order, not torch's flatten order")
         hardware.append(LayerHardware(layer, *units_for(layer, flattened.get(layer.inputs[0]))))
     if spec.layers[-1].name in flattened:
         raise NotImplementedError(
@@ -277,7 +279,7 @@ def _fifo_depth(unit, port, elements, join=False):
 def _resolve(spec, name):
     """The tensor a layer name stands for in hardware: a flatten has no unit, so its input."""
     layers = {layer.name: layer for layer in spec.layers}
-    while name in layers and layers[name].op == "flatten":
+    while name in layers and OPS[layers[name].op].rewires:
         name = layers[name].inputs[0]
     return name
 

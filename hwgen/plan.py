@@ -48,8 +48,11 @@ from pathlib import Path
 
 import numpy as np
 
+from .ops import OPS
+from .toolchain import family_of
+
 __all__ = ["MODELS", "ace", "auto_fold", "calibration_rows", "estimate_unit", "estimate_units",
-           "family_of", "fit_errors", "plan_network", "render_report", "unit_features"]
+           "family_of", "fit_errors", "plan_network", "unit_features"]
 
 _CALIBRATION_DIR = Path(__file__).resolve().parent / "data" / "calibration"
 _CALIBRATION = _CALIBRATION_DIR / "binary_mvau.json"
@@ -76,52 +79,9 @@ MODELS = {
 
 
 def unit_features(unit):
-    """(model name, feature vector) of a unit, or None when no model covers it."""
-    from amaranth.hdl import Shape
-
-    from .units.dwc import StreamingDataWidthConverter
-    from .units.fifo import StreamFIFO
-    from .units.label_select import LabelSelect
-    from .units.mvau import MVAU
-    from .units.mvau_int import IntegerMVAU
-    from .units.requant import Requant
-    from .units.skid import SkidBuffer
-    from .units.thresholding import Thresholding
-
-    def width(port):
-        layout = port.payload.shape()
-        return Shape.cast(layout.elem_shape).width, layout.length
-
-    kind = type(unit)
-    if kind is MVAU:
-        return "binary_mvau", [unit.pe * unit.simd, unit.pe * unit.acc_bits, 1]
-    if kind is IntegerMVAU:
-        lanes, ibits = unit.pe * unit.simd, unit.in_shape.width
-        acc = unit.pe * unit.acc_bits
-        if unit.weight_kind == "int" and unit.resource == "dsp":
-            return "int_mvau_dsp", [lanes, acc, 1]
-        if unit.weight_kind == "int":
-            return "int_mvau_lut", [lanes * unit.weight_bits * ibits, acc, 1]
-        return "ternary_mvau", [lanes * ibits, acc, 1]
-    if kind is Thresholding:
-        count = (1 << unit.out_bits) - 1
-        return "thresholding", [unit.pe * count * unit.in_shape.width, 1]
-    if kind is Requant:
-        bits, pe = width(unit.i)
-        return "requant", [pe * bits, pe, 1]
-    if kind is LabelSelect:
-        return "label_select", [unit.pe * unit.in_shape.width, 1]
-    if kind is StreamingDataWidthConverter:
-        # The incoming beat is placed by barrel shifters over the input lanes' bits.
-        bits, _ = width(unit.i)
-        lanes_in, lanes_out = unit.in_per_beat * bits, unit.out_per_beat * bits
-        return "dwc", [lanes_in * unit.shift_stages, lanes_in, lanes_out, 1]
-    if kind is StreamFIFO:
-        bits = Shape.cast(unit.i.payload.shape()).width
-        return "fifo", [bits, bits * math.ceil(unit.depth / 16) if unit.depth <= 64 else 0, 1]
-    if kind is SkidBuffer:
-        return "skid", [Shape.cast(unit.i.payload.shape()).width, 1]
-    return None
+    """(model name, feature vector) of a unit, or None when no model covers it: what the
+    unit says of itself (its ``resource_features``)."""
+    return unit.resource_features
 
 
 def _binary_rows():
@@ -188,17 +148,12 @@ def _rom(unit, family):
     measured 2,647 LUT4 in all, 2,618 estimated), but 160 x 16 block RAM too:
     Yosys's choice is no plain size threshold, and this rule misses that one.
     """
-    width, depth = unit.simd * _lane_bits(unit), unit.nf * unit.sf
+    width, depth = unit.simd * unit.lane_bits, unit.nf * unit.sf
     if depth > 64 and width * depth > 4096:
         return 0.0, unit.pe * math.ceil(width / 36) * math.ceil(depth / 512) * _BRAM_UNIT[family]
     if depth > 4:
         return width * math.ceil(depth / 16) * unit.pe * _LUTRAM_SCALE[family], 0.0
     return 0.0, 0.0
-
-
-def _lane_bits(unit):
-    """Bits of one weight in an MVAU's ROM word (binary MVAU: 1)."""
-    return getattr(unit, "weight_bits", 1) if type(unit).__name__ != "MVAU" else 1
 
 
 def estimate_unit(unit, family):
@@ -215,8 +170,8 @@ def estimate_unit(unit, family):
     if "mvau" in model:
         rom_lut, bram = _rom(unit, family)
         lut += rom_lut
-        if unit._read_register:     # deep ROMs: slice and words registered after the read
-            ff += unit.simd * (unit.pe * _lane_bits(unit) + unit.in_shape.width)
+        if unit.read_register:      # deep ROMs: slice and words registered after the read
+            ff += unit.simd * (unit.pe * unit.lane_bits + unit.in_shape.width)
     if model == "int_mvau_dsp":
         dsp = unit.pe * unit.simd
     if model == "requant":      # x * m split into 18x18 (ECP5) or 25x18 (DSP48E1) tiles
@@ -238,16 +193,11 @@ def ace(spec):
     per_layer = {}
     for layer in spec.layers:
         weight = layer.params.get("weight")
-        if weight is None:
+        if weight is None or OPS[layer.op].weight_bits is None:
             continue
         outputs = layer.op_type.size // weight.shape[0]       # positions per output channel
         macs = int(weight.size) * outputs
-        if layer.op.startswith("binary_"):
-            wbits = 1
-        elif layer.attrs.get("weight_type") == "ternary":
-            wbits = 2
-        else:
-            wbits = int(layer.attrs.get("weight_bits", 8))
+        wbits = OPS[layer.op].weight_bits(layer.attrs)
         per_layer[layer.name] = {"macs": macs, "weight_bits": wbits,
                                  "act_bits": _bits(layer.in_types[0]),
                                  "ace": macs * wbits * _bits(layer.in_types[0])}
@@ -289,12 +239,6 @@ def plan_network(spec, design, families=("ecp5", "xilinx")):
             "calibrated": sorted(_coefficients())}
 
 
-def family_of(device):
-    """The LUT family whose calibration estimates ``device``: xilinx for ``xc...``, else
-    ecp5 (iCE40 LUT4s are estimated with the ECP5 model)."""
-    return "xilinx" if str(device).lower().startswith("xc") else "ecp5"
-
-
 def _divisors(n):
     return [d for d in range(1, n + 1) if n % d == 0]
 
@@ -321,17 +265,17 @@ def auto_fold(path, max_lut, family="ecp5", log=None):
     """
     from .network import build_network
     from .spec import SpecError, load
-    from .spec.loader import fold_dims
 
     base = load(path)
     choices = {}
     for layer in base.layers:
-        if layer.attrs.get("unroll", "none") != "none":
+        op = OPS[layer.op]
+        if op.unrolls and layer.attrs.unroll != "none":
             continue
-        pe_dim, simd_dim = fold_dims(layer)
-        if pe_dim is not None or simd_dim is not None:
-            choices[layer.name] = (_divisors(pe_dim[1]) if pe_dim else [1],
-                                   _divisors(simd_dim[1]) if simd_dim else [1])
+        dims = op.fold(layer.attrs, layer.in_types)
+        if dims.pe is not None or dims.simd is not None:
+            choices[layer.name] = (_divisors(dims.pe[1]) if dims.pe else [1],
+                                   _divisors(dims.simd[1]) if dims.simd else [1])
     cache = {}
 
     def evaluate(folds):
@@ -396,103 +340,3 @@ def auto_fold(path, max_lut, family="ecp5", log=None):
 def _next(values, value):
     """The next larger value of the sorted ``values`` after ``value``, or None."""
     return next((v for v in values if v > value), None)
-
-
-def _error(estimate, measured):
-    if not measured:
-        return "-"
-    return f"{100 * (estimate - measured) / measured:+.0f} %"
-
-
-def render_report(plan, measured=None, plot_dir=None):
-    """``report.md`` text; ``measured`` is ``synth/report.json`` (or None); PNG plots go to
-    ``plot_dir`` when matplotlib is installed. Returns (markdown, [plot files])."""
-    clock = plan["clock_mhz"]
-    lines = [f"# {plan['network']}: estimates and measurements", "",
-             f"Ideal {plan['cycles_per_sample']} cycles per sample "
-             f"({clock * 1e6 / plan['cycles_per_sample']:,.0f} samples/s at the target "
-             f"{clock:g} MHz); ACE (MACs x weight bits x activation bits) "
-             f"{plan['ace']:,}."]
-    pnr = (measured or {}).get("pnr")
-    if pnr and pnr.get("fmax_mhz"):
-        path = pnr.get("critical_path") or {}
-        lines.append(f"Measured Fmax {pnr['fmax_mhz']} MHz ({measured['device']}): "
-                     f"{pnr['fmax_mhz'] * 1e6 / plan['cycles_per_sample']:,.0f} samples/s; "
-                     f"critical path {path.get('from_layer')} -> {path.get('to_layer')}.")
-    lines += ["", "## Cycles per sample", "", "| layer | op | PE | SIMD | cycles | |",
-              "|---|---|---|---|---|---|"]
-    for row in plan["layers"]:
-        lines.append(f"| {row['name']} | {row['op']} | {row['pe']} | {row['simd']} | "
-                     f"{row['cycles']} | {'**bottleneck**' if row['bottleneck'] else ''} |")
-    family = measured["family"] if measured else "ecp5"
-    family = {"ice40": "ecp5"}.get(family, family)     # iCE40: estimated with the LUT4 model
-    by_name = {r["name"]: r for r in (measured or {}).get("layers", [])}
-    lines += ["", f"## Resources ({family}; estimate vs measured by Yosys)", ""]
-    if not plan["calibrated"]:
-        lines += [("No calibration data (run `python benchmarks/synth_binary.py` and "
-                   "`python benchmarks/calibrate.py`); estimates are unavailable."), ""]
-    keys = (("lut", "lut_total"), ("ff", "ff"), ("bram", "bram"), ("dsp", "dsp"))
-    lines += [("| part | LUT est. | LUT meas. | error | FF est. | FF meas. | error | BRAM est. | "
-               "BRAM meas. | DSP est. | DSP meas. |"), "|---|" + "---|" * 10]
-    rows = [(r["name"], r["estimate"].get(family)) for r in plan["layers"]]
-    rows += [("(glue)", plan["glue"]["estimate"].get(family)), ("(top)", None)]
-    if measured:
-        rows.append(("total", plan["total"].get(family)))
-        by_name["total"] = measured["total"]
-    incomplete = set()
-    for name, est in rows:
-        got = by_name.get(name)
-        if name == "(top)" and got is None:
-            continue
-        cells = []
-        for key, measured_key in keys:
-            e = "-" if est is None else (f"{est[key]:g}" + ("" if est["complete"] else "*"))
-            m = "-" if got is None else f"{got[measured_key]:g}"
-            cells += [e, m] + ([_error(est[key], got[measured_key]) if est and got and
-                                est["complete"] else "-"] if key in ("lut", "ff") else [])
-        if est is not None and not est["complete"]:
-            incomplete.update(est["missing"])
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    if not measured:
-        lines.append("\nNo measurement: run `hwgen synth` first (writes synth/report.json).")
-    lines.append("\n(top) is the AXI4-Stream wrapper (no model)."
-                 + (f" `*` = the row has units without a model ({', '.join(sorted(incomplete))})"
-                    ": the estimate covers the others only, and no error is given."
-                    if incomplete else ""))
-    plots = _plots(plan, measured, family, plot_dir) if plot_dir else []
-    lines += [f"\n![{p.stem}]({p.name})" for p in plots]
-    return "\n".join(lines) + "\n", plots
-
-
-def _plots(plan, measured, family, plot_dir):
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return []
-    names = [r["name"] for r in plan["layers"]]
-    fig, ax = plt.subplots(figsize=(6, 3))
-    ax.bar(names, [r["cycles"] for r in plan["layers"]],
-           color=["tab:red" if r["bottleneck"] else "tab:blue" for r in plan["layers"]])
-    ax.set_ylabel("cycles per sample")
-    ax.set_title(f"{plan['network']}: cycles per layer (red = bottleneck)")
-    fig.tight_layout()
-    files = [Path(plot_dir) / "cycles.png"]
-    fig.savefig(files[0], dpi=100)
-    plt.close(fig)
-    by_name = {r["name"]: r for r in (measured or {}).get("layers", [])}
-    est = [(r["estimate"].get(family) or {}).get("lut", 0) for r in plan["layers"]]
-    got = [by_name.get(n, {}).get("lut_total", 0) for n in names]
-    fig, ax = plt.subplots(figsize=(6, 3))
-    x = np.arange(len(names))
-    ax.bar(x - 0.2, est, 0.4, label="estimate")
-    ax.bar(x + 0.2, got, 0.4, label="measured (Yosys)")
-    ax.set_xticks(x, names)
-    ax.set_ylabel(f"LUT ({family})")
-    ax.legend()
-    fig.tight_layout()
-    files.append(Path(plot_dir) / "luts.png")
-    fig.savefig(files[1], dpi=100)
-    plt.close(fig)
-    return files

@@ -34,14 +34,13 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from string import Template
+
+from .toolchain import (ECP5_BLOCK_RAMS, FAMILIES, Device, parse_device,  # noqa: F401 (API)
+                        yosys_script)
 
 __all__ = ["FAMILIES", "CELLS", "ToolMissing", "SynthError", "Device", "parse_device",
            "check_fits", "yosys_script", "synthesize", "format_table"]
-
-FAMILIES = ("ecp5", "ice40", "xilinx")
 
 _XILINX_LUTRAM = {"RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4, "RAM512X1S": 8,
                   "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4, "RAM32M": 4, "RAM64M": 4,
@@ -67,28 +66,6 @@ CELLS = {
 }
 CLASSES = ("lut", "lutram", "ff", "bram", "dsp", "carry", "mux")
 
-# synth command per family. Yosys 0.70's abc9 (the default LUT mapper of all three flows)
-# fails an assertion (count_id(wire->name) == 0 in ABC_OPS_REINTEGRATE) on hierarchical
-# Amaranth designs, so each flow runs up to its LUT mapping, maps with classic abc and
-# finishes with the flow's own remaining steps.
-_SYNTH = {
-    "ecp5": ("synth_ecp5 -top ${top} -noflatten -run :map_luts\n"
-             "techmap -map +/lattice/latches_map.v\nabc -lut 4\nclean\n"
-             "synth_ecp5 -top ${top} -noflatten -run map_cells:"),
-    "ice40": ("synth_ice40 -top ${top} -noflatten -run :map_luts\n"
-              "techmap -map +/ice40/latches_map.v\nabc -lut 4\n"
-              "ice40_wrapcarry -unwrap\ntechmap -map +/ice40/ff_map.v\nclean\n"
-              "opt_lut -tech ice40\n"
-              "synth_ice40 -top ${top} -noflatten -run map_cells:"),
-    "xilinx": ("synth_xilinx -top ${top} -family xc7 -run :map_luts\n"
-               "opt_expr -mux_undef -noclkinv\nabc -luts 2:2,3,6:5,10,20\nclean\n"
-               "xilinx_srl -fixed -minlen 3\n"
-               "techmap -map +/xilinx/lut_map.v -map +/xilinx/cells_map.v -D LUT_WIDTH=6\n"
-               "xilinx_dffopt\nopt_lut_ins -tech xilinx\n"
-               "synth_xilinx -top ${top} -family xc7 -run finalize:"),
-}
-
-
 class ToolMissing(RuntimeError):
     """A yowasp tool is not installed."""
 
@@ -97,84 +74,15 @@ class SynthError(RuntimeError):
     """A tool ran and failed; the message holds the end of its log."""
 
 
-@dataclass(frozen=True)
-class Device:
-    """Where a design is placed: ``family``, the device ``name``, nextpnr's arguments."""
-    family: str
-    name: str
-    nextpnr_args: tuple = ()
-    note: str = ""
-
-
-_DEFAULT_DEVICE = {"ecp5": "ecp5-25k", "ice40": "ice40-hx8k", "xilinx": "xc7z020clg400-1"}
-_ECP5 = re.compile(r"ecp5-(12|25|45|85)k(?:-([678]))?(?:-([a-z0-9]+))?$", re.I)
-_ICE40 = re.compile(r"ice40-(up5k|hx8k|hx4k|hx1k|lp8k|lp4k|lp1k|u4k)(?:-([a-z0-9]+))?$", re.I)
-_XILINX = re.compile(r"xc\w+", re.I)
-_ICE40_PACKAGE = {"up5k": "sg48", "u4k": "sg48", "hx8k": "ct256", "hx4k": "tq144",
-                  "hx1k": "tq144", "lp8k": "cm81", "lp4k": "cm81", "lp1k": "cm81"}
-
-
-def parse_device(family, device):
-    """``Device`` for ``family`` from ``target.device``.
-
-    ``ecp5-<12|25|45|85>k[-<speed 6|7|8>][-<package>]`` (default speed 6,
-    package CABGA381), ``ice40-<up5k|hx8k|...>[-<package>]``, or a Xilinx
-    part name (``xc...``). A device of another family is replaced by the
-    family's default, and ``note`` says so.
-    """
-    if family not in FAMILIES:
-        raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
-    device = str(device)
-    if family == "ecp5":
-        match, device, note = _match(_ECP5, family, device, "an ECP5")
-        size, speed, package = match.groups()
-        args = (f"--{size}k", "--package", (package or "CABGA381").upper(), "--speed", speed or "6")
-        return Device(family, device, args, note)
-    if family == "ice40":
-        match, device, note = _match(_ICE40, family, device, "an iCE40")
-        kind, package = match.groups()
-        return Device(family, device, (f"--{kind.lower()}", "--package",
-                                       package or _ICE40_PACKAGE[kind.lower()]), note)
-    match, device, note = _match(_XILINX, family, device, "a Xilinx part")
-    return Device(family, device, (), note)
-
-
-def _match(pattern, family, device, kind):
-    """(match, device, note): ``device`` if ``pattern`` matches it, else the family's default."""
-    match = pattern.match(device)
-    if match:
-        return match, device, ""
-    default = _DEFAULT_DEVICE[family]
-    return (pattern.match(default), default,
-            f"target.device {device!r} is not {kind}; using {default}")
-
-
-def yosys_script(family, top, verilog, *, prefix=""):
-    """The Yosys script that synthesises ``verilog`` (top ``top``) for ``family``.
-
-    It writes ``{prefix}stat_<family>.json`` (per-module ``stat -json``) and
-    the flattened netlist ``{prefix}<top>_<family>.json`` for nextpnr.
-    """
-    synth = Template(_SYNTH[family]).substitute(top=top)
-    from .export import load_template
-    return load_template("scripts", "yosys.ys.tmpl").substitute(
-        top=top, family=family, verilog=verilog, synth=synth,
-        stat=f"{prefix}stat_{family}.json", netlist=f"{prefix}{top}_{family}.json")
-
-
-#: DP16KD block RAMs of each ECP5 size (LFE5U-12F .. -85F)
-_ECP5_BLOCK_RAMS = {"12": 32, "25": 56, "45": 108, "85": 208}
-
-
 def check_fits(total, device, top):
     """SynthError naming the shortfall when the design needs more block RAM than ``device``
     has, so place and route is not started only to fail (nextpnr: "no BELs remaining")."""
     if device.family != "ecp5":
         return
     size = device.nextpnr_args[0].strip("-k")
-    have, need = _ECP5_BLOCK_RAMS[size], int(total.get("bram", 0))
+    have, need = ECP5_BLOCK_RAMS[size], int(total.get("bram", 0))
     if need > have:
-        larger = ", ".join(f"ecp5-{k}k: {v}" for k, v in _ECP5_BLOCK_RAMS.items() if v >= need)
+        larger = ", ".join(f"ecp5-{k}k: {v}" for k, v in ECP5_BLOCK_RAMS.items() if v >= need)
         raise SynthError(f"{top} needs {need} DP16KD block RAMs and the {device.name} has "
                          f"{have}: choose a larger part with --device or target.device "
                          f"({larger or 'none is large enough'}), or fold the layers so that "

@@ -11,7 +11,7 @@ violates one within ``depth`` cycles:
 3. no output beat before the first input beat (since the last reset).
 
 Yosys' script: ``prep; flatten; memory_map; opt; chformal -lower; async2sync;
-dffunmap; sat -seq DEPTH -prove-asserts -set-at 1 rst 1 -set-init-zero``.
+dffunmap; sat -seq DEPTH -prove-asserts -set-assumes -set-at 1 rst 1 -set-init-zero``.
 With ``induction=True`` it tries ``sat -tempinduct`` (an unbounded proof)
 first, which succeeds only when the properties are inductive for the design.
 """
@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from amaranth.hdl import Assert, Cat, Elaboratable, Module, Signal
+from amaranth.hdl import Assert, Assume, Cat, Elaboratable, Module, Signal
 
 __all__ = ["StreamPorts", "StreamRules", "FormalResult", "prove_stream_rules"]
 
@@ -35,6 +35,7 @@ class StreamPorts:
     out_ready: object
     out_payload: tuple    # signals that must hold while stalled
     in_payload: object
+    free: tuple = ()      # other inputs of the design, left free (a fork's other readies)
 
     @classmethod
     def of_unit(cls, unit):
@@ -55,6 +56,19 @@ class StreamPorts:
                    tuple(s.payload.as_value() for s in streams))
 
     @classmethod
+    def of_outputs(cls, unit):
+        """One :class:`StreamPorts` per output stream of a unit with ``i`` and several outputs
+        (a fork's ``o0``, ``o1``, ...); the other outputs' ``ready`` stay free inputs."""
+        from amaranth.lib import wiring
+        members = unit.signature.members
+        outputs = [name for name in members if members[name].flow == wiring.Out]
+        return [cls(unit.i.valid, unit.i.ready, getattr(unit, name).valid,
+                    getattr(unit, name).ready, (getattr(unit, name).payload.as_value(),),
+                    unit.i.payload.as_value(),
+                    tuple(getattr(unit, other).ready for other in outputs if other != name))
+                for name in outputs]
+
+    @classmethod
     def of_axis(cls, top):
         """An :class:`hwgen.top.AxiStreamTop` (``m_axis_tlast`` counts as payload)."""
         return cls(top.s_axis_tvalid, top.s_axis_tready, top.m_axis_tvalid, top.m_axis_tready,
@@ -62,10 +76,16 @@ class StreamPorts:
 
 
 class StreamRules(Elaboratable):
-    """``dut`` plus assertions of the three stream rules over ``ports`` (see the module doc)."""
+    """``dut`` plus assertions of the three stream rules over ``ports`` (see the module doc).
 
-    def __init__(self, dut, ports):
-        self.dut, self.ports = dut, ports
+    With ``assume_input`` (for a unit that passes a beat through combinationally,
+    such as a fork: its output can only hold while its input does) the input
+    stream is assumed to obey rules 1 and 2 itself, and rule 3 becomes "no
+    output before an input beat is offered".
+    """
+
+    def __init__(self, dut, ports, *, assume_input=False):
+        self.dut, self.ports, self.assume_input = dut, ports, assume_input
 
     def elaborate(self, platform):
         m = Module()
@@ -76,19 +96,32 @@ class StreamRules(Elaboratable):
         past_payload = Signal(len(payload))
         m.d.sync += [past_valid.eq(p.out_valid), past_ready.eq(p.out_ready),
                      past_payload.eq(payload), armed.eq(1)]
-        with m.If(Cat(*(v & r for v, r in zip(_tuple(p.in_valid), _tuple(p.in_ready)))).any()):
+        offered = Cat(*_tuple(p.in_valid)).any()
+        accepted = Cat(*(v & r for v, r in zip(_tuple(p.in_valid), _tuple(p.in_ready)))).any()
+        with m.If(offered if self.assume_input else accepted):
             m.d.sync += seen.eq(1)
         with m.If(armed & past_valid & ~past_ready):
             m.d.comb += [Assert(p.out_valid, "valid dropped without a handshake"),
                          Assert(payload == past_payload, "payload changed while stalled")]
-        with m.If(~seen):
+        with m.If(~(seen | offered) if self.assume_input else ~seen):
             m.d.comb += Assert(~p.out_valid, "output before any input")
+        if self.assume_input:
+            self._assume_input_rules(m, p, armed)
         return m
+
+    @staticmethod
+    def _assume_input_rules(m, p, armed):
+        for valid, ready, data in zip(_tuple(p.in_valid), _tuple(p.in_ready),
+                                      _tuple(p.in_payload)):
+            was_valid, was_ready, was_data = Signal(), Signal(), Signal(len(data))
+            m.d.sync += [was_valid.eq(valid), was_ready.eq(ready), was_data.eq(data)]
+            with m.If(armed & was_valid & ~was_ready):
+                m.d.comb += [Assume(valid), Assume(data == was_data)]
 
     def port_list(self):
         p = self.ports
         return [*_tuple(p.in_valid), *_tuple(p.in_ready), *_tuple(p.in_payload), p.out_valid,
-                p.out_ready, *p.out_payload]
+                p.out_ready, *p.out_payload, *p.free]
 
 
 def _tuple(value):
@@ -113,17 +146,20 @@ def _sat(il_text, command, folder):
     return result.returncode == 0 and "SUCCESS!" in log, log + result.stderr
 
 
-def prove_stream_rules(dut, ports, *, depth=20, induction=False) -> FormalResult:
-    """Prove the stream rules of ``dut`` for ``depth`` cycles (or unboundedly by induction)."""
+def prove_stream_rules(dut, ports, *, depth=20, induction=False,
+                       assume_input=False) -> FormalResult:
+    """Prove the stream rules of ``dut`` for ``depth`` cycles (or unboundedly by induction);
+    ``assume_input`` as for :class:`StreamRules`."""
     from amaranth.back import rtlil
-    harness = StreamRules(dut, ports)
+    harness = StreamRules(dut, ports, assume_input=assume_input)
     text = rtlil.convert(harness, ports=harness.port_list())
     with tempfile.TemporaryDirectory(prefix="hwgen-formal-") as folder:
         if induction:
-            ok, log = _sat(text, f"sat -tempinduct -prove-asserts -seq 1 -set-at 1 rst 1 "
-                                 f"-set-init-zero -maxsteps {depth} -verify", folder)
+            ok, log = _sat(text, f"sat -tempinduct -prove-asserts -set-assumes -seq 1 "
+                                 f"-set-at 1 rst 1 -set-init-zero -maxsteps {depth} -verify",
+                           folder)
             if ok:
                 return FormalResult(True, "induction", log)
-        ok, log = _sat(text, f"sat -seq {depth} -prove-asserts -set-at 1 rst 1 -set-init-zero "
-                             f"-verify", folder)
+        ok, log = _sat(text, f"sat -seq {depth} -prove-asserts -set-assumes -set-at 1 rst 1 "
+                             f"-set-init-zero -verify", folder)
         return FormalResult(ok, f"bounded {depth}", log)

@@ -1,42 +1,14 @@
-"""Element <-> word packing shared by every testbench (DESIGN.md section 2).
-
-A beat carries ``n`` elements of ``b`` bits; element ``i`` sits in bits
-``[i*b, (i+1)*b)``. Signed elements are two's complement. Binary elements
-(``b == 1``) are -1/+1 outside hardware and bit 1 means +1.
-"""
+"""Element <-> word packing shared by every testbench: :func:`hwgen.layout.pack` and
+:func:`~hwgen.layout.unpack` (DESIGN.md section 2), re-exported here; hwgen owns them because
+its own layout code packs words, and hwgen never imports sim. The same packing on whole
+arrays and hex text for the memory-backed fast testbench lives here."""
 
 import numpy as np
 
+from hwgen.layout import pack, unpack
+
 __all__ = ["pack", "unpack", "beats_to_bits", "bits_to_beats", "bits_to_hex", "hex_to_nibbles",
            "nibbles_to_bits", "nibbles_to_uint64"]
-
-
-def pack(elements, bits: int) -> int:
-    """Pack integers (or -1/+1 when ``bits == 1``) into one word."""
-    mask = (1 << bits) - 1
-    word = 0
-    for index, value in enumerate(elements):
-        value = int(value)
-        if bits == 1:
-            if value not in (-1, 1):
-                raise ValueError(f"binary element {index} must be -1 or +1, not {value}")
-            value = (value + 1) >> 1
-        word |= (value & mask) << (index * bits)
-    return word
-
-
-def unpack(word: int, count: int, bits: int, signed: bool) -> list:
-    """Inverse of :func:`pack`: ``count`` elements of ``bits`` bits from ``word``."""
-    mask = (1 << bits) - 1
-    elements = []
-    for index in range(count):
-        value = (int(word) >> (index * bits)) & mask
-        if bits == 1:
-            value = 1 if value else -1
-        elif signed and value >> (bits - 1):
-            value -= 1 << bits
-        elements.append(value)
-    return elements
 
 
 # --- the same packing on whole arrays, for the memory-backed fast testbench ------------------

@@ -200,7 +200,7 @@ def _use_popcount_builtin(build_dir):
     Verilator turns the popcount trees of the binary MVAUs into hundreds of
     ``VL_COUNTONES_I`` calls on 2- to 32-bit slices; with ``__builtin_popcount``
     and ``-mpopcnt`` (see :data:`_POPCNT`) each is one instruction, which made
-    a cycle of sfc_balanced 1.9x cheaper (README, "Cosimulation speed").
+    a cycle of sfc_balanced 1.9x cheaper (docs/results/cosimulation.md).
     Same function: the number of 1 bits of a 32-bit (``_Q``: 64-bit) value.
     """
     for path in Path(build_dir).glob("Vtop*.cpp"):

@@ -17,12 +17,8 @@ __all__ = [
     "BinaryDense", "BinaryConv2d", "Dense", "Conv2d", "Threshold", "Requant", "MaxPool2d",
     "Flatten", "ArgMax", "Add", "MatMul", "Shiftmax", "ShiftGELU", "LayerNorm", "Activated",
     "module_for",
-    # functional ops
-    "binary_dense", "dense", "conv2d", "binary_conv2d", "threshold", "dyadic", "requant",
-    "maxpool2d", "flatten", "argmax", "add", "matmul",
-    # I-ViT units and generation-time helpers
-    "exp_shift", "shiftmax", "shiftgelu", "isqrt", "newton10", "layernorm",
-    "x0_from_scale", "dyadic_from_float",
+    # functional ops, I-ViT units and generation-time helpers: as those modules export them
+    *ops.__all__, *ivit.__all__,
     # submodules
     "ops", "ivit", "modules", "network",
 ]

@@ -70,6 +70,9 @@ import torch
 import yaml
 from torch import nn
 
+from hwgen.ops import (argmax, binary_conv2d, binary_dense, dense, flatten, maxpool2d, requant,
+                       threshold)
+
 from .ivit import dyadic_from_float
 from .qat import ActQuant, BinaryAct, BinaryConv2d, BinaryLinear, IntLinear, Scale, TernaryLinear
 
@@ -264,7 +267,7 @@ def _binary_entry(entry, weight, bn, act, fan_in, binary_in, arrays):
     if isinstance(act, BinaryAct):
         weight, thresholds = fold_sign_thresholds(weight, bn, fan_in)
         arrays[f"{name}.act.thresholds"] = thresholds
-        entry["activation"] = {"op": "threshold", "bits": 1}
+        entry["activation"] = {"op": threshold.OP.name, "bits": 1}
     arrays[f"{name}.weight"] = weight.astype(np.int8)
 
 
@@ -278,7 +281,7 @@ def _conv_entry(name, conv, shape, folding):
     out = [conv.out_channels, (h + 2 * padding - k) // stride + 1,
            (w + 2 * padding - k) // stride + 1]
     pe, simd = folding.get(name, (_default_fold(out[0], 16), _default_fold(c, 32)))
-    entry = {"name": name, "op": "binary_conv2d", "out_channels": out[0], "kernel_size": k}
+    entry = {"name": name, "op": binary_conv2d.OP.name, "out_channels": out[0], "kernel_size": k}
     entry.update({"stride": stride} if stride != 1 else {})
     entry.update({"padding": padding} if padding else {})
     entry.update({"pe": pe, "simd": simd})
@@ -300,7 +303,7 @@ def _pool_entry(name, pool, shape, folding):
         raise NotImplementedError(f"{name}: kernel_size {k} must divide the feature map "
                                   f"{shape[1]}x{shape[2]} (hwgen's maxpool2d drops nothing)")
     pe = folding.get(name, _default_fold(shape[0], 16))
-    return ({"name": name, "op": "maxpool2d", "kernel_size": k, "pe": pe},
+    return ({"name": name, "op": maxpool2d.OP.name, "kernel_size": k, "pe": pe},
             [shape[0], shape[1] // k, shape[2] // k])
 
 
@@ -318,7 +321,7 @@ def _layer_entries(model, input, input_scale, folding):
     for layer, bn, act in _split_layers(model):
         if isinstance(layer, nn.Flatten):
             if len(shape) > 1:
-                entries.append({"name": next_name("flat"), "op": "flatten"})
+                entries.append({"name": next_name("flat"), "op": flatten.OP.name})
                 shape = [int(np.prod(shape))]
             continue
         if isinstance(layer, nn.MaxPool2d):
@@ -344,10 +347,10 @@ def _layer_entries(model, input, input_scale, folding):
         entry = {"name": name, "op": None, "out_features": out, "pe": pe, "simd": simd}
         weight = linear.quantized_weight().numpy()
         if isinstance(linear, BinaryLinear):
-            entry["op"] = "binary_dense"
+            entry["op"] = binary_dense.OP.name
             _binary_entry(entry, weight, bn, act, fan_in, binary_in, arrays)
         else:
-            entry["op"] = "dense"
+            entry["op"] = dense.OP.name
             if isinstance(linear, TernaryLinear):
                 entry["weight_type"] = "ternary"
             else:
@@ -370,7 +373,7 @@ def _layer_entries(model, input, input_scale, folding):
                 arrays[f"{name}.act.multiplier"] = m
                 arrays[f"{name}.act.shift"] = s
                 entry["bias"] = True
-                entry["activation"] = {"op": "requant", "bits": act.bits, "signed": act.signed,
+                entry["activation"] = {"op": requant.OP.name, "bits": act.bits, "signed": act.signed,
                                        "per_channel": True}
                 scale = act.scale
             else:
@@ -379,7 +382,7 @@ def _layer_entries(model, input, input_scale, folding):
             arrays[f"{name}.weight"] = weight.astype(np.int8)
         binary_in = isinstance(act, BinaryAct)
         entries.append(entry)
-    entries.append({"name": "top1", "op": "argmax"})
+    entries.append({"name": "top1", "op": argmax.OP.name})
     return entries, arrays
 
 

@@ -85,8 +85,6 @@ import torch
 
 from .ops import _check_int64, _int
 
-__all__ = ["exp_shift", "shiftmax", "shiftgelu", "isqrt", "newton10", "layernorm",
-           "x0_from_scale", "dyadic_from_float"]
 
 _Q31 = (1 << 31) - 1
 
@@ -349,3 +347,8 @@ def dyadic_from_float(ratio: float) -> tuple[int, int]:
         raise ValueError(f"ratio {ratio!r} is not representable as m * 2**-s with "
                          f"m < 2**31 and 0 <= s < 64 (needs s = {s})")
     return m, s
+
+
+# The public functions, named once (as the functions themselves).
+__all__ = [f.__name__ for f in (exp_shift, shiftmax, shiftgelu, isqrt, newton10,
+                                layernorm, x0_from_scale, dyadic_from_float)]

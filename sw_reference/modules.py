@@ -6,9 +6,10 @@ Each module is a thin wrapper over :mod:`sw_reference.ops` /
 ``forward`` takes and returns int64 tensors with a leading batch axis.
 
 :func:`module_for` turns a resolved :class:`hwgen.spec.LayerSpec` into its
-module, following the loader's attribute/parameter conventions (see
-:class:`hwgen.spec.LayerSpec`); an inline ``activation`` is applied after the
-op (:class:`Activated`).
+module: each op of the op table (:mod:`hwgen.ops`) names its class here and
+says how to build it from the layer; an inline ``activation`` is applied
+after the op (:class:`Activated`). This package never imports hwgen's
+hardware code: the op table holds no units.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 from torch import nn
+
+from hwgen.ops import OPS
 
 from . import ivit, ops
 
@@ -141,40 +144,51 @@ class Threshold(_IntModule):
 
 
 class Requant(_IntModule):
-    """Dyadic requantisation ``clamp(dyadic(x, m, s) + zp, lo, hi)`` (:func:`ops.requant`)."""
+    """Dyadic requantisation ``clamp(dyadic(x, m, s, rounding) + zp, lo, hi)`` (:func:`ops.requant`)."""
 
     def __init__(self, multiplier, shift, zero_point, *, lo: int, hi: int,
-                 channel_axis: int = -1):
+                 channel_axis: int = -1, rounding: str = "half_up"):
         super().__init__()
         self._int_buffer("multiplier", multiplier)
         self._int_buffer("shift", shift)
         self._int_buffer("zero_point", zero_point)
         self.lo, self.hi, self.channel_axis = int(lo), int(hi), int(channel_axis)
+        self.rounding = _rounding(rounding)
 
     def forward(self, x):
         return ops.requant(x, self.multiplier, self.shift, self.zero_point, self.lo, self.hi,
-                           channel_axis=self.channel_axis)
+                           channel_axis=self.channel_axis, rounding=self.rounding)
 
     def extra_repr(self):
         return (f"channels={self.multiplier.numel()}, range=[{self.lo}, {self.hi}], "
-                f"channel_axis={self.channel_axis}")
+                f"channel_axis={self.channel_axis}, rounding={self.rounding}")
 
 
 class Add(_IntModule):
     """Residual add of n inputs rescaled to a common scale (:func:`ops.add`)."""
 
-    def __init__(self, multiplier, shift, zero_point, *, lo: int, hi: int):
+    def __init__(self, multiplier, shift, zero_point, *, lo: int, hi: int,
+                 rounding: str = "half_up"):
         super().__init__()
         self._int_buffer("multiplier", multiplier)
         self._int_buffer("shift", shift)
         self._int_buffer("zero_point", zero_point)
         self.lo, self.hi = int(lo), int(hi)
+        self.rounding = _rounding(rounding)
 
     def forward(self, *xs):
-        return ops.add(xs, self.multiplier, self.shift, self.zero_point, self.lo, self.hi)
+        return ops.add(xs, self.multiplier, self.shift, self.zero_point, self.lo, self.hi,
+                       rounding=self.rounding)
 
     def extra_repr(self):
-        return f"inputs={self.multiplier.numel()}, range=[{self.lo}, {self.hi}]"
+        return (f"inputs={self.multiplier.numel()}, range=[{self.lo}, {self.hi}], "
+                f"rounding={self.rounding}")
+
+
+def _rounding(mode):
+    if mode not in ops.ROUNDING_MODES:
+        raise ValueError(f"rounding must be one of {', '.join(ops.ROUNDING_MODES)}, not {mode!r}")
+    return mode
 
 
 class MaxPool2d(nn.Module):
@@ -289,76 +303,29 @@ class Activated(nn.Module):
 
 # -- LayerSpec -> module ------------------------------------------------------------------------
 
-def _channel_axis(layer) -> int:
-    return layer.in_types[0].channel_axis if layer.in_types else -1
-
-
-def _param(layer, key):
-    value = layer.params.get(key)
-    if value is None:
-        raise ValueError(f"layer {layer.name!r} ({layer.op}) has no parameter {key!r}")
-    return value
-
-
-def _bias(layer):
-    wanted = layer.attrs.get("bias", "bias" in layer.params)
-    return _param(layer, "bias") if wanted else None
-
-
 def _build(layer) -> nn.Module:
-    op, attrs = layer.op, layer.attrs
-    if op == "binary_dense":
-        return BinaryDense(_param(layer, "weight"))
-    if op == "binary_conv2d":
-        return BinaryConv2d(_param(layer, "weight"), stride=attrs.get("stride", 1),
-                            padding=attrs.get("padding", 0))
-    if op == "dense":
-        return Dense(_param(layer, "weight"), _bias(layer),
-                     weight_type=attrs.get("weight_type", "int"))
-    if op == "conv2d":
-        return Conv2d(_param(layer, "weight"), _bias(layer), stride=attrs.get("stride", 1),
-                      padding=attrs.get("padding", 0), weight_type=attrs.get("weight_type", "int"))
-    if op == "threshold":
-        binary = attrs.get("bits", layer.out_type.bits) == 1
-        return Threshold(_param(layer, "thresholds"), channel_axis=_channel_axis(layer),
-                         binary_out=binary)
-    if op == "requant":
-        return Requant(_param(layer, "multiplier"), _param(layer, "shift"),
-                       _param(layer, "zero_point"), lo=layer.out_type.lo, hi=layer.out_type.hi,
-                       channel_axis=_channel_axis(layer))
-    if op == "add":
-        return Add(_param(layer, "multiplier"), _param(layer, "shift"),
-                   _param(layer, "zero_point"), lo=layer.out_type.lo, hi=layer.out_type.hi)
-    if op == "maxpool2d":
-        return MaxPool2d(attrs["kernel_size"])
-    if op == "flatten":
-        return Flatten()
-    if op == "argmax":
-        return ArgMax()
-    if op == "matmul":
-        return MatMul(transpose_b=attrs.get("transpose_b", False), heads=attrs.get("heads", 1))
-    if op == "shiftmax":
-        return Shiftmax(x0=attrs["x0"], out_bits=attrs.get("out_bits", 8),
-                        heads=attrs.get("heads", 1))
-    if op == "shiftgelu":
-        return ShiftGELU(x0=attrs["x0"])
-    if op == "layernorm":
-        return LayerNorm(_bias(layer), sqrt=attrs.get("sqrt", "exact"))
-    raise ValueError(f"layer {layer.name!r}: no golden module for op {op!r}")
+    """The golden module the op table names for ``layer`` (``Op.golden``, ``Op.golden_args``)."""
+    op = OPS.get(layer.op)
+    if op is None:
+        raise ValueError(f"layer {layer.name!r}: no golden module for op {layer.op!r}")
+    return globals()[op.golden](**op.golden_args(layer))
 
 
 def module_for(layer) -> nn.Module:
     """The golden module of a resolved :class:`hwgen.spec.LayerSpec` (with its inline activation).
 
-    Per-channel parameters run along ``layer.in_types[0].channel_axis`` (axis
-    1 of ``[N, C, H, W]``, the last axis otherwise); requant/add clamp to
-    ``layer.out_type``'s ``[lo, hi]``; a threshold with ``bits == 1`` outputs
-    -1/+1. ``shiftmax`` also reads an optional ``heads`` attribute (default 1).
+    Which module and how it is built is the layer's op's golden factory in
+    the op table (:mod:`hwgen.ops`). Per-channel parameters run along
+    ``layer.in_types[0].channel_axis`` (axis 1 of ``[N, C, H, W]``, the last
+    axis otherwise); requant/add clamp to ``layer.out_type``'s ``[lo, hi]``;
+    a threshold with ``bits == 1`` outputs -1/+1.
     """
     module = _build(layer)
     if layer.activation is not None:
-        if layer.activation.op not in ("threshold", "requant"):
-            raise ValueError(f"layer {layer.name!r}: inline activation must be threshold or "
-                             f"requant, not {layer.activation.op!r}")
+        act = OPS.get(layer.activation.op)
+        if act is None or not act.activation:
+            allowed = " or ".join(name for name, op in OPS.items() if op.activation)
+            raise ValueError(f"layer {layer.name!r}: inline activation must be {allowed}, "
+                             f"not {layer.activation.op!r}")
         module = Activated(module, _build(layer.activation))
     return module

@@ -26,8 +26,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-__all__ = ["binary_dense", "dense", "conv2d", "binary_conv2d", "threshold",
-           "dyadic", "requant", "maxpool2d", "flatten", "argmax", "add", "matmul"]
 
 _INT64_MAX = (1 << 63) - 1
 
@@ -270,29 +268,45 @@ def threshold(x: torch.Tensor, thresholds: torch.Tensor, channel_axis: int = -1,
     return y.movedim(-1, channel_axis)
 
 
-def dyadic(x: torch.Tensor, m, s) -> torch.Tensor:
-    """Dyadic rescale with round-half-up: ``(x*m + (1 << (s-1))) >> s``, or ``x*m`` when ``s == 0``.
+#: rounding modes of the dyadic rescale (DESIGN.md section 2); ``half_up`` is the default
+ROUNDING_MODES = ("half_up", "half_even", "floor")
+
+
+def dyadic(x: torch.Tensor, m, s, rounding: str = "half_up") -> torch.Tensor:
+    """Dyadic rescale ``round_s(x*m)``: ``x*m`` divided by ``2**s`` with the ``rounding`` mode.
 
     ``m`` (``0 < m < 2**31``) and ``s`` (``0 <= s < 64``) are ints or int64
     tensors broadcastable to ``x`` (per-channel values already laid out along
-    their axis). ``>>`` is an arithmetic shift, so the rounding is half-up for
-    both signs (-2.5 -> -2, 2.5 -> 3), as HAWQ-V3 and DESIGN.md section 2 define.
+    their axis). With ``p = x*m`` and ``>>`` an arithmetic (floor) shift:
 
-    The rounding term is never added explicitly: for ``s >= 1`` we compute
-    ``((p >> (s-1)) + 1) >> 1`` with ``p = x*m``. Proof that this equals
-    ``floor((p + 2**(s-1)) / 2**s)``: write ``p = a*2**(s-1) + r`` with
-    ``a = floor(p / 2**(s-1))`` and ``0 <= r < 2**(s-1)``. Then
-    ``(p + 2**(s-1)) / 2**s = ((a+1) + f) / 2`` with ``f = r / 2**(s-1)`` in
-    ``[0, 1)``. For an integer ``A`` and ``0 <= f < 1``, ``floor((A + f)/2) ==
-    floor(A/2)``: if ``A = 2b`` the value is ``b + f/2`` in ``[b, b + 1/2)``; if
-    ``A = 2b+1`` it is ``b + (1+f)/2`` in ``[b + 1/2, b + 1)``; both floor to
-    ``b``. With ``A = a + 1`` this is ``((p >> (s-1)) + 1) >> 1``. Because
-    ``|a| <= |p|``, the only intermediate besides ``p`` itself is ``a + 1``,
-    so nothing wraps where ``p + 2**(s-1)`` would (``p`` near ``2**63``).
+    * ``half_up`` (default, HAWQ-V3): ``(p + (1 << (s-1))) >> s``; halves go up
+      for both signs (-2.5 -> -2, 2.5 -> 3);
+    * ``half_even`` (ONNX/QONNX ``ROUND``, ``torch.round``):
+      ``(p + (1 << (s-1)) - 1 + ((p >> s) & 1)) >> s``; halves go to the even
+      neighbour (-2.5 -> -2, -1.5 -> -2, 0.5 -> 0, 1.5 -> 2);
+    * ``floor`` (QONNX ``FLOOR``): ``p >> s``.
+
+    With ``s == 0`` every mode returns ``p``.
+
+    No rounding constant is ever added to ``p``: for ``s >= 1`` all three are
+    computed from ``a = p >> (s-1)``. Half-up is ``(a + 1) >> 1``. Proof that it
+    equals ``floor((p + 2**(s-1)) / 2**s)``: write ``p = a*2**(s-1) + r`` with
+    ``0 <= r < 2**(s-1)``. Then ``(p + 2**(s-1)) / 2**s = ((a+1) + f) / 2`` with
+    ``f = r / 2**(s-1)`` in ``[0, 1)``. For an integer ``A`` and ``0 <= f < 1``,
+    ``floor((A + f)/2) == floor(A/2)``: if ``A = 2b`` the value is ``b + f/2`` in
+    ``[b, b + 1/2)``; if ``A = 2b+1`` it is ``b + (1+f)/2`` in ``[b + 1/2, b + 1)``;
+    both floor to ``b``. Floor is ``a >> 1`` (a floor of a floor). Half-even
+    differs from half-up only on an exact tie, ``r == 0`` with ``a`` odd, where
+    it must not go up when ``a >> 1`` (the value rounded down) is even, i.e.
+    when ``a & 3 == 1``: then it is ``a >> 1 == (a + 1 - 1) >> 1``. Because
+    ``|a| <= |p|``, the only intermediate besides ``p`` is ``a + 1``, so nothing
+    wraps where ``p + 2**(s-1)`` would (``p`` near ``2**63``).
 
     Raises OverflowError if some ``|x*m| > 2**63 - 2`` (``p`` or ``a + 1`` would wrap).
     """
     _check_int64("x", x)
+    if rounding not in ROUNDING_MODES:
+        raise ValueError(f"rounding must be one of {', '.join(ROUNDING_MODES)}, not {rounding!r}")
     m = _as_param("multiplier", m)
     s = _as_param("shift", s)
     if m.numel() and (bool((m <= 0).any()) or bool((m >= 1 << 31).any())):
@@ -303,13 +317,21 @@ def dyadic(x: torch.Tensor, m, s) -> torch.Tensor:
     if bool(((x > limit) | (x < -limit)).any()):
         raise OverflowError("dyadic rescale: x * multiplier does not fit in int64")
     p = x * m
-    rounded = ((p >> (s - 1).clamp(min=0)) + 1) >> 1
+    below = (s - 1).clamp(min=0)
+    a = p >> below
+    if rounding == "floor":
+        rounded = a >> 1
+    elif rounding == "half_up":
+        rounded = (a + 1) >> 1
+    else:
+        tie_to_even = ((p - (a << below)) == 0) & ((a & 3) == 1)
+        rounded = (a + 1 - tie_to_even.to(torch.int64)) >> 1
     return torch.where(s == 0, p, rounded)
 
 
 def requant(x: torch.Tensor, multiplier, shift, zero_point, lo: int, hi: int,
-            channel_axis: int = -1) -> torch.Tensor:
-    """Requantise: ``clamp(dyadic(x, m, s) + zp, lo, hi)`` per tensor or per channel.
+            channel_axis: int = -1, rounding: str = "half_up") -> torch.Tensor:
+    """Requantise: ``clamp(dyadic(x, m, s, rounding) + zp, lo, hi)`` per tensor or per channel.
 
     Parameters
     ----------
@@ -317,6 +339,7 @@ def requant(x: torch.Tensor, multiplier, shift, zero_point, lo: int, hi: int,
     multiplier, shift, zero_point : int64 [C] or [1]   (see :func:`dyadic`)
     lo, hi : int            the output type's range
     channel_axis : int      axis of ``x`` the ``[C]`` parameters run along
+    rounding : str          ``half_up``, ``half_even`` or ``floor`` (see :func:`dyadic`)
 
     Returns int64 in ``[lo, hi]``, same shape as ``x``.
     """
@@ -331,14 +354,16 @@ def requant(x: torch.Tensor, multiplier, shift, zero_point, lo: int, hi: int,
     m = view("multiplier", multiplier)
     s = view("shift", shift)
     zp = view("zero_point", zero_point)
-    return torch.clamp(dyadic(x, m, s) + zp, lo, hi)
+    return torch.clamp(dyadic(x, m, s, rounding) + zp, lo, hi)
 
 
-def add(xs, multipliers, shifts, zero_point, lo: int, hi: int) -> torch.Tensor:
-    """Residual add: ``clamp(sum_i dyadic(x_i, m_i, s_i) + zp, lo, hi)``.
+def add(xs, multipliers, shifts, zero_point, lo: int, hi: int,
+        rounding: str = "half_up") -> torch.Tensor:
+    """Residual add: ``clamp(sum_i dyadic(x_i, m_i, s_i, rounding) + zp, lo, hi)``.
 
     Each input is rescaled to the common output scale with its own dyadic
-    multiplier (round-half-up, :func:`dyadic`) before the integer sum.
+    multiplier (:func:`dyadic`, every input with the same ``rounding`` mode)
+    before the integer sum.
 
     Parameters
     ----------
@@ -364,7 +389,7 @@ def add(xs, multipliers, shifts, zero_point, lo: int, hi: int) -> torch.Tensor:
     if zp.numel() != 1:
         raise ValueError(f"add: zero_point must be a single value, got {zp.numel()}")
     lo, hi = _int("lo", lo), _int("hi", hi)
-    total = sum(dyadic(x, m[i], s[i]) for i, x in enumerate(xs))
+    total = sum(dyadic(x, m[i], s[i], rounding) for i, x in enumerate(xs))
     return torch.clamp(total + zp[0], lo, hi)
 
 
@@ -408,3 +433,9 @@ def argmax(x: torch.Tensor) -> torch.Tensor:
     is_max = x == x.amax(dim=-1, keepdim=True)
     index = torch.arange(k, dtype=torch.int64).expand_as(x)
     return torch.where(is_max, index, torch.full_like(x, k)).amin(dim=-1)
+
+
+# The public functions, named once (as the functions themselves), and the rounding modes.
+__all__ = [f.__name__ for f in (binary_dense, dense, conv2d, binary_conv2d, threshold, dyadic,
+                                requant, maxpool2d, flatten, argmax, add, matmul)]
+__all__.insert(__all__.index("dyadic"), "ROUNDING_MODES")

@@ -68,7 +68,7 @@ def test_cnn_layers_and_folding():
     assert [(layer.op, layer.pe, layer.simd) for layer in net.layers] == [
         ("binary_conv2d", 32, 1), ("maxpool2d", 32, 1), ("binary_conv2d", 16, 32), ("flatten", 1, 1),
         ("binary_dense", 10, 32), ("argmax", 1, 1)]
-    assert net.layers[2].attrs["padding"] == 1
+    assert net.layers[2].attrs.padding == 1
     x_float, x_int = demo.MODELS["cnn"].encode(np.array([[0, 7, 8, 16] * 16]))
     assert x_int.shape == (1, 1, 8, 8) and x_int[0, 0, 0].tolist() == [-1, -1, 1, 1] * 2
     assert np.array_equal(x_float, x_int)

@@ -70,11 +70,20 @@ def test_auto_fold_stays_within_the_budget_and_a_larger_one_runs_faster(name):
         assert summary["cycles"] == design.ideal_cycles
         for layer in spec.layers:
             if layer.op.endswith("dense"):
-                assert layer.attrs["out_features"] % layer.pe == 0
+                assert layer.attrs.out_features % layer.pe == 0
                 assert layer.in_types[0].shape[-1] % layer.simd == 0
     small, large = ([(layer.pe, layer.simd) for layer in spec.layers] for spec, _, _ in runs)
     assert small != large
     assert runs[1][2]["cycles"] < runs[0][2]["cycles"]
+
+
+def test_auto_fold_unfolds_matmul_by_its_fold_rule():
+    """The op table's fold rule covers matmul (pe: output columns per head, simd: the
+    contraction length), so --fold auto unfolds it when it is the bottleneck."""
+    spec, design, summary = plan.auto_fold(EXAMPLES / "attention_mini.yaml", 60000, "ecp5")
+    assert summary["lut"] <= 60000
+    folds = [(layer.pe, layer.simd) for layer in spec.layers if layer.op == "matmul"]
+    assert len(folds) == 2 and any(pe * simd > 1 for pe, simd in folds), folds
 
 
 def test_fold_options_are_checked(tmp_path, capsys):

@@ -60,6 +60,6 @@ def test_manifest_reports_synapse_ops_before_and_after_sharing(mixed, tmp_path):
                                          ("jsc_m_unrolled", "none")])
 def test_jsc_m_examples_500_samples_under_backpressure(name, share, tmp_path):
     spec = load(EXAMPLES / f"{name}.yaml")
-    assert all(layer.attrs["unroll"] == "full" and layer.attrs["share"] == share
+    assert all(layer.attrs.unroll == "full" and layer.attrs.share == share
                for layer in spec.layers)
     lint_and_cosimulate(name, 500, tmp_path, backpressure=0.3, seed=5)

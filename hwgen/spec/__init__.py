@@ -2,8 +2,10 @@
 
 ``load(path)`` / ``loads(text, source=..., base_dir=...)`` return a
 :class:`NetworkSpec`; every rejection is a :class:`SpecError` naming file,
-line, YAML path, what was expected and how to fix it. The schema (keys,
-types, defaults per op) lives in :mod:`hwgen.spec.schema`; ``OPS`` lists the ops.
+line, YAML path, what was expected and how to fix it. Each op's keys, types,
+defaults, inference and folding rule live in its module of the op table
+(:mod:`hwgen.ops`); :mod:`hwgen.spec.schema` holds the top-level keys and the
+vocabulary the ops' keys are written in.
 
 Decisions where DESIGN.md is silent
 -----------------------------------
@@ -13,11 +15,13 @@ Decisions where DESIGN.md is silent
 - ``requant``/``add`` always get a ``zero_point`` param (zeros when the npz has
   none), so consumers never special-case it.
 - ``pe`` divides: out_features/out_channels (MVUs), the channels (threshold,
-  requant, maxpool2d, add), the last axis (shiftmax, shiftgelu, layernorm,
-  argmax), the output columns per head (matmul). ``simd`` divides the fan-in:
-  in_features (dense), input channels (conv; FINN's SWG constraint), the
-  contraction length per head (matmul); other ops have no fan-in and ``simd``
-  must stay 1. ``flatten`` folds nothing. An inline activation uses its layer's ``pe``.
+  requant, maxpool2d, add), the last axis (shiftgelu, layernorm, argmax),
+  each head's part of the last axis (shiftmax), the output columns per head
+  (matmul). ``simd`` divides the fan-in: in_features (dense), input channels
+  (conv; FINN's SWG constraint), the contraction length per head (matmul);
+  other ops have no fan-in and ``simd`` must stay 1. ``flatten`` folds
+  nothing. An inline activation uses its layer's ``pe``. Each rule is the
+  op's ``fold`` in the op table, which the planner's ``--fold auto`` reads too.
 - ``maxpool2d`` requires ``kernel_size`` to divide H and W (FINN's constraint;
   nothing is silently dropped).
 - ``shiftmax`` takes ``heads`` (default 1): softmax over each of ``heads``
@@ -39,9 +43,8 @@ Decisions where DESIGN.md is silent
 
 from .errors import SpecError, SpecWarning
 from .loader import load, loads
-from .schema import OPS
 from .types import (Location, TensorType, LayerSpec, TargetSpec, NetworkSpec, frozen_array,
                     frozen_mapping)
 
 __all__ = ["Location", "TensorType", "LayerSpec", "TargetSpec", "NetworkSpec",
-           "load", "loads", "SpecError", "SpecWarning", "OPS", "frozen_array", "frozen_mapping"]
+           "load", "loads", "SpecError", "SpecWarning", "frozen_array", "frozen_mapping"]

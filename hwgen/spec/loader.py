@@ -25,33 +25,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import randomweights as rw
+from hwgen import ops as _ops
+from hwgen.ops import _random as rw
+
 from .errors import SpecError, SpecWarning, did_you_mean
-from .schema import (ACCUMULATOR_OPS, ACTIVATION_OPS, INPUT_FIELDS, LAYER_KEYS, LAYER_NAME_RE,
-                     N_INPUTS, NETWORK_NAME_RE, ONE_OF, OP_FIELDS, OPS, TARGET_FIELDS, TOP_KEYS,
-                     VERILOG_KEYWORDS, BadValue, Field, check_value, describe_value)
+from .schema import (INPUT_FIELDS, INT32_MAX, INT32_MIN, INT64_MAX, LAYER_KEYS, LAYER_NAME_RE,
+                     MAX_TENSOR_ELEMENTS, NETWORK_NAME_RE, TARGET_FIELDS, TOP_KEYS,
+                     VERILOG_KEYWORDS, BadValue, Field, check_value, describe_value,
+                     list_divisors, shape_text)
 from .types import (LayerSpec, Location, NetworkSpec, TargetSpec, TensorType, frozen_array,
                     frozen_mapping)
 from .yamlsrc import Map, Seq, line_of, parse
 
-__all__ = ["fold_dims", "load", "loads"]
-
-INT32_MIN, INT32_MAX = -(1 << 31), (1 << 31) - 1
-INT64_MAX = (1 << 63) - 1
-Q31 = (1 << 31) - 1
-#: most negative x0 per op: shiftmax needs one exponential (< |x0| << 15) below 2**31 so that
-#: its output stays in [0, 2**(out_bits-1) - 1]; the golden model takes any x0 > -2**31
-X0_LIMIT = {"shiftmax": -((1 << 16) - 1), "shiftgelu": -Q31}
-X0_WHY = {
-    "shiftmax": "exponentials are up to |x0| << 15 and must stay below 2**31 so the row sum "
-                "normalises them; use input_scale >= 2**-16 (I-ViT's x0 is a few tens)",
-    "shiftgelu": "x0 must be above -2**31; use a larger input_scale",
-}
-#: refuse parameter tensors larger than this (an FPGA network never has them; a typo does)
-MAX_PARAM_ELEMENTS = 1 << 26
-#: refuse activations (input or any layer output) with more elements per sample than this:
-#: 64 Mi elements, e.g. [64, 1024, 1024], is beyond any streaming accelerator's buffers
-MAX_TENSOR_ELEMENTS = 1 << 26
+__all__ = ["load", "loads"]
 
 
 def load(path, *, folds=None) -> NetworkSpec:
@@ -81,46 +67,12 @@ def loads(text: str, *, source: str = "<string>", base_dir=".", folds=None) -> N
     return _Loader(text, source, os.fspath(base_dir), folds).run()
 
 
-def fold_dims(layer):
-    """((what pe divides, size) or None, (what simd divides, size) or None) of a LayerSpec
-    (or of its inline activation): the sizes the loader checks ``pe``/``simd`` against."""
-    return _fold_dims(layer.op, layer.attrs, layer.in_types[0])
-
-
-def _fold_dims(op, attrs, t):
-    if op in ("binary_dense", "dense"):
-        return ("out_features", attrs["out_features"]), ("in_features", t.shape[-1])
-    if op in ("binary_conv2d", "conv2d"):
-        return ("out_channels", attrs["out_channels"]), ("the input channels", t.shape[0])
-    if op in ("threshold", "requant", "maxpool2d", "add"):
-        return ("the channels", t.channels), None
-    if op in ("shiftmax", "shiftgelu", "layernorm", "argmax"):
-        return ("the last axis", t.shape[-1]), None
-    return None, None   # flatten: a rewiring, nothing to fold; matmul: _Loader.fold_dims
-
-
-def _divisors(n: int) -> list[int]:
-    small = [d for d in range(1, math.isqrt(n) + 1) if n % d == 0]
-    return sorted(set(small + [n // d for d in small]))
-
-
-def _list_divisors(n: int) -> str:
-    divs = _divisors(n)
-    if len(divs) > 24:
-        divs = divs[:12] + ["..."] + divs[-4:]
-    return ", ".join(str(d) for d in divs)
-
-
 def _identifier(name: str) -> str:
     """A valid layer name close to ``name``: '1fc' -> 'fc1', 'conv-1' -> 'conv_1'."""
     clean = "".join(c if c.isascii() and (c.isalnum() or c == "_") else "_" for c in name)
     digits = len(clean) - len(clean.lstrip("0123456789"))
     clean = clean[digits:] + clean[:digits]
     return clean if clean and not clean[0].isdigit() else f"layer{clean}"
-
-
-def _shape(shape) -> str:
-    return "[" + ", ".join(str(d) for d in shape) + "]"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -141,7 +93,12 @@ class _Raw:
     simd: int = 1
     activation: "_Raw | None" = None
     parent: "_Raw | None" = None   # for an inline activation
-    fold_dims: tuple = ()          # matmul: (output columns per head, contraction length)
+    unrolled: bool = False         # unroll: full (pe and simd are the whole dimensions)
+
+    @property
+    def definition(self):
+        """The op's entry in the op table."""
+        return _ops.OPS[self.op]
 
     @property
     def line(self):
@@ -296,7 +253,7 @@ class _Loader:
                 raise self.error(line_of(value, i), f"{path}[{i}]",
                                  f"shape entries must be positive integers, got {describe_value(d)}")
         if math.prod(value) > MAX_TENSOR_ELEMENTS:
-            raise self.field_error(m, key, path, f"shape {_shape(value)} has {math.prod(value)} "
+            raise self.field_error(m, key, path, f"shape {shape_text(value)} has {math.prod(value)} "
                                    f"elements per sample; hwgen supports at most "
                                    f"{MAX_TENSOR_ELEMENTS}")
         return tuple(value)
@@ -373,12 +330,13 @@ class _Loader:
                                    f"duplicate layer name {name!r} (first defined on line {seen[name].key_line('name')})",
                                    "layer names must be unique")
         op = m["op"]
-        if not isinstance(op, str) or op not in OPS:
+        names = tuple(_ops.OPS)
+        if not isinstance(op, str) or op not in _ops.OPS:
             shown = repr(op) if isinstance(op, str) else describe_value(op)
             raise self.field_error(m, "op", f"{path}.op", f"unknown op {shown}",
-                                   did_you_mean(op, OPS, otherwise="ops: " + ", ".join(OPS)))
+                                   did_you_mean(op, names, otherwise="ops: " + ", ".join(names)))
         raw = _Raw(index=i, name=name, op=op, map=m, path=path)
-        allowed = LAYER_KEYS + tuple(f.name for f in OP_FIELDS[op])
+        allowed = LAYER_KEYS + raw.definition.keys
         self.unknown_keys(m, path, allowed, f"a {op} layer",
                           extra_hint=lambda key: self.wrong_op_hint(key, op))
         raw.attrs = self.op_attrs(m, op, path, f"{op} layer {name!r}")
@@ -387,8 +345,9 @@ class _Loader:
             setattr(raw, key, self.value(m, Field(key, "int", default=1, lo=1), path, "layer"))
         if name in self.folds:
             raw.pe, raw.simd = self.folds[name]
-        if "unroll" in raw.attrs:
+        if raw.definition.unrolls:
             self.check_unroll(raw)
+        raw.attrs = raw.definition.make_attrs(**raw.attrs)
         if "activation" in m:
             raw.activation = self.activation(raw)
         return raw
@@ -407,6 +366,7 @@ class _Loader:
             raise self.error(line, path, "share_depth only applies with share: mst",
                              "add 'share: mst' or remove 'share_depth'")
         if attrs["unroll"] == "full":
+            raw.unrolled = True
             key = "out_features" if "out_features" in attrs else "out_channels"
             raw.pe = self.unrolled_fold(raw, "pe", key, attrs[key])
 
@@ -421,48 +381,23 @@ class _Loader:
         return size
 
     def wrong_op_hint(self, key, op):
-        owners = [o for o, fields in OP_FIELDS.items() if key in [f.name for f in fields]]
+        owners = [o.name for o in _ops.OPS.values() if key in o.keys]
         if owners:
             return (f"{key!r} belongs to {', '.join(owners)}; {op} takes: "
-                    + ", ".join(LAYER_KEYS + tuple(f.name for f in OP_FIELDS[op])))
+                    + ", ".join(LAYER_KEYS + _ops.OPS[op].keys))
         return None
 
     def op_attrs(self, m, op, path, what):
-        attrs = {}
-        for f in OP_FIELDS[op]:
-            attrs[f.name] = self.value(m, f, path, what)
-        if op in ONE_OF:
-            keys = ONE_OF[op]
-            given = [k for k in keys if k in m]
-            if len(given) != 1:
-                line, p = (m.key_lines[given[1]], f"{path}.{given[1]}") if given else (m.line, path)
-                raise self.error(line, p, f"{what} needs exactly one of {' or '.join(keys)}"
-                                 + (" (both given)" if given else ""),
-                                 "x0 is a negative integer; input_scale a positive float, "
-                                 "x0 = floor(-1/scale)" + (" (scale*1.702 for shiftgelu)" if op == "shiftgelu" else ""))
-            if "input_scale" in given:
-                scale = attrs["input_scale"] * (1.702 if op == "shiftgelu" else 1.0)
-                attrs["x0"] = math.floor(-1.0 / scale)
-            x0 = attrs["x0"]
-            limit = X0_LIMIT[op]
-            if x0 < limit:
-                key = given[0]
-                raise self.error(m.key_lines[key], f"{path}.{key}",
-                                 f"{what}: x0 = {x0} is below {limit}" + (
-                                     f" (from input_scale {attrs['input_scale']!r})" if key == "input_scale" else ""),
-                                 X0_WHY[op])
-            del attrs["input_scale"]     # x0 is the one constant the hardware and golden model use
-        if attrs.get("weight_type") == "ternary":
-            attrs["weight_bits"] = 2     # ternary weights are 2-bit; an explicit weight_bits is ignored
-            if attrs.get("resource") == "dsp":
-                raise self.error(m.key_lines["resource"], f"{path}.resource",
-                                 f"{what}: resource 'dsp' needs integer weights; ternary weights "
-                                 f"are added, subtracted or skipped, never multiplied",
-                                 "remove 'resource: dsp' (ternary layers always use LUT logic)")
+        """The op's keys checked, defaults applied, then derived by the op (a dict, typed
+        once pass 1 is done with the layer)."""
+        definition = _ops.OPS[op]
+        attrs = {f.name: self.value(m, f, path, what) for f in definition.fields}
+        if definition.resolve_attrs is not None:
+            definition.resolve_attrs(self, m, attrs, path, what)
         return attrs
 
     def inputs(self, m, path, raw, seen, raws):
-        n = N_INPUTS.get(raw.op, 1)
+        n = raw.definition.inputs
         if "inputs" not in m:
             if n != 1:
                 raise self.error(m.line, path, f"{raw.op} needs exactly {n} inputs",
@@ -477,7 +412,9 @@ class _Loader:
         if len(value) != n:
             raise self.field_error(m, "inputs", ipath,
                                    f"{raw.op} needs exactly {n} input{'s' if n > 1 else ''}, got {len(value)}",
-                                   None if n > 1 else "only add and matmul take two inputs")
+                                   None if n > 1 else "only " + " and ".join(
+                                       o.name for o in _ops.OPS.values() if o.inputs == 2)
+                                   + " take two inputs")
         names = []
         for j, ref in enumerate(value):
             line = line_of(value, j)
@@ -503,24 +440,27 @@ class _Loader:
     def activation(self, raw) -> _Raw:
         m = raw.map
         path = f"{raw.path}.activation"
-        if raw.op not in ACCUMULATOR_OPS:
+        if not raw.definition.accumulator:
+            takers = [o.name for o in _ops.OPS.values() if o.accumulator]
             raise self.field_error(m, "activation", path,
                                    f"{raw.op} cannot take an inline activation (only "
-                                   + ", ".join(ACCUMULATOR_OPS) + " do)",
+                                   + ", ".join(takers) + " do)",
                                    f"add a separate layer after {raw.name!r}")
         a = self.mapping(m["activation"], line_of(m, "activation"), path, "activation")
         if "op" not in a:
             raise self.error(a.line, path, "activation is missing required key 'op'",
                              "write e.g. activation: {op: threshold, bits: 1}")
         op = a["op"]
-        if op not in ACTIVATION_OPS:
+        activations = [o.name for o in _ops.OPS.values() if o.activation]
+        if op not in activations:
             shown = repr(op) if isinstance(op, str) else describe_value(op)
             raise self.field_error(a, "op", f"{path}.op",
-                                   f"unknown activation op {shown} (expected threshold or requant)",
-                                   did_you_mean(op, ACTIVATION_OPS, otherwise=(
+                                   f"unknown activation op {shown} (expected "
+                                   f"{' or '.join(activations)})",
+                                   did_you_mean(op, activations, otherwise=(
                                        f"{op} is not an activation; add it as a separate layer"
-                                       if op in OPS else None)))
-        allowed = ("op",) + tuple(f.name for f in OP_FIELDS[op])
+                                       if op in _ops.OPS else None)))
+        allowed = ("op",) + _ops.OPS[op].keys
 
         def hint(key):
             if key in LAYER_KEYS:
@@ -529,14 +469,15 @@ class _Loader:
         self.unknown_keys(a, path, allowed, f"a {op} activation", extra_hint=hint)
         act = _Raw(index=raw.index, name=f"{raw.name}.act", op=op, map=a, path=path,
                    inputs=(raw.name,), parent=raw, pe=raw.pe)
-        act.attrs = self.op_attrs(a, op, path, f"{op} activation of {raw.name!r}")
+        act.attrs = act.definition.make_attrs(
+            **self.op_attrs(a, op, path, f"{op} activation of {raw.name!r}"))
         return act
 
     # -- pass 2: parameter source ----------------------------------------------------------------
 
     def check_params_source(self, top, raws, weights, seed):
         subs = [sub for raw in raws for sub in (raw, raw.activation) if sub is not None]
-        needing = [sub for sub in subs if _needs_params(sub)]
+        needing = [sub for sub in subs if sub.definition.has_params(sub.attrs)]
         if needing and weights is None and seed is None:
             first = needing[0]
             raise self.error(top.line, "", f"layer {first.name!r} ({first.op}) has parameters, "
@@ -572,10 +513,9 @@ class _Loader:
         return layers
 
     def layer_spec(self, raw, in_types, in_moments):
-        infer = getattr(self, f"infer_{raw.op}")
-        out_type, params, out_moments = infer(raw, in_types, in_moments)
+        out_type, params, out_moments = raw.definition.infer(self, raw, in_types, in_moments)
         if out_type.size > MAX_TENSOR_ELEMENTS:
-            raise self.shape_error(raw, f"the output of {self.who(raw)} {_shape(out_type.shape)} "
+            raise self.shape_error(raw, f"the output of {self.who(raw)} {shape_text(out_type.shape)} "
                                    f"has {out_type.size} elements per sample; hwgen supports at "
                                    f"most {MAX_TENSOR_ELEMENTS}")
         if max(-out_type.lo, out_type.hi) > INT64_MAX:
@@ -583,10 +523,10 @@ class _Loader:
                                    f"[{out_type.lo}, {out_type.hi}] ({out_type.bits} bits), beyond "
                                    "the int64 the golden model computes in",
                                    "narrow its inputs first (add a requant)")
-        self.check_folding(raw, in_types, out_type)
+        self.check_folding(raw, in_types)
         loc = Location(self.file, raw.line, raw.path)
         spec = LayerSpec(name=raw.name, op=raw.op, inputs=raw.inputs,
-                         attrs=frozen_mapping(raw.attrs),
+                         attrs=raw.attrs,
                          params=frozen_mapping({k: frozen_array(v) for k, v in params.items()}),
                          in_types=in_types, op_type=out_type, out_type=out_type,
                          activation=None, pe=raw.pe, simd=raw.simd, location=loc)
@@ -614,314 +554,15 @@ class _Loader:
             raise self.shape_error(raw, f"{self.who(raw)} needs {what}, but "
                                    f"{self.its_input(raw)} is {t.describe()}", hint)
 
-    # -- per op inference: (out_type, params, out_moments) ------------------------------------------
-
-    def dense_like(self, raw, in_types, in_moments):
-        t, = in_types
-        hint = "insert {op: flatten} before it" if len(t.shape) == 3 else None
-        self.need_rank(raw, t, (1, 2), "a 1-D input [K] (or rows [T, C])" if len(t.shape) == 3
-                       else "a 1-D input [K] or rows [T, C]", hint)
-        k = t.shape[-1]
-        out = raw.attrs["out_features"]
-        shape = t.shape[:-1] + (out,)
-        params = self.mvu_params(raw, (out, k), "[out_features, in_features]", t, in_moments[0])
-        return self.mvu_range(raw, shape, params, t, in_moments[0], pad=False)
-
-    def conv_like(self, raw, in_types, in_moments):
-        t, = in_types
-        self.need_rank(raw, t, (3,), "a [C, H, W] input",
-                       "a conv needs a feature map; set input.shape to [C, H, W]"
-                       if raw.inputs == ("input",) else None)
-        c, h, w = t.shape
-        k, s, p = raw.attrs["kernel_size"], raw.attrs["stride"], raw.attrs["padding"]
-        if k > h + 2 * p or k > w + 2 * p:
-            raise self.shape_error(raw, f"kernel_size {k} is larger than the padded input "
-                                   f"{h + 2 * p}x{w + 2 * p} ({self.its_input(raw)} is "
-                                   f"{t.describe()}, padding {p})", key="kernel_size")
-        oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
-        m = raw.attrs["out_channels"]
-        params = self.mvu_params(raw, (m, c, k, k), "[out_channels, in_channels, k, k]",
-                                 t, in_moments[0])
-        return self.mvu_range(raw, (m, oh, ow), params, t, in_moments[0], pad=p > 0)
-
-    def weight_kind(self, raw):
-        if raw.op.startswith("binary_"):
-            return "binary"
-        return raw.attrs["weight_type"]
-
-    def mvu_params(self, raw, wshape, wdesc, t, moments):
-        wkind = self.weight_kind(raw)
-        bits = raw.attrs.get("weight_bits", 1)
-        n = int(np.prod(wshape))
-        if n > MAX_PARAM_ELEMENTS:
-            raise self.shape_error(raw, f"{self.who(raw)} would have {n} weights {_shape(wshape)}; "
-                                   f"hwgen supports at most {MAX_PARAM_ELEMENTS}")
-        has_bias = bool(raw.attrs.get("bias", False))
-        src = self.params
-        if src.generated:
-            rng = rw.rng_for(src.seed, raw.name)
-            weight = rw.weights(rng, wshape, kind=wkind, bits=bits)
-            params = {"weight": weight}
-            if has_bias:
-                lo, hi = self.acc_bounds(weight, t, pad=False, binary_op=wkind == "binary")
-                params["bias"] = rw.bias(rng, lo, hi, self.acc_moments(weight, t, moments, None))
-        else:
-            params = {"weight": src.get(raw, "weight", wshape, wdesc)}
-            if has_bias:
-                params["bias"] = src.get(raw, "bias", wshape[:1], "[out]")
-        self.check_weights(raw, params["weight"], wkind, bits)
-        if has_bias:
-            self.check_int32(raw, "bias", params["bias"])
-        return params
-
-    def acc_bounds(self, weight, t, pad, binary_op, bias=None):
-        """Per-output-channel exact accumulator bounds from actual weights and the input range."""
-        xlo, xhi = t.lo, t.hi
-        if pad and not t.binary:
-            # zero padding (and -1 for binary convs, to be safe) may lie outside the input range
-            xlo, xhi = min(xlo, -1 if binary_op else 0), max(xhi, 0)
-        w = weight.reshape(weight.shape[0], -1)
-        worst = max(abs(xlo), abs(xhi)) * int(np.abs(w).max(initial=0)) * w.shape[1]
-        w = w.astype(object if worst > 1 << 62 else np.int64)   # exact Python ints when int64 could overflow
-        a, b = w * xlo, w * xhi
-        lo = np.minimum(a, b).sum(axis=1)
-        hi = np.maximum(a, b).sum(axis=1)
-        if bias is not None:
-            lo, hi = lo + bias, hi + bias
-        return lo, hi
-
-    def acc_moments(self, weight, t, moments, bias):
-        w = weight.reshape(weight.shape[0], -1).astype(np.float64)
-        mu, sd = float(moments.overall().mean), float(moments.overall().std)
-        mean = mu * w.sum(axis=1) + (0 if bias is None else bias)
-        std = np.sqrt((w * w).sum(axis=1)) * sd
-        return rw.Moments(mean, std)
-
-    def mvu_range(self, raw, shape, params, t, moments, pad):
-        lo, hi = self.acc_bounds(params["weight"], t, pad, raw.op.startswith("binary_"),
-                                 params.get("bias"))
-        out = TensorType.of_range(shape, int(min(lo)), int(max(hi)))
-        return out, params, self.acc_moments(params["weight"], t, moments, params.get("bias"))
-
-    def infer_binary_dense(self, raw, in_types, in_moments):
-        return self.dense_like(raw, in_types, in_moments)
-
-    def infer_dense(self, raw, in_types, in_moments):
-        return self.dense_like(raw, in_types, in_moments)
-
-    def infer_binary_conv2d(self, raw, in_types, in_moments):
-        return self.conv_like(raw, in_types, in_moments)
-
-    def infer_conv2d(self, raw, in_types, in_moments):
-        return self.conv_like(raw, in_types, in_moments)
-
-    def infer_threshold(self, raw, in_types, in_moments):
-        t, = in_types
-        self.need_rank(raw, t, (1, 2, 3), "a tensor (not a scalar)")
-        c = t.channels
-        bits = raw.attrs["bits"]
-        rows = c if raw.attrs["per_channel"] else 1
-        shape = (rows, (1 << bits) - 1)
-        src = self.params
-        if src.generated:
-            rng = rw.rng_for(src.seed, raw.name)
-            mom = in_moments[0]
-            if raw.attrs["per_channel"] is False:
-                mom = mom.overall()
-            thresholds = rw.thresholds(rng, rows, shape[1], t.lo, t.hi, mom)
-        else:
-            thresholds = src.get(raw, "thresholds", shape,
-                                 "[channels, 2**bits - 1] (per_channel: true)" if raw.attrs["per_channel"]
-                                 else "[1, 2**bits - 1] (per_channel: false)")
-        self.check_thresholds(raw, thresholds)
-        out = TensorType.of_bits(t.shape, bits, False)
-        return out, {"thresholds": thresholds}, rw.Moments.uniform(out.lo, out.hi, out.binary)
-
-    def infer_requant(self, raw, in_types, in_moments):
-        t, = in_types
-        self.need_rank(raw, t, (1, 2, 3), "a tensor (not a scalar)")
-        out = TensorType.of_bits(t.shape, raw.attrs["bits"], raw.attrs["signed"])
-        rows = t.channels if raw.attrs["per_channel"] else 1
-        src = self.params
-        if src.generated:
-            rng = rw.rng_for(src.seed, raw.name)
-            mom = in_moments[0] if raw.attrs["per_channel"] else in_moments[0].overall()
-            m, s, zp = rw.requant(rng, rows, mom, out.lo, out.hi, out.signed,
-                                  xmax=max(abs(t.lo), abs(t.hi)))
-        else:
-            desc = "[channels] (per_channel: true)" if raw.attrs["per_channel"] else "[1] (per_channel: false)"
-            m = src.get(raw, "multiplier", (rows,), desc)
-            s = src.get(raw, "shift", (rows,), desc)
-            zp = src.get(raw, "zero_point", (rows,), desc, required=False)
-            if zp is None:
-                zp = np.zeros(rows, dtype=np.int64)
-        self.check_dyadic(raw, m, s, zp, out, [t])
-        ratio = m / np.exp2(s.astype(np.float64))
-        mom = in_moments[0]
-        out_m = rw.Moments(np.asarray(mom.mean) * ratio + zp, np.asarray(mom.std) * ratio)
-        out_m = rw.Moments(np.clip(out_m.mean, out.lo, out.hi),
-                           np.minimum(out_m.std, (out.hi - out.lo) / 2))
-        return out, {"multiplier": m, "shift": s, "zero_point": zp}, out_m
-
-    def infer_maxpool2d(self, raw, in_types, in_moments):
-        t, = in_types
-        self.need_rank(raw, t, (3,), "a [C, H, W] input")
-        c, h, w = t.shape
-        k = raw.attrs["kernel_size"]
-        if h % k or w % k:
-            common = _divisors(math.gcd(h, w))
-            raise self.shape_error(raw, f"kernel_size {k} must divide the input height and width "
-                                   f"({h}x{w}, {self.its_input(raw)} is {t.describe()}); "
-                                   "hwgen pools k x k windows with stride k and drops nothing",
-                                   "valid kernel_size: " + ", ".join(map(str, common)), key="kernel_size")
-        out = TensorType((c, h // k, w // k), t.bits, t.signed, t.lo, t.hi)
-        return out, {}, rw.max_of(in_moments[0], k * k, t.lo, t.hi)
-
-    def infer_flatten(self, raw, in_types, in_moments):
-        t, = in_types
-        self.need_rank(raw, t, (1, 2, 3), "a tensor (not a scalar)")
-        return TensorType((t.size,), t.bits, t.signed, t.lo, t.hi), {}, in_moments[0]
-
-    def infer_argmax(self, raw, in_types, in_moments):
-        t, = in_types
-        self.need_rank(raw, t, (1, 2), "a 1-D input [F] or rows [T, C]",
-                       "insert {op: flatten} before it" if len(t.shape) == 3 else None)
-        n = t.shape[-1]
-        out = TensorType.of_range(t.shape[:-1], 0, n - 1)
-        return out, {}, rw.Moments.uniform(0, n - 1)
-
-    def infer_add(self, raw, in_types, in_moments):
-        a, b = in_types
-        if a.shape != b.shape:
-            raise self.shape_error(raw, f"add inputs have different shapes: {self.producer(raw, 0)} "
-                                   f"is {a.describe()} and {self.producer(raw, 1)} is {b.describe()}",
-                                   "both inputs of a residual add must have the same shape")
-        self.need_rank(raw, a, (1, 2, 3), "tensors (not scalars)")
-        out = TensorType.of_bits(a.shape, raw.attrs["bits"], raw.attrs["signed"])
-        src = self.params
-        if src.generated:
-            rng = rw.rng_for(src.seed, raw.name)
-            m, s, zp = rw.add(rng, in_moments[0], in_moments[1], out.lo, out.hi, out.signed,
-                              xmax=max(max(abs(t.lo), abs(t.hi)) for t in in_types))
-        else:
-            m = src.get(raw, "multiplier", (2,), "[2] (one per input)")
-            s = src.get(raw, "shift", (2,), "[2] (one per input)")
-            zp = src.get(raw, "zero_point", (1,), "[1]", required=False)
-            if zp is None:
-                zp = np.zeros(1, dtype=np.int64)
-        self.check_dyadic(raw, m, s, zp, out, [a, b])
-        mean = sum(float(mo.overall().mean) * mm / 2.0 ** ss for mo, mm, ss in zip(in_moments, m, s))
-        var = sum((float(mo.overall().std) * mm / 2.0 ** ss) ** 2 for mo, mm, ss in zip(in_moments, m, s))
-        out_m = rw.Moments(float(np.clip(mean + zp[0], out.lo, out.hi)),
-                           min(math.sqrt(var), (out.hi - out.lo) / 2))
-        return out, {"multiplier": m, "shift": s, "zero_point": zp}, out_m
-
-    def infer_matmul(self, raw, in_types, in_moments):
-        a, b = in_types
-        heads = raw.attrs["heads"]
-        for j, t in enumerate((a, b)):
-            if len(t.shape) != 2:
-                raise self.shape_error(raw, f"matmul needs 2-D inputs [rows, H*cols], but input "
-                                       f"{j} ({self.producer(raw, j)}) is {t.describe()}")
-            if t.shape[1] % heads:
-                raise self.shape_error(raw, f"heads ({heads}) must divide the last axis of input {j} "
-                                       f"({self.producer(raw, j)} is {t.describe()})",
-                                       "valid heads: " + _list_divisors(math.gcd(a.shape[1], b.shape[1])),
-                                       key="heads")
-        m, ka = a.shape[0], a.shape[1] // heads
-        r, kb = b.shape[0], b.shape[1] // heads
-        if raw.attrs["transpose_b"]:
-            if ka != kb:
-                raise self.shape_error(raw, f"matmul a @ b.T per head needs equal head widths "
-                                       f"(Ka = {ka}, Kb = {kb}): a = {self.producer(raw, 0)} "
-                                       f"{a.describe()} ({heads} heads of {ka}), b = "
-                                       f"{self.producer(raw, 1)} {b.describe()} ({heads} heads of {kb})")
-            shape, length, cols = (m, heads * r), ka, r
-        else:
-            if ka != r:
-                raise self.shape_error(raw, f"matmul a @ b per head needs a's head width to equal b's "
-                                       f"rows (Ka = {ka}, R = {r}): a = {self.producer(raw, 0)} "
-                                       f"{a.describe()} ({heads} heads of {ka}), b = "
-                                       f"{self.producer(raw, 1)} {b.describe()} ({r} rows)",
-                                       "set transpose_b: true for a @ b.T (attention scores)"
-                                       if ka == kb else None)
-            shape, length, cols = (m, heads * kb), r, kb
-        raw.fold_dims = (cols, length)
-        products = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi]
-        out = TensorType.of_range(shape, length * min(products), length * max(products))
-        ma, mb = in_moments[0].overall(), in_moments[1].overall()
-        va, vb = ma.std ** 2, mb.std ** 2
-        mean = length * ma.mean * mb.mean
-        var = length * max((va + ma.mean ** 2) * (vb + mb.mean ** 2) - (ma.mean * mb.mean) ** 2, 0.0)
-        return out, {}, rw.Moments(mean, math.sqrt(var))
-
-    def infer_shiftmax(self, raw, in_types, in_moments):
-        t, = in_types
-        self.need_rank(raw, t, (1, 2), "a 1-D input [F] or rows [T, C] (softmax over the last axis)",
-                       "insert {op: flatten} before it" if len(t.shape) == 3 else None)
-        heads = raw.attrs["heads"]
-        if t.shape[-1] % heads:
-            raise self.shape_error(raw, f"heads ({heads}) must divide the last axis of the input "
-                                   f"({self.producer(raw)} is {t.describe()})",
-                                   "valid heads: " + _list_divisors(t.shape[-1]), key="heads")
-        ob = raw.attrs["out_bits"]
-        # (e * ((2**31-1) // S)) >> (32 - out_bits) <= (2**31-1) >> (32 - out_bits) = 2**(out_bits-1) - 1
-        out = TensorType(t.shape, ob, False, 0, (1 << (ob - 1)) - 1)
-        group = t.shape[-1] // heads
-        mean = (1 << (ob - 1)) / group
-        return out, {}, rw.Moments(mean, mean)
-
-    def infer_shiftgelu(self, raw, in_types, in_moments):
-        t, = in_types
-        self.need_rank(raw, t, (1, 2), "a 1-D input [F] or rows [T, C]",
-                       "insert {op: flatten} before it" if len(t.shape) == 3 else None)
-        # output = p * sig. sig = (e * (Q31 // S)) >> 24 <= 127 while S = min(e + em, Q31) >= e;
-        # once S saturates (all-negative rows) the factor is 1 and sig = e >> 24 <= |x0| >> 1.
-        sig = max(127, -raw.attrs["x0"] >> 1)
-        out = TensorType.of_range(t.shape, min(sig * t.lo, 0), max(sig * t.hi, 0))
-        mo = in_moments[0].overall()
-        return out, {}, rw.Moments(127 * (mo.mean / 2 + 0.4 * mo.std), 127 * 0.6 * mo.std)
-
-    def infer_layernorm(self, raw, in_types, in_moments):
-        t, = in_types
-        self.need_rank(raw, t, (1, 2), "an input [C] or rows [T, C] (normalised over the last axis)",
-                       "insert {op: flatten} before it" if len(t.shape) == 3 else None)
-        c = t.shape[-1]
-        if c * (t.hi - t.lo) ** 2 >= 1 << 62:
-            raise self.shape_error(raw, f"{self.who(raw)}: the variance sum over {c} channels of "
-                                   f"{self.its_input(raw)} ({t.describe()}) overflows int64",
-                                   "requantize the input to 16 bits first (I-ViT uses int16)")
-        params = {}
-        if raw.attrs["bias"]:
-            src = self.params
-            if src.generated:
-                params["bias"] = rw.layernorm_bias(rw.rng_for(src.seed, raw.name), c)
-            else:
-                params["bias"] = src.get(raw, "bias", (c,), "[C]")
-            self.check_int32(raw, "bias", params["bias"])
-        # |y_i| <= isqrt(var) since y_i**2 <= var = sum(y**2). "exact": k = max(isqrt(var), 1).
-        # "ivit": every floor-Newton step k' = (k + var // k) >> 1 = floor((k + var/k) / 2) is
-        # >= floor(sqrt(var)) (AM-GM), so after the 10 steps k >= isqrt(var) too (and k >= 64).
-        # Either way |y| <= k, |y * (Q31 // k)| <= Q31, and >> 1 gives [-2**30, 2**30 - 1].
-        bias = params.get("bias", np.zeros(1, dtype=np.int64))
-        out = TensorType.of_range(t.shape, -(1 << 30) + int(bias.min()), (1 << 30) - 1 + int(bias.max()))
-        bias_mean = float(np.mean(params["bias"])) if "bias" in params else 0.0
-        return out, params, rw.Moments(bias_mean, float(1 << 30) / math.sqrt(c))
-
     # -- folding -----------------------------------------------------------------------------------
 
-    def fold_dims(self, raw, in_types, out_type):
-        """(what pe divides, its size), (what simd divides, its size) or None."""
-        if raw.op == "matmul":
-            cols, length = raw.fold_dims
-            return ("the output columns per head", cols), ("the contraction length per head", length)
-        return _fold_dims(raw.op, raw.attrs, in_types[0])
-
-    def check_folding(self, raw, in_types, out_type):
-        pe_dim, simd_dim = self.fold_dims(raw, in_types, out_type)
-        if raw.attrs.get("unroll") == "full":
-            raw.simd = self.unrolled_fold(raw, "simd", *simd_dim)
-        for key, dim in (("pe", pe_dim), ("simd", simd_dim)):
+    def check_folding(self, raw, in_types):
+        """``pe`` and ``simd`` divide what the op's fold rule says (an inline activation
+        uses its layer's ``pe``); ``unroll: full`` sets ``simd`` to the whole fan-in."""
+        dims = raw.definition.fold(raw.attrs, in_types)
+        if raw.unrolled:
+            raw.simd = self.unrolled_fold(raw, "simd", *dims.simd)
+        for key, dim in (("pe", dims.pe), ("simd", dims.simd)):
             value = getattr(raw, key)
             line, path = raw.loc(key)
             if raw.parent is not None:
@@ -934,7 +575,7 @@ class _Loader:
             what, n = dim
             if n % value:
                 raise self.error(line, path, f"{key} must divide {what} ({n}), got {value}",
-                                 f"valid {key}: {_list_divisors(n)}")
+                                 f"valid {key}: {list_divisors(n)}")
 
     def check_dead_ends(self, raws):
         used = {n for r in raws for n in r.inputs}
@@ -955,84 +596,12 @@ class _Loader:
     def pdesc(self, raw, key):
         return self.params.describe(f"{raw.pname}.{key}")
 
-    def check_weights(self, raw, w, kind, bits):
-        if kind == "binary":
-            bad = (w != 1) & (w != -1)
-            if bad.any():
-                idx = tuple(int(i) for i in np.argwhere(bad)[0])
-                raise self.param_error(raw, f"{self.pdesc(raw, 'weight')} must be binary -1/+1 "
-                                       f"(int8), but {int(bad.sum())} values are not, e.g. "
-                                       f"{int(w[idx])} at {list(idx)}",
-                                       "store binary weights as -1/+1, not 0/1")
-        elif kind == "ternary":
-            bad = (w < -1) | (w > 1)
-            if bad.any():
-                idx = tuple(int(i) for i in np.argwhere(bad)[0])
-                raise self.param_error(raw, f"{self.pdesc(raw, 'weight')} must be ternary "
-                                       f"{{-1, 0, +1}} (weight_type: ternary), but {int(bad.sum())} values "
-                                       f"are not, e.g. {int(w[idx])} at {list(idx)}")
-        else:
-            lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
-            bad = (w < lo) | (w > hi)
-            if bad.any():
-                idx = tuple(int(i) for i in np.argwhere(bad)[0])
-                need = max(int(-w.min() - 1).bit_length(), int(w.max()).bit_length()) + 1
-                raise self.param_error(raw, f"{self.pdesc(raw, 'weight')} has {int(bad.sum())} values "
-                                       f"outside int{bits} [{lo}, {hi}] (weight_bits: {bits}), e.g. "
-                                       f"{int(w[idx])} at {list(idx)}",
-                                       f"re-quantize to {bits} bits, or set weight_bits: {need}"
-                                       if need <= 8 else f"re-quantize to {bits} bits")
-
     def check_int32(self, raw, key, b):
         bad = (b < INT32_MIN) | (b > INT32_MAX)
         if bad.any():
             i = int(np.argwhere(bad)[0][0])
             raise self.param_error(raw, f"{self.pdesc(raw, key)} must fit int32, but "
                                    f"{key}[{i}] = {int(b[i])}")
-
-    def check_thresholds(self, raw, t):
-        if t.shape[1] > 1:
-            bad = np.diff(t, axis=1) < 0
-            if bad.any():
-                row, j = (int(v) for v in np.argwhere(bad)[0])
-                raise self.param_error(raw, f"{self.pdesc(raw, 'thresholds')} row {row} (channel {row}) "
-                                       f"is not sorted ascending: T[{row}, {j}] = {int(t[row, j])} > "
-                                       f"T[{row}, {j + 1}] = {int(t[row, j + 1])}",
-                                       "sort each row (np.sort(T, axis=1)); with BatchNorm folding, "
-                                       "negative gamma is handled by negating the weights")
-
-    def check_dyadic(self, raw, m, s, zp, out, in_types):
-        bad = (m < 1) | (m >= 1 << 31)
-        if bad.any():
-            i = int(np.argwhere(bad)[0][0])
-            raise self.param_error(raw, f"{raw.pname}.multiplier[{i}] = {int(m[i])} is not in "
-                                   f"[1, 2**31){self.params.note()}",
-                                   "normalise: halve m and decrement the shift")
-        bad = (s < 0) | (s >= 64)
-        if bad.any():
-            i = int(np.argwhere(bad)[0][0])
-            raise self.param_error(raw, f"{raw.pname}.shift[{i}] = {int(s[i])} is not in [0, 64)"
-                                   f"{self.params.note()}")
-        bad = (zp < out.lo) | (zp > out.hi)
-        if bad.any():
-            i = int(np.argwhere(bad)[0][0])
-            raise self.param_error(raw, f"{raw.pname}.zero_point[{i}] = {int(zp[i])} is outside "
-                                   f"the output range [{out.lo}, {out.hi}] ({out.describe()})"
-                                   f"{self.params.note()}")
-        # the golden model computes p = x * m in int64 (and rounds without adding to p)
-        xmax = max(max(abs(t.lo), abs(t.hi)) for t in in_types)
-        worst = xmax * int(m.max())
-        if worst > INT64_MAX - 1:
-            raise self.param_error(raw, f"{self.who(raw)}: |x| * multiplier can reach {worst} "
-                                   f"(inputs up to {xmax}), overflowing int64",
-                                   "use a smaller multiplier or narrow the input first")
-
-
-def _needs_params(raw) -> bool:
-    if raw.op == "layernorm":
-        return bool(raw.attrs["bias"])
-    return raw.op in ("binary_dense", "binary_conv2d", "dense", "conv2d", "threshold", "requant", "add")
-
 
 class _SeedParams:
     generated = True
@@ -1098,8 +667,8 @@ class _NpzParams:
         if a.dtype.kind == "u" and a.size and int(a.max()) > INT64_MAX:
             raise loader.param_error(raw, f"{key} in {self.path} has values above int64")
         if tuple(a.shape) != tuple(shape):
-            raise loader.param_error(raw, f"{key} in {self.path} has shape {_shape(a.shape)}, "
-                                     f"expected {_shape(shape)} = {shape_desc}")
+            raise loader.param_error(raw, f"{key} in {self.path} has shape {shape_text(a.shape)}, "
+                                     f"expected {shape_text(shape)} = {shape_desc}")
         return a.astype(np.int64)
 
     def finish(self):

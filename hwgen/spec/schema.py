@@ -1,8 +1,10 @@
-"""What a network YAML may contain: keys, their types, ranges and defaults.
+"""What a network YAML may contain besides its layers' own keys: the vocabulary and the top level.
 
-This module is the single source of truth for the YAML schema (DESIGN.md
-section 4); the loader checks every value against it and ``LayerSpec.attrs``
-holds exactly the op keys below, defaults applied.
+The keys of each op, their types, ranges and defaults live with the op, in
+the op table (:mod:`hwgen.ops`, one module per op, each a tuple of
+:class:`Field`); this module holds the :class:`Field` vocabulary they are
+written in, the top-level and common layer keys, and :func:`check_value`,
+which the loader runs on every value.
 
 Top level
 ---------
@@ -14,13 +16,14 @@ any layer has parameters), ``target`` (``clock_mhz``, ``device``, ``io_bits``),
 
 Every layer
 -----------
-``name`` (unique identifier, not ``input``), ``op`` (one of :data:`OPS`),
+``name`` (unique identifier, not ``input``), ``op`` (a name of the op table),
 ``inputs`` (earlier layer names or ``input``; default the previous layer),
-``pe`` and ``simd`` (folding, default 1), ``activation`` (inline ``threshold``
-or ``requant``, only after an op in :data:`ACCUMULATOR_OPS`).
+``pe`` and ``simd`` (folding, default 1; what each must divide is the op's
+``fold`` rule), ``activation`` (inline ``threshold`` or ``requant``: an op with
+``activation=True``, only after an op with ``accumulator=True``).
 
-Per op: see :data:`OP_FIELDS`. ``shiftmax`` and ``shiftgelu`` take exactly one of
-``x0`` and ``input_scale`` (:data:`ONE_OF`). On the binary ops ``unroll: full``
+Per op: the op's ``fields``. ``shiftmax`` and ``shiftgelu`` take exactly one of
+``x0`` and ``input_scale`` (their ``one_of``). On the binary ops ``unroll: full``
 sets ``pe`` to the outputs and ``simd`` to the fan-in (a different value written
 there is an error), ``share: mst`` needs ``unroll: full``, and ``share_depth``
 needs ``share: mst``.
@@ -30,27 +33,16 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
-from typing import Any
 
-__all__ = ["OPS", "Field", "OP_FIELDS", "LAYER_KEYS", "ACTIVATION_OPS", "ACCUMULATOR_OPS",
-           "PARAM_OPS", "ONE_OF", "N_INPUTS", "TOP_KEYS", "INPUT_FIELDS", "TARGET_FIELDS",
+# The vocabulary the op table writes its keys in lives with the op table (below this package).
+from hwgen.ops._field import (INT32_MAX, INT32_MIN, INT64_MAX, MAX_PARAM_ELEMENTS,
+                              MAX_TENSOR_ELEMENTS, Field, _num, divisors, list_divisors,
+                              shape_text)
+
+__all__ = ["Field", "LAYER_KEYS", "TOP_KEYS", "INPUT_FIELDS", "TARGET_FIELDS",
            "NETWORK_NAME_RE", "LAYER_NAME_RE", "VERILOG_KEYWORDS", "BadValue", "check_value",
-           "describe_value"]
-
-OPS = ("binary_dense", "binary_conv2d", "dense", "conv2d", "threshold", "requant",
-       "maxpool2d", "flatten", "argmax", "add", "matmul", "shiftmax", "shiftgelu", "layernorm")
-
-#: ops whose output is a wide accumulator, so an inline ``activation`` may narrow it
-ACCUMULATOR_OPS = ("binary_dense", "binary_conv2d", "dense", "conv2d", "add", "matmul",
-                   "shiftgelu", "layernorm")
-#: ops allowed as an inline ``activation``
-ACTIVATION_OPS = ("threshold", "requant")
-#: ops that (may) carry parameters from the npz / seed (layernorm only with ``bias: true``)
-PARAM_OPS = ("binary_dense", "binary_conv2d", "dense", "conv2d", "threshold", "requant",
-             "add", "layernorm")
-#: number of inputs per op (all others: 1)
-N_INPUTS = {"add": 2, "matmul": 2}
+           "describe_value", "divisors", "list_divisors", "shape_text", "INT32_MIN", "INT32_MAX",
+           "INT64_MAX", "MAX_PARAM_ELEMENTS", "MAX_TENSOR_ELEMENTS"]
 
 NETWORK_NAME_RE = re.compile(r"[a-z_][a-z0-9_]*\Z")
 LAYER_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -74,128 +66,6 @@ export extends final import int interface logic longint modport package program 
 return shortint static string struct super this type typedef union unique var void
 """.split())
 
-
-@dataclass(frozen=True)
-class Field:
-    """One key of a mapping.
-
-    kind: ``"int"`` (a YAML integer, never a boolean), ``"bool"``, ``"str"``,
-    ``"number"`` (int or float, finite), ``"choice"`` (one of ``choices``).
-    ``lo``/``hi`` bound numbers inclusively; ``lo_open`` makes ``lo`` exclusive.
-    ``multiple_of`` requires ints to be a multiple of it.
-    """
-    name: str
-    kind: str
-    required: bool = False
-    default: Any = None
-    lo: float | None = None
-    hi: float | None = None
-    lo_open: bool = False
-    choices: tuple = ()
-    multiple_of: int | None = None
-    doc: str = ""
-
-    def expected(self) -> str:
-        if self.kind == "choice":
-            return "one of " + ", ".join(repr(c) for c in self.choices)
-        what = {"int": "an integer", "bool": "true or false", "str": "a string",
-                "number": "a number"}[self.kind]
-        if self.lo is not None and self.hi is not None and not self.lo_open:
-            what += f" in {_num(self.lo)}..{_num(self.hi)}"
-        elif self.lo is not None:
-            what += f" {'>' if self.lo_open else '>='} {_num(self.lo)}"
-        elif self.hi is not None:
-            what += f" <= {_num(self.hi)}"
-        if self.multiple_of:
-            what += f", a multiple of {self.multiple_of}"
-        return what
-
-
-def _num(x):
-    return int(x) if float(x).is_integer() else x
-
-
-def _size(name, doc, required=True, default=None):
-    return Field(name, "int", required=required, default=default, lo=1, doc=doc)
-
-
-_KERNEL = (
-    _size("kernel_size", "square kernel side k"),
-    Field("stride", "int", default=1, lo=1, doc="stride in both directions"),
-    Field("padding", "int", default=0, lo=0, doc="zero padding (binary: -1) on each side"),
-)
-_WEIGHTS = (
-    Field("weight_bits", "int", default=8, lo=2, hi=8, doc="signed weight width (ternary: 2)"),
-    Field("weight_type", "choice", default="int", choices=("int", "ternary"),
-          doc="'ternary': weights in {-1, 0, +1} (BitNet b1.58), no multipliers"),
-    Field("bias", "bool", default=False, doc="add an int32 bias per output channel"),
-    Field("resource", "choice", default="lut", choices=("lut", "dsp"),
-          doc="integer products as 'lut' shift-add logic or 'dsp' registered multipliers "
-              "(PE*SIMD DSP blocks); ternary weights never use multipliers, so only 'lut'"),
-    Field("pipeline", "int", default=1, lo=0, hi=8,
-          doc="register stages inside the product adder tree (0: combinational)"),
-)
-_PIPELINE = Field("pipeline", "int", default=1, lo=0, hi=8,
-                  doc="register stages inside the popcount adder tree (0: combinational)")
-#: fully unrolled binary layers (issue #10): weights folded into logic, MST-shared popcounts
-_UNROLL = (
-    Field("unroll", "choice", default="none", choices=("none", "full"),
-          doc="'full': weights become constants in logic, one vector per cycle; "
-              "sets pe to the outputs and simd to the fan-in"),
-    Field("share", "choice", default="none", choices=("none", "mst"),
-          doc="'mst' (needs unroll: full): a channel reuses the result of a channel with "
-              "similar weights (minimum spanning tree over Hamming distances)"),
-    Field("share_depth", "int", default=2, lo=1, hi=8,
-          doc="share: mst only; longest chain of reuse (each link adds one adder stage)"),
-)
-_X0 = (
-    Field("x0", "int", lo=-(1 << 31) + 1, hi=-1, doc="exponent quantum: x0 = floor(-1/scale) < 0"),
-    Field("input_scale", "number", lo=0, lo_open=True, doc="input scale; sets x0"),
-)
-
-#: op -> its own keys (besides the common layer keys), in documentation order
-OP_FIELDS: dict[str, tuple[Field, ...]] = {
-    "binary_dense": (_size("out_features", "output features"), _PIPELINE) + _UNROLL,
-    "binary_conv2d": (_size("out_channels", "output channels"),) + _KERNEL + (_PIPELINE,)
-    + _UNROLL,
-    "dense": (_size("out_features", "output features"),) + _WEIGHTS,
-    "conv2d": (_size("out_channels", "output channels"),) + _KERNEL + _WEIGHTS,
-    "threshold": (
-        Field("bits", "int", required=True, lo=1, hi=4, doc="output bits (1 = binary -1/+1)"),
-        Field("per_channel", "bool", default=True, doc="one threshold row per channel"),
-    ),
-    "requant": (
-        Field("bits", "int", required=True, lo=2, hi=32, doc="output bits"),
-        Field("signed", "bool", default=True, doc="signed output"),
-        Field("per_channel", "bool", default=False, doc="one multiplier/shift per channel"),
-    ),
-    "maxpool2d": (_size("kernel_size", "pool window k x k, stride k"),),
-    "flatten": (),
-    "argmax": (),
-    "add": (
-        Field("bits", "int", required=True, lo=2, hi=32, doc="output bits"),
-        Field("signed", "bool", default=True, doc="signed output"),
-    ),
-    "matmul": (
-        Field("transpose_b", "bool", default=False, doc="a @ b.T per head (attention QK^T)"),
-        Field("heads", "int", default=1, lo=1, doc="heads H: a is [M, H*Ka], b [R, H*Kb]"),
-    ),
-    "shiftmax": _X0 + (
-        Field("out_bits", "int", default=8, lo=2, hi=16, doc="unsigned output bits"),
-        Field("heads", "int", default=1, lo=1,
-              doc="softmax separately over each of H equal groups of the last axis "
-                  "(the heads of a matmul output [M, H*R])"),
-    ),
-    "shiftgelu": _X0,
-    "layernorm": (
-        Field("sqrt", "choice", default="exact", choices=("exact", "ivit"),
-              doc="'exact': floor(isqrt); 'ivit': 10 Newton steps from 2**16"),
-        Field("bias", "bool", default=False, doc="add an int32 bias per channel"),
-    ),
-}
-
-#: groups of keys of which exactly one must be given
-ONE_OF = {"shiftmax": ("x0", "input_scale"), "shiftgelu": ("x0", "input_scale")}
 
 #: keys every layer may have
 LAYER_KEYS = ("name", "op", "inputs", "pe", "simd", "activation")

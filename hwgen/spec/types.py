@@ -14,6 +14,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
+# The tensor type the op table infers lives with the op table (below this package).
+from hwgen.ops._tensor import TensorType
+
 __all__ = ["Location", "TensorType", "LayerSpec", "TargetSpec", "NetworkSpec",
            "frozen_array", "frozen_mapping"]
 
@@ -41,73 +44,6 @@ class Location:
         return f"{self.file}{line}: {self.path}" if self.path else f"{self.file}{line}"
 
 
-@dataclass(frozen=True)
-class TensorType:
-    """Shape and exact value range of one sample's tensor (no batch axis).
-
-    ``shape`` is in PyTorch order: ``(F,)``, ``(T, C)`` or ``(C, H, W)``; ``()``
-    for a scalar such as an argmax index.
-
-    ``bits == 1`` means a *binary* tensor: its values are -1/+1 in the golden
-    model and in .npy files, and bit 1 means +1 in hardware (``signed`` is
-    False, ``lo == -1``, ``hi == 1``). Otherwise values are integers in
-    ``[lo, hi]``, which fits in ``bits`` bits two's complement (``signed``) or
-    unsigned. ``lo``/``hi`` may be tighter than the container when they were
-    inferred from actual weights.
-    """
-    shape: tuple[int, ...]
-    bits: int
-    signed: bool
-    lo: int
-    hi: int
-
-    @classmethod
-    def of_bits(cls, shape, bits, signed=False) -> "TensorType":
-        shape = tuple(int(d) for d in shape)
-        if bits == 1:
-            return cls(shape, 1, False, -1, 1)
-        if signed:
-            return cls(shape, bits, True, -(1 << (bits - 1)), (1 << (bits - 1)) - 1)
-        return cls(shape, bits, False, 0, (1 << bits) - 1)
-
-    @classmethod
-    def of_range(cls, shape, lo, hi) -> "TensorType":
-        """Smallest non-binary container holding every integer in ``[lo, hi]``."""
-        lo, hi = int(lo), int(hi)
-        if lo > hi:
-            raise ValueError(f"empty range [{lo}, {hi}]")
-        shape = tuple(int(d) for d in shape)
-        # Never 1 bit: that width means "binary" (-1/+1) throughout hwgen.
-        if lo >= 0:
-            return cls(shape, max(hi.bit_length(), 2), False, lo, hi)
-        bits = max((-lo - 1).bit_length(), hi.bit_length()) + 1
-        return cls(shape, max(bits, 2), True, lo, hi)
-
-    @property
-    def binary(self) -> bool:
-        return self.bits == 1
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64)) if self.shape else 1
-
-    @property
-    def channels(self) -> int:
-        """The channel count per-channel parameters index: C of (C, H, W), else the last axis."""
-        if not self.shape:
-            return 1
-        return self.shape[0] if len(self.shape) == 3 else self.shape[-1]
-
-    @property
-    def channel_axis(self) -> int:
-        """Axis of ``channels`` in a batched ``[N, *shape]`` tensor."""
-        return 1 if len(self.shape) == 3 else -1
-
-    def describe(self) -> str:
-        kind = "binary" if self.binary else f"{'int' if self.signed else 'uint'}{self.bits}"
-        return f"{kind}{list(self.shape)}"
-
-
 @dataclass(frozen=True, eq=False)
 class LayerSpec:
     """One resolved layer.
@@ -115,13 +51,14 @@ class LayerSpec:
     Attributes
     ----------
     name : str
-    op : str                one of ``hwgen.spec.OPS``
+    op : str                a name of the op table, ``hwgen.ops.OPS``
     inputs : tuple of str   producer layer names; ``"input"`` is the network input
-    attrs : mapping         op attributes with defaults applied (see ``hwgen.spec.schema``),
-                            e.g. ``out_features``, ``kernel_size``, ``stride``, ``padding``,
-                            ``weight_bits``, ``weight_type``, ``bias``, ``bits``, ``signed``,
-                            ``per_channel``, ``x0``, ``out_bits``, ``sqrt``, ``transpose_b``,
-                            ``heads``
+    attrs : frozen dataclass   the op's attributes, defaults applied, read as
+                            ``layer.attrs.weight_bits`` (``hwgen.ops.OPS[op].attrs``, made
+                            from the op's fields), e.g. ``out_features``, ``kernel_size``,
+                            ``stride``, ``padding``, ``weight_bits``, ``weight_type``,
+                            ``bias``, ``bits``, ``signed``, ``per_channel``, ``x0``,
+                            ``out_bits``, ``sqrt``, ``transpose_b``, ``heads``
     params : mapping        read-only int64 arrays keyed without the layer prefix:
                             ``weight``, ``bias``, ``thresholds``, ``multiplier``, ``shift``,
                             ``zero_point``
@@ -136,7 +73,7 @@ class LayerSpec:
     name: str
     op: str
     inputs: tuple[str, ...]
-    attrs: Mapping[str, Any]
+    attrs: Any
     params: Mapping[str, np.ndarray]
     in_types: tuple[TensorType, ...]
     op_type: TensorType

@@ -4,9 +4,10 @@ import numbers
 import reprlib
 
 import numpy as np
-from amaranth.hdl import Shape
+from amaranth.hdl import Shape, signed, unsigned
 
-__all__ = ["as_array", "channel_params", "check_feature_map", "check_int", "check_range", "check_shape", "shape_range"]
+__all__ = ["as_array", "channel_params", "check_feature_map", "check_int", "check_range", "check_shape",
+           "element_shape", "shape_range"]
 
 
 def as_array(name, value, what):
@@ -105,3 +106,10 @@ def shape_range(shape):
     if shape.signed:
         return -(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1
     return 0, (1 << shape.width) - 1
+
+
+def element_shape(tensor):
+    """Amaranth shape of one element of a ``TensorType`` (binary: 1 bit, 1 = +1)."""
+    if tensor.binary:
+        return unsigned(1)
+    return signed(tensor.bits) if tensor.signed else unsigned(tensor.bits)

@@ -1,48 +1,83 @@
 """The dyadic rescale datapath (DESIGN.md section 2), shared by Requant and AddStreams.
 
-Round-half-up ``(p + 2**(s-1)) >> s`` is built as ``((p >> (s-1)) + 1) >> 1``
-(``sw_reference.ops.dyadic`` proves the two equal), so nothing is wider than
-the product ``p`` and no ``2**(s-1)`` constant is added.
+Every rounding mode is built from ``a = p >> (s-1)``: half-up
+``(p + 2**(s-1)) >> s`` is ``(a + 1) >> 1``, floor ``p >> s`` is ``a >> 1``, and
+half-even is ``(a + 1 - t) >> 1`` with ``t`` set on the ties that must go down
+(``sw_reference.ops.dyadic`` proves all three), so nothing is wider than the
+product ``p`` and no ``2**(s-1)`` constant is added.
 """
 
 from amaranth.hdl import Const, Mux, Signal, signed
 
 from ._checks import shape_range
 
-__all__ = ["clamp", "dyadic_bounds", "round_half_up"]
+__all__ = ["ROUNDING_MODES", "clamp", "dyadic_bounds", "check_rounding", "round_shift"]
+
+#: the ``rounding`` modes of requant and add (DESIGN.md section 2)
+ROUNDING_MODES = ("half_up", "half_even", "floor")
 
 
-def round_half_up(m, product, shamt, exact, *, suffix, offset=0):
-    """Combinational ``product`` rescaled by ``2**-s``, rounding half up, plus the integer ``offset``.
+def check_rounding(rounding):
+    """``rounding`` if it is one of :data:`ROUNDING_MODES`, else TypeError (a constructor check)."""
+    if not isinstance(rounding, str) or rounding not in ROUNDING_MODES:
+        raise TypeError(f"rounding must be one of {', '.join(map(repr, ROUNDING_MODES))}, "
+                        f"not {rounding!r}")
+    return rounding
+
+
+def round_shift(m, product, shamt, exact, *, rounding="half_up", suffix, offset=0):
+    """Combinational ``product`` rescaled by ``2**-s`` with ``rounding``, plus the integer ``offset``.
 
     ``shamt`` is ``s - 1`` (0 when ``s == 0``) and ``exact`` is ``s == 0`` (no
     rounding term): registered signals when the shift varies per channel, or
     ``Const``\\ s, which Amaranth folds away. Without ``offset`` the result is
     a Signal like ``product`` (it lies between 0 and ``product``). An
     ``offset`` (a constant, e.g. a zero point) costs no adder of its own:
-    ``((p >> (s-1)) + 1) >> 1) + z == ((p >> (s-1)) + 1 + 2*z) >> 1``, since
-    ``2*z`` is even; the result is then wide enough for the sum.
+    ``((a + c) >> 1) + z == (a + c + 2*z) >> 1``, since ``2*z`` is even; the
+    result is then wide enough for the sum.
+
+    Half-even adds one comparison: a tie is ``a`` odd with the ``s - 1`` bits
+    shifted out all zero, and it goes down instead of up when ``a >> 1`` is
+    even, i.e. when ``a & 3 == 1`` and those bits are zero.
     """
-    term = Const(1 + 2 * offset)
+    check_rounding(rounding)
+    up = 0 if rounding == "floor" else 1
+    term = Const(up + 2 * offset)
     if offset:
         rounded = Signal(signed(max(len(product), len(term)) + 2), name=f"rounded_{suffix}")
     else:
         rounded = Signal.like(product, name=f"rounded_{suffix}")
     half = Signal.like(product, name=f"half_{suffix}")
     m.d.comb += half.eq(product >> shamt)
-    m.d.comb += rounded.eq(Mux(exact, product + offset if offset else product, (half + term) >> 1))
+    shifted = half + term
+    if rounding == "half_even":
+        # the bits below the kept ones: product[0:shamt], selected by a mask as shamt may vary
+        mask = Signal(len(product), name=f"low_mask_{suffix}")
+        down = Signal(name=f"tie_down_{suffix}")
+        m.d.comb += [
+            mask.eq(~(Const(-1, signed(len(product))) << shamt)),
+            down.eq(((product.as_unsigned() & mask) == 0) & (half[:2] == 1)),
+        ]
+        shifted = shifted - down
+    m.d.comb += rounded.eq(Mux(exact, product + offset if offset else product, shifted >> 1))
     return rounded
 
 
-def dyadic_bounds(lo, hi, multiplier, shift):
+def dyadic_bounds(lo, hi, multiplier, shift, rounding="half_up"):
     """Exact ``(min, max)`` of the rescale of every integer in ``[lo, hi]`` (for register widths).
 
-    The rescale is monotonic in ``x`` (``multiplier > 0``), so the extremes
-    come from the ends of the range.
+    The rescale is monotonic in ``x`` (``multiplier > 0``) for every rounding
+    mode, so the extremes come from the ends of the range.
     """
     def rescale(x):
         p = x * multiplier
-        return p if shift == 0 else ((p >> (shift - 1)) + 1) >> 1
+        if shift == 0:
+            return p
+        a = p >> (shift - 1)
+        if rounding == "floor":
+            return a >> 1
+        tie_down = rounding == "half_even" and p & ((1 << (shift - 1)) - 1) == 0 and a & 3 == 1
+        return (a + 1 - tie_down) >> 1
     return rescale(lo), rescale(hi)
 
 

@@ -6,9 +6,9 @@ from amaranth.hdl import Const, Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..ranges import range_shape
 from ._checks import check_int, check_shape, shape_range
-from ._dyadic import clamp, dyadic_bounds, round_half_up
-from .mvau import _bounds_shape
+from ._dyadic import check_rounding, clamp, dyadic_bounds, round_shift
 
 __all__ = ["AddStreams"]
 
@@ -21,13 +21,15 @@ class AddStreams(wiring.Component):
         y = clamp(dyadic(a, m[0], s[0]) + dyadic(b, m[1], s[1]) + zp, lo, hi)
         dyadic(x, m, s) = (x*m + 2**(s-1)) >> s      (x*m when s == 0)
 
-    with ``lo``, ``hi`` the range of ``out_shape``. The pipeline, ``pe``
+    with ``lo``, ``hi`` the range of ``out_shape`` (``rounding`` replaces the
+    half-up rounding by ``half_even`` or ``floor``, the same mode for both
+    inputs, as ``sw_reference.ops.dyadic``). The pipeline, ``pe``
     elements per beat, each lane alike::
 
         stage 1   a, b registered (the multiplier operands)
         stage 2   a * m[0][j], b * m[1][j]     partial products, m split in 17-bit chunks j
         stage 3   pa = a * m[0], pb = b * m[1]                       (partials summed)
-        stage 4   ra = round(pa, s[0]), rb = round(pb, s[1]) + zp    (``_dyadic.round_half_up``)
+        stage 4   ra = round(pa, s[0]), rb = round(pb, s[1]) + zp    (``_dyadic.round_shift``)
         stage 5   t = ra + rb
         stage 6   y = clamp(t, lo, hi)
 
@@ -58,6 +60,7 @@ class AddStreams(wiring.Component):
     multiplier : sequence of 2 int   ``m[0]`` for ``a``, ``m[1]`` for ``b``; ``1 <= m < 2**31``
     shift : sequence of 2 int        ``s[0]``, ``s[1]``; ``0 <= s < 64``
     zero_point : int            ``zp``, within ``out_shape``
+    rounding : str              ``"half_up"`` (default), ``"half_even"`` or ``"floor"``
 
     Members
     -------
@@ -71,7 +74,14 @@ class AddStreams(wiring.Component):
 
     latency = 6
 
-    def __init__(self, *, a_shape, b_shape, out_shape, pe=1, multiplier, shift, zero_point=0):
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("latency",)
+
+    #: (resource model of :mod:`hwgen.plan`, features) or None: no model covers it yet
+    resource_features = None
+
+    def __init__(self, *, a_shape, b_shape, out_shape, pe=1, multiplier, shift, zero_point=0,
+                 rounding="half_up"):
         self._a_shape = check_shape("a_shape", a_shape)
         self._b_shape = check_shape("b_shape", b_shape)
         self._out_shape = check_shape("out_shape", out_shape)
@@ -80,6 +90,7 @@ class AddStreams(wiring.Component):
         self._s = _pair("shift", shift, 0, 63)
         lo, hi = shape_range(self._out_shape)
         self._zp = check_int("zero_point", zero_point, minimum=lo, maximum=hi)
+        self._rounding = check_rounding(rounding)
         super().__init__({
             "a": In(stream.Signature(data.ArrayLayout(self._a_shape, self._pe))),
             "b": In(stream.Signature(data.ArrayLayout(self._b_shape, self._pe))),
@@ -90,6 +101,7 @@ class AddStreams(wiring.Component):
     multiplier = property(lambda self: self._m)
     shift = property(lambda self: self._s)
     zero_point = property(lambda self: self._zp)
+    rounding = property(lambda self: self._rounding)
 
     def elaborate(self, platform):
         m = Module()
@@ -109,7 +121,7 @@ class AddStreams(wiring.Component):
         for lane in range(self._pe):
             ra = self._rescaled(m, self.a.payload[lane], 0, advance, f"a_{lane}")
             rb = self._rescaled(m, self.b.payload[lane], 1, advance, f"b_{lane}")
-            total = Signal(_bounds_shape(*(sum(pair) for pair in zip(ra.bounds, rb.bounds))),
+            total = Signal(range_shape(*(sum(pair) for pair in zip(ra.bounds, rb.bounds))),
                            name=f"total_{lane}")
             y = Signal(self._out_shape, name=f"y_{lane}")
             with m.If(advance):
@@ -130,17 +142,17 @@ class AddStreams(wiring.Component):
         for at in range(0, mult.bit_length(), _CHUNK_BITS):
             chunk = (mult >> at) & ((1 << _CHUNK_BITS) - 1)
             if chunk:
-                partial = Signal(_bounds_shape(x_lo * chunk, x_hi * chunk),
+                partial = Signal(range_shape(x_lo * chunk, x_hi * chunk),
                                  name=f"partial_{suffix}_{at}")
                 with m.If(advance):
                     m.d.sync += partial.eq(operand * chunk)
                 partials.append(partial << at)
-        product = Signal(_bounds_shape(x_lo * mult, x_hi * mult), name=f"product_{suffix}")
+        product = Signal(range_shape(x_lo * mult, x_hi * mult), name=f"product_{suffix}")
         zp = self._zp if k == 1 else 0
-        lo, hi = dyadic_bounds(x_lo, x_hi, mult, shift)
-        rescaled = Signal(_bounds_shape(lo + zp, hi + zp), name=f"rescaled_{suffix}")
-        rounded = round_half_up(m, product, Const(max(shift - 1, 0), range(64)),
-                                Const(shift == 0), suffix=suffix, offset=zp)
+        lo, hi = dyadic_bounds(x_lo, x_hi, mult, shift, self._rounding)
+        rescaled = Signal(range_shape(lo + zp, hi + zp), name=f"rescaled_{suffix}")
+        rounded = round_shift(m, product, Const(max(shift - 1, 0), range(64)),
+                              Const(shift == 0), rounding=self._rounding, suffix=suffix, offset=zp)
         with m.If(advance):
             m.d.sync += [operand.eq(x), product.eq(sum(partials[1:], partials[0])),
                          rescaled.eq(rounded)]

@@ -53,6 +53,12 @@ class Divider(wiring.Component):
     pipeline advances when ``o.ready | ~o.valid``.
     """
 
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("latency",)
+
+    #: (resource model of :mod:`hwgen.plan`, features) or None: no model covers it yet
+    resource_features = None
+
     def __init__(self, *, dividend_bits, divisor_bits, pipelined=False, tag_shape=None):
         self._dividend_bits = check_int("dividend_bits", dividend_bits, minimum=1, maximum=64)
         self._divisor_bits = check_int("divisor_bits", divisor_bits, minimum=1, maximum=64)

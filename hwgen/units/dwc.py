@@ -2,7 +2,7 @@
 
 import math
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -51,6 +51,17 @@ class StreamingDataWidthConverter(wiring.Component):
     ``in_per_beat == out_per_beat``, otherwise as many beats as the element
     rate allows. ``i.ready`` depends on ``o.ready`` combinationally.
     """
+
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("latency",)
+
+    @property
+    def resource_features(self):
+        """(resource model of :mod:`hwgen.plan`, features): the incoming beat is placed by
+        barrel shifters over the input lanes' bits: in bits * shift stages, in bits, out bits, 1."""
+        bits = Shape.cast(self.i.payload.shape().elem_shape).width
+        lanes_in, lanes_out = self.in_per_beat * bits, self.out_per_beat * bits
+        return "dwc", [lanes_in * self.shift_stages, lanes_in, lanes_out, 1]
 
     def __init__(self, *, shape, in_per_beat, out_per_beat, elements):
         self._shape = check_shape("shape", shape)

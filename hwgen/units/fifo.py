@@ -31,6 +31,16 @@ class StreamFIFO(wiring.Component):
     Latency 2 cycles (input to output when empty); one beat per cycle.
     """
 
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("latency", "depth")
+
+    @property
+    def resource_features(self):
+        """(resource model of :mod:`hwgen.plan`, features): width, LUTRAM bits (none above
+        64 beats: block RAM), 1."""
+        bits = Shape.cast(self.i.payload.shape()).width
+        return "fifo", [bits, bits * -(-self.depth // 16) if self.depth <= 64 else 0, 1]
+
     def __init__(self, payload_shape, *, depth):
         self._payload_shape = payload_shape
         self._depth = check_int("depth", depth, minimum=1)

@@ -34,6 +34,12 @@ class DuplicateStreams(wiring.Component):
     outputs are ready. ``i.ready`` is combinational in the outputs' ``ready``.
     """
 
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("latency",)
+
+    #: (resource model of :mod:`hwgen.plan`, features) or None: no model covers it yet
+    resource_features = None
+
     def __init__(self, payload_shape, *, outputs):
         self._payload_shape = check_payload_shape(payload_shape, "ArrayLayout(signed(8), 4)")
         self._outputs = check_int("outputs", outputs, minimum=2)

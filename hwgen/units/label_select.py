@@ -53,6 +53,14 @@ class LabelSelect(wiring.Component):
     the previous result is still untaken.
     """
 
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("latency", "folds")
+
+    @property
+    def resource_features(self):
+        """(resource model of :mod:`hwgen.plan`, features): PE * input bits, 1."""
+        return "label_select", [self._pe * self._in_shape.width, 1]
+
     def __init__(self, *, in_shape, channels, pe=1):
         self._in_shape = check_shape("in_shape", in_shape)
         self._channels = check_int("channels", channels, minimum=1)

@@ -61,6 +61,12 @@ class LayerNorm(wiring.Component):
     ideal of ``F``. The I-ViT Newton root therefore costs ~10x the exact one.
     """
 
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("folds",)
+
+    #: (resource model of :mod:`hwgen.plan`, features) or None: no model covers it yet
+    resource_features = None
+
     def __init__(self, *, in_shape, channels, simd=1, sqrt="exact", bias=None,
                  out_shape=None):
         self._in_shape = check_shape("in_shape", in_shape)

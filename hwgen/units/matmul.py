@@ -1,19 +1,20 @@
 """Activation x activation product per attention head (QK^T and AV): an MVAU whose weights are a stream."""
 
-from amaranth.hdl import Cat, Signal, unsigned
-from amaranth.lib import data, stream, wiring
-from amaranth.lib.memory import Memory
+from amaranth.hdl import Module
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
+from ..ranges import range_shape
 from ._checks import check_int, check_range, check_shape, shape_range
-from ._counter import counter, loop_nest
-from .mvau import MVAU
-from .mvau_int import RESOURCES, lanes, product_terms
+from ._engine import FoldedEngine, FoldedUnit, check_fold
+from ._lanes import DspMultiply, ShiftAdd
+from ._weight_store import StreamedWeights
+from .mvau_int import RESOURCES
 
 __all__ = ["MatMul"]
 
 
-class MatMul(MVAU):
+class MatMul(FoldedUnit):
     """Per-head product of two activation streams, exactly ``sw_reference.ops.matmul``.
 
     Per sample, ``a`` is [M, H*Ka] and ``b`` is [R, H*Kb] (M = ``rows_a``,
@@ -27,26 +28,37 @@ class MatMul(MVAU):
     MW = Kb) with ``transpose_b``, else ``W_h[d, r] = b[r, h, d]`` (MH = Kb,
     MW = R); the vectors are ``a``'s rows cut into heads, ``M * H`` vectors
     of MW = Ka elements. The fold loop, input buffer (replaying a vector's
-    SF slices for output folds 1..NF-1), adder tree with ``pipeline``
-    stages, accumulator and handshake are :class:`~.mvau.MVAU`'s; products
-    are :func:`~.mvau_int.product_terms` (shift-add logic, or ``resource="dsp"``
-    registered multipliers), the weight ROMs become RAMs.
+    SF slices for output folds 1..NF-1), accumulator and handshake are the
+    :class:`~._engine.FoldedEngine`'s, as in :class:`~.mvau.MVAU`; the lane
+    datapath is :class:`~._lanes.ShiftAdd` (shift-add logic) or, with
+    ``resource="dsp"``, :class:`~._lanes.DspMultiply` (registered
+    multipliers) on ``b``'s elements, with ``pipeline`` adder tree stages;
+    the weight store is a :class:`~._weight_store.StreamedWeights`: RAMs
+    written from ``b`` instead of ROMs.
 
-    Storage: one RAM per PE of ``H * NF * SF`` words of SIMD ``b`` elements,
-    word ``h*NF*SF + nf*SF + sf`` holding ``W_h[nf*PE + p, sf*SIMD : (sf+1)*SIMD]``
-    (``R * H * Kb`` elements in all), read synchronously like the MVAU's ROMs
-    and registered once more before the products.
-    ``b`` is written one beat per cycle: with ``transpose_b`` a beat is SIMD
-    elements of one row and head (``b_lanes = simd``), one whole word of one
-    PE's RAM; otherwise a beat is PE elements (``b_lanes = pe``), one lane of
-    the same word in every PE's RAM (lane write enables).
+    Storage: one RAM per PE with two banks of ``H * NF * SF`` words of SIMD
+    ``b`` elements, word ``h*NF*SF + nf*SF + sf`` of a bank holding
+    ``W_h[nf*PE + p, sf*SIMD : (sf+1)*SIMD]`` (``2 * R * H * Kb`` elements in
+    all), read synchronously like the MVAU's ROMs and registered once more
+    before the products. ``b`` is written one beat per cycle: with
+    ``transpose_b`` a beat is SIMD elements of one row and head (``b_lanes =
+    simd``), one whole word of one PE's RAM; otherwise a beat is PE elements
+    (``b_lanes = pe``), one lane of the same word in every PE's RAM (lane
+    write enables).
 
-    Sequence per sample: ``b.ready`` is high (and ``a.ready`` low) until
-    all ``R * H * Kb / b_lanes`` beats of ``b`` are stored; then ``a``'s
-    rows are taken and computed, and ``b`` of the next sample is taken from
-    the cycle after the last slice of the last row was issued (the reads are
-    done by then; results may still be in the pipeline). There is one ``b``
-    buffer, so loading and computing do not overlap.
+    Sequence: ``b`` is double-buffered. A sample's ``b`` (``R * H * Kb /
+    b_lanes`` beats) is written into one bank while the previous sample's
+    rows of ``a`` are computed from the other; ``a``'s rows are taken once
+    their sample's bank is complete, and the bank is free again from the
+    cycle after the last slice of the last row was issued (its reads are done
+    by then; results may still be in the pipeline). ``b.ready`` is low only
+    while both banks hold a sample that is not yet computed. In steady state
+    a sample takes ``max(R*H*Kb/b_lanes, M*H*NF*SF)`` cycles: the product's
+    ``M*H*NF*SF`` whenever the load is not longer, which holds when ``PE <=
+    M`` (transpose_b) or ``SIMD <= M`` (otherwise), the load's when it is.
+    A two-input unit in a network gets a FIFO of one whole sample per input;
+    this unit never waits for a later sample's ``b`` before finishing the
+    current one, so the extra bank only adds slack to that argument.
 
     Parameters
     ----------
@@ -75,12 +87,18 @@ class MatMul(MVAU):
     o : Out(stream.Signature(ArrayLayout(out_shape, pe)))
         ``M * H * NF`` beats per sample: row m, head h, then outputs ``nf*pe .. nf*pe+pe-1``.
 
-    Cycles per sample ``R*H*Kb/b_lanes + M*H*NF*SF`` (``cycles_per_sample``)
-    when both streams keep up; latency ``3 + pipeline`` (``4 + pipeline`` with
+    Cycles per sample ``max(R*H*Kb/b_lanes, M*H*NF*SF)`` (``cycles_per_sample``)
+    in steady state when both streams keep up (the first sample also waits
+    for its whole ``b``); latency ``3 + pipeline`` (``4 + pipeline`` with
     DSPs) cycles from a vector's last ``a`` beat to its first output beat: the
     MVAU's plus a register on the RAM (and input buffer) outputs, so a block
     RAM's slow clock-to-output is not in series with the products.
     """
+
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("latency", "nf", "sf", "rom_bits", "pipeline", "acc_bits")
+    #: no resource model covers it yet (the MVAU's does not apply)
+    resource_features = None
 
     def __init__(self, *, a_shape, b_shape, rows_a, rows_b, heads, ka, kb, transpose_b,
                  pe=1, simd=1, pipeline=2, resource="lut", a_range=None, b_range=None,
@@ -106,27 +124,37 @@ class MatMul(MVAU):
         self._b_range = check_range("b_range", b_range, shape_range(self._b_shape),
                                     f"b_shape {b_shape!r}")
         a_shape = check_shape("a_shape", a_shape)
-        self._a_range_arg = a_range
-        self._lane_bits = self._b_shape.width
         if transpose_b:
             mh, rows, cols = self._rows_b, "rows_b, outputs per head", "kb, the contraction length"
         else:
             mh, rows, cols = self._kb, "kb, outputs per head", "rows_b, the contraction length"
-        self._fold(mh, self._ka, pe=pe, simd=simd, pipeline=pipeline, in_shape=a_shape,
-                   rows=rows, cols=cols)
-        if out_shape is not None:
+        mw = self._ka
+        pe, simd, pipeline = check_fold(mh, mw, pe=pe, simd=simd, pipeline=pipeline,
+                                        rows=rows, cols=cols)
+        self._a_range = check_range("a_range", a_range, shape_range(a_shape),
+                                    f"a_shape {a_shape!r}")
+
+        lanes = dict(simd=simd, pipeline=pipeline, in_shape=a_shape, in_range=self._a_range,
+                     w_shape=self._b_shape, w_range=self._b_range)
+        datapath = DspMultiply(**lanes) if resource == "dsp" else ShiftAdd(**lanes)
+        store = StreamedWeights(pe=pe, simd=simd, nf=mh // pe, sf=mw // simd, heads=self._heads,
+                                rows=self._rows_a, lane_bits=self._b_shape.width,
+                                transpose_b=transpose_b)
+        engine = FoldedEngine(mh=mh, mw=mw, pe=pe, simd=simd, in_shape=a_shape,
+                              datapath=datapath, store=store, base=0)
+        out_lo, out_hi = engine.sum_range
+        if out_shape is None:
+            given = range_shape(out_lo, out_hi, min_width=2)
+        else:
             given = check_shape("out_shape", out_shape)
             lo, hi = shape_range(given)
-            (_, _), (out_lo, out_hi) = self._acc_bounds()
             if not lo <= out_lo <= out_hi <= hi:
                 raise ValueError(f"out_shape must hold the sums' range [{out_lo}, {out_hi}], "
                                  f"not {out_shape!r}")
-            self._out_shape = given
-        self._b_lanes = self._simd if transpose_b else self._pe
-        wiring.Component.__init__(self, {      # MVAU's own ports (i) are not ours
-            "a": In(stream.Signature(data.ArrayLayout(self._in_shape, self._simd))),
-            "b": In(stream.Signature(data.ArrayLayout(self._b_shape, self._b_lanes))),
-            "o": Out(stream.Signature(data.ArrayLayout(self._out_shape, self._pe))),
+        super().__init__(engine=engine, out_shape=given, members={
+            "a": In(stream.Signature(data.ArrayLayout(a_shape, simd))),
+            "b": In(stream.Signature(data.ArrayLayout(self._b_shape, store.lanes))),
+            "o": Out(stream.Signature(data.ArrayLayout(given, pe))),
         })
 
     rows_a = property(lambda self: self._rows_a)
@@ -136,93 +164,27 @@ class MatMul(MVAU):
     kb = property(lambda self: self._kb)
     transpose_b = property(lambda self: self._transpose_b)
     resource = property(lambda self: self._resource)
-    a_shape = property(lambda self: self._in_shape)
+    a_shape = property(lambda self: self.in_shape)
     b_shape = property(lambda self: self._b_shape)
     a_range = property(lambda self: self._a_range)
     b_range = property(lambda self: self._b_range)
     #: ``b`` elements per beat: ``simd`` with transpose_b, else ``pe``
-    b_lanes = property(lambda self: self._b_lanes)
-    b_beats = property(lambda self: self._rows_b * self._heads * self._kb // self._b_lanes)
+    b_lanes = property(lambda self: self.weight_store.lanes)
+    b_beats = property(lambda self: self.weight_store.beats)
     a_beats = property(lambda self: self._rows_a * self._heads * self.sf)
     out_beats = property(lambda self: self._rows_a * self._heads * self.nf)
-    cycles_per_sample = property(lambda self: self.b_beats + self._rows_a * self._heads
-                                 * self.cycles_per_vector)
-    #: bits of ``b`` held in the per-PE RAMs
-    ram_bits = property(lambda self: self._rows_b * self._heads * self._kb * self._lane_bits)
-    rom_bits = 0
-    _read_register = True
-    _uses_dsp = property(lambda self: self._resource == "dsp")
-    _vectors = property(lambda self: self.a)
-    _weight_depth = property(lambda self: self._heads * self.nf * self.sf)
+    #: cycles of the product per sample, ``M * H * NF * SF``
+    compute_cycles = property(lambda self: self._rows_a * self._heads * self.cycles_per_vector)
+    #: steady-state cycles per sample: loading ``b`` overlaps the previous sample's product
+    cycles_per_sample = property(lambda self: max(self.b_beats, self.compute_cycles))
+    #: bits of the per-PE RAMs (two banks of ``R * H * Kb`` elements)
+    ram_bits = property(lambda self: self.weight_store.ram_bits)
 
     @property
     def weights(self):
         raise AttributeError("a MatMul's weights are its b stream, written at run time")
 
-    # --- the MVAU hooks --------------------------------------------------------------------
-
-    def _check_kind(self, given):
-        self._a_range = check_range("a_range", self._a_range_arg, shape_range(self._in_shape),
-                                    f"a_shape {given!r}")
-
-    def _acc_base(self):
-        return 0
-
-    def _slice_bounds(self):
-        corners = [x * w for x in self._a_range for w in self._b_range]
-        return self._simd * min(corners), self._simd * max(corners)
-
-    def _slice_sum(self, m, p, x_slice, w_slice):
-        b = self._lane_bits
-        terms = []
-        for j, x in enumerate(lanes(x_slice, self._in_shape, self._simd)):
-            terms += product_terms(x, self._a_range, w_slice[j * b:(j + 1) * b], self._b_shape,
-                                   self._b_range, dsp=self._uses_dsp)
-        return self._adder_tree(m, terms, f"mac{p}")
-
-    def _input_open(self, m):
-        """``loaded``: all of ``b`` is in the RAMs. Builds the RAMs and the ``b`` writer."""
-        nf, sf, heads, simd, pe = self.nf, self.sf, self._heads, self._simd, self._pe
-        self._loaded = loaded = Signal(name="loaded")
-        take = Signal(name="take_b")
-        m.d.comb += [self.b.ready.eq(~loaded), take.eq(self.b.valid & ~loaded)]
-        block = nf * sf
-        if self._transpose_b:   # row r = bnf * PE + bpe; a beat is one word of PE bpe
-            loops = [("bsf", sf, 1), ("bh", heads, block), ("bpe", pe), ("bnf", nf, sf)]
-        else:                   # output d = bnf * PE + p, input r = bsf * SIMD + blane
-            loops = [("bnf", nf, sf), ("bh", heads, block), ("blane", simd), ("bsf", sf, 1)]
-        count, done = loop_nest(m, loops, take)
-        with m.If(take & done):
-            m.d.sync += loaded.eq(1)
-        addr = count["bsf"][0] + count["bh"][0] + count["bnf"][0]
-
-        b = self._lane_bits
-        self._rams = []
-        for p in range(pe):
-            ram = Memory(shape=unsigned(simd * b), depth=self._weight_depth, init=[])
-            m.submodules[f"b_ram_{p}"] = ram
-            write = ram.write_port(granularity=b) if simd > 1 else ram.write_port()
-            if self._transpose_b:
-                data_ = self.b.payload.as_value()
-                lane_en = take & (count["bpe"][0] == p)
-                en = lane_en.replicate(simd) if simd > 1 else lane_en
-            else:
-                data_ = Cat(*[self.b.payload.as_value()[p * b:(p + 1) * b]] * simd)
-                en = Cat(*[take & (count["blane"][0] == j) for j in range(simd)])
-            m.d.comb += [write.addr.eq(addr), write.data.eq(data_), write.en.eq(en)]
-            self._rams.append(ram)
-        return loaded
-
-    def _weight_words(self, m, issue, addr, addr_last):
-        """RAM reads at ``addr`` (= h*NF*SF + nf*SF + sf); the last slice of the last row
-        frees the RAMs for the next sample's ``b``."""
-        row_end = issue & addr_last
-        _, row_last = counter(m, self._rows_a, row_end, "row")
-        with m.If(row_end & row_last):
-            m.d.sync += self._loaded.eq(0)
-        words = []
-        for p, ram in enumerate(self._rams):
-            port = ram.read_port(domain="sync")
-            m.d.comb += [port.addr.eq(addr), port.en.eq(self._advance)]
-            words.append(port.data)
-        return words
+    def elaborate(self, platform):
+        m = Module()
+        self._engine.elaborate(m, vectors=self.a, out=self.o, weight_stream=self.b)
+        return m

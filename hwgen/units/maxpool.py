@@ -52,6 +52,12 @@ class StreamingMaxPool(FeatureMapGeometry, wiring.Component):
     ``o.ready | ~o.valid``.
     """
 
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("latency", "folds")
+
+    #: (resource model of :mod:`hwgen.plan`, features) or None: no model covers it yet
+    resource_features = None
+
     def __init__(self, *, in_shape, channels, height, width, kernel, pe=1):
         (self._in_shape, self._channels, self._height, self._width, self._kernel,
          self._pe) = check_feature_map(in_shape=in_shape, channels=channels, height=height,

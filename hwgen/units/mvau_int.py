@@ -1,10 +1,15 @@
 """Matrix-vector-activation unit with integer inputs: integer, ternary or binary weights (FINN: MVAU)."""
 
 import numpy as np
-from amaranth.hdl import Const, Mux, signed, unsigned
+from amaranth.hdl import signed, unsigned
+from amaranth.lib import data, stream
+from amaranth.lib.wiring import In, Out
 
-from ._checks import as_array, check_int, check_range, shape_range
-from .mvau import MVAU
+from ..ranges import range_shape
+from ._checks import as_array, check_int, check_range, check_shape, shape_range
+from ._engine import FoldedEngine, FoldedUnit, check_fold
+from ._lanes import BinaryAddSub, DspMultiply, ShiftAdd, TernaryAddSub, lanes, product_terms
+from ._weight_store import WeightRom
 
 __all__ = ["RESOURCES", "WEIGHT_KINDS", "IntegerMVAU", "lanes", "product_terms"]
 
@@ -16,7 +21,7 @@ RESOURCES = ("lut", "dsp")
 _INT32 = (-(1 << 31), (1 << 31) - 1)
 
 
-class IntegerMVAU(MVAU):
+class IntegerMVAU(FoldedUnit):
     """Streaming matrix-vector unit on integer inputs (FINN: MVAU with an integer SIMD type).
 
     For every input vector ``x`` of ``MW`` elements and the weight matrix
@@ -26,24 +31,29 @@ class IntegerMVAU(MVAU):
         y[c] = bias[c] + sum_k x[k] * W[c, k]      for c < MH
 
     The folding, the input buffer, the per-PE weight ROMs, the fold cadence
-    (``NF * SF`` cycles per vector, no bubbles) and the handshake are
-    :class:`~hwgen.units.mvau.MVAU`'s; this class changes what one slice
-    computes, how weights are coded in the ROM and how wide the sums are.
+    (``NF * SF`` cycles per vector, no bubbles) and the handshake are the
+    :class:`~._engine.FoldedEngine`'s, as in :class:`~hwgen.units.mvau.MVAU`;
+    the weight kind picks the lane datapath (:mod:`~._lanes`), which decides
+    what one slice computes and how weights are coded in the ROM, and the
+    bias is the accumulator's start value.
 
     The datapath per PE and slice depends on the weight kind; every
     product term of the SIMD lanes goes into one balanced adder tree with
     ``pipeline`` register stages:
 
-    * ``"binary"`` (-1/+1, 1 ROM bit: 1 = +1): ``+x`` or ``-x`` by the
-      weight's sign, no multiplier (FINN CNV's first layer on 8-bit pixels).
+    * ``"binary"`` (-1/+1, 1 ROM bit: 1 = +1; :class:`~._lanes.BinaryAddSub`):
+      ``+x`` or ``-x`` by the weight's sign, no multiplier (FINN CNV's first
+      layer on 8-bit pixels).
     * ``"ternary"`` ({-1, 0, +1}, BitNet b1.58; 2 ROM bits, two's complement
-      ``01`` = +1, ``11`` = -1, ``00`` = 0): add, subtract or skip, no
-      multiplier, whatever ``resource`` says.
+      ``01`` = +1, ``11`` = -1, ``00`` = 0; :class:`~._lanes.TernaryAddSub`):
+      add, subtract or skip, no multiplier, whatever ``resource`` says.
     * ``"int"`` (signed ``weight_bits`` = 2..8, two's complement in the ROM):
-      ``resource="lut"`` builds each product as shift-add partial products,
+      ``resource="lut"`` (:class:`~._lanes.ShiftAdd`) builds each product as
+      shift-add partial products,
       ``Mux(w[i], x, 0) << i`` for the low bits and ``-(Mux(w[b-1], x, 0) << (b-1))``
       for the sign bit, all fed into the lane adder tree (no ``*`` operator:
-      a LUT/carry-chain array). ``resource="dsp"`` writes ``x * w`` with
+      a LUT/carry-chain array). ``resource="dsp"`` (:class:`~._lanes.DspMultiply`)
+      writes ``x * w`` with
       registered operands (the input register or buffer read and the
       synchronous ROM read) and a registered product (one extra stage at
       the multiplier output, before the tree), the pattern Vivado maps
@@ -89,9 +99,24 @@ class IntegerMVAU(MVAU):
         NF beats per vector; beat ``nf`` lane ``p`` is channel ``nf * pe + p``.
 
     Latency ``2 + pipeline`` cycles (``3 + pipeline`` with ``resource="dsp"``:
-    the product register) from the last input beat of a vector to its first
-    output beat; ``NF * SF`` cycles per vector in steady state.
+    the product register; one more with ROMs deeper than 64 words, the read
+    register) from the last input beat of a vector to its first output
+    beat; ``NF * SF`` cycles per vector in steady state.
     """
+
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("latency", "nf", "sf", "rom_bits", "pipeline", "acc_bits", "weight_bits")
+
+    @property
+    def resource_features(self):
+        """(resource model of :mod:`hwgen.plan`, features): by weight kind and resource."""
+        lanes, ibits = self.pe * self.simd, self.in_shape.width
+        acc = self.pe * self.acc_bits
+        if self._weight_kind == "int" and self._resource == "dsp":
+            return "int_mvau_dsp", [lanes, acc, 1]
+        if self._weight_kind == "int":
+            return "int_mvau_lut", [lanes * self._weight_bits * ibits, acc, 1]
+        return "ternary_mvau", [lanes * ibits, acc, 1]
 
     def __init__(self, *, weights, in_shape, weight_kind="int", weight_bits=8, bias=None,
                  in_range=None, binary_input=False, pe=1, simd=1, pipeline=1, resource="lut"):
@@ -110,143 +135,93 @@ class IntegerMVAU(MVAU):
             self._weight_bits = check_int("weight_bits", weight_bits, minimum=2, maximum=8)
         else:
             self._weight_bits = 2 if weight_kind == "ternary" else 1
-        self._lane_bits = self._weight_bits
-        self._bias_arg, self._in_range_arg = bias, in_range
-        super().__init__(weights=weights, pe=pe, simd=simd, pipeline=pipeline, in_shape=in_shape)
+        self._weights = _check_weights(weights, weight_kind, self._weight_bits)
+        mh, mw = self._weights.shape
+        pe, simd, pipeline = check_fold(mh, mw, pe=pe, simd=simd, pipeline=pipeline,
+                                        rows="the rows of weights", cols="the columns of weights")
+        shape = check_shape("in_shape", in_shape)
+        if binary_input and shape != unsigned(1):
+            raise ValueError(f"in_shape must be unsigned(1) with binary_input=True, "
+                             f"not {in_shape!r}")
+        full = (-1, 1) if binary_input else shape_range(shape)
+        self._in_range = check_range("in_range", in_range, full, f"in_shape {in_shape!r}")
+        self._bias = _check_bias(bias, mh)
+
+        datapath = _datapath(weight_kind, self._weight_bits, resource, simd=simd,
+                             pipeline=pipeline, in_shape=shape, in_range=self._in_range,
+                             binary_input=binary_input)
+        store = WeightRom(self._weights, pe=pe, simd=simd, codes=datapath.codes,
+                          lane_bits=datapath.lane_bits)
+        engine = FoldedEngine(mh=mh, mw=mw, pe=pe, simd=simd, in_shape=shape,
+                              datapath=datapath, store=store, base=self._bias)
+        out_shape = range_shape(*engine.sum_range, min_width=2)
+        super().__init__(engine=engine, out_shape=out_shape, members={
+            "i": In(stream.Signature(data.ArrayLayout(shape, simd))),
+            "o": Out(stream.Signature(data.ArrayLayout(out_shape, pe))),
+        })
 
     weight_kind = property(lambda self: self._weight_kind)
     weight_bits = property(lambda self: self._weight_bits)
     resource = property(lambda self: self._resource)
     binary_input = property(lambda self: self._binary_input)
     in_range = property(lambda self: self._in_range)
-    #: an extra register stage at the multiplier output with ``resource="dsp"``
-    _uses_dsp = property(lambda self: self._weight_kind == "int" and self._resource == "dsp")
+
+    @property
+    def weights(self):
+        """A copy of the weight matrix, int64 [MH, MW]."""
+        return self._weights.copy()
 
     @property
     def bias(self):
         """A copy of the bias, int64 [MH] (zeros without one)."""
         return self._bias.copy()
 
-    @property
-    def rom_bits(self):
-        """Weight bits in the per-PE ROMs plus bias bits in the start-value ROMs."""
-        per_pe = self._bias.reshape(self.nf, self._pe)     # [nf, p]: channel nf * PE + p
-        roms = int((per_pe != per_pe[0]).any(axis=0).sum())  # PEs whose start values differ
-        return super().rom_bits + roms * self.nf * self._acc_shape.width
 
-    # --- construction checks (called by MVAU.__init__) -------------------------------------
-
-    def _check_weights(self, weights):
-        allowed = {"int": f"signed {self._weight_bits}-bit integers",
-                   "ternary": "-1, 0 or +1", "binary": "-1 or +1"}[self._weight_kind]
-        array = _int_matrix("weights", weights, 2, f"[MH, MW] of {allowed}")
-        if self._weight_kind == "int":
-            lo, hi = -(1 << (self._weight_bits - 1)), (1 << (self._weight_bits - 1)) - 1
-            bad = np.argwhere((array < lo) | (array > hi))
-        else:
-            values = (-1, 0, 1) if self._weight_kind == "ternary" else (-1, 1)
-            bad = np.argwhere(~np.isin(array, values))
-        if len(bad):
-            index = tuple(int(v) for v in bad[0])
-            more = f" ({len(bad) - 1} more entries are outside too)" if len(bad) > 1 else ""
-            raise ValueError(f"weights[{index[0]}, {index[1]}] must be {allowed} "
-                             f"(weight_kind={self._weight_kind!r}), not {array[index].item()!r}"
-                             f"{more}")
-        return array.astype(np.int64)
-
-    def _check_kind(self, given):
-        if self._binary_input and self._in_shape != unsigned(1):
-            raise ValueError(f"in_shape must be unsigned(1) with binary_input=True, not {given!r}")
-        full = (-1, 1) if self._binary_input else shape_range(self._in_shape)
-        self._in_range = check_range("in_range", self._in_range_arg, full, f"in_shape {given!r}")
-        self._bias = self._check_bias(self._bias_arg)
-
-    def _check_bias(self, bias):
-        if bias is None:
-            return np.zeros(self._mh, dtype=np.int64)
-        array = _int_matrix("bias", bias, 1, "[MH] of int32")
-        if array.shape != (self._mh,):
-            raise ValueError(f"bias must have shape ({self._mh},) (one per row of weights), "
-                             f"not {array.shape}")
-        bad = np.argwhere((array < _INT32[0]) | (array > _INT32[1]))
-        if len(bad):
-            index = int(bad[0][0])
-            raise ValueError(f"bias[{index}] must be an int32 in [{_INT32[0]}, {_INT32[1]}], "
-                             f"not {array[index].item()!r}")
-        return array.astype(np.int64)
-
-    # --- the MVAU hooks --------------------------------------------------------------------
-
-    def _acc_base(self):
-        return self._bias.astype(object)
-
-    def _slice_bounds(self):
-        """Exact per channel and slice from the actual weights and ``in_range``: [MH, SF] each."""
-        xlo, xhi = self._in_range
-        w = self._weights.astype(object).reshape(self._mh, self.sf, self._simd)
-        a, b = w * xlo, w * xhi
-        return np.minimum(a, b).sum(axis=2), np.maximum(a, b).sum(axis=2)
-
-    def _weight_lanes(self, row):
-        """ROM codes: the weights' two's complement in ``weight_bits`` (binary: 1 = +1)."""
-        if self._weight_kind == "binary":
-            return (row > 0).astype(np.int64)
-        return row & ((1 << self._weight_bits) - 1)
-
-    def _slice_sum(self, m, p, x_slice, w_slice):
-        """PE ``p``'s ``sum_j x[j] * w[j]`` over the slice: every lane's terms into one tree."""
-        b = self._lane_bits
-        terms = []
-        for j, x in enumerate(lanes(x_slice, self._in_shape, self._simd, self._binary_input)):
-            terms += self._lane_terms(x, w_slice[j * b:(j + 1) * b])
-        return self._adder_tree(m, terms, f"mac{p}")
-
-    def _lane_terms(self, x, w):
-        """One lane's product as adder-tree terms ``(value, lo, hi)`` (bounds over all weights)."""
-        xlo, xhi = self._in_range
-        kind = self._weight_kind
-        if kind == "binary":
-            return [(Mux(w, x, -x), min(xlo, -xhi), max(xhi, -xlo))]
-        if kind == "ternary":   # w[0]: non-zero, w[1]: negative
-            return [(Mux(w[0], Mux(w[1], -x, x), 0), min(xlo, -xhi, 0), max(xhi, -xlo, 0))]
-        return product_terms(x, self._in_range, w, signed(self._weight_bits),
-                             shape_range(signed(self._weight_bits)), dsp=self._uses_dsp)
+def _datapath(kind, bits, resource, **lanes):
+    """The lane datapath of a weight kind: add/sub for -1/+1 and ternary weights (whatever
+    ``resource`` says), shift-add logic or DSP products for integers."""
+    if kind == "binary":
+        return BinaryAddSub(**lanes)
+    if kind == "ternary":
+        return TernaryAddSub(**lanes)
+    w_shape = signed(bits)
+    lanes.update(w_shape=w_shape, w_range=shape_range(w_shape))
+    return DspMultiply(**lanes) if resource == "dsp" else ShiftAdd(**lanes)
 
 
-def lanes(x_slice, shape, simd, binary=False):
-    """The ``simd`` elements of a raw slice as integer Values: signed when ``shape`` is, and
-    -1/+1 for ``binary`` (bit 1 = +1)."""
-    n = shape.width
-    values = []
-    for j in range(simd):
-        x = x_slice[j * n:(j + 1) * n]
-        if binary:
-            x = Mux(x, Const(1, signed(2)), Const(-1, signed(2)))
-        elif shape.signed:
-            x = x.as_signed()
-        values.append(x)
-    return values
+def _check_weights(weights, kind, bits):
+    """``weights`` as int64 [MH, MW] with values the weight kind allows, or TypeError/ValueError."""
+    allowed = {"int": f"signed {bits}-bit integers",
+               "ternary": "-1, 0 or +1", "binary": "-1 or +1"}[kind]
+    array = _int_matrix("weights", weights, 2, f"[MH, MW] of {allowed}")
+    if kind == "int":
+        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        bad = np.argwhere((array < lo) | (array > hi))
+    else:
+        values = (-1, 0, 1) if kind == "ternary" else (-1, 1)
+        bad = np.argwhere(~np.isin(array, values))
+    if len(bad):
+        index = tuple(int(v) for v in bad[0])
+        more = f" ({len(bad) - 1} more entries are outside too)" if len(bad) > 1 else ""
+        raise ValueError(f"weights[{index[0]}, {index[1]}] must be {allowed} "
+                         f"(weight_kind={kind!r}), not {array[index].item()!r}{more}")
+    return array.astype(np.int64)
 
 
-def product_terms(x, x_range, w, w_shape, w_range, *, dsp):
-    """``x * w`` as adder-tree terms ``(value, lo, hi)``; ``w`` is raw bits of ``w_shape``.
-
-    ``dsp``: one ``*`` term (registered by the tree's level-0 stage), bounded by
-    the corners of ``x_range`` x ``w_range``. Otherwise shift-add partial
-    products, no ``*``: ``Mux(w[i], x, 0) << i`` per bit, the top bit of a
-    signed ``w`` subtracted (two's complement); bounds over every ``w`` of its shape.
-    """
-    xlo, xhi = x_range
-    if dsp:
-        corners = [a * b for a in x_range for b in w_range]
-        value = w.as_signed() if w_shape.signed else w
-        return [(x * value, min(corners), max(corners))]
-    b = w_shape.width
-    top = b - 1 if w_shape.signed else b
-    terms = [(Mux(w[i], x, 0) << i, min(0, xlo << i), max(0, xhi << i)) for i in range(top)]
-    if w_shape.signed:
-        terms.append((-(Mux(w[top], x, 0) << top), min(0, -(xhi << top)), max(0, -(xlo << top))))
-    return terms
+def _check_bias(bias, mh):
+    """``bias`` as int64 [MH] of int32 values (zeros for None), or TypeError/ValueError."""
+    if bias is None:
+        return np.zeros(mh, dtype=np.int64)
+    array = _int_matrix("bias", bias, 1, "[MH] of int32")
+    if array.shape != (mh,):
+        raise ValueError(f"bias must have shape ({mh},) (one per row of weights), "
+                         f"not {array.shape}")
+    bad = np.argwhere((array < _INT32[0]) | (array > _INT32[1]))
+    if len(bad):
+        index = int(bad[0][0])
+        raise ValueError(f"bias[{index}] must be an int32 in [{_INT32[0]}, {_INT32[1]}], "
+                         f"not {array[index].item()!r}")
+    return array.astype(np.int64)
 
 
 def _int_matrix(name, value, ndim, what):

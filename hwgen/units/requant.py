@@ -1,11 +1,11 @@
-"""Dyadic requantizer: ``y = clamp(((x * m + 2**(s-1)) >> s) + zp, lo, hi)``."""
+"""Dyadic requantizer: ``y = clamp(round_s(x * m) + zp, lo, hi)``, ``round_s`` one of three modes."""
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import channel_params, check_int, check_shape, shape_range
-from ._dyadic import clamp, round_half_up
+from ._dyadic import check_rounding, clamp, round_shift
 from ._rom import lane_rom
 
 __all__ = ["Requant"]
@@ -23,6 +23,9 @@ class Requant(wiring.Component):
 
     which is DESIGN.md's round-half-up rescale; the rewritten rounding never
     needs the ``2**(s-1)`` constant, so nothing is wider than the product.
+    ``rounding="floor"`` drops the ``+ 1`` (``p >> s``); ``"half_even"``
+    (ONNX ``ROUND``) also subtracts 1 on the ties whose lower neighbour is
+    even (``_dyadic.round_shift``).
     Channels arrive in order, ``pe`` per beat, ``channels // pe`` beats per
     vector; a fold counter selects each lane's parameters, so the stream must
     start at channel 0 (true after reset, and it stays aligned because a
@@ -39,6 +42,7 @@ class Requant(wiring.Component):
         Length 1 means per-tensor. Parameters that are the same for every
         channel become constants; the others live in a ROM per lane
         (``channels // pe`` deep), read synchronously so it maps to LUTRAM/BRAM.
+    rounding : str              ``"half_up"`` (default), ``"half_even"`` or ``"floor"``
 
     Members
     -------
@@ -49,8 +53,18 @@ class Requant(wiring.Component):
     one beat per cycle. The pipeline advances when ``o.ready | ~o.valid``.
     """
 
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("latency", "folds")
+
+    @property
+    def resource_features(self):
+        """(resource model of :mod:`hwgen.plan`, features): PE * input bits, PE, 1."""
+        layout = self.i.payload.shape()
+        bits = Shape.cast(layout.elem_shape).width
+        return "requant", [layout.length * bits, layout.length, 1]
+
     def __init__(self, *, in_shape, out_shape, channels, pe=1,
-                 multiplier, shift, zero_point=(0,)):
+                 multiplier, shift, zero_point=(0,), rounding="half_up"):
         self._in_shape = check_shape("in_shape", in_shape)
         self._out_shape = check_shape("out_shape", out_shape)
         self._channels = check_int("channels", channels, minimum=1)
@@ -62,6 +76,7 @@ class Requant(wiring.Component):
         self._m = channel_params("multiplier", multiplier, channels, 1, (1 << 31) - 1)
         self._s = channel_params("shift", shift, channels, 0, 63)
         self._zp = channel_params("zero_point", zero_point, channels, lo, hi)
+        self._rounding = check_rounding(rounding)
 
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(self._in_shape, pe))),
@@ -70,6 +85,7 @@ class Requant(wiring.Component):
 
     channels = property(lambda self: self._channels)
     pe = property(lambda self: self._pe)
+    rounding = property(lambda self: self._rounding)
     folds = property(lambda self: self._channels // self._pe)
     #: width of the multiplier operand ``m`` (the widest of the channels' multipliers)
     multiplier_bits = property(lambda self: max(self._m).bit_length())
@@ -107,7 +123,7 @@ class Requant(wiring.Component):
             exact = Signal(name=f"exact_{lane}")    # s == 0: no rounding term
             zp2 = Signal.like(zp, name=f"zp2_{lane}")
             # Stage 3: rounded shift, offset and clamp.
-            rounded = round_half_up(m, product, shamt, exact, suffix=lane)
+            rounded = round_shift(m, product, shamt, exact, rounding=self._rounding, suffix=lane)
             offset = Signal(signed(len(product) + len(zp) + 1), name=f"offset_{lane}")
             with m.If(advance):
                 m.d.sync += [

@@ -1,9 +1,10 @@
 """I-ViT ShiftGELU: ``p * sigmoid(1.702 p)`` with shift exponentials and one division per element."""
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..ranges import range_shape
 from ._checks import check_int, check_shape, shape_range
 from ._expshift import exp_shift, exp_shift_bits
 from ._rowbuffer import RowBuffer, running_max
@@ -62,6 +63,12 @@ class ShiftGELU(wiring.Component):
     stages, output register).
     """
 
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("folds",)
+
+    #: (resource model of :mod:`hwgen.plan`, features) or None: no model covers it yet
+    resource_features = None
+
     def __init__(self, *, in_shape, length, simd=1, x0, n=23, out_shape=None):
         self._in_shape = check_shape("in_shape", in_shape)
         self._length = check_int("length", length, minimum=1)
@@ -73,8 +80,7 @@ class ShiftGELU(wiring.Component):
         lo, hi = shape_range(self._in_shape)
         sig = max(127, -self._x0 >> 1)
         low, high = min(sig * lo, 0), max(sig * hi, 0)
-        need = signed(max(low.bit_length(), high.bit_length()) + 1) if low < 0 \
-            else unsigned(high.bit_length())
+        need = range_shape(low, high)
         self._out_shape = need if out_shape is None else check_shape("out_shape", out_shape)
         out_lo, out_hi = shape_range(self._out_shape)
         if low < out_lo or high > out_hi:

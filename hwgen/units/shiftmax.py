@@ -63,6 +63,12 @@ class Shiftmax(wiring.Component):
     of its row.
     """
 
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("folds",)
+
+    #: (resource model of :mod:`hwgen.plan`, features) or None: no model covers it yet
+    resource_features = None
+
     def __init__(self, *, in_shape, length, simd=1, x0, out_bits=8, n=15):
         self._in_shape = check_shape("in_shape", in_shape)
         self._length = check_int("length", length, minimum=1)

@@ -35,6 +35,14 @@ class SkidBuffer(wiring.Component):
     valid flags and a payload-wide 2:1 multiplexer.
     """
 
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("latency",)
+
+    @property
+    def resource_features(self):
+        """(resource model of :mod:`hwgen.plan`, features): payload width, 1."""
+        return "skid", [Shape.cast(self.i.payload.shape()).width, 1]
+
     def __init__(self, payload_shape):
         self._payload_shape = check_payload_shape(payload_shape)
         super().__init__({

@@ -41,8 +41,8 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
     image's row 0 (negative while the writer still owes rows of that image,
     above ``H`` once it writes the next image); the reader issues a beat of
     output row ``oy`` only when ``ahead >= min(oy*stride - padding + k, H)``
-    and the writer accepts a beat only while ``ahead < max(0, oy*stride -
-    padding) + R``, i.e. into a slot no window of the current or a later
+    and the writer accepts a beat only while ``ahead < min(max(0, oy*stride -
+    padding), H) + R``, i.e. into a slot no window of the current or a later
     output row needs. Padding never enters the buffer: a window element
     outside the input is replaced by ``pad_value`` at the output. With
     ``R >= 2*k + stride`` the writer fills the next output row's rows (and at
@@ -75,6 +75,12 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
     ``o.ready | ~o.valid``, so a stalled beat stays stable. ``i.ready``
     depends on registers only.
     """
+
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("cf", "buffer_rows")
+
+    #: (resource model of :mod:`hwgen.plan`, features) or None: no model covers it yet
+    resource_features = None
 
     def __init__(self, *, in_shape, channels, height, width, kernel, stride=1, padding=0,
                  pad_value=0, simd=1):
@@ -127,8 +133,14 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
         ahead = Signal(range(-h - 1, h + rows + 2), name="ahead")
         row0 = Signal(range(-p, h + 1), init=-p, name="row0")       # oy*stride - padding
         need, freed = Signal.like(ahead, name="need"), Signal.like(ahead, name="freed")
-        m.d.comb += [need.eq(Mux(row0 + k > h, h, row0 + k)),
-                     freed.eq(Mux(row0 < 0, 0, row0) if p else row0)]
+        m.d.comb += need.eq(Mux(row0 + k > h, h, row0 + k))
+        if p > k:
+            # The last output rows start below the image (row0 up to H + padding - k > H):
+            # no more than its H rows can be freed, or the writer would count slots the
+            # next image still needs as free and overwrite them.
+            m.d.comb += freed.eq(Mux(row0 < 0, 0, Mux(row0 > h, h, row0)))
+        else:
+            m.d.comb += freed.eq(Mux(row0 < 0, 0, row0) if p else row0)
 
         # Writer: stream order into a wrapping address; a row is complete at its last beat.
         accept = Signal()

@@ -66,6 +66,14 @@ class Thresholding(wiring.Component):
     The pipeline advances when ``o.ready | ~o.valid``.
     """
 
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("latency", "folds", "rom_bits")
+
+    @property
+    def resource_features(self):
+        """(resource model of :mod:`hwgen.plan`, features): PE * thresholds * input bits, 1."""
+        return "thresholding", [self._pe * ((1 << self._out_bits) - 1) * self._in_shape.width, 1]
+
     def __init__(self, *, in_shape, channels, pe=1, thresholds, out_bits):
         self._in_shape = check_shape("in_shape", in_shape)
         self._channels = check_int("channels", channels, minimum=1)

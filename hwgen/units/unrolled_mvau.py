@@ -4,6 +4,7 @@ from amaranth.hdl import Cat, Module, Signal, unsigned
 
 from ._checks import check_int
 from ._mst import direct_plan, mst_plan
+from ._pipeline import Stages, adder_tree
 from .mvau import MVAU, _check_weights
 
 __all__ = ["UnrolledMVAU"]
@@ -50,6 +51,12 @@ class UnrolledMVAU(MVAU):
     together when ``o.ready | ~o.valid``.
     """
 
+    #: what the manifest records of this unit: names of its public figures, in manifest order
+    figures = ("latency", "nf", "sf", "rom_bits", "pipeline", "acc_bits", "share_depth",
+               "share_levels", "synapse_ops", "synapse_ops_unshared", "share")
+    #: no resource model covers it yet (the MVAU's does not apply)
+    resource_features = None
+
     def __init__(self, *, weights, pipeline=0, share="none", share_depth=2,
                  in_shape=BINARY):
         if share not in SHARES:
@@ -74,30 +81,31 @@ class UnrolledMVAU(MVAU):
     @property
     def _link_stages(self):
         """Register stages the reuse links add (one per link, only when pipelined)."""
-        return self._plan.levels if self._pipeline else 0
+        return self._plan.levels if self.pipeline else 0
 
     #: latency mode: no register slice after it (it would add a cycle of latency)
     slice_after = False
 
     @property
     def latency(self):
-        return 2 + self._pipeline + self._link_stages
+        return 2 + self.pipeline + self._link_stages
 
     def elaborate(self, platform):
         m = Module()
-        self._advance = advance = Signal()
+        advance = Signal(name="_advance")
         m.d.comb += [advance.eq(self.o.ready | ~self.o.valid), self.i.ready.eq(advance)]
+        stages = Stages(m, advance)
 
         # Stage 1: the input register.
-        x = Signal(self._mw, name="x_in")
+        x = Signal(self.mw, name="x_in")
         with m.If(self.i.valid & advance):
             m.d.sync += x.eq(self.i.payload.as_value())
-        valid = self._register(m, self.i.valid, unsigned(1), "valid_1")
+        valid = stages.register(self.i.valid, unsigned(1), "valid_1")
 
         # Stages 2 .. 1+pipeline+links: popcounts, then the reuse links level by level.
-        last = self._pipeline + self._link_stages
-        counts = self._channel_counts(m, x)
-        valid = self._align(m, valid, 0, last, "valid")
+        last = self.pipeline + self._link_stages
+        counts = self._channel_counts(m, stages, x)
+        valid = _align(stages, valid, 0, last, "valid")
 
         # Output register: y = 2 * v - (MW + 2 * K).
         out_valid = Signal(name="out_valid")
@@ -105,57 +113,59 @@ class UnrolledMVAU(MVAU):
             m.d.sync += out_valid.eq(valid)
         m.d.comb += self.o.valid.eq(out_valid)
         for c, (value, offset, stage) in enumerate(counts):
-            y = Signal(self._acc_shape, name=f"y_{c}")
+            y = Signal(self.acc_shape, name=f"y_{c}")
             with m.If(advance):
-                m.d.sync += y.eq(((self._align(m, value, stage, last, f"v{c}")) << 1)
-                                 - (self._mw + 2 * offset))
+                m.d.sync += y.eq(((_align(stages, value, stage, last, f"v{c}")) << 1)
+                                 - (self.mw + 2 * offset))
             m.d.comb += self.o.payload[c].eq(y)
         return m
 
-    def _channel_counts(self, m, x):
+    def _channel_counts(self, m, stages, x):
         """Per channel ``(v, K, stage)``: ``v = popcount(xnor(x, W[c])) + K`` valid at ``stage``.
 
         Stages count from the input register; direct popcounts arrive at
         ``pipeline``, a channel ``l`` links deep at ``pipeline + l`` (pipelined)
         or at 0 (combinational).
         """
-        plan, staged = self._plan, self._pipeline > 0
-        counts = [None] * self._mh
+        plan, staged = self._plan, self.pipeline > 0
+        counts = [None] * self.mh
         for c in plan.order:
             columns = plan.differing(self._weights, c)
             parent = plan.parent[c]
             if parent < 0:
-                counts[c] = (self._popcount(m, x, c, columns), 0, self._pipeline)
+                counts[c] = (self._popcount(m, stages, x, c, columns), 0, self.pipeline)
                 continue
             value, offset, stage = counts[parent]
             offset += len(columns)
             if not len(columns):                     # identical weights: the same count
                 counts[c] = (value, offset, stage)
                 continue
-            at = self._pipeline + plan.level[c] - 1 if staged else 0
-            delta = self._align(m, self._popcount(m, x, c, columns), self._pipeline, at,
-                                f"d{c}")
-            node = Signal(unsigned((self._mw + offset).bit_length()), name=f"v{c}")
-            m.d.comb += node.eq(self._align(m, value, stage, at, f"v{parent}_for{c}")
+            at = self.pipeline + plan.level[c] - 1 if staged else 0
+            delta = _align(stages, self._popcount(m, stages, x, c, columns), self.pipeline, at,
+                           f"d{c}")
+            node = Signal(unsigned((self.mw + offset).bit_length()), name=f"v{c}")
+            m.d.comb += node.eq(_align(stages, value, stage, at, f"v{parent}_for{c}")
                                 + (delta << 1))
             if staged:
-                node = self._register(m, node, node.shape(), f"v{c}_l{plan.level[c]}")
+                node = stages.register(node, node.shape(), f"v{c}_l{plan.level[c]}")
             counts[c] = (node, offset, at + staged)
         return counts
 
-    def _popcount(self, m, x, c, columns):
+    def _popcount(self, m, stages, x, c, columns):
         """``popcount(xnor(x, W[c]))`` over ``columns``, ``pipeline`` stages later.
 
         Each XNOR with a constant weight is ``x[k]`` (weight +1) or ``~x[k]`` (-1).
         """
-        bits = Signal(len(columns), name=f"agree_{c}" if len(columns) == self._mw
+        bits = Signal(len(columns), name=f"agree_{c}" if len(columns) == self.mw
                       else f"agree_{c}_vs_{self._plan.parent[c]}")
         row = self._weights[c]
         m.d.comb += bits.eq(Cat(x[k] if row[k] > 0 else ~x[k] for k in map(int, columns)))
-        return self._adder_tree(m, [(bits[j], 0, 1) for j in range(len(columns))], f"pc{c}")
+        return adder_tree(m, stages, [(bits[j], 0, 1) for j in range(len(columns))], f"pc{c}",
+                          pipeline=self.pipeline)
 
-    def _align(self, m, value, have, want, name):
-        """``value`` (valid at stage ``have``) delayed by registers to stage ``want``."""
-        for stage in range(have, want):
-            value = self._register(m, value, value.shape(), f"{name}_s{stage + 1}")
-        return value
+
+def _align(stages, value, have, want, name):
+    """``value`` (valid at stage ``have``) delayed by registers to stage ``want``."""
+    for stage in range(have, want):
+        value = stages.register(value, value.shape(), f"{name}_s{stage + 1}")
+    return value

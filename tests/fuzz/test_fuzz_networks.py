@@ -1,6 +1,9 @@
-"""Property tests: random valid binary networks, composed hardware vs the golden model.
+"""Property tests: random valid networks, composed hardware vs the golden model.
 
-Each drawn network (:mod:`tests.fuzz.network_specs`) is loaded from its
+Two generators: random networks over the whole op table
+(:mod:`tests.fuzz.op_specs`: every op, keys drawn from its fields, foldings
+from its fold rule), and deeper binary MLPs with real weights and edge-case
+thresholds (:mod:`tests.fuzz.network_specs`). Each drawn network is loaded from its
 YAML + npz like a user's, composed by ``build_network`` (width converters,
 FIFOs, AXI words) and fed edge-case then random samples. Under Amaranth's
 simulator the composed core runs with random stalls on both sides; under
@@ -25,6 +28,22 @@ pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
 SETTINGS = {"deadline": None, "suppress_health_check": list(HealthCheck)}
 
 
+def simulate_spec(spec, x, stall, seed):
+    """Hardware output of the composed core of ``spec`` on ``x`` (Amaranth simulator)."""
+    from hwgen.layout import from_beats, to_beats
+    from hwgen.network import build_network
+    from sim.amaranth_streams import simulate_stream
+
+    design = build_network(spec)
+    words = [w for frame in to_beats(x, spec.input.shape, design.in_per_beat, design.in_bits)
+             for w in frame]
+    got = simulate_stream(design.top.core, words, design.out_beats * len(x), stall=stall,
+                          seed=seed)
+    frames = [got[n:n + design.out_beats] for n in range(0, len(got), design.out_beats)]
+    return from_beats(frames, spec.output.shape, design.out_per_beat, design.out_bits,
+                      design.out_signed)
+
+
 def samples(spec, case, count):
     from sim.network import edge_samples, random_samples
     return np.concatenate([edge_samples(spec), random_samples(spec, count, case.sample_seed)])
@@ -32,23 +51,13 @@ def samples(spec, case, count):
 
 def amaranth_check(case, stall, seed):
     """Run the composed core of ``case`` in Amaranth's simulator; assert it equals the golden."""
-    from hwgen.layout import from_beats, to_beats
-    from hwgen.network import build_network
     from hwgen.spec import load
-    from sim.amaranth_streams import simulate_stream
     from sw_reference.network import run
 
     with tempfile.TemporaryDirectory() as folder:
         spec = load(write_network(case, folder))
-    design = build_network(spec)
     x = samples(spec, case, 4)
-    words = [w for frame in to_beats(x, spec.input.shape, design.in_per_beat, design.in_bits)
-             for w in frame]
-    got = simulate_stream(design.top.core, words, design.out_beats * len(x), stall=stall,
-                          seed=seed)
-    frames = [got[n:n + design.out_beats] for n in range(0, len(got), design.out_beats)]
-    hw = from_beats(frames, spec.output.shape, design.out_per_beat, design.out_bits,
-                    design.out_signed)
+    hw = simulate_spec(spec, x, stall, seed)
     want = run(spec, x)
     assert hw.tolist() == want.tolist(), f"{case!r}\nhardware {hw.tolist()}\ngolden {want.tolist()}"
 
@@ -92,6 +101,47 @@ def test_network_verilator_matches_golden_many(case, backpressure):
     verilator_check(case, backpressure, seed=2)
 
 
+# --- every op of the table ---------------------------------------------------------------------
+
+def op_table_check(data, text):
+    """A random spec over the op table (tests/fuzz/op_specs.py), if it loads and has hardware:
+    its composed core under random stalls against the golden model."""
+    from hypothesis import assume
+
+    from hwgen.network import build_network
+    from sim.network import edge_samples, random_samples
+    from sw_reference.network import run
+
+    from .op_specs import load_folded
+    spec = load_folded(data, text)
+    assume(spec is not None)
+    try:
+        build_network(spec)
+    except NotImplementedError:
+        assume(False)
+    x = np.concatenate([edge_samples(spec), random_samples(spec, 3, data.draw(
+        st.integers(0, 2**16), label="sample seed"))])
+    stall = data.draw(st.sampled_from([0.0, 0.4]), label="stall")
+    hw = simulate_spec(spec, x, stall, data.draw(st.integers(0, 99), label="stall seed"))
+    want = run(spec, x)
+    assert hw.tolist() == want.tolist(), f"{text}\nhardware {hw.tolist()}\ngolden {want.tolist()}"
+
+
+@settings(max_examples=8, **SETTINGS)
+@given(data=st.data())
+def test_op_table_network_amaranth_matches_golden(data):
+    from .op_specs import specs
+    op_table_check(data, data.draw(specs(max_layers=2)))
+
+
+@pytest.mark.slow
+@settings(max_examples=200, **SETTINGS)
+@given(data=st.data())
+def test_op_table_network_amaranth_matches_golden_many(data):
+    from .op_specs import specs
+    op_table_check(data, data.draw(specs()))
+
+
 # --- regressions found by fuzzing ---------------------------------------------------------------
 
 @pytest.mark.parametrize("classes", [1, 2])
@@ -114,3 +164,62 @@ def test_regression_argmax_over_one_or_two_classes(classes):
             f"  - {{name: fc1, op: binary_dense, out_features: {classes}, pe: 1, simd: 1}}\n"
             f"  - {{name: top1, op: argmax, pe: {classes}}}\n")
     amaranth_check(NetworkCase(yaml, params, sample_seed=61104), stall=0.3, seed=1)
+
+
+def test_regression_threshold_of_binary_inputs():
+    """The op-table fuzzing found: a threshold reading -1/+1 elements compared the raw bit
+    (0 for -1) with thresholds meant for -1/+1; the op now hands its unit (T + 2) // 2."""
+    from hwgen.spec import loads
+    from sim.network import edge_samples, random_samples
+    from sw_reference.network import run
+    for bits in (1, 2):
+        spec = loads("name: t\ninput: {shape: [6], bits: 1}\nseed: 0\nlayers:\n"
+                     f"  - {{name: l0, op: threshold, bits: {bits}, pe: 2}}\n")
+        x = np.concatenate([edge_samples(spec), random_samples(spec, 8, 1)])
+        assert simulate_spec(spec, x, 0.3, 1).tolist() == run(spec, x).tolist()
+
+
+def test_regression_add_with_an_inline_activation():
+    """The op-table fuzzing found the golden add clamping to its inline activation's range
+    (uint3 of a 3-bit threshold) instead of its own (int8)."""
+    from hwgen.spec import loads
+    from sim.network import edge_samples, random_samples
+    from sw_reference.network import run
+    spec = loads("name: t\ninput: {shape: [1, 3], bits: 2}\nseed: 0\nlayers:\n"
+                 "  - {name: l0, op: add, bits: 8, inputs: [input, input],"
+                 " activation: {op: threshold, bits: 3}}\n")
+    x = np.concatenate([edge_samples(spec), random_samples(spec, 6, 1)])
+    assert simulate_spec(spec, x, 0.3, 1).tolist() == run(spec, x).tolist()
+
+
+@pytest.mark.parametrize("layer", [
+    "{name: l0, op: conv2d, out_channels: 1, kernel_size: 3, padding: 4}",
+    "{name: l0, op: conv2d, out_channels: 2, kernel_size: 1, padding: 2, pe: 2}",
+    "{name: l0, op: conv2d, out_channels: 1, kernel_size: 2, padding: 3, stride: 2}"])
+def test_regression_padding_beyond_the_kernel(layer):
+    """The op-table fuzzing found a conv of a 2x2 map with kernel 1, padding 2 wrong from the
+    second sample on: with output rows starting below the image, the sliding-window
+    generator counted more rows as freed than the image has, and the writer overwrote a row
+    of the next image before it was read."""
+    from hwgen.spec import loads
+    from sim.network import edge_samples, random_samples
+    from sw_reference.network import run
+    spec = loads(f"name: t\ninput: {{shape: [1, 2, 2], bits: 4}}\nseed: 0\nlayers:\n  - {layer}\n")
+    x = np.concatenate([edge_samples(spec), random_samples(spec, 4, 1)])
+    assert simulate_spec(spec, x, 0.0, 1).tolist() == run(spec, x).tolist()
+
+
+@pytest.mark.parametrize("layer", ["{name: l0, op: requant, bits: 7}",
+                                   "{name: l0, op: shiftmax, x0: -1}",
+                                   "{name: l0, op: shiftgelu, x0: -5}",
+                                   "{name: l0, op: layernorm}"])
+def test_regression_integer_units_refuse_binary_inputs(layer):
+    """The same fuzzing found these units reading -1 as 0; they now have no hardware for
+    binary inputs (the golden model still runs them), and say where."""
+    from hwgen.network import build_network
+    from hwgen.spec import loads
+    spec = loads(f"name: t\ninput: {{shape: [6], bits: 1}}\nseed: 0\nlayers:\n  - {layer}\n",
+                 source="t.yaml")
+    with pytest.raises(NotImplementedError, match=r"t.yaml:5: layers\[0\]: .* of binary "
+                                                  r"\(-1/\+1\) elements"):
+        build_network(spec)

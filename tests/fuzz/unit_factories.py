@@ -1,18 +1,26 @@
-"""Hypothesis factories of random valid units with inputs and their golden outputs.
+"""Hypothesis factories of random valid units with inputs and their golden outputs: one per unit.
 
 A factory takes hypothesis's ``draw`` and returns a :class:`UnitCase`: a
-unit with ``i``/``o`` streams (or input streams ``a``, ``b``: then ``x`` holds
-each input's elements side by side, [N, 2K]), ``x`` [N, K] input vectors and ``want``
+unit with its input streams (``i``, or ``a`` and ``b``) and output streams
+(``o``, or ``o0``, ``o1``, ... for a fork), ``x`` [N, K] input vectors (a
+list of one array per input stream when there are several) and ``want``
 [N, M] outputs from ``sw_reference`` (both in stream order, elements as the
-golden model writes them: binary -1/+1). The harness
-(:func:`run_amaranth`) packs ``x`` into the unit's input lanes, streams it
-through Amaranth's simulator with random stalls on both sides, unpacks the
-output lanes and compares. Widths come from the unit's own ports, so a new
-unit slots in with one factory and one line in :data:`FACTORIES`.
+golden model writes them: binary -1/+1; a fork's outputs side by side). The
+harness (:func:`run_amaranth`) packs ``x`` into the unit's input lanes,
+streams it through Amaranth's simulator with random stalls on every stream,
+unpacks the output lanes and compares. A unit whose payload is a structure
+rather than lanes (the Divider) gives ``raw=True``: each row of ``x`` and
+``want`` is then one whole word per beat. Widths come from the unit's own
+ports.
+
+:data:`FACTORIES` has one factory per unit class of the catalog
+(``hwgen.units.UNITS``; ``tests/fuzz/test_fuzz_units.py`` checks that none is
+missing), so a new unit needs one factory here.
 
 Draws favour the edges: extreme weights (all +1 / all -1), inputs at the
 type's limits, thresholds outside the input range and equal to each other,
-multipliers 1 and 2**31 - 1, shifts 0 and 63.
+multipliers 1 and 2**31 - 1, shifts 0 and 63, divisors 1, rows of equal
+values.
 """
 
 from dataclasses import dataclass
@@ -23,8 +31,8 @@ from amaranth.hdl import signed, unsigned
 from hypothesis import strategies as st
 
 from hwgen.network import stream_format
-from sim.packing import pack, unpack
-from sw_reference import ops
+from hwgen.layout import pack, unpack
+from sw_reference import ivit, ops
 
 __all__ = ["UnitCase", "FACTORIES", "run_amaranth", "shape_range"]
 
@@ -32,12 +40,36 @@ __all__ = ["UnitCase", "FACTORIES", "run_amaranth", "shape_range"]
 @dataclass
 class UnitCase:
     unit: object
-    x: np.ndarray            # [N, K] int64, stream order; [N, 2K] (a's, then b's) for a, b
-    want: np.ndarray         # [N, M] int64, from sw_reference
+    x: object                # [N, K] int64, stream order; a list of one per input (a, b);
+                             # (an array [N, 2K] splits in equal halves over a, b)
+    want: np.ndarray         # [N, M] int64, from sw_reference (a fork: outputs side by side)
     binary_out: bool = False  # a 1-bit output element is -1/+1 (else 0/1)
+    raw: bool = False        # rows of x and want are whole words (structured payloads)
+
+    def inputs(self):
+        """``x`` as one [N, K] array per input stream."""
+        ports = stream_ports(self.unit, "In")
+        if isinstance(self.x, (list, tuple)):
+            return list(self.x)
+        return np.split(self.x, len(ports), axis=1)
+
+    def beats_per_vector(self):
+        """Output beats per vector (row of ``want``) on each output stream."""
+        if self.raw:
+            return 1
+        outputs = stream_ports(self.unit, "Out")
+        _, lanes = stream_format(getattr(self.unit, outputs[0]))
+        return -(-(self.want.shape[1] // len(outputs)) // lanes)
+
+    def repeated(self, times):
+        """The same unit on its vectors repeated ``times`` times."""
+        xs = [np.tile(x, (times, 1)) for x in self.inputs()]
+        return UnitCase(self.unit, xs if len(xs) > 1 else xs[0], np.tile(self.want, (times, 1)),
+                        self.binary_out, self.raw)
 
     def __repr__(self):
-        return f"UnitCase({type(self.unit).__name__}, x={self.x.tolist()}, want={self.want.tolist()})"
+        xs = [x.tolist() for x in self.inputs()]
+        return f"UnitCase({type(self.unit).__name__}, x={xs}, want={self.want.tolist()})"
 
 
 def shape_range(shape):
@@ -68,25 +100,104 @@ def from_words(words, count, size, lanes, bits, is_signed, binary):
     return np.array(rows, dtype=np.int64).reshape(count, size)
 
 
-def run_amaranth(case, *, stall, seed, stats=None, in_stall=None):
+def stream_ports(unit, flow):
+    """A unit's ``"In"`` or ``"Out"`` streams in port order: ``("i",)`` or ``("a", "b")``;
+    ``("o",)`` or a fork's ``("o0", "o1", ...)``."""
+    from amaranth.lib import wiring
+    members = unit.signature.members
+    return tuple(name for name in members if members[name].flow == getattr(wiring, flow))
+
+
+def run_amaranth(case, *, stall, seed, stats=None, in_stall=None, hold=False):
     """Stream ``case.x`` through ``case.unit`` in Amaranth's simulator; return [N, M] outputs.
 
-    ``stats`` (a dict) receives ``simulate_stream``'s count of stall checks;
-    ``in_stall`` stalls the producer apart from the consumer.
+    ``stats`` (a dict) receives the count of stall checks (``"stalled_beats"``);
+    ``in_stall`` stalls the producers apart from the consumers. By default a
+    consumer decides once per beat whether to stall (``sim.amaranth_streams``);
+    with ``hold`` it drops ``ready`` at random in every cycle and checks, in
+    every cycle after a shown beat was not taken, that ``valid`` stayed up and
+    the payload did not change, so a unit whose beats come far apart is
+    checked as often as one streaming every cycle.
     """
-    from hwgen.top import input_ports
     from sim.amaranth_streams import simulate_stream
-    ports = input_ports(case.unit)
+    ports, outputs = stream_ports(case.unit, "In"), stream_ports(case.unit, "Out")
     words = {}
-    for port, x in zip(ports, np.split(case.x, len(ports), axis=1)):
+    for port, x in zip(ports, case.inputs()):
+        if case.raw:
+            words[port] = [int(w) for w in x.ravel()]
+            continue
         in_shape, in_lanes = stream_format(getattr(case.unit, port))
         words[port] = to_words(x, in_lanes, in_shape.width)
-    out_shape, out_lanes = stream_format(case.unit.o)
     n, m = case.want.shape
-    count = n * -(-m // out_lanes)
-    got = simulate_stream(case.unit, words, count, stall=stall, seed=seed, stats=stats,
-                          in_stall=in_stall)
-    return from_words(got, n, m, out_lanes, out_shape.width, out_shape.signed, case.binary_out)
+    if outputs != ("o",) or hold:
+        got = _simulate(case.unit, words, outputs, n * case.beats_per_vector(), stall, seed,
+                        stats, in_stall, hold)
+    else:
+        got = [simulate_stream(case.unit, words, n * case.beats_per_vector(), stall=stall,
+                               seed=seed, stats=stats, in_stall=in_stall)]
+    if case.raw:
+        return np.array(got[0], dtype=object).reshape(n, m)
+    per = m // len(outputs)
+    shape, lanes = stream_format(getattr(case.unit, outputs[0]))
+    return np.concatenate([from_words(port_words, n, per, lanes, shape.width, shape.signed,
+                                      case.binary_out) for port_words in got], axis=1)
+
+
+def _simulate(unit, words, outputs, count, stall, seed, stats, in_stall, hold):
+    """One producer per input and one consumer per output (each with its own stalls);
+    the words each output sent."""
+    import random
+
+    from amaranth.sim import Simulator
+
+    from sim.amaranth_streams import stream_get, stream_put
+    received = {}
+
+    def producer(k, port):
+        async def put(ctx):
+            await stream_put(ctx, getattr(unit, port), words[port], rng=random.Random(seed + 2 * k),
+                             stall=stall if in_stall is None else in_stall)
+        return put
+
+    def consumer(k, port):
+        async def get(ctx):
+            stream, rng = getattr(unit, port), random.Random(seed + 1 + 2 * k)
+            if hold:
+                received[port] = await _get_holding(ctx, stream, count, rng, stall, stats)
+            else:
+                received[port] = await stream_get(ctx, stream, count, rng=rng, stall=stall,
+                                                  stats=stats)
+        return get
+
+    sim = Simulator(unit)
+    sim.add_clock(1e-8)
+    for k, port in enumerate(words):
+        sim.add_testbench(producer(k, port))
+    for k, port in enumerate(outputs):
+        sim.add_testbench(consumer(k, port))
+    sim.run()
+    return [received[port] for port in outputs]
+
+
+async def _get_holding(ctx, stream, count, rng, stall, stats):
+    """Receive ``count`` words with ``ready`` low in a random ``stall`` share of the cycles,
+    checking the stream rules in every cycle that follows a shown beat not taken."""
+    payload = stream.payload.as_value()
+    words, shown = [], None
+    while len(words) < count:
+        ready = rng.random() >= stall
+        ctx.set(stream.ready, ready)
+        *_, valid, value = await ctx.tick().sample(stream.valid, payload)
+        if shown is not None:
+            assert valid, "valid dropped without a handshake"
+            assert value == shown, f"payload changed while stalled: {shown:#x} -> {value:#x}"
+            if stats is not None:
+                stats["stalled_beats"] = stats.get("stalled_beats", 0) + 1
+        if valid and ready:
+            words.append(value)
+        shown = value if valid and not ready else None
+    ctx.set(stream.ready, 0)
+    return words
 
 
 # --- draws shared by the factories -------------------------------------------------------------
@@ -265,13 +376,250 @@ def skid_case(draw):
     return _pass_through_case(draw, SkidBuffer)
 
 
-#: unit name -> factory; a new unit is one line here (and its factory above)
+def integer_mvau_case(draw):
+    """Integer, ternary or binary (-1/+1) weights on integer or binary inputs, optional bias,
+    LUT or DSP products."""
+    from hwgen.units.mvau_int import IntegerMVAU
+    mh, mw = draw(st.integers(1, 6)), draw(st.integers(1, 12))
+    pe, simd = _divisor(draw, mh), _divisor(draw, mw)
+    kind = draw(st.sampled_from(["int", "ternary", "binary"]))
+    bits = draw(st.integers(2, 8)) if kind == "int" else 2
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if kind == "int":
+        lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+        w = draw(st.sampled_from([np.full((mh, mw), lo), np.full((mh, mw), hi),
+                                  rng.integers(lo, hi, (mh, mw), endpoint=True)]))
+    elif kind == "ternary":
+        w = rng.integers(-1, 1, (mh, mw), endpoint=True)
+    else:
+        w = _pm1(draw, (mh, mw))
+    binary_input = draw(st.booleans())
+    in_shape = unsigned(1) if binary_input else _element_shape(draw, 2, 8)
+    xlo, xhi = shape_range(in_shape)
+    bias = None
+    if draw(st.booleans()):
+        bias = rng.integers(-1000, 1000, mh, endpoint=True)
+    count = draw(st.integers(1, 5))
+    x = _vectors(draw, count, mw, xlo, xhi, binary=binary_input)
+    resource = draw(st.sampled_from(["lut", "dsp"])) if kind == "int" else "lut"
+    unit = IntegerMVAU(weights=w, in_shape=in_shape, weight_kind=kind, weight_bits=bits,
+                       bias=bias, binary_input=binary_input, pe=pe, simd=simd,
+                       pipeline=draw(st.integers(0, 2)), resource=resource)
+    t = torch.from_numpy
+    want = ops.dense(t(x), t(w.astype(np.int64)), None if bias is None else t(bias)).numpy()
+    return UnitCase(unit, x, want)
+
+
+def unrolled_mvau_case(draw):
+    """Weights in logic, one vector per cycle, with or without MST-shared popcounts."""
+    from hwgen.units.unrolled_mvau import UnrolledMVAU
+    mh, mw = draw(st.integers(1, 6)), draw(st.integers(1, 10))
+    w = _pm1(draw, (mh, mw))
+    if draw(st.booleans()) and mh > 1:        # near-duplicate rows: something to share
+        w[1:] = w[0]
+        w[-1, 0] = -w[-1, 0]
+    share = draw(st.sampled_from(["none", "mst"]))
+    unit = UnrolledMVAU(weights=w, pipeline=draw(st.integers(0, 2)), share=share,
+                        share_depth=draw(st.integers(1, 3)))
+    x = _vectors(draw, draw(st.integers(1, 6)), mw, -1, 1, binary=True)
+    want = ops.binary_dense(torch.from_numpy(x), torch.from_numpy(w)).numpy()
+    return UnitCase(unit, x, want)
+
+
+def _feature_map_geometry(draw):
+    channels = draw(st.integers(1, 4))
+    height, width = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    return channels, height, width
+
+
+def _hwc(x_chw):
+    """[N, C, H, W] -> [N, H*W*C], the stream order."""
+    return x_chw.transpose(0, 2, 3, 1).reshape(len(x_chw), -1)
+
+
+def swg_case(draw):
+    """Sliding windows: the golden is sw_reference's conv2d with one-hot kernels (output
+    channel j copies window element j), so it pads exactly as the golden convolutions do."""
+    from hwgen.units.swg import ConvolutionInputGenerator
+    c, h, w = _feature_map_geometry(draw)
+    padding = draw(st.integers(0, 4))           # beyond the kernel too: windows of padding only
+    kernel = draw(st.integers(1, min(3, h + 2 * padding, w + 2 * padding)))
+    stride = draw(st.integers(1, 2))
+    in_shape = _element_shape(draw, 1, 6)
+    binary = in_shape == unsigned(1)
+    lo, hi = shape_range(in_shape)
+    if binary:
+        pad_value, golden_pad = 0, -1                 # bit 0 is -1
+    else:
+        pad_value = draw(st.sampled_from([0, lo, hi]))
+        golden_pad = pad_value
+    unit = ConvolutionInputGenerator(in_shape=in_shape, channels=c, height=h, width=w,
+                                     kernel=kernel, stride=stride, padding=padding,
+                                     pad_value=pad_value, simd=_divisor(draw, c))
+    count = draw(st.integers(1, 3))
+    x = _vectors(draw, count, c * h * w, lo, hi, binary=binary).reshape(count, c, h, w)
+    # window element j = (ky*k + kx)*C + ci, the SWG's order (and window_weights')
+    eye = np.zeros((kernel * kernel * c, c, kernel, kernel), np.int64)
+    for ky in range(kernel):
+        for kx in range(kernel):
+            for ci in range(c):
+                eye[(ky * kernel + kx) * c + ci, ci, ky, kx] = 1
+    windows = ops.conv2d(torch.from_numpy(x), torch.from_numpy(eye), stride=stride,
+                         padding=padding, pad_value=golden_pad).numpy()
+    return UnitCase(unit, _hwc(x), _hwc(windows), binary_out=True)
+
+
+def maxpool_case(draw):
+    from hwgen.units.maxpool import StreamingMaxPool
+    kernel = draw(st.integers(1, 3))
+    c = draw(st.integers(1, 4))
+    h, w = kernel * draw(st.integers(1, 3)), kernel * draw(st.integers(1, 3))
+    in_shape = _element_shape(draw, 1, 6)
+    binary = in_shape == unsigned(1)
+    lo, hi = shape_range(in_shape)
+    unit = StreamingMaxPool(in_shape=in_shape, channels=c, height=h, width=w, kernel=kernel,
+                            pe=_divisor(draw, c))
+    count = draw(st.integers(1, 3))
+    x = _vectors(draw, count, c * h * w, lo, hi, binary=binary).reshape(count, c, h, w)
+    want = ops.maxpool2d(torch.from_numpy(x), kernel).numpy()
+    return UnitCase(unit, _hwc(x), _hwc(want), binary_out=True)
+
+
+def divider_case(draw):
+    """``a // b`` and ``a % b`` (a positive divisor, as every caller guarantees); iterative or
+    pipelined, with a side tag that must travel with its division."""
+    from amaranth.hdl import unsigned as u
+
+    from hwgen.units.divider import Divider
+    na, nb = draw(st.integers(1, 12)), draw(st.integers(1, 8))
+    tag = draw(st.sampled_from([None, 3]))
+    unit = Divider(dividend_bits=na, divisor_bits=nb, pipelined=draw(st.booleans()),
+                   tag_shape=None if tag is None else u(tag))
+    count = draw(st.integers(1, 8))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    a = rng.integers(0, (1 << na) - 1, count, endpoint=True)
+    b = rng.integers(1, (1 << nb) - 1, count, endpoint=True)
+    a[0], b[0] = (1 << na) - 1, draw(st.sampled_from([1, (1 << nb) - 1]))   # the extremes
+    tags = rng.integers(0, (1 << (tag or 1)) - 1, count, endpoint=True) if tag else None
+    q = torch.div(torch.from_numpy(a), torch.from_numpy(b), rounding_mode="floor").numpy()
+    r = torch.remainder(torch.from_numpy(a), torch.from_numpy(b)).numpy()
+
+    def word(first, second, width, side):
+        value = int(first) | (int(second) << width)
+        return value if side is None else value | (int(side) << (width + nb))
+    x = np.array([[word(a[k], b[k], na, None if tags is None else tags[k])]
+                  for k in range(count)], dtype=object)
+    want = np.array([[word(q[k], r[k], na, None if tags is None else tags[k])]
+                     for k in range(count)], dtype=object)
+    return UnitCase(unit, x, want, raw=True)
+
+
+def _rows(draw, count, length, lo, hi):
+    """Rows with equal maxima, all at one extreme, and random ones."""
+    x = _vectors(draw, count, length, lo, hi)
+    if draw(st.booleans()):
+        x[-1] = x[-1].max()                   # a row of equal values (ties everywhere)
+    return x
+
+
+def shiftmax_case(draw):
+    from hwgen.units.shiftmax import Shiftmax
+    in_shape = _element_shape(draw, 2, 10)
+    lo, hi = shape_range(in_shape)
+    length = draw(st.integers(1, 8))
+    x0 = draw(st.integers(-40, -1) | st.sampled_from([-1, -(1 << 16) + 1]))
+    out_bits = draw(st.integers(2, 8))
+    unit = Shiftmax(in_shape=in_shape, length=length, simd=_divisor(draw, length), x0=x0,
+                    out_bits=out_bits)
+    x = _rows(draw, draw(st.integers(1, 4)), length, lo, hi)
+    want = ivit.shiftmax(torch.from_numpy(x), x0, out_bits).numpy()
+    return UnitCase(unit, x, want)
+
+
+def shiftgelu_case(draw):
+    from hwgen.units.shiftgelu import ShiftGELU
+    in_shape = _element_shape(draw, 2, 8)
+    lo, hi = shape_range(in_shape)
+    length = draw(st.integers(1, 8))
+    x0 = draw(st.integers(-40, -1))
+    unit = ShiftGELU(in_shape=in_shape, length=length, simd=_divisor(draw, length), x0=x0)
+    x = _rows(draw, draw(st.integers(1, 4)), length, lo, hi)
+    want = ivit.shiftgelu(torch.from_numpy(x), x0).numpy()
+    return UnitCase(unit, x, want)
+
+
+def layernorm_case(draw):
+    from hwgen.units.layernorm import LayerNorm
+    in_shape = _element_shape(draw, 2, 12)
+    lo, hi = shape_range(in_shape)
+    channels = draw(st.integers(1, 8))
+    bias = None
+    if draw(st.booleans()):
+        rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+        bias = rng.integers(-(1 << 20), 1 << 20, channels, endpoint=True)
+    sqrt = draw(st.sampled_from(["exact", "ivit"]))
+    unit = LayerNorm(in_shape=in_shape, channels=channels, simd=_divisor(draw, channels),
+                     sqrt=sqrt, bias=None if bias is None else bias.tolist())
+    x = _rows(draw, draw(st.integers(1, 4)), channels, lo, hi)
+    want = ivit.layernorm(torch.from_numpy(x), None if bias is None else torch.from_numpy(bias),
+                          sqrt=sqrt).numpy()
+    return UnitCase(unit, x, want)
+
+
+def matmul_case(draw):
+    """``a @ b`` or ``a @ b.T`` per head; ``b`` loaded into RAM first, then ``a``'s rows."""
+    from hwgen.units.matmul import MatMul
+    heads = draw(st.integers(1, 2))
+    transpose_b = draw(st.booleans())
+    rows_a, rows_b = draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    ka = draw(st.integers(1, 4))
+    if transpose_b:
+        kb = ka
+        mh = rows_b
+    else:
+        ka = rows_b
+        kb = draw(st.integers(1, 4))
+        mh = kb
+    a_shape, b_shape = _element_shape(draw, 2, 6), _element_shape(draw, 2, 6)
+    unit = MatMul(a_shape=a_shape, b_shape=b_shape, rows_a=rows_a, rows_b=rows_b, heads=heads,
+                  ka=ka, kb=kb, transpose_b=transpose_b, pe=_divisor(draw, mh),
+                  simd=_divisor(draw, ka), pipeline=draw(st.integers(0, 2)),
+                  resource=draw(st.sampled_from(["lut", "dsp"])))
+    count = draw(st.integers(1, 2))
+    a = _vectors(draw, count, rows_a * heads * ka, *shape_range(a_shape))
+    b = _vectors(draw, count, rows_b * heads * kb, *shape_range(b_shape))
+    t = torch.from_numpy
+    want = ops.matmul(t(a).reshape(count, rows_a, heads * ka), t(b).reshape(count, rows_b,
+                      heads * kb), transpose_b=transpose_b, heads=heads).numpy()
+    return UnitCase(unit, [a, b], want.reshape(count, -1))
+
+
+def fork_case(draw):
+    """Every output gets every beat once, each output stalling on its own."""
+    from hwgen.units.fork import DuplicateStreams
+    outputs = draw(st.integers(2, 3))
+    case = _pass_through_case(draw, lambda layout: DuplicateStreams(layout, outputs=outputs))
+    return UnitCase(case.unit, case.x, np.concatenate([case.want] * outputs, axis=1),
+                    binary_out=True)
+
+
+#: unit class name -> factory; every unit of ``hwgen.units.UNITS`` has one
 FACTORIES = {
     "MVAU": mvau_case,
+    "IntegerMVAU": integer_mvau_case,
+    "UnrolledMVAU": unrolled_mvau_case,
     "Thresholding": thresholding_case,
     "Requant": requant_case,
     "AddStreams": add_case,
     "LabelSelect": label_select_case,
+    "ConvolutionInputGenerator": swg_case,
+    "StreamingMaxPool": maxpool_case,
+    "Divider": divider_case,
+    "Shiftmax": shiftmax_case,
+    "ShiftGELU": shiftgelu_case,
+    "LayerNorm": layernorm_case,
+    "MatMul": matmul_case,
+    "DuplicateStreams": fork_case,
     "StreamingDataWidthConverter": dwc_case,
     "StreamFIFO": fifo_case,
     "SkidBuffer": skid_case,

@@ -135,7 +135,7 @@ def test_binary_cnn_export_is_exact(tmp_path):
         ("conv1", "binary_conv2d", 4, 2), ("pool1", "maxpool2d", 2, 1),
         ("conv2", "binary_conv2d", 6, 8), ("flat1", "flatten", 1, 1),
         ("fc1", "binary_dense", 10, 27), ("top1", "argmax", 1, 1)]
-    assert spec.layers[0].attrs["padding"] == 1 and spec.layers[2].attrs["padding"] == 0
+    assert spec.layers[0].attrs.padding == 1 and spec.layers[2].attrs.padding == 0
     assert result.arrays["fc1.weight"].shape == (10, 54)          # torch's NCHW flatten order
     x = _pm1((1500, 2, 8, 8), 8)
     check = check_export(model, spec, x.astype(np.float32), x)
@@ -163,7 +163,7 @@ def test_integer_export_agrees(tmp_path, linear):
     result = export_mlp(model, tmp_path / "int.yaml", name="int_test",
                         input={"shape": [24], "bits": 4, "signed": False}, input_scale=1 / 16)
     spec = load(result.yaml_path)
-    assert spec.layers[0].attrs.get("weight_type", "int") == ("ternary" if linear is TernaryLinear
+    assert spec.layers[0].attrs.weight_type == ("ternary" if linear is TernaryLinear
                                                              else "int")
     check = check_export(model, spec, x.numpy(), x_int)
     assert check.agreement >= 0.99

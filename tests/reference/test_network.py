@@ -9,6 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from hwgen.ops import OPS
 from hwgen.spec.types import LayerSpec, NetworkSpec, TensorType, frozen_array, frozen_mapping
 from sw_reference import GoldenNetwork, build, ivit, module_for, ops, run
 from sw_reference import modules as M
@@ -29,7 +30,9 @@ def layer(name, op, inputs, in_types, op_type, out_type=None, activation=None, p
     """A resolved LayerSpec, as the loader would produce it."""
     if isinstance(in_types, TensorType):
         in_types = (in_types,)
-    return LayerSpec(name=name, op=op, inputs=tuple(inputs), attrs=frozen_mapping(attrs),
+    # typed attributes as the loader makes them (an op outside the op table keeps a mapping)
+    attrs = OPS[op].make_attrs(**attrs) if op in OPS else frozen_mapping(attrs)
+    return LayerSpec(name=name, op=op, inputs=tuple(inputs), attrs=attrs,
                      params=frozen_mapping({k: frozen_array(v) for k, v in (params or {}).items()}),
                      in_types=tuple(in_types), op_type=op_type,
                      out_type=out_type or op_type, activation=activation)

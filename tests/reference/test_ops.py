@@ -213,6 +213,69 @@ def test_dyadic_half_way_points_round_up():
         assert got == (p >> sh) + 1 == py_round_shift(p, sh), (p, sh)   # half-up, both signs
 
 
+def py_round_mode(p: int, s: int, rounding: str) -> int:
+    """DESIGN.md section 2's three formulas, literally, in Python's unbounded integers."""
+    if s == 0:
+        return p
+    if rounding == "half_up":
+        return (p + (1 << (s - 1))) >> s
+    if rounding == "half_even":
+        return (p + (1 << (s - 1)) - 1 + ((p >> s) & 1)) >> s
+    return p >> s
+
+
+@pytest.mark.parametrize("rounding, want", [
+    ("half_up", [-3, -3, -2, -2, -1, -1, 0, 0, 1, 1, 2, 2, 3]),
+    ("half_even", [-4, -3, -2, -2, -2, -1, 0, 0, 0, 1, 2, 2, 2]),
+    ("floor", [-4, -3, -3, -2, -2, -1, -1, 0, 0, 1, 1, 2, 2]),
+])
+def test_dyadic_rounding_modes_at_half_way_points(rounding, want):
+    """x/2 for x = -7..5: every odd x is a tie (-3.5 .. 2.5); half_even matches np.round."""
+    x = t(list(range(-7, 6)))
+    assert ops.dyadic(x, 1, 1, rounding).tolist() == want
+    if rounding == "half_even":
+        assert want == np.round(np.arange(-7, 6) / 2).astype(int).tolist()
+    if rounding == "floor":
+        assert want == np.floor(np.arange(-7, 6) / 2).astype(int).tolist()
+
+
+@pytest.mark.parametrize("rounding", ["half_up", "half_even", "floor"])
+def test_dyadic_rounding_modes_against_big_ints(rounding):
+    """Random products, ties of both parities and signs, and values near the int64 limits."""
+    n = 3000
+    m = rng.integers(1, 2**31, n)
+    s = rng.integers(0, 64, n)
+    lim = (2**63 - 2) // m
+    x = np.array([int(rng.integers(-l, l + 1)) for l in lim], dtype=np.int64)
+    x[:500] = rng.integers(-2**20, 2**20, 500)
+    y = ops.dyadic(t(x), t(m), t(s), rounding).tolist()
+    assert y == [py_round_mode(int(a) * int(b), int(c), rounding) for a, b, c in zip(x, m, s)]
+    ties, shifts = [], []
+    for sh in [1, 2, 3, 17, 31, 62, 63]:
+        for k in [-4, -3, -2, -1, 0, 1, 2, 3, 2**(62 - sh) - 1 if sh < 62 else 0]:
+            p = k * (1 << sh) + (1 << (sh - 1))
+            if abs(p) <= 2**63 - 2:
+                ties += [p, p - 1, p + 1]
+                shifts += [sh] * 3
+    for p in [2**63 - 2, -(2**63 - 2), 2**62, -2**62]:
+        ties += [p] * 64
+        shifts += list(range(64))
+    y = ops.dyadic(t(ties), 1, t(shifts), rounding).tolist()
+    assert y == [py_round_mode(p, sh, rounding) for p, sh in zip(ties, shifts)]
+
+
+def test_requant_and_add_take_the_rounding_mode():
+    x = t([[-5, -3, -1, 1, 3, 5]])
+    assert ops.requant(x, t([1]), t([1]), t([0]), -8, 7, rounding="half_even").tolist() == \
+        [[-2, -2, 0, 0, 2, 2]]
+    assert ops.requant(x, t([1]), t([1]), t([0]), -8, 7, rounding="floor").tolist() == \
+        [[-3, -2, -1, 0, 1, 2]]
+    assert ops.add([x, x], t([1, 1]), t([1, 1]), 0, -8, 7, rounding="half_even").tolist() == \
+        [[-4, -4, 0, 0, 4, 4]]
+    with pytest.raises(ValueError, match="rounding must be one of half_up, half_even, floor"):
+        ops.dyadic(x, 1, 1, "nearest")
+
+
 def test_dyadic_shift_zero_adds_no_rounding_term():
     x = t([-7, -1, 0, 1, 7, 123456789])
     assert ops.dyadic(x, 3, 0).tolist() == [-21, -3, 0, 3, 21, 370370367]

@@ -111,14 +111,14 @@ def run_op(layer, xs):
     if op in ("dense", "binary_dense"):
         y = x @ p["weight"].T
     elif op in ("conv2d", "binary_conv2d"):
-        y = conv(x, p["weight"], a["stride"], a["padding"], -1 if t.binary else 0)
+        y = conv(x, p["weight"], a.stride, a.padding, -1 if t.binary else 0)
     elif op == "threshold":
-        return threshold(x, p["thresholds"], t, a["bits"])
+        return threshold(x, p["thresholds"], t, a.bits)
     elif op == "requant":
         o = layer.op_type
         return requant(x, p["multiplier"], p["shift"], p["zero_point"], t, o.lo, o.hi)
     elif op == "maxpool2d":
-        k = a["kernel_size"]
+        k = a.kernel_size
         n, c, h, w = x.shape
         return x.reshape(n, c, h // k, k, w // k, k).max(axis=(3, 5))
     elif op == "flatten":
@@ -126,13 +126,13 @@ def run_op(layer, xs):
     elif op == "argmax":
         return x.argmax(axis=-1)
     elif op == "matmul":
-        return matmul(xs[0], xs[1], a["heads"], a["transpose_b"])
+        return matmul(xs[0], xs[1], a.heads, a.transpose_b)
     elif op == "shiftmax":
-        return shiftmax(x, a["x0"], a["out_bits"], a["heads"])
+        return shiftmax(x, a.x0, a.out_bits, a.heads)
     elif op == "shiftgelu":
-        return shiftgelu(x, a["x0"])
+        return shiftgelu(x, a.x0)
     elif op == "layernorm":
-        return layernorm(x, p["bias"] if "bias" in p else 0, a["sqrt"])
+        return layernorm(x, p["bias"] if "bias" in p else 0, a.sqrt)
     elif op == "add":
         o = layer.op_type
         rnd = [(1 << (int(s) - 1)) if s > 0 else 0 for s in p["shift"]]

@@ -112,6 +112,8 @@ CASES = [
      "layers[0].bias", "expected true or false, got the integer 1"),
     ("sqrt-choice", SEQ + "  - {name: a, op: layernorm, sqrt: newton}\n", 5, "layers[0].sqrt",
      "expected one of 'exact', 'ivit'"),
+    ("requant-rounding", INT + "  - {name: a, op: requant, bits: 8, rounding: nearest}\n", 5,
+     "layers[0].rounding", "expected one of 'half_up', 'half_even', 'floor', got the string 'nearest'"),
     ("requant-bits-1", INT + "  - {name: a, op: requant, bits: 1}\n", 5, "layers[0].bits",
      "expected an integer in 2..32, got 1"),
     ("threshold-no-bits", INT + "  - {name: a, op: threshold}\n", 5, "layers[0]",

@@ -1,13 +1,15 @@
 """Valid networks: defaults, inferred shapes and ranges, parameters (npz and seed)."""
 
 import glob
+from dataclasses import asdict
 import os
 import warnings
 
 import numpy as np
 import pytest
 
-from hwgen.spec import OPS, NetworkSpec, SpecError, TensorType, load, loads
+from hwgen.ops import OPS
+from hwgen.spec import NetworkSpec, SpecError, TensorType, load, loads
 
 from spec_numpy_ref import forward, random_input
 
@@ -40,7 +42,7 @@ def test_binary_mlp():
     act = fc1.activation
     assert act.name == "fc1.act" and act.op == "threshold" and act.inputs == ("fc1",)
     assert act.in_types == (fc1.op_type,) and act.out_type == fc1.out_type
-    assert dict(act.attrs) == {"bits": 1, "per_channel": True}
+    assert asdict(act.attrs) == {"bits": 1, "per_channel": True}
     assert act.params["thresholds"].shape == (256, 1)
     assert fc2.in_types == (fc1.out_type,)
     assert fc2.op_type == TensorType((10,), 10, True, -256, 256)
@@ -84,7 +86,7 @@ def _mvu_bounds(weight, lo, hi, bias=None):
 def test_conv_net():
     net = loads(CNN)
     conv1, pool1, conv2, flat, fc, top = net.layers
-    assert dict(conv1.attrs) == {"out_channels": 8, "kernel_size": 3, "stride": 1, "padding": 1,
+    assert asdict(conv1.attrs) == {"out_channels": 8, "kernel_size": 3, "stride": 1, "padding": 1,
                                  "weight_bits": 4, "weight_type": "int", "bias": True,
                                  "resource": "lut", "pipeline": 1}
     assert conv1.op_type.shape == (8, 12, 12)
@@ -98,7 +100,7 @@ def test_conv_net():
     assert rq["multiplier"].shape == rq["shift"].shape == rq["zero_point"].shape == (8,)
     assert pool1.out_type == TensorType((8, 6, 6), 4, False, 0, 15)
     assert conv2.op_type.shape == (16, 2, 2)                      # (6 - 3) // 2 + 1
-    assert conv2.attrs["weight_bits"] == 2 and set(np.unique(conv2.params["weight"])) <= {-1, 0, 1}
+    assert conv2.attrs.weight_bits == 2 and set(np.unique(conv2.params["weight"])) <= {-1, 0, 1}
     assert (conv2.op_type.lo, conv2.op_type.hi) == _mvu_bounds(conv2.params["weight"], 0, 15)
     assert conv2.out_type == TensorType((16, 2, 2), 2, False, 0, 3)
     assert conv2.activation.params["thresholds"].shape == (16, 3)
@@ -140,8 +142,9 @@ def test_attention_block():
     assert scores.inputs == ("q", "k")
     assert scores.op_type.shape == (10, 40)                       # [M, H*R], R = 10 tokens
     assert (scores.op_type.lo, scores.op_type.hi) == (8 * -128 * 127, 8 * 128 * 128)  # Ka = 8
-    assert dict(scores.attrs) == {"transpose_b": True, "heads": 4}
-    assert attn.attrs["x0"] == -4 and "input_scale" not in attn.attrs   # floor(-1/0.3)
+    assert asdict(scores.attrs) == {"transpose_b": True, "heads": 4, "pipeline": 2,
+                                    "resource": "lut"}
+    assert attn.attrs.x0 == -4 and attn.attrs.input_scale == 0.3     # floor(-1/0.3)
     assert attn.out_type == TensorType((10, 40), 8, False, 0, 127)
     assert ctx.op_type.shape == (10, 32)                          # a [10, 4*10] @ v [10, 4*8]
     assert (ctx.op_type.lo, ctx.op_type.hi) == (10 * 127 * -128, 10 * 127 * 127)
@@ -160,14 +163,14 @@ def test_shiftgelu_and_layernorm_ivit():
                 "  - {name: ln, op: layernorm, sqrt: ivit}\n"
                 "  - {name: g, op: shiftgelu, x0: -7}\n")
     ln, g = net.layers
-    assert not ln.params and ln.attrs["sqrt"] == "ivit"
+    assert not ln.params and ln.attrs.sqrt == "ivit"
     # Newton's k >= isqrt(var) >= |y|, as for the exact root
     assert (ln.op_type.lo, ln.op_type.hi) == (-(2 ** 30), 2 ** 30 - 1)
     assert (g.op_type.lo, g.op_type.hi) == (-(2 ** 30) * 127, (2 ** 30 - 1) * 127)
-    assert g.attrs["x0"] == -7
+    assert g.attrs.x0 == -7
     net = loads("name: g\ninput: {shape: [16], bits: 8, signed: true}\nlayers:\n"
                 "  - {name: g, op: shiftgelu, input_scale: 0.1}\n")
-    assert net.layers[0].attrs["x0"] == -6           # floor(-1 / (0.1 * 1.702))
+    assert net.layers[0].attrs.x0 == -6           # floor(-1 / (0.1 * 1.702))
     assert (net.layers[0].op_type.lo, net.layers[0].op_type.hi) == (-128 * 127, 127 * 127)
     # with |x0| > 255 a saturated sum lets sig reach |x0| >> 1 > 127
     net = loads("name: g\ninput: {shape: [16], bits: 8, signed: true}\nlayers:\n"
@@ -250,7 +253,7 @@ def test_seeded_params_deterministic_and_valid(path):
                 assert ((p["shift"] >= 0) & (p["shift"] < 64)).all()
                 assert ((p["zero_point"] >= sub.out_type.lo) & (p["zero_point"] <= sub.out_type.hi)).all()
             if "weight" in p and sub.op in ("dense", "conv2d"):
-                half = 1 << (sub.attrs["weight_bits"] - 1)
+                half = 1 << (sub.attrs.weight_bits - 1)
                 assert p["weight"].min() >= -half and p["weight"].max() < half
 
 
@@ -307,7 +310,7 @@ def test_tiny_bnn_is_the_design_example():
     assert [(l.name, l.op, l.pe, l.simd) for l in net.layers] == [
         ("fc1", "binary_dense", 16, 32), ("fc2", "binary_dense", 10, 32), ("top1", "argmax", 1, 1)]
     assert net.input == TensorType((64,), 1, False, -1, 1) and net.seed == 0
-    assert net.layers[0].activation.attrs["bits"] == 1
+    assert net.layers[0].activation.attrs.bits == 1
 
 
 def test_requant_example():
@@ -315,7 +318,8 @@ def test_requant_example():
     (rq,) = net.layers
     assert net.input == TensorType.of_bits((64,), 16, True)
     assert rq.op == "requant" and rq.pe == 4
-    assert dict(rq.attrs) == {"bits": 8, "signed": True, "per_channel": True}
+    assert asdict(rq.attrs) == {"bits": 8, "signed": True, "per_channel": True,
+                                "rounding": "half_up"}
     assert rq.params["multiplier"].shape == (64,) and rq.out_type == TensorType.of_bits((64,), 8, True)
 
 
@@ -327,8 +331,8 @@ def test_ivit_example_shapes():
     assert {l.op for l in net.layers} == {"layernorm", "dense", "matmul", "shiftmax", "add", "shiftgelu"}
 
 
-def test_ops_tuple():
-    assert OPS == ("binary_dense", "binary_conv2d", "dense", "conv2d", "threshold", "requant",
+def test_ops_table():
+    assert tuple(OPS) == ("binary_dense", "binary_conv2d", "dense", "conv2d", "threshold", "requant",
                    "maxpool2d", "flatten", "argmax", "add", "matmul", "shiftmax", "shiftgelu",
                    "layernorm")
 

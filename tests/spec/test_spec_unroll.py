@@ -1,5 +1,7 @@
 """``unroll: full``, ``share: mst`` and ``share_depth`` on binary layers (issue #10)."""
 
+from dataclasses import asdict
+
 import pytest
 
 from hwgen.spec import SpecError, loads
@@ -16,14 +18,14 @@ def test_unroll_full_sets_pe_and_simd_and_the_activation_lanes():
                 " share_depth: 3, pe: 4, simd: 16}\n")
     fc, out = net.layers
     assert (fc.pe, fc.simd, fc.activation.pe) == (16, 64, 16)
-    assert dict(fc.attrs) == {"out_features": 16, "pipeline": 1, "unroll": "full",
+    assert asdict(fc.attrs) == {"out_features": 16, "pipeline": 1, "unroll": "full",
                               "share": "none", "share_depth": 2}
-    assert (out.pe, out.simd, out.attrs["share"], out.attrs["share_depth"]) == (4, 16, "mst", 3)
+    assert (out.pe, out.simd, out.attrs.share, out.attrs.share_depth) == (4, 16, "mst", 3)
 
 
 def test_defaults_leave_folding_alone():
     fc, = loads(BIN + "  - {name: fc, op: binary_dense, out_features: 16, pe: 4}\n").layers
-    assert (fc.pe, fc.simd, fc.attrs["unroll"], fc.attrs["share"]) == (4, 1, "none", "none")
+    assert (fc.pe, fc.simd, fc.attrs.unroll, fc.attrs.share) == (4, 1, "none", "none")
 
 
 @pytest.mark.parametrize("layer, line, path, message, hint", [

@@ -2,7 +2,8 @@
 
 Each case exercises a corner of the rescale: shift 0 (no rounding term) and
 63, m = 2**31 - 1 and m = 1, zero points at both ends of the output range,
-per-tensor and per-channel, signed and unsigned on both sides. The vectors
+per-tensor and per-channel, signed and unsigned on both sides, each rounding
+mode (half_up, half_even, floor). The vectors
 add all-max, all-min, zero and, for every channel, inputs that land exactly on
 a rounding half-way point (``x*m mod 2**s == 2**(s-1)``), of both signs.
 """
@@ -30,6 +31,15 @@ CASES = {
         multiplier=[1, 3, 2**31 - 1, 12345, 2**20, 77],
         shift=[0, 2, 35, 12, 22, 8],
         zero_point=[-8, 7, 0, 1, -1, 0]),
+    # ONNX ROUND (half to even) per channel, ties in every channel, both signs
+    "half_even_per_channel": dict(
+        in_shape=signed(12), out_shape=signed(8), channels=4, pe=2,
+        multiplier=[1, 3, 2**31 - 1, 5], shift=[1, 2, 36, 0], zero_point=[0, -3, 4, 0],
+        rounding="half_even"),
+    # QONNX FLOOR, per tensor, unsigned output
+    "floor_per_tensor": dict(
+        in_shape=signed(10), out_shape=unsigned(6), channels=4, pe=4,
+        multiplier=[3], shift=[3], zero_point=[32], rounding="floor"),
 }
 
 
@@ -81,7 +91,8 @@ def case_expected(case: dict, x: np.ndarray) -> np.ndarray:
     lo, hi = _range(case["out_shape"])
     param = lambda key: torch.tensor(case[key], dtype=torch.int64)
     return golden_requant(torch.from_numpy(x), param("multiplier"), param("shift"),
-                          param("zero_point"), lo, hi, channel_axis=-1).numpy()
+                          param("zero_point"), lo, hi, channel_axis=-1,
+                          rounding=case.get("rounding", "half_up")).numpy()
 
 
 def to_beats(x: np.ndarray, pe: int, bits: int) -> list:

@@ -2,7 +2,7 @@
 
 Each case exercises corners of the two rescales: m = 2**31 - 1, s = 0 and
 s = 63, nonzero zero points, signed and unsigned inputs of different widths,
-pe 1 and 4, and outputs that clamp at both ends. The vectors add all-max,
+pe 1 and 4, outputs that clamp at both ends, and each rounding mode. The vectors add all-max,
 all-min, mixed extremes and, for each input, values that land exactly on a
 rounding half-way point (``x*m mod 2**s == 2**(s-1)``).
 """
@@ -39,6 +39,12 @@ CASES = {
     # halves of both (every odd input is a half-way point), unsigned 7-bit output
     "halves_to_u7": dict(a_shape=signed(8), b_shape=signed(8), out_shape=unsigned(7), pe=4,
                          multiplier=[1, 1], shift=[1, 1], zero_point=100),
+    # the same halves rounded to even (ONNX ROUND), and floored (QONNX FLOOR) with odd multipliers
+    "halves_even": dict(a_shape=signed(8), b_shape=signed(8), out_shape=signed(8), pe=2,
+                        multiplier=[1, 3], shift=[1, 2], zero_point=-1, rounding="half_even"),
+    "floor_wide": dict(a_shape=signed(16), b_shape=unsigned(8), out_shape=signed(12), pe=2,
+                       multiplier=[2**31 - 1, 12345], shift=[33, 5], zero_point=7,
+                       rounding="floor"),
 }
 
 
@@ -57,6 +63,7 @@ CASES = {
     (dict(shift=[1.5, 0]), TypeError, "shift[0] must be an integer, not 1.5"),
     (dict(zero_point=128), ValueError, "zero_point must be at most 127, not 128"),
     (dict(zero_point=[0]), TypeError, "zero_point must be an integer, not [0]"),
+    (dict(rounding="up"), TypeError, "rounding must be one of 'half_up', 'half_even', 'floor'"),
 ])
 def test_construction_errors(change, error, message):
     with pytest.raises(error) as info:
@@ -100,7 +107,7 @@ def case_expected(case, a, b):
     lo, hi = _range(case["out_shape"])
     return golden_add([torch.from_numpy(a), torch.from_numpy(b)],
                       torch.tensor(case["multiplier"]), torch.tensor(case["shift"]),
-                      case["zero_point"], lo, hi).numpy()
+                      case["zero_point"], lo, hi, rounding=case.get("rounding", "half_up")).numpy()
 
 
 def beats(x, pe, shape):
@@ -122,6 +129,11 @@ def test_cases_reach_every_corner():
     halves = CASES["halves_to_u7"]
     a, b = case_vectors(halves, count=0, seed=1)
     assert (a % 2 == 1).any() and (a < 0).any() and (b % 2 == 1).any()
+    # half_even differs from half_up exactly on the ties whose lower neighbour is even
+    even = CASES["halves_even"]
+    a, b = case_vectors(even, count=50, seed=1)
+    up = case_expected({**even, "rounding": "half_up"}, a, b)
+    assert (case_expected(even, a, b) != up).any()
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -149,7 +161,7 @@ def test_full_rate_without_stalls():
     assert stamps[1][-1] - stamps[0][0] == len(words["a"]) - 1 + AddStreams.latency
 
 
-@pytest.mark.parametrize("name", ["u8_s8_pe4", "s32_s16_wide",
+@pytest.mark.parametrize("name", ["u8_s8_pe4", "s32_s16_wide", "halves_even", "floor_wide",
                                   pytest.param("shift_63_and_0", marks=pytest.mark.slow)])
 def test_verilator_cosim_matches_golden(name):
     """Thousands of vectors through the exported Verilog, 30 % pauses on both slaves and the master."""
@@ -172,9 +184,10 @@ def test_verilator_cosim_matches_golden(name):
     assert len(got) >= 3000 and result.passed
 
 
-def test_verilog_is_deterministic_and_lint_clean(tmp_path):
+@pytest.mark.parametrize("name", ["s32_s16_wide", "halves_even"])
+def test_verilog_is_deterministic_and_lint_clean(tmp_path, name):
     from .mvau_cases import check_lint
-    case = CASES["s32_s16_wide"]
+    case = CASES[name]
     text = to_verilog(AxiStreamTop(AddStreams(**case), out_beats=2), "add_top")
     assert text == to_verilog(AxiStreamTop(AddStreams(**case), out_beats=2), "add_top")
     check_lint(text, "add_top", tmp_path)

@@ -16,6 +16,8 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
 from hwgen.export import to_verilog
+from hwgen.units._lanes import DspMultiply, ShiftAdd
+from hwgen.units._weight_store import StreamedWeights
 from hwgen.units.matmul import MatMul
 from sim.amaranth_streams import simulate_stream
 from sim.cosim import cosimulate_unit
@@ -86,6 +88,9 @@ QK = Case(signed(8), signed(8), rows_a=4, rows_b=6, heads=2, ka=4, kb=4, transpo
           pe=2, simd=2)
 AV = Case(unsigned(8), signed(8), rows_a=4, rows_b=6, heads=2, ka=6, kb=4, transpose_b=False,
           pe=2, simd=3)
+#: one row of a, 4 rows of b: loading b (16 beats) takes longer than the product (4 cycles)
+LOAD_BOUND = Case(signed(8), signed(8), rows_a=1, rows_b=4, heads=2, ka=4, kb=4,
+                  transpose_b=True, pe=4, simd=2)
 
 
 # --- construction ------------------------------------------------------------------------------
@@ -128,13 +133,20 @@ def test_properties_ports_and_exact_widths():
     assert qk.a.payload.shape() == data.ArrayLayout(signed(8), 2)
     assert qk.b.payload.shape() == data.ArrayLayout(signed(8), 2)
     assert qk.o.payload.shape() == data.ArrayLayout(signed(18), 2)
-    # load R*H*Kb/simd = 24 beats, compute M*H*NF*SF = 4*2*3*2 = 48 cycles
-    assert (qk.b_beats, qk.a_beats, qk.out_beats, qk.cycles_per_sample) == (24, 16, 24, 72)
-    assert qk.latency == 4 and qk.ram_bits == 6 * 2 * 4 * 8
+    # load R*H*Kb/simd = 24 beats, compute M*H*NF*SF = 4*2*3*2 = 48 cycles: the load of the
+    # next sample overlaps the product, so a sample takes the longer of the two
+    assert (qk.b_beats, qk.a_beats, qk.out_beats) == (24, 16, 24)
+    assert (qk.compute_cycles, qk.cycles_per_sample) == (48, 48)
+    # two banks of R*H*Kb int8 elements
+    assert qk.latency == 4 and qk.ram_bits == 2 * 6 * 2 * 4 * 8
     av = AV.unit()
     # uint8 x int8 over 6 terms: [6*255*-128, 6*255*127] = [-195840, 194310]
     assert (av.mh, av.mw, av.nf, av.sf, av.b_lanes) == (4, 6, 2, 2, 2)
     assert av.out_shape == signed(19)
+    # load R*H*Kb/pe = 24 beats, compute 4*2*2*2 = 32 cycles
+    assert (av.b_beats, av.compute_cycles, av.cycles_per_sample) == (24, 32, 32)
+    # M < PE with transpose_b: the load (R*H*Kb/simd = 16 beats) sets the rate, not 4 cycles
+    assert (LOAD_BOUND.unit().compute_cycles, LOAD_BOUND.unit().cycles_per_sample) == (4, 16)
     assert av.b.payload.shape() == data.ArrayLayout(signed(8), 2)
     # the ivit_block ctx bound: attn in [0, 127] x int8 over 16 rows
     ctx = MatMul(a_shape=unsigned(8), b_shape=signed(8), a_range=(0, 127), rows_a=16,
@@ -145,6 +157,26 @@ def test_properties_ports_and_exact_widths():
                   out_shape=signed(20)).out_shape == signed(20)
     with pytest.raises(AttributeError, match="b stream"):
         _ = qk.weights
+
+
+def test_engine_parts_weights_from_b():
+    """The MVAU engine with integer products and RAMs written from ``b`` (registered reads)."""
+    qk = QK.unit()
+    assert type(qk.datapath) is ShiftAdd and type(QK.unit(resource="dsp").datapath) is DspMultiply
+    assert isinstance(qk.weight_store, StreamedWeights) and qk.read_register
+    # one block of NF*SF = 3*2 words per head, SIMD = 2 int8 elements per word, per bank
+    assert (qk.weight_depth, qk.lane_bits, qk.weight_word_bits) == (12, 8, 16)
+    assert qk.rom_bits == 0 and qk.ram_bits == 2 * qk.pe * 12 * 16
+
+
+@pytest.mark.parametrize("case, shift, depth", [(QK, 4, 16 + 12), (AV, 3, 8 + 8)])
+def test_double_buffer_banks_at_a_power_of_two(case, shift, depth):
+    """Bank 1 starts at the power of two at or above a bank's words: the bank bit is the top
+    address bit, so neither address has an adder in front of the RAM."""
+    unit = case.unit()
+    assert unit.weight_store.banks == 2 and unit.weight_store.bank_shift == shift
+    verilog = to_verilog(unit, "matmul")
+    assert f"[{depth - 1}:0]" in verilog
 
 
 def test_lut_products_build_no_multiplier():
@@ -165,6 +197,9 @@ CASES = {
                                         resource="dsp"),
     "av heads 4, pe=simd=1, one fold per head": Case(unsigned(3), signed(5), 2, 1, 4, 1, 1, False,
                                                      1, 1, pipeline=0),
+    "qk heads 1, one word per bank": Case(signed(8), signed(8), 3, 2, 1, 4, 4, True, 2, 4),
+    "qk load-bound, pe > rows_a": LOAD_BOUND,
+    "av load-bound, simd > rows_a": Case(signed(6), unsigned(7), 2, 4, 2, 4, 2, False, 1, 4),
 }
 
 
@@ -185,16 +220,24 @@ def test_amaranth_sim_matches_golden(name):
     np.testing.assert_array_equal(got, expected)
 
 
-def test_amaranth_sim_cadence():
-    """No stalls: b loads in b_beats cycles, then one vector every NF*SF cycles, and a sample
-    takes ``cycles_per_sample`` (no bubbles between loading and computing)."""
+@pytest.mark.parametrize("case", [QK, AV, LOAD_BOUND], ids=["qk", "av", "load-bound"])
+def test_amaranth_sim_cadence(case):
+    """No stalls: after the first sample's b, one vector every NF*SF cycles and one sample
+    every ``max(b_beats, M*H*NF*SF)`` cycles: the next sample's b loads while this one is
+    computed (without the second bank a sample would take b_beats + M*H*NF*SF)."""
     stamps = ([], [])
-    unit, got, expected = run(QK, 2, seed=3, stall=0.0, stamps=stamps)
+    unit, got, expected = run(case, 3, seed=3, stall=0.0, stamps=stamps)
     np.testing.assert_array_equal(got, expected)
     ins, outs = stamps                      # a's accepted beats, o's beats
     per_sample = unit.a_beats
     starts = ins[::per_sample]
-    assert np.diff(starts).tolist() == [unit.cycles_per_sample] * (len(starts) - 1)
+    mh, mw = (case.rows_b, case.ka) if case.transpose_b else (case.kb, case.rows_b)
+    compute = case.rows_a * case.heads * (mh // case.pe) * (mw // case.simd)
+    load = case.rows_b * case.heads * case.kb // (case.simd if case.transpose_b else case.pe)
+    period = max(load, compute)
+    assert (unit.b_beats, unit.cycles_per_sample) == (load, period)
+    assert np.diff(starts).tolist() == [period] * (len(starts) - 1)
+    assert starts[0] == load                # a waits for the first sample's whole b (cycles 0..)
     first_row = ins[:per_sample]
     assert np.diff(first_row[::unit.sf]).tolist() == [unit.cycles_per_vector] * \
         (unit.rows_a * unit.heads - 1)
@@ -204,8 +247,13 @@ def test_amaranth_sim_cadence():
 # --- Verilator cosim ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("name", ["qk int8, heads 2, pe 2 simd 2",
-                                  "av uint8 x int8, heads 2, pe 2 simd 3"])
+                                  "av uint8 x int8, heads 2, pe 2 simd 3",
+                                  "qk heads 4, pe=simd=1, 2 stages",
+                                  "av heads 1, int4 x uint6, simd=MW",
+                                  "av load-bound, simd > rows_a"])
 def test_verilator_cosim_matches_golden(name):
+    """The exported Verilog, 30% random pauses on a, b and o: samples overlap in the two banks
+    (heads 1, 2 and 4; with and without transpose_b; pe and simd 1 and > 1; load-bound)."""
     case = CASES[name]
     unit = case.unit()
     a, b = case.samples(3, seed=7)

@@ -10,6 +10,8 @@ from amaranth.lib import data
 
 from hwgen.export import to_verilog
 from hwgen.top import AxiStreamTop
+from hwgen.units._lanes import XnorPopcount
+from hwgen.units._weight_store import WeightRom
 from hwgen.units.mvau import MVAU
 from sim.amaranth_streams import simulate_stream
 
@@ -71,6 +73,18 @@ def test_properties_and_ports():
     assert unit.i.payload.shape() == data.ArrayLayout(unsigned(1), 4)
     assert unit.o.payload.shape() == data.ArrayLayout(signed(6), 2)
     assert np.array_equal(unit.weights, W) and unit.weights is not unit.weights
+
+
+def test_engine_parts_and_weight_storage():
+    """The XNOR-popcount datapath on per-PE ROMs; what the planner reads of the storage."""
+    unit = MVAU(**BASE)
+    assert isinstance(unit.datapath, XnorPopcount) and isinstance(unit.weight_store, WeightRom)
+    assert (unit.lane_bits, unit.weight_depth, unit.weight_word_bits) == (1, 16, 4)
+    assert not unit.read_register and unit.rom_bits == 8 * 16
+    # 72 words per PE (> 64): the reads pass one more register, one more cycle of latency
+    deep = MVAU(weights=make_weights(6, 12, seed=17), pe=1, simd=1, pipeline=1)
+    assert deep.weight_depth == 72 and deep.read_register and deep.latency == 4
+    assert MVAU(weights=W, pe=8, simd=16).rom_bits == 0      # one word: constants
 
 
 @pytest.mark.parametrize("mw", [1, 2, 3, 4, 7, 8, 9, 63, 64, 65])

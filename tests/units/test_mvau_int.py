@@ -17,6 +17,7 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
 from hwgen.export import to_verilog
+from hwgen.units._lanes import BinaryAddSub, DspMultiply, ShiftAdd, TernaryAddSub
 from hwgen.units.mvau_int import IntegerMVAU
 from sim.amaranth_streams import simulate_stream
 from sim.packing import unpack
@@ -185,6 +186,17 @@ def test_partial_sums_size_the_accumulator_and_final_sums_the_output():
     assert positive.out_shape == unsigned(5)
     narrow = IntegerMVAU(weights=[[1, 1]], in_shape=unsigned(4), in_range=(0, 3), weight_bits=2)
     assert narrow.out_shape == unsigned(3)
+
+
+@pytest.mark.parametrize("kind, resource, datapath, lane_bits", [
+    ("int", "lut", ShiftAdd, 4), ("int", "dsp", DspMultiply, 4),
+    ("ternary", "dsp", TernaryAddSub, 2), ("binary", "lut", BinaryAddSub, 1)])
+def test_weight_kind_picks_the_lane_datapath(kind, resource, datapath, lane_bits):
+    unit = Case(kind, signed(8), mh=4, mw=8, pe=2, simd=4, weight_bits=4,
+                resource=resource).unit()
+    assert type(unit.datapath) is datapath and unit.lane_bits == lane_bits
+    assert (unit.weight_depth, unit.weight_word_bits) == (4, 4 * lane_bits)
+    assert not unit.read_register
 
 
 def test_ternary_and_binary_weights_build_no_multiplier():

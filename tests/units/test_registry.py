@@ -1,13 +1,14 @@
-"""Registry: which units an op gets, the dense-after-flatten column permutation, what still raises."""
+"""Unit factory: which units an op gets, the dense-after-flatten column permutation, what still raises."""
 
 import numpy as np
 import pytest
 
 from hwgen.network import build_network
-from hwgen.spec import loads
+from hwgen.ops._mvu import flatten_columns
+from hwgen.spec import SpecError, loads
 from hwgen.units.maxpool import StreamingMaxPool
 from hwgen.units.mvau import MVAU
-from hwgen.units.registry import flatten_columns, units_for
+from hwgen.units.registry import units_for
 from hwgen.units.swg import ConvolutionInputGenerator
 
 
@@ -81,8 +82,6 @@ def test_ending_in_a_flatten_of_a_feature_map_raises():
 
 
 def test_add_joins_both_inputs_in_an_add_streams():
-    from dataclasses import replace
-
     from amaranth.hdl import signed, unsigned
 
     from hwgen.units.add import AddStreams
@@ -98,8 +97,10 @@ def test_add_joins_both_inputs_in_an_add_streams():
     assert unit.multiplier == tuple(layer.params["multiplier"].tolist())
     assert unit.shift == tuple(layer.params["shift"].tolist())
     assert unit.zero_point == int(layer.params["zero_point"][0])
-    with pytest.raises(ValueError, match=r"layer 's': pe \(3\) must divide the 16 elements"):
-        units_for(replace(layer, pe=3))
+    with pytest.raises(SpecError, match=r"t.yaml:6: layers\[1\].pe: pe must divide the channels"):
+        spec_of(["{name: r, op: requant, bits: 6, pe: 2}",
+                 "{name: s, op: add, inputs: [input, r], bits: 8, signed: false, pe: 3}"],
+                "{shape: [2, 8], bits: 8, signed: true}")
 
 
 def test_add_of_binary_inputs_raises():
@@ -127,8 +128,9 @@ def test_matmul_layers_of_the_ivit_block_take_matmul_units():
         assert unit.out_shape == element_shape(layer.op_type)
         a, b = layer.in_types
         assert (unit.a_range, unit.b_range) == ((a.lo, a.hi), (b.lo, b.hi))
-        # load 16 rows of 4 heads x 16 (b_lanes 4), then 16 rows x 4 heads x NF 4 x SF 4
-        assert cycles == unit.cycles_per_sample == 16 * 64 // 4 + 16 * 4 * 4 * 4
+        # 16 rows x 4 heads x NF 4 x SF 4; loading the next b (16 rows of 4 heads x 16,
+        # b_lanes 4) overlaps it
+        assert cycles == unit.cycles_per_sample == max(16 * 64 // 4, 16 * 4 * 4 * 4)
 
 
 def test_matmul_on_binary_operands_raises():
@@ -136,3 +138,18 @@ def test_matmul_on_binary_operands_raises():
                    "{shape: [4, 8], bits: 1}")
     with pytest.raises(NotImplementedError, match="matmul on binary"):
         units_for(spec.layers[0])
+
+
+def test_rounding_reaches_requant_add_and_their_golden_modules():
+    from sw_reference.modules import module_for
+    spec = spec_of(["{name: fc, op: dense, out_features: 8, "
+                    "activation: {op: requant, bits: 8, rounding: floor}}",
+                    "{name: rq, op: requant, bits: 6, rounding: half_even}",
+                    "{name: res, op: add, inputs: [fc, rq], bits: 8, rounding: half_even}"],
+                   "{shape: [8], bits: 8, signed: true}")
+    fc, rq, res = spec.layers
+    assert fc.activation.attrs["rounding"] == "floor"
+    units = [units_for(layer)[0][-1] for layer in spec.layers]
+    assert [unit.rounding for unit in units] == ["floor", "half_even", "half_even"]
+    assert module_for(fc).act.rounding == "floor"
+    assert [module_for(layer).rounding for layer in (rq, res)] == ["half_even", "half_even"]

@@ -28,6 +28,8 @@ BASE = dict(in_shape=signed(16), out_shape=signed(8), channels=8, pe=2,
     (dict(shift=[1, 2, 3]), ValueError, "shift must have 1 or 8 entries (one per channel), not 3"),
     (dict(zero_point=[200]), ValueError, "zero_point[0] must be in [-128, 127], not 200"),
     (dict(multiplier=None), TypeError, "multiplier must be a sequence of integers"),
+    (dict(rounding="nearest"), TypeError,
+     "rounding must be one of 'half_up', 'half_even', 'floor', not 'nearest'"),
 ])
 @pytest.mark.filterwarnings("ignore:.*created but never used")
 def test_construction_errors(change, error, message):
@@ -41,6 +43,20 @@ def test_constant_parameters_need_no_rom():
     assert unit.folds == 4 and unit.latency == 3
     verilog = to_verilog(unit, "rq")
     assert "reg [" in verilog and "_rom_" not in verilog
+
+
+@pytest.mark.parametrize("rounding, want", [
+    ("half_up", [-3, -2, -1, 0, 1, 2, 3, 4]),
+    ("half_even", [-4, -2, -2, 0, 0, 2, 2, 4]),
+    ("floor", [-4, -3, -2, -1, 0, 1, 2, 3]),
+])
+def test_each_rounding_mode_at_half_way_points(rounding, want):
+    """x/2 on x = -7, -5, ..., 7 (every input a tie), in Amaranth's simulator under stalls."""
+    case = dict(in_shape=signed(8), out_shape=signed(8), channels=8, pe=2, multiplier=[1],
+                shift=[1], zero_point=[0], rounding=rounding)
+    x = np.tile(np.arange(-7, 8, 2), (3, 1))
+    assert case_expected(case, x)[0].tolist() == want
+    np.testing.assert_array_equal(simulate(case, x, stall=0.3, seed=1), case_expected(case, x))
 
 
 def simulate(case, x, *, stall, seed):
@@ -80,11 +96,13 @@ def test_verilator_cosim_matches_golden(name):
     assert result.passed
 
 
-def test_verilog_is_deterministic_and_lint_clean(tmp_path):
+@pytest.mark.parametrize("name", ["per_channel_s16_to_s8", "half_even_per_channel"])
+def test_verilog_is_deterministic_and_lint_clean(tmp_path, name):
     from sim.verilator import lint
-    case = CASES["per_channel_s16_to_s8"]
-    text = to_verilog(AxiStreamTop(Requant(**case), out_beats=4), "requant_top")
-    assert text == to_verilog(AxiStreamTop(Requant(**case), out_beats=4), "requant_top")
+    case = CASES[name]
+    beats = case["channels"] // case["pe"]
+    text = to_verilog(AxiStreamTop(Requant(**case), out_beats=beats), "requant_top")
+    assert text == to_verilog(AxiStreamTop(Requant(**case), out_beats=beats), "requant_top")
     path = tmp_path / "requant_top.v"
     path.write_text(text)
     result = lint(path, "requant_top")

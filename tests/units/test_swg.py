@@ -5,7 +5,8 @@ the padded input (independent of ``sw_reference``'s own im2col); the conv
 through SWG + MVAU is checked against ``sw_reference.ops.binary_conv2d``.
 Cases cover padding borders (pad -1 for binary, 0 and a nonzero value for
 integers), stride 2 with a dropped bottom row, stride 3 with k = 1 (skipped
-rows, windows of padding only), simd < C, signed and unsigned data; the
+rows, windows of padding only), padding beyond the kernel (whole output rows
+of padding after the image), simd < C, signed and unsigned data; the
 inputs include all-max and all-min feature maps.
 """
 
@@ -39,6 +40,12 @@ CASES = {
                            stride=3, padding=1, pad_value=9, simd=1),
     "bin_c8_k3_cnv": dict(in_shape=unsigned(1), channels=8, height=8, width=8, kernel=3,
                           simd=4),
+    # padding beyond the kernel: the last output rows start below the image, and no more
+    # than its rows may count as freed (the writer overwrote the next image's rows)
+    "u4_c1_k1_p2_beyond": dict(in_shape=unsigned(4), channels=1, height=2, width=2, kernel=1,
+                               padding=2, pad_value=3, simd=1),
+    "s4_c2_k3_p4_beyond": dict(in_shape=signed(4), channels=2, height=2, width=3, kernel=3,
+                               padding=4, pad_value=-2, simd=2),
 }
 
 
@@ -122,6 +129,21 @@ def test_amaranth_sim_matches_im2col(name):
     assert got == want
 
 
+@pytest.mark.parametrize("name", ["u4_c1_k1_p2_beyond", "s4_c2_k3_p4_beyond"])
+def test_padding_beyond_the_kernel_with_a_producer_ahead(name):
+    """A producer that never stalls runs the writer as far ahead as it may: with padding
+    beyond the kernel it overwrote the next image's rows before they were read (found by
+    the op-table network fuzzing)."""
+    case = CASES[name]
+    x = feature_maps(case, 6, seed=4)
+    dut = ConvolutionInputGenerator(**case)
+    words = [w for frame in hwc_beats_of(case, x) for w in frame]
+    want = [w for frame in expected_words(case, x) for w in frame]
+    for stall in (0.0, 0.5):
+        got = simulate_stream(dut, words, len(want), stall=stall, in_stall=0.0, seed=2)
+        assert got == want
+
+
 def test_full_rate_without_stalls():
     """CNV-shaped (k=3, no padding): one output beat per cycle between samples."""
     case = CASES["bin_c8_k3_cnv"]
@@ -181,7 +203,8 @@ def test_swg_mvau_conv_matches_binary_conv2d(name):
 
 
 # The binary padded case also runs through Verilator inside the SWG + MVAU test below.
-COSIM = [pytest.param("bin_c4_k3_p1_simd2", marks=pytest.mark.slow), "s8_c2_k3_s2_p2"]
+COSIM = [pytest.param("bin_c4_k3_p1_simd2", marks=pytest.mark.slow), "s8_c2_k3_s2_p2",
+         pytest.param("u4_c1_k1_p2_beyond", marks=pytest.mark.slow)]
 
 
 @pytest.mark.parametrize("name", COSIM)

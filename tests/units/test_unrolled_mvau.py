@@ -251,8 +251,8 @@ def test_amaranth_sim_trained_digits_mst_layers_match_golden():
     hidden = build(spec).forward_all(torch.from_numpy(x))["fc1"].numpy().astype(np.int64)
     for layer, inputs in zip(spec.layers, (x, hidden)):
         weights = layer.params["weight"]
-        unit = UnrolledMVAU(weights=weights, pipeline=layer.attrs["pipeline"], share="mst",
-                            share_depth=layer.attrs["share_depth"])
+        unit = UnrolledMVAU(weights=weights, pipeline=layer.attrs.pipeline, share="mst",
+                            share_depth=layer.attrs.share_depth)
         assert unit.synapse_ops < unit.synapse_ops_unshared
         got, _, _ = simulate(unit, inputs, stall=0.3, seed=11)
         np.testing.assert_array_equal(got, expected(inputs, weights), err_msg=layer.name)

@@ -1,0 +1,545 @@
+"""Benchmark tables generated from ``benchmarks/results/*.json``, so the docs cannot go stale.
+
+Every table here is computed from one JSON file that a benchmark script
+wrote; ``RESULTS`` says which script and command wrote it. The docs insert a
+table with the ``results`` directive (``docs/_ext/hwgen_docs.py``), which
+adds the command and the machine below it; the README's headline table is
+``headline()`` (``tests/test_docs.py`` checks the README holds exactly it).
+
+    python docs/gen_results.py                 # print every table
+    python docs/gen_results.py --readme        # rewrite the README's headline table
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = ROOT / "benchmarks" / "results"
+
+__all__ = ["RESULTS", "headline", "load", "machine_of", "render"]
+
+#: what a result file does not record about the machine it was measured on
+MACHINE_CLASS = "2 shared x86_64 cores, Linux VM"
+
+
+def load(stem):
+    return json.loads((RESULTS_DIR / f"{stem}.json").read_text())
+
+
+def machine_of(data) -> str:
+    """The machine class a result was measured on, with what the JSON recorded."""
+    recorded = data.get("machine")
+    cpus = data.get("cpus")
+    extra = ", ".join(str(x) for x in (recorded, f"{cpus} CPUs" if cpus else None) if x)
+    return MACHINE_CLASS + (f" (recorded: {extra})" if extra else "")
+
+
+def _fmt(value, digits=None):
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if digits is not None:
+            return f"{value:,.{digits}f}"
+        return f"{value:,.0f}" if value.is_integer() else f"{value:,g}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def table(header, rows) -> str:
+    """A Markdown pipe table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _pct(saved, whole):
+    return f"{100 * (1 - saved / whole):.0f} %"
+
+
+# --- one renderer per table: data (the JSON) -> Markdown ---------------------------------
+
+def _binary_networks(data):
+    rows = [(r["network"], f"{r['mismatches']} / {r['samples']}", _fmt(r["ideal_cycles"]),
+             _fmt(r["measured_cycles"], 1), f"{r['throughput_vs_ideal']:.2f}",
+             _fmt(r["latency_cycles"]), _fmt(r["samples_per_s_at_clock"]),
+             _fmt(r["yaml_to_verilog_s"], 1), _fmt(r["verilator_samples_per_s"]))
+            for r in data["records"]]
+    text = table(("network", "mismatches", "ideal cycles", "measured", "ratio", "latency",
+                  "images/s @100 MHz", "YAML->Verilog s", "Verilator samples/s"), rows)
+    for r in data["records"]:
+        if "amaranth_sim_samples_per_s" in r:
+            text += (f"\nCosimulation speed, same core and samples ({r['network']}): Verilator "
+                     f"{r['verilator_samples_per_s']} samples/s, Amaranth's Python simulator "
+                     f"{r['amaranth_sim_samples_per_s']} samples/s "
+                     f"({r['verilator_vs_amaranth']}x).\n")
+    return text
+
+
+def _cnv(data):
+    rows = [(r["network"], f"{r['mismatches']} / {r['samples']}", _fmt(r["ideal_cycles"]),
+             _fmt(r["measured_cycles"], 1), f"{r['throughput_vs_ideal']:.2f}",
+             _fmt(r["latency_cycles"]), _fmt(r["samples_per_s_at_clock"]),
+             _fmt(r["yaml_to_verilog_s"], 1), _fmt(r["verilator_build_s"], 1))
+            for r in data["records"]]
+    return table(("network", "mismatches", "ideal cycles", "measured", "ratio", "latency",
+                  "images/s @100 MHz", "YAML->Verilog s", "Verilator build s"), rows)
+
+
+def _mvau_resources(data):
+    rows = []
+    for r in data["rows"]:
+        e, x = r["ecp5"], r["xilinx"]
+        name = r["variant"] if r["weight_kind"] == "ternary" else \
+            f"int{r['weight_bits']}, `resource: {r['resource']}`"
+        rows.append((name, r["acc_bits"], _fmt(e["lut"]), _fmt(e["carry"]), _fmt(e["ff"]),
+                     _fmt(e["mult"]), _fmt(x["lut"]), _fmt(x["carry"]), _fmt(x["ff"]),
+                     _fmt(x["mult"])))
+    return table(("variant", "acc bits", "ECP5 LUT4", "CCU2C", "FF", "MULT18X18D",
+                  "Xilinx LUT", "CARRY4", "FF", "DSP48E1"), rows)
+
+
+def _mvau_sweep(data):
+    rows = [(f"{r['pe']} x {r['simd']}", _fmt(r["synapses"]), _fmt(r["ecp5"]["lut_total"]),
+             f"{r['ecp5_lut_per_synapse']:.2f}", _fmt(r["xilinx"]["lut_total"]),
+             f"{r['xilinx_lut_per_synapse']:.2f}", _fmt(r["ecp5"]["ff"]))
+            for r in data["mvau_sweep"]]
+    return table(("PE x SIMD", "synapses", "LUT4 (`synth_ecp5`)", "LUT4 / synapse",
+                  "LUT6 (`synth_xilinx`)", "LUT6 / synapse", "FF"), rows)
+
+
+def _layers_text(layers):
+    return ", ".join(f"{layer['name']} {layer['lut_total']:,}" for layer in layers)
+
+
+def _synth_networks(data):
+    rows = []
+    for n in data["networks"]:
+        for family in ("ecp5", "xilinx"):
+            if family not in n:
+                continue
+            m = n[family]
+            t = m["total"]
+            lut = "LUT4" if family == "ecp5" else "LUT6"
+            bram = t["bram"]
+            pnr = m.get("pnr") or {}
+            rows.append((n["network"], family, f"{t['lut_total']:,} {lut} (incl. "
+                         f"{t['lutram']:,} LUTRAM; {_layers_text(m['layers'])})", _fmt(t["ff"]),
+                         _fmt(bram), _fmt(pnr.get("fmax_mhz")) + (" MHz" if pnr else ""),
+                         _fmt(n["cycles_per_sample"])))
+    return table(("network", "family", "LUT (per layer)", "FF", "BRAM", "Fmax (nextpnr-ecp5)",
+                  "cycles/sample"), rows)
+
+
+def _finn(data):
+    rows = []
+    for n in data["networks"]:
+        f = n.get("finn")
+        if not f:
+            continue
+        rows.append((n["network"], f["reference"], _fmt(f["ours_lut6"]), _fmt(f["finn_lut"]),
+                     _fmt(f["ours_cycles_per_sample"]), _fmt(f["finn_cycles_per_sample"]),
+                     _fmt(f["clock_mhz"]), _fmt(f["ours_images_per_s_per_klut"]),
+                     _fmt(f["finn_images_per_s_per_klut"]), f"**{f['ratio']:.2f}**"))
+    return table(("hwgen example", "FINN reference (published)", "hwgen LUT6 (Yosys)",
+                  "FINN LUT (Vivado)", "hwgen cycles/image", "FINN cycles/image", "clock MHz",
+                  "hwgen images/s per kLUT", "FINN images/s per kLUT", "ratio"), rows)
+
+
+def _synth_fmax(data):
+    rows = []
+    for r in data["rows"]:
+        path = r.get("critical_path") or {}
+        where = "-"
+        if path.get("delay_ns"):
+            where = f"{path['delay_ns']:.1f} ns"
+            if path.get("from_layer"):
+                where = (f"{path['from_layer']} -> {path['to_layer']}, {where} "
+                         f"({path['routing_ns']:.1f} ns routing)")
+        rows.append((r["network"], r["step"], _fmt(r.get("lut")), _fmt(r.get("ff")),
+                     f"{r['fmax_mhz']:.1f} MHz" if r.get("fmax_mhz") else "not routed",
+                     where, _fmt(path.get("logic_levels"))))
+    text = table(("network", "step", "LUT4", "FF", "Fmax", "critical path", "levels"), rows)
+    for r in data.get("by_hand", []):
+        fmax = r["fmax_mhz"]
+        if isinstance(fmax, dict):
+            fmax = ", ".join(f"seed {seed}: {mhz} MHz" for seed, mhz in fmax.items())
+        elif fmax is not None:
+            fmax = f"{fmax} MHz"
+        text += f"\n- {r['network']}, {r['step']}: {r['what']}; {fmax or 'no Fmax'}."
+    return text + "\n"
+
+
+def _unrolled_layers(data):
+    by = {(r["weights"], r["layer"], r["variant"]): r for r in data["layers"]}
+    rows = []
+    for weights, layer, variant in by:
+        if variant != "unrolled":
+            continue
+        plain, mst = by[weights, layer, "unrolled"], by[weights, layer, "mst"]
+        folded = by.get((weights, layer, "folded"))
+        deep = by.get((weights, layer, "mst_depth2"))
+        shape = "x".join(map(str, plain["shape"]))
+        ops = f"{plain['synapse_ops']:,} -> {mst['synapse_ops']:,}"
+        if deep:
+            ops += f" / {deep['synapse_ops']:,} (depth 2)"
+        row = [weights, layer, shape, ops, f"{plain['luts']:,} ({plain['latency']})",
+               f"{mst['luts']:,} ({_pct(mst['luts'], plain['luts'])}, {mst['latency']}; "
+               f"depth {mst['share_levels']})"]
+        row.append(f"{deep['luts']:,} ({_pct(deep['luts'], plain['luts'])}, {deep['latency']})"
+                   if deep else "-")
+        row.append(f"{folded['luts']:,} ({folded['cycles_per_vector']})" if folded else "-")
+        fmax = [by[weights, layer, v].get("fmax_mhz") for v in ("unrolled", "mst", "folded")
+                if (weights, layer, v) in by]
+        row.append(" / ".join(_fmt(f) for f in fmax) if any(fmax) else "-")
+        rows.append(row)
+    return table(("weights", "layer", "MHxMW", "synapse ops plain -> MST",
+                  "LUTs unrolled (latency)", "LUTs MST (saved, latency; depth)",
+                  "LUTs MST depth 2 (saved, latency)", "LUTs folded (cycles/vector)",
+                  "Fmax MHz unrolled / MST / folded"), rows)
+
+
+def _unrolled_networks(data):
+    rows = [(n["network"], f"{n['synapse_ops']:,} of {n['synapse_ops_unshared']:,}",
+             _fmt(n["luts"]), _fmt(n["TRELLIS_FF"]), n["latency_cycles"], _fmt(n["fmax_mhz"]),
+             _fmt(n["latency_ns"])) for n in data["networks"]]
+    ln = data["logicnets_jsc_m"]
+    rows.append((f"LogicNets JSC-M, published ({ln['device']})", "-", _fmt(ln["luts"]), "-",
+                 ln["cycles"], _fmt(ln["fmax_mhz"]), _fmt(ln["latency_ns"])))
+    return table(("network", "synapse ops", "LUTs", "FFs", "latency cycles", "Fmax MHz",
+                  "latency ns"), rows)
+
+
+def _ivit_accuracy(data):
+    names = {"shiftmax": "Shiftmax vs softmax (logits N(0, 4), scale 1/16)",
+             "shiftgelu": "ShiftGELU vs GELU (int8, scale 1/32, real units)",
+             "layernorm_exact": "LayerNorm `exact` (int16, std 16..4096, normalised units)",
+             "layernorm_ivit": "LayerNorm `ivit` (10 Newton steps)"}
+    rows = [(names.get(k, k), f"{mean:.4f}", f"{worst:.4f}")
+            for k, (mean, worst) in data["accuracy"].items()]
+    return table(("op", "mean abs error", "max abs error"), rows) + \
+        f"\n{data['rows']:,} random rows of 64 per op, golden model only.\n"
+
+
+def _ivit_units(data):
+    rows = []
+    for name, u in data["units"].items():
+        path = u.get("critical_path") or {}
+        rows.append((name, f"{_fmt(u['cycles_measured'])} ({u['cycles_ideal']})", _fmt(u["lut4"]),
+                     _fmt(u["ccu2c"]), _fmt(u["trellis_ff"]), _fmt(u["trellis_dpr16x4"]),
+                     _fmt(u["dp16kd"]), _fmt(u["mult18x18d"]), _fmt(u.get("fmax_mhz")),
+                     f"{path.get('logic_levels', '-')} levels, {path.get('delay_ns', '-')} ns"))
+    return table(("unit", "cycles per row or division (ideal)", "LUT4", "CCU2C", "FF", "LUTRAM",
+                  "DP16KD", "MULT18X18D", "Fmax MHz", "critical path"), rows) + \
+        f"\nDevice {data['device']}; flow: {data['flow']}.\n"
+
+
+def _matmul(data):
+    versions = [(f"after ({data['commit'][:7]})", data["rows"])]
+    if data.get("baseline"):
+        base = data["baseline"]
+        versions.insert(0, (f"before ({base['ref']}, {base['commit'][:7]})", base["rows"]))
+    rows = [(r["layer"], label, f"{r['a']} x {r['b']} -> {r['out']}",
+             f"{_fmt(r['steady_cycles'])} ({_fmt(r['ideal_cycles'])})", f"{r['ratio']:.3f}",
+             f"{r['mismatches_bp03']} / {r['samples']}", _fmt(r["lut"]), _fmt(r["lutram"]),
+             _fmt(r["ff"]), _fmt(r["bram"]), f"{r['ram_words_per_pe']} x {r['ram_word_bits']}",
+             f"{r['fmax_mhz']:.1f} MHz ({', '.join(f'{f:.1f}' for f in r['fmax_mhz_seeds'])})"
+             if r["fmax_mhz"] else "-", r["critical_path"] or "-")
+            for label, version in versions for r in version]
+    return table(("layer", "code", "a x b -> out", "cycles/sample (ideal)", "of ideal",
+                  "mismatches (bp 0.3)", "LUT4", "LUTRAM", "FF", "DP16KD",
+                  "RAM per PE (words x bits)",
+                  "Fmax, median (seeds)", "critical path (median seed)"), rows) + \
+        f"\nDevice {data['device']}, target {data['clock_mhz']:g} MHz, nextpnr seeds " \
+        f"{', '.join(map(str, data['seeds']))}; cycles from Verilator without backpressure.\n" \
+        + _matmul_networks(data)
+
+
+def _matmul_networks(data):
+    nets = [(f"after ({data['commit'][:7]})", data.get("networks", []))]
+    if data.get("baseline"):
+        nets.insert(0, (f"before ({data['baseline']['commit'][:7]})",
+                         data["baseline"].get("networks", [])))
+    rows = [(n["network"], label, _fmt(n["steady_cycles"]), _fmt(n["matmul_ideal_cycles"]),
+             f"{n['ratio_to_matmul_ideal']:.3f}", _fmt(n["network_ideal_cycles"]),
+             _fmt(round(n["steady_cycles_bp03"], 1)),
+             f"{n['mismatches']}, {n['mismatches_bp03']} / {n['samples']}")
+            for label, version in nets for n in version]
+    if not rows:
+        return ""
+    return "\n" + table(("network", "code", "cycles/sample", "MatMul ideal", "of MatMul ideal",
+                         "network ideal", "cycles/sample at bp 0.3",
+                         "mismatches (bp 0, bp 0.3)"), rows) + \
+        "\nWhole networks in Verilator (as `hwgen sim`), steady cycles per sample.\n"
+
+
+def _nngen(data):
+    rows = [(r["design"], _fmt(r["LUT4"]), _fmt(r["CCU2C"]), _fmt(r["TRELLIS_DPR16X4"]),
+             _fmt(r["TRELLIS_FF"]), _fmt(r["DP16KD"]), _fmt(r["MULT18X18D"]),
+             _fmt(r["cycles"]) + (f" (latency {r['latency']})" if r["latency"] not in
+                                  (None, r["cycles"]) else ""),
+             _fmt(r["macs_per_cycle"])) for r in data["rows"]]
+    return table(("design", "LUT4", "CCU2C", "DPR16X4", "FF", "DP16KD", "MULT18X18D",
+                  "cycles/inference", "MACs/cycle"), rows) + \
+        f"\n{data['network']}: {data['macs_per_inference']:,} MACs per inference.\n"
+
+
+def _soak(data):
+    text = table(("network", "samples", "backpressure", "mismatches", "cycles/sample (ideal)",
+                  "latency", "pauses drawn (in, out)", "wall s", "simulator CPU s"),
+                 [(data["source"], _fmt(data["samples"]), data["backpressure"],
+                   data["mismatches"], f"{data['steady_cycles']} ({data['ideal_cycles']})",
+                   _fmt(data["latency"]),
+                   ", ".join(f"{100 * p:.3f} %" for p in data["pause_fraction"]),
+                   _fmt(data["seconds"]), _fmt(data["run_cpu_s"]))])
+    return text + (f"\n{data['cycles']:,} cycles in one stream; compose {data['compose_s']} s, "
+                   f"Verilator build {data['build_s']} s, golden model "
+                   f"{data['golden_s']:,.0f} s (in a thread beside the simulator).\n")
+
+
+def _cosim_speed(data):
+    rows = []
+    for r in data["records"]:
+        for driver in ("fast", "cocotbext"):
+            d = r[driver]
+            thread = d.get("cycles_per_thread_cpu_s")
+            rows.append((r["source"], driver, _fmt(d["build_s"], 1), _fmt(d["samples"]),
+                         _fmt(d["cycles"]), f"{d['mismatches']}", _fmt(d["run_s"], 1),
+                         f"{d['cycles_per_s'] / 1e6:.3f}", f"{d['cycles_per_cpu_s'] / 1e6:.3f}",
+                         "-" if thread is None else f"{thread / 1e6:.3f}",
+                         f"{d['steady_cycles']} ({r['ideal_cycles']})"))
+    text = table(("network", "driver", "build s", "samples", "cycles", "mismatches", "run s",
+                  "M cycles/s (wall)", "M cycles/CPU s", "M cycles/simulator-thread CPU s",
+                  "cycles/sample (ideal)"), rows)
+    ratios = ", ".join(f"{r['source']} {r['speedup']}x" for r in data["records"])
+    load = data["load_average"][0]
+    return text + (f"\nFast path vs cocotbext per wall-clock second: {ratios}. Backpressure "
+                   f"{data['records'][0]['backpressure']} on both sides; load average "
+                   f"{load:.1f} on {data['cpus']} CPUs during the run.\n")
+
+
+def _verilator_flags(data):
+    rows = [(r["network"], r["recipe"], r["opt_fast"], "yes" if r["popcount_builtin"] else "no",
+             _fmt(r["cpp_mb"]), _fmt(r["build_cpu_s"]), _fmt(r["build_s"]),
+             _fmt(r["ns_per_cycle"]), r["mismatches"])
+            for r in data["records"]]
+    return table(("network", "recipe", "per-cycle C++", "`__builtin_popcount`", "C++ MB",
+                  "build CPU s", "build s", "CPU ns / simulated cycle", "mismatches"), rows)
+
+
+def _fuzz(data):
+    rows = [(r["target"], r["cases"], r["failures"], _fmt(r["seconds"]))
+            for r in data["records"]]
+    return table(("target", "cases", "failures", "seconds"), rows) + \
+        f"\nSeed {data['seed']}.\n"
+
+
+def _import_digits(data):
+    def sim(r):
+        s = r.get("sim")
+        return "-" if s is None else f"{s['mismatches']} / {s['samples']} (exit {s['exit']})"
+    rows = [(r["model"], "Gemm (dynamo)" if r["form"] == "dyn" else "MatMul (TorchScript)",
+             r["layers"], f"{r['top1_equal']} / {r['images']}",
+             f"{min(r['layers_equal'].values())} / {r['images']}",
+             sum(r["float_ties"].values()), f"{100 * r['float_accuracy']:.1f} %", sim(r))
+            for r in data["records"]]
+    return table(("model", "export", "hwgen layers", "top-1 = executor",
+                  "every layer = executor", "float32 ties", "float acc",
+                  "hwgen sim mismatches (30 % backpressure)"), rows)
+
+
+def _popcount_trees(data):
+    rows = []
+    for r in data["rows"]:
+        t, c, a = r["today"], r["compressor"], r["adder"]
+        rows.append((r["n"], _fmt(t["xilinx"]["lut_total"]), _fmt(c["xilinx"]["lut_total"]),
+                     f"{t['xilinx_lut_per_bit']:.2f} -> {c['xilinx_lut_per_bit']:.2f} "
+                     f"({c['xilinx']['lut_total'] / t['xilinx']['lut_total']:.2f}x)",
+                     _fmt(t["ecp5"]["lut_total"]), _fmt(a["ecp5"]["lut_total"]),
+                     _fmt(c["ecp5"]["lut_total"]), f"{a['ecp5_lut_per_bit']:.2f}",
+                     f"{t['ice40']['lut_total']} / {c['ice40']['lut_total']}"
+                     if "ice40" in t else "-"))
+    return table(("SIMD bits", "LUT6 today", "LUT6 compressor", "LUT6 / bit",
+                  "LUT4 today", "LUT4 adder", "LUT4 compressor", "LUT4 / bit (adder)",
+                  "iCE40 LUT4 today / compressor"), rows)
+
+
+def _popcount_sums(data):
+    rows = [(f"{r['terms']} x {'int' if r['signed'] else 'uint'}{r['bits']}",
+             _fmt(r["xilinx_adder"]), _fmt(r["xilinx_compressor"]), _fmt(r["ecp5_adder"]),
+             _fmt(r["ecp5_compressor"])) for r in data["sums"]]
+    return table(("terms", "LUT6 adders", "LUT6 `compressor_sum`", "LUT4 adders",
+                  "LUT4 `compressor_sum`"), rows)
+
+
+def _popcount_fmax(data):
+    rows = [(r["n"], r["kind"], _fmt(r["depth"]), _fmt(r["lut_total"]),
+             f"{r['fmax_mhz_median']:.1f} ({', '.join(f'{v:.1f}' for v in r['fmax_mhz_seeds'])})",
+             f"{r['logic_levels']}, {r['delay_ns']:.1f} ns ({r['routing_ns']:.1f})")
+            for r in data["fmax"]]
+    return table(("SIMD bits", "tree", "counting levels", "LUT4", "Fmax MHz, median (seeds 1-3)",
+                  "logic levels, delay (routing)"), rows)
+
+
+def _popcount_lane(data):
+    rows = []
+    for r in data["lane_preview"]:
+        rows.append((f"{r['pe']} x {r['simd']}", _fmt(r["xilinx_today"]["lut_total"]),
+                     _fmt(r["xilinx_lane"]["lut_total"]),
+                     f"{r['xilinx_today_per_synapse']:.2f} -> {r['xilinx_lane_per_synapse']:.2f} "
+                     f"({r['xilinx_ratio']:.2f}x)", _fmt(r["ecp5_today"]["lut_total"]),
+                     _fmt(r["ecp5_lane"]["lut_total"]),
+                     f"{r['ecp5_today_per_synapse']:.2f} -> {r['ecp5_lane_per_synapse']:.2f} "
+                     f"({r['ecp5_ratio']:.2f}x)"))
+    text = table(("PE x SIMD", "LUT6 today", "LUT6 compressor, stage after reads",
+                  "LUT6 / synapse", "LUT4 today", "LUT4 adder, stage after reads",
+                  "LUT4 / synapse"), rows)
+    for r in data["lane_preview"]:
+        if "xilinx_lane_tree" in r:
+            text += (f"\nAt {r['pe']} x {r['simd']} with the stage placed in the tree as "
+                     f"today: {r['xilinx_lane_tree']['lut_total']:,} LUT6 with the compressor "
+                     f"tree ({r['xilinx_tree_placement_ratio']:.2f}x today), "
+                     f"{r['ecp5_lane_tree']['lut_total']:,} LUT4 with the adder tree "
+                     f"({r['ecp5_tree_placement_ratio']:.2f}x today).\n")
+            if "xilinx_lane_p2" in r:
+                text += (f"\nAt {r['pe']} x {r['simd']} with `pipeline: 2` (one stage after "
+                         f"the reads, one in the tree): {r['xilinx_lane_p2']['lut_total']:,} "
+                         f"LUT6 ({r['xilinx_pipeline2_ratio']:.2f}x today's pipeline 1), "
+                         f"{r['ecp5_lane_p2']['lut_total']:,} LUT4 "
+                         f"({r['ecp5_pipeline2_ratio']:.2f}x).\n")
+    if data.get("lane_fmax"):
+        text += "\n" + table(
+            ("ECP5 MVAU (adder tree)", "stage", "LUT4", "FF", "Fmax MHz, median (seeds 1-3)",
+             "logic levels, delay (routing)"),
+            [(f"{r['pe']} x {r['simd']}, pipeline {r.get('pipeline', 1)}",
+              "after the reads" + (" + in the tree" if r.get("pipeline", 1) > 1 else "")
+              if r["stage_placement"] == "reads" else "in the tree (today)",
+              _fmt(r["lut_total"]), _fmt(r["ff"]),
+              f"{r['fmax_mhz_median']:.1f} ({', '.join(f'{v:.1f}' for v in r['fmax_mhz_seeds'])})",
+              f"{r['logic_levels']}, {r['delay_ns']:.1f} ns ({r['routing_ns']:.1f})")
+             for r in data["lane_fmax"]])
+    return text
+
+
+@dataclass(frozen=True)
+class Result:
+    """One table: the JSON it comes from, the command that wrote that JSON, a renderer."""
+    stem: str
+    command: str
+    render: Callable
+
+
+RESULTS = {
+    "binary_networks": Result("binary_networks", "python benchmarks/binary_networks.py",
+                              _binary_networks),
+    "cnv": Result("cnv", "python benchmarks/cnv.py", _cnv),
+    "mvau_resources": Result("mvau_resources", "python benchmarks/mvau_resources.py",
+                             _mvau_resources),
+    "mvau_sweep": Result("synth_binary", "python benchmarks/synth_binary.py --only sweep",
+                         _mvau_sweep),
+    "synth_networks": Result("synth_binary", "python benchmarks/synth_binary.py --only networks "
+                             "--networks lfc sfc_fast", _synth_networks),
+    "finn": Result("synth_binary", "python benchmarks/synth_binary.py --only networks "
+                   "--networks lfc sfc_fast", _finn),
+    "synth_fmax": Result("synth_fmax", "python benchmarks/synth_binary.py --fmax NET --label STEP",
+                         _synth_fmax),
+    "popcount_trees": Result("synth_tree", "python benchmarks/synth_binary.py --only tree "
+                             "--tree-fmax", _popcount_trees),
+    "popcount_sums": Result("synth_tree", "python benchmarks/synth_binary.py --only tree "
+                            "--tree-fmax", _popcount_sums),
+    "popcount_fmax": Result("synth_tree", "python benchmarks/synth_binary.py --only tree "
+                            "--tree-fmax", _popcount_fmax),
+    "popcount_lane": Result("synth_tree", "python benchmarks/synth_binary.py --only lane "
+                            "--tree-fmax", _popcount_lane),
+    "unrolled_layers": Result("unrolled", "python benchmarks/unrolled.py", _unrolled_layers),
+    "unrolled_networks": Result("unrolled", "python benchmarks/unrolled.py", _unrolled_networks),
+    "unrolled_digits": Result("unrolled_digits", "python benchmarks/unrolled.py --digits --no-pnr",
+                              _unrolled_layers),
+    "ivit_accuracy": Result("ivit_units", "python benchmarks/ivit_units.py", _ivit_accuracy),
+    "ivit_units": Result("ivit_units", "python benchmarks/ivit_units.py", _ivit_units),
+    "matmul": Result("matmul", "nice -n 10 python benchmarks/matmul.py --baseline main", _matmul),
+    "nngen": Result("nngen_compare", "python benchmarks/nngen_compare.py", _nngen),
+    "soak": Result("soak", "nice python benchmarks/soak.py", _soak),
+    "cosim_speed": Result("cosim_speed", "nice -n 10 python benchmarks/cosim_speed.py",
+                          _cosim_speed),
+    "import_digits": Result("import_digits", "python benchmarks/import_digits.py "
+                            "--sim fc_w1a2,bnn_cnn", _import_digits),
+    "fuzz": Result("fuzz_campaign", "python benchmarks/fuzz_campaign.py --units 50 "
+                   "--networks 10 --op-networks 60 --verilator 1 --seed 1", _fuzz),
+    "fuzz_after_fix": Result("fuzz_campaign_verilator_after_fix",
+                             "python benchmarks/fuzz_campaign.py --units 0 --networks 0 "
+                             "--verilator 3 --seed 1", _fuzz),
+}
+
+
+def render(name) -> str:
+    """Table ``name`` of ``RESULTS`` with the command that measured it and the machine."""
+    result = RESULTS[name]
+    data = load(result.stem)
+    return (result.render(data) +
+            f"\nMeasured by `{result.command}` (`benchmarks/results/{result.stem}.json`) on "
+            f"{machine_of(data)}.\n")
+
+
+# --- the README's headline table ----------------------------------------------------------
+
+README_BEGIN = "<!-- headline results: generated by docs/gen_results.py, do not edit -->"
+README_END = "<!-- end of headline results -->"
+
+
+def headline() -> str:
+    """hwgen against FINN, NNgen and LogicNets, one row each, from the JSON results."""
+    synth, nngen, unrolled = load("synth_binary"), load("nngen_compare"), load("unrolled")
+    rows = []
+    for n in synth["networks"]:
+        f = n["finn"]
+        rows.append((f"{n['network']} (binary MLP)", f["reference"],
+                     "images/s per kLUT at the same clock",
+                     f"{f['ours_images_per_s_per_klut']:,} vs {f['finn_images_per_s_per_klut']:,}",
+                     f"**{f['ratio']:.2f}x**"))
+    ours = next(r for r in nngen["rows"] if r["design"].startswith("hwgen (PE/SIMD"))
+    theirs = next(r for r in nngen["rows"] if "default memory" in r["design"])
+    rows.append((f"{nngen['network']} (int8 MLP)", theirs["design"].split(" (")[0] +
+                 " (same folding, same Yosys flow)", "cycles per inference; LUT4",
+                 f"{_fmt(ours['cycles'])} vs {_fmt(theirs['cycles'])}; "
+                 f"{ours['LUT4']:,} vs {theirs['LUT4']:,}",
+                 f"**{theirs['cycles'] / ours['cycles']:.0f}x** fewer cycles, "
+                 f"**{theirs['LUT4'] / ours['LUT4']:.1f}x** fewer LUT4"))
+    mst = next(n for n in unrolled["networks"] if n["network"] == "jsc_m_correlated")
+    ln = unrolled["logicnets_jsc_m"]
+    rows.append(("jsc_m_correlated (binary, MST-shared)", f"LogicNets JSC-M, {ln['device']}",
+                 "LUTs; latency", f"{mst['luts']:,} vs {ln['luts']:,}; {mst['latency_ns']:,.0f} "
+                 f"ns vs {ln['latency_ns']} ns",
+                 f"{mst['luts'] / ln['luts']:.2f}x the LUTs (LUT4 vs LUT6), "
+                 f"**{mst['latency_ns'] / ln['latency_ns']:.0f}x the latency**"))
+    return table(("hwgen design", "against (published or re-run)", "metric", "hwgen vs them",
+                  "hwgen"), rows)
+
+
+def readme_block() -> str:
+    return f"{README_BEGIN}\n{headline()}{README_END}"
+
+
+def update_readme(path=ROOT / "README.md"):
+    text = path.read_text()
+    pattern = re.compile(re.escape(README_BEGIN) + ".*?" + re.escape(README_END), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"{path}: no headline block ({README_BEGIN!r}) to replace")
+    path.write_text(pattern.sub(lambda _: readme_block(), text))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] == ["--readme"]:
+        update_readme()
+    else:
+        for name in RESULTS:
+            print(f"## {name}\n\n{render(name)}")

@@ -1,0 +1,256 @@
+"""The folded matrix-vector engine shared by MVAU, IntegerMVAU and MatMul (FINN's MVAU loop).
+
+One engine, built by composition: fold counters, the input buffer that
+replays a vector's slices for every output fold, the per-fold accumulator
+start values and the accumulation itself live here; what a slice computes
+is a *lane datapath* (:mod:`~hwgen.units._lanes`: XNOR-popcount, add/sub,
+shift-add or DSP products) and where weights come from is a *weight store*
+(:mod:`~hwgen.units._weight_store`: ROMs, or RAMs written from a stream).
+The units are thin components that check their parameters, pick the two
+parts and expose :class:`FoldedUnit`'s properties.
+"""
+
+import numpy as np
+from amaranth.hdl import Const, Module, Mux, Shape, Signal, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+
+from ..ranges import range_shape
+from ._checks import check_int
+from ._counter import counter
+from ._pipeline import Stages
+from ._rom import lane_rom
+
+__all__ = ["FoldedEngine", "FoldedUnit", "check_fold"]
+
+
+def check_fold(mh, mw, *, pe, simd, pipeline, rows, cols):
+    """``(pe, simd, pipeline)`` checked for an MH x MW matrix (``rows``/``cols`` say what MH and
+    MW are in the messages), or a TypeError/ValueError."""
+    pe = check_int("pe", pe, minimum=1)
+    simd = check_int("simd", simd, minimum=1)
+    pipeline = check_int("pipeline", pipeline, minimum=0)
+    if mh % pe:
+        raise ValueError(f"pe must divide MH ({mh}, {rows}), not {pe!r}")
+    if mw % simd:
+        raise ValueError(f"simd must divide MW ({mw}, {cols}), not {simd!r}")
+    return pe, simd, pipeline
+
+
+class FoldedEngine:
+    """FINN's folded matrix-vector loop around a lane datapath and a weight store.
+
+    For every vector of MW elements computes ``y[c] = base[c] + sum over
+    slices`` for the MH channels: ``PE`` channels in parallel, ``SIMD``
+    inputs per cycle, ``NF = MH / PE`` output folds, ``SF = MW / SIMD``
+    slices, ``NF * SF`` cycles per vector. For ``nf`` in 0..NF-1, for ``sf``
+    in 0..SF-1, slice ``sf`` and each PE's weight word go through the lane
+    datapath into the PE's accumulator, which starts each output fold at
+    ``base[c]``; after the last slice the PE results leave as one beat. The
+    slices are taken from the input stream while ``nf == 0`` and stored in
+    an input buffer (a ``Memory`` of SF words) that replays them for the
+    other folds, so each vector is read once and the next vector's first
+    beat is accepted in the cycle after the last slice: no bubbles.
+
+    Stages: the fold counters issue a slice; one stage later the slice
+    (input register or buffer read) and the weight words are there (one more
+    with the store's ``read_register``); the datapath's ``stages`` later its
+    sums; then the accumulator, which is the output register. Every stage
+    advances when ``o.ready | ~o.valid`` (:class:`~hwgen.units._pipeline.Stages`);
+    ``i.ready`` is high only then, in output fold 0, and while the store is
+    ``open``.
+
+    Widths are exact: the accumulator holds every partial sum ``base[c]``
+    plus the first ``j`` slices (``j = 0..SF``) over all channels, from the
+    datapath's slice bounds (exact per channel when the store knows the
+    weights); ``sum_range`` is the range of the final sums.
+
+    Parameters
+    ----------
+    mh, mw, pe, simd : int      the fold (checked by :func:`check_fold`)
+    in_shape : Shape            input element shape (``SIMD`` per beat)
+    datapath                    a lane datapath (:mod:`~hwgen.units._lanes`)
+    store                       a weight store (:mod:`~hwgen.units._weight_store`)
+    base : int or array [MH]    each channel's accumulator start value
+    """
+
+    def __init__(self, *, mh, mw, pe, simd, in_shape, datapath, store, base):
+        self._mh, self._mw, self._pe, self._simd = mh, mw, pe, simd
+        self._in_shape, self._datapath, self._store = in_shape, datapath, store
+        self._base = np.broadcast_to(np.asarray(base, dtype=object), (mh,))
+        (lo, hi), self._sum_range = self._bounds()
+        self._acc_shape = range_shape(lo, hi, min_width=2)
+
+    mh = property(lambda self: self._mh)
+    mw = property(lambda self: self._mw)
+    pe = property(lambda self: self._pe)
+    simd = property(lambda self: self._simd)
+    nf = property(lambda self: self._mh // self._pe)
+    sf = property(lambda self: self._mw // self._simd)
+    in_shape = property(lambda self: self._in_shape)
+    datapath = property(lambda self: self._datapath)
+    store = property(lambda self: self._store)
+    acc_shape = property(lambda self: self._acc_shape)
+    #: ``(lo, hi)`` of the final sums over all channels
+    sum_range = property(lambda self: self._sum_range)
+    #: register stages between a slice and the accumulator: the datapath's, + the read register
+    stages = property(lambda self: self._datapath.stages + self._store.read_register)
+
+    @property
+    def start_rom_bits(self):
+        """Bits of the per-PE start-value ROMs (PEs whose start values differ between folds)."""
+        per_pe = self._base.reshape(self.nf, self._pe)      # [nf, p]: channel nf * PE + p
+        roms = int((per_pe != per_pe[0]).any(axis=0).sum())
+        return roms * self.nf * self._acc_shape.width
+
+    def _bounds(self):
+        """((lo, hi) of every partial sum, (lo, hi) of the final sums), exact, over all channels."""
+        shape = (self._mh, self.sf)
+        base = self._base
+        lo, hi = (np.broadcast_to(np.asarray(v, dtype=object), shape)
+                  for v in self._datapath.slice_bounds(self._store.weights))
+        low = base[:, None] + np.cumsum(lo, axis=1)
+        high = base[:, None] + np.cumsum(hi, axis=1)
+        return ((int(min(base.min(), low.min())), int(max(base.max(), high.max()))),
+                (int(low[:, -1].min()), int(high[:, -1].max())))
+
+    def elaborate(self, m, *, vectors, out, weight_stream=None):
+        """Build the engine in ``m``: ``vectors`` (In stream of SIMD-element slices) -> ``out``
+        (Out stream of PE sums); ``weight_stream`` goes to the store (MatMul's ``b``)."""
+        nf_count, sf_count, pe = self.nf, self.sf, self._pe
+
+        # Everything advances together when the output register is empty or being taken.
+        advance = Signal(name="_advance")
+        m.d.comb += advance.eq(out.ready | ~out.valid)
+        stages = Stages(m, advance)
+        is_open, read_weights = self._store.build(m, advance, weight_stream)
+
+        # Stage 0: fold counters. Fold nf == 0 takes slices from the stream, the others replay.
+        issue = Signal(name="issue")
+        sf, sf_last = counter(m, sf_count, issue, "sf")
+        nf, _ = counter(m, nf_count, issue & sf_last, "nf")
+        # == nf * SF + sf (+ the head's block in MatMul), without a multiplier
+        addr, addr_last = counter(m, self._store.depth, issue, "waddr")
+        first_fold = Signal(name="first_fold")
+        accept = Signal(name="accept")
+        taking = vectors.valid if is_open is None else vectors.valid & is_open
+        m.d.comb += [
+            first_fold.eq(nf == 0),
+            vectors.ready.eq(advance & first_fold if is_open is None
+                             else advance & first_fold & is_open),
+            accept.eq(vectors.valid & vectors.ready),
+            issue.eq(advance & (taking | ~first_fold)),
+        ]
+
+        # Stage 1: the slice (input register or buffer read) and each PE's weight word.
+        # x_in changes only on accept, so with SF == 1 it is the whole buffer.
+        slice_bits = self._simd * self._in_shape.width
+        x_in = Signal(slice_bits, name="x_in")
+        with m.If(accept):
+            m.d.sync += x_in.eq(vectors.payload.as_value())
+        if nf_count > 1 and sf_count > 1:
+            m.submodules.input_buffer = buffer = Memory(shape=unsigned(slice_bits),
+                                                        depth=sf_count, init=[])
+            write = buffer.write_port()
+            m.d.comb += [write.addr.eq(sf), write.data.eq(vectors.payload.as_value()),
+                         write.en.eq(accept)]
+            replay = buffer.read_port(domain="sync")
+            m.d.comb += [replay.addr.eq(sf), replay.en.eq(advance)]
+            from_buffer = stages.register(~first_fold, unsigned(1), "from_buffer")
+            x_slice = Signal(slice_bits, name="x_slice")
+            m.d.comb += x_slice.eq(Mux(from_buffer, replay.data, x_in))
+        else:
+            x_slice = x_in
+        valid = stages.register(issue, unsigned(1), "valid_1")
+        first = stages.register(sf == 0, unsigned(1), "first_1")
+        last = stages.register(sf_last, unsigned(1), "last_1")
+        w_slices = read_weights(issue, addr, addr_last)
+        if self._store.read_register:
+            x_slice = stages.register(x_slice, unsigned(slice_bits), "x_read")
+            w_slices = [stages.register(w, Shape.cast(w.shape()), f"w_read_{p}")
+                        for p, w in enumerate(w_slices)]
+
+        # Each PE's start value per output fold: a constant, or a ROM read like the weights.
+        starts = [lane_rom(m, f"acc_base_{p}", self._acc_shape,
+                           [int(self._base[n * pe + p]) for n in range(nf_count)],
+                           addr=nf, en=advance) for p in range(pe)]
+
+        # Stages 2 .. 1+stages: the lane datapath; then accumulate into the output register.
+        sums = [self._datapath.slice_sum(m, stages, p, x_slice, w_slices[p]) for p in range(pe)]
+        valid, first, last = (stages.delay(s, self.stages, n) for s, n in
+                              ((valid, "valid"), (first, "first"), (last, "last")))
+        starts = [s if isinstance(s, Const) else stages.delay(s, self.stages, f"acc_base_{p}")
+                  for p, s in enumerate(starts)]
+        out_valid = Signal(name="out_valid")
+        with m.If(advance):
+            m.d.sync += out_valid.eq(valid & last)
+        m.d.comb += out.valid.eq(out_valid)
+        for p, term in enumerate(sums):
+            acc = Signal(self._acc_shape, name=f"acc_{p}")
+            with m.If(advance & valid):
+                m.d.sync += acc.eq(Mux(first, starts[p], acc) + term)
+            m.d.comb += out.payload[p].eq(acc)
+
+
+class FoldedUnit(wiring.Component):
+    """What every unit built on a :class:`FoldedEngine` exposes (MVAU, IntegerMVAU, MatMul).
+
+    A unit checks its parameters, builds its engine and calls this
+    ``__init__`` with its ports; ``elaborate`` runs the engine from ``i``
+    to ``o`` (MatMul's runs it from ``a``, with ``b`` to its store). The
+    read-only properties below are the folding, widths and storage that the
+    composer, the planner and the manifest read.
+
+    Parameters
+    ----------
+    engine : FoldedEngine
+    out_shape : Shape       output element shape
+    members : dict          the component's ports (as for ``wiring.Component``)
+    """
+
+    def __init__(self, *, engine, out_shape, members):
+        self._engine = engine
+        self._out_shape = out_shape
+        super().__init__(members)
+
+    mh = property(lambda self: self._engine.mh)
+    mw = property(lambda self: self._engine.mw)
+    pe = property(lambda self: self._engine.pe)
+    simd = property(lambda self: self._engine.simd)
+    nf = property(lambda self: self._engine.nf)
+    sf = property(lambda self: self._engine.sf)
+    pipeline = property(lambda self: self._engine.datapath.pipeline)
+    acc_shape = property(lambda self: self._engine.acc_shape)
+    #: width of the accumulator register (the manifest records it)
+    acc_bits = property(lambda self: self._engine.acc_shape.width)
+    #: shape of an output element: exactly the range of the final sums
+    out_shape = property(lambda self: self._out_shape)
+    in_shape = property(lambda self: self._engine.in_shape)
+    cycles_per_vector = property(lambda self: self.nf * self.sf)
+    #: cycles from a vector's last input beat to its first output beat
+    latency = property(lambda self: 2 + self._engine.stages)
+    #: ask the composition for a register slice on ``o`` (a SkidBuffer): ``advance``
+    #: enables every pipeline register and accumulator, a net of hundreds of loads, and
+    #: without the slice it is driven by the next unit's ``ready`` (README "Synthesis")
+    slice_after = True
+    #: bits of one weight in a weight word (lane ``j`` of a word holds bits [j*b, (j+1)*b))
+    lane_bits = property(lambda self: self._engine.datapath.lane_bits)
+    #: words per PE in the weight store (NF * SF; MatMul: one such block per head, in each
+    #: of its two banks)
+    weight_depth = property(lambda self: self._engine.store.depth)
+    #: bits of one weight word: ``simd * lane_bits``
+    weight_word_bits = property(lambda self: self._engine.store.word_bits)
+    #: the slice and weight words pass a register after the reads: ROMs deeper than 64
+    #: words (block RAM's clock-to-output delay took most of sfc_balanced's 9.8 ns critical
+    #: path) and MatMul's RAMs
+    read_register = property(lambda self: self._engine.store.read_register)
+    #: weight bits in the ROMs plus start-value (bias) bits in their per-PE ROMs
+    rom_bits = property(lambda self: self._engine.store.rom_bits + self._engine.start_rom_bits)
+    #: the parts the engine is composed of (a lane datapath and a weight store)
+    datapath = property(lambda self: self._engine.datapath)
+    weight_store = property(lambda self: self._engine.store)
+
+    def elaborate(self, platform):
+        m = Module()
+        self._engine.elaborate(m, vectors=self.i, out=self.o)
+        return m

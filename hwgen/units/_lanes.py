@@ -1,0 +1,216 @@
+"""Lane datapaths of the folded matrix-vector engine: what one PE computes from one slice.
+
+A lane datapath turns a slice of ``SIMD`` input elements and one PE's
+weight word (``SIMD`` weight codes of ``lane_bits`` each) into that slice's
+contribution to the PE's accumulator, ``stages`` register stages later. It
+also says how a weight is coded in a weight word and bounds a slice's sum.
+:class:`~hwgen.units._engine.FoldedEngine` supplies the rest (fold counters,
+input buffer, weight store, accumulator), so a new datapath, such as a
+compressor-tree popcount, is one class with the same members:
+
+``lane_bits``           bits of one weight code in a weight word
+``pipeline``            register stages inside the datapath's adder tree
+``stages``              register stages from the slice to its sum (``pipeline``, +1 for a
+                        registered product)
+``codes(row)``          the codes of a row of weights (ints of ``lane_bits``)
+``slice_bounds(weights)``  ``(lo, hi)`` of a slice's sum: scalars, or ``[MH, SF]`` arrays
+                        exact for the given ``[MH, MW]`` weights (None: any weights)
+``slice_sum(m, stages, p, x_slice, w_slice)``  PE ``p``'s sum of the raw slice bits
+                        ``x_slice`` with its weight word ``w_slice``; its registers come
+                        from ``stages`` (:class:`~hwgen.units._pipeline.Stages`)
+"""
+
+import numpy as np
+from amaranth.hdl import Const, Mux, Signal, signed
+
+from ._pipeline import adder_tree
+from .popcount import popcount_plan, stage_levels, xnor_popcount
+
+__all__ = ["BinaryAddSub", "DspMultiply", "ShiftAdd", "TernaryAddSub", "XnorPopcount",
+           "lanes", "product_terms"]
+
+
+class XnorPopcount:
+    """Binary weights on binary inputs (bit 1 = +1): a slice adds ``2 * popcount(xnor(x, w))``.
+
+    Per PE, ``tree="adder"``: the XNOR of the slice with the weight word
+    (``agree_{p}``), then a binary adder tree over the SIMD bits
+    (``pc{p}_...``); ``tree="compressor"``: the compressor tree of
+    :func:`~hwgen.units.popcount.xnor_popcount` (XNORs fused into 3-synapse
+    counters, GPC stages, one carry-chain adder), fewer LUT6 on Xilinx. The
+    ``pipeline`` register stages sit where ``stages`` says: ``"tree"``
+    spreads them over the tree's levels and the accumulator (stages beyond
+    the tree depth at its output), ``"reads"`` puts the first right after
+    the slice and weight reads (:func:`~hwgen.units.popcount.stage_levels`),
+    so the tree is mapped apart from the logic in front of it. The doubling
+    is a wire. The sum lies in ``[0, 2 * SIMD]`` whatever the weights.
+    """
+
+    lane_bits = 1
+
+    def __init__(self, *, simd, pipeline, tree="adder", stages="tree"):
+        self._simd, self._pipeline = simd, pipeline
+        self._tree, self._placement = tree, stages
+
+    pipeline = property(lambda self: self._pipeline)
+    stages = property(lambda self: self._pipeline)
+
+    def codes(self, row):
+        """Bit 1 = +1."""
+        return (row > 0).astype(np.int64)
+
+    def slice_bounds(self, weights=None):
+        return 0, 2 * self._simd
+
+    def slice_sum(self, m, stages, p, x_slice, w_slice):
+        if self._tree == "adder" and self._placement == "tree":
+            agree = Signal(self._simd, name=f"agree_{p}")
+            m.d.comb += agree.eq(~(x_slice ^ w_slice))
+            count = adder_tree(m, stages, [(agree[j], 0, 1) for j in range(self._simd)],
+                               f"pc{p}", pipeline=self._pipeline)
+            return count << 1
+        depth = popcount_plan(self._simd, self._tree).depth
+        if self._placement == "reads":
+            levels = stage_levels(depth, self._pipeline)
+        else:
+            levels = [j * (depth + 1) // (self._pipeline + 1)
+                      for j in range(1, self._pipeline + 1)]
+        count = xnor_popcount(m, x_slice, w_slice, structure=self._tree, registers=levels,
+                              stages=stages, name=f"pc{p}")
+        return count << 1
+
+
+class _IntegerLanes:
+    """Integer input elements times weights, every lane's terms into one adder tree per PE.
+
+    Parameters
+    ----------
+    simd, pipeline : int
+    in_shape : Shape            input element shape
+    in_range : (int, int)       the values input elements take
+    binary_input : bool         inputs are -1/+1 (bit 1 = +1)
+    w_shape : Shape             weight code shape (its width is ``lane_bits``)
+    w_range : (int, int)        the values a weight may take
+
+    A subclass gives ``lane_terms(x, w)``: one lane's product as adder-tree
+    terms ``(value, lo, hi)`` bounded over every weight in ``w_range``.
+    """
+
+    #: the products pass a register before the tree (DSP blocks)
+    registered_products = False
+
+    def __init__(self, *, simd, pipeline, in_shape, in_range, binary_input=False, w_shape,
+                 w_range):
+        self._simd, self._pipeline = simd, pipeline
+        self._in_shape, self._in_range, self._binary_input = in_shape, in_range, binary_input
+        self._w_shape, self._w_range = w_shape, w_range
+
+    pipeline = property(lambda self: self._pipeline)
+    stages = property(lambda self: self._pipeline + self.registered_products)
+    lane_bits = property(lambda self: self._w_shape.width)
+
+    def codes(self, row):
+        """The weights' two's complement in ``lane_bits``."""
+        return row & ((1 << self.lane_bits) - 1)
+
+    def slice_bounds(self, weights=None):
+        """Exact per channel and slice from ``weights`` [MH, MW] and ``in_range`` ([MH, SF]
+        each); without weights, ``SIMD`` times the extreme corner products."""
+        xlo, xhi = self._in_range
+        if weights is None:
+            corners = [x * w for x in self._in_range for w in self._w_range]
+            return self._simd * min(corners), self._simd * max(corners)
+        w = weights.astype(object).reshape(weights.shape[0], -1, self._simd)
+        a, b = w * xlo, w * xhi
+        return np.minimum(a, b).sum(axis=2), np.maximum(a, b).sum(axis=2)
+
+    def slice_sum(self, m, stages, p, x_slice, w_slice):
+        """PE ``p``'s ``sum_j x[j] * w[j]`` over the slice (tree ``mac{p}_...``)."""
+        b = self.lane_bits
+        terms = []
+        for j, x in enumerate(lanes(x_slice, self._in_shape, self._simd, self._binary_input)):
+            terms += self.lane_terms(x, w_slice[j * b:(j + 1) * b])
+        return adder_tree(m, stages, terms, f"mac{p}", pipeline=self._pipeline,
+                          registered_terms=self.registered_products)
+
+
+class BinaryAddSub(_IntegerLanes):
+    """-1/+1 weights (1 code bit, 1 = +1) on integer inputs: ``+x`` or ``-x``, no multiplier."""
+
+    def __init__(self, **lanes):
+        super().__init__(**lanes, w_shape=signed(1), w_range=(-1, 1))
+
+    def codes(self, row):
+        """Bit 1 = +1."""
+        return (row > 0).astype(np.int64)
+
+    def lane_terms(self, x, w):
+        xlo, xhi = self._in_range
+        return [(Mux(w, x, -x), min(xlo, -xhi), max(xhi, -xlo))]
+
+
+class TernaryAddSub(_IntegerLanes):
+    """{-1, 0, +1} weights (BitNet b1.58; 2 code bits, ``01`` = +1, ``11`` = -1, ``00`` = 0):
+    add, subtract or skip, no multiplier."""
+
+    def __init__(self, **lanes):
+        super().__init__(**lanes, w_shape=signed(2), w_range=(-1, 1))
+
+    def lane_terms(self, x, w):
+        xlo, xhi = self._in_range     # w[0]: non-zero, w[1]: negative
+        return [(Mux(w[0], Mux(w[1], -x, x), 0), min(xlo, -xhi, 0), max(xhi, -xlo, 0))]
+
+
+class ShiftAdd(_IntegerLanes):
+    """Integer weights of ``w_shape``, each product as shift-add partial products in the
+    tree (no ``*`` operator: a LUT / carry-chain array); see :func:`product_terms`."""
+
+    def lane_terms(self, x, w):
+        return product_terms(x, self._in_range, w, self._w_shape, self._w_range, dsp=False)
+
+
+class DspMultiply(_IntegerLanes):
+    """Integer weights of ``w_shape``, each product a ``*`` with registered operands and a
+    registered output (one stage before the tree): the pattern vendor tools put in DSP blocks."""
+
+    registered_products = True
+
+    def lane_terms(self, x, w):
+        return product_terms(x, self._in_range, w, self._w_shape, self._w_range, dsp=True)
+
+
+def lanes(x_slice, shape, simd, binary=False):
+    """The ``simd`` elements of a raw slice as integer Values: signed when ``shape`` is, and
+    -1/+1 for ``binary`` (bit 1 = +1)."""
+    n = shape.width
+    values = []
+    for j in range(simd):
+        x = x_slice[j * n:(j + 1) * n]
+        if binary:
+            x = Mux(x, Const(1, signed(2)), Const(-1, signed(2)))
+        elif shape.signed:
+            x = x.as_signed()
+        values.append(x)
+    return values
+
+
+def product_terms(x, x_range, w, w_shape, w_range, *, dsp):
+    """``x * w`` as adder-tree terms ``(value, lo, hi)``; ``w`` is raw bits of ``w_shape``.
+
+    ``dsp``: one ``*`` term (registered by the tree's level-0 stage), bounded by
+    the corners of ``x_range`` x ``w_range``. Otherwise shift-add partial
+    products, no ``*``: ``Mux(w[i], x, 0) << i`` per bit, the top bit of a
+    signed ``w`` subtracted (two's complement); bounds over every ``w`` of its shape.
+    """
+    xlo, xhi = x_range
+    if dsp:
+        corners = [a * b for a in x_range for b in w_range]
+        value = w.as_signed() if w_shape.signed else w
+        return [(x * value, min(corners), max(corners))]
+    b = w_shape.width
+    top = b - 1 if w_shape.signed else b
+    terms = [(Mux(w[i], x, 0) << i, min(0, xlo << i), max(0, xhi << i)) for i in range(top)]
+    if w_shape.signed:
+        terms.append((-(Mux(w[top], x, 0) << top), min(0, -(xhi << top)), max(0, -(xlo << top))))
+    return terms
+

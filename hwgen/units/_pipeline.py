@@ -1,0 +1,87 @@
+"""Pipeline registers that move together, and the balanced adder tree the MVAUs sum lanes with."""
+
+from amaranth.hdl import Shape, Signal
+
+from ..ranges import range_shape
+
+__all__ = ["Stages", "adder_tree", "tree_stage_levels"]
+
+
+class Stages:
+    """Register stages of one datapath, all advancing together.
+
+    Every register built here loads its input only while ``advance`` is
+    high, so the whole datapath holds still while the output waits (the
+    MVAUs drive ``advance`` with ``o.ready | ~o.valid``). This class is the
+    one place that decides how a stage moves: a datapath that advances every
+    cycle with credit-based flow control at its output replaces it and
+    leaves the lane datapaths untouched.
+
+    Parameters
+    ----------
+    m : Module          where the registers go
+    advance : Value     the stage enable
+    """
+
+    def __init__(self, m, advance):
+        self.m = m
+        self.advance = advance
+
+    def register(self, value, shape, name):
+        """``value`` one stage later, in a register of ``shape`` named ``name``."""
+        reg = Signal(shape, name=name)
+        with self.m.If(self.advance):
+            self.m.d.sync += reg.eq(value)
+        return reg
+
+    def delay(self, value, count, name):
+        """``value`` ``count`` stages later (registers ``{name}_s0``, ``{name}_s1``, ...)."""
+        for stage in range(count):
+            value = self.register(value, Shape.cast(value.shape()), f"{name}_s{stage}")
+        return value
+
+
+def tree_stage_levels(terms, pipeline, registered_terms=False):
+    """Levels of an adder tree over ``terms`` inputs followed by a register, one per stage.
+
+    Level 0 is the inputs, ``depth = ceil(log2(terms))`` the root. The
+    accumulator adder after the tree counts as one more level, so
+    ``pipeline`` stages split ``depth + 1`` adders into ``pipeline + 1``
+    nearly equal segments. ``registered_terms`` (DSP products) adds a
+    register at level 0 first.
+    """
+    depth = (terms - 1).bit_length()
+    levels = [j * (depth + 1) // (pipeline + 1) for j in range(1, pipeline + 1)]
+    return [0] + levels if registered_terms else levels
+
+
+def adder_tree(m, stages, terms, name, *, pipeline, registered_terms=False):
+    """Sum of ``terms`` ``(value, lo, hi)`` by a balanced binary tree of two-input adders.
+
+    Each node is exactly as wide as its bounds (:func:`~hwgen.ranges.range_shape`);
+    the registers sit at :func:`tree_stage_levels` and are built by
+    ``stages``, so the root arrives ``pipeline`` (+1 with
+    ``registered_terms``) stages after the terms. Nodes are named
+    ``{name}_l{level}_{k}``, registers ``{name}_l{level}s{index}_{k}``.
+    """
+    levels = tree_stage_levels(len(terms), pipeline, registered_terms)
+    nodes = list(terms)
+    level = 0
+    while True:
+        for index in range(levels.count(level)):
+            nodes = [(stages.register(v, range_shape(lo, hi), f"{name}_l{level}s{index}_{k}"),
+                      lo, hi)
+                     for k, (v, lo, hi) in enumerate(nodes)]
+        if len(nodes) == 1:
+            return nodes[0][0]
+        level += 1
+        pairs = []
+        for k in range(0, len(nodes) - 1, 2):
+            (a, alo, ahi), (b, blo, bhi) = nodes[k], nodes[k + 1]
+            lo, hi = alo + blo, ahi + bhi
+            node = Signal(range_shape(lo, hi), name=f"{name}_l{level}_{k // 2}")
+            m.d.comb += node.eq(a + b)
+            pairs.append((node, lo, hi))
+        if len(nodes) % 2:
+            pairs.append(nodes[-1])
+        nodes = pairs

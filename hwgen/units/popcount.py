@@ -1,0 +1,521 @@
+"""XNOR-popcount compressor trees: the lane datapath of a binary MVAU (issue #18).
+
+``xnor_popcount(m, x, w, ...)`` builds ``sum_k ~(x[k] ^ w[k])`` over ``n``
+activation and weight bits into module ``m`` and returns the count, an
+unsigned value of ``n.bit_length()`` bits. Two structures, chosen per FPGA
+family because Yosys maps them differently (``benchmarks/synth_binary.py
+--only tree`` measures both):
+
+``"compressor"`` (Xilinx, LUT6 + CARRY4)
+    Level 1 fuses the XNOR with counting: each bit of the 2-bit count of
+    three XNORs (their parity, their majority) is a 6-input function of
+    three activation and three weight bits, one LUT6. Then stages of
+    generalized parallel counters (GPCs) on the columns of the dot diagram:
+    a ``(6;3)`` counter (six bits of one weight -> their 3-bit count) or a
+    ``(5,1;3)`` GPC (five bits of weight 2**i and one of 2**(i+1)) costs
+    one LUT per output bit and removes one bit per LUT; smaller ones are
+    used only where nothing else shrinks a column. Once every column holds
+    at most two bits, one carry-chain adder (Amaranth ``+``, which Yosys
+    maps to CARRY4 above two bits) gives the count. A GPC output is written
+    as a truth table indexed by its inputs (a constant's ``bit_select``):
+    as a sum, Yosys would put a three-bit counter on the carry chain.
+``"adder"`` (ECP5 LUT4 + CCU2C, iCE40)
+    The XNORs, then a balanced tree of two-input adders (the structure of
+    the MVAU's original tree); Yosys merges the adders between two register
+    stages into one multi-operand sum and ABC maps its full adders together
+    with the XNORs into LUT4s. On ECP5 this measured fewer LUT4 than the
+    compressor tree or LUT4 counters (two synapses -> a 2-bit count, then
+    full adders): a LUT4 cannot fuse three XNORs, Yosys puts only adders
+    wider than four bits on CCU2C cells, and it cannot put logic into a
+    CCU2C's LUT4s, so every counter stays in LUTs.
+
+Levels and pipelining: level 0 is the inputs ``x`` and ``w``; each counting
+stage (the fused XNOR level, each GPC stage, the final adder; ``"adder"``:
+each adder level) ends a level, and ``depth`` levels give the count.
+``registers`` lists the levels followed by a register stage (a level may
+repeat; levels beyond ``depth`` are registers after the count), built with
+``enable`` or by the caller's ``stages``. Inside a folded MVAU a stage at
+level 0 (right after the slice and weight reads) measured far fewer LUTs
+than one in the middle of the tree, where ABC restructured the counters
+together with the logic in front of them (``stage_levels`` places stages
+so; ``benchmarks/synth_binary.py --only lane``).
+"""
+
+from dataclasses import dataclass
+
+from amaranth.hdl import Cat, Const, Module, Signal, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ..ranges import range_shape
+from ._checks import check_int
+
+__all__ = ["STRUCTURES", "FAMILY_STRUCTURE", "PopcountPlan", "popcount_plan", "stage_levels",
+           "xnor_popcount", "compressor_sum", "sum_depth", "PopcountTree"]
+
+#: the tree structures (see the module doc)
+STRUCTURES = ("compressor", "adder")
+#: the structure each family's Yosys flow maps best (measured, see the module doc)
+FAMILY_STRUCTURE = {"xilinx": "compressor", "ecp5": "adder", "ice40": "adder"}
+
+# GPC shapes (bits taken from column i, i+1, ...) usable with 6-input LUTs, most bits removed per
+# LUT first: (6,) is a (6;3) counter, (5, 1) the (1,5;3) GPC. The full adder (3,) and the
+# (3, 2) / (4, 1) / (5,) GPCs are used only where a column must shrink this stage.
+_GPCS_6 = [(6,), (5, 1), (3, 2), (4, 1), (5,), (3,)]
+_EFFICIENT = {(6,), (5, 1)}
+
+
+@dataclass(frozen=True)
+class PopcountPlan:
+    """The shape of a popcount tree over ``n`` bits: what callers need to place registers.
+
+    ``depth`` counting levels (see the module doc), ``width`` bits of the count,
+    ``stage_sizes[j]`` the number of LUT-sized functions (counter output bits)
+    of compressor level ``j + 1`` (empty for ``"adder"``).
+    """
+    n: int
+    structure: str
+    depth: int
+    width: int
+    stage_sizes: tuple = ()
+
+
+def popcount_plan(n, structure="compressor"):
+    """The :class:`PopcountPlan` that :func:`xnor_popcount` builds for ``n`` bits."""
+    n = check_int("n", n, minimum=1)
+    _check_structure(structure)
+    width = n.bit_length()
+    if structure == "adder":
+        return PopcountPlan(n, structure, (n - 1).bit_length(), width)
+    columns, sizes = _fused_columns(n), []
+    while max(map(len, columns)) > 2:
+        gpcs, columns = _next_stage(columns, width)
+        sizes.append(sum(_outputs(column, shape, width) for column, shape, _ in gpcs))
+    final = 1 if max(map(len, columns)) > 1 else 0
+    return PopcountPlan(n, structure, 1 + len(sizes) + final, width, tuple(sizes))
+
+
+def stage_levels(depth, pipeline):
+    """Where ``pipeline`` register stages go in a tree of ``depth`` levels that feeds an
+    accumulator: the first after level 0, the others splitting the ``depth`` tree levels
+    and the accumulator adder into nearly equal segments.
+
+    The first stage cuts the tree off the logic in front of it (the input buffer's
+    replay mux, the weight reads), which in a folded MVAU measured far fewer LUTs than
+    a stage in the middle of the tree (see the module doc).
+    """
+    depth = check_int("depth", depth, minimum=0)
+    pipeline = check_int("pipeline", pipeline, minimum=0)
+    if not pipeline:
+        return ()
+    return (0,) + tuple(j * (depth + 1) // pipeline for j in range(1, pipeline))
+
+
+def xnor_popcount(m, x, w, *, structure="compressor", registers=(), enable=None, stages=None,
+                  name="popcount"):
+    """Build ``sum_k ~(x[k] ^ w[k])`` into ``m``; return the count (unsigned, ``n.bit_length()``).
+
+    Parameters
+    ----------
+    m : Module
+    x, w : Value        activation and weight bits, ``n`` each (bit 1 = +1)
+    structure : str     ``"compressor"`` or ``"adder"`` (``FAMILY_STRUCTURE`` maps a family)
+    registers : iterable of int
+        levels (0 .. depth, or beyond) followed by a register stage; the count
+        comes ``len(registers)`` cycles after ``x`` and ``w``
+    enable : Value or None
+        register enable (a pipeline's advance); None: always
+    stages : object or None
+        builds the registers instead of ``enable``: anything with
+        ``register(value, shape, name)`` returning ``value`` one stage later
+        (the folded engine's ``Stages``), so the caller decides how a stage moves
+    name : str          prefix of the signal names
+    """
+    n = len(x)
+    if len(w) != n:
+        raise ValueError(f"x and w must have the same width, not {n} and {len(w)}")
+    plan = popcount_plan(n, structure)
+    levels = sorted(check_int("registers entry", level, minimum=0) for level in registers)
+    builder = _Builder(m, levels, enable, stages, name)
+    if structure == "adder":
+        count = builder.adder_tree(x, w)
+    else:
+        count = builder.compressor_tree(x, w, plan)
+    return count
+
+
+class PopcountTree(wiring.Component):
+    """One XNOR-popcount tree as a stream unit: :func:`xnor_popcount` alone, to test and measure it.
+
+    Computes ``count = sum_k ~(x[k] ^ w[k])`` over ``n`` bits per beat.
+
+    Parameters
+    ----------
+    n : int             bits of ``x`` and of ``w``
+    structure : str     ``"compressor"`` or ``"adder"`` (see the module doc)
+    registers : tuple of int
+        levels of the tree followed by a register stage (see :func:`xnor_popcount`)
+
+    Members
+    -------
+    i : In(stream.Signature(StructLayout({"x": unsigned(n), "w": unsigned(n)})))
+    o : Out(stream.Signature(unsigned(n.bit_length())))
+
+    Latency ``1 + len(registers)`` cycles (the count is registered); one beat
+    per cycle. Every stage advances when ``o.ready | ~o.valid``.
+    """
+
+    def __init__(self, *, n, structure="compressor", registers=()):
+        self._plan = popcount_plan(n, structure)
+        try:
+            self._registers = tuple(sorted(check_int("registers entry", level, minimum=0)
+                                           for level in registers))
+        except TypeError:
+            raise TypeError(f"registers must be an iterable of levels (integers), not "
+                            f"{registers!r}") from None
+        super().__init__({
+            "i": In(stream.Signature(data.StructLayout({"x": unsigned(self._plan.n),
+                                                        "w": unsigned(self._plan.n)}))),
+            "o": Out(stream.Signature(unsigned(self._plan.width))),
+        })
+
+    n = property(lambda self: self._plan.n)
+    structure = property(lambda self: self._plan.structure)
+    registers = property(lambda self: self._registers)
+    #: the tree's :class:`PopcountPlan` (depth, count width, GPC stage sizes)
+    plan = property(lambda self: self._plan)
+    latency = property(lambda self: 1 + len(self._registers))
+
+    def elaborate(self, platform):
+        m = Module()
+        advance = Signal()
+        m.d.comb += [advance.eq(self.o.ready | ~self.o.valid), self.i.ready.eq(advance)]
+        count = xnor_popcount(m, self.i.payload.x, self.i.payload.w, structure=self.structure,
+                              registers=self._registers, enable=advance, name="pc")
+        valid = self.i.valid
+        for stage in range(len(self._registers)):
+            delayed = Signal(name=f"valid_{stage}")
+            with m.If(advance):
+                m.d.sync += delayed.eq(valid)
+            valid = delayed
+        with m.If(advance):
+            m.d.sync += [self.o.valid.eq(valid), self.o.payload.eq(count)]
+        return m
+
+
+def compressor_sum(m, terms, *, registers=(), enable=None, stages=None, name="sum"):
+    """Build the sum of integer ``terms`` by GPC stages and one carry-chain adder.
+
+    The compressor tree of :func:`xnor_popcount` without its XNOR level, for
+    the integer adder trees of the MVAUs (and a popcount of plain bits: terms
+    ``(bit, 0, 1)``). An unsigned term puts its bits into the columns; a
+    signed one of ``b`` bits puts its low bits and its inverted sign bit there
+    and ``-2**(b-1)`` into a constant, whose bits join the columns (a GPC
+    with a constant input is a smaller LUT). Everything is computed modulo
+    ``2**W`` for the ``W`` bits of the result, which is exact since the sum
+    lies in ``[sum lo, sum hi]``.
+
+    Parameters
+    ----------
+    m : Module
+    terms : list of (Value, int, int)
+        each term and the bounds ``lo <= value <= hi`` of the values it takes
+    registers, enable, stages, name
+        as for :func:`xnor_popcount`; level 0 is the terms, each GPC stage and
+        the final adder end a level (:func:`sum_depth` levels)
+
+    Returns a Value of the narrowest shape holding every sum (unsigned when
+    ``sum lo >= 0``).
+    """
+    terms = _check_terms(terms)
+    levels = sorted(check_int("registers entry", level, minimum=0) for level in registers)
+    builder = _Builder(m, levels, enable, stages, name)
+    return builder.term_sum(terms)
+
+
+def sum_depth(bounds):
+    """Levels of :func:`compressor_sum` over terms with these ``(lo, hi)`` bounds."""
+    lo, hi = (sum(b[k] for b in bounds) for k in (0, 1))
+    width = range_shape(lo, hi).width
+    columns = _term_columns([(None, a, b) for a, b in bounds], width)
+    return _reduction_depth(columns, width)
+
+
+def _check_terms(terms):
+    terms = list(terms)
+    if not terms:
+        raise ValueError("terms must hold at least one (value, lo, hi), not none")
+    for term in terms:
+        try:
+            value, lo, hi = term
+        except (TypeError, ValueError):
+            raise TypeError(f"terms must be (value, lo, hi) triples, not {term!r}") from None
+        if not (isinstance(lo, int) and isinstance(hi, int)) or lo > hi:
+            raise ValueError(f"term bounds must be integers lo <= hi, not ({lo!r}, {hi!r})")
+    return terms
+
+
+def _term_columns(terms, width):
+    """The dot diagram of ``terms`` modulo ``2**width``: per column, items ``("bit", value, j)``
+    (bit ``j`` of a term), ``("inverted", value, j)`` (a signed term's sign bit, inverted)
+    and ``("one",)`` (a set bit of the constant the signed terms add)."""
+    columns = [[] for _ in range(width)]
+    constant = 0
+    for value, lo, hi in terms:
+        shape = range_shape(lo, hi)
+        for j in range(min(shape.width, width)):
+            if shape.signed and j == shape.width - 1:
+                columns[j].append(("inverted", value, j))
+                constant -= 1 << j
+            else:
+                columns[j].append(("bit", value, j))
+    constant %= 1 << width
+    for j in range(width):
+        if constant >> j & 1:
+            columns[j].append(("one",))
+    return columns
+
+
+def _reduction_depth(columns, width):
+    """GPC stages + final adder levels that take ``columns`` to one row."""
+    depth = 0
+    while columns and max(map(len, columns)) > 2:
+        _, columns = _next_stage(columns, width)
+        depth += 1
+    return depth + (1 if columns and max(map(len, columns)) > 1 else 0)
+
+
+def _check_structure(structure):
+    if structure not in STRUCTURES:
+        raise TypeError(f"structure must be one of {', '.join(map(repr, STRUCTURES))}, "
+                        f"not {structure!r}")
+
+
+# --- the dot diagram: columns of 1-bit items, column i weighing 2**i --------------------
+
+def _fused_columns(n):
+    """Level 1 as placeholders: each group of three synapses puts its count's bits in columns 0, 1."""
+    columns = [[], []]
+    for start in range(0, n, 3):
+        for bit in range(min(3, n - start).bit_length()):
+            columns[bit].append(None)
+    return [c for c in columns if c]
+
+
+def _outputs(column, shape, width):
+    """Output bits of a GPC of ``shape`` placed at ``column`` that are built.
+
+    A bit at column ``width`` or above weighs a multiple of ``2 ** width``:
+    sums are taken modulo ``2 ** width`` (a popcount of ``n`` bits never
+    reaches it), so such a bit is not built.
+    """
+    top = sum(count << j for j, count in enumerate(shape))
+    return min(top.bit_length(), width - column)
+
+
+class _Out:
+    """Placeholder for output ``bit`` of GPC ``index`` of the stage being planned."""
+    __slots__ = ("index", "bit")
+
+    def __init__(self, index, bit):
+        self.index, self.bit = index, bit
+
+
+def _next_stage(columns, width):
+    """One GPC stage: ``(gpcs, columns_after)`` for ``columns`` (lists of items).
+
+    ``gpcs`` lists ``(column, shape, inputs)``, ``inputs[j]`` the items taken
+    from column ``column + j``; ``columns_after`` holds the items left alone
+    and :class:`_Out` placeholders for the GPC outputs. Greedy from the least
+    significant column: while a column would still hold more than two bits
+    after this stage, place the GPC that removes the most bits per LUT and
+    fits the bits left; a stage uses only the GPCs that remove one bit per
+    LUT unless none fits anywhere (then the others, so every stage shrinks
+    the diagram).
+    """
+    for strict in (True, False):
+        left = [list(c) for c in columns]
+        after = [[] for _ in range(width)]
+        gpcs = []
+        for i in range(len(left)):
+            while len(left[i]) + len(after[i]) > 2:
+                shape = _pick(left, i, strict)
+                if shape is None:
+                    break
+                inputs = [[left[i + j].pop(0) for _ in range(count)]
+                          for j, count in enumerate(shape)]
+                for bit in range(_outputs(i, shape, width)):
+                    after[i + bit].append(_Out(len(gpcs), bit))
+                gpcs.append((i, shape, inputs))
+            after[i][:0] = left[i]
+        if gpcs:
+            while not after[-1]:
+                after.pop()
+            return gpcs, after
+    raise AssertionError("no GPC fits a column of more than two bits")   # (3,) always fits
+
+
+def _pick(left, i, strict):
+    """The GPC shape to place at column ``i`` (the first of ``_GPCS_6`` that fits), or None."""
+    for shape in _GPCS_6:
+        if strict and shape not in _EFFICIENT:
+            continue
+        if all(i + j < len(left) and len(left[i + j]) >= count for j, count in enumerate(shape)):
+            return shape
+    return None
+
+
+def _item_value(item):
+    """The 1-bit Value of a :func:`_term_columns` item."""
+    kind = item[0]
+    if kind == "one":
+        return Const(1, 1)
+    value, j = item[1], item[2]
+    width = len(value)
+    bit = value[j] if j < width else (value[width - 1] if value.shape().signed else Const(0, 1))
+    return ~bit if kind == "inverted" else bit
+
+
+class _Builder:
+    """Emits the tree into ``m``, inserting the register stages at their levels."""
+
+    def __init__(self, m, levels, enable, stages, name):
+        self.m, self.levels, self.enable, self.stages, self.name = m, levels, enable, stages, name
+        self.level = 0
+        self.serial = 0
+
+    def _signal(self, shape, tag):
+        self.serial += 1
+        return Signal(shape, name=f"{self.name}_{tag}{self.serial}")
+
+    def _registers(self, values):
+        """``values`` (a list of Values) through the register stages placed at this level."""
+        for _ in range(self.levels.count(self.level)):
+            values = [self._register(value, f"l{self.level}r") for value in values]
+        return values
+
+    def _register(self, value, tag):
+        if self.stages is not None:
+            self.serial += 1
+            return self.stages.register(value, value.shape(), f"{self.name}_{tag}{self.serial}")
+        reg = self._signal(value.shape(), tag)
+        if self.enable is None:
+            self.m.d.sync += reg.eq(value)
+        else:
+            with self.m.If(self.enable):
+                self.m.d.sync += reg.eq(value)
+        return reg
+
+    def _bit(self, value, tag):
+        bit = self._signal(1, tag)
+        self.m.d.comb += bit.eq(value)
+        return bit
+
+    def _lut(self, inputs, function, tag):
+        """One bit: ``function(bits)`` of the 1-bit ``inputs`` as a truth table (one LUT)."""
+        table = 0
+        for index in range(1 << len(inputs)):
+            if function([(index >> k) & 1 for k in range(len(inputs))]):
+                table |= 1 << index
+        bit = self._signal(1, tag)
+        self.m.d.comb += bit.eq(Const(table, 1 << len(inputs)).bit_select(Cat(*inputs), 1))
+        return bit
+
+    # --- "adder": XNORs, then a balanced tree of two-input adders ---------------------------
+
+    def adder_tree(self, x, w):
+        n = len(x)
+        x, w = self._registers([x, w])
+        agree = self._signal(n, "agree")
+        self.m.d.comb += agree.eq(~(x ^ w))
+        nodes = [(agree[k], 1) for k in range(n)]
+        while len(nodes) > 1:
+            self.level += 1
+            pairs = []
+            for k in range(0, len(nodes) - 1, 2):
+                (a, a_max), (b, b_max) = nodes[k], nodes[k + 1]
+                node = self._signal(unsigned((a_max + b_max).bit_length()), "sum")
+                self.m.d.comb += node.eq(a + b)
+                pairs.append((node, a_max + b_max))
+            if len(nodes) % 2:
+                pairs.append(nodes[-1])
+            nodes = pairs
+            values = self._registers([v for v, _ in nodes])
+            nodes = [(v, top) for v, (_, top) in zip(values, nodes)]
+        return self._finish(nodes[0][0], n)
+
+    def _finish(self, count, n):
+        """The count widened to ``n.bit_length()`` bits, through registers beyond the last level."""
+        value = self._signal(n.bit_length(), "count")
+        self.m.d.comb += value.eq(count)
+        for _ in [level for level in self.levels if level > self.level]:
+            value = self._register(value, "out")
+        return value
+
+    # --- "compressor": fused XNOR counters, GPC stages, one carry-chain adder ---------------
+
+    def compressor_tree(self, x, w, plan):
+        n, width = len(x), plan.width
+        x, w = self._registers([x, w])
+        # Level 1: the count of each group of three XNORs, one LUT per bit.
+        columns = [[], []]
+        for start in range(0, n, 3):
+            a = [~(x[k] ^ w[k]) for k in range(start, min(start + 3, n))]
+            columns[0].append(self._bit(a[0] if len(a) == 1 else
+                                        a[0] ^ a[1] if len(a) == 2 else a[0] ^ a[1] ^ a[2], "x0_"))
+            if len(a) > 1:
+                columns[1].append(self._bit(a[0] & a[1] if len(a) == 2 else
+                                            (a[0] & a[1]) | (a[0] & a[2]) | (a[1] & a[2]), "x1_"))
+        columns = self._next_level([c for c in columns if c])
+        return self._finish(self._reduce(columns, width), n)
+
+    def term_sum(self, terms):
+        lo, hi = sum(t[1] for t in terms), sum(t[2] for t in terms)
+        shape = range_shape(lo, hi)
+        values = self._registers([value for value, _, _ in terms])
+        terms = [(v, a, b) for v, (_, a, b) in zip(values, terms)]
+        items = _term_columns(terms, shape.width)
+        columns = [[_item_value(item) for item in column] for column in items]
+        while columns and not columns[-1]:
+            columns.pop()
+        total = self._reduce(columns, shape.width) if columns else Const(0, shape.width)
+        result = self._signal(shape, "total")
+        self.m.d.comb += result.eq(total.as_signed() if shape.signed else total)
+        for _ in [level for level in self.levels if level > self.level]:
+            result = self._register(result, "out")
+        return result
+
+    def _reduce(self, columns, width):
+        """GPC stages until every column holds at most two bits, then one carry-chain adder of
+        the two rows: the ``width``-bit sum of ``columns`` (modulo ``2**width``)."""
+        while max(map(len, columns)) > 2:
+            gpcs, after = _next_stage(columns, width)
+            bits = [self._gpc(column, shape, inputs, width) for column, shape, inputs in gpcs]
+            columns = self._next_level([[bits[item.index][item.bit] if isinstance(item, _Out)
+                                         else item for item in column] for column in after])
+        rows = [Cat(*[c[r] if r < len(c) else Const(0, 1) for c in columns])
+                for r in range(max(map(len, columns)))]
+        if len(rows) == 1:
+            return rows[0]
+        total = self._signal(width, "cpa")
+        self.m.d.comb += total.eq(rows[0] + rows[1])
+        total, = self._next_level([[total]])[0]
+        return total
+
+    def _next_level(self, columns):
+        """End a level: ``columns`` (lists of values) through the registers placed after it."""
+        self.level += 1
+        flat = self._registers([bit for column in columns for bit in column])
+        out, k = [], 0
+        for column in columns:
+            out.append(flat[k:k + len(column)])
+            k += len(column)
+        return out
+
+    def _gpc(self, column, shape, inputs, width):
+        """The output bits of one GPC (a LUT each) whose ``inputs[j]`` weigh ``2 ** (column + j)``."""
+        pins = [bit for group in inputs for bit in group]
+        weights = [1 << j for j, group in enumerate(inputs) for _ in group]
+        return [self._lut(pins, lambda v, bit=bit:
+                          (sum(b * wt for b, wt in zip(v, weights)) >> bit) & 1, f"g{bit}_")
+                for bit in range(_outputs(column, shape, width))]
