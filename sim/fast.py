@@ -88,14 +88,27 @@ def idle_limit(latency_bound: int, cycles_per_sample: int, beats: int, backpress
 
 
 def _dump_spec(spec, path):
-    """Pickle a NetworkSpec; its read-only mappings are rebuilt with hwgen's own constructor."""
+    """Pickle a NetworkSpec; its read-only mappings are rebuilt with hwgen's own constructor,
+    its layers' typed attributes (dataclasses the op table makes at import, which pickle
+    cannot find by name) with the op's ``make_attrs``."""
+    import dataclasses
+
+    from hwgen.ops import OPS
     from hwgen.spec.types import frozen_mapping
     buffer = io.BytesIO()
     pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
     pickler.dispatch_table = copyreg.dispatch_table.copy()
     pickler.dispatch_table[types.MappingProxyType] = lambda m: (frozen_mapping, (dict(m),))
+    for name, op in OPS.items():
+        pickler.dispatch_table[op.attrs] = lambda a, name=name: (_make_attrs, (name, {
+            f.name: getattr(a, f.name) for f in dataclasses.fields(a)}))
     pickler.dump(spec)
     Path(path).write_bytes(buffer.getvalue())
+
+
+def _make_attrs(op, values):
+    from hwgen.ops import make_attrs
+    return make_attrs(op, **values)
 
 
 def _save_golden(spec, x, work, chunk=65536):
@@ -205,7 +218,7 @@ class Job:
         self.folder = Path(self.folder)
         with open(self.spec, "rb") as file:
             self.spec = pickle.load(file)
-        from .network import RandomSamples
+        from .samples import RandomSamples
         if "npy" in self.source:        # golden outputs in want.npy, from the host
             self.samples = np.load(self.source["npy"], mmap_mode="r")
         else:                           # drawn and run through the golden model here

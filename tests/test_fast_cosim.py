@@ -4,8 +4,9 @@ Packing and sample drawing first (no simulator), then Verilator runs: the
 two drivers agree on the same design and samples (same outputs; without
 backpressure the same cycle of every sample's last beat), a run with tiny
 memory halves streams samples across many reloads, the pause generators
-honour the requested probability, and a wrong output, a hung design and a
-wrong beat count are reported.
+honour the requested probability, and a wrong output, a one-token bug in a
+unit (caught by both drivers alike), a hung design and a wrong beat count
+are reported.
 """
 
 import numpy as np
@@ -168,6 +169,24 @@ def test_a_wrong_output_is_reported(requant, monkeypatch, tmp_path):
     assert run.mismatched_samples.tolist() == [3]
     assert run.report["mismatches"] == 1 and run.report["first_mismatches"] == [3]
     assert "1 of 6 samples differ" in (tmp_path / "sim.log").read_text()
+
+
+def test_a_one_token_bug_in_a_unit_is_caught_by_both_drivers(requant, tmp_path):
+    """One token of the requant unit's Verilog planted wrong (lane 3 subtracts its rounding
+    increment instead of adding it): both drivers report the same samples wrong, with the
+    same hardware outputs, and only lane 3's channels differ from the golden model."""
+    spec, design, verilog = requant
+    site = "$signed(half_3) + $signed(2'h1)"
+    assert verilog.count(site) == 1, "the requant unit's Verilog changed: plant the bug elsewhere"
+    buggy = verilog.replace(site, site.replace("+", "-"))
+    x = np.concatenate([edge_samples(spec), random_samples(spec, 16, 9)])
+    fast, cocotbext = (cosimulate(spec, x, design=design, verilog=buggy, backpressure=0.3,
+                                  seed=2, driver=driver, work_dir=tmp_path / driver,
+                                  log=lambda *a: None) for driver in ("fast", "cocotbext"))
+    assert fast.mismatches > 0
+    np.testing.assert_array_equal(fast.mismatched_samples, cocotbext.mismatched_samples)
+    np.testing.assert_array_equal(fast.got, cocotbext.got)
+    assert (fast.got != fast.want)[:, 3::4].any() and not (fast.got != fast.want)[:, 0::4].any()
 
 
 def test_a_missing_output_beat_is_a_hang(requant, tmp_path):

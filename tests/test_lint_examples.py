@@ -19,7 +19,9 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NAMES = sorted(p.stem for p in EXAMPLES.glob("*.yaml"))
 
 
-# Linted by lint_and_cosimulate in tests/test_networks.py and tests/test_unrolled_networks.py.
+# Linted by lint_and_cosimulate in tests/test_networks.py and tests/test_unrolled_networks.py
+# (cnv, ivit_block, sfc_deep, sfc_fast and jsc_m_unrolled under -m slow there too: minutes to
+# elaborate, lint and build; their units are linted in tests/units).
 LINTED_ELSEWHERE = ("sfc", "lfc", "tiny_bnn", "int8_mlp", "ternary_mlp", "int4_cnn", "cnv",
                     "jsc_m", "residual_mlp", "attention_mini", "ivit_block")
 

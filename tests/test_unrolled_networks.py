@@ -2,9 +2,9 @@
 
 CI generates a small network mixing unrolled, MST-shared and folded layers,
 checks its manifest and cosimulates it, and cosimulates the JSC-M-shaped
-examples (MST-shared on random and correlated weights, and unshared; 500
-samples each, as ``hwgen sim examples/jsc_m_mst.yaml --count 500
---backpressure 0.3``).
+examples (MST-shared on random and correlated weights, and, under ``-m slow``,
+unshared: its build takes the longest; 500 samples each, as ``hwgen sim
+examples/jsc_m_mst.yaml --count 500 --backpressure 0.3``).
 """
 
 import json
@@ -56,8 +56,9 @@ def test_manifest_reports_synapse_ops_before_and_after_sharing(mixed, tmp_path):
     assert fc1["unit"] == "MVAU" and "synapse_ops" not in fc1
 
 
-@pytest.mark.parametrize("name, share", [("jsc_m_mst", "mst"), ("jsc_m_correlated", "mst"),
-                                         ("jsc_m_unrolled", "none")])
+@pytest.mark.parametrize("name, share", [
+    ("jsc_m_mst", "mst"), ("jsc_m_correlated", "mst"),
+    pytest.param("jsc_m_unrolled", "none", marks=pytest.mark.slow)])   # 120 s: the unshared build
 def test_jsc_m_examples_500_samples_under_backpressure(name, share, tmp_path):
     spec = load(EXAMPLES / f"{name}.yaml")
     assert all(layer.attrs.unroll == "full" and layer.attrs.share == share
