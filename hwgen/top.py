@@ -176,6 +176,8 @@ class StreamGraph(wiring.Component):
 
     #: the units; unit ``k`` is the Verilog module ``<top>.core.u<k>``
     units = property(lambda self: tuple(self._units))
+    #: the ``((producer, port), (consumer, port))`` stream connections
+    connections = property(lambda self: tuple(self._connections))
 
     def elaborate(self, platform):
         m = Module()

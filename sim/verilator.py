@@ -139,7 +139,7 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, harness: boo
     except ToolchainError as error:
         failed_log = build_dir.with_name(build_dir.name + ".failed.log")
         shutil.copyfile(staging / "build.log", failed_log)
-        raise ToolchainError(f"{error}".replace(str(staging / "build.log"), str(failed_log)))
+        raise ToolchainError(f"{error}".replace(str(staging / "build.log"), str(failed_log))) from None
     except OSError:
         if not stamp.exists():          # a concurrent build of the same design won
             raise

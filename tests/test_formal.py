@@ -43,6 +43,11 @@ def _units():
         "Requant": lambda: u.Requant(in_shape=signed(6), out_shape=signed(3), channels=4, pe=2,
                                      multiplier=[3, 5, 7, 1], shift=[1, 2, 0, 3],
                                      zero_point=[0, 1, -1, 0]),
+        # the shift and clamp stages hwgen.timing adds lengthen the credit queue's pipeline
+        "Requant-staged": lambda: u.Requant(in_shape=signed(6), out_shape=signed(3), channels=4,
+                                            pe=2, multiplier=[3, 5, 7, 1], shift=[1, 2, 0, 3],
+                                            zero_point=[0, 1, -1, 0], rounding="half_even",
+                                            shift_stage=True, offset_stage=True),
         "AddStreams": lambda: u.AddStreams(a_shape=signed(4), b_shape=unsigned(3),
                                            out_shape=signed(3), pe=2, multiplier=[3, 5],
                                            shift=[1, 0], zero_point=-1),

@@ -22,7 +22,7 @@ def feeding(core, unit, port):
                 if dst is unit and dst_port == port)
 
 
-def test_residual_forks_the_input_and_buffers_one_sample_per_add_input():
+def test_residual_forks_the_input_and_buffers_two_samples_per_add_input():
     design = build_network(load(EXAMPLES / "residual_mlp.yaml"))
     core = design.top.core
     assert isinstance(core, StreamGraph)
@@ -32,7 +32,7 @@ def test_residual_forks_the_input_and_buffers_one_sample_per_add_input():
     for port in ("a", "b"):
         fifo, _ = feeding(core, add, port)
         assert isinstance(fifo, StreamFIFO)
-        assert fifo.depth == 32 // 4                          # 32 elements, 4 lanes: a sample
+        assert fifo.depth == 2 * 32 // 4              # 32 elements, 4 lanes: two samples
     # Every glue unit is connected and every unit appears once.
     assert len({id(u) for u in core.units}) == len(core.units)
 

@@ -8,7 +8,6 @@ per-channel requant -> shiftmax over 2 heads; random and edge samples under
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from hwgen.network import build_network
 from hwgen.spec import load
@@ -24,8 +23,12 @@ def test_units_and_cycle_model():
     assert [type(u).__name__ for u in ln.units] == ["LayerNorm", "Requant"]
     assert [type(u).__name__ for u in attn.units] == ["Shiftmax"]
     assert attn.units[0].length == 8                  # 2 heads of 8: each head is a row
-    assert ln.cycles_per_sample == 4 * ln.units[0].cycles_per_row
-    assert attn.cycles_per_sample == 8 * attn.units[0].cycles_per_row
+    # The ideal is the element rate (row elements / pe per row), not the unit's schedule ...
+    assert ln.cycles_per_sample == 4 * 16 // ln.layer.pe
+    assert attn.cycles_per_sample == 8 * 8 // attn.layer.pe
+    # ... which the units now meet: a row every length / pe cycles.
+    assert ln.units[0].cycles_per_row == 16 // ln.layer.pe
+    assert attn.units[0].cycles_per_row == 8 // attn.layer.pe
 
 
 def test_ivit_mini_bit_exact_under_backpressure(tmp_path):

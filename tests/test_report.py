@@ -65,7 +65,7 @@ def test_with_measurement_every_part_has_its_error_and_the_total_row(plan, tmp_p
     assert rows == ["fc1", "fc2", "top1", "(glue)", "total"]
     fc1 = plan["layers"][0]["estimate"]["ecp5"]["lut"]
     assert re.search(rf"\| fc1 \| {fc1:g} \| {round(fc1 * 1.1):g} \| -9 % \|", report.markdown)
-    assert f"Measured Fmax 142.5 MHz" in report.markdown
+    assert "Measured Fmax 142.5 MHz" in report.markdown
     labels, series = lut_series(plan, measured, "ecp5")
     assert series["measured (Yosys)"] == [row["lut_total"] for row in measured["layers"]]
 

@@ -141,10 +141,77 @@ def test_report_without_measurements_marks_the_bottleneck(nano, tmp_path, capsys
     assert plan["cycles_per_sample"] == 4
 
 
+@pytest.mark.parametrize("argv, message", [
+    (["--pnr", "--seeds", "1,1"], "seeds must be distinct, not 1, 1"),
+    (["--pnr", "--seeds", "1,x"], "--seeds must be comma-separated integers such as 1,2,3, "
+                                  "not '1,x'"),
+    (["--pnr", "--seeds", "0"], "a nextpnr seed must be at least 1, not 0"),
+    (["--pnr", "--seed", "2", "--seeds", "1,2"], "give --seed N or --seeds N,M,..., not both"),
+    (["--seeds", "1,2"], "--seed/--seeds choose nextpnr seeds; add --pnr"),
+    (["--pnr", "--pnr-timeout", "0"], "--pnr-timeout is seconds per nextpnr run"),
+])
+def test_synth_seed_options_are_checked(nano, tmp_path, capsys, argv, message):
+    assert main(["synth", str(nano), "-o", str(tmp_path / "o"), *argv]) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_summarize_seeds_reports_the_median_run():
+    runs = [{"seed": s, "fmax_mhz": f, "critical_path": {"from": f"c{s}"}}
+            for s, f in ((1, 150.0), (2, 130.0), (3, 160.0), (4, 140.0))]
+    pnr = synth.summarize_seeds(runs)
+    assert (pnr["fmax_mhz_min"], pnr["fmax_mhz_median"], pnr["fmax_mhz_max"]) == (130, 145, 160)
+    assert pnr["fmax_mhz"] == 145.0
+    assert pnr["seed"] == 4 and pnr["critical_path"] == {"from": "c4"}   # the lower middle run
+    assert [s["seed"] for s in pnr["seeds"]] == [1, 2, 3, 4]
+    assert synth.summarize_seeds(runs[:1])["fmax_mhz_min"] == 150.0
+
+
+def test_congestion_risk_above_sixty_percent_of_the_luts():
+    device = synth.parse_device("ecp5", "ecp5-85k-8")
+    assert synth.congestion_risk({"lut": 40000, "lutram": 0}, device) == ""
+    warning = synth.congestion_risk({"lut": 54000, "lutram": 1000}, device)
+    assert warning.startswith("the design fills 66% of the ecp5-85k-8's 83,640 LUT4")
+
+
+def test_congestion_reads_the_routers_last_progress(tmp_path):
+    log = tmp_path / "nextpnr.log"
+    log.write_text("Info: Routing..\nInfo:     10000 |    200   90000 |  200  90000 |  180000\n"
+                   "Info: iter=1 wires=1000 overused=72697 overuse=80000 archfail=NA\n"
+                   "Info: iter=2 wires=1200 overused=50123 overuse=60000 archfail=NA\n")
+    assert synth.congestion(log) == "iter=2 wires=1200 overused=50123 overuse=60000 archfail=NA"
+    log.write_text("Info:    IterCnt /  w/ripup   wo/ripup /  w/r  wo/r /      arcs/ batch(sec)\n"
+                   "Info:     136000 |    26044     106868 |  176   751 |      2372|"
+                   "       16.43     338.67|\n")
+    assert synth.congestion(log) == "router1: 2,372 arcs left after 136,000 iterations"
+    assert synth.congestion(tmp_path / "missing.log") == ""
+    with pytest.raises(ValueError, match=r"seeds must name at least one nextpnr seed"):
+        synth.check_seeds(())
+    with pytest.raises(TypeError, match="a nextpnr seed must be an integer, not '1'"):
+        synth.check_seeds(["1"])
+
+
+def test_report_names_layers_that_cannot_meet_the_clock(nano, tmp_path, capsys):
+    """At 1 GHz every unit is too slow: each row names its layer, the reason and a fix."""
+    fast = tmp_path / "fast.yaml"
+    fast.write_text(NANO.replace("clock_mhz: 125", "clock_mhz: 1000"))
+    assert main(["report", str(fast), "-o", str(tmp_path / "r")]) == 0
+    text = (tmp_path / "r" / "report.md").read_text()
+    assert "## Timing at 1000 MHz (1.00 ns) on ecp5-25k-8" in text
+    assert re.search(r"\| fc1 \| MVAU \| \d+\.\d+ ns \| .+ \| .+ \|", text), text
+    assert "| top1 | LabelSelect |" in text
+    assert "## Weight ROMs: block RAM or logic" in text
+    assert re.search(r"\| fc1 \| 4 \| 2 x 16 \| 16 logic \| 0 \| 64 \| 0 \| 64 \|", text), text
+    slow = tmp_path / "slow.yaml"
+    slow.write_text(NANO.replace("clock_mhz: 125", "clock_mhz: 10"))
+    assert main(["report", str(slow), "-o", str(tmp_path / "s")]) == 0
+    assert "Every estimated stage fits in 100.00 ns." in (tmp_path / "s" / "report.md").read_text()
+
+
 @pytest.fixture(scope="module")
 def synthesized(nano, tmp_path_factory):
     out = tmp_path_factory.mktemp("synth") / "bundle"
-    code = main(["synth", str(nano), "--pnr", "-o", str(out)])
+    code = main(["synth", str(nano), "--pnr", "--seeds", "1,2", "-o", str(out)])
     return code, out
 
 
@@ -164,6 +231,13 @@ def test_synth_ecp5_pnr_writes_report(synthesized, capsys):
     assert fc1["lut"] > 16
     pnr = report["pnr"]
     assert pnr["fmax_mhz"] > 20 and pnr["clocks"]
+    # two seeds on one netlist: min <= median <= max, a record per seed, the median run's path
+    assert [s["seed"] for s in pnr["seeds"]] == [1, 2]
+    assert pnr["fmax_mhz_min"] <= pnr["fmax_mhz"] <= pnr["fmax_mhz_max"]
+    assert pnr["fmax_mhz_min"] == min(s["fmax_mhz"] for s in pnr["seeds"])
+    assert pnr["critical_path"] == pnr["seeds"][[s["fmax_mhz"] for s in pnr["seeds"]].index(
+        pnr["fmax_mhz_min"])]["critical_path"]
+    assert (out / "synth" / "nextpnr_ecp5_seed2.json").exists()
     assert pnr["critical_path"]["delay_ns"] > 0
     assert "--speed" in pnr["args"] and "125" in pnr["args"]
     assert pnr["args"][pnr["args"].index("--router") + 1] == "router1"      # the default

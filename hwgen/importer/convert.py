@@ -437,8 +437,9 @@ class Importer(TailMixin):
                                            ratio=r, loose=loose)
                 if found is not None:       # count the accumulators that left the float32 table
                     bias, m, s, zp = found
-                    g = lambda x: int(fit.dyadic_apply(np.array([x]), bias, m, s, zp, lo, hi,
-                                                       quant.rounding)[0])
+                    def g(x, bias=bias, m=m, s=s, zp=zp):
+                        return int(fit.dyadic_apply(np.array([x]), bias, m, s, zp, lo, hi,
+                                                    quant.rounding)[0])
                     self.ties += sum(abs(g(st.at[k]) - st(st.at[k])) + abs(g(st.at[k] - 1)
                                                                            - st(st.at[k] - 1))
                                      for k in loose)

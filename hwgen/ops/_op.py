@@ -40,7 +40,8 @@ loader that reads the table: :class:`~hwgen.ops._field.Field` (a YAML key),
 from __future__ import annotations
 
 from dataclasses import dataclass, field, make_dataclass
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from ._field import Field
 

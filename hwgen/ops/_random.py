@@ -56,7 +56,7 @@ class Moments:
         n = hi - lo + 1
         return cls((lo + hi) / 2, math.sqrt((n * n - 1) / 12) if n > 1 else 0.0)
 
-    def overall(self) -> "Moments":
+    def overall(self) -> Moments:
         """Collapse per-channel moments into one for the whole tensor."""
         mean = np.asarray(self.mean, dtype=np.float64)
         std = np.asarray(self.std, dtype=np.float64)
@@ -66,7 +66,7 @@ class Moments:
         var = float(np.mean(std ** 2) + np.var(mean))
         return Moments(m, math.sqrt(var))
 
-    def scaled(self, ratio, offset, lo, hi) -> "Moments":
+    def scaled(self, ratio, offset, lo, hi) -> Moments:
         """Moments of ``clip(x * ratio + offset, lo, hi)`` (roughly)."""
         mean = np.clip(np.asarray(self.mean) * ratio + offset, lo, hi)
         std = np.minimum(np.asarray(self.std) * ratio, (hi - lo) / 2)

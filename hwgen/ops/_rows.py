@@ -11,7 +11,7 @@ import math
 from ._field import Field
 from ._op import FoldDims
 
-__all__ = ["X0", "need_rows", "row_fold", "x0_resolver"]
+__all__ = ["X0", "element_rate", "need_rows", "row_fold", "x0_resolver"]
 
 X0 = (
     Field("x0", "int", lo=-(1 << 31) + 1, hi=-1, doc="exponent quantum: x0 = floor(-1/scale) < 0"),
@@ -28,6 +28,15 @@ def need_rows(ctx, raw, t, what):
 def row_fold(attrs, in_types):
     """``pe`` divides the last axis: the row each unit normalises."""
     return FoldDims(("the last axis", in_types[0].shape[-1]))
+
+
+def element_rate(layer, units):
+    """Ideal cycles per sample of a row op: its input elements at ``pe`` per cycle.
+
+    Computed from the layer, not from the unit's schedule, so that the ideal
+    stays honest; the unit's ``cycles_per_row`` says what it achieves.
+    """
+    return layer.in_types[0].size // layer.pe
 
 
 def x0_resolver(limit, why, factor=1.0):

@@ -32,7 +32,7 @@ class TensorType:
     hi: int
 
     @classmethod
-    def of_bits(cls, shape, bits, signed=False) -> "TensorType":
+    def of_bits(cls, shape, bits, signed=False) -> TensorType:
         shape = tuple(int(d) for d in shape)
         if bits == 1:
             return cls(shape, 1, False, -1, 1)
@@ -41,7 +41,7 @@ class TensorType:
         return cls(shape, bits, False, 0, (1 << bits) - 1)
 
     @classmethod
-    def of_range(cls, shape, lo, hi) -> "TensorType":
+    def of_range(cls, shape, lo, hi) -> TensorType:
         """Smallest non-binary container holding every integer in ``[lo, hi]``: the units'
         rule, :func:`hwgen.ranges.range_shape`, never 1 bit (that width means binary)."""
         lo, hi = int(lo), int(hi)

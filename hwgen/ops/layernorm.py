@@ -13,7 +13,7 @@ import numpy as np
 from . import _random as rw
 from ._field import Field
 from ._op import Op, integer_input
-from ._rows import need_rows, row_fold
+from ._rows import element_rate, need_rows, row_fold
 from ._tensor import TensorType
 
 __all__ = ["OP"]
@@ -53,11 +53,6 @@ def hardware(layer, source, in_shape, units, flattened_from=None):
                            out_shape=units.element_shape(layer.op_type))
 
 
-def cycles(layer, units):
-    unit, = units
-    return layer.in_types[0].size // unit.channels * unit.cycles_per_row
-
-
 OP = Op(
     name="layernorm",
     doc="I-ViT integer LayerNorm over the last axis, optional bias",
@@ -72,7 +67,7 @@ OP = Op(
     golden_args=lambda layer: {"bias": layer.params["bias"] if layer.attrs.bias else None,
                                "sqrt": layer.attrs.sqrt},
     hardware=hardware,
-    cycles=cycles,
+    cycles=element_rate,
     has_params=lambda attrs: attrs.bias,
     accumulator=True,
 )

@@ -7,7 +7,7 @@ requant (inline ``activation`` or the next layer) narrows it.
 
 from . import _random as rw
 from ._op import Op, integer_input
-from ._rows import X0, need_rows, row_fold, x0_resolver
+from ._rows import X0, element_rate, need_rows, row_fold, x0_resolver
 from ._tensor import TensorType
 
 __all__ = ["OP"]
@@ -40,11 +40,6 @@ def hardware(layer, source, in_shape, units, flattened_from=None):
                            x0=layer.attrs.x0, out_shape=units.element_shape(layer.op_type))
 
 
-def cycles(layer, units):
-    unit, = units
-    return layer.in_types[0].size // unit.length * unit.cycles_per_row
-
-
 OP = Op(
     name="shiftgelu",
     doc="I-ViT integer GELU, x * sigmoid(1.702 x)",
@@ -57,6 +52,6 @@ OP = Op(
     golden="ShiftGELU",
     golden_args=lambda layer: {"x0": layer.attrs.x0},
     hardware=hardware,
-    cycles=cycles,
+    cycles=element_rate,
     accumulator=True,
 )

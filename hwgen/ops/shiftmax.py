@@ -9,7 +9,7 @@ scores of a multi-head ``matmul``); each group is a row for the hardware, so
 from . import _random as rw
 from ._field import Field, list_divisors
 from ._op import FoldDims, Op, integer_input
-from ._rows import X0, need_rows, x0_resolver
+from ._rows import X0, element_rate, need_rows, x0_resolver
 from ._tensor import TensorType
 
 __all__ = ["OP"]
@@ -49,11 +49,6 @@ def hardware(layer, source, in_shape, units, flattened_from=None):
                           simd=layer.pe, x0=layer.attrs.x0, out_bits=layer.attrs.out_bits)
 
 
-def cycles(layer, units):
-    unit, = units
-    return layer.in_types[0].size // unit.length * unit.cycles_per_row
-
-
 OP = Op(
     name="shiftmax",
     doc="I-ViT integer softmax over the last axis (per head)",
@@ -73,5 +68,5 @@ OP = Op(
     golden_args=lambda layer: {"x0": layer.attrs.x0, "out_bits": layer.attrs.out_bits,
                                "heads": layer.attrs.heads},
     hardware=hardware,
-    cycles=cycles,
+    cycles=element_rate,
 )

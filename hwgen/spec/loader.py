@@ -91,8 +91,8 @@ class _Raw:
     attrs: dict = field(default_factory=dict)
     pe: int = 1
     simd: int = 1
-    activation: "_Raw | None" = None
-    parent: "_Raw | None" = None   # for an inline activation
+    activation: _Raw | None = None
+    parent: _Raw | None = None   # for an inline activation
     unrolled: bool = False         # unroll: full (pe and simd are the whole dimensions)
 
     @property
@@ -296,11 +296,11 @@ class _Loader:
         if not layers:
             raise self.field_error(top, "layers", "layers", "layers is empty; a network needs at least one layer")
         # every name first, so a forward reference can say where the layer is defined
-        for i, m in enumerate(layers):
+        for m in layers:
             if isinstance(m, Map) and isinstance(m.get("name"), str):
                 self.layer_lines.setdefault(m["name"], m.key_lines["name"])
         raws, seen = [], {}
-        for i, m in enumerate(layers):
+        for i in range(len(layers)):
             raw = self.layer(layers, i, seen, raws)
             seen[raw.name] = raw
             raws.append(raw)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -78,7 +79,7 @@ class LayerSpec:
     in_types: tuple[TensorType, ...]
     op_type: TensorType
     out_type: TensorType
-    activation: "LayerSpec | None" = None
+    activation: LayerSpec | None = None
     pe: int = 1
     simd: int = 1
     location: Location | None = None

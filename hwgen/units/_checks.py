@@ -59,7 +59,7 @@ def check_shape(name, value):
     try:
         shape = Shape.cast(value)
     except TypeError:
-        raise TypeError(f"{name} must be a shape such as signed(8) or unsigned(4), not {value!r}")
+        raise TypeError(f"{name} must be a shape such as signed(8) or unsigned(4), not {value!r}") from None
     if shape.width == 0:
         raise ValueError(f"{name} must be at least 1 bit wide, not {value!r}")
     return shape
@@ -80,7 +80,7 @@ def channel_params(name, values, channels, lo, hi):
     try:
         values = [int(v) for v in values]
     except TypeError:
-        raise TypeError(f"{name} must be a sequence of integers, not {values!r}")
+        raise TypeError(f"{name} must be a sequence of integers, not {values!r}") from None
     if len(values) not in (1, channels):
         raise ValueError(f"{name} must have 1 or {channels} entries (one per channel), "
                          f"not {len(values)}")

@@ -11,7 +11,7 @@ from amaranth.hdl import Const, Mux, Signal, signed
 
 from ._checks import shape_range
 
-__all__ = ["ROUNDING_MODES", "clamp", "dyadic_bounds", "check_rounding", "round_shift"]
+__all__ = ["ROUNDING_MODES", "check_rounding", "clamp", "delayed", "dyadic_bounds", "round_shift"]
 
 #: the ``rounding`` modes of requant and add (DESIGN.md section 2)
 ROUNDING_MODES = ("half_up", "half_even", "floor")
@@ -25,8 +25,9 @@ def check_rounding(rounding):
     return rounding
 
 
-def round_shift(m, product, shamt, exact, *, rounding="half_up", suffix, offset=0):
-    """Combinational ``product`` rescaled by ``2**-s`` with ``rounding``, plus the integer ``offset``.
+def round_shift(m, product, shamt, exact, *, rounding="half_up", suffix, offset=0,
+                shift_stage=False, half_shape=None):
+    """``product`` rescaled by ``2**-s`` with ``rounding``, plus the integer ``offset``.
 
     ``shamt`` is ``s - 1`` (0 when ``s == 0``) and ``exact`` is ``s == 0`` (no
     rounding term): registered signals when the shift varies per channel, or
@@ -39,10 +40,21 @@ def round_shift(m, product, shamt, exact, *, rounding="half_up", suffix, offset=
     Half-even adds one comparison: a tie is ``a`` odd with the ``s - 1`` bits
     shifted out all zero, and it goes down instead of up when ``a >> 1`` is
     even, i.e. when ``a & 3 == 1`` and those bits are zero.
+
+    Without ``shift_stage`` the result is combinational. With it the variable
+    shift ``product >> shamt`` is registered (``2 * product`` when ``exact``,
+    so that the rounding adder gives ``product`` in every mode) together with
+    half-even's "bits shifted out are zero" flag: the result then comes one
+    cycle later, and a per-channel shift's barrel shifter and the rounding
+    adder are in separate stages; ``half_shape`` (signed) holds every
+    registered value (from the bounds of the inputs), so the register is no
+    wider than its values.
     """
     check_rounding(rounding)
     up = 0 if rounding == "floor" else 1
     term = Const(up + 2 * offset)
+    if shift_stage:
+        return _staged(m, product, shamt, exact, rounding, term, suffix, offset, half_shape)
     if offset:
         rounded = Signal(signed(max(len(product), len(term)) + 2), name=f"rounded_{suffix}")
     else:
@@ -51,16 +63,45 @@ def round_shift(m, product, shamt, exact, *, rounding="half_up", suffix, offset=
     m.d.comb += half.eq(product >> shamt)
     shifted = half + term
     if rounding == "half_even":
-        # the bits below the kept ones: product[0:shamt], selected by a mask as shamt may vary
-        mask = Signal(len(product), name=f"low_mask_{suffix}")
         down = Signal(name=f"tie_down_{suffix}")
-        m.d.comb += [
-            mask.eq(~(Const(-1, signed(len(product))) << shamt)),
-            down.eq(((product.as_unsigned() & mask) == 0) & (half[:2] == 1)),
-        ]
+        m.d.comb += down.eq(_low_bits_zero(m, product, shamt, suffix) & (half[:2] == 1))
         shifted = shifted - down
     m.d.comb += rounded.eq(Mux(exact, product + offset if offset else product, shifted >> 1))
     return rounded
+
+
+def _staged(m, product, shamt, exact, rounding, term, suffix, offset, half_shape):
+    # One register instead of three: with s == 0 it holds 2p, and (2p + up) >> 1 == p for
+    # up in {0, 1}, so the exact case needs neither the product nor the flag a cycle later
+    # (2p is even, so half-even never sees a tie to take down there).
+    half = Signal(half_shape or signed(len(product) + 1), name=f"half_{suffix}")
+    m.d.sync += half.eq(Mux(exact, product << 1, product >> shamt))
+    shifted = half + term
+    if rounding == "half_even":
+        low_zero = Signal(name=f"low_zero_{suffix}")
+        m.d.sync += low_zero.eq(_low_bits_zero(m, product, shamt, suffix))
+        shifted = shifted - (low_zero & (half[:2] == 1))
+    if offset:
+        rounded = Signal(signed(max(len(half), len(term)) + 2), name=f"rounded_{suffix}")
+    else:
+        rounded = Signal.like(half, name=f"rounded_{suffix}")
+    m.d.comb += rounded.eq(shifted >> 1)
+    return rounded
+
+
+def _low_bits_zero(m, product, shamt, suffix):
+    """1 when the ``shamt`` bits below the kept ones, ``product[0:shamt]``, are all zero
+    (selected by a mask, as ``shamt`` may vary per channel)."""
+    mask = Signal(len(product), name=f"low_mask_{suffix}")
+    m.d.comb += mask.eq(~(Const(-1, signed(len(product))) << shamt))
+    return (product.as_unsigned() & mask) == 0
+
+
+def delayed(m, value, name):
+    """``value`` one cycle later, in a register named ``name``."""
+    register = Signal(value.shape(), name=name)
+    m.d.sync += register.eq(value)
+    return register
 
 
 def dyadic_bounds(lo, hi, multiplier, shift, rounding="half_up"):

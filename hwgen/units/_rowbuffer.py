@@ -1,109 +1,390 @@
-"""Two-row buffer shared by the row-wise I-ViT units (Shiftmax, ShiftGELU, LayerNorm).
+"""Row pipelines of the row-wise I-ViT units (Shiftmax, ShiftGELU, LayerNorm).
 
-The front end writes a row into the free half while folding each beat into a
-per-row value (max or sum); the back end reads the other half, as often as it
-likes, and frees it. ``full[b]`` says half ``b`` holds a row not yet freed.
+A row unit needs a value of the whole row (its maximum, sum or variance)
+before it can finish any element, so it passes over a row more than once.
+Here each pass is its own stream stage and the stages run on different rows
+at once, each taking a beat per cycle:
+
+* :class:`RowReduce` passes the beats on and, at a row's last beat, emits the
+  row's reduced value on a second stream;
+* a :class:`RowQueue` (the row buffer) holds the beats
+  while the value is reduced and turned into what the next pass needs (a
+  division, a square root: per-row scalar units, :class:`RoundRobin` copies
+  of them when one copy is slower than a row);
+* :class:`RowApply` joins each beat with its row's value and computes the
+  next pass in a register pipeline.
+
+A row buffer as deep as a row plus the latency of the per-row path between
+its two ends keeps the producer running while the consumer waits for the
+row's value (:func:`row_buffer_depth`).
 """
 
-from amaranth.hdl import Mux, Signal
-from amaranth.lib import data
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal, Value
+from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
 
-__all__ = ["RowBuffer", "request_division", "running_max"]
+
+__all__ = ["RoundRobin", "RowApply", "RowQueue", "RowReduce", "VALUE_FIFO_DEPTH", "add", "fold_max",
+           "lanes_of", "larger", "per_row", "row_buffer_depth", "value_fifo"]
+
+#: per-row values waiting between stages (a few rows' worth absorbs the per-row jitter)
+VALUE_FIFO_DEPTH = 4
+#: cycles of slack a row buffer adds to the per-row latency it must cover
+_SLACK = 8
 
 
-class RowBuffer:
-    """Plain elaboration helper (not a component): build with :meth:`add` inside ``elaborate``.
+def row_buffer_depth(folds, latency):
+    """Beats a row buffer holds: one row plus ``latency`` cycles of the next, plus slack."""
+    return folds + latency + _SLACK
 
-    Attributes after :meth:`add`: ``full`` (2 bits), ``row_value`` (the
-    reduced value of the row in the read half), ``read_bank``, ``rd`` (the
-    read port: ``rd.data`` is the beat issued on the last ``advance``),
-    ``issuing`` (a pass is under way), ``issue`` (a beat is read this cycle).
+
+def value_fifo(shape):
+    """A FIFO of per-row values between two per-row units."""
+    return RowQueue(shape, depth=VALUE_FIFO_DEPTH)
+
+
+class RowQueue(wiring.Component):
+    """A FIFO of ``depth`` beats whose handshake flags are flip-flops (the row buffers).
+
+    Storage is a ``Memory`` of ``depth - 1`` words (synchronous read, LUT RAM)
+    and the output register its read port fills. ``i.ready`` (not full) and the
+    memory's emptiness are registered next-state tests, so ``i.valid`` and
+    ``o.ready`` each pass one LUT before the pointers, the level and the
+    flags: the row pipelines hand their late handshakes to these. (Amaranth's
+    ``SyncFIFOBuffered``, under :class:`~hwgen.units.fifo.StreamFIFO`, compares
+    its level after the handshakes: 4 LUT levels after ``o.ready``, which
+    limited Shiftmax to 193 MHz.)
+
+    Members: ``i``, ``o`` streams of ``payload_shape``. Latency 2 cycles.
     """
 
-    def __init__(self, *, shape, simd, folds):
-        self._shape, self._simd, self._folds = shape, simd, folds
+    latency = 2
+    #: words of one LUT RAM segment: its read multiplexer over 8 banks of 16 words stays
+    #: within 200 MHz; 16 banks (LayerNorm ivit's 243-beat buffer) held it to 187 MHz
+    SEGMENT_WORDS = 128
 
-    def add(self, m, i, *, value_shape, reduce, advance):
-        """Add memory, front end (``i`` is the unit's input stream) and read address logic.
+    def __init__(self, payload_shape, *, depth):
+        self._payload_shape, self._depth = payload_shape, max(depth, 3)
+        super().__init__({"i": In(stream.Signature(payload_shape)),
+                          "o": Out(stream.Signature(payload_shape))})
 
-        ``reduce(running, beat, first)`` returns the row value after ``beat``
-        (``first``: the beat starts a row). ``advance`` enables the read port.
-        """
-        folds = self._folds
-        buf = Memory(shape=data.ArrayLayout(self._shape, self._simd), depth=2 * folds, init=[])
-        m.submodules.buffer = buf
-        wr, self.rd = buf.write_port(), buf.read_port(domain="sync")
-        self.full = Signal(2)
-        values = [Signal(value_shape, name=f"row_value_{b}") for b in range(2)]
+    depth = property(lambda self: self._depth)
 
-        # Front end: fill the free half.
-        bank, addr, running = Signal(), Signal(range(folds)), Signal(value_shape)
-        accept = i.valid & i.ready
-        m.d.comb += i.ready.eq(~self.full.bit_select(bank, 1))
-        new = reduce(running, i.payload, addr == 0)
-        m.d.comb += [wr.addr.eq(bank * folds + addr), wr.data.eq(i.payload), wr.en.eq(accept)]
-        with m.If(accept):
-            m.d.sync += running.eq(new)
-            with m.If(addr == folds - 1):
-                m.d.sync += [addr.eq(0), bank.eq(~bank), self.full.bit_select(bank, 1).eq(1)]
-                for b, value in enumerate(values):
-                    with m.If(bank == b):
-                        m.d.sync += value.eq(new)
-            with m.Else():
-                m.d.sync += addr.eq(addr + 1)
+    def elaborate(self, platform):
+        m = Module()
+        words = self._depth - 1
+        if words > self.SEGMENT_WORDS:
+            # Deeper: a chain of segments (each with its own output register), same depth.
+            # The chain's write-to-read latency grows by 2 cycles per extra segment, which
+            # the row buffers' depths leave room for (row_buffer_depth's slack).
+            count = -(-words // self.SEGMENT_WORDS)
+            sizes = [self._depth // count + (k < self._depth % count) for k in range(count)]
+            segments = [RowQueue(self._payload_shape, depth=size) for size in sizes]
+            for k, segment in enumerate(segments):
+                m.submodules[f"segment_{k}"] = segment
+            wiring.connect(m, wiring.flipped(self.i), segments[0].i)
+            for a, b in zip(segments, segments[1:]):
+                wiring.connect(m, a.o, b.i)
+            wiring.connect(m, segments[-1].o, wiring.flipped(self.o))
+            return m
+        # LUT RAM even when deep: Yosys maps block RAM without its output register, whose
+        # 4.3 ns clock-to-output alone leaves no room for 200 MHz.
+        m.submodules.storage = storage = Memory(shape=Shape.cast(self._payload_shape).width,
+                                                depth=words, init=[],
+                                                attrs={"ram_style": "distributed"})
+        w_port, r_port = storage.write_port(), storage.read_port(domain="sync")
+        produce, consume = Signal(range(words)), Signal(range(words))
+        level = Signal(range(words + 1))
+        not_full, not_empty, out_valid = Signal(init=1), Signal(), Signal()
+        write = self.i.valid & not_full
+        read = not_empty & (~out_valid | self.o.ready)
+        m.d.comb += [self.i.ready.eq(not_full), self.o.valid.eq(out_valid),
+                     w_port.addr.eq(produce), w_port.data.eq(Value.cast(self.i.payload)),
+                     w_port.en.eq(write), r_port.addr.eq(consume), r_port.en.eq(read),
+                     Value.cast(self.o.payload).eq(r_port.data)]
+        with m.If(write):
+            m.d.sync += produce.eq(Mux(produce == words - 1, 0, produce + 1))
+        with m.If(read):
+            m.d.sync += [consume.eq(Mux(consume == words - 1, 0, consume + 1)), out_valid.eq(1)]
+        with m.Elif(self.o.ready):
+            m.d.sync += out_valid.eq(0)
+        with m.If(write & ~read):
+            m.d.sync += [level.eq(level + 1), not_empty.eq(1), not_full.eq(level != words - 1)]
+        with m.Elif(read & ~write):
+            m.d.sync += [level.eq(level - 1), not_full.eq(1), not_empty.eq(level != 1)]
+        return m
 
-        # Back end: read passes over the other half.
-        self.read_bank, raddr, self.issuing = Signal(), Signal(range(folds)), Signal()
-        self.row_value = Mux(self.read_bank, values[1], values[0])
-        self.issue = self.issuing & advance
-        self.read_addr = raddr
-        m.d.comb += [self.rd.addr.eq(self.read_bank * folds + raddr), self.rd.en.eq(advance)]
-        with m.If(self.issue):
-            m.d.sync += raddr.eq(Mux(raddr == folds - 1, 0, raddr + 1))
-            with m.If(raddr == folds - 1):
-                m.d.sync += self.issuing.eq(0)
+
+class RowReduce(wiring.Component):
+    """Buffers the beats of rows of ``folds`` beats and reduces each row to one value.
+
+    ``lanes(beat)`` lists the values of a beat to reduce; ``combine(a, b)``
+    reduces them in a tree with a register after each level; ``fold(running,
+    part, first)`` adds a beat's reduced part to the row's value so far
+    (``first``: the beat starts a row, ``running`` is stale). ``keep(beat)``
+    (default: all of it) is what the row buffer stores of each beat.
+
+    The row buffer (``depth`` beats, plus the pipeline's) and the value FIFO
+    (:data:`VALUE_FIFO_DEPTH` rows) are inside, so the pipeline never stalls:
+    a beat enters only with a credit for its place in the buffer (and, for a
+    row's last beat, one for the row's value); credits come back as ``o`` and
+    ``value`` are read. ``i.ready`` therefore depends on the unit's own
+    registers only, and ``o.ready``/``value.ready`` reach only the FIFOs.
+
+    Members: ``i`` (beats in), ``o`` (the kept beats, buffered), ``value``
+    (one per row, buffered). A row's value is readable :attr:`latency` + 3
+    cycles after its last beat is taken.
+    """
+
+    def __init__(self, *, beat_shape, value_shape, folds, lanes, combine, fold, depth,
+                 keep=None, kept_shape=None):
+        self._folds, self._lanes, self._combine, self._fold = folds, lanes, combine, fold
+        self._value_shape, self._depth = value_shape, depth
+        self._keep = keep if keep is not None else (lambda beat: beat)
+        self._kept_shape = kept_shape if kept_shape is not None else beat_shape
+        self._count = len(lanes(Signal(beat_shape)))
+        super().__init__({
+            "i": In(stream.Signature(beat_shape)),
+            "o": Out(stream.Signature(self._kept_shape)),
+            "value": Out(stream.Signature(value_shape)),
+        })
 
     @property
-    def ready(self):
-        """The read half holds a row."""
-        return self.full.bit_select(self.read_bank, 1)
+    def latency(self):
+        """Register stages before the buffers: the beat's lanes, then each tree level."""
+        return 1 + (self._count - 1).bit_length()
 
-    def start_pass(self):
-        """Statements that start a pass over the read half."""
-        return self.issuing.eq(1)
+    def elaborate(self, platform):
+        m = Module()
+        # Credits cover the pipeline, the buffer's write-to-read latency and their return.
+        slack = self.latency + RowQueue.latency + 3
+        m.submodules.buffer = buffer = RowQueue(self._kept_shape, depth=self._depth + slack)
+        m.submodules.values = values = RowQueue(self._value_shape,
+                                                  depth=VALUE_FIFO_DEPTH + slack)
+        fire = Signal()
+        position, first, last = _row_position(m, self._folds, fire)
+        beat_ok = _credits(m, "beat", buffer.depth, take=fire,
+                           give=buffer.o.valid & buffer.o.ready)
+        value_ok = _credits(m, "value", values.depth, take=fire & last,
+                            give=values.o.valid & values.o.ready)
+        m.d.comb += [self.i.ready.eq(beat_ok & (value_ok | ~last)),
+                     fire.eq(self.i.valid & self.i.ready)]
 
-    def release(self):
-        """Statements that free the read half and move to the other one."""
-        return [self.full.bit_select(self.read_bank, 1).eq(0), self.read_bank.eq(~self.read_bank)]
+        # The beat's lanes, then a tree with a register after each level.
+        valid, beat, flags = fire, self._keep(self.i.payload), Cat(first, last)
+        parts = self._lanes(self.i.payload)
+        level = 0
+        while True:
+            regs = [Signal(part.shape(), name=f"part_{level}_{k}") for k, part in enumerate(parts)]
+            valid_r, beat_r = Signal(name=f"valid_{level}"), Signal.like(beat, name=f"beat_{level}")
+            flags_r = Signal(2, name=f"flags_{level}")
+            m.d.sync += [valid_r.eq(valid), beat_r.eq(beat), flags_r.eq(flags),
+                         *(r.eq(part) for r, part in zip(regs, parts))]
+            valid, beat, flags, parts, level = valid_r, beat_r, flags_r, regs, level + 1
+            if len(parts) == 1:
+                break
+            parts = [self._combine(*parts[k:k + 2]) if k + 1 < len(parts) else parts[k]
+                     for k in range(0, len(parts), 2)]
+
+        # The fold: the running value of the row; after a row's last beat it is the row's
+        # value, written to the value FIFO from the register a cycle later.
+        running = Signal(self._value_shape)
+        with m.If(valid):
+            m.d.sync += running.eq(self._fold(running, parts[0], flags[0]))
+        row_done = Signal()
+        m.d.sync += row_done.eq(valid & flags[1])
+        m.d.comb += [buffer.i.valid.eq(valid), buffer.i.payload.eq(beat),
+                     values.i.valid.eq(row_done), values.i.payload.eq(running)]
+        wiring.connect(m, buffer.o, wiring.flipped(self.o))
+        wiring.connect(m, values.o, wiring.flipped(self.value))
+        return m
 
 
-def request_division(m, divider, sent, dividend, divisor):
-    """Present one division to an iterative ``divider``; returns the result's ``valid``.
+def _credits(m, name, total, *, take, give):
+    """A credit counter starting at ``total``; returns a register: some credit is left.
 
-    ``sent`` (a 1-bit register of the caller) remembers that the divider took
-    the operands, so they are offered once; call it under the caller's
-    ``m.If`` of the phase that divides, and take ``divider.o.payload`` in the
-    cycle the returned Value is high.
+    ``take`` arrives late in the cycle (it is a handshake), so the flags for
+    the next cycle are picked by ``take``/``give`` among values computed from
+    the counter alone: no carry chain or compare after ``take``.
     """
-    m.d.comb += [divider.i.valid.eq(~sent), divider.i.payload.dividend.eq(dividend),
-                 divider.i.payload.divisor.eq(divisor), divider.o.ready.eq(1)]
-    with m.If(divider.i.ready):
-        m.d.sync += sent.eq(1)
-    with m.If(divider.o.valid):
-        m.d.sync += sent.eq(0)
-    return divider.o.valid
+    count = Signal(range(total + 1), init=total, name=f"{name}_credits")
+    zero = Signal(init=total == 0, name=f"{name}_credits_zero")
+    one = Signal(init=total == 1, name=f"{name}_credits_one")
+    down, up = take & ~give, give & ~take
+    with m.If(down):
+        m.d.sync += [count.eq(count - 1), zero.eq(one), one.eq(count == 2)]
+    with m.Elif(up):
+        m.d.sync += [count.eq(count + 1), zero.eq(0), one.eq(zero)]
+    return ~zero
 
 
-def running_max(running, beat, first):
-    """A ``reduce`` for :meth:`RowBuffer.add`: the row's maximum so far."""
-    beat_max = _max_tree([beat[lane] for lane in range(beat.shape().length)])
-    return Mux(first | (beat_max > running), beat_max, running)
+def _row_position(m, folds, fire):
+    """``(position, first, last)`` of the next beat of a row, as registers; moves on ``fire``."""
+    position = Signal(range(folds))
+    first = Signal(init=1)
+    last = Signal(init=folds == 1)
+    with m.If(fire):
+        m.d.sync += [position.eq(Mux(last, 0, position + 1)), first.eq(last),
+                     last.eq(Mux(last, folds == 1, position == folds - 2))]
+    return position, first, last
 
 
-def _max_tree(values):
-    if len(values) == 1:
-        return values[0]
-    half = len(values) // 2
-    low, high = _max_tree(values[:half]), _max_tree(values[half:])
-    return Mux(high > low, high, low)
+class RowApply(wiring.Component):
+    """Joins each beat with its row's value: ``o = f(beat, value, position)``, pipelined.
+
+    ``build(m, beat, value, position, enable)`` builds ``f`` from the beat and
+    value presented at the input (and the beat's index in its row,
+    ``position``, e.g. a ROM address) in registers that load when ``enable``
+    is high, and returns ``(result, latency)``: ``result`` is valid
+    ``latency`` cycles after its inputs. A beat is taken only with its row's
+    value; the value is consumed with the row's last beat.
+
+    The pipeline never stalls (``enable`` is constant 1, so its registers
+    need no enable net): results land in an output FIFO, and a beat enters
+    only while a credit says the FIFO will have room for it when it leaves
+    the pipeline (credits = FIFO depth, taken on entry, returned when a
+    result leaves the FIFO). ``o.ready`` therefore reaches only the FIFO, and
+    ``i.ready`` depends on the credit count and ``value.valid``.
+
+    Members: ``i`` (beats), ``value`` (one per row), ``o`` (results).
+    Latency ``latency + 3`` cycles; one beat per cycle.
+    """
+
+    def __init__(self, *, beat_shape, value_shape, out_shape, folds, build):
+        self._folds, self._build = folds, build
+        self._out_shape = out_shape
+        super().__init__({
+            "i": In(stream.Signature(beat_shape)),
+            "value": In(stream.Signature(value_shape)),
+            "o": Out(stream.Signature(out_shape)),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        fire = Signal()
+        position, _, last = _row_position(m, self._folds, fire)
+        result, latency = self._build(m, self.i.payload, self.value.payload, position, Const(1))
+        # Round trip of a credit: the pipeline, the FIFO's write-to-read latency, its return.
+        depth = latency + RowQueue.latency + 2
+        m.submodules.results = results = RowQueue(self._out_shape, depth=depth)
+        has_credit = _credits(m, "result", results.depth, take=fire,
+                              give=results.o.valid & results.o.ready)
+        m.d.comb += [fire.eq(self.i.valid & self.value.valid & has_credit),
+                     self.i.ready.eq(self.value.valid & has_credit),
+                     self.value.ready.eq(fire & last)]
+        valid = fire
+        for stage in range(latency):
+            valid_s = Signal(name=f"valid_{stage}")
+            m.d.sync += valid_s.eq(valid)
+            valid = valid_s
+        m.d.comb += [results.i.valid.eq(valid), results.i.payload.eq(result)]
+        wiring.connect(m, results.o, wiring.flipped(self.o))
+        return m
+
+
+class RoundRobin(wiring.Component):
+    """``count`` copies of a one-at-a-time stream unit taking items in turn, results in order.
+
+    A per-row unit that needs ``T`` cycles per item (an iterative divider, a
+    square root) keeps up with rows of ``F`` beats when ``count >= T / F``.
+    The copies must take a new item exactly from the cycle after their
+    result has left (the iterative units here do): the round robin keeps a
+    ``free`` flag per copy, so ``i.ready`` is a flip-flop and not a
+    multiplexer over the copies' states, and results leave through an output
+    register, so ``o.valid`` is a flip-flop too.
+
+    Members: ``i``, ``o`` as the copies' own. Latency one more than a copy's.
+    """
+
+    def __init__(self, units):
+        self._units = list(units)
+        if len(self._units) < 2:
+            raise ValueError(f"a round robin needs at least 2 copies, not {len(self._units)}")
+        first = self._units[0]
+        super().__init__({"i": In(stream.Signature(first.i.payload.shape())),
+                          "o": Out(stream.Signature(first.o.payload.shape()))})
+
+    @property
+    def latency(self):
+        """One copy's latency and the output register (an item waits for no other copy)."""
+        return self._units[0].latency + 1
+
+    def elaborate(self, platform):
+        m = Module()
+        count = len(self._units)
+        take, give = Signal(range(count)), Signal(range(count))
+        free = Signal(count, init=(1 << count) - 1)
+        ready = Signal(init=1)                            # free[take], registered
+        nxt = Mux(take == count - 1, 0, take + 1)
+        dispatch = self.i.valid & ready
+        # A result moves into the output register when the register is (being) emptied.
+        out_free = ~self.o.valid | self.o.ready
+        result_valid = _select([u.o.valid for u in self._units], give)
+        release = result_valid & out_free
+        for k, unit in enumerate(self._units):
+            m.submodules[f"copy_{k}"] = unit
+            m.d.comb += [Value.cast(unit.i.payload).eq(Value.cast(self.i.payload)),
+                         unit.i.valid.eq(dispatch & (take == k)),
+                         unit.o.ready.eq(out_free & (give == k))]
+        m.d.comb += self.i.ready.eq(ready)
+        with m.If(release):
+            m.d.sync += [self.o.valid.eq(1), give.eq(Mux(give == count - 1, 0, give + 1)),
+                         Value.cast(self.o.payload).eq(
+                             _select([Value.cast(u.o.payload) for u in self._units], give))]
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        # free: cleared by a dispatch, set when the copy's result leaves it.
+        m.d.sync += free.eq((free & ~Mux(dispatch, 1 << take, 0)) | Mux(release, 1 << give, 0))
+        with m.If(dispatch):
+            m.d.sync += take.eq(nxt)
+        # ready for the next cycle: the next copy's flag if this cycle dispatched, else this
+        # one's; the late handshakes only pick among values computed from registers.
+        m.d.sync += ready.eq(Mux(dispatch, free.bit_select(nxt, 1) | (release & (give == nxt)),
+                                 free.bit_select(take, 1) | (release & (give == take))))
+        return m
+
+
+def _select(values, index):
+    """``values[index]``; padded to a power of two so the Verilog case is complete (lint)."""
+    values = values + values[-1:] * ((1 << len(index)) - len(values))
+    return Array(values)[index]
+
+
+def per_row(make, folds):
+    """``make()``, or enough :class:`RoundRobin` copies of it to take an item every ``folds`` cycles
+
+    (from one copy's ``interval``, its cycles per item).
+    """
+    first = make()
+    count = -(-first.interval // folds)
+    return first if count == 1 else RoundRobin([first] + [make() for _ in range(count - 1)])
+
+
+def lanes_of(beat):
+    """A ``lanes`` for :class:`RowReduce`: every lane of an ``ArrayLayout`` beat."""
+    return [beat[lane] for lane in range(beat.shape().length)]
+
+
+def add(a, b):
+    """A ``combine`` for :class:`RowReduce`: the sum."""
+    return a + b
+
+
+def larger(a, b):
+    """A ``combine`` for :class:`RowReduce`: ``max(a, b)`` of two values of one shape."""
+    return Mux(_greater(b, a), b, a)
+
+
+def fold_max(running, part, first):
+    """A ``fold`` for :class:`RowReduce`: the row's maximum."""
+    return Mux(first | _greater(part, running), part, running)
+
+
+def _greater(a, b):
+    """``a > b``; signed values compared as offset binary (top bit flipped), so the
+    comparison is the carry out of one subtraction with no sign fix-up after it."""
+    if a.shape().signed:
+        top = 1 << (len(a) - 1)
+        return (a.as_unsigned() ^ top) > (b.as_unsigned() ^ top)
+    return a > b

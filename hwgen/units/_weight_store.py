@@ -207,7 +207,7 @@ class StreamedWeights:
             m.d.comb += emptied.eq(row_end & row_last)
             read_addr = self._address(m, addr, read_bank, "b_read_addr")
             words = []
-            for p, ram in enumerate(rams):
+            for ram in rams:
                 port = ram.read_port(domain="sync")
                 m.d.comb += [port.addr.eq(read_addr), port.en.eq(advance)]
                 words.append(port.data)

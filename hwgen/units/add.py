@@ -8,6 +8,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..ranges import range_shape
 from ._checks import check_int, check_shape, shape_range
+from ._credit import CreditQueue
 from ._dyadic import check_rounding, clamp, dyadic_bounds, round_shift
 
 __all__ = ["AddStreams"]
@@ -48,7 +49,7 @@ class AddStreams(wiring.Component):
     a fixed 32 or 64 bits.
 
     It joins its inputs: a beat is taken from ``a`` and ``b`` in the same
-    cycle, when both are valid and the pipeline advances, so ``a.ready``
+    cycle, when both are valid and the output queue has room, so ``a.ready``
     depends on ``b.valid`` and vice versa (an add needs both operands; the
     network puts a FIFO in front of each input).
 
@@ -68,11 +69,19 @@ class AddStreams(wiring.Component):
     b : In(stream.Signature(ArrayLayout(b_shape, pe)))
     o : Out(stream.Signature(ArrayLayout(out_shape, pe)))
 
-    Latency 6 cycles; one beat per cycle (full rate). The pipeline advances
-    when ``o.ready | ~o.valid``, so a stalled output holds still.
+    Latency 6 cycles; one beat per cycle (full rate). The pipeline never
+    stalls (no register has an enable): a pair of beats is taken only when
+    the output queue (:class:`~hwgen.units._credit.CreditQueue`, eight
+    results) has room for it and every pair in flight, so ``o.ready``
+    reaches only the queue's pointer and count, and neither input's
+    ``ready`` depends on anything downstream.
     """
 
     latency = 6
+    #: ``ready`` comes from the unit's own flip-flops (and the other input's ``valid``);
+    #: ``o.ready`` reaches a few (hwgen.network)
+    registered_ready = True
+    ready_fanout = 5
 
     #: what the manifest records of this unit: names of its public figures, in manifest order
     figures = ("latency",)
@@ -105,31 +114,26 @@ class AddStreams(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-
-        advance = Signal()
+        # The pipeline never stalls: its registers move every cycle, and a pair of beats is
+        # taken only when the output queue has room for it and everything in flight (credit).
+        m.submodules.queue = queue = CreditQueue(self.o.payload.shape(), stages=self.latency)
+        wiring.connect(m, wiring.flipped(self.o), queue.o)
         m.d.comb += [
-            advance.eq(self.o.ready | ~self.o.valid),
-            self.a.ready.eq(advance & self.b.valid),
-            self.b.ready.eq(advance & self.a.valid),
+            self.a.ready.eq(queue.room & self.b.valid),
+            self.b.ready.eq(queue.room & self.a.valid),
+            queue.accept.eq(self.a.valid & self.b.valid & queue.room),
         ]
-        valid = [Signal(name=f"v{stage}") for stage in range(1, self.latency + 1)]
-        with m.If(advance):
-            m.d.sync += [valid[0].eq(self.a.valid & self.b.valid),
-                         *(after.eq(before) for before, after in zip(valid, valid[1:]))]
-        m.d.comb += self.o.valid.eq(valid[-1])
-
         for lane in range(self._pe):
-            ra = self._rescaled(m, self.a.payload[lane], 0, advance, f"a_{lane}")
-            rb = self._rescaled(m, self.b.payload[lane], 1, advance, f"b_{lane}")
+            ra = self._rescaled(m, self.a.payload[lane], 0, f"a_{lane}")
+            rb = self._rescaled(m, self.b.payload[lane], 1, f"b_{lane}")
             total = Signal(range_shape(*(sum(pair) for pair in zip(ra.bounds, rb.bounds))),
                            name=f"total_{lane}")
-            y = Signal(self._out_shape, name=f"y_{lane}")
-            with m.If(advance):
-                m.d.sync += [total.eq(ra.value + rb.value), y.eq(clamp(total, self._out_shape))]
-            m.d.comb += self.o.payload[lane].eq(y)
+            m.d.sync += total.eq(ra.value + rb.value)
+            # Stage 6 (the queue's register): the clamp.
+            m.d.comb += queue.w_data[lane].eq(clamp(total, self._out_shape))
         return m
 
-    def _rescaled(self, m, x, k, advance, suffix):
+    def _rescaled(self, m, x, k, suffix):
         """Input ``k``'s element ``x`` through stages 1-4: registered, multiplied, rounded (+ zp for b).
 
         Returns ``(register, (lo, hi))``: the stage-4 register holding
@@ -144,8 +148,7 @@ class AddStreams(wiring.Component):
             if chunk:
                 partial = Signal(range_shape(x_lo * chunk, x_hi * chunk),
                                  name=f"partial_{suffix}_{at}")
-                with m.If(advance):
-                    m.d.sync += partial.eq(operand * chunk)
+                m.d.sync += partial.eq(operand * chunk)
                 partials.append(partial << at)
         product = Signal(range_shape(x_lo * mult, x_hi * mult), name=f"product_{suffix}")
         zp = self._zp if k == 1 else 0
@@ -153,9 +156,8 @@ class AddStreams(wiring.Component):
         rescaled = Signal(range_shape(lo + zp, hi + zp), name=f"rescaled_{suffix}")
         rounded = round_shift(m, product, Const(max(shift - 1, 0), range(64)),
                               Const(shift == 0), rounding=self._rounding, suffix=suffix, offset=zp)
-        with m.If(advance):
-            m.d.sync += [operand.eq(x), product.eq(sum(partials[1:], partials[0])),
-                         rescaled.eq(rounded)]
+        m.d.sync += [operand.eq(x), product.eq(sum(partials[1:], partials[0])),
+                     rescaled.eq(rounded)]
         return _Rescaled(rescaled, (lo + zp, hi + zp))
 
 

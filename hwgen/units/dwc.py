@@ -89,6 +89,24 @@ class StreamingDataWidthConverter(wiring.Component):
     #: so the bits of that many groups
     shift_stages = property(lambda self: (self._b // self.group).bit_length())
     latency = 1
+    #: ``i.ready`` follows ``o.ready`` combinationally (hwgen.network)
+    registered_ready = False
+
+    @property
+    def ready_fanout(self):
+        """Flip-flops ``o.ready`` reaches: the buffer and the count registers."""
+        return (self._a + self._b) * self._shape.width + 4 * (self._a + self._b).bit_length()
+
+    def stage_delay(self, model):
+        """(ns, what, fix) of the converter's one cycle by the delay model (hwgen.timing):
+        ``take`` to the buffer, or the count through the barrel shifter to the buffer."""
+        take = model.luts(1, fanout=self.ready_fanout) + model.luts(2)
+        shift = model.luts(self.shift_stages + 2)
+        if take >= shift:
+            return (model.stage(take), f"the beat-taken enable to {self.ready_fanout} "
+                    "flip-flops", "fewer lanes on the wider side (smaller pe/simd or io_bits)")
+        return (model.stage(shift), f"{self.shift_stages} barrel-shifter stages",
+                "lane counts with a larger common divisor (fewer shifter stages)")
 
     def elaborate(self, platform):
         m = Module()
@@ -112,20 +130,22 @@ class StreamingDataWidthConverter(wiring.Component):
         capacity = a + b
         buffer = Signal(capacity * group * width)
         count = Signal(range(capacity + 1))
-        arriving = Mux(in_last, in_rest, a)
 
         # `count - leaving`, `o.valid` and whether a beat fits if one leaves /
         # if none leaves are registers. A beat fits only if a full one would, so
         # it is placed at most `b` groups up: the shifters need only the bits of
         # `b`, not of the capacity.
         after_take = Signal(range(capacity + 1))
-        fits_take = Signal()
         fits_hold = Signal(init=1)
+        # A beat that fits when none leaves also fits when one does, so i.ready is
+        # "fits_hold, or fits_take and a beat leaves"; with "fits_take and o.valid" a register
+        # of its own, i.ready and give are one LUT each from flip-flops and o.ready.
+        fits_take_valid = Signal()
         m.d.comb += [
             take.eq(self.o.valid & self.o.ready),
             give.eq(self.i.valid & self.i.ready),
             self.o.payload.as_value().eq(buffer[:b * group * width] & out_mask),
-            self.i.ready.eq(Mux(take, fits_take, fits_hold)),
+            self.i.ready.eq(fits_hold | (fits_take_valid & self.o.ready)),
         ]
         incoming = Signal(a * group * width)
         m.d.comb += incoming.eq(self.i.payload.as_value() & in_mask)
@@ -134,31 +154,44 @@ class StreamingDataWidthConverter(wiring.Component):
                      _shift_up(incoming, count[:places], step, length))
         shifted = Mux(take, Mux(out_last, buffer >> (out_rest * step), buffer >> (b * step)),
                       buffer)
-        with m.If(take | give):
+        # Enabled by take or i.valid, not give: with i.valid but no room, the buffer keeps
+        # its value (nothing is placed), and the enable stays one LUT from flip-flops.
+        with m.If(take | self.i.valid):
             m.d.sync += buffer.eq(shifted | Mux(give, placed, 0))
 
         # The next registers for each (take, give) case come from registers
         # only; take and give just pick one of the four, so neither `o.ready`
-        # nor `i.valid` reaches an adder or a comparator.
+        # nor `i.valid` reaches an adder or a comparator. Within a case, the
+        # groups arriving (A) and leaving (L) are constants picked by the
+        # last-beat flags, so each test compares a register with a constant
+        # (n = base + A >= L is base >= L - A) and no comparator waits for an adder.
         def select(values):
             return Mux(take, Mux(give, values[1, 1], values[1, 0]),
                        Mux(give, values[0, 1], values[0, 0]))
 
         nexts = {key: {} for key in ("count", "after_take", "valid", "fits_take", "fits_hold")}
         for t in (0, 1):
+            base = after_take if t else count
+            leaving_last = out_moved if t else out_last
             for g in (0, 1):
-                n = (after_take if t else count) + (arriving if g else 0)
-                leaving = Mux(out_moved if t else out_last, out_rest, b)
-                nexts["count"][t, g] = n
-                nexts["after_take"][t, g] = n - leaving
-                nexts["valid"][t, g] = n >= leaving
-                nexts["fits_take"][t, g] = n <= b + leaving
-                nexts["fits_hold"][t, g] = n <= b
+                def case(test, g=g, leaving_last=leaving_last):
+                    """``test(A, L)`` for this case's constants, picked by the flags."""
+                    def over_leaving(arrive):
+                        return Mux(leaving_last, test(arrive, out_rest), test(arrive, b))
+                    if not g:
+                        return over_leaving(0)
+                    return Mux(in_last, over_leaving(in_rest), over_leaving(a))
+                nexts["count"][t, g] = case(lambda A, L, base=base: base + A)
+                nexts["after_take"][t, g] = case(lambda A, L, base=base: base + (A - L))
+                nexts["valid"][t, g] = case(lambda A, L, base=base: _at_least(base, L - A, capacity))
+                nexts["fits_take"][t, g] = case(lambda A, L, base=base: _at_most(base, b + L - A, capacity))
+                nexts["fits_hold"][t, g] = case(lambda A, L, base=base: _at_most(base, b - A, capacity))
         m.d.sync += [count.eq(select(nexts["count"])),
                      after_take.eq(select(nexts["after_take"])),
                      self.o.valid.eq(select(nexts["valid"])),
-                     fits_take.eq(select(nexts["fits_take"])),
-                     fits_hold.eq(select(nexts["fits_hold"]))]
+                     fits_hold.eq(select(nexts["fits_hold"])),
+                     fits_take_valid.eq(select({key: nexts["fits_take"][key] & nexts["valid"][key]
+                                                for key in nexts["valid"]}))]
         return m
 
 
@@ -180,6 +213,20 @@ def _last_beat(m, name, advance, per_beat, elements):
     with m.If(advance):
         m.d.sync += [last.eq(moved), beat.eq(Mux(last, 0, beat + 1))]
     return last, rest, moved
+
+
+def _at_least(value, bound, most):
+    """``value >= bound`` for a register holding 0 .. ``most``; a constant when it is one."""
+    if bound <= 0:
+        return Const(1)
+    return Const(0) if bound > most else value >= bound
+
+
+def _at_most(value, bound, most):
+    """``value <= bound`` for a register holding 0 .. ``most``; a constant when it is one."""
+    if bound < 0:
+        return Const(0)
+    return Const(1) if bound >= most else value <= bound
 
 
 def _rest(per_beat, elements):

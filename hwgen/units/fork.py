@@ -49,6 +49,10 @@ class DuplicateStreams(wiring.Component):
 
     outputs = property(lambda self: self._outputs)
     latency = 0
+    #: ``i.ready`` follows the outputs' ``ready`` combinationally, which reach only the
+    #: ``done`` flags (hwgen.network)
+    registered_ready = False
+    ready_fanout = property(lambda self: self._outputs)
 
     def output(self, k):
         """The ``k``-th output stream (``o<k>``)."""

@@ -5,6 +5,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import check_int, check_shape
+from .skid import SkidBuffer
 
 __all__ = ["LabelSelect"]
 
@@ -31,6 +32,9 @@ class LabelSelect(wiring.Component):
     in_shape : Shape            element type of ``x``
     channels : int              elements per vector ``C`` (FINN ``Labels``)
     pe : int                    elements per beat; must divide ``channels``
+    levels_per_stage : int      comparison levels of the tree between two registers
+                                (default 1; the composer picks it from the delay model
+                                and ``target.clock_mhz``, see :meth:`retimed`)
 
     Members
     -------
@@ -41,16 +45,19 @@ class LabelSelect(wiring.Component):
         1-bit element means binary (-1/+1) throughout hwgen, and the spec
         gives argmax over 1 or 2 classes a 2-bit type too.
 
-    Latency ``2 + tree_levels`` cycles from a vector's last input beat to
-    its result (a register after every comparison level of the tree, whose
-    ``tree_levels = ceil(log2(pe))``, then the running best into the result
-    register); one input beat per cycle. One comparison per register keeps
+    Latency ``2 + tree_stages`` cycles from a vector's last input beat to
+    its result (a register after every ``levels_per_stage`` comparison
+    levels of the tree, whose ``tree_levels = ceil(log2(pe))``, then the
+    running best into the result register); one input beat per cycle. One
+    comparison per register keeps
     the cycle short: with all ten comparisons of ``pe = 10`` in one cycle the
-    unit limited sfc_balanced to 47.3 MHz on an ECP5-85k. The result
-    register and the running-best register are separate, so the next vector
-    streams in while a result waits to be taken;
-    the input stalls only when a vector's last beat is ready to finish while
-    the previous result is still untaken.
+    unit limited sfc_balanced to 47.3 MHz on an ECP5-85k. Results wait in a
+    two-slot ring (:class:`~hwgen.units.skid.SkidBuffer`) apart from the
+    running-best register, so the next vector streams in while a result
+    waits to be taken; the input stalls only when a vector's last beat is
+    ready to finish while two results are still untaken. ``o.ready``
+    reaches the ring's pointer and flags only; ``i.ready`` (whether the
+    tree moves) is computed from the unit's own flip-flops.
     """
 
     #: what the manifest records of this unit: names of its public figures, in manifest order
@@ -61,12 +68,13 @@ class LabelSelect(wiring.Component):
         """(resource model of :mod:`hwgen.plan`, features): PE * input bits, 1."""
         return "label_select", [self._pe * self._in_shape.width, 1]
 
-    def __init__(self, *, in_shape, channels, pe=1):
+    def __init__(self, *, in_shape, channels, pe=1, levels_per_stage=1):
         self._in_shape = check_shape("in_shape", in_shape)
         self._channels = check_int("channels", channels, minimum=1)
         self._pe = check_int("pe", pe, minimum=1)
         if channels % pe:
             raise ValueError(f"pe must divide channels ({channels}), not {pe!r}")
+        self._levels_per_stage = check_int("levels_per_stage", levels_per_stage, minimum=1)
         self._index_bits = max(2, (self._channels - 1).bit_length())
 
         super().__init__({
@@ -80,7 +88,43 @@ class LabelSelect(wiring.Component):
     folds = property(lambda self: self._channels // self._pe)
     index_bits = property(lambda self: self._index_bits)
     tree_levels = property(lambda self: (self._pe - 1).bit_length())
-    latency = property(lambda self: 2 + self.tree_levels)
+    levels_per_stage = property(lambda self: self._levels_per_stage)
+    #: register stages of the tree: one after every ``levels_per_stage`` comparison levels
+    tree_stages = property(lambda self: -(-self.tree_levels // self._levels_per_stage))
+    latency = property(lambda self: 2 + self.tree_stages)
+    #: ``i.ready`` comes from the unit's own flip-flops; ``o.ready`` reaches a few (hwgen.network)
+    registered_ready = True
+    ready_fanout = 4
+
+    def stage_delay(self, model):
+        """(ns, what, fix) of the slowest register stage by the delay model (hwgen.timing)."""
+        tree = self._levels_per_stage * self._level_ns(model)
+        enable = model.luts(2, fanout=self._tree_bits())          # take1 -> move -> the tree
+        best = model.carry(self._in_shape.width) + model.luts(1)  # running best: compare, pick
+        ns, what = max((model.stage(tree), f"{self._levels_per_stage} comparison level(s) of "
+                        f"{self._in_shape.width}-bit values per stage"),
+                       (model.stage(enable), f"the tree's enable to {self._tree_bits()} "
+                        "flip-flops"),
+                       (model.stage(best), "the running best's compare and select"))
+        fix = ("" if self._levels_per_stage == 1 else "one comparison level per stage "
+               "(levels_per_stage=1)")
+        return ns, what, fix
+
+    def retimed(self, model, clock_mhz):
+        """This unit with as many comparison levels per stage as fit at ``clock_mhz``."""
+        levels = model.stages_for(clock_mhz, self._level_ns(model),
+                                  most=max(self.tree_levels, 1))
+        if levels == self._levels_per_stage:
+            return self
+        return LabelSelect(in_shape=self._in_shape, channels=self._channels, pe=self._pe,
+                           levels_per_stage=levels)
+
+    def _level_ns(self, model):
+        """One comparison level: compare two values, pick one (value and index)."""
+        return model.carry(self._in_shape.width) + model.luts(1, fanout=2)
+
+    def _tree_bits(self):
+        return max(self._pe // 2, 1) * (self._in_shape.width + self._index_bits) + 4
 
     def elaborate(self, platform):
         m = Module()
@@ -93,13 +137,14 @@ class LabelSelect(wiring.Component):
         idx1 = Signal(unsigned(self._index_bits))
         run_val = Signal(self._in_shape)
         run_idx = Signal(unsigned(self._index_bits))
-        result = Signal(unsigned(self._index_bits))
-        result_valid = Signal()
-        m.d.comb += [self.o.valid.eq(result_valid), self.o.payload[0].eq(result)]
+        # Results wait in a two-slot ring, so o.ready moves its pointer and flags only, and
+        # whether a result can be written is a flip-flop ("not full").
+        m.submodules.results = results = SkidBuffer(self.o.payload.shape())
+        wiring.connect(m, wiring.flipped(self.o), results.o)
 
         # The running best takes the tree's beat unless that beat ends a vector and the
-        # result register is still full; the tree stages all move whenever it is emptied.
-        out_free = ~result_valid | self.o.ready
+        # result ring is full; the tree stages all move whenever it is emptied.
+        out_free = results.i.ready
         take1, move = Signal(), Signal()
         m.d.comb += [take1.eq(v1 & (~last1 | out_free)), move.eq(~v1 | take1),
                      self.i.ready.eq(move)]
@@ -118,8 +163,10 @@ class LabelSelect(wiring.Component):
                  for lane in range(pe)]
         valid, tags = self.i.valid, (base, first, last)
         for depth in range(self.tree_levels):
-            level = [_register(m, move, pair, f"l{depth}_{k}")
-                     for k, pair in enumerate(_halve(level))]
+            level = _halve(level)
+            if (depth + 1) % self._levels_per_stage and depth + 1 < self.tree_levels:
+                continue                    # the next level shares this register stage
+            level = [_register(m, move, pair, f"l{depth}_{k}") for k, pair in enumerate(level)]
             valid = _register(m, move, (valid,), f"l{depth}_valid")[0]
             tags = _register(m, move, tags, f"l{depth}_tag")
         (best_val, best_lane), = level
@@ -131,12 +178,9 @@ class LabelSelect(wiring.Component):
         better = first1 | (val1 > run_val)
         new_val = Mux(better, val1, run_val)
         new_idx = Mux(better, idx1, run_idx)
-        with m.If(self.o.ready):
-            m.d.sync += result_valid.eq(0)
+        m.d.comb += [results.i.valid.eq(take1 & last1), results.i.payload[0].eq(new_idx)]
         with m.If(take1):
             m.d.sync += [run_val.eq(new_val), run_idx.eq(new_idx)]
-            with m.If(last1):
-                m.d.sync += [result.eq(new_idx), result_valid.eq(1)]
         return m
 
 

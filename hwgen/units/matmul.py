@@ -56,9 +56,10 @@ class MatMul(FoldedUnit):
     a sample takes ``max(R*H*Kb/b_lanes, M*H*NF*SF)`` cycles: the product's
     ``M*H*NF*SF`` whenever the load is not longer, which holds when ``PE <=
     M`` (transpose_b) or ``SIMD <= M`` (otherwise), the load's when it is.
-    A two-input unit in a network gets a FIFO of one whole sample per input;
-    this unit never waits for a later sample's ``b`` before finishing the
-    current one, so the extra bank only adds slack to that argument.
+    A two-input unit in a network gets FIFOs of whole samples per input
+    (one suffices against deadlock); this unit never waits for a later
+    sample's ``b`` before finishing the current one, so the extra bank only
+    adds slack to that argument.
 
     Parameters
     ----------

@@ -108,7 +108,7 @@ class MVAU(FoldedUnit):
         """(resource model of :mod:`hwgen.plan`, features): PE*SIMD, PE*acc_bits, 1."""
         return "binary_mvau", [self.pe * self.simd, self.pe * self.acc_bits, 1]
 
-    def __init__(self, *, weights, pe=1, simd=1, pipeline=0, in_shape=unsigned(1),
+    def __init__(self, *, weights, pe=1, simd=1, pipeline=0, in_shape=unsigned(1),  # noqa: B008 (a Shape is immutable)
                  popcount="adder", stage_placement="tree"):
         self._weights = _check_weights(weights)
         mh, mw = self._weights.shape

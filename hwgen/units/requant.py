@@ -1,11 +1,12 @@
 """Dyadic requantizer: ``y = clamp(round_s(x * m) + zp, lo, hi)``, ``round_s`` one of three modes."""
 
-from amaranth.hdl import Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import channel_params, check_int, check_shape, shape_range
-from ._dyadic import check_rounding, clamp, round_shift
+from ._credit import CreditQueue
+from ._dyadic import check_rounding, clamp, delayed, dyadic_bounds, round_shift
 from ._rom import lane_rom
 
 __all__ = ["Requant"]
@@ -43,14 +44,23 @@ class Requant(wiring.Component):
         channel become constants; the others live in a ROM per lane
         (``channels // pe`` deep), read synchronously so it maps to LUTRAM/BRAM.
     rounding : str              ``"half_up"`` (default), ``"half_even"`` or ``"floor"``
+    shift_stage : bool          the per-channel rounding shift in a stage of its own
+    offset_stage : bool         the clamp in a stage of its own
+        (each adds a cycle of latency; both default False, the composer sets them
+        from the delay model and ``target.clock_mhz``, see :meth:`retimed`)
 
     Members
     -------
     i : In(stream.Signature(ArrayLayout(in_shape, pe)))
     o : Out(stream.Signature(ArrayLayout(out_shape, pe)))
 
-    Latency 3 cycles (parameter read + multiply, round-shift, offset + clamp);
-    one beat per cycle. The pipeline advances when ``o.ready | ~o.valid``.
+    Latency 3 cycles (parameter read + multiply, round-shift, offset + clamp),
+    plus one for each of ``shift_stage`` and ``offset_stage``;
+    one beat per cycle. The pipeline never stalls (no register has an
+    enable): a beat is taken only when the output queue
+    (:class:`~hwgen.units._credit.CreditQueue`) has room for it and every
+    beat in flight, so ``o.ready`` reaches only the queue's pointer and
+    count, and ``i.ready`` depends on the unit's own flip-flops only.
     """
 
     #: what the manifest records of this unit: names of its public figures, in manifest order
@@ -64,7 +74,8 @@ class Requant(wiring.Component):
         return "requant", [layout.length * bits, layout.length, 1]
 
     def __init__(self, *, in_shape, out_shape, channels, pe=1,
-                 multiplier, shift, zero_point=(0,), rounding="half_up"):
+                 multiplier, shift, zero_point=(0,), rounding="half_up",
+                 shift_stage=False, offset_stage=False):
         self._in_shape = check_shape("in_shape", in_shape)
         self._out_shape = check_shape("out_shape", out_shape)
         self._channels = check_int("channels", channels, minimum=1)
@@ -77,6 +88,10 @@ class Requant(wiring.Component):
         self._s = channel_params("shift", shift, channels, 0, 63)
         self._zp = channel_params("zero_point", zero_point, channels, lo, hi)
         self._rounding = check_rounding(rounding)
+        for name, value in (("shift_stage", shift_stage), ("offset_stage", offset_stage)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{name} must be True or False, not {value!r}")
+        self._shift_stage, self._offset_stage = shift_stage, offset_stage
 
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(self._in_shape, pe))),
@@ -89,14 +104,21 @@ class Requant(wiring.Component):
     folds = property(lambda self: self._channels // self._pe)
     #: width of the multiplier operand ``m`` (the widest of the channels' multipliers)
     multiplier_bits = property(lambda self: max(self._m).bit_length())
-    latency = 3
+    shift_stage = property(lambda self: self._shift_stage)
+    offset_stage = property(lambda self: self._offset_stage)
+    latency = property(lambda self: 3 + self._shift_stage + self._offset_stage)
+    #: ``i.ready`` comes from the unit's own flip-flops; ``o.ready`` reaches a few (hwgen.network)
+    registered_ready = True
+    ready_fanout = 4
 
     def elaborate(self, platform):
         m = Module()
-
-        advance = Signal()
-        m.d.comb += [advance.eq(self.o.ready | ~self.o.valid), self.i.ready.eq(advance)]
-        accept = self.i.valid & self.i.ready
+        # The pipeline never stalls: its registers move every cycle, and a beat is taken only
+        # when the output queue has room for it and everything in flight (credit).
+        m.submodules.queue = queue = CreditQueue(self.o.payload.shape(), stages=self.latency)
+        wiring.connect(m, wiring.flipped(self.o), queue.o)
+        accept = self.i.valid & queue.room
+        m.d.comb += [self.i.ready.eq(queue.room), queue.accept.eq(accept)]
 
         fold = Signal(range(max(self.folds, 2)))    # never zero-width
         if self.folds > 1:
@@ -105,15 +127,8 @@ class Requant(wiring.Component):
 
         # Stage 1: register x; each lane's parameters come out of its ROM in step.
         x1 = Signal.like(self.i.payload)
-        v1 = Signal()
-        with m.If(advance):
-            m.d.sync += [x1.eq(self.i.payload), v1.eq(self.i.valid)]
-        lane_params = [self._lane_params(m, lane, fold, advance) for lane in range(self._pe)]
-
-        v2, v3 = Signal(), Signal()
-        with m.If(advance):
-            m.d.sync += [v2.eq(v1), v3.eq(v2)]
-        m.d.comb += self.o.valid.eq(v3)
+        m.d.sync += x1.eq(self.i.payload)
+        lane_params = [self._lane_params(m, lane, fold) for lane in range(self._pe)]
 
         for lane, (mult, shift, zp) in enumerate(lane_params):
             # Stage 2: product, carrying the parameters along.
@@ -122,24 +137,91 @@ class Requant(wiring.Component):
             shamt = Signal(unsigned(len(shift)), name=f"shamt_{lane}")
             exact = Signal(name=f"exact_{lane}")    # s == 0: no rounding term
             zp2 = Signal.like(zp, name=f"zp2_{lane}")
-            # Stage 3: rounded shift, offset and clamp.
-            rounded = round_shift(m, product, shamt, exact, rounding=self._rounding, suffix=lane)
-            offset = Signal(signed(len(product) + len(zp) + 1), name=f"offset_{lane}")
-            with m.If(advance):
-                m.d.sync += [
-                    product.eq(x1[lane] * mult),
-                    shamt.eq(Mux(shift == 0, 0, shift - 1)),
-                    exact.eq(shift == 0),
-                    zp2.eq(zp),
-                ]
-            m.d.comb += offset.eq(rounded + zp2)
-            y = Signal(self._out_shape, name=f"y_{lane}")
-            with m.If(advance):
-                m.d.sync += y.eq(clamp(offset, self._out_shape))
-            m.d.comb += self.o.payload[lane].eq(y)
+            m.d.sync += [
+                product.eq(x1[lane] * mult),
+                shamt.eq(Mux(shift == 0, 0, shift - 1)),
+                exact.eq(shift == 0),
+                zp2.eq(zp),
+            ]
+            # Stage 3 (the queue's register): rounded shift, offset and clamp; with
+            # shift_stage the variable shift and with offset_stage the clamp are stages of
+            # their own.
+            half_bounds, offset_bounds = self._lane_bounds(lane)
+            rounded = round_shift(m, product, shamt, exact, rounding=self._rounding,
+                                  suffix=lane, shift_stage=self._shift_stage,
+                                  half_shape=_signed_shape(*half_bounds))
+            if self._shift_stage:
+                zp2 = delayed(m, zp2, f"zp3_{lane}")
+            # As wide as the lane's rescaled values plus zero points, not the product.
+            offset = Signal(_signed_shape(*offset_bounds), name=f"offset_{lane}")
+            if self._offset_stage:
+                m.d.sync += offset.eq(rounded + zp2)
+            else:
+                m.d.comb += offset.eq(rounded + zp2)
+            m.d.comb += queue.w_data[lane].eq(clamp(offset, self._out_shape))
         return m
 
-    def _lane_params(self, m, lane, fold, advance):
+    def stage_delay(self, model):
+        """(ns, what, fix) of the slowest register stage by the delay model (hwgen.timing)."""
+        stages = self._stage_delays(model, self._shift_stage, self._offset_stage)
+        ns, what = max(stages)
+        fix = ("a faster speed grade or a lower clock" if what == "the multiplier" else
+               "clamp in a stage of its own (offset_stage)" if not self._offset_stage else
+               "the variable shift in a stage of its own (shift_stage)"
+               if not self._shift_stage and self._shift_levels() else
+               "a faster speed grade or a lower clock")
+        return ns, what, fix
+
+    def retimed(self, model, clock_mhz):
+        """This unit with the fewest extra stages (shift, clamp) whose stages all fit at
+        ``clock_mhz`` by the delay model (both when none does)."""
+        period = model.margin * 1e3 / clock_mhz
+        options = [(False, False), (False, True), (True, False), (True, True)]
+        if not self._shift_levels():
+            options = [option for option in options if not option[0]]
+        fits = [option for option in options
+                if max(self._stage_delays(model, *option))[0] <= period]
+        shift_stage, offset_stage = fits[0] if fits else options[-1]
+        if (shift_stage, offset_stage) == (self._shift_stage, self._offset_stage):
+            return self
+        return Requant(in_shape=self._in_shape, out_shape=self._out_shape,
+                       channels=self._channels, pe=self._pe, multiplier=self._m, shift=self._s,
+                       zero_point=self._zp, rounding=self._rounding,
+                       shift_stage=shift_stage, offset_stage=offset_stage)
+
+    def _lane_bounds(self, lane):
+        """((lo, hi) of the shift stage's register, (lo, hi) of ``rounded + zp``) over the
+        lane's channels and the whole input range (exact: the rescale is monotonic)."""
+        x_lo, x_hi = shape_range(self._in_shape)
+        half, offset = [], []
+        for c in range(lane, self._channels, self._pe):
+            m, s, zp = self._m[c], self._s[c], self._zp[c]
+            half += [2 * x * m if s == 0 else (x * m) >> (s - 1) for x in (x_lo, x_hi)]
+            offset += [v + zp for v in dyadic_bounds(x_lo, x_hi, m, s, self._rounding)]
+        return (min(half), max(half)), (min(offset), max(offset))
+
+    def _shift_levels(self):
+        """Barrel-shifter levels of the rounding shift (0 when it is the same constant)."""
+        return 0 if len(set(self._s)) == 1 else max(self._s).bit_length()
+
+    def _stage_delays(self, model, shift_stage, offset_stage):
+        """[(ns, what)] of the multiplier stage and the stages after it."""
+        width = self._in_shape.width + self.multiplier_bits + 1          # the product
+        multiply = model.dsp if width > 10 else model.carry(width) + model.luts(2)
+        shift = model.luts(self._shift_levels())
+        add = 2 * model.carry(width)                           # rounding adder, zero point
+        clamp_ns = model.carry(width) + model.luts(2, fanout=4)   # both compares side by side
+        parts = [("rounding shift", shift), ("rounding add and offset", add), ("clamp", clamp_ns)]
+        cut_after = {0: shift_stage, 1: offset_stage}
+        stages, ns, names = [(model.stage(multiply), "the multiplier")], 0.0, []
+        for index, (name, delay) in enumerate(parts):
+            ns, names = ns + delay, names + [name]
+            if cut_after.get(index, True):
+                stages.append((model.stage(ns), " + ".join(names)))
+                ns, names = 0.0, []
+        return stages
+
+    def _lane_params(self, m, lane, fold):
         """(multiplier, shift, zero_point) for ``lane``, valid in stage 1.
 
         A parameter equal for every channel is a constant; otherwise it comes
@@ -156,8 +238,14 @@ class Requant(wiring.Component):
             "shift": unsigned(max(max(self._s).bit_length(), 1)),
             "zero_point": signed(max(_bits_signed(v) for v in self._zp)),
         }
-        return [lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key], addr=fold, en=advance)
+        return [lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key], addr=fold, en=Const(1),
+                         placed=True)
                 for key in ("multiplier", "shift", "zero_point")]
+
+
+def _signed_shape(lo, hi):
+    """A signed shape holding every integer in ``[lo, hi]`` (signed, as the datapath is)."""
+    return signed(max(_bits_signed(lo), _bits_signed(hi)))
 
 
 def _bits_signed(value: int) -> int:

@@ -6,8 +6,16 @@ from amaranth.lib.wiring import In, Out
 
 from ..ranges import range_shape
 from ._checks import check_int, check_shape, shape_range
-from ._expshift import exp_shift, exp_shift_bits
-from ._rowbuffer import RowBuffer, running_max
+from ._expshift import EXP_SHIFT_LATENCY, delay, exp_shift
+from ._multiply import product_latency, shift_add_product
+from ._rowbuffer import (
+    RowApply,
+    RowReduce,
+    fold_max,
+    lanes_of,
+    larger,
+    row_buffer_depth,
+)
 from .divider import Divider
 
 __all__ = ["ShiftGELU"]
@@ -25,22 +33,31 @@ class ShiftGELU(wiring.Component):
         sig = (e * ((2**31 - 1) // min(e + em, 2**31 - 1))) >> 24
         y = p * sig
 
-    How: a row is written into one of two row buffers while its maximum is
-    tracked. The back end computes ``em`` once per row (``-m`` may be
-    positive: the capped exponential, :func:`~hwgen.units._expshift.exp_shift`
-    with ``cap``), then streams the buffer once: each element's ``e`` and
-    ``S = min(e + em, 2**31 - 1)`` go into its lane's pipelined
-    :class:`~hwgen.units.divider.Divider` (31 stages), with ``e`` and ``p``
-    riding along as the divider's tag, and ``p * sig`` leaves at the end.
+    How, as a row pipeline (:mod:`~hwgen.units._rowbuffer`) whose passes
+    work on different rows at once::
 
-    Throughput choice: one division per element is the contract, so every
-    lane has its own pipelined divider (31 stages of ~190 flip-flops) and the
-    unit keeps up with its input, ``length / simd + 4`` cycles per row
-    (:attr:`cycles_per_row`). An iterative divider per lane would save most
-    of those flip-flops at 32 cycles per element.
-    ``sig`` is ``e * factor >> 24`` when ``e < 2**31`` (then ``e <= S`` and it is
-    at most 127); otherwise ``S`` saturated, the factor is 1 and ``sig = e >> 24``,
-    so the multiplier is 31 x 31 bits, not as wide as ``e``.
+        i -> max of the row ---------------------------------> (row value FIFO)
+          -> row buffer of p -> e = exp_shift(p - m), em = exp_shift(-m), S = min(e + em, 2**31 - 1)
+          -> per lane: f = (2**31 - 1) // S -> sig = (e * f) >> 24 -> y = p * sig -> o
+
+    ``em`` depends on the row only: one (capped) exponential for all lanes.
+    The per-element division runs at full rate on one pipelined
+    :class:`~hwgen.units.divider.Divider` per lane, made small by what is
+    known about it: the dividend is the constant ``2**31 - 1``, so before the
+    step for quotient bit ``b`` the partial remainder is at most
+    ``(2**31 - 1) >> (b + 1)`` and that step subtracts on ``31 - b`` bits
+    only (a triangle of stages instead of a 31 x 31 square); and ``S >= 2 *
+    vmin`` (each exponential is ``v << k`` with ``v = (r >> 1) - x0 >= vmin
+    = ((x0 + 1) >> 1) - x0``) bounds the quotient to :attr:`quotient_bits`,
+    which drops the top stages. Both keep exact restoring division (the
+    divider's tests check every divisor of 6-bit constants, and
+    ``(2**31 - 1) // b`` for every power of two +-1 and random ``b``); no
+    rounding is involved, so ``f`` is exactly ``floor((2**31 - 1) / S)``.
+    Riding along with each division (the divider's tag) are ``p`` and
+    ``e`` as ``(v, k)``, ``bits(|x0|)`` + 5 bits rather than all of ``e``,
+    and ``e * f = (v * f) << k``, a narrow product. When the sum saturates
+    (``S = 2**31 - 1``) the quotient is 1 and ``sig = e >> 24``, the golden
+    model's value, with no special case.
 
     Parameters
     ----------
@@ -58,9 +75,10 @@ class ShiftGELU(wiring.Component):
     i : In(stream.Signature(ArrayLayout(in_shape, simd)))
     o : Out(stream.Signature(ArrayLayout(out_shape, simd)))
 
-    Latency: the first result of a row leaves about ``36 + length / simd``
-    cycles after its last input beat (buffer, ``em``, read, 31 divider
-    stages, output register).
+    Latency and throughput: ``simd`` elements per cycle in steady state, a
+    row every ``F = length / simd`` cycles (:attr:`cycles_per_row`); a row's
+    first result leaves ``quotient_bits + 24`` cycles after its last input
+    beat without backpressure (51 for ``x0 = -19``, measured).
     """
 
     #: what the manifest records of this unit: names of its public figures, in manifest order
@@ -97,58 +115,76 @@ class ShiftGELU(wiring.Component):
     folds = property(lambda self: self._length // self._simd)
     x0 = property(lambda self: self._x0)
     n = property(lambda self: self._n)
-    cycles_per_row = property(lambda self: self.folds + 4)
+    cycles_per_row = property(lambda self: self.folds)
+
+    @property
+    def quotient_bits(self):
+        """Width of ``(2**31 - 1) // S``, from ``S >= min(2 * vmin, 2**31 - 1)``."""
+        vmin = ((self._x0 + 1) >> 1) - self._x0
+        return (_Q31 // min(2 * vmin, _Q31)).bit_length()
+
+    @property
+    def _tag(self):
+        return data.StructLayout({"p": self._in_shape, "v": unsigned((-self._x0).bit_length()),
+                                  "k": unsigned(max(self._n, 1).bit_length())})
+
+    def _divider(self):
+        return Divider(dividend_bits=31, divisor_bits=31, quotient_bits=self.quotient_bits,
+                       dividend=_Q31, pipelined=True, tag_shape=self._tag)
 
     def elaborate(self, platform):
         m = Module()
-        simd, x0, n = self._simd, self._x0, self._n
-        ebits = exp_shift_bits(x0, n)
-        tag = data.StructLayout({"e": unsigned(ebits), "p": self._in_shape})
-        dividers = [Divider(dividend_bits=31, divisor_bits=31, pipelined=True, tag_shape=tag)
-                    for _ in range(simd)]
-        for lane, divider in enumerate(dividers):
-            m.submodules[f"divider_{lane}"] = divider
-
-        # Stage 1 (the beat read from the buffer) moves on when the dividers take it.
-        v1 = Signal()
-        advance = Signal()
-        m.d.comb += advance.eq(~v1 | dividers[0].i.ready)     # identical lanes, same ready
-        rows = RowBuffer(shape=self._in_shape, simd=simd, folds=self.folds)
-        rows.add(m, self.i, value_shape=self._in_shape, reduce=running_max, advance=advance)
-        top = rows.row_value
-
-        # Per row: em from the maximum, then one pass over the buffer.
-        em = Signal(31)
-        phase = Signal(2)                       # 0 idle, 1 em, 2 pass
-        em_now = exp_shift(m, Const(0), top, x0=x0, n=n, name="em", cap=_Q31)
-        with m.If((phase == 0) & rows.ready):
-            m.d.sync += phase.eq(1)
-        with m.If(phase == 1):
-            m.d.sync += [em.eq(em_now), rows.start_pass(), phase.eq(2)]
-        with m.If((phase == 2) & ~rows.issuing & ~v1):
-            m.d.sync += [*rows.release(), phase.eq(0)]
-
-        with m.If(advance):
-            m.d.sync += v1.eq(rows.issue)
-        out_advance = self.o.ready | ~self.o.valid
-        for lane, divider in enumerate(dividers):
-            p = rows.rd.data[lane]
-            e = exp_shift(m, p, top, x0=x0, n=n, name=f"exp_{lane}")
-            m.d.comb += [
-                divider.i.valid.eq(v1),
-                divider.i.payload.dividend.eq(_Q31),
-                divider.i.payload.divisor.eq(Mux(e + em > _Q31, _Q31, e + em)),
-                divider.i.payload.tag.e.eq(e),
-                divider.i.payload.tag.p.eq(p),
-                divider.o.ready.eq(out_advance),
-            ]
-            # Output register: p * sig.
-            result = divider.o.payload
-            small = result.tag.e < (1 << 31)
-            sig = Mux(small, (result.tag.e[:31] * result.quotient) >> 24, result.tag.e >> 24)
-            with m.If(out_advance):
-                m.d.sync += self.o.payload[lane].eq(result.tag.p * sig)
-        with m.If(out_advance):
-            m.d.sync += self.o.valid.eq(dividers[0].o.valid)
+        simd, folds = self._simd, self.folds
+        beats = data.ArrayLayout(self._in_shape, simd)
+        m.submodules.row_max = row_max = RowReduce(
+            beat_shape=beats, value_shape=self._in_shape, folds=folds, lanes=lanes_of,
+            combine=larger, fold=fold_max, depth=row_buffer_depth(folds, 0))
+        m.submodules.gelu = gelu = RowApply(beat_shape=beats, value_shape=self._in_shape,
+                                            out_shape=self.o.payload.shape(), folds=folds,
+                                            build=self._gelu)
+        wiring.connect(m, wiring.flipped(self.i), row_max.i)
+        wiring.connect(m, row_max.o, gelu.i)
+        wiring.connect(m, row_max.value, gelu.value)
+        wiring.connect(m, gelu.o, wiring.flipped(self.o))
         return m
 
+    def _gelu(self, m, beat, top, position, enable):
+        """Front (``S`` and the tag per lane), the lanes' dividers, back (``p * sig``).
+
+        The dividers run inside the row pipeline, which never stalls: they
+        take an operand every cycle (valid or not) and always pass results on.
+        """
+        x0, n = self._x0, self._n
+        em = exp_shift(m, Const(0), top, x0=x0, n=n, name="em", enable=enable, cap=_Q31)
+        sig_shape = unsigned(max(127, -x0 >> 1).bit_length())
+        first = product_latency(self._tag.members["v"], unsigned(self.quotient_bits))
+        second = product_latency(self._in_shape, sig_shape)
+        y = Signal(self.o.payload.shape())
+        for lane in range(self._simd):
+            p = beat[lane]
+            e, v, k = exp_shift(m, p, top, x0=x0, n=n, name=f"exp_{lane}", enable=enable,
+                                parts=True)
+            # em takes one stage more (its cap): the lane's values wait one cycle.
+            e, v, k = (delay(m, value, 1, enable, f"{name}_{lane}")
+                       for value, name in ((e, "e"), (v, "v"), (k, "k")))
+            total = e + em
+            m.submodules[f"divider_{lane}"] = divider = self._divider()
+            m.d.comb += [divider.i.valid.eq(1), divider.o.ready.eq(1)]
+            with m.If(enable):
+                m.d.sync += [divider.i.payload.divisor.eq(Mux(total[31:].any(), _Q31, total)),
+                             divider.i.payload.tag.p.eq(
+                                 delay(m, p, EXP_SHIFT_LATENCY + 1, enable, f"p_{lane}")),
+                             divider.i.payload.tag.v.eq(v), divider.i.payload.tag.k.eq(k)]
+            # Back: sig = ((v * f) << k) >> 24 (= (e * f) >> 24), then y = p * sig.
+            result = divider.o.payload
+            product = shift_add_product(m, result.tag.v, result.quotient, enable=enable,
+                                        name=f"vf_{lane}")
+            k = delay(m, result.tag.k, first, enable, f"k_{lane}")
+            p = delay(m, result.tag.p, first + 1, enable, f"p_back_{lane}")
+            sig = Signal(sig_shape, name=f"sig_{lane}")
+            with m.If(enable):
+                m.d.sync += sig.eq((product << k) >> 24)
+            m.d.comb += y[lane].eq(shift_add_product(m, p, sig, enable=enable,
+                                                     name=f"y_{lane}"))
+        latency = EXP_SHIFT_LATENCY + 2 + self.quotient_bits + first + 1 + second
+        return y, latency

@@ -1,6 +1,6 @@
-"""A register slice that cuts both stream paths (FINN rtllib: skid)."""
+"""A register slice that cuts both stream paths (FINN rtllib: skid), as a two-slot ring."""
 
-from amaranth.hdl import Module, Shape, Signal, Value
+from amaranth.hdl import Module, Mux, Shape, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -10,16 +10,19 @@ __all__ = ["SkidBuffer"]
 
 
 class SkidBuffer(wiring.Component):
-    """Two-entry skid buffer: ``o.valid``/``o.payload`` and ``i.ready`` are registers.
+    """Two-slot register queue: ``o.ready`` reaches a few flags, ``i.ready`` is a register.
 
     A unit passes a beat when ``o.ready | ~o.valid``, so ``ready`` runs
     combinationally back through a chain of units; the composition puts one
-    of these between layers to cut that path (and the forward one) into
-    short segments. The output register holds the beat shown on ``o``; a
-    second (skid) register catches the one beat that may arrive in the cycle
-    ``o`` stalls, because ``i.ready`` only falls one cycle later. The skid
-    drains into the output register before any new input is taken, so beats
-    leave in order.
+    of these where that path would otherwise join two high-fanout enables
+    (see ``hwgen.network``). It is a ring of two payload registers with a
+    write and a read pointer: an arriving beat is written to the slot under
+    the write pointer (an enable from ``i.valid`` and registers only), and
+    ``o`` shows the slot under the read pointer. So ``o.ready`` moves only
+    the read pointer and the two occupancy flags, never the payload
+    registers, and ``i.ready`` ("not full") and ``o.valid`` ("not empty")
+    are flip-flops (the write pointer is the read pointer plus the occupancy). The slot on show is never written while shown (a write
+    goes to the other slot), so a stalled beat holds still.
 
     Parameters
     ----------
@@ -31,8 +34,8 @@ class SkidBuffer(wiring.Component):
     o : Out(stream.Signature(payload_shape))
 
     Latency 1 cycle; one beat per cycle with no bubbles (``i.ready`` stays
-    high as long as ``o`` does not stall). Cost: two payload registers, two
-    valid flags and a payload-wide 2:1 multiplexer.
+    high as long as ``o`` does not stall). Cost: two payload registers, a
+    payload-wide 2:1 multiplexer on the output and four flag flip-flops.
     """
 
     #: what the manifest records of this unit: names of its public figures, in manifest order
@@ -51,27 +54,42 @@ class SkidBuffer(wiring.Component):
         })
 
     latency = 1
+    #: ``i.ready`` is a flip-flop; ``o.ready`` reaches this many flip-flops (hwgen.network)
+    registered_ready = True
+    ready_fanout = 4
+
+    def stage_delay(self, model):
+        """(ns, what, fix) by the delay model (hwgen.timing): a slot's write enable."""
+        width = Shape.cast(self._payload_shape).width
+        return (model.stage(model.luts(1, fanout=width)),
+                f"the write enable of a {width}-bit slot", "")
 
     def elaborate(self, platform):
         m = Module()
         width = Shape.cast(self._payload_shape).width
-        out_valid, out_data = Signal(), Signal(width)
-        skid_valid, skid_data = Signal(), Signal(width)
-        incoming = Value.cast(self.i.payload)
+        slots = [Signal(width, name=f"slot_{k}") for k in range(2)]
+        read_at = Signal()
+        # Occupancy 0, 1 or 2 as two flags stored the way the ports show them, so o.valid
+        # and i.ready are flip-flop outputs with no inverter after them.
+        nonempty, not_full = Signal(), Signal(init=1)
+        # The write pointer is not a register of its own: it is the read pointer, moved on
+        # by one while exactly one beat is held. So no state has the two disagree with the
+        # occupancy (which a proof by induction would otherwise have to rule out).
+        write_at = read_at ^ (nonempty & not_full)
         m.d.comb += [
-            self.o.valid.eq(out_valid),
-            Value.cast(self.o.payload).eq(out_data),
-            self.i.ready.eq(~skid_valid),
+            self.o.valid.eq(nonempty),
+            Value.cast(self.o.payload).eq(Mux(read_at, slots[1], slots[0])),
+            self.i.ready.eq(not_full),
         ]
-        give = self.i.valid & ~skid_valid
-        with m.If(self.o.ready | ~out_valid):
-            # The output register is free this cycle: refill it, the skid first.
-            m.d.sync += [out_valid.eq(skid_valid | self.i.valid), skid_valid.eq(0)]
-            with m.If(skid_valid):
-                m.d.sync += out_data.eq(skid_data)
-            with m.Elif(self.i.valid):
-                m.d.sync += out_data.eq(incoming)
-        with m.Elif(give):
-            # Output stalled with a beat in flight: park it in the skid register.
-            m.d.sync += [skid_valid.eq(1), skid_data.eq(incoming)]
+        push = self.i.valid & not_full
+        pop = self.o.ready & nonempty
+        for k, slot in enumerate(slots):
+            with m.If(push & (write_at == k)):
+                m.d.sync += slot.eq(Value.cast(self.i.payload))
+        with m.If(pop):
+            m.d.sync += read_at.eq(~read_at)
+        with m.If(push & ~pop):
+            m.d.sync += [nonempty.eq(1), not_full.eq(~nonempty)]
+        with m.Elif(pop & ~push):
+            m.d.sync += [not_full.eq(1), nonempty.eq(~not_full)]
         return m

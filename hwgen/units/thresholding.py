@@ -1,5 +1,6 @@
 """Multi-threshold activation: ``y[c] = sum_j [x[c] >= T[c, j]]`` (FINN: Thresholding)."""
 
+import math
 import numbers
 
 import numpy as np
@@ -8,7 +9,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import check_int, check_shape
-from ._rom import lane_rom
+from ._credit import CreditQueue
+from ._rom import lane_rom, rom_plan
 
 __all__ = ["Thresholding"]
 
@@ -56,14 +58,24 @@ class Thresholding(wiring.Component):
         thresholds of that channel), read synchronously so it maps to
         LUTRAM/BRAM.
     out_bits : int              1 .. 4
+    read_register : bool        one more register after each threshold ROM read (for a
+                                block RAM's slow output); latency + 1
+    encode_stage : bool         encode the thermometer code in a stage of its own; latency + 1
+        (both default False; the composer sets them from the delay model and
+        ``target.clock_mhz``, see :meth:`retimed`)
 
     Members
     -------
     i : In(stream.Signature(ArrayLayout(in_shape, pe)))
     o : Out(stream.Signature(ArrayLayout(unsigned(out_bits), pe)))
 
-    Latency 2 cycles (threshold read, compare + encode); one beat per cycle.
-    The pipeline advances when ``o.ready | ~o.valid``.
+    Latency 2 cycles (threshold read, compare + encode), plus one for each of
+    ``read_register`` and ``encode_stage``; one beat per cycle.
+    The pipeline never stalls (no register has an enable): a beat is taken
+    only when the output queue (:class:`~hwgen.units._credit.CreditQueue`,
+    three results) has room for it and every beat in flight, so ``o.ready``
+    reaches only the queue's pointer and count, and ``i.ready`` depends on
+    the unit's own flip-flops only.
     """
 
     #: what the manifest records of this unit: names of its public figures, in manifest order
@@ -74,7 +86,8 @@ class Thresholding(wiring.Component):
         """(resource model of :mod:`hwgen.plan`, features): PE * thresholds * input bits, 1."""
         return "thresholding", [self._pe * ((1 << self._out_bits) - 1) * self._in_shape.width, 1]
 
-    def __init__(self, *, in_shape, channels, pe=1, thresholds, out_bits):
+    def __init__(self, *, in_shape, channels, pe=1, thresholds, out_bits, read_register=False,
+                 encode_stage=False):
         self._in_shape = check_shape("in_shape", in_shape)
         self._channels = check_int("channels", channels, minimum=1)
         self._pe = check_int("pe", pe, minimum=1)
@@ -86,6 +99,9 @@ class Thresholding(wiring.Component):
         lo, hi = _shape_range(self._in_shape)
         self._thresholds = [[min(max(t, lo), hi + 1) for t in row] for row in rows]
         self._t_shape = _fit_shape(self._thresholds, self._in_shape.signed)
+        self._read_register = _check_bool("read_register", read_register)
+        self._encode_stage = _check_bool("encode_stage", encode_stage)
+        self._threshold_rows = rows
 
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(self._in_shape, pe))),
@@ -97,7 +113,13 @@ class Thresholding(wiring.Component):
     pe = property(lambda self: self._pe)
     folds = property(lambda self: self._channels // self._pe)
     out_bits = property(lambda self: self._out_bits)
-    latency = 2
+    read_register = property(lambda self: self._read_register)
+    encode_stage = property(lambda self: self._encode_stage)
+    latency = property(lambda self: 2 + self._read_register + self._encode_stage)
+    #: ``i.ready`` comes from the unit's own flip-flops; ``o.ready`` reaches this many
+    #: flip-flops (the output queue's pointer and count; see hwgen.network)
+    registered_ready = True
+    ready_fanout = 4
 
     @property
     def rom_bits(self):
@@ -117,10 +139,13 @@ class Thresholding(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-
-        advance = Signal()
-        m.d.comb += [advance.eq(self.o.ready | ~self.o.valid), self.i.ready.eq(advance)]
-        accept = self.i.valid & self.i.ready
+        count = (1 << self._out_bits) - 1
+        # The pipeline never stalls: its registers move every cycle, and a beat is taken only
+        # when the output queue has room for it and everything in flight (credit).
+        m.submodules.queue = queue = CreditQueue(self.o.payload.shape(), stages=self.latency)
+        wiring.connect(m, wiring.flipped(self.o), queue.o)
+        accept = self.i.valid & queue.room
+        m.d.comb += [self.i.ready.eq(queue.room), queue.accept.eq(accept)]
 
         fold = Const(0)                 # one fold: every lane's thresholds are constants
         if self.folds > 1:
@@ -128,29 +153,88 @@ class Thresholding(wiring.Component):
             with m.If(accept):
                 m.d.sync += fold.eq(Mux(fold == self.folds - 1, 0, fold + 1))
 
-        # Stage 1: register x; each lane's thresholds come out of its ROM in step.
+        # Stage 1: register x; each lane's thresholds come out of its ROM in step. With
+        # read_register, both pass one more register (a block RAM's output is slow).
         x1 = Signal.like(self.i.payload)
-        v1, v2 = Signal(), Signal()
-        with m.If(advance):
-            m.d.sync += [x1.eq(self.i.payload), v1.eq(self.i.valid), v2.eq(v1)]
-        m.d.comb += self.o.valid.eq(v2)
+        m.d.sync += x1.eq(self.i.payload)
+        if self._read_register:
+            x1 = _delayed(m, x1, "x2")
 
-        count = (1 << self._out_bits) - 1
         lo, hi = _shape_range(self._in_shape)
         word = data.ArrayLayout(self._t_shape, count)
         for lane in range(self._pe):
             rows = self._thresholds[lane::self._pe]
-            t = lane_rom(m, f"threshold_rom_{lane}", word, rows, addr=fold, en=advance)
-            # Stage 2: compare against every threshold, encode the thermometer code.
+            t = lane_rom(m, f"threshold_rom_{lane}", word, rows, addr=fold, en=Const(1),
+                         placed=True)
+            if self._read_register and not isinstance(t, data.Const):
+                t = _delayed(m, t, f"threshold_{lane}")
+            # Next stage: compare against every threshold, encode the thermometer code
+            # (into the queue, or through a register of its own with encode_stage).
             above = Signal(count, name=f"above_{lane}")         # bit j: x >= T[j]
             m.d.comb += [above[j].eq(_at_least(x1[lane], t[j], lo, hi)) for j in range(count)]
+            if self._encode_stage:
+                above = _delayed(m, above, f"above_{lane}_reg")
             edge = Signal(count, name=f"edge_{lane}")           # one-hot at the last set bit
             m.d.comb += edge.eq(above & ~(above >> 1))
-            y = Signal(unsigned(self._out_bits), name=f"y_{lane}")
-            with m.If(advance):
-                m.d.sync += [y[k].eq(_or_bits(edge, k, count)) for k in range(self._out_bits)]
-            m.d.comb += self.o.payload[lane].eq(y)
+            m.d.comb += [queue.w_data[lane][k].eq(_or_bits(edge, k, count))
+                         for k in range(self._out_bits)]
         return m
+
+    def stage_delay(self, model):
+        """(ns, what, fix) of the slowest register stage by the delay model (hwgen.timing)."""
+        read, compare, encode = self._delays(model)
+        stages = [(model.stage(compare + (0 if self._encode_stage else encode)
+                               + (0 if self._read_register else read)),
+                   "threshold " + ("compare" if self._encode_stage else "compare and encode")
+                   + ("" if self._read_register or not read else
+                      " after a block-RAM read")),
+                  (model.stage(encode), "thermometer encode")]
+        ns, what = max(stages)
+        fixes = []
+        if read and not self._read_register:
+            fixes.append("a register after the threshold ROM (read_register)")
+        if encode and not self._encode_stage:
+            fixes.append("encode in a stage of its own (encode_stage)")
+        return ns, what, "; ".join(fixes) or "a faster speed grade or a lower clock"
+
+    def retimed(self, model, clock_mhz):
+        """This unit with the stages that its compare, encode and ROM read need at ``clock_mhz``."""
+        budget = model.budget(clock_mhz)
+        read, compare, encode = self._delays(model)
+        read_register = read > 0 and read + compare + encode > budget
+        encode_stage = encode > 0 and compare + encode + (0 if read_register else read) > budget
+        if (read_register, encode_stage) == (self._read_register, self._encode_stage):
+            return self
+        return Thresholding(in_shape=self._in_shape, channels=self._channels, pe=self._pe,
+                            thresholds=self._threshold_rows, out_bits=self._out_bits,
+                            read_register=read_register, encode_stage=encode_stage)
+
+    def _delays(self, model):
+        """ns of (a block-RAM threshold read, or 0; the widest compare; the encode)."""
+        count = (1 << self._out_bits) - 1
+        width = ((1 << self._out_bits) - 1) * self._t_shape.width
+        bram = self.rom_bits and any(style == "block" for _, style in rom_plan(self.folds, width))
+        read = model.bram_clk_to_q - model.clk_to_q if bram else 0.0
+        compare = model.carry(self._t_shape.width + 1) + model.route(count)
+        # edge = above & ~above >> 1, then an OR of up to 2**(out_bits - 1) edge bits per
+        # output bit (four per LUT), into the output queue's slots.
+        if count == 1:                  # one comparison is the output bit: nothing to encode
+            return read, compare + model.route(4), 0.0
+        levels = 1 + max(1, math.ceil((self._out_bits - 1) / 2))
+        return read, compare, model.luts(levels, fanout=4)
+
+
+def _delayed(m, value, name):
+    """``value`` one cycle later (a register without enable: the pipeline never stalls)."""
+    register = Signal(value.shape(), name=name)
+    m.d.sync += register.eq(value)
+    return register
+
+
+def _check_bool(name, value):
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, not {value!r}")
+    return value
 
 
 def _at_least(x, threshold, lo, hi):
@@ -177,7 +261,7 @@ def _threshold_rows(thresholds, channels, count):
     try:
         array = np.asarray(thresholds)
     except (TypeError, ValueError):
-        raise TypeError(f"thresholds must be a 2-D array of integers, not {thresholds!r}")
+        raise TypeError(f"thresholds must be a 2-D array of integers, not {thresholds!r}") from None
     if array.dtype.kind == "O":
         if not all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
                    for v in array.reshape(-1)):

@@ -294,11 +294,14 @@ def requant_case(draw):
                       max_size=rows))
     zp = draw(st.lists(st.integers(olo, ohi), min_size=rows, max_size=rows))
     x = _vectors(draw, draw(st.integers(1, 6)), channels, lo, hi)
+    rounding = draw(st.sampled_from(["half_up", "half_even", "floor"]))
+    # the stages hwgen.timing may add: their registers are sized from exact bounds
+    stages = dict(shift_stage=draw(st.booleans()), offset_stage=draw(st.booleans()))
     unit = Requant(in_shape=in_shape, out_shape=out_shape, channels=channels, pe=pe,
-                   multiplier=m, shift=s, zero_point=zp)
+                   multiplier=m, shift=s, zero_point=zp, rounding=rounding, **stages)
     param = lambda v: torch.tensor(v, dtype=torch.int64)
     want = ops.requant(torch.from_numpy(x), param(m), param(s), param(zp), olo, ohi,
-                       channel_axis=-1).numpy()
+                       channel_axis=-1, rounding=rounding).numpy()
     return UnitCase(unit, x, want)
 
 
@@ -364,10 +367,11 @@ def add_case(draw):
     zp = draw(st.integers(olo, ohi))
     count = draw(st.integers(1, 6))
     xs = [_vectors(draw, count, size, *shape_range(shape)) for shape in shapes]
+    rounding = draw(st.sampled_from(["half_up", "half_even", "floor"]))
     unit = AddStreams(a_shape=shapes[0], b_shape=shapes[1], out_shape=out_shape, pe=pe,
-                      multiplier=m, shift=s, zero_point=zp)
+                      multiplier=m, shift=s, zero_point=zp, rounding=rounding)
     want = ops.add([torch.from_numpy(x) for x in xs], torch.tensor(m), torch.tensor(s), zp,
-                   olo, ohi).numpy()
+                   olo, ohi, rounding).numpy()
     return UnitCase(unit, np.concatenate(xs, axis=1), want)
 
 

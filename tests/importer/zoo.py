@@ -33,7 +33,7 @@ MODELS = ("fc_w1a1", "fc_w1a2", "fc_w2a2", "int8_mlp", "po2_mlp", "bnn_cnn", "cn
 INPUT_BITS, INPUT_SCALE = 5, 0.0625
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def digits():
     """``(x_train, x_test, y_train, y_test)``: int64 pixels [N, 64], hwgen's demo split (540 test)."""
     from hwgen.demo import load_split
@@ -128,7 +128,7 @@ def build(key):
     raise KeyError(key)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def trained(key, epochs=None):
     """Model ``key`` after a short training on the digits train split (cached per process)."""
     x_train, _, y_train, _ = digits()

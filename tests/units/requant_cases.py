@@ -31,6 +31,12 @@ CASES = {
         multiplier=[1, 3, 2**31 - 1, 12345, 2**20, 77],
         shift=[0, 2, 35, 12, 22, 8],
         zero_point=[-8, 7, 0, 1, -1, 0]),
+    # the same with the variable shift and the clamp in stages of their own (latency 5)
+    "folded_u8_to_s4_staged": dict(
+        in_shape=unsigned(8), out_shape=signed(4), channels=6, pe=1,
+        multiplier=[1, 3, 2**31 - 1, 12345, 2**20, 77],
+        shift=[0, 2, 35, 12, 22, 8],
+        zero_point=[-8, 7, 0, 1, -1, 0], shift_stage=True, offset_stage=True),
     # ONNX ROUND (half to even) per channel, ties in every channel, both signs
     "half_even_per_channel": dict(
         in_shape=signed(12), out_shape=signed(8), channels=4, pe=2,
@@ -40,6 +46,16 @@ CASES = {
     "floor_per_tensor": dict(
         in_shape=signed(10), out_shape=unsigned(6), channels=4, pe=4,
         multiplier=[3], shift=[3], zero_point=[32], rounding="floor"),
+    # both non-default modes through the shift and clamp stages (the tie flag registered
+    # beside the shift; shift 0 held as 2p)
+    "half_even_per_channel_staged": dict(
+        in_shape=signed(12), out_shape=signed(8), channels=4, pe=2,
+        multiplier=[1, 3, 2**31 - 1, 5], shift=[1, 2, 36, 0], zero_point=[0, -3, 4, 0],
+        rounding="half_even", shift_stage=True, offset_stage=True),
+    "floor_per_channel_staged": dict(
+        in_shape=signed(10), out_shape=signed(6), channels=4, pe=1,
+        multiplier=[3, 1, 2**31 - 1, 7], shift=[3, 0, 37, 1], zero_point=[0, -32, 31, 5],
+        rounding="floor", shift_stage=True),
 }
 
 

@@ -24,6 +24,8 @@ BASE = dict(dividend_bits=8, divisor_bits=4)
     (dict(dividend_bits=65), ValueError, "dividend_bits must be at most 64, not 65"),
     (dict(divisor_bits=4.0), TypeError, "divisor_bits must be an integer, not 4.0"),
     (dict(pipelined=1), TypeError, "pipelined must be True or False, not 1"),
+    (dict(quotient_bits=9), ValueError, "quotient_bits must be at most 8, not 9"),
+    (dict(dividend=256), ValueError, "dividend must be at most 255, not 256"),
 ])
 def test_construction_errors(change, error, message):
     with pytest.raises(error) as info:
@@ -31,7 +33,7 @@ def test_construction_errors(change, error, message):
     assert message in str(info.value)
 
 
-@pytest.mark.parametrize("pipelined, latency, interval", [(False, 9, 9), (True, 8, 1)])
+@pytest.mark.parametrize("pipelined, latency, interval", [(False, 9, 10), (True, 8, 1)])
 def test_properties(pipelined, latency, interval):
     unit = Divider(**BASE, pipelined=pipelined)
     assert (unit.latency, unit.interval, unit.pipelined) == (latency, interval, pipelined)
@@ -70,6 +72,40 @@ def test_exhaustive_6_by_4(pipelined):
     dut = Divider(dividend_bits=6, divisor_bits=4, pipelined=pipelined)
     received = simulate_stream(dut, words_of(pairs, 6), len(pairs), stall=0.2, seed=3)
     check(received, pairs, 6, 4)
+
+
+@pytest.mark.parametrize("pipelined", [False, True])
+@pytest.mark.parametrize("constant", [63, 45, 32])
+def test_constant_dividend_exhaustive(pipelined, constant):
+    """A constant dividend (the trimmed stages of the pipeline) over every 6-bit divisor."""
+    pairs = [(constant, b) for b in range(1, 64)]
+    dut = Divider(dividend_bits=6, divisor_bits=6, dividend=constant, pipelined=pipelined)
+    received = simulate_stream(dut, [b for _, b in pairs], len(pairs), stall=0.2, seed=3)
+    check(received, pairs, 6, 6)
+
+
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_bounded_quotient_exhaustive(pipelined):
+    """quotient_bits=3 on 8-bit dividends: every (a, b) with a < b << 3, 5-bit b."""
+    pairs = [(a, b) for b in range(1, 32) for a in range(min(256, b << 3))][::3]
+    dut = Divider(dividend_bits=8, divisor_bits=5, quotient_bits=3, pipelined=pipelined)
+    assert dut.latency == (3 if pipelined else 4)
+    received = simulate_stream(dut, words_of(pairs, 8), len(pairs), stall=0.2, seed=3)
+    check([(w & 7) | (w >> 3) << 8 for w in received], pairs, 8, 5)
+
+
+@pytest.mark.parametrize("pipelined", [False, True])
+def test_q31_reciprocal_random_and_edges(pipelined):
+    """(2**31 - 1) // b, I-ViT's division, for divisors of every size, powers of two and +-1."""
+    q31 = (1 << 31) - 1
+    rng = random.Random(4)
+    divisors = {1, 2, 3, q31, q31 - 1, 1 << 30, (1 << 30) + 1, 46341, 65535, 65536}
+    divisors |= {(1 << k) + d for k in range(31) for d in (-1, 0, 1) if 1 <= (1 << k) + d <= q31}
+    divisors |= {rng.randrange(1, 1 << rng.randint(1, 31)) for _ in range(150)}
+    pairs = [(q31, b) for b in sorted(divisors)]
+    dut = Divider(dividend_bits=31, divisor_bits=31, dividend=q31, pipelined=pipelined)
+    received = simulate_stream(dut, [b for _, b in pairs], len(pairs), stall=0.3, seed=8)
+    check(received, pairs, 31, 31)
 
 
 @pytest.mark.parametrize("pipelined", [False, True])

@@ -31,6 +31,8 @@ CASES = {
     "u4_c7_pe7": dict(in_shape=unsigned(4), channels=7, pe=7),
     "s16_c5_pe1": dict(in_shape=signed(16), channels=5, pe=1),
     "u3_c1_pe1": dict(in_shape=unsigned(3), channels=1, pe=1),
+    # two comparison levels per register stage (of ceil(log2(12)) = 4): latency 2 + 2
+    "s6_c24_pe12_two_levels": dict(in_shape=signed(6), channels=24, pe=12, levels_per_stage=2),
 }
 
 
@@ -120,12 +122,12 @@ def test_amaranth_sim_matches_golden(name):
 
 
 def test_next_vector_streams_in_while_result_waits():
-    """With the output blocked, all of the next vector is taken without a gap, then it stalls
-    (after one more beat per tree stage, which hold beats too)."""
+    """With the output blocked, all of the next two vectors are taken without a gap (two results
+    wait in the ring), then it stalls (after one more beat per tree stage, which hold beats too)."""
     case = CASES["s8_c10_pe2"]
     dut = LabelSelect(**case)
     folds = dut.folds
-    x = case_vectors(case, count=3, seed=3)[:3]
+    x = case_vectors(case, count=4, seed=3)[:4]
     beats = [w for sample in beats_of(case, x) for w in sample]
     taken_at, results = [], []
 
@@ -146,11 +148,11 @@ def test_next_vector_streams_in_while_result_waits():
     sim.add_clock(1e-8)
     sim.add_testbench(tb)
     sim.run_until(1e-8 * 8 * folds)        # bounded: a stuck unit fails instead of hanging
-    assert taken_at == list(range(2 * folds + dut.tree_levels))
+    assert taken_at == list(range(3 * folds + dut.tree_levels))
     np.testing.assert_array_equal(results, case_expected(x[:2]))
 
 
-COSIM = ["s8_c10_pe2", "binary_c16_pe4"]
+COSIM = ["s8_c10_pe2", "binary_c16_pe4", "s6_c24_pe12_two_levels"]
 
 
 def cosim(name, *, count, backpressure):
@@ -196,3 +198,13 @@ def test_verilog_is_deterministic_and_lint_clean(tmp_path, name):
     result = lint(path, "label_select_top")
     assert result.returncode == 0, result.stderr
     assert "%Warning" not in result.stderr
+
+
+def test_retimed_packs_comparison_levels_into_what_the_clock_allows():
+    from hwgen.timing import delay_model
+    model = delay_model("ecp5", "8")
+    unit = LabelSelect(in_shape=signed(10), channels=20, pe=10)
+    slow, fast = unit.retimed(model, 50), unit.retimed(model, 400)
+    assert slow.levels_per_stage > 1 and slow.latency < unit.latency
+    assert fast is unit                                      # already one level per stage
+    assert LabelSelect(**CASES["s6_c24_pe12_two_levels"]).latency == 2 + 2

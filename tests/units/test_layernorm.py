@@ -59,7 +59,7 @@ def test_widths_from_bounds():
     unit = LayerNorm(**BASE)
     assert unit.var_bits == (8 * 65535 ** 2).bit_length() == 35
     assert unit.root_bits == 18                       # isqrt(2**35 - 1) = 185363
-    assert unit.divider_bits == (35, 18)
+    assert unit.mean_bits == ((8 * 32767 + 4 + 8 * 32768).bit_length(), 16)
     ivit_unit = LayerNorm(**BASE, sqrt="ivit")
     assert ivit_unit.root_bits == 19                  # (2**16 + (2**35-1) // 2**16) >> 1 = 294911
 
@@ -75,7 +75,7 @@ def case_rows(case, count, seed):
     lo, hi = _range(case["in_shape"])
     rng = np.random.default_rng(seed)
     rows = []
-    for k in range(count):
+    for _ in range(count):
         spread = int(2 ** rng.uniform(0, np.log2(hi - lo)))        # log-uniform spread
         centre = int(rng.integers(lo, hi, endpoint=True))
         row = np.clip(centre + rng.integers(-spread, spread, size=c, endpoint=True), lo, hi)

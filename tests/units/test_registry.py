@@ -148,7 +148,7 @@ def test_rounding_reaches_requant_add_and_their_golden_modules():
                     "{name: res, op: add, inputs: [fc, rq], bits: 8, rounding: half_even}"],
                    "{shape: [8], bits: 8, signed: true}")
     fc, rq, res = spec.layers
-    assert fc.activation.attrs["rounding"] == "floor"
+    assert fc.activation.attrs.rounding == "floor"
     units = [units_for(layer)[0][-1] for layer in spec.layers]
     assert [unit.rounding for unit in units] == ["floor", "half_even", "half_even"]
     assert module_for(fc).act.rounding == "floor"

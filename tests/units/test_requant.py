@@ -96,7 +96,8 @@ def test_verilator_cosim_matches_golden(name):
     assert result.passed
 
 
-@pytest.mark.parametrize("name", ["per_channel_s16_to_s8", "half_even_per_channel"])
+@pytest.mark.parametrize("name", ["per_channel_s16_to_s8", "half_even_per_channel",
+                                  "half_even_per_channel_staged"])
 def test_verilog_is_deterministic_and_lint_clean(tmp_path, name):
     from sim.verilator import lint
     case = CASES[name]
@@ -108,3 +109,20 @@ def test_verilog_is_deterministic_and_lint_clean(tmp_path, name):
     result = lint(path, "requant_top")
     assert result.returncode == 0, result.stderr
     assert "%Warning" not in result.stderr
+
+
+def test_retimed_adds_the_shift_and_clamp_stages_when_needed():
+    from hwgen.timing import delay_model
+    model = delay_model("ecp5", "8")
+    unit = Requant(**CASES["per_tensor_s32_to_u8"])
+    assert unit.retimed(model, 50) is unit and unit.latency == 3
+    fast = unit.retimed(model, 250)
+    assert fast.offset_stage and not fast.shift_stage and fast.latency == 4   # a constant shift
+    assert "offset_stage" in unit.stage_delay(model)[2]
+    per_channel = Requant(**CASES["folded_u8_to_s4"]).retimed(model, 250)
+    assert (per_channel.shift_stage, per_channel.offset_stage) == (True, True)
+    assert per_channel.latency == 5
+    assert per_channel.stage_delay(model)[0] < Requant(**CASES["folded_u8_to_s4"]).stage_delay(
+        model)[0]
+    with pytest.raises(TypeError, match="offset_stage must be True or False, not 'yes'"):
+        Requant(**{**CASES["per_tensor_s32_to_u8"], "offset_stage": "yes"})

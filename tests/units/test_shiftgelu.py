@@ -109,3 +109,26 @@ def test_verilator_cosim_matches_golden(name):
 
 def test_verilog_is_lint_clean(tmp_path):
     assert_lint_clean(lambda: ShiftGELU(**CASES["s8_l16_simd4"]), "shiftgelu_top", tmp_path)
+
+
+def every_pair_rows(lo, hi, length):
+    """Rows whose maximum is ``m`` and whose other elements take every ``p <= m``: one row per
+    ``m`` (chunks of ``length``, padded with ``m``), so each (p, max) pair of the type occurs."""
+    rows = []
+    for top in range(lo, hi + 1):
+        values = list(range(lo, top + 1))
+        for start in range(0, len(values), length - 1):
+            chunk = [top] + values[start:start + length - 1]
+            rows.append(chunk + [top] * (length - len(chunk)))
+    return np.array(rows, dtype=np.int64)
+
+
+@pytest.mark.parametrize("x0", [pytest.param(-1, marks=pytest.mark.slow), -19,
+                                pytest.param(-300, marks=pytest.mark.slow)])
+def test_every_int8_pair_under_verilator(x0):
+    """Exhaustive for int8: an element's result depends only on (p, max(row)), and these rows
+    hold all 32,896 pairs with p <= max, each through the per-lane divider under pauses."""
+    case = dict(in_shape=signed(8), length=64, simd=8, x0=x0)
+    x = every_pair_rows(-128, 127, case["length"])
+    got = cosim_rows(ShiftGELU(**case), f"shiftgelu_pairs_{-x0}", x)
+    assert_rows_equal(got, case_expected(case, x), x)

@@ -58,6 +58,10 @@ CASES = {
     # pe = channels: one fold, so constants instead of ROMs; 15 thresholds per row
     "u6_per_channel_out4_pe6": dict(in_shape=unsigned(6), channels=6, pe=6, out_bits=4,
                                     thresholds=_thresholds(unsigned(6), 6, 4, seed=3)),
+    # the two optional stages (a register after each ROM read, encode on its own): latency 4
+    "s8_per_channel_out2_pe2_staged": dict(in_shape=signed(8), channels=8, pe=2, out_bits=2,
+                                           thresholds=_thresholds(signed(8), 8, 2, seed=1),
+                                           read_register=True, encode_stage=True),
     # per-tensor, with a duplicate
     "s10_per_tensor_out3_pe4": dict(in_shape=signed(10), channels=8, pe=4, out_bits=3,
                                     thresholds=np.array([[-300, -7, 0, 0, 5, 200, 511]])),
@@ -154,7 +158,7 @@ def test_amaranth_sim_matches_golden(name):
     np.testing.assert_array_equal(simulate(case, x, stall=0.3, seed=5), case_expected(case, x))
 
 
-COSIM = ["s8_per_channel_out2_pe2", "s12_per_channel_out1_pe1"]
+COSIM = ["s8_per_channel_out2_pe2", "s12_per_channel_out1_pe1", "s8_per_channel_out2_pe2_staged"]
 
 
 def cosim(name, *, count, backpressure):
@@ -204,3 +208,20 @@ def test_verilog_is_deterministic_and_lint_clean(tmp_path, name):
     result = lint(path, "thresholding_top")
     assert result.returncode == 0, result.stderr
     assert "%Warning" not in result.stderr
+
+
+def test_retimed_adds_stages_only_where_the_delay_model_needs_them():
+    from hwgen.timing import delay_model
+    model = delay_model("ecp5", "8")
+    wide = Thresholding(in_shape=signed(20), channels=256, pe=2, out_bits=4,
+                        thresholds=_thresholds(signed(20), 256, 4, seed=4))
+    slow = wide.retimed(model, 100)
+    fast = wide.retimed(model, 250)
+    assert (fast.read_register, fast.encode_stage) == (True, True) and fast.latency == 4
+    assert slow.latency <= fast.latency
+    assert fast.retimed(model, 250) is fast                   # nothing left to change
+    assert fast.thresholds == wide.thresholds
+    ns, what, fix = wide.stage_delay(model)
+    assert ns > fast.stage_delay(model)[0] and "read_register" in fix
+    with pytest.raises(TypeError, match="encode_stage must be True or False, not 1"):
+        Thresholding(**{**CASES["s8_per_channel_out2_pe2"], "encode_stage": 1})

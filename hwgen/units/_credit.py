@@ -1,0 +1,126 @@
+"""Credit flow control for pipelines that never stall (shared by Thresholding, Requant, AddStreams).
+
+A unit built on :class:`CreditQueue` advances every pipeline register every
+cycle, with no enable at all: flow control happens at the input, which
+takes a beat only when the queue at the output has a free slot for it and
+for every beat already in flight. So the output's ``ready`` reaches only the
+queue's read pointer and count (a few flip-flops), never the datapath, and
+the unit's ``i.ready`` is computed from its own flip-flops only, not from
+anything downstream. This is how the handshake is kept off the critical
+path by construction (``hwgen.network`` relies on both properties).
+"""
+
+from amaranth.hdl import Module, Mux, Shape, Signal, Value
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from ._checks import check_int, check_payload_shape
+
+__all__ = ["CreditQueue"]
+
+
+class CreditQueue(wiring.Component):
+    """Output queue of a ``stages``-deep pipeline that never stalls; says when to accept.
+
+    The unit around it drives ``accept`` high in the cycle an input beat
+    enters its pipeline (the unit's ``i.ready`` is ``room``), and drives
+    ``w_data`` with the beat's result in the cycle it leaves the pipeline's
+    last register stage, ``stages - 1`` cycles later (the queue tracks which
+    cycles those are, so invalid cycles of the free-running pipeline are
+    ignored). The queue holds ``stages + 1`` results (up to 4 rounded up to a
+    power of two, see :attr:`slots`) in a ring of registers: at full rate one result is on show while
+    ``stages`` more are in flight.
+
+    ``room`` is ``stored + in_flight < slots``, a function of the
+    queue's own flip-flops; ``o.valid`` is ``stored != 0``; ``o.payload`` is
+    the slot under the read pointer. Writes go to the slot after the last
+    stored one, so the slot on show never changes while it is stalled, and
+    ``o.ready`` moves only the read pointer and the count. Every state is
+    consistent again ``stages`` cycles after any state, which makes the
+    stream rules provable by induction.
+
+    Parameters
+    ----------
+    payload_shape : ShapeLike   the output payload, e.g. ``ArrayLayout(unsigned(1), 16)``
+    stages : int                register stages from accepting an input to the queue,
+                                counting the queue's own register (at least 1)
+
+    Members
+    -------
+    accept : In(1)              an input beat enters the pipeline this cycle
+    room : Out(1)               a beat may be accepted this cycle
+    w_data : In(payload_shape)  the pipeline's result, ``stages - 1`` cycles after ``accept``
+    o : Out(stream.Signature(payload_shape))
+
+    Latency ``stages`` cycles from ``accept`` to ``o.valid``; one beat per
+    cycle while ``o`` does not stall.
+    """
+
+    def __init__(self, payload_shape, *, stages):
+        self._payload_shape = check_payload_shape(payload_shape)
+        self._stages = check_int("stages", stages, minimum=1)
+        super().__init__({
+            "accept": In(1),
+            "room": Out(1),
+            "w_data": In(payload_shape),
+            "o": Out(stream.Signature(payload_shape)),
+        })
+
+    stages = property(lambda self: self._stages)
+    @property
+    def slots(self):
+        """Results held: one on show and ``stages`` in flight at full rate; up to 4 rounded
+        up to a power of two (the pointers then wrap by themselves), above that exact (a
+        wrap-around compare costs less than the payload registers of the spare slots)."""
+        needed = self._stages + 1
+        return 1 << self._stages.bit_length() if needed <= 4 else needed
+
+    def elaborate(self, platform):
+        m = Module()
+        slots = self.slots
+        width = Shape.cast(self._payload_shape).width
+        ring = [Signal(width, name=f"slot_{k}") for k in range(slots)]
+
+        # Beats in flight: one valid bit per pipeline register before the queue.
+        in_flight = [Signal(name=f"in_flight_{k}") for k in range(self._stages - 1)]
+        m.d.sync += [bit.eq(prev) for prev, bit in zip([self.accept] + in_flight, in_flight)]
+        arriving = in_flight[-1] if in_flight else self.accept
+
+        pointer = Signal(range(slots), name="read_at")
+        stored = Signal(range(slots + 1))
+        m.d.comb += self.room.eq(stored + sum(in_flight) < slots)
+        if slots & (slots - 1):
+            # Not a power of two: every use reads the pointer through the same wrap, so a
+            # pointer value past the last slot (never reached) still names one slot only.
+            read_at = Mux(pointer >= slots, 0, pointer)
+
+            def wrap(value):
+                return Mux(value >= slots, value - slots, value)
+        else:
+            read_at = pointer
+
+            def wrap(value):                 # the pointers wrap by truncation
+                return value
+
+        # The write position is the read pointer plus the count, not a register of its own.
+        write_at = wrap(read_at + stored)[:len(pointer)]
+        for k, slot in enumerate(ring):
+            with m.If(arriving & (write_at == k)):
+                m.d.sync += slot.eq(Value.cast(self.w_data))
+        m.d.comb += Value.cast(self.o.payload).eq(_pick(ring, read_at))
+
+        m.d.comb += self.o.valid.eq(stored != 0)
+        leaving = self.o.valid & self.o.ready
+        with m.If(leaving):
+            m.d.sync += pointer.eq(wrap(read_at + 1))
+        m.d.sync += stored.eq(stored + arriving - leaving)
+        return m
+
+
+def _pick(values, index):
+    """``values[index]`` as a balanced tree of 2:1 multiplexers on the bits of ``index``."""
+    level = list(values)
+    for bit in range(max(len(values) - 1, 0).bit_length()):
+        level = [Mux(index[bit], level[k + 1], level[k]) if k + 1 < len(level) else level[k]
+                 for k in range(0, len(level), 2)]
+    return level[0]

@@ -1,0 +1,86 @@
+"""Pipelined shift-add products in LUT logic (the row units' multipliers).
+
+An ECP5 MULT18X18D without its internal registers (Yosys does not pack them)
+takes 3.1 ns of its own; with the routing to and from flip-flops the path
+is about 5.7 ns, so no product through one reaches 200 MHz (measured:
+Shiftmax's scale product, 148 MHz). These products are narrow in at least
+one operand (a 5-bit mantissa, a 9-bit centred value), so shift-add logic
+with a register after every adder level is small and fast.
+"""
+
+from amaranth.hdl import Mux, Signal, signed, unsigned
+
+from ._expshift import delay
+
+__all__ = ["product_latency", "shift_add_product"]
+
+
+def product_latency(a_shape, b_shape):
+    """Register stages of :func:`shift_add_product` for operands of these shapes."""
+    signed_ = a_shape.signed or b_shape.signed
+    rows = min(a_shape.width, b_shape.width)
+    return (1 if signed_ else 0) + max(1, (rows - 1).bit_length()) + (1 if signed_ else 0)
+
+
+def shift_add_product(m, a, b, *, enable, name, bound=None):
+    """``a * b`` (either may be signed), :func:`product_latency` enabled cycles later.
+
+    ``bound`` (optional) is a known bound on ``|a * b|``, from the caller's
+    algebra; since every partial product is non-negative, each partial sum
+    is below it too, which narrows the adder tree.
+
+    Signed operands are split into magnitude and sign first (one stage); the
+    narrower magnitude's bits select shifted copies of the wider one, which
+    an adder tree sums with a register after each level; a signed product
+    is negated back in a last stage. Every stage holds at most one carry chain.
+    """
+    a_shape, b_shape = a.shape(), b.shape()
+    signed_ = a_shape.signed or b_shape.signed
+    if signed_:
+        a_mag = Signal(unsigned(a_shape.width), name=f"{name}_a")
+        b_mag = Signal(unsigned(b_shape.width), name=f"{name}_b")
+        negative = Signal(name=f"{name}_negative")
+        a_neg = a < 0 if a_shape.signed else False
+        b_neg = b < 0 if b_shape.signed else False
+        with m.If(enable):
+            m.d.sync += [a_mag.eq(Mux(a_neg, -a, a) if a_shape.signed else a),
+                         b_mag.eq(Mux(b_neg, -b, b) if b_shape.signed else b),
+                         negative.eq(_xor(a_neg, b_neg))]
+        a, b = a_mag, b_mag
+    narrow, wide = (a, b) if len(a) <= len(b) else (b, a)
+    # A term is (value, low, largest): the sum of partial products i.. of which the low
+    # ``low`` bits are zero, kept shifted down and as wide as its largest value needs.
+    top = (1 << len(wide)) - 1
+    terms = [(Mux(narrow[i], wide, 0), i, top) for i in range(len(narrow))]
+    level = 0
+    while len(terms) > 1 or level == 0:
+        summed = []
+        for index in range(0, len(terms), 2):
+            pair = terms[index:index + 2]
+            if len(pair) == 2:
+                (va, la, ma), (vb, lb, mb) = pair
+                value, low, largest = va + (vb << (lb - la)), la, ma + (mb << (lb - la))
+                if bound is not None:
+                    largest = min(largest, bound >> low)
+            else:
+                value, low, largest = pair[0]
+            reg = Signal(unsigned(largest.bit_length()), name=f"{name}_l{level}_{index // 2}")
+            with m.If(enable):
+                m.d.sync += reg.eq(value)
+            summed.append((reg, low, largest))
+        terms, level = summed, level + 1
+    value, low, _ = terms[0]
+    magnitude = value << low
+    if not signed_:
+        return magnitude
+    product = Signal(signed(len(a) + len(b) + 1), name=name)
+    negative = delay(m, negative, level, enable, f"{name}_negative")
+    with m.If(enable):
+        m.d.sync += product.eq(Mux(negative, -magnitude, magnitude))
+    return product
+
+
+def _xor(a, b):
+    if a is False:
+        return b if b is not False else False
+    return a if b is False else a ^ b
