@@ -427,11 +427,46 @@ def _nngen(data):
 
 
 def _soak(data):
-    return table(("network", "samples", "backpressure", "mismatches", "cycles/sample (ideal)",
-                  "seconds"),
+    text = table(("network", "samples", "backpressure", "mismatches", "cycles/sample (ideal)",
+                  "latency", "pauses drawn (in, out)", "wall s", "simulator CPU s"),
                  [(data["source"], _fmt(data["samples"]), data["backpressure"],
-                   data["mismatches"], f"{data['mean_steady_cycles']} ({data['ideal_cycles']})",
-                   _fmt(data["seconds"]))])
+                   data["mismatches"], f"{data['steady_cycles']} ({data['ideal_cycles']})",
+                   _fmt(data["latency"]),
+                   ", ".join(f"{100 * p:.3f} %" for p in data["pause_fraction"]),
+                   _fmt(data["seconds"]), _fmt(data["run_cpu_s"]))])
+    return text + (f"\n{data['cycles']:,} cycles in one stream; compose {data['compose_s']} s, "
+                   f"Verilator build {data['build_s']} s, golden model "
+                   f"{data['golden_s']:,.0f} s (in a thread beside the simulator).\n")
+
+
+def _cosim_speed(data):
+    rows = []
+    for r in data["records"]:
+        for driver in ("fast", "cocotbext"):
+            d = r[driver]
+            thread = d.get("cycles_per_thread_cpu_s")
+            rows.append((r["source"], driver, _fmt(d["build_s"], 1), _fmt(d["samples"]),
+                         _fmt(d["cycles"]), f"{d['mismatches']}", _fmt(d["run_s"], 1),
+                         f"{d['cycles_per_s'] / 1e6:.3f}", f"{d['cycles_per_cpu_s'] / 1e6:.3f}",
+                         "-" if thread is None else f"{thread / 1e6:.3f}",
+                         f"{d['steady_cycles']} ({r['ideal_cycles']})"))
+    text = table(("network", "driver", "build s", "samples", "cycles", "mismatches", "run s",
+                  "M cycles/s (wall)", "M cycles/CPU s", "M cycles/simulator-thread CPU s",
+                  "cycles/sample (ideal)"), rows)
+    ratios = ", ".join(f"{r['source']} {r['speedup']}x" for r in data["records"])
+    load = data["load_average"][0]
+    return text + (f"\nFast path vs cocotbext per wall-clock second: {ratios}. Backpressure "
+                   f"{data['records'][0]['backpressure']} on both sides; load average "
+                   f"{load:.1f} on {data['cpus']} CPUs during the run.\n")
+
+
+def _verilator_flags(data):
+    rows = [(r["network"], r["recipe"], r["opt_fast"], "yes" if r["popcount_builtin"] else "no",
+             _fmt(r["cpp_mb"]), _fmt(r["build_cpu_s"]), _fmt(r["build_s"]),
+             _fmt(r["ns_per_cycle"]), r["mismatches"])
+            for r in data["records"]]
+    return table(("network", "recipe", "per-cycle C++", "`__builtin_popcount`", "C++ MB",
+                  "build CPU s", "build s", "CPU ns / simulated cycle", "mismatches"), rows)
 
 
 def _fuzz(data):
@@ -637,7 +672,9 @@ RESULTS = {
                    "[--tree DIR] [--networks NET...] [--seeds 1,2,3 | --no-pnr]", _fmax),
     "matmul": Result("matmul", "nice -n 10 python benchmarks/matmul.py --baseline main", _matmul),
     "nngen": Result("nngen_compare", "python benchmarks/nngen_compare.py", _nngen),
-    "soak": Result("soak", "python benchmarks/soak.py", _soak),
+    "soak": Result("soak", "nice python benchmarks/soak.py", _soak),
+    "cosim_speed": Result("cosim_speed", "nice -n 10 python benchmarks/cosim_speed.py",
+                          _cosim_speed),
     "sweep": Result("sweep", "python benchmarks/sweep.py", _sweep),
     "sweep_sfc_balanced": Result(
         "sweep_sfc_balanced", "hwgen sweep examples/sfc_balanced.yaml --grid fc0.pe=8,16 "

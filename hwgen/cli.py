@@ -214,20 +214,22 @@ def cmd_reference(args):
 
 def cmd_sim(args):
     from hwgen.export import write_bundle
-    from sim.network import cosimulate, random_samples
+    from sim.network import RandomSamples, cosimulate
     from sim.verilator import ToolchainError
 
     if not 0 <= args.backpressure < 1:
         raise BadInput(f"--backpressure must be in [0, 1), not {args.backpressure}")
     if args.count is not None and args.count < 1:
         raise BadInput(f"--count must be at least 1, not {args.count}")
+    if args.waves and args.driver == "fast":
+        raise BadInput("--waves needs --driver cocotbext (the fast harness writes no trace)")
     spec = _network(args)
     if args.input:
         x = _load_samples(args.input, spec)
         if args.count is not None:
             x = x[:args.count]
     else:
-        x = random_samples(spec, args.count or 100, args.seed)
+        x = RandomSamples(args.count or 100, args.seed)   # drawn chunk by chunk
     _progress(f"[1/3] composing {len(spec.layers)} layer(s) of {spec.name} and writing Verilog")
     if args.output:
         _check_output_file(args.output)
@@ -239,7 +241,7 @@ def cmd_sim(args):
     try:
         run = cosimulate(spec, x, design=design, verilog=verilog, backpressure=args.backpressure,
                          seed=args.seed, waves=args.waves, work_dir=out_dir / "sim",
-                         log=_progress)
+                         log=_progress, driver=args.driver)
     except (ToolchainError, RuntimeError) as error:   # toolchain, or a hung/crashed sim
         raise Failed(str(error)) from None
     if args.output:
@@ -254,7 +256,8 @@ def _sim_report(spec, run, args):
     print(f"{spec.name}: {len(run.got)} samples, {run.mismatches} mismatches")
     print(f"  cycles/sample {run.steady_cycles:.2f} steady state, ideal {run.ideal_cycles} "
           f"(throughput {run.throughput:.3f} of ideal, backpressure {args.backpressure}); "
-          f"latency {run.latency} cycles; {run.samples_per_second:.0f} samples/s simulated")
+          f"latency {run.latency} cycles; {run.samples_per_second:.0f} samples/s simulated "
+          f"({run.cycles_per_second / 1e6:.3f} M cycles/s, {run.driver} driver)")
     print(f"  {_latency_ns(spec, run)}")
     print(f"  bundle in {run.work_dir.parent}, logs in {run.work_dir}"
           + (f", hardware outputs in {args.output}" if args.output else ""))
@@ -421,6 +424,8 @@ def cmd_demo(args):
                        f"not {args.models!r}")
     if args.count is not None and args.count < 1:
         raise BadInput(f"--count must be at least 1, not {args.count}")
+    if args.waves and args.driver == "fast":
+        raise BadInput("--waves needs --driver cocotbext (the fast harness writes no trace)")
     if not 0 <= args.backpressure < 1:
         raise BadInput(f"--backpressure must be in [0, 1), not {args.backpressure}")
     try:
@@ -726,7 +731,11 @@ def _parser():
                    help="probability in [0, 1) of a random stall per cycle on each AXI side "
                         "(default 0)")
     p.add_argument("--waves", action="store_true",
-                   help="write a waveform trace (FST with the lz4 headers installed, else VCD)")
+                   help="write a waveform trace (FST with the lz4 headers installed, else VCD; "
+                        "uses the cocotbext driver)")
+    p.add_argument("--driver", choices=["fast", "cocotbext"],
+                   help="fast: a Verilog harness streams the samples from memory (default); "
+                        "cocotbext: cocotbext-axi source and sink in Python (default with --waves)")
     p.add_argument("-o", "--output-dir", metavar="DIR",
                    help="bundle and simulation logs (default rtl_out/<name>/)")
     _fold_options(p)

@@ -1,11 +1,10 @@
 """Networks with fully unrolled (``unroll: full``) and MST-shared (``share: mst``) binary layers.
 
-CI generates a small network mixing unrolled, MST-shared and folded layers and
-checks its manifest; its cosimulation and the JSC-M-shaped examples' (random
-and correlated weights, 500 samples each, as ``hwgen sim
-examples/jsc_m_mst.yaml --count 500 --backpressure 0.3``) take minutes to
-compile under Verilator on a busy machine and are marked ``slow`` (the unit's
-own Verilator cosim runs in CI, tests/units/test_unrolled_mvau.py).
+CI generates a small network mixing unrolled, MST-shared and folded layers,
+checks its manifest and cosimulates it, and cosimulates the JSC-M-shaped
+examples (MST-shared on random and correlated weights, and, under ``-m slow``,
+unshared: its build takes the longest; 500 samples each, as ``hwgen sim
+examples/jsc_m_mst.yaml --count 500 --backpressure 0.3``).
 """
 
 import json
@@ -39,7 +38,6 @@ def mixed(tmp_path):
     return path
 
 
-@pytest.mark.slow
 def test_mixed_network_bit_exact_under_backpressure(mixed, tmp_path, monkeypatch):
     import tests.test_networks as networks
     monkeypatch.setattr(networks, "EXAMPLES", mixed.parent)
@@ -102,11 +100,13 @@ def test_manifest_reports_synapse_ops_before_and_after_sharing(mixed, tmp_path):
     assert fc1["unit"] == "MVAU" and "synapse_ops" not in fc1
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["jsc_m_mst", "jsc_m_correlated"])
-def test_jsc_m_examples_500_samples_under_backpressure(name, tmp_path):
+@pytest.mark.parametrize("name, share", [
+    ("jsc_m_mst", "mst"), ("jsc_m_correlated", "mst"),
+    pytest.param("jsc_m_unrolled", "none", marks=pytest.mark.slow)])   # 120 s: the unshared build
+def test_jsc_m_examples_500_samples_under_backpressure(name, share, tmp_path):
     spec = load(EXAMPLES / f"{name}.yaml")
-    assert all(layer.attrs.share == "mst" for layer in spec.layers)
+    assert all(layer.attrs.unroll == "full" and layer.attrs.share == share
+               for layer in spec.layers)
     lint_and_cosimulate(name, 500, tmp_path, backpressure=0.3, seed=5)
 
 
