@@ -29,13 +29,17 @@ import io
 import json
 import pickle
 import tempfile
+import threading
 import time
 import types
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from hwgen.progress import bar
 
 from .harness import HARNESS_TOP, harness_verilog, hex_digits
 from .packing import (beats_to_bits, bits_to_beats, bits_to_hex, nibbles_to_bits,
@@ -150,7 +154,7 @@ def run_fast(spec, design, build_dir, samples, *, backpressure=0.0, seed=0, work
     verilator_env()
     work = (Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="hwgen-sim-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    for stale in ("result.json", "got.npy", "want.npy", "ends.npy", "x.npy"):
+    for stale in ("result.json", "got.npy", "want.npy", "ends.npy", "x.npy", PROGRESS_FILE):
         (work / stale).unlink(missing_ok=True)
     _dump_spec(spec, work / "spec.pickle")
     if not isinstance(samples, np.ndarray) and len(samples) * spec.input.size <= HOST_GOLDEN:
@@ -186,11 +190,13 @@ def run_fast(spec, design, build_dir, samples, *, backpressure=0.0, seed=0, work
     log_path = work / "sim.log"
     started = time.perf_counter()
     try:
-        get_runner("verilator").test(
-            test_module="sim.tb_fast", hdl_toplevel=HARNESS_TOP, hdl_toplevel_lang="verilog",
-            build_dir=build_dir, test_dir=work, results_xml=str(work / "results.xml"),
-            extra_env={"HWGEN_FAST_JOB": str(work / "job.json"), "OMP_NUM_THREADS": "1"},
-            log_file=log_path, seed=seed)
+        with bar(count, desc="  cosimulating", unit="sample") as shown, \
+                _following(work / PROGRESS_FILE, shown):
+            get_runner("verilator").test(
+                test_module="sim.tb_fast", hdl_toplevel=HARNESS_TOP, hdl_toplevel_lang="verilog",
+                build_dir=build_dir, test_dir=work, results_xml=str(work / "results.xml"),
+                extra_env={"HWGEN_FAST_JOB": str(work / "job.json"), "OMP_NUM_THREADS": "1"},
+                log_file=log_path, seed=seed)
     except SystemExit:
         pass        # under pytest the runner exits when the test failed: result.json says why
     seconds = time.perf_counter() - started
@@ -206,6 +212,37 @@ def run_fast(spec, design, build_dir, samples, *, backpressure=0.0, seed=0, work
                       np.load(work / "want.npy", mmap_mode="r"),
                       np.load(work / "ends.npy", mmap_mode="r"), report["in_first"],
                       report["cycles"], report["mismatches"], report, seconds, log_path)
+
+
+#: the simulator process writes "<samples compared> <mismatches>" here after each output half
+PROGRESS_FILE = "progress"
+
+
+@contextmanager
+def _following(path, shown, every=0.5):
+    """While the body runs, move the bar ``shown`` to the sample count in ``path`` (nothing
+    when the bar is not drawn)."""
+    if shown.disable:
+        yield
+        return
+    stop = threading.Event()
+
+    def follow():
+        while not stop.wait(every):
+            try:
+                done, bad = map(int, path.read_text().split())
+            except (OSError, ValueError):        # not written yet, or caught mid-write
+                continue
+            shown.set_postfix(mismatches=bad, refresh=False)
+            shown.update(done - shown.n)
+
+    thread = threading.Thread(target=follow, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 # --- the simulator side (run by sim.tb_fast) ---------------------------------------------------
@@ -356,3 +393,4 @@ class Collector:
         self.mismatches += len(bad)
         self.first_mismatches += [int(start + index) for index in bad[:10 - len(self.first_mismatches)]]
         self.samples += count
+        (self._job.folder / PROGRESS_FILE).write_text(f"{self.samples} {self.mismatches}")

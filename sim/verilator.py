@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from hwgen.progress import bar
+
 __all__ = ["ToolchainError", "verilator_env", "verilator_version", "build", "lint",
            "cache_root"]
 
@@ -126,12 +128,16 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, harness: boo
     log(f"building {toplevel} with Verilator in {build_dir} ...")
     started = time.perf_counter()
     try:
-        with open(staging / "build.log", "w") as build_log:
+        with open(staging / "build.log", "w") as build_log, \
+                bar(2, desc="  Verilator", unit="step", postfix="verilating") as steps:
             _verilate(source, toplevel, staging, waves, harness, build_log)
+            steps.set_postfix_str("compiling the C++")
+            steps.update()
             _use_popcount_builtin(staging)
             runtime = _runtime_cache(waves)
             _restore_runtime(runtime, staging)
             _make(staging, waves, harness, build_log)
+            steps.update()
             _save_runtime(runtime, staging)
         (staging / "hwgen.built").write_text(key)
         shutil.rmtree(build_dir, ignore_errors=True)     # an unfinished earlier attempt

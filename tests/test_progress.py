@@ -5,6 +5,7 @@ what it replaces (the heartbeat and epoch lines) must still reach one.
 """
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -58,3 +59,27 @@ def test_training_shows_epochs_in_a_bar_or_in_lines(monkeypatch, capsys, value):
     else:
         assert "training" not in err and lines == [line for line in lines if "epoch   2/2" in line]
         assert lines, lines
+
+
+def test_the_cosimulation_bar_follows_the_simulators_count(monkeypatch, tmp_path):
+    import time
+
+    from sim.fast import _following
+    monkeypatch.setenv("HWGEN_PROGRESS", "1")
+    progress = tmp_path / "progress"
+    with bar(10, desc="cosimulating", unit="sample") as shown:
+        with _following(progress, shown, every=0.02):
+            time.sleep(0.1)                    # nothing written yet: the bar stays at 0
+            assert shown.n == 0
+            progress.write_text("6 1")
+            time.sleep(0.2)
+        assert shown.n == 6 and shown.postfix == "mismatches=1"
+
+
+def test_hwgen_sim_draws_the_cosimulation_bar(monkeypatch, capsys, tmp_path):
+    from hwgen.cli import main
+    monkeypatch.setenv("HWGEN_PROGRESS", "1")
+    net = Path(__file__).resolve().parent.parent / "examples" / "tiny_bnn.yaml"
+    assert main(["sim", str(net), "--count", "50", "-o", str(tmp_path / "out")]) == 0
+    captured = capsys.readouterr()
+    assert "cosimulating:" in captured.err and "0 mismatches" in captured.out
