@@ -424,8 +424,6 @@ def cmd_demo(args):
                        f"not {args.models!r}")
     if args.count is not None and args.count < 1:
         raise BadInput(f"--count must be at least 1, not {args.count}")
-    if args.waves and args.driver == "fast":
-        raise BadInput("--waves needs --driver cocotbext (the fast harness writes no trace)")
     if not 0 <= args.backpressure < 1:
         raise BadInput(f"--backpressure must be in [0, 1), not {args.backpressure}")
     try:
