@@ -40,7 +40,9 @@ def test_demo_command_cosimulates_binary(tmp_path, capsys):
     row = next(line for line in text.splitlines() if line.startswith("| binary |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[5] == "40/40"                # hardware == golden, prediction by prediction
-    assert cells[6] == "32.0"                 # fc1: (256/16) * (64/32) cycles per image
+    # fc1: (256/16) * (64/32) = 32 cycles per image; over 40 images with 30 % random pauses
+    # the steady-state figure moves by a fraction of a cycle around it
+    assert abs(float(cells[6]) - 32) <= 0.5, cells[6]
     assert (out / "bnn_digits" / "bnn_digits.v").is_file()
 
 
