@@ -73,7 +73,7 @@ class MatMul(FoldedUnit):
     transpose_b : bool
     pe : int        outputs per beat; must divide MH (R with transpose_b, else Kb)
     simd : int      ``a`` elements per beat; must divide MW (= Ka)
-    pipeline : int  adder tree register stages (default 2)
+    pipeline : int  adder tree register stages (default 4)
     resource : str  one of :data:`~.mvau_int.RESOURCES`: products as shift-add logic or DSPs
     out_shape : Shape or None
         Output element shape; must hold the exact bounds (default: the
@@ -102,7 +102,7 @@ class MatMul(FoldedUnit):
     resource_features = None
 
     def __init__(self, *, a_shape, b_shape, rows_a, rows_b, heads, ka, kb, transpose_b,
-                 pe=1, simd=1, pipeline=2, resource="lut", a_range=None, b_range=None,
+                 pe=1, simd=1, pipeline=4, resource="lut", a_range=None, b_range=None,
                  out_shape=None):
         if not isinstance(transpose_b, bool):
             raise TypeError(f"transpose_b must be True or False, not {transpose_b!r}")
