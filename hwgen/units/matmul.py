@@ -39,8 +39,10 @@ class MatMul(FoldedUnit):
     Storage: one RAM per PE with two banks of ``H * NF * SF`` words of SIMD
     ``b`` elements, word ``h*NF*SF + nf*SF + sf`` of a bank holding
     ``W_h[nf*PE + p, sf*SIMD : (sf+1)*SIMD]`` (``2 * R * H * Kb`` elements in
-    all), read synchronously like the MVAU's ROMs and registered once more
-    before the products. ``b`` is written one beat per cycle: with
+    all), read synchronously like the MVAU's ROMs and registered twice more
+    before the products: the first register has no reset, so on ECP5 it
+    becomes the DP16KD's output register (:mod:`hwgen.outreg`), the second
+    sits in the fabric. ``b`` is written one beat per cycle: with
     ``transpose_b`` a beat is SIMD elements of one row and head (``b_lanes =
     simd``), one whole word of one PE's RAM; otherwise a beat is PE elements
     (``b_lanes = pe``), one lane of the same word in every PE's RAM (lane
@@ -90,10 +92,11 @@ class MatMul(FoldedUnit):
 
     Cycles per sample ``max(R*H*Kb/b_lanes, M*H*NF*SF)`` (``cycles_per_sample``)
     in steady state when both streams keep up (the first sample also waits
-    for its whole ``b``); latency ``3 + pipeline`` (``4 + pipeline`` with
+    for its whole ``b``); latency ``4 + pipeline`` (``5 + pipeline`` with
     DSPs) cycles from a vector's last ``a`` beat to its first output beat: the
-    MVAU's plus a register on the RAM (and input buffer) outputs, so a block
-    RAM's slow clock-to-output is not in series with the products.
+    MVAU's plus two registers on the RAM (and input buffer) outputs, so
+    neither a block RAM's slow clock-to-output nor the route from the RAM to
+    the lanes is in series with the products.
     """
 
     #: what the manifest records of this unit: names of its public figures, in manifest order
