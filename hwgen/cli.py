@@ -1,4 +1,4 @@
-"""``hwgen`` command line (DESIGN.md section 6).
+"""``hwgen`` command line (docs/reference/cli.md).
 
 Exit codes: 0 ok; 1 mismatch, failed check, or a feature that has not landed
 yet (the message names the issue that brings it); 2 bad input (the message
@@ -214,20 +214,22 @@ def cmd_reference(args):
 
 def cmd_sim(args):
     from hwgen.export import write_bundle
-    from sim.network import cosimulate, random_samples
+    from sim.network import RandomSamples, cosimulate
     from sim.verilator import ToolchainError
 
     if not 0 <= args.backpressure < 1:
         raise BadInput(f"--backpressure must be in [0, 1), not {args.backpressure}")
     if args.count is not None and args.count < 1:
         raise BadInput(f"--count must be at least 1, not {args.count}")
+    if args.waves and args.driver == "fast":
+        raise BadInput("--waves needs --driver cocotbext (the fast harness writes no trace)")
     spec = _network(args)
     if args.input:
         x = _load_samples(args.input, spec)
         if args.count is not None:
             x = x[:args.count]
     else:
-        x = random_samples(spec, args.count or 100, args.seed)
+        x = RandomSamples(args.count or 100, args.seed)   # drawn chunk by chunk
     _progress(f"[1/3] composing {len(spec.layers)} layer(s) of {spec.name} and writing Verilog")
     if args.output:
         _check_output_file(args.output)
@@ -239,7 +241,7 @@ def cmd_sim(args):
     try:
         run = cosimulate(spec, x, design=design, verilog=verilog, backpressure=args.backpressure,
                          seed=args.seed, waves=args.waves, work_dir=out_dir / "sim",
-                         log=_progress)
+                         log=_progress, driver=args.driver)
     except (ToolchainError, RuntimeError) as error:   # toolchain, or a hung/crashed sim
         raise Failed(str(error)) from None
     if args.output:
@@ -254,13 +256,32 @@ def _sim_report(spec, run, args):
     print(f"{spec.name}: {len(run.got)} samples, {run.mismatches} mismatches")
     print(f"  cycles/sample {run.steady_cycles:.2f} steady state, ideal {run.ideal_cycles} "
           f"(throughput {run.throughput:.3f} of ideal, backpressure {args.backpressure}); "
-          f"latency {run.latency} cycles; {run.samples_per_second:.0f} samples/s simulated")
+          f"latency {run.latency} cycles; {run.samples_per_second:.0f} samples/s simulated "
+          f"({run.cycles_per_second / 1e6:.3f} M cycles/s, {run.driver} driver)")
+    print(f"  {_latency_ns(spec, run)}")
     print(f"  bundle in {run.work_dir.parent}, logs in {run.work_dir}"
           + (f", hardware outputs in {args.output}" if args.output else ""))
     if args.waves:
         traces = sorted(run.work_dir.glob("*.fst")) + sorted(run.work_dir.glob("*.vcd"))
         print(f"  waves: {', '.join(map(str, traces)) or 'none written (see sim.log)'}")
     return 0 if run.mismatches == 0 else 1
+
+
+def _latency_ns(spec, run):
+    """Sample 0's latency (first input beat to last output beat) in ns: at the Fmax that
+    ``hwgen synth --pnr`` measured into ``<bundle>/synth/report.json`` when there is one,
+    else at the target clock (the cycle count, not the clock, is what sim measured)."""
+    report = run.work_dir.parent / "synth" / "report.json"
+    fmax, source = None, f"the target clock {spec.target.clock_mhz:g} MHz"
+    try:
+        data = json.loads(report.read_text())
+        fmax = (data.get("pnr") or {}).get("fmax_mhz")
+        if fmax:
+            source = f"the Fmax {fmax:g} MHz nextpnr measured on {data['device']} ({report})"
+    except (OSError, ValueError, KeyError):
+        pass
+    mhz = fmax or spec.target.clock_mhz
+    return f"latency {run.latency * 1e3 / mhz:.1f} ns ({run.latency} cycles at {source})"
 
 
 def _layer_owners(design):
@@ -355,10 +376,9 @@ def _timing_section(spec, design):
 
 
 def cmd_report(args):
-    import html
 
     from hwgen.plan import plan_network
-    from hwgen.report import render_report
+    from hwgen.report import html_of_markdown, render_report
 
     spec = _network(args)
     out_dir = _out_dir(args, spec)
@@ -377,9 +397,8 @@ def cmd_report(args):
         timing = _timing_section(spec, design)
         markdown = report.markdown + "\n" + timing + "\n"
         (staging / "report.md").write_text(markdown)
-        # the timing section as preformatted Markdown: its tables read well as text
         (staging / "report.html").write_text(report.html.replace(
-            "</body>", f"<pre class=\"timing\">{html.escape(timing)}</pre>\n</body>"))
+            "</body>", f"{html_of_markdown(timing)}\n</body>"))
         (staging / "plan.json").write_text(json.dumps(plan, indent=2) + "\n")
         written = ["report.md", "report.html", "plan.json"] + [p.name for p in report.plots]
         for name in written:
@@ -405,6 +424,8 @@ def cmd_demo(args):
                        f"not {args.models!r}")
     if args.count is not None and args.count < 1:
         raise BadInput(f"--count must be at least 1, not {args.count}")
+    if args.waves and args.driver == "fast":
+        raise BadInput("--waves needs --driver cocotbext (the fast harness writes no trace)")
     if not 0 <= args.backpressure < 1:
         raise BadInput(f"--backpressure must be in [0, 1), not {args.backpressure}")
     try:
@@ -710,7 +731,11 @@ def _parser():
                    help="probability in [0, 1) of a random stall per cycle on each AXI side "
                         "(default 0)")
     p.add_argument("--waves", action="store_true",
-                   help="write a waveform trace (FST with the lz4 headers installed, else VCD)")
+                   help="write a waveform trace (FST with the lz4 headers installed, else VCD; "
+                        "uses the cocotbext driver)")
+    p.add_argument("--driver", choices=["fast", "cocotbext"],
+                   help="fast: a Verilog harness streams the samples from memory (default); "
+                        "cocotbext: cocotbext-axi source and sink in Python (default with --waves)")
     p.add_argument("-o", "--output-dir", metavar="DIR",
                    help="bundle and simulation logs (default rtl_out/<name>/)")
     _fold_options(p)

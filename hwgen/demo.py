@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .progress import bar
+
 __all__ = ["MODELS", "DigitsModel", "load_split", "build_model", "train", "save_checkpoint",
            "load_checkpoint", "run_demo"]
 
@@ -150,6 +152,7 @@ def train(spec, x_train, y_train, x_test, y_test, *, seed=0, log=print):
         schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, spec.epochs)
         generator = torch.Generator().manual_seed(seed)
         history = {"loss": [], "train_acc": [], "test_acc": []}
+        epochs = bar(spec.epochs, desc="    training", unit="epoch")
         for epoch in range(spec.epochs):
             model.train()
             order = torch.randperm(len(x), generator=generator)
@@ -166,9 +169,13 @@ def train(spec, x_train, y_train, x_test, y_test, *, seed=0, log=print):
             history["loss"].append(total / len(x))
             history["train_acc"].append(_accuracy(model, xf, y_train))
             history["test_acc"].append(_accuracy(model, xt, y_test))
-            if (epoch + 1) % 10 == 0 or epoch + 1 == spec.epochs:
+            epochs.set_postfix(loss=f"{history['loss'][-1]:.3f}",
+                               test=f"{history['test_acc'][-1]:.1%}", refresh=False)
+            epochs.update()
+            if epochs.disable and ((epoch + 1) % 10 == 0 or epoch + 1 == spec.epochs):
                 log(f"    epoch {epoch + 1:3d}/{spec.epochs}: loss {history['loss'][-1]:.3f}, "
                     f"test accuracy {history['test_acc'][-1]:.2%}")
+        epochs.close()
         model.eval()
         return model, {k: np.asarray(v) for k, v in history.items()}
     finally:

@@ -1,4 +1,4 @@
-"""Tensor <-> stream order, and element <-> word packing (DESIGN.md section 2).
+"""Tensor <-> stream order, and element <-> word packing (docs/design/numbers.md).
 
 Hardware streams feature maps pixel by pixel with channels innermost (HWC);
 ``.npy`` files and the golden model use PyTorch order (CHW). 1-D and

@@ -60,7 +60,7 @@ from .top import AxiStreamTop, StreamGraph
 from .units.dwc import StreamingDataWidthConverter
 from .units.fifo import StreamFIFO
 from .units.fork import DuplicateStreams
-from .units.registry import units_for
+from .units.registry import unrolled_runs, unrolled_units, units_for
 from .units.skid import SkidBuffer
 
 __all__ = ["NetworkDesign", "build_network", "stream_format", "LIGHT_FANOUT", "MAX_READY_UNITS"]
@@ -281,10 +281,22 @@ def _layer_hardware(spec):
 
     The stream keeps HWC order through ``flatten`` (an op that ``rewires``: it
     has no unit), so the dense layer after it permutes its weight columns
-    instead (DESIGN.md section 2).
+    instead (docs/design/numbers.md).
     """
     hardware, flattened = [], {}     # flatten layer name -> the [C, H, W] it flattened
+    # Latency mode: a run of unrolled layers is one unit, owned by its last layer.
+    runs = {run[-1].name: run for run in unrolled_runs(spec.layers)}
+    fused = {layer.name for run in runs.values() for layer in run[:-1]}
     for layer in spec.layers:
+        if layer.name in fused:
+            hardware.append(LayerHardware(layer, [], 0))
+            continue
+        if layer.name in runs:
+            run = runs[layer.name]
+            hardware.append(LayerHardware(layer, *unrolled_units(
+                run, clock_mhz=spec.target.clock_mhz,
+                flattened_from=flattened.get(run[0].inputs[0]))))
+            continue
         if OPS[layer.op].rewires:
             source = layer.in_types[0]
             shape = source.shape if len(source.shape) == 3 else flattened.get(layer.inputs[0])
@@ -346,9 +358,11 @@ def _fifo_depth(unit, port, elements, join=False):
 
 
 def _resolve(spec, name):
-    """The tensor a layer name stands for in hardware: a flatten has no unit, so its input."""
+    """The tensor a layer name stands for in hardware: a flatten has no unit, so its input;
+    an unrolled layer fused into the next one's unit (latency mode) stands for that run's input."""
     layers = {layer.name: layer for layer in spec.layers}
-    while name in layers and OPS[layers[name].op].rewires:
+    fused = {layer.name for run in unrolled_runs(spec.layers) for layer in run[:-1]}
+    while name in layers and (OPS[layers[name].op].rewires or name in fused):
         name = layers[name].inputs[0]
     return name
 

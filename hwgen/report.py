@@ -20,7 +20,7 @@ from pathlib import Path
 
 from .toolchain import model_family
 
-__all__ = ["Report", "lut_series", "render_report"]
+__all__ = ["Report", "html_of_markdown", "lut_series", "render_report"]
 
 _LUT_NAME = {"ecp5": "LUT4", "xilinx": "LUT6"}
 
@@ -240,7 +240,47 @@ code { background: #f3f3f3; padding: 0 0.2em; }
 """
 
 
+def _blocks_of_markdown(text):
+    """Blocks of the simple Markdown the report's sections are written in: ``#``/``##``
+    headings, paragraphs and pipe tables (a ``|---|`` line under the header)."""
+    blocks, rows = [], []
+    for line in text.splitlines() + [""]:
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not all(set(c) <= set("-: ") for c in cells):
+                rows.append(cells)
+            continue
+        if rows:
+            blocks.append(("table", (rows[0], rows[1:])))
+            rows = []
+        if line.startswith("## "):
+            blocks.append(("h2", line[3:]))
+        elif line.startswith("# "):
+            blocks.append(("h1", line[2:]))
+        elif line.strip():
+            blocks.append(("p", line.strip()))
+    return blocks
+
+
+def html_of_markdown(text):
+    """``text`` (headings, paragraphs, pipe tables) as HTML in the report's style, to add a
+    section such as the timing estimates to report.html."""
+    return "\n".join(_html_body(_blocks_of_markdown(text)))
+
+
 def _html(blocks, plots, notes, title):
+    body = _html_body(blocks)
+    body += [f"<p class=\"note\">{_inline(note)}</p>" for note in notes]
+    for plot in plots:
+        data = base64.b64encode(Path(plot).read_bytes()).decode("ascii")
+        body.append(f"<figure><img alt=\"{plot.stem}\" src=\"data:image/png;base64,{data}\">"
+                    f"<figcaption>{plot.name}</figcaption></figure>")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n<body>\n"
+            + "\n".join(body) + "\n</body></html>\n")
+
+
+def _html_body(blocks):
     body = []
     for kind, content in blocks:
         if kind in ("h1", "h2"):
@@ -260,14 +300,7 @@ def _html(blocks, plots, notes, title):
                                     if _NUMBER.fullmatch(str(c)) else f"<td>{_inline(str(c))}</td>"
                                     for c in row) + "</tr>")
             body.append("</tbody></table>")
-    body += [f"<p class=\"note\">{_inline(note)}</p>" for note in notes]
-    for plot in plots:
-        data = base64.b64encode(Path(plot).read_bytes()).decode("ascii")
-        body.append(f"<figure><img alt=\"{plot.stem}\" src=\"data:image/png;base64,{data}\">"
-                    f"<figcaption>{plot.name}</figcaption></figure>")
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n<body>\n"
-            + "\n".join(body) + "\n</body></html>\n")
+    return body
 
 
 def render_report(plan, measured=None, plot_dir=None) -> Report:

@@ -38,6 +38,7 @@ import time
 from pathlib import Path
 
 from .outreg import absorb_in_file
+from .progress import bar
 from .toolchain import (ECP5_BLOCK_RAMS, FAMILIES, Device, parse_device,  # noqa: F401 (API)
                         yosys_script)
 
@@ -156,7 +157,10 @@ def _run_once(module, function, args, cwd, log_path, label, progress, every, tim
     code = f"import sys, {module} as t; sys.exit(t.{function}(sys.argv[1:]))"
     started = time.monotonic()
     progress(f"  {label} ...")
-    with open(log_path.with_suffix(".out"), "w") as out:
+    # On a terminal a bar shows the running seconds and nextpnr's last router line; in a
+    # log, a line every ``every`` seconds says the tool is still running.
+    with open(log_path.with_suffix(".out"), "w") as out, \
+            bar(desc=f"  {label}", unit="s", bar_format="{desc}: {elapsed}{postfix}") as shown:
         process = subprocess.Popen([sys.executable, "-c", code, *args], cwd=cwd,
                                    stdout=out, stderr=subprocess.STDOUT)
         next_report = every
@@ -170,7 +174,10 @@ def _run_once(module, function, args, cwd, log_path, label, progress, every, tim
                     process.kill()
                     process.wait()
                     raise _TimedOut(elapsed) from None
-                if elapsed >= next_report:
+                if not shown.disable:
+                    shown.set_postfix_str(congestion(log_path), refresh=False)
+                    shown.update(0)
+                elif elapsed >= next_report:
                     progress(f"  {label}: {elapsed:.0f} s")
                     next_report += every
             except BaseException:

@@ -1,4 +1,4 @@
-"""AXI4-Stream top level around a streaming core (DESIGN.md section 5)."""
+"""AXI4-Stream top level around a streaming core (docs/design/hardware.md)."""
 
 from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib import stream, wiring

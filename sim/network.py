@@ -10,27 +10,44 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["NetworkCosim", "cosimulate", "edge_samples", "random_samples"]
+from .samples import RandomSamples, edge_samples, random_samples
+
+__all__ = ["DRIVERS", "NetworkCosim", "RandomSamples", "cosimulate", "edge_samples",
+           "random_samples"]
 
 
 @dataclass
 class NetworkCosim:
     """Outputs and figures of one cosimulation run.
 
-    ``got``/``want`` are ``[N, *output.shape]`` int64 (hardware / golden);
+    ``got``/``want`` are ``[N, *output.shape]`` int64 (hardware / golden;
+    memory-mapped files in ``work_dir`` on the fast path). ``sample_ends[k]``
+    is the cycle, counted from the first accepted input beat, of sample
+    ``k``'s last output beat; the figures below derive from it:
     ``steady_cycles`` is the measured initiation interval (cycles between
-    consecutive samples' last output beats) and ``ideal_cycles`` the slowest
-    layer's cycles per sample; ``latency`` counts cycles from the first input
-    beat of sample 0 to its last output beat.
+    consecutive samples' last output beats), ``latency`` the cycles from the
+    first input beat of sample 0 to its last output beat, ``cycles`` the
+    cycles from the first input beat to the last output beat.
+    ``ideal_cycles`` is the slowest layer's cycles per sample. ``seconds`` is
+    the wall clock of the simulator process (after the build), ``driver``
+    ``"fast"`` (:mod:`sim.fast`) or ``"cocotbext"`` (:mod:`sim.tb_axis`).
     """
     got: np.ndarray
     want: np.ndarray
-    steady_cycles: float
+    sample_ends: np.ndarray
     ideal_cycles: int
-    latency: int
     seconds: float
     work_dir: Path
     build_seconds: float
+    driver: str = "fast"
+    report: dict = None          # the fast path's own figures (timings, pause counts)
+    cpu_seconds: float = float("nan")   # CPU time of the simulator process
+
+    @property
+    def cycles_per_cpu_second(self) -> float:
+        """Simulated cycles per second of the simulator process's CPU time (on a loaded
+        machine the wall clock measures the other processes as much as this one)."""
+        return self.cycles / self.cpu_seconds
 
     @property
     def mismatched_samples(self) -> np.ndarray:
@@ -41,6 +58,19 @@ class NetworkCosim:
         return len(self.mismatched_samples)
 
     @property
+    def steady_cycles(self) -> float:
+        ends = self.sample_ends
+        return float("nan") if len(ends) < 2 else float(ends[-1] - ends[0]) / (len(ends) - 1)
+
+    @property
+    def latency(self) -> int:
+        return int(self.sample_ends[0]) if len(self.sample_ends) else -1
+
+    @property
+    def cycles(self) -> int:
+        return int(self.sample_ends[-1]) + 1 if len(self.sample_ends) else 0
+
+    @property
     def throughput(self) -> float:
         """Ideal / measured cycles per sample (1.0 = no bubbles)."""
         return self.ideal_cycles / self.steady_cycles
@@ -49,55 +79,87 @@ class NetworkCosim:
     def samples_per_second(self) -> float:
         return len(self.got) / self.seconds
 
-
-def random_samples(spec, count, seed=0) -> np.ndarray:
-    """``count`` uniform random inputs ``[count, *input.shape]`` (binary: -1/+1), int64."""
-    t = spec.input
-    rng = np.random.default_rng(seed)
-    if t.binary:
-        return rng.choice(np.array([-1, 1], dtype=np.int64), size=(count, *t.shape))
-    return rng.integers(t.lo, t.hi, size=(count, *t.shape), endpoint=True, dtype=np.int64)
+    @property
+    def cycles_per_second(self) -> float:
+        """Simulated clock cycles per second of wall clock (after the build)."""
+        return self.cycles / self.seconds
 
 
-def edge_samples(spec) -> np.ndarray:
-    """All-max, all-min and alternating inputs (binary: all +1, all -1, +-1)."""
-    t = spec.input
-    lo, hi = (-1, 1) if t.binary else (t.lo, t.hi)
-    alternating = np.resize(np.array([lo, hi], dtype=np.int64), t.size).reshape(t.shape)
-    return np.stack([np.full(t.shape, hi, np.int64), np.full(t.shape, lo, np.int64),
-                     alternating, -alternating if t.binary else alternating[..., ::-1]])
+DRIVERS = ("fast", "cocotbext")
 
 
 def cosimulate(spec, x, *, design=None, verilog=None, backpressure=0.0, seed=0, waves=False,
-               work_dir=None, log=print) -> NetworkCosim:
-    """Run ``x`` ``[N, *input.shape]`` through golden and hardware; return both outputs.
+               work_dir=None, log=print, driver=None) -> NetworkCosim:
+    """Run ``x`` through golden and hardware; return both outputs and the cycle figures.
 
-    ``design`` and its ``verilog`` may be passed in when the caller already
-    elaborated them (elaborating a large network takes tens of seconds).
+    ``x`` is ``[N, *input.shape]`` or a :class:`RandomSamples` (drawn chunk by
+    chunk on the fast path, so ``N`` is not bounded by memory). ``design``
+    and its ``verilog`` may be passed in when the caller already elaborated
+    them (elaborating a large network takes tens of seconds).
+
+    ``driver``: ``"fast"`` (default; :mod:`sim.fast`, the memory-backed
+    harness, pauses from Verilog generators) or ``"cocotbext"``
+    (:mod:`sim.tb_axis`, cocotbext-axi source and sink; the default with
+    ``waves``, which only it writes).
     """
     from hwgen.export import to_verilog
-    from hwgen.layout import from_beats, to_beats
     from hwgen.network import build_network
-    from sw_reference.network import run
-    from .cosim import run_stream
     from .verilator import build
 
-    want = run(spec, x)
+    driver = driver or ("cocotbext" if waves else "fast")
+    if driver not in DRIVERS:
+        raise ValueError(f"driver must be one of {DRIVERS}, not {driver!r}")
+    if waves and driver != "cocotbext":
+        raise ValueError("waves are written by the cocotbext driver only")
+    if not 0 <= backpressure < 1:
+        raise ValueError(f"backpressure must be in [0, 1), not {backpressure!r}")
     design = design or build_network(spec)
     started = time.perf_counter()
     verilog = verilog or to_verilog(design.top, spec.name)
-    build_dir = build(verilog, spec.name, waves=waves, log=log)
-    build_seconds = time.perf_counter() - started
-    frames = to_beats(x, spec.input.shape, design.in_per_beat, design.in_bits)
-    started = time.perf_counter()
     latency_bound = sum(hw.cycles_per_sample + 8 * len(hw.units) for hw in design.layers) \
         + 4 * (design.in_beats + design.out_beats) + 64
+    if driver == "fast":
+        from .fast import HARNESS_TOP, harness_for, run_fast
+        build_dir = build(harness_for(design, verilog, spec.name), HARNESS_TOP, harness=True,
+                          log=log)
+        build_seconds = time.perf_counter() - started
+        cpu = _children_cpu()
+        result = run_fast(spec, design, build_dir, x, backpressure=backpressure, seed=seed,
+                          work_dir=work_dir, latency_bound=latency_bound)
+        return NetworkCosim(result.got, result.want, np.asarray(result.ends) - result.in_first,
+                            design.ideal_cycles, result.seconds, result.log_path.parent,
+                            build_seconds, "fast", result.report, _children_cpu() - cpu)
+    build_dir = build(verilog, spec.name, waves=waves, log=log)
+    build_seconds = time.perf_counter() - started
+    return _cosimulate_cocotbext(spec, design, build_dir, x, backpressure, seed, waves, work_dir,
+                                 latency_bound, build_seconds)
+
+
+def _cosimulate_cocotbext(spec, design, build_dir, x, backpressure, seed, waves, work_dir,
+                          latency_bound, build_seconds):
+    from hwgen.layout import from_beats, to_beats
+    from sw_reference.network import run
+    from .cosim import run_stream
+
+    if isinstance(x, RandomSamples):
+        x = x.materialize(spec)
+    want = run(spec, x)
+    frames = to_beats(x, spec.input.shape, design.in_per_beat, design.in_bits)
+    started, cpu = time.perf_counter(), _children_cpu()
     result = run_stream(build_dir, spec.name, frames, backpressure=backpressure, seed=seed,
                         waves=waves, work_dir=work_dir, cycles_per_sample=design.ideal_cycles,
                         latency_bound=latency_bound)
-    seconds = time.perf_counter() - started
+    seconds, cpu = time.perf_counter() - started, _children_cpu() - cpu
     got = from_beats(result.received, spec.output.shape, design.out_per_beat,
                      design.out_bits, design.out_signed)
-    return NetworkCosim(got, want, result.steady_cycles_per_sample(design.out_beats),
-                        design.ideal_cycles, result.latency(design.out_beats, design.in_beats),
-                        seconds, result.log_path.parent, build_seconds)
+    first = result.in_stamps[0] if result.in_stamps else 0
+    ends = np.array(result.out_stamps[design.out_beats - 1::design.out_beats], np.int64) - first
+    return NetworkCosim(got, want, ends, design.ideal_cycles, seconds, result.log_path.parent,
+                        build_seconds, "cocotbext", cpu_seconds=cpu)
+
+
+def _children_cpu() -> float:
+    """CPU seconds used by this process's finished children (the simulator runs as one)."""
+    import resource
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime

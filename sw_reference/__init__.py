@@ -1,4 +1,4 @@
-"""Golden model: integer-exact PyTorch modules for every hwgen operator (DESIGN.md section 3)."""
+"""Golden model: integer-exact PyTorch modules for every hwgen operator (docs/design/operators.md)."""
 
 from . import ivit, modules, network, ops
 from .ivit import (dyadic_from_float, exp_shift, isqrt, layernorm, newton10, shiftgelu,

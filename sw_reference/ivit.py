@@ -1,6 +1,6 @@
-"""Integer-only transformer units of I-ViT: Shiftmax, ShiftGELU, I-LayerNorm (DESIGN.md section 3).
+"""Integer-only transformer units of I-ViT: Shiftmax, ShiftGELU, I-LayerNorm (docs/design/operators.md).
 
-The functions below are DESIGN.md section 3's lines, one for one, in int64
+The functions below are docs/design/operators.md's lines, one for one, in int64
 torch arithmetic (``>>`` arithmetic shift, ``//`` floor division). Floats
 appear only in the generation-time helpers :func:`x0_from_scale` and
 :func:`dyadic_from_float`, which turn a real scale into integer constants.

@@ -236,7 +236,7 @@ class MatMul(nn.Module):
 class Shiftmax(nn.Module):
     """I-ViT Shiftmax over the last axis (:func:`ivit.shiftmax`).
 
-    ``heads > 1`` (an extension, not in DESIGN.md) splits the last axis into
+    ``heads > 1`` (an extension of I-ViT's single-head form) splits the last axis into
     ``heads`` equal groups and normalises each on its own, for the
     ``[T, H*T]`` scores a multi-head ``matmul`` produces.
     """

@@ -1,4 +1,4 @@
-"""Integer-exact functional ops of the golden model (DESIGN.md sections 2 and 3).
+"""Integer-exact functional ops of the golden model (docs/design/numbers.md and operators.md).
 
 Every function takes and returns ``torch.int64`` tensors with a leading batch
 axis ``N`` and raises :class:`TypeError` for any other dtype: nothing in here
@@ -268,7 +268,7 @@ def threshold(x: torch.Tensor, thresholds: torch.Tensor, channel_axis: int = -1,
     return y.movedim(-1, channel_axis)
 
 
-#: rounding modes of the dyadic rescale (DESIGN.md section 2); ``half_up`` is the default
+#: rounding modes of the dyadic rescale (docs/design/numbers.md); ``half_up`` is the default
 ROUNDING_MODES = ("half_up", "half_even", "floor")
 
 

@@ -40,7 +40,7 @@ Forward and backward rules
     forward ``x * exp(log_scale)`` (a positive scalar); ordinary autograd.
 
 Rounding is ``floor(x + 1/2)`` (round half up), the rounding of hwgen's
-dyadic requant (DESIGN.md section 2), not ``torch.round`` (half to even).
+dyadic requant (docs/design/numbers.md), not ``torch.round`` (half to even).
 
 BatchNorm: put an ordinary ``nn.BatchNorm1d`` between a linear layer and its
 activation (``nn.BatchNorm2d`` after a :class:`BinaryConv2d`). The exporter

@@ -147,6 +147,19 @@ def test_sim_matches_golden_under_backpressure(tmp_path, capsys):
     np.testing.assert_array_equal(np.load(tmp_path / "hw.npy"), run(spec, x))
 
 
+def test_sim_cocotbext_driver(tmp_path, capsys):
+    """The cocotbext-axi testbench stays selectable; the default is the fast harness."""
+    net = str(EXAMPLES / "requant.yaml")
+    assert main(["sim", net, "--count", "20", "--driver", "cocotbext", "--backpressure", "0.2",
+                 "-o", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "20 samples, 0 mismatches" in out and "cocotbext driver" in out, out
+    assert main(["sim", net, "--count", "20", "-o", str(tmp_path / "out")]) == 0
+    assert "fast driver" in capsys.readouterr().out
+    assert main(["sim", net, "--waves", "--driver", "fast"]) == 2
+    assert "--waves needs --driver cocotbext" in capsys.readouterr().err
+
+
 def test_sim_rejects_bad_backpressure(capsys):
     assert main(["sim", str(EXAMPLES / "requant.yaml"), "--backpressure", "1.5"]) == 2
     assert "--backpressure must be in [0, 1)" in capsys.readouterr().err

@@ -8,7 +8,6 @@ per-channel requant -> shiftmax over 2 heads; random and edge samples under
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from hwgen.network import build_network
 from hwgen.spec import load
@@ -32,7 +31,6 @@ def test_units_and_cycle_model():
     assert attn.units[0].cycles_per_row == 8 // attn.layer.pe
 
 
-@pytest.mark.slow
 def test_ivit_mini_bit_exact_under_backpressure(tmp_path):
     spec = load(EXAMPLE)
     x = np.concatenate([random_samples(spec, 24, seed=3), edge_samples(spec)])

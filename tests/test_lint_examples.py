@@ -2,8 +2,9 @@
 
 Examples whose ops have no hardware yet are skipped with the NotImplementedError
 that names their issue, so each one is linted here automatically once its
-unit lands. Examples tests/test_networks.py already lints in CI (through
-their cosim) run here only under ``-m slow``.
+unit lands. Examples that a network test lints in CI before cosimulating it
+(``lint_and_cosimulate`` in tests/test_networks.py) run here only under
+``-m slow``.
 """
 
 from pathlib import Path
@@ -18,9 +19,10 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NAMES = sorted(p.stem for p in EXAMPLES.glob("*.yaml"))
 
 
-# Linted by their cosim in tests/test_networks.py, or (cnv, jsc_m_*, ivit_block: minutes to
-# elaborate and lint) too big for CI: their units are linted in tests/units.
-LINTED_ELSEWHERE = ("sfc", "lfc", "tiny_bnn", "requant", "int8_mlp", "int4_cnn", "cnv",
+# Linted by lint_and_cosimulate in tests/test_networks.py and tests/test_unrolled_networks.py
+# (cnv, ivit_block, sfc_deep, sfc_fast and jsc_m_unrolled under -m slow there too: minutes to
+# elaborate, lint and build; their units are linted in tests/units).
+LINTED_ELSEWHERE = ("sfc", "lfc", "tiny_bnn", "int8_mlp", "ternary_mlp", "int4_cnn", "cnv",
                     "jsc_m", "residual_mlp", "attention_mini", "ivit_block")
 
 

@@ -105,3 +105,19 @@ def test_hwgen_report_writes_md_html_plots_and_plan(tmp_path, capsys):
     assert json.loads((out / "plan.json").read_text())["cycles_per_sample"] == 32
     printed = capsys.readouterr().out
     assert "| total |" in printed and "report.html" in printed
+    # the timing and ROM sections are HTML like the rest, not a block of Markdown text
+    page = (out / "report.html").read_text()
+    assert "<h2>Timing at 100 MHz" in page and "<h2>Weight ROMs" in page
+    assert "|---|" not in page and "<pre" not in page
+
+
+def test_html_of_markdown_reads_headings_paragraphs_and_tables():
+    from hwgen.report import html_of_markdown
+    page = html_of_markdown("## Part\n\nsome `code`\n\n| a | b |\n|---|---|\n| x | 1 |\n"
+                            "| total | 2 |\n\nafter")
+    assert page.splitlines() == [
+        "<h2>Part</h2>", "<p>some <code>code</code></p>", "<table>",
+        "<thead><tr><th>a</th><th>b</th></tr></thead><tbody>",
+        "<tr>", "<td>x</td><td class=\"num\">1</td></tr>",
+        "<tr class=\"total\">", "<td>total</td><td class=\"num\">2</td></tr>",
+        "</tbody></table>", "<p>after</p>"]

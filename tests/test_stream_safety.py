@@ -2,7 +2,7 @@
 
 ``simulate_stream`` asserts, whenever the consumer stalls a shown beat, that
 ``valid`` stays up and the payload does not change until the beat is taken
-(DESIGN.md section 5). The first tests show the check catches both faults
+(docs/design/hardware.md). The first tests show the check catches both faults
 on deliberately broken units; then every unit factory of ``tests/fuzz``
 runs under heavy stalls with the check exercised on many beats. Last, a
 composed network's AXI4-Stream top takes a synchronous reset while a

@@ -1,11 +1,10 @@
 """Networks with fully unrolled (``unroll: full``) and MST-shared (``share: mst``) binary layers.
 
-CI generates a small network mixing unrolled, MST-shared and folded layers and
-checks its manifest; its cosimulation and the JSC-M-shaped examples' (random
-and correlated weights, 500 samples each, as ``hwgen sim
-examples/jsc_m_mst.yaml --count 500 --backpressure 0.3``) take minutes to
-compile under Verilator on a busy machine and are marked ``slow`` (the unit's
-own Verilator cosim runs in CI, tests/units/test_unrolled_mvau.py).
+CI generates a small network mixing unrolled, MST-shared and folded layers,
+checks its manifest and cosimulates it, and cosimulates the JSC-M-shaped
+examples (MST-shared on random and correlated weights, and, under ``-m slow``,
+unshared: its build takes the longest; 500 samples each, as ``hwgen sim
+examples/jsc_m_mst.yaml --count 500 --backpressure 0.3``).
 """
 
 import json
@@ -39,11 +38,52 @@ def mixed(tmp_path):
     return path
 
 
-@pytest.mark.slow
 def test_mixed_network_bit_exact_under_backpressure(mixed, tmp_path, monkeypatch):
     import tests.test_networks as networks
     monkeypatch.setattr(networks, "EXAMPLES", mixed.parent)
     lint_and_cosimulate("mixed_unrolled", 200, tmp_path, backpressure=0.3, seed=7)
+
+
+CHAIN = """\
+name: chain_unrolled
+input: {shape: [32], bits: 1}
+seed: 5
+target: {clock_mhz: 250, io_bits: 32}
+layers:
+  - {name: fc0, op: binary_dense, out_features: 24, unroll: full, share: mst,
+     activation: {op: threshold, bits: 1}}
+  - {name: fc1, op: binary_dense, out_features: 16, unroll: full,
+     activation: {op: threshold, bits: 1}}
+  - {name: fc2, op: binary_dense, out_features: 6, unroll: full, share: mst}
+  - {name: top1, op: argmax, pe: 6}
+"""
+
+
+def test_consecutive_unrolled_layers_are_one_pipeline(tmp_path):
+    """fc0..fc2 become one UnrolledChain owned by fc2: no skid, converter or Thresholding
+    between them, and the input converter feeds it directly (behind the port's skid)."""
+    from hwgen.network import build_network
+    from hwgen.units.unrolled_chain import UnrolledChain
+    path = tmp_path / "chain_unrolled.yaml"
+    path.write_text(CHAIN)
+    design = build_network(load(path))
+    units = [hw.units for hw in design.layers]
+    assert units[0] == [] and units[1] == [] and len(units[2]) == 1
+    chain = units[2][0]
+    assert isinstance(chain, UnrolledChain) and [l.mh for l in chain.layers] == [24, 16, 6]
+    assert chain.levels_per_stage == 2                        # levels_for_clock(250)
+    core = [type(u).__name__ for u in design.top.core.units]
+    # the AXI4-Stream input port's SkidBuffer, then the converter straight into the chain
+    assert core[:3] == ["SkidBuffer", "StreamingDataWidthConverter", "UnrolledChain"]
+
+
+@pytest.mark.slow
+def test_chain_network_bit_exact_under_backpressure(tmp_path, monkeypatch):
+    import tests.test_networks as networks
+    (tmp_path / "chain_unrolled.yaml").write_text(CHAIN)
+    monkeypatch.setattr(networks, "EXAMPLES", tmp_path)
+    (tmp_path / "out").mkdir()
+    lint_and_cosimulate("chain_unrolled", 300, tmp_path / "out", backpressure=0.3, seed=3)
 
 
 def test_manifest_reports_synapse_ops_before_and_after_sharing(mixed, tmp_path):
@@ -53,14 +93,87 @@ def test_manifest_reports_synapse_ops_before_and_after_sharing(mixed, tmp_path):
     fc0, fc1, fc2 = (layer["units"][0] for layer in layers[:3])
     assert fc0["unit"] == "UnrolledMVAU" and fc0["share"] == "mst"
     assert fc0["synapse_ops_unshared"] == 16 * 32 > fc0["synapse_ops"] > 0
-    assert fc0["latency"] == 3 + fc0["share_levels"] and layers[0]["cycles_per_sample"] == 1
-    assert fc2["share_levels"] <= fc2["share_depth"] == 1 and fc2["latency"] == 2
+    assert layers[0]["cycles_per_sample"] == 1
+    assert [u["unit"] for u in layers[0]["units"]] == ["UnrolledMVAU"]   # threshold fused
+    assert fc0["out"] == {"lanes": 16, "bits": 1, "signed": False}
+    assert fc2["share_levels"] <= fc2["share_depth"] == 1
     assert fc1["unit"] == "MVAU" and "synapse_ops" not in fc1
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("name", ["jsc_m_mst", "jsc_m_correlated"])
-def test_jsc_m_examples_500_samples_under_backpressure(name, tmp_path):
+@pytest.mark.parametrize("name, share", [
+    ("jsc_m_mst", "mst"), ("jsc_m_correlated", "mst"),
+    pytest.param("jsc_m_unrolled", "none", marks=pytest.mark.slow)])   # 120 s: the unshared build
+def test_jsc_m_examples_500_samples_under_backpressure(name, share, tmp_path):
     spec = load(EXAMPLES / f"{name}.yaml")
-    assert all(layer.attrs.share == "mst" for layer in spec.layers)
+    assert all(layer.attrs.unroll == "full" and layer.attrs.share == share
+               for layer in spec.layers)
     lint_and_cosimulate(name, 500, tmp_path, backpressure=0.3, seed=5)
+
+
+CNN = """\
+name: cnn_unrolled
+input: {shape: [2, 6, 6], bits: 1}
+seed: 7
+target: {clock_mhz: 200, io_bits: 16}
+layers:
+  - {name: conv0, op: binary_conv2d, out_channels: 8, kernel_size: 3, padding: 1, unroll: full,
+     share: mst, activation: {op: threshold, bits: 1}}
+  - {name: pool, op: maxpool2d, kernel_size: 2}
+  - {name: conv1, op: binary_conv2d, out_channels: 6, kernel_size: 3, unroll: full,
+     activation: {op: threshold, bits: 1}}
+  - {name: flat, op: flatten}
+  - {name: fc, op: binary_dense, out_features: 4, unroll: full}
+"""
+
+
+def test_unrolled_cnn_in_amaranth_sim():
+    """unroll: full on binary_conv2d: the window generator (C channels a beat) feeds an
+    UnrolledMVAU over k*k*C, thresholds fused; edge and random samples, 30% stalls."""
+    import numpy as np
+
+    from hwgen.layout import from_beats, to_beats
+    from hwgen.network import build_network
+    from hwgen.spec import loads
+    from sim.amaranth_streams import simulate_stream
+    from sw_reference.network import run
+
+    from .test_networks import samples
+    spec = loads(CNN)
+    design = build_network(spec)
+    units = {hw.layer.name: [type(u).__name__ for u in hw.units] for hw in design.layers}
+    assert units["conv0"] == units["conv1"] == ["ConvolutionInputGenerator", "UnrolledMVAU"]
+    assert design.layers[0].cycles_per_sample == 6 * 6 * 9      # k*k beats per window
+    x = samples(spec, 12, seed=3)
+    words = [w for f in to_beats(x, spec.input.shape, design.in_per_beat, design.in_bits)
+             for w in f]
+    got = simulate_stream(design.top.core, words, design.out_beats * len(x), stall=0.3, seed=1)
+    frames = [got[n:n + design.out_beats] for n in range(0, len(got), design.out_beats)]
+    np.testing.assert_array_equal(
+        from_beats(frames, spec.output.shape, design.out_per_beat, design.out_bits,
+                   design.out_signed), run(spec, x))
+
+
+def test_unrolled_cnn_cosim_bit_exact_under_backpressure(tmp_path, monkeypatch):
+    import tests.test_networks as networks
+    (tmp_path / "cnn_unrolled.yaml").write_text(CNN)
+    monkeypatch.setattr(networks, "EXAMPLES", tmp_path)
+    (tmp_path / "out").mkdir()
+    lint_and_cosimulate("cnn_unrolled", 100, tmp_path / "out", backpressure=0.3, seed=5)
+
+
+def test_sim_latency_in_ns_at_measured_fmax_or_target_clock(tmp_path):
+    """``hwgen sim`` prints the cycle latency in ns: at the Fmax of ``<bundle>/synth/report.json``
+    when ``hwgen synth --pnr`` wrote one, else at the target clock, saying which."""
+    from types import SimpleNamespace
+
+    from hwgen.cli import _latency_ns
+    spec = load(EXAMPLES / "jsc_m_unrolled.yaml")
+    run = SimpleNamespace(latency=7, work_dir=tmp_path / "sim")
+    assert _latency_ns(spec, run) == "latency 35.0 ns (7 cycles at the target clock 200 MHz)"
+    (tmp_path / "synth").mkdir()
+    report = tmp_path / "synth" / "report.json"
+    report.write_text(json.dumps({"device": "LFE5U-85F-8", "pnr": None}))
+    assert "at the target clock 200 MHz" in _latency_ns(spec, run)       # synthesis only
+    report.write_text(json.dumps({"device": "LFE5U-85F-8", "pnr": {"fmax_mhz": 250.0}}))
+    assert _latency_ns(spec, run).startswith(
+        "latency 28.0 ns (7 cycles at the Fmax 250 MHz nextpnr measured on LFE5U-85F-8")

@@ -64,7 +64,7 @@ def steps_of_table(values: np.ndarray, start: int) -> Steps:
 
 
 def _theta(j: int, s: int, rounding: str) -> int:
-    """``round_s(p) >= j``  <=>  ``p >= theta`` (DESIGN.md section 2's three modes)."""
+    """``round_s(p) >= j``  <=>  ``p >= theta`` (docs/design/numbers.md's three modes)."""
     if s == 0:
         return j
     if rounding == "half_up":

@@ -5,7 +5,7 @@ from ._field import INT64_MAX, Field
 
 __all__ = ["ROUNDING", "check_dyadic"]
 
-#: how the dyadic rescale rounds (DESIGN.md section 2); the modes of
+#: how the dyadic rescale rounds (docs/design/numbers.md); the modes of
 #: ``sw_reference.ops.ROUNDING_MODES`` (``tests/test_op_table.py`` checks they agree)
 ROUNDING = Field("rounding", "choice", default="half_up", choices=("half_up", "half_even", "floor"),
                  doc="how the dyadic rescale rounds (DESIGN section 2): 'half_up' (HAWQ-V3), "

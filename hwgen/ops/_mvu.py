@@ -223,18 +223,19 @@ def mvau_for(layer, weights, source, units, *, in_range=None):
     Shared by the dense and convolution factories (a convolution passes its
     kernels as [OC, k*k*C] in window order and an ``in_range`` that includes
     its padding value). Binary weights on binary inputs make the
-    XNOR-popcount :class:`~hwgen.units.mvau.MVAU` (or, with ``unroll: full``,
-    an :class:`~hwgen.units.unrolled_mvau.UnrolledMVAU`); every other
-    combination an :class:`~hwgen.units.mvau_int.IntegerMVAU` whose output
-    element shape equals ``element_shape(layer.op_type)`` (both come from the
-    same exact bounds).
+    XNOR-popcount :class:`~hwgen.units.mvau.MVAU`; every other combination an
+    :class:`~hwgen.units.mvau_int.IntegerMVAU` whose output element shape equals
+    ``element_shape(layer.op_type)`` (both come from the same exact bounds).
+    Layers with ``unroll: full`` on binary inputs never get here: the unit
+    factory builds them (``hwgen.units.registry.unrolled_units``: runs of layers
+    as one pipeline, thresholds fused).
     """
     attrs = layer.attrs
     kind = weight_kind(layer.op, attrs)
     unrolled = kind == "binary" and attrs.unroll == "full"
     if kind == "binary" and source.binary and unrolled:
-        return units.UnrolledMVAU(weights=weights, pipeline=attrs.pipeline, share=attrs.share,
-                                  share_depth=attrs.share_depth)
+        raise AssertionError(f"layer {layer.name!r}: unrolled layers are built by "
+                             f"hwgen.units.registry.unrolled_units")
     if kind == "binary" and source.binary:
         return units.MVAU(weights=weights, pe=layer.pe, simd=layer.simd,
                           pipeline=attrs.pipeline)
@@ -256,7 +257,7 @@ def flatten_columns(weight, shape):
     """Dense weight [M, C*H*W] reading torch's ``flatten`` of [C, H, W] -> columns in HWC order.
 
     The stream carries element ``(h*W + w)*C + c`` where torch's flatten has
-    ``c*H*W + h*W + w`` (DESIGN.md section 2), so column ``(h*W + w)*C + c``
+    ``c*H*W + h*W + w`` (docs/design/numbers.md), so column ``(h*W + w)*C + c``
     of the result is column ``c*H*W + h*W + w`` of ``weight``.
     """
     c, h, w = shape
@@ -283,11 +284,6 @@ def conv_hardware(layer, source, in_shape, units, flattened_from=None):
     """``conv2d`` / ``binary_conv2d``: a sliding-window generator feeding an MVAU on the
     kernels in window order."""
     binary = layer.op.startswith("binary_")
-    if binary and layer.attrs.unroll != "none":
-        raise NotImplementedError(
-            f"layer {layer.name!r}: unroll: full on {layer.op} (one output pixel per cycle, "
-            f"weights in logic) is not built yet: it lands with issue #10; today only binary_dense "
-            f"unrolls")
     padded = layer.attrs.padding > 0
     in_range = None
     if binary and source.binary:

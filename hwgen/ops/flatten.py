@@ -1,6 +1,6 @@
 """``flatten``: PyTorch's flatten to one axis; no unit in hardware.
 
-The stream keeps its HWC order through a ``flatten`` (DESIGN.md section 2):
+The stream keeps its HWC order through a ``flatten`` (docs/design/numbers.md):
 the dense layer reading it permutes its weight columns instead
 (``reads_flattened``), so the op has no hardware and folds nothing.
 """

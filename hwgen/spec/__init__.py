@@ -1,4 +1,4 @@
-"""Network YAML -> validated, fully inferred :class:`NetworkSpec` (see DESIGN.md section 4).
+"""Network YAML -> validated, fully inferred :class:`NetworkSpec` (see docs/reference/yaml.md).
 
 ``load(path)`` / ``loads(text, source=..., base_dir=...)`` return a
 :class:`NetworkSpec`; every rejection is a :class:`SpecError` naming file,
@@ -7,7 +7,7 @@ defaults, inference and folding rule live in its module of the op table
 (:mod:`hwgen.ops`); :mod:`hwgen.spec.schema` holds the top-level keys and the
 vocabulary the ops' keys are written in.
 
-Decisions where DESIGN.md is silent
+Decisions the documented contract leaves open
 -----------------------------------
 - Parameter-free layers aside, a network gives exactly one of ``weights``
   (npz, relative to the YAML's folder) and ``seed`` (random valid parameters,

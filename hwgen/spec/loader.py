@@ -11,7 +11,7 @@ file order and names file, line and YAML path:
    dimension), parameters (loaded or generated, then validated) and the exact
    output range from the actual parameters.
 
-Decisions where DESIGN.md is silent are written next to the code that makes
+Decisions the documented contract leaves open are written next to the code that makes
 them and summarised in ``hwgen/spec/__init__.py``.
 """
 

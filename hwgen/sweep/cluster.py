@@ -36,7 +36,7 @@ def run_sweep(sweep, out_dir, client, *, work_dir="auto", ship_weights=False,
     is recorded as failed. Returns the :class:`SweepStore`.
     """
     from distributed import as_completed
-    from tqdm import tqdm
+    from ..progress import bar as progress_bar
 
     out_dir = Path(out_dir)
     store = SweepStore(out_dir / "sweep.json", sweep.header)
@@ -63,8 +63,8 @@ def run_sweep(sweep, out_dir, client, *, work_dir="auto", ship_weights=False,
         future = client.submit(run_point, sweep.task(point, work_dir, shipped.get(point.weights)),
                                pure=False, key=f"hwgen-sweep-{point.key}-{run}")
         points[future] = point
-    bar = tqdm(total=len(sweep.points), initial=skipped, unit="point",
-               disable=None if progress else True, dynamic_ncols=True)   # None: on a terminal
+    bar = progress_bar(len(sweep.points), desc="  sweep", unit="point", initial=skipped,
+                       enabled=progress)
     try:
         for future in as_completed(list(points)):
             point = points[future]

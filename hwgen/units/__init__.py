@@ -27,15 +27,17 @@ from .shiftmax import Shiftmax
 from .skid import SkidBuffer
 from .swg import ConvolutionInputGenerator, window_weights
 from .thresholding import Thresholding
+from .unrolled_chain import UnrolledChain
 from .unrolled_mvau import UnrolledMVAU
 
 __all__ = ["UNITS", "element_shape", "window_weights", "AddStreams", "ConvolutionInputGenerator",
            "Divider", "DuplicateStreams", "IntegerMVAU", "LabelSelect", "LayerNorm", "MVAU",
            "MatMul", "Requant", "ShiftGELU", "Shiftmax", "SkidBuffer", "StreamFIFO",
-           "StreamingDataWidthConverter", "StreamingMaxPool", "Thresholding", "UnrolledMVAU"]
+           "StreamingDataWidthConverter", "StreamingMaxPool", "Thresholding", "UnrolledChain",
+           "UnrolledMVAU"]
 
 #: every unit class, by name
 UNITS = {cls.__name__: cls for cls in (
     AddStreams, ConvolutionInputGenerator, Divider, DuplicateStreams, IntegerMVAU, LabelSelect,
     LayerNorm, MVAU, MatMul, Requant, ShiftGELU, Shiftmax, SkidBuffer, StreamFIFO,
-    StreamingDataWidthConverter, StreamingMaxPool, Thresholding, UnrolledMVAU)}
+    StreamingDataWidthConverter, StreamingMaxPool, Thresholding, UnrolledChain, UnrolledMVAU)}

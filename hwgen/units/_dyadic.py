@@ -1,4 +1,4 @@
-"""The dyadic rescale datapath (DESIGN.md section 2), shared by Requant and AddStreams.
+"""The dyadic rescale datapath (docs/design/numbers.md), shared by Requant and AddStreams.
 
 Every rounding mode is built from ``a = p >> (s-1)``: half-up
 ``(p + 2**(s-1)) >> s`` is ``(a + 1) >> 1``, floor ``p >> s`` is ``a >> 1``, and
@@ -13,7 +13,7 @@ from ._checks import shape_range
 
 __all__ = ["ROUNDING_MODES", "check_rounding", "clamp", "delayed", "dyadic_bounds", "round_shift"]
 
-#: the ``rounding`` modes of requant and add (DESIGN.md section 2)
+#: the ``rounding`` modes of requant and add (docs/design/numbers.md)
 ROUNDING_MODES = ("half_up", "half_even", "floor")
 
 

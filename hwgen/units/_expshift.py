@@ -31,7 +31,7 @@ def _register(m, value, enable, name, shape=None):
 
 
 def exp_shift(m, x, top, *, x0, n, name, enable, cap=None, parts=False):
-    """``sw_reference.ivit.exp_shift(x - top, x0, n, cap=cap)`` (DESIGN.md section 3), pipelined.
+    """``sw_reference.ivit.exp_shift(x - top, x0, n, cap=cap)`` (docs/design/operators.md), pipelined.
 
     Lines of the contract and the stage that computes each (every stage ends
     in registers that load when ``enable`` is high)::

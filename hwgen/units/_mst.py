@@ -20,6 +20,12 @@ vertex whose level is below ``max_depth`` (exact MST without the limit, a
 greedy heuristic with it; the exact depth-limited problem is NP-hard).
 Every channel costs at most ``MW``, so the plan never needs more synapse ops
 than computing every channel directly.
+
+A link is not free: besides the popcount over ``D`` it adds one adder. With
+``link_cost`` (in synapse ops, measured: ``benchmarks/unrolled.py``) an edge to
+another channel costs ``d(i, j) + link_cost`` (identical rows: 0, no adder), so
+a channel reuses another only where that pays; ``cost`` still records the
+synapse ops.
 """
 
 from dataclasses import dataclass
@@ -80,7 +86,7 @@ def hamming(weights) -> np.ndarray:
     return (w.shape[1] - w @ w.T) // 2
 
 
-def mst_plan(weights, max_depth) -> SharePlan:
+def mst_plan(weights, max_depth, link_cost=0) -> SharePlan:
     """Depth-limited spanning tree of the channels plus the virtual root (see module doc).
 
     Prim's algorithm from the root, which takes the channel ``c`` that is
@@ -93,10 +99,12 @@ def mst_plan(weights, max_depth) -> SharePlan:
     lookahead, credited only if ``c`` may have children, is
     ``sum(max(0, best[v] - d(c, v)))`` over channels ``v`` not yet in the tree.
     Deterministic: ties go to the cheaper edge, then the root, then the
-    lowest channel index.
+    lowest channel index. ``link_cost`` is added to every edge between two
+    different channels (see the module doc).
     """
     mh, mw = weights.shape
-    dist = hamming(weights)
+    ops = hamming(weights)
+    dist = np.where(ops > 0, ops + link_cost, 0)
     best = np.full(mh, mw, dtype=np.int64)       # cheapest known way to compute each channel
     done = np.zeros(mh, dtype=bool)
     level = np.full(mh, -1, dtype=np.int64)
@@ -114,7 +122,8 @@ def mst_plan(weights, max_depth) -> SharePlan:
         depth = np.where(hosts < 0, 0, level[hosts] + 1)
         score = edge - np.where(depth < max_depth, lookahead, 0)
         pick = int(np.lexsort((hosts, edge, score))[0])
-        parent[c], level[c], cost[c] = hosts[pick], depth[pick], edge[pick]
+        parent[c], level[c] = hosts[pick], depth[pick]
+        cost[c] = mw if hosts[pick] < 0 else ops[c, hosts[pick]]
         if level[c] < max_depth:
             best = np.minimum(best, dist[c])
     return SharePlan(parent=tuple(int(p) for p in parent), level=tuple(int(v) for v in level),

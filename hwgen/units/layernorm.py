@@ -31,7 +31,7 @@ _Q31 = (1 << 31) - 1
 class LayerNorm(wiring.Component):
     """Integer LayerNorm of rows of ``channels`` elements, ``simd`` per beat (I-ViT ``IntLayerNorm``).
 
-    Per row, ``sw_reference.ivit.layernorm`` (DESIGN.md section 3)::
+    Per row, ``sw_reference.ivit.layernorm`` (docs/design/operators.md)::
 
         mean = (sum(x) + C // 2) // C
         y = x - mean;  var = sum(y * y)

@@ -2,13 +2,14 @@
 
 import hwgen.units as catalog
 from hwgen.ops import OPS
+from hwgen.ops._mvu import flatten_columns
 
 from ._checks import element_shape
 
-__all__ = ["element_shape", "units_for"]
+__all__ = ["element_shape", "units_for", "unrolled_runs", "unrolled_units"]
 
 
-def units_for(layer, flattened_from=None):
+def units_for(layer, flattened_from=None, *, clock_mhz=100.0):
     """``([units], cycles per sample)`` for ``layer``: its op, then its inline activation.
 
     Each op's ``hardware`` factory (:mod:`hwgen.ops`) builds the units from
@@ -22,13 +23,31 @@ def units_for(layer, flattened_from=None):
     combination of its attributes and inputs) has no hardware yet, and
     ValueError when a unit rejects the layer; either message starts with
     the layer's ``file:line: layers[i]`` like the spec loader's errors.
+
+    A layer with ``unroll: full`` is built by :func:`unrolled_units` (registers
+    placed for ``clock_mhz``).
     """
-    try:
+    with _located(layer):
+        if _unrolled(layer):
+            return unrolled_units([layer], clock_mhz=clock_mhz, flattened_from=flattened_from)
         return _units_for(layer, flattened_from)
-    except (NotImplementedError, ValueError) as error:
-        if layer.location is None or str(error).startswith(str(layer.location)):
-            raise
-        raise type(error)(f"{layer.location}: {error}") from error
+
+
+class _located:
+    """Prefix a NotImplementedError or ValueError raised inside with ``layer``'s location."""
+
+    def __init__(self, layer):
+        self.layer = layer
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        where = self.layer.location
+        if (kind is None or not issubclass(kind, (NotImplementedError, ValueError))
+                or where is None or str(error).startswith(str(where))):
+            return False
+        raise kind(f"{where}: {error}") from error
 
 
 def _units_for(layer, flattened_from):
@@ -48,16 +67,108 @@ def _units_for(layer, flattened_from):
             f"permuted) may follow flatten in hardware so far (issue #5)")
     units = _as_list(op.hardware(layer, source, element_shape(source), catalog,
                                  flattened_from=flattened_from))
-    cycles = op.cycles(layer, units)
-    if layer.activation is not None:
-        act = layer.activation
-        shape = units[-1].o.payload.shape().elem_shape
-        act_op = OPS[act.op]
-        act_units = _as_list(act_op.hardware(act, act.in_types[0], shape, catalog))
-        units += act_units
-        cycles = max(cycles, act_op.cycles(act, act_units))
-    return units, cycles
+    return _with_activation(layer.activation, units, op.cycles(layer, units))
+
+
+def _with_activation(act, units, cycles):
+    """``units`` followed by the inline activation ``act``'s units (None: nothing)."""
+    if act is None:
+        return units, cycles
+    shape = units[-1].o.payload.shape().elem_shape
+    act_op = OPS[act.op]
+    act_units = _as_list(act_op.hardware(act, act.in_types[0], shape, catalog))
+    return units + act_units, max(cycles, act_op.cycles(act, act_units))
 
 
 def _as_list(made):
     return list(made) if isinstance(made, (list, tuple)) else [made]
+
+
+# --- latency mode: unrolled binary layers (issue #24) ---------------------------------------
+
+def _unrolled(layer):
+    return OPS[layer.op].unrolls and layer.attrs.unroll == "full"
+
+
+def _fusable(layer):
+    """An unrolled binary_dense on binary inputs whose 1-bit threshold can feed the next one."""
+    act = layer.activation
+    return (layer.op == "binary_dense" and _unrolled(layer) and layer.in_types[0].binary
+            and act is not None and act.op == "threshold" and act.attrs.bits == 1)
+
+
+def unrolled_runs(layers):
+    """The layers with ``unroll: full`` grouped into units: a list of runs (lists of layers,
+    in order). A ``binary_dense`` joins the run before it when it reads only that run's last
+    layer, which nothing else reads and which ends in a 1-bit threshold; a convolution is a
+    run of its own."""
+    readers = {}
+    for layer in layers:
+        for name in layer.inputs:
+            readers[name] = readers.get(name, 0) + 1
+    runs = []
+    for layer in layers:
+        if not _unrolled(layer):
+            continue
+        last = runs[-1][-1] if runs else None
+        if (layer.op == "binary_dense" and last is not None and layer.inputs == (last.name,)
+                and readers[last.name] == 1 and _fusable(last) and layer.in_types[0].binary):
+            runs[-1].append(layer)
+        else:
+            runs.append([layer])
+    return runs
+
+
+def unrolled_units(layers, *, clock_mhz=100.0, flattened_from=None):
+    """``([units], cycles per sample)`` for ``layers`` with ``unroll: full`` (one run of
+    :func:`unrolled_runs`): an :class:`~.unrolled_chain.UnrolledChain`
+    (:class:`~.unrolled_mvau.UnrolledMVAU` for one layer) whose registers sit every
+    :func:`~._unrolled.levels_for_clock` levels, inline thresholds fused into it; a
+    convolution puts a sliding-window generator in front.
+    """
+    with _located(layers[-1]):
+        return _unrolled_units(layers, clock_mhz, flattened_from)
+
+
+def _unrolled_units(layers, clock_mhz, flattened_from):
+    from ._unrolled import levels_for_clock, unrolled_layer
+    from .unrolled_chain import UnrolledChain
+    levels = levels_for_clock(clock_mhz)
+    built = []
+    for index, layer in enumerate(layers):
+        source = layer.in_types[0]
+        if not layer.op.startswith("binary_") or not source.binary:
+            raise NotImplementedError(
+                f"layer {layer.name!r}: unroll: full with weights in logic covers binary layers "
+                f"on binary inputs only; this {layer.op} reads {source.describe()}")
+        weights = layer.params["weight"]
+        if layer.op == "binary_conv2d":
+            weights = catalog.window_weights(weights)
+        elif index == 0 and flattened_from is not None:
+            weights = flatten_columns(weights, flattened_from)
+        act = layer.activation
+        fused = act is not None and act.op == "threshold"
+        built.append(unrolled_layer(weights, act.params["thresholds"] if fused else None,
+                                    share=layer.attrs.share, share_depth=layer.attrs.share_depth))
+    first, last = layers[0], layers[-1]
+    if len(built) == 1:
+        unit = catalog.UnrolledMVAU(weights=built[0].weights, thresholds=built[0].thresholds,
+                                    share=first.attrs.share, share_depth=first.attrs.share_depth,
+                                    levels_per_stage=levels)
+    else:
+        unit = UnrolledChain(layers=built, levels_per_stage=levels)
+    units = [unit]
+    if first.op == "binary_conv2d":
+        if len(layers) > 1:
+            raise AssertionError("a convolution is a run of its own")
+        c, h, w = first.in_types[0].shape
+        swg = catalog.ConvolutionInputGenerator(
+            in_shape=element_shape(first.in_types[0]), channels=c, height=h, width=w,
+            kernel=first.attrs.kernel_size, stride=first.attrs.stride,
+            padding=first.attrs.padding, pad_value=0, simd=c)   # bit 0 = -1, the binary pad
+        units = [swg, unit]          # C channels per beat: k*k beats per window
+        cycles = max(swg.out_beats, swg.in_beats)
+    else:
+        cycles = first.in_types[0].size // unit.mw
+    act = last.activation
+    return _with_activation(None if act is None or act.op == "threshold" else act, units, cycles)

@@ -22,7 +22,7 @@ class Requant(wiring.Component):
             ((p >> (s[c] - 1)) + 1) >> 1     otherwise    # == (p + 2**(s-1)) >> s
         y = clamp(t + zp[c], lo, hi)
 
-    which is DESIGN.md's round-half-up rescale; the rewritten rounding never
+    which is the documented round-half-up rescale; the rewritten rounding never
     needs the ``2**(s-1)`` constant, so nothing is wider than the product.
     ``rounding="floor"`` drops the ``+ 1`` (``p >> s``); ``"half_even"``
     (ONNX ``ROUND``) also subtracts 1 on the ties whose lower neighbour is

@@ -26,7 +26,7 @@ _Q31 = (1 << 31) - 1
 class ShiftGELU(wiring.Component):
     """Integer GELU of rows of ``length`` elements, ``simd`` per beat (I-ViT ``IntGELU``).
 
-    Per row, ``sw_reference.ivit.shiftgelu`` (DESIGN.md section 3)::
+    Per row, ``sw_reference.ivit.shiftgelu`` (docs/design/operators.md)::
 
         m = max(p)
         e  = exp_shift(p - m, x0, n);  em = min(exp_shift(-m, x0, n), 2**31 - 1)

@@ -29,7 +29,7 @@ _Q31 = (1 << 31) - 1
 class Shiftmax(wiring.Component):
     """Integer softmax of rows of ``length`` elements, ``simd`` per beat (I-ViT ``IntSoftmax``).
 
-    Per row, ``sw_reference.ivit.shiftmax`` (DESIGN.md section 3)::
+    Per row, ``sw_reference.ivit.shiftmax`` (docs/design/operators.md)::
 
         e = exp_shift(x - max(x), x0, n)
         S = min(sum(e), 2**31 - 1)

@@ -24,7 +24,7 @@ class Thresholding(wiring.Component):
 
     so ``y`` is ``unsigned(out_bits)``. With ``out_bits == 1`` the one bit is
     a binary value (1 = +1, taken when ``x >= T[c, 0]``; 0 = -1), which a
-    following binary layer consumes directly (DESIGN.md section 2).
+    following binary layer consumes directly (docs/design/numbers.md).
 
     Channels arrive in order, ``pe`` per beat, ``channels // pe`` beats (folds)
     per vector; a fold counter selects each lane's thresholds, so the stream

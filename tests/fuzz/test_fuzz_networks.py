@@ -8,7 +8,8 @@ YAML + npz like a user's, composed by ``build_network`` (width converters,
 FIFOs, AXI words) and fed edge-case then random samples. Under Amaranth's
 simulator the composed core runs with random stalls on both sides; under
 Verilator the exported Verilog of the AXI4-Stream top runs with random
-backpressure (``sim.network.cosimulate``). CI runs a few networks in
+backpressure (``sim.network.cosimulate``, 2000 samples: on the fast path the
+build, not the run, is what costs). CI runs a few networks in
 Amaranth and one under Verilator (each Verilator build costs tens of
 seconds); ``pytest -m slow`` runs many more, and ``benchmarks/fuzz_campaign.py``
 runs a campaign and counts cases and failures.
@@ -66,7 +67,7 @@ def verilator_check(case, backpressure, seed):
     from sim.network import cosimulate
     with tempfile.TemporaryDirectory() as folder:
         spec = load(write_network(case, folder))
-        run = cosimulate(spec, samples(spec, case, 40), backpressure=backpressure, seed=seed,
+        run = cosimulate(spec, samples(spec, case, 2000), backpressure=backpressure, seed=seed,
                          work_dir=f"{folder}/sim", log=lambda *a: None)
     assert run.mismatches == 0, f"{case!r}\n{run.mismatches} samples differ: hardware " \
                                 f"{run.got[run.mismatched_samples[:2]].tolist()} golden " \

@@ -414,20 +414,70 @@ def integer_mvau_case(draw):
     return UnitCase(unit, x, want)
 
 
-def unrolled_mvau_case(draw):
-    """Weights in logic, one vector per cycle, with or without MST-shared popcounts."""
-    from hwgen.units.unrolled_mvau import UnrolledMVAU
-    mh, mw = draw(st.integers(1, 6)), draw(st.integers(1, 10))
+def _unrolled_weights(draw, mh, mw):
     w = _pm1(draw, (mh, mw))
     if draw(st.booleans()) and mh > 1:        # near-duplicate rows: something to share
         w[1:] = w[0]
         w[-1, 0] = -w[-1, 0]
-    share = draw(st.sampled_from(["none", "mst"]))
-    unit = UnrolledMVAU(weights=w, pipeline=draw(st.integers(0, 2)), share=share,
-                        share_depth=draw(st.integers(1, 3)))
+    return w
+
+
+def _fused_thresholds(draw, x, w, out_bits):
+    """Sorted [MH or 1, 2**out_bits - 1] thresholds: outputs the vectors reach (ties), their
+    neighbours and values beyond both ends (a channel that is constant)."""
+    y = ops.binary_dense(torch.from_numpy(x), torch.from_numpy(w)).numpy()
+    mw = w.shape[1]
+    pool = sorted({int(v) for v in y.reshape(-1)} | {int(v) + 1 for v in y.reshape(-1)}
+                  | {-mw, mw, mw + 1, -mw - 3})
+    rows = w.shape[0] if draw(st.booleans()) else 1
+    t = draw(st.lists(st.lists(st.sampled_from(pool), min_size=(1 << out_bits) - 1,
+                               max_size=(1 << out_bits) - 1), min_size=rows, max_size=rows))
+    return np.sort(np.array(t, dtype=np.int64), axis=1)
+
+
+def _unrolled_levels(draw):
+    return draw(st.sampled_from([None, 1, 2, 3]))
+
+
+def unrolled_mvau_case(draw):
+    """Weights in logic, one vector per cycle, with or without MST-shared popcounts and fused
+    thresholds, registers every 1-3 levels or none."""
+    from hwgen.units.unrolled_mvau import UnrolledMVAU
+    mh, mw = draw(st.integers(1, 6)), draw(st.integers(1, 10))
+    w = _unrolled_weights(draw, mh, mw)
     x = _vectors(draw, draw(st.integers(1, 6)), mw, -1, 1, binary=True)
-    want = ops.binary_dense(torch.from_numpy(x), torch.from_numpy(w)).numpy()
-    return UnitCase(unit, x, want)
+    out_bits = draw(st.sampled_from([None, 1, 2]))
+    t = None if out_bits is None else _fused_thresholds(draw, x, w, out_bits)
+    unit = UnrolledMVAU(weights=w, thresholds=t, share=draw(st.sampled_from(["none", "mst"])),
+                        share_depth=draw(st.integers(1, 3)), link_cost=draw(st.integers(0, 4)),
+                        levels_per_stage=_unrolled_levels(draw))
+    want = ops.binary_dense(torch.from_numpy(x), torch.from_numpy(w))
+    if t is None:
+        return UnitCase(unit, x, want.numpy())
+    want = ops.threshold(want, torch.from_numpy(t), channel_axis=-1, binary_out=out_bits == 1)
+    return UnitCase(unit, x, want.numpy(), binary_out=out_bits == 1)
+
+
+def unrolled_chain_case(draw):
+    """Two or three unrolled layers as one pipeline, 1-bit thresholds between them, the last
+    with or without thresholds."""
+    from hwgen.units._unrolled import unrolled_layer
+    from hwgen.units.unrolled_chain import UnrolledChain
+    sizes = [draw(st.integers(1, 10)) for _ in range(draw(st.integers(3, 4)))]
+    x = _vectors(draw, draw(st.integers(1, 6)), sizes[0], -1, 1, binary=True)
+    layers, h = [], torch.from_numpy(x)
+    for k, (mw, mh) in enumerate(zip(sizes, sizes[1:])):
+        w = _unrolled_weights(draw, mh, mw)
+        last = k == len(sizes) - 2
+        out_bits = draw(st.sampled_from([None, 1, 2])) if last else 1
+        t = None if out_bits is None else _fused_thresholds(draw, h.numpy(), w, out_bits)
+        layers.append(unrolled_layer(w, t, share=draw(st.sampled_from(["none", "mst"])),
+                                     share_depth=draw(st.integers(1, 2))))
+        h = ops.binary_dense(h, torch.from_numpy(w))
+        if t is not None:
+            h = ops.threshold(h, torch.from_numpy(t), channel_axis=-1, binary_out=out_bits == 1)
+    unit = UnrolledChain(layers=layers, levels_per_stage=_unrolled_levels(draw))
+    return UnitCase(unit, x, h.numpy(), binary_out=out_bits == 1)
 
 
 def _feature_map_geometry(draw):
@@ -612,6 +662,7 @@ FACTORIES = {
     "MVAU": mvau_case,
     "IntegerMVAU": integer_mvau_case,
     "UnrolledMVAU": unrolled_mvau_case,
+    "UnrolledChain": unrolled_chain_case,
     "Thresholding": thresholding_case,
     "Requant": requant_case,
     "AddStreams": add_case,

@@ -1,4 +1,4 @@
-"""sw_reference.ivit: exact against DESIGN.md section 3 in Python big ints, and accuracy vs float.
+"""sw_reference.ivit: exact against docs/design/operators.md in Python big ints, and accuracy vs float.
 
 The accuracy tests recompute the figures quoted in ``sw_reference.ivit``'s
 docstring (2000 rows each, fixed seeds) and assert bounds a little looser.

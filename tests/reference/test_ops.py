@@ -23,7 +23,7 @@ def pm1(*shape):
 
 
 def py_round_shift(p: int, s: int) -> int:
-    """DESIGN.md section 2, literally, in Python's unbounded integers."""
+    """docs/design/numbers.md, literally, in Python's unbounded integers."""
     return p if s == 0 else (p + (1 << (s - 1))) >> s
 
 
@@ -214,7 +214,7 @@ def test_dyadic_half_way_points_round_up():
 
 
 def py_round_mode(p: int, s: int, rounding: str) -> int:
-    """DESIGN.md section 2's three formulas, literally, in Python's unbounded integers."""
+    """docs/design/numbers.md's three formulas, literally, in Python's unbounded integers."""
     if s == 0:
         return p
     if rounding == "half_up":

@@ -2,7 +2,7 @@
 
 Used to check that inferred ranges hold for real data and that seeded
 parameters give useful (unsaturated) activations. The real golden model is
-``sw_reference``; this only follows DESIGN.md section 3 for the ops it covers.
+``sw_reference``; this only follows docs/design/operators.md for the ops it covers.
 """
 
 import numpy as np

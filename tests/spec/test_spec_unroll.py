@@ -59,11 +59,13 @@ def test_rejects(layer, line, path, message, hint):
         assert hint in err.hint, str(err)
 
 
-def test_unrolled_conv_is_valid_spec_but_has_no_hardware_yet():
+def test_unrolled_conv_builds_a_window_generator_and_an_unrolled_unit():
     from hwgen.units.registry import units_for
     net = loads(IMG + "  - {name: c, op: binary_conv2d, out_channels: 4, kernel_size: 3,"
                 " unroll: full, share: mst}\n")
     conv, = net.layers
     assert (conv.pe, conv.simd) == (4, 2)
-    with pytest.raises(NotImplementedError, match="unroll: full on binary_conv2d .* issue #10"):
-        units_for(conv)
+    (swg, unit), cycles = units_for(conv)
+    assert type(swg).__name__ == "ConvolutionInputGenerator" and swg.simd == 2
+    assert type(unit).__name__ == "UnrolledMVAU" and (unit.mh, unit.mw) == (4, 3 * 3 * 2)
+    assert unit.share == "mst" and cycles == 6 * 6 * 9          # k*k beats per window

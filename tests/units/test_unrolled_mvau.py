@@ -1,17 +1,21 @@
-"""Fully unrolled binary MVAU with MST sharing: construction, plan properties, Amaranth sim, Verilator cosim."""
-
-import re
+"""Fully unrolled binary MVAU / chain (latency mode): construction, MST plans, fused
+thresholds, register placement, Amaranth sim and Verilator cosim against ``sw_reference``."""
 
 import numpy as np
 import pytest
+import torch
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
 from hwgen.export import to_verilog
 from hwgen.top import AxiStreamTop
 from hwgen.units._mst import direct_plan, hamming, mst_plan
+from hwgen.units._unrolled import levels_for_clock, unrolled_layer
+from hwgen.units.unrolled_chain import UnrolledChain
 from hwgen.units.unrolled_mvau import UnrolledMVAU
 from sim.amaranth_streams import simulate_stream
+from sim.packing import unpack
+from sw_reference.ops import threshold
 
 from .mvau_cases import (
     check_cosim,
@@ -34,10 +38,16 @@ W = make_weights(8, 16, seed=0)
     ({"share": None}, TypeError, "share must be one of 'none', 'mst', not None"),
     ({"share_depth": 0}, ValueError, "share_depth must be at least 1, not 0"),
     ({"share_depth": True}, TypeError, "share_depth must be an integer, not True"),
-    ({"pipeline": -1}, ValueError, "pipeline must be at least 0, not -1"),
+    ({"link_cost": -1}, ValueError, "link_cost must be at least 0, not -1"),
+    ({"levels_per_stage": 0}, ValueError, "levels_per_stage must be at least 1, not 0"),
+    ({"levels_per_stage": 2.5}, TypeError, "levels_per_stage must be an integer, not 2.5"),
     ({"weights": W[0]}, ValueError, "weights must be 2-D [MH, MW], not of shape (16,)"),
     ({"weights": np.where(W > 0, 1, 0)}, ValueError, "must be -1 or +1, not 0"),
     ({"in_shape": signed(8)}, ValueError, "integer inputs take hwgen.units.mvau_int.IntegerMVAU"),
+    ({"thresholds": np.zeros((3, 1))}, ValueError, "thresholds must be [8, 2**out_bits - 1]"),
+    ({"thresholds": np.zeros((8, 2))}, ValueError, "(1, 3, 7 or 15), not 2"),
+    ({"thresholds": [[2, 1, 3]]}, ValueError, "thresholds row 0 must be sorted ascending"),
+    ({"thresholds": [[0.5]]}, TypeError, "thresholds must be integers"),
 ])
 def test_construction_errors(change, error, message):
     with pytest.raises(error) as info:
@@ -45,19 +55,55 @@ def test_construction_errors(change, error, message):
     assert message in str(info.value)
 
 
+def test_chain_errors():
+    a = unrolled_layer(make_weights(8, 16, seed=1), [[0]])
+    dense = unrolled_layer(make_weights(8, 16, seed=1))
+    b = unrolled_layer(make_weights(4, 8, seed=2))
+    with pytest.raises(TypeError, match="layers must be a non-empty sequence of UnrolledLayer"):
+        UnrolledChain(layers=[])
+    with pytest.raises(ValueError, match="layer 0 has 8 outputs but layer 1 reads 16 inputs"):
+        UnrolledChain(layers=[a, a])
+    with pytest.raises(ValueError, match="must end in 1-bit thresholds .* not none"):
+        UnrolledChain(layers=[dense, b])
+    assert UnrolledChain(layers=[a, b]).out_shape == signed(5)
+
+
+def test_levels_for_clock():
+    assert levels_for_clock(1000) == 1                    # never below one level
+    assert levels_for_clock(100) > levels_for_clock(200) >= levels_for_clock(250) >= 1
+    with pytest.raises(ValueError, match="clock_mhz must be a positive number, not 0"):
+        levels_for_clock(0)
+
+
 def test_properties_and_ports():
     weights = make_correlated_weights(12, 20, seed=1)
-    unit = UnrolledMVAU(weights=weights, pipeline=2, share="mst", share_depth=3)
+    unit = UnrolledMVAU(weights=weights, levels_per_stage=2, share="mst", share_depth=3)
     assert (unit.mh, unit.mw, unit.pe, unit.simd, unit.nf, unit.sf) == (12, 20, 12, 20, 1, 1)
     assert unit.cycles_per_vector == 1 and unit.rom_bits == 0 and unit.share == "mst"
-    assert 1 <= unit.share_levels <= 3 and unit.latency == 2 + 2 + unit.share_levels
+    assert 1 <= unit.share_levels <= 3 and unit.queue_depth == unit.latency + 1
     assert unit.synapse_ops_unshared == 240 and unit.synapse_ops < 240
+    assert unit.built_synapses == unit.synapse_ops
     assert unit.acc_shape == signed(6)
     assert unit.i.payload.shape() == data.ArrayLayout(unsigned(1), 20)
     assert unit.o.payload.shape() == data.ArrayLayout(signed(6), 12)
-    plain = UnrolledMVAU(weights=weights, pipeline=2)
-    assert (plain.synapse_ops, plain.share_levels, plain.latency) == (240, 0, 4)
-    assert UnrolledMVAU(weights=weights, share="mst").latency == 2   # combinational links
+    # 20 inputs: 4-bit counters, two adder levels, then the root adder (which also doubles
+    # and offsets the count): 4 levels
+    assert [UnrolledMVAU(weights=weights, levels_per_stage=n).latency for n in (1, 2, 3, 4)] \
+        == [4, 2, 2, 1]
+    assert UnrolledMVAU(weights=weights).latency == 1          # combinational to the queue
+    fused = UnrolledMVAU(weights=weights, thresholds=np.zeros((12, 3), int), levels_per_stage=2)
+    assert fused.o.payload.shape() == data.ArrayLayout(unsigned(2), 12)
+
+
+def test_constant_thresholds_build_no_count():
+    """A channel whose threshold every input meets (or none does) is a constant bit."""
+    weights = make_weights(6, 16, seed=3)
+    rows = [[-16], [-100], [17], [16], [0], [100]]         # -16 and below: always; above 16: never
+    unit = UnrolledMVAU(weights=weights, thresholds=rows, levels_per_stage=2)
+    assert unit.built_synapses == 2 * 16                    # channels 3 (y >= 16) and 4 only
+    x = make_vectors(weights, count=10, seed=1)
+    got = simulate_bits(unit, x, bits=1, stall=0.2, seed=1)
+    np.testing.assert_array_equal(got, golden(x, weights, np.array(rows)))
 
 
 # --- the sharing plan ----------------------------------------------------------------------------
@@ -129,16 +175,22 @@ def test_plan_shares_where_it_pays():
     assert mst_plan(PLAN_WEIGHTS["random"], 2) == mst_plan(PLAN_WEIGHTS["random"].copy(), 2)
 
 
+def test_link_cost_skips_links_that_do_not_pay():
+    weights = PLAN_WEIGHTS["correlated"]
+    links = [sum(p >= 0 for p in mst_plan(weights, 2, link_cost=cost).parent)
+             for cost in (0, 4, 16, 32)]
+    assert links == sorted(links, reverse=True) and links[0] > links[-1]
+    # at a cost of MW no link pays but an identical row's (no adder at all)
+    free = mst_plan(weights, 2, link_cost=32)
+    assert all(free.cost[c] == 0 for c in range(len(weights)) if free.parent[c] >= 0)
+    check_tree(mst_plan(weights, 2, link_cost=8), weights, 2)
+
+
 def test_hardware_counts_exactly_the_planned_synapse_ops():
-    """The XNOR bits in the Verilog (``agree_*`` wires) add up to the plan's op count."""
     weights = make_correlated_weights(10, 16, seed=7)
     for share in ("none", "mst"):
-        unit = UnrolledMVAU(weights=weights, pipeline=1, share=share)
-        text = to_verilog(unit, "u")
-        widths = {name: int(msb) + 1 if msb else 1 for msb, name in
-                  re.findall(r"wire (?:\[(\d+):0\] )?(\\?agree_\d+(?:_vs_\d+)?) ?;", text)}
-        assert sum(widths.values()) == unit.synapse_ops, (share, widths)
-        assert "weights_" not in text and "input_buffer" not in text      # no ROM, no buffer
+        unit = UnrolledMVAU(weights=weights, levels_per_stage=2, share=share)
+        assert unit.built_synapses == unit.synapse_ops
 
 
 # --- simulation ----------------------------------------------------------------------------------
@@ -153,28 +205,113 @@ def simulate(unit, x, *, stall, seed):
         out_stamps
 
 
+def simulate_bits(unit, x, *, bits, stall, seed):
+    """Like :func:`simulate` for a unit with thresholds: unsigned ``bits``-bit outputs."""
+    beats = [frame[0] for frame in to_beats(x, unit.simd)]
+    received = simulate_stream(unit, beats, len(x), stall=stall, seed=seed)
+    return unpack_bits(received, unit.mh, bits)
+
+
+def unpack_bits(words, mh, bits):
+    got = np.array([unpack(w, mh, bits, False) for w in words], dtype=np.int64)
+    return (got > 0).astype(np.int64) if bits == 1 else got     # unpack gives 1 bit as -1/+1
+
+
+def golden(x, weights, rows):
+    """``threshold(binary_dense(x, W), T)`` from ``sw_reference``."""
+    return threshold(torch.from_numpy(expected(x, weights)),
+                     torch.from_numpy(np.asarray(rows, dtype=np.int64))).numpy()
+
+
+def tie_thresholds(x, weights, bits, seed):
+    """Sorted [MH, 2**bits - 1] thresholds drawn from the outputs ``y`` the vectors reach (ties
+    exactly at a threshold), ``y + 1`` (between two reachable values) and both ends."""
+    y = expected(x, weights)
+    mw = weights.shape[1]
+    rng = np.random.default_rng(seed)
+    rows = []
+    for c in range(weights.shape[0]):
+        pool = np.concatenate([y[:, c], y[:, c] + 1, [-mw, mw, mw + 1, -mw - 5]])
+        rows.append(np.sort(rng.choice(pool, size=2 ** bits - 1)))
+    return np.array(rows, dtype=np.int64)
+
+
 def weights_for(kind, mh, mw, seed):
     return (make_correlated_weights if kind == "correlated" else make_weights)(mh, mw, seed=seed)
 
 
-SIM = [(kind, share, pipeline, depth) for kind in ("random", "correlated")
-       for share, pipeline, depth in (("none", 1, 2), ("mst", 0, 1), ("mst", 1, 2), ("mst", 2, 3))]
+SIM = [(kind, share, levels, depth) for kind in ("random", "correlated")
+       for share, levels, depth in (("none", 2, 2), ("mst", None, 1), ("mst", 1, 2),
+                                    ("mst", 3, 3))]
 
 
-@pytest.mark.parametrize("kind, share, pipeline, depth", SIM)
-def test_amaranth_sim_matches_golden(kind, share, pipeline, depth):
+@pytest.mark.parametrize("kind, share, levels, depth", SIM)
+def test_amaranth_sim_matches_golden(kind, share, levels, depth):
     """Random and edge vectors back to back, 30% random stalls on both streams."""
-    weights = weights_for(kind, 12, 20, seed=pipeline + depth)
-    unit = UnrolledMVAU(weights=weights, pipeline=pipeline, share=share, share_depth=depth)
-    x = make_vectors(weights, count=24, seed=pipeline)
-    got, _, _ = simulate(unit, x, stall=0.3, seed=3 + pipeline)
+    weights = weights_for(kind, 12, 20, seed=(levels or 0) + depth)
+    unit = UnrolledMVAU(weights=weights, levels_per_stage=levels, share=share, share_depth=depth)
+    x = make_vectors(weights, count=24, seed=levels or 0)
+    got, _, _ = simulate(unit, x, stall=0.3, seed=3 + (levels or 0))
     np.testing.assert_array_equal(got, expected(x, weights))
 
 
-@pytest.mark.parametrize("share, pipeline", [("none", 1), ("mst", 0), ("mst", 2)])
-def test_amaranth_sim_one_vector_per_cycle_and_latency(share, pipeline):
+@pytest.mark.parametrize("bits", [1, 2])
+@pytest.mark.parametrize("share, levels", [("none", None), ("none", 2), ("mst", 1), ("mst", 3)])
+def test_fused_thresholds_match_golden_with_ties(bits, share, levels):
+    """Thresholds exactly at reachable outputs, between them and beyond both ends; 30% stalls."""
+    weights = make_correlated_weights(12, 21, seed=bits)       # odd MW: y is odd
+    x = make_vectors(weights, count=40, seed=bits)
+    rows = tie_thresholds(x, weights, bits, seed=levels or 0)
+    unit = UnrolledMVAU(weights=weights, thresholds=rows, share=share, levels_per_stage=levels)
+    got = simulate_bits(unit, x, bits=bits, stall=0.3, seed=bits)
+    np.testing.assert_array_equal(got, golden(x, weights, rows))
+
+
+def chain_layers(seed, share="mst"):
+    """Three layers 24 -> 16 -> 12 -> 5: 1-bit thresholds (ties included), then a dense output."""
+    shapes = [(16, 24), (12, 16), (5, 12)]
+    weights = [make_correlated_weights(mh, mw, seed=seed + k) for k, (mh, mw) in enumerate(shapes)]
+    x = make_vectors(weights[0], count=40, seed=seed)
+    rows, h = [], x
+    for w in weights[:-1]:
+        rows.append(tie_thresholds(h, w, 1, seed=seed))
+        h = golden(h, w, rows[-1]) * 2 - 1                 # -1/+1 inputs of the next layer
+    want = expected(h, weights[-1])
+    layers = [unrolled_layer(w, r, share=share) for w, r in zip(weights, rows)]
+    layers.append(unrolled_layer(weights[-1], share=share))
+    return layers, x, want
+
+
+@pytest.mark.parametrize("levels", [None, 1, 3])
+def test_chain_matches_golden_one_vector_per_cycle(levels):
+    layers, x, want = chain_layers(seed=levels or 0)
+    unit = UnrolledChain(layers=layers, levels_per_stage=levels)
+    beats = [frame[0] for frame in to_beats(x, unit.simd)]
+    received = simulate_stream(unit, beats, len(x), stall=0.3, seed=4)
+    np.testing.assert_array_equal(from_beats([[w] for w in received], 5, 5), want)
+    stamps = ([], [])
+    received = simulate_stream(unit, beats, len(x), stamps=stamps)
+    np.testing.assert_array_equal(from_beats([[w] for w in received], 5, 5), want)
+    assert np.diff(stamps[0]).tolist() == [1] * (len(x) - 1)
+    assert np.diff(stamps[1]).tolist() == [1] * (len(x) - 1)
+    assert stamps[1][0] - stamps[0][0] == unit.latency
+
+
+def test_mst_link_costs_no_cycle_where_the_stage_has_slack():
+    """20 inputs: 4 levels; with 8 levels per stage the links fit in the stage, with 4 not."""
     weights = make_correlated_weights(12, 20, seed=8)
-    unit = UnrolledMVAU(weights=weights, pipeline=pipeline, share=share, share_depth=3)
+    plain = UnrolledMVAU(weights=weights, levels_per_stage=8)
+    shared = UnrolledMVAU(weights=weights, levels_per_stage=8, share="mst", share_depth=2)
+    assert shared.share_levels >= 1 and shared.latency == plain.latency == 1
+    assert UnrolledMVAU(weights=weights, levels_per_stage=4).latency == 1
+    tight = UnrolledMVAU(weights=weights, levels_per_stage=4, share="mst", share_depth=2)
+    assert tight.latency == 2
+
+
+@pytest.mark.parametrize("share, levels", [("none", 2), ("mst", None), ("mst", 1)])
+def test_amaranth_sim_one_vector_per_cycle_and_latency(share, levels):
+    weights = make_correlated_weights(12, 20, seed=8)
+    unit = UnrolledMVAU(weights=weights, levels_per_stage=levels, share=share, share_depth=3)
     x = make_vectors(weights, count=6, seed=2)
     got, in_stamps, out_stamps = simulate(unit, x, stall=0.0, seed=0)
     np.testing.assert_array_equal(got, expected(x, weights))
@@ -183,30 +320,60 @@ def test_amaranth_sim_one_vector_per_cycle_and_latency(share, pipeline):
     assert out_stamps[0] - in_stamps[0] == unit.latency
 
 
-# Verilator: plain, MST on correlated weights (pipelined links), MST chained combinationally.
-# CI builds the MST one (tests/test_unrolled_networks.py cosimulates a network with pipelined
-# and combinational MST layers too); the others take minutes to compile on a busy machine.
+def test_credit_keeps_ready_registered_and_queue_bounded():
+    """With the output never taken, the unit accepts exactly ``queue_depth`` vectors."""
+    from amaranth.sim import Simulator
+    weights = make_weights(4, 8, seed=1)
+    unit = UnrolledMVAU(weights=weights, levels_per_stage=1)
+    taken = []
+
+    async def tb(ctx):
+        ctx.set(unit.i.valid, 1)
+        ctx.set(unit.o.ready, 0)
+        for _ in range(3 * unit.queue_depth):
+            if ctx.get(unit.i.ready):
+                taken.append(1)
+            await ctx.tick()
+        ctx.set(unit.o.ready, 1)
+        for _ in range(unit.queue_depth):
+            assert ctx.get(unit.o.valid)
+            await ctx.tick()
+        assert not ctx.get(unit.o.valid) or ctx.get(unit.i.ready)
+
+    sim = Simulator(unit)
+    sim.add_clock(1e-6)
+    sim.add_testbench(tb)
+    sim.run()
+    assert len(taken) == unit.queue_depth
+
+
+# Verilator: thresholds fused into an MST unit, a dense MST unit, a chain.
 COSIM = {
-    "plain": ("random", 16, 32, "none", 1, 2),
-    "mst": ("correlated", 16, 32, "mst", 2, 2),
-    "mst_comb": ("random", 12, 24, "mst", 0, 3),
+    "mst_thresholds": ("correlated", 16, 32, "mst", 2, 2, 1),
+    "mst": ("correlated", 16, 32, "mst", 2, 2, None),
+    "plain": ("random", 12, 24, "none", None, 2, 2),
 }
 
 
 def cosim(name, *, count, backpressure, seed):
     from sim.cosim import cosimulate_unit
-    kind, mh, mw, share, pipeline, depth = COSIM[name]
+    kind, mh, mw, share, levels, depth, bits = COSIM[name]
     weights = weights_for(kind, mh, mw, seed=21)
-    unit = UnrolledMVAU(weights=weights, pipeline=pipeline, share=share, share_depth=depth)
     x = make_vectors(weights, count=count, seed=seed)
+    rows = None if bits is None else tie_thresholds(x, weights, bits, seed=seed)
+    unit = UnrolledMVAU(weights=weights, thresholds=rows, levels_per_stage=levels, share=share,
+                        share_depth=depth)
     result = cosimulate_unit(unit, f"unrolled_{name}", to_beats(x, mw), out_beats=1,
                              backpressure=backpressure, seed=seed)
-    got = from_beats(result.received, unit.pe, unit.acc_shape.width)
-    return unit, x, got, expected(x, weights), result
+    if bits is None:
+        return unit, x, from_beats(result.received, unit.pe, unit.acc_shape.width), \
+            expected(x, weights), result
+    return unit, x, unpack_bits([w for frame in result.received for w in frame], mh, bits), \
+        golden(x, weights, rows), result
 
 
-@pytest.mark.parametrize("name", ["mst", pytest.param("plain", marks=pytest.mark.slow),
-                                  pytest.param("mst_comb", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("name", ["mst_thresholds", pytest.param("mst", marks=pytest.mark.slow),
+                                  pytest.param("plain", marks=pytest.mark.slow)])
 def test_verilator_cosim_matches_golden(name):
     """>= 300 vectors under 30% random pauses on both AXI4-Stream sides."""
     _unit, x, got, want, result = cosim(name, count=300, backpressure=0.3, seed=5)
@@ -214,7 +381,7 @@ def test_verilator_cosim_matches_golden(name):
 
 
 def test_verilator_one_vector_per_cycle():
-    _unit, _x, got, want, result = cosim("mst", count=100, backpressure=0.0, seed=9)
+    unit, _x, got, want, result = cosim("mst_thresholds", count=100, backpressure=0.0, seed=9)
     np.testing.assert_array_equal(got, want)
     assert result.steady_cycles_per_sample(1) == pytest.approx(1.0, rel=0.02)
 
@@ -224,12 +391,14 @@ def test_verilog_is_deterministic_and_lint_clean(wrap, tmp_path):
     """The bare unit (and, under -m slow, its AXI top; the network test lints one in CI)."""
 
     def design():
-        unit = UnrolledMVAU(weights=make_correlated_weights(10, 24, seed=2), pipeline=1,
-                            share="mst", share_depth=2)
+        weights = make_correlated_weights(10, 24, seed=2)
+        unit = UnrolledMVAU(weights=weights, thresholds=np.zeros((10, 1), int),
+                            levels_per_stage=2, share="mst", share_depth=2)
         return AxiStreamTop(unit, out_beats=1) if wrap else unit
 
     text = to_verilog(design(), "unrolled_top")
     assert text == to_verilog(design(), "unrolled_top")
+    assert "weights_" not in text and "input_buffer" not in text      # no ROM, no buffer
     check_lint(text, "unrolled_top", tmp_path)
 
 
@@ -251,7 +420,7 @@ def test_amaranth_sim_trained_digits_mst_layers_match_golden():
     hidden = build(spec).forward_all(torch.from_numpy(x))["fc1"].numpy().astype(np.int64)
     for layer, inputs in zip(spec.layers, (x, hidden)):
         weights = layer.params["weight"]
-        unit = UnrolledMVAU(weights=weights, pipeline=layer.attrs.pipeline, share="mst",
+        unit = UnrolledMVAU(weights=weights, levels_per_stage=3, share="mst",
                             share_depth=layer.attrs.share_depth)
         assert unit.synapse_ops < unit.synapse_ops_unshared
         got, _, _ = simulate(unit, inputs, stall=0.3, seed=11)
