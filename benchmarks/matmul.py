@@ -4,8 +4,9 @@
                                 [--samples 8] [--net-samples 20] [--baseline REF] [--no-pnr]
 
 The ``scores`` (q @ k^T) and ``ctx`` (attn @ v) layers (16 tokens, 4 heads
-of 16, pe 4, simd 4, 2 adder-tree stages, LUT products), each built as the
-registry builds it and put alone in an AXI4-Stream top:
+of 16, pe 4, simd 4, LUT products, the op's adder-tree stages unless
+``--pipeline``), each built as the registry builds it and put alone in an
+AXI4-Stream top:
 
 * cycles: Verilator cosimulation of ``--samples`` random samples inside the
   layer's operand ranges, then all-max, all-min and mixed (a max, b min)
@@ -249,7 +250,8 @@ def print_table(result):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pipeline", type=int, default=2)
+    parser.add_argument("--pipeline", type=int,
+                        help="adder-tree stages (default: the layer's, i.e. the op's default)")
     parser.add_argument("--device", default="ecp5-85k-8")
     parser.add_argument("--clock", type=float, default=200.0)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
@@ -263,7 +265,8 @@ def main():
     if args.rows_to:                 # the baseline's subprocess
         args.rows_to.write_text(json.dumps(measure(args)))
         return
-    argv = ["--pipeline", str(args.pipeline), "--device", args.device, "--clock", str(args.clock),
+    argv = (["--pipeline", str(args.pipeline)] if args.pipeline is not None else []) + [
+            "--device", args.device, "--clock", str(args.clock),
             "--samples", str(args.samples), "--net-samples", str(args.net_samples),
             "--seeds", *map(str, args.seeds)] + \
         (["--no-pnr"] if args.no_pnr else [])
@@ -284,7 +287,10 @@ def main():
 
 
 def _with_pipeline(layer, pipeline):
-    """``layer`` with its matmul ``pipeline`` key (typed attributes) set to ``pipeline``."""
+    """``layer`` with its matmul ``pipeline`` key (typed attributes) set to ``pipeline`` (None:
+    as it is)."""
+    if pipeline is None:
+        return layer
     return replace(layer, attrs=replace(layer.attrs, pipeline=pipeline))
 
 

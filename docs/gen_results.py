@@ -401,19 +401,21 @@ def _matmul(data):
     if data.get("baseline"):
         base = data["baseline"]
         versions.insert(0, (f"before ({base['ref']}, {base['commit'][:7]})", base["rows"]))
-    rows = [(r["layer"], label, f"{r['a']} x {r['b']} -> {r['out']}",
+    rows = [(r["layer"], label, f"{r['a']} x {r['b']} -> {r['out']}", str(r["pipeline"]),
              f"{_fmt(r['steady_cycles'])} ({_fmt(r['ideal_cycles'])})", f"{r['ratio']:.3f}",
              f"{r['mismatches_bp03']} / {r['samples']}", _fmt(r["lut"]), _fmt(r["lutram"]),
              _fmt(r["ff"]), _fmt(r["bram"]), f"{r['ram_words_per_pe']} x {r['ram_word_bits']}",
              f"{r['fmax_mhz']:.1f} MHz ({', '.join(f'{f:.1f}' for f in r['fmax_mhz_seeds'])})"
              if r["fmax_mhz"] else "-", r["critical_path"] or "-")
             for label, version in versions for r in version]
-    return table(("layer", "code", "a x b -> out", "cycles/sample (ideal)", "of ideal",
+    return table(("layer", "code", "a x b -> out", "tree stages", "cycles/sample (ideal)",
+                  "of ideal",
                   "mismatches (bp 0.3)", "LUT4", "LUTRAM", "FF", "DP16KD",
                   "RAM per PE (words x bits)",
                   "Fmax, median (seeds)", "critical path (median seed)"), rows) + \
         f"\nDevice {data['device']}, target {data['clock_mhz']:g} MHz, nextpnr seeds " \
-        f"{', '.join(map(str, data['seeds']))}; cycles from Verilator without backpressure.\n" \
+        f"{', '.join(map(str, data['seeds']))}; cycles from Verilator without backpressure; " \
+        f"FF excludes the flip-flops placed in DP16KD output registers.\n" \
         + _matmul_networks(data)
 
 

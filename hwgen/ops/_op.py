@@ -125,6 +125,8 @@ class Op:
     accumulator : bool  its output may be narrowed by an inline ``activation``
     activation : bool   it may be written as an inline ``activation``
     unrolls : bool      takes ``unroll``/``share``/``share_depth`` (binary MVU ops)
+    chains : bool       unrolled, it may join the run of unrolled layers before it (one
+                        vector in, one out: a dense layer, not a convolution's windows)
     reads_flattened : bool   its hardware may read a ``flatten`` of a feature map
     rewires : bool      no unit: its output is its input's stream, regrouped (``flatten``)
 
@@ -150,6 +152,7 @@ class Op:
     accumulator: bool = False
     activation: bool = False
     unrolls: bool = False
+    chains: bool = False
     reads_flattened: bool = False
     rewires: bool = False
     attrs: Any = field(init=False, repr=False)

@@ -26,5 +26,6 @@ OP = Op(
     weight_bits=lambda attrs: 1,
     accumulator=True,
     unrolls=True,
+    chains=True,
     reads_flattened=True,
 )

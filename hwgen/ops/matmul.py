@@ -91,8 +91,10 @@ OP = Op(
     fields=(
         Field("transpose_b", "bool", default=False, doc="a @ b.T per head (attention QK^T)"),
         Field("heads", "int", default=1, lo=1, doc="heads H: a is [M, H*Ka], b [R, H*Kb]"),
-        # 2 tree stages: 122 MHz on an LFE5U-25F-6 for the ivit_block scores layer (README)
-        Field("pipeline", "int", default=2, lo=0, hi=8,
+        # 4 tree stages: one adder level per stage for ivit_block's 32 shift-add terms per PE;
+        # with 2 its first segment (two carry chains, mostly routing) held it under 200 MHz
+        # on an LFE5U-85F-8 (docs/results/ivit.md)
+        Field("pipeline", "int", default=4, lo=0, hi=8,
               doc="register stages inside the product adder tree (0: combinational)"),
         Field("resource", "choice", default="lut", choices=("lut", "dsp"),
               doc="products as 'lut' shift-add logic or 'dsp' registered multipliers"),

@@ -100,7 +100,7 @@ class FoldedEngine:
     #: ``(lo, hi)`` of the final sums over all channels
     sum_range = property(lambda self: self._sum_range)
     #: register stages between a slice and the accumulator: the datapath's, + the read register
-    stages = property(lambda self: self._datapath.stages + self._store.read_register)
+    stages = property(lambda self: self._datapath.stages + int(self._store.read_register))
 
     @property
     def start_rom_bits(self):
@@ -178,9 +178,16 @@ class FoldedEngine:
         valid = stages.register(issue, unsigned(1), "valid_1")
         first = stages.register(sf == 0, unsigned(1), "first_1")
         w_slices = read_weights(issue, addr, addr_last)
-        if self._store.read_register:
-            x_slice = stages.register(x_slice, unsigned(slice_bits), "x_read")
-            w_slices = [stages.register(w, Shape.cast(w.shape()), f"w_read_{p}")
+        # The store's read registers; the slice is delayed alike. With two, the words' take
+        # no reset, so the first can become a DP16KD's output register (hwgen.outreg) and the
+        # second keeps the route from the RAM to the lanes a stage of its own; a single one
+        # keeps its reset and stays in the fabric.
+        reads = int(self._store.read_register)
+        for k in range(reads):
+            tag = "" if k == reads - 1 else str(k)
+            x_slice = stages.register(x_slice, unsigned(slice_bits), f"x_read{tag}")
+            w_slices = [stages.register(w, Shape.cast(w.shape()), f"w_read{tag}_{p}",
+                                        reset_less=reads > 1)
                         for p, w in enumerate(w_slices)]
 
         # Each PE's start value per output fold: a constant, or a ROM read like the weights.

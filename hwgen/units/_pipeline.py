@@ -26,9 +26,10 @@ class Stages:
         self.m = m
         self.advance = advance
 
-    def register(self, value, shape, name):
-        """``value`` one stage later, in a register of ``shape`` named ``name``."""
-        reg = Signal(shape, name=name)
+    def register(self, value, shape, name, *, reset_less=False):
+        """``value`` one stage later, in a register of ``shape`` named ``name`` (``reset_less``:
+        a data register the reset need not clear, e.g. one a block RAM can absorb)."""
+        reg = Signal(shape, name=name, reset_less=reset_less)
         if self.advance is None:
             self.m.d.sync += reg.eq(value)
         else:

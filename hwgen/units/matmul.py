@@ -39,8 +39,10 @@ class MatMul(FoldedUnit):
     Storage: one RAM per PE with two banks of ``H * NF * SF`` words of SIMD
     ``b`` elements, word ``h*NF*SF + nf*SF + sf`` of a bank holding
     ``W_h[nf*PE + p, sf*SIMD : (sf+1)*SIMD]`` (``2 * R * H * Kb`` elements in
-    all), read synchronously like the MVAU's ROMs and registered once more
-    before the products. ``b`` is written one beat per cycle: with
+    all), read synchronously like the MVAU's ROMs and registered twice more
+    before the products: the first register has no reset, so on ECP5 it
+    becomes the DP16KD's output register (:mod:`hwgen.outreg`), the second
+    sits in the fabric. ``b`` is written one beat per cycle: with
     ``transpose_b`` a beat is SIMD elements of one row and head (``b_lanes =
     simd``), one whole word of one PE's RAM; otherwise a beat is PE elements
     (``b_lanes = pe``), one lane of the same word in every PE's RAM (lane
@@ -73,7 +75,7 @@ class MatMul(FoldedUnit):
     transpose_b : bool
     pe : int        outputs per beat; must divide MH (R with transpose_b, else Kb)
     simd : int      ``a`` elements per beat; must divide MW (= Ka)
-    pipeline : int  adder tree register stages (default 2)
+    pipeline : int  adder tree register stages (default 4)
     resource : str  one of :data:`~.mvau_int.RESOURCES`: products as shift-add logic or DSPs
     out_shape : Shape or None
         Output element shape; must hold the exact bounds (default: the
@@ -90,10 +92,11 @@ class MatMul(FoldedUnit):
 
     Cycles per sample ``max(R*H*Kb/b_lanes, M*H*NF*SF)`` (``cycles_per_sample``)
     in steady state when both streams keep up (the first sample also waits
-    for its whole ``b``); latency ``3 + pipeline`` (``4 + pipeline`` with
+    for its whole ``b``); latency ``4 + pipeline`` (``5 + pipeline`` with
     DSPs) cycles from a vector's last ``a`` beat to its first output beat: the
-    MVAU's plus a register on the RAM (and input buffer) outputs, so a block
-    RAM's slow clock-to-output is not in series with the products.
+    MVAU's plus two registers on the RAM (and input buffer) outputs, so
+    neither a block RAM's slow clock-to-output nor the route from the RAM to
+    the lanes is in series with the products.
     """
 
     #: what the manifest records of this unit: names of its public figures, in manifest order
@@ -102,7 +105,7 @@ class MatMul(FoldedUnit):
     resource_features = None
 
     def __init__(self, *, a_shape, b_shape, rows_a, rows_b, heads, ka, kb, transpose_b,
-                 pe=1, simd=1, pipeline=2, resource="lut", a_range=None, b_range=None,
+                 pe=1, simd=1, pipeline=4, resource="lut", a_range=None, b_range=None,
                  out_shape=None):
         if not isinstance(transpose_b, bool):
             raise TypeError(f"transpose_b must be True or False, not {transpose_b!r}")

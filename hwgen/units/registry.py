@@ -91,17 +91,17 @@ def _unrolled(layer):
 
 
 def _fusable(layer):
-    """An unrolled binary_dense on binary inputs whose 1-bit threshold can feed the next one."""
+    """An unrolled dense layer on binary inputs whose 1-bit threshold can feed the next one."""
     act = layer.activation
-    return (layer.op == "binary_dense" and _unrolled(layer) and layer.in_types[0].binary
+    return (OPS[layer.op].chains and _unrolled(layer) and layer.in_types[0].binary
             and act is not None and act.op == "threshold" and act.attrs.bits == 1)
 
 
 def unrolled_runs(layers):
     """The layers with ``unroll: full`` grouped into units: a list of runs (lists of layers,
-    in order). A ``binary_dense`` joins the run before it when it reads only that run's last
-    layer, which nothing else reads and which ends in a 1-bit threshold; a convolution is a
-    run of its own."""
+    in order). A layer whose op ``chains`` (``binary_dense``) joins the run before it when it
+    reads only that run's last layer, which nothing else reads and which ends in a 1-bit
+    threshold; a convolution is a run of its own."""
     readers = {}
     for layer in layers:
         for name in layer.inputs:
@@ -111,7 +111,7 @@ def unrolled_runs(layers):
         if not _unrolled(layer):
             continue
         last = runs[-1][-1] if runs else None
-        if (layer.op == "binary_dense" and last is not None and layer.inputs == (last.name,)
+        if (OPS[layer.op].chains and last is not None and layer.inputs == (last.name,)
                 and readers[last.name] == 1 and _fusable(last) and layer.in_types[0].binary):
             runs[-1].append(layer)
         else:

@@ -1,0 +1,121 @@
+"""Put the flip-flops right after an ECP5 block RAM's read port into its output register.
+
+Yosys 0.70 maps every inferred DP16KD with ``REGMODE = NOREG`` (its memory
+mapper cannot absorb a register after the read port), so a block RAM read
+costs the RAM's slow clock-to-output (about 4.4 ns on ``ecp5-85k-8``) plus
+routing in series with whatever follows; the DP16KD's own output register
+(``REGMODE = OUTREG``) gives about 1 ns. :func:`absorb_output_registers`
+rewrites the flattened Yosys netlist nextpnr reads: a DP16KD read port whose
+every used data output drives exactly one ``TRELLIS_FF`` (data input only)
+that has no set/reset, the RAM's read clock (both not inverted) and one
+clock enable shared by all of them (or none: ``CEMUX = 1``, a register that
+loads every cycle, as in a pipeline that never stalls), gets ``REGMODE = OUTREG`` with that
+enable on ``OCE``, and the flip-flops are removed. The registered RAM then
+behaves exactly as the RAM followed by the flip-flops (the output register
+loads while ``OCE`` is high, holds otherwise, starts at 0 like the
+flip-flops' ``REGSET = RESET``); any other port is left alone.
+
+In the 36-bit pseudo-dual-port mode (``DATA_WIDTH_B = 36``) the read data
+leave on DOA and DOB, so both ports' output registers are set and both
+clocks must be the same net.
+"""
+
+import json
+from pathlib import Path
+
+__all__ = ["absorb_output_registers", "absorb_in_file"]
+
+_PINS = 18
+
+
+def _read_groups(cell):
+    """[(port letters, data pins)] of the read ports of a DP16KD."""
+    if _width(cell["parameters"].get("DATA_WIDTH_B", "0")) == 36:
+        return [("AB", [f"DO{x}{i}" for x in "AB" for i in range(_PINS)])]
+    return [(x, [f"DO{x}{i}" for i in range(_PINS)]) for x in "AB"]
+
+
+def _width(param):
+    return int(param, 2) if set(str(param).strip()) <= {"0", "1"} else int(param)
+
+
+def absorb_output_registers(netlist, top):
+    """Rewrite module ``top`` of a Yosys JSON ``netlist`` (a dict, changed in place); returns
+    the number of flip-flops moved into DP16KD output registers."""
+    cells = netlist["modules"][top]["cells"]
+    ports = {b for p in netlist["modules"][top]["ports"].values() for b in p["bits"]}
+    loads = {}
+    for name, cell in cells.items():
+        for pin, bits in cell["connections"].items():
+            if cell["port_directions"].get(pin) == "input":
+                for bit in bits:
+                    loads.setdefault(bit, []).append((name, pin))
+    moved = 0
+    for ram in list(cells.values()):
+        if ram["type"] != "DP16KD":
+            continue
+        for letters, pins in _read_groups(ram):
+            flops = _flops(ram, letters, pins, cells, loads, ports)
+            if not flops:
+                continue
+            enable = list(_enable(cells[next(iter(flops.values()))]))
+            for pin, ff in flops.items():
+                ram["connections"][pin] = cells[ff]["connections"]["Q"]
+                del cells[ff]
+            for x in letters:
+                ram["parameters"][f"REGMODE_{x}"] = "OUTREG"
+                ram["connections"][f"OCE{x}"] = enable
+            moved += len(flops)
+    return moved
+
+
+def _flops(ram, letters, pins, cells, loads, ports):
+    """{data pin: flip-flop} when every used pin of the group feeds one absorbable flip-flop,
+    else {}."""
+    conn, params = ram["connections"], ram["parameters"]
+    clocks = {tuple(conn.get(f"CLK{x}", ())) for x in letters}
+    if len(clocks) != 1 or any(params.get(f"CLK{x}MUX", f"CLK{x}") != f"CLK{x}"
+                               or params.get(f"REGMODE_{x}", "NOREG") != "NOREG"
+                               or conn.get(f"RST{x}") != ["0"] for x in letters):
+        return {}
+    (clock,) = clocks
+    flops, enables = {}, set()
+    for pin in pins:
+        bits = conn.get(pin)
+        if not bits:
+            continue
+        (bit,) = bits
+        users = loads.get(bit, [])
+        if not users and bit not in ports:
+            continue
+        if len(users) != 1 or bit in ports or users[0][1] != "DI":
+            return {}
+        ff = cells[users[0][0]]
+        p, c = ff["parameters"], ff["connections"]
+        if (ff["type"] != "TRELLIS_FF" or tuple(c["CLK"]) != clock
+                or p.get("CLKMUX", "CLK") != "CLK" or c.get("LSR", ["0"]) != ["0"]
+                or p.get("REGSET", "RESET") != "RESET" or _enable(ff) is None
+                or "M" in c and c["M"] not in (["0"], ["x"])):
+            return {}
+        enables.add(_enable(ff))
+        flops[pin] = users[0][0]
+    return flops if len(enables) == 1 else {}
+
+
+def _enable(ff):
+    """A flip-flop's clock enable as connection bits: its ``CE`` net, ``("1",)`` when it loads
+    every cycle (``CEMUX = 1``; Yosys pads the string), None when inverted or unknown."""
+    mux = str(ff["parameters"].get("CEMUX", "CE")).strip()
+    if mux == "CE":
+        return tuple(ff["connections"]["CE"])
+    return ("1",) if mux == "1" else None
+
+
+def absorb_in_file(path, top):
+    """:func:`absorb_output_registers` on the netlist file ``path``; returns the count."""
+    path = Path(path)
+    netlist = json.loads(path.read_text())
+    moved = absorb_output_registers(netlist, top)
+    if moved:
+        path.write_text(json.dumps(netlist))
+    return moved
