@@ -85,16 +85,21 @@ layers:
 
 def test_dense_on_token_rows_in_amaranth_sim():
     """[T, K] inputs: each of T rows is one MVAU vector (integer, ternary, binary on integers)."""
-    from hwgen.layout import from_beats, to_beats
     from hwgen.spec import loads
+    spec = loads(TOKENS)
+    core_matches_golden(spec, build_network(spec), samples(spec, 4, seed=2))
+
+
+def core_matches_golden(spec, design, x, stall=0.3, seed=1):
+    """Stream ``x`` through the design's core in Amaranth's simulator, both sides stalling at
+    random ``stall`` of the cycles, and compare every output with the golden model."""
+    from hwgen.layout import from_beats, to_beats
     from sim.amaranth_streams import simulate_stream
     from sw_reference.network import run
-    spec = loads(TOKENS)
-    design = build_network(spec)
-    x = samples(spec, 4, seed=2)
     words = [w for f in to_beats(x, spec.input.shape, design.in_per_beat, design.in_bits)
              for w in f]
-    got = simulate_stream(design.top.core, words, design.out_beats * len(x), stall=0.3, seed=1)
+    got = simulate_stream(design.top.core, words, design.out_beats * len(x), stall=stall,
+                          seed=seed)
     frames = [got[n:n + design.out_beats] for n in range(0, len(got), design.out_beats)]
     np.testing.assert_array_equal(
         from_beats(frames, spec.output.shape, design.out_per_beat, design.out_bits,

