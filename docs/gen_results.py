@@ -371,8 +371,9 @@ def _fmax(data):
     if missing:
         text += f"\n\nNot measured after the change: {', '.join(missing)}."
     text += (f"\n\nEvery row: `clock_mhz: {data['clock_mhz']}`, placed on "
-             f"{data['device']}; \"before\" is the code this work started from, "
-             f"\"after\" this branch's. LUT4 is logic, LUTRAM apart; cycles/sample "
+             f"{data['device']}; \"before\" is the code before the timing work (handshake "
+             f"paths cut by hand), \"after\" with it (credit flow in Thresholding, Requant and "
+             f"AddStreams, the ready-path rule); later steps are labelled. LUT4 is logic, LUTRAM apart; cycles/sample "
              f"are the ideal ones (the manifest's), {same} before and after.\n")
     return text + _fmax_steps(rows, ratio)
 
