@@ -142,7 +142,7 @@ def test_attention_block():
     assert scores.inputs == ("q", "k")
     assert scores.op_type.shape == (10, 40)                       # [M, H*R], R = 10 tokens
     assert (scores.op_type.lo, scores.op_type.hi) == (8 * -128 * 127, 8 * 128 * 128)  # Ka = 8
-    assert asdict(scores.attrs) == {"transpose_b": True, "heads": 4, "pipeline": 2,
+    assert asdict(scores.attrs) == {"transpose_b": True, "heads": 4, "pipeline": 4,
                                     "resource": "lut"}
     assert attn.attrs.x0 == -4 and attn.attrs.input_scale == 0.3     # floor(-1/0.3)
     assert attn.out_type == TensorType((10, 40), 8, False, 0, 127)
