@@ -809,7 +809,7 @@ def _parser():
                         "150 (LAYER.KEY, target.KEY, input.KEY, seed, or fold.max_lut for "
                         "--fold auto budgets); repeat for more keys: the sweep runs every "
                         "combination")
-    p.add_argument("--target", choices=["ecp5", "ice40", "xilinx"], default="ecp5",
+    p.add_argument("--target", choices=FAMILIES, default="ecp5",
                    help="FPGA family and Yosys flow of every point (default ecp5)")
     p.add_argument("--device", metavar="D",
                    help="override target.device for every point, e.g. ecp5-85k-8")
