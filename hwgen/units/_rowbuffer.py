@@ -292,7 +292,11 @@ class RoundRobin(wiring.Component):
     result has left (the iterative units here do): the round robin keeps a
     ``free`` flag per copy, so ``i.ready`` is a flip-flop and not a
     multiplexer over the copies' states, and results leave through an output
-    register, so ``o.valid`` is a flip-flop too.
+    register, so ``o.valid`` is a flip-flop too. ``i.ready`` is computed from
+    the ``free`` flags alone, not from a result leaving in the same cycle
+    (with nine copies that bypass was a 7-level path), so a copy takes its
+    next item two cycles after its result left: :func:`per_row` counts that
+    cycle when it sizes the round robin.
 
     Members: ``i``, ``o`` as the copies' own. Latency one more than a copy's.
     """
@@ -339,9 +343,8 @@ class RoundRobin(wiring.Component):
         with m.If(dispatch):
             m.d.sync += take.eq(nxt)
         # ready for the next cycle: the next copy's flag if this cycle dispatched, else this
-        # one's; the late handshakes only pick among values computed from registers.
-        m.d.sync += ready.eq(Mux(dispatch, free.bit_select(nxt, 1) | (release & (give == nxt)),
-                                 free.bit_select(take, 1) | (release & (give == take))))
+        # one's; the late handshake only picks between two values read from registers.
+        m.d.sync += ready.eq(Mux(dispatch, free.bit_select(nxt, 1), free.bit_select(take, 1)))
         return m
 
 
@@ -354,11 +357,14 @@ def _select(values, index):
 def per_row(make, folds):
     """``make()``, or enough :class:`RoundRobin` copies of it to take an item every ``folds`` cycles
 
-    (from one copy's ``interval``, its cycles per item).
+    (from one copy's ``interval``, its cycles per item, and the cycle a copy
+    of a round robin waits before it is offered its next item).
     """
     first = make()
-    count = -(-first.interval // folds)
-    return first if count == 1 else RoundRobin([first] + [make() for _ in range(count - 1)])
+    if first.interval <= folds:
+        return first
+    count = -(-(first.interval + 1) // folds)
+    return RoundRobin([first] + [make() for _ in range(count - 1)])
 
 
 def lanes_of(beat):
