@@ -48,7 +48,7 @@ def test_demo_command_cosimulates_binary(tmp_path, capsys):
 
 def test_demo_command_bad_input(capsys):
     assert main(["demo", "digits", "--models", "binary,int9"]) == 2
-    assert "--models must be a comma-separated list of binary, int8, ternary, cnn" in capsys.readouterr().err
+    assert "--models must be a comma-separated list of binary, int8, ternary, cnn, vit" in capsys.readouterr().err
     assert main(["demo", "digits", "--count", "0"]) == 2
     assert main(["demo", "digits", "--backpressure", "1.5"]) == 2
 
