@@ -1,6 +1,6 @@
 """``hwgen demo digits``: from a trained PyTorch model to proven hardware, on sklearn's digits.
 
-Steps per model (binary MLP, int8 MLP, ternary MLP, binary CNN):
+Steps per model (binary MLP, int8 MLP, ternary MLP, binary CNN, integer ViT):
 
 1. load scikit-learn's bundled 8x8 digits (1797 images, 4-bit pixels 0..16),
    split them once (``test_size=0.3``, ``random_state=0``, stratified:
@@ -8,9 +8,11 @@ Steps per model (binary MLP, int8 MLP, ternary MLP, binary CNN):
 2. train a QAT model (:mod:`sw_reference.qat`) with a fixed seed, or with
    ``--pretrained`` load the float checkpoint shipped in ``examples/digits/``
    (package data ``hwgen/data/digits``);
-3. export it (:func:`sw_reference.export.export_mlp`, MLPs and CNNs) to YAML + npz and check
+3. export it (:func:`sw_reference.export.export_mlp`, MLPs and CNNs;
+   :func:`~sw_reference.export.export_vit`, the ViT) to YAML + npz and check
    that the integer golden model (:func:`sw_reference.network.run`) predicts
-   what the float model predicts on the test split;
+   what the float model predicts on the test split (the ViT: also that the
+   QAT model's integer forward equals the golden network on every layer);
 4. generate the accelerator, cosimulate the whole test split under Verilator
    (:func:`sim.network.cosimulate`), require every hardware prediction to
    equal the golden one, and report accuracy, cycles per image and images/s
@@ -97,13 +99,13 @@ MODELS = {
         "64x3x3 -> 10", {"shape": [1, 8, 8], "bits": 1}, None,
         {"conv1": (32, 1), "pool1": 32, "conv2": (16, 32), "fc1": (10, 32)}, 40, 0.02),
     "vit": DigitsModel(
-        "vit", "vit_digits", "integer ViT: 2x2 patches -> 16 tokens x 16, one encoder block "
+        "vit", "vit_digits", "integer ViT: 2x2 patches -> 16 tokens x 16 + position, one encoder block "
         "(2 heads, Shiftmax, ShiftGELU, I-LayerNorm), 8-bit", {"shape": [16, 4], "bits": 5,
                                                                "signed": False},
-        1 / 16, {"embed": (4, 4), "ln1": 1, "q": (4, 4), "k": (4, 4), "v": (4, 4),
+        1 / 16, {"embed": (4, 4), "pos": 1, "ln1": 1, "q": (4, 4), "k": (4, 4), "v": (4, 4),
                  "scores": (4, 4), "attn": 2, "ctx": (4, 4), "proj": (4, 4), "res1": 1, "ln2": 1,
                  "fc1": (4, 8), "gelu": 2, "fc2": (4, 8), "res2": 1, "head": (5, 8)},
-        40, 0.005, patch=2, float_epochs=10),
+        30, 0.005, patch=2, float_epochs=8),
 }
 
 

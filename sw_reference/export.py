@@ -70,7 +70,7 @@ import torch
 import yaml
 from torch import nn
 
-from hwgen.ops import (add, argmax, binary_conv2d, binary_dense, dense, flatten, layernorm, matmul,
+from hwgen.ops import (add, add_const, argmax, binary_conv2d, binary_dense, dense, flatten, layernorm, matmul,
                        maxpool2d, requant, shiftgelu, shiftmax, threshold)
 
 from . import qat
@@ -502,6 +502,12 @@ def _vit_entry(name, module, scales, inputs, folding, arrays):
             entry["activation"] = {**_REQUANT8, "per_channel": True}
             arrays[f"{name}.act.multiplier"], arrays[f"{name}.act.shift"] = p["multiplier"], p["shift"]
         return entry
+    if isinstance(module, qat.QPosition):
+        p = module.int_params(in_scales[0])
+        arrays[f"{name}.values"] = p["values"]
+        arrays[f"{name}.act.multiplier"], arrays[f"{name}.act.shift"] = p["multiplier"], p["shift"]
+        return {"name": name, "op": add_const.OP.name, "pe": fold or 1,
+                "activation": {**_REQUANT8, "per_channel": True}}
     if isinstance(module, qat.QLayerNorm):
         p = module.int_params()
         arrays[f"{name}.bias"] = p["bias"]

@@ -39,6 +39,19 @@ Forward and backward rules
 :class:`Scale`
     forward ``x * exp(log_scale)`` (a positive scalar); ordinary autograd.
 
+The integer transformer (I-ViT's scheme)
+----------------------------------------
+:class:`QDense`, :class:`QPosition`, :class:`QLayerNorm`, :class:`QMatMul`, :class:`QShiftmax`,
+:class:`QShiftGELU`, :class:`QAdd` pass :class:`QTensor` values (real value, int64 code,
+scale). Forward: the integer algorithm of the golden model, computed by the very modules
+of :mod:`sw_reference.modules` the exported network's golden model is built from (so the two
+cannot drift), on the codes, with dyadic requants whose multipliers come from the current
+scales (:class:`RangeEMA`: each activation's range, an EMA of ``max |x|``); the output value
+is ``code * scale``. Backward: the gradient of the float function (LayerNorm, softmax, erf
+GELU, matmul, sum) on the real values, clipped to each quantizer's range (the STE of
+:class:`ActQuant`), and the weights' STE of :class:`IntLinear`. :class:`TinyViT` assembles
+one encoder block; ``set_float_units`` swaps integer units back to float one at a time.
+
 Rounding is ``floor(x + 1/2)`` (round half up), the rounding of hwgen's
 dyadic requant (docs/design/numbers.md), not ``torch.round`` (half to even).
 
@@ -76,7 +89,7 @@ from .ivit import dyadic_from_float, x0_from_scale
 __all__ = ["binarize", "round_half_up", "BinaryLinear", "BinaryConv2d", "BinaryAct",
            "TernaryLinear", "IntLinear", "ActQuant", "Scale", "clip_latent_weights",
            "QTensor", "RangeEMA", "QDense", "QLayerNorm", "QMatMul", "QShiftmax", "QShiftGELU",
-           "QAdd", "QFlatten", "TinyViT", "INTEGER_UNITS"]
+           "QAdd", "QFlatten", "QPosition", "TinyViT", "INTEGER_UNITS"]
 
 
 class _SignSTE(torch.autograd.Function):
@@ -342,7 +355,7 @@ def clip_latent_weights(model: nn.Module) -> None:
 
 #: the integer approximations a :class:`TinyViT` can swap back to float, one at a time
 #: (``"quant"``: weights and activations unquantized, which makes every unit float)
-INTEGER_UNITS = ("layernorm", "shiftmax", "shiftgelu", "quant")
+INTEGER_UNITS = ("norm", "softmax", "gelu", "quant")
 
 _INT32 = (1 << 31) - 1
 _SOFTMAX_SCALE = 2.0 ** -7          # Shiftmax/ShiftGELU's 8-bit probability scale
@@ -443,8 +456,10 @@ class QDense(nn.Module):
 
     ``y = requant(x @ W_q.T + bias_int)``: ``W_q`` and the per-channel (or per-tensor) weight
     scale of :class:`IntLinear`, ``bias_int = round(b / (s_in * s_w))`` (int32),
-    multiplier/shift the dyadic of ``s_in * s_w / s_out``. Without ``out`` (a classifier) the
-    output is the accumulator at scale ``s_in * s_w`` (per tensor, so argmax keeps the order).
+    multiplier/shift the dyadic of ``s_in * s_w / s_out``. Without a requant the output is the
+    accumulator at scale ``s_in * s_w``: an array of one scale per channel (for a
+    :class:`QPosition` after it), or one float with ``per_channel=False`` (a classifier,
+    whose argmax then keeps the float order).
     """
 
     def __init__(self, in_features, out_features, *, bits=8, out_bits=8, per_channel=True,
@@ -473,9 +488,40 @@ class QDense(nn.Module):
             self.out.observe(z)
         p = self.int_params(x.scale)
         acc = golden.Dense(p["weight"], p["bias"])(x.code)
-        if self.out is None:
-            scale = float(p["acc_scale"][0])
-            return QTensor(_ste(z.double(), acc.double() * scale), acc, scale)
+        if self.out is None:        # the accumulator: one scale per channel (or per tensor)
+            scale = p["acc_scale"] if self.linear.per_channel else float(p["acc_scale"][0])
+            real = acc.double() * torch.tensor(np.broadcast_to(scale, p["acc_scale"].shape))
+            return QTensor(_ste(z.double(), real), acc, scale)
+        return self.out.code(z, _requant(acc, p["multiplier"], p["shift"], self.out))
+
+
+class QPosition(nn.Module):
+    """A learned position term ``[tokens, channels]`` added to a :class:`QDense`'s accumulators
+    (``add_const``), then a per-channel requant to ``out``.
+
+    ``values = round(pos / acc_scale[c])`` (int32) at the accumulator's per-channel scale;
+    multiplier/shift the dyadic of ``acc_scale[c] / s_out``.
+    """
+
+    def __init__(self, tokens, channels, *, out_bits=8):
+        super().__init__()
+        self.pos = nn.Parameter(0.02 * torch.randn(tokens, channels))
+        self.out = RangeEMA(out_bits)
+
+    def int_params(self, acc_scale) -> dict:
+        acc = np.asarray(acc_scale, dtype=np.float64)
+        values = np.clip(_round_half_up_np(self.pos.detach().double().numpy() / acc),
+                         -_INT32, _INT32)
+        m, s = dyadic_arrays(acc / self.out.scale)
+        return {"values": values, "multiplier": m, "shift": s}
+
+    def forward(self, x: QTensor, float_units=()) -> QTensor:
+        z = x.value.to(self.pos.dtype) + self.pos
+        if "quant" in float_units:
+            return QTensor(z)
+        self.out.observe(z)
+        p = self.int_params(np.broadcast_to(x.scale, (self.pos.shape[1],)))
+        acc = golden.AddConst(p["values"])(x.code)
         return self.out.code(z, _requant(acc, p["multiplier"], p["shift"], self.out))
 
 
@@ -515,7 +561,7 @@ class QLayerNorm(nn.Module):
         if "quant" in float_units:
             return QTensor(z)
         self.out.observe(z)
-        if "layernorm" in float_units:
+        if "norm" in float_units:
             return self.out.code(z, self.out.quantize(z))
         p = self.int_params()
         n = golden.LayerNorm(p["bias"], sqrt="exact")(x.code)
@@ -567,7 +613,7 @@ class QShiftmax(nn.Module):
         z = torch.softmax(grouped, dim=-1).reshape(x.value.shape)
         if "quant" in float_units:
             return QTensor(z)
-        if "shiftmax" in float_units:
+        if "softmax" in float_units:
             code = torch.clamp(torch.floor(z.detach().double() / _SOFTMAX_SCALE + 0.5), 0, 127)
             code = code.to(torch.int64)
         else:
@@ -593,7 +639,7 @@ class QShiftGELU(nn.Module):
         if "quant" in float_units:
             return QTensor(z)
         self.out.observe(z)
-        if "shiftgelu" in float_units:
+        if "gelu" in float_units:
             return self.out.code(z, self.out.quantize(z))
         p = self.int_params(x.scale)
         g = golden.ShiftGELU(x0=p["x0"])(x.code)
@@ -632,7 +678,8 @@ class QFlatten(nn.Module):
 class TinyViT(nn.Module):
     """A one-block integer vision transformer (I-ViT) on ``tokens`` patches of ``patch`` pixels.
 
-    ``[N, tokens, patch]`` -> patch embedding (``QDense`` on every token) -> LayerNorm ->
+    ``[N, tokens, patch]`` -> patch embedding (``QDense`` on every token) + position term
+    (:class:`QPosition`) -> LayerNorm ->
     q, k, v -> ``q @ k.T / sqrt(d)`` per head -> Shiftmax -> ``@ v`` -> projection -> residual
     add -> LayerNorm -> dense ``mlp`` -> ShiftGELU -> dense -> residual add -> flatten ->
     classifier (per-tensor weight scale) -> scores ``[N, classes]``.
@@ -651,7 +698,8 @@ class TinyViT(nn.Module):
         self.tokens, self.patch, self.dim, self.heads = tokens, patch, dim, heads
         self.input_scale = float(input_scale)
         self.float_units = frozenset()
-        self.embed = QDense(patch, dim)
+        self.embed = QDense(patch, dim, requant=False)
+        self.pos = QPosition(tokens, dim)
         self.ln1 = QLayerNorm(dim)
         self.q, self.k, self.v = QDense(dim, dim), QDense(dim, dim), QDense(dim, dim)
         self.scores = QMatMul(heads=heads, transpose_b=True, factor=(dim // heads) ** -0.5)
@@ -676,9 +724,9 @@ class TinyViT(nn.Module):
         self.float_units = units
 
     #: the layers in order, each with the tensors it reads (the export's YAML ``inputs``)
-    GRAPH = (("embed", ("input",)), ("ln1", ("embed",)), ("q", ("ln1",)), ("k", ("ln1",)),
+    GRAPH = (("embed", ("input",)), ("pos", ("embed",)), ("ln1", ("pos",)), ("q", ("ln1",)), ("k", ("ln1",)),
              ("v", ("ln1",)), ("scores", ("q", "k")), ("attn", ("scores",)),
-             ("ctx", ("attn", "v")), ("proj", ("ctx",)), ("res1", ("embed", "proj")),
+             ("ctx", ("attn", "v")), ("proj", ("ctx",)), ("res1", ("pos", "proj")),
              ("ln2", ("res1",)), ("fc1", ("ln2",)), ("gelu", ("fc1",)), ("fc2", ("gelu",)),
              ("res2", ("res1", "fc2")), ("flat", ("res2",)), ("head", ("flat",)))
 
