@@ -353,8 +353,10 @@ def clip_latent_weights(model: nn.Module) -> None:
 # forward, the float function's gradient backward). So the trained model's integer forward is
 # the exported network's golden forward, bit for bit.
 
-#: the integer approximations a :class:`TinyViT` can swap back to float, one at a time
-#: (``"quant"``: weights and activations unquantized, which makes every unit float)
+#: the integer approximations a :class:`TinyViT` can swap back to float, one at a time:
+#: ``"norm"`` I-LayerNorm -> LayerNorm, ``"softmax"`` Shiftmax -> softmax, ``"gelu"``
+#: ShiftGELU -> erf GELU (each output still quantized to the same codes); ``"quant"``: weights
+#: and activations unquantized, which makes every unit float
 INTEGER_UNITS = ("norm", "softmax", "gelu", "quant")
 
 _INT32 = (1 << 31) - 1
@@ -364,11 +366,12 @@ _SOFTMAX_SCALE = 2.0 ** -7          # Shiftmax/ShiftGELU's 8-bit probability sca
 @dataclass
 class QTensor:
     """A tensor on the integer path: real ``value`` (float, carries the gradient), its int64
-    ``code`` and ``scale`` (``value == code * scale`` in the forward pass); ``code`` and
-    ``scale`` are None on the float path (``"quant"`` swapped to float)."""
+    ``code`` and ``scale`` (``value == code * scale`` in the forward pass; ``scale`` is an
+    array of one scale per channel for a per-channel accumulator); ``code`` and ``scale`` are
+    None on the float path (``"quant"`` swapped to float)."""
     value: torch.Tensor
     code: torch.Tensor | None = None
-    scale: float | None = None
+    scale: float | np.ndarray | None = None
 
 
 def _ste(surrogate, exact):

@@ -108,7 +108,8 @@ def test_demo_command_cosimulates_cnn(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_demo_command_cosimulates_vit(tmp_path, capsys):
-    """Slow: its Verilator build takes 1.5 min of CPU (then cached); 540 images then take ~6 s."""
+    """Slow: its Verilator build took 86-213 s on the shared 2 cores (then cached); the 540
+    images then cosimulate in about 6 s."""
     assert main(["demo", "digits", "--pretrained", "--models", "vit", "--backpressure", "0.3",
                  "-o", str(tmp_path)]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| vit |"))
