@@ -633,6 +633,50 @@ def _popcount_lane(data):
     return text
 
 
+def _vit_digits(data):
+    """The digits ViT: accuracy with each integer unit swapped back to float, the demo's row,
+    training from scratch."""
+    n = data["images"]
+    rows = [(r["variant"], f"{100 * r['accuracy']:.2f} %",
+             f"{100 * (r['accuracy'] - data['golden_accuracy']):+.2f}",
+             f"{r['differ_from_golden']} / {n}") for r in data["ablation"]]
+    text = table(("forward pass", f"test accuracy ({n} images)", "points vs all integer",
+                  "predictions != golden"), rows)
+    golden = data["golden_accuracy"]
+    single = [r for r in data["ablation"] if len(r["float_units"]) == 1 and
+              r["float_units"] != ["quant"]]
+    every = next(r for r in data["ablation"] if len(r["float_units"]) == 3)
+    alone = ", ".join(f"{r['variant'].split()[0]} {100 * (r['accuracy'] - golden):+.2f}"
+                      for r in single)
+    text += (f"\nWhat each integer unit costs (the float unit's accuracy minus the all-integer "
+             f"one), in points: {alone}; all three {100 * (every['accuracy'] - golden):+.2f}; "
+             f"one test image is "
+             f"{100 / n:.2f} points. The all-integer forward pass of the QAT model equals the "
+             f"exported network's golden model on every layer of "
+             f"{n - data['integer_mismatches']} of {n} test images.\n")
+    hw = data.get("hardware")
+    if hw:
+        text += (f"\nHardware (`hwgen demo digits --pretrained --models vit --backpressure "
+                 f"{hw['backpressure']}`): {100 * hw['accuracy']:.2f} %, "
+                 f"{hw['images'] - hw['mismatches']} of {hw['images']} predictions equal to the "
+                 f"golden model's, {hw['cycles_per_image']:.1f} cycles per image "
+                 f"(ideal {hw['ideal_cycles']}: the slowest layer; {_fmt(hw['images_per_s'])} images/s "
+                 f"at {hw['clock_mhz']:g} MHz), generated and cosimulated in "
+                 f"{hw['seconds']:.0f} s (Verilator build cached). "
+                 f"The demo's row:\n\n" + "\n".join(
+                     ["| model | float acc | golden acc | float = golden | hardware acc | "
+                      "hardware = golden | cycles/image | images/s |", "|---" * 8 + "|",
+                      data["demo_row"]]) + "\n")
+    tr = data.get("training")
+    if tr:
+        text += (f"\nTrained from scratch as the demo does ({tr['epochs']} epochs, the first "
+                 f"{tr['float_epochs']} with every unit float, {tr['threads']} thread): "
+                 f"{tr['seconds']:.0f} s; float {100 * tr['float_accuracy']:.2f} %, golden "
+                 f"{100 * tr['golden_accuracy']:.2f} %, integer forward = golden on "
+                 f"{n - tr['integer_mismatches']} of {n} images.\n")
+    return text
+
+
 @dataclass(frozen=True)
 class Result:
     """One table: the JSON it comes from, the command that wrote that JSON, a renderer."""
@@ -671,6 +715,8 @@ RESULTS = {
                             "ivit_block attention_mini", _ivit_networks),
     "ivit_units_before": Result("ivit_units", "python benchmarks/ivit_units.py",
                                 _ivit_units_before),
+    "vit_digits": Result("vit_digits", "nice -n 10 python benchmarks/vit_digits.py --train "
+                         "--hardware", _vit_digits),
     "fmax": Result("fmax", "nice -n 10 python benchmarks/fmax.py --label now|today "
                    "[--tree DIR] [--networks NET...] [--seeds 1,2,3 | --no-pnr]", _fmax),
     "matmul": Result("matmul", "nice -n 10 python benchmarks/matmul.py --baseline main", _matmul),

@@ -111,6 +111,9 @@ OP_NOTES = {
     "argmax": ("index of the largest element of the last axis (top-1 class).", "none"),
     "add": ("residual add: each of the two inputs dyadic-rescaled, summed with the zero "
             "point, clamped.", "`multiplier` [2], `shift` [2], optional `zero_point` [1]"),
+    "add_const": ("adds one int32 constant per element of the sample (a transformer's "
+                  "position term); the sum is exact and wide (narrow it with an inline "
+                  "`requant`).", "`values` [the input's shape]"),
     "matmul": ("activation x activation product per head (attention's QK^T and AV).", "none"),
     "shiftmax": ("I-ViT integer softmax over the last axis (shifts and one division).", "none"),
     "shiftgelu": ("I-ViT integer GELU, `x * sigmoid(1.702 x)` with the shift-based "

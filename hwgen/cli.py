@@ -660,10 +660,11 @@ _COMMANDS = {
          "hwgen import cnv.onnx -o out/cnv --input-bits 8 --input-scale 0.00392156862745098"]),
     "demo": (
         "train, export, generate and cosimulate the digits models",
-        "Train binary, int8 and ternary MLPs and a binary CNN on scikit-learn's bundled\n"
-        "8x8 digits (or load the checkpoints with --pretrained), export them to YAML +\n"
-        "npz, check the golden model against the float model, then generate each\n"
-        "accelerator and cosimulate the whole test split under Verilator.",
+        "Train binary, int8 and ternary MLPs, a binary CNN and an integer ViT on\n"
+        "scikit-learn's bundled 8x8 digits (or load the checkpoints with --pretrained),\n"
+        "export them to YAML + npz, check the golden model against the float model,\n"
+        "then generate each accelerator and cosimulate the whole test split under\n"
+        "Verilator.",
         ["hwgen demo digits --pretrained",
          "hwgen demo digits --models binary,cnn --count 100"]),
     "sweep": (
@@ -741,8 +742,8 @@ def _parser():
 
     p = _sub(sub, "demo")
     p.add_argument("dataset", choices=["digits"], help="the data set (only digits for now)")
-    p.add_argument("--models", default="binary,int8,ternary,cnn", metavar="LIST",
-                   help="comma-separated subset of binary,int8,ternary,cnn (default: all)")
+    p.add_argument("--models", default="binary,int8,ternary,cnn,vit", metavar="LIST",
+                   help="comma-separated subset of binary,int8,ternary,cnn,vit (default: all)")
     p.add_argument("--pretrained", action="store_true",
                    help="load the checkpoints in examples/digits/ instead of training")
     p.add_argument("--count", type=int, metavar="N",

@@ -1,6 +1,6 @@
 """``hwgen demo digits``: from a trained PyTorch model to proven hardware, on sklearn's digits.
 
-Steps per model (binary MLP, int8 MLP, ternary MLP, binary CNN):
+Steps per model (binary MLP, int8 MLP, ternary MLP, binary CNN, integer ViT):
 
 1. load scikit-learn's bundled 8x8 digits (1797 images, 4-bit pixels 0..16),
    split them once (``test_size=0.3``, ``random_state=0``, stratified:
@@ -8,9 +8,11 @@ Steps per model (binary MLP, int8 MLP, ternary MLP, binary CNN):
 2. train a QAT model (:mod:`sw_reference.qat`) with a fixed seed, or with
    ``--pretrained`` load the float checkpoint shipped in ``examples/digits/``
    (package data ``hwgen/data/digits``);
-3. export it (:func:`sw_reference.export.export_mlp`, MLPs and CNNs) to YAML + npz and check
+3. export it (:func:`sw_reference.export.export_mlp`, MLPs and CNNs;
+   :func:`~sw_reference.export.export_vit`, the ViT) to YAML + npz and check
    that the integer golden model (:func:`sw_reference.network.run`) predicts
-   what the float model predicts on the test split;
+   what the float model predicts on the test split (the ViT: also that the
+   QAT model's integer forward equals the golden network on every layer);
 4. generate the accelerator, cosimulate the whole test split under Verilator
    (:func:`sim.network.cosimulate`), require every hardware prediction to
    equal the golden one, and report accuracy, cycles per image and images/s
@@ -54,6 +56,10 @@ class DigitsModel:
     lr: float
     target: dict = field(default_factory=lambda: {"clock_mhz": 100, "device": "ecp5-25k",
                                                   "io_bits": 64})
+    #: side of the square patches the image is cut into (a transformer's tokens), or 0
+    patch: int = 0
+    #: epochs trained with every integer unit swapped to float before the integer ones
+    float_epochs: int = 0
 
     @property
     def binary_input(self) -> bool:
@@ -62,9 +68,14 @@ class DigitsModel:
     def encode(self, pixels):
         """4-bit pixels ``[N, 64]`` (0..16) -> (float model input, integer hardware input).
 
-        Both are shaped ``[N, *input["shape"]]`` (``[N, 1, 8, 8]`` for the CNN).
+        Both are shaped ``[N, *input["shape"]]`` (``[N, 1, 8, 8]`` for the CNN; ``[N, 16, 4]``
+        for the ViT: 2x2 patches in row-major order, each patch's pixels row-major).
         """
-        pixels = np.asarray(pixels, dtype=np.int64).reshape(-1, *self.input["shape"])
+        pixels = np.asarray(pixels, dtype=np.int64)
+        if self.patch:
+            p, side = self.patch, 8 // self.patch
+            pixels = pixels.reshape(-1, side, p, side, p).transpose(0, 1, 3, 2, 4)
+        pixels = pixels.reshape(-1, *self.input["shape"])
         if self.binary_input:                       # a pixel at least half on is +1
             x_int = np.where(pixels >= 8, 1, -1).astype(np.int64)
             return x_int.astype(np.float32), x_int
@@ -87,6 +98,14 @@ MODELS = {
         "cnn", "cnn_digits", "binary CNN 1x8x8 -conv3x3-> 32x6x6 -pool-> 32x3x3 -conv3x3 pad 1-> "
         "64x3x3 -> 10", {"shape": [1, 8, 8], "bits": 1}, None,
         {"conv1": (32, 1), "pool1": 32, "conv2": (16, 32), "fc1": (10, 32)}, 40, 0.02),
+    "vit": DigitsModel(
+        "vit", "vit_digits", "integer ViT: 2x2 patches -> 16 tokens x 16 + position, one encoder block "
+        "(2 heads, Shiftmax, ShiftGELU, I-LayerNorm), 8-bit", {"shape": [16, 4], "bits": 5,
+                                                               "signed": False},
+        1 / 16, {"embed": (4, 4), "pos": 1, "ln1": 1, "q": (4, 4), "k": (4, 4), "v": (4, 4),
+                 "scores": (4, 4), "attn": 2, "ctx": (4, 4), "proj": (4, 4), "res1": 1, "ln2": 1,
+                 "fc1": (4, 8), "gelu": 2, "fc2": (4, 8), "res2": 1, "head": (5, 8)},
+        30, 0.005, patch=2, float_epochs=8),
 }
 
 
@@ -113,6 +132,9 @@ def build_model(key):
     if key == "ternary":
         return nn.Sequential(qat.TernaryLinear(64, 128), nn.BatchNorm1d(128), nn.ReLU(),
                              qat.ActQuant(8), qat.TernaryLinear(128, 10))
+    if key == "vit":
+        return qat.TinyViT(tokens=16, patch=4, dim=16, heads=2, mlp=32, classes=10,
+                           input_scale=MODELS["vit"].input_scale)
     if key == "cnn":
         return nn.Sequential(
             qat.BinaryConv2d(1, 32, 3), nn.BatchNorm2d(32), qat.BinaryAct(), nn.MaxPool2d(2),
@@ -138,7 +160,7 @@ def train(spec, x_train, y_train, x_test, y_test, *, seed=0, log=print):
     ``history`` holds per-epoch ``loss``, ``train_acc`` and ``test_acc``.
     """
     import torch
-    from sw_reference.qat import clip_latent_weights
+    from sw_reference.qat import INTEGER_UNITS, clip_latent_weights
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -155,6 +177,8 @@ def train(spec, x_train, y_train, x_test, y_test, *, seed=0, log=print):
         epochs = bar(spec.epochs, desc="    training", unit="epoch")
         for epoch in range(spec.epochs):
             model.train()
+            if spec.float_epochs:
+                model.set_float_units(INTEGER_UNITS if epoch < spec.float_epochs else ())
             order = torch.randperm(len(x), generator=generator)
             total = 0.0
             for start in range(0, len(x), 64):
@@ -222,14 +246,19 @@ class DemoResult:
     layer_cycles: dict | None = None
     missing: str | None = None
     history: dict | None = None
+    integer_mismatches: int | None = None
     seconds: dict = field(default_factory=dict)
 
 
 def export_model(spec, model, out_dir):
-    from sw_reference.export import export_mlp
+    from sw_reference.export import export_mlp, export_vit
     comment = (f"{spec.name}: {spec.title}, trained on sklearn digits by `hwgen demo digits`\n"
                f"(sw_reference.qat + sw_reference.export; split test_size={TEST_SIZE}, "
                f"random_state={SPLIT_SEED}).")
+    if spec.patch:
+        return export_vit(model, Path(out_dir) / f"{spec.name}.yaml", name=spec.name,
+                          input=spec.input, folding=spec.folding, target=spec.target,
+                          comment=comment)
     return export_mlp(model, Path(out_dir) / f"{spec.name}.yaml", name=spec.name,
                       input=spec.input, input_scale=spec.input_scale, folding=spec.folding,
                       target=spec.target, comment=comment)
@@ -244,7 +273,7 @@ def run_model(spec, *, pretrained, out_dir, count=None, backpressure=0.0, log=pr
     ``hardware`` is false.
     """
     from hwgen.spec import load
-    from sw_reference.export import check_export
+    from sw_reference.export import check_export, check_vit_export
 
     x_train, x_test, y_train, y_test = load_split()
     out_dir = Path(out_dir)
@@ -265,12 +294,16 @@ def run_model(spec, *, pretrained, out_dir, count=None, backpressure=0.0, log=pr
         log(f"  trained in {seconds['train']:.1f} s; exported {yaml_path} + .npz")
     xf, x_int = spec.encode(x_test)
     net = load(yaml_path)
-    check = check_export(model, net, xf, x_int)
+    check = (check_vit_export if spec.patch else check_export)(model, net, xf, x_int)
     result = DemoResult(spec.key, spec.title, yaml_path, float(np.mean(check.float_pred == y_test)),
                         float(np.mean(check.golden_pred == y_test)), check.agreement,
-                        check.golden_pred, history=history, seconds=seconds)
+                        check.golden_pred, history=history, seconds=seconds,
+                        integer_mismatches=check.integer_mismatches)
     log(f"  float {result.float_acc:.2%}, integer golden {result.golden_acc:.2%}, "
         f"float/golden agreement {check.agreement:.2%} ({len(check.disagreements)} differ)")
+    if check.integer_mismatches is not None:
+        log(f"  the QAT model's integer forward equals the golden network on "
+            f"{len(x_int) - check.integer_mismatches} of {len(x_int)} test images, every layer")
     if hardware:
         n = len(x_int) if count is None else count
         _cosimulate(result, net, x_int[:n], y_test[:n], out_dir, backpressure, log)

@@ -70,14 +70,15 @@ import torch
 import yaml
 from torch import nn
 
-from hwgen.ops import (argmax, binary_conv2d, binary_dense, dense, flatten, maxpool2d, requant,
-                       threshold)
+from hwgen.ops import (add, add_const, argmax, binary_conv2d, binary_dense, dense, flatten, layernorm, matmul,
+                       maxpool2d, requant, shiftgelu, shiftmax, threshold)
 
-from .ivit import dyadic_from_float
+from . import qat
+from .ivit import dyadic_from_float, x0_from_scale
 from .qat import ActQuant, BinaryAct, BinaryConv2d, BinaryLinear, IntLinear, Scale, TernaryLinear
 
 __all__ = ["ExportResult", "ExportCheck", "export_mlp", "check_export", "fold_sign_thresholds",
-           "fold_requant"]
+           "fold_requant", "export_vit", "check_vit_export"]
 
 _LINEAR = (BinaryLinear, TernaryLinear, IntLinear)
 _IDENTITY_DYADIC = (1 << 30, 30)
@@ -94,9 +95,14 @@ class ExportResult:
 
 @dataclass
 class ExportCheck:
-    """Float-model vs integer-golden predictions on the same samples."""
+    """Float-model vs integer-golden predictions on the same samples.
+
+    ``integer_mismatches`` (transformers, :func:`check_vit_export`): samples on which some
+    layer of the QAT model's integer forward differs from the golden network's.
+    """
     float_pred: np.ndarray
     golden_pred: np.ndarray
+    integer_mismatches: int | None = None
 
     @property
     def agreement(self) -> float:
@@ -468,3 +474,155 @@ def check_export(model, spec, x_float, x_int) -> ExportCheck:
     model.train(was_training)
     golden = run(spec, np.asarray(x_int, dtype=np.int64))
     return ExportCheck(float_pred.astype(np.int64), golden.reshape(len(golden)))
+
+
+# -- the integer ViT (sw_reference.qat.TinyViT) ---------------------------------------------------
+
+_REQUANT8 = {"op": requant.OP.name, "bits": 8}
+
+
+def _vit_entry(name, module, scales, inputs, folding, arrays):
+    """YAML entry of one :class:`~sw_reference.qat.TinyViT` layer; its integers into ``arrays``.
+
+    ``scales``: the scale of every tensor of the model's integer forward; ``inputs``: the
+    tensors this layer reads. The integers are the module's own ``int_params``, the very
+    numbers its forward pass uses.
+    """
+    fold = folding.get(name)
+    in_scales = [scales[i] for i in inputs]
+    if isinstance(module, qat.QDense):
+        p = module.int_params(in_scales[0])
+        out, k = p["weight"].shape
+        pe, simd = fold or (_default_fold(out, 4), _default_fold(k, 8))
+        entry = {"name": name, "op": dense.OP.name, "out_features": out, "weight_bits":
+                 module.linear.bits, "bias": True, "pe": pe, "simd": simd}
+        arrays[f"{name}.weight"] = p["weight"].astype(np.int8)
+        arrays[f"{name}.bias"] = p["bias"]
+        if module.out is not None:
+            entry["activation"] = {**_REQUANT8, "per_channel": True}
+            arrays[f"{name}.act.multiplier"], arrays[f"{name}.act.shift"] = p["multiplier"], p["shift"]
+        return entry
+    if isinstance(module, qat.QPosition):
+        p = module.int_params(in_scales[0])
+        arrays[f"{name}.values"] = p["values"]
+        arrays[f"{name}.act.multiplier"], arrays[f"{name}.act.shift"] = p["multiplier"], p["shift"]
+        return {"name": name, "op": add_const.OP.name, "pe": fold or 1,
+                "activation": {**_REQUANT8, "per_channel": True}}
+    if isinstance(module, qat.QLayerNorm):
+        p = module.int_params()
+        arrays[f"{name}.bias"] = p["bias"]
+        arrays[f"{name}.act.multiplier"], arrays[f"{name}.act.shift"] = p["multiplier"], p["shift"]
+        return {"name": name, "op": layernorm.OP.name, "sqrt": "exact", "bias": True,
+                "pe": fold or _default_fold(module.channels, 4),
+                "activation": {**_REQUANT8, "per_channel": True}}
+    if isinstance(module, qat.QMatMul):
+        p = module.int_params(*in_scales)
+        arrays[f"{name}.act.multiplier"], arrays[f"{name}.act.shift"] = p["multiplier"], p["shift"]
+        pe, simd = fold or (1, 1)
+        entry = {"name": name, "op": matmul.OP.name}
+        entry.update({"transpose_b": True} if module.transpose_b else {})
+        entry.update({"heads": module.heads, "pe": pe, "simd": simd, "activation": dict(_REQUANT8)})
+        return entry
+    if isinstance(module, qat.QShiftmax):
+        return {"name": name, "op": shiftmax.OP.name, "x0": x0_from_scale(in_scales[0]),
+                "out_bits": module.out_bits, "heads": module.heads, "pe": fold or 1}
+    if isinstance(module, qat.QShiftGELU):
+        p = module.int_params(in_scales[0])
+        arrays[f"{name}.act.multiplier"], arrays[f"{name}.act.shift"] = p["multiplier"], p["shift"]
+        return {"name": name, "op": shiftgelu.OP.name, "x0": p["x0"], "pe": fold or 1,
+                "activation": dict(_REQUANT8)}
+    if isinstance(module, qat.QAdd):
+        p = module.int_params(*in_scales)
+        arrays[f"{name}.multiplier"], arrays[f"{name}.shift"] = p["multiplier"], p["shift"]
+        return {"name": name, "op": add.OP.name, "bits": 8, "pe": fold or 1}
+    if isinstance(module, qat.QFlatten):
+        return {"name": name, "op": flatten.OP.name}
+    raise TypeError(f"{name}: no export for {type(module).__name__}")
+
+
+def _vit_scales(model):
+    """Scale of every tensor of ``model``'s integer forward (eval mode, from one blank image)."""
+    units = model.float_units
+    model.set_float_units(())
+    try:
+        with torch.no_grad():
+            t = model.forward_all(torch.zeros(1, model.tokens, model.patch))
+    finally:
+        model.set_float_units(units)
+    return {name: q.scale for name, q in t.items()}
+
+
+def export_vit(model, yaml_path, *, name, input, folding=None, target=None,
+               comment="") -> ExportResult:
+    """Write a :class:`~sw_reference.qat.TinyViT` as ``yaml_path`` + ``<stem>.npz`` beside it.
+
+    Layers are the model's (``TinyViT.GRAPH``: ``inputs: [a, b]`` where a layer does not read
+    the one before it), then ``argmax``. ``folding`` takes ``(pe, simd)`` per dense/matmul
+    layer and ``pe`` per row op and add; the defaults keep the hardware small (PE <= 4,
+    SIMD <= 8, row ops 1 element per cycle). Both files are written under temporary names and
+    renamed.
+    """
+    if not isinstance(model, qat.TinyViT):
+        raise TypeError(f"model must be a sw_reference.qat.TinyViT, not {type(model).__name__}")
+    yaml_path = Path(yaml_path)
+    was_training = model.training
+    model.eval()
+    try:
+        scales = _vit_scales(model)
+        entries, arrays, previous = [], {}, "input"
+        for layer, inputs in model.GRAPH:
+            entry = _vit_entry(layer, getattr(model, layer), scales, inputs, folding or {},
+                               arrays)
+            if inputs != (previous,):
+                entry = {"name": layer, "op": entry["op"], "inputs": list(inputs),
+                         **{k: v for k, v in entry.items() if k not in ("name", "op")}}
+            entries.append(entry)
+            previous = layer
+    finally:
+        model.train(was_training)
+    entries.append({"name": "top1", "op": argmax.OP.name})
+    for key, value in arrays.items():
+        if key.endswith(".bias"):
+            _check_int32(key, value)
+    yaml_path.parent.mkdir(parents=True, exist_ok=True)
+    npz_path = yaml_path.with_suffix(".npz")
+    text = _dump_yaml(name, input, target, npz_path.name, entries, comment)
+
+    def save(temp):
+        with open(temp, "wb") as file:
+            np.savez_compressed(file, **arrays)
+    _atomic_write(npz_path, save)
+    _atomic_write(yaml_path, lambda temp: Path(temp).write_text(text))
+    return ExportResult(yaml_path, npz_path, entries, arrays)
+
+
+def check_vit_export(model, spec, x_float, x_int, float_units=qat.INTEGER_UNITS) -> ExportCheck:
+    """The golden network of ``spec`` against a :class:`~sw_reference.qat.TinyViT`.
+
+    ``float_pred``: the model with ``float_units`` swapped to float (default: all of them,
+    the float model); ``golden_pred``: the golden network. ``integer_mismatches``: samples on
+    which any layer of the model's integer forward (every unit integer) differs from the
+    golden network's tensor of the same name.
+    """
+    from .network import build
+    if isinstance(spec, (str, Path)):
+        from hwgen.spec import load
+        spec = load(spec)
+    x = torch.as_tensor(x_float, dtype=torch.float32)
+    was_training, units = model.training, model.float_units
+    model.eval()
+    try:
+        with torch.no_grad():
+            model.set_float_units(float_units)
+            float_pred = model(x).argmax(dim=1).numpy()
+            model.set_float_units(())
+            mine = model.forward_all(x)
+            gold = build(spec).forward_all(torch.from_numpy(np.asarray(x_int, dtype=np.int64)))
+    finally:
+        model.set_float_units(units)
+        model.train(was_training)
+    differs = torch.zeros(len(x), dtype=torch.bool)
+    for layer, _ in model.GRAPH:
+        differs |= (mine[layer].code != gold[layer]).reshape(len(x), -1).any(dim=1)
+    golden_pred = gold["top1"].numpy().reshape(len(x))
+    return ExportCheck(float_pred.astype(np.int64), golden_pred, int(differs.sum()))

@@ -23,7 +23,7 @@ from hwgen.ops import OPS
 from . import ivit, ops
 
 __all__ = ["BinaryDense", "BinaryConv2d", "Dense", "Conv2d", "Threshold", "Requant",
-           "MaxPool2d", "Flatten", "ArgMax", "Add", "MatMul", "Shiftmax", "ShiftGELU",
+           "MaxPool2d", "Flatten", "ArgMax", "Add", "AddConst", "MatMul", "Shiftmax", "ShiftGELU",
            "LayerNorm", "Activated", "module_for"]
 
 
@@ -183,6 +183,20 @@ class Add(_IntModule):
     def extra_repr(self):
         return (f"inputs={self.multiplier.numel()}, range=[{self.lo}, {self.hi}], "
                 f"rounding={self.rounding}")
+
+
+class AddConst(_IntModule):
+    """Per-element constant add ``x + values`` (:func:`ops.add_const`), e.g. a position term."""
+
+    def __init__(self, values):
+        super().__init__()
+        self._int_buffer("values", values)
+
+    def forward(self, x):
+        return ops.add_const(x, self.values)
+
+    def extra_repr(self):
+        return f"values={list(self.values.shape)}"
 
 
 def _rounding(mode):

@@ -393,6 +393,25 @@ def add(xs, multipliers, shifts, zero_point, lo: int, hi: int,
     return torch.clamp(total + zp[0], lo, hi)
 
 
+def add_const(x: torch.Tensor, values) -> torch.Tensor:
+    """Add a constant tensor of the sample's shape: ``y[n, ...] = x[n, ...] + values[...]``.
+
+    A per-element bias, e.g. a vision transformer's position embedding ``[T, C]`` (one value
+    per token and channel, which a dense layer's per-channel bias cannot express).
+
+    Parameters
+    ----------
+    x : int64 [N, *S]
+    values : int64 [*S] (tensor or integer array)
+    """
+    _check_int64("x", x)
+    values = _as_param("values", values)
+    if tuple(values.shape) != tuple(x.shape[1:]):
+        raise ValueError(f"add_const: values {list(values.shape)} must have the sample's shape "
+                         f"{list(x.shape[1:])}")
+    return x + values
+
+
 # -- data movement ------------------------------------------------------------------------------
 
 def maxpool2d(x: torch.Tensor, kernel_size: int) -> torch.Tensor:
@@ -437,5 +456,5 @@ def argmax(x: torch.Tensor) -> torch.Tensor:
 
 # The public functions, named once (as the functions themselves), and the rounding modes.
 __all__ = [f.__name__ for f in (binary_dense, dense, conv2d, binary_conv2d, threshold, dyadic,
-                                requant, maxpool2d, flatten, argmax, add, matmul)]
+                                requant, maxpool2d, flatten, argmax, add, add_const, matmul)]
 __all__.insert(__all__.index("dyadic"), "ROUNDING_MODES")

@@ -39,6 +39,19 @@ Forward and backward rules
 :class:`Scale`
     forward ``x * exp(log_scale)`` (a positive scalar); ordinary autograd.
 
+The integer transformer (I-ViT's scheme)
+----------------------------------------
+:class:`QDense`, :class:`QPosition`, :class:`QLayerNorm`, :class:`QMatMul`, :class:`QShiftmax`,
+:class:`QShiftGELU`, :class:`QAdd` pass :class:`QTensor` values (real value, int64 code,
+scale). Forward: the integer algorithm of the golden model, computed by the very modules
+of :mod:`sw_reference.modules` the exported network's golden model is built from (so the two
+cannot drift), on the codes, with dyadic requants whose multipliers come from the current
+scales (:class:`RangeEMA`: each activation's range, an EMA of ``max |x|``); the output value
+is ``code * scale``. Backward: the gradient of the float function (LayerNorm, softmax, erf
+GELU, matmul, sum) on the real values, clipped to each quantizer's range (the STE of
+:class:`ActQuant`), and the weights' STE of :class:`IntLinear`. :class:`TinyViT` assembles
+one encoder block; ``set_float_units`` swaps integer units back to float one at a time.
+
 Rounding is ``floor(x + 1/2)`` (round half up), the rounding of hwgen's
 dyadic requant (docs/design/numbers.md), not ``torch.round`` (half to even).
 
@@ -62,12 +75,21 @@ Integer-Arithmetic-Only Inference* (2018, EMA ranges).
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
+import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from . import modules as golden
+from .ivit import dyadic_from_float, x0_from_scale
+
 __all__ = ["binarize", "round_half_up", "BinaryLinear", "BinaryConv2d", "BinaryAct",
-           "TernaryLinear", "IntLinear", "ActQuant", "Scale", "clip_latent_weights"]
+           "TernaryLinear", "IntLinear", "ActQuant", "Scale", "clip_latent_weights",
+           "QTensor", "RangeEMA", "QDense", "QLayerNorm", "QMatMul", "QShiftmax", "QShiftGELU",
+           "QAdd", "QFlatten", "QPosition", "TinyViT", "INTEGER_UNITS"]
 
 
 class _SignSTE(torch.autograd.Function):
@@ -320,3 +342,404 @@ def clip_latent_weights(model: nn.Module) -> None:
         for module in model.modules():
             if isinstance(module, (BinaryLinear, BinaryConv2d)):
                 module.weight.clamp_(-1, 1)
+
+
+# -- the integer transformer (I-ViT) --------------------------------------------------------------
+#
+# Every module below computes its forward pass twice: the exact integer algorithm of the golden
+# model (the very classes of sw_reference.modules that hwgen's golden network builds, on int64
+# codes) and a float surrogate (the float function on real values). The output's value is the
+# integer result times its scale; its gradient is the surrogate's (I-ViT's scheme: integer
+# forward, the float function's gradient backward). So the trained model's integer forward is
+# the exported network's golden forward, bit for bit.
+
+#: the integer approximations a :class:`TinyViT` can swap back to float, one at a time:
+#: ``"norm"`` I-LayerNorm -> LayerNorm, ``"softmax"`` Shiftmax -> softmax, ``"gelu"``
+#: ShiftGELU -> erf GELU (each output still quantized to the same codes); ``"quant"``: weights
+#: and activations unquantized, which makes every unit float
+INTEGER_UNITS = ("norm", "softmax", "gelu", "quant")
+
+_INT32 = (1 << 31) - 1
+_SOFTMAX_SCALE = 2.0 ** -7          # Shiftmax/ShiftGELU's 8-bit probability scale
+
+
+@dataclass
+class QTensor:
+    """A tensor on the integer path: real ``value`` (float, carries the gradient), its int64
+    ``code`` and ``scale`` (``value == code * scale`` in the forward pass; ``scale`` is an
+    array of one scale per channel for a per-channel accumulator); ``code`` and ``scale`` are
+    None on the float path (``"quant"`` swapped to float)."""
+    value: torch.Tensor
+    code: torch.Tensor | None = None
+    scale: float | np.ndarray | None = None
+
+
+def _ste(surrogate, exact):
+    """``exact`` forward, ``surrogate``'s gradient backward."""
+    return surrogate + (exact.to(surrogate.dtype) - surrogate).detach()
+
+
+def _round_half_up_np(x):
+    return np.floor(np.asarray(x, dtype=np.float64) + 0.5).astype(np.int64)
+
+
+def dyadic_arrays(ratios):
+    """Per-channel ``(multiplier, shift)`` int64 arrays of positive ``ratios``
+    (:func:`~sw_reference.ivit.dyadic_from_float`); ratios are kept inside what a 31-bit
+    multiplier and a shift below 64 can express (``[2**-32, 2**30]``)."""
+    pairs = [dyadic_from_float(min(max(float(r), 2.0 ** -32), 2.0 ** 30))
+             for r in np.ravel(ratios)]
+    return (np.array([m for m, _ in pairs], dtype=np.int64),
+            np.array([s for _, s in pairs], dtype=np.int64))
+
+
+class RangeEMA(nn.Module):
+    """The range of one quantization point: ``bits``-bit codes at step ``alpha / hi``.
+
+    In training mode :meth:`observe` moves ``alpha`` towards the batch's ``max |x|``
+    (exponential moving average, ``momentum``; the first batch sets it), as
+    :class:`ActQuant` with ``range="ema"``.
+    """
+
+    def __init__(self, bits: int = 8, *, signed: bool = True, momentum: float = 0.1):
+        super().__init__()
+        self.bits = _int("bits", bits, 2)
+        self.signed = bool(signed)
+        self.momentum = float(momentum)
+        self.register_buffer("alpha", torch.tensor(1.0))
+        self.register_buffer("initialised", torch.tensor(False))
+
+    @property
+    def lo(self) -> int:
+        return -(1 << (self.bits - 1)) if self.signed else 0
+
+    @property
+    def hi(self) -> int:
+        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+
+    @property
+    def scale(self) -> float:
+        """Real value of one code step (a Python float: the export reads the same number)."""
+        return max(float(self.alpha), 1e-8) / self.hi
+
+    def observe(self, x: torch.Tensor) -> None:
+        if not self.training:
+            return
+        with torch.no_grad():
+            peak = x.detach().abs().amax().float()
+            if bool(self.initialised):
+                self.alpha.lerp_(peak, self.momentum)
+            else:
+                self.alpha.copy_(peak)
+                self.initialised.fill_(True)
+
+    def clip(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` clamped to the real range of the codes (gradient 0 outside)."""
+        r = self.scale
+        return torch.clamp(x, self.lo * r, self.hi * r)
+
+    def quantize(self, x: torch.Tensor) -> torch.Tensor:
+        """Codes ``clamp(floor(x / r + 1/2), lo, hi)`` of real values (no gradient)."""
+        q = torch.floor(x.detach().double() / self.scale + 0.5)
+        return torch.clamp(q, self.lo, self.hi).to(torch.int64)
+
+    def code(self, surrogate, code):
+        """QTensor of ``code`` at this range's scale whose gradient is ``surrogate``'s."""
+        r = self.scale
+        return QTensor(_ste(self.clip(surrogate), code * r), code, r)
+
+
+def _requant(acc, multiplier, shift, out: RangeEMA):
+    zero = np.zeros(len(multiplier), dtype=np.int64)
+    return golden.Requant(multiplier, shift, zero, lo=out.lo, hi=out.hi)(acc)
+
+
+class QDense(nn.Module):
+    """Integer dense layer (``dense``, 8-bit weights) with an optional requant to ``out``.
+
+    ``y = requant(x @ W_q.T + bias_int)``: ``W_q`` and the per-channel (or per-tensor) weight
+    scale of :class:`IntLinear`, ``bias_int = round(b / (s_in * s_w))`` (int32),
+    multiplier/shift the dyadic of ``s_in * s_w / s_out``. Without a requant the output is the
+    accumulator at scale ``s_in * s_w``: an array of one scale per channel (for a
+    :class:`QPosition` after it), or one float with ``per_channel=False`` (a classifier,
+    whose argmax then keeps the float order).
+    """
+
+    def __init__(self, in_features, out_features, *, bits=8, out_bits=8, per_channel=True,
+                 requant=True):
+        super().__init__()
+        self.linear = IntLinear(in_features, out_features, bits=bits, per_channel=per_channel)
+        self.out = RangeEMA(out_bits) if requant else None
+
+    def int_params(self, in_scale: float) -> dict:
+        """``weight``, ``bias``, ``acc_scale`` and (with a requant) ``multiplier``, ``shift``."""
+        weight = self.linear.quantized_weight().numpy()
+        acc = in_scale * self.linear.weight_scale().double().numpy()
+        acc = np.broadcast_to(acc, (weight.shape[0],)).copy()
+        bias = np.clip(_round_half_up_np(self.linear.bias.detach().double().numpy() / acc),
+                       -_INT32, _INT32)
+        params = {"weight": weight, "bias": bias, "acc_scale": acc}
+        if self.out is not None:
+            params["multiplier"], params["shift"] = dyadic_arrays(acc / self.out.scale)
+        return params
+
+    def forward(self, x: QTensor, float_units=()) -> QTensor:
+        if "quant" in float_units:
+            return QTensor(F.linear(x.value, self.linear.weight, self.linear.bias))
+        z = self.linear(x.value)
+        if self.out is not None:
+            self.out.observe(z)
+        p = self.int_params(x.scale)
+        acc = golden.Dense(p["weight"], p["bias"])(x.code)
+        if self.out is None:        # the accumulator: one scale per channel (or per tensor)
+            scale = p["acc_scale"] if self.linear.per_channel else float(p["acc_scale"][0])
+            real = acc.double() * torch.tensor(np.broadcast_to(scale, p["acc_scale"].shape))
+            return QTensor(_ste(z.double(), real), acc, scale)
+        return self.out.code(z, _requant(acc, p["multiplier"], p["shift"], self.out))
+
+
+class QPosition(nn.Module):
+    """A learned position term ``[tokens, channels]`` added to a :class:`QDense`'s accumulators
+    (``add_const``), then a per-channel requant to ``out``.
+
+    ``values = round(pos / acc_scale[c])`` (int32) at the accumulator's per-channel scale;
+    multiplier/shift the dyadic of ``acc_scale[c] / s_out``.
+    """
+
+    def __init__(self, tokens, channels, *, out_bits=8):
+        super().__init__()
+        self.pos = nn.Parameter(0.02 * torch.randn(tokens, channels))
+        self.out = RangeEMA(out_bits)
+
+    def int_params(self, acc_scale) -> dict:
+        acc = np.asarray(acc_scale, dtype=np.float64)
+        values = np.clip(_round_half_up_np(self.pos.detach().double().numpy() / acc),
+                         -_INT32, _INT32)
+        m, s = dyadic_arrays(acc / self.out.scale)
+        return {"values": values, "multiplier": m, "shift": s}
+
+    def forward(self, x: QTensor, float_units=()) -> QTensor:
+        z = x.value.to(self.pos.dtype) + self.pos
+        if "quant" in float_units:
+            return QTensor(z)
+        self.out.observe(z)
+        p = self.int_params(np.broadcast_to(x.scale, (self.pos.shape[1],)))
+        acc = golden.AddConst(p["values"])(x.code)
+        return self.out.code(z, _requant(acc, p["multiplier"], p["shift"], self.out))
+
+
+class QLayerNorm(nn.Module):
+    """I-ViT integer LayerNorm (``layernorm``, exact square root, bias) + per-channel requant.
+
+    Real output ``gamma * (x - mean) / std + beta``; the integer LayerNorm gives
+    ``(x - mean) / std`` at scale ``sqrt(C) * 2**-30`` plus ``bias_int = round(beta / gamma /
+    that scale)``, and the requant multiplies by ``gamma * sqrt(C) * 2**-30 / s_out``. The
+    multiplier is positive, so ``gamma`` is used as ``max(|gamma|, 1e-3)`` (a sign would
+    belong to the next layer's weights).
+    """
+
+    def __init__(self, channels, *, out_bits=8):
+        super().__init__()
+        self.channels = _int("channels", channels, 1)
+        self.gamma = nn.Parameter(torch.ones(channels))
+        self.beta = nn.Parameter(torch.zeros(channels))
+        self.out = RangeEMA(out_bits)
+
+    @property
+    def norm_scale(self) -> float:
+        return math.sqrt(self.channels) * 2.0 ** -30
+
+    def effective_gamma(self):
+        return self.gamma.abs().clamp(min=1e-3)
+
+    def int_params(self) -> dict:
+        gamma = self.effective_gamma().detach().double().numpy()
+        beta = self.beta.detach().double().numpy()
+        bias = np.clip(_round_half_up_np(beta / gamma / self.norm_scale), -(1 << 30), 1 << 30)
+        m, s = dyadic_arrays(gamma * self.norm_scale / self.out.scale)
+        return {"bias": bias, "multiplier": m, "shift": s}
+
+    def forward(self, x: QTensor, float_units=()) -> QTensor:
+        z = F.layer_norm(x.value, (self.channels,), self.effective_gamma(), self.beta, eps=1e-12)
+        if "quant" in float_units:
+            return QTensor(z)
+        self.out.observe(z)
+        if "norm" in float_units:
+            return self.out.code(z, self.out.quantize(z))
+        p = self.int_params()
+        n = golden.LayerNorm(p["bias"], sqrt="exact")(x.code)
+        return self.out.code(z, _requant(n, p["multiplier"], p["shift"], self.out))
+
+
+class QMatMul(nn.Module):
+    """Activation x activation product per head (``matmul``) + per-tensor requant; ``factor``
+    (the attention's ``1/sqrt(d)``) is folded into the requant's multiplier."""
+
+    def __init__(self, *, heads, transpose_b=False, factor=1.0, out_bits=8):
+        super().__init__()
+        self.heads, self.transpose_b, self.factor = int(heads), bool(transpose_b), float(factor)
+        self.out = RangeEMA(out_bits)
+
+    def _float(self, a, b):
+        n, m, _ = a.shape
+        ah = a.reshape(n, m, self.heads, -1).transpose(1, 2)
+        bh = b.reshape(n, b.shape[1], self.heads, -1).transpose(1, 2)
+        y = ah @ (bh.transpose(2, 3) if self.transpose_b else bh)
+        return y.transpose(1, 2).reshape(n, m, -1) * self.factor
+
+    def int_params(self, a_scale: float, b_scale: float) -> dict:
+        m, s = dyadic_arrays([a_scale * b_scale * self.factor / self.out.scale])
+        return {"multiplier": m, "shift": s}
+
+    def forward(self, a: QTensor, b: QTensor, float_units=()) -> QTensor:
+        z = self._float(a.value, b.value)
+        if "quant" in float_units:
+            return QTensor(z)
+        self.out.observe(z)
+        p = self.int_params(a.scale, b.scale)
+        acc = golden.MatMul(transpose_b=self.transpose_b, heads=self.heads)(a.code, b.code)
+        return self.out.code(z, _requant(acc, p["multiplier"], p["shift"], self.out))
+
+
+class QShiftmax(nn.Module):
+    """I-ViT Shiftmax per head (``shiftmax``, 8-bit probabilities at scale ``2**-7``);
+    ``x0 = floor(-1 / s_in)``. Float: softmax, quantized to the same 8-bit codes."""
+
+    out_bits = 8
+
+    def __init__(self, *, heads):
+        super().__init__()
+        self.heads = int(heads)
+
+    def forward(self, x: QTensor, float_units=()) -> QTensor:
+        grouped = x.value.reshape(*x.value.shape[:-1], self.heads, -1)
+        z = torch.softmax(grouped, dim=-1).reshape(x.value.shape)
+        if "quant" in float_units:
+            return QTensor(z)
+        if "softmax" in float_units:
+            code = torch.clamp(torch.floor(z.detach().double() / _SOFTMAX_SCALE + 0.5), 0, 127)
+            code = code.to(torch.int64)
+        else:
+            code = golden.Shiftmax(x0=x0_from_scale(x.scale), out_bits=self.out_bits,
+                                   heads=self.heads)(x.code)
+        return QTensor(_ste(z, code * _SOFTMAX_SCALE), code, _SOFTMAX_SCALE)
+
+
+class QShiftGELU(nn.Module):
+    """I-ViT ShiftGELU (``shiftgelu``, ``x0 = floor(-1 / (1.702 s_in))``) + per-tensor requant;
+    float: ``F.gelu`` (erf), quantized to the same codes."""
+
+    def __init__(self, *, out_bits=8):
+        super().__init__()
+        self.out = RangeEMA(out_bits)
+
+    def int_params(self, in_scale: float) -> dict:
+        m, s = dyadic_arrays([in_scale * _SOFTMAX_SCALE / self.out.scale])
+        return {"x0": x0_from_scale(1.702 * in_scale), "multiplier": m, "shift": s}
+
+    def forward(self, x: QTensor, float_units=()) -> QTensor:
+        z = F.gelu(x.value)
+        if "quant" in float_units:
+            return QTensor(z)
+        self.out.observe(z)
+        if "gelu" in float_units:
+            return self.out.code(z, self.out.quantize(z))
+        p = self.int_params(x.scale)
+        g = golden.ShiftGELU(x0=p["x0"])(x.code)
+        return self.out.code(z, _requant(g, p["multiplier"], p["shift"], self.out))
+
+
+class QAdd(nn.Module):
+    """Residual add (``add``): each input dyadic-rescaled to the output's own scale."""
+
+    def __init__(self, *, out_bits=8):
+        super().__init__()
+        self.out = RangeEMA(out_bits)
+
+    def int_params(self, a_scale: float, b_scale: float) -> dict:
+        m, s = dyadic_arrays([a_scale / self.out.scale, b_scale / self.out.scale])
+        return {"multiplier": m, "shift": s}
+
+    def forward(self, a: QTensor, b: QTensor, float_units=()) -> QTensor:
+        z = a.value + b.value
+        if "quant" in float_units:
+            return QTensor(z)
+        self.out.observe(z)
+        p = self.int_params(a.scale, b.scale)
+        code = golden.Add(p["multiplier"], p["shift"], np.zeros(1, dtype=np.int64),
+                          lo=self.out.lo, hi=self.out.hi)(a.code, b.code)
+        return self.out.code(z, code)
+
+
+class QFlatten(nn.Module):
+    """``[N, T, C] -> [N, T*C]`` (``flatten``: tokens one after the other)."""
+
+    def forward(self, x: QTensor, float_units=()) -> QTensor:
+        return QTensor(x.value.flatten(1), None if x.code is None else x.code.flatten(1), x.scale)
+
+
+class TinyViT(nn.Module):
+    """A one-block integer vision transformer (I-ViT) on ``tokens`` patches of ``patch`` pixels.
+
+    ``[N, tokens, patch]`` -> patch embedding (``QDense`` on every token) + position term
+    (:class:`QPosition`) -> LayerNorm ->
+    q, k, v -> ``q @ k.T / sqrt(d)`` per head -> Shiftmax -> ``@ v`` -> projection -> residual
+    add -> LayerNorm -> dense ``mlp`` -> ShiftGELU -> dense -> residual add -> flatten ->
+    classifier (per-tensor weight scale) -> scores ``[N, classes]``.
+    Every activation is 8-bit signed (probabilities 8-bit unsigned).
+
+    ``float_units`` (a subset of :data:`INTEGER_UNITS`) swaps integer units back to their float
+    functions: the accuracy cost of each approximation is the accuracy difference. The input
+    is real (``pixel * input_scale``); its codes are recovered as ``round(x / input_scale)``.
+    """
+
+    def __init__(self, *, tokens=16, patch=4, dim=16, heads=2, mlp=32, classes=10,
+                 input_scale=1 / 16):
+        super().__init__()
+        if dim % heads:
+            raise ValueError(f"heads ({heads}) must divide dim ({dim})")
+        self.tokens, self.patch, self.dim, self.heads = tokens, patch, dim, heads
+        self.input_scale = float(input_scale)
+        self.float_units = frozenset()
+        self.embed = QDense(patch, dim, requant=False)
+        self.pos = QPosition(tokens, dim)
+        self.ln1 = QLayerNorm(dim)
+        self.q, self.k, self.v = QDense(dim, dim), QDense(dim, dim), QDense(dim, dim)
+        self.scores = QMatMul(heads=heads, transpose_b=True, factor=(dim // heads) ** -0.5)
+        self.attn = QShiftmax(heads=heads)
+        self.ctx = QMatMul(heads=heads)
+        self.proj = QDense(dim, dim)
+        self.res1 = QAdd()
+        self.ln2 = QLayerNorm(dim)
+        self.fc1 = QDense(dim, mlp)
+        self.gelu = QShiftGELU()
+        self.fc2 = QDense(mlp, dim)
+        self.res2 = QAdd()
+        self.flat = QFlatten()
+        self.head = QDense(tokens * dim, classes, per_channel=False, requant=False)
+
+    def set_float_units(self, units) -> None:
+        units = frozenset(units)
+        unknown = units - set(INTEGER_UNITS)
+        if unknown:
+            raise ValueError(f"float_units must be among {', '.join(INTEGER_UNITS)}, "
+                             f"not {sorted(unknown)}")
+        self.float_units = units
+
+    #: the layers in order, each with the tensors it reads (the export's YAML ``inputs``)
+    GRAPH = (("embed", ("input",)), ("pos", ("embed",)), ("ln1", ("pos",)), ("q", ("ln1",)), ("k", ("ln1",)),
+             ("v", ("ln1",)), ("scores", ("q", "k")), ("attn", ("scores",)),
+             ("ctx", ("attn", "v")), ("proj", ("ctx",)), ("res1", ("pos", "proj")),
+             ("ln2", ("res1",)), ("fc1", ("ln2",)), ("gelu", ("fc1",)), ("fc2", ("gelu",)),
+             ("res2", ("res1", "fc2")), ("flat", ("res2",)), ("head", ("flat",)))
+
+    def forward_all(self, x) -> dict:
+        """Every intermediate :class:`QTensor` by layer name (``"input"``: the input's)."""
+        code = torch.floor(x.detach().double() / self.input_scale + 0.5).to(torch.int64)
+        t = {"input": QTensor(x, code, self.input_scale)}
+        for name, inputs in self.GRAPH:
+            t[name] = getattr(self, name)(*(t[i] for i in inputs), self.float_units)
+        return t
+
+    def forward(self, x):
+        return self.forward_all(x)["head"].value

@@ -31,6 +31,24 @@ def test_pretrained_accuracy_and_exact_export(tmp_path, key, least):
     assert result.agreement == 1.0           # measured: every test prediction equal (see README)
 
 
+def test_pretrained_vit_is_exact_and_within_a_point_of_float(tmp_path):
+    """The integer ViT: the QAT model's integer forward is the exported golden network on every
+    layer of all 540 test images; float (every integer unit swapped back) and golden accuracy."""
+    result = demo.run_model(demo.MODELS["vit"], pretrained=True, out_dir=tmp_path,
+                            hardware=False, log=lambda message: None)
+    assert result.integer_mismatches == 0
+    assert result.float_acc >= 0.95 and result.golden_acc >= 0.95
+    assert abs(result.golden_acc - result.float_acc) <= 0.01
+
+
+def test_vit_input_is_2x2_patches():
+    pixels = np.arange(64) % 17
+    _, x_int = demo.MODELS["vit"].encode(pixels[None])
+    assert x_int.shape == (1, 16, 4)
+    assert x_int[0, 0].tolist() == [pixels[0], pixels[1], pixels[8], pixels[9]]
+    assert x_int[0, 5].tolist() == [pixels[18], pixels[19], pixels[26], pixels[27]]   # token (1, 1)
+
+
 def test_demo_command_cosimulates_binary(tmp_path, capsys):
     out = tmp_path / "digits"
     assert main(["demo", "digits", "--pretrained", "--models", "binary", "--count", "40",
@@ -48,7 +66,7 @@ def test_demo_command_cosimulates_binary(tmp_path, capsys):
 
 def test_demo_command_bad_input(capsys):
     assert main(["demo", "digits", "--models", "binary,int9"]) == 2
-    assert "--models must be a comma-separated list of binary, int8, ternary, cnn" in capsys.readouterr().err
+    assert "--models must be a comma-separated list of binary, int8, ternary, cnn, vit" in capsys.readouterr().err
     assert main(["demo", "digits", "--count", "0"]) == 2
     assert main(["demo", "digits", "--backpressure", "1.5"]) == 2
 
@@ -89,12 +107,27 @@ def test_demo_command_cosimulates_cnn(tmp_path, capsys):
 
 
 @pytest.mark.slow
+def test_demo_command_cosimulates_vit(tmp_path, capsys):
+    """Slow: its Verilator build took 86-213 s on the shared 2 cores (then cached); the 540
+    images then cosimulate in about 6 s."""
+    assert main(["demo", "digits", "--pretrained", "--models", "vit", "--backpressure", "0.3",
+                 "-o", str(tmp_path)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| vit |"))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[5] == "540/540"
+    # the slowest layers take 256 cycles: 16 tokens * (16/4) * (16/4) (q, k, v, proj), 512
+    # scores / 2 per cycle (attn), 256 elements one per cycle (pos, LayerNorm, adds)
+    assert 256 <= float(cells[6]) < 262
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("key, least", [("binary", 0.90), ("int8", 0.96), ("ternary", 0.94),
-                                        ("cnn", 0.92)])
+                                        ("cnn", 0.92), ("vit", 0.95)])
 def test_training_from_scratch(tmp_path, key, least):
     spec = demo.MODELS[key]
     result = demo.run_model(spec, pretrained=False, out_dir=tmp_path, hardware=False,
                             log=lambda message: None)
     assert result.golden_acc >= least
     assert result.agreement == (1.0 if key in ("binary", "cnn") else pytest.approx(1.0, abs=0.01))
+    assert result.integer_mismatches in (None, 0)
     load(result.yaml_path)

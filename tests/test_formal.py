@@ -55,6 +55,8 @@ def _units():
         "AddStreams": lambda: u.AddStreams(a_shape=signed(4), b_shape=unsigned(3),
                                            out_shape=signed(3), pe=2, multiplier=[3, 5],
                                            shift=[1, 0], zero_point=-1),
+        "AddConst": lambda: u.AddConst(in_shape=signed(4), out_shape=signed(6),
+                                       values=[3, -5, 7, 0, 1, -1], pe=2),
         "LabelSelect": lambda: u.LabelSelect(in_shape=signed(3), channels=6, pe=2),
         "ConvolutionInputGenerator": lambda: u.ConvolutionInputGenerator(
             in_shape=unsigned(2), channels=2, height=3, width=3, kernel=2, padding=1, simd=1),

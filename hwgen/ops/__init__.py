@@ -15,7 +15,7 @@ CONTRIBUTING.md, "Adding an operator").
 
 from types import SimpleNamespace
 
-from . import (add, argmax, binary_conv2d, binary_dense, conv2d, dense, flatten, layernorm,
+from . import (add, add_const, argmax, binary_conv2d, binary_dense, conv2d, dense, flatten, layernorm,
                matmul, maxpool2d, requant, shiftgelu, shiftmax, threshold)
 from ._field import Field
 from ._op import FoldDims, Op
@@ -26,7 +26,7 @@ __all__ = ["OPS", "Op", "FoldDims", "Field", "TensorType", "names", "get", "fold
 
 # Documentation order (the order error messages list the ops in).
 _MODULES = (binary_dense, binary_conv2d, dense, conv2d, threshold, requant, maxpool2d, flatten,
-            argmax, add, matmul, shiftmax, shiftgelu, layernorm)
+            argmax, add, add_const, matmul, shiftmax, shiftgelu, layernorm)
 
 #: op name -> :class:`Op`, in documentation order
 OPS: dict[str, Op] = {module.OP.name: module.OP for module in _MODULES}

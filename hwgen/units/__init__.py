@@ -11,6 +11,7 @@ proofs of the stream rules are checked to cover each one.
 
 from ._checks import element_shape
 from .add import AddStreams
+from .add_const import AddConst
 from .divider import Divider
 from .dwc import StreamingDataWidthConverter
 from .fifo import StreamFIFO
@@ -30,7 +31,7 @@ from .thresholding import Thresholding
 from .unrolled_chain import UnrolledChain
 from .unrolled_mvau import UnrolledMVAU
 
-__all__ = ["UNITS", "element_shape", "window_weights", "AddStreams", "ConvolutionInputGenerator",
+__all__ = ["UNITS", "element_shape", "window_weights", "AddConst", "AddStreams", "ConvolutionInputGenerator",
            "Divider", "DuplicateStreams", "IntegerMVAU", "LabelSelect", "LayerNorm", "MVAU",
            "MatMul", "Requant", "ShiftGELU", "Shiftmax", "SkidBuffer", "StreamFIFO",
            "StreamingDataWidthConverter", "StreamingMaxPool", "Thresholding", "UnrolledChain",
@@ -38,6 +39,6 @@ __all__ = ["UNITS", "element_shape", "window_weights", "AddStreams", "Convolutio
 
 #: every unit class, by name
 UNITS = {cls.__name__: cls for cls in (
-    AddStreams, ConvolutionInputGenerator, Divider, DuplicateStreams, IntegerMVAU, LabelSelect,
+    AddConst, AddStreams, ConvolutionInputGenerator, Divider, DuplicateStreams, IntegerMVAU, LabelSelect,
     LayerNorm, MVAU, MatMul, Requant, ShiftGELU, Shiftmax, SkidBuffer, StreamFIFO,
     StreamingDataWidthConverter, StreamingMaxPool, Thresholding, UnrolledChain, UnrolledMVAU)}

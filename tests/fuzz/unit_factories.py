@@ -375,6 +375,23 @@ def add_case(draw):
     return UnitCase(unit, np.concatenate(xs, axis=1), want)
 
 
+def add_const_case(draw):
+    """One constant per element, int32 ends included; the output as wide as the sums."""
+    from hwgen.units.add_const import AddConst
+    in_shape = _element_shape(draw, 2, 16)
+    lo, hi = shape_range(in_shape)
+    size = draw(st.integers(1, 8))
+    pe = _divisor(draw, size)
+    values = draw(st.lists(st.integers(-2**31, 2**31 - 1) | st.sampled_from([-2**31, 0, 2**31 - 1])
+                           | st.integers(-8, 8), min_size=size, max_size=size))
+    bound = max(abs(lo + min(values)), abs(hi + max(values)))
+    out_shape = signed(max(bound.bit_length() + 1, 2))
+    x = _vectors(draw, draw(st.integers(1, 6)), size, lo, hi)
+    unit = AddConst(in_shape=in_shape, out_shape=out_shape, values=values, pe=pe)
+    want = ops.add_const(torch.from_numpy(x), torch.tensor(values)).numpy()
+    return UnitCase(unit, x, want)
+
+
 def skid_case(draw):
     from hwgen.units.skid import SkidBuffer
     return _pass_through_case(draw, SkidBuffer)
@@ -666,6 +683,7 @@ FACTORIES = {
     "Thresholding": thresholding_case,
     "Requant": requant_case,
     "AddStreams": add_case,
+    "AddConst": add_const_case,
     "LabelSelect": label_select_case,
     "ConvolutionInputGenerator": swg_case,
     "StreamingMaxPool": maxpool_case,

@@ -206,3 +206,29 @@ def test_export_errors(tmp_path):
     with pytest.raises(TypeError, match="last layer must be a linear layer"):
         export_mlp(nn.Sequential(BinaryConv2d(1, 2, 3)), out, name="b", input=cnn_in)
     assert list(tmp_path.iterdir()) == []                # nothing half-written
+
+
+def test_vit_export_is_the_models_integer_forward(tmp_path):
+    """export_vit of a (calibrated, untrained) TinyViT: the golden network equals the model's
+    integer forward on every layer of every sample; inputs: [a, b] where a layer reads others."""
+    from sw_reference.export import check_vit_export, export_vit
+    from sw_reference.qat import TinyViT
+    torch.manual_seed(1)
+    model = TinyViT()
+    x_int = torch.randint(0, 17, (48, 16, 4))
+    model.train()
+    for _ in range(3):
+        model(x_int.float() / 16)
+    result = export_vit(model, tmp_path / "vit.yaml", name="vit_test",
+                        input={"shape": [16, 4], "bits": 5, "signed": False},
+                        folding={"fc1": (8, 4)})
+    net = load(result.yaml_path)
+    layers = {layer.name: layer for layer in net.layers}
+    assert [layer.name for layer in net.layers] == [n for n, _ in model.GRAPH] + ["top1"]
+    assert layers["scores"].inputs == ("q", "k") and layers["res1"].inputs == ("pos", "proj")
+    assert (layers["fc1"].pe, layers["fc1"].simd) == (8, 4) and layers["q"].pe == 4
+    assert layers["attn"].attrs.x0 < 0 and layers["gelu"].attrs.x0 < 0
+    check = check_vit_export(model, net, x_int.numpy() / 16, x_int.numpy())
+    assert check.integer_mismatches == 0
+    with pytest.raises(TypeError, match="model must be a sw_reference.qat.TinyViT"):
+        export_vit(nn.Linear(2, 2), tmp_path / "x.yaml", name="x", input={})

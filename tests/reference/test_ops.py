@@ -368,6 +368,18 @@ def test_add_errors():
         ops.add([a, a], t([1]), t([0]), t([0]), -8, 7)
 
 
+def test_add_const_per_element():
+    x = rng.integers(-2**31, 2**31, (5, 4, 3))
+    values = rng.integers(-2**31, 2**31, (4, 3))
+    y = ops.add_const(t(x), values).numpy()
+    for idx in np.ndindex(y.shape):
+        assert y[idx] == int(x[idx]) + int(values[idx[1:]])
+    with pytest.raises(ValueError, match=r"values \[3\] must have the sample's shape \[4, 3\]"):
+        ops.add_const(t(x), values[0])
+    with pytest.raises(TypeError, match="values must hold integers"):
+        ops.add_const(t(x), values.astype(float))
+
+
 # -- maxpool / flatten / argmax -----------------------------------------------------------------
 
 @pytest.mark.parametrize("shape,k", [((2, 3, 8, 8), 2), ((1, 2, 7, 9), 2), ((2, 1, 9, 10), 3),

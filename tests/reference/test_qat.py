@@ -1,5 +1,6 @@
 """Forward and backward rules of the QAT modules (sw_reference.qat)."""
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -176,3 +177,68 @@ def test_scale_is_positive_and_keeps_argmax():
     x = torch.tensor([[3.0, -1.0, 7.0, 7.0]])
     assert s(x).tolist() == [[0.75, -0.25, 1.75, 1.75]]
     assert s(x).argmax().item() == x.argmax().item() == 2
+
+
+# -- the integer transformer (TinyViT and its modules) -------------------------------------------
+
+def _vit(seed=0, **kwargs):
+    """A TinyViT with its ranges calibrated by two training-mode passes on random pixels."""
+    from sw_reference.qat import TinyViT
+    torch.manual_seed(seed)
+    model = TinyViT(**kwargs)
+    x = torch.randint(0, 17, (32, model.tokens, model.patch)).float() / 16
+    model.train()
+    for _ in range(2):
+        model(x)
+    model.eval()
+    return model, x
+
+
+def test_vit_forward_is_the_golden_modules_on_codes():
+    """Every layer's value is its int64 code times its scale; the last is the classifier's."""
+    model, x = _vit()
+    t = model.forward_all(x)
+    for name, _ in model.GRAPH:
+        q = t[name]
+        assert q.code.dtype == torch.int64
+        scale = torch.from_numpy(np.broadcast_to(q.scale, q.code.shape[-1:]).copy()) \
+            if isinstance(q.scale, np.ndarray) else q.scale
+        torch.testing.assert_close(q.value.double(), q.code.double() * scale,
+                                   rtol=1e-6, atol=1e-9)
+    assert t["attn"].code.min() >= 0 and t["attn"].code.max() <= 127
+    for name in ("pos", "ln1", "q", "scores", "ctx", "res1", "gelu", "res2"):
+        assert -128 <= int(t[name].code.min()) and int(t[name].code.max()) <= 127, name
+    torch.testing.assert_close(model(x), t["head"].value)
+
+
+def test_vit_backward_is_the_float_functions_gradient():
+    """Every trained parameter gets a gradient through the integer forward (STE)."""
+    model, x = _vit()
+    model.train()
+    torch.nn.functional.cross_entropy(model(x), torch.arange(len(x)) % 10).backward()
+    missing = [name for name, p in model.named_parameters() if p.grad is None or
+               not bool(p.grad.abs().sum() > 0)]
+    assert not missing
+
+
+def test_vit_units_swap_to_float_one_at_a_time():
+    from sw_reference.qat import INTEGER_UNITS
+    model, x = _vit()
+    exact = model(x)
+    for unit in INTEGER_UNITS:
+        model.set_float_units([unit])
+        assert not torch.equal(model(x), exact), unit
+    model.set_float_units(["quant"])
+    assert model.forward_all(x)["ln1"].code is None          # nothing is quantized
+    with pytest.raises(ValueError, match="float_units must be among norm, softmax, gelu, quant, "
+                                         r"not \['relu'\]"):
+        model.set_float_units(["relu"])
+    with pytest.raises(ValueError, match=r"heads \(3\) must divide dim \(16\)"):
+        type(model)(heads=3)
+
+
+def test_dyadic_arrays_keep_ratios_expressible():
+    from sw_reference.qat import dyadic_arrays
+    m, s = dyadic_arrays([0.5, 3.0, 1e-30, 1e30])
+    assert m.tolist()[:2] == [1 << 30, 3 << 29] and s.tolist()[:2] == [31, 29]
+    assert ((m >= 1 << 30) & (m < 1 << 31)).all() and ((s >= 0) & (s < 64)).all()

@@ -333,7 +333,7 @@ def test_ivit_example_shapes():
 
 def test_ops_table():
     assert tuple(OPS) == ("binary_dense", "binary_conv2d", "dense", "conv2d", "threshold", "requant",
-                   "maxpool2d", "flatten", "argmax", "add", "matmul", "shiftmax", "shiftgelu",
+                   "maxpool2d", "flatten", "argmax", "add", "add_const", "matmul", "shiftmax", "shiftgelu",
                    "layernorm")
 
 

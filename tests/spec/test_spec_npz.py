@@ -182,6 +182,27 @@ def test_corrupt_npz(tmp_path):
     assert info.value.line == 3 and info.value.path == "weights"
 
 
+def test_add_const_params(tmp_path):
+    """A position term [T, C] on a dense layer's accumulators, narrowed by an inline requant."""
+    text = ("name: net\ninput: {shape: [3, 2], bits: 4, signed: true}\nweights: w.npz\nlayers:\n"
+            "  - {name: fc, op: dense, out_features: 2, weight_bits: 2}\n"
+            "  - {name: pos, op: add_const, pe: 2, activation: {op: requant, bits: 8}}\n")
+    arrays = {"fc.weight": np.array([[1, -1], [0, 1]]),
+              "pos.values": np.array([[100, -7], [0, 0], [-2**31, 5]]),
+              "pos.act.multiplier": np.array([1 << 30]), "pos.act.shift": np.array([31])}
+    net = load(write(tmp_path, arrays, text))
+    fc, pos = net.layers
+    assert (fc.op_type.lo, fc.op_type.hi) == (-15, 15)        # x in [-8, 7], row [1, -1]
+    assert (pos.op_type.lo, pos.op_type.hi) == (-15 - 2**31, 15 + 100)
+    assert pos.params["values"].tolist() == arrays["pos.values"].tolist()
+    np.savez(tmp_path / "w.npz", **{**arrays, "pos.values": np.zeros((2, 3), dtype=np.int64)})
+    with pytest.raises(SpecError, match=r"pos.values in .* has shape \[2, 3\], expected \[3, 2\]"):
+        load(tmp_path / "net.yaml")
+    np.savez(tmp_path / "w.npz", **{**arrays, "pos.values": np.full((3, 2), 2**31)})
+    with pytest.raises(SpecError, match="int32"):
+        load(tmp_path / "net.yaml")
+
+
 def test_add_and_layernorm_params(tmp_path):
     text = ("name: net\ninput: {shape: [4, 8], bits: 8, signed: true}\nweights: w.npz\nlayers:\n"
             "  - {name: ln, op: layernorm, bias: true, activation: {op: requant, bits: 8}}\n"
