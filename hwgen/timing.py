@@ -180,7 +180,12 @@ def retime(unit, model, clock_mhz):
     """``unit`` with the pipeline depths the delay model gives at ``clock_mhz`` (a unit with
     a ``retimed`` method chooses; others are returned as they are)."""
     retimed = getattr(unit, "retimed", None)
-    return unit if retimed is None else retimed(model, clock_mhz)
+    if retimed is None:
+        return unit
+    chosen = retimed(model, clock_mhz)
+    if chosen is not unit:
+        unit._MustUse__silence = True     # replaced before elaboration, not forgotten
+    return chosen
 
 
 def format_timing(stages, clock_mhz, model, device):
