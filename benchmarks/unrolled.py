@@ -47,6 +47,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -79,6 +81,20 @@ def _owners(design):
     """Layer name of every unit of the core (as ``hwgen synth`` passes them), "(glue)" else."""
     names = {id(unit): hw.layer.name for hw in design.layers for unit in hw.units}
     return [names.get(id(unit), "(glue)") for unit in design.top.core.units]
+
+
+def digits_test_split(spec, design, work):
+    """The digits demo's 540 test images through the Verilator cosimulation (fast driver, 30 %
+    random stalls on both sides) -> images whose hardware prediction equals the golden one."""
+    from hwgen.demo import MODELS, load_split
+    from sim.network import cosimulate
+    _, x_test, _, y_test = load_split()
+    _, x_int = MODELS["binary"].encode(x_test)
+    run = cosimulate(spec, x_int, design=design, backpressure=0.3, seed=1,
+                     work_dir=work / "cosim", log=lambda message: None)
+    got = np.asarray(run.got).reshape(len(x_int))
+    return {"test_images": len(x_int), "equal_golden": len(x_int) - run.mismatches,
+            "hardware_acc": round(float(np.mean(got == y_test)), 4)}
 
 
 def unrolled_units(design):
@@ -146,6 +162,8 @@ def measure(name, work, seeds, override_levels=None):
         "glue_luts": total["lut_total"] - sum(r["lut_total"] for r in chain_rows),
         "synth_s": round(time.perf_counter() - started, 1),
     }
+    if name.startswith("digits/"):
+        record.update(digits_test_split(spec, design, work))
     if seeds:
         runs = {}
         for seed in seeds:
