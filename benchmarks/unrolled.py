@@ -102,7 +102,8 @@ def digits_test_split(spec, design, work):
 
 
 def unrolled_units(design):
-    return [u for hw in design.layers for u in hw.units if hasattr(u, "levels_per_stage")]
+    from hwgen.units.unrolled_chain import UnrolledChain
+    return [u for hw in design.layers for u in hw.units if isinstance(u, UnrolledChain)]
 
 
 def nextpnr(work, top, clock_mhz, seed, device=DEVICE, timeout=3600):
