@@ -277,7 +277,7 @@ def main():
             print(f"  {r}", flush=True)
             continue
         print(f"  {r['network']}: {r['luts']} LUTs, {r['latency_cycles']} cycles"
-              + (f", {r['fmax_mhz']} MHz, {r['latency_ns']} ns" if seeds else ""), flush=True)
+              + (f", {r['fmax_mhz']} MHz, {r['latency_ns']} ns" if "fmax_mhz" in r else ""), flush=True)
     if not args.no_synth:
         print_table(records)
     print(f"wrote {out}")
