@@ -212,6 +212,18 @@ def _unrolled_networks(data):
     return text
 
 
+def _unrolled_calibration(data):
+    rows = [(p["levels_per_stage"], p["latency_cycles"], f"{p['luts']:,}", _fmt(p["fmax_mhz"]),
+             p["period_ns"], f"{p['critical_path'].get('logic_levels', '-')} cells, "
+             f"{p['critical_path'].get('routing_ns', '-')} ns routing")
+            for p in data["points"]]
+    fit = data.get("fit") or {}
+    return table(("levels per stage", "latency cycles", "LUTs", "Fmax MHz (seed 1)",
+                  "period ns", "critical path"), rows) + (
+        f"\nLeast-squares line: period = {fit['stage_ns']} ns + {fit['level_ns']} ns x levels.\n"
+        if fit else "")
+
+
 def _unrolled_digits(data):
     rows = [(n["network"], _fmt(n["levels_per_stage"]),
              f"{n['synapse_ops']:,} of {n['synapse_ops_unshared']:,}", n["latency_cycles"],
@@ -673,6 +685,9 @@ RESULTS = {
                             "--tree-fmax", _popcount_lane),
     "unrolled_networks": Result("unrolled", "python benchmarks/unrolled.py --seeds 1",
                                 _unrolled_networks),
+    "unrolled_calibration": Result("unrolled_calibration",
+                                   "python benchmarks/unrolled.py --calibrate 3,4",
+                                   _unrolled_calibration),
     "unrolled_digits": Result("unrolled_digits",
                               "python benchmarks/unrolled.py --digits --no-synth",
                               _unrolled_digits),

@@ -46,11 +46,12 @@ __all__ = ["Timed", "Timeline", "UnrolledLayer", "unrolled_layer", "build_layer"
 SHARES = ("none", "mst")
 
 # levels_for_clock: delay of one level and the fixed part of a stage (clock-to-out, setup,
-# the first hop), ns, for nextpnr-ecp5 on the LFE5U-85F speed 8. Not a fit: the one placed
-# run of jsc_m_unrolled at 4 levels (benchmarks/unrolled.py --calibrate 4) took 8.95 ns,
-# 3.4 ns of it clock-to-out plus one route across the die from a layer's input copies, and
-# no count of levels closes 200 MHz that way; 0.95 ns per level picks 4 at 200 MHz, the
-# fewest cycles (9) of the placed runs, and keeps 250 MHz at 2 and 100 MHz at 9.
+# the first hop), ns, for nextpnr-ecp5 on the LFE5U-85F speed 8. Not the fit: placed with
+# seed 1 (benchmarks/unrolled.py --calibrate 3,4), jsc_m_unrolled took 7.56 ns at 3 levels
+# and 8.95 ns at 4, i.e. 3.41 ns + 1.39 ns per level (a route across the design from a
+# layer's input copies is most of the fixed part); by that line 200 MHz allows 1 level, at
+# about three times the cycles. 0.95 ns per level picks 4 at 200 MHz, the lowest latency
+# in ns of the placed runs (9 cycles, 80.5 ns), 2 at 250 MHz and 9 at 100 MHz.
 LEVEL_NS = 0.95
 STAGE_NS = 1.2
 
