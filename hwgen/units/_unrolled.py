@@ -7,8 +7,16 @@ that stage's registers. An operation (:meth:`Timeline.op`) first brings its oper
 to the latest stage among them (delay registers, shared between all readers), and if
 its own levels would push the result past ``levels_per_stage`` it registers the
 operands first. So registers fall every ``levels_per_stage`` levels along every path,
-across layer boundaries and MST links alike, and a path that fits the slack of a
-stage costs no cycle. What counts as one level:
+MST links included, and a path that fits the slack of a stage costs no cycle.
+
+A layer's input bits are the exception: each feeds a leaf counter of every channel
+(up to a few hundred LUT inputs), a net that placed and routed takes longer than
+the levels around it. With register stages, every layer starts at a register, in
+several copies (:meth:`Timeline.fan_out`), so no flip-flop drives more than
+``MAX_LOADS`` LUT inputs. Leaf counters are built once per distinct group of
+input bits (:meth:`Timeline.leaf`): channels whose weights agree on a group's four
+columns share its counter, which for random weights and 32 or more channels leaves
+at most 16 counters per group instead of one per channel. What counts as one level:
 
 * a counter of four input bits (a LUT4 per count bit), an adder of two values (a
   popcount tree level, an MST link; a constant rides in it: a fused 1-bit threshold or
@@ -26,21 +34,25 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Signal, unsigned
+from amaranth.hdl import Cat, Const, Module, Signal, unsigned
 
 from ..ranges import range_shape
 from ._checks import as_array, check_int
 from ._mst import direct_plan, mst_plan
 
 __all__ = ["Timed", "Timeline", "UnrolledLayer", "unrolled_layer", "build_layer",
-           "levels_for_clock", "SHARES"]
+           "fan_out_copies", "levels_for_clock", "SHARES"]
 
 SHARES = ("none", "mst")
 
 # levels_for_clock: delay of one level and the fixed part of a stage (clock-to-out, setup,
-# the first hop), ns, estimated for nextpnr-ecp5 on the LFE5U-85F speed 8;
-# `benchmarks/unrolled.py --calibrate` fits them to placed and routed runs.
-LEVEL_NS = 1.0
+# the first hop), ns, for nextpnr-ecp5 on the LFE5U-85F speed 8. Not the fit: placed with
+# seed 1 (benchmarks/unrolled.py --calibrate 3,4), jsc_m_unrolled took 7.56 ns at 3 levels
+# and 8.95 ns at 4, i.e. 3.41 ns + 1.39 ns per level (a route across the design from a
+# layer's input copies is most of the fixed part); by that line 200 MHz allows 1 level, at
+# about three times the cycles. 0.95 ns per level picks 4 at 200 MHz, the lowest latency
+# in ns of the placed runs (9 cycles, 80.5 ns), 2 at 250 MHz and 9 at 100 MHz.
+LEVEL_NS = 0.95
 STAGE_NS = 1.2
 
 
@@ -65,7 +77,9 @@ class Timed:
     ``stage`` counts the register stages since the unit's input (None: a constant,
     there at any stage); ``level`` the levels of logic after them. ``inverted_of``
     is set on ``~x`` of a 1-bit ``x`` so that delaying it delays ``x`` (one register
-    shared by both polarities).
+    shared by both polarities). ``copies`` (a tuple of Timed, itself first) are the
+    same bit in separate registers (:meth:`Timeline.fan_out`), among which readers
+    are spread.
     """
     value: object
     lo: int
@@ -73,6 +87,8 @@ class Timed:
     stage: object = 0
     level: int = 0
     inverted_of: object = None
+    copies: object = None
+    boundary: object = None
 
     @property
     def constant(self):
@@ -90,13 +106,18 @@ class Timeline:
     way, so a unit knows its latency before elaboration.
     """
 
-    def __init__(self, m, levels_per_stage, name="u"):
+    def __init__(self, m, levels_per_stage, name="u", copies=()):
         self.m = m
         self.limit = levels_per_stage
         self.name = name
+        self.copies = tuple(copies)    # register copies per fan_out call (default 1)
+        self.loads = []                # per fan_out call: the most LUT inputs one bit feeds
         self.registers = 0             # register bits built
         self.synapses = 0              # XNOR bits fed to popcount trees
         self._later = {}               # Timed -> the same value one stage later
+        self._leaves = {}              # tuple of Timed bits -> their leaf count
+        self._reads = {}               # input bit -> LUT inputs fed per copy so far
+        self._boundaries = 0
         self._serial = 0
 
     def _signal(self, shape, tag, keep=False):
@@ -106,6 +127,11 @@ class Timeline:
         # carry-chain adders written here.
         return Signal(shape, name=f"{tag}_{self._serial}", reset_less=True,
                       attrs={"keep": 1} if keep else {})
+
+    @property
+    def leaf_counters(self):
+        """Distinct leaf counters built so far (:meth:`leaf`)."""
+        return len(self._leaves)
 
     def register(self, t):
         """``t`` one stage later (the register is built once per value)."""
@@ -132,7 +158,72 @@ class Timeline:
     def invert(self, t):
         """``~t`` of a 1-bit value: no level (an inverter the next LUT absorbs)."""
         value = None if self.m is None else ~t.value
-        return Timed(value, 0, 1, t.stage, t.level, inverted_of=t)
+        inverted = Timed(value, 0, 1, t.stage, t.level, inverted_of=t)
+        if t.copies is not None:
+            inverted.copies = (inverted,) + tuple(self.invert(c) for c in t.copies[1:])
+        return inverted
+
+    def fan_out(self, bits):
+        """``bits`` (1-bit Timed) registered one stage later, in as many copies as the
+        timeline was given for this call (``copies``); ``loads`` records what they feed.
+
+        Each copy is a register bank in a submodule of its own: the flow synthesises
+        without flattening, so Yosys cannot merge the copies (equal registers in one
+        module it would), and nextpnr gets ``copies`` drivers to spread the loads over.
+        """
+        self._boundaries += 1
+        copies = self.copies[self._boundaries - 1] if self._boundaries <= len(self.copies) else 1
+        self.loads.append(0)
+        banks = []
+        for j in range(copies):
+            bank = None
+            if self.m is not None:
+                bank = Module()
+                self.m.submodules[f"{self.name}_fan{self._boundaries}_{j}"] = bank
+            banks.append(bank)
+        out = []
+        for k, t in enumerate(bits):
+            if t.constant:
+                out.append(t)
+                continue
+            regs = []
+            for j, bank in enumerate(banks):
+                value = None
+                if bank is not None:
+                    value = self._signal(1, f"{self.name}_f{self._boundaries}_{k}_{j}")
+                    bank.d.sync += value.eq(t.value)
+                self.registers += 1
+                regs.append(Timed(value, 0, 1, t.stage + 1, 0))
+            first = regs[0]
+            first.copies = tuple(regs)
+            first.boundary = self._boundaries - 1
+            out.append(first)
+        return out
+
+    def leaf(self, bits, tag, bias=0):
+        """``bias`` + the count of the 1-bit ``bits`` (a LUT per result bit, one level), built
+        once per distinct group and bias: channels whose weights agree on a group's columns
+        share it (a bias makes it a channel's own, see :func:`tree_root`).
+
+        Reads of the same inputs go round-robin over their copies (:meth:`fan_out`).
+        """
+        key = (tuple(bits), bias)
+        if key not in self._leaves:
+            shape = range_shape(bias, bias + len(bits))
+            inputs = [b.inverted_of or b for b in bits]
+            copies = min(len(b.copies) if b.copies else 1 for b in inputs)
+            # the copy that feeds the fewest LUT inputs so far from these inputs
+            loads = [self._reads.setdefault(b, [0] * copies) for b in inputs]
+            totals = [sum(load[j] for load in loads) for j in range(copies)]
+            turn = totals.index(min(totals))
+            for b, load in zip(inputs, loads):
+                load[turn] += shape.width
+                if b.boundary is not None:
+                    self.loads[b.boundary] = max(self.loads[b.boundary], sum(load))
+            chosen = [b.copies[turn] if b.copies else b for b in bits]
+            self._leaves[key] = self.op(chosen, lambda v: _count_bits(v, bias, shape),
+                                        bias, bias + len(bits), tag)
+        return self._leaves[key]
 
     def op(self, operands, build, lo, hi, tag, levels=1):
         """``build(values)`` over ``operands`` (Timed), bounded by ``[lo, hi]``, ``levels`` deep."""
@@ -153,25 +244,39 @@ class Timeline:
         return Timed(value, lo, hi, stage, level + levels)
 
 
-def tree_sum(timeline, terms, tag):
-    """Sum of ``terms`` (Timed) by a balanced tree of two-input adders (constants folded)."""
-    return weighted_sum(timeline, *tree_root(timeline, terms, tag), tag)
+def tree_sum(timeline, terms, tag, bias=0, spread=0):
+    """``bias`` + the sum of ``terms`` (Timed) by a balanced tree of two-input adders."""
+    return weighted_sum(timeline, *tree_root(timeline, terms, tag, bias, spread), tag)
 
 
-def tree_root(timeline, terms, tag):
+def tree_root(timeline, terms, tag, bias=0, spread=0):
     """``(parts, offset)``: the operands of a balanced adder tree's root as ``(Timed, 1)``
-    pairs and the sum of the constant terms, so the root's adder can take more constants.
+    pairs, whose sum plus ``offset`` is ``bias`` + the sum of ``terms``.
 
     Single bits are first counted in groups of four, each bit of a group's 3-bit count one
     LUT4 of the four bits (one level; as two levels of two-input adders it took 7 LUTs and
-    two levels per four bits).
+    two levels per four bits). The constant (``bias`` and the constant terms) goes into
+    the first group's LUTs, which then are the channel's own: a constant in the root adder
+    made Yosys build a three-operand sum, a level of LUT full adders before the carry
+    chain (12 LUT4 more per 6-bit root). ``spread`` picks the group (channels take turns,
+    so the biased leaves, a LUT per result bit each, load all inputs alike). ``offset`` is
+    0 then, else (no group) the constant.
     """
-    offset = sum(t.lo for t in terms if t.constant)
+    offset = bias + sum(t.lo for t in terms if t.constant)
     bits = [t for t in terms if not t.constant and (t.lo, t.hi) == (0, 1)]
     nodes = [t for t in terms if not t.constant and (t.lo, t.hi) != (0, 1)]
     groups = [bits[k:k + COUNTER] for k in range(0, len(bits), COUNTER)]
-    nodes = [group[0] if len(group) == 1 else
-             timeline.op(group, _count_bits, 0, len(group), f"{tag}n") for group in groups] + nodes
+    home = spread % len(groups) if groups else None     # the group that takes the constant
+    leaves = []
+    for index, group in enumerate(groups):
+        if index == home and (len(group) > 1 or offset):
+            leaves.append(timeline.leaf(group, f"{tag}n", offset))
+            offset = 0
+        elif len(group) > 1:
+            leaves.append(timeline.leaf(group, f"{tag}n"))
+        else:
+            leaves.append(group[0])
+    nodes = leaves + nodes
     while len(nodes) > 2:
         pairs = [timeline.op([a, b], lambda v: v[0] + v[1], a.lo + b.lo, a.hi + b.hi, tag)
                  for a, b in zip(nodes[0::2], nodes[1::2])]
@@ -181,15 +286,25 @@ def tree_root(timeline, terms, tag):
 
 #: single bits per leaf counter (a LUT4 per count bit)
 COUNTER = 4
+#: LUT inputs one register copy of a layer's input bit drives at most
+MAX_LOADS = 16
 
 
-def _count_bits(values):
-    """The count of the 1-bit ``values`` as truth tables (one LUT per count bit)."""
-    n = len(values)
+def fan_out_copies(loads):
+    """Register copies of a layer's input bit that feeds ``loads`` LUT inputs, so that no copy
+    drives more than about ``MAX_LOADS`` (the leaves are spread over the copies)."""
+    return max(1, -(-loads // MAX_LOADS))
+
+
+def _count_bits(values, bias, shape):
+    """``bias`` + the count of the 1-bit ``values`` as truth tables (a LUT per result bit)."""
     index = Cat(*values)
-    return Cat(*[Const(sum(((bin(i).count("1") >> b) & 1) << i for i in range(1 << n)),
-                       1 << n).bit_select(index, 1)
-                 for b in range(n.bit_length())])
+    codes = [(bin(i).count("1") + bias) & ((1 << shape.width) - 1)
+             for i in range(1 << len(values))]
+    result = Cat(*[Const(sum(((code >> b) & 1) << i for i, code in enumerate(codes)),
+                         len(codes)).bit_select(index, 1)
+                   for b in range(shape.width)])
+    return result.as_signed() if shape.signed else result
 
 
 def weighted_sum(timeline, parts, offset, tag):
@@ -207,11 +322,13 @@ def weighted_sum(timeline, parts, offset, tag):
     scales = [k for _, k in parts]
 
     def build(values):
-        total = offset
-        for value, k in zip(values, scales):
-            total = total + (value << (k.bit_length() - 1) if k & (k - 1) == 0 and k > 0
-                             else value * k)
-        return total
+        terms = [value << (k.bit_length() - 1) if k & (k - 1) == 0 and k > 0 else value * k
+                 for value, k in zip(values, scales)]
+        total = terms[0]
+        for term in terms[1:]:
+            total = total + term
+        # the constant last: a + b + 1 is one carry chain (the 1 its carry-in)
+        return total + offset if offset else total
     return timeline.op([t for t, _ in parts], build, lo, hi, tag)
 
 
@@ -296,58 +413,104 @@ def _check_thresholds(thresholds, mh):
 def build_layer(timeline, x, layer, tag):
     """``layer``'s outputs (a Timed per channel) from its binary inputs ``x`` (Timed bits).
 
-    Each channel's count is held as ``v = popcount(xnor(x, W[c])) + K`` (``K``: the sum
-    of the differing columns along its MST chain, see :mod:`hwgen.units._mst`), so
+    Each channel's count is ``v = popcount(xnor(x, W[c])) + K`` (``K``: the sum of the
+    differing columns along its MST chain, see :mod:`hwgen.units._mst`), so
     ``y = 2 * popcount - MW = 2 * v - (MW + 2 * K)`` and a threshold ``y >= T`` is
-    ``v >= ceil((T + MW + 2 * K) / 2)``: one compare of the count with a constant (the
-    sign of ``v - t``), no separate thresholding stage. A compare that always holds or
-    never does is a constant bit, and then the count it reads is never built.
+    ``v >= t = ceil((T + MW + 2 * K) / 2)``. The hardware holds ``v + B``, a bias ``B``
+    per channel carried in a leaf counter's LUTs (:func:`tree_root`): ``2**p - t`` for one
+    threshold, so that the root adder's bit ``p`` is ``[v >= t]`` (a sign test, no
+    separate thresholding stage, no constant in the adder); ``-(MW + 2K) // 2`` without
+    thresholds, so that ``y`` is the root's sum doubled (plus a carry-in when odd). A
+    compare that always holds or never does is a constant bit, and then the count it
+    reads is never built.
     """
     if len(x) != layer.mw:
         raise ValueError(f"the layer reads {layer.mw} inputs, not {len(x)}")
     weights, plan = layer.weights, layer.plan
     polarity = [(xk, timeline.invert(xk) if not xk.constant else constant(1 - xk.lo))
                 for xk in x]
+    offsets = chain_offsets(plan, weights)
+    plans = [_channel_plan(layer, polarity, offsets[c], c) for c in range(layer.mh)]
     parts, counts = [None] * layer.mh, [None] * layer.mh
 
     def count_parts(c):
-        """``(parts, offset)`` whose weighted sum is channel ``c``'s ``v`` (built on first use)."""
+        """``(parts, offset)`` whose weighted sum is ``v + B`` of channel ``c`` (built once)."""
         if parts[c] is None:
             columns = plan.differing(weights, c)
             bits = [polarity[k][0] if weights[c, k] > 0 else polarity[k][1] for k in columns]
             timeline.synapses += len(bits)
-            parent = plan.parent[c]
+            parent, bias = plan.parent[c], plans[c].bias
             if parent < 0:
-                parts[c] = tree_root(timeline, bits, f"{tag}c{c}")
+                parts[c] = tree_root(timeline, bits, f"{tag}c{c}", bias, spread=c)
             elif not len(columns):                        # identical weights: the same count
-                parts[c] = count_parts(parent)
+                parts[c] = ([(count(parent), 1)], bias - plans[parent].bias)
             else:
-                parts[c] = ([(count(parent), 1), (tree_sum(timeline, bits, f"{tag}d{c}"), 2)], 0)
+                # v + B = (v_parent + B_parent) + 2 * (d + b) + r, with r the carry-in
+                carry = (bias - plans[parent].bias) % 2
+                diff = tree_sum(timeline, bits, f"{tag}d{c}",
+                                (bias - plans[parent].bias - carry) // 2, spread=c)
+                parts[c] = ([(count(parent), 1), (diff, 2)], carry)
         return parts[c]
 
     def count(c):
-        """Channel ``c``'s ``v`` as one value (what an MST child or a multi-bit compare reads)."""
+        """Channel ``c``'s ``v + B`` as one value."""
         if counts[c] is None:
             counts[c] = weighted_sum(timeline, *count_parts(c), f"{tag}v{c}")
         return counts[c]
 
-    offsets = chain_offsets(plan, weights)
     outputs = []
-    for c in range(layer.mh):
-        k = offsets[c]
-        if layer.thresholds is None:          # y = 2 * v - (MW + 2K), the offset in the root
+    for c, channel in enumerate(plans):
+        if layer.thresholds is None:          # y = 2 * (v + B) + odd
             terms, offset = count_parts(c)
             outputs.append(weighted_sum(timeline, [(t, 2 * s) for t, s in terms],
-                                        2 * offset - layer.mw - 2 * k, f"{tag}y{c}"))
-        else:
-            # v's exact bounds: inputs that are constant (a previous layer's constant
-            # channel) agree or not for sure
-            row = [polarity[j][0] if weights[c, j] > 0 else polarity[j][1]
-                   for j in range(layer.mw)]
-            bounds = (k + sum(b.lo for b in row), k + sum(b.hi for b in row))
-            outputs.append(_thresholded(timeline, count, count_parts, c, k, bounds,
-                                        layer.mw, layer.thresholds[c], f"{tag}t{c}"))
+                                        2 * offset + channel.odd, f"{tag}y{c}"))
+            continue
+        bits = []
+        for j, t in enumerate(channel.levels):
+            if t is True or t is False:
+                bits.append(constant(int(t)))
+            elif channel.sign_bit is not None:
+                bits.append(timeline.op([count(c)], lambda v, p=channel.sign_bit: v[0][p],
+                                        0, 1, f"{tag}t{c}", levels=0))
+            else:
+                bits.append(timeline.op([count(c)], lambda v, t=t: v[0] >= t, 0, 1,
+                                        f"{tag}t{c}_{j}"))
+        outputs.append(tree_sum(timeline, bits, f"{tag}t{c}") if len(bits) > 1 else bits[0])
     return outputs
+
+
+@dataclass(frozen=True)
+class _ChannelPlan:
+    """How a channel's count is held and read: ``v + bias``; ``levels`` the compare
+    constants on ``v + bias`` (True/False: always/never met); ``sign_bit`` the bit of
+    ``v + bias`` that is the one threshold's answer; ``odd`` the carry-in of ``y``."""
+    bias: int
+    levels: tuple = ()
+    sign_bit: object = None
+    odd: int = 0
+
+
+def _channel_plan(layer, polarity, k, c):
+    """The :class:`_ChannelPlan` of channel ``c`` (chain offset ``k``): see :func:`build_layer`.
+
+    ``v``'s exact bounds count inputs that are constant (a previous layer's constant
+    channel) as agreeing or not for sure.
+    """
+    mw = layer.mw
+    if layer.thresholds is None:
+        total = -(mw + 2 * k)
+        return _ChannelPlan(bias=total // 2, odd=total % 2)
+    row = [polarity[j][0] if layer.weights[c, j] > 0 else polarity[j][1] for j in range(mw)]
+    lo, hi = k + sum(b.lo for b in row), k + sum(b.hi for b in row)
+    targets = [-((-(t + mw + 2 * k)) // 2) for t in layer.thresholds[c]]      # ceil
+    live = [t for t in targets if lo < t <= hi]
+    if len(targets) == 1 and live:
+        t = live[0]
+        # v - t + 2**p in [0, 2**(p + 1)) for every v in [lo, hi]: its bit p is [v >= t]
+        p = max((t - lo - 1).bit_length(), (hi - t).bit_length())
+        return _ChannelPlan(bias=(1 << p) - t, levels=(t,), sign_bit=p)
+    return _ChannelPlan(bias=0, levels=tuple(True if t <= lo else False if t > hi else t
+                                             for t in targets))
 
 
 def chain_offsets(plan, weights):
@@ -357,31 +520,3 @@ def chain_offsets(plan, weights):
         if plan.parent[c] >= 0:
             offsets[c] = offsets[plan.parent[c]] + len(plan.differing(weights, c))
     return offsets
-
-
-def _thresholded(timeline, count, count_parts, c, k, bounds, mw, row, tag):
-    """``sum_j [y >= T_j]`` for channel ``c`` (count ``v`` in ``bounds``, within
-    ``[k, k + MW]``).
-
-    ``y >= T`` is ``v >= t`` with ``t = ceil((T + MW + 2K) / 2)``. One threshold: the sign
-    test, ``v - t + 2**P`` computed by the count's own root adder (the constant rides in
-    it), whose bit ``P`` is the answer. Several: compares of ``v`` with constants, summed.
-    A compare that always holds or never does is a constant bit; the count is then not built.
-    """
-    levels = [-((-(t + mw + 2 * k)) // 2) for t in row]       # ceil
-    lo, hi = bounds
-    bits = []
-    for j, t in enumerate(levels):
-        if t <= lo:
-            bits.append(constant(1))
-        elif t > hi:
-            bits.append(constant(0))
-        elif len(row) == 1:
-            # v - t + 2**p in [0, 2**(p + 1)) for every v in [lo, hi]
-            p = max((t - lo - 1).bit_length(), (hi - t).bit_length())
-            terms, offset = count_parts(c)
-            biased = weighted_sum(timeline, terms, offset + (1 << p) - t, f"{tag}_s")
-            bits.append(timeline.op([biased], lambda v, p=p: v[0][p], 0, 1, f"{tag}", levels=0))
-        else:
-            bits.append(timeline.op([count(c)], lambda v, t=t: v[0] >= t, 0, 1, f"{tag}_{j}"))
-    return tree_sum(timeline, bits, tag) if len(bits) > 1 else bits[0]

@@ -6,7 +6,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ._checks import check_int, check_shape
-from ._unrolled import Timed, Timeline, UnrolledLayer, build_layer
+from ._unrolled import Timed, Timeline, UnrolledLayer, build_layer, fan_out_copies
 
 __all__ = ["UnrolledChain"]
 
@@ -23,8 +23,13 @@ class UnrolledChain(wiring.Component):
     the next layer's binary input. Each weight is a constant, so every XNOR is a wire
     or an inverter; each threshold is one compare of a channel's count with a
     constant, at the end of its popcount tree (see :mod:`hwgen.units._unrolled`,
-    which also places the registers: one stage every ``levels_per_stage`` levels,
-    across layer boundaries).
+    which also places the registers: one stage every ``levels_per_stage`` levels).
+    With register stages, each layer's input bits (the unit's input, then each
+    layer's thresholded outputs) are registered in copies
+    (:func:`~hwgen.units._unrolled.fan_out_copies`), each driving a few of the leaf
+    counters that read them: a bit feeds every channel of the next layer, and one
+    flip-flop driving them all made that net the critical path. So the unit takes
+    an AXI4-Stream port without a SkidBuffer (``registered_input``).
 
     Flow control is by credit, so the datapath never stalls: its registers have no
     enable and no reset, a valid bit per stage runs beside them, and results land
@@ -50,7 +55,8 @@ class UnrolledChain(wiring.Component):
     o : Out(stream.Signature(ArrayLayout(out_shape, MH)))             the last layer's outputs
 
     Latency ``latency`` cycles from accepting a vector to showing its result (the
-    register stages plus the queue write); one vector per cycle while ``o`` takes them.
+    register stages, the input's among them, plus the queue write); one vector per
+    cycle while ``o`` takes them.
     """
 
     def __init__(self, *, layers, levels_per_stage=None, in_shape=BINARY):
@@ -75,11 +81,17 @@ class UnrolledChain(wiring.Component):
                              f"hwgen.units.mvau_int.IntegerMVAU")
         self._layers = layers
         self._levels_per_stage = levels_per_stage
-        planner = Timeline(None, levels_per_stage)
+        # Plan twice: once to learn how many LUT inputs each layer's input bits feed, then
+        # with that many register copies of them (the structure is the same both times).
+        probe = Timeline(None, levels_per_stage)
+        self._datapath(probe, [Timed(None, 0, 1) for _ in range(layers[0].mw)])
+        self._copies = tuple(fan_out_copies(loads) for loads in probe.loads)
+        planner = Timeline(None, levels_per_stage, copies=self._copies)
         outputs = self._datapath(planner, [Timed(None, 0, 1) for _ in range(layers[0].mw)])
         self._stages = max([t.stage for t in outputs if not t.constant], default=0)
         self._pipeline_bits = planner.registers
         self._built_synapses = planner.synapses
+        self._leaf_counters = planner.leaf_counters
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(shape, layers[0].mw))),
             "o": Out(stream.Signature(data.ArrayLayout(layers[-1].out_shape, layers[-1].mh))),
@@ -102,6 +114,10 @@ class UnrolledChain(wiring.Component):
     #: XNOR bits the datapath feeds to popcount trees (the plans' synapse ops, less the
     #: counts no output needs: a channel whose thresholds make it constant)
     built_synapses = property(lambda self: self._built_synapses)
+    #: leaf counters built (each shared by every channel with the same weights on its group)
+    leaf_counters = property(lambda self: self._leaf_counters)
+    #: register copies of each layer's input bits (none without register stages)
+    fan_out_copies = property(lambda self: self._copies)
     mw = property(lambda self: self._layers[0].mw)
     mh = property(lambda self: self._layers[-1].mh)
     pe = property(lambda self: self.mh)
@@ -127,9 +143,16 @@ class UnrolledChain(wiring.Component):
     #: is a register and ``o.ready`` reaches only the output queue's pointers and count
     registered_ready = True
     ready_fanout = property(lambda self: 2 * self.queue_depth.bit_length())
+    #: with register stages its input goes straight into flip-flops (the fan-out copies),
+    #: so it can take an AXI4-Stream port without a SkidBuffer (``hwgen.network``)
+    registered_input = property(lambda self: self._levels_per_stage is not None)
 
     def _datapath(self, timeline, x):
         for index, layer in enumerate(self._layers):
+            if self._levels_per_stage is not None:
+                # Each layer's inputs fan out to every channel's leaf counters: registered
+                # there, in copies that each drive at most MAX_LOADS LUT inputs.
+                x = timeline.fan_out(x)
             x = build_layer(timeline, x, layer, f"l{index}")
         return x
 
@@ -140,7 +163,7 @@ class UnrolledChain(wiring.Component):
         m.d.comb += accept.eq(self.i.valid & self.i.ready)
 
         # The datapath: free-running registers, a valid bit per stage beside them.
-        timeline = Timeline(m, self._levels_per_stage, "dp")
+        timeline = Timeline(m, self._levels_per_stage, "dp", copies=self._copies)
         x = [Timed(self.i.payload[k], 0, 1) for k in range(self.mw)]
         outputs = [timeline.at(t, stages) for t in self._datapath(timeline, x)]
         valid = accept

@@ -86,10 +86,10 @@ def test_properties_and_ports():
     assert unit.acc_shape == signed(6)
     assert unit.i.payload.shape() == data.ArrayLayout(unsigned(1), 20)
     assert unit.o.payload.shape() == data.ArrayLayout(signed(6), 12)
-    # 20 inputs: 4-bit counters, two adder levels, then the root adder (which also doubles
-    # and offsets the count): 4 levels
+    # The input is registered (its fan-out copies), then 20 inputs: 4-bit counters, two
+    # adder levels, then the root adder (which also doubles and offsets the count): 4 levels
     assert [UnrolledMVAU(weights=weights, levels_per_stage=n).latency for n in (1, 2, 3, 4)] \
-        == [4, 2, 2, 1]
+        == [5, 3, 3, 2]
     assert UnrolledMVAU(weights=weights).latency == 1          # combinational to the queue
     fused = UnrolledMVAU(weights=weights, thresholds=np.zeros((12, 3), int), levels_per_stage=2)
     assert fused.o.payload.shape() == data.ArrayLayout(unsigned(2), 12)
@@ -302,10 +302,10 @@ def test_mst_link_costs_no_cycle_where_the_stage_has_slack():
     weights = make_correlated_weights(12, 20, seed=8)
     plain = UnrolledMVAU(weights=weights, levels_per_stage=8)
     shared = UnrolledMVAU(weights=weights, levels_per_stage=8, share="mst", share_depth=2)
-    assert shared.share_levels >= 1 and shared.latency == plain.latency == 1
-    assert UnrolledMVAU(weights=weights, levels_per_stage=4).latency == 1
+    assert shared.share_levels >= 1 and shared.latency == plain.latency == 2   # input register
+    assert UnrolledMVAU(weights=weights, levels_per_stage=4).latency == 2
     tight = UnrolledMVAU(weights=weights, levels_per_stage=4, share="mst", share_depth=2)
-    assert tight.latency == 2
+    assert tight.latency == 3
 
 
 @pytest.mark.parametrize("share, levels", [("none", 2), ("mst", None), ("mst", 1)])
@@ -425,3 +425,64 @@ def test_amaranth_sim_trained_digits_mst_layers_match_golden():
         assert unit.synapse_ops < unit.synapse_ops_unshared
         got, _, _ = simulate(unit, inputs, stall=0.3, seed=11)
         np.testing.assert_array_equal(got, expected(inputs, weights), err_msg=layer.name)
+
+
+def test_layer_inputs_are_registered_in_copies_of_bounded_fanout():
+    """Each layer starts at a register per input bit and copy, each copy in a submodule of
+    its own (so Yosys, synthesising without flattening, cannot merge them); the leaves
+    reading a bit are spread over its copies."""
+    from amaranth.hdl import Fragment
+
+    from hwgen.units._unrolled import MAX_LOADS, Timed, Timeline
+    weights = make_weights(64, 16, seed=4)
+    layers = [unrolled_layer(weights, np.zeros((64, 1), int)),
+              unrolled_layer(make_weights(5, 64, seed=5))]
+    unit = UnrolledChain(layers=layers, levels_per_stage=3)
+    first, second = unit.fan_out_copies
+    assert first >= 3 > second                       # 64 channels read each input, 5 not
+    assert unit.pipeline_bits >= 16 * first + 64
+    fragment = Fragment.get(unit, None)
+    banks = sorted(name for _, name, _ in fragment.subfragments if "_fan" in name)
+    assert banks == sorted([f"dp_fan1_{j}" for j in range(first)]
+                           + [f"dp_fan2_{j}" for j in range(second)])
+    # what each copy then drives: within MAX_LOADS but for the rounding of one leaf
+    timeline = Timeline(None, 3, copies=unit.fan_out_copies)
+    unit._datapath(timeline, [Timed(None, 0, 1) for _ in range(16)])
+    worst = max(max(load) for bit, load in timeline._reads.items() if bit.boundary == 0)
+    assert worst <= MAX_LOADS + 8
+    # 16 inputs in groups of 4, 64 channels: at most 16 shared leaves per group, plus one
+    # biased leaf per channel
+    assert unit.leaf_counters <= 4 * 16 + 64 + 16 * 5 + 5
+
+
+def test_channels_with_equal_weights_on_a_group_share_its_leaf_counter():
+    weights = np.ones((10, 12), dtype=np.int8)
+    weights[5:, 8:] = -1                       # channels 5..9 differ on the last group only
+    unit = UnrolledMVAU(weights=weights, levels_per_stage=2)
+    # groups 0, 1: one leaf for all channels; group 2: two (the two weight patterns); and
+    # the output offset rides in one leaf per channel, taken in turn from groups 0, 1, 2:
+    # again shared where the weights agree (3 for channels 0..4, one more for 5..9)
+    assert unit.leaf_counters == (2 + 2) + (3 + 1)
+    x = make_vectors(weights, count=40, seed=3)
+    got, _, _ = simulate(unit, x, stall=0.3, seed=1)
+    np.testing.assert_array_equal(got, expected(x, weights))
+
+
+def test_root_adders_have_no_constant_operand(tmp_path):
+    """Thresholds and output offsets ride in a leaf's LUTs, not in the root adder: Yosys
+    then maps every sum to one carry chain (a constant made it a three-operand $macc with a
+    level of LUT full adders in front)."""
+    from hwgen.synth import synthesize
+    weights = make_weights(12, 24, seed=6)
+    rows = np.random.default_rng(6).integers(-20, 21, size=(12, 1))
+    unit = UnrolledChain(layers=[unrolled_layer(weights, rows),
+                                 unrolled_layer(make_weights(4, 12, seed=7))],
+                         levels_per_stage=3)
+    verilog = tmp_path / "chain.v"
+    verilog.write_text(to_verilog(unit, "chain"))
+    synthesize(verilog, "chain", "ecp5", tmp_path / "synth", device="ecp5-85k",
+               clock_mhz=200, progress=lambda *a: None)
+    log = (tmp_path / "synth" / "yosys_ecp5.log").read_text()
+    # (the two credit counters, count + in - out, are the only three-operand sums)
+    assert "creating $alu cell" in log and "creating $macc cell for $add" not in log
+    assert log.count("creating $macc cell") == 2
