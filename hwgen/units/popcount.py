@@ -14,11 +14,19 @@ family because Yosys maps them differently (``benchmarks/synth_binary.py
     a ``(6;3)`` counter (six bits of one weight -> their 3-bit count) or a
     ``(5,1;3)`` GPC (five bits of weight 2**i and one of 2**(i+1)) costs
     one LUT per output bit and removes one bit per LUT; smaller ones are
-    used only where nothing else shrinks a column. Once every column holds
-    at most two bits, one carry-chain adder (Amaranth ``+``, which Yosys
-    maps to CARRY4 above two bits) gives the count. A GPC output is written
+    used only where nothing else shrinks a column. The last level is one
+    carry-chain adder ``a + b`` (Amaranth ``+``, which Yosys maps to CARRY4
+    above two bits) that absorbs a GPC stage: row ``a`` takes one bit per
+    column as it is (the chain's DI input), row ``b`` one bit or one output
+    bit of a GPC of at most five inputs, which the column's propagate LUT
+    computes together with the XOR: those GPCs cost no LUT of their own.
+    GPC stages run until the columns fit that adder. A GPC output is written
     as a truth table indexed by its inputs (a constant's ``bit_select``):
-    as a sum, Yosys would put a three-bit counter on the carry chain.
+    as a sum, Yosys would put a three-bit counter on the carry chain. Each
+    counting level is a submodule of its own (``<name>_level<k>``): Yosys
+    keeps the hierarchy and maps each level apart, so ABC cannot merge two
+    levels' counters into functions of seven or eight inputs (MUXF7/MUXF8,
+    more LUTs).
 ``"adder"`` (ECP5 LUT4 + CCU2C, iCE40)
     The XNORs, then a balanced tree of two-input adders (the structure of
     the MVAU's original tree); Yosys merges the adders between two register
