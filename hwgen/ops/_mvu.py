@@ -251,11 +251,10 @@ def mvau_for(layer, weights, source, units, *, in_range=None):
         raise AssertionError(f"layer {layer.name!r}: unrolled layers are built by "
                              f"hwgen.units.registry.unrolled_units")
     if kind == "binary" and source.binary:
-        compressor = attrs.popcount == "compressor"
-        # the compressor tree's stage right after the reads measured fewest LUTs
+        # stages spread over the tree: the compressor tree's levels are submodules, so its
+        # LUTs do not depend on where they sit, and the accumulator keeps a stage of its own
         return units.MVAU(weights=weights, pe=layer.pe, simd=layer.simd,
-                          pipeline=attrs.pipeline, popcount=attrs.popcount,
-                          stage_placement="reads" if compressor else "tree")
+                          pipeline=attrs.pipeline, popcount=attrs.popcount)
     if kind == "binary" and attrs.popcount != "adder":
         raise NotImplementedError(
             f"layer {layer.name!r}: popcount: {attrs.popcount} is the XNOR-popcount tree of "
