@@ -50,6 +50,7 @@ each on a shared machine; run the full benchmark with ``nice``.
 import argparse
 import json
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -494,9 +495,83 @@ def run_lane(args, work):
     return 0
 
 
-def network(name, work, log, reuse=False, families=("xilinx", "ecp5")):
-    record = {"network": name}
+def with_popcount(text, tree):
+    """A network's YAML text with ``popcount: tree`` on every layer that has ``pipeline:``
+    (the binary MVU layers of the SFC/LFC examples)."""
+    return re.sub(r"pipeline: (\d+)", rf"pipeline: \1, popcount: {tree}", text)
+
+
+#: the sweep at a real weight depth: SF = 16, NF = 2 (ROMs 32 words deep), one layer with a
+#: 1-bit threshold activation, as ``hwgen synth`` builds it
+DEPTH_SWEEP = [(16, 16), (32, 32), (64, 64)]
+DEPTH_SF = 16
+
+
+def depth_yaml(pe, simd, tree):
+    """One binary_dense layer, MW = SF * SIMD, MH = NF * PE, 1-bit threshold activation."""
+    return (f"name: layer_{pe}x{simd}_{tree}\ninput: {{shape: [{DEPTH_SF * simd}], bits: 1}}\n"
+            f"seed: 0\nlayers:\n  - {{name: fc, op: binary_dense, out_features: {FOLDS * pe}, "
+            f"pe: {pe}, simd: {simd}, pipeline: 1, popcount: {tree},\n"
+            f"     activation: {{op: threshold, bits: 1}}}}\n")
+
+
+def depth_sweep(pairs, families, work, log):
+    """LUTs (LUTRAM included) of the one-layer networks of ``depth_yaml``: the layer's own
+    (MVAU + thresholds, from the hierarchy), both trees, per PE*SIMD."""
+    rows = []
+    for pe, simd in pairs:
+        row = {"pe": pe, "simd": simd, "synapses": pe * simd, "nf": FOLDS, "sf": DEPTH_SF,
+               "rom_depth": FOLDS * DEPTH_SF, "mw": DEPTH_SF * simd, "mh": FOLDS * pe}
+        for tree in ("adder", "compressor"):
+            text = depth_yaml(pe, simd, tree)
+            for family in families:
+                out = work / "depth" / f"{pe}x{simd}_{tree}_{family}"
+                net = out.with_suffix(".yaml")
+                done = out / "synth" / "report.json"
+                if done.exists() and net.exists() and net.read_text() == text:
+                    log(f"... {pe}x{simd} {tree} {family}: same network, reused")
+                else:
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    net.write_text(text)
+                    log(f"... {pe}x{simd} SF={DEPTH_SF} {tree} {family}")
+                    if hwgen_main(["synth", str(net), "--target", family, "-o", str(out)]) != 0:
+                        raise SystemExit(f"hwgen synth failed for {net} ({family})")
+                report = json.loads(done.read_text())
+                layer, = [entry for entry in report["layers"] if entry["name"] == "fc"]
+                row[f"{family}_{tree}"] = {k: layer[k] for k in ("lut", "lutram", "lut_total",
+                                                                 "ff", "bram", "carry")}
+                row[f"{family}_{tree}_per_synapse"] = round(layer["lut_total"] / (pe * simd), 3)
+        rows.append(row)
+    return rows
+
+
+def print_depth(rows):
+    print(f"\nOne layer, NF = 2, SF = {DEPTH_SF} (ROMs {FOLDS * DEPTH_SF} words deep), 1-bit "
+          f"threshold activation: the layer's LUTs (LUTRAM included) per PE*SIMD")
+    print("| PE x SIMD | MW x MH | family | adder | compressor | per synapse adder -> compressor "
+          "| BRAM |")
+    print("|---|---|---|---|---|---|---|")
+    for r in rows:
+        for family in ("xilinx", "ecp5"):
+            if f"{family}_adder" not in r:
+                continue
+            a, c = r[f"{family}_adder"], r[f"{family}_compressor"]
+            print(f"| {r['pe']} x {r['simd']} | {r['mw']} x {r['mh']} | {family} | "
+                  f"{a['lut_total']} | {c['lut_total']} | {r[f'{family}_adder_per_synapse']} -> "
+                  f"{r[f'{family}_compressor_per_synapse']} | {a['bram']} / {c['bram']} |")
+
+
+def network(name, work, log, reuse=False, families=("xilinx", "ecp5"), popcount=None):
+    """``hwgen synth`` of ``examples/<name>.yaml`` (with ``popcount`` on its binary layers:
+    recorded as ``<name>_<popcount>``) for ``families``."""
     net = ROOT / "examples" / f"{name}.yaml"
+    if popcount:
+        name = f"{name}_{popcount}"
+        variant = work / f"{name}.yaml"
+        variant.parent.mkdir(parents=True, exist_ok=True)
+        variant.write_text(with_popcount(net.read_text(), popcount))
+        net = variant
+    record = {"network": name}
     for family in families:                    # place and route (ECP5) takes longest: last
         out = work / f"{name}_{family}"
         argv = ["synth", str(net), "--target", family, "-o", str(out)]
@@ -597,7 +672,7 @@ def _save(out, key, value):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="two small MVAUs and tiny_bnn only")
-    parser.add_argument("--only", choices=["sweep", "networks", "tree", "lane"],
+    parser.add_argument("--only", choices=["sweep", "networks", "tree", "lane", "depth"],
                         help="one part (two processes can run the parts side by side); "
                              "tree: the popcount trees alone, lane: whole MVAUs with the new "
                              "tree as a preview -> synth_tree.json")
@@ -611,6 +686,9 @@ def main():
                         help="networks: synth_xilinx (LUT6, the FINN ratio) and/or synth_ecp5 + "
                              "nextpnr-ecp5 (Fmax); a network's record keeps the family not run "
                              "from the existing JSON")
+    parser.add_argument("--popcount", choices=["adder", "compressor"],
+                        help="networks: set popcount on every binary MVU layer (recorded as "
+                             "NET_<popcount>)")
     parser.add_argument("--reuse", action="store_true",
                         help="take a network's synth/report.json from --work if it exists")
     parser.add_argument("--max-synapses", type=int, default=4096,
@@ -635,6 +713,15 @@ def main():
         return run_trees(args, work)
     if args.only == "lane":
         return run_lane(args, work)
+    if args.only == "depth":
+        started = time.monotonic()
+        rows = depth_sweep(DEPTH_SWEEP[:1] if args.quick else DEPTH_SWEEP, args.families, work,
+                           lambda message: print(f"[{time.monotonic() - started:6.0f} s] "
+                                                 f"{message}", flush=True))
+        _save(out, "depth_sweep", rows)
+        print_depth(rows)
+        print(f"wrote {out}")
+        return 0
     out.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
 
@@ -642,7 +729,7 @@ def main():
         print(f"[{time.monotonic() - started:6.0f} s] {message}", flush=True)
 
     data = json.loads(out.read_text()) if out.exists() else {}
-    if args.only != "networks":
+    if args.only is None or args.only == "sweep":
         pairs = [(pe, simd) for pe, simd in (QUICK_SWEEP if args.quick else SWEEP)
                  if pe * simd <= args.max_synapses]
         rows = sweep(pairs, work, log)
@@ -655,7 +742,8 @@ def main():
     if args.only != "sweep":
         names = args.networks or (QUICK_NETWORKS if args.quick else NETWORKS)
         for name in names:
-            record = network(name, work, log, reuse=args.reuse, families=args.families)
+            record = network(name, work, log, reuse=args.reuse, families=args.families,
+                             popcount=args.popcount)
             if record["network"] != "tiny_bnn" and "xilinx" in record:
                 record["finn"] = compare(record)
             data = _save(out, "networks", [record])

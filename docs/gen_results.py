@@ -117,6 +117,23 @@ def _mvau_sweep(data):
                   "LUT6 (`synth_xilinx`)", "LUT6 / synapse", "FF"), rows)
 
 
+def _depth_sweep(data):
+    rows = []
+    for r in data.get("depth_sweep", []):
+        for family, lut in (("xilinx", "LUT6"), ("ecp5", "LUT4")):
+            if f"{family}_adder" not in r:
+                continue
+            a, c = r[f"{family}_adder"], r[f"{family}_compressor"]
+            rows.append((f"{r['pe']} x {r['simd']}", f"{r['mw']} x {r['mh']}", lut,
+                         f"{_fmt(a['lut_total'])} ({_fmt(a['lutram'])})",
+                         f"{_fmt(c['lut_total'])} ({_fmt(c['lutram'])})",
+                         f"{r[f'{family}_adder_per_synapse']:.2f} -> "
+                         f"{r[f'{family}_compressor_per_synapse']:.2f}",
+                         f"{_fmt(a['bram'])} / {_fmt(c['bram'])}"))
+    return table(("PE x SIMD", "MW x MH", "LUT", "adder tree (LUTRAM)", "compressor tree (LUTRAM)",
+                  "per synapse, adder -> compressor", "BRAM"), rows)
+
+
 def _layers_text(layers):
     return ", ".join(f"{layer['name']} {layer['lut_total']:,}" for layer in layers)
 
@@ -713,6 +730,8 @@ RESULTS = {
                              _mvau_resources),
     "mvau_sweep": Result("synth_binary", "python benchmarks/synth_binary.py --only sweep",
                          _mvau_sweep),
+    "depth_sweep": Result("synth_binary", "python benchmarks/synth_binary.py --only depth",
+                          _depth_sweep),
     "synth_networks": Result("synth_binary", "python benchmarks/synth_binary.py --only networks "
                              "--networks lfc sfc_fast", _synth_networks),
     "finn": Result("synth_binary", "python benchmarks/synth_binary.py --only networks "

@@ -15,7 +15,7 @@ from ._field import MAX_PARAM_ELEMENTS, Field, shape_text
 from ._op import FoldDims
 from ._tensor import TensorType
 
-__all__ = ["KERNEL", "WEIGHTS", "PIPELINE", "UNROLL", "size", "weight_kind", "integer_weight_bits",
+__all__ = ["KERNEL", "WEIGHTS", "PIPELINE", "POPCOUNT", "UNROLL", "check_popcount", "size", "weight_kind", "integer_weight_bits",
            "resolve_weights", "dense_like", "conv_like", "acc_bounds", "check_weights",
            "dense_fold", "conv_fold", "golden_bias", "mvau_for", "flatten_columns",
            "dense_hardware", "dense_cycles", "conv_hardware", "conv_cycles"]
@@ -43,6 +43,11 @@ WEIGHTS = (
 )
 PIPELINE = Field("pipeline", "int", default=1, lo=0, hi=8,
                  doc="register stages inside the popcount adder tree (0: combinational)")
+#: the XNOR-popcount tree of a folded binary MVAU (hwgen.units.popcount)
+POPCOUNT = Field("popcount", "choice", default="adder", choices=("adder", "compressor"),
+                 doc="binary inputs: 'adder' (XNORs, two-input adders; fewest LUT4 on "
+                     "ECP5) or 'compressor' (XNORs fused into 3-synapse counters, GPC "
+                     "stages, one carry-chain adder; fewest LUT6 on Xilinx). Same cycles")
 #: fully unrolled binary layers (issue #10): weights folded into logic, MST-shared popcounts
 UNROLL = (
     Field("unroll", "choice", default="none", choices=("none", "full"),
@@ -54,6 +59,15 @@ UNROLL = (
     Field("share_depth", "int", default=2, lo=1, hi=8,
           doc="share: mst only; longest chain of reuse (each link adds one adder stage)"),
 )
+
+
+def check_popcount(ctx, m, attrs, path, what):
+    """``popcount`` picks the tree of a folded MVAU: an unrolled layer has none of its own."""
+    if attrs["popcount"] != "adder" and attrs["unroll"] == "full":
+        raise ctx.error(m.key_lines["popcount"], f"{path}.popcount",
+                        f"{what}: popcount: {attrs['popcount']} chooses the tree of a folded "
+                        f"MVAU; with unroll: full the weights are constants in logic",
+                        "remove 'popcount' or 'unroll: full'")
 
 
 def weight_kind(op_name, attrs):
@@ -237,8 +251,15 @@ def mvau_for(layer, weights, source, units, *, in_range=None):
         raise AssertionError(f"layer {layer.name!r}: unrolled layers are built by "
                              f"hwgen.units.registry.unrolled_units")
     if kind == "binary" and source.binary:
+        # stages spread over the tree: the compressor tree's levels are submodules, so its
+        # LUTs do not depend on where they sit, and the accumulator keeps a stage of its own
         return units.MVAU(weights=weights, pe=layer.pe, simd=layer.simd,
-                          pipeline=attrs.pipeline)
+                          pipeline=attrs.pipeline, popcount=attrs.popcount)
+    if kind == "binary" and attrs.popcount != "adder":
+        raise NotImplementedError(
+            f"layer {layer.name!r}: popcount: {attrs.popcount} is the XNOR-popcount tree of "
+            f"binary inputs; this layer reads {source.describe()}, whose -1/+1 weights add "
+            f"or subtract each input (remove the popcount key)")
     if unrolled:
         raise NotImplementedError(
             f"layer {layer.name!r}: unroll: full with weights in logic covers binary inputs "

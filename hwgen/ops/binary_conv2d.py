@@ -4,7 +4,8 @@ Each output pixel is a ``binary_dense`` over its k x k x C window. Weights
 ``<layer>.weight`` [out_channels, in_channels, k, k] of -1/+1.
 """
 
-from ._mvu import KERNEL, PIPELINE, UNROLL, conv_cycles, conv_fold, conv_hardware, conv_like, size
+from ._mvu import (KERNEL, PIPELINE, POPCOUNT, UNROLL, check_popcount, conv_cycles, conv_fold,
+                   conv_hardware, conv_like, size)
 from ._op import Op
 
 __all__ = ["OP"]
@@ -12,7 +13,8 @@ __all__ = ["OP"]
 OP = Op(
     name="binary_conv2d",
     doc="XNOR-popcount 2-D convolution, -1/+1 weights, pads with -1",
-    fields=(size("out_channels", "output channels"),) + KERNEL + (PIPELINE,) + UNROLL,
+    fields=(size("out_channels", "output channels"),) + KERNEL + (PIPELINE, POPCOUNT) + UNROLL,
+    resolve_attrs=check_popcount,
     infer=conv_like,
     fold=conv_fold,
     golden="BinaryConv2d",

@@ -7,7 +7,8 @@ folds the weights into logic (one vector per cycle), ``share: mst`` lets a
 channel reuse a similar channel's result.
 """
 
-from ._mvu import PIPELINE, UNROLL, dense_cycles, dense_fold, dense_hardware, dense_like, size
+from ._mvu import (PIPELINE, POPCOUNT, UNROLL, check_popcount, dense_cycles, dense_fold,
+                   dense_hardware, dense_like, size)
 from ._op import Op
 
 __all__ = ["OP"]
@@ -15,7 +16,8 @@ __all__ = ["OP"]
 OP = Op(
     name="binary_dense",
     doc="XNOR-popcount fully connected layer, -1/+1 weights",
-    fields=(size("out_features", "output features"), PIPELINE) + UNROLL,
+    fields=(size("out_features", "output features"), PIPELINE, POPCOUNT) + UNROLL,
+    resolve_attrs=check_popcount,
     infer=dense_like,
     fold=dense_fold,
     golden="BinaryDense",

@@ -14,11 +14,19 @@ family because Yosys maps them differently (``benchmarks/synth_binary.py
     a ``(6;3)`` counter (six bits of one weight -> their 3-bit count) or a
     ``(5,1;3)`` GPC (five bits of weight 2**i and one of 2**(i+1)) costs
     one LUT per output bit and removes one bit per LUT; smaller ones are
-    used only where nothing else shrinks a column. Once every column holds
-    at most two bits, one carry-chain adder (Amaranth ``+``, which Yosys
-    maps to CARRY4 above two bits) gives the count. A GPC output is written
+    used only where nothing else shrinks a column. The last level is one
+    carry-chain adder ``a + b`` (Amaranth ``+``, which Yosys maps to CARRY4
+    above two bits) that absorbs a GPC stage: row ``a`` takes one bit per
+    column as it is (the chain's DI input), row ``b`` one bit or one output
+    bit of a GPC of at most five inputs, which the column's propagate LUT
+    computes together with the XOR: those GPCs cost no LUT of their own.
+    GPC stages run until the columns fit that adder. A GPC output is written
     as a truth table indexed by its inputs (a constant's ``bit_select``):
-    as a sum, Yosys would put a three-bit counter on the carry chain.
+    as a sum, Yosys would put a three-bit counter on the carry chain. Each
+    counting level is a submodule of its own (``<name>_level<k>``): Yosys
+    keeps the hierarchy and maps each level apart, so ABC cannot merge two
+    levels' counters into functions of seven or eight inputs (MUXF7/MUXF8,
+    more LUTs).
 ``"adder"`` (ECP5 LUT4 + CCU2C, iCE40)
     The XNORs, then a balanced tree of two-input adders (the structure of
     the MVAU's original tree); Yosys merges the adders between two register
@@ -87,11 +95,7 @@ def popcount_plan(n, structure="compressor"):
     width = n.bit_length()
     if structure == "adder":
         return PopcountPlan(n, structure, (n - 1).bit_length(), width)
-    columns, sizes = _fused_columns(n), []
-    while max(map(len, columns)) > 2:
-        gpcs, columns = _next_stage(columns, width)
-        sizes.append(sum(_outputs(column, shape, width) for column, shape, _ in gpcs))
-    final = 1 if max(map(len, columns)) > 1 else 0
+    sizes, final = _reduction(_fused_columns(n), width)
     return PopcountPlan(n, structure, 1 + len(sizes) + final, width, tuple(sizes))
 
 
@@ -278,11 +282,21 @@ def _term_columns(terms, width):
 
 def _reduction_depth(columns, width):
     """GPC stages + final adder levels that take ``columns`` to one row."""
-    depth = 0
-    while columns and max(map(len, columns)) > 2:
-        _, columns = _next_stage(columns, width)
-        depth += 1
-    return depth + (1 if columns and max(map(len, columns)) > 1 else 0)
+    if not columns:
+        return 0
+    sizes, final = _reduction(columns, width)
+    return len(sizes) + final
+
+
+def _reduction(columns, width):
+    """``(stage_sizes, final)``: the LUTs of each GPC stage before the final adder, and 1 if
+    a final adder (with its absorbed GPCs) ends the sum, else 0 (one bit per column left)."""
+    sizes = []
+    while _final_adder(columns, width) is None:
+        gpcs, columns = _next_stage(columns, width)
+        sizes.append(sum(_outputs(column, shape, width) for column, shape, _ in gpcs))
+    return sizes, int(max(map(len, columns)) > 1)
+
 
 
 def _check_structure(structure):
@@ -365,6 +379,56 @@ def _pick(left, i, strict):
     return None
 
 
+#: inputs of a GPC whose output bits the final adder's LUTs absorb: with the other row's
+#: bit, one LUT6 per column computes the carry chain's propagate signal
+_ABSORBED_INPUTS = 5
+
+
+def _final_adder(columns, width):
+    """The last level as one carry-chain adder ``a + b`` that absorbs a GPC stage, or None.
+
+    ``a`` takes one item per column as it is (the carry chain's DI input reads
+    it); ``b`` takes one item per column or one output bit of a GPC of at most
+    five inputs placed for this level, so the adder's propagate LUT of column
+    ``i``, ``a[i] ^ b[i]``, computes that GPC bit too: the GPC costs no LUT of
+    its own. Returns ``(a, b, gpcs)`` (``a[i]``: an item or None; ``b[i]``: an
+    item, an :class:`_Out` of ``gpcs``, or None; ``gpcs`` as for
+    :func:`_next_stage`) if every column fits, else None (then another GPC
+    stage comes first). Columns holding at most two items always fit.
+    """
+    left = [list(c) for c in columns] + [[] for _ in range(width - len(columns))]
+    a, b, gpcs = [None] * width, [None] * width, []
+    for i in range(width):
+        if b[i] is not None:                      # a GPC output bit landed here
+            if len(left[i]) > 1:
+                return None
+            a[i] = left[i].pop() if left[i] else None
+            continue
+        if len(left[i]) <= 2:
+            a[i] = left[i].pop(0) if left[i] else None
+            b[i] = left[i].pop(0) if left[i] else None
+            continue
+        take = {i: len(left[i]) - 1}              # all but the item for row a
+        while True:
+            top = sum(count << (c - i) for c, count in take.items())
+            span = range(i + 1, i + min(top.bit_length(), width - i))
+            grown = {c: max(0, len(left[c]) - 1) for c in span if c not in take}
+            if any(b[c] is not None for c in span):
+                return None
+            if not any(grown.values()) or sum(take.values()) > _ABSORBED_INPUTS:
+                break
+            take.update(grown)
+        if sum(take.values()) > _ABSORBED_INPUTS:
+            return None
+        shape = tuple(take.get(c, 0) for c in range(i, max(take) + 1))
+        inputs = [[left[i + j].pop(0) for _ in range(count)] for j, count in enumerate(shape)]
+        for bit in range(_outputs(i, shape, width)):
+            b[i + bit] = _Out(len(gpcs), bit)
+        gpcs.append((i, shape, inputs))
+        a[i] = left[i].pop(0)
+    return a, b, gpcs
+
+
 def _item_value(item):
     """The 1-bit Value of a :func:`_term_columns` item."""
     kind = item[0]
@@ -383,10 +447,21 @@ class _Builder:
         self.m, self.levels, self.enable, self.stages, self.name = m, levels, enable, stages, name
         self.level = 0
         self.serial = 0
+        self._logic = None
 
-    def _signal(self, shape, tag):
+    def _emit(self, statement):
+        """Add ``statement`` to this level's counting logic: a submodule of its own, so Yosys
+        maps each level on its own (``synth_*`` keeps the hierarchy) and ABC cannot merge
+        the counters of two levels into wider functions that cost more LUTs."""
+        if self._logic is None:
+            self._logic = Module()
+            self.m.submodules[f"{self.name}_level{self.level + 1}"] = self._logic
+        self._logic.d.comb += statement
+
+    def _signal(self, shape, tag, keep=False):
         self.serial += 1
-        return Signal(shape, name=f"{self.name}_{tag}{self.serial}")
+        return Signal(shape, name=f"{self.name}_{tag}{self.serial}",
+                      attrs={"keep": 1} if keep else {})
 
     def _registers(self, values):
         """``values`` (a list of Values) through the register stages placed at this level."""
@@ -407,18 +482,18 @@ class _Builder:
         return reg
 
     def _bit(self, value, tag):
-        bit = self._signal(1, tag)
-        self.m.d.comb += bit.eq(value)
+        bit = self._signal(1, tag, keep=True)
+        self._emit(bit.eq(value))
         return bit
 
-    def _lut(self, inputs, function, tag):
+    def _lut(self, inputs, function, tag, keep=True):
         """One bit: ``function(bits)`` of the 1-bit ``inputs`` as a truth table (one LUT)."""
         table = 0
         for index in range(1 << len(inputs)):
             if function([(index >> k) & 1 for k in range(len(inputs))]):
                 table |= 1 << index
-        bit = self._signal(1, tag)
-        self.m.d.comb += bit.eq(Const(table, 1 << len(inputs)).bit_select(Cat(*inputs), 1))
+        bit = self._signal(1, tag, keep=keep)
+        self._emit(bit.eq(Const(table, 1 << len(inputs)).bit_select(Cat(*inputs), 1)))
         return bit
 
     # --- "adder": XNORs, then a balanced tree of two-input adders ---------------------------
@@ -488,23 +563,31 @@ class _Builder:
     def _reduce(self, columns, width):
         """GPC stages until every column holds at most two bits, then one carry-chain adder of
         the two rows: the ``width``-bit sum of ``columns`` (modulo ``2**width``)."""
-        while max(map(len, columns)) > 2:
+        while _final_adder(columns, width) is None:
             gpcs, after = _next_stage(columns, width)
             bits = [self._gpc(column, shape, inputs, width) for column, shape, inputs in gpcs]
             columns = self._next_level([[bits[item.index][item.bit] if isinstance(item, _Out)
                                          else item for item in column] for column in after])
-        rows = [Cat(*[c[r] if r < len(c) else Const(0, 1) for c in columns])
-                for r in range(max(map(len, columns)))]
-        if len(rows) == 1:
-            return rows[0]
+        a, b, gpcs = _final_adder(columns, width)
+        if max(map(len, columns)) <= 1:
+            return Cat(*[c[0] if c else Const(0, 1) for c in columns])
+        # The absorbed GPCs' bits stay free of ``keep``: ABC merges each into the propagate
+        # LUT of its column.
+        bits = [self._gpc(column, shape, inputs, width, keep=False)
+                for column, shape, inputs in gpcs]
+        zero = Const(0, 1)
+        row_a = Cat(*[zero if item is None else item for item in a])
+        row_b = Cat(*[zero if item is None else bits[item.index][item.bit]
+                      if isinstance(item, _Out) else item for item in b])
         total = self._signal(width, "cpa")
-        self.m.d.comb += total.eq(rows[0] + rows[1])
+        self._emit(total.eq(row_a + row_b))
         total, = self._next_level([[total]])[0]
         return total
 
     def _next_level(self, columns):
         """End a level: ``columns`` (lists of values) through the registers placed after it."""
         self.level += 1
+        self._logic = None
         flat = self._registers([bit for column in columns for bit in column])
         out, k = [], 0
         for column in columns:
@@ -512,10 +595,11 @@ class _Builder:
             k += len(column)
         return out
 
-    def _gpc(self, column, shape, inputs, width):
+    def _gpc(self, column, shape, inputs, width, keep=True):
         """The output bits of one GPC (a LUT each) whose ``inputs[j]`` weigh ``2 ** (column + j)``."""
         pins = [bit for group in inputs for bit in group]
         weights = [1 << j for j, group in enumerate(inputs) for _ in group]
         return [self._lut(pins, lambda v, bit=bit:
-                          (sum(b * wt for b, wt in zip(v, weights)) >> bit) & 1, f"g{bit}_")
+                          (sum(b * wt for b, wt in zip(v, weights)) >> bit) & 1, f"g{bit}_",
+                          keep=keep)
                 for bit in range(_outputs(column, shape, width))]

@@ -18,8 +18,8 @@ def test_unroll_full_sets_pe_and_simd_and_the_activation_lanes():
                 " share_depth: 3, pe: 4, simd: 16}\n")
     fc, out = net.layers
     assert (fc.pe, fc.simd, fc.activation.pe) == (16, 64, 16)
-    assert asdict(fc.attrs) == {"out_features": 16, "pipeline": 1, "unroll": "full",
-                              "share": "none", "share_depth": 2}
+    assert asdict(fc.attrs) == {"out_features": 16, "pipeline": 1, "popcount": "adder",
+                              "unroll": "full", "share": "none", "share_depth": 2}
     assert (out.pe, out.simd, out.attrs.share, out.attrs.share_depth) == (4, 16, "mst", 3)
 
 

@@ -225,8 +225,8 @@ def test_formal_check_finds_a_wrong_tree(tmp_path, monkeypatch):
     from hwgen.units import popcount
     real = popcount._Builder._gpc
 
-    def broken(self, column, shape, inputs, width):
-        bits = real(self, column, shape, inputs, width)
+    def broken(self, column, shape, inputs, width, **options):
+        bits = real(self, column, shape, inputs, width, **options)
         if not getattr(self, "_broke", False):
             self._broke = True
             bits[0] = ~bits[0]
