@@ -1,4 +1,4 @@
-"""Credit flow control for pipelines that never stall (shared by Thresholding, Requant, AddStreams).
+"""Credit flow control for pipelines that never stall (Thresholding, Requant, AddStreams, MVAUs).
 
 A unit built on :class:`CreditQueue` advances every pipeline register every
 cycle, with no enable at all: flow control happens at the input, which
@@ -44,6 +44,9 @@ class CreditQueue(wiring.Component):
     payload_shape : ShapeLike   the output payload, e.g. ``ArrayLayout(unsigned(1), 16)``
     stages : int                register stages from accepting an input to the queue,
                                 counting the queue's own register (at least 1)
+    interval : int              fewest cycles between two ``accept`` (default 1): a
+                                pipeline that makes one result per ``interval`` input
+                                slices (an MVAU's SF) needs fewer slots for full rate
 
     Members
     -------
@@ -56,9 +59,10 @@ class CreditQueue(wiring.Component):
     cycle while ``o`` does not stall.
     """
 
-    def __init__(self, payload_shape, *, stages):
+    def __init__(self, payload_shape, *, stages, interval=1):
         self._payload_shape = check_payload_shape(payload_shape)
         self._stages = check_int("stages", stages, minimum=1)
+        self._interval = check_int("interval", interval, minimum=1)
         super().__init__({
             "accept": In(1),
             "room": Out(1),
@@ -67,13 +71,17 @@ class CreditQueue(wiring.Component):
         })
 
     stages = property(lambda self: self._stages)
+    interval = property(lambda self: self._interval)
+
     @property
     def slots(self):
-        """Results held: one on show and ``stages`` in flight at full rate; up to 4 rounded
-        up to a power of two (the pointers then wrap by themselves), above that exact (a
-        wrap-around compare costs less than the payload registers of the spare slots)."""
-        needed = self._stages + 1
-        return 1 << self._stages.bit_length() if needed <= 4 else needed
+        """Results held: one on show and those in flight at full rate (``stages //
+        interval``), at least 2. With a result per cycle (``interval`` 1), up to 4 rounded
+        up to a power of two (the pointers then wrap by themselves); else exact (a
+        wrap-around compare costs less than the payload registers of the spare slots,
+        and an MVAU's results are whole accumulator words)."""
+        needed = max(self._stages // self._interval + 1, 2)
+        return 1 << (needed - 1).bit_length() if needed <= 4 and self._interval == 1 else needed
 
     def elaborate(self, platform):
         m = Module()

@@ -1,0 +1,35 @@
+"""CreditQueue: slots for a pipeline's depth and result interval, parameter checks.
+
+Its stream behaviour is tested through every unit built on it (Thresholding,
+Requant, AddStreams, the MVAU family) under random valid/ready, and proven
+by tests/test_formal.py.
+"""
+
+import pytest
+from amaranth.hdl import unsigned
+
+from hwgen.units._credit import CreditQueue
+
+
+@pytest.mark.parametrize("stages, interval, slots", [
+    (1, 1, 2), (2, 1, 4), (3, 1, 4), (4, 1, 5), (6, 1, 7),     # a result per cycle
+    (2, 2, 2), (4, 2, 3), (5, 2, 3), (6, 2, 4), (8, 3, 3),     # an MVAU: one per SF cycles
+    (2, 4, 2), (3, 16, 2),                                     # never fewer than 2
+])
+def test_slots_hold_everything_in_flight(stages, interval, slots):
+    """One result on show plus ``stages // interval`` in flight; a power of two up to 4 only
+    when a result may come every cycle."""
+    queue = CreditQueue(unsigned(8), stages=stages, interval=interval)
+    assert queue.slots == slots
+    assert queue.slots >= stages // interval + 1
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(stages=2, interval=0), ValueError, "interval must be at least 1, not 0"),
+    (dict(stages=2, interval=1.5), TypeError, "interval must be an integer, not 1.5"),
+    (dict(stages=0), ValueError, "stages must be at least 1, not 0"),
+])
+def test_parameter_errors(kwargs, error, message):
+    with pytest.raises(error) as info:
+        CreditQueue(unsigned(8), **kwargs)
+    assert message in str(info.value)
