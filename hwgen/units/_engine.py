@@ -133,7 +133,7 @@ class FoldedEngine:
         always = Const(1)
         is_open, read_weights = self._store.build(m, always, weight_stream)
         m.submodules.queue = queue = CreditQueue(out.payload.shape(), stages=2 + self.stages,
-                                                 interval=sf_count)
+                                                 interval=sf_count, registered_room=True)
         wiring.connect(m, wiring.flipped(out), queue.o)
 
         # Stage 0: fold counters. Fold nf == 0 takes slices from the stream, the others replay.

@@ -24,10 +24,21 @@ def test_slots_hold_everything_in_flight(stages, interval, slots):
     assert queue.slots >= stages // interval + 1
 
 
+@pytest.mark.parametrize("stages, interval, slots", [
+    (1, 1, 4), (2, 1, 4), (3, 1, 5), (8, 4, 3), (7, 4, 3), (8, 3, 4), (3, 2, 3), (2, 4, 2),
+])
+def test_registered_room_counts_one_more_in_flight(stages, interval, slots):
+    """With ``room`` from a flip-flop a departure frees its slot a cycle late: one beat more."""
+    queue = CreditQueue(unsigned(8), stages=stages, interval=interval, registered_room=True)
+    assert queue.slots == slots
+    assert queue.slots >= (stages + 1) // interval + 1
+
+
 @pytest.mark.parametrize("kwargs, error, message", [
     (dict(stages=2, interval=0), ValueError, "interval must be at least 1, not 0"),
     (dict(stages=2, interval=1.5), TypeError, "interval must be an integer, not 1.5"),
     (dict(stages=0), ValueError, "stages must be at least 1, not 0"),
+    (dict(stages=2, registered_room=1), TypeError, "registered_room must be True or False, not 1"),
 ])
 def test_parameter_errors(kwargs, error, message):
     with pytest.raises(error) as info:
