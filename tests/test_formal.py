@@ -71,6 +71,8 @@ def _units():
                                                        outputs=2),
         "StreamingDataWidthConverter": lambda: u.StreamingDataWidthConverter(
             shape=unsigned(2), in_per_beat=3, out_per_beat=2, elements=5),
+        "StreamingDataWidthConverter-via": lambda: u.StreamingDataWidthConverter(
+            shape=unsigned(2), in_per_beat=3, out_per_beat=2, elements=5, via=4),
         "StreamFIFO": lambda: u.StreamFIFO(data.ArrayLayout(unsigned(3), 2), depth=4),
         "SkidBuffer": lambda: u.SkidBuffer(data.ArrayLayout(unsigned(3), 2)),
     }

@@ -32,7 +32,9 @@ class CreditQueue(wiring.Component):
     ``stages`` more are in flight.
 
     ``room`` is ``stored + in_flight < slots``, a function of the
-    queue's own flip-flops; ``o.valid`` is ``stored != 0``; ``o.payload`` is
+    queue's own flip-flops (a lookup table over the stored count, the newest
+    valid bit and a register counting the older ones; with
+    ``registered_room`` a flip-flop); ``o.valid`` is ``stored != 0``; ``o.payload`` is
     the slot under the read pointer. Writes go to the slot after the last
     stored one, so the slot on show never changes while it is stalled, and
     ``o.ready`` moves only the read pointer and the count. Every state is

@@ -62,9 +62,12 @@ class FoldedEngine:
     accumulators load on that bit. Flow control is by credit
     (:class:`~hwgen.units._credit.CreditQueue`): a fold's last slice is issued
     only when the queue has room for its result and every result in flight,
-    so ``o.ready`` reaches the queue's pointer and count only. ``i.ready`` is
-    high in output fold 0, while the store is ``open``, and (for the last
-    slice of a fold) while there is credit: all flip-flops of the unit.
+    so ``o.ready`` reaches the queue's pointer and count only. The credit is
+    a flip-flop computed a cycle ahead (``registered_room``; the queue holds
+    one beat more), so ``i.ready`` is high in output fold 0, while the store
+    is ``open``, and (for the last slice of a fold) while there is credit: a
+    LUT or two from flip-flops of the unit, not an adder over the valid bits
+    of a deep pipeline (MatMul's) in series with every input enable.
 
     Widths are exact: the accumulator holds every partial sum ``base[c]``
     plus the first ``j`` slices (``j = 0..SF``) over all channels, from the
