@@ -392,7 +392,9 @@ def _fmax_steps(rows, ratio):
                     ratio(old, new, "ff"), _fmax_path(new)))
     return ("\nLater steps, each measured the same way and compared with \"after\" above "
             "(`mvau-credit`: the MVAU family's pipeline without stalls, credit at its "
-            "output):\n\n" + table(("network", "step", "cycles/sample", "LUT4 / FF", "LUTRAM",
+            "output; `mvau2`: that credit registered a cycle ahead, one-bit Thresholding "
+            "comparisons registered before the queue, deep width converters split via an "
+            "intermediate width):\n\n" + table(("network", "step", "cycles/sample", "LUT4 / FF", "LUTRAM",
                                      "Fmax MHz median (min-max)", "LUT4 ratio", "FF ratio",
                                      "critical path (median seed)"), out))
 
