@@ -88,11 +88,15 @@ class CreditQueue(wiring.Component):
     @property
     def slots(self):
         """Results held: one on show and those in flight at full rate (``stages //
-        interval``; ``stages + 1`` with ``registered_room``), at least 2. With a result per
-        cycle (``interval`` 1), up to 4 rounded up to a power of two (the pointers then wrap
-        by themselves); else exact (a wrap-around compare costs less than the payload
-        registers of the spare slots, and an MVAU's results are whole accumulator words)."""
-        needed = max((self._stages + self._registered_room) // self._interval + 1, 2)
+        interval``; ``stages + 1`` with ``registered_room``). With a result per cycle
+        (``interval`` 1), at least 2 and up to 4 rounded up to a power of two (the pointers
+        then wrap by themselves); else exact (a wrap-around compare costs less than the
+        payload registers of the spare slots, and an MVAU's results are whole accumulator
+        words): one slot when a result has left before the next is due (an MVAU whose SF
+        exceeds its pipeline depth)."""
+        needed = (self._stages + self._registered_room) // self._interval + 1
+        if self._interval == 1:
+            needed = max(needed, 2)
         return 1 << (needed - 1).bit_length() if needed <= 4 and self._interval == 1 else needed
 
     def elaborate(self, platform):
@@ -106,7 +110,7 @@ class CreditQueue(wiring.Component):
         m.d.sync += [bit.eq(prev) for prev, bit in zip([self.accept] + in_flight, in_flight)]
         arriving = in_flight[-1] if in_flight else self.accept
 
-        pointer = Signal(range(slots), name="read_at")
+        pointer = Signal(range(slots), name="read_at") if slots > 1 else None
         stored = Signal(range(slots + 1))
         held = [stored, *self._in_flight_count(m, in_flight)]
         if self._registered_room:
@@ -119,7 +123,13 @@ class CreditQueue(wiring.Component):
             m.d.comb += self.room.eq(room)
         else:
             m.d.comb += self.room.eq(_sum_below(held, slots))
-        if slots & (slots - 1):
+        if slots == 1:
+            # One slot: nothing to point at (and no zero-width pointer in the Verilog).
+            read_at = Const(0, 1)
+
+            def wrap(value):
+                return Const(0, 1)
+        elif slots & (slots - 1):
             # Not a power of two: every use reads the pointer through the same wrap, so a
             # pointer value past the last slot (never reached) still names one slot only.
             read_at = Mux(pointer >= slots, 0, pointer)
@@ -133,7 +143,7 @@ class CreditQueue(wiring.Component):
                 return value
 
         # The write position is the read pointer plus the count, not a register of its own.
-        write_at = wrap(read_at + stored)[:len(pointer)]
+        write_at = wrap(read_at + stored)[:len(read_at) if pointer is None else len(pointer)]
         for k, slot in enumerate(ring):
             with m.If(arriving & (write_at == k)):
                 m.d.sync += slot.eq(Value.cast(self.w_data))
@@ -141,8 +151,9 @@ class CreditQueue(wiring.Component):
 
         m.d.comb += self.o.valid.eq(stored != 0)
         leaving = self.o.valid & self.o.ready
-        with m.If(leaving):
-            m.d.sync += pointer.eq(wrap(read_at + 1))
+        if slots > 1:
+            with m.If(leaving):
+                m.d.sync += pointer.eq(wrap(read_at + 1))
         m.d.sync += stored.eq(stored + arriving - leaving)
         return m
 
