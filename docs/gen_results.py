@@ -407,11 +407,33 @@ def _fmax(data):
     missing = [n for n in _FMAX_ORDER if (n, "now") not in rows]
     if missing:
         text += f"\n\nNot measured after the change: {', '.join(missing)}."
-    return text + (f"\n\nEvery row: `clock_mhz: {data['clock_mhz']}`, placed on "
-                   f"{data['device']}; \"before\" is the code before the timing work (handshake "
-                   f"paths cut by hand), \"after\" with it (credit flow in Thresholding, Requant "
-                   f"and AddStreams, the ready-path rule). LUT4 is logic, LUTRAM apart; "
-                   f"cycles/sample are the ideal ones (the manifest's), {same} before and after.\n")
+    text += (f"\n\nEvery row: `clock_mhz: {data['clock_mhz']}`, placed on "
+             f"{data['device']}; \"before\" is the code before the timing work (handshake "
+             f"paths cut by hand), \"after\" with it (credit flow in Thresholding, Requant and "
+             f"AddStreams, the ready-path rule); later steps are labelled. LUT4 is logic, LUTRAM apart; cycles/sample "
+             f"are the ideal ones (the manifest's), {same} before and after.\n")
+    return text + _fmax_steps(rows, ratio)
+
+
+def _fmax_steps(rows, ratio):
+    """Rows of later steps (labels other than ``today`` and ``now``), each beside ``now``."""
+    steps = [(name, label) for name, label in rows if label not in ("today", "now")]
+    if not steps:
+        return ""
+    out = []
+    for name, label in sorted(steps):
+        new, old = rows[name, label], rows.get((name, "now"))
+        out.append((name, f"`{label}`", _fmt(new.get("cycles_per_sample")),
+                    f"{_fmt(new['lut4'])} / {_fmt(new['ff'])}" if "lut4" in new else "-",
+                    _fmt(new.get("lutram")), _fmax_mhz(new), ratio(old, new, "lut4"),
+                    ratio(old, new, "ff"), _fmax_path(new)))
+    return ("\nLater steps, each measured the same way and compared with \"after\" above "
+            "(`mvau-credit`: the MVAU family's pipeline without stalls, credit at its "
+            "output; `mvau2`: that credit registered a cycle ahead, one-bit Thresholding "
+            "comparisons registered before the queue, deep width converters split via an "
+            "intermediate width):\n\n" + table(("network", "step", "cycles/sample", "LUT4 / FF", "LUTRAM",
+                                     "Fmax MHz median (min-max)", "LUT4 ratio", "FF ratio",
+                                     "critical path (median seed)"), out))
 
 
 def _matmul(data):
@@ -762,7 +784,7 @@ RESULTS = {
                                 _ivit_units_before),
     "vit_digits": Result("vit_digits", "nice -n 10 python benchmarks/vit_digits.py --train "
                          "--hardware", _vit_digits),
-    "fmax": Result("fmax", "nice -n 10 python benchmarks/fmax.py --label now|today "
+    "fmax": Result("fmax", "nice -n 10 python benchmarks/fmax.py --label now|today|STEP "
                    "[--tree DIR] [--networks NET...] [--seeds 1,2,3 | --no-pnr]", _fmax),
     "matmul": Result("matmul", "nice -n 10 python benchmarks/matmul.py --baseline main", _matmul),
     "nngen": Result("nngen_compare", "python benchmarks/nngen_compare.py", _nngen),

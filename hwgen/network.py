@@ -121,7 +121,7 @@ def build_network(spec) -> NetworkDesign:
     for hw in hardware:
         hw.units = [retime(unit, model, spec.target.clock_mhz) for unit in hw.units]
     io_bits = spec.target.io_bits
-    graph = _Graph()
+    graph = _Graph(lambda unit: retime(unit, model, spec.target.clock_mhz))
     consumers = _consumers(spec, hardware)
     taps = {}                        # tensor name -> [(unit, port)] still free to read it
 
@@ -224,8 +224,9 @@ class _Graph:
     ``ready_fanout`` of each unit its ``o.ready`` passes through, itself first.
     """
 
-    def __init__(self):
+    def __init__(self, retime=lambda unit: unit):
         self.units, self.connections, self.paths = [], [], {}
+        self.retime = retime            # the glue's depths from the delay model, as the layers'
 
     def add(self, unit):
         self.units.append(unit)
@@ -254,7 +255,8 @@ class _Graph:
         return self.paths.get(id(unit), (ready_fanout(unit),))
 
     def chain(self, tap, unit):
-        """Append a one-input ``unit`` reading ``tap``; its output is the new tap."""
+        """Append a one-input ``unit`` (retimed) reading ``tap``; its output is the new tap."""
+        unit = self.retime(unit)
         self.connect(tap, self.add(unit))
         return unit, "o"
 

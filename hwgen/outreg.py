@@ -8,7 +8,8 @@ routing in series with whatever follows; the DP16KD's own output register
 rewrites the flattened Yosys netlist nextpnr reads: a DP16KD read port whose
 every used data output drives exactly one ``TRELLIS_FF`` (data input only)
 that has no set/reset, the RAM's read clock (both not inverted) and one
-clock enable shared by all of them, gets ``REGMODE = OUTREG`` with that
+clock enable shared by all of them (or none: ``CEMUX = 1``, a register that
+loads every cycle, as in a pipeline that never stalls), gets ``REGMODE = OUTREG`` with that
 enable on ``OCE``, and the flip-flops are removed. The registered RAM then
 behaves exactly as the RAM followed by the flip-flops (the output register
 loads while ``OCE`` is high, holds otherwise, starts at 0 like the
@@ -57,7 +58,7 @@ def absorb_output_registers(netlist, top):
             flops = _flops(ram, letters, pins, cells, loads, ports)
             if not flops:
                 continue
-            enable = cells[next(iter(flops.values()))]["connections"]["CE"]
+            enable = list(_enable(cells[next(iter(flops.values()))]))
             for pin, ff in flops.items():
                 ram["connections"][pin] = cells[ff]["connections"]["Q"]
                 del cells[ff]
@@ -93,12 +94,21 @@ def _flops(ram, letters, pins, cells, loads, ports):
         p, c = ff["parameters"], ff["connections"]
         if (ff["type"] != "TRELLIS_FF" or tuple(c["CLK"]) != clock
                 or p.get("CLKMUX", "CLK") != "CLK" or c.get("LSR", ["0"]) != ["0"]
-                or p.get("REGSET", "RESET") != "RESET" or p.get("CEMUX", "CE") != "CE"
+                or p.get("REGSET", "RESET") != "RESET" or _enable(ff) is None
                 or "M" in c and c["M"] not in (["0"], ["x"])):
             return {}
-        enables.add(tuple(c["CE"]))
+        enables.add(_enable(ff))
         flops[pin] = users[0][0]
     return flops if len(enables) == 1 else {}
+
+
+def _enable(ff):
+    """A flip-flop's clock enable as connection bits: its ``CE`` net, ``("1",)`` when it loads
+    every cycle (``CEMUX = 1``; Yosys pads the string), None when inverted or unknown."""
+    mux = str(ff["parameters"].get("CEMUX", "CE")).strip()
+    if mux == "CE":
+        return tuple(ff["connections"]["CE"])
+    return ("1",) if mux == "1" else None
 
 
 def absorb_in_file(path, top):

@@ -34,6 +34,8 @@ def _units():
     return {
         "MVAU": lambda: u.MVAU(weights=w, pe=2, simd=4, pipeline=1),
         "MVAU-unrolled": lambda: u.MVAU(weights=w, pe=4, simd=8, pipeline=2),
+        # SF 8 exceeds the pipeline depth: the output queue has a single slot
+        "MVAU-one-slot": lambda: u.MVAU(weights=np.resize(w, (2, 16)), pe=1, simd=2, pipeline=1),
         "IntegerMVAU": lambda: u.IntegerMVAU(weights=[[1, -2, 3, 0], [2, 1, -1, -3]],
                                              in_shape=signed(3), weight_bits=3, bias=[1, -2],
                                              pe=1, simd=2, pipeline=1),
@@ -73,6 +75,8 @@ def _units():
                                                        outputs=2),
         "StreamingDataWidthConverter": lambda: u.StreamingDataWidthConverter(
             shape=unsigned(2), in_per_beat=3, out_per_beat=2, elements=5),
+        "StreamingDataWidthConverter-via": lambda: u.StreamingDataWidthConverter(
+            shape=unsigned(2), in_per_beat=3, out_per_beat=2, elements=5, via=4),
         "StreamFIFO": lambda: u.StreamFIFO(data.ArrayLayout(unsigned(3), 2), depth=4),
         "SkidBuffer": lambda: u.SkidBuffer(data.ArrayLayout(unsigned(3), 2)),
     }

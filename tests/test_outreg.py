@@ -78,3 +78,30 @@ def test_a_port_output_is_not_absorbed():
     netlist = _netlist()
     netlist["modules"]["top"]["ports"] = {"q": {"direction": "output", "bits": [100]}}
     assert absorb_output_registers(netlist, "top") == 0
+
+
+def _always_enabled(ff):
+    """The flip-flop as Yosys maps one without an enable: ``CEMUX = "1 "``, no CE pin."""
+    ff["parameters"]["CEMUX"] = "1 "
+    del ff["connections"]["CE"], ff["port_directions"]["CE"]
+    return ff
+
+
+def test_flops_without_an_enable_load_every_cycle_in_the_output_register():
+    """A pipeline that never stalls (the folded engine) has read registers without an enable:
+    they are absorbed too, with the output register's enable tied high."""
+    netlist = _netlist()
+    cells = netlist["modules"]["top"]["cells"]
+    for k in range(32):
+        _always_enabled(cells[f"ff{k}"])
+    assert absorb_output_registers(netlist, "top") == 32
+    ram = cells["ram"]
+    assert ram["connections"]["OCEA"] == ram["connections"]["OCEB"] == ["1"]
+
+
+def test_flops_with_and_without_an_enable_are_left_alone():
+    netlist = _netlist()
+    _always_enabled(netlist["modules"]["top"]["cells"]["ff3"])
+    before = copy.deepcopy(netlist)
+    assert absorb_output_registers(netlist, "top") == 0
+    assert netlist == before

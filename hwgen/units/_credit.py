@@ -1,4 +1,4 @@
-"""Credit flow control for pipelines that never stall (shared by Thresholding, Requant, AddStreams).
+"""Credit flow control for pipelines that never stall (Thresholding, Requant, AddStreams, MVAUs).
 
 A unit built on :class:`CreditQueue` advances every pipeline register every
 cycle, with no enable at all: flow control happens at the input, which
@@ -10,7 +10,7 @@ anything downstream. This is how the handshake is kept off the critical
 path by construction (``hwgen.network`` relies on both properties).
 """
 
-from amaranth.hdl import Module, Mux, Shape, Signal, Value
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -32,7 +32,9 @@ class CreditQueue(wiring.Component):
     ``stages`` more are in flight.
 
     ``room`` is ``stored + in_flight < slots``, a function of the
-    queue's own flip-flops; ``o.valid`` is ``stored != 0``; ``o.payload`` is
+    queue's own flip-flops (a lookup table over the stored count, the newest
+    valid bit and a register counting the older ones; with
+    ``registered_room`` a flip-flop); ``o.valid`` is ``stored != 0``; ``o.payload`` is
     the slot under the read pointer. Writes go to the slot after the last
     stored one, so the slot on show never changes while it is stalled, and
     ``o.ready`` moves only the read pointer and the count. Every state is
@@ -44,6 +46,15 @@ class CreditQueue(wiring.Component):
     payload_shape : ShapeLike   the output payload, e.g. ``ArrayLayout(unsigned(1), 16)``
     stages : int                register stages from accepting an input to the queue,
                                 counting the queue's own register (at least 1)
+    interval : int              fewest cycles between two ``accept`` (default 1): a
+                                pipeline that makes one result per ``interval`` input
+                                slices (an MVAU's SF) needs fewer slots for full rate
+    registered_room : bool      ``room`` straight from a flip-flop (default False): it is
+                                computed a cycle ahead, counting that cycle's ``accept`` but
+                                not its departure, so a result leaving frees its slot a cycle
+                                later and the queue holds one beat more in flight (:attr:`slots`
+                                counts ``stages + 1``). For units whose ``accept`` fans out
+                                to many enables (the folded engine's input buffer and slice)
 
     Members
     -------
@@ -56,9 +67,13 @@ class CreditQueue(wiring.Component):
     cycle while ``o`` does not stall.
     """
 
-    def __init__(self, payload_shape, *, stages):
+    def __init__(self, payload_shape, *, stages, interval=1, registered_room=False):
         self._payload_shape = check_payload_shape(payload_shape)
         self._stages = check_int("stages", stages, minimum=1)
+        self._interval = check_int("interval", interval, minimum=1)
+        if not isinstance(registered_room, bool):
+            raise TypeError(f"registered_room must be True or False, not {registered_room!r}")
+        self._registered_room = registered_room
         super().__init__({
             "accept": In(1),
             "room": Out(1),
@@ -67,13 +82,22 @@ class CreditQueue(wiring.Component):
         })
 
     stages = property(lambda self: self._stages)
+    interval = property(lambda self: self._interval)
+    registered_room = property(lambda self: self._registered_room)
+
     @property
     def slots(self):
-        """Results held: one on show and ``stages`` in flight at full rate; up to 4 rounded
-        up to a power of two (the pointers then wrap by themselves), above that exact (a
-        wrap-around compare costs less than the payload registers of the spare slots)."""
-        needed = self._stages + 1
-        return 1 << self._stages.bit_length() if needed <= 4 else needed
+        """Results held: one on show and those in flight at full rate (``stages //
+        interval``; ``stages + 1`` with ``registered_room``). With a result per cycle
+        (``interval`` 1), at least 2 and up to 4 rounded up to a power of two (the pointers
+        then wrap by themselves); else exact (a wrap-around compare costs less than the
+        payload registers of the spare slots, and an MVAU's results are whole accumulator
+        words): one slot when a result has left before the next is due (an MVAU whose SF
+        exceeds its pipeline depth)."""
+        needed = (self._stages + self._registered_room) // self._interval + 1
+        if self._interval == 1:
+            needed = max(needed, 2)
+        return 1 << (needed - 1).bit_length() if needed <= 4 and self._interval == 1 else needed
 
     def elaborate(self, platform):
         m = Module()
@@ -86,10 +110,26 @@ class CreditQueue(wiring.Component):
         m.d.sync += [bit.eq(prev) for prev, bit in zip([self.accept] + in_flight, in_flight)]
         arriving = in_flight[-1] if in_flight else self.accept
 
-        pointer = Signal(range(slots), name="read_at")
+        pointer = Signal(range(slots), name="read_at") if slots > 1 else None
         stored = Signal(range(slots + 1))
-        m.d.comb += self.room.eq(stored + sum(in_flight) < slots)
-        if slots & (slots - 1):
+        held = [stored, *self._in_flight_count(m, in_flight)]
+        if self._registered_room:
+            # Next cycle's count is at most this one's plus this cycle's accept (a result
+            # leaving now is counted until the cycle after); recomputed every cycle. The
+            # late ``accept`` only picks between two flags of the queue's own flip-flops.
+            room = Signal(init=1, name="room_reg")
+            m.d.sync += room.eq(Mux(self.accept, _sum_below(held, slots - 1),
+                                    _sum_below(held, slots)))
+            m.d.comb += self.room.eq(room)
+        else:
+            m.d.comb += self.room.eq(_sum_below(held, slots))
+        if slots == 1:
+            # One slot: nothing to point at (and no zero-width pointer in the Verilog).
+            read_at = Const(0, 1)
+
+            def wrap(value):
+                return Const(0, 1)
+        elif slots & (slots - 1):
             # Not a power of two: every use reads the pointer through the same wrap, so a
             # pointer value past the last slot (never reached) still names one slot only.
             read_at = Mux(pointer >= slots, 0, pointer)
@@ -103,7 +143,7 @@ class CreditQueue(wiring.Component):
                 return value
 
         # The write position is the read pointer plus the count, not a register of its own.
-        write_at = wrap(read_at + stored)[:len(pointer)]
+        write_at = wrap(read_at + stored)[:len(read_at) if pointer is None else len(pointer)]
         for k, slot in enumerate(ring):
             with m.If(arriving & (write_at == k)):
                 m.d.sync += slot.eq(Value.cast(self.w_data))
@@ -111,10 +151,41 @@ class CreditQueue(wiring.Component):
 
         m.d.comb += self.o.valid.eq(stored != 0)
         leaving = self.o.valid & self.o.ready
-        with m.If(leaving):
-            m.d.sync += pointer.eq(wrap(read_at + 1))
+        if slots > 1:
+            with m.If(leaving):
+                m.d.sync += pointer.eq(wrap(read_at + 1))
         m.d.sync += stored.eq(stored + arriving - leaving)
         return m
+
+    @staticmethod
+    def _in_flight_count(m, in_flight):
+        """The number of set ``in_flight`` bits, as the newest bit plus a register holding the
+        count of the others: they are last cycle's bits but the oldest, so the register is
+        recounted from the valid bits every cycle (no state of its own that could drift) and
+        ``room`` is a small function of flip-flops, not an adder tree over a deep pipeline's
+        valid bits in series with every input enable (MatMul's 8 stages: 15 levels)."""
+        if len(in_flight) <= 2:
+            return in_flight
+        older = Signal(range(len(in_flight)), name="in_flight_older")
+        m.d.sync += older.eq(sum(in_flight[:-1]))
+        return [in_flight[0], older]
+
+
+def _sum_below(parts, limit):
+    """``sum(parts) < limit`` for a few small unsigned counts, as one lookup table over their
+    bits (a LUT or two), not adders and a comparator on carry chains."""
+    parts = [Value.cast(part) for part in parts]
+    bits = Cat(*parts)
+    if len(bits) > 10:                           # too wide for a table: plain arithmetic
+        return sum(parts) < limit
+    table = 0
+    for index in range(1 << len(bits)):
+        total, at = 0, 0
+        for part in parts:
+            total += index >> at & ((1 << len(part)) - 1)
+            at += len(part)
+        table |= (total < limit) << index
+    return Const(table, 1 << len(bits)).bit_select(bits, 1)
 
 
 def _pick(values, index):

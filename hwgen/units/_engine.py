@@ -18,6 +18,7 @@ from amaranth.lib.memory import Memory
 from ..ranges import range_shape
 from ._checks import check_int
 from ._counter import counter
+from ._credit import CreditQueue
 from ._pipeline import Stages
 from ._rom import lane_rom
 
@@ -55,10 +56,18 @@ class FoldedEngine:
     Stages: the fold counters issue a slice; one stage later the slice
     (input register or buffer read) and the weight words are there (one more
     with the store's ``read_register``); the datapath's ``stages`` later its
-    sums; then the accumulator, which is the output register. Every stage
-    advances when ``o.ready | ~o.valid`` (:class:`~hwgen.units._pipeline.Stages`);
-    ``i.ready`` is high only then, in output fold 0, and while the store is
-    ``open``.
+    sums; a fold's last sum goes into the output queue. The pipeline never
+    stalls: every stage loads every cycle (:class:`~hwgen.units._pipeline.Stages`
+    without an enable) and a valid bit travels with each slice; only the
+    accumulators load on that bit. Flow control is by credit
+    (:class:`~hwgen.units._credit.CreditQueue`): a fold's last slice is issued
+    only when the queue has room for its result and every result in flight,
+    so ``o.ready`` reaches the queue's pointer and count only. The credit is
+    a flip-flop computed a cycle ahead (``registered_room``; the queue holds
+    one beat more), so ``i.ready`` is high in output fold 0, while the store
+    is ``open``, and (for the last slice of a fold) while there is credit: a
+    LUT or two from flip-flops of the unit, not an adder over the valid bits
+    of a deep pipeline (MatMul's) in series with every input enable.
 
     Widths are exact: the accumulator holds every partial sum ``base[c]``
     plus the first ``j`` slices (``j = 0..SF``) over all channels, from the
@@ -119,11 +128,16 @@ class FoldedEngine:
         (Out stream of PE sums); ``weight_stream`` goes to the store (MatMul's ``b``)."""
         nf_count, sf_count, pe = self.nf, self.sf, self._pe
 
-        # Everything advances together when the output register is empty or being taken.
-        advance = Signal(name="_advance")
-        m.d.comb += advance.eq(out.ready | ~out.valid)
-        stages = Stages(m, advance)
-        is_open, read_weights = self._store.build(m, advance, weight_stream)
+        # The pipeline never stalls: its registers load every cycle and a valid bit travels
+        # with each slice. A fold's last slice is issued only when the output queue has room
+        # for its result and every result in flight (credit), so ``out.ready`` reaches the
+        # queue's pointer and count only, and ``vectors.ready`` comes from flip-flops.
+        stages = Stages(m, None)
+        always = Const(1)
+        is_open, read_weights = self._store.build(m, always, weight_stream)
+        m.submodules.queue = queue = CreditQueue(out.payload.shape(), stages=2 + self.stages,
+                                                 interval=sf_count, registered_room=True)
+        wiring.connect(m, wiring.flipped(out), queue.o)
 
         # Stage 0: fold counters. Fold nf == 0 takes slices from the stream, the others replay.
         issue = Signal(name="issue")
@@ -132,14 +146,17 @@ class FoldedEngine:
         # == nf * SF + sf (+ the head's block in MatMul), without a multiplier
         addr, addr_last = counter(m, self._store.depth, issue, "waddr")
         first_fold = Signal(name="first_fold")
+        credit = Signal(name="credit")
         accept = Signal(name="accept")
         taking = vectors.valid if is_open is None else vectors.valid & is_open
         m.d.comb += [
             first_fold.eq(nf == 0),
-            vectors.ready.eq(advance & first_fold if is_open is None
-                             else advance & first_fold & is_open),
+            credit.eq(queue.room | ~sf_last),
+            vectors.ready.eq(first_fold & credit if is_open is None
+                             else first_fold & credit & is_open),
             accept.eq(vectors.valid & vectors.ready),
-            issue.eq(advance & (taking | ~first_fold)),
+            issue.eq(credit & (taking | ~first_fold)),
+            queue.accept.eq(issue & sf_last),
         ]
 
         # Stage 1: the slice (input register or buffer read) and each PE's weight word.
@@ -155,7 +172,7 @@ class FoldedEngine:
             m.d.comb += [write.addr.eq(sf), write.data.eq(vectors.payload.as_value()),
                          write.en.eq(accept)]
             replay = buffer.read_port(domain="sync")
-            m.d.comb += [replay.addr.eq(sf), replay.en.eq(advance)]
+            m.d.comb += replay.addr.eq(sf)
             from_buffer = stages.register(~first_fold, unsigned(1), "from_buffer")
             x_slice = Signal(slice_bits, name="x_slice")
             m.d.comb += x_slice.eq(Mux(from_buffer, replay.data, x_in))
@@ -163,7 +180,6 @@ class FoldedEngine:
             x_slice = x_in
         valid = stages.register(issue, unsigned(1), "valid_1")
         first = stages.register(sf == 0, unsigned(1), "first_1")
-        last = stages.register(sf_last, unsigned(1), "last_1")
         w_slices = read_weights(issue, addr, addr_last)
         # The store's read registers; the slice is delayed alike. With two, the words' take
         # no reset, so the first can become a DP16KD's output register (hwgen.outreg) and the
@@ -180,23 +196,28 @@ class FoldedEngine:
         # Each PE's start value per output fold: a constant, or a ROM read like the weights.
         starts = [lane_rom(m, f"acc_base_{p}", self._acc_shape,
                            [int(self._base[n * pe + p]) for n in range(nf_count)],
-                           addr=nf, en=advance) for p in range(pe)]
+                           addr=nf, en=always) for p in range(pe)]
 
-        # Stages 2 .. 1+stages: the lane datapath; then accumulate into the output register.
+        # Stages 2 .. 1+stages: the lane datapath; then accumulate. A fold's sum goes to the
+        # queue in the cycle its last slice arrives (the queue knows which cycle that is);
+        # with SF == 1 every slice is a whole fold and no accumulator is needed.
         sums = [self._datapath.slice_sum(m, stages, p, x_slice, w_slices[p]) for p in range(pe)]
-        valid, first, last = (stages.delay(s, self.stages, n) for s, n in
-                              ((valid, "valid"), (first, "first"), (last, "last")))
+        valid, first = (stages.delay(s, self.stages, n) for s, n in
+                        ((valid, "valid"), (first, "first")))
         starts = [s if isinstance(s, Const) else stages.delay(s, self.stages, f"acc_base_{p}")
                   for p, s in enumerate(starts)]
-        out_valid = Signal(name="out_valid")
-        with m.If(advance):
-            m.d.sync += out_valid.eq(valid & last)
-        m.d.comb += out.valid.eq(out_valid)
+        result = Signal(out.payload.shape(), name="result")
         for p, term in enumerate(sums):
-            acc = Signal(self._acc_shape, name=f"acc_{p}")
-            with m.If(advance & valid):
-                m.d.sync += acc.eq(Mux(first, starts[p], acc) + term)
-            m.d.comb += out.payload[p].eq(acc)
+            total = Signal(self._acc_shape, name=f"total_{p}")
+            if sf_count == 1:
+                m.d.comb += total.eq(starts[p] + term)
+            else:
+                acc = Signal(self._acc_shape, name=f"acc_{p}")
+                m.d.comb += total.eq(Mux(first, starts[p], acc) + term)
+                with m.If(valid):
+                    m.d.sync += acc.eq(total)
+            m.d.comb += result[p].eq(total)
+        m.d.comb += queue.w_data.eq(result)
 
 
 class FoldedUnit(wiring.Component):
@@ -236,10 +257,10 @@ class FoldedUnit(wiring.Component):
     cycles_per_vector = property(lambda self: self.nf * self.sf)
     #: cycles from a vector's last input beat to its first output beat
     latency = property(lambda self: 2 + self._engine.stages)
-    #: ask the composition for a register slice on ``o`` (a SkidBuffer): ``advance``
-    #: enables every pipeline register and accumulator, a net of hundreds of loads, and
-    #: without the slice it is driven by the next unit's ``ready`` (README "Synthesis")
-    slice_after = True
+    #: ``i.ready`` comes from the unit's own flip-flops; ``o.ready`` reaches this many
+    #: flip-flops (the output queue's pointer and count; see hwgen.network)
+    registered_ready = True
+    ready_fanout = 4
     #: bits of one weight in a weight word (lane ``j`` of a word holds bits [j*b, (j+1)*b))
     lane_bits = property(lambda self: self._engine.datapath.lane_bits)
     #: words per PE in the weight store (NF * SF; MatMul: one such block per head, in each

@@ -10,17 +10,16 @@ __all__ = ["Stages", "adder_tree", "tree_stage_levels"]
 class Stages:
     """Register stages of one datapath, all advancing together.
 
-    Every register built here loads its input only while ``advance`` is
-    high, so the whole datapath holds still while the output waits (the
-    MVAUs drive ``advance`` with ``o.ready | ~o.valid``). This class is the
-    one place that decides how a stage moves: a datapath that advances every
-    cycle with credit-based flow control at its output replaces it and
-    leaves the lane datapaths untouched.
+    Every register built here loads its input while ``advance`` is high, or
+    every cycle when ``advance`` is None (the folded engine's pipeline, which
+    never stalls: valid bits travel with the data and flow control is by
+    credit at its output). This class is the one place that decides how a
+    stage moves; the lane datapaths only call :meth:`register`.
 
     Parameters
     ----------
     m : Module          where the registers go
-    advance : Value     the stage enable
+    advance : Value or None     the stage enable (None: none, load every cycle)
     """
 
     def __init__(self, m, advance):
@@ -31,8 +30,11 @@ class Stages:
         """``value`` one stage later, in a register of ``shape`` named ``name`` (``reset_less``:
         a data register the reset need not clear, e.g. one a block RAM can absorb)."""
         reg = Signal(shape, name=name, reset_less=reset_less)
-        with self.m.If(self.advance):
+        if self.advance is None:
             self.m.d.sync += reg.eq(value)
+        else:
+            with self.m.If(self.advance):
+                self.m.d.sync += reg.eq(value)
         return reg
 
     def delay(self, value, count, name):

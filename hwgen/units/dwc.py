@@ -34,19 +34,31 @@ class StreamingDataWidthConverter(wiring.Component):
     placement are computed for "a beat leaves" and "none leaves" from
     registers and chosen by ``o.valid & o.ready`` last.
 
+    A barrel shifter is one LUT level per stage, all in the cycle that places
+    a beat; where lane counts share no divisor it is deep (64 -> 49 lanes: 6
+    stages, 8 levels with the masks: sfc_balanced's input at 130 MHz). With
+    ``via``, the conversion goes through an intermediate lane count instead:
+    two converters in series (``in_per_beat -> via -> out_per_beat``), each
+    with a shallow shifter (64 -> 56 -> 49: 3 stages each), one more cycle of
+    latency and the same rate as long as ``via`` is at least the narrower
+    side. :meth:`retimed` picks ``via`` when the delay model says one cycle
+    is too short for the shifter.
+
     Parameters
     ----------
     shape : Shape          element shape
     in_per_beat : int      elements per input beat
     out_per_beat : int     elements per output beat
     elements : int         elements per sample
+    via : int or None      intermediate lanes (two converters in series), at least
+                           ``min(in_per_beat, out_per_beat)``; default None (one converter)
 
     Members
     -------
     i : In(stream.Signature(ArrayLayout(shape, in_per_beat)))
     o : Out(stream.Signature(ArrayLayout(shape, out_per_beat)))
 
-    Latency 1 cycle (the buffer is a register); throughput is the full rate
+    Latency 1 cycle (the buffer is a register; 2 with ``via``); throughput is the full rate
     of the narrower side: one beat per cycle on each side when
     ``in_per_beat == out_per_beat``, otherwise as many beats as the element
     rate allows. ``i.ready`` depends on ``o.ready`` combinationally.
@@ -59,15 +71,21 @@ class StreamingDataWidthConverter(wiring.Component):
     def resource_features(self):
         """(resource model of :mod:`hwgen.plan`, features): the incoming beat is placed by
         barrel shifters over the input lanes' bits: in bits * shift stages, in bits, out bits, 1."""
+        if self._via:
+            first, second = (part.resource_features[1] for part in self._parts())
+            return "dwc", [x + y for x, y in zip(first, second)]
         bits = Shape.cast(self.i.payload.shape().elem_shape).width
         lanes_in, lanes_out = self.in_per_beat * bits, self.out_per_beat * bits
         return "dwc", [lanes_in * self.shift_stages, lanes_in, lanes_out, 1]
 
-    def __init__(self, *, shape, in_per_beat, out_per_beat, elements):
+    def __init__(self, *, shape, in_per_beat, out_per_beat, elements, via=None):
         self._shape = check_shape("shape", shape)
         self._a = check_int("in_per_beat", in_per_beat, minimum=1)
         self._b = check_int("out_per_beat", out_per_beat, minimum=1)
         self._elements = check_int("elements", elements, minimum=1)
+        if via is not None:
+            via = check_int("via", via, minimum=min(self._a, self._b))
+        self._via = via
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(self._shape, self._a))),
             "o": Out(stream.Signature(data.ArrayLayout(self._shape, self._b))),
@@ -76,6 +94,7 @@ class StreamingDataWidthConverter(wiring.Component):
     in_per_beat = property(lambda self: self._a)
     out_per_beat = property(lambda self: self._b)
     elements = property(lambda self: self._elements)
+    via = property(lambda self: self._via)
     in_beats = property(lambda self: -(-self._elements // self._a))
     out_beats = property(lambda self: -(-self._elements // self._b))
 
@@ -85,31 +104,81 @@ class StreamingDataWidthConverter(wiring.Component):
         return math.gcd(self._a, self._b, _rest(self._a, self._elements),
                         _rest(self._b, self._elements))
 
-    #: stages of each barrel shifter: a beat lands at most ``out_per_beat`` elements up,
-    #: so the bits of that many groups
-    shift_stages = property(lambda self: (self._b // self.group).bit_length())
-    latency = 1
+    @property
+    def shift_stages(self):
+        """Stages of each barrel shifter: a beat lands at most ``out_per_beat`` elements up,
+        so the bits of that many groups (with ``via``: the deeper of the two converters)."""
+        if self._via:
+            return max(part.shift_stages for part in self._parts())
+        return (self._b // self.group).bit_length()
+
+    latency = property(lambda self: 2 if self._via else 1)
     #: ``i.ready`` follows ``o.ready`` combinationally (hwgen.network)
     registered_ready = False
 
     @property
     def ready_fanout(self):
-        """Flip-flops ``o.ready`` reaches: the buffer and the count registers."""
+        """Flip-flops ``o.ready`` reaches: the buffer and the count registers (with ``via``:
+        of both converters, as the second's ``i.ready`` is the first's ``o.ready``)."""
+        if self._via:
+            return sum(part.ready_fanout for part in self._parts())
         return (self._a + self._b) * self._shape.width + 4 * (self._a + self._b).bit_length()
+
+    def _parts(self):
+        """The two converters of a conversion ``via`` an intermediate lane count."""
+        return [StreamingDataWidthConverter(shape=self._shape, in_per_beat=a, out_per_beat=b,
+                                            elements=self._elements)
+                for a, b in ((self._a, self._via), (self._via, self._b))]
+
+    def retimed(self, model, clock_mhz):
+        """This converter, or one ``via`` the intermediate lane count with the shallowest
+        shifters, when the delay model says its shifter does not fit one cycle at
+        ``clock_mhz`` and the split saves at least two shifter stages."""
+        if self._via or self._shift_delay(model) <= model.budget(clock_mhz):
+            return self
+        narrow, wide = sorted((self._a, self._b))
+        best = None
+        for via in range(narrow, wide + 1):
+            if via in (self._a, self._b):
+                continue
+            split = StreamingDataWidthConverter(shape=self._shape, in_per_beat=self._a,
+                                                out_per_beat=self._b, elements=self._elements,
+                                                via=via)
+            parts = split._parts()
+            key = (max(p.shift_stages for p in parts), sum(p.shift_stages for p in parts), via)
+            if best is None or key < best[0]:
+                best = key, split
+        if best is None or best[0][0] > self.shift_stages - 2:     # worth a cycle and FFs
+            return self
+        return best[1]
+
+    def _shift_delay(self, model):
+        """ns of the placement: the masks, the shifter's stages and the buffer's input mux."""
+        return model.luts(self.shift_stages + 2)
 
     def stage_delay(self, model):
         """(ns, what, fix) of the converter's one cycle by the delay model (hwgen.timing):
         ``take`` to the buffer, or the count through the barrel shifter to the buffer."""
+        if self._via:
+            return max((part.stage_delay(model) for part in self._parts()),
+                       key=lambda stage: stage[0])
         take = model.luts(1, fanout=self.ready_fanout) + model.luts(2)
-        shift = model.luts(self.shift_stages + 2)
+        shift = self._shift_delay(model)
         if take >= shift:
             return (model.stage(take), f"the beat-taken enable to {self.ready_fanout} "
                     "flip-flops", "fewer lanes on the wider side (smaller pe/simd or io_bits)")
         return (model.stage(shift), f"{self.shift_stages} barrel-shifter stages",
-                "lane counts with a larger common divisor (fewer shifter stages)")
+                "lane counts with a larger common divisor (fewer shifter stages), or a "
+                "conversion via an intermediate lane count (retimed)")
 
     def elaborate(self, platform):
         m = Module()
+        if self._via:
+            m.submodules.first, m.submodules.second = first, second = self._parts()
+            wiring.connect(m, wiring.flipped(self.i), first.i)
+            wiring.connect(m, first.o, second.i)
+            wiring.connect(m, second.o, wiring.flipped(self.o))
+            return m
         a, b, width = self._a, self._b, self._shape.width
         take = Signal()
         give = Signal()

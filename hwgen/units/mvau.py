@@ -84,12 +84,14 @@ class MVAU(FoldedUnit):
 
     Latency ``2 + pipeline`` cycles from the last input beat of a vector to
     its first output beat (input register and synchronous ROM read, then
-    XNOR + tree + accumulate into the output register), one more with ROMs
+    XNOR + tree + accumulate into the output queue), one more with ROMs
     deeper than 64 words (``read_register``); one slice per cycle,
     ``NF * SF`` cycles per vector in steady state. Fully unrolled
     (``pe = MH``, ``simd = MW``) that is one input and one output beat per
-    cycle. All stages advance together when ``o.ready | ~o.valid``;
-    ``i.ready`` is high only then and while the unit is in output fold 0.
+    cycle. The pipeline never stalls (no enable on its registers); a fold's
+    last slice waits for credit in the output queue, and ``i.ready`` is high
+    in output fold 0 while there is credit: flip-flops of the unit only
+    (:class:`~hwgen.units._engine.FoldedEngine`).
 
     Weight storage: each PE has its own ROM of NF*SF words of SIMD bits
     (NF*SF*SIMD bits per PE, MH*MW bits in all), word ``nf*SF + sf`` holding

@@ -4,7 +4,7 @@ import math
 import numbers
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -60,7 +60,9 @@ class Thresholding(wiring.Component):
     out_bits : int              1 .. 4
     read_register : bool        one more register after each threshold ROM read (for a
                                 block RAM's slow output); latency + 1
-    encode_stage : bool         encode the thermometer code in a stage of its own; latency + 1
+    encode_stage : bool         register the comparison bits, so the thermometer code is
+                                encoded (one output bit: written to the output queue) in a
+                                stage of its own; latency + 1
         (both default False; the composer sets them from the delay model and
         ``target.clock_mhz``, see :meth:`retimed`)
 
@@ -188,7 +190,8 @@ class Thresholding(wiring.Component):
                    "threshold " + ("compare" if self._encode_stage else "compare and encode")
                    + ("" if self._read_register or not read else
                       " after a block-RAM read")),
-                  (model.stage(encode), "thermometer encode")]
+                  (model.stage(encode), "thermometer encode" if self._out_bits > 1
+                   else "comparison bit into the output queue")]
         ns, what = max(stages)
         fixes = []
         if read and not self._read_register:
@@ -218,8 +221,11 @@ class Thresholding(wiring.Component):
         compare = model.carry(self._t_shape.width + 1) + model.route(count)
         # edge = above & ~above >> 1, then an OR of up to 2**(out_bits - 1) edge bits per
         # output bit (four per LUT), into the output queue's slots.
-        if count == 1:                  # one comparison is the output bit: nothing to encode
-            return read, compare + model.route(4), 0.0
+        if count == 1:
+            # One comparison is the output bit, but its way into the queue is a slot's
+            # select by write position and arrival, to each of the slots (tiny_bnn's fc1 at
+            # 200 MHz: 6.5 ns from the input register through the compare into slot 0).
+            return read, compare, model.luts(2, fanout=4)
         levels = 1 + max(1, math.ceil((self._out_bits - 1) / 2))
         return read, compare, model.luts(levels, fanout=4)
 
@@ -244,7 +250,20 @@ def _at_least(x, threshold, lo, hi):
             return Const(1)
         if threshold > hi:
             return Const(0)
-    return x >= threshold
+        return x >= threshold
+    x, threshold = Value.cast(x), Value.cast(threshold)
+    if not (x.shape().signed and threshold.shape().signed):
+        return x >= threshold
+    # Signed: compare as unsigned with both sign bits flipped (the same order), so the result
+    # is the carry out of one chain, without the sign-correction LUTs after it.
+    width = max(len(x), len(threshold))
+    return _biased(x, width) >= _biased(threshold, width)
+
+
+def _biased(value, width):
+    """A signed ``value`` sign-extended to ``width`` bits, its sign bit flipped, as unsigned."""
+    extended = Cat(value, value[-1].replicate(width - len(value)))
+    return Cat(extended[:-1], ~extended[-1])
 
 
 def _or_bits(edge, k, count):

@@ -82,12 +82,76 @@ def test_full_rate_when_widths_divide():
     assert cycles[-1] - cycles[0] == 15
 
 
+@pytest.mark.parametrize("in_per_beat, via, out_per_beat, elements", [
+    (64, 56, 49, 784), (49, 56, 64, 784), (8, 5, 3, 30), (3, 6, 8, 30), (7, 4, 1, 20),
+])
+@pytest.mark.parametrize("stall", [0.0, 0.3])
+def test_regroups_samples_via_an_intermediate_width(in_per_beat, via, out_per_beat, elements,
+                                                    stall):
+    """Two converters in series: the same beats, one more cycle of latency."""
+    bits = 2
+    samples = samples_for(elements, bits, count=4, seed=via)
+    dut = StreamingDataWidthConverter(shape=unsigned(bits), in_per_beat=in_per_beat,
+                                      out_per_beat=out_per_beat, elements=elements, via=via)
+    assert dut.latency == 2
+    in_beats = regroup(samples, in_per_beat, bits)
+    want = regroup(samples, out_per_beat, bits)
+    assert run_unit(dut, in_beats, len(want), stall=stall, seed=4) == want
+
+
+def _output_cycles(dut, in_beats, count):
+    """Cycles of the first ``count`` output beats with ``o.ready`` high and ``i`` never idle."""
+    cycles = []
+
+    async def producer(ctx):
+        await stream_put(ctx, dut.i, in_beats, rng=random.Random(0))
+
+    async def consumer(ctx):
+        ctx.set(dut.o.ready, 1)
+        cycle = 0
+        while len(cycles) < count:
+            *_, valid = await ctx.tick().sample(dut.o.valid)
+            if valid:
+                cycles.append(cycle)
+            cycle += 1
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(producer)
+    sim.add_testbench(consumer)
+    sim.run()
+    return cycles
+
+
+def test_via_keeps_the_rate_and_retimed_picks_it_for_a_deep_shifter():
+    """64 -> 49 lanes (sfc_balanced's input): 6 shifter stages, too many for 200 MHz on ECP5
+    speed 8; retimed goes via 56 lanes (3 stages each), output beats as often as before."""
+    from hwgen.timing import delay_model
+    model = delay_model("ecp5", "8")
+    direct = StreamingDataWidthConverter(shape=unsigned(1), in_per_beat=64, out_per_beat=49,
+                                         elements=784)
+    split = direct.retimed(model, 200)
+    assert direct.shift_stages == 6 and (split.via, split.shift_stages) == (56, 3)
+    assert direct.retimed(model, 100) is direct and split.retimed(model, 200) is split
+    assert split.stage_delay(model)[0] < direct.stage_delay(model)[0]
+    shallow = StreamingDataWidthConverter(shape=unsigned(1), in_per_beat=64, out_per_beat=32,
+                                          elements=784)
+    assert shallow.retimed(model, 250) is shallow        # 2 stages: nothing to gain
+    samples = samples_for(784, 2, count=3, seed=0)
+    beats = regroup(samples, 64, 2)
+    fresh = lambda via: StreamingDataWidthConverter(shape=unsigned(2), in_per_beat=64,
+                                                    out_per_beat=49, elements=784, via=via)
+    one, two = (_output_cycles(fresh(via), beats, 48) for via in (None, 56))
+    assert two[-1] - two[0] == one[-1] - one[0]
+
+
 @pytest.mark.filterwarnings("ignore:.*created but never used")
 @pytest.mark.parametrize("kwargs, error, message", [
     (dict(in_per_beat=0), ValueError, "in_per_beat must be at least 1, not 0"),
     (dict(out_per_beat=2.5), TypeError, "out_per_beat must be an integer, not 2.5"),
     (dict(elements=0), ValueError, "elements must be at least 1, not 0"),
     (dict(shape="x"), TypeError, "shape must be a shape such as signed(8)"),
+    (dict(via=1), ValueError, "via must be at least 2, not 1"),
 ])
 def test_construction_errors(kwargs, error, message):
     args = dict(shape=unsigned(2), in_per_beat=4, out_per_beat=2, elements=8) | kwargs
