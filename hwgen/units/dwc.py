@@ -126,9 +126,12 @@ class StreamingDataWidthConverter(wiring.Component):
 
     def _parts(self):
         """The two converters of a conversion ``via`` an intermediate lane count."""
-        return [StreamingDataWidthConverter(shape=self._shape, in_per_beat=a, out_per_beat=b,
-                                            elements=self._elements)
-                for a, b in ((self._a, self._via), (self._via, self._b))]
+        parts = [StreamingDataWidthConverter(shape=self._shape, in_per_beat=a, out_per_beat=b,
+                                             elements=self._elements)
+                 for a, b in ((self._a, self._via), (self._via, self._b))]
+        for part in parts:
+            part._MustUse__silence = True    # also built to be measured, not elaborated
+        return parts
 
     def retimed(self, model, clock_mhz):
         """This converter, or one ``via`` the intermediate lane count with the shallowest
@@ -144,6 +147,7 @@ class StreamingDataWidthConverter(wiring.Component):
             split = StreamingDataWidthConverter(shape=self._shape, in_per_beat=self._a,
                                                 out_per_beat=self._b, elements=self._elements,
                                                 via=via)
+            split._MustUse__silence = True   # a candidate; only the best one is elaborated
             parts = split._parts()
             key = (max(p.shift_stages for p in parts), sum(p.shift_stages for p in parts), via)
             if best is None or key < best[0]:
