@@ -308,8 +308,8 @@ def _ivit_units(data):
     return table(("unit", "pe", "cycles per row (ideal)", "rows bit-exact", "LUT4", "CCU2C",
                   "FF", "LUTRAM", "DP16KD", "MULT18X18D", "Fmax MHz, min / median (seeds)",
                   "critical path (worst seed)"), rows) + \
-        f"\nDevice {data['device']}; flow: {data['flow']}; seeds " \
-        f"{', '.join(map(str, data['seeds']))}.\n" + ("\n" + note if note else "")
+        f"\nDevice {data['device']}; flow: {data['flow']}; each Fmax lists its seeds' " \
+        "values in brackets (seed 1 first; one value: seed 1 only).\n" + ("\n" + note if note else "")
 
 
 def _ivit_units_before(data):
