@@ -303,7 +303,8 @@ def _ivit_units(data):
                if f"{base}_pe{pe}" not in data["units"]]
     unplaced = [name for name, e in data["units"].items() if not e.get("fmax_mhz_by_seed")]
     note = "".join([f"Not measured yet: {', '.join(missing)}.\n" if missing else "",
-                    f"Fmax not measured (nextpnr not run, `--no-pnr`): {', '.join(unplaced)}.\n"
+                    f"Fmax not measured (nextpnr not run, `--no-pnr`, or not finished): "
+                    f"{', '.join(unplaced)}.\n"
                     if unplaced else ""])
     return table(("unit", "pe", "cycles per row (ideal)", "rows bit-exact", "LUT4", "CCU2C",
                   "FF", "LUTRAM", "DP16KD", "MULT18X18D", "Fmax MHz, min / median (seeds)",
