@@ -446,16 +446,7 @@ def export_mlp(model, yaml_path, *, name, input, input_scale=None, folding=None,
         entries, arrays = _layer_entries(model, input, input_scale, folding or {})
     finally:
         model.train(was_training)
-    yaml_path.parent.mkdir(parents=True, exist_ok=True)
-    npz_path = yaml_path.with_suffix(".npz")
-    text = _dump_yaml(name, input, target, npz_path.name, entries, comment)
-
-    def save(temp):
-        with open(temp, "wb") as file:
-            np.savez_compressed(file, **arrays)
-    _atomic_write(npz_path, save)
-    _atomic_write(yaml_path, lambda temp: Path(temp).write_text(text))
-    return ExportResult(yaml_path, npz_path, entries, arrays)
+    return _write_export(yaml_path, name, input, target, entries, arrays, comment)
 
 
 def check_export(model, spec, x_float, x_int) -> ExportCheck:
@@ -584,16 +575,7 @@ def export_vit(model, yaml_path, *, name, input, folding=None, target=None,
     for key, value in arrays.items():
         if key.endswith(".bias"):
             _check_int32(key, value)
-    yaml_path.parent.mkdir(parents=True, exist_ok=True)
-    npz_path = yaml_path.with_suffix(".npz")
-    text = _dump_yaml(name, input, target, npz_path.name, entries, comment)
-
-    def save(temp):
-        with open(temp, "wb") as file:
-            np.savez_compressed(file, **arrays)
-    _atomic_write(npz_path, save)
-    _atomic_write(yaml_path, lambda temp: Path(temp).write_text(text))
-    return ExportResult(yaml_path, npz_path, entries, arrays)
+    return _write_export(yaml_path, name, input, target, entries, arrays, comment)
 
 
 def check_vit_export(model, spec, x_float, x_int, float_units=qat.INTEGER_UNITS) -> ExportCheck:
@@ -626,3 +608,17 @@ def check_vit_export(model, spec, x_float, x_int, float_units=qat.INTEGER_UNITS)
         differs |= (mine[layer].code != gold[layer]).reshape(len(x), -1).any(dim=1)
     golden_pred = gold["top1"].numpy().reshape(len(x))
     return ExportCheck(float_pred.astype(np.int64), golden_pred, int(differs.sum()))
+
+
+def _write_export(yaml_path, name, input, target, entries, arrays, comment):
+    """Write the YAML and its npz beside it, each atomically (an old pair is never half-replaced)."""
+    yaml_path.parent.mkdir(parents=True, exist_ok=True)
+    npz_path = yaml_path.with_suffix(".npz")
+    text = _dump_yaml(name, input, target, npz_path.name, entries, comment)
+
+    def save(temp):
+        with open(temp, "wb") as file:
+            np.savez_compressed(file, **arrays)
+    _atomic_write(npz_path, save)
+    _atomic_write(yaml_path, lambda temp: Path(temp).write_text(text))
+    return ExportResult(yaml_path, npz_path, entries, arrays)

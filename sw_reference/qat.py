@@ -250,7 +250,19 @@ class IntLinear(nn.Linear):
         return F.linear(x, w + (wq - w).detach(), self.bias)
 
 
-class ActQuant(nn.Module):
+class _CodeRange:
+    """``lo``/``hi``: the integer codes of a ``bits``-wide (``signed``) activation."""
+
+    @property
+    def lo(self) -> int:
+        return -(1 << (self.bits - 1)) if self.signed else 0
+
+    @property
+    def hi(self) -> int:
+        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+
+
+class ActQuant(_CodeRange, nn.Module):
     """``bits``-bit activation quantizer with a learned (PACT) or EMA range.
 
     Forward ``r * clamp(floor(x / r + 1/2), lo, hi)`` with step ``r = alpha / hi``;
@@ -281,14 +293,6 @@ class ActQuant(nn.Module):
         else:
             self.register_buffer("alpha", torch.tensor(float(init)))
             self.register_buffer("initialised", torch.tensor(False))
-
-    @property
-    def lo(self) -> int:
-        return -(1 << (self.bits - 1)) if self.signed else 0
-
-    @property
-    def hi(self) -> int:
-        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
 
     @property
     def scale(self) -> float:
@@ -393,7 +397,7 @@ def dyadic_arrays(ratios):
             np.array([s for _, s in pairs], dtype=np.int64))
 
 
-class RangeEMA(nn.Module):
+class RangeEMA(_CodeRange, nn.Module):
     """The range of one quantization point: ``bits``-bit codes at step ``alpha / hi``.
 
     In training mode :meth:`observe` moves ``alpha`` towards the batch's ``max |x|``
@@ -408,14 +412,6 @@ class RangeEMA(nn.Module):
         self.momentum = float(momentum)
         self.register_buffer("alpha", torch.tensor(1.0))
         self.register_buffer("initialised", torch.tensor(False))
-
-    @property
-    def lo(self) -> int:
-        return -(1 << (self.bits - 1)) if self.signed else 0
-
-    @property
-    def hi(self) -> int:
-        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
 
     @property
     def scale(self) -> float:
