@@ -16,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 
 from ._checks import check_int, check_payload_shape
 
-__all__ = ["CreditQueue"]
+__all__ = ["CreditQueue", "credit_input"]
 
 
 class CreditQueue(wiring.Component):
@@ -195,3 +195,15 @@ def _pick(values, index):
         level = [Mux(index[bit], level[k + 1], level[k]) if k + 1 < len(level) else level[k]
                  for k in range(0, len(level), 2)]
     return level[0]
+
+
+def credit_input(m, unit):
+    """The flow control of a one-input unit whose pipeline never stalls: a :class:`CreditQueue`
+    of ``unit.latency`` stages drives ``unit.o``, and ``unit.i`` is ready when the queue has room
+    for a beat and everything in flight. Returns the queue (the unit writes its last stage
+    into ``queue.w_data``) and ``accept``, true in a cycle a beat is taken."""
+    m.submodules.queue = queue = CreditQueue(unit.o.payload.shape(), stages=unit.latency)
+    wiring.connect(m, wiring.flipped(unit.o), queue.o)
+    accept = unit.i.valid & queue.room
+    m.d.comb += [unit.i.ready.eq(queue.room), queue.accept.eq(accept)]
+    return queue, accept

@@ -5,7 +5,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import as_array, check_int, check_range, check_shape, shape_range
-from ._credit import CreditQueue
+from ._credit import credit_input
 from ._rom import lane_rom
 
 __all__ = ["AddConst"]
@@ -82,10 +82,7 @@ class AddConst(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.queue = queue = CreditQueue(self.o.payload.shape(), stages=self.latency)
-        wiring.connect(m, wiring.flipped(self.o), queue.o)
-        accept = self.i.valid & queue.room
-        m.d.comb += [self.i.ready.eq(queue.room), queue.accept.eq(accept)]
+        queue, accept = credit_input(m, self)
 
         fold = Signal(range(max(self.folds, 2)))    # never zero-width
         if self.folds > 1:

@@ -5,7 +5,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import channel_params, check_int, check_shape, shape_range
-from ._credit import CreditQueue
+from ._credit import credit_input
 from ._dyadic import check_rounding, clamp, delayed, dyadic_bounds, round_shift
 from ._rom import lane_rom
 
@@ -115,10 +115,7 @@ class Requant(wiring.Component):
         m = Module()
         # The pipeline never stalls: its registers move every cycle, and a beat is taken only
         # when the output queue has room for it and everything in flight (credit).
-        m.submodules.queue = queue = CreditQueue(self.o.payload.shape(), stages=self.latency)
-        wiring.connect(m, wiring.flipped(self.o), queue.o)
-        accept = self.i.valid & queue.room
-        m.d.comb += [self.i.ready.eq(queue.room), queue.accept.eq(accept)]
+        queue, accept = credit_input(m, self)
 
         fold = Signal(range(max(self.folds, 2)))    # never zero-width
         if self.folds > 1:

@@ -9,7 +9,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import check_int, check_shape
-from ._credit import CreditQueue
+from ._credit import credit_input
 from ._rom import lane_rom, rom_plan
 
 __all__ = ["Thresholding"]
@@ -144,10 +144,7 @@ class Thresholding(wiring.Component):
         count = (1 << self._out_bits) - 1
         # The pipeline never stalls: its registers move every cycle, and a beat is taken only
         # when the output queue has room for it and everything in flight (credit).
-        m.submodules.queue = queue = CreditQueue(self.o.payload.shape(), stages=self.latency)
-        wiring.connect(m, wiring.flipped(self.o), queue.o)
-        accept = self.i.valid & queue.room
-        m.d.comb += [self.i.ready.eq(queue.room), queue.accept.eq(accept)]
+        queue, accept = credit_input(m, self)
 
         fold = Const(0)                 # one fold: every lane's thresholds are constants
         if self.folds > 1:
