@@ -1,7 +1,7 @@
 """Verilator build options, measured: build seconds and simulated cycles per CPU second.
 
     python benchmarks/verilator_flags.py [--networks tiny_bnn,sfc_balanced] [--cycles 5000000]
-                                         [--recipes old,O2,O2-builtin,O3-builtin]
+                                         [--recipes old,O2,O2-builtin,O3-builtin,quick]
                                          [--out benchmarks/results/verilator_flags.json]
 
 Builds each network's fast-path harness (sim/fast.py) once per recipe, in an
@@ -9,7 +9,8 @@ empty build cache, and runs the same random samples under 30 % backpressure
 through each build. A recipe is the C++ optimisation of the per-cycle code
 (``OPT_FAST``) and whether Verilator's ``VL_COUNTONES_I`` helper is replaced by
 ``__builtin_popcount`` with ``-mpopcnt`` (what ``sim.verilator`` does now);
-``old`` is the recipe before (-O1, helper). Reports the Verilator and C++
+``old`` is the recipe before (-O1, helper); ``quick`` is ``build(quick=True)``
+(-O0, the whole design one compile unit: what short runs use). Reports the Verilator and C++
 compile CPU seconds (the machine is shared: CPU time, not wall clock, is what
 a recipe costs) and the simulator's CPU nanoseconds per simulated cycle.
 Writes one JSON record and prints a table.
@@ -25,11 +26,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-RECIPES = {     # name: (OPT_FAST, popcount builtin)
-    "old": ("-O1", False),
-    "O2": ("-O2", False),
-    "O2-builtin": ("-O2", True),
-    "O3-builtin": ("-O3", True),
+RECIPES = {     # name: (OPT_FAST, popcount builtin, quick)
+    "old": ("-O1", False, False),
+    "O2": ("-O2", False, False),
+    "O2-builtin": ("-O2", True, False),
+    "O3-builtin": ("-O3", True, False),
+    "quick": ("-O0", True, True),
 }
 
 
@@ -53,13 +55,14 @@ def measure(name, recipes, cycles):
     popcount_builtin, popcnt = verilator._use_popcount_builtin, verilator._POPCNT
     records = []
     for recipe in recipes:
-        opt_fast, builtin = RECIPES[recipe]
+        opt_fast, builtin, quick = RECIPES[recipe]
         verilator._OPT_FAST = verilator._OPT_FAST_LARGE = opt_fast
         verilator._use_popcount_builtin = popcount_builtin if builtin else (lambda folder: None)
         verilator._POPCNT = popcnt if builtin else ""
         verilator._BUILD_RECIPE = f"{recipe} {opt_fast} {builtin}"     # its own cache key
         started, cpu = time.perf_counter(), children_cpu()
-        build_dir = verilator.build(text, fast.HARNESS_TOP, harness=True, log=lambda *a: None)
+        build_dir = verilator.build(text, fast.HARNESS_TOP, harness=True, quick=quick,
+                                    log=lambda *a: None)
         build = (time.perf_counter() - started, children_cpu() - cpu)
         cpp = sum(p.stat().st_size for p in build_dir.glob("Vtop*.cpp"))
         with tempfile.TemporaryDirectory() as work:

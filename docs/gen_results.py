@@ -528,8 +528,21 @@ def _verilator_flags(data):
              _fmt(r["cpp_mb"]), _fmt(r["build_cpu_s"]), _fmt(r["build_s"]),
              _fmt(r["ns_per_cycle"]), r["mismatches"])
             for r in data["records"]]
-    return table(("network", "recipe", "per-cycle C++", "`__builtin_popcount`", "C++ MB",
+    text = table(("network", "recipe", "per-cycle C++", "`__builtin_popcount`", "C++ MB",
                   "build CPU s", "build s", "CPU ns / simulated cycle", "mismatches"), rows)
+    by = {(r["network"], r["recipe"]): r for r in data["records"]}
+    even = []
+    for network in dict.fromkeys(r["network"] for r in data["records"]):
+        full, quick = by.get((network, "O3-builtin")), by.get((network, "quick"))
+        if full and quick and quick["ns_per_cycle"] > full["ns_per_cycle"]:
+            cycles = 1e9 * (full["build_cpu_s"] - quick["build_cpu_s"]) / \
+                (quick["ns_per_cycle"] - full["ns_per_cycle"])
+            even.append(f"{network} {cycles / 1e6:.1f} M")
+    if even:
+        text += ("\nQuick build breaks even with the -O3 one at (build CPU saved) / (CPU per "
+                 "cycle lost): " + ", ".join(even) + " simulated cycles. Load average "
+                 f"{data['load_average'][0]:.1f} during the run.\n")
+    return text
 
 
 def _fuzz(data):
@@ -792,6 +805,10 @@ RESULTS = {
     "soak": Result("soak", "nice python benchmarks/soak.py", _soak),
     "cosim_speed": Result("cosim_speed", "nice -n 10 python benchmarks/cosim_speed.py",
                           _cosim_speed),
+    "verilator_flags": Result(
+        "verilator_flags", "python benchmarks/verilator_flags.py --networks "
+        "tiny_bnn,sfc_balanced,sfc_unrolled_tail --recipes O3-builtin,quick --cycles 2000000",
+        _verilator_flags),
     "sweep": Result("sweep", "python benchmarks/sweep.py", _sweep),
     "sweep_sfc_balanced": Result(
         "sweep_sfc_balanced", "hwgen sweep examples/sfc_balanced.yaml --grid fc0.pe=8,16 "

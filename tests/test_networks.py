@@ -4,10 +4,8 @@ Each network is elaborated once; its Verilog is linted, then cosimulated on
 the fast path (sim/fast.py: the Verilog harness streams the samples, with 30 %
 random pauses on both AXI4-Stream sides); the cocotbext-axi path is checked
 against the fast one in tests/test_fast_cosim.py. CI runs every example
-network but those whose compose, lint, Verilator build and run took over a
-minute each on the shared 2-core machine (sfc_deep, sfc_fast, cnv,
-ivit_block: 95-115 s, sfc_unrolled_tail 88 s at load 10, see
-docs/results/cosimulation.md); ``pytest -m slow`` runs them.
+network: these runs are a few hundred thousand cycles at most, so they take
+Verilator's quick build (sim.verilator.quick_build_pays).
 """
 
 from pathlib import Path
@@ -21,10 +19,8 @@ from hwgen.spec import load
 from sim.network import cosimulate, edge_samples, random_samples
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-SFC = ["sfc_balanced", "sfc_mixed", "sfc_comb", "sfc_narrow",
-       pytest.param("sfc_deep", marks=pytest.mark.slow),
-       pytest.param("sfc_fast", marks=pytest.mark.slow),
-       pytest.param("sfc_unrolled_tail", marks=pytest.mark.slow)]
+SFC = ["sfc_balanced", "sfc_mixed", "sfc_comb", "sfc_narrow", "sfc_deep", "sfc_fast",
+       "sfc_unrolled_tail"]
 
 
 def samples(spec, count, seed):
@@ -156,7 +152,6 @@ def test_cnv_ci_bit_exact_and_keeps_up(tmp_path):
     assert free.throughput >= 0.95, (free.steady_cycles, free.ideal_cycles)
 
 
-@pytest.mark.slow
 def test_cnv_bit_exact_under_backpressure(tmp_path):
     """FINN's CNV shape and cnvW1A1 folding, 8-bit pixels into conv0."""
     lint_and_cosimulate("cnv", 10, tmp_path, backpressure=0.3, seed=9)
@@ -172,7 +167,6 @@ def test_attention_bit_exact_under_backpressure(tmp_path):
     lint_and_cosimulate("attention_mini", 20, tmp_path, backpressure=0.3, seed=11)
 
 
-@pytest.mark.slow
 def test_ivit_block_bit_exact_under_backpressure(tmp_path):
     """The whole integer encoder block of examples/ivit_block.yaml (issue #6): 20 samples."""
     lint_and_cosimulate("ivit_block", 20, tmp_path, backpressure=0.3, seed=12)

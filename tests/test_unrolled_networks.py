@@ -2,9 +2,8 @@
 
 CI generates a small network mixing unrolled, MST-shared and folded layers,
 checks its manifest and cosimulates it, and cosimulates the JSC-M-shaped
-example with MST sharing on correlated weights (under ``-m slow`` also on
-random weights and unshared, whose builds take over a minute; 500 samples
-each, as ``hwgen sim examples/jsc_m_mst.yaml --count 500 --backpressure 0.3``).
+examples (MST sharing on correlated and on random weights, unshared; 500
+samples each, as ``hwgen sim examples/jsc_m_mst.yaml --count 500 --backpressure 0.3``).
 """
 
 import json
@@ -77,7 +76,6 @@ def test_consecutive_unrolled_layers_are_one_pipeline(tmp_path):
     assert core[0] == "UnrolledChain" and chain.registered_input
 
 
-@pytest.mark.slow
 def test_chain_network_bit_exact_under_backpressure(tmp_path, monkeypatch):
     import tests.test_networks as networks
     (tmp_path / "chain_unrolled.yaml").write_text(CHAIN)
@@ -101,9 +99,7 @@ def test_manifest_reports_synapse_ops_before_and_after_sharing(mixed, tmp_path):
 
 
 @pytest.mark.parametrize("name, share", [
-    ("jsc_m_correlated", "mst"),
-    pytest.param("jsc_m_mst", "mst", marks=pytest.mark.slow),          # 77 s at load 10
-    pytest.param("jsc_m_unrolled", "none", marks=pytest.mark.slow)])   # 120 s: the unshared build
+    ("jsc_m_correlated", "mst"), ("jsc_m_mst", "mst"), ("jsc_m_unrolled", "none")])
 def test_jsc_m_examples_500_samples_under_backpressure(name, share, tmp_path):
     spec = load(EXAMPLES / f"{name}.yaml")
     assert all(layer.attrs.unroll == "full" and layer.attrs.share == share
