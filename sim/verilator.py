@@ -19,7 +19,7 @@ from pathlib import Path
 from hwgen.progress import bar
 
 __all__ = ["ToolchainError", "verilator_env", "verilator_version", "build", "lint",
-           "cache_root", "quick_build_pays"]
+           "cache_root", "quick_build_pays", "prune_cache"]
 
 MIN_VERSION = (5, 36)
 
@@ -120,6 +120,7 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, harness: boo
             "not FST")
     if stamp.exists():
         log(f"reusing Verilator build {build_dir}")
+        stamp.touch()           # the cache is pruned least recently used first
         return build_dir
 
     # Build in a private folder and rename it into place, so two processes
@@ -155,7 +156,42 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, harness: boo
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     log(f"built in {time.perf_counter() - started:.0f} s")
+    prune_cache(build_dir.parent, keep=build_dir)
     return build_dir
+
+
+CACHE_LIMIT_GB = 10.0           # default of $HWGEN_CACHE_LIMIT_GB
+_IN_USE_SECONDS = 3600          # a build used this recently may be running: never pruned
+
+
+def prune_cache(folder: Path, *, keep: Path | None = None, now: float | None = None) -> list[Path]:
+    """Delete the least recently used builds in ``folder`` until it holds at most
+    ``$HWGEN_CACHE_LIMIT_GB`` (default 10 GB); return the folders deleted.
+
+    Every build is a few to a few hundred MB and the cache grew without bound
+    (44 GB on one machine, which filled its disk). A build's last use is the
+    time of its ``hwgen.built`` stamp, touched on every reuse; builds used in
+    the last hour, ``keep``, and Verilator's shared runtime objects stay.
+    """
+    limit = float(os.environ.get("HWGEN_CACHE_LIMIT_GB", CACHE_LIMIT_GB)) * 1e9
+    now = time.time() if now is None else now
+    builds = []
+    for entry in Path(folder).iterdir():
+        stamp = entry / "hwgen.built"
+        if entry.is_dir() and stamp.exists():
+            size = sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
+            builds.append((stamp.stat().st_mtime, size, entry))
+    total = sum(size for _, size, _ in builds)
+    deleted = []
+    for used, size, entry in sorted(builds, key=lambda b: b[0]):
+        if total <= limit:
+            break
+        if entry == keep or now - used < _IN_USE_SECONDS:
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        total -= size
+        deleted.append(entry)
+    return deleted
 
 
 # Every flag below goes into the build's cache key: change one and designs rebuild.
