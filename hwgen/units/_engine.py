@@ -171,11 +171,18 @@ class FoldedEngine:
             write = buffer.write_port()
             m.d.comb += [write.addr.eq(sf), write.data.eq(vectors.payload.as_value()),
                          write.en.eq(accept)]
-            replay = buffer.read_port(domain="sync")
-            m.d.comb += replay.addr.eq(sf)
-            from_buffer = stages.register(~first_fold, unsigned(1), "from_buffer")
             x_slice = Signal(slice_bits, name="x_slice")
-            m.d.comb += x_slice.eq(Mux(from_buffer, replay.data, x_in))
+            if self._datapath.slice_from_buffer:
+                # Every fold reads the buffer, fold 0 through its write (a transparent read:
+                # the address is registered, the word read after the write): no multiplexer
+                # between the stream and the buffer in front of the lanes.
+                replay = buffer.read_port(domain="sync", transparent_for=(write,))
+                m.d.comb += [replay.addr.eq(sf), x_slice.eq(replay.data)]
+            else:
+                replay = buffer.read_port(domain="sync")
+                m.d.comb += replay.addr.eq(sf)
+                from_buffer = stages.register(~first_fold, unsigned(1), "from_buffer")
+                m.d.comb += x_slice.eq(Mux(from_buffer, replay.data, x_in))
         else:
             x_slice = x_in
         valid = stages.register(issue, unsigned(1), "valid_1")

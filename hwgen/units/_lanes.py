@@ -18,6 +18,8 @@ compressor-tree popcount, is one class with the same members:
 ``slice_sum(m, stages, p, x_slice, w_slice)``  PE ``p``'s sum of the raw slice bits
                         ``x_slice`` with its weight word ``w_slice``; its registers come
                         from ``stages`` (:class:`~hwgen.units._pipeline.Stages`)
+``slice_from_buffer``   True: the engine reads every slice from its input buffer, fold 0
+                        through the buffer's write (no replay multiplexer)
 """
 
 import numpy as np
@@ -54,6 +56,10 @@ class XnorPopcount:
 
     pipeline = property(lambda self: self._pipeline)
     stages = property(lambda self: self._pipeline)
+    #: the engine reads every slice from its input buffer (fold 0 through the buffer's
+    #: write), no replay multiplexer: with the compressor tree only, whose LUT6 count is
+    #: the point; the adder tree's Verilog stays as it was
+    slice_from_buffer = property(lambda self: self._tree == "compressor")
 
     def codes(self, row):
         """Bit 1 = +1."""
@@ -98,6 +104,8 @@ class _IntegerLanes:
 
     #: the products pass a register before the tree (DSP blocks)
     registered_products = False
+    #: the engine's slice: the stream's register in fold 0, the input buffer after it
+    slice_from_buffer = False
 
     def __init__(self, *, simd, pipeline, in_shape, in_range, binary_input=False, w_shape,
                  w_range):
