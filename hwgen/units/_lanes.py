@@ -26,7 +26,7 @@ import numpy as np
 from amaranth.hdl import Const, Mux, Signal, signed
 
 from ._pipeline import adder_tree
-from .popcount import popcount_plan, stage_levels, xnor_popcount
+from .popcount import WeightTable, fused_group, popcount_plan, stage_levels, xnor_popcount
 
 __all__ = ["BinaryAddSub", "DspMultiply", "ShiftAdd", "TernaryAddSub", "XnorPopcount",
            "lanes", "product_terms"]
@@ -60,6 +60,9 @@ class XnorPopcount:
     #: write), no replay multiplexer: with the compressor tree only, whose LUT6 count is
     #: the point; the adder tree's Verilog stays as it was
     slice_from_buffer = property(lambda self: self._tree == "compressor")
+    #: a weight store may hand ``slice_sum`` a :class:`~.popcount.WeightTable` (the ROM read
+    #: inside the tree's first level): the compressor tree only
+    reads_tables = property(lambda self: self._tree == "compressor")
 
     def codes(self, row):
         """Bit 1 = +1."""
@@ -75,7 +78,8 @@ class XnorPopcount:
             count = adder_tree(m, stages, [(agree[j], 0, 1) for j in range(self._simd)],
                                f"pc{p}", pipeline=self._pipeline)
             return count << 1
-        depth = popcount_plan(self._simd, self._tree).depth
+        group = fused_group(len(w_slice.addr)) if isinstance(w_slice, WeightTable) else 3
+        depth = popcount_plan(self._simd, self._tree, group).depth
         if self._placement == "reads":
             levels = stage_levels(depth, self._pipeline)
         else:
