@@ -20,6 +20,8 @@ compressor-tree popcount, is one class with the same members:
                         from ``stages`` (:class:`~hwgen.units._pipeline.Stages`)
 ``slice_from_buffer``   True: the engine reads every slice from its input buffer, fold 0
                         through the buffer's write (no replay multiplexer)
+``reset_accumulator``   True: an accumulator whose start value is a constant holds it from
+                        reset and each fold's last slice (no multiplexer before its adder)
 """
 
 import numpy as np
@@ -63,6 +65,9 @@ class XnorPopcount:
     #: a weight store may hand ``slice_sum`` a :class:`~.popcount.WeightTable` (the ROM read
     #: inside the tree's first level): the compressor tree only
     reads_tables = property(lambda self: self._tree == "compressor")
+    #: the engine restarts an accumulator by the reset of its flip-flops, not a multiplexer
+    #: in front of its adder (compressor tree only, as above)
+    reset_accumulator = property(lambda self: self._tree == "compressor")
 
     def codes(self, row):
         """Bit 1 = +1."""
@@ -110,6 +115,8 @@ class _IntegerLanes:
     registered_products = False
     #: the engine's slice: the stream's register in fold 0, the input buffer after it
     slice_from_buffer = False
+    #: the engine restarts an accumulator by a multiplexer in front of its adder
+    reset_accumulator = False
 
     def __init__(self, *, simd, pipeline, in_shape, in_range, binary_input=False, w_shape,
                  w_range):
