@@ -476,7 +476,9 @@ def run_lane(args, work):
         print(f"[{time.monotonic() - started:6.0f} s] {message}", flush=True)
 
     rows = []
-    for pair in QUICK_LANE_SWEEP if args.quick else LANE_SWEEP:
+    pairs = [(pe, simd) for pe, simd in (QUICK_LANE_SWEEP if args.quick else LANE_SWEEP)
+             if pe * simd <= args.max_synapses]
+    for pair in pairs:
         both = pair == PLACEMENT_PAIR or args.quick
         rows += lane_preview([pair], work, log,
                              placements=("reads", "tree") if both else ("reads",))
@@ -692,7 +694,8 @@ def main():
     parser.add_argument("--reuse", action="store_true",
                         help="take a network's synth/report.json from --work if it exists")
     parser.add_argument("--max-synapses", type=int, default=4096,
-                        help="largest PE*SIMD of the MVAU sweep (default 4096)")
+                        help="largest PE*SIMD of the MVAU sweep and of --only lane "
+                             "(default 4096)")
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "synth_binary.json"))
     parser.add_argument("--work", default=str(ROOT / "rtl_out" / "synth_binary"))
     parser.add_argument("--calibration", default=str(ROOT / "hwgen" / "data" / "calibration"

@@ -171,15 +171,25 @@ class FoldedEngine:
             write = buffer.write_port()
             m.d.comb += [write.addr.eq(sf), write.data.eq(vectors.payload.as_value()),
                          write.en.eq(accept)]
-            replay = buffer.read_port(domain="sync")
-            m.d.comb += replay.addr.eq(sf)
-            from_buffer = stages.register(~first_fold, unsigned(1), "from_buffer")
             x_slice = Signal(slice_bits, name="x_slice")
-            m.d.comb += x_slice.eq(Mux(from_buffer, replay.data, x_in))
+            if self._datapath.slice_from_buffer:
+                # Every fold reads the buffer, fold 0 through its write (a transparent read:
+                # the address is registered, the word read after the write): no multiplexer
+                # between the stream and the buffer in front of the lanes.
+                replay = buffer.read_port(domain="sync", transparent_for=(write,))
+                m.d.comb += [replay.addr.eq(sf), x_slice.eq(replay.data)]
+            else:
+                replay = buffer.read_port(domain="sync")
+                m.d.comb += replay.addr.eq(sf)
+                from_buffer = stages.register(~first_fold, unsigned(1), "from_buffer")
+                m.d.comb += x_slice.eq(Mux(from_buffer, replay.data, x_in))
         else:
             x_slice = x_in
         valid = stages.register(issue, unsigned(1), "valid_1")
         first = stages.register(sf == 0, unsigned(1), "first_1")
+        cleared = self._datapath.reset_accumulator and sf_count > 1
+        if cleared:
+            last = stages.register(sf_last, unsigned(1), "last_1")
         w_slices = read_weights(issue, addr, addr_last)
         # The store's read registers; the slice is delayed alike. With two, the words' take
         # no reset, so the first can become a DP16KD's output register (hwgen.outreg) and the
@@ -204,6 +214,8 @@ class FoldedEngine:
         sums = [self._datapath.slice_sum(m, stages, p, x_slice, w_slices[p]) for p in range(pe)]
         valid, first = (stages.delay(s, self.stages, n) for s, n in
                         ((valid, "valid"), (first, "first")))
+        if cleared:
+            last = stages.delay(last, self.stages, "last")
         starts = [s if isinstance(s, Const) else stages.delay(s, self.stages, f"acc_base_{p}")
                   for p, s in enumerate(starts)]
         result = Signal(out.payload.shape(), name="result")
@@ -211,6 +223,16 @@ class FoldedEngine:
             total = Signal(self._acc_shape, name=f"total_{p}")
             if sf_count == 1:
                 m.d.comb += total.eq(starts[p] + term)
+            elif cleared and isinstance(starts[p], Const):
+                # The accumulator holds the start value from reset and from each fold's last
+                # slice on (the flip-flops' synchronous set/reset), so no multiplexer sits in
+                # front of the adder and its bits above the slice sum are a bare carry chain.
+                acc = Signal(self._acc_shape, name=f"acc_{p}", init=starts[p].value)
+                m.d.comb += total.eq(acc + term)
+                with m.If(valid & last):
+                    m.d.sync += acc.eq(starts[p])
+                with m.Elif(valid):
+                    m.d.sync += acc.eq(total)
             else:
                 acc = Signal(self._acc_shape, name=f"acc_{p}")
                 m.d.comb += total.eq(Mux(first, starts[p], acc) + term)

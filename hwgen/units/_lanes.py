@@ -18,13 +18,17 @@ compressor-tree popcount, is one class with the same members:
 ``slice_sum(m, stages, p, x_slice, w_slice)``  PE ``p``'s sum of the raw slice bits
                         ``x_slice`` with its weight word ``w_slice``; its registers come
                         from ``stages`` (:class:`~hwgen.units._pipeline.Stages`)
+``slice_from_buffer``   True: the engine reads every slice from its input buffer, fold 0
+                        through the buffer's write (no replay multiplexer)
+``reset_accumulator``   True: an accumulator whose start value is a constant holds it from
+                        reset and each fold's last slice (no multiplexer before its adder)
 """
 
 import numpy as np
 from amaranth.hdl import Const, Mux, Signal, signed
 
 from ._pipeline import adder_tree
-from .popcount import popcount_plan, stage_levels, xnor_popcount
+from .popcount import WeightTable, fused_group, popcount_plan, stage_levels, xnor_popcount
 
 __all__ = ["BinaryAddSub", "DspMultiply", "ShiftAdd", "TernaryAddSub", "XnorPopcount",
            "lanes", "product_terms"]
@@ -54,6 +58,16 @@ class XnorPopcount:
 
     pipeline = property(lambda self: self._pipeline)
     stages = property(lambda self: self._pipeline)
+    #: the engine reads every slice from its input buffer (fold 0 through the buffer's
+    #: write), no replay multiplexer: with the compressor tree only, whose LUT6 count is
+    #: the point; the adder tree's Verilog stays as it was
+    slice_from_buffer = property(lambda self: self._tree == "compressor")
+    #: a weight store may hand ``slice_sum`` a :class:`~.popcount.WeightTable` (the ROM read
+    #: inside the tree's first level): the compressor tree only
+    reads_tables = property(lambda self: self._tree == "compressor")
+    #: the engine restarts an accumulator by the reset of its flip-flops, not a multiplexer
+    #: in front of its adder (compressor tree only, as above)
+    reset_accumulator = property(lambda self: self._tree == "compressor")
 
     def codes(self, row):
         """Bit 1 = +1."""
@@ -69,7 +83,8 @@ class XnorPopcount:
             count = adder_tree(m, stages, [(agree[j], 0, 1) for j in range(self._simd)],
                                f"pc{p}", pipeline=self._pipeline)
             return count << 1
-        depth = popcount_plan(self._simd, self._tree).depth
+        group = fused_group(len(w_slice.addr)) if isinstance(w_slice, WeightTable) else 3
+        depth = popcount_plan(self._simd, self._tree, group).depth
         if self._placement == "reads":
             levels = stage_levels(depth, self._pipeline)
         else:
@@ -98,6 +113,10 @@ class _IntegerLanes:
 
     #: the products pass a register before the tree (DSP blocks)
     registered_products = False
+    #: the engine's slice: the stream's register in fold 0, the input buffer after it
+    slice_from_buffer = False
+    #: the engine restarts an accumulator by a multiplexer in front of its adder
+    reset_accumulator = False
 
     def __init__(self, *, simd, pipeline, in_shape, in_range, binary_input=False, w_shape,
                  w_range):

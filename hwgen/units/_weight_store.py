@@ -26,6 +26,7 @@ from amaranth.hdl import Cat, Const, Signal, unsigned
 from amaranth.lib.memory import Memory
 
 from ._counter import counter, loop_nest
+from .popcount import TABLE_ADDRESS_BITS, WeightTable
 
 __all__ = ["StreamedWeights", "WeightRom"]
 
@@ -50,11 +51,17 @@ class WeightRom:
     pe, simd : int
     codes : callable     a row of weights -> their codes (the lane datapath's ``codes``)
     lane_bits : int      bits per code
+    tables : bool        the lane datapath reads weight tables (the compressor popcount's
+                         :class:`~.popcount.WeightTable`): a ROM of 2 to ``2 ** TABLE_ADDRESS_BITS`` words
+                         is then no memory but its words and a registered address
+                         (``weight_addr``), read asynchronously inside the tree's first level,
+                         so each of its LUTs takes activation and address bits together
     """
 
-    def __init__(self, weights, *, pe, simd, codes, lane_bits):
+    def __init__(self, weights, *, pe, simd, codes, lane_bits, tables=False):
         self._weights, self._pe, self._simd = weights, pe, simd
         self._codes, self._lane_bits = codes, lane_bits
+        self._tables = bool(tables)
         mh, mw = weights.shape
         self._nf, self._sf = mh // pe, mw // simd
 
@@ -85,6 +92,14 @@ class WeightRom:
 
         def read(issue, addr, addr_last):
             word_shape = unsigned(self.word_bits)
+            if self._tables and 1 < self.depth <= 1 << TABLE_ADDRESS_BITS:
+                # The same cycle as a synchronous read: the address is registered instead of
+                # the word.
+                address = Signal(range(self.depth), name="weight_addr")
+                with m.If(advance):
+                    m.d.sync += address.eq(addr)
+                return [WeightTable(address, tuple(self.words(p)), self.word_bits)
+                        for p in range(self._pe)]
             words = []
             for p in range(self._pe):
                 init = self.words(p)

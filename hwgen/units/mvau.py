@@ -131,7 +131,7 @@ class MVAU(FoldedUnit):
         datapath = XnorPopcount(simd=simd, pipeline=pipeline, tree=popcount,
                                 stages=stage_placement)
         store = WeightRom(self._weights, pe=pe, simd=simd, codes=datapath.codes,
-                          lane_bits=datapath.lane_bits)
+                          lane_bits=datapath.lane_bits, tables=datapath.reads_tables)
         engine = FoldedEngine(mh=mh, mw=mw, pe=pe, simd=simd, in_shape=shape,
                               datapath=datapath, store=store, base=-mw)
         out_shape = range_shape(*engine.sum_range, min_width=2)

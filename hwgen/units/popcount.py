@@ -58,8 +58,9 @@ from amaranth.lib.wiring import In, Out
 from ..ranges import range_shape
 from ._checks import check_int
 
-__all__ = ["STRUCTURES", "FAMILY_STRUCTURE", "PopcountPlan", "popcount_plan", "stage_levels",
-           "xnor_popcount", "compressor_sum", "sum_depth", "PopcountTree"]
+__all__ = ["STRUCTURES", "FAMILY_STRUCTURE", "TABLE_ADDRESS_BITS", "PopcountPlan", "WeightTable",
+           "fused_group", "popcount_plan", "stage_levels", "xnor_popcount", "compressor_sum",
+           "sum_depth", "PopcountTree"]
 
 #: the tree structures (see the module doc)
 STRUCTURES = ("compressor", "adder")
@@ -71,6 +72,51 @@ FAMILY_STRUCTURE = {"xilinx": "compressor", "ecp5": "adder", "ice40": "adder"}
 # (3, 2) / (4, 1) / (5,) GPCs are used only where a column must shrink this stage.
 _GPCS_6 = [(6,), (5, 1), (3, 2), (4, 1), (5,), (3,)]
 _EFFICIENT = {(6,), (5, 1)}
+
+#: most address bits of a :class:`WeightTable`: the first level's LUT6 then takes one
+#: activation bit and the address (a deeper ROM is read into a register first)
+TABLE_ADDRESS_BITS = 5
+
+
+@dataclass(frozen=True)
+class WeightTable:
+    """Weight bits given as a ROM read at a registered address: ``words[addr]``, ``n`` bits.
+
+    A compressor tree over a table reads the ROM inside its first level: each of
+    that level's LUTs takes the group's activation bits and the address bits (see
+    :func:`fused_group`), so the ROM costs no LUT of its own. ``addr`` must hold
+    ``len(words)`` addresses in at most :data:`TABLE_ADDRESS_BITS` bits.
+    """
+    addr: object
+    words: tuple
+    n: int
+
+    def __post_init__(self):
+        if not 1 <= len(self.addr) <= TABLE_ADDRESS_BITS:
+            raise ValueError(f"a weight table's address must have 1 to {TABLE_ADDRESS_BITS} "
+                             f"bits, not {len(self.addr)}")
+        if len(self.words) > 1 << len(self.addr):
+            raise ValueError(f"{len(self.words)} words do not fit a {len(self.addr)}-bit "
+                             f"address")
+
+    def __len__(self):
+        return self.n
+
+    def bit(self, k, address):
+        """Weight bit ``k`` at ``address`` (0 beyond the words: never read)."""
+        return self.words[address] >> k & 1 if address < len(self.words) else 0
+
+
+def fused_group(address_bits=None):
+    """Synapses per first-level counter. Weights as inputs (``address_bits`` None): three,
+    a LUT6 per bit of the count of three XNORs. Over a :class:`WeightTable`: of the groups
+    whose activation bits fit a LUT6 beside the address bits, the one with the fewest count
+    bits per synapse (one LUT each): 5 synapses for a 1-bit address (3 bits), 3 for 2 or 3
+    bits, 1 for 4 or 5."""
+    if address_bits is None:
+        return 3
+    return min(range(1, max(1, 6 - address_bits) + 1),
+               key=lambda g: (g.bit_length() / g, g))
 
 
 @dataclass(frozen=True)
@@ -88,14 +134,16 @@ class PopcountPlan:
     stage_sizes: tuple = ()
 
 
-def popcount_plan(n, structure="compressor"):
-    """The :class:`PopcountPlan` that :func:`xnor_popcount` builds for ``n`` bits."""
+def popcount_plan(n, structure="compressor", group=3):
+    """The :class:`PopcountPlan` that :func:`xnor_popcount` builds for ``n`` bits (``group``
+    synapses per first-level counter, :func:`fused_group`)."""
     n = check_int("n", n, minimum=1)
+    group = check_int("group", group, minimum=1)
     _check_structure(structure)
     width = n.bit_length()
     if structure == "adder":
         return PopcountPlan(n, structure, (n - 1).bit_length(), width)
-    sizes, final = _reduction(_fused_columns(n), width)
+    sizes, final = _reduction(_fused_columns(n, group), width)
     return PopcountPlan(n, structure, 1 + len(sizes) + final, width, tuple(sizes))
 
 
@@ -122,7 +170,9 @@ def xnor_popcount(m, x, w, *, structure="compressor", registers=(), enable=None,
     Parameters
     ----------
     m : Module
-    x, w : Value        activation and weight bits, ``n`` each (bit 1 = +1)
+    x, w : Value        activation and weight bits, ``n`` each (bit 1 = +1); ``w`` may be a
+                        :class:`WeightTable` (``"compressor"`` only): the ROM is read inside
+                        the first level, whose registers at level 0 take its address
     structure : str     ``"compressor"`` or ``"adder"`` (``FAMILY_STRUCTURE`` maps a family)
     registers : iterable of int
         levels (0 .. depth, or beyond) followed by a register stage; the count
@@ -138,13 +188,19 @@ def xnor_popcount(m, x, w, *, structure="compressor", registers=(), enable=None,
     n = len(x)
     if len(w) != n:
         raise ValueError(f"x and w must have the same width, not {n} and {len(w)}")
-    plan = popcount_plan(n, structure)
+    group = fused_group()
+    if isinstance(w, WeightTable):
+        if structure != "compressor":
+            raise ValueError(f"a WeightTable is read inside the compressor tree's first level, "
+                             f"not by the {structure!r} tree")
+        group = fused_group(len(w.addr))
+    plan = popcount_plan(n, structure, group)
     levels = sorted(check_int("registers entry", level, minimum=0) for level in registers)
     builder = _Builder(m, levels, enable, stages, name)
     if structure == "adder":
         count = builder.adder_tree(x, w)
     else:
-        count = builder.compressor_tree(x, w, plan)
+        count = builder.compressor_tree(x, w, plan, group)
     return count
 
 
@@ -307,11 +363,12 @@ def _check_structure(structure):
 
 # --- the dot diagram: columns of 1-bit items, column i weighing 2**i --------------------
 
-def _fused_columns(n):
-    """Level 1 as placeholders: each group of three synapses puts its count's bits in columns 0, 1."""
-    columns = [[], []]
-    for start in range(0, n, 3):
-        for bit in range(min(3, n - start).bit_length()):
+def _fused_columns(n, group=3):
+    """Level 1 as placeholders: each group of ``group`` synapses puts its count's bits in
+    columns 0, 1 (, 2)."""
+    columns = [[], [], []]
+    for start in range(0, n, group):
+        for bit in range(min(group, n - start).bit_length()):
             columns[bit].append(None)
     return [c for c in columns if c]
 
@@ -529,8 +586,12 @@ class _Builder:
 
     # --- "compressor": fused XNOR counters, GPC stages, one carry-chain adder ---------------
 
-    def compressor_tree(self, x, w, plan):
+    def compressor_tree(self, x, w, plan, group):
         n, width = len(x), plan.width
+        if isinstance(w, WeightTable):
+            x, addr = self._registers([x, w.addr])
+            columns = self._table_level(x, addr, w, group)
+            return self._finish(self._reduce(self._next_level(columns), width), n)
         x, w = self._registers([x, w])
         # Level 1: the count of each group of three XNORs, one LUT per bit.
         columns = [[], []]
@@ -543,6 +604,23 @@ class _Builder:
                                             (a[0] & a[1]) | (a[0] & a[2]) | (a[1] & a[2]), "x1_"))
         columns = self._next_level([c for c in columns if c])
         return self._finish(self._reduce(columns, width), n)
+
+    def _table_level(self, x, addr, table, group):
+        """Level 1 over a :class:`WeightTable`: per ``group`` synapses, each bit of their XNOR
+        count is one LUT of their activation bits and the address bits (the ROM read fused)."""
+        columns = [[], [], []]
+        a_bits = [addr[i] for i in range(len(addr))]
+        for start in range(0, len(x), group):
+            ks = list(range(start, min(start + group, len(x))))
+
+            def count(v, ks=ks):
+                address = sum(b << i for i, b in enumerate(v[len(ks):]))
+                return sum(1 - (v[j] ^ table.bit(k, address)) for j, k in enumerate(ks))
+            for bit in range(len(ks).bit_length()):
+                columns[bit].append(self._lut([x[k] for k in ks] + a_bits,
+                                              lambda v, bit=bit, count=count: count(v) >> bit & 1,
+                                              f"x{bit}_"))
+        return [c for c in columns if c]
 
     def term_sum(self, terms):
         lo, hi = sum(t[1] for t in terms), sum(t[2] for t in terms)
