@@ -120,13 +120,18 @@ class Timeline:
         self._boundaries = 0
         self._serial = 0
 
-    def _signal(self, shape, tag, keep=False):
+    def _signal(self, shape, tag, keep=False, carry=False):
         self._serial += 1
         # keep: Yosys would merge the adders between two registers into one multi-operand
         # sum, mapped as a carry-save tree of LUT full adders, deeper than the tree of
-        # carry-chain adders written here.
-        return Signal(shape, name=f"{tag}_{self._serial}", reset_less=True,
-                      attrs={"keep": 1} if keep else {})
+        # carry-chain adders written here. carry: a sum Yosys's ECP5 flow would map to
+        # LUTs (up to 4 bits: two 3-bit leaf counts took three LUT4 levels where one adder
+        # level was counted) goes to a carry chain all the same (hwgen.toolchain: the
+        # flow maps the $alu driving a wire marked hwgen_carry to CCU2C cells).
+        attrs = {"keep": 1} if keep else {}
+        if carry and shape.width == SMALL_SUM:
+            attrs["hwgen_carry"] = 1
+        return Signal(shape, name=f"{tag}_{self._serial}", reset_less=True, attrs=attrs)
 
     @property
     def leaf_counters(self):
@@ -221,12 +226,22 @@ class Timeline:
                 if b.boundary is not None:
                     self.loads[b.boundary] = max(self.loads[b.boundary], sum(load))
             chosen = [b.copies[turn] if b.copies else b for b in bits]
+            # Each leaf in a submodule of its own (the flow maps LUTs per module): bit 0 of
+            # every leaf of a group is the parity of its four inputs or its complement, and
+            # ABC, mapping them together, built one parity LUT and an inverter LUT behind it
+            # for the other polarity, two levels where one was counted.
+            into = None
+            if self.m is not None:
+                into = Module()
+                self.m.submodules[f"{self.name}_leaf{len(self._leaves)}"] = into
             self._leaves[key] = self.op(chosen, lambda v: _count_bits(v, bias, shape),
-                                        bias, bias + len(bits), tag)
+                                        bias, bias + len(bits), tag, into=into)
         return self._leaves[key]
 
-    def op(self, operands, build, lo, hi, tag, levels=1):
-        """``build(values)`` over ``operands`` (Timed), bounded by ``[lo, hi]``, ``levels`` deep."""
+    def op(self, operands, build, lo, hi, tag, levels=1, carry=False, into=None):
+        """``build(values)`` over ``operands`` (Timed), bounded by ``[lo, hi]``, ``levels`` deep;
+        ``carry``: ``build`` is a sum, to be a carry chain however narrow (:meth:`_signal`);
+        ``into``: the module that holds its logic (default: the timeline's)."""
         timed = [t for t in operands if not t.constant]
         if not timed:
             raise ValueError("an op over constants only is folded by the caller")
@@ -239,8 +254,10 @@ class Timeline:
             level = 0
         value = None
         if self.m is not None:
-            value = self._signal(range_shape(lo, hi), f"{self.name}_{tag}", keep=True)
-            self.m.d.comb += value.eq(build([t.value for t in operands]))
+            value = self._signal(range_shape(lo, hi), f"{self.name}_{tag}", keep=True,
+                                 carry=carry)
+            module = self.m if into is None else into
+            module.d.comb += value.eq(build([t.value for t in operands]))
         return Timed(value, lo, hi, stage, level + levels)
 
 
@@ -278,7 +295,8 @@ def tree_root(timeline, terms, tag, bias=0, spread=0):
             leaves.append(group[0])
     nodes = leaves + nodes
     while len(nodes) > 2:
-        pairs = [timeline.op([a, b], lambda v: v[0] + v[1], a.lo + b.lo, a.hi + b.hi, tag)
+        pairs = [timeline.op([a, b], lambda v: v[0] + v[1], a.lo + b.lo, a.hi + b.hi, tag,
+                             carry=True)
                  for a, b in zip(nodes[0::2], nodes[1::2])]
         nodes = pairs + nodes[len(pairs) * 2:]
     return [(t, 1) for t in nodes], offset
@@ -286,6 +304,9 @@ def tree_root(timeline, terms, tag, bias=0, spread=0):
 
 #: single bits per leaf counter (a LUT4 per count bit)
 COUNTER = 4
+#: sums of at most this many bits Yosys's ECP5 flow maps to LUTs (``_TECHMAP_FAIL_`` for
+#: ``Y_WIDTH <= 4`` in its CCU2C map); those of exactly 4 bits take more than one LUT level
+SMALL_SUM = 4
 #: LUT inputs one register copy of a layer's input bit drives at most
 MAX_LOADS = 16
 
@@ -329,7 +350,7 @@ def weighted_sum(timeline, parts, offset, tag):
             total = total + term
         # the constant last: a + b + 1 is one carry chain (the 1 its carry-in)
         return total + offset if offset else total
-    return timeline.op([t for t, _ in parts], build, lo, hi, tag)
+    return timeline.op([t for t, _ in parts], build, lo, hi, tag, carry=True)
 
 
 @dataclass(frozen=True, eq=False)

@@ -486,3 +486,36 @@ def test_root_adders_have_no_constant_operand(tmp_path):
     # (the two credit counters, count + in - out, are the only three-operand sums)
     assert "creating $alu cell" in log and "creating $macc cell for $add" not in log
     assert log.count("creating $macc cell") == 2
+
+
+def test_sums_are_carry_chains_after_one_level_of_leaf_luts(tmp_path):
+    """Sums of two 3-bit leaf counts are marked ``hwgen_carry`` and the ECP5 flow maps them
+    to CCU2C cells (Yosys alone leaves sums of up to 4 bits to LUTs, three levels deep);
+    each leaf is one LUT4 per count bit, no inverter LUT behind it."""
+    import json
+    import re
+
+    from hwgen.synth import synthesize
+    unit = UnrolledMVAU(weights=make_weights(6, 24, seed=8), levels_per_stage=2)
+    verilog = tmp_path / "chain.v"
+    verilog.write_text(to_verilog(unit, "chain"))
+    synthesize(verilog, "chain", "ecp5", tmp_path / "synth", device="ecp5-85k",
+               clock_mhz=200, progress=lambda *a: None)
+    module = json.loads((tmp_path / "synth" / "chain_ecp5.json").read_text())["modules"]["chain"]
+    driver = {bit: cell["type"] for cell in module["cells"].values()
+              for port, bits in cell["connections"].items()
+              if cell["port_directions"][port] == "output" for bit in bits}
+    marked = [net["bits"] for net in module["netnames"].values()
+              if "hwgen_carry" in net["attributes"]]
+    assert len(marked) >= 6          # (equal sums of two channels are one net)
+    assert {driver[bit] for bits in marked for bit in bits} == {"CCU2C"}
+    # each leaf count bit is one LUT4 of the (registered) inputs, not a LUT behind another:
+    # ABC had shared one parity LUT between the leaves of a group, with an inverter LUT after
+    # it for the leaves of the other polarity
+    luts = {bit: cell for cell in module["cells"].values() if cell["type"] == "LUT4"
+            for bit in cell["connections"]["Z"]}
+    leaves = [bit for name, net in module["netnames"].items()
+              if re.search(r"c\d+n_\d+$", name) for bit in net["bits"] if bit in luts]
+    assert len(leaves) > 6 * 6
+    assert not [bit for bit in leaves
+                if any(luts[bit]["connections"][k][0] in luts for k in "ABCD")]
