@@ -16,7 +16,12 @@ several copies (:meth:`Timeline.fan_out`), so no flip-flop drives more than
 ``MAX_LOADS`` LUT inputs. Leaf counters are built once per distinct group of
 input bits (:meth:`Timeline.leaf`): channels whose weights agree on a group's four
 columns share its counter, which for random weights and 32 or more channels leaves
-at most 16 counters per group instead of one per channel. What counts as one level:
+at most 16 counters per group instead of one per channel. With register stages the
+sharing stays within ``LEAF_BLOCKS`` blocks of neighbouring channels, each reading its
+own copies of the inputs: a leaf shared across the whole layer had its adders spread
+over the die (jsc_m_unrolled, seed 1: 109.5 MHz with one block, 116.4 MHz with two,
+for 12,587 -> 13,872 LUTs; four blocks would pass LogicNets' 14,576). What counts as
+one level:
 
 * a counter of four input bits (a LUT4 per count bit), an adder of two values (a
   popcount tree level, an MST link; a constant rides in it: a fused 1-bit threshold or
@@ -41,7 +46,7 @@ from ._checks import as_array, check_int
 from ._mst import direct_plan, mst_plan
 
 __all__ = ["Timed", "Timeline", "UnrolledLayer", "unrolled_layer", "build_layer",
-           "fan_out_copies", "levels_for_clock", "SHARES"]
+           "fan_out_copies", "levels_for_clock", "SHARES", "LEAF_BLOCKS"]
 
 SHARES = ("none", "mst")
 
@@ -119,6 +124,8 @@ class Timeline:
         self._reads = {}               # input bit -> LUT inputs fed per copy so far
         self._boundaries = 0
         self._serial = 0
+        self.block = 0                 # the channel block whose leaves are built (leaf)
+        self.blocks = 1                # channel blocks of the layer being built
 
     def _signal(self, shape, tag, keep=False, carry=False):
         self._serial += 1
@@ -207,12 +214,14 @@ class Timeline:
 
     def leaf(self, bits, tag, bias=0):
         """``bias`` + the count of the 1-bit ``bits`` (a LUT per result bit, one level), built
-        once per distinct group and bias: channels whose weights agree on a group's columns
-        share it (a bias makes it a channel's own, see :func:`tree_root`).
+        once per distinct group and bias and per block of channels (``self.block`` of
+        ``self.blocks``, set by :func:`build_layer`): channels of a block whose weights agree
+        on a group's columns share it (a bias makes it a channel's own, see :func:`tree_root`).
 
-        Reads of the same inputs go round-robin over their copies (:meth:`fan_out`).
+        A block reads its own share of the inputs' copies (:meth:`fan_out`), the one that
+        feeds the fewest LUT inputs so far.
         """
-        key = (tuple(bits), bias)
+        key = (tuple(bits), bias, self.block)
         if key not in self._leaves:
             shape = range_shape(bias, bias + len(bits))
             inputs = [b.inverted_of or b for b in bits]
@@ -220,7 +229,11 @@ class Timeline:
             # the copy that feeds the fewest LUT inputs so far from these inputs
             loads = [self._reads.setdefault(b, [0] * copies) for b in inputs]
             totals = [sum(load[j] for load in loads) for j in range(copies)]
-            turn = totals.index(min(totals))
+            # a block of channels reads its own copies, so that each copy's loads stay in a
+            # few neighbouring channels (LEAF_BLOCKS)
+            first = self.block * copies // self.blocks
+            own = range(first, max(first + 1, (self.block + 1) * copies // self.blocks))
+            turn = min(own, key=lambda j: totals[j])
             for b, load in zip(inputs, loads):
                 load[turn] += shape.width
                 if b.boundary is not None:
@@ -309,6 +322,9 @@ COUNTER = 4
 SMALL_SUM = 4
 #: LUT inputs one register copy of a layer's input bit drives at most
 MAX_LOADS = 16
+#: blocks of consecutive channels per layer whose leaf counters are their own and read
+#: their own register copies of the inputs (with register stages; see the module doc)
+LEAF_BLOCKS = 2
 
 
 def fan_out_copies(loads):
@@ -457,6 +473,8 @@ def build_layer(timeline, x, layer, tag):
     def count_parts(c):
         """``(parts, offset)`` whose weighted sum is ``v + B`` of channel ``c`` (built once)."""
         if parts[c] is None:
+            outer = timeline.block
+            timeline.block = c * timeline.blocks // layer.mh
             columns = plan.differing(weights, c)
             bits = [polarity[k][0] if weights[c, k] > 0 else polarity[k][1] for k in columns]
             timeline.synapses += len(bits)
@@ -471,6 +489,7 @@ def build_layer(timeline, x, layer, tag):
                 diff = tree_sum(timeline, bits, f"{tag}d{c}",
                                 (bias - plans[parent].bias - carry) // 2, spread=c)
                 parts[c] = ([(count(parent), 1), (diff, 2)], carry)
+            timeline.block = outer
         return parts[c]
 
     def count(c):
