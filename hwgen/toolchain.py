@@ -38,7 +38,9 @@ def load_template(*parts):
 # Amaranth designs, so each flow runs up to its LUT mapping, maps with classic abc and
 # finishes with the flow's own remaining steps.
 _SYNTH = {
-    "ecp5": ("synth_ecp5 -top ${top} -noflatten -run :map_luts\n"
+    "ecp5": ("synth_ecp5 -top ${top} -noflatten -run :map_gates\n"
+             "${small_carry}"
+             "synth_ecp5 -top ${top} -noflatten -run map_gates:map_luts\n"
              "techmap -map +/lattice/latches_map.v\nabc -lut 4\nclean\n"
              "synth_ecp5 -top ${top} -noflatten -run map_cells:"),
     "ice40": ("synth_ice40 -top ${top} -noflatten -run :map_luts\n"
@@ -107,13 +109,26 @@ def _match(pattern, family, device, kind):
             f"target.device {device!r} is not {kind}; using {default}")
 
 
+def _small_carry():
+    """Script lines that map the ``$alu`` cells driving a wire with the ``hwgen_carry``
+    attribute to CCU2C carry chains even at up to 4 bits, where Yosys's own ECP5 map
+    leaves them to LUTs (a design without the attribute is synthesised as before). The
+    map is inline (a here-document) because the script must run from a bundle folder."""
+    text = importlib.resources.files("hwgen").joinpath("data", "scripts",
+                                                       "ecp5_small_carry.v").read_text()
+    return ("# sums marked hwgen_carry: carry chains even at <= 4 bits (Yosys leaves those to LUTs)\n"
+            "design -push\nread_verilog -nooverwrite -noblackbox -icells <<EOT\n"
+            f"{text.rstrip()}\nEOT\ndesign -save hwgen_small_carry\ndesign -pop\n"
+            "techmap -map %hwgen_small_carry a:hwgen_carry %ci*:+$alu[Y] t:$alu %i\n")
+
+
 def yosys_script(family, top, verilog, *, prefix=""):
     """The Yosys script that synthesises ``verilog`` (top ``top``) for ``family``.
 
     It writes ``{prefix}stat_<family>.json`` (per-module ``stat -json``) and
     the flattened netlist ``{prefix}<top>_<family>.json`` for nextpnr.
     """
-    synth = Template(_SYNTH[family]).substitute(top=top)
+    synth = Template(_SYNTH[family]).substitute(top=top, small_carry=_small_carry())
     return load_template("scripts", "yosys.ys.tmpl").substitute(
         top=top, family=family, verilog=verilog, synth=synth,
         stat=f"{prefix}stat_{family}.json", netlist=f"{prefix}{top}_{family}.json")

@@ -16,7 +16,12 @@ several copies (:meth:`Timeline.fan_out`), so no flip-flop drives more than
 ``MAX_LOADS`` LUT inputs. Leaf counters are built once per distinct group of
 input bits (:meth:`Timeline.leaf`): channels whose weights agree on a group's four
 columns share its counter, which for random weights and 32 or more channels leaves
-at most 16 counters per group instead of one per channel. What counts as one level:
+at most 16 counters per group instead of one per channel. With register stages the
+sharing stays within ``LEAF_BLOCKS`` blocks of neighbouring channels, each reading its
+own copies of the inputs: a leaf shared across the whole layer had its adders spread
+over the die (jsc_m_unrolled, seed 1: 109.5 MHz with one block, 116.4 MHz with two,
+for 12,587 -> 13,872 LUTs; four blocks would pass LogicNets' 14,576). What counts as
+one level:
 
 * a counter of four input bits (a LUT4 per count bit), an adder of two values (a
   popcount tree level, an MST link; a constant rides in it: a fused 1-bit threshold or
@@ -41,7 +46,7 @@ from ._checks import as_array, check_int
 from ._mst import direct_plan, mst_plan
 
 __all__ = ["Timed", "Timeline", "UnrolledLayer", "unrolled_layer", "build_layer",
-           "fan_out_copies", "levels_for_clock", "SHARES"]
+           "fan_out_copies", "levels_for_clock", "SHARES", "LEAF_BLOCKS"]
 
 SHARES = ("none", "mst")
 
@@ -119,14 +124,21 @@ class Timeline:
         self._reads = {}               # input bit -> LUT inputs fed per copy so far
         self._boundaries = 0
         self._serial = 0
+        self.block = 0                 # the channel block whose leaves are built (leaf)
+        self.blocks = 1                # channel blocks of the layer being built
 
-    def _signal(self, shape, tag, keep=False):
+    def _signal(self, shape, tag, keep=False, carry=False):
         self._serial += 1
         # keep: Yosys would merge the adders between two registers into one multi-operand
         # sum, mapped as a carry-save tree of LUT full adders, deeper than the tree of
-        # carry-chain adders written here.
-        return Signal(shape, name=f"{tag}_{self._serial}", reset_less=True,
-                      attrs={"keep": 1} if keep else {})
+        # carry-chain adders written here. carry: a sum Yosys's ECP5 flow would map to
+        # LUTs (up to 4 bits: two 3-bit leaf counts took three LUT4 levels where one adder
+        # level was counted) goes to a carry chain all the same (hwgen.toolchain: the
+        # flow maps the $alu driving a wire marked hwgen_carry to CCU2C cells).
+        attrs = {"keep": 1} if keep else {}
+        if carry and shape.width == SMALL_SUM:
+            attrs["hwgen_carry"] = 1
+        return Signal(shape, name=f"{tag}_{self._serial}", reset_less=True, attrs=attrs)
 
     @property
     def leaf_counters(self):
@@ -202,12 +214,14 @@ class Timeline:
 
     def leaf(self, bits, tag, bias=0):
         """``bias`` + the count of the 1-bit ``bits`` (a LUT per result bit, one level), built
-        once per distinct group and bias: channels whose weights agree on a group's columns
-        share it (a bias makes it a channel's own, see :func:`tree_root`).
+        once per distinct group and bias and per block of channels (``self.block`` of
+        ``self.blocks``, set by :func:`build_layer`): channels of a block whose weights agree
+        on a group's columns share it (a bias makes it a channel's own, see :func:`tree_root`).
 
-        Reads of the same inputs go round-robin over their copies (:meth:`fan_out`).
+        A block reads its own share of the inputs' copies (:meth:`fan_out`), the one that
+        feeds the fewest LUT inputs so far.
         """
-        key = (tuple(bits), bias)
+        key = (tuple(bits), bias, self.block)
         if key not in self._leaves:
             shape = range_shape(bias, bias + len(bits))
             inputs = [b.inverted_of or b for b in bits]
@@ -215,18 +229,32 @@ class Timeline:
             # the copy that feeds the fewest LUT inputs so far from these inputs
             loads = [self._reads.setdefault(b, [0] * copies) for b in inputs]
             totals = [sum(load[j] for load in loads) for j in range(copies)]
-            turn = totals.index(min(totals))
+            # a block of channels reads its own copies, so that each copy's loads stay in a
+            # few neighbouring channels (LEAF_BLOCKS)
+            first = self.block * copies // self.blocks
+            own = range(first, max(first + 1, (self.block + 1) * copies // self.blocks))
+            turn = min(own, key=lambda j: totals[j])
             for b, load in zip(inputs, loads):
                 load[turn] += shape.width
                 if b.boundary is not None:
                     self.loads[b.boundary] = max(self.loads[b.boundary], sum(load))
             chosen = [b.copies[turn] if b.copies else b for b in bits]
+            # Each leaf in a submodule of its own (the flow maps LUTs per module): bit 0 of
+            # every leaf of a group is the parity of its four inputs or its complement, and
+            # ABC, mapping them together, built one parity LUT and an inverter LUT behind it
+            # for the other polarity, two levels where one was counted.
+            into = None
+            if self.m is not None:
+                into = Module()
+                self.m.submodules[f"{self.name}_leaf{len(self._leaves)}"] = into
             self._leaves[key] = self.op(chosen, lambda v: _count_bits(v, bias, shape),
-                                        bias, bias + len(bits), tag)
+                                        bias, bias + len(bits), tag, into=into)
         return self._leaves[key]
 
-    def op(self, operands, build, lo, hi, tag, levels=1):
-        """``build(values)`` over ``operands`` (Timed), bounded by ``[lo, hi]``, ``levels`` deep."""
+    def op(self, operands, build, lo, hi, tag, levels=1, carry=False, into=None):
+        """``build(values)`` over ``operands`` (Timed), bounded by ``[lo, hi]``, ``levels`` deep;
+        ``carry``: ``build`` is a sum, to be a carry chain however narrow (:meth:`_signal`);
+        ``into``: the module that holds its logic (default: the timeline's)."""
         timed = [t for t in operands if not t.constant]
         if not timed:
             raise ValueError("an op over constants only is folded by the caller")
@@ -239,8 +267,10 @@ class Timeline:
             level = 0
         value = None
         if self.m is not None:
-            value = self._signal(range_shape(lo, hi), f"{self.name}_{tag}", keep=True)
-            self.m.d.comb += value.eq(build([t.value for t in operands]))
+            value = self._signal(range_shape(lo, hi), f"{self.name}_{tag}", keep=True,
+                                 carry=carry)
+            module = self.m if into is None else into
+            module.d.comb += value.eq(build([t.value for t in operands]))
         return Timed(value, lo, hi, stage, level + levels)
 
 
@@ -278,7 +308,8 @@ def tree_root(timeline, terms, tag, bias=0, spread=0):
             leaves.append(group[0])
     nodes = leaves + nodes
     while len(nodes) > 2:
-        pairs = [timeline.op([a, b], lambda v: v[0] + v[1], a.lo + b.lo, a.hi + b.hi, tag)
+        pairs = [timeline.op([a, b], lambda v: v[0] + v[1], a.lo + b.lo, a.hi + b.hi, tag,
+                             carry=True)
                  for a, b in zip(nodes[0::2], nodes[1::2])]
         nodes = pairs + nodes[len(pairs) * 2:]
     return [(t, 1) for t in nodes], offset
@@ -286,8 +317,14 @@ def tree_root(timeline, terms, tag, bias=0, spread=0):
 
 #: single bits per leaf counter (a LUT4 per count bit)
 COUNTER = 4
+#: sums of at most this many bits Yosys's ECP5 flow maps to LUTs (``_TECHMAP_FAIL_`` for
+#: ``Y_WIDTH <= 4`` in its CCU2C map); those of exactly 4 bits take more than one LUT level
+SMALL_SUM = 4
 #: LUT inputs one register copy of a layer's input bit drives at most
 MAX_LOADS = 16
+#: blocks of consecutive channels per layer whose leaf counters are their own and read
+#: their own register copies of the inputs (with register stages; see the module doc)
+LEAF_BLOCKS = 2
 
 
 def fan_out_copies(loads):
@@ -329,7 +366,7 @@ def weighted_sum(timeline, parts, offset, tag):
             total = total + term
         # the constant last: a + b + 1 is one carry chain (the 1 its carry-in)
         return total + offset if offset else total
-    return timeline.op([t for t, _ in parts], build, lo, hi, tag)
+    return timeline.op([t for t, _ in parts], build, lo, hi, tag, carry=True)
 
 
 @dataclass(frozen=True, eq=False)
@@ -436,6 +473,8 @@ def build_layer(timeline, x, layer, tag):
     def count_parts(c):
         """``(parts, offset)`` whose weighted sum is ``v + B`` of channel ``c`` (built once)."""
         if parts[c] is None:
+            outer = timeline.block
+            timeline.block = c * timeline.blocks // layer.mh
             columns = plan.differing(weights, c)
             bits = [polarity[k][0] if weights[c, k] > 0 else polarity[k][1] for k in columns]
             timeline.synapses += len(bits)
@@ -450,6 +489,7 @@ def build_layer(timeline, x, layer, tag):
                 diff = tree_sum(timeline, bits, f"{tag}d{c}",
                                 (bias - plans[parent].bias - carry) // 2, spread=c)
                 parts[c] = ([(count(parent), 1), (diff, 2)], carry)
+            timeline.block = outer
         return parts[c]
 
     def count(c):

@@ -6,6 +6,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ._checks import check_int, check_shape
+from . import _unrolled
 from ._unrolled import Timed, Timeline, UnrolledLayer, build_layer, fan_out_copies
 
 __all__ = ["UnrolledChain"]
@@ -153,6 +154,9 @@ class UnrolledChain(wiring.Component):
                 # Each layer's inputs fan out to every channel's leaf counters: registered
                 # there, in copies that each drive at most MAX_LOADS LUT inputs.
                 x = timeline.fan_out(x)
+                # leaves shared within blocks of neighbouring channels only, each block
+                # reading its own copies: shorter routes for a few more leaves
+                timeline.blocks = _unrolled.LEAF_BLOCKS
             x = build_layer(timeline, x, layer, f"l{index}")
         return x
 

@@ -433,7 +433,7 @@ def test_layer_inputs_are_registered_in_copies_of_bounded_fanout():
     reading a bit are spread over its copies."""
     from amaranth.hdl import Fragment
 
-    from hwgen.units._unrolled import MAX_LOADS, Timed, Timeline
+    from hwgen.units._unrolled import LEAF_BLOCKS, MAX_LOADS, Timed, Timeline
     weights = make_weights(64, 16, seed=4)
     layers = [unrolled_layer(weights, np.zeros((64, 1), int)),
               unrolled_layer(make_weights(5, 64, seed=5))]
@@ -450,19 +450,28 @@ def test_layer_inputs_are_registered_in_copies_of_bounded_fanout():
     unit._datapath(timeline, [Timed(None, 0, 1) for _ in range(16)])
     worst = max(max(load) for bit, load in timeline._reads.items() if bit.boundary == 0)
     assert worst <= MAX_LOADS + 8
-    # 16 inputs in groups of 4, 64 channels: at most 16 shared leaves per group, plus one
-    # biased leaf per channel
-    assert unit.leaf_counters <= 4 * 16 + 64 + 16 * 5 + 5
+    # 16 inputs in groups of 4, 64 channels: at most 16 shared leaves per group and block of
+    # channels, plus one biased leaf per channel
+    assert unit.leaf_counters <= 4 * 16 * LEAF_BLOCKS + 64 + 16 * 5 + 5
 
 
-def test_channels_with_equal_weights_on_a_group_share_its_leaf_counter():
+@pytest.mark.parametrize("blocks", [1, 2])
+def test_channels_with_equal_weights_on_a_group_share_its_leaf_counter(blocks, monkeypatch):
+    import hwgen.units._unrolled as unrolled
+    monkeypatch.setattr(unrolled, "LEAF_BLOCKS", blocks)
     weights = np.ones((10, 12), dtype=np.int8)
     weights[5:, 8:] = -1                       # channels 5..9 differ on the last group only
     unit = UnrolledMVAU(weights=weights, levels_per_stage=2)
-    # groups 0, 1: one leaf for all channels; group 2: two (the two weight patterns); and
-    # the output offset rides in one leaf per channel, taken in turn from groups 0, 1, 2:
-    # again shared where the weights agree (3 for channels 0..4, one more for 5..9)
-    assert unit.leaf_counters == (2 + 2) + (3 + 1)
+    if blocks == 1:
+        # groups 0, 1: one leaf for all channels; group 2: two (the two weight patterns);
+        # and the output offset rides in one leaf per channel, taken in turn from groups
+        # 0, 1, 2: again shared where the weights agree (3 for channels 0..4, one more for
+        # 5..9)
+        assert unit.leaf_counters == (2 + 2) + (3 + 1)
+    else:
+        # blocks of channels 0..4 and 5..9 share nothing: per block one leaf per group,
+        # and three with the offset (groups 0, 1, 2 in turn)
+        assert unit.leaf_counters == 2 * (3 + 3)
     x = make_vectors(weights, count=40, seed=3)
     got, _, _ = simulate(unit, x, stall=0.3, seed=1)
     np.testing.assert_array_equal(got, expected(x, weights))
@@ -486,3 +495,36 @@ def test_root_adders_have_no_constant_operand(tmp_path):
     # (the two credit counters, count + in - out, are the only three-operand sums)
     assert "creating $alu cell" in log and "creating $macc cell for $add" not in log
     assert log.count("creating $macc cell") == 2
+
+
+def test_sums_are_carry_chains_after_one_level_of_leaf_luts(tmp_path):
+    """Sums of two 3-bit leaf counts are marked ``hwgen_carry`` and the ECP5 flow maps them
+    to CCU2C cells (Yosys alone leaves sums of up to 4 bits to LUTs, three levels deep);
+    each leaf is one LUT4 per count bit, no inverter LUT behind it."""
+    import json
+    import re
+
+    from hwgen.synth import synthesize
+    unit = UnrolledMVAU(weights=make_weights(6, 24, seed=8), levels_per_stage=2)
+    verilog = tmp_path / "chain.v"
+    verilog.write_text(to_verilog(unit, "chain"))
+    synthesize(verilog, "chain", "ecp5", tmp_path / "synth", device="ecp5-85k",
+               clock_mhz=200, progress=lambda *a: None)
+    module = json.loads((tmp_path / "synth" / "chain_ecp5.json").read_text())["modules"]["chain"]
+    driver = {bit: cell["type"] for cell in module["cells"].values()
+              for port, bits in cell["connections"].items()
+              if cell["port_directions"][port] == "output" for bit in bits}
+    marked = [net["bits"] for net in module["netnames"].values()
+              if "hwgen_carry" in net["attributes"]]
+    assert len(marked) >= 6          # (equal sums of two channels are one net)
+    assert {driver[bit] for bits in marked for bit in bits} == {"CCU2C"}
+    # each leaf count bit is one LUT4 of the (registered) inputs, not a LUT behind another:
+    # ABC had shared one parity LUT between the leaves of a group, with an inverter LUT after
+    # it for the leaves of the other polarity
+    luts = {bit: cell for cell in module["cells"].values() if cell["type"] == "LUT4"
+            for bit in cell["connections"]["Z"]}
+    leaves = [bit for name, net in module["netnames"].items()
+              if re.search(r"c\d+n_\d+$", name) for bit in net["bits"] if bit in luts]
+    assert len(leaves) > 6 * 6
+    assert not [bit for bit in leaves
+                if any(luts[bit]["connections"][k][0] in luts for k in "ABCD")]
