@@ -80,7 +80,7 @@ class LayerNorm(wiring.Component):
     both roots (the I-ViT root only needs more copies of its unit); a row's
     first output beat leaves ``F`` plus the per-row steps' cycles after its
     last input beat without backpressure (int8 rows of 64, ``simd = 1``:
-    149 cycles with the exact root, 265 with I-ViT's, measured).
+    151 cycles with the exact root, 267 with I-ViT's, measured).
     """
 
     #: what the manifest records of this unit: names of its public figures, in manifest order

@@ -78,8 +78,8 @@ class ShiftGELU(wiring.Component):
 
     Latency and throughput: ``simd`` elements per cycle in steady state, a
     row every ``F = length / simd`` cycles (:attr:`cycles_per_row`); a row's
-    first result leaves ``quotient_bits + 24`` cycles after its last input
-    beat without backpressure (38 for ``x0 = -19``, int8, measured).
+    first result leaves ``quotient_bits + 25`` cycles after its last input
+    beat without backpressure (39 for ``x0 = -19``, int8, measured).
     """
 
     #: what the manifest records of this unit: names of its public figures, in manifest order
