@@ -20,7 +20,7 @@ from ._rowbuffer import (
     row_buffer_depth,
     value_fifo,
 )
-from ._sqrt import IntegerSqrt, NewtonSqrt
+from ._sqrt import IntegerSqrt, NewtonChain
 from .divider import Divider
 
 __all__ = ["LayerNorm"]
@@ -54,8 +54,9 @@ class LayerNorm(wiring.Component):
     unit, with :class:`~hwgen.units._rowbuffer.RoundRobin` copies when a row
     is shorter than one of them: the digit-by-digit root
     (:class:`~hwgen.units._sqrt.IntegerSqrt`) or I-ViT's Newton root
-    (:class:`~hwgen.units._sqrt.NewtonSqrt`, nine bounded-quotient divisions
-    after a first step that is a shift), then ``(2**31 - 1) // k``
+    (:class:`~hwgen.units._sqrt.NewtonChain`: a first step that is a shift,
+    then nine bounded-quotient dividers in a line, one per step, each taking
+    a new row while the next works on the one before), then ``(2**31 - 1) // k``
     (:class:`~hwgen.units.divider.Divider`, constant dividend). Widths come
     from the input range: ``var <= C * (hi - lo)**2``; ``|y| <= k`` bounds
     the output.
@@ -77,10 +78,10 @@ class LayerNorm(wiring.Component):
 
     Latency and throughput: ``simd`` elements per cycle in steady state, a
     row every ``F = channels / simd`` cycles (:attr:`cycles_per_row`), for
-    both roots (the I-ViT root only needs more copies of its unit); a row's
-    first output beat leaves ``F`` plus the per-row steps' cycles after its
-    last input beat without backpressure (int8 rows of 64, ``simd = 1``:
-    151 cycles with the exact root, 267 with I-ViT's, measured).
+    both roots; a row's first output beat leaves ``F`` plus the per-row
+    steps' cycles after its last input beat without backpressure (int8 rows
+    of 64, ``simd = 1``: 151 cycles with the exact root, 241 with I-ViT's,
+    measured).
     """
 
     #: what the manifest records of this unit: names of its public figures, in manifest order
@@ -154,7 +155,7 @@ class LayerNorm(wiring.Component):
     def _root(self):
         if self._sqrt == "exact":
             return IntegerSqrt(value_bits=self.var_bits)
-        return NewtonSqrt(value_bits=self.var_bits, root_bits=self.root_bits)
+        return NewtonChain(value_bits=self.var_bits, root_bits=self.root_bits)
 
     def _factor_divider(self):
         return Divider(dividend_bits=31, divisor_bits=self.root_bits, dividend=_Q31)
