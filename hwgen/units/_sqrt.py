@@ -85,6 +85,9 @@ class NewtonChain(wiring.Component):
     Members: ``i`` (``unsigned(value_bits)``), ``o`` (``unsigned(root_bits)``).
     """
 
+    #: the smallest result: ``k >= 2**15`` after the first step, and a step at least halves it
+    root_min = (1 << 15) >> (NEWTON_STEPS - 1)
+
     def __init__(self, *, value_bits, root_bits):
         self._value_bits, self._root_bits = value_bits, root_bits
         super().__init__({"i": In(stream.Signature(unsigned(value_bits))),
