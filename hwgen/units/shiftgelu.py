@@ -16,7 +16,7 @@ from ._rowbuffer import (
     larger,
     row_buffer_depth,
 )
-from .divider import Divider
+from ._quotient_pipeline import QuotientPipeline
 
 __all__ = ["ShiftGELU"]
 
@@ -42,18 +42,14 @@ class ShiftGELU(wiring.Component):
 
     ``em`` depends on the row only: one (capped) exponential for all lanes.
     The per-element division runs at full rate on one pipelined
-    :class:`~hwgen.units.divider.Divider` per lane, made small by what is
-    known about it: the dividend is the constant ``2**31 - 1``, so before the
-    step for quotient bit ``b`` the partial remainder is at most
-    ``(2**31 - 1) >> (b + 1)`` and that step subtracts on ``31 - b`` bits
-    only (a triangle of stages instead of a 31 x 31 square); and the input
-    range bounds ``S`` from below (:attr:`divisor_min`: ``em`` alone is at
-    least ``exp_shift(-max(in_shape))``), hence the quotient to
+    non-restoring :class:`~hwgen.units._quotient_pipeline.QuotientPipeline`
+    per lane (one carry chain per stage, its operand chosen by a registered
+    sign; exact quotient bits, no remainder), made short by the input range:
+    it bounds ``S`` from below (:attr:`divisor_min`: ``em`` alone is at least
+    ``exp_shift(-max(in_shape))``), hence the quotient to
     :attr:`quotient_bits`, which drops the top stages (``x0 = -19``, int8:
-    ``S >= 213,248``, 14 stages of the 31). Both keep exact restoring division (the
-    divider's tests check every divisor of 6-bit constants, and
-    ``(2**31 - 1) // b`` for every power of two +-1 and random ``b``); no
-    rounding is involved, so ``f`` is exactly ``floor((2**31 - 1) / S)``.
+    ``S >= 213,248``, 14 stages of the 31). No rounding is involved, so ``f``
+    is exactly ``floor((2**31 - 1) / S)``.
     Riding along with each division (the divider's tag) are ``p`` and
     ``e`` as ``(v, k)``, ``bits(|x0|)`` + 5 bits rather than all of ``e``,
     and ``e * f = (v * f) << k``, a narrow product. When the sum saturates
@@ -139,8 +135,9 @@ class ShiftGELU(wiring.Component):
                                   "k": unsigned(max(self._n, 1).bit_length())})
 
     def _divider(self):
-        return Divider(dividend_bits=31, divisor_bits=31, quotient_bits=self.quotient_bits,
-                       dividend=_Q31, pipelined=True, tag_shape=self._tag)
+        return QuotientPipeline(dividend_bits=31, divisor_bits=31,
+                                quotient_bits=self.quotient_bits, dividend=_Q31,
+                                tag_shape=self._tag)
 
     def elaborate(self, platform):
         m = Module()
