@@ -1,7 +1,7 @@
 """Long division in chunks of quotient bits: iterative dividers in a line, one per chunk."""
 
 from amaranth.hdl import Cat, Const, Module, unsigned
-from amaranth.lib import data, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .divider import Divider
@@ -59,8 +59,8 @@ class DividerChain(wiring.Component):
         q = self._whole.quotient_bits
         count = -(-q // chunk)                   # as few dividers as chunk allows, even sizes
         self._chunks = [q // count + (k < q % count) for k in range(count)]
-        members = self._whole.signature.members
-        super().__init__({"i": In(members["i"].signature), "o": Out(members["o"].signature)})
+        super().__init__({"i": In(stream.Signature(self._whole.i.payload.shape())),
+                          "o": Out(stream.Signature(self._whole.o.payload.shape()))})
 
     chunks = property(lambda self: list(self._chunks))
     quotient_bits = property(lambda self: self._whole.quotient_bits)

@@ -59,7 +59,7 @@ class QuotientPipeline(wiring.Component):
         self._tag_shape = tag_shape
         tag = {} if tag_shape is None else {"tag": tag_shape}
         super().__init__({
-            "i": In(model.signature.members["i"].signature),
+            "i": In(stream.Signature(model.i.payload.shape())),
             "o": Out(stream.Signature(data.StructLayout({
                 "quotient": unsigned(self._quotient_bits), **tag}))),
         })
