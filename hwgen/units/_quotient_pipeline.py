@@ -27,8 +27,10 @@ class QuotientPipeline(wiring.Component):
     its quotient bit: the quotient is exact without a correction (only the
     remainder would need one, and this unit has none). ``-b <= R < b``:
     ``divisor_bits + 1`` bits. A stage is one carry chain whose operand is
-    ``b`` or ``~b`` (with the carry in), chosen by a registered sign; the
-    restoring stage's chain is followed by the quotient bit's fan-out to a
+    ``b`` or ``~b`` (with the carry in), chosen by a registered sign, and
+    only the remainder's register after it: a quotient bit is the sign of a
+    registered ``R``, collected one stage later (inverted at the output). The
+    restoring stage's chain was followed by the quotient bit's fan-out to a
     multiplexer per remainder bit, which limited ShiftGELU to 197.6 MHz.
 
     Parameters
@@ -78,7 +80,7 @@ class QuotientPipeline(wiring.Component):
         valid, divisor = self.i.valid, self.i.payload.divisor
         rem, negative = (a >> q)[:width], Const(0, 1)   # R = a >> q < b, not negative
         low = a[:q]                                      # dividend bits still to bring down
-        quotient = Const(0, 0)
+        signs = Const(0, 0)      # the signs of the R before the previous stage's, registered
         tag = self.i.payload.tag if self._tag_shape is not None else None
         for stage in range(q):
             bit = q - 1 - stage
@@ -88,12 +90,17 @@ class QuotientPipeline(wiring.Component):
             total = (Cat(Const(1, 1), trial) + Cat(~negative, operand[:width + 1]))[1:width + 1]
             valid_s = Signal(name=f"valid_{stage}")
             rem_s = Signal(signed(width), name=f"rem_{stage}")
-            quotient_s = Signal(stage + 1, name=f"quotient_{stage}")
             divisor_s = Signal(self._divisor_bits, name=f"divisor_{stage}")
             with m.If(advance):
-                m.d.sync += [valid_s.eq(valid), rem_s.eq(total),
-                             quotient_s.eq(Cat(~total[-1], quotient)), divisor_s.eq(divisor)]
-            valid, quotient, divisor = valid_s, quotient_s, divisor_s
+                m.d.sync += [valid_s.eq(valid), rem_s.eq(total), divisor_s.eq(divisor)]
+            if stage:
+                # q[bit + 1] is the sign of the R this stage received: flip-flop to flip-flop,
+                # so nothing but the remainder register follows the carry chain.
+                signs_s = Signal(stage, name=f"signs_{stage}")
+                with m.If(advance):
+                    m.d.sync += signs_s.eq(Cat(negative, signs))
+                signs = signs_s
+            valid, divisor = valid_s, divisor_s
             rem, negative = rem_s, rem_s[-1]
             if self._dividend is None and bit:
                 low_s = Signal(bit, name=f"low_{stage}")
@@ -105,7 +112,7 @@ class QuotientPipeline(wiring.Component):
                 with m.If(advance):
                     m.d.sync += tag_s.eq(tag)
                 tag = tag_s
-        m.d.comb += [self.o.valid.eq(valid), self.o.payload.quotient.eq(quotient)]
+        m.d.comb += [self.o.valid.eq(valid), self.o.payload.quotient.eq(~Cat(negative, signs))]
         if tag is not None:
             m.d.comb += self.o.payload.tag.eq(tag)
         return m
