@@ -293,8 +293,9 @@ def _ivit_units(data):
                      _fmt(e.get("mult18x18d")), _ivit_fmax(e), _ivit_path(e)))
     div = data.get("divider")
     if div:
+        kind = "non-restoring, pipelined" if div["name"].startswith("quotient") else "pipelined"
         rows.append((f"ShiftGELU's divider, `(2**31 - 1) // S`, {div['quotient_bits']} "
-                     f"quotient bits, pipelined", "-", "1 per division (1)", "-",
+                     f"quotient bits, {kind}", "-", "1 per division (1)", "-",
                      _fmt(div.get("lut4")), _fmt(div.get("ccu2c")), _fmt(div.get("trellis_ff")),
                      _fmt(div.get("trellis_dpr16x4")), _fmt(div.get("dp16kd")),
                      _fmt(div.get("mult18x18d")), _ivit_fmax(div), _ivit_path(div)))

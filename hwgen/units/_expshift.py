@@ -2,7 +2,7 @@
 
 from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
 
-__all__ = ["EXP_SHIFT_LATENCY", "delay", "exp_shift", "exp_shift_bits"]
+__all__ = ["EXP_SHIFT_LATENCY", "delay", "exp_shift", "exp_shift_bits", "exp_shift_value"]
 
 #: register stages of :func:`exp_shift` (one more with ``cap``)
 EXP_SHIFT_LATENCY = 7
@@ -11,6 +11,23 @@ EXP_SHIFT_LATENCY = 7
 def exp_shift_bits(x0, n, cap=None):
     """Width of :func:`exp_shift`'s result: at most ``|x0| << n`` (``x <= top``), or ``cap``."""
     return cap.bit_length() if cap is not None else ((-x0) << n).bit_length()
+
+
+def exp_shift_value(d, *, x0, n, cap=None):
+    """The shift exponential of one integer ``d`` at elaboration time (the contract's lines,
+    as :func:`exp_shift` computes them), for the bounds a unit derives from its input range.
+
+    It is non-decreasing in ``d``: ``t`` is, ``q`` falls as ``t`` rises, and at a step of
+    ``q`` the value moves from ``ceil(|x0| / 2) << (n - q)`` to ``|x0| << (n - q - 1)``,
+    which is no smaller.
+    """
+    t = max(d + (d >> 1) - (d >> 4), n * x0)
+    q = t // x0
+    v = ((t - x0 * q) >> 1) - x0
+    k = n - q
+    if cap is None:
+        return v << k
+    return cap if k >= cap.bit_length() else min(v << k, cap)
 
 
 def delay(m, value, cycles, enable, name):

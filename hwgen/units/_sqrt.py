@@ -1,14 +1,14 @@
-"""LayerNorm's per-row square roots as one-at-a-time stream units (exact and I-ViT Newton)."""
+"""LayerNorm's per-row square roots as stream units: digit by digit, and I-ViT's Newton chain."""
 
 from math import isqrt
 
 from amaranth.hdl import Module, Mux, Signal, unsigned
-from amaranth.lib import stream, wiring
+from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .divider import Divider
 
-__all__ = ["IntegerSqrt", "NewtonSqrt", "NEWTON_STEPS"]
+__all__ = ["IntegerSqrt", "NewtonChain", "NEWTON_STEPS"]
 
 NEWTON_STEPS = 10
 
@@ -62,59 +62,76 @@ class IntegerSqrt(wiring.Component):
         return m
 
 
-class NewtonSqrt(wiring.Component):
-    """I-ViT's root ``newton10(v)``: ``k = 2**16``, then 10 times ``k = (k + v // k) >> 1``.
+class NewtonChain(wiring.Component):
+    """I-ViT's root ``newton10(v)`` as a chain of nine dividers, one per Newton step.
 
-    The first step divides by ``2**16``, a shift. From then on ``k >= isqrt(v)``
-    (an integer Newton step never falls below ``isqrt(v)``: ``floor((k +
-    floor(v/k)) / 2) = floor((k + v/k) / 2) >= floor(sqrt(v))``), so
-    ``v // k <= isqrt(v) + 2``: the other nine divisions run on an iterative
-    :class:`~hwgen.units.divider.Divider` with only ``bits(isqrt(max v) + 2)``
-    quotient steps.
+    The first step (``k = (2**16 + (v >> 16)) >> 1``) is a shift and an add
+    before the first divider; step ``j`` then divides ``v`` by ``k`` on an
+    iterative :class:`~hwgen.units.divider.Divider` of its own, whose result
+    ``(k + v // k) >> 1`` goes on to the next divider with ``v``. Each divider
+    holds a different value at a time, so a value enters every
+    :attr:`interval` cycles at a fixed :attr:`latency`, with no dispatch
+    logic over copies: the dividers sit in a line, each talking to the next.
+
+    Each step's quotient is bounded twice: ``k >= isqrt(v)`` after the first
+    step (an integer Newton step never falls below ``isqrt(v)``: ``floor((k +
+    floor(v/k)) / 2) = floor((k + v/k) / 2) >= floor(sqrt(v))``), so ``v // k
+    <= isqrt(max v) + 2``; and
+    ``k`` at step ``j`` is at least ``2**15 >> (j - 1)`` (a step at least
+    halves ``k``, the quotient being ``>= 0``), so ``v // k <= max(v) //
+    2**(16 - j)``: the early steps, where ``k`` is still large, need only a
+    few quotient bits (:attr:`quotient_bits`).
 
     Members: ``i`` (``unsigned(value_bits)``), ``o`` (``unsigned(root_bits)``).
-    One value at a time: :attr:`latency` cycles, :attr:`interval` one more.
     """
+
+    #: the smallest result: ``k >= 2**15`` after the first step, and a step at least halves it
+    root_min = (1 << 15) >> (NEWTON_STEPS - 1)
 
     def __init__(self, *, value_bits, root_bits):
         self._value_bits, self._root_bits = value_bits, root_bits
-        self._quotient_bits = (isqrt((1 << value_bits) - 1) + 2).bit_length()
         super().__init__({"i": In(stream.Signature(unsigned(value_bits))),
                           "o": Out(stream.Signature(unsigned(root_bits)))})
 
     @property
+    def quotient_bits(self):
+        """Quotient width of each of the nine dividers, in order."""
+        top = (1 << self._value_bits) - 1
+        cap = isqrt(top) + 2
+        k_min = 1 << 15
+        widths = []
+        for _ in range(NEWTON_STEPS - 1):
+            widths.append(min(max(min(top // k_min, cap).bit_length(), 1), self._value_bits))
+            k_min = max(k_min >> 1, 1)
+        return widths
+
+    @property
     def latency(self):
-        # load, then per division: hand over, the iterative divider's q + 1 cycles, take it
-        return 1 + (NEWTON_STEPS - 1) * (min(self._quotient_bits, self._value_bits) + 2) + 1
+        """A divider's result is valid ``q + 1`` cycles after it takes its operands, and the
+        next divider takes them in the cycle they appear."""
+        return sum(q + 1 for q in self.quotient_bits)
 
     @property
     def interval(self):
-        return self.latency + 1
+        """The slowest divider's cycles per value."""
+        return max(q + 2 for q in self.quotient_bits)
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.divider = divider = Divider(
-            dividend_bits=self._value_bits, divisor_bits=self._root_bits,
-            quotient_bits=min(self._quotient_bits, self._value_bits))
-        value = Signal(self._value_bits)
-        root = Signal(self._root_bits)
-        steps = Signal(range(NEWTON_STEPS))
-        busy, sent = Signal(), Signal()
-        m.d.comb += [self.i.ready.eq(~busy & ~self.o.valid),
-                     self.o.payload.eq(root),
-                     divider.i.payload.dividend.eq(value), divider.i.payload.divisor.eq(root),
-                     divider.i.valid.eq(busy & ~sent), divider.o.ready.eq(1)]
-        with m.If(self.o.valid & self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
-        with m.If(self.i.valid & self.i.ready):
-            v = self.i.payload
-            m.d.sync += [value.eq(v), root.eq(((1 << 16) + (v >> 16)) >> 1),
-                         steps.eq(NEWTON_STEPS - 1), busy.eq(1), sent.eq(0)]
-        with m.If(divider.i.valid & divider.i.ready):
-            m.d.sync += sent.eq(1)
-        with m.If(divider.o.valid):
-            m.d.sync += [root.eq((root + divider.o.payload.quotient) >> 1), sent.eq(0),
-                         steps.eq(steps - 1)]
-            with m.If(steps == 1):
-                m.d.sync += [busy.eq(0), self.o.valid.eq(1)]
+        value = unsigned(self._value_bits)
+        tag = data.StructLayout({"v": value, "k": unsigned(self._root_bits)})
+        v = self.i.payload
+        k = ((1 << 16) + (v >> 16)) >> 1
+        valid, ready = self.i.valid, self.i.ready
+        for step, quotient_bits in enumerate(self.quotient_bits):
+            divider = Divider(dividend_bits=self._value_bits, divisor_bits=self._root_bits,
+                              quotient_bits=quotient_bits, tag_shape=tag)
+            m.submodules[f"step_{step}"] = divider
+            m.d.comb += [divider.i.valid.eq(valid), ready.eq(divider.i.ready),
+                         divider.i.payload.dividend.eq(v), divider.i.payload.divisor.eq(k),
+                         divider.i.payload.tag.v.eq(v), divider.i.payload.tag.k.eq(k)]
+            result = divider.o.payload
+            v, k = result.tag.v, (result.tag.k + result.quotient) >> 1
+            valid, ready = divider.o.valid, divider.o.ready
+        m.d.comb += [self.o.valid.eq(valid), ready.eq(self.o.ready), self.o.payload.eq(k)]
         return m

@@ -20,8 +20,8 @@ from ._rowbuffer import (
     row_buffer_depth,
     value_fifo,
 )
-from ._sqrt import IntegerSqrt, NewtonSqrt
-from .divider import Divider
+from ._sqrt import IntegerSqrt, NewtonChain
+from ._divider_chain import per_row_divider
 
 __all__ = ["LayerNorm"]
 
@@ -50,13 +50,17 @@ class LayerNorm(wiring.Component):
     The mean's floor division is made unsigned by adding ``C * K`` (``K =
     -min(x)``) to the dividend and subtracting ``K`` from the quotient, which
     then has only ``bits(max(x) - min(x))`` bits. Every per-row step (the
-    mean's division, the square root, the factor's division) is an iterative
-    unit, with :class:`~hwgen.units._rowbuffer.RoundRobin` copies when a row
-    is shorter than one of them: the digit-by-digit root
+    mean's division, the square root, the factor's division) is iterative
+    and takes a row every ``F`` cycles: the digit-by-digit root
     (:class:`~hwgen.units._sqrt.IntegerSqrt`) or I-ViT's Newton root
-    (:class:`~hwgen.units._sqrt.NewtonSqrt`, nine bounded-quotient divisions
-    after a first step that is a shift), then ``(2**31 - 1) // k``
-    (:class:`~hwgen.units.divider.Divider`, constant dividend). Widths come
+    (:class:`~hwgen.units._sqrt.NewtonChain`: a first step that is a shift,
+    then nine bounded-quotient dividers in a line, one per step, each taking
+    a new row while the next works on the one before), then ``(2**31 - 1) // k``
+    (constant dividend, :attr:`factor_bits` quotient bits from ``k >=
+    root_min``). A divider with more quotient bits than a row has cycles is a
+    :class:`~hwgen.units._divider_chain.DividerChain` (long division in
+    chunks, one iterative divider per chunk, in a line); a root slower than a
+    row gets :class:`~hwgen.units._rowbuffer.RoundRobin` copies. Widths come
     from the input range: ``var <= C * (hi - lo)**2``; ``|y| <= k`` bounds
     the output.
 
@@ -77,10 +81,10 @@ class LayerNorm(wiring.Component):
 
     Latency and throughput: ``simd`` elements per cycle in steady state, a
     row every ``F = channels / simd`` cycles (:attr:`cycles_per_row`), for
-    both roots (the I-ViT root only needs more copies of its unit); a row's
-    first output beat leaves ``F`` plus the per-row steps' cycles after its
-    last input beat without backpressure (int8 rows of 64, ``simd = 1``:
-    149 cycles with the exact root, 265 with I-ViT's, measured).
+    both roots; a row's first output beat leaves ``F`` plus the per-row
+    steps' cycles after its last input beat without backpressure (int8 rows
+    of 64, ``simd = 1``: 151 cycles with the exact root, 235 with I-ViT's,
+    measured).
     """
 
     #: what the manifest records of this unit: names of its public figures, in manifest order
@@ -146,18 +150,32 @@ class LayerNorm(wiring.Component):
 
     cycles_per_row = property(lambda self: self.folds)
 
+    @property
+    def root_min(self):
+        """The smallest ``k``: 1 (exact, clamped), or 64 for I-ViT's (``2**15`` after the first
+        step, and no step falls below half of ``k``)."""
+        return 1 if self._sqrt == "exact" else NewtonChain.root_min
+
+    @property
+    def factor_bits(self):
+        """Width of ``(2**31 - 1) // k``, from ``k >= root_min``."""
+        return (_Q31 // self.root_min).bit_length()
+
     def _mean_divider(self):
         dividend_bits, quotient_bits = self.mean_bits
-        return Divider(dividend_bits=dividend_bits, divisor_bits=self._channels.bit_length(),
-                       quotient_bits=quotient_bits)
+        return per_row_divider(self.folds, dividend_bits=dividend_bits,
+                               divisor_bits=self._channels.bit_length(),
+                               quotient_bits=quotient_bits)
 
     def _root(self):
         if self._sqrt == "exact":
-            return IntegerSqrt(value_bits=self.var_bits)
-        return NewtonSqrt(value_bits=self.var_bits, root_bits=self.root_bits)
+            return per_row(lambda: IntegerSqrt(value_bits=self.var_bits), self.folds)
+        return per_row(lambda: NewtonChain(value_bits=self.var_bits, root_bits=self.root_bits),
+                       self.folds)
 
     def _factor_divider(self):
-        return Divider(dividend_bits=31, divisor_bits=self.root_bits, dividend=_Q31)
+        return per_row_divider(self.folds, dividend_bits=31, divisor_bits=self.root_bits,
+                               quotient_bits=self.factor_bits, dividend=_Q31)
 
     def elaborate(self, platform):
         m = Module()
@@ -170,9 +188,9 @@ class LayerNorm(wiring.Component):
         squares = data.StructLayout({"y": y_beats, "sq": var})
         fifo = RowQueue.latency
 
-        mean_divider = per_row(self._mean_divider, folds)
-        root = per_row(self._root, folds)
-        factor_divider = per_row(self._factor_divider, folds)
+        mean_divider = self._mean_divider()
+        root = self._root()
+        factor_divider = self._factor_divider()
         m.submodules.row_sum = row_sum = RowReduce(
             beat_shape=beats, value_shape=sum_shape, folds=folds, lanes=lanes_of, combine=add,
             fold=_sum, depth=row_buffer_depth(folds, mean_divider.latency + fifo))
@@ -188,8 +206,8 @@ class LayerNorm(wiring.Component):
         m.submodules.root = root
         m.submodules.root_fifo = root_fifo = value_fifo(unsigned(self.root_bits))
         m.submodules.factor_divider = factor_divider
-        m.submodules.factor_fifo = factor_fifo = value_fifo(unsigned(31))
-        m.submodules.scale = scale = RowApply(beat_shape=y_beats, value_shape=unsigned(31),
+        m.submodules.factor_fifo = factor_fifo = value_fifo(unsigned(self.factor_bits))
+        m.submodules.scale = scale = RowApply(beat_shape=y_beats, value_shape=unsigned(self.factor_bits),
                                               out_shape=self.o.payload.shape(), folds=folds,
                                               build=self._scale)
 

@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..ranges import range_shape
 from ._checks import check_int, check_shape, shape_range
-from ._expshift import EXP_SHIFT_LATENCY, delay, exp_shift
+from ._expshift import EXP_SHIFT_LATENCY, delay, exp_shift, exp_shift_value
 from ._multiply import product_latency, shift_add_product
 from ._rowbuffer import (
     RowApply,
@@ -16,7 +16,7 @@ from ._rowbuffer import (
     larger,
     row_buffer_depth,
 )
-from .divider import Divider
+from ._quotient_pipeline import QuotientPipeline
 
 __all__ = ["ShiftGELU"]
 
@@ -42,17 +42,14 @@ class ShiftGELU(wiring.Component):
 
     ``em`` depends on the row only: one (capped) exponential for all lanes.
     The per-element division runs at full rate on one pipelined
-    :class:`~hwgen.units.divider.Divider` per lane, made small by what is
-    known about it: the dividend is the constant ``2**31 - 1``, so before the
-    step for quotient bit ``b`` the partial remainder is at most
-    ``(2**31 - 1) >> (b + 1)`` and that step subtracts on ``31 - b`` bits
-    only (a triangle of stages instead of a 31 x 31 square); and ``S >= 2 *
-    vmin`` (each exponential is ``v << k`` with ``v = (r >> 1) - x0 >= vmin
-    = ((x0 + 1) >> 1) - x0``) bounds the quotient to :attr:`quotient_bits`,
-    which drops the top stages. Both keep exact restoring division (the
-    divider's tests check every divisor of 6-bit constants, and
-    ``(2**31 - 1) // b`` for every power of two +-1 and random ``b``); no
-    rounding is involved, so ``f`` is exactly ``floor((2**31 - 1) / S)``.
+    non-restoring :class:`~hwgen.units._quotient_pipeline.QuotientPipeline`
+    per lane (one carry chain per stage, its operand chosen by a registered
+    sign; exact quotient bits, no remainder), made short by the input range:
+    it bounds ``S`` from below (:attr:`divisor_min`: ``em`` alone is at least
+    ``exp_shift(-max(in_shape))``), hence the quotient to
+    :attr:`quotient_bits`, which drops the top stages (``x0 = -19``, int8:
+    ``S >= 213,248``, 14 stages of the 31). No rounding is involved, so ``f``
+    is exactly ``floor((2**31 - 1) / S)``.
     Riding along with each division (the divider's tag) are ``p`` and
     ``e`` as ``(v, k)``, ``bits(|x0|)`` + 5 bits rather than all of ``e``,
     and ``e * f = (v * f) << k``, a narrow product. When the sum saturates
@@ -77,8 +74,8 @@ class ShiftGELU(wiring.Component):
 
     Latency and throughput: ``simd`` elements per cycle in steady state, a
     row every ``F = length / simd`` cycles (:attr:`cycles_per_row`); a row's
-    first result leaves ``quotient_bits + 24`` cycles after its last input
-    beat without backpressure (51 for ``x0 = -19``, measured).
+    first result leaves ``quotient_bits + 25`` cycles after its last input
+    beat without backpressure (39 for ``x0 = -19``, int8, measured).
     """
 
     #: what the manifest records of this unit: names of its public figures, in manifest order
@@ -118,10 +115,19 @@ class ShiftGELU(wiring.Component):
     cycles_per_row = property(lambda self: self.folds)
 
     @property
+    def divisor_min(self):
+        """The smallest ``S`` of any row: ``p >= lo`` and ``m <= hi`` (the input range), and
+        both exponentials are non-decreasing in their argument, so ``e >= exp_shift(lo - hi)``
+        and ``em >= exp_shift(-hi)``; the sum is capped as ``S`` is."""
+        lo, hi = shape_range(self._in_shape)
+        e = exp_shift_value(lo - hi, x0=self._x0, n=self._n)
+        em = exp_shift_value(-hi, x0=self._x0, n=self._n, cap=_Q31)
+        return min(e + em, _Q31)
+
+    @property
     def quotient_bits(self):
-        """Width of ``(2**31 - 1) // S``, from ``S >= min(2 * vmin, 2**31 - 1)``."""
-        vmin = ((self._x0 + 1) >> 1) - self._x0
-        return (_Q31 // min(2 * vmin, _Q31)).bit_length()
+        """Width of ``(2**31 - 1) // S``, from ``S >= divisor_min``."""
+        return (_Q31 // self.divisor_min).bit_length()
 
     @property
     def _tag(self):
@@ -129,8 +135,9 @@ class ShiftGELU(wiring.Component):
                                   "k": unsigned(max(self._n, 1).bit_length())})
 
     def _divider(self):
-        return Divider(dividend_bits=31, divisor_bits=31, quotient_bits=self.quotient_bits,
-                       dividend=_Q31, pipelined=True, tag_shape=self._tag)
+        return QuotientPipeline(dividend_bits=31, divisor_bits=31,
+                                quotient_bits=self.quotient_bits, dividend=_Q31,
+                                tag_shape=self._tag)
 
     def elaborate(self, platform):
         m = Module()

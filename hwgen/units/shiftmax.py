@@ -77,8 +77,8 @@ class Shiftmax(wiring.Component):
 
     Latency and throughput: ``simd`` elements per cycle in steady state,
     a row every ``F = length / simd`` cycles (:attr:`cycles_per_row`); the
-    first output beat of a row leaves ``F + factor_bits + 24`` cycles after
-    the row's last input beat without backpressure (100 for rows of 64,
+    first output beat of a row leaves ``F + factor_bits + 26`` cycles after
+    the row's last input beat without backpressure (102 for rows of 64,
     ``simd = 1``, ``x0 = -16``, measured).
     """
 

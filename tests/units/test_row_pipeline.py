@@ -8,6 +8,7 @@ on both sides (order kept, nothing dropped or duplicated).
 import random
 from math import isqrt
 
+import numpy as np
 import pytest
 import torch
 from amaranth.hdl import Module, signed, unsigned
@@ -17,7 +18,7 @@ from amaranth.sim import Simulator
 
 from hwgen.units._multiply import product_latency, shift_add_product
 from hwgen.units._rowbuffer import RoundRobin, RowQueue
-from hwgen.units._sqrt import IntegerSqrt, NewtonSqrt
+from hwgen.units._sqrt import IntegerSqrt, NewtonChain
 from hwgen.units.divider import Divider
 from sim.amaranth_streams import simulate_stream
 from sw_reference import ivit
@@ -65,20 +66,37 @@ def test_shift_add_product_exhaustive(a_shape, b_shape):
 
 @pytest.mark.parametrize("make, golden, bits", [
     (lambda: IntegerSqrt(value_bits=9), lambda v: max(isqrt(v), 1), 9),
-    (lambda: NewtonSqrt(value_bits=18, root_bits=17),
+    (lambda: NewtonChain(value_bits=18, root_bits=17),
      lambda v: int(ivit.newton10(torch.tensor(v))), 18),
+    (lambda: NewtonChain(value_bits=22, root_bits=17),        # LayerNorm's, int8 rows of 64
+     lambda v: int(ivit.newton10(torch.tensor(v))), 22),
 ])
 def test_square_roots(make, golden, bits):
-    """IntegerSqrt exhaustively (9 bits); NewtonSqrt on 0..600, powers of two +-1 and random
-    18-bit values (unconverged roots included), under stalls."""
+    """IntegerSqrt exhaustively (9 bits); NewtonChain on 0..600, powers of two +-1, the top
+    values and random 18- and 22-bit values (unconverged roots included), under stalls."""
     if bits == 9:
         values = list(range(1 << bits))
     else:
         rng = random.Random(2)
-        values = list(range(600)) + [(1 << k) + d for k in range(10, 18) for d in (-1, 0, 1)]
+        values = list(range(600)) + [(1 << k) + d for k in range(10, bits) for d in (-1, 0, 1)]
+        values += [(1 << bits) - 1 - d for d in range(20)]       # the largest quotients
         values += [rng.randrange(1 << bits) for _ in range(100)]
     got = simulate_stream(make(), values, len(values), stall=0.3, seed=4)
     assert got == [golden(v) for v in values]
+
+
+@pytest.mark.parametrize("bits", [18, 22])
+def test_newton_chain_quotient_bounds_hold_for_every_value(bits):
+    """Every value of ``bits`` bits, through I-ViT's recurrence: each step's quotient fits the
+    width its divider was given (the chain's dividers are exact only under that bound)."""
+    chain = NewtonChain(value_bits=bits, root_bits=17)
+    v = np.arange(1 << bits, dtype=np.int64)
+    k = ((1 << 16) + (v >> 16)) >> 1
+    for width in chain.quotient_bits:
+        q = v // k
+        assert int(q.max()) < 1 << width
+        k = (k + q) >> 1
+    assert (k[::997] == ivit.newton10(torch.from_numpy(v[::997])).numpy()).all()
 
 
 @pytest.mark.parametrize("depth", [5, 300])                 # 300: a chain of 3 segments
