@@ -20,8 +20,8 @@ when the module is first used:
     Requant              PE*ibits, PE, 1; DSP = PE*ceil(ibits/18)*ceil(mbits/18) (ECP5
                          MULT18X18D; mbits/25 for DSP48E1), exact on every calibration point
     LabelSelect          PE*ibits, 1
-    width converter      in lanes*bits*shift stages, in lanes*bits, out lanes*bits, 1
-                         (shift stages: bits of the out lanes, in groups of gcd elements)
+    width converter      in lanes*bits*rotator stages, in lanes*bits, out lanes*bits, 1
+                         (rotator stages: bits of a pointer into the ring of gcd-element slots)
     StreamFIFO           width, width*ceil(depth/16) (LUTRAM; 0 above 64 beats), 1
     SkidBuffer           width, 1
 
@@ -71,7 +71,7 @@ MODELS = {
     "thresholding": ("PE*(2^obits-1)*ibits, 1", "Thresholding"),
     "requant": ("PE*ibits, PE, 1", "Requant (per-channel parameters; DSP from the widths)"),
     "label_select": ("PE*ibits, 1", "LabelSelect (argmax)"),
-    "dwc": ("in lanes*bits*shift stages, in lanes*bits, out lanes*bits, 1",
+    "dwc": ("in lanes*bits*rotator stages, in lanes*bits, out lanes*bits, 1",
             "StreamingDataWidthConverter"),
     "fifo": ("width, width*ceil(depth/16), 1", "StreamFIFO (LUTRAM below 64 beats)"),
     "skid": ("width, 1", "SkidBuffer"),

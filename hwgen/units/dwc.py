@@ -2,7 +2,7 @@
 
 import math
 
-from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal
+from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -20,29 +20,30 @@ class StreamingDataWidthConverter(wiring.Component):
     maps between an AXI4-Stream word of ``io_bits // bits`` elements and a
     layer's SIMD/PE lanes, with each sample starting at lane 0.
 
-    Internally a buffer of ``in_per_beat + out_per_beat`` elements keeps, as
-    an invariant, every slot at or above ``count`` zero: a beat is taken from
-    the bottom (shifting the rest down) and the next beat is written right
-    above what is kept, in the same cycle. The shifts by a number of elements
-    are barrel shifters whose stages move by constant multiples of the element
-    width, so no element-index x width product (no multiplier) is built; they
-    move whole groups of ``gcd`` (both lane counts and both last-beat
-    remainders) elements, so converting 64 to 32 lanes takes 2 stages, not 7.
-    For timing, a beat's lane count is a constant or a choice between two
-    constants by a registered last-beat flag (every beat of a sample is full
-    but its last); the next ``count``, ``i.ready`` and the incoming beat's
-    placement are computed for "a beat leaves" and "none leaves" from
-    registers and chosen by ``o.valid & o.ready`` last.
+    Internally a ring of ``capacity`` slots of ``group`` elements (``group``
+    divides both lane counts and both last-beat remainders) holds the element
+    stream between a write and a read pointer. An arriving beat is rotated up
+    to the write pointer and written to the slots of a registered window; the
+    output shows the slots from the read pointer on, rotated down to lane 0.
+    So a leaving beat moves only the read pointer and a few flags, never the
+    slots, and an arriving one enables only its window's slots from
+    ``i.valid`` and a register. ``i.ready`` ("room for the next beat, even if
+    none leaves") and ``o.valid`` are flip-flops whose next values are picked
+    by ``take`` and ``give`` among four precomputed cases, each a register
+    compared with a constant. For full rate with a registered ``i.ready`` the
+    ring holds ``A + 2B - 1`` groups when beats shrink (``A`` groups in,
+    ``B`` out) and ``2A + B - 1`` when they grow: room for a beat is then
+    there whenever the narrow side would otherwise have to wait.
 
-    A barrel shifter is one LUT level per stage, all in the cycle that places
-    a beat; where lane counts share no divisor it is deep (64 -> 49 lanes: 6
-    stages, 8 levels with the masks: sfc_balanced's input at 130 MHz). With
+    The rotators are barrel rotators of one LUT level per bit of
+    ``capacity - 1``, in the cycle that writes a beat and the one that shows
+    it. Where lane counts share no divisor the ring is long and the rotators
+    deep (64 -> 49 lanes: 161 one-element slots, 8 stages). With
     ``via``, the conversion goes through an intermediate lane count instead:
     two converters in series (``in_per_beat -> via -> out_per_beat``), each
-    with a shallow shifter (64 -> 56 -> 49: 3 stages each), one more cycle of
-    latency and the same rate as long as ``via`` is at least the narrower
-    side. :meth:`retimed` picks ``via`` when the delay model says one cycle
-    is too short for the shifter.
+    with a shorter ring, one more cycle of latency and the same rate as long
+    as ``via`` is at least the narrower side. :meth:`retimed` picks ``via``
+    when the delay model says one cycle is too short for the rotators.
 
     Parameters
     ----------
@@ -58,10 +59,11 @@ class StreamingDataWidthConverter(wiring.Component):
     i : In(stream.Signature(ArrayLayout(shape, in_per_beat)))
     o : Out(stream.Signature(ArrayLayout(shape, out_per_beat)))
 
-    Latency 1 cycle (the buffer is a register; 2 with ``via``); throughput is the full rate
+    Latency 1 cycle (the ring is a register; 2 with ``via``); throughput is the full rate
     of the narrower side: one beat per cycle on each side when
     ``in_per_beat == out_per_beat``, otherwise as many beats as the element
-    rate allows. ``i.ready`` depends on ``o.ready`` combinationally.
+    rate allows. ``i.ready`` is a flip-flop; ``o.ready`` reaches the read
+    pointer, the occupancy and the flags only.
     """
 
     #: what the manifest records of this unit: names of its public figures, in manifest order
@@ -70,7 +72,8 @@ class StreamingDataWidthConverter(wiring.Component):
     @property
     def resource_features(self):
         """(resource model of :mod:`hwgen.plan`, features): the incoming beat is placed by
-        barrel shifters over the input lanes' bits: in bits * shift stages, in bits, out bits, 1."""
+        barrel rotators over the input lanes' bits: in bits * rotator stages, in bits, out bits,
+        1."""
         if self._via:
             first, second = (part.resource_features[1] for part in self._parts())
             return "dwc", [x + y for x, y in zip(first, second)]
@@ -100,29 +103,46 @@ class StreamingDataWidthConverter(wiring.Component):
 
     @property
     def group(self):
-        """Elements every lane count is a multiple of: the barrel shifters move whole groups."""
+        """Elements every lane count is a multiple of: the ring's slots hold whole groups."""
         return math.gcd(self._a, self._b, _rest(self._a, self._elements),
                         _rest(self._b, self._elements))
 
+    def _groups(self):
+        """(in, out, in of a last beat, out of a last beat) beat sizes, in groups."""
+        sizes = (self._a, self._b, _rest(self._a, self._elements),
+                 _rest(self._b, self._elements))
+        return tuple(size // self.group for size in sizes)
+
+    @property
+    def capacity(self):
+        """Slots of the ring: full rate of the narrow side with a registered ``i.ready``
+        (``A + 2B - 1`` when beats shrink, ``2A + B - 1`` when they grow; ``A``, ``B`` the
+        largest beats in groups)."""
+        a, b, a_rest, b_rest = self._groups()
+        a, b = (a if self.in_beats > 1 else a_rest), (b if self.out_beats > 1 else b_rest)
+        return a + 2 * b - 1 if a >= b else 2 * a + b - 1
+
     @property
     def shift_stages(self):
-        """Stages of each barrel shifter: a beat lands at most ``out_per_beat`` elements up,
-        so the bits of that many groups (with ``via``: the deeper of the two converters)."""
+        """Stages of each barrel rotator: the bits of a pointer into the ring (with ``via``:
+        the deeper of the two converters)."""
         if self._via:
             return max(part.shift_stages for part in self._parts())
-        return (self._b // self.group).bit_length()
+        return (self.capacity - 1).bit_length()
 
     latency = property(lambda self: 2 if self._via else 1)
-    #: ``i.ready`` follows ``o.ready`` combinationally (hwgen.network)
-    registered_ready = False
+    #: ``i.ready`` is a flip-flop (hwgen.network)
+    registered_ready = True
 
     @property
     def ready_fanout(self):
-        """Flip-flops ``o.ready`` reaches: the buffer and the count registers (with ``via``:
-        of both converters, as the second's ``i.ready`` is the first's ``o.ready``)."""
+        """Flip-flops ``o.ready`` reaches: the read pointer, the occupancy, ``o.valid``,
+        ``i.ready`` and the output's last-beat counter (with ``via``: the second's only, as
+        the first's ``o.ready`` is the second's registered ``i.ready``)."""
         if self._via:
-            return sum(part.ready_fanout for part in self._parts())
-        return (self._a + self._b) * self._shape.width + 4 * (self._a + self._b).bit_length()
+            return self._parts()[1].ready_fanout
+        return (2 * self.capacity.bit_length() + 3
+                + (self.out_beats > 1) * (1 + (self.out_beats - 1).bit_length()))
 
     def _parts(self):
         """The two converters of a conversion ``via`` an intermediate lane count."""
@@ -135,8 +155,8 @@ class StreamingDataWidthConverter(wiring.Component):
 
     def retimed(self, model, clock_mhz):
         """This converter, or one ``via`` the intermediate lane count with the shallowest
-        shifters, when the delay model says its shifter does not fit one cycle at
-        ``clock_mhz`` and the split saves at least two shifter stages."""
+        rotators, when the delay model says its rotators do not fit one cycle at
+        ``clock_mhz`` and the split saves at least two rotator stages."""
         if self._via or self._shift_delay(model) <= model.budget(clock_mhz):
             return self
         narrow, wide = sorted((self._a, self._b))
@@ -157,22 +177,23 @@ class StreamingDataWidthConverter(wiring.Component):
         return best[1]
 
     def _shift_delay(self, model):
-        """ns of the placement: the masks, the shifter's stages and the buffer's input mux."""
-        return model.luts(self.shift_stages + 2)
+        """ns of a rotator: its stages and the slot's enable (or the output mask)."""
+        return model.luts(self.shift_stages + 1)
 
     def stage_delay(self, model):
         """(ns, what, fix) of the converter's one cycle by the delay model (hwgen.timing):
-        ``take`` to the buffer, or the count through the barrel shifter to the buffer."""
+        ``give`` to the slots' enables, or a pointer through a rotator."""
         if self._via:
             return max((part.stage_delay(model) for part in self._parts()),
                        key=lambda stage: stage[0])
-        take = model.luts(1, fanout=self.ready_fanout) + model.luts(2)
+        slots = self.capacity * self.group * self._shape.width
+        give = model.luts(1, fanout=slots)
         shift = self._shift_delay(model)
-        if take >= shift:
-            return (model.stage(take), f"the beat-taken enable to {self.ready_fanout} "
-                    "flip-flops", "fewer lanes on the wider side (smaller pe/simd or io_bits)")
-        return (model.stage(shift), f"{self.shift_stages} barrel-shifter stages",
-                "lane counts with a larger common divisor (fewer shifter stages), or a "
+        if give >= shift:
+            return (model.stage(give), f"the beat-written enable to {slots} flip-flops",
+                    "fewer lanes on the wider side (smaller pe/simd or io_bits)")
+        return (model.stage(shift), f"{self.shift_stages} barrel-rotator stages",
+                "lane counts with a larger common divisor (a shorter ring), or a "
                 "conversion via an intermediate lane count (retimed)")
 
     def elaborate(self, platform):
@@ -183,88 +204,109 @@ class StreamingDataWidthConverter(wiring.Component):
             wiring.connect(m, first.o, second.i)
             wiring.connect(m, second.o, wiring.flipped(self.o))
             return m
-        a, b, width = self._a, self._b, self._shape.width
-        take = Signal()
-        give = Signal()
-        # Lanes of this input / output beat: full, or the sample's remainder
-        # on its last beat, chosen by a registered last-beat flag, so no lane
-        # count is computed from a remaining-elements counter in the cycle
-        # that uses it.
-        in_last, in_rest, _ = _last_beat(m, "in", give, a, self._elements)
-        out_last, out_rest, out_moved = _last_beat(m, "out", take, b, self._elements)
-        in_mask = Mux(in_last, _ones(in_rest * width, a * width), _ones(a * width))
-        out_mask = Mux(out_last, _ones(out_rest * width, b * width), _ones(b * width))
-
-        # Every lane count is a multiple of `group` elements, so positions are
-        # counted in groups and the barrel shifters move whole groups: fewer
-        # stages (64 -> 32 lanes: 2 instead of 7). From here on, counts are in groups.
-        group = self.group
-        a, b, in_rest, out_rest = a // group, b // group, in_rest // group, out_rest // group
-        capacity = a + b
-        buffer = Signal(capacity * group * width)
+        # Counts from here on are in groups of `group` elements (every lane count is a multiple).
+        group, width = self.group, self._shape.width
+        a, b, a_rest, b_rest = self._groups()
+        capacity, step = self.capacity, group * width
+        take, give = Signal(), Signal()
+        in_last, _, in_moved = _last_beat(m, "in", give, self._a, self._elements)
+        out_last, _, out_moved = _last_beat(m, "out", take, self._b, self._elements)
+        ring = [Signal(step, name=f"slot_{k}") for k in range(capacity)]
+        self._slots = ring              # the ring, for a test that checks it holds still
+        write_at, read_at = Signal(range(capacity)), Signal(range(capacity))
         count = Signal(range(capacity + 1))
-
-        # `count - leaving`, `o.valid` and whether a beat fits if one leaves /
-        # if none leaves are registers. A beat fits only if a full one would, so
-        # it is placed at most `b` groups up: the shifters need only the bits of
-        # `b`, not of the capacity.
-        after_take = Signal(range(capacity + 1))
-        fits_hold = Signal(init=1)
-        # A beat that fits when none leaves also fits when one does, so i.ready is
-        # "fits_hold, or fits_take and a beat leaves"; with "fits_take and o.valid" a register
-        # of its own, i.ready and give are one LUT each from flip-flops and o.ready.
-        fits_take_valid = Signal()
+        # The beat's slots, a register: on `give` it moves past the beat just written.
+        window = Signal(capacity, init=(1 << (a_rest if self.in_beats == 1 else a)) - 1)
+        ready, valid = Signal(init=1), Signal()
         m.d.comb += [
-            take.eq(self.o.valid & self.o.ready),
-            give.eq(self.i.valid & self.i.ready),
-            self.o.payload.as_value().eq(buffer[:b * group * width] & out_mask),
-            self.i.ready.eq(fits_hold | (fits_take_valid & self.o.ready)),
+            self.i.ready.eq(ready),
+            self.o.valid.eq(valid),
+            take.eq(valid & self.o.ready),
+            give.eq(self.i.valid & ready),
         ]
-        incoming = Signal(a * group * width)
-        m.d.comb += incoming.eq(self.i.payload.as_value() & in_mask)
-        length, step, places = len(buffer), group * width, b.bit_length()
-        placed = Mux(take, _shift_up(incoming, after_take[:places], step, length),
-                     _shift_up(incoming, count[:places], step, length))
-        shifted = Mux(take, Mux(out_last, buffer >> (out_rest * step), buffer >> (b * step)),
-                      buffer)
-        # Enabled by take or i.valid, not give: with i.valid but no room, the buffer keeps
-        # its value (nothing is placed), and the enable stays one LUT from flip-flops.
-        with m.If(take | self.i.valid):
-            m.d.sync += buffer.eq(shifted | Mux(give, placed, 0))
 
-        # The next registers for each (take, give) case come from registers
-        # only; take and give just pick one of the four, so neither `o.ready`
-        # nor `i.valid` reaches an adder or a comparator. Within a case, the
-        # groups arriving (A) and leaving (L) are constants picked by the
-        # last-beat flags, so each test compares a register with a constant
-        # (n = base + A >= L is base >= L - A) and no comparator waits for an adder.
-        def select(values):
+        # Write: the beat rotated up to `write_at` (a barrel rotator selected by a register),
+        # each slot of the window enabled by `give`. No slot moves when a beat leaves.
+        incoming = Value.cast(self.i.payload)[:a * step]
+        placed = _rotate_up(m, incoming, write_at, step, capacity)
+        for k, slot in enumerate(ring):
+            with m.If(give & window[k]):
+                m.d.sync += slot.eq(placed[k * step:(k + 1) * step])
+        # Read: the slots from `read_at` on, rotated down to lane 0; a sample's last beat
+        # shows only its own groups, the rest zero.
+        shown = _rotate_down(m, Cat(*ring), read_at, step, capacity)[:b * step]
+        out_mask = _pick(out_last, _ones(b_rest * step, b * step), _ones(b * step))
+        m.d.comb += self.o.payload.as_value().eq(shown & out_mask)
+
+        # The registers' next values for each (take, give) case from registers only; take and
+        # give pick one of the four. Within a case the groups arriving (A) and leaving (L) are
+        # constants picked by the last-beat flags, so a test compares `count` with a constant.
+        def cases(make):
+            values = {(t, g): make(t, g) for t in (0, 1) for g in (0, 1)}
             return Mux(take, Mux(give, values[1, 1], values[1, 0]),
                        Mux(give, values[0, 1], values[0, 0]))
 
-        nexts = {key: {} for key in ("count", "after_take", "valid", "fits_take", "fits_hold")}
-        for t in (0, 1):
-            base = after_take if t else count
-            leaving_last = out_moved if t else out_last
-            for g in (0, 1):
-                def case(test, g=g, leaving_last=leaving_last):
-                    """``test(A, L)`` for this case's constants, picked by the flags."""
-                    def over_leaving(arrive):
-                        return Mux(leaving_last, test(arrive, out_rest), test(arrive, b))
-                    if not g:
-                        return over_leaving(0)
-                    return Mux(in_last, over_leaving(in_rest), over_leaving(a))
-                nexts["count"][t, g] = case(lambda A, L, base=base: base + A)
-                nexts["after_take"][t, g] = case(lambda A, L, base=base: base + (A - L))
-                nexts["valid"][t, g] = case(lambda A, L, base=base: _at_least(base, L - A, capacity))
-                nexts["fits_take"][t, g] = case(lambda A, L, base=base: _at_most(base, b + L - A, capacity))
-                nexts["fits_hold"][t, g] = case(lambda A, L, base=base: _at_most(base, b - A, capacity))
-        m.d.sync += [count.eq(select(nexts["count"])),
-                     after_take.eq(select(nexts["after_take"])),
-                     self.o.valid.eq(select(nexts["valid"])),
-                     fits_hold.eq(select(nexts["fits_hold"])),
-                     fits_take_valid.eq(select({key: nexts["fits_take"][key] & nexts["valid"][key]
-                                                for key in nexts["valid"]}))]
+        def next_in_last(g):
+            return in_moved if g else in_last
+
+        def next_out_last(t):
+            return out_moved if t else out_last
+
+        def over(flags, test):
+            """``test(values)`` for every value of the non-constant flags, as a Mux tree."""
+            if not flags:
+                return test(())
+            flag, rest = flags[0], flags[1:]
+            if isinstance(flag, Const):
+                return over(rest, lambda values: test((bool(flag.value),) + values))
+            return Mux(flag, over(rest, lambda values: test((True,) + values)),
+                       over(rest, lambda values: test((False,) + values)))
+
+        def count_test(t, g, bound):
+            """``count + A - L`` against ``bound(next in_last, next out_last)``."""
+            flags = (in_last, next_in_last(g), out_last, next_out_last(t))
+
+            def test(values):
+                il, nil, ol, nol = values
+                delta = (g and (a_rest if il else a)) - (t and (b_rest if ol else b))
+                return bound(count, delta, nil, nol)
+            return over(flags, test)
+
+        def next_count(t, g):
+            flags = (in_last, out_last)
+            return over(flags, lambda values: count + ((g and (a_rest if values[0] else a))
+                                                        - (t and (b_rest if values[1] else b))))
+
+        def wrap(pointer, moved):
+            """``(pointer + moved) % capacity`` for a constant ``moved`` < capacity."""
+            if moved % capacity == 0:
+                return pointer
+            moved %= capacity
+            return Mux(pointer >= capacity - moved, pointer - (capacity - moved),
+                       pointer + moved)
+
+        m.d.sync += [
+            count.eq(cases(next_count)),
+            # valid: count + A - L >= the next output beat's groups
+            valid.eq(cases(lambda t, g: count_test(
+                t, g, lambda n, delta, nil, nol: _at_least(
+                    n, (b_rest if nol else b) - delta, capacity)))),
+            # ready: count + A - L + the next input beat's groups <= capacity
+            ready.eq(cases(lambda t, g: count_test(
+                t, g, lambda n, delta, nil, nol: _at_most(
+                    n, capacity - (a_rest if nil else a) - delta, capacity)))),
+        ]
+        # The next beat's window: its size (by the flag after this beat) from the slot after it.
+        after = Signal.like(write_at)
+        m.d.comb += after.eq(over((in_last,), lambda values: wrap(write_at,
+                                                                  a_rest if values[0] else a)))
+        next_window = over((in_moved,), lambda values: _rotate_up(
+            m, _ones(a_rest if values[0] else a), after, 1, capacity))
+        with m.If(give):
+            m.d.sync += [write_at.eq(after), window.eq(next_window)]
+        with m.If(take):
+            m.d.sync += read_at.eq(over((out_last,),
+                                        lambda values: wrap(read_at, b_rest if values[0] else b)))
         return m
 
 
@@ -312,10 +354,30 @@ def _ones(bits, length=None):
     return Const((1 << bits) - 1, length or bits)
 
 
-def _shift_up(value, lanes, width, length):
-    """``value`` (unsigned) shifted up by ``lanes`` lanes (groups) of ``width`` bits, zero-filled,
-    as ``length`` bits: one stage per bit of ``lanes``, each a constant shift (a barrel shifter)."""
-    value = Cat(value, Const(0, length - len(value)))
-    for stage, bit in enumerate(lanes):
-        value = Mux(bit, (value << (width << stage))[:length], value)
+def _pick(flag, if_set, if_clear):
+    """``if_set`` or ``if_clear`` by ``flag``: a plain choice when the flag is a constant."""
+    if isinstance(flag, Const):
+        return if_set if flag.value else if_clear
+    return Mux(flag, if_set, if_clear)
+
+
+def _rotate_up(m, value, slots, width, count):
+    """``value`` (unsigned, zero-extended to ``count`` slots of ``width`` bits) rotated up by
+    ``slots`` (a value below ``count``): one stage per bit, each a constant rotation, each
+    stage a signal of its own (as one expression, every stage would copy the ones before)."""
+    value = Cat(value, Const(0, count * width - len(value)))
+    for stage, bit in enumerate(slots):
+        rotated = Signal(count * width)
+        m.d.comb += rotated.eq(Mux(bit, value.rotate_left(((1 << stage) % count) * width), value))
+        value = rotated
+    return value
+
+
+def _rotate_down(m, value, slots, width, count):
+    """``value`` (``count`` slots of ``width`` bits) rotated down by ``slots`` (below ``count``)."""
+    for stage, bit in enumerate(slots):
+        rotated = Signal(count * width)
+        m.d.comb += rotated.eq(Mux(bit, value.rotate_right(((1 << stage) % count) * width),
+                                   value))
+        value = rotated
     return value

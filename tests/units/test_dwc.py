@@ -82,6 +82,51 @@ def test_full_rate_when_widths_divide():
     assert cycles[-1] - cycles[0] == 15
 
 
+@pytest.mark.parametrize("in_per_beat, out_per_beat, elements", [
+    (64, 32, 784), (32, 64, 784), (8, 3, 30), (3, 8, 30), (16, 10, 10), (10, 1, 10),
+    (1, 7, 20), (5, 3, 7), (3, 5, 7), (12, 5, 60), (16, 32, 256),
+])
+def test_full_rate_of_the_narrow_side(in_per_beat, out_per_beat, elements):
+    """With a registered i.ready, the ring's room still keeps the narrow side busy: 6 samples
+    take 6 x max(input beats, output beats) cycles, plus the latency."""
+    dut = StreamingDataWidthConverter(shape=unsigned(2), in_per_beat=in_per_beat,
+                                      out_per_beat=out_per_beat, elements=elements)
+    samples = samples_for(elements, 2, count=6, seed=1)
+    want = regroup(samples, out_per_beat, 2)
+    cycles = _output_cycles(dut, regroup(samples, in_per_beat, 2), len(want))
+    assert cycles[-1] <= 6 * max(dut.in_beats, dut.out_beats) + 1
+
+
+def test_ready_is_registered_and_a_leaving_beat_moves_no_slot():
+    """i.ready does not follow o.ready within a cycle, and with i idle a stalled or leaving
+    beat keeps every slot of the ring as it was (only the read pointer moves)."""
+    dut = StreamingDataWidthConverter(shape=unsigned(2), in_per_beat=8, out_per_beat=3,
+                                      elements=30)
+    assert dut.registered_ready and dut.ready_fanout < dut.capacity * 2     # < the ring
+    samples = samples_for(30, 2, count=1, seed=2)
+    beats = regroup(samples, 8, 2)
+    seen = []
+
+    async def testbench(ctx):
+        ctx.set(dut.i.valid, 1)
+        ctx.set(dut.i.payload.as_value(), beats[0])
+        await ctx.tick()
+        ctx.set(dut.i.valid, 0)
+        slots = [ctx.get(slot) for slot in dut._slots]
+        for ready in (0, 1, 1, 0, 1):
+            before = ctx.get(dut.i.ready)
+            ctx.set(dut.o.ready, ready)
+            seen.append(ctx.get(dut.i.ready) == before)
+            await ctx.tick()
+            seen.append([ctx.get(slot) for slot in dut._slots] == slots)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert all(seen)
+
+
 @pytest.mark.parametrize("in_per_beat, via, out_per_beat, elements", [
     (64, 56, 49, 784), (49, 56, 64, 784), (8, 5, 3, 30), (3, 6, 8, 30), (7, 4, 1, 20),
 ])
@@ -124,19 +169,20 @@ def _output_cycles(dut, in_beats, count):
 
 
 def test_via_keeps_the_rate_and_retimed_picks_it_for_a_deep_shifter():
-    """64 -> 49 lanes (sfc_balanced's input): 6 shifter stages, too many for 200 MHz on ECP5
-    speed 8; retimed goes via 56 lanes (3 stages each), output beats as often as before."""
+    """64 -> 49 lanes (sfc_balanced's input): a 161-slot ring, 8 rotator stages, too many for
+    200 MHz on ECP5 speed 8; retimed goes via 56 lanes (21-slot rings, 5 stages each), output
+    beats as often as before."""
     from hwgen.timing import delay_model
     model = delay_model("ecp5", "8")
     direct = StreamingDataWidthConverter(shape=unsigned(1), in_per_beat=64, out_per_beat=49,
                                          elements=784)
     split = direct.retimed(model, 200)
-    assert direct.shift_stages == 6 and (split.via, split.shift_stages) == (56, 3)
+    assert direct.shift_stages == 8 and (split.via, split.shift_stages) == (56, 5)
     assert direct.retimed(model, 100) is direct and split.retimed(model, 200) is split
     assert split.stage_delay(model)[0] < direct.stage_delay(model)[0]
     shallow = StreamingDataWidthConverter(shape=unsigned(1), in_per_beat=64, out_per_beat=32,
                                           elements=784)
-    assert shallow.retimed(model, 250) is shallow        # 2 stages: nothing to gain
+    assert shallow.retimed(model, 250) is shallow        # 3 stages: nothing to gain
     samples = samples_for(784, 2, count=3, seed=0)
     beats = regroup(samples, 64, 2)
     fresh = lambda via: StreamingDataWidthConverter(shape=unsigned(2), in_per_beat=64,

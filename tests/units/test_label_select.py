@@ -103,7 +103,7 @@ def test_index_width(channels, bits):
     assert unit.index_bits == bits
     assert unit.o.payload.shape().elem_shape == unsigned(bits)
     assert unit.o.payload.shape().length == 1
-    assert (unit.channels, unit.pe, unit.folds, unit.latency) == (channels, 1, channels, 2)
+    assert (unit.channels, unit.pe, unit.folds, unit.latency) == (channels, 1, channels, 3)
 
 
 def simulate(case, x, *, stall, seed):
