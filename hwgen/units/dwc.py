@@ -227,7 +227,8 @@ class StreamingDataWidthConverter(wiring.Component):
 
         # Write: the beat rotated up to `write_at` (a barrel rotator selected by a register),
         # each slot of the window enabled by `give`. No slot moves when a beat leaves.
-        incoming = Value.cast(self.i.payload)[:a * step]
+        # A sample of one beat fills only its first `a_rest` groups (the ring is sized for them).
+        incoming = Value.cast(self.i.payload)[:(a if self.in_beats > 1 else a_rest) * step]
         placed = _rotate_up(m, incoming, write_at, step, capacity)
         for k, slot in enumerate(ring):
             with m.If(give & window[k]):

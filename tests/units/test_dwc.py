@@ -37,6 +37,7 @@ def samples_for(elements, bits, count, seed, signed_=False):
 @pytest.mark.parametrize("in_per_beat, out_per_beat, elements", [
     (64, 32, 784), (32, 64, 784), (8, 3, 30), (3, 8, 30), (5, 5, 25), (7, 1, 20),
     (1, 7, 20), (16, 10, 10), (10, 16, 10), (4, 6, 12),
+    (8, 2, 2), (16, 1, 3),      # one input beat much wider than the sample: a short ring
 ])
 @pytest.mark.parametrize("stall", [0.0, 0.3])
 def test_regroups_samples(in_per_beat, out_per_beat, elements, stall):
