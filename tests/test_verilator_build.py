@@ -1,10 +1,11 @@
-"""The Verilator build cache: quick builds chosen by run length, pruning least recently used."""
+"""Verilator builds: lint in the build, quick builds chosen by run length, the cache pruned
+least recently used first."""
 
 import os
 
 import pytest
 
-from sim.verilator import QUICK_BUILD_CYCLES, prune_cache, quick_build_pays
+from sim.verilator import QUICK_BUILD_CYCLES, build, prune_cache, quick_build_pays
 
 GB = 1_000_000_000
 
@@ -55,3 +56,22 @@ def test_under_the_limit_nothing_is_deleted(cache):
 def test_quick_builds_for_runs_under_the_bound():
     assert quick_build_pays(QUICK_BUILD_CYCLES - 1)
     assert not quick_build_pays(QUICK_BUILD_CYCLES)
+
+
+PROBE = """\
+module lint_probe(input wire clk, input wire [3:0] a, output reg [3:0] y);
+  always @(posedge clk) y <= a;
+endmodule
+"""
+
+
+def test_a_build_with_lint_keeps_verilators_warnings(tmp_path, monkeypatch):
+    """The same -Wall check as sim.verilator.lint, in the build's own parse: a blocking
+    assignment in a clocked block (not waived) is reported; the same module without it
+    builds with an empty lint.log."""
+    monkeypatch.setenv("HWGEN_CACHE", str(tmp_path))
+    dirty = build(PROBE.replace("y <= a", "y = a"), "lint_probe", quick=True, lint=True,
+                  log=lambda *a: None)
+    assert "%Warning-BLKSEQ" in (dirty / "lint.log").read_text()
+    clean = build(PROBE, "lint_probe", quick=True, lint=True, log=lambda *a: None)
+    assert (clean / "lint.log").read_text() == ""
