@@ -108,6 +108,22 @@ class _Comb(Elaboratable):
         return m
 
 
+def comb_counts(dut, cases, *ports):
+    """``dut.count`` of a combinational tree for each case (one value per port in ``ports``)."""
+    got = []
+
+    async def tb(ctx):
+        for values in cases:
+            for port, value in zip(ports, values):
+                ctx.set(port, value)
+            got.append(ctx.get(dut.count))
+
+    sim = Simulator(dut)
+    sim.add_testbench(tb)
+    sim.run()
+    return got
+
+
 @pytest.mark.parametrize("structure", sorted(STRUCTURES))
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 6])
 def test_exhaustive_small_widths(n, structure):
@@ -115,18 +131,7 @@ def test_exhaustive_small_widths(n, structure):
     pairs = list(itertools.product(range(1 << n), repeat=2))
     want = golden_counts(bits_of([p[0] for p in pairs], n), bits_of([p[1] for p in pairs], n))
     dut = _Comb(n, structure)
-    got = []
-
-    async def tb(ctx):
-        for x, w in pairs:
-            ctx.set(dut.x, x)
-            ctx.set(dut.w, w)
-            got.append(ctx.get(dut.count))
-
-    sim = Simulator(dut)
-    sim.add_testbench(tb)
-    sim.run()
-    assert got == list(want)
+    assert comb_counts(dut, pairs, dut.x, dut.w) == list(want)
 
 
 @pytest.mark.parametrize("structure", sorted(STRUCTURES))
@@ -283,18 +288,7 @@ def test_table_exhaustive_small_widths(n, depth):
     dut = _TableComb(n, words)
     cases = list(itertools.product(range(1 << n), range(depth)))
     want = golden_counts(bits_of([x for x, _ in cases], n), bits_of([words[a] for _, a in cases], n))
-    got = []
-
-    async def tb(ctx):
-        for x, a in cases:
-            ctx.set(dut.x, x)
-            ctx.set(dut.addr, a)
-            got.append(ctx.get(dut.count))
-
-    sim = Simulator(dut)
-    sim.add_testbench(tb)
-    sim.run()
-    assert got == list(want)
+    assert comb_counts(dut, cases, dut.x, dut.addr) == list(want)
 
 
 @pytest.mark.parametrize("n, depth, registers", [(32, 32, (0,)), (49, 8, (1, 2)), (64, 2, ()),
