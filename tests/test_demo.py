@@ -94,9 +94,7 @@ def test_cnn_layers_and_folding():
     assert np.array_equal(x_float, x_int)
 
 
-@pytest.mark.slow
 def test_demo_command_cosimulates_cnn(tmp_path, capsys):
-    """Slow: its Verilator build takes about a minute of CPU (then cached)."""
     assert main(["demo", "digits", "--pretrained", "--models", "cnn", "--count", "40",
                  "--backpressure", "0.3", "-o", str(tmp_path)]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| cnn |"))
@@ -106,10 +104,8 @@ def test_demo_command_cosimulates_cnn(tmp_path, capsys):
     assert 324 <= float(cells[6]) < 330
 
 
-@pytest.mark.slow
 def test_demo_command_cosimulates_vit(tmp_path, capsys):
-    """Slow: its Verilator build took 86-213 s on the shared 2 cores (then cached); the 540
-    images then cosimulate in about 6 s."""
+    """All 540 test images through the trained ViT's hardware (a quick Verilator build)."""
     assert main(["demo", "digits", "--pretrained", "--models", "vit", "--backpressure", "0.3",
                  "-o", str(tmp_path)]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| vit |"))

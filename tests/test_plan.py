@@ -108,15 +108,13 @@ def test_fold_options_are_checked(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("name, budget", [
-    ("tiny_bnn", BUDGETS["tiny_bnn"][0]),
-    pytest.param("tiny_bnn", BUDGETS["tiny_bnn"][1], marks=pytest.mark.slow),
-    *(pytest.param("int8_mlp", budget, marks=pytest.mark.slow) for budget in BUDGETS["int8_mlp"])])
+    *(("tiny_bnn", budget) for budget in BUDGETS["tiny_bnn"]),
+    *(("int8_mlp", budget) for budget in BUDGETS["int8_mlp"])])
 def test_auto_folded_networks_simulate_bit_exact(name, budget, tmp_path, capsys):
     """The chosen folding is printed and the Verilator cosim has 0 mismatches.
 
-    Each budget is one Verilator build (40-70 s on the shared 2-core machine), so CI
-    runs the smaller tiny_bnn budget and ``-m slow`` the other three; the foldings of
-    all four differ per network (test above).
+    Each budget is one (quick) Verilator build; the foldings of all four differ per
+    network (test above).
     """
     net = str(EXAMPLES / f"{name}.yaml")
     code = main(["sim", net, "--fold", "auto", "--max-lut", str(budget), "--count", "8",
