@@ -29,7 +29,7 @@ def infer(ctx, raw, in_types, in_moments):
         values = rng.integers(-limit, limit, size=t.shape, endpoint=True).astype(np.int64)
     else:
         values = src.get(raw, "values", tuple(t.shape), "[*the input's shape]")
-    ctx.check_int32(raw, "values", values.reshape(-1))     # (the message gives a flat index)
+    ctx.check_int32(raw, "values", values)
     out = TensorType.of_range(t.shape, t.lo + int(values.min()), t.hi + int(values.max()))
     out_m = rw.Moments(float(mom.mean) + float(values.mean()), float(mom.std))
     return out, {"values": values}, out_m

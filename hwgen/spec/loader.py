@@ -599,9 +599,9 @@ class _Loader:
     def check_int32(self, raw, key, b):
         bad = (b < INT32_MIN) | (b > INT32_MAX)
         if bad.any():
-            i = int(np.argwhere(bad)[0][0])
+            at = tuple(int(k) for k in np.argwhere(bad)[0])    # the full index, any rank
             raise self.param_error(raw, f"{self.pdesc(raw, key)} must fit int32, but "
-                                   f"{key}[{i}] = {int(b[i])}")
+                                   f"{key}[{', '.join(map(str, at))}] = {int(b[at])}")
 
 class _SeedParams:
     generated = True

@@ -198,6 +198,9 @@ def test_add_const_params(tmp_path):
     np.savez(tmp_path / "w.npz", **{**arrays, "pos.values": np.zeros((2, 3), dtype=np.int64)})
     with pytest.raises(SpecError, match=r"pos.values in .* has shape \[2, 3\], expected \[3, 2\]"):
         load(tmp_path / "net.yaml")
+    np.savez(tmp_path / "w.npz", **{**arrays, "pos.values": np.array([[0, 0], [0, 2**31], [0, 0]])})
+    with pytest.raises(SpecError, match=r"must fit int32, but values\[1, 1\] = 2147483648"):
+        load(tmp_path / "net.yaml")     # a 2-D array's element named by its full index
     np.savez(tmp_path / "w.npz", **{**arrays, "pos.values": np.full((3, 2), 2**31)})
     with pytest.raises(SpecError, match="int32"):
         load(tmp_path / "net.yaml")
