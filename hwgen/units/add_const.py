@@ -1,10 +1,11 @@
 """Per-element constant add: ``y = x + values[k]``, ``k`` the element's place in the sample."""
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed
+from amaranth.hdl import Const, Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import as_array, check_int, check_range, check_shape, shape_range
+from ._counter import counter
 from ._credit import credit_input
 from ._rom import lane_rom
 
@@ -84,10 +85,7 @@ class AddConst(wiring.Component):
         m = Module()
         queue, accept = credit_input(m, self)
 
-        fold = Signal(range(max(self.folds, 2)))    # never zero-width
-        if self.folds > 1:
-            with m.If(accept):
-                m.d.sync += fold.eq(Mux(fold == self.folds - 1, 0, fold + 1))
+        fold, _ = counter(m, self.folds, accept, "fold")
 
         # Stage 1: register x while each lane's ROM reads the constant of the accepted beat.
         x1 = Signal.like(self.i.payload)

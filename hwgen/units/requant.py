@@ -5,6 +5,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import channel_params, check_int, check_shape, shape_range
+from ._counter import counter
 from ._credit import credit_input
 from ._dyadic import check_rounding, clamp, delayed, dyadic_bounds, round_shift
 from ._rom import lane_rom
@@ -117,10 +118,7 @@ class Requant(wiring.Component):
         # when the output queue has room for it and everything in flight (credit).
         queue, accept = credit_input(m, self)
 
-        fold = Signal(range(max(self.folds, 2)))    # never zero-width
-        if self.folds > 1:
-            with m.If(accept):
-                m.d.sync += fold.eq(Mux(fold == self.folds - 1, 0, fold + 1))
+        fold, _ = counter(m, self.folds, accept, "fold")
 
         # Stage 1: register x; each lane's parameters come out of its ROM in step.
         x1 = Signal.like(self.i.payload)
