@@ -306,10 +306,9 @@ def conv_hardware(layer, source, in_shape, units, flattened_from=None):
     kernels in window order."""
     binary = layer.op.startswith("binary_")
     padded = layer.attrs.padding > 0
-    in_range = None
-    if binary and source.binary:
-        pad_value = 0                                   # bit 0 = -1, the binary pad
-    elif binary:
+    # binary on binary: pad bit 0 = -1, the binary pad, and no range to widen
+    in_range, pad_value, zero_pad_binary, mvau_source = None, 0, False, source
+    if binary and not source.binary:
         # binary_conv2d pads with -1 (sw_reference.ops.binary_conv2d); an unsigned pixel
         # stream cannot carry it.
         if padded and not in_shape.signed:
@@ -319,15 +318,19 @@ def conv_hardware(layer, source, in_shape, units, flattened_from=None):
                 f"does) or signed inputs")
         pad_value = -1 if padded else 0
         in_range = (min(source.lo, -1), source.hi) if padded else None
-    else:
-        pad_value = 0
-        in_range = (min(source.lo, 0), max(source.hi, 0)) if padded else None
+    elif not binary and source.binary and padded:
+        # conv2d pads with 0, which a binary stream's one bit cannot carry: the window
+        # generator widens its output to signed(2) (-1/+1, and 0 for padding)
+        zero_pad_binary = True
+        mvau_source = TensorType(source.shape, 2, True, -1, 1)
+    elif not binary and padded:
+        in_range = (min(source.lo, 0), max(source.hi, 0))
     c, h, w = source.shape
     swg = units.ConvolutionInputGenerator(
         in_shape=in_shape, channels=c, height=h, width=w, kernel=layer.attrs.kernel_size,
         stride=layer.attrs.stride, padding=layer.attrs.padding, pad_value=pad_value,
-        simd=layer.simd)
-    mvau = mvau_for(layer, units.window_weights(layer.params["weight"]), source, units,
+        simd=layer.simd, zero_pad_binary=zero_pad_binary)
+    mvau = mvau_for(layer, units.window_weights(layer.params["weight"]), mvau_source, units,
                     in_range=in_range)
     return [swg, mvau]
 

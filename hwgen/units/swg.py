@@ -1,7 +1,7 @@
 """Sliding-window generator (FINN: ConvolutionInputGenerator): im2col of an HWC stream."""
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, Signal, unsigned
+from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -60,13 +60,20 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
     pad_value : int         an element value of ``in_shape`` (its raw bits for
                             binary: 0 means -1, as ``sw_reference.ops.binary_conv2d`` pads)
     simd : int              channels per beat (FINN ``SIMD``); must divide ``channels``
+    zero_pad_binary : bool  binary input (``in_shape`` 1 bit, bit 1 = +1) whose windows
+                            are padded with 0 (default False): the output elements are
+                            ``signed(2)``, -1/+1 from the input and 0 for padding. An
+                            integer convolution of a binary feature map pads with zero,
+                            which one bit cannot carry; the line buffer still holds one
+                            bit per element. ``pad_value`` must be 0.
 
     Members
     -------
     i : In(stream.Signature(ArrayLayout(in_shape, simd)))
         ``H*W*C/simd`` beats per sample.
-    o : Out(stream.Signature(ArrayLayout(in_shape, simd)))
-        ``OH*OW*k*k*C/simd`` beats per sample (``out_beats``).
+    o : Out(stream.Signature(ArrayLayout(out_shape, simd)))
+        ``OH*OW*k*k*C/simd`` beats per sample (``out_beats``); ``out_shape`` is
+        ``in_shape``, or ``signed(2)`` with ``zero_pad_binary``.
 
     Latency: the first beat of a sample leaves 2 cycles after input row
     ``k - padding - 1`` is complete (or at once when that row is above the
@@ -83,7 +90,7 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
     resource_features = None
 
     def __init__(self, *, in_shape, channels, height, width, kernel, stride=1, padding=0,
-                 pad_value=0, simd=1):
+                 pad_value=0, simd=1, zero_pad_binary=False):
         (self._in_shape, self._channels, self._height, self._width, self._kernel,
          self._simd) = check_feature_map(in_shape=in_shape, channels=channels, height=height,
                                          width=width, kernel=kernel, lanes_name="simd", lanes=simd)
@@ -98,14 +105,25 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
         if not lo <= self._pad_value <= hi:
             raise ValueError(f"pad_value must be in [{lo}, {hi}] (an element of {self._in_shape}), "
                              f"not {pad_value!r}")
+        if not isinstance(zero_pad_binary, bool):
+            raise TypeError(f"zero_pad_binary must be True or False, not {zero_pad_binary!r}")
+        if zero_pad_binary and (Shape.cast(self._in_shape) != unsigned(1) or self._pad_value):
+            raise ValueError(f"zero_pad_binary needs a binary in_shape (unsigned(1)) and "
+                             f"pad_value 0, not {self._in_shape} and {pad_value!r}")
+        self._zero_pad_binary = zero_pad_binary
         self._rows = 1 << (2 * self._kernel + self._stride - 1).bit_length()
 
-        layout = data.ArrayLayout(self._in_shape, self._simd)
-        super().__init__({"i": In(stream.Signature(layout)), "o": Out(stream.Signature(layout))})
+        super().__init__({
+            "i": In(stream.Signature(data.ArrayLayout(self._in_shape, self._simd))),
+            "o": Out(stream.Signature(data.ArrayLayout(self.out_shape, self._simd))),
+        })
 
     stride = property(lambda self: self._stride)
     padding = property(lambda self: self._padding)
     pad_value = property(lambda self: self._pad_value)
+    zero_pad_binary = property(lambda self: self._zero_pad_binary)
+    #: element shape of the output windows
+    out_shape = property(lambda self: signed(2) if self._zero_pad_binary else self._in_shape)
     simd = property(lambda self: self._simd)
     #: beats per pixel (FINN's channel fold)
     cf = property(lambda self: self._channels // self._simd)
@@ -183,9 +201,14 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
         out_valid, out_pad = Signal(), Signal()
         with m.If(advance):
             m.d.sync += [out_valid.eq(issue), out_pad.eq(pad)]
-        pad_word = Const(self._pad_value, self._in_shape).replicate(self._simd)
-        m.d.comb += [self.o.valid.eq(out_valid),
-                     self.o.payload.as_value().eq(Mux(out_pad, pad_word, read.data))]
+        m.d.comb += self.o.valid.eq(out_valid)
+        if self._zero_pad_binary:
+            for lane in range(self._simd):      # bit 1 -> +1, bit 0 -> -1, padding -> 0
+                m.d.comb += self.o.payload[lane].eq(
+                    Mux(out_pad, 0, Mux(read.data[lane], 1, -1)))
+        else:
+            pad_word = Const(self._pad_value, self._in_shape).replicate(self._simd)
+            m.d.comb += self.o.payload.as_value().eq(Mux(out_pad, pad_word, read.data))
         return m
 
 

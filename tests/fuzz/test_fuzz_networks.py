@@ -209,6 +209,26 @@ def test_regression_padding_beyond_the_kernel(layer):
     assert simulate_spec(spec, x, 0.0, 1).tolist() == run(spec, x).tolist()
 
 
+@pytest.mark.parametrize("layer", [
+    "{name: l1, op: conv2d, out_channels: 3, kernel_size: 2, stride: 3, padding: 6,"
+    " weight_type: ternary}",
+    "{name: l1, op: conv2d, out_channels: 2, kernel_size: 3, padding: 1, simd: 3, pe: 2}"])
+def test_regression_conv2d_of_a_binary_map_pads_with_zero(layer):
+    """The fuzz campaign (seed 0) found conv2d on a binary feature map (a 1-bit threshold's
+    output) padding with -1: the window generator put the pad bit 0 on the stream, which a
+    binary element reads as -1, where conv2d pads with 0. The windows are now signed(2)
+    elements (-1/+1, 0 for padding). Shrunk from add -> threshold 1 bit -> ternary conv2d ->
+    threshold on a [3, 1, 1] input."""
+    from hwgen.spec import loads
+    from sim.network import edge_samples, random_samples
+    from sw_reference.network import run
+    spec = loads("name: t\ninput: {shape: [3, 2, 2], bits: 4}\nseed: 0\nlayers:\n"
+                 "  - {name: l0, op: threshold, bits: 1}\n"
+                 f"  - {layer}\n")
+    x = np.concatenate([edge_samples(spec), random_samples(spec, 6, 1)])
+    assert simulate_spec(spec, x, 0.3, 1).tolist() == run(spec, x).tolist()
+
+
 @pytest.mark.parametrize("layer", ["{name: l0, op: requant, bits: 7}",
                                    "{name: l0, op: shiftmax, x0: -1}",
                                    "{name: l0, op: shiftgelu, x0: -5}",

@@ -519,14 +519,16 @@ def swg_case(draw):
     in_shape = _element_shape(draw, 1, 6)
     binary = in_shape == unsigned(1)
     lo, hi = shape_range(in_shape)
+    zero_pad_binary = binary and draw(st.booleans())  # signed(2) windows: -1/+1, padding 0
     if binary:
-        pad_value, golden_pad = 0, -1                 # bit 0 is -1
+        pad_value, golden_pad = 0, 0 if zero_pad_binary else -1     # bit 0 is -1
     else:
         pad_value = draw(st.sampled_from([0, lo, hi]))
         golden_pad = pad_value
     unit = ConvolutionInputGenerator(in_shape=in_shape, channels=c, height=h, width=w,
                                      kernel=kernel, stride=stride, padding=padding,
-                                     pad_value=pad_value, simd=_divisor(draw, c))
+                                     pad_value=pad_value, simd=_divisor(draw, c),
+                                     zero_pad_binary=zero_pad_binary)
     count = draw(st.integers(1, 3))
     x = _vectors(draw, count, c * h * w, lo, hi, binary=binary).reshape(count, c, h, w)
     # window element j = (ky*k + kx)*C + ci, the SWG's order (and window_weights')
@@ -537,7 +539,7 @@ def swg_case(draw):
                 eye[(ky * kernel + kx) * c + ci, ci, ky, kx] = 1
     windows = ops.conv2d(torch.from_numpy(x), torch.from_numpy(eye), stride=stride,
                          padding=padding, pad_value=golden_pad).numpy()
-    return UnitCase(unit, _hwc(x), _hwc(windows), binary_out=True)
+    return UnitCase(unit, _hwc(x), _hwc(windows), binary_out=not zero_pad_binary)
 
 
 def maxpool_case(draw):

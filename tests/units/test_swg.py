@@ -46,11 +46,18 @@ CASES = {
                                padding=2, pad_value=3, simd=1),
     "s4_c2_k3_p4_beyond": dict(in_shape=signed(4), channels=2, height=2, width=3, kernel=3,
                                padding=4, pad_value=-2, simd=2),
+    # an integer conv of a binary map pads with 0: signed(2) windows of -1/+1 and 0
+    "bin_zero_pad_c2_k2_s3_p2": dict(in_shape=unsigned(1), channels=2, height=3, width=4,
+                                     kernel=2, stride=3, padding=2, simd=2, zero_pad_binary=True),
+    "bin_zero_pad_c3_k3_p1": dict(in_shape=unsigned(1), channels=3, height=4, width=3, kernel=3,
+                                  padding=1, simd=1, zero_pad_binary=True),
 }
 
 
 def golden_pad(case):
-    """The golden-model pad value (binary: raw bit 0 means -1)."""
+    """The golden-model pad value (binary: raw bit 0 means -1, unless padded with zero)."""
+    if case.get("zero_pad_binary"):
+        return 0
     if case["in_shape"] == unsigned(1):
         return 2 * case.get("pad_value", 0) - 1
     return case.get("pad_value", 0)
@@ -73,7 +80,7 @@ def hwc_beats_of(case, x):
 
 
 def expected_words(case, x):
-    bits, simd = case["in_shape"].width, case["simd"]
+    bits, simd = 2 if case.get("zero_pad_binary") else case["in_shape"].width, case["simd"]
     return [[pack(row[i:i + simd], bits) for i in range(0, len(row), simd)]
             for row in im2col(case, x)]
 
@@ -96,6 +103,10 @@ BASE = dict(in_shape=unsigned(1), channels=4, height=5, width=6, kernel=3, simd=
                                      "not -1"),
     (dict(in_shape=signed(4), pad_value=8), ValueError, "pad_value must be in [-8, 7]"),
     (dict(in_shape="u8"), TypeError, "in_shape must be a shape such as signed(8)"),
+    (dict(zero_pad_binary=1), TypeError, "zero_pad_binary must be True or False, not 1"),
+    (dict(in_shape=signed(4), zero_pad_binary=True), ValueError,
+     "zero_pad_binary needs a binary in_shape (unsigned(1)) and pad_value 0, not signed(4) and 0"),
+    (dict(pad_value=1, zero_pad_binary=True), ValueError, "and pad_value 0, not unsigned(1) and 1"),
 ])
 def test_construction_errors(change, error, message):
     with pytest.raises(error) as info:
@@ -204,6 +215,7 @@ def test_swg_mvau_conv_matches_binary_conv2d(name):
 
 # The binary padded case also runs through Verilator inside the SWG + MVAU test below.
 COSIM = [pytest.param("bin_c4_k3_p1_simd2", marks=pytest.mark.slow), "s8_c2_k3_s2_p2",
+         "bin_zero_pad_c2_k2_s3_p2",
          pytest.param("u4_c1_k1_p2_beyond", marks=pytest.mark.slow)]
 
 
