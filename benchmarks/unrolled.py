@@ -126,21 +126,22 @@ def nextpnr(work, top, clock_mhz, seed, device=DEVICE, timeout=3600):
 
 
 def measure(name, work, seeds, override_levels=None, synth=True):
-    import hwgen.units._unrolled as unrolled
+    import hwgen.units.registry as registry
     spec = load(ROOT / "examples" / f"{name}.yaml")
-    rule = unrolled.levels_for_clock
+    rule = registry.unrolled_timing
     if override_levels is not None:
-        unrolled.levels_for_clock = lambda clock, **_: override_levels
+        registry.unrolled_timing = lambda clock: {"levels_per_stage": override_levels}
     try:
         design = build_network(spec)
     finally:
-        unrolled.levels_for_clock = rule
+        registry.unrolled_timing = rule
     chains = unrolled_units(design)
     work = work / (spec.name + (f"_L{override_levels}" if override_levels else ""))
     work.mkdir(parents=True, exist_ok=True)
     if not synth:
         record = {"network": spec.name, "clock_mhz": spec.target.clock_mhz,
                   "levels_per_stage": chains[0].levels_per_stage if chains else None,
+                  "period_ns": chains[0].period_ns if chains else None,
                   "latency_cycles": latency_cycles(spec, design),
                   "synapse_ops": sum(u.synapse_ops for u in chains),
                   "synapse_ops_unshared": sum(u.synapse_ops_unshared for u in chains)}
@@ -164,6 +165,7 @@ def measure(name, work, seeds, override_levels=None, synth=True):
     record = {
         "network": spec.name, "clock_mhz": spec.target.clock_mhz, "device": DEVICE,
         "levels_per_stage": chains[0].levels_per_stage if chains else None,
+        "period_ns": chains[0].period_ns if chains else None,
         "latency_cycles": latency_cycles(spec, design),
         "unit_latency": [u.latency for u in chains],
         "synapse_ops": sum(u.synapse_ops for u in chains),
