@@ -29,8 +29,16 @@ one level:
 * nothing for an XNOR with a constant weight: a wire (+1) or an inverter (-1), which
   the LUT behind it absorbs.
 
-:func:`levels_for_clock` derives ``levels_per_stage`` from a target clock
-(calibrated on nextpnr-ecp5, see its docstring). Registers are free-running
+With a period in ns instead (``period_ns``, what networks use: the target's ``clock_mhz``)
+the same walk adds estimated delays (:data:`ECP5_NS`, read off placed critical paths)
+instead of levels, wires included: a shared leaf's route to its adders, the route between
+adders, and at a layer boundary either register copies (the wire to them at the end of a
+stage, the wire from them at the start of the next) or, where it fits the stage, the
+wire from the previous layer's outputs straight to the next layer's leaves (no register
+there: stages then end anywhere in a layer, not only at its start). A channel's last
+sum keeps room for the wire to the copies, so its output does not take a stage of its
+own. :func:`levels_for_clock` derives ``levels_per_stage`` from a target clock for the
+level rule. Registers are free-running
 (no enable, no reset): the unit around the datapath keeps flow control off it
 (:class:`~hwgen.units.unrolled_chain.UnrolledChain`).
 """
@@ -93,10 +101,11 @@ LEVELS = Delays(leaf=1, adder=1)
 # ns on nextpnr-ecp5, LFE5U-85F speed 8, read off jsc_m_unrolled's placed critical paths
 # (seed 1, benchmarks/unrolled.py): clock-to-out 0.40; a copy to a leaf 0.96, the leaf's
 # LUT 0.18, a shared leaf to its adder 2.02; a carry chain 0.64 (A -> FCO -> FCI -> F) and
-# 0.63-0.81 to the next; a layer's output to its copies 1.55. own_leaf and crossing (a
-# net of 50-200 LUT inputs across the next layer) are estimates.
+# 0.63-0.81 to the next; a layer's output to its copies 1.55; a layer's output straight to
+# a leaf of the next layer (a net of 50-200 LUT inputs across it) 3.47 (placed at 2.4 ns
+# estimated: 126.0 MHz at 10 cycles, that wire the critical path). own_leaf is an estimate.
 ECP5_NS = Delays(leaf=0.2, adder=0.7, route=0.75, shared_leaf=2.0, own_leaf=0.7, copy=0.96,
-                 to_copies=1.55, crossing=2.4, queue=1.0, fixed=0.45)
+                 to_copies=1.55, crossing=3.5, queue=1.0, fixed=0.45)
 
 
 def levels_for_clock(clock_mhz, level_ns=LEVEL_NS, stage_ns=STAGE_NS):
