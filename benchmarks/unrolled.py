@@ -29,10 +29,11 @@ Verilator cosimulation (fast driver, 30 % random stalls on both sides) and recor
 predictions equal the golden model's (``--no-synth``: that and the cycles only).
 
 ``--calibrate 3,4,5`` instead builds ``jsc_m_unrolled`` with each number of
-levels per register stage (overriding :func:`hwgen.units._unrolled.levels_for_clock`),
-places it with seed 1 and fits ``period = STAGE_NS + LEVEL_NS * levels`` to the
-achieved periods (``benchmarks/results/unrolled_calibration.json``); those two
-constants are the rule that picks the levels from ``clock_mhz``.
+levels per register stage (instead of the delay estimate networks use,
+:func:`hwgen.units.registry.unrolled_timing`), places it with seed 1 and fits
+``period = STAGE_NS + LEVEL_NS * levels`` to the achieved periods
+(``benchmarks/results/unrolled_calibration.json``); those two constants are the rule
+:func:`hwgen.units._unrolled.levels_for_clock` that picks levels from a clock.
 
 LogicNets JSC-M (Umuroglu et al., FPL 2020: 5 cycles at 597 MHz = 8.4 ns,
 14,576 LUTs, on an UltraScale+ xcu280 with 6-input LUTs) is printed as a
@@ -215,11 +216,13 @@ def calibrate(levels, work, save):
 
 
 def print_table(records):
-    print("| network | levels/stage | synapse ops | LUTs (LUT4 + 2 CCU2C + LUTRAM) | of which "
+    print("| network | stage budget | synapse ops | LUTs (LUT4 + 2 CCU2C + LUTRAM) | of which "
           "unrolled | FF | cycles | Fmax MHz median (min) | latency ns |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in records:
-        print(f"| {r['network']} | {r['levels_per_stage']} | {r['synapse_ops']} of "
+        budget = (f"{r['period_ns']:.2f} ns" if r.get("period_ns")
+                  else f"{r['levels_per_stage']} levels")
+        print(f"| {r['network']} | {budget} | {r['synapse_ops']} of "
               f"{r['synapse_ops_unshared']} | {r['luts']} | {r['unrolled_luts']} | {r['ff']} | "
               f"{r['latency_cycles']} | {r.get('fmax_mhz', '-')} ({r.get('fmax_mhz_min', '-')}) "
               f"| {r.get('latency_ns', '-')} |")
