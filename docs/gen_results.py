@@ -791,8 +791,8 @@ RESULTS = {
                             "--tree-fmax", _popcount_fmax),
     "popcount_lane": Result("synth_tree", "python benchmarks/synth_binary.py --only lane "
                             "--tree-fmax", _popcount_lane),
-    "unrolled_networks": Result("unrolled", "python benchmarks/unrolled.py --networks "
-                                "jsc_m_unrolled --seeds 1,2", _unrolled_networks),
+    "unrolled_networks": Result("unrolled", "python benchmarks/unrolled.py --seeds 1,2,3 "
+                                "--pnr-only jsc_m_unrolled", _unrolled_networks),
     "unrolled_calibration": Result("unrolled_calibration",
                                    "python benchmarks/unrolled.py --calibrate 3,4",
                                    _unrolled_calibration),
