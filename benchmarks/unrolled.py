@@ -29,10 +29,11 @@ Verilator cosimulation (fast driver, 30 % random stalls on both sides) and recor
 predictions equal the golden model's (``--no-synth``: that and the cycles only).
 
 ``--calibrate 3,4,5`` instead builds ``jsc_m_unrolled`` with each number of
-levels per register stage (overriding :func:`hwgen.units._unrolled.levels_for_clock`),
-places it with seed 1 and fits ``period = STAGE_NS + LEVEL_NS * levels`` to the
-achieved periods (``benchmarks/results/unrolled_calibration.json``); those two
-constants are the rule that picks the levels from ``clock_mhz``.
+levels per register stage (instead of the delay estimate networks use,
+:func:`hwgen.units.registry.unrolled_timing`), places it with seed 1 and fits
+``period = STAGE_NS + LEVEL_NS * levels`` to the achieved periods
+(``benchmarks/results/unrolled_calibration.json``); those two constants are the rule
+:func:`hwgen.units._unrolled.levels_for_clock` that picks levels from a clock.
 
 LogicNets JSC-M (Umuroglu et al., FPL 2020: 5 cycles at 597 MHz = 8.4 ns,
 14,576 LUTs, on an UltraScale+ xcu280 with 6-input LUTs) is printed as a
@@ -126,21 +127,22 @@ def nextpnr(work, top, clock_mhz, seed, device=DEVICE, timeout=3600):
 
 
 def measure(name, work, seeds, override_levels=None, synth=True):
-    import hwgen.units._unrolled as unrolled
+    import hwgen.units.registry as registry
     spec = load(ROOT / "examples" / f"{name}.yaml")
-    rule = unrolled.levels_for_clock
+    rule = registry.unrolled_timing
     if override_levels is not None:
-        unrolled.levels_for_clock = lambda clock, **_: override_levels
+        registry.unrolled_timing = lambda clock: {"levels_per_stage": override_levels}
     try:
         design = build_network(spec)
     finally:
-        unrolled.levels_for_clock = rule
+        registry.unrolled_timing = rule
     chains = unrolled_units(design)
     work = work / (spec.name + (f"_L{override_levels}" if override_levels else ""))
     work.mkdir(parents=True, exist_ok=True)
     if not synth:
         record = {"network": spec.name, "clock_mhz": spec.target.clock_mhz,
                   "levels_per_stage": chains[0].levels_per_stage if chains else None,
+                  "period_ns": chains[0].period_ns if chains else None,
                   "latency_cycles": latency_cycles(spec, design),
                   "synapse_ops": sum(u.synapse_ops for u in chains),
                   "synapse_ops_unshared": sum(u.synapse_ops_unshared for u in chains)}
@@ -164,6 +166,7 @@ def measure(name, work, seeds, override_levels=None, synth=True):
     record = {
         "network": spec.name, "clock_mhz": spec.target.clock_mhz, "device": DEVICE,
         "levels_per_stage": chains[0].levels_per_stage if chains else None,
+        "period_ns": chains[0].period_ns if chains else None,
         "latency_cycles": latency_cycles(spec, design),
         "unit_latency": [u.latency for u in chains],
         "synapse_ops": sum(u.synapse_ops for u in chains),
@@ -184,7 +187,7 @@ def measure(name, work, seeds, override_levels=None, synth=True):
             runs[seed] = nextpnr(synth, spec.name, spec.target.clock_mhz, seed)
             print(f"    {spec.name} seed {seed}: {runs[seed][0]} MHz", flush=True)
         fmax = {str(seed): f for seed, (f, _) in runs.items()}
-        median = statistics.median(fmax.values())
+        median = statistics.median_low(fmax.values())     # a seed's own figure
         record.update({"fmax_mhz_seeds": fmax, "fmax_mhz": median,
                        "fmax_mhz_min": min(fmax.values()),
                        "critical_path": next(path for f, path in runs.values() if f == median),
@@ -213,11 +216,13 @@ def calibrate(levels, work, save):
 
 
 def print_table(records):
-    print("| network | levels/stage | synapse ops | LUTs (LUT4 + 2 CCU2C + LUTRAM) | of which "
+    print("| network | stage budget | synapse ops | LUTs (LUT4 + 2 CCU2C + LUTRAM) | of which "
           "unrolled | FF | cycles | Fmax MHz median (min) | latency ns |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in records:
-        print(f"| {r['network']} | {r['levels_per_stage']} | {r['synapse_ops']} of "
+        budget = (f"{r['period_ns']:.2f} ns" if r.get("period_ns")
+                  else f"{r['levels_per_stage']} levels")
+        print(f"| {r['network']} | {budget} | {r['synapse_ops']} of "
               f"{r['synapse_ops_unshared']} | {r['luts']} | {r['unrolled_luts']} | {r['ff']} | "
               f"{r['latency_cycles']} | {r.get('fmax_mhz', '-')} ({r.get('fmax_mhz_min', '-')}) "
               f"| {r.get('latency_ns', '-')} |")

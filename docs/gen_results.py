@@ -196,12 +196,20 @@ def _synth_fmax(data):
     return text + "\n"
 
 
+def _stage_rule(n):
+    """How the unrolled unit placed its registers: a period (the ECP5 delay estimate fills
+    it) or a fixed number of levels per stage (older records)."""
+    if n.get("period_ns"):
+        return f"{n['period_ns']:.2f} ns"
+    return _fmt(n.get("levels_per_stage"))
+
+
 def _unrolled_networks(data):
     rows = []
     for n in data["networks"]:
         seeds = n.get("fmax_mhz_seeds") or {}
         path = n.get("critical_path") or {}
-        rows.append((n["network"], _fmt(n["levels_per_stage"]),
+        rows.append((n["network"], _stage_rule(n),
                      f"{n['synapse_ops']:,} of {n['synapse_ops_unshared']:,}",
                      f"{n['luts']:,} ({n['unrolled_luts']:,})", f"{n['ff']:,}",
                      n["latency_cycles"],
@@ -216,7 +224,7 @@ def _unrolled_networks(data):
         rows.append((f"LogicNets JSC-M, published ({ln['device']})", "-", "-",
                      _fmt(ln["luts"]), "-", ln["cycles"], _fmt(ln["fmax_mhz"]),
                      _fmt(ln["latency_ns"]), "-"))
-    text = table(("network", "levels/stage", "synapse ops", "LUTs (unrolled unit)", "FFs",
+    text = table(("network", "stage budget", "synapse ops", "LUTs (unrolled unit)", "FFs",
                   "latency cycles", "Fmax MHz: median (per nextpnr seed)", "latency ns",
                   "critical path"), rows)
     by = {n["network"]: n for n in data["networks"]}
@@ -242,11 +250,11 @@ def _unrolled_calibration(data):
 
 
 def _unrolled_digits(data):
-    rows = [(n["network"], _fmt(n["levels_per_stage"]),
+    rows = [(n["network"], _stage_rule(n),
              f"{n['synapse_ops']:,} of {n['synapse_ops_unshared']:,}", n["latency_cycles"],
              f"{n['equal_golden']} of {n['test_images']}", f"{n['hardware_acc']:.2%}")
             for n in data["networks"]]
-    return table(("network", "levels/stage", "synapse ops", "latency cycles",
+    return table(("network", "stage budget", "synapse ops", "latency cycles",
                   "test images equal to golden", "hardware accuracy"), rows)
 
 
@@ -783,8 +791,8 @@ RESULTS = {
                             "--tree-fmax", _popcount_fmax),
     "popcount_lane": Result("synth_tree", "python benchmarks/synth_binary.py --only lane "
                             "--tree-fmax", _popcount_lane),
-    "unrolled_networks": Result("unrolled", "python benchmarks/unrolled.py --seeds 1 "
-                                "--pnr-only jsc_m_unrolled,jsc_m_mst", _unrolled_networks),
+    "unrolled_networks": Result("unrolled", "python benchmarks/unrolled.py --seeds 1,2,3 "
+                                "--pnr-only jsc_m_unrolled", _unrolled_networks),
     "unrolled_calibration": Result("unrolled_calibration",
                                    "python benchmarks/unrolled.py --calibrate 3,4",
                                    _unrolled_calibration),

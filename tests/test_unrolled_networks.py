@@ -71,7 +71,7 @@ def test_consecutive_unrolled_layers_are_one_pipeline(tmp_path):
     assert units[0] == [] and units[1] == [] and len(units[2]) == 1
     chain = units[2][0]
     assert isinstance(chain, UnrolledChain) and [l.mh for l in chain.layers] == [24, 16, 6]
-    assert chain.levels_per_stage == 2                        # levels_for_clock(250)
+    assert chain.period_ns == 4.0 and chain.levels_per_stage is None   # 250 MHz
     core = [type(u).__name__ for u in design.top.core.units]
     assert core[0] == "UnrolledChain" and chain.registered_input
 
@@ -154,11 +154,13 @@ def test_sim_latency_in_ns_at_measured_fmax_or_target_clock(tmp_path):
     from hwgen.cli import _latency_ns
     spec = load(EXAMPLES / "jsc_m_unrolled.yaml")
     run = SimpleNamespace(latency=7, work_dir=tmp_path / "sim")
-    assert _latency_ns(spec, run) == "latency 35.0 ns (7 cycles at the target clock 200 MHz)"
+    clock = spec.target.clock_mhz
+    assert _latency_ns(spec, run) == (f"latency {7e3 / clock:.1f} ns (7 cycles at the target "
+                                      f"clock {clock:g} MHz)")
     (tmp_path / "synth").mkdir()
     report = tmp_path / "synth" / "report.json"
     report.write_text(json.dumps({"device": "LFE5U-85F-8", "pnr": None}))
-    assert "at the target clock 200 MHz" in _latency_ns(spec, run)       # synthesis only
+    assert f"at the target clock {clock:g} MHz" in _latency_ns(spec, run)   # synthesis only
     report.write_text(json.dumps({"device": "LFE5U-85F-8", "pnr": {"fmax_mhz": 250.0}}))
     assert _latency_ns(spec, run).startswith(
         "latency 28.0 ns (7 cycles at the Fmax 250 MHz nextpnr measured on LFE5U-85F-8")

@@ -29,8 +29,16 @@ one level:
 * nothing for an XNOR with a constant weight: a wire (+1) or an inverter (-1), which
   the LUT behind it absorbs.
 
-:func:`levels_for_clock` derives ``levels_per_stage`` from a target clock
-(calibrated on nextpnr-ecp5, see its docstring). Registers are free-running
+With a period in ns instead (``period_ns``, what networks use: the target's ``clock_mhz``)
+the same walk adds estimated delays (:data:`ECP5_NS`, read off placed critical paths)
+instead of levels, wires included: a shared leaf's route to its adders, the route between
+adders, and at a layer boundary either register copies (the wire to them at the end of a
+stage, the wire from them at the start of the next) or, where it fits the stage, the
+wire from the previous layer's outputs straight to the next layer's leaves (no register
+there: stages then end anywhere in a layer, not only at its start). A channel's last
+sum keeps room for the wire to the copies, so its output does not take a stage of its
+own. :func:`levels_for_clock` derives ``levels_per_stage`` from a target clock for the
+level rule. Registers are free-running
 (no enable, no reset): the unit around the datapath keeps flow control off it
 (:class:`~hwgen.units.unrolled_chain.UnrolledChain`).
 """
@@ -45,8 +53,9 @@ from ..ranges import range_shape
 from ._checks import as_array, check_int
 from ._mst import direct_plan, mst_plan
 
-__all__ = ["Timed", "Timeline", "UnrolledLayer", "unrolled_layer", "build_layer",
-           "fan_out_copies", "levels_for_clock", "SHARES", "LEAF_BLOCKS"]
+__all__ = ["Timed", "Timeline", "Delays", "UnrolledLayer", "unrolled_layer", "build_layer",
+           "fan_out_copies", "leaf_blocks", "levels_for_clock", "SHARES", "LEAF_BLOCKS",
+           "LEVELS", "ECP5_NS"]
 
 SHARES = ("none", "mst")
 
@@ -59,6 +68,44 @@ SHARES = ("none", "mst")
 # in ns of the placed runs (9 cycles, 80.5 ns), 2 at 250 MHz and 9 at 100 MHz.
 LEVEL_NS = 0.95
 STAGE_NS = 1.2
+
+
+@dataclass(frozen=True)
+class Delays:
+    """What one op and the route into it cost, for :class:`Timeline` to place registers by.
+
+    ``leaf``, ``adder`` are an op's logic (a leaf counter's LUT, a carry chain); ``route``
+    the wire from an adder to the next op, ``shared_leaf`` / ``own_leaf`` the wire from a
+    leaf counter to its first adder (a leaf shared by several channels is farther from
+    some); ``copy`` from a layer's input copy (:meth:`Timeline.fan_out`) to a leaf,
+    ``to_copies`` from a layer's output to its copies; ``crossing`` from a layer's output
+    straight to the next layer's leaves (every channel reads it), None: a layer's inputs
+    are always registered in copies; ``queue`` the route into the output queue; ``fixed``
+    the register's clock-to-out and setup, taken off the period.
+    """
+    leaf: float
+    adder: float
+    route: float = 0.0
+    shared_leaf: float = 0.0
+    own_leaf: float = 0.0
+    copy: float = 0.0
+    to_copies: float = 0.0
+    crossing: object = None
+    queue: float = 0.0
+    fixed: float = 0.0
+
+
+#: ``levels_per_stage``: every leaf, adder or compare one level, wires free, every layer's
+#: inputs registered
+LEVELS = Delays(leaf=1, adder=1)
+# ns on nextpnr-ecp5, LFE5U-85F speed 8, read off jsc_m_unrolled's placed critical paths
+# (seed 1, benchmarks/unrolled.py): clock-to-out 0.40; a copy to a leaf 0.96, the leaf's
+# LUT 0.18, a shared leaf to its adder 2.02; a carry chain 0.64 (A -> FCO -> FCI -> F) and
+# 0.63-0.81 to the next; a layer's output to its copies 1.55; a layer's output straight to
+# a leaf of the next layer (a net of 50-200 LUT inputs across it) 3.47 (placed at 2.4 ns
+# estimated: 126.0 MHz at 10 cycles, that wire the critical path). own_leaf is an estimate.
+ECP5_NS = Delays(leaf=0.2, adder=0.7, route=0.75, shared_leaf=2.0, own_leaf=0.7, copy=0.96,
+                 to_copies=1.55, crossing=3.5, queue=1.0, fixed=0.45)
 
 
 def levels_for_clock(clock_mhz, level_ns=LEVEL_NS, stage_ns=STAGE_NS):
@@ -94,6 +141,7 @@ class Timed:
     inverted_of: object = None
     copies: object = None
     boundary: object = None
+    route: float = 0.0
 
     @property
     def constant(self):
@@ -108,12 +156,16 @@ class Timeline:
     """Builds ops into ``m`` and places the register stages (see the module doc).
 
     ``m`` None plans only: nothing is built, stages and levels are tracked the same
-    way, so a unit knows its latency before elaboration.
+    way, so a unit knows its latency before elaboration. ``budget`` is what a stage may
+    hold in ``delays``' units (:class:`Delays`: levels, or ns less the register's own);
+    None: no register inside.
     """
 
-    def __init__(self, m, levels_per_stage, name="u", copies=()):
+    def __init__(self, m, budget, name="u", copies=(), delays=None):
         self.m = m
-        self.limit = levels_per_stage
+        self.limit = budget
+        self.delays = LEVELS if delays is None else delays
+        self.leaf_route = 0.0          # wire from a leaf of the layer being built to its adder
         self.name = name
         self.copies = tuple(copies)    # register copies per fan_out call (default 1)
         self.loads = []                # per fan_out call: the most LUT inputs one bit feeds
@@ -157,7 +209,8 @@ class Timeline:
                 value = self._signal(range_shape(t.lo, t.hi), f"{self.name}_r{t.stage + 1}")
                 self.m.d.sync += value.eq(t.value)
             self.registers += range_shape(t.lo, t.hi).width
-            later = Timed(value, t.lo, t.hi, t.stage + 1, 0)
+            # the register sits by its source: its readers are as far as they were
+            later = Timed(value, t.lo, t.hi, t.stage + 1, 0, route=t.route)
         self._later[t] = later
         return later
 
@@ -170,7 +223,7 @@ class Timeline:
     def invert(self, t):
         """``~t`` of a 1-bit value: no level (an inverter the next LUT absorbs)."""
         value = None if self.m is None else ~t.value
-        inverted = Timed(value, 0, 1, t.stage, t.level, inverted_of=t)
+        inverted = Timed(value, 0, 1, t.stage, t.level, inverted_of=t, route=t.route)
         if t.copies is not None:
             inverted.copies = (inverted,) + tuple(self.invert(c) for c in t.copies[1:])
         return inverted
@@ -198,6 +251,8 @@ class Timeline:
             if t.constant:
                 out.append(t)
                 continue
+            if t.level and self.limit is not None and t.level + self.delays.to_copies > self.limit:
+                t = self.register(t)        # no time left for the wire to the copies
             regs = []
             for j, bank in enumerate(banks):
                 value = None
@@ -205,7 +260,7 @@ class Timeline:
                     value = self._signal(1, f"{self.name}_f{self._boundaries}_{k}_{j}")
                     bank.d.sync += value.eq(t.value)
                 self.registers += 1
-                regs.append(Timed(value, 0, 1, t.stage + 1, 0))
+                regs.append(Timed(value, 0, 1, t.stage + 1, 0, route=self.delays.copy))
             first = regs[0]
             first.copies = tuple(regs)
             first.boundary = self._boundaries - 1
@@ -247,31 +302,66 @@ class Timeline:
             if self.m is not None:
                 into = Module()
                 self.m.submodules[f"{self.name}_leaf{len(self._leaves)}"] = into
-            self._leaves[key] = self.op(chosen, lambda v: _count_bits(v, bias, shape),
-                                        bias, bias + len(bits), tag, into=into)
+            leaf = self.op(chosen, lambda v: _count_bits(v, bias, shape), bias, bias + len(bits),
+                           tag, delay=self.delays.leaf, into=into)
+            leaf.route = self.leaf_route
+            self._leaves[key] = leaf
         return self._leaves[key]
 
-    def op(self, operands, build, lo, hi, tag, levels=1, carry=False, into=None):
-        """``build(values)`` over ``operands`` (Timed), bounded by ``[lo, hi]``, ``levels`` deep;
-        ``carry``: ``build`` is a sum, to be a carry chain however narrow (:meth:`_signal`);
-        ``into``: the module that holds its logic (default: the timeline's)."""
+    def op(self, operands, build, lo, hi, tag, delay=None, carry=False, into=None, wire=False,
+           reserve=0.0):
+        """``build(values)`` over ``operands`` (Timed), bounded by ``[lo, hi]``, taking ``delay``
+        (default: an adder's) after the route from the latest operand; ``wire``: no logic, a
+        bit of an operand (no route either); ``carry``: ``build`` is a sum, to be a carry
+        chain however narrow (:meth:`_signal`); ``into``: the module that holds its logic
+        (default: the timeline's); ``reserve``: time the result still needs in its stage
+        (a layer's output: the wire to its copies), or its operands are registered first."""
         timed = [t for t in operands if not t.constant]
         if not timed:
             raise ValueError("an op over constants only is folded by the caller")
+        delay = self.delays.adder if delay is None else delay
         stage = max(t.stage for t in timed)
         operands = [self.at(t, stage) for t in operands]
-        level = max(t.level for t in operands if not t.constant)
-        if self.limit is not None and level and level + levels > self.limit:
-            stage += 1
-            operands = [self.at(t, stage) for t in operands]
-            level = 0
+        live = [t for t in operands if not t.constant]
+        if wire:
+            level = max(t.level for t in live)
+        else:
+            level = max(t.level + t.route for t in live) + delay
+            if (self.limit is not None and any(t.level for t in live)
+                    and level + reserve > self.limit):
+                stage += 1
+                operands = [self.at(t, stage) for t in operands]
+                level = max(t.route for t in operands if not t.constant) + delay
         value = None
         if self.m is not None:
             value = self._signal(range_shape(lo, hi), f"{self.name}_{tag}", keep=True,
                                  carry=carry)
             module = self.m if into is None else into
             module.d.comb += value.eq(build([t.value for t in operands]))
-        return Timed(value, lo, hi, stage, level + levels)
+        return Timed(value, lo, hi, stage, level, route=self.delays.route)
+
+    def layer_inputs(self, x, first):
+        """A layer's input bits ``x`` as its leaves read them: straight from the previous
+        layer where the model allows it and the wire across fits the stage, else in
+        register copies (:meth:`fan_out`; always for the unit's input)."""
+        live = [t for t in x if not t.constant]
+        crossing = self.delays.crossing
+        if (first or crossing is None or not live
+                or max(t.level for t in live) + crossing + self.delays.leaf > self.limit):
+            return self.fan_out(x)
+        out = []
+        for t in x:
+            if not t.constant:
+                t = Timed(t.value, t.lo, t.hi, t.stage, t.level, inverted_of=t.inverted_of,
+                          route=crossing)
+            out.append(t)
+        return out
+
+    def settle(self, t):
+        """An output ``t`` registered if the route into the output queue does not fit."""
+        if t.constant or not t.level or t.level + self.delays.queue <= self.limit:
+            return t
+        return self.register(t)
 
 
 def tree_sum(timeline, terms, tag, bias=0, spread=0):
@@ -327,6 +417,20 @@ MAX_LOADS = 16
 LEAF_BLOCKS = 2
 
 
+#: a layer of at most this many synapses gets leaf counters of its own per channel where the
+#: delay model says a shared leaf costs time (:func:`leaf_blocks`)
+OWN_LEAVES_SYNAPSES = 1024
+
+
+def leaf_blocks(layer, delays):
+    """``(blocks, route)``: the channel blocks that share leaf counters in ``layer`` and the
+    route from a leaf to its first adder: ``LEAF_BLOCKS`` shared ones, or one per channel
+    (own leaves) for a small layer when ``delays`` makes a shared leaf's route longer."""
+    if delays.shared_leaf > delays.own_leaf and layer.mh * layer.mw <= OWN_LEAVES_SYNAPSES:
+        return layer.mh, delays.own_leaf
+    return LEAF_BLOCKS, delays.shared_leaf
+
+
 def fan_out_copies(loads):
     """Register copies of a layer's input bit that feeds ``loads`` LUT inputs, so that no copy
     drives more than about ``MAX_LOADS`` (the leaves are spread over the copies)."""
@@ -344,7 +448,7 @@ def _count_bits(values, bias, shape):
     return result.as_signed() if shape.signed else result
 
 
-def weighted_sum(timeline, parts, offset, tag):
+def weighted_sum(timeline, parts, offset, tag, reserve=0.0):
     """``sum(scale * t) + offset`` over ``parts`` ``(Timed, scale)``: one adder level (the
     constant rides in the adder: a threshold or an output offset costs no level of its own).
     Constant-only or a lone unscaled part needs no adder."""
@@ -366,7 +470,7 @@ def weighted_sum(timeline, parts, offset, tag):
             total = total + term
         # the constant last: a + b + 1 is one carry chain (the 1 its carry-in)
         return total + offset if offset else total
-    return timeline.op([t for t, _ in parts], build, lo, hi, tag, carry=True)
+    return timeline.op([t for t, _ in parts], build, lo, hi, tag, carry=True, reserve=reserve)
 
 
 @dataclass(frozen=True, eq=False)
@@ -492,10 +596,13 @@ def build_layer(timeline, x, layer, tag):
             timeline.block = outer
         return parts[c]
 
+    # a threshold's bit leaves the layer: room for the wire to the next layer's copies
+    reserve = timeline.delays.to_copies
+
     def count(c):
         """Channel ``c``'s ``v + B`` as one value."""
         if counts[c] is None:
-            counts[c] = weighted_sum(timeline, *count_parts(c), f"{tag}v{c}")
+            counts[c] = weighted_sum(timeline, *count_parts(c), f"{tag}v{c}", reserve=reserve)
         return counts[c]
 
     outputs = []
@@ -511,7 +618,7 @@ def build_layer(timeline, x, layer, tag):
                 bits.append(constant(int(t)))
             elif channel.sign_bit is not None:
                 bits.append(timeline.op([count(c)], lambda v, p=channel.sign_bit: v[0][p],
-                                        0, 1, f"{tag}t{c}", levels=0))
+                                        0, 1, f"{tag}t{c}", wire=True))
             else:
                 bits.append(timeline.op([count(c)], lambda v, t=t: v[0] >= t, 0, 1,
                                         f"{tag}t{c}_{j}"))

@@ -122,18 +122,25 @@ def unrolled_runs(layers):
 def unrolled_units(layers, *, clock_mhz=100.0, flattened_from=None):
     """``([units], cycles per sample)`` for ``layers`` with ``unroll: full`` (one run of
     :func:`unrolled_runs`): an :class:`~.unrolled_chain.UnrolledChain`
-    (:class:`~.unrolled_mvau.UnrolledMVAU` for one layer) whose registers sit every
-    :func:`~._unrolled.levels_for_clock` levels, inline thresholds fused into it; a
-    convolution puts a sliding-window generator in front.
+    (:class:`~.unrolled_mvau.UnrolledMVAU` for one layer) whose registers sit where the ECP5
+    delay estimate (:data:`~._unrolled.ECP5_NS`) fills a period of ``clock_mhz``, inline
+    thresholds fused into it; a convolution puts a sliding-window generator in front.
     """
     with _located(layers[-1]):
         return _unrolled_units(layers, clock_mhz, flattened_from)
 
 
+def unrolled_timing(clock_mhz):
+    """How an unrolled unit places its registers for ``clock_mhz``: by the ECP5 delay
+    estimate filling the period (``benchmarks/unrolled.py --calibrate`` swaps in fixed
+    levels per stage)."""
+    return {"period_ns": 1e3 / clock_mhz}
+
+
 def _unrolled_units(layers, clock_mhz, flattened_from):
-    from ._unrolled import levels_for_clock, unrolled_layer
+    from ._unrolled import unrolled_layer
     from .unrolled_chain import UnrolledChain
-    levels = levels_for_clock(clock_mhz)
+    timing = unrolled_timing(clock_mhz)
     built = []
     for index, layer in enumerate(layers):
         source = layer.in_types[0]
@@ -154,9 +161,9 @@ def _unrolled_units(layers, clock_mhz, flattened_from):
     if len(built) == 1:
         unit = catalog.UnrolledMVAU(weights=built[0].weights, thresholds=built[0].thresholds,
                                     share=first.attrs.share, share_depth=first.attrs.share_depth,
-                                    levels_per_stage=levels)
+                                    **timing)
     else:
-        unit = UnrolledChain(layers=built, levels_per_stage=levels)
+        unit = UnrolledChain(layers=built, **timing)
     units = [unit]
     if first.op == "binary_conv2d":
         if len(layers) > 1:

@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from ._checks import check_int, check_shape
 from . import _unrolled
-from ._unrolled import Timed, Timeline, UnrolledLayer, build_layer, fan_out_copies
+from ._unrolled import ECP5_NS, Timed, Timeline, UnrolledLayer, build_layer, fan_out_copies
 
 __all__ = ["UnrolledChain"]
 
@@ -60,7 +60,7 @@ class UnrolledChain(wiring.Component):
     cycle while ``o`` takes them.
     """
 
-    def __init__(self, *, layers, levels_per_stage=None, in_shape=BINARY):
+    def __init__(self, *, layers, levels_per_stage=None, period_ns=None, in_shape=BINARY):
         layers = tuple(layers)
         if not layers or not all(isinstance(layer, UnrolledLayer) for layer in layers):
             raise TypeError(f"layers must be a non-empty sequence of UnrolledLayer, not "
@@ -75,6 +75,15 @@ class UnrolledChain(wiring.Component):
                                  f"{b.mw} inputs")
         if levels_per_stage is not None:
             levels_per_stage = check_int("levels_per_stage", levels_per_stage, minimum=1)
+        if period_ns is not None:
+            if levels_per_stage is not None:
+                raise ValueError(f"give levels_per_stage ({levels_per_stage}) or period_ns "
+                                 f"({period_ns!r}), not both")
+            if (isinstance(period_ns, bool) or not isinstance(period_ns, (int, float))
+                    or not period_ns > ECP5_NS.fixed):
+                raise ValueError(f"period_ns must be a number of ns above {ECP5_NS.fixed}, "
+                                 f"not {period_ns!r}")
+            period_ns = float(period_ns)
         shape = check_shape("in_shape", in_shape)
         if shape != BINARY:
             raise ValueError(f"in_shape must be unsigned(1) (binary -1/+1 inputs) for unrolled "
@@ -82,12 +91,13 @@ class UnrolledChain(wiring.Component):
                              f"hwgen.units.mvau_int.IntegerMVAU")
         self._layers = layers
         self._levels_per_stage = levels_per_stage
+        self._period_ns = period_ns
         # Plan twice: once to learn how many LUT inputs each layer's input bits feed, then
         # with that many register copies of them (the structure is the same both times).
-        probe = Timeline(None, levels_per_stage)
+        probe = self._timeline(None)
         self._datapath(probe, [Timed(None, 0, 1) for _ in range(layers[0].mw)])
         self._copies = tuple(fan_out_copies(loads) for loads in probe.loads)
-        planner = Timeline(None, levels_per_stage, copies=self._copies)
+        planner = self._timeline(None, copies=self._copies)
         outputs = self._datapath(planner, [Timed(None, 0, 1) for _ in range(layers[0].mw)])
         self._stages = max([t.stage for t in outputs if not t.constant], default=0)
         self._pipeline_bits = planner.registers
@@ -99,13 +109,18 @@ class UnrolledChain(wiring.Component):
         })
 
     #: what the manifest records of this unit: names of its public figures, in manifest order
-    figures = ("latency", "nf", "sf", "rom_bits", "levels_per_stage", "share", "share_depth",
+    figures = ("latency", "nf", "sf", "rom_bits", "levels_per_stage", "period_ns", "share",
+               "share_depth",
                "share_levels", "synapse_ops", "synapse_ops_unshared")
     #: no resource model covers it yet (the MVAU's does not apply)
     resource_features = None
 
     layers = property(lambda self: self._layers)
     levels_per_stage = property(lambda self: self._levels_per_stage)
+    period_ns = property(lambda self: self._period_ns)
+    #: register stages inside (levels_per_stage or period_ns given)
+    pipelined = property(lambda self: self._levels_per_stage is not None
+                         or self._period_ns is not None)
     #: cycles from taking a vector to showing its result: register stages + the queue write
     latency = property(lambda self: self._stages + 1)
     #: output queue entries (results in flight or waiting for ``o.ready``)
@@ -146,18 +161,29 @@ class UnrolledChain(wiring.Component):
     ready_fanout = property(lambda self: 2 * self.queue_depth.bit_length())
     #: with register stages its input goes straight into flip-flops (the fan-out copies),
     #: so it can take an AXI4-Stream port without a SkidBuffer (``hwgen.network``)
-    registered_input = property(lambda self: self._levels_per_stage is not None)
+    registered_input = property(lambda self: self.pipelined)
+
+    def _timeline(self, m, name="dp", copies=()):
+        if self._period_ns is not None:
+            return Timeline(m, self._period_ns - ECP5_NS.fixed, name, copies, ECP5_NS)
+        return Timeline(m, self._levels_per_stage, name, copies)
 
     def _datapath(self, timeline, x):
         for index, layer in enumerate(self._layers):
-            if self._levels_per_stage is not None:
+            if self.pipelined:
                 # Each layer's inputs fan out to every channel's leaf counters: registered
-                # there, in copies that each drive at most MAX_LOADS LUT inputs.
-                x = timeline.fan_out(x)
+                # there, in copies that each drive at most MAX_LOADS LUT inputs, unless the
+                # delay model lets the previous layer's outputs reach them in the same stage.
+                x = timeline.layer_inputs(x, first=index == 0)
                 # leaves shared within blocks of neighbouring channels only, each block
-                # reading its own copies: shorter routes for a few more leaves
-                timeline.blocks = _unrolled.LEAF_BLOCKS
+                # reading its own copies: shorter routes for a few more leaves; a small
+                # layer's channels have leaves of their own where the model says sharing
+                # costs time (a shared leaf is far from some of its adders)
+                timeline.blocks, timeline.leaf_route = _unrolled.leaf_blocks(
+                    layer, timeline.delays)
             x = build_layer(timeline, x, layer, f"l{index}")
+        if self.pipelined:
+            x = [timeline.settle(t) for t in x]
         return x
 
     def elaborate(self, platform):
@@ -167,7 +193,7 @@ class UnrolledChain(wiring.Component):
         m.d.comb += accept.eq(self.i.valid & self.i.ready)
 
         # The datapath: free-running registers, a valid bit per stage beside them.
-        timeline = Timeline(m, self._levels_per_stage, "dp", copies=self._copies)
+        timeline = self._timeline(m, copies=self._copies)
         x = [Timed(self.i.payload[k], 0, 1) for k in range(self.mw)]
         outputs = [timeline.at(t, stages) for t in self._datapath(timeline, x)]
         valid = accept

@@ -37,6 +37,9 @@ class UnrolledMVAU(UnrolledChain):
     link_cost : int     synapse ops one MST link's adder costs (0: links are free)
     levels_per_stage : int or None
         levels of logic between registers; None: combinational up to the output queue
+    period_ns : float or None
+        instead of ``levels_per_stage``: registers where the ECP5 delay estimate fills
+        this period (see :class:`~hwgen.units.unrolled_chain.UnrolledChain`)
     in_shape : Shape    ``unsigned(1)`` (binary inputs)
 
     Members
@@ -49,10 +52,11 @@ class UnrolledMVAU(UnrolledChain):
     """
 
     def __init__(self, *, weights, thresholds=None, share="none", share_depth=2, link_cost=0,
-                 levels_per_stage=None, in_shape=BINARY):
+                 levels_per_stage=None, period_ns=None, in_shape=BINARY):
         layer = unrolled_layer(weights, thresholds, share=share, share_depth=share_depth,
                                link_cost=link_cost)
-        super().__init__(layers=[layer], levels_per_stage=levels_per_stage, in_shape=in_shape)
+        super().__init__(layers=[layer], levels_per_stage=levels_per_stage, period_ns=period_ns,
+                         in_shape=in_shape)
 
     @property
     def weights(self):

@@ -453,7 +453,11 @@ def _fused_thresholds(draw, x, w, out_bits):
 
 
 def _unrolled_levels(draw):
-    return draw(st.sampled_from([None, 1, 2, 3]))
+    """Register placement: none, every 1-3 levels, or by the ECP5 delay estimate in a period
+    short enough for several stages (what networks use)."""
+    if draw(st.booleans()):
+        return {"period_ns": draw(st.sampled_from([1.5, 2.5, 4.0, 6.0]))}
+    return {"levels_per_stage": draw(st.sampled_from([None, 1, 2, 3]))}
 
 
 def unrolled_mvau_case(draw):
@@ -467,7 +471,7 @@ def unrolled_mvau_case(draw):
     t = None if out_bits is None else _fused_thresholds(draw, x, w, out_bits)
     unit = UnrolledMVAU(weights=w, thresholds=t, share=draw(st.sampled_from(["none", "mst"])),
                         share_depth=draw(st.integers(1, 3)), link_cost=draw(st.integers(0, 4)),
-                        levels_per_stage=_unrolled_levels(draw))
+                        **_unrolled_levels(draw))
     want = ops.binary_dense(torch.from_numpy(x), torch.from_numpy(w))
     if t is None:
         return UnitCase(unit, x, want.numpy())
@@ -493,7 +497,7 @@ def unrolled_chain_case(draw):
         h = ops.binary_dense(h, torch.from_numpy(w))
         if t is not None:
             h = ops.threshold(h, torch.from_numpy(t), channel_axis=-1, binary_out=out_bits == 1)
-    unit = UnrolledChain(layers=layers, levels_per_stage=_unrolled_levels(draw))
+    unit = UnrolledChain(layers=layers, **_unrolled_levels(draw))
     return UnitCase(unit, x, h.numpy(), binary_out=out_bits == 1)
 
 

@@ -41,6 +41,10 @@ W = make_weights(8, 16, seed=0)
     ({"link_cost": -1}, ValueError, "link_cost must be at least 0, not -1"),
     ({"levels_per_stage": 0}, ValueError, "levels_per_stage must be at least 1, not 0"),
     ({"levels_per_stage": 2.5}, TypeError, "levels_per_stage must be an integer, not 2.5"),
+    ({"levels_per_stage": 2, "period_ns": 5.0}, ValueError,
+     "give levels_per_stage (2) or period_ns (5.0), not both"),
+    ({"period_ns": 0.4}, ValueError, "period_ns must be a number of ns above 0.45, not 0.4"),
+    ({"period_ns": "5"}, ValueError, "period_ns must be a number of ns above 0.45, not '5'"),
     ({"weights": W[0]}, ValueError, "weights must be 2-D [MH, MW], not of shape (16,)"),
     ({"weights": np.where(W > 0, 1, 0)}, ValueError, "must be -1 or +1, not 0"),
     ({"in_shape": signed(8)}, ValueError, "integer inputs take hwgen.units.mvau_int.IntegerMVAU"),
@@ -295,6 +299,38 @@ def test_chain_matches_golden_one_vector_per_cycle(levels):
     assert np.diff(stamps[0]).tolist() == [1] * (len(x) - 1)
     assert np.diff(stamps[1]).tolist() == [1] * (len(x) - 1)
     assert stamps[1][0] - stamps[0][0] == unit.latency
+
+
+@pytest.mark.parametrize("period_ns, share", [(1.0, "none"), (4.0, "mst"), (6.0, "none"),
+                                              (30.0, "mst")])
+def test_chain_in_ns_matches_golden_one_vector_per_cycle(period_ns, share):
+    """Registers placed by the ECP5 delay estimate: bit-exact, one vector per cycle, the
+    latency the plan says, and fewer stages for a longer period."""
+    layers, x, want = chain_layers(seed=7, share=share)
+    unit = UnrolledChain(layers=layers, period_ns=period_ns)
+    assert unit.period_ns == period_ns and unit.pipelined and unit.registered_input
+    beats = [frame[0] for frame in to_beats(x, unit.simd)]
+    received = simulate_stream(unit, beats, len(x), stall=0.3, seed=4)
+    np.testing.assert_array_equal(from_beats([[w] for w in received], 5, 5), want)
+    stamps = ([], [])
+    received = simulate_stream(unit, beats, len(x), stamps=stamps)
+    np.testing.assert_array_equal(from_beats([[w] for w in received], 5, 5), want)
+    assert np.diff(stamps[1]).tolist() == [1] * (len(x) - 1)
+    assert stamps[1][0] - stamps[0][0] == unit.latency
+    shorter = UnrolledChain(layers=layers, period_ns=period_ns / 2 + 0.3)
+    assert shorter.latency >= unit.latency
+
+
+def test_layer_outputs_reach_the_next_leaves_directly_where_the_stage_has_room():
+    """With the ns model a layer's outputs feed the next layer's leaves in the same stage when
+    the estimated wire across fits (no register copies at that boundary), else in copies."""
+    from hwgen.units._unrolled import ECP5_NS
+    layers, _, _ = chain_layers(seed=7)
+    roomy = UnrolledChain(layers=layers, period_ns=40.0)
+    assert len(roomy.fan_out_copies) == 1                  # the unit's input only
+    assert roomy.latency == 2                              # input copies, queue write
+    tight = UnrolledChain(layers=layers, period_ns=ECP5_NS.fixed + ECP5_NS.crossing)
+    assert len(tight.fan_out_copies) == len(layers)        # every layer starts at copies
 
 
 def test_mst_link_costs_no_cycle_where_the_stage_has_slack():
