@@ -57,7 +57,7 @@ class Stages:
         return value
 
 
-def tree_stage_levels(terms, pipeline, registered_terms=False, *, bit_terms=False):
+def tree_stage_levels(terms, pipeline, registered_terms=False):
     """Levels of an adder tree over ``terms`` inputs followed by a register, one per stage.
 
     Level 0 is the inputs, ``depth = ceil(log2(terms))`` the root. The
@@ -65,35 +65,22 @@ def tree_stage_levels(terms, pipeline, registered_terms=False, *, bit_terms=Fals
     ``pipeline`` stages split ``depth + 1`` adders into ``pipeline + 1``
     nearly equal segments. ``registered_terms`` (DSP products) adds a
     register at level 0 first.
-
-    ``bit_terms`` (a popcount's single bits): levels 1 and 2 count as one adder,
-    as four bits' 3-bit count is one level of LUTs, and where the split is
-    uneven the earlier segments take the extra adders, so the registers sit on
-    the upper levels (fewest nodes: fewest flip-flops) and the accumulator's
-    segment is the shortest (tiny_bnn's fc1, ``SIMD`` 32 and ``pipeline: 2``:
-    registers after levels 3 and 5, not 2 and 4, whose last segment, the root
-    adder and the accumulator into the output queue, took 5.1 ns at 200 MHz).
     """
     depth = (terms - 1).bit_length()
-    if bit_terms and depth >= 2:
-        units = depth                   # levels 1-2 as one, 3 .. depth, the accumulator
-        bounds = (-(-j * units // (pipeline + 1)) for j in range(1, pipeline + 1))
-        return [min(b + 1, depth) if b else 0 for b in bounds]
     levels = [j * (depth + 1) // (pipeline + 1) for j in range(1, pipeline + 1)]
     return [0] + levels if registered_terms else levels
 
 
-def adder_tree(m, stages, terms, name, *, pipeline, registered_terms=False, bit_terms=False):
+def adder_tree(m, stages, terms, name, *, pipeline, registered_terms=False):
     """Sum of ``terms`` ``(value, lo, hi)`` by a balanced binary tree of two-input adders.
 
     Each node is exactly as wide as its bounds (:func:`~hwgen.ranges.range_shape`);
     the registers sit at :func:`tree_stage_levels` and are built by
     ``stages``, so the root arrives ``pipeline`` (+1 with
-    ``registered_terms``) stages after the terms (``bit_terms``: see
-    :func:`tree_stage_levels`). Nodes are named
+    ``registered_terms``) stages after the terms. Nodes are named
     ``{name}_l{level}_{k}``, registers ``{name}_l{level}s{index}_{k}``.
     """
-    levels = tree_stage_levels(len(terms), pipeline, registered_terms, bit_terms=bit_terms)
+    levels = tree_stage_levels(len(terms), pipeline, registered_terms)
     nodes = list(terms)
     level = 0
     while True:
