@@ -208,8 +208,8 @@ class FoldedEngine:
         else:
             x_slice = x_in
         cleared = self._datapath.reset_accumulator and sf_count > 1
-        # Each PE's ROM in logic reads through its own copy of the address (equal to ``addr``,
-        # loaded from its next value): they shared one address decode over all PEs, whose
+        # Each PE's ROM in logic reads through its own copy of the address (PE 0 the counter,
+        # the others registers loaded from its next value): they shared one address decode over all PEs, whose
         # nets took 2.6 ns of a 5.4 ns path in tiny_bnn's fc1 at 200 MHz (seed 1). Block RAMs
         # (ROMs with the read register) decode inside, so they share one address.
         if (getattr(self._store, "address_per_pe", False) and pe > 1 and self._store.depth > 1
@@ -217,7 +217,7 @@ class FoldedEngine:
                 and not getattr(self._datapath, "reads_tables", False)):
             following = Signal.like(addr, name="waddr_next")
             m.d.comb += following.eq(Mux(issue, Mux(addr_last, 0, addr + 1), addr))
-            addr = [stages.copy(following, f"waddr_pe{p}") for p in range(pe)]
+            addr = [addr] + [stages.copy(following, f"waddr_pe{p}") for p in range(1, pe)]
         w_slices = read_weights(issue, addr, addr_last)
         # The store's read registers; the slice is delayed alike. With two, the words' take
         # no reset, so the first can become a DP16KD's output register (hwgen.outreg) and the
