@@ -441,7 +441,10 @@ def _fmax_steps(rows, ratio):
             "(`mvau-credit`: the MVAU family's pipeline without stalls, credit at its "
             "output; `mvau2`: that credit registered a cycle ahead, one-bit Thresholding "
             "comparisons registered before the queue, deep width converters split via an "
-            "intermediate width):\n\n" + table(("network", "step", "cycles/sample", "LUT4 / FF", "LUTRAM",
+            "intermediate width; `tim3`: ring width converters, the argmax comparing a cycle "
+            "early; `tim4`: the argmax's two comparisons in flip-flops of their own, the MVAU's "
+            "accumulator controls and logic-ROM addresses one copy per PE, fold 0 a flip-flop, "
+            "sums leaving from the accumulator's register where the delay model asks):\n\n" + table(("network", "step", "cycles/sample", "LUT4 / FF", "LUTRAM",
                                      "Fmax MHz median (min-max)", "LUT4 ratio", "FF ratio",
                                      "critical path (median seed)"), out))
 

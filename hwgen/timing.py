@@ -145,8 +145,9 @@ def mvau_stage_delay(unit, model):
                + (" after a block-RAM weight read" if bram else ""),
                f"pipeline: {min(levels, unit.pipeline + 1)} or more"
                + (" and a register after the weight read" if bram else "")),
-              (model.stage(accumulate, model.route(3)),
-               f"the {bits}-bit accumulator into its output queue",
+              (model.stage(accumulate, 0.0 if unit.registered_result else model.route(3)),
+               f"the {bits}-bit accumulator into "
+               + ("its register" if unit.registered_result else "its output queue"),
                "a narrower accumulator (fewer inputs per PE)")]
     if unit.rom_bits and depth <= 64:
         stages.append((model.stage(model.luts(max((depth - 1).bit_length() // 2, 1) + 1)),

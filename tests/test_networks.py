@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from hwgen.export import to_verilog
 from hwgen.network import build_network
@@ -19,6 +20,8 @@ from hwgen.spec import load
 from sim.network import cosimulate, edge_samples, random_samples
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+#: not an example (benchmarks/fmax.py measures it): three binary layers with odd foldings
+ODD_MLP = EXAMPLES.parent / "benchmarks" / "odd_mlp.yaml"
 SFC = ["sfc_balanced", "sfc_mixed", "sfc_comb", "sfc_narrow", "sfc_deep", "sfc_fast",
        "sfc_unrolled_tail"]
 
@@ -28,9 +31,10 @@ def samples(spec, count, seed):
     return np.concatenate([edge_samples(spec), random_samples(spec, count, seed)])[:count]
 
 
-def lint_and_cosimulate(name, count, tmp_path, **kwargs):
-    """Lint (``-Wall`` with hwgen's waivers, in the Verilator build) and cosimulate an example."""
-    spec = load(EXAMPLES / f"{name}.yaml")
+def lint_and_cosimulate(name, count, tmp_path, *, spec=None, **kwargs):
+    """Lint (``-Wall`` with hwgen's waivers, in the Verilator build) and cosimulate an example
+    (or ``spec``)."""
+    spec = spec or load(EXAMPLES / f"{name}.yaml")
     design = build_network(spec)
     verilog = to_verilog(design.top, spec.name)
     run = cosimulate(spec, samples(spec, count, seed=1), design=design, verilog=verilog,
@@ -103,6 +107,20 @@ def test_tiny_bnn_streams_without_bubbles(tmp_path):
     """No backpressure: the measured initiation interval is the slowest layer's NF*SF."""
     run = lint_and_cosimulate("tiny_bnn", 300, tmp_path)
     assert run.steady_cycles <= run.ideal_cycles * 1.02, (run.steady_cycles, run.ideal_cycles)
+
+
+@pytest.mark.parametrize("path", [EXAMPLES / "tiny_bnn.yaml", ODD_MLP], ids=lambda p: p.stem)
+def test_networks_as_placed_at_200_mhz_bit_exact(path, tmp_path):
+    """The designs benchmarks/fmax.py places: ``clock_mhz: 200`` (and an example's device the
+    LFE5U-85F speed 8), whose delay model picks other pipeline depths than the YAML's own
+    target. odd_mlp is not an example: three binary layers with foldings sharing no factor."""
+    raw = yaml.safe_load(path.read_text())
+    raw["target"]["clock_mhz"] = 200
+    if path != ODD_MLP:
+        raw["target"]["device"] = "ecp5-85k-8"
+    (tmp_path / path.name).write_text(yaml.safe_dump(raw))
+    lint_and_cosimulate(path.stem, 100, tmp_path, spec=load(tmp_path / path.name),
+                        backpressure=0.3, seed=9)
 
 
 def test_same_network_gives_same_verilog():

@@ -81,9 +81,20 @@ class FoldedEngine:
     datapath                    a lane datapath (:mod:`~hwgen.units._lanes`)
     store                       a weight store (:mod:`~hwgen.units._weight_store`)
     base : int or array [MH]    each channel's accumulator start value
+    registered_result : bool    a fold's sum goes to the output queue from the accumulator's
+                                register, a cycle later, rather than from its adder (default
+                                False; only where the accumulator is restarted by a
+                                multiplexer, with ``SF`` > 1): the tree's last adder and the
+                                accumulator's then end in the accumulator, placed next to them,
+                                and no more in the queue (tiny_bnn's fc1 at 200 MHz: 5.1 ns)
     """
 
-    def __init__(self, *, mh, mw, pe, simd, in_shape, datapath, store, base):
+    def __init__(self, *, mh, mw, pe, simd, in_shape, datapath, store, base,
+                 registered_result=False):
+        if not isinstance(registered_result, bool):
+            raise TypeError(f"registered_result must be True or False, not "
+                            f"{registered_result!r}")
+        self._registered_result = registered_result
         self._mh, self._mw, self._pe, self._simd = mh, mw, pe, simd
         self._in_shape, self._datapath, self._store = in_shape, datapath, store
         self._base = np.broadcast_to(np.asarray(base, dtype=object), (mh,))
@@ -104,6 +115,10 @@ class FoldedEngine:
     sum_range = property(lambda self: self._sum_range)
     #: register stages between a slice and the accumulator: the datapath's, + the read register
     stages = property(lambda self: self._datapath.stages + int(self._store.read_register))
+    #: 1 when a fold's sum leaves from the accumulator's register (``registered_result`` where
+    #: it applies), else 0: the cycles it adds to the latency
+    result_register = property(lambda self: int(
+        self._registered_result and self.sf > 1 and not self._datapath.reset_accumulator))
 
     @property
     def start_rom_bits(self):
@@ -135,22 +150,29 @@ class FoldedEngine:
         stages = Stages(m, None)
         always = Const(1)
         is_open, read_weights = self._store.build(m, always, weight_stream)
-        m.submodules.queue = queue = CreditQueue(out.payload.shape(), stages=2 + self.stages,
+        m.submodules.queue = queue = CreditQueue(out.payload.shape(),
+                                                 stages=2 + self.stages + self.result_register,
                                                  interval=sf_count, registered_room=True)
         wiring.connect(m, wiring.flipped(out), queue.o)
 
         # Stage 0: fold counters. Fold nf == 0 takes slices from the stream, the others replay.
         issue = Signal(name="issue")
         sf, sf_last = counter(m, sf_count, issue, "sf")
-        nf, _ = counter(m, nf_count, issue & sf_last, "nf")
+        nf, nf_last = counter(m, nf_count, issue & sf_last, "nf")
         # == nf * SF + sf (+ the head's block in MatMul), without a multiplier
         addr, addr_last = counter(m, self._store.depth, issue, "waddr")
-        first_fold = Signal(name="first_fold")
+        # "nf == 0" as a flip-flop of its own: it is in i.ready, whose path continues into the
+        # enables of the stream's FIFO (tiny_bnn's fc1, seed 2: nf's compare, i.ready, the
+        # FIFO's read, 5.4 ns at 200 MHz)
+        first_fold = Const(1)
+        if nf_count > 1:
+            first_fold = Signal(name="first_fold", init=1)
+            with m.If(issue & sf_last):
+                m.d.sync += first_fold.eq(nf_last)
         credit = Signal(name="credit")
         accept = Signal(name="accept")
         taking = vectors.valid if is_open is None else vectors.valid & is_open
         m.d.comb += [
-            first_fold.eq(nf == 0),
             credit.eq(queue.room | ~sf_last),
             vectors.ready.eq(first_fold & credit if is_open is None
                              else first_fold & credit & is_open),
@@ -185,11 +207,17 @@ class FoldedEngine:
                 m.d.comb += x_slice.eq(Mux(from_buffer, replay.data, x_in))
         else:
             x_slice = x_in
-        valid = stages.register(issue, unsigned(1), "valid_1")
-        first = stages.register(sf == 0, unsigned(1), "first_1")
         cleared = self._datapath.reset_accumulator and sf_count > 1
-        if cleared:
-            last = stages.register(sf_last, unsigned(1), "last_1")
+        # Each PE's ROM in logic reads through its own copy of the address (PE 0 the counter,
+        # the others registers loaded from its next value): they shared one address decode over all PEs, whose
+        # nets took 2.6 ns of a 5.4 ns path in tiny_bnn's fc1 at 200 MHz (seed 1). Block RAMs
+        # (ROMs with the read register) decode inside, so they share one address.
+        if (getattr(self._store, "address_per_pe", False) and pe > 1 and self._store.depth > 1
+                and not self._store.read_register
+                and not getattr(self._datapath, "reads_tables", False)):
+            following = Signal.like(addr, name="waddr_next")
+            m.d.comb += following.eq(Mux(issue, Mux(addr_last, 0, addr + 1), addr))
+            addr = [addr] + [stages.copy(following, f"waddr_pe{p}") for p in range(1, pe)]
         w_slices = read_weights(issue, addr, addr_last)
         # The store's read registers; the slice is delayed alike. With two, the words' take
         # no reset, so the first can become a DP16KD's output register (hwgen.outreg) and the
@@ -212,10 +240,17 @@ class FoldedEngine:
         # queue in the cycle its last slice arrives (the queue knows which cycle that is);
         # with SF == 1 every slice is a whole fold and no accumulator is needed.
         sums = [self._datapath.slice_sum(m, stages, p, x_slice, w_slices[p]) for p in range(pe)]
-        valid, first = (stages.delay(s, self.stages, n) for s, n in
-                        ((valid, "valid"), (first, "first")))
-        if cleared:
-            last = stages.delay(last, self.stages, "last")
+        # The slice's valid, first and last bits travel 1 + stages registers beside it, the
+        # last of them one copy per PE: one register enabling or clearing every accumulator
+        # bit was placed far from most of them (tiny_bnn's fc1: 2.2 ns of its net in a
+        # 5.2 ns path at 200 MHz).
+        sources, shared = {"valid": issue, "first": sf == 0, "last": sf_last}, {}
+
+        def control(name, p):
+            if name not in shared:
+                shared[name] = stages.delay(sources[name], self.stages, name)
+            return stages.copy(shared[name], f"{name}_pe{p}")
+
         starts = [s if isinstance(s, Const) else stages.delay(s, self.stages, f"acc_base_{p}")
                   for p, s in enumerate(starts)]
         result = Signal(out.payload.shape(), name="result")
@@ -229,15 +264,19 @@ class FoldedEngine:
                 # front of the adder and its bits above the slice sum are a bare carry chain.
                 acc = Signal(self._acc_shape, name=f"acc_{p}", init=starts[p].value)
                 m.d.comb += total.eq(acc + term)
+                valid, last = control("valid", p), control("last", p)
                 with m.If(valid & last):
                     m.d.sync += acc.eq(starts[p])
                 with m.Elif(valid):
                     m.d.sync += acc.eq(total)
             else:
                 acc = Signal(self._acc_shape, name=f"acc_{p}")
+                valid, first = control("valid", p), control("first", p)
                 m.d.comb += total.eq(Mux(first, starts[p], acc) + term)
                 with m.If(valid):
                     m.d.sync += acc.eq(total)
+                if self.result_register:
+                    total = acc
             m.d.comb += result[p].eq(total)
         m.d.comb += queue.w_data.eq(result)
 
@@ -278,7 +317,9 @@ class FoldedUnit(wiring.Component):
     in_shape = property(lambda self: self._engine.in_shape)
     cycles_per_vector = property(lambda self: self.nf * self.sf)
     #: cycles from a vector's last input beat to its first output beat
-    latency = property(lambda self: 2 + self._engine.stages)
+    latency = property(lambda self: 2 + self._engine.stages + self._engine.result_register)
+    #: a fold's sum leaves from the accumulator's register (see FoldedEngine)
+    registered_result = property(lambda self: bool(self._engine.result_register))
     #: ``i.ready`` comes from the unit's own flip-flops; ``o.ready`` reaches this many
     #: flip-flops (the output queue's pointer and count; see hwgen.network)
     registered_ready = True

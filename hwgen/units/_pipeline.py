@@ -1,6 +1,6 @@
 """Pipeline registers that move together, and the balanced adder tree the MVAUs sum lanes with."""
 
-from amaranth.hdl import Shape, Signal
+from amaranth.hdl import Module, Shape, Signal
 
 from ..ranges import range_shape
 
@@ -35,6 +35,19 @@ class Stages:
         else:
             with self.m.If(self.advance):
                 self.m.d.sync += reg.eq(value)
+        return reg
+
+    def copy(self, value, name):
+        """``value`` one stage later in a register of a submodule of its own, named ``name``:
+        one of several equal registers, each placed next to the part it drives, which
+        synthesis (keeping the hierarchy) does not merge back into one."""
+        self.m.submodules[name] = copy = Module()
+        reg = Signal(Shape.cast(value.shape()), name=name)
+        if self.advance is None:
+            copy.d.sync += reg.eq(value)
+        else:
+            with copy.If(self.advance):
+                copy.d.sync += reg.eq(value)
         return reg
 
     def delay(self, value, count, name):

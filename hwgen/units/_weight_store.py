@@ -58,6 +58,9 @@ class WeightRom:
                          so each of its LUTs takes activation and address bits together
     """
 
+    #: ``read`` takes a list of per-PE copies of the address as well as one address
+    address_per_pe = True
+
     def __init__(self, weights, *, pe, simd, codes, lane_bits, tables=False):
         self._weights, self._pe, self._simd = weights, pe, simd
         self._codes, self._lane_bits = codes, lane_bits
@@ -91,6 +94,10 @@ class WeightRom:
                             f"not {stream!r}")
 
         def read(issue, addr, addr_last):
+            # ``addr``: one address for every PE, or a list of one (equal) copy per PE, so
+            # that logic ROMs do not share one address decode across all PEs
+            addresses = addr if isinstance(addr, list) else [addr] * self._pe
+            addr = addresses[0]
             word_shape = unsigned(self.word_bits)
             if self._tables and 1 < self.depth <= 1 << TABLE_ADDRESS_BITS:
                 # The same cycle as a synchronous read: the address is registered instead of
@@ -109,7 +116,7 @@ class WeightRom:
                 rom = Memory(shape=word_shape, depth=self.depth, init=init)
                 m.submodules[f"weights_{p}"] = rom
                 port = rom.read_port(domain="sync")
-                m.d.comb += [port.addr.eq(addr), port.en.eq(advance)]
+                m.d.comb += [port.addr.eq(addresses[p]), port.en.eq(advance)]
                 words.append(port.data)
             return words
 

@@ -73,6 +73,11 @@ class MVAU(FoldedUnit):
                         ``"tree"`` (the ``pipeline`` stages spread over the tree and the
                         accumulator) or ``"reads"`` (the first right after the slice and
                         weight reads, which Yosys maps with fewer LUTs)
+    registered_result : bool
+                        sums leave from the accumulator's register, a cycle later
+                        (default False; the composer sets it from the delay model and
+                        ``target.clock_mhz``, see :meth:`retimed`; no effect with ``SF`` = 1
+                        or the compressor tree)
 
     Members
     -------
@@ -85,7 +90,8 @@ class MVAU(FoldedUnit):
     Latency ``2 + pipeline`` cycles from the last input beat of a vector to
     its first output beat (input register and synchronous ROM read, then
     XNOR + tree + accumulate into the output queue), one more with ROMs
-    deeper than 64 words (``read_register``); one slice per cycle,
+    deeper than 64 words (``read_register``), one more with
+    ``registered_result``; one slice per cycle,
     ``NF * SF`` cycles per vector in steady state. Fully unrolled
     (``pe = MH``, ``simd = MW``) that is one input and one output beat per
     cycle. The pipeline never stalls (no enable on its registers); a fold's
@@ -111,7 +117,7 @@ class MVAU(FoldedUnit):
         return "binary_mvau", [self.pe * self.simd, self.pe * self.acc_bits, 1]
 
     def __init__(self, *, weights, pe=1, simd=1, pipeline=0, in_shape=unsigned(1),  # noqa: B008 (a Shape is immutable)
-                 popcount="adder", stage_placement="tree"):
+                 popcount="adder", stage_placement="tree", registered_result=False):
         self._weights = _check_weights(weights)
         mh, mw = self._weights.shape
         pe, simd, pipeline = check_fold(mh, mw, pe=pe, simd=simd, pipeline=pipeline,
@@ -133,7 +139,8 @@ class MVAU(FoldedUnit):
         store = WeightRom(self._weights, pe=pe, simd=simd, codes=datapath.codes,
                           lane_bits=datapath.lane_bits, tables=datapath.reads_tables)
         engine = FoldedEngine(mh=mh, mw=mw, pe=pe, simd=simd, in_shape=shape,
-                              datapath=datapath, store=store, base=-mw)
+                              datapath=datapath, store=store, base=-mw,
+                              registered_result=registered_result)
         out_shape = range_shape(*engine.sum_range, min_width=2)
         super().__init__(engine=engine, out_shape=out_shape, members={
             "i": In(stream.Signature(data.ArrayLayout(shape, simd))),
@@ -148,6 +155,20 @@ class MVAU(FoldedUnit):
     #: the popcount tree (``"adder"`` or ``"compressor"``) and where its stages sit
     popcount = property(lambda self: self._tree)
     stage_placement = property(lambda self: self._stage_placement)
+
+    def retimed(self, model, clock_mhz):
+        """This MVAU with its sums leaving from the accumulator's register (one cycle more of
+        latency) when the accumulator's adder and its net to the output queue alone fill half
+        of a stage at ``clock_mhz``: the tree's last adder, in the same stage, then leaves too
+        little for the nets between them (the delay model does not see those: tiny_bnn's fc1
+        at 200 MHz on an LFE5U-85F, estimated to fit, took 5.1 ns)."""
+        accumulate = model.carry(self.acc_bits) + model.route(3)
+        if (self.registered_result or self.sf == 1 or self.datapath.reset_accumulator
+                or accumulate <= model.budget(clock_mhz) / 2):
+            return self
+        return MVAU(weights=self._weights, pe=self.pe, simd=self.simd, pipeline=self.pipeline,
+                    popcount=self._tree, stage_placement=self._stage_placement,
+                    registered_result=True)
 
 
 def _check_weights(weights):

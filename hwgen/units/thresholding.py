@@ -4,11 +4,12 @@ import math
 import numbers
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import check_int, check_shape
+from ._compare import at_least
 from ._credit import credit_input
 from ._rom import lane_rom, rom_plan
 
@@ -248,19 +249,7 @@ def _at_least(x, threshold, lo, hi):
         if threshold > hi:
             return Const(0)
         return x >= threshold
-    x, threshold = Value.cast(x), Value.cast(threshold)
-    if not (x.shape().signed and threshold.shape().signed):
-        return x >= threshold
-    # Signed: compare as unsigned with both sign bits flipped (the same order), so the result
-    # is the carry out of one chain, without the sign-correction LUTs after it.
-    width = max(len(x), len(threshold))
-    return _biased(x, width) >= _biased(threshold, width)
-
-
-def _biased(value, width):
-    """A signed ``value`` sign-extended to ``width`` bits, its sign bit flipped, as unsigned."""
-    extended = Cat(value, value[-1].replicate(width - len(value)))
-    return Cat(extended[:-1], ~extended[-1])
+    return at_least(x, threshold)
 
 
 def _or_bits(edge, k, count):

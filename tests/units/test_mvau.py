@@ -39,6 +39,7 @@ def _with(weights, index, value):
     (dict(pe=True), TypeError, "pe must be an integer, not True"),
     (dict(simd=False), TypeError, "simd must be an integer, not False"),
     (dict(pipeline=True), TypeError, "pipeline must be an integer, not True"),
+    (dict(registered_result=1), TypeError, "registered_result must be True or False, not 1"),
     (dict(pe=2.0), TypeError, "pe must be an integer, not 2.0"),
     (dict(weights=_with(W, (2, 3), 0)), ValueError, "weights[2, 3] must be -1 or +1, not 0"),
     (dict(weights=_with(_with(W, (0, 5), 2), (7, 15), 3)), ValueError,
@@ -69,6 +70,9 @@ def test_properties_and_ports():
     unit = MVAU(**{**BASE, "pipeline": 1})
     assert (unit.mh, unit.mw, unit.pe, unit.simd, unit.nf, unit.sf) == (8, 16, 2, 4, 4, 4)
     assert unit.cycles_per_vector == 16 and unit.latency == 3 and unit.pipeline == 1
+    assert not unit.registered_result
+    later = MVAU(**{**BASE, "pipeline": 1, "registered_result": True})
+    assert later.registered_result and later.latency == 4
     assert unit.acc_shape == signed(6)
     assert unit.i.payload.shape() == data.ArrayLayout(unsigned(1), 4)
     assert unit.o.payload.shape() == data.ArrayLayout(signed(6), 2)
@@ -122,24 +126,28 @@ def simulate(unit, x, *, stall, seed):
     return from_beats(frames, unit.pe, unit.acc_shape.width), in_stamps, out_stamps
 
 
-CASES = [(*folding, pipeline) for folding in FOLDINGS for pipeline in (0, 1, 2)]
+CASES = [(*folding, pipeline, False) for folding in FOLDINGS for pipeline in (0, 1, 2)]
+# sums leaving from the accumulator's register (what the composer picks at high clocks)
+CASES += [(*folding, 1, True) for folding in FOLDINGS]
 
 
-@pytest.mark.parametrize("mh, mw, pe, simd, pipeline", CASES)
-def test_amaranth_sim_matches_golden(mh, mw, pe, simd, pipeline):
+@pytest.mark.parametrize("mh, mw, pe, simd, pipeline, registered", CASES)
+def test_amaranth_sim_matches_golden(mh, mw, pe, simd, pipeline, registered):
     """Random and edge vectors back to back, 30% random stalls on both streams."""
     weights = make_weights(mh, mw, seed=mh * mw + pe)
     x = make_vectors(weights, count=16, seed=pipeline)
-    unit = MVAU(weights=weights, pe=pe, simd=simd, pipeline=pipeline)
+    unit = MVAU(weights=weights, pe=pe, simd=simd, pipeline=pipeline,
+                registered_result=registered)
     got, _, _ = simulate(unit, x, stall=0.3, seed=3 + pipeline)
     np.testing.assert_array_equal(got, expected(x, weights))
 
 
-@pytest.mark.parametrize("mh, mw, pe, simd, pipeline", CASES)
-def test_amaranth_sim_latency_and_no_bubbles(mh, mw, pe, simd, pipeline):
+@pytest.mark.parametrize("mh, mw, pe, simd, pipeline, registered", CASES)
+def test_amaranth_sim_latency_and_no_bubbles(mh, mw, pe, simd, pipeline, registered):
     """Without stalls: a vector every NF*SF cycles, first output ``latency`` after the last input."""
     weights = make_weights(mh, mw, seed=1)
-    unit = MVAU(weights=weights, pe=pe, simd=simd, pipeline=pipeline)
+    unit = MVAU(weights=weights, pe=pe, simd=simd, pipeline=pipeline,
+                registered_result=registered)
     x = make_vectors(weights, count=3, seed=2)[:4]
     got, in_stamps, out_stamps = simulate(unit, x, stall=0.0, seed=0)
     np.testing.assert_array_equal(got, expected(x, weights))
@@ -158,14 +166,16 @@ COSIM = {
                                     # the reads are registered
     "unrolled": (8, 32, 8, 32, 2),
     "middle": (16, 32, 4, 8, 1),
+    "middle_registered_result": (16, 32, 4, 8, 1, True),
 }
 
 
 def cosim(name, *, count, backpressure, seed):
     from sim.cosim import cosimulate_unit
-    mh, mw, pe, simd, pipeline = COSIM[name]
+    mh, mw, pe, simd, pipeline, *registered = COSIM[name]
     weights = make_weights(mh, mw, seed=17)
-    unit = MVAU(weights=weights, pe=pe, simd=simd, pipeline=pipeline)
+    unit = MVAU(weights=weights, pe=pe, simd=simd, pipeline=pipeline,
+                registered_result=bool(registered))
     x = make_vectors(weights, count=count, seed=seed)
     result = cosimulate_unit(unit, "mvau_top", to_beats(x, simd), out_beats=unit.nf,
                              backpressure=backpressure, seed=seed)

@@ -1,0 +1,34 @@
+"""Comparisons that end in the carry out of one chain, signed operands included."""
+
+from amaranth.hdl import Cat, Value
+
+__all__ = ["greater", "at_least"]
+
+
+def greater(x, y):
+    """``x > y`` of two Values of any signedness, without sign-correction LUTs."""
+    x, y = _same_order(x, y)
+    return x > y
+
+
+def at_least(x, y):
+    """``x >= y`` of two Values of any signedness, without sign-correction LUTs."""
+    x, y = _same_order(x, y)
+    return x >= y
+
+
+def _same_order(x, y):
+    """``x`` and ``y`` as unsigned Values ordered as the originals: two signed operands with
+    their sign bits flipped (the carry chain's carry out is then the answer, where Yosys's
+    signed compare adds LUTs after the chain); anything else unchanged."""
+    x, y = Value.cast(x), Value.cast(y)
+    if not (x.shape().signed and y.shape().signed):
+        return x, y
+    width = max(len(x), len(y))
+    return _biased(x, width), _biased(y, width)
+
+
+def _biased(value, width):
+    """A signed ``value`` sign-extended to ``width`` bits, its sign bit flipped, as unsigned."""
+    extended = Cat(value, value[-1].replicate(width - len(value)))
+    return Cat(extended[:-1], ~extended[-1])
