@@ -4,7 +4,8 @@ A unit built on :class:`CreditQueue` advances every pipeline register every
 cycle, with no enable at all: flow control happens at the input, which
 takes a beat only when the queue at the output has a free slot for it and
 for every beat already in flight. So the output's ``ready`` reaches only the
-queue's read pointer and count (a few flip-flops), never the datapath, and
+queue's read pointer and count, or the valid bit of its first register (a few
+flip-flops), never the datapath nor the queue's payload registers, and
 the unit's ``i.ready`` is computed from its own flip-flops only, not from
 anything downstream. This is how the handshake is kept off the critical
 path by construction (``hwgen.network`` relies on both properties).
