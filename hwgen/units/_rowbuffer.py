@@ -19,7 +19,7 @@ its two ends keeps the producer running while the consumer waits for the
 row's value (:func:`row_buffer_depth`).
 """
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal, Value
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal, Value, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -32,6 +32,8 @@ __all__ = ["RoundRobin", "RowApply", "RowQueue", "RowReduce", "VALUE_FIFO_DEPTH"
 VALUE_FIFO_DEPTH = 4
 #: cycles of slack a row buffer adds to the per-row latency it must cover
 _SLACK = 8
+#: LUT RAM cells per read address in RowApply's results FIFO (see RowQueue)
+RESULTS_LUTRAM_FANOUT = 16
 
 
 def row_buffer_depth(folds, latency):
@@ -56,6 +58,14 @@ class RowQueue(wiring.Component):
     its level after the handshakes: 4 LUT levels after ``o.ready``, which
     limited Shiftmax to 193 MHz.)
 
+    ``lutram_fanout`` (optional): at most this many LUT RAM cells
+    (TRELLIS_DPR16X4: 16 words of 4 bits) per read address. A wider or
+    deeper queue is split into slices of payload bits side by side, each a
+    queue with its own pointers (the same handshakes reach all of them, so
+    their flags agree; ``i.ready`` and ``o.valid`` are the first slice's).
+    One address register fanned out to 48 cells (ShiftGELU's 64-bit results,
+    3 banks) was ShiftGELU's critical path at ``simd = 4``: 4.1 ns of routing.
+
     Members: ``i``, ``o`` streams of ``payload_shape``. Latency 2 cycles.
     """
 
@@ -64,16 +74,38 @@ class RowQueue(wiring.Component):
     #: within 200 MHz; 16 banks (LayerNorm ivit's 243-beat buffer) held it to 187 MHz
     SEGMENT_WORDS = 128
 
-    def __init__(self, payload_shape, *, depth):
+    def __init__(self, payload_shape, *, depth, lutram_fanout=None):
         self._payload_shape, self._depth = payload_shape, max(depth, 3)
+        self._lutram_fanout = lutram_fanout
         super().__init__({"i": In(stream.Signature(payload_shape)),
                           "o": Out(stream.Signature(payload_shape))})
 
     depth = property(lambda self: self._depth)
 
+    def _slices(self):
+        """Payload bits of each slice: as many slices as ``lutram_fanout`` asks, bits spread evenly."""
+        width = Shape.cast(self._payload_shape).width
+        if self._lutram_fanout is None:
+            return [width]
+        banks = -(-min(self._depth - 1, self.SEGMENT_WORDS) // 16)
+        count = min(-(-banks * -(-width // 4) // self._lutram_fanout), -(-width // 4))
+        return [width // count + (k < width % count) for k in range(count)]
+
     def elaborate(self, platform):
         m = Module()
         words = self._depth - 1
+        slices = self._slices()
+        if len(slices) > 1:
+            flat_i, flat_o = Value.cast(self.i.payload), Value.cast(self.o.payload)
+            low = 0
+            for k, bits in enumerate(slices):
+                m.submodules[f"slice_{k}"] = part = RowQueue(unsigned(bits), depth=self._depth)
+                m.d.comb += [part.i.valid.eq(self.i.valid), part.i.payload.eq(flat_i[low:low + bits]),
+                             part.o.ready.eq(self.o.ready), flat_o[low:low + bits].eq(part.o.payload)]
+                if k == 0:
+                    m.d.comb += [self.i.ready.eq(part.i.ready), self.o.valid.eq(part.o.valid)]
+                low += bits
+            return m
         if words > self.SEGMENT_WORDS:
             # Deeper: a chain of segments (each with its own output register), same depth.
             # The chain's write-to-read latency grows by 2 cycles per extra segment, which
@@ -285,7 +317,8 @@ class RowApply(wiring.Component):
         result, latency = self._build(m, self.i.payload, value, position, Const(1))
         # Round trip of a credit: the pipeline, the FIFO's write-to-read latency, its return.
         depth = latency + RowQueue.latency + 2
-        m.submodules.results = results = RowQueue(self._out_shape, depth=depth)
+        m.submodules.results = results = RowQueue(self._out_shape, depth=depth,
+                                                  lutram_fanout=RESULTS_LUTRAM_FANOUT)
         has_credit = _credits(m, "result", results.depth, take=fire,
                               give=results.o.valid & results.o.ready)
         m.d.comb += [fire.eq(self.i.valid & value_valid & has_credit),
