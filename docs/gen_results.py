@@ -311,7 +311,13 @@ def _ivit_units(data):
                for base in sorted({n.rsplit("_pe", 1)[0] for n in data["units"]})
                if f"{base}_pe{pe}" not in data["units"]]
     unplaced = [name for name, e in data["units"].items() if not e.get("fmax_mhz_by_seed")]
+    # Entries written before the benchmark recorded the Verilog's SHA-256 predate the
+    # registered RowReduce ready and the sliced results FIFOs.
+    older = [name for name, e in data["units"].items() if "verilog_sha256" not in e]
     note = "".join([f"Not measured yet: {', '.join(missing)}.\n" if missing else "",
+                    f"Measured on earlier code (before RowReduce's registered `ready` and the "
+                    f"sliced results FIFOs), not re-measured since: {', '.join(older)}.\n"
+                    if older else "",
                     f"Fmax not measured (nextpnr not run, `--no-pnr`, or not finished): "
                     f"{', '.join(unplaced)}.\n"
                     if unplaced else ""])

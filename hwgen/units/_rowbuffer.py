@@ -19,7 +19,7 @@ its two ends keeps the producer running while the consumer waits for the
 row's value (:func:`row_buffer_depth`).
 """
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal, Value
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal, Value, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -32,6 +32,8 @@ __all__ = ["RoundRobin", "RowApply", "RowQueue", "RowReduce", "VALUE_FIFO_DEPTH"
 VALUE_FIFO_DEPTH = 4
 #: cycles of slack a row buffer adds to the per-row latency it must cover
 _SLACK = 8
+#: LUT RAM cells per read address in RowApply's results FIFO (see RowQueue)
+RESULTS_LUTRAM_FANOUT = 16
 
 
 def row_buffer_depth(folds, latency):
@@ -56,6 +58,14 @@ class RowQueue(wiring.Component):
     its level after the handshakes: 4 LUT levels after ``o.ready``, which
     limited Shiftmax to 193 MHz.)
 
+    ``lutram_fanout`` (optional): at most this many LUT RAM cells
+    (TRELLIS_DPR16X4: 16 words of 4 bits) per read address. A wider or
+    deeper queue is split into slices of payload bits side by side, each a
+    queue with its own pointers (the same handshakes reach all of them, so
+    their flags agree; ``i.ready`` and ``o.valid`` are the first slice's).
+    One address register fanned out to 48 cells (ShiftGELU's 64-bit results,
+    3 banks) was ShiftGELU's critical path at ``simd = 4``: 4.1 ns of routing.
+
     Members: ``i``, ``o`` streams of ``payload_shape``. Latency 2 cycles.
     """
 
@@ -64,16 +74,38 @@ class RowQueue(wiring.Component):
     #: within 200 MHz; 16 banks (LayerNorm ivit's 243-beat buffer) held it to 187 MHz
     SEGMENT_WORDS = 128
 
-    def __init__(self, payload_shape, *, depth):
+    def __init__(self, payload_shape, *, depth, lutram_fanout=None):
         self._payload_shape, self._depth = payload_shape, max(depth, 3)
+        self._lutram_fanout = lutram_fanout
         super().__init__({"i": In(stream.Signature(payload_shape)),
                           "o": Out(stream.Signature(payload_shape))})
 
     depth = property(lambda self: self._depth)
 
+    def _slices(self):
+        """Payload bits of each slice: as many slices as ``lutram_fanout`` asks, bits spread evenly."""
+        width = Shape.cast(self._payload_shape).width
+        if self._lutram_fanout is None:
+            return [width]
+        banks = -(-min(self._depth - 1, self.SEGMENT_WORDS) // 16)
+        count = min(-(-banks * -(-width // 4) // self._lutram_fanout), -(-width // 4))
+        return [width // count + (k < width % count) for k in range(count)]
+
     def elaborate(self, platform):
         m = Module()
         words = self._depth - 1
+        slices = self._slices()
+        if len(slices) > 1:
+            flat_i, flat_o = Value.cast(self.i.payload), Value.cast(self.o.payload)
+            low = 0
+            for k, bits in enumerate(slices):
+                m.submodules[f"slice_{k}"] = part = RowQueue(unsigned(bits), depth=self._depth)
+                m.d.comb += [part.i.valid.eq(self.i.valid), part.i.payload.eq(flat_i[low:low + bits]),
+                             part.o.ready.eq(self.o.ready), flat_o[low:low + bits].eq(part.o.payload)]
+                if k == 0:
+                    m.d.comb += [self.i.ready.eq(part.i.ready), self.o.valid.eq(part.o.valid)]
+                low += bits
+            return m
         if words > self.SEGMENT_WORDS:
             # Deeper: a chain of segments (each with its own output register), same depth.
             # The chain's write-to-read latency grows by 2 cycles per extra segment, which
@@ -129,8 +161,12 @@ class RowReduce(wiring.Component):
     (:data:`VALUE_FIFO_DEPTH` rows) are inside, so the pipeline never stalls:
     a beat enters only with a credit for its place in the buffer (and, for a
     row's last beat, one for the row's value); credits come back as ``o`` and
-    ``value`` are read. ``i.ready`` therefore depends on the unit's own
-    registers only, and ``o.ready``/``value.ready`` reach only the FIFOs.
+    ``value`` are read. ``i.ready`` is a flip-flop (the credit test computed
+    for the next cycle), and ``o.ready``/``value.ready`` reach only the
+    FIFOs. (``i.ready`` as the test of this cycle's credit flags and row
+    position, 2 LUTs, routed into the producer's output FIFO held LayerNorm
+    I-ViT at ``simd = 1`` to 193 MHz: row buffer of ``y`` -> ``centre``'s
+    results, 4 levels, 4.1 ns of routing.)
 
     Members: ``i`` (beats in), ``o`` (the kept beats, buffered), ``value``
     (one per row, buffered). A row's value is readable :attr:`latency` + 3
@@ -163,13 +199,16 @@ class RowReduce(wiring.Component):
         m.submodules.values = values = RowQueue(self._value_shape,
                                                   depth=VALUE_FIFO_DEPTH + slack)
         fire = Signal()
-        position, first, last = _row_position(m, self._folds, fire)
-        beat_ok = _credits(m, "beat", buffer.depth, take=fire,
-                           give=buffer.o.valid & buffer.o.ready)
-        value_ok = _credits(m, "value", values.depth, take=fire & last,
-                            give=values.o.valid & values.o.ready)
-        m.d.comb += [self.i.ready.eq(beat_ok & (value_ok | ~last)),
-                     fire.eq(self.i.valid & self.i.ready)]
+        position, first, last, last_next = _row_position(m, self._folds, fire)
+        beat_zero, beat_zero_next = _credit_flags(m, "beat", buffer.depth, take=fire,
+                                                  give=buffer.o.valid & buffer.o.ready)
+        value_zero, value_zero_next = _credit_flags(m, "value", values.depth, take=fire & last,
+                                                    give=values.o.valid & values.o.ready)
+        # ready = a credit for the beat (and for the row's value at its last beat), registered:
+        # the same test on the flags' next values.
+        ready = Signal(init=(buffer.depth > 0) & ((values.depth > 0) | (self._folds > 1)))
+        m.d.sync += ready.eq(~beat_zero_next & (~value_zero_next | ~last_next))
+        m.d.comb += [self.i.ready.eq(ready), fire.eq(self.i.valid & ready)]
 
         # The beat's lanes, then a tree with a register after each level.
         valid, beat, flags = fire, self._keep(self.i.payload), Cat(first, last)
@@ -202,7 +241,13 @@ class RowReduce(wiring.Component):
 
 
 def _credits(m, name, total, *, take, give):
-    """A credit counter starting at ``total``; returns a register: some credit is left.
+    """A credit counter starting at ``total``; returns a register: some credit is left."""
+    return ~_credit_flags(m, name, total, take=take, give=give)[0]
+
+
+def _credit_flags(m, name, total, *, take, give):
+    """A credit counter starting at ``total``; returns ``(zero, zero_next)``: the register
+    "no credit left" and its value for the next cycle.
 
     ``take`` arrives late in the cycle (it is a handshake), so the flags for
     the next cycle are picked by ``take``/``give`` among values computed from
@@ -213,21 +258,25 @@ def _credits(m, name, total, *, take, give):
     one = Signal(init=total == 1, name=f"{name}_credits_one")
     down, up = take & ~give, give & ~take
     with m.If(down):
-        m.d.sync += [count.eq(count - 1), zero.eq(one), one.eq(count == 2)]
+        m.d.sync += [count.eq(count - 1), one.eq(count == 2)]
     with m.Elif(up):
-        m.d.sync += [count.eq(count + 1), zero.eq(0), one.eq(zero)]
-    return ~zero
+        m.d.sync += [count.eq(count + 1), one.eq(zero)]
+    zero_next = Mux(down, one, Mux(up, 0, zero))
+    m.d.sync += zero.eq(zero_next)
+    return zero, zero_next
 
 
 def _row_position(m, folds, fire):
-    """``(position, first, last)`` of the next beat of a row, as registers; moves on ``fire``."""
+    """``(position, first, last, last_next)`` of the next beat of a row: registers that move
+    on ``fire``, and ``last``'s value for the next cycle."""
     position = Signal(range(folds))
     first = Signal(init=1)
     last = Signal(init=folds == 1)
     with m.If(fire):
-        m.d.sync += [position.eq(Mux(last, 0, position + 1)), first.eq(last),
-                     last.eq(Mux(last, folds == 1, position == folds - 2))]
-    return position, first, last
+        m.d.sync += [position.eq(Mux(last, 0, position + 1)), first.eq(last)]
+    last_next = Mux(fire, Mux(last, folds == 1, position == folds - 2), last)
+    m.d.sync += last.eq(last_next)
+    return position, first, last, last_next
 
 
 class RowApply(wiring.Component):
@@ -263,12 +312,13 @@ class RowApply(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         fire = Signal()
-        position, _, last = _row_position(m, self._folds, fire)
+        position, _, last, _ = _row_position(m, self._folds, fire)
         value, value_valid = _held_values(m, self.value, consume=fire & last)
         result, latency = self._build(m, self.i.payload, value, position, Const(1))
         # Round trip of a credit: the pipeline, the FIFO's write-to-read latency, its return.
         depth = latency + RowQueue.latency + 2
-        m.submodules.results = results = RowQueue(self._out_shape, depth=depth)
+        m.submodules.results = results = RowQueue(self._out_shape, depth=depth,
+                                                  lutram_fanout=RESULTS_LUTRAM_FANOUT)
         has_credit = _credits(m, "result", results.depth, take=fire,
                               give=results.o.valid & results.o.ready)
         m.d.comb += [fire.eq(self.i.valid & value_valid & has_credit),

@@ -74,8 +74,8 @@ class ShiftGELU(wiring.Component):
 
     Latency and throughput: ``simd`` elements per cycle in steady state, a
     row every ``F = length / simd`` cycles (:attr:`cycles_per_row`); a row's
-    first result leaves ``quotient_bits + 25`` cycles after its last input
-    beat without backpressure (39 for ``x0 = -19``, int8, measured).
+    first result leaves ``quotient_bits + 26`` cycles after its last input
+    beat without backpressure (40 for ``x0 = -19``, int8, measured).
     """
 
     #: what the manifest records of this unit: names of its public figures, in manifest order
@@ -183,15 +183,19 @@ class ShiftGELU(wiring.Component):
                                  delay(m, p, EXP_SHIFT_LATENCY + 1, enable, f"p_{lane}")),
                              divider.i.payload.tag.v.eq(v), divider.i.payload.tag.k.eq(k)]
             # Back: sig = ((v * f) << k) >> 24 (= (e * f) >> 24), then y = p * sig.
+            # The quotient's last bit is a sign flip-flop held at the end of its stage's carry
+            # chain; a register of the quotient (and v) lets the placer put the product's
+            # operands next to the product (without it: 194.8 MHz at simd 4, that path).
             result = divider.o.payload
-            product = shift_add_product(m, result.tag.v, result.quotient, enable=enable,
-                                        name=f"vf_{lane}")
-            k = delay(m, result.tag.k, first, enable, f"k_{lane}")
-            p = delay(m, result.tag.p, first + 1, enable, f"p_back_{lane}")
+            f = delay(m, result.quotient, 1, enable, f"f_{lane}")
+            v = delay(m, result.tag.v, 1, enable, f"v_back_{lane}")
+            product = shift_add_product(m, v, f, enable=enable, name=f"vf_{lane}")
+            k = delay(m, result.tag.k, 1 + first, enable, f"k_{lane}")
+            p = delay(m, result.tag.p, 1 + first + 1, enable, f"p_back_{lane}")
             sig = Signal(sig_shape, name=f"sig_{lane}")
             with m.If(enable):
                 m.d.sync += sig.eq((product << k) >> 24)
             m.d.comb += y[lane].eq(shift_add_product(m, p, sig, enable=enable,
                                                      name=f"y_{lane}"))
-        latency = EXP_SHIFT_LATENCY + 2 + self.quotient_bits + first + 1 + second
+        latency = EXP_SHIFT_LATENCY + 2 + self.quotient_bits + 1 + first + 1 + second
         return y, latency

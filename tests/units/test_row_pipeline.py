@@ -99,18 +99,23 @@ def test_newton_chain_quotient_bounds_hold_for_every_value(bits):
     assert (k[::997] == ivit.newton10(torch.from_numpy(v[::997])).numpy()).all()
 
 
-@pytest.mark.parametrize("depth", [5, 300])                 # 300: a chain of 3 segments
-def test_row_queue_keeps_order_under_stalls(depth):
+# 300: a chain of 3 segments; fanout 4: 12 bits in 3 slices of 4 (one bank each); fanout 2
+# at depth 300: 3 slices, each a chain of segments.
+@pytest.mark.parametrize("depth, fanout, slices", [(5, None, 1), (300, None, 1), (40, 4, 3),
+                                                   (300, 2, 3)])
+def test_row_queue_keeps_order_under_stalls(depth, fanout, slices):
     rng = random.Random(1)
     words = [rng.randrange(1 << 12) for _ in range(2 * depth + 100)]
-    got = simulate_stream(RowQueue(unsigned(12), depth=depth), words, len(words), stall=0.4,
-                          seed=6)
+    dut = RowQueue(unsigned(12), depth=depth, lutram_fanout=fanout)
+    assert len(dut._slices()) == slices
+    got = simulate_stream(dut, words, len(words), stall=0.4, seed=6)
     assert got == words
 
 
-def test_deep_row_queue_holds_its_depth():
+@pytest.mark.parametrize("fanout", [None, 2])               # 2: 3 slices of 4 bits
+def test_deep_row_queue_holds_its_depth(fanout):
     """Without reads a 300-deep queue takes exactly 300 beats (the credits rely on it)."""
-    dut = RowQueue(unsigned(4), depth=300)
+    dut = RowQueue(unsigned(12), depth=300, lutram_fanout=fanout)
     taken = []
 
     async def bench(ctx):
