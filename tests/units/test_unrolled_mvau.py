@@ -286,16 +286,23 @@ def chain_layers(seed, share="mst"):
     return layers, x, want
 
 
-@pytest.mark.parametrize("levels", [None, 1, 3])
-def test_chain_matches_golden_one_vector_per_cycle(levels):
-    layers, x, want = chain_layers(seed=levels or 0)
-    unit = UnrolledChain(layers=layers, levels_per_stage=levels)
+def _chain_runs(unit, x, want):
+    """``x`` through ``unit`` under 30 % stalls and without: both equal to ``want``; the
+    stall-free run's (input, output) cycle stamps."""
     beats = [frame[0] for frame in to_beats(x, unit.simd)]
     received = simulate_stream(unit, beats, len(x), stall=0.3, seed=4)
     np.testing.assert_array_equal(from_beats([[w] for w in received], 5, 5), want)
     stamps = ([], [])
     received = simulate_stream(unit, beats, len(x), stamps=stamps)
     np.testing.assert_array_equal(from_beats([[w] for w in received], 5, 5), want)
+    return stamps
+
+
+@pytest.mark.parametrize("levels", [None, 1, 3])
+def test_chain_matches_golden_one_vector_per_cycle(levels):
+    layers, x, want = chain_layers(seed=levels or 0)
+    unit = UnrolledChain(layers=layers, levels_per_stage=levels)
+    stamps = _chain_runs(unit, x, want)
     assert np.diff(stamps[0]).tolist() == [1] * (len(x) - 1)
     assert np.diff(stamps[1]).tolist() == [1] * (len(x) - 1)
     assert stamps[1][0] - stamps[0][0] == unit.latency
@@ -309,12 +316,7 @@ def test_chain_in_ns_matches_golden_one_vector_per_cycle(period_ns, share):
     layers, x, want = chain_layers(seed=7, share=share)
     unit = UnrolledChain(layers=layers, period_ns=period_ns)
     assert unit.period_ns == period_ns and unit.pipelined and unit.registered_input
-    beats = [frame[0] for frame in to_beats(x, unit.simd)]
-    received = simulate_stream(unit, beats, len(x), stall=0.3, seed=4)
-    np.testing.assert_array_equal(from_beats([[w] for w in received], 5, 5), want)
-    stamps = ([], [])
-    received = simulate_stream(unit, beats, len(x), stamps=stamps)
-    np.testing.assert_array_equal(from_beats([[w] for w in received], 5, 5), want)
+    stamps = _chain_runs(unit, x, want)
     assert np.diff(stamps[1]).tolist() == [1] * (len(x) - 1)
     assert stamps[1][0] - stamps[0][0] == unit.latency
     shorter = UnrolledChain(layers=layers, period_ns=period_ns / 2 + 0.3)
