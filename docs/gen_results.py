@@ -834,8 +834,9 @@ RESULTS = {
         "--workers 2 -o DIR (then DIR/sweep.json copied here)", _sweep_points),
     "import_digits": Result("import_digits", "python benchmarks/import_digits.py "
                             "--sim fc_w1a2,bnn_cnn", _import_digits),
-    "fuzz": Result("fuzz_campaign", "python benchmarks/fuzz_campaign.py --units 50 "
-                   "--networks 10 --op-networks 60 --verilator 1 --seed 1", _fuzz),
+    "fuzz": Result("fuzz_campaign", "python benchmarks/fuzz_campaign.py --seed 6 "
+                   "(the defaults: 200 cases per unit, 20 + 100 networks in Amaranth's "
+                   "sim, 20 under Verilator)", _fuzz),
     "fuzz_after_fix": Result("fuzz_campaign_verilator_after_fix",
                              "python benchmarks/fuzz_campaign.py --units 0 --networks 0 "
                              "--verilator 3 --seed 1", _fuzz),
