@@ -690,13 +690,12 @@ def _popcount_lane(data):
         rows.append((f"{r['pe']} x {r['simd']}", _fmt(r["xilinx_today"]["lut_total"]),
                      _fmt(r["xilinx_lane"]["lut_total"]),
                      f"{r['xilinx_today_per_synapse']:.2f} -> {r['xilinx_lane_per_synapse']:.2f} "
-                     f"({r['xilinx_ratio']:.2f}x)",
-                     f"{_fmt(r['xilinx_today']['ff'])} -> {_fmt(r['xilinx_lane']['ff'])}",
-                     _fmt(r["ecp5_today"]["lut_total"]), _fmt(r["ecp5_lane"]["lut_total"]),
+                     f"({r['xilinx_ratio']:.2f}x)", _fmt(r["ecp5_today"]["lut_total"]),
+                     _fmt(r["ecp5_lane"]["lut_total"]),
                      f"{r['ecp5_today_per_synapse']:.2f} -> {r['ecp5_lane_per_synapse']:.2f} "
                      f"({r['ecp5_ratio']:.2f}x)"))
     text = table(("PE x SIMD", "LUT6 today", "LUT6 compressor, stage after reads",
-                  "LUT6 / synapse", "FF (Xilinx)", "LUT4 today", "LUT4 adder, stage after reads",
+                  "LUT6 / synapse", "LUT4 today", "LUT4 adder, stage after reads",
                   "LUT4 / synapse"), rows)
     for r in data["lane_preview"]:
         if "xilinx_lane_tree" in r:

@@ -4,8 +4,7 @@ A unit built on :class:`CreditQueue` advances every pipeline register every
 cycle, with no enable at all: flow control happens at the input, which
 takes a beat only when the queue at the output has a free slot for it and
 for every beat already in flight. So the output's ``ready`` reaches only the
-queue's read pointer and count, or the valid bit of its first register (a few
-flip-flops), never the datapath nor the queue's payload registers, and
+queue's read pointer and count (a few flip-flops), never the datapath, and
 the unit's ``i.ready`` is computed from its own flip-flops only, not from
 anything downstream. This is how the handshake is kept off the critical
 path by construction (``hwgen.network`` relies on both properties).
@@ -17,7 +16,7 @@ from amaranth.lib.wiring import In, Out
 
 from ._checks import check_int, check_payload_shape
 
-__all__ = ["CreditQueue", "credit_input", "queue_latency", "queue_slots"]
+__all__ = ["CreditQueue", "credit_input"]
 
 
 class CreditQueue(wiring.Component):
@@ -28,34 +27,19 @@ class CreditQueue(wiring.Component):
     ``w_data`` with the beat's result in the cycle it leaves the pipeline's
     last register stage, ``stages - 1`` cycles later (the queue tracks which
     cycles those are, so invalid cycles of the free-running pipeline are
-    ignored). The queue holds :attr:`slots` results: enough that a result on
-    show and every result in flight fit at full rate.
+    ignored). The queue holds ``stages + 1`` results (up to 4 rounded up to a
+    power of two, see :attr:`slots`) in a ring of registers: at full rate one result is on show while
+    ``stages`` more are in flight.
 
     ``room`` is ``stored + in_flight < slots``, a function of the
     queue's own flip-flops (a lookup table over the stored count, the newest
     valid bit and a register counting the older ones; with
-    ``registered_room`` a flip-flop). Results are stored one of two ways:
-
-    * ``interval`` 1 (a result may come every cycle): a ring of registers.
-      ``o.payload`` is the slot under the read pointer (a multiplexer per
-      bit); writes go to the slot after the last stored one, so the slot on
-      show never changes while it is stalled.
-    * ``interval`` 2 or more: a chain of registers, ``o.payload`` straight
-      from the first. A result enters the last register and moves one
-      register on per cycle while the one ahead is empty or moving; the
-      first loads only while it is empty (the cycle after a departure), so
-      it passes a result every other cycle, all a pipeline with one result
-      per ``interval`` cycles needs. Each register loads from one source
-      only and no multiplexer reads them: no logic per payload bit at all
-      (the ring's read is a LUT per bit, an MVAU's largest cost after its
-      tree), for more flip-flops and ``slots - 1`` cycles of latency while
-      a result walks the chain (:attr:`latency`).
-
-    Either way ``o.valid`` is a flip-flop or ``stored != 0``, and ``o.ready``
-    reaches only the read pointer and the count (the ring) or the first
-    register's valid bit (the chain), never a payload register's enable.
-    Every state is consistent again ``stages`` cycles after any state, which
-    makes the stream rules provable by induction.
+    ``registered_room`` a flip-flop); ``o.valid`` is ``stored != 0``; ``o.payload`` is
+    the slot under the read pointer. Writes go to the slot after the last
+    stored one, so the slot on show never changes while it is stalled, and
+    ``o.ready`` moves only the read pointer and the count. Every state is
+    consistent again ``stages`` cycles after any state, which makes the
+    stream rules provable by induction.
 
     Parameters
     ----------
@@ -64,7 +48,7 @@ class CreditQueue(wiring.Component):
                                 counting the queue's own register (at least 1)
     interval : int              fewest cycles between two ``accept`` (default 1): a
                                 pipeline that makes one result per ``interval`` input
-                                slices (an MVAU's SF); 2 or more stores results in a chain
+                                slices (an MVAU's SF) needs fewer slots for full rate
     registered_room : bool      ``room`` straight from a flip-flop (default False): it is
                                 computed a cycle ahead, counting that cycle's ``accept`` but
                                 not its departure, so a result leaving frees its slot a cycle
@@ -79,9 +63,8 @@ class CreditQueue(wiring.Component):
     w_data : In(payload_shape)  the pipeline's result, ``stages - 1`` cycles after ``accept``
     o : Out(stream.Signature(payload_shape))
 
-    Latency :attr:`latency` cycles from ``accept`` to ``o.valid`` (``stages``; with a
-    chain ``stages + slots - 1``); one beat per cycle (the chain: per ``interval`` cycles)
-    while ``o`` does not stall.
+    Latency ``stages`` cycles from ``accept`` to ``o.valid``; one beat per
+    cycle while ``o`` does not stall.
     """
 
     def __init__(self, payload_shape, *, stages, interval=1, registered_room=False):
@@ -102,25 +85,34 @@ class CreditQueue(wiring.Component):
     interval = property(lambda self: self._interval)
     registered_room = property(lambda self: self._registered_room)
 
-    #: results held (see :func:`queue_slots`)
-    slots = property(lambda self: queue_slots(self._stages, self._interval,
-                                              self._registered_room))
-    #: cycles from ``accept`` to ``o.valid`` (see :func:`queue_latency`)
-    latency = property(lambda self: queue_latency(self._stages, self._interval,
-                                                  self._registered_room))
+    @property
+    def slots(self):
+        """Results held: one on show and those in flight at full rate (``stages //
+        interval``; ``stages + 1`` with ``registered_room``). With a result per cycle
+        (``interval`` 1), at least 2 and up to 4 rounded up to a power of two (the pointers
+        then wrap by themselves); else exact (a wrap-around compare costs less than the
+        payload registers of the spare slots, and an MVAU's results are whole accumulator
+        words): one slot when a result has left before the next is due (an MVAU whose SF
+        exceeds its pipeline depth)."""
+        needed = (self._stages + self._registered_room) // self._interval + 1
+        if self._interval == 1:
+            needed = max(needed, 2)
+        return 1 << (needed - 1).bit_length() if needed <= 4 and self._interval == 1 else needed
 
     def elaborate(self, platform):
         m = Module()
         slots = self.slots
+        width = Shape.cast(self._payload_shape).width
+        ring = [Signal(width, name=f"slot_{k}") for k in range(slots)]
 
         # Beats in flight: one valid bit per pipeline register before the queue.
         in_flight = [Signal(name=f"in_flight_{k}") for k in range(self._stages - 1)]
         m.d.sync += [bit.eq(prev) for prev, bit in zip([self.accept] + in_flight, in_flight)]
         arriving = in_flight[-1] if in_flight else self.accept
 
-        stored = (self._chain(m, arriving, slots) if self._interval > 1
-                  else [self._ring(m, arriving, slots)])
-        held = [*stored, *self._in_flight_count(m, in_flight)]
+        pointer = Signal(range(slots), name="read_at") if slots > 1 else None
+        stored = Signal(range(slots + 1))
+        held = [stored, *self._in_flight_count(m, in_flight)]
         if self._registered_room:
             # Next cycle's count is at most this one's plus this cycle's accept (a result
             # leaving now is counted until the cycle after); recomputed every cycle. The
@@ -131,15 +123,13 @@ class CreditQueue(wiring.Component):
             m.d.comb += self.room.eq(room)
         else:
             m.d.comb += self.room.eq(_sum_below(held, slots))
-        return m
+        if slots == 1:
+            # One slot: nothing to point at (and no zero-width pointer in the Verilog).
+            read_at = Const(0, 1)
 
-    def _ring(self, m, arriving, slots):
-        """A ring of ``slots`` registers read through a multiplexer; returns the stored count."""
-        width = Shape.cast(self._payload_shape).width
-        ring = [Signal(width, name=f"slot_{k}") for k in range(slots)]
-        pointer = Signal(range(slots), name="read_at")           # slots >= 2 at interval 1
-        stored = Signal(range(slots + 1))
-        if slots & (slots - 1):
+            def wrap(value):
+                return Const(0, 1)
+        elif slots & (slots - 1):
             # Not a power of two: every use reads the pointer through the same wrap, so a
             # pointer value past the last slot (never reached) still names one slot only.
             read_at = Mux(pointer >= slots, 0, pointer)
@@ -153,7 +143,7 @@ class CreditQueue(wiring.Component):
                 return value
 
         # The write position is the read pointer plus the count, not a register of its own.
-        write_at = wrap(read_at + stored)[:len(pointer)]
+        write_at = wrap(read_at + stored)[:len(read_at) if pointer is None else len(pointer)]
         for k, slot in enumerate(ring):
             with m.If(arriving & (write_at == k)):
                 m.d.sync += slot.eq(Value.cast(self.w_data))
@@ -161,34 +151,11 @@ class CreditQueue(wiring.Component):
 
         m.d.comb += self.o.valid.eq(stored != 0)
         leaving = self.o.valid & self.o.ready
-        with m.If(leaving):
-            m.d.sync += pointer.eq(wrap(read_at + 1))
+        if slots > 1:
+            with m.If(leaving):
+                m.d.sync += pointer.eq(wrap(read_at + 1))
         m.d.sync += stored.eq(stored + arriving - leaving)
-        return stored
-
-    def _chain(self, m, arriving, slots):
-        """A chain of ``slots`` registers, the first on show; returns their valid bits.
-
-        Register ``k`` loads from register ``k + 1`` (the last from ``w_data``) when that one
-        holds a result and register ``k`` is empty or moves on itself: some register up to
-        ``k`` is empty. The first is freed by a departure only in the next cycle, so ``o.ready``
-        reaches its valid bit alone; the enables are functions of the valid bits."""
-        width = Shape.cast(self._payload_shape).width
-        chain = [Signal(width, name=f"chain_{k}") for k in range(slots)]
-        full = [Signal(name=f"chain_full_{k}") for k in range(slots)]
-        free = [~full[0]]                    # free[k]: register k may load this cycle
-        for k in range(1, slots):
-            free.append(~full[k] | free[k - 1])
-        leaving = full[0] & self.o.ready
-        for k in range(slots):
-            last = k == slots - 1
-            load = arriving if last else full[k + 1] & free[k]
-            with m.If(load):
-                m.d.sync += chain[k].eq(Value.cast(self.w_data) if last else chain[k + 1])
-            stays = full[k] & (~leaving if k == 0 else ~free[k - 1])
-            m.d.sync += full[k].eq(load | stays)
-        m.d.comb += [self.o.valid.eq(full[0]), Value.cast(self.o.payload).eq(chain[0])]
-        return full
+        return m
 
     @staticmethod
     def _in_flight_count(m, in_flight):
@@ -202,32 +169,6 @@ class CreditQueue(wiring.Component):
         older = Signal(range(len(in_flight)), name="in_flight_older")
         m.d.sync += older.eq(sum(in_flight[:-1]))
         return [in_flight[0], older]
-
-
-def queue_slots(stages, interval=1, registered_room=False):
-    """Results a :class:`CreditQueue` holds: one on show and those in flight at full rate.
-
-    A result is counted from its ``accept`` (``stages + registered_room`` cycles before
-    the queue frees it at the earliest). With a result per cycle (``interval`` 1, a
-    ring) ``stages + registered_room + 1``, at least 2 and up to 4 rounded up to a power
-    of two (the pointers then wrap by themselves). With a chain a result also walks one
-    register per cycle, so ``n`` registers pass ``n`` results in ``stages +
-    registered_room + n`` cycles, and ``n * interval`` cycles must cover that: ``n =
-    ceil((stages + registered_room) / (interval - 1))``. One register when a result
-    leaves before the next is due (an MVAU whose SF exceeds its pipeline depth)."""
-    in_credit = stages + registered_room
-    if interval > 1:
-        return max(-(-in_credit // (interval - 1)), 1)
-    needed = max(in_credit + 1, 2)
-    return 1 << (needed - 1).bit_length() if needed <= 4 else needed
-
-
-def queue_latency(stages, interval=1, registered_room=False):
-    """Cycles from ``accept`` to ``o.valid`` in a :class:`CreditQueue` that is empty:
-    ``stages``, plus ``slots - 1`` while the result walks a chain (``interval`` 2 or more)."""
-    if interval == 1:
-        return stages
-    return stages + queue_slots(stages, interval, registered_room) - 1
 
 
 def _sum_below(parts, limit):

@@ -18,7 +18,7 @@ from amaranth.lib.memory import Memory
 from ..ranges import range_shape
 from ._checks import check_int
 from ._counter import counter
-from ._credit import CreditQueue, queue_latency
+from ._credit import CreditQueue
 from ._pipeline import Stages
 from ._rom import lane_rom
 
@@ -316,11 +316,8 @@ class FoldedUnit(wiring.Component):
     out_shape = property(lambda self: self._out_shape)
     in_shape = property(lambda self: self._engine.in_shape)
     cycles_per_vector = property(lambda self: self.nf * self.sf)
-    #: cycles from a vector's last input beat to its first output beat (the output queue's
-    #: chain adds a cycle per register after the first, see hwgen.units._credit)
-    latency = property(lambda self: queue_latency(
-        2 + self._engine.stages + self._engine.result_register, self._engine.sf,
-        registered_room=True))
+    #: cycles from a vector's last input beat to its first output beat
+    latency = property(lambda self: 2 + self._engine.stages + self._engine.result_register)
     #: a fold's sum leaves from the accumulator's register (see FoldedEngine)
     registered_result = property(lambda self: bool(self._engine.result_register))
     #: ``i.ready`` comes from the unit's own flip-flops; ``o.ready`` reaches this many

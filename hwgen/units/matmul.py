@@ -93,9 +93,7 @@ class MatMul(FoldedUnit):
     Cycles per sample ``max(R*H*Kb/b_lanes, M*H*NF*SF)`` (``cycles_per_sample``)
     in steady state when both streams keep up (the first sample also waits
     for its whole ``b``); latency ``4 + pipeline`` (``5 + pipeline`` with
-    DSPs; with SF > 1 plus the cycles a result walks the output queue's chain,
-    :func:`~hwgen.units._credit.queue_latency`) cycles from a vector's last ``a``
-    beat to its first output beat: the
+    DSPs) cycles from a vector's last ``a`` beat to its first output beat: the
     MVAU's plus two registers on the RAM (and input buffer) outputs, so
     neither a block RAM's slow clock-to-output nor the route from the RAM to
     the lanes is in series with the products.

@@ -91,9 +91,7 @@ class MVAU(FoldedUnit):
     its first output beat (input register and synchronous ROM read, then
     XNOR + tree + accumulate into the output queue), one more with ROMs
     deeper than 64 words (``read_register``), one more with
-    ``registered_result``, plus ``slots - 1`` with SF > 1 while a result
-    walks the output queue's chain (``latency``,
-    :func:`~hwgen.units._credit.queue_latency`); one slice per cycle,
+    ``registered_result``; one slice per cycle,
     ``NF * SF`` cycles per vector in steady state. Fully unrolled
     (``pe = MH``, ``simd = MW``) that is one input and one output beat per
     cycle. The pipeline never stalls (no enable on its registers); a fold's

@@ -100,9 +100,8 @@ class IntegerMVAU(FoldedUnit):
 
     Latency ``2 + pipeline`` cycles (``3 + pipeline`` with ``resource="dsp"``:
     the product register; one more with ROMs deeper than 64 words, the read
-    register; with SF > 1 the cycles a result walks the output queue's chain,
-    :func:`~hwgen.units._credit.queue_latency`) from the last input beat of a
-    vector to its first output beat; ``NF * SF`` cycles per vector in steady state.
+    register) from the last input beat of a vector to its first output
+    beat; ``NF * SF`` cycles per vector in steady state.
     """
 
     #: what the manifest records of this unit: names of its public figures, in manifest order

@@ -138,9 +138,8 @@ def test_properties_ports_and_exact_widths():
     assert (qk.b_beats, qk.a_beats, qk.out_beats) == (24, 16, 24)
     assert (qk.compute_cycles, qk.cycles_per_sample) == (48, 48)
     # two banks of R*H*Kb int8 elements; latency: slice, two read registers (the block
-    # RAM's output register, then the fabric), one tree stage, the accumulator; then 5 cycles
-    # through the output queue's chain (SF 2: 6 registers)
-    assert qk.latency == 10 and qk.ram_bits == 2 * 6 * 2 * 4 * 8
+    # RAM's output register, then the fabric), one tree stage, the accumulator
+    assert qk.latency == 5 and qk.ram_bits == 2 * 6 * 2 * 4 * 8
     av = AV.unit()
     # uint8 x int8 over 6 terms: [6*255*-128, 6*255*127] = [-195840, 194310]
     assert (av.mh, av.mw, av.nf, av.sf, av.b_lanes) == (4, 6, 2, 2, 2)

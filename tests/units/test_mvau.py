@@ -69,11 +69,10 @@ def test_construction_errors(change, error, message):
 def test_properties_and_ports():
     unit = MVAU(**{**BASE, "pipeline": 1})
     assert (unit.mh, unit.mw, unit.pe, unit.simd, unit.nf, unit.sf) == (8, 16, 2, 4, 4, 4)
-    # 3 stages, and a cycle in the output queue's second register (two: SF 4 < 3 + 1 credit)
-    assert unit.cycles_per_vector == 16 and unit.latency == 4 and unit.pipeline == 1
+    assert unit.cycles_per_vector == 16 and unit.latency == 3 and unit.pipeline == 1
     assert not unit.registered_result
     later = MVAU(**{**BASE, "pipeline": 1, "registered_result": True})
-    assert later.registered_result and later.latency == 5      # one stage more, two registers
+    assert later.registered_result and later.latency == 4
     assert unit.acc_shape == signed(6)
     assert unit.i.payload.shape() == data.ArrayLayout(unsigned(1), 4)
     assert unit.o.payload.shape() == data.ArrayLayout(signed(6), 2)

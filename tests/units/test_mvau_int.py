@@ -163,8 +163,7 @@ def test_construction_errors(change, error, message):
 def test_properties_ports_and_exact_widths():
     unit = Case("int", unsigned(8), mh=4, mw=6, pe=2, simd=3, weight_bits=4).unit(
         weights=np.array([[7] * 6, [-8] * 6, [1, -1] * 3, [0] * 6]), bias=[10, -10, 0, 0])
-    # 3 stages, then 3 more cycles through the output queue's chain (SF 2: 4 registers)
-    assert (unit.nf, unit.sf, unit.cycles_per_vector, unit.latency) == (2, 2, 4, 6)
+    assert (unit.nf, unit.sf, unit.cycles_per_vector, unit.latency) == (2, 2, 4, 3)
     assert (unit.weight_kind, unit.weight_bits, unit.resource, unit.in_range) == \
         ("int", 4, "lut", (0, 255))
     # channel 0 reaches 10 + 6*7*255 = 10720, channel 1 -10 - 6*8*255 = -12250: 15 bits signed
@@ -174,7 +173,7 @@ def test_properties_ports_and_exact_widths():
     assert unit.bias.tolist() == [10, -10, 0, 0] and unit.bias is not unit.bias
     assert unit.rom_bits == 4 * 6 * 4 + 4 * 15       # weights plus the per-channel bias ROM
     dsp = Case("int", unsigned(8), mh=4, mw=6, pe=2, simd=3, resource="dsp").unit()
-    assert dsp.latency == 8                 # the product register (and a chain register more)
+    assert dsp.latency == 4                         # the product register
 
 
 def test_partial_sums_size_the_accumulator_and_final_sums_the_output():
