@@ -41,6 +41,15 @@ class CreditQueue(wiring.Component):
     consistent again ``stages`` cycles after any state, which makes the
     stream rules provable by induction.
 
+    The queue adds no cycle of latency, and the read multiplexer (a LUT per
+    payload bit up to 4 slots) is what that costs: an output register fed
+    from one source only (a chain of registers a result walks) saves it but
+    adds a cycle per register, and the digits ViT lost rate to that latency
+    (261 -> 267 cycles per image, 4 of the 6 at the scores MatMul, whose ring
+    with 8 delay registers in front lost the same); such a register,
+    refilled only the cycle after a departure, also passes one result per two
+    cycles at best (``tests/units/test_credit.py``).
+
     Parameters
     ----------
     payload_shape : ShapeLike   the output payload, e.g. ``ArrayLayout(unsigned(1), 16)``
