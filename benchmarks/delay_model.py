@@ -39,6 +39,7 @@ median and the largest of each beside the current estimate; nothing is written
 import argparse
 import json
 import math
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -134,7 +135,7 @@ def unrolled_steps(path, shared_layers):
     for critical in report.get("critical_paths", []):
         if "async" in f"{critical.get('from')}{critical.get('to')}":
             continue
-        fixed, chain, chain_delay, previous_leaf = 0.0, None, 0.0, False
+        fixed, chain_delay = 0.0, 0.0
         for step in critical["path"]:
             source, source_chain = _unrolled_cell(step["from"]["cell"])
             sink, sink_chain = _unrolled_cell(step["to"]["cell"])
@@ -155,8 +156,8 @@ def unrolled_steps(path, shared_layers):
                 if source == "copy" and sink == "leaf":
                     yield "copy", delay
                 elif source == "leaf" and sink == "carry":
-                    layer = sink_chain.split("_")[1][1:].split("c")[0].split("d")[0]
-                    shared = layer.isdigit() and int(layer) in shared_layers
+                    layer = re.search(r"_l(\d+)", sink_chain)
+                    shared = layer is not None and int(layer.group(1)) in shared_layers
                     yield ("shared_leaf" if shared else "own_leaf"), delay
                 elif source == "carry":
                     field = {"carry": "route", "leaf": "crossing", "copy": "to_copies",
