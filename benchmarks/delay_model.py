@@ -159,6 +159,8 @@ def unrolled_steps(path, shared_layers):
                     layer = re.search(r"_l(\d+)", sink_chain)
                     shared = layer is not None and int(layer.group(1)) in shared_layers
                     yield ("shared_leaf" if shared else "own_leaf"), delay
+                elif source == "leaf" and sink == "register":
+                    yield "to_register", delay
                 elif source == "carry":
                     field = {"carry": "route", "leaf": "crossing", "copy": "to_copies",
                              "queue": "queue"}.get(sink, "to_register")
