@@ -147,8 +147,9 @@ def unrolled_steps(path, shared_layers):
                     yield "leaf", delay
                 elif source == "carry":
                     chain_delay += delay
-            elif source == "carry" and sink == "carry" and source_chain == sink_chain:
-                chain_delay += delay                      # the carry inside one chain
+            elif source == "carry" and sink == "carry" and (source_chain == sink_chain
+                                                            or delay == 0):
+                chain_delay += delay     # the carry inside one chain (or two sums Yosys chained)
             else:
                 if source == "carry":
                     yield "adder", chain_delay
