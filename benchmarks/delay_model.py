@@ -19,11 +19,27 @@ critical paths:
 
 Prints the fit beside the current constants and the number of steps behind
 each; ``--write`` replaces the file's ECP5 entry.
+
+    python benchmarks/delay_model.py FOLDER [FOLDER ...] --unrolled
+
+instead reads the ``pnr_seed*.json`` reports ``benchmarks/unrolled.py`` writes and
+fits the unrolled layers' estimate (``hwgen.units._unrolled.ECP5_NS``) from the
+steps of their critical paths, named by the cells the datapath builds: a register
+copy of a layer's input (``_fan``) to a leaf counter (``copy``), a leaf to its
+first carry chain (``own_leaf`` / ``shared_leaf``: by the layer's leaf sharing,
+given as ``--shared-layers``), one carry chain's output to another chain
+(``route``: the chain-to-chain net), a chain's output straight to the next
+layer's leaves (``crossing``), to the register copies (``to_copies``), into the
+output queue (``queue``), a leaf's LUT (``leaf``), a chain from its entry to the
+bit that leaves it (``adder``), clock-to-out plus setup (``fixed``). Prints the
+median and the largest of each beside the current estimate; nothing is written
+(the estimate is code, with its sources in a comment).
 """
 
 import argparse
 import json
 import math
+import re
 import statistics
 import sys
 from pathlib import Path
@@ -99,11 +115,102 @@ def fit(folders, current):
     return model, counts
 
 
+def _unrolled_cell(cell):
+    """(kind, chain) of a cell of an unrolled datapath by the names the generator gives it."""
+    name = cell.split(".")[-1] if "." in cell else cell
+    if "queue" in cell:
+        return "queue", None
+    if "TRELLIS_FF" in cell:
+        return ("copy" if "_fan" in cell else "register"), None
+    if "CCU2C" in cell:
+        return "carry", name.split("_CCU2C")[0]
+    if "leaf" in cell and "LUT4" in cell:
+        return "leaf", None
+    return "lut", None
+
+
+def unrolled_steps(path, shared_layers):
+    """(ECP5_NS field, delay) of the steps of an unrolled design's critical path."""
+    report = json.loads(path.read_text())
+    for critical in report.get("critical_paths", []):
+        if "async" in f"{critical.get('from')}{critical.get('to')}":
+            continue
+        fixed, chain_delay = 0.0, 0.0
+        for step in critical["path"]:
+            source, source_chain = _unrolled_cell(step["from"]["cell"])
+            sink, sink_chain = _unrolled_cell(step["to"]["cell"])
+            delay = step["delay"]
+            if step["type"] in ("clk-to-q", "setup"):
+                fixed += delay
+            elif step["type"] == "logic":
+                if source == "leaf":
+                    yield "leaf", delay
+                elif source == "carry":
+                    chain_delay += delay
+            elif source == "carry" and sink == "carry" and (source_chain == sink_chain
+                                                            or delay == 0):
+                chain_delay += delay     # the carry inside one chain (or two sums Yosys chained)
+            else:
+                if source == "carry":
+                    yield "adder", chain_delay
+                    chain_delay = 0.0
+                if source == "copy" and sink == "leaf":
+                    yield "copy", delay
+                elif source == "leaf" and sink == "carry":
+                    layer = re.search(r"_l(\d+)", sink_chain)
+                    shared = layer is not None and int(layer.group(1)) in shared_layers
+                    yield ("shared_leaf" if shared else "own_leaf"), delay
+                elif source == "leaf" and sink == "register":
+                    yield "to_register", delay
+                elif source == "carry":
+                    field = {"carry": "route", "leaf": "crossing", "copy": "to_copies",
+                             "queue": "queue"}.get(sink, "to_register")
+                    yield field, delay
+                elif source == "register":
+                    yield "from_register", delay
+        yield "fixed", fixed
+
+
+def fit_unrolled(folders, shared_layers):
+    """Per ECP5_NS field: the delays of its steps over the unrolled reports under ``folders``."""
+    found = {}
+    for folder in folders:
+        for path in sorted(Path(folder).rglob("pnr_seed*.json")):
+            for field, delay in unrolled_steps(path, shared_layers):
+                found.setdefault(field, []).append(delay)
+    return found
+
+
+def print_unrolled(found):
+    sys.path.insert(0, str(ROOT))
+    from hwgen.units._unrolled import ECP5_NS
+    print("| field | ECP5_NS | median | largest | steps |")
+    print("|---|---|---|---|---|")
+    for field in ("fixed", "copy", "leaf", "own_leaf", "shared_leaf", "adder", "route",
+                  "crossing", "to_copies", "queue", "to_register", "from_register"):
+        values = found.get(field, [])
+        current = getattr(ECP5_NS, field, "-")
+        if values:
+            print(f"| {field} | {current} | {statistics.median(values):.3f} | "
+                  f"{max(values):.3f} | {len(values)} |")
+        else:
+            print(f"| {field} | {current} | - | - | 0 |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folders", nargs="+")
     parser.add_argument("--write", action="store_true", help=f"update {CALIBRATION}")
+    parser.add_argument("--unrolled", action="store_true",
+                        help="fit the unrolled layers' ECP5_NS from benchmarks/unrolled.py runs")
+    parser.add_argument("--shared-layers", default="0,1",
+                        help="--unrolled: layers whose leaves are shared between channels "
+                             "(default 0,1: jsc_m_unrolled's 64-input layers)")
     args = parser.parse_args()
+    if args.unrolled:
+        print_unrolled(fit_unrolled(args.folders,
+                                    {int(k) for k in args.shared_layers.split(",") if k}))
+        return 0
     table = json.loads(CALIBRATION.read_text())
     current = table["ecp5"]
     model, counts = fit(args.folders, current)

@@ -80,8 +80,10 @@ class Delays:
     some); ``copy`` from a layer's input copy (:meth:`Timeline.fan_out`) to a leaf,
     ``to_copies`` from a layer's output to its copies; ``crossing`` from a layer's output
     straight to the next layer's leaves (every channel reads it), None: a layer's inputs
-    are always registered in copies; ``queue`` the route into the output queue; ``fixed``
-    the register's clock-to-out and setup, taken off the period.
+    are always registered in copies; ``queue`` the route into the output queue;
+    ``to_register`` from an op to a register behind it (kept free by every op, since any
+    result may be registered); ``fixed`` the register's clock-to-out and setup, taken off
+    the period.
     """
     leaf: float
     adder: float
@@ -93,19 +95,26 @@ class Delays:
     crossing: object = None
     queue: float = 0.0
     fixed: float = 0.0
+    to_register: float = 0.0
 
 
 #: ``levels_per_stage``: every leaf, adder or compare one level, wires free, every layer's
 #: inputs registered
 LEVELS = Delays(leaf=1, adder=1)
 # ns on nextpnr-ecp5, LFE5U-85F speed 8, read off jsc_m_unrolled's placed critical paths
-# (seed 1, benchmarks/unrolled.py): clock-to-out 0.40; a copy to a leaf 0.96, the leaf's
-# LUT 0.18, a shared leaf to its adder 2.02; a carry chain 0.64 (A -> FCO -> FCI -> F) and
-# 0.63-0.81 to the next; a layer's output to its copies 1.55; a layer's output straight to
-# a leaf of the next layer (a net of 50-200 LUT inputs across it) 3.47 (placed at 2.4 ns
-# estimated: 126.0 MHz at 10 cycles, that wire the critical path). own_leaf is an estimate.
-ECP5_NS = Delays(leaf=0.2, adder=0.7, route=0.75, shared_leaf=2.0, own_leaf=0.7, copy=0.96,
-                 to_copies=1.55, crossing=3.5, queue=1.0, fixed=0.45)
+# (``python benchmarks/delay_model.py WORK --unrolled`` on benchmarks/unrolled.py's reports).
+# Seeds 1-3 at 143 MHz, 10 cycles (127-132 MHz): every critical path the last layer's one
+# stage, a copy to a leaf 1.40-1.74 (median 1.60; was estimated 0.96), the leaf's LUT 0.18,
+# the leaf to its own adder 0.80-1.30 (0.84), a carry chain 0.68, one chain's output to the
+# next chain 0.80-1.01 (0.86; was 0.75: what the estimate missed most often, three such
+# nets per stage), into the output queue 0.73-0.85, clock-to-out 0.40. Earlier placements:
+# a layer's output to its copies 1.55; straight to a leaf of the next layer (a net of
+# 50-200 LUT inputs across it) 3.47, then from that leaf to the register behind it 0.39
+# (126.0 MHz at 10 cycles, 7.94 ns: with the figures above the estimate of that stage was
+# 7.67 ns, the rest in its routes of 1.01-1.05, so the crossing counts 3.8); a shared leaf
+# to its adder 2.02.
+ECP5_NS = Delays(leaf=0.2, adder=0.7, route=0.86, shared_leaf=2.0, own_leaf=0.85, copy=1.6,
+                 to_copies=1.55, crossing=3.8, queue=0.8, fixed=0.45, to_register=0.4)
 
 
 def levels_for_clock(clock_mhz, level_ns=LEVEL_NS, stage_ns=STAGE_NS):
@@ -328,7 +337,7 @@ class Timeline:
         else:
             level = max(t.level + t.route for t in live) + delay
             if (self.limit is not None and any(t.level for t in live)
-                    and level + reserve > self.limit):
+                    and level + max(reserve, self.delays.to_register) > self.limit):
                 stage += 1
                 operands = [self.at(t, stage) for t in operands]
                 level = max(t.route for t in operands if not t.constant) + delay
@@ -347,7 +356,8 @@ class Timeline:
         live = [t for t in x if not t.constant]
         crossing = self.delays.crossing
         if (first or crossing is None or not live
-                or max(t.level for t in live) + crossing + self.delays.leaf > self.limit):
+                or max(t.level for t in live) + crossing + self.delays.leaf
+                + self.delays.to_register > self.limit):
             return self.fan_out(x)
         out = []
         for t in x:
