@@ -208,20 +208,16 @@ class FoldedEngine:
         else:
             x_slice = x_in
         cleared = self._datapath.reset_accumulator and sf_count > 1
-        # Each PE's ROM in logic reads through an address counter of its own (PE 0 the fold
-        # counter), each in a submodule placed next to its ROM, so that only ``issue`` crosses
-        # between PEs: one address decode shared by all PEs had nets of 2.6 ns in a 5.4 ns
-        # path (tiny_bnn's fc1 at 200 MHz), and copies loaded from PE 0's next address then
-        # carried its adder to every PE (odd_mlp's fc1: 4.0 ns of routing in a 5.1 ns path).
-        # Block RAMs (ROMs with the read register) decode inside, so they share one address.
+        # Each PE's ROM in logic reads through its own copy of the address (PE 0 the counter,
+        # the others registers loaded from its next value): they shared one address decode over all PEs, whose
+        # nets took 2.6 ns of a 5.4 ns path in tiny_bnn's fc1 at 200 MHz (seed 1). Block RAMs
+        # (ROMs with the read register) decode inside, so they share one address.
         if (getattr(self._store, "address_per_pe", False) and pe > 1 and self._store.depth > 1
                 and not self._store.read_register
                 and not getattr(self._datapath, "reads_tables", False)):
-            copies = [addr]
-            for p in range(1, pe):
-                m.submodules[f"waddr_pe{p}"] = local = Module()
-                copies.append(counter(local, self._store.depth, issue, f"waddr_pe{p}")[0])
-            addr = copies
+            following = Signal.like(addr, name="waddr_next")
+            m.d.comb += following.eq(Mux(issue, Mux(addr_last, 0, addr + 1), addr))
+            addr = [addr] + [stages.copy(following, f"waddr_pe{p}") for p in range(1, pe)]
         w_slices = read_weights(issue, addr, addr_last)
         # The store's read registers; the slice is delayed alike. With two, the words' take
         # no reset, so the first can become a DP16KD's output register (hwgen.outreg) and the
