@@ -76,13 +76,12 @@ class XnorPopcount:
     def slice_bounds(self, weights=None):
         return 0, 2 * self._simd
 
-    def tree_delays(self, model, pipeline, accumulator_bits=None):
+    def tree_delays(self, model, pipeline):
         """Estimated logic delay (ns) of each register stage of the adder tree with
-        ``pipeline`` stages, from the slice's select and XNOR to the root, and with
-        ``accumulator_bits`` the engine's accumulator after the root in the last stage
-        (its start-value select, a LUT level, and its adder, a carry chain); None for the
-        trees whose stages are not placed by :func:`~._pipeline.tree_stage_levels` (the
-        compressor tree, the ``"reads"`` placement).
+        ``pipeline`` stages, from the slice's select and XNOR to the root (the
+        accumulator's adder after the root is the engine's); None for the trees whose
+        stages are not placed by :func:`~._pipeline.tree_stage_levels` (the compressor
+        tree, the ``"reads"`` placement).
 
         ``model`` is a :class:`hwgen.timing.DelayModel`. The first stage starts with
         one LUT level (the replay select and the XNOR). An adder level whose sums have
@@ -102,10 +101,7 @@ class XnorPopcount:
         for k, (start, end) in enumerate(zip(bounds, bounds[1:])):
             level_widths = widths[start:end]      # adder levels start + 1 .. end
             luts = int(k == 0) + sum(max(1, w - 2) for w in level_widths if w <= 4)
-            carries = [w for w in level_widths if w > 4]
-            if accumulator_bits and k == len(bounds) - 2:
-                luts, carries = luts + 1, carries + [accumulator_bits]
-            delays.append(model.luts(luts) + sum(model.carry(w) for w in carries))
+            delays.append(model.luts(luts) + sum(model.carry(w) for w in level_widths if w > 4))
         return delays
 
     def slice_sum(self, m, stages, p, x_slice, w_slice):

@@ -160,12 +160,11 @@ class MVAU(FoldedUnit):
         """This MVAU with the pipeline the delay model ``model`` asks for at ``clock_mhz``.
 
         The popcount tree's stages: the fewest (at least ``pipeline``) for which every stage
-        fits the model's budget (``datapath.tree_delays``; the adder tree with its stages
-        spread over the levels; other trees keep ``pipeline``), the accumulator's adder
-        counted in the tree's last stage, which it shares. Where that takes a register at
-        the tree's root (a stage of its own for the accumulator: as many stages again for
-        one adder), the fewest stages for which the tree's own stages fit instead.
-        ``registered_result``: the sums leave from the accumulator's register
+        of the tree fits the model's budget (``datapath.tree_delays``; the adder tree with
+        its stages spread over the levels; other trees keep ``pipeline``). The accumulator's
+        adder shares the tree's last stage and is not counted there: a stage of its own
+        would take a register at the tree's root, as many stages again for one adder. It is
+        what ``registered_result`` shortens: the sums leave from the accumulator's register
         (one cycle more of latency) when the accumulator's adder and its net to the output
         queue alone fill half of a stage at ``clock_mhz``: the tree's last adder, in the same
         stage, then leaves too little for the nets between them (the delay model does not see
@@ -183,21 +182,14 @@ class MVAU(FoldedUnit):
                     registered_result=registered)
 
     def _timed_pipeline(self, model, clock_mhz):
-        """The tree's stages at ``clock_mhz`` (see :meth:`retimed`): the fewest from
-        ``pipeline`` on whose stages fit the budget with the accumulator in the last, while
-        a tree level still shares it (fewer stages than levels); else the fewest whose tree
-        stages fit (stages beyond the tree's depth no longer shorten it: then the depth
-        whose slowest stage is shortest). ``pipeline`` for trees without an estimate."""
-        delays = self.datapath.tree_delays
-        if delays(model, self.pipeline) is None:
+        """The fewest tree stages from ``pipeline`` on whose tree stages all fit the budget at
+        ``clock_mhz`` (stages beyond the tree's depth no longer shorten it: then the depth
+        whose slowest stage is shortest); ``pipeline`` for trees without an estimate."""
+        if self.datapath.tree_delays(model, self.pipeline) is None:
             return self.pipeline
         budget = model.budget(clock_mhz)
         depth = max((self.simd - 1).bit_length(), 1)
-        shared = [p for p in range(self.pipeline, depth)
-                  if max(delays(model, p, self.acc_bits)) <= budget]
-        if shared:
-            return shared[0]
-        slowest = {p: max(delays(model, p))
+        slowest = {p: max(self.datapath.tree_delays(model, p))
                    for p in range(self.pipeline, max(self.pipeline, depth + 1) + 1)}
         fitting = [p for p, ns in slowest.items() if ns <= budget]
         return min(fitting) if fitting else min(slowest, key=lambda p: (slowest[p], p))
