@@ -2,9 +2,9 @@
 
 The generator asks it how deep to pipeline (``DelayModel.stages_for``): how many
 comparison levels of LabelSelect's tree share a register stage, whether
-Thresholding encodes in a stage of its own, and (next, for the MVAU)
-how many popcount/adder tree levels and whether a ROM read needs a
-register. ``check_design`` estimates the slowest register-to-register
+Thresholding encodes in a stage of its own, how many register stages a
+binary MVAU's popcount adder tree takes (``MVAU.retimed``), and (next)
+the integer MVAUs' trees and whether a ROM read needs a register. ``check_design`` estimates the slowest register-to-register
 stage of every unit of a composed network, and ``hwgen report`` names each
 layer that cannot meet ``target.clock_mhz`` with the reason and the fix.
 
@@ -128,21 +128,29 @@ def mvau_stage_delay(unit, model):
     """(ns, what, fix) of an MVAU's slowest stage, read from its parameters: its popcount /
     adder tree split into ``pipeline + 1`` stages, the accumulator, a weight ROM read.
 
-    Kept here, outside the MVAU, until the matrix-vector engine states its own estimate;
-    it is the rule the engine's tree stages and ROM read registers can take over.
+    The binary MVAU's adder tree states its stages (``datapath.tree_delays``, from which
+    ``MVAU.retimed`` chooses ``pipeline``); the other trees are split evenly here. Kept
+    here, outside the MVAU, until the matrix-vector engine states its whole estimate.
     """
     simd, bits = unit.simd, unit.acc_bits
     levels = max((simd - 1).bit_length(), 1)                 # adder levels of the tree
-    tree = -(-levels // (unit.pipeline + 1)) * (model.carry(bits) + model.lut)
     accumulate = model.carry(bits) + model.luts(1)
     depth = unit.nf * unit.sf
     # A ROM in logic is read between the address and the read port's register (a stage of
     # its own); a block RAM's slow output feeds the tree unless the MVAU registers it.
     bram = depth > 64 and unit.rom_bits and not unit.read_register
     after_read = model.bram_clk_to_q - model.clk_to_q if bram else 0.0
-    stages = [(model.stage(tree + after_read),
-               f"{-(-levels // (unit.pipeline + 1))} of {levels} adder-tree levels per stage"
-               + (" after a block-RAM weight read" if bram else ""),
+    # The binary adder tree states its stages (LUT levels and carry chains per level, what
+    # the MVAU's retimed chooses its depth from); the others: levels split evenly.
+    tree_delays = getattr(unit.datapath, "tree_delays", lambda model, pipeline: None)
+    per_stage = tree_delays(model, unit.pipeline)
+    if per_stage is None:
+        per_stage = [-(-levels // (unit.pipeline + 1)) * (model.carry(bits) + model.lut)]
+        where = f"{-(-levels // (unit.pipeline + 1))} of {levels} adder-tree levels per stage"
+    else:
+        where = f"the slowest of {len(per_stage)} adder-tree stages ({levels} levels)"
+    stages = [(model.stage(max(per_stage[0] + after_read, *per_stage)),
+               where + (" after a block-RAM weight read" if bram else ""),
                f"pipeline: {min(levels, unit.pipeline + 1)} or more"
                + (" and a register after the weight read" if bram else "")),
               (model.stage(accumulate, 0.0 if unit.registered_result else model.route(3)),

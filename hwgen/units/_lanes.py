@@ -27,7 +27,7 @@ compressor-tree popcount, is one class with the same members:
 import numpy as np
 from amaranth.hdl import Const, Mux, Signal, signed
 
-from ._pipeline import adder_tree
+from ._pipeline import adder_tree, tree_level_widths, tree_stage_levels
 from .popcount import WeightTable, fused_group, popcount_plan, stage_levels, xnor_popcount
 
 __all__ = ["BinaryAddSub", "DspMultiply", "ShiftAdd", "TernaryAddSub", "XnorPopcount",
@@ -75,6 +75,34 @@ class XnorPopcount:
 
     def slice_bounds(self, weights=None):
         return 0, 2 * self._simd
+
+    def tree_delays(self, model, pipeline):
+        """Estimated logic delay (ns) of each register stage of the adder tree with
+        ``pipeline`` stages, from the slice's select and XNOR to the root (the
+        accumulator's adder after the root is the engine's); None for the trees whose
+        stages are not placed by :func:`~._pipeline.tree_stage_levels` (the compressor
+        tree, the ``"reads"`` placement).
+
+        ``model`` is a :class:`hwgen.timing.DelayModel`. The first stage starts with
+        one LUT level (the replay select and the XNOR). An adder level whose sums have
+        ``w <= 4`` bits is mapped into LUT4s (Yosys puts only wider adders on the carry
+        chain): ``w - 2`` LUT levels, at least one, since its carry out reads
+        ``2 * (w - 1)`` bits, four per LUT4; a wider level is a carry chain of ``w`` bits.
+        That counts the five logic levels nextpnr reported in the first stage of a
+        24-synapse tree split at level 3 (odd_mlp's fc1, 5.3-6.3 ns at 200 MHz on an
+        LFE5U-85F speed 8).
+        """
+        if self._tree != "adder" or self._placement != "tree":
+            return None
+        widths = tree_level_widths([(0, 1)] * self._simd)
+        cuts = tree_stage_levels(self._simd, pipeline)
+        bounds = [0] + cuts + [len(widths)]
+        delays = []
+        for k, (start, end) in enumerate(zip(bounds, bounds[1:])):
+            level_widths = widths[start:end]      # adder levels start + 1 .. end
+            luts = int(k == 0) + sum(max(1, w - 2) for w in level_widths if w <= 4)
+            delays.append(model.luts(luts) + sum(model.carry(w) for w in level_widths if w > 4))
+        return delays
 
     def slice_sum(self, m, stages, p, x_slice, w_slice):
         if self._tree == "adder" and self._placement == "tree":

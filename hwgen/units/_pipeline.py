@@ -4,7 +4,7 @@ from amaranth.hdl import Module, Shape, Signal
 
 from ..ranges import range_shape
 
-__all__ = ["Stages", "adder_tree", "tree_stage_levels"]
+__all__ = ["Stages", "adder_tree", "tree_level_widths", "tree_stage_levels"]
 
 
 class Stages:
@@ -69,6 +69,18 @@ def tree_stage_levels(terms, pipeline, registered_terms=False):
     depth = (terms - 1).bit_length()
     levels = [j * (depth + 1) // (pipeline + 1) for j in range(1, pipeline + 1)]
     return [0] + levels if registered_terms else levels
+
+
+def tree_level_widths(bounds):
+    """Bits of the widest sum at each level (1 .. depth) of :func:`adder_tree` over terms with
+    these ``(lo, hi)`` bounds, pairing them as it does: what a delay estimate of a level reads."""
+    nodes = [tuple(b) for b in bounds]
+    widths = []
+    while len(nodes) > 1:
+        pairs = [(a[0] + b[0], a[1] + b[1]) for a, b in zip(nodes[0::2], nodes[1::2])]
+        widths.append(max(range_shape(lo, hi).width for lo, hi in pairs))
+        nodes = pairs + ([nodes[-1]] if len(nodes) % 2 else [])
+    return widths
 
 
 def adder_tree(m, stages, terms, name, *, pipeline, registered_terms=False):

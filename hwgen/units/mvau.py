@@ -157,18 +157,42 @@ class MVAU(FoldedUnit):
     stage_placement = property(lambda self: self._stage_placement)
 
     def retimed(self, model, clock_mhz):
-        """This MVAU with its sums leaving from the accumulator's register (one cycle more of
-        latency) when the accumulator's adder and its net to the output queue alone fill half
-        of a stage at ``clock_mhz``: the tree's last adder, in the same stage, then leaves too
-        little for the nets between them (the delay model does not see those: tiny_bnn's fc1
-        at 200 MHz on an LFE5U-85F, estimated to fit, took 5.1 ns)."""
+        """This MVAU with the pipeline the delay model ``model`` asks for at ``clock_mhz``.
+
+        The popcount tree's stages: the fewest (at least ``pipeline``) for which every stage
+        of the tree fits the model's budget (``datapath.tree_delays``; the adder tree with
+        its stages spread over the levels; other trees keep ``pipeline``). The accumulator's
+        adder shares the tree's last stage and is not counted there: a stage of its own
+        would take a register at the tree's root, as many stages again for one adder. It is
+        what ``registered_result`` shortens: the sums leave from the accumulator's register
+        (one cycle more of latency) when the accumulator's adder and its net to the output
+        queue alone fill half of a stage at ``clock_mhz``: the tree's last adder, in the same
+        stage, then leaves too little for the nets between them (the delay model does not see
+        those: tiny_bnn's fc1 at 200 MHz on an LFE5U-85F, estimated to fit, took 5.1 ns).
+        Cycles per vector are the same at any depth."""
+        pipeline = self._timed_pipeline(model, clock_mhz)
         accumulate = model.carry(self.acc_bits) + model.route(3)
-        if (self.registered_result or self.sf == 1 or self.datapath.reset_accumulator
-                or accumulate <= model.budget(clock_mhz) / 2):
+        registered = self.registered_result or (
+            self.sf > 1 and not self.datapath.reset_accumulator
+            and accumulate > model.budget(clock_mhz) / 2)
+        if pipeline == self.pipeline and registered == self.registered_result:
             return self
-        return MVAU(weights=self._weights, pe=self.pe, simd=self.simd, pipeline=self.pipeline,
+        return MVAU(weights=self._weights, pe=self.pe, simd=self.simd, pipeline=pipeline,
                     popcount=self._tree, stage_placement=self._stage_placement,
-                    registered_result=True)
+                    registered_result=registered)
+
+    def _timed_pipeline(self, model, clock_mhz):
+        """The fewest tree stages from ``pipeline`` on whose tree stages all fit the budget at
+        ``clock_mhz`` (stages beyond the tree's depth no longer shorten it: then the depth
+        whose slowest stage is shortest); ``pipeline`` for trees without an estimate."""
+        if self.datapath.tree_delays(model, self.pipeline) is None:
+            return self.pipeline
+        budget = model.budget(clock_mhz)
+        depth = max((self.simd - 1).bit_length(), 1)
+        slowest = {p: max(self.datapath.tree_delays(model, p))
+                   for p in range(self.pipeline, max(self.pipeline, depth + 1) + 1)}
+        fitting = [p for p, ns in slowest.items() if ns <= budget]
+        return min(fitting) if fitting else min(slowest, key=lambda p: (slowest[p], p))
 
 
 def _check_weights(weights):

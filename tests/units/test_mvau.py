@@ -129,6 +129,9 @@ def simulate(unit, x, *, stall, seed):
 CASES = [(*folding, pipeline, False) for folding in FOLDINGS for pipeline in (0, 1, 2)]
 # sums leaving from the accumulator's register (what the composer picks at high clocks)
 CASES += [(*folding, 1, True) for folding in FOLDINGS]
+# what MVAU.retimed picks at 200 MHz for odd foldings (odd_mlp): trees over 12 and 24 synapses
+# (odd node counts) in three stages, sums from the accumulator's register
+CASES += [(10, 36, 5, 12, 2, True), (4, 48, 2, 24, 2, True)]
 
 
 @pytest.mark.parametrize("mh, mw, pe, simd, pipeline, registered", CASES)
@@ -167,6 +170,7 @@ COSIM = {
     "unrolled": (8, 32, 8, 32, 2),
     "middle": (16, 32, 4, 8, 1),
     "middle_registered_result": (16, 32, 4, 8, 1, True),
+    "odd_retimed": (10, 36, 5, 12, 2, True),     # MVAU.retimed's choice at 200 MHz (odd_mlp)
 }
 
 
@@ -218,3 +222,49 @@ def test_verilog_is_deterministic_and_lint_clean(wrap, folding, tmp_path):
     if wrap:
         assert text == to_verilog(design(), "mvau_top")
     check_lint(text, "mvau_top", tmp_path)
+
+
+def test_tree_level_widths_pair_as_the_adder_tree_does():
+    """24 synapses: 12 sums of 2 bits, 6 of 3, 3 of 4, then 16 + 8 (5 bits) and 24 (5 bits)."""
+    from hwgen.units._pipeline import tree_level_widths
+    assert tree_level_widths([(0, 1)] * 24) == [2, 3, 4, 5, 5]
+    assert tree_level_widths([(0, 1)] * 12) == [2, 3, 4, 4]
+    assert tree_level_widths([(0, 1)]) == []
+
+
+def test_tree_delays_count_the_logic_levels_of_each_stage():
+    """The first stage of a 24-synapse tree split at level 3: the slice select and XNOR, then
+    levels of 2, 3 and 4 bits in LUT4s (1, 1 and 2 levels): five LUT levels, as nextpnr
+    reported in odd_mlp's fc1; then levels of 5 bits on the carry chain."""
+    from hwgen.timing import delay_model
+    model = delay_model("ecp5", "8")
+    lanes = XnorPopcount(simd=24, pipeline=1)
+    assert lanes.tree_delays(model, 1) == [model.luts(5), model.carry(5) * 2]
+    assert lanes.tree_delays(model, 2) == [model.luts(3), model.luts(2) + model.carry(5),
+                                           model.carry(5)]
+    assert XnorPopcount(simd=24, pipeline=1, tree="compressor").tree_delays(model, 1) is None
+    assert XnorPopcount(simd=24, pipeline=1, stages="reads").tree_delays(model, 1) is None
+
+
+@pytest.mark.parametrize("grade", ["8", "6"])
+def test_retimed_chooses_the_fewest_tree_stages_that_fit_the_clock(grade):
+    """odd_mlp's fc1 (24 synapses, pipeline 1 in its YAML) at 200 MHz takes 2 stages, the fewest
+    whose tree stages all fit the budget; at 100 MHz it is kept as it is; a deeper YAML
+    pipeline is never shortened; the compressor tree keeps its own."""
+    from hwgen.timing import delay_model
+    model = delay_model("ecp5", grade)
+    weights = make_weights(120, 96, seed=3)
+    unit = MVAU(weights=weights, pe=8, simd=24, pipeline=1)
+    assert unit.retimed(model, 100) is unit
+    fast = unit.retimed(model, 200)
+    budget = model.budget(200)
+    assert fast.pipeline == 2 and fast.registered_result
+    assert max(fast.datapath.tree_delays(model, 2)) <= budget
+    assert max(unit.datapath.tree_delays(model, 1)) > budget
+    assert fast.retimed(model, 200) is fast                      # nothing left to change
+    deep = MVAU(weights=weights, pe=8, simd=24, pipeline=4)
+    assert deep.retimed(model, 200).pipeline == 4
+    packed = MVAU(weights=weights, pe=8, simd=24, pipeline=1, popcount="compressor")
+    assert packed.retimed(model, 200).pipeline == 1
+    for kept in (unit, deep, packed):
+        kept._MustUse__silence = True
