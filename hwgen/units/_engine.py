@@ -87,14 +87,24 @@ class FoldedEngine:
                                 multiplexer, with ``SF`` > 1): the tree's last adder and the
                                 accumulator's then end in the accumulator, placed next to them,
                                 and no more in the queue (tiny_bnn's fc1 at 200 MHz: 5.1 ns)
+    address_copies : bool       each PE's ROM in logic reads its own copy of the address
+                                (default False): one shared address decode reaches every PE's
+                                weight LUTs, whose nets took 2.6 ns of a 5.4 ns path in
+                                tiny_bnn's fc1 at 200 MHz; the copies cost flip-flops and,
+                                since Yosys then maps each PE's ROM apart, LUTs (a 32x32 MVAU at
+                                NF = SF = 2: 2,442 -> 3,169 LUT6), so they are for fast clocks
+                                only. Block RAMs (ROMs with the read register) and read tables
+                                decode inside and keep one address.
     """
 
     def __init__(self, *, mh, mw, pe, simd, in_shape, datapath, store, base,
-                 registered_result=False):
-        if not isinstance(registered_result, bool):
-            raise TypeError(f"registered_result must be True or False, not "
-                            f"{registered_result!r}")
+                 registered_result=False, address_copies=False):
+        for name, value in (("registered_result", registered_result),
+                            ("address_copies", address_copies)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{name} must be True or False, not {value!r}")
         self._registered_result = registered_result
+        self._address_copies = address_copies
         self._mh, self._mw, self._pe, self._simd = mh, mw, pe, simd
         self._in_shape, self._datapath, self._store = in_shape, datapath, store
         self._base = np.broadcast_to(np.asarray(base, dtype=object), (mh,))
@@ -119,6 +129,15 @@ class FoldedEngine:
     #: it applies), else 0: the cycles it adds to the latency
     result_register = property(lambda self: int(
         self._registered_result and self.sf > 1 and not self._datapath.reset_accumulator))
+
+    @property
+    def address_copies(self):
+        """True when each PE's ROM reads its own copy of the address (``address_copies``
+        where it applies: ROMs in logic, more than one PE and one word)."""
+        return bool(self._address_copies and getattr(self._store, "address_per_pe", False)
+                    and self._pe > 1 and self._store.depth > 1
+                    and not self._store.read_register
+                    and not getattr(self._datapath, "reads_tables", False))
 
     @property
     def start_rom_bits(self):
@@ -208,13 +227,9 @@ class FoldedEngine:
         else:
             x_slice = x_in
         cleared = self._datapath.reset_accumulator and sf_count > 1
-        # Each PE's ROM in logic reads through its own copy of the address (PE 0 the counter,
-        # the others registers loaded from its next value): they shared one address decode over all PEs, whose
-        # nets took 2.6 ns of a 5.4 ns path in tiny_bnn's fc1 at 200 MHz (seed 1). Block RAMs
-        # (ROMs with the read register) decode inside, so they share one address.
-        if (getattr(self._store, "address_per_pe", False) and pe > 1 and self._store.depth > 1
-                and not self._store.read_register
-                and not getattr(self._datapath, "reads_tables", False)):
+        # With address_copies, each PE's ROM in logic reads through its own copy of the
+        # address (PE 0 the counter, the others registers loaded from its next value).
+        if self.address_copies:
             following = Signal.like(addr, name="waddr_next")
             m.d.comb += following.eq(Mux(issue, Mux(addr_last, 0, addr + 1), addr))
             addr = [addr] + [stages.copy(following, f"waddr_pe{p}") for p in range(1, pe)]
@@ -320,6 +335,8 @@ class FoldedUnit(wiring.Component):
     latency = property(lambda self: 2 + self._engine.stages + self._engine.result_register)
     #: a fold's sum leaves from the accumulator's register (see FoldedEngine)
     registered_result = property(lambda self: bool(self._engine.result_register))
+    #: each PE's ROM reads its own copy of the address (see FoldedEngine)
+    address_copies = property(lambda self: self._engine.address_copies)
     #: ``i.ready`` comes from the unit's own flip-flops; ``o.ready`` reaches this many
     #: flip-flops (the output queue's pointer and count; see hwgen.network)
     registered_ready = True

@@ -78,6 +78,11 @@ class MVAU(FoldedUnit):
                         (default False; the composer sets it from the delay model and
                         ``target.clock_mhz``, see :meth:`retimed`; no effect with ``SF`` = 1
                         or the compressor tree)
+    address_copies : bool
+                        each PE's weight ROM in logic reads its own copy of the address
+                        (default False; the composer sets it where the delay model says one
+                        shared address does not fit ``target.clock_mhz``, see :meth:`retimed`;
+                        it costs LUTs: :class:`~hwgen.units._engine.FoldedEngine`)
 
     Members
     -------
@@ -117,7 +122,8 @@ class MVAU(FoldedUnit):
         return "binary_mvau", [self.pe * self.simd, self.pe * self.acc_bits, 1]
 
     def __init__(self, *, weights, pe=1, simd=1, pipeline=0, in_shape=unsigned(1),  # noqa: B008 (a Shape is immutable)
-                 popcount="adder", stage_placement="tree", registered_result=False):
+                 popcount="adder", stage_placement="tree", registered_result=False,
+                 address_copies=False):
         self._weights = _check_weights(weights)
         mh, mw = self._weights.shape
         pe, simd, pipeline = check_fold(mh, mw, pe=pe, simd=simd, pipeline=pipeline,
@@ -134,13 +140,15 @@ class MVAU(FoldedUnit):
             raise TypeError(f"stage_placement must be one of "
                             f"{', '.join(map(repr, PLACEMENTS))}, not {stage_placement!r}")
         self._tree, self._stage_placement = popcount, stage_placement
+        self._address_copies = address_copies
         datapath = XnorPopcount(simd=simd, pipeline=pipeline, tree=popcount,
                                 stages=stage_placement)
         store = WeightRom(self._weights, pe=pe, simd=simd, codes=datapath.codes,
                           lane_bits=datapath.lane_bits, tables=datapath.reads_tables)
         engine = FoldedEngine(mh=mh, mw=mw, pe=pe, simd=simd, in_shape=shape,
                               datapath=datapath, store=store, base=-mw,
-                              registered_result=registered_result)
+                              registered_result=registered_result,
+                              address_copies=address_copies)
         out_shape = range_shape(*engine.sum_range, min_width=2)
         super().__init__(engine=engine, out_shape=out_shape, members={
             "i": In(stream.Signature(data.ArrayLayout(shape, simd))),
@@ -169,17 +177,27 @@ class MVAU(FoldedUnit):
         queue alone fill half of a stage at ``clock_mhz``: the tree's last adder, in the same
         stage, then leaves too little for the nets between them (the delay model does not see
         those: tiny_bnn's fc1 at 200 MHz on an LFE5U-85F, estimated to fit, took 5.1 ns).
-        Cycles per vector are the same at any depth."""
+        Cycles per vector are the same at any depth.
+
+        Each PE reads its own copy of the weight address (``address_copies``) when the tree's
+        first stage with the shared address's net (fanout ``PE * SIMD``) in front does not fit
+        the budget (tiny_bnn's fc1 at 200 MHz: 2.6 ns of a 5.4 ns path); trees without a
+        stage estimate keep one address."""
         pipeline = self._timed_pipeline(model, clock_mhz)
         accumulate = model.carry(self.acc_bits) + model.route(3)
         registered = self.registered_result or (
             self.sf > 1 and not self.datapath.reset_accumulator
             and accumulate > model.budget(clock_mhz) / 2)
-        if pipeline == self.pipeline and registered == self.registered_result:
+        delays = self.datapath.tree_delays(model, pipeline)
+        copies = self._address_copies or (
+            delays is not None
+            and delays[0] + model.route(self.pe * self.simd) > model.budget(clock_mhz))
+        if (pipeline, registered, copies) == (self.pipeline, self.registered_result,
+                                              self._address_copies):
             return self
         return MVAU(weights=self._weights, pe=self.pe, simd=self.simd, pipeline=pipeline,
                     popcount=self._tree, stage_placement=self._stage_placement,
-                    registered_result=registered)
+                    registered_result=registered, address_copies=copies)
 
     def _timed_pipeline(self, model, clock_mhz):
         """The fewest tree stages from ``pipeline`` on whose tree stages all fit the budget at

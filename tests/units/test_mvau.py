@@ -40,6 +40,7 @@ def _with(weights, index, value):
     (dict(simd=False), TypeError, "simd must be an integer, not False"),
     (dict(pipeline=True), TypeError, "pipeline must be an integer, not True"),
     (dict(registered_result=1), TypeError, "registered_result must be True or False, not 1"),
+    (dict(address_copies="yes"), TypeError, "address_copies must be True or False, not 'yes'"),
     (dict(pe=2.0), TypeError, "pe must be an integer, not 2.0"),
     (dict(weights=_with(W, (2, 3), 0)), ValueError, "weights[2, 3] must be -1 or +1, not 0"),
     (dict(weights=_with(_with(W, (0, 5), 2), (7, 15), 3)), ValueError,
@@ -73,6 +74,7 @@ def test_properties_and_ports():
     assert not unit.registered_result
     later = MVAU(**{**BASE, "pipeline": 1, "registered_result": True})
     assert later.registered_result and later.latency == 4
+    assert not unit.address_copies and MVAU(**{**BASE, "address_copies": True}).address_copies
     assert unit.acc_shape == signed(6)
     assert unit.i.payload.shape() == data.ArrayLayout(unsigned(1), 4)
     assert unit.o.payload.shape() == data.ArrayLayout(signed(6), 2)
@@ -126,31 +128,32 @@ def simulate(unit, x, *, stall, seed):
     return from_beats(frames, unit.pe, unit.acc_shape.width), in_stamps, out_stamps
 
 
-CASES = [(*folding, pipeline, False) for folding in FOLDINGS for pipeline in (0, 1, 2)]
+CASES = [(*folding, pipeline, False, False) for folding in FOLDINGS for pipeline in (0, 1, 2)]
 # sums leaving from the accumulator's register (what the composer picks at high clocks)
-CASES += [(*folding, 1, True) for folding in FOLDINGS]
+CASES += [(*folding, 1, True, False) for folding in FOLDINGS]
 # what MVAU.retimed picks at 200 MHz for odd foldings (odd_mlp): trees over 12 and 24 synapses
-# (odd node counts) in three stages, sums from the accumulator's register
-CASES += [(10, 36, 5, 12, 2, True), (4, 48, 2, 24, 2, True)]
+# (odd node counts) in three stages, sums from the accumulator's register, each PE's ROM
+# reading its own copy of the address
+CASES += [(10, 36, 5, 12, 2, True, True), (4, 48, 2, 24, 2, True, True)]
 
 
-@pytest.mark.parametrize("mh, mw, pe, simd, pipeline, registered", CASES)
-def test_amaranth_sim_matches_golden(mh, mw, pe, simd, pipeline, registered):
+@pytest.mark.parametrize("mh, mw, pe, simd, pipeline, registered, copies", CASES)
+def test_amaranth_sim_matches_golden(mh, mw, pe, simd, pipeline, registered, copies):
     """Random and edge vectors back to back, 30% random stalls on both streams."""
     weights = make_weights(mh, mw, seed=mh * mw + pe)
     x = make_vectors(weights, count=16, seed=pipeline)
     unit = MVAU(weights=weights, pe=pe, simd=simd, pipeline=pipeline,
-                registered_result=registered)
+                registered_result=registered, address_copies=copies)
     got, _, _ = simulate(unit, x, stall=0.3, seed=3 + pipeline)
     np.testing.assert_array_equal(got, expected(x, weights))
 
 
-@pytest.mark.parametrize("mh, mw, pe, simd, pipeline, registered", CASES)
-def test_amaranth_sim_latency_and_no_bubbles(mh, mw, pe, simd, pipeline, registered):
+@pytest.mark.parametrize("mh, mw, pe, simd, pipeline, registered, copies", CASES)
+def test_amaranth_sim_latency_and_no_bubbles(mh, mw, pe, simd, pipeline, registered, copies):
     """Without stalls: a vector every NF*SF cycles, first output ``latency`` after the last input."""
     weights = make_weights(mh, mw, seed=1)
     unit = MVAU(weights=weights, pe=pe, simd=simd, pipeline=pipeline,
-                registered_result=registered)
+                registered_result=registered, address_copies=copies)
     x = make_vectors(weights, count=3, seed=2)[:4]
     got, in_stamps, out_stamps = simulate(unit, x, stall=0.0, seed=0)
     np.testing.assert_array_equal(got, expected(x, weights))
@@ -170,16 +173,17 @@ COSIM = {
     "unrolled": (8, 32, 8, 32, 2),
     "middle": (16, 32, 4, 8, 1),
     "middle_registered_result": (16, 32, 4, 8, 1, True),
-    "odd_retimed": (10, 36, 5, 12, 2, True),     # MVAU.retimed's choice at 200 MHz (odd_mlp)
+    "odd_retimed": (10, 36, 5, 12, 2, True, True),   # MVAU.retimed's choice at 200 MHz (odd_mlp)
 }
 
 
 def cosim(name, *, count, backpressure, seed):
     from sim.cosim import cosimulate_unit
-    mh, mw, pe, simd, pipeline, *registered = COSIM[name]
+    mh, mw, pe, simd, pipeline, *options = COSIM[name]
+    registered, copies = (*options, False, False)[:2]
     weights = make_weights(mh, mw, seed=17)
     unit = MVAU(weights=weights, pe=pe, simd=simd, pipeline=pipeline,
-                registered_result=bool(registered))
+                registered_result=registered, address_copies=copies)
     x = make_vectors(weights, count=count, seed=seed)
     result = cosimulate_unit(unit, "mvau_top", to_beats(x, simd), out_beats=unit.nf,
                              backpressure=backpressure, seed=seed)
@@ -255,10 +259,11 @@ def test_retimed_chooses_the_fewest_tree_stages_that_fit_the_clock(grade):
     model = delay_model("ecp5", grade)
     weights = make_weights(120, 96, seed=3)
     unit = MVAU(weights=weights, pe=8, simd=24, pipeline=1)
-    assert unit.retimed(model, 100) is unit
+    slow = unit.retimed(model, 100)       # speed 6 copies the address (the next test)
+    assert (slow.pipeline, slow.registered_result) == (1, False)
     fast = unit.retimed(model, 200)
     budget = model.budget(200)
-    assert fast.pipeline == 2 and fast.registered_result
+    assert fast.pipeline == 2 and fast.registered_result and fast.address_copies
     assert max(fast.datapath.tree_delays(model, 2)) <= budget
     assert max(unit.datapath.tree_delays(model, 1)) > budget
     assert fast.retimed(model, 200) is fast                      # nothing left to change
@@ -266,5 +271,25 @@ def test_retimed_chooses_the_fewest_tree_stages_that_fit_the_clock(grade):
     assert deep.retimed(model, 200).pipeline == 4
     packed = MVAU(weights=weights, pe=8, simd=24, pipeline=1, popcount="compressor")
     assert packed.retimed(model, 200).pipeline == 1
-    for kept in (unit, deep, packed):
+    for kept in (unit, slow, deep, packed):
+        kept._MustUse__silence = True
+
+
+def test_retimed_copies_the_weight_address_only_where_the_shared_net_does_not_fit():
+    """tiny_bnn's fc1 (PE 16, SIMD 32, ROMs 32 words deep in logic): one address for every
+    PE at its 100 MHz, a copy per PE at 200 MHz, where the shared address's net (fanout 512)
+    in front of the tree's first stage does not fit the budget; the compressor tree (no stage
+    estimate) keeps one address."""
+    from hwgen.timing import delay_model
+    model = delay_model("ecp5", "8")
+    weights = make_weights(64, 256, seed=4)
+    unit = MVAU(weights=weights, pe=16, simd=32, pipeline=2)
+    first = unit.datapath.tree_delays(model, 2)[0]
+    assert first + model.route(16 * 32) <= model.budget(100)
+    assert unit.retimed(model, 100) is unit and not unit.address_copies
+    fast = unit.retimed(model, 200)
+    assert first + model.route(16 * 32) > model.budget(200) and fast.address_copies
+    packed = MVAU(weights=weights, pe=16, simd=32, pipeline=2, popcount="compressor")
+    assert not packed.retimed(model, 200).address_copies
+    for kept in (unit, packed):
         kept._MustUse__silence = True
