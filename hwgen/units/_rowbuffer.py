@@ -28,8 +28,9 @@ from amaranth.lib.wiring import In, Out
 __all__ = ["RoundRobin", "RowApply", "RowQueue", "RowReduce", "VALUE_FIFO_DEPTH", "add", "fold_max",
            "lanes_of", "larger", "per_row", "row_buffer_depth", "value_fifo"]
 
-#: per-row values waiting between stages (a few rows' worth absorbs the per-row jitter)
-VALUE_FIFO_DEPTH = 4
+#: per-row values waiting between stages (a few rows' worth absorbs the per-row jitter;
+#: 5: a RowQueue's full rate, for rows of one beat)
+VALUE_FIFO_DEPTH = 5
 #: cycles of slack a row buffer adds to the per-row latency it must cover
 _SLACK = 8
 #: LUT RAM cells per read address in RowApply's results FIFO (see RowQueue)
@@ -50,13 +51,20 @@ class RowQueue(wiring.Component):
     """A FIFO of ``depth`` beats whose handshake flags are flip-flops (the row buffers).
 
     Storage is a ``Memory`` of ``depth - 1`` words (synchronous read, LUT RAM)
-    and the output register its read port fills. ``i.ready`` (not full) and the
-    memory's emptiness are registered next-state tests, so ``i.valid`` and
-    ``o.ready`` each pass one LUT before the pointers, the level and the
-    flags: the row pipelines hand their late handshakes to these. (Amaranth's
-    ``SyncFIFOBuffered``, under :class:`~hwgen.units.fifo.StreamFIFO`, compares
-    its level after the handshakes: 4 LUT levels after ``o.ready``, which
-    limited Shiftmax to 193 MHz.)
+    and the output register its read port fills. The writer and the reader
+    each keep their own count (free words, stored words) with registered
+    "none left" flags, and hear of the other side's moves a cycle late, so
+    ``i.valid`` reaches only the write side and ``o.ready`` only the read
+    side, each through one or two LUTs: the row pipelines hand their late
+    handshakes to these. (One shared level counter, updated by both
+    handshakes, put ``o.ready`` 3 LUTs and a 1.7 ns route (the output
+    register's enable) before the level: LayerNorm I-ViT at ``pe = 4``, seed
+    2, 176 MHz. Amaranth's ``SyncFIFOBuffered``, under
+    :class:`~hwgen.units.fifo.StreamFIFO`, compares its level after the
+    handshakes: 4 LUT levels after ``o.ready``, which limited Shiftmax to
+    193 MHz.) The price of the late news: a word is readable 3 cycles after
+    it is written, and a freed word is writable 2 cycles after it is read
+    (the full rate needs ``depth >= 5`` when both sides stream).
 
     ``lutram_fanout`` (optional): at most this many LUT RAM cells
     (TRELLIS_DPR16X4: 16 words of 4 bits) per read address. A wider or
@@ -66,10 +74,10 @@ class RowQueue(wiring.Component):
     One address register fanned out to 48 cells (ShiftGELU's 64-bit results,
     3 banks) was ShiftGELU's critical path at ``simd = 4``: 4.1 ns of routing.
 
-    Members: ``i``, ``o`` streams of ``payload_shape``. Latency 2 cycles.
+    Members: ``i``, ``o`` streams of ``payload_shape``. Latency 3 cycles.
     """
 
-    latency = 2
+    latency = 3
     #: words of one LUT RAM segment: its read multiplexer over 8 banks of 16 words stays
     #: within 200 MHz; 16 banks (LayerNorm ivit's 243-beat buffer) held it to 187 MHz
     SEGMENT_WORDS = 128
@@ -108,7 +116,7 @@ class RowQueue(wiring.Component):
             return m
         if words > self.SEGMENT_WORDS:
             # Deeper: a chain of segments (each with its own output register), same depth.
-            # The chain's write-to-read latency grows by 2 cycles per extra segment, which
+            # The chain's write-to-read latency grows by 3 cycles per extra segment, which
             # the row buffers' depths leave room for (row_buffer_depth's slack).
             count = -(-words // self.SEGMENT_WORDS)
             sizes = [self._depth // count + (k < self._depth % count) for k in range(count)]
@@ -127,24 +135,29 @@ class RowQueue(wiring.Component):
                                                 attrs={"ram_style": "distributed"})
         w_port, r_port = storage.write_port(), storage.read_port(domain="sync")
         produce, consume = Signal(range(words)), Signal(range(words))
-        level = Signal(range(words + 1))
-        not_full, not_empty, out_valid = Signal(init=1), Signal(), Signal()
-        write = self.i.valid & not_full
-        read = not_empty & (~out_valid | self.o.ready)
-        m.d.comb += [self.i.ready.eq(not_full), self.o.valid.eq(out_valid),
+        out_valid = Signal()
+        # Each side counts the words it may use and hears of the other side's moves a cycle
+        # late (``wrote``, ``freed``: registers), so a handshake reaches only its own side's
+        # counter and flags: no path from ``o.ready`` to ``i.ready`` or back.
+        write, read, wrote, freed = Signal(), Signal(), Signal(), Signal()
+        full, _ = _credit_flags(m, "space", words, take=write, give=freed)
+        empty, _ = _credit_flags(m, "stored", words, init=0, take=read, give=wrote)
+        # The output register loads whenever it is (being) emptied: garbage while the memory
+        # is empty (``out_valid`` stays low), so its enable does not wait for ``empty`` and is
+        # not the control's ``read`` net, whose fanout is then the control alone.
+        load = ~out_valid | self.o.ready
+        m.d.comb += [write.eq(self.i.valid & ~full), read.eq(~empty & load),
+                     self.i.ready.eq(~full), self.o.valid.eq(out_valid),
                      w_port.addr.eq(produce), w_port.data.eq(Value.cast(self.i.payload)),
-                     w_port.en.eq(write), r_port.addr.eq(consume), r_port.en.eq(read),
+                     w_port.en.eq(write), r_port.addr.eq(consume), r_port.en.eq(load),
                      Value.cast(self.o.payload).eq(r_port.data)]
+        m.d.sync += [wrote.eq(write), freed.eq(read)]
         with m.If(write):
             m.d.sync += produce.eq(Mux(produce == words - 1, 0, produce + 1))
         with m.If(read):
             m.d.sync += [consume.eq(Mux(consume == words - 1, 0, consume + 1)), out_valid.eq(1)]
         with m.Elif(self.o.ready):
             m.d.sync += out_valid.eq(0)
-        with m.If(write & ~read):
-            m.d.sync += [level.eq(level + 1), not_empty.eq(1), not_full.eq(level != words - 1)]
-        with m.Elif(read & ~write):
-            m.d.sync += [level.eq(level - 1), not_full.eq(1), not_empty.eq(level != 1)]
         return m
 
 
@@ -245,17 +258,19 @@ def _credits(m, name, total, *, take, give):
     return ~_credit_flags(m, name, total, take=take, give=give)[0]
 
 
-def _credit_flags(m, name, total, *, take, give):
-    """A credit counter starting at ``total``; returns ``(zero, zero_next)``: the register
-    "no credit left" and its value for the next cycle.
+def _credit_flags(m, name, total, *, take, give, init=None):
+    """A credit counter of at most ``total``, starting at ``init`` (default ``total``);
+    returns ``(zero, zero_next)``: the register "no credit left" and its value for the
+    next cycle.
 
     ``take`` arrives late in the cycle (it is a handshake), so the flags for
     the next cycle are picked by ``take``/``give`` among values computed from
     the counter alone: no carry chain or compare after ``take``.
     """
-    count = Signal(range(total + 1), init=total, name=f"{name}_credits")
-    zero = Signal(init=total == 0, name=f"{name}_credits_zero")
-    one = Signal(init=total == 1, name=f"{name}_credits_one")
+    init = total if init is None else init
+    count = Signal(range(total + 1), init=init, name=f"{name}_credits")
+    zero = Signal(init=init == 0, name=f"{name}_credits_zero")
+    one = Signal(init=init == 1, name=f"{name}_credits_one")
     down, up = take & ~give, give & ~take
     with m.If(down):
         m.d.sync += [count.eq(count - 1), one.eq(count == 2)]
