@@ -28,9 +28,8 @@ from amaranth.lib.wiring import In, Out
 __all__ = ["RoundRobin", "RowApply", "RowQueue", "RowReduce", "VALUE_FIFO_DEPTH", "add", "fold_max",
            "lanes_of", "larger", "per_row", "row_buffer_depth", "value_fifo"]
 
-#: per-row values waiting between stages (a few rows' worth absorbs the per-row jitter;
-#: 5: a RowQueue's full rate, for rows of one beat)
-VALUE_FIFO_DEPTH = 5
+#: per-row values waiting between stages (a few rows' worth absorbs the per-row jitter)
+VALUE_FIFO_DEPTH = 4
 #: cycles of slack a row buffer adds to the per-row latency it must cover
 _SLACK = 8
 #: LUT RAM cells per read address in RowApply's results FIFO (see RowQueue)
@@ -62,9 +61,10 @@ class RowQueue(wiring.Component):
     2, 176 MHz. Amaranth's ``SyncFIFOBuffered``, under
     :class:`~hwgen.units.fifo.StreamFIFO`, compares its level after the
     handshakes: 4 LUT levels after ``o.ready``, which limited Shiftmax to
-    193 MHz.) The price of the late news: a word is readable 3 cycles after
-    it is written, and a freed word is writable 2 cycles after it is read
-    (the full rate needs ``depth >= 5`` when both sides stream).
+    193 MHz.) A word is readable in the cycle after its write (the reader
+    adds the registered ``wrote`` to its count); a freed word is writable 2
+    cycles after its read, so the full rate needs ``depth >= 4`` when both
+    sides stream.
 
     ``lutram_fanout`` (optional): at most this many LUT RAM cells
     (TRELLIS_DPR16X4: 16 words of 4 bits) per read address. A wider or
@@ -74,10 +74,10 @@ class RowQueue(wiring.Component):
     One address register fanned out to 48 cells (ShiftGELU's 64-bit results,
     3 banks) was ShiftGELU's critical path at ``simd = 4``: 4.1 ns of routing.
 
-    Members: ``i``, ``o`` streams of ``payload_shape``. Latency 3 cycles.
+    Members: ``i``, ``o`` streams of ``payload_shape``. Latency 2 cycles.
     """
 
-    latency = 3
+    latency = 2
     #: words of one LUT RAM segment: its read multiplexer over 8 banks of 16 words stays
     #: within 200 MHz; 16 banks (LayerNorm ivit's 243-beat buffer) held it to 187 MHz
     SEGMENT_WORDS = 128
@@ -116,7 +116,7 @@ class RowQueue(wiring.Component):
             return m
         if words > self.SEGMENT_WORDS:
             # Deeper: a chain of segments (each with its own output register), same depth.
-            # The chain's write-to-read latency grows by 3 cycles per extra segment, which
+            # The chain's write-to-read latency grows by 2 cycles per extra segment, which
             # the row buffers' depths leave room for (row_buffer_depth's slack).
             count = -(-words // self.SEGMENT_WORDS)
             sizes = [self._depth // count + (k < self._depth % count) for k in range(count)]
@@ -138,7 +138,8 @@ class RowQueue(wiring.Component):
         out_valid = Signal()
         # Each side counts the words it may use and hears of the other side's moves a cycle
         # late (``wrote``, ``freed``: registers), so a handshake reaches only its own side's
-        # counter and flags: no path from ``o.ready`` to ``i.ready`` or back.
+        # counter and flags: no path from ``o.ready`` to ``i.ready`` or back. The reader may
+        # take the word written in the cycle before (``wrote``: one more than its count).
         write, read, wrote, freed = Signal(), Signal(), Signal(), Signal()
         full, _ = _credit_flags(m, "space", words, take=write, give=freed)
         empty, _ = _credit_flags(m, "stored", words, init=0, take=read, give=wrote)
@@ -146,7 +147,7 @@ class RowQueue(wiring.Component):
         # is empty (``out_valid`` stays low), so its enable does not wait for ``empty`` and is
         # not the control's ``read`` net, whose fanout is then the control alone.
         load = ~out_valid | self.o.ready
-        m.d.comb += [write.eq(self.i.valid & ~full), read.eq(~empty & load),
+        m.d.comb += [write.eq(self.i.valid & ~full), read.eq((~empty | wrote) & load),
                      self.i.ready.eq(~full), self.o.valid.eq(out_valid),
                      w_port.addr.eq(produce), w_port.data.eq(Value.cast(self.i.payload)),
                      w_port.en.eq(write), r_port.addr.eq(consume), r_port.en.eq(load),
