@@ -222,19 +222,23 @@ def unrolled_plan(name, clocks):
         x, rows = [_unrolled.Timed(None, 0, 1) for _ in range(layers[0].mw)], []
         for index, layer in enumerate(layers):
             x = timeline.layer_inputs(x, first=index == 0)
-            start = max(t.stage for t in x if not t.constant)
+            live = [t for t in x if not t.constant]
+            start = max(t.stage for t in live)
+            straight = any(t.boundary is None and t.inverted_of is None for t in live)
             timeline.blocks, timeline.leaf_route = _unrolled.leaf_blocks(layer, timeline.delays)
             x = _unrolled.build_layer(timeline, x, layer, f"l{index}")
             live = [t for t in x if not t.constant]
-            rows.append((start, max(t.stage for t in live), max(t.level for t in live)))
+            rows.append((start, max(t.stage for t in live), max(t.level for t in live),
+                         straight))
         return rows
 
     # the paths: one stage per layer (copies at every boundary, no register inside)
     unbounded = dataclasses.replace(delays, crossing=None)
     paths = [level + (delays.queue if k == len(layers) - 1 else delays.to_copies)
-             for k, (_, _, level) in enumerate(walk(_unrolled.Timeline(None, 1e9, "p",
+             for k, (_, _, level, _) in enumerate(walk(_unrolled.Timeline(None, 1e9, "p",
                                                                        delays=unbounded)))]
-    print(f"{name}: ECP5_NS, stage budget = period - {delays.fixed} ns")
+    print(f"{name}: ECP5_NS, stage budget = period - {delays.fixed} ns; the bound holds for "
+          f"layers whose outputs are registered in copies")
     print("| clock MHz | layer | MW x MH | leaves | path ns | stages (bound) | stages |")
     print("|---|---|---|---|---|---|---|")
     for mhz in clocks:
@@ -242,13 +246,14 @@ def unrolled_plan(name, clocks):
         budget = 1e3 / mhz - delays.fixed
         rows = walk(planned._timeline(None, copies=planned.fan_out_copies))
         # a layer spans from its input copies to the next layer's (the last: to the queue)
-        starts = [start for start, _, _ in rows] + [rows[-1][1] + 1]
+        starts = [start for start, _, _, _ in rows] + [rows[-1][1] + 1]
         for k, (layer, path) in enumerate(zip(layers, paths)):
             blocks, _ = _unrolled.leaf_blocks(layer, delays)
             leaves = "own" if blocks == layer.mh else f"shared in {blocks}"
             print(f"| {mhz:g} | {k} | {layer.mw} x {layer.mh} | {leaves} | {path:.2f} | "
                   f"{starts[k + 1] - starts[k]} ({math.ceil(path / budget - 1e-9)}) | "
-                  f"{starts[k]} -> {starts[k + 1]} |")
+                  f"{starts[k]} -> {starts[k + 1]}"
+                  f"{' (outputs straight to the next layer, no copies)' if k + 1 < len(rows) and rows[k + 1][3] else ''} |")
         # + 1: the cycle into the input copies
         bound = 1 + sum(math.ceil(p / budget - 1e-9) for p in paths)
         print(f"| {mhz:g} | all | | | {sum(paths):.2f} | {starts[-1] - 1} ({bound - 1}) | "
