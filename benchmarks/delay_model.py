@@ -34,6 +34,14 @@ output queue (``queue``), a leaf's LUT (``leaf``), a chain from its entry to the
 bit that leaves it (``adder``), clock-to-out plus setup (``fixed``). Prints the
 median and the largest of each beside the current estimate; nothing is written
 (the estimate is code, with its sources in a comment).
+
+    python benchmarks/delay_model.py --plan jsc_m_unrolled [--clock 128,190,200]
+
+prints, per layer of an unrolled example, what that estimate makes of it at each clock:
+its path in ns from its input copies to the next layer's copies (or the output queue)
+with no register inside, the register stages it gets, and the bound those paths set:
+every layer starts at a register bank (its input copies), so it takes at least
+``ceil(path / (period - fixed))`` stages, and the unit at least their sum + 1 cycles.
 """
 
 import argparse
@@ -197,16 +205,78 @@ def print_unrolled(found):
             print(f"| {field} | {current} | - | - | 0 |")
 
 
+def unrolled_plan(name, clocks):
+    """Rows per layer and clock of ``examples/<name>.yaml``'s unrolled chain (see the doc)."""
+    import dataclasses
+    sys.path.insert(0, str(ROOT))
+    from hwgen.network import build_network
+    from hwgen.spec import load
+    from hwgen.units import _unrolled
+    from hwgen.units.unrolled_chain import UnrolledChain
+    chain = next(u for hw in build_network(load(ROOT / "examples" / f"{name}.yaml")).layers
+                 for u in hw.units if isinstance(u, UnrolledChain))
+    layers, delays = chain.layers, _unrolled.ECP5_NS
+
+    def walk(timeline):
+        """(stage, ns) at each layer's input copies and outputs, as the chain builds it."""
+        x, rows = [_unrolled.Timed(None, 0, 1) for _ in range(layers[0].mw)], []
+        for index, layer in enumerate(layers):
+            x = timeline.layer_inputs(x, first=index == 0)
+            live = [t for t in x if not t.constant]
+            start = max(t.stage for t in live)
+            straight = any(t.boundary is None and t.inverted_of is None for t in live)
+            timeline.blocks, timeline.leaf_route = _unrolled.leaf_blocks(layer, timeline.delays)
+            x = _unrolled.build_layer(timeline, x, layer, f"l{index}")
+            live = [t for t in x if not t.constant]
+            rows.append((start, max(t.stage for t in live), max(t.level for t in live),
+                         straight))
+        return rows
+
+    # the paths: one stage per layer (copies at every boundary, no register inside)
+    unbounded = dataclasses.replace(delays, crossing=None)
+    paths = [level + (delays.queue if k == len(layers) - 1 else delays.to_copies)
+             for k, (_, _, level, _) in enumerate(walk(_unrolled.Timeline(None, 1e9, "p",
+                                                                       delays=unbounded)))]
+    print(f"{name}: ECP5_NS, stage budget = period - {delays.fixed} ns; the bound holds for "
+          f"layers whose outputs are registered in copies")
+    print("| clock MHz | layer | MW x MH | leaves | path ns | stages (bound) | stages |")
+    print("|---|---|---|---|---|---|---|")
+    for mhz in clocks:
+        planned = UnrolledChain(layers=layers, period_ns=1e3 / mhz)
+        budget = 1e3 / mhz - delays.fixed
+        rows = walk(planned._timeline(None, copies=planned.fan_out_copies))
+        # a layer spans from its input copies to the next layer's (the last: to the queue)
+        starts = [start for start, _, _, _ in rows] + [rows[-1][1] + 1]
+        for k, (layer, path) in enumerate(zip(layers, paths)):
+            blocks, _ = _unrolled.leaf_blocks(layer, delays)
+            leaves = "own" if blocks == layer.mh else f"shared in {blocks}"
+            print(f"| {mhz:g} | {k} | {layer.mw} x {layer.mh} | {leaves} | {path:.2f} | "
+                  f"{starts[k + 1] - starts[k]} ({math.ceil(path / budget - 1e-9)}) | "
+                  f"{starts[k]} -> {starts[k + 1]}"
+                  f"{' (outputs straight to the next layer, no copies)' if k + 1 < len(rows) and rows[k + 1][3] else ''} |")
+        # + 1: the cycle into the input copies
+        bound = 1 + sum(math.ceil(p / budget - 1e-9) for p in paths)
+        print(f"| {mhz:g} | all | | | {sum(paths):.2f} | {starts[-1] - 1} ({bound - 1}) | "
+              f"latency {planned.latency} cycles, bound {bound} |")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folders", nargs="+")
+    parser.add_argument("folders", nargs="*")
     parser.add_argument("--write", action="store_true", help=f"update {CALIBRATION}")
     parser.add_argument("--unrolled", action="store_true",
                         help="fit the unrolled layers' ECP5_NS from benchmarks/unrolled.py runs")
     parser.add_argument("--shared-layers", default="0,1",
                         help="--unrolled: layers whose leaves are shared between channels "
                              "(default 0,1: jsc_m_unrolled's 64-input layers)")
+    parser.add_argument("--plan", help="an unrolled example: its layers' paths and stages")
+    parser.add_argument("--clock", default="128,190,200", help="--plan: clocks in MHz")
     args = parser.parse_args()
+    if args.plan:
+        unrolled_plan(args.plan, [float(c) for c in args.clock.split(",")])
+        return 0
+    if not args.folders:
+        parser.error("give report folders (or --plan)")
     if args.unrolled:
         print_unrolled(fit_unrolled(args.folders,
                                     {int(k) for k in args.shared_layers.split(",") if k}))

