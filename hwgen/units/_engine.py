@@ -375,6 +375,19 @@ class FoldedUnit(wiring.Component):
     datapath = property(lambda self: self._engine.datapath)
     weight_store = property(lambda self: self._engine.store)
 
+    def timed_pipeline(self, model, clock_mhz, depth):
+        """The fewest tree stages from ``pipeline`` on whose tree stages all fit the budget at
+        ``clock_mhz`` (``datapath.tree_delays``; stages beyond the tree's ``depth`` levels no
+        longer shorten it: then the depth whose slowest stage is shortest); ``pipeline`` for
+        trees without an estimate."""
+        if self.datapath.tree_delays(model, self.pipeline) is None:
+            return self.pipeline
+        budget = model.budget(clock_mhz)
+        slowest = {p: max(self.datapath.tree_delays(model, p))
+                   for p in range(self.pipeline, max(self.pipeline, depth + 1) + 1)}
+        fitting = [p for p, ns in slowest.items() if ns <= budget]
+        return min(fitting) if fitting else min(slowest, key=lambda p: (slowest[p], p))
+
     def elaborate(self, platform):
         m = Module()
         self._engine.elaborate(m, vectors=self.i, out=self.o)
