@@ -228,11 +228,17 @@ class FoldedEngine:
             x_slice = x_in
         cleared = self._datapath.reset_accumulator and sf_count > 1
         # With address_copies, each PE's ROM in logic reads through its own copy of the
-        # address (PE 0 the counter, the others registers loaded from its next value).
+        # address (PE 0 the counter, the others registers that load on `issue`). They load
+        # from a counter one step ahead, so only a register and `issue` reach them: loading
+        # the counter's next value put its increment, wrap test and multiplexer in front of
+        # every copy (odd_mlp's fc1 at 200 MHz: waddr -> waddr_pe6, 5.1 ns).
         if self.address_copies:
-            following = Signal.like(addr, name="waddr_next")
-            m.d.comb += following.eq(Mux(issue, Mux(addr_last, 0, addr + 1), addr))
-            addr = [addr] + [stages.copy(following, f"waddr_pe{p}") for p in range(1, pe)]
+            depth = self._store.depth
+            ahead = Signal(range(depth), name="waddr_ahead", init=1)
+            with m.If(issue):
+                m.d.sync += ahead.eq(Mux(ahead == depth - 1, 0, ahead + 1))
+            addr = [addr] + [_loaded_copy(m, ahead, issue, f"waddr_pe{p}")
+                             for p in range(1, pe)]
         w_slices = read_weights(issue, addr, addr_last)
         # The store's read registers; the slice is delayed alike. With two, the words' take
         # no reset, so the first can become a DP16KD's output register (hwgen.outreg) and the
@@ -296,6 +302,17 @@ class FoldedEngine:
         m.d.comb += queue.w_data.eq(result)
 
 
+def _loaded_copy(m, value, load, name):
+    """A register that takes ``value`` when ``load``, in a submodule of its own: one of
+    several equal registers, each placed next to the part it drives, which synthesis
+    (keeping the hierarchy) does not merge back into one."""
+    m.submodules[name] = copy = Module()
+    reg = Signal(Shape.cast(value.shape()), name=name)
+    with copy.If(load):
+        copy.d.sync += reg.eq(value)
+    return reg
+
+
 class FoldedUnit(wiring.Component):
     """What every unit built on a :class:`FoldedEngine` exposes (MVAU, IntegerMVAU, MatMul).
 
@@ -357,6 +374,19 @@ class FoldedUnit(wiring.Component):
     #: the parts the engine is composed of (a lane datapath and a weight store)
     datapath = property(lambda self: self._engine.datapath)
     weight_store = property(lambda self: self._engine.store)
+
+    def timed_pipeline(self, model, clock_mhz, depth):
+        """The fewest tree stages from ``pipeline`` on whose tree stages all fit the budget at
+        ``clock_mhz`` (``datapath.tree_delays``; stages beyond the tree's ``depth`` levels no
+        longer shorten it: then the depth whose slowest stage is shortest); ``pipeline`` for
+        trees without an estimate."""
+        if self.datapath.tree_delays(model, self.pipeline) is None:
+            return self.pipeline
+        budget = model.budget(clock_mhz)
+        slowest = {p: max(self.datapath.tree_delays(model, p))
+                   for p in range(self.pipeline, max(self.pipeline, depth + 1) + 1)}
+        fitting = [p for p, ns in slowest.items() if ns <= budget]
+        return min(fitting) if fitting else min(slowest, key=lambda p: (slowest[p], p))
 
     def elaborate(self, platform):
         m = Module()

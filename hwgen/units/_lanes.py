@@ -94,15 +94,7 @@ class XnorPopcount:
         """
         if self._tree != "adder" or self._placement != "tree":
             return None
-        widths = tree_level_widths([(0, 1)] * self._simd)
-        cuts = tree_stage_levels(self._simd, pipeline)
-        bounds = [0] + cuts + [len(widths)]
-        delays = []
-        for k, (start, end) in enumerate(zip(bounds, bounds[1:])):
-            level_widths = widths[start:end]      # adder levels start + 1 .. end
-            luts = int(k == 0) + sum(max(1, w - 2) for w in level_widths if w <= 4)
-            delays.append(model.luts(luts) + sum(model.carry(w) for w in level_widths if w > 4))
-        return delays
+        return tree_stage_delays(model, [(0, 1)] * self._simd, pipeline, first_luts=1)
 
     def slice_sum(self, m, stages, p, x_slice, w_slice):
         if self._tree == "adder" and self._placement == "tree":
@@ -171,6 +163,30 @@ class _IntegerLanes:
         a, b = w * xlo, w * xhi
         return np.minimum(a, b).sum(axis=2), np.maximum(a, b).sum(axis=2)
 
+    def term_bounds(self):
+        """``(lo, hi)`` of the adder tree's terms of a slice, in the tree's order."""
+        x = Signal(self._in_shape if not self._binary_input else signed(2))
+        w = Signal(self.lane_bits)
+        return [(lo, hi) for _, lo, hi in self.lane_terms(x, w)] * self._simd
+
+    def tree_delays(self, model, pipeline):
+        """Estimated logic delay (ns) of each register stage of the product adder tree with
+        ``pipeline`` stages, from the slice to the root (the accumulator after the root is
+        the engine's), as :meth:`XnorPopcount.tree_delays` counts them: adder levels of
+        up to 4 bits in LUT4s, wider ones on the carry chain. The first stage starts with
+        what builds a term from the slice (:attr:`term_ns`); with registered products (DSP)
+        the products are a stage of their own before the tree (``model.dsp``)."""
+        delays = tree_stage_delays(model, self.term_bounds(), pipeline,
+                                   first_ns=0.0 if self.registered_products
+                                   else self.term_ns(model),
+                                   registered_terms=self.registered_products)
+        return ([model.dsp] + delays) if self.registered_products else delays
+
+    def term_ns(self, model):
+        """ns from the slice's register to a term: the replay select and the term's gating in
+        one LUT level (a subclass that negates adds the negation's carry chain)."""
+        return model.luts(1)
+
     def slice_sum(self, m, stages, p, x_slice, w_slice):
         """PE ``p``'s ``sum_j x[j] * w[j]`` over the slice (tree ``mac{p}_...``)."""
         b = self.lane_bits
@@ -195,6 +211,10 @@ class BinaryAddSub(_IntegerLanes):
         xlo, xhi = self._in_range
         return [(Mux(w, x, -x), min(xlo, -xhi), max(xhi, -xlo))]
 
+    def term_ns(self, model):
+        """The replay select, ``-x`` on the carry chain, then the sign's multiplexer."""
+        return model.luts(1) + model.carry(self._in_shape.width + 1) + model.luts(1)
+
 
 class TernaryAddSub(_IntegerLanes):
     """{-1, 0, +1} weights (BitNet b1.58; 2 code bits, ``01`` = +1, ``11`` = -1, ``00`` = 0):
@@ -206,6 +226,11 @@ class TernaryAddSub(_IntegerLanes):
     def lane_terms(self, x, w):
         xlo, xhi = self._in_range     # w[0]: non-zero, w[1]: negative
         return [(Mux(w[0], Mux(w[1], -x, x), 0), min(xlo, -xhi, 0), max(xhi, -xlo, 0))]
+
+    def term_ns(self, model):
+        """The replay select, ``-x`` on the carry chain, then the weight's multiplexers (one
+        LUT4: two weight bits, ``x`` and ``-x``)."""
+        return model.luts(1) + model.carry(self._in_shape.width + 1) + model.luts(1)
 
 
 class ShiftAdd(_IntegerLanes):
@@ -224,6 +249,28 @@ class DspMultiply(_IntegerLanes):
 
     def lane_terms(self, x, w):
         return product_terms(x, self._in_range, w, self._w_shape, self._w_range, dsp=True)
+
+
+def tree_stage_delays(model, bounds, pipeline, *, first_luts=0, first_ns=0.0,
+                      registered_terms=False):
+    """Estimated logic delay (ns) of each register stage of :func:`~._pipeline.adder_tree`
+    over terms of these ``(lo, hi)`` bounds with ``pipeline`` stages (the root's stage
+    included, the accumulator after it not; with ``registered_terms`` the stages after the
+    terms' register).
+
+    An adder level whose sums have ``w <= 4`` bits is mapped into LUT4s (Yosys puts only
+    wider adders on the carry chain): ``w - 2`` LUT levels, at least one, since its carry out
+    reads ``2 * (w - 1)`` bits, four per LUT4; a wider level is a carry chain of ``w`` bits.
+    The first stage starts with ``first_luts`` LUT levels and ``first_ns`` more."""
+    widths = tree_level_widths(bounds)
+    edges = [0] + tree_stage_levels(len(bounds), pipeline) + [len(widths)]
+    delays = []
+    for k, (start, end) in enumerate(zip(edges, edges[1:])):
+        level_widths = widths[start:end]      # adder levels start + 1 .. end
+        luts = int(k == 0) * first_luts + sum(max(1, w - 2) for w in level_widths if w <= 4)
+        delays.append(int(k == 0) * first_ns + model.luts(luts)
+                      + sum(model.carry(w) for w in level_widths if w > 4))
+    return delays
 
 
 def lanes(x_slice, shape, simd, binary=False):

@@ -200,17 +200,9 @@ class MVAU(FoldedUnit):
                     registered_result=registered, address_copies=copies)
 
     def _timed_pipeline(self, model, clock_mhz):
-        """The fewest tree stages from ``pipeline`` on whose tree stages all fit the budget at
-        ``clock_mhz`` (stages beyond the tree's depth no longer shorten it: then the depth
-        whose slowest stage is shortest); ``pipeline`` for trees without an estimate."""
-        if self.datapath.tree_delays(model, self.pipeline) is None:
-            return self.pipeline
-        budget = model.budget(clock_mhz)
-        depth = max((self.simd - 1).bit_length(), 1)
-        slowest = {p: max(self.datapath.tree_delays(model, p))
-                   for p in range(self.pipeline, max(self.pipeline, depth + 1) + 1)}
-        fitting = [p for p, ns in slowest.items() if ns <= budget]
-        return min(fitting) if fitting else min(slowest, key=lambda p: (slowest[p], p))
+        """The fewest tree stages that fit ``clock_mhz`` (:meth:`FoldedUnit.timed_pipeline`)
+        over the SIMD synapses' adder tree."""
+        return self.timed_pipeline(model, clock_mhz, max((self.simd - 1).bit_length(), 1))
 
 
 def _check_weights(weights):

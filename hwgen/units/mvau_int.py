@@ -166,6 +166,22 @@ class IntegerMVAU(FoldedUnit):
     binary_input = property(lambda self: self._binary_input)
     in_range = property(lambda self: self._in_range)
 
+    def retimed(self, model, clock_mhz):
+        """This MVAU with the fewest product-tree stages (at least ``pipeline``) whose every
+        stage fits the delay model's budget at ``clock_mhz`` (``datapath.tree_delays``: the
+        terms' gating, LUT4 levels and carry chains per adder level; the accumulator after
+        the root is not counted, as in :meth:`hwgen.units.mvau.MVAU.retimed`). Cycles per
+        vector are the same at any depth; the latency grows by the stages added."""
+        depth = max((len(self.datapath.term_bounds()) - 1).bit_length(), 1)
+        pipeline = self.timed_pipeline(model, clock_mhz, depth)
+        if pipeline == self.pipeline:
+            return self
+        return IntegerMVAU(weights=self._weights, in_shape=self.in_shape,
+                           weight_kind=self._weight_kind, weight_bits=self._weight_bits,
+                           bias=self._bias, in_range=self._in_range,
+                           binary_input=self._binary_input, pe=self.pe, simd=self.simd,
+                           pipeline=pipeline, resource=self._resource)
+
     @property
     def weights(self):
         """A copy of the weight matrix, int64 [MH, MW]."""

@@ -325,8 +325,11 @@ def dwc_case(draw):
     shape = _element_shape(draw, 1, 8)
     lo, hi = shape_range(shape)
     elements = draw(st.integers(1, 20))
-    unit = StreamingDataWidthConverter(shape=shape, in_per_beat=draw(st.integers(1, 9)),
-                                       out_per_beat=draw(st.integers(1, 9)), elements=elements)
+    in_per_beat, out_per_beat = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    # Sometimes via an intermediate lane count: two rings with a register slice between.
+    via = draw(st.none() | st.integers(min(in_per_beat, out_per_beat), 9))
+    unit = StreamingDataWidthConverter(shape=shape, in_per_beat=in_per_beat,
+                                       out_per_beat=out_per_beat, elements=elements, via=via)
     x = _vectors(draw, draw(st.integers(1, 5)), elements, lo, hi, binary=shape == unsigned(1))
     return UnitCase(unit, x, x.copy(), binary_out=True)
 

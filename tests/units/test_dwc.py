@@ -134,12 +134,13 @@ def test_ready_is_registered_and_a_leaving_beat_moves_no_slot():
 @pytest.mark.parametrize("stall", [0.0, 0.3])
 def test_regroups_samples_via_an_intermediate_width(in_per_beat, via, out_per_beat, elements,
                                                     stall):
-    """Two converters in series: the same beats, one more cycle of latency."""
+    """Two converters in series with a register slice between: the same beats, two more
+    cycles of latency."""
     bits = 2
     samples = samples_for(elements, bits, count=4, seed=via)
     dut = StreamingDataWidthConverter(shape=unsigned(bits), in_per_beat=in_per_beat,
                                       out_per_beat=out_per_beat, elements=elements, via=via)
-    assert dut.latency == 2
+    assert dut.latency == 3
     in_beats = regroup(samples, in_per_beat, bits)
     want = regroup(samples, out_per_beat, bits)
     assert run_unit(dut, in_beats, len(want), stall=stall, seed=4) == want
@@ -214,10 +215,13 @@ def test_fifo_keeps_order_under_stalls():
     assert run_unit(dut, words, len(words), stall=0.4, seed=9) == words
 
 
-def test_dwc_cosim_partial_beats():
-    """The AXI4-Stream side case: 30 elements, 8 per word in, 3 per beat out, 30 % pauses."""
+@pytest.mark.parametrize("via", [None, 5])
+def test_dwc_cosim_partial_beats(via):
+    """The AXI4-Stream side case: 30 elements, 8 per word in, 3 per beat out, 30 % pauses;
+    also via 5 lanes (two rings and the register slice between them)."""
     from sim.cosim import cosimulate_unit
-    dut = StreamingDataWidthConverter(shape=signed(6), in_per_beat=8, out_per_beat=3, elements=30)
+    dut = StreamingDataWidthConverter(shape=signed(6), in_per_beat=8, out_per_beat=3, elements=30,
+                                      via=via)
     samples = samples_for(30, 6, count=300, seed=5, signed_=True)
     frames = [regroup([s], 8, 6) for s in samples]
     result = cosimulate_unit(dut, "dwc_top", frames, out_beats=dut.out_beats,

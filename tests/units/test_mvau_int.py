@@ -303,3 +303,49 @@ def test_verilog_lint_clean(name, tmp_path):
     result = lint(path, "mvau_int")
     assert result.returncode == 0, result.stderr
     assert "%Warning" not in result.stderr
+
+
+def test_tree_delays_count_the_term_gating_and_each_adder_level():
+    """8 lanes of 8-bit weights (int8_mlp's fc1): 64 shift-add terms, 6 adder levels of
+    9 .. 17 bits, all on the carry chain; the first stage starts with the terms' gating (one
+    LUT level), and DSP products are a stage of their own before the tree."""
+    from hwgen.timing import delay_model
+    from hwgen.units._pipeline import tree_level_widths
+    model = delay_model("ecp5", "8")
+    lanes = ShiftAdd(simd=8, pipeline=1, in_shape=unsigned(8), in_range=(0, 255),
+                     w_shape=signed(8), w_range=(-128, 127))
+    bounds = lanes.term_bounds()
+    widths = tree_level_widths(bounds)
+    assert len(bounds) == 64 and len(widths) == 6 and min(widths) > 4
+    carry = [model.carry(w) for w in widths]
+    # pipeline 2: 7 levels (the accumulator's included) cut at levels 2 and 4
+    assert lanes.tree_delays(model, 2) == pytest.approx(
+        [model.luts(1) + carry[0] + carry[1], carry[2] + carry[3], carry[4] + carry[5]])
+    dsp = DspMultiply(simd=8, pipeline=1, in_shape=unsigned(8), in_range=(0, 255),
+                      w_shape=signed(8), w_range=(-128, 127))
+    assert dsp.tree_delays(model, 1)[0] == model.dsp and len(dsp.term_bounds()) == 8
+
+
+@pytest.mark.parametrize("grade", ["8", "6"])
+def test_retimed_chooses_the_fewest_tree_stages_that_fit_the_clock(grade):
+    """int8_mlp's fc1 (pipeline 1 in its YAML) at 200 MHz: the fewest stages whose tree
+    stages all fit the budget; at 50 MHz it is kept; a deeper pipeline is never shortened;
+    the retimed unit computes the same sums (Amaranth sim under stalls)."""
+    from hwgen.timing import delay_model
+    model = delay_model("ecp5", grade)
+    case = Case("int", unsigned(8), 32, 64, 4, 8, bias="random")
+    unit = case.unit()
+    assert unit.retimed(model, 50) is unit
+    fast = unit.retimed(model, 200)
+    budget = model.budget(200)
+    assert fast.pipeline > 1 and max(fast.datapath.tree_delays(model, fast.pipeline)) <= budget
+    assert max(unit.datapath.tree_delays(model, fast.pipeline - 1)) > budget
+    assert fast.retimed(model, 200) is fast
+    deep = case.unit(pipeline=6)
+    assert deep.retimed(model, 200) is deep
+    x = case.vectors(6, seed=2)
+    received = simulate_stream(fast, [w for f in case.beats(x) for w in f], len(x) * fast.nf,
+                               stall=0.3, seed=3)
+    got = from_beats(fast, [received[n:n + fast.nf] for n in range(0, len(received), fast.nf)])
+    np.testing.assert_array_equal(got, case.expected(x))
+    unit._MustUse__silence = True
