@@ -179,7 +179,9 @@ class FoldedEngine:
         is_open, read_weights = self._store.build(m, always, weight_stream)
         m.submodules.queue = queue = CreditQueue(out.payload.shape(),
                                                  stages=2 + self.stages + self.result_register,
-                                                 interval=sf_count, registered_room=True)
+                                                 interval=sf_count, registered_room=True,
+                                                 lutram=getattr(self._datapath, "lutram_queue",
+                                                                False))
         wiring.connect(m, wiring.flipped(out), queue.o)
 
         # Stage 0: fold counters. Fold nf == 0 takes slices from the stream, the others replay.
