@@ -493,6 +493,11 @@ def run_lane(args, work):
         both = pair == PLACEMENT_PAIR or args.quick
         rows += lane_preview([pair], work, log,
                              placements=("reads", "tree") if both else ("reads",), known=known)
+    # rows of sizes not run this time (--max-synapses) stay as they were
+    ran = {(r["pe"], r["simd"]) for r in rows}
+    kept = [r for r in (json.loads(out.read_text()).get("lane_preview", []) if out.exists()
+                        else []) if (r["pe"], r["simd"]) not in ran]
+    rows = sorted(rows + kept, key=lambda r: r["synapses"])
     record = _merge(out, lane_preview=rows)
     if args.tree_fmax:
         record = _merge(out, lane_fmax=lane_fmax(PLACEMENT_PAIR, work, log, timeout=args.timeout))
