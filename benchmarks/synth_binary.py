@@ -41,7 +41,8 @@ the compressor tree for Xilinx, the adder tree for ECP5) and the stage
 right after the weight reads (``stage_placement="reads"``); at 32x32 also
 that tree with today's stage placement. Both families, one run, written to
 ``synth_tree.json`` under ``lane_preview``; a synthesis of the same Verilog
-in ``--work`` is reused.
+in ``--work`` is reused, and ``--keep-today`` takes the "today" rows from the
+JSON (for a change that leaves today's Verilog as it is).
 
 ``--quick`` runs two small MVAUs and tiny_bnn only. Big designs take minutes
 each on a shared machine; run the full benchmark with ``nice``.
@@ -362,10 +363,12 @@ QUICK_LANE_SWEEP = [(16, 16)]
 PLACEMENT_PAIR = (32, 32)
 
 
-def lane_preview(pairs, work, log, placements=("reads",)):
+def lane_preview(pairs, work, log, placements=("reads",), known=None):
     """Whole MVAUs as they are ("today") and with the tree as lane datapath ("lane": the stage
-    after the reads; "lane_tree": the stage placed in the tree as today, ``placements``)."""
+    after the reads; "lane_tree": the stage placed in the tree as today, ``placements``).
+    ``known``: earlier rows whose "today" entries are taken as they are (not synthesised)."""
     rows = []
+    known = {(r["pe"], r["simd"]): r for r in known or []}
     for pe, simd in pairs:
         rng = np.random.default_rng(pe * 1000 + simd)          # the sweep's weights
         weights = rng.choice(np.array([-1, 1], np.int8), size=(FOLDS * pe, FOLDS * simd))
@@ -374,6 +377,12 @@ def lane_preview(pairs, work, log, placements=("reads",)):
         for family in ("xilinx", "ecp5"):
             for kind in kinds:
                 structure = FAMILY_STRUCTURE[family]
+                earlier = known.get((pe, simd), {})
+                if kind == "today" and f"{family}_today" in earlier:
+                    log(f"... MVAU today PE={pe} SIMD={simd} {family}: from the earlier run")
+                    row[f"{family}_today"] = earlier[f"{family}_today"]
+                    row[f"{family}_today_per_synapse"] = earlier[f"{family}_today_per_synapse"]
+                    continue
                 unit = (MVAU(weights=weights, pe=pe, simd=simd, pipeline=1) if kind == "today"
                         else MVAU(weights=weights, pe=pe, simd=simd,
                                   pipeline=2 if kind == "lane_p2" else 1, popcount=structure,
@@ -478,10 +487,17 @@ def run_lane(args, work):
     rows = []
     pairs = [(pe, simd) for pe, simd in (QUICK_LANE_SWEEP if args.quick else LANE_SWEEP)
              if pe * simd <= args.max_synapses]
+    known = (json.loads(out.read_text()).get("lane_preview", [])
+             if args.keep_today and out.exists() else None)
     for pair in pairs:
         both = pair == PLACEMENT_PAIR or args.quick
         rows += lane_preview([pair], work, log,
-                             placements=("reads", "tree") if both else ("reads",))
+                             placements=("reads", "tree") if both else ("reads",), known=known)
+    # rows of sizes not run this time (--max-synapses) stay as they were
+    ran = {(r["pe"], r["simd"]) for r in rows}
+    kept = [r for r in (json.loads(out.read_text()).get("lane_preview", []) if out.exists()
+                        else []) if (r["pe"], r["simd"]) not in ran]
+    rows = sorted(rows + kept, key=lambda r: r["synapses"])
     record = _merge(out, lane_preview=rows)
     if args.tree_fmax:
         record = _merge(out, lane_fmax=lane_fmax(PLACEMENT_PAIR, work, log, timeout=args.timeout))
@@ -691,6 +707,9 @@ def main():
     parser.add_argument("--popcount", choices=["adder", "compressor"],
                         help="networks: set popcount on every binary MVU layer (recorded as "
                              "NET_<popcount>)")
+    parser.add_argument("--keep-today", action="store_true",
+                        help="--only lane: take the 'today' MVAUs from synth_tree.json's rows "
+                             "(for a change that leaves today's Verilog as it is)")
     parser.add_argument("--reuse", action="store_true",
                         help="take a network's synth/report.json from --work if it exists")
     parser.add_argument("--max-synapses", type=int, default=4096,

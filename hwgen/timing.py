@@ -230,10 +230,12 @@ def weight_stores(design):
     owners = {id(unit): hw.layer.name for hw in design.layers for unit in hw.units}
     rows = []
     for unit in design.top.core.units:
-        if type(unit).__name__ not in _ESTIMATES or not getattr(unit, "rom_bits", 0):
+        # the weights only: rom_bits also counts the accumulators' start-value ROMs (a bias,
+        # or a fused threshold)
+        if type(unit).__name__ not in _ESTIMATES or not unit.weight_store.rom_bits:
             continue
         depth = unit.nf * unit.sf
-        width = unit.rom_bits // (unit.pe * depth)
+        width = unit.weight_store.rom_bits // (unit.pe * depth)
         plan = rom_plan(depth, width)
         bram = unit.pe * sum(block_rams(depth, bits) for bits, style in plan if style == "block")
         luts = unit.pe * sum(logic_luts(depth, bits) for bits, style in plan if style == "logic")

@@ -36,6 +36,12 @@ def _units():
         "MVAU-unrolled": lambda: u.MVAU(weights=w, pe=4, simd=8, pipeline=2),
         # SF 8 exceeds the pipeline depth: the output queue has a single slot
         "MVAU-one-slot": lambda: u.MVAU(weights=np.resize(w, (2, 16)), pe=1, simd=2, pipeline=1),
+        # a 1-bit threshold fused in (what the composer builds for binary_dense + threshold)
+        "MVAU-threshold": lambda: u.MVAU(weights=w, pe=2, simd=4, pipeline=1,
+                                         threshold=[0, -2, 3, 8]),
+        # the compressor tree: its output queue keeps the results in LUTRAM
+        "MVAU-compressor": lambda: u.MVAU(weights=w, pe=2, simd=4, pipeline=1,
+                                          popcount="compressor"),
         "IntegerMVAU": lambda: u.IntegerMVAU(weights=[[1, -2, 3, 0], [2, 1, -1, -3]],
                                              in_shape=signed(3), weight_bits=3, bias=[1, -2],
                                              pe=1, simd=2, pipeline=1),
@@ -84,9 +90,11 @@ def _units():
 
 UNITS = _units()
 
-# The network top below contains MVAU, Thresholding, converters and a FIFO, so CI proves
-# those through it and the other units here; -m slow proves every unit on its own.
-IN_TOP = {"MVAU", "MVAU-unrolled", "Thresholding", "StreamingDataWidthConverter", "StreamFIFO"}
+# The network top below contains MVAUs (the first with its 1-bit threshold fused in),
+# converters and a FIFO, so CI proves those through it and the other units here; -m slow
+# proves every unit on its own.
+IN_TOP = {"MVAU", "MVAU-unrolled", "MVAU-threshold", "StreamingDataWidthConverter",
+          "StreamFIFO"}
 # The I-ViT row units hold 32-bit dividers and multipliers: no k-induction within DEPTH steps
 # (their rows take 40+ cycles), and a bounded proof takes about one (Shiftmax, LayerNorm) to
 # three (ShiftGELU) minutes on a loaded machine, so they are proven bounded, under -m slow only.
@@ -131,7 +139,8 @@ def test_unit_obeys_stream_rules(name):
 
 
 def test_network_top_obeys_stream_rules():
-    """The AXI4-Stream top of a two-layer binary network (converters, FIFO, MVAUs, tlast)."""
+    """The AXI4-Stream top of a two-layer binary network (converters, FIFO, MVAUs, the first
+    with its threshold fused in, tlast)."""
     from hwgen.network import build_network
     from hwgen.spec import loads
     spec = loads("name: formal_net\ninput: {shape: [8], bits: 1}\nseed: 1\ntarget: {io_bits: 8}\n"

@@ -95,16 +95,22 @@ class FoldedEngine:
                                 NF = SF = 2: 2,442 -> 3,169 LUT6), so they are for fast clocks
                                 only. Block RAMs (ROMs with the read register) and read tables
                                 decode inside and keep one address.
+    sign_output : bool          a fold's result is the bit ``sum >= 0`` rather than the sum
+                                (default False): with ``base = start - T`` that is a 1-bit
+                                threshold ``sum >= T`` with no comparator (the binary MVAU's
+                                fused threshold); the output queue holds one bit per PE
     """
 
     def __init__(self, *, mh, mw, pe, simd, in_shape, datapath, store, base,
-                 registered_result=False, address_copies=False):
+                 registered_result=False, address_copies=False, sign_output=False):
         for name, value in (("registered_result", registered_result),
-                            ("address_copies", address_copies)):
+                            ("address_copies", address_copies),
+                            ("sign_output", sign_output)):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be True or False, not {value!r}")
         self._registered_result = registered_result
         self._address_copies = address_copies
+        self._sign_output = sign_output
         self._mh, self._mw, self._pe, self._simd = mh, mw, pe, simd
         self._in_shape, self._datapath, self._store = in_shape, datapath, store
         self._base = np.broadcast_to(np.asarray(base, dtype=object), (mh,))
@@ -123,6 +129,8 @@ class FoldedEngine:
     acc_shape = property(lambda self: self._acc_shape)
     #: ``(lo, hi)`` of the final sums over all channels
     sum_range = property(lambda self: self._sum_range)
+    #: a fold's result is the bit ``sum >= 0`` (see ``sign_output``)
+    sign_output = property(lambda self: self._sign_output)
     #: register stages between a slice and the accumulator: the datapath's, + the read register
     stages = property(lambda self: self._datapath.stages + int(self._store.read_register))
     #: 1 when a fold's sum leaves from the accumulator's register (``registered_result`` where
@@ -171,7 +179,9 @@ class FoldedEngine:
         is_open, read_weights = self._store.build(m, always, weight_stream)
         m.submodules.queue = queue = CreditQueue(out.payload.shape(),
                                                  stages=2 + self.stages + self.result_register,
-                                                 interval=sf_count, registered_room=True)
+                                                 interval=sf_count, registered_room=True,
+                                                 lutram=getattr(self._datapath, "lutram_queue",
+                                                                False))
         wiring.connect(m, wiring.flipped(out), queue.o)
 
         # Stage 0: fold counters. Fold nf == 0 takes slices from the stream, the others replay.
@@ -298,7 +308,7 @@ class FoldedEngine:
                     m.d.sync += acc.eq(total)
                 if self.result_register:
                     total = acc
-            m.d.comb += result[p].eq(total)
+            m.d.comb += result[p].eq(total >= 0 if self._sign_output else total)
         m.d.comb += queue.w_data.eq(result)
 
 

@@ -1,5 +1,7 @@
 """Matrix-vector-activation unit (FINN: MVAU / StreamingMatrixVector), binary XNOR-popcount."""
 
+import numbers
+
 import numpy as np
 from amaranth.hdl import unsigned
 from amaranth.lib import data, stream
@@ -27,7 +29,16 @@ class MVAU(FoldedUnit):
         y[c] = sum_k x[k] * W[c, k] = 2 * popcount(xnor(x, W[c])) - MW    for c < MH
 
     as signed integers of ``ceil(log2(MW + 1)) + 1`` bits (``acc_shape``),
-    exactly ``sw_reference.ops.binary_dense``.
+    exactly ``sw_reference.ops.binary_dense``. With ``threshold`` (a 1-bit
+    threshold activation fused in, FINN's MVTU with one threshold) it emits
+    instead one bit per channel::
+
+        b[c] = [y[c] >= T[c]]           (1 = +1, the threshold op's 1-bit output)
+
+    with no comparator: the accumulator starts at ``-MW - T'[c]`` rather than
+    ``-MW`` and the bit is its sign after the last slice (``T'`` is ``T`` clamped
+    to ``[-MW, MW + 1]``, where it decides the same, and moved up to the parity
+    of ``MW``, which every ``y`` has, so ``y >= T'`` exactly when ``y >= T``).
 
     Folding follows FINN: ``PE`` output channels are computed in parallel,
     ``SIMD`` inputs are consumed per cycle; ``NF = MH / PE`` output folds,
@@ -78,6 +89,9 @@ class MVAU(FoldedUnit):
                         (default False; the composer sets it from the delay model and
                         ``target.clock_mhz``, see :meth:`retimed`; no effect with ``SF`` = 1
                         or the compressor tree)
+    threshold : array-like [MH] of int, or None
+                        fuse a 1-bit threshold activation (see above): ``o`` carries
+                        ``unsigned(1)`` elements; None (default) emits the sums
     address_copies : bool
                         each PE's weight ROM in logic reads its own copy of the address
                         (default False; the composer sets it where the delay model says one
@@ -89,8 +103,9 @@ class MVAU(FoldedUnit):
     i : In(stream.Signature(ArrayLayout(unsigned(1), simd)))
         SF beats per vector; input ``k`` arrives in beat ``k // simd``, lane
         ``k % simd`` (lane 0 in the least-significant bit).
-    o : Out(stream.Signature(ArrayLayout(acc_shape, pe)))
-        NF beats per vector; beat ``nf`` lane ``p`` is channel ``nf * pe + p``.
+    o : Out(stream.Signature(ArrayLayout(out_shape, pe)))
+        NF beats per vector; beat ``nf`` lane ``p`` is channel ``nf * pe + p``;
+        ``out_shape`` holds the sums exactly, or is ``unsigned(1)`` with ``threshold``.
 
     Latency ``2 + pipeline`` cycles from the last input beat of a vector to
     its first output beat (input register and synchronous ROM read, then
@@ -123,7 +138,7 @@ class MVAU(FoldedUnit):
 
     def __init__(self, *, weights, pe=1, simd=1, pipeline=0, in_shape=unsigned(1),  # noqa: B008 (a Shape is immutable)
                  popcount="adder", stage_placement="tree", registered_result=False,
-                 address_copies=False):
+                 address_copies=False, threshold=None):
         self._weights = _check_weights(weights)
         mh, mw = self._weights.shape
         pe, simd, pipeline = check_fold(mh, mw, pe=pe, simd=simd, pipeline=pipeline,
@@ -141,15 +156,19 @@ class MVAU(FoldedUnit):
                             f"{', '.join(map(repr, PLACEMENTS))}, not {stage_placement!r}")
         self._tree, self._stage_placement = popcount, stage_placement
         self._address_copies = address_copies
+        self._threshold = None if threshold is None else _check_threshold(threshold, mh, mw)
         datapath = XnorPopcount(simd=simd, pipeline=pipeline, tree=popcount,
                                 stages=stage_placement)
         store = WeightRom(self._weights, pe=pe, simd=simd, codes=datapath.codes,
                           lane_bits=datapath.lane_bits, tables=datapath.reads_tables)
+        fused = self._threshold is not None
         engine = FoldedEngine(mh=mh, mw=mw, pe=pe, simd=simd, in_shape=shape,
-                              datapath=datapath, store=store, base=-mw,
+                              datapath=datapath, store=store,
+                              base=-mw - _parity_thresholds(self._threshold, mw) if fused
+                              else -mw,
                               registered_result=registered_result,
-                              address_copies=address_copies)
-        out_shape = range_shape(*engine.sum_range, min_width=2)
+                              address_copies=address_copies, sign_output=fused)
+        out_shape = unsigned(1) if fused else range_shape(*engine.sum_range, min_width=2)
         super().__init__(engine=engine, out_shape=out_shape, members={
             "i": In(stream.Signature(data.ArrayLayout(shape, simd))),
             "o": Out(stream.Signature(data.ArrayLayout(out_shape, pe))),
@@ -159,6 +178,24 @@ class MVAU(FoldedUnit):
     def weights(self):
         """A copy of the weight matrix, int8 [MH, MW] of -1/+1."""
         return self._weights.copy()
+
+    @property
+    def threshold(self):
+        """The fused 1-bit threshold per channel (int64 [MH], clamped to ``[-MW, MW + 1]``),
+        or None."""
+        return None if self._threshold is None else self._threshold.copy()
+
+    def with_threshold(self, threshold):
+        """This MVAU with the 1-bit threshold activation ``b = [y >= threshold]`` fused in
+        (``threshold``: array-like [MH] of int, or one int for every channel)."""
+        return self._replace(threshold=threshold)
+
+    def _replace(self, **changes):
+        kept = dict(weights=self._weights, pe=self.pe, simd=self.simd, pipeline=self.pipeline,
+                    popcount=self._tree, stage_placement=self._stage_placement,
+                    registered_result=self.registered_result,
+                    address_copies=self._address_copies, threshold=self._threshold)
+        return MVAU(**{**kept, **changes})
 
     #: the popcount tree (``"adder"`` or ``"compressor"``) and where its stages sit
     popcount = property(lambda self: self._tree)
@@ -195,14 +232,34 @@ class MVAU(FoldedUnit):
         if (pipeline, registered, copies) == (self.pipeline, self.registered_result,
                                               self._address_copies):
             return self
-        return MVAU(weights=self._weights, pe=self.pe, simd=self.simd, pipeline=pipeline,
-                    popcount=self._tree, stage_placement=self._stage_placement,
-                    registered_result=registered, address_copies=copies)
+        return self._replace(pipeline=pipeline, registered_result=registered,
+                             address_copies=copies)
 
     def _timed_pipeline(self, model, clock_mhz):
         """The fewest tree stages that fit ``clock_mhz`` (:meth:`FoldedUnit.timed_pipeline`)
         over the SIMD synapses' adder tree."""
         return self.timed_pipeline(model, clock_mhz, max((self.simd - 1).bit_length(), 1))
+
+
+def _check_threshold(threshold, mh, mw):
+    """``threshold`` as int64 [MH] (one int, or [1], is broadcast), or a TypeError/ValueError."""
+    array, given = as_array("threshold", threshold, f"[MH] = [{mh}] of integers")
+    if array.dtype.kind not in "iuO" or any(
+            isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral)
+            for v in array.reshape(-1).tolist()):
+        raise TypeError(f"threshold must hold integers, not {given}")
+    if array.ndim > 1 or (array.ndim == 1 and array.shape[0] not in (1, mh)):
+        raise ValueError(f"threshold must be one integer or {mh} (one per channel, MH), not "
+                         f"an array of shape {list(array.shape)}")
+    # beyond [-MW, MW + 1] a threshold decides as the limit does (every y, or none, passes)
+    clamped = [min(max(int(t), -mw), mw + 1) for t in array.reshape(-1).tolist()]
+    return np.broadcast_to(np.array(clamped, dtype=np.int64), (mh,)).copy()
+
+
+def _parity_thresholds(threshold, mw):
+    """``threshold`` moved up to the parity of ``MW`` (every ``2 * popcount - MW`` has it),
+    as Python ints: the accumulator's start values then are all even, its lowest bit 0."""
+    return np.array([int(t) + ((int(t) + mw) & 1) for t in threshold], dtype=object)
 
 
 def _check_weights(weights):

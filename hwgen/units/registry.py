@@ -71,9 +71,16 @@ def _units_for(layer, flattened_from):
 
 
 def _with_activation(act, units, cycles):
-    """``units`` followed by the inline activation ``act``'s units (None: nothing)."""
+    """``units`` followed by the inline activation ``act``'s units (None: nothing); a 1-bit
+    threshold after a binary MVAU is fused into it instead (:meth:`MVAU.with_threshold`:
+    its accumulator starts below zero by the threshold and the sign is the output bit, so
+    no Thresholding unit, comparator or second output queue follows)."""
     if act is None:
         return units, cycles
+    if (act.op == "threshold" and act.attrs.bits == 1
+            and isinstance(units[-1], catalog.MVAU) and units[-1].threshold is None):
+        thresholds = act.params["thresholds"][:, 0]         # [C] or [1] (per_channel: false)
+        return units[:-1] + [units[-1].with_threshold(thresholds)], cycles
     shape = units[-1].o.payload.shape().elem_shape
     act_op = OPS[act.op]
     act_units = _as_list(act_op.hardware(act, act.in_types[0], shape, catalog))

@@ -24,9 +24,9 @@ class _Pipeline(wiring.Component):
     """A free-running ``stages``-deep pipeline that adds 1 to its input, around a queue, taking
     a beat at most once per ``interval`` cycles (as an MVAU issues a fold's last slice)."""
 
-    def __init__(self, *, stages, interval, registered_room):
+    def __init__(self, *, stages, interval, registered_room, lutram=False):
         self.queue = CreditQueue(unsigned(8), stages=stages, interval=interval,
-                                 registered_room=registered_room)
+                                 registered_room=registered_room, lutram=lutram)
         super().__init__({"i": In(stream.Signature(unsigned(8))),
                           "o": Out(stream.Signature(unsigned(8)))})
 
@@ -95,11 +95,13 @@ def _run_with_ready_pattern(dut, words, count, pattern):
     (1, 1, False), (3, 1, True), (4, 2, False), (3, 2, True), (5, 3, True), (2, 4, False),
     (8, 2, True), (3, 4, True),
 ])
-def test_every_result_in_order_under_stalls(stages, interval, registered_room):
+@pytest.mark.parametrize("lutram", [False, True])
+def test_every_result_in_order_under_stalls(stages, interval, registered_room, lutram):
     """Nothing lost or repeated under random valid/ready (the stream rules are checked by
     ``stream_get``)."""
     words = np.random.default_rng(stages * 10 + interval).integers(0, 255, 60).tolist()
-    dut = _Pipeline(stages=stages, interval=interval, registered_room=registered_room)
+    dut = _Pipeline(stages=stages, interval=interval, registered_room=registered_room,
+                    lutram=lutram)
     got = simulate_stream(dut, words, len(words), stall=0.4, seed=interval)
     assert got == [w + 1 for w in words]
 
@@ -108,12 +110,14 @@ def test_every_result_in_order_under_stalls(stages, interval, registered_room):
     (1, 1, False), (3, 1, True), (4, 2, False), (3, 2, True), (5, 3, True), (7, 4, True),
     (2, 4, False), (8, 2, True), (3, 4, True),
 ])
-def test_full_rate_and_latency_without_stalls(stages, interval, registered_room):
+@pytest.mark.parametrize("lutram", [False, True])
+def test_full_rate_and_latency_without_stalls(stages, interval, registered_room, lutram):
     """Without stalls a beat every ``interval`` cycles, each ``stages`` cycles after its
     accept: the queue adds no cycle of its own. (A queue that did, a chain of registers a
     result walks, cost the digits ViT 6 cycles per image: its MatMuls and the layers feeding
     them sit in loops whose period grows with their latency.)"""
-    dut = _Pipeline(stages=stages, interval=interval, registered_room=registered_room)
+    dut = _Pipeline(stages=stages, interval=interval, registered_room=registered_room,
+                    lutram=lutram)
     ins, outs = [], []
     got = simulate_stream(dut, list(range(20)), 20, stamps=(ins, outs))
     assert got == list(range(1, 21))
@@ -131,7 +135,9 @@ READY_PATTERNS = {"10": (1, 0), "110": (1, 1, 0), "0111": (0, 1, 1, 1)}
 @pytest.mark.parametrize("stages, interval, registered_room", [
     (3, 2, True), (4, 2, False), (3, 4, True), (8, 4, True),
 ])
-def test_full_rate_under_a_consumer_stall_pattern(stages, interval, registered_room, pattern):
+@pytest.mark.parametrize("lutram", [False, True])
+def test_full_rate_under_a_consumer_stall_pattern(stages, interval, registered_room, pattern,
+                                                  lutram):
     """A consumer that stalls in a rhythm but takes a result at least every ``interval``
     cycles costs no rate: a result on show leaves in any ready cycle, and results that
     waited leave one per ready cycle after it. N results take ``N * interval`` cycles (the
@@ -139,7 +145,8 @@ def test_full_rate_under_a_consumer_stall_pattern(stages, interval, registered_r
     whose output register refills only the cycle after a departure passes one result per
     two cycles at best: behind "110" one per three.)"""
     count = 60
-    dut = _Pipeline(stages=stages, interval=interval, registered_room=registered_room)
+    dut = _Pipeline(stages=stages, interval=interval, registered_room=registered_room,
+                    lutram=lutram)
     got, first_in, last_out = _run_with_ready_pattern(dut, list(range(count)), count,
                                                       READY_PATTERNS[pattern])
     assert got == list(range(1, count + 1))
@@ -195,6 +202,7 @@ def test_registered_room_counts_one_more_in_flight(stages, interval, slots):
     (dict(stages=2, interval=1.5), TypeError, "interval must be an integer, not 1.5"),
     (dict(stages=0), ValueError, "stages must be at least 1, not 0"),
     (dict(stages=2, registered_room=1), TypeError, "registered_room must be True or False, not 1"),
+    (dict(stages=2, lutram="yes"), TypeError, "lutram must be True or False, not 'yes'"),
 ])
 def test_parameter_errors(kwargs, error, message):
     with pytest.raises(error) as info:
