@@ -100,8 +100,11 @@ def test_demo_command_cosimulates_cnn(tmp_path, capsys):
     row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("| cnn |"))
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[5] == "40/40"
-    # conv1: 6*6 pixels * (32/32) * (9/1) = 324 cycles; random stalls may add a little.
-    assert 324 <= float(cells[6]) < 330
+    # conv1: 6*6 pixels * (32/32) * (9/1) = 324 cycles; random stalls may add a little. The
+    # figure spans the first to the last sample's end over 39 intervals, so an output stall
+    # that delays the first sample's end more than the last's reads a few cycles under 324
+    # (323.9 in one CI run): 1 % below is allowed.
+    assert 324 * 0.99 <= float(cells[6]) < 330
 
 
 def test_demo_command_cosimulates_vit(tmp_path, capsys):
