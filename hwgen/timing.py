@@ -2,11 +2,12 @@
 
 The generator asks it how deep to pipeline (``DelayModel.stages_for``): how many
 comparison levels of LabelSelect's tree share a register stage, whether
-Thresholding encodes in a stage of its own, how many register stages a
-binary MVAU's popcount adder tree takes (``MVAU.retimed``), and (next)
-the integer MVAUs' trees and whether a ROM read needs a register. ``check_design`` estimates the slowest register-to-register
-stage of every unit of a composed network, and ``hwgen report`` names each
-layer that cannot meet ``target.clock_mhz`` with the reason and the fix.
+Thresholding encodes in a stage of its own, how many register stages an
+MVAU's adder tree takes (``MVAU.retimed``, ``IntegerMVAU.retimed``), and
+(next) whether a ROM read needs a register. ``check_design`` estimates the
+slowest register-to-register stage of every unit of a composed network, and
+``hwgen report`` names each layer that cannot meet ``target.clock_mhz``
+with the reason and the fix.
 
 A stage's delay is ``clk_to_q + sum(levels) + setup``: each LUT level costs
 the LUT's delay plus one net (``route(fanout)``, a net's delay growing with
@@ -128,9 +129,10 @@ def mvau_stage_delay(unit, model):
     """(ns, what, fix) of an MVAU's slowest stage, read from its parameters: its popcount /
     adder tree split into ``pipeline + 1`` stages, the accumulator, a weight ROM read.
 
-    The binary MVAU's adder tree states its stages (``datapath.tree_delays``, from which
-    ``MVAU.retimed`` chooses ``pipeline``); the other trees are split evenly here. Kept
-    here, outside the MVAU, until the matrix-vector engine states its whole estimate.
+    The adder trees state their stages (``datapath.tree_delays``, from which the MVAUs'
+    ``retimed`` choose ``pipeline``); the trees without an estimate (the compressor tree,
+    the ``"reads"`` placement) are split evenly here. Kept here, outside the MVAU, until
+    the matrix-vector engine states its whole estimate.
     """
     simd, bits = unit.simd, unit.acc_bits
     levels = max((simd - 1).bit_length(), 1)                 # adder levels of the tree
@@ -140,10 +142,7 @@ def mvau_stage_delay(unit, model):
     # its own); a block RAM's slow output feeds the tree unless the MVAU registers it.
     bram = depth > 64 and unit.rom_bits and not unit.read_register
     after_read = model.bram_clk_to_q - model.clk_to_q if bram else 0.0
-    # The binary adder tree states its stages (LUT levels and carry chains per level, what
-    # the MVAU's retimed chooses its depth from); the others: levels split evenly.
-    tree_delays = getattr(unit.datapath, "tree_delays", lambda model, pipeline: None)
-    per_stage = tree_delays(model, unit.pipeline)
+    per_stage = unit.datapath.tree_delays(model, unit.pipeline)
     if per_stage is None:
         per_stage = [-(-levels // (unit.pipeline + 1)) * (model.carry(bits) + model.lut)]
         where = f"{-(-levels // (unit.pipeline + 1))} of {levels} adder-tree levels per stage"

@@ -89,13 +89,10 @@ class XnorPopcount:
         tree, the ``"reads"`` placement).
 
         ``model`` is a :class:`hwgen.timing.DelayModel`. The first stage starts with
-        one LUT level (the replay select and the XNOR). An adder level whose sums have
-        ``w <= 4`` bits is mapped into LUT4s (Yosys puts only wider adders on the carry
-        chain): ``w - 2`` LUT levels, at least one, since its carry out reads
-        ``2 * (w - 1)`` bits, four per LUT4; a wider level is a carry chain of ``w`` bits.
-        That counts the five logic levels nextpnr reported in the first stage of a
-        24-synapse tree split at level 3 (odd_mlp's fc1, 5.3-6.3 ns at 200 MHz on an
-        LFE5U-85F speed 8).
+        one LUT level (the replay select and the XNOR); the adder levels count as
+        :func:`tree_stage_delays` says. That counts the five logic levels nextpnr
+        reported in the first stage of a 24-synapse tree split at level 3 (odd_mlp's
+        fc1, 5.3-6.3 ns at 200 MHz on an LFE5U-85F speed 8).
         """
         if self._tree != "adder" or self._placement != "tree":
             return None
