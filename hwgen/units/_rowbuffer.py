@@ -50,13 +50,21 @@ class RowQueue(wiring.Component):
     """A FIFO of ``depth`` beats whose handshake flags are flip-flops (the row buffers).
 
     Storage is a ``Memory`` of ``depth - 1`` words (synchronous read, LUT RAM)
-    and the output register its read port fills. ``i.ready`` (not full) and the
-    memory's emptiness are registered next-state tests, so ``i.valid`` and
-    ``o.ready`` each pass one LUT before the pointers, the level and the
-    flags: the row pipelines hand their late handshakes to these. (Amaranth's
-    ``SyncFIFOBuffered``, under :class:`~hwgen.units.fifo.StreamFIFO`, compares
-    its level after the handshakes: 4 LUT levels after ``o.ready``, which
-    limited Shiftmax to 193 MHz.)
+    and the output register its read port fills. The writer and the reader
+    each keep their own count (free words, stored words) with registered
+    "none left" flags, and hear of the other side's moves a cycle late, so
+    ``i.valid`` reaches only the write side and ``o.ready`` only the read
+    side, each through one or two LUTs: the row pipelines hand their late
+    handshakes to these. (One shared level counter, updated by both
+    handshakes, put ``o.ready`` 3 LUTs and a 1.7 ns route (the output
+    register's enable) before the level: LayerNorm I-ViT at ``pe = 4``, seed
+    2, 176 MHz. Amaranth's ``SyncFIFOBuffered``, under
+    :class:`~hwgen.units.fifo.StreamFIFO`, compares its level after the
+    handshakes: 4 LUT levels after ``o.ready``, which limited Shiftmax to
+    193 MHz.) A word is readable in the cycle after its write (the reader
+    adds the registered ``wrote`` to its count); a freed word is writable 2
+    cycles after its read, so the full rate needs ``depth >= 4`` when both
+    sides stream.
 
     ``lutram_fanout`` (optional): at most this many LUT RAM cells
     (TRELLIS_DPR16X4: 16 words of 4 bits) per read address. A wider or
@@ -127,24 +135,30 @@ class RowQueue(wiring.Component):
                                                 attrs={"ram_style": "distributed"})
         w_port, r_port = storage.write_port(), storage.read_port(domain="sync")
         produce, consume = Signal(range(words)), Signal(range(words))
-        level = Signal(range(words + 1))
-        not_full, not_empty, out_valid = Signal(init=1), Signal(), Signal()
-        write = self.i.valid & not_full
-        read = not_empty & (~out_valid | self.o.ready)
-        m.d.comb += [self.i.ready.eq(not_full), self.o.valid.eq(out_valid),
+        out_valid = Signal()
+        # Each side counts the words it may use and hears of the other side's moves a cycle
+        # late (``wrote``, ``freed``: registers), so a handshake reaches only its own side's
+        # counter and flags: no path from ``o.ready`` to ``i.ready`` or back. The reader may
+        # take the word written in the cycle before (``wrote``: one more than its count).
+        write, read, wrote, freed = Signal(), Signal(), Signal(), Signal()
+        full, _ = _credit_flags(m, "space", words, take=write, give=freed)
+        empty, _ = _credit_flags(m, "stored", words, init=0, take=read, give=wrote)
+        # ``read`` is one LUT of o.ready and three flip-flops. (An output register loading
+        # whenever it was emptied, garbage included, left its enable to the mapper to share
+        # with ``read``: one LUT more after o.ready, LayerNorm exact pe = 4 at 191.5 MHz.)
+        m.d.comb += [write.eq(self.i.valid & ~full),
+                     read.eq((~empty | wrote) & (~out_valid | self.o.ready)),
+                     self.i.ready.eq(~full), self.o.valid.eq(out_valid),
                      w_port.addr.eq(produce), w_port.data.eq(Value.cast(self.i.payload)),
                      w_port.en.eq(write), r_port.addr.eq(consume), r_port.en.eq(read),
                      Value.cast(self.o.payload).eq(r_port.data)]
+        m.d.sync += [wrote.eq(write), freed.eq(read)]
         with m.If(write):
             m.d.sync += produce.eq(Mux(produce == words - 1, 0, produce + 1))
         with m.If(read):
             m.d.sync += [consume.eq(Mux(consume == words - 1, 0, consume + 1)), out_valid.eq(1)]
         with m.Elif(self.o.ready):
             m.d.sync += out_valid.eq(0)
-        with m.If(write & ~read):
-            m.d.sync += [level.eq(level + 1), not_empty.eq(1), not_full.eq(level != words - 1)]
-        with m.Elif(read & ~write):
-            m.d.sync += [level.eq(level - 1), not_full.eq(1), not_empty.eq(level != 1)]
         return m
 
 
@@ -245,17 +259,19 @@ def _credits(m, name, total, *, take, give):
     return ~_credit_flags(m, name, total, take=take, give=give)[0]
 
 
-def _credit_flags(m, name, total, *, take, give):
-    """A credit counter starting at ``total``; returns ``(zero, zero_next)``: the register
-    "no credit left" and its value for the next cycle.
+def _credit_flags(m, name, total, *, take, give, init=None):
+    """A credit counter of at most ``total``, starting at ``init`` (default ``total``);
+    returns ``(zero, zero_next)``: the register "no credit left" and its value for the
+    next cycle.
 
     ``take`` arrives late in the cycle (it is a handshake), so the flags for
     the next cycle are picked by ``take``/``give`` among values computed from
     the counter alone: no carry chain or compare after ``take``.
     """
-    count = Signal(range(total + 1), init=total, name=f"{name}_credits")
-    zero = Signal(init=total == 0, name=f"{name}_credits_zero")
-    one = Signal(init=total == 1, name=f"{name}_credits_one")
+    init = total if init is None else init
+    count = Signal(range(total + 1), init=init, name=f"{name}_credits")
+    zero = Signal(init=init == 0, name=f"{name}_credits_zero")
+    one = Signal(init=init == 1, name=f"{name}_credits_one")
     down, up = take & ~give, give & ~take
     with m.If(down):
         m.d.sync += [count.eq(count - 1), one.eq(count == 2)]
@@ -347,15 +363,20 @@ def _held_values(m, values, *, consume):
     current, upcoming = Signal(shape, name="value_current"), Signal(shape, name="value_next")
     current_valid, upcoming_valid = Signal(name="value_current_valid"), Signal(name="value_next_valid")
     take = values.valid & ~upcoming_valid
+    freed = consume | ~current_valid                  # the current slot is (being) freed
     m.d.comb += values.ready.eq(~upcoming_valid)
-    with m.If(consume | ~current_valid):
-        # The current slot is (being) freed: the waiting value moves up, else the incoming one.
-        with m.If(upcoming_valid):
-            m.d.sync += [current.eq(upcoming), current_valid.eq(1), upcoming_valid.eq(0)]
-        with m.Else():
-            m.d.sync += [current.eq(values.payload), current_valid.eq(take)]
+    # The next slot's word loads on every take, used or not: its enable (a value's width of
+    # flip-flops) then waits for registers only, not for the beat handshake. (Loaded only
+    # when the current slot stayed busy, it put 3 LUTs after LayerNorm's beat handshake:
+    # 195 MHz at pe = 4.)
+    with m.If(take):
+        m.d.sync += upcoming.eq(values.payload)
+    with m.If(freed):
+        # The waiting value moves up, else the incoming one.
+        m.d.sync += [current.eq(Mux(upcoming_valid, upcoming, values.payload)),
+                     current_valid.eq(upcoming_valid | take), upcoming_valid.eq(0)]
     with m.Elif(take):
-        m.d.sync += [upcoming.eq(values.payload), upcoming_valid.eq(1)]
+        m.d.sync += upcoming_valid.eq(1)
     return current, current_valid
 
 
