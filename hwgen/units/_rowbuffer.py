@@ -64,7 +64,9 @@ class RowQueue(wiring.Component):
     193 MHz.) A word is readable in the cycle after its write (the reader
     adds the registered ``wrote`` to its count); a freed word is writable 2
     cycles after its read, so the full rate needs ``depth >= 4`` when both
-    sides stream.
+    sides stream. The row pipelines' producers rely on that bound: they
+    write on credits returned at ``o`` and do not look at ``i.ready``.
+    A queue deeper than ``SEGMENT_WORDS`` keeps it too (see ``elaborate``).
 
     ``lutram_fanout`` (optional): at most this many LUT RAM cells
     (TRELLIS_DPR16X4: 16 words of 4 bits) per read address. A wider or
@@ -81,6 +83,8 @@ class RowQueue(wiring.Component):
     #: words of one LUT RAM segment: its read multiplexer over 8 banks of 16 words stays
     #: within 200 MHz; 16 banks (LayerNorm ivit's 243-beat buffer) held it to 187 MHz
     SEGMENT_WORDS = 128
+    #: cycles from a read at ``o`` to the write it makes room for (``i.ready`` high again)
+    FREE_LAG = 2
 
     def __init__(self, payload_shape, *, depth, lutram_fanout=None):
         self._payload_shape, self._depth = payload_shape, max(depth, 3)
@@ -89,6 +93,15 @@ class RowQueue(wiring.Component):
                           "o": Out(stream.Signature(payload_shape))})
 
     depth = property(lambda self: self._depth)
+
+    def _segment_sizes(self, words):
+        """``(count, sizes)``: the depths of a chain's segments, each of at most
+        ``SEGMENT_WORDS`` words, summing to ``depth`` plus ``FREE_LAG`` per extra segment."""
+        count = -(-words // self.SEGMENT_WORDS)
+        while -(-(self._depth + self.FREE_LAG * (count - 1)) // count) - 1 > self.SEGMENT_WORDS:
+            count += 1
+        total = self._depth + self.FREE_LAG * (count - 1)
+        return count, [total // count + (k < total % count) for k in range(count)]
 
     def _slices(self):
         """Payload bits of each slice: as many slices as ``lutram_fanout`` asks, bits spread evenly."""
@@ -115,11 +128,13 @@ class RowQueue(wiring.Component):
                 low += bits
             return m
         if words > self.SEGMENT_WORDS:
-            # Deeper: a chain of segments (each with its own output register), same depth.
-            # The chain's write-to-read latency grows by 2 cycles per extra segment, which
-            # the row buffers' depths leave room for (row_buffer_depth's slack).
-            count = -(-words // self.SEGMENT_WORDS)
-            sizes = [self._depth // count + (k < self._depth % count) for k in range(count)]
+            # Deeper: a chain of segments (each with its own output register). The chain's
+            # write-to-read latency grows by 2 cycles per extra segment, which the row
+            # buffers' depths leave room for (row_buffer_depth's slack). A place freed at the
+            # chain's output also reaches the first segment 2 cycles per extra segment late,
+            # while the writers (credits) count it free after 2: each extra segment holds
+            # FREE_LAG more places, for the holes on their way back.
+            count, sizes = self._segment_sizes(words)
             segments = [RowQueue(self._payload_shape, depth=size) for size in sizes]
             for k, segment in enumerate(segments):
                 m.submodules[f"segment_{k}"] = segment
