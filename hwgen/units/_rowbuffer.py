@@ -223,6 +223,9 @@ class RowReduce(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         # Credits cover the pipeline, the buffer's write-to-read latency and their return.
+        # A credit returned by a read reaches the buffer's input 1 + latency cycles later
+        # (registered ``ready``, then the pipeline), no sooner than RowQueue.FREE_LAG: the
+        # freed place is writable by then, so the buffer never refuses a beat.
         slack = self.latency + RowQueue.latency + 3
         m.submodules.buffer = buffer = RowQueue(self._kept_shape, depth=self._depth + slack)
         m.submodules.values = values = RowQueue(self._value_shape,
@@ -346,6 +349,11 @@ class RowApply(wiring.Component):
         position, _, last, _ = _row_position(m, self._folds, fire)
         value, value_valid = _held_values(m, self.value, consume=fire & last)
         result, latency = self._build(m, self.i.payload, value, position, Const(1))
+        if 1 + latency < RowQueue.FREE_LAG:
+            # A credit returned by a read comes back 1 + latency cycles before its beat
+            # reaches the results FIFO, which would not have freed the place yet.
+            raise ValueError(f"RowApply's build must take at least {RowQueue.FREE_LAG - 1} "
+                             f"cycle(s), not {latency}")
         # Round trip of a credit: the pipeline, the FIFO's write-to-read latency, its return.
         depth = latency + RowQueue.latency + 2
         m.submodules.results = results = RowQueue(self._out_shape, depth=depth,
