@@ -50,13 +50,23 @@ class RowQueue(wiring.Component):
     """A FIFO of ``depth`` beats whose handshake flags are flip-flops (the row buffers).
 
     Storage is a ``Memory`` of ``depth - 1`` words (synchronous read, LUT RAM)
-    and the output register its read port fills. ``i.ready`` (not full) and the
-    memory's emptiness are registered next-state tests, so ``i.valid`` and
-    ``o.ready`` each pass one LUT before the pointers, the level and the
-    flags: the row pipelines hand their late handshakes to these. (Amaranth's
-    ``SyncFIFOBuffered``, under :class:`~hwgen.units.fifo.StreamFIFO`, compares
-    its level after the handshakes: 4 LUT levels after ``o.ready``, which
-    limited Shiftmax to 193 MHz.)
+    and the output register its read port fills. The writer and the reader
+    each keep their own count (free words, stored words) with registered
+    "none left" flags, and hear of the other side's moves a cycle late, so
+    ``i.valid`` reaches only the write side and ``o.ready`` only the read
+    side, each through one or two LUTs: the row pipelines hand their late
+    handshakes to these. (One shared level counter, updated by both
+    handshakes, put ``o.ready`` 3 LUTs and a 1.7 ns route (the output
+    register's enable) before the level: LayerNorm I-ViT at ``pe = 4``, seed
+    2, 176 MHz. Amaranth's ``SyncFIFOBuffered``, under
+    :class:`~hwgen.units.fifo.StreamFIFO`, compares its level after the
+    handshakes: 4 LUT levels after ``o.ready``, which limited Shiftmax to
+    193 MHz.) A word is readable in the cycle after its write (the reader
+    adds the registered ``wrote`` to its count); a freed word is writable 2
+    cycles after its read, so the full rate needs ``depth >= 4`` when both
+    sides stream. The row pipelines' producers rely on that bound: they
+    write on credits returned at ``o`` and do not look at ``i.ready``.
+    A queue deeper than ``SEGMENT_WORDS`` keeps it too (see ``elaborate``).
 
     ``lutram_fanout`` (optional): at most this many LUT RAM cells
     (TRELLIS_DPR16X4: 16 words of 4 bits) per read address. A wider or
@@ -73,6 +83,8 @@ class RowQueue(wiring.Component):
     #: words of one LUT RAM segment: its read multiplexer over 8 banks of 16 words stays
     #: within 200 MHz; 16 banks (LayerNorm ivit's 243-beat buffer) held it to 187 MHz
     SEGMENT_WORDS = 128
+    #: cycles from a read at ``o`` to the write it makes room for (``i.ready`` high again)
+    FREE_LAG = 2
 
     def __init__(self, payload_shape, *, depth, lutram_fanout=None):
         self._payload_shape, self._depth = payload_shape, max(depth, 3)
@@ -81,6 +93,15 @@ class RowQueue(wiring.Component):
                           "o": Out(stream.Signature(payload_shape))})
 
     depth = property(lambda self: self._depth)
+
+    def _segment_sizes(self, words):
+        """``(count, sizes)``: the depths of a chain's segments, each of at most
+        ``SEGMENT_WORDS`` words, summing to ``depth`` plus ``FREE_LAG`` per extra segment."""
+        count = -(-words // self.SEGMENT_WORDS)
+        while -(-(self._depth + self.FREE_LAG * (count - 1)) // count) - 1 > self.SEGMENT_WORDS:
+            count += 1
+        total = self._depth + self.FREE_LAG * (count - 1)
+        return count, [total // count + (k < total % count) for k in range(count)]
 
     def _slices(self):
         """Payload bits of each slice: as many slices as ``lutram_fanout`` asks, bits spread evenly."""
@@ -107,11 +128,13 @@ class RowQueue(wiring.Component):
                 low += bits
             return m
         if words > self.SEGMENT_WORDS:
-            # Deeper: a chain of segments (each with its own output register), same depth.
-            # The chain's write-to-read latency grows by 2 cycles per extra segment, which
-            # the row buffers' depths leave room for (row_buffer_depth's slack).
-            count = -(-words // self.SEGMENT_WORDS)
-            sizes = [self._depth // count + (k < self._depth % count) for k in range(count)]
+            # Deeper: a chain of segments (each with its own output register). The chain's
+            # write-to-read latency grows by 2 cycles per extra segment, which the row
+            # buffers' depths leave room for (row_buffer_depth's slack). A place freed at the
+            # chain's output also reaches the first segment 2 cycles per extra segment late,
+            # while the writers (credits) count it free after 2: each extra segment holds
+            # FREE_LAG more places, for the holes on their way back.
+            count, sizes = self._segment_sizes(words)
             segments = [RowQueue(self._payload_shape, depth=size) for size in sizes]
             for k, segment in enumerate(segments):
                 m.submodules[f"segment_{k}"] = segment
@@ -127,24 +150,30 @@ class RowQueue(wiring.Component):
                                                 attrs={"ram_style": "distributed"})
         w_port, r_port = storage.write_port(), storage.read_port(domain="sync")
         produce, consume = Signal(range(words)), Signal(range(words))
-        level = Signal(range(words + 1))
-        not_full, not_empty, out_valid = Signal(init=1), Signal(), Signal()
-        write = self.i.valid & not_full
-        read = not_empty & (~out_valid | self.o.ready)
-        m.d.comb += [self.i.ready.eq(not_full), self.o.valid.eq(out_valid),
+        out_valid = Signal()
+        # Each side counts the words it may use and hears of the other side's moves a cycle
+        # late (``wrote``, ``freed``: registers), so a handshake reaches only its own side's
+        # counter and flags: no path from ``o.ready`` to ``i.ready`` or back. The reader may
+        # take the word written in the cycle before (``wrote``: one more than its count).
+        write, read, wrote, freed = Signal(), Signal(), Signal(), Signal()
+        full, _ = _credit_flags(m, "space", words, take=write, give=freed)
+        empty, _ = _credit_flags(m, "stored", words, init=0, take=read, give=wrote)
+        # ``read`` is one LUT of o.ready and three flip-flops. (An output register loading
+        # whenever it was emptied, garbage included, left its enable to the mapper to share
+        # with ``read``: one LUT more after o.ready, LayerNorm exact pe = 4 at 191.5 MHz.)
+        m.d.comb += [write.eq(self.i.valid & ~full),
+                     read.eq((~empty | wrote) & (~out_valid | self.o.ready)),
+                     self.i.ready.eq(~full), self.o.valid.eq(out_valid),
                      w_port.addr.eq(produce), w_port.data.eq(Value.cast(self.i.payload)),
                      w_port.en.eq(write), r_port.addr.eq(consume), r_port.en.eq(read),
                      Value.cast(self.o.payload).eq(r_port.data)]
+        m.d.sync += [wrote.eq(write), freed.eq(read)]
         with m.If(write):
             m.d.sync += produce.eq(Mux(produce == words - 1, 0, produce + 1))
         with m.If(read):
             m.d.sync += [consume.eq(Mux(consume == words - 1, 0, consume + 1)), out_valid.eq(1)]
         with m.Elif(self.o.ready):
             m.d.sync += out_valid.eq(0)
-        with m.If(write & ~read):
-            m.d.sync += [level.eq(level + 1), not_empty.eq(1), not_full.eq(level != words - 1)]
-        with m.Elif(read & ~write):
-            m.d.sync += [level.eq(level - 1), not_full.eq(1), not_empty.eq(level != 1)]
         return m
 
 
@@ -194,6 +223,9 @@ class RowReduce(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         # Credits cover the pipeline, the buffer's write-to-read latency and their return.
+        # A credit returned by a read reaches the buffer's input 1 + latency cycles later
+        # (registered ``ready``, then the pipeline), no sooner than RowQueue.FREE_LAG: the
+        # freed place is writable by then, so the buffer never refuses a beat.
         slack = self.latency + RowQueue.latency + 3
         m.submodules.buffer = buffer = RowQueue(self._kept_shape, depth=self._depth + slack)
         m.submodules.values = values = RowQueue(self._value_shape,
@@ -245,17 +277,19 @@ def _credits(m, name, total, *, take, give):
     return ~_credit_flags(m, name, total, take=take, give=give)[0]
 
 
-def _credit_flags(m, name, total, *, take, give):
-    """A credit counter starting at ``total``; returns ``(zero, zero_next)``: the register
-    "no credit left" and its value for the next cycle.
+def _credit_flags(m, name, total, *, take, give, init=None):
+    """A credit counter of at most ``total``, starting at ``init`` (default ``total``);
+    returns ``(zero, zero_next)``: the register "no credit left" and its value for the
+    next cycle.
 
     ``take`` arrives late in the cycle (it is a handshake), so the flags for
     the next cycle are picked by ``take``/``give`` among values computed from
     the counter alone: no carry chain or compare after ``take``.
     """
-    count = Signal(range(total + 1), init=total, name=f"{name}_credits")
-    zero = Signal(init=total == 0, name=f"{name}_credits_zero")
-    one = Signal(init=total == 1, name=f"{name}_credits_one")
+    init = total if init is None else init
+    count = Signal(range(total + 1), init=init, name=f"{name}_credits")
+    zero = Signal(init=init == 0, name=f"{name}_credits_zero")
+    one = Signal(init=init == 1, name=f"{name}_credits_one")
     down, up = take & ~give, give & ~take
     with m.If(down):
         m.d.sync += [count.eq(count - 1), one.eq(count == 2)]
@@ -315,6 +349,11 @@ class RowApply(wiring.Component):
         position, _, last, _ = _row_position(m, self._folds, fire)
         value, value_valid = _held_values(m, self.value, consume=fire & last)
         result, latency = self._build(m, self.i.payload, value, position, Const(1))
+        if 1 + latency < RowQueue.FREE_LAG:
+            # A credit returned by a read comes back 1 + latency cycles before its beat
+            # reaches the results FIFO, which would not have freed the place yet.
+            raise ValueError(f"RowApply's build must take at least {RowQueue.FREE_LAG - 1} "
+                             f"cycle(s), not {latency}")
         # Round trip of a credit: the pipeline, the FIFO's write-to-read latency, its return.
         depth = latency + RowQueue.latency + 2
         m.submodules.results = results = RowQueue(self._out_shape, depth=depth,
@@ -347,15 +386,20 @@ def _held_values(m, values, *, consume):
     current, upcoming = Signal(shape, name="value_current"), Signal(shape, name="value_next")
     current_valid, upcoming_valid = Signal(name="value_current_valid"), Signal(name="value_next_valid")
     take = values.valid & ~upcoming_valid
+    freed = consume | ~current_valid                  # the current slot is (being) freed
     m.d.comb += values.ready.eq(~upcoming_valid)
-    with m.If(consume | ~current_valid):
-        # The current slot is (being) freed: the waiting value moves up, else the incoming one.
-        with m.If(upcoming_valid):
-            m.d.sync += [current.eq(upcoming), current_valid.eq(1), upcoming_valid.eq(0)]
-        with m.Else():
-            m.d.sync += [current.eq(values.payload), current_valid.eq(take)]
+    # The next slot's word loads on every take, used or not: its enable (a value's width of
+    # flip-flops) then waits for registers only, not for the beat handshake. (Loaded only
+    # when the current slot stayed busy, it put 3 LUTs after LayerNorm's beat handshake:
+    # 195 MHz at pe = 4.)
+    with m.If(take):
+        m.d.sync += upcoming.eq(values.payload)
+    with m.If(freed):
+        # The waiting value moves up, else the incoming one.
+        m.d.sync += [current.eq(Mux(upcoming_valid, upcoming, values.payload)),
+                     current_valid.eq(upcoming_valid | take), upcoming_valid.eq(0)]
     with m.Elif(take):
-        m.d.sync += [upcoming.eq(values.payload), upcoming_valid.eq(1)]
+        m.d.sync += upcoming_valid.eq(1)
     return current, current_valid
 
 
