@@ -147,7 +147,11 @@ def build_network(spec) -> NetworkDesign:
     if passthrough and registered_input(first_unit) and len(consumers["input"]) == 1:
         entry, reader = None, None
     else:
-        entry = graph.add(SkidBuffer(data.ArrayLayout(in_shape, in_per_beat)))
+        # In front of a converter the skid shows its beat from a register: the converter's
+        # write rotator then starts at a flip-flop, not behind the skid's read multiplexer
+        # (odd_mlp's critical path), and its o.ready is the converter's registered i.ready.
+        entry = graph.add(SkidBuffer(data.ArrayLayout(in_shape, in_per_beat),
+                                     registered_output=not passthrough))
         reader = (entry, "o") if passthrough else graph.chain(
             (entry, "o"), StreamingDataWidthConverter(
                 shape=in_shape, in_per_beat=in_per_beat, out_per_beat=first_lanes,

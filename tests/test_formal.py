@@ -85,6 +85,8 @@ def _units():
             shape=unsigned(2), in_per_beat=3, out_per_beat=2, elements=5, via=4),
         "StreamFIFO": lambda: u.StreamFIFO(data.ArrayLayout(unsigned(3), 2), depth=4),
         "SkidBuffer": lambda: u.SkidBuffer(data.ArrayLayout(unsigned(3), 2)),
+        "SkidBuffer-registered": lambda: u.SkidBuffer(data.ArrayLayout(unsigned(3), 2),
+                                                      registered_output=True),
     }
 
 

@@ -397,7 +397,9 @@ def add_const_case(draw):
 
 def skid_case(draw):
     from hwgen.units.skid import SkidBuffer
-    return _pass_through_case(draw, SkidBuffer)
+    registered_output = draw(st.booleans())
+    return _pass_through_case(draw, lambda layout: SkidBuffer(
+        layout, registered_output=registered_output))
 
 
 def integer_mvau_case(draw):
