@@ -196,20 +196,29 @@ class StreamingDataWidthConverter(wiring.Component):
         """This converter, or one ``via`` intermediate lane counts, when the delay model says
         its rotators do not fit one cycle at ``clock_mhz``.
 
-        The chain with the fewest rotator stages in its deepest converter, then the fewest
-        converters, then the fewest ring bits, among lane counts from ``min_lanes`` up to the
-        wider side (:func:`_chain`), if that saves at least two stages. At full rate that is
-        one intermediate (64 -> 49 lanes: via 56, two 21-slot rings of 5 stages); where a
-        consumer needs fewer elements per cycle, narrow lane counts that share large divisors
-        with both sides (64 -> 49 at 4 per cycle: 32, 8, 56, 28, 7, no ring deeper than 3
-        stages)."""
+        The chain whose rings all fit the clock (else whose deepest is shallowest), then with
+        the fewest converters, then the fewest ring bits, among lane counts from
+        ``min_lanes`` up to the wider side (:func:`_chain`), if that saves at least two
+        stages. At full rate that is one intermediate (64 -> 49 lanes: via 56, two 21-slot
+        rings of 5 stages). Where a consumer needs fewer elements per cycle, narrow lane
+        counts that share large divisors with both sides (64 -> 49 at 4 per cycle: 16, 4, 28,
+        7, no ring deeper than 3 stages), but only if their rings and register slices hold
+        no more bits than the full-rate choice's (the issue's flip-flop budget: a 64 -> 24
+        converter of 4 stages is cheaper as it is than through 32, 16 and 8 lanes)."""
         if self._via or self._shift_delay(model) <= model.budget(clock_mhz):
             return self
         fits = 1                             # rotator stages that fit the clock
         while fits < self.shift_stages and model.luts(fits + 2) <= model.budget(clock_mhz):
             fits += 1
-        hops = _chain(self._a, self._b, self._elements, self._shape.width, self._min_lanes,
-                      fits, self.shift_stages - 2)
+        search = dict(a=self._a, b=self._b, elements=self._elements, width=self._shape.width,
+                      fits=fits, most=self.shift_stages - 2)
+        full = _chain(min_lanes=min(self._a, self._b), **search)
+        hops = full
+        if self._min_lanes < min(self._a, self._b):
+            narrow = _chain(min_lanes=self._min_lanes, **search)
+            if narrow and _chain_bits(self._a, self._b, self._elements, narrow) <= _chain_bits(
+                    self._a, self._b, self._elements, full):
+                hops = narrow
         if not hops:
             return self
         split = StreamingDataWidthConverter(shape=self._shape, in_per_beat=self._a,
@@ -385,7 +394,15 @@ def _ring(a, b, elements):
     return slots, (slots - 1).bit_length(), group
 
 
-def _chain(a, b, elements, width, min_lanes, fits, most):
+def _chain_bits(a, b, elements, hops):
+    """Elements held by the rings and register slices of a conversion through ``hops``."""
+    lanes = (a, *hops, b)
+    rings = sum(slots * group for slots, _, group in
+                (_ring(x, y, elements) for x, y in zip(lanes, lanes[1:])))
+    return rings + 2 * sum(hops)
+
+
+def _chain(*, a, b, elements, width, min_lanes, fits, most):
     """Intermediate lane counts from ``a`` to ``b`` lanes, each from ``min_lanes`` up to the
     wider side, or () when no chain keeps its deepest ring within ``most`` rotator stages.
 

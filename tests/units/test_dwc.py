@@ -226,6 +226,11 @@ def test_retimed_goes_through_narrow_rings_when_fewer_elements_per_cycle_will_do
     assert narrow.stage_delay(model)[0] <= model.budget(200)
     assert make(min_lanes=4).retimed(model, 100).via is None
     assert make().retimed(model, 200).via == 56             # full rate: as before
+    # A chain only where it holds no more bits than the full-rate choice: odd_mlp's 64 -> 24
+    # (4 stages, 13 slots of 8) would take 32, 16 and 8 lanes, 3 rings and 3 slices more.
+    odd = StreamingDataWidthConverter(shape=unsigned(1), in_per_beat=64, out_per_beat=24,
+                                      elements=96, min_lanes=2)
+    assert odd.retimed(delay_model("ecp5", "6"), 200) is odd
     samples = samples_for(784, 2, count=3, seed=1)
     cycles = _output_cycles(make(via=narrow.via, min_lanes=4), regroup(samples, 64, 2), 48)
     assert (cycles[32] - cycles[16]) <= 784 // 4
