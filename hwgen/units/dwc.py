@@ -196,26 +196,27 @@ class StreamingDataWidthConverter(wiring.Component):
         """This converter, or one ``via`` intermediate lane counts, when the delay model says
         its rotators do not fit one cycle at ``clock_mhz``.
 
-        The chain whose rings all fit the clock (else whose deepest is shallowest), then with
-        the fewest converters, then the fewest ring bits, among lane counts from
-        ``min_lanes`` up to the wider side (:func:`_chain`), if that saves at least two
-        stages. At full rate that is one intermediate (64 -> 49 lanes: via 56, two 21-slot
-        rings of 5 stages). Where a consumer needs fewer elements per cycle, narrow lane
-        counts that share large divisors with both sides (64 -> 49 at 4 per cycle: 16, 4, 28,
-        7, no ring deeper than 3 stages), but only if their rings and register slices hold
-        no more bits than the full-rate choice's (the issue's flip-flop budget: a 64 -> 24
-        converter of 4 stages is cheaper as it is than through 32, 16 and 8 lanes)."""
+        At full rate, one intermediate lane count between the two sides, the one with the
+        shallowest rotators, if that saves at least two stages (64 -> 49 lanes: via 56, two
+        21-slot rings of 5 stages). Where a consumer needs fewer elements per cycle
+        (``min_lanes``), the chain of lane counts from ``min_lanes`` up to the wider side
+        whose rings all fit the clock (else whose deepest is shallowest), then with the
+        fewest converters, then the fewest ring bits (:func:`_chain`): narrow lane counts
+        that share large divisors with both sides (64 -> 49 at 4 per cycle: 16, 4, 28, 7, no
+        ring deeper than 3 stages), but only if their rings and register slices hold no more
+        bits than the full-rate choice's (the issue's flip-flop budget: a 64 -> 24 converter
+        of 4 stages is cheaper as it is than through 32, 16 and 8 lanes)."""
         if self._via or self._shift_delay(model) <= model.budget(clock_mhz):
             return self
         fits = 1                             # rotator stages that fit the clock
         while fits < self.shift_stages and model.luts(fits + 2) <= model.budget(clock_mhz):
             fits += 1
-        search = dict(a=self._a, b=self._b, elements=self._elements, width=self._shape.width,
-                      fits=fits, most=self.shift_stages - 2)
-        full = _chain(min_lanes=min(self._a, self._b), **search)
+        full = self._full_rate_via()
         hops = full
         if self._min_lanes < min(self._a, self._b):
-            narrow = _chain(min_lanes=self._min_lanes, **search)
+            narrow = _chain(a=self._a, b=self._b, elements=self._elements,
+                            width=self._shape.width, min_lanes=self._min_lanes, fits=fits,
+                            most=self.shift_stages - 2)
             if narrow and _chain_bits(self._a, self._b, self._elements, narrow) <= _chain_bits(
                     self._a, self._b, self._elements, full):
                 hops = narrow
@@ -226,6 +227,24 @@ class StreamingDataWidthConverter(wiring.Component):
                                             via=hops, min_lanes=self._min_lanes)
         split._MustUse__silence = True       # replaced by the composer or elaborated
         return split
+
+    def _full_rate_via(self):
+        """``(via,)`` of one intermediate lane count between the two sides (full rate) with the
+        shallowest rotators, then the fewest stages in all, then the narrowest; () unless it
+        saves at least two stages (worth a cycle and the flip-flops)."""
+        narrow, wide = sorted((self._a, self._b))
+        best = None
+        for via in range(narrow, wide + 1):
+            if via in (self._a, self._b):
+                continue
+            stages = [_ring(x, y, self._elements)[1]
+                      for x, y in ((self._a, via), (via, self._b))]
+            key = (max(stages), sum(stages), via)
+            if best is None or key < best:
+                best = key
+        if best is None or best[0] > self.shift_stages - 2:
+            return ()
+        return (best[2],)
 
     def _shift_delay(self, model):
         """ns of a rotator: its stages and the slot's enable (or the output mask)."""
