@@ -1,7 +1,7 @@
 """Every example at ``clock_mhz: 200`` on an LFE5U-85F speed 8: resources, Fmax over seeds, path.
 
     nice -n 10 python benchmarks/fmax.py [--networks tiny_bnn sfc_balanced ...] [--seeds 1,2,3]
-        [--label now] [--tree PATH] [--timeout 2400] [--table]
+        [--label now] [--tree PATH] [--timeout 2400] [--router router1] [--table]
 
 For each network, the example's YAML with ``target.clock_mhz`` set to 200
 and ``target.device`` to ``ecp5-85k-8`` (the part it is placed on, whose
@@ -14,8 +14,8 @@ per seed with ``hwgen.synth.synthesize`` (the flow of ``hwgen synth --pnr
 ``benchmarks/results/fmax.json``: LUT4 (logic; LUTRAM apart), FF, DP16KD,
 MULT18X18D, Fmax min / median / max over the seeds, the median run's
 critical path (start and end cell, layers, delay, logic levels), cycles per
-sample, and the commit of ``--tree`` (with ``dirty`` when its ``hwgen/``
-had uncommitted edits). A run that does not finish within ``--timeout`` seconds per seed, or
+sample, the router when not router1, and the commit of ``--tree`` (with
+``dirty`` when its ``hwgen/`` had uncommitted edits). A run that does not finish within ``--timeout`` seconds per seed, or
 fails to route, is recorded as congested with the router's last progress.
 
 The table (``--table`` prints it without running anything) puts the rows
@@ -105,13 +105,15 @@ def tree_version(tree):
     return {"commit": head.stdout.strip(), "dirty": bool(dirty)}
 
 
-def measure(name, label, tree, work, seeds, timeout, log, pnr=True):
+def measure(name, label, tree, work, seeds, timeout, log, pnr=True, router="router1"):
     """One row: generate with ``tree``'s hwgen, synthesise, place and route once per seed."""
     folder = work / label / name
     net = network_yaml(name, folder)
     bundle = folder / "bundle"
     row = {"network": name, "label": label, "device": DEVICE, "clock_mhz": CLOCK_MHZ,
            "seeds": list(seeds), "tree": str(tree), **tree_version(tree), "routed": False}
+    if router != "router1":
+        row["router"] = router
     started = time.monotonic()
     env = {**os.environ, "PYTHONPATH": str(tree)}
     log(f"... {name} ({label}): generating with {tree}")
@@ -127,7 +129,7 @@ def measure(name, label, tree, work, seeds, timeout, log, pnr=True):
     try:
         report = synthesize(bundle / f"{top}.v", top, "ecp5", folder / "synth", device=DEVICE,
                             clock_mhz=CLOCK_MHZ, pnr=pnr, owners=generated["owners"],
-                            progress=log, seeds=seeds, pnr_timeout=timeout)
+                            progress=log, seeds=seeds, pnr_timeout=timeout, router=router)
     except SynthError as error:
         row.update(error=str(error), seconds=round(time.monotonic() - started, 1))
         stat = folder / "synth" / "stat_ecp5.json"
@@ -235,6 +237,9 @@ def main():
     parser.add_argument("--tree", default=str(ROOT), help="checkout whose hwgen generates")
     parser.add_argument("--timeout", type=float, default=2400,
                         help="seconds per nextpnr run before it counts as congested")
+    parser.add_argument("--router", default="router1", choices=("router1", "router2"),
+                        help="nextpnr's router (default router1; router2 finishes designs where "
+                        "router1 stalls on the last few hundred arcs)")
     parser.add_argument("--no-pnr", action="store_true",
                         help="synthesis only: LUT4, FF, DP16KD, MULT18X18D (no Fmax)")
     parser.add_argument("--work", default="/tmp/hwgen_fmax", help="scratch folder")
@@ -255,7 +260,7 @@ def main():
     data = None
     for name in args.networks:
         row = measure(name, args.label, tree, work, seeds, args.timeout, log,
-                      pnr=not args.no_pnr)
+                      pnr=not args.no_pnr, router=args.router)
         data = save([row], out)
         log(f"    {name}: {_lut_ff(row)} LUT4/FF, Fmax {_fmax(row)}; {_path(row)}")
     print(table(data))

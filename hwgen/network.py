@@ -147,11 +147,18 @@ def build_network(spec) -> NetworkDesign:
     if passthrough and registered_input(first_unit) and len(consumers["input"]) == 1:
         entry, reader = None, None
     else:
-        entry = graph.add(SkidBuffer(data.ArrayLayout(in_shape, in_per_beat)))
+        # In front of a converter the skid shows its beat from a register: the converter's
+        # write rotator then starts at a flip-flop, not behind the skid's read multiplexer
+        # (odd_mlp's critical path), and its o.ready is the converter's registered i.ready.
+        entry = graph.add(SkidBuffer(data.ArrayLayout(in_shape, in_per_beat),
+                                     registered_output=not passthrough))
+        burst = (_burst_lanes(first_unit, first_port, first_lanes)
+                 if len(consumers["input"]) == 1 else None)
         reader = (entry, "o") if passthrough else graph.chain(
             (entry, "o"), StreamingDataWidthConverter(
                 shape=in_shape, in_per_beat=in_per_beat, out_per_beat=first_lanes,
-                elements=spec.input.size))
+                elements=spec.input.size, min_lanes=_min_lanes(burst, in_per_beat,
+                                                               first_lanes)))
     if reader is not None:
         produce("input", reader)
     else:
@@ -269,8 +276,10 @@ class _Graph:
             raise AssertionError(f"{type(unit).__name__}.{port} expects {want_shape} elements "
                                  f"after {shape}")
         if lanes != want_lanes:
+            burst = _burst_lanes(unit, port, want_lanes) if fifo_depth else None
             tap = self.chain(tap, StreamingDataWidthConverter(
-                shape=shape, in_per_beat=lanes, out_per_beat=want_lanes, elements=elements))
+                shape=shape, in_per_beat=lanes, out_per_beat=want_lanes, elements=elements,
+                min_lanes=_min_lanes(burst, lanes, want_lanes)))
         if fifo_depth:
             tap = self.chain(tap, StreamFIFO(getattr(unit, port).payload.shape(),
                                              depth=fifo_depth))
@@ -383,6 +392,28 @@ def _fifo_depth(unit, port, elements, join=False):
     if getattr(unit, "nf", 1) > 1:
         return max(2, getattr(unit, "sf", -(-elements // lanes)))
     return 0
+
+
+def _burst_lanes(unit, port, lanes):
+    """Elements per cycle a width converter must carry into ``unit.port`` when the FIFO of one
+    vector that :func:`_fifo_depth` puts there lets it run slower than ``lanes``, else None.
+
+    An MVAU with ``NF`` output folds reads a vector of ``MW`` elements in its first fold and
+    replays it for the others, so its FIFO has ``(NF - 1) * SF`` cycles to fill again; a
+    converter that fills it in ``(NF - 2) * SF`` (a fold to spare) keeps the MVAU's rate.
+    Narrow lane counts let the converter go through short rings (see
+    ``StreamingDataWidthConverter.retimed``). Other units, and MVAUs of fewer than three
+    folds, take the full rate."""
+    nf, sf, mw = (getattr(unit, name, None) for name in ("nf", "sf", "mw"))
+    if port != "i" or None in (nf, sf, mw) or nf < 3:
+        return None
+    return min(lanes, -(-mw // ((nf - 2) * sf)))
+
+
+def _min_lanes(burst, in_lanes, out_lanes):
+    """``min_lanes`` of a converter from ``in_lanes`` to ``out_lanes``: ``burst`` (None: full
+    rate) at most the narrower side."""
+    return None if burst is None else min(burst, in_lanes, out_lanes)
 
 
 def _resolve(spec, name):

@@ -83,8 +83,13 @@ def _units():
             shape=unsigned(2), in_per_beat=3, out_per_beat=2, elements=5),
         "StreamingDataWidthConverter-via": lambda: u.StreamingDataWidthConverter(
             shape=unsigned(2), in_per_beat=3, out_per_beat=2, elements=5, via=4),
+        "StreamingDataWidthConverter-chain": lambda: u.StreamingDataWidthConverter(
+            shape=unsigned(2), in_per_beat=3, out_per_beat=2, elements=5, via=(1, 4),
+            min_lanes=1),
         "StreamFIFO": lambda: u.StreamFIFO(data.ArrayLayout(unsigned(3), 2), depth=4),
         "SkidBuffer": lambda: u.SkidBuffer(data.ArrayLayout(unsigned(3), 2)),
+        "SkidBuffer-registered": lambda: u.SkidBuffer(data.ArrayLayout(unsigned(3), 2),
+                                                      registered_output=True),
     }
 
 
@@ -106,7 +111,7 @@ IN_TOP = {"MVAU", "MVAU-unrolled", "MVAU-threshold", "StreamingDataWidthConverte
 # network top below, with its converters, still closes by induction).
 BOUNDED = {"Shiftmax": 24, "ShiftGELU": 24, "LayerNorm": 24, "UnrolledMVAU": 16,
            "UnrolledChain": 16, "StreamingDataWidthConverter": 24,
-           "StreamingDataWidthConverter-via": 16}
+           "StreamingDataWidthConverter-via": 16, "StreamingDataWidthConverter-chain": 16}
 SLOW = {"Shiftmax", "ShiftGELU", "LayerNorm"}
 # Units that pass a beat through combinationally: the input is assumed to obey the rules.
 PASS_THROUGH = {"DuplicateStreams"}

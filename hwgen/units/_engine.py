@@ -262,10 +262,16 @@ class FoldedEngine:
                                         reset_less=reads > 1)
                         for p, w in enumerate(w_slices)]
 
-        # Each PE's start value per output fold: a constant, or a ROM read like the weights.
-        starts = [lane_rom(m, f"acc_base_{p}", self._acc_shape,
-                           [int(self._base[n * pe + p]) for n in range(nf_count)],
-                           addr=nf, en=always) for p in range(pe)]
+        # Each PE's start value per output fold: a constant, or a ROM read like the weights but
+        # addressed by the fold `self.stages` cycles later, so that its word meets the slice's
+        # sum at the accumulator. One shared delay of the fold number, not one of every PE's
+        # start value (odd_mlp, with fused thresholds: 200 of its 2,011 flip-flops).
+        words = [[int(self._base[n * pe + p]) for n in range(nf_count)] for p in range(pe)]
+        start_fold = nf
+        if any(len(set(column)) > 1 for column in words):
+            start_fold = stages.delay(nf, self.stages, "start_fold")
+        starts = [lane_rom(m, f"acc_base_{p}", self._acc_shape, column, addr=start_fold,
+                           en=always) for p, column in enumerate(words)]
 
         # Stages 2 .. 1+stages: the lane datapath; then accumulate. A fold's sum goes to the
         # queue in the cycle its last slice arrives (the queue knows which cycle that is);
@@ -282,8 +288,6 @@ class FoldedEngine:
                 shared[name] = stages.delay(sources[name], self.stages, name)
             return stages.copy(shared[name], f"{name}_pe{p}")
 
-        starts = [s if isinstance(s, Const) else stages.delay(s, self.stages, f"acc_base_{p}")
-                  for p, s in enumerate(starts)]
         result = Signal(out.payload.shape(), name="result")
         for p, term in enumerate(sums):
             total = Signal(self._acc_shape, name=f"total_{p}")

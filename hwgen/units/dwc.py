@@ -40,13 +40,16 @@ class StreamingDataWidthConverter(wiring.Component):
     ``capacity - 1``, in the cycle that writes a beat and the one that shows
     it. Where lane counts share no divisor the ring is long and the rotators
     deep (64 -> 49 lanes: 161 one-element slots, 8 stages). With
-    ``via``, the conversion goes through an intermediate lane count instead:
-    two converters in series (``in_per_beat -> via -> out_per_beat``), each
-    with a shorter ring, and a SkidBuffer between them, so the first's output
-    rotator and the second's input rotator are in different cycles (in series
-    they would be as deep as the one ring they replace). That costs two more
-    cycles of latency and two ``via``-lane registers; the rate is the same as
-    long as ``via`` is at least the narrower side. :meth:`retimed` picks
+    ``via``, the conversion goes through intermediate lane counts instead:
+    converters in series (``in_per_beat -> via[0] -> ... -> out_per_beat``),
+    each with a shorter ring, and a SkidBuffer between two of them, so one's
+    output rotator and the next one's input rotator are in different cycles
+    (in series they would be as deep as the one ring they replace). Each
+    intermediate costs two more cycles of latency and two registers of its
+    lanes. The rate is that of the narrowest lane count on the way: the same
+    as without ``via`` as long as every intermediate is at least the narrower
+    side, else ``min_lanes`` elements per cycle at least (a consumer that reads
+    a sample in bursts from a FIFO may not need more). :meth:`retimed` picks
     ``via`` when the delay model says one cycle is too short for the rotators.
 
     Parameters
@@ -55,18 +58,23 @@ class StreamingDataWidthConverter(wiring.Component):
     in_per_beat : int      elements per input beat
     out_per_beat : int     elements per output beat
     elements : int         elements per sample
-    via : int or None      intermediate lanes (two converters in series), at least
-                           ``min(in_per_beat, out_per_beat)``; default None (one converter)
+    via : int, tuple of int or None
+                           intermediate lanes (converters in series), each at least
+                           ``min_lanes``; default None (one converter)
+    min_lanes : int or None
+                           elements per cycle the conversion must carry, at most
+                           ``min(in_per_beat, out_per_beat)`` (the default: full rate);
+                           it bounds ``via`` and what :meth:`retimed` may pick
 
     Members
     -------
     i : In(stream.Signature(ArrayLayout(shape, in_per_beat)))
     o : Out(stream.Signature(ArrayLayout(shape, out_per_beat)))
 
-    Latency 1 cycle (the ring is a register; 3 with ``via``); throughput is the full rate
-    of the narrower side: one beat per cycle on each side when
-    ``in_per_beat == out_per_beat``, otherwise as many beats as the element
-    rate allows. ``i.ready`` is a flip-flop; ``o.ready`` reaches the read
+    Latency 1 cycle (the ring is a register; 2 more per lane count of ``via``); throughput
+    is the full rate of the narrower side (or of the narrowest ``via``): one beat per cycle
+    on each side when ``in_per_beat == out_per_beat``, otherwise as many beats as the
+    element rate allows. ``i.ready`` is a flip-flop; ``o.ready`` reaches the read
     pointer, the occupancy and the flags only.
     """
 
@@ -79,20 +87,33 @@ class StreamingDataWidthConverter(wiring.Component):
         barrel rotators over the input lanes' bits: in bits * rotator stages, in bits, out bits,
         1."""
         if self._via:
-            first, second = (part.resource_features[1] for part in self._parts())
-            # The SkidBuffer between them (two via-lane registers) is not in the dwc model.
-            return "dwc", [x + y for x, y in zip(first, second)]
+            # The SkidBuffers between them (two via-lane registers each) are not in the dwc
+            # model.
+            parts = [part.resource_features[1] for part in self._parts()]
+            return "dwc", [sum(column) for column in zip(*parts)]
         bits = Shape.cast(self.i.payload.shape().elem_shape).width
         lanes_in, lanes_out = self.in_per_beat * bits, self.out_per_beat * bits
         return "dwc", [lanes_in * self.shift_stages, lanes_in, lanes_out, 1]
 
-    def __init__(self, *, shape, in_per_beat, out_per_beat, elements, via=None):
+    def __init__(self, *, shape, in_per_beat, out_per_beat, elements, via=None,
+                 min_lanes=None):
         self._shape = check_shape("shape", shape)
         self._a = check_int("in_per_beat", in_per_beat, minimum=1)
         self._b = check_int("out_per_beat", out_per_beat, minimum=1)
         self._elements = check_int("elements", elements, minimum=1)
-        if via is not None:
-            via = check_int("via", via, minimum=min(self._a, self._b))
+        full = min(self._a, self._b)
+        self._min_lanes = full if min_lanes is None else check_int("min_lanes", min_lanes,
+                                                                   minimum=1)
+        if self._min_lanes > full:
+            raise ValueError(f"min_lanes must be at most min(in_per_beat, out_per_beat) "
+                             f"({full}), not {min_lanes!r}")
+        if isinstance(via, (tuple, list)):
+            if not via:
+                raise ValueError("via must name at least one lane count, not ()")
+            via = tuple(check_int("via", lanes, minimum=self._min_lanes) for lanes in via)
+            via = via[0] if len(via) == 1 else via
+        elif via is not None:
+            via = check_int("via", via, minimum=self._min_lanes)
         self._via = via
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(self._shape, self._a))),
@@ -102,7 +123,9 @@ class StreamingDataWidthConverter(wiring.Component):
     in_per_beat = property(lambda self: self._a)
     out_per_beat = property(lambda self: self._b)
     elements = property(lambda self: self._elements)
+    #: the intermediate lane count, a tuple of them when several, or None
     via = property(lambda self: self._via)
+    min_lanes = property(lambda self: self._min_lanes)
     in_beats = property(lambda self: -(-self._elements // self._a))
     out_beats = property(lambda self: -(-self._elements // self._b))
 
@@ -135,7 +158,7 @@ class StreamingDataWidthConverter(wiring.Component):
             return max(part.shift_stages for part in self._parts())
         return (self.capacity - 1).bit_length()
 
-    latency = property(lambda self: 3 if self._via else 1)
+    latency = property(lambda self: 1 + 2 * len(self._hops()))
     #: ``i.ready`` is a flip-flop (hwgen.network)
     registered_ready = True
 
@@ -149,41 +172,79 @@ class StreamingDataWidthConverter(wiring.Component):
         return (2 * self.capacity.bit_length() + 3
                 + (self.out_beats > 1) * (1 + (self.out_beats - 1).bit_length()))
 
-    def _middle(self):
-        """The register slice between the two converters of a ``via`` conversion."""
-        return SkidBuffer(data.ArrayLayout(self._shape, self._via))
+    def _hops(self):
+        """The intermediate lane counts, as a tuple (empty without ``via``)."""
+        if self._via is None:
+            return ()
+        return self._via if isinstance(self._via, tuple) else (self._via,)
+
+    def _middles(self):
+        """The register slices between the converters of a ``via`` conversion."""
+        return [SkidBuffer(data.ArrayLayout(self._shape, lanes)) for lanes in self._hops()]
 
     def _parts(self):
-        """The two converters of a conversion ``via`` an intermediate lane count."""
+        """The converters of a conversion ``via`` intermediate lane counts, in stream order."""
+        lanes = (self._a, *self._hops(), self._b)
         parts = [StreamingDataWidthConverter(shape=self._shape, in_per_beat=a, out_per_beat=b,
                                              elements=self._elements)
-                 for a, b in ((self._a, self._via), (self._via, self._b))]
+                 for a, b in zip(lanes, lanes[1:])]
         for part in parts:
             part._MustUse__silence = True    # also built to be measured, not elaborated
         return parts
 
     def retimed(self, model, clock_mhz):
-        """This converter, or one ``via`` the intermediate lane count with the shallowest
-        rotators, when the delay model says its rotators do not fit one cycle at
-        ``clock_mhz`` and the split saves at least two rotator stages."""
+        """This converter, or one ``via`` intermediate lane counts, when the delay model says
+        its rotators do not fit one cycle at ``clock_mhz``.
+
+        At full rate, one intermediate lane count between the two sides, the one with the
+        shallowest rotators, if that saves at least two stages (64 -> 49 lanes: via 56, two
+        21-slot rings of 5 stages). Where a consumer needs fewer elements per cycle
+        (``min_lanes``), the chain of lane counts from ``min_lanes`` up to the wider side
+        whose rings all fit the clock (else whose deepest is shallowest), then with the
+        fewest converters, then the fewest ring bits (:func:`_chain`): narrow lane counts
+        that share large divisors with both sides (64 -> 49 at 4 per cycle: 16, 4, 28, 7, no
+        ring deeper than 3 stages), but only if their rings and register slices hold no more
+        bits than the full-rate choice's (the issue's flip-flop budget: a 64 -> 24 converter
+        of 4 stages is cheaper as it is than through 32, 16 and 8 lanes)."""
         if self._via or self._shift_delay(model) <= model.budget(clock_mhz):
             return self
+        fits = 1                             # rotator stages that fit the clock
+        while fits < self.shift_stages and model.luts(fits + 2) <= model.budget(clock_mhz):
+            fits += 1
+        full = self._full_rate_via()
+        hops = full
+        if self._min_lanes < min(self._a, self._b):
+            narrow = _chain(a=self._a, b=self._b, elements=self._elements,
+                            width=self._shape.width, min_lanes=self._min_lanes, fits=fits,
+                            most=self.shift_stages - 2)
+            if narrow and _chain_bits(self._a, self._b, self._elements, narrow) <= _chain_bits(
+                    self._a, self._b, self._elements, full):
+                hops = narrow
+        if not hops:
+            return self
+        split = StreamingDataWidthConverter(shape=self._shape, in_per_beat=self._a,
+                                            out_per_beat=self._b, elements=self._elements,
+                                            via=hops, min_lanes=self._min_lanes)
+        split._MustUse__silence = True       # replaced by the composer or elaborated
+        return split
+
+    def _full_rate_via(self):
+        """``(via,)`` of one intermediate lane count between the two sides (full rate) with the
+        shallowest rotators, then the fewest stages in all, then the narrowest; () unless it
+        saves at least two stages (worth a cycle and the flip-flops)."""
         narrow, wide = sorted((self._a, self._b))
         best = None
         for via in range(narrow, wide + 1):
             if via in (self._a, self._b):
                 continue
-            split = StreamingDataWidthConverter(shape=self._shape, in_per_beat=self._a,
-                                                out_per_beat=self._b, elements=self._elements,
-                                                via=via)
-            split._MustUse__silence = True   # a candidate; only the best one is elaborated
-            parts = split._parts()
-            key = (max(p.shift_stages for p in parts), sum(p.shift_stages for p in parts), via)
-            if best is None or key < best[0]:
-                best = key, split
-        if best is None or best[0][0] > self.shift_stages - 2:     # worth a cycle and FFs
-            return self
-        return best[1]
+            stages = [_ring(x, y, self._elements)[1]
+                      for x, y in ((self._a, via), (via, self._b))]
+            key = (max(stages), sum(stages), via)
+            if best is None or key < best:
+                best = key
+        if best is None or best[0] > self.shift_stages - 2:
+            return ()
+        return (best[2],)
 
     def _shift_delay(self, model):
         """ns of a rotator: its stages and the slot's enable (or the output mask)."""
@@ -193,10 +254,12 @@ class StreamingDataWidthConverter(wiring.Component):
         """(ns, what, fix) of the converter's one cycle by the delay model (hwgen.timing):
         ``give`` to the slots' enables, or a pointer through a rotator."""
         if self._via:
-            middle = self._middle()
-            middle._MustUse__silence = True  # measured, not elaborated
+            middles = self._middles()
+            for middle in middles:
+                middle._MustUse__silence = True  # measured, not elaborated
             return max([*(part.stage_delay(model) for part in self._parts()),
-                        middle.stage_delay(model)], key=lambda stage: stage[0])
+                        *(middle.stage_delay(model) for middle in middles)],
+                       key=lambda stage: stage[0])
         slots = self.capacity * self.group * self._shape.width
         give = model.luts(1, fanout=slots)
         shift = self._shift_delay(model)
@@ -210,13 +273,20 @@ class StreamingDataWidthConverter(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         if self._via:
-            m.submodules.first, m.submodules.second = first, second = self._parts()
-            # A register slice between the rings: no path runs through both rotators.
-            m.submodules.middle = middle = self._middle()
-            wiring.connect(m, wiring.flipped(self.i), first.i)
-            wiring.connect(m, first.o, middle.i)
-            wiring.connect(m, middle.o, second.i)
-            wiring.connect(m, second.o, wiring.flipped(self.o))
+            parts, middles = self._parts(), self._middles()
+            # Named as with one intermediate (first, middle, second) when there is one.
+            names = ["first", "second"] if len(parts) == 2 else [f"part{k}" for k in
+                                                                 range(len(parts))]
+            for name, part in zip(names, parts):
+                m.submodules[name] = part
+            for k, middle in enumerate(middles):
+                m.submodules["middle" if len(middles) == 1 else f"middle{k}"] = middle
+            # A register slice between two rings: no path runs through two rotators.
+            wiring.connect(m, wiring.flipped(self.i), parts[0].i)
+            for part, middle, after in zip(parts, middles, parts[1:]):
+                wiring.connect(m, part.o, middle.i)
+                wiring.connect(m, middle.o, after.i)
+            wiring.connect(m, parts[-1].o, wiring.flipped(self.o))
             return m
         # Counts from here on are in groups of `group` elements (every lane count is a multiple).
         group, width = self.group, self._shape.width
@@ -329,6 +399,57 @@ class StreamingDataWidthConverter(wiring.Component):
             m.d.sync += read_at.eq(over((out_last,),
                                         lambda values: wrap(read_at, b_rest if values[0] else b)))
         return m
+
+
+def _ring(a, b, elements):
+    """(slots, rotator stages, group) of one converter's ring from ``a`` to ``b`` lanes: the
+    arithmetic of :attr:`StreamingDataWidthConverter.capacity`, without building one."""
+    sizes = (a, b, _rest(a, elements), _rest(b, elements))
+    group = math.gcd(*sizes)
+    a, b, a_rest, b_rest = (size // group for size in sizes)
+    a = a if -(-elements // sizes[0]) > 1 else a_rest
+    b = b if -(-elements // sizes[1]) > 1 else b_rest
+    slots = a + 2 * b - 1 if a >= b else 2 * a + b - 1
+    return slots, (slots - 1).bit_length(), group
+
+
+def _chain_bits(a, b, elements, hops):
+    """Elements held by the rings and register slices of a conversion through ``hops``."""
+    lanes = (a, *hops, b)
+    rings = sum(slots * group for slots, _, group in
+                (_ring(x, y, elements) for x, y in zip(lanes, lanes[1:])))
+    return rings + 2 * sum(hops)
+
+
+def _chain(*, a, b, elements, width, min_lanes, fits, most):
+    """Intermediate lane counts from ``a`` to ``b`` lanes, each from ``min_lanes`` up to the
+    wider side, or () when no chain keeps its deepest ring within ``most`` rotator stages.
+
+    A breadth-first search per depth limit: the smallest limit (at least the ``fits``
+    stages the clock allows) for which a chain exists, then the fewest converters, then the
+    fewest ring bits (``width``-bit elements)."""
+    lanes = range(min_lanes, max(a, b) + 1)
+    for limit in range(min(fits, most), most + 1):
+        best = {a: (0, 0, ())}          # lanes -> (converters, ring bits, hops)
+        frontier = [a]
+        while frontier and b not in best:
+            reached = {}
+            for here in frontier:
+                hops, bits, path = best[here]
+                for there in lanes:
+                    if there in best or there == here:
+                        continue
+                    slots, stages, group = _ring(here, there, elements)
+                    if stages > limit:
+                        continue
+                    key = (hops + 1, bits + slots * group * width, path + (there,))
+                    if there not in reached or key < reached[there]:
+                        reached[there] = key
+            best.update(reached)
+            frontier = sorted(reached)
+        if b in best:
+            return best[b][2][:-1]
+    return ()
 
 
 def _last_beat(m, name, advance, per_beat, elements):

@@ -326,10 +326,15 @@ def dwc_case(draw):
     lo, hi = shape_range(shape)
     elements = draw(st.integers(1, 20))
     in_per_beat, out_per_beat = draw(st.integers(1, 9)), draw(st.integers(1, 9))
-    # Sometimes via an intermediate lane count: two rings with a register slice between.
-    via = draw(st.none() | st.integers(min(in_per_beat, out_per_beat), 9))
+    # Sometimes via an intermediate lane count (two rings with a register slice between), or
+    # via several, narrower than either side (a chain at min_lanes elements per cycle).
+    full = min(in_per_beat, out_per_beat)
+    via = draw(st.none() | st.integers(full, 9)
+               | st.lists(st.integers(1, 9), min_size=1, max_size=4).map(tuple))
+    min_lanes = min(via) if isinstance(via, tuple) else None
     unit = StreamingDataWidthConverter(shape=shape, in_per_beat=in_per_beat,
-                                       out_per_beat=out_per_beat, elements=elements, via=via)
+                                       out_per_beat=out_per_beat, elements=elements, via=via,
+                                       min_lanes=min_lanes and min(min_lanes, full))
     x = _vectors(draw, draw(st.integers(1, 5)), elements, lo, hi, binary=shape == unsigned(1))
     return UnitCase(unit, x, x.copy(), binary_out=True)
 
@@ -397,7 +402,9 @@ def add_const_case(draw):
 
 def skid_case(draw):
     from hwgen.units.skid import SkidBuffer
-    return _pass_through_case(draw, SkidBuffer)
+    registered_output = draw(st.booleans())
+    return _pass_through_case(draw, lambda layout: SkidBuffer(
+        layout, registered_output=registered_output))
 
 
 def integer_mvau_case(draw):

@@ -193,6 +193,49 @@ def test_via_keeps_the_rate_and_retimed_picks_it_for_a_deep_shifter():
     assert two[-1] - two[0] == one[-1] - one[0]
 
 
+@pytest.mark.parametrize("in_per_beat, via, out_per_beat, elements", [
+    (64, (16, 4, 28, 7), 49, 784), (8, (4, 2, 6), 3, 30), (3, (1, 5), 8, 30),
+])
+@pytest.mark.parametrize("stall", [0.0, 0.3])
+def test_regroups_samples_via_several_narrow_widths(in_per_beat, via, out_per_beat, elements,
+                                                   stall):
+    """A chain of converters with a register slice between each two: the same beats, two
+    cycles of latency per intermediate lane count, narrower than either side (min_lanes)."""
+    bits = 2
+    samples = samples_for(elements, bits, count=4, seed=len(via))
+    dut = StreamingDataWidthConverter(shape=unsigned(bits), in_per_beat=in_per_beat,
+                                      out_per_beat=out_per_beat, elements=elements, via=via,
+                                      min_lanes=min(via))
+    assert dut.latency == 1 + 2 * len(via) and dut.via == via
+    in_beats = regroup(samples, in_per_beat, bits)
+    want = regroup(samples, out_per_beat, bits)
+    assert run_unit(dut, in_beats, len(want), stall=stall, seed=5) == want
+
+
+def test_retimed_goes_through_narrow_rings_when_fewer_elements_per_cycle_will_do():
+    """64 -> 49 lanes where 4 elements per cycle are enough (sfc_balanced's input, whose MVAU
+    reads a vector in one of 16 folds): every ring of the chain within the 3 rotator stages
+    that fit 200 MHz, where full rate needs two 5-stage rings; the chain carries the rate it
+    promises (a beat of 4 lanes every cycle: 196 cycles for a 784-element sample)."""
+    from hwgen.timing import delay_model
+    model = delay_model("ecp5", "8")
+    make = lambda **kw: StreamingDataWidthConverter(shape=unsigned(2), in_per_beat=64,  # noqa: E731
+                                                    out_per_beat=49, elements=784, **kw)
+    narrow = make(min_lanes=4).retimed(model, 200)
+    assert narrow.via == (16, 4, 28, 7) and narrow.shift_stages == 3
+    assert narrow.stage_delay(model)[0] <= model.budget(200)
+    assert make(min_lanes=4).retimed(model, 100).via is None
+    assert make().retimed(model, 200).via == 56             # full rate: as before
+    # A chain only where it holds no more bits than the full-rate choice: odd_mlp's 64 -> 24
+    # (4 stages, 13 slots of 8) would take 32, 16 and 8 lanes, 3 rings and 3 slices more.
+    odd = StreamingDataWidthConverter(shape=unsigned(1), in_per_beat=64, out_per_beat=24,
+                                      elements=96, min_lanes=2)
+    assert odd.retimed(delay_model("ecp5", "6"), 200) is odd
+    samples = samples_for(784, 2, count=3, seed=1)
+    cycles = _output_cycles(make(via=narrow.via, min_lanes=4), regroup(samples, 64, 2), 48)
+    assert (cycles[32] - cycles[16]) <= 784 // 4
+
+
 @pytest.mark.filterwarnings("ignore:.*created but never used")
 @pytest.mark.parametrize("kwargs, error, message", [
     (dict(in_per_beat=0), ValueError, "in_per_beat must be at least 1, not 0"),
@@ -200,9 +243,17 @@ def test_via_keeps_the_rate_and_retimed_picks_it_for_a_deep_shifter():
     (dict(elements=0), ValueError, "elements must be at least 1, not 0"),
     (dict(shape="x"), TypeError, "shape must be a shape such as signed(8)"),
     (dict(via=1), ValueError, "via must be at least 2, not 1"),
+    (dict(via=(3, 1)), ValueError, "via must be at least 2, not 1"),
+    (dict(via=(1,), min_lanes=1), None, None),
+    (dict(via=()), ValueError, "via must name at least one lane count, not ()"),
+    (dict(min_lanes=3), ValueError, "min_lanes must be at most min(in_per_beat, out_per_beat) "
+                                    "(2), not 3"),
 ])
 def test_construction_errors(kwargs, error, message):
     args = dict(shape=unsigned(2), in_per_beat=4, out_per_beat=2, elements=8) | kwargs
+    if error is None:                       # allowed: narrower than the sides, by min_lanes
+        assert StreamingDataWidthConverter(**args).via == 1
+        return
     with pytest.raises(error) as info:
         StreamingDataWidthConverter(**args)
     assert message in str(info.value)
@@ -215,13 +266,14 @@ def test_fifo_keeps_order_under_stalls():
     assert run_unit(dut, words, len(words), stall=0.4, seed=9) == words
 
 
-@pytest.mark.parametrize("via", [None, 5])
+@pytest.mark.parametrize("via", [None, 5, (4, 2, 6)])
 def test_dwc_cosim_partial_beats(via):
     """The AXI4-Stream side case: 30 elements, 8 per word in, 3 per beat out, 30 % pauses;
-    also via 5 lanes (two rings and the register slice between them)."""
+    also via 5 lanes (two rings and the register slice between them) and via 4, 2 and 6
+    lanes (a chain narrower than the output side)."""
     from sim.cosim import cosimulate_unit
     dut = StreamingDataWidthConverter(shape=signed(6), in_per_beat=8, out_per_beat=3, elements=30,
-                                      via=via)
+                                      via=via, min_lanes=2)
     samples = samples_for(30, 6, count=300, seed=5, signed_=True)
     frames = [regroup([s], 8, 6) for s in samples]
     result = cosimulate_unit(dut, "dwc_top", frames, out_beats=dut.out_beats,
