@@ -691,7 +691,12 @@ class _Builder:
         """The output bits of one GPC (a LUT each) whose ``inputs[j]`` weigh ``2 ** (column + j)``."""
         pins = [bit for group in inputs for bit in group]
         weights = [1 << j for j, group in enumerate(inputs) for _ in group]
+        outputs = _outputs(column, shape, width)
+        # a GPC of at most five inputs (a full adder, a (5;3) ...) puts its two low bits on
+        # one LUT6_2; absorbed GPCs are left to the adder's propagate LUTs
+        pair = (f"{self.name}_p{self.serial + 1}"
+                if keep and outputs >= 2 and len(pins) <= DUAL_LUT_INPUTS else None)
         return [self._lut(pins, lambda v, bit=bit:
                           (sum(b * wt for b, wt in zip(v, weights)) >> bit) & 1, f"g{bit}_",
-                          keep=keep)
-                for bit in range(_outputs(column, shape, width))]
+                          keep=keep, pair=pair if bit < 2 else None)
+                for bit in range(outputs)]

