@@ -26,7 +26,11 @@ family because Yosys maps them differently (``benchmarks/synth_binary.py
     counting level is a submodule of its own (``<name>_level<k>``): Yosys
     keeps the hierarchy and maps each level apart, so ABC cannot merge two
     levels' counters into functions of seven or eight inputs (MUXF7/MUXF8,
-    more LUTs).
+    more LUTs). Two output bits of one counter with at most five inputs in
+    all (a first-level group over a weight table with a 2-bit address, a
+    full adder, a (5;3) GPC) are marked as a pair (``DUAL_LUT_ATTRIBUTE``):
+    a Xilinx LUT6 computes both as a ``LUT6_2``, which hwgen's Xilinx flow
+    packs (:mod:`hwgen.lutpack`; Yosys has no LUT combining).
 ``"adder"`` (ECP5 LUT4 + CCU2C, iCE40)
     The XNORs, then a balanced tree of two-input adders (the structure of
     the MVAU's original tree); Yosys merges the adders between two register
