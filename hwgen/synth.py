@@ -23,7 +23,11 @@ a Xilinx RAM64M is 4 LUT6), ``ff`` flip-flops, ``bram`` block RAMs in the
 family's unit (ECP5 DP16KD 18 kbit, Xilinx RAMB36 = 1 and RAMB18 = 0.5,
 iCE40 SB_RAM40_4K), ``dsp`` multipliers, ``carry`` Xilinx CARRY4 / iCE40
 SB_CARRY cells (not LUTs). Yosys counts what it maps; Vivado's figures for
-the same Verilog differ (other mapping, retiming, LUT combining).
+the same Verilog differ (other mapping, retiming, LUT combining). One kind of
+LUT combining is done here: on Xilinx, LUT pairs the generator marks as
+sharing a LUT6 (``hwgen_lut6_2``, the popcount trees) are packed into
+``LUT6_2`` cells between mapping and the statistics (:mod:`hwgen.lutpack`),
+each counted as one LUT.
 """
 
 import importlib.metadata
