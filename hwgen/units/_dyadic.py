@@ -7,11 +7,13 @@ half-even is ``(a + 1 - t) >> 1`` with ``t`` set on the ties that must go down
 product ``p`` and no ``2**(s-1)`` constant is added.
 """
 
+import numpy as np
 from amaranth.hdl import Const, Mux, Signal, signed
 
 from ._checks import shape_range
 
-__all__ = ["ROUNDING_MODES", "check_rounding", "clamp", "delayed", "dyadic_bounds", "round_shift"]
+__all__ = ["ROUNDING_MODES", "check_rounding", "clamp", "delayed", "dyadic_bounds",
+           "narrowest_multiplier", "round_shift"]
 
 #: the ``rounding`` modes of requant and add (docs/design/numbers.md)
 ROUNDING_MODES = ("half_up", "half_even", "floor")
@@ -120,6 +122,77 @@ def dyadic_bounds(lo, hi, multiplier, shift, rounding="half_up"):
         tie_down = rounding == "half_even" and p & ((1 << (shift - 1)) - 1) == 0 and a & 3 == 1
         return (a + 1 - tie_down) >> 1
     return rescale(lo), rescale(hi)
+
+
+def rescale(x, multiplier, shift, rounding="half_up"):
+    """``round_s(x * m)`` of one integer or an int64 numpy array (section 2 of the contract,
+    written as the hardware computes it: from ``a = p >> (s - 1)``)."""
+    p = x * multiplier
+    if shift == 0:
+        return p
+    a = p >> (shift - 1)
+    if rounding == "floor":
+        return a >> 1
+    if rounding == "half_up":
+        return (a + 1) >> 1
+    tie_down = ((p & ((1 << (shift - 1)) - 1)) == 0) & ((a & 3) == 1)
+    return (a + 1 - tie_down) >> 1
+
+
+#: the most input values :func:`narrowest_multiplier` checks one candidate on
+_NARROW_MOST = 1 << 20
+
+
+def narrowest_multiplier(lo, hi, multiplier, shift, zero_point, out_lo, out_hi,
+                         rounding="half_up"):
+    """The narrowest ``(m', s')`` with ``clamp(round_s'(x * m') + zp) == clamp(round_s(x * m) +
+    zp)`` for every integer ``x`` in ``[lo, hi]`` (``(multiplier, shift)`` itself when none is
+    narrower).
+
+    Why it is exact: both sides are non-decreasing in ``x`` (``m' > 0``) and clamped to
+    ``[out_lo, out_hi]``, so they agree everywhere once they agree on ``[a - 1, b + 1]``,
+    where ``a`` is the first ``x`` the original lifts above ``out_lo`` and ``b`` the last it
+    keeps below ``out_hi``: outside that window both are saturated. The window is checked
+    value by value (a 4-bit output's is a few hundred values, an 8-bit one's a few hundred
+    thousand); one wider than ``2**20`` values, or a product beyond int64, keeps the original.
+    A candidate drops the low ``k`` bits of ``m`` (rounded down or up) and ``k`` from ``s``.
+    """
+    def clamped(x):
+        return min(max(rescale(x, multiplier, shift, rounding) + zero_point, out_lo), out_hi)
+
+    def first(predicate):          # least x in [lo, hi + 1] with predicate(x) (monotonic)
+        left, right = lo, hi + 1
+        while left < right:
+            middle = (left + right) // 2
+            left, right = (left, middle) if predicate(middle) else (middle + 1, right)
+        return left
+    a = first(lambda x: clamped(x) > out_lo)
+    b = first(lambda x: clamped(x) >= out_hi) - 1
+    start, stop = max(lo, a - 1), min(hi, b + 1)
+    if stop < start or stop - start >= _NARROW_MOST or \
+            max(abs(start), abs(stop)) * multiplier >= 1 << 62:
+        return multiplier, shift
+    x = np.arange(start, stop + 1, dtype=np.int64)
+    want = np.clip(rescale(x, multiplier, shift, rounding) + zero_point, out_lo, out_hi)
+    # The x most likely to tell a candidate apart: whose scaled value is nearest a rounding
+    # step; a candidate is tried on them first, on the whole window only if they pass.
+    scaled = (x * multiplier) & ((1 << shift) - 1) if shift else np.zeros_like(x)
+    step = (1 << (shift - 1)) if shift and rounding != "floor" else 0
+    risky = x[np.argsort(np.abs(scaled - step))[:256]] if shift else x[:0]
+    for drop in range(min(multiplier.bit_length() - 1, shift), 0, -1):
+        for candidate in {multiplier >> drop, (multiplier >> drop) + 1}:
+            if candidate < 1:
+                continue
+
+            def same(values):
+                got = rescale(values, candidate, shift - drop, rounding) + zero_point
+                return np.array_equal(np.clip(got, out_lo, out_hi),
+                                      want if values is x else
+                                      np.clip(rescale(values, multiplier, shift, rounding)
+                                              + zero_point, out_lo, out_hi))
+            if same(risky) and same(x):
+                return candidate, shift - drop
+    return multiplier, shift
 
 
 def clamp(value, shape):

@@ -7,7 +7,9 @@ from amaranth.lib.wiring import In, Out
 from ._checks import channel_params, check_int, check_shape, shape_range
 from ._counter import counter
 from ._credit import credit_input
-from ._dyadic import check_rounding, clamp, delayed, dyadic_bounds, round_shift
+from ._dyadic import check_rounding, clamp, delayed, dyadic_bounds, narrowest_multiplier, round_shift
+from ._expshift import delay
+from ._multiply import product_latency, shift_add_product
 from ._rom import lane_rom
 
 __all__ = ["Requant"]
@@ -49,6 +51,18 @@ class Requant(wiring.Component):
     offset_stage : bool         the clamp in a stage of its own
         (each adds a cycle of latency; both default False, the composer sets them
         from the delay model and ``target.clock_mhz``, see :meth:`retimed`)
+    staged_product : bool
+        ``x * m`` as shift-add logic with a register after every adder level
+        (:func:`~._multiply.shift_add_product`, ``product_latency - 1`` more cycles)
+        instead of one ``*`` (a MULT18X18D, or several and their adders, whose path
+        from register to register does not fit 200 MHz on ECP5); default False,
+        set by :meth:`retimed`.
+
+    The hardware multiplies by the narrowest ``(m', s')`` that gives the same
+    clamped output for every input ``in_shape`` admits
+    (:func:`~._dyadic.narrowest_multiplier`, proven at generation time by
+    checking every input that is not saturated): a 4-bit output needs a
+    multiplier of 10 to 15 bits where the parameters give 31.
 
     Members
     -------
@@ -56,7 +70,8 @@ class Requant(wiring.Component):
     o : Out(stream.Signature(ArrayLayout(out_shape, pe)))
 
     Latency 3 cycles (parameter read + multiply, round-shift, offset + clamp),
-    plus one for each of ``shift_stage`` and ``offset_stage``;
+    plus one for each of ``shift_stage`` and ``offset_stage`` and
+    ``product_latency - 1`` with ``staged_product``;
     one beat per cycle. The pipeline never stalls (no register has an
     enable): a beat is taken only when the output queue
     (:class:`~hwgen.units._credit.CreditQueue`) has room for it and every
@@ -76,7 +91,7 @@ class Requant(wiring.Component):
 
     def __init__(self, *, in_shape, out_shape, channels, pe=1,
                  multiplier, shift, zero_point=(0,), rounding="half_up",
-                 shift_stage=False, offset_stage=False):
+                 shift_stage=False, offset_stage=False, staged_product=False):
         self._in_shape = check_shape("in_shape", in_shape)
         self._out_shape = check_shape("out_shape", out_shape)
         self._channels = check_int("channels", channels, minimum=1)
@@ -89,10 +104,18 @@ class Requant(wiring.Component):
         self._s = channel_params("shift", shift, channels, 0, 63)
         self._zp = channel_params("zero_point", zero_point, channels, lo, hi)
         self._rounding = check_rounding(rounding)
-        for name, value in (("shift_stage", shift_stage), ("offset_stage", offset_stage)):
+        for name, value in (("shift_stage", shift_stage), ("offset_stage", offset_stage),
+                            ("staged_product", staged_product)):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be True or False, not {value!r}")
         self._shift_stage, self._offset_stage = shift_stage, offset_stage
+        self._staged_product = staged_product
+        # What the hardware multiplies by: per channel, the narrowest equivalent (m', s').
+        x_lo, x_hi = shape_range(self._in_shape)
+        narrowed = {key: narrowest_multiplier(x_lo, x_hi, *key, lo, hi, self._rounding)
+                    for key in set(zip(self._m, self._s, self._zp))}
+        self._hw_m = [narrowed[key][0] for key in zip(self._m, self._s, self._zp)]
+        self._hw_s = [narrowed[key][1] for key in zip(self._m, self._s, self._zp)]
 
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(self._in_shape, pe))),
@@ -103,11 +126,19 @@ class Requant(wiring.Component):
     pe = property(lambda self: self._pe)
     rounding = property(lambda self: self._rounding)
     folds = property(lambda self: self._channels // self._pe)
-    #: width of the multiplier operand ``m`` (the widest of the channels' multipliers)
-    multiplier_bits = property(lambda self: max(self._m).bit_length())
+    #: width of the hardware's multiplier operand ``m'`` (the widest over the channels)
+    multiplier_bits = property(lambda self: max(self._hw_m).bit_length())
     shift_stage = property(lambda self: self._shift_stage)
     offset_stage = property(lambda self: self._offset_stage)
-    latency = property(lambda self: 3 + self._shift_stage + self._offset_stage)
+    staged_product = property(lambda self: self._staged_product)
+
+    @property
+    def latency(self):
+        product = self._product_latency() if self._staged_product else 1
+        return 2 + product + self._shift_stage + self._offset_stage
+
+    def _product_latency(self):
+        return product_latency(self._in_shape, unsigned(self.multiplier_bits))
     #: ``i.ready`` comes from the unit's own flip-flops; ``o.ready`` reaches a few (hwgen.network)
     registered_ready = True
     ready_fanout = 4
@@ -126,14 +157,22 @@ class Requant(wiring.Component):
         lane_params = [self._lane_params(m, lane, fold) for lane in range(self._pe)]
 
         for lane, (mult, shift, zp) in enumerate(lane_params):
-            # Stage 2: product, carrying the parameters along.
+            # Stage 2: product, carrying the parameters along (staged: several stages).
             product = Signal(signed(len(x1[lane]) + len(mult) + 1), name=f"product_{lane}")
             # Why s - 1: ((p >> (s-1)) + 1) >> 1 rounds half up without a 2**(s-1) adder (_dyadic).
             shamt = Signal(unsigned(len(shift)), name=f"shamt_{lane}")
             exact = Signal(name=f"exact_{lane}")    # s == 0: no rounding term
             zp2 = Signal.like(zp, name=f"zp2_{lane}")
+            if self._staged_product:
+                m.d.comb += product.eq(shift_add_product(m, x1[lane], mult, enable=Const(1),
+                                                         name=f"product_{lane}"))
+                carried = self._product_latency() - 1
+                shift, zp = (value if isinstance(value, Const) else
+                             delay(m, value, carried, Const(1), f"{name}_{lane}")
+                             for value, name in ((shift, "shift"), (zp, "zp")))
+            else:
+                m.d.sync += product.eq(x1[lane] * mult)
             m.d.sync += [
-                product.eq(x1[lane] * mult),
                 shamt.eq(Mux(shift == 0, 0, shift - 1)),
                 exact.eq(shift == 0),
                 zp2.eq(zp),
@@ -158,9 +197,12 @@ class Requant(wiring.Component):
 
     def stage_delay(self, model):
         """(ns, what, fix) of the slowest register stage by the delay model (hwgen.timing)."""
-        stages = self._stage_delays(model, self._shift_stage, self._offset_stage)
+        stages = self._stage_delays(model, self._shift_stage, self._offset_stage,
+                                    self._staged_product)
         ns, what = max(stages)
-        fix = ("a faster speed grade or a lower clock" if what == "the multiplier" else
+        fix = ("the product in shift-add stages (staged_product)"
+               if what == "the multiplier" and not self._staged_product else
+               "a faster speed grade or a lower clock" if what.startswith("the multiplier") else
                "clamp in a stage of its own (offset_stage)" if not self._offset_stage else
                "the variable shift in a stage of its own (shift_stage)"
                if not self._shift_stage and self._shift_levels() else
@@ -168,21 +210,22 @@ class Requant(wiring.Component):
         return ns, what, fix
 
     def retimed(self, model, clock_mhz):
-        """This unit with the fewest extra stages (shift, clamp) whose stages all fit at
-        ``clock_mhz`` by the delay model (both when none does)."""
+        """This unit with the fewest extra stages (shift, clamp, then the staged product)
+        whose stages all fit at ``clock_mhz`` by the delay model (all when none does)."""
         period = model.margin * 1e3 / clock_mhz
         options = [(False, False), (False, True), (True, False), (True, True)]
         if not self._shift_levels():
             options = [option for option in options if not option[0]]
+        options = [(*option, staged) for staged in (False, True) for option in options]
         fits = [option for option in options
                 if max(self._stage_delays(model, *option))[0] <= period]
-        shift_stage, offset_stage = fits[0] if fits else options[-1]
-        if (shift_stage, offset_stage) == (self._shift_stage, self._offset_stage):
+        chosen = fits[0] if fits else options[-1]
+        if chosen == (self._shift_stage, self._offset_stage, self._staged_product):
             return self
         return Requant(in_shape=self._in_shape, out_shape=self._out_shape,
                        channels=self._channels, pe=self._pe, multiplier=self._m, shift=self._s,
-                       zero_point=self._zp, rounding=self._rounding,
-                       shift_stage=shift_stage, offset_stage=offset_stage)
+                       zero_point=self._zp, rounding=self._rounding, shift_stage=chosen[0],
+                       offset_stage=chosen[1], staged_product=chosen[2])
 
     def _lane_bounds(self, lane):
         """((lo, hi) of the shift stage's register, (lo, hi) of ``rounded + zp``) over the
@@ -190,25 +233,37 @@ class Requant(wiring.Component):
         x_lo, x_hi = shape_range(self._in_shape)
         half, offset = [], []
         for c in range(lane, self._channels, self._pe):
-            m, s, zp = self._m[c], self._s[c], self._zp[c]
+            m, s, zp = self._hw_m[c], self._hw_s[c], self._zp[c]
             half += [2 * x * m if s == 0 else (x * m) >> (s - 1) for x in (x_lo, x_hi)]
             offset += [v + zp for v in dyadic_bounds(x_lo, x_hi, m, s, self._rounding)]
         return (min(half), max(half)), (min(offset), max(offset))
 
     def _shift_levels(self):
         """Barrel-shifter levels of the rounding shift (0 when it is the same constant)."""
-        return 0 if len(set(self._s)) == 1 else max(self._s).bit_length()
+        return 0 if len(set(self._hw_s)) == 1 else max(self._hw_s).bit_length()
 
-    def _stage_delays(self, model, shift_stage, offset_stage):
-        """[(ns, what)] of the multiplier stage and the stages after it."""
-        width = self._in_shape.width + self.multiplier_bits + 1          # the product
-        multiply = model.dsp if width > 10 else model.carry(width) + model.luts(2)
+    def _stage_delays(self, model, shift_stage, offset_stage, staged_product=False):
+        """[(ns, what)] of the multiplier stage(s) and the stages after it."""
+        x_bits, m_bits = self._in_shape.width, self.multiplier_bits
+        width = x_bits + m_bits + 1                                     # the product
+        if staged_product:       # sign split, one adder level per stage, negation
+            stages = [(model.stage(model.luts(1) + model.carry(x_bits)),
+                       "the multiplier's sign split"),
+                      (model.stage(model.luts(1) + model.carry(width)),
+                       "the multiplier's adder levels")]
+        elif width > 10:         # MULT18X18D tiles without their own registers, then adders
+            tiles = -(-x_bits // 18) * -(-(m_bits + 1) // 18)
+            multiply = (model.dsp + 2 * model.route()
+                        + (tiles - 1).bit_length() * model.carry(width))
+            stages = [(model.stage(multiply), "the multiplier")]
+        else:
+            stages = [(model.stage(model.carry(width) + model.luts(2)), "the multiplier")]
         shift = model.luts(self._shift_levels())
         add = 2 * model.carry(width)                           # rounding adder, zero point
         clamp_ns = model.carry(width) + model.luts(2, fanout=4)   # both compares side by side
         parts = [("rounding shift", shift), ("rounding add and offset", add), ("clamp", clamp_ns)]
         cut_after = {0: shift_stage, 1: offset_stage}
-        stages, ns, names = [(model.stage(multiply), "the multiplier")], 0.0, []
+        ns, names = 0.0, []
         for index, (name, delay) in enumerate(parts):
             ns, names = ns + delay, names + [name]
             if cut_after.get(index, True):
@@ -224,13 +279,13 @@ class Requant(wiring.Component):
         """
         channels = range(lane, self._channels, self._pe)
         values = {
-            "multiplier": [self._m[c] for c in channels],
-            "shift": [self._s[c] for c in channels],
+            "multiplier": [self._hw_m[c] for c in channels],
+            "shift": [self._hw_s[c] for c in channels],
             "zero_point": [self._zp[c] for c in channels],
         }
         shapes = {
-            "multiplier": unsigned(max(self._m).bit_length()),
-            "shift": unsigned(max(max(self._s).bit_length(), 1)),
+            "multiplier": unsigned(self.multiplier_bits),
+            "shift": unsigned(max(max(self._hw_s).bit_length(), 1)),
             "zero_point": signed(max(_bits_signed(v) for v in self._zp)),
         }
         return [lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key], addr=fold, en=Const(1),
