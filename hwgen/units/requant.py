@@ -9,7 +9,7 @@ from ._counter import counter
 from ._credit import credit_input
 from ._dyadic import check_rounding, clamp, delayed, dyadic_bounds, narrowest_multiplier, round_shift
 from ._expshift import delay
-from ._multiply import product_latency, shift_add_product
+from ._multiply import staged_product, staged_product_latency
 from ._rom import lane_rom
 
 __all__ = ["Requant"]
@@ -51,12 +51,12 @@ class Requant(wiring.Component):
     offset_stage : bool         the clamp in a stage of its own
         (each adds a cycle of latency; both default False, the composer sets them
         from the delay model and ``target.clock_mhz``, see :meth:`retimed`)
-    staged_product : bool
-        ``x * m`` as shift-add logic with a register after every adder level
-        (:func:`~._multiply.shift_add_product`, ``product_latency - 1`` more cycles)
-        instead of one ``*`` (a MULT18X18D, or several and their adders, whose path
-        from register to register does not fit 200 MHz on ECP5); default False,
-        set by :meth:`retimed`.
+    product_stages : int
+        0 (default): ``x * m`` is one ``*`` (a MULT18X18D, or several and their
+        adders, whose path from register to register does not fit 200 MHz on ECP5);
+        ``n >= 1``: shift-add logic whose adder tree is split into about ``n``
+        register stages (:func:`~._multiply.staged_product`), set by :meth:`retimed`
+        from the delay model.
 
     The hardware multiplies by the narrowest ``(m', s')`` that gives the same
     clamped output for every input ``in_shape`` admits
@@ -71,7 +71,7 @@ class Requant(wiring.Component):
 
     Latency 3 cycles (parameter read + multiply, round-shift, offset + clamp),
     plus one for each of ``shift_stage`` and ``offset_stage`` and
-    ``product_latency - 1`` with ``staged_product``;
+    ``staged_product_latency - 1`` with ``product_stages``;
     one beat per cycle. The pipeline never stalls (no register has an
     enable): a beat is taken only when the output queue
     (:class:`~hwgen.units._credit.CreditQueue`) has room for it and every
@@ -91,7 +91,7 @@ class Requant(wiring.Component):
 
     def __init__(self, *, in_shape, out_shape, channels, pe=1,
                  multiplier, shift, zero_point=(0,), rounding="half_up",
-                 shift_stage=False, offset_stage=False, staged_product=False):
+                 shift_stage=False, offset_stage=False, product_stages=0):
         self._in_shape = check_shape("in_shape", in_shape)
         self._out_shape = check_shape("out_shape", out_shape)
         self._channels = check_int("channels", channels, minimum=1)
@@ -105,11 +105,11 @@ class Requant(wiring.Component):
         self._zp = channel_params("zero_point", zero_point, channels, lo, hi)
         self._rounding = check_rounding(rounding)
         for name, value in (("shift_stage", shift_stage), ("offset_stage", offset_stage),
-                            ("staged_product", staged_product)):
+                            ):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be True or False, not {value!r}")
         self._shift_stage, self._offset_stage = shift_stage, offset_stage
-        self._staged_product = staged_product
+        self._product_stages = check_int("product_stages", product_stages, minimum=0)
         # What the hardware multiplies by: per channel, the narrowest equivalent (m', s').
         x_lo, x_hi = shape_range(self._in_shape)
         narrowed = {key: narrowest_multiplier(x_lo, x_hi, *key, lo, hi, self._rounding)
@@ -130,15 +130,15 @@ class Requant(wiring.Component):
     multiplier_bits = property(lambda self: max(self._hw_m).bit_length())
     shift_stage = property(lambda self: self._shift_stage)
     offset_stage = property(lambda self: self._offset_stage)
-    staged_product = property(lambda self: self._staged_product)
+    product_stages = property(lambda self: self._product_stages)
 
     @property
     def latency(self):
-        product = self._product_latency() if self._staged_product else 1
-        return 2 + product + self._shift_stage + self._offset_stage
+        return 2 + self._product_latency() + self._shift_stage + self._offset_stage
 
-    def _product_latency(self):
-        return product_latency(self._in_shape, unsigned(self.multiplier_bits))
+    def _product_latency(self, stages=None):
+        stages = self._product_stages if stages is None else stages
+        return staged_product_latency(self.multiplier_bits, stages) if stages else 1
     #: ``i.ready`` comes from the unit's own flip-flops; ``o.ready`` reaches a few (hwgen.network)
     registered_ready = True
     ready_fanout = 4
@@ -163,9 +163,9 @@ class Requant(wiring.Component):
             shamt = Signal(unsigned(len(shift)), name=f"shamt_{lane}")
             exact = Signal(name=f"exact_{lane}")    # s == 0: no rounding term
             zp2 = Signal.like(zp, name=f"zp2_{lane}")
-            if self._staged_product:
-                m.d.comb += product.eq(shift_add_product(m, x1[lane], mult, enable=Const(1),
-                                                         name=f"product_{lane}"))
+            if self._product_stages:
+                m.d.comb += product.eq(staged_product(m, x1[lane], mult, name=f"product_{lane}",
+                                                      stages=self._product_stages))
                 carried = self._product_latency() - 1
                 shift, zp = (value if isinstance(value, Const) else
                              delay(m, value, carried, Const(1), f"{name}_{lane}")
@@ -198,10 +198,10 @@ class Requant(wiring.Component):
     def stage_delay(self, model):
         """(ns, what, fix) of the slowest register stage by the delay model (hwgen.timing)."""
         stages = self._stage_delays(model, self._shift_stage, self._offset_stage,
-                                    self._staged_product)
+                                    self._product_stages)
         ns, what = max(stages)
-        fix = ("the product in shift-add stages (staged_product)"
-               if what == "the multiplier" and not self._staged_product else
+        fix = ("the product in shift-add stages (product_stages)"
+               if what == "the multiplier" and not self._product_stages else
                "a faster speed grade or a lower clock" if what.startswith("the multiplier") else
                "clamp in a stage of its own (offset_stage)" if not self._offset_stage else
                "the variable shift in a stage of its own (shift_stage)"
@@ -216,16 +216,19 @@ class Requant(wiring.Component):
         options = [(False, False), (False, True), (True, False), (True, True)]
         if not self._shift_levels():
             options = [option for option in options if not option[0]]
-        options = [(*option, staged) for staged in (False, True) for option in options]
+        levels = (self.multiplier_bits - 1).bit_length()
+        options = [(*option, stages) for stages in range(levels + 2) for option in options
+                   if stages < 2 or self._product_latency(stages) > self._product_latency(
+                       stages - 1)]
         fits = [option for option in options
                 if max(self._stage_delays(model, *option))[0] <= period]
         chosen = fits[0] if fits else options[-1]
-        if chosen == (self._shift_stage, self._offset_stage, self._staged_product):
+        if chosen == (self._shift_stage, self._offset_stage, self._product_stages):
             return self
         return Requant(in_shape=self._in_shape, out_shape=self._out_shape,
                        channels=self._channels, pe=self._pe, multiplier=self._m, shift=self._s,
                        zero_point=self._zp, rounding=self._rounding, shift_stage=chosen[0],
-                       offset_stage=chosen[1], staged_product=chosen[2])
+                       offset_stage=chosen[1], product_stages=chosen[2])
 
     def _lane_bounds(self, lane):
         """((lo, hi) of the shift stage's register, (lo, hi) of ``rounded + zp``) over the
@@ -242,15 +245,15 @@ class Requant(wiring.Component):
         """Barrel-shifter levels of the rounding shift (0 when it is the same constant)."""
         return 0 if len(set(self._hw_s)) == 1 else max(self._hw_s).bit_length()
 
-    def _stage_delays(self, model, shift_stage, offset_stage, staged_product=False):
+    def _stage_delays(self, model, shift_stage, offset_stage, product_stages=0):
         """[(ns, what)] of the multiplier stage(s) and the stages after it."""
         x_bits, m_bits = self._in_shape.width, self.multiplier_bits
         width = x_bits + m_bits + 1                                     # the product
-        if staged_product:       # sign split, one adder level per stage, negation
-            stages = [(model.stage(model.luts(1) + model.carry(x_bits)),
-                       "the multiplier's sign split"),
-                      (model.stage(model.luts(1) + model.carry(width)),
-                       "the multiplier's adder levels")]
+        if product_stages:       # the selecting LUT, then adder levels per stage
+            levels = (m_bits - 1).bit_length()
+            per_stage = -(-levels // product_stages) if levels else 0
+            stages = [(model.stage(model.luts(1) + per_stage * model.carry(width)),
+                       f"the multiplier's adder levels ({per_stage} per stage)")]
         elif width > 10:         # MULT18X18D tiles without their own registers, then adders
             tiles = -(-x_bits // 18) * -(-(m_bits + 1) // 18)
             multiply = (model.dsp + 2 * model.route()
@@ -260,7 +263,9 @@ class Requant(wiring.Component):
             stages = [(model.stage(model.carry(width) + model.luts(2)), "the multiplier")]
         shift = model.luts(self._shift_levels())
         add = 2 * model.carry(width)                           # rounding adder, zero point
-        clamp_ns = model.carry(width) + model.luts(2, fanout=4)   # both compares side by side
+        offset_bits = max(_signed_shape(*self._lane_bounds(lane)[1]).width
+                          for lane in range(self._pe))
+        clamp_ns = model.carry(offset_bits) + model.luts(2, fanout=4)   # both compares at once
         parts = [("rounding shift", shift), ("rounding add and offset", add), ("clamp", clamp_ns)]
         cut_after = {0: shift_stage, 1: offset_stage}
         ns, names = 0.0, []

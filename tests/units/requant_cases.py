@@ -58,11 +58,11 @@ CASES = {
         in_shape=signed(13), out_shape=unsigned(4), channels=8, pe=4,
         multiplier=[1134691134, 1340538068, 1399214337, 1091506397, 3, 2**31 - 1, 1, 77],
         shift=[34, 35, 36, 35, 2, 40, 0, 9], zero_point=[0, 3, 15, 1, 0, 8, 2, 0],
-        shift_stage=True, offset_stage=True, staged_product=True),
+        shift_stage=True, offset_stage=True, product_stages=2),
     "half_even_staged_product_u8": dict(
         in_shape=unsigned(8), out_shape=signed(8), channels=4, pe=2,
         multiplier=[1470337272], shift=[34], zero_point=[-3], rounding="half_even",
-        offset_stage=True, staged_product=True),
+        offset_stage=True, product_stages=9),
     "floor_per_channel_staged": dict(
         in_shape=signed(10), out_shape=signed(6), channels=4, pe=1,
         multiplier=[3, 1, 2**31 - 1, 7], shift=[3, 0, 37, 1], zero_point=[0, -32, 31, 5],

@@ -7,7 +7,7 @@ from amaranth.hdl import signed, unsigned
 
 from hwgen.export import to_verilog
 from hwgen.top import AxiStreamTop
-from hwgen.units._multiply import product_latency
+from hwgen.units._multiply import staged_product_latency
 from hwgen.units.requant import Requant
 from sim.amaranth_streams import simulate_stream
 from sim.packing import unpack
@@ -119,16 +119,21 @@ def test_retimed_adds_the_shift_and_clamp_stages_when_needed():
     assert unit.retimed(model, 50) is unit and unit.latency == 3
     moderate = unit.retimed(model, 100)
     assert moderate.offset_stage and not moderate.shift_stage   # a constant shift
-    assert not moderate.staged_product and moderate.latency == 4
+    assert not moderate.product_stages and moderate.latency == 4
     # At 250 MHz no MULT18X18D path fits: the product becomes shift-add stages.
     fast = unit.retimed(model, 250)
-    assert fast.staged_product and fast.offset_stage and not fast.shift_stage
-    assert fast.latency == 3 + product_latency(signed(32), unsigned(fast.multiplier_bits))
+    assert fast.product_stages and fast.offset_stage and not fast.shift_stage
+    assert fast.latency == 3 + staged_product_latency(fast.multiplier_bits, fast.product_stages)
+    # int4_cnn's conv2 requant at 200 MHz: every stage fits, the product in 4 stages
+    conv2 = Requant(in_shape=signed(13), out_shape=unsigned(4), channels=16, pe=4,
+                    multiplier=[1091506397], shift=[35]).retimed(model, 200)
+    assert conv2.multiplier_bits == 14 and conv2.product_stages == 4
+    assert conv2.stage_delay(model)[0] <= 0.85 * 1e3 / 200
     assert "offset_stage" in unit.stage_delay(model)[2]
     per_channel = Requant(**CASES["folded_u8_to_s4"]).retimed(model, 250)
     assert (per_channel.shift_stage, per_channel.offset_stage) == (True, True)
-    assert per_channel.latency == 4 + product_latency(unsigned(8),
-                                                      unsigned(per_channel.multiplier_bits))
+    assert per_channel.latency == 4 + staged_product_latency(per_channel.multiplier_bits,
+                                                             per_channel.product_stages)
     assert per_channel.stage_delay(model)[0] < Requant(**CASES["folded_u8_to_s4"]).stage_delay(
         model)[0]
     with pytest.raises(TypeError, match="offset_stage must be True or False, not 'yes'"):
