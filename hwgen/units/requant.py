@@ -250,10 +250,15 @@ class Requant(wiring.Component):
         x_bits, m_bits = self._in_shape.width, self.multiplier_bits
         width = x_bits + m_bits + 1                                     # the product
         if product_stages:       # the selecting LUT, then adder levels per stage
-            levels = (m_bits - 1).bit_length()
-            per_stage = -(-levels // product_stages) if levels else 0
-            stages = [(model.stage(model.luts(1) + per_stage * model.carry(width)),
-                       f"the multiplier's adder levels ({per_stage} per stage)")]
+            # level j + 1 adds sums 2**j bits apart: its carry chain is x's width plus the
+            # shifts so far plus a carry per level (and no longer than the product)
+            levels = [model.carry(min(x_bits + (2 << j) - 1 + j + 1, width))
+                      for j in range((m_bits - 1).bit_length())]
+            per_stage = -(-len(levels) // product_stages) if levels else 1
+            stages = [(model.stage((model.luts(1) if i == 0 else 0.0)    # carry() has its net
+                                   + sum(levels[i:i + per_stage])),
+                       f"the multiplier's adder levels ({per_stage} per stage)")
+                      for i in range(0, max(len(levels), 1), per_stage)]
         elif width > 10:         # MULT18X18D tiles without their own registers, then adders
             tiles = -(-x_bits // 18) * -(-(m_bits + 1) // 18)
             multiply = (model.dsp + 2 * model.route()

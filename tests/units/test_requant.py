@@ -124,10 +124,10 @@ def test_retimed_adds_the_shift_and_clamp_stages_when_needed():
     fast = unit.retimed(model, 250)
     assert fast.product_stages and fast.offset_stage and not fast.shift_stage
     assert fast.latency == 3 + staged_product_latency(fast.multiplier_bits, fast.product_stages)
-    # int4_cnn's conv2 requant at 200 MHz: every stage fits, the product in 4 stages
+    # int4_cnn's conv2 requant at 200 MHz: every stage fits, the product in 2 stages
     conv2 = Requant(in_shape=signed(13), out_shape=unsigned(4), channels=16, pe=4,
                     multiplier=[1091506397], shift=[35]).retimed(model, 200)
-    assert conv2.multiplier_bits == 14 and conv2.product_stages == 4
+    assert conv2.multiplier_bits == 14 and conv2.product_stages == 2
     assert conv2.stage_delay(model)[0] <= 0.85 * 1e3 / 200
     assert "offset_stage" in unit.stage_delay(model)[2]
     per_channel = Requant(**CASES["folded_u8_to_s4"]).retimed(model, 250)
