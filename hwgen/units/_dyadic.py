@@ -28,7 +28,7 @@ def check_rounding(rounding):
 
 
 def round_shift(m, product, shamt, exact, *, rounding="half_up", suffix, offset=0,
-                shift_stage=False, half_shape=None):
+                shift_stage=False, half_shape=None, base=0):
     """``product`` rescaled by ``2**-s`` with ``rounding``, plus the integer ``offset``.
 
     ``shamt`` is ``s - 1`` (0 when ``s == 0``) and ``exact`` is ``s == 0`` (no
@@ -51,12 +51,23 @@ def round_shift(m, product, shamt, exact, *, rounding="half_up", suffix, offset=
     adder are in separate stages; ``half_shape`` (signed) holds every
     registered value (from the bounds of the inputs), so the register is no
     wider than its values.
+
+    ``base`` (a constant, default 0) is shifted out first and ``shamt`` is
+    then what remains (``s - 1 - base``): a per-channel shift whose values lie
+    close together needs a barrel shifter of only ``(max - min)`` positions.
     """
     check_rounding(rounding)
+    if base:
+        # p >> (base + r) == (p >> base) >> r; the low bits half-even looks at span both.
+        below = Const(base, range(base + 1))
+        product, shamt, low = product >> base, shamt, (product, below + shamt)
+    else:
+        low = (product, shamt)
     up = 0 if rounding == "floor" else 1
     term = Const(up + 2 * offset)
     if shift_stage:
-        return _staged(m, product, shamt, exact, rounding, term, suffix, offset, half_shape)
+        return _staged(m, product, shamt, exact, rounding, term, suffix, offset, half_shape,
+                       low)
     if offset:
         rounded = Signal(signed(max(len(product), len(term)) + 2), name=f"rounded_{suffix}")
     else:
@@ -66,13 +77,13 @@ def round_shift(m, product, shamt, exact, *, rounding="half_up", suffix, offset=
     shifted = half + term
     if rounding == "half_even":
         down = Signal(name=f"tie_down_{suffix}")
-        m.d.comb += down.eq(_low_bits_zero(m, product, shamt, suffix) & (half[:2] == 1))
+        m.d.comb += down.eq(_low_bits_zero(m, *low, suffix) & (half[:2] == 1))
         shifted = shifted - down
     m.d.comb += rounded.eq(Mux(exact, product + offset if offset else product, shifted >> 1))
     return rounded
 
 
-def _staged(m, product, shamt, exact, rounding, term, suffix, offset, half_shape):
+def _staged(m, product, shamt, exact, rounding, term, suffix, offset, half_shape, low):
     # One register instead of three: with s == 0 it holds 2p, and (2p + up) >> 1 == p for
     # up in {0, 1}, so the exact case needs neither the product nor the flag a cycle later
     # (2p is even, so half-even never sees a tie to take down there).
@@ -81,7 +92,7 @@ def _staged(m, product, shamt, exact, rounding, term, suffix, offset, half_shape
     shifted = half + term
     if rounding == "half_even":
         low_zero = Signal(name=f"low_zero_{suffix}")
-        m.d.sync += low_zero.eq(_low_bits_zero(m, product, shamt, suffix))
+        m.d.sync += low_zero.eq(_low_bits_zero(m, *low, suffix))
         shifted = shifted - (low_zero & (half[:2] == 1))
     if offset:
         rounded = Signal(signed(max(len(half), len(term)) + 2), name=f"rounded_{suffix}")

@@ -173,7 +173,7 @@ class Requant(wiring.Component):
             else:
                 m.d.sync += product.eq(x1[lane] * mult)
             m.d.sync += [
-                shamt.eq(Mux(shift == 0, 0, shift - 1)),
+                shamt.eq(Mux(shift == 0, 0, shift - 1 - self._shift_base(lane))),
                 exact.eq(shift == 0),
                 zp2.eq(zp),
             ]
@@ -182,6 +182,7 @@ class Requant(wiring.Component):
             # their own.
             half_bounds, offset_bounds = self._lane_bounds(lane)
             rounded = round_shift(m, product, shamt, exact, rounding=self._rounding,
+                                  base=self._shift_base(lane),
                                   suffix=lane, shift_stage=self._shift_stage,
                                   half_shape=_signed_shape(*half_bounds))
             if self._shift_stage:
@@ -225,7 +226,8 @@ class Requant(wiring.Component):
         # the 25k speed 6, whose rate is bound by their latency (261 -> 267 cycles per image).
         fits = [option for option in options
                 if max(self._stage_delays(model, *option, tile_adders=False))[0] <= period]
-        chosen = fits[0] if fits else options[-1]
+        chosen = fits[0] if fits else min(options, key=lambda option: self._misfit(
+            model, period, option))
         if chosen == (self._shift_stage, self._offset_stage, self._product_stages):
             return self
         return Requant(in_shape=self._in_shape, out_shape=self._out_shape,
@@ -244,9 +246,25 @@ class Requant(wiring.Component):
             offset += [v + zp for v in dyadic_bounds(x_lo, x_hi, m, s, self._rounding)]
         return (min(half), max(half)), (min(offset), max(offset))
 
+    def _misfit(self, model, period, option):
+        """How badly ``option`` misses ``period``, to rank options when none fits: the
+        slowest stage, then how many stages are too slow, then the latency (not the most
+        stages: they cost flip-flops and cannot help while another stage is the limit)."""
+        delays = [ns for ns, _ in self._stage_delays(model, *option, tile_adders=False)]
+        latency = self._product_latency(option[2]) + option[0] + option[1]
+        return round(max(delays), 3), sum(ns > period for ns in delays), latency
+
+    def _shift_base(self, lane):
+        """The part of the lane's ``s - 1`` every channel shares (0 if one has ``s == 0``):
+        a constant shift, so that the barrel shifter spans only the rest."""
+        return min(max(s - 1, 0) if s else 0 for s in self._hw_s[lane::self._pe])
+
     def _shift_levels(self):
-        """Barrel-shifter levels of the rounding shift (0 when it is the same constant)."""
-        return 0 if len(set(self._hw_s)) == 1 else max(self._hw_s).bit_length()
+        """Barrel-shifter levels of the rounding shift (0 when every lane's is a constant)."""
+        return max((max(s - 1, 0) - self._shift_base(lane)).bit_length()
+                   for lane in range(self._pe) for s in self._hw_s[lane::self._pe]
+                   if len(set(self._hw_s[lane::self._pe])) > 1) if any(
+            len(set(self._hw_s[lane::self._pe])) > 1 for lane in range(self._pe)) else 0
 
     def _stage_delays(self, model, shift_stage, offset_stage, product_stages=0, *,
                       tile_adders=True):
