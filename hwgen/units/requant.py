@@ -104,8 +104,7 @@ class Requant(wiring.Component):
         self._s = channel_params("shift", shift, channels, 0, 63)
         self._zp = channel_params("zero_point", zero_point, channels, lo, hi)
         self._rounding = check_rounding(rounding)
-        for name, value in (("shift_stage", shift_stage), ("offset_stage", offset_stage),
-                            ):
+        for name, value in (("shift_stage", shift_stage), ("offset_stage", offset_stage)):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be True or False, not {value!r}")
         self._shift_stage, self._offset_stage = shift_stage, offset_stage
@@ -212,7 +211,8 @@ class Requant(wiring.Component):
 
     def retimed(self, model, clock_mhz):
         """This unit with the fewest extra stages (shift, clamp, then the staged product)
-        whose stages all fit at ``clock_mhz`` by the delay model (all when none does)."""
+        whose stages all fit at ``clock_mhz`` by the delay model (when none does, the one
+        that misses least, :meth:`_misfit`)."""
         period = model.margin * 1e3 / clock_mhz
         options = [(False, False), (False, True), (True, False), (True, True)]
         if not self._shift_levels():
@@ -260,11 +260,15 @@ class Requant(wiring.Component):
         return min(max(s - 1, 0) if s else 0 for s in self._hw_s[lane::self._pe])
 
     def _shift_levels(self):
-        """Barrel-shifter levels of the rounding shift (0 when every lane's is a constant)."""
-        return max((max(s - 1, 0) - self._shift_base(lane)).bit_length()
-                   for lane in range(self._pe) for s in self._hw_s[lane::self._pe]
-                   if len(set(self._hw_s[lane::self._pe])) > 1) if any(
-            len(set(self._hw_s[lane::self._pe])) > 1 for lane in range(self._pe)) else 0
+        """Barrel-shifter levels of the rounding shift: the widest spread of a lane's shifts
+        above its constant base (0 when every lane's shift is one constant)."""
+        levels = 0
+        for lane in range(self._pe):
+            shifts = self._hw_s[lane::self._pe]
+            if len(set(shifts)) > 1:
+                spread = max(max(s - 1, 0) for s in shifts) - self._shift_base(lane)
+                levels = max(levels, spread.bit_length())
+        return levels
 
     def _stage_delays(self, model, shift_stage, offset_stage, product_stages=0, *,
                       tile_adders=True):
