@@ -155,7 +155,7 @@ _NARROW_MOST = 1 << 20
 
 
 def narrowest_multiplier(lo, hi, multiplier, shift, zero_point, out_lo, out_hi,
-                         rounding="half_up"):
+                         rounding="half_up", most_drop=None):
     """The narrowest ``(m', s')`` with ``clamp(round_s'(x * m') + zp) == clamp(round_s(x * m) +
     zp)`` for every integer ``x`` in ``[lo, hi]`` (``(multiplier, shift)`` itself when none is
     narrower).
@@ -166,7 +166,8 @@ def narrowest_multiplier(lo, hi, multiplier, shift, zero_point, out_lo, out_hi,
     keeps below ``out_hi``: outside that window both are saturated. The window is checked
     value by value (a 4-bit output's is a few hundred values, an 8-bit one's a few hundred
     thousand); one wider than ``2**20`` values, or a product beyond int64, keeps the original.
-    A candidate drops the low ``k`` bits of ``m`` (rounded down or up) and ``k`` from ``s``.
+    A candidate drops the low ``k`` bits of ``m`` (rounded down or up) and ``k`` from ``s``,
+    ``k`` at most ``most_drop`` when given (to keep several channels' shifts equal).
     """
     def clamped(x):
         return min(max(rescale(x, multiplier, shift, rounding) + zero_point, out_lo), out_hi)
@@ -190,7 +191,8 @@ def narrowest_multiplier(lo, hi, multiplier, shift, zero_point, out_lo, out_hi,
     scaled = (x * multiplier) & ((1 << shift) - 1) if shift else np.zeros_like(x)
     step = (1 << (shift - 1)) if shift and rounding != "floor" else 0
     risky = x[np.argsort(np.abs(scaled - step))[:256]] if shift else x[:0]
-    for drop in range(min(multiplier.bit_length() - 1, shift), 0, -1):
+    most = min(multiplier.bit_length() - 1, shift)
+    for drop in range(most if most_drop is None else min(most, most_drop), 0, -1):
         for candidate in {multiplier >> drop, (multiplier >> drop) + 1}:
             if candidate < 1:
                 continue

@@ -110,11 +110,20 @@ class Requant(wiring.Component):
         self._shift_stage, self._offset_stage = shift_stage, offset_stage
         self._product_stages = check_int("product_stages", product_stages, minimum=0)
         # What the hardware multiplies by: per channel, the narrowest equivalent (m', s').
+        # Channels that share a shift keep sharing one (each drops the fewest bits any of
+        # them can), or a constant shift would become a barrel shifter and a stage.
         x_lo, x_hi = shape_range(self._in_shape)
+        keys = list(zip(self._m, self._s, self._zp))
         narrowed = {key: narrowest_multiplier(x_lo, x_hi, *key, lo, hi, self._rounding)
-                    for key in set(zip(self._m, self._s, self._zp))}
-        self._hw_m = [narrowed[key][0] for key in zip(self._m, self._s, self._zp)]
-        self._hw_s = [narrowed[key][1] for key in zip(self._m, self._s, self._zp)]
+                    for key in set(keys)}
+        common = {}
+        for (m, s, _), (_, s2) in narrowed.items():
+            common[s] = min(common.get(s, s), s - s2)
+        narrowed = {key: narrowest_multiplier(x_lo, x_hi, *key, lo, hi, self._rounding,
+                                              most_drop=common[key[1]])
+                    for key in narrowed}
+        self._hw_m = [narrowed[key][0] for key in keys]
+        self._hw_s = [narrowed[key][1] for key in keys]
 
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(self._in_shape, pe))),
