@@ -191,19 +191,17 @@ def narrowest_multiplier(lo, hi, multiplier, shift, zero_point, out_lo, out_hi,
     scaled = (x * multiplier) & ((1 << shift) - 1) if shift else np.zeros_like(x)
     step = (1 << (shift - 1)) if shift and rounding != "floor" else 0
     risky = x[np.argsort(np.abs(scaled - step))[:256]] if shift else x[:0]
+    def same(values, candidate, candidate_shift):
+        got = rescale(values, candidate, candidate_shift, rounding) + zero_point
+        return np.array_equal(np.clip(got, out_lo, out_hi),
+                              want if values is x else
+                              np.clip(rescale(values, multiplier, shift, rounding) + zero_point,
+                                      out_lo, out_hi))
     most = min(multiplier.bit_length() - 1, shift)
     for drop in range(most if most_drop is None else min(most, most_drop), 0, -1):
-        for candidate in {multiplier >> drop, (multiplier >> drop) + 1}:
-            if candidate < 1:
-                continue
-
-            def same(values):
-                got = rescale(values, candidate, shift - drop, rounding) + zero_point
-                return np.array_equal(np.clip(got, out_lo, out_hi),
-                                      want if values is x else
-                                      np.clip(rescale(values, multiplier, shift, rounding)
-                                              + zero_point, out_lo, out_hi))
-            if same(risky) and same(x):
+        for candidate in sorted({multiplier >> drop, (multiplier >> drop) + 1}):
+            if candidate >= 1 and same(risky, candidate, shift - drop) and \
+                    same(x, candidate, shift - drop):
                 return candidate, shift - drop
     return multiplier, shift
 

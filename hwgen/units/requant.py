@@ -117,7 +117,7 @@ class Requant(wiring.Component):
         narrowed = {key: narrowest_multiplier(x_lo, x_hi, *key, lo, hi, self._rounding)
                     for key in set(keys)}
         common = {}
-        for (m, s, _), (_, s2) in narrowed.items():
+        for (_, s, _), (_, s2) in narrowed.items():
             common[s] = min(common.get(s, s), s - s2)
         narrowed = {key: narrowest_multiplier(x_lo, x_hi, *key, lo, hi, self._rounding,
                                               most_drop=common[key[1]])
@@ -309,8 +309,8 @@ class Requant(wiring.Component):
         parts = [("rounding shift", shift), ("rounding add and offset", add), ("clamp", clamp_ns)]
         cut_after = {0: shift_stage, 1: offset_stage}
         ns, names = 0.0, []
-        for index, (name, delay) in enumerate(parts):
-            ns, names = ns + delay, names + [name]
+        for index, (name, part_ns) in enumerate(parts):
+            ns, names = ns + part_ns, names + [name]
             if cut_after.get(index, True):
                 stages.append((model.stage(ns), " + ".join(names)))
                 ns, names = 0.0, []

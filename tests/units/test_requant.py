@@ -155,7 +155,7 @@ def test_narrowest_multiplier_agrees_on_every_input(rounding):
         zp, (lo, hi) = int(rng.integers(0, 16)), (0, 15)
         m2, s2 = narrowest_multiplier(int(x[0]), int(x[-1]), m, s, zp, lo, hi, rounding)
         widths.append(m2.bit_length())
-        def out(mult, shift):
+        def out(mult, shift, zp=zp, lo=lo, hi=hi):
             one = lambda v: torch.tensor([v], dtype=torch.int64)
             return golden(torch.from_numpy(x), one(mult), one(shift), one(zp), lo, hi,
                           channel_axis=-1, rounding=rounding).numpy()
