@@ -174,7 +174,7 @@ def estimate_unit(unit, family):
             ff += unit.simd * (unit.pe * unit.lane_bits + unit.in_shape.width)
     if model == "int_mvau_dsp":
         dsp = unit.pe * unit.simd
-    if model == "requant" and unit.staged_product:     # shift-add stages in logic
+    if model == "requant" and unit.product_stages:     # shift-add stages in logic
         dsp = 0
     elif model == "requant":    # x * m split into 18x18 (ECP5) or 25x18 (DSP48E1) tiles
         bits, pe = terms[0] // terms[1], terms[1]
