@@ -211,7 +211,10 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
         room_step = Signal.like(room, init=room_steps[0], name="room_step")
         leave_row = Signal()
         m.d.comb += leave_row.eq(issue & window_done & ox_last)
-        following = [(oy_ + 1) % self.out_height for oy_ in range(self.out_height)]
+        # Indexed by oy: row oy's successor's steps; the table fills every value of oy's
+        # bits (the spare ones repeat row 0), so the Verilog case is complete (lint).
+        following = [(oy_ + 1) % self.out_height if oy_ < self.out_height else 0
+                     for oy_ in range(1 << len(oy))]
         with m.If(leave_row):
             m.d.sync += [slack_step.eq(Array(Const(slack_steps[n], slack.shape())
                                              for n in following)[oy]),
