@@ -172,6 +172,18 @@ def _finn(data):
                   "hwgen images/s per kLUT", "FINN images/s per kLUT", "ratio"), rows)
 
 
+def _requant_fmax(data):
+    rows = []
+    for r in data["rows"]:
+        path = r.get("critical_path") or {}
+        rows.append((r["layer"], _fmt(r["in_bits"]), _fmt(r["multiplier_bits"]),
+                     _fmt(r["product_stages"]), _fmt(r["latency"]), _fmt(r["lut4"]),
+                     _fmt(r["ff"]), _fmt(r["mult18x18d"]), f"**{r['fmax_mhz_median']}**",
+                     f"{path.get('delay_ns')} ns, {path.get('logic_levels')} levels"))
+    return table(("attention_mini layer", "x bits", "m' bits", "product stages", "latency",
+                  "LUT4", "FF", "MULT18X18D", "Fmax MHz (seed 1)", "path"), rows)
+
+
 def _synth_fmax(data):
     rows = []
     for r in data["rows"]:
@@ -822,6 +834,8 @@ RESULTS = {
                          "--hardware", _vit_digits),
     "fmax": Result("fmax", "nice -n 10 python benchmarks/fmax.py --label now|today|STEP "
                    "[--tree DIR] [--networks NET...] [--seeds 1,2,3 | --no-pnr]", _fmax),
+    "requant_fmax": Result("requant_fmax", "nice -n 10 python benchmarks/requant_fmax.py "
+                           "--layer k --seeds 1", _requant_fmax),
     "matmul": Result("matmul", "nice -n 10 python benchmarks/matmul.py --baseline main", _matmul),
     "nngen": Result("nngen_compare", "python benchmarks/nngen_compare.py", _nngen),
     "soak": Result("soak", "nice python benchmarks/soak.py", _soak),

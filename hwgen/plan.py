@@ -174,7 +174,9 @@ def estimate_unit(unit, family):
             ff += unit.simd * (unit.pe * unit.lane_bits + unit.in_shape.width)
     if model == "int_mvau_dsp":
         dsp = unit.pe * unit.simd
-    if model == "requant":      # x * m split into 18x18 (ECP5) or 25x18 (DSP48E1) tiles
+    if model == "requant" and unit.product_stages:     # shift-add stages in logic
+        dsp = 0
+    elif model == "requant":    # x * m split into 18x18 (ECP5) or 25x18 (DSP48E1) tiles
         bits, pe = terms[0] // terms[1], terms[1]
         dsp = pe * math.ceil(bits / 18) * math.ceil(unit.multiplier_bits /
                                                     (25 if family == "xilinx" else 18))

@@ -7,11 +7,13 @@ half-even is ``(a + 1 - t) >> 1`` with ``t`` set on the ties that must go down
 product ``p`` and no ``2**(s-1)`` constant is added.
 """
 
+import numpy as np
 from amaranth.hdl import Const, Mux, Signal, signed
 
 from ._checks import shape_range
 
-__all__ = ["ROUNDING_MODES", "check_rounding", "clamp", "delayed", "dyadic_bounds", "round_shift"]
+__all__ = ["ROUNDING_MODES", "check_rounding", "clamp", "delayed", "dyadic_bounds",
+           "narrowest_multiplier", "round_shift"]
 
 #: the ``rounding`` modes of requant and add (docs/design/numbers.md)
 ROUNDING_MODES = ("half_up", "half_even", "floor")
@@ -26,7 +28,7 @@ def check_rounding(rounding):
 
 
 def round_shift(m, product, shamt, exact, *, rounding="half_up", suffix, offset=0,
-                shift_stage=False, half_shape=None):
+                shift_stage=False, half_shape=None, base=0):
     """``product`` rescaled by ``2**-s`` with ``rounding``, plus the integer ``offset``.
 
     ``shamt`` is ``s - 1`` (0 when ``s == 0``) and ``exact`` is ``s == 0`` (no
@@ -49,12 +51,23 @@ def round_shift(m, product, shamt, exact, *, rounding="half_up", suffix, offset=
     adder are in separate stages; ``half_shape`` (signed) holds every
     registered value (from the bounds of the inputs), so the register is no
     wider than its values.
+
+    ``base`` (a constant, default 0) is shifted out first and ``shamt`` is
+    then what remains (``s - 1 - base``): a per-channel shift whose values lie
+    close together needs a barrel shifter of only ``(max - min)`` positions.
     """
     check_rounding(rounding)
+    if base:
+        # p >> (base + r) == (p >> base) >> r; the low bits half-even looks at span both.
+        below = Const(base, range(base + 1))
+        product, shamt, low = product >> base, shamt, (product, below + shamt)
+    else:
+        low = (product, shamt)
     up = 0 if rounding == "floor" else 1
     term = Const(up + 2 * offset)
     if shift_stage:
-        return _staged(m, product, shamt, exact, rounding, term, suffix, offset, half_shape)
+        return _staged(m, product, shamt, exact, rounding, term, suffix, offset, half_shape,
+                       low)
     if offset:
         rounded = Signal(signed(max(len(product), len(term)) + 2), name=f"rounded_{suffix}")
     else:
@@ -64,13 +77,13 @@ def round_shift(m, product, shamt, exact, *, rounding="half_up", suffix, offset=
     shifted = half + term
     if rounding == "half_even":
         down = Signal(name=f"tie_down_{suffix}")
-        m.d.comb += down.eq(_low_bits_zero(m, product, shamt, suffix) & (half[:2] == 1))
+        m.d.comb += down.eq(_low_bits_zero(m, *low, suffix) & (half[:2] == 1))
         shifted = shifted - down
     m.d.comb += rounded.eq(Mux(exact, product + offset if offset else product, shifted >> 1))
     return rounded
 
 
-def _staged(m, product, shamt, exact, rounding, term, suffix, offset, half_shape):
+def _staged(m, product, shamt, exact, rounding, term, suffix, offset, half_shape, low):
     # One register instead of three: with s == 0 it holds 2p, and (2p + up) >> 1 == p for
     # up in {0, 1}, so the exact case needs neither the product nor the flag a cycle later
     # (2p is even, so half-even never sees a tie to take down there).
@@ -79,7 +92,7 @@ def _staged(m, product, shamt, exact, rounding, term, suffix, offset, half_shape
     shifted = half + term
     if rounding == "half_even":
         low_zero = Signal(name=f"low_zero_{suffix}")
-        m.d.sync += low_zero.eq(_low_bits_zero(m, product, shamt, suffix))
+        m.d.sync += low_zero.eq(_low_bits_zero(m, *low, suffix))
         shifted = shifted - (low_zero & (half[:2] == 1))
     if offset:
         rounded = Signal(signed(max(len(half), len(term)) + 2), name=f"rounded_{suffix}")
@@ -120,6 +133,77 @@ def dyadic_bounds(lo, hi, multiplier, shift, rounding="half_up"):
         tie_down = rounding == "half_even" and p & ((1 << (shift - 1)) - 1) == 0 and a & 3 == 1
         return (a + 1 - tie_down) >> 1
     return rescale(lo), rescale(hi)
+
+
+def rescale(x, multiplier, shift, rounding="half_up"):
+    """``round_s(x * m)`` of one integer or an int64 numpy array (section 2 of the contract,
+    written as the hardware computes it: from ``a = p >> (s - 1)``)."""
+    p = x * multiplier
+    if shift == 0:
+        return p
+    a = p >> (shift - 1)
+    if rounding == "floor":
+        return a >> 1
+    if rounding == "half_up":
+        return (a + 1) >> 1
+    tie_down = ((p & ((1 << (shift - 1)) - 1)) == 0) & ((a & 3) == 1)
+    return (a + 1 - tie_down) >> 1
+
+
+#: the most input values :func:`narrowest_multiplier` checks one candidate on
+_NARROW_MOST = 1 << 20
+
+
+def narrowest_multiplier(lo, hi, multiplier, shift, zero_point, out_lo, out_hi,
+                         rounding="half_up", most_drop=None):
+    """The narrowest ``(m', s')`` with ``clamp(round_s'(x * m') + zp) == clamp(round_s(x * m) +
+    zp)`` for every integer ``x`` in ``[lo, hi]`` (``(multiplier, shift)`` itself when none is
+    narrower).
+
+    Why it is exact: both sides are non-decreasing in ``x`` (``m' > 0``) and clamped to
+    ``[out_lo, out_hi]``, so they agree everywhere once they agree on ``[a - 1, b + 1]``,
+    where ``a`` is the first ``x`` the original lifts above ``out_lo`` and ``b`` the last it
+    keeps below ``out_hi``: outside that window both are saturated. The window is checked
+    value by value (a 4-bit output's is a few hundred values, an 8-bit one's a few hundred
+    thousand); one wider than ``2**20`` values, or a product beyond int64, keeps the original.
+    A candidate drops the low ``k`` bits of ``m`` (rounded down or up) and ``k`` from ``s``,
+    ``k`` at most ``most_drop`` when given (to keep several channels' shifts equal).
+    """
+    def clamped(x):
+        return min(max(rescale(x, multiplier, shift, rounding) + zero_point, out_lo), out_hi)
+
+    def first(predicate):          # least x in [lo, hi + 1] with predicate(x) (monotonic)
+        left, right = lo, hi + 1
+        while left < right:
+            middle = (left + right) // 2
+            left, right = (left, middle) if predicate(middle) else (middle + 1, right)
+        return left
+    a = first(lambda x: clamped(x) > out_lo)
+    b = first(lambda x: clamped(x) >= out_hi) - 1
+    start, stop = max(lo, a - 1), min(hi, b + 1)
+    if stop < start or stop - start >= _NARROW_MOST or \
+            max(abs(start), abs(stop)) * multiplier >= 1 << 62:
+        return multiplier, shift
+    x = np.arange(start, stop + 1, dtype=np.int64)
+    want = np.clip(rescale(x, multiplier, shift, rounding) + zero_point, out_lo, out_hi)
+    # The x most likely to tell a candidate apart: whose scaled value is nearest a rounding
+    # step; a candidate is tried on them first, on the whole window only if they pass.
+    scaled = (x * multiplier) & ((1 << shift) - 1) if shift else np.zeros_like(x)
+    step = (1 << (shift - 1)) if shift and rounding != "floor" else 0
+    risky = x[np.argsort(np.abs(scaled - step))[:256]] if shift else x[:0]
+    def same(values, candidate, candidate_shift):
+        got = rescale(values, candidate, candidate_shift, rounding) + zero_point
+        return np.array_equal(np.clip(got, out_lo, out_hi),
+                              want if values is x else
+                              np.clip(rescale(values, multiplier, shift, rounding) + zero_point,
+                                      out_lo, out_hi))
+    most = min(multiplier.bit_length() - 1, shift)
+    for drop in range(most if most_drop is None else min(most, most_drop), 0, -1):
+        for candidate in sorted({multiplier >> drop, (multiplier >> drop) + 1}):
+            if candidate >= 1 and same(risky, candidate, shift - drop) and \
+                    same(x, candidate, shift - drop):
+                return candidate, shift - drop
+    return multiplier, shift
 
 
 def clamp(value, shape):

@@ -12,7 +12,7 @@ from amaranth.hdl import Mux, Signal, signed, unsigned
 
 from ._expshift import delay
 
-__all__ = ["product_latency", "shift_add_product"]
+__all__ = ["product_latency", "shift_add_product", "staged_product", "staged_product_latency"]
 
 
 def product_latency(a_shape, b_shape):
@@ -84,3 +84,49 @@ def _xor(a, b):
     if a is False:
         return b if b is not False else False
     return a if b is False else a ^ b
+
+
+def staged_product_latency(multiplier_bits, stages):
+    """Register stages :func:`staged_product` takes for a ``multiplier_bits``-bit multiplier
+    when asked for ``stages``: the adder levels split evenly, at least one stage."""
+    levels = (multiplier_bits - 1).bit_length()
+    if levels == 0:
+        return 1
+    per_stage = -(-levels // max(stages, 1))
+    return -(-levels // per_stage)
+
+
+def staged_product(m, x, multiplier, *, stages, name):
+    """``x * multiplier`` (``x`` signed or unsigned, ``multiplier`` unsigned), registered,
+    :func:`staged_product_latency` cycles later; the pipeline never stalls.
+
+    The multiplier's bits select shifted copies of ``x`` (signed copies when ``x`` is, so
+    no sign split or negation stage is needed), which a balanced adder tree sums with
+    a register after every ``ceil(levels / stages)`` adder levels. A constant multiplier's
+    zero bits select constant zeros, which synthesis removes with their registers.
+    """
+    terms = [(Mux(multiplier[i], x, 0), i) for i in range(len(multiplier))]
+    levels = (len(terms) - 1).bit_length()
+    per_stage = -(-levels // max(stages, 1)) if levels else 1
+    level = 0
+    while True:
+        if len(terms) > 1:
+            summed = []
+            for index in range(0, len(terms), 2):
+                pair = terms[index:index + 2]
+                if len(pair) == 2:
+                    (va, la), (vb, lb) = pair
+                    summed.append((va + (vb << (lb - la)), la))
+                else:
+                    summed.append(pair[0])
+            terms, level = summed, level + 1
+        if len(terms) == 1 or level % per_stage == 0:
+            registered = []
+            for index, (value, low) in enumerate(terms):
+                reg = Signal(value.shape(), name=f"{name}_l{level}_{index}")
+                m.d.sync += reg.eq(value)
+                registered.append((reg, low))
+            terms = registered
+        if len(terms) == 1:
+            value, low = terms[0]
+            return value << low

@@ -7,7 +7,9 @@ from amaranth.lib.wiring import In, Out
 from ._checks import channel_params, check_int, check_shape, shape_range
 from ._counter import counter
 from ._credit import credit_input
-from ._dyadic import check_rounding, clamp, delayed, dyadic_bounds, round_shift
+from ._dyadic import check_rounding, clamp, delayed, dyadic_bounds, narrowest_multiplier, round_shift
+from ._expshift import delay
+from ._multiply import staged_product, staged_product_latency
 from ._rom import lane_rom
 
 __all__ = ["Requant"]
@@ -49,6 +51,18 @@ class Requant(wiring.Component):
     offset_stage : bool         the clamp in a stage of its own
         (each adds a cycle of latency; both default False, the composer sets them
         from the delay model and ``target.clock_mhz``, see :meth:`retimed`)
+    product_stages : int
+        0 (default): ``x * m`` is one ``*`` (a MULT18X18D, or several and their
+        adders, whose path from register to register does not fit 200 MHz on ECP5);
+        ``n >= 1``: shift-add logic whose adder tree is split into about ``n``
+        register stages (:func:`~._multiply.staged_product`), set by :meth:`retimed`
+        from the delay model.
+
+    The hardware multiplies by the narrowest ``(m', s')`` that gives the same
+    clamped output for every input ``in_shape`` admits
+    (:func:`~._dyadic.narrowest_multiplier`, proven at generation time by
+    checking every input that is not saturated): a 4-bit output needs a
+    multiplier of 10 to 15 bits where the parameters give 31.
 
     Members
     -------
@@ -56,7 +70,8 @@ class Requant(wiring.Component):
     o : Out(stream.Signature(ArrayLayout(out_shape, pe)))
 
     Latency 3 cycles (parameter read + multiply, round-shift, offset + clamp),
-    plus one for each of ``shift_stage`` and ``offset_stage``;
+    plus one for each of ``shift_stage`` and ``offset_stage`` and
+    ``staged_product_latency - 1`` with ``product_stages``;
     one beat per cycle. The pipeline never stalls (no register has an
     enable): a beat is taken only when the output queue
     (:class:`~hwgen.units._credit.CreditQueue`) has room for it and every
@@ -76,7 +91,7 @@ class Requant(wiring.Component):
 
     def __init__(self, *, in_shape, out_shape, channels, pe=1,
                  multiplier, shift, zero_point=(0,), rounding="half_up",
-                 shift_stage=False, offset_stage=False):
+                 shift_stage=False, offset_stage=False, product_stages=0):
         self._in_shape = check_shape("in_shape", in_shape)
         self._out_shape = check_shape("out_shape", out_shape)
         self._channels = check_int("channels", channels, minimum=1)
@@ -93,6 +108,22 @@ class Requant(wiring.Component):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be True or False, not {value!r}")
         self._shift_stage, self._offset_stage = shift_stage, offset_stage
+        self._product_stages = check_int("product_stages", product_stages, minimum=0)
+        # What the hardware multiplies by: per channel, the narrowest equivalent (m', s').
+        # Channels that share a shift keep sharing one (each drops the fewest bits any of
+        # them can), or a constant shift would become a barrel shifter and a stage.
+        x_lo, x_hi = shape_range(self._in_shape)
+        keys = list(zip(self._m, self._s, self._zp))
+        narrowed = {key: narrowest_multiplier(x_lo, x_hi, *key, lo, hi, self._rounding)
+                    for key in set(keys)}
+        common = {}
+        for (_, s, _), (_, s2) in narrowed.items():
+            common[s] = min(common.get(s, s), s - s2)
+        narrowed = {key: narrowest_multiplier(x_lo, x_hi, *key, lo, hi, self._rounding,
+                                              most_drop=common[key[1]])
+                    for key in narrowed}
+        self._hw_m = [narrowed[key][0] for key in keys]
+        self._hw_s = [narrowed[key][1] for key in keys]
 
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(self._in_shape, pe))),
@@ -103,11 +134,19 @@ class Requant(wiring.Component):
     pe = property(lambda self: self._pe)
     rounding = property(lambda self: self._rounding)
     folds = property(lambda self: self._channels // self._pe)
-    #: width of the multiplier operand ``m`` (the widest of the channels' multipliers)
-    multiplier_bits = property(lambda self: max(self._m).bit_length())
+    #: width of the hardware's multiplier operand ``m'`` (the widest over the channels)
+    multiplier_bits = property(lambda self: max(self._hw_m).bit_length())
     shift_stage = property(lambda self: self._shift_stage)
     offset_stage = property(lambda self: self._offset_stage)
-    latency = property(lambda self: 3 + self._shift_stage + self._offset_stage)
+    product_stages = property(lambda self: self._product_stages)
+
+    @property
+    def latency(self):
+        return 2 + self._product_latency() + self._shift_stage + self._offset_stage
+
+    def _product_latency(self, stages=None):
+        stages = self._product_stages if stages is None else stages
+        return staged_product_latency(self.multiplier_bits, stages) if stages else 1
     #: ``i.ready`` comes from the unit's own flip-flops; ``o.ready`` reaches a few (hwgen.network)
     registered_ready = True
     ready_fanout = 4
@@ -126,15 +165,23 @@ class Requant(wiring.Component):
         lane_params = [self._lane_params(m, lane, fold) for lane in range(self._pe)]
 
         for lane, (mult, shift, zp) in enumerate(lane_params):
-            # Stage 2: product, carrying the parameters along.
+            # Stage 2: product, carrying the parameters along (staged: several stages).
             product = Signal(signed(len(x1[lane]) + len(mult) + 1), name=f"product_{lane}")
             # Why s - 1: ((p >> (s-1)) + 1) >> 1 rounds half up without a 2**(s-1) adder (_dyadic).
             shamt = Signal(unsigned(len(shift)), name=f"shamt_{lane}")
             exact = Signal(name=f"exact_{lane}")    # s == 0: no rounding term
             zp2 = Signal.like(zp, name=f"zp2_{lane}")
+            if self._product_stages:
+                m.d.comb += product.eq(staged_product(m, x1[lane], mult, name=f"product_{lane}",
+                                                      stages=self._product_stages))
+                carried = self._product_latency() - 1
+                shift, zp = (value if isinstance(value, Const) else
+                             delay(m, value, carried, Const(1), f"{name}_{lane}")
+                             for value, name in ((shift, "shift"), (zp, "zp")))
+            else:
+                m.d.sync += product.eq(x1[lane] * mult)
             m.d.sync += [
-                product.eq(x1[lane] * mult),
-                shamt.eq(Mux(shift == 0, 0, shift - 1)),
+                shamt.eq(Mux(shift == 0, 0, shift - 1 - self._shift_base(lane))),
                 exact.eq(shift == 0),
                 zp2.eq(zp),
             ]
@@ -143,6 +190,7 @@ class Requant(wiring.Component):
             # their own.
             half_bounds, offset_bounds = self._lane_bounds(lane)
             rounded = round_shift(m, product, shamt, exact, rounding=self._rounding,
+                                  base=self._shift_base(lane),
                                   suffix=lane, shift_stage=self._shift_stage,
                                   half_shape=_signed_shape(*half_bounds))
             if self._shift_stage:
@@ -158,9 +206,12 @@ class Requant(wiring.Component):
 
     def stage_delay(self, model):
         """(ns, what, fix) of the slowest register stage by the delay model (hwgen.timing)."""
-        stages = self._stage_delays(model, self._shift_stage, self._offset_stage)
+        stages = self._stage_delays(model, self._shift_stage, self._offset_stage,
+                                    self._product_stages)
         ns, what = max(stages)
-        fix = ("a faster speed grade or a lower clock" if what == "the multiplier" else
+        fix = ("the product in shift-add stages (product_stages)"
+               if what == "the multiplier" and not self._product_stages else
+               "a faster speed grade or a lower clock" if what.startswith("the multiplier") else
                "clamp in a stage of its own (offset_stage)" if not self._offset_stage else
                "the variable shift in a stage of its own (shift_stage)"
                if not self._shift_stage and self._shift_levels() else
@@ -168,21 +219,30 @@ class Requant(wiring.Component):
         return ns, what, fix
 
     def retimed(self, model, clock_mhz):
-        """This unit with the fewest extra stages (shift, clamp) whose stages all fit at
-        ``clock_mhz`` by the delay model (both when none does)."""
+        """This unit with the fewest extra stages (shift, clamp, then the staged product)
+        whose stages all fit at ``clock_mhz`` by the delay model (when none does, the one
+        that misses least, :meth:`_misfit`)."""
         period = model.margin * 1e3 / clock_mhz
         options = [(False, False), (False, True), (True, False), (True, True)]
         if not self._shift_levels():
             options = [option for option in options if not option[0]]
+        levels = (self.multiplier_bits - 1).bit_length()
+        options = [(*option, stages) for stages in range(levels + 2) for option in options
+                   if stages < 2 or self._product_latency(stages) > self._product_latency(
+                       stages - 1)]
+        # Decided on one MULT18X18D tile's own path: counting the adders of a product of
+        # several tiles (stage_delay does) would stage the digits ViT's requants at 100 MHz on
+        # the 25k speed 6, whose rate is bound by their latency (261 -> 267 cycles per image).
         fits = [option for option in options
-                if max(self._stage_delays(model, *option))[0] <= period]
-        shift_stage, offset_stage = fits[0] if fits else options[-1]
-        if (shift_stage, offset_stage) == (self._shift_stage, self._offset_stage):
+                if max(self._stage_delays(model, *option, tile_adders=False))[0] <= period]
+        chosen = fits[0] if fits else min(options, key=lambda option: self._misfit(
+            model, period, option))
+        if chosen == (self._shift_stage, self._offset_stage, self._product_stages):
             return self
         return Requant(in_shape=self._in_shape, out_shape=self._out_shape,
                        channels=self._channels, pe=self._pe, multiplier=self._m, shift=self._s,
-                       zero_point=self._zp, rounding=self._rounding,
-                       shift_stage=shift_stage, offset_stage=offset_stage)
+                       zero_point=self._zp, rounding=self._rounding, shift_stage=chosen[0],
+                       offset_stage=chosen[1], product_stages=chosen[2])
 
     def _lane_bounds(self, lane):
         """((lo, hi) of the shift stage's register, (lo, hi) of ``rounded + zp``) over the
@@ -190,27 +250,67 @@ class Requant(wiring.Component):
         x_lo, x_hi = shape_range(self._in_shape)
         half, offset = [], []
         for c in range(lane, self._channels, self._pe):
-            m, s, zp = self._m[c], self._s[c], self._zp[c]
+            m, s, zp = self._hw_m[c], self._hw_s[c], self._zp[c]
             half += [2 * x * m if s == 0 else (x * m) >> (s - 1) for x in (x_lo, x_hi)]
             offset += [v + zp for v in dyadic_bounds(x_lo, x_hi, m, s, self._rounding)]
         return (min(half), max(half)), (min(offset), max(offset))
 
-    def _shift_levels(self):
-        """Barrel-shifter levels of the rounding shift (0 when it is the same constant)."""
-        return 0 if len(set(self._s)) == 1 else max(self._s).bit_length()
+    def _misfit(self, model, period, option):
+        """How badly ``option`` misses ``period``, to rank options when none fits: the
+        slowest stage, then how many stages are too slow, then the latency (not the most
+        stages: they cost flip-flops and cannot help while another stage is the limit)."""
+        delays = [ns for ns, _ in self._stage_delays(model, *option, tile_adders=False)]
+        latency = self._product_latency(option[2]) + option[0] + option[1]
+        return round(max(delays), 3), sum(ns > period for ns in delays), latency
 
-    def _stage_delays(self, model, shift_stage, offset_stage):
-        """[(ns, what)] of the multiplier stage and the stages after it."""
-        width = self._in_shape.width + self.multiplier_bits + 1          # the product
-        multiply = model.dsp if width > 10 else model.carry(width) + model.luts(2)
+    def _shift_base(self, lane):
+        """The part of the lane's ``s - 1`` every channel shares (0 if one has ``s == 0``):
+        a constant shift, so that the barrel shifter spans only the rest."""
+        return min(max(s - 1, 0) if s else 0 for s in self._hw_s[lane::self._pe])
+
+    def _shift_levels(self):
+        """Barrel-shifter levels of the rounding shift: the widest spread of a lane's shifts
+        above its constant base (0 when every lane's shift is one constant)."""
+        levels = 0
+        for lane in range(self._pe):
+            shifts = self._hw_s[lane::self._pe]
+            if len(set(shifts)) > 1:
+                spread = max(max(s - 1, 0) for s in shifts) - self._shift_base(lane)
+                levels = max(levels, spread.bit_length())
+        return levels
+
+    def _stage_delays(self, model, shift_stage, offset_stage, product_stages=0, *,
+                      tile_adders=True):
+        """[(ns, what)] of the multiplier stage(s) and the stages after it."""
+        x_bits, m_bits = self._in_shape.width, self.multiplier_bits
+        width = x_bits + m_bits + 1                                     # the product
+        if product_stages:       # the selecting LUT, then adder levels per stage
+            # level j + 1 adds sums 2**j bits apart: its carry chain is x's width plus the
+            # shifts so far plus a carry per level (and no longer than the product)
+            levels = [model.carry(min(x_bits + (2 << j) - 1 + j + 1, width))
+                      for j in range((m_bits - 1).bit_length())]
+            per_stage = -(-len(levels) // product_stages) if levels else 1
+            stages = [(model.stage((model.luts(1) if i == 0 else 0.0)    # carry() has its net
+                                   + sum(levels[i:i + per_stage])),
+                       f"the multiplier's adder levels ({per_stage} per stage)")
+                      for i in range(0, max(len(levels), 1), per_stage)]
+        elif width > 10:         # MULT18X18D tiles without their own registers, then adders
+            tiles = -(-x_bits // 18) * -(-(m_bits + 1) // 18)
+            multiply = (model.dsp + 2 * model.route()
+                        + tile_adders * (tiles - 1).bit_length() * model.carry(width))
+            stages = [(model.stage(multiply), "the multiplier")]
+        else:
+            stages = [(model.stage(model.carry(width) + model.luts(2)), "the multiplier")]
         shift = model.luts(self._shift_levels())
         add = 2 * model.carry(width)                           # rounding adder, zero point
-        clamp_ns = model.carry(width) + model.luts(2, fanout=4)   # both compares side by side
+        offset_bits = max(_signed_shape(*self._lane_bounds(lane)[1]).width
+                          for lane in range(self._pe))
+        clamp_ns = model.carry(offset_bits) + model.luts(2, fanout=4)   # both compares at once
         parts = [("rounding shift", shift), ("rounding add and offset", add), ("clamp", clamp_ns)]
         cut_after = {0: shift_stage, 1: offset_stage}
-        stages, ns, names = [(model.stage(multiply), "the multiplier")], 0.0, []
-        for index, (name, delay) in enumerate(parts):
-            ns, names = ns + delay, names + [name]
+        ns, names = 0.0, []
+        for index, (name, part_ns) in enumerate(parts):
+            ns, names = ns + part_ns, names + [name]
             if cut_after.get(index, True):
                 stages.append((model.stage(ns), " + ".join(names)))
                 ns, names = 0.0, []
@@ -224,13 +324,13 @@ class Requant(wiring.Component):
         """
         channels = range(lane, self._channels, self._pe)
         values = {
-            "multiplier": [self._m[c] for c in channels],
-            "shift": [self._s[c] for c in channels],
+            "multiplier": [self._hw_m[c] for c in channels],
+            "shift": [self._hw_s[c] for c in channels],
             "zero_point": [self._zp[c] for c in channels],
         }
         shapes = {
-            "multiplier": unsigned(max(self._m).bit_length()),
-            "shift": unsigned(max(max(self._s).bit_length(), 1)),
+            "multiplier": unsigned(self.multiplier_bits),
+            "shift": unsigned(max(max(self._hw_s).bit_length(), 1)),
             "zero_point": signed(max(_bits_signed(v) for v in self._zp)),
         }
         return [lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key], addr=fold, en=Const(1),

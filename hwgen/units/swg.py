@@ -1,7 +1,7 @@
 """Sliding-window generator (FINN: ConvolutionInputGenerator): im2col of an HWC stream."""
 
 import numpy as np
-from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -138,6 +138,26 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
     #: elements per sample on the output stream (k*k*C per output pixel)
     out_elements = property(lambda self: self.out_beats * self._simd)
 
+    def _row_steps(self):
+        """Per output row ``oy``: ``need`` (input rows a window of the row reaches, ``min(oy*
+        stride - padding + k, H)``), ``freed`` (rows no window of it or a later row needs,
+        ``oy*stride - padding`` within ``[0, H]``), and how ``slack`` and ``room`` move when
+        the reader leaves the row (to the next row, or from the last to the next image's
+        first, where ``ahead`` drops by ``H``)."""
+        k, s, p, h = self._kernel, self._stride, self._padding, self._height
+        rows = range(self.out_height)
+        need = [min(oy * s - p + k, h) for oy in rows]
+        # Clamped to H too: the last output rows may start below the image (padding > k), and
+        # no more than its H rows can be freed, or the writer would count slots the next
+        # image still needs as free and overwrite them.
+        freed = [min(max(oy * s - p, 0), h) for oy in rows]
+        last = self.out_height - 1
+        slack_steps = [need[oy] - need[oy + 1] if oy < last else need[last] - need[0] - h
+                       for oy in rows]
+        room_steps = [freed[oy + 1] - freed[oy] if oy < last else freed[0] - freed[last] + h
+                      for oy in rows]
+        return need, freed, slack_steps, room_steps
+
     def elaborate(self, platform):
         m = Module()
         k, s, p, h, w, cf = (self._kernel, self._stride, self._padding, self._height,
@@ -147,22 +167,21 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
         m.submodules.buffer = buffer = Memory(shape=word, depth=rows * row_beats, init=[])
         write, read = buffer.write_port(), buffer.read_port(domain="sync")
 
-        # Row bookkeeping shared by both sides (see the class docstring).
-        ahead = Signal(range(-h - 1, h + rows + 2), name="ahead")
+        # Row bookkeeping shared by both sides (see the class docstring), kept as two
+        # differences so that neither side compares: slack = ahead - need(oy) (the reader may
+        # issue while slack >= 0) and room = freed(oy) + rows - 1 - ahead (the writer may
+        # accept while room >= 0). Each moves by the writer's completed rows and, when the
+        # reader leaves output row oy, by a per-row constant (_row_steps); a sign bit then
+        # gates each side, and no adder lies between a register and the other side's enable.
+        need, freed, slack_steps, room_steps = self._row_steps()
+        bound = 2 * h + rows + 4
+        slack = Signal(range(-bound, bound), init=-need[0], name="slack")
+        room = Signal(range(-bound, bound), init=freed[0] + rows - 1, name="room")
         row0 = Signal(range(-p, h + 1), init=-p, name="row0")       # oy*stride - padding
-        need, freed = Signal.like(ahead, name="need"), Signal.like(ahead, name="freed")
-        m.d.comb += need.eq(Mux(row0 + k > h, h, row0 + k))
-        if p > k:
-            # The last output rows start below the image (row0 up to H + padding - k > H):
-            # no more than its H rows can be freed, or the writer would count slots the
-            # next image still needs as free and overwrite them.
-            m.d.comb += freed.eq(Mux(row0 < 0, 0, Mux(row0 > h, h, row0)))
-        else:
-            m.d.comb += freed.eq(Mux(row0 < 0, 0, row0) if p else row0)
 
         # Writer: stream order into a wrapping address; a row is complete at its last beat.
         accept = Signal()
-        m.d.comb += [self.i.ready.eq(ahead < freed + rows),
+        m.d.comb += [self.i.ready.eq(room >= 0),
                      accept.eq(self.i.valid & self.i.ready)]
         waddr, _ = counter(m, rows * row_beats, accept, "waddr")
         _, row_done = counter(m, row_beats, accept, "wbeat")
@@ -172,10 +191,10 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
         # Reader: the loop nest of the output order; the output register is the read port.
         advance, issue = Signal(), Signal()
         m.d.comb += [advance.eq(self.o.ready | ~self.o.valid),
-                     issue.eq(advance & (ahead >= need))]
+                     issue.eq(advance & (slack >= 0))]
         loops, image_done = loop_nest(m, [("cf", cf), ("kx", k), ("ky", k),
                                           ("ox", self.out_width), ("oy", self.out_height)], issue)
-        (c, _), (kx, kx_last), (ky, ky_last), (_, ox_last), _ = loops.values()
+        (c, _), (kx, kx_last), (ky, ky_last), (_, ox_last), (oy, _) = loops.values()
         col0 = Signal(range(-p, w + 1), init=-p, name="col0")       # ox*stride - padding
         window_done = Signal()
         m.d.comb += window_done.eq(loops["cf"][1] & kx_last & ky_last)
@@ -187,7 +206,23 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
         rbase = Signal(range(rows), name="rbase")                   # slot of the image's row 0
         with m.If(issue & image_done):
             m.d.sync += rbase.eq(rbase + h)                         # wraps: rows is a power of 2
-        m.d.sync += ahead.eq(ahead + (accept & row_done) - Mux(issue & image_done, h, 0))
+        # The steps of the row being left, loaded when the reader enters the next one.
+        slack_step = Signal.like(slack, init=slack_steps[0], name="slack_step")
+        room_step = Signal.like(room, init=room_steps[0], name="room_step")
+        leave_row = Signal()
+        m.d.comb += leave_row.eq(issue & window_done & ox_last)
+        # Indexed by oy: row oy's successor's steps; the table fills every value of oy's
+        # bits (the spare ones repeat row 0), so the Verilog case is complete (lint).
+        following = [(oy_ + 1) % self.out_height if oy_ < self.out_height else 0
+                     for oy_ in range(1 << len(oy))]
+        with m.If(leave_row):
+            m.d.sync += [slack_step.eq(Array(Const(slack_steps[n], slack.shape())
+                                             for n in following)[oy]),
+                         room_step.eq(Array(Const(room_steps[n], room.shape())
+                                            for n in following)[oy])]
+        row_written = accept & row_done
+        m.d.sync += [slack.eq(slack + row_written + Mux(leave_row, slack_step, 0)),
+                     room.eq(room - row_written + Mux(leave_row, room_step, 0))]
 
         iy, ix = Signal.like(row0, name="iy"), Signal.like(col0, name="ix")
         m.d.comb += [iy.eq(row0 + ky), ix.eq(col0 + kx)]

@@ -52,6 +52,17 @@ CASES = {
         in_shape=signed(12), out_shape=signed(8), channels=4, pe=2,
         multiplier=[1, 3, 2**31 - 1, 5], shift=[1, 2, 36, 0], zero_point=[0, -3, 4, 0],
         rounding="half_even", shift_stage=True, offset_stage=True),
+    # the product as shift-add stages (the 200 MHz form): signed and unsigned inputs, a
+    # per-channel multiplier from the ROM and a per-tensor constant one
+    "half_up_staged_product": dict(
+        in_shape=signed(13), out_shape=unsigned(4), channels=8, pe=4,
+        multiplier=[1134691134, 1340538068, 1399214337, 1091506397, 3, 2**31 - 1, 1, 77],
+        shift=[34, 35, 36, 35, 2, 40, 0, 9], zero_point=[0, 3, 15, 1, 0, 8, 2, 0],
+        shift_stage=True, offset_stage=True, product_stages=2),
+    "half_even_staged_product_u8": dict(
+        in_shape=unsigned(8), out_shape=signed(8), channels=4, pe=2,
+        multiplier=[1470337272], shift=[34], zero_point=[-3], rounding="half_even",
+        offset_stage=True, product_stages=9),
     "floor_per_channel_staged": dict(
         in_shape=signed(10), out_shape=signed(6), channels=4, pe=1,
         multiplier=[3, 1, 2**31 - 1, 7], shift=[3, 0, 37, 1], zero_point=[0, -32, 31, 5],
@@ -99,7 +110,26 @@ def case_vectors(case: dict, count: int, seed: int) -> np.ndarray:
             if options:
                 vector[c] = options[variant % len(options)]
         edges.append(vector)
-    return np.concatenate([random, np.array(edges, dtype=np.int64)])
+    return np.concatenate([random, np.array(edges, dtype=np.int64),
+                           unsaturated_inputs(case, 64, rng)])
+
+
+def unsaturated_inputs(case: dict, count: int, rng) -> np.ndarray:
+    """``count`` vectors whose every element lies where the channel's golden output is not
+    saturated, give or take one input (found over the whole input range, up to 16 bits): where
+    a narrowed multiplier must agree value by value. Empty for wider inputs."""
+    lo, hi = _range(case["in_shape"])
+    channels = case["channels"]
+    if hi - lo >= 1 << 16:
+        return np.zeros((0, channels), np.int64)
+    x = np.arange(lo, hi + 1, dtype=np.int64)
+    y = case_expected(case, np.repeat(x[:, None], channels, axis=1))
+    out_lo, out_hi = _range(case["out_shape"])
+    inside = (y > out_lo) & (y < out_hi)
+    inside |= np.roll(inside, 1, axis=0) | np.roll(inside, -1, axis=0)
+    columns = [rng.choice(x[inside[:, c]] if inside[:, c].any() else x, count)
+               for c in range(channels)]
+    return np.stack(columns, axis=1)
 
 
 def case_expected(case: dict, x: np.ndarray) -> np.ndarray:

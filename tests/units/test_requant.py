@@ -3,10 +3,11 @@
 
 import numpy as np
 import pytest
-from amaranth.hdl import signed
+from amaranth.hdl import signed, unsigned
 
 from hwgen.export import to_verilog
 from hwgen.top import AxiStreamTop
+from hwgen.units._multiply import staged_product_latency
 from hwgen.units.requant import Requant
 from sim.amaranth_streams import simulate_stream
 from sim.packing import unpack
@@ -116,13 +117,55 @@ def test_retimed_adds_the_shift_and_clamp_stages_when_needed():
     model = delay_model("ecp5", "8")
     unit = Requant(**CASES["per_tensor_s32_to_u8"])
     assert unit.retimed(model, 50) is unit and unit.latency == 3
+    moderate = unit.retimed(model, 100)
+    assert moderate.offset_stage and not moderate.shift_stage   # a constant shift
+    assert not moderate.product_stages and moderate.latency == 4
+    # At 250 MHz no MULT18X18D path fits: the product becomes shift-add stages.
     fast = unit.retimed(model, 250)
-    assert fast.offset_stage and not fast.shift_stage and fast.latency == 4   # a constant shift
+    assert fast.product_stages and fast.offset_stage and not fast.shift_stage
+    assert fast.latency == 3 + staged_product_latency(fast.multiplier_bits, fast.product_stages)
+    # int4_cnn's conv2 requant at 200 MHz: every stage fits, the product in 2 stages
+    conv2 = Requant(in_shape=signed(13), out_shape=unsigned(4), channels=16, pe=4,
+                    multiplier=[1091506397], shift=[35]).retimed(model, 200)
+    assert conv2.multiplier_bits == 14 and conv2.product_stages == 2
+    assert conv2.stage_delay(model)[0] <= 0.85 * 1e3 / 200
     assert "offset_stage" in unit.stage_delay(model)[2]
     per_channel = Requant(**CASES["folded_u8_to_s4"]).retimed(model, 250)
     assert (per_channel.shift_stage, per_channel.offset_stage) == (True, True)
-    assert per_channel.latency == 5
+    assert per_channel.latency == 4 + staged_product_latency(per_channel.multiplier_bits,
+                                                             per_channel.product_stages)
     assert per_channel.stage_delay(model)[0] < Requant(**CASES["folded_u8_to_s4"]).stage_delay(
         model)[0]
     with pytest.raises(TypeError, match="offset_stage must be True or False, not 'yes'"):
         Requant(**{**CASES["per_tensor_s32_to_u8"], "offset_stage": "yes"})
+
+
+@pytest.mark.parametrize("rounding", ["half_up", "half_even", "floor"])
+def test_narrowest_multiplier_agrees_on_every_input(rounding):
+    """The narrowed (m', s') gives the golden clamped output on the whole input range, and is
+    narrower than m for a 4-bit output (10 to 15 bits where m has 31)."""
+    import torch
+    from hwgen.units._dyadic import narrowest_multiplier
+    from sw_reference.ops import requant as golden
+    rng = np.random.default_rng(7)
+    x = np.arange(-(1 << 13), 1 << 13, dtype=np.int64)
+    widths = []
+    for _ in range(40):
+        m, s = int(rng.integers(1 << 30, 1 << 31)), int(rng.integers(30, 38))
+        zp, (lo, hi) = int(rng.integers(0, 16)), (0, 15)
+        m2, s2 = narrowest_multiplier(int(x[0]), int(x[-1]), m, s, zp, lo, hi, rounding)
+        widths.append(m2.bit_length())
+        def out(mult, shift, zp=zp, lo=lo, hi=hi):
+            one = lambda v: torch.tensor([v], dtype=torch.int64)
+            return golden(torch.from_numpy(x), one(mult), one(shift), one(zp), lo, hi,
+                          channel_axis=-1, rounding=rounding).numpy()
+        np.testing.assert_array_equal(out(m2, s2), out(m, s))
+    assert max(widths) <= 20
+
+
+def test_staged_product_is_bit_exact_on_every_unsaturated_input():
+    """The 200 MHz form (narrowed multiplier, shift-add stages) on every input of int4_cnn's
+    conv1 requant that is not saturated, under stalls."""
+    case = CASES["half_up_staged_product"]
+    x = case_vectors(case, count=0, seed=3)
+    np.testing.assert_array_equal(simulate(case, x, stall=0.3, seed=2), case_expected(case, x))
