@@ -123,16 +123,7 @@ def dyadic_bounds(lo, hi, multiplier, shift, rounding="half_up"):
     The rescale is monotonic in ``x`` (``multiplier > 0``) for every rounding
     mode, so the extremes come from the ends of the range.
     """
-    def rescale(x):
-        p = x * multiplier
-        if shift == 0:
-            return p
-        a = p >> (shift - 1)
-        if rounding == "floor":
-            return a >> 1
-        tie_down = rounding == "half_even" and p & ((1 << (shift - 1)) - 1) == 0 and a & 3 == 1
-        return (a + 1 - tie_down) >> 1
-    return rescale(lo), rescale(hi)
+    return rescale(lo, multiplier, shift, rounding), rescale(hi, multiplier, shift, rounding)
 
 
 def rescale(x, multiplier, shift, rounding="half_up"):
