@@ -181,7 +181,8 @@ def _requant_fmax(data):
                      _fmt(r["ff"]), _fmt(r["mult18x18d"]), f"**{r['fmax_mhz_median']}**",
                      f"{path.get('delay_ns')} ns, {path.get('logic_levels')} levels"))
     return table(("attention_mini layer", "x bits", "m' bits", "product stages", "latency",
-                  "LUT4", "FF", "MULT18X18D", "Fmax MHz (seed 1)", "path"), rows)
+                  "LUT4", "FF", "MULT18X18D", "Fmax MHz (median of the row's seeds)", "path"),
+                 rows)
 
 
 def _synth_fmax(data):

@@ -175,7 +175,7 @@ def estimate_unit(unit, family):
     if model == "int_mvau_dsp":
         dsp = unit.pe * unit.simd
     if model == "requant" and unit.product_stages:     # shift-add stages in logic
-        dsp = 0
+        dsp = 0     # their LUTs and stage registers are not estimated yet (under-counts)
     elif model == "requant":    # x * m split into 18x18 (ECP5) or 25x18 (DSP48E1) tiles
         bits, pe = terms[0] // terms[1], terms[1]
         dsp = pe * math.ceil(bits / 18) * math.ceil(unit.multiplier_bits /

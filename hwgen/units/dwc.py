@@ -165,10 +165,10 @@ class StreamingDataWidthConverter(wiring.Component):
     @property
     def ready_fanout(self):
         """Flip-flops ``o.ready`` reaches: the read pointer, the occupancy, ``o.valid``,
-        ``i.ready`` and the output's last-beat counter (with ``via``: the second's only, as
-        the first's ``o.ready`` is the second's registered ``i.ready``)."""
+        ``i.ready`` and the output's last-beat counter (with ``via``: the last converter's
+        only, as every other's ``o.ready`` is a skid's registered ``i.ready``)."""
         if self._via:
-            return self._parts()[1].ready_fanout
+            return self._parts()[-1].ready_fanout
         return (2 * self.capacity.bit_length() + 3
                 + (self.out_beats > 1) * (1 + (self.out_beats - 1).bit_length()))
 

@@ -11,7 +11,8 @@ __all__ = ["SkidBuffer"]
 
 
 class SkidBuffer(wiring.Component):
-    """Two-slot register queue: ``o.ready`` reaches a few flags, ``i.ready`` is a register.
+    """Two-slot register queue: ``i.ready`` is a register; ``o.ready`` reaches a few flags
+    (with ``registered_output``, the output register too).
 
     A unit passes a beat when ``o.ready | ~o.valid``, so ``ready`` runs
     combinationally back through a chain of units; the composition puts one
@@ -22,8 +23,9 @@ class SkidBuffer(wiring.Component):
     ``o`` shows the slot under the read pointer. So ``o.ready`` moves only
     the read pointer and the two occupancy flags, never the payload
     registers, and ``i.ready`` ("not full") and ``o.valid`` ("not empty")
-    are flip-flops (the write pointer is the read pointer plus the occupancy). The slot on show is never written while shown (a write
-    goes to the other slot), so a stalled beat holds still.
+    are flip-flops (the write pointer is the read pointer plus the occupancy).
+    The slot on show is never written while shown (a write goes to the other
+    slot), so a stalled beat holds still.
 
     With ``registered_output`` it is the other classic form instead: ``o.payload``
     is a register (the beat on show) and a spare register catches the beat
@@ -83,7 +85,8 @@ class SkidBuffer(wiring.Component):
         return 4
 
     def stage_delay(self, model):
-        """(ns, what, fix) by the delay model (hwgen.timing): a slot's write enable."""
+        """(ns, what, fix) by the delay model (hwgen.timing): a slot's write enable (with
+        ``registered_output``, the spare's, which has the same fanout)."""
         width = Shape.cast(self._payload_shape).width
         return (model.stage(model.luts(1, fanout=width)),
                 f"the write enable of a {width}-bit slot", "")
@@ -132,8 +135,9 @@ class SkidBuffer(wiring.Component):
             Value.cast(self.o.payload).eq(shown),
             self.i.ready.eq(spare_free),
         ]
-        # The spare takes every arriving beat (enable from i.valid alone); it only counts as
-        # held when the shown beat stalls, else the same beat goes straight on show.
+        # The spare takes every arriving beat (enable from i.valid and a flip-flop, not
+        # o.ready); it only counts as held when the shown beat stalls, else the same beat
+        # goes straight on show.
         with m.If(self.i.valid & spare_free):
             m.d.sync += spare.eq(Value.cast(self.i.payload))
         with m.If(self.o.ready | ~shown_valid):
