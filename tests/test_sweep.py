@@ -215,8 +215,11 @@ def test_an_interrupted_sweep_resumes_without_redoing_finished_points(nano, tmp_
     argv = [sys.executable, "-m", "hwgen.cli", "sweep", str(nano), "--grid", "fc1.pe=1,2,4",
             "--grid", "fc2.pe=1,2,4", "--workers", "1", "-o", str(out)]
     slugs = sorted(f"fc1.pe-{a}_fc2.pe-{b}" for a in (1, 2, 4) for b in (1, 2, 4))
+    # The sweep hears SIGINT as at a terminal even when this test runs with SIGINT ignored (a
+    # job started in the background by a shell without job control), which it would inherit.
     first = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             cwd=tmp_path)
+                             cwd=tmp_path,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and first.poll() is None:
         path = out / "sweep.json"
