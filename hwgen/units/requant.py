@@ -7,7 +7,8 @@ from amaranth.lib.wiring import In, Out
 from ._checks import channel_params, check_int, check_shape, shape_range
 from ._counter import counter
 from ._credit import credit_input
-from ._dyadic import check_rounding, clamp, delayed, dyadic_bounds, narrowest_multiplier, round_shift
+from ._dyadic import (check_rounding, clamp, clamp_levels, delayed, dyadic_bounds,
+                      narrowest_multiplier, round_shift)
 from ._expshift import delay
 from ._multiply import staged_product, staged_product_latency
 from ._rom import lane_rom
@@ -69,7 +70,7 @@ class Requant(wiring.Component):
     i : In(stream.Signature(ArrayLayout(in_shape, pe)))
     o : Out(stream.Signature(ArrayLayout(out_shape, pe)))
 
-    Latency 3 cycles (parameter read + multiply, round-shift, offset + clamp),
+    Latency 3 cycles (parameter read + multiply, rounding with the zero point, clamp),
     plus one for each of ``shift_stage`` and ``offset_stage`` and
     ``staged_product_latency - 1`` with ``product_stages``;
     one beat per cycle. The pipeline never stalls (no register has an
@@ -185,22 +186,22 @@ class Requant(wiring.Component):
                 exact.eq(shift == 0),
                 zp2.eq(zp),
             ]
-            # Stage 3 (the queue's register): rounded shift, offset and clamp; with
-            # shift_stage the variable shift and with offset_stage the clamp are stages of
-            # their own.
-            half_bounds, offset_bounds = self._lane_bounds(lane)
-            rounded = round_shift(m, product, shamt, exact, rounding=self._rounding,
-                                  base=self._shift_base(lane),
-                                  suffix=lane, shift_stage=self._shift_stage,
-                                  half_shape=_signed_shape(*half_bounds))
+            # Stage 3 (the queue's register): rounded shift with the zero point in the
+            # rounding adder, and the clamp; with shift_stage the variable shift and with
+            # offset_stage the clamp are stages of their own.
             if self._shift_stage:
                 zp2 = delayed(m, zp2, f"zp3_{lane}")
+            half_bounds, offset_bounds = self._lane_bounds(lane)
+            rounded = round_shift(m, product, shamt, exact, rounding=self._rounding,
+                                  base=self._shift_base(lane), offset=zp2,
+                                  suffix=lane, shift_stage=self._shift_stage,
+                                  half_shape=_signed_shape(*half_bounds))
             # As wide as the lane's rescaled values plus zero points, not the product.
             offset = Signal(_signed_shape(*offset_bounds), name=f"offset_{lane}")
             if self._offset_stage:
-                m.d.sync += offset.eq(rounded + zp2)
+                m.d.sync += offset.eq(rounded)
             else:
-                m.d.comb += offset.eq(rounded + zp2)
+                m.d.comb += offset.eq(rounded)
             m.d.comb += queue.w_data[lane].eq(clamp(offset, self._out_shape))
         return m
 
@@ -302,10 +303,12 @@ class Requant(wiring.Component):
         else:
             stages = [(model.stage(model.carry(width) + model.luts(2)), "the multiplier")]
         shift = model.luts(self._shift_levels())
-        add = 2 * model.carry(width)                           # rounding adder, zero point
-        offset_bits = max(_signed_shape(*self._lane_bounds(lane)[1]).width
-                          for lane in range(self._pe))
-        clamp_ns = model.carry(offset_bits) + model.luts(2, fanout=4)   # both compares at once
+        bounds = [self._lane_bounds(lane) for lane in range(self._pe)]
+        # one adder: the rounding term and the zero point ride in one operand (round_shift)
+        half_bits = max(_signed_shape(*half).width for half, _ in bounds)
+        add = model.carry(half_bits if shift_stage else width)
+        offset_bits = max(_signed_shape(*offset).width for _, offset in bounds)
+        clamp_ns = model.luts(clamp_levels(offset_bits, self._out_shape), fanout=4)
         parts = [("rounding shift", shift), ("rounding add and offset", add), ("clamp", clamp_ns)]
         cut_after = {0: shift_stage, 1: offset_stage}
         ns, names = 0.0, []

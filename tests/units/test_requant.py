@@ -117,7 +117,10 @@ def test_retimed_adds_the_shift_and_clamp_stages_when_needed():
     model = delay_model("ecp5", "8")
     unit = Requant(**CASES["per_tensor_s32_to_u8"])
     assert unit.retimed(model, 50) is unit and unit.latency == 3
-    moderate = unit.retimed(model, 100)
+    # The zero point rides in the rounding adder and the clamp reads the high bits, so
+    # 100 MHz fits in three stages; at 150 the clamp takes a stage of its own.
+    assert unit.retimed(model, 100) is unit
+    moderate = unit.retimed(model, 150)
     assert moderate.offset_stage and not moderate.shift_stage   # a constant shift
     assert not moderate.product_stages and moderate.latency == 4
     # At 250 MHz no MULT18X18D path fits: the product becomes shift-add stages.
@@ -129,7 +132,8 @@ def test_retimed_adds_the_shift_and_clamp_stages_when_needed():
                     multiplier=[1091506397], shift=[35]).retimed(model, 200)
     assert conv2.multiplier_bits == 14 and conv2.product_stages == 2
     assert conv2.stage_delay(model)[0] <= 0.85 * 1e3 / 200
-    assert "offset_stage" in unit.stage_delay(model)[2]
+    assert "product_stages" in unit.stage_delay(model)[2]
+    assert "offset_stage" in Requant(**CASES["folded_u8_to_s4"]).stage_delay(model)[2]
     per_channel = Requant(**CASES["folded_u8_to_s4"]).retimed(model, 250)
     assert (per_channel.shift_stage, per_channel.offset_stage) == (True, True)
     assert per_channel.latency == 4 + staged_product_latency(per_channel.multiplier_bits,
