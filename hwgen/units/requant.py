@@ -75,9 +75,10 @@ class Requant(wiring.Component):
     ``staged_product_latency - 1`` with ``product_stages``;
     one beat per cycle. The pipeline never stalls (no register has an
     enable): a beat is taken only when the output queue
-    (:class:`~hwgen.units._credit.CreditQueue`) has room for it and every
-    beat in flight, so ``o.ready`` reaches only the queue's pointer and
-    count, and ``i.ready`` depends on the unit's own flip-flops only.
+    (:class:`~hwgen.units._credit.CreditQueue`, its ``latency + 1`` results
+    in LUTRAM) has room for it and every beat in flight, so ``o.ready``
+    reaches only the queue's pointer and count, and ``i.ready`` depends on
+    the unit's own flip-flops only.
     """
 
     #: what the manifest records of this unit: names of its public figures, in manifest order
@@ -155,8 +156,12 @@ class Requant(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         # The pipeline never stalls: its registers move every cycle, and a beat is taken only
-        # when the output queue has room for it and everything in flight (credit).
-        queue, accept = credit_input(m, self)
+        # when the output queue has room for it and everything in flight (credit). The queue
+        # holds latency + 1 results in LUTRAM: in registers they were most of the unit's
+        # flip-flops beside the product (ternary_mlp's fc1: 396 of 1,116), and every slot's
+        # enable decoded the write pointer (attention_mini's k at 200 MHz: read_at -> a
+        # slot, 10 levels, 8.0 ns).
+        queue, accept = credit_input(m, self, lutram=True)
 
         fold, _ = counter(m, self.folds, accept, "fold")
 
@@ -308,7 +313,10 @@ class Requant(wiring.Component):
         half_bits = max(_signed_shape(*half).width for half, _ in bounds)
         add = model.carry(half_bits if shift_stage else width)
         offset_bits = max(_signed_shape(*offset).width for _, offset in bounds)
-        clamp_ns = model.luts(clamp_levels(offset_bits, self._out_shape), fanout=4)
+        # The clamp's LUT tree, then the queue's write (a slot's multiplexer or the LUTRAM's
+        # write port): attention_mini's k with the rounding adder in that stage placed at
+        # 152 MHz (read_at -> the ring, 11 levels), with the clamp alone at 207 (seed 1).
+        clamp_ns = model.luts(clamp_levels(offset_bits, self._out_shape) + 1, fanout=4)
         parts = [("rounding shift", shift), ("rounding add and offset", add), ("clamp", clamp_ns)]
         cut_after = {0: shift_stage, 1: offset_stage}
         ns, names = 0.0, []
