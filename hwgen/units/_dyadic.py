@@ -75,11 +75,7 @@ def round_shift(m, product, shamt, exact, *, rounding="half_up", suffix, offset=
         down = Signal(name=f"tie_down_{suffix}")
         m.d.comb += down.eq(_low_bits_zero(m, *low, suffix) & (half[:2] == 1))
     shifted = _rounding_sum(half, rounding, offset, down)
-    if _has_offset(offset):
-        rounded = Signal(signed(max(len(product), _term_bits(offset, rounding)) + 2),
-                         name=f"rounded_{suffix}")
-    else:
-        rounded = Signal.like(product, name=f"rounded_{suffix}")
+    rounded = _rounded(product, offset, rounding, suffix)
     m.d.comb += rounded.eq(Mux(exact, product + offset if _has_offset(offset) else product,
                                shifted >> 1))
     return rounded
@@ -89,11 +85,14 @@ def _has_offset(offset):
     return not isinstance(offset, int) or offset != 0
 
 
-def _term_bits(offset, rounding):
-    """Bits of the operand :func:`_rounding_sum` adds to ``half``."""
-    if isinstance(offset, int):
-        return len(Const((rounding != "floor") + 2 * offset))
-    return len(offset) + 1
+def _rounded(source, offset, rounding, suffix):
+    """The Signal of :func:`round_shift`'s result from ``source`` (the product, or the shift
+    stage's register): like ``source``, or wide enough for the sum with an ``offset``."""
+    if not _has_offset(offset):
+        return Signal.like(source, name=f"rounded_{suffix}")
+    term = len(Const((rounding != "floor") + 2 * offset)) if isinstance(offset, int) \
+        else len(offset) + 1
+    return Signal(signed(max(len(source), term) + 2), name=f"rounded_{suffix}")
 
 
 def _rounding_sum(half, rounding, offset, down):
@@ -120,13 +119,8 @@ def _staged(m, product, shamt, exact, rounding, suffix, offset, half_shape, low)
         low_zero = Signal(name=f"low_zero_{suffix}")
         m.d.sync += low_zero.eq(_low_bits_zero(m, *low, suffix))
         down = low_zero & (half[:2] == 1)
-    shifted = _rounding_sum(half, rounding, offset, down)
-    if _has_offset(offset):
-        rounded = Signal(signed(max(len(half), _term_bits(offset, rounding)) + 2),
-                         name=f"rounded_{suffix}")
-    else:
-        rounded = Signal.like(half, name=f"rounded_{suffix}")
-    m.d.comb += rounded.eq(shifted >> 1)
+    rounded = _rounded(half, offset, rounding, suffix)
+    m.d.comb += rounded.eq(_rounding_sum(half, rounding, offset, down) >> 1)
     return rounded
 
 
