@@ -164,14 +164,21 @@ class Requant(wiring.Component):
         queue, accept = credit_input(m, self, lutram=True)
 
         fold, _ = counter(m, self.folds, accept, "fold")
+        # The shift and the zero point are used once the product is there: their ROMs read
+        # the fold that many cycles late (one shared delay of a few bits), rather than each
+        # lane carrying its words along the product's stages.
+        carried = self._product_latency() - 1 if self._product_stages else 0
+        varies = any(len(set(values[lane::self._pe])) > 1
+                     for values in (self._hw_s, self._zp) for lane in range(self._pe))
+        late = delay(m, fold, carried, Const(1), "fold_late") if carried and varies else fold
 
-        # Stage 1: register x; each lane's parameters come out of its ROM in step.
+        # Stage 1: register x; each lane's multiplier comes out of its ROM in step.
         x1 = Signal.like(self.i.payload)
         m.d.sync += x1.eq(self.i.payload)
-        lane_params = [self._lane_params(m, lane, fold) for lane in range(self._pe)]
+        lane_params = [self._lane_params(m, lane, fold, late) for lane in range(self._pe)]
 
         for lane, (mult, shift, zp) in enumerate(lane_params):
-            # Stage 2: product, carrying the parameters along (staged: several stages).
+            # Stage 2: product (staged: several stages), the shift and zero point beside it.
             product = Signal(signed(len(x1[lane]) + len(mult) + 1), name=f"product_{lane}")
             # Why s - 1: ((p >> (s-1)) + 1) >> 1 rounds half up without a 2**(s-1) adder (_dyadic).
             shamt = Signal(unsigned(len(shift)), name=f"shamt_{lane}")
@@ -180,10 +187,6 @@ class Requant(wiring.Component):
             if self._product_stages:
                 m.d.comb += product.eq(staged_product(m, x1[lane], mult, name=f"product_{lane}",
                                                       stages=self._product_stages))
-                carried = self._product_latency() - 1
-                shift, zp = (value if isinstance(value, Const) else
-                             delay(m, value, carried, Const(1), f"{name}_{lane}")
-                             for value, name in ((shift, "shift"), (zp, "zp")))
             else:
                 m.d.sync += product.eq(x1[lane] * mult)
             m.d.sync += [
@@ -327,11 +330,14 @@ class Requant(wiring.Component):
                 ns, names = 0.0, []
         return stages
 
-    def _lane_params(self, m, lane, fold):
-        """(multiplier, shift, zero_point) for ``lane``, valid in stage 1.
+    def _lane_params(self, m, lane, fold, late):
+        """(multiplier, shift, zero_point) for ``lane``: the multiplier valid in stage 1, the
+        others in the product's last stage.
 
         A parameter equal for every channel is a constant; otherwise it comes
-        from this lane's ROM, addressed by the fold of the beat being accepted.
+        from this lane's ROM, addressed by the fold of the beat being accepted
+        (the multiplier's) or by that fold delayed to the product's last stage
+        (``late``: the shift's and the zero point's).
         """
         channels = range(lane, self._channels, self._pe)
         values = {
@@ -344,8 +350,8 @@ class Requant(wiring.Component):
             "shift": unsigned(max(max(self._hw_s).bit_length(), 1)),
             "zero_point": signed(max(_bits_signed(v) for v in self._zp)),
         }
-        return [lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key], addr=fold, en=Const(1),
-                         placed=True)
+        return [lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key],
+                         addr=fold if key == "multiplier" else late, en=Const(1), placed=True)
                 for key in ("multiplier", "shift", "zero_point")]
 
 
