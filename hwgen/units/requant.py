@@ -10,7 +10,7 @@ from ._credit import credit_input
 from ._dyadic import (check_rounding, clamp, clamp_levels, delayed, dyadic_bounds,
                       narrowest_multiplier, round_shift)
 from ._expshift import delay
-from ._multiply import staged_product, staged_product_latency
+from ._multiply import signed_digits, staged_product, staged_product_latency
 from ._rom import lane_rom
 
 __all__ = ["Requant"]
@@ -57,7 +57,9 @@ class Requant(wiring.Component):
         adders, whose path from register to register does not fit 200 MHz on ECP5);
         ``n >= 1``: shift-add logic whose adder tree is split into about ``n``
         register stages (:func:`~._multiply.staged_product`), set by :meth:`retimed`
-        from the delay model.
+        from the delay model. Its terms are the bits of ``m'``, or for a per-tensor
+        ``m'`` its signed digits (:attr:`product_terms`: int4_cnn-sized per-tensor
+        multipliers have a third fewer, and no selecting LUT in front of the tree).
 
     The hardware multiplies by the narrowest ``(m', s')`` that gives the same
     clamped output for every input ``in_shape`` admits
@@ -138,6 +140,8 @@ class Requant(wiring.Component):
     folds = property(lambda self: self._channels // self._pe)
     #: width of the hardware's multiplier operand ``m'`` (the widest over the channels)
     multiplier_bits = property(lambda self: max(self._hw_m).bit_length())
+    #: terms of the staged product: a per-tensor ``m'``'s signed digits, else its bits
+    product_terms = property(lambda self: len(self._product_positions()))
     shift_stage = property(lambda self: self._shift_stage)
     offset_stage = property(lambda self: self._offset_stage)
     product_stages = property(lambda self: self._product_stages)
@@ -148,7 +152,14 @@ class Requant(wiring.Component):
 
     def _product_latency(self, stages=None):
         stages = self._product_stages if stages is None else stages
-        return staged_product_latency(self.multiplier_bits, stages) if stages else 1
+        return staged_product_latency(len(self._product_positions()), stages) if stages else 1
+
+    def _product_positions(self):
+        """Bit positions of the staged product's terms: a per-tensor multiplier's signed
+        digits (:func:`~._multiply.signed_digits`), else every bit of ``m'``."""
+        if len(set(self._hw_m)) == 1:
+            return [position for _, position in signed_digits(self._hw_m[0])]
+        return list(range(self.multiplier_bits))
     #: ``i.ready`` comes from the unit's own flip-flops; ``o.ready`` reaches a few (hwgen.network)
     registered_ready = True
     ready_fanout = 4
@@ -185,7 +196,10 @@ class Requant(wiring.Component):
             exact = Signal(name=f"exact_{lane}")    # s == 0: no rounding term
             zp2 = Signal.like(zp, name=f"zp2_{lane}")
             if self._product_stages:
-                m.d.comb += product.eq(staged_product(m, x1[lane], mult, name=f"product_{lane}",
+                # a per-tensor multiplier as an int: its signed digits, fewer than its ones
+                factor = self._hw_m[0] if len(set(self._hw_m)) == 1 else mult
+                m.d.comb += product.eq(staged_product(m, x1[lane], factor,
+                                                      name=f"product_{lane}",
                                                       stages=self._product_stages))
             else:
                 m.d.sync += product.eq(x1[lane] * mult)
@@ -235,7 +249,7 @@ class Requant(wiring.Component):
         options = [(False, False), (False, True), (True, False), (True, True)]
         if not self._shift_levels():
             options = [option for option in options if not option[0]]
-        levels = (self.multiplier_bits - 1).bit_length()
+        levels = (len(self._product_positions()) - 1).bit_length()
         options = [(*option, stages) for stages in range(levels + 2) for option in options
                    if stages < 2 or self._product_latency(stages) > self._product_latency(
                        stages - 1)]
@@ -294,12 +308,13 @@ class Requant(wiring.Component):
         x_bits, m_bits = self._in_shape.width, self.multiplier_bits
         width = x_bits + m_bits + 1                                     # the product
         if product_stages:       # the selecting LUT, then adder levels per stage
-            # level j + 1 adds sums 2**j bits apart: its carry chain is x's width plus the
-            # shifts so far plus a carry per level (and no longer than the product)
-            levels = [model.carry(min(x_bits + (2 << j) - 1 + j + 1, width))
-                      for j in range((m_bits - 1).bit_length())]
+            # a level's carry chain spans x's width plus its terms' shifts plus a carry per
+            # level (no longer than the product); the bits of m' are 2**j apart at level j + 1
+            levels = [model.carry(min(x_bits + span + j + 1, width))
+                      for j, span in enumerate(_level_spans(self._product_positions()))]
             per_stage = -(-len(levels) // product_stages) if levels else 1
-            stages = [(model.stage((model.luts(1) if i == 0 else 0.0)    # carry() has its net
+            select = 0.0 if len(set(self._hw_m)) == 1 else model.luts(1)  # a constant: none
+            stages = [(model.stage((select if i == 0 else 0.0)    # carry() has its net
                                    + sum(levels[i:i + per_stage])),
                        f"the multiplier's adder levels ({per_stage} per stage)")
                       for i in range(0, max(len(levels), 1), per_stage)]
@@ -353,6 +368,18 @@ class Requant(wiring.Component):
         return [lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key],
                          addr=fold if key == "multiplier" else late, en=Const(1), placed=True)
                 for key in ("multiplier", "shift", "zero_point")]
+
+
+def _level_spans(positions):
+    """Per adder level of the staged product's tree over terms at these bit ``positions``
+    (paired in order, as :func:`~._multiply.staged_product` pairs them): the widest
+    distance from a sum's lowest to its highest term."""
+    nodes, spans = [(p, p) for p in positions], []
+    while len(nodes) > 1:
+        nodes = [(pair[0][0], pair[-1][1]) for pair in
+                 (nodes[k:k + 2] for k in range(0, len(nodes), 2))]
+        spans.append(max(high - low for low, high in nodes))
+    return spans
 
 
 def _signed_shape(lo, hi):
