@@ -101,10 +101,11 @@ def tree_level_bits(bounds):
     return bits
 
 
-def cheapest_tree_levels(bounds, level_ns, budget, *, first_ns=0.0, least=0):
+def cheapest_tree_levels(bounds, level_ns, budget, *, first_ns=0.0, least=0, most=None):
     """The register levels (ascending) of :func:`adder_tree` over terms with these bounds
     whose every stage fits ``budget`` ns with the fewest flip-flops (then the fewest
-    registers), at least ``least`` of them; None when no placement fits.
+    registers), at least ``least`` and at most ``most`` of them; None when no placement
+    fits.
 
     ``level_ns[j]`` is the delay of adder level ``j + 1``; the first stage also holds
     ``first_ns`` (what builds the terms), and the last runs from its register to the
@@ -116,7 +117,7 @@ def cheapest_tree_levels(bounds, level_ns, budget, *, first_ns=0.0, least=0):
     bits = tree_level_bits(bounds)
     depth = len(bits) - 1
     best = None
-    for count in range(least, depth + 2):
+    for count in range(least, (depth + 1 if most is None else min(most, depth + 1)) + 1):
         for levels in combinations(range(depth + 1), count):
             edges = [-1] + list(levels) + [depth]
             spans = [first_ns * (start < 0) + sum(level_ns[max(start, 0):end])

@@ -188,28 +188,29 @@ class IntegerMVAU(FoldedUnit):
         """This MVAU with product-tree registers (at least ``pipeline``) where every stage
         fits the delay model's budget at ``clock_mhz`` (the terms' gating, LUT4 levels and
         carry chains per adder level; the accumulator after the root is not counted, as in
-        :meth:`hwgen.units.mvau.MVAU.retimed`); this MVAU when its own stages fit.
-        Otherwise, without DSP products, the registers go to
-        the levels that cost the fewest flip-flops
-        (:func:`~._pipeline.cheapest_tree_levels`); with them, or when no placement fits,
-        the fewest stages spread evenly (``datapath.tree_delays``). Cycles per vector are
-        the same at any depth; the latency grows by the stages added."""
-        levels = None
+        :meth:`hwgen.units.mvau.MVAU.retimed`). Without DSP products the registers go to
+        the levels that cost the fewest flip-flops (:func:`~._pipeline.cheapest_tree_levels`;
+        as many as ``pipeline`` when that many fit, so the latency stays); with them, or when
+        no placement fits, the fewest stages spread evenly (``datapath.tree_delays``).
+        Cycles per vector are the same at any depth; the latency grows by the stages added."""
+        budget = model.budget(clock_mhz)
         tree = self.datapath.tree_delays(model, self.pipeline)
-        if tree is not None and max(tree) <= model.budget(clock_mhz):
-            return self
+        fits = tree is not None and max(tree) <= budget
+        levels = None
         if not self.datapath.registered_products:
             bounds = self.datapath.term_bounds()
-            levels = cheapest_tree_levels(bounds, tree_level_delays(model, bounds),
-                                          model.budget(clock_mhz),
+            levels = cheapest_tree_levels(bounds, tree_level_delays(model, bounds), budget,
                                           first_ns=self.datapath.term_ns(model),
-                                          least=self.pipeline)
-        if levels is None:
+                                          least=self.pipeline,
+                                          most=self.pipeline if fits else None)
+        if levels is not None:
+            pipeline = len(levels)
+        elif fits:
+            return self
+        else:
             depth = max((len(self.datapath.term_bounds()) - 1).bit_length(), 1)
             pipeline = self.timed_pipeline(model, clock_mhz, depth)
             levels = self.tree_levels if pipeline == self.pipeline else None
-        else:
-            pipeline = len(levels)
         if (pipeline, levels) == (self.pipeline, self.tree_levels):
             return self
         return IntegerMVAU(weights=self._weights, in_shape=self.in_shape,

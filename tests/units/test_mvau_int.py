@@ -345,20 +345,22 @@ def test_tree_delays_count_the_term_gating_and_each_adder_level():
 @pytest.mark.parametrize("grade", ["8", "6"])
 def test_retimed_chooses_the_fewest_tree_stages_that_fit_the_clock(grade):
     """int8_mlp's fc1 (pipeline 1 in its YAML) at 200 MHz: the fewest stages whose tree
-    stages all fit the budget; at 50 MHz it is kept; a deeper pipeline is never shortened;
-    the retimed unit computes the same sums (Amaranth sim under stalls)."""
+    stages all fit the budget; at 50 MHz its one register moves to the root, the narrowest
+    level; a deeper pipeline is never shortened; the retimed unit computes the same sums
+    (Amaranth sim under stalls)."""
     from hwgen.timing import delay_model
     model = delay_model("ecp5", grade)
     case = Case("int", unsigned(8), 32, 64, 4, 8, bias="random")
     unit = case.unit()
-    assert unit.retimed(model, 50) is unit
+    slow = unit.retimed(model, 50)
+    assert (slow.pipeline, slow.tree_levels) == (1, [6]) and slow.retimed(model, 50) is slow
     fast = unit.retimed(model, 200)
     budget = model.budget(200)
     assert fast.pipeline > 1 and max(fast.datapath.tree_delays(model, fast.pipeline)) <= budget
     assert max(unit.datapath.tree_delays(model, fast.pipeline - 1)) > budget
     assert fast.retimed(model, 200) is fast
     deep = case.unit(pipeline=6)
-    assert deep.retimed(model, 200) is deep
+    assert deep.retimed(model, 200).pipeline == 6
     x = case.vectors(6, seed=2)
     received = simulate_stream(fast, [w for f in case.beats(x) for w in f], len(x) * fast.nf,
                                stall=0.3, seed=3)
