@@ -225,12 +225,14 @@ def _pick(values, index):
     return level[0]
 
 
-def credit_input(m, unit):
+def credit_input(m, unit, *, lutram=False):
     """The flow control of a one-input unit whose pipeline never stalls: a :class:`CreditQueue`
-    of ``unit.latency`` stages drives ``unit.o``, and ``unit.i`` is ready when the queue has room
-    for a beat and everything in flight. Returns the queue (the unit writes its last stage
-    into ``queue.w_data``) and ``accept``, true in a cycle a beat is taken."""
-    m.submodules.queue = queue = CreditQueue(unit.o.payload.shape(), stages=unit.latency)
+    of ``unit.latency`` stages (its ring in LUTRAM with ``lutram``) drives ``unit.o``, and
+    ``unit.i`` is ready when the queue has room for a beat and everything in flight. Returns
+    the queue (the unit writes its last stage into ``queue.w_data``) and ``accept``, true in
+    a cycle a beat is taken."""
+    m.submodules.queue = queue = CreditQueue(unit.o.payload.shape(), stages=unit.latency,
+                                             lutram=lutram)
     wiring.connect(m, wiring.flipped(unit.o), queue.o)
     accept = unit.i.valid & queue.room
     m.d.comb += [unit.i.ready.eq(queue.room), queue.accept.eq(accept)]

@@ -8,11 +8,11 @@ product ``p`` and no ``2**(s-1)`` constant is added.
 """
 
 import numpy as np
-from amaranth.hdl import Const, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Mux, Shape, Signal, Value, signed
 
 from ._checks import shape_range
 
-__all__ = ["ROUNDING_MODES", "check_rounding", "clamp", "delayed", "dyadic_bounds",
+__all__ = ["ROUNDING_MODES", "check_rounding", "clamp", "clamp_levels", "delayed", "dyadic_bounds",
            "narrowest_multiplier", "round_shift"]
 
 #: the ``rounding`` modes of requant and add (docs/design/numbers.md)
@@ -35,9 +35,12 @@ def round_shift(m, product, shamt, exact, *, rounding="half_up", suffix, offset=
     rounding term): registered signals when the shift varies per channel, or
     ``Const``\\ s, which Amaranth folds away. Without ``offset`` the result is
     a Signal like ``product`` (it lies between 0 and ``product``). An
-    ``offset`` (a constant, e.g. a zero point) costs no adder of its own:
-    ``((a + c) >> 1) + z == (a + c + 2*z) >> 1``, since ``2*z`` is even; the
-    result is then wide enough for the sum.
+    ``offset`` (a zero point: an integer, or a signed Value such as a
+    per-channel zero point read from a ROM) costs no adder of its own:
+    ``((a + c) >> 1) + z == (a + c + 2*z) >> 1``, since ``2*z`` is even; a
+    Value's ``2*z + c`` is the wiring ``Cat(c, z)``, whose low bit is also
+    where half-even's ``1 - t`` goes, so the rounding and the offset are one
+    carry chain. The result is then wide enough for the sum.
 
     Half-even adds one comparison: a tie is ``a`` odd with the ``s - 1`` bits
     shifted out all zero, and it goes down instead of up when ``a >> 1`` is
@@ -60,45 +63,64 @@ def round_shift(m, product, shamt, exact, *, rounding="half_up", suffix, offset=
     if base:
         # p >> (base + r) == (p >> base) >> r; the low bits half-even looks at span both.
         below = Const(base, range(base + 1))
-        product, shamt, low = product >> base, shamt, (product, below + shamt)
+        product, low = product >> base, (product, below + shamt)
     else:
         low = (product, shamt)
-    up = 0 if rounding == "floor" else 1
-    term = Const(up + 2 * offset)
     if shift_stage:
-        return _staged(m, product, shamt, exact, rounding, term, suffix, offset, half_shape,
-                       low)
-    if offset:
-        rounded = Signal(signed(max(len(product), len(term)) + 2), name=f"rounded_{suffix}")
-    else:
-        rounded = Signal.like(product, name=f"rounded_{suffix}")
+        return _staged(m, product, shamt, exact, rounding, suffix, offset, half_shape, low)
     half = Signal.like(product, name=f"half_{suffix}")
     m.d.comb += half.eq(product >> shamt)
-    shifted = half + term
+    down = None
     if rounding == "half_even":
         down = Signal(name=f"tie_down_{suffix}")
         m.d.comb += down.eq(_low_bits_zero(m, *low, suffix) & (half[:2] == 1))
-        shifted = shifted - down
-    m.d.comb += rounded.eq(Mux(exact, product + offset if offset else product, shifted >> 1))
+    shifted = _rounding_sum(half, rounding, offset, down)
+    rounded = _rounded(product, offset, rounding, suffix)
+    m.d.comb += rounded.eq(Mux(exact, product + offset if _has_offset(offset) else product,
+                               shifted >> 1))
     return rounded
 
 
-def _staged(m, product, shamt, exact, rounding, term, suffix, offset, half_shape, low):
+def _has_offset(offset):
+    return not isinstance(offset, int) or offset != 0
+
+
+def _rounded(source, offset, rounding, suffix):
+    """The Signal of :func:`round_shift`'s result from ``source`` (the product, or the shift
+    stage's register): like ``source``, or wide enough for the sum with an ``offset``."""
+    if not _has_offset(offset):
+        return Signal.like(source, name=f"rounded_{suffix}")
+    term = len(Const((rounding != "floor") + 2 * offset)) if isinstance(offset, int) \
+        else len(offset) + 1
+    return Signal(signed(max(len(source), term) + 2), name=f"rounded_{suffix}")
+
+
+def _rounding_sum(half, rounding, offset, down):
+    """``half + up - down + 2 * offset``, the sum ``round_shift`` halves: one adder. An
+    integer offset rides in a constant; a Value's ``2 * offset + carry`` is ``Cat(carry,
+    offset)``, its carry ``up`` or, for half-even, ``1 - down`` (``~down``)."""
+    up = 0 if rounding == "floor" else 1
+    if isinstance(offset, int):
+        total = half + Const(up + 2 * offset)
+        return total - down if down is not None else total
+    carry = ~down if down is not None else Const(up, 1)
+    return half + Cat(carry, offset).as_signed()
+
+
+def _staged(m, product, shamt, exact, rounding, suffix, offset, half_shape, low):
     # One register instead of three: with s == 0 it holds 2p, and (2p + up) >> 1 == p for
     # up in {0, 1}, so the exact case needs neither the product nor the flag a cycle later
-    # (2p is even, so half-even never sees a tie to take down there).
+    # (2p is even, so half-even never sees a tie to take down there). A Value offset is the
+    # caller's, registered in step with ``half``.
     half = Signal(half_shape or signed(len(product) + 1), name=f"half_{suffix}")
     m.d.sync += half.eq(Mux(exact, product << 1, product >> shamt))
-    shifted = half + term
+    down = None
     if rounding == "half_even":
         low_zero = Signal(name=f"low_zero_{suffix}")
         m.d.sync += low_zero.eq(_low_bits_zero(m, *low, suffix))
-        shifted = shifted - (low_zero & (half[:2] == 1))
-    if offset:
-        rounded = Signal(signed(max(len(half), len(term)) + 2), name=f"rounded_{suffix}")
-    else:
-        rounded = Signal.like(half, name=f"rounded_{suffix}")
-    m.d.comb += rounded.eq(shifted >> 1)
+        down = low_zero & (half[:2] == 1)
+    rounded = _rounded(half, offset, rounding, suffix)
+    m.d.comb += rounded.eq(_rounding_sum(half, rounding, offset, down) >> 1)
     return rounded
 
 
@@ -198,6 +220,38 @@ def narrowest_multiplier(lo, hi, multiplier, shift, zero_point, out_lo, out_hi,
 
 
 def clamp(value, shape):
-    """``value`` saturated to the range of ``shape`` (the output type's ``lo``, ``hi``)."""
+    """``value`` saturated to the range of ``shape`` (the output type's ``lo``, ``hi``).
+
+    Read from ``value``'s high bits, not by comparisons (two carry chains as wide as
+    ``value`` and a multiplexer, 13 logic levels placed): ``value`` is in range when
+    its bits from ``shape``'s sign position up are all copies of its sign (all zero
+    for an unsigned ``shape``); otherwise the result is ``lo`` when ``value`` is
+    negative and ``hi`` when not. The flags are LUT trees of :func:`clamp_levels`
+    levels, then a 3-way multiplexer.
+    """
+    shape, value = Shape.cast(shape), Value.cast(value)
     lo, hi = shape_range(shape)
-    return Mux(value < lo, lo, Mux(value > hi, hi, value))
+    v_lo, v_hi = shape_range(value.shape())
+    if lo <= v_lo and v_hi <= hi:
+        return value
+    keep = shape.width - shape.signed           # bits that pass unchanged
+    high = value[keep:]                         # includes value's sign bit when signed
+    negative = value[-1] if value.shape().signed else Const(0, 1)
+    in_range = ~high.any() | (high.all() if shape.signed and value.shape().signed
+                              else Const(0, 1))
+    kept = Mux(in_range, value[:shape.width], Mux(negative, Const(lo, shape), Const(hi, shape)))
+    return kept.as_signed() if shape.signed else kept
+
+
+def clamp_levels(value_bits, shape):
+    """LUT4 levels :func:`clamp` puts between a ``value_bits``-bit signed value and its
+    result: the in-range flag's tree over the high bits (four inputs a LUT), then the
+    multiplexer (0 when the value always fits)."""
+    shape = Shape.cast(shape)
+    high = value_bits - (shape.width - shape.signed)
+    if shape.signed and high <= 1:
+        return 0
+    levels = 1
+    while high > 4:
+        high, levels = -(-high // 4), levels + 1
+    return levels + 1

@@ -25,13 +25,13 @@ compressor-tree popcount, is one class with the same members:
 """
 
 import numpy as np
-from amaranth.hdl import Const, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Mux, Signal, signed
 
 from ._pipeline import adder_tree, tree_level_widths, tree_stage_levels
 from .popcount import WeightTable, fused_group, popcount_plan, stage_levels, xnor_popcount
 
 __all__ = ["BinaryAddSub", "DspMultiply", "ShiftAdd", "TernaryAddSub", "XnorPopcount",
-           "lanes", "product_terms"]
+           "lanes", "product_terms", "tree_level_delays"]
 
 
 class XnorPopcount:
@@ -128,6 +128,9 @@ class _IntegerLanes:
     binary_input : bool         inputs are -1/+1 (bit 1 = +1)
     w_shape : Shape             weight code shape (its width is ``lane_bits``)
     w_range : (int, int)        the values a weight may take
+    levels : sequence of int, optional
+        the tree levels with a register after them (``pipeline`` of them; default
+        spread evenly, :func:`~._pipeline.tree_stage_levels`)
 
     A subclass gives ``lane_terms(x, w)``: one lane's product as adder-tree
     terms ``(value, lo, hi)`` bounded over every weight in ``w_range``.
@@ -141,14 +144,16 @@ class _IntegerLanes:
     reset_accumulator = False
 
     def __init__(self, *, simd, pipeline, in_shape, in_range, binary_input=False, w_shape,
-                 w_range):
+                 w_range, levels=None):
         self._simd, self._pipeline = simd, pipeline
+        self._levels = None if levels is None else list(levels)
         self._in_shape, self._in_range, self._binary_input = in_shape, in_range, binary_input
         self._w_shape, self._w_range = w_shape, w_range
 
     pipeline = property(lambda self: self._pipeline)
     stages = property(lambda self: self._pipeline + self.registered_products)
     lane_bits = property(lambda self: self._w_shape.width)
+    levels = property(lambda self: self._levels)
 
     def codes(self, row):
         """The weights' two's complement in ``lane_bits``."""
@@ -177,17 +182,24 @@ class _IntegerLanes:
         the engine's), as :meth:`XnorPopcount.tree_delays` counts them: adder levels of
         up to 4 bits in LUT4s, wider ones on the carry chain. The first stage starts with
         what builds a term from the slice (:attr:`term_ns`); with registered products (DSP)
-        the products are a stage of their own before the tree (``model.dsp``)."""
+        the products are a stage of their own before the tree (``model.dsp``). At this
+        datapath's own ``pipeline``, its registers are where its ``levels`` say."""
         delays = tree_stage_delays(model, self.term_bounds(), pipeline,
                                    first_ns=0.0 if self.registered_products
                                    else self.term_ns(model),
-                                   registered_terms=self.registered_products)
+                                   registered_terms=self.registered_products,
+                                   levels=self._levels if pipeline == self._pipeline else None)
         return ([model.dsp] + delays) if self.registered_products else delays
 
     def term_ns(self, model):
         """ns from the slice's register to a term: the replay select and the term's gating in
         one LUT level (a subclass that negates adds the negation's carry chain)."""
         return model.luts(1)
+
+    def base_offset(self, weights):
+        """What each channel's accumulator start value adds to its bias: 0 (the terms sum
+        to the products)."""
+        return np.zeros(weights.shape[0], dtype=np.int64)
 
     def slice_sum(self, m, stages, p, x_slice, w_slice):
         """PE ``p``'s ``sum_j x[j] * w[j]`` over the slice (tree ``mac{p}_...``)."""
@@ -196,7 +208,7 @@ class _IntegerLanes:
         for j, x in enumerate(lanes(x_slice, self._in_shape, self._simd, self._binary_input)):
             terms += self.lane_terms(x, w_slice[j * b:(j + 1) * b])
         return adder_tree(m, stages, terms, f"mac{p}", pipeline=self._pipeline,
-                          registered_terms=self.registered_products)
+                          registered_terms=self.registered_products, levels=self._levels)
 
 
 class BinaryAddSub(_IntegerLanes):
@@ -220,19 +232,41 @@ class BinaryAddSub(_IntegerLanes):
 
 class TernaryAddSub(_IntegerLanes):
     """{-1, 0, +1} weights (BitNet b1.58; 2 code bits, ``01`` = +1, ``11`` = -1, ``00`` = 0):
-    add, subtract or skip, no multiplier."""
+    add, subtract or skip, no multiplier.
+
+    A lane's term is ``x``, ``~x`` or 0 (one LUT per bit: ``x`` and the two code bits), not
+    ``-x``: ``-x == ~x + 1``, and the ones a channel's -1 weights leave out are a constant
+    of its weights, which :meth:`base_offset` adds to the accumulator's start value. A
+    negation on the carry chain before the tree's first adder put 2.75 ns in front of it
+    at 200 MHz (ternary_mlp), so the tree took a register at its 16 x 8 terms.
+    """
 
     def __init__(self, **lanes):
         super().__init__(**lanes, w_shape=signed(2), w_range=(-1, 1))
 
     def lane_terms(self, x, w):
-        xlo, xhi = self._in_range     # w[0]: non-zero, w[1]: negative
-        return [(Mux(w[0], Mux(w[1], -x, x), 0), min(xlo, -xhi, 0), max(xhi, -xlo, 0))]
+        xlo, xhi = self._in_range     # w[0]: non-zero, w[1]: negative (only with w[0])
+        if not x.shape().signed:      # ~x of an unsigned x is negative: one bit more
+            x = Cat(x, Const(0, 1)).as_signed()
+        ones = Mux(w[1], Const(-1, x.shape()), Const(0, x.shape()))
+        return [(Mux(w[0], x ^ ones, 0), min(xlo, -xhi - 1, 0), max(xhi, -xlo - 1, 0))]
+
+    def slice_bounds(self, weights=None):
+        """As the lanes sum them: a -1 weight gives ``~x == -x - 1``."""
+        lo, hi = super().slice_bounds(weights)
+        if weights is None:
+            return lo - self._simd, hi
+        negative = (weights.reshape(weights.shape[0], -1, self._simd) == -1).sum(axis=2)
+        return lo - negative, hi - negative
+
+    def base_offset(self, weights):
+        """Per channel, the ones the ``~x`` terms leave out: its count of -1 weights."""
+        return (weights == -1).sum(axis=1)
 
     def term_ns(self, model):
-        """The replay select, ``-x`` on the carry chain, then the weight's multiplexers (one
-        LUT4: two weight bits, ``x`` and ``-x``)."""
-        return model.luts(1) + model.carry(self._in_shape.width + 1) + model.luts(1)
+        """The replay select, then the weight's gating and inversion (one LUT4 per bit:
+        ``x`` and two code bits)."""
+        return model.luts(2)
 
 
 class ShiftAdd(_IntegerLanes):
@@ -254,7 +288,7 @@ class DspMultiply(_IntegerLanes):
 
 
 def tree_stage_delays(model, bounds, pipeline, *, first_luts=0, first_ns=0.0,
-                      registered_terms=False):
+                      registered_terms=False, levels=None):
     """Estimated logic delay (ns) of each register stage of :func:`~._pipeline.adder_tree`
     over terms of these ``(lo, hi)`` bounds with ``pipeline`` stages (the root's stage
     included, the accumulator after it not; with ``registered_terms`` the stages after the
@@ -265,7 +299,7 @@ def tree_stage_delays(model, bounds, pipeline, *, first_luts=0, first_ns=0.0,
     reads ``2 * (w - 1)`` bits, four per LUT4; a wider level is a carry chain of ``w`` bits.
     The first stage starts with ``first_luts`` LUT levels and ``first_ns`` more."""
     widths = tree_level_widths(bounds)
-    edges = [0] + tree_stage_levels(len(bounds), pipeline) + [len(widths)]
+    edges = [0] + tree_stage_levels(len(bounds), pipeline, levels=levels) + [len(widths)]
     delays = []
     for k, (start, end) in enumerate(zip(edges, edges[1:])):
         level_widths = widths[start:end]      # adder levels start + 1 .. end
@@ -273,6 +307,13 @@ def tree_stage_delays(model, bounds, pipeline, *, first_luts=0, first_ns=0.0,
         delays.append(int(k == 0) * first_ns + model.luts(luts)
                       + sum(model.carry(w) for w in level_widths if w > 4))
     return delays
+
+
+def tree_level_delays(model, bounds):
+    """Estimated delay (ns) of each adder level 1 .. depth of the tree over terms of these
+    bounds, counted as :func:`tree_stage_delays` counts a stage's levels."""
+    return [model.luts(max(1, w - 2)) if w <= 4 else model.carry(w)
+            for w in tree_level_widths(bounds)]
 
 
 def lanes(x_slice, shape, simd, binary=False):

@@ -12,7 +12,8 @@ from amaranth.hdl import Mux, Signal, signed, unsigned
 
 from ._expshift import delay
 
-__all__ = ["product_latency", "shift_add_product", "staged_product", "staged_product_latency"]
+__all__ = ["product_latency", "shift_add_product", "signed_digits", "staged_product",
+           "staged_product_latency"]
 
 
 def product_latency(a_shape, b_shape):
@@ -86,10 +87,25 @@ def _xor(a, b):
     return a if b is False else a ^ b
 
 
-def staged_product_latency(multiplier_bits, stages):
-    """Register stages :func:`staged_product` takes for a ``multiplier_bits``-bit multiplier
-    when asked for ``stages``: the adder levels split evenly, at least one stage."""
-    levels = (multiplier_bits - 1).bit_length()
+def signed_digits(value):
+    """``[(digit, position)]`` of the canonical signed-digit form of ``value > 0`` (digits
+    +1 / -1, no two adjacent, the fewest non-zero ones; the top one is +1): 22435 has nine
+    ones but seven digits."""
+    digits, position = [], 0
+    while value:
+        if value & 1:
+            digit = 2 - (value & 3)                 # ...01 -> +1, ...11 -> -1
+            digits.append((digit, position))
+            value -= digit
+        value, position = value >> 1, position + 1
+    return digits
+
+
+def staged_product_latency(terms, stages):
+    """Register stages :func:`staged_product` takes for ``terms`` terms (a multiplier's bits,
+    or a constant's :func:`signed_digits`) when asked for ``stages``: the adder levels split
+    evenly, at least one stage."""
+    levels = (terms - 1).bit_length()
     if levels == 0:
         return 1
     per_stage = -(-levels // max(stages, 1))
@@ -97,36 +113,47 @@ def staged_product_latency(multiplier_bits, stages):
 
 
 def staged_product(m, x, multiplier, *, stages, name):
-    """``x * multiplier`` (``x`` signed or unsigned, ``multiplier`` unsigned), registered,
-    :func:`staged_product_latency` cycles later; the pipeline never stalls.
+    """``x * multiplier`` (``x`` signed or unsigned, ``multiplier`` unsigned, or a positive
+    int), registered, :func:`staged_product_latency` cycles later; the pipeline never stalls.
 
     The multiplier's bits select shifted copies of ``x`` (signed copies when ``x`` is, so
     no sign split or negation stage is needed), which a balanced adder tree sums with
-    a register after every ``ceil(levels / stages)`` adder levels. A constant multiplier's
-    zero bits select constant zeros, which synthesis removes with their registers.
+    a register after every ``ceil(levels / stages)`` adder levels. An int multiplier is
+    its :func:`signed_digits` instead: a shifted ``x`` per non-zero digit, a -1 digit's
+    copy subtracted by the adder that joins it (a node whose terms are all -1 digits
+    holds their sum's magnitude and is subtracted in turn; the root holds the top digit,
+    +1, so it is never one), so fewer terms, levels and registers than its ones.
     """
-    terms = [(Mux(multiplier[i], x, 0), i) for i in range(len(multiplier))]
+    if isinstance(multiplier, int):
+        terms = [(x, position, digit < 0) for digit, position in signed_digits(multiplier)]
+    else:
+        terms = [(Mux(multiplier[i], x, 0), i, False) for i in range(len(multiplier))]
     levels = (len(terms) - 1).bit_length()
     per_stage = -(-levels // max(stages, 1)) if levels else 1
     level = 0
     while True:
         if len(terms) > 1:
-            summed = []
-            for index in range(0, len(terms), 2):
-                pair = terms[index:index + 2]
-                if len(pair) == 2:
-                    (va, la), (vb, lb) = pair
-                    summed.append((va + (vb << (lb - la)), la))
-                else:
-                    summed.append(pair[0])
-            terms, level = summed, level + 1
+            terms = [_joined(*terms[index:index + 2]) for index in range(0, len(terms), 2)]
+            level += 1
         if len(terms) == 1 or level % per_stage == 0:
             registered = []
-            for index, (value, low) in enumerate(terms):
+            for index, (value, low, negative) in enumerate(terms):
                 reg = Signal(value.shape(), name=f"{name}_l{level}_{index}")
                 m.d.sync += reg.eq(value)
-                registered.append((reg, low))
+                registered.append((reg, low, negative))
             terms = registered
         if len(terms) == 1:
-            value, low = terms[0]
+            value, low, _ = terms[0]
             return value << low
+
+
+def _joined(a, b=None):
+    """One adder of :func:`staged_product`'s tree: ``(value, low, negative)`` terms ``a`` and
+    ``b`` (``b`` the higher) as one, aligned at ``a``'s low bit; ``a`` alone without ``b``."""
+    if b is None:
+        return a
+    (va, la, na), (vb, lb, nb) = a, b
+    vb = vb << (lb - la)
+    if na == nb:
+        return va + vb, la, na
+    return (vb - va, la, False) if na else (va - vb, la, False)

@@ -1,10 +1,13 @@
 """Pipeline registers that move together, and the balanced adder tree the MVAUs sum lanes with."""
 
+from itertools import combinations
+
 from amaranth.hdl import Module, Shape, Signal
 
 from ..ranges import range_shape
 
-__all__ = ["Stages", "adder_tree", "tree_level_widths", "tree_stage_levels"]
+__all__ = ["Stages", "adder_tree", "cheapest_tree_levels", "tree_level_bits",
+           "tree_level_widths", "tree_stage_levels"]
 
 
 class Stages:
@@ -57,15 +60,18 @@ class Stages:
         return value
 
 
-def tree_stage_levels(terms, pipeline, registered_terms=False):
+def tree_stage_levels(terms, pipeline, registered_terms=False, levels=None):
     """Levels of an adder tree over ``terms`` inputs followed by a register, one per stage.
 
     Level 0 is the inputs, ``depth = ceil(log2(terms))`` the root. The
     accumulator adder after the tree counts as one more level, so
     ``pipeline`` stages split ``depth + 1`` adders into ``pipeline + 1``
     nearly equal segments. ``registered_terms`` (DSP products) adds a
-    register at level 0 first.
+    register at level 0 first. ``levels`` (ascending, ``pipeline`` of them)
+    places the registers instead, e.g. where :func:`cheapest_tree_levels` says.
     """
+    if levels is not None:
+        return ([0] if registered_terms else []) + list(levels)
     depth = (terms - 1).bit_length()
     levels = [j * (depth + 1) // (pipeline + 1) for j in range(1, pipeline + 1)]
     return [0] + levels if registered_terms else levels
@@ -83,16 +89,57 @@ def tree_level_widths(bounds):
     return widths
 
 
-def adder_tree(m, stages, terms, name, *, pipeline, registered_terms=False):
+def tree_level_bits(bounds):
+    """Flip-flops of a register after each level 0 .. depth of :func:`adder_tree` over terms
+    with these ``(lo, hi)`` bounds (level 0: the terms), nodes as wide as their bounds."""
+    nodes = [tuple(b) for b in bounds]
+    bits = [sum(range_shape(lo, hi).width for lo, hi in nodes)]
+    while len(nodes) > 1:
+        pairs = [(a[0] + b[0], a[1] + b[1]) for a, b in zip(nodes[0::2], nodes[1::2])]
+        nodes = pairs + ([nodes[-1]] if len(nodes) % 2 else [])
+        bits.append(sum(range_shape(lo, hi).width for lo, hi in nodes))
+    return bits
+
+
+def cheapest_tree_levels(bounds, level_ns, budget, *, first_ns=0.0, least=0, most=None):
+    """The register levels (ascending) of :func:`adder_tree` over terms with these bounds
+    whose every stage fits ``budget`` ns with the fewest flip-flops (then the fewest
+    registers), at least ``least`` and at most ``most`` of them; None when no placement
+    fits.
+
+    ``level_ns[j]`` is the delay of adder level ``j + 1``; the first stage also holds
+    ``first_ns`` (what builds the terms), and the last runs from its register to the
+    root. Registering every level the even split reaches costs flip-flops where the
+    tree is widest: a ternary MLP's 16-term trees at 200 MHz held 2,440 of them per
+    layer, most at the terms. A tree has at most a few levels, so every subset is
+    tried.
+    """
+    bits = tree_level_bits(bounds)
+    depth = len(bits) - 1
+    best = None
+    for count in range(least, (depth + 1 if most is None else min(most, depth + 1)) + 1):
+        for levels in combinations(range(depth + 1), count):
+            edges = [-1] + list(levels) + [depth]
+            spans = [first_ns * (start < 0) + sum(level_ns[max(start, 0):end])
+                     for start, end in zip(edges, edges[1:])]
+            if max(spans) <= budget:
+                key = (sum(bits[level] for level in levels), count)
+                if best is None or key < best[0]:
+                    best = key, list(levels)
+    return best and best[1]
+
+
+def adder_tree(m, stages, terms, name, *, pipeline, registered_terms=False, levels=None):
     """Sum of ``terms`` ``(value, lo, hi)`` by a balanced binary tree of two-input adders.
 
     Each node is exactly as wide as its bounds (:func:`~hwgen.ranges.range_shape`);
     the registers sit at :func:`tree_stage_levels` and are built by
     ``stages``, so the root arrives ``pipeline`` (+1 with
-    ``registered_terms``) stages after the terms. Nodes are named
+    ``registered_terms``) stages after the terms; ``levels`` places them
+    instead (:func:`tree_stage_levels`). Nodes are named
     ``{name}_l{level}_{k}``, registers ``{name}_l{level}s{index}_{k}``.
     """
-    levels = tree_stage_levels(len(terms), pipeline, registered_terms)
+    levels = tree_stage_levels(len(terms), pipeline, registered_terms, levels)
     nodes = list(terms)
     level = 0
     while True:

@@ -37,8 +37,8 @@ class AddStreams(wiring.Component):
     Every stage holds at most one carry chain: each partial product fits one
     18 x 18 DSP multiplier (ECP5 ``MULT18X18D``) with a register at its
     output, the adder joining a wide product has a stage of its own, ``zp``
-    rides in the rounding adder's constant, and the clamp's comparisons follow
-    the sum's register. Alone, int8 + int8 -> int8 with ``pe=4``, nextpnr-ecp5
+    rides in the rounding adder's constant, and the clamp (read from the
+    sum's high bits, :func:`~._dyadic.clamp`) follows the sum's register. Alone, int8 + int8 -> int8 with ``pe=4``, nextpnr-ecp5
     gives 141 MHz on speed grade 6 and 180 MHz on grade 8, limited by the
     DSP's own delay (with the product and the clamp in one stage each: 110 MHz
     on grade 6). An input wider than 18 bits makes Yosys split each partial

@@ -8,7 +8,9 @@ from amaranth.lib.wiring import In, Out
 from ..ranges import range_shape
 from ._checks import as_array, check_int, check_range, check_shape, shape_range
 from ._engine import FoldedEngine, FoldedUnit, check_fold
-from ._lanes import BinaryAddSub, DspMultiply, ShiftAdd, TernaryAddSub, lanes, product_terms
+from ._lanes import (BinaryAddSub, DspMultiply, ShiftAdd, TernaryAddSub, lanes, product_terms,
+                     tree_level_delays)
+from ._pipeline import cheapest_tree_levels
 from ._weight_store import WeightRom
 
 __all__ = ["RESOURCES", "WEIGHT_KINDS", "IntegerMVAU", "lanes", "product_terms"]
@@ -46,7 +48,8 @@ class IntegerMVAU(FoldedUnit):
       layer on 8-bit pixels).
     * ``"ternary"`` ({-1, 0, +1}, BitNet b1.58; 2 ROM bits, two's complement
       ``01`` = +1, ``11`` = -1, ``00`` = 0; :class:`~._lanes.TernaryAddSub`):
-      add, subtract or skip, no multiplier, whatever ``resource`` says.
+      add ``x``, ``~x`` or nothing, no multiplier, whatever ``resource`` says; each
+      channel's count of -1 weights joins its bias (``-x == ~x + 1``).
     * ``"int"`` (signed ``weight_bits`` = 2..8, two's complement in the ROM):
       ``resource="lut"`` (:class:`~._lanes.ShiftAdd`) builds each product as
       shift-add partial products,
@@ -90,6 +93,12 @@ class IntegerMVAU(FoldedUnit):
         Inputs are -1/+1 (bit 1 = +1, the output of a 1-bit threshold).
     pe, simd, pipeline : int   as for :class:`~hwgen.units.mvau.MVAU`
     resource : str      one of :data:`RESOURCES` (default ``"lut"``); matters for ``"int"``
+    tree_levels : sequence of int, optional
+        The adder-tree levels with a register after them, ascending (0: the terms, the
+        tree's depth: its root), ``pipeline`` of them; by default ``pipeline`` registers
+        spread evenly (:func:`~._pipeline.tree_stage_levels`). :meth:`retimed` sets them
+        to the placement with the fewest flip-flops that fits the clock. Not with
+        ``resource="dsp"``.
 
     Members
     -------
@@ -119,7 +128,8 @@ class IntegerMVAU(FoldedUnit):
         return "ternary_mvau", [lanes * ibits, acc, 1]
 
     def __init__(self, *, weights, in_shape, weight_kind="int", weight_bits=8, bias=None,
-                 in_range=None, binary_input=False, pe=1, simd=1, pipeline=1, resource="lut"):
+                 in_range=None, binary_input=False, pe=1, simd=1, pipeline=1, resource="lut",
+                 tree_levels=None):
         if weight_kind not in WEIGHT_KINDS:
             raise TypeError(f"weight_kind must be one of {', '.join(map(repr, WEIGHT_KINDS))}, "
                             f"not {weight_kind!r}")
@@ -150,10 +160,16 @@ class IntegerMVAU(FoldedUnit):
         datapath = _datapath(weight_kind, self._weight_bits, resource, simd=simd,
                              pipeline=pipeline, in_shape=shape, in_range=self._in_range,
                              binary_input=binary_input)
+        if tree_levels is not None:
+            self._check_tree_levels(tree_levels, pipeline, datapath)
+            datapath = _datapath(weight_kind, self._weight_bits, resource, simd=simd,
+                                 pipeline=pipeline, in_shape=shape, in_range=self._in_range,
+                                 binary_input=binary_input, levels=tuple(tree_levels))
         store = WeightRom(self._weights, pe=pe, simd=simd, codes=datapath.codes,
                           lane_bits=datapath.lane_bits)
         engine = FoldedEngine(mh=mh, mw=mw, pe=pe, simd=simd, in_shape=shape,
-                              datapath=datapath, store=store, base=self._bias)
+                              datapath=datapath, store=store,
+                              base=self._bias + datapath.base_offset(self._weights))
         out_shape = range_shape(*engine.sum_range, min_width=2)
         super().__init__(engine=engine, out_shape=out_shape, members={
             "i": In(stream.Signature(data.ArrayLayout(shape, simd))),
@@ -166,21 +182,58 @@ class IntegerMVAU(FoldedUnit):
     binary_input = property(lambda self: self._binary_input)
     in_range = property(lambda self: self._in_range)
 
+    tree_levels = property(lambda self: self.datapath.levels)
+
     def retimed(self, model, clock_mhz):
-        """This MVAU with the fewest product-tree stages (at least ``pipeline``) whose every
-        stage fits the delay model's budget at ``clock_mhz`` (``datapath.tree_delays``: the
-        terms' gating, LUT4 levels and carry chains per adder level; the accumulator after
-        the root is not counted, as in :meth:`hwgen.units.mvau.MVAU.retimed`). Cycles per
-        vector are the same at any depth; the latency grows by the stages added."""
-        depth = max((len(self.datapath.term_bounds()) - 1).bit_length(), 1)
-        pipeline = self.timed_pipeline(model, clock_mhz, depth)
-        if pipeline == self.pipeline:
+        """This MVAU with product-tree registers (at least ``pipeline``) where every stage
+        fits the delay model's budget at ``clock_mhz`` (the terms' gating, LUT4 levels and
+        carry chains per adder level; the accumulator after the root is not counted, as in
+        :meth:`hwgen.units.mvau.MVAU.retimed`). Without DSP products the registers go to
+        the levels that cost the fewest flip-flops (:func:`~._pipeline.cheapest_tree_levels`;
+        as many as ``pipeline`` when that many fit, so the latency stays); with them, or when
+        no placement fits, the fewest stages spread evenly (``datapath.tree_delays``).
+        Cycles per vector are the same at any depth; the latency grows by the stages added."""
+        budget = model.budget(clock_mhz)
+        tree = self.datapath.tree_delays(model, self.pipeline)
+        fits = tree is not None and max(tree) <= budget
+        levels = None
+        if not self.datapath.registered_products:
+            bounds = self.datapath.term_bounds()
+            levels = cheapest_tree_levels(bounds, tree_level_delays(model, bounds), budget,
+                                          first_ns=self.datapath.term_ns(model),
+                                          least=self.pipeline,
+                                          most=self.pipeline if fits else None)
+        if levels is not None:
+            pipeline = len(levels)
+        elif fits:
+            return self
+        else:
+            depth = max((len(self.datapath.term_bounds()) - 1).bit_length(), 1)
+            pipeline = self.timed_pipeline(model, clock_mhz, depth)
+            levels = self.tree_levels if pipeline == self.pipeline else None
+        if (pipeline, levels) == (self.pipeline, self.tree_levels):
             return self
         return IntegerMVAU(weights=self._weights, in_shape=self.in_shape,
                            weight_kind=self._weight_kind, weight_bits=self._weight_bits,
                            bias=self._bias, in_range=self._in_range,
                            binary_input=self._binary_input, pe=self.pe, simd=self.simd,
-                           pipeline=pipeline, resource=self._resource)
+                           pipeline=pipeline, resource=self._resource, tree_levels=levels)
+
+    @staticmethod
+    def _check_tree_levels(tree_levels, pipeline, datapath):
+        """TypeError/ValueError unless ``tree_levels`` are ``pipeline`` ascending levels of
+        the datapath's tree (0 .. depth), without DSP products."""
+        if datapath.registered_products:
+            raise ValueError(f"tree_levels must be None with resource='dsp' (the products' "
+                             f"register comes first), not {tree_levels!r}")
+        depth = (len(datapath.term_bounds()) - 1).bit_length()
+        if not isinstance(tree_levels, (list, tuple)) or \
+                not all(isinstance(v, int) and not isinstance(v, bool) for v in tree_levels):
+            raise TypeError(f"tree_levels must be a sequence of int, not {tree_levels!r}")
+        if list(tree_levels) != sorted(set(tree_levels)) or \
+                any(not 0 <= v <= depth for v in tree_levels) or len(tree_levels) != pipeline:
+            raise ValueError(f"tree_levels must be {pipeline} (pipeline) ascending levels in "
+                             f"0..{depth} (the tree's depth), not {tree_levels!r}")
 
     @property
     def weights(self):

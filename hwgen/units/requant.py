@@ -7,9 +7,10 @@ from amaranth.lib.wiring import In, Out
 from ._checks import channel_params, check_int, check_shape, shape_range
 from ._counter import counter
 from ._credit import credit_input
-from ._dyadic import check_rounding, clamp, delayed, dyadic_bounds, narrowest_multiplier, round_shift
+from ._dyadic import (check_rounding, clamp, clamp_levels, delayed, dyadic_bounds,
+                      narrowest_multiplier, round_shift)
 from ._expshift import delay
-from ._multiply import staged_product, staged_product_latency
+from ._multiply import signed_digits, staged_product, staged_product_latency
 from ._rom import lane_rom
 
 __all__ = ["Requant"]
@@ -56,7 +57,9 @@ class Requant(wiring.Component):
         adders, whose path from register to register does not fit 200 MHz on ECP5);
         ``n >= 1``: shift-add logic whose adder tree is split into about ``n``
         register stages (:func:`~._multiply.staged_product`), set by :meth:`retimed`
-        from the delay model.
+        from the delay model. Its terms are the bits of ``m'``, or for a per-tensor
+        ``m'`` its signed digits (:attr:`product_terms`: int4_cnn-sized per-tensor
+        multipliers have a third fewer, and no selecting LUT in front of the tree).
 
     The hardware multiplies by the narrowest ``(m', s')`` that gives the same
     clamped output for every input ``in_shape`` admits
@@ -69,14 +72,15 @@ class Requant(wiring.Component):
     i : In(stream.Signature(ArrayLayout(in_shape, pe)))
     o : Out(stream.Signature(ArrayLayout(out_shape, pe)))
 
-    Latency 3 cycles (parameter read + multiply, round-shift, offset + clamp),
+    Latency 3 cycles (parameter read + multiply, rounding with the zero point, clamp),
     plus one for each of ``shift_stage`` and ``offset_stage`` and
     ``staged_product_latency - 1`` with ``product_stages``;
     one beat per cycle. The pipeline never stalls (no register has an
     enable): a beat is taken only when the output queue
-    (:class:`~hwgen.units._credit.CreditQueue`) has room for it and every
-    beat in flight, so ``o.ready`` reaches only the queue's pointer and
-    count, and ``i.ready`` depends on the unit's own flip-flops only.
+    (:class:`~hwgen.units._credit.CreditQueue`, its ``latency + 1`` results
+    in LUTRAM) has room for it and every beat in flight, so ``o.ready``
+    reaches only the queue's pointer and count, and ``i.ready`` depends on
+    the unit's own flip-flops only.
     """
 
     #: what the manifest records of this unit: names of its public figures, in manifest order
@@ -136,6 +140,8 @@ class Requant(wiring.Component):
     folds = property(lambda self: self._channels // self._pe)
     #: width of the hardware's multiplier operand ``m'`` (the widest over the channels)
     multiplier_bits = property(lambda self: max(self._hw_m).bit_length())
+    #: terms of the staged product: a per-tensor ``m'``'s signed digits, else its bits
+    product_terms = property(lambda self: len(self._product_positions()))
     shift_stage = property(lambda self: self._shift_stage)
     offset_stage = property(lambda self: self._offset_stage)
     product_stages = property(lambda self: self._product_stages)
@@ -146,7 +152,14 @@ class Requant(wiring.Component):
 
     def _product_latency(self, stages=None):
         stages = self._product_stages if stages is None else stages
-        return staged_product_latency(self.multiplier_bits, stages) if stages else 1
+        return staged_product_latency(len(self._product_positions()), stages) if stages else 1
+
+    def _product_positions(self):
+        """Bit positions of the staged product's terms: a per-tensor multiplier's signed
+        digits (:func:`~._multiply.signed_digits`), else every bit of ``m'``."""
+        if len(set(self._hw_m)) == 1:
+            return [position for _, position in signed_digits(self._hw_m[0])]
+        return list(range(self.multiplier_bits))
     #: ``i.ready`` comes from the unit's own flip-flops; ``o.ready`` reaches a few (hwgen.network)
     registered_ready = True
     ready_fanout = 4
@@ -154,30 +167,40 @@ class Requant(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         # The pipeline never stalls: its registers move every cycle, and a beat is taken only
-        # when the output queue has room for it and everything in flight (credit).
-        queue, accept = credit_input(m, self)
+        # when the output queue has room for it and everything in flight (credit). The queue
+        # holds latency + 1 results in LUTRAM: in registers they were most of the unit's
+        # flip-flops beside the product (ternary_mlp's fc1: 396 of 1,116), and every slot's
+        # enable decoded the write pointer (attention_mini's k at 200 MHz: read_at -> a
+        # slot, 10 levels, 8.0 ns).
+        queue, accept = credit_input(m, self, lutram=True)
 
         fold, _ = counter(m, self.folds, accept, "fold")
+        # The shift and the zero point are used once the product is there: their ROMs read
+        # the fold that many cycles late (one shared delay of a few bits), rather than each
+        # lane carrying its words along the product's stages.
+        carried = self._product_latency() - 1 if self._product_stages else 0
+        varies = any(len(set(values[lane::self._pe])) > 1
+                     for values in (self._hw_s, self._zp) for lane in range(self._pe))
+        late = delay(m, fold, carried, Const(1), "fold_late") if carried and varies else fold
 
-        # Stage 1: register x; each lane's parameters come out of its ROM in step.
+        # Stage 1: register x; each lane's multiplier comes out of its ROM in step.
         x1 = Signal.like(self.i.payload)
         m.d.sync += x1.eq(self.i.payload)
-        lane_params = [self._lane_params(m, lane, fold) for lane in range(self._pe)]
+        lane_params = [self._lane_params(m, lane, fold, late) for lane in range(self._pe)]
 
         for lane, (mult, shift, zp) in enumerate(lane_params):
-            # Stage 2: product, carrying the parameters along (staged: several stages).
+            # Stage 2: product (staged: several stages), the shift and zero point beside it.
             product = Signal(signed(len(x1[lane]) + len(mult) + 1), name=f"product_{lane}")
             # Why s - 1: ((p >> (s-1)) + 1) >> 1 rounds half up without a 2**(s-1) adder (_dyadic).
             shamt = Signal(unsigned(len(shift)), name=f"shamt_{lane}")
             exact = Signal(name=f"exact_{lane}")    # s == 0: no rounding term
             zp2 = Signal.like(zp, name=f"zp2_{lane}")
             if self._product_stages:
-                m.d.comb += product.eq(staged_product(m, x1[lane], mult, name=f"product_{lane}",
+                # a per-tensor multiplier as an int: its signed digits, fewer than its ones
+                factor = self._hw_m[0] if len(set(self._hw_m)) == 1 else mult
+                m.d.comb += product.eq(staged_product(m, x1[lane], factor,
+                                                      name=f"product_{lane}",
                                                       stages=self._product_stages))
-                carried = self._product_latency() - 1
-                shift, zp = (value if isinstance(value, Const) else
-                             delay(m, value, carried, Const(1), f"{name}_{lane}")
-                             for value, name in ((shift, "shift"), (zp, "zp")))
             else:
                 m.d.sync += product.eq(x1[lane] * mult)
             m.d.sync += [
@@ -185,22 +208,22 @@ class Requant(wiring.Component):
                 exact.eq(shift == 0),
                 zp2.eq(zp),
             ]
-            # Stage 3 (the queue's register): rounded shift, offset and clamp; with
-            # shift_stage the variable shift and with offset_stage the clamp are stages of
-            # their own.
-            half_bounds, offset_bounds = self._lane_bounds(lane)
-            rounded = round_shift(m, product, shamt, exact, rounding=self._rounding,
-                                  base=self._shift_base(lane),
-                                  suffix=lane, shift_stage=self._shift_stage,
-                                  half_shape=_signed_shape(*half_bounds))
+            # Stage 3 (the queue's register): rounded shift with the zero point in the
+            # rounding adder, and the clamp; with shift_stage the variable shift and with
+            # offset_stage the clamp are stages of their own.
             if self._shift_stage:
                 zp2 = delayed(m, zp2, f"zp3_{lane}")
+            half_bounds, offset_bounds = self._lane_bounds(lane)
+            rounded = round_shift(m, product, shamt, exact, rounding=self._rounding,
+                                  base=self._shift_base(lane), offset=zp2,
+                                  suffix=lane, shift_stage=self._shift_stage,
+                                  half_shape=_signed_shape(*half_bounds))
             # As wide as the lane's rescaled values plus zero points, not the product.
             offset = Signal(_signed_shape(*offset_bounds), name=f"offset_{lane}")
             if self._offset_stage:
-                m.d.sync += offset.eq(rounded + zp2)
+                m.d.sync += offset.eq(rounded)
             else:
-                m.d.comb += offset.eq(rounded + zp2)
+                m.d.comb += offset.eq(rounded)
             m.d.comb += queue.w_data[lane].eq(clamp(offset, self._out_shape))
         return m
 
@@ -226,7 +249,7 @@ class Requant(wiring.Component):
         options = [(False, False), (False, True), (True, False), (True, True)]
         if not self._shift_levels():
             options = [option for option in options if not option[0]]
-        levels = (self.multiplier_bits - 1).bit_length()
+        levels = (len(self._product_positions()) - 1).bit_length()
         options = [(*option, stages) for stages in range(levels + 2) for option in options
                    if stages < 2 or self._product_latency(stages) > self._product_latency(
                        stages - 1)]
@@ -285,12 +308,13 @@ class Requant(wiring.Component):
         x_bits, m_bits = self._in_shape.width, self.multiplier_bits
         width = x_bits + m_bits + 1                                     # the product
         if product_stages:       # the selecting LUT, then adder levels per stage
-            # level j + 1 adds sums 2**j bits apart: its carry chain is x's width plus the
-            # shifts so far plus a carry per level (and no longer than the product)
-            levels = [model.carry(min(x_bits + (2 << j) - 1 + j + 1, width))
-                      for j in range((m_bits - 1).bit_length())]
+            # a level's carry chain spans x's width plus its terms' shifts plus a carry per
+            # level (no longer than the product); the bits of m' are 2**j apart at level j + 1
+            levels = [model.carry(min(x_bits + span + j + 1, width))
+                      for j, span in enumerate(_level_spans(self._product_positions()))]
             per_stage = -(-len(levels) // product_stages) if levels else 1
-            stages = [(model.stage((model.luts(1) if i == 0 else 0.0)    # carry() has its net
+            select = 0.0 if len(set(self._hw_m)) == 1 else model.luts(1)  # a constant: none
+            stages = [(model.stage((select if i == 0 else 0.0)    # carry() has its net
                                    + sum(levels[i:i + per_stage])),
                        f"the multiplier's adder levels ({per_stage} per stage)")
                       for i in range(0, max(len(levels), 1), per_stage)]
@@ -302,10 +326,15 @@ class Requant(wiring.Component):
         else:
             stages = [(model.stage(model.carry(width) + model.luts(2)), "the multiplier")]
         shift = model.luts(self._shift_levels())
-        add = 2 * model.carry(width)                           # rounding adder, zero point
-        offset_bits = max(_signed_shape(*self._lane_bounds(lane)[1]).width
-                          for lane in range(self._pe))
-        clamp_ns = model.carry(offset_bits) + model.luts(2, fanout=4)   # both compares at once
+        bounds = [self._lane_bounds(lane) for lane in range(self._pe)]
+        # one adder: the rounding term and the zero point ride in one operand (round_shift)
+        half_bits = max(_signed_shape(*half).width for half, _ in bounds)
+        add = model.carry(half_bits if shift_stage else width)
+        offset_bits = max(_signed_shape(*offset).width for _, offset in bounds)
+        # The clamp's LUT tree, then the queue's write (a slot's multiplexer or the LUTRAM's
+        # write port): attention_mini's k with the rounding adder in that stage placed at
+        # 152 MHz (read_at -> the ring, 11 levels), with the clamp alone at 207 (seed 1).
+        clamp_ns = model.luts(clamp_levels(offset_bits, self._out_shape) + 1, fanout=4)
         parts = [("rounding shift", shift), ("rounding add and offset", add), ("clamp", clamp_ns)]
         cut_after = {0: shift_stage, 1: offset_stage}
         ns, names = 0.0, []
@@ -316,11 +345,14 @@ class Requant(wiring.Component):
                 ns, names = 0.0, []
         return stages
 
-    def _lane_params(self, m, lane, fold):
-        """(multiplier, shift, zero_point) for ``lane``, valid in stage 1.
+    def _lane_params(self, m, lane, fold, late):
+        """(multiplier, shift, zero_point) for ``lane``: the multiplier valid in stage 1, the
+        others in the product's last stage.
 
         A parameter equal for every channel is a constant; otherwise it comes
-        from this lane's ROM, addressed by the fold of the beat being accepted.
+        from this lane's ROM, addressed by the fold of the beat being accepted
+        (the multiplier's) or by that fold delayed to the product's last stage
+        (``late``: the shift's and the zero point's).
         """
         channels = range(lane, self._channels, self._pe)
         values = {
@@ -333,9 +365,21 @@ class Requant(wiring.Component):
             "shift": unsigned(max(max(self._hw_s).bit_length(), 1)),
             "zero_point": signed(max(_bits_signed(v) for v in self._zp)),
         }
-        return [lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key], addr=fold, en=Const(1),
-                         placed=True)
+        return [lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key],
+                         addr=fold if key == "multiplier" else late, en=Const(1), placed=True)
                 for key in ("multiplier", "shift", "zero_point")]
+
+
+def _level_spans(positions):
+    """Per adder level of the staged product's tree over terms at these bit ``positions``
+    (paired in order, as :func:`~._multiply.staged_product` pairs them): the widest
+    distance from a sum's lowest to its highest term."""
+    nodes, spans = [(p, p) for p in positions], []
+    while len(nodes) > 1:
+        nodes = [(pair[0][0], pair[-1][1]) for pair in
+                 (nodes[k:k + 2] for k in range(0, len(nodes), 2))]
+        spans.append(max(high - low for low, high in nodes))
+    return spans
 
 
 def _signed_shape(lo, hi):

@@ -63,6 +63,12 @@ CASES = {
         in_shape=unsigned(8), out_shape=signed(8), channels=4, pe=2,
         multiplier=[1470337272], shift=[34], zero_point=[-3], rounding="half_even",
         offset_stage=True, product_stages=9),
+    # a per-tensor multiplier's product over its signed digits (22435: -1 digits, two of
+    # them paired), on signed inputs
+    "per_tensor_signed_digits": dict(
+        in_shape=signed(15), out_shape=signed(8), channels=8, pe=8,
+        multiplier=[1470337272], shift=[34], zero_point=[3], offset_stage=True,
+        product_stages=2),
     "floor_per_channel_staged": dict(
         in_shape=signed(10), out_shape=signed(6), channels=4, pe=1,
         multiplier=[3, 1, 2**31 - 1, 7], shift=[3, 0, 37, 1], zero_point=[0, -32, 31, 5],

@@ -202,8 +202,24 @@ def test_weight_kind_picks_the_lane_datapath(kind, resource, datapath, lane_bits
 def test_ternary_and_binary_weights_build_no_multiplier():
     for kind, bits in (("ternary", 2), ("binary", 1)):
         unit = Case(kind, signed(8), mh=4, mw=8, pe=2, simd=4).unit()
-        assert unit.weight_bits == bits and unit.rom_bits == 4 * 8 * bits
+        assert unit.weight_bits == bits and unit.weight_store.rom_bits == 4 * 8 * bits
         assert " * " not in to_verilog(unit, "mvau")
+
+
+def test_ternary_terms_are_x_or_its_complement_and_the_bias_counts_the_minus_ones():
+    """-x == ~x + 1: the lanes add ~x for a -1 weight and each channel's start value adds
+    its count of -1 weights, so the sums (and the output type) are the products'."""
+    weights = [[-1, -1, 1, 0], [0, 1, 1, 1], [-1, 0, 0, 0]]
+    unit = IntegerMVAU(weights=weights, in_shape=unsigned(4), weight_kind="ternary", simd=2,
+                       bias=[5, 0, -3])
+    assert unit.out_shape == signed(7)                  # -25 .. 45, as the products give
+    assert unit.datapath.base_offset(np.array(weights)).tolist() == [2, 0, 1]
+    assert unit.datapath.term_bounds()[0] == (-16, 15)   # x, ~x (-16 .. -1) or 0
+    x = np.array([[0, 0, 0, 0], [15, 15, 15, 15], [3, 7, 0, 9], [15, 15, 0, 0]])
+    beats = [row[s] | (row[s + 1] << 4) for row in x.tolist() for s in (0, 2)]
+    received = simulate_stream(unit, beats, len(x) * unit.nf)
+    got = from_beats(unit, [received[n:n + unit.nf] for n in range(0, len(received), unit.nf)])
+    np.testing.assert_array_equal(got, x @ np.array(weights).T + [5, 0, -3])
     assert " * " not in to_verilog(Case("int", signed(8), 4, 8, 2, 4).unit(), "mvau")
     assert " * " in to_verilog(Case("int", signed(8), 4, 8, 2, 4, resource="dsp").unit(), "mvau")
 
@@ -329,23 +345,61 @@ def test_tree_delays_count_the_term_gating_and_each_adder_level():
 @pytest.mark.parametrize("grade", ["8", "6"])
 def test_retimed_chooses_the_fewest_tree_stages_that_fit_the_clock(grade):
     """int8_mlp's fc1 (pipeline 1 in its YAML) at 200 MHz: the fewest stages whose tree
-    stages all fit the budget; at 50 MHz it is kept; a deeper pipeline is never shortened;
-    the retimed unit computes the same sums (Amaranth sim under stalls)."""
+    stages all fit the budget; at 50 MHz its one register moves to the root, the narrowest
+    level; a deeper pipeline is never shortened; the retimed unit computes the same sums
+    (Amaranth sim under stalls)."""
     from hwgen.timing import delay_model
     model = delay_model("ecp5", grade)
     case = Case("int", unsigned(8), 32, 64, 4, 8, bias="random")
     unit = case.unit()
-    assert unit.retimed(model, 50) is unit
+    slow = unit.retimed(model, 50)
+    assert (slow.pipeline, slow.tree_levels) == (1, [6]) and slow.retimed(model, 50) is slow
     fast = unit.retimed(model, 200)
     budget = model.budget(200)
     assert fast.pipeline > 1 and max(fast.datapath.tree_delays(model, fast.pipeline)) <= budget
     assert max(unit.datapath.tree_delays(model, fast.pipeline - 1)) > budget
     assert fast.retimed(model, 200) is fast
     deep = case.unit(pipeline=6)
-    assert deep.retimed(model, 200) is deep
+    assert deep.retimed(model, 200).pipeline == 6
     x = case.vectors(6, seed=2)
     received = simulate_stream(fast, [w for f in case.beats(x) for w in f], len(x) * fast.nf,
                                stall=0.3, seed=3)
     got = from_beats(fast, [received[n:n + fast.nf] for n in range(0, len(received), fast.nf)])
     np.testing.assert_array_equal(got, case.expected(x))
     unit._MustUse__silence = True
+
+
+def test_retimed_registers_the_tree_levels_that_cost_fewest_flip_flops():
+    """ternary_mlp's fc1 at 200 MHz (ECP5 speed 8): one register after the first adder level
+    fits (the terms are x, ~x or 0, one LUT level after the replay select), where an even
+    split needed one at the 16 x 8 terms; a placement given by hand is built as given."""
+    from hwgen.timing import delay_model
+    from hwgen.units._pipeline import tree_level_bits
+    model = delay_model("ecp5", "8")
+    case = Case("ternary", signed(8), 64, 128, 8, 16)
+    fast = case.unit().retimed(model, 200)
+    assert (fast.pipeline, fast.tree_levels) == (1, [1])
+    assert max(fast.datapath.tree_delays(model, 1)) <= model.budget(200)
+    bits = tree_level_bits(fast.datapath.term_bounds())
+    assert bits[1] < bits[0] and fast.retimed(model, 200) is fast
+    small = Case("int", signed(5), 4, 16, 2, 8, weight_bits=3, bias="random")
+    placed = small.unit(pipeline=2, tree_levels=(0, 3))
+    assert placed.tree_levels == [0, 3] and placed.latency == small.unit(pipeline=2).latency
+    x = small.vectors(8, seed=4)
+    received = simulate_stream(placed, [w for f in small.beats(x) for w in f],
+                               len(x) * placed.nf, stall=0.3, seed=5)
+    got = from_beats(placed, [received[n:n + placed.nf] for n in range(0, len(received),
+                                                                         placed.nf)])
+    np.testing.assert_array_equal(got, small.expected(x))
+
+
+@pytest.mark.parametrize("change, error, message", [
+    (dict(tree_levels=(1,), resource="dsp"), ValueError, "tree_levels must be None with"),
+    (dict(tree_levels=(1, 2)), ValueError, r"tree_levels must be 1 \(pipeline\) ascending"),
+    (dict(tree_levels=(6,)), ValueError, r"levels in 0..5 \(the tree's depth\), not \(6,\)"),
+    (dict(tree_levels=(2, 1), pipeline=2), ValueError, "ascending levels"),
+    (dict(tree_levels="1"), TypeError, "tree_levels must be a sequence of int, not '1'"),
+])
+def test_tree_levels_are_checked(change, error, message):
+    with pytest.raises(error, match=message):
+        Case("int", signed(8), 4, 8, 2, 8, weight_bits=4).unit(**change)

@@ -117,19 +117,26 @@ def test_retimed_adds_the_shift_and_clamp_stages_when_needed():
     model = delay_model("ecp5", "8")
     unit = Requant(**CASES["per_tensor_s32_to_u8"])
     assert unit.retimed(model, 50) is unit and unit.latency == 3
-    moderate = unit.retimed(model, 100)
+    # The zero point rides in the rounding adder and the clamp reads the high bits, so
+    # 100 MHz fits in three stages; at 150 the clamp takes a stage of its own.
+    assert unit.retimed(model, 100) is unit
+    moderate = unit.retimed(model, 150)
     assert moderate.offset_stage and not moderate.shift_stage   # a constant shift
     assert not moderate.product_stages and moderate.latency == 4
     # At 250 MHz no MULT18X18D path fits: the product becomes shift-add stages.
     fast = unit.retimed(model, 250)
     assert fast.product_stages and fast.offset_stage and not fast.shift_stage
-    assert fast.latency == 3 + staged_product_latency(fast.multiplier_bits, fast.product_stages)
-    # int4_cnn's conv2 requant at 200 MHz: every stage fits, the product in 2 stages
+    assert fast.latency == 3 + staged_product_latency(fast.product_terms, fast.product_stages)
+    assert fast.product_terms < fast.multiplier_bits         # per tensor: its signed digits
+    # int4_cnn's conv2 requant made per tensor, at 200 MHz: every stage fits, the product
+    # over its signed digits in 1 stage (no selecting LUT, one level fewer than its bits)
     conv2 = Requant(in_shape=signed(13), out_shape=unsigned(4), channels=16, pe=4,
                     multiplier=[1091506397], shift=[35]).retimed(model, 200)
-    assert conv2.multiplier_bits == 14 and conv2.product_stages == 2
+    assert conv2.multiplier_bits == 14 and conv2.product_terms < 8
+    assert conv2.product_stages == 1
     assert conv2.stage_delay(model)[0] <= 0.85 * 1e3 / 200
-    assert "offset_stage" in unit.stage_delay(model)[2]
+    assert "product_stages" in unit.stage_delay(model)[2]
+    assert "offset_stage" in Requant(**CASES["folded_u8_to_s4"]).stage_delay(model)[2]
     per_channel = Requant(**CASES["folded_u8_to_s4"]).retimed(model, 250)
     assert (per_channel.shift_stage, per_channel.offset_stage) == (True, True)
     assert per_channel.latency == 4 + staged_product_latency(per_channel.multiplier_bits,
@@ -169,3 +176,18 @@ def test_staged_product_is_bit_exact_on_every_unsaturated_input():
     case = CASES["half_up_staged_product"]
     x = case_vectors(case, count=0, seed=3)
     np.testing.assert_array_equal(simulate(case, x, stall=0.3, seed=2), case_expected(case, x))
+
+
+def test_signed_digits_are_the_fewest_and_sum_to_the_value():
+    """A per-tensor multiplier's staged product has a term per signed digit: 22435 (nine
+    ones) has seven, no two adjacent, the top one +1."""
+    from hwgen.units._multiply import signed_digits
+    assert signed_digits(22435) == [(-1, 0), (1, 2), (1, 5), (-1, 7), (-1, 11), (-1, 13),
+                                    (1, 15)]
+    for value in list(range(1, 2048)) + [2**31 - 1, 3 << 29]:
+        digits = signed_digits(value)
+        assert sum(d << p for d, p in digits) == value and digits[-1][0] == 1
+        assert all(b - a >= 2 for (_, a), (_, b) in zip(digits, digits[1:]))
+        assert len(digits) <= bin(value).count("1")
+    unit = Requant(**CASES["per_tensor_signed_digits"])
+    assert unit.product_terms == 7 and unit.latency == 3 + 1 + staged_product_latency(7, 2) - 1
