@@ -27,6 +27,19 @@ layers:
   - {name: top1, op: argmax}
 """
 
+#: weight ROMs deeper than a weight table: fc0's 36 words x 49 bits stored by rom_plan (36 bits
+#: in block RAM, 13 in logic), fc1's 64 words x 9 bits in logic (not worth a block RAM)
+DEEP = """name: pop_deep
+input: {shape: [196], bits: 1}
+seed: 4
+layers:
+  - {name: fc0, op: binary_dense, out_features: 36, pe: 4, simd: 49, pipeline: 1,
+     popcount: compressor, activation: {op: threshold, bits: 1}}
+  - {name: fc1, op: binary_dense, out_features: 32, pe: 2, simd: 9, pipeline: 2,
+     popcount: compressor}
+  - {name: top1, op: argmax}
+"""
+
 
 def tiny_bnn_with(tree):
     """examples/tiny_bnn.yaml with ``popcount: tree`` on both binary_dense layers."""
@@ -57,6 +70,12 @@ def test_tiny_bnn_with_compressor_trees(tmp_path):
 
 def test_binary_conv_with_compressor_tree(tmp_path):
     cosimulate_spec(loads(CONV), 30, tmp_path, backpressure=0.3, seed=6)
+
+
+def test_deep_weight_roms_stored_by_rom_plan(tmp_path):
+    design, _ = cosimulate_spec(loads(DEEP), 30, tmp_path, backpressure=0.3, seed=7)
+    mvaus = [u for layer in design.layers for u in layer.units if hasattr(u, "popcount")]
+    assert [u.weight_depth for u in mvaus] == [36, 64]
 
 
 def test_compressor_on_integer_inputs_is_not_implemented():

@@ -68,6 +68,11 @@ class XnorPopcount:
     #: the engine restarts an accumulator by the reset of its flip-flops, not a multiplexer
     #: in front of its adder (compressor tree only, as above)
     reset_accumulator = property(lambda self: self._tree == "compressor")
+    #: the weight ROMs that are no tables are stored by depth and width
+    #: (:func:`~hwgen.units._rom.rom_plan`: block RAM, logic or split), not where Yosys puts
+    #: them (logic up to 64 words: a 64-word ROM bit is a LUT6, as much as the synapse's
+    #: share of the tree); compressor tree only, as above
+    places_roms = property(lambda self: self._tree == "compressor")
     #: the engine's output queue keeps its results in LUTRAM, not registers read through a
     #: multiplexer (a 32x32 MVAU at SF = 2 spent 271 of its 1,744 LUT6 on that multiplexer):
     #: in the LUT-lean lanes only (the compressor tree, or the stage after the reads), so

@@ -26,6 +26,7 @@ from amaranth.hdl import Cat, Const, Signal, unsigned
 from amaranth.lib.memory import Memory
 
 from ._counter import counter, loop_nest
+from ._rom import lane_rom
 from .popcount import TABLE_ADDRESS_BITS, WeightTable
 
 __all__ = ["StreamedWeights", "WeightRom"]
@@ -56,15 +57,21 @@ class WeightRom:
                          is then no memory but its words and a registered address
                          (``weight_addr``), read asynchronously inside the tree's first level,
                          so each of its LUTs takes activation and address bits together
+    placed : bool        every other ROM of more than one word is stored where
+                         :func:`~._rom.rom_plan` says (block RAM, logic, or the bits filling
+                         whole block RAM words there and the rest in logic), through
+                         ``rom_style`` attributes that Yosys obeys (:func:`~._rom.lane_rom`);
+                         False: the tool chooses (Yosys keeps ROMs of 64 words and fewer in
+                         logic)
     """
 
     #: ``read`` takes a list of per-PE copies of the address as well as one address
     address_per_pe = True
 
-    def __init__(self, weights, *, pe, simd, codes, lane_bits, tables=False):
+    def __init__(self, weights, *, pe, simd, codes, lane_bits, tables=False, placed=False):
         self._weights, self._pe, self._simd = weights, pe, simd
         self._codes, self._lane_bits = codes, lane_bits
-        self._tables = bool(tables)
+        self._tables, self._placed = bool(tables), bool(placed)
         mh, mw = weights.shape
         self._nf, self._sf = mh // pe, mw // simd
 
@@ -112,6 +119,10 @@ class WeightRom:
                 init = self.words(p)
                 if self.depth == 1:
                     words.append(Const(init[0], word_shape))
+                    continue
+                if self._placed:
+                    words.append(lane_rom(m, f"weights_{p}", word_shape, init,
+                                          addr=addresses[p], en=advance, placed=True))
                     continue
                 rom = Memory(shape=word_shape, depth=self.depth, init=init)
                 m.submodules[f"weights_{p}"] = rom

@@ -125,7 +125,11 @@ class MVAU(FoldedUnit):
     vendor tool infers block RAM for deep ROMs and LUTRAM (distributed ROM)
     or plain LUTs for shallow/narrow ones (Vivado: ``ram_style``/``rom_style``
     attributes; Yosys: ``memory_libmap`` by size). With NF*SF = 1 the "ROM"
-    is a constant and each XNOR folds into a wire or an inverter.
+    is a constant and each XNOR folds into a wire or an inverter. With
+    ``popcount="compressor"`` a ROM of at most 32 words is read inside the
+    tree's first level (:class:`~.popcount.WeightTable`) and a deeper one is
+    stored where :func:`~._rom.rom_plan` says (block RAM, logic or split;
+    sfc_fast's 64 x 49-bit ROMs: 36 bits in block RAM, 13 in logic).
     """
 
     #: what the manifest records of this unit: names of its public figures, in manifest order
@@ -160,7 +164,8 @@ class MVAU(FoldedUnit):
         datapath = XnorPopcount(simd=simd, pipeline=pipeline, tree=popcount,
                                 stages=stage_placement)
         store = WeightRom(self._weights, pe=pe, simd=simd, codes=datapath.codes,
-                          lane_bits=datapath.lane_bits, tables=datapath.reads_tables)
+                          lane_bits=datapath.lane_bits, tables=datapath.reads_tables,
+                          placed=datapath.places_roms)
         fused = self._threshold is not None
         engine = FoldedEngine(mh=mh, mw=mw, pe=pe, simd=simd, in_shape=shape,
                               datapath=datapath, store=store,

@@ -523,6 +523,9 @@ MVAU_CASES = [(mh, mw, pe, simd, pipeline, tree, placement)
               for pipeline in (0, 1, 3)
               for tree, placement in [("compressor", "reads"), ("compressor", "tree"),
                                       ("adder", "reads")]]
+# ROMs of 36 words (deeper than a weight table), stored by rom_plan: 36 of the 49 bits in
+# block RAM, 13 in logic, two memories per PE whose reads join to the word
+MVAU_CASES += [(36, 196, 4, 49, 1, "compressor", "reads"), (36, 196, 4, 49, 2, "adder", "reads")]
 
 
 @pytest.mark.parametrize("mh, mw, pe, simd, pipeline, tree, placement", MVAU_CASES)
@@ -546,22 +549,56 @@ def test_mvau_with_popcount_matches_golden(mh, mw, pe, simd, pipeline, tree, pla
     assert np.diff(out_stamps[::unit.nf]).tolist() == [unit.cycles_per_vector] * (len(x) - 1)
 
 
-def test_mvau_with_compressor_verilator_cosim():
-    """The exported Verilog of an MVAU with the compressor tree, 30% backpressure."""
+@pytest.mark.parametrize("mh, mw, simd", [(16, 64, 32), (36, 196, 49)])
+def test_mvau_with_compressor_verilator_cosim(mh, mw, simd):
+    """The exported Verilog of an MVAU with the compressor tree, 30% backpressure: weight
+    tables (8 words) and ROMs stored by rom_plan (36 words, split into two memories)."""
     pytest.importorskip("cocotb")
     from hwgen.units.mvau import MVAU
     from sim.cosim import cosimulate_unit
 
     from .mvau_cases import check_cosim, expected, from_beats, make_vectors, make_weights, \
         to_beats
-    weights = make_weights(16, 64, seed=17)
-    unit = MVAU(weights=weights, pe=4, simd=32, pipeline=2, popcount="compressor",
+    weights = make_weights(mh, mw, seed=17)
+    unit = MVAU(weights=weights, pe=4, simd=simd, pipeline=2, popcount="compressor",
                 stage_placement="reads")
     x = make_vectors(weights, count=200, seed=5)
-    result = cosimulate_unit(unit, "mvau_compressor_top", to_beats(x, 32), out_beats=unit.nf,
-                             backpressure=0.3, seed=5)
+    result = cosimulate_unit(unit, f"mvau_compressor_{simd}_top", to_beats(x, simd),
+                             out_beats=unit.nf, backpressure=0.3, seed=5)
     got = from_beats(result.received, unit.pe, unit.acc_shape.width)
     check_cosim(x, got, expected(x, weights), result)
+
+
+@pytest.mark.parametrize("mh, mw, simd, styles", [
+    (36, 196, 49, ["block", "logic"]),      # 36 x 49: 36 bits in block RAM, 13 in logic
+    (32, 256, 32, ["block"]),               # 64 x 32 (sfc_fast's fc1): one block RAM each
+    (16, 64, 8, []),                        # 32 x 8, a weight table: no memory at all
+    (16, 128, 8, ["logic"]),                # 64 x 8: 32 LUT4, not worth a block RAM
+])
+def test_mvau_with_compressor_stores_deep_roms_by_rom_plan(mh, mw, simd, styles):
+    """The compressor lane's ROMs deeper than a weight table carry the ``rom_style`` of
+    ``rom_plan`` (Yosys keeps ROMs of 64 words and fewer in logic otherwise); tables are no
+    memories; the adder lane's Verilog has no such attribute (the default MVAU unchanged)."""
+    import re
+
+    from hwgen.export import to_verilog
+    from hwgen.units._rom import rom_plan
+    from hwgen.units.mvau import MVAU
+
+    from .mvau_cases import make_weights
+    weights = make_weights(mh, mw, seed=2)
+    pe = 4
+    unit = MVAU(weights=weights, pe=pe, simd=simd, pipeline=1, popcount="compressor")
+    verilog = to_verilog(unit, "mvau")
+    found = re.findall(r'rom_style = "(\w+)"', verilog)
+    depth = unit.weight_depth
+    if depth <= 32:
+        assert not styles and not found and "weight_addr" in verilog
+    else:
+        assert [style for _, style in rom_plan(depth, simd)] == styles
+        assert sorted(found) == sorted(styles * pe)
+    default = to_verilog(MVAU(weights=weights, pe=pe, simd=simd, pipeline=1), "mvau")
+    assert "rom_style" not in default
 
 
 def test_mvau_with_compressor_obeys_stream_rules():
