@@ -282,8 +282,11 @@ def print_table(record):
         print(f"  join FIFOs (beats): {depths}")
     for name, e in [*record["units"].items(), *([("divider", div)] if div else [])]:
         path = e.get("critical_path")
+        seeds = ", ".join(f"{seed}: {mhz:g}" for seed, mhz in e.get("fmax_mhz_by_seed", {}).items())
+        print(f"  {name}: Verilog sha256 {e.get('verilog_sha256', '-')[:12]}, Fmax by seed "
+              f"{seeds or '-'}")
         if path:
-            print(f"  {name}: critical path (seed {e['critical_path_seed']}) "
+            print(f"    critical path (seed {e['critical_path_seed']}) "
                   f"{_short(path['from'])} -> {_short(path['to'])}, {path['logic_levels']} "
                   f"levels, {path['delay_ns']} ns")
 
