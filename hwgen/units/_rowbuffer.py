@@ -180,24 +180,21 @@ class RowQueue(wiring.Component):
         # ``read`` is one LUT of o.ready and three flip-flops. (An output register loading
         # whenever it was emptied, garbage included, left its enable to the mapper to share
         # with ``read``: one LUT more after o.ready, LayerNorm exact pe = 4 at 191.5 MHz.)
+        w_en, w_addr, w_data = write, produce, Value.cast(self.i.payload)
+        if self._staged_write:
+            # The RAM is written a cycle after the handshake, and the reader hears of it a
+            # cycle after that. A freed word is still writable FREE_LAG cycles after its
+            # read: ``full`` counts places, not RAM writes.
+            w_en, w_addr = Signal(name="staged_en"), Signal.like(produce, name="staged_addr")
+            w_data = Signal(len(w_data), name="staged_data")
+            m.d.sync += [w_en.eq(write), w_addr.eq(produce), w_data.eq(Value.cast(self.i.payload))]
         m.d.comb += [write.eq(self.i.valid & ~full),
                      read.eq((~empty | wrote) & (~out_valid | self.o.ready)),
                      self.i.ready.eq(~full), self.o.valid.eq(out_valid),
-                     r_port.addr.eq(consume), r_port.en.eq(read),
+                     w_port.addr.eq(w_addr), w_port.data.eq(w_data),
+                     w_port.en.eq(w_en), r_port.addr.eq(consume), r_port.en.eq(read),
                      Value.cast(self.o.payload).eq(r_port.data)]
-        if self._staged_write:
-            # The RAM is written a cycle after the handshake, and the reader hears of it
-            # a cycle after that. A freed word is still writable FREE_LAG cycles after its
-            # read: ``full`` counts places, not RAM writes.
-            staged = Signal(name="write_staged")
-            m.d.sync += [staged.eq(write), w_port.addr.eq(produce),
-                         w_port.data.eq(Value.cast(self.i.payload)), wrote.eq(staged)]
-            m.d.comb += w_port.en.eq(staged)
-        else:
-            m.d.comb += [w_port.addr.eq(produce), w_port.data.eq(Value.cast(self.i.payload)),
-                         w_port.en.eq(write)]
-            m.d.sync += wrote.eq(write)
-        m.d.sync += freed.eq(read)
+        m.d.sync += [wrote.eq(w_en), freed.eq(read)]
         with m.If(write):
             m.d.sync += produce.eq(Mux(produce == words - 1, 0, produce + 1))
         with m.If(read):
