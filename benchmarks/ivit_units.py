@@ -1,7 +1,8 @@
 """I-ViT row units alone: accuracy, cycles per row under Verilator, resources and Fmax.
 
     python benchmarks/ivit_units.py [--pe 1 4] [--only NAME ...] [--seeds 1 2 3]
-                                    [--add-seeds] [--no-synth] [--no-pnr] [--rows 10000]
+                                    [--add-seeds] [--timeout S] [--no-synth] [--no-pnr]
+                                    [--rows 10000]
                                     [--networks ivit_block ...] [--net-count 20]
 
 * Accuracy (golden model only): mean / max absolute error of
@@ -145,12 +146,13 @@ def verilator_rows(name, unit, golden):
     return result.steady_cycles_per_sample(unit.folds), mismatches, len(x)
 
 
-def synth(name, unit, work, pnr, seeds, log, stored=None):
+def synth(name, unit, work, pnr, seeds, log, stored=None, timeout=None):
     """ECP5 cells and (with ``pnr``) Fmax per seed of ``unit`` alone, through hwgen.synth.
 
     ``stored`` (an earlier entry of this unit, ``--add-seeds``): when its
     Verilog was byte-identical (same SHA-256), its seeds are kept beside the
     ones run now, so an expensive unit's seeds can be placed one run at a time.
+    ``timeout``: seconds per nextpnr seed (``hwgen.synth.Congested`` past it).
     """
     from hwgen.export import to_verilog
     from hwgen.synth import synthesize
@@ -160,7 +162,7 @@ def synth(name, unit, work, pnr, seeds, log, stored=None):
     (folder / f"{name}.v").write_text(verilog)
     digest = hashlib.sha256(verilog.encode()).hexdigest()
     report = synthesize(folder / f"{name}.v", name, "ecp5", folder / "ecp5", device=FMAX_DEVICE,
-                        clock_mhz=200, pnr=pnr, seeds=seeds, progress=log)
+                        clock_mhz=200, pnr=pnr, seeds=seeds, progress=log, pnr_timeout=timeout)
     cells = report["total"]["cells"]
     entry = {cell.lower(): cells.get(cell, 0) for cell in ("LUT4", "CCU2C", "TRELLIS_FF",
                                                            "TRELLIS_DPR16X4", "DP16KD",
@@ -280,8 +282,11 @@ def print_table(record):
         print(f"  join FIFOs (beats): {depths}")
     for name, e in [*record["units"].items(), *([("divider", div)] if div else [])]:
         path = e.get("critical_path")
+        seeds = ", ".join(f"{seed}: {mhz:g}" for seed, mhz in e.get("fmax_mhz_by_seed", {}).items())
+        print(f"  {name}: Verilog sha256 {e.get('verilog_sha256', '-')[:12]}, Fmax by seed "
+              f"{seeds or '-'}")
         if path:
-            print(f"  {name}: critical path (seed {e['critical_path_seed']}) "
+            print(f"    critical path (seed {e['critical_path_seed']}) "
                   f"{_short(path['from'])} -> {_short(path['to'])}, {path['logic_levels']} "
                   f"levels, {path['delay_ns']} ns")
 
@@ -297,6 +302,8 @@ def main():
     ap.add_argument("--add-seeds", action="store_true",
                     help="keep the stored seeds of a unit whose Verilog is unchanged (SHA-256) "
                          "beside the --seeds run now")
+    ap.add_argument("--timeout", type=float, metavar="S",
+                    help="seconds per nextpnr seed before the run is given up (default: none)")
     ap.add_argument("--networks", nargs="+", metavar="EXAMPLE",
                     help="cosimulate these examples whole (e.g. ivit_block) instead of the units")
     ap.add_argument("--net-count", type=int, default=20, help="random samples per network")
@@ -342,7 +349,8 @@ def main():
         record["divider"] = {"name": name, "quotient_bits": divider.quotient_bits,
                              **synth(name, divider, Path(args.work), not args.no_pnr,
                                      args.seeds, log,
-                                     record["divider"] if args.add_seeds else None)}
+                                     record["divider"] if args.add_seeds else None,
+                                     args.timeout)}
         out.write_text(json.dumps(record, indent=2) + "\n")
     chosen = [(name, entry) for pe in args.pe for name, entry in units(pe).items()
               if not args.only or name in args.only]
@@ -359,7 +367,7 @@ def main():
         if not args.no_synth:
             stored = record["units"].get(name) if args.add_seeds else None
             entry.update(synth(name, make(), Path(args.work), not args.no_pnr,
-                               args.seeds, log, stored))
+                               args.seeds, log, stored, args.timeout))
         record["units"][name] = entry
         record["units"] = dict(sorted(record["units"].items(),
                                       key=lambda kv: (kv[1]["pe"], kv[0])))

@@ -76,7 +76,17 @@ class RowQueue(wiring.Component):
     One address register fanned out to 48 cells (ShiftGELU's 64-bit results,
     3 banks) was ShiftGELU's critical path at ``simd = 4``: 4.1 ns of routing.
 
-    Members: ``i``, ``o`` streams of ``payload_shape``. Latency 2 cycles.
+    ``staged_write`` (default ``False``): the write to the LUT RAM waits a
+    cycle in registers (enable, address, data), so the RAM cells' write
+    enables are a LUT of flip-flops instead of the tail of ``i.valid``; a
+    word is readable a cycle later (latency 3; the full rate needs
+    ``depth >= 5``). A chain of segments stages the writes into its first
+    segment: in LayerNorm I-ViT at ``pe = 4``, seed 2, 199.4 MHz, the row
+    reduction's valid flip-flop went through 2 LUTs and 4.0 ns of routing
+    to the write enables of the 54 cells of the row buffer's first segment.
+
+    Members: ``i``, ``o`` streams of ``payload_shape``. Latency 2 cycles (3
+    with ``staged_write``).
     """
 
     latency = 2
@@ -86,9 +96,12 @@ class RowQueue(wiring.Component):
     #: cycles from a read at ``o`` to the write it makes room for (``i.ready`` high again)
     FREE_LAG = 2
 
-    def __init__(self, payload_shape, *, depth, lutram_fanout=None):
+    def __init__(self, payload_shape, *, depth, lutram_fanout=None, staged_write=False):
+        if not isinstance(staged_write, bool):
+            raise TypeError(f"staged_write must be a bool, not {staged_write!r}")
         self._payload_shape, self._depth = payload_shape, max(depth, 3)
         self._lutram_fanout = lutram_fanout
+        self._staged_write = staged_write
         super().__init__({"i": In(stream.Signature(payload_shape)),
                           "o": Out(stream.Signature(payload_shape))})
 
@@ -120,7 +133,8 @@ class RowQueue(wiring.Component):
             flat_i, flat_o = Value.cast(self.i.payload), Value.cast(self.o.payload)
             low = 0
             for k, bits in enumerate(slices):
-                m.submodules[f"slice_{k}"] = part = RowQueue(unsigned(bits), depth=self._depth)
+                m.submodules[f"slice_{k}"] = part = RowQueue(unsigned(bits), depth=self._depth,
+                                                             staged_write=self._staged_write)
                 m.d.comb += [part.i.valid.eq(self.i.valid), part.i.payload.eq(flat_i[low:low + bits]),
                              part.o.ready.eq(self.o.ready), flat_o[low:low + bits].eq(part.o.payload)]
                 if k == 0:
@@ -133,9 +147,14 @@ class RowQueue(wiring.Component):
             # buffers' depths leave room for (row_buffer_depth's slack). A place freed at the
             # chain's output also reaches the first segment 2 cycles per extra segment late,
             # while the writers (credits) count it free after 2: each extra segment holds
-            # FREE_LAG more places, for the holes on their way back.
+            # FREE_LAG more places, for the holes on their way back. The first segment
+            # stages its writes (a cycle more from write to read, which the same slack
+            # covers): the chain's producer is a row unit's pipeline, whose last valid
+            # flip-flop would otherwise drive every write enable of the segment.
             count, sizes = self._segment_sizes(words)
-            segments = [RowQueue(self._payload_shape, depth=size) for size in sizes]
+            segments = [RowQueue(self._payload_shape, depth=size,
+                                 staged_write=self._staged_write or k == 0)
+                        for k, size in enumerate(sizes)]
             for k, segment in enumerate(segments):
                 m.submodules[f"segment_{k}"] = segment
             wiring.connect(m, wiring.flipped(self.i), segments[0].i)
@@ -161,13 +180,21 @@ class RowQueue(wiring.Component):
         # ``read`` is one LUT of o.ready and three flip-flops. (An output register loading
         # whenever it was emptied, garbage included, left its enable to the mapper to share
         # with ``read``: one LUT more after o.ready, LayerNorm exact pe = 4 at 191.5 MHz.)
+        w_en, w_addr, w_data = write, produce, Value.cast(self.i.payload)
+        if self._staged_write:
+            # The RAM is written a cycle after the handshake, and the reader hears of it a
+            # cycle after that. A freed word is still writable FREE_LAG cycles after its
+            # read: ``full`` counts places, not RAM writes.
+            w_en, w_addr = Signal(name="staged_en"), Signal.like(produce, name="staged_addr")
+            w_data = Signal(len(w_data), name="staged_data")
+            m.d.sync += [w_en.eq(write), w_addr.eq(produce), w_data.eq(Value.cast(self.i.payload))]
         m.d.comb += [write.eq(self.i.valid & ~full),
                      read.eq((~empty | wrote) & (~out_valid | self.o.ready)),
                      self.i.ready.eq(~full), self.o.valid.eq(out_valid),
-                     w_port.addr.eq(produce), w_port.data.eq(Value.cast(self.i.payload)),
-                     w_port.en.eq(write), r_port.addr.eq(consume), r_port.en.eq(read),
+                     w_port.addr.eq(w_addr), w_port.data.eq(w_data),
+                     w_port.en.eq(w_en), r_port.addr.eq(consume), r_port.en.eq(read),
                      Value.cast(self.o.payload).eq(r_port.data)]
-        m.d.sync += [wrote.eq(write), freed.eq(read)]
+        m.d.sync += [wrote.eq(w_en), freed.eq(read)]
         with m.If(write):
             m.d.sync += produce.eq(Mux(produce == words - 1, 0, produce + 1))
         with m.If(read):

@@ -132,6 +132,34 @@ def test_deep_row_queue_holds_its_depth(fanout):
     assert sum(taken) == 300 + 2 * RowQueue.FREE_LAG
 
 
+@pytest.mark.parametrize("depth, staged, latency", [(4, False, 2), (5, True, 3)])
+def test_row_queue_streams_a_beat_per_cycle(depth, staged, latency):
+    """Both sides streaming, the queue passes a beat per cycle from its depth (4, or 5 when
+    it stages its writes) after its latency."""
+    dut = RowQueue(unsigned(12), depth=depth, staged_write=staged)
+    out = []
+
+    async def bench(ctx):
+        ctx.set(dut.o.ready, 1)
+        for cycle in range(100):
+            ctx.set(dut.i.valid, 1)
+            ctx.set(dut.i.payload, cycle)
+            if ctx.get(dut.o.valid):
+                out.append((cycle, ctx.get(dut.o.payload)))
+            await ctx.tick()
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert out == [(cycle, cycle - latency) for cycle in range(latency, 100)]
+
+
+def test_row_queue_rejects_a_staged_write_that_is_not_a_bool():
+    with pytest.raises(TypeError, match="staged_write must be a bool, not 1"):
+        RowQueue(unsigned(12), depth=5, staged_write=1)
+
+
 def test_round_robin_results_in_order():
     """Three iterative dividers taking turns: quotients leave in the order operands came."""
     rng = random.Random(3)
@@ -183,14 +211,18 @@ def _credit_writer_run(dut, *, beats, seed, lag=2):
     return got, words, refused
 
 
-# 130 and 300: chains of 2 and 3 segments, 600: 5; 300 at fanout 2: 3 slices of 3 segments.
-@pytest.mark.parametrize("depth, fanout", [(5, None), (40, None), (130, None), (300, None),
-                                           (600, None), (300, 2)])
-def test_row_queue_takes_every_beat_its_credits_allow(depth, fanout):
+# 130 and 300: chains of 2 and 3 segments (the first staging its writes), 600: 5; 300 at
+# fanout 2: 3 slices of 3 segments; staged: one segment writing a cycle late.
+@pytest.mark.parametrize("depth, fanout, staged", [(5, None, False), (40, None, False),
+                                                   (130, None, False), (300, None, False),
+                                                   (600, None, False), (300, 2, False),
+                                                   (5, None, True), (40, None, True)])
+def test_row_queue_takes_every_beat_its_credits_allow(depth, fanout, staged):
     """The row buffers' producers write on credits and do not look at ``i.ready``: a place
     freed by a read at ``o`` must be writable 2 cycles later, however many segments the
-    queue is made of, or a beat is dropped (the ivit_block network hung on that)."""
-    dut = RowQueue(unsigned(12), depth=depth, lutram_fanout=fanout)
+    queue is made of and whether it stages its writes, or a beat is dropped (the ivit_block
+    network hung on that)."""
+    dut = RowQueue(unsigned(12), depth=depth, lutram_fanout=fanout, staged_write=staged)
     got, words, refused = _credit_writer_run(dut, beats=6 * depth + 200, seed=depth)
     assert refused == []
     assert got == words
