@@ -121,7 +121,8 @@ def build_network(spec) -> NetworkDesign:
     for hw in hardware:
         hw.units = [retime(unit, model, spec.target.clock_mhz) for unit in hw.units]
     io_bits = spec.target.io_bits
-    graph = _Graph(lambda unit: retime(unit, model, spec.target.clock_mhz))
+    graph = _Graph(lambda unit: retime(unit, model, spec.target.clock_mhz), model=model,
+                   clock_mhz=spec.target.clock_mhz)
     consumers = _consumers(spec, hardware)
     taps = {}                        # tensor name -> [(unit, port)] still free to read it
 
@@ -231,9 +232,10 @@ class _Graph:
     ``ready_fanout`` of each unit its ``o.ready`` passes through, itself first.
     """
 
-    def __init__(self, retime=lambda unit: unit):
+    def __init__(self, retime=lambda unit: unit, *, model=None, clock_mhz=None):
         self.units, self.connections, self.paths = [], [], {}
         self.retime = retime            # the glue's depths from the delay model, as the layers'
+        self.model, self.clock_mhz = model, clock_mhz
 
     def add(self, unit):
         self.units.append(unit)
@@ -262,10 +264,29 @@ class _Graph:
         return self.paths.get(id(unit), (ready_fanout(unit),))
 
     def chain(self, tap, unit):
-        """Append a one-input ``unit`` (retimed) reading ``tap``; its output is the new tap."""
+        """Append a one-input ``unit`` (retimed) reading ``tap``; its output is the new tap.
+        A width converter whose write rotator, behind the logic on ``tap``'s payload (a
+        credit queue's read multiplexer, say), does not fit the clock reads ``tap`` through a
+        SkidBuffer with a registered output (one cycle, full rate): int4_cnn's conv1 Requant
+        queue ``read_at`` -> the next converter's slot, 8 levels and 7.3 ns at 200 MHz."""
         unit = self.retime(unit)
+        if self._late_payload(tap, unit):
+            tap = self.chain(tap, SkidBuffer(_port(tap).payload.shape(),
+                                             registered_output=True))
         self.connect(tap, self.add(unit))
         return unit, "o"
+
+    def _late_payload(self, tap, unit):
+        """Whether ``unit``'s write logic (``write_levels``, a converter's) fits the delay
+        model's budget at the target clock from a register but not behind the logic on
+        ``tap``'s payload (a converter that does not fit by itself is the converter's to
+        split, :meth:`StreamingDataWidthConverter.retimed`; a register would not help)."""
+        levels = getattr(unit, "write_levels", None)
+        if levels is None or self.model is None:
+            return False
+        budget = self.model.budget(self.clock_mhz)
+        return self.model.luts(levels) <= budget < self.model.luts(payload_levels(tap[0])
+                                                                   + levels)
 
     def join(self, tap, unit, port, elements, *, fifo_depth=0):
         """Feed ``unit.port`` from ``tap``: a width converter where the lanes differ, then a
@@ -297,6 +318,13 @@ def registered_input(unit):
 def registered_ready(unit):
     """Whether ``unit``'s input ``ready`` comes from its own flip-flops only."""
     return bool(getattr(unit, "registered_ready", False))
+
+
+def payload_levels(unit):
+    """LUT levels between ``unit``'s flip-flops and its ``o.payload`` (``payload_levels``; a
+    unit that does not say counts as one: a read multiplexer, as a credit queue's)."""
+    levels = getattr(unit, "payload_levels", None)
+    return 1 if levels is None else levels
 
 
 def ready_fanout(unit):

@@ -57,6 +57,8 @@ class StreamingMaxPool(FeatureMapGeometry, wiring.Component):
 
     #: (resource model of :mod:`hwgen.plan`, features) or None: no model covers it yet
     resource_features = None
+    #: ``o.payload`` is the output register: no logic after the flip-flops (hwgen.network)
+    payload_levels = 0
 
     def __init__(self, *, in_shape, channels, height, width, kernel, pe=1):
         (self._in_shape, self._channels, self._height, self._width, self._kernel,
