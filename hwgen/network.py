@@ -243,7 +243,15 @@ class _Graph:
 
     def connect(self, tap, unit, port="i"):
         """Connect ``tap`` to ``unit.port``, a SkidBuffer between them if the ready path that
-        ``unit`` would extend is too long or joins two high-fanout enables."""
+        ``unit`` would extend is too long or joins two high-fanout enables, or one with a
+        registered output if ``unit``'s input logic behind ``tap``'s output logic does not
+        fit the clock (:meth:`_late_payload`)."""
+        if self._late_payload(tap, unit):
+            skid = SkidBuffer(_port(tap).payload.shape(), registered_output=True)
+            self.units.insert(next(k for k, known in enumerate(self.units) if known is unit),
+                              skid)
+            self.connect(tap, skid)
+            tap = (skid, "o")
         if not registered_ready(unit):
             path = (ready_fanout(unit),) + self._path_above(tap)
             if _too_slow(path):
@@ -264,24 +272,22 @@ class _Graph:
         return self.paths.get(id(unit), (ready_fanout(unit),))
 
     def chain(self, tap, unit):
-        """Append a one-input ``unit`` (retimed) reading ``tap``; its output is the new tap.
-        A width converter whose write rotator, behind the logic on ``tap``'s payload (a
-        credit queue's read multiplexer, say), does not fit the clock reads ``tap`` through a
-        SkidBuffer with a registered output (one cycle, full rate): int4_cnn's conv1 Requant
-        queue ``read_at`` -> the next converter's slot, 8 levels and 7.3 ns at 200 MHz."""
+        """Append a one-input ``unit`` (retimed) reading ``tap``; its output is the new tap."""
         unit = self.retime(unit)
-        if self._late_payload(tap, unit):
-            tap = self.chain(tap, SkidBuffer(_port(tap).payload.shape(),
-                                             registered_output=True))
         self.connect(tap, self.add(unit))
         return unit, "o"
 
     def _late_payload(self, tap, unit):
-        """Whether ``unit``'s write logic (``write_levels``, a converter's) fits the delay
-        model's budget at the target clock from a register but not behind the logic on
-        ``tap``'s payload (a converter that does not fit by itself is the converter's to
-        split, :meth:`StreamingDataWidthConverter.retimed`; a register would not help)."""
-        levels = getattr(unit, "write_levels", None)
+        """Whether ``unit``'s input logic (``input_levels``: a converter's write rotator, a
+        max-pool's comparison) fits the delay model's budget at the target clock from a
+        register but not behind the logic on ``tap``'s payload (``payload_levels``: a credit
+        queue's read multiplexer, a converter's read rotator). Then a SkidBuffer with a
+        registered output goes between them (one cycle, full rate): int4_cnn at 200 MHz,
+        conv1's Requant queue ``read_at`` -> the next converter's slot (7.3 ns, 8 levels),
+        then that converter's read rotator -> pool1's partial maxima (6.8 ns, 7 levels). A
+        unit that does not fit by itself is its own to split (a converter's ``retimed``); a
+        register in front would not help it."""
+        levels = getattr(unit, "input_levels", None)
         if levels is None or self.model is None:
             return False
         budget = self.model.budget(self.clock_mhz)

@@ -72,24 +72,24 @@ def test_converter_behind_a_read_multiplexer_reads_a_registered_beat(tmp_path):
     """int4_cnn at 200 MHz: conv1's Requant shows its beat through its credit queue's read
     multiplexer, and the next converter's write rotator fits the clock from a register but
     not behind it (placed: read_at -> slot, 7.3 ns), so a SkidBuffer with a registered output
-    goes between them. pool1's converter does not fit even from a register (its own split is
-    the fix, not a skid) and at 100 MHz nothing needs one. Cycles per sample stay."""
-    from hwgen.units.dwc import StreamingDataWidthConverter
+    goes between them; so between that converter's read rotator and pool1's comparison
+    (placed next: 6.8 ns). pool1's output is a register: its converter reads it directly. At
+    100 MHz nothing needs one. Cycles per sample stay."""
     from hwgen.units.skid import SkidBuffer
 
     def registered_in_front(design):
-        """Type names of the units a converter reads through a registered-output skid."""
+        """(source, reader) type names of the registered-output skids between two units."""
         core = design.top.core
         sources = {id(dst): src for src, (dst, _) in core._connections}
         found = []
         for unit in core.units:
             skid = sources.get(id(unit), (None,))[0]
-            if (isinstance(unit, StreamingDataWidthConverter) and isinstance(skid, SkidBuffer)
-                    and skid.registered_output and id(skid) in sources):
-                found.append(type(sources[id(skid)][0]).__name__)
+            if isinstance(skid, SkidBuffer) and skid.registered_output and id(skid) in sources:
+                found.append((type(sources[id(skid)][0]).__name__, type(unit).__name__))
         return found
 
     fast, slow = _at("int4_cnn", 200, tmp_path), _at("int4_cnn", 100, tmp_path)
-    assert registered_in_front(fast) == ["Requant"]
+    assert registered_in_front(fast) == [("Requant", "StreamingDataWidthConverter"),
+                                         ("StreamingDataWidthConverter", "StreamingMaxPool")]
     assert registered_in_front(slow) == []
     assert fast.ideal_cycles == slow.ideal_cycles

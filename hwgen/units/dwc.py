@@ -159,7 +159,7 @@ class StreamingDataWidthConverter(wiring.Component):
         return (self.capacity - 1).bit_length()
 
     @property
-    def write_levels(self):
+    def input_levels(self):
         """LUT levels from ``i.payload`` to a slot of the (first) ring: its write rotator and
         the slot's enable. What the composer adds to its producer's output logic to decide
         whether the beat must come from a register (``hwgen.network``)."""
