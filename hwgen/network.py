@@ -121,7 +121,8 @@ def build_network(spec) -> NetworkDesign:
     for hw in hardware:
         hw.units = [retime(unit, model, spec.target.clock_mhz) for unit in hw.units]
     io_bits = spec.target.io_bits
-    graph = _Graph(lambda unit: retime(unit, model, spec.target.clock_mhz))
+    graph = _Graph(lambda unit: retime(unit, model, spec.target.clock_mhz), model=model,
+                   clock_mhz=spec.target.clock_mhz)
     consumers = _consumers(spec, hardware)
     taps = {}                        # tensor name -> [(unit, port)] still free to read it
 
@@ -231,9 +232,10 @@ class _Graph:
     ``ready_fanout`` of each unit its ``o.ready`` passes through, itself first.
     """
 
-    def __init__(self, retime=lambda unit: unit):
+    def __init__(self, retime=lambda unit: unit, *, model=None, clock_mhz=None):
         self.units, self.connections, self.paths = [], [], {}
         self.retime = retime            # the glue's depths from the delay model, as the layers'
+        self.model, self.clock_mhz = model, clock_mhz
 
     def add(self, unit):
         self.units.append(unit)
@@ -241,7 +243,15 @@ class _Graph:
 
     def connect(self, tap, unit, port="i"):
         """Connect ``tap`` to ``unit.port``, a SkidBuffer between them if the ready path that
-        ``unit`` would extend is too long or joins two high-fanout enables."""
+        ``unit`` would extend is too long or joins two high-fanout enables, or one with a
+        registered output if ``unit``'s input logic behind ``tap``'s output logic does not
+        fit the clock (:meth:`_late_payload`)."""
+        if self._late_payload(tap, unit):
+            skid = SkidBuffer(_port(tap).payload.shape(), registered_output=True)
+            self.units.insert(next(k for k, known in enumerate(self.units) if known is unit),
+                              skid)
+            self.connect(tap, skid)
+            tap = (skid, "o")
         if not registered_ready(unit):
             path = (ready_fanout(unit),) + self._path_above(tap)
             if _too_slow(path):
@@ -266,6 +276,23 @@ class _Graph:
         unit = self.retime(unit)
         self.connect(tap, self.add(unit))
         return unit, "o"
+
+    def _late_payload(self, tap, unit):
+        """Whether ``unit``'s input logic (``input_levels``: a converter's write rotator, a
+        max-pool's comparison) fits the delay model's budget at the target clock from a
+        register but not behind the logic on ``tap``'s payload (``payload_levels``: a credit
+        queue's read multiplexer, a converter's read rotator). Then a SkidBuffer with a
+        registered output goes between them (one cycle, full rate): int4_cnn at 200 MHz,
+        conv1's Requant queue ``read_at`` -> the next converter's slot (7.3 ns, 8 levels),
+        then that converter's read rotator -> pool1's partial maxima (6.8 ns, 7 levels). A
+        unit that does not fit by itself is its own to split (a converter's ``retimed``); a
+        register in front would not help it."""
+        levels = getattr(unit, "input_levels", None)
+        if levels is None or self.model is None:
+            return False
+        budget = self.model.budget(self.clock_mhz)
+        return self.model.luts(levels) <= budget < self.model.luts(payload_levels(tap[0])
+                                                                   + levels)
 
     def join(self, tap, unit, port, elements, *, fifo_depth=0):
         """Feed ``unit.port`` from ``tap``: a width converter where the lanes differ, then a
@@ -297,6 +324,13 @@ def registered_input(unit):
 def registered_ready(unit):
     """Whether ``unit``'s input ``ready`` comes from its own flip-flops only."""
     return bool(getattr(unit, "registered_ready", False))
+
+
+def payload_levels(unit):
+    """LUT levels between ``unit``'s flip-flops and its ``o.payload`` (``payload_levels``; a
+    unit that does not say counts as one: a read multiplexer, as a credit queue's)."""
+    levels = getattr(unit, "payload_levels", None)
+    return 1 if levels is None else levels
 
 
 def ready_fanout(unit):

@@ -56,3 +56,40 @@ def test_graph_rejects_a_port_left_open():
     core = design.top.core
     with pytest.raises(ValueError, match="is not connected"):
         StreamGraph(core.units, core._connections[:-1], i=core._i, o=core._o)
+
+
+def _at(name, clock_mhz, tmp_path):
+    """The example ``name`` with ``clock_mhz`` on the LFE5U-85F speed 8 (as benchmarks/fmax.py
+    places it at 200 MHz)."""
+    import yaml
+    raw = yaml.safe_load((EXAMPLES / f"{name}.yaml").read_text())
+    raw.setdefault("target", {}).update(clock_mhz=clock_mhz, device="ecp5-85k-8")
+    (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(raw))
+    return build_network(load(tmp_path / f"{name}.yaml"))
+
+
+def test_converter_behind_a_read_multiplexer_reads_a_registered_beat(tmp_path):
+    """int4_cnn at 200 MHz: conv1's Requant shows its beat through its credit queue's read
+    multiplexer, and the next converter's write rotator fits the clock from a register but
+    not behind it (placed: read_at -> slot, 7.3 ns), so a SkidBuffer with a registered output
+    goes between them; so between that converter's read rotator and pool1's comparison
+    (placed next: 6.8 ns). pool1's output is a register: its converter reads it directly. At
+    100 MHz nothing needs one. Cycles per sample stay."""
+    from hwgen.units.skid import SkidBuffer
+
+    def registered_in_front(design):
+        """(source, reader) type names of the registered-output skids between two units."""
+        core = design.top.core
+        sources = {id(dst): src for src, (dst, _) in core._connections}
+        found = []
+        for unit in core.units:
+            skid = sources.get(id(unit), (None,))[0]
+            if isinstance(skid, SkidBuffer) and skid.registered_output and id(skid) in sources:
+                found.append((type(sources[id(skid)][0]).__name__, type(unit).__name__))
+        return found
+
+    fast, slow = _at("int4_cnn", 200, tmp_path), _at("int4_cnn", 100, tmp_path)
+    assert registered_in_front(fast) == [("Requant", "StreamingDataWidthConverter"),
+                                         ("StreamingDataWidthConverter", "StreamingMaxPool")]
+    assert registered_in_front(slow) == []
+    assert fast.ideal_cycles == slow.ideal_cycles

@@ -95,6 +95,13 @@ class FoldedEngine:
                                 NF = SF = 2: 2,442 -> 3,169 LUT6), so they are for fast clocks
                                 only. Block RAMs (ROMs with the read register) and read tables
                                 decode inside and keep one address.
+    start_copies : bool         each PE's start-value ROM reads its own copy of the output fold
+                                (default False): one shared ``start_fold`` register reaching
+                                every PE's ROM was the critical path of sfc_balanced's fc0 at
+                                200 MHz (fanout 16 PEs x 12 bits, 6.3 ns); the copies are the
+                                last stage of its delay, so they cost ``PE - 1`` registers of
+                                the fold number and no cycle. Only with start-value ROMs, more
+                                than one PE and at least one datapath stage.
     sign_output : bool          a fold's result is the bit ``sum >= 0`` rather than the sum
                                 (default False): with ``base = start - T`` that is a 1-bit
                                 threshold ``sum >= T`` with no comparator (the binary MVAU's
@@ -102,14 +109,17 @@ class FoldedEngine:
     """
 
     def __init__(self, *, mh, mw, pe, simd, in_shape, datapath, store, base,
-                 registered_result=False, address_copies=False, sign_output=False):
+                 registered_result=False, address_copies=False, start_copies=False,
+                 sign_output=False):
         for name, value in (("registered_result", registered_result),
                             ("address_copies", address_copies),
+                            ("start_copies", start_copies),
                             ("sign_output", sign_output)):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be True or False, not {value!r}")
         self._registered_result = registered_result
         self._address_copies = address_copies
+        self._start_copies = start_copies
         self._sign_output = sign_output
         self._mh, self._mw, self._pe, self._simd = mh, mw, pe, simd
         self._in_shape, self._datapath, self._store = in_shape, datapath, store
@@ -146,6 +156,14 @@ class FoldedEngine:
                     and self._pe > 1 and self._store.depth > 1
                     and not self._store.read_register
                     and not getattr(self._datapath, "reads_tables", False))
+
+    @property
+    def start_copies(self):
+        """True when each PE's start-value ROM reads its own copy of the output fold
+        (``start_copies`` where it applies: start values that differ between folds, more than
+        one PE, and a stage of delay to end in the copies)."""
+        return bool(self._start_copies and self._pe > 1 and self.stages >= 1
+                    and self.start_rom_bits)
 
     @property
     def start_rom_bits(self):
@@ -266,11 +284,16 @@ class FoldedEngine:
         # addressed by the fold `self.stages` cycles later, so that its word meets the slice's
         # sum at the accumulator. One shared delay of the fold number, not one of every PE's
         # start value (odd_mlp, with fused thresholds: 200 of its 2,011 flip-flops).
+        # With start_copies, the last register of that delay is one copy per PE with a ROM.
         words = [[int(self._base[n * pe + p]) for n in range(nf_count)] for p in range(pe)]
-        start_fold = nf
-        if any(len(set(column)) > 1 for column in words):
-            start_fold = stages.delay(nf, self.stages, "start_fold")
-        starts = [lane_rom(m, f"acc_base_{p}", self._acc_shape, column, addr=start_fold,
+        start_folds = [nf] * pe
+        if self.start_copies:
+            shared = stages.delay(nf, self.stages - 1, "start_fold")
+            start_folds = [stages.copy(shared, f"start_fold_pe{p}") if len(set(column)) > 1
+                           else nf for p, column in enumerate(words)]
+        elif any(len(set(column)) > 1 for column in words):
+            start_folds = [stages.delay(nf, self.stages, "start_fold")] * pe
+        starts = [lane_rom(m, f"acc_base_{p}", self._acc_shape, column, addr=start_folds[p],
                            en=always) for p, column in enumerate(words)]
 
         # Stages 2 .. 1+stages: the lane datapath; then accumulate. A fold's sum goes to the
@@ -368,6 +391,8 @@ class FoldedUnit(wiring.Component):
     registered_result = property(lambda self: bool(self._engine.result_register))
     #: each PE's ROM reads its own copy of the address (see FoldedEngine)
     address_copies = property(lambda self: self._engine.address_copies)
+    #: each PE's start-value ROM reads its own copy of the output fold (see FoldedEngine)
+    start_copies = property(lambda self: self._engine.start_copies)
     #: ``i.ready`` comes from the unit's own flip-flops; ``o.ready`` reaches this many
     #: flip-flops (the output queue's pointer and count; see hwgen.network)
     registered_ready = True
@@ -389,15 +414,16 @@ class FoldedUnit(wiring.Component):
     datapath = property(lambda self: self._engine.datapath)
     weight_store = property(lambda self: self._engine.store)
 
-    def timed_pipeline(self, model, clock_mhz, depth):
+    def timed_pipeline(self, model, clock_mhz, depth, delays=None):
         """The fewest tree stages from ``pipeline`` on whose tree stages all fit the budget at
-        ``clock_mhz`` (``datapath.tree_delays``; stages beyond the tree's ``depth`` levels no
-        longer shorten it: then the depth whose slowest stage is shortest); ``pipeline`` for
-        trees without an estimate."""
-        if self.datapath.tree_delays(model, self.pipeline) is None:
+        ``clock_mhz`` (``delays(model, pipeline)``, by default ``datapath.tree_delays``; stages
+        beyond the tree's ``depth`` levels no longer shorten it: then the depth whose slowest
+        stage is shortest); ``pipeline`` for trees without an estimate."""
+        delays = delays or self.datapath.tree_delays
+        if delays(model, self.pipeline) is None:
             return self.pipeline
         budget = model.budget(clock_mhz)
-        slowest = {p: max(self.datapath.tree_delays(model, p))
+        slowest = {p: max(delays(model, p))
                    for p in range(self.pipeline, max(self.pipeline, depth + 1) + 1)}
         fitting = [p for p, ns in slowest.items() if ns <= budget]
         return min(fitting) if fitting else min(slowest, key=lambda p: (slowest[p], p))

@@ -158,6 +158,18 @@ class StreamingDataWidthConverter(wiring.Component):
             return max(part.shift_stages for part in self._parts())
         return (self.capacity - 1).bit_length()
 
+    @property
+    def input_levels(self):
+        """LUT levels from ``i.payload`` to a slot of the (first) ring: its write rotator and
+        the slot's enable. What the composer adds to its producer's output logic to decide
+        whether the beat must come from a register (``hwgen.network``)."""
+        first = self._parts()[0] if self._via else self
+        return first.shift_stages + 1
+
+    #: LUT levels between the flip-flops and ``o.payload``: the read rotator (hwgen.network)
+    payload_levels = property(lambda self: (self._parts()[-1] if self._via else self)
+                              .shift_stages)
+
     latency = property(lambda self: 1 + 2 * len(self._hops()))
     #: ``i.ready`` is a flip-flop (hwgen.network)
     registered_ready = True

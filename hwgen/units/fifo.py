@@ -63,6 +63,8 @@ class StreamFIFO(wiring.Component):
     #: ``i.ready`` is a flip-flop (hwgen.network); ``o.ready`` reaches the read side:
     #: the output register (one payload), the read pointer and flags
     registered_ready = True
+    #: ``o.payload`` is the output register: no logic after the flip-flops (hwgen.network)
+    payload_levels = 0
 
     @property
     def ready_fanout(self):

@@ -57,6 +57,14 @@ class StreamingMaxPool(FeatureMapGeometry, wiring.Component):
 
     #: (resource model of :mod:`hwgen.plan`, features) or None: no model covers it yet
     resource_features = None
+    #: ``o.payload`` is the output register: no logic after the flip-flops (hwgen.network)
+    payload_levels = 0
+
+    @property
+    def input_levels(self):
+        """LUT levels from ``i.payload`` to the partial maxima's memory: the comparison (a
+        LUT4 tree over both operands' bits) and the multiplexer (hwgen.network)."""
+        return -(-(2 * self._in_shape.width - 1).bit_length() // 2) + 1
 
     def __init__(self, *, in_shape, channels, height, width, kernel, pe=1):
         (self._in_shape, self._channels, self._height, self._width, self._kernel,

@@ -11,6 +11,7 @@ from ..ranges import range_shape
 from ._checks import as_array, check_shape
 from ._engine import FoldedEngine, FoldedUnit, check_fold
 from ._lanes import XnorPopcount
+from ._pipeline import tree_stage_levels
 from .popcount import STRUCTURES
 from ._weight_store import WeightRom
 
@@ -97,6 +98,11 @@ class MVAU(FoldedUnit):
                         (default False; the composer sets it where the delay model says one
                         shared address does not fit ``target.clock_mhz``, see :meth:`retimed`;
                         it costs LUTs: :class:`~hwgen.units._engine.FoldedEngine`)
+    start_copies : bool
+                        each PE's start-value ROM (fused thresholds) reads its own copy of
+                        the output fold (default False; the composer sets it for block-RAM
+                        weights at fast clocks, see :meth:`retimed`; ``PE - 1`` registers of
+                        the fold number, no cycle)
 
     Members
     -------
@@ -142,7 +148,7 @@ class MVAU(FoldedUnit):
 
     def __init__(self, *, weights, pe=1, simd=1, pipeline=0, in_shape=unsigned(1),  # noqa: B008 (a Shape is immutable)
                  popcount="adder", stage_placement="tree", registered_result=False,
-                 address_copies=False, threshold=None):
+                 address_copies=False, start_copies=False, threshold=None):
         self._weights = _check_weights(weights)
         mh, mw = self._weights.shape
         pe, simd, pipeline = check_fold(mh, mw, pe=pe, simd=simd, pipeline=pipeline,
@@ -160,6 +166,7 @@ class MVAU(FoldedUnit):
                             f"{', '.join(map(repr, PLACEMENTS))}, not {stage_placement!r}")
         self._tree, self._stage_placement = popcount, stage_placement
         self._address_copies = address_copies
+        self._start_copies = start_copies
         self._threshold = None if threshold is None else _check_threshold(threshold, mh, mw)
         datapath = XnorPopcount(simd=simd, pipeline=pipeline, tree=popcount,
                                 stages=stage_placement)
@@ -172,7 +179,8 @@ class MVAU(FoldedUnit):
                               base=-mw - _parity_thresholds(self._threshold, mw) if fused
                               else -mw,
                               registered_result=registered_result,
-                              address_copies=address_copies, sign_output=fused)
+                              address_copies=address_copies, start_copies=start_copies,
+                              sign_output=fused)
         out_shape = unsigned(1) if fused else range_shape(*engine.sum_range, min_width=2)
         super().__init__(engine=engine, out_shape=out_shape, members={
             "i": In(stream.Signature(data.ArrayLayout(shape, simd))),
@@ -199,7 +207,8 @@ class MVAU(FoldedUnit):
         kept = dict(weights=self._weights, pe=self.pe, simd=self.simd, pipeline=self.pipeline,
                     popcount=self._tree, stage_placement=self._stage_placement,
                     registered_result=self.registered_result,
-                    address_copies=self._address_copies, threshold=self._threshold)
+                    address_copies=self._address_copies,
+                    start_copies=self._start_copies, threshold=self._threshold)
         return MVAU(**{**kept, **changes})
 
     #: the popcount tree (``"adder"`` or ``"compressor"``) and where its stages sit
@@ -210,11 +219,11 @@ class MVAU(FoldedUnit):
         """This MVAU with the pipeline the delay model ``model`` asks for at ``clock_mhz``.
 
         The popcount tree's stages: the fewest (at least ``pipeline``) for which every stage
-        of the tree fits the model's budget (``datapath.tree_delays``; the adder tree with
-        its stages spread over the levels; other trees keep ``pipeline``). The accumulator's
-        adder shares the tree's last stage and is not counted there: a stage of its own
-        would take a register at the tree's root, as many stages again for one adder. It is
-        what ``registered_result`` shortens: the sums leave from the accumulator's register
+        fits the model's budget (:meth:`stage_delays`; the adder tree with its stages spread
+        over the levels; other trees keep ``pipeline``). The accumulator's adder shares the
+        tree's last stage; it counts there when that stage also holds two or more tree
+        levels (see :meth:`stage_delays`). ``registered_result`` shortens the rest: the sums
+        leave from the accumulator's register
         (one cycle more of latency) when the accumulator's adder and its net to the output
         queue alone fill half of a stage at ``clock_mhz``: the tree's last adder, in the same
         stage, then leaves too little for the nets between them (the delay model does not see
@@ -224,26 +233,59 @@ class MVAU(FoldedUnit):
         Each PE reads its own copy of the weight address (``address_copies``) when the tree's
         first stage with the shared address's net (fanout ``PE * SIMD``) in front does not fit
         the budget (tiny_bnn's fc1 at 200 MHz: 2.6 ns of a 5.4 ns path); trees without a
-        stage estimate keep one address."""
+        stage estimate keep one address. Where that net does not fit and the weights are in
+        block RAM (``read_register``), each PE's start-value ROM reads its own copy of the
+        output fold (``start_copies``) instead: the block RAMs sit in rows across the die and
+        their PEs next to them, so one register reaching every PE crossed it (sfc_balanced's
+        fc0 at 200 MHz: ``start_fold`` to 16 PEs' ROMs, 6.3 ns, where the model's net of
+        fanout 192 and a LUT make 2.7 ns)."""
         pipeline = self._timed_pipeline(model, clock_mhz)
         accumulate = model.carry(self.acc_bits) + model.route(3)
         registered = self.registered_result or (
             self.sf > 1 and not self.datapath.reset_accumulator
             and accumulate > model.budget(clock_mhz) / 2)
         delays = self.datapath.tree_delays(model, pipeline)
-        copies = self._address_copies or (
-            delays is not None
-            and delays[0] + model.route(self.pe * self.simd) > model.budget(clock_mhz))
-        if (pipeline, registered, copies) == (self.pipeline, self.registered_result,
-                                              self._address_copies):
+        spread = (delays is not None
+                  and delays[0] + model.route(self.pe * self.simd) > model.budget(clock_mhz))
+        copies = self._address_copies or spread
+        starts = self._start_copies or (spread and self.read_register)
+        if (pipeline, registered, copies, starts) == (self.pipeline, self.registered_result,
+                                                      self._address_copies,
+                                                      self._start_copies):
             return self
         return self._replace(pipeline=pipeline, registered_result=registered,
-                             address_copies=copies)
+                             address_copies=copies, start_copies=starts)
+
+    def stage_delays(self, model, pipeline):
+        """Estimated logic delay (ns) of each register stage of the popcount tree with
+        ``pipeline`` stages (``datapath.tree_delays``), the accumulator's adder counted in the
+        last stage (``model.carry(acc_bits)`` and a LUT level for the start value's
+        multiplexer, as :func:`hwgen.timing.mvau_stage_delay` counts it) when that stage
+        holds two or more tree levels; None for the trees without an estimate.
+
+        Three adders in series, two tree levels and the accumulator, took 6.5 ns in
+        sfc_balanced's fc0 at 200 MHz (``pc3_l4s0`` -> ``acc_3``, 14 logic levels, estimated
+        2.2 ns without the accumulator). One tree level and the accumulator is what
+        :func:`~hwgen.units._pipeline.tree_stage_levels` plans for the last stage (it counts
+        the accumulator as one more level) and has never been the critical path of a placed
+        network (tiny_bnn, odd_mlp at 200 MHz); counted, it would cost odd_mlp a stage more
+        in each layer (at the default device's speed 6) and its flip-flops beyond the 15 %
+        the issue allows."""
+        delays = self.datapath.tree_delays(model, pipeline)
+        if delays is None:
+            return None
+        depth = (self.simd - 1).bit_length()
+        last = ([0] + tree_stage_levels(self.simd, pipeline))[-1]
+        if depth - last < 2:
+            return delays
+        return delays[:-1] + [delays[-1] + model.carry(self.acc_bits) + model.luts(1)]
 
     def _timed_pipeline(self, model, clock_mhz):
         """The fewest tree stages that fit ``clock_mhz`` (:meth:`FoldedUnit.timed_pipeline`)
-        over the SIMD synapses' adder tree."""
-        return self.timed_pipeline(model, clock_mhz, max((self.simd - 1).bit_length(), 1))
+        over the SIMD synapses' adder tree, the accumulator counted as :meth:`stage_delays`
+        says."""
+        return self.timed_pipeline(model, clock_mhz, max((self.simd - 1).bit_length(), 1),
+                                   delays=self.stage_delays)
 
 
 def _check_threshold(threshold, mh, mw):

@@ -75,6 +75,9 @@ class SkidBuffer(wiring.Component):
     latency = 1
     #: ``i.ready`` is a flip-flop (hwgen.network)
     registered_ready = True
+    #: LUT levels between the flip-flops and ``o.payload``: the ring's read multiplexer, or
+    #: none with ``registered_output`` (hwgen.network)
+    payload_levels = property(lambda self: 0 if self._registered_output else 1)
 
     @property
     def ready_fanout(self):

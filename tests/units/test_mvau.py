@@ -293,3 +293,30 @@ def test_retimed_copies_the_weight_address_only_where_the_shared_net_does_not_fi
     assert not packed.retimed(model, 200).address_copies
     for kept in (unit, packed):
         kept._MustUse__silence = True
+
+
+def test_stage_delays_count_the_accumulator_after_two_tree_levels():
+    """sfc_balanced's fc0 (49 synapses, 6 levels, 12-bit accumulator): with 2 stages the last
+    holds levels 5 and 6 and the accumulator (6.5 ns placed at 200 MHz), which no longer fits
+    the budget; 3 stages leave level 6 alone with it, not counted (as tiny_bnn's and odd_mlp's
+    last stages, which meet 200 MHz), and fit. With a fused threshold and block-RAM weights
+    (256 words) each PE's start-value ROM reads its own fold copy at 200 MHz, not at 100."""
+    from hwgen.timing import delay_model
+    model = delay_model("ecp5", "8")
+    weights = make_weights(256, 784, seed=5)
+    unit = MVAU(weights=weights, pe=16, simd=49, pipeline=1, threshold=np.arange(256) % 50 - 25)
+    tree = unit.datapath.tree_delays(model, 2)
+    accumulate = model.carry(unit.acc_bits) + model.luts(1)
+    assert unit.stage_delays(model, 2) == pytest.approx(tree[:-1] + [tree[-1] + accumulate])
+    assert max(tree) <= model.budget(200) < max(unit.stage_delays(model, 2))
+    assert unit.stage_delays(model, 3) == unit.datapath.tree_delays(model, 3)
+    fast = unit.retimed(model, 200)
+    assert fast.pipeline == 3 and fast.read_register and fast.start_copies
+    slow = unit.retimed(model, 100)
+    assert slow.pipeline == 1 and not slow.start_copies
+    odd = MVAU(weights=make_weights(120, 96, seed=3), pe=8, simd=24, pipeline=2)
+    assert odd.stage_delays(model, 2) == odd.datapath.tree_delays(model, 2)   # level 5 alone
+    packed = MVAU(weights=weights, pe=16, simd=49, pipeline=1, popcount="compressor")
+    assert packed.stage_delays(model, 1) is None
+    for kept in (unit, fast, slow, odd, packed):
+        kept._MustUse__silence = True

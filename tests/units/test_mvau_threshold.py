@@ -55,12 +55,12 @@ CASES = [(8, 16, 1, 1, 0, "adder", False), (8, 16, 8, 16, 1, "adder", False),
          (10, 36, 5, 12, 0, "compressor", False), (8, 15, 8, 15, 1, "compressor", False)]
 
 
-def build(mh, mw, pe, simd, pipeline, popcount, registered, *, seed):
+def build(mh, mw, pe, simd, pipeline, popcount, registered, *, seed, start_copies=False):
     weights = make_weights(mh, mw, seed=seed)
     x = make_vectors(weights, count=16, seed=seed + 1)
     thresholds = make_thresholds(x, weights, seed)
     unit = MVAU(weights=weights, pe=pe, simd=simd, pipeline=pipeline, popcount=popcount,
-                registered_result=registered, threshold=thresholds)
+                registered_result=registered, start_copies=start_copies, threshold=thresholds)
     return unit, x, want_bits(x, weights, thresholds)
 
 
@@ -69,6 +69,29 @@ def test_amaranth_sim_matches_golden(mh, mw, pe, simd, pipeline, popcount, regis
     """Random and edge vectors, ties and limits, 30% random stalls on both streams."""
     unit, x, want = build(mh, mw, pe, simd, pipeline, popcount, registered, seed=mh + mw)
     assert want.min() == -1 and want.max() == 1
+    beats = [word for frame in to_beats(x, simd) for word in frame]
+    received = simulate_stream(unit, beats, len(x) * unit.nf, stall=0.3, seed=pipeline)
+    np.testing.assert_array_equal(from_bit_beats(received, pe, unit.nf), want)
+
+
+# each PE's start-value ROM reading its own copy of the output fold (what MVAU.retimed picks
+# for block-RAM weights at 200 MHz): ROMs in logic, block RAM (144 words: read register), and
+# no datapath stage (no copies: nothing to end the fold's delay in)
+START_COPIES = [(16, 32, 4, 8, 1, "adder", True), (48, 96, 4, 8, 2, "adder", True),
+                (16, 32, 4, 8, 0, "adder", False), (8, 16, 2, 4, 1, "compressor", False)]
+
+
+@pytest.mark.parametrize("mh, mw, pe, simd, pipeline, popcount, registered", START_COPIES)
+def test_start_copies_give_the_same_bits_latency_and_throughput(mh, mw, pe, simd, pipeline,
+                                                                 popcount, registered):
+    """One copy of the output fold per PE: the same bits under 30% stalls, the same latency
+    and cycles per vector as one shared fold register; no copies without a datapath stage."""
+    unit, x, want = build(mh, mw, pe, simd, pipeline, popcount, registered, seed=mh + 1,
+                          start_copies=True)
+    shared, _, _ = build(mh, mw, pe, simd, pipeline, popcount, registered, seed=mh + 1)
+    shared._MustUse__silence = True
+    assert unit.start_copies == (pipeline + int(unit.read_register) > 0)
+    assert (unit.latency, unit.cycles_per_vector) == (shared.latency, shared.cycles_per_vector)
     beats = [word for frame in to_beats(x, simd) for word in frame]
     received = simulate_stream(unit, beats, len(x) * unit.nf, stall=0.3, seed=pipeline)
     np.testing.assert_array_equal(from_bit_beats(received, pe, unit.nf), want)
@@ -124,19 +147,23 @@ def test_threshold_errors(threshold, error, message):
 
 COSIM = {"folded_adder": (8, 16, 2, 4, 1, "adder", False),
          "registered_adder": (10, 36, 5, 12, 2, "adder", True),
-         "compressor": (16, 32, 4, 8, 1, "compressor", False)}
+         "compressor": (16, 32, 4, 8, 1, "compressor", False),
+         # block-RAM weights (144 words) with a start-value ROM copy per PE (sfc_balanced's
+         # fc0 at 200 MHz)
+         "start_copies": (48, 96, 4, 8, 2, "adder", True, True)}
 
 
 @pytest.mark.parametrize("name", sorted(COSIM))
 def test_verilator_cosim_matches_golden(name):
     """The exported Verilog, >= 300 vectors under 30% random pauses on both AXI sides."""
     from sim.cosim import cosimulate_unit
-    mh, mw, pe, simd, pipeline, popcount, registered = COSIM[name]
+    mh, mw, pe, simd, pipeline, popcount, registered, *copies = COSIM[name]
     weights = make_weights(mh, mw, seed=11)
     x = make_vectors(weights, count=300, seed=12)
     thresholds = make_thresholds(x, weights, seed=13)
     unit = MVAU(weights=weights, pe=pe, simd=simd, pipeline=pipeline, popcount=popcount,
-                registered_result=registered, threshold=thresholds)
+                registered_result=registered, start_copies=bool(copies),
+                threshold=thresholds)
     result = cosimulate_unit(unit, "mvau_threshold_top", to_beats(x, simd), out_beats=unit.nf,
                              backpressure=0.3, seed=5)
     got = from_bit_beats([w for frame in result.received for w in frame], pe, unit.nf)
