@@ -235,8 +235,10 @@ def clamp(value, shape):
     if lo <= v_lo and v_hi <= hi:
         return value
     keep = shape.width - shape.signed           # bits that pass unchanged
-    high = value[keep:]                         # includes value's sign bit when signed
     negative = value[-1] if value.shape().signed else Const(0, 1)
+    # value's bits above what passes, its sign bit included when signed; a signed value no
+    # wider than an unsigned shape has none, and is in range exactly when not negative
+    high = value[keep:] if len(value) > keep else negative
     in_range = ~high.any() | (high.all() if shape.signed and value.shape().signed
                               else Const(0, 1))
     kept = Mux(in_range, value[:shape.width], Mux(negative, Const(lo, shape), Const(hi, shape)))

@@ -69,6 +69,11 @@ CASES = {
         in_shape=signed(15), out_shape=signed(8), channels=8, pe=8,
         multiplier=[1470337272], shift=[34], zero_point=[3], offset_stage=True,
         product_stages=2),
+    # a signed input no wider than the unsigned output: the clamp's in-range flag has no
+    # high bits to read but the sign (negative inputs saturate to 0)
+    "signed_in_unsigned_out_as_wide": dict(
+        in_shape=signed(8), out_shape=unsigned(8), channels=2, pe=2,
+        multiplier=[1, 3], shift=[1, 0], zero_point=[0, 2]),
     "floor_per_channel_staged": dict(
         in_shape=signed(10), out_shape=signed(6), channels=4, pe=1,
         multiplier=[3, 1, 2**31 - 1, 7], shift=[3, 0, 37, 1], zero_point=[0, -32, 31, 5],
