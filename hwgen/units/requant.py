@@ -128,6 +128,8 @@ class Requant(wiring.Component):
                     for key in narrowed}
         self._hw_m = [narrowed[key][0] for key in keys]
         self._hw_s = [narrowed[key][1] for key in keys]
+        # one m' for every channel: the staged product's factor is a constant (signed digits)
+        self._per_tensor = len(set(self._hw_m)) == 1
 
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(self._in_shape, pe))),
@@ -157,7 +159,7 @@ class Requant(wiring.Component):
     def _product_positions(self):
         """Bit positions of the staged product's terms: a per-tensor multiplier's signed
         digits (:func:`~._multiply.signed_digits`), else every bit of ``m'``."""
-        if len(set(self._hw_m)) == 1:
+        if self._per_tensor:
             return [position for _, position in signed_digits(self._hw_m[0])]
         return list(range(self.multiplier_bits))
     #: ``i.ready`` comes from the unit's own flip-flops; ``o.ready`` reaches a few (hwgen.network)
@@ -197,7 +199,7 @@ class Requant(wiring.Component):
             zp2 = Signal.like(zp, name=f"zp2_{lane}")
             if self._product_stages:
                 # a per-tensor multiplier as an int: its signed digits, fewer than its ones
-                factor = self._hw_m[0] if len(set(self._hw_m)) == 1 else mult
+                factor = self._hw_m[0] if self._per_tensor else mult
                 m.d.comb += product.eq(staged_product(m, x1[lane], factor,
                                                       name=f"product_{lane}",
                                                       stages=self._product_stages))
@@ -313,7 +315,7 @@ class Requant(wiring.Component):
             levels = [model.carry(min(x_bits + span + j + 1, width))
                       for j, span in enumerate(_level_spans(self._product_positions()))]
             per_stage = -(-len(levels) // product_stages) if levels else 1
-            select = 0.0 if len(set(self._hw_m)) == 1 else model.luts(1)  # a constant: none
+            select = 0.0 if self._per_tensor else model.luts(1)  # a constant: none
             stages = [(model.stage((select if i == 0 else 0.0)    # carry() has its net
                                    + sum(levels[i:i + per_stage])),
                        f"the multiplier's adder levels ({per_stage} per stage)")
