@@ -280,6 +280,18 @@ def test_amaranth_sim_cadence_and_latency():
         assert outs[0] - ins[unit.sf - 1] == unit.latency
 
 
+def test_the_slice_register_takes_the_stream_or_the_buffer():
+    """With an input buffer (NF, SF > 1, as in the cases simulated above) the slice's one
+    register loads the stream in output fold 0 and the buffer's word in the others: no
+    replay select in front of the lanes (``from_buffer``), no stream register (``x_in``);
+    the latency is the engine's ``2 + pipeline`` as before."""
+    unit = BASE.unit()
+    assert unit.nf > 1 and unit.sf > 1 and unit.latency == 2 + unit.pipeline
+    verilog = to_verilog(unit, "mvau_int")
+    assert "from_buffer" not in verilog and "x_in" not in verilog
+    assert "reg [31:0] x_slice = " in verilog
+
+
 COSIM = {
     "int8 lut": CASES["int8 signed lut, random bias"],
     "ternary": CASES["ternary unsigned, simd=MW, extreme bias"],
