@@ -31,7 +31,7 @@ from ._pipeline import adder_tree, tree_level_widths, tree_stage_levels
 from .popcount import WeightTable, fused_group, popcount_plan, stage_levels, xnor_popcount
 
 __all__ = ["BinaryAddSub", "DspMultiply", "ShiftAdd", "TernaryAddSub", "XnorPopcount",
-           "lanes", "product_terms", "tree_level_delays"]
+           "lanes", "merged_sum_ns", "product_terms"]
 
 
 class XnorPopcount:
@@ -184,17 +184,32 @@ class _IntegerLanes:
     def tree_delays(self, model, pipeline):
         """Estimated logic delay (ns) of each register stage of the product adder tree with
         ``pipeline`` stages, from the slice to the root (the accumulator after the root is
-        the engine's), as :meth:`XnorPopcount.tree_delays` counts them: adder levels of
-        up to 4 bits in LUT4s, wider ones on the carry chain. The first stage starts with
-        what builds a term from the slice (:attr:`term_ns`); with registered products (DSP)
-        the products are a stage of their own before the tree (``model.dsp``). At this
-        datapath's own ``pipeline``, its registers are where its ``levels`` say."""
-        delays = tree_stage_delays(model, self.term_bounds(), pipeline,
-                                   first_ns=0.0 if self.registered_products
-                                   else self.term_ns(model),
-                                   registered_terms=self.registered_products,
+        the engine's), each stage as :meth:`stage_ns` counts it; with registered products
+        (DSP) the products are a stage of their own before the tree (``model.dsp``). At
+        this datapath's own ``pipeline``, its registers are where its ``levels`` say."""
+        bounds = self.term_bounds()
+        depth = (len(bounds) - 1).bit_length()
+        levels = tree_stage_levels(len(bounds), pipeline,
                                    levels=self._levels if pipeline == self._pipeline else None)
+        edges = [0 if self.registered_products else -1] + levels + [depth]
+        delays = [self.stage_ns(model, start, end) for start, end in zip(edges, edges[1:])]
         return ([model.dsp] + delays) if self.registered_products else delays
+
+    def stage_ns(self, model, start, end):
+        """Estimated delay (ns) of the tree's stage from the register after level ``start``
+        (-1: from the slice's register, through what builds a term, :attr:`term_ns`) to the
+        sums at level ``end``: the adder levels between them are one multi-operand sum
+        (:func:`merged_sum_ns`)."""
+        bounds = self.term_bounds()
+        ns = self.term_ns(model) if start < 0 else 0.0
+        start = max(start, 0)
+        if end <= start:
+            return ns
+        nodes = len(bounds)
+        for _ in range(start):
+            nodes = -(-nodes // 2)
+        width = tree_level_widths(bounds)[end - 1]
+        return ns + merged_sum_ns(model, min(1 << (end - start), nodes), width)
 
     def term_ns(self, model):
         """ns from the slice's register to a term: the replay select and the term's gating in
@@ -314,11 +329,24 @@ def tree_stage_delays(model, bounds, pipeline, *, first_luts=0, first_ns=0.0,
     return delays
 
 
-def tree_level_delays(model, bounds):
-    """Estimated delay (ns) of each adder level 1 .. depth of the tree over terms of these
-    bounds, counted as :func:`tree_stage_delays` counts a stage's levels."""
-    return [model.luts(max(1, w - 2)) if w <= 4 else model.carry(w)
-            for w in tree_level_widths(bounds)]
+def merged_sum_ns(model, operands, width):
+    """Estimated delay (ns) of a stage's adder levels summing ``operands`` values into a
+    ``width``-bit result.
+
+    Yosys merges adders in series whose sums feed nothing else into one multi-operand sum
+    (``alumacc``, ``maccmap``): rows of full adders, a LUT4 level each, take the operands
+    down to two (one level for 3, two for 4, three for up to 6, four for up to 9), then
+    one carry chain adds them (in LUT4s up to 4 bits: ``width - 2`` levels, at least one).
+    int4_cnn's conv2 at 200 MHz, its tree's levels 3 to 5 in one stage (8 operands),
+    was four LUT4 levels and an 11-bit carry chain, 5.9 ns placed alone on the LFE5U-85F,
+    where three carry chains counted 3.7 ns, inside the budget."""
+    rows, levels = operands, 0
+    while rows > 2:
+        rows -= rows // 3
+        levels += 1
+    if width <= 4:
+        return model.luts(levels + max(1, width - 2))
+    return model.luts(levels) + model.carry(width)
 
 
 def lanes(x_slice, shape, simd, binary=False):

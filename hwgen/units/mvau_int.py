@@ -8,9 +8,8 @@ from amaranth.lib.wiring import In, Out
 from ..ranges import range_shape
 from ._checks import as_array, check_int, check_range, check_shape, shape_range
 from ._engine import FoldedEngine, FoldedUnit, check_fold
-from ._lanes import (BinaryAddSub, DspMultiply, ShiftAdd, TernaryAddSub, lanes, product_terms,
-                     tree_level_delays)
-from ._pipeline import cheapest_tree_levels
+from ._lanes import BinaryAddSub, DspMultiply, ShiftAdd, TernaryAddSub, lanes, product_terms
+from ._pipeline import cheapest_tree_levels, counts_accumulator, tree_stage_levels
 from ._weight_store import WeightRom
 
 __all__ = ["RESOURCES", "WEIGHT_KINDS", "IntegerMVAU", "lanes", "product_terms"]
@@ -187,21 +186,24 @@ class IntegerMVAU(FoldedUnit):
 
     def retimed(self, model, clock_mhz):
         """This MVAU with product-tree registers (at least ``pipeline``) where every stage
-        fits the delay model's budget at ``clock_mhz`` (the terms' gating, LUT4 levels and
-        carry chains per adder level; the accumulator after the root is not counted, as in
-        :meth:`hwgen.units.mvau.MVAU.retimed`). Without DSP products the registers go to
-        the levels that cost the fewest flip-flops (:func:`~._pipeline.cheapest_tree_levels`;
-        as many as ``pipeline`` when that many fit, so the latency stays); with them, or when
-        no placement fits, the fewest stages spread evenly (``datapath.tree_delays``).
-        Cycles per vector are the same at any depth; the latency grows by the stages added."""
+        fits the delay model's budget at ``clock_mhz`` (:meth:`stage_delays`: the terms'
+        gating, LUT4 levels and carry chains per adder level, and the accumulator after the
+        root where the last stage holds two or more levels, as
+        :meth:`hwgen.units.mvau.MVAU.stage_delays` counts it). Without DSP products the
+        registers go to the levels that cost the fewest flip-flops
+        (:func:`~._pipeline.cheapest_tree_levels`; as many as ``pipeline`` when that many
+        fit, so the latency stays); with them, or when no placement fits, the fewest stages
+        spread evenly. Cycles per vector are the same at any depth; the latency grows by the
+        stages added."""
         budget = model.budget(clock_mhz)
-        tree = self.datapath.tree_delays(model, self.pipeline)
-        fits = tree is not None and max(tree) <= budget
+        tree = self.stage_delays(model, self.pipeline)
+        fits = max(tree) <= budget
         levels = None
         if not self.datapath.registered_products:
-            bounds = self.datapath.term_bounds()
-            levels = cheapest_tree_levels(bounds, tree_level_delays(model, bounds), budget,
-                                          first_ns=self.datapath.term_ns(model),
+            levels = cheapest_tree_levels(self.datapath.term_bounds(),
+                                          lambda start, end: self.datapath.stage_ns(
+                                              model, start, end),
+                                          budget, last_ns=self._accumulate_ns(model),
                                           least=self.pipeline,
                                           most=self.pipeline if fits else None)
         if levels is not None:
@@ -210,7 +212,7 @@ class IntegerMVAU(FoldedUnit):
             return self
         else:
             depth = max((len(self.datapath.term_bounds()) - 1).bit_length(), 1)
-            pipeline = self.timed_pipeline(model, clock_mhz, depth)
+            pipeline = self.timed_pipeline(model, clock_mhz, depth, delays=self.stage_delays)
             levels = self.tree_levels if pipeline == self.pipeline else None
         if (pipeline, levels) == (self.pipeline, self.tree_levels):
             return self
@@ -219,6 +221,24 @@ class IntegerMVAU(FoldedUnit):
                            bias=self._bias, in_range=self._in_range,
                            binary_input=self._binary_input, pe=self.pe, simd=self.simd,
                            pipeline=pipeline, resource=self._resource, tree_levels=levels)
+
+    def stage_delays(self, model, pipeline):
+        """Estimated logic delay (ns) of each register stage of the product tree with
+        ``pipeline`` stages (``datapath.tree_delays``; at this unit's own ``pipeline`` its
+        registers are where :attr:`tree_levels` says), the accumulator's adder counted in
+        the last stage when that stage holds two or more tree levels
+        (:func:`~._pipeline.counts_accumulator`)."""
+        delays = self.datapath.tree_delays(model, pipeline)
+        terms = len(self.datapath.term_bounds())
+        own = self.tree_levels if pipeline == self.pipeline else None
+        last = ([0] + tree_stage_levels(terms, pipeline, levels=own))[-1]
+        if not counts_accumulator((terms - 1).bit_length() - last):
+            return delays
+        return delays[:-1] + [delays[-1] + self._accumulate_ns(model)]
+
+    def _accumulate_ns(self, model):
+        """The accumulator's adder and the multiplexer of its start value in front of it."""
+        return model.carry(self.acc_bits) + model.luts(1)
 
     @staticmethod
     def _check_tree_levels(tree_levels, pipeline, datapath):
