@@ -8,7 +8,8 @@ from amaranth.lib.wiring import In, Out
 from ..ranges import range_shape
 from ._checks import as_array, check_int, check_range, check_shape, shape_range
 from ._engine import FoldedEngine, FoldedUnit, check_fold
-from ._lanes import BinaryAddSub, DspMultiply, ShiftAdd, TernaryAddSub, lanes, product_terms
+from ._lanes import (BinaryAddSub, BoothShiftAdd, DspMultiply, TernaryAddSub, lanes,
+                     product_terms)
 from ._pipeline import cheapest_tree_levels, counts_accumulator, tree_stage_levels
 from ._weight_store import WeightRom
 
@@ -276,7 +277,7 @@ def _datapath(kind, bits, resource, **lanes):
         return TernaryAddSub(**lanes)
     w_shape = signed(bits)
     lanes.update(w_shape=w_shape, w_range=shape_range(w_shape))
-    return DspMultiply(**lanes) if resource == "dsp" else ShiftAdd(**lanes)
+    return DspMultiply(**lanes) if resource == "dsp" else BoothShiftAdd(**lanes)
 
 
 def _check_weights(weights, kind, bits):

@@ -17,7 +17,7 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
 from hwgen.export import to_verilog
-from hwgen.units._lanes import BinaryAddSub, DspMultiply, ShiftAdd, TernaryAddSub
+from hwgen.units._lanes import BinaryAddSub, BoothShiftAdd, DspMultiply, ShiftAdd, TernaryAddSub
 from hwgen.units.mvau_int import IntegerMVAU
 from sim.amaranth_streams import simulate_stream
 from sim.packing import unpack
@@ -189,7 +189,7 @@ def test_partial_sums_size_the_accumulator_and_final_sums_the_output():
 
 
 @pytest.mark.parametrize("kind, resource, datapath, lane_bits", [
-    ("int", "lut", ShiftAdd, 4), ("int", "dsp", DspMultiply, 4),
+    ("int", "lut", BoothShiftAdd, 4), ("int", "dsp", DspMultiply, 4),
     ("ternary", "dsp", TernaryAddSub, 2), ("binary", "lut", BinaryAddSub, 1)])
 def test_weight_kind_picks_the_lane_datapath(kind, resource, datapath, lane_bits):
     unit = Case(kind, signed(8), mh=4, mw=8, pe=2, simd=4, weight_bits=4,
@@ -206,6 +206,21 @@ def test_ternary_and_binary_weights_build_no_multiplier():
         assert " * " not in to_verilog(unit, "mvau")
     assert " * " not in to_verilog(Case("int", signed(8), 4, 8, 2, 4).unit(), "mvau")
     assert " * " in to_verilog(Case("int", signed(8), 4, 8, 2, 4, resource="dsp").unit(), "mvau")
+
+
+def test_booth_terms_halve_the_shift_add_terms_and_the_start_value_takes_their_ones():
+    """Integer weights in LUTs: ceil(b / 2) radix-4 Booth terms per lane where shift-add
+    had b; a negative digit's term is complemented, and the ones that leaves out
+    (``4^i`` per negative digit ``i``) join the channel's start value."""
+    from hwgen.units._lanes import booth_offset
+    kwargs = dict(simd=4, pipeline=1, in_shape=unsigned(4), in_range=(0, 15),
+                  w_shape=signed(4), w_range=(-8, 7))
+    assert len(BoothShiftAdd(**kwargs).term_bounds()) == 8
+    assert len(ShiftAdd(**kwargs).term_bounds()) == 16
+    # -1 = -1 + 0*4; 5 = 1 + 1*4; -8 = 0 - 2*4; 7 = -1 + 2*4
+    assert booth_offset(np.array([-1, 5, -8, 7]), 4).tolist() == [1, 0, 4, 1]
+    weights = np.array([[-1, 5, -8, 7], [5, 5, 5, 5]])
+    assert BoothShiftAdd(**kwargs).base_offset(weights).tolist() == [6, 0]
 
 
 def test_ternary_terms_are_x_or_its_complement_and_the_bias_counts_the_minus_ones():
@@ -373,7 +388,7 @@ def test_retimed_chooses_the_fewest_tree_stages_that_fit_the_clock(grade):
     case = Case("int", unsigned(8), 32, 64, 4, 8, bias="random")
     unit = case.unit()
     slow = unit.retimed(model, 50)
-    assert (slow.pipeline, slow.tree_levels) == (1, [6]) and slow.retimed(model, 50) is slow
+    assert (slow.pipeline, slow.tree_levels) == (1, [5]) and slow.retimed(model, 50) is slow
     fast = unit.retimed(model, 200)
     budget = model.budget(200)
     assert fast.pipeline > 1 and max(fast.stage_delays(model, fast.pipeline)) <= budget
@@ -426,7 +441,7 @@ def test_retimed_registers_the_tree_levels_that_cost_fewest_flip_flops():
 @pytest.mark.parametrize("change, error, message", [
     (dict(tree_levels=(1,), resource="dsp"), ValueError, "tree_levels must be None with"),
     (dict(tree_levels=(1, 2)), ValueError, r"tree_levels must be 1 \(pipeline\) ascending"),
-    (dict(tree_levels=(6,)), ValueError, r"levels in 0..5 \(the tree's depth\), not \(6,\)"),
+    (dict(tree_levels=(5,)), ValueError, r"levels in 0..4 \(the tree's depth\), not \(5,\)"),
     (dict(tree_levels=(2, 1), pipeline=2), ValueError, "ascending levels"),
     (dict(tree_levels="1"), TypeError, "tree_levels must be a sequence of int, not '1'"),
 ])
