@@ -51,11 +51,11 @@ class IntegerMVAU(FoldedUnit):
       add ``x``, ``~x`` or nothing, no multiplier, whatever ``resource`` says; each
       channel's count of -1 weights joins its bias (``-x == ~x + 1``).
     * ``"int"`` (signed ``weight_bits`` = 2..8, two's complement in the ROM):
-      ``resource="lut"`` (:class:`~._lanes.ShiftAdd`) builds each product as
-      shift-add partial products,
-      ``Mux(w[i], x, 0) << i`` for the low bits and ``-(Mux(w[b-1], x, 0) << (b-1))``
-      for the sign bit, all fed into the lane adder tree (no ``*`` operator:
-      a LUT/carry-chain array). ``resource="dsp"`` (:class:`~._lanes.DspMultiply`)
+      ``resource="lut"`` (:class:`~._lanes.BoothShiftAdd`) builds each product as
+      ``ceil(b / 2)`` radix-4 Booth terms, ``0``, ``x`` or ``2x`` shifted by ``2i`` and
+      complemented for a negative digit (each channel's start value takes the ones
+      that leaves out), all fed into the lane adder tree (no ``*`` operator: a
+      LUT/carry-chain array). ``resource="dsp"`` (:class:`~._lanes.DspMultiply`)
       writes ``x * w`` with
       registered operands (the input register or buffer read and the
       synchronous ROM read) and a registered product (one extra stage at
