@@ -102,6 +102,17 @@ class FoldedEngine:
                                 last stage of its delay, so they cost ``PE - 1`` registers of
                                 the fold number and no cycle. Only with start-value ROMs, more
                                 than one PE and at least one datapath stage.
+    early_select : bool         the slice's register takes the stream in output fold 0 and the
+                                input buffer's word (read without a register) in the others
+                                (default False: the stream's register and the buffer's read
+                                register, then a multiplexer between them): no select in front
+                                of the lanes, and one register of the slice instead of two.
+                                The select's register reached every lane's first LUT (fanout
+                                PE x SIMD x weight bits x input bits; int4_cnn's conv2 at
+                                200 MHz: ``from_buffer`` -> the tree's level-2 register, 6.8 ns).
+                                Only where there is an input buffer (NF > 1 and SF > 1) of at
+                                most 16 words (one LUTRAM cell deep, so the read is one LUT
+                                level) and no ``slice_from_buffer``.
     sign_output : bool          a fold's result is the bit ``sum >= 0`` rather than the sum
                                 (default False): with ``base = start - T`` that is a 1-bit
                                 threshold ``sum >= T`` with no comparator (the binary MVAU's
@@ -110,16 +121,18 @@ class FoldedEngine:
 
     def __init__(self, *, mh, mw, pe, simd, in_shape, datapath, store, base,
                  registered_result=False, address_copies=False, start_copies=False,
-                 sign_output=False):
+                 early_select=False, sign_output=False):
         for name, value in (("registered_result", registered_result),
                             ("address_copies", address_copies),
                             ("start_copies", start_copies),
+                            ("early_select", early_select),
                             ("sign_output", sign_output)):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be True or False, not {value!r}")
         self._registered_result = registered_result
         self._address_copies = address_copies
         self._start_copies = start_copies
+        self._early_select = early_select
         self._sign_output = sign_output
         self._mh, self._mw, self._pe, self._simd = mh, mw, pe, simd
         self._in_shape, self._datapath, self._store = in_shape, datapath, store
@@ -156,6 +169,14 @@ class FoldedEngine:
                     and self._pe > 1 and self._store.depth > 1
                     and not self._store.read_register
                     and not getattr(self._datapath, "reads_tables", False))
+
+    @property
+    def early_select(self):
+        """True when the slice's register takes the stream or the buffer's word
+        (``early_select`` where it applies: an input buffer of 2 .. 16 words, read through
+        the engine's select rather than ``slice_from_buffer``)."""
+        return bool(self._early_select and self.nf > 1 and 1 < self.sf <= 16
+                    and not self._datapath.slice_from_buffer)
 
     @property
     def start_copies(self):
@@ -231,23 +252,32 @@ class FoldedEngine:
         # Stage 1: the slice (input register or buffer read) and each PE's weight word.
         # x_in changes only on accept, so with SF == 1 it is the whole buffer.
         slice_bits = self._simd * self._in_shape.width
-        x_in = Signal(slice_bits, name="x_in")
-        with m.If(accept):
-            m.d.sync += x_in.eq(vectors.payload.as_value())
+        payload = vectors.payload.as_value()
+        if not self.early_select:
+            x_in = Signal(slice_bits, name="x_in")
+            with m.If(accept):
+                m.d.sync += x_in.eq(payload)
         if nf_count > 1 and sf_count > 1:
             m.submodules.input_buffer = buffer = Memory(shape=unsigned(slice_bits),
                                                         depth=sf_count, init=[])
             write = buffer.write_port()
-            m.d.comb += [write.addr.eq(sf), write.data.eq(vectors.payload.as_value()),
-                         write.en.eq(accept)]
-            x_slice = Signal(slice_bits, name="x_slice")
-            if self._datapath.slice_from_buffer:
+            m.d.comb += [write.addr.eq(sf), write.data.eq(payload), write.en.eq(accept)]
+            if self.early_select:
+                # Fold 0 issues only what it accepts, so the stream's word is its slice; the
+                # other folds accept nothing, so the buffer's word at ``sf`` is fold 0's.
+                replay = buffer.read_port(domain="comb")
+                m.d.comb += replay.addr.eq(sf)
+                x_slice = stages.register(Mux(first_fold, payload, replay.data),
+                                          unsigned(slice_bits), "x_slice")
+            elif self._datapath.slice_from_buffer:
                 # Every fold reads the buffer, fold 0 through its write (a transparent read:
                 # the address is registered, the word read after the write): no multiplexer
                 # between the stream and the buffer in front of the lanes.
+                x_slice = Signal(slice_bits, name="x_slice")
                 replay = buffer.read_port(domain="sync", transparent_for=(write,))
                 m.d.comb += [replay.addr.eq(sf), x_slice.eq(replay.data)]
             else:
+                x_slice = Signal(slice_bits, name="x_slice")
                 replay = buffer.read_port(domain="sync")
                 m.d.comb += replay.addr.eq(sf)
                 from_buffer = stages.register(~first_fold, unsigned(1), "from_buffer")

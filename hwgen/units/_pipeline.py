@@ -6,8 +6,8 @@ from amaranth.hdl import Module, Shape, Signal
 
 from ..ranges import range_shape
 
-__all__ = ["Stages", "adder_tree", "cheapest_tree_levels", "tree_level_bits",
-           "tree_level_widths", "tree_stage_levels"]
+__all__ = ["Stages", "adder_tree", "cheapest_tree_levels", "counts_accumulator",
+           "tree_level_bits", "tree_level_widths", "tree_stage_levels"]
 
 
 class Stages:
@@ -77,6 +77,20 @@ def tree_stage_levels(terms, pipeline, registered_terms=False, levels=None):
     return [0] + levels if registered_terms else levels
 
 
+def counts_accumulator(levels):
+    """Whether the accumulator's adder after a tree's root is counted in the tree's last
+    stage, which holds ``levels`` adder levels: from two levels on.
+
+    Three adders in series, two tree levels and the accumulator, took 6.5 ns in
+    sfc_balanced's fc0 at 200 MHz (``pc3_l4s0`` -> ``acc_3``), and four, int4_cnn's
+    conv2 tree's last three levels and its accumulator, 7.4 ns (``acc_1``, 11 logic
+    levels). One tree level and the accumulator is what :func:`tree_stage_levels` plans
+    for the last stage (it counts the accumulator as one more level) and has not been
+    the critical path of a placed network; counted, it would cost odd_mlp a stage more in
+    each layer and its flip-flops beyond the 15 % issue 17 allows."""
+    return levels >= 2
+
+
 def tree_level_widths(bounds):
     """Bits of the widest sum at each level (1 .. depth) of :func:`adder_tree` over terms with
     these ``(lo, hi)`` bounds, pairing them as it does: what a delay estimate of a level reads."""
@@ -101,18 +115,19 @@ def tree_level_bits(bounds):
     return bits
 
 
-def cheapest_tree_levels(bounds, level_ns, budget, *, first_ns=0.0, least=0, most=None):
+def cheapest_tree_levels(bounds, stage_ns, budget, *, last_ns=0.0, least=0, most=None):
     """The register levels (ascending) of :func:`adder_tree` over terms with these bounds
     whose every stage fits ``budget`` ns with the fewest flip-flops (then the fewest
     registers), at least ``least`` and at most ``most`` of them; None when no placement
     fits.
 
-    ``level_ns[j]`` is the delay of adder level ``j + 1``; the first stage also holds
-    ``first_ns`` (what builds the terms), and the last runs from its register to the
-    root. Registering every level the even split reaches costs flip-flops where the
-    tree is widest: a ternary MLP's 16-term trees at 200 MHz held 2,440 of them per
-    layer, most at the terms. A tree has at most a few levels, so every subset is
-    tried.
+    ``stage_ns(start, end)`` is the delay of a stage from the register after level
+    ``start`` (-1: from what builds the terms) through the adder levels up to ``end``; the
+    last stage runs to the root, and on through ``last_ns`` (the accumulator after the
+    root) where :func:`counts_accumulator` says so. Registering every level the even split
+    reaches costs flip-flops where the tree is widest: a ternary MLP's 16-term trees at
+    200 MHz held 2,440 of them per layer, most at the terms. A tree has at most a few
+    levels, so every subset is tried.
     """
     bits = tree_level_bits(bounds)
     depth = len(bits) - 1
@@ -120,8 +135,8 @@ def cheapest_tree_levels(bounds, level_ns, budget, *, first_ns=0.0, least=0, mos
     for count in range(least, (depth + 1 if most is None else min(most, depth + 1)) + 1):
         for levels in combinations(range(depth + 1), count):
             edges = [-1] + list(levels) + [depth]
-            spans = [first_ns * (start < 0) + sum(level_ns[max(start, 0):end])
-                     for start, end in zip(edges, edges[1:])]
+            spans = [stage_ns(start, end) for start, end in zip(edges, edges[1:])]
+            spans[-1] += last_ns * counts_accumulator(depth - max(edges[-2], 0))
             if max(spans) <= budget:
                 key = (sum(bits[level] for level in levels), count)
                 if best is None or key < best[0]:

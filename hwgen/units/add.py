@@ -71,10 +71,12 @@ class AddStreams(wiring.Component):
 
     Latency 6 cycles; one beat per cycle (full rate). The pipeline never
     stalls (no register has an enable): a pair of beats is taken only when
-    the output queue (:class:`~hwgen.units._credit.CreditQueue`, eight
+    the output queue (:class:`~hwgen.units._credit.CreditQueue`, seven
     results) has room for it and every pair in flight, so ``o.ready``
     reaches only the queue's pointer and count, and neither input's
-    ``ready`` depends on anything downstream.
+    ``ready`` depends on anything downstream. The queue keeps its results in
+    LUTRAM, as Requant's does: in registers they were 238 of residual_mlp's
+    res layer's 694 flip-flops, read through a multiplexer of 204 LUT4s.
     """
 
     latency = 6
@@ -116,7 +118,8 @@ class AddStreams(wiring.Component):
         m = Module()
         # The pipeline never stalls: its registers move every cycle, and a pair of beats is
         # taken only when the output queue has room for it and everything in flight (credit).
-        m.submodules.queue = queue = CreditQueue(self.o.payload.shape(), stages=self.latency)
+        m.submodules.queue = queue = CreditQueue(self.o.payload.shape(), stages=self.latency,
+                                                 lutram=True)
         wiring.connect(m, wiring.flipped(self.o), queue.o)
         m.d.comb += [
             self.a.ready.eq(queue.room & self.b.valid),

@@ -8,9 +8,9 @@ from amaranth.lib.wiring import In, Out
 from ..ranges import range_shape
 from ._checks import as_array, check_int, check_range, check_shape, shape_range
 from ._engine import FoldedEngine, FoldedUnit, check_fold
-from ._lanes import (BinaryAddSub, DspMultiply, ShiftAdd, TernaryAddSub, lanes, product_terms,
-                     tree_level_delays)
-from ._pipeline import cheapest_tree_levels
+from ._lanes import (BinaryAddSub, BoothShiftAdd, DspMultiply, TernaryAddSub, lanes,
+                     product_terms)
+from ._pipeline import cheapest_tree_levels, counts_accumulator, tree_stage_levels
 from ._weight_store import WeightRom
 
 __all__ = ["RESOURCES", "WEIGHT_KINDS", "IntegerMVAU", "lanes", "product_terms"]
@@ -51,11 +51,11 @@ class IntegerMVAU(FoldedUnit):
       add ``x``, ``~x`` or nothing, no multiplier, whatever ``resource`` says; each
       channel's count of -1 weights joins its bias (``-x == ~x + 1``).
     * ``"int"`` (signed ``weight_bits`` = 2..8, two's complement in the ROM):
-      ``resource="lut"`` (:class:`~._lanes.ShiftAdd`) builds each product as
-      shift-add partial products,
-      ``Mux(w[i], x, 0) << i`` for the low bits and ``-(Mux(w[b-1], x, 0) << (b-1))``
-      for the sign bit, all fed into the lane adder tree (no ``*`` operator:
-      a LUT/carry-chain array). ``resource="dsp"`` (:class:`~._lanes.DspMultiply`)
+      ``resource="lut"`` (:class:`~._lanes.BoothShiftAdd`) builds each product as
+      ``ceil(b / 2)`` radix-4 Booth terms, ``0``, ``x`` or ``2x`` shifted by ``2i`` and
+      complemented for a negative digit (each channel's start value takes the ones
+      that leaves out), all fed into the lane adder tree (no ``*`` operator: a
+      LUT/carry-chain array). ``resource="dsp"`` (:class:`~._lanes.DspMultiply`)
       writes ``x * w`` with
       registered operands (the input register or buffer read and the
       synchronous ROM read) and a registered product (one extra stage at
@@ -169,7 +169,8 @@ class IntegerMVAU(FoldedUnit):
                           lane_bits=datapath.lane_bits)
         engine = FoldedEngine(mh=mh, mw=mw, pe=pe, simd=simd, in_shape=shape,
                               datapath=datapath, store=store,
-                              base=self._bias + datapath.base_offset(self._weights))
+                              base=self._bias + datapath.base_offset(self._weights),
+                              early_select=True)
         out_shape = range_shape(*engine.sum_range, min_width=2)
         super().__init__(engine=engine, out_shape=out_shape, members={
             "i": In(stream.Signature(data.ArrayLayout(shape, simd))),
@@ -186,21 +187,24 @@ class IntegerMVAU(FoldedUnit):
 
     def retimed(self, model, clock_mhz):
         """This MVAU with product-tree registers (at least ``pipeline``) where every stage
-        fits the delay model's budget at ``clock_mhz`` (the terms' gating, LUT4 levels and
-        carry chains per adder level; the accumulator after the root is not counted, as in
-        :meth:`hwgen.units.mvau.MVAU.retimed`). Without DSP products the registers go to
-        the levels that cost the fewest flip-flops (:func:`~._pipeline.cheapest_tree_levels`;
-        as many as ``pipeline`` when that many fit, so the latency stays); with them, or when
-        no placement fits, the fewest stages spread evenly (``datapath.tree_delays``).
-        Cycles per vector are the same at any depth; the latency grows by the stages added."""
+        fits the delay model's budget at ``clock_mhz`` (:meth:`stage_delays`: the terms'
+        gating, LUT4 levels and carry chains per adder level, and the accumulator after the
+        root where the last stage holds two or more levels, as
+        :meth:`hwgen.units.mvau.MVAU.stage_delays` counts it). Without DSP products the
+        registers go to the levels that cost the fewest flip-flops
+        (:func:`~._pipeline.cheapest_tree_levels`; as many as ``pipeline`` when that many
+        fit, so the latency stays); with them, or when no placement fits, the fewest stages
+        spread evenly. Cycles per vector are the same at any depth; the latency grows by the
+        stages added."""
         budget = model.budget(clock_mhz)
-        tree = self.datapath.tree_delays(model, self.pipeline)
-        fits = tree is not None and max(tree) <= budget
+        tree = self.stage_delays(model, self.pipeline)
+        fits = max(tree) <= budget
         levels = None
         if not self.datapath.registered_products:
-            bounds = self.datapath.term_bounds()
-            levels = cheapest_tree_levels(bounds, tree_level_delays(model, bounds), budget,
-                                          first_ns=self.datapath.term_ns(model),
+            levels = cheapest_tree_levels(self.datapath.term_bounds(),
+                                          lambda start, end: self.datapath.stage_ns(
+                                              model, start, end),
+                                          budget, last_ns=self._accumulate_ns(model),
                                           least=self.pipeline,
                                           most=self.pipeline if fits else None)
         if levels is not None:
@@ -209,7 +213,7 @@ class IntegerMVAU(FoldedUnit):
             return self
         else:
             depth = max((len(self.datapath.term_bounds()) - 1).bit_length(), 1)
-            pipeline = self.timed_pipeline(model, clock_mhz, depth)
+            pipeline = self.timed_pipeline(model, clock_mhz, depth, delays=self.stage_delays)
             levels = self.tree_levels if pipeline == self.pipeline else None
         if (pipeline, levels) == (self.pipeline, self.tree_levels):
             return self
@@ -218,6 +222,24 @@ class IntegerMVAU(FoldedUnit):
                            bias=self._bias, in_range=self._in_range,
                            binary_input=self._binary_input, pe=self.pe, simd=self.simd,
                            pipeline=pipeline, resource=self._resource, tree_levels=levels)
+
+    def stage_delays(self, model, pipeline):
+        """Estimated logic delay (ns) of each register stage of the product tree with
+        ``pipeline`` stages (``datapath.tree_delays``; at this unit's own ``pipeline`` its
+        registers are where :attr:`tree_levels` says), the accumulator's adder counted in
+        the last stage when that stage holds two or more tree levels
+        (:func:`~._pipeline.counts_accumulator`)."""
+        delays = self.datapath.tree_delays(model, pipeline)
+        terms = len(self.datapath.term_bounds())
+        own = self.tree_levels if pipeline == self.pipeline else None
+        last = ([0] + tree_stage_levels(terms, pipeline, levels=own))[-1]
+        if not counts_accumulator((terms - 1).bit_length() - last):
+            return delays
+        return delays[:-1] + [delays[-1] + self._accumulate_ns(model)]
+
+    def _accumulate_ns(self, model):
+        """The accumulator's adder and the multiplexer of its start value in front of it."""
+        return model.carry(self.acc_bits) + model.luts(1)
 
     @staticmethod
     def _check_tree_levels(tree_levels, pipeline, datapath):
@@ -255,7 +277,7 @@ def _datapath(kind, bits, resource, **lanes):
         return TernaryAddSub(**lanes)
     w_shape = signed(bits)
     lanes.update(w_shape=w_shape, w_range=shape_range(w_shape))
-    return DspMultiply(**lanes) if resource == "dsp" else ShiftAdd(**lanes)
+    return DspMultiply(**lanes) if resource == "dsp" else BoothShiftAdd(**lanes)
 
 
 def _check_weights(weights, kind, bits):

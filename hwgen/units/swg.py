@@ -224,8 +224,21 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
         m.d.sync += [slack.eq(slack + row_written + Mux(leave_row, slack_step, 0)),
                      room.eq(room - row_written + Mux(leave_row, room_step, 0))]
 
-        iy, ix = Signal.like(row0, name="iy"), Signal.like(col0, name="ix")
-        m.d.comb += [iy.eq(row0 + ky), ix.eq(col0 + kx)]
+        # iy = row0 + ky and ix = col0 + kx, kept in registers that step with the loop
+        # counters: added after them, the pad compares and the read address were a carry
+        # chain longer (int4_cnn's conv1 at 200 MHz: ky -> iy -> pad -> the buffer's read,
+        # 6.55 ns).
+        iy = Signal.like(row0, init=-p, name="iy")
+        ix = Signal.like(col0, init=-p, name="ix")
+        with m.If(issue & loops["cf"][1]):
+            with m.If(kx_last):
+                m.d.sync += ix.eq(Mux(window_done, Mux(ox_last, -p, col0 + s), col0))
+                with m.If(ky_last):
+                    m.d.sync += iy.eq(Mux(ox_last, Mux(image_done, -p, row0 + s), row0))
+                with m.Else():
+                    m.d.sync += iy.eq(iy + 1)
+            with m.Else():
+                m.d.sync += ix.eq(ix + 1)
         pad = Signal()
         if p:   # without padding every window lies inside the input (no constant compares)
             m.d.comb += pad.eq((iy < 0) | (iy >= h) | (ix < 0) | (ix >= w))

@@ -17,7 +17,7 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 
 from hwgen.export import to_verilog
-from hwgen.units._lanes import BinaryAddSub, DspMultiply, ShiftAdd, TernaryAddSub
+from hwgen.units._lanes import BinaryAddSub, BoothShiftAdd, DspMultiply, ShiftAdd, TernaryAddSub
 from hwgen.units.mvau_int import IntegerMVAU
 from sim.amaranth_streams import simulate_stream
 from sim.packing import unpack
@@ -189,7 +189,7 @@ def test_partial_sums_size_the_accumulator_and_final_sums_the_output():
 
 
 @pytest.mark.parametrize("kind, resource, datapath, lane_bits", [
-    ("int", "lut", ShiftAdd, 4), ("int", "dsp", DspMultiply, 4),
+    ("int", "lut", BoothShiftAdd, 4), ("int", "dsp", DspMultiply, 4),
     ("ternary", "dsp", TernaryAddSub, 2), ("binary", "lut", BinaryAddSub, 1)])
 def test_weight_kind_picks_the_lane_datapath(kind, resource, datapath, lane_bits):
     unit = Case(kind, signed(8), mh=4, mw=8, pe=2, simd=4, weight_bits=4,
@@ -206,6 +206,21 @@ def test_ternary_and_binary_weights_build_no_multiplier():
         assert " * " not in to_verilog(unit, "mvau")
     assert " * " not in to_verilog(Case("int", signed(8), 4, 8, 2, 4).unit(), "mvau")
     assert " * " in to_verilog(Case("int", signed(8), 4, 8, 2, 4, resource="dsp").unit(), "mvau")
+
+
+def test_booth_terms_halve_the_shift_add_terms_and_the_start_value_takes_their_ones():
+    """Integer weights in LUTs: ceil(b / 2) radix-4 Booth terms per lane where shift-add
+    had b; a negative digit's term is complemented, and the ones that leaves out
+    (``4^i`` per negative digit ``i``) join the channel's start value."""
+    from hwgen.units._lanes import booth_offset
+    kwargs = dict(simd=4, pipeline=1, in_shape=unsigned(4), in_range=(0, 15),
+                  w_shape=signed(4), w_range=(-8, 7))
+    assert len(BoothShiftAdd(**kwargs).term_bounds()) == 8
+    assert len(ShiftAdd(**kwargs).term_bounds()) == 16
+    # -1 = -1 + 0*4; 5 = 1 + 1*4; -8 = 0 - 2*4; 7 = -1 + 2*4
+    assert booth_offset(np.array([-1, 5, -8, 7]), 4).tolist() == [1, 0, 4, 1]
+    weights = np.array([[-1, 5, -8, 7], [5, 5, 5, 5]])
+    assert BoothShiftAdd(**kwargs).base_offset(weights).tolist() == [6, 0]
 
 
 def test_ternary_terms_are_x_or_its_complement_and_the_bias_counts_the_minus_ones():
@@ -280,6 +295,18 @@ def test_amaranth_sim_cadence_and_latency():
         assert outs[0] - ins[unit.sf - 1] == unit.latency
 
 
+def test_the_slice_register_takes_the_stream_or_the_buffer():
+    """With an input buffer (NF, SF > 1, as in the cases simulated above) the slice's one
+    register loads the stream in output fold 0 and the buffer's word in the others: no
+    replay select in front of the lanes (``from_buffer``), no stream register (``x_in``);
+    the latency is the engine's ``2 + pipeline`` as before."""
+    unit = BASE.unit()
+    assert unit.nf > 1 and unit.sf > 1 and unit.latency == 2 + unit.pipeline
+    verilog = to_verilog(unit, "mvau_int")
+    assert "from_buffer" not in verilog and "x_in" not in verilog
+    assert "reg [31:0] x_slice = " in verilog
+
+
 COSIM = {
     "int8 lut": CASES["int8 signed lut, random bias"],
     "ternary": CASES["ternary unsigned, simd=MW, extreme bias"],
@@ -321,22 +348,30 @@ def test_verilog_lint_clean(name, tmp_path):
     assert "%Warning" not in result.stderr
 
 
-def test_tree_delays_count_the_term_gating_and_each_adder_level():
+def test_tree_delays_count_each_stage_as_one_multi_operand_sum():
     """8 lanes of 8-bit weights (int8_mlp's fc1): 64 shift-add terms, 6 adder levels of
-    9 .. 17 bits, all on the carry chain; the first stage starts with the terms' gating (one
-    LUT level), and DSP products are a stage of their own before the tree."""
+    9 .. 17 bits. Yosys merges a stage's adder levels into one sum of their operands: rows
+    of full adders (a LUT level each) down to two, then one carry chain; the first stage
+    starts with the terms' gating (one LUT level), and DSP products are a stage of their
+    own before the tree."""
     from hwgen.timing import delay_model
+    from hwgen.units._lanes import merged_sum_ns
     from hwgen.units._pipeline import tree_level_widths
     model = delay_model("ecp5", "8")
+    assert [merged_sum_ns(model, n, 12) - model.carry(12) for n in (2, 3, 4, 6, 8, 9, 10)] == \
+        pytest.approx([model.luts(k) for k in (0, 1, 2, 3, 4, 4, 5)])
+    assert merged_sum_ns(model, 2, 4) == model.luts(2)        # 4-bit sums stay in LUT4s
     lanes = ShiftAdd(simd=8, pipeline=1, in_shape=unsigned(8), in_range=(0, 255),
                      w_shape=signed(8), w_range=(-128, 127))
     bounds = lanes.term_bounds()
     widths = tree_level_widths(bounds)
     assert len(bounds) == 64 and len(widths) == 6 and min(widths) > 4
-    carry = [model.carry(w) for w in widths]
-    # pipeline 2: 7 levels (the accumulator's included) cut at levels 2 and 4
+    # pipeline 2: 7 levels (the accumulator's included) cut at levels 2 and 4, 4 operands
+    # (two rows of full adders) per stage
     assert lanes.tree_delays(model, 2) == pytest.approx(
-        [model.luts(1) + carry[0] + carry[1], carry[2] + carry[3], carry[4] + carry[5]])
+        [model.luts(1) + model.luts(2) + model.carry(widths[1]),
+         model.luts(2) + model.carry(widths[3]), model.luts(2) + model.carry(widths[5])])
+    assert lanes.stage_ns(model, 2, 5) == pytest.approx(model.luts(4) + model.carry(widths[4]))
     dsp = DspMultiply(simd=8, pipeline=1, in_shape=unsigned(8), in_range=(0, 255),
                       w_shape=signed(8), w_range=(-128, 127))
     assert dsp.tree_delays(model, 1)[0] == model.dsp and len(dsp.term_bounds()) == 8
@@ -353,11 +388,11 @@ def test_retimed_chooses_the_fewest_tree_stages_that_fit_the_clock(grade):
     case = Case("int", unsigned(8), 32, 64, 4, 8, bias="random")
     unit = case.unit()
     slow = unit.retimed(model, 50)
-    assert (slow.pipeline, slow.tree_levels) == (1, [6]) and slow.retimed(model, 50) is slow
+    assert (slow.pipeline, slow.tree_levels) == (1, [5]) and slow.retimed(model, 50) is slow
     fast = unit.retimed(model, 200)
     budget = model.budget(200)
-    assert fast.pipeline > 1 and max(fast.datapath.tree_delays(model, fast.pipeline)) <= budget
-    assert max(unit.datapath.tree_delays(model, fast.pipeline - 1)) > budget
+    assert fast.pipeline > 1 and max(fast.stage_delays(model, fast.pipeline)) <= budget
+    assert max(unit.stage_delays(model, fast.pipeline - 1)) > budget
     assert fast.retimed(model, 200) is fast
     deep = case.unit(pipeline=6)
     assert deep.retimed(model, 200).pipeline == 6
@@ -370,18 +405,28 @@ def test_retimed_chooses_the_fewest_tree_stages_that_fit_the_clock(grade):
 
 
 def test_retimed_registers_the_tree_levels_that_cost_fewest_flip_flops():
-    """ternary_mlp's fc1 at 200 MHz (ECP5 speed 8): one register after the first adder level
-    fits (the terms are x, ~x or 0, one LUT level after the replay select), where an even
-    split needed one at the 16 x 8 terms; a placement given by hand is built as given."""
+    """ternary_mlp's fc1 at 200 MHz (ECP5 speed 8): a register after the first adder level
+    (the terms are x, ~x or 0, one LUT level from the slice's register), where an even split
+    needed one at the 16 x 8 terms, and one after the third: the three levels after the
+    first with the accumulator do not fit one stage
+    (:func:`~hwgen.units._pipeline.counts_accumulator`), nor do they alone (8 operands: four
+    rows of full adders and a carry chain); one level and the accumulator are not counted;
+    a placement given by hand is built as given."""
     from hwgen.timing import delay_model
     from hwgen.units._pipeline import tree_level_bits
     model = delay_model("ecp5", "8")
     case = Case("ternary", signed(8), 64, 128, 8, 16)
     fast = case.unit().retimed(model, 200)
-    assert (fast.pipeline, fast.tree_levels) == (1, [1])
-    assert max(fast.datapath.tree_delays(model, 1)) <= model.budget(200)
+    assert (fast.pipeline, fast.tree_levels) == (2, [1, 3])
+    assert max(fast.stage_delays(model, 2)) <= model.budget(200)
+    root = case.unit(pipeline=2, tree_levels=(1, 4))       # fewer flip-flops, too slow
+    assert max(root.datapath.tree_delays(model, 2)) > model.budget(200)
+    one = case.unit(tree_levels=(1,))
+    assert one.stage_delays(model, 1)[-1] == pytest.approx(
+        one.datapath.tree_delays(model, 1)[-1] + model.carry(one.acc_bits) + model.luts(1))
     bits = tree_level_bits(fast.datapath.term_bounds())
-    assert bits[1] < bits[0] and fast.retimed(model, 200) is fast
+    assert bits[1] < bits[0] and bits[4] < bits[3] and fast.retimed(model, 200) is fast
+    root._MustUse__silence = one._MustUse__silence = True
     small = Case("int", signed(5), 4, 16, 2, 8, weight_bits=3, bias="random")
     placed = small.unit(pipeline=2, tree_levels=(0, 3))
     assert placed.tree_levels == [0, 3] and placed.latency == small.unit(pipeline=2).latency
@@ -396,7 +441,7 @@ def test_retimed_registers_the_tree_levels_that_cost_fewest_flip_flops():
 @pytest.mark.parametrize("change, error, message", [
     (dict(tree_levels=(1,), resource="dsp"), ValueError, "tree_levels must be None with"),
     (dict(tree_levels=(1, 2)), ValueError, r"tree_levels must be 1 \(pipeline\) ascending"),
-    (dict(tree_levels=(6,)), ValueError, r"levels in 0..5 \(the tree's depth\), not \(6,\)"),
+    (dict(tree_levels=(5,)), ValueError, r"levels in 0..4 \(the tree's depth\), not \(5,\)"),
     (dict(tree_levels=(2, 1), pipeline=2), ValueError, "ascending levels"),
     (dict(tree_levels="1"), TypeError, "tree_levels must be a sequence of int, not '1'"),
 ])
