@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 
 from . import lutpack
+from .dsppack import absorb_in_file as absorb_dsp_registers
 from .outreg import absorb_in_file
 from .progress import bar
 from .toolchain import (ECP5_BLOCK_RAMS, FAMILIES, Device, parse_device,  # noqa: F401 (API)
@@ -336,7 +337,10 @@ def synthesize(verilog, top, family, work_dir, *, device, clock_mhz, pnr=False, 
     total, layers = _read_stat(work_dir / f"stat_{family}.json", family, top, owners)
     # Flip-flops right after a block RAM read go into the DP16KD's output register (hwgen.outreg).
     absorbed = absorb_in_file(work_dir / f"{top}_{family}.json", top) if family == "ecp5" else 0
-    total["ff"] -= absorbed
+    # Flip-flops right before and after a multiplier go into the MULT18X18D (hwgen.dsppack).
+    in_dsp = (absorb_dsp_registers(work_dir / f"{top}_{family}.json", top)
+              if family == "ecp5" else 0)
+    total["ff"] -= absorbed + in_dsp
     log_head = (work_dir / f"yosys_{family}.log").read_text(errors="replace")
     banner = re.search(r"Yosys \d+\.\d+\S*", log_head)
     if banner:
@@ -344,6 +348,7 @@ def synthesize(verilog, top, family, work_dir, *, device, clock_mhz, pnr=False, 
     report = {"network": top, "family": family, "device": device.name,
               "clock_mhz": clock_mhz, "verilog": str(verilog), "tools": versions,
               "total": total, "layers": layers, "pnr": None, "bram_output_registers": absorbed,
+              "dsp_registers": in_dsp,
               "method": "yosys per-module stat, synthesised without flattening"}
     if device.note:
         report["note"] = device.note
