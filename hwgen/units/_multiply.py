@@ -186,11 +186,10 @@ def tile_slices(width, signed_):
     return slices + [(low, width - low, signed_)]
 
 
-def tiled_product_latency(tiles, stages, registered_operands):
-    """Register stages of :func:`tiled_product`: the operand registers (a variable factor),
-    the tiles' products, then the adder tree of ``tiles`` products in about ``stages``."""
-    adders = staged_product_latency(tiles, stages) if tiles > 1 else 0
-    return int(registered_operands) + 1 + adders
+def tiled_product_latency(tiles, stages):
+    """Register stages of :func:`tiled_product`: the tiles' products, then the adder tree of
+    ``tiles`` products in about ``stages``."""
+    return 1 + (staged_product_latency(tiles, stages) if tiles > 1 else 0)
 
 
 def tile_count(x_shape, factor):
@@ -211,15 +210,11 @@ def tiled_product(m, x, factor, *, stages, name):
     ``ceil(levels / stages)`` levels; :func:`tiled_product_latency` cycles later (the
     pipeline never stalls).
 
-    ``x`` must be a register's output (nothing between it and the ``*``); a Value
-    ``factor`` is registered with a copy of ``x`` in a first stage (a ROM's read
-    register is no tile input register: it has no reset), an int's slices are constants.
+    ``x`` and a Value ``factor`` must be register outputs of one control set (clock,
+    enable, reset: a ROM's read register has no reset, so ``x``'s must have none either),
+    with nothing between them and the ``*``; an int's slices are constants.
     """
     if not isinstance(factor, int):
-        x_reg = Signal(x.shape(), name=f"{name}_x")
-        f_reg = Signal(factor.shape(), name=f"{name}_m")
-        m.d.sync += [x_reg.eq(x), f_reg.eq(factor)]
-        x, factor = x_reg, f_reg
         f_slices = [(low, factor[low:low + bits]) for low, bits, _ in
                     tile_slices(len(factor), False)]
     else:
@@ -232,7 +227,8 @@ def tiled_product(m, x, factor, *, stages, name):
         piece = piece.as_signed() if signed_ else piece
         for f_low, f_piece in f_slices:
             product = piece * f_piece
-            tile = Signal(product.shape(), name=f"{name}_t{x_low}_{f_low}")
+            # no reset, as the input registers (one control set for the whole tile)
+            tile = Signal(product.shape(), name=f"{name}_t{x_low}_{f_low}", reset_less=True)
             m.d.sync += tile.eq(product)
             terms.append((tile, x_low + f_low, False))
     terms.sort(key=lambda term: term[1])

@@ -1,6 +1,6 @@
 """Dyadic requantizer: ``y = clamp(round_s(x * m) + zp, lo, hi)``, ``round_s`` one of three modes."""
 
-from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -13,7 +13,7 @@ from ._expshift import delay
 from ._multiply import (REGISTERED_TILE_SHARE, signed_digits, staged_product,
                         staged_product_latency, tile_count, tiled_product,
                         tiled_product_latency)
-from ._rom import lane_rom
+from ._rom import lane_rom, rom_plan
 
 __all__ = ["Requant"]
 
@@ -66,10 +66,11 @@ class Requant(wiring.Component):
         ``x * m`` as 18x18 tiles (:func:`~._multiply.tiled_product`), each with a
         register right before and after its ``*`` that :mod:`hwgen.dsppack` moves
         into the MULT18X18D (ECP5), then the tiles' adder tree in about
-        ``product_stages`` stages; a ROM's ``m'`` and a copy of ``x`` are registered
-        first. Chosen by :meth:`retimed` where the plain ``*`` misses the clock and
+        ``product_stages`` stages; the registers before are stage 1's (``x``, with no
+        reset, and the ROM's read register of ``m'``). Chosen by :meth:`retimed` where the plain ``*`` misses the clock and
         the product is wider than ``DSP_MIN_BITS``, unless a per-tensor ``m'`` has
-        at most ``DIGITS_IN_LOGIC`` signed digits (its shift-add is a LUT adder or two).
+        at most ``DIGITS_IN_LOGIC`` signed digits (its shift-add is a LUT adder or two)
+        or a per-channel ``m'`` lives in block RAM (no flip-flop to move into the tile).
 
     The hardware multiplies by the narrowest ``(m', s')`` that gives the same
     clamped output for every input ``in_shape`` admits
@@ -174,7 +175,7 @@ class Requant(wiring.Component):
         stages = self._product_stages if stages is None else stages
         dsp = self._dsp_product if dsp is None else dsp
         if dsp:
-            return tiled_product_latency(self._tiles(), stages, not self._per_tensor)
+            return tiled_product_latency(self._tiles(), stages)
         return staged_product_latency(len(self._product_positions()), stages) if stages else 1
 
     def _tiles(self):
@@ -212,9 +213,19 @@ class Requant(wiring.Component):
         late = delay(m, fold, carried, Const(1), "fold_late") if carried and varies else fold
 
         # Stage 1: register x; each lane's multiplier comes out of its ROM in step.
-        x1 = Signal.like(self.i.payload)
+        # In DSP tiles, x1 and the ROM's read register are the tiles' input registers: one
+        # control set (no reset: the ROM's has none, and the pipeline needs none, the queue
+        # counts the beats in flight).
+        x1 = Signal.like(self.i.payload, reset_less=self._dsp_product)
         m.d.sync += x1.eq(self.i.payload)
-        lane_params = [self._lane_params(m, lane, fold, late) for lane in range(self._pe)]
+        # In DSP tiles, a ROM's m' is read a cycle ahead into a register of the tiles'
+        # control set (accepted: whether the fold moved on at the last edge).
+        accepted = None
+        if self._dsp_product and not self._per_tensor:
+            accepted = Signal(name="accepted")
+            m.d.sync += accepted.eq(accept)
+        lane_params = [self._lane_params(m, lane, fold, late, accepted)
+                       for lane in range(self._pe)]
 
         for lane, (mult, shift, zp) in enumerate(lane_params):
             # Stage 2: product (staged: several stages), the shift and zero point beside it.
@@ -316,10 +327,14 @@ class Requant(wiring.Component):
         """Whether the product may go to registered MULT18X18D tiles: on ECP5 (whose
         registers :mod:`hwgen.dsppack` fills), wider than ``DSP_MIN_BITS`` (a narrower
         one is a few LUTs), and not a per-tensor ``m'`` of at most ``DIGITS_IN_LOGIC``
-        signed digits (a LUT adder or two)."""
+        signed digits (a LUT adder or two), nor a per-channel ``m'`` whose ROM is block
+        RAM (its read register is inside the DP16KD, not a flip-flop for the tile)."""
         width = self._in_shape.width + self.multiplier_bits + 1
         few_digits = self._per_tensor and self.product_terms <= self.DIGITS_IN_LOGIC
-        return model.family == "ecp5" and width >= self.DSP_MIN_BITS and not few_digits
+        in_block_ram = not self._per_tensor and any(
+            style == "block" for _, style in rom_plan(self.folds, self.multiplier_bits))
+        return (model.family == "ecp5" and width >= self.DSP_MIN_BITS and not few_digits
+                and not in_block_ram)
 
     def _lane_bounds(self, lane):
         """((lo, hi) of the shift stage's register, (lo, hi) of ``rounded + zp``) over the
@@ -361,11 +376,9 @@ class Requant(wiring.Component):
         """[(ns, what)] of the multiplier stage(s) and the stages after it."""
         x_bits, m_bits = self._in_shape.width, self.multiplier_bits
         width = x_bits + m_bits + 1                                     # the product
-        if dsp_product:          # (operand registers,) registered tiles, their adder levels
-            stages = [] if self._per_tensor else [
-                (model.stage(model.route()), "the multiplier's operand registers")]
-            stages.append((model.dsp * REGISTERED_TILE_SHARE,
-                           "the multiplier's tiles (registered MULT18X18D)"))
+        if dsp_product:          # registered tiles, their adder levels
+            stages = [(model.dsp * REGISTERED_TILE_SHARE,
+                       "the multiplier's tiles (registered MULT18X18D)")]
             levels = (self._tiles() - 1).bit_length()
             if levels:
                 per_stage = -(-levels // max(product_stages, 1))
@@ -410,14 +423,15 @@ class Requant(wiring.Component):
                 ns, names = 0.0, []
         return stages
 
-    def _lane_params(self, m, lane, fold, late):
+    def _lane_params(self, m, lane, fold, late, accepted):
         """(multiplier, shift, zero_point) for ``lane``: the multiplier valid in stage 1, the
         others in the product's last stage.
 
         A parameter equal for every channel is a constant; otherwise it comes
         from this lane's ROM, addressed by the fold of the beat being accepted
         (the multiplier's) or by that fold delayed to the product's last stage
-        (``late``: the shift's and the zero point's).
+        (``late``: the shift's and the zero point's). With ``dsp_product`` the
+        multiplier is :meth:`_multiplier_ahead` instead of a ROM read.
         """
         channels = range(lane, self._channels, self._pe)
         values = {
@@ -430,9 +444,38 @@ class Requant(wiring.Component):
             "shift": unsigned(max(max(self._hw_s).bit_length(), 1)),
             "zero_point": signed(max(_bits_signed(v) for v in self._zp)),
         }
-        return [lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key],
-                         addr=fold if key == "multiplier" else late, en=Const(1), placed=True)
-                for key in ("multiplier", "shift", "zero_point")]
+        params = [lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key],
+                           addr=fold if key == "multiplier" else late, en=Const(1), placed=True)
+                  for key in ("shift", "zero_point")]
+        words = values["multiplier"]
+        if accepted is not None and len(set(words)) > 1:
+            mult = _multiplier_ahead(m, lane, shapes["multiplier"], words, fold, accepted)
+        else:
+            mult = lane_rom(m, f"multiplier_rom_{lane}", shapes["multiplier"], words,
+                            addr=fold, en=Const(1), placed=True)
+        return [mult, *params]
+
+
+def _multiplier_ahead(m, lane, shape, words, fold, accepted):
+    """``words[fold]`` of the beat accepted in the last cycle, from a register with no
+    reset and no enable whose input is a multiplexer of two registers, so that
+    :mod:`hwgen.dsppack` can move it into the tiles (a ROM's read register is neither:
+    Yosys folds the ROM's constants into set/reset logic on its flip-flops).
+
+    Each cycle, ``same`` reads the word at ``fold`` and ``ahead`` the one after it (both
+    reset to what they hold at fold 0); in the next cycle the fold is one of the two,
+    the next one if a beat was ``accepted``, so the register takes that one.
+    """
+    depth = len(words)
+    same = Signal(shape, init=words[0], name=f"multiplier_same_{lane}")
+    ahead = Signal(shape, init=words[1 % depth], name=f"multiplier_ahead_{lane}")
+    mult = Signal(shape, reset_less=True, name=f"multiplier_{lane}")
+    m.d.sync += [
+        same.eq(Array(Const(w, shape) for w in words)[fold]),
+        ahead.eq(Array(Const(words[(k + 1) % depth], shape) for k in range(depth))[fold]),
+        mult.eq(Mux(accepted, ahead, same)),
+    ]
+    return mult
 
 
 def _level_spans(positions):

@@ -142,10 +142,10 @@ def test_retimed_adds_the_shift_and_clamp_stages_when_needed():
     assert "offset_stage" in Requant(**CASES["folded_u8_to_s4"]).stage_delay(model)[2]
     per_channel = Requant(**CASES["folded_u8_to_s4"]).retimed(model, 250)
     assert (per_channel.shift_stage, per_channel.offset_stage) == (True, True)
-    # an 8 x 7-bit product (16 bits, above DSP_MIN_BITS): one registered tile after the
-    # ROM's m' and a copy of x are registered
+    # an 8 x 7-bit product (16 bits, above DSP_MIN_BITS): one registered tile, its inputs
+    # stage 1's x and the ROM's read register
     assert per_channel.dsp_product and not per_channel.product_stages
-    assert per_channel.latency == 4 + tiled_product_latency(1, 0, True)
+    assert per_channel.latency == 4 + tiled_product_latency(1, 0)
     off_ecp5 = Requant(**CASES["folded_u8_to_s4"]).retimed(replace(model, family="ice40"), 250)
     assert not off_ecp5.dsp_product and off_ecp5.latency == 4 + staged_product_latency(
         off_ecp5.multiplier_bits, off_ecp5.product_stages)
@@ -167,7 +167,7 @@ def test_retimed_puts_a_wide_product_in_registered_tiles_at_200_mhz():
     fast = unit.retimed(model, 200)
     assert fast.dsp_product and fast.product_stages == 2 and fast._tiles() == 4
     assert fast.stage_delay(model)[0] <= 0.85 * 1e3 / 200
-    assert fast.latency == 2 + tiled_product_latency(4, 2, True) + fast.shift_stage + \
+    assert fast.latency == 2 + tiled_product_latency(4, 2) + fast.shift_stage + \
         fast.offset_stage
     assert "dsp_product" in unit.stage_delay(model)[2]
     assert unit.retimed(model, 100) is unit              # the plain product fits at 100 MHz
