@@ -30,10 +30,7 @@ loads while ``CE0`` is high and is cleared by ``RST0`` on a clock edge,
 as the flip-flops were.
 """
 
-import json
-from pathlib import Path
-
-__all__ = ["absorb_multiplier_registers", "absorb_in_file"]
+__all__ = ["absorb_multiplier_registers"]
 
 _IN_PINS = [f"{x}{i}" for x in "AB" for i in range(18)]
 _OUT_PINS = [f"P{i}" for i in range(36)]
@@ -191,13 +188,3 @@ def _set_registers(dsp, control, registers):
     for pin, bits in (("CLK0", clock), ("CE0", enable), ("RST0", reset)):
         conn[pin] = list(bits)
         dirs[pin] = "input"
-
-
-def absorb_in_file(path, top):
-    """:func:`absorb_multiplier_registers` on the netlist file ``path``; returns the count."""
-    path = Path(path)
-    netlist = json.loads(path.read_text())
-    moved = absorb_multiplier_registers(netlist, top)
-    if moved:
-        path.write_text(json.dumps(netlist))
-    return moved

@@ -22,7 +22,7 @@ def _netlist(tmp_path, build, monkeypatch):
     m, ports = build()
     path = tmp_path / "top.v"
     path.write_text(verilog.convert(m, ports=ports, name="top"))
-    monkeypatch.setattr(synth, "absorb_dsp_registers", lambda netlist, top: 0)
+    monkeypatch.setattr(synth, "absorb_multiplier_registers", lambda netlist, top: 0)
     synth.synthesize(path, "top", "ecp5", tmp_path / "w", device="ecp5-85k-8", clock_mhz=200,
                      progress=lambda *a: None)
     return json.loads((tmp_path / "w" / "top_ecp5.json").read_text())

@@ -134,6 +134,14 @@ def staged_product(m, x, multiplier, *, stages, name):
         terms = [(x, position, digit < 0) for digit, position in signed_digits(multiplier)]
     else:
         terms = [(Mux(multiplier[i], x, 0), i, False) for i in range(len(multiplier))]
+    value, low, _ = _adder_tree(m, terms, stages, name)
+    return value << low
+
+
+def _adder_tree(m, terms, stages, name):
+    """The registered sum of ``(value, low, negative)`` ``terms`` (lowest first): a balanced
+    tree of :func:`_joined` adders with a register after every ``ceil(levels / stages)``
+    levels and after the root (a lone term is registered once)."""
     levels = (len(terms) - 1).bit_length()
     per_stage = -(-levels // max(stages, 1)) if levels else 1
     level = 0
@@ -149,8 +157,7 @@ def staged_product(m, x, multiplier, *, stages, name):
                 registered.append((reg, low, negative))
             terms = registered
         if len(terms) == 1:
-            value, low, _ = terms[0]
-            return value << low
+            return terms[0]
 
 
 def _joined(a, b=None):
@@ -232,18 +239,6 @@ def tiled_product(m, x, factor, *, stages, name):
             m.d.sync += tile.eq(product)
             terms.append((tile, x_low + f_low, False))
     terms.sort(key=lambda term: term[1])
-    levels = (len(terms) - 1).bit_length()
-    per_stage = -(-levels // max(stages, 1)) if levels else 1
-    level = 0
-    while len(terms) > 1:
-        terms = [_joined(*terms[index:index + 2]) for index in range(0, len(terms), 2)]
-        level += 1
-        if len(terms) == 1 or level % per_stage == 0:
-            registered = []
-            for index, (value, low, negative) in enumerate(terms):
-                reg = Signal(value.shape(), name=f"{name}_s{level}_{index}")
-                m.d.sync += reg.eq(value)
-                registered.append((reg, low, negative))
-            terms = registered
-    value, low, _ = terms[0]
+    # a lone tile's register is the product's; several are summed by a registered tree
+    value, low, _ = terms[0] if len(terms) == 1 else _adder_tree(m, terms, stages, name)
     return value << low

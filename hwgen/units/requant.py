@@ -444,16 +444,14 @@ class Requant(wiring.Component):
             "shift": unsigned(max(max(self._hw_s).bit_length(), 1)),
             "zero_point": signed(max(_bits_signed(v) for v in self._zp)),
         }
-        params = [lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key],
-                           addr=fold if key == "multiplier" else late, en=Const(1), placed=True)
-                  for key in ("shift", "zero_point")]
         words = values["multiplier"]
         if accepted is not None and len(set(words)) > 1:
             mult = _multiplier_ahead(m, lane, shapes["multiplier"], words, fold, accepted)
         else:
             mult = lane_rom(m, f"multiplier_rom_{lane}", shapes["multiplier"], words,
                             addr=fold, en=Const(1), placed=True)
-        return [mult, *params]
+        return [mult, *(lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key], addr=late,
+                                 en=Const(1), placed=True) for key in ("shift", "zero_point"))]
 
 
 def _multiplier_ahead(m, lane, shape, words, fold, accepted):
