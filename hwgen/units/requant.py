@@ -66,11 +66,12 @@ class Requant(wiring.Component):
         ``x * m`` as 18x18 tiles (:func:`~._multiply.tiled_product`), each with a
         register right before and after its ``*`` that :mod:`hwgen.dsppack` moves
         into the MULT18X18D (ECP5), then the tiles' adder tree in about
-        ``product_stages`` stages; the registers before are stage 1's (``x``, with no
-        reset, and the ROM's read register of ``m'``). Chosen by :meth:`retimed` where the plain ``*`` misses the clock and
-        the product is wider than ``DSP_MIN_BITS``, unless a per-tensor ``m'`` has
-        at most ``DIGITS_IN_LOGIC`` signed digits (its shift-add is a LUT adder or two)
-        or a per-channel ``m'`` lives in block RAM (no flip-flop to move into the tile).
+        ``product_stages`` stages; the registers before are stage 1's: ``x`` (no
+        reset) and a per-channel ``m'`` read a cycle ahead (:func:`_multiplier_ahead`).
+        Chosen by :meth:`retimed` where the plain ``*`` misses the clock and the
+        product is wider than ``DSP_MIN_BITS``, unless a per-tensor ``m'`` has at most
+        ``DIGITS_IN_LOGIC`` signed digits (its shift-add is a LUT adder or two) or a
+        per-channel ``m'`` would be stored in block RAM (too deep to read twice in logic).
 
     The hardware multiplies by the narrowest ``(m', s')`` that gives the same
     clamped output for every input ``in_shape`` admits
@@ -213,12 +214,11 @@ class Requant(wiring.Component):
         late = delay(m, fold, carried, Const(1), "fold_late") if carried and varies else fold
 
         # Stage 1: register x; each lane's multiplier comes out of its ROM in step.
-        # In DSP tiles, x1 and the ROM's read register are the tiles' input registers: one
-        # control set (no reset: the ROM's has none, and the pipeline needs none, the queue
-        # counts the beats in flight).
+        # In DSP tiles, x1 and the multiplier's register are the tiles' input registers: one
+        # control set, no reset (the pipeline needs none: the queue counts the beats in flight).
         x1 = Signal.like(self.i.payload, reset_less=self._dsp_product)
         m.d.sync += x1.eq(self.i.payload)
-        # In DSP tiles, a ROM's m' is read a cycle ahead into a register of the tiles'
+        # In DSP tiles, a per-channel m' is read a cycle ahead into a register of the tiles'
         # control set (accepted: whether the fold moved on at the last edge).
         accepted = None
         if self._dsp_product and not self._per_tensor:
@@ -327,8 +327,9 @@ class Requant(wiring.Component):
         """Whether the product may go to registered MULT18X18D tiles: on ECP5 (whose
         registers :mod:`hwgen.dsppack` fills), wider than ``DSP_MIN_BITS`` (a narrower
         one is a few LUTs), and not a per-tensor ``m'`` of at most ``DIGITS_IN_LOGIC``
-        signed digits (a LUT adder or two), nor a per-channel ``m'`` whose ROM is block
-        RAM (its read register is inside the DP16KD, not a flip-flop for the tile)."""
+        signed digits (a LUT adder or two), nor a per-channel ``m'`` that
+        :func:`~._rom.rom_plan` would store in block RAM (:func:`_multiplier_ahead` reads
+        it twice in logic)."""
         width = self._in_shape.width + self.multiplier_bits + 1
         few_digits = self._per_tensor and self.product_terms <= self.DIGITS_IN_LOGIC
         in_block_ram = not self._per_tensor and any(
