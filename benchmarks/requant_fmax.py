@@ -70,10 +70,12 @@ def main():
     pnr, total = report["pnr"], report["total"]
     row = {"layer": args.layer, "device": DEVICE, "clock_mhz": CLOCK_MHZ, "seeds": seeds,
            "multiplier_bits": unit.multiplier_bits, "product_stages": unit.product_stages,
+           "dsp_product": unit.dsp_product,
            "shift_stage": unit.shift_stage, "offset_stage": unit.offset_stage,
            "latency": unit.latency, "in_bits": unit.i.payload.shape().elem_shape.width,
            "lut4": total["lut"], "lutram": total["lutram"], "ff": total["ff"],
-           "mult18x18d": total["dsp"], "fmax_mhz_median": pnr["fmax_mhz_median"],
+           "mult18x18d": total["dsp"], "dsp_registers": report["dsp_registers"],
+           "fmax_mhz_median": pnr["fmax_mhz_median"],
            "fmax_mhz_min": pnr["fmax_mhz_min"], "critical_path": pnr["critical_path"]}
     data = json.loads(OUT.read_text()) if OUT.exists() else {"rows": []}
     data["rows"] = [r for r in data["rows"] if r["layer"] != args.layer] + [row]

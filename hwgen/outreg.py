@@ -20,10 +20,7 @@ leave on DOA and DOB, so both ports' output registers are set and both
 clocks must be the same net.
 """
 
-import json
-from pathlib import Path
-
-__all__ = ["absorb_output_registers", "absorb_in_file"]
+__all__ = ["absorb_output_registers"]
 
 _PINS = 18
 
@@ -109,13 +106,3 @@ def _enable(ff):
     if mux == "CE":
         return tuple(ff["connections"]["CE"])
     return ("1",) if mux == "1" else None
-
-
-def absorb_in_file(path, top):
-    """:func:`absorb_output_registers` on the netlist file ``path``; returns the count."""
-    path = Path(path)
-    netlist = json.loads(path.read_text())
-    moved = absorb_output_registers(netlist, top)
-    if moved:
-        path.write_text(json.dumps(netlist))
-    return moved

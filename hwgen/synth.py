@@ -42,7 +42,8 @@ import time
 from pathlib import Path
 
 from . import lutpack
-from .outreg import absorb_in_file
+from .dsppack import absorb_multiplier_registers
+from .outreg import absorb_output_registers
 from .progress import bar
 from .toolchain import (ECP5_BLOCK_RAMS, FAMILIES, Device, parse_device,  # noqa: F401 (API)
                         yosys_script)
@@ -334,9 +335,9 @@ def synthesize(verilog, top, family, work_dir, *, device, clock_mhz, pnr=False, 
                                      work_dir / f"yosys_stat_{family}.log", "yosys stat",
                                      progress)
     total, layers = _read_stat(work_dir / f"stat_{family}.json", family, top, owners)
-    # Flip-flops right after a block RAM read go into the DP16KD's output register (hwgen.outreg).
-    absorbed = absorb_in_file(work_dir / f"{top}_{family}.json", top) if family == "ecp5" else 0
-    total["ff"] -= absorbed
+    absorbed, in_dsp = (absorb_registers(work_dir / f"{top}_{family}.json", top)
+                        if family == "ecp5" else (0, 0))
+    total["ff"] -= absorbed + in_dsp
     log_head = (work_dir / f"yosys_{family}.log").read_text(errors="replace")
     banner = re.search(r"Yosys \d+\.\d+\S*", log_head)
     if banner:
@@ -344,6 +345,7 @@ def synthesize(verilog, top, family, work_dir, *, device, clock_mhz, pnr=False, 
     report = {"network": top, "family": family, "device": device.name,
               "clock_mhz": clock_mhz, "verilog": str(verilog), "tools": versions,
               "total": total, "layers": layers, "pnr": None, "bram_output_registers": absorbed,
+              "dsp_registers": in_dsp,
               "method": "yosys per-module stat, synthesised without flattening"}
     if device.note:
         report["note"] = device.note
@@ -365,6 +367,19 @@ def synthesize(verilog, top, family, work_dir, *, device, clock_mhz, pnr=False, 
     report["seconds"] = {k: round(v, 1) for k, v in seconds.items()}
     (work_dir / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     return report
+
+
+def absorb_registers(path, top):
+    """Move flip-flops into the ECP5 blocks' own registers in the netlist file ``path``
+    (rewritten if any moved): those right after a block RAM read into the DP16KD's output
+    register (:mod:`hwgen.outreg`), then those right before and after a multiplier into
+    the MULT18X18D (:mod:`hwgen.dsppack`). Returns (moved into RAMs, moved into DSPs)."""
+    path = Path(path)
+    netlist = json.loads(path.read_text())
+    moved = absorb_output_registers(netlist, top), absorb_multiplier_registers(netlist, top)
+    if any(moved):
+        path.write_text(json.dumps(netlist))
+    return moved
 
 
 class Congested(SynthError):

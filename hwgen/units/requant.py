@@ -1,6 +1,6 @@
 """Dyadic requantizer: ``y = clamp(round_s(x * m) + zp, lo, hi)``, ``round_s`` one of three modes."""
 
-from amaranth.hdl import Const, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Mux, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -10,8 +10,10 @@ from ._credit import credit_input
 from ._dyadic import (check_rounding, clamp, clamp_levels, delayed, dyadic_bounds,
                       narrowest_multiplier, round_shift)
 from ._expshift import delay
-from ._multiply import signed_digits, staged_product, staged_product_latency
-from ._rom import lane_rom
+from ._multiply import (REGISTERED_TILE_SHARE, signed_digits, staged_product,
+                        staged_product_latency, tile_count, tiled_product,
+                        tiled_product_latency)
+from ._rom import lane_rom, rom_plan
 
 __all__ = ["Requant"]
 
@@ -60,6 +62,16 @@ class Requant(wiring.Component):
         from the delay model. Its terms are the bits of ``m'``, or for a per-tensor
         ``m'`` its signed digits (:attr:`product_terms`: int4_cnn-sized per-tensor
         multipliers have a third fewer, and no selecting LUT in front of the tree).
+    dsp_product : bool
+        ``x * m`` as 18x18 tiles (:func:`~._multiply.tiled_product`), each with a
+        register right before and after its ``*`` that :mod:`hwgen.dsppack` moves
+        into the MULT18X18D (ECP5), then the tiles' adder tree in about
+        ``product_stages`` stages; the registers before are stage 1's: ``x`` (no
+        reset) and a per-channel ``m'`` read a cycle ahead (:func:`_multiplier_ahead`).
+        Chosen by :meth:`retimed` where the plain ``*`` misses the clock and the
+        product is wider than ``DSP_MIN_BITS``, unless a per-tensor ``m'`` has at most
+        ``DIGITS_IN_LOGIC`` signed digits (its shift-add is a LUT adder or two) or a
+        per-channel ``m'`` would be stored in block RAM (too deep to read twice in logic).
 
     The hardware multiplies by the narrowest ``(m', s')`` that gives the same
     clamped output for every input ``in_shape`` admits
@@ -73,8 +85,9 @@ class Requant(wiring.Component):
     o : Out(stream.Signature(ArrayLayout(out_shape, pe)))
 
     Latency 3 cycles (parameter read + multiply, rounding with the zero point, clamp),
-    plus one for each of ``shift_stage`` and ``offset_stage`` and
-    ``staged_product_latency - 1`` with ``product_stages``;
+    plus one for each of ``shift_stage`` and ``offset_stage``,
+    ``staged_product_latency - 1`` with ``product_stages`` and
+    ``tiled_product_latency - 1`` with ``dsp_product``;
     one beat per cycle. The pipeline never stalls (no register has an
     enable): a beat is taken only when the output queue
     (:class:`~hwgen.units._credit.CreditQueue`, its ``latency + 1`` results
@@ -85,6 +98,10 @@ class Requant(wiring.Component):
 
     #: what the manifest records of this unit: names of its public figures, in manifest order
     figures = ("latency", "folds")
+    #: narrowest product (bits) that :meth:`retimed` puts in DSP tiles rather than shift-add
+    DSP_MIN_BITS = 11
+    #: a per-tensor ``m'`` with at most this many signed digits stays shift-add (<= 2 adders)
+    DIGITS_IN_LOGIC = 3
 
     @property
     def resource_features(self):
@@ -95,7 +112,7 @@ class Requant(wiring.Component):
 
     def __init__(self, *, in_shape, out_shape, channels, pe=1,
                  multiplier, shift, zero_point=(0,), rounding="half_up",
-                 shift_stage=False, offset_stage=False, product_stages=0):
+                 shift_stage=False, offset_stage=False, product_stages=0, dsp_product=False):
         self._in_shape = check_shape("in_shape", in_shape)
         self._out_shape = check_shape("out_shape", out_shape)
         self._channels = check_int("channels", channels, minimum=1)
@@ -108,11 +125,13 @@ class Requant(wiring.Component):
         self._s = channel_params("shift", shift, channels, 0, 63)
         self._zp = channel_params("zero_point", zero_point, channels, lo, hi)
         self._rounding = check_rounding(rounding)
-        for name, value in (("shift_stage", shift_stage), ("offset_stage", offset_stage)):
+        for name, value in (("shift_stage", shift_stage), ("offset_stage", offset_stage),
+                            ("dsp_product", dsp_product)):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be True or False, not {value!r}")
         self._shift_stage, self._offset_stage = shift_stage, offset_stage
         self._product_stages = check_int("product_stages", product_stages, minimum=0)
+        self._dsp_product = dsp_product
         # What the hardware multiplies by: per channel, the narrowest equivalent (m', s').
         # Channels that share a shift keep sharing one (each drops the fewest bits any of
         # them can), or a constant shift would become a barrel shifter and a stage.
@@ -147,14 +166,23 @@ class Requant(wiring.Component):
     shift_stage = property(lambda self: self._shift_stage)
     offset_stage = property(lambda self: self._offset_stage)
     product_stages = property(lambda self: self._product_stages)
+    dsp_product = property(lambda self: self._dsp_product)
 
     @property
     def latency(self):
         return 2 + self._product_latency() + self._shift_stage + self._offset_stage
 
-    def _product_latency(self, stages=None):
+    def _product_latency(self, stages=None, dsp=None):
         stages = self._product_stages if stages is None else stages
+        dsp = self._dsp_product if dsp is None else dsp
+        if dsp:
+            return tiled_product_latency(self._tiles(), stages)
         return staged_product_latency(len(self._product_positions()), stages) if stages else 1
+
+    def _tiles(self):
+        """MULT18X18D tiles of one lane's tiled product (:func:`~._multiply.tile_count`)."""
+        factor = self._hw_m[0] if self._per_tensor else unsigned(self.multiplier_bits)
+        return tile_count(self._in_shape, factor)
 
     def _product_positions(self):
         """Bit positions of the staged product's terms: a per-tensor multiplier's signed
@@ -180,15 +208,24 @@ class Requant(wiring.Component):
         # The shift and the zero point are used once the product is there: their ROMs read
         # the fold that many cycles late (one shared delay of a few bits), rather than each
         # lane carrying its words along the product's stages.
-        carried = self._product_latency() - 1 if self._product_stages else 0
+        carried = self._product_latency() - 1
         varies = any(len(set(values[lane::self._pe])) > 1
                      for values in (self._hw_s, self._zp) for lane in range(self._pe))
         late = delay(m, fold, carried, Const(1), "fold_late") if carried and varies else fold
 
         # Stage 1: register x; each lane's multiplier comes out of its ROM in step.
-        x1 = Signal.like(self.i.payload)
+        # In DSP tiles, x1 and the multiplier's register are the tiles' input registers: one
+        # control set, no reset (the pipeline needs none: the queue counts the beats in flight).
+        x1 = Signal.like(self.i.payload, reset_less=self._dsp_product)
         m.d.sync += x1.eq(self.i.payload)
-        lane_params = [self._lane_params(m, lane, fold, late) for lane in range(self._pe)]
+        # In DSP tiles, a per-channel m' is read a cycle ahead into a register of the tiles'
+        # control set (accepted: whether the fold moved on at the last edge).
+        accepted = None
+        if self._dsp_product and not self._per_tensor:
+            accepted = Signal(name="accepted")
+            m.d.sync += accepted.eq(accept)
+        lane_params = [self._lane_params(m, lane, fold, late, accepted)
+                       for lane in range(self._pe)]
 
         for lane, (mult, shift, zp) in enumerate(lane_params):
             # Stage 2: product (staged: several stages), the shift and zero point beside it.
@@ -197,9 +234,13 @@ class Requant(wiring.Component):
             shamt = Signal(unsigned(len(shift)), name=f"shamt_{lane}")
             exact = Signal(name=f"exact_{lane}")    # s == 0: no rounding term
             zp2 = Signal.like(zp, name=f"zp2_{lane}")
-            if self._product_stages:
-                # a per-tensor multiplier as an int: its signed digits, fewer than its ones
-                factor = self._hw_m[0] if self._per_tensor else mult
+            # a per-tensor multiplier as an int: its signed digits, or its constant slices
+            factor = self._hw_m[0] if self._per_tensor else mult
+            if self._dsp_product:
+                m.d.comb += product.eq(tiled_product(m, x1[lane], factor,
+                                                     name=f"product_{lane}",
+                                                     stages=self._product_stages))
+            elif self._product_stages:
                 m.d.comb += product.eq(staged_product(m, x1[lane], factor,
                                                       name=f"product_{lane}",
                                                       stages=self._product_stages))
@@ -232,9 +273,11 @@ class Requant(wiring.Component):
     def stage_delay(self, model):
         """(ns, what, fix) of the slowest register stage by the delay model (hwgen.timing)."""
         stages = self._stage_delays(model, self._shift_stage, self._offset_stage,
-                                    self._product_stages)
+                                    self._product_stages, self._dsp_product)
         ns, what = max(stages)
-        fix = ("the product in shift-add stages (product_stages)"
+        fix = ("the product in DSP tiles (dsp_product)"
+               if what == "the multiplier" and self._dsp_preferred(model) else
+               "the product in shift-add stages (product_stages)"
                if what == "the multiplier" and not self._product_stages else
                "a faster speed grade or a lower clock" if what.startswith("the multiplier") else
                "clamp in a stage of its own (offset_stage)" if not self._offset_stage else
@@ -244,30 +287,55 @@ class Requant(wiring.Component):
         return ns, what, fix
 
     def retimed(self, model, clock_mhz):
-        """This unit with the fewest extra stages (shift, clamp, then the staged product)
-        whose stages all fit at ``clock_mhz`` by the delay model (when none does, the one
-        that misses least, :meth:`_misfit`)."""
+        """This unit with the fewest extra stages (shift, clamp, then the product in DSP
+        tiles where :meth:`_dsp_preferred`, else staged shift-add) whose stages all fit at
+        ``clock_mhz`` by the delay model (when none does, the one that misses least,
+        :meth:`_misfit`)."""
         period = model.margin * 1e3 / clock_mhz
         options = [(False, False), (False, True), (True, False), (True, True)]
         if not self._shift_levels():
             options = [option for option in options if not option[0]]
         levels = (len(self._product_positions()) - 1).bit_length()
-        options = [(*option, stages) for stages in range(levels + 2) for option in options
-                   if stages < 2 or self._product_latency(stages) > self._product_latency(
-                       stages - 1)]
+        candidates = [(*option, 0, False) for option in options]
+        if self._dsp_preferred(model):
+            tile_levels = (self._tiles() - 1).bit_length()
+            candidates += [(*option, stages, True)
+                           for stages in range(min(tile_levels, 1), tile_levels + 1)
+                           for option in options
+                           if stages < 2 or self._product_latency(stages, True)
+                           > self._product_latency(stages - 1, True)]
+        candidates += [(*option, stages, False) for stages in range(1, levels + 2)
+                       for option in options
+                       if stages < 2 or self._product_latency(stages, False)
+                       > self._product_latency(stages - 1, False)]
         # Decided on one MULT18X18D tile's own path: counting the adders of a product of
         # several tiles (stage_delay does) would stage the digits ViT's requants at 100 MHz on
         # the 25k speed 6, whose rate is bound by their latency (261 -> 267 cycles per image).
-        fits = [option for option in options
+        fits = [option for option in candidates
                 if max(self._stage_delays(model, *option, tile_adders=False))[0] <= period]
-        chosen = fits[0] if fits else min(options, key=lambda option: self._misfit(
+        chosen = fits[0] if fits else min(candidates, key=lambda option: self._misfit(
             model, period, option))
-        if chosen == (self._shift_stage, self._offset_stage, self._product_stages):
+        if chosen == (self._shift_stage, self._offset_stage, self._product_stages,
+                      self._dsp_product):
             return self
         return Requant(in_shape=self._in_shape, out_shape=self._out_shape,
                        channels=self._channels, pe=self._pe, multiplier=self._m, shift=self._s,
                        zero_point=self._zp, rounding=self._rounding, shift_stage=chosen[0],
-                       offset_stage=chosen[1], product_stages=chosen[2])
+                       offset_stage=chosen[1], product_stages=chosen[2], dsp_product=chosen[3])
+
+    def _dsp_preferred(self, model):
+        """Whether the product may go to registered MULT18X18D tiles: on ECP5 (whose
+        registers :mod:`hwgen.dsppack` fills), wider than ``DSP_MIN_BITS`` (a narrower
+        one is a few LUTs), and not a per-tensor ``m'`` of at most ``DIGITS_IN_LOGIC``
+        signed digits (a LUT adder or two), nor a per-channel ``m'`` that
+        :func:`~._rom.rom_plan` would store in block RAM (:func:`_multiplier_ahead` reads
+        it twice in logic)."""
+        width = self._in_shape.width + self.multiplier_bits + 1
+        few_digits = self._per_tensor and self.product_terms <= self.DIGITS_IN_LOGIC
+        in_block_ram = not self._per_tensor and any(
+            style == "block" for _, style in rom_plan(self.folds, self.multiplier_bits))
+        return (model.family == "ecp5" and width >= self.DSP_MIN_BITS and not few_digits
+                and not in_block_ram)
 
     def _lane_bounds(self, lane):
         """((lo, hi) of the shift stage's register, (lo, hi) of ``rounded + zp``) over the
@@ -285,7 +353,7 @@ class Requant(wiring.Component):
         slowest stage, then how many stages are too slow, then the latency (not the most
         stages: they cost flip-flops and cannot help while another stage is the limit)."""
         delays = [ns for ns, _ in self._stage_delays(model, *option, tile_adders=False)]
-        latency = self._product_latency(option[2]) + option[0] + option[1]
+        latency = self._product_latency(option[2], option[3]) + option[0] + option[1]
         return round(max(delays), 3), sum(ns > period for ns in delays), latency
 
     def _shift_base(self, lane):
@@ -304,12 +372,21 @@ class Requant(wiring.Component):
                 levels = max(levels, spread.bit_length())
         return levels
 
-    def _stage_delays(self, model, shift_stage, offset_stage, product_stages=0, *,
-                      tile_adders=True):
+    def _stage_delays(self, model, shift_stage, offset_stage, product_stages=0,
+                      dsp_product=False, *, tile_adders=True):
         """[(ns, what)] of the multiplier stage(s) and the stages after it."""
         x_bits, m_bits = self._in_shape.width, self.multiplier_bits
         width = x_bits + m_bits + 1                                     # the product
-        if product_stages:       # the selecting LUT, then adder levels per stage
+        if dsp_product:          # registered tiles, their adder levels
+            stages = [(model.dsp * REGISTERED_TILE_SHARE,
+                       "the multiplier's tiles (registered MULT18X18D)")]
+            levels = (self._tiles() - 1).bit_length()
+            if levels:
+                per_stage = -(-levels // max(product_stages, 1))
+                stages += [(model.stage(model.carry(width) * min(per_stage, levels - i)),
+                            f"the multiplier's tile adders ({per_stage} levels per stage)")
+                           for i in range(0, levels, per_stage)]
+        elif product_stages:     # the selecting LUT, then adder levels per stage
             # a level's carry chain spans x's width plus its terms' shifts plus a carry per
             # level (no longer than the product); the bits of m' are 2**j apart at level j + 1
             levels = [model.carry(min(x_bits + span + j + 1, width))
@@ -347,14 +424,15 @@ class Requant(wiring.Component):
                 ns, names = 0.0, []
         return stages
 
-    def _lane_params(self, m, lane, fold, late):
+    def _lane_params(self, m, lane, fold, late, accepted):
         """(multiplier, shift, zero_point) for ``lane``: the multiplier valid in stage 1, the
         others in the product's last stage.
 
         A parameter equal for every channel is a constant; otherwise it comes
         from this lane's ROM, addressed by the fold of the beat being accepted
         (the multiplier's) or by that fold delayed to the product's last stage
-        (``late``: the shift's and the zero point's).
+        (``late``: the shift's and the zero point's). With ``dsp_product`` the
+        multiplier is :meth:`_multiplier_ahead` instead of a ROM read.
         """
         channels = range(lane, self._channels, self._pe)
         values = {
@@ -367,9 +445,36 @@ class Requant(wiring.Component):
             "shift": unsigned(max(max(self._hw_s).bit_length(), 1)),
             "zero_point": signed(max(_bits_signed(v) for v in self._zp)),
         }
-        return [lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key],
-                         addr=fold if key == "multiplier" else late, en=Const(1), placed=True)
-                for key in ("multiplier", "shift", "zero_point")]
+        words = values["multiplier"]
+        if accepted is not None and len(set(words)) > 1:
+            mult = _multiplier_ahead(m, lane, shapes["multiplier"], words, fold, accepted)
+        else:
+            mult = lane_rom(m, f"multiplier_rom_{lane}", shapes["multiplier"], words,
+                            addr=fold, en=Const(1), placed=True)
+        return [mult, *(lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key], addr=late,
+                                 en=Const(1), placed=True) for key in ("shift", "zero_point"))]
+
+
+def _multiplier_ahead(m, lane, shape, words, fold, accepted):
+    """``words[fold]`` of the beat accepted in the last cycle, from a register with no
+    reset and no enable whose input is a multiplexer of two registers, so that
+    :mod:`hwgen.dsppack` can move it into the tiles (a ROM's read register is neither:
+    Yosys folds the ROM's constants into set/reset logic on its flip-flops).
+
+    Each cycle, ``same`` reads the word at ``fold`` and ``ahead`` the one after it (both
+    reset to what they hold at fold 0); in the next cycle the fold is one of the two,
+    the next one if a beat was ``accepted``, so the register takes that one.
+    """
+    depth = len(words)
+    same = Signal(shape, init=words[0], name=f"multiplier_same_{lane}")
+    ahead = Signal(shape, init=words[1 % depth], name=f"multiplier_ahead_{lane}")
+    mult = Signal(shape, reset_less=True, name=f"multiplier_{lane}")
+    m.d.sync += [
+        same.eq(Array(Const(w, shape) for w in words)[fold]),
+        ahead.eq(Array(Const(words[(k + 1) % depth], shape) for k in range(depth))[fold]),
+        mult.eq(Mux(accepted, ahead, same)),
+    ]
+    return mult
 
 
 def _level_spans(positions):

@@ -78,6 +78,23 @@ CASES = {
         in_shape=signed(10), out_shape=signed(6), channels=4, pe=1,
         multiplier=[3, 1, 2**31 - 1, 7], shift=[3, 0, 37, 1], zero_point=[0, -32, 31, 5],
         rounding="floor", shift_stage=True),
+    # the product in registered 18x18 tiles (dsp_product, the 200 MHz form on ECP5): an
+    # int32 input by 31-bit per-channel multipliers from the ROM (2 x 2 tiles a lane, two
+    # adder levels in two stages), a per-tensor constant on an unsigned input (one tile),
+    # and a per-tensor constant on an int24 input (a signed top slice of 7 bits)
+    "dsp_per_channel_s32": dict(
+        in_shape=signed(32), out_shape=signed(8), channels=8, pe=2,
+        multiplier=[2**31 - 1, 1, 1134691134, 3 << 29, 77, 1399214337, 2**30, 5],
+        shift=[40, 0, 36, 31, 9, 38, 63, 3], zero_point=[0, 1, -2, 3, 0, -128, 127, 0],
+        product_stages=2, dsp_product=True),
+    "dsp_per_tensor_u8": dict(
+        in_shape=unsigned(8), out_shape=signed(8), channels=4, pe=2,
+        multiplier=[1470337272], shift=[34], zero_point=[-3], rounding="half_even",
+        offset_stage=True, dsp_product=True),
+    "dsp_per_tensor_s24": dict(
+        in_shape=signed(24), out_shape=signed(8), channels=4, pe=4,
+        multiplier=[2**31 - 12346], shift=[45], zero_point=[5], rounding="floor",
+        product_stages=1, dsp_product=True),
 }
 
 

@@ -1,13 +1,15 @@
 """Requant: construction checks, Amaranth simulation, Verilator cosim and lint."""
 
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from amaranth.hdl import signed, unsigned
 
 from hwgen.export import to_verilog
 from hwgen.top import AxiStreamTop
-from hwgen.units._multiply import staged_product_latency
+from hwgen.units._multiply import staged_product_latency, tiled_product_latency
 from hwgen.units.requant import Requant
 from sim.amaranth_streams import simulate_stream
 from sim.packing import unpack
@@ -128,23 +130,47 @@ def test_retimed_adds_the_shift_and_clamp_stages_when_needed():
     assert fast.product_stages and fast.offset_stage and not fast.shift_stage
     assert fast.latency == 3 + staged_product_latency(fast.product_terms, fast.product_stages)
     assert fast.product_terms < fast.multiplier_bits         # per tensor: its signed digits
-    # int4_cnn's conv2 requant made per tensor, at 200 MHz: every stage fits, the product
-    # over its signed digits in 1 stage (no selecting LUT, one level fewer than its bits)
+    assert not fast.dsp_product      # two signed digits: one LUT adder, cheaper than a tile
+    # int4_cnn's conv2 requant made per tensor, at 200 MHz: every stage fits; four signed
+    # digits (more than DIGITS_IN_LOGIC) make the 13 x 14-bit product one registered tile
     conv2 = Requant(in_shape=signed(13), out_shape=unsigned(4), channels=16, pe=4,
                     multiplier=[1091506397], shift=[35]).retimed(model, 200)
-    assert conv2.multiplier_bits == 14 and conv2.product_terms < 8
-    assert conv2.product_stages == 1
+    assert conv2.multiplier_bits == 14 and conv2.product_terms == 4
+    assert conv2.dsp_product and conv2.product_stages == 0 and conv2.latency == 4
     assert conv2.stage_delay(model)[0] <= 0.85 * 1e3 / 200
     assert "product_stages" in unit.stage_delay(model)[2]
     assert "offset_stage" in Requant(**CASES["folded_u8_to_s4"]).stage_delay(model)[2]
     per_channel = Requant(**CASES["folded_u8_to_s4"]).retimed(model, 250)
     assert (per_channel.shift_stage, per_channel.offset_stage) == (True, True)
-    assert per_channel.latency == 4 + staged_product_latency(per_channel.multiplier_bits,
-                                                             per_channel.product_stages)
+    # an 8 x 7-bit product (16 bits, above DSP_MIN_BITS): one registered tile, its inputs
+    # stage 1's x and the ROM's read register
+    assert per_channel.dsp_product and not per_channel.product_stages
+    assert per_channel.latency == 4 + tiled_product_latency(1, 0)
+    off_ecp5 = Requant(**CASES["folded_u8_to_s4"]).retimed(replace(model, family="ice40"), 250)
+    assert not off_ecp5.dsp_product and off_ecp5.latency == 4 + staged_product_latency(
+        off_ecp5.multiplier_bits, off_ecp5.product_stages)
     assert per_channel.stage_delay(model)[0] < Requant(**CASES["folded_u8_to_s4"]).stage_delay(
         model)[0]
     with pytest.raises(TypeError, match="offset_stage must be True or False, not 'yes'"):
         Requant(**{**CASES["per_tensor_s32_to_u8"], "offset_stage": "yes"})
+
+
+def test_retimed_puts_a_wide_product_in_registered_tiles_at_200_mhz():
+    """ivit_block's ln1 requant (int32 x per-channel m', 4 lanes): shift-add stages
+    were ~4,600 LUT4; at 200 MHz on ECP5 the product is 2 x 2 tiles a lane whose two adder
+    levels take two stages, and every stage fits by the delay model."""
+    from hwgen.timing import delay_model
+    model = delay_model("ecp5", "8")
+    unit = Requant(in_shape=signed(32), out_shape=signed(8), channels=64, pe=4,
+                   multiplier=[(1 << 30) + 7919 * c for c in range(64)], shift=[40] * 64)
+    assert unit.multiplier_bits == 25             # narrowed for an 8-bit output
+    fast = unit.retimed(model, 200)
+    assert fast.dsp_product and fast.product_stages == 2 and fast._tiles() == 4
+    assert fast.stage_delay(model)[0] <= 0.85 * 1e3 / 200
+    assert fast.latency == 2 + tiled_product_latency(4, 2) + fast.shift_stage + \
+        fast.offset_stage
+    assert "dsp_product" in unit.stage_delay(model)[2]
+    assert unit.retimed(model, 100) is unit              # the plain product fits at 100 MHz
 
 
 @pytest.mark.parametrize("rounding", ["half_up", "half_even", "floor"])
