@@ -114,8 +114,8 @@ class CreditQueue(wiring.Component):
         then wrap by themselves); in LUTRAM (``lutram``, more than one slot) always rounded
         up to a power of two, as a LUTRAM primitive holds 16 words whatever is used of it
         and the write address is then the read pointer plus the count in one short adder
-        (a wrap-around compare on both took attention_mini's v Requant queue 10 levels at
-        200 MHz); else exact (a wrap-around compare costs less than the payload registers
+        (a wrap-around compare on both took attention_mini's v Requant queue, 9 slots then
+        in registers, 10 levels from its read pointer into a slot at 200 MHz); else exact (a wrap-around compare costs less than the payload registers
         of the spare slots, and an MVAU's results are whole accumulator words): one slot
         when a result has left before the next is due (an MVAU whose SF exceeds its
         pipeline depth)."""
