@@ -28,9 +28,10 @@ class CreditQueue(wiring.Component):
     ``w_data`` with the beat's result in the cycle it leaves the pipeline's
     last register stage, ``stages - 1`` cycles later (the queue tracks which
     cycles those are, so invalid cycles of the free-running pipeline are
-    ignored). The queue holds ``stages + 1`` results (up to 4 rounded up to a
-    power of two, see :attr:`slots`) in a ring of registers: at full rate one result is on show while
-    ``stages`` more are in flight.
+    ignored). The queue holds ``stages + 1`` results (up to 4, or in LUTRAM
+    any number, rounded up to a power of two, see :attr:`slots`) in a ring of
+    registers: at full rate one result is on show while ``stages`` more are in
+    flight.
 
     ``room`` is ``stored + in_flight < slots``, a function of the
     queue's own flip-flops (a lookup table over the stored count, the newest
@@ -110,14 +111,20 @@ class CreditQueue(wiring.Component):
         """Results held: one on show and those in flight at full rate (``stages //
         interval``; ``stages + 1`` with ``registered_room``). With a result per cycle
         (``interval`` 1), at least 2 and up to 4 rounded up to a power of two (the pointers
-        then wrap by themselves); else exact (a wrap-around compare costs less than the
-        payload registers of the spare slots, and an MVAU's results are whole accumulator
-        words): one slot when a result has left before the next is due (an MVAU whose SF
-        exceeds its pipeline depth)."""
+        then wrap by themselves); in LUTRAM (``lutram``, more than one slot) always rounded
+        up to a power of two, as a LUTRAM primitive holds 16 words whatever is used of it
+        and the write address is then the read pointer plus the count in one short adder
+        (a wrap-around compare on both took attention_mini's v Requant queue, 9 slots then
+        in registers, 10 levels from its read pointer into a slot at 200 MHz); else exact (a wrap-around compare costs less than the payload registers
+        of the spare slots, and an MVAU's results are whole accumulator words): one slot
+        when a result has left before the next is due (an MVAU whose SF exceeds its
+        pipeline depth)."""
         needed = (self._stages + self._registered_room) // self._interval + 1
         if self._interval == 1:
             needed = max(needed, 2)
-        return 1 << (needed - 1).bit_length() if needed <= 4 and self._interval == 1 else needed
+        if (self._lutram and needed > 1) or (needed <= 4 and self._interval == 1):
+            return 1 << (needed - 1).bit_length()
+        return needed
 
     def elaborate(self, platform):
         m = Module()

@@ -93,7 +93,7 @@ def _run_with_ready_pattern(dut, words, count, pattern):
 
 @pytest.mark.parametrize("stages, interval, registered_room", [
     (1, 1, False), (3, 1, True), (4, 2, False), (3, 2, True), (5, 3, True), (2, 4, False),
-    (8, 2, True), (3, 4, True),
+    (8, 2, True), (3, 4, True), (9, 1, False),
 ])
 @pytest.mark.parametrize("lutram", [False, True])
 def test_every_result_in_order_under_stalls(stages, interval, registered_room, lutram):
@@ -184,6 +184,21 @@ def test_slots_hold_everything_in_flight(stages, interval, slots):
     queue = CreditQueue(unsigned(8), stages=stages, interval=interval)
     assert queue.slots == slots
     assert queue.slots >= stages // interval + 1
+
+
+@pytest.mark.parametrize("stages, interval, registered_room, slots", [
+    (8, 1, False, 16), (9, 1, False, 16), (4, 1, False, 8), (2, 1, False, 4),
+    (2, 1, True, 4), (3, 1, True, 8), (4, 2, False, 4), (8, 3, True, 4), (2, 4, False, 1),
+])
+def test_lutram_rounds_slots_up_to_a_power_of_two(stages, interval, registered_room, slots):
+    """In LUTRAM the spare words cost nothing (a primitive holds 16) and the pointers then wrap
+    by themselves: the slots needed, rounded up to a power of two; one slot stays one (no
+    memory then)."""
+    queue = CreditQueue(unsigned(8), stages=stages, interval=interval,
+                        registered_room=registered_room, lutram=True)
+    assert queue.slots == slots
+    assert queue.slots >= (stages + registered_room) // interval + 1
+    assert queue.lutram == (slots > 1)
 
 
 @pytest.mark.parametrize("stages, interval, slots", [
