@@ -256,6 +256,8 @@ def print_table(record):
                 if "fmax_mhz_min" in e else "-")
         if "fmax_mhz_by_seed" in e and len(e["fmax_mhz_by_seed"]) == 1:
             fmax = f"{e['fmax_mhz_min']:g} (seed {next(iter(e['fmax_mhz_by_seed']))} only)"
+        elif "fmax_mhz_by_seed" in e and len(e["fmax_mhz_by_seed"]) == 2:
+            fmax += f" (seeds {', '.join(e['fmax_mhz_by_seed'])} only: the median is their mean)"
         print(f"| {base} | {e['pe']} | {e['cycles_measured']:g} ({e['cycles_ideal']}) | "
               f"{e['rows_matching']}/{e['rows']} | {_fmt(e.get('lut4'))} | "
               f"{_fmt(e.get('ccu2c'))} | {_fmt(e.get('trellis_dpr16x4'))} | "

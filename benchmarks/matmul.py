@@ -28,11 +28,15 @@ network's edge samples, backpressure 0 (cycles) and 0.3 (mismatches).
 
 ``--baseline REF`` measures the same on the code of git commit REF (exported
 to a temporary directory, run in a subprocess with that tree first on
-``PYTHONPATH``) and keeps both in the JSON. Long jobs: run it alone, under
-``nice -n 10``. Writes benchmarks/results/matmul.json and prints a table.
+``PYTHONPATH``) and keeps both in the JSON; without it the stored baseline
+stays. Each row records the SHA-256 of the Verilog it placed, so a later
+look can tell whether its figures still describe the generated hardware.
+Long jobs: run it alone, under ``nice -n 10``. Writes
+benchmarks/results/matmul.json and prints a table.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -100,19 +104,22 @@ def cosim(unit, layer, samples, backpressure):
 
 
 def place(unit, layer, work, args):
-    """Resources and one nextpnr run per seed: (report total, [fmax per seed], median run)."""
+    """Resources and one nextpnr run per seed: (report total, [fmax per seed], median run,
+    SHA-256 of the Verilog)."""
     from hwgen.export import to_verilog
     from hwgen.synth import _read_pnr, _run, synthesize
     from hwgen.top import AxiStreamTop
 
     top = f"mm_{layer.name}"
     path = work / f"{top}.v"
-    path.write_text(to_verilog(AxiStreamTop(unit, out_beats=unit.out_beats), top))
+    verilog = to_verilog(AxiStreamTop(unit, out_beats=unit.out_beats), top)
+    path.write_text(verilog)
+    sha = hashlib.sha256(verilog.encode()).hexdigest()
     out = work / top
     report = synthesize(path, top, "ecp5", out, device=args.device, clock_mhz=args.clock,
                         pnr=not args.no_pnr, progress=lambda *a: None)
     if args.no_pnr:
-        return report["total"], [], None
+        return report["total"], [], None, sha
     # hwgen.synth places with seed 1; the other seeds re-place the same netlist.
     runs = {}
     pnr_args = report["pnr"]["args"]
@@ -130,7 +137,7 @@ def place(unit, layer, work, args):
         runs[seed] = _read_pnr(out / f"{name}.json", top, ())
     fmax = [runs[s]["fmax_mhz"] for s in args.seeds]
     median = statistics.median_low(fmax)
-    return report["total"], fmax, runs[args.seeds[fmax.index(median)]]
+    return report["total"], fmax, runs[args.seeds[fmax.index(median)]], sha
 
 
 def networks(args, work):
@@ -180,7 +187,7 @@ def measure(args):
             (unit, *_), _ = units_for(layer)
             cycles, _ = cosim(unit, layer, args.samples, backpressure=0.0)
             _, mismatches = cosim(unit, layer, args.samples, backpressure=0.3)
-            total, fmax, run = place(unit, layer, Path(work), args)
+            total, fmax, run, sha = place(unit, layer, Path(work), args)
             ideal = ideal_cycles(layer)
             store = unit.weight_store
             path = run and run["critical_path"]
@@ -197,7 +204,8 @@ def measure(args):
                 "critical_path": path and (f"{path['from']} -> {path['to']}, "
                                            f"{path['logic_levels']} levels, "
                                            f"{path['delay_ns']} ns "
-                                           f"({path['logic_ns']} logic)")})
+                                           f"({path['logic_ns']} logic)"),
+                "verilog_sha256": sha})
         nets = networks(args, Path(work)) if args.net_samples else []
     return {"units": rows, "networks": nets}
 
@@ -274,13 +282,15 @@ def main():
               "device": args.device, "clock_mhz": args.clock, "seeds": args.seeds,
               "commit": _git("rev-parse", "HEAD"), "dirty": bool(_git("status", "--porcelain")),
               "baseline": None}
+    out = ROOT / "benchmarks" / "results" / "matmul.json"
+    if out.exists():
+        result["baseline"] = json.loads(out.read_text()).get("baseline")
     if args.baseline:
         commit, rows = baseline(args.baseline, argv)
         result["baseline"] = {"ref": args.baseline, "commit": commit, "rows": rows["units"],
                               "networks": rows["networks"]}
     rows = measure(args)
     result["rows"], result["networks"] = rows["units"], rows["networks"]
-    out = ROOT / "benchmarks" / "results" / "matmul.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print_table(result)
     print(f"wrote {out}")

@@ -289,8 +289,10 @@ def _ivit_fmax(e):
     seeds = e.get("fmax_mhz_by_seed")
     if not seeds:
         return "-"
-    return (f"{e['fmax_mhz_min']:.1f} / {e['fmax_mhz_median']:.1f} "
-            f"({', '.join(f'{f:.1f}' for f in seeds.values())})")
+    values = ", ".join(f"{f:.1f}" for f in seeds.values())
+    if list(seeds) != [str(k) for k in range(1, len(seeds) + 1)]:     # a seed missing
+        values = f"seeds {', '.join(seeds)}: {values}"
+    return f"{e['fmax_mhz_min']:.1f} / {e['fmax_mhz_median']:.1f} ({values})"
 
 
 def _ivit_path(e):
