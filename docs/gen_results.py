@@ -450,7 +450,9 @@ def _fmax(data):
 
 def _fmax_steps(rows, ratio):
     """Rows of later steps (labels other than ``today`` and ``now``), each beside ``now``."""
-    steps = [(name, label) for name, label in rows if label not in ("today", "now")]
+    # a label ending in -probe is an experiment kept in the JSON, not a published step
+    steps = [(name, label) for name, label in rows
+             if label not in ("today", "now") and not label.endswith("-probe")]
     if not steps:
         return ""
     out = []
@@ -467,7 +469,8 @@ def _fmax_steps(rows, ratio):
             "intermediate width; `tim3`: ring width converters, the argmax comparing a cycle "
             "early; `tim4`: the argmax's two comparisons in flip-flops of their own, the MVAU's "
             "accumulator controls and logic-ROM addresses one copy per PE, fold 0 a flip-flop, "
-            "sums leaving from the accumulator's register where the delay model asks):\n\n" + table(("network", "step", "cycles/sample", "LUT4 / FF", "LUTRAM",
+            "sums leaving from the accumulator's register where the delay model asks; the "
+            "later labels are described under the table):\n\n" + table(("network", "step", "cycles/sample", "LUT4 / FF", "LUTRAM",
                                      "Fmax MHz median (min-max)", "LUT4 ratio", "FF ratio",
                                      "critical path (median seed)"), out))
 

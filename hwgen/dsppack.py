@@ -16,8 +16,9 @@ and not both an enable and a reset (the tile's priority between its
 ``CE`` and ``RST`` is not what this pass can check, so that case is left
 alone). The pins then take the flip-flops' ``DI`` nets, the tile gets
 ``REG_INPUTA_CLK = REG_INPUTB_CLK = "CLK0"`` with the control set on
-``CLK0`` / ``CE0`` / ``RST0`` (``RESETMODE = "SYNC"``, ``GSR = "DISABLED"``
-as the flip-flops have), and a flip-flop that no longer drives anything is
+``CLK0`` / ``CE0`` / ``RST0`` (``RESETMODE = "SYNC"``, ``GSR = "DISABLED"``, as
+the flip-flops have: a flip-flop with ``GSR = "ENABLED"`` is left alone), and a
+flip-flop that no longer drives anything is
 removed (one that also drives other logic stays: the tile holds a copy).
 
 A tile's outputs are absorbed when every used ``P`` bit drives exactly one
@@ -76,21 +77,27 @@ def _nets(cells):
 
 
 def _untouched(dsp):
-    """A tile as Yosys maps it: every register off and no clock, enable or reset wired."""
-    params, conn = dsp["parameters"], dsp["connections"]
+    """A tile as Yosys maps it: every register off, no clock, enable or reset wired, and
+    every input besides A and B (SIGNEDA/B, SOURCEA/B, C, the shift inputs) a constant,
+    since an input register delays A and B only."""
+    params, conn, dirs = dsp["parameters"], dsp["connections"], dsp["port_directions"]
     return (all(str(params.get(f"REG_{r}_CLK", "NONE")).strip() == "NONE"
                 for r in ("INPUTA", "INPUTB", "INPUTC", "PIPELINE", "OUTPUT"))
             and all(conn.get(f"{p}{k}", ["0"]) in (["0"], ["x"])
-                    for p in ("CLK", "CE", "RST") for k in range(4)))
+                    for p in ("CLK", "CE", "RST") for k in range(4))
+            and all(bit in _CONSTANTS for pin, bits in conn.items()
+                    if dirs.get(pin) == "input" and pin not in _IN_PINS for bit in bits))
 
 
 def _control(ff):
     """(clock, enable, reset) of a flip-flop as connection bit tuples (enable ``("1",)``
     when it loads every cycle, reset ``("0",)`` when it has none), or None when the
-    tile's registers cannot do what it does (inverted clock, enable or reset,
+    tile's registers cannot do what it does (inverted clock, global set/reset, enable or reset,
     asynchronous reset, reset to 1, an enable together with a reset, a multiplexer)."""
     p, c = ff["parameters"], ff["connections"]
     if ff["type"] != "TRELLIS_FF" or str(p.get("CLKMUX", "CLK")).strip() != "CLK":
+        return None
+    if str(p.get("GSR", "DISABLED")).strip() != "DISABLED":    # the tile's GSR is off
         return None
     if "M" in c and c["M"] not in (["0"], ["x"]):
         return None

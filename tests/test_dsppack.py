@@ -28,20 +28,23 @@ def _netlist(tmp_path, build, monkeypatch):
     return json.loads((tmp_path / "w" / "top_ecp5.json").read_text())
 
 
-def _product(*, enable=None, reset_less=False, a_enable=None, spy=False, async_reset=False):
+def _product(*, enable=None, reset_less=False, a_enable=None, spy=False, async_reset=False,
+             negedge=False, a_init=0):
     """``p <= a1 * b1`` with ``a1 <= a``, ``b1 <= b`` (a signed 12 x unsigned 15 product, one
     tile); ``enable`` gates every register, ``a_enable`` only ``a1``; ``spy`` also drives
-    ``a1`` out to a port; ``async_reset`` makes the sync domain's reset asynchronous."""
+    ``a1`` out to a port; ``async_reset`` makes the sync domain's reset asynchronous,
+    ``negedge`` its clock the falling edge; ``a_init`` is ``a1``'s reset value."""
     def build():
         m = Module()
         ports = []
-        if async_reset:
-            m.domains.sync = domain = ClockDomain("sync", async_reset=True)
+        if async_reset or negedge:
+            m.domains.sync = domain = ClockDomain("sync", async_reset=async_reset,
+                                                  clk_edge="neg" if negedge else "pos")
             ports += [domain.clk, domain.rst]
         a = Signal(signed(12), name="a")
         b = Signal(unsigned(15), name="b")
         o = Signal(signed(28), name="o")
-        a1 = Signal(signed(12), reset_less=reset_less)
+        a1 = Signal(signed(12), reset_less=reset_less, init=a_init)
         b1 = Signal(unsigned(15), reset_less=reset_less)
         p = Signal(signed(28), reset_less=reset_less)
         ports += [a, b, o]
@@ -158,15 +161,20 @@ def test_one_shared_enable_goes_on_ce0(tmp_path, monkeypatch):
     _assert_connectivity(before, after)
 
 
-@pytest.mark.parametrize("design, inputs, output", [
-    # a1 loads on its own enable, b1 every cycle: two control sets at the inputs
-    (dict(a_enable=True, reset_less=True), "NONE", "CLK0"),
+@pytest.mark.parametrize("design, inputs, output, reset", [
+    # a1 loads on its own enable, b1 every cycle: two control sets at the inputs; p's
+    # flops load every cycle without a reset
+    (dict(a_enable=True, reset_less=True), "NONE", "CLK0", ["0"]),
+    # a1 resets to 5: its set bits (REGSET = SET) are not what a tile register does
+    (dict(a_init=5), "NONE", "CLK0", "rst"),
     # an enable and a reset together: the tile's priority between them is not checked
-    (dict(enable=True), "NONE", "NONE"),
+    (dict(enable=True), "NONE", "NONE", None),
     # an asynchronous reset: the tile's RESETMODE is one for all of it, and SYNC is kept
-    (dict(async_reset=True), "NONE", "NONE"),
+    (dict(async_reset=True), "NONE", "NONE", None),
+    # the falling edge (CLKMUX = INV): the tile's registers take the rising one
+    (dict(negedge=True), "NONE", "NONE", None),
 ])
-def test_anything_else_is_left_alone(tmp_path, monkeypatch, design, inputs, output):
+def test_anything_else_is_left_alone(tmp_path, monkeypatch, design, inputs, output, reset):
     before = _netlist(tmp_path, _product(**design), monkeypatch)
     after = copy.deepcopy(before)
     moved = absorb_multiplier_registers(after, "top")
@@ -176,7 +184,10 @@ def test_anything_else_is_left_alone(tmp_path, monkeypatch, design, inputs, outp
     if output == "NONE":
         assert moved == 0 and after == before
     else:
-        assert moved == 27 and len(_flops(after)) == 27
+        assert moved == 27 and len(_flops(after)) == len(_flops(before)) - 27
+        conn = _dsp(after)["connections"]
+        assert conn["CE0"] == ["1"]
+        assert conn["RST0"] == (_port_bits(before, "rst") if reset == "rst" else reset)
         _assert_connectivity(before, after)
 
 

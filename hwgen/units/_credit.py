@@ -30,7 +30,7 @@ class CreditQueue(wiring.Component):
     cycles those are, so invalid cycles of the free-running pipeline are
     ignored). The queue holds ``stages + 1`` results (up to 4, or in LUTRAM
     any number, rounded up to a power of two, see :attr:`slots`) in a ring of
-    registers: at full rate one result is on show while ``stages`` more are in
+    registers or of LUTRAM words: at full rate one result is on show while ``stages`` more are in
     flight.
 
     ``room`` is ``stored + in_flight < slots``, a function of the
@@ -115,8 +115,9 @@ class CreditQueue(wiring.Component):
         up to a power of two, as a LUTRAM primitive holds 16 words whatever is used of it
         and the write address is then the read pointer plus the count in one short adder
         (a wrap-around compare on both took attention_mini's v Requant queue, 9 slots then
-        in registers, 10 levels from its read pointer into a slot at 200 MHz); else exact (a wrap-around compare costs less than the payload registers
-        of the spare slots, and an MVAU's results are whole accumulator words): one slot
+        in registers, 10 levels from its read pointer into a slot at 200 MHz); else exact
+        (a wrap-around compare costs less than the payload registers of the spare slots,
+        and an MVAU's results are whole accumulator words): one slot
         when a result has left before the next is due (an MVAU whose SF exceeds its
         pipeline depth)."""
         needed = (self._stages + self._registered_room) // self._interval + 1

@@ -72,7 +72,7 @@ class AddStreams(wiring.Component):
     Latency 6 cycles; one beat per cycle (full rate). The pipeline never
     stalls (no register has an enable): a pair of beats is taken only when
     the output queue (:class:`~hwgen.units._credit.CreditQueue`, seven
-    results) has room for it and every pair in flight, so ``o.ready``
+    results rounded up to eight LUTRAM words) has room for it and every pair in flight, so ``o.ready``
     reaches only the queue's pointer and count, and neither input's
     ``ready`` depends on anything downstream. The queue keeps its results in
     LUTRAM, as Requant's does: in registers they were 238 of residual_mlp's

@@ -91,7 +91,7 @@ class Requant(wiring.Component):
     one beat per cycle. The pipeline never stalls (no register has an
     enable): a beat is taken only when the output queue
     (:class:`~hwgen.units._credit.CreditQueue`, its ``latency + 1`` results
-    in LUTRAM) has room for it and every beat in flight, so ``o.ready``
+    in LUTRAM, rounded up to a power of two) has room for it and every beat in flight, so ``o.ready``
     reaches only the queue's pointer and count, and ``i.ready`` depends on
     the unit's own flip-flops only.
     """
@@ -198,7 +198,7 @@ class Requant(wiring.Component):
         m = Module()
         # The pipeline never stalls: its registers move every cycle, and a beat is taken only
         # when the output queue has room for it and everything in flight (credit). The queue
-        # holds latency + 1 results in LUTRAM: in registers they were most of the unit's
+        # holds latency + 1 results (rounded up to a power of two) in LUTRAM: in registers they were most of the unit's
         # flip-flops beside the product (ternary_mlp's fc1: 396 of 1,116), and every slot's
         # enable decoded the write pointer (attention_mini's k at 200 MHz: read_at -> a
         # slot, 10 levels, 8.0 ns).

@@ -143,7 +143,7 @@ def test_retimed_adds_the_shift_and_clamp_stages_when_needed():
     per_channel = Requant(**CASES["folded_u8_to_s4"]).retimed(model, 250)
     assert (per_channel.shift_stage, per_channel.offset_stage) == (True, True)
     # an 8 x 7-bit product (16 bits, above DSP_MIN_BITS): one registered tile, its inputs
-    # stage 1's x and the ROM's read register
+    # stage 1's x and m' read from its ROM a cycle ahead into a plain register
     assert per_channel.dsp_product and not per_channel.product_stages
     assert per_channel.latency == 4 + tiled_product_latency(1, 0)
     off_ecp5 = Requant(**CASES["folded_u8_to_s4"]).retimed(replace(model, family="ice40"), 250)
