@@ -324,7 +324,6 @@ class StreamingDataWidthConverter(wiring.Component):
             [a] if isinstance(in_last, Const) else [a, a_rest])
         masks = {size: Signal(capacity, init=(1 << size) - 1, name=f"window_{size}")
                  for size in sizes}
-        window = masks[sizes[0]] if len(sizes) == 1 else Mux(in_last, masks[a_rest], masks[a])
         ready, valid = Signal(init=1), Signal()
         ready_next = Signal()
         m.d.comb += [
