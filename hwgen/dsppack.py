@@ -31,6 +31,8 @@ loads while ``CE0`` is high and is cleared by ``RST0`` on a clock edge,
 as the flip-flops were.
 """
 
+from .outreg import cell_nets, clock_enable
+
 __all__ = ["absorb_multiplier_registers"]
 
 _IN_PINS = [f"{x}{i}" for x in "AB" for i in range(18)]
@@ -44,7 +46,7 @@ def absorb_multiplier_registers(netlist, top):
     module = netlist["modules"][top]
     cells = module["cells"]
     ports = {b for p in module["ports"].values() for b in p["bits"]}
-    drivers, loads = _nets(cells)
+    drivers, loads = cell_nets(cells)
     removed = 0
     touched = set()
     for name, dsp in list(cells.items()):
@@ -53,27 +55,13 @@ def absorb_multiplier_registers(netlist, top):
         control = _absorb_inputs(name, cells, drivers, loads, touched)
         removed += _absorb_outputs(name, control, cells, drivers, loads, ports)
     # an input flip-flop whose every load is now inside a tile has nothing left to drive
-    _, loads = _nets(cells)
+    _, loads = cell_nets(cells)
     for ff in sorted(touched):
         q = cells[ff]["connections"]["Q"][0] if ff in cells else None
         if q is not None and q not in loads and q not in ports:
             del cells[ff]
             removed += 1
     return removed
-
-
-def _nets(cells):
-    """({bit: (cell, pin)} of cell outputs, {bit: [(cell, pin)]} of cell inputs)."""
-    drivers, loads = {}, {}
-    for name, cell in cells.items():
-        for pin, bits in cell["connections"].items():
-            table = cell["port_directions"].get(pin)
-            for bit in bits:
-                if table == "output":
-                    drivers[bit] = (name, pin)
-                elif table == "input":
-                    loads.setdefault(bit, []).append((name, pin))
-    return drivers, loads
 
 
 def _untouched(dsp):
@@ -101,8 +89,7 @@ def _control(ff):
         return None
     if "M" in c and c["M"] not in (["0"], ["x"]):
         return None
-    mux = str(p.get("CEMUX", "CE")).strip()
-    enable = tuple(c["CE"]) if mux == "CE" else ("1",) if mux == "1" else None
+    enable = clock_enable(ff)
     reset = tuple(c.get("LSR", ["0"]))
     if reset not in (("0",), ("x",)):
         if (str(p.get("LSRMUX", "LSR")).strip() != "LSR"

@@ -41,12 +41,7 @@ def absorb_output_registers(netlist, top):
     the number of flip-flops moved into DP16KD output registers."""
     cells = netlist["modules"][top]["cells"]
     ports = {b for p in netlist["modules"][top]["ports"].values() for b in p["bits"]}
-    loads = {}
-    for name, cell in cells.items():
-        for pin, bits in cell["connections"].items():
-            if cell["port_directions"].get(pin) == "input":
-                for bit in bits:
-                    loads.setdefault(bit, []).append((name, pin))
+    _, loads = cell_nets(cells)
     moved = 0
     for ram in list(cells.values()):
         if ram["type"] != "DP16KD":
@@ -55,7 +50,7 @@ def absorb_output_registers(netlist, top):
             flops = _flops(ram, letters, pins, cells, loads, ports)
             if not flops:
                 continue
-            enable = list(_enable(cells[next(iter(flops.values()))]))
+            enable = list(clock_enable(cells[next(iter(flops.values()))]))
             for pin, ff in flops.items():
                 ram["connections"][pin] = cells[ff]["connections"]["Q"]
                 del cells[ff]
@@ -91,15 +86,30 @@ def _flops(ram, letters, pins, cells, loads, ports):
         p, c = ff["parameters"], ff["connections"]
         if (ff["type"] != "TRELLIS_FF" or tuple(c["CLK"]) != clock
                 or p.get("CLKMUX", "CLK") != "CLK" or c.get("LSR", ["0"]) != ["0"]
-                or p.get("REGSET", "RESET") != "RESET" or _enable(ff) is None
+                or p.get("REGSET", "RESET") != "RESET" or clock_enable(ff) is None
                 or "M" in c and c["M"] not in (["0"], ["x"])):
             return {}
-        enables.add(_enable(ff))
+        enables.add(clock_enable(ff))
         flops[pin] = users[0][0]
     return flops if len(enables) == 1 else {}
 
 
-def _enable(ff):
+def cell_nets(cells):
+    """({bit: (cell, pin)} of cell outputs, {bit: [(cell, pin)]} of cell inputs) of a
+    flattened Yosys netlist's ``cells`` (also used by :mod:`hwgen.dsppack`)."""
+    drivers, loads = {}, {}
+    for name, cell in cells.items():
+        for pin, bits in cell["connections"].items():
+            direction = cell["port_directions"].get(pin)
+            for bit in bits:
+                if direction == "output":
+                    drivers[bit] = (name, pin)
+                elif direction == "input":
+                    loads.setdefault(bit, []).append((name, pin))
+    return drivers, loads
+
+
+def clock_enable(ff):
     """A flip-flop's clock enable as connection bits: its ``CE`` net, ``("1",)`` when it loads
     every cycle (``CEMUX = 1``; Yosys pads the string), None when inverted or unknown."""
     mux = str(ff["parameters"].get("CEMUX", "CE")).strip()
