@@ -204,9 +204,16 @@ def tile_count(x_shape, factor):
     unsigned shape, or a positive int: its all-zero slices need no tile)."""
     x_tiles = len(tile_slices(x_shape.width, x_shape.signed))
     if isinstance(factor, int):
-        return x_tiles * sum(1 for low, bits, _ in tile_slices(factor.bit_length(), False)
-                             if (factor >> low) & ((1 << bits) - 1))
+        return x_tiles * len(_constant_slices(factor))
     return x_tiles * len(tile_slices(factor.width, False))
+
+
+def _constant_slices(factor):
+    """``[(low, piece)]`` of a positive int cut as :func:`tile_slices` cuts it, without its
+    all-zero slices (they need no tile)."""
+    pieces = [(low, (factor >> low) & ((1 << bits) - 1))
+              for low, bits, _ in tile_slices(factor.bit_length(), False)]
+    return [(low, piece) for low, piece in pieces if piece]
 
 
 def tiled_product(m, x, factor, *, stages, name):
@@ -221,13 +228,11 @@ def tiled_product(m, x, factor, *, stages, name):
     enable, reset: a ROM's read register has no reset, so ``x``'s must have none either),
     with nothing between them and the ``*``; an int's slices are constants.
     """
-    if not isinstance(factor, int):
+    if isinstance(factor, int):
+        f_slices = _constant_slices(factor)
+    else:
         f_slices = [(low, factor[low:low + bits]) for low, bits, _ in
                     tile_slices(len(factor), False)]
-    else:
-        f_slices = [(low, (factor >> low) & ((1 << bits) - 1)) for low, bits, _ in
-                    tile_slices(factor.bit_length(), False)]
-        f_slices = [(low, piece) for low, piece in f_slices if piece]
     terms = []
     for x_low, bits, signed_ in tile_slices(len(x), x.shape().signed):
         piece = x[x_low:x_low + bits]
