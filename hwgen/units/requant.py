@@ -296,18 +296,17 @@ class Requant(wiring.Component):
         if not self._shift_levels():
             options = [option for option in options if not option[0]]
         levels = (len(self._product_positions()) - 1).bit_length()
+        def staged(stage_counts, dsp):
+            # a stage count that adds no cycle over the one before adds no register either
+            return [(*option, stages, dsp) for stages in stage_counts for option in options
+                    if stages < 2 or self._product_latency(stages, dsp)
+                    > self._product_latency(stages - 1, dsp)]
+
         candidates = [(*option, 0, False) for option in options]
         if self._dsp_preferred(model):
             tile_levels = (self._tiles() - 1).bit_length()
-            candidates += [(*option, stages, True)
-                           for stages in range(min(tile_levels, 1), tile_levels + 1)
-                           for option in options
-                           if stages < 2 or self._product_latency(stages, True)
-                           > self._product_latency(stages - 1, True)]
-        candidates += [(*option, stages, False) for stages in range(1, levels + 2)
-                       for option in options
-                       if stages < 2 or self._product_latency(stages, False)
-                       > self._product_latency(stages - 1, False)]
+            candidates += staged(range(min(tile_levels, 1), tile_levels + 1), True)
+        candidates += staged(range(1, levels + 2), False)
         # Decided on one MULT18X18D tile's own path: counting the adders of a product of
         # several tiles (stage_delay does) would stage the digits ViT's requants at 100 MHz on
         # the 25k speed 6, whose rate is bound by their latency (261 -> 267 cycles per image).
