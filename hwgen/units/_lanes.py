@@ -374,24 +374,22 @@ class DspMultiply(_IntegerLanes):
         return product_terms(x, self._in_range, w, self._w_shape, self._w_range, dsp=True)
 
 
-def tree_stage_delays(model, bounds, pipeline, *, first_luts=0, first_ns=0.0,
-                      registered_terms=False, levels=None):
+def tree_stage_delays(model, bounds, pipeline, *, first_luts=0):
     """Estimated logic delay (ns) of each register stage of :func:`~._pipeline.adder_tree`
     over terms of these ``(lo, hi)`` bounds with ``pipeline`` stages (the root's stage
-    included, the accumulator after it not; with ``registered_terms`` the stages after the
-    terms' register).
+    included, the accumulator after it not).
 
     An adder level whose sums have ``w <= 4`` bits is mapped into LUT4s (Yosys puts only
     wider adders on the carry chain): ``w - 2`` LUT levels, at least one, since its carry out
     reads ``2 * (w - 1)`` bits, four per LUT4; a wider level is a carry chain of ``w`` bits.
-    The first stage starts with ``first_luts`` LUT levels and ``first_ns`` more."""
+    The first stage starts with ``first_luts`` LUT levels."""
     widths = tree_level_widths(bounds)
-    edges = [0] + tree_stage_levels(len(bounds), pipeline, levels=levels) + [len(widths)]
+    edges = [0] + tree_stage_levels(len(bounds), pipeline) + [len(widths)]
     delays = []
     for k, (start, end) in enumerate(zip(edges, edges[1:])):
         level_widths = widths[start:end]      # adder levels start + 1 .. end
         luts = int(k == 0) * first_luts + sum(max(1, w - 2) for w in level_widths if w <= 4)
-        delays.append(int(k == 0) * first_ns + model.luts(luts)
+        delays.append(model.luts(luts)
                       + sum(model.carry(w) for w in level_widths if w > 4))
     return delays
 
