@@ -227,13 +227,12 @@ class Requant(wiring.Component):
         lane_params = [self._lane_params(m, lane, fold, late, accepted)
                        for lane in range(self._pe)]
 
-        for lane, (mult, shift, zp) in enumerate(lane_params):
-            # Stage 2: product (staged: several stages), the shift and zero point beside it.
+        for lane, (mult, shamt, exact, zp) in enumerate(lane_params):
+            # Stage 2: product (staged: several stages), the shift and zero point beside it
+            # (registered when read from a ROM; a constant is valid in every cycle).
             product = Signal(signed(len(x1[lane]) + len(mult) + 1), name=f"product_{lane}")
-            # Why s - 1: ((p >> (s-1)) + 1) >> 1 rounds half up without a 2**(s-1) adder (_dyadic).
-            shamt = Signal(unsigned(len(shift)), name=f"shamt_{lane}")
-            exact = Signal(name=f"exact_{lane}")    # s == 0: no rounding term
-            zp2 = Signal.like(zp, name=f"zp2_{lane}")
+            shamt, exact, zp2 = (_registered(m, value, f"{name}_{lane}") for value, name in
+                                 ((shamt, "shamt"), (exact, "exact"), (zp, "zp2")))
             # a per-tensor multiplier as an int: its signed digits, or its constant slices
             factor = self._hw_m[0] if self._per_tensor else mult
             if self._dsp_product:
@@ -246,16 +245,11 @@ class Requant(wiring.Component):
                                                       stages=self._product_stages))
             else:
                 m.d.sync += product.eq(x1[lane] * mult)
-            m.d.sync += [
-                shamt.eq(Mux(shift == 0, 0, shift - 1 - self._shift_base(lane))),
-                exact.eq(shift == 0),
-                zp2.eq(zp),
-            ]
             # Stage 3 (the queue's register): rounded shift with the zero point in the
             # rounding adder, and the clamp; with shift_stage the variable shift and with
             # offset_stage the clamp are stages of their own.
             if self._shift_stage:
-                zp2 = delayed(m, zp2, f"zp3_{lane}")
+                zp2 = _registered(m, zp2, f"zp3_{lane}")
             half_bounds, offset_bounds = self._lane_bounds(lane)
             rounded = round_shift(m, product, shamt, exact, rounding=self._rounding,
                                   base=self._shift_base(lane), offset=zp2,
@@ -424,24 +418,32 @@ class Requant(wiring.Component):
         return stages
 
     def _lane_params(self, m, lane, fold, late, accepted):
-        """(multiplier, shift, zero_point) for ``lane``: the multiplier valid in stage 1, the
-        others in the product's last stage.
+        """(multiplier, shamt, exact, zero_point) for ``lane``: the multiplier valid in
+        stage 1, the others in the product's last stage. ``shamt`` is the rounding shift
+        ``s - 1`` above the lane's constant base (:meth:`_shift_base`; 0 when ``s == 0``),
+        as wide as its largest value, so the barrel shifter has a level per bit that can
+        vary and no more; ``exact`` is ``s == 0`` (no rounding term). Why ``s - 1``:
+        ``((p >> (s-1)) + 1) >> 1`` rounds half up without a ``2**(s-1)`` adder (_dyadic).
 
         A parameter equal for every channel is a constant; otherwise it comes
         from this lane's ROM, addressed by the fold of the beat being accepted
         (the multiplier's) or by that fold delayed to the product's last stage
-        (``late``: the shift's and the zero point's). With ``dsp_product`` the
+        (``late``: the others). With ``dsp_product`` the
         multiplier is :meth:`_multiplier_ahead` instead of a ROM read.
         """
         channels = range(lane, self._channels, self._pe)
+        base = self._shift_base(lane)
+        shifts = [self._hw_s[c] for c in channels]
         values = {
             "multiplier": [self._hw_m[c] for c in channels],
-            "shift": [self._hw_s[c] for c in channels],
+            "shamt": [s - 1 - base if s else 0 for s in shifts],
+            "exact": [int(s == 0) for s in shifts],
             "zero_point": [self._zp[c] for c in channels],
         }
         shapes = {
             "multiplier": unsigned(self.multiplier_bits),
-            "shift": unsigned(max(max(self._hw_s).bit_length(), 1)),
+            "shamt": unsigned(max(values["shamt"]).bit_length()),
+            "exact": unsigned(1),
             "zero_point": signed(max(_bits_signed(v) for v in self._zp)),
         }
         words = values["multiplier"]
@@ -451,7 +453,14 @@ class Requant(wiring.Component):
             mult = lane_rom(m, f"multiplier_rom_{lane}", shapes["multiplier"], words,
                             addr=fold, en=Const(1), placed=True)
         return [mult, *(lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key], addr=late,
-                                 en=Const(1), placed=True) for key in ("shift", "zero_point"))]
+                                 en=Const(1), placed=True)
+                        for key in ("shamt", "exact", "zero_point"))]
+
+
+def _registered(m, value, name):
+    """``value`` one cycle later (:func:`~._dyadic.delayed`), or ``value`` itself when it is a
+    constant (a register of a constant is a flip-flop that holds it)."""
+    return value if isinstance(value, Const) else delayed(m, value, name)
 
 
 def _multiplier_ahead(m, lane, shape, words, fold, accepted):
