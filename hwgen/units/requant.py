@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from ._checks import channel_params, check_int, check_shape, shape_range
 from ._counter import counter
 from ._credit import credit_input
-from ._dyadic import (check_rounding, clamp, clamp_levels, delayed, dyadic_bounds,
+from ._dyadic import (check_rounding, clamp, clamp_levels, dyadic_bounds,
                       narrowest_multiplier, round_shift)
 from ._expshift import delay
 from ._multiply import (REGISTERED_TILE_SHARE, signed_digits, staged_product,
@@ -206,12 +206,16 @@ class Requant(wiring.Component):
 
         fold, _ = counter(m, self.folds, accept, "fold")
         # The shift and the zero point are used once the product is there: their ROMs read
-        # the fold that many cycles late (one shared delay of a few bits), rather than each
-        # lane carrying its words along the product's stages.
-        carried = self._product_latency() - 1
-        varies = any(len(set(values[lane::self._pe])) > 1
-                     for values in (self._hw_s, self._zp) for lane in range(self._pe))
-        late = delay(m, fold, carried, Const(1), "fold_late") if carried and varies else fold
+        # the fold that many cycles late (one shared delay of a few bits), so that the ROM's
+        # read register is valid beside the product's (the zero point's beside the shift
+        # stage's), rather than each lane carrying its words along the stages.
+        def varies(values):
+            return any(len(set(values[lane::self._pe])) > 1 for lane in range(self._pe))
+        late = later = fold
+        if varies(self._hw_s) or varies(self._zp):
+            late = later = delay(m, fold, self._product_latency(), Const(1), "fold_late")
+        if self._shift_stage and varies(self._zp):
+            later = delay(m, late, 1, Const(1), "fold_later")
 
         # Stage 1: register x; each lane's multiplier comes out of its ROM in step.
         # In DSP tiles, x1 and the multiplier's register are the tiles' input registers: one
@@ -224,15 +228,12 @@ class Requant(wiring.Component):
         if self._dsp_product and not self._per_tensor:
             accepted = Signal(name="accepted")
             m.d.sync += accepted.eq(accept)
-        lane_params = [self._lane_params(m, lane, fold, late, accepted)
+        lane_params = [self._lane_params(m, lane, fold, late, later, accepted)
                        for lane in range(self._pe)]
 
-        for lane, (mult, shamt, exact, zp) in enumerate(lane_params):
-            # Stage 2: product (staged: several stages), the shift and zero point beside it
-            # (registered when read from a ROM; a constant is valid in every cycle).
+        for lane, (mult, shamt, exact, zp2) in enumerate(lane_params):
+            # Stage 2: product (staged: several stages), the shift and zero point beside it.
             product = Signal(signed(len(x1[lane]) + len(mult) + 1), name=f"product_{lane}")
-            shamt, exact, zp2 = (_registered(m, value, f"{name}_{lane}") for value, name in
-                                 ((shamt, "shamt"), (exact, "exact"), (zp, "zp2")))
             # a per-tensor multiplier as an int: its signed digits, or its constant slices
             factor = self._hw_m[0] if self._per_tensor else mult
             if self._dsp_product:
@@ -248,8 +249,6 @@ class Requant(wiring.Component):
             # Stage 3 (the queue's register): rounded shift with the zero point in the
             # rounding adder, and the clamp; with shift_stage the variable shift and with
             # offset_stage the clamp are stages of their own.
-            if self._shift_stage:
-                zp2 = _registered(m, zp2, f"zp3_{lane}")
             half_bounds, offset_bounds = self._lane_bounds(lane)
             rounded = round_shift(m, product, shamt, exact, rounding=self._rounding,
                                   base=self._shift_base(lane), offset=zp2,
@@ -417,9 +416,10 @@ class Requant(wiring.Component):
                 ns, names = 0.0, []
         return stages
 
-    def _lane_params(self, m, lane, fold, late, accepted):
+    def _lane_params(self, m, lane, fold, late, later, accepted):
         """(multiplier, shamt, exact, zero_point) for ``lane``: the multiplier valid in
-        stage 1, the others in the product's last stage. ``shamt`` is the rounding shift
+        stage 1, the shift's in the cycle the product is registered, the zero point then or,
+        with ``shift_stage``, a cycle later. ``shamt`` is the rounding shift
         ``s - 1`` above the lane's constant base (:meth:`_shift_base`; 0 when ``s == 0``),
         as wide as its largest value, so the barrel shifter has a level per bit that can
         vary and no more; ``exact`` is ``s == 0`` (no rounding term). Why ``s - 1``:
@@ -427,8 +427,9 @@ class Requant(wiring.Component):
 
         A parameter equal for every channel is a constant; otherwise it comes
         from this lane's ROM, addressed by the fold of the beat being accepted
-        (the multiplier's) or by that fold delayed to the product's last stage
-        (``late``: the others). With ``dsp_product`` the
+        (the multiplier's) or by that fold delayed by the product's latency (``late``,
+        and ``later`` for the zero point), so that the ROM's read register is the stage's
+        register. With ``dsp_product`` the
         multiplier is :meth:`_multiplier_ahead` instead of a ROM read.
         """
         channels = range(lane, self._channels, self._pe)
@@ -452,15 +453,9 @@ class Requant(wiring.Component):
         else:
             mult = lane_rom(m, f"multiplier_rom_{lane}", shapes["multiplier"], words,
                             addr=fold, en=Const(1), placed=True)
-        return [mult, *(lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key], addr=late,
+        return [mult, *(lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key], addr=addr,
                                  en=Const(1), placed=True)
-                        for key in ("shamt", "exact", "zero_point"))]
-
-
-def _registered(m, value, name):
-    """``value`` one cycle later (:func:`~._dyadic.delayed`), or ``value`` itself when it is a
-    constant (a register of a constant is a flip-flop that holds it)."""
-    return value if isinstance(value, Const) else delayed(m, value, name)
+                        for key, addr in (("shamt", late), ("exact", late), ("zero_point", later)))]
 
 
 def _multiplier_ahead(m, lane, shape, words, fold, accepted):
