@@ -10,8 +10,9 @@ from ._credit import credit_input
 from ._dyadic import (check_rounding, clamp, clamp_levels, dyadic_bounds,
                       narrowest_multiplier, round_shift)
 from ._expshift import delay
+from ._lanes import merged_sum_ns
 from ._multiply import (REGISTERED_TILE_SHARE, signed_digits, staged_product,
-                        staged_product_latency, tile_count, tiled_product,
+                        staged_product_latency, tile_count, tile_rows, tiled_product,
                         tiled_product_latency)
 from ._rom import lane_rom, rom_plan
 
@@ -176,13 +177,19 @@ class Requant(wiring.Component):
         stages = self._product_stages if stages is None else stages
         dsp = self._dsp_product if dsp is None else dsp
         if dsp:
-            return tiled_product_latency(self._tiles(), stages)
+            return tiled_product_latency(self._tile_rows(), stages)
         return staged_product_latency(len(self._product_positions()), stages) if stages else 1
 
     def _tiles(self):
         """MULT18X18D tiles of one lane's tiled product (:func:`~._multiply.tile_count`)."""
-        factor = self._hw_m[0] if self._per_tensor else unsigned(self.multiplier_bits)
-        return tile_count(self._in_shape, factor)
+        return tile_count(self._in_shape, self._tile_factor())
+
+    def _tile_rows(self):
+        """Operands of one lane's tiled product's adder tree (:func:`~._multiply.tile_rows`)."""
+        return tile_rows(self._in_shape, self._tile_factor())
+
+    def _tile_factor(self):
+        return self._hw_m[0] if self._per_tensor else unsigned(self.multiplier_bits)
 
     def _product_positions(self):
         """Bit positions of the staged product's terms: a per-tensor multiplier's signed
@@ -297,7 +304,7 @@ class Requant(wiring.Component):
 
         candidates = [(*option, 0, False) for option in options]
         if self._dsp_preferred(model):
-            tile_levels = (self._tiles() - 1).bit_length()
+            tile_levels = (self._tile_rows() - 1).bit_length()
             candidates += staged(range(min(tile_levels, 1), tile_levels + 1), True)
         candidates += staged(range(1, levels + 2), False)
         # Decided on one MULT18X18D tile's own path: counting the adders of a product of
@@ -372,10 +379,13 @@ class Requant(wiring.Component):
         if dsp_product:          # registered tiles, their adder levels
             stages = [(model.dsp * REGISTERED_TILE_SHARE,
                        "the multiplier's tiles (registered MULT18X18D)")]
-            levels = (self._tiles() - 1).bit_length()
+            rows = self._tile_rows()
+            levels = (rows - 1).bit_length()
             if levels:
+                # a stage's adder levels are one multi-operand sum (Yosys merges them)
                 per_stage = -(-levels // max(product_stages, 1))
-                stages += [(model.stage(model.carry(width) * min(per_stage, levels - i)),
+                stages += [(model.stage(merged_sum_ns(
+                                model, min(1 << per_stage, -(-rows // (1 << i))), width)),
                             f"the multiplier's tile adders ({per_stage} levels per stage)")
                            for i in range(0, levels, per_stage)]
         elif product_stages:     # the selecting LUT, then adder levels per stage
