@@ -257,8 +257,10 @@ class Requant(wiring.Component):
             # rounding adder, and the clamp; with shift_stage the variable shift and with
             # offset_stage the clamp are stages of their own.
             half_bounds, offset_bounds = self._lane_bounds(lane)
+            amounts = self._shift_amounts(lane)
             rounded = round_shift(m, product, shamt, exact, rounding=self._rounding,
                                   base=self._shift_base(lane), offset=zp2,
+                                  amounts=amounts if len(amounts) > 1 else None,
                                   suffix=lane, shift_stage=self._shift_stage,
                                   half_shape=_signed_shape(*half_bounds))
             # As wide as the lane's rescaled values plus zero points, not the product.
@@ -361,15 +363,17 @@ class Requant(wiring.Component):
         return min(max(s - 1, 0) if s else 0 for s in self._hw_s[lane::self._pe])
 
     def _shift_levels(self):
-        """Barrel-shifter levels of the rounding shift: the widest spread of a lane's shifts
-        above its constant base (0 when every lane's shift is one constant)."""
-        levels = 0
-        for lane in range(self._pe):
-            shifts = self._hw_s[lane::self._pe]
-            if len(set(shifts)) > 1:
-                spread = max(max(s - 1, 0) for s in shifts) - self._shift_base(lane)
-                levels = max(levels, spread.bit_length())
-        return levels
+        """Multiplexer levels of the rounding shift: of the lane with the most distinct
+        amounts above its constant base (0 when every lane's shift is one constant)."""
+        return max((len(self._shift_amounts(lane)) - 1).bit_length()
+                   for lane in range(self._pe))
+
+    def _shift_amounts(self, lane):
+        """The lane's distinct rounding shifts ``s - 1`` above its base (0 for ``s == 0``),
+        ascending: the ``amounts`` of :func:`~._dyadic.round_shift`, which its shift ROM
+        stores indices into."""
+        base = self._shift_base(lane)
+        return sorted({s - 1 - base if s else 0 for s in self._hw_s[lane::self._pe]})
 
     def _stage_delays(self, model, shift_stage, offset_stage, product_stages=0,
                       dsp_product=False, *, tile_adders=True):
@@ -429,10 +433,11 @@ class Requant(wiring.Component):
     def _lane_params(self, m, lane, fold, late, later, accepted):
         """(multiplier, shamt, exact, zero_point) for ``lane``: the multiplier valid in
         stage 1, the shift's in the cycle the product is registered, the zero point then or,
-        with ``shift_stage``, a cycle later. ``shamt`` is the rounding shift
-        ``s - 1`` above the lane's constant base (:meth:`_shift_base`; 0 when ``s == 0``),
-        as wide as its largest value, so the barrel shifter has a level per bit that can
-        vary and no more; ``exact`` is ``s == 0`` (no rounding term). Why ``s - 1``:
+        with ``shift_stage``, a cycle later. ``shamt`` is the index of the rounding shift
+        ``s - 1`` above the lane's constant base (:meth:`_shift_base`; 0 when ``s == 0``)
+        among the lane's distinct ones (:meth:`_shift_amounts`), so the shift is a
+        multiplexer of that many shifted copies and no wider; ``exact`` is ``s == 0`` (no
+        rounding term). Why ``s - 1``:
         ``((p >> (s-1)) + 1) >> 1`` rounds half up without a ``2**(s-1)`` adder (_dyadic).
 
         A parameter equal for every channel is a constant; otherwise it comes
@@ -443,17 +448,17 @@ class Requant(wiring.Component):
         multiplier is :meth:`_multiplier_ahead` instead of a ROM read.
         """
         channels = range(lane, self._channels, self._pe)
-        base = self._shift_base(lane)
+        base, amounts = self._shift_base(lane), self._shift_amounts(lane)
         shifts = [self._hw_s[c] for c in channels]
         values = {
             "multiplier": [self._hw_m[c] for c in channels],
-            "shamt": [s - 1 - base if s else 0 for s in shifts],
+            "shamt": [amounts.index(s - 1 - base if s else 0) for s in shifts],
             "exact": [int(s == 0) for s in shifts],
             "zero_point": [self._zp[c] for c in channels],
         }
         shapes = {
             "multiplier": unsigned(self.multiplier_bits),
-            "shamt": unsigned(max(values["shamt"]).bit_length()),
+            "shamt": unsigned((len(amounts) - 1).bit_length()),
             "exact": unsigned(1),
             "zero_point": signed(max(_bits_signed(v) for v in self._zp)),
         }
