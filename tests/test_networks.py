@@ -109,14 +109,17 @@ def test_tiny_bnn_streams_without_bubbles(tmp_path):
     assert run.steady_cycles <= run.ideal_cycles * 1.02, (run.steady_cycles, run.ideal_cycles)
 
 
-@pytest.mark.parametrize("path", [EXAMPLES / "tiny_bnn.yaml", ODD_MLP, EXAMPLES / "int4_cnn.yaml"],
+@pytest.mark.parametrize("path", [EXAMPLES / "tiny_bnn.yaml", ODD_MLP, EXAMPLES / "int4_cnn.yaml",
+                                  EXAMPLES / "int8_mlp.yaml"],
                          ids=lambda p: p.stem)
 def test_networks_as_placed_at_200_mhz_bit_exact(path, tmp_path):
     """The designs benchmarks/fmax.py places: ``clock_mhz: 200`` (and an example's device the
     LFE5U-85F speed 8), whose delay model picks other pipeline depths than the YAML's own
     target. odd_mlp is not an example: three binary layers with foldings sharing no factor.
-    int4_cnn's requants take their product in shift-add stages there, with narrowed
-    multipliers and a barrel shift over the lane's spread of shifts only."""
+    int4_cnn's requants take their product in one registered MULT18X18D tile there, with
+    narrowed multipliers and a barrel shift over the lane's spread of shifts only;
+    int8_mlp's in 2 x 2 tiles, three operands (two tiles' products concatenated) summed in
+    one stage."""
     raw = yaml.safe_load(path.read_text())
     raw.setdefault("target", {})["clock_mhz"] = 200
     if path != ODD_MLP:

@@ -8,7 +8,7 @@ product ``p`` and no ``2**(s-1)`` constant is added.
 """
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Mux, Shape, Signal, Value, signed
+from amaranth.hdl import Array, Cat, Const, Mux, Shape, Signal, Value, signed
 
 from ._checks import shape_range
 
@@ -28,7 +28,7 @@ def check_rounding(rounding):
 
 
 def round_shift(m, product, shamt, exact, *, rounding="half_up", suffix, offset=0,
-                shift_stage=False, half_shape=None, base=0):
+                shift_stage=False, half_shape=None, base=0, amounts=None):
     """``product`` rescaled by ``2**-s`` with ``rounding``, plus the integer ``offset``.
 
     ``shamt`` is ``s - 1`` (0 when ``s == 0``) and ``exact`` is ``s == 0`` (no
@@ -58,18 +58,25 @@ def round_shift(m, product, shamt, exact, *, rounding="half_up", suffix, offset=
     ``base`` (a constant, default 0) is shifted out first and ``shamt`` is
     then what remains (``s - 1 - base``): a per-channel shift whose values lie
     close together needs a barrel shifter of only ``(max - min)`` positions.
+    ``amounts`` (ascending ints, optional): ``shamt`` is an index into them rather than
+    the amount, so the shift is a multiplexer of ``len(amounts)`` shifted copies (one LUT
+    level for two amounts however far apart, where a barrel shifter has a level per bit).
     """
     check_rounding(rounding)
+    amount, shift = shamt, (lambda value: value >> shamt)
+    if amounts is not None:
+        amount = Array(Const(a, range(max(amounts) + 1)) for a in amounts)[shamt]
+        shift = (lambda value: Array(value >> a for a in amounts)[shamt])
     if base:
         # p >> (base + r) == (p >> base) >> r; the low bits half-even looks at span both.
         below = Const(base, range(base + 1))
-        product, low = product >> base, (product, below + shamt)
+        product, low = product >> base, (product, below + amount)
     else:
-        low = (product, shamt)
+        low = (product, amount)
     if shift_stage:
-        return _staged(m, product, shamt, exact, rounding, suffix, offset, half_shape, low)
+        return _staged(m, product, shift, exact, rounding, suffix, offset, half_shape, low)
     half = Signal.like(product, name=f"half_{suffix}")
-    m.d.comb += half.eq(product >> shamt)
+    m.d.comb += half.eq(shift(product))
     down = None
     if rounding == "half_even":
         down = Signal(name=f"tie_down_{suffix}")
@@ -107,13 +114,13 @@ def _rounding_sum(half, rounding, offset, down):
     return half + Cat(carry, offset).as_signed()
 
 
-def _staged(m, product, shamt, exact, rounding, suffix, offset, half_shape, low):
+def _staged(m, product, shift, exact, rounding, suffix, offset, half_shape, low):
     # One register instead of three: with s == 0 it holds 2p, and (2p + up) >> 1 == p for
     # up in {0, 1}, so the exact case needs neither the product nor the flag a cycle later
     # (2p is even, so half-even never sees a tie to take down there). A Value offset is the
     # caller's, registered in step with ``half``.
     half = Signal(half_shape or signed(len(product) + 1), name=f"half_{suffix}")
-    m.d.sync += half.eq(Mux(exact, product << 1, product >> shamt))
+    m.d.sync += half.eq(Mux(exact, product << 1, shift(product)))
     down = None
     if rounding == "half_even":
         low_zero = Signal(name=f"low_zero_{suffix}")

@@ -10,16 +10,18 @@ with a register after every adder level is small and fast.
 A wide product (Requant's ``x * m'``, 32 x 31 bits) is cheaper in tiles:
 :func:`tiled_product` writes it as 18x18 ``*`` each registered right before
 and after, which :mod:`hwgen.dsppack` moves into the MULT18X18D's own input
-and output registers after synthesis, and an adder tree in logic.
+and output registers after synthesis, and an adder tree in logic over the
+tile products, those that do not overlap concatenated (2 x 2 tiles: three
+operands, one stage).
 """
 
-from amaranth.hdl import Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
 
 from ._expshift import delay
 
 __all__ = ["REGISTERED_TILE_SHARE", "product_latency", "shift_add_product", "signed_digits",
-           "staged_product", "staged_product_latency", "tile_count", "tile_slices",
-           "tiled_product", "tiled_product_latency"]
+           "staged_product", "staged_product_latency", "tile_count", "tile_rows",
+           "tile_slices", "tiled_product", "tiled_product_latency"]
 
 
 def product_latency(a_shape, b_shape):
@@ -193,19 +195,57 @@ def tile_slices(width, signed_):
     return slices + [(low, width - low, signed_)]
 
 
-def tiled_product_latency(tiles, stages):
+def tiled_product_latency(rows, stages):
     """Register stages of :func:`tiled_product`: the tiles' products, then the adder tree of
-    ``tiles`` products in about ``stages``."""
-    return 1 + (staged_product_latency(tiles, stages) if tiles > 1 else 0)
+    its ``rows`` (:func:`tile_rows`) in about ``stages``."""
+    return 1 + (staged_product_latency(rows, stages) if rows > 1 else 0)
 
 
 def tile_count(x_shape, factor):
     """MULT18X18D tiles of :func:`tiled_product` for ``x`` of ``x_shape`` and ``factor`` (an
     unsigned shape, or a positive int: its all-zero slices need no tile)."""
-    x_tiles = len(tile_slices(x_shape.width, x_shape.signed))
+    return len(_tiles(x_shape, factor))
+
+
+def tile_rows(x_shape, factor):
+    """Operands of :func:`tiled_product`'s adder tree: its tiles' products packed into rows
+    (:func:`_packed_rows`), e.g. 3 for 2 x 2 tiles, whose lowest and highest products do not
+    overlap."""
+    return len(_packed_rows([(low, shape) for low, shape, _, _ in _tiles(x_shape, factor)]))
+
+
+def _tiles(x_shape, factor):
+    """``[(low, product shape, x slice, factor slice)]`` of :func:`tiled_product`'s tiles, the
+    slices as ``(low, bits, signed)`` of ``x`` and ``(low, piece)`` of the factor (``piece``
+    an int, or the bits of an unsigned factor slice)."""
     if isinstance(factor, int):
-        return x_tiles * len(_constant_slices(factor))
-    return x_tiles * len(tile_slices(factor.width, False))
+        f_slices = _constant_slices(factor)
+    else:
+        f_slices = [(low, bits) for low, bits, _ in tile_slices(factor.width, False)]
+    tiles = []
+    for x_slice in tile_slices(x_shape.width, x_shape.signed):
+        x_low, bits, signed_ = x_slice
+        piece = Const(0, signed(bits) if signed_ else unsigned(bits))
+        for f_low, f_piece in f_slices:
+            operand = f_piece if isinstance(factor, int) else Const(0, unsigned(f_piece))
+            tiles.append((x_low + f_low, (piece * operand).shape(), x_slice, (f_low, f_piece)))
+    return sorted(tiles, key=lambda tile: tile[0])
+
+
+def _packed_rows(products):
+    """Indices of ``products`` (``(low, shape)``, lowest first) packed into rows of products
+    that do not overlap, each one's lower neighbour unsigned, so that a row is the products'
+    concatenation (zeros between them) and costs no adder: first fit, in order."""
+    rows = []
+    for index, (low, _) in enumerate(products):
+        for row in rows:
+            top_low, top_shape = products[row[-1]]
+            if not top_shape.signed and top_low + top_shape.width <= low:
+                row.append(index)
+                break
+        else:
+            rows.append([index])
+    return rows
 
 
 def _constant_slices(factor):
@@ -220,30 +260,39 @@ def tiled_product(m, x, factor, *, stages, name):
     """``x * factor`` (``x`` signed or unsigned, ``factor`` an unsigned Value or a positive
     int) as products of at most 18x18 signed bits, each registered right before and right
     after its ``*`` so that :mod:`hwgen.dsppack` puts both registers into a MULT18X18D, then
-    a balanced adder tree of the shifted tile products with a register after every
-    ``ceil(levels / stages)`` levels; :func:`tiled_product_latency` cycles later (the
-    pipeline never stalls).
+    a balanced adder tree of the shifted tile products, those that do not overlap
+    concatenated into one operand (:func:`tile_rows`), with a register after every
+    ``ceil(levels / stages)`` levels (Yosys makes a stage's levels one multi-operand sum:
+    a row of full adders per level, one carry chain); :func:`tiled_product_latency` cycles
+    later (the pipeline never stalls).
 
     ``x`` and a Value ``factor`` must be register outputs of one control set (clock,
     enable, reset: a ROM's read register has no reset, so ``x``'s must have none either),
     with nothing between them and the ``*``; an int's slices are constants.
     """
-    if isinstance(factor, int):
-        f_slices = _constant_slices(factor)
-    else:
-        f_slices = [(low, factor[low:low + bits]) for low, bits, _ in
-                    tile_slices(len(factor), False)]
-    terms = []
-    for x_low, bits, signed_ in tile_slices(len(x), x.shape().signed):
+    tiles = _tiles(x.shape(), factor)
+    products = []
+    for _, shape, (x_low, bits, signed_), (f_low, f_piece) in tiles:
         piece = x[x_low:x_low + bits]
         piece = piece.as_signed() if signed_ else piece
-        for f_low, f_piece in f_slices:
-            product = piece * f_piece
-            # no reset, as the input registers (one control set for the whole tile)
-            tile = Signal(product.shape(), name=f"{name}_t{x_low}_{f_low}", reset_less=True)
-            m.d.sync += tile.eq(product)
-            terms.append((tile, x_low + f_low, False))
+        f_value = f_piece if isinstance(factor, int) else factor[f_low:f_low + f_piece]
+        # no reset, as the input registers (one control set for the whole tile)
+        tile = Signal(shape, name=f"{name}_t{x_low}_{f_low}", reset_less=True)
+        m.d.sync += tile.eq(piece * f_value)
+        products.append(tile)
+    # Products that do not overlap are one operand, their concatenation: 2 x 2 tiles are
+    # three operands, one LUT level of full adders and a carry chain in one stage.
+    terms = []
+    for row in _packed_rows([(low, shape) for low, shape, _, _ in tiles]):
+        parts, top = [], tiles[row[0]][0]
+        for index in row:
+            parts += [Const(0, tiles[index][0] - top), products[index]]
+            top = tiles[index][0] + len(products[index])
+        value = Cat(*parts)
+        terms.append((value.as_signed() if products[row[-1]].shape().signed else value,
+                      tiles[row[0]][0], False))
     terms.sort(key=lambda term: term[1])
-    # a lone tile's register is the product's; several are summed by a registered tree
+    # a lone row is registered already (the tiles' registers); several are summed by a
+    # registered tree
     value, low, _ = terms[0] if len(terms) == 1 else _adder_tree(m, terms, stages, name)
     return value << low

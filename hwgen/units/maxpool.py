@@ -28,8 +28,14 @@ class StreamingMaxPool(FeatureMapGeometry, wiring.Component):
     A row of partial maxima, one word of ``pe`` elements per (output column,
     channel fold), lives in an ``amaranth.lib.memory.Memory`` of
     ``(W/k) * (C/pe)`` words with an asynchronous read port (LUTRAM): each
-    input beat reads its window's partial maximum, and writes back the
-    maximum with itself (or itself alone when it is the window's first beat).
+    input beat reads its window's partial maximum into a register beside
+    itself, and in the next stage writes back the maximum with itself (or
+    itself alone when it is the window's first beat), so the read and the
+    comparison are in separate stages (int4_cnn's pool1 at 200 MHz, both in
+    one: the fold counter -> the LUTRAM read -> the comparison -> the write,
+    6 levels, 5.33 ns). The next beat that reads the same word comes a fold
+    later, after the write; with one fold it is the next beat, which then
+    takes the maximum being written instead of the read.
     The window's last beat (``ky == kx == k-1``) goes to the output register instead.
 
     Parameters
@@ -47,7 +53,7 @@ class StreamingMaxPool(FeatureMapGeometry, wiring.Component):
     o : Out(stream.Signature(ArrayLayout(in_shape, pe)))
         ``(H/k)*(W/k)*C/pe`` beats per sample.
 
-    Latency 1 cycle from a window's last input beat to its output beat; one
+    Latency 2 cycles from a window's last input beat to its output beat; one
     input beat per cycle. Input and output advance together when
     ``o.ready | ~o.valid``.
     """
@@ -60,11 +66,9 @@ class StreamingMaxPool(FeatureMapGeometry, wiring.Component):
     #: ``o.payload`` is the output register: no logic after the flip-flops (hwgen.network)
     payload_levels = 0
 
-    @property
-    def input_levels(self):
-        """LUT levels from ``i.payload`` to the partial maxima's memory: the comparison (a
-        LUT4 tree over both operands' bits) and the multiplexer (hwgen.network)."""
-        return -(-(2 * self._in_shape.width - 1).bit_length() // 2) + 1
+    #: LUT levels from ``i.payload`` to a register: none, the beat is registered first
+    #: (hwgen.network)
+    input_levels = 0
 
     def __init__(self, *, in_shape, channels, height, width, kernel, pe=1):
         (self._in_shape, self._channels, self._height, self._width, self._kernel,
@@ -81,7 +85,7 @@ class StreamingMaxPool(FeatureMapGeometry, wiring.Component):
     folds = property(lambda self: self._channels // self._pe)
     in_beats = property(lambda self: self._height * self._width * self.folds)
     out_beats = property(lambda self: self.in_beats // self._kernel ** 2)
-    latency = 1
+    latency = 2
 
     def elaborate(self, platform):
         m = Module()
@@ -99,18 +103,30 @@ class StreamingMaxPool(FeatureMapGeometry, wiring.Component):
         m.submodules.partial = partial = Memory(shape=layout, depth=out_width * folds, init=[])
         write, read = partial.write_port(), partial.read_port(domain="comb")
         addr = Signal(range(out_width * folds), name="addr")
-        m.d.comb += [addr.eq(ox * folds + cf), read.addr.eq(addr), write.addr.eq(addr)]
+        m.d.comb += [addr.eq(ox * folds + cf), read.addr.eq(addr)]
 
-        first = Signal()
-        m.d.comb += first.eq((kx == 0) & (ky == 0))
+        # Stage 1: the beat, its window's partial maximum and where it goes, in registers.
+        x1, best1 = Signal(layout, name="x1"), Signal(layout, name="best1")
+        addr1 = Signal.like(addr, name="addr1")
+        first1, last1, valid1 = Signal(name="first1"), Signal(name="last1"), Signal(name="valid1")
         merged = Signal(layout)
-        for lane in range(self._pe):
-            x, best = self.i.payload[lane], read.data[lane]
-            m.d.comb += merged[lane].eq(Mux(first | (x > best), x, best))
-        m.d.comb += [write.data.eq(merged), write.en.eq(accept & ~(kx_last & ky_last))]
-
+        best = read.data
+        if folds == 1:          # the beat in stage 2 may be writing the word this one reads
+            best = Mux(valid1 & ~last1 & (addr == addr1), merged, read.data)
         with m.If(advance):
-            m.d.sync += self.o.valid.eq(accept & kx_last & ky_last)
-        with m.If(accept & kx_last & ky_last):
+            m.d.sync += [x1.eq(self.i.payload), best1.eq(best), addr1.eq(addr),
+                         first1.eq((kx == 0) & (ky == 0)), last1.eq(kx_last & ky_last),
+                         valid1.eq(accept)]
+
+        # Stage 2: the maximum, written back (again in every cycle it waits: the same word),
+        # or to the output register at the window's last beat.
+        for lane in range(self._pe):
+            x, partial_max = x1[lane], best1[lane]
+            m.d.comb += merged[lane].eq(Mux(first1 | (x > partial_max), x, partial_max))
+        m.d.comb += [write.addr.eq(addr1), write.data.eq(merged),
+                     write.en.eq(valid1 & ~last1)]
+        with m.If(advance):
+            m.d.sync += self.o.valid.eq(valid1 & last1)
+        with m.If(advance & valid1 & last1):
             m.d.sync += self.o.payload.eq(merged)
         return m

@@ -99,6 +99,9 @@ class IntegerMVAU(FoldedUnit):
         spread evenly (:func:`~._pipeline.tree_stage_levels`). :meth:`retimed` sets them
         to the placement with the fewest flip-flops that fits the clock. Not with
         ``resource="dsp"``.
+    address_copies : bool
+        Each PE's weight ROM in logic reads its own copy of the weight address
+        (:class:`~._engine.FoldedEngine`'s ``address_copies``); :meth:`retimed` sets it.
 
     Members
     -------
@@ -129,15 +132,17 @@ class IntegerMVAU(FoldedUnit):
 
     def __init__(self, *, weights, in_shape, weight_kind="int", weight_bits=8, bias=None,
                  in_range=None, binary_input=False, pe=1, simd=1, pipeline=1, resource="lut",
-                 tree_levels=None):
+                 tree_levels=None, address_copies=False):
         if weight_kind not in WEIGHT_KINDS:
             raise TypeError(f"weight_kind must be one of {', '.join(map(repr, WEIGHT_KINDS))}, "
                             f"not {weight_kind!r}")
         if resource not in RESOURCES:
             raise TypeError(f"resource must be one of {', '.join(map(repr, RESOURCES))}, "
                             f"not {resource!r}")
-        if not isinstance(binary_input, bool):
-            raise TypeError(f"binary_input must be True or False, not {binary_input!r}")
+        for name, value in (("binary_input", binary_input), ("address_copies", address_copies)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{name} must be True or False, not {value!r}")
+        self._address_copies = address_copies
         self._weight_kind = weight_kind
         self._resource = resource
         self._binary_input = binary_input
@@ -170,7 +175,7 @@ class IntegerMVAU(FoldedUnit):
         engine = FoldedEngine(mh=mh, mw=mw, pe=pe, simd=simd, in_shape=shape,
                               datapath=datapath, store=store,
                               base=self._bias + datapath.base_offset(self._weights),
-                              early_select=True)
+                              early_select=True, address_copies=address_copies)
         out_shape = range_shape(*engine.sum_range, min_width=2)
         super().__init__(engine=engine, out_shape=out_shape, members={
             "i": In(stream.Signature(data.ArrayLayout(shape, simd))),
@@ -195,8 +200,11 @@ class IntegerMVAU(FoldedUnit):
         (:func:`~._pipeline.cheapest_tree_levels`; as many as ``pipeline`` when that many
         fit, so the latency stays); with them, or when no placement fits, the fewest stages
         spread evenly. Cycles per vector are the same at any depth; the latency grows by the
-        stages added."""
+        stages added. Each PE reads its weight ROM through its own copy of the address
+        (``address_copies``) when the read through one shared address does not fit
+        (:meth:`_rom_read_ns`)."""
         budget = model.budget(clock_mhz)
+        copies = self._address_copies or (self.pe > 1 and self._rom_read_ns(model) > budget)
         tree = self.stage_delays(model, self.pipeline)
         fits = max(tree) <= budget
         levels = None
@@ -210,18 +218,32 @@ class IntegerMVAU(FoldedUnit):
         if levels is not None:
             pipeline = len(levels)
         elif fits:
-            return self
+            pipeline, levels = self.pipeline, self.tree_levels
         else:
             depth = max((len(self.datapath.term_bounds()) - 1).bit_length(), 1)
             pipeline = self.timed_pipeline(model, clock_mhz, depth, delays=self.stage_delays)
             levels = self.tree_levels if pipeline == self.pipeline else None
-        if (pipeline, levels) == (self.pipeline, self.tree_levels):
+        if (pipeline, levels, copies) == (self.pipeline, self.tree_levels,
+                                          self._address_copies):
             return self
         return IntegerMVAU(weights=self._weights, in_shape=self.in_shape,
                            weight_kind=self._weight_kind, weight_bits=self._weight_bits,
                            bias=self._bias, in_range=self._in_range,
                            binary_input=self._binary_input, pe=self.pe, simd=self.simd,
-                           pipeline=pipeline, resource=self._resource, tree_levels=levels)
+                           pipeline=pipeline, resource=self._resource, tree_levels=levels,
+                           address_copies=copies)
+
+    def _rom_read_ns(self, model):
+        """Estimated stage (ns) from the weight address through the weight ROMs in logic to
+        their read registers, with one address for every PE: its net reaches each PE's ROM
+        LUTs (a LUT4 per 16 words of a bit), then a LUT4 and the 16-word groups' multiplexers.
+        int8_mlp's fc1 at 200 MHz (seed 1), 4 PEs of 64 words x 64 bits: ``waddr`` -> 4 LUT
+        levels -> the read register, 5.92 ns, 2.54 ns of it one net of the address."""
+        groups = -(-self._engine._store.depth // 16)
+        fanout = self.pe * self._engine._store.word_bits * groups
+        levels = 1 + (groups - 1).bit_length()
+        return model.stage(model.route(fanout) + levels * model.lut
+                           + (levels - 1) * model.route())
 
     def stage_delays(self, model, pipeline):
         """Estimated logic delay (ns) of each register stage of the product tree with

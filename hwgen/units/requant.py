@@ -7,11 +7,12 @@ from amaranth.lib.wiring import In, Out
 from ._checks import channel_params, check_int, check_shape, shape_range
 from ._counter import counter
 from ._credit import credit_input
-from ._dyadic import (check_rounding, clamp, clamp_levels, delayed, dyadic_bounds,
+from ._dyadic import (check_rounding, clamp, clamp_levels, dyadic_bounds,
                       narrowest_multiplier, round_shift)
 from ._expshift import delay
+from ._lanes import merged_sum_ns
 from ._multiply import (REGISTERED_TILE_SHARE, signed_digits, staged_product,
-                        staged_product_latency, tile_count, tiled_product,
+                        staged_product_latency, tile_count, tile_rows, tiled_product,
                         tiled_product_latency)
 from ._rom import lane_rom, rom_plan
 
@@ -176,13 +177,19 @@ class Requant(wiring.Component):
         stages = self._product_stages if stages is None else stages
         dsp = self._dsp_product if dsp is None else dsp
         if dsp:
-            return tiled_product_latency(self._tiles(), stages)
+            return tiled_product_latency(self._tile_rows(), stages)
         return staged_product_latency(len(self._product_positions()), stages) if stages else 1
 
     def _tiles(self):
         """MULT18X18D tiles of one lane's tiled product (:func:`~._multiply.tile_count`)."""
-        factor = self._hw_m[0] if self._per_tensor else unsigned(self.multiplier_bits)
-        return tile_count(self._in_shape, factor)
+        return tile_count(self._in_shape, self._tile_factor())
+
+    def _tile_rows(self):
+        """Operands of one lane's tiled product's adder tree (:func:`~._multiply.tile_rows`)."""
+        return tile_rows(self._in_shape, self._tile_factor())
+
+    def _tile_factor(self):
+        return self._hw_m[0] if self._per_tensor else unsigned(self.multiplier_bits)
 
     def _product_positions(self):
         """Bit positions of the staged product's terms: a per-tensor multiplier's signed
@@ -206,12 +213,16 @@ class Requant(wiring.Component):
 
         fold, _ = counter(m, self.folds, accept, "fold")
         # The shift and the zero point are used once the product is there: their ROMs read
-        # the fold that many cycles late (one shared delay of a few bits), rather than each
-        # lane carrying its words along the product's stages.
-        carried = self._product_latency() - 1
-        varies = any(len(set(values[lane::self._pe])) > 1
-                     for values in (self._hw_s, self._zp) for lane in range(self._pe))
-        late = delay(m, fold, carried, Const(1), "fold_late") if carried and varies else fold
+        # the fold that many cycles late (one shared delay of a few bits), so that the ROM's
+        # read register is valid beside the product's (the zero point's beside the shift
+        # stage's), rather than each lane carrying its words along the stages.
+        def varies(values):
+            return any(len(set(values[lane::self._pe])) > 1 for lane in range(self._pe))
+        late = later = fold
+        if varies(self._hw_s) or varies(self._zp):
+            late = later = delay(m, fold, self._product_latency(), Const(1), "fold_late")
+        if self._shift_stage and varies(self._zp):
+            later = delay(m, late, 1, Const(1), "fold_later")
 
         # Stage 1: register x; each lane's multiplier comes out of its ROM in step.
         # In DSP tiles, x1 and the multiplier's register are the tiles' input registers: one
@@ -224,16 +235,12 @@ class Requant(wiring.Component):
         if self._dsp_product and not self._per_tensor:
             accepted = Signal(name="accepted")
             m.d.sync += accepted.eq(accept)
-        lane_params = [self._lane_params(m, lane, fold, late, accepted)
+        lane_params = [self._lane_params(m, lane, fold, late, later, accepted)
                        for lane in range(self._pe)]
 
-        for lane, (mult, shift, zp) in enumerate(lane_params):
+        for lane, (mult, shamt, exact, zp2) in enumerate(lane_params):
             # Stage 2: product (staged: several stages), the shift and zero point beside it.
             product = Signal(signed(len(x1[lane]) + len(mult) + 1), name=f"product_{lane}")
-            # Why s - 1: ((p >> (s-1)) + 1) >> 1 rounds half up without a 2**(s-1) adder (_dyadic).
-            shamt = Signal(unsigned(len(shift)), name=f"shamt_{lane}")
-            exact = Signal(name=f"exact_{lane}")    # s == 0: no rounding term
-            zp2 = Signal.like(zp, name=f"zp2_{lane}")
             # a per-tensor multiplier as an int: its signed digits, or its constant slices
             factor = self._hw_m[0] if self._per_tensor else mult
             if self._dsp_product:
@@ -246,19 +253,14 @@ class Requant(wiring.Component):
                                                       stages=self._product_stages))
             else:
                 m.d.sync += product.eq(x1[lane] * mult)
-            m.d.sync += [
-                shamt.eq(Mux(shift == 0, 0, shift - 1 - self._shift_base(lane))),
-                exact.eq(shift == 0),
-                zp2.eq(zp),
-            ]
             # Stage 3 (the queue's register): rounded shift with the zero point in the
             # rounding adder, and the clamp; with shift_stage the variable shift and with
             # offset_stage the clamp are stages of their own.
-            if self._shift_stage:
-                zp2 = delayed(m, zp2, f"zp3_{lane}")
             half_bounds, offset_bounds = self._lane_bounds(lane)
+            amounts = self._shift_amounts(lane)
             rounded = round_shift(m, product, shamt, exact, rounding=self._rounding,
                                   base=self._shift_base(lane), offset=zp2,
+                                  amounts=amounts if len(amounts) > 1 else None,
                                   suffix=lane, shift_stage=self._shift_stage,
                                   half_shape=_signed_shape(*half_bounds))
             # As wide as the lane's rescaled values plus zero points, not the product.
@@ -304,7 +306,7 @@ class Requant(wiring.Component):
 
         candidates = [(*option, 0, False) for option in options]
         if self._dsp_preferred(model):
-            tile_levels = (self._tiles() - 1).bit_length()
+            tile_levels = (self._tile_rows() - 1).bit_length()
             candidates += staged(range(min(tile_levels, 1), tile_levels + 1), True)
         candidates += staged(range(1, levels + 2), False)
         # Decided on one MULT18X18D tile's own path: counting the adders of a product of
@@ -361,15 +363,17 @@ class Requant(wiring.Component):
         return min(max(s - 1, 0) if s else 0 for s in self._hw_s[lane::self._pe])
 
     def _shift_levels(self):
-        """Barrel-shifter levels of the rounding shift: the widest spread of a lane's shifts
-        above its constant base (0 when every lane's shift is one constant)."""
-        levels = 0
-        for lane in range(self._pe):
-            shifts = self._hw_s[lane::self._pe]
-            if len(set(shifts)) > 1:
-                spread = max(max(s - 1, 0) for s in shifts) - self._shift_base(lane)
-                levels = max(levels, spread.bit_length())
-        return levels
+        """Multiplexer levels of the rounding shift: of the lane with the most distinct
+        amounts above its constant base (0 when every lane's shift is one constant)."""
+        return max((len(self._shift_amounts(lane)) - 1).bit_length()
+                   for lane in range(self._pe))
+
+    def _shift_amounts(self, lane):
+        """The lane's distinct rounding shifts ``s - 1`` above its base (0 for ``s == 0``),
+        ascending: the ``amounts`` of :func:`~._dyadic.round_shift`, which its shift ROM
+        stores indices into."""
+        base = self._shift_base(lane)
+        return sorted({s - 1 - base if s else 0 for s in self._hw_s[lane::self._pe]})
 
     def _stage_delays(self, model, shift_stage, offset_stage, product_stages=0,
                       dsp_product=False, *, tile_adders=True):
@@ -379,10 +383,13 @@ class Requant(wiring.Component):
         if dsp_product:          # registered tiles, their adder levels
             stages = [(model.dsp * REGISTERED_TILE_SHARE,
                        "the multiplier's tiles (registered MULT18X18D)")]
-            levels = (self._tiles() - 1).bit_length()
+            rows = self._tile_rows()
+            levels = (rows - 1).bit_length()
             if levels:
+                # a stage's adder levels are one multi-operand sum (Yosys merges them)
                 per_stage = -(-levels // max(product_stages, 1))
-                stages += [(model.stage(model.carry(width) * min(per_stage, levels - i)),
+                stages += [(model.stage(merged_sum_ns(
+                                model, min(1 << per_stage, -(-rows // (1 << i))), width)),
                             f"the multiplier's tile adders ({per_stage} levels per stage)")
                            for i in range(0, levels, per_stage)]
         elif product_stages:     # the selecting LUT, then adder levels per stage
@@ -423,25 +430,36 @@ class Requant(wiring.Component):
                 ns, names = 0.0, []
         return stages
 
-    def _lane_params(self, m, lane, fold, late, accepted):
-        """(multiplier, shift, zero_point) for ``lane``: the multiplier valid in stage 1, the
-        others in the product's last stage.
+    def _lane_params(self, m, lane, fold, late, later, accepted):
+        """(multiplier, shamt, exact, zero_point) for ``lane``: the multiplier valid in
+        stage 1, the shift's in the cycle the product is registered, the zero point then or,
+        with ``shift_stage``, a cycle later. ``shamt`` is the index of the rounding shift
+        ``s - 1`` above the lane's constant base (:meth:`_shift_base`; 0 when ``s == 0``)
+        among the lane's distinct ones (:meth:`_shift_amounts`), so the shift is a
+        multiplexer of that many shifted copies and no wider; ``exact`` is ``s == 0`` (no
+        rounding term). Why ``s - 1``:
+        ``((p >> (s-1)) + 1) >> 1`` rounds half up without a ``2**(s-1)`` adder (_dyadic).
 
         A parameter equal for every channel is a constant; otherwise it comes
         from this lane's ROM, addressed by the fold of the beat being accepted
-        (the multiplier's) or by that fold delayed to the product's last stage
-        (``late``: the shift's and the zero point's). With ``dsp_product`` the
+        (the multiplier's) or by that fold delayed by the product's latency (``late``,
+        and ``later`` for the zero point), so that the ROM's read register is the stage's
+        register. With ``dsp_product`` the
         multiplier is :meth:`_multiplier_ahead` instead of a ROM read.
         """
         channels = range(lane, self._channels, self._pe)
+        base, amounts = self._shift_base(lane), self._shift_amounts(lane)
+        shifts = [self._hw_s[c] for c in channels]
         values = {
             "multiplier": [self._hw_m[c] for c in channels],
-            "shift": [self._hw_s[c] for c in channels],
+            "shamt": [amounts.index(s - 1 - base if s else 0) for s in shifts],
+            "exact": [int(s == 0) for s in shifts],
             "zero_point": [self._zp[c] for c in channels],
         }
         shapes = {
             "multiplier": unsigned(self.multiplier_bits),
-            "shift": unsigned(max(max(self._hw_s).bit_length(), 1)),
+            "shamt": unsigned((len(amounts) - 1).bit_length()),
+            "exact": unsigned(1),
             "zero_point": signed(max(_bits_signed(v) for v in self._zp)),
         }
         words = values["multiplier"]
@@ -450,8 +468,9 @@ class Requant(wiring.Component):
         else:
             mult = lane_rom(m, f"multiplier_rom_{lane}", shapes["multiplier"], words,
                             addr=fold, en=Const(1), placed=True)
-        return [mult, *(lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key], addr=late,
-                                 en=Const(1), placed=True) for key in ("shift", "zero_point"))]
+        return [mult, *(lane_rom(m, f"{key}_rom_{lane}", shapes[key], values[key], addr=addr,
+                                 en=Const(1), placed=True)
+                        for key, addr in (("shamt", late), ("exact", late), ("zero_point", later)))]
 
 
 def _multiplier_ahead(m, lane, shape, words, fold, accepted):

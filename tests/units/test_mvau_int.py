@@ -381,8 +381,10 @@ def test_tree_delays_count_each_stage_as_one_multi_operand_sum():
 def test_retimed_chooses_the_fewest_tree_stages_that_fit_the_clock(grade):
     """int8_mlp's fc1 (pipeline 1 in its YAML) at 200 MHz: the fewest stages whose tree
     stages all fit the budget; at 50 MHz its one register moves to the root, the narrowest
-    level; a deeper pipeline is never shortened; the retimed unit computes the same sums
-    (Amaranth sim under stalls)."""
+    level; a deeper pipeline is never shortened; at 200 MHz each PE reads its weight ROM
+    through its own copy of the address (one address to four PEs' 64 x 64-bit ROMs does not
+    fit), at 50 MHz one address does; the retimed unit computes the same sums (Amaranth sim
+    under stalls)."""
     from hwgen.timing import delay_model
     model = delay_model("ecp5", grade)
     case = Case("int", unsigned(8), 32, 64, 4, 8, bias="random")
@@ -394,6 +396,8 @@ def test_retimed_chooses_the_fewest_tree_stages_that_fit_the_clock(grade):
     assert fast.pipeline > 1 and max(fast.stage_delays(model, fast.pipeline)) <= budget
     assert max(unit.stage_delays(model, fast.pipeline - 1)) > budget
     assert fast.retimed(model, 200) is fast
+    assert fast.address_copies and not slow.address_copies
+    assert model.budget(50) >= unit._rom_read_ns(model) > budget
     deep = case.unit(pipeline=6)
     assert deep.retimed(model, 200).pipeline == 6
     x = case.vectors(6, seed=2)

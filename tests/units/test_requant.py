@@ -157,18 +157,21 @@ def test_retimed_adds_the_shift_and_clamp_stages_when_needed():
 
 def test_retimed_puts_a_wide_product_in_registered_tiles_at_200_mhz():
     """ivit_block's ln1 requant (int32 x per-channel m', 4 lanes): shift-add stages
-    were ~4,600 LUT4; at 200 MHz on ECP5 the product is 2 x 2 tiles a lane whose two adder
-    levels take two stages, and every stage fits by the delay model."""
+    were ~4,600 LUT4; at 200 MHz on ECP5 the product is 2 x 2 tiles a lane, three operands
+    (the lowest and highest tiles' products do not overlap: one concatenation) whose two
+    adder levels are one multi-operand sum in one stage, and every stage fits by the delay
+    model."""
     from hwgen.timing import delay_model
     model = delay_model("ecp5", "8")
     unit = Requant(in_shape=signed(32), out_shape=signed(8), channels=64, pe=4,
                    multiplier=[(1 << 30) + 7919 * c for c in range(64)], shift=[40] * 64)
     assert unit.multiplier_bits == 25             # narrowed for an 8-bit output
     fast = unit.retimed(model, 200)
-    assert fast.dsp_product and fast.product_stages == 2 and fast._tiles() == 4
+    assert fast.dsp_product and fast.product_stages == 1
+    assert fast._tiles() == 4 and fast._tile_rows() == 3
     assert fast.stage_delay(model)[0] <= 0.85 * 1e3 / 200
-    assert fast.latency == 2 + tiled_product_latency(4, 2) + fast.shift_stage + \
-        fast.offset_stage
+    assert fast.latency == 2 + tiled_product_latency(3, 1) + fast.shift_stage + \
+        fast.offset_stage == 2 + 2 + fast.shift_stage + fast.offset_stage
     assert "dsp_product" in unit.stage_delay(model)[2]
     assert unit.retimed(model, 100) is unit              # the plain product fits at 100 MHz
 
