@@ -51,7 +51,8 @@ from .toolchain import (ECP5_BLOCK_RAMS, FAMILIES, Device, parse_device,  # noqa
 __all__ = ["FAMILIES", "CELLS", "ToolMissing", "SynthError", "Congested", "Device",
            "parse_device", "check_fits", "check_seeds", "congestion", "congestion_risk",
            "yosys_script",
-           "synthesize", "summarize_seeds", "format_table"]
+           "synthesize", "summarize_seeds", "format_table", "place_only", "read_sdf",
+           "placed_paths"]
 
 _XILINX_LUTRAM = {"RAM32X1S": 1, "RAM64X1S": 1, "RAM128X1S": 2, "RAM256X1S": 4, "RAM512X1S": 8,
                   "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4, "RAM32M": 4, "RAM64M": 4,
@@ -455,6 +456,127 @@ def congestion(log_path):
         elif re.search(r"overused|Failed to route|unrouted", line):
             last = line.strip().removeprefix("Info: ")
     return last
+
+
+def place_only(top, family, work_dir, *, device, clock_mhz, seed=1, progress=print,
+               timeout=None):
+    """Place (without routing) the netlist ``<top>_<family>.json`` that :func:`synthesize`
+    left in ``work_dir`` and write the placement's predicted delays as an SDF,
+    ``placed_<family>_seed<N>.sdf``; returns its path. nextpnr names no path before
+    routing, and a congested design may not route at all: :func:`placed_paths` reads
+    the worst paths from this file (nextpnr's own pre-route estimate, path by path)."""
+    device = device if isinstance(device, Device) else parse_device(family, device)
+    work_dir = Path(work_dir)
+    name = f"placed_{family}_seed{seed}"
+    args = ["--json", f"{top}_{family}.json", *device.nextpnr_args, "--freq", f"{clock_mhz:g}",
+            "--timing-allow-fail", "--seed", str(seed), "--no-route", "--sdf", f"{name}.sdf",
+            "-l", f"{name}.log"]
+    if family == "ecp5":
+        args.append("--lpf-allow-unconstrained")
+    label = f"nextpnr-{family} {' '.join(device.nextpnr_args)} --seed {seed} --no-route"
+    try:
+        _run(f"yowasp_nextpnr_{family}", f"run_nextpnr_{family}", args, work_dir,
+             work_dir / f"{name}.log", label, progress, timeout=timeout)
+    except _TimedOut as error:
+        raise SynthError(f"{label} did not finish in {error.args[0]:.0f} s") from None
+    return work_dir / f"{name}.sdf"
+
+
+_SDF_TOKEN = re.compile(r"\(|\)|(?:\\.|[^\s()\\])+")
+
+
+def _sdf_name(token):
+    return re.sub(r"\\(.)", r"\1", token)
+
+
+def _sdf_ps(token):
+    """The largest of an SDF ``(min:typ:max)`` triple's values, in ps."""
+    return max(float(value) for value in token.split(":") if value)
+
+
+def read_sdf(path):
+    """(nets, arcs, setups) of a nextpnr SDF: ``nets`` [((cell, pin), (cell, pin), ps)] from a
+    driver to a load, ``arcs`` [(cell, from pin, to pin, ps)] through a cell (a clock pin's
+    is its clock-to-out), ``setups`` [(cell, data pin, clock pin, ps)]; each delay the
+    largest of rise and fall."""
+    tokens = _SDF_TOKEN.findall(Path(path).read_text())
+    nets, arcs, setups, cell = [], [], [], None
+    pin = lambda token: tuple(_sdf_name(token).rsplit("/", 1))
+    for at, token in enumerate(tokens):
+        if token != "(" or at + 1 == len(tokens):
+            continue
+        keyword, args = tokens[at + 1], tokens[at + 2:at + 12]
+        if keyword == "INSTANCE":
+            cell = "" if args[0] == ")" else _sdf_name(args[0])
+        elif keyword in ("INTERCONNECT", "IOPATH"):
+            # KEYWORD a b ( rise ) ( fall )
+            ps = max(_sdf_ps(args[3]), _sdf_ps(args[6]))
+            if keyword == "INTERCONNECT":
+                nets.append((pin(args[0]), pin(args[1]), ps))
+            else:
+                arcs.append((cell, _sdf_name(args[0]), _sdf_name(args[1]), ps))
+        elif keyword == "SETUPHOLD":
+            # SETUPHOLD ( posedge D ) ( posedge CLK ) ( setup ) ( hold ); one per data edge
+            setups.append((cell, _sdf_name(args[2]), _sdf_name(args[6]), _sdf_ps(args[9])))
+    return nets, arcs, setups
+
+
+def placed_paths(sdf_path, clock_mhz, top, owners=()):
+    """Every register-to-register endpoint of a placed design's SDF (:func:`place_only`) with
+    its worst path, worst slack first: dicts with ``slack_ns``, ``from``/``to`` (cell, pin),
+    their layers (as in :func:`synthesize`'s report), ``logic_levels``, ``routing_ns`` and
+    ``path`` [(cell, pin, ns, "clock-to-out"/"cell"/"net")]. Ports and clock pins start
+    nothing (nextpnr's Fmax is register to register); an endpoint with setup checks on
+    both data edges is listed once. The worst ``slack_ns`` gives nextpnr's estimate:
+    ``1e3 / (1e3 / clock_mhz - slack_ns)`` MHz."""
+    nets, arcs, setups = read_sdf(sdf_path)
+    clocks = {(cell, clock) for cell, _, clock, _ in setups}
+    arrival, came_from, fanout, waiting = {}, {}, {}, {}
+    def edge(source, sink, ps, kind):
+        fanout.setdefault(source, []).append((sink, ps, kind))
+        waiting[sink] = waiting.get(sink, 0) + 1
+    for cell, source, sink, ps in arcs:
+        if (cell, source) in clocks or source.startswith("CLK"):
+            if arrival.get((cell, sink), -1.0) < ps:
+                arrival[(cell, sink)], came_from[(cell, sink)] = ps, ((cell, source), ps,
+                                                                      "clock-to-out")
+        else:
+            edge((cell, source), (cell, sink), ps, "cell")
+    for source, sink, ps in nets:
+        if sink not in clocks:
+            edge(source, sink, ps, "net")
+    # longest arrival over the (acyclic) timing graph, in topological order
+    ready = [node for node in set(fanout) | set(arrival) if not waiting.get(node)]
+    while ready:
+        node = ready.pop()
+        for sink, ps, kind in fanout.get(node, ()):
+            if node in arrival and arrival.get(sink, -1.0) < arrival[node] + ps:
+                arrival[sink], came_from[sink] = arrival[node] + ps, (node, ps, kind)
+            waiting[sink] -= 1
+            if not waiting[sink]:
+                ready.append(sink)
+    worst = {}
+    for cell, data, _, setup_ps in setups:
+        if (cell, data) in arrival:
+            slack = 1e6 / clock_mhz - setup_ps - arrival[(cell, data)]
+            worst[(cell, data)] = min(slack, worst.get((cell, data), slack))
+    rows = []
+    for end, slack in sorted(worst.items(), key=lambda item: item[1]):
+        path, start = [], end           # back from the endpoint to a clock pin
+        while start in came_from:
+            previous, ps, kind = came_from[start]
+            path.append((*start, ps / 1e3, kind))
+            start = previous
+            if kind == "clock-to-out":
+                break
+        path.reverse()
+        rows.append({"slack_ns": round(slack / 1e3, 3), "from": start, "to": end,
+                     "from_layer": _owner(start[0], top, owners),
+                     "to_layer": _owner(end[0], top, owners),
+                     "logic_levels": sum(1 for *_, kind in path if kind == "cell"),
+                     "routing_ns": round(sum(ns for *_, ns, kind in path if kind == "net"), 3),
+                     "path": path})
+    return rows
 
 
 def summarize_seeds(runs):

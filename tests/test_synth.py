@@ -191,6 +191,51 @@ def test_congestion_reads_the_routers_last_progress(tmp_path):
         synth.check_seeds(["1"])
 
 
+# Two flip-flops of layer u0 feed a LUT in u1 whose output a third flip-flop (u1) takes; the
+# escaped names and the two setup checks per pin are as nextpnr writes them (--sdf).
+_PLACED_SDF = r"""(DELAYFILE
+  (CELL (CELLTYPE "top") (INSTANCE )
+    (DELAY (ABSOLUTE
+      (INTERCONNECT core.u0.a\$q/Q core.u1.sum/A (100:150:200) (100:150:210))
+      (INTERCONNECT core.u0.b/Q core.u1.sum/B (900:950:1000) (900:950:1000))
+      (INTERCONNECT core.u1.sum/F core.u1.r/DI (0:0:0) (0:0:0))
+      (INTERCONNECT clk/O core.u1.r/CLK (0:0:0) (0:0:0))
+      (INTERCONNECT core.u1.r/Q out/I (3000:3000:3000) (3000:3000:3000)))))
+  (CELL (CELLTYPE "TRELLIS_FF") (INSTANCE core.u0.a\$q)
+    (DELAY (ABSOLUTE (IOPATH CLK Q (400:400:400) (390:390:390)))))
+  (CELL (CELLTYPE "TRELLIS_FF") (INSTANCE core.u0.b)
+    (DELAY (ABSOLUTE (IOPATH CLK Q (400:400:400) (400:400:400)))))
+  (CELL (CELLTYPE "TRELLIS_COMB") (INSTANCE core.u1.sum)
+    (DELAY (ABSOLUTE (IOPATH A F (200:200:200) (200:200:200))
+                     (IOPATH B F (300:300:300) (300:300:300)))))
+  (CELL (CELLTYPE "TRELLIS_FF") (INSTANCE core.u1.r)
+    (DELAY (ABSOLUTE (IOPATH CLK Q (400:400:400) (400:400:400))))
+    (TIMINGCHECK (SETUPHOLD (posedge DI) (posedge CLK) (50:50:50) (0:0:0))
+                 (SETUPHOLD (negedge DI) (posedge CLK) (50:50:50) (0:0:0)))))
+"""
+
+
+def test_placed_paths_finds_the_worst_path_before_routing(tmp_path):
+    sdf = tmp_path / "placed.sdf"
+    sdf.write_text(_PLACED_SDF)
+    nets, arcs, setups = synth.read_sdf(sdf)
+    assert (("core.u0.a$q", "Q"), ("core.u1.sum", "A"), 210.0) in nets
+    assert ("core.u1.sum", "B", "F", 300.0) in arcs and len(setups) == 2
+    # b's path is the worse one: 0.4 + 1.0 + 0.3 + 0 ns and a 0.05 ns setup in 5 ns
+    rows = synth.placed_paths(sdf, 200, "top", owners=["fc1", "fc2"])
+    assert len(rows) == 1                # one endpoint, listed once; the port starts nothing
+    row = rows[0]
+    assert row["slack_ns"] == 5.0 - 0.05 - 1.7 and row["from"] == ("core.u0.b", "CLK")
+    assert row["to"] == ("core.u1.r", "DI") and (row["from_layer"], row["to_layer"]) == (
+        "fc1", "fc2")
+    assert row["path"] == [("core.u0.b", "Q", 0.4, "clock-to-out"),
+                           ("core.u1.sum", "B", 1.0, "net"), ("core.u1.sum", "F", 0.3, "cell"),
+                           ("core.u1.r", "DI", 0.0, "net")]
+    assert row["logic_levels"] == 1 and row["routing_ns"] == 1.0
+    # at 1 GHz (1 ns) it fails by 0.75 ns
+    assert synth.placed_paths(sdf, 1000, "top")[0]["slack_ns"] == -0.75
+
+
 def test_report_names_layers_that_cannot_meet_the_clock(nano, tmp_path, capsys):
     """At 1 GHz every unit is too slow: each row names its layer, the reason and a fix."""
     fast = tmp_path / "fast.yaml"

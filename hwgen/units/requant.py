@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from ._checks import channel_params, check_int, check_shape, shape_range
 from ._counter import counter
 from ._credit import credit_input
-from ._dyadic import (check_rounding, clamp, clamp_levels, dyadic_bounds,
+from ._dyadic import (check_rounding, clamp, clamp_levels, delayed, dyadic_bounds,
                       narrowest_multiplier, round_shift)
 from ._expshift import delay
 from ._lanes import merged_sum_ns
@@ -88,7 +88,8 @@ class Requant(wiring.Component):
     Latency 3 cycles (parameter read + multiply, rounding with the zero point, clamp),
     plus one for each of ``shift_stage`` and ``offset_stage``,
     ``staged_product_latency - 1`` with ``product_stages`` and
-    ``tiled_product_latency - 1`` with ``dsp_product``;
+    ``tiled_product_latency`` with ``dsp_product`` (its input is registered in the
+    fabric first, a cycle before the tiles' input registers);
     one beat per cycle. The pipeline never stalls (no register has an
     enable): a beat is taken only when the output queue
     (:class:`~hwgen.units._credit.CreditQueue`, its ``latency + 1`` results
@@ -171,7 +172,8 @@ class Requant(wiring.Component):
 
     @property
     def latency(self):
-        return 2 + self._product_latency() + self._shift_stage + self._offset_stage
+        return (2 + self._dsp_product + self._product_latency() + self._shift_stage
+                + self._offset_stage)
 
     def _product_latency(self, stages=None, dsp=None):
         stages = self._product_stages if stages is None else stages
@@ -210,6 +212,16 @@ class Requant(wiring.Component):
         # enable decoded the write pointer (attention_mini's k at 200 MHz: read_at -> a
         # slot, 10 levels, 8.0 ns).
         queue, accept = credit_input(m, self, lutram=True)
+        payload = self.i.payload
+        if self._dsp_product:
+            # The tiles' input registers sit in the DSP rows, which placement fills from
+            # far apart: in ivit_block the upstream queue's read reached them across the
+            # chip (scores' MatMul -> its Requant's tile, 9.3 ns of wire, placed at 93.6 MHz).
+            # A register in the fabric first, so the wire into a tile starts at a flip-flop;
+            # the beat is taken (accept) a cycle before the pipeline below sees it.
+            payload = Signal.like(self.i.payload, reset_less=True, name="x0")
+            m.d.sync += payload.eq(self.i.payload)
+            accept = delayed(m, accept, "accept0")
 
         fold, _ = counter(m, self.folds, accept, "fold")
         # The shift and the zero point are used once the product is there: their ROMs read
@@ -228,7 +240,7 @@ class Requant(wiring.Component):
         # In DSP tiles, x1 and the multiplier's register are the tiles' input registers: one
         # control set, no reset (the pipeline needs none: the queue counts the beats in flight).
         x1 = Signal.like(self.i.payload, reset_less=self._dsp_product)
-        m.d.sync += x1.eq(self.i.payload)
+        m.d.sync += x1.eq(payload)
         # In DSP tiles, a per-channel m' is read a cycle ahead into a register of the tiles'
         # control set (accepted: whether the fold moved on at the last edge).
         accepted = None
@@ -354,7 +366,8 @@ class Requant(wiring.Component):
         slowest stage, then how many stages are too slow, then the latency (not the most
         stages: they cost flip-flops and cannot help while another stage is the limit)."""
         delays = [ns for ns, _ in self._stage_delays(model, *option, tile_adders=False)]
-        latency = self._product_latency(option[2], option[3]) + option[0] + option[1]
+        latency = (self._product_latency(option[2], option[3]) + option[3] + option[0]
+                   + option[1])
         return round(max(delays), 3), sum(ns > period for ns in delays), latency
 
     def _shift_base(self, lane):

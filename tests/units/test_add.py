@@ -73,7 +73,7 @@ def test_construction_errors(change, error, message):
 
 def test_ports_and_parameters():
     unit = AddStreams(**CASES["u8_s8_pe4"])
-    assert unit.latency == 6 and unit.pe == 4 and unit.zero_point == -3
+    assert unit.latency == 7 and unit.pe == 4 and unit.zero_point == -3
     assert unit.multiplier == (3 << 29, 3 << 29) and unit.shift == (31, 30)
     assert unit.a.payload.shape().elem_shape == unsigned(8)
     assert unit.b.payload.shape().elem_shape == signed(8)

@@ -132,20 +132,22 @@ def test_retimed_adds_the_shift_and_clamp_stages_when_needed():
     assert fast.product_terms < fast.multiplier_bits         # per tensor: its signed digits
     assert not fast.dsp_product      # two signed digits: one LUT adder, cheaper than a tile
     # int4_cnn's conv2 requant made per tensor, at 200 MHz: every stage fits; four signed
-    # digits (more than DIGITS_IN_LOGIC) make the 13 x 14-bit product one registered tile
+    # digits (more than DIGITS_IN_LOGIC) make the 13 x 14-bit product one registered tile,
+    # its input registered in the fabric a cycle before the tile's input register
     conv2 = Requant(in_shape=signed(13), out_shape=unsigned(4), channels=16, pe=4,
                     multiplier=[1091506397], shift=[35]).retimed(model, 200)
     assert conv2.multiplier_bits == 14 and conv2.product_terms == 4
-    assert conv2.dsp_product and conv2.product_stages == 0 and conv2.latency == 4
+    assert conv2.dsp_product and conv2.product_stages == 0 and conv2.latency == 5
     assert conv2.stage_delay(model)[0] <= 0.85 * 1e3 / 200
     assert "product_stages" in unit.stage_delay(model)[2]
     assert "offset_stage" in Requant(**CASES["folded_u8_to_s4"]).stage_delay(model)[2]
     per_channel = Requant(**CASES["folded_u8_to_s4"]).retimed(model, 250)
     assert (per_channel.shift_stage, per_channel.offset_stage) == (True, True)
     # an 8 x 7-bit product (16 bits, above DSP_MIN_BITS): one registered tile, its inputs
-    # stage 1's x and m' read from its ROM a cycle ahead into a plain register
+    # stage 1's x (after the fabric register x0) and m' read from its ROM a cycle ahead into
+    # a plain register
     assert per_channel.dsp_product and not per_channel.product_stages
-    assert per_channel.latency == 4 + tiled_product_latency(1, 0)
+    assert per_channel.latency == 5 + tiled_product_latency(1, 0)
     off_ecp5 = Requant(**CASES["folded_u8_to_s4"]).retimed(replace(model, family="ice40"), 250)
     assert not off_ecp5.dsp_product and off_ecp5.latency == 4 + staged_product_latency(
         off_ecp5.multiplier_bits, off_ecp5.product_stages)
@@ -170,8 +172,8 @@ def test_retimed_puts_a_wide_product_in_registered_tiles_at_200_mhz():
     assert fast.dsp_product and fast.product_stages == 1
     assert fast._tiles() == 4 and fast._tile_rows() == 3
     assert fast.stage_delay(model)[0] <= 0.85 * 1e3 / 200
-    assert fast.latency == 2 + tiled_product_latency(3, 1) + fast.shift_stage + \
-        fast.offset_stage == 2 + 2 + fast.shift_stage + fast.offset_stage
+    assert fast.latency == 3 + tiled_product_latency(3, 1) + fast.shift_stage + \
+        fast.offset_stage == 3 + 2 + fast.shift_stage + fast.offset_stage
     assert "dsp_product" in unit.stage_delay(model)[2]
     assert unit.retimed(model, 100) is unit              # the plain product fits at 100 MHz
 
