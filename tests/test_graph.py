@@ -74,8 +74,10 @@ def test_converter_behind_a_read_multiplexer_reads_a_registered_beat(tmp_path):
     not behind it (placed: read_at -> slot, 7.3 ns), so a SkidBuffer with a registered output
     goes between them. pool1 registers its beat before comparing (it was that converter's
     read rotator -> pool1's comparison, 6.8 ns, with a SkidBuffer between them before), and
-    its output is a register: the converters on both sides read it directly. At 100 MHz
-    nothing needs one. Cycles per sample stay."""
+    its output is a register: the converters on both sides read it directly. The converter
+    after pool1 shows its beat through its read rotator, and conv2's sliding-window generator
+    writes it into LUT RAM (placed: that rotator -> conv2's buffer, 5.06 ns), so it reads a
+    registered beat too. At 100 MHz nothing needs one. Cycles per sample stay."""
     from hwgen.units.skid import SkidBuffer
 
     def registered_in_front(design):
@@ -90,6 +92,8 @@ def test_converter_behind_a_read_multiplexer_reads_a_registered_beat(tmp_path):
         return found
 
     fast, slow = _at("int4_cnn", 200, tmp_path), _at("int4_cnn", 100, tmp_path)
-    assert registered_in_front(fast) == [("Requant", "StreamingDataWidthConverter")]
+    assert registered_in_front(fast) == [("Requant", "StreamingDataWidthConverter"),
+                                         ("StreamingDataWidthConverter",
+                                          "ConvolutionInputGenerator")]
     assert registered_in_front(slow) == []
     assert fast.ideal_cycles == slow.ideal_cycles

@@ -88,6 +88,12 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
 
     #: (resource model of :mod:`hwgen.plan`, features) or None: no model covers it yet
     resource_features = None
+    #: LUT levels from ``i.payload`` to a register (hwgen.network): the beat is the line
+    #: buffer's write data, no logic, but the wire into a LUT RAM's write slice counts as
+    #: one. int4_cnn at 200 MHz (seeds 1-3) had the converter in front's read rotator, 4 LUT
+    #: levels, then 1.05-1.13 ns into conv2's buffer: 4.98-5.16 ns, where the model counts
+    #: the 4 levels alone as 3.12 (budget 3.755).
+    input_levels = 1
 
     def __init__(self, *, in_shape, channels, height, width, kernel, stride=1, padding=0,
                  pad_value=0, simd=1, zero_pad_binary=False):
