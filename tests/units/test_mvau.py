@@ -89,7 +89,14 @@ def test_engine_parts_and_weight_storage():
     assert not unit.read_register and unit.rom_bits == 8 * 16
     # 72 words per PE (> 64): the reads pass one more register, one more cycle of latency
     deep = MVAU(weights=make_weights(6, 12, seed=17), pe=1, simd=1, pipeline=1)
-    assert deep.weight_depth == 72 and deep.read_register and deep.latency == 4
+    assert deep.weight_depth == 72 and deep.read_register == 1 and deep.latency == 4
+    # 256 words of 16 bits per PE (> 2,064 bits: Yosys puts them in block RAM): two registers,
+    # the first the DP16KD's output register (reset-less, so hwgen.outreg can take it)
+    bram = MVAU(weights=make_weights(16, 256, seed=3), pe=1, simd=16, pipeline=1)
+    assert bram.weight_depth == 256 and bram.weight_store.in_block_ram
+    assert bram.read_register == 2 and bram.latency == 5
+    logic = MVAU(weights=make_weights(5, 1440, seed=3), pe=5, simd=12, pipeline=1)  # 120 x 12
+    assert not logic.weight_store.in_block_ram and logic.read_register == 1
     assert MVAU(weights=W, pe=8, simd=16).rom_bits == 0      # one word: constants
 
 
