@@ -225,7 +225,10 @@ class FoldedEngine:
 
         # Stage 0: fold counters. Fold nf == 0 takes slices from the stream, the others replay.
         issue = Signal(name="issue")
-        sf, sf_last = counter(m, sf_count, issue, "sf")
+        # "the fold's last slice" as a flip-flop: it is in i.ready (credit), whose path
+        # continues into the stream FIFO's read enable and flags (sfc_balanced's fc2 at
+        # 200 MHz: sf, its compare, i.ready, the FIFO's read and not_full, 5 levels, 5.75 ns)
+        sf, sf_last = counter(m, sf_count, issue, "sf", registered_last=True)
         nf, nf_last = counter(m, nf_count, issue & sf_last, "nf")
         # == nf * SF + sf (+ the head's block in MatMul), without a multiplier
         addr, addr_last = counter(m, self._store.depth, issue, "waddr")
