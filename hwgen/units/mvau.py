@@ -181,7 +181,7 @@ class MVAU(FoldedUnit):
                               else -mw,
                               registered_result=registered_result,
                               address_copies=address_copies, start_copies=start_copies,
-                              sign_output=fused)
+                              sign_output=fused, registered_controls=True)
         out_shape = unsigned(1) if fused else range_shape(*engine.sum_range, min_width=2)
         super().__init__(engine=engine, out_shape=out_shape, members={
             "i": In(stream.Signature(data.ArrayLayout(shape, simd))),
