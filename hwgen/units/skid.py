@@ -37,10 +37,10 @@ class SkidBuffer(wiring.Component):
     logic behind its input (a width converter's write rotator), and the
     multiplexer moves in front of the output register; in exchange
     ``o.ready`` enables the whole output register, so it suits a consumer
-    whose ``i.ready`` is itself a flip-flop. This form is cut in chunks of
-    ``CHUNK_BITS``, each a whole slice of its own with its own copies of the
-    two flags, in lockstep, so ``o.ready`` reaches an enable LUT next to each
-    chunk rather than one enable net spread over the whole register.
+    whose ``i.ready`` is itself a flip-flop. That register is cut in chunks
+    of ``CHUNK_BITS``, each with its own enable LUT and its own copy of the
+    "shown" flag, so ``o.ready`` reaches a LUT next to each chunk rather than
+    one enable net spread over the whole register.
 
     Parameters
     ----------
@@ -56,7 +56,8 @@ class SkidBuffer(wiring.Component):
     high as long as ``o`` does not stall). Cost: two payload registers, a
     payload-wide 2:1 multiplexer (on the output, or with ``registered_output``
     in front of the output register) and three flag flip-flops (with
-    ``registered_output``: two per chunk of ``CHUNK_BITS``).
+    ``registered_output``: the spare's flag and a "shown" flag per chunk of
+    ``CHUNK_BITS``).
     """
 
     #: what the manifest records of this unit: names of its public figures, in manifest order
@@ -89,10 +90,11 @@ class SkidBuffer(wiring.Component):
     @property
     def ready_fanout(self):
         """Flip-flops ``o.ready`` reaches: the read pointer and the occupancy flags, or with
-        ``registered_output`` the output register and each chunk's two flags."""
+        ``registered_output`` the output register, its chunks' "shown" flags and the spare's
+        flag."""
         if self._registered_output:
             width = Shape.cast(self._payload_shape).width
-            return width + 2 * -(-width // CHUNK_BITS)
+            return width + -(-width // CHUNK_BITS) + 1
         return 4
 
     def stage_delay(self, model):
@@ -138,40 +140,34 @@ class SkidBuffer(wiring.Component):
         m = Module()
         width = Shape.cast(self._payload_shape).width
         payload = Value.cast(self.i.payload)
-        # Chunks of at most CHUNK_BITS, each a whole register slice of its own in a submodule:
-        # synthesis keeps the hierarchy, so the flags stay copies, and o.ready and each chunk's
-        # flags reach that chunk only, not one enable net spread over the whole register
-        # (ternary_mlp at 200 MHz: the input converter's i.ready -> this register, 1 level,
-        # 5.41 ns of routing). The chunks see the same i.valid and o.ready and start alike,
-        # so their flags always agree; the first chunk's are i.ready and o.valid.
-        chunks = []
+        spare = Signal(width, name="spare")
+        # i.ready ("the spare is free") is a flip-flop output.
+        spare_free = Signal(init=1)
+        m.d.comb += self.i.ready.eq(spare_free)
+        # The spare takes every arriving beat (enable from i.valid and a flip-flop, not
+        # o.ready); it only counts as held when the shown beat stalls, else the same beat
+        # goes straight on show.
+        with m.If(self.i.valid & spare_free):
+            m.d.sync += spare.eq(payload)
+        # The output register in chunks of at most CHUNK_BITS, each with its own copy of the
+        # "a beat is shown" flag in a submodule (synthesis keeps the hierarchy, so the copies
+        # are not merged back into one): o.ready then reaches one enable LUT per chunk, next
+        # to its flip-flops, not one LUT whose output spreads over the whole register
+        # (ternary_mlp at 200 MHz: the converter's i.ready -> this register, 1 level, 5.41 ns
+        # of routing). The copies load alike, so they always agree; o.valid is the first.
+        shown, flags = [], []
         for k, low in enumerate(range(0, width, CHUNK_BITS)):
+            high = min(low + CHUNK_BITS, width)
             m.submodules[f"chunk_{k}"] = chunk = Module()
-            chunks.append(_register_slice(chunk, self.i.valid, self.o.ready,
-                                          payload[low:low + CHUNK_BITS], k))
-        m.d.comb += [
-            self.o.valid.eq(chunks[0][1]),
-            self.i.ready.eq(chunks[0][2]),
-            Value.cast(self.o.payload).eq(Cat(*(shown for shown, _, _ in chunks))),
-        ]
+            bits, valid = Signal(high - low, name=f"shown_{k}"), Signal(name=f"shown_valid_{k}")
+            with chunk.If(self.o.ready | ~valid):
+                chunk.d.sync += [bits.eq(Mux(spare_free, payload[low:high], spare[low:high])),
+                                 valid.eq(~spare_free | self.i.valid)]
+            shown.append(bits)
+            flags.append(valid)
+        m.d.comb += [self.o.valid.eq(flags[0]), Value.cast(self.o.payload).eq(Cat(*shown))]
+        with m.If(self.o.ready | ~flags[0]):
+            m.d.sync += spare_free.eq(1)
+        with m.Elif(self.i.valid):
+            m.d.sync += spare_free.eq(0)
         return m
-
-
-def _register_slice(m, i_valid, o_ready, payload, k):
-    """(shown payload, shown valid, spare free) of a register slice with a registered output
-    built in ``m``: the output register and a spare; flags stored the way the ports show
-    them, so all three are flip-flop outputs."""
-    shown, spare = Signal(len(payload), name=f"shown_{k}"), Signal(len(payload), name=f"spare_{k}")
-    shown_valid, spare_free = Signal(name=f"shown_valid_{k}"), Signal(init=1, name=f"spare_free_{k}")
-    # The spare takes every arriving beat (enable from i.valid and a flip-flop, not o.ready);
-    # it only counts as held when the shown beat stalls, else the same beat goes straight on
-    # show.
-    with m.If(i_valid & spare_free):
-        m.d.sync += spare.eq(payload)
-    with m.If(o_ready | ~shown_valid):
-        m.d.sync += [shown.eq(Mux(spare_free, payload, spare)),
-                     shown_valid.eq(~spare_free | i_valid),
-                     spare_free.eq(1)]
-    with m.Elif(i_valid):
-        m.d.sync += spare_free.eq(0)
-    return shown, shown_valid, spare_free
