@@ -90,9 +90,6 @@ def _units():
         "SkidBuffer": lambda: u.SkidBuffer(data.ArrayLayout(unsigned(3), 2)),
         "SkidBuffer-registered": lambda: u.SkidBuffer(data.ArrayLayout(unsigned(3), 2),
                                                       registered_output=True),
-        # 18 bits: two chunks of the output register, each with its own copy of the shown flag
-        "SkidBuffer-chunked": lambda: u.SkidBuffer(data.ArrayLayout(unsigned(3), 6),
-                                                   registered_output=True),
     }
 
 
@@ -112,11 +109,9 @@ IN_TOP = {"MVAU", "MVAU-unrolled", "MVAU-threshold", "StreamingDataWidthConverte
 # The width converter's ring keeps its occupancy and its two pointers as separate state, so
 # its induction step likewise starts from states where they disagree; proven bounded (the
 # network top below, with its converters, still closes by induction).
-# The chunked SkidBuffer's shown-flag copies agree in reachable states only: proven bounded.
 BOUNDED = {"Shiftmax": 24, "ShiftGELU": 24, "LayerNorm": 24, "UnrolledMVAU": 16,
            "UnrolledChain": 16, "StreamingDataWidthConverter": 24,
-           "StreamingDataWidthConverter-via": 16, "StreamingDataWidthConverter-chain": 16,
-           "SkidBuffer-chunked": 16}
+           "StreamingDataWidthConverter-via": 16, "StreamingDataWidthConverter-chain": 16}
 SLOW = {"Shiftmax", "ShiftGELU", "LayerNorm"}
 # Units that pass a beat through combinationally: the input is assumed to obey the rules.
 PASS_THROUGH = {"DuplicateStreams"}

@@ -1,16 +1,13 @@
 """A register slice that cuts both stream paths (FINN rtllib: skid): a two-slot ring, or an
 output register with a spare one."""
 
-from amaranth.hdl import Cat, Module, Mux, Shape, Signal, Value
+from amaranth.hdl import Module, Mux, Shape, Signal, Value
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ._checks import check_payload_shape
 
-__all__ = ["SkidBuffer", "CHUNK_BITS"]
-
-#: bits of ``registered_output``'s output register behind one enable LUT and flag copy
-CHUNK_BITS = 16
+__all__ = ["SkidBuffer"]
 
 
 class SkidBuffer(wiring.Component):
@@ -37,10 +34,7 @@ class SkidBuffer(wiring.Component):
     logic behind its input (a width converter's write rotator), and the
     multiplexer moves in front of the output register; in exchange
     ``o.ready`` enables the whole output register, so it suits a consumer
-    whose ``i.ready`` is itself a flip-flop. That register is cut in chunks
-    of ``CHUNK_BITS``, each with its own enable LUT and its own copy of the
-    "shown" flag, so ``o.ready`` reaches a LUT next to each chunk rather than
-    one enable net spread over the whole register.
+    whose ``i.ready`` is itself a flip-flop.
 
     Parameters
     ----------
@@ -55,9 +49,7 @@ class SkidBuffer(wiring.Component):
     Latency 1 cycle; one beat per cycle with no bubbles (``i.ready`` stays
     high as long as ``o`` does not stall). Cost: two payload registers, a
     payload-wide 2:1 multiplexer (on the output, or with ``registered_output``
-    in front of the output register) and three flag flip-flops (with
-    ``registered_output``: the spare's flag and a "shown" flag per chunk of
-    ``CHUNK_BITS``).
+    in front of the output register) and three flag flip-flops (two).
     """
 
     #: what the manifest records of this unit: names of its public figures, in manifest order
@@ -90,11 +82,9 @@ class SkidBuffer(wiring.Component):
     @property
     def ready_fanout(self):
         """Flip-flops ``o.ready`` reaches: the read pointer and the occupancy flags, or with
-        ``registered_output`` the output register, its chunks' "shown" flags and the spare's
-        flag."""
+        ``registered_output`` the output register, its valid flag and the spare's flag."""
         if self._registered_output:
-            width = Shape.cast(self._payload_shape).width
-            return width + -(-width // CHUNK_BITS) + 1
+            return Shape.cast(self._payload_shape).width + 2
         return 4
 
     def stage_delay(self, model):
@@ -139,35 +129,26 @@ class SkidBuffer(wiring.Component):
     def _elaborate_registered_output(self):
         m = Module()
         width = Shape.cast(self._payload_shape).width
-        payload = Value.cast(self.i.payload)
-        spare = Signal(width, name="spare")
-        # i.ready ("the spare is free") is a flip-flop output.
-        spare_free = Signal(init=1)
-        m.d.comb += self.i.ready.eq(spare_free)
+        shown, spare = Signal(width, name="shown"), Signal(width, name="spare")
+        # Flags stored the way the ports show them: o.valid and i.ready ("the spare is
+        # free") are flip-flop outputs.
+        shown_valid, spare_free = Signal(), Signal(init=1)
+        m.d.comb += [
+            self.o.valid.eq(shown_valid),
+            Value.cast(self.o.payload).eq(shown),
+            self.i.ready.eq(spare_free),
+        ]
         # The spare takes every arriving beat (enable from i.valid and a flip-flop, not
         # o.ready); it only counts as held when the shown beat stalls, else the same beat
         # goes straight on show.
         with m.If(self.i.valid & spare_free):
-            m.d.sync += spare.eq(payload)
-        # The output register in chunks of at most CHUNK_BITS, each with its own copy of the
-        # "a beat is shown" flag in a submodule (synthesis keeps the hierarchy, so the copies
-        # are not merged back into one): o.ready then reaches one enable LUT per chunk, next
-        # to its flip-flops, not one LUT whose output spreads over the whole register
-        # (ternary_mlp at 200 MHz: the converter's i.ready -> this register, 1 level, 5.41 ns
-        # of routing). The copies load alike, so they always agree; o.valid is the first.
-        shown, flags = [], []
-        for k, low in enumerate(range(0, width, CHUNK_BITS)):
-            high = min(low + CHUNK_BITS, width)
-            m.submodules[f"chunk_{k}"] = chunk = Module()
-            bits, valid = Signal(high - low, name=f"shown_{k}"), Signal(name=f"shown_valid_{k}")
-            with chunk.If(self.o.ready | ~valid):
-                chunk.d.sync += [bits.eq(Mux(spare_free, payload[low:high], spare[low:high])),
-                                 valid.eq(~spare_free | self.i.valid)]
-            shown.append(bits)
-            flags.append(valid)
-        m.d.comb += [self.o.valid.eq(flags[0]), Value.cast(self.o.payload).eq(Cat(*shown))]
-        with m.If(self.o.ready | ~flags[0]):
-            m.d.sync += spare_free.eq(1)
+            m.d.sync += spare.eq(Value.cast(self.i.payload))
+        with m.If(self.o.ready | ~shown_valid):
+            m.d.sync += [
+                shown.eq(Mux(spare_free, Value.cast(self.i.payload), spare)),
+                shown_valid.eq(~spare_free | self.i.valid),
+                spare_free.eq(1),
+            ]
         with m.Elif(self.i.valid):
             m.d.sync += spare_free.eq(0)
         return m

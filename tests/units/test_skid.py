@@ -1,14 +1,13 @@
 """SkidBuffer: every beat passes once, in order, at full rate, with ready cut to a register."""
 
 import random
-import re
 
 import pytest
 from amaranth.hdl import signed, unsigned
 from amaranth.lib import data
 from amaranth.sim import Simulator
 
-from hwgen.units.skid import CHUNK_BITS, SkidBuffer
+from hwgen.units.skid import SkidBuffer
 from sim.amaranth_streams import simulate_stream
 
 LAYOUT = data.ArrayLayout(signed(5), 3)
@@ -119,38 +118,3 @@ def test_registered_output_payload_is_a_register():
     sim.add_clock(1e-8)
     sim.add_testbench(tb)
     sim.run()
-
-
-#: 40 bits: three chunks of the registered output (16, 16, 8), each with its own shown flag
-WIDE = data.ArrayLayout(signed(5), 8)
-
-
-@pytest.mark.parametrize("in_stall, out_stall", [(0.0, 0.5), (0.3, 0.3), (0.7, 0.7)])
-def test_a_chunked_output_register_keeps_its_chunks_together(in_stall, out_stall):
-    """The chunks load on their own enables and flag copies, yet never show parts of two
-    different beats: every word passes whole, once, in order, under stalls on both sides."""
-    assert -(-40 // CHUNK_BITS) == 3
-    words = random_words(400, 40, seed=int(10 * in_stall + 100 * out_stall))
-    stats = {}
-    got = simulate_stream(SkidBuffer(WIDE, registered_output=True), words, len(words),
-                          stall=out_stall, in_stall=in_stall, seed=5, stats=stats)
-    assert got == words and stats["stalled_beats"] > 20
-
-
-def test_each_chunk_is_a_module_of_its_own_in_the_verilog():
-    """Synthesis keeps the hierarchy, so the shown flags stay copies only if each chunk is its
-    own Verilog module; o.ready counts the output register, the flags and the spare's flag."""
-    from amaranth.back import verilog
-    dut = SkidBuffer(WIDE, registered_output=True)
-    assert dut.ready_fanout == 40 + 3 + 1
-    text = verilog.convert(dut, name="skid")
-    assert {f"skid.chunk_{k}" for k in range(3)} <= set(re.findall(r"module \\?(\S+) ?\(", text))
-
-
-def test_chunked_skid_cosim_under_backpressure():
-    """The exported Verilog of a three-chunk output register under Verilator, 30 % pauses."""
-    from sim.cosim import cosimulate_unit
-    frames = [random_words(4, 40, seed=n) for n in range(200)]
-    result = cosimulate_unit(SkidBuffer(WIDE, registered_output=True), "skid_wide_top", frames,
-                             out_beats=4, backpressure=0.3, seed=3)
-    assert result.received == frames
