@@ -14,7 +14,9 @@ per seed with ``hwgen.synth.synthesize`` (the flow of ``hwgen synth --pnr
 ``benchmarks/results/fmax.json``: LUT4 (logic; LUTRAM apart), FF, DP16KD,
 MULT18X18D, Fmax min / median / max over the seeds, the median run's
 critical path (start and end cell, layers, delay, logic levels), cycles per
-sample, the router when not router1, and the commit of ``--tree`` (with
+sample, the flip-flops moved into block RAM output registers and DSP tiles
+(``bram_output_registers``, ``dsp_registers``; FF counts what is left, also
+when placement fails), the router when not router1, and the commit of ``--tree`` (with
 ``dirty`` when its ``hwgen/`` had uncommitted edits). A run that does not finish within ``--timeout`` seconds per seed, or
 fails to route, is recorded as congested with the router's last progress.
 
@@ -132,13 +134,11 @@ def measure(name, label, tree, work, seeds, timeout, log, pnr=True, router="rout
                             progress=log, seeds=seeds, pnr_timeout=timeout, router=router)
     except SynthError as error:
         row.update(error=str(error), seconds=round(time.monotonic() - started, 1))
-        stat = folder / "synth" / "stat_ecp5.json"
-        if stat.exists():                      # yosys finished: its counts still stand
-            from hwgen.synth import _read_stat
-            row.update(_resources(_read_stat(stat, "ecp5", top, generated["owners"])[0]))
+        if getattr(error, "report", None):     # placement failed: Yosys's counts still stand
+            row.update(_resources(error.report["total"]), **_moved(error.report))
         return row
     pnr = report["pnr"]
-    row.update(_resources(report["total"]))
+    row.update(_resources(report["total"]), **_moved(report))
     if not pnr:
         row.update(seeds=[], seconds=report["seconds"],
                    layers={r["name"]: {"lut": r["lut"], "ff": r["ff"]} for r in report["layers"]})
@@ -156,6 +156,12 @@ def _resources(total):
     cells = total.get("cells", {})
     return {"lut4": total["lut"], "lutram": total["lutram"], "ff": total["ff"],
             "dp16kd": cells.get("DP16KD", 0), "mult18x18d": cells.get("MULT18X18D", 0)}
+
+
+def _moved(report):
+    """Flip-flops the register passes moved into DP16KD output registers and MULT18X18D
+    tiles (``hwgen.outreg``, ``hwgen.dsppack``; already taken off the row's FF)."""
+    return {key: report.get(key, 0) for key in ("bram_output_registers", "dsp_registers")}
 
 
 def save(rows, out):

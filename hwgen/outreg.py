@@ -15,9 +15,15 @@ behaves exactly as the RAM followed by the flip-flops (the output register
 loads while ``OCE`` is high, holds otherwise, starts at 0 like the
 flip-flops' ``REGSET = RESET``); any other port is left alone.
 
-In the 36-bit pseudo-dual-port mode (``DATA_WIDTH_B = 36``) the read data
-leave on DOA and DOB, so both ports' output registers are set and both
-clocks must be the same net.
+In the 36-bit pseudo-dual-port mode (``DATA_WIDTH_A = 36``, Yosys's map of
+a ``$__PDPW16KD_``; nextpnr's ``is_pdp``; or a 36-bit read) port A only
+writes and port B reads: the read data leave on DOA and DOB, all of them in
+the read clock's domain (CLKB; nextpnr's timing model, and its own
+conversion of a PDPW16KD, whose single REGMODE sets both REGMODE_A and
+REGMODE_B and whose OCER becomes OCEB). So both output registers are set,
+both OCEA and OCEB get the enable, and only CLKB must be the flip-flops'
+clock: the write clock CLKA may be anything (a ROM's is tied low, as in
+sfc_balanced's fc0, whose 49-bit words are 36 + 13 bits wide).
 """
 
 __all__ = ["absorb_output_registers"]
@@ -26,10 +32,11 @@ _PINS = 18
 
 
 def _read_groups(cell):
-    """[(port letters, data pins)] of the read ports of a DP16KD."""
-    if _width(cell["parameters"].get("DATA_WIDTH_B", "0")) == 36:
-        return [("AB", [f"DO{x}{i}" for x in "AB" for i in range(_PINS)])]
-    return [(x, [f"DO{x}{i}" for i in range(_PINS)]) for x in "AB"]
+    """[(port letters, read clock's letter, data pins)] of the read ports of a DP16KD."""
+    params = cell["parameters"]
+    if 36 in (_width(params.get("DATA_WIDTH_A", "0")), _width(params.get("DATA_WIDTH_B", "0"))):
+        return [("AB", "B", [f"DO{x}{i}" for x in "AB" for i in range(_PINS)])]
+    return [(x, x, [f"DO{x}{i}" for i in range(_PINS)]) for x in "AB"]
 
 
 def _width(param):
@@ -46,8 +53,8 @@ def absorb_output_registers(netlist, top):
     for ram in list(cells.values()):
         if ram["type"] != "DP16KD":
             continue
-        for letters, pins in _read_groups(ram):
-            flops = _flops(ram, letters, pins, cells, loads, ports)
+        for letters, read, pins in _read_groups(ram):
+            flops = _flops(ram, letters, read, pins, cells, loads, ports)
             if not flops:
                 continue
             enable = list(clock_enable(cells[next(iter(flops.values()))]))
@@ -61,16 +68,15 @@ def absorb_output_registers(netlist, top):
     return moved
 
 
-def _flops(ram, letters, pins, cells, loads, ports):
+def _flops(ram, letters, read, pins, cells, loads, ports):
     """{data pin: flip-flop} when every used pin of the group feeds one absorbable flip-flop,
     else {}."""
     conn, params = ram["connections"], ram["parameters"]
-    clocks = {tuple(conn.get(f"CLK{x}", ())) for x in letters}
-    if len(clocks) != 1 or any(params.get(f"CLK{x}MUX", f"CLK{x}") != f"CLK{x}"
-                               or params.get(f"REGMODE_{x}", "NOREG") != "NOREG"
-                               or conn.get(f"RST{x}") != ["0"] for x in letters):
+    if (params.get(f"CLK{read}MUX", f"CLK{read}") != f"CLK{read}"
+            or any(params.get(f"REGMODE_{x}", "NOREG") != "NOREG"
+                   or conn.get(f"RST{x}") != ["0"] for x in letters)):
         return {}
-    (clock,) = clocks
+    clock = tuple(conn.get(f"CLK{read}", ()))
     flops, enables = {}, set()
     for pin in pins:
         bits = conn.get(pin)

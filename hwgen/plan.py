@@ -171,7 +171,9 @@ def estimate_unit(unit, family):
         rom_lut, bram = _rom(unit, family)
         lut += rom_lut
         if unit.read_register:      # deep ROMs: slice and words registered after the read
-            ff += unit.simd * (unit.pe * unit.lane_bits + unit.in_shape.width)
+            # (with two, the words' first register is the block RAM's output register)
+            ff += unit.simd * (unit.pe * unit.lane_bits + unit.in_shape.width
+                               * unit.read_register)
     if model == "int_mvau_dsp":
         dsp = unit.pe * unit.simd
     if model == "requant" and unit.product_stages:     # shift-add stages in logic

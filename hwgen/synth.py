@@ -298,7 +298,9 @@ def synthesize(verilog, top, family, work_dir, *, device, clock_mhz, pnr=False, 
     stops a run that does not finish and raises :class:`Congested` with the
     router's last progress. Returns the report dict (also the content of
     ``report.json``). Raises ToolMissing, SynthError, or ValueError for
-    ``pnr`` on Xilinx or an empty ``seeds``.
+    ``pnr`` on Xilinx or an empty ``seeds``; a SynthError from placement (the
+    design does not fit, or does not route) carries the report so far (Yosys's
+    counts after the register passes, ``pnr`` None) as ``error.report``.
     """
     device = device if isinstance(device, Device) else parse_device(family, device)
     if pnr and family == "xilinx":
@@ -355,13 +357,17 @@ def synthesize(verilog, top, family, work_dir, *, device, clock_mhz, pnr=False, 
         report["congestion"] = risk
         progress(f"  warning: {risk}")
     if pnr:
-        check_fits(total, device, top)
         runs = []
-        for seed in seeds:
-            run, seconds[f"nextpnr_seed{seed}"] = _place_and_route(
-                family, top, device, clock_mhz, seed, router, work_dir, owners, progress,
-                pnr_timeout, single=len(seeds) == 1)
-            runs.append(run)
+        try:
+            check_fits(total, device, top)
+            for seed in seeds:
+                run, seconds[f"nextpnr_seed{seed}"] = _place_and_route(
+                    family, top, device, clock_mhz, seed, router, work_dir, owners, progress,
+                    pnr_timeout, single=len(seeds) == 1)
+                runs.append(run)
+        except SynthError as error:
+            error.report = report       # Yosys's figures, after the register passes, still stand
+            raise
         seconds["nextpnr"] = sum(seconds[f"nextpnr_seed{seed}"] for seed in seeds)
         report["pnr"] = summarize_seeds(runs)
     seconds["total"] = time.monotonic() - started

@@ -80,6 +80,35 @@ def test_a_port_output_is_not_absorbed():
     assert absorb_output_registers(netlist, "top") == 0
 
 
+def test_a_pseudo_dual_port_rom_with_its_write_clock_tied_low_is_registered():
+    """In the 36-bit mode port A only writes (Yosys ties a ROM's CLKA low); every read output,
+    DOA's too, is in CLKB's domain, so CLKB alone must be the flip-flops' clock."""
+    netlist = _netlist()
+    ram = netlist["modules"]["top"]["cells"]["ram"]
+    ram["connections"]["CLKA"] = ["0"]
+    ram["parameters"]["DATA_WIDTH_A"] = format(36, "032b")
+    assert absorb_output_registers(netlist, "top") == 32
+    assert ram["parameters"]["REGMODE_A"] == ram["parameters"]["REGMODE_B"] == "OUTREG"
+    assert ram["connections"]["OCEA"] == ram["connections"]["OCEB"] == [CE]
+    assert ram["connections"]["CLKA"] == ["0"]
+
+
+def test_in_true_dual_port_mode_each_port_keeps_its_own_clock():
+    """18-bit ports: port A's outputs are in CLKA's domain, so a port whose clock is not the
+    flip-flops' is left alone while the other is registered."""
+    netlist = _netlist(bits=0)
+    cells = netlist["modules"]["top"]["cells"]
+    ram = cells["ram"]
+    ram["parameters"]["DATA_WIDTH_A"] = ram["parameters"]["DATA_WIDTH_B"] = format(18, "032b")
+    ram["connections"]["CLKA"] = ["0"]
+    for k in range(4):
+        cells[f"a{k}"] = _ff(100 + k, 200 + k)          # DOA0..3
+        cells[f"b{k}"] = _ff(118 + k, 300 + k)          # DOB0..3
+    assert absorb_output_registers(netlist, "top") == 4
+    assert ram["parameters"]["REGMODE_A"] == "NOREG" and ram["parameters"]["REGMODE_B"] == "OUTREG"
+    assert sorted(cells) == ["a0", "a1", "a2", "a3", "ram"]
+
+
 def _always_enabled(ff):
     """The flip-flop as Yosys maps one without an enable: ``CEMUX = "1 "``, no CE pin."""
     ff["parameters"]["CEMUX"] = "1 "

@@ -305,3 +305,22 @@ def test_report_compares_estimates_with_measurements(synthesized, nano, capsys):
     error = round(100 * (estimate - measured["total"]["lut_total"]) / measured["total"]["lut_total"])
     assert int(total.group(2)) == error
     assert re.search(r"\| \(glue\) \| \d+ \| \d+ \| [+-]\d+ % \|", text), text
+
+
+def test_a_placement_that_fails_carries_yosys_counts(synthesized, tmp_path, monkeypatch):
+    """A design that does not route still has its Yosys figures (benchmarks/fmax.py records
+    them): the error carries the report with FF after the register passes and their counts."""
+    _, out = synthesized
+    done = json.loads((out / "synth" / "report.json").read_text())
+
+    def congested(*args, **kwargs):
+        raise synth.Congested("router1 did not finish")
+
+    monkeypatch.setattr(synth, "_place_and_route", congested)
+    with pytest.raises(synth.Congested) as caught:
+        synth.synthesize(out / "nano_bnn.v", "nano_bnn", "ecp5", tmp_path, device="ecp5-25k-8",
+                         clock_mhz=125, pnr=True, progress=lambda message: None)
+    report = caught.value.report
+    assert report["pnr"] is None and report["total"] == done["total"]
+    assert report["bram_output_registers"] == done["bram_output_registers"]
+    assert report["dsp_registers"] == done["dsp_registers"]

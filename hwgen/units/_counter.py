@@ -5,10 +5,13 @@ from amaranth.hdl import Const, Mux, Signal
 __all__ = ["counter", "loop_nest"]
 
 
-def counter(m, count, enable, name, step=1):
+def counter(m, count, enable, name, step=1, *, registered_last=False):
     """``(value, at_last)`` of a counter over ``range(0, count * step, step)`` that steps when
     ``enable`` (``step`` > 1: an index times a constant stride, with no multiplier).
 
+    With ``registered_last``, ``at_last`` is a flip-flop that steps with the
+    counter (set when the value moves to its last), not a comparator after it:
+    for a flag that reaches a handshake (a folded engine's ``i.ready``).
     A counter over one value is the constant 0 (no zero-width signal in the Verilog).
     """
     if count == 1:
@@ -16,7 +19,11 @@ def counter(m, count, enable, name, step=1):
     top = (count - 1) * step
     value = Signal(range(top + 1), name=name)
     at_last = Signal(name=f"{name}_last")
-    m.d.comb += at_last.eq(value == top)
+    if registered_last:
+        with m.If(enable):
+            m.d.sync += at_last.eq(~at_last & (value == top - step))
+    else:
+        m.d.comb += at_last.eq(value == top)
     with m.If(enable):
         m.d.sync += value.eq(Mux(at_last, 0, value + step))
     return value, at_last

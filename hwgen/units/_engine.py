@@ -117,16 +117,26 @@ class FoldedEngine:
                                 (default False): with ``base = start - T`` that is a 1-bit
                                 threshold ``sum >= T`` with no comparator (the binary MVAU's
                                 fused threshold); the output queue holds one bit per PE
+    registered_controls : bool  flip-flops in place of control logic on long nets (default
+                                False; the binary MVAU's): the fold's last-slice flag, which
+                                is in ``i.ready`` and so in the stream FIFO's read and flags,
+                                steps with the ``sf`` counter instead of comparing it
+                                (sfc_balanced's fc2 at 200 MHz: sf, its compare, i.ready, the
+                                FIFO's read and not_full, 5 levels, 5.75 ns); and ROMs in block
+                                RAM read an address register of their own, loaded from a
+                                counter one step ahead, not the counter whose increment and wrap
+                                then sat on a net spanning the RAMs (fc0's 32 DP16KD: 5.47 ns)
     """
 
     def __init__(self, *, mh, mw, pe, simd, in_shape, datapath, store, base,
                  registered_result=False, address_copies=False, start_copies=False,
-                 early_select=False, sign_output=False):
+                 early_select=False, sign_output=False, registered_controls=False):
         for name, value in (("registered_result", registered_result),
                             ("address_copies", address_copies),
                             ("start_copies", start_copies),
                             ("early_select", early_select),
-                            ("sign_output", sign_output)):
+                            ("sign_output", sign_output),
+                            ("registered_controls", registered_controls)):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be True or False, not {value!r}")
         self._registered_result = registered_result
@@ -134,6 +144,7 @@ class FoldedEngine:
         self._start_copies = start_copies
         self._early_select = early_select
         self._sign_output = sign_output
+        self._registered_controls = registered_controls
         self._mh, self._mw, self._pe, self._simd = mh, mw, pe, simd
         self._in_shape, self._datapath, self._store = in_shape, datapath, store
         self._base = np.broadcast_to(np.asarray(base, dtype=object), (mh,))
@@ -169,6 +180,14 @@ class FoldedEngine:
                     and self._pe > 1 and self._store.depth > 1
                     and not self._store.read_register
                     and not getattr(self._datapath, "reads_tables", False))
+
+    @property
+    def rom_address_register(self):
+        """True when the weight ROMs, in block RAM (two read registers), read one address
+        register of their own (a copy of the address counter that loads from a counter one
+        step ahead) instead of the counter."""
+        return bool(self._registered_controls and getattr(self._store, "address_per_pe", False)
+                    and self._store.read_register == 2)
 
     @property
     def early_select(self):
@@ -225,7 +244,11 @@ class FoldedEngine:
 
         # Stage 0: fold counters. Fold nf == 0 takes slices from the stream, the others replay.
         issue = Signal(name="issue")
-        sf, sf_last = counter(m, sf_count, issue, "sf")
+        # "the fold's last slice" as a flip-flop: it is in i.ready (credit), whose path
+        # continues into the stream FIFO's read enable and flags (sfc_balanced's fc2 at
+        # 200 MHz: sf, its compare, i.ready, the FIFO's read and not_full, 5 levels, 5.75 ns)
+        sf, sf_last = counter(m, sf_count, issue, "sf",
+                              registered_last=self._registered_controls)
         nf, nf_last = counter(m, nf_count, issue & sf_last, "nf")
         # == nf * SF + sf (+ the head's block in MatMul), without a multiplier
         addr, addr_last = counter(m, self._store.depth, issue, "waddr")
@@ -290,13 +313,18 @@ class FoldedEngine:
         # from a counter one step ahead, so only a register and `issue` reach them: loading
         # the counter's next value put its increment, wrap test and multiplexer in front of
         # every copy (odd_mlp's fc1 at 200 MHz: waddr -> waddr_pe6, 5.1 ns).
-        if self.address_copies:
+        # ROMs in block RAM sit in rows across the die: they read one address register of
+        # their own, loaded the same way, so the counter's increment and wrap are not on a net
+        # that spans them (sfc_balanced's fc0 at 200 MHz: waddr -> its increment 2.84 ns away
+        # among its 32 DP16KD -> waddr, 5.47 ns).
+        if self.address_copies or self.rom_address_register:
             depth = self._store.depth
             ahead = Signal(range(depth), name="waddr_ahead", init=1)
             with m.If(issue):
                 m.d.sync += ahead.eq(Mux(ahead == depth - 1, 0, ahead + 1))
-            addr = [addr] + [_loaded_copy(m, ahead, issue, f"waddr_pe{p}")
-                             for p in range(1, pe)]
+            addr = ([addr] + [_loaded_copy(m, ahead, issue, f"waddr_pe{p}")
+                              for p in range(1, pe)] if self.address_copies
+                    else _loaded_copy(m, ahead, issue, "waddr_rom"))
         w_slices = read_weights(issue, addr, addr_last)
         # The store's read registers; the slice is delayed alike. With two, the words' take
         # no reset, so the first can become a DP16KD's output register (hwgen.outreg) and the

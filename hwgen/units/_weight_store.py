@@ -26,13 +26,17 @@ from amaranth.hdl import Cat, Const, Signal, unsigned
 from amaranth.lib.memory import Memory
 
 from ._counter import counter, loop_nest
-from ._rom import lane_rom
+from ._rom import lane_rom, rom_plan
 from .popcount import TABLE_ADDRESS_BITS, WeightTable
 
 __all__ = ["StreamedWeights", "WeightRom"]
 
 #: a ROM deeper than this gets the read register (block RAM territory)
 _REGISTERED_DEPTH = 64
+#: ROM bits above which Yosys (0.50, memory_libmap on ECP5) maps a ROM it chooses for itself to
+#: DP16KD rather than logic: a ROM bit costs 1/16 in logic, a DP16KD 129 (measured: 168 x 12 and
+#: 128 x 16 stay logic, 176 x 12 and 120 x 24 go to block RAM)
+_YOSYS_BLOCK_BITS = 129 * 16
 
 
 class WeightRom:
@@ -78,7 +82,28 @@ class WeightRom:
     weights = property(lambda self: self._weights)
     depth = property(lambda self: self._nf * self._sf)
     word_bits = property(lambda self: self._simd * self._lane_bits)
-    read_register = property(lambda self: self.depth > _REGISTERED_DEPTH)
+
+    @property
+    def in_block_ram(self):
+        """Whether the ROMs (of more than one word) go to DP16KD block RAM: with ``placed``,
+        where :func:`~._rom.rom_plan` puts any of a word's bits; else Yosys's own choice, by
+        the bits of one ROM (``_YOSYS_BLOCK_BITS``)."""
+        if self.depth == 1 or self._tables and self.depth <= 1 << TABLE_ADDRESS_BITS:
+            return False
+        if self._placed:
+            return any(style == "block" for _, style in rom_plan(self.depth, self.word_bits))
+        return self.depth * self.word_bits > _YOSYS_BLOCK_BITS
+
+    @property
+    def read_register(self):
+        """Registers after the read: none up to 64 words; 2 in block RAM, where the first
+        becomes the DP16KD's output register (hwgen.outreg) and the second is in the fabric
+        (with one register, with a reset, in the fabric, the block RAM's 4.1 ns
+        clock-to-output and the route to it were one cycle: sfc_balanced's fc2 at 200 MHz,
+        seed 1, 7.16 ns to a register 51 rows away); else 1."""
+        if self.depth <= _REGISTERED_DEPTH:
+            return 0
+        return 2 if self.in_block_ram else 1
     #: weight bits held in the ROMs (0 when one word makes them constants)
     rom_bits = property(lambda self: self._weights.size * self._lane_bits
                         if self.depth > 1 else 0)

@@ -116,7 +116,8 @@ class MVAU(FoldedUnit):
     Latency ``2 + pipeline`` cycles from the last input beat of a vector to
     its first output beat (input register and synchronous ROM read, then
     XNOR + tree + accumulate into the output queue), one more with ROMs
-    deeper than 64 words (``read_register``), one more with
+    deeper than 64 words (``read_register``; two more when they are in block
+    RAM, the first its output register), one more with
     ``registered_result``; one slice per cycle,
     ``NF * SF`` cycles per vector in steady state. Fully unrolled
     (``pe = MH``, ``simd = MW``) that is one input and one output beat per
@@ -180,7 +181,7 @@ class MVAU(FoldedUnit):
                               else -mw,
                               registered_result=registered_result,
                               address_copies=address_copies, start_copies=start_copies,
-                              sign_output=fused)
+                              sign_output=fused, registered_controls=True)
         out_shape = unsigned(1) if fused else range_shape(*engine.sum_range, min_width=2)
         super().__init__(engine=engine, out_shape=out_shape, members={
             "i": In(stream.Signature(data.ArrayLayout(shape, simd))),
@@ -248,7 +249,7 @@ class MVAU(FoldedUnit):
         spread = (delays is not None
                   and delays[0] + model.route(self.pe * self.simd) > model.budget(clock_mhz))
         copies = self._address_copies or spread
-        starts = self._start_copies or (spread and self.read_register)
+        starts = self._start_copies or (spread and self.read_register > 0)
         if (pipeline, registered, copies, starts) == (self.pipeline, self.registered_result,
                                                       self._address_copies,
                                                       self._start_copies):

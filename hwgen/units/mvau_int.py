@@ -175,7 +175,8 @@ class IntegerMVAU(FoldedUnit):
         engine = FoldedEngine(mh=mh, mw=mw, pe=pe, simd=simd, in_shape=shape,
                               datapath=datapath, store=store,
                               base=self._bias + datapath.base_offset(self._weights),
-                              early_select=True, address_copies=address_copies)
+                              early_select=True, address_copies=address_copies,
+                              registered_controls=True)
         out_shape = range_shape(*engine.sum_range, min_width=2)
         super().__init__(engine=engine, out_shape=out_shape, members={
             "i": In(stream.Signature(data.ArrayLayout(shape, simd))),

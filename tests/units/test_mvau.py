@@ -89,7 +89,14 @@ def test_engine_parts_and_weight_storage():
     assert not unit.read_register and unit.rom_bits == 8 * 16
     # 72 words per PE (> 64): the reads pass one more register, one more cycle of latency
     deep = MVAU(weights=make_weights(6, 12, seed=17), pe=1, simd=1, pipeline=1)
-    assert deep.weight_depth == 72 and deep.read_register and deep.latency == 4
+    assert deep.weight_depth == 72 and deep.read_register == 1 and deep.latency == 4
+    # 256 words of 16 bits per PE (> 2,064 bits: Yosys puts them in block RAM): two registers,
+    # the first the DP16KD's output register (reset-less, so hwgen.outreg can take it)
+    bram = MVAU(weights=make_weights(16, 256, seed=3), pe=1, simd=16, pipeline=1)
+    assert bram.weight_depth == 256 and bram.weight_store.in_block_ram
+    assert bram.read_register == 2 and bram.latency == 5
+    logic = MVAU(weights=make_weights(5, 1440, seed=3), pe=5, simd=12, pipeline=1)  # 120 x 12
+    assert not logic.weight_store.in_block_ram and logic.read_register == 1
     assert MVAU(weights=W, pe=8, simd=16).rom_bits == 0      # one word: constants
 
 
@@ -320,3 +327,22 @@ def test_stage_delays_count_the_accumulator_after_two_tree_levels():
     assert packed.stage_delays(model, 1) is None
     for kept in (unit, fast, slow, odd, packed):
         kept._MustUse__silence = True
+
+
+def test_block_ram_roms_read_an_address_register_of_their_own():
+    """ROMs in block RAM (two read registers) read a copy of the address loaded from a counter
+    one step ahead, and the fold's last-slice flag is a flip-flop: the same sums, a vector every
+    NF * SF cycles, the same latency."""
+    weights = make_weights(32, 256, seed=5)
+    unit = MVAU(weights=weights, pe=2, simd=16, pipeline=1)
+    assert unit.weight_store.in_block_ram and unit.read_register == 2
+    assert unit._engine.rom_address_register
+    logic = MVAU(weights=make_weights(5, 1440, seed=3), pe=5, simd=12, pipeline=1)
+    assert not logic._engine.rom_address_register          # 120 x 12 in logic: the counter
+    x = make_vectors(weights, count=4, seed=1)
+    got, _, _ = simulate(unit, x, stall=0.3, seed=2)
+    np.testing.assert_array_equal(got, expected(x, weights))
+    got, in_stamps, out_stamps = simulate(unit, x[:3], stall=0.0, seed=0)
+    np.testing.assert_array_equal(got, expected(x[:3], weights))
+    assert np.diff(in_stamps[::unit.sf]).tolist() == [unit.cycles_per_vector] * 2
+    assert out_stamps[0] - in_stamps[unit.sf - 1] == unit.latency
