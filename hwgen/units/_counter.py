@@ -29,18 +29,20 @@ def counter(m, count, enable, name, step=1, *, registered_last=False):
     return value, at_last
 
 
-def loop_nest(m, loops, enable):
+def loop_nest(m, loops, enable, *, registered_last=False):
     """Counters of a loop nest, innermost first: ``loops`` is ``[(name, count), ...]``
     (or ``(name, count, step)``: the counter holds index * step, see :func:`counter`).
 
     Each counter steps when ``enable`` is high and every inner counter is at
     its last value. Returns ``{name: (value, at_last)}`` and the flag "every
-    counter at its last value" (the nest wraps on the next step).
+    counter at its last value" (the nest wraps on the next step). With
+    ``registered_last`` every ``at_last`` is a flip-flop (:func:`counter`).
     """
     counters = {}
     all_last = Const(1, 1)
     for name, count, *step in loops:
-        value, at_last = counter(m, count, enable & all_last, name, *step)
+        value, at_last = counter(m, count, enable & all_last, name, *step,
+                                 registered_last=registered_last)
         counters[name] = value, at_last
         all_last = all_last & at_last
     return counters, all_last

@@ -198,8 +198,12 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
         advance, issue = Signal(), Signal()
         m.d.comb += [advance.eq(self.o.ready | ~self.o.valid),
                      issue.eq(advance & (slack >= 0))]
+        # The loops' last flags are flip-flops: they gate the row bookkeeping's step, and as
+        # comparators after the counters they were most of int4_cnn's conv1 at 200 MHz
+        # (ky -> its compare -> window_done -> leave_row -> slack's adder, 9 levels, 4.99 ns).
         loops, image_done = loop_nest(m, [("cf", cf), ("kx", k), ("ky", k),
-                                          ("ox", self.out_width), ("oy", self.out_height)], issue)
+                                          ("ox", self.out_width), ("oy", self.out_height)], issue,
+                                      registered_last=True)
         (c, _), (kx, kx_last), (ky, ky_last), (_, ox_last), (oy, _) = loops.values()
         col0 = Signal(range(-p, w + 1), init=-p, name="col0")       # ox*stride - padding
         window_done = Signal()

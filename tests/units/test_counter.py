@@ -6,7 +6,7 @@ import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
-from hwgen.units._counter import counter
+from hwgen.units._counter import counter, loop_nest
 
 
 @pytest.mark.parametrize("count, step", [(2, 1), (3, 1), (5, 1), (4, 3), (7, 2)])
@@ -39,3 +39,32 @@ def test_a_counter_over_one_value_is_constant():
     m = Module()
     value, at_last = counter(m, 1, Signal(), "c", registered_last=True)
     assert (value.value, at_last.value) == (0, 1)
+
+
+def test_a_loop_nest_with_registered_last_flags_counts_as_the_plain_one():
+    """A nest of counts 3, 1, 2 (one loop over a single value) on a random enable: with
+    ``registered_last`` every counter, flag and the wrap flag equal the plain nest's."""
+    m = Module()
+    enable = Signal()
+    loops = [("a", 3), ("b", 1), ("c", 2)]
+    fast, fast_done = loop_nest(m, [(f"f{name}", count) for name, count in loops], enable,
+                                registered_last=True)
+    plain, plain_done = loop_nest(m, loops, enable)
+    rng = random.Random(7)
+
+    async def tb(ctx):
+        wraps = 0
+        for _ in range(60):
+            ctx.set(enable, rng.random() < 0.7)
+            for name, _ in loops:
+                (v, last), (pv, plast) = fast[f"f{name}"], plain[name]
+                assert (ctx.get(v), ctx.get(last)) == (ctx.get(pv), ctx.get(plast))
+            assert ctx.get(fast_done) == ctx.get(plain_done)
+            wraps += ctx.get(plain_done) and ctx.get(enable)
+            await ctx.tick()
+        assert wraps >= 2
+
+    sim = Simulator(m)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
