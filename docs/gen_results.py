@@ -450,9 +450,10 @@ def _fmax(data):
 
 def _fmax_steps(rows, ratio):
     """Rows of later steps (labels other than ``today`` and ``now``), each beside ``now``."""
-    # a label ending in -probe is an experiment kept in the JSON, not a published step
+    # a label with -probe in it (dsp10-probe2, tim10-probe-nochunk) is an experiment kept in
+    # the JSON, not a published step
     steps = [(name, label) for name, label in rows
-             if label not in ("today", "now") and not label.endswith("-probe")]
+             if label not in ("today", "now") and "-probe" not in label]
     if not steps:
         return ""
     out = []
