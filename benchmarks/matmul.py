@@ -314,7 +314,7 @@ def main():
         commit, rows = baseline(args.baseline, argv)
         result["baseline"] = {"ref": args.baseline, "commit": commit, "rows": rows["units"],
                               "networks": rows["networks"]}
-    stored = [{"seeds": old["seeds"], **row} for row in old.get("rows", [])] \
+    stored = [{"seeds": old.get("seeds", []), **row} for row in old.get("rows", [])] \
         if args.add_seeds else ()
     rows = measure(args, stored)
     result["rows"], result["networks"] = rows["units"], rows["networks"]

@@ -76,6 +76,8 @@ def main():
     sdf = args.sdf or place_only(network, "ecp5", args.folder / "synth", device=DEVICE,
                                  clock_mhz=clock_mhz, seed=args.seed, timeout=args.timeout)
     rows = placed_paths(sdf, clock_mhz, network, owners)
+    if not rows:
+        sys.exit(f"{sdf}: no register-to-register path to time (is it the placed design's SDF?)")
     worst = rows[0]["slack_ns"]
     failing = sum(row["slack_ns"] < 0 for row in rows)
     print(f"{network} placed on {DEVICE}, seed {args.seed}, at {clock_mhz:g} MHz: estimate "

@@ -7,6 +7,8 @@ half-even is ``(a + 1 - t) >> 1`` with ``t`` set on the ties that must go down
 product ``p`` and no ``2**(s-1)`` constant is added.
 """
 
+import operator
+
 import numpy as np
 from amaranth.hdl import Array, Cat, Const, Mux, Shape, Signal, Value, signed
 
@@ -65,6 +67,15 @@ def round_shift(m, product, shamt, exact, *, rounding="half_up", suffix, offset=
     check_rounding(rounding)
     amount, shift = shamt, (lambda value: value >> shamt)
     if amounts is not None:
+        try:
+            amounts = [operator.index(a) for a in amounts]
+        except TypeError:
+            raise TypeError(f"amounts must be ints, not {amounts!r}") from None
+        if len(amounts) < 2 or amounts[0] < 0 or amounts != sorted(set(amounts)):
+            raise ValueError(f"amounts must be two or more distinct ascending non-negative "
+                             f"ints, not {amounts!r}")
+        if 1 << len(shamt) < len(amounts):
+            raise ValueError(f"a {len(shamt)}-bit shamt cannot index {len(amounts)} amounts")
         amount = Array(Const(a, range(max(amounts) + 1)) for a in amounts)[shamt]
         shift = (lambda value: Array(value >> a for a in amounts)[shamt])
     if base:

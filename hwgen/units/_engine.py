@@ -118,7 +118,7 @@ class FoldedEngine:
                                 threshold ``sum >= T`` with no comparator (the binary MVAU's
                                 fused threshold); the output queue holds one bit per PE
     registered_controls : bool  flip-flops in place of control logic on long nets (default
-                                False; the binary MVAU's): the fold's last-slice flag, which
+                                False; the binary and integer MVAUs'): the fold's last-slice flag, which
                                 is in ``i.ready`` and so in the stream FIFO's read and flags,
                                 steps with the ``sf`` counter instead of comparing it
                                 (sfc_balanced's fc2 at 200 MHz: sf, its compare, i.ready, the
@@ -462,9 +462,10 @@ class FoldedUnit(wiring.Component):
     weight_depth = property(lambda self: self._engine.store.depth)
     #: bits of one weight word: ``simd * lane_bits``
     weight_word_bits = property(lambda self: self._engine.store.word_bits)
-    #: the slice and weight words pass a register after the reads: ROMs deeper than 64
-    #: words (block RAM's clock-to-output delay took most of sfc_balanced's 9.8 ns critical
-    #: path) and MatMul's RAMs
+    #: read registers the slice and weight words pass after the reads (0, 1 or 2): one for
+    #: ROMs deeper than 64 words (block RAM's clock-to-output delay took most of
+    #: sfc_balanced's 9.8 ns critical path) and MatMul's RAMs, two for ROMs in block RAM
+    #: (the first becomes the DP16KD's output register, hwgen.outreg)
     read_register = property(lambda self: self._engine.store.read_register)
     #: weight bits in the ROMs plus start-value (bias) bits in their per-PE ROMs
     rom_bits = property(lambda self: self._engine.store.rom_bits + self._engine.start_rom_bits)

@@ -112,7 +112,8 @@ class IntegerMVAU(FoldedUnit):
 
     Latency ``2 + pipeline`` cycles (``3 + pipeline`` with ``resource="dsp"``:
     the product register; one more with ROMs deeper than 64 words, the read
-    register) from the last input beat of a vector to its first output
+    register, two when they are in block RAM, the first its output register)
+    from the last input beat of a vector to its first output
     beat; ``NF * SF`` cycles per vector in steady state.
     """
 

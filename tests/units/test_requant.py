@@ -222,3 +222,16 @@ def test_signed_digits_are_the_fewest_and_sum_to_the_value():
         assert len(digits) <= bin(value).count("1")
     unit = Requant(**CASES["per_tensor_signed_digits"])
     assert unit.product_terms == 7 and unit.latency == 3 + 1 + staged_product_latency(7, 2) - 1
+
+
+@pytest.mark.parametrize("amounts, bits, error", [
+    ([3], 1, ValueError), ([2, 2], 1, ValueError), ([5, 2], 1, ValueError),
+    ([-1, 2], 1, ValueError), ([0, 1, 2], 1, ValueError), ([0.5, 2], 1, TypeError)])
+def test_round_shift_refuses_amounts_it_cannot_index(amounts, bits, error):
+    """The shift-index form of round_shift needs two or more distinct ascending shifts that
+    its index can reach."""
+    from amaranth.hdl import Module, Signal
+    from hwgen.units._dyadic import round_shift
+    with pytest.raises(error, match="amounts|cannot index"):
+        round_shift(Module(), Signal(signed(12)), Signal(bits), Signal(), suffix="t",
+                    amounts=amounts)
