@@ -173,13 +173,13 @@ def test_a_wrong_output_is_reported(requant, monkeypatch, tmp_path):
 
 def test_a_one_token_bug_in_a_unit_is_caught_by_both_drivers(requant, tmp_path):
     """One token of the requant unit's Verilog planted wrong (lane 3's rounding adder drops
-    the increment below its zero point: it floors where it should round): both drivers
-    report the same samples wrong, with the same hardware outputs, and only lane 3's
-    channels differ from the golden model."""
+    its increment: it floors where it should round): both drivers report the same samples
+    wrong, with the same hardware outputs, and only lane 3's channels differ from the
+    golden model."""
     spec, design, verilog = requant
-    site = "$signed(half_3) + $signed({ zp2_3, 1'h1 })"
+    site = "$signed(half_3) + $signed(2'h1)"
     assert verilog.count(site) == 1, "the requant unit's Verilog changed: plant the bug elsewhere"
-    buggy = verilog.replace(site, site.replace("1'h1", "1'h0"))
+    buggy = verilog.replace(site, site.replace("2'h1", "2'h0"))
     x = np.concatenate([edge_samples(spec), random_samples(spec, 16, 9)])
     fast, cocotbext = (cosimulate(spec, x, design=design, verilog=buggy, backpressure=0.3,
                                   seed=2, driver=driver, work_dir=tmp_path / driver,
