@@ -412,12 +412,9 @@ def _place_and_route(family, top, device, clock_mhz, seed, router, work_dir, own
                      progress, timeout, single):
     """(parsed report, seconds) of one nextpnr run; files ``nextpnr_<family>[_seed<N>].*``."""
     name = f"nextpnr_{family}" if single else f"nextpnr_{family}_seed{seed}"
-    args = ["--json", f"{top}_{family}.json", *device.nextpnr_args,
-            "--freq", f"{clock_mhz:g}", "--timing-allow-fail", "--seed", str(seed),
-            "--router", router, "--report", f"{name}.json", "--detailed-timing-report",
-            "-l", f"{name}.log"]
-    if family == "ecp5":
-        args.append("--lpf-allow-unconstrained")
+    args = _nextpnr_args(family, top, device, clock_mhz, seed, name,
+                         "--router", router, "--report", f"{name}.json",
+                         "--detailed-timing-report")
     log = work_dir / f"{name}.log"
     label = f"nextpnr-{family} {' '.join(device.nextpnr_args)} --seed {seed}"
     try:
@@ -436,6 +433,17 @@ def _place_and_route(family, top, device, clock_mhz, seed, router, work_dir, own
     run = _read_pnr(work_dir / f"{name}.json", top, owners)
     run.update(seed=seed, args=args)
     return run, seconds
+
+
+def _nextpnr_args(family, top, device, clock_mhz, seed, name, *extra):
+    """nextpnr's command line for the netlist ``<top>_<family>.json`` on ``device`` at
+    ``clock_mhz`` with ``seed``, timing failures allowed, ``extra`` options, log
+    ``<name>.log``: what :func:`_place_and_route` and :func:`place_only` share."""
+    args = ["--json", f"{top}_{family}.json", *device.nextpnr_args, "--freq", f"{clock_mhz:g}",
+            "--timing-allow-fail", "--seed", str(seed), *extra, "-l", f"{name}.log"]
+    if family == "ecp5":
+        args.append("--lpf-allow-unconstrained")
+    return args
 
 
 _CONGESTION_ADVICE = ("the design congests: fold the widest layers (smaller pe/simd), move "
@@ -474,11 +482,8 @@ def place_only(top, family, work_dir, *, device, clock_mhz, seed=1, progress=pri
     device = device if isinstance(device, Device) else parse_device(family, device)
     work_dir = Path(work_dir)
     name = f"placed_{family}_seed{seed}"
-    args = ["--json", f"{top}_{family}.json", *device.nextpnr_args, "--freq", f"{clock_mhz:g}",
-            "--timing-allow-fail", "--seed", str(seed), "--no-route", "--sdf", f"{name}.sdf",
-            "-l", f"{name}.log"]
-    if family == "ecp5":
-        args.append("--lpf-allow-unconstrained")
+    args = _nextpnr_args(family, top, device, clock_mhz, seed, name,
+                         "--no-route", "--sdf", f"{name}.sdf")
     label = f"nextpnr-{family} {' '.join(device.nextpnr_args)} --seed {seed} --no-route"
     try:
         _run(f"yowasp_nextpnr_{family}", f"run_nextpnr_{family}", args, work_dir,

@@ -241,8 +241,8 @@ class IntegerMVAU(FoldedUnit):
         LUTs (a LUT4 per 16 words of a bit), then a LUT4 and the 16-word groups' multiplexers.
         int8_mlp's fc1 at 200 MHz (seed 1), 4 PEs of 64 words x 64 bits: ``waddr`` -> 4 LUT
         levels -> the read register, 5.92 ns, 2.54 ns of it one net of the address."""
-        groups = -(-self._engine._store.depth // 16)
-        fanout = self.pe * self._engine._store.word_bits * groups
+        groups = -(-self.weight_depth // 16)
+        fanout = self.pe * self.weight_word_bits * groups
         levels = 1 + (groups - 1).bit_length()
         return model.stage(model.route(fanout) + levels * model.lut
                            + (levels - 1) * model.route())
