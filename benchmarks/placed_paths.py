@@ -68,9 +68,10 @@ def main():
     parser.add_argument("--timeout", type=float, default=3000, help="seconds for nextpnr")
     parser.add_argument("--sdf", type=Path, help="read this SDF instead of placing")
     args = parser.parse_args()
-    network = args.folder.name
-    spec = args.folder / f"{network}.yaml"
-    clock_mhz = float(yaml.safe_load(spec.read_text())["target"]["clock_mhz"])
+    spec = args.folder / f"{args.folder.name}.yaml"
+    fields = yaml.safe_load(spec.read_text())
+    # the netlist's top is the spec's name (tiny_bnn's is bnn_digits), not the folder's
+    network, clock_mhz = fields["name"], float(fields["target"]["clock_mhz"])
     owners = json.loads(subprocess.run([sys.executable, "-c", _OWNERS, str(spec)], check=True,
                                        capture_output=True, text=True, cwd=ROOT).stdout)
     sdf = args.sdf or place_only(network, "ecp5", args.folder / "synth", device=DEVICE,
