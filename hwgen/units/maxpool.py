@@ -100,9 +100,12 @@ class StreamingMaxPool(FeatureMapGeometry, wiring.Component):
                                  ("oy", self._height // k)], accept)
         (cf, _), (kx, kx_last), (ox, _), (ky, ky_last), _ = loops.values()
 
-        m.submodules.partial = partial = Memory(shape=layout, depth=out_width * folds, init=[])
+        # One word (one output column, one fold) would give the memory zero-width
+        # addresses, which Verilator's lint rejects: such a row takes two words.
+        depth = max(out_width * folds, 2)
+        m.submodules.partial = partial = Memory(shape=layout, depth=depth, init=[])
         write, read = partial.write_port(), partial.read_port(domain="comb")
-        addr = Signal(range(out_width * folds), name="addr")
+        addr = Signal(range(depth), name="addr")
         m.d.comb += [addr.eq(ox * folds + cf), read.addr.eq(addr)]
 
         # Stage 1: the beat, its window's partial maximum and where it goes, in registers.

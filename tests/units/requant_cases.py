@@ -95,6 +95,14 @@ CASES = {
         in_shape=signed(24), out_shape=signed(8), channels=4, pe=4,
         multiplier=[2**31 - 12346], shift=[45], zero_point=[5], rounding="floor",
         product_stages=1, dsp_product=True),
+    # tiles with the variable shift and the clamp in stages of their own, per-channel
+    # shifts and zero points (each lane's differ: shift indices and zero points from ROMs)
+    "dsp_per_channel_staged": dict(
+        in_shape=signed(20), out_shape=signed(8), channels=6, pe=2,
+        multiplier=[2**31 - 1, 3, 1134691134, 2**30, 77, 1],
+        shift=[36, 2, 35, 0, 9, 40], zero_point=[-128, 5, 0, 127, -3, 1],
+        rounding="half_even", shift_stage=True, offset_stage=True,
+        product_stages=1, dsp_product=True),
 }
 
 

@@ -25,6 +25,9 @@ CASES = {
     "s4_c3_k3_pe1": dict(in_shape=signed(4), channels=3, height=6, width=3, kernel=3, pe=1),
     "u8_c4_k2_pe4": dict(in_shape=unsigned(8), channels=4, height=2, width=4, kernel=2, pe=4),
     "s8_c2_k1_pe1": dict(in_shape=signed(8), channels=2, height=2, width=3, kernel=1, pe=1),
+    # one channel fold and one output column: every beat reads the partial maximum the
+    # beat before it wrote (the forwarded write)
+    "s4_c4_k2_pe4_w1": dict(in_shape=signed(4), channels=4, height=4, width=2, kernel=2, pe=4),
 }
 
 
@@ -87,7 +90,7 @@ def test_one_beat_per_cycle():
     assert stamps[0] == list(range(stamps[0][0], stamps[0][0] + len(words)))
 
 
-@pytest.mark.parametrize("name", ["bin_c8_k2_pe4",
+@pytest.mark.parametrize("name", ["bin_c8_k2_pe4", "s4_c4_k2_pe4_w1",
                                   pytest.param("s4_c3_k3_pe1", marks=pytest.mark.slow)])
 def test_verilator_cosim_matches_golden(name, tmp_path):
     from sim.cosim import cosimulate_unit
