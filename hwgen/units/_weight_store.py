@@ -29,10 +29,21 @@ from ._counter import counter, loop_nest
 from ._rom import lane_rom, rom_plan
 from .popcount import TABLE_ADDRESS_BITS, WeightTable
 
-__all__ = ["StreamedWeights", "WeightRom"]
+__all__ = ["StreamedWeights", "WeightRom", "tool_keeps_in_logic"]
 
 #: a ROM deeper than this gets the read register (block RAM territory)
 _REGISTERED_DEPTH = 64
+#: see :func:`tool_keeps_in_logic`
+_PLACED_DEPTH = 32
+
+
+def tool_keeps_in_logic(depth):
+    """True for ROMs of 33 to 64 words: Yosys keeps them in logic, 4 LUT4 and 3 multiplexers
+    per bit, where :func:`~._rom.rom_plan` would put most in block RAM (sfc_fast's 64-word
+    ROMs of 49 and 32 bits on 128 PEs: 64,503 LUT4, 77 % of the LFE5U-85F, and it did not
+    route; placed: 29,373 LUT4 and 128 DP16KD). A store given ``placed`` for them costs the
+    read registers of block RAM (``read_register``: 2)."""
+    return _PLACED_DEPTH < depth <= _REGISTERED_DEPTH
 #: ROM bits above which Yosys (0.50, memory_libmap on ECP5) maps a ROM it chooses for itself to
 #: DP16KD rather than logic: a ROM bit costs 1/16 in logic, a DP16KD 129 (measured: 168 x 12 and
 #: 128 x 16 stay logic, 176 x 12 and 120 x 24 go to block RAM)
@@ -66,7 +77,7 @@ class WeightRom:
                          whole block RAM words there and the rest in logic), through
                          ``rom_style`` attributes that Yosys obeys (:func:`~._rom.lane_rom`);
                          False: the tool chooses (Yosys keeps ROMs of 64 words and fewer in
-                         logic)
+                         logic; see :func:`tool_keeps_in_logic`)
     """
 
     #: ``read`` takes a list of per-PE copies of the address as well as one address
@@ -75,9 +86,9 @@ class WeightRom:
     def __init__(self, weights, *, pe, simd, codes, lane_bits, tables=False, placed=False):
         self._weights, self._pe, self._simd = weights, pe, simd
         self._codes, self._lane_bits = codes, lane_bits
-        self._tables, self._placed = bool(tables), bool(placed)
         mh, mw = weights.shape
         self._nf, self._sf = mh // pe, mw // simd
+        self._tables, self._placed = bool(tables), bool(placed)
 
     weights = property(lambda self: self._weights)
     depth = property(lambda self: self._nf * self._sf)
@@ -92,18 +103,18 @@ class WeightRom:
             return False
         if self._placed:
             return any(style == "block" for _, style in rom_plan(self.depth, self.word_bits))
-        return self.depth * self.word_bits > _YOSYS_BLOCK_BITS
+        return self.depth > _REGISTERED_DEPTH and self.depth * self.word_bits > _YOSYS_BLOCK_BITS
 
     @property
     def read_register(self):
-        """Registers after the read: none up to 64 words; 2 in block RAM, where the first
-        becomes the DP16KD's output register (hwgen.outreg) and the second is in the fabric
-        (with one register, with a reset, in the fabric, the block RAM's 4.1 ns
-        clock-to-output and the route to it were one cycle: sfc_balanced's fc2 at 200 MHz,
-        seed 1, 7.16 ns to a register 51 rows away); else 1."""
-        if self.depth <= _REGISTERED_DEPTH:
-            return 0
-        return 2 if self.in_block_ram else 1
+        """Registers after the read: 2 in block RAM, where the first becomes the DP16KD's
+        output register (hwgen.outreg) and the second is in the fabric (with one register,
+        with a reset, in the fabric, the block RAM's 4.1 ns clock-to-output and the route to
+        it were one cycle: sfc_balanced's fc2 at 200 MHz, seed 1, 7.16 ns to a register 51
+        rows away); else none up to 64 words and 1 above."""
+        if self.in_block_ram:
+            return 2
+        return int(self.depth > _REGISTERED_DEPTH)
     #: weight bits held in the ROMs (0 when one word makes them constants)
     rom_bits = property(lambda self: self._weights.size * self._lane_bits
                         if self.depth > 1 else 0)

@@ -13,7 +13,7 @@ from ._engine import FoldedEngine, FoldedUnit, check_fold
 from ._lanes import XnorPopcount
 from ._pipeline import tree_stage_levels
 from .popcount import STRUCTURES
-from ._weight_store import WeightRom
+from ._weight_store import WeightRom, tool_keeps_in_logic
 
 __all__ = ["MVAU"]
 
@@ -171,9 +171,12 @@ class MVAU(FoldedUnit):
         self._threshold = None if threshold is None else _check_threshold(threshold, mh, mw)
         datapath = XnorPopcount(simd=simd, pipeline=pipeline, tree=popcount,
                                 stages=stage_placement)
+        # ROMs of 33 to 64 words go where rom_plan says, not to the tool's logic (sfc_fast);
+        # the integer MVAU keeps the tool's choice (its ROMs were not measured placed)
         store = WeightRom(self._weights, pe=pe, simd=simd, codes=datapath.codes,
                           lane_bits=datapath.lane_bits, tables=datapath.reads_tables,
-                          placed=datapath.places_roms)
+                          placed=datapath.places_roms
+                          or tool_keeps_in_logic(mh // pe * (mw // simd)))
         fused = self._threshold is not None
         engine = FoldedEngine(mh=mh, mw=mw, pe=pe, simd=simd, in_shape=shape,
                               datapath=datapath, store=store,
