@@ -151,10 +151,8 @@ class StreamFIFO(wiring.Component):
             Value.cast(self.o.payload).eq(r_port.data),
             self.o.valid.eq(out_valid),
         ]
-        with m.If(write):
-            m.d.sync += produce.eq(Mux(produce == words - 1, 0, produce + 1))
-        with m.If(read):
-            m.d.sync += consume.eq(Mux(consume == words - 1, 0, consume + 1))
+        _advance(m, produce, write, words)
+        _advance(m, consume, read, words)
         with m.If(read):
             m.d.sync += out_valid.eq(1)
         with m.Elif(self.o.ready):
@@ -197,13 +195,17 @@ class StreamFIFO(wiring.Component):
             Value.cast(self.o.payload).eq(r_port.data),
             self.o.valid.eq(not_empty),
         ]
-        with m.If(write):
-            m.d.sync += produce.eq(Mux(produce == words - 1, 0, produce + 1))
-        with m.If(read):
-            m.d.sync += consume.eq(Mux(consume == words - 1, 0, consume + 1))
+        _advance(m, produce, write, words)
+        _advance(m, consume, read, words)
         with m.If(write & ~read):
             m.d.sync += [reserved.eq(reserved + 1), not_full.eq(reserved != words - 1)]
         with m.Elif(read & ~write):
             m.d.sync += [reserved.eq(reserved - 1), not_full.eq(1)]
         m.d.sync += not_empty.eq(Mux(read, reserved > 1, reserved != 0))
         return m
+
+
+def _advance(m, pointer, enable, words):
+    """Move ``pointer`` to the next of ``words`` words (wrapping) when ``enable``."""
+    with m.If(enable):
+        m.d.sync += pointer.eq(Mux(pointer == words - 1, 0, pointer + 1))
