@@ -58,7 +58,7 @@ from .ops import OPS
 from .timing import model_for_device, retime
 from .top import AxiStreamTop, StreamGraph
 from .units.dwc import StreamingDataWidthConverter
-from .units.fifo import StreamFIFO
+from .units.fifo import LUTRAM_DEPTH, StreamFIFO
 from .units.fork import DuplicateStreams
 from .units.registry import unrolled_runs, unrolled_units, units_for
 from .units.skid import SkidBuffer
@@ -308,8 +308,14 @@ class _Graph:
                 shape=shape, in_per_beat=lanes, out_per_beat=want_lanes, elements=elements,
                 min_lanes=_min_lanes(burst, lanes, want_lanes)))
         if fifo_depth:
-            tap = self.chain(tap, StreamFIFO(getattr(unit, port).payload.shape(),
-                                             depth=fifo_depth))
+            fifo = StreamFIFO(getattr(unit, port).payload.shape(), depth=fifo_depth)
+            if fifo.depth <= LUTRAM_DEPTH and self._late_payload(tap, fifo):
+                # The beat goes to a register that writes the LUTRAM a cycle later, rather
+                # than a register slice in front (the same cycles, half the flip-flops).
+                fifo._MustUse__silence = True            # measured, not elaborated
+                fifo = StreamFIFO(fifo.i.payload.shape(), depth=fifo_depth,
+                                  registered_write=True)
+            tap = self.chain(tap, fifo)
         if not any(unit is known for known in self.units):      # a two-input unit joins twice
             self.add(unit)
         self.connect(tap, unit, port)

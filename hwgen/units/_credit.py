@@ -70,6 +70,12 @@ class CreditQueue(wiring.Component):
                                 Xilinx RAM32M, ECP5 TRELLIS_DPR16X4) rather than registers read
                                 through a multiplexer (default False): the same cycles and
                                 ports, fewer LUTs for a wide payload of three or more slots
+    gated_input : bool          every input beat waits for ``room``, not only the one in
+                                ``interval`` that makes a result (default False: an MVAU's
+                                other slices go on). Then ``room`` must not fall while a
+                                result is in flight at full rate, which takes one slot more
+                                when ``interval`` exceeds 1 (:attr:`slots`; LabelSelect,
+                                whose ``i.ready`` is ``room`` for every beat of a vector)
 
     Members
     -------
@@ -83,7 +89,7 @@ class CreditQueue(wiring.Component):
     """
 
     def __init__(self, payload_shape, *, stages, interval=1, registered_room=False,
-                 lutram=False):
+                 lutram=False, gated_input=False):
         self._payload_shape = check_payload_shape(payload_shape)
         self._stages = check_int("stages", stages, minimum=1)
         self._interval = check_int("interval", interval, minimum=1)
@@ -93,6 +99,9 @@ class CreditQueue(wiring.Component):
         if not isinstance(lutram, bool):
             raise TypeError(f"lutram must be True or False, not {lutram!r}")
         self._lutram = lutram
+        if not isinstance(gated_input, bool):
+            raise TypeError(f"gated_input must be True or False, not {gated_input!r}")
+        self._gated_input = gated_input
         super().__init__({
             "accept": In(1),
             "room": Out(1),
@@ -103,6 +112,7 @@ class CreditQueue(wiring.Component):
     stages = property(lambda self: self._stages)
     interval = property(lambda self: self._interval)
     registered_room = property(lambda self: self._registered_room)
+    gated_input = property(lambda self: self._gated_input)
     #: the ring is a LUTRAM memory (``lutram`` with more than one slot)
     lutram = property(lambda self: self._lutram and self.slots > 1)
 
@@ -119,8 +129,15 @@ class CreditQueue(wiring.Component):
         (a wrap-around compare costs less than the payload registers of the spare slots,
         and an MVAU's results are whole accumulator words): one slot
         when a result has left before the next is due (an MVAU whose SF exceeds its
-        pipeline depth)."""
-        needed = (self._stages + self._registered_room) // self._interval + 1
+        pipeline depth). With ``gated_input`` and a registered ``room``, ``stages //
+        interval + 2``: a result is counted from the cycle after its ``accept`` to the cycle it
+        leaves, ``stages`` cycles at full rate, and ``room`` for the next beat is
+        decided a cycle ahead, so that many earlier results plus the newest must leave a slot
+        free, or the beats between two results would wait."""
+        if self._gated_input and self._registered_room:
+            needed = self._stages // self._interval + 2
+        else:
+            needed = (self._stages + self._registered_room) // self._interval + 1
         if self._interval == 1:
             needed = max(needed, 2)
         if (self._lutram and needed > 1) or (needed <= 4 and self._interval == 1):

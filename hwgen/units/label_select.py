@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from ._checks import check_int, check_shape
 from ._compare import greater
-from .skid import SkidBuffer
+from ._credit import CreditQueue
 
 __all__ = ["LabelSelect"]
 
@@ -50,20 +50,24 @@ class LabelSelect(wiring.Component):
     its result (a register after every ``levels_per_stage`` comparison
     levels of the tree, whose ``tree_levels = ceil(log2(pe))``, at least one
     register even with one lane, then the running best into the result
-    register); one input beat per cycle. Whether the tree's winner beats
+    queue); one input beat per cycle. Whether the tree's winner beats
     the running best is compared a cycle early, against both values the
     best may then hold, each comparison into a flip-flop of its own, so
     the running best's loop is a pick between flip-flops and no carry chain
     ends in a multiplexer. Signed values are compared with their sign bits
     flipped, so a comparison is the carry out of one chain. One comparison
     per register keeps the cycle short: with all ten comparisons of ``pe = 10`` in one cycle the
-    unit limited sfc_balanced to 47.3 MHz on an ECP5-85k. Results wait in a
-    two-slot ring (:class:`~hwgen.units.skid.SkidBuffer`) apart from the
-    running-best register, so the next vector streams in while a result
-    waits to be taken; the input stalls only when a vector's last beat is
-    ready to finish while two results are still untaken. ``o.ready``
-    reaches the ring's pointer and flags only; ``i.ready`` (whether the
-    tree moves) is computed from the unit's own flip-flops.
+    unit limited sfc_balanced to 47.3 MHz on an ECP5-85k.
+
+    The pipeline never stalls (credit, :class:`~hwgen.units._credit.CreditQueue`): its
+    registers load every cycle with no enable, and a beat is taken only while the result
+    queue has room for every vector end in flight and one more (:attr:`result_slots`,
+    two results when a vector is longer than the pipeline). So ``i.ready`` is a flip-flop
+    (the queue's ``room``, decided a cycle ahead) and ``o.ready`` reaches the queue's
+    pointer and count only. The next vector streams in while a result waits to be taken;
+    with the output blocked, beats stop once the queue is full. (With ``i.ready`` one LUT
+    of three flip-flops and the tree on its enable, tiny_bnn at 200 MHz had LabelSelect's
+    ``i.ready`` -> the width converter before it -> its slot enables, 5 levels, 5.43 ns.)
     """
 
     #: what the manifest records of this unit: names of its public figures, in manifest order
@@ -100,20 +104,36 @@ class LabelSelect(wiring.Component):
     #: from flip-flops
     tree_stages = property(lambda self: max(1, -(-self.tree_levels // self._levels_per_stage)))
     latency = property(lambda self: 2 + self.tree_stages)
-    #: ``i.ready`` comes from the unit's own flip-flops; ``o.ready`` reaches a few (hwgen.network)
+    #: ``i.ready`` is a flip-flop (hwgen.network)
     registered_ready = True
-    ready_fanout = 4
+
+    @property
+    def result_slots(self):
+        """Results the output queue holds: those a full-rate stream has in flight, plus one."""
+        return self._queue().slots
+
+    @property
+    def ready_fanout(self):
+        """Flip-flops ``o.ready`` reaches: the queue's read pointer and count."""
+        slots = self.result_slots
+        return max(slots - 1, 1).bit_length() + slots.bit_length()
+
+    def _queue(self):
+        """The result queue: every beat waits for its room, one result per vector."""
+        queue = CreditQueue(self.o.payload.shape(), stages=self.latency, interval=self.folds,
+                            registered_room=True, gated_input=True)
+        queue._MustUse__silence = True       # also built to be measured, not elaborated
+        return queue
 
     def stage_delay(self, model):
         """(ns, what, fix) of the slowest register stage by the delay model (hwgen.timing)."""
         tree = self._levels_per_stage * self._level_ns(model)
-        enable = model.luts(2, fanout=self._tree_bits())          # take1 -> move -> the tree
+        enable = model.luts(1, fanout=self._index_bits + 4)       # accept -> the beat counter
         compare = model.carry(self._in_shape.width)               # winner vs. best, registered
         pick = model.luts(2, fanout=self._in_shape.width + self._index_bits)  # the best's loop
         ns, what = max((model.stage(tree), f"{self._levels_per_stage} comparison level(s) of "
                         f"{self._in_shape.width}-bit values per stage"),
-                       (model.stage(enable), f"the tree's enable to {self._tree_bits()} "
-                        "flip-flops"),
+                       (model.stage(enable), "the input's accept to the beat counter"),
                        (model.stage(compare), "the tree's winner against the running best"),
                        (model.stage(pick), "the running best's pick and select"))
         fix = ("" if self._levels_per_stage == 1 else "one comparison level per stage "
@@ -133,32 +153,16 @@ class LabelSelect(wiring.Component):
         """One comparison level: compare two values, pick one (value and index)."""
         return model.carry(self._in_shape.width) + model.luts(1, fanout=2)
 
-    def _tree_bits(self):
-        return max(self._pe // 2, 1) * (self._in_shape.width + self._index_bits) + 4
-
     def elaborate(self, platform):
         m = Module()
         pe, channels = self._pe, self._channels
 
-        # The tree's last stage: the beat's winner (value, absolute index) and its place
-        # in the vector. Then the running best of the vector so far, and the result register.
-        v1, first1, last1 = Signal(), Signal(), Signal()
-        val1 = Signal(self._in_shape)
-        idx1 = Signal(unsigned(self._index_bits))
-        run_val = Signal(self._in_shape)
-        run_idx = Signal(unsigned(self._index_bits))
-        # Results wait in a two-slot ring, so o.ready moves its pointer and flags only, and
-        # whether a result can be written is a flip-flop ("not full").
-        m.submodules.results = results = SkidBuffer(self.o.payload.shape())
-        wiring.connect(m, wiring.flipped(self.o), results.o)
-
-        # The running best takes the tree's beat unless that beat ends a vector and the
-        # result ring is full; the tree stages all move whenever it is emptied.
-        out_free = results.i.ready
-        take1, move = Signal(), Signal()
-        m.d.comb += [take1.eq(v1 & (~last1 | out_free)), move.eq(~v1 | take1),
-                     self.i.ready.eq(move)]
-        accept = self.i.valid & move
+        # Flow control by credit: the queue says whether a beat may enter (a flip-flop) and
+        # holds the results; nothing downstream reaches the tree.
+        m.submodules.queue = queue = self._queue()
+        wiring.connect(m, wiring.flipped(self.o), queue.o)
+        accept = self.i.valid & queue.room
+        m.d.comb += self.i.ready.eq(queue.room)
 
         if self.folds == 1:
             base, first, last = Const(0, unsigned(self._index_bits)), Const(1), Const(1)
@@ -167,28 +171,37 @@ class LabelSelect(wiring.Component):
             first, last = base == 0, base == channels - pe
             with m.If(accept):
                 m.d.sync += base.eq(Mux(last, 0, base + pe))
+        m.d.comb += queue.accept.eq(accept & last)
 
-        # Candidates (value, lane index), halved by one comparison level per stage.
+        # Candidates (value, lane index), halved by one comparison level per stage; every
+        # register loads every cycle, a valid bit beside them.
         level = [(self.i.payload[lane], Const(lane, unsigned(self._index_bits)))
                  for lane in range(pe)]
-        valid, tags = self.i.valid, (base, first, last)
+        valid, tags = accept, (base, first, last)
         for depth in range(max(self.tree_levels, 1)):
             if depth < self.tree_levels:
                 level = _halve(level)
             if (depth + 1) % self._levels_per_stage and depth + 1 < self.tree_levels:
                 continue                    # the next level shares this register stage
-            level = [_register(m, move, pair, f"l{depth}_{k}") for k, pair in enumerate(level)]
-            valid = _register(m, move, (valid,), f"l{depth}_valid")[0]
-            tags = _register(m, move, tags, f"l{depth}_tag")
+            level = [_register(m, pair, f"l{depth}_{k}") for k, pair in enumerate(level)]
+            valid = _register(m, (valid,), f"l{depth}_valid")[0]
+            tags = _register(m, tags, f"l{depth}_tag")
         (best_val, best_lane), = level
         base, first, last = tags
-        with m.If(move):
-            m.d.sync += [v1.eq(valid), val1.eq(best_val), idx1.eq(base + best_lane),
-                         first1.eq(first), last1.eq(last)]
+
+        # The tree's last stage: the beat's winner (value, absolute index) and its place in
+        # the vector. Then the running best of the vector so far.
+        v1, first1 = Signal(), Signal()
+        val1 = Signal(self._in_shape)
+        idx1 = Signal(unsigned(self._index_bits))
+        run_val = Signal(self._in_shape)
+        run_idx = Signal(unsigned(self._index_bits))
+        m.d.sync += [v1.eq(valid), val1.eq(best_val), idx1.eq(base + best_lane),
+                     first1.eq(first)]
 
         # Whether val1 beats the running best is known a cycle early, from flip-flops: the
         # running best's compare and select in one loop (carry chain, pick, into run_val and
-        # the result ring) took 6.0 ns in tiny_bnn at 200 MHz. The tree's winner is compared
+        # the result queue) took 6.0 ns in tiny_bnn at 200 MHz. The tree's winner is compared
         # with both values the best may hold next (val1 if val1 becomes the best, else
         # run_val); each comparison ends in a register of its own, and which one applies (a
         # flip-flop too) picks between them in the next cycle. A comparison and the pick in
@@ -196,14 +209,15 @@ class LabelSelect(wiring.Component):
         beats_val1, beats_run, val1_next = Signal(), Signal(), Signal()
         above = Mux(val1_next, beats_val1, beats_run)
         better = first1 | above
-        with m.If(move):
-            m.d.sync += [beats_val1.eq(greater(best_val, val1)),
-                         beats_run.eq(greater(best_val, run_val)),
-                         val1_next.eq(take1 & better)]
+        m.d.sync += [beats_val1.eq(greater(best_val, val1)),
+                     beats_run.eq(greater(best_val, run_val)),
+                     val1_next.eq(v1 & better)]
         new_val = Mux(better, val1, run_val)
         new_idx = Mux(better, idx1, run_idx)
-        m.d.comb += [results.i.valid.eq(take1 & last1), results.i.payload[0].eq(new_idx)]
-        with m.If(take1):
+        # The queue writes this in the cycle a vector's last beat is here (stages - 1 after
+        # its accept), from its own record of those cycles.
+        m.d.comb += queue.w_data[0].eq(new_idx)
+        with m.If(v1):
             m.d.sync += [run_val.eq(new_val), run_idx.eq(new_idx)]
         return m
 
@@ -219,9 +233,8 @@ def _halve(candidates):
     return pairs + candidates[len(candidates) & ~1:]
 
 
-def _register(m, enable, values, name):
-    """``values`` (a tuple of Values) one stage later, moving on ``enable``."""
+def _register(m, values, name):
+    """``values`` (a tuple of Values) one stage later."""
     regs = tuple(Signal(v.shape(), name=f"{name}_{k}") for k, v in enumerate(values))
-    with m.If(enable):
-        m.d.sync += [reg.eq(v) for reg, v in zip(regs, values)]
+    m.d.sync += [reg.eq(v) for reg, v in zip(regs, values)]
     return regs

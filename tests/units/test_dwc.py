@@ -266,11 +266,50 @@ def test_construction_errors(kwargs, error, message):
     assert message in str(info.value)
 
 
-def test_fifo_keeps_order_under_stalls():
+@pytest.mark.parametrize("registered_write", [False, True])
+@pytest.mark.parametrize("depth", [3, 4, 10])
+def test_fifo_keeps_order_under_stalls(depth, registered_write):
     layout = data.ArrayLayout(signed(5), 3)
-    dut = StreamFIFO(layout, depth=4)
+    dut = StreamFIFO(layout, depth=depth, registered_write=registered_write)
     words = [random.Random(1).getrandbits(15) for _ in range(200)]
     assert run_unit(dut, words, len(words), stall=0.4, seed=9) == words
+
+
+@pytest.mark.parametrize("registered_write", [False, True])
+def test_fifo_full_rate_and_latency(registered_write):
+    """With o.ready high, one beat per cycle from the second cycle after the first arrives."""
+    dut = StreamFIFO(unsigned(8), depth=3, registered_write=registered_write)
+    cycles = _output_cycles(dut, list(range(40)), 40)
+    assert cycles == list(range(dut.latency, dut.latency + 40))
+
+
+@pytest.mark.parametrize("registered_write", [False, True])
+def test_fifo_holds_depth_beats_while_blocked(registered_write):
+    """With o.ready low it takes exactly ``depth`` beats, then ``i.ready`` stays low."""
+    dut = StreamFIFO(unsigned(8), depth=5, registered_write=registered_write)
+    taken = []
+
+    async def tb(ctx):
+        ctx.set(dut.o.ready, 0)
+        ctx.set(dut.i.valid, 1)
+        for cycle in range(12):
+            ctx.set(dut.i.payload, len(taken))
+            *_, ready = await ctx.tick().sample(dut.i.ready)
+            if ready:
+                taken.append(cycle)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    assert taken == list(range(5))
+
+
+def test_fifo_construction_errors():
+    with pytest.raises(TypeError, match="registered_write must be True or False, not 1"):
+        StreamFIFO(unsigned(8), depth=4, registered_write=1)
+    with pytest.raises(ValueError, match="LUTRAM of at most 64 beats.*not depth=65"):
+        StreamFIFO(unsigned(8), depth=65, registered_write=True)
 
 
 @pytest.mark.parametrize("via", [None, 5, (4, 2, 6)])
