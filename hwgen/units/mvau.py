@@ -80,7 +80,10 @@ class MVAU(FoldedUnit):
     popcount : str      ``"adder"`` (XNORs + a tree of two-input adders; fewest LUT4 on
                         ECP5) or ``"compressor"`` (XNORs fused into 3-synapse counters, GPC
                         stages, one carry-chain adder: fewest LUT6 on Xilinx), see
-                        :mod:`hwgen.units.popcount`
+                        :mod:`hwgen.units.popcount`; ``"ecp5_carry"`` (ECP5 only: the
+                        mismatches ``x ^ w`` counted on CCU2C cells with the XORs in their
+                        LUT4s, :mod:`hwgen.units._carry_popcount`, and subtracted from a
+                        start value ``+MW``: fewest LUT4 on ECP5)
     stage_placement : str
                         ``"tree"`` (the ``pipeline`` stages spread over the tree and the
                         accumulator) or ``"reads"`` (the first right after the slice and
@@ -177,8 +180,8 @@ class MVAU(FoldedUnit):
         fused = self._threshold is not None
         engine = FoldedEngine(mh=mh, mw=mw, pe=pe, simd=simd, in_shape=shape,
                               datapath=datapath, store=store,
-                              base=-mw - _parity_thresholds(self._threshold, mw) if fused
-                              else -mw,
+                              base=datapath.start_value(mw)
+                              - (_parity_thresholds(self._threshold, mw) if fused else 0),
                               registered_result=registered_result,
                               address_copies=address_copies, start_copies=start_copies,
                               sign_output=fused, registered_controls=True)
