@@ -82,3 +82,21 @@ def test_compressor_on_integer_inputs_is_not_implemented():
     spec = loads(CONV.replace("bits: 1}", "bits: 4}", 1))
     with pytest.raises(NotImplementedError, match="popcount: compressor is the XNOR-popcount"):
         build_network(spec)
+
+
+def test_tiny_bnn_with_ecp5_carry_trees(tmp_path):
+    """``popcount: ecp5_carry``: the exported Verilog's CCU2C Instances under Verilator (with
+    hwgen's model of the cell), 30% backpressure, bit-exact; the same cycles as the default."""
+    spec = tiny_bnn_with("ecp5_carry")
+    design, _ = cosimulate_spec(spec, 200, tmp_path, backpressure=0.3, seed=8)
+    units = [u for layer in design.layers for u in layer.units]
+    assert [u.popcount for u in units if hasattr(u, "popcount")] == ["ecp5_carry"] * 2
+    assert "CCU2C #(" in to_verilog(design.top, spec.name)
+    default = build_network(tiny_bnn_with("adder"))
+    assert ([layer.cycles_per_sample for layer in design.layers]
+            == [layer.cycles_per_sample for layer in default.layers])
+
+
+def test_binary_conv_with_ecp5_carry_trees(tmp_path):
+    cosimulate_spec(loads(CONV.replace("popcount: compressor", "popcount: ecp5_carry")), 30,
+                    tmp_path, backpressure=0.3, seed=9)

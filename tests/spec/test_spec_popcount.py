@@ -31,7 +31,7 @@ def test_binary_conv_takes_it():
 
 @pytest.mark.parametrize("layer, path, message", [
     ("{name: fc, op: binary_dense, out_features: 16, popcount: wallace}", "layers[0].popcount",
-     "expected one of 'adder', 'compressor', got the string 'wallace'"),
+     "expected one of 'adder', 'compressor', 'ecp5_carry', got the string 'wallace'"),
     ("{name: fc, op: binary_dense, out_features: 16, unroll: full, popcount: compressor}",
      "layers[0].popcount", "popcount: compressor chooses the tree of a folded MVAU"),
     ("{name: fc, op: dense, out_features: 16, popcount: compressor}", "layers[0].popcount",
