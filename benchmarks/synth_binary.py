@@ -410,6 +410,7 @@ def lane_preview(pairs, work, log, placements=("reads",), known=None,
                 row[f"{family}_{kind}"] = {k: total[k] for k in ("lut", "lutram", "lut_total",
                                                                  "ff", "carry")}
                 row[f"{family}_{kind}_per_synapse"] = round(total["lut_total"] / (pe * simd), 3)
+            row[f"{family}_structure"] = FAMILY_STRUCTURE[family]
             row[f"{family}_ratio"] = round(row[f"{family}_lane"]["lut_total"]
                                            / row[f"{family}_today"]["lut_total"], 3)
             if "lane_tree" in kinds:
@@ -531,9 +532,9 @@ def run_lane(args, work):
 
 def run_carry_fmax(args, work, out, log):
     """``--carry-fmax SEED ...``: only place the 32x32 ECP5 MVAU with ``popcount="ecp5_carry"``
-    (pipeline 1, today's stage placement) with those seeds; its row joins ``lane_fmax`` (a
-    row of the same popcount, placement and pipeline is replaced)."""
-    config = ("ecp5_carry", "tree", 1)
+    (``--carry-pipeline`` stages, today's stage placement) with those seeds; its row joins
+    ``lane_fmax`` (a row of the same popcount, placement and pipeline is replaced)."""
+    config = ("ecp5_carry", "tree", args.carry_pipeline)
     rows = lane_fmax(PLACEMENT_PAIR, work, log, timeout=args.timeout, configs=[config],
                      seeds=tuple(args.carry_fmax))
     kept = [r for r in (json.loads(out.read_text()).get("lane_fmax", []) if out.exists()
@@ -737,8 +738,9 @@ def main():
                              "placement (nextpnr-ecp5, seeds 1-3)")
     parser.add_argument("--carry-fmax", nargs="+", type=int, metavar="SEED",
                         help="--only lane: only place the 32x32 ECP5 MVAU with popcount "
-                             "ecp5_carry (pipeline 1, stages in the tree) with these nextpnr "
-                             "seeds")
+                             "ecp5_carry (stages in the tree) with these nextpnr seeds")
+    parser.add_argument("--carry-pipeline", type=int, default=1,
+                        help="--carry-fmax: the MVAU's pipeline (default 1)")
     parser.add_argument("--networks", nargs="*", help=f"default {' '.join(NETWORKS)}")
     parser.add_argument("--families", nargs="+", default=["xilinx", "ecp5"],
                         choices=["xilinx", "ecp5"],

@@ -27,7 +27,7 @@ compressor-tree popcount, is one class with the same members:
 import numpy as np
 from amaranth.hdl import Cat, Const, Mux, Signal, signed
 
-from ._carry_popcount import carry_depth, mismatch_count
+from ._carry_popcount import carry_depth, carry_stage_levels, mismatch_count
 from ._pipeline import adder_tree, tree_level_widths, tree_stage_levels
 from .popcount import WeightTable, fused_group, popcount_plan, stage_levels, xnor_popcount
 
@@ -60,9 +60,10 @@ class XnorPopcount:
     pipeline = property(lambda self: self._pipeline)
     stages = property(lambda self: self._pipeline)
     #: the engine reads every slice from its input buffer (fold 0 through the buffer's
-    #: write), no replay multiplexer: with the compressor and ECP5 carry trees only, whose
-    #: LUT count is the point; the adder tree's Verilog stays as it was
-    slice_from_buffer = property(lambda self: self._tree in ("compressor", "ecp5_carry"))
+    #: write), no replay multiplexer: with the compressor tree only, whose LUT6 count is
+    #: the point; the adder tree's Verilog stays as it was (and the ECP5 carry tree's first
+    #: stage keeps the buffer's LUTRAM read out of its path)
+    slice_from_buffer = property(lambda self: self._tree == "compressor")
     #: a weight store may hand ``slice_sum`` a :class:`~.popcount.WeightTable` (the ROM read
     #: inside the tree's first level): the compressor tree only
     reads_tables = property(lambda self: self._tree == "compressor")
@@ -121,7 +122,9 @@ class XnorPopcount:
 
     def slice_sum(self, m, stages, p, x_slice, w_slice):
         if self.counts_mismatches:
-            levels = self._levels(carry_depth(self._simd))
+            depth = carry_depth(self._simd)
+            levels = (stage_levels(depth, self._pipeline) if self._placement == "reads"
+                      else carry_stage_levels(depth, self._pipeline))
             return -(mismatch_count(m, x_slice, w_slice, registers=levels, stages=stages,
                                     name=f"pc{p}") << 1)
         if self._tree == "adder" and self._placement == "tree":
