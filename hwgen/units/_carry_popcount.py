@@ -40,6 +40,7 @@ stage (levels beyond ``depth``: after the count). Registers are built by
 ``stages`` (anything with ``register(value, shape, name)``) or with ``enable``.
 """
 
+import itertools
 from dataclasses import dataclass
 from functools import cache
 
@@ -181,14 +182,32 @@ def _init_c_high(propagate, generate):
     return init
 
 
+#: estimated ns of a stage's parts, placed on an LFE5U-85F-8 (32x32 MVAU, seed 1): the
+#: slice's select and its net to every PE (clock to Q included), one adder level (LUT4 to
+#: FCO, its carry, S, the net to the next level), a register's clock to Q and net, the
+#: accumulator's adder and the write of its sum into the LUTRAM queue
+_SELECT_NS, _LEVEL_NS, _REGISTER_NS, _ACCUMULATE_NS = 2.0, 1.5, 1.0, 2.5
+
+
 def carry_stage_levels(depth, pipeline):
     """The levels followed by the ``pipeline`` register stages of a tree of ``depth`` levels
-    between a slice's select (about an adder level of delay: a LUT and a net to every PE)
-    and an accumulator whose sum is written into a LUTRAM queue (about two): the
-    ``depth + 3`` hops split as evenly as the levels allow. Placed on an LFE5U-85F-8 (32
-    synapses, 5 levels, pipeline 1, seed 1), the stage after level 3 gave 144 MHz (the first
-    stage the slower, 6.9 ns), after level 2 128 MHz (the second, 7.8 ns)."""
-    return [max(0, j * (depth + 3) // (pipeline + 1) - 1) for j in range(1, pipeline + 1)]
+    between a slice's select and an accumulator that writes a LUTRAM queue: the split whose
+    slowest stage is the fastest by the estimates above (``_LEVEL_NS`` per level). Placed
+    (32 synapses, 5 levels, seed 1), pipeline 1 after level 3 gave 147.5 MHz (the first
+    stage the slower), after level 2 128.4 MHz (the second, 7.8 ns); pipeline 2 after
+    levels 1 and 4, 160.6 MHz (the second stage, 6.2 ns)."""
+    depth = check_int("depth", depth, minimum=0)
+    pipeline = check_int("pipeline", pipeline, minimum=0)
+
+    def slowest(levels):
+        edges = (0,) + levels + (depth,)
+        costs = [(_SELECT_NS if k == 0 else _REGISTER_NS) + _LEVEL_NS * (b - a)
+                 for k, (a, b) in enumerate(zip(edges, edges[1:]))]
+        costs[-1] += _ACCUMULATE_NS
+        return max(costs), levels
+
+    splits = itertools.combinations_with_replacement(range(depth + 1), pipeline)
+    return list(min(slowest(levels) for levels in splits)[1])
 
 
 class _Emitter:
