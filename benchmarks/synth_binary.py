@@ -129,7 +129,9 @@ def sweep(pairs, work, log):
 TREE_WIDTHS = [4, 8, 16, 32, 64]
 QUICK_TREE_WIDTHS = [8, 32]
 TREE_FMAX_WIDTHS = [32, 64]
-TREES = ("today", "compressor", "adder")
+TREES = ("today", "compressor", "adder", "ecp5_carry")
+#: the families a tree kind is synthesised for (the carry-cell tree instantiates ECP5 cells)
+TREE_FAMILIES = {"ecp5_carry": ("ecp5",)}
 
 
 class TodayTree(PopcountTree):
@@ -183,7 +185,7 @@ def trees(widths, work, log):
             folder.mkdir(parents=True, exist_ok=True)
             (folder / f"{top}.v").write_text(to_verilog(unit, top))
             entry = {"depth": None if kind == "today" else unit.plan.depth}
-            for family in ("xilinx", "ecp5", "ice40"):
+            for family in TREE_FAMILIES.get(kind, ("xilinx", "ecp5", "ice40")):
                 log(f"... tree {kind} n={n} {family}")
                 report = synthesize(folder / f"{top}.v", top, family, folder / family,
                                     device="", clock_mhz=100, progress=lambda *a: None)

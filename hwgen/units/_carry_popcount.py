@@ -170,18 +170,6 @@ def _chains(adders, registers):
     return chains
 
 
-def _init_c_high(propagate, generate):
-    """The ``INIT`` of a half whose pin ``C`` is tied high and whose ``D`` takes an operand
-    bit (``D`` is the LUT4's fastest input; the operand bits come from the level before):
-    ``propagate(a, b, d)`` where ``C = 1``, ``generate(a, b)`` in ``INIT[3:0]``."""
-    init = 0
-    for index in range(16):
-        a, b, c, d = (index >> k & 1 for k in range(4))
-        bit = propagate(a, b, d) if c else (generate(a, b) if not d else 0)
-        init |= (bit & 1) << index
-    return init
-
-
 #: estimated ns of a stage's parts, placed on an LFE5U-85F-8 (32x32 MVAU, seed 1): the
 #: slice's select and its net to every PE (clock to Q included), one adder level (LUT4 to
 #: FCO, its carry, S, the net to the next level), a register's clock to Q and net, the
@@ -267,10 +255,12 @@ class _Emitter:
         other = 0 if other is None else other
         if bit == 0 and lone is not None and not isinstance(lone, _Add):
             xk, wk = self.synapse(lone, node.level)
-            return _init_c_high(lambda a, b, d: a ^ b ^ d, lambda a, b: a ^ b), (xk, wk, 1, other)
+            return half_init(lambda a, b, d: a ^ b ^ d, lambda a, b: a ^ b, tied="C"), \
+                (xk, wk, 1, other)
         first = self.operand_bit(lone, bit, node.level)
         first = 0 if first is None else first
-        return _init_c_high(lambda a, b, d: a ^ d, lambda a, b: a), (first, 0, 1, other)
+        # pin C high, the operand bit from the level before on D, the LUT4's fastest input
+        return half_init(lambda a, b, d: a ^ d, lambda a, b: a, tied="C"), (first, 0, 1, other)
 
     def chain(self, cells):
         carry = Const(0, 1)

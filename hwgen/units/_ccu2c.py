@@ -48,14 +48,18 @@ def simulation_twins(enabled=True):
         _TWINS.reset(token)
 
 
-def half_init(propagate, generate):
-    """The 16-bit ``INIT`` of a half whose pin ``D`` is tied high: ``propagate(a, b, c)`` in
-    the ``D = 1`` entries (the LUT4's output), ``generate(a, b)`` in ``INIT[3:0]`` (the LUT2
-    read when the propagate is 0). With ``D`` always 1 the two are independent."""
+def half_init(propagate, generate, tied="D"):
+    """The 16-bit ``INIT`` of a half whose pin ``tied`` (``"C"`` or ``"D"``) is tied high:
+    ``propagate(a, b, p)`` of pins ``A``, ``B`` and the other of ``C``, ``D`` in the entries
+    with ``tied`` = 1 (the LUT4's output), ``generate(a, b)`` in ``INIT[3:0]`` (the LUT2 read
+    when the propagate is 0). With ``tied`` always 1 the two are independent."""
+    if tied not in ("C", "D"):
+        raise ValueError(f"tied must be 'C' or 'D', not {tied!r}")
     init = 0
     for index in range(16):
         a, b, c, d = (index >> k & 1 for k in range(4))
-        bit = propagate(a, b, c) if d else (generate(a, b) if not c else 0)
+        high, free = (d, c) if tied == "D" else (c, d)
+        bit = propagate(a, b, free) if high else (generate(a, b) if not free else 0)
         init |= (bit & 1) << index
     return init
 

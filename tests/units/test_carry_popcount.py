@@ -46,6 +46,14 @@ def test_leaf_half_adds_two_xors_on_all_four_pins():
         assert half_outputs(init, (a, b, c, d), cin) == (total & 1, total >> 1)
 
 
+def test_half_with_c_high_takes_its_operand_on_d():
+    init = half_init(lambda a, b, d: a ^ d, lambda a, b: a, tied="C")
+    for a, d, cin in itertools.product((0, 1), repeat=3):
+        assert half_outputs(init, (a, 0, 1, d), cin) == ((a + d + cin) & 1, (a + d + cin) >> 1)
+    with pytest.raises(ValueError, match="tied must be 'C' or 'D', not 'A'"):
+        half_init(lambda a, b, p: 0, lambda a, b: 0, tied="A")
+
+
 def test_junction_passes_its_carry_in_and_injects_a_xor():
     init = half_init(lambda a, b, c: 0, lambda a, b: a ^ b)
     for a, b, cin in itertools.product((0, 1), repeat=3):
@@ -127,12 +135,12 @@ def test_formal_check_finds_a_wrong_half(tmp_path, monkeypatch):
     real = _carry_popcount.half_init
     broken = {"done": False}
 
-    def wrong(propagate, generate):
+    def wrong(propagate, generate, **options):
         if not broken["done"] and generate(0, 0) == 0 and generate(1, 0) == 1 \
                 and propagate(1, 0, 0) == 0:
             broken["done"] = True
-            return real(propagate, lambda a, b: 1 - (a ^ b))
-        return real(propagate, generate)
+            return real(propagate, lambda a, b: 1 - (a ^ b), **options)
+        return real(propagate, generate, **options)
 
     monkeypatch.setattr(_carry_popcount, "half_init", wrong)
     proven, log = prove_instances(7, tmp_path)
