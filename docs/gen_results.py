@@ -824,7 +824,9 @@ RESULTS = {
     "popcount_fmax": Result("synth_tree", "python benchmarks/synth_binary.py --only tree "
                             "--tree-fmax", _popcount_fmax),
     "popcount_lane": Result("synth_tree", "python benchmarks/synth_binary.py --only lane "
-                            "--tree-fmax", _popcount_lane),
+                            "--tree-fmax (ECP5 rows: --only lane --families ecp5; "
+                            "--carry-fmax 1 2 3, and --carry-fmax 1 --carry-pipeline 2)",
+                            _popcount_lane),
     "unrolled_networks": Result("unrolled", "python benchmarks/unrolled.py --seeds 1,2,3 "
                                 "--pnr-only jsc_m_unrolled", _unrolled_networks),
     "unrolled_200mhz": Result("unrolled_200MHz", "python benchmarks/unrolled.py --networks "
