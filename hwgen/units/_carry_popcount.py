@@ -10,9 +10,8 @@ first operand ``A ^ B`` exactly when the second operand ``C ^ D`` is 0 at
 ``C = D = 0``, which an XNOR is not.
 
 The tree: ``M(n) = M(a) + M(b) + d`` with ``a + b + 1 = n`` (the split with the
-fewest halves, then the fewest levels), each
-``+`` one ripple adder on the carry chain whose carry in ``d`` is one more
-mismatch, and
+fewest halves, then the fewest levels), each ``+`` one ripple adder on the
+carry chain whose carry in ``d`` is one more mismatch, and
 
 - ``M(3)``, ``M(2)`` (leaves): one half adds two mismatches, its pins the two
   synapses' activation and weight bits (``F = A ^ B ^ C ^ D``, ``G = A ^ B``);
@@ -29,9 +28,12 @@ it on the chain, its top bit. So one chain holds several adders, a junction
 between two, and a junction costs one half: it ends one adder and starts the
 next. The adders between two register stages are one chain per tree (in
 level order; a junction's ``COUT`` does not depend on its ``CIN``, so the
-longer chain adds only the cells' carry delay, 43 ps each, to paths that
+longer chain adds only the cells' carry delay, 43-60 ps each, to paths that
 nextpnr cannot tell are false), started with a constant carry in and
-padded to whole cells. About 1.4 halves (LUT4) per synapse, XORs included.
+padded to whole cells. 1.5 halves (LUT4) per synapse at 32 and 64 synapses
+(48 and 96), XORs included; no LUT4 outside the cells.
+
+Latency: ``len(registers)`` cycles; combinational between them.
 
 Levels and registers as for :func:`~.popcount.xnor_popcount`: level 0 is the
 inputs, an adder's level is one more than its operands' highest, ``depth``
