@@ -43,11 +43,11 @@ from pathlib import Path
 
 from . import lutpack
 from .dsppack import absorb_multiplier_registers
+from .export import design_script
 from .outreg import absorb_output_registers
 from .progress import bar
 from .toolchain import (ECP5_BLOCK_RAMS, FAMILIES, Device, parse_device,  # noqa: F401 (API)
                         yosys_script)
-from .units._ccu2c import with_models
 
 __all__ = ["FAMILIES", "CELLS", "ToolMissing", "SynthError", "Congested", "Device",
            "parse_device", "check_fits", "check_seeds", "congestion", "congestion_risk",
@@ -316,11 +316,7 @@ def synthesize(verilog, top, family, work_dir, *, device, clock_mhz, pnr=False, 
     started = time.monotonic()
     # yowasp tools run in a WebAssembly sandbox that sees only the working folder.
     shutil.copyfile(verilog, work_dir / verilog.name)
-    script = yosys_script(family, top, verilog.name)
-    if family == "ecp5" and with_models(verilog.read_text()) != verilog.read_text():
-        # the design instantiates CCU2C cells itself (popcount "ecp5_carry"): Yosys's cell
-        # library first, so that `hierarchy -check` knows them
-        script = f"read_verilog -lib -specify +/ecp5/cells_sim.v +/ecp5/cells_bb.v\n{script}"
+    script = design_script(family, top, verilog.name, verilog.read_text())
     # Marked LUT pairs share a LUT6_2 (hwgen.lutpack): map, pack, then count.
     packing = family == "xilinx" and lutpack.MARK in verilog.read_text()
     if packing:

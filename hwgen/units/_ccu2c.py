@@ -26,8 +26,8 @@ from contextvars import ContextVar
 
 from amaranth.hdl import Cat, Const, Instance, Mux, Signal
 
-__all__ = ["CELL", "VERILOG_MODEL", "ccu2c", "half_init", "half_outputs", "simulation_twins",
-           "with_models"]
+__all__ = ["CELL", "VERILOG_MODEL", "ccu2c", "half_init", "half_outputs", "instantiates_cell",
+           "simulation_twins", "with_models"]
 
 #: the cell's name in Verilog (Yosys's and nextpnr-ecp5's)
 CELL = "CCU2C"
@@ -129,9 +129,15 @@ endmodule
 _INSTANTIATED = re.compile(rf"^\s*{CELL}\s+#?\(?", re.MULTILINE)
 
 
+def instantiates_cell(verilog_text):
+    """True when ``verilog_text`` instantiates the cell (then Yosys must read its ECP5 cell
+    library before ``hierarchy -check``: :func:`hwgen.toolchain.yosys_script`)."""
+    return bool(_INSTANTIATED.search(verilog_text))
+
+
 def with_models(verilog_text):
     """``verilog_text`` with :data:`VERILOG_MODEL` appended when it instantiates the cell and
     does not define it; otherwise unchanged."""
-    if _INSTANTIATED.search(verilog_text) and f"module {CELL}" not in verilog_text:
+    if instantiates_cell(verilog_text) and f"module {CELL}" not in verilog_text:
         return verilog_text + "\n" + VERILOG_MODEL
     return verilog_text
