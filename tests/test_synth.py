@@ -125,6 +125,20 @@ def test_bundle_script_of_an_ecp5_carry_network_runs_by_hand(tmp_path):
     assert (out / "nano_bnn_ecp5.json").exists()
 
 
+def test_ecp5_carry_network_for_another_family_is_refused_before_yosys(tmp_path, capsys):
+    """Its CCU2C cells are ECP5's: ``hwgen synth --target ice40`` says so (exit 1) instead of
+    Yosys's "Module CCU2C ... is not part of the design"."""
+    spec = tmp_path / "carry.yaml"
+    spec.write_text(NANO.replace("simd: 16,\n", "simd: 16, popcount: ecp5_carry,\n", 1))
+    assert main(["synth", str(spec), "--target", "ice40", "-o", str(tmp_path / "b")]) == 1
+    assert ("instantiates ECP5 CCU2C carry cells (popcount: ecp5_carry), so it synthesises for "
+            "ecp5 only, not ice40") in capsys.readouterr().err
+    with pytest.raises(synth.SynthError, match="ecp5 only, not xilinx"):
+        synth.check_cells("  CCU2C #(\n", "xilinx", "t")
+    synth.check_cells("  CCU2C #(\n", "ecp5", "t")
+    synth.check_cells("module t; endmodule\n", "xilinx", "t")
+
+
 def test_synth_without_yowasp_exits_1_naming_the_extra(nano, tmp_path, capsys, monkeypatch):
     real = synth.importlib.util.find_spec
     monkeypatch.setattr(synth.importlib.util, "find_spec",
