@@ -78,9 +78,12 @@ def test_deep_weight_roms_stored_by_rom_plan(tmp_path):
     assert [u.weight_depth for u in mvaus] == [36, 64]
 
 
-def test_compressor_on_integer_inputs_is_not_implemented():
-    spec = loads(CONV.replace("bits: 1}", "bits: 4}", 1))
-    with pytest.raises(NotImplementedError, match="popcount: compressor is the XNOR-popcount"):
+@pytest.mark.parametrize("tree", ["compressor", "ecp5_carry"])
+def test_popcount_tree_on_integer_inputs_is_not_implemented(tree):
+    spec = loads(CONV.replace("bits: 1}", "bits: 4}", 1).replace("popcount: compressor",
+                                                                 f"popcount: {tree}"))
+    with pytest.raises(NotImplementedError, match=f"popcount: {tree} is the XNOR-popcount tree "
+                                                  f"of binary inputs; this layer reads uint4"):
         build_network(spec)
 
 
