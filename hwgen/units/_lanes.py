@@ -103,7 +103,7 @@ class XnorPopcount:
         ``pipeline`` stages, from the slice's select and XNOR to the root (the
         accumulator's adder after the root is the engine's); None for the trees whose
         stages are not placed by :func:`~._pipeline.tree_stage_levels` (the compressor
-        tree, the ``"reads"`` placement).
+        and ``"ecp5_carry"`` trees, the ``"reads"`` placement).
 
         ``model`` is a :class:`hwgen.timing.DelayModel`. The first stage starts with
         one LUT level (the replay select and the XNOR); the adder levels count as

@@ -240,7 +240,7 @@ class PopcountTree(wiring.Component):
     Parameters
     ----------
     n : int             bits of ``x`` and of ``w``
-    structure : str     ``"compressor"`` or ``"adder"`` (see the module doc)
+    structure : str     ``"compressor"``, ``"adder"`` or ``"ecp5_carry"`` (see the module doc)
     registers : tuple of int
         levels of the tree followed by a register stage (see :func:`xnor_popcount`)
 
