@@ -37,10 +37,11 @@ The same mode also sums a few sets of integer terms with
 ``--only lane`` synthesises the sweep's MVAUs (4x4 .. 64x64, NF = SF = 2,
 pipeline 1, the same weights) as they are (``popcount="adder"``, stages
 spread over the tree) and with each family's tree (``FAMILY_STRUCTURE``:
-the compressor tree for Xilinx, the adder tree for ECP5) and the stage
+the compressor tree for Xilinx, ``"ecp5_carry"`` for ECP5) and the stage
 right after the weight reads (``stage_placement="reads"``); at 32x32 also
-that tree with today's stage placement. Both families, one run, written to
-``synth_tree.json`` under ``lane_preview``; a synthesis of the same Verilog
+that tree with today's stage placement. ``--families`` (default both) in one
+run, written to ``synth_tree.json`` under ``lane_preview`` (a family not run
+keeps its entries there); a synthesis of the same Verilog
 in ``--work`` is reused, and ``--keep-today`` takes the "today" rows from the
 JSON (for a change that leaves today's Verilog as it is).
 
@@ -128,7 +129,9 @@ def sweep(pairs, work, log):
 TREE_WIDTHS = [4, 8, 16, 32, 64]
 QUICK_TREE_WIDTHS = [8, 32]
 TREE_FMAX_WIDTHS = [32, 64]
-TREES = ("today", "compressor", "adder")
+TREES = ("today", "compressor", "adder", "ecp5_carry")
+#: the families a tree kind is synthesised for (the carry-cell tree instantiates ECP5 cells)
+TREE_FAMILIES = {"ecp5_carry": ("ecp5",)}
 
 
 class TodayTree(PopcountTree):
@@ -182,7 +185,7 @@ def trees(widths, work, log):
             folder.mkdir(parents=True, exist_ok=True)
             (folder / f"{top}.v").write_text(to_verilog(unit, top))
             entry = {"depth": None if kind == "today" else unit.plan.depth}
-            for family in ("xilinx", "ecp5", "ice40"):
+            for family in TREE_FAMILIES.get(kind, ("xilinx", "ecp5", "ice40")):
                 log(f"... tree {kind} n={n} {family}")
                 report = synthesize(folder / f"{top}.v", top, family, folder / family,
                                     device="", clock_mhz=100, progress=lambda *a: None)
@@ -365,10 +368,12 @@ QUICK_LANE_SWEEP = [(16, 16)]
 PLACEMENT_PAIR = (32, 32)
 
 
-def lane_preview(pairs, work, log, placements=("reads",), known=None):
+def lane_preview(pairs, work, log, placements=("reads",), known=None,
+                 families=("xilinx", "ecp5")):
     """Whole MVAUs as they are ("today") and with the tree as lane datapath ("lane": the stage
-    after the reads; "lane_tree": the stage placed in the tree as today, ``placements``).
-    ``known``: earlier rows whose "today" entries are taken as they are (not synthesised)."""
+    after the reads; "lane_tree": the stage placed in the tree as today, ``placements``) for
+    ``families``. ``known``: earlier rows whose "today" entries are taken as they are (not
+    synthesised)."""
     rows = []
     known = {(r["pe"], r["simd"]): r for r in known or []}
     for pe, simd in pairs:
@@ -376,7 +381,7 @@ def lane_preview(pairs, work, log, placements=("reads",), known=None):
         weights = rng.choice(np.array([-1, 1], np.int8), size=(FOLDS * pe, FOLDS * simd))
         row = {"pe": pe, "simd": simd, "synapses": pe * simd, "pipeline": 1}
         kinds = ["today", "lane"] + (["lane_tree", "lane_p2"] if "tree" in placements else [])
-        for family in ("xilinx", "ecp5"):
+        for family in families:
             for kind in kinds:
                 structure = FAMILY_STRUCTURE[family]
                 earlier = known.get((pe, simd), {})
@@ -407,6 +412,7 @@ def lane_preview(pairs, work, log, placements=("reads",), known=None):
                 row[f"{family}_{kind}"] = {k: total[k] for k in ("lut", "lutram", "lut_total",
                                                                  "ff", "carry")}
                 row[f"{family}_{kind}_per_synapse"] = round(total["lut_total"] / (pe * simd), 3)
+            row[f"{family}_structure"] = FAMILY_STRUCTURE[family]
             row[f"{family}_ratio"] = round(row[f"{family}_lane"]["lut_total"]
                                            / row[f"{family}_today"]["lut_total"], 3)
             if "lane_tree" in kinds:
@@ -420,34 +426,40 @@ def lane_preview(pairs, work, log, placements=("reads",), known=None):
     return rows
 
 
-def lane_fmax(pair, work, log, *, timeout):
-    """The ECP5 MVAU at ``pair`` as it is and with the stage after the reads, placed on
-    FMAX_DEVICE with nextpnr seeds 1-3 (does the register placement cost Fmax?)."""
+#: the MVAUs --tree-fmax places: (popcount, stage placement, pipeline)
+LANE_FMAX_CONFIGS = (("adder", "tree", 1), ("adder", "reads", 1), ("adder", "reads", 2))
+
+
+def lane_fmax(pair, work, log, *, timeout, configs=LANE_FMAX_CONFIGS, seeds=(1, 2, 3)):
+    """The ECP5 MVAU at ``pair`` with each ``(popcount, stage placement, pipeline)`` of
+    ``configs``, placed on FMAX_DEVICE with nextpnr ``seeds`` (does the register placement,
+    or the tree, cost Fmax?)."""
     pe, simd = pair
     rng = np.random.default_rng(pe * 1000 + simd)
     weights = rng.choice(np.array([-1, 1], np.int8), size=(FOLDS * pe, FOLDS * simd))
     rows = []
-    for placement, pipeline in (("tree", 1), ("reads", 1), ("reads", 2)):
-        unit = MVAU(weights=weights, pe=pe, simd=simd, pipeline=pipeline,
+    for popcount, placement, pipeline in configs:
+        unit = MVAU(weights=weights, pe=pe, simd=simd, pipeline=pipeline, popcount=popcount,
                     stage_placement=placement)
-        top = f"mvau_adder_{placement}{'' if pipeline == 1 else pipeline}_{pe}x{simd}_pnr"
+        top = (f"mvau_{popcount}_{placement}{'' if pipeline == 1 else pipeline}_"
+               f"{pe}x{simd}_pnr")
         folder = work / "lane" / top
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{top}.v").write_text(to_verilog(unit, top))
-        log(f"... MVAU PE={pe} SIMD={simd} pipeline {pipeline} stages '{placement}': "
-            f"synth_ecp5 + nextpnr seed 1")
+        what = f"MVAU PE={pe} SIMD={simd} {popcount} pipeline {pipeline} stages '{placement}'"
+        log(f"... {what}: synth_ecp5 + nextpnr seed {seeds[0]}")
         report = synthesize(folder / f"{top}.v", top, "ecp5", folder / "ecp5",
-                            device=FMAX_DEVICE, clock_mhz=100, pnr=True,
-                            progress=lambda *a: None)
+                            device=FMAX_DEVICE, clock_mhz=100, pnr=True, seeds=seeds[:1],
+                            pnr_timeout=timeout, progress=lambda *a: None)
         fmax = [report["pnr"]["fmax_mhz"]]
-        for seed in (2, 3):
-            log(f"... MVAU PE={pe} SIMD={simd} pipeline {pipeline} stages '{placement}': "
-                f"nextpnr seed {seed}")
+        for seed in seeds[1:]:
+            log(f"... {what}: nextpnr seed {seed}")
             fmax.append(_nextpnr_seed(folder / "ecp5", report["pnr"]["args"], seed, timeout))
         path = report["pnr"]["critical_path"] or {}
-        rows.append({"pe": pe, "simd": simd, "stage_placement": placement, "pipeline": pipeline,
+        rows.append({"pe": pe, "simd": simd, "popcount": popcount,
+                     "stage_placement": placement, "pipeline": pipeline,
                      "lut_total": report["total"]["lut_total"], "ff": report["total"]["ff"],
-                     "fmax_mhz_seeds": fmax, "fmax_mhz_median": sorted(fmax)[1],
+                     "fmax_mhz_seeds": fmax, "fmax_mhz_median": sorted(fmax)[(len(fmax) - 1) // 2],
                      "logic_levels": path.get("logic_levels"), "delay_ns": path.get("delay_ns"),
                      "routing_ns": path.get("routing_ns"),
                      "critical_path": [path.get("from"), path.get("to")]})
@@ -491,14 +503,19 @@ def run_lane(args, work):
              if pe * simd <= args.max_synapses]
     known = (json.loads(out.read_text()).get("lane_preview", [])
              if args.keep_today and out.exists() else None)
+    if args.carry_fmax:
+        return run_carry_fmax(args, work, out, log)
+    earlier = {(r["pe"], r["simd"]): r for r in (json.loads(out.read_text()).get(
+        "lane_preview", []) if out.exists() else [])}
     for pair in pairs:
         both = pair == PLACEMENT_PAIR or args.quick
-        rows += lane_preview([pair], work, log,
-                             placements=("reads", "tree") if both else ("reads",), known=known)
+        new = lane_preview([pair], work, log, placements=("reads", "tree") if both else
+                           ("reads",), known=known, families=args.families)
+        # a family not run (--families) keeps its entries from the JSON
+        rows += [{**earlier.get(pair, {}), **row} for row in new]
     # rows of sizes not run this time (--max-synapses) stay as they were
     ran = {(r["pe"], r["simd"]) for r in rows}
-    kept = [r for r in (json.loads(out.read_text()).get("lane_preview", []) if out.exists()
-                        else []) if (r["pe"], r["simd"]) not in ran]
+    kept = [r for pair, r in earlier.items() if pair not in ran]
     rows = sorted(rows + kept, key=lambda r: r["synapses"])
     record = _merge(out, lane_preview=rows)
     if args.tree_fmax:
@@ -511,6 +528,27 @@ def run_lane(args, work):
               f"{r['fmax_mhz_seeds']}, {r['logic_levels']} logic levels, {r['delay_ns']} ns "
               f"({r['routing_ns']} routing), {r['critical_path'][0]} -> "
               f"{r['critical_path'][1]}")
+    print(f"wrote {out}")
+    return 0
+
+
+def run_carry_fmax(args, work, out, log):
+    """``--carry-fmax SEED ...``: only place the 32x32 ECP5 MVAU with ``popcount="ecp5_carry"``
+    (``--carry-pipeline`` stages, today's stage placement) with those seeds; its row joins
+    ``lane_fmax`` (a row of the same popcount, placement and pipeline is replaced)."""
+    config = ("ecp5_carry", "tree", args.carry_pipeline)
+    rows = lane_fmax(PLACEMENT_PAIR, work, log, timeout=args.timeout, configs=[config],
+                     seeds=tuple(args.carry_fmax))
+    kept = [r for r in (json.loads(out.read_text()).get("lane_fmax", []) if out.exists()
+                        else [])
+            if (r.get("popcount", "adder"), r["stage_placement"], r["pipeline"]) != config]
+    record = _merge(out, lane_fmax=kept + rows)
+    for r in record["lane_fmax"]:
+        print(f"ECP5 MVAU {r['pe']} x {r['simd']}, {r.get('popcount', 'adder')}, pipeline "
+              f"{r['pipeline']}, stages '{r['stage_placement']}': {r['lut_total']} LUT4, "
+              f"Fmax {r['fmax_mhz_median']} MHz median of {r['fmax_mhz_seeds']}, "
+              f"{r['logic_levels']} logic levels, {r['delay_ns']} ns ({r['routing_ns']} "
+              f"routing), {r['critical_path'][0]} -> {r['critical_path'][1]}")
     print(f"wrote {out}")
     return 0
 
@@ -700,6 +738,11 @@ def main():
                         help="--only tree: also place and route registered 32- and 64-bit "
                              "trees; --only lane: the 32x32 ECP5 MVAU with either stage "
                              "placement (nextpnr-ecp5, seeds 1-3)")
+    parser.add_argument("--carry-fmax", nargs="+", type=int, metavar="SEED",
+                        help="--only lane: only place the 32x32 ECP5 MVAU with popcount "
+                             "ecp5_carry (stages in the tree) with these nextpnr seeds")
+    parser.add_argument("--carry-pipeline", type=int, default=1,
+                        help="--carry-fmax: the MVAU's pipeline (default 1)")
     parser.add_argument("--networks", nargs="*", help=f"default {' '.join(NETWORKS)}")
     parser.add_argument("--families", nargs="+", default=["xilinx", "ecp5"],
                         choices=["xilinx", "ecp5"],

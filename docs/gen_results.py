@@ -715,15 +715,18 @@ def _popcount_lane(data):
                      _fmt(r["ecp5_lane"]["lut_total"]),
                      f"{r['ecp5_today_per_synapse']:.2f} -> {r['ecp5_lane_per_synapse']:.2f} "
                      f"({r['ecp5_ratio']:.2f}x)"))
+    ecp5 = data["lane_preview"][0].get("ecp5_structure", "adder") if data["lane_preview"] \
+        else "adder"
     text = table(("PE x SIMD", "LUT6 today", "LUT6 compressor, stage after reads",
-                  "LUT6 / synapse", "LUT4 today", "LUT4 adder, stage after reads",
+                  "LUT6 / synapse", "LUT4 today", f"LUT4 {ecp5}, stage after reads",
                   "LUT4 / synapse"), rows)
     for r in data["lane_preview"]:
         if "xilinx_lane_tree" in r:
             text += (f"\nAt {r['pe']} x {r['simd']} with the stage placed in the tree as "
                      f"today: {r['xilinx_lane_tree']['lut_total']:,} LUT6 with the compressor "
                      f"tree ({r['xilinx_tree_placement_ratio']:.2f}x today), "
-                     f"{r['ecp5_lane_tree']['lut_total']:,} LUT4 with the adder tree "
+                     f"{r['ecp5_lane_tree']['lut_total']:,} LUT4 with "
+                     f"`{r.get('ecp5_structure', 'adder')}` "
                      f"({r['ecp5_tree_placement_ratio']:.2f}x today).\n")
             if "xilinx_lane_p2" in r:
                 text += (f"\nAt {r['pe']} x {r['simd']} with `pipeline: 2` (one stage after "
@@ -733,9 +736,10 @@ def _popcount_lane(data):
                          f"({r['ecp5_pipeline2_ratio']:.2f}x).\n")
     if data.get("lane_fmax"):
         text += "\n" + table(
-            ("ECP5 MVAU (adder tree)", "stage", "LUT4", "FF", "Fmax MHz, median (seeds 1-3)",
+            ("ECP5 MVAU", "stage", "LUT4", "FF", "Fmax MHz, median (seeds)",
              "logic levels, delay (routing)"),
-            [(f"{r['pe']} x {r['simd']}, pipeline {r.get('pipeline', 1)}",
+            [(f"{r['pe']} x {r['simd']}, {r.get('popcount', 'adder')}, pipeline "
+              f"{r.get('pipeline', 1)}",
               "after the reads" + (" + in the tree" if r.get("pipeline", 1) > 1 else "")
               if r["stage_placement"] == "reads" else "in the tree (today)",
               _fmt(r["lut_total"]), _fmt(r["ff"]),
@@ -820,7 +824,9 @@ RESULTS = {
     "popcount_fmax": Result("synth_tree", "python benchmarks/synth_binary.py --only tree "
                             "--tree-fmax", _popcount_fmax),
     "popcount_lane": Result("synth_tree", "python benchmarks/synth_binary.py --only lane "
-                            "--tree-fmax", _popcount_lane),
+                            "--tree-fmax (ECP5 rows: --only lane --families ecp5; "
+                            "--carry-fmax 1 2 3, and --carry-fmax 1 --carry-pipeline 2)",
+                            _popcount_lane),
     "unrolled_networks": Result("unrolled", "python benchmarks/unrolled.py --seeds 1,2,3 "
                                 "--pnr-only jsc_m_unrolled", _unrolled_networks),
     "unrolled_200mhz": Result("unrolled_200MHz", "python benchmarks/unrolled.py --networks "

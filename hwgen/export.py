@@ -12,9 +12,11 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from .toolchain import FAMILIES, load_template, parse_device, yosys_script
+from .units._ccu2c import instantiates_cell
 
 __all__ = ["to_verilog", "atomic_directory", "check_output_dir", "bundle_files",
-           "IO_DELAY_FRACTION", "load_template", "manifest", "unit_entry", "write_bundle"]
+           "IO_DELAY_FRACTION", "load_template", "manifest", "unit_entry", "write_bundle",
+           "design_script"]
 
 #: share of the clock period the AXI4-Stream neighbours get in the XDC/SDC I/O delays
 IO_DELAY_FRACTION = 0.2
@@ -75,14 +77,23 @@ def atomic_directory(target):
         shutil.rmtree(backup, ignore_errors=True)
 
 
-def bundle_files(spec, design):
-    """{file name: text} of the constraints, build scripts and README of a bundle.
+def design_script(family, top, verilog_name, verilog_text):
+    """The Yosys script (:func:`~hwgen.toolchain.yosys_script`) for the Verilog
+    ``verilog_text`` saved as ``verilog_name``: the bundle's ``synth_<family>.ys`` and what
+    ``hwgen synth`` runs. A design that instantiates ECP5 cells itself (popcount
+    ``"ecp5_carry"``) reads Yosys's ECP5 cell library first."""
+    return yosys_script(family, top, verilog_name, vendor_cells=instantiates_cell(verilog_text))
+
+
+def bundle_files(spec, design, verilog_text):
+    """{file name: text} of the constraints, build scripts and README of a bundle whose
+    Verilog is ``verilog_text``.
 
     Rendered from the templates with the network's ``target.clock_mhz``: XDC
     and SDC (clock ``clk``, I/O delays of ``IO_DELAY_FRACTION`` of the period
     on the AXI4-Stream ports), LPF (ECP5 ``FREQUENCY PORT``), a PCF pin
-    template (iCE40), one Yosys script per family, a Vivado non-project Tcl
-    script and a README on using the module as AXI4-Stream IP.
+    template (iCE40), one Yosys script per family (:func:`design_script`), a
+    Vivado non-project Tcl script and a README on using the module as AXI4-Stream IP.
     """
 
     top, mhz = spec.name, spec.target.clock_mhz
@@ -108,7 +119,7 @@ def bundle_files(spec, design):
     files = {f"{top}.{kind}": load_template("constraints", f"{kind}.tmpl").substitute(values)
              for kind in ("xdc", "sdc", "lpf", "pcf")}
     for family in FAMILIES:
-        files[f"synth_{family}.ys"] = yosys_script(family, top, f"{top}.v")
+        files[f"synth_{family}.ys"] = design_script(family, top, f"{top}.v", verilog_text)
     files["vivado.tcl"] = load_template("scripts", "vivado.tcl.tmpl").substitute(values)
     files["README.md"] = load_template("scripts", "README.md.tmpl").substitute(values)
     return files
@@ -180,6 +191,6 @@ def write_bundle(spec, design, out_dir):
             json.dumps(manifest(spec, design, f"{spec.name}.v"), indent=2) + "\n")
         waivers = importlib.resources.files("hwgen") / "data" / "verilator_lint.vlt"
         shutil.copyfile(str(waivers), staging / "verilator_lint.vlt")
-        for name, text in bundle_files(spec, design).items():
+        for name, text in bundle_files(spec, design, verilog_text).items():
             (staging / name).write_text(text)
     return verilog_text

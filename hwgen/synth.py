@@ -43,13 +43,16 @@ from pathlib import Path
 
 from . import lutpack
 from .dsppack import absorb_multiplier_registers
+from .export import design_script
 from .outreg import absorb_output_registers
 from .progress import bar
 from .toolchain import (ECP5_BLOCK_RAMS, FAMILIES, Device, parse_device,  # noqa: F401 (API)
                         yosys_script)
+from .units._ccu2c import instantiates_cell
 
 __all__ = ["FAMILIES", "CELLS", "ToolMissing", "SynthError", "Congested", "Device",
-           "parse_device", "check_fits", "check_seeds", "congestion", "congestion_risk",
+           "parse_device", "check_cells", "check_fits", "check_seeds", "congestion",
+           "congestion_risk",
            "yosys_script",
            "synthesize", "summarize_seeds", "format_table", "place_only", "read_sdf",
            "placed_paths"]
@@ -84,6 +87,15 @@ class ToolMissing(RuntimeError):
 
 class SynthError(RuntimeError):
     """A tool ran and failed; the message holds the end of its log."""
+
+
+def check_cells(verilog_text, family, top):
+    """SynthError when the Verilog instantiates ECP5 cells (popcount ``"ecp5_carry"``'s
+    CCU2C) and ``family`` is not ECP5, before Yosys stops at ``hierarchy -check``."""
+    if family != "ecp5" and instantiates_cell(verilog_text):
+        raise SynthError(f"{top} instantiates ECP5 CCU2C carry cells (popcount: ecp5_carry), "
+                         f"so it synthesises for ecp5 only, not {family}: use another "
+                         f"popcount (adder, compressor) for {family}")
 
 
 def check_fits(total, device, top):
@@ -307,6 +319,7 @@ def synthesize(verilog, top, family, work_dir, *, device, clock_mhz, pnr=False, 
         raise ValueError("--pnr places ECP5 and iCE40 designs (nextpnr); for Xilinx run "
                          "vivado -mode batch -source vivado.tcl in the bundle")
     seeds = check_seeds(seeds)
+    check_cells(Path(verilog).read_text(), family, top)
     versions = check_tools(family, pnr)
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
@@ -315,7 +328,7 @@ def synthesize(verilog, top, family, work_dir, *, device, clock_mhz, pnr=False, 
     started = time.monotonic()
     # yowasp tools run in a WebAssembly sandbox that sees only the working folder.
     shutil.copyfile(verilog, work_dir / verilog.name)
-    script = yosys_script(family, top, verilog.name)
+    script = design_script(family, top, verilog.name, verilog.read_text())
     # Marked LUT pairs share a LUT6_2 (hwgen.lutpack): map, pack, then count.
     packing = family == "xilinx" and lutpack.MARK in verilog.read_text()
     if packing:

@@ -122,15 +122,34 @@ def _small_carry():
             "techmap -map %hwgen_small_carry a:hwgen_carry %ci*:+$alu[Y] t:$alu %i\n")
 
 
-def yosys_script(family, top, verilog, *, prefix=""):
+def _cell_library(family, cells):
+    """Script lines before the design's own: with ``cells`` (the design instantiates ECP5
+    cells itself, popcount ``"ecp5_carry"``'s CCU2C), Yosys's ECP5 cell library, so that
+    ``hierarchy -check`` knows them; for another family a note that the design is ECP5's."""
+    if not cells:
+        return ""
+    if family == "ecp5":
+        return ("# the design instantiates ECP5 cells (CCU2C): Yosys's cell library first, so "
+                "that hierarchy -check knows them\n"
+                "read_verilog -lib -specify +/ecp5/cells_sim.v +/ecp5/cells_bb.v\n")
+    return (f"# note: the design instantiates ECP5 cells (CCU2C, popcount: ecp5_carry), so it "
+            f"synthesises for ECP5 only, not {family}\n")
+
+
+def yosys_script(family, top, verilog, *, prefix="", vendor_cells=False):
     """The Yosys script that synthesises ``verilog`` (top ``top``) for ``family``.
 
     It writes ``{prefix}stat_<family>.json`` (per-module ``stat -json``) and
-    the flattened netlist ``{prefix}<top>_<family>.json`` for nextpnr.
+    the flattened netlist ``{prefix}<top>_<family>.json`` for nextpnr. With
+    ``vendor_cells`` (the Verilog instantiates ECP5 cells itself:
+    :func:`hwgen.units._ccu2c.instantiates_cell`) an ECP5 script reads Yosys's ECP5
+    cell library first. ``hwgen synth`` and the export bundle both call this with
+    the same arguments, so the bundle's script is the one ``hwgen synth`` runs.
     """
     synth = Template(_SYNTH[family]).substitute(top=top, small_carry=_small_carry())
     return load_template("scripts", "yosys.ys.tmpl").substitute(
         top=top, family=family, verilog=verilog, synth=synth,
+        cells=_cell_library(family, vendor_cells),
         stat=f"{prefix}stat_{family}.json", netlist=f"{prefix}{top}_{family}.json")
 
 

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from hwgen.progress import bar
+from hwgen.units._ccu2c import with_models
 
 __all__ = ["ToolchainError", "verilator_env", "verilator_version", "build", "lint",
            "cache_root", "quick_build_pays", "prune_cache"]
@@ -108,6 +109,8 @@ def build(verilog_text: str, toplevel: str, *, waves: bool = False, harness: boo
     """
     verilator_env()
     import cocotb
+
+    verilog_text = with_models(verilog_text)     # simulation models of vendor cells (CCU2C)
 
     from cocotb_tools import config
     key = hashlib.sha256("\0".join([
@@ -370,4 +373,9 @@ def lint(verilog_path, toplevel: str, waivers=WAIVERS) -> subprocess.CompletedPr
     if waivers is not None:
         cmd.append(str(waivers))
     cmd.append(str(verilog_path))
+    text = Path(verilog_path).read_text()
+    if with_models(text) != text:       # the vendor cells it instantiates, as simulation models
+        models = Path(verilog_path).with_name(Path(verilog_path).stem + "_cell_models.v")
+        models.write_text(with_models(text)[len(text):])
+        cmd.append(str(models))
     return subprocess.run(cmd, capture_output=True, text=True)

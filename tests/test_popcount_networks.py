@@ -78,7 +78,28 @@ def test_deep_weight_roms_stored_by_rom_plan(tmp_path):
     assert [u.weight_depth for u in mvaus] == [36, 64]
 
 
-def test_compressor_on_integer_inputs_is_not_implemented():
-    spec = loads(CONV.replace("bits: 1}", "bits: 4}", 1))
-    with pytest.raises(NotImplementedError, match="popcount: compressor is the XNOR-popcount"):
+@pytest.mark.parametrize("tree", ["compressor", "ecp5_carry"])
+def test_popcount_tree_on_integer_inputs_is_not_implemented(tree):
+    spec = loads(CONV.replace("bits: 1}", "bits: 4}", 1).replace("popcount: compressor",
+                                                                 f"popcount: {tree}"))
+    with pytest.raises(NotImplementedError, match=f"popcount: {tree} is the XNOR-popcount tree "
+                                                  f"of binary inputs; this layer reads uint4"):
         build_network(spec)
+
+
+def test_tiny_bnn_with_ecp5_carry_trees(tmp_path):
+    """``popcount: ecp5_carry``: the exported Verilog's CCU2C Instances under Verilator (with
+    hwgen's model of the cell), 30% backpressure, bit-exact; the same cycles as the default."""
+    spec = tiny_bnn_with("ecp5_carry")
+    design, _ = cosimulate_spec(spec, 200, tmp_path, backpressure=0.3, seed=8)
+    units = [u for layer in design.layers for u in layer.units]
+    assert [u.popcount for u in units if hasattr(u, "popcount")] == ["ecp5_carry"] * 2
+    assert "CCU2C #(" in to_verilog(design.top, spec.name)
+    default = build_network(tiny_bnn_with("adder"))
+    assert ([layer.cycles_per_sample for layer in design.layers]
+            == [layer.cycles_per_sample for layer in default.layers])
+
+
+def test_binary_conv_with_ecp5_carry_trees(tmp_path):
+    cosimulate_spec(loads(CONV.replace("popcount: compressor", "popcount: ecp5_carry")), 30,
+                    tmp_path, backpressure=0.3, seed=9)

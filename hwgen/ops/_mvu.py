@@ -44,10 +44,13 @@ WEIGHTS = (
 PIPELINE = Field("pipeline", "int", default=1, lo=0, hi=8,
                  doc="register stages inside the popcount adder tree (0: combinational)")
 #: the XNOR-popcount tree of a folded binary MVAU (hwgen.units.popcount)
-POPCOUNT = Field("popcount", "choice", default="adder", choices=("adder", "compressor"),
-                 doc="binary inputs: 'adder' (XNORs, two-input adders; fewest LUT4 on "
-                     "ECP5) or 'compressor' (XNORs fused into 3-synapse counters, GPC "
-                     "stages, one carry-chain adder; fewest LUT6 on Xilinx). Same cycles")
+POPCOUNT = Field("popcount", "choice", default="adder",
+                 choices=("adder", "compressor", "ecp5_carry"),
+                 doc="binary inputs: 'adder' (XNORs, two-input adders), 'compressor' (XNORs "
+                     "fused into 3-synapse counters, GPC stages, one carry-chain adder; "
+                     "fewest LUT6 on Xilinx) or 'ecp5_carry' (ECP5 only: the mismatches "
+                     "counted on CCU2C carry cells with the XORs in their LUT4s; fewest "
+                     "LUT4). Same cycles")
 #: fully unrolled binary layers (issue #10): weights folded into logic, MST-shared popcounts
 UNROLL = (
     Field("unroll", "choice", default="none", choices=("none", "full"),

@@ -27,6 +27,7 @@ compressor-tree popcount, is one class with the same members:
 import numpy as np
 from amaranth.hdl import Cat, Const, Mux, Signal, signed
 
+from ._carry_popcount import carry_depth, carry_stage_levels, mismatch_count
 from ._pipeline import adder_tree, tree_level_widths, tree_stage_levels
 from .popcount import WeightTable, fused_group, popcount_plan, stage_levels, xnor_popcount
 
@@ -60,14 +61,15 @@ class XnorPopcount:
     stages = property(lambda self: self._pipeline)
     #: the engine reads every slice from its input buffer (fold 0 through the buffer's
     #: write), no replay multiplexer: with the compressor tree only, whose LUT6 count is
-    #: the point; the adder tree's Verilog stays as it was
+    #: the point; the adder tree's Verilog stays as it was (and the ECP5 carry tree's first
+    #: stage keeps the buffer's LUTRAM read out of its path)
     slice_from_buffer = property(lambda self: self._tree == "compressor")
     #: a weight store may hand ``slice_sum`` a :class:`~.popcount.WeightTable` (the ROM read
     #: inside the tree's first level): the compressor tree only
     reads_tables = property(lambda self: self._tree == "compressor")
     #: the engine restarts an accumulator by the reset of its flip-flops, not a multiplexer
-    #: in front of its adder (compressor tree only, as above)
-    reset_accumulator = property(lambda self: self._tree == "compressor")
+    #: in front of its adder (the compressor and ECP5 carry trees only, as above)
+    reset_accumulator = property(lambda self: self._tree in ("compressor", "ecp5_carry"))
     #: the weight ROMs that are no tables are stored by depth and width
     #: (:func:`~hwgen.units._rom.rom_plan`: block RAM, logic or split), not where Yosys puts
     #: them (logic up to 64 words: a 64-word ROM bit is a LUT6, as much as the synapse's
@@ -77,21 +79,31 @@ class XnorPopcount:
     #: multiplexer (a 32x32 MVAU at SF = 2 spent 271 of its 1,744 LUT6 on that multiplexer):
     #: in the LUT-lean lanes only (the compressor tree, or the stage after the reads), so
     #: today's default MVAU keeps its Verilog and placed Fmax
-    lutram_queue = property(lambda self: self._tree == "compressor" or self._placement == "reads")
+    lutram_queue = property(lambda self: self._tree in ("compressor", "ecp5_carry")
+                            or self._placement == "reads")
+    #: the slice's sum is ``-2 * popcount(x ^ w)`` (``"ecp5_carry"``: the mismatches, counted
+    #: on carry cells with the XORs in their LUTs), which the accumulator subtracts from a
+    #: start value of ``+MW`` instead of adding ``2 * popcount(xnor)`` to ``-MW``
+    counts_mismatches = property(lambda self: self._tree == "ecp5_carry")
+
+    def start_value(self, mw):
+        """The accumulator's start value before any threshold: ``-MW``, or ``+MW`` when the
+        slices subtract their mismatches (:attr:`counts_mismatches`)."""
+        return mw if self.counts_mismatches else -mw
 
     def codes(self, row):
         """Bit 1 = +1."""
         return (row > 0).astype(np.int64)
 
     def slice_bounds(self, weights=None):
-        return 0, 2 * self._simd
+        return (-2 * self._simd, 0) if self.counts_mismatches else (0, 2 * self._simd)
 
     def tree_delays(self, model, pipeline):
         """Estimated logic delay (ns) of each register stage of the adder tree with
         ``pipeline`` stages, from the slice's select and XNOR to the root (the
         accumulator's adder after the root is the engine's); None for the trees whose
         stages are not placed by :func:`~._pipeline.tree_stage_levels` (the compressor
-        tree, the ``"reads"`` placement).
+        and ``"ecp5_carry"`` trees, the ``"reads"`` placement).
 
         ``model`` is a :class:`hwgen.timing.DelayModel`. The first stage starts with
         one LUT level (the replay select and the XNOR); the adder levels count as
@@ -103,7 +115,18 @@ class XnorPopcount:
             return None
         return tree_stage_delays(model, [(0, 1)] * self._simd, pipeline, first_luts=1)
 
+    def _levels(self, depth):
+        if self._placement == "reads":
+            return stage_levels(depth, self._pipeline)
+        return [j * (depth + 1) // (self._pipeline + 1) for j in range(1, self._pipeline + 1)]
+
     def slice_sum(self, m, stages, p, x_slice, w_slice):
+        if self.counts_mismatches:
+            depth = carry_depth(self._simd)
+            levels = (stage_levels(depth, self._pipeline) if self._placement == "reads"
+                      else carry_stage_levels(depth, self._pipeline))
+            return -(mismatch_count(m, x_slice, w_slice, registers=levels, stages=stages,
+                                    name=f"pc{p}") << 1)
         if self._tree == "adder" and self._placement == "tree":
             agree = Signal(self._simd, name=f"agree_{p}")
             m.d.comb += agree.eq(~(x_slice ^ w_slice))
@@ -111,12 +134,7 @@ class XnorPopcount:
                                f"pc{p}", pipeline=self._pipeline)
             return count << 1
         group = fused_group(len(w_slice.addr)) if isinstance(w_slice, WeightTable) else 3
-        depth = popcount_plan(self._simd, self._tree, group).depth
-        if self._placement == "reads":
-            levels = stage_levels(depth, self._pipeline)
-        else:
-            levels = [j * (depth + 1) // (self._pipeline + 1)
-                      for j in range(1, self._pipeline + 1)]
+        levels = self._levels(popcount_plan(self._simd, self._tree, group).depth)
         count = xnor_popcount(m, x_slice, w_slice, structure=self._tree, registers=levels,
                               stages=stages, name=f"pc{p}")
         return count << 1

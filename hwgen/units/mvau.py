@@ -77,10 +77,13 @@ class MVAU(FoldedUnit):
     in_shape : Shape    input element shape: ``unsigned(1)`` (binary); integer inputs and
                         integer/ternary weights take :class:`~.mvau_int.IntegerMVAU`,
                         the same engine with another lane datapath
-    popcount : str      ``"adder"`` (XNORs + a tree of two-input adders; fewest LUT4 on
-                        ECP5) or ``"compressor"`` (XNORs fused into 3-synapse counters, GPC
+    popcount : str      ``"adder"`` (XNORs + a tree of two-input adders; any family),
+                        ``"compressor"`` (XNORs fused into 3-synapse counters, GPC
                         stages, one carry-chain adder: fewest LUT6 on Xilinx), see
-                        :mod:`hwgen.units.popcount`
+                        :mod:`hwgen.units.popcount`, or ``"ecp5_carry"`` (ECP5 only: the
+                        mismatches ``x ^ w`` counted on CCU2C cells with the XORs in their
+                        LUT4s, :mod:`hwgen.units._carry_popcount`, and subtracted from a
+                        start value ``+MW``: fewest LUT4 on ECP5)
     stage_placement : str
                         ``"tree"`` (the ``pipeline`` stages spread over the tree and the
                         accumulator) or ``"reads"`` (the first right after the slice and
@@ -89,7 +92,8 @@ class MVAU(FoldedUnit):
                         sums leave from the accumulator's register, a cycle later
                         (default False; the composer sets it from the delay model and
                         ``target.clock_mhz``, see :meth:`retimed`; no effect with ``SF`` = 1
-                        or the compressor tree)
+                        or the compressor and ``"ecp5_carry"`` trees, whose accumulators
+                        restart by reset)
     threshold : array-like [MH] of int, or None
                         fuse a 1-bit threshold activation (see above): ``o`` carries
                         ``unsigned(1)`` elements; None (default) emits the sums
@@ -180,8 +184,8 @@ class MVAU(FoldedUnit):
         fused = self._threshold is not None
         engine = FoldedEngine(mh=mh, mw=mw, pe=pe, simd=simd, in_shape=shape,
                               datapath=datapath, store=store,
-                              base=-mw - _parity_thresholds(self._threshold, mw) if fused
-                              else -mw,
+                              base=datapath.start_value(mw)
+                              - (_parity_thresholds(self._threshold, mw) if fused else 0),
                               registered_result=registered_result,
                               address_copies=address_copies, start_copies=start_copies,
                               sign_output=fused, registered_controls=True)

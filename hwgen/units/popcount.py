@@ -31,7 +31,7 @@ family because Yosys maps them differently (``benchmarks/synth_binary.py
     full adder, a (5;3) GPC) are marked as a pair (``DUAL_LUT_ATTRIBUTE``):
     a Xilinx LUT6 computes both as a ``LUT6_2``, which hwgen's Xilinx flow
     packs (:mod:`hwgen.lutpack`; Yosys has no LUT combining).
-``"adder"`` (ECP5 LUT4 + CCU2C, iCE40)
+``"adder"`` (iCE40; ECP5 before ``"ecp5_carry"``)
     The XNORs, then a balanced tree of two-input adders (the structure of
     the MVAU's original tree); Yosys merges the adders between two register
     stages into one multi-operand sum and ABC maps its full adders together
@@ -39,7 +39,15 @@ family because Yosys maps them differently (``benchmarks/synth_binary.py
     compressor tree or LUT4 counters (two synapses -> a 2-bit count, then
     full adders): a LUT4 cannot fuse three XNORs, Yosys puts only adders
     wider than four bits on CCU2C cells, and it cannot put logic into a
-    CCU2C's LUT4s, so every counter stays in LUTs.
+    CCU2C's LUT4s, so every counter stays in LUTs. ``"ecp5_carry"`` does put it there.
+
+``"ecp5_carry"`` (ECP5 LUT4 + CCU2C)
+    ``n`` minus the mismatch count of :mod:`._carry_popcount`: ripple adders of
+    CCU2C cells whose LUT4s compute the XORs ``x[k] ^ w[k]`` too, about 1.5
+    LUT4 per synapse with no LUT4 outside the cells. The cells are Instances
+    (inside :func:`._ccu2c.simulation_twins`: Amaranth logic, for Amaranth's
+    simulator), so the Verilog is for ECP5 only. The binary MVAU takes the
+    mismatch count itself and subtracts it (no ``n -`` adder).
 
 Levels and pipelining: level 0 is the inputs ``x`` and ``w``; each counting
 stage (the fused XNOR level, each GPC stage, the final adder; ``"adder"``:
@@ -60,6 +68,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..ranges import range_shape
+from ._carry_popcount import carry_depth, mismatch_count
 from ._checks import check_int
 
 __all__ = ["STRUCTURES", "FAMILY_STRUCTURE", "TABLE_ADDRESS_BITS", "DUAL_LUT_ATTRIBUTE", "PopcountPlan", "WeightTable",
@@ -67,9 +76,9 @@ __all__ = ["STRUCTURES", "FAMILY_STRUCTURE", "TABLE_ADDRESS_BITS", "DUAL_LUT_ATT
            "sum_depth", "PopcountTree"]
 
 #: the tree structures (see the module doc)
-STRUCTURES = ("compressor", "adder")
+STRUCTURES = ("compressor", "adder", "ecp5_carry")
 #: the structure each family's Yosys flow maps best (measured, see the module doc)
-FAMILY_STRUCTURE = {"xilinx": "compressor", "ecp5": "adder", "ice40": "adder"}
+FAMILY_STRUCTURE = {"xilinx": "compressor", "ecp5": "ecp5_carry", "ice40": "adder"}
 
 # GPC shapes (bits taken from column i, i+1, ...) usable with 6-input LUTs, most bits removed per
 # LUT first: (6,) is a (6;3) counter, (5, 1) the (1,5;3) GPC. The full adder (3,) and the
@@ -154,6 +163,8 @@ def popcount_plan(n, structure="compressor", group=3):
     width = n.bit_length()
     if structure == "adder":
         return PopcountPlan(n, structure, (n - 1).bit_length(), width)
+    if structure == "ecp5_carry":
+        return PopcountPlan(n, structure, carry_depth(n), width)
     sizes, final = _reduction(_fused_columns(n, group), width)
     return PopcountPlan(n, structure, 1 + len(sizes) + final, width, tuple(sizes))
 
@@ -184,7 +195,8 @@ def xnor_popcount(m, x, w, *, structure="compressor", registers=(), enable=None,
     x, w : Value        activation and weight bits, ``n`` each (bit 1 = +1); ``w`` may be a
                         :class:`WeightTable` (``"compressor"`` only): the ROM is read inside
                         the first level, whose registers at level 0 take its address
-    structure : str     ``"compressor"`` or ``"adder"`` (``FAMILY_STRUCTURE`` maps a family)
+    structure : str     ``"compressor"``, ``"adder"`` or ``"ecp5_carry"`` (``FAMILY_STRUCTURE``
+                        maps a family)
     registers : iterable of int
         levels (0 .. depth, or beyond) followed by a register stage; the count
         comes ``len(registers)`` cycles after ``x`` and ``w``
@@ -210,6 +222,11 @@ def xnor_popcount(m, x, w, *, structure="compressor", registers=(), enable=None,
     builder = _Builder(m, levels, enable, stages, name)
     if structure == "adder":
         count = builder.adder_tree(x, w)
+    elif structure == "ecp5_carry":
+        mismatches = mismatch_count(m, x, w, registers=levels, enable=enable, stages=stages,
+                                    name=name)
+        count = Signal(n.bit_length(), name=f"{name}_count")
+        m.d.comb += count.eq(n - mismatches)
     else:
         count = builder.compressor_tree(x, w, plan, group)
     return count
@@ -223,7 +240,7 @@ class PopcountTree(wiring.Component):
     Parameters
     ----------
     n : int             bits of ``x`` and of ``w``
-    structure : str     ``"compressor"`` or ``"adder"`` (see the module doc)
+    structure : str     ``"compressor"``, ``"adder"`` or ``"ecp5_carry"`` (see the module doc)
     registers : tuple of int
         levels of the tree followed by a register stage (see :func:`xnor_popcount`)
 

@@ -1,4 +1,4 @@
-"""``popcount: adder | compressor`` on the binary MVU ops: the tree of a folded MVAU."""
+"""``popcount: adder | compressor | ecp5_carry`` on the binary MVU ops: the tree of a folded MVAU."""
 
 import pytest
 
@@ -31,11 +31,15 @@ def test_binary_conv_takes_it():
 
 @pytest.mark.parametrize("layer, path, message", [
     ("{name: fc, op: binary_dense, out_features: 16, popcount: wallace}", "layers[0].popcount",
-     "expected one of 'adder', 'compressor', got the string 'wallace'"),
+     "expected one of 'adder', 'compressor', 'ecp5_carry', got the string 'wallace'"),
     ("{name: fc, op: binary_dense, out_features: 16, unroll: full, popcount: compressor}",
      "layers[0].popcount", "popcount: compressor chooses the tree of a folded MVAU"),
     ("{name: fc, op: dense, out_features: 16, popcount: compressor}", "layers[0].popcount",
      "'popcount' belongs to binary_dense, binary_conv2d"),
+    ("{name: fc, op: dense, out_features: 16, popcount: ecp5_carry}", "layers[0].popcount",
+     "'popcount' belongs to binary_dense, binary_conv2d"),
+    ("{name: fc, op: binary_dense, out_features: 16, unroll: full, popcount: ecp5_carry}",
+     "layers[0].popcount", "popcount: ecp5_carry chooses the tree of a folded MVAU"),
 ])
 def test_rejects(layer, path, message):
     with pytest.raises(SpecError) as info:

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from hwgen.export import to_verilog
+from hwgen.units._ccu2c import simulation_twins
 from hwgen.units.mvau import MVAU
 from sim.amaranth_streams import simulate_stream
 from sim.packing import unpack
@@ -18,6 +19,13 @@ from sw_reference.ops import threshold as golden_threshold
 from .mvau_cases import check_cosim, check_lint, expected, make_vectors, make_weights, to_beats
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
+
+
+@pytest.fixture(autouse=True)
+def _carry_cell_twins():
+    """``popcount="ecp5_carry"``'s CCU2C cells as Amaranth logic for Amaranth's simulator."""
+    with simulation_twins():
+        yield
 
 
 def make_thresholds(x, weights, seed):
@@ -52,7 +60,9 @@ CASES = [(8, 16, 1, 1, 0, "adder", False), (8, 16, 8, 16, 1, "adder", False),
          (8, 16, 2, 4, 1, "adder", True), (16, 32, 4, 8, 2, "adder", False),
          (10, 36, 5, 12, 2, "adder", True), (8, 15, 4, 5, 0, "adder", False),
          (8, 16, 2, 4, 1, "compressor", False), (16, 32, 4, 8, 1, "compressor", False),
-         (10, 36, 5, 12, 0, "compressor", False), (8, 15, 8, 15, 1, "compressor", False)]
+         (10, 36, 5, 12, 0, "compressor", False), (8, 15, 8, 15, 1, "compressor", False),
+         (8, 16, 2, 4, 1, "ecp5_carry", False), (16, 32, 4, 8, 2, "ecp5_carry", False),
+         (10, 36, 5, 12, 0, "ecp5_carry", False), (8, 15, 8, 15, 1, "ecp5_carry", False)]
 
 
 def build(mh, mw, pe, simd, pipeline, popcount, registered, *, seed, start_copies=False):
@@ -97,7 +107,7 @@ def test_start_copies_give_the_same_bits_latency_and_throughput(mh, mw, pe, simd
     np.testing.assert_array_equal(from_bit_beats(received, pe, unit.nf), want)
 
 
-@pytest.mark.parametrize("popcount", ["adder", "compressor"])
+@pytest.mark.parametrize("popcount", ["adder", "compressor", "ecp5_carry"])
 def test_latency_and_throughput_as_without_the_threshold(popcount):
     """A vector every NF * SF cycles, first output ``latency`` after the last input, as the
     MVAU without the threshold: the threshold costs no cycle."""

