@@ -2,7 +2,10 @@
 
 Each against Python integers: products and roots exhaustively on small
 widths, the queue and the round robin on random data under random stalls
-on both sides (order kept, nothing dropped or duplicated).
+on both sides (order kept, nothing dropped or duplicated). The roots, queue
+and round robin start from random values in their registers without a reset
+(``scramble``), and a last test shows that this catches a unit that reads
+such a register before loading it.
 """
 
 import random
@@ -11,8 +14,8 @@ from math import isqrt
 import numpy as np
 import pytest
 import torch
-from amaranth.hdl import Module, signed, unsigned
-from amaranth.lib import wiring
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
@@ -20,7 +23,7 @@ from hwgen.units._multiply import product_latency, shift_add_product
 from hwgen.units._rowbuffer import RoundRobin, RowQueue
 from hwgen.units._sqrt import IntegerSqrt, NewtonChain
 from hwgen.units.divider import Divider
-from sim.amaranth_streams import simulate_stream
+from sim.amaranth_streams import reset_less_state, simulate_stream
 from sw_reference import ivit
 
 
@@ -226,3 +229,39 @@ def test_row_queue_takes_every_beat_its_credits_allow(depth, fanout, staged):
     got, words, refused = _credit_writer_run(dut, beats=6 * depth + 200, seed=depth)
     assert refused == []
     assert got == words
+
+
+class _RunningSum(wiring.Component):
+    """Each beat out is the sum of the beats so far, in a register with no reset: a unit
+    that reads a reset-less register before anything was loaded into it (a bug)."""
+
+    i: In(stream.Signature(unsigned(16)))
+    o: Out(stream.Signature(unsigned(16)))
+
+    def elaborate(self, platform):
+        m = Module()
+        total = Signal(16, reset_less=True)
+        m.d.comb += [self.o.valid.eq(self.i.valid), self.i.ready.eq(self.o.ready),
+                     self.o.payload.eq(total + self.i.payload)]
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += total.eq(total + self.i.payload)
+        return m
+
+
+def test_scramble_finds_a_register_read_before_it_is_loaded():
+    """The scrambled simulation (registers without a reset start at random values) is what
+    the row units' tests rely on to show that they read their data behind valid flags: a unit
+    that does not fails it, and passes the plain simulation, where the register starts at 0."""
+    words = list(range(1, 30))
+    want = [sum(words[:k + 1]) & 0xFFFF for k in range(len(words))]
+    assert simulate_stream(_RunningSum(), words, len(words), stall=0.3, seed=1) == want
+    got = simulate_stream(_RunningSum(), words, len(words), stall=0.3, seed=1, scramble=1)
+    assert got != want
+
+
+def test_scramble_reaches_submodules_and_written_memories():
+    """A row queue staging its writes: its address and data stages and its storage are
+    scrambled; its flags and counters (reset) are not."""
+    _, registers, memories = reset_less_state(RowQueue(unsigned(12), depth=5, staged_write=True))
+    assert {r.name for r in registers} == {"staged_addr", "staged_data"}
+    assert len(memories) == 1
