@@ -30,11 +30,13 @@ def exp_shift_value(d, *, x0, n, cap=None):
     return cap if k >= cap.bit_length() else min(v << k, cap)
 
 
-def delay(m, value, cycles, enable, name, *, reset_less=False):
+def delay(m, value, cycles, enable, name, *, reset_less=None):
     """``value`` through ``cycles`` registers that load when ``enable`` is high (``reset_less``:
-    registers without a reset, for data that is read only behind a valid flag)."""
+    True for registers without a reset, for data read only behind a valid flag; None: as
+    ``value``'s, a Signal's own, else with a reset)."""
+    like = {} if reset_less is None else {"reset_less": reset_less}
     for k in range(cycles):
-        reg = Signal.like(value, name=f"{name}_d{k}", reset_less=reset_less)
+        reg = Signal.like(value, name=f"{name}_d{k}", **like)
         with m.If(enable):
             m.d.sync += reg.eq(value)
         value = reg
