@@ -9,7 +9,7 @@ two coroutines, so handshake handling lives in one place::
 ``words`` are raw payload integers (see :mod:`sim.packing`).
 """
 
-__all__ = ["stream_put", "stream_get", "simulate_stream"]
+__all__ = ["stream_put", "stream_get", "simulate_stream", "reset_less_state", "scrambler"]
 
 
 async def stream_put(ctx, stream, words, *, rng, stall=0.0):
@@ -55,8 +55,53 @@ async def stream_get(ctx, stream, count, *, rng, stall=0.0, stable_check=True, s
     return words
 
 
+def reset_less_state(dut):
+    """``(fragment, registers, memories)``: ``dut`` elaborated, every signal that a clocked
+    statement of it drives and that has no reset, and the data of every memory it writes
+    (ROMs, never written, are left out). Simulate ``fragment``: it holds these signals."""
+    from amaranth.hdl import Fragment
+    from amaranth.hdl._mem import MemoryInstance          # Amaranth 0.5's elaborated Memory
+    fragment = Fragment.get(dut, None)
+    registers, memories = {}, []
+
+    def walk(part):
+        if isinstance(part, MemoryInstance) and part._write_ports:
+            memories.append(part._data)
+        for domain, statements in part.statements.items():
+            if domain != "comb":
+                for statement in statements:
+                    registers.update((id(s), s) for s in statement._lhs_signals() if s.reset_less)
+        for sub, _, _ in part.subfragments:
+            walk(sub)
+    walk(fragment)
+    return fragment, list(registers.values()), memories
+
+
+def scrambler(registers, memories, seed):
+    """A testbench that fills ``registers`` and every word of ``memories`` with random bits
+    before the first clock edge: the state after a reset in mid-stream, where registers
+    without a reset keep what they held. A unit whose outputs still match reads them only
+    behind its valid flags."""
+    import random
+    rng = random.Random(seed)
+
+    def word(shape):
+        value = rng.getrandbits(shape.width)
+        return value - (value >> (shape.width - 1) << shape.width) if shape.signed else value
+
+    async def scramble(ctx):
+        from amaranth.hdl import Shape, Value
+        for signal in registers:
+            ctx.set(signal, word(signal.shape()))
+        for data in memories:
+            shape = Shape.cast(data.shape)
+            for row in range(data.depth):
+                ctx.set(Value.cast(data[row]), word(shape))
+    return scramble
+
+
 def simulate_stream(dut, words, count, *, stall=0.0, seed=0, stamps=None, stats=None,
-                    in_stall=None):
+                    in_stall=None, scramble=None):
     """Run ``dut`` in Amaranth's simulator; return the ``count`` words it sends on ``o``.
 
     ``words`` go in through :func:`stream_put` on ``dut.i``; for a unit with
@@ -69,6 +114,9 @@ def simulate_stream(dut, words, count, *, stall=0.0, seed=0, stamps=None, stats=
     ``stats`` (a dict) counts the output beats checked stable while stalled
     (see :func:`stream_get`). ``in_stall`` sets the producers' stall
     probability apart from the consumer's (default: ``stall`` for both).
+    ``scramble`` (an int seed): registers without a reset and written memories
+    start at random values (:func:`scrambler`), so the outputs must not depend
+    on them before the unit's valid flags say they hold data.
     """
     import random
     from amaranth.sim import Simulator
@@ -97,8 +145,13 @@ def simulate_stream(dut, words, count, *, stall=0.0, seed=0, stamps=None, stats=
                 stamps[1].append(cycle)
             cycle += 1
 
-    sim = Simulator(dut)
+    toplevel = dut
+    if scramble is not None:
+        toplevel, registers, memories = reset_less_state(dut)
+    sim = Simulator(toplevel)
     sim.add_clock(1e-8)
+    if scramble is not None:
+        sim.add_testbench(scrambler(registers, memories, scramble))
     for index, (port, port_words) in enumerate(inputs.items()):
         # Port i keeps seed 0's stream (existing tests' stall patterns); others get their own.
         sim.add_testbench(producer(port, port_words, seed + 2 * index))

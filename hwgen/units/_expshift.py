@@ -30,10 +30,13 @@ def exp_shift_value(d, *, x0, n, cap=None):
     return cap if k >= cap.bit_length() else min(v << k, cap)
 
 
-def delay(m, value, cycles, enable, name):
-    """``value`` through ``cycles`` registers that load when ``enable`` is high."""
+def delay(m, value, cycles, enable, name, *, reset_less=None):
+    """``value`` through ``cycles`` registers that load when ``enable`` is high (``reset_less``:
+    True for registers without a reset, for data read only behind a valid flag; None: as
+    ``value``'s, a Signal's own, else with a reset)."""
+    like = {} if reset_less is None else {"reset_less": reset_less}
     for k in range(cycles):
-        reg = Signal.like(value, name=f"{name}_d{k}")
+        reg = Signal.like(value, name=f"{name}_d{k}", **like)
         with m.If(enable):
             m.d.sync += reg.eq(value)
         value = reg
@@ -41,7 +44,8 @@ def delay(m, value, cycles, enable, name):
 
 
 def _register(m, value, enable, name, shape=None):
-    reg = Signal(shape if shape is not None else value.shape(), name=name)
+    """``value`` in a register without a reset (:func:`exp_shift`'s stages hold data only)."""
+    reg = Signal(shape if shape is not None else value.shape(), name=name, reset_less=True)
     with m.If(enable):
         m.d.sync += reg.eq(value)
     return reg
@@ -71,7 +75,10 @@ def exp_shift(m, x, top, *, x0, n, name, enable, cap=None, parts=False):
     exactly the golden model's capped value.
 
     ``m`` is the Module the statements go into, ``x``/``top`` Values presented
-    with the beat that ``enable`` takes; ``name`` prefixes the signals.
+    with the beat that ``enable`` takes; ``name`` prefixes the signals. The
+    registers have no reset (off the fabric-routed reset net): the caller
+    reads the result only behind a valid flag of its own, as the row
+    pipelines' :class:`~hwgen.units._rowbuffer.RowApply` does.
     Returns an ``unsigned(exp_shift_bits(x0, n, cap))`` Signal valid
     :data:`EXP_SHIFT_LATENCY` (+1 with ``cap``) enabled cycles later; with
     ``parts`` (no ``cap``), ``(e, v, shift)`` where ``e = v << shift``, all
@@ -125,7 +132,7 @@ def exp_shift(m, x, top, *, x0, n, name, enable, cap=None, parts=False):
     wide = _register(m, v << shift2, enable, f"{name}_wide",
                      unsigned(len(v) + max(shifts)))
     low7 = _register(m, low, enable, f"{name}_low7")
-    e = Signal(unsigned(exp_shift_bits(x0, n, cap)), name=f"{name}_e")
+    e = Signal(unsigned(exp_shift_bits(x0, n, cap)), name=f"{name}_e", reset_less=True)
     with m.If(enable):
         m.d.sync += e.eq(_min_const(wide, low7, cap))
     return e

@@ -42,13 +42,15 @@ def shift_add_product(m, a, b, *, enable, name, bound=None):
     narrower magnitude's bits select shifted copies of the wider one, which
     an adder tree sums with a register after each level; a signed product
     is negated back in a last stage. Every stage holds at most one carry chain.
+    The registers have no reset: the caller reads the product behind a valid
+    flag of its own (the row units' pipelines), so they stay off the reset net.
     """
     a_shape, b_shape = a.shape(), b.shape()
     signed_ = a_shape.signed or b_shape.signed
     if signed_:
-        a_mag = Signal(unsigned(a_shape.width), name=f"{name}_a")
-        b_mag = Signal(unsigned(b_shape.width), name=f"{name}_b")
-        negative = Signal(name=f"{name}_negative")
+        a_mag = Signal(unsigned(a_shape.width), name=f"{name}_a", reset_less=True)
+        b_mag = Signal(unsigned(b_shape.width), name=f"{name}_b", reset_less=True)
+        negative = Signal(name=f"{name}_negative", reset_less=True)
         a_neg = a < 0 if a_shape.signed else False
         b_neg = b < 0 if b_shape.signed else False
         with m.If(enable):
@@ -73,7 +75,8 @@ def shift_add_product(m, a, b, *, enable, name, bound=None):
                     largest = min(largest, bound >> low)
             else:
                 value, low, largest = pair[0]
-            reg = Signal(unsigned(largest.bit_length()), name=f"{name}_l{level}_{index // 2}")
+            reg = Signal(unsigned(largest.bit_length()), name=f"{name}_l{level}_{index // 2}",
+                         reset_less=True)
             with m.If(enable):
                 m.d.sync += reg.eq(value)
             summed.append((reg, low, largest))
@@ -82,8 +85,8 @@ def shift_add_product(m, a, b, *, enable, name, bound=None):
     magnitude = value << low
     if not signed_:
         return magnitude
-    product = Signal(signed(len(a) + len(b) + 1), name=name)
-    negative = delay(m, negative, level, enable, f"{name}_negative")
+    product = Signal(signed(len(a) + len(b) + 1), name=name, reset_less=True)
+    negative = delay(m, negative, level, enable, f"{name}_negative", reset_less=True)
     with m.If(enable):
         m.d.sync += product.eq(Mux(negative, -magnitude, magnitude))
     return product

@@ -185,8 +185,9 @@ class RowQueue(wiring.Component):
             # The RAM is written a cycle after the handshake, and the reader hears of it a
             # cycle after that. A freed word is still writable FREE_LAG cycles after its
             # read: ``full`` counts places, not RAM writes.
-            w_en, w_addr = Signal(name="staged_en"), Signal.like(produce, name="staged_addr")
-            w_data = Signal(len(w_data), name="staged_data")
+            w_en = Signal(name="staged_en")
+            w_addr = Signal.like(produce, name="staged_addr", reset_less=True)
+            w_data = Signal(len(w_data), name="staged_data", reset_less=True)
             m.d.sync += [w_en.eq(write), w_addr.eq(produce), w_data.eq(Value.cast(self.i.payload))]
         m.d.comb += [write.eq(self.i.valid & ~full),
                      read.eq((~empty | wrote) & (~out_valid | self.o.ready)),
@@ -269,14 +270,17 @@ class RowReduce(wiring.Component):
         m.d.sync += ready.eq(~beat_zero_next & (~value_zero_next | ~last_next))
         m.d.comb += [self.i.ready.eq(ready), fire.eq(self.i.valid & ready)]
 
-        # The beat's lanes, then a tree with a register after each level.
+        # The beat's lanes, then a tree with a register after each level. Only the valid
+        # flags are reset: the beat, its row flags and the parts are read behind them.
         valid, beat, flags = fire, self._keep(self.i.payload), Cat(first, last)
         parts = self._lanes(self.i.payload)
         level = 0
         while True:
-            regs = [Signal(part.shape(), name=f"part_{level}_{k}") for k, part in enumerate(parts)]
-            valid_r, beat_r = Signal(name=f"valid_{level}"), Signal.like(beat, name=f"beat_{level}")
-            flags_r = Signal(2, name=f"flags_{level}")
+            regs = [Signal(part.shape(), name=f"part_{level}_{k}", reset_less=True)
+                    for k, part in enumerate(parts)]
+            valid_r = Signal(name=f"valid_{level}")
+            beat_r = Signal.like(beat, name=f"beat_{level}", reset_less=True)
+            flags_r = Signal(2, name=f"flags_{level}", reset_less=True)
             m.d.sync += [valid_r.eq(valid), beat_r.eq(beat), flags_r.eq(flags),
                          *(r.eq(part) for r, part in zip(regs, parts))]
             valid, beat, flags, parts, level = valid_r, beat_r, flags_r, regs, level + 1
@@ -286,8 +290,9 @@ class RowReduce(wiring.Component):
                      for k in range(0, len(parts), 2)]
 
         # The fold: the running value of the row; after a row's last beat it is the row's
-        # value, written to the value FIFO from the register a cycle later.
-        running = Signal(self._value_shape)
+        # value, written to the value FIFO from the register a cycle later. A row's first
+        # beat does not read it (``fold``'s ``first``), so it needs no reset.
+        running = Signal(self._value_shape, reset_less=True)
         with m.If(valid):
             m.d.sync += running.eq(self._fold(running, parts[0], flags[0]))
         row_done = Signal()
@@ -343,7 +348,9 @@ class RowApply(wiring.Component):
     ``position``, e.g. a ROM address) in registers that load when ``enable``
     is high, and returns ``(result, latency)``: ``result`` is valid
     ``latency`` cycles after its inputs. A beat is taken only with its row's
-    value; the value is consumed with the row's last beat.
+    value; the value is consumed with the row's last beat. ``f``'s registers
+    need no reset (the row units' have none, which keeps them off the reset
+    net): RowApply's own valid flags say which stages hold a beat.
 
     The pipeline never stalls (``enable`` is constant 1, so its registers
     need no enable net): results land in an output FIFO, and a beat enters
@@ -414,7 +421,9 @@ def _held_values(m, values, *, consume):
     its slot, a row's first beat can follow the last beat of the one before.
     """
     shape = values.payload.shape()
-    current, upcoming = Signal(shape, name="value_current"), Signal(shape, name="value_next")
+    # the values are read behind their valid flags: no reset
+    current = Signal(shape, name="value_current", reset_less=True)
+    upcoming = Signal(shape, name="value_next", reset_less=True)
     current_valid, upcoming_valid = Signal(name="value_current_valid"), Signal(name="value_next_valid")
     take = values.valid & ~upcoming_valid
     freed = consume | ~current_valid                  # the current slot is (being) freed
@@ -479,6 +488,9 @@ class RoundRobin(wiring.Component):
         out_free = ~self.o.valid | self.o.ready
         result_valid = _select([u.o.valid for u in self._units], give)
         release = result_valid & out_free
+        # the output register's word is read behind o.valid: no reset
+        word = Signal(len(Value.cast(self.o.payload)), name="word", reset_less=True)
+        m.d.comb += Value.cast(self.o.payload).eq(word)
         for k, unit in enumerate(self._units):
             m.submodules[f"copy_{k}"] = unit
             m.d.comb += [Value.cast(unit.i.payload).eq(Value.cast(self.i.payload)),
@@ -487,8 +499,7 @@ class RoundRobin(wiring.Component):
         m.d.comb += self.i.ready.eq(ready)
         with m.If(release):
             m.d.sync += [self.o.valid.eq(1), give.eq(Mux(give == count - 1, 0, give + 1)),
-                         Value.cast(self.o.payload).eq(
-                             _select([Value.cast(u.o.payload) for u in self._units], give))]
+                         word.eq(_select([Value.cast(u.o.payload) for u in self._units], give))]
         with m.Elif(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         # free: cleared by a dispatch, set when the copy's result leaves it.

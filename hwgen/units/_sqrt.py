@@ -18,6 +18,7 @@ class IntegerSqrt(wiring.Component):
 
     Members: ``i`` (``unsigned(value_bits)``), ``o`` (``unsigned(root_bits)``).
     Latency ``ceil(value_bits / 2) + 1`` cycles, interval one more; one value at a time.
+    Only ``busy`` and ``o.valid`` are reset: the data registers are read behind them.
     """
 
     def __init__(self, *, value_bits):
@@ -37,10 +38,10 @@ class IntegerSqrt(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         digits = self._digits
-        rem = Signal(self._value_bits)
-        res = Signal(2 * digits)
-        bit = Signal(2 * digits)
-        count = Signal(range(digits + 1))
+        rem = Signal(self._value_bits, reset_less=True)
+        res = Signal(2 * digits, reset_less=True)
+        bit = Signal(2 * digits, reset_less=True)
+        count = Signal(range(digits + 1), reset_less=True)
         busy = Signal()
         m.d.comb += [self.i.ready.eq(~busy & ~self.o.valid),
                      self.o.payload.eq(Mux(res == 0, 1, res))]

@@ -34,6 +34,10 @@ class Divider(wiring.Component):
     and a meaningless remainder; callers divide by a value they know is
     positive (I-ViT: a row sum ``>= 1``, a square root ``>= 1``).
 
+    Only the control flags (``busy``, the valid flags) are reset: remainders,
+    quotient bits, divisors, step counts and tags are read only behind them,
+    and without a reset their flip-flops stay off the reset net.
+
     Parameters
     ----------
     dividend_bits : int     width of ``a`` (1 .. 64)
@@ -156,11 +160,14 @@ class Divider(wiring.Component):
 
     def _elaborate_iterative(self, m):
         q = self._quotient_bits
-        rem = Signal(self._divisor_bits)
-        bits = Signal(q)          # dividend bits shifting out at the top, quotient bits in
-        divisor = Signal(self._divisor_bits)
-        steps = Signal(range(q + 1))
+        rem = Signal(self._divisor_bits, reset_less=True)
+        bits = Signal(q, reset_less=True)   # dividend bits shifting out at the top, quotient in
+        divisor = Signal(self._divisor_bits, reset_less=True)
+        steps = Signal(range(q + 1), reset_less=True)          # read only while busy
         busy = Signal()
+        if self._tagged:
+            tag = Signal.like(self.i.payload.tag, name="tag", reset_less=True)
+            m.d.comb += self.o.payload.tag.eq(tag)
 
         m.d.comb += [self.o.payload.quotient.eq(bits), self.o.payload.remainder.eq(rem),
                      self.i.ready.eq(~busy & ~self.o.valid)]
@@ -171,7 +178,7 @@ class Divider(wiring.Component):
             m.d.sync += [rem.eq(a >> q), bits.eq(a[:q]),
                          divisor.eq(self.i.payload.divisor), steps.eq(q), busy.eq(1)]
             if self._tagged:
-                m.d.sync += self.o.payload.tag.eq(self.i.payload.tag)
+                m.d.sync += tag.eq(self.i.payload.tag)
         with m.Elif(busy):
             new_rem, take = self._step(rem, bits[-1], divisor, self._divisor_bits + 1)
             m.d.sync += [rem.eq(new_rem), bits.eq(Cat(take, bits[:-1])), steps.eq(steps - 1)]
@@ -195,11 +202,11 @@ class Divider(wiring.Component):
                                        else Const((self._dividend >> bit) & 1, 1),
                                        divisor, self._trial_bits(bit), small)
             valid_s = Signal(name=f"valid_{stage}")
-            rem_s = Signal(len(new_rem), name=f"rem_{stage}")
-            quotient_s = Signal(stage + 1, name=f"quotient_{stage}")
-            divisor_s = Signal(self._divisor_bits, name=f"divisor_{stage}")
+            rem_s = Signal(len(new_rem), name=f"rem_{stage}", reset_less=True)
+            quotient_s = Signal(stage + 1, name=f"quotient_{stage}", reset_less=True)
+            divisor_s = Signal(self._divisor_bits, name=f"divisor_{stage}", reset_less=True)
             # The next stage's divisor test, one stage early: a flip-flop, off its carry path.
-            small_s = Signal(name=f"small_{stage}")
+            small_s = Signal(name=f"small_{stage}", reset_less=True)
             with m.If(advance):
                 m.d.sync += [valid_s.eq(valid), rem_s.eq(new_rem),
                              quotient_s.eq(Cat(take, quotient)), divisor_s.eq(divisor)]
@@ -207,12 +214,12 @@ class Divider(wiring.Component):
                     m.d.sync += small_s.eq(self._small(divisor, self._trial_bits(bit - 1)))
             valid, rem, quotient, divisor, small = valid_s, rem_s, quotient_s, divisor_s, small_s
             if self._dividend is None and bit:
-                low_s = Signal(bit, name=f"low_{stage}")
+                low_s = Signal(bit, name=f"low_{stage}", reset_less=True)
                 with m.If(advance):
                     m.d.sync += low_s.eq(low[:bit])
                 low = low_s
             if self._tagged:
-                tag_s = Signal.like(self.i.payload.tag, name=f"tag_{stage}")
+                tag_s = Signal.like(self.i.payload.tag, name=f"tag_{stage}", reset_less=True)
                 with m.If(advance):
                     m.d.sync += tag_s.eq(tag)
                 tag = tag_s

@@ -233,10 +233,13 @@ class LayerNorm(wiring.Component):
         return m
 
     def _centre(self, m, x, mean, position, enable):
-        """``y = x - mean`` per lane, then ``y * y``, then their sum over the lanes."""
+        """``y = x - mean`` per lane, then ``y * y``, then their sum over the lanes.
+
+        Its registers (as :meth:`_scale`'s) have no reset: RowApply's valid flags
+        say which hold a beat."""
         simd = self._simd
         y_shape = signed(len(x[0]) + 1)
-        ys = [Signal(y_shape, name=f"y_{lane}") for lane in range(simd)]
+        ys = [Signal(y_shape, name=f"y_{lane}", reset_less=True) for lane in range(simd)]
         with m.If(enable):
             m.d.sync += [y.eq(x[lane] + self._offset - mean) for lane, y in enumerate(ys)]
         squares = [shift_add_product(m, y, y, enable=enable, name=f"square_{lane}")
@@ -247,18 +250,21 @@ class LayerNorm(wiring.Component):
         # to 208.7 MHz); every partial sum is below var's bound.
         level = 0
         while len(squares) > 2:
-            partial = [Signal(unsigned(self.var_bits), name=f"squares_{level}_{k}")
-                       for k in range((len(squares) + 1) // 2)]
+            partial = [Signal(unsigned(self.var_bits), name=f"squares_{level}_{k}",
+                              reset_less=True) for k in range((len(squares) + 1) // 2)]
             with m.If(enable):
                 m.d.sync += [part.eq(sum(squares[2 * k:2 * k + 2]))
                              for k, part in enumerate(partial)]
             squares, latency, level = partial, latency + 1, level + 1
         out = Signal(data.StructLayout({"y": data.ArrayLayout(y_shape, simd),
                                         "sq": unsigned(self.var_bits)}))
+        sq = Signal(unsigned(self.var_bits), name="sq", reset_less=True)
         with m.If(enable):
-            m.d.sync += out.sq.eq(sum(squares))
+            m.d.sync += sq.eq(sum(squares))
+        m.d.comb += out.sq.eq(sq)
         for lane, y in enumerate(ys):
-            m.d.comb += out.y[lane].eq(delay(m, y, latency + 1, enable, f"y_{lane}"))
+            m.d.comb += out.y[lane].eq(delay(m, y, latency + 1, enable, f"y_{lane}",
+                                             reset_less=True))
         return out, latency + 2
 
     def _scale(self, m, y, factor, position, enable):
@@ -266,8 +272,8 @@ class LayerNorm(wiring.Component):
         simd = self._simd
         biases = [lane_rom(m, f"bias_rom_{lane}", signed(32), self._bias[lane::simd],
                            addr=position, en=enable) for lane in range(simd)]
-        y1 = Signal.like(y, name="y1")
-        factor1 = Signal.like(factor, name="factor1")
+        y1 = Signal.like(y, name="y1", reset_less=True)
+        factor1 = Signal.like(factor, name="factor1", reset_less=True)
         with m.If(enable):
             m.d.sync += [y1.eq(y), factor1.eq(factor)]
         latency = product_latency(y1[0].shape(), factor1.shape())
@@ -276,7 +282,7 @@ class LayerNorm(wiring.Component):
             # |y| <= k (k >= isqrt(var) >= |y| for both roots) and factor = Q31 // k.
             product = shift_add_product(m, y1[lane], factor1, enable=enable,
                                         name=f"product_{lane}", bound=_Q31)
-            bias = delay(m, biases[lane], latency, enable, f"bias_{lane}")
+            bias = delay(m, biases[lane], latency, enable, f"bias_{lane}", reset_less=True)
             m.d.comb += out[lane].eq((product >> 1) + bias)
         return out, 1 + latency
 

@@ -187,7 +187,7 @@ class Shiftmax(wiring.Component):
             v, k = mantissas.v[lane], mantissas.k[lane]
             product = shift_add_product(m, v, factor, enable=enable, name=f"product_{lane}")
             latency = product_latency(v.shape(), factor.shape())
-            k = delay(m, k, latency, enable, f"k_{lane}")
+            k = delay(m, k, latency, enable, f"k_{lane}", reset_less=True)
             m.d.comb += y[lane].eq((product << k) >> (32 - self._out_bits))
         return y, product_latency(unsigned(len(mantissas.v[0])), unsigned(self.factor_bits))
 

@@ -28,11 +28,12 @@ def rows_of(unit, words, rows):
     return np.array(lanes, dtype=np.int64).reshape(rows, -1)
 
 
-def simulate_rows(unit, x, *, stall, seed, stamps=None):
-    """Amaranth simulation of ``unit`` on rows ``x``; returns [N, L] outputs."""
+def simulate_rows(unit, x, *, stall, seed, stamps=None, scramble=None):
+    """Amaranth simulation of ``unit`` on rows ``x``; returns [N, L] outputs (``scramble``: a
+    seed for random start values of the registers without a reset, see ``simulate_stream``)."""
     words = row_words(unit, x)
     return rows_of(unit, simulate_stream(unit, words, len(words), stall=stall, seed=seed,
-                                         stamps=stamps), len(x))
+                                         stamps=stamps, scramble=scramble), len(x))
 
 
 def cosim_rows(unit, name, x):

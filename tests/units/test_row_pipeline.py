@@ -2,7 +2,10 @@
 
 Each against Python integers: products and roots exhaustively on small
 widths, the queue and the round robin on random data under random stalls
-on both sides (order kept, nothing dropped or duplicated).
+on both sides (order kept, nothing dropped or duplicated). The roots, queue
+and round robin start from random values in their registers without a reset
+(``scramble``), and a last test shows that this catches a unit that reads
+such a register before loading it.
 """
 
 import random
@@ -11,8 +14,8 @@ from math import isqrt
 import numpy as np
 import pytest
 import torch
-from amaranth.hdl import Module, signed, unsigned
-from amaranth.lib import wiring
+from amaranth.hdl import Module, Signal, signed, unsigned
+from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
@@ -20,7 +23,7 @@ from hwgen.units._multiply import product_latency, shift_add_product
 from hwgen.units._rowbuffer import RoundRobin, RowQueue
 from hwgen.units._sqrt import IntegerSqrt, NewtonChain
 from hwgen.units.divider import Divider
-from sim.amaranth_streams import simulate_stream
+from sim.amaranth_streams import reset_less_state, simulate_stream
 from sw_reference import ivit
 
 
@@ -81,7 +84,7 @@ def test_square_roots(make, golden, bits):
         values = list(range(600)) + [(1 << k) + d for k in range(10, bits) for d in (-1, 0, 1)]
         values += [(1 << bits) - 1 - d for d in range(20)]       # the largest quotients
         values += [rng.randrange(1 << bits) for _ in range(100)]
-    got = simulate_stream(make(), values, len(values), stall=0.3, seed=4)
+    got = simulate_stream(make(), values, len(values), stall=0.3, seed=4, scramble=1)
     assert got == [golden(v) for v in values]
 
 
@@ -108,7 +111,7 @@ def test_row_queue_keeps_order_under_stalls(depth, fanout, slices):
     words = [rng.randrange(1 << 12) for _ in range(2 * depth + 100)]
     dut = RowQueue(unsigned(12), depth=depth, lutram_fanout=fanout)
     assert len(dut._slices()) == slices
-    got = simulate_stream(dut, words, len(words), stall=0.4, seed=6)
+    got = simulate_stream(dut, words, len(words), stall=0.4, seed=6, scramble=1)
     assert got == words
 
 
@@ -166,7 +169,7 @@ def test_round_robin_results_in_order():
     pairs = [(rng.randrange(1 << 10), rng.randrange(1, 1 << 5)) for _ in range(120)]
     unit = RoundRobin([Divider(dividend_bits=10, divisor_bits=5) for _ in range(3)])
     words = [a | b << 10 for a, b in pairs]
-    got = simulate_stream(unit, words, len(words), stall=0.2, seed=9)
+    got = simulate_stream(unit, words, len(words), stall=0.2, seed=9, scramble=1)
     assert [(w & 1023, w >> 10) for w in got] == [divmod(a, b) for a, b in pairs]
 
 
@@ -226,3 +229,39 @@ def test_row_queue_takes_every_beat_its_credits_allow(depth, fanout, staged):
     got, words, refused = _credit_writer_run(dut, beats=6 * depth + 200, seed=depth)
     assert refused == []
     assert got == words
+
+
+class _RunningSum(wiring.Component):
+    """Each beat out is the sum of the beats so far, in a register with no reset: a unit
+    that reads a reset-less register before anything was loaded into it (a bug)."""
+
+    i: In(stream.Signature(unsigned(16)))
+    o: Out(stream.Signature(unsigned(16)))
+
+    def elaborate(self, platform):
+        m = Module()
+        total = Signal(16, reset_less=True)
+        m.d.comb += [self.o.valid.eq(self.i.valid), self.i.ready.eq(self.o.ready),
+                     self.o.payload.eq(total + self.i.payload)]
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += total.eq(total + self.i.payload)
+        return m
+
+
+def test_scramble_finds_a_register_read_before_it_is_loaded():
+    """The scrambled simulation (registers without a reset start at random values) is what
+    the row units' tests rely on to show that they read their data behind valid flags: a unit
+    that does not fails it, and passes the plain simulation, where the register starts at 0."""
+    words = list(range(1, 30))
+    want = [sum(words[:k + 1]) & 0xFFFF for k in range(len(words))]
+    assert simulate_stream(_RunningSum(), words, len(words), stall=0.3, seed=1) == want
+    got = simulate_stream(_RunningSum(), words, len(words), stall=0.3, seed=1, scramble=1)
+    assert got != want
+
+
+def test_scramble_reaches_submodules_and_written_memories():
+    """A row queue staging its writes: its address and data stages and its storage are
+    scrambled; its flags and counters (reset) are not."""
+    _, registers, memories = reset_less_state(RowQueue(unsigned(12), depth=5, staged_write=True))
+    assert {r.name for r in registers} == {"staged_addr", "staged_data"}
+    assert len(memories) == 1
