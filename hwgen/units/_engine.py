@@ -126,12 +126,25 @@ class FoldedEngine:
                                 RAM read an address register of their own, loaded from a
                                 counter one step ahead, not the counter whose increment and wrap
                                 then sat on a net spanning the RAMs (fc0's 32 DP16KD: 5.47 ns)
+    registered_accept : bool    the output queue counts a fold's result from a register of its
+                                last issue, a cycle late, with one stage fewer (default False;
+                                the integer MVAU's): with SF > 1 the cycle after a fold's last
+                                slice issues another fold's first, which needs no credit, so
+                                the room read next is not yet due, and ``room``'s flip-flop is
+                                then a function of the queue's own flip-flops, not of the
+                                issue (``room``, ``sf_last``, the stream's ``valid``): the
+                                issue through it into ``room_reg`` took 4 LUT levels (ternary_mlp's
+                                fc2 at 200 MHz: ``sf_last -> queue.room_reg``, 5.42 ns). Only
+                                where the queue of one stage fewer holds as many results (the
+                                room is then the same in every cycle it is read), else as before
     """
 
     def __init__(self, *, mh, mw, pe, simd, in_shape, datapath, store, base,
                  registered_result=False, address_copies=False, start_copies=False,
-                 early_select=False, sign_output=False, registered_controls=False):
+                 early_select=False, sign_output=False, registered_controls=False,
+                 registered_accept=False):
         for name, value in (("registered_result", registered_result),
+                            ("registered_accept", registered_accept),
                             ("address_copies", address_copies),
                             ("start_copies", start_copies),
                             ("early_select", early_select),
@@ -145,6 +158,7 @@ class FoldedEngine:
         self._early_select = early_select
         self._sign_output = sign_output
         self._registered_controls = registered_controls
+        self._registered_accept = registered_accept
         self._mh, self._mw, self._pe, self._simd = mh, mw, pe, simd
         self._in_shape, self._datapath, self._store = in_shape, datapath, store
         self._base = np.broadcast_to(np.asarray(base, dtype=object), (mh,))
@@ -180,6 +194,33 @@ class FoldedEngine:
                     and self._pe > 1 and self._store.depth > 1
                     and not self._store.read_register
                     and not getattr(self._datapath, "reads_tables", False))
+
+    @property
+    def registered_accept(self):
+        """True when the output queue counts a fold's result from a register of its last
+        issue (``registered_accept`` where it applies: SF > 1, and the queue of one stage
+        fewer holds as many results)."""
+        if not (self._registered_accept and self.sf > 1):
+            return False
+        now, late = (self._credit_queue(unsigned(1), stages)     # slots: whatever the payload
+                     for stages in (self._queue_stages, self._queue_stages - 1))
+        now._MustUse__silence = late._MustUse__silence = True    # sizes asked, not built
+        return late.slots == now.slots
+
+    @property
+    def _queue_stages(self):
+        """Register stages from a fold's last issue to the output queue, the queue's own
+        register counted."""
+        return 2 + self.stages + self.result_register
+
+    def _credit_queue(self, shape, stages):
+        return CreditQueue(shape, stages=stages, interval=self.sf, registered_room=True,
+                           lutram=getattr(self._datapath, "lutram_queue", False))
+
+    def _output_queue(self, shape):
+        """The output queue: results of ``shape`` (PE sums), credit flow control; one stage
+        fewer where its accept is registered (:attr:`registered_accept`)."""
+        return self._credit_queue(shape, self._queue_stages - self.registered_accept)
 
     @property
     def rom_address_register(self):
@@ -235,11 +276,7 @@ class FoldedEngine:
         stages = Stages(m, None)
         always = Const(1)
         is_open, read_weights = self._store.build(m, always, weight_stream)
-        m.submodules.queue = queue = CreditQueue(out.payload.shape(),
-                                                 stages=2 + self.stages + self.result_register,
-                                                 interval=sf_count, registered_room=True,
-                                                 lutram=getattr(self._datapath, "lutram_queue",
-                                                                False))
+        m.submodules.queue = queue = self._output_queue(out.payload.shape())
         wiring.connect(m, wiring.flipped(out), queue.o)
 
         # Stage 0: fold counters. Fold nf == 0 takes slices from the stream, the others replay.
@@ -269,8 +306,13 @@ class FoldedEngine:
                              else first_fold & credit & is_open),
             accept.eq(vectors.valid & vectors.ready),
             issue.eq(credit & (taking | ~first_fold)),
-            queue.accept.eq(issue & sf_last),
         ]
+        if self.registered_accept:
+            fold_issued = Signal(name="fold_issued")
+            m.d.sync += fold_issued.eq(issue & sf_last)
+            m.d.comb += queue.accept.eq(fold_issued)
+        else:
+            m.d.comb += queue.accept.eq(issue & sf_last)
 
         # Stage 1: the slice (input register or buffer read) and each PE's weight word.
         # x_in changes only on accept, so with SF == 1 it is the whole buffer.

@@ -156,7 +156,9 @@ class _IntegerLanes:
         spread evenly, :func:`~._pipeline.tree_stage_levels`)
 
     A subclass gives ``lane_terms(x, w)``: one lane's product as adder-tree
-    terms ``(value, lo, hi)`` bounded over every weight in ``w_range``.
+    terms ``(value, lo, hi)`` bounded over every weight in ``w_range`` (or
+    ``(value, lo, hi, shift)`` for ``value << shift``: the tree carries the
+    zeros, :func:`~._pipeline.adder_tree`), summed in :meth:`tree_order`.
     """
 
     #: the products pass a register before the tree (DSP blocks)
@@ -194,10 +196,21 @@ class _IntegerLanes:
         return np.minimum(a, b).sum(axis=2), np.maximum(a, b).sum(axis=2)
 
     def term_bounds(self):
-        """``(lo, hi)`` of the adder tree's terms of a slice, in the tree's order."""
+        """``(lo, hi)`` (or ``(lo, hi, shift)``) of the adder tree's terms of a slice, in the
+        tree's order (:meth:`tree_order`)."""
         x = Signal(self._in_shape if not self._binary_input else signed(2))
         w = Signal(self.lane_bits)
-        return [(lo, hi) for _, lo, hi in self.lane_terms(x, w)] * self._simd
+        return [term[1:] for term in self.tree_order([self.lane_terms(x, w)] * self._simd)]
+
+    @staticmethod
+    def tree_order(lane_terms):
+        """The terms of every lane (a list per lane) in the adder tree's order: term ``i`` of
+        every lane side by side, then term ``i + 1``, so that an adder of the tree's first
+        levels sums terms of one shift (a lane's Booth or shift-add terms are shifted by
+        their digit's weight) and is as narrow as one term, not as a lane's product.
+        int8_mlp's trees at 200 MHz, their lanes' four Booth terms summed lane by lane, held
+        26 bits per lane after the first level and 18 per pair of lanes after the third."""
+        return [terms[i] for i in range(len(lane_terms[0])) for terms in lane_terms]
 
     def tree_delays(self, model, pipeline):
         """Estimated logic delay (ns) of each register stage of the product adder tree with
@@ -242,9 +255,10 @@ class _IntegerLanes:
     def slice_sum(self, m, stages, p, x_slice, w_slice):
         """PE ``p``'s ``sum_j x[j] * w[j]`` over the slice (tree ``mac{p}_...``)."""
         b = self.lane_bits
-        terms = []
-        for j, x in enumerate(lanes(x_slice, self._in_shape, self._simd, self._binary_input)):
-            terms += self.lane_terms(x, w_slice[j * b:(j + 1) * b])
+        terms = self.tree_order([
+            self.lane_terms(x, w_slice[j * b:(j + 1) * b])
+            for j, x in enumerate(lanes(x_slice, self._in_shape, self._simd,
+                                        self._binary_input))])
         return adder_tree(m, stages, terms, f"mac{p}", pipeline=self._pipeline,
                           registered_terms=self.registered_products, levels=self._levels)
 
@@ -324,7 +338,8 @@ class BoothShiftAdd(_IntegerLanes):
     + w[2i] + w[2i-1]`` in -2..2 (``w[-1] = 0``, bits above ``b - 1`` its sign), read from
     the weight's two's complement in the ROM (the codes of :class:`ShiftAdd`). Term ``i``
     is ``|d_i| x`` (0, ``x`` or ``2x``), complemented where ``d_i < 0`` (``~v == -v - 1``),
-    shifted by ``2i``: each of its bits a function of two bits of ``x`` and three of the
+    shifted by ``2i`` (by the tree, which adds the lanes' terms of one shift first,
+    :meth:`tree_order`): each of its bits a function of two bits of ``x`` and three of the
     weight. The ones the complements leave out, ``sum_i [d_i < 0] 4^i`` per weight, are a
     constant of each channel's weights, which :meth:`base_offset` adds to its start value
     (as :class:`TernaryAddSub` does for its ``~x``). int4_cnn's conv2 at 200 MHz: its lane
@@ -347,8 +362,8 @@ class BoothShiftAdd(_IntegerLanes):
             negative = high & ~(mid & low)
             double = Mux(high, ~mid & ~low, mid & low)
             magnitude = Mux(double, x << 1, Mux(mid ^ low, x, Const(0, x.shape())))
-            terms.append((Mux(negative, ~magnitude, magnitude) << 2 * i,
-                          min(values) << 2 * i, max(values) << 2 * i))
+            terms.append((Mux(negative, ~magnitude, magnitude),
+                          min(values) << 2 * i, max(values) << 2 * i, 2 * i))
         return terms
 
     def slice_bounds(self, weights=None):

@@ -93,26 +93,47 @@ def counts_accumulator(levels):
 
 def tree_level_widths(bounds):
     """Bits of the widest sum at each level (1 .. depth) of :func:`adder_tree` over terms with
-    these ``(lo, hi)`` bounds, pairing them as it does: what a delay estimate of a level reads."""
-    nodes = [tuple(b) for b in bounds]
+    these ``(lo, hi)`` or ``(lo, hi, shift)`` bounds, pairing them as it does: what a delay
+    estimate of a level reads."""
+    nodes = [_node(b) for b in bounds]
     widths = []
     while len(nodes) > 1:
-        pairs = [(a[0] + b[0], a[1] + b[1]) for a, b in zip(nodes[0::2], nodes[1::2])]
-        widths.append(max(range_shape(lo, hi).width for lo, hi in pairs))
-        nodes = pairs + ([nodes[-1]] if len(nodes) % 2 else [])
+        sums = len(nodes) // 2                   # the pairs; an odd last node passes
+        nodes = _pair_level(nodes)
+        widths.append(max(_node_width(node) for node in nodes[:sums]))
     return widths
 
 
 def tree_level_bits(bounds):
     """Flip-flops of a register after each level 0 .. depth of :func:`adder_tree` over terms
-    with these ``(lo, hi)`` bounds (level 0: the terms), nodes as wide as their bounds."""
-    nodes = [tuple(b) for b in bounds]
-    bits = [sum(range_shape(lo, hi).width for lo, hi in nodes)]
+    with these ``(lo, hi)`` or ``(lo, hi, shift)`` bounds (level 0: the terms), nodes as wide
+    as their bounds, less the zeros below a node's ``shift``."""
+    nodes = [_node(b) for b in bounds]
+    bits = [sum(_node_width(node) for node in nodes)]
     while len(nodes) > 1:
-        pairs = [(a[0] + b[0], a[1] + b[1]) for a, b in zip(nodes[0::2], nodes[1::2])]
-        nodes = pairs + ([nodes[-1]] if len(nodes) % 2 else [])
-        bits.append(sum(range_shape(lo, hi).width for lo, hi in nodes))
+        nodes = _pair_level(nodes)
+        bits.append(sum(_node_width(node) for node in nodes))
     return bits
+
+
+def _node(bound):
+    """``(lo, hi, shift)`` of a tree input: a term's bounds and the zeros below its value
+    (0 when not given)."""
+    lo, hi, *shift = bound
+    return lo, hi, shift[0] if shift else 0
+
+
+def _node_width(node):
+    """Bits of a node's value without the zeros below its shift."""
+    lo, hi, shift = node
+    return range_shape(lo >> shift, hi >> shift).width
+
+
+def _pair_level(nodes):
+    """The next level's ``(lo, hi, shift)``: nodes summed in pairs (an odd last one passes)."""
+    pairs = [(a[0] + b[0], a[1] + b[1], min(a[2], b[2]))
+             for a, b in zip(nodes[0::2], nodes[1::2])]
+    return pairs + ([nodes[-1]] if len(nodes) % 2 else [])
 
 
 def cheapest_tree_levels(bounds, stage_ns, budget, *, last_ns=0.0, least=0, most=None):
@@ -147,31 +168,45 @@ def cheapest_tree_levels(bounds, stage_ns, budget, *, last_ns=0.0, least=0, most
 def adder_tree(m, stages, terms, name, *, pipeline, registered_terms=False, levels=None):
     """Sum of ``terms`` ``(value, lo, hi)`` by a balanced binary tree of two-input adders.
 
-    Each node is exactly as wide as its bounds (:func:`~hwgen.ranges.range_shape`);
-    the registers sit at :func:`tree_stage_levels` and are built by
-    ``stages``, so the root arrives ``pipeline`` (+1 with
-    ``registered_terms``) stages after the terms; ``levels`` places them
-    instead (:func:`tree_stage_levels`). Nodes are named
+    A term may be ``(value, lo, hi, shift)``: it stands for ``value << shift`` (``lo`` and
+    ``hi`` bound that), and the tree carries the zeros below the shift as a wire rather
+    than through its adders and registers: two terms of equal shift add (and register) as
+    narrow values, a term of a larger shift joins a smaller one shifted by the difference.
+    Each node is exactly as wide as its bounds (:func:`~hwgen.ranges.range_shape`), less
+    those zeros; the registers sit at :func:`tree_stage_levels` and are built by
+    ``stages``, so the root arrives ``pipeline`` (+1 with ``registered_terms``) stages after
+    the terms; ``levels`` places them instead (:func:`tree_stage_levels`). Nodes are named
     ``{name}_l{level}_{k}``, registers ``{name}_l{level}s{index}_{k}``.
     """
     levels = tree_stage_levels(len(terms), pipeline, registered_terms, levels)
-    nodes = list(terms)
+    nodes = [(term[0], *_node(term[1:])) for term in terms]
     level = 0
     while True:
         for index in range(levels.count(level)):
-            nodes = [(stages.register(v, range_shape(lo, hi), f"{name}_l{level}s{index}_{k}"),
-                      lo, hi)
-                     for k, (v, lo, hi) in enumerate(nodes)]
+            nodes = [(stages.register(v, _node_shape(lo, hi, shift),
+                                      f"{name}_l{level}s{index}_{k}"), lo, hi, shift)
+                     for k, (v, lo, hi, shift) in enumerate(nodes)]
         if len(nodes) == 1:
-            return nodes[0][0]
+            value, _, _, shift = nodes[0]
+            return value << shift if shift else value
         level += 1
         pairs = []
         for k in range(0, len(nodes) - 1, 2):
-            (a, alo, ahi), (b, blo, bhi) = nodes[k], nodes[k + 1]
-            lo, hi = alo + blo, ahi + bhi
-            node = Signal(range_shape(lo, hi), name=f"{name}_l{level}_{k // 2}")
-            m.d.comb += node.eq(a + b)
-            pairs.append((node, lo, hi))
+            (a, alo, ahi, ashift), (b, blo, bhi, bshift) = nodes[k], nodes[k + 1]
+            lo, hi, shift = alo + blo, ahi + bhi, min(ashift, bshift)
+            node = Signal(_node_shape(lo, hi, shift), name=f"{name}_l{level}_{k // 2}")
+            m.d.comb += node.eq(_shifted(a, ashift - shift) + _shifted(b, bshift - shift))
+            pairs.append((node, lo, hi, shift))
         if len(nodes) % 2:
             pairs.append(nodes[-1])
         nodes = pairs
+
+
+def _node_shape(lo, hi, shift):
+    """Shape of a node's value (``lo`` .. ``hi`` without the zeros below ``shift``)."""
+    return range_shape(lo >> shift, hi >> shift)
+
+
+def _shifted(value, shift):
+    """``value << shift``, and ``value`` itself (no operator in the Verilog) for 0."""
+    return value << shift if shift else value

@@ -177,7 +177,7 @@ class IntegerMVAU(FoldedUnit):
                               datapath=datapath, store=store,
                               base=self._bias + datapath.base_offset(self._weights),
                               early_select=True, address_copies=address_copies,
-                              registered_controls=True)
+                              registered_controls=True, registered_accept=True)
         out_shape = range_shape(*engine.sum_range, min_width=2)
         super().__init__(engine=engine, out_shape=out_shape, members={
             "i": In(stream.Signature(data.ArrayLayout(shape, simd))),

@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from ._checks import channel_params, check_int, check_shape, shape_range
 from ._counter import counter
-from ._credit import credit_input
+from ._credit import CreditQueue
 from ._dyadic import (check_rounding, clamp, clamp_levels, delayed, dyadic_bounds,
                       narrowest_multiplier, round_shift)
 from ._expshift import delay
@@ -92,10 +92,10 @@ class Requant(wiring.Component):
     fabric first, a cycle before the tiles' input registers);
     one beat per cycle. The pipeline never stalls (no register has an
     enable): a beat is taken only when the output queue
-    (:class:`~hwgen.units._credit.CreditQueue`, its ``latency + 1`` results
+    (:class:`~hwgen.units._credit.CreditQueue`, its ``latency + 2`` results
     in LUTRAM, rounded up to a power of two) has room for it and every beat in flight, so ``o.ready``
-    reaches only the queue's pointer and count, and ``i.ready`` depends on
-    the unit's own flip-flops only.
+    reaches only the queue's pointer and count, and ``i.ready`` is a flip-flop of
+    the queue (its ``registered_room``).
     """
 
     #: what the manifest records of this unit: names of its public figures, in manifest order
@@ -207,11 +207,19 @@ class Requant(wiring.Component):
         m = Module()
         # The pipeline never stalls: its registers move every cycle, and a beat is taken only
         # when the output queue has room for it and everything in flight (credit). The queue
-        # holds latency + 1 results (rounded up to a power of two) in LUTRAM: in registers they were most of the unit's
-        # flip-flops beside the product (ternary_mlp's fc1: 396 of 1,116), and every slot's
-        # enable decoded the write pointer (attention_mini's k at 200 MHz: read_at -> a
-        # slot, 10 levels, 8.0 ns).
-        queue, accept = credit_input(m, self, lutram=True)
+        # holds latency + 2 results (rounded up to a power of two) in LUTRAM: in registers
+        # they were most of the unit's flip-flops beside the product (ternary_mlp's fc1: 396
+        # of 1,116), and every slot's enable decoded the write pointer (attention_mini's k at
+        # 200 MHz: read_at -> a slot, 10 levels, 8.0 ns). Its room is a flip-flop
+        # (registered_room: computed a cycle ahead, so one result more; at latency 5 or 6 the
+        # same eight words), since i.ready is the o.ready of the unit before: as a LUT of the
+        # queue's counts it took residual_mlp's fc1 at 200 MHz from this queue's in_flight_0
+        # through 3 LUT levels into the MVAU's output queue (its read pointer's enable), 6.26 ns.
+        m.submodules.queue = queue = CreditQueue(self.o.payload.shape(), stages=self.latency,
+                                                 registered_room=True, lutram=True)
+        wiring.connect(m, wiring.flipped(self.o), queue.o)
+        accept = self.i.valid & queue.room
+        m.d.comb += [self.i.ready.eq(queue.room), queue.accept.eq(accept)]
         payload = self.i.payload
         if self._dsp_product:
             # The tiles' input registers sit in the DSP rows, which placement fills from

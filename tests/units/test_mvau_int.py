@@ -295,6 +295,31 @@ def test_amaranth_sim_cadence_and_latency():
         assert outs[0] - ins[unit.sf - 1] == unit.latency
 
 
+def test_the_output_queue_counts_a_fold_from_a_register_of_its_last_issue():
+    """With SF > 1 the queue's accept is a register of the fold's last issue (its room flag
+    then reads no issue logic), on a queue of one stage fewer, where that queue holds as many
+    results: the cadence stays one vector per NF*SF cycles, and the sums are exact under
+    stalls. Where it would hold fewer (SF 4 after 3 stages: 1 slot, not 2), the accept is
+    the issue, as before."""
+    for mw, late in ((12, True), (16, False)):
+        case = Case("int", signed(8), 8, mw, 2, 4, bias="random")
+        unit = case.unit()
+        assert unit._engine.registered_accept is late
+        assert ("fold_issued" in to_verilog(unit, "mvau")) is late
+        x = case.vectors(4, seed=2)
+        stamps = ([], [])
+        received = simulate_stream(unit, [w for f in case.beats(x) for w in f],
+                                   len(x) * unit.nf, stamps=stamps)
+        ins, outs = stamps
+        assert np.diff(ins[::unit.sf]).tolist() == [unit.cycles_per_vector] * (len(x) - 1)
+        assert np.diff(outs[::unit.nf]).tolist() == [unit.cycles_per_vector] * (len(x) - 1)
+        received = simulate_stream(unit, [w for f in case.beats(x) for w in f],
+                                   len(x) * unit.nf, stall=0.3, seed=mw)
+        got = from_beats(unit, [received[n:n + unit.nf] for n in range(0, len(received),
+                                                                        unit.nf)])
+        np.testing.assert_array_equal(got, case.expected(x))
+
+
 def test_the_slice_register_takes_the_stream_or_the_buffer():
     """With an input buffer (NF, SF > 1, as in the cases simulated above) the slice's one
     register loads the stream in output fold 0 and the buffer's word in the others: no
