@@ -50,6 +50,7 @@ from amaranth.hdl import Cat, Const, Signal
 
 from ._ccu2c import ccu2c, half_init
 from ._checks import check_int
+from ._pipeline import Stages
 
 __all__ = ["carry_depth", "carry_halves", "carry_stage_levels", "mismatch_count"]
 
@@ -218,16 +219,8 @@ class _Emitter:
 
     def _register(self, value):
         self.serial += 1
-        name = f"{self.name}_r{self.serial}"
-        if self.stages is not None:
-            return self.stages.register(value, value.shape(), name)
-        reg = Signal(value.shape(), name=name)
-        if self.enable is None:
-            self.m.d.sync += reg.eq(value)
-        else:
-            with self.m.If(self.enable):
-                self.m.d.sync += reg.eq(value)
-        return reg
+        stages = self.stages if self.stages is not None else Stages(self.m, self.enable)
+        return stages.register(value, value.shape(), f"{self.name}_r{self.serial}")
 
     def synapse(self, k, level):
         return (self.delayed(self.x[k], 0, level), self.delayed(self.w[k], 0, level))
