@@ -551,7 +551,10 @@ def test_mvau_with_popcount_matches_golden(mh, mw, pe, simd, pipeline, tree, pla
     weights = make_weights(mh, mw, seed=mh + mw + pipeline)
     unit = MVAU(weights=weights, pe=pe, simd=simd, pipeline=pipeline, popcount=tree,
                 stage_placement=placement)
-    assert (unit.popcount, unit.stage_placement, unit.latency) == (tree, placement, 2 + pipeline)
+    # ROMs in block RAM (the 36-word ones) add their two read registers
+    assert (unit.popcount, unit.stage_placement, unit.latency) == (
+        tree, placement, 2 + pipeline + unit.read_register)
+    assert unit.read_register == (2 if mh * mw // (pe * simd) == 36 else 0)
     x = make_vectors(weights, count=12, seed=pipeline)
     got, _, _ = simulate(unit, x, stall=0.3, seed=pipeline)
     np.testing.assert_array_equal(got, expected(x, weights))
@@ -591,7 +594,8 @@ def test_mvau_with_compressor_verilator_cosim(mh, mw, simd):
 def test_mvau_with_compressor_stores_deep_roms_by_rom_plan(mh, mw, simd, styles):
     """The compressor lane's ROMs deeper than a weight table carry the ``rom_style`` of
     ``rom_plan`` (Yosys keeps ROMs of 64 words and fewer in logic otherwise); tables are no
-    memories; the adder lane's Verilog has no such attribute (the default MVAU unchanged)."""
+    memories; the adder lane's ROMs carry it at 33 to 64 words only (Yosys's own choice
+    for the rest)."""
     import re
 
     from hwgen.export import to_verilog
@@ -611,7 +615,10 @@ def test_mvau_with_compressor_stores_deep_roms_by_rom_plan(mh, mw, simd, styles)
         assert [style for _, style in rom_plan(depth, simd)] == styles
         assert sorted(found) == sorted(styles * pe)
     default = to_verilog(MVAU(weights=weights, pe=pe, simd=simd, pipeline=1), "mvau")
-    assert "rom_style" not in default
+    if 32 < depth <= 64:
+        assert sorted(re.findall(r'rom_style = "(\w+)"', default)) == sorted(styles * pe)
+    else:
+        assert "rom_style" not in default
 
 
 def test_mvau_with_compressor_obeys_stream_rules():
