@@ -189,15 +189,16 @@ def _out_dir(args, spec):
 
 
 def cmd_generate(args):
-    from hwgen.export import write_bundle
+    from hwgen.export import CELL_MODELS, write_bundle
     spec = _network(args)
     out_dir = _out_dir(args, spec)
     _progress(f"[1/2] composing {len(spec.layers)} layer(s) of {spec.name}")
     design = _build_design(spec)
     _progress("[2/2] writing Verilog")
     write_bundle(spec, design, out_dir)
+    models = f", {CELL_MODELS}" if (out_dir / CELL_MODELS).exists() else ""
     print(f"wrote {out_dir}/{spec.name}.v, manifest.json, verilator_lint.vlt, constraints "
-          f"(.xdc .sdc .lpf .pcf), synth_*.ys, vivado.tcl, README.md")
+          f"(.xdc .sdc .lpf .pcf), synth_*.ys, vivado.tcl, README.md{models}")
     return 0
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from amaranth.back import verilog
 
 from .toolchain import FAMILIES, load_template, parse_device, yosys_script
-from .units._ccu2c import instantiates_cell
+from .units._ccu2c import VERILOG_MODEL, instantiates_cell
 
 __all__ = ["to_verilog", "atomic_directory", "check_output_dir", "bundle_files",
            "IO_DELAY_FRACTION", "load_template", "manifest", "unit_entry", "write_bundle",
@@ -20,6 +20,8 @@ __all__ = ["to_verilog", "atomic_directory", "check_output_dir", "bundle_files",
 
 #: share of the clock period the AXI4-Stream neighbours get in the XDC/SDC I/O delays
 IO_DELAY_FRACTION = 0.2
+#: the bundle's simulation models of the vendor cells its Verilog instantiates
+CELL_MODELS = "cell_models.v"
 _INPUTS = ("rst", "s_axis_tdata[*]", "s_axis_tvalid", "s_axis_tlast", "m_axis_tready")
 _OUTPUTS = ("s_axis_tready", "m_axis_tdata[*]", "m_axis_tvalid", "m_axis_tlast")
 
@@ -93,7 +95,8 @@ def bundle_files(spec, design, verilog_text):
     and SDC (clock ``clk``, I/O delays of ``IO_DELAY_FRACTION`` of the period
     on the AXI4-Stream ports), LPF (ECP5 ``FREQUENCY PORT``), a PCF pin
     template (iCE40), one Yosys script per family (:func:`design_script`), a
-    Vivado non-project Tcl script and a README on using the module as AXI4-Stream IP.
+    Vivado non-project Tcl script and a README on using the module as AXI4-Stream IP;
+    with ``CELL_MODELS`` when the Verilog instantiates ECP5 cells.
     """
 
     top, mhz = spec.name, spec.target.clock_mhz
@@ -116,12 +119,20 @@ def bundle_files(spec, design, verilog_text):
         "in_per_beat": design.in_per_beat, "in_bits": design.in_bits,
         "ideal_cycles": design.ideal_cycles,
     }
+    # a design with vendor cells of its own (popcount "ecp5_carry") ships their simulation
+    # model: Yosys reads its own cell library, a simulator needs this one
+    cells = instantiates_cell(verilog_text)
+    values["cell_rows"] = (f"\n| `{CELL_MODELS}` | simulation model of ECP5's `CCU2C` carry cell, "
+                           f"which `{top}.v` instantiates (`popcount: ecp5_carry`): give it to a "
+                           f"simulator with `{top}.v`, not to synthesis |" if cells else "")
     files = {f"{top}.{kind}": load_template("constraints", f"{kind}.tmpl").substitute(values)
              for kind in ("xdc", "sdc", "lpf", "pcf")}
     for family in FAMILIES:
         files[f"synth_{family}.ys"] = design_script(family, top, f"{top}.v", verilog_text)
     files["vivado.tcl"] = load_template("scripts", "vivado.tcl.tmpl").substitute(values)
     files["README.md"] = load_template("scripts", "README.md.tmpl").substitute(values)
+    if cells:
+        files[CELL_MODELS] = VERILOG_MODEL
     return files
 
 

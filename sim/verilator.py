@@ -374,8 +374,9 @@ def lint(verilog_path, toplevel: str, waivers=WAIVERS) -> subprocess.CompletedPr
         cmd.append(str(waivers))
     cmd.append(str(verilog_path))
     text = Path(verilog_path).read_text()
-    if with_models(text) != text:       # the vendor cells it instantiates, as simulation models
-        models = Path(verilog_path).with_name(Path(verilog_path).stem + "_cell_models.v")
-        models.write_text(with_models(text)[len(text):])
-        cmd.append(str(models))
-    return subprocess.run(cmd, capture_output=True, text=True)
+    models = with_models(text)[len(text):]   # the vendor cells it instantiates, as simulation models
+    with tempfile.TemporaryDirectory(prefix="hwgen-lint-") as scratch:
+        if models:                          # in scratch: never a stray file beside the linted one
+            (Path(scratch) / "cell_models.v").write_text(models)
+            cmd.append(str(Path(scratch) / "cell_models.v"))
+        return subprocess.run(cmd, capture_output=True, text=True)

@@ -9,9 +9,11 @@ import pytest
 
 from hwgen import synth
 from hwgen.cli import main
+from hwgen.export import CELL_MODELS
 from hwgen.plan import ace
 from hwgen.spec import load
 from hwgen.units._carry_popcount import carry_halves
+from hwgen.units._ccu2c import VERILOG_MODEL
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -104,6 +106,7 @@ def test_bundle_has_constraints_and_scripts_with_the_clock(nano, tmp_path):
         assert "read_verilog nano_bnn.v" in script and f"synth_{family} -top nano_bnn" in script
     readme = (out / "README.md").read_text()
     assert "Add Module" in readme and "AXI4-Stream" in readme and "125 MHz" in readme
+    assert not (out / CELL_MODELS).exists() and CELL_MODELS not in readme
 
 
 def test_bundle_script_of_an_ecp5_carry_network_runs_by_hand(tmp_path):
@@ -123,6 +126,28 @@ def test_bundle_script_of_an_ecp5_carry_network_runs_by_hand(tmp_path):
     cells = json.loads((out / "stat_ecp5.json").read_text())["design"]["num_cells_by_type"]
     assert cells.get("CCU2C", 0) >= carry_halves(16) // 2
     assert (out / "nano_bnn_ecp5.json").exists()
+
+
+def test_bundle_of_an_ecp5_carry_network_ships_the_cell_model_for_simulators(tmp_path, capsys):
+    """Yosys reads its own CCU2C; a simulator needs a model: the bundle carries one, its
+    README says what it is for, and the Verilog with it passes Verilator's lint as a user
+    would run it from the bundle folder (no file of hwgen's outside the bundle)."""
+    from sim.verilator import verilator_env
+    spec = tmp_path / "carry.yaml"
+    spec.write_text(NANO.replace("simd: 16,\n", "simd: 16, popcount: ecp5_carry,\n", 1))
+    out = tmp_path / "bundle"
+    assert main(["generate", str(spec), "-o", str(out)]) == 0
+    assert f"README.md, {CELL_MODELS}" in capsys.readouterr().out
+    assert (out / CELL_MODELS).read_text() == VERILOG_MODEL
+    assert f"| `{CELL_MODELS}` | simulation model of ECP5's `CCU2C`" in (out / "README.md").read_text()
+    verilator_env()
+    lint = ["verilator", "--lint-only", "-Wall", "--top-module", "nano_bnn", "verilator_lint.vlt",
+            "nano_bnn.v"]
+    alone = subprocess.run(lint, cwd=out, capture_output=True, text=True)
+    assert alone.returncode != 0 and "CCU2C" in alone.stderr          # the model is needed
+    result = subprocess.run(lint + [CELL_MODELS], cwd=out, capture_output=True, text=True)
+    assert result.returncode == 0 and "%Warning" not in result.stderr, result.stderr[:3000]
+    assert sorted(p.name for p in out.iterdir() if p.suffix == ".v") == [CELL_MODELS, "nano_bnn.v"]
 
 
 def test_ecp5_carry_network_for_another_family_is_refused_before_yosys(tmp_path, capsys):
