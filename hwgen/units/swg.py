@@ -34,9 +34,17 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
 
     Line buffer: ``R`` input rows (``R`` the power of two at or above
     ``2*k + stride``) in one ``amaranth.lib.memory.Memory`` of ``R*W*C/simd``
-    words of ``simd`` elements, written in stream order (so the write address
-    is one wrapping counter). Input row ``r`` of image ``n`` lives in slot
-    ``(n*H + r) % R``. Two row counts keep writer and reader apart:
+    words of ``simd`` elements (``buffer_depth``; LUT RAM, since Yosys maps
+    block RAM without its output register), written in stream order (so the
+    write address is one wrapping counter). Input row ``r`` of image ``n``
+    lives in slot ``(n*H + r) % R``. The read address is a register that moves
+    by one of five constants modulo the depth as the loop counters step (the
+    next channel fold or column, the window's next row, the next window, the
+    next output row, the next image), and whether the beat is padding is the
+    OR of two flip-flops (row and column) loaded from equality tests and from
+    tables indexed by the output row and column counters, so no multiply, add
+    or magnitude comparison lies between a counter and the read port or the
+    output register. Two row counts keep writer and reader apart:
     ``ahead`` is the number of complete rows counted from the reader's
     image's row 0 (negative while the writer still owes rows of that image,
     above ``H`` once it writes the next image); the reader issues a beat of
@@ -188,7 +196,11 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
         k, h, cf = self._kernel, self._height, self.cf
         rows, row_beats = self._rows, self._width * self.cf
         word = unsigned(self._simd * self._in_shape.width)
-        m.submodules.buffer = buffer = Memory(shape=word, depth=self.buffer_depth, init=[])
+        # LUT RAM whatever its depth: Yosys maps a block RAM without its output register,
+        # whose clock-to-output (4.4 ns) into the next unit's write was cnv_ci at 200 MHz
+        # once the read address was a register (conv1's buffer -> a FIFO's LUTRAM, 6.68 ns).
+        m.submodules.buffer = buffer = Memory(shape=word, depth=self.buffer_depth, init=[],
+                                              attrs={"ram_style": "distributed"})
         write, read = buffer.write_port(), buffer.read_port(domain="sync")
 
         # Row bookkeeping shared by both sides (see the class docstring), kept as two
@@ -250,7 +262,7 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
         # address was cnv_ci's conv2 at 200 MHz (iy -> slot -> slot * W*C/simd in a DSP tile
         # -> + ix*cf + c -> the buffer -> the output register, 8 levels, 11.08 ns).
         m.d.comb += [read.addr.eq(self._read_address(m, issue, last)), read.en.eq(advance)]
-        pad = self._pad(m, issue & loops["cf"][1], loops["kx"][1], last)
+        pad = self._pad(m, issue & loops["cf"][1], loops["kx"][1], last, loops["ox"][0], oy)
         out_valid, out_pad = Signal(), Signal()
         with m.If(advance):
             m.d.sync += [out_valid.eq(issue), out_pad.eq(pad)]
@@ -297,48 +309,49 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
             m.d.sync += address.eq(Mux(wrapped < 0, address + step, wrapped))
         return address
 
-    def _pad(self, m, enable, kx_last, last):
+    def _pad(self, m, enable, kx_last, last, ox, oy):
         """Whether the beat the reader issues next is padding: the OR of two flip-flops,
-        whether input row ``iy`` and whether input column ``ix`` lie outside the input,
-        each loaded (``enable``: the reader leaves a window column) from comparisons of
-        registers with constants: ``iy + 1``'s from ``iy``'s, the next window's first row's
-        from ``row0``'s (``oy*stride - padding``), and so on. Without padding no beat is."""
-        k, s, p, h, w = self._kernel, self._stride, self._padding, self._height, self._width
+        whether input row ``iy`` and whether input column ``ix`` lie outside the input.
+        Both load (``enable``: the reader leaves a window column) without a magnitude
+        comparison: a step of one into or out of the input is an equality test of ``iy`` or
+        ``ix``, and a window's first row or column (``oy*stride - padding``, ``ox*stride -
+        padding``: where the window starts, or the next one) a table indexed by the output
+        row or column counter. Without padding no beat is."""
+        s, p, h, w = self._stride, self._padding, self._height, self._width
         if not p:
             return Const(0, 1)
 
-        def outside(value, offset, size):        # value + offset outside [0, size)
-            return (value < -offset) | (value >= size - offset)
+        def starts(counter, count, size, shape, step):
+            """Tables indexed by ``counter``: the first row or column of output row or
+            column ``counter + step`` (wrapping at ``count``) and whether it is padding."""
+            firsts = [((n + step) % count if n < count else 0) * s - p
+                      for n in range(1 << len(counter))]
+            return (Array(Const(first, shape) for first in firsts)[counter],
+                    Array(Const(not 0 <= first < size, 1) for first in firsts)[counter])
 
-        last_row0 = (self.out_height - 1) * s - p
-        last_col0 = (self.out_width - 1) * s - p
-        row0 = Signal(range(-p, last_row0 + 1), init=-p, name="row0")   # oy*stride - padding
-        col0 = Signal(range(-p, last_col0 + 1), init=-p, name="col0")   # ox*stride - padding
-        iy = Signal(range(-p, last_row0 + k), init=-p, name="iy")       # row0 + ky
-        ix = Signal(range(-p, last_col0 + k), init=-p, name="ix")       # col0 + kx
+        def step_one(value, flag, size):           # value + 1's flag, from value's
+            return Mux(value == -1, 0, Mux(value == size - 1, 1, flag))
+
+        iy = Signal(range(-p, (self.out_height - 1) * s - p + self._kernel), init=-p, name="iy")
+        ix = Signal(range(-p, (self.out_width - 1) * s - p + self._kernel), init=-p, name="ix")
         row_pad = Signal(init=1, name="row_pad")
         col_pad = Signal(init=1, name="col_pad")
-        with m.If(enable & last["window"]):
-            m.d.sync += col0.eq(Mux(last["row"], -p, col0 + s))
-            with m.If(last["row"]):
-                m.d.sync += row0.eq(Mux(last["image"], -p, row0 + s))
+        (row, row_flag), (next_row, next_row_flag) = (
+            starts(oy, self.out_height, h, iy.shape(), step) for step in (0, 1))
+        (col, col_flag), (next_col, next_col_flag) = (
+            starts(ox, self.out_width, w, ix.shape(), step) for step in (0, 1))
         with m.If(enable):
             with m.If(kx_last):
-                m.d.sync += [ix.eq(Mux(last["window"], Mux(last["row"], -p, col0 + s), col0)),
-                             col_pad.eq(Mux(last["window"],
-                                            Mux(last["row"], 1, outside(col0, s, w)),
-                                            outside(col0, 0, w)))]
+                m.d.sync += [ix.eq(Mux(last["window"], next_col, col)),
+                             col_pad.eq(Mux(last["window"], next_col_flag, col_flag))]
                 with m.If(last["window"]):
-                    m.d.sync += [iy.eq(Mux(last["row"], Mux(last["image"], -p, row0 + s), row0)),
-                                 row_pad.eq(Mux(last["row"],
-                                                Mux(last["image"], 1, outside(row0, s, h)),
-                                                outside(row0, 0, h)))]
+                    m.d.sync += [iy.eq(Mux(last["row"], next_row, row)),
+                                 row_pad.eq(Mux(last["row"], next_row_flag, row_flag))]
                 with m.Else():
-                    m.d.sync += [iy.eq(iy + 1), row_pad.eq(outside(iy, 1, h))]
+                    m.d.sync += [iy.eq(iy + 1), row_pad.eq(step_one(iy, row_pad, h))]
             with m.Else():
-                m.d.sync += [ix.eq(ix + 1), col_pad.eq(outside(ix, 1, w))]
+                m.d.sync += [ix.eq(ix + 1), col_pad.eq(step_one(ix, col_pad, w))]
         return row_pad | col_pad
-
 
 def window_weights(weight):
     """Torch conv weight [OC, C, k, k] -> MVAU matrix [OC, k*k*C] in the SWG's window order.
