@@ -34,9 +34,17 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
 
     Line buffer: ``R`` input rows (``R`` the power of two at or above
     ``2*k + stride``) in one ``amaranth.lib.memory.Memory`` of ``R*W*C/simd``
-    words of ``simd`` elements, written in stream order (so the write address
-    is one wrapping counter). Input row ``r`` of image ``n`` lives in slot
-    ``(n*H + r) % R``. Two row counts keep writer and reader apart:
+    words of ``simd`` elements (``buffer_depth``; LUT RAM, since Yosys maps
+    block RAM without its output register), written in stream order (so the
+    write address is one wrapping counter). Input row ``r`` of image ``n``
+    lives in slot ``(n*H + r) % R``. The read address is a register that moves
+    by one of five constants modulo the depth as the loop counters step (the
+    next channel fold or column, the window's next row, the next window, the
+    next output row, the next image), and whether the beat is padding is the
+    OR of two flip-flops (row and column) loaded from equality tests and from
+    tables indexed by the output row and column counters, so no multiply, add
+    or magnitude comparison lies between a counter and the read port or the
+    output register. Two row counts keep writer and reader apart:
     ``ahead`` is the number of complete rows counted from the reader's
     image's row 0 (negative while the writer still owes rows of that image,
     above ``H`` once it writes the next image); the reader issues a beat of
@@ -139,6 +147,8 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
                          // self._stride + 1)
     #: input rows the line buffer holds
     buffer_rows = property(lambda self: self._rows)
+    #: words of the line buffer (``buffer_rows`` rows of ``W*C/simd`` beats)
+    buffer_depth = property(lambda self: self._rows * self._width * self.cf)
     in_beats = property(lambda self: self._height * self._width * self.cf)
     out_beats = property(lambda self: self.out_height * self.out_width * self._kernel ** 2 * self.cf)
     #: elements per sample on the output stream (k*k*C per output pixel)
@@ -164,13 +174,33 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
                       for oy in rows]
         return need, freed, slack_steps, room_steps
 
+    def _address_steps(self):
+        """How the read address moves (modulo the buffer's depth) when the reader issues a
+        beat, by where in the loop nest it is: ``beat`` to the next channel fold or window
+        column, ``window_row`` to the window's next row, ``window`` to the next output
+        column's window, ``out_row`` to the next output row's first window, ``image`` to the
+        next image's first window (whose row 0 lives ``H`` slots on)."""
+        k, s, p, h, cf = self._kernel, self._stride, self._padding, self._height, self.cf
+        row_beats = self._width * cf
+        back = k * cf - 1                            # a window row's last beat -> its first
+        to_first = ((self.out_width - 1) * s + k) * cf - 1  # a row's last window -> column -p
+        last_row0 = (self.out_height - 1) * s - p
+        steps = dict(beat=1, window_row=row_beats - back,
+                     window=-(k - 1) * row_beats + s * cf - back,
+                     out_row=(s - k + 1) * row_beats - to_first,
+                     image=(h - p - last_row0 - k + 1) * row_beats - to_first)
+        return {name: step % self.buffer_depth for name, step in steps.items()}
+
     def elaborate(self, platform):
         m = Module()
-        k, s, p, h, w, cf = (self._kernel, self._stride, self._padding, self._height,
-                             self._width, self.cf)
+        k, h, cf = self._kernel, self._height, self.cf
         rows, row_beats = self._rows, self._width * self.cf
         word = unsigned(self._simd * self._in_shape.width)
-        m.submodules.buffer = buffer = Memory(shape=word, depth=rows * row_beats, init=[])
+        # LUT RAM whatever its depth: Yosys maps a block RAM without its output register,
+        # whose clock-to-output (4.4 ns) into the next unit's write was cnv_ci at 200 MHz
+        # once the read address was a register (conv1's buffer -> a FIFO's LUTRAM, 6.68 ns).
+        m.submodules.buffer = buffer = Memory(shape=word, depth=self.buffer_depth, init=[],
+                                              attrs={"ram_style": "distributed"})
         write, read = buffer.write_port(), buffer.read_port(domain="sync")
 
         # Row bookkeeping shared by both sides (see the class docstring), kept as two
@@ -183,13 +213,12 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
         bound = 2 * h + rows + 4
         slack = Signal(range(-bound, bound), init=-need[0], name="slack")
         room = Signal(range(-bound, bound), init=freed[0] + rows - 1, name="room")
-        row0 = Signal(range(-p, h + 1), init=-p, name="row0")       # oy*stride - padding
 
         # Writer: stream order into a wrapping address; a row is complete at its last beat.
         accept = Signal()
         m.d.comb += [self.i.ready.eq(room >= 0),
                      accept.eq(self.i.valid & self.i.ready)]
-        waddr, _ = counter(m, rows * row_beats, accept, "waddr")
+        waddr, _ = counter(m, self.buffer_depth, accept, "waddr")
         _, row_done = counter(m, row_beats, accept, "wbeat")
         m.d.comb += [write.addr.eq(waddr), write.data.eq(self.i.payload.as_value()),
                      write.en.eq(accept)]
@@ -204,58 +233,24 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
         loops, image_done = loop_nest(m, [("cf", cf), ("kx", k), ("ky", k),
                                           ("ox", self.out_width), ("oy", self.out_height)], issue,
                                       registered_last=True)
-        (c, _), (kx, kx_last), (ky, ky_last), (_, ox_last), (oy, _) = loops.values()
-        col0 = Signal(range(-p, w + 1), init=-p, name="col0")       # ox*stride - padding
-        window_done = Signal()
-        m.d.comb += window_done.eq(loops["cf"][1] & kx_last & ky_last)
-        with m.If(issue & window_done):
-            m.d.sync += col0.eq(Mux(ox_last, -p, col0 + s))
-            with m.If(ox_last):
-                m.d.sync += row0.eq(Mux(image_done, -p, row0 + s))
+        oy = loops["oy"][0]
+        last = dict(column=loops["cf"][1] & loops["kx"][1])  # the window row's last beat
+        last.update(window=last["column"] & loops["ky"][1], row=loops["ox"][1],
+                    image=image_done)
 
-        rbase = Signal(range(rows), name="rbase")                   # slot of the image's row 0
-        with m.If(issue & image_done):
-            m.d.sync += rbase.eq(rbase + h)                         # wraps: rows is a power of 2
-        # The steps of the row being left, loaded when the reader enters the next one.
-        slack_step = Signal.like(slack, init=slack_steps[0], name="slack_step")
-        room_step = Signal.like(room, init=room_steps[0], name="room_step")
         leave_row = Signal()
-        m.d.comb += leave_row.eq(issue & window_done & ox_last)
-        # Indexed by oy: row oy's successor's steps; the table fills every value of oy's
-        # bits (the spare ones repeat row 0), so the Verilog case is complete (lint).
-        following = [(oy_ + 1) % self.out_height if oy_ < self.out_height else 0
-                     for oy_ in range(1 << len(oy))]
-        with m.If(leave_row):
-            m.d.sync += [slack_step.eq(Array(Const(slack_steps[n], slack.shape())
-                                             for n in following)[oy]),
-                         room_step.eq(Array(Const(room_steps[n], room.shape())
-                                            for n in following)[oy])]
+        m.d.comb += leave_row.eq(issue & last["window"] & last["row"])
         row_written = accept & row_done
-        m.d.sync += [slack.eq(slack + row_written + Mux(leave_row, slack_step, 0)),
-                     room.eq(room - row_written + Mux(leave_row, room_step, 0))]
+        self._count_rows(m, slack, slack_steps, 1, oy, leave_row, row_written)
+        self._count_rows(m, room, room_steps, -1, oy, leave_row, row_written)
 
-        # iy = row0 + ky and ix = col0 + kx, kept in registers that step with the loop
-        # counters: added after them, the pad compares and the read address were a carry
-        # chain longer (int4_cnn's conv1 at 200 MHz: ky -> iy -> pad -> the buffer's read,
-        # 6.55 ns).
-        iy = Signal.like(row0, init=-p, name="iy")
-        ix = Signal.like(col0, init=-p, name="ix")
-        with m.If(issue & loops["cf"][1]):
-            with m.If(kx_last):
-                m.d.sync += ix.eq(Mux(window_done, Mux(ox_last, -p, col0 + s), col0))
-                with m.If(ky_last):
-                    m.d.sync += iy.eq(Mux(ox_last, Mux(image_done, -p, row0 + s), row0))
-                with m.Else():
-                    m.d.sync += iy.eq(iy + 1)
-            with m.Else():
-                m.d.sync += ix.eq(ix + 1)
-        pad = Signal()
-        if p:   # without padding every window lies inside the input (no constant compares)
-            m.d.comb += pad.eq((iy < 0) | (iy >= h) | (ix < 0) | (ix >= w))
-        slot = Signal(range(rows), name="slot")
-        m.d.comb += [slot.eq(rbase + iy),
-                     read.addr.eq(Mux(pad, 0, slot * row_beats + ix * cf + c)),
-                     read.en.eq(advance)]
+        # The read address and the pad flags are registers that step with the loop counters,
+        # so no adder, multiplier or comparator lies between a counter and the buffer's read
+        # port or the output register: computed from iy and ix in the cycle of the read, the
+        # address was cnv_ci's conv2 at 200 MHz (iy -> slot -> slot * W*C/simd in a DSP tile
+        # -> + ix*cf + c -> the buffer -> the output register, 8 levels, 11.08 ns).
+        m.d.comb += [read.addr.eq(self._read_address(m, issue, last)), read.en.eq(advance)]
+        pad = self._pad(m, issue & loops["cf"][1], loops["kx"][1], last, loops["ox"][0], oy)
         out_valid, out_pad = Signal(), Signal()
         with m.If(advance):
             m.d.sync += [out_valid.eq(issue), out_pad.eq(pad)]
@@ -269,6 +264,105 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
             m.d.comb += self.o.payload.as_value().eq(Mux(out_pad, pad_word, read.data))
         return m
 
+    def _count_rows(self, m, value, steps, written, oy, leave_row, row_written):
+        """Row bookkeeping: ``value`` (slack or room) moves by ``written`` when the writer
+        completes a row (``row_written``) and by ``steps[oy]`` when the reader leaves output
+        row ``oy`` (``leave_row``). The step of the row being left (alone and with
+        ``written``) is loaded into registers when the reader enters it, and the four sums
+        of registers are side by side, so the late conditions (``o.ready`` through
+        ``leave_row``, ``i.valid`` through ``row_written``) pick one after the adders:
+        int4_cnn's conv1 at 200 MHz (seed 3) had ``o.ready`` -> ``leave_row`` -> the step's
+        multiplexer -> slack's carry chain, 5.04 ns."""
+        # Indexed by oy: row oy's successor's steps; the table fills every value of oy's
+        # bits (the spare ones repeat row 0), so the Verilog case is complete (lint).
+        following = [(n + 1) % self.out_height if n < self.out_height else 0
+                     for n in range(1 << len(oy))]
+        step, step_written = (Signal.like(value, init=steps[0] + extra,
+                                          name=f"{value.name}_step{suffix}")
+                              for extra, suffix in ((0, ""), (written, "_written")))
+        with m.If(leave_row):
+            m.d.sync += [register.eq(Array(Const(steps[n] + extra, value.shape())
+                                           for n in following)[oy])
+                         for register, extra in ((step, 0), (step_written, written))]
+        m.d.sync += value.eq(Mux(leave_row, Mux(row_written, value + step_written, value + step),
+                                 Mux(row_written, value + written, value)))
+
+    def _read_address(self, m, issue, last):
+        """The read address of the beat the reader issues next, a register that moves by
+        one of :meth:`_address_steps` (picked by the loops' registered last flags ``last``)
+        when ``issue``: ``((n*H + iy) mod R) * W*C/simd + ix*C/simd + c`` for image ``n``,
+        i.e. the slot of input row ``iy`` (any value where the window element is padding).
+
+        Modulo a depth that is not a power of two, the address and the address one depth
+        below are summed side by side and the sign of the second picks: the flags' LUT, a
+        carry chain and one multiplexer before the register."""
+        depth, p, cf = self.buffer_depth, self._padding, self.cf
+        steps = self._address_steps()
+
+        def pick(offset):
+            return Mux(last["window"],
+                       Mux(last["row"], Mux(last["image"], steps["image"] + offset,
+                                            steps["out_row"] + offset),
+                           steps["window"] + offset),
+                       Mux(last["column"], steps["window_row"] + offset, steps["beat"] + offset))
+
+        address = Signal(range(depth), init=-p * (self._width * cf + cf) % depth, name="raddr")
+        step = Signal.like(address, name="raddr_step")
+        m.d.comb += step.eq(pick(0))
+        if depth & (depth - 1) == 0:         # a power of two wraps by itself
+            with m.If(issue):
+                m.d.sync += address.eq(address + step)
+            return address
+        below = Signal(range(-depth, depth), name="raddr_below")     # step - depth
+        wrapped = Signal(range(-depth, depth), name="raddr_wrapped")
+        m.d.comb += [below.eq(pick(-depth)), wrapped.eq(address + below)]
+        with m.If(issue):
+            m.d.sync += address.eq(Mux(wrapped < 0, address + step, wrapped))
+        return address
+
+    def _pad(self, m, enable, kx_last, last, ox, oy):
+        """Whether the beat the reader issues next is padding: the OR of two flip-flops,
+        whether input row ``iy`` and whether input column ``ix`` lie outside the input.
+        Both load (``enable``: the reader leaves a window column) without a magnitude
+        comparison: a step of one into or out of the input is an equality test of ``iy`` or
+        ``ix``, and a window's first row or column (``oy*stride - padding``, ``ox*stride -
+        padding``: where the window starts, or the next one) a table indexed by the output
+        row or column counter. Without padding no beat is."""
+        s, p, h, w = self._stride, self._padding, self._height, self._width
+        if not p:
+            return Const(0, 1)
+
+        def starts(counter, count, size, shape, step):
+            """Tables indexed by ``counter``: the first row or column of output row or
+            column ``counter + step`` (wrapping at ``count``) and whether it is padding."""
+            firsts = [((n + step) % count if n < count else 0) * s - p
+                      for n in range(1 << len(counter))]
+            return (Array(Const(first, shape) for first in firsts)[counter],
+                    Array(Const(not 0 <= first < size, 1) for first in firsts)[counter])
+
+        def step_one(value, flag, size):           # value + 1's flag, from value's
+            return Mux(value == -1, 0, Mux(value == size - 1, 1, flag))
+
+        iy = Signal(range(-p, (self.out_height - 1) * s - p + self._kernel), init=-p, name="iy")
+        ix = Signal(range(-p, (self.out_width - 1) * s - p + self._kernel), init=-p, name="ix")
+        row_pad = Signal(init=1, name="row_pad")
+        col_pad = Signal(init=1, name="col_pad")
+        (row, row_flag), (next_row, next_row_flag) = (
+            starts(oy, self.out_height, h, iy.shape(), step) for step in (0, 1))
+        (col, col_flag), (next_col, next_col_flag) = (
+            starts(ox, self.out_width, w, ix.shape(), step) for step in (0, 1))
+        with m.If(enable):
+            with m.If(kx_last):
+                m.d.sync += [ix.eq(Mux(last["window"], next_col, col)),
+                             col_pad.eq(Mux(last["window"], next_col_flag, col_flag))]
+                with m.If(last["window"]):
+                    m.d.sync += [iy.eq(Mux(last["row"], next_row, row)),
+                                 row_pad.eq(Mux(last["row"], next_row_flag, row_flag))]
+                with m.Else():
+                    m.d.sync += [iy.eq(iy + 1), row_pad.eq(step_one(iy, row_pad, h))]
+            with m.Else():
+                m.d.sync += [ix.eq(ix + 1), col_pad.eq(step_one(ix, col_pad, w))]
+        return row_pad | col_pad
 
 def window_weights(weight):
     """Torch conv weight [OC, C, k, k] -> MVAU matrix [OC, k*k*C] in the SWG's window order.
