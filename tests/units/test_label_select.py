@@ -33,6 +33,9 @@ CASES = {
     "u3_c1_pe1": dict(in_shape=unsigned(3), channels=1, pe=1),
     # two comparison levels per register stage (of ceil(log2(12)) = 4): latency 2 + 2
     "s6_c24_pe12_two_levels": dict(in_shape=signed(6), channels=24, pe=12, levels_per_stage=2),
+    # sfc_balanced's tree (pe = 10: the odd one out meets a three-level subtree at the top),
+    # two beats per vector
+    "s10_c20_pe10": dict(in_shape=signed(10), channels=20, pe=10),
 }
 
 
