@@ -1,6 +1,8 @@
 """Top-1 index of each vector, ties to the lowest index (FINN: LabelSelect, i.e. argmax)."""
 
-from amaranth.hdl import Const, Module, Mux, Signal, unsigned
+from typing import Callable, NamedTuple
+
+from amaranth.hdl import Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -23,7 +25,10 @@ class LabelSelect(wiring.Component):
     comparison tree picks the upper half's candidate only if it is strictly
     greater, so the lower lane wins ties; across beats the running best is
     replaced only by a strictly greater beat winner, so the earlier beat wins
-    ties. Together: the lowest index among the maxima.
+    ties. Together: the lowest index among the maxima. Through the tree a candidate
+    carries the outcomes of the comparisons that chose it rather than its lane index,
+    and the lane is decoded from them after the tree's last register, so no register
+    of the tree holds a bit with a constant arm (which Yosys turns into a reset).
 
     ``in_shape`` may be signed or unsigned of any width; ``unsigned(1)`` is a
     binary element (bit 1 = +1, 0 = -1), whose order the bits already have.
@@ -54,8 +59,8 @@ class LabelSelect(wiring.Component):
     the running best is compared a cycle early, against both values the
     best may then hold, each comparison into a flip-flop of its own, so
     the running best's loop is a pick between flip-flops and no carry chain
-    ends in a multiplexer. Signed values are compared with their sign bits
-    flipped, so a comparison is the carry out of one chain. One comparison
+    ends in a multiplexer. A comparison is the sign of a difference, the top
+    sum bit of one carry chain (:func:`~hwgen.units._compare.greater`). One comparison
     per register keeps the cycle short: with all ten comparisons of ``pe = 10`` in one cycle the
     unit limited sfc_balanced to 47.3 MHz on an ECP5-85k.
 
@@ -173,9 +178,10 @@ class LabelSelect(wiring.Component):
                 m.d.sync += base.eq(Mux(last, 0, base + pe))
         m.d.comb += queue.accept.eq(accept & last)
 
-        # Candidates (value, lane index), halved by one comparison level per stage; every
-        # register loads every cycle, a valid bit beside them.
-        level = [(self.i.payload[lane], Const(lane, unsigned(self._index_bits)))
+        # Candidates (value, code, lane), halved by one comparison level per stage; every
+        # register loads every cycle, a valid bit beside them. The lane index is decoded from
+        # the code (the comparisons that chose the candidate) only after the tree.
+        level = [_Candidate(self.i.payload[lane], (), _lane_const(lane, self._index_bits))
                  for lane in range(pe)]
         valid, tags = accept, (base, first, last)
         for depth in range(max(self.tree_levels, 1)):
@@ -183,10 +189,12 @@ class LabelSelect(wiring.Component):
                 level = _halve(level)
             if (depth + 1) % self._levels_per_stage and depth + 1 < self.tree_levels:
                 continue                    # the next level shares this register stage
-            level = [_register(m, pair, f"l{depth}_{k}") for k, pair in enumerate(level)]
+            level = [_register_candidate(m, cand, f"l{depth}_{k}")
+                     for k, cand in enumerate(level)]
             valid = _register(m, (valid,), f"l{depth}_valid")[0]
             tags = _register(m, tags, f"l{depth}_tag")
-        (best_val, best_lane), = level
+        winner, = level
+        best_val, best_lane = winner.value, winner.lane(winner.code)
         base, first, last = tags
 
         # The tree's last stage: the beat's winner (value, absolute index) and its place in
@@ -222,19 +230,64 @@ class LabelSelect(wiring.Component):
         return m
 
 
+class _Candidate(NamedTuple):
+    """A candidate of the tree: its ``value``, its ``code`` (1-bit Values: the outcomes of
+    the comparisons that chose it) and ``lane``, which gives its lane index (an unsigned
+    Value of ``index_bits``) from a code of the same length."""
+    value: Value
+    code: tuple
+    lane: Callable
+
+
+def _lane_const(lane, bits):
+    """``lane`` of a leaf: a constant, from an empty code."""
+    return lambda code: Const(lane, unsigned(bits))
+
+
 def _halve(candidates):
-    """One comparison level: each pair's larger (value, lane), the lower lane among equals
-    (the upper candidate wins only if strictly greater); an odd one out passes through."""
+    """One comparison level: each pair's larger candidate, the lower lane among equals (the
+    upper candidate wins only if strictly greater); an odd one out passes through.
+
+    The winner's code is the pair's outcome after the two codes merged bit by bit; where
+    one code is longer, its extra bits pass without a multiplexer (the other candidate's
+    lane does not read them). So no code bit is a multiplexer with a constant arm, which
+    Yosys would make a synchronous reset driven by the comparison (with a constant lane
+    index through the tree and pe = 10, sfc_balanced's comparison carry ran through a LUT
+    into an index register's LSR: 184.47 MHz at 200).
+    """
     pairs = []
     for k in range(0, len(candidates) - 1, 2):
-        (low_val, low_idx), (high_val, high_idx) = candidates[k], candidates[k + 1]
-        upper = greater(high_val, low_val)
-        pairs.append((Mux(upper, high_val, low_val), Mux(upper, high_idx, low_idx)))
+        low, high = candidates[k], candidates[k + 1]
+        upper = greater(high.value, low.value)
+        shared = min(len(low.code), len(high.code))
+        longer = max(low.code, high.code, key=len)
+        code = (*(Mux(upper, h, l) for h, l in zip(high.code, low.code)),
+                *longer[shared:], upper)
+        pairs.append(_Candidate(Mux(upper, high.value, low.value), code,
+                                _lane_pick(low, high)))
     return pairs + candidates[len(candidates) & ~1:]
+
+
+def _lane_pick(low, high):
+    """The lane of a pair's winner from its code: ``high``'s if the last bit is set, else
+    ``low``'s, in AND/OR form (no multiplexer with a constant arm: the lanes are constants)."""
+    def lane(code):
+        upper = code[-1]
+        high_lane = high.lane(code[:len(high.code)])
+        low_lane = low.lane(code[:len(low.code)])
+        width = len(high_lane)
+        return (high_lane & upper.replicate(width)) | (low_lane & (~upper).replicate(width))
+    return lane
+
+
+def _register_candidate(m, candidate, name):
+    """``candidate`` one stage later (its value and code in registers, the same lane)."""
+    value, *code = _register(m, (candidate.value, *candidate.code), name)
+    return _Candidate(value, tuple(code), candidate.lane)
 
 
 def _register(m, values, name):
     """``values`` (a tuple of Values) one stage later."""
-    regs = tuple(Signal(v.shape(), name=f"{name}_{k}") for k, v in enumerate(values))
+    regs = tuple(Signal(Value.cast(v).shape(), name=f"{name}_{k}") for k, v in enumerate(values))
     m.d.sync += [reg.eq(v) for reg, v in zip(regs, values)]
     return regs

