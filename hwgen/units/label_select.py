@@ -1,6 +1,7 @@
 """Top-1 index of each vector, ties to the lowest index (FINN: LabelSelect, i.e. argmax)."""
 
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from amaranth.hdl import Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import data, stream, wiring

@@ -5,8 +5,9 @@ binary (unsigned(1), bit 1 = +1) inputs; a single channel. Beside random
 vectors (some drawn from a few values, so ties are common), every case gets
 all-equal vectors (answer 0), all-min, the maximum only in the last lane of
 the last beat, the maximum repeated in different beats and lanes, and the
-maximum in the first lane of every beat. Expected indices come only from
-``sw_reference.ops.argmax``.
+maximum in the first lane of every beat. Every tree of pe = 1 .. 33 runs once more
+(one to three comparison levels per stage, signed(1) elements too, scrambled registers).
+Expected indices come only from ``sw_reference.ops.argmax``.
 """
 
 import random
@@ -243,3 +244,47 @@ def test_no_register_is_reset_by_a_comparison(tmp_path, pe):
     reset_by = [cell["connections"]["Q"] for cell in flops
                 if cell["connections"].get("LSR", ["0"]) not in (["0"], ["1"], rst)]
     assert not reset_by, f"{len(reset_by)} of {len(flops)} flip-flops with a data LSR"
+
+
+# Every tree shape up to pe = 33 once (odd ones out at every depth), one, two and three comparison
+# levels per register stage, signed, unsigned, binary and signed(1) elements, one to three beats
+# per vector: the lane decoded after the tree must name the lowest lane among the maxima.
+TREE_SHAPES = [signed(5), unsigned(3), unsigned(1), signed(1)]
+TREES = [(pe, min(1 + pe % 3, max((pe - 1).bit_length(), 1)), TREE_SHAPES[pe % 4], 1 + pe % 3)
+         for pe in range(1, 34)]
+
+
+def tree_vectors(shape, channels, pe, rng):
+    """Few-valued random vectors, all-equal vectors, and a maximum (or two tied) in each lane."""
+    lo, hi = _values(shape)
+    pool = sorted({lo, (lo + hi) // 2, hi} - ({0} if (lo, hi) == (-1, 1) else set()))
+    x = [np.full(channels, v) for v in pool] + list(rng.choice(pool, size=(8, channels)))
+    for lane in range(pe):
+        one = np.full(channels, lo)
+        one[lane] = hi                                   # first beat
+        x.append(one)
+        tied = np.full(channels, lo)
+        tied[[lane, channels - pe + lane, (lane + 1) % channels]] = hi
+        x.append(tied)                                   # the lower of equals, the earlier beat
+        holes = np.full(channels, hi)
+        holes[lane::pe] = lo                             # every beat's lane is below the rest
+        x.append(holes)
+    return np.array(x, dtype=np.int64)
+
+
+@pytest.mark.parametrize("pe, levels_per_stage, in_shape, folds", TREES,
+                         ids=[f"pe{pe}_lps{lps}_{'su'[not s.signed]}{s.width}_f{folds}"
+                              for pe, lps, s, folds in TREES])
+def test_every_tree_shape_decodes_the_lowest_maximum(pe, levels_per_stage, in_shape, folds):
+    """The lane comes from the comparison outcomes after the tree's last register; registers
+    start at random values (scrambled), both streams pause at random."""
+    channels = pe * folds
+    x = tree_vectors(in_shape, channels, pe, np.random.default_rng(pe))
+    bits, binary = in_shape.width, in_shape == unsigned(1)
+    beats = [sum(((int(v) + 1) >> 1 if binary else int(v) & ((1 << bits) - 1)) << (k * bits)
+                 for k, v in enumerate(row[f:f + pe]))
+             for row in x for f in range(0, channels, pe)]
+    dut = LabelSelect(in_shape=in_shape, channels=channels, pe=pe,
+                      levels_per_stage=levels_per_stage)
+    got = simulate_stream(dut, beats, len(x), stall=0.3, seed=pe, scramble=pe)
+    np.testing.assert_array_equal(np.array(got, dtype=np.int64), case_expected(x))
