@@ -223,8 +223,9 @@ def weight_stores(design):
     """Per MVAU with weight ROMs: ``(layer, roms, depth, width, plan, dp16kd, logic LUT4,
     Yosys's own dp16kd, Yosys's own logic LUT4)`` under the storage rule of
     ``hwgen.units._rom.rom_plan`` (Yosys by itself keeps ROMs of 64 words and fewer in
-    logic). The binary MVAU's ROMs follow the rule with ``popcount: compressor`` and at 33 to
-    64 words (:func:`~hwgen.units._weight_store.tool_keeps_in_logic`); the others keep
+    logic). The binary MVAU's ROMs follow the rule with ``popcount: compressor`` and where
+    Yosys would keep them in logic at 33 to 64 words or more than 128
+    (:func:`~hwgen.units._weight_store.tool_keeps_in_logic`); the others keep
     Yosys's choice, and this is what they would take."""
     from .units._rom import block_rams, logic_luts, rom_plan
     owners = {id(unit): hw.layer.name for hw in design.layers for unit in hw.units}
@@ -254,8 +255,9 @@ def format_weight_stores(design):
     lines = ["## Weight ROMs: block RAM or logic", "",
              "Rule (`hwgen/units/_rom.py`): block RAM where it saves 64 LUT4 per DP16KD, the "
              "rest of a ROM's bits in logic; Yosys alone keeps ROMs of 64 words and fewer in "
-             "logic. The binary MVAU's ROMs of 33 to 64 words follow the rule (all of them "
-             "with `popcount: compressor`); the others keep Yosys's choice.", "",
+             "logic. The binary MVAU's ROMs that Yosys would keep in logic at 33 to 64 words or "
+             "more than 128 follow the rule (all of them with `popcount: compressor`); the "
+             "others keep Yosys's choice.", "",
              "| layer | ROMs | words x bits | rule | DP16KD | LUT4 | Yosys alone: DP16KD | "
              "LUT4 |", "|---|---|---|---|---|---|---|---|"]
     for layer, roms, depth, width, plan, bram, luts, own_bram, own_luts in rows:

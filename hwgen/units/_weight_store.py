@@ -35,19 +35,26 @@ __all__ = ["StreamedWeights", "WeightRom", "tool_keeps_in_logic"]
 _REGISTERED_DEPTH = 64
 #: see :func:`tool_keeps_in_logic`
 _PLACED_DEPTH = 32
-
-
-def tool_keeps_in_logic(depth):
-    """True for ROMs of 33 to 64 words: Yosys keeps them in logic, 4 LUT4 and 3 multiplexers
-    per bit, where :func:`~._rom.rom_plan` would put most in block RAM (sfc_fast's 64-word
-    ROMs of 49 and 32 bits on 128 PEs: 64,503 LUT4, 77 % of the LFE5U-85F, and it did not
-    route; placed: 29,373 LUT4 and 128 DP16KD). A store given ``placed`` for them costs the
-    read registers of block RAM (``read_register``: 2)."""
-    return _PLACED_DEPTH < depth <= _REGISTERED_DEPTH
+#: see :func:`tool_keeps_in_logic`
+_DEEP_LOGIC_DEPTH = 128
 #: ROM bits above which Yosys (0.50, memory_libmap on ECP5) maps a ROM it chooses for itself to
 #: DP16KD rather than logic: a ROM bit costs 1/16 in logic, a DP16KD 129 (measured: 168 x 12 and
 #: 128 x 16 stay logic, 176 x 12 and 120 x 24 go to block RAM)
 _YOSYS_BLOCK_BITS = 129 * 16
+
+
+def tool_keeps_in_logic(depth, word_bits):
+    """True for the ROMs that Yosys keeps in logic where :func:`~._rom.rom_plan` chooses
+    better: those of 33 to 64 words (4 LUT4 and 3 multiplexers per bit, where rom_plan
+    would put most in block RAM: sfc_fast's 64-word ROMs of 49 and 32 bits on 128 PEs,
+    64,503 LUT4, 77 % of the LFE5U-85F, and it did not route; placed: 29,373 LUT4 and 128
+    DP16KD), and those of more than 128 words and at most ``_YOSYS_BLOCK_BITS`` bits (a
+    LUT4 and four or more multiplexer levels per bit before one read register: cnv_ci's
+    fc1, 256 words of 8 bits, was the path at 200 MHz on every seed, 5.3 ns). A store
+    given ``placed`` for them costs the read registers of block RAM (``read_register``:
+    2) where rom_plan puts them there."""
+    return (_PLACED_DEPTH < depth <= _REGISTERED_DEPTH
+            or depth > _DEEP_LOGIC_DEPTH and depth * word_bits <= _YOSYS_BLOCK_BITS)
 
 
 class WeightRom:

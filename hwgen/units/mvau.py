@@ -179,12 +179,14 @@ class MVAU(FoldedUnit):
         self._threshold = None if threshold is None else _check_threshold(threshold, mh, mw)
         datapath = XnorPopcount(simd=simd, pipeline=pipeline, tree=popcount,
                                 stages=stage_placement)
-        # ROMs of 33 to 64 words go where rom_plan says, not to the tool's logic (sfc_fast);
-        # the integer MVAU keeps the tool's choice (its ROMs were not measured placed)
+        # ROMs the tool would keep in logic where rom_plan chooses better go where rom_plan
+        # says (sfc_fast, cnv_ci); the integer MVAU keeps the tool's choice (its ROMs were
+        # not measured placed)
         store = WeightRom(self._weights, pe=pe, simd=simd, codes=datapath.codes,
                           lane_bits=datapath.lane_bits, tables=datapath.reads_tables,
                           placed=datapath.places_roms
-                          or tool_keeps_in_logic(mh // pe * (mw // simd)))
+                          or tool_keeps_in_logic(mh // pe * (mw // simd),
+                                                 simd * datapath.lane_bits))
         fused = self._threshold is not None
         engine = FoldedEngine(mh=mh, mw=mw, pe=pe, simd=simd, in_shape=shape,
                               datapath=datapath, store=store,

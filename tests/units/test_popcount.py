@@ -590,16 +590,19 @@ def test_mvau_with_compressor_verilator_cosim(mh, mw, simd):
     (32, 256, 32, ["block"]),               # 64 x 32 (sfc_fast's fc1): one block RAM each
     (16, 64, 8, []),                        # 32 x 8, a weight table: no memory at all
     (16, 128, 8, ["logic"]),                # 64 x 8: 32 LUT4, not worth a block RAM
+    (8, 1024, 8, ["block"]),                # 256 x 8 (cnv_ci's fc1): Yosys's logic, 4+ muxes
+    (8, 512, 8, ["block"]),                 # 128 x 8: Yosys's logic, one register after it
 ])
 def test_mvau_with_compressor_stores_deep_roms_by_rom_plan(mh, mw, simd, styles):
     """The compressor lane's ROMs deeper than a weight table carry the ``rom_style`` of
     ``rom_plan`` (Yosys keeps ROMs of 64 words and fewer in logic otherwise); tables are no
-    memories; the adder lane's ROMs carry it at 33 to 64 words only (Yosys's own choice
-    for the rest)."""
+    memories; the adder lane's ROMs carry it where Yosys would keep them in logic at 33 to
+    64 words or more than 128 (``tool_keeps_in_logic``; Yosys's own choice for the rest)."""
     import re
 
     from hwgen.export import to_verilog
     from hwgen.units._rom import rom_plan
+    from hwgen.units._weight_store import tool_keeps_in_logic
     from hwgen.units.mvau import MVAU
 
     from .mvau_cases import make_weights
@@ -615,7 +618,8 @@ def test_mvau_with_compressor_stores_deep_roms_by_rom_plan(mh, mw, simd, styles)
         assert [style for _, style in rom_plan(depth, simd)] == styles
         assert sorted(found) == sorted(styles * pe)
     default = to_verilog(MVAU(weights=weights, pe=pe, simd=simd, pipeline=1), "mvau")
-    if 32 < depth <= 64:
+    if 32 < depth <= 64 or depth > 128:
+        assert tool_keeps_in_logic(depth, simd)
         assert sorted(re.findall(r'rom_style = "(\w+)"', default)) == sorted(styles * pe)
     else:
         assert "rom_style" not in default
