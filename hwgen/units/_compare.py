@@ -1,4 +1,5 @@
-"""Comparisons that end in the carry out of one chain, signed operands included."""
+"""Comparisons that end in one carry chain (its top sum bit or its carry out), signed
+operands included."""
 
 from amaranth.hdl import Cat, Value
 
