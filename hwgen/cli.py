@@ -189,14 +189,14 @@ def _out_dir(args, spec):
 
 
 def cmd_generate(args):
-    from hwgen.export import CELL_MODELS, write_bundle
+    from hwgen.export import CELL_MODELS, instantiates_cell, write_bundle
     spec = _network(args)
     out_dir = _out_dir(args, spec)
     _progress(f"[1/2] composing {len(spec.layers)} layer(s) of {spec.name}")
     design = _build_design(spec)
     _progress("[2/2] writing Verilog")
-    write_bundle(spec, design, out_dir)
-    models = f", {CELL_MODELS}" if (out_dir / CELL_MODELS).exists() else ""
+    verilog_text = write_bundle(spec, design, out_dir)
+    models = f", {CELL_MODELS}" if instantiates_cell(verilog_text) else ""
     print(f"wrote {out_dir}/{spec.name}.v, manifest.json, verilator_lint.vlt, constraints "
           f"(.xdc .sdc .lpf .pcf), synth_*.ys, vivado.tcl, README.md{models}")
     return 0

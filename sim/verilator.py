@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+from hwgen.export import CELL_MODELS
 from hwgen.progress import bar
 from hwgen.units._ccu2c import with_models
 
@@ -377,6 +378,7 @@ def lint(verilog_path, toplevel: str, waivers=WAIVERS) -> subprocess.CompletedPr
     models = with_models(text)[len(text):]   # the vendor cells it instantiates, as simulation models
     with tempfile.TemporaryDirectory(prefix="hwgen-lint-") as scratch:
         if models:                          # in scratch: never a stray file beside the linted one
-            (Path(scratch) / "cell_models.v").write_text(models)
-            cmd.append(str(Path(scratch) / "cell_models.v"))
+            model_path = Path(scratch) / CELL_MODELS
+            model_path.write_text(models)
+            cmd.append(str(model_path))
         return subprocess.run(cmd, capture_output=True, text=True)
