@@ -229,11 +229,12 @@ class CreditQueue(wiring.Component):
         in front of ``room_reg``'s pick (sfc_balanced's LabelSelect at 200 MHz:
         ``in_flight_0 -> room_reg``, 5 levels, 5.11 ns), and here it ends in a register of its
         own. Every register is recomputed from the queue's other state each cycle, so none
-        can drift from it (the stream rules stay provable by induction)."""
+        can drift from it (the stream rules stay provable by induction); each flag starts as
+        the empty queue's."""
         slots = self.slots
         flags = {}
         for limit in range(slots - 2, slots + 2):
-            flags[limit] = Signal(name=f"held_below_{limit - slots + 2}")
+            flags[limit] = Signal(name=f"held_below_{limit - slots + 2}", init=limit > 0)
             m.d.sync += flags[limit].eq(_sum_below(held, limit))
         if in_flight:
             accepted = in_flight[0]
