@@ -262,10 +262,10 @@ class MVAU(FoldedUnit):
         fanout 192 and a LUT make 2.7 ns). With the weights in block RAM the input slice's
         last register, which reaches every PE's first tree level, is two copies, each for half
         the PEs (``slice_copies``; sfc_balanced's fc2 at 200 MHz, seed 3: ``x_read`` -> PE 6's
-        level-1 register, 5.27 ns of routing), where SIMD is at most PE: a copy costs SIMD
-        flip-flops, then at most one per PE it serves, and two is what the flip-flop budget
-        allows (sfc_balanced had 6,744 of the 6,832 the 15 % leaves; its fc0, SIMD 49 over
-        16 PEs, keeps one)."""
+        level-1 register, 5.27 ns of routing; with copies in fc1 and fc2 only, fc0's
+        ``x_read`` -> a PE's level-1 register, 4.96 ns, seed 3), with 16 PEs or more, whose
+        RAMs take several rows: a copy costs SIMD flip-flops, and two is what the flip-flop
+        budget allows (sfc_balanced: 6,830 of the 6,832 the 15 % leaves)."""
         pipeline = self._timed_pipeline(model, clock_mhz)
         accumulate = model.carry(self.acc_bits) + model.route(3)
         registered = self.registered_result or (
@@ -277,7 +277,7 @@ class MVAU(FoldedUnit):
         copies = self._address_copies or spread
         starts = self._start_copies or (spread and self.read_register > 0)
         slices = (max(self._slice_copies, 2) if spread and self.weight_store.in_block_ram
-                  and self.simd <= self.pe else self._slice_copies)
+                  and self.pe >= 16 else self._slice_copies)
         if (pipeline, registered, copies, starts, slices) == (
                 self.pipeline, self.registered_result, self._address_copies,
                 self._start_copies, self._slice_copies):
