@@ -66,6 +66,9 @@ def _units():
         "AddConst": lambda: u.AddConst(in_shape=signed(4), out_shape=signed(6),
                                        values=[3, -5, 7, 0, 1, -1], pe=2),
         "LabelSelect": lambda: u.LabelSelect(in_shape=signed(3), channels=6, pe=2),
+        # a result per cycle from a 6-stage pipeline: the queue's count, wider than a LUT6's
+        # inputs, is compared a cycle early (sfc_balanced's)
+        "LabelSelect-wide": lambda: u.LabelSelect(in_shape=signed(2), channels=10, pe=10),
         "ConvolutionInputGenerator": lambda: u.ConvolutionInputGenerator(
             in_shape=unsigned(2), channels=2, height=3, width=3, kernel=2, padding=1, simd=1),
         "StreamingMaxPool": lambda: u.StreamingMaxPool(in_shape=unsigned(2), channels=2,

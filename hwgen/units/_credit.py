@@ -156,6 +156,7 @@ class CreditQueue(wiring.Component):
 
         pointer = Signal(range(slots), name="read_at") if slots > 1 else None
         stored = Signal(range(slots + 1))
+        leaving = self.o.valid & self.o.ready
         held = [stored, *self._in_flight_count(m, in_flight)]
         if self._registered_room:
             # Next cycle's count is at most this one's plus this cycle's accept (a result
@@ -166,8 +167,12 @@ class CreditQueue(wiring.Component):
             room = Signal(init=1, name="room_reg")
             fits = [Signal(name=f"room_if_{name}", attrs={"keep": 1})
                     for name in ("accept", "idle")]
-            m.d.comb += [fits[0].eq(_sum_below(held, slots - 1)),
-                         fits[1].eq(_sum_below(held, slots))]
+            if len(Cat(*held)) > _LUT_INPUTS:
+                below = self._held_below_a_cycle_late(m, held, in_flight, leaving)
+            else:
+                def below(limit):
+                    return _sum_below(held, limit)
+            m.d.comb += [fits[0].eq(below(slots - 1)), fits[1].eq(below(slots))]
             m.d.sync += room.eq(Mux(self.accept, *fits))
             m.d.comb += self.room.eq(room)
         else:
@@ -208,12 +213,41 @@ class CreditQueue(wiring.Component):
             m.d.comb += Value.cast(self.o.payload).eq(_pick(ring, read_at))
 
         m.d.comb += self.o.valid.eq(stored != 0)
-        leaving = self.o.valid & self.o.ready
         if slots > 1:
             with m.If(leaving):
                 m.d.sync += pointer.eq(wrap(read_at + 1))
         m.d.sync += stored.eq(stored + arriving - leaving)
         return m
+
+    def _held_below_a_cycle_late(self, m, held, in_flight, leaving):
+        """``limit -> held < limit`` (the results held now, stored or in flight) for ``limit``
+        in ``slots - 1 .. slots``, from flip-flops: last cycle's count compared with the four
+        limits it may need (one register each, each the table :func:`_sum_below` builds),
+        and whether last cycle accepted a beat and let a result leave, which move the count
+        by +1 / -1 / 0 and so pick one of those flags. For a queue whose stored count and
+        in-flight bits are more than a LUT6's inputs: their table is then several LUT levels
+        in front of ``room_reg``'s pick (sfc_balanced's LabelSelect at 200 MHz:
+        ``in_flight_0 -> room_reg``, 5 levels, 5.11 ns), and here it ends in a register of its
+        own. Every register is recomputed from the queue's other state each cycle, so none
+        can drift from it (the stream rules stay provable by induction); each flag starts as
+        the empty queue's."""
+        slots = self.slots
+        flags = {}
+        for limit in range(slots - 2, slots + 2):
+            flags[limit] = Signal(name=f"held_below_{limit - slots + 2}", init=limit > 0)
+            m.d.sync += flags[limit].eq(_sum_below(held, limit))
+        if in_flight:
+            accepted = in_flight[0]
+        else:
+            accepted = Signal(name="accepted")
+            m.d.sync += accepted.eq(self.accept)
+        left = Signal(name="left")
+        m.d.sync += left.eq(leaving)
+
+        def below(limit):                    # held - accepted + left was below each flag's limit
+            return Mux(accepted == left, flags[limit],
+                       Mux(accepted, flags[limit - 1], flags[limit + 1]))
+        return below
 
     @staticmethod
     def _in_flight_count(m, in_flight):
@@ -227,6 +261,10 @@ class CreditQueue(wiring.Component):
         older = Signal(range(len(in_flight)), name="in_flight_older")
         m.d.sync += older.eq(sum(in_flight[:-1]))
         return [in_flight[0], older]
+
+
+#: inputs of the widest function ECP5 builds in one slice pair (LUT4s and the PFUMX / L6MUX)
+_LUT_INPUTS = 6
 
 
 def _sum_below(parts, limit):

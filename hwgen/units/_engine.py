@@ -102,6 +102,14 @@ class FoldedEngine:
                                 last stage of its delay, so they cost ``PE - 1`` registers of
                                 the fold number and no cycle. Only with start-value ROMs, more
                                 than one PE and at least one datapath stage.
+    slice_copies : int          the slice's last read register as this many registers, each
+                                reaching a run of ``PE / slice_copies`` PEs (default 1; only
+                                with read registers): with the weights in block RAM the PEs sit
+                                beside their RAMs, in rows across the die, and one register
+                                reaching every PE's first tree level spanned them
+                                (sfc_balanced's fc2 at 200 MHz, seed 3: ``x_read`` -> a
+                                PE's level-1 register, 5.27 ns of routing); each copy costs
+                                ``SIMD`` input bits of flip-flops and no cycle
     early_select : bool         the slice's register takes the stream in output fold 0 and the
                                 input buffer's word (read without a register) in the others
                                 (default False: the stream's register and the buffer's read
@@ -141,8 +149,8 @@ class FoldedEngine:
 
     def __init__(self, *, mh, mw, pe, simd, in_shape, datapath, store, base,
                  registered_result=False, address_copies=False, start_copies=False,
-                 early_select=False, sign_output=False, registered_controls=False,
-                 registered_accept=False):
+                 slice_copies=1, early_select=False, sign_output=False,
+                 registered_controls=False, registered_accept=False):
         for name, value in (("registered_result", registered_result),
                             ("registered_accept", registered_accept),
                             ("address_copies", address_copies),
@@ -155,6 +163,7 @@ class FoldedEngine:
         self._registered_result = registered_result
         self._address_copies = address_copies
         self._start_copies = start_copies
+        self._slice_copies = check_int("slice_copies", slice_copies, minimum=1)
         self._early_select = early_select
         self._sign_output = sign_output
         self._registered_controls = registered_controls
@@ -245,6 +254,12 @@ class FoldedEngine:
         one PE, and a stage of delay to end in the copies)."""
         return bool(self._start_copies and self._pe > 1 and self.stages >= 1
                     and self.start_rom_bits)
+
+    @property
+    def slice_copies(self):
+        """Registers of the slice's last read stage (``slice_copies`` where it applies: read
+        registers, at most one per PE)."""
+        return min(self._slice_copies, self._pe) if self._store.read_register else 1
 
     @property
     def start_rom_bits(self):
@@ -373,9 +388,16 @@ class FoldedEngine:
         # second keeps the route from the RAM to the lanes a stage of its own; a single one
         # keeps its reset and stays in the fabric.
         reads = int(self._store.read_register)
+        x_slices = [x_slice] * pe
         for k in range(reads):
             tag = "" if k == reads - 1 else str(k)
-            x_slice = stages.register(x_slice, unsigned(slice_bits), f"x_read{tag}")
+            if tag or self.slice_copies == 1:
+                x_slice = stages.register(x_slice, unsigned(slice_bits), f"x_read{tag}")
+                x_slices = [x_slice] * pe
+            else:                               # one copy per run of PEs (slice_copies)
+                copies = [stages.copy(x_slice, f"x_read_c{c}")
+                          for c in range(self.slice_copies)]
+                x_slices = [copies[p * self.slice_copies // pe] for p in range(pe)]
             w_slices = [stages.register(w, Shape.cast(w.shape()), f"w_read{tag}_{p}",
                                         reset_less=reads > 1)
                         for p, w in enumerate(w_slices)]
@@ -399,7 +421,8 @@ class FoldedEngine:
         # Stages 2 .. 1+stages: the lane datapath; then accumulate. A fold's sum goes to the
         # queue in the cycle its last slice arrives (the queue knows which cycle that is);
         # with SF == 1 every slice is a whole fold and no accumulator is needed.
-        sums = [self._datapath.slice_sum(m, stages, p, x_slice, w_slices[p]) for p in range(pe)]
+        sums = [self._datapath.slice_sum(m, stages, p, x_slices[p], w_slices[p])
+                for p in range(pe)]
         # The slice's valid, first and last bits travel 1 + stages registers beside it, the
         # last of them one copy per PE: one register enabling or clearing every accumulator
         # bit was placed far from most of them (tiny_bnn's fc1: 2.2 ns of its net in a
@@ -493,6 +516,8 @@ class FoldedUnit(wiring.Component):
     address_copies = property(lambda self: self._engine.address_copies)
     #: each PE's start-value ROM reads its own copy of the output fold (see FoldedEngine)
     start_copies = property(lambda self: self._engine.start_copies)
+    #: registers of the slice's last read stage, each for a run of PEs (see FoldedEngine)
+    slice_copies = property(lambda self: self._engine.slice_copies)
     #: ``i.ready`` comes from the unit's own flip-flops; ``o.ready`` reaches this many
     #: flip-flops (the output queue's pointer and count; see hwgen.network)
     registered_ready = True

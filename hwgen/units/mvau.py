@@ -107,6 +107,10 @@ class MVAU(FoldedUnit):
                         the output fold (default False; the composer sets it for block-RAM
                         weights at fast clocks, see :meth:`retimed`; ``PE - 1`` registers of
                         the fold number, no cycle)
+    slice_copies : int
+                        registers of the input slice's last read stage, each reaching a run of
+                        PEs (default 1; the composer sets 2 for block-RAM weights at fast
+                        clocks, see :meth:`retimed`; ``SIMD`` flip-flops each, no cycle)
 
     Members
     -------
@@ -157,7 +161,7 @@ class MVAU(FoldedUnit):
 
     def __init__(self, *, weights, pe=1, simd=1, pipeline=0, in_shape=unsigned(1),  # noqa: B008 (a Shape is immutable)
                  popcount="adder", stage_placement="tree", registered_result=False,
-                 address_copies=False, start_copies=False, threshold=None):
+                 address_copies=False, start_copies=False, slice_copies=1, threshold=None):
         self._weights = _check_weights(weights)
         mh, mw = self._weights.shape
         pe, simd, pipeline = check_fold(mh, mw, pe=pe, simd=simd, pipeline=pipeline,
@@ -176,6 +180,7 @@ class MVAU(FoldedUnit):
         self._tree, self._stage_placement = popcount, stage_placement
         self._address_copies = address_copies
         self._start_copies = start_copies
+        self._slice_copies = slice_copies
         self._threshold = None if threshold is None else _check_threshold(threshold, mh, mw)
         datapath = XnorPopcount(simd=simd, pipeline=pipeline, tree=popcount,
                                 stages=stage_placement)
@@ -194,7 +199,7 @@ class MVAU(FoldedUnit):
                               - (_parity_thresholds(self._threshold, mw) if fused else 0),
                               registered_result=registered_result,
                               address_copies=address_copies, start_copies=start_copies,
-                              sign_output=fused, registered_controls=True,
+                              slice_copies=slice_copies, sign_output=fused, registered_controls=True,
                               registered_accept=True)
         out_shape = unsigned(1) if fused else range_shape(*engine.sum_range, min_width=2)
         super().__init__(engine=engine, out_shape=out_shape, members={
@@ -223,7 +228,8 @@ class MVAU(FoldedUnit):
                     popcount=self._tree, stage_placement=self._stage_placement,
                     registered_result=self.registered_result,
                     address_copies=self._address_copies,
-                    start_copies=self._start_copies, threshold=self._threshold)
+                    start_copies=self._start_copies, slice_copies=self._slice_copies,
+                    threshold=self._threshold)
         return MVAU(**{**kept, **changes})
 
     #: the popcount tree (``"adder"`` or ``"compressor"``) and where its stages sit
@@ -253,7 +259,13 @@ class MVAU(FoldedUnit):
         output fold (``start_copies``) instead: the block RAMs sit in rows across the die and
         their PEs next to them, so one register reaching every PE crossed it (sfc_balanced's
         fc0 at 200 MHz: ``start_fold`` to 16 PEs' ROMs, 6.3 ns, where the model's net of
-        fanout 192 and a LUT make 2.7 ns)."""
+        fanout 192 and a LUT make 2.7 ns). With the weights in block RAM the input slice's
+        last register, which reaches every PE's first tree level, is two copies, each for half
+        the PEs (``slice_copies``; sfc_balanced's fc2 at 200 MHz, seed 3: ``x_read`` -> PE 6's
+        level-1 register, 5.27 ns of routing; with copies in fc1 and fc2 only, fc0's
+        ``x_read`` -> a PE's level-1 register, 4.96 ns, seed 3), with 16 PEs or more, whose
+        RAMs take several rows: a copy costs SIMD flip-flops, and two is what the flip-flop
+        budget allows (sfc_balanced: 6,830 of the 6,832 the 15 % leaves)."""
         pipeline = self._timed_pipeline(model, clock_mhz)
         accumulate = model.carry(self.acc_bits) + model.route(3)
         registered = self.registered_result or (
@@ -264,12 +276,14 @@ class MVAU(FoldedUnit):
                   and delays[0] + model.route(self.pe * self.simd) > model.budget(clock_mhz))
         copies = self._address_copies or spread
         starts = self._start_copies or (spread and self.read_register > 0)
-        if (pipeline, registered, copies, starts) == (self.pipeline, self.registered_result,
-                                                      self._address_copies,
-                                                      self._start_copies):
+        slices = (max(self._slice_copies, 2) if spread and self.weight_store.in_block_ram
+                  and self.pe >= 16 else self._slice_copies)
+        if (pipeline, registered, copies, starts, slices) == (
+                self.pipeline, self.registered_result, self._address_copies,
+                self._start_copies, self._slice_copies):
             return self
         return self._replace(pipeline=pipeline, registered_result=registered,
-                             address_copies=copies, start_copies=starts)
+                             address_copies=copies, start_copies=starts, slice_copies=slices)
 
     def stage_delays(self, model, pipeline):
         """Estimated logic delay (ns) of each register stage of the popcount tree with

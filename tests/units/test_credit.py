@@ -93,7 +93,7 @@ def _run_with_ready_pattern(dut, words, count, pattern):
 
 @pytest.mark.parametrize("stages, interval, registered_room", [
     (1, 1, False), (3, 1, True), (4, 2, False), (3, 2, True), (5, 3, True), (2, 4, False),
-    (8, 2, True), (3, 4, True), (9, 1, False),
+    (8, 2, True), (3, 4, True), (9, 1, False), (8, 1, True),
 ])
 @pytest.mark.parametrize("lutram", [False, True])
 def test_every_result_in_order_under_stalls(stages, interval, registered_room, lutram):
@@ -108,7 +108,7 @@ def test_every_result_in_order_under_stalls(stages, interval, registered_room, l
 
 @pytest.mark.parametrize("stages, interval, registered_room", [
     (1, 1, False), (3, 1, True), (4, 2, False), (3, 2, True), (5, 3, True), (7, 4, True),
-    (2, 4, False), (8, 2, True), (3, 4, True),
+    (2, 4, False), (8, 2, True), (3, 4, True), (8, 1, True),
 ])
 @pytest.mark.parametrize("lutram", [False, True])
 def test_full_rate_and_latency_without_stalls(stages, interval, registered_room, lutram):
@@ -171,6 +171,42 @@ def test_mvau_full_rate_under_a_consumer_stall_pattern(pe, simd, pipeline, patte
     np.testing.assert_array_equal(from_beats(frames, pe, unit.acc_shape.width),
                                   expected(x, weights))
     assert last_out - first_in <= count * ideal + unit.latency + len(READY_PATTERNS[pattern])
+
+
+@pytest.mark.parametrize("stages, interval, gated_input", [
+    (3, 1, False), (8, 1, False), (3, 2, False), (6, 1, True), (9, 1, True), (7, 2, True),
+])
+def test_registered_room_is_the_count_a_cycle_ahead(stages, interval, gated_input):
+    """``room`` with ``registered_room`` is, every cycle, whether the results held last cycle
+    (accepted and not yet left) plus last cycle's accept are fewer than the slots: the
+    narrow queues compute it from one table of their flip-flops, the wide ones (more bits
+    than a LUT6 takes: ``(8, 1)``, ``(6, 1)`` and ``(9, 1)`` gated) from four flags a cycle
+    early; both must give this, under random accepts and departures."""
+    queue = CreditQueue(unsigned(8), stages=stages, interval=interval, registered_room=True,
+                        gated_input=gated_input)
+    slots, rng = queue.slots, np.random.default_rng(stages * 7 + interval)
+    mismatches = []
+
+    async def tb(ctx):
+        held, expected_room, wait = 0, 1, 0      # held: accepted and not yet left
+        for cycle in range(400):
+            room = ctx.get(queue.room)
+            if room != expected_room:
+                mismatches.append((cycle, room, expected_room))
+            accept = int(room and wait == 0 and rng.random() < 0.7)
+            ctx.set(queue.accept, accept)
+            ctx.set(queue.o.ready, int(rng.random() < 0.5))
+            leaving = ctx.get(queue.o.valid) and ctx.get(queue.o.ready)
+            expected_room = int(held + accept < slots)
+            await ctx.tick()
+            held += accept - leaving
+            wait = interval - 1 if accept else max(wait - 1, 0)
+
+    sim = Simulator(queue)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    assert not mismatches, mismatches[:5]
 
 
 @pytest.mark.parametrize("stages, interval, slots", [

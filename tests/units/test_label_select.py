@@ -37,6 +37,9 @@ CASES = {
     # sfc_balanced's tree (pe = 10: the odd one out meets a three-level subtree at the top),
     # two beats per vector
     "s10_c20_pe10": dict(in_shape=signed(10), channels=20, pe=10),
+    # and one beat per vector, as sfc_balanced's: a result per cycle, 8 slots, whose count
+    # the queue compares a cycle early (more bits than a LUT6 takes)
+    "s10_c10_pe10": dict(in_shape=signed(10), channels=10, pe=10),
 }
 
 

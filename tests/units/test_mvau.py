@@ -349,3 +349,39 @@ def test_block_ram_roms_read_an_address_register_of_their_own():
     np.testing.assert_array_equal(got, expected(x[:3], weights))
     assert np.diff(in_stamps[::unit.sf]).tolist() == [unit.cycles_per_vector] * 2
     assert out_stamps[0] - in_stamps[unit.sf - 1] == unit.latency
+
+
+@pytest.mark.parametrize("copies", [2, 3])
+def test_slice_copies_give_the_same_sums_rate_and_latency(copies):
+    """The slice's last read register split into copies, each for a run of PEs (block-RAM
+    weights): the same sums, a vector every NF * SF cycles, the same latency; no copies
+    without read registers."""
+    weights = make_weights(64, 256, seed=5)
+    unit = MVAU(weights=weights, pe=4, simd=16, pipeline=1, slice_copies=copies)
+    assert unit.read_register == 2 and unit.slice_copies == copies
+    x = make_vectors(weights, count=4, seed=1)
+    got, _, _ = simulate(unit, x, stall=0.3, seed=2)
+    np.testing.assert_array_equal(got, expected(x, weights))
+    got, in_stamps, out_stamps = simulate(unit, x[:3], stall=0.0, seed=0)
+    np.testing.assert_array_equal(got, expected(x[:3], weights))
+    assert np.diff(in_stamps[::unit.sf]).tolist() == [unit.cycles_per_vector] * 2
+    assert out_stamps[0] - in_stamps[unit.sf - 1] == unit.latency
+    small = MVAU(weights=make_weights(4, 8, seed=1), pe=2, simd=4, slice_copies=copies)
+    assert small.read_register == 0 and small.slice_copies == 1
+    small._MustUse__silence = True
+
+
+def test_retimed_copies_the_slice_for_block_ram_weights_no_wider_than_pe():
+    """At 200 MHz on an LFE5U-85F, sfc_balanced's fc1 and fc0 (16 PEs, block RAM) get two
+    copies of the slice's last register; a layer at 100 MHz keeps one."""
+    from hwgen.timing import delay_model
+    model = delay_model("ecp5", "8")
+    fc1 = MVAU(weights=make_weights(256, 256, seed=2), pe=16, simd=16, pipeline=1,
+               threshold=np.zeros(256, dtype=int))
+    fc0 = MVAU(weights=make_weights(256, 784, seed=5), pe=16, simd=49, pipeline=1,
+               threshold=np.zeros(256, dtype=int))
+    assert fc1.weight_store.in_block_ram and fc0.weight_store.in_block_ram
+    fast1, slow1, fast0 = fc1.retimed(model, 200), fc1.retimed(model, 100), fc0.retimed(model, 200)
+    assert (fast1.slice_copies, slow1.slice_copies, fast0.slice_copies) == (2, 1, 2)
+    for kept in (fc1, fc0, fast1, slow1, fast0):
+        kept._MustUse__silence = True
