@@ -122,6 +122,7 @@ def _with(array, index, value):
      "weight_kind must be one of 'int', 'ternary', 'binary', not 'float'"),
     (dict(resource="bram"), TypeError, "resource must be one of 'lut', 'dsp', not 'bram'"),
     (dict(binary_input=1), TypeError, "binary_input must be True or False, not 1"),
+    (dict(registered_result=1), TypeError, "registered_result must be True or False, not 1"),
     (dict(weight_bits=1), ValueError, "weight_bits must be at least 2, not 1"),
     (dict(weight_bits=9), ValueError, "weight_bits must be at most 8, not 9"),
     (dict(weight_bits=4), ValueError,
@@ -465,6 +466,37 @@ def test_retimed_registers_the_tree_levels_that_cost_fewest_flip_flops():
     got = from_beats(placed, [received[n:n + placed.nf] for n in range(0, len(received),
                                                                          placed.nf)])
     np.testing.assert_array_equal(got, small.expected(x))
+
+
+def test_retimed_sends_the_sums_from_the_accumulator_register_where_it_fills_half_a_stage():
+    """ternary_mlp's fc2 at 200 MHz (ECP5 speed 8): the 14-bit accumulator's adder and its net
+    to the output queue fill more than half the budget, so the sums leave from the
+    accumulator's register (one cycle more of latency, the same cadence), as the binary MVAU's
+    do; at 100 MHz they do not. With SF = 1 there is no accumulator to register. The
+    registered unit computes the same sums under stalls."""
+    from hwgen.timing import delay_model
+    model = delay_model("ecp5", "8")
+    case = Case("ternary", signed(8), 16, 64, 8, 16, bias="random")
+    unit = case.unit(pipeline=2)
+    assert model.carry(unit.acc_bits) + model.route(3) > model.budget(200) / 2
+    fast, slow = unit.retimed(model, 200), unit.retimed(model, 100)
+    assert fast.registered_result and not slow.registered_result
+    assert fast.latency == 2 + fast.pipeline + 1 and slow.latency == 2 + slow.pipeline
+    assert fast.retimed(model, 200) is fast
+    whole = Case("ternary", signed(8), 16, 16, 8, 16).unit(pipeline=2)
+    assert not whole.retimed(model, 200).registered_result
+    x = case.vectors(6, seed=3)
+    stamps = ([], [])
+    received = simulate_stream(fast, [w for f in case.beats(x) for w in f], len(x) * fast.nf,
+                               stamps=stamps)
+    ins, outs = stamps
+    assert np.diff(ins[::fast.sf]).tolist() == [fast.cycles_per_vector] * (len(x) - 1)
+    assert outs[0] - ins[fast.sf - 1] == fast.latency
+    received = simulate_stream(fast, [w for f in case.beats(x) for w in f], len(x) * fast.nf,
+                               stall=0.3, seed=4)
+    got = from_beats(fast, [received[n:n + fast.nf] for n in range(0, len(received), fast.nf)])
+    np.testing.assert_array_equal(got, case.expected(x))
+    unit._MustUse__silence = slow._MustUse__silence = True
 
 
 @pytest.mark.parametrize("change, error, message", [
