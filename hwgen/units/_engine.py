@@ -554,6 +554,19 @@ class FoldedUnit(wiring.Component):
         fitting = [p for p, ns in slowest.items() if ns <= budget]
         return min(fitting) if fitting else min(slowest, key=lambda p: (slowest[p], p))
 
+    def result_register_pays(self, model, clock_mhz):
+        """Whether a fold's sums should leave from the accumulator's register
+        (``registered_result``, one cycle more of latency) at ``clock_mhz``: where the
+        accumulator is restarted by a multiplexer (SF > 1) and its adder with its net to the
+        output queue (``model.carry(acc_bits) + model.route(3)``) fills half a stage. The
+        tree's last adder, in the same stage, then leaves too little for the nets between
+        them, which the delay model does not see (tiny_bnn's fc1 at 200 MHz, estimated to
+        fit, took 5.1 ns; ternary_mlp's fc2, ``first_pe -> acc`` with the sums also
+        reaching the queue, 5.40 ns)."""
+        accumulate = model.carry(self.acc_bits) + model.route(3)
+        return (self.sf > 1 and not self.datapath.reset_accumulator
+                and accumulate > model.budget(clock_mhz) / 2)
+
     def elaborate(self, platform):
         m = Module()
         self._engine.elaborate(m, vectors=self.i, out=self.o)

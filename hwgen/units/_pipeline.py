@@ -7,7 +7,7 @@ from amaranth.hdl import Module, Shape, Signal
 from ..ranges import range_shape
 
 __all__ = ["Stages", "adder_tree", "cheapest_tree_levels", "counts_accumulator",
-           "tree_level_bits", "tree_level_widths", "tree_stage_levels"]
+           "tree_level_bits", "tree_level_shifts", "tree_level_widths", "tree_stage_levels"]
 
 
 class Stages:
@@ -102,6 +102,20 @@ def tree_level_widths(bounds):
         nodes = _pair_level(nodes)
         widths.append(max(_node_width(node) for node in nodes[:sums]))
     return widths
+
+
+def tree_level_shifts(bounds):
+    """Per level (1 .. depth) of :func:`adder_tree` over terms with these ``(lo, hi)`` or
+    ``(lo, hi, shift)`` bounds, whether one of its adders takes an operand shifted by more
+    than the other's shift (a Booth term of a higher digit joining a lower one): that
+    operand enters as ``{value, zeros}``, which Yosys's ``alumacc`` does not merge with the
+    adder that made it."""
+    nodes = [_node(b) for b in bounds]
+    shifts = []
+    while len(nodes) > 1:
+        shifts.append(any(a[2] != b[2] for a, b in zip(nodes[0::2], nodes[1::2])))
+        nodes = _pair_level(nodes)
+    return shifts
 
 
 def tree_level_bits(bounds):

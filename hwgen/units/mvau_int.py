@@ -102,6 +102,10 @@ class IntegerMVAU(FoldedUnit):
     address_copies : bool
         Each PE's weight ROM in logic reads its own copy of the weight address
         (:class:`~._engine.FoldedEngine`'s ``address_copies``); :meth:`retimed` sets it.
+    registered_result : bool
+        A fold's sums go to the output queue from the accumulator's register, a cycle
+        later, not from its adder (:class:`~._engine.FoldedEngine`'s ``registered_result``;
+        with SF > 1 only); :meth:`retimed` sets it.
 
     Members
     -------
@@ -112,8 +116,8 @@ class IntegerMVAU(FoldedUnit):
 
     Latency ``2 + pipeline`` cycles (``3 + pipeline`` with ``resource="dsp"``:
     the product register; one more with ROMs deeper than 64 words, the read
-    register, two when they are in block RAM, the first its output register)
-    from the last input beat of a vector to its first output
+    register, two when they are in block RAM, the first its output register;
+    one more with ``registered_result``) from the last input beat of a vector to its first output
     beat; ``NF * SF`` cycles per vector in steady state.
     """
 
@@ -133,14 +137,15 @@ class IntegerMVAU(FoldedUnit):
 
     def __init__(self, *, weights, in_shape, weight_kind="int", weight_bits=8, bias=None,
                  in_range=None, binary_input=False, pe=1, simd=1, pipeline=1, resource="lut",
-                 tree_levels=None, address_copies=False):
+                 tree_levels=None, address_copies=False, registered_result=False):
         if weight_kind not in WEIGHT_KINDS:
             raise TypeError(f"weight_kind must be one of {', '.join(map(repr, WEIGHT_KINDS))}, "
                             f"not {weight_kind!r}")
         if resource not in RESOURCES:
             raise TypeError(f"resource must be one of {', '.join(map(repr, RESOURCES))}, "
                             f"not {resource!r}")
-        for name, value in (("binary_input", binary_input), ("address_copies", address_copies)):
+        for name, value in (("binary_input", binary_input), ("address_copies", address_copies),
+                            ("registered_result", registered_result)):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be True or False, not {value!r}")
         self._address_copies = address_copies
@@ -177,6 +182,7 @@ class IntegerMVAU(FoldedUnit):
                               datapath=datapath, store=store,
                               base=self._bias + datapath.base_offset(self._weights),
                               early_select=True, address_copies=address_copies,
+                              registered_result=registered_result,
                               registered_controls=True, registered_accept=True)
         out_shape = range_shape(*engine.sum_range, min_width=2)
         super().__init__(engine=engine, out_shape=out_shape, members={
@@ -204,9 +210,12 @@ class IntegerMVAU(FoldedUnit):
         spread evenly. Cycles per vector are the same at any depth; the latency grows by the
         stages added. Each PE reads its weight ROM through its own copy of the address
         (``address_copies``) when the read through one shared address does not fit
-        (:meth:`_rom_read_ns`)."""
+        (:meth:`_rom_read_ns`). The sums leave from the accumulator's register
+        (``registered_result``, a cycle more of latency) where the binary MVAU's do
+        (:meth:`~._engine.FoldedUnit.result_register_pays`)."""
         budget = model.budget(clock_mhz)
         copies = self._address_copies or (self.pe > 1 and self._rom_read_ns(model) > budget)
+        registered = self.registered_result or self.result_register_pays(model, clock_mhz)
         tree = self.stage_delays(model, self.pipeline)
         fits = max(tree) <= budget
         levels = None
@@ -225,15 +234,16 @@ class IntegerMVAU(FoldedUnit):
             depth = max((len(self.datapath.term_bounds()) - 1).bit_length(), 1)
             pipeline = self.timed_pipeline(model, clock_mhz, depth, delays=self.stage_delays)
             levels = self.tree_levels if pipeline == self.pipeline else None
-        if (pipeline, levels, copies) == (self.pipeline, self.tree_levels,
-                                          self._address_copies):
+        if (pipeline, levels, copies, registered) == (self.pipeline, self.tree_levels,
+                                                      self._address_copies,
+                                                      self.registered_result):
             return self
         return IntegerMVAU(weights=self._weights, in_shape=self.in_shape,
                            weight_kind=self._weight_kind, weight_bits=self._weight_bits,
                            bias=self._bias, in_range=self._in_range,
                            binary_input=self._binary_input, pe=self.pe, simd=self.simd,
                            pipeline=pipeline, resource=self._resource, tree_levels=levels,
-                           address_copies=copies)
+                           address_copies=copies, registered_result=registered)
 
     def _rom_read_ns(self, model):
         """Estimated stage (ns) from the weight address through the weight ROMs in logic to

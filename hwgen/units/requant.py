@@ -1,6 +1,6 @@
 """Dyadic requantizer: ``y = clamp(round_s(x * m) + zp, lo, hi)``, ``round_s`` one of three modes."""
 
-from amaranth.hdl import Array, Const, Module, Mux, Shape, Signal, signed, unsigned
+from amaranth.hdl import Array, Const, Module, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -68,11 +68,12 @@ class Requant(wiring.Component):
         register right before and after its ``*`` that :mod:`hwgen.dsppack` moves
         into the MULT18X18D (ECP5), then the tiles' adder tree in about
         ``product_stages`` stages; the registers before are stage 1's: ``x`` (no
-        reset) and a per-channel ``m'`` read a cycle ahead (:func:`_multiplier_ahead`).
+        reset) and a per-channel ``m'`` read from its ROM in logic
+        (:func:`_multiplier_register`).
         Chosen by :meth:`retimed` where the plain ``*`` misses the clock and the
         product is wider than ``DSP_MIN_BITS``, unless a per-tensor ``m'`` has at most
         ``DIGITS_IN_LOGIC`` signed digits (its shift-add is a LUT adder or two) or a
-        per-channel ``m'`` would be stored in block RAM (too deep to read twice in logic).
+        per-channel ``m'`` would be stored in block RAM (too deep to read in logic).
 
     The hardware multiplies by the narrowest ``(m', s')`` that gives the same
     clamped output for every input ``in_shape`` admits
@@ -249,13 +250,7 @@ class Requant(wiring.Component):
         # control set, no reset (the pipeline needs none: the queue counts the beats in flight).
         x1 = Signal.like(self.i.payload, reset_less=self._dsp_product)
         m.d.sync += x1.eq(payload)
-        # In DSP tiles, a per-channel m' is read a cycle ahead into a register of the tiles'
-        # control set (accepted: whether the fold moved on at the last edge).
-        accepted = None
-        if self._dsp_product and not self._per_tensor:
-            accepted = Signal(name="accepted")
-            m.d.sync += accepted.eq(accept)
-        lane_params = [self._lane_params(m, lane, fold, late, later, accepted)
+        lane_params = [self._lane_params(m, lane, fold, late, later)
                        for lane in range(self._pe)]
 
         for lane, (mult, shamt, exact, zp2) in enumerate(lane_params):
@@ -349,8 +344,8 @@ class Requant(wiring.Component):
         registers :mod:`hwgen.dsppack` fills), wider than ``DSP_MIN_BITS`` (a narrower
         one is a few LUTs), and not a per-tensor ``m'`` of at most ``DIGITS_IN_LOGIC``
         signed digits (a LUT adder or two), nor a per-channel ``m'`` that
-        :func:`~._rom.rom_plan` would store in block RAM (:func:`_multiplier_ahead` reads
-        it twice in logic)."""
+        :func:`~._rom.rom_plan` would store in block RAM (:func:`_multiplier_register` reads
+        it in logic)."""
         width = self._in_shape.width + self.multiplier_bits + 1
         few_digits = self._per_tensor and self.product_terms <= self.DIGITS_IN_LOGIC
         in_block_ram = not self._per_tensor and any(
@@ -451,7 +446,7 @@ class Requant(wiring.Component):
                 ns, names = 0.0, []
         return stages
 
-    def _lane_params(self, m, lane, fold, late, later, accepted):
+    def _lane_params(self, m, lane, fold, late, later):
         """(multiplier, shamt, exact, zero_point) for ``lane``: the multiplier valid in
         stage 1, the shift's in the cycle the product is registered, the zero point then or,
         with ``shift_stage``, a cycle later. ``shamt`` is the index of the rounding shift
@@ -465,8 +460,8 @@ class Requant(wiring.Component):
         from this lane's ROM, addressed by the fold of the beat being accepted
         (the multiplier's) or by that fold delayed by the product's latency (``late``,
         and ``later`` for the zero point), so that the ROM's read register is the stage's
-        register. With ``dsp_product`` the
-        multiplier is :meth:`_multiplier_ahead` instead of a ROM read.
+        register. With ``dsp_product`` the multiplier is :func:`_multiplier_register`
+        instead of a ROM read.
         """
         channels = range(lane, self._channels, self._pe)
         base, amounts = self._shift_base(lane), self._shift_amounts(lane)
@@ -484,8 +479,8 @@ class Requant(wiring.Component):
             "zero_point": signed(max(_bits_signed(v) for v in self._zp)),
         }
         words = values["multiplier"]
-        if accepted is not None and len(set(words)) > 1:
-            mult = _multiplier_ahead(m, lane, shapes["multiplier"], words, fold, accepted)
+        if self._dsp_product and len(set(words)) > 1:
+            mult = _multiplier_register(m, lane, shapes["multiplier"], words, fold)
         else:
             mult = lane_rom(m, f"multiplier_rom_{lane}", shapes["multiplier"], words,
                             addr=fold, en=Const(1), placed=True)
@@ -494,25 +489,15 @@ class Requant(wiring.Component):
                         for key, addr in (("shamt", late), ("exact", late), ("zero_point", later)))]
 
 
-def _multiplier_ahead(m, lane, shape, words, fold, accepted):
-    """``words[fold]`` of the beat accepted in the last cycle, from a register with no
-    reset and no enable whose input is a multiplexer of two registers, so that
-    :mod:`hwgen.dsppack` can move it into the tiles (a ROM's read register is neither:
-    Yosys folds the ROM's constants into set/reset logic on its flip-flops).
-
-    Each cycle, ``same`` reads the word at ``fold`` and ``ahead`` the one after it (both
-    reset to what they hold at fold 0); in the next cycle the fold is one of the two,
-    the next one if a beat was ``accepted``, so the register takes that one.
-    """
-    depth = len(words)
-    same = Signal(shape, init=words[0], name=f"multiplier_same_{lane}")
-    ahead = Signal(shape, init=words[1 % depth], name=f"multiplier_ahead_{lane}")
+def _multiplier_register(m, lane, shape, words, fold):
+    """``words[fold]`` in a register with no reset and no enable, read from the ROM in logic,
+    so that :mod:`hwgen.dsppack` can move it into the tiles beside ``x1``. Yosys makes some
+    of its bits a synchronous reset from the ROM's constants; dsppack gives those back a LUT
+    in front of the register. (Before: the words at the fold and the one after it in two
+    registers of their own and a multiplexer, 132 flip-flops in each of int8_mlp's
+    requants.)"""
     mult = Signal(shape, reset_less=True, name=f"multiplier_{lane}")
-    m.d.sync += [
-        same.eq(Array(Const(w, shape) for w in words)[fold]),
-        ahead.eq(Array(Const(words[(k + 1) % depth], shape) for k in range(depth))[fold]),
-        mult.eq(Mux(accepted, ahead, same)),
-    ]
+    m.d.sync += mult.eq(Array(Const(w, shape) for w in words)[fold])
     return mult
 
 

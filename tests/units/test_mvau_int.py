@@ -122,6 +122,7 @@ def _with(array, index, value):
      "weight_kind must be one of 'int', 'ternary', 'binary', not 'float'"),
     (dict(resource="bram"), TypeError, "resource must be one of 'lut', 'dsp', not 'bram'"),
     (dict(binary_input=1), TypeError, "binary_input must be True or False, not 1"),
+    (dict(registered_result=1), TypeError, "registered_result must be True or False, not 1"),
     (dict(weight_bits=1), ValueError, "weight_bits must be at least 2, not 1"),
     (dict(weight_bits=9), ValueError, "weight_bits must be at most 8, not 9"),
     (dict(weight_bits=4), ValueError,
@@ -402,11 +403,42 @@ def test_tree_delays_count_each_stage_as_one_multi_operand_sum():
     assert dsp.tree_delays(model, 1)[0] == model.dsp and len(dsp.term_bounds()) == 8
 
 
+def test_a_shifted_operand_made_inside_a_stage_ends_its_merged_sum():
+    """int8_mlp's fc2 (8 lanes of 8-bit weights, 4 Booth terms each): the tree adds the
+    lanes' terms of one digit first, so the digits' partial sums join at levels 4 and 5,
+    each shifted onto the one below. Yosys does not merge an adder whose sum enters the next
+    shifted, so a stage over levels 4 and 5 is the level-4 chain, a full adder's LUT
+    (its inputs each driving two LUTs) and the level-5 chain, not one merged sum; at
+    200 MHz the trees then take registers after levels 1, 3 and 4, not the root, whose
+    stage placed at 5.68 ns. A stage that starts at a join's operands (registered) is one
+    merged sum as before; ternary weights have no shifts."""
+    from hwgen.timing import delay_model
+    from hwgen.units._lanes import merged_sum_ns
+    from hwgen.units._pipeline import tree_level_shifts, tree_level_widths
+    model = delay_model("ecp5", "8")
+    case = Case("int", unsigned(8), 32, 32, 4, 8, bias="random")
+    bounds = case.unit().datapath.term_bounds()
+    widths = tree_level_widths(bounds)
+    assert tree_level_shifts(bounds) == [False, False, False, True, True]
+    lanes = case.unit().datapath
+    assert lanes.stage_ns(model, 3, 5) == pytest.approx(
+        model.carry(widths[3]) + model.route(2) - model.route()
+        + merged_sum_ns(model, 3, widths[4]))
+    assert lanes.stage_ns(model, 3, 5) > model.budget(200) > merged_sum_ns(model, 4, widths[4])
+    assert lanes.stage_ns(model, 4, 5) == pytest.approx(model.carry(widths[4]))
+    assert lanes.stage_ns(model, 1, 3) == pytest.approx(merged_sum_ns(model, 4, widths[2]))
+    fast = case.unit().retimed(model, 200)
+    assert fast.tree_levels == [1, 3, 4]
+    ternary = Case("ternary", signed(8), 64, 128, 8, 16).unit().datapath.term_bounds()
+    assert not any(tree_level_shifts(ternary))
+
+
 @pytest.mark.parametrize("grade", ["8", "6"])
 def test_retimed_chooses_the_fewest_tree_stages_that_fit_the_clock(grade):
     """int8_mlp's fc1 (pipeline 1 in its YAML) at 200 MHz: the fewest stages whose tree
     stages all fit the budget; at 50 MHz its one register moves to the root, the narrowest
-    level; a deeper pipeline is never shortened; at 200 MHz each PE reads its weight ROM
+    level, at speed 8 (at speed 6 to level 4: from the terms to the root the Booth digits'
+    sums join twice, three sums in series, :meth:`stage_ns`); a deeper pipeline is never shortened; at 200 MHz each PE reads its weight ROM
     through its own copy of the address (one address to four PEs' 64 x 64-bit ROMs does not
     fit), at 50 MHz one address does; the retimed unit computes the same sums (Amaranth sim
     under stalls)."""
@@ -415,7 +447,8 @@ def test_retimed_chooses_the_fewest_tree_stages_that_fit_the_clock(grade):
     case = Case("int", unsigned(8), 32, 64, 4, 8, bias="random")
     unit = case.unit()
     slow = unit.retimed(model, 50)
-    assert (slow.pipeline, slow.tree_levels) == (1, [5]) and slow.retimed(model, 50) is slow
+    assert (slow.pipeline, slow.tree_levels) == (1, [5] if grade == "8" else [4])
+    assert slow.retimed(model, 50) is slow
     fast = unit.retimed(model, 200)
     budget = model.budget(200)
     assert fast.pipeline > 1 and max(fast.stage_delays(model, fast.pipeline)) <= budget
@@ -465,6 +498,37 @@ def test_retimed_registers_the_tree_levels_that_cost_fewest_flip_flops():
     got = from_beats(placed, [received[n:n + placed.nf] for n in range(0, len(received),
                                                                          placed.nf)])
     np.testing.assert_array_equal(got, small.expected(x))
+
+
+def test_retimed_sends_the_sums_from_the_accumulator_register_where_it_fills_half_a_stage():
+    """ternary_mlp's fc2 at 200 MHz (ECP5 speed 8): the 14-bit accumulator's adder and its net
+    to the output queue fill more than half the budget, so the sums leave from the
+    accumulator's register (one cycle more of latency, the same cadence), as the binary MVAU's
+    do; at 100 MHz they do not. With SF = 1 there is no accumulator to register. The
+    registered unit computes the same sums under stalls."""
+    from hwgen.timing import delay_model
+    model = delay_model("ecp5", "8")
+    case = Case("ternary", signed(8), 16, 64, 8, 16, bias="random")
+    unit = case.unit(pipeline=2)
+    assert model.carry(unit.acc_bits) + model.route(3) > model.budget(200) / 2
+    fast, slow = unit.retimed(model, 200), unit.retimed(model, 100)
+    assert fast.registered_result and not slow.registered_result
+    assert fast.latency == 2 + fast.pipeline + 1 and slow.latency == 2 + slow.pipeline
+    assert fast.retimed(model, 200) is fast
+    whole = Case("ternary", signed(8), 16, 16, 8, 16).unit(pipeline=2)
+    assert not whole.retimed(model, 200).registered_result
+    x = case.vectors(6, seed=3)
+    stamps = ([], [])
+    received = simulate_stream(fast, [w for f in case.beats(x) for w in f], len(x) * fast.nf,
+                               stamps=stamps)
+    ins, outs = stamps
+    assert np.diff(ins[::fast.sf]).tolist() == [fast.cycles_per_vector] * (len(x) - 1)
+    assert outs[0] - ins[fast.sf - 1] == fast.latency
+    received = simulate_stream(fast, [w for f in case.beats(x) for w in f], len(x) * fast.nf,
+                               stall=0.3, seed=4)
+    got = from_beats(fast, [received[n:n + fast.nf] for n in range(0, len(received), fast.nf)])
+    np.testing.assert_array_equal(got, case.expected(x))
+    unit._MustUse__silence = slow._MustUse__silence = True
 
 
 @pytest.mark.parametrize("change, error, message", [
