@@ -32,8 +32,11 @@ class StreamingDataWidthConverter(wiring.Component):
     slots then, which load the input every cycle until a beat is taken and
     the window moves past them). ``i.ready`` ("room for the next beat, even if
     none leaves") and ``o.valid`` are flip-flops whose next values are picked
-    by ``take`` and ``give`` among four precomputed cases, each a register
-    compared with a constant. For full rate with a registered ``i.ready`` the
+    by ``take`` and ``give`` among four precomputed cases. ``o.valid``'s are
+    the occupancy compared with constants; ``i.ready``'s are flip-flops
+    themselves (``room``), computed a cycle ahead, as are the last-beat flags
+    and the slots of the next beat and of the one after, so a slot's enable
+    is ``take`` and ``give`` picking among flip-flops. For full rate with a registered ``i.ready`` the
     ring holds ``A + 2B - 1`` groups when beats shrink (``A`` groups in,
     ``B`` out) and ``2A + B - 1`` when they grow: room for a beat is then
     there whenever the narrow side would otherwise have to wait.
@@ -178,13 +181,13 @@ class StreamingDataWidthConverter(wiring.Component):
 
     @property
     def ready_fanout(self):
-        """Flip-flops ``o.ready`` reaches: the read pointer, the occupancy, ``o.valid``,
-        ``i.ready``, its four room flags, the slots' enables (one per slot) and the output's
-        beat counter and two last-beat flags (with ``via``: the last converter's only, as
-        every other's ``o.ready`` is a skid's registered ``i.ready``)."""
+        """Flip-flops ``o.ready`` reaches: the read pointer, the occupancy (one per slot),
+        ``o.valid``, ``i.ready``, its four room flags, the slots' enables (one per slot) and
+        the output's beat counter and two last-beat flags (with ``via``: the last converter's
+        only, as every other's ``o.ready`` is a skid's registered ``i.ready``)."""
         if self._via:
             return self._parts()[-1].ready_fanout
-        return (2 * self.capacity.bit_length() + 7 + self.capacity
+        return ((self.capacity - 1).bit_length() + 6 + 2 * self.capacity
                 + (self.out_beats > 1) * (2 + (self.out_beats - 1).bit_length()))
 
     def _hops(self):
@@ -312,13 +315,15 @@ class StreamingDataWidthConverter(wiring.Component):
         # side (the room flags below look two beats past the current one), two on the output.
         ins = _last_flags(m, "in", give, self._a, self._elements, ahead=3)
         outs = _last_flags(m, "out", take, self._b, self._elements, ahead=2)
-        in_last, in_moved = ins[:2]
+        in_last = ins[0]
         out_last, out_moved = outs
         ring = [Signal(step, name=f"slot_{k}") for k in range(capacity)]
         self._slots = ring              # the ring, for a test that checks what holds still
         write_at, read_at = Signal(range(capacity)), Signal(range(capacity))
-        count = Signal(range(capacity + 1))
-        self._held = (read_at, count)   # the slots holding beats, for the same test
+        # The occupancy as a thermometer code: bit k is "at least k + 1 groups held", so every
+        # comparison of the occupancy with a constant is one of its flip-flops.
+        level = Signal(capacity, name="level")
+        self._held = (read_at, level)   # the slots holding beats, for the same test
         # The beat's slots: a mask register per beat size (the size of a sample's last beat
         # and of the others) holding that many slots from the write pointer on. On `give`
         # each moves past the beat just written, a rotation by a constant per beat size, so
@@ -360,14 +365,15 @@ class StreamingDataWidthConverter(wiring.Component):
 
         # The registers' next values for each (take, give) case from registers only; take and
         # give pick one of the four. Within a case the groups arriving (A) and leaving (L) are
-        # constants picked by the last-beat flags, so a test compares `count` with a constant.
+        # constants picked by the last-beat flags, so a test is a bit of `level`.
+        def at_least(groups):
+            """Whether the ring holds at least ``groups`` groups: a flip-flop or a constant."""
+            return Const(int(groups <= 0)) if not 0 < groups <= capacity else level[groups - 1]
+
         def cases(make):
             values = {(t, g): make(t, g) for t in (0, 1) for g in (0, 1)}
             return Mux(take, Mux(give, values[1, 1], values[1, 0]),
                        Mux(give, values[0, 1], values[0, 0]))
-
-        def next_in_last(g):
-            return in_moved if g else in_last
 
         def next_out_last(t):
             return out_moved if t else out_last
@@ -376,18 +382,19 @@ class StreamingDataWidthConverter(wiring.Component):
             """Groups the ring gains in a cycle of case (t, g) (flags: this cycle's beats)."""
             return (g and (a_rest if il else a)) - (t and (b_rest if ol else b))
 
-        def count_test(t, g, bound):
-            """``count + A - L`` against ``bound(next in_last, next out_last)``."""
-            flags = (in_last, next_in_last(g), out_last, next_out_last(t))
+        def valid_test(t, g):
+            """``count + A - L`` at least the next output beat's groups."""
+            flags = (in_last, out_last, next_out_last(t))
 
             def test(values):
-                il, nil, ol, nol = values
-                return bound(count, delta(t, g, il, ol), nil, nol)
+                il, ol, nol = values
+                return at_least((b_rest if nol else b) - delta(t, g, il, ol))
             return _over(flags, test)
 
-        def next_count(t, g):
-            flags = (in_last, out_last)
-            return _over(flags, lambda values: count + delta(t, g, *values))
+        def next_level(t, g):
+            """``level`` after a cycle of case (t, g): each bit the one ``A - L`` below it."""
+            return Cat(*(_over((in_last, out_last), lambda values, k=k: at_least(
+                k - delta(t, g, *values))) for k in range(1, capacity + 1)))
 
         def wrap(pointer, moved):
             """``(pointer + moved) % capacity`` for a constant ``moved`` < capacity."""
@@ -398,31 +405,28 @@ class StreamingDataWidthConverter(wiring.Component):
                        pointer + moved)
 
         def room_bound(t, g, il, nil, ol):
-            """``i.ready`` next cycle after a cycle of case (t, g) is ``count`` at most this:
-            ``count + A - L`` leaves room for the next input beat."""
+            """``i.ready`` next cycle after a cycle of case (t, g) is the occupancy (``count``)
+            at most this: ``count + A - L`` leaves room for the next input beat."""
             return capacity - (a_rest if (nil if g else il) else a) - delta(t, g, il, ol)
 
         def room_after(t, g):
-            """``room[t, g]`` of the next cycle: for each case (t0, g0) of this one, ``count``
-            against a constant, the beats moved on by that case."""
+            """``room[t, g]`` of the next cycle: for each case (t0, g0) of this one, a bit of
+            ``level``, the beats moved on by that case."""
             def after(t0, g0):
                 def test(values):
                     i0, i1, i2, o0, o1 = values
                     il, nil = (i1, i2) if g0 else (i0, i1)
                     bound = room_bound(t, g, il, nil, o1 if t0 else o0)
-                    return _at_most(count, bound - delta(t0, g0, i0, o0), capacity)
+                    return ~at_least(bound - delta(t0, g0, i0, o0) + 1)
                 return _over((*ins, *outs), test)
             return cases(after)
 
         m.d.sync += [
-            count.eq(cases(next_count)),
-            # valid: count + A - L >= the next output beat's groups
-            valid.eq(cases(lambda t, g: count_test(
-                t, g, lambda n, delta, nil, nol: _at_least(
-                    n, (b_rest if nol else b) - delta, capacity)))),
+            level.eq(cases(next_level)),
+            valid.eq(cases(valid_test)),
         ]
         # ready: count + A - L + the next input beat's groups <= capacity. Its four cases are
-        # flip-flops (`room`), each computed a cycle ahead from `count` and the flags, so what
+        # flip-flops (`room`), each computed a cycle ahead from `level` and the flags, so what
         # `take` and `give` pick for `i.ready` and the slots' enables is a register already.
         room = {(t, g): Signal(init=int(room_bound(t, g, *(_reset(flag) for flag in
                                                            (ins[0], ins[1], outs[0]))) >= 0),
@@ -566,20 +570,6 @@ def _last_flags(m, name, advance, per_beat, elements, ahead):
                      *(flag.eq(after) for flag, after in zip(flags, flags[1:])),
                      flags[-1].eq(beat == (beats - 1 - ahead) % beats)]
     return flags
-
-
-def _at_least(value, bound, most):
-    """``value >= bound`` for a register holding 0 .. ``most``; a constant when it is one."""
-    if bound <= 0:
-        return Const(1)
-    return Const(0) if bound > most else value >= bound
-
-
-def _at_most(value, bound, most):
-    """``value <= bound`` for a register holding 0 .. ``most``; a constant when it is one."""
-    if bound < 0:
-        return Const(0)
-    return Const(1) if bound >= most else value <= bound
 
 
 def _rest(per_beat, elements):
