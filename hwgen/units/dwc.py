@@ -2,7 +2,7 @@
 
 import math
 
-from amaranth.hdl import Cat, Const, Module, Mux, Shape, Signal, Value
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Shape, Signal, Value
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -32,8 +32,11 @@ class StreamingDataWidthConverter(wiring.Component):
     slots then, which load the input every cycle until a beat is taken and
     the window moves past them). ``i.ready`` ("room for the next beat, even if
     none leaves") and ``o.valid`` are flip-flops whose next values are picked
-    by ``take`` and ``give`` among four precomputed cases, each a register
-    compared with a constant. For full rate with a registered ``i.ready`` the
+    by ``take`` and ``give`` among four precomputed cases. ``o.valid``'s are
+    the occupancy compared with constants; ``i.ready``'s are flip-flops
+    themselves (``room``), computed a cycle ahead, as are the last-beat flags
+    and the slots of the next beat and of the one after, so a slot's enable
+    is ``take`` and ``give`` picking among flip-flops. For full rate with a registered ``i.ready`` the
     ring holds ``A + 2B - 1`` groups when beats shrink (``A`` groups in,
     ``B`` out) and ``2A + B - 1`` when they grow: room for a beat is then
     there whenever the narrow side would otherwise have to wait.
@@ -178,14 +181,14 @@ class StreamingDataWidthConverter(wiring.Component):
 
     @property
     def ready_fanout(self):
-        """Flip-flops ``o.ready`` reaches: the read pointer, the occupancy, ``o.valid``,
-        ``i.ready``, the slots' enables (one per slot) and the output's last-beat counter
-        (with ``via``: the last converter's only, as every other's ``o.ready`` is a skid's
-        registered ``i.ready``)."""
+        """Flip-flops ``o.ready`` reaches: the read pointer, the occupancy (one per slot),
+        ``o.valid``, ``i.ready``, its four room flags, the slots' enables (one per slot) and
+        the output's beat counter and two last-beat flags (with ``via``: the last converter's
+        only, as every other's ``o.ready`` is a skid's registered ``i.ready``)."""
         if self._via:
             return self._parts()[-1].ready_fanout
-        return (2 * self.capacity.bit_length() + 3 + self.capacity
-                + (self.out_beats > 1) * (1 + (self.out_beats - 1).bit_length()))
+        return ((self.capacity - 1).bit_length() + 6 + 2 * self.capacity
+                + (self.out_beats > 1) * (2 + (self.out_beats - 1).bit_length()))
 
     def _hops(self):
         """The intermediate lane counts, as a tuple (empty without ``via``)."""
@@ -308,13 +311,20 @@ class StreamingDataWidthConverter(wiring.Component):
         a, b, a_rest, b_rest = self._groups()
         capacity, step = self.capacity, group * width
         take, give = Signal(), Signal()
-        in_last, _, in_moved = _last_beat(m, "in", give, self._a, self._elements)
-        out_last, _, out_moved = _last_beat(m, "out", take, self._b, self._elements)
+        # Whether each of the next beats on a side is a sample's last: three ahead on the input
+        # side (the room flags below look two beats past the current one), two on the output.
+        ins = _last_flags(m, "in", give, self._a, self._elements, ahead=3)
+        outs = _last_flags(m, "out", take, self._b, self._elements, ahead=2)
+        in_last = ins[0]
+        out_last, out_moved = outs
         ring = [Signal(step, name=f"slot_{k}") for k in range(capacity)]
         self._slots = ring              # the ring, for a test that checks what holds still
-        write_at, read_at = Signal(range(capacity)), Signal(range(capacity))
-        count = Signal(range(capacity + 1))
-        self._held = (read_at, count)   # the slots holding beats, for the same test
+        write_at = Signal(range(capacity), name="write_at")
+        read_at = Signal(range(capacity), name="read_at")
+        # The occupancy as a thermometer code: bit k is "at least k + 1 groups held", so every
+        # comparison of the occupancy with a constant is one of its flip-flops.
+        level = Signal(capacity, name="level")
+        self._held = (read_at, level)   # the slots holding beats, for the same test
         # The beat's slots: a mask register per beat size (the size of a sample's last beat
         # and of the others) holding that many slots from the write pointer on. On `give`
         # each moves past the beat just written, a rotation by a constant per beat size, so
@@ -325,7 +335,6 @@ class StreamingDataWidthConverter(wiring.Component):
         masks = {size: Signal(capacity, init=(1 << size) - 1, name=f"window_{size}")
                  for size in sizes}
         ready, valid = Signal(init=1), Signal()
-        ready_next = Signal()
         m.d.comb += [
             self.i.ready.eq(ready),
             self.o.valid.eq(valid),
@@ -344,7 +353,8 @@ class StreamingDataWidthConverter(wiring.Component):
         # A sample of one beat fills only its first `a_rest` groups (the ring is sized for them).
         incoming = Value.cast(self.i.payload)[:(a if self.in_beats > 1 else a_rest) * step]
         placed = _rotate_up(m, incoming, write_at, step, capacity)
-        armed = Signal(capacity, init=_initial_window(masks, sizes, a), name="armed")
+        window, following = _windows(m, masks, ins, a, a_rest, give, capacity)
+        armed = Signal(capacity, init=_reset(window), name="armed")
         for k, slot in enumerate(ring):
             with m.If(armed[k]):
                 m.d.sync += slot.eq(placed[k * step:(k + 1) * step])
@@ -356,86 +366,142 @@ class StreamingDataWidthConverter(wiring.Component):
 
         # The registers' next values for each (take, give) case from registers only; take and
         # give pick one of the four. Within a case the groups arriving (A) and leaving (L) are
-        # constants picked by the last-beat flags, so a test compares `count` with a constant.
+        # constants picked by the last-beat flags, so a test is a bit of `level`.
+        def at_least(groups):
+            """Whether the ring holds at least ``groups`` groups: a flip-flop or a constant."""
+            return Const(int(groups <= 0)) if not 0 < groups <= capacity else level[groups - 1]
+
         def cases(make):
             values = {(t, g): make(t, g) for t in (0, 1) for g in (0, 1)}
             return Mux(take, Mux(give, values[1, 1], values[1, 0]),
                        Mux(give, values[0, 1], values[0, 0]))
 
-        def next_in_last(g):
-            return in_moved if g else in_last
-
         def next_out_last(t):
             return out_moved if t else out_last
 
-        def over(flags, test):
-            """``test(values)`` for every value of the non-constant flags, as a Mux tree."""
-            if not flags:
-                return test(())
-            flag, rest = flags[0], flags[1:]
-            if isinstance(flag, Const):
-                return over(rest, lambda values: test((bool(flag.value),) + values))
-            return Mux(flag, over(rest, lambda values: test((True,) + values)),
-                       over(rest, lambda values: test((False,) + values)))
+        def delta(t, g, il, ol):
+            """Groups the ring gains in a cycle of case (t, g) (flags: this cycle's beats)."""
+            return (g and (a_rest if il else a)) - (t and (b_rest if ol else b))
 
-        def count_test(t, g, bound):
-            """``count + A - L`` against ``bound(next in_last, next out_last)``."""
-            flags = (in_last, next_in_last(g), out_last, next_out_last(t))
+        def valid_test(t, g):
+            """``count + A - L`` at least the next output beat's groups."""
+            flags = (in_last, out_last, next_out_last(t))
 
             def test(values):
-                il, nil, ol, nol = values
-                delta = (g and (a_rest if il else a)) - (t and (b_rest if ol else b))
-                return bound(count, delta, nil, nol)
-            return over(flags, test)
+                il, ol, nol = values
+                return at_least((b_rest if nol else b) - delta(t, g, il, ol))
+            return _over(flags, test)
 
-        def next_count(t, g):
-            flags = (in_last, out_last)
-            return over(flags, lambda values: count + ((g and (a_rest if values[0] else a))
-                                                        - (t and (b_rest if values[1] else b))))
+        def next_level(t, g):
+            """``level`` after a cycle of case (t, g): each bit the one ``A - L`` below it."""
+            return Cat(*(_over((in_last, out_last), lambda values, k=k: at_least(
+                k - delta(t, g, *values))) for k in range(1, capacity + 1)))
 
         def wrap(pointer, moved):
-            """``(pointer + moved) % capacity`` for a constant ``moved`` < capacity."""
+            """``(pointer + moved) % capacity`` for a constant ``moved``, as a table of the
+            pointer's values: LUTs of the pointer's bits, no carry chain (a comparison and a
+            sum in carry chains before their multiplexer took sfc_mixed's converter 5.25 ns
+            from its pointer back to the pointer's enable at 200 MHz)."""
             if moved % capacity == 0:
                 return pointer
-            moved %= capacity
-            return Mux(pointer >= capacity - moved, pointer - (capacity - moved),
-                       pointer + moved)
+            # Every value of the pointer's bits has an entry (a complete case for Verilator);
+            # those from `capacity` on never occur.
+            return Array(Const((k + moved) % capacity, len(pointer))
+                         for k in range(1 << len(pointer)))[pointer]
+
+        def room_bound(t, g, il, nil, ol):
+            """``i.ready`` next cycle after a cycle of case (t, g) is the occupancy (``count``)
+            at most this: ``count + A - L`` leaves room for the next input beat."""
+            return capacity - (a_rest if (nil if g else il) else a) - delta(t, g, il, ol)
+
+        def room_after(t, g):
+            """``room[t, g]`` of the next cycle: for each case (t0, g0) of this one, a bit of
+            ``level``, the beats moved on by that case."""
+            def after(t0, g0):
+                def test(values):
+                    i0, i1, i2, o0, o1 = values
+                    il, nil = (i1, i2) if g0 else (i0, i1)
+                    bound = room_bound(t, g, il, nil, o1 if t0 else o0)
+                    return ~at_least(bound - delta(t0, g0, i0, o0) + 1)
+                return _over((*ins, *outs), test)
+            return cases(after)
 
         m.d.sync += [
-            count.eq(cases(next_count)),
-            # valid: count + A - L >= the next output beat's groups
-            valid.eq(cases(lambda t, g: count_test(
-                t, g, lambda n, delta, nil, nol: _at_least(
-                    n, (b_rest if nol else b) - delta, capacity)))),
-            ready.eq(ready_next),
+            level.eq(cases(next_level)),
+            valid.eq(cases(valid_test)),
         ]
-        # ready: count + A - L + the next input beat's groups <= capacity
-        m.d.comb += ready_next.eq(cases(lambda t, g: count_test(
-            t, g, lambda n, delta, nil, nol: _at_most(
-                n, capacity - (a_rest if nil else a) - delta, capacity))))
-        after = over((in_last,), lambda values: wrap(write_at, a_rest if values[0] else a))
-        moved = {size: over((in_last,), lambda values, mask=mask: mask.rotate_left(
-            (a_rest if values[0] else a) % capacity)) for size, mask in masks.items()}
+        # ready: count + A - L + the next input beat's groups <= capacity. Its four cases are
+        # flip-flops (`room`), each computed a cycle ahead from `level` and the flags, so what
+        # `take` and `give` pick for `i.ready` and the slots' enables is a register already.
+        room = {(t, g): Signal(init=int(room_bound(t, g, *(_reset(flag) for flag in
+                                                           (ins[0], ins[1], outs[0]))) >= 0),
+                               name=f"room_{t}{g}")
+                for t in (0, 1) for g in (0, 1)}
+        m.d.sync += [room[t, g].eq(room_after(t, g)) for t in (0, 1) for g in (0, 1)]
+        m.d.sync += ready.eq(cases(lambda t, g: room[t, g]))
+        # The slots' enables: next cycle's window (the one after this beat if it is given) if
+        # there is room for it, `take` last so the consumer's ready passes one LUT.
+        def arm(t):
+            return Mux(give, Mux(room[t, 1], following, 0), Mux(room[t, 0], window, 0))
+        m.d.sync += armed.eq(Mux(take, arm(1), arm(0)))
+        after = _over((in_last,), lambda values: wrap(write_at, a_rest if values[0] else a))
         with m.If(give):
             m.d.sync += write_at.eq(after)
             for size, mask in masks.items():
-                m.d.sync += mask.eq(moved[size])
-        # The slots' enables: next cycle's ready and window, the window picked by next
-        # cycle's last-beat flag.
-        next_masks = {size: Mux(give, moved[size], mask) for size, mask in masks.items()}
-        next_window = (next_masks[sizes[0]] if len(sizes) == 1 else
-                       Mux(Mux(give, in_moved, in_last), next_masks[a_rest], next_masks[a]))
-        m.d.sync += armed.eq(Mux(ready_next, next_window, 0))
+                m.d.sync += mask.eq(_over((in_last,), lambda values, mask=mask: mask.rotate_left(
+                    (a_rest if values[0] else a) % capacity)))
         with m.If(take):
-            m.d.sync += read_at.eq(over((out_last,),
-                                        lambda values: wrap(read_at, b_rest if values[0] else b)))
+            m.d.sync += read_at.eq(_over((out_last,), lambda values: wrap(
+                read_at, b_rest if values[0] else b)))
         return m
 
 
-def _initial_window(masks, sizes, a):
-    """The window's slots after reset (a sample's first beat, of ``a`` groups unless every beat
-    is a last one), as an integer."""
-    return masks[sizes[0] if len(sizes) == 1 else a].init
+def _windows(m, masks, ins, a, a_rest, give, capacity):
+    """(window, following): the slots of the next input beat and of the beat after it, each
+    read from a register, so a slot's enable picks between two flip-flops of its own.
+
+    With one beat size they are that size's mask and the mask moved past one beat. With two
+    (a sample's last beat is shorter), two registers: on ``give`` the window becomes the
+    following beat's slots and ``following`` those of the beat after, the mask of its size
+    (``ins[2]``) moved past the two beats before it."""
+    def size(last):
+        return a_rest if last else a
+    if len(masks) == 1:
+        (only, mask), = masks.items()
+        return mask, mask.rotate_left(only % capacity)
+    first, second = (size(_reset(flag)) for flag in ins[:2])
+    window = Signal(capacity, init=(1 << first) - 1, name="window")
+    following = Signal(capacity, init=_rotated((1 << second) - 1, first, capacity),
+                       name="following")
+    with m.If(give):
+        m.d.sync += [
+            window.eq(following),
+            following.eq(_over(ins, lambda values: masks[size(values[2])].rotate_left(
+                (size(values[0]) + size(values[1])) % capacity))),
+        ]
+    return window, following
+
+
+def _rotated(value, amount, bits):
+    """``value`` (``bits`` bits) rotated left by ``amount``, as an integer."""
+    amount %= bits
+    return ((value << amount) | (value >> (bits - amount))) & ((1 << bits) - 1)
+
+
+def _reset(flag):
+    """The value of ``flag`` (a constant or a register) after reset."""
+    return flag.value if isinstance(flag, Const) else flag.init
+
+
+def _over(flags, test):
+    """``test(values)`` for every value of the non-constant flags, as a Mux tree."""
+    if not flags:
+        return test(())
+    flag, rest = flags[0], flags[1:]
+    if isinstance(flag, Const):
+        return _over(rest, lambda values: test((bool(flag.value),) + values))
+    return Mux(flag, _over(rest, lambda values: test((True,) + values)),
+               _over(rest, lambda values: test((False,) + values)))
 
 
 def _ring(a, b, elements):
@@ -489,38 +555,26 @@ def _chain(*, a, b, elements, width, min_lanes, fits, most):
     return ()
 
 
-def _last_beat(m, name, advance, per_beat, elements):
-    """(last-beat flag, lanes of a sample's last beat, the flag after a beat passes) of a
-    ``per_beat``-lane stream.
+def _last_flags(m, name, advance, per_beat, elements, ahead):
+    """Whether each of the next ``ahead`` beats of a ``per_beat``-lane stream is a sample's
+    last, the current beat first.
 
     Every beat of a sample is full but the last, which holds the remainder. The
-    flag is a register that follows ``advance`` (a beat passed) with a beat
-    counter, or a constant when every beat is full or a sample is one beat."""
+    flags are registers that follow ``advance`` (a beat passed) with a beat
+    counter (each moves to the one before it, the furthest from the counter), or
+    constants when every beat is full or a sample is one beat."""
     beats, rest = -(-elements // per_beat), _rest(per_beat, elements)
     if rest == per_beat or beats == 1:
-        flag = Const(int(rest != per_beat))
-        return flag, rest, flag
-    last = Signal(name=f"{name}_last")
-    moved = Signal(name=f"{name}_last_moved")
+        return [Const(int(rest != per_beat))] * ahead
     beat = Signal(range(beats), name=f"{name}_beat")
-    m.d.comb += moved.eq(~last & (beat == beats - 2))
+    # The k-th beat from now is the last when the counter is k short of it.
+    flags = [Signal(name=f"{name}_last" + (f"_{k}" if k else ""),
+                    init=int((beats - 1 - k) % beats == 0)) for k in range(ahead)]
     with m.If(advance):
-        m.d.sync += [last.eq(moved), beat.eq(Mux(last, 0, beat + 1))]
-    return last, rest, moved
-
-
-def _at_least(value, bound, most):
-    """``value >= bound`` for a register holding 0 .. ``most``; a constant when it is one."""
-    if bound <= 0:
-        return Const(1)
-    return Const(0) if bound > most else value >= bound
-
-
-def _at_most(value, bound, most):
-    """``value <= bound`` for a register holding 0 .. ``most``; a constant when it is one."""
-    if bound < 0:
-        return Const(0)
-    return Const(1) if bound >= most else value <= bound
+        m.d.sync += [beat.eq(Mux(flags[0], 0, beat + 1)),
+                     *(flag.eq(after) for flag, after in zip(flags, flags[1:])),
+                     flags[-1].eq(beat == (beats - 1 - ahead) % beats)]
+    return flags
 
 
 def _rest(per_beat, elements):
