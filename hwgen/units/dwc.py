@@ -447,7 +447,7 @@ class StreamingDataWidthConverter(wiring.Component):
         after = _over((in_last,), lambda values: wrap(write_at, a_rest if values[0] else a))
         with m.If(give):
             m.d.sync += write_at.eq(after)
-            for size, mask in masks.items():
+            for mask in masks.values():
                 m.d.sync += mask.eq(_over((in_last,), lambda values, mask=mask: mask.rotate_left(
                     (a_rest if values[0] else a) % capacity)))
         with m.If(take):
