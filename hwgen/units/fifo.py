@@ -169,7 +169,12 @@ class StreamFIFO(wiring.Component):
         m = Module()
         width = Shape.cast(self._payload_shape).width
         words = self.depth - 1
-        m.submodules.storage = storage = Memory(shape=width, depth=words, init=[])
+        # A read and a write meet at one address only when the FIFO is empty (the word read
+        # is not used) or full (nothing is written), so the block RAM needs no collision
+        # logic: Yosys's, a register and a LUT per bit after the DP16KD, would keep the
+        # register after the read out of the RAM's output register.
+        attrs = {"no_rw_check": 1} if self._block_ram else {}
+        m.submodules.storage = storage = Memory(shape=width, depth=words, init=[], attrs=attrs)
         w_port = storage.write_port()
         r_port = storage.read_port(domain="sync")
 
@@ -186,7 +191,7 @@ class StreamFIFO(wiring.Component):
             self.i.ready.eq(not_full),
             w_port.addr.eq(produce), w_port.data.eq(Value.cast(self.i.payload)),
             w_port.en.eq(write),
-            r_port.addr.eq(consume), r_port.en.eq(read),
+            r_port.addr.eq(consume),
         ]
         _advance(m, produce, write, words)
         _advance(m, consume, read, words)
@@ -202,7 +207,8 @@ class StreamFIFO(wiring.Component):
         is one and the register is free or leaving."""
         out_valid = Signal()
         read = not_empty & (~out_valid | self.o.ready)
-        m.d.comb += [Value.cast(self.o.payload).eq(r_port.data), self.o.valid.eq(out_valid)]
+        m.d.comb += [r_port.en.eq(read),
+                     Value.cast(self.o.payload).eq(r_port.data), self.o.valid.eq(out_valid)]
         with m.If(read):
             m.d.sync += out_valid.eq(1)
         with m.Elif(self.o.ready):
@@ -213,14 +219,16 @@ class StreamFIFO(wiring.Component):
         """``o`` is a credit queue's (``block_ram``); returns the read: a word leaves the
         memory when there is one and the queue has room for it and every word in flight. Its
         stages: the read port's register, a register with no reset loaded every cycle (the
-        DP16KD's output register), the queue's ring."""
+        DP16KD's output register), the queue's ring. The read port reads every cycle (no
+        enable: its word matters only the cycle after a read), so the consumer's credit
+        reaches the read pointer, not the RAM."""
         m.submodules.queue = queue = CreditQueue(self._payload_shape, stages=3,
                                                  registered_room=True, lutram=True)
         wiring.connect(m, wiring.flipped(self.o), queue.o)
         word = Signal(len(r_port.data), reset_less=True, name="read_reg")
         read = not_empty & queue.room
         m.d.sync += word.eq(r_port.data)
-        m.d.comb += [queue.accept.eq(read), Value.cast(queue.w_data).eq(word)]
+        m.d.comb += [r_port.en.eq(1), queue.accept.eq(read), Value.cast(queue.w_data).eq(word)]
         return read
 
     def _elaborate_registered_write(self):
