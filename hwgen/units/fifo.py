@@ -41,10 +41,11 @@ class StreamFIFO(wiring.Component):
     never the one being written. The composer picks it (``hwgen.network``).
 
     With ``block_ram`` (the default above ``LUTRAM_DEPTH`` beats) neither
-    ``o.ready`` nor the output's logic reaches the block RAM: its read enable
-    is the memory's ``not_empty`` flag and the ``room`` flip-flop of a
+    ``o.ready`` nor the output's logic reaches the block RAM: it reads every
+    cycle, and a word is taken (the read pointer moves) on the memory's
+    ``not_empty`` flag and the ``room`` flip-flop of a
     :class:`~._credit.CreditQueue` (registered room, eight words of LUTRAM)
-    that the read fills, through a register loaded every cycle with no reset
+    that the word fills, through a register loaded every cycle with no reset
     (the DP16KD's output register, :mod:`hwgen.outreg`). So ``o.ready``
     reaches only the queue's pointer and count, and ``o.payload`` is the
     queue's LUTRAM read, near the consumer. In attention_mini at 200 MHz the
@@ -61,7 +62,8 @@ class StreamFIFO(wiring.Component):
                                 False); at most ``LUTRAM_DEPTH`` beats, as an asynchronous
                                 read needs LUTRAM
     block_ram : bool or None    the read decoupled from ``o`` by a credit queue, for a block
-                                RAM (default None: when ``depth`` exceeds ``LUTRAM_DEPTH``);
+                                RAM (default None: when ``depth`` exceeds ``LUTRAM_DEPTH``;
+                                the composer also asks for it before a two-input unit);
                                 not with ``registered_write``
 
     Members
@@ -152,12 +154,13 @@ class StreamFIFO(wiring.Component):
     def stage_delay(self, model):
         """(ns, what, fix) by the delay model (hwgen.timing): the read enable of the output
         register, or a block RAM's output into the next unit (with ``block_ram``: the read
-        enable from the queue's room flag, the RAM's output into its own register)."""
+        pointer and flags from the queue's room flag; the RAM's output goes to its own
+        register)."""
         width = Shape.cast(self._payload_shape).width
         if self._block_ram:
-            fanout = 2 * (self.depth - 1).bit_length() + 3     # pointer, level, flags, the RAM
+            fanout = 2 * (self.depth - 1).bit_length() + 2     # pointer, level, flags
             return (model.stage(model.luts(1, fanout=fanout)),
-                    "the block RAM's read enable from the credit queue's room flag", "")
+                    "the read pointer and flags from the credit queue's room flag", "")
         ns = model.stage(model.luts(2, fanout=width))
         if self.depth - 1 > 64:                       # deep enough for block RAM
             ns = max(ns, model.bram_clk_to_q + model.route() + model.setup)
