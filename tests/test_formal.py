@@ -92,6 +92,9 @@ def _units():
         "StreamFIFO": lambda: u.StreamFIFO(data.ArrayLayout(unsigned(3), 2), depth=4),
         "StreamFIFO-registered-write": lambda: u.StreamFIFO(data.ArrayLayout(unsigned(3), 2),
                                                             depth=4, registered_write=True),
+        # the read behind a credit queue (built so above LUTRAM_DEPTH: block RAM)
+        "StreamFIFO-block-ram": lambda: u.StreamFIFO(data.ArrayLayout(unsigned(3), 2), depth=4,
+                                                     block_ram=True),
         "SkidBuffer": lambda: u.SkidBuffer(data.ArrayLayout(unsigned(3), 2)),
         "SkidBuffer-registered": lambda: u.SkidBuffer(data.ArrayLayout(unsigned(3), 2),
                                                       registered_output=True),
