@@ -15,7 +15,7 @@ tile products, those that do not overlap concatenated (2 x 2 tiles: three
 operands, one stage).
 """
 
-from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Mux, Shape, Signal, signed, unsigned
 
 from ._expshift import delay
 
@@ -224,7 +224,8 @@ def _tiles(x_shape, factor):
     if isinstance(factor, int):
         f_slices = _constant_slices(factor)
     else:
-        f_slices = [(low, bits) for low, bits, _ in tile_slices(factor.width, False)]
+        width = factor.width if isinstance(factor, Shape) else len(factor)   # a shape or a value
+        f_slices = [(low, bits) for low, bits, _ in tile_slices(width, False)]
     tiles = []
     for x_slice in tile_slices(x_shape.width, x_shape.signed):
         x_low, bits, signed_ = x_slice
