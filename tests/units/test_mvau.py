@@ -332,6 +332,18 @@ def test_stage_delays_count_the_accumulator_after_two_tree_levels():
         kept._MustUse__silence = True
 
 
+def _check_sums_rate_and_latency(unit, weights):
+    """The golden's sums under 30% pauses, then a vector every NF * SF cycles and the first
+    result ``unit.latency`` cycles after a vector's last beat."""
+    x = make_vectors(weights, count=4, seed=1)
+    got, _, _ = simulate(unit, x, stall=0.3, seed=2)
+    np.testing.assert_array_equal(got, expected(x, weights))
+    got, in_stamps, out_stamps = simulate(unit, x[:3], stall=0.0, seed=0)
+    np.testing.assert_array_equal(got, expected(x[:3], weights))
+    assert np.diff(in_stamps[::unit.sf]).tolist() == [unit.cycles_per_vector] * 2
+    assert out_stamps[0] - in_stamps[unit.sf - 1] == unit.latency
+
+
 def test_block_ram_roms_read_an_address_register_of_their_own():
     """ROMs in block RAM (two read registers) read a copy of the address loaded from a counter
     one step ahead, and the fold's last-slice flag is a flip-flop: the same sums, a vector every
@@ -342,13 +354,7 @@ def test_block_ram_roms_read_an_address_register_of_their_own():
     assert unit._engine.rom_address_register
     logic = MVAU(weights=make_weights(5, 1440, seed=3), pe=5, simd=12, pipeline=1)
     assert not logic._engine.rom_address_register          # 120 x 12 in logic: the counter
-    x = make_vectors(weights, count=4, seed=1)
-    got, _, _ = simulate(unit, x, stall=0.3, seed=2)
-    np.testing.assert_array_equal(got, expected(x, weights))
-    got, in_stamps, out_stamps = simulate(unit, x[:3], stall=0.0, seed=0)
-    np.testing.assert_array_equal(got, expected(x[:3], weights))
-    assert np.diff(in_stamps[::unit.sf]).tolist() == [unit.cycles_per_vector] * 2
-    assert out_stamps[0] - in_stamps[unit.sf - 1] == unit.latency
+    _check_sums_rate_and_latency(unit, weights)
 
 
 @pytest.mark.parametrize("copies", [2, 3])
@@ -359,13 +365,7 @@ def test_slice_copies_give_the_same_sums_rate_and_latency(copies):
     weights = make_weights(64, 256, seed=5)
     unit = MVAU(weights=weights, pe=4, simd=16, pipeline=1, slice_copies=copies)
     assert unit.read_register == 2 and unit.slice_copies == copies
-    x = make_vectors(weights, count=4, seed=1)
-    got, _, _ = simulate(unit, x, stall=0.3, seed=2)
-    np.testing.assert_array_equal(got, expected(x, weights))
-    got, in_stamps, out_stamps = simulate(unit, x[:3], stall=0.0, seed=0)
-    np.testing.assert_array_equal(got, expected(x[:3], weights))
-    assert np.diff(in_stamps[::unit.sf]).tolist() == [unit.cycles_per_vector] * 2
-    assert out_stamps[0] - in_stamps[unit.sf - 1] == unit.latency
+    _check_sums_rate_and_latency(unit, weights)
     small = MVAU(weights=make_weights(4, 8, seed=1), pe=2, simd=4, slice_copies=copies)
     assert small.read_register == 0 and small.slice_copies == 1
     small._MustUse__silence = True
