@@ -267,10 +267,7 @@ class MVAU(FoldedUnit):
         RAMs take several rows: a copy costs SIMD flip-flops, and two is what the flip-flop
         budget allows (sfc_balanced: 6,830 of the 6,832 the 15 % leaves)."""
         pipeline = self._timed_pipeline(model, clock_mhz)
-        accumulate = model.carry(self.acc_bits) + model.route(3)
-        registered = self.registered_result or (
-            self.sf > 1 and not self.datapath.reset_accumulator
-            and accumulate > model.budget(clock_mhz) / 2)
+        registered = self.registered_result or self.result_register_pays(model, clock_mhz)
         delays = self.datapath.tree_delays(model, pipeline)
         spread = (delays is not None
                   and delays[0] + model.route(self.pe * self.simd) > model.budget(clock_mhz))
