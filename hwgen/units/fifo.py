@@ -152,15 +152,19 @@ class StreamFIFO(wiring.Component):
         return Shape.cast(self._payload_shape).width + 4
 
     def stage_delay(self, model):
-        """(ns, what, fix) by the delay model (hwgen.timing): the read enable of the output
-        register, or a block RAM's output into the next unit (with ``block_ram``: the read
-        pointer and flags from the queue's room flag; the RAM's output goes to its own
-        register)."""
+        """(ns, what, fix) by the delay model (hwgen.timing): the consumer's ``ready`` and the
+        read into the output register's enable, or a block RAM's output into the next unit
+        (with ``block_ram``: the read pointer and flags from the queue's room flag; the RAM's
+        output goes to its own register; with ``registered_write``: the consumer's ``ready``
+        and the read into the read pointer, count and flags)."""
         width = Shape.cast(self._payload_shape).width
         if self._block_ram:
             fanout = 2 * (self.depth - 1).bit_length() + 2     # pointer, level, flags
             return (model.stage(model.luts(1, fanout=fanout)),
                     "the read pointer and flags from the credit queue's room flag", "")
+        if self._registered_write:
+            return (model.stage(model.luts(2, fanout=self.ready_fanout)),
+                    "the read pointer, count and flags from the consumer's ready", "")
         ns = model.stage(model.luts(2, fanout=width))
         if self.depth - 1 > 64:                       # deep enough for block RAM
             ns = max(ns, model.bram_clk_to_q + model.route() + model.setup)
