@@ -36,8 +36,8 @@ class CreditQueue(wiring.Component):
     ``room`` is ``stored + in_flight < slots``, a function of the
     queue's own flip-flops (a lookup table over the stored count, the newest
     valid bit and a register counting the older ones; with
-    ``registered_room`` a flip-flop); ``o.valid`` is ``stored != 0``; ``o.payload`` is
-    the slot under the read pointer. Writes go to the slot after the last
+    ``registered_room`` a flip-flop); ``o.valid`` is a flip-flop holding
+    ``stored != 0``; ``o.payload`` is the slot under the read pointer. Writes go to the slot after the last
     stored one, so the slot on show never changes while it is stalled, and
     ``o.ready`` moves only the read pointer and the count. Every state is
     consistent again ``stages`` cycles after any state, which makes the
@@ -212,12 +212,26 @@ class CreditQueue(wiring.Component):
                     m.d.sync += slot.eq(Value.cast(self.w_data))
             m.d.comb += Value.cast(self.o.payload).eq(_pick(ring, read_at))
 
-        m.d.comb += self.o.valid.eq(stored != 0)
+        m.d.comb += self.o.valid.eq(self._stored_any(m, stored, arriving, leaving))
         if slots > 1:
             with m.If(leaving):
                 m.d.sync += pointer.eq(wrap(read_at + 1))
         m.d.sync += stored.eq(stored + arriving - leaving)
         return m
+
+    @staticmethod
+    def _stored_any(m, stored, arriving, leaving):
+        """``stored != 0`` as a flip-flop: the test of next cycle's count, taken from this
+        cycle's count and whether a result arrives and one leaves (+1, -1 or 0, the wrap of
+        ``stored``'s width included), so it is registered with the count and recomputed from
+        it every cycle (no state of its own that could drift from it). ``o.valid`` is then no
+        LUT in front of the consumer's issue logic (int8_mlp at 200 MHz: fc1's ``stored`` ->
+        the next converter's room flag, 5 levels, 5.69 ns)."""
+        top = (1 << len(stored)) - 1
+        valid = Signal(name="stored_any")
+        m.d.sync += valid.eq(Mux(arriving == leaving, stored != 0,
+                                 Mux(arriving, stored != top, stored != 1)))
+        return valid
 
     def _held_below_a_cycle_late(self, m, held, in_flight, leaving):
         """``limit -> held < limit`` (the results held now, stored or in flight) for ``limit``

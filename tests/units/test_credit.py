@@ -209,6 +209,49 @@ def test_registered_room_is_the_count_a_cycle_ahead(stages, interval, gated_inpu
     assert not mismatches, mismatches[:5]
 
 
+@pytest.mark.parametrize("stages, interval, registered_room, lutram", [
+    (1, 1, False, False), (3, 1, False, False), (3, 1, True, True), (8, 1, True, False),
+    (4, 2, False, False), (2, 4, False, False),
+])
+def test_valid_is_the_count_of_stored_results_above_zero(stages, interval, registered_room,
+                                                         lutram):
+    """``o.valid`` (a flip-flop) is, every cycle, whether a result has arrived and not left:
+    a model counts the results accepted ``stages`` cycles ago less those taken, under random
+    accepts and departures, and the payload on show is the oldest of them."""
+    queue = CreditQueue(unsigned(8), stages=stages, interval=interval,
+                        registered_room=registered_room, lutram=lutram)
+    rng = np.random.default_rng(stages * 11 + interval)
+    mismatches = []
+
+    async def tb(ctx):
+        accepted, shown, wait, number = [], [], 0, 0   # accept cycles; results stored, in order
+        for cycle in range(500):
+            valid = ctx.get(queue.o.valid)
+            if valid != bool(shown) or (valid and ctx.get(queue.o.payload) != shown[0]):
+                mismatches.append((cycle, valid, shown[:1]))
+            accept = int(ctx.get(queue.room) and wait == 0 and rng.random() < 0.6)
+            ready = int(rng.random() < 0.5)
+            accepted += [cycle] * accept
+            due = [k for k in accepted if cycle - k == stages - 1]
+            ctx.set(queue.accept, accept)
+            ctx.set(queue.o.ready, ready)
+            ctx.set(queue.w_data, number if due else int(rng.integers(0, 256)))
+            await ctx.tick()
+            if valid and ready:
+                shown.pop(0)
+            if due:
+                shown.append(number)
+                number = (number + 1) % 256
+            accepted = [k for k in accepted if k not in due]
+            wait = interval - 1 if accept else max(wait - 1, 0)
+
+    sim = Simulator(queue)
+    sim.add_clock(1e-8)
+    sim.add_testbench(tb)
+    sim.run()
+    assert not mismatches, mismatches[:5]
+
+
 @pytest.mark.parametrize("stages, interval, slots", [
     (1, 1, 2), (2, 1, 4), (3, 1, 4), (4, 1, 5), (6, 1, 7),     # a result per cycle
     (2, 2, 2), (4, 2, 3), (5, 2, 3), (6, 2, 4), (8, 3, 3),     # an MVAU: one per SF cycles
