@@ -173,6 +173,15 @@ def test_mvau_full_rate_under_a_consumer_stall_pattern(pe, simd, pipeline, patte
     assert last_out - first_in <= count * ideal + unit.latency + len(READY_PATTERNS[pattern])
 
 
+def _no_mismatches(queue, testbench, mismatches):
+    """Run ``testbench`` on ``queue`` alone; it lists what differed from its model."""
+    sim = Simulator(queue)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert not mismatches, mismatches[:5]
+
+
 @pytest.mark.parametrize("stages, interval, gated_input", [
     (3, 1, False), (8, 1, False), (3, 2, False), (6, 1, True), (9, 1, True), (7, 2, True),
 ])
@@ -202,11 +211,7 @@ def test_registered_room_is_the_count_a_cycle_ahead(stages, interval, gated_inpu
             held += accept - leaving
             wait = interval - 1 if accept else max(wait - 1, 0)
 
-    sim = Simulator(queue)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
-    assert not mismatches, mismatches[:5]
+    _no_mismatches(queue, tb, mismatches)
 
 
 @pytest.mark.parametrize("stages, interval, registered_room, lutram", [
@@ -245,11 +250,7 @@ def test_valid_is_the_count_of_stored_results_above_zero(stages, interval, regis
             accepted = [k for k in accepted if k not in due]
             wait = interval - 1 if accept else max(wait - 1, 0)
 
-    sim = Simulator(queue)
-    sim.add_clock(1e-8)
-    sim.add_testbench(tb)
-    sim.run()
-    assert not mismatches, mismatches[:5]
+    _no_mismatches(queue, tb, mismatches)
 
 
 @pytest.mark.parametrize("stages, interval, slots", [
