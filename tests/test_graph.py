@@ -97,23 +97,3 @@ def test_converter_behind_a_read_multiplexer_reads_a_registered_beat(tmp_path):
                                           "ConvolutionInputGenerator")]
     assert registered_in_front(slow) == []
     assert fast.ideal_cycles == slow.ideal_cycles
-
-
-@pytest.mark.parametrize("name", ["ternary_mlp", "int8_mlp", "sfc_balanced", "residual_mlp"])
-def test_no_fifo_read_enable_makes_its_consumer_ready_heavy(name):
-    """Every FIFO's ``o.ready`` reaches at most ``LIGHT_FANOUT`` flip-flops: where the output
-    register's read enable would reach more (ternary_mlp's 128-bit beats), the FIFO registers
-    its write and reads its LUTRAM asynchronously, so the consumer's ``ready`` reaches the
-    pointer, count and flags only."""
-    from hwgen.network import LIGHT_FANOUT
-    design = build_network(load(EXAMPLES / f"{name}.yaml"))
-    fifos = [u for u in design.top.core.units if isinstance(u, StreamFIFO)]
-    assert fifos
-    for fifo in fifos:
-        assert fifo.ready_fanout <= LIGHT_FANOUT, (fifo.depth, fifo.ready_fanout)
-        wide = StreamFIFO(fifo.i.payload.shape(), depth=fifo.depth)
-        wide._MustUse__silence = True
-        if wide.ready_fanout > LIGHT_FANOUT and not fifo.block_ram:
-            assert fifo.registered_write
-    if name == "ternary_mlp":
-        assert all(fifo.registered_write for fifo in fifos)
