@@ -314,14 +314,9 @@ class _Graph:
                 min_lanes=_min_lanes(burst, lanes, want_lanes)))
         if fifo_depth:
             fifo = StreamFIFO(getattr(unit, port).payload.shape(), depth=fifo_depth)
-            heavy = not credit_read and fifo.ready_fanout > LIGHT_FANOUT
-            if fifo.depth <= LUTRAM_DEPTH and (heavy or self._late_payload(tap, fifo)):
+            if fifo.depth <= LUTRAM_DEPTH and self._late_payload(tap, fifo):
                 # The beat goes to a register that writes the LUTRAM a cycle later, rather
-                # than a register slice in front (the same cycles, half the flip-flops). So
-                # also where the output register's read enable would make ``unit.port``'s
-                # ready heavy: the unit's ready then reaches the read pointer, count and
-                # flags only (ternary_mlp at 200 MHz: fc1's ``sf_last``, its ``i.ready``,
-                # the 128-bit FIFO's read enable, its level: 4 levels, 5.68 ns).
+                # than a register slice in front (the same cycles, half the flip-flops).
                 fifo._MustUse__silence = True            # measured, not elaborated
                 fifo = StreamFIFO(fifo.i.payload.shape(), depth=fifo_depth,
                                   registered_write=True)
