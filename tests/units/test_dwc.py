@@ -244,6 +244,36 @@ def test_retimed_goes_through_narrow_rings_when_fewer_elements_per_cycle_will_do
     assert (cycles[32] - cycles[16]) <= 784 // 4
 
 
+@pytest.mark.parametrize("write_copies", [2, 4, 29])
+@pytest.mark.parametrize("stall", [0.0, 0.3])
+def test_regroups_samples_with_copies_of_the_write_pointer(write_copies, stall):
+    """64 -> 28 lanes (sfc_mixed's input: 29 slots, 5 rotator stages) with the write pointer
+    in several registers, each selecting the rotator of a run of slots (the last count: one
+    per slot): the same beats as with one."""
+    bits = 2
+    samples = samples_for(784, bits, count=3, seed=write_copies)
+    dut = StreamingDataWidthConverter(shape=unsigned(bits), in_per_beat=64, out_per_beat=28,
+                                      elements=784, write_copies=write_copies)
+    want = regroup(samples, 28, bits)
+    assert run_unit(dut, regroup(samples, 64, bits), len(want), stall=stall, seed=7) == want
+
+
+def test_retimed_copies_the_write_pointer_of_a_rotator_nothing_shortens():
+    """64 -> 28 lanes at 200 MHz: no intermediate lane count saves two of its 5 stages, so
+    retimed gives its pointer one copy per 32 bits of a stage (116: four); a 4-stage rotator
+    keeps one pointer (tiny_bnn's 10 -> 1 lanes of 10 bits, which met 200 MHz)."""
+    from hwgen.timing import delay_model
+    model = delay_model("ecp5", "8")
+    wide = StreamingDataWidthConverter(shape=unsigned(1), in_per_beat=64, out_per_beat=28,
+                                       elements=784)
+    copied = wide.retimed(model, 200)
+    assert (copied.via, copied.write_copies, copied.shift_stages) == (None, 4, 5)
+    assert wide.retimed(model, 100) is wide and copied.retimed(model, 200) is copied
+    four = StreamingDataWidthConverter(shape=unsigned(10), in_per_beat=10, out_per_beat=1,
+                                       elements=10)
+    assert four.shift_stages == 4 and four.retimed(model, 200) is four
+
+
 @pytest.mark.filterwarnings("ignore:.*created but never used")
 @pytest.mark.parametrize("kwargs, error, message", [
     (dict(in_per_beat=0), ValueError, "in_per_beat must be at least 1, not 0"),
@@ -256,6 +286,9 @@ def test_retimed_goes_through_narrow_rings_when_fewer_elements_per_cycle_will_do
     (dict(via=()), ValueError, "via must name at least one lane count, not ()"),
     (dict(min_lanes=3), ValueError, "min_lanes must be at most min(in_per_beat, out_per_beat) "
                                     "(2), not 3"),
+    (dict(write_copies=0), ValueError, "write_copies must be at least 1, not 0"),
+    (dict(write_copies=4), ValueError, "write_copies must be at most the ring's 3 slots, not 4"),
+    (dict(via=3, write_copies=2), ValueError, "write_copies must be 1 with via"),
 ])
 def test_construction_errors(kwargs, error, message):
     args = dict(shape=unsigned(2), in_per_beat=4, out_per_beat=2, elements=8) | kwargs
@@ -313,14 +346,15 @@ def test_fifo_construction_errors():
         StreamFIFO(unsigned(8), depth=65, registered_write=True)
 
 
-@pytest.mark.parametrize("via", [None, 5, (4, 2, 6)])
-def test_dwc_cosim_partial_beats(via):
+@pytest.mark.parametrize("via, write_copies", [(None, 1), (5, 1), ((4, 2, 6), 1), (None, 3)])
+def test_dwc_cosim_partial_beats(via, write_copies):
     """The AXI4-Stream side case: 30 elements, 8 per word in, 3 per beat out, 30 % pauses;
-    also via 5 lanes (two rings and the register slice between them) and via 4, 2 and 6
-    lanes (a chain narrower than the output side)."""
+    also via 5 lanes (two rings and the register slice between them), via 4, 2 and 6
+    lanes (a chain narrower than the output side) and three copies of the write pointer
+    (in submodules of their own in the Verilog)."""
     from sim.cosim import cosimulate_unit
     dut = StreamingDataWidthConverter(shape=signed(6), in_per_beat=8, out_per_beat=3, elements=30,
-                                      via=via, min_lanes=2)
+                                      via=via, min_lanes=2, write_copies=write_copies)
     samples = samples_for(30, 6, count=300, seed=5, signed_=True)
     frames = [regroup([s], 8, 6) for s in samples]
     result = cosimulate_unit(dut, "dwc_top", frames, out_beats=dut.out_beats,
