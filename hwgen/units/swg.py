@@ -40,7 +40,8 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
     lives in slot ``(n*H + r) % R``. The read address is a register that moves
     by one of five constants modulo the depth as the loop counters step (the
     next channel fold or column, the window's next row, the next window, the
-    next output row, the next image), and whether the beat is padding is the
+    next output row, the next image), the step itself a register picked a beat
+    ahead, and whether the beat is padding is the
     OR of two flip-flops (row and column) loaded from equality tests and from
     tables indexed by the output row and column counters, so no multiply, add
     or magnitude comparison lies between a counter and the read port or the
