@@ -77,6 +77,13 @@ class StreamingDataWidthConverter(wiring.Component):
     rotators do not fit the clock, are ``COPIED_STAGES`` deep or more and that
     no ``via`` shortens one copy per ``POINTER_REACH`` bits of a stage.
 
+    With ``one_hot_read``, the read pointer is also held one-hot (a flip-flop
+    per slot, rotated by a constant when a beat leaves) and each output group
+    is the OR of every slot AND its pointer bit: about ``log4(2 * capacity)``
+    LUT levels where the rotator takes ``log2(capacity)`` (13 slots: 3
+    instead of 4). :meth:`retimed` gives it to a converter whose rotators do
+    not fit the clock and that no ``via`` shortens.
+
     Parameters
     ----------
     shape : Shape          element shape
@@ -93,6 +100,8 @@ class StreamingDataWidthConverter(wiring.Component):
     write_copies : int     registers holding the write pointer, at most ``capacity``, each
                            selecting the write rotator of a run of slots (default 1; more
                            only without ``via``)
+    one_hot_read : bool    the read pointer held one-hot, the output an AND-OR of the slots
+                           instead of the read rotator (default False; only without ``via``)
 
     Members
     -------
@@ -124,7 +133,7 @@ class StreamingDataWidthConverter(wiring.Component):
         return "dwc", [lanes_in * self.shift_stages, lanes_in, lanes_out, 1]
 
     def __init__(self, *, shape, in_per_beat, out_per_beat, elements, via=None,
-                 min_lanes=None, write_copies=1):
+                 min_lanes=None, write_copies=1, one_hot_read=False):
         self._shape = check_shape("shape", shape)
         self._a = check_int("in_per_beat", in_per_beat, minimum=1)
         self._b = check_int("out_per_beat", out_per_beat, minimum=1)
@@ -144,6 +153,12 @@ class StreamingDataWidthConverter(wiring.Component):
             via = check_int("via", via, minimum=self._min_lanes)
         self._via = via
         self._write_copies = check_int("write_copies", write_copies, minimum=1)
+        if not isinstance(one_hot_read, bool):
+            raise TypeError(f"one_hot_read must be True or False, not {one_hot_read!r}")
+        if one_hot_read and via is not None:
+            raise ValueError("one_hot_read must be False with via (each converter of the "
+                             "chain has its own pointer)")
+        self._one_hot_read = one_hot_read
         if write_copies > 1 and via is not None:
             raise ValueError(f"write_copies must be 1 with via (each converter of the chain "
                              f"has its own pointer), not {write_copies!r}")
@@ -162,6 +177,7 @@ class StreamingDataWidthConverter(wiring.Component):
     via = property(lambda self: self._via)
     min_lanes = property(lambda self: self._min_lanes)
     write_copies = property(lambda self: self._write_copies)
+    one_hot_read = property(lambda self: self._one_hot_read)
     in_beats = property(lambda self: -(-self._elements // self._a))
     out_beats = property(lambda self: -(-self._elements // self._b))
 
@@ -261,10 +277,13 @@ class StreamingDataWidthConverter(wiring.Component):
         ring deeper than 3 stages), but only if their rings and register slices hold no more
         bits than the full-rate choice's (the issue's flip-flop budget: a 64 -> 24 converter
         of 4 stages is cheaper as it is than through 32, 16 and 8 lanes). Where neither
-        applies and the rotators are ``COPIED_STAGES`` deep or more, the converter with
-        copies of its write pointer (``write_copies``, one per ``POINTER_REACH`` bits of a
-        stage: 64 -> 28 lanes, 29 slots of 4 bits, 5 stages: four copies)."""
-        if (self._via or self._write_copies > 1
+        applies, the converter with a one-hot read pointer (``one_hot_read``: cnv_ci's 8 -> 3
+        input converter at 200 MHz, 13 slots, had its read rotator into the slice after it
+        on seeds 1 and 3, 5 levels, 5.03-5.15 ns) and, when its rotators are
+        ``COPIED_STAGES`` deep or more, copies of its write pointer (``write_copies``, one
+        per ``POINTER_REACH`` bits of a stage: 64 -> 28 lanes, 29 slots of 4 bits, 5 stages:
+        four copies)."""
+        if (self._via or self._write_copies > 1 or self._one_hot_read
                 or self._shift_delay(model) <= model.budget(clock_mhz)):
             return self                      # chosen already, or fits
         fits = 1                             # rotator stages that fit the clock
@@ -280,25 +299,31 @@ class StreamingDataWidthConverter(wiring.Component):
                     self._a, self._b, self._elements, full):
                 hops = narrow
         if not hops:
-            # A deep rotator that nothing shortens: what is left to cut is its select nets'
-            # fanout.
-            return self._with_write_copies() if self.shift_stages >= COPIED_STAGES else self
+            # Rotators that nothing shortens: the read side's becomes an AND-OR where that
+            # has fewer levels, and what is left to cut on a deep write side is its select
+            # nets' fanout.
+            return self._in_place()
         split = StreamingDataWidthConverter(shape=self._shape, in_per_beat=self._a,
                                             out_per_beat=self._b, elements=self._elements,
                                             via=hops, min_lanes=self._min_lanes)
         split._MustUse__silence = True       # replaced by the composer or elaborated
         return split
 
-    def _with_write_copies(self):
-        """This converter with one copy of its write pointer per ``POINTER_REACH`` bits of a
-        rotator stage (itself when one copy reaches them all)."""
-        copies = min(-(-self.capacity * self.group * self._shape.width // POINTER_REACH),
-                     self.capacity)
-        if copies == 1:
+    def _in_place(self):
+        """This converter with a one-hot read pointer where its AND-OR has fewer LUT levels
+        than the rotator and, from ``COPIED_STAGES`` rotator stages on, one copy of its write
+        pointer per ``POINTER_REACH`` bits of a stage (itself when neither applies)."""
+        one_hot = _and_or_levels(self.capacity) < self.shift_stages
+        copies = 1
+        if self.shift_stages >= COPIED_STAGES:
+            copies = min(-(-self.capacity * self.group * self._shape.width // POINTER_REACH),
+                         self.capacity)
+        if copies == 1 and not one_hot:
             return self
         copied = StreamingDataWidthConverter(shape=self._shape, in_per_beat=self._a,
                                              out_per_beat=self._b, elements=self._elements,
-                                             min_lanes=self._min_lanes, write_copies=copies)
+                                             min_lanes=self._min_lanes, write_copies=copies,
+                                             one_hot_read=one_hot)
         copied._MustUse__silence = True      # replaced by the composer or elaborated
         return copied
 
@@ -420,7 +445,11 @@ class StreamingDataWidthConverter(wiring.Component):
                 m.d.sync += slot.eq(placed[k * step:(k + 1) * step])
         # Read: the slots from `read_at` on, rotated down to lane 0; a sample's last beat
         # shows only its own groups, the rest zero.
-        shown = _rotate_down(m, Cat(*ring), read_at, step, capacity)[:b * step]
+        if self._one_hot_read:
+            read_hot = Signal(capacity, init=1, name="read_hot")
+            shown = _select_down(ring, read_hot, b)
+        else:
+            shown = _rotate_down(m, Cat(*ring), read_at, step, capacity)[:b * step]
         out_mask = _pick(out_last, _ones(b_rest * step, b * step), _ones(b * step))
         m.d.comb += self.o.payload.as_value().eq(shown & out_mask)
 
@@ -502,6 +531,9 @@ class StreamingDataWidthConverter(wiring.Component):
         with m.If(take):
             m.d.sync += read_at.eq(_over((out_last,), lambda values: _wrap(
                 read_at, b_rest if values[0] else b, capacity)))
+            if self._one_hot_read:
+                m.d.sync += read_hot.eq(_over((out_last,), lambda values: read_hot.rotate_left(
+                    (b_rest if values[0] else b) % capacity)))
         # Each copy in a submodule of its own, which synthesis (keeping the hierarchy) does
         # not merge back into the pointer.
         for copy in pointers[1:]:
@@ -681,6 +713,31 @@ def _rotate_up(m, value, pointers, width, count):
                                          for pointer, (start, end) in zip(pointers, runs))))
         value = rotated
     return value
+
+
+def _select_down(ring, hot, groups):
+    """The first ``groups`` slots from the one-hot pointer ``hot`` on: output group ``g`` is
+    the OR over every slot ``r`` of slot ``r + g`` AND bit ``r`` of the pointer."""
+    count, width = len(ring), len(ring[0])
+    return Cat(*(_any(ring[(r + g) % count] & hot[r].replicate(width) for r in range(count))
+                 for g in range(groups)))
+
+
+def _and_or_levels(count):
+    """LUT4 levels of :func:`_select_down` over ``count`` slots: ``2 * count`` inputs."""
+    levels = 1
+    while 4 ** levels < 2 * count:
+        levels += 1
+    return levels
+
+
+def _any(values):
+    """The OR of ``values``, as a balanced tree."""
+    values = list(values)
+    while len(values) > 1:
+        values = [values[k] | values[k + 1] if k + 1 < len(values) else values[k]
+                  for k in range(0, len(values), 2)]
+    return values[0]
 
 
 def _rotate_down(m, value, slots, width, count):
