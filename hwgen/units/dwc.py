@@ -228,13 +228,15 @@ class StreamingDataWidthConverter(wiring.Component):
 
     @property
     def ready_fanout(self):
-        """Flip-flops ``o.ready`` reaches: the read pointer, the occupancy (one per slot),
-        ``o.valid``, ``i.ready``, its four room flags, the slots' enables (one per slot) and
-        the output's beat counter and two last-beat flags (with ``via``: the last converter's
-        only, as every other's ``o.ready`` is a skid's registered ``i.ready``)."""
+        """Flip-flops ``o.ready`` reaches: the read pointer (one per slot when one-hot), the
+        occupancy (one per slot), ``o.valid``, ``i.ready``, its four room flags, the slots'
+        enables (one per slot) and the output's beat counter and two last-beat flags (with
+        ``via``: the last converter's only, as every other's ``o.ready`` is a skid's
+        registered ``i.ready``)."""
         if self._via:
             return self._parts()[-1].ready_fanout
-        return ((self.capacity - 1).bit_length() + 6 + 2 * self.capacity
+        pointer = self.capacity if self._one_hot_read else (self.capacity - 1).bit_length()
+        return (pointer + 6 + 2 * self.capacity
                 + (self.out_beats > 1) * (2 + (self.out_beats - 1).bit_length()))
 
     def _hops(self):
