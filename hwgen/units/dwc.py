@@ -11,6 +11,17 @@ from .skid import SkidBuffer
 
 __all__ = ["StreamingDataWidthConverter"]
 
+#: rotator multiplexers (bits of one stage) that one copy of the write pointer selects, where
+#: :meth:`StreamingDataWidthConverter.retimed` gives the pointer copies: sfc_mixed's input
+#: converter at 200 MHz had its pointer's bit 0 select all 116 bits of the first stage
+#: (``write_at`` -> ``slot_1``, 5 levels, 5.17 ns)
+POINTER_REACH = 32
+#: rotator stages from which :meth:`StreamingDataWidthConverter.retimed` copies the write
+#: pointer of a converter whose rotators do not fit the clock: on ECP5 speed 8 at 200 MHz the
+#: 4-stage rotators of tiny_bnn's and odd_mlp's converters (104-110 bits a stage) met the
+#: clock with one pointer, sfc_mixed's 5-stage one did not
+COPIED_STAGES = 5
+
 
 class StreamingDataWidthConverter(wiring.Component):
     """Regroup a stream of elements from ``in_per_beat`` to ``out_per_beat`` per beat.
@@ -49,13 +60,29 @@ class StreamingDataWidthConverter(wiring.Component):
     converters in series (``in_per_beat -> via[0] -> ... -> out_per_beat``),
     each with a shorter ring, and a SkidBuffer between two of them, so one's
     output rotator and the next one's input rotator are in different cycles
-    (in series they would be as deep as the one ring they replace). Each
+    (in series they would be as deep as the one ring they replace), one that
+    shows its beat from a register (in front of the next rotator). Each
     intermediate costs two more cycles of latency and two registers of its
     lanes. The rate is that of the narrowest lane count on the way: the same
     as without ``via`` as long as every intermediate is at least the narrower
     side, else ``min_lanes`` elements per cycle at least (a consumer that reads
     a sample in bursts from a FIFO may not need more). :meth:`retimed` picks
     ``via`` when the delay model says one cycle is too short for the rotators.
+
+    Each bit of the write pointer selects one stage of the write rotator, a
+    multiplexer per bit of the ring. With ``write_copies``, the pointer is that
+    many equal registers (each in a submodule of its own, so synthesis keeps
+    them apart), each selecting the stages of a run of the ring's slots: no
+    select net reaches more than a run. :meth:`retimed` gives a converter whose
+    rotators do not fit the clock, are ``COPIED_STAGES`` deep or more and that
+    no ``via`` shortens one copy per ``POINTER_REACH`` bits of a stage.
+
+    With ``one_hot_read``, the read pointer is also held one-hot (a flip-flop
+    per slot, rotated by a constant when a beat leaves) and each output group
+    is the OR of every slot AND its pointer bit: about ``log4(2 * capacity)``
+    LUT levels where the rotator takes ``log2(capacity)`` (13 slots: 3
+    instead of 4). :meth:`retimed` gives it to a converter whose rotators do
+    not fit the clock and that no ``via`` shortens.
 
     Parameters
     ----------
@@ -70,6 +97,11 @@ class StreamingDataWidthConverter(wiring.Component):
                            elements per cycle the conversion must carry, at most
                            ``min(in_per_beat, out_per_beat)`` (the default: full rate);
                            it bounds ``via`` and what :meth:`retimed` may pick
+    write_copies : int     registers holding the write pointer, at most ``capacity``, each
+                           selecting the write rotator of a run of slots (default 1; more
+                           only without ``via``)
+    one_hot_read : bool    the read pointer held one-hot, the output an AND-OR of the slots
+                           instead of the read rotator (default False; only without ``via``)
 
     Members
     -------
@@ -101,7 +133,7 @@ class StreamingDataWidthConverter(wiring.Component):
         return "dwc", [lanes_in * self.shift_stages, lanes_in, lanes_out, 1]
 
     def __init__(self, *, shape, in_per_beat, out_per_beat, elements, via=None,
-                 min_lanes=None):
+                 min_lanes=None, write_copies=1, one_hot_read=False):
         self._shape = check_shape("shape", shape)
         self._a = check_int("in_per_beat", in_per_beat, minimum=1)
         self._b = check_int("out_per_beat", out_per_beat, minimum=1)
@@ -120,6 +152,19 @@ class StreamingDataWidthConverter(wiring.Component):
         elif via is not None:
             via = check_int("via", via, minimum=self._min_lanes)
         self._via = via
+        self._write_copies = check_int("write_copies", write_copies, minimum=1)
+        if not isinstance(one_hot_read, bool):
+            raise TypeError(f"one_hot_read must be True or False, not {one_hot_read!r}")
+        if one_hot_read and via is not None:
+            raise ValueError("one_hot_read must be False with via (each converter of the "
+                             "chain has its own pointer)")
+        self._one_hot_read = one_hot_read
+        if write_copies > 1 and via is not None:
+            raise ValueError(f"write_copies must be 1 with via (each converter of the chain "
+                             f"has its own pointer), not {write_copies!r}")
+        if write_copies > self.capacity:
+            raise ValueError(f"write_copies must be at most the ring's {self.capacity} slots, "
+                             f"not {write_copies!r}")
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(self._shape, self._a))),
             "o": Out(stream.Signature(data.ArrayLayout(self._shape, self._b))),
@@ -131,6 +176,8 @@ class StreamingDataWidthConverter(wiring.Component):
     #: the intermediate lane count, a tuple of them when several, or None
     via = property(lambda self: self._via)
     min_lanes = property(lambda self: self._min_lanes)
+    write_copies = property(lambda self: self._write_copies)
+    one_hot_read = property(lambda self: self._one_hot_read)
     in_beats = property(lambda self: -(-self._elements // self._a))
     out_beats = property(lambda self: -(-self._elements // self._b))
 
@@ -181,13 +228,15 @@ class StreamingDataWidthConverter(wiring.Component):
 
     @property
     def ready_fanout(self):
-        """Flip-flops ``o.ready`` reaches: the read pointer, the occupancy (one per slot),
-        ``o.valid``, ``i.ready``, its four room flags, the slots' enables (one per slot) and
-        the output's beat counter and two last-beat flags (with ``via``: the last converter's
-        only, as every other's ``o.ready`` is a skid's registered ``i.ready``)."""
+        """Flip-flops ``o.ready`` reaches: the read pointer (one per slot when one-hot), the
+        occupancy (one per slot), ``o.valid``, ``i.ready``, its four room flags, the slots'
+        enables (one per slot) and the output's beat counter and two last-beat flags (with
+        ``via``: the last converter's only, as every other's ``o.ready`` is a skid's
+        registered ``i.ready``)."""
         if self._via:
             return self._parts()[-1].ready_fanout
-        return ((self.capacity - 1).bit_length() + 6 + 2 * self.capacity
+        pointer = self.capacity if self._one_hot_read else (self.capacity - 1).bit_length()
+        return (pointer + 6 + 2 * self.capacity
                 + (self.out_beats > 1) * (2 + (self.out_beats - 1).bit_length()))
 
     def _hops(self):
@@ -197,8 +246,14 @@ class StreamingDataWidthConverter(wiring.Component):
         return self._via if isinstance(self._via, tuple) else (self._via,)
 
     def _middles(self):
-        """The register slices between the converters of a ``via`` conversion."""
-        return [SkidBuffer(data.ArrayLayout(self._shape, lanes)) for lanes in self._hops()]
+        """The register slices between the converters of a ``via`` conversion, each showing
+        its beat from a register: the next converter's write rotator then starts at a
+        flip-flop, not behind the slice's read multiplexer (sfc_balanced's input at 200 MHz:
+        ``middle0.read_at`` -> the multiplexer -> 3 rotator stages -> ``part1.slot_3``, 4
+        levels, 5.01 ns), and its ``o.ready`` is that converter's registered ``i.ready``. One
+        flip-flop fewer than the ring of two."""
+        return [SkidBuffer(data.ArrayLayout(self._shape, lanes), registered_output=True)
+                for lanes in self._hops()]
 
     def _parts(self):
         """The converters of a conversion ``via`` intermediate lane counts, in stream order."""
@@ -223,9 +278,16 @@ class StreamingDataWidthConverter(wiring.Component):
         that share large divisors with both sides (64 -> 49 at 4 per cycle: 16, 4, 28, 7, no
         ring deeper than 3 stages), but only if their rings and register slices hold no more
         bits than the full-rate choice's (the issue's flip-flop budget: a 64 -> 24 converter
-        of 4 stages is cheaper as it is than through 32, 16 and 8 lanes)."""
-        if self._via or self._shift_delay(model) <= model.budget(clock_mhz):
-            return self
+        of 4 stages is cheaper as it is than through 32, 16 and 8 lanes). Where neither
+        applies, the converter with a one-hot read pointer (``one_hot_read``: cnv_ci's 8 -> 3
+        input converter at 200 MHz, 13 slots, had its read rotator into the slice after it
+        on seeds 1 and 3, 5 levels, 5.03-5.15 ns) and, when its rotators are
+        ``COPIED_STAGES`` deep or more, copies of its write pointer (``write_copies``, one
+        per ``POINTER_REACH`` bits of a stage: 64 -> 28 lanes, 29 slots of 4 bits, 5 stages:
+        four copies)."""
+        if (self._via or self._write_copies > 1 or self._one_hot_read
+                or self._shift_delay(model) <= model.budget(clock_mhz)):
+            return self                      # chosen already, or fits
         fits = 1                             # rotator stages that fit the clock
         while fits < self.shift_stages and model.luts(fits + 2) <= model.budget(clock_mhz):
             fits += 1
@@ -239,12 +301,33 @@ class StreamingDataWidthConverter(wiring.Component):
                     self._a, self._b, self._elements, full):
                 hops = narrow
         if not hops:
-            return self
+            # Rotators that nothing shortens: the read side's becomes an AND-OR where that
+            # has fewer levels, and what is left to cut on a deep write side is its select
+            # nets' fanout.
+            return self._in_place()
         split = StreamingDataWidthConverter(shape=self._shape, in_per_beat=self._a,
                                             out_per_beat=self._b, elements=self._elements,
                                             via=hops, min_lanes=self._min_lanes)
         split._MustUse__silence = True       # replaced by the composer or elaborated
         return split
+
+    def _in_place(self):
+        """This converter with a one-hot read pointer where its AND-OR has fewer LUT levels
+        than the rotator and, from ``COPIED_STAGES`` rotator stages on, one copy of its write
+        pointer per ``POINTER_REACH`` bits of a stage (itself when neither applies)."""
+        one_hot = _and_or_levels(self.capacity) < self.shift_stages
+        copies = 1
+        if self.shift_stages >= COPIED_STAGES:
+            copies = min(-(-self.capacity * self.group * self._shape.width // POINTER_REACH),
+                         self.capacity)
+        if copies == 1 and not one_hot:
+            return self
+        copied = StreamingDataWidthConverter(shape=self._shape, in_per_beat=self._a,
+                                             out_per_beat=self._b, elements=self._elements,
+                                             min_lanes=self._min_lanes, write_copies=copies,
+                                             one_hot_read=one_hot)
+        copied._MustUse__silence = True      # replaced by the composer or elaborated
+        return copied
 
     def _full_rate_via(self):
         """``(via,)`` of one intermediate lane count between the two sides (full rate) with the
@@ -352,7 +435,11 @@ class StreamingDataWidthConverter(wiring.Component):
         # No slot moves when a beat leaves.
         # A sample of one beat fills only its first `a_rest` groups (the ring is sized for them).
         incoming = Value.cast(self.i.payload)[:(a if self.in_beats > 1 else a_rest) * step]
-        placed = _rotate_up(m, incoming, write_at, step, capacity)
+        # The copies of the write pointer, the first the pointer itself; each selects the
+        # rotator of a run of slots (they load with the pointer, below).
+        pointers = [write_at] + [Signal.like(write_at, name=f"write_at_c{c}")
+                                 for c in range(1, self._write_copies)]
+        placed = _rotate_up(m, incoming, pointers, step, capacity)
         window, following = _windows(m, masks, ins, a, a_rest, give, capacity)
         armed = Signal(capacity, init=_reset(window), name="armed")
         for k, slot in enumerate(ring):
@@ -360,7 +447,11 @@ class StreamingDataWidthConverter(wiring.Component):
                 m.d.sync += slot.eq(placed[k * step:(k + 1) * step])
         # Read: the slots from `read_at` on, rotated down to lane 0; a sample's last beat
         # shows only its own groups, the rest zero.
-        shown = _rotate_down(m, Cat(*ring), read_at, step, capacity)[:b * step]
+        if self._one_hot_read:
+            read_hot = Signal(capacity, init=1, name="read_hot")
+            shown = _select_down(ring, read_hot, b)
+        else:
+            shown = _rotate_down(m, Cat(*ring), read_at, step, capacity)[:b * step]
         out_mask = _pick(out_last, _ones(b_rest * step, b * step), _ones(b * step))
         m.d.comb += self.o.payload.as_value().eq(shown & out_mask)
 
@@ -397,18 +488,6 @@ class StreamingDataWidthConverter(wiring.Component):
             return Cat(*(_over((in_last, out_last), lambda values, k=k: at_least(
                 k - delta(t, g, *values))) for k in range(1, capacity + 1)))
 
-        def wrap(pointer, moved):
-            """``(pointer + moved) % capacity`` for a constant ``moved``, as a table of the
-            pointer's values: LUTs of the pointer's bits, no carry chain (a comparison and a
-            sum in carry chains before their multiplexer took sfc_mixed's converter 5.25 ns
-            from its pointer back to the pointer's enable at 200 MHz)."""
-            if moved % capacity == 0:
-                return pointer
-            # Every value of the pointer's bits has an entry (a complete case for Verilator);
-            # those from `capacity` on never occur.
-            return Array(Const((k + moved) % capacity, len(pointer))
-                         for k in range(1 << len(pointer)))[pointer]
-
         def room_bound(t, g, il, nil, ol):
             """``i.ready`` next cycle after a cycle of case (t, g) is the occupancy (``count``)
             at most this: ``count + A - L`` leaves room for the next input beat."""
@@ -444,15 +523,25 @@ class StreamingDataWidthConverter(wiring.Component):
         def arm(t):
             return Mux(give, Mux(room[t, 1], following, 0), Mux(room[t, 0], window, 0))
         m.d.sync += armed.eq(Mux(take, arm(1), arm(0)))
-        after = _over((in_last,), lambda values: wrap(write_at, a_rest if values[0] else a))
+        after = _over((in_last,), lambda values: _wrap(write_at, a_rest if values[0] else a,
+                                                       capacity))
         with m.If(give):
             m.d.sync += write_at.eq(after)
             for mask in masks.values():
                 m.d.sync += mask.eq(_over((in_last,), lambda values, mask=mask: mask.rotate_left(
                     (a_rest if values[0] else a) % capacity)))
         with m.If(take):
-            m.d.sync += read_at.eq(_over((out_last,), lambda values: wrap(
-                read_at, b_rest if values[0] else b)))
+            m.d.sync += read_at.eq(_over((out_last,), lambda values: _wrap(
+                read_at, b_rest if values[0] else b, capacity)))
+            if self._one_hot_read:
+                m.d.sync += read_hot.eq(_over((out_last,), lambda values: read_hot.rotate_left(
+                    (b_rest if values[0] else b) % capacity)))
+        # Each copy in a submodule of its own, which synthesis (keeping the hierarchy) does
+        # not merge back into the pointer.
+        for copy in pointers[1:]:
+            m.submodules[copy.name] = load = Module()
+            with load.If(give):
+                load.d.sync += copy.eq(after)
         return m
 
 
@@ -480,6 +569,19 @@ def _windows(m, masks, ins, a, a_rest, give, capacity):
                 (size(values[0]) + size(values[1])) % capacity))),
         ]
     return window, following
+
+
+def _wrap(pointer, moved, capacity):
+    """``(pointer + moved) % capacity`` for a constant ``moved``, as a table of the pointer's
+    values: LUTs of the pointer's bits, no carry chain (a comparison and a sum in carry
+    chains before their multiplexer took sfc_mixed's converter 5.25 ns from its pointer back
+    to the pointer's enable at 200 MHz)."""
+    if moved % capacity == 0:
+        return pointer
+    # Every value of the pointer's bits has an entry (a complete case for Verilator); those
+    # from `capacity` on never occur.
+    return Array(Const((k + moved) % capacity, len(pointer))
+                 for k in range(1 << len(pointer)))[pointer]
 
 
 def _rotated(value, amount, bits):
@@ -594,16 +696,50 @@ def _pick(flag, if_set, if_clear):
     return Mux(flag, if_set, if_clear)
 
 
-def _rotate_up(m, value, slots, width, count):
+def _rotate_up(m, value, pointers, width, count):
     """``value`` (unsigned, zero-extended to ``count`` slots of ``width`` bits) rotated up by
-    ``slots`` (a value below ``count``): one stage per bit, each a constant rotation, each
-    stage a signal of its own (as one expression, every stage would copy the ones before)."""
+    the pointer (a value below ``count``): one stage per bit, each a constant rotation, each
+    stage a signal of its own (as one expression, every stage would copy the ones before).
+    ``pointers`` are equal copies of the pointer: copy ``c`` selects the ``c``-th run of
+    slots of every stage."""
     value = Cat(value, Const(0, count * width - len(value)))
-    for stage, bit in enumerate(slots):
+    runs = [(c * count // len(pointers) * width, (c + 1) * count // len(pointers) * width)
+            for c in range(len(pointers))]
+    for stage in range(len(pointers[0])):
+        moved = value.rotate_left(((1 << stage) % count) * width)
         rotated = Signal(count * width)
-        m.d.comb += rotated.eq(Mux(bit, value.rotate_left(((1 << stage) % count) * width), value))
+        if len(pointers) == 1:
+            m.d.comb += rotated.eq(Mux(pointers[0][stage], moved, value))
+        else:
+            m.d.comb += rotated.eq(Cat(*(Mux(pointer[stage], moved[start:end], value[start:end])
+                                         for pointer, (start, end) in zip(pointers, runs))))
         value = rotated
     return value
+
+
+def _select_down(ring, hot, groups):
+    """The first ``groups`` slots from the one-hot pointer ``hot`` on: output group ``g`` is
+    the OR over every slot ``r`` of slot ``r + g`` AND bit ``r`` of the pointer."""
+    count, width = len(ring), len(ring[0])
+    return Cat(*(_any(ring[(r + g) % count] & hot[r].replicate(width) for r in range(count))
+                 for g in range(groups)))
+
+
+def _and_or_levels(count):
+    """LUT4 levels of :func:`_select_down` over ``count`` slots: ``2 * count`` inputs."""
+    levels = 1
+    while 4 ** levels < 2 * count:
+        levels += 1
+    return levels
+
+
+def _any(values):
+    """The OR of ``values``, as a balanced tree."""
+    values = list(values)
+    while len(values) > 1:
+        values = [values[k] | values[k + 1] if k + 1 < len(values) else values[k]
+                  for k in range(0, len(values), 2)]
+    return values[0]
 
 
 def _rotate_down(m, value, slots, width, count):

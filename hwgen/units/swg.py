@@ -40,7 +40,8 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
     lives in slot ``(n*H + r) % R``. The read address is a register that moves
     by one of five constants modulo the depth as the loop counters step (the
     next channel fold or column, the window's next row, the next window, the
-    next output row, the next image), and whether the beat is padding is the
+    next output row, the next image), the step itself a register picked a beat
+    ahead, and whether the beat is padding is the
     OR of two flip-flops (row and column) loaded from equality tests and from
     tables indexed by the output row and column counters, so no multiply, add
     or magnitude comparison lies between a counter and the read port or the
@@ -249,7 +250,8 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
         # port or the output register: computed from iy and ix in the cycle of the read, the
         # address was cnv_ci's conv2 at 200 MHz (iy -> slot -> slot * W*C/simd in a DSP tile
         # -> + ix*cf + c -> the buffer -> the output register, 8 levels, 11.08 ns).
-        m.d.comb += [read.addr.eq(self._read_address(m, issue, last)), read.en.eq(advance)]
+        m.d.comb += [read.addr.eq(self._read_address(m, issue, self._next_last(loops))),
+                     read.en.eq(advance)]
         pad = self._pad(m, issue & loops["cf"][1], loops["kx"][1], last, loops["ox"][0], oy)
         out_valid, out_pad = Signal(), Signal()
         with m.If(advance):
@@ -287,37 +289,73 @@ class ConvolutionInputGenerator(FeatureMapGeometry, wiring.Component):
         m.d.sync += value.eq(Mux(leave_row, Mux(row_written, value + step_written, value + step),
                                  Mux(row_written, value + written, value)))
 
-    def _read_address(self, m, issue, last):
-        """The read address of the beat the reader issues next, a register that moves by
-        one of :meth:`_address_steps` (picked by the loops' registered last flags ``last``)
-        when ``issue``: ``((n*H + iy) mod R) * W*C/simd + ix*C/simd + c`` for image ``n``,
-        i.e. the slot of input row ``iy`` (any value where the window element is padding).
+    def _next_last(self, loops):
+        """The loops' last flags as they will be once the reader issues its next beat (the
+        next state of each registered flag when its counter steps, the flag itself when it
+        does not), from registers only: ``{name: flag}`` for ``column``, ``window``, ``row``
+        and ``image``, as ``last`` in :meth:`elaborate`."""
+        nxt, inner_last = {}, Const(1, 1)
+        for name, count in (("cf", self.cf), ("kx", self._kernel), ("ky", self._kernel),
+                            ("ox", self.out_width), ("oy", self.out_height)):
+            value, at_last = loops[name]
+            if count == 1:
+                nxt[name] = Const(1, 1)
+            else:
+                nxt[name] = Mux(inner_last, ~at_last & (value == count - 2), at_last)
+            inner_last = inner_last & at_last
+        column = nxt["cf"] & nxt["kx"]
+        return dict(column=column, window=column & nxt["ky"], row=nxt["ox"],
+                    image=column & nxt["ky"] & nxt["ox"] & nxt["oy"])
 
-        Modulo a depth that is not a power of two, the address and the address one depth
-        below are summed side by side and the sign of the second picks: the flags' LUT, a
-        carry chain and one multiplexer before the register."""
+    def _read_address(self, m, issue, next_last):
+        """The read address of the beat the reader issues next, a register that moves by
+        one of :meth:`_address_steps` when ``issue``: ``((n*H + iy) mod R) * W*C/simd +
+        ix*C/simd + c`` for image ``n``, i.e. the slot of input row ``iy`` (any value where
+        the window element is padding).
+
+        The step is a register too, loaded when the reader issues with the step of the beat
+        after it, picked by the loops' last flags as they will be then (``next_last``, see
+        :meth:`_next_last`): picked in the cycle of the step by the registered flags, the
+        five steps met the carry chain in one cone, cnv_ci's conv3 at 200 MHz (seed 2:
+        ``kx_last`` -> ``raddr``, 9 levels, 5.28 ns). Modulo a depth that is not a power of
+        two, the step less the depth is a third register; the address plus each is summed
+        side by side and the sign of the second picks: a carry chain and one multiplexer
+        between registers."""
         depth, p, cf = self.buffer_depth, self._padding, self.cf
         steps = self._address_steps()
 
-        def pick(offset):
-            return Mux(last["window"],
-                       Mux(last["row"], Mux(last["image"], steps["image"] + offset,
+        def pick(last, offset, mux=Mux):
+            return mux(last["window"],
+                       mux(last["row"], mux(last["image"], steps["image"] + offset,
                                             steps["out_row"] + offset),
                            steps["window"] + offset),
-                       Mux(last["column"], steps["window_row"] + offset, steps["beat"] + offset))
+                       mux(last["column"], steps["window_row"] + offset, steps["beat"] + offset))
+
+        # The first beat's flags: a loop over one value is at its last from the start.
+        first = dict(column=cf == 1 and self._kernel == 1)
+        first.update(window=first["column"] and self._kernel == 1,
+                     row=self.out_width == 1,
+                     image=first["column"] and self._kernel == 1 and self.out_width == 1
+                     and self.out_height == 1)
+
+        def choose(sel, a, b):                # pick's multiplexer on Python flags
+            return a if sel else b
 
         address = Signal(range(depth), init=-p * (self._width * cf + cf) % depth, name="raddr")
-        step = Signal.like(address, name="raddr_step")
-        m.d.comb += step.eq(pick(0))
+        step = Signal.like(address, init=pick(first, 0, choose), name="raddr_step")
+        with m.If(issue):
+            m.d.sync += step.eq(pick(next_last, 0))
         if depth & (depth - 1) == 0:         # a power of two wraps by itself
             with m.If(issue):
                 m.d.sync += address.eq(address + step)
             return address
-        below = Signal(range(-depth, depth), name="raddr_below")     # step - depth
+        below = Signal(range(-depth, depth), init=pick(first, -depth, choose),
+                       name="raddr_below")                            # step - depth
         wrapped = Signal(range(-depth, depth), name="raddr_wrapped")
-        m.d.comb += [below.eq(pick(-depth)), wrapped.eq(address + below)]
+        m.d.comb += wrapped.eq(address + below)
         with m.If(issue):
-            m.d.sync += address.eq(Mux(wrapped < 0, address + step, wrapped))
+            m.d.sync += [below.eq(pick(next_last, -depth)),
+                         address.eq(Mux(wrapped < 0, address + step, wrapped))]
         return address
 
     def _pad(self, m, enable, kx_last, last, ox, oy):

@@ -192,7 +192,8 @@ def test_via_keeps_the_rate_and_retimed_picks_it_for_a_deep_shifter():
     assert split.stage_delay(model)[0] < direct.stage_delay(model)[0]
     shallow = StreamingDataWidthConverter(shape=unsigned(1), in_per_beat=64, out_per_beat=32,
                                           elements=784)
-    assert shallow.retimed(model, 250) is shallow        # 3 stages: nothing to gain
+    faster = shallow.retimed(model, 250)     # 3 stages: no via, an AND-OR of 2 levels to read
+    assert (faster.via, faster.one_hot_read) == (None, True)
     samples = samples_for(784, 2, count=3, seed=0)
     beats = regroup(samples, 64, 2)
     fresh = lambda via: StreamingDataWidthConverter(shape=unsigned(2), in_per_beat=64,
@@ -238,10 +239,62 @@ def test_retimed_goes_through_narrow_rings_when_fewer_elements_per_cycle_will_do
     # (4 stages, 13 slots of 8) would take 32, 16 and 8 lanes, 3 rings and 3 slices more.
     odd = StreamingDataWidthConverter(shape=unsigned(1), in_per_beat=64, out_per_beat=24,
                                       elements=96, min_lanes=2)
-    assert odd.retimed(delay_model("ecp5", "6"), 200) is odd
+    kept = odd.retimed(delay_model("ecp5", "6"), 200)      # its ring, a one-hot read pointer
+    assert (kept.via, kept.one_hot_read, kept.capacity) == (None, True, odd.capacity)
     samples = samples_for(784, 2, count=3, seed=1)
     cycles = _output_cycles(make(via=narrow.via, min_lanes=4), regroup(samples, 64, 2), 48)
     assert (cycles[32] - cycles[16]) <= 784 // 4
+
+
+@pytest.mark.parametrize("write_copies, one_hot_read", [(2, False), (4, True), (29, False),
+                                                        (1, True)])
+@pytest.mark.parametrize("stall", [0.0, 0.3])
+def test_regroups_samples_with_copies_of_the_write_pointer(write_copies, one_hot_read, stall):
+    """64 -> 28 lanes (sfc_mixed's input: 29 slots, 5 rotator stages) with the write pointer
+    in several registers, each selecting the rotator of a run of slots (29: one per slot),
+    and/or the read pointer one-hot: the same beats as with one binary pointer each."""
+    bits = 2
+    samples = samples_for(784, bits, count=3, seed=write_copies)
+    dut = StreamingDataWidthConverter(shape=unsigned(bits), in_per_beat=64, out_per_beat=28,
+                                      elements=784, write_copies=write_copies,
+                                      one_hot_read=one_hot_read)
+    want = regroup(samples, 28, bits)
+    assert run_unit(dut, regroup(samples, 64, bits), len(want), stall=stall, seed=7) == want
+
+
+@pytest.mark.parametrize("in_per_beat, out_per_beat, elements", [
+    (8, 3, 768), (3, 8, 30), (1, 8, 64), (10, 1, 10), (16, 1, 3)])
+@pytest.mark.parametrize("stall", [0.0, 0.3])
+def test_regroups_samples_through_a_one_hot_read_pointer(in_per_beat, out_per_beat, elements,
+                                                        stall):
+    """The read side as an AND-OR of the slots and a one-hot pointer (cnv_ci's 8 -> 3 input,
+    int4_cnn's 1 -> 8 after pool1, tiny_bnn's 10 -> 1), partial last beats included."""
+    bits = 3
+    samples = samples_for(elements, bits, count=4, seed=in_per_beat + out_per_beat)
+    dut = StreamingDataWidthConverter(shape=unsigned(bits), in_per_beat=in_per_beat,
+                                      out_per_beat=out_per_beat, elements=elements,
+                                      one_hot_read=True)
+    want = regroup(samples, out_per_beat, bits)
+    assert run_unit(dut, regroup(samples, in_per_beat, bits), len(want), stall=stall,
+                    seed=11) == want
+
+
+def test_retimed_copies_the_write_pointer_of_a_rotator_nothing_shortens():
+    """64 -> 28 lanes at 200 MHz: no intermediate lane count saves two of its 5 stages, so
+    retimed gives its pointer one copy per 32 bits of a stage (116: four); a 4-stage rotator
+    keeps one pointer (tiny_bnn's 10 -> 1 lanes of 10 bits, which met 200 MHz). Both read
+    through a one-hot pointer (3 LUT levels of AND-OR instead of 5 and 4 rotator stages)."""
+    from hwgen.timing import delay_model
+    model = delay_model("ecp5", "8")
+    wide = StreamingDataWidthConverter(shape=unsigned(1), in_per_beat=64, out_per_beat=28,
+                                       elements=784)
+    copied = wide.retimed(model, 200)
+    assert (copied.via, copied.write_copies, copied.shift_stages) == (None, 4, 5)
+    assert copied.one_hot_read
+    assert wide.retimed(model, 100) is wide and copied.retimed(model, 200) is copied
+    four = StreamingDataWidthConverter(shape=unsigned(10), in_per_beat=10, out_per_beat=1,
+                                       elements=10).retimed(model, 200)
+    assert (four.shift_stages, four.write_copies, four.one_hot_read) == (4, 1, True)
 
 
 @pytest.mark.filterwarnings("ignore:.*created but never used")
@@ -256,6 +309,11 @@ def test_retimed_goes_through_narrow_rings_when_fewer_elements_per_cycle_will_do
     (dict(via=()), ValueError, "via must name at least one lane count, not ()"),
     (dict(min_lanes=3), ValueError, "min_lanes must be at most min(in_per_beat, out_per_beat) "
                                     "(2), not 3"),
+    (dict(write_copies=0), ValueError, "write_copies must be at least 1, not 0"),
+    (dict(write_copies=4), ValueError, "write_copies must be at most the ring's 3 slots, not 4"),
+    (dict(via=3, write_copies=2), ValueError, "write_copies must be 1 with via"),
+    (dict(one_hot_read=1), TypeError, "one_hot_read must be True or False, not 1"),
+    (dict(via=3, one_hot_read=True), ValueError, "one_hot_read must be False with via"),
 ])
 def test_construction_errors(kwargs, error, message):
     args = dict(shape=unsigned(2), in_per_beat=4, out_per_beat=2, elements=8) | kwargs
@@ -313,14 +371,16 @@ def test_fifo_construction_errors():
         StreamFIFO(unsigned(8), depth=65, registered_write=True)
 
 
-@pytest.mark.parametrize("via", [None, 5, (4, 2, 6)])
-def test_dwc_cosim_partial_beats(via):
+@pytest.mark.parametrize("via, write_copies", [(None, 1), (5, 1), ((4, 2, 6), 1), (None, 3)])
+def test_dwc_cosim_partial_beats(via, write_copies):
     """The AXI4-Stream side case: 30 elements, 8 per word in, 3 per beat out, 30 % pauses;
-    also via 5 lanes (two rings and the register slice between them) and via 4, 2 and 6
-    lanes (a chain narrower than the output side)."""
+    also via 5 lanes (two rings and the register slice between them), via 4, 2 and 6
+    lanes (a chain narrower than the output side), and three copies of the write pointer
+    (in submodules of their own in the Verilog) with a one-hot read pointer."""
     from sim.cosim import cosimulate_unit
     dut = StreamingDataWidthConverter(shape=signed(6), in_per_beat=8, out_per_beat=3, elements=30,
-                                      via=via, min_lanes=2)
+                                      via=via, min_lanes=2, write_copies=write_copies,
+                                      one_hot_read=write_copies > 1)
     samples = samples_for(30, 6, count=300, seed=5, signed_=True)
     frames = [regroup([s], 8, 6) for s in samples]
     result = cosimulate_unit(dut, "dwc_top", frames, out_beats=dut.out_beats,
