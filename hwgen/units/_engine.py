@@ -154,7 +154,10 @@ class FoldedEngine:
                                 scores at 200 MHz: -2.15 ns). Fold 1 reads slice ``j`` no
                                 sooner than ``SF >= 2`` cycles after its accept, and the next
                                 vector writes it only after the last fold has read it, so the
-                                replay is unchanged. Only where there is an input buffer
+                                replay is unchanged. ``x_in`` is then read only in the cycle
+                                after an accept (fold 0's issue is its accept), so it loads
+                                every cycle: its 32 enables were the next endpoints of that
+                                handshake (-1.5 ns). Only where there is an input buffer
                                 (NF > 1 and SF > 1) written from the stream's register (no
                                 ``early_select``, no ``slice_from_buffer``)
     """
@@ -354,7 +357,12 @@ class FoldedEngine:
         # x_in changes only on accept, so with SF == 1 it is the whole buffer.
         slice_bits = self._simd * self._in_shape.width
         payload = vectors.payload.as_value()
-        if not self.early_select:
+        if self.registered_write:
+            # Read only in the cycle after an accept (fold 0's issue is its accept; the
+            # buffer's write): it loads every cycle, so the handshake enables no flip-flop.
+            x_in = Signal(slice_bits, name="x_in")
+            m.d.sync += x_in.eq(payload)
+        elif not self.early_select:
             x_in = Signal(slice_bits, name="x_in")
             with m.If(accept):
                 m.d.sync += x_in.eq(payload)
