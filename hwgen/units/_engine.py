@@ -145,14 +145,30 @@ class FoldedEngine:
                                 fc2 at 200 MHz: ``sf_last -> queue.room_reg``, 5.42 ns). Only
                                 where the queue of one stage fewer holds as many results (the
                                 room is then the same in every cycle it is read), else as before
+    registered_write : bool     the input buffer is written a cycle after the accept, from
+                                flip-flops: ``x_in`` (the stream's register, which holds the
+                                accepted slice then), a register of ``sf`` and one of the
+                                accept (default False; MatMul's). Its write enable was the end
+                                of the late handshake, ``queue.room_reg -> credit -> a.ready ->
+                                accept``, into the LUT RAM cells' enables (attention_mini's
+                                scores at 200 MHz: -2.15 ns). Fold 1 reads slice ``j`` no
+                                sooner than ``SF >= 2`` cycles after its accept, and the next
+                                vector writes it only after the last fold has read it, so the
+                                replay is unchanged. ``x_in`` is then read only in the cycle
+                                after an accept (fold 0's issue is its accept), so it loads
+                                every cycle: its 32 enables were the next endpoints of that
+                                handshake (-1.5 ns). Only where there is an input buffer
+                                (NF > 1 and SF > 1) written from the stream's register (no
+                                ``early_select``, no ``slice_from_buffer``)
     """
 
     def __init__(self, *, mh, mw, pe, simd, in_shape, datapath, store, base,
                  registered_result=False, address_copies=False, start_copies=False,
                  slice_copies=1, early_select=False, sign_output=False,
-                 registered_controls=False, registered_accept=False):
+                 registered_controls=False, registered_accept=False, registered_write=False):
         for name, value in (("registered_result", registered_result),
                             ("registered_accept", registered_accept),
+                            ("registered_write", registered_write),
                             ("address_copies", address_copies),
                             ("start_copies", start_copies),
                             ("early_select", early_select),
@@ -168,6 +184,7 @@ class FoldedEngine:
         self._sign_output = sign_output
         self._registered_controls = registered_controls
         self._registered_accept = registered_accept
+        self._registered_write = registered_write
         self._mh, self._mw, self._pe, self._simd = mh, mw, pe, simd
         self._in_shape, self._datapath, self._store = in_shape, datapath, store
         self._base = np.broadcast_to(np.asarray(base, dtype=object), (mh,))
@@ -246,6 +263,13 @@ class FoldedEngine:
         the engine's select rather than ``slice_from_buffer``)."""
         return bool(self._early_select and self.nf > 1 and 1 < self.sf <= 16
                     and not self._datapath.slice_from_buffer)
+
+    @property
+    def registered_write(self):
+        """True when the input buffer is written a cycle after the accept from flip-flops
+        (``registered_write`` where it applies: an input buffer written from ``x_in``)."""
+        return bool(self._registered_write and self.nf > 1 and self.sf > 1
+                    and not self.early_select and not self._datapath.slice_from_buffer)
 
     @property
     def start_copies(self):
@@ -333,7 +357,12 @@ class FoldedEngine:
         # x_in changes only on accept, so with SF == 1 it is the whole buffer.
         slice_bits = self._simd * self._in_shape.width
         payload = vectors.payload.as_value()
-        if not self.early_select:
+        if self.registered_write:
+            # Read only in the cycle after an accept (fold 0's issue is its accept; the
+            # buffer's write): it loads every cycle, so the handshake enables no flip-flop.
+            x_in = Signal(slice_bits, name="x_in")
+            m.d.sync += x_in.eq(payload)
+        elif not self.early_select:
             x_in = Signal(slice_bits, name="x_in")
             with m.If(accept):
                 m.d.sync += x_in.eq(payload)
@@ -341,7 +370,13 @@ class FoldedEngine:
             m.submodules.input_buffer = buffer = Memory(shape=unsigned(slice_bits),
                                                         depth=sf_count, init=[])
             write = buffer.write_port()
-            m.d.comb += [write.addr.eq(sf), write.data.eq(payload), write.en.eq(accept)]
+            if self.registered_write:
+                wrote = Signal(name="buffer_wen")
+                waddr = Signal.like(sf, name="buffer_waddr", reset_less=True)
+                m.d.sync += [wrote.eq(accept), waddr.eq(sf)]
+                m.d.comb += [write.addr.eq(waddr), write.data.eq(x_in), write.en.eq(wrote)]
+            else:
+                m.d.comb += [write.addr.eq(sf), write.data.eq(payload), write.en.eq(accept)]
             if self.early_select:
                 # Fold 0 issues only what it accepts, so the stream's word is its slice; the
                 # other folds accept nothing, so the buffer's word at ``sf`` is fold 0's.

@@ -225,13 +225,23 @@ class RowReduce(wiring.Component):
     I-ViT at ``simd = 1`` to 193 MHz: row buffer of ``y`` -> ``centre``'s
     results, 4 levels, 4.1 ns of routing.)
 
+    ``staged_write`` (default ``False``): the row buffer stages its writes
+    (:class:`RowQueue`'s ``staged_write``, one place more for the cycle a
+    beat waits), so its LUT RAM write enables are a flip-flop rather than a
+    LUT of the pipeline's last valid flag and the buffer's ``full``: in
+    Shiftmax's ``row_sum`` inside attention_mini at 200 MHz that LUT and its
+    net to the cells' write enables failed by 0.55 ns.
+
     Members: ``i`` (beats in), ``o`` (the kept beats, buffered), ``value``
     (one per row, buffered). A row's value is readable :attr:`latency` + 3
     cycles after its last beat is taken.
     """
 
     def __init__(self, *, beat_shape, value_shape, folds, lanes, combine, fold, depth,
-                 keep=None, kept_shape=None):
+                 keep=None, kept_shape=None, staged_write=False):
+        if not isinstance(staged_write, bool):
+            raise TypeError(f"staged_write must be a bool, not {staged_write!r}")
+        self._staged_write = staged_write
         self._folds, self._lanes, self._combine, self._fold = folds, lanes, combine, fold
         self._value_shape, self._depth = value_shape, depth
         self._keep = keep if keep is not None else (lambda beat: beat)
@@ -254,8 +264,10 @@ class RowReduce(wiring.Component):
         # A credit returned by a read reaches the buffer's input 1 + latency cycles later
         # (registered ``ready``, then the pipeline), no sooner than RowQueue.FREE_LAG: the
         # freed place is writable by then, so the buffer never refuses a beat.
-        slack = self.latency + RowQueue.latency + 3
-        m.submodules.buffer = buffer = RowQueue(self._kept_shape, depth=self._depth + slack)
+        # A staged write holds each beat a cycle more before it is readable: one place more.
+        slack = self.latency + RowQueue.latency + 3 + self._staged_write
+        m.submodules.buffer = buffer = RowQueue(self._kept_shape, depth=self._depth + slack,
+                                                staged_write=self._staged_write)
         m.submodules.values = values = RowQueue(self._value_shape,
                                                   depth=VALUE_FIFO_DEPTH + slack)
         fire = Signal()

@@ -28,7 +28,8 @@ class MatMul(FoldedUnit):
     MW = Kb) with ``transpose_b``, else ``W_h[d, r] = b[r, h, d]`` (MH = Kb,
     MW = R); the vectors are ``a``'s rows cut into heads, ``M * H`` vectors
     of MW = Ka elements. The fold loop, input buffer (replaying a vector's
-    SF slices for output folds 1..NF-1), accumulator and handshake are the
+    SF slices for output folds 1..NF-1; written a cycle after the accept,
+    from registers: ``registered_write``), accumulator and handshake are the
     :class:`~._engine.FoldedEngine`'s, as in :class:`~.mvau.MVAU`; the lane
     datapath is :class:`~._lanes.ShiftAdd` (shift-add logic) or, with
     ``resource="dsp"``, :class:`~._lanes.DspMultiply` (registered
@@ -145,7 +146,7 @@ class MatMul(FoldedUnit):
                                 rows=self._rows_a, lane_bits=self._b_shape.width,
                                 transpose_b=transpose_b)
         engine = FoldedEngine(mh=mh, mw=mw, pe=pe, simd=simd, in_shape=a_shape,
-                              datapath=datapath, store=store, base=0)
+                              datapath=datapath, store=store, base=0, registered_write=True)
         out_lo, out_hi = engine.sum_range
         if out_shape is None:
             given = range_shape(out_lo, out_hi, min_width=2)

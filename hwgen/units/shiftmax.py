@@ -148,7 +148,7 @@ class Shiftmax(wiring.Component):
             beat_shape=exps, value_shape=unsigned(31), folds=folds,
             lanes=lambda beat: lanes_of(beat.e), combine=add, fold=_saturating_sum,
             depth=row_buffer_depth(folds, divider.latency + RowQueue.latency),
-            keep=lambda beat: Cat(beat.v, beat.k), kept_shape=mantissas)
+            keep=lambda beat: Cat(beat.v, beat.k), kept_shape=mantissas, staged_write=True)
         m.submodules.divider = divider
         m.submodules.factor_fifo = factor_fifo = value_fifo(factor)
         m.submodules.scale = scale = RowApply(beat_shape=mantissas, value_shape=factor,

@@ -180,6 +180,14 @@ def test_double_buffer_banks_at_a_power_of_two(case, shift, depth):
     assert f"[{depth - 1}:0]" in verilog
 
 
+def test_input_buffer_written_from_registers():
+    """The input buffer (NF > 1, SF > 1) is written a cycle after the accept from flip-flops
+    (``buffer_wen``), not from the handshake; with SF == 1 there is no buffer."""
+    assert QK.unit().sf > 1 and "buffer_wen" in to_verilog(QK.unit(), "matmul")
+    whole = CASES["av heads 1, int4 x uint6, simd=MW"].unit()
+    assert whole.sf == 1 and "buffer_wen" not in to_verilog(whole, "matmul")
+
+
 def test_lut_products_build_no_multiplier():
     small = dict(rows_a=1, rows_b=2, heads=1, ka=2, kb=2, pe=1, simd=2)
     assert " * " not in to_verilog(QK.unit(**small), "matmul")

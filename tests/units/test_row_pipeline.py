@@ -20,7 +20,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
 from hwgen.units._multiply import product_latency, shift_add_product
-from hwgen.units._rowbuffer import RoundRobin, RowQueue
+from hwgen.units._rowbuffer import RoundRobin, RowQueue, RowReduce, fold_max, larger
 from hwgen.units._sqrt import IntegerSqrt, NewtonChain
 from hwgen.units.divider import Divider
 from sim.amaranth_streams import reset_less_state, simulate_stream
@@ -161,6 +161,12 @@ def test_row_queue_streams_a_beat_per_cycle(depth, staged, latency):
 def test_row_queue_rejects_a_staged_write_that_is_not_a_bool():
     with pytest.raises(TypeError, match="staged_write must be a bool, not 1"):
         RowQueue(unsigned(12), depth=5, staged_write=1)
+
+
+def test_row_reduce_rejects_a_staged_write_that_is_not_a_bool():
+    with pytest.raises(TypeError, match="staged_write must be a bool, not 1"):
+        RowReduce(beat_shape=unsigned(8), value_shape=unsigned(8), folds=4, lanes=lambda b: [b],
+                  combine=larger, fold=fold_max, depth=8, staged_write=1)
 
 
 def test_round_robin_results_in_order():
