@@ -30,7 +30,7 @@ def check_rounding(rounding):
 
 
 def round_shift(m, product, shamt, exact, *, rounding="half_up", suffix, offset=0,
-                shift_stage=False, half_shape=None, base=0, amounts=None):
+                shift_stage=False, half_shape=None, base=0, amounts=None, low=None):
     """``product`` rescaled by ``2**-s`` with ``rounding``, plus the integer ``offset``.
 
     ``shamt`` is ``s - 1`` (0 when ``s == 0``) and ``exact`` is ``s == 0`` (no
@@ -78,20 +78,28 @@ def round_shift(m, product, shamt, exact, *, rounding="half_up", suffix, offset=
             raise ValueError(f"a {len(shamt)}-bit shamt cannot index {len(amounts)} amounts")
         amount = Array(Const(a, range(max(amounts) + 1)) for a in amounts)[shamt]
         shift = (lambda value: Array(value >> a for a in amounts)[shamt])
+    if low is not None:
+        # the parts shift on their own, then the rounding sum adds them (three operands)
+        parts, one = (product >> base, low >> base), shift
+        shift = (lambda _value: one(parts[0]) + one(parts[1]))
+        product = product + low       # its shape, and the exact case's (never built)
     if base:
         # p >> (base + r) == (p >> base) >> r; the low bits half-even looks at span both.
         below = Const(base, range(base + 1))
-        product, low = product >> base, (product, below + amount)
+        product, bits = product >> base, (product, below + amount)
     else:
-        low = (product, amount)
+        bits = (product, amount)
     if shift_stage:
-        return _staged(m, product, shift, exact, rounding, suffix, offset, half_shape, low)
-    half = Signal.like(product, name=f"half_{suffix}")
-    m.d.comb += half.eq(shift(product))
+        return _staged(m, product, shift, exact, rounding, suffix, offset, half_shape, bits)
+    if low is None:
+        half = Signal.like(product, name=f"half_{suffix}")
+        m.d.comb += half.eq(shift(product))
+    else:
+        half = shift(product)         # no Signal between the parts' sum and the rounding's
     down = None
     if rounding == "half_even":
         down = Signal(name=f"tie_down_{suffix}")
-        m.d.comb += down.eq(_low_bits_zero(m, *low, suffix) & (half[:2] == 1))
+        m.d.comb += down.eq(_low_bits_zero(m, *bits, suffix) & (half[:2] == 1))
     shifted = _rounding_sum(half, rounding, offset, down)
     rounded = _rounded(product, offset, rounding, suffix)
     m.d.comb += rounded.eq(Mux(exact, product + offset if _has_offset(offset) else product,
