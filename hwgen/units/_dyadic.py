@@ -63,8 +63,20 @@ def round_shift(m, product, shamt, exact, *, rounding="half_up", suffix, offset=
     ``amounts`` (ascending ints, optional): ``shamt`` is an index into them rather than
     the amount, so the shift is a multiplexer of ``len(amounts)`` shifted copies (one LUT
     level for two amounts however far apart, where a barrel shifter has a level per bit).
+
+    ``low`` (optional, a Value): the product is ``product + low``, not summed before the
+    shift. ``product``'s bits below ``base`` plus the largest amount must be zero, so that
+    ``(product + low) >> k == (product >> k) + (low >> k)`` for every shift ``k``: the two
+    shifted parts and the rounding term are then one three-operand sum (a row of full adders
+    and one carry chain), where their sum first would be a carry chain before the shift.
+    Requant's split tile sums give it; rounding ``"half_up"`` or ``"floor"`` only (half-even
+    reads the product's low bits) and ``exact`` the constant 0.
     """
     check_rounding(rounding)
+    if low is not None and (rounding == "half_even" or not isinstance(exact, Const)
+                            or exact.value):
+        raise ValueError(f"a low part needs rounding 'half_up' or 'floor' and exact Const(0), "
+                         f"not {rounding!r} and {exact!r}")
     amount, shift = shamt, (lambda value: value >> shamt)
     if amounts is not None:
         try:

@@ -425,16 +425,21 @@ class Requant(wiring.Component):
         """[(ns, what)] of the multiplier stage(s) and the stages after it."""
         x_bits, m_bits = self._in_shape.width, self.multiplier_bits
         width = x_bits + m_bits + 1                                     # the product
+        splits = [self._tile_split(lane, product_stages, dsp_product)
+                  for lane in range(self._pe)]
         if dsp_product:          # registered tiles, their adder levels
             stages = [(model.dsp * REGISTERED_TILE_SHARE,
                        "the multiplier's tiles (registered MULT18X18D)")]
             rows = self._tile_rows()
             levels = (rows - 1).bit_length()
+            # a split sum's longest carry chain (_split_tile_sum), else the product's width
+            chain = max(width if cut is None else max(cut[1] - cut[0], width - cut[1])
+                        for cut in splits)
             if levels:
                 # a stage's adder levels are one multi-operand sum (Yosys merges them)
                 per_stage = -(-levels // max(product_stages, 1))
                 stages += [(model.stage(merged_sum_ns(
-                                model, min(1 << per_stage, -(-rows // (1 << i))), width)),
+                                model, min(1 << per_stage, -(-rows // (1 << i))), chain)),
                             f"the multiplier's tile adders ({per_stage} levels per stage)")
                            for i in range(0, levels, per_stage)]
         elif product_stages:     # the selecting LUT, then adder levels per stage
@@ -460,6 +465,10 @@ class Requant(wiring.Component):
         # one adder: the rounding term and the zero point ride in one operand (round_shift)
         half_bits = max(_signed_shape(*half).width for half, _ in bounds)
         add = model.carry(half_bits if shift_stage else width)
+        if any(splits) and not shift_stage:
+            # the split sum's two parts and the rounding term: a row of full adders, then a
+            # chain over the bits from the smallest shift up
+            add = model.luts(1) + model.carry(width - min(cut[2] for cut in splits if cut))
         offset_bits = max(_signed_shape(*offset).width for _, offset in bounds)
         # The clamp's LUT tree, then the queue's write (a slot's multiplexer or the LUTRAM's
         # write port): attention_mini's k with the rounding adder in that stage placed at
