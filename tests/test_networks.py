@@ -110,7 +110,8 @@ def test_tiny_bnn_streams_without_bubbles(tmp_path):
 
 
 @pytest.mark.parametrize("path", [EXAMPLES / "tiny_bnn.yaml", ODD_MLP, EXAMPLES / "int4_cnn.yaml",
-                                  EXAMPLES / "int8_mlp.yaml", EXAMPLES / "attention_mini.yaml"],
+                                  EXAMPLES / "int8_mlp.yaml", EXAMPLES / "residual_mlp.yaml",
+                                  EXAMPLES / "attention_mini.yaml"],
                          ids=lambda p: p.stem)
 def test_networks_as_placed_at_200_mhz_bit_exact(path, tmp_path):
     """The designs benchmarks/fmax.py places: ``clock_mhz: 200`` (and an example's device the
@@ -119,8 +120,9 @@ def test_networks_as_placed_at_200_mhz_bit_exact(path, tmp_path):
     int4_cnn's requants take their product in one registered MULT18X18D tile there, with
     narrowed multipliers and a barrel shift over the lane's spread of shifts only;
     int8_mlp's in 2 x 2 tiles, three operands (two tiles' products concatenated) summed in
-    one stage. attention_mini's join FIFOs of two samples are block RAM read behind a credit
-    queue (StreamFIFO ``block_ram``)."""
+    one stage, cut in two carry chains; residual_mlp's 4-PE layers read the input slice from a
+    register per pair of PEs (``slice_copies``). attention_mini's join FIFOs of two samples
+    are block RAM read behind a credit queue (StreamFIFO ``block_ram``)."""
     raw = yaml.safe_load(path.read_text())
     raw.setdefault("target", {})["clock_mhz"] = 200
     if path != ODD_MLP:

@@ -30,7 +30,7 @@ def check_rounding(rounding):
 
 
 def round_shift(m, product, shamt, exact, *, rounding="half_up", suffix, offset=0,
-                shift_stage=False, half_shape=None, base=0, amounts=None):
+                shift_stage=False, half_shape=None, base=0, amounts=None, low=None):
     """``product`` rescaled by ``2**-s`` with ``rounding``, plus the integer ``offset``.
 
     ``shamt`` is ``s - 1`` (0 when ``s == 0``) and ``exact`` is ``s == 0`` (no
@@ -63,8 +63,20 @@ def round_shift(m, product, shamt, exact, *, rounding="half_up", suffix, offset=
     ``amounts`` (ascending ints, optional): ``shamt`` is an index into them rather than
     the amount, so the shift is a multiplexer of ``len(amounts)`` shifted copies (one LUT
     level for two amounts however far apart, where a barrel shifter has a level per bit).
+
+    ``low`` (optional, a Value): the product is ``product + low``, not summed before the
+    shift. ``product``'s bits below ``base`` plus the largest amount must be zero, so that
+    ``(product + low) >> k == (product >> k) + (low >> k)`` for every shift ``k``: the two
+    shifted parts and the rounding term are then one three-operand sum (a row of full adders
+    and one carry chain), where their sum first would be a carry chain before the shift.
+    Requant's split tile sums give it; rounding ``"half_up"`` or ``"floor"`` only (half-even
+    reads the product's low bits) and ``exact`` the constant 0.
     """
     check_rounding(rounding)
+    if low is not None and (rounding == "half_even" or not isinstance(exact, Const)
+                            or exact.value):
+        raise ValueError(f"a low part needs rounding 'half_up' or 'floor' and exact Const(0), "
+                         f"not {rounding!r} and {exact!r}")
     amount, shift = shamt, (lambda value: value >> shamt)
     if amounts is not None:
         try:
@@ -78,20 +90,28 @@ def round_shift(m, product, shamt, exact, *, rounding="half_up", suffix, offset=
             raise ValueError(f"a {len(shamt)}-bit shamt cannot index {len(amounts)} amounts")
         amount = Array(Const(a, range(max(amounts) + 1)) for a in amounts)[shamt]
         shift = (lambda value: Array(value >> a for a in amounts)[shamt])
+    if low is not None:
+        # the parts shift on their own, then the rounding sum adds them (three operands)
+        parts, one = (product >> base, low >> base), shift
+        shift = (lambda _value: one(parts[0]) + one(parts[1]))
+        product = product + low       # its shape, and the exact case's (never built)
     if base:
         # p >> (base + r) == (p >> base) >> r; the low bits half-even looks at span both.
         below = Const(base, range(base + 1))
-        product, low = product >> base, (product, below + amount)
+        product, bits = product >> base, (product, below + amount)
     else:
-        low = (product, amount)
+        bits = (product, amount)
     if shift_stage:
-        return _staged(m, product, shift, exact, rounding, suffix, offset, half_shape, low)
-    half = Signal.like(product, name=f"half_{suffix}")
-    m.d.comb += half.eq(shift(product))
+        return _staged(m, product, shift, exact, rounding, suffix, offset, half_shape, bits)
+    if low is None:
+        half = Signal.like(product, name=f"half_{suffix}")
+        m.d.comb += half.eq(shift(product))
+    else:
+        half = shift(product)         # no Signal between the parts' sum and the rounding's
     down = None
     if rounding == "half_even":
         down = Signal(name=f"tie_down_{suffix}")
-        m.d.comb += down.eq(_low_bits_zero(m, *low, suffix) & (half[:2] == 1))
+        m.d.comb += down.eq(_low_bits_zero(m, *bits, suffix) & (half[:2] == 1))
     shifted = _rounding_sum(half, rounding, offset, down)
     rounded = _rounded(product, offset, rounding, suffix)
     m.d.comb += rounded.eq(Mux(exact, product + offset if _has_offset(offset) else product,

@@ -102,14 +102,18 @@ class FoldedEngine:
                                 last stage of its delay, so they cost ``PE - 1`` registers of
                                 the fold number and no cycle. Only with start-value ROMs, more
                                 than one PE and at least one datapath stage.
-    slice_copies : int          the slice's last read register as this many registers, each
-                                reaching a run of ``PE / slice_copies`` PEs (default 1; only
-                                with read registers): with the weights in block RAM the PEs sit
-                                beside their RAMs, in rows across the die, and one register
-                                reaching every PE's first tree level spanned them
-                                (sfc_balanced's fc2 at 200 MHz, seed 3: ``x_read`` -> a
-                                PE's level-1 register, 5.27 ns of routing); each copy costs
-                                ``SIMD`` input bits of flip-flops and no cycle
+    slice_copies : int          the slice's last register before the lanes (the read
+                                register, or ``early_select``'s register where the store has
+                                none) as this many registers, each reaching a run of
+                                ``PE / slice_copies`` PEs (default 1): with the weights in block
+                                RAM the PEs sit beside their RAMs, in rows across the die, and
+                                one register reaching every PE's first tree level spanned them
+                                (sfc_balanced's fc2 at 200 MHz, seed 3: ``x_read`` -> a PE's
+                                level-1 register, 5.27 ns of routing); integer lanes in logic
+                                read each input bit in every weight bit's LUT (residual_mlp's
+                                fc2 at 200 MHz, 4 PEs of 8-bit lanes: ``x_slice`` -> 32 LUT4,
+                                one net of 4.8 ns in a 7.9 ns path); each copy costs ``SIMD``
+                                input bits of flip-flops and no cycle
     early_select : bool         the slice's register takes the stream in output fold 0 and the
                                 input buffer's word (read without a register) in the others
                                 (default False: the stream's register and the buffer's read
@@ -281,9 +285,10 @@ class FoldedEngine:
 
     @property
     def slice_copies(self):
-        """Registers of the slice's last read stage (``slice_copies`` where it applies: read
-        registers, at most one per PE)."""
-        return min(self._slice_copies, self._pe) if self._store.read_register else 1
+        """Registers of the slice's last stage before the lanes (``slice_copies`` where it
+        applies: a read register or ``early_select``'s, at most one per PE)."""
+        staged = self._store.read_register or self.early_select
+        return min(self._slice_copies, self._pe) if staged else 1
 
     @property
     def start_rom_bits(self):
@@ -356,7 +361,18 @@ class FoldedEngine:
         # Stage 1: the slice (input register or buffer read) and each PE's weight word.
         # x_in changes only on accept, so with SF == 1 it is the whole buffer.
         slice_bits = self._simd * self._in_shape.width
+        reads = int(self._store.read_register)
+
+        def last_slice_register(value, name):
+            """``value`` a stage later for each PE: one register, or ``slice_copies``, each
+            for a run of PEs."""
+            if self.slice_copies == 1:
+                return [stages.register(value, unsigned(slice_bits), name)] * pe
+            copies = [stages.copy(value, f"{name}_c{c}") for c in range(self.slice_copies)]
+            return [copies[p * self.slice_copies // pe] for p in range(pe)]
+
         payload = vectors.payload.as_value()
+        x_slices = None                 # per PE, once the slice's last register is made
         if self.registered_write:
             # Read only in the cycle after an accept (fold 0's issue is its accept; the
             # buffer's write): it loads every cycle, so the handshake enables no flip-flop.
@@ -382,8 +398,11 @@ class FoldedEngine:
                 # other folds accept nothing, so the buffer's word at ``sf`` is fold 0's.
                 replay = buffer.read_port(domain="comb")
                 m.d.comb += replay.addr.eq(sf)
-                x_slice = stages.register(Mux(first_fold, payload, replay.data),
-                                          unsigned(slice_bits), "x_slice")
+                x_slice = Mux(first_fold, payload, replay.data)
+                if reads:
+                    x_slice = stages.register(x_slice, unsigned(slice_bits), "x_slice")
+                else:
+                    x_slices = last_slice_register(x_slice, "x_slice")
             elif self._datapath.slice_from_buffer:
                 # Every fold reads the buffer, fold 0 through its write (a transparent read:
                 # the address is registered, the word read after the write): no multiplexer
@@ -422,17 +441,12 @@ class FoldedEngine:
         # no reset, so the first can become a DP16KD's output register (hwgen.outreg) and the
         # second keeps the route from the RAM to the lanes a stage of its own; a single one
         # keeps its reset and stays in the fabric.
-        reads = int(self._store.read_register)
-        x_slices = [x_slice] * pe
         for k in range(reads):
             tag = "" if k == reads - 1 else str(k)
-            if tag or self.slice_copies == 1:
+            if tag:
                 x_slice = stages.register(x_slice, unsigned(slice_bits), f"x_read{tag}")
-                x_slices = [x_slice] * pe
-            else:                               # one copy per run of PEs (slice_copies)
-                copies = [stages.copy(x_slice, f"x_read_c{c}")
-                          for c in range(self.slice_copies)]
-                x_slices = [copies[p * self.slice_copies // pe] for p in range(pe)]
+            else:
+                x_slices = last_slice_register(x_slice, "x_read")
             w_slices = [stages.register(w, Shape.cast(w.shape()), f"w_read{tag}_{p}",
                                         reset_less=reads > 1)
                         for p, w in enumerate(w_slices)]
@@ -456,6 +470,8 @@ class FoldedEngine:
         # Stages 2 .. 1+stages: the lane datapath; then accumulate. A fold's sum goes to the
         # queue in the cycle its last slice arrives (the queue knows which cycle that is);
         # with SF == 1 every slice is a whole fold and no accumulator is needed.
+        if x_slices is None:
+            x_slices = [x_slice] * pe
         sums = [self._datapath.slice_sum(m, stages, p, x_slices[p], w_slices[p])
                 for p in range(pe)]
         # The slice's valid, first and last bits travel 1 + stages registers beside it, the

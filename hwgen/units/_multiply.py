@@ -20,8 +20,8 @@ from amaranth.hdl import Cat, Const, Mux, Shape, Signal, signed, unsigned
 from ._expshift import delay
 
 __all__ = ["REGISTERED_TILE_SHARE", "product_latency", "shift_add_product", "signed_digits",
-           "staged_product", "staged_product_latency", "tile_count", "tile_rows",
-           "tile_slices", "tiled_product", "tiled_product_latency"]
+           "staged_product", "staged_product_latency", "tile_count", "tile_row_lows",
+           "tile_rows", "tile_slices", "tile_terms", "tiled_product", "tiled_product_latency"]
 
 
 def product_latency(a_shape, b_shape):
@@ -217,6 +217,13 @@ def tile_rows(x_shape, factor):
     return len(_packed_rows([(low, shape) for low, shape, _, _ in _tiles(x_shape, factor)]))
 
 
+def tile_row_lows(x_shape, factor):
+    """The low bit of each of :func:`tile_rows`' operands, lowest first."""
+    tiles = _tiles(x_shape, factor)
+    return sorted(tiles[row[0]][0] for row in _packed_rows([(low, shape)
+                                                         for low, shape, _, _ in tiles]))
+
+
 def _tiles(x_shape, factor):
     """``[(low, product shape, x slice, factor slice)]`` of :func:`tiled_product`'s tiles, the
     slices as ``(low, bits, signed)`` of ``x`` and ``(low, piece)`` of the factor (``piece``
@@ -274,6 +281,18 @@ def tiled_product(m, x, factor, *, stages, name):
     enable, reset: a ROM's read register has no reset, so ``x``'s must have none either),
     with nothing between them and the ``*``; an int's slices are constants.
     """
+    terms = [(value, low, False) for value, low in tile_terms(m, x, factor, name=name)]
+    # a lone row is registered already (the tiles' registers); several are summed by a
+    # registered tree
+    value, low, _ = terms[0] if len(terms) == 1 else _adder_tree(m, terms, stages, name)
+    return value << low
+
+
+def tile_terms(m, x, factor, *, name):
+    """The registered tile products of :func:`tiled_product`, packed into its adder tree's
+    operands (:func:`tile_rows`): ``[(value, low)]``, lowest first, ``x * factor ==
+    sum(value << low)``; the caller sums them (:func:`tiled_product`'s tree, or a sum of its
+    own)."""
     tiles = _tiles(x.shape(), factor)
     products = []
     for _, shape, (x_low, bits, signed_), (f_low, f_piece) in tiles:
@@ -294,9 +313,6 @@ def tiled_product(m, x, factor, *, stages, name):
             top = tiles[index][0] + len(products[index])
         value = Cat(*parts)
         terms.append((value.as_signed() if products[row[-1]].shape().signed else value,
-                      tiles[row[0]][0], False))
+                      tiles[row[0]][0]))
     terms.sort(key=lambda term: term[1])
-    # a lone row is registered already (the tiles' registers); several are summed by a
-    # registered tree
-    value, low, _ = terms[0] if len(terms) == 1 else _adder_tree(m, terms, stages, name)
-    return value << low
+    return terms

@@ -106,6 +106,11 @@ class IntegerMVAU(FoldedUnit):
         A fold's sums go to the output queue from the accumulator's register, a cycle
         later, not from its adder (:class:`~._engine.FoldedEngine`'s ``registered_result``;
         with SF > 1 only); :meth:`retimed` sets it.
+    slice_copies : int
+        Registers of the input slice before the lanes, each for a run of PEs (default 1;
+        :class:`~._engine.FoldedEngine`'s ``slice_copies``); :meth:`retimed` sets them where
+        one register's net to every PE does not fit the clock (:meth:`_slice_copies_needed`:
+        a copy per pair of PEs at most).
 
     Members
     -------
@@ -137,7 +142,8 @@ class IntegerMVAU(FoldedUnit):
 
     def __init__(self, *, weights, in_shape, weight_kind="int", weight_bits=8, bias=None,
                  in_range=None, binary_input=False, pe=1, simd=1, pipeline=1, resource="lut",
-                 tree_levels=None, address_copies=False, registered_result=False):
+                 tree_levels=None, address_copies=False, registered_result=False,
+                 slice_copies=1):
         if weight_kind not in WEIGHT_KINDS:
             raise TypeError(f"weight_kind must be one of {', '.join(map(repr, WEIGHT_KINDS))}, "
                             f"not {weight_kind!r}")
@@ -149,6 +155,7 @@ class IntegerMVAU(FoldedUnit):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be True or False, not {value!r}")
         self._address_copies = address_copies
+        self._slice_copies = check_int("slice_copies", slice_copies, minimum=1)
         self._weight_kind = weight_kind
         self._resource = resource
         self._binary_input = binary_input
@@ -182,7 +189,7 @@ class IntegerMVAU(FoldedUnit):
                               datapath=datapath, store=store,
                               base=self._bias + datapath.base_offset(self._weights),
                               early_select=True, address_copies=address_copies,
-                              registered_result=registered_result,
+                              registered_result=registered_result, slice_copies=slice_copies,
                               registered_controls=True, registered_accept=True)
         out_shape = range_shape(*engine.sum_range, min_width=2)
         super().__init__(engine=engine, out_shape=out_shape, members={
@@ -234,16 +241,51 @@ class IntegerMVAU(FoldedUnit):
             depth = max((len(self.datapath.term_bounds()) - 1).bit_length(), 1)
             pipeline = self.timed_pipeline(model, clock_mhz, depth, delays=self.stage_delays)
             levels = self.tree_levels if pipeline == self.pipeline else None
-        if (pipeline, levels, copies, registered) == (self.pipeline, self.tree_levels,
-                                                      self._address_copies,
-                                                      self.registered_result):
+        slices = max(self._slice_copies, self._slice_copies_needed(model, budget, pipeline,
+                                                                   levels))
+        if (pipeline, levels, copies, registered, slices) == (
+                self.pipeline, self.tree_levels, self._address_copies,
+                self.registered_result, self._slice_copies):
             return self
         return IntegerMVAU(weights=self._weights, in_shape=self.in_shape,
                            weight_kind=self._weight_kind, weight_bits=self._weight_bits,
                            bias=self._bias, in_range=self._in_range,
                            binary_input=self._binary_input, pe=self.pe, simd=self.simd,
                            pipeline=pipeline, resource=self._resource, tree_levels=levels,
-                           address_copies=copies, registered_result=registered)
+                           address_copies=copies, registered_result=registered,
+                           slice_copies=slices)
+
+    def _slice_copies_needed(self, model, budget, pipeline, levels):
+        """Registers of the slice (``slice_copies``) for a tree with ``pipeline`` registers at
+        ``levels``: 1 where one register's net to every PE's lanes fits ``budget``
+        (:meth:`_slice_net_ns`), else the fewest copies, each for a run of PEs, whose nets
+        fit, but never fewer than two PEs a copy: each copy is ``SIMD`` input bits of
+        flip-flops, and a copy per PE (lead14-x) took int8_mlp's three layers 448 flip-flops
+        over one (to 1.20x of its budget's base) where its placements never had the slice on
+        a path; one per pair of its 4-PE layers costs 128. A layer of fewer than 4 PEs keeps
+        one, and so does a tree whose first stage misses ``budget`` with a copy per PE (the
+        stage is what is too long, not the net)."""
+        if not (self._slice_net_ns(model, pipeline, levels, 1) > budget
+                >= self._slice_net_ns(model, pipeline, levels, self.pe)):
+            return 1
+        counts = [c for c in range(2, self.pe // 2 + 1) if self.pe % c == 0]
+        fitting = [c for c in counts if self._slice_net_ns(model, pipeline, levels, c) <= budget]
+        return fitting[0] if fitting else counts[-1] if counts else 1
+
+    def _slice_net_ns(self, model, pipeline, levels, copies):
+        """Estimated first stage (ns) of the product tree with ``pipeline`` registers at
+        ``levels``, with ``copies`` registers of the slice, each for a run of PEs: the tree's
+        estimate counts a net of one load into the terms' LUTs, where an input bit reaches
+        ``weight bits`` LUTs of each PE's lane (residual_mlp's fc2 at 200 MHz, 4 PEs of 8-bit
+        lanes: ``x_slice`` -> 32 LUT4, one net of 4.8 ns). Products in DSPs are registered
+        first: 0."""
+        if self.pe == 1 or self.datapath.registered_products:
+            return 0.0
+        depth = (len(self.datapath.term_bounds()) - 1).bit_length()
+        first = levels[0] if levels else tree_stage_levels(
+            len(self.datapath.term_bounds()), pipeline)[0] if pipeline else depth
+        return (self.datapath.stage_ns(model, -1, first) - model.route()
+                + model.route(-(-self.pe // copies) * self.datapath.lane_bits))
 
     def _rom_read_ns(self, model):
         """Estimated stage (ns) from the weight address through the weight ROMs in logic to

@@ -1,6 +1,6 @@
 """Dyadic requantizer: ``y = clamp(round_s(x * m) + zp, lo, hi)``, ``round_s`` one of three modes."""
 
-from amaranth.hdl import Array, Const, Module, Shape, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Shape, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -12,8 +12,8 @@ from ._dyadic import (check_rounding, clamp, clamp_levels, delayed, dyadic_bound
 from ._expshift import delay
 from ._lanes import merged_sum_ns
 from ._multiply import (REGISTERED_TILE_SHARE, signed_digits, staged_product,
-                        staged_product_latency, tile_count, tile_rows, tiled_product,
-                        tiled_product_latency)
+                        staged_product_latency, tile_count, tile_row_lows, tile_rows,
+                        tile_terms, tiled_product, tiled_product_latency)
 from ._rom import lane_rom, rom_plan
 
 __all__ = ["Requant"]
@@ -258,7 +258,12 @@ class Requant(wiring.Component):
             product = Signal(signed(len(x1[lane]) + len(mult) + 1), name=f"product_{lane}")
             # a per-tensor multiplier as an int: its signed digits, or its constant slices
             factor = self._hw_m[0] if self._per_tensor else mult
-            if self._dsp_product:
+            split, low = self._tile_split(lane), None
+            if split:            # the tiles' sum as two carry chains, added in the rounding
+                product, low = _split_tile_sum(m, tile_terms(m, x1[lane], factor,
+                                                             name=f"product_{lane}"),
+                                               *split, name=f"product_{lane}")
+            elif self._dsp_product:
                 m.d.comb += product.eq(tiled_product(m, x1[lane], factor,
                                                      name=f"product_{lane}",
                                                      stages=self._product_stages))
@@ -277,7 +282,7 @@ class Requant(wiring.Component):
                                   base=self._shift_base(lane), offset=zp2,
                                   amounts=amounts if len(amounts) > 1 else None,
                                   suffix=lane, shift_stage=self._shift_stage,
-                                  half_shape=_signed_shape(*half_bounds))
+                                  half_shape=_signed_shape(*half_bounds), low=low)
             # As wide as the lane's rescaled values plus zero points, not the product.
             offset = Signal(_signed_shape(*offset_bounds), name=f"offset_{lane}")
             if self._offset_stage:
@@ -353,6 +358,30 @@ class Requant(wiring.Component):
         return (model.family == "ecp5" and width >= self.DSP_MIN_BITS and not few_digits
                 and not in_block_ram)
 
+    def _tile_split(self, lane, product_stages=None, dsp_product=None):
+        """``(start, split, keep)`` of the lane's tile sum cut in two carry chains
+        (:func:`_split_tile_sum`), or None where it stays one sum (:func:`~._multiply.
+        tiled_product`): with ``dsp_product``, a one-stage adder tree of two or more rows,
+        rounding ``"half_up"`` or ``"floor"`` and every channel's ``s >= 1``. Only the bits
+        from the lane's smallest rounding shift ``keep`` (:meth:`_shift_base`) up reach the
+        result, and below ``start`` (the second row's low bit) the lowest row is alone; the
+        cut ``split`` is the middle of ``[start, width)`` or, when higher, the largest shift
+        (every shifted copy of the high part then has zero low bits, :func:`~._dyadic.
+        round_shift`'s ``low``)."""
+        stages = self._product_stages if product_stages is None else product_stages
+        dsp = self._dsp_product if dsp_product is None else dsp_product
+        shifts = self._hw_s[lane::self._pe]
+        if (not dsp or stages > 1 or self._rounding == "half_even" or min(shifts) == 0
+                or self._tile_rows() < 2):
+            return None
+        start = tile_row_lows(self._in_shape, self._tile_factor())[1]
+        width = self._in_shape.width + self.multiplier_bits + 1
+        keep, most = self._shift_base(lane), max(shifts) - 1
+        split = max(most, (start + width) // 2)
+        if keep < start or split >= width - 1:
+            return None
+        return start, split, keep
+
     def _lane_bounds(self, lane):
         """((lo, hi) of the shift stage's register, (lo, hi) of ``rounded + zp``) over the
         lane's channels and the whole input range (exact: the rescale is monotonic)."""
@@ -396,16 +425,21 @@ class Requant(wiring.Component):
         """[(ns, what)] of the multiplier stage(s) and the stages after it."""
         x_bits, m_bits = self._in_shape.width, self.multiplier_bits
         width = x_bits + m_bits + 1                                     # the product
+        splits = [self._tile_split(lane, product_stages, dsp_product)
+                  for lane in range(self._pe)]
         if dsp_product:          # registered tiles, their adder levels
             stages = [(model.dsp * REGISTERED_TILE_SHARE,
                        "the multiplier's tiles (registered MULT18X18D)")]
             rows = self._tile_rows()
             levels = (rows - 1).bit_length()
+            # a split sum's longest carry chain (_split_tile_sum), else the product's width
+            chain = max(width if cut is None else max(cut[1] - cut[0], width - cut[1])
+                        for cut in splits)
             if levels:
                 # a stage's adder levels are one multi-operand sum (Yosys merges them)
                 per_stage = -(-levels // max(product_stages, 1))
                 stages += [(model.stage(merged_sum_ns(
-                                model, min(1 << per_stage, -(-rows // (1 << i))), width)),
+                                model, min(1 << per_stage, -(-rows // (1 << i))), chain)),
                             f"the multiplier's tile adders ({per_stage} levels per stage)")
                            for i in range(0, levels, per_stage)]
         elif product_stages:     # the selecting LUT, then adder levels per stage
@@ -431,6 +465,10 @@ class Requant(wiring.Component):
         # one adder: the rounding term and the zero point ride in one operand (round_shift)
         half_bits = max(_signed_shape(*half).width for half, _ in bounds)
         add = model.carry(half_bits if shift_stage else width)
+        if any(splits) and not shift_stage:
+            # the split sum's two parts and the rounding term: a row of full adders, then a
+            # chain over the bits from the smallest shift up
+            add = model.luts(1) + model.carry(width - min(cut[2] for cut in splits if cut))
         offset_bits = max(_signed_shape(*offset).width for _, offset in bounds)
         # The clamp's LUT tree, then the queue's write (a slot's multiplexer or the LUTRAM's
         # write port): attention_mini's k with the rounding adder in that stage placed at
@@ -499,6 +537,40 @@ def _multiplier_register(m, lane, shape, words, fold):
     mult = Signal(shape, reset_less=True, name=f"multiplier_{lane}")
     m.d.sync += mult.eq(Array(Const(w, shape) for w in words)[fold])
     return mult
+
+
+def _split_tile_sum(m, terms, start, split, keep, *, name):
+    """``(high << split, low << keep)``, two registers whose sum is ``sum(value << low for
+    value, low in terms)`` (the tile rows, :func:`~._multiply.tile_terms`) less its bits below
+    ``keep``: the rows' bits from ``split`` up summed in one carry chain, those from ``start``
+    to ``split`` in another beside it (``low``: its bits from ``keep`` up and its carries),
+    where one sum is one chain from bit 0 (the lowest row's bits below ``start``, the second
+    row's low bit, are added to zeros). int8_mlp's requants at 200 MHz: 47 bits, rows from
+    bit 17, shifts from 30: chains of 14 and 15 bits after the full adders rather than 47.
+    The same register stage as the one sum; ``(low_count - 1).bit_length()`` flip-flops more
+    (the carries) than the one sum's bits from ``keep`` up."""
+    high = sum(_bits(value, split - low, None) if low < split else value << (low - split)
+               for value, low in terms)
+    low_sum = sum(_bits(value, max(start - low, 0), split - low) << max(low - start, 0)
+                  for value, low in terms if low < split)
+    carries = (sum(low < split for _, low in terms) - 1).bit_length()
+    width = max(len(value) + low for value, low in terms) + 1
+    high_reg = Signal(signed(width - split + 1), name=f"{name}_high")
+    low_reg = Signal(split - keep + carries, name=f"{name}_low")
+    m.d.sync += [high_reg.eq(high), low_reg.eq(low_sum[keep - start:])]
+    return high_reg << split, low_reg << keep
+
+
+def _bits(value, low, high):
+    """``value``'s bits ``[low, high)`` as an unsigned Value (beyond its width: its sign), or
+    ``value >> low`` (arithmetic, as ``value``) when ``high`` is None."""
+    if high is None:
+        return value >> low
+    extra = high - len(value)
+    if extra > 0:
+        fill = value[-1] if value.shape().signed else Const(0, 1)
+        value = Cat(value, *[fill] * extra)
+    return value.as_unsigned()[low:high]
 
 
 def _level_spans(positions):

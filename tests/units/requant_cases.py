@@ -103,6 +103,20 @@ CASES = {
         shift=[36, 2, 35, 0, 9, 40], zero_point=[-128, 5, 0, 127, -3, 1],
         rounding="half_even", shift_stage=True, offset_stage=True,
         product_stages=1, dsp_product=True),
+    # the tiles' sum cut in two carry chains (int8_mlp's requants at 200 MHz): per-channel
+    # multipliers and shifts a few apart in each lane (the cut at the largest), half-up to
+    # an unsigned output; then floor with the variable shift in a stage of its own
+    "dsp_split_per_channel": dict(
+        in_shape=signed(21), out_shape=unsigned(8), channels=8, pe=2,
+        multiplier=[1134691134, 2**31 - 1, 1399214337, 3 << 28, 1470337272, 2**30 + 7,
+                    987654321, 1234567891],
+        shift=[38, 39, 40, 38, 39, 41, 38, 40], zero_point=[0, 3, 128, 255, 17, 0, 64, 1],
+        offset_stage=True, product_stages=1, dsp_product=True),
+    "dsp_split_floor_shift_stage": dict(
+        in_shape=signed(20), out_shape=signed(8), channels=4, pe=2,
+        multiplier=[2**31 - 1, 1134691134, 1399214337, 2**30 + 3],
+        shift=[37, 38, 39, 37], zero_point=[-128, 5, 0, 127], rounding="floor",
+        shift_stage=True, offset_stage=True, product_stages=1, dsp_product=True),
 }
 
 

@@ -333,6 +333,31 @@ def test_the_slice_register_takes_the_stream_or_the_buffer():
     assert "reg [31:0] x_slice = " in verilog
 
 
+def test_slice_copies_feed_each_pe_from_its_own_register():
+    """With ``slice_copies`` each PE's lanes read the slice from a register of their own, in
+    place of the one ``x_slice`` register (no cycle added), and the sums are the golden's under
+    30% random pauses on both AXI4-Stream sides (Verilator, edge vectors included); a unit
+    with one PE, or no register to copy (a single fold), keeps one."""
+    from sim.cosim import cosimulate_unit
+    case = Case("int", signed(8), 8, 16, 4, 4, bias="random", seed=3)
+    unit = case.unit(slice_copies=4)
+    plain = case.unit()
+    assert (unit.slice_copies, plain.slice_copies) == (4, 1) and unit.latency == plain.latency
+    verilog = to_verilog(unit, "mvau_int")
+    assert all(f"x_slice_c{c}" in verilog for c in range(4))
+    assert "reg [31:0] x_slice =" not in verilog and "reg [31:0] x_slice =" in to_verilog(
+        plain, "mvau_int")
+    assert Case("int", signed(8), 8, 16, 1, 4).unit(slice_copies=4).slice_copies == 1
+    assert Case("int", signed(8), 8, 4, 4, 4).unit(slice_copies=4).slice_copies == 1
+    x = case.vectors(120, seed=5)
+    result = cosimulate_unit(unit, "mvau_int_copies_top", case.beats(x), out_beats=unit.nf,
+                             backpressure=0.3, seed=5)
+    np.testing.assert_array_equal(from_beats(unit, result.received), case.expected(x))
+    assert result.passed
+    for u in (unit, plain):
+        u._MustUse__silence = True
+
+
 COSIM = {
     "int8 lut": CASES["int8 signed lut, random bias"],
     "ternary": CASES["ternary unsigned, simd=MW, extreme bias"],
@@ -455,6 +480,11 @@ def test_retimed_chooses_the_fewest_tree_stages_that_fit_the_clock(grade):
     assert max(unit.stage_delays(model, fast.pipeline - 1)) > budget
     assert fast.retimed(model, 200) is fast
     assert fast.address_copies and not slow.address_copies
+    # one slice register reaching 4 PEs x 8-bit lanes (32 LUT4 per input bit) does not fit
+    # at 200 MHz: a copy per pair of PEs (the most copies retimed makes); at 50 MHz one
+    # register does
+    assert (fast.slice_copies, slow.slice_copies) == (2, 1)
+    assert fast._slice_net_ns(model, fast.pipeline, fast.tree_levels, 1) > budget
     assert model.budget(50) >= unit._rom_read_ns(model) > budget
     deep = case.unit(pipeline=6)
     assert deep.retimed(model, 200).pipeline == 6

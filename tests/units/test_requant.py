@@ -235,3 +235,33 @@ def test_round_shift_refuses_amounts_it_cannot_index(amounts, bits, error):
     with pytest.raises(error, match="amounts|cannot index"):
         round_shift(Module(), Signal(signed(12)), Signal(bits), Signal(), suffix="t",
                     amounts=amounts)
+
+
+def test_a_tile_sum_is_cut_in_two_chains_where_only_its_high_bits_reach_the_result():
+    """A one-stage sum of tile rows whose low bits the rounding shifts out is two carry chains
+    (from the second row's low bit to the cut, and from the cut up) in the same register
+    stage, the cut at the lane's largest shift when that is above the middle; a lane whose
+    shifts lie too far apart, half-even rounding (which reads the low bits) or a shift of 0
+    keeps the one sum. The model's tile-adder stage is the longest chain of any lane; the results
+    are the golden's (the cases ``dsp_split_*`` in the cosim tests above)."""
+    from amaranth.hdl import Const, Module, Signal
+    from hwgen.timing import delay_model
+    from hwgen.units._dyadic import round_shift
+    case = CASES["dsp_split_per_channel"]
+    unit = Requant(**case)
+    assert unit._tile_split(0) == (17, 33, 30) and unit._tile_split(1) is None
+    verilog = to_verilog(unit, "requant")
+    assert "product_0_high" in verilog and "product_0_low" in verilog
+    assert "product_1_high" not in verilog
+    whole = Requant(**{**case, "rounding": "half_even"})
+    assert whole._tile_split(0) is None and "product_0_high" not in to_verilog(whole, "rq")
+    model = delay_model("ecp5", "8")
+    def tile_adders(u):
+        return [ns for ns, what in u._stage_delays(model, False, True, 1, True)
+                if "tile adders" in what][0]
+    both = CASES["dsp_split_floor_shift_stage"]           # every lane cut
+    assert tile_adders(Requant(**both)) < tile_adders(Requant(**{**both, "rounding": "half_even"}))
+    assert tile_adders(unit) == tile_adders(whole)         # lane 1's one sum
+    with pytest.raises(ValueError, match="low part"):
+        round_shift(Module(), Signal(signed(40)), Signal(1), Const(0, 1), suffix="t",
+                    rounding="half_even", base=30, low=Signal(4))
