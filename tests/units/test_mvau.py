@@ -359,16 +359,22 @@ def test_block_ram_roms_read_an_address_register_of_their_own():
 
 @pytest.mark.parametrize("copies", [2, 3])
 def test_slice_copies_give_the_same_sums_rate_and_latency(copies):
-    """The slice's last read register split into copies, each for a run of PEs (block-RAM
-    weights): the same sums, a vector every NF * SF cycles, the same latency; no copies
-    without read registers."""
+    """The slice's last register before the lanes split into copies, each for a run of PEs:
+    the last read register (block-RAM weights) or early select's (weights in logic, an input
+    buffer): the same sums, a vector every NF * SF cycles, the same latency; no copies where
+    the slice has no register of its own (one output fold: no buffer, no select)."""
     weights = make_weights(64, 256, seed=5)
     unit = MVAU(weights=weights, pe=4, simd=16, pipeline=1, slice_copies=copies)
     assert unit.read_register == 2 and unit.slice_copies == copies
     _check_sums_rate_and_latency(unit, weights)
-    small = MVAU(weights=make_weights(4, 8, seed=1), pe=2, simd=4, slice_copies=copies)
-    assert small.read_register == 0 and small.slice_copies == 1
-    small._MustUse__silence = True
+    weights = make_weights(6, 16, seed=1)
+    selected = MVAU(weights=weights, pe=3, simd=4, slice_copies=copies)
+    assert selected.read_register == 0 and selected._engine.early_select
+    assert selected.slice_copies == copies
+    _check_sums_rate_and_latency(selected, weights)
+    single = MVAU(weights=make_weights(2, 8, seed=1), pe=2, simd=4, slice_copies=copies)
+    assert single.read_register == 0 and single.slice_copies == 1
+    single._MustUse__silence = True
 
 
 def test_retimed_copies_the_slice_for_block_ram_weights_no_wider_than_pe():
